@@ -1,0 +1,145 @@
+/**
+ * Canonical request, response and stream events. Every inbound API family (OpenAI, Anthropic) decodes
+ * into these, every upstream adapter (openai-compatible, anthropic, gemini) encodes from them, and the
+ * gateway meters and charges on them. Upstream field names (prompt_tokens, ...) never leave wire/ and providers/.
+ */
+
+export type Role = 'system' | 'user' | 'assistant' | 'tool';
+
+export type ContentPart =
+  | { type: 'text'; text: string }
+  /** url is an http(s) URL or a data: URL (base64). */
+  | { type: 'image'; url: string; mediaType?: string }
+  /** A tool call made by the assistant; argumentsJson is the raw JSON text of the arguments. */
+  | { type: 'tool_call'; id: string; name: string; argumentsJson: string }
+  /** The result of a tool call, sent back by the user/tool role. */
+  | { type: 'tool_result'; toolCallId: string; content: string; isError?: boolean };
+
+export interface ChatMessage {
+  role: Role;
+  content: ContentPart[];
+  /** OpenAI `name` on a message, kept when present. */
+  name?: string;
+}
+
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  /** JSON Schema of the parameters. */
+  parameters: Record<string, unknown>;
+}
+
+export type ToolChoice = 'auto' | 'none' | 'required' | { name: string };
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; name: string; schema: Record<string, unknown>; strict?: boolean };
+
+export interface ChatRequest {
+  /** The model id the client asked for (before catalog resolution). */
+  model: string;
+  /** System prompts are messages with role 'system' (Anthropic's top-level `system` decodes to one). */
+  messages: ChatMessage[];
+  stream: boolean;
+  /** OpenAI `stream_options.include_usage`; the gateway always asks upstreams for usage regardless. */
+  includeUsage: boolean;
+  maxTokensOutput?: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  stop?: string[];
+  tools?: ToolDefinition[];
+  toolChoice?: ToolChoice;
+  parallelToolCalls?: boolean;
+  responseFormat?: ResponseFormat;
+  seed?: number;
+  user?: string;
+  /** Fields the inbound family defines that we do not model, passed through to a same-family upstream. */
+  extra: Record<string, unknown>;
+}
+
+export interface CompletionRequest {
+  model: string;
+  prompt: string | string[];
+  stream: boolean;
+  includeUsage: boolean;
+  maxTokensOutput?: number;
+  temperature?: number;
+  topP?: number;
+  stop?: string[];
+  extra: Record<string, unknown>;
+}
+
+export interface EmbeddingRequest {
+  model: string;
+  input: string | string[] | number[] | number[][];
+  encodingFormat?: 'float' | 'base64';
+  dimensions?: number;
+  user?: string;
+  extra: Record<string, unknown>;
+}
+
+export interface Usage {
+  tokensInput: number;
+  tokensOutput: number;
+  /** Input tokens served from the upstream's prompt cache (a subset of tokensInput). */
+  tokensCachedInput: number;
+  /** Input tokens written to the upstream's prompt cache (Anthropic cache_creation; a subset of tokensInput). */
+  tokensCacheWrite: number;
+  /** Reasoning tokens (a subset of tokensOutput). */
+  tokensReasoning: number;
+}
+
+export const zeroUsage = (): Usage => ({ tokensInput: 0, tokensOutput: 0, tokensCachedInput: 0, tokensCacheWrite: 0, tokensReasoning: 0 });
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'error';
+
+export interface ChatResponse {
+  id: string;
+  /** The model name the upstream reported. */
+  model: string;
+  createdS: number;
+  /** Assistant output: text parts and tool_call parts, in order. */
+  content: ContentPart[];
+  /** Reasoning text when the upstream exposes it (DeepSeek reasoning_content, Anthropic thinking). */
+  reasoning?: string;
+  finishReason: FinishReason;
+  usage: Usage;
+  /** True when the upstream reported no usage and it was counted by the gateway. */
+  usageEstimated?: boolean;
+}
+
+export interface CompletionResponse {
+  id: string;
+  model: string;
+  createdS: number;
+  choices: { text: string; finishReason: FinishReason }[];
+  usage: Usage;
+}
+
+export interface EmbeddingResponse {
+  model: string;
+  /** One vector per input, float arrays (base64 encoding happens in the codec if asked). */
+  data: number[][];
+  usage: Usage;
+}
+
+/** Canonical stream events, parsed once from the upstream and re-encoded once for the client. */
+export type StreamEvent =
+  | { type: 'start'; id: string; model: string; createdS: number }
+  | { type: 'text'; text: string }
+  | { type: 'reasoning'; text: string }
+  /** A new tool call at position `index` among this response's tool calls. */
+  | { type: 'tool_call_start'; index: number; id: string; name: string }
+  | { type: 'tool_call_delta'; index: number; argumentsDelta: string }
+  | { type: 'finish'; finishReason: FinishReason }
+  /** Usage, normally once near the end; may arrive after 'finish'. */
+  | { type: 'usage'; usage: Usage };
+
+/** A model as listed by GET /v1/models. */
+export interface ModelListing {
+  id: string;
+  ownedBy: string;
+  createdS: number;
+}
