@@ -1,0 +1,1 @@
+export { createOpenAICompatibleAdapter, type OpenAICompatibleOptions } from './adapter.ts';

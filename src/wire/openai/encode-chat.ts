@@ -1,0 +1,56 @@
+import type { ChatResponse, FinishReason, Usage } from '../types.ts';
+
+export type OpenAIFinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
+
+/**
+ * OpenAI has no finish reason for "the upstream failed": a response cut short by an error ends as
+ * 'stop' (the gateway reports the failure itself, e.g. with an SSE error frame before [DONE]).
+ */
+export function openaiFinishReason(reason: FinishReason): OpenAIFinishReason {
+  return reason === 'error' ? 'stop' : reason;
+}
+
+/** Canonical usage → OpenAI `usage` (cached and reasoning tokens are subsets, as in OpenAI's own numbers). */
+export function encodeOpenAIUsage(u: Usage): Record<string, unknown> {
+  return {
+    prompt_tokens: u.tokensInput,
+    completion_tokens: u.tokensOutput,
+    total_tokens: u.tokensInput + u.tokensOutput,
+    prompt_tokens_details: { cached_tokens: u.tokensCachedInput, audio_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: u.tokensReasoning,
+      audio_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0,
+    },
+  };
+}
+
+/** Canonical response → `chat.completion` body. `model` is the name the client asked for, not the upstream's. */
+export function encodeChatResponse(res: ChatResponse, model: string): Record<string, unknown> {
+  let text: string | null = null;
+  const toolCalls: Record<string, unknown>[] = [];
+  for (const part of res.content) {
+    if (part.type === 'text') text = text === null ? part.text : text + part.text;
+    else if (part.type === 'tool_call') {
+      toolCalls.push({ id: part.id, type: 'function', function: { name: part.name, arguments: part.argumentsJson } });
+    }
+  }
+  const message: Record<string, unknown> = {
+    role: 'assistant',
+    // content is null only when the answer is tool calls alone, as OpenAI sends it.
+    content: text ?? (toolCalls.length > 0 ? null : ''),
+    refusal: null,
+  };
+  if (res.reasoning !== undefined && res.reasoning !== '') message['reasoning_content'] = res.reasoning;
+  if (toolCalls.length > 0) message['tool_calls'] = toolCalls;
+  return {
+    id: res.id,
+    object: 'chat.completion',
+    created: res.createdS,
+    model,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: openaiFinishReason(res.finishReason) }],
+    usage: encodeOpenAIUsage(res.usage),
+    system_fingerprint: null,
+  };
+}
