@@ -1,0 +1,146 @@
+/**
+ * Anthropic content blocks -> canonical content parts, one message at a time.
+ *
+ * Decisions (also in index.ts):
+ * - A user message carrying tool_result blocks becomes one canonical role 'tool' message per
+ *   tool_result (in order), followed by a role 'user' message with the remaining blocks, if any.
+ *   That is the shape every upstream dialect can encode (OpenAI needs one `tool` message per call,
+ *   right after the assistant's tool calls); the Anthropic adapter merges them back into one user turn.
+ * - Images inside a tool_result cannot live in the canonical tool_result (its content is a string),
+ *   so they move to the user message that follows the tool messages instead of being lost.
+ * - thinking / redacted_thinking blocks in assistant history are dropped: the canonical model has no
+ *   place for them (see the report: a same-family upstream with thinking + tool use needs them back).
+ */
+import { ok } from '../../core/index.ts';
+import type { ChatMessage, ContentPart } from '../types.ts';
+import {
+  fail, isRecord, optionalBoolean, pathOf, requireArray, requireRecord, requireString, type DecodeResult,
+} from './validate.ts';
+
+type AnthropicRole = 'user' | 'assistant';
+
+/** Decode one entry of `messages` into one or more canonical messages. */
+export function decodeMessage(raw: unknown, param: string): DecodeResult<ChatMessage[]> {
+  const rec = requireRecord(raw, param);
+  if (!rec.ok) return rec;
+  const roleRaw = rec.value['role'];
+  if (roleRaw === undefined) return fail(pathOf(param, 'role'), 'Field required');
+  if (roleRaw !== 'user' && roleRaw !== 'assistant') return fail(pathOf(param, 'role'), "Input should be 'user' or 'assistant'");
+  const role: AnthropicRole = roleRaw;
+  const contentParam = pathOf(param, 'content');
+  const content = rec.value['content'];
+  if (content === undefined) return fail(contentParam, 'Field required');
+  if (typeof content === 'string') return ok([{ role, content: [{ type: 'text', text: content }] }]);
+  if (!Array.isArray(content)) return fail(contentParam, 'Input should be a valid string or list of content blocks');
+
+  const parts: ContentPart[] = [];
+  const toolMessages: ChatMessage[] = [];
+  for (let i = 0; i < content.length; i++) {
+    const decoded = decodeBlock(content[i], role, pathOf(contentParam, i));
+    if (!decoded.ok) return decoded;
+    for (const part of decoded.value) {
+      if (part.type === 'tool_result') toolMessages.push({ role: 'tool', content: [part] });
+      else parts.push(part);
+    }
+  }
+  // A user turn that only answered tools has nothing left to say; keep the empty turn otherwise
+  // (an assistant turn with an empty list is legal as a prefill).
+  if (parts.length > 0 || toolMessages.length === 0) toolMessages.push({ role, content: parts });
+  return ok(toolMessages);
+}
+
+/** One block -> zero or more parts (thinking -> none, tool_result with images -> result + images). */
+function decodeBlock(raw: unknown, role: AnthropicRole, param: string): DecodeResult<ContentPart[]> {
+  const rec = requireRecord(raw, param);
+  if (!rec.ok) return rec;
+  const block = rec.value;
+  const type = requireString(block['type'], pathOf(param, 'type'));
+  if (!type.ok) return type;
+  switch (type.value) {
+    case 'text': {
+      const text = requireString(block['text'], pathOf(param, 'text'));
+      return text.ok ? ok([{ type: 'text', text: text.value }]) : text;
+    }
+    case 'image': {
+      const image = decodeImage(block, param);
+      return image.ok ? ok([image.value]) : image;
+    }
+    case 'tool_use':
+      if (role !== 'assistant') return fail(pathOf(param, 'type'), 'tool_use blocks are only allowed in assistant messages');
+      return decodeToolUse(block, param);
+    case 'tool_result':
+      if (role !== 'user') return fail(pathOf(param, 'type'), 'tool_result blocks are only allowed in user messages');
+      return decodeToolResult(block, param);
+    case 'thinking':
+    case 'redacted_thinking':
+      if (role !== 'assistant') return fail(pathOf(param, 'type'), `${type.value} blocks are only allowed in assistant messages`);
+      return ok([]);
+    default:
+      return fail(pathOf(param, 'type'), `content block type '${type.value}' is not supported by this gateway`);
+  }
+}
+
+function decodeImage(block: Record<string, unknown>, param: string): DecodeResult<ContentPart> {
+  const srcParam = pathOf(param, 'source');
+  const source = requireRecord(block['source'], srcParam);
+  if (!source.ok) return source;
+  const kind = requireString(source.value['type'], pathOf(srcParam, 'type'));
+  if (!kind.ok) return kind;
+  if (kind.value === 'base64') {
+    const mediaType = requireString(source.value['media_type'], pathOf(srcParam, 'media_type'));
+    if (!mediaType.ok) return mediaType;
+    const data = requireString(source.value['data'], pathOf(srcParam, 'data'));
+    if (!data.ok) return data;
+    return ok({ type: 'image', url: `data:${mediaType.value};base64,${data.value}`, mediaType: mediaType.value });
+  }
+  if (kind.value === 'url') {
+    const url = requireString(source.value['url'], pathOf(srcParam, 'url'));
+    return url.ok ? ok({ type: 'image', url: url.value }) : url;
+  }
+  return fail(pathOf(srcParam, 'type'), "Input should be 'base64' or 'url'");
+}
+
+function decodeToolUse(block: Record<string, unknown>, param: string): DecodeResult<ContentPart[]> {
+  const id = requireString(block['id'], pathOf(param, 'id'));
+  if (!id.ok) return id;
+  const name = requireString(block['name'], pathOf(param, 'name'));
+  if (!name.ok) return name;
+  const input = requireRecord(block['input'], pathOf(param, 'input'));
+  if (!input.ok) return input;
+  return ok([{ type: 'tool_call', id: id.value, name: name.value, argumentsJson: JSON.stringify(input.value) }]);
+}
+
+function decodeToolResult(block: Record<string, unknown>, param: string): DecodeResult<ContentPart[]> {
+  const id = requireString(block['tool_use_id'], pathOf(param, 'tool_use_id'));
+  if (!id.ok) return id;
+  const isError = optionalBoolean(block['is_error'], pathOf(param, 'is_error'));
+  if (!isError.ok) return isError;
+  const contentParam = pathOf(param, 'content');
+  const raw = block['content'];
+  const texts: string[] = [];
+  const images: ContentPart[] = [];
+  if (typeof raw === 'string') texts.push(raw);
+  else if (raw !== undefined && raw !== null) {
+    const list = requireArray(raw, contentParam);
+    if (!list.ok) return fail(contentParam, 'Input should be a valid string or list of content blocks');
+    for (let i = 0; i < list.value.length; i++) {
+      const item = list.value[i];
+      const itemParam = pathOf(contentParam, i);
+      if (isRecord(item) && item['type'] === 'image') {
+        const image = decodeImage(item, itemParam);
+        if (!image.ok) return image;
+        images.push(image.value);
+        continue;
+      }
+      const rec = requireRecord(item, itemParam);
+      if (!rec.ok) return rec;
+      if (rec.value['type'] !== 'text') return fail(pathOf(itemParam, 'type'), "Input should be 'text' or 'image'");
+      const text = requireString(rec.value['text'], pathOf(itemParam, 'text'));
+      if (!text.ok) return text;
+      texts.push(text.value);
+    }
+  }
+  const result: ContentPart = { type: 'tool_result', toolCallId: id.value, content: texts.join('\n') };
+  if (isError.value === true) result.isError = true;
+  return ok([result, ...images]);
+}
