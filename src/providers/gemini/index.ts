@@ -1,0 +1,1 @@
+export { createGeminiAdapter, BYTES_MAX_RESPONSE_DEFAULT, type GeminiAdapterOptions } from './adapter.ts';
