@@ -1,0 +1,3 @@
+export * from './types.ts';
+export * from './keys.ts';
+export * from './service.ts';

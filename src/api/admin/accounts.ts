@@ -1,0 +1,156 @@
+import { z } from 'zod';
+import { TokenGridError } from '../../core/index.ts';
+import { addMember, createAccount, createApiKey, revokeApiKey, type AccountDeps, type ApiKeyRecord } from '../../accounts/index.ts';
+import { sendJson } from '../http.ts';
+import type { Route } from '../router.ts';
+import type { AdminIdentity } from '../shell-deps.ts';
+import { failWith, isoOrNull, parseBody, requireAccountAccess, requireOperator, requireWrite } from './common.ts';
+
+export interface AccountAdminDeps {
+  accounts: AccountDeps;
+  bodyLimitBytes: number;
+}
+
+const keyView = (k: ApiKeyRecord) => ({
+  id: k.id, accountId: k.accountId, memberId: k.memberId, name: k.name, prefix: k.prefix, allowedModels: k.allowedModels,
+  expiresAt: isoOrNull(k.expiresAtMs), revokedAt: isoOrNull(k.revokedAtMs), limits: k.limits, createdAt: isoOrNull(k.createdAtMs),
+});
+
+const createAccountBody = z.object({
+  name: z.string().min(1).max(200),
+  kind: z.enum(['individual', 'family', 'team']).optional(),
+  parentId: z.string().optional(),
+}).strict();
+
+const createKeyBody = z.object({
+  accountId: z.string().optional(),
+  memberId: z.string().nullable().optional(),
+  name: z.string().min(1).max(100).optional(),
+  allowedModels: z.array(z.string().min(1)).nullable().optional(),
+  expiresAt: z.string().datetime({ offset: true }).nullable().optional(),
+  limits: z.object({
+    requestsPerMinute: z.number().int().positive().optional(),
+    tokensPerMinute: z.number().int().positive().optional(),
+    concurrentRequests: z.number().int().positive().optional(),
+  }).strict().optional(),
+}).strict();
+
+export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>[] {
+  const store = deps.accounts.store;
+  const parentOf = async (id: string) => (await store.getAccount(id))?.parentId;
+  const access = (admin: AdminIdentity, id: string) => requireAccountAccess(admin, id, parentOf);
+  const createKey = async (admin: AdminIdentity, accountId: string, body: z.infer<typeof createKeyBody>) => {
+    requireWrite(admin);
+    await access(admin, accountId);
+    const r = await createApiKey(deps.accounts, {
+      accountId, memberId: body.memberId ?? null, name: body.name, allowedModels: body.allowedModels ?? null,
+      expiresAtMs: body.expiresAt ? Date.parse(body.expiresAt) : null, limits: body.limits,
+    });
+    if (!r.ok) failWith(r.code, r.message);
+    return { key: r.value.key, ...keyView(r.value.record) };
+  };
+  return [
+    {
+      method: 'POST', path: '/admin/accounts', family: 'admin', auth: 'admin',
+      async handler(rc, admin) {
+        requireWrite(admin);
+        const body = await parseBody(rc, createAccountBody, deps.bodyLimitBytes);
+        if (admin.accountIds !== null) {
+          if (!body.parentId) throw new TokenGridError('permission_denied', 'An enterprise admin creates sub-accounts: give parentId.');
+          await access(admin, body.parentId);
+        }
+        const r = await createAccount(deps.accounts, { name: body.name, kind: body.kind, parentId: body.parentId ?? null });
+        if (!r.ok) failWith(r.code, r.message);
+        sendJson(rc.res, 201, { ...r.value, createdAt: isoOrNull(r.value.createdAtMs) });
+      },
+    },
+    {
+      method: 'GET', path: '/admin/accounts', family: 'admin', auth: 'admin',
+      async handler(rc, admin) {
+        const all = await store.listAccounts();
+        const visible = [];
+        for (const a of all) {
+          try { await access(admin, a.id); visible.push(a); } catch { /* not this admin's */ }
+        }
+        sendJson(rc.res, 200, { data: visible.map((a) => ({ ...a, createdAt: isoOrNull(a.createdAtMs) })) });
+      },
+    },
+    {
+      method: 'GET', path: '/admin/accounts/:id', family: 'admin', auth: 'admin',
+      async handler(rc, admin) {
+        await access(admin, rc.params.id!);
+        const a = await store.getAccount(rc.params.id!);
+        if (!a) throw new TokenGridError('not_found', `account ${rc.params.id} does not exist`);
+        const members = await store.listMembers(a.id);
+        sendJson(rc.res, 200, { ...a, createdAt: isoOrNull(a.createdAtMs), members });
+      },
+    },
+    {
+      method: 'PATCH', path: '/admin/accounts/:id', family: 'admin', auth: 'admin',
+      async handler(rc, admin) {
+        requireWrite(admin);
+        await access(admin, rc.params.id!);
+        const body = await parseBody(rc, z.object({ name: z.string().min(1).max(200).optional(), status: z.enum(['active', 'suspended', 'closed']).optional() }).strict(), deps.bodyLimitBytes);
+        const a = await store.getAccount(rc.params.id!);
+        if (!a) throw new TokenGridError('not_found', `account ${rc.params.id} does not exist`);
+        if (body.name) a.name = body.name;
+        if (body.status) a.status = body.status;
+        await store.updateAccount(a);
+        deps.accounts.onKeysChanged?.();
+        sendJson(rc.res, 200, { ...a, createdAt: isoOrNull(a.createdAtMs) });
+      },
+    },
+    {
+      method: 'POST', path: '/admin/accounts/:id/members', family: 'admin', auth: 'admin',
+      async handler(rc, admin) {
+        requireWrite(admin);
+        await access(admin, rc.params.id!);
+        const body = await parseBody(rc, z.object({ name: z.string().min(1).max(200), role: z.enum(['owner', 'admin', 'member']).optional() }).strict(), deps.bodyLimitBytes);
+        const r = await addMember(deps.accounts, { accountId: rc.params.id!, name: body.name, role: body.role });
+        if (!r.ok) failWith(r.code, r.message);
+        sendJson(rc.res, 201, r.value);
+      },
+    },
+    {
+      method: 'POST', path: '/admin/accounts/:id/keys', family: 'admin', auth: 'admin',
+      async handler(rc, admin) {
+        const body = await parseBody(rc, createKeyBody, deps.bodyLimitBytes);
+        sendJson(rc.res, 201, await createKey(admin, rc.params.id!, body));
+      },
+    },
+    {
+      method: 'POST', path: '/admin/keys', family: 'admin', auth: 'admin',
+      async handler(rc, admin) {
+        const body = await parseBody(rc, createKeyBody, deps.bodyLimitBytes);
+        if (!body.accountId) throw new TokenGridError('invalid_request', 'accountId: Required', 'accountId');
+        sendJson(rc.res, 201, await createKey(admin, body.accountId, body));
+      },
+    },
+    {
+      method: 'GET', path: '/admin/keys', family: 'admin', auth: 'admin',
+      async handler(rc, admin) {
+        const accountId = rc.query.get('account') ?? undefined;
+        if (accountId) await access(admin, accountId);
+        else requireOperatorOrFinance(admin);
+        sendJson(rc.res, 200, { data: (await store.listKeys(accountId)).map(keyView) });
+      },
+    },
+    {
+      method: 'POST', path: '/admin/keys/:id/revoke', family: 'admin', auth: 'admin',
+      async handler(rc, admin) {
+        requireWrite(admin);
+        const k = await store.getKey(rc.params.id!);
+        if (!k) throw new TokenGridError('not_found', `key ${rc.params.id} does not exist`);
+        await access(admin, k.accountId);
+        rc.req.resume();
+        const r = await revokeApiKey(deps.accounts, k.id);
+        if (!r.ok) failWith(r.code, r.message);
+        sendJson(rc.res, 200, keyView(r.value));
+      },
+    },
+  ];
+}
+
+function requireOperatorOrFinance(admin: AdminIdentity): void {
+  if (admin.role === 'enterprise') requireOperator(admin);
+}

@@ -1,0 +1,73 @@
+import { TokenGridError } from '../../core/index.ts';
+import { chatStream, completionStream, type Gateway, type RequestContext } from '../../gateway/index.ts';
+import {
+  decodeChatRequest, decodeCompletionRequest, decodeEmbeddingRequest, encodeChatResponse, encodeCompletionResponse,
+  encodeEmbeddingResponse, OpenAIChatStreamEncoder, OpenAICompletionStreamEncoder, openaiErrorBody,
+} from '../../wire/openai/index.ts';
+import { sseFrame } from '../../wire/index.ts';
+import { readJson, sendJson } from '../http.ts';
+import type { Route, RouteContext } from '../router.ts';
+import { sseSink } from '../sink.ts';
+import type { ShellDeps } from '../shell-deps.ts';
+
+function decoded<T>(r: { ok: true; value: T } | { ok: false; code: string; message: string; details?: Record<string, unknown> }): T {
+  if (r.ok) return r.value;
+  throw new TokenGridError('invalid_request', r.message, typeof r.details?.param === 'string' ? r.details.param : null);
+}
+
+const errorFrame = (code: Parameters<typeof openaiErrorBody>[0], message: string): string => sseFrame(JSON.stringify(openaiErrorBody(code, message)));
+
+export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
+  const gw: Gateway = deps.gateway;
+  const createdS = (): number => Math.floor(deps.clock.nowMs() / 1000);
+  return [
+    {
+      method: 'POST', path: '/v1/chat/completions', family: 'openai', auth: 'key',
+      async handler(rc: RouteContext, ctx: RequestContext) {
+        const req = decoded(decodeChatRequest(await readJson(rc.req, deps.bodyLimitBytes)));
+        if (!req.stream) {
+          const { response } = await gw.chat(ctx, req);
+          sendJson(rc.res, 200, encodeChatResponse({ ...response, id: `chatcmpl-${ctx.requestId}` }, req.model));
+          return;
+        }
+        const encoder = new OpenAIChatStreamEncoder({ id: `chatcmpl-${ctx.requestId}`, model: req.model, createdS: createdS(), includeUsage: req.includeUsage });
+        await chatStream(gw, ctx, req, sseSink(rc.res, encoder, errorFrame, {}), deps.streamOptions);
+      },
+    },
+    {
+      method: 'POST', path: '/v1/completions', family: 'openai', auth: 'key',
+      async handler(rc, ctx) {
+        const req = decoded(decodeCompletionRequest(await readJson(rc.req, deps.bodyLimitBytes)));
+        if (!req.stream) {
+          const { response } = await gw.completion(ctx, req);
+          sendJson(rc.res, 200, encodeCompletionResponse({ ...response, id: `cmpl-${ctx.requestId}` }, req.model));
+          return;
+        }
+        const encoder = new OpenAICompletionStreamEncoder({ id: `cmpl-${ctx.requestId}`, model: req.model, createdS: createdS(), includeUsage: req.includeUsage });
+        await completionStream(gw, ctx, req, sseSink(rc.res, encoder, errorFrame, {}), deps.streamOptions);
+      },
+    },
+    {
+      method: 'POST', path: '/v1/embeddings', family: 'openai', auth: 'key',
+      async handler(rc, ctx) {
+        const req = decoded(decodeEmbeddingRequest(await readJson(rc.req, deps.bodyLimitBytes)));
+        const { response } = await gw.embeddings(ctx, req);
+        sendJson(rc.res, 200, encodeEmbeddingResponse(response, req.model, req.encodingFormat ?? 'float'));
+      },
+    },
+    {
+      method: 'GET', path: '/v1/models', family: 'openai', auth: 'key',
+      handler(rc, ctx) {
+        const data = gw.listModels(ctx).map((m) => ({ id: m.id, object: 'model', created: m.createdS, owned_by: m.ownedBy }));
+        sendJson(rc.res, 200, { object: 'list', data });
+      },
+    },
+    {
+      method: 'GET', path: '/v1/models/:id', family: 'openai', auth: 'key',
+      handler(rc, ctx) {
+        const m = gw.getModel(ctx, rc.params.id!);
+        sendJson(rc.res, 200, { id: m.id, object: 'model', created: m.createdS, owned_by: m.ownedBy });
+      },
+    },
+  ];
+}

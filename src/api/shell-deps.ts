@@ -1,0 +1,35 @@
+import type { Clock, IdGenerator } from '../core/index.ts';
+import type { Gateway, KeySnapshot, StreamOptions } from '../gateway/index.ts';
+
+export interface ShellLogger {
+  info(obj: Record<string, unknown>, msg: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+/** What the HTTP shell needs; app.ts builds it. */
+export interface ShellDeps {
+  gateway: Gateway;
+  keys: KeySnapshot;
+  clock: Clock;
+  ids: IdGenerator;
+  now: () => number;
+  bodyLimitBytes: number;
+  streamOptions: StreamOptions;
+  log: ShellLogger;
+  /** Checks the admin key (constant-time); returns the admin's identity or undefined. */
+  authenticateAdmin: (token: string | undefined) => AdminIdentity | undefined;
+  metricsText: () => Promise<{ contentType: string; body: string }>;
+  isReady: () => boolean;
+  isDraining: () => boolean;
+  onRequestDone?: (route: string, status: number, latencyS: number) => void;
+}
+
+export type AdminRole = 'operator' | 'enterprise' | 'finance';
+
+export interface AdminIdentity {
+  id: string;
+  role: AdminRole;
+  /** For enterprise admins: the accounts (and their sub-accounts) they may manage. */
+  accountIds: string[] | null;
+}

@@ -1,0 +1,95 @@
+/** The model catalog: the ids clients use, mapped to deployments (provider + upstream model + region + weight). */
+
+export interface Deployment {
+  /** Stable id: `${provider}/${upstreamModel}@${region}`. */
+  id: string;
+  provider: string;
+  upstreamModel: string;
+  region: string;
+  weight: number;
+}
+
+export type ModelKind = 'chat' | 'embedding';
+export type Capability = 'tools' | 'vision' | 'reasoning' | 'json' | 'completions';
+
+/** Vendor cost: what the upstream vendor charges us, in micro-CNY per million tokens (for settlement and margins). */
+export interface VendorCost {
+  currency: string;
+  inputMicrosPerMillion: number;
+  outputMicrosPerMillion: number;
+  cachedInputMicrosPerMillion: number;
+}
+
+/** Token-coin multipliers as rationals: 1 coin = 1 token of the reference model. */
+export interface Ratio { num: number; den: number }
+export interface CoinRates { input: Ratio; output: Ratio; cachedInput: Ratio; reasoning: Ratio }
+
+export interface ModelSpec {
+  id: string;
+  kind: ModelKind;
+  /** Who makes the model (deepseek, zhipu, qwen, ...). */
+  vendor: string;
+  displayName: string;
+  aliases: string[];
+  groups: string[];
+  contextWindow: number;
+  maxOutputTokens: number;
+  capabilities: Capability[];
+  /** Deployments after provider availability was applied (vendor keys present, else the mock). */
+  deployments: Deployment[];
+  /** Model ids to try when every deployment of this one failed before the first byte. */
+  fallback: string[];
+  /** Attempts per request in total, across deployments and fallbacks. */
+  attemptsMax: number;
+  cost: VendorCost;
+  coins: CoinRates;
+  /** Charge per request on request-count plans (in requests). */
+  requestsPerCall: number;
+  createdS: number;
+}
+
+export interface ModelCatalog {
+  version: string;
+  models: ReadonlyMap<string, ModelSpec>;
+  /** alias -> model id */
+  aliases: ReadonlyMap<string, string>;
+  groups: ReadonlyMap<string, readonly string[]>;
+}
+
+export type ResolveResult = { ok: true; model: ModelSpec } | { ok: false; code: 'model_not_found'; message: string };
+
+export function resolveModel(catalog: ModelCatalog, requested: string): ResolveResult {
+  const direct = catalog.models.get(requested);
+  if (direct) return { ok: true, model: direct };
+  const aliased = catalog.aliases.get(requested);
+  const target = aliased === undefined ? undefined : catalog.models.get(aliased);
+  if (target) return { ok: true, model: target };
+  return { ok: false, code: 'model_not_found', message: `The model '${requested}' does not exist. GET /v1/models lists the models this key may use.` };
+}
+
+/** Whether a key's allow-list (model ids, aliases, `group:<name>`, or `*`) admits the model. null = all models. */
+export function isModelAllowed(catalog: ModelCatalog, allowed: readonly string[] | null, model: ModelSpec): boolean {
+  if (allowed === null) return true;
+  for (const entry of allowed) {
+    if (entry === '*' || entry === model.id) return true;
+    if (entry.startsWith('group:') && model.groups.includes(entry.slice(6))) return true;
+    if (catalog.aliases.get(entry) === model.id) return true;
+  }
+  return false;
+}
+
+export function buildCatalog(version: string, models: ModelSpec[]): ModelCatalog {
+  const byId = new Map<string, ModelSpec>();
+  const aliases = new Map<string, string>();
+  const groups = new Map<string, string[]>();
+  for (const m of models) {
+    byId.set(m.id, m);
+    for (const a of m.aliases) aliases.set(a, m.id);
+    for (const g of m.groups) {
+      const list = groups.get(g) ?? [];
+      list.push(m.id);
+      groups.set(g, list);
+    }
+  }
+  return { version, models: byId, aliases, groups };
+}

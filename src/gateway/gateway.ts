@@ -1,0 +1,289 @@
+import { TokenGridError, type Clock, type Random } from '../core/index.ts';
+import { isModelAllowed, resolveModel, vendorCostMicros, type Deployment, type ModelCatalog, type ModelSpec } from '../catalog/index.ts';
+import { planAttempts, type Attempt, type DeploymentHealth } from '../routing/index.ts';
+import { UpstreamError, type AdapterKind, type ProviderAdapter, type ProviderConfig, type UpstreamCall } from '../providers/index.ts';
+import {
+  estimateChatInputTokens, estimateTextTokens, zeroUsage,
+  type ChatRequest, type ChatResponse, type CompletionRequest, type CompletionResponse, type EmbeddingRequest,
+  type EmbeddingResponse, type ModelListing, type Usage,
+} from '../wire/index.ts';
+import { chargingRefusal, upstreamFailure } from './errors.ts';
+import type { RateLimiter } from './limits.ts';
+import type { ChargingPort, GatewayMetrics, RequestContext, RequestStatus } from './ports.ts';
+
+export interface GatewayDeps {
+  catalog: () => ModelCatalog;
+  providers: () => ReadonlyMap<string, ProviderConfig>;
+  adapters: Readonly<Record<AdapterKind, ProviderAdapter>>;
+  dispatcher: UpstreamCall['dispatcher'];
+  charging: ChargingPort;
+  health: DeploymentHealth;
+  limiter: RateLimiter;
+  random: Random;
+  clock: Clock;
+  /** Monotonic milliseconds (performance.now in production). */
+  now: () => number;
+  metrics: GatewayMetrics;
+  timeoutMsUpstreamHeaders: number;
+  timeoutMsUpstreamBody: number;
+  log?: (level: 'info' | 'warn' | 'error', obj: Record<string, unknown>, msg: string) => void;
+}
+
+/** What the gateway decided before any upstream call: the model, the reservation and the attempt plan. */
+export interface Admission {
+  model: ModelSpec;
+  reservationId: string;
+  tokensInputEstimate: number;
+  tokensOutputGranted: number;
+  tokensOutputMax: number;
+  attempts: Attempt[];
+}
+
+/** The outcome of one upstream call made through the retry loop. */
+export interface Served<T> {
+  value: T;
+  attempt: Attempt;
+  provider: ProviderConfig;
+  abort: AbortController;
+}
+
+const FAMILY_ADAPTER: Record<RequestContext['family'], AdapterKind> = { openai: 'openai-compatible', anthropic: 'anthropic' };
+
+export class Gateway {
+  constructor(readonly deps: GatewayDeps) {}
+
+  /** GET /v1/models: only the models this key may use; owned_by says whether the emulator serves it. */
+  listModels(ctx: Pick<RequestContext, 'key'>): ModelListing[] {
+    const catalog = this.deps.catalog();
+    const providers = this.deps.providers();
+    const out: ModelListing[] = [];
+    for (const m of catalog.models.values()) {
+      if (!isModelAllowed(catalog, ctx.key.allowedModels, m)) continue;
+      out.push({ id: m.id, ownedBy: this.#ownedBy(m, providers), createdS: m.createdS });
+    }
+    return out;
+  }
+
+  getModel(ctx: Pick<RequestContext, 'key'>, id: string): ModelListing {
+    const model = this.#resolveAllowed(ctx, id);
+    return { id: model.id, ownedBy: this.#ownedBy(model, this.deps.providers()), createdS: model.createdS };
+  }
+
+  countTokens(ctx: Pick<RequestContext, 'key'>, req: ChatRequest): number {
+    this.#resolveAllowed(ctx, req.model);
+    return estimateChatInputTokens(req);
+  }
+
+  #ownedBy(m: ModelSpec, providers: ReadonlyMap<string, ProviderConfig>): string {
+    const names = [...new Set(m.deployments.map((d) => d.provider))];
+    const allMock = names.every((n) => providers.get(n)?.isMock);
+    return allMock ? `${m.vendor} (tokengrid-mock: offline emulator)` : m.vendor;
+  }
+
+  #resolveAllowed(ctx: Pick<RequestContext, 'key'>, requested: string): ModelSpec {
+    const catalog = this.deps.catalog();
+    const r = resolveModel(catalog, requested);
+    if (!r.ok) throw new TokenGridError('model_not_found', r.message, 'model');
+    if (!isModelAllowed(catalog, ctx.key.allowedModels, r.model)) {
+      throw new TokenGridError('model_not_allowed', `This API key is not allowed to use the model '${requested}'.`, 'model');
+    }
+    return r.model;
+  }
+
+  /**
+   * Authorise: resolve the model, check the key may use it, admit it through the rate limiter, reserve
+   * the estimated cost, and plan attempts. Any refusal happens here, before an upstream call.
+   */
+  async admit(ctx: RequestContext, requested: string, kind: ModelSpec['kind'], tokensInputEstimate: number, tokensOutputAsked: number | undefined, stream: boolean): Promise<Admission> {
+    const model = this.#resolveAllowed(ctx, requested);
+    if (model.kind !== kind) {
+      throw new TokenGridError('invalid_request', `The model '${requested}' is ${model.kind === 'embedding' ? 'an embedding model' : 'a chat model'} and cannot serve this endpoint.`, 'model');
+    }
+    if (tokensInputEstimate > model.contextWindow) {
+      throw new TokenGridError('invalid_request', `This request has about ${tokensInputEstimate} input tokens, more than the ${model.contextWindow}-token context window of '${model.id}'.`, 'messages');
+    }
+    const tokensOutputMax = kind === 'embedding' ? 0 : Math.max(1, Math.min(tokensOutputAsked ?? model.maxOutputTokens, model.maxOutputTokens, model.contextWindow - tokensInputEstimate));
+    const limit = this.deps.limiter.admit(ctx.key.id, ctx.key.limits, tokensInputEstimate + tokensOutputMax, this.deps.clock.nowMs());
+    if (!limit.ok) throw new TokenGridError('rate_limited', limit.message, null, { 'retry-after': String(limit.retryAfterS) });
+    let reserved;
+    try {
+      reserved = await this.deps.charging.reserve({
+        requestId: ctx.requestId, accountId: ctx.key.accountId, memberId: ctx.key.memberId, keyId: ctx.key.id,
+        model: model.id, tokensInputEstimate, tokensOutputMax, stream,
+      });
+    } catch (e) {
+      this.deps.limiter.done(ctx.key.id, tokensInputEstimate + tokensOutputMax, 0, this.deps.clock.nowMs());
+      this.deps.log?.('error', { err: e, requestId: ctx.requestId }, 'charging reserve failed');
+      throw new TokenGridError('charging_unavailable', 'The charging system is unavailable; the request was not sent upstream.');
+    }
+    if (!reserved.ok) {
+      this.deps.limiter.done(ctx.key.id, tokensInputEstimate + tokensOutputMax, 0, this.deps.clock.nowMs());
+      throw chargingRefusal(reserved.code, reserved.message);
+    }
+    const catalog = this.deps.catalog();
+    const fallbacks = model.fallback.map((id) => catalog.models.get(id)).filter((m): m is ModelSpec => m !== undefined && m.kind === kind);
+    const attempts = planAttempts(model, fallbacks, (id) => this.deps.health.isAvailable(id), this.deps.random);
+    const admission: Admission = {
+      model, reservationId: reserved.value.reservationId, tokensInputEstimate,
+      tokensOutputGranted: reserved.value.tokensOutputGranted, tokensOutputMax, attempts,
+    };
+    if (attempts.length === 0) {
+      await this.#release(ctx, admission);
+      throw new TokenGridError('no_healthy_deployment', `Every deployment of '${model.id}' is cooling down after failures; try again shortly.`);
+    }
+    return admission;
+  }
+
+  async #release(ctx: RequestContext, a: Admission): Promise<void> {
+    this.deps.limiter.done(ctx.key.id, a.tokensInputEstimate + a.tokensOutputMax, 0, this.deps.clock.nowMs());
+    await this.deps.charging.void(a.reservationId).catch((e: unknown) => this.deps.log?.('error', { err: e, requestId: ctx.requestId }, 'charging void failed'));
+  }
+
+  /**
+   * The only retry loop (habit 10): try each planned attempt until one answers. `call` must resolve only
+   * once nothing has reached the client yet; a failure after that is the caller's to handle.
+   */
+  async dispatch<T>(ctx: RequestContext, a: Admission, call: (adapter: ProviderAdapter, upstream: UpstreamCall, attempt: Attempt) => Promise<T>): Promise<Served<T>> {
+    let last: unknown;
+    let tried = 0;
+    for (const attempt of a.attempts) {
+      if (ctx.signal.aborted) break;
+      const provider = this.deps.providers().get(attempt.deployment.provider);
+      if (!provider) continue;
+      if (!this.deps.health.tryAcquire(attempt.deployment.id)) continue;
+      tried++;
+      const abort = new AbortController();
+      const onClientAbort = (): void => abort.abort();
+      ctx.signal.addEventListener('abort', onClientAbort, { once: true });
+      const upstream: UpstreamCall = {
+        provider, upstreamModel: attempt.deployment.upstreamModel, dispatcher: this.deps.dispatcher, signal: abort.signal,
+        requestId: ctx.requestId, timeoutMsHeaders: this.deps.timeoutMsUpstreamHeaders, timeoutMsBody: this.deps.timeoutMsUpstreamBody,
+      };
+      try {
+        const value = await call(this.deps.adapters[provider.adapter], upstream, attempt);
+        this.deps.health.recordSuccess(attempt.deployment.id);
+        return { value, attempt, provider, abort };
+      } catch (e) {
+        ctx.signal.removeEventListener('abort', onClientAbort);
+        abort.abort();
+        last = e;
+        if (ctx.signal.aborted) {
+          this.deps.health.release(attempt.deployment.id);
+          break;
+        }
+        const kind = e instanceof UpstreamError ? e.kind : 'internal';
+        this.deps.metrics.upstreamError(provider.name, kind);
+        this.deps.log?.('warn', { requestId: ctx.requestId, deployment: attempt.deployment.id, kind, status: (e as UpstreamError).status, err: (e as Error).message }, 'upstream attempt failed');
+        if (!(e instanceof UpstreamError)) {
+          this.deps.health.release(attempt.deployment.id);
+          throw e;
+        }
+        if (!e.retryable) {
+          // The upstream judged the request itself bad (4xx): another deployment would say the same.
+          this.deps.health.release(attempt.deployment.id);
+          break;
+        }
+        this.deps.health.recordFailure(attempt.deployment.id);
+      }
+    }
+    if (ctx.signal.aborted) throw new UpstreamError('aborted', 'client disconnected');
+    if (tried === 0) throw new TokenGridError('no_healthy_deployment', `Every deployment of '${a.model.id}' is cooling down after failures; try again shortly.`);
+    throw upstreamFailure(last, tried);
+  }
+
+  /** Settle the reservation with the actual usage and write the usage record (durable before the caller answers). */
+  async settle(ctx: RequestContext, a: Admission, served: { attempt: Attempt; provider: ProviderConfig } | null, usage: Usage, usageEstimated: boolean, status: RequestStatus, ttftMs: number | null): Promise<void> {
+    const latencyMs = Math.round(this.deps.now() - ctx.startedAt);
+    const deployment: Deployment | undefined = served?.attempt.deployment;
+    const model = served?.attempt.model ?? a.model;
+    this.deps.limiter.done(ctx.key.id, a.tokensInputEstimate + a.tokensOutputMax, usage.tokensInput + usage.tokensOutput, this.deps.clock.nowMs());
+    await this.deps.charging.settle({
+      reservationId: a.reservationId, requestId: ctx.requestId, usage, usageEstimated, status,
+      provider: served?.provider.name ?? 'none', upstreamModel: deployment?.upstreamModel ?? '', region: deployment?.region ?? '',
+      deploymentId: deployment?.id ?? '', latencyMs, ttftMs, vendorCostMicros: vendorCostMicros(model, usage),
+    });
+    this.deps.metrics.tokens(a.model.id, served?.provider.name ?? 'none', usage);
+  }
+
+  /** Abandon a reservation (nothing was served): release the hold and the limiter slot. */
+  async release(ctx: RequestContext, a: Admission): Promise<void> {
+    await this.#release(ctx, a);
+  }
+
+  /** Extras only cross to an upstream of the same wire family; elsewhere they would be unknown fields. */
+  upstreamChatRequest(ctx: RequestContext, req: ChatRequest, provider: ProviderConfig, maxTokens: number): ChatRequest {
+    const sameFamily = FAMILY_ADAPTER[ctx.family] === provider.adapter;
+    return { ...req, maxTokensOutput: maxTokens, includeUsage: true, extra: sameFamily ? req.extra : {} };
+  }
+
+  // ---- non-streaming endpoints ----
+
+  async chat(ctx: RequestContext, req: ChatRequest): Promise<{ response: ChatResponse; model: ModelSpec }> {
+    const a = await this.admit(ctx, req.model, 'chat', estimateChatInputTokens(req), req.maxTokensOutput, false);
+    let served: Served<ChatResponse>;
+    try {
+      served = await this.dispatch(ctx, a, (adapter, upstream) =>
+        adapter.chat(upstream, this.upstreamChatRequest(ctx, req, upstream.provider, a.tokensOutputGranted)));
+    } catch (e) {
+      await this.#release(ctx, a);
+      throw e;
+    }
+    const res = served.value;
+    const reported = res.usage.tokensInput > 0 || res.usage.tokensOutput > 0;
+    const usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate, tokensOutput: estimateOutput(res) };
+    await this.settle(ctx, a, served, usage, !reported || res.usageEstimated === true, 'ok', null);
+    return { response: { ...res, usage }, model: a.model };
+  }
+
+  async completion(ctx: RequestContext, req: CompletionRequest): Promise<{ response: CompletionResponse; model: ModelSpec }> {
+    const prompt = Array.isArray(req.prompt) ? req.prompt.join('\n') : req.prompt;
+    const a = await this.admit(ctx, req.model, 'chat', estimateTextTokens(prompt) + 4, req.maxTokensOutput, false);
+    let served: Served<CompletionResponse>;
+    try {
+      served = await this.dispatch(ctx, a, (adapter, upstream) => {
+        if (!adapter.completion) throw new TokenGridError('invalid_request', `The model '${req.model}' does not support the legacy completions endpoint; use /v1/chat/completions.`, 'model');
+        return adapter.completion(upstream, { ...req, maxTokensOutput: a.tokensOutputGranted, extra: ctx.family === 'openai' && upstream.provider.adapter === 'openai-compatible' ? req.extra : {} });
+      });
+    } catch (e) {
+      await this.#release(ctx, a);
+      throw e;
+    }
+    const res = served.value;
+    const reported = res.usage.tokensInput > 0 || res.usage.tokensOutput > 0;
+    const usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate, tokensOutput: res.choices.reduce((n, c) => n + estimateTextTokens(c.text), 0) };
+    await this.settle(ctx, a, served, usage, !reported, 'ok', null);
+    return { response: { ...res, usage }, model: a.model };
+  }
+
+  async embeddings(ctx: RequestContext, req: EmbeddingRequest): Promise<{ response: EmbeddingResponse; model: ModelSpec }> {
+    const inputs = typeof req.input === 'string' ? [req.input] : req.input;
+    let estimate = 0;
+    for (const item of inputs) estimate += typeof item === 'string' ? estimateTextTokens(item) : Array.isArray(item) ? item.length : 1;
+    const a = await this.admit(ctx, req.model, 'embedding', Math.max(1, estimate), 0, false);
+    let served: Served<EmbeddingResponse>;
+    try {
+      served = await this.dispatch(ctx, a, (adapter, upstream) => {
+        if (!adapter.embeddings) throw new TokenGridError('invalid_request', `The upstream of '${req.model}' does not serve embeddings.`, 'model');
+        return adapter.embeddings(upstream, { ...req, extra: upstream.provider.adapter === 'openai-compatible' ? req.extra : {} });
+      });
+    } catch (e) {
+      await this.#release(ctx, a);
+      throw e;
+    }
+    const res = served.value;
+    const reported = res.usage.tokensInput > 0;
+    const usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate };
+    await this.settle(ctx, a, served, usage, !reported, 'ok', null);
+    return { response: { ...res, usage }, model: a.model };
+  }
+}
+
+function estimateOutput(res: ChatResponse): number {
+  let n = 0;
+  for (const part of res.content) {
+    if (part.type === 'text') n += estimateTextTokens(part.text);
+    else if (part.type === 'tool_call') n += estimateTextTokens(part.argumentsJson) + estimateTextTokens(part.name) + 3;
+  }
+  if (res.reasoning) n += estimateTextTokens(res.reasoning);
+  return n;
+}

@@ -1,0 +1,33 @@
+import { checkApiKey, hashApiKey, looksLikeApiKey, type ApiKeyRecord, type KeyCheck } from '../accounts/index.ts';
+
+/**
+ * The hot path reads keys from an immutable in-memory snapshot (habit 3), indexed by hash, swapped whole
+ * when keys change. Authentication never touches storage.
+ */
+export class KeySnapshot {
+  #byHash = new Map<string, ApiKeyRecord>();
+  #activeAccounts = new Set<string>();
+
+  replace(keys: readonly ApiKeyRecord[], activeAccountIds: Iterable<string>): void {
+    const next = new Map<string, ApiKeyRecord>();
+    for (const k of keys) next.set(k.hash, Object.freeze({ ...k }));
+    this.#byHash = next;
+    this.#activeAccounts = new Set(activeAccountIds);
+  }
+
+  get size(): number {
+    return this.#byHash.size;
+  }
+
+  authenticate(presented: string | undefined, nowMs: number): KeyCheck {
+    if (!presented || !looksLikeApiKey(presented)) {
+      return { ok: false, code: 'invalid_api_key', message: presented ? 'Incorrect API key provided.' : 'No API key provided. Send it as "Authorization: Bearer tg-..." (or x-api-key).' };
+    }
+    const record = this.#byHash.get(hashApiKey(presented));
+    const check = checkApiKey(presented, record, nowMs);
+    if (check.ok && !this.#activeAccounts.has(check.key.accountId)) {
+      return { ok: false, code: 'api_key_revoked', message: 'The account of this API key is suspended or closed.' };
+    }
+    return check;
+  }
+}

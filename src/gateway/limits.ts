@@ -1,0 +1,81 @@
+import type { KeyLimits } from '../accounts/index.ts';
+
+/**
+ * Per-key rate limits kept in this process: requests/minute and tokens/minute as a sliding window of
+ * per-second buckets, and concurrent requests as a counter. (Multi-node limits belong to the Redis engine.)
+ */
+interface Window { secs: Int32Array; reqs: Int32Array; toks: Float64Array }
+
+export type LimitCheck = { ok: true } | { ok: false; message: string; retryAfterS: number };
+
+export class RateLimiter {
+  readonly #windows = new Map<string, Window>();
+  readonly #concurrent = new Map<string, number>();
+
+  #window(id: string): Window {
+    let w = this.#windows.get(id);
+    if (!w) {
+      w = { secs: new Int32Array(60).fill(-1), reqs: new Int32Array(60), toks: new Float64Array(60) };
+      this.#windows.set(id, w);
+    }
+    return w;
+  }
+
+  #sum(w: Window, nowS: number): { reqs: number; toks: number } {
+    let reqs = 0;
+    let toks = 0;
+    for (let i = 0; i < 60; i++) {
+      if (w.secs[i]! > nowS - 60) {
+        reqs += w.reqs[i]!;
+        toks += w.toks[i]!;
+      }
+    }
+    return { reqs, toks };
+  }
+
+  /** Admit a request (counts it) or say which limit it hit. */
+  admit(id: string, limits: KeyLimits, tokensEstimate: number, nowMs: number): LimitCheck {
+    const conc = this.#concurrent.get(id) ?? 0;
+    if (limits.concurrentRequests !== undefined && conc >= limits.concurrentRequests) {
+      return { ok: false, message: `Too many concurrent requests for this key (limit ${limits.concurrentRequests}).`, retryAfterS: 1 };
+    }
+    if (limits.requestsPerMinute !== undefined || limits.tokensPerMinute !== undefined) {
+      const nowS = Math.floor(nowMs / 1000);
+      const w = this.#window(id);
+      const used = this.#sum(w, nowS);
+      if (limits.requestsPerMinute !== undefined && used.reqs + 1 > limits.requestsPerMinute) {
+        return { ok: false, message: `Rate limit reached: ${limits.requestsPerMinute} requests per minute for this key.`, retryAfterS: 60 - (nowS % 60) || 1 };
+      }
+      if (limits.tokensPerMinute !== undefined && used.toks + tokensEstimate > limits.tokensPerMinute) {
+        return { ok: false, message: `Rate limit reached: ${limits.tokensPerMinute} tokens per minute for this key.`, retryAfterS: 60 - (nowS % 60) || 1 };
+      }
+      const slot = nowS % 60;
+      if (w.secs[slot] !== nowS) {
+        w.secs[slot] = nowS;
+        w.reqs[slot] = 0;
+        w.toks[slot] = 0;
+      }
+      w.reqs[slot]! += 1;
+      w.toks[slot]! += tokensEstimate;
+    }
+    this.#concurrent.set(id, conc + 1);
+    return { ok: true };
+  }
+
+  /** Correct the token count once the actual usage is known, and end the concurrency slot. */
+  done(id: string, tokensEstimate: number, tokensActual: number, nowMs: number): void {
+    const conc = (this.#concurrent.get(id) ?? 1) - 1;
+    if (conc <= 0) this.#concurrent.delete(id);
+    else this.#concurrent.set(id, conc);
+    const w = this.#windows.get(id);
+    if (!w) return;
+    const nowS = Math.floor(nowMs / 1000);
+    const slot = nowS % 60;
+    if (w.secs[slot] !== nowS) {
+      w.secs[slot] = nowS;
+      w.reqs[slot] = 0;
+      w.toks[slot] = 0;
+    }
+    w.toks[slot]! += tokensActual - tokensEstimate;
+  }
+}

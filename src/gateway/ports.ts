@@ -1,0 +1,48 @@
+import type { ApiKeyRecord } from '../accounts/index.ts';
+import type { Usage } from '../wire/index.ts';
+import type { Result } from '../core/index.ts';
+
+/** The charging engine as the gateway sees it (implemented by src/charging). */
+export interface ChargingPort {
+  reserve(i: {
+    requestId: string; accountId: string; memberId: string | null; keyId: string; model: string;
+    tokensInputEstimate: number; tokensOutputMax: number; stream: boolean;
+  }): Promise<Result<{ reservationId: string; tokensOutputGranted: number; validUntilMs: number; rateVersion: string }, string>>;
+  extend(i: { reservationId: string; tokensOutputMore: number }): Promise<Result<{ tokensOutputGranted: number; final: boolean }, string>>;
+  settle(i: SettleInput): Promise<unknown>;
+  void(reservationId: string): Promise<void>;
+}
+
+export type RequestStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'timeout' | 'truncated';
+
+export interface SettleInput {
+  reservationId: string; requestId: string; usage: Usage; usageEstimated: boolean; status: RequestStatus;
+  provider: string; upstreamModel: string; region: string; deploymentId: string;
+  latencyMs: number; ttftMs: number | null; vendorCostMicros?: number;
+}
+
+/** Metrics the gateway reports (implemented by src/telemetry with prom-client). */
+export interface GatewayMetrics {
+  ttft(model: string, provider: string, seconds: number): void;
+  tokens(model: string, provider: string, usage: Usage): void;
+  upstreamError(provider: string, kind: string): void;
+  streamOpened(): void;
+  streamClosed(): void;
+}
+
+export const noopMetrics: GatewayMetrics = {
+  ttft() {}, tokens() {}, upstreamError() {}, streamOpened() {}, streamClosed() {},
+};
+
+export type ApiFamily = 'openai' | 'anthropic';
+
+/** One inbound request as the gateway sees it: who, which API family, and the client's abort signal. */
+export interface RequestContext {
+  requestId: string;
+  family: ApiFamily;
+  key: ApiKeyRecord;
+  /** Aborted when the client disconnects. */
+  signal: AbortSignal;
+  /** Monotonic ms (performance.now()) when the request arrived. */
+  startedAt: number;
+}

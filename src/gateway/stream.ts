@@ -1,0 +1,160 @@
+import { TokenGridError, type ErrorCode } from '../core/index.ts';
+import { UpstreamError } from '../providers/index.ts';
+import { estimateChatInputTokens, estimateTextTokens, zeroUsage, type ChatRequest, type CompletionRequest, type StreamEvent, type Usage } from '../wire/index.ts';
+import type { Admission, Gateway, Served } from './gateway.ts';
+import type { RequestContext, RequestStatus } from './ports.ts';
+
+/** Where a stream goes: implemented by the HTTP shell with the client's API family encoder. */
+export interface StreamSink {
+  /** Called once, right before the first event: the shell sends status 200 and the SSE headers. */
+  open(): void;
+  /** Write one event; false when the socket buffer is full (then await drain()). */
+  write(ev: StreamEvent): boolean;
+  drain(): Promise<void>;
+  /** An error after the first byte: the shell writes an error frame in its family's format. */
+  fail(code: ErrorCode, message: string): void;
+  /** Final bytes ([DONE] / message_stop) and end of the response. Called after settlement. */
+  close(): void;
+}
+
+export interface StreamOptions {
+  /** Ask for another slice when this fraction of the granted output is used (Volume-Quota-Threshold). */
+  extendAtFraction: number;
+  /** Output tokens asked for by each extension. */
+  sliceTokens: number;
+}
+
+export const defaultStreamOptions: StreamOptions = { extendAtFraction: 0.8, sliceTokens: 4096 };
+
+type Iter = AsyncIterator<StreamEvent>;
+
+/**
+ * A streamed chat: admit, dispatch until an upstream produces its first event (retries allowed until then),
+ * then forward events as they arrive, metering output, extending the reservation as it is used, cutting the
+ * stream cleanly when nothing more can be granted, and settling before the final bytes.
+ */
+export async function chatStream(gw: Gateway, ctx: RequestContext, req: ChatRequest, sink: StreamSink, opts: StreamOptions = defaultStreamOptions): Promise<void> {
+  const a = await gw.admit(ctx, req.model, 'chat', estimateChatInputTokens(req), req.maxTokensOutput, true);
+  await runStream(gw, ctx, a, sink, opts, (adapter, upstream) =>
+    adapter.chatStream(upstream, gw.upstreamChatRequest(ctx, req, upstream.provider, a.tokensOutputMax)));
+}
+
+export async function completionStream(gw: Gateway, ctx: RequestContext, req: CompletionRequest, sink: StreamSink, opts: StreamOptions = defaultStreamOptions): Promise<void> {
+  const prompt = Array.isArray(req.prompt) ? req.prompt.join('\n') : req.prompt;
+  const a = await gw.admit(ctx, req.model, 'chat', estimateTextTokens(prompt) + 4, req.maxTokensOutput, true);
+  await runStream(gw, ctx, a, sink, opts, (adapter, upstream) => {
+    if (!adapter.completionStream) throw new TokenGridError('invalid_request', `The model '${req.model}' does not support the legacy completions endpoint; use /v1/chat/completions.`, 'model');
+    return adapter.completionStream(upstream, { ...req, includeUsage: true, maxTokensOutput: a.tokensOutputMax, extra: upstream.provider.adapter === 'openai-compatible' ? req.extra : {} });
+  });
+}
+
+async function runStream(
+  gw: Gateway, ctx: RequestContext, a: Admission, sink: StreamSink, opts: StreamOptions,
+  start: Parameters<Gateway['dispatch']>[2] extends (...args: infer P) => unknown ? (...args: P) => Promise<{ events: AsyncIterable<StreamEvent> }> : never,
+): Promise<void> {
+  const now = gw.deps.now;
+  let served: Served<{ iter: Iter; first: IteratorResult<StreamEvent> }>;
+  try {
+    served = await gw.dispatch(ctx, a, async (adapter, upstream, attempt) => {
+      const s = await start(adapter, upstream, attempt);
+      const iter = s.events[Symbol.asyncIterator]();
+      try {
+        // The first event decides the attempt: until it arrives nothing has reached the client, so a failure may retry.
+        const first = await iter.next();
+        return { iter, first };
+      } catch (e) {
+        await iter.return?.().catch(() => undefined);
+        throw e;
+      }
+    });
+  } catch (e) {
+    await gw.release(ctx, a);
+    throw e;
+  }
+  const { iter } = served.value;
+  const ttftMs = now() - ctx.startedAt;
+  gw.deps.metrics.ttft(a.model.id, served.provider.name, ttftMs / 1000);
+  gw.deps.metrics.streamOpened();
+  sink.open();
+
+  let granted = a.tokensOutputGranted;
+  let final = granted >= a.tokensOutputMax;
+  let metered = 0;
+  let upstreamUsage: Usage | undefined;
+  let status: RequestStatus = 'ok';
+  let failure: { code: ErrorCode; message: string } | undefined;
+  let finished = false;
+  let extendAt = Math.floor(granted * opts.extendAtFraction);
+
+  const forward = async (ev: StreamEvent): Promise<void> => {
+    if (ev.type === 'usage') {
+      upstreamUsage = ev.usage;
+      return; // re-emitted once, after settlement decides the final figures
+    }
+    if (ev.type === 'finish') finished = true;
+    if (!sink.write(ev)) await sink.drain();
+  };
+
+  try {
+    let next = served.value.first;
+    while (!next.done) {
+      const ev = next.value;
+      if (ev.type === 'text' || ev.type === 'reasoning') metered += estimateTextTokens(ev.text);
+      else if (ev.type === 'tool_call_delta') metered += estimateTextTokens(ev.argumentsDelta);
+      else if (ev.type === 'tool_call_start') metered += 3;
+      if (!final && metered >= extendAt) {
+        const ext = await gw.deps.charging.extend({ reservationId: a.reservationId, tokensOutputMore: opts.sliceTokens });
+        if (ext.ok) {
+          granted = ext.value.tokensOutputGranted;
+          final = ext.value.final || granted >= a.tokensOutputMax;
+          extendAt = Math.floor(granted * opts.extendAtFraction);
+        } else {
+          final = true;
+        }
+      }
+      if (final && metered > granted && !finished) {
+        // Out of balance: end the stream cleanly at the grant, as a carrier ends a call when credit runs out.
+        status = 'truncated';
+        served.abort.abort();
+        await forward({ type: 'finish', finishReason: 'length' });
+        break;
+      }
+      await forward(ev);
+      if (ctx.signal.aborted) break;
+      next = await iter.next();
+    }
+    if (!finished && status === 'ok' && !ctx.signal.aborted) {
+      // The upstream ended without a finish event (the adapter would have thrown on a true disconnect).
+      await forward({ type: 'finish', finishReason: 'stop' });
+    }
+  } catch (e) {
+    if (ctx.signal.aborted || (e instanceof UpstreamError && e.kind === 'aborted')) {
+      status = 'client_aborted';
+    } else {
+      status = e instanceof UpstreamError && e.kind === 'timeout' ? 'timeout' : 'upstream_error';
+      const kind = e instanceof UpstreamError ? e.kind : 'internal';
+      gw.deps.metrics.upstreamError(served.provider.name, kind);
+      gw.deps.log?.('warn', { requestId: ctx.requestId, deployment: served.attempt.deployment.id, kind, err: (e as Error).message }, 'upstream stream failed after the first byte');
+      failure = { code: status === 'timeout' ? 'upstream_timeout' : 'upstream_error', message: `The upstream stream failed after it started (${kind}); the output so far was delivered and is the only part charged.` };
+    }
+  } finally {
+    served.abort.abort(); // no-op when the upstream finished; stops it when we stopped reading
+    await iter.return?.().catch(() => undefined);
+  }
+  if (ctx.signal.aborted) status = 'client_aborted';
+
+  const complete = status === 'ok' && upstreamUsage !== undefined && (upstreamUsage.tokensInput > 0 || upstreamUsage.tokensOutput > 0);
+  const usage: Usage = complete ? upstreamUsage! : { ...zeroUsage(), ...upstreamUsage, tokensInput: upstreamUsage?.tokensInput || a.tokensInputEstimate, tokensOutput: Math.max(upstreamUsage?.tokensOutput ?? 0, status === 'truncated' ? Math.min(metered, granted) : metered) };
+  try {
+    await gw.settle(ctx, a, served, usage, !complete, status, Math.round(ttftMs));
+  } finally {
+    gw.deps.metrics.streamClosed();
+  }
+  if (status === 'client_aborted') return;
+  if (failure) {
+    sink.fail(failure.code, failure.message);
+    return;
+  }
+  sink.write({ type: 'usage', usage });
+  sink.close();
+}

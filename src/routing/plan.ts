@@ -1,0 +1,38 @@
+import type { Random } from '../core/index.ts';
+import type { Deployment, ModelSpec } from '../catalog/index.ts';
+
+export interface Attempt {
+  model: ModelSpec;
+  deployment: Deployment;
+}
+
+/** Weighted order without replacement (Efraimidis-Spirakis keys), from an injected Random. */
+export function weightedOrder<T extends { weight: number }>(items: readonly T[], random: Random): T[] {
+  if (items.length <= 1) return [...items];
+  const keyed = items.map((item) => ({ item, key: item.weight > 0 ? Math.pow(random.float(), 1 / item.weight) : -1 }));
+  keyed.sort((a, b) => b.key - a.key);
+  return keyed.map((k) => k.item);
+}
+
+/**
+ * The ordered attempts for one request: the model's deployments in weighted order, then each fallback
+ * model's, skipping deployments whose breaker is open; at most `attemptsMax` in all.
+ * Returns [] when nothing is available (the gateway answers no_healthy_deployment).
+ */
+export function planAttempts(
+  primary: ModelSpec,
+  fallbacks: readonly ModelSpec[],
+  isAvailable: (deploymentId: string) => boolean,
+  random: Random,
+): Attempt[] {
+  const out: Attempt[] = [];
+  const max = Math.max(1, primary.attemptsMax);
+  for (const model of [primary, ...fallbacks]) {
+    const healthy = model.deployments.filter((d) => isAvailable(d.id));
+    for (const deployment of weightedOrder(healthy, random)) {
+      if (out.length >= max) return out;
+      out.push({ model, deployment });
+    }
+  }
+  return out;
+}
