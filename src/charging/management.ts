@@ -1,0 +1,139 @@
+/**
+ * Management use cases (admin API, billing/products build on them). Creations are idempotent by a
+ * caller-supplied sourceRef: a repeat with the same parameters returns the same object, a repeat with
+ * different ones is a conflict.
+ */
+import { err, ok, type Result } from '../core/index.ts';
+import type {
+  AccountPolicy, AllowanceSchedule, Bucket, CreateScheduleInput, GrantBucketInput, ManagementErrorCode, MemberCap,
+  SetMemberCapInput, SetPolicyInput, TopUpWalletInput,
+} from './types.ts';
+import { DEFAULT_PRIORITY, available } from './burn-down.ts';
+import { cycleIndexAt, cycleStartMs } from './cycle.ts';
+import { catchUpAccount } from './sweep.ts';
+import { Work } from './work.ts';
+import type { Ctx } from './context.ts';
+
+type R<T> = Result<T, ManagementErrorCode>;
+const isInt = (n: unknown, min = 0): boolean => typeof n === 'number' && Number.isSafeInteger(n) && n >= min;
+
+function checkUnit(unit: string, currency: string | null | undefined): string | null {
+  if (unit !== 'tokens' && unit !== 'requests' && unit !== 'money') return `unknown unit ${unit}`;
+  if (unit === 'money' && (currency === null || currency === undefined || currency.length === 0)) return 'money needs a currency';
+  if (unit !== 'money' && currency !== null && currency !== undefined) return 'only money has a currency';
+  return null;
+}
+
+export async function grantBucket(ctx: Ctx, i: GrantBucketInput): Promise<R<Bucket>> {
+  if (i.kind === 'wallet' && i.unit === 'money' && i.expiresAtMs === null && (i.memberId ?? null) === null) {
+    return topUpWallet(ctx, { accountId: i.accountId, currency: i.currency ?? '', amountMinor: i.amount, sourceRef: i.sourceRef });
+  }
+  const problem = checkUnit(i.unit, i.currency) ?? (!isInt(i.amount) ? 'amount must be a non-negative integer' : null) ??
+    (i.kind === 'postpaid_line' ? 'postpaid lines come from setAccountPolicy' : null) ??
+    (i.kind === 'wallet' ? 'a wallet is per account and currency, never expires: use topUpWallet' : null) ??
+    (!isInt(i.effectiveAtMs) || (i.expiresAtMs !== null && (!isInt(i.expiresAtMs) || i.expiresAtMs <= i.effectiveAtMs)) ? 'validity window is empty or invalid' : null) ??
+    (i.sourceRef.length === 0 ? 'sourceRef is required' : null);
+  if (problem !== null) return err('invalid', problem);
+  const nowMs = ctx.deps.clock.nowMs();
+  const b: Bucket = {
+    id: ctx.newId('bkt'), accountId: i.accountId, memberId: i.memberId ?? null, unit: i.unit, currency: i.unit === 'money' ? i.currency ?? null : null,
+    kind: i.kind, amount: i.amount, consumed: 0, held: 0, forfeited: 0, floor: 0, effectiveAtMs: i.effectiveAtMs, expiresAtMs: i.expiresAtMs,
+    priority: i.priority ?? DEFAULT_PRIORITY[i.kind], models: i.models ?? null, rollover: i.rollover ?? false, sourceRef: i.sourceRef,
+    scheduleId: null, cycleIndex: null, createdAtMs: nowMs,
+  };
+  const ledger = b.amount === 0 ? [] : [{
+    id: `grant:${b.sourceRef}:${b.id}`, accountId: b.accountId, op: 'grant' as const, debit: `house:issuance:${b.kind}`,
+    credit: `bucket:${b.id}`, unit: b.unit, currency: b.currency, amount: b.amount, requestId: null, atMs: nowMs,
+  }];
+  const res = await ctx.deps.store.createBucket(b, ledger);
+  if (!res.created && (res.bucket.amount !== b.amount || res.bucket.unit !== b.unit || res.bucket.kind !== b.kind)) {
+    return err('conflict', `sourceRef ${i.sourceRef} was already used for a different bucket (${res.bucket.id}).`);
+  }
+  return ok(res.bucket);
+}
+
+export async function topUpWallet(ctx: Ctx, i: TopUpWalletInput): Promise<R<Bucket>> {
+  if (!isInt(i.amountMinor, 1)) return err('invalid', 'amountMinor must be a positive integer');
+  if (i.currency.length === 0 || i.sourceRef.length === 0) return err('invalid', 'currency and sourceRef are required');
+  const nowMs = ctx.deps.clock.nowMs();
+  const walletIfNew: Bucket = {
+    id: ctx.newId('bkt'), accountId: i.accountId, memberId: null, unit: 'money', currency: i.currency, kind: 'wallet', amount: 0,
+    consumed: 0, held: 0, forfeited: 0, floor: 0, effectiveAtMs: nowMs, expiresAtMs: null, priority: DEFAULT_PRIORITY.wallet,
+    models: null, rollover: false, sourceRef: `wallet:${i.currency}`, scheduleId: null, cycleIndex: null, createdAtMs: nowMs,
+  };
+  const res = await ctx.deps.store.topUpWallet({ ...i, atMs: nowMs, walletIfNew });
+  return ok(res.bucket);
+}
+
+export async function createAllowanceSchedule(ctx: Ctx, i: CreateScheduleInput): Promise<R<AllowanceSchedule>> {
+  const kind = i.kind ?? 'plan_allowance';
+  const problem = checkUnit(i.unit, i.currency) ?? (!isInt(i.amountPerCycle) ? 'amountPerCycle must be a non-negative integer' : null) ??
+    (!['month', 'day', 'year'].includes(i.cycle) ? 'cycle must be month, day or year' : null) ??
+    (kind === 'wallet' || kind === 'postpaid_line' ? `a schedule cannot create ${kind} buckets` : null) ??
+    (!isInt(i.anchorMs) ? 'anchorMs must be an integer' : null) ?? (i.sourceRef.length === 0 ? 'sourceRef is required' : null);
+  if (problem !== null) return err('invalid', problem);
+  const nowMs = ctx.deps.clock.nowMs();
+  // Start with the cycle running now: a schedule created late must not mint the cycles it never had.
+  const first = i.anchorMs <= nowMs ? cycleIndexAt(i.anchorMs, i.cycle, nowMs) : 0;
+  const s: AllowanceSchedule = {
+    id: ctx.newId('sch'), accountId: i.accountId, memberId: i.memberId ?? null, unit: i.unit, currency: i.unit === 'money' ? i.currency ?? null : null,
+    kind, amountPerCycle: i.amountPerCycle, anchorMs: i.anchorMs, cycle: i.cycle, priority: i.priority ?? DEFAULT_PRIORITY[kind],
+    models: i.models ?? null, rollover: i.rollover ?? false, sourceRef: i.sourceRef, endsAtMs: i.endsAtMs ?? null,
+    nextCycleIndex: first, nextCycleStartMs: cycleStartMs(i.anchorMs, i.cycle, first), createdAtMs: nowMs,
+  };
+  const res = await ctx.deps.store.createSchedule(s);
+  if (!res.created && (res.schedule.amountPerCycle !== s.amountPerCycle || res.schedule.unit !== s.unit || res.schedule.cycle !== s.cycle)) {
+    return err('conflict', `sourceRef ${i.sourceRef} was already used for a different schedule (${res.schedule.id}).`);
+  }
+  await catchUpAccount(ctx, i.accountId, nowMs);
+  return ok(res.schedule);
+}
+
+/** Stops cycles starting at or after atMs; buckets already created keep their validity. */
+export async function endSchedule(ctx: Ctx, scheduleId: string, atMs: number): Promise<R<AllowanceSchedule>> {
+  if (!isInt(atMs)) return err('invalid', 'atMs must be an integer');
+  const s = await ctx.deps.store.endSchedule(scheduleId, atMs);
+  return s === null ? err('not_found', `Schedule ${scheduleId} does not exist.`) : ok(s);
+}
+
+export async function setAccountPolicy(ctx: Ctx, accountId: string, p: SetPolicyInput): Promise<R<AccountPolicy>> {
+  if (!['block', 'wallet', 'postpaid'].includes(p.overage)) return err('invalid', 'overage must be block, wallet or postpaid');
+  const limit = p.creditLimitMinor ?? 0;
+  if (!isInt(limit)) return err('invalid', 'creditLimitMinor must be a non-negative integer');
+  if (p.overage === 'postpaid' && (p.currency === undefined || p.currency.length === 0)) return err('invalid', 'postpaid needs a currency');
+  const nowMs = ctx.deps.clock.nowMs();
+  return ctx.deps.store.runAccountOp({ accountId, nowMs }, (view) => {
+    const w = new Work(view);
+    const policy: AccountPolicy = { accountId, overage: p.overage, creditLimitMinor: limit, currency: p.currency ?? null };
+    w.setPolicy(policy);
+    if (p.currency !== undefined && (p.overage === 'postpaid' || p.creditLimitMinor !== undefined)) setCreditLine(ctx, w, p.currency, limit);
+    return { mutation: w.toMutation(), result: ok(policy) };
+  });
+}
+
+/** One postpaid line per account and currency; its floor is -limit, never above what is already owed. */
+function setCreditLine(ctx: Ctx, w: Work, currency: string, limit: number): void {
+  let line = [...w.buckets.values()].find((b) => b.kind === 'postpaid_line' && b.currency === currency && b.memberId === null);
+  if (line === undefined) {
+    line = {
+      id: ctx.newId('bkt'), accountId: w.accountId, memberId: null, unit: 'money', currency, kind: 'postpaid_line', amount: 0,
+      consumed: 0, held: 0, forfeited: 0, floor: 0, effectiveAtMs: w.nowMs, expiresAtMs: null, priority: DEFAULT_PRIORITY.postpaid_line,
+      models: null, rollover: false, sourceRef: `postpaid:${currency}`, scheduleId: null, cycleIndex: null, createdAtMs: w.nowMs,
+    };
+    w.createBucket(line);
+  }
+  const owedFloor = line.floor + available(line); // the highest floor that keeps available >= 0
+  const target = Math.min(-limit, owedFloor);
+  if (target !== line.floor) w.move(line.id, { floor: target - line.floor });
+}
+
+export async function setMemberCap(ctx: Ctx, accountId: string, memberId: string, c: SetMemberCapInput): Promise<R<MemberCap>> {
+  if (c.tokensPerCycle !== null && !isInt(c.tokensPerCycle)) return err('invalid', 'tokensPerCycle must be a non-negative integer or null');
+  const cap: MemberCap = { accountId, memberId, tokensPerCycle: c.tokensPerCycle, cycle: c.cycle ?? 'month', anchorMs: c.anchorMs ?? 0 };
+  const nowMs = ctx.deps.clock.nowMs();
+  return ctx.deps.store.runAccountOp({ accountId, nowMs, memberId }, (view) => {
+    const w = new Work(view);
+    w.setMemberCap(cap);
+    return { mutation: w.toMutation(), result: ok(cap) };
+  });
+}

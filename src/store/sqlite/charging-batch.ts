@@ -1,0 +1,63 @@
+/**
+ * Group commit. Operations submitted during one event-loop turn (concurrent requests) run one after another
+ * inside ONE SQLite transaction, each in its own savepoint, and all of them are answered only after that
+ * transaction committed. Commit cost (WAL append; the fsyncs of checkpoints) is then paid once per batch instead
+ * of once per operation; each operation still sees every earlier one, so decisions are the same as one
+ * transaction per operation. A failing operation rolls back to its savepoint alone; a failing COMMIT fails
+ * the whole batch (nothing of it is durable, nothing was answered).
+ */
+export type Outcome<O> = { ok: true; value: O } | { ok: false; error: unknown };
+
+interface Pending<I, O> {
+  item: I;
+  resolve: (v: O) => void;
+  reject: (e: unknown) => void;
+}
+
+export class GroupCommitter<I, O> {
+  readonly #runBatch: (items: I[]) => Outcome<O>[];
+  readonly #onBatchFailure: (error: unknown) => void;
+  readonly #batchMax: number;
+  #queue: Pending<I, O>[] = [];
+  #scheduled = false;
+
+  /** runBatch executes the items in one transaction and returns one outcome per item, in order. */
+  constructor(runBatch: (items: I[]) => Outcome<O>[], onBatchFailure: (error: unknown) => void, batchMax = 256) {
+    this.#runBatch = runBatch;
+    this.#onBatchFailure = onBatchFailure;
+    this.#batchMax = batchMax;
+  }
+
+  submit(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        // setImmediate, not a microtask: it runs after this turn's I/O callbacks, so requests that arrived
+        // together share a batch, at the cost of one loop turn of latency for a lone request.
+        setImmediate(() => this.flushNow());
+      }
+    });
+  }
+
+  /** Run everything queued now (also used before a management write, to keep submission order). */
+  flushNow(): void {
+    this.#scheduled = false;
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#batchMax);
+      let outcomes: Outcome<O>[];
+      try {
+        outcomes = this.#runBatch(batch.map((p) => p.item));
+      } catch (error) {
+        this.#onBatchFailure(error);
+        for (const p of batch) p.reject(error);
+        continue;
+      }
+      batch.forEach((p, i) => {
+        const o = outcomes[i]!;
+        if (o.ok) p.resolve(o.value);
+        else p.reject(o.error);
+      });
+    }
+  }
+}

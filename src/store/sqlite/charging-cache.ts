@@ -1,0 +1,122 @@
+/**
+ * An exactly consistent in-process cache of the charging rows the hot path reads (an account's live buckets,
+ * schedules, policy, member caps and usage rows, and open reservations), so a reserve or settle runs its
+ * transaction with almost no reads.
+ *
+ * Why it stays exact: every write to the charging tables through this connection goes through the store,
+ * which applies the same mutation to the cache only AFTER the transaction committed (a rolled-back
+ * transaction leaves the cache untouched). Writes by any OTHER connection (another process such as the CLI,
+ * or a second Database handle) change SQLite's `PRAGMA data_version`, which the store reads at the start of
+ * every transaction while holding the write lock: any change drops the whole cache. Planners must treat
+ * views as read-only (the Work copies what it changes).
+ */
+import type { AccountMutation, AccountPolicy, AllowanceSchedule, Bucket, MemberCap, MemberCapUsage, Reservation } from '../../charging/index.ts';
+
+export interface CacheLoaders {
+  liveBuckets(accountId: string, nowMs: number): Bucket[];
+  schedules(accountId: string): AllowanceSchedule[];
+  policy(accountId: string): AccountPolicy | null;
+  cap(accountId: string, memberId: string): MemberCap | null;
+  latestMemberUsage(accountId: string, memberId: string): MemberCapUsage[];
+}
+
+interface MemberState {
+  cap: MemberCap | null;
+  /** All rows with cycleIndex >= the second newest row that existed when loaded, plus any created since. */
+  rows: Map<number, MemberCapUsage>;
+}
+
+export class AccountEntry {
+  constructor(
+    readonly buckets: Map<string, Bucket>,
+    public schedules: AllowanceSchedule[],
+    public policy: AccountPolicy | null,
+    readonly members = new Map<string, MemberState>(),
+  ) {}
+}
+
+export class ChargingCache {
+  readonly #accounts = new Map<string, AccountEntry>();
+  readonly #openReservations = new Map<string, Reservation>();
+  readonly #accountsMax: number;
+  readonly #reservationsMax: number;
+
+  constructor(accountsMax = 10_000, reservationsMax = 100_000) {
+    this.#accountsMax = accountsMax;
+    this.#reservationsMax = reservationsMax;
+  }
+
+  clear(): void {
+    this.#accounts.clear();
+    this.#openReservations.clear();
+  }
+
+  invalidate(accountId: string): void {
+    this.#accounts.delete(accountId);
+    for (const [id, r] of this.#openReservations) if (r.accountId === accountId) this.#openReservations.delete(id);
+  }
+
+  account(accountId: string, nowMs: number, load: CacheLoaders): AccountEntry {
+    let e = this.#accounts.get(accountId);
+    if (e !== undefined) {
+      this.#accounts.delete(accountId); // LRU: re-insert as the newest
+      this.#accounts.set(accountId, e);
+      return e;
+    }
+    e = new AccountEntry(new Map(load.liveBuckets(accountId, nowMs).map((b) => [b.id, b])), load.schedules(accountId), load.policy(accountId));
+    this.#accounts.set(accountId, e);
+    if (this.#accounts.size > this.#accountsMax) this.#accounts.delete(this.#accounts.keys().next().value!);
+    return e;
+  }
+
+  member(e: AccountEntry, accountId: string, memberId: string, load: CacheLoaders): MemberState {
+    let m = e.members.get(memberId);
+    if (m === undefined) {
+      m = { cap: load.cap(accountId, memberId), rows: new Map(load.latestMemberUsage(accountId, memberId).map((r) => [r.cycleIndex, r])) };
+      e.members.set(memberId, m);
+    }
+    return m;
+  }
+
+  openReservation(id: string): Reservation | undefined {
+    return this.#openReservations.get(id);
+  }
+
+  /** Apply a committed mutation (never call before the commit succeeded). */
+  applyCommitted(accountId: string, m: AccountMutation): void {
+    const e = this.#accounts.get(accountId);
+    const r = m.reservationUpsert;
+    if (r !== null) {
+      if (r.state === 'open') this.#openReservations.set(r.id, r);
+      else this.#openReservations.delete(r.id);
+      if (this.#openReservations.size > this.#reservationsMax) this.#openReservations.delete(this.#openReservations.keys().next().value!);
+    }
+    if (e === undefined) return;
+    for (const b of m.bucketsCreate) e.buckets.set(b.id, { ...b });
+    for (const d of m.bucketDeltas) {
+      const b = e.buckets.get(d.bucketId);
+      if (b === undefined) continue; // not cached (e.g. an expired bucket read for a late release): the DB has it
+      e.buckets.set(b.id, {
+        ...b, amount: b.amount + (d.amount ?? 0), consumed: b.consumed + (d.consumed ?? 0), held: b.held + (d.held ?? 0),
+        forfeited: b.forfeited + (d.forfeited ?? 0), floor: b.floor + (d.floor ?? 0),
+      });
+    }
+    if (m.schedulesUpdate.length > 0) {
+      e.schedules = e.schedules.map((s) => {
+        const u = m.schedulesUpdate.find((x) => x.scheduleId === s.id);
+        return u === undefined ? s : { ...s, nextCycleIndex: u.nextCycleIndex, nextCycleStartMs: u.nextCycleStartMs };
+      });
+    }
+    for (const d of m.memberUsageDeltas) {
+      const ms = e.members.get(d.memberId);
+      if (ms === undefined) continue;
+      const row = ms.rows.get(d.cycleIndex) ?? { accountId, memberId: d.memberId, cycleIndex: d.cycleIndex, used: 0, held: 0 };
+      ms.rows.set(d.cycleIndex, { ...row, used: row.used + d.used, held: row.held + d.held });
+    }
+    if (m.policyUpsert !== null) e.policy = m.policyUpsert;
+    if (m.memberCapUpsert !== null) {
+      const ms = e.members.get(m.memberCapUpsert.memberId);
+      if (ms !== undefined) ms.cap = m.memberCapUpsert;
+    }
+  }
+}
