@@ -2,13 +2,15 @@
  * The composition root: builds stores, clock, ids, the undici Agent, adapters, engines and the HTTP shell,
  * and wires them. No logic lives here; nothing else constructs an implementation.
  */
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, watchFile, writeFileSync } from 'node:fs';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
-import { constantTimeEqual, createIdGenerator, cryptoRandom, sha256Hex, systemClock, type Clock, type Random } from './core/index.ts';
+import { constantTimeEqual, createIdGenerator, cryptoRandom, err, ok, sha256Hex, systemClock, type Clock, type Random, type Result } from './core/index.ts';
 import { createAccount, createApiKey, type AccountDeps } from './accounts/index.ts';
 import type { ModelCatalog } from './catalog/index.ts';
+import { OfferCatalogHolder, createBillingService, fileExportChannel, parseOfferCatalog, webhookChannel } from './billing/index.ts';
+import { openSqliteBillingStore } from './store/sqlite/billing-store.ts';
 import { createChargingEngine, defaultChargingConfig, type ChargingConfig, type ChargingService, type ChargingStore, type RateTable } from './charging/index.ts';
 import { loadConfigFile, resolveConfig, DEFAULT_CONFIG_PATH, type RuntimeConfig } from './config/index.ts';
 import { startEmulator, type Emulator } from './emulator/index.ts';
@@ -199,7 +201,43 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   };
   const adminDeps = { accounts, charging, bodyLimitBytes: config.server.bodyLimitBytes, clock };
   // --- billing wiring (issue 5): build the billing service here and pass it to its routes ---
-  const billingDeps = { ...adminDeps };
+  const offersFile = resolvePath(env.TOKENGRID_OFFERS_FILE ?? (config.file.catalog?.offersFile
+    ? resolvePath(dirname(configPath), config.file.catalog.offersFile) : join(import.meta.dirname, '../config/offers.yaml')));
+  const offerContext = {
+    knownModels: new Set<string>([...config.catalog.models.keys(), ...config.catalog.aliases.keys(), ...config.catalog.groups.keys()]),
+    walletCoinsPerUnit: coinsPerYuan,
+  };
+  const firstOffers = parseOfferCatalog(readFileSync(offersFile, 'utf8'), offerContext);
+  if (!firstOffers.ok) throw new Error(`${offersFile}: ${firstOffers.message}`);
+  for (const w of firstOffers.value.warnings) logger.warn({ file: offersFile }, w);
+  const offers = new OfferCatalogHolder(firstOffers.value);
+  const reloadOffers = (): Result<{ version: string; offers: number; warnings: string[] }, string> => {
+    let text: string;
+    try { text = readFileSync(offersFile, 'utf8'); } catch (e) { return err('invalid', `cannot read ${offersFile}: ${(e as Error).message}`); }
+    const r = offers.reload(text, offerContext);
+    if (!r.ok) { logger.error({ file: offersFile }, r.message); return r; }
+    logger.info({ file: offersFile, version: r.value.version, offers: r.value.offers.size }, 'offer catalog reloaded');
+    return ok({ version: r.value.version, offers: r.value.offers.size, warnings: r.value.warnings });
+  };
+  const carrierDir = env.TOKENGRID_CARRIER_EXPORT_DIR ?? join(config.dataDir, 'carrier-exports');
+  const carrier = env.TOKENGRID_CARRIER_WEBHOOK_URL
+    ? webhookChannel({
+      url: env.TOKENGRID_CARRIER_WEBHOOK_URL, secret: env.TOKENGRID_CARRIER_WEBHOOK_SECRET ?? '', clock,
+      post: async (url, headers, body) => {
+        const r = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
+        return { status: r.status, body: await r.text() };
+      },
+    })
+    : fileExportChannel({ clock, write: async (name, text) => { mkdirSync(carrierDir, { recursive: true }); writeFileSync(join(carrierDir, name), text, { mode: 0o600 }); } });
+  const billing = createBillingService({
+    store: openSqliteBillingStore(db), charging, chargingStore, accounts: accountStore, clock, ids, random, offers: () => offers.current,
+    models: () => config.catalog, carrier, walletCoinsPerUnit: coinsPerYuan,
+  });
+  await billing.adminKeys.load();
+  // Admin keys with roles (POST /admin/admin-keys) are checked after the operator key of the data folder.
+  shellDeps.authenticateAdmin = (token) => authenticateAdmin(token) ?? billing.adminKeys.authenticate(token);
+  if (opts.timers !== false) watchFile(offersFile, { interval: 2000, persistent: false }, () => { reloadOffers(); });
+  const billingDeps = { ...adminDeps, billing, reloadOffers, offersFile };
   // --- end billing wiring ---
   const routes: Route<never>[] = [
     ...opsRoutes(shellDeps),
@@ -221,6 +259,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     };
     every(opts.sweepIntervalMs ?? 15_000, () => charging.sweepExpired());
     every(60_000, () => charging.renewDue());
+    every(60_000, () => billing.renewDue());
   }
   await charging.renewDue();
   await charging.sweepExpired();

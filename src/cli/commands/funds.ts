@@ -1,7 +1,7 @@
 import type { CommandSpec } from '../command.ts';
 import { bucketKindLabel, describeBucket, formatMoney, formatTokens, type BucketView } from '../format.ts';
 import { currencyCode, futureInstant, moneyAmount, nameList, need, oneOf, str, tokenCount } from '../validate.ts';
-import { ACCOUNT, MODELS, asObj, seg } from './common.ts';
+import { ACCOUNT, IDEMPOTENCY_KEY, MODELS, asObj, seg } from './common.ts';
 
 const topup: CommandSpec = {
   name: 'topup',
@@ -11,16 +11,22 @@ const topup: CommandSpec = {
     amount: { type: 'string', value: '<decimal>', required: true, help: 'amount in major units, e.g. 10.00' },
     currency: { type: 'string', value: '<code>', help: 'currency (default CNY)' },
     reference: { type: 'string', value: '<ref>', help: 'your payment reference (e.g. an order number)' },
+    'idempotency-key': { ...IDEMPOTENCY_KEY, help: 'Idempotency-Key of the top-up order (default: a random uuid)' },
   },
   examples: ['tokengrid topup --account acct_... --amount 50.00'],
   async run(ctx) {
     const accountId = need(ctx.opts, 'account');
     const currency = currencyCode(str(ctx.opts, 'currency') ?? 'CNY');
     const amountMinor = moneyAmount('amount', need(ctx.opts, 'amount'), currency);
-    const body = { amountMinor, currency, reference: str(ctx.opts, 'reference') };
-    const wallet = asObj(await ctx.client.post(`/admin/accounts/${seg(accountId)}/topups`, body)) as unknown as BucketView;
-    const now = typeof wallet.remaining === 'number' ? `; the wallet now has ${formatMoney(wallet.remaining, wallet.currency ?? currency)}` : '';
-    return { json: wallet, human: `Topped up ${accountId} with ${formatMoney(amountMinor, currency)}${now}.` };
+    // A top-up is an order (with its payment record), so it shows in bills and finance reports.
+    const idempotencyKey = str(ctx.opts, 'idempotency-key') ?? ctx.uuid();
+    const body = { accountId, amountMinor, currency, reference: str(ctx.opts, 'reference') };
+    const placed = asObj(await ctx.client.post('/admin/orders/topup', body, { idempotencyKey }));
+    const buckets = asObj(await ctx.client.get(`/admin/accounts/${seg(accountId)}/balance`)).buckets as unknown as BucketView[];
+    const wallet = buckets.find((b) => b.kind === 'wallet' && (b.currency ?? currency) === currency);
+    const json = { ...(wallet ?? {}), order: placed.order };
+    const now = wallet && typeof wallet.remaining === 'number' ? `; the wallet now has ${formatMoney(wallet.remaining, wallet.currency ?? currency)}` : '';
+    return { json, human: `Topped up ${accountId} with ${formatMoney(amountMinor, currency)}${now}.` };
   },
 };
 

@@ -1,0 +1,122 @@
+/**
+ * "Charge to phone bill": at each bill run the amount a bill puts on the phone bill becomes a pending Payment,
+ * handed to the carrier's billing system by a CarrierChannel. Two adapters ship: a file export (one CSV per
+ * delivery, for batch pick-up) and a webhook (one signed POST per charge, the payment id as idempotency key).
+ * The I/O itself (writing a file, an HTTP POST) is injected by the composition root.
+ */
+import { createHmac } from 'node:crypto';
+import type { Clock } from '../core/index.ts';
+import type { Ctx } from './context.ts';
+
+export interface CarrierCharge {
+  paymentId: string;
+  billId: string;
+  accountId: string;
+  period: string;
+  amountMinor: number;
+  currency: string;
+  description: string;
+}
+
+export interface CarrierResult {
+  paymentId: string;
+  ok: boolean;
+  reference: string | null;
+  error: string | null;
+}
+
+export interface CarrierChannel {
+  name: string;
+  submit(charges: CarrierCharge[]): Promise<CarrierResult[]>;
+}
+
+const amount = (minor: number): string => `${minor < 0 ? '-' : ''}${Math.floor(Math.abs(minor) / 100)}.${String(Math.abs(minor) % 100).padStart(2, '0')}`;
+const csvCell = (v: string): string => (/[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+
+export function carrierCsv(charges: CarrierCharge[]): string {
+  const rows = ['payment_id,bill_id,account_id,period,amount,currency,description'];
+  for (const c of charges) rows.push([c.paymentId, c.billId, c.accountId, c.period, amount(c.amountMinor), c.currency, c.description].map(csvCell).join(','));
+  return `${rows.join('\n')}\n`;
+}
+
+/** Writes one CSV file per delivery; the carrier picks files up. The file name is each payment's reference. */
+export function fileExportChannel(o: { write: (fileName: string, text: string) => Promise<void>; clock: Clock }): CarrierChannel {
+  return {
+    name: 'file-export',
+    async submit(charges) {
+      if (charges.length === 0) return [];
+      const stamp = new Date(o.clock.nowMs()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+      const fileName = `carrier-charges-${charges[0]!.period}-${stamp}-${charges[0]!.paymentId}.csv`;
+      try {
+        await o.write(fileName, carrierCsv(charges));
+        return charges.map((c) => ({ paymentId: c.paymentId, ok: true, reference: fileName, error: null }));
+      } catch (e) {
+        return charges.map((c) => ({ paymentId: c.paymentId, ok: false, reference: null, error: `write ${fileName}: ${(e as Error).message}` }));
+      }
+    },
+  };
+}
+
+export type HttpPost = (url: string, headers: Record<string, string>, body: string) => Promise<{ status: number; body: string }>;
+
+/** Signature header: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>"> (the Stripe scheme). */
+export function signWebhook(secret: string, unixS: number, body: string): string {
+  return `t=${unixS},v1=${createHmac('sha256', secret).update(`${unixS}.${body}`).digest('hex')}`;
+}
+
+/** POSTs each charge as JSON; a 2xx answer is accepted, its JSON `reference` (if any) kept. */
+export function webhookChannel(o: { url: string; secret: string; post: HttpPost; clock: Clock }): CarrierChannel {
+  return {
+    name: 'webhook',
+    async submit(charges) {
+      const out: CarrierResult[] = [];
+      for (const c of charges) {
+        const body = JSON.stringify({ type: 'carrier.charge', ...c, amount: amount(c.amountMinor) });
+        const headers = {
+          'content-type': 'application/json', 'idempotency-key': c.paymentId,
+          'x-tokengrid-signature': signWebhook(o.secret, Math.floor(o.clock.nowMs() / 1000), body),
+        };
+        try {
+          const r = await o.post(o.url, headers, body);
+          if (r.status >= 200 && r.status < 300) {
+            let reference: string | null = null;
+            try { reference = (JSON.parse(r.body) as { reference?: string }).reference ?? null; } catch { /* not JSON: fine */ }
+            out.push({ paymentId: c.paymentId, ok: true, reference: reference ?? `http ${r.status}`, error: null });
+          } else {
+            out.push({ paymentId: c.paymentId, ok: false, reference: null, error: `carrier answered ${r.status}` });
+          }
+        } catch (e) {
+          out.push({ paymentId: c.paymentId, ok: false, reference: null, error: (e as Error).message });
+        }
+      }
+      return out;
+    },
+  };
+}
+
+const MAX_ATTEMPTS = 5;
+
+/** Hand pending phone-bill payments to the carrier (outside any transaction: this is network or disk I/O). */
+export async function deliverCarrierCharges(ctx: Ctx): Promise<{ submitted: number; failed: number; pending: number }> {
+  const { store, carrier } = ctx.deps;
+  const pending = (await store.listPayments({ status: 'pending' })).filter((p) => p.channel === 'phone_bill' && p.billId !== null);
+  if (carrier === undefined || pending.length === 0) return { submitted: 0, failed: 0, pending: pending.length };
+  const charges: CarrierCharge[] = [];
+  for (const p of pending) {
+    const bill = await store.getBill(p.billId!);
+    charges.push({ paymentId: p.id, billId: p.billId!, accountId: p.accountId, period: bill?.period ?? '', amountMinor: p.amountMinor, currency: p.currency, description: `TokenGrid bill ${bill?.period ?? ''} (${p.billId})` });
+  }
+  const results = await carrier.submit(charges);
+  let submitted = 0;
+  let failed = 0;
+  for (const r of results) {
+    const p = pending.find((x) => x.id === r.paymentId);
+    if (p === undefined) continue;
+    const attempts = p.attempts + 1;
+    const status = r.ok ? 'submitted' : attempts >= MAX_ATTEMPTS ? 'failed' : 'pending';
+    if (r.ok) submitted++;
+    else failed++;
+    await ctx.serial(() => store.updatePayment({ ...p, attempts, status, reference: r.ok ? r.reference : r.error, updatedAtMs: ctx.now() }));
+  }
+  return { submitted, failed, pending: pending.length - submitted };
+}

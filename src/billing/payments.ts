@@ -1,0 +1,114 @@
+/**
+ * Payment channels for orders. The prepaid wallet pays now (a debit of the charging wallet bucket in the same
+ * transaction as the order); the phone bill defers the charge to the month's bill, which the carrier channel
+ * collects; external records money received outside TokenGrid. Every payment leaves a Payment record.
+ */
+import { available, emptyMutation } from '../charging/index.ts';
+import { ok } from '../core/index.ts';
+import { fail, fmtMoney, type BR, type Ctx } from './context.ts';
+import type { Order, Payment, PaymentChannel, PaymentStatus } from './types.ts';
+
+export async function walletAvailable(ctx: Ctx, accountId: string, currency: string): Promise<number> {
+  const buckets = await ctx.deps.charging.listBuckets(accountId);
+  return buckets.filter((b) => b.kind === 'wallet' && b.currency === currency && b.memberId === null).reduce((s, b) => s + b.remaining, 0);
+}
+
+/** Refuse a wallet order the wallet cannot pay, before anything is written. */
+export async function requireFunds(ctx: Ctx, accountId: string, currency: string, amountMinor: number, channel: PaymentChannel): Promise<BR<true>> {
+  if (channel !== 'wallet' || amountMinor <= 0) return ok(true);
+  const have = await walletAvailable(ctx, accountId, currency);
+  if (have >= amountMinor) return ok(true);
+  return fail('payment_required', `The wallet holds ${fmtMoney(have, currency)} but this order costs ${fmtMoney(amountMinor, currency)}. ` +
+    'Top up the wallet or pay with channel "phone_bill"; nothing was changed.');
+}
+
+/** Debit the wallet (one atomic charging operation with its ledger entry); false when it cannot pay. */
+export async function debitWallet(ctx: Ctx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<boolean> {
+  const nowMs = ctx.now();
+  return ctx.deps.chargingStore.runAccountOp({ accountId, nowMs }, (view) => {
+    const wallet = view.buckets.find((b) => b.kind === 'wallet' && b.currency === currency && b.memberId === null);
+    if (wallet === undefined || available(wallet) < amountMinor) return { mutation: null, result: false };
+    return {
+      mutation: {
+        ...emptyMutation(),
+        bucketDeltas: [{ bucketId: wallet.id, consumed: amountMinor }],
+        ledger: [{
+          id: `consume:${ref}:${wallet.id}`, accountId, op: 'consume', debit: `bucket:${wallet.id}`, credit: 'house:revenue',
+          unit: 'money', currency, amount: amountMinor, requestId: null, atMs: nowMs,
+        }],
+      },
+      result: true,
+    };
+  });
+}
+
+export async function creditWallet(ctx: Ctx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<void> {
+  const r = await ctx.deps.charging.topUpWallet({ accountId, currency, amountMinor, sourceRef: ref });
+  if (!r.ok) throw new Error(`wallet credit ${ref} failed: ${r.message}`);
+}
+
+export function newPayment(ctx: Ctx, p: Pick<Payment, 'accountId' | 'orderId' | 'channel' | 'amountMinor' | 'currency' | 'status'> & { reference?: string | null; billId?: string | null }): Payment {
+  const now = ctx.now();
+  return {
+    id: ctx.id('pay'), accountId: p.accountId, orderId: p.orderId, billId: p.billId ?? null, channel: p.channel, amountMinor: p.amountMinor,
+    currency: p.currency, status: p.status, reference: p.reference ?? null, attempts: 0, createdAtMs: now, updatedAtMs: now,
+  };
+}
+
+/**
+ * Collect an order's amount through its channel and record the payment. Returns the payment status:
+ * wallet -> succeeded or unpaid; phone_bill -> deferred (collected with the bill); external -> succeeded.
+ */
+export async function collect(ctx: Ctx, order: Order, channel: PaymentChannel, reference: string | null = null): Promise<PaymentStatus> {
+  if (order.amountMinor === 0) return 'succeeded';
+  let status: PaymentStatus;
+  if (order.amountMinor < 0) {
+    // Money back: to the wallet, as a phone-bill credit, or refunded outside.
+    if (channel === 'wallet') await creditWallet(ctx, order.accountId, order.currency, -order.amountMinor, `order:${order.id}`);
+    status = channel === 'phone_bill' ? 'deferred' : 'refunded';
+  } else if (channel === 'wallet') {
+    status = (await debitWallet(ctx, order.accountId, order.currency, order.amountMinor, `order:${order.id}`)) ? 'succeeded' : 'unpaid';
+  } else {
+    status = channel === 'phone_bill' ? 'deferred' : 'succeeded';
+  }
+  await ctx.deps.store.insertPayment(newPayment(ctx, { accountId: order.accountId, orderId: order.id, channel, amountMinor: order.amountMinor, currency: order.currency, status, reference }));
+  return status;
+}
+
+/** Loyalty points for money actually charged (not for top-ups, codes or points). */
+export async function earnPoints(ctx: Ctx, order: Order): Promise<void> {
+  const rate = ctx.catalog().points.earnPerUnit;
+  if (order.amountMinor <= 0 || rate === 0 || order.status !== 'completed') return;
+  if (order.paidBy !== 'wallet' && order.paidBy !== 'phone_bill' && order.paidBy !== 'external') return;
+  const points = Math.floor(order.amountMinor / 100) * rate;
+  if (points === 0) return;
+  await ctx.deps.store.insertPoints({ id: ctx.id('pts'), accountId: order.accountId, points, reason: `earned on order ${order.id}`, orderId: order.id, atMs: ctx.now() });
+}
+
+export async function pointsBalance(ctx: Ctx, accountId: string): Promise<number> {
+  return (await ctx.deps.store.listPoints(accountId)).reduce((s, e) => s + e.points, 0);
+}
+
+/**
+ * A bill moved the postpaid line's usage to the phone bill: give the credit back to the line (its amount grows
+ * by what was billed), so the credit limit applies to each month's unbilled usage, not to all time.
+ */
+export async function restoreCreditLine(ctx: Ctx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<void> {
+  if (amountMinor <= 0) return;
+  const nowMs = ctx.now();
+  await ctx.deps.chargingStore.runAccountOp({ accountId, nowMs }, (view) => {
+    const line = view.buckets.find((b) => b.kind === 'postpaid_line' && b.currency === currency && b.memberId === null);
+    if (line === undefined) return { mutation: null, result: false };
+    return {
+      mutation: {
+        ...emptyMutation(),
+        bucketDeltas: [{ bucketId: line.id, amount: amountMinor }],
+        ledger: [{
+          id: `topup:${ref}:${line.id}`, accountId, op: 'topup', debit: 'house:receivable:phone_bill', credit: `bucket:${line.id}`,
+          unit: 'money', currency, amount: amountMinor, requestId: null, atMs: nowMs,
+        }],
+      },
+      result: true,
+    };
+  });
+}

@@ -1,0 +1,148 @@
+/**
+ * Renewals (auto-renew on the anchor day): one renewal order per subscription and cycle, dated at the cycle
+ * start, idempotent because the subscription's renewedThroughIndex moves in the same transaction. Run lazily
+ * before every order and read of an account, by the timer, and before every bill run, so a bill never misses
+ * a renewal whatever the timer did. A renewal the wallet cannot pay is recorded unpaid (due on the bill) and the
+ * subscription lapses at the next cycle unless a top-up pays it first.
+ */
+import { cycleStartMs } from '../charging/index.ts';
+import type { Ctx } from './context.ts';
+import { collect, debitWallet, earnPoints } from './payments.ts';
+import { cycleWindow, isoDay } from './periods.ts';
+import {
+  currentIndex, endFamily, isLive, lineKindFor, newOrder, scheduleTerm, syncPolicy, termAt,
+} from './subscriptions.ts';
+import type { Order, Subscription, Term } from './types.ts';
+
+/** Create the schedules of terms that were waiting for their first cycle (clamped start dates). */
+async function scheduleDeferred(ctx: Ctx, sub: Subscription, upToIndex: number): Promise<void> {
+  for (const t of sub.terms) {
+    if (!t.scheduled && (t.scheduleFromIndex ?? t.fromIndex) <= upToIndex && (sub.endIndex === null || t.fromIndex < sub.endIndex)) await scheduleTerm(ctx, sub, t);
+  }
+}
+
+async function renewCycles(ctx: Ctx, sub: Subscription, nowMs: number): Promise<number> {
+  let renewed = 0;
+  for (;;) {
+    const k = sub.renewedThroughIndex + 1;
+    const w = cycleWindow(sub.anchorMs, sub.cycle!, k);
+    if (w.startMs > nowMs) break;
+    if (sub.endIndex !== null && k >= sub.endIndex) {
+      sub.status = 'canceled';
+      sub.endedAtMs = cycleStartMs(sub.anchorMs, sub.cycle!, sub.endIndex);
+      break;
+    }
+    await scheduleDeferred(ctx, sub, k);
+    const term = termAt(sub, k)!;
+    sub.offerId = term.offer.id;
+    sub.quantity = term.quantity;
+    const order = newOrder(ctx, {
+      accountId: sub.accountId, type: 'renew', offerId: term.offer.id, subscriptionId: sub.id, actor: 'system', idempotencyKey: null,
+      effectiveAtMs: w.startMs, details: { cycleIndex: k },
+      lines: [{
+        kind: lineKindFor(term.offer), description: `${term.offer.name}${term.quantity > 1 ? ` x ${term.quantity}` : ''}, ${isoDay(w.startMs)} to ${isoDay(w.endMs)}`,
+        quantity: term.quantity, amountMinor: term.offer.priceMinor * term.quantity, offerId: term.offer.id,
+      }],
+    });
+    const paid = await collect(ctx, order, sub.channel);
+    order.paidBy = order.amountMinor === 0 ? 'none' : sub.channel;
+    if (paid === 'unpaid') {
+      order.status = 'unpaid';
+      sub.status = 'past_due';
+      await endFamily(ctx, sub, k + 1, 'unpaid');
+    }
+    await ctx.deps.store.insertOrder(order);
+    await earnPoints(ctx, order);
+    sub.renewedThroughIndex = k;
+    renewed++;
+  }
+  if (isLive(sub)) {
+    const k = currentIndex(sub, nowMs);
+    await scheduleDeferred(ctx, sub, k);
+    const term = termAt(sub, k);
+    if (term !== undefined) {
+      sub.offerId = term.offer.id;
+      sub.quantity = term.quantity;
+    }
+  }
+  return renewed;
+}
+
+/** Bring one account's subscriptions to now. Call inside a store transaction. Returns renewal orders created. */
+export async function catchUpAccount(ctx: Ctx, accountId: string): Promise<number> {
+  const { store } = ctx.deps;
+  const nowMs = ctx.now();
+  const live = await store.listSubscriptions({ accountId, live: true });
+  live.sort((a, b) => (a.parentId === null ? 0 : 1) - (b.parentId === null ? 0 : 1));
+  let renewed = 0;
+  let policyChanged = false;
+  for (const { id } of live) {
+    const sub = (await store.getSubscription(id))!;
+    if (!isLive(sub)) continue;
+    const before = JSON.stringify(sub);
+    if (sub.cycle === null) {
+      if (sub.expiresAtMs !== null && sub.expiresAtMs <= nowMs) {
+        sub.status = 'expired';
+        sub.endedAtMs = sub.expiresAtMs;
+      }
+    } else {
+      renewed += await renewCycles(ctx, sub, nowMs);
+    }
+    if (JSON.stringify(sub) === before) continue;
+    if (!isLive(sub) && (sub.type === 'plan' || sub.type === 'payg')) policyChanged = true;
+    sub.updatedAtMs = nowMs;
+    await store.updateSubscription(sub);
+  }
+  if (policyChanged) await syncPolicy(ctx, accountId);
+  return renewed;
+}
+
+/** Renew every account that has live subscriptions (the timer and the bill run). */
+export async function renewDue(ctx: Ctx): Promise<number> {
+  const accounts = new Set((await ctx.deps.store.listSubscriptions({ live: true })).map((s) => s.accountId));
+  let renewed = 0;
+  for (const accountId of accounts) {
+    renewed += await ctx.serial(() => ctx.deps.store.atomically(() => catchUpAccount(ctx, accountId)));
+  }
+  return renewed;
+}
+
+/** After money arrives in the wallet: pay unpaid orders, oldest first, and reinstate a lapsing subscription. */
+export async function settleUnpaid(ctx: Ctx, accountId: string): Promise<number> {
+  const { store } = ctx.deps;
+  let settled = 0;
+  for (const order of await store.listOrders({ accountId, status: 'unpaid' })) {
+    if (!(await debitWallet(ctx, accountId, order.currency, order.amountMinor, `order:${order.id}`))) break;
+    order.status = 'completed';
+    await store.updateOrder(order);
+    for (const p of await store.listPayments({ orderId: order.id, status: 'unpaid' })) {
+      await store.updatePayment({ ...p, status: 'succeeded', updatedAtMs: ctx.now() });
+    }
+    await earnPoints(ctx, order);
+    await reinstate(ctx, order);
+    settled++;
+  }
+  return settled;
+}
+
+async function reinstate(ctx: Ctx, order: Order): Promise<void> {
+  if (order.type !== 'renew' || order.subscriptionId === null) return;
+  const sub = await ctx.deps.store.getSubscription(order.subscriptionId);
+  const k = Number(order.details.cycleIndex);
+  if (sub === undefined || sub.status !== 'past_due' || sub.endReason !== 'unpaid' || sub.renewedThroughIndex !== k || currentIndex(sub, ctx.now()) !== k) return;
+  const family = [sub, ...(await ctx.deps.store.listSubscriptions({ accountId: sub.accountId, live: true }))
+    .filter((c) => c.parentId === sub.id && c.endReason === 'parent_ended' && c.endIndex === k + 1)];
+  for (const s of family) {
+    const current = termAt(s, k);
+    s.status = 'active';
+    s.endIndex = null;
+    s.endReason = null;
+    if (current !== undefined) {
+      const term: Term = { fromIndex: k + 1, offer: current.offer, quantity: current.quantity, ref: `sub:${s.id}:${current.offer.id}:${order.id}`, scheduleId: null, scheduled: false };
+      s.terms.push(term);
+      await scheduleTerm(ctx, s, term);
+    }
+    s.updatedAtMs = ctx.now();
+    await ctx.deps.store.updateSubscription(s);
+  }
+}

@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ManualClock, SeededRandom, createIdGenerator } from '../../core/index.ts';
+import { auditAccount, createChargingEngine, type RateTable } from '../../charging/index.ts';
+import { zeroUsage } from '../../wire/index.ts';
+import { openSqlite } from './db.ts';
+import { openSqliteChargingStore } from './charging-store.ts';
+import { openSqliteBillingStore } from './billing-store.ts';
+
+const one = { num: 1, den: 1 };
+const rates: RateTable = { version: 'v1', models: { m: { coinsPerTokenInput: one, coinsPerTokenOutput: one, coinsPerTokenCachedInput: one } } };
+
+test('a gateway settle that runs while a billing order is open is not lost when the order rolls back', async () => {
+  const db = openSqlite(':memory:');
+  const clock = new ManualClock('2026-11-01T00:00:00Z');
+  const store = openSqliteChargingStore(db);
+  const billing = openSqliteBillingStore(db);
+  const engine = createChargingEngine({ store, clock, ids: createIdGenerator(clock, new SeededRandom(1)), rates: () => rates });
+  const accountId = 'acct_1';
+  assert.ok((await engine.grantBucket({ accountId, unit: 'tokens', amount: 10_000, effectiveAtMs: clock.nowMs(), expiresAtMs: null, kind: 'trial', sourceRef: 'base' })).ok);
+
+  let release!: () => void;
+  const order = billing.atomically(async () => {
+    await engine.grantBucket({ accountId, unit: 'tokens', amount: 500, effectiveAtMs: clock.nowMs(), expiresAtMs: null, kind: 'addon', sourceRef: 'in-order' });
+    await new Promise<void>((r) => { release = r; });
+    throw new Error('the order fails late');
+  });
+  // A request arrives while the order's transaction is open.
+  const request = (async () => {
+    const r = await engine.reserve({ requestId: 'req_a', accountId, memberId: null, keyId: 'key_1', model: 'm', tokensInputEstimate: 10, tokensOutputMax: 20, stream: false });
+    assert.ok(r.ok);
+    return engine.settle({
+      reservationId: r.value.reservationId, requestId: 'req_a', usage: { ...zeroUsage(), tokensInput: 10, tokensOutput: 20 }, usageEstimated: false,
+      status: 'ok', provider: 'p', upstreamModel: 'm', region: 'r', deploymentId: 'd', latencyMs: 1, ttftMs: null,
+    });
+  })();
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  release();
+  await assert.rejects(order, /fails late/);
+  const record = await request;
+  assert.equal(record.requestId, 'req_a');
+  assert.ok(await engine.getUsageRecord('req_a'), 'the usage record is durable');
+  const buckets = await engine.listBuckets(accountId);
+  assert.equal(buckets.length, 1, 'the rolled-back order left no bucket');
+  assert.equal(buckets[0]!.used, 30);
+  assert.deepEqual((await auditAccount(store, accountId)).problems, []);
+  db.close();
+});
