@@ -1,0 +1,76 @@
+/** Command-line options of `npm run bench`: presets for --quick and full mode, scenario selection. */
+import type { C1Options } from './c1.ts';
+import type { MemoryOptions } from './memory.ts';
+import type { PacedOptions } from './streaming.ts';
+import type { ThroughputOptions } from './throughput.ts';
+
+export const SCENARIOS = ['c1', 'throughput', 'charging', 'paced', 'memory'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export interface BenchOptions {
+  mode: 'quick' | 'full';
+  /** CPU-profile TokenGrid under the throughput scenario instead of the normal run. */
+  profile: boolean;
+  scenarios: Set<Scenario>;
+  out: string;
+  logLevel: string;
+  c1: C1Options;
+  throughput: ThroughputOptions;
+  paced: PacedOptions;
+  memory: MemoryOptions & { roundsOthers: number; warmupRoundsOthers: number };
+  chargingSeconds: number;
+  /** Emulator answer length in zero-think mode (tokens = stream chunks). */
+  answerTokens: number;
+}
+
+export const USAGE = `npm run bench -- [--quick] [--only c1,throughput,charging,paced,memory] [--profile] [--out FILE] [--log-level warn]
+  --quick     about 2 minutes, for a check (default: full mode, about 6 minutes)
+  --only      run only these scenarios
+  --profile   V8 CPU profile (what --cpu-prof records, but only the measured window) of TokenGrid under the
+              throughput load (non-streaming, streaming) and of the min proxy; writes
+              bench/results/profiles/*.cpuprofile and prints where the time goes (bench/profile-summary.ts)
+  --out       results file (default bench/results/latest.json; profile mode writes none)
+  --log-level TokenGrid's pino level (default warn: no per-request log lines)`;
+
+export function parseOptions(argv: string[]): BenchOptions {
+  const has = (f: string): boolean => argv.includes(f);
+  const val = (f: string): string | undefined => {
+    const i = argv.indexOf(f);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  if (has('--help') || has('-h')) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const known = new Set(['--quick', '--full', '--profile', '--only', '--out', '--log-level']);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!known.has(a)) {
+      console.error(`unknown argument ${a}\n${USAGE}`);
+      process.exit(2);
+    }
+    if (a === '--only' || a === '--out' || a === '--log-level') i++;
+  }
+  const quick = has('--quick');
+  const only = val('--only');
+  const scenarios = new Set<Scenario>(only ? (only.split(',') as Scenario[]) : SCENARIOS);
+  for (const s of scenarios) {
+    if (!SCENARIOS.includes(s)) {
+      console.error(`unknown scenario ${s}; one of ${SCENARIOS.join(', ')}`);
+      process.exit(2);
+    }
+  }
+  return {
+    mode: quick ? 'quick' : 'full',
+    profile: has('--profile'),
+    scenarios,
+    out: val('--out') ?? new URL('../results/latest.json', import.meta.url).pathname,
+    logLevel: val('--log-level') ?? 'warn',
+    c1: quick ? { requests: 2000, warmup: 300, block: 250 } : { requests: 10_000, warmup: 1000, block: 500 },
+    throughput: quick ? { connections: 64, durationS: 5, warmupS: 1 } : { connections: 64, durationS: 15, warmupS: 2 },
+    paced: { rounds: quick ? 4 : 25, concurrency: 4, staggerMs: 1.5, expectedChunks: 64 },
+    memory: { streams: 1000, rounds: 3, warmupRounds: 1, roundsOthers: quick ? 1 : 3, warmupRoundsOthers: quick ? 0 : 1, settleMs: 1000, roundTimeoutMs: 120_000 },
+    chargingSeconds: quick ? 2 : 10,
+    answerTokens: 20,
+  };
+}
