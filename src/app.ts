@@ -145,7 +145,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   // The SQLite store is synchronous underneath, so the refresh completes within the same tick as the write.
 
   const telemetry = createTelemetry();
-  const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 256, pipelining: 1 });
+  const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: config.server.upstreamConnectionsMax, pipelining: 1 });
   const gateway = new Gateway({
     catalog: () => config.catalog, providers: () => providers,
     adapters: { 'openai-compatible': createOpenAICompatibleAdapter(), anthropic: createAnthropicAdapter(), gemini: createGeminiAdapter({ estimateTextTokens }) },

@@ -14,6 +14,14 @@ export interface StreamEncoder {
  * of the response); backpressure is honoured through drain().
  */
 export function sseSink(res: ServerResponse, encoder: StreamEncoder, errorFrame: (code: ErrorCode, message: string) => string, extraHeaders: Record<string, string>): StreamSink {
+  // Events parsed from one upstream read arrive in one run of microtasks: cork the socket for that run and
+  // uncork on the next tick, so they leave in one write instead of one syscall per event. A lone event (a
+  // paced stream) is flushed within the same tick, so no latency is added.
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    res.uncork();
+  };
   return {
     open() {
       res.writeHead(200, { ...SSE_HEADERS, ...extraHeaders });
@@ -21,7 +29,13 @@ export function sseSink(res: ServerResponse, encoder: StreamEncoder, errorFrame:
     },
     write(ev) {
       const text = encoder.encode(ev);
-      return text.length === 0 || res.write(text);
+      if (text.length === 0) return true;
+      if (!corked) {
+        corked = true;
+        res.cork();
+        process.nextTick(uncork);
+      }
+      return res.write(text);
     },
     drain() {
       return new Promise((resolve) => {

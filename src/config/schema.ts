@@ -48,6 +48,8 @@ export const serverSchema = z.object({
   timeoutMsUpstreamHeaders: z.number().int().positive().default(30_000),
   timeoutMsUpstreamBody: z.number().int().positive().default(120_000),
   shutdownGraceMs: z.number().int().nonnegative().default(15_000),
+  /** Keep-alive connections per upstream origin (streams in flight to one origin beyond this queue). */
+  upstreamConnectionsMax: z.number().int().positive().default(4096),
 }).strict();
 
 export const configSchema = z.object({

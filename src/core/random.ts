@@ -8,9 +8,25 @@ export interface Random {
   bytes(n: number): Buffer;
 }
 
+/** Crypto-strength bytes served from a pooled buffer: one randomBytes call per 4 KiB instead of per id. */
+const POOL_BYTES = 4096;
+let pool = randomBytes(POOL_BYTES);
+let poolOffset = 0;
+function pooledBytes(n: number): Buffer {
+  if (n > POOL_BYTES / 4) return randomBytes(n);
+  if (poolOffset + n > POOL_BYTES) {
+    pool = randomBytes(POOL_BYTES);
+    poolOffset = 0;
+  }
+  // A copy, so a caller that keeps the bytes (a key) never shares memory with later callers.
+  const out = Buffer.from(pool.subarray(poolOffset, poolOffset + n));
+  poolOffset += n;
+  return out;
+}
+
 export const cryptoRandom: Random = {
-  float: () => randomBytes(4).readUInt32BE(0) / 0x1_0000_0000,
-  bytes: (n) => randomBytes(n),
+  float: () => pooledBytes(4).readUInt32BE(0) / 0x1_0000_0000,
+  bytes: pooledBytes,
 };
 
 /** Deterministic PRNG (mulberry32) for tests and simulations. Never for secrets. */

@@ -44,7 +44,6 @@ export interface Served<T> {
   value: T;
   attempt: Attempt;
   provider: ProviderConfig;
-  abort: AbortController;
 }
 
 const FAMILY_ADAPTER: Record<RequestContext['family'], AdapterKind> = { openai: 'openai-compatible', anthropic: 'anthropic' };
@@ -152,20 +151,17 @@ export class Gateway {
       if (!provider) continue;
       if (!this.deps.health.tryAcquire(attempt.deployment.id)) continue;
       tried++;
-      const abort = new AbortController();
-      const onClientAbort = (): void => abort.abort();
-      ctx.signal.addEventListener('abort', onClientAbort, { once: true });
+      // The client's own signal aborts the upstream call: no controller per attempt. A failed attempt has
+      // already released its upstream request (adapters destroy the body on every error path).
       const upstream: UpstreamCall = {
-        provider, upstreamModel: attempt.deployment.upstreamModel, dispatcher: this.deps.dispatcher, signal: abort.signal,
+        provider, upstreamModel: attempt.deployment.upstreamModel, dispatcher: this.deps.dispatcher, signal: ctx.signal,
         requestId: ctx.requestId, timeoutMsHeaders: this.deps.timeoutMsUpstreamHeaders, timeoutMsBody: this.deps.timeoutMsUpstreamBody,
       };
       try {
         const value = await call(this.deps.adapters[provider.adapter], upstream, attempt);
         this.deps.health.recordSuccess(attempt.deployment.id);
-        return { value, attempt, provider, abort };
+        return { value, attempt, provider };
       } catch (e) {
-        ctx.signal.removeEventListener('abort', onClientAbort);
-        abort.abort();
         last = e;
         if (ctx.signal.aborted) {
           this.deps.health.release(attempt.deployment.id);

@@ -115,7 +115,7 @@ async function runStream(
       if (final && metered > granted && !finished) {
         // Out of balance: end the stream cleanly at the grant, as a carrier ends a call when credit runs out.
         status = 'truncated';
-        served.abort.abort();
+        await iter.return?.().catch(() => undefined); // stops reading: the adapter destroys the upstream body
         await forward({ type: 'finish', finishReason: 'length' });
         break;
       }
@@ -138,8 +138,9 @@ async function runStream(
       failure = { code: status === 'timeout' ? 'upstream_timeout' : 'upstream_error', message: `The upstream stream failed after it started (${kind}); the output so far was delivered and is the only part charged.` };
     }
   } finally {
-    served.abort.abort(); // no-op when the upstream finished; stops it when we stopped reading
-    await iter.return?.().catch(() => undefined);
+    // When we stopped reading early (client gone, error), return() makes the adapter destroy the upstream body;
+    // after a normal end it is a no-op. (No AbortController here: abort() builds a DOMException with a stack.)
+    if (status !== 'ok' || ctx.signal.aborted) await iter.return?.().catch(() => undefined);
   }
   if (ctx.signal.aborted) status = 'client_aborted';
 
