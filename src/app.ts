@@ -7,7 +7,7 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
 import { constantTimeEqual, createIdGenerator, cryptoRandom, err, ok, sha256Hex, systemClock, type Clock, type Random, type Result } from './core/index.ts';
-import { createAccount, createApiKey, type AccountDeps } from './accounts/index.ts';
+import { createAccount, createApiKey, type AccountDeps, type KeyLimits } from './accounts/index.ts';
 import type { ModelCatalog } from './catalog/index.ts';
 import { OfferCatalogHolder, createBillingService, fileExportChannel, parseOfferCatalog, webhookChannel } from './billing/index.ts';
 import { openSqliteBillingStore } from './store/sqlite/billing-store.ts';
@@ -24,6 +24,7 @@ import { estimateTextTokens } from './wire/index.ts';
 import { openSqlite, type SqliteDb } from './store/sqlite/db.ts';
 import { openSqliteAccountStore } from './store/sqlite/accounts-store.ts';
 import { openSqliteChargingStore } from './store/sqlite/charging-store.ts';
+import { createWebhookDeliverer, type WebhookDeliverer } from './notifications/index.ts';
 import { createLogger, createTelemetry, type Logger, type Telemetry } from './telemetry/index.ts';
 import { createHttpShell, type HttpShell } from './api/server.ts';
 import { openaiRoutes } from './api/openai/routes.ts';
@@ -82,6 +83,8 @@ export interface App {
   /** Stop taking requests, let in-flight streams finish (up to graceMs), close everything. */
   close(graceMs?: number): Promise<void>;
   refreshKeys(): Promise<void>;
+  /** Re-read each account's plan limits (also done every 10 s). */
+  refreshPlanLimits(): Promise<void>;
 }
 
 /** Rate table from the catalog: coins per token by model, wallet money price derived from the coin price. */
@@ -137,12 +140,23 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const charging = createChargingEngine({ store: chargingStore, clock, ids, rates: () => rates, config: { ...defaultChargingConfig, ...opts.charging } });
 
   const keys = new KeySnapshot();
+  // Plan-level rate limits per account, from the billing entitlements (refreshed on a timer and with the keys).
+  let planLimits = new Map<string, KeyLimits>();
+  let planLimitsOf: (accountId: string) => Promise<KeyLimits> = async () => ({});
   const refreshKeys = async (): Promise<void> => {
     const [all, accountsList] = await Promise.all([accountStore.listKeys(), accountStore.listAccounts()]);
-    keys.replace(all, accountsList.filter((a) => a.status === 'active').map((a) => a.id));
+    keys.replace(all, accountsList.filter((a) => a.status === 'active').map((a) => a.id), planLimits);
   };
-  const accounts: AccountDeps = { store: accountStore, clock, ids, random, onKeysChanged: () => { void refreshKeys(); } };
-  // The SQLite store is synchronous underneath, so the refresh completes within the same tick as the write.
+  const refreshPlanLimits = async (): Promise<void> => {
+    const next = new Map<string, KeyLimits>();
+    for (const accountId of new Set((await accountStore.listKeys()).map((k) => k.accountId))) {
+      const limits = await planLimitsOf(accountId);
+      if (Object.keys(limits).length > 0) next.set(accountId, limits);
+    }
+    planLimits = next;
+    await refreshKeys();
+  };
+  const accounts: AccountDeps = { store: accountStore, clock, ids, random, onKeysChanged: refreshKeys };
 
   const telemetry = createTelemetry();
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: config.server.upstreamConnectionsMax, pipelining: 1 });
@@ -234,6 +248,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     models: () => config.catalog, carrier, walletCoinsPerUnit: coinsPerYuan,
   });
   await billing.adminKeys.load();
+  planLimitsOf = async (accountId) => (await billing.entitlements(accountId)).rateLimits;
+  await refreshPlanLimits();
   // Admin keys with roles (POST /admin/admin-keys) are checked after the operator key of the data folder.
   shellDeps.authenticateAdmin = (token) => authenticateAdmin(token) ?? billing.adminKeys.authenticate(token);
   if (opts.timers !== false) watchFile(offersFile, { interval: 2000, persistent: false }, () => { reloadOffers(); });
@@ -250,6 +266,17 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   ];
   const shell = createHttpShell(shellDeps, routes);
 
+  // Charging events (50/80/100 % of an allowance) go to the operator's webhook, signed, with retries.
+  const webhookUrl = env.TOKENGRID_WEBHOOK_URL ?? config.file.notifications?.webhookUrl;
+  let webhook: WebhookDeliverer | undefined;
+  if (webhookUrl && opts.timers !== false) {
+    webhook = createWebhookDeliverer({
+      outbox: chargingStore, clock, config: { url: webhookUrl, secret: env.TOKENGRID_WEBHOOK_SECRET ?? null },
+      onError: (e) => logger.error({ err: e }, 'webhook delivery loop failed'),
+    });
+    webhook.start();
+  }
+
   const timers: NodeJS.Timeout[] = [];
   if (opts.timers !== false) {
     const every = (ms: number, fn: () => Promise<unknown>): void => {
@@ -260,12 +287,13 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     every(opts.sweepIntervalMs ?? 15_000, () => charging.sweepExpired());
     every(60_000, () => charging.renewDue());
     every(60_000, () => billing.renewDue());
+    every(10_000, refreshPlanLimits);
   }
   await charging.renewDue();
   await charging.sweepExpired();
 
   return {
-    config, db, clock, accounts, charging, chargingStore, gateway, shell, telemetry, logger, emulator, firstStart, adminKeyPath, refreshKeys,
+    config, db, clock, accounts, charging, chargingStore, gateway, shell, telemetry, logger, emulator, firstStart, adminKeyPath, refreshKeys, refreshPlanLimits,
     async listen() {
       await new Promise<void>((resolve, reject) => {
         shell.server.once('error', reject);
@@ -280,6 +308,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     async close(graceMs = config.server.shutdownGraceMs) {
       draining = true;
       for (const t of timers) clearInterval(t);
+      await webhook?.stop();
       const closed = new Promise<void>((resolve) => shell.server.close(() => resolve()));
       shell.server.closeIdleConnections();
       const deadline = performance.now() + graceMs;

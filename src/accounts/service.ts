@@ -7,8 +7,8 @@ export interface AccountDeps {
   clock: Clock;
   ids: IdGenerator;
   random: Random;
-  /** Called after any key change so the hot-path snapshot can be refreshed. */
-  onKeysChanged?: () => void;
+  /** Called (and awaited) after any key change so the hot-path snapshot is fresh before the change is answered. */
+  onKeysChanged?: () => void | Promise<void>;
 }
 
 export async function createAccount(
@@ -80,7 +80,7 @@ export async function createApiKey(
     createdAtMs: deps.clock.nowMs(),
   };
   await deps.store.insertKey(record);
-  deps.onKeysChanged?.();
+  await deps.onKeysChanged?.();
   return ok({ key, record });
 }
 
@@ -90,7 +90,7 @@ export async function revokeApiKey(deps: AccountDeps, keyId: string): Promise<Re
   if (record.revokedAtMs === null) {
     record.revokedAtMs = deps.clock.nowMs();
     await deps.store.updateKey(record);
-    deps.onKeysChanged?.();
+    await deps.onKeysChanged?.();
   }
   return ok(record);
 }

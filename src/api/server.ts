@@ -54,7 +54,7 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
         sendError(res, route.family, { code: check.code, message: check.message });
         return;
       }
-      const ctx: RequestContext = { requestId, family: route.family === 'anthropic' ? 'anthropic' : 'openai', key: check.key, signal: abort.signal, startedAt };
+      const ctx: RequestContext = { requestId, family: route.family === 'anthropic' ? 'anthropic' : 'openai', key: check.key, signal: abort.signal, startedAt, accountLimits: deps.keys.accountLimits(check.key.accountId) };
       authValue = ctx;
     } else if (route.auth === 'admin') {
       const admin: AdminIdentity | undefined = deps.authenticateAdmin(bearerToken(req));
@@ -84,7 +84,9 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
     } finally {
       inFlight--;
       const status = res.statusCode;
-      deps.onRequestDone?.(route.path, status, (deps.now() - startedAt) / 1000);
+      const latencyS = (deps.now() - startedAt) / 1000;
+      deps.onRequestDone?.(route.path, status, latencyS);
+      deps.log.info({ requestId, method: req.method, route: route.path, status, latencyMs: Math.round(latencyS * 1e6) / 1e3 }, 'request');
     }
   }
 

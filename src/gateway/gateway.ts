@@ -102,8 +102,7 @@ export class Gateway {
       throw new TokenGridError('invalid_request', `This request has about ${tokensInputEstimate} input tokens, more than the ${model.contextWindow}-token context window of '${model.id}'.`, 'messages');
     }
     const tokensOutputMax = kind === 'embedding' ? 0 : Math.max(1, Math.min(tokensOutputAsked ?? model.maxOutputTokens, model.maxOutputTokens, model.contextWindow - tokensInputEstimate));
-    const limit = this.deps.limiter.admit(ctx.key.id, ctx.key.limits, tokensInputEstimate + tokensOutputMax, this.deps.clock.nowMs());
-    if (!limit.ok) throw new TokenGridError('rate_limited', limit.message, null, { 'retry-after': String(limit.retryAfterS) });
+    this.#admitLimits(ctx, tokensInputEstimate + tokensOutputMax);
     let reserved;
     try {
       reserved = await this.deps.charging.reserve({
@@ -111,12 +110,12 @@ export class Gateway {
         model: model.id, tokensInputEstimate, tokensOutputMax, stream,
       });
     } catch (e) {
-      this.deps.limiter.done(ctx.key.id, tokensInputEstimate + tokensOutputMax, 0, this.deps.clock.nowMs());
+      this.#limitsDone(ctx, tokensInputEstimate + tokensOutputMax, 0);
       this.deps.log?.('error', { err: e, requestId: ctx.requestId }, 'charging reserve failed');
       throw new TokenGridError('charging_unavailable', 'The charging system is unavailable; the request was not sent upstream.');
     }
     if (!reserved.ok) {
-      this.deps.limiter.done(ctx.key.id, tokensInputEstimate + tokensOutputMax, 0, this.deps.clock.nowMs());
+      this.#limitsDone(ctx, tokensInputEstimate + tokensOutputMax, 0);
       throw chargingRefusal(reserved.code, reserved.message);
     }
     const catalog = this.deps.catalog();
@@ -133,8 +132,26 @@ export class Gateway {
     return admission;
   }
 
+  /** Rate limits per key and per account (the plan's limits, shared by all the account's keys). */
+  #admitLimits(ctx: RequestContext, tokens: number): void {
+    const nowMs = this.deps.clock.nowMs();
+    const byKey = this.deps.limiter.admit(ctx.key.id, ctx.key.limits, tokens, nowMs);
+    if (!byKey.ok) throw new TokenGridError('rate_limited', byKey.message, null, { 'retry-after': String(byKey.retryAfterS) });
+    const byPlan = this.deps.limiter.admit(ctx.key.accountId, ctx.accountLimits ?? {}, tokens, nowMs);
+    if (!byPlan.ok) {
+      this.deps.limiter.done(ctx.key.id, tokens, 0, nowMs);
+      throw new TokenGridError('rate_limited', byPlan.message.replace('for this key', "for this account's plan"), null, { 'retry-after': String(byPlan.retryAfterS) });
+    }
+  }
+
+  #limitsDone(ctx: RequestContext, estimate: number, actual: number): void {
+    const nowMs = this.deps.clock.nowMs();
+    this.deps.limiter.done(ctx.key.id, estimate, actual, nowMs);
+    this.deps.limiter.done(ctx.key.accountId, estimate, actual, nowMs);
+  }
+
   async #release(ctx: RequestContext, a: Admission): Promise<void> {
-    this.deps.limiter.done(ctx.key.id, a.tokensInputEstimate + a.tokensOutputMax, 0, this.deps.clock.nowMs());
+    this.#limitsDone(ctx, a.tokensInputEstimate + a.tokensOutputMax, 0);
     await this.deps.charging.void(a.reservationId).catch((e: unknown) => this.deps.log?.('error', { err: e, requestId: ctx.requestId }, 'charging void failed'));
   }
 
@@ -192,7 +209,7 @@ export class Gateway {
     const latencyMs = Math.round(this.deps.now() - ctx.startedAt);
     const deployment: Deployment | undefined = served?.attempt.deployment;
     const model = served?.attempt.model ?? a.model;
-    this.deps.limiter.done(ctx.key.id, a.tokensInputEstimate + a.tokensOutputMax, usage.tokensInput + usage.tokensOutput, this.deps.clock.nowMs());
+    this.#limitsDone(ctx, a.tokensInputEstimate + a.tokensOutputMax, usage.tokensInput + usage.tokensOutput);
     await this.deps.charging.settle({
       reservationId: a.reservationId, requestId: ctx.requestId, usage, usageEstimated, status,
       provider: served?.provider.name ?? 'none', upstreamModel: deployment?.upstreamModel ?? '', region: deployment?.region ?? '',

@@ -1,18 +1,31 @@
-import { checkApiKey, hashApiKey, looksLikeApiKey, type ApiKeyRecord, type KeyCheck } from '../accounts/index.ts';
+import { checkApiKey, hashApiKey, looksLikeApiKey, type ApiKeyRecord, type KeyCheck, type KeyLimits } from '../accounts/index.ts';
 
 /**
  * The hot path reads keys from an immutable in-memory snapshot (habit 3), indexed by hash, swapped whole
  * when keys change. Authentication never touches storage.
  */
+const NO_LIMITS: KeyLimits = Object.freeze({});
+
 export class KeySnapshot {
   #byHash = new Map<string, ApiKeyRecord>();
   #activeAccounts = new Set<string>();
+  #accountLimits = new Map<string, KeyLimits>();
 
-  replace(keys: readonly ApiKeyRecord[], activeAccountIds: Iterable<string>): void {
+  /**
+   * Swap in a new snapshot. accountLimits are the limits of each account's plan (shared by all its keys);
+   * a key's own limits apply on top of them.
+   */
+  replace(keys: readonly ApiKeyRecord[], activeAccountIds: Iterable<string>, accountLimits: ReadonlyMap<string, KeyLimits> = new Map()): void {
     const next = new Map<string, ApiKeyRecord>();
     for (const k of keys) next.set(k.hash, Object.freeze({ ...k }));
     this.#byHash = next;
     this.#activeAccounts = new Set(activeAccountIds);
+    this.#accountLimits = new Map(accountLimits);
+  }
+
+  /** The plan-level limits of an account (empty when its plan sets none). */
+  accountLimits(accountId: string): KeyLimits {
+    return this.#accountLimits.get(accountId) ?? NO_LIMITS;
   }
 
   get size(): number {

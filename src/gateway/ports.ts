@@ -1,4 +1,4 @@
-import type { ApiKeyRecord } from '../accounts/index.ts';
+import type { ApiKeyRecord, KeyLimits } from '../accounts/index.ts';
 import type { Usage } from '../wire/index.ts';
 import type { Result } from '../core/index.ts';
 
@@ -45,4 +45,6 @@ export interface RequestContext {
   signal: AbortSignal;
   /** Monotonic ms (performance.now()) when the request arrived. */
   startedAt: number;
+  /** Limits of the account's plan, shared by all its keys (the key's own limits apply too). */
+  accountLimits?: KeyLimits;
 }

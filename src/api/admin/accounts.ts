@@ -96,7 +96,7 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
         if (body.name) a.name = body.name;
         if (body.status) a.status = body.status;
         await store.updateAccount(a);
-        deps.accounts.onKeysChanged?.();
+        await deps.accounts.onKeysChanged?.();
         sendJson(rc.res, 200, { ...a, createdAt: isoOrNull(a.createdAtMs) });
       },
     },
