@@ -1,7 +1,7 @@
 import type { CommandSpec } from '../command.ts';
 import { describeBucket, formatRecord, type BucketView } from '../format.ts';
-import { need, positiveInt } from '../validate.ts';
-import { ACCOUNT, OFFER, asObj, seg, text, type Obj } from './common.ts';
+import { need, positiveInt, str } from '../validate.ts';
+import { ACCOUNT, IDEMPOTENCY_KEY, OFFER, asObj, seg, text, type Obj } from './common.ts';
 
 export const MAX_CODES_PER_BATCH = 100_000;
 
@@ -23,6 +23,7 @@ const create: CommandSpec = {
   options: {
     offer: OFFER,
     count: { type: 'string', value: '<n>', required: true, help: `how many codes (at most ${MAX_CODES_PER_BATCH})` },
+    'idempotency-key': { ...IDEMPOTENCY_KEY, help: 'Idempotency-Key of the batch (default: a random uuid); reuse it to retry safely' },
   },
   examples: ['tokengrid codes create --offer unicom-trial-30m --count 10000 > codes.txt'],
   async run(ctx) {
@@ -30,7 +31,8 @@ const create: CommandSpec = {
     const count = positiveInt('count', need(ctx.opts, 'count'), MAX_CODES_PER_BATCH);
     const started = ctx.nowMs();
     ctx.progress(`Creating ${count} codes for offer ${offerId}...`);
-    const body = await ctx.client.post('/admin/codes', { offerId, count }, { timeoutMs: ctx.longTimeoutMs });
+    const idempotencyKey = str(ctx.opts, 'idempotency-key') ?? ctx.uuid();
+    const body = await ctx.client.post('/admin/codes', { offerId, count }, { timeoutMs: ctx.longTimeoutMs, idempotencyKey });
     const batch = normalizeBatch(body);
     ctx.progress(`Created ${batch.codes.length} codes (batch ${batch.batchId ?? '-'}) in ${seconds(ctx.nowMs() - started)}.`);
     // Human output is the bare codes so `> codes.txt` gives a clean file; the summary went to stderr.
