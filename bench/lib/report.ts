@@ -104,6 +104,10 @@ export function buildJson(raw: RawResults, meta: Record<string, unknown>): Recor
       pairsPerSec: one ? r1(one.pairsPerSec) : null, pairsPerSecManyAccounts: many ? r1(many.pairsPerSec) : null,
       pairsPerSecConcurrent64: conc ? r1(conc.pairsPerSec) : null,
       pairsPerSecInMemoryDb: mem ? r1(mem.pairsPerSec) : null,
+      // The charging share of request latency: one reserve + settle pair (p50, same store as the app) against
+      // TokenGrid's whole request at concurrency 1 (p50), both measured in this run.
+      pairP50Us: one ? r1(one.pairP50Us) : null,
+      shareOfC1LatencyPct: one && raw.c1 ? r1((100 * one.pairP50Us) / (1000 * raw.c1.latencyMs.tokengrid.p50)) : null,
       sqliteVersion: raw.charging.sqliteVersion,
       details: raw.charging.results.map((x) => ({ ...x, pairsPerSec: r1(x.pairsPerSec), seconds: r3(x.seconds), pairP50Us: r1(x.pairP50Us), pairP99Us: r1(x.pairP99Us), reserveMeanUs: r1(x.reserveMeanUs), settleMeanUs: r1(x.settleMeanUs) })),
     };
@@ -195,6 +199,8 @@ export function printTables(raw: RawResults, json: Record<string, unknown>): voi
   if (raw.charging) {
     out.push(table('Charging engine alone (sequential reserve + settle pairs; file = SQLite WAL as the app opens it)', ['accounts', 'db', 'in flight', 'pairs/s', 'pair p50 us', 'pair p99 us', 'reserve us', 'settle us', 'pairs'],
       raw.charging.results.map((x) => [x.accounts, x.db, x.concurrency, f(x.pairsPerSec, 0), f(x.pairP50Us, 0), f(x.pairP99Us, 0), f(x.reserveMeanUs, 0), f(x.settleMeanUs, 0), x.pairs])));
+    const share = (json.charging as { shareOfC1LatencyPct: number | null } | undefined)?.shareOfC1LatencyPct;
+    if (share !== null && share !== undefined) out.push(`Charging share of request latency at concurrency 1: one reserve+settle pair (p50) is ${share}% of TokenGrid's p50 request.\n`);
   }
   const targets = json.targets as Record<string, Check>;
   out.push(table('Targets (issue), TokenGrid', ['figure', 'value', 'target', 'met'],

@@ -153,3 +153,36 @@ describe('tokengrid against a running server', () => {
     assert.match(r.stderr, /admin key is required.*TOKENGRID_ADMIN_KEY/);
   });
 });
+
+describe('tokengrid and the admin API do the same things with the same results', () => {
+  test('subscribe, codes, redeem and offers through the CLI leave the state the admin API would', async () => {
+    const offers = await ok('offers');
+    const ids = (offers.data ?? offers.offers ?? []).map((o: { id: string }) => o.id);
+    assert.ok(ids.includes('ct-personal-light'), 'the shipped catalog is listed');
+
+    // The same subscription once through the CLI, once through the admin API: same offer, same buckets.
+    const viaCli = await ok('account', 'create', '--name', 'via cli', '--offer', 'ct-personal-light');
+    const viaApi = (await srv.admin('POST', '/admin/accounts', { name: 'via api' })).body;
+    const sub = await fetch(`${srv.url}/admin/subscriptions`, {
+      method: 'POST', body: JSON.stringify({ accountId: viaApi.id, offerId: 'ct-personal-light' }),
+      headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json', 'idempotency-key': 'cli-vs-api' },
+    });
+    assert.equal(sub.status, 201);
+    const shape = async (id: string) => (await ok('balance', '--account', id)).buckets
+      .map((b: any) => ({ kind: b.kind, unit: b.unit, granted: b.granted, remaining: b.remaining, expiresAt: b.expiresAt?.slice(0, 10) ?? null }))
+      .sort((a: any, b: any) => a.kind.localeCompare(b.kind));
+    assert.deepEqual(await shape(viaCli.id), await shape(viaApi.id));
+
+    const batch = await ok('codes', 'create', '--offer', 'ct-tokens-10m', '--count', '2');
+    assert.equal(batch.codes.length, 2);
+    const redeemed = await ok('redeem', '--account', viaCli.id, '--code', batch.codes[0]);
+    assert.ok(redeemed);
+    const again = await cli('redeem', '--account', viaApi.id, '--code', batch.codes[0]);
+    assert.equal(again.code, 1, 'a used code is refused');
+    assert.match(again.stderr, /code/i);
+    const forged = await cli('redeem', '--account', viaApi.id, '--code', 'AAAA-BBBB-CCCC-DDDD');
+    assert.equal(forged.code, 1, 'a forged code is refused');
+    const granted = (await ok('balance', '--account', viaCli.id)).buckets.reduce((s: number, b: any) => s + (b.unit === 'tokens' ? b.granted : 0), 0);
+    assert.equal(granted, 20_000_000, 'plan 10M + redeemed 10M pack');
+  });
+});
