@@ -44,3 +44,26 @@ test('concurrent reserves on one small balance share a batch yet never overspend
   assert.deepEqual([b!.consumed, b!.held], [1000, 0]);
   assert.deepEqual((await auditAccount(store, 'acct_1')).problems, []);
 });
+
+test('at concurrency 1 a lone operation commits at once; operations arriving together still share a batch', async () => {
+  const batches: number[][] = [];
+  const g = new GroupCommitter<number, number>((items) => {
+    batches.push(items);
+    return items.map((n) => ({ ok: true, value: n }));
+  }, () => undefined);
+  await g.submit(1); // no history yet: batched path
+  await new Promise((r) => setImmediate(r));
+  const lone = g.submit(2);
+  assert.deepEqual(batches, [[1], [2]], 'after a batch of one, the next lone operation ran inline');
+  assert.equal(await lone, 2);
+  await new Promise((r) => setImmediate(r));
+  const together = [g.submit(3), g.submit(4), g.submit(5)];
+  assert.deepEqual(batches.at(-1), [3], 'the first of a burst may run inline');
+  await Promise.all(together);
+  assert.deepEqual(batches.at(-1), [4, 5], 'the rest of the burst shares one batch');
+  await new Promise((r) => setImmediate(r));
+  const afterBurst = g.submit(6);
+  assert.deepEqual(batches.at(-1), [4, 5], 'after a shared batch, operations are batched again (not inline)');
+  assert.equal(await afterBurst, 6);
+  assert.deepEqual(batches.at(-1), [6]);
+});

@@ -1,10 +1,14 @@
 /**
  * Group commit. Operations submitted during one event-loop turn (concurrent requests) run one after another
- * inside ONE SQLite transaction, each in its own savepoint, and all of them are answered only after that
- * transaction committed. Commit cost (WAL append; the fsyncs of checkpoints) is then paid once per batch instead
- * of once per operation; each operation still sees every earlier one, so decisions are the same as one
- * transaction per operation. A failing operation rolls back to its savepoint alone; a failing COMMIT fails
- * the whole batch (nothing of it is durable, nothing was answered).
+ * inside ONE SQLite transaction, and all of them are answered only after that transaction committed. Commit cost
+ * (WAL append; the fsyncs of checkpoints) is then paid once per batch instead of once per operation; each
+ * operation still sees every earlier one, so decisions are the same as one transaction per operation. A failing
+ * operation fails alone (the store re-runs the batch with a savepoint per operation); a failing COMMIT fails the
+ * whole batch (nothing of it is durable, nothing was answered).
+ *
+ * At concurrency 1 (the previous batch held one operation and nothing else arrived this turn) an operation
+ * commits at once instead of waiting a loop turn for company that is not coming; a second operation in the same
+ * turn goes back to batching, so under load batches form again.
  */
 export type Outcome<O> = { ok: true; value: O } | { ok: false; error: unknown };
 
@@ -20,6 +24,8 @@ export class GroupCommitter<I, O> {
   readonly #batchMax: number;
   #queue: Pending<I, O>[] = [];
   #scheduled = false;
+  #lastBatchSize = 0;
+  #ranInline = false;
 
   /** runBatch executes the items in one transaction and returns one outcome per item, in order. */
   constructor(runBatch: (items: I[]) => Outcome<O>[], onBatchFailure: (error: unknown) => void, batchMax = 256) {
@@ -31,7 +37,14 @@ export class GroupCommitter<I, O> {
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.#queue.push({ item, resolve, reject });
-      if (!this.#scheduled) {
+      if (!this.#scheduled && !this.#ranInline && this.#lastBatchSize === 1 && this.#queue.length === 1) {
+        // Concurrency 1 (the last batch ran alone, nothing is queued, nothing ran inline this turn): commit now and
+        // skip the loop-turn hop. A second operation in the same turn takes the batched path, so under load
+        // batches grow again and lastBatchSize leaves 1.
+        this.#ranInline = true;
+        setImmediate(() => { this.#ranInline = false; });
+        this.flushNow();
+      } else if (!this.#scheduled) {
         this.#scheduled = true;
         // setImmediate, not a microtask: it runs after this turn's I/O callbacks, so requests that arrived
         // together share a batch, at the cost of one loop turn of latency for a lone request.
@@ -45,6 +58,7 @@ export class GroupCommitter<I, O> {
     this.#scheduled = false;
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#batchMax);
+      this.#lastBatchSize = batch.length;
       let outcomes: Outcome<O>[];
       try {
         outcomes = this.#runBatch(batch.map((p) => p.item));

@@ -1,6 +1,6 @@
 /** Row <-> domain mapping for the SQLite charging store. */
 import type {
-  AccountPolicy, AllowanceSchedule, Bucket, BucketKind, BucketUnit, CycleUnit, MemberCap, MemberCapUsage, OveragePolicy, Reservation,
+  AccountPolicy, AllowanceSchedule, Bucket, BucketKind, BucketUnit, CycleUnit, MemberCap, MemberCapUsage, OveragePolicy, Reservation, ReservationState,
   StoredChargingEvent, UsageRecord, UsageStatus, LedgerEntry, LedgerOp, ChargingEventType, DeliveryState,
 } from '../../charging/index.ts';
 
@@ -60,15 +60,45 @@ export const memberUsageFromRow = (r: MemberUsageRow): MemberCapUsage => ({
   accountId: r.account_id, memberId: r.member_id, cycleIndex: r.cycle_index, used: r.used, held: r.held,
 });
 
-/** Reservations keep their indexed fields in columns and the rest (rate, allocations) in one JSON document. */
+/**
+ * Reservations keep their indexed fields in columns and the rest (rate, allocations) in one JSON document. State,
+ * validity and closing time are read from the columns: a close updates only those (see charging-schema.ts V2).
+ */
 export interface ReservationRow {
-  id: string; request_id: string; account_id: string; member_id: string | null; state: string; valid_until_ms: number; created_at_ms: number; data: string;
+  id: string; request_id: string; account_id: string; member_id: string | null; state: string; valid_until_ms: number; created_at_ms: number;
+  data: string; closed_at_ms: number | null;
 }
-export const reservationFromRow = (r: ReservationRow): Reservation => JSON.parse(r.data) as Reservation;
-export const reservationToRow = (r: Reservation): ReservationRow => ({
-  id: r.id, request_id: r.requestId, account_id: r.accountId, member_id: r.memberId, state: r.state, valid_until_ms: r.validUntilMs,
-  created_at_ms: r.createdAtMs, data: JSON.stringify(r),
-});
+/** The document with the column values laid over it (columns are authoritative; closed_at_ms NULL: pre-V2 row or open). */
+export function reservationFromParts(data: string, state: string, validUntilMs: number, closedAtMs: number | null): Reservation {
+  const r = JSON.parse(data) as Reservation;
+  r.state = state as ReservationState;
+  r.validUntilMs = validUntilMs;
+  if (closedAtMs !== null) r.closedAtMs = closedAtMs;
+  return r;
+}
+export const reservationFromRow = (r: ReservationRow): Reservation => reservationFromParts(r.data, r.state, r.valid_until_ms, r.closed_at_ms);
+
+/** Fields a close may change; the rest of the document was written when the hold was made or last extended. */
+const CLOSING_FIELDS = new Set<string>(['state', 'validUntilMs', 'closedAtMs']);
+
+/** True when `next` differs from `prior` in closing fields only (allocations compared by value, the rest by identity). */
+export function onlyClosingChanged(prior: Reservation, next: Reservation): boolean {
+  const a = prior as unknown as Record<string, unknown>;
+  const b = next as unknown as Record<string, unknown>;
+  const keys = Object.keys(b);
+  if (keys.length !== Object.keys(a).length) return false;
+  for (const k of keys) {
+    if (CLOSING_FIELDS.has(k) || a[k] === b[k]) continue;
+    if (k !== 'allocations') return false;
+    const x = prior.allocations;
+    const y = next.allocations;
+    if (x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) {
+      if (x[i]!.bucketId !== y[i]!.bucketId || x[i]!.amount !== y[i]!.amount || x[i]!.unit !== y[i]!.unit) return false;
+    }
+  }
+  return true;
+}
 
 export interface UsageRow {
   request_id: string; reservation_id: string; account_id: string; member_id: string | null; key_id: string; model: string; upstream_model: string;

@@ -174,7 +174,12 @@ CREATE INDEX IF NOT EXISTS charging_events_account ON charging_events (account_i
 CREATE INDEX IF NOT EXISTS charging_events_pending ON charging_events (next_attempt_at_ms) WHERE delivery_state = 'pending';
 `;
 
-const MIGRATIONS: readonly string[] = [V1];
+// Closing a reservation (settle, void, expiry) changes only its state and closing time: with those in columns the
+// close is a small UPDATE instead of re-serialising and rewriting the whole JSON document (the columns win over
+// the document's copies when read; rows written before V2 have closed_at_ms NULL and their document is exact).
+const V2 = `ALTER TABLE charging_reservations ADD COLUMN closed_at_ms INTEGER;`;
+
+const MIGRATIONS: readonly string[] = [V1, V2];
 
 /** Bring the charging tables to the latest version (idempotent; safe to call at every start). */
 export function migrateChargingSchema(db: Database): void {

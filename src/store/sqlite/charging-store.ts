@@ -1,6 +1,6 @@
 /**
- * SQLite ChargingStore (default). Each account operation runs in ONE BEGIN IMMEDIATE transaction (as a
- * savepoint when several are group-committed, see charging-batch.ts): the view is read, the pure planner
+ * SQLite ChargingStore (default). Each account operation runs in ONE BEGIN IMMEDIATE transaction (shared with
+ * the operations group-committed with it, see charging-batch.ts): the view is read, the pure planner
  * decides, the mutation is written, and the promise resolves only after COMMIT, so an answer (a grant, a usage
  * record) is never given for uncommitted state. IMMEDIATE takes the write lock up front, so processes sharing
  * the file serialize instead of deadlocking on a lock upgrade; within one process better-sqlite3 is synchronous,
@@ -26,7 +26,7 @@ import { GroupCommitter, type Outcome } from './charging-batch.ts';
 import {
   BUCKET_COLS, LEDGER_COLS, SCHEDULE_COLS, USAGE_COLS, bucketFromArray, bucketValues, ledgerValues, scheduleFromArray, usageValues,
   bucketFromRow, bucketToRow, capFromRow, eventFromRow, ledgerFromRow, memberUsageFromRow, policyFromRow, reservationFromRow,
-  scheduleFromRow, scheduleToRow, usageFromRow,
+  onlyClosingChanged, reservationFromParts, scheduleFromRow, scheduleToRow, usageFromRow,
   type BucketRow, type CapRow, type EventRow, type LedgerRow, type MemberUsageRow, type PolicyRow, type ReservationRow, type ScheduleRow,
   type UsageRow,
 } from './charging-rows.ts';
@@ -35,6 +35,13 @@ import {
 interface Op {
   scope: AccountScope;
   decide: (view: AccountView) => Decision<unknown>;
+}
+
+/** Add a bucket the view needs besides the live ones (once, and only the account's own). */
+function addBucket(buckets: Bucket[], seen: Set<string>, accountId: string, b: Bucket | undefined): void {
+  if (b === undefined || seen.has(b.id) || b.accountId !== accountId) return;
+  seen.add(b.id);
+  buckets.push(b);
 }
 
 const list = (cols: readonly string[]): string => cols.join(', ');
@@ -47,7 +54,7 @@ function prepareAll(db: Database) {
   return {
     // Hot path: positional parameters, array rows or plucked columns.
     dataVersion: pluck('PRAGMA data_version'),
-    reservationDataById: pluck('SELECT data FROM charging_reservations WHERE id = ?'),
+    reservationPartsById: raw('SELECT data, state, valid_until_ms, closed_at_ms FROM charging_reservations WHERE id = ?'),
     liveBucketsRaw: raw(`SELECT ${list(BUCKET_COLS)} FROM charging_buckets WHERE account_id = ? AND (expires_at_ms IS NULL OR expires_at_ms > ?)`),
     schedulesRaw: raw(`SELECT ${list(SCHEDULE_COLS)} FROM charging_schedules WHERE account_id = ? AND (ends_at_ms IS NULL OR next_cycle_start_ms < ends_at_ms)`),
     memberUsageLatestRaw: raw('SELECT cycle_index, used, held FROM charging_member_usage WHERE account_id = ? AND member_id = ? ORDER BY cycle_index DESC LIMIT 2'),
@@ -69,10 +76,13 @@ function prepareAll(db: Database) {
     moveBucket: p(`UPDATE charging_buckets SET amount = amount + ?, consumed = consumed + ?, held = held + ?, forfeited = forfeited + ?,
       floor = floor + ? WHERE id = ? AND account_id = ?`),
     updateScheduleCycle: p('UPDATE charging_schedules SET next_cycle_index = ?, next_cycle_start_ms = ? WHERE id = ? AND account_id = ?'),
-    upsertReservation: p(`INSERT INTO charging_reservations (id, request_id, account_id, member_id, state, valid_until_ms, created_at_ms, data)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, valid_until_ms = excluded.valid_until_ms,
-      data = excluded.data WHERE request_id = excluded.request_id AND account_id = excluded.account_id`),
-    updateReservation: p('UPDATE charging_reservations SET state = ?, valid_until_ms = ?, data = ? WHERE id = ? AND request_id = ? AND account_id = ?'),
+    upsertReservation: p(`INSERT INTO charging_reservations (id, request_id, account_id, member_id, state, valid_until_ms, created_at_ms, data, closed_at_ms)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, valid_until_ms = excluded.valid_until_ms,
+      data = excluded.data, closed_at_ms = excluded.closed_at_ms WHERE request_id = excluded.request_id AND account_id = excluded.account_id`),
+    updateReservation: p(`UPDATE charging_reservations SET state = ?, valid_until_ms = ?, data = ?, closed_at_ms = ?
+      WHERE id = ? AND request_id = ? AND account_id = ?`),
+    // A close (settle, void, expiry) changes only these: the JSON document keeps its open-time copies, the columns win on read.
+    closeReservation: p('UPDATE charging_reservations SET state = ?, valid_until_ms = ?, closed_at_ms = ? WHERE id = ? AND request_id = ? AND account_id = ?'),
     // UPDATE first, INSERT when missing: an upsert would CHECK the would-be-inserted row (a negative delta) and fail.
     moveMemberUsage: p('UPDATE charging_member_usage SET used = used + ?, held = held + ? WHERE account_id = ? AND member_id = ? AND cycle_index = ?'),
     insertMemberUsage: p('INSERT INTO charging_member_usage (account_id, member_id, cycle_index, used, held) VALUES (?, ?, ?, ?, ?)'),
@@ -138,14 +148,35 @@ export class SqliteChargingStore implements ChargingStore {
       latestMemberUsage: (accountId, memberId) => (s.memberUsageLatestRaw.all(accountId, memberId) as number[][])
         .map(([cycleIndex, used, held]) => ({ accountId, memberId, cycleIndex: cycleIndex!, used: used!, held: held! })),
     };
-    // One operation: view, decide, write. Called inside the batch transaction, so it runs as a SAVEPOINT.
-    const one = db.transaction((op: Op) => {
+    // One operation: view, decide, write; `one` wraps it in a SAVEPOINT (it is always called inside a transaction).
+    const body = (op: Op) => {
       const view = this.#view(op.scope);
       const decision = op.decide(view);
-      if (decision.mutation !== null) this.#apply(view.accountId, decision.mutation, view.reservation?.id ?? null);
+      if (decision.mutation !== null) this.#apply(view.accountId, decision.mutation, view.reservation);
       return { accountId: view.accountId, decision };
+    };
+    const one = db.transaction(body);
+    // Fast path: the batch's operations run without savepoints (SAVEPOINT + RELEASE per operation cost as much as a
+    // bucket update). Operations only throw on bugs or broken I/O; then the whole transaction rolled back, the cache
+    // (which followed the undone operations) is dropped, and the batch is re-run with one savepoint per operation so
+    // only the failing one fails. Re-running `decide` is allowed by the store port (planners are side-effect free
+    // apart from ids).
+    let opThrew = false;
+    const fast = db.transaction((ops: Op[]): Outcome<unknown>[] => {
+      this.#checkDataVersion();
+      return ops.map((op) => {
+        let out: ReturnType<typeof body>;
+        try {
+          out = body(op);
+        } catch (error) {
+          opThrew = true;
+          throw error;
+        }
+        if (out.decision.mutation !== null) this.#cache.applyCommitted(out.accountId, out.decision.mutation);
+        return { ok: true, value: out.decision.result };
+      });
     });
-    const batch = db.transaction((ops: Op[]): Outcome<unknown>[] => {
+    const isolated = db.transaction((ops: Op[]): Outcome<unknown>[] => {
       this.#checkDataVersion();
       return ops.map((op) => {
         try {
@@ -159,7 +190,18 @@ export class SqliteChargingStore implements ChargingStore {
         }
       });
     });
-    this.#ops = new GroupCommitter<Op, unknown>((ops) => batch.immediate(ops), () => this.#cache.clear());
+    const runBatch = (ops: Op[]): Outcome<unknown>[] => {
+      opThrew = false;
+      try {
+        return fast.immediate(ops);
+      } catch (error) {
+        this.#cache.clear();
+        // BEGIN or COMMIT failed (busy, disk): the batch fails as a whole. One operation alone: its failure is the batch's.
+        if (!opThrew || ops.length === 1) throw error;
+        return isolated.immediate(ops);
+      }
+    };
+    this.#ops = new GroupCommitter<Op, unknown>(runBatch, () => this.#cache.clear());
     this.#one = one;
     this.#gate = txGate(db);
     // Queued operations commit before an order takes the connection; an order that rolls back may have
@@ -180,8 +222,8 @@ export class SqliteChargingStore implements ChargingStore {
   #reservation(id: string): Reservation | null {
     const cached = this.#cache.openReservation(id);
     if (cached !== undefined) return cached;
-    const data = this.#s.reservationDataById.get(id) as string | undefined;
-    return data === undefined ? null : (JSON.parse(data) as Reservation);
+    const row = this.#s.reservationPartsById.get(id) as [string, string, number, number | null] | undefined;
+    return row === undefined ? null : reservationFromParts(row[0], row[1], row[2], row[3]);
   }
 
   #view(scope: AccountScope): AccountView {
@@ -195,25 +237,23 @@ export class SqliteChargingStore implements ChargingStore {
       if (b.expiresAtMs === null || b.expiresAtMs > nowMs) buckets.push(b);
       else if (b.held === 0 && b.amount - b.consumed - b.forfeited === 0) entry.buckets.delete(b.id); // spent history
     }
-    const seen = new Set(buckets.map((b) => b.id));
-    const add = (b: Bucket | undefined): void => {
-      if (b === undefined || seen.has(b.id) || b.accountId !== accountId) return;
-      seen.add(b.id);
-      buckets.push(b);
-    };
-    const byId = (id: string): Bucket | undefined => {
-      const row = s.bucketById.get(id) as BucketRow | undefined;
-      return entry.buckets.get(id) ?? (row === undefined ? undefined : bucketFromRow(row));
-    };
-    for (const a of reservation?.allocations ?? []) if (!seen.has(a.bucketId)) add(byId(a.bucketId));
+    // No named closures here: this runs twice per request, and tsx wraps every named function it creates (__name).
+    const seen = new Set<string>();
+    for (const b of buckets) seen.add(b.id);
+    for (const a of reservation?.allocations ?? []) {
+      if (seen.has(a.bucketId)) continue;
+      const cached = entry.buckets.get(a.bucketId);
+      const row = cached === undefined ? (s.bucketById.get(a.bucketId) as BucketRow | undefined) : undefined;
+      addBucket(buckets, seen, accountId, cached ?? (row === undefined ? undefined : bucketFromRow(row)));
+    }
     const schedules = entry.schedules.filter((sc) => sc.endsAtMs === null || sc.nextCycleStartMs < sc.endsAtMs);
     for (const sc of schedules) {
       if (sc.nextCycleStartMs > nowMs) continue;
       const row = s.bucketOfCycle.get(sc.id, sc.nextCycleIndex - 1) as BucketRow | undefined;
-      if (row !== undefined) add(entry.buckets.get(row.id) ?? bucketFromRow(row));
+      if (row !== undefined) addBucket(buckets, seen, accountId, entry.buckets.get(row.id) ?? bucketFromRow(row));
     }
     if (scope.includeExpiredLeftovers === true) {
-      for (const r of s.expiredLeftoverBuckets.all(accountId, nowMs) as BucketRow[]) add(entry.buckets.get(r.id) ?? bucketFromRow(r));
+      for (const r of s.expiredLeftoverBuckets.all(accountId, nowMs) as BucketRow[]) addBucket(buckets, seen, accountId, entry.buckets.get(r.id) ?? bucketFromRow(r));
     }
     const memberId = scope.memberId ?? reservation?.memberId ?? null;
     let memberCap: AccountView['memberCap'] = null;
@@ -228,15 +268,18 @@ export class SqliteChargingStore implements ChargingStore {
         if (at !== undefined) memberUsage.push('member_id' in at ? memberUsageFromRow(at) : at);
       }
     }
-    const usageRow = scope.requestId === undefined ? undefined : (s.usageByRequest.get(scope.requestId) as UsageRow | undefined);
+    // A usage record is written only by the settle that closes its reservation (rsv_<requestId>, same transaction),
+    // so while that reservation is open there is none to look up.
+    const noRecord = scope.requestId === undefined || (reservation !== null && reservation.state === 'open' && reservation.requestId === scope.requestId);
+    const usageRow = noRecord ? undefined : (s.usageByRequest.get(scope.requestId!) as UsageRow | undefined);
     return {
       accountId, nowMs, policy: entry.policy, buckets, schedules, memberCap, memberUsage, reservation,
       usageRecord: usageRow === undefined ? null : usageFromRow(usageRow),
     };
   }
 
-  /** Write a mutation; `existingReservationId` is the reservation the view held (an update, not an insert). */
-  #apply(accountId: string, m: AccountMutation, existingReservationId: string | null): void {
+  /** Write a mutation; `prior` is the reservation the view held (an update, not an insert). */
+  #apply(accountId: string, m: AccountMutation, prior: Reservation | null): void {
     const s = this.#s;
     for (const b of m.bucketsCreate) {
       assert(b.accountId === accountId, `bucket ${b.id} belongs to ${b.accountId}, not ${accountId}`);
@@ -252,11 +295,13 @@ export class SqliteChargingStore implements ChargingStore {
     if (m.reservationUpsert !== null) {
       const r = m.reservationUpsert;
       assert(r.accountId === accountId, `reservation ${r.id} belongs to another account`);
-      const data = JSON.stringify(r);
-      if (r.id === existingReservationId) {
-        assert(s.updateReservation.run(r.state, r.validUntilMs, data, r.id, r.requestId, r.accountId).changes === 1, `reservation ${r.id}: request changed`);
+      if (prior !== null && r.id === prior.id && onlyClosingChanged(prior, r)) {
+        assert(s.closeReservation.run(r.state, r.validUntilMs, r.closedAtMs, r.id, r.requestId, r.accountId).changes === 1, `reservation ${r.id}: request changed`);
+      } else if (prior !== null && r.id === prior.id) {
+        const data = JSON.stringify(r);
+        assert(s.updateReservation.run(r.state, r.validUntilMs, data, r.closedAtMs, r.id, r.requestId, r.accountId).changes === 1, `reservation ${r.id}: request changed`);
       } else {
-        const changes = s.upsertReservation.run(r.id, r.requestId, r.accountId, r.memberId, r.state, r.validUntilMs, r.createdAtMs, data).changes;
+        const changes = s.upsertReservation.run(r.id, r.requestId, r.accountId, r.memberId, r.state, r.validUntilMs, r.createdAtMs, JSON.stringify(r), r.closedAtMs).changes;
         assert(changes === 1, `reservation ${r.id}: belongs to another request or account`);
       }
     }
