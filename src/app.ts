@@ -213,7 +213,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     isReady: () => ready, isDraining: () => draining,
     onRequestDone: (route, status, latencyS) => telemetry.requestDone(route, status, latencyS),
   };
-  const adminDeps = { accounts, charging, bodyLimitBytes: config.server.bodyLimitBytes, clock };
+  const adminDeps: { accounts: AccountDeps; charging: ChargingService; bodyLimitBytes: number; clock: Clock; memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null> } = {
+    accounts, charging, bodyLimitBytes: config.server.bodyLimitBytes, clock,
+  };
   // --- billing wiring (issue 5): build the billing service here and pass it to its routes ---
   const offersFile = resolvePath(env.TOKENGRID_OFFERS_FILE ?? (config.file.catalog?.offersFile
     ? resolvePath(dirname(configPath), config.file.catalog.offersFile) : join(import.meta.dirname, '../config/offers.yaml')));
@@ -249,6 +251,12 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   });
   await billing.adminKeys.load();
   planLimitsOf = async (accountId) => (await billing.entitlements(accountId)).rateLimits;
+  // Seats (team plans) and members (family plans) bound how many members an account may add.
+  adminDeps.memberLimit = async (accountId) => {
+    const e = await billing.entitlements(accountId);
+    if (e.seats !== null) return { limit: e.seats, what: 'seats' };
+    return e.members !== null ? { limit: e.members, what: 'members' } : null;
+  };
   await refreshPlanLimits();
   // Admin keys with roles (POST /admin/admin-keys) are checked after the operator key of the data folder.
   shellDeps.authenticateAdmin = (token) => authenticateAdmin(token) ?? billing.adminKeys.authenticate(token);

@@ -9,6 +9,8 @@ import { failWith, isoOrNull, parseBody, requireAccountAccess, requireOperator, 
 export interface AccountAdminDeps {
   accounts: AccountDeps;
   bodyLimitBytes: number;
+  /** How many members the account's plan allows (team seats or family members); null = no limit. */
+  memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null>;
 }
 
 const keyView = (k: ApiKeyRecord) => ({
@@ -106,6 +108,13 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
         requireWrite(admin);
         await access(admin, rc.params.id!);
         const body = await parseBody(rc, z.object({ name: z.string().min(1).max(200), role: z.enum(['owner', 'admin', 'member']).optional() }).strict(), deps.bodyLimitBytes);
+        const cap = await deps.memberLimit?.(rc.params.id!);
+        if (cap) {
+          const count = (await store.listMembers(rc.params.id!)).length;
+          if (count >= cap.limit) {
+            throw new TokenGridError('unprocessable', `Account ${rc.params.id} already has ${count} members and its plan allows ${cap.limit} ${cap.what}; buy extra seats or upgrade the plan first.`);
+          }
+        }
         const r = await addMember(deps.accounts, { accountId: rc.params.id!, name: body.name, role: body.role });
         if (!r.ok) failWith(r.code, r.message);
         sendJson(rc.res, 201, r.value);
