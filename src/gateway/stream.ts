@@ -99,10 +99,9 @@ async function runStream(
     let next = served.value.first;
     while (!next.done) {
       const ev = next.value;
-      if (ev.type === 'text' || ev.type === 'reasoning') metered += estimateTextTokens(ev.text);
-      else if (ev.type === 'tool_call_delta') metered += estimateTextTokens(ev.argumentsDelta);
-      else if (ev.type === 'tool_call_start') metered += 3;
-      if (!final && metered >= extendAt) {
+      const evTokens = ev.type === 'text' || ev.type === 'reasoning' ? estimateTextTokens(ev.text)
+        : ev.type === 'tool_call_delta' ? estimateTextTokens(ev.argumentsDelta) : ev.type === 'tool_call_start' ? 3 : 0;
+      if (!final && metered + evTokens >= extendAt) {
         const ext = await gw.deps.charging.extend({ reservationId: a.reservationId, tokensOutputMore: opts.sliceTokens });
         if (ext.ok) {
           granted = ext.value.tokensOutputGranted;
@@ -112,14 +111,16 @@ async function runStream(
           final = true;
         }
       }
-      if (final && metered > granted && !finished) {
+      if (final && metered + evTokens > granted && !finished) {
         // Out of balance: end the stream cleanly at the grant, as a carrier ends a call when credit runs out.
+        // The event that would cross the grant is not delivered, so `metered` (what was delivered) is charged.
         status = 'truncated';
         await iter.return?.().catch(() => undefined); // stops reading: the adapter destroys the upstream body
         await forward({ type: 'finish', finishReason: 'length' });
         break;
       }
       await forward(ev);
+      metered += evTokens;
       if (ctx.signal.aborted) break;
       next = await iter.next();
     }
@@ -145,7 +146,7 @@ async function runStream(
   if (ctx.signal.aborted) status = 'client_aborted';
 
   const complete = status === 'ok' && upstreamUsage !== undefined && (upstreamUsage.tokensInput > 0 || upstreamUsage.tokensOutput > 0);
-  const usage: Usage = complete ? upstreamUsage! : { ...zeroUsage(), ...upstreamUsage, tokensInput: upstreamUsage?.tokensInput || a.tokensInputEstimate, tokensOutput: Math.max(upstreamUsage?.tokensOutput ?? 0, status === 'truncated' ? Math.min(metered, granted) : metered) };
+  const usage: Usage = complete ? upstreamUsage! : { ...zeroUsage(), ...upstreamUsage, tokensInput: upstreamUsage?.tokensInput || a.tokensInputEstimate, tokensOutput: Math.max(upstreamUsage?.tokensOutput ?? 0, metered) };
   try {
     await gw.settle(ctx, a, served, usage, !complete, status, Math.round(ttftMs));
   } finally {
