@@ -2,7 +2,7 @@
  * The composition root: builds stores, clock, ids, the undici Agent, adapters, engines and the HTTP shell,
  * and wires them. No logic lives here; nothing else constructs an implementation.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, watchFile, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
@@ -260,7 +260,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   await refreshPlanLimits();
   // Admin keys with roles (POST /admin/admin-keys) are checked after the operator key of the data folder.
   shellDeps.authenticateAdmin = (token) => authenticateAdmin(token) ?? billing.adminKeys.authenticate(token);
-  if (opts.timers !== false) watchFile(offersFile, { interval: 2000, persistent: false }, () => { reloadOffers(); });
+  const onOffersChanged = (): void => { reloadOffers(); };
+  if (opts.timers !== false) watchFile(offersFile, { interval: 2000, persistent: false }, onOffersChanged);
   const billingDeps = { ...adminDeps, billing, reloadOffers, offersFile };
   // --- end billing wiring ---
   const routes: Route<never>[] = [
@@ -317,6 +318,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       draining = true;
       for (const t of timers) clearInterval(t);
       await webhook?.stop();
+      unwatchFile(offersFile, onOffersChanged);
       const closed = new Promise<void>((resolve) => shell.server.close(() => resolve()));
       shell.server.closeIdleConnections();
       const deadline = performance.now() + graceMs;
