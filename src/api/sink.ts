@@ -10,34 +10,40 @@ export interface StreamEncoder {
 }
 
 /**
- * The SSE sink: each canonical event is encoded once and written straight to the socket (no buffering
- * of the response); backpressure is honoured through drain().
+ * The SSE sink: each canonical event is encoded once and sent as it arrives (no buffering of the response
+ * beyond the current tick); backpressure is honoured through drain().
+ *
+ * Events parsed from one upstream read arrive in one run of microtasks. Their frames are joined and leave in
+ * one res.write on the next tick (with the headers, for the first one), instead of one write and one syscall
+ * per event; a lone event (a paced stream) still leaves within the same tick, so no latency is added.
  */
 export function sseSink(res: ServerResponse, encoder: StreamEncoder, errorFrame: (code: ErrorCode, message: string) => string, extraHeaders: Record<string, string>): StreamSink {
-  // Events parsed from one upstream read arrive in one run of microtasks: cork the socket for that run and
-  // uncork on the next tick, so they leave in one write instead of one syscall per event. A lone event (a
-  // paced stream) is flushed within the same tick, so no latency is added.
-  let corked = false;
-  const uncork = (): void => {
-    corked = false;
-    res.uncork();
+  let pending = '';
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (pending.length === 0 || res.writableEnded) return;
+    const text = pending;
+    pending = '';
+    res.write(text);
   };
   return {
     open() {
       res.writeHead(200, { ...SSE_HEADERS, ...extraHeaders });
-      res.flushHeaders();
     },
     write(ev) {
       const text = encoder.encode(ev);
-      if (text.length === 0) return true;
-      if (!corked) {
-        corked = true;
-        res.cork();
-        process.nextTick(uncork);
+      if (text.length > 0) {
+        pending += text;
+        if (!scheduled) {
+          scheduled = true;
+          process.nextTick(flush);
+        }
       }
-      return res.write(text);
+      return !res.writableNeedDrain;
     },
     drain() {
+      if (!res.writableNeedDrain) return Promise.resolve();
       return new Promise((resolve) => {
         const done = (): void => { res.off('drain', done); res.off('close', done); resolve(); };
         res.once('drain', done);
@@ -45,10 +51,12 @@ export function sseSink(res: ServerResponse, encoder: StreamEncoder, errorFrame:
       });
     },
     fail(code, message) {
-      if (!res.writableEnded) res.end(errorFrame(code, message));
+      if (!res.writableEnded) res.end(pending + errorFrame(code, message));
+      pending = '';
     },
     close() {
-      if (!res.writableEnded) res.end(encoder.finish());
+      if (!res.writableEnded) res.end(pending + encoder.finish());
+      pending = '';
     },
   };
 }
