@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, unwatchFile, watchFile,
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
-import { constantTimeEqual, createIdGenerator, cryptoRandom, err, ok, sha256Hex, systemClock, type Clock, type Random, type Result } from './core/index.ts';
+import { constantTimeEqual, createIdGenerator, mulDiv, cryptoRandom, err, ok, sha256Hex, systemClock, type Clock, type Random, type Result } from './core/index.ts';
 import { createAccount, createApiKey, type AccountDeps, type KeyLimits } from './accounts/index.ts';
 import type { ModelCatalog } from './catalog/index.ts';
 import { OfferCatalogHolder, createBillingService, fileExportChannel, parseOfferCatalog, webhookChannel } from './billing/index.ts';
@@ -92,7 +92,7 @@ export function rateTableFromCatalog(catalog: ModelCatalog, coinsPerYuan: number
   const models: RateTable['models'] = {};
   // price of 1M coins in micro-CNY: 1e6 coins / coinsPerYuan yuan = 1e12 / coinsPerYuan micros
   const microsPerMillionCoins = Math.round(1e12 / coinsPerYuan);
-  const price = (r: { num: number; den: number }): number => Math.ceil((microsPerMillionCoins * r.num) / r.den);
+  const price = (r: { num: number; den: number }): number => mulDiv(microsPerMillionCoins, r.num, r.den, 'ceil');
   for (const m of catalog.models.values()) {
     models[m.id] = {
       coinsPerTokenInput: m.coins.input, coinsPerTokenOutput: m.coins.output, coinsPerTokenCachedInput: m.coins.cachedInput,

@@ -26,11 +26,12 @@ export type KeyCheck =
   | { ok: false; code: 'invalid_api_key' | 'api_key_revoked' | 'api_key_expired'; message: string };
 
 /**
- * Check a presented key against the record found by its hash. The lookup is by hash (so it does not leak
- * timing about the stored secret), and the hash comparison is constant-time all the same.
+ * Check a presented key (given as its hash, computed once by the caller) against the record found by that
+ * hash. The lookup is by hash (so it leaks no timing about the stored secret), and the hash comparison is
+ * constant-time all the same.
  */
-export function checkApiKey(presented: string, record: ApiKeyRecord | undefined, nowMs: number): KeyCheck {
-  if (record === undefined || !constantTimeEqual(hashApiKey(presented), record.hash)) {
+export function checkApiKey(presentedHash: string, record: ApiKeyRecord | undefined, nowMs: number): KeyCheck {
+  if (record === undefined || !constantTimeEqual(presentedHash, record.hash)) {
     return { ok: false, code: 'invalid_api_key', message: 'Incorrect API key provided.' };
   }
   if (record.revokedAtMs !== null && record.revokedAtMs <= nowMs) {

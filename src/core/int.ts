@@ -9,15 +9,6 @@ export function assertNonNegInt(n: number, what: string): void {
   assert(Number.isSafeInteger(n) && n >= 0, `${what} must be a non-negative safe integer, got ${n}`);
 }
 
-export function divFloor(a: number, b: number): number {
-  assert(b !== 0, 'division by zero');
-  return Number(BigInt(a) / BigInt(b) - (BigInt(a) % BigInt(b) !== 0n && (a < 0) !== (b < 0) ? 1n : 0n));
-}
-
-export function divCeil(a: number, b: number): number {
-  return -divFloor(-a, b);
-}
-
 /** a * num / den with a bigint intermediate, rounded up (ceil) or down (floor); result checked. */
 export function mulDiv(a: number, num: number, den: number, rounding: 'ceil' | 'floor'): number {
   assert(den > 0, 'mulDiv: den must be positive');

@@ -36,8 +36,8 @@ export class KeySnapshot {
     if (!presented || !looksLikeApiKey(presented)) {
       return { ok: false, code: 'invalid_api_key', message: presented ? 'Incorrect API key provided.' : 'No API key provided. Send it as "Authorization: Bearer tg-..." (or x-api-key).' };
     }
-    const record = this.#byHash.get(hashApiKey(presented));
-    const check = checkApiKey(presented, record, nowMs);
+    const hash = hashApiKey(presented);
+    const check = checkApiKey(hash, this.#byHash.get(hash), nowMs);
     if (check.ok && !this.#activeAccounts.has(check.key.accountId)) {
       return { ok: false, code: 'api_key_revoked', message: 'The account of this API key is suspended or closed.' };
     }
