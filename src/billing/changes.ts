@@ -6,10 +6,10 @@
  * rest of the plan's cycle and then renew with it; one-time add-ons last until the plan's cycle ends.
  */
 import { ok } from '../core/index.ts';
-import { activeAccount, fail, fmtMoney, offerOnSale, runOrder, type BR, type Ctx, type Outcome } from './context.ts';
+import { fail, fmtMoney, offerOnSale, runOrder, type BR, type Ctx, type Outcome } from './context.ts';
 import { collect, earnPoints, requireFunds } from './payments.ts';
 import { cycleWindow, DAY_MS, isoDay, prorate } from './periods.ts';
-import { catchUpAccount } from './renew.ts';
+import { catchUpAccount, orderableOffer } from './renew.ts';
 import {
   currentIndex, endSchedulesAt, grantOnce, isLive, newOrder, scheduleTerm, syncPolicy, termAt, times, validateQuantity,
   type SubscriptionResult,
@@ -136,10 +136,7 @@ export interface AddonInput {
 export function buyAddon(ctx: Ctx, i: AddonInput): Promise<BR<Outcome<SubscriptionResult>>> {
   const request = { op: 'addon', accountId: i.accountId, offerId: i.offerId, quantity: i.quantity, channel: i.channel };
   return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
-    const account = await activeAccount(ctx, i.accountId);
-    if (!account.ok) return account;
-    await catchUpAccount(ctx, i.accountId);
-    const o = offerOnSale(ctx, i.offerId);
+    const o = await orderableOffer(ctx, i.accountId, i.offerId);
     if (!o.ok) return o;
     const offer = o.value;
     if (offer.type !== 'addon') return fail('unprocessable', `${offer.id} is a ${offer.type}, not an add-on: subscribe with POST /admin/subscriptions.`);

@@ -6,13 +6,13 @@
  * subscription lapses at the next cycle unless a top-up pays it first.
  */
 import { cycleStartMs } from '../charging/index.ts';
-import type { Ctx } from './context.ts';
+import { activeAccount, offerOnSale, type BR, type Ctx } from './context.ts';
 import { collect, debitWallet, earnPoints } from './payments.ts';
 import { cycleWindow, isoDay } from './periods.ts';
 import {
   currentIndex, endFamily, isLive, lineKindFor, newOrder, scheduleTerm, syncPolicy, termAt,
 } from './subscriptions.ts';
-import type { Order, Subscription, Term } from './types.ts';
+import type { Offer, Order, Subscription, Term } from './types.ts';
 
 /** Create the schedules of terms that were waiting for their first cycle (clamped start dates). */
 async function scheduleDeferred(ctx: Ctx, sub: Subscription, upToIndex: number): Promise<void> {
@@ -145,4 +145,15 @@ async function reinstate(ctx: Ctx, order: Order): Promise<void> {
     s.updatedAtMs = ctx.now();
     await ctx.deps.store.updateSubscription(s);
   }
+}
+
+/**
+ * The start of every subscription order: the account must be active, its due cycles are caught up first (so
+ * the order sees this cycle's buckets), and the offer must be on sale.
+ */
+export async function orderableOffer(ctx: Ctx, accountId: string, offerId: string): Promise<BR<Offer>> {
+  const account = await activeAccount(ctx, accountId);
+  if (!account.ok) return account;
+  await catchUpAccount(ctx, accountId);
+  return offerOnSale(ctx, offerId);
 }

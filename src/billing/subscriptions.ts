@@ -6,11 +6,11 @@
  */
 import { ok } from '../core/index.ts';
 import { cycleStartMs } from '../charging/index.ts';
-import { activeAccount, fail, fmtMoney, offerOnSale, runOrder, type BR, type Ctx, type Outcome } from './context.ts';
+import { fail, fmtMoney, runOrder, type BR, type Ctx, type Outcome } from './context.ts';
 import { collect, earnPoints, requireFunds } from './payments.ts';
 import { cycleAt, cycleWindow, DAY_MS, isoDay, reAnchorable } from './periods.ts';
 import { BUCKET_KIND, type LineKind, type Offer, type Order, type OrderLine, type PaymentChannel, type Subscription, type Term } from './types.ts';
-import { catchUpAccount } from './renew.ts';
+import { catchUpAccount, orderableOffer } from './renew.ts';
 
 export const isLive = (s: Subscription): boolean => s.status === 'active' || s.status === 'past_due';
 
@@ -136,10 +136,7 @@ function describe(offer: Offer, quantity: number, fromMs: number, toMs: number |
 export function subscribe(ctx: Ctx, i: SubscribeInput): Promise<BR<Outcome<SubscriptionResult>>> {
   const request = { op: 'subscribe', accountId: i.accountId, offerId: i.offerId, quantity: i.quantity, channel: i.channel };
   return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
-    const account = await activeAccount(ctx, i.accountId);
-    if (!account.ok) return account;
-    await catchUpAccount(ctx, i.accountId);
-    const o = offerOnSale(ctx, i.offerId);
+    const o = await orderableOffer(ctx, i.accountId, i.offerId);
     if (!o.ok) return o;
     const offer = o.value;
     if (offer.type === 'addon') return fail('unprocessable', `${offer.id} is an add-on: buy it with POST /admin/accounts/${i.accountId}/addons.`);
