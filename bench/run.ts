@@ -75,7 +75,7 @@ async function profile(o: BenchOptions, pin: Pinning, emulator: Child): Promise<
   const runs: { who: 'tokengrid' | 'minProxy'; stream: boolean }[] = [
     { who: 'tokengrid', stream: false }, { who: 'tokengrid', stream: true }, { who: 'minProxy', stream: false },
   ];
-  for (const r of runs) {
+  for (const r of o.scenarios.has('throughput') ? runs : []) {
     const file = join(dir, `${stamp}-${r.who}-${r.stream ? 'stream' : 'nonstream'}.cpuprofile`);
     const child = r.who === 'tokengrid' ? await startTokenGrid(o, pin, emulator.info.url, []) : await startMinProxy(pin, emulator.info.url, []);
     const target = makeTarget(r.who, child.info.url, child.pid, r.who === 'tokengrid' ? child.info.key : 'bench');
@@ -89,6 +89,20 @@ async function profile(o: BenchOptions, pin: Pinning, emulator: Child): Promise<
     console.log(`\n=== ${target.label}, ${r.stream ? 'streaming' : 'non-streaming'}: ${res.rps.toFixed(0)} req/s, ${res.serverCpuUsPerReq.toFixed(0)} CPU us/req (profiler on) ===`);
     console.log(summarizeProfile(file, 25));
   }
+  // Concurrency 1: where a lone request's time goes (sequential client, as the c1 scenario).
+  if (!o.scenarios.has('c1')) return;
+  const file = join(dir, `${stamp}-tokengrid-c1.cpuprofile`);
+  const child = await startTokenGrid(o, pin, emulator.info.url, []);
+  const target = makeTarget('tokengrid', child.info.url, child.pid, child.info.key);
+  log(`profiling TokenGrid at concurrency 1 (${o.c1.warmup} warm-up, then ${o.c1.requests} sequential requests profiled)`);
+  await runC1([target], { requests: 0, warmup: o.c1.warmup, block: o.c1.block });
+  await child.request('profileStart', 10_000, '250');
+  const c1 = await runC1([target], { requests: o.c1.requests, warmup: 0, block: o.c1.block });
+  await child.request('profileStop', 60_000, file);
+  await child.stop();
+  const l = c1.latencyMs.tokengrid;
+  console.log(`\n=== TokenGrid, concurrency 1: p50 ${l.p50.toFixed(3)} ms, p99 ${l.p99.toFixed(3)} ms, ${(c1.serverCpuMsPerReq.tokengrid * 1000).toFixed(0)} CPU us/req (profiler on) ===`);
+  console.log(summarizeProfile(file, 25));
 }
 
 async function main(): Promise<void> {
