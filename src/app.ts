@@ -21,7 +21,7 @@ import { createGeminiAdapter } from './providers/gemini/index.ts';
 import { createOpenAICompatibleAdapter } from './providers/openai-compatible/index.ts';
 import type { ProviderConfig } from './providers/index.ts';
 import { estimateTextTokens } from './wire/index.ts';
-import { openSqlite, type SqliteDb } from './store/sqlite/db.ts';
+import { lockDataDir, openSqlite, type SqliteDb } from './store/sqlite/db.ts';
 import { openSqliteAccountStore } from './store/sqlite/accounts-store.ts';
 import { openSqliteChargingStore } from './store/sqlite/charging-store.ts';
 import { createWebhookDeliverer, type WebhookDeliverer } from './notifications/index.ts';
@@ -116,6 +116,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? cryptoRandom;
   const ids = createIdGenerator(clock, random);
+  const releaseDataDir = lockDataDir(config.dataDir);
   const db = openSqlite(join(config.dataDir, 'tokengrid.db'));
   const accountStore = openSqliteAccountStore(db);
   const chargingStore = openSqliteChargingStore(db);
@@ -328,6 +329,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       await dispatcher.close().catch(() => undefined);
       if (emulator) await emulator.close();
       db.close();
+      releaseDataDir();
     },
   };
 }

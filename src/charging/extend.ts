@@ -18,7 +18,7 @@ export type ExtendResult = Result<ExtendGrant, ExtendErrorCode>;
 export async function extend(ctx: Ctx, i: ExtendInput): Promise<ExtendResult> {
   assertNonNegInt(i.tokensOutputMore, 'tokensOutputMore');
   const nowMs = ctx.deps.clock.nowMs();
-  return ctx.deps.store.runAccountOp({ accountId: null, nowMs, reservationId: i.reservationId }, (view) => decideExtend(ctx, new Work(view), i));
+  return ctx.deps.store.runAccountOp({ accountId: null, nowMs, reservationId: i.reservationId, holdsOnly: true }, (view) => decideExtend(ctx, new Work(view), i));
 }
 
 function decideExtend(ctx: Ctx, w: Work, i: ExtendInput): Decision<ExtendResult> {

@@ -42,13 +42,17 @@ export async function reserve(ctx: Ctx, i: ReserveInput): Promise<ReserveResult>
   const nowMs = ctx.deps.clock.nowMs();
   const meta = { version: table.version, currency: table.currency ?? DEFAULT_CURRENCY, minor: table.minorUnitsPerMajor ?? DEFAULT_MINOR_UNITS_PER_MAJOR };
   return ctx.deps.store.runAccountOp(
-    { accountId: i.accountId, nowMs, memberId: i.memberId, reservationId: reservationIdFor(i.requestId) },
+    { accountId: i.accountId, nowMs, memberId: i.memberId, reservationId: reservationIdFor(i.requestId), requestId: i.requestId, holdsOnly: true },
     (view) => decideReserve(ctx, new Work(view), i, rate, meta),
   );
 }
 
 function decideReserve(ctx: Ctx, w: Work, i: ReserveInput, rate: ModelRate, meta: { version: string; currency: string; minor: number }): Decision<ReserveResult> {
   const prior = w.reservation;
+  if (prior === null && w.usageRecord !== null) {
+    // A store may drop a settled reservation's row (its usage record is the durable trace): still never twice.
+    return { mutation: null, result: err('duplicate_request', `Request id ${i.requestId} was already settled.`, { state: 'settled' }) };
+  }
   if (prior !== null) {
     // Same request id again: an open hold for the same request is returned as is (a retry of the same call);
     // a closed one, or one for a different request, is refused: a request id never charges twice.

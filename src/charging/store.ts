@@ -32,6 +32,11 @@ export interface AccountScope {
   requestId?: string;
   /** Also load expired buckets that still hold amounts or have unforfeited leftovers (sweeps and renewals). */
   includeExpiredLeftovers?: boolean;
+  /**
+   * A hint: the operation usually only moves holds (reserve, extend). A store that keeps holds in memory may then
+   * decide it without a transaction, and must fall back to its transactional path when the decision writes more.
+   */
+  holdsOnly?: boolean;
 }
 
 export interface AccountView {

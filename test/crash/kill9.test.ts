@@ -1,11 +1,11 @@
 /**
  * Crash safety (issue 3): kill -9 the server under load, restart it on the same data folder, and check that
- * every response a client received completely has exactly one usage record, that no reservation outlives
- * its time limit, and that the balance reconciles with the records.
+ * every response a client received completely has exactly one usage record, that no hold survives the
+ * crash, and that the balance reconciles with the records.
  *
- * Recovery rule for requests in flight at the crash: their reservations stay in the store and expire after
- * their time limit (validUntil + grace); an expired reservation releases its hold and charges nothing, and
- * writes no usage record (the client never received a complete response). The operator bears the upstream
+ * Recovery rule for requests in flight at the crash: their holds lived in the process's memory, so the
+ * restarted server has none; they charge nothing and write no usage record (the client never received a
+ * complete response). The operator bears the upstream
  * cost of those partial answers; it is reconciled from vendor logs, not from the subscriber.
  */
 import { test } from 'node:test';
@@ -84,16 +84,12 @@ test('after kill -9 under load and a restart, every complete response has exactl
         const rec = await admin(`/admin/usage/${id}`);
         assert.equal(rec.requestId, id, `usage record for completed request ${id}`);
       }
-      // Reservations of the requests in flight expire within their time limit (1 s) plus the sweep interval.
+      // The holds of the requests in flight lived in the crashed process: the restarted server holds nothing.
       const accounts = (await admin('/admin/accounts')).data as { id: string }[];
       const accountId = accounts[0]!.id;
-      let reserved = -1;
-      for (let i = 0; i < 50 && reserved !== 0; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        const bal = await admin(`/admin/accounts/${accountId}/balance`);
-        reserved = bal.buckets.reduce((s: number, b: { reserved: number }) => s + b.reserved, 0);
-      }
-      assert.equal(reserved, 0, 'no reservation outlives its time limit after the restart');
+      const bal = await admin(`/admin/accounts/${accountId}/balance`);
+      const reserved = bal.buckets.reduce((s: number, b: { reserved: number }) => s + b.reserved, 0);
+      assert.equal(reserved, 0, 'no hold survives the crash');
       // The buckets' used amounts equal the sum of the usage records' charges, and there is one record per request id.
       second.child.kill('SIGTERM');
       await new Promise((r) => second.child.once('exit', r));

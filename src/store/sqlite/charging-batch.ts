@@ -53,6 +53,11 @@ export class GroupCommitter<I, O> {
     });
   }
 
+  /** Operations queued and not yet run. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
   /** Run everything queued now (also used before a management write, to keep submission order). */
   flushNow(): void {
     this.#scheduled = false;

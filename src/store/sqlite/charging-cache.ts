@@ -78,6 +78,11 @@ export class ChargingCache {
     return m;
   }
 
+  /** A cached bucket, without touching the LRU order (undefined when the account or the bucket is not cached). */
+  peekBucket(accountId: string, bucketId: string): Bucket | undefined {
+    return this.#accounts.get(accountId)?.buckets.get(bucketId);
+  }
+
   openReservation(id: string): Reservation | undefined {
     return this.#openReservations.get(id);
   }

@@ -1,5 +1,7 @@
 /**
- * SQLite ChargingStore (default). Each account operation runs in ONE BEGIN IMMEDIATE transaction (shared with
+ * SQLite ChargingStore (default). Holds (open reservations and the amounts they hold) live in memory, see
+ * hold-book.ts; a reserve or extension that moves only holds is decided without a transaction. Every operation
+ * that writes rows runs in ONE BEGIN IMMEDIATE transaction (shared with
  * the operations group-committed with it, see charging-batch.ts): the view is read, the pure planner
  * decides, the mutation is written, and the promise resolves only after COMMIT, so an answer (a grant, a usage
  * record) is never given for uncommitted state. IMMEDIATE takes the write lock up front, so processes sharing
@@ -12,7 +14,7 @@
  * checkpoints) can be lost: the database stays consistent, but an acknowledged usage record may vanish.
  * synchronous=FULL syncs every commit and closes that window, at a cost.
  */
-import type { Database, Statement } from 'better-sqlite3';
+import type { Database } from 'better-sqlite3';
 import { assert } from '../../core/index.ts';
 import type {
   AccountMutation, AccountScope, AccountView, AllowanceSchedule, Bucket, ChargingStore, Decision, LedgerEntry, MemberCapUsage, Reservation,
@@ -22,11 +24,14 @@ import { migrateChargingSchema } from './charging-schema.ts';
 import { txGate, type TxGate } from './tx-gate.ts';
 import { ChargingCache, type CacheLoaders } from './charging-cache.ts';
 import { GroupCommitter, type Outcome } from './charging-batch.ts';
+import { prepareAll, type Stmts } from './charging-statements.ts';
+import { HoldBook } from './hold-book.ts';
+import { applyMutation, holdsInMemory, onlyHolds, type ApplyContext } from './charging-apply.ts';
 
 import {
-  BUCKET_COLS, LEDGER_COLS, SCHEDULE_COLS, USAGE_COLS, bucketFromArray, bucketValues, ledgerValues, scheduleFromArray, usageValues,
+  SCHEDULE_COLS, bucketFromArray, bucketValues, ledgerValues, scheduleFromArray,
   bucketFromRow, bucketToRow, capFromRow, eventFromRow, ledgerFromRow, memberUsageFromRow, policyFromRow, reservationFromRow,
-  onlyClosingChanged, reservationFromParts, scheduleFromRow, scheduleToRow, usageFromRow,
+  reservationFromParts, scheduleFromRow, scheduleToRow, usageFromRow,
   type BucketRow, type CapRow, type EventRow, type LedgerRow, type MemberUsageRow, type PolicyRow, type ReservationRow, type ScheduleRow,
   type UsageRow,
 } from './charging-rows.ts';
@@ -44,83 +49,14 @@ function addBucket(buckets: Bucket[], seen: Set<string>, accountId: string, b: B
   buckets.push(b);
 }
 
-const list = (cols: readonly string[]): string => cols.join(', ');
-const marks = (cols: readonly string[]): string => cols.map(() => '?').join(', ');
 
-function prepareAll(db: Database) {
-  const p = (sql: string): Statement => db.prepare(sql);
-  const raw = (sql: string): Statement => db.prepare(sql).raw(true);
-  const pluck = (sql: string): Statement => db.prepare(sql).pluck(true);
-  return {
-    // Hot path: positional parameters, array rows or plucked columns.
-    dataVersion: pluck('PRAGMA data_version'),
-    reservationPartsById: raw('SELECT data, state, valid_until_ms, closed_at_ms FROM charging_reservations WHERE id = ?'),
-    liveBucketsRaw: raw(`SELECT ${list(BUCKET_COLS)} FROM charging_buckets WHERE account_id = ? AND (expires_at_ms IS NULL OR expires_at_ms > ?)`),
-    schedulesRaw: raw(`SELECT ${list(SCHEDULE_COLS)} FROM charging_schedules WHERE account_id = ? AND (ends_at_ms IS NULL OR next_cycle_start_ms < ends_at_ms)`),
-    memberUsageLatestRaw: raw('SELECT cycle_index, used, held FROM charging_member_usage WHERE account_id = ? AND member_id = ? ORDER BY cycle_index DESC LIMIT 2'),
-    reservationById: p('SELECT * FROM charging_reservations WHERE id = ?'),
-    policy: p('SELECT * FROM charging_policies WHERE account_id = ?'),
-    bucketById: p('SELECT * FROM charging_buckets WHERE id = ?'),
-    bucketByRef: p('SELECT * FROM charging_buckets WHERE account_id = ? AND source_ref = ?'),
-    bucketOfCycle: p('SELECT * FROM charging_buckets WHERE schedule_id = ? AND cycle_index = ?'),
-    expiredLeftoverBuckets: p('SELECT * FROM charging_buckets WHERE account_id = ? AND expires_at_ms <= ? AND (held > 0 OR amount > consumed + held + forfeited)'),
-    accountBuckets: p('SELECT * FROM charging_buckets WHERE account_id = ?'),
-    schedules: p('SELECT * FROM charging_schedules WHERE account_id = ? AND (ends_at_ms IS NULL OR next_cycle_start_ms < ends_at_ms)'),
-    scheduleById: p('SELECT * FROM charging_schedules WHERE id = ?'),
-    scheduleByRef: p('SELECT * FROM charging_schedules WHERE account_id = ? AND source_ref = ?'),
-    cap: p('SELECT * FROM charging_member_caps WHERE account_id = ? AND member_id = ?'),
-    memberUsageLatest: p('SELECT * FROM charging_member_usage WHERE account_id = ? AND member_id = ? ORDER BY cycle_index DESC LIMIT 2'),
-    memberUsageAt: p('SELECT * FROM charging_member_usage WHERE account_id = ? AND member_id = ? AND cycle_index = ?'),
-    usageByRequest: p('SELECT * FROM charging_usage_records WHERE request_id = ?'),
-    insertBucket: p(`INSERT INTO charging_buckets (${list(BUCKET_COLS)}) VALUES (${marks(BUCKET_COLS)})`),
-    moveBucket: p(`UPDATE charging_buckets SET amount = amount + ?, consumed = consumed + ?, held = held + ?, forfeited = forfeited + ?,
-      floor = floor + ? WHERE id = ? AND account_id = ?`),
-    updateScheduleCycle: p('UPDATE charging_schedules SET next_cycle_index = ?, next_cycle_start_ms = ? WHERE id = ? AND account_id = ?'),
-    upsertReservation: p(`INSERT INTO charging_reservations (id, request_id, account_id, member_id, state, valid_until_ms, created_at_ms, data, closed_at_ms)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, valid_until_ms = excluded.valid_until_ms,
-      data = excluded.data, closed_at_ms = excluded.closed_at_ms WHERE request_id = excluded.request_id AND account_id = excluded.account_id`),
-    updateReservation: p(`UPDATE charging_reservations SET state = ?, valid_until_ms = ?, data = ?, closed_at_ms = ?
-      WHERE id = ? AND request_id = ? AND account_id = ?`),
-    // A close (settle, void, expiry) changes only these: the JSON document keeps its open-time copies, the columns win on read.
-    closeReservation: p('UPDATE charging_reservations SET state = ?, valid_until_ms = ?, closed_at_ms = ? WHERE id = ? AND request_id = ? AND account_id = ?'),
-    // UPDATE first, INSERT when missing: an upsert would CHECK the would-be-inserted row (a negative delta) and fail.
-    moveMemberUsage: p('UPDATE charging_member_usage SET used = used + ?, held = held + ? WHERE account_id = ? AND member_id = ? AND cycle_index = ?'),
-    insertMemberUsage: p('INSERT INTO charging_member_usage (account_id, member_id, cycle_index, used, held) VALUES (?, ?, ?, ?, ?)'),
-    insertUsage: p(`INSERT INTO charging_usage_records (${list(USAGE_COLS)}) VALUES (${marks(USAGE_COLS)})`),
-    insertLedger: p(`INSERT INTO charging_ledger (${list(LEDGER_COLS)}) VALUES (${marks(LEDGER_COLS)})`),
-    insertEvent: p(`INSERT INTO charging_events (id, account_id, type, subject_id, data, at_ms, delivery_state, attempts, next_attempt_at_ms)
-      VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)`),
-    upsertPolicy: p(`INSERT INTO charging_policies (account_id, overage, credit_limit_minor, currency) VALUES (?, ?, ?, ?)
-      ON CONFLICT (account_id) DO UPDATE SET overage = excluded.overage, credit_limit_minor = excluded.credit_limit_minor, currency = excluded.currency`),
-    upsertCap: p(`INSERT INTO charging_member_caps (account_id, member_id, tokens_per_cycle, cycle, anchor_ms) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT (account_id, member_id) DO UPDATE SET tokens_per_cycle = excluded.tokens_per_cycle, cycle = excluded.cycle, anchor_ms = excluded.anchor_ms`),
-    topUpSeen: p('SELECT bucket_id FROM charging_topups WHERE account_id = ? AND source_ref = ?'),
-    insertTopUp: p('INSERT INTO charging_topups (account_id, source_ref, bucket_id, amount, at_ms) VALUES (?, ?, ?, ?, ?)'),
-    insertSchedule: p(`INSERT INTO charging_schedules (${list(SCHEDULE_COLS)}) VALUES (${marks(SCHEDULE_COLS)})`),
-    endSchedule: p('UPDATE charging_schedules SET ends_at_ms = MIN(COALESCE(ends_at_ms, @at), @at) WHERE id = @id'),
-    usageRange: p('SELECT * FROM charging_usage_records WHERE account_id = ? AND settled_at_ms >= ? AND settled_at_ms < ? ORDER BY settled_at_ms, request_id'),
-    openReservations: p("SELECT * FROM charging_reservations WHERE account_id = ? AND state = 'open'"),
-    ledger: p('SELECT * FROM charging_ledger WHERE account_id = ? ORDER BY at_ms, id'),
-    eventsFirst: p('SELECT * FROM charging_events WHERE account_id = ? ORDER BY seq LIMIT ?'),
-    eventsAfter: p('SELECT * FROM charging_events WHERE account_id = ? AND seq > (SELECT seq FROM charging_events WHERE id = ?) ORDER BY seq LIMIT ?'),
-    expiredReservations: p("SELECT id, account_id FROM charging_reservations WHERE state = 'open' AND valid_until_ms < ? ORDER BY valid_until_ms LIMIT ?"),
-    accountsWithLeftovers: p(`SELECT DISTINCT account_id FROM charging_buckets WHERE expires_at_ms IS NOT NULL AND expires_at_ms > ? AND expires_at_ms <= ?
-      AND amount > consumed + held + forfeited LIMIT ?`),
-    accountsWithDue: p('SELECT DISTINCT account_id FROM charging_schedules WHERE next_cycle_start_ms <= ? AND (ends_at_ms IS NULL OR next_cycle_start_ms < ends_at_ms) LIMIT ?'),
-    pendingEvents: p("SELECT * FROM charging_events WHERE delivery_state = 'pending' AND next_attempt_at_ms <= ? ORDER BY seq LIMIT ?"),
-    leaseEvent: p('UPDATE charging_events SET next_attempt_at_ms = ? WHERE id = ?'),
-    eventDelivered: p("UPDATE charging_events SET delivery_state = 'delivered', delivered_at_ms = ?, next_attempt_at_ms = NULL WHERE id = ?"),
-    eventFailed: p(`UPDATE charging_events SET attempts = ?, next_attempt_at_ms = ?,
-      delivery_state = CASE WHEN ? IS NULL THEN 'failed' ELSE 'pending' END WHERE id = ? AND delivery_state = 'pending'`),
-  };
-}
-
-type Stmts = ReturnType<typeof prepareAll>;
 
 export class SqliteChargingStore implements ChargingStore {
   readonly #db: Database;
   readonly #s: Stmts;
   readonly #cache = new ChargingCache();
+  readonly #holds = new HoldBook();
+  readonly #applyCtx: ApplyContext;
   readonly #load: CacheLoaders;
   #dataVersion = -1;
   readonly #ops: GroupCommitter<Op, unknown>;
@@ -135,7 +71,7 @@ export class SqliteChargingStore implements ChargingStore {
     migrateChargingSchema(db);
     const s = (this.#s = prepareAll(db));
     this.#load = {
-      liveBuckets: (accountId, nowMs) => (s.liveBucketsRaw.all(accountId, nowMs) as unknown[][]).map(bucketFromArray),
+      liveBuckets: (accountId, nowMs) => (s.liveBucketsRaw.all(accountId, nowMs) as unknown[][]).map((a) => this.#holds.overlay(bucketFromArray(a))),
       schedules: (accountId) => (s.schedulesRaw.all(accountId) as unknown[][]).map(scheduleFromArray),
       policy: (accountId) => {
         const row = s.policy.get(accountId) as PolicyRow | undefined;
@@ -145,14 +81,24 @@ export class SqliteChargingStore implements ChargingStore {
         const row = s.cap.get(accountId, memberId) as CapRow | undefined;
         return row === undefined ? null : capFromRow(row);
       },
-      latestMemberUsage: (accountId, memberId) => (s.memberUsageLatestRaw.all(accountId, memberId) as number[][])
-        .map(([cycleIndex, used, held]) => ({ accountId, memberId, cycleIndex: cycleIndex!, used: used!, held: held! })),
+      latestMemberUsage: (accountId, memberId) => this.#holds.overlayMember(accountId, memberId, (s.memberUsageLatestRaw.all(accountId, memberId) as number[][])
+        .map(([cycleIndex, used, held]) => ({ accountId, memberId, cycleIndex: cycleIndex!, used: used!, held: held! }))),
+    };
+    this.#applyCtx = {
+      s, holds: this.#holds,
+      effectiveBucket: (accountId, bucketId) => {
+        const cached = this.#cache.peekBucket(accountId, bucketId);
+        if (cached !== undefined) return cached;
+        const row = s.bucketById.get(bucketId) as BucketRow | undefined;
+        return row === undefined ? undefined : this.#holds.overlay(bucketFromRow(row));
+      },
     };
     // One operation: view, decide, write; `one` wraps it in a SAVEPOINT (it is always called inside a transaction).
     const body = (op: Op) => {
       const view = this.#view(op.scope);
       const decision = op.decide(view);
-      if (decision.mutation !== null) this.#apply(view.accountId, decision.mutation, view.reservation);
+      const m = decision.mutation;
+      if (m !== null) applyMutation(this.#applyCtx, view.accountId, m, view.reservation, holdsInMemory(m, view.reservation, this.#holds));
       return { accountId: view.accountId, decision };
     };
     const one = db.transaction(body);
@@ -190,15 +136,28 @@ export class SqliteChargingStore implements ChargingStore {
         }
       });
     });
+    // The memory holds follow the transaction: begin with it, undone if it rolls back.
+    const holds = this.#holds;
+    const inTx = (run: (ops: Op[]) => Outcome<unknown>[], ops: Op[]): Outcome<unknown>[] => {
+      holds.begin();
+      try {
+        const out = run(ops);
+        holds.commit();
+        return out;
+      } catch (error) {
+        holds.rollback();
+        throw error;
+      }
+    };
     const runBatch = (ops: Op[]): Outcome<unknown>[] => {
       opThrew = false;
       try {
-        return fast.immediate(ops);
+        return inTx((o) => fast.immediate(o), ops);
       } catch (error) {
         this.#cache.clear();
         // BEGIN or COMMIT failed (busy, disk): the batch fails as a whole. One operation alone: its failure is the batch's.
         if (!opThrew || ops.length === 1) throw error;
-        return isolated.immediate(ops);
+        return inTx((o) => isolated.immediate(o), ops);
       }
     };
     this.#ops = new GroupCommitter<Op, unknown>(runBatch, () => this.#cache.clear());
@@ -220,7 +179,7 @@ export class SqliteChargingStore implements ChargingStore {
   }
 
   #reservation(id: string): Reservation | null {
-    const cached = this.#cache.openReservation(id);
+    const cached = this.#cache.openReservation(id) ?? this.#holds.reservation(id);
     if (cached !== undefined) return cached;
     const row = this.#s.reservationPartsById.get(id) as [string, string, number, number | null] | undefined;
     return row === undefined ? null : reservationFromParts(row[0], row[1], row[2], row[3]);
@@ -244,16 +203,16 @@ export class SqliteChargingStore implements ChargingStore {
       if (seen.has(a.bucketId)) continue;
       const cached = entry.buckets.get(a.bucketId);
       const row = cached === undefined ? (s.bucketById.get(a.bucketId) as BucketRow | undefined) : undefined;
-      addBucket(buckets, seen, accountId, cached ?? (row === undefined ? undefined : bucketFromRow(row)));
+      addBucket(buckets, seen, accountId, cached ?? (row === undefined ? undefined : this.#holds.overlay(bucketFromRow(row))));
     }
     const schedules = entry.schedules.filter((sc) => sc.endsAtMs === null || sc.nextCycleStartMs < sc.endsAtMs);
     for (const sc of schedules) {
       if (sc.nextCycleStartMs > nowMs) continue;
       const row = s.bucketOfCycle.get(sc.id, sc.nextCycleIndex - 1) as BucketRow | undefined;
-      if (row !== undefined) addBucket(buckets, seen, accountId, entry.buckets.get(row.id) ?? bucketFromRow(row));
+      if (row !== undefined) addBucket(buckets, seen, accountId, entry.buckets.get(row.id) ?? this.#holds.overlay(bucketFromRow(row)));
     }
     if (scope.includeExpiredLeftovers === true) {
-      for (const r of s.expiredLeftoverBuckets.all(accountId, nowMs) as BucketRow[]) addBucket(buckets, seen, accountId, entry.buckets.get(r.id) ?? bucketFromRow(r));
+      for (const r of s.expiredLeftoverBuckets.all(accountId, nowMs) as BucketRow[]) addBucket(buckets, seen, accountId, entry.buckets.get(r.id) ?? this.#holds.overlay(bucketFromRow(r)));
     }
     const memberId = scope.memberId ?? reservation?.memberId ?? null;
     let memberCap: AccountView['memberCap'] = null;
@@ -264,8 +223,13 @@ export class SqliteChargingStore implements ChargingStore {
       memberUsage.push(...[...m.rows.values()].sort((a, b) => b.cycleIndex - a.cycleIndex).slice(0, 2));
       const capCycle = reservation?.capCycleIndex ?? null;
       if (capCycle !== null && !memberUsage.some((u) => u.cycleIndex === capCycle)) {
-        const at = m.rows.get(capCycle) ?? (s.memberUsageAt.get(accountId, memberId, capCycle) as MemberUsageRow | undefined);
-        if (at !== undefined) memberUsage.push('member_id' in at ? memberUsageFromRow(at) : at);
+        const cachedRow = m.rows.get(capCycle); // the cache's rows already carry the memory holds
+        if (cachedRow !== undefined) memberUsage.push(cachedRow);
+        else {
+          const row = s.memberUsageAt.get(accountId, memberId, capCycle) as MemberUsageRow | undefined;
+          const at = this.#holds.overlayMember(accountId, memberId, row === undefined ? [] : [memberUsageFromRow(row)]).find((u) => u.cycleIndex === capCycle);
+          if (at !== undefined) memberUsage.push(at);
+        }
       }
     }
     // A usage record is written only by the settle that closes its reservation (rsv_<requestId>, same transaction),
@@ -276,51 +240,6 @@ export class SqliteChargingStore implements ChargingStore {
       accountId, nowMs, policy: entry.policy, buckets, schedules, memberCap, memberUsage, reservation,
       usageRecord: usageRow === undefined ? null : usageFromRow(usageRow),
     };
-  }
-
-  /** Write a mutation; `prior` is the reservation the view held (an update, not an insert). */
-  #apply(accountId: string, m: AccountMutation, prior: Reservation | null): void {
-    const s = this.#s;
-    for (const b of m.bucketsCreate) {
-      assert(b.accountId === accountId, `bucket ${b.id} belongs to ${b.accountId}, not ${accountId}`);
-      s.insertBucket.run(bucketValues(b));
-    }
-    for (const d of m.bucketDeltas) {
-      const changes = s.moveBucket.run(d.amount ?? 0, d.consumed ?? 0, d.held ?? 0, d.forfeited ?? 0, d.floor ?? 0, d.bucketId, accountId).changes;
-      assert(changes === 1, `bucket ${d.bucketId} not in account ${accountId}`);
-    }
-    for (const u of m.schedulesUpdate) {
-      assert(s.updateScheduleCycle.run(u.nextCycleIndex, u.nextCycleStartMs, u.scheduleId, accountId).changes === 1, `schedule ${u.scheduleId} missing`);
-    }
-    if (m.reservationUpsert !== null) {
-      const r = m.reservationUpsert;
-      assert(r.accountId === accountId, `reservation ${r.id} belongs to another account`);
-      if (prior !== null && r.id === prior.id && onlyClosingChanged(prior, r)) {
-        assert(s.closeReservation.run(r.state, r.validUntilMs, r.closedAtMs, r.id, r.requestId, r.accountId).changes === 1, `reservation ${r.id}: request changed`);
-      } else if (prior !== null && r.id === prior.id) {
-        const data = JSON.stringify(r);
-        assert(s.updateReservation.run(r.state, r.validUntilMs, data, r.closedAtMs, r.id, r.requestId, r.accountId).changes === 1, `reservation ${r.id}: request changed`);
-      } else {
-        const changes = s.upsertReservation.run(r.id, r.requestId, r.accountId, r.memberId, r.state, r.validUntilMs, r.createdAtMs, JSON.stringify(r), r.closedAtMs).changes;
-        assert(changes === 1, `reservation ${r.id}: belongs to another request or account`);
-      }
-    }
-    for (const d of m.memberUsageDeltas) {
-      if (s.moveMemberUsage.run(d.used, d.held, accountId, d.memberId, d.cycleIndex).changes === 0) {
-        s.insertMemberUsage.run(accountId, d.memberId, d.cycleIndex, d.used, d.held);
-      }
-    }
-    if (m.usageRecord !== null) s.insertUsage.run(usageValues(m.usageRecord));
-    for (const e of m.ledger) s.insertLedger.run(ledgerValues(e));
-    for (const e of m.events) s.insertEvent.run(e.id, e.accountId, e.type, e.subjectId, JSON.stringify(e.data), e.atMs, e.atMs);
-    if (m.policyUpsert !== null) {
-      const p = m.policyUpsert;
-      s.upsertPolicy.run(accountId, p.overage, p.creditLimitMinor, p.currency);
-    }
-    if (m.memberCapUpsert !== null) {
-      const c = m.memberCapUpsert;
-      s.upsertCap.run(accountId, c.memberId, c.tokensPerCycle, c.cycle, c.anchorMs);
-    }
   }
 
   runAccountOp<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> {
@@ -336,7 +255,32 @@ export class SqliteChargingStore implements ChargingStore {
         resolve(out.decision.result as T);
       });
     }
+    // A reserve or an extension usually moves only memory holds: decide it now, without a transaction, when no
+    // earlier operation is waiting for its batch (so operations still take effect in the order they came).
+    if (scope.holdsOnly === true && this.#ops.pending === 0) {
+      const now = this.#decideInMemory(scope, decide);
+      if (now !== undefined) return now;
+    }
     return this.#ops.submit({ scope, decide }) as Promise<T>;
+  }
+
+  /** Undefined when the decision must write rows: the caller then queues it (decide runs again, on a fresh view). */
+  #decideInMemory<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> | undefined {
+    this.#checkDataVersion();
+    const view = this.#view(scope);
+    const decision = decide(view);
+    const m = decision.mutation;
+    if (m !== null) {
+      const inMemory = holdsInMemory(m, view.reservation, this.#holds);
+      if (!onlyHolds(m, inMemory)) return undefined;
+      try {
+        applyMutation(this.#applyCtx, view.accountId, m, view.reservation, inMemory);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      this.#cache.applyCommitted(view.accountId, m);
+    }
+    return Promise.resolve(decision.result);
   }
 
   /** Management writes are rare: they run their own transaction and drop the account's cache entry. */
@@ -400,7 +344,7 @@ export class SqliteChargingStore implements ChargingStore {
   }
 
   async listBuckets(accountId: string): Promise<Bucket[]> {
-    return (this.#s.accountBuckets.all(accountId) as BucketRow[]).map(bucketFromRow);
+    return (this.#s.accountBuckets.all(accountId) as BucketRow[]).map((r) => this.#holds.overlay(bucketFromRow(r)));
   }
 
   async listUsage(accountId: string, fromMs: number, toMs: number): Promise<UsageRecord[]> {
@@ -413,12 +357,14 @@ export class SqliteChargingStore implements ChargingStore {
   }
 
   async getReservation(reservationId: string): Promise<Reservation | null> {
+    const held = this.#holds.reservation(reservationId);
+    if (held !== undefined) return held;
     const row = this.#s.reservationById.get(reservationId) as ReservationRow | undefined;
     return row === undefined ? null : reservationFromRow(row);
   }
 
   async listOpenReservations(accountId: string): Promise<Reservation[]> {
-    return (this.#s.openReservations.all(accountId) as ReservationRow[]).map(reservationFromRow);
+    return [...(this.#s.openReservations.all(accountId) as ReservationRow[]).map(reservationFromRow), ...this.#holds.openReservations(accountId)];
   }
 
   async listLedger(accountId: string): Promise<LedgerEntry[]> {
@@ -431,7 +377,10 @@ export class SqliteChargingStore implements ChargingStore {
   }
 
   async findExpiredReservations(beforeMs: number, limit: number): Promise<{ reservationId: string; accountId: string }[]> {
-    return (this.#s.expiredReservations.all(beforeMs, limit) as { id: string; account_id: string }[]).map((r) => ({ reservationId: r.id, accountId: r.account_id }));
+    const rows = this.#s.expiredReservations.all(beforeMs, limit) as { id: string; account_id: string; valid_until_ms: number }[];
+    const due = [...rows.map((r) => ({ reservationId: r.id, accountId: r.account_id, validUntilMs: r.valid_until_ms })), ...this.#holds.expired(beforeMs, limit)];
+    due.sort((a, b) => a.validUntilMs - b.validUntilMs);
+    return due.slice(0, limit).map((d) => ({ reservationId: d.reservationId, accountId: d.accountId }));
   }
 
   async findAccountsWithExpiredLeftovers(fromMs: number, toMs: number, limit: number): Promise<string[]> {

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export type SqliteDb = Database.Database;
 
@@ -20,4 +20,45 @@ export function openSqlite(path: string, opts: { durability?: 'normal' | 'full' 
   // event loop (better-sqlite3 is synchronous), so doing it 10x less often takes it out of most requests' p99.
   db.pragma('wal_autocheckpoint = 10000');
   return db;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One TokenGrid process per data folder: the charging store keeps reservations (holds) in memory, so a second
+ * process on the same database could hand out the same balance. Takes `tokengrid.lock` (the owner's pid); a lock
+ * left by a process that no longer runs (kill -9, power loss) is taken over. Returns the release function.
+ */
+export function lockDataDir(dir: string): () => void {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'tokengrid.lock');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => {
+        try {
+          if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
+        } catch { /* already gone */ }
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
+      let text = '';
+      try { text = readFileSync(path, 'utf8').trim(); } catch { /* removed meanwhile */ }
+      const pid = Number(text);
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+        throw new Error(`The data folder ${dir} is in use by process ${pid}. One TokenGrid process serves one data folder (reservations `
+          + 'are kept in memory); stop that process or point TOKENGRID_DATA_DIR at another folder.');
+      }
+      try { unlinkSync(path); } catch { /* removed meanwhile */ }
+    }
+  }
 }

@@ -1,0 +1,146 @@
+/**
+ * Writing one AccountMutation: the durable part to SQLite, the holds to the HoldBook (see hold-book.ts).
+ *
+ * Which holds live in memory: those of a reservation created since this process started (a new open
+ * reservation, and every later extend, settle, void or expiry of it). A reservation found as an open row
+ * (written by an older version, which persisted holds) keeps its holds in its row until it closes.
+ *
+ * The no-overspend backstop runs here on the effective values (rows + memory holds) before anything is written,
+ * because SQLite's CHECK constraints see only the durable part; the constraints stay as a second backstop.
+ */
+import { assert } from '../../core/index.ts';
+import type { AccountMutation, Bucket, Reservation } from '../../charging/index.ts';
+import type { HoldBook } from './hold-book.ts';
+import type { Stmts } from './charging-statements.ts';
+import { bucketValues, ledgerValues, onlyClosingChanged, usageValues } from './charging-rows.ts';
+
+export interface ApplyContext {
+  s: Stmts;
+  holds: HoldBook;
+  /** The bucket as planners see it (its row plus memory holds), or undefined when there is none. */
+  effectiveBucket(accountId: string, bucketId: string): Bucket | undefined;
+}
+
+/** Whether this mutation's holds live in memory (see the module comment). */
+export function holdsInMemory(m: AccountMutation, prior: Reservation | null, holds: HoldBook): boolean {
+  const r = m.reservationUpsert;
+  if (r === null) return false;
+  if (holds.isHeldHere(r.id)) return true;
+  if (prior !== null && prior.id === r.id) return false; // an open row written by an older version keeps its holds in rows
+  return r.state === 'open';
+}
+
+/** True when the mutation writes nothing to the database: it only moves memory holds (or nothing). */
+export function onlyHolds(m: AccountMutation, inMemory: boolean): boolean {
+  if (m.bucketsCreate.length > 0 || m.schedulesUpdate.length > 0 || m.usageRecord !== null || m.ledger.length > 0 || m.events.length > 0
+    || m.policyUpsert !== null || m.memberCapUpsert !== null) return false;
+  if (!inMemory) return m.reservationUpsert === null && m.bucketDeltas.length === 0 && m.memberUsageDeltas.length === 0;
+  if (m.reservationUpsert !== null && m.reservationUpsert.state !== 'open') return false;
+  for (const d of m.bucketDeltas) if ((d.amount ?? 0) !== 0 || (d.consumed ?? 0) !== 0 || (d.forfeited ?? 0) !== 0 || (d.floor ?? 0) !== 0) return false;
+  for (const d of m.memberUsageDeltas) if (d.used !== 0) return false;
+  return true;
+}
+
+/** Throw (before anything is written) when a bucket or a member's held amount would leave its bounds. */
+function checkBounds(c: ApplyContext, accountId: string, m: AccountMutation, inMemory: boolean): void {
+  const created = m.bucketsCreate.length === 0 ? null : new Map(m.bucketsCreate.map((b) => [b.id, b]));
+  const sums = new Map<string, [number, number, number, number, number]>();
+  for (const d of m.bucketDeltas) {
+    let t = sums.get(d.bucketId);
+    if (t === undefined) sums.set(d.bucketId, (t = [0, 0, 0, 0, 0]));
+    t[0] += d.amount ?? 0;
+    t[1] += d.consumed ?? 0;
+    t[2] += d.held ?? 0;
+    t[3] += d.forfeited ?? 0;
+    t[4] += d.floor ?? 0;
+  }
+  for (const [id, [da, dc, dh, df, dfl]] of sums) {
+    const b = created?.get(id) ?? c.effectiveBucket(accountId, id);
+    assert(b !== undefined && b.accountId === accountId, `bucket ${id} not in account ${accountId}`);
+    const amount = b.amount + da;
+    const consumed = b.consumed + dc;
+    const held = b.held + dh;
+    const forfeited = b.forfeited + df;
+    const floor = b.floor + dfl;
+    assert(amount >= 0 && consumed >= 0 && held >= 0 && forfeited >= 0 && floor <= 0, `bucket ${id}: a counter would go out of range`);
+    assert(consumed + held + forfeited <= amount - floor, `bucket ${id}: consumed + held + forfeited would exceed what it holds`);
+  }
+  if (!inMemory) return;
+  const memberHeld = new Map<string, number>();
+  for (const d of m.memberUsageDeltas) {
+    const k = `${d.memberId}\u0000${d.cycleIndex}`;
+    const next = (memberHeld.get(k) ?? c.holds.memberHeld(accountId, d.memberId, d.cycleIndex)) + d.held;
+    assert(next >= 0, `member ${d.memberId}: held would go negative in cycle ${d.cycleIndex}`);
+    memberHeld.set(k, next);
+  }
+}
+
+/**
+ * Write a mutation; `prior` is the reservation the view held. Throws (and writes nothing to the holds) on a
+ * bound violation or a failed row write; the caller's transaction or savepoint then rolls back the rows.
+ */
+export function applyMutation(c: ApplyContext, accountId: string, m: AccountMutation, prior: Reservation | null, inMemory: boolean): void {
+  const s = c.s;
+  checkBounds(c, accountId, m, inMemory);
+  for (const b of m.bucketsCreate) {
+    assert(b.accountId === accountId, `bucket ${b.id} belongs to ${b.accountId}, not ${accountId}`);
+    // A bucket created by this step (a renewal) comes with what the step moved on it, holds included.
+    s.insertBucket.run(bucketValues(inMemory && b.held !== 0 ? { ...b, held: 0 } : b));
+  }
+  for (const d of m.bucketDeltas) {
+    const held = inMemory ? 0 : d.held ?? 0;
+    const amount = d.amount ?? 0, consumed = d.consumed ?? 0, forfeited = d.forfeited ?? 0, floor = d.floor ?? 0;
+    if (held === 0 && amount === 0 && consumed === 0 && forfeited === 0 && floor === 0) continue;
+    const changes = s.moveBucket.run(amount, consumed, held, forfeited, floor, d.bucketId, accountId).changes;
+    assert(changes === 1, `bucket ${d.bucketId} not in account ${accountId}`);
+  }
+  for (const u of m.schedulesUpdate) {
+    assert(s.updateScheduleCycle.run(u.nextCycleIndex, u.nextCycleStartMs, u.scheduleId, accountId).changes === 1, `schedule ${u.scheduleId} missing`);
+  }
+  const r = m.reservationUpsert;
+  if (r !== null) {
+    assert(r.accountId === accountId, `reservation ${r.id} belongs to another account`);
+    assert(r.id === `rsv_${r.requestId}`, `reservation ${r.id}: id must be rsv_<requestId>`);
+    if (inMemory) {
+      // An open hold is not written; a settled one leaves its usage record; a voided or expired one leaves its row
+      // (the request id stays used, and the row says what was held and why it ended).
+      if (r.state === 'voided' || r.state === 'expired') upsertReservation(s, r);
+    } else if (prior !== null && r.id === prior.id && onlyClosingChanged(prior, r)) {
+      assert(s.closeReservation.run(r.state, r.validUntilMs, r.closedAtMs, r.id, r.requestId, r.accountId).changes === 1, `reservation ${r.id}: request changed`);
+    } else if (prior !== null && r.id === prior.id) {
+      const data = JSON.stringify(r);
+      assert(s.updateReservation.run(r.state, r.validUntilMs, data, r.closedAtMs, r.id, r.requestId, r.accountId).changes === 1, `reservation ${r.id}: request changed`);
+    } else {
+      upsertReservation(s, r);
+    }
+  }
+  for (const d of m.memberUsageDeltas) {
+    const held = inMemory ? 0 : d.held;
+    if (d.used === 0 && held === 0) continue;
+    if (s.moveMemberUsage.run(d.used, held, accountId, d.memberId, d.cycleIndex).changes === 0) {
+      s.insertMemberUsage.run(accountId, d.memberId, d.cycleIndex, d.used, held);
+    }
+  }
+  if (m.usageRecord !== null) s.insertUsage.run(usageValues(m.usageRecord));
+  for (const e of m.ledger) s.insertLedger.run(ledgerValues(e));
+  for (const e of m.events) s.insertEvent.run(e.id, e.accountId, e.type, e.subjectId, JSON.stringify(e.data), e.atMs, e.atMs);
+  if (m.policyUpsert !== null) {
+    const p = m.policyUpsert;
+    s.upsertPolicy.run(accountId, p.overage, p.creditLimitMinor, p.currency);
+  }
+  if (m.memberCapUpsert !== null) {
+    const cap = m.memberCapUpsert;
+    s.upsertCap.run(accountId, cap.memberId, cap.tokensPerCycle, cap.cycle, cap.anchorMs);
+  }
+  if (!inMemory) return;
+  // Every row is written: now the holds move (nothing below throws, so a failed write never leaves a hold behind).
+  for (const b of m.bucketsCreate) c.holds.addBucketHeld(b.id, b.held);
+  for (const d of m.bucketDeltas) c.holds.addBucketHeld(d.bucketId, d.held ?? 0);
+  for (const d of m.memberUsageDeltas) c.holds.addMemberHeld(accountId, d.memberId, d.cycleIndex, d.held);
+  if (r !== null) c.holds.putReservation(r);
+}
+
+function upsertReservation(s: Stmts, r: Reservation): void {
+  const changes = s.upsertReservation.run(r.id, r.requestId, r.accountId, r.memberId, r.state, r.validUntilMs, r.createdAtMs, JSON.stringify(r), r.closedAtMs).changes;
+  assert(changes === 1, `reservation ${r.id}: belongs to another request or account`);
+}
