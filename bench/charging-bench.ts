@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   cases.push({ accounts: 1, db: 'file', concurrency: 64 });
   if (arg('memory-case', 'true') === 'true') cases.push({ accounts: 1, db: 'memory', concurrency: 1 });
   const dir = mkdtempSync(join(tmpdir(), 'tokengrid-charging-bench-'));
-  const fileDb = openSqlite(join(dir, 'tokengrid.db'));
+  const fileDb = openSqlite(join(dir, 'tokengrid.db'), { exclusive: true }); // as the gateway opens it
   const memDb = openSqlite(':memory:');
   try {
     const config = resolveConfig(loadConfigFile(new URL('./bench-config.yaml', import.meta.url).pathname), {}, { dataDir: dir });

@@ -117,7 +117,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const random = opts.random ?? cryptoRandom;
   const ids = createIdGenerator(clock, random);
   const releaseDataDir = lockDataDir(config.dataDir);
-  const db = openSqlite(join(config.dataDir, 'tokengrid.db'));
+  const db = openSqlite(join(config.dataDir, 'tokengrid.db'), { exclusive: true });
   const accountStore = openSqliteAccountStore(db);
   const chargingStore = openSqliteChargingStore(db);
 

@@ -59,6 +59,8 @@ export class SqliteChargingStore implements ChargingStore {
   readonly #applyCtx: ApplyContext;
   readonly #load: CacheLoaders;
   #dataVersion = -1;
+  /** Exclusive locking mode: no other connection can write, so there is nothing for data_version to catch. */
+  readonly #soleWriter: boolean;
   readonly #ops: GroupCommitter<Op, unknown>;
   /** Shared with the billing store: an order's open transaction is exclusive (see tx-gate.ts). */
   readonly #gate: TxGate;
@@ -69,6 +71,7 @@ export class SqliteChargingStore implements ChargingStore {
     // Journal mode, synchronous and busy_timeout belong to whoever opens the shared file (src/store/sqlite/db.ts:
     // WAL + NORMAL by default, FULL on request); this store must not override the operator's durability choice.
     migrateChargingSchema(db);
+    this.#soleWriter = String(db.pragma('locking_mode', { simple: true })).toLowerCase() === 'exclusive';
     const s = (this.#s = prepareAll(db));
     this.#load = {
       liveBuckets: (accountId, nowMs) => (s.liveBucketsRaw.all(accountId, nowMs) as unknown[][]).map((a) => this.#holds.overlay(bucketFromArray(a))),
@@ -171,6 +174,7 @@ export class SqliteChargingStore implements ChargingStore {
 
   /** Another connection committed since we last looked: nothing cached can be trusted. */
   #checkDataVersion(): void {
+    if (this.#soleWriter) return;
     const v = this.#s.dataVersion.get() as number;
     if (v !== this.#dataVersion) {
       this.#cache.clear();
