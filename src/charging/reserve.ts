@@ -6,7 +6,7 @@
  */
 import { assertNonNegInt, err, ok, type Result } from '../core/index.ts';
 import { reservationIdFor, type Decision } from './store.ts';
-import type { ModelRate, RatedCost, Reservation, ReserveErrorCode, ReserveGrant, ReserveInput } from './types.ts';
+import type { MemberCap, ModelRate, RatedCost, Reservation, ReserveErrorCode, ReserveGrant, ReserveInput } from './types.ts';
 import { DEFAULT_CURRENCY, DEFAULT_MINOR_UNITS_PER_MAJOR, estimateRate, rateEstimate } from './rate.ts';
 import { available, eligibleSorted, walk, type Take } from './burn-down.ts';
 import { qCeil, qIsZero, Q1 } from './rational.ts';
@@ -83,6 +83,9 @@ function decideReserve(ctx: Ctx, w: Work, i: ReserveInput, rate: ModelRate, meta
     const r = walk(sorted, costOf(out), Q1, available);
     return qIsZero(r.left) ? r.takes : null;
   };
+  // The common case first: the whole ask fits (one burn-down walk instead of three).
+  const whole = capFits(ask) ? plan(ask) : null;
+  if (whole !== null) return hold(ctx, w, i, rate, meta, ask, whole, cap, capCycle, qCeil(costOf(ask).coins));
   const needCoins = qCeil(costOf(minOut).coins);
   if (!capFits(minOut)) {
     const capText = cap?.tokensPerCycle ?? 0;
@@ -95,9 +98,16 @@ function decideReserve(ctx: Ctx, w: Work, i: ReserveInput, rate: ModelRate, meta
     return { mutation: w.toMutation(), result: err('insufficient_quota', q.message, q.details) };
   }
   const out = largestAffordable(minOut, ask, (n) => capFits(n) && plan(n) !== null);
-  const takes = plan(out)!;
+  return hold(ctx, w, i, rate, meta, out, plan(out)!, cap, capCycle, qCeil(costOf(out).coins));
+}
+
+/** Hold `takes` for an output grant of `out` tokens and record the reservation. */
+function hold(
+  ctx: Ctx, w: Work, i: ReserveInput, rate: ModelRate, meta: { version: string; currency: string; minor: number }, out: number, takes: Take[],
+  cap: MemberCap | null, capCycle: number | null, capHeld: number,
+): Decision<ReserveResult> {
+  const ask = i.stream ? Math.min(i.tokensOutputMax, ctx.config.sliceTokens) : i.tokensOutputMax;
   for (const t of takes) w.move(t.bucket.id, { held: t.amount });
-  const capHeld = qCeil(costOf(out).coins);
   if (cap !== null && capCycle !== null) w.moveMember(cap.memberId, capCycle, { held: capHeld });
   const reservation: Reservation = {
     id: reservationIdFor(i.requestId), requestId: i.requestId, accountId: i.accountId, memberId: i.memberId, keyId: i.keyId, model: i.model,
