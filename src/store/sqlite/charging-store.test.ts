@@ -173,7 +173,7 @@ test('rows written before the closed_at_ms column (V1) read back from their docu
   assert.deepEqual(await b.store.getReservation(r.value.reservationId), expected);
 });
 
-test('one process per data folder: a live owner is refused with its pid, a dead owner\'s lock is taken over', () => {
+test('one process per data folder: a live owner is refused with its pid; a dead owner\'s lock, or our pid from a previous run, is taken over', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tokengrid-lock-'));
   try {
     const release = lockDataDir(dir);
@@ -184,6 +184,12 @@ test('one process per data folder: a live owner is refused with its pid, a dead 
     const again = lockDataDir(dir);
     assert.equal(readFileSync(join(dir, 'tokengrid.lock'), 'utf8').trim(), String(process.pid));
     again();
+    // Our pid in a lock we do not hold: a previous incarnation (a container restarted with the same pid).
+    writeFileSync(join(dir, 'tokengrid.lock'), `${process.pid}\n`);
+    const third = lockDataDir(dir);
+    third();
+    third();
+    assert.equal(existsSync(join(dir, 'tokengrid.lock')), false, 'releasing twice is harmless');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

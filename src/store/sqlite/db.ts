@@ -29,6 +29,9 @@ export function openSqlite(path: string, opts: { durability?: 'normal' | 'full';
   return db;
 }
 
+/** Lock files this process holds (to tell a second open in this process from a stale lock carrying our pid). */
+const heldHere = new Set<string>();
+
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -46,12 +49,17 @@ function processAlive(pid: number): boolean {
 export function lockDataDir(dir: string): () => void {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'tokengrid.lock');
+  // Our own pid in a lock we do not hold: a previous incarnation with the same pid (a container restarted
+  // with the gateway as pid 1), not a live owner.
+  const ownerIsUs = (pid: number): boolean => pid === process.pid && heldHere.has(path);
   for (let attempt = 0; ; attempt++) {
     try {
       const fd = openSync(path, 'wx', 0o600);
       writeSync(fd, `${process.pid}\n`);
       closeSync(fd);
+      heldHere.add(path);
       return () => {
+        if (!heldHere.delete(path)) return;
         try {
           if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
         } catch { /* already gone */ }
@@ -61,9 +69,9 @@ export function lockDataDir(dir: string): () => void {
       let text = '';
       try { text = readFileSync(path, 'utf8').trim(); } catch { /* removed meanwhile */ }
       const pid = Number(text);
-      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && (pid === process.pid ? ownerIsUs(pid) : processAlive(pid))) {
         throw new Error(`The data folder ${dir} is in use by process ${pid}. One TokenGrid process serves one data folder (reservations `
-          + 'are kept in memory); stop that process or point TOKENGRID_DATA_DIR at another folder.');
+          + `are kept in memory); stop that process or point TOKENGRID_DATA_DIR at another folder. If no TokenGrid runs there, delete ${path}.`);
       }
       try { unlinkSync(path); } catch { /* removed meanwhile */ }
     }
