@@ -1,0 +1,79 @@
+/**
+ * A/B of TokenGrid's CPU per request between two working trees (e.g. a copy made before a change, and the
+ * current one), interleaved so that a noisy minute on a shared machine lands on both:
+ *
+ *   node --import tsx bench/ab.ts --a /path/to/tree-before --b /path/to/tree-after [--rounds 6] [--slice 3]
+ *
+ * Starts one emulator (load core), the min proxy and both trees' bench/tokengrid-server.ts (server core,
+ * one under load at a time), then for non-streaming and streaming requests: a warm-up of each, and
+ * `rounds` rounds of `slice` seconds of autocannon load on proxy, A and B in turn (order rotated per
+ * round). Prints per-round CPU us/request and the medians, and B/A. Run it under the bench lock.
+ */
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { detectPinning, killAllNow, pinSelf, spawnNode, stopAll, type Child } from './lib/procs.ts';
+import { makeTarget, type Target } from './lib/targets.ts';
+import { runThroughput } from './lib/throughput.ts';
+
+function arg(name: string, fallback?: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? process.argv[i + 1] : undefined;
+  if (v !== undefined) return v;
+  if (fallback !== undefined) return fallback;
+  throw new Error(`missing --${name}`);
+}
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const rounds = Number(arg('rounds', '6'));
+const slice = Number(arg('slice', '3'));
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function main(): Promise<void> {
+  const pin = detectPinning(os.cpus().length);
+  pinSelf(pin);
+  const emulator = await spawnNode('emulator', join(ROOT, 'src/emulator/main.ts'), ['--port', '0', '--output-tokens', '20'], {
+    core: pin.loadCore, pinning: pin,
+    ready: (line) => {
+      const m = /emulator listening on (\S+)/.exec(line);
+      return m ? { url: m[1] } : undefined;
+    },
+  });
+  const url = emulator.info.url as string;
+  const proxy = await spawnNode('min-proxy', join(ROOT, 'bench/min-proxy.ts'), ['--upstream', url], { core: pin.serverCore, pinning: pin, ipc: true });
+  const tg = (tree: string, name: string): Promise<Child> =>
+    spawnNode(name, join(tree, 'bench/tokengrid-server.ts'), ['--emulator', url, '--log-level', 'warn'], { core: pin.serverCore, pinning: pin, ipc: true });
+  const a = await tg(arg('a'), 'A');
+  const b = await tg(arg('b'), 'B');
+  const targets: Target[] = [
+    makeTarget('minProxy', proxy.info.url, proxy.pid, 'bench'),
+    { ...makeTarget('tokengrid', a.info.url, a.pid, a.info.key), label: 'A' },
+    { ...makeTarget('tokengrid', b.info.url, b.pid, b.info.key), label: 'B' },
+  ];
+  for (const stream of [false, true]) {
+    for (const t of targets) await runThroughput(t, emulator.pid, stream, { connections: 64, durationS: 1, warmupS: 1 }, pin);
+    const us: Record<string, number[]> = { 'min proxy': [], A: [], B: [] };
+    for (let r = 0; r < rounds; r++) {
+      const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
+      const line: string[] = [];
+      for (const t of order) {
+        const res = await runThroughput(t, emulator.pid, stream, { connections: 64, durationS: slice, warmupS: 0 }, pin);
+        us[t.label]!.push(res.serverCpuUsPerReq);
+        line.push(`${t.label} ${res.serverCpuUsPerReq.toFixed(0)}${res.errors + res.non2xx + res.timeouts > 0 ? ' (errors!)' : ''}${res.serverCoreOthers > 0.1 ? ` (others ${(100 * res.serverCoreOthers).toFixed(0)}%)` : ''}`);
+      }
+      process.stderr.write(`${stream ? 'stream' : 'non-stream'} round ${r + 1}: ${line.join(', ')}\n`);
+    }
+    const m = Object.fromEntries(Object.entries(us).map(([k, v]) => [k, median(v)]));
+    console.log(`${stream ? 'streaming (20 chunks)' : 'non-streaming'}: CPU us/request, median of ${rounds} x ${slice} s: min proxy ${m['min proxy']!.toFixed(0)}, A ${m.A!.toFixed(0)}, B ${m.B!.toFixed(0)}; B/A of medians ${(m.B! / m.A!).toFixed(3)}, median of per-round B/A ${median(us.B!.map((v, i) => v / us.A![i]!)).toFixed(3)}; per-round B/A ${us.B!.map((v, i) => (v / us.A![i]!).toFixed(2)).join(' ')}`);
+  }
+  await stopAll();
+}
+
+main().catch(async (e: unknown) => {
+  console.error(e);
+  killAllNow();
+  process.exit(1);
+});
