@@ -1,12 +1,61 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { TokenGridError, type ErrorCode } from '../core/index.ts';
-import { isClientAbort, type RequestContext } from '../gateway/index.ts';
+import { isClientAbort, type CallSignal, type RequestContext } from '../gateway/index.ts';
 import { sendError } from './errors.ts';
 import { bearerToken, type Family } from './http.ts';
 import { Router, type Route, type RouteContext } from './router.ts';
 import type { AdminIdentity, ShellDeps } from './shell-deps.ts';
 
 const REQUEST_ID = /^[\w.-]{1,128}$/;
+
+/**
+ * The client's abort signal, one per request: what undici and the gateway use of an AbortSignal
+ * (aborted, reason, add/removeEventListener), without an EventTarget and an AbortController per request.
+ * Aborted when the response closes before it finished (the client went away).
+ */
+export class ClientSignal implements CallSignal {
+  aborted = false;
+  reason: unknown = undefined;
+  #listeners: (() => void)[] | undefined;
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (this.aborted) return;
+    (this.#listeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const ls = this.#listeners;
+    if (ls === undefined) return;
+    const i = ls.indexOf(listener);
+    if (i >= 0) ls.splice(i, 1);
+  }
+
+  abort(reason: unknown = new Error('The client closed the connection.')): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const ls = this.#listeners;
+    this.#listeners = undefined;
+    if (ls !== undefined) for (const l of ls) l();
+  }
+}
+
+const kSignal = Symbol('tokengrid.clientSignal');
+type ResWithSignal = ServerResponse & { [kSignal]?: ClientSignal };
+
+/** One shared 'close' listener (no closure per request): a response that closes unfinished aborts its request. */
+function onResponseClose(this: ResWithSignal): void {
+  if (!this.writableFinished) this[kSignal]?.abort();
+}
+
+/** The route's view of the request; the query string is parsed only if a route reads it. */
+class Context implements RouteContext {
+  #query: URLSearchParams | undefined;
+  constructor(readonly req: IncomingMessage, readonly res: ServerResponse, readonly requestId: string, readonly params: Record<string, string>, readonly search: string) {}
+  get query(): URLSearchParams {
+    return (this.#query ??= new URLSearchParams(this.search));
+  }
+}
 
 export interface HttpShell {
   server: Server;
@@ -44,9 +93,9 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
       sendError(res, route.family, { code: 'shutting_down', message: 'The server is shutting down; retry on another instance.' });
       return;
     }
-    const rc: RouteContext = { req, res, requestId, params, query: new URLSearchParams(qIndex >= 0 ? req.url!.slice(qIndex + 1) : '') };
+    const rc: RouteContext = new Context(req, res, requestId, params, qIndex >= 0 ? req.url!.slice(qIndex + 1) : '');
     let authValue: unknown;
-    const abort = new AbortController();
+    const signal = new ClientSignal();
     if (route.auth === 'key') {
       const check = deps.keys.authenticate(bearerToken(req), deps.clock.nowMs());
       if (!check.ok) {
@@ -54,7 +103,7 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
         sendError(res, route.family, { code: check.code, message: check.message });
         return;
       }
-      const ctx: RequestContext = { requestId, family: route.family === 'anthropic' ? 'anthropic' : 'openai', key: check.key, signal: abort.signal, startedAt, accountLimits: deps.keys.accountLimits(check.key.accountId) };
+      const ctx: RequestContext = { requestId, family: route.family === 'anthropic' ? 'anthropic' : 'openai', key: check.key, signal, startedAt, accountLimits: deps.keys.accountLimits(check.key.accountId) };
       authValue = ctx;
     } else if (route.auth === 'admin') {
       const admin: AdminIdentity | undefined = deps.authenticateAdmin(bearerToken(req));
@@ -66,7 +115,8 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
       authValue = admin;
     }
     // A client that goes away aborts its upstream request (and stops the meter).
-    res.on('close', () => { if (!res.writableFinished) abort.abort(); });
+    (res as ResWithSignal)[kSignal] = signal;
+    res.on('close', onResponseClose); // 'close' fires once; on() spares once()'s wrapper
     inFlight++;
     try {
       await (route.handler as (rc: RouteContext, a: unknown) => Promise<void> | void)(rc, authValue);
@@ -86,7 +136,9 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
       const status = res.statusCode;
       const latencyS = (deps.now() - startedAt) / 1000;
       deps.onRequestDone?.(route.path, status, latencyS);
-      deps.log.info({ requestId, method: req.method, route: route.path, status, latencyMs: Math.round(latencyS * 1e6) / 1e3 }, 'request');
+      if (deps.log.isLevelEnabled?.('info') !== false) {
+        deps.log.info({ requestId, method: req.method, route: route.path, status, latencyMs: Math.round(latencyS * 1e6) / 1e3 }, 'request');
+      }
     }
   }
 

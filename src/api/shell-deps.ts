@@ -5,6 +5,8 @@ export interface ShellLogger {
   info(obj: Record<string, unknown>, msg: string): void;
   warn(obj: Record<string, unknown>, msg: string): void;
   error(obj: Record<string, unknown>, msg: string): void;
+  /** pino's: lets the shell skip building a log line nobody will write. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /** What the HTTP shell needs; app.ts builds it. */

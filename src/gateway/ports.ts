@@ -1,6 +1,9 @@
 import type { ApiKeyRecord, KeyLimits } from '../accounts/index.ts';
 import type { Usage } from '../wire/index.ts';
 import type { Result } from '../core/index.ts';
+import type { CallSignal } from '../providers/index.ts';
+
+export type { CallSignal };
 
 /** The charging engine as the gateway sees it (implemented by src/charging). */
 export interface ChargingPort {
@@ -41,8 +44,8 @@ export interface RequestContext {
   requestId: string;
   family: ApiFamily;
   key: ApiKeyRecord;
-  /** Aborted when the client disconnects. */
-  signal: AbortSignal;
+  /** Aborted when the client disconnects (an AbortSignal, or the shell's lighter ClientSignal). */
+  signal: CallSignal;
   /** Monotonic ms (performance.now()) when the request arrived. */
   startedAt: number;
   /** Limits of the account's plan, shared by all its keys (the key's own limits apply too). */

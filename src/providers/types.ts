@@ -19,13 +19,24 @@ export interface ProviderConfig {
   isMock?: boolean;
 }
 
+/**
+ * What the adapters and undici use of an abort signal. An AbortSignal is one; the HTTP shell passes a
+ * lighter object (no EventTarget, no DOMException) because it builds one for every request.
+ */
+export interface CallSignal {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 /** One upstream call: which provider, which upstream model, the shared connection pool, and the abort signal. */
 export interface UpstreamCall {
   provider: ProviderConfig;
   upstreamModel: string;
   dispatcher: Dispatcher;
   /** Aborted when the client disconnects or the gateway gives up; the adapter must abort the upstream request. */
-  signal: AbortSignal;
+  signal: CallSignal;
   requestId: string;
   /** Time allowed until response headers arrive. */
   timeoutMsHeaders: number;
@@ -64,6 +75,12 @@ export class UpstreamError extends Error {
 /** A started upstream stream: headers were 2xx; events are parsed canonical events. */
 export interface UpstreamStream {
   events: AsyncIterable<StreamEvent>;
+  /**
+   * Optional: the same events grouped as they were parsed from one upstream read (never an empty group).
+   * A consumer reads either `events` or `batches`, not both. The gateway prefers batches: one promise per
+   * upstream read instead of one per event.
+   */
+  batches?: AsyncIterable<StreamEvent[]>;
 }
 
 export interface ProviderAdapter {

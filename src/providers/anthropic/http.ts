@@ -33,7 +33,7 @@ export async function postMessages(call: UpstreamCall, body: Record<string, unkn
       dispatcher: call.dispatcher,
       headers,
       body: JSON.stringify(body),
-      signal: call.signal,
+      signal: call.signal as AbortSignal, // a CallSignal: what undici uses of an AbortSignal
       headersTimeout: call.timeoutMsHeaders,
       bodyTimeout: call.timeoutMsBody,
     });

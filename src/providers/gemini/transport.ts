@@ -47,7 +47,7 @@ export async function postJson(call: UpstreamCall, url: string, body: unknown, a
       dispatcher: call.dispatcher,
       headers,
       body: JSON.stringify(body),
-      signal: call.signal,
+      signal: call.signal as AbortSignal, // a CallSignal: what undici uses of an AbortSignal
       headersTimeout: call.timeoutMsHeaders,
       bodyTimeout: call.timeoutMsBody,
     });
