@@ -18,45 +18,66 @@ export interface StreamEncoder {
  * per event; a lone event (a paced stream) still leaves within the same tick, so no latency is added.
  */
 export function sseSink(res: ServerResponse, encoder: StreamEncoder, errorFrame: (code: ErrorCode, message: string) => string, extraHeaders: Record<string, string>): StreamSink {
-  let pending = '';
-  let scheduled = false;
-  const flush = (): void => {
-    scheduled = false;
-    if (pending.length === 0 || res.writableEnded) return;
-    const text = pending;
-    pending = '';
-    res.write(text);
-  };
-  return {
-    open() {
-      res.writeHead(200, { ...SSE_HEADERS, ...extraHeaders });
-    },
-    write(ev) {
-      const text = encoder.encode(ev);
-      if (text.length > 0) {
-        pending += text;
-        if (!scheduled) {
-          scheduled = true;
-          process.nextTick(flush);
-        }
+  return new SseSink(res, encoder, errorFrame, extraHeaders);
+}
+
+function flushSink(sink: SseSink): void {
+  sink.flush();
+}
+
+/** A class, not closures: nothing is allocated per stream beyond the object itself. */
+class SseSink implements StreamSink {
+  #pending = '';
+  #scheduled = false;
+  constructor(
+    readonly res: ServerResponse,
+    readonly encoder: StreamEncoder,
+    readonly errorFrame: (code: ErrorCode, message: string) => string,
+    readonly extraHeaders: Record<string, string>,
+  ) {}
+
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#pending.length === 0 || this.res.writableEnded) return;
+    const text = this.#pending;
+    this.#pending = '';
+    this.res.write(text);
+  }
+
+  open(): void {
+    // writeHead copies the headers (setHeader was called before), so the shared constant can be passed as is.
+    this.res.writeHead(200, Object.keys(this.extraHeaders).length === 0 ? SSE_HEADERS : { ...SSE_HEADERS, ...this.extraHeaders });
+  }
+
+  write(ev: StreamEvent): boolean {
+    const text = this.encoder.encode(ev);
+    if (text.length > 0) {
+      this.#pending += text;
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        process.nextTick(flushSink, this);
       }
-      return !res.writableNeedDrain;
-    },
-    drain() {
-      if (!res.writableNeedDrain) return Promise.resolve();
-      return new Promise((resolve) => {
-        const done = (): void => { res.off('drain', done); res.off('close', done); resolve(); };
-        res.once('drain', done);
-        res.once('close', done);
-      });
-    },
-    fail(code, message) {
-      if (!res.writableEnded) res.end(pending + errorFrame(code, message));
-      pending = '';
-    },
-    close() {
-      if (!res.writableEnded) res.end(pending + encoder.finish());
-      pending = '';
-    },
-  };
+    }
+    return !this.res.writableNeedDrain;
+  }
+
+  drain(): Promise<void> {
+    const res = this.res;
+    if (!res.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => { res.off('drain', done); res.off('close', done); resolve(); };
+      res.once('drain', done);
+      res.once('close', done);
+    });
+  }
+
+  fail(code: ErrorCode, message: string): void {
+    if (!this.res.writableEnded) this.res.end(this.#pending + this.errorFrame(code, message));
+    this.#pending = '';
+  }
+
+  close(): void {
+    if (!this.res.writableEnded) this.res.end(this.#pending + this.encoder.finish());
+    this.#pending = '';
+  }
 }

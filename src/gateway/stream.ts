@@ -1,5 +1,5 @@
 import { TokenGridError, type ErrorCode } from '../core/index.ts';
-import { UpstreamError } from '../providers/index.ts';
+import { UpstreamError, type UpstreamStream } from '../providers/index.ts';
 import { estimateChatInputTokens, estimateTextTokens, zeroUsage, type ChatRequest, type CompletionRequest, type StreamEvent, type Usage } from '../wire/index.ts';
 import type { Admission, Gateway, Served } from './gateway.ts';
 import type { RequestContext, RequestStatus } from './ports.ts';
@@ -26,8 +26,6 @@ export interface StreamOptions {
 
 export const defaultStreamOptions: StreamOptions = { extendAtFraction: 0.8, sliceTokens: 4096 };
 
-type Iter = AsyncIterator<StreamEvent>;
-
 /**
  * A streamed chat: admit, dispatch until an upstream produces its first event (retries allowed until then),
  * then forward events as they arrive, metering output, extending the reservation as it is used, cutting the
@@ -48,22 +46,79 @@ export async function completionStream(gw: Gateway, ctx: RequestContext, req: Co
   });
 }
 
+/**
+ * The adapter's events, pulled one upstream read at a time when it offers batches (one promise per read,
+ * not one per event), otherwise one event at a time.
+ */
+class EventPuller {
+  #buf: StreamEvent[] = [];
+  #i = 0;
+  readonly #batches: AsyncIterator<StreamEvent[]> | undefined;
+  readonly #events: AsyncIterator<StreamEvent> | undefined;
+
+  constructor(s: UpstreamStream) {
+    if (s.batches !== undefined) this.#batches = s.batches[Symbol.asyncIterator]();
+    else this.#events = s.events[Symbol.asyncIterator]();
+  }
+
+  /** The next buffered event, or undefined when the buffer is used up (then await fill()). */
+  shift(): StreamEvent | undefined {
+    return this.#i < this.#buf.length ? this.#buf[this.#i++] : undefined;
+  }
+
+  /** Read the next upstream group of events; false at the end of the stream. */
+  async fill(): Promise<boolean> {
+    if (this.#batches !== undefined) {
+      const r = await this.#batches.next();
+      if (r.done === true) return false;
+      this.#buf = r.value;
+    } else {
+      const r = await this.#events!.next();
+      if (r.done === true) return false;
+      this.#buf = [r.value];
+    }
+    this.#i = 0;
+    return true;
+  }
+
+  /** Stop reading: the adapter destroys the upstream body. */
+  async return(): Promise<void> {
+    await (this.#batches ?? this.#events)?.return?.();
+  }
+}
+
+interface Delivery {
+  /** The upstream's usage event, held back: re-emitted once, after settlement decides the final figures. */
+  upstreamUsage: Usage | undefined;
+  finished: boolean;
+}
+
+/** Deliver one event to the sink; false when the sink wants a drain() first. */
+function deliver(sink: StreamSink, d: Delivery, ev: StreamEvent): boolean {
+  if (ev.type === 'usage') {
+    d.upstreamUsage = ev.usage;
+    return true;
+  }
+  if (ev.type === 'finish') d.finished = true;
+  return sink.write(ev);
+}
+
 async function runStream(
   gw: Gateway, ctx: RequestContext, a: Admission, sink: StreamSink, opts: StreamOptions,
-  start: Parameters<Gateway['dispatch']>[2] extends (...args: infer P) => unknown ? (...args: P) => Promise<{ events: AsyncIterable<StreamEvent> }> : never,
+  start: Parameters<Gateway['dispatch']>[2] extends (...args: infer P) => unknown ? (...args: P) => Promise<UpstreamStream> : never,
 ): Promise<void> {
   const now = gw.deps.now;
-  let served: Served<{ iter: Iter; first: IteratorResult<StreamEvent> }>;
+  let served: Served<{ pull: EventPuller; first: StreamEvent | undefined }>;
   try {
     served = await gw.dispatch(ctx, a, async (adapter, upstream, attempt) => {
-      const s = await start(adapter, upstream, attempt);
-      const iter = s.events[Symbol.asyncIterator]();
+      const pull = new EventPuller(await start(adapter, upstream, attempt));
       try {
         // The first event decides the attempt: until it arrives nothing has reached the client, so a failure may retry.
-        const first = await iter.next();
-        return { iter, first };
+        let first: StreamEvent | undefined;
+        while ((first = pull.shift()) === undefined && await pull.fill());
+        return { pull, first };
       } catch (e) {
-        await iter.return?.().catch(() => undefined);
+        await pull.return().catch(() => undefined);
         throw e;
       }
     });
@@ -71,7 +126,7 @@ async function runStream(
     await gw.release(ctx, a);
     throw e;
   }
-  const { iter } = served.value;
+  const { pull } = served.value;
   const ttftMs = now() - ctx.startedAt;
   gw.deps.metrics.ttft(a.model.id, served.provider.name, ttftMs / 1000);
   gw.deps.metrics.streamOpened();
@@ -80,25 +135,21 @@ async function runStream(
   let granted = a.tokensOutputGranted;
   let final = granted >= a.tokensOutputMax;
   let metered = 0;
-  let upstreamUsage: Usage | undefined;
   let status: RequestStatus = 'ok';
   let failure: { code: ErrorCode; message: string } | undefined;
-  let finished = false;
   let extendAt = Math.floor(granted * opts.extendAtFraction);
 
-  const forward = async (ev: StreamEvent): Promise<void> => {
-    if (ev.type === 'usage') {
-      upstreamUsage = ev.usage;
-      return; // re-emitted once, after settlement decides the final figures
-    }
-    if (ev.type === 'finish') finished = true;
-    if (!sink.write(ev)) await sink.drain();
-  };
+  // What was delivered so far (a plain object and a module function: no closure per stream).
+  const d: Delivery = { upstreamUsage: undefined, finished: false };
 
   try {
-    let next = served.value.first;
-    while (!next.done) {
-      const ev = next.value;
+    let ev = served.value.first;
+    for (;;) {
+      if (ev === undefined) {
+        if (!(await pull.fill())) break;
+        ev = pull.shift();
+        continue;
+      }
       const evTokens = ev.type === 'text' || ev.type === 'reasoning' ? estimateTextTokens(ev.text)
         : ev.type === 'tool_call_delta' ? estimateTextTokens(ev.argumentsDelta) : ev.type === 'tool_call_start' ? 3 : 0;
       if (!final && metered + evTokens >= extendAt) {
@@ -111,22 +162,22 @@ async function runStream(
           final = true;
         }
       }
-      if (final && metered + evTokens > granted && !finished) {
+      if (final && metered + evTokens > granted && !d.finished) {
         // Out of balance: end the stream cleanly at the grant, as a carrier ends a call when credit runs out.
         // The event that would cross the grant is not delivered, so `metered` (what was delivered) is charged.
         status = 'truncated';
-        await iter.return?.().catch(() => undefined); // stops reading: the adapter destroys the upstream body
-        await forward({ type: 'finish', finishReason: 'length' });
+        await pull.return().catch(() => undefined); // stops reading: the adapter destroys the upstream body
+        if (!deliver(sink, d, { type: 'finish', finishReason: 'length' })) await sink.drain();
         break;
       }
-      await forward(ev);
+      if (!deliver(sink, d, ev)) await sink.drain();
       metered += evTokens;
       if (ctx.signal.aborted) break;
-      next = await iter.next();
+      ev = pull.shift();
     }
-    if (!finished && status === 'ok' && !ctx.signal.aborted) {
+    if (!d.finished && status === 'ok' && !ctx.signal.aborted) {
       // The upstream ended without a finish event (the adapter would have thrown on a true disconnect).
-      await forward({ type: 'finish', finishReason: 'stop' });
+      if (!deliver(sink, d, { type: 'finish', finishReason: 'stop' })) await sink.drain();
     }
   } catch (e) {
     if (ctx.signal.aborted || (e instanceof UpstreamError && e.kind === 'aborted')) {
@@ -141,10 +192,11 @@ async function runStream(
   } finally {
     // When we stopped reading early (client gone, error), return() makes the adapter destroy the upstream body;
     // after a normal end it is a no-op. (No AbortController here: abort() builds a DOMException with a stack.)
-    if (status !== 'ok' || ctx.signal.aborted) await iter.return?.().catch(() => undefined);
+    if (status !== 'ok' || ctx.signal.aborted) await pull.return().catch(() => undefined);
   }
   if (ctx.signal.aborted) status = 'client_aborted';
 
+  const upstreamUsage = d.upstreamUsage;
   const complete = status === 'ok' && upstreamUsage !== undefined && (upstreamUsage.tokensInput > 0 || upstreamUsage.tokensOutput > 0);
   const usage: Usage = complete ? upstreamUsage! : { ...zeroUsage(), ...upstreamUsage, tokensInput: upstreamUsage?.tokensInput || a.tokensInputEstimate, tokensOutput: Math.max(upstreamUsage?.tokensOutput ?? 0, metered) };
   try {

@@ -1,7 +1,9 @@
 import type { ProviderAdapter, UpstreamCall, UpstreamStream } from '../types.ts';
+import type { StreamEvent } from '../../wire/index.ts';
+import type { ChunkParser } from './chunk-parser.ts';
 import { buildChatBody, buildCompletionBody, buildEmbeddingBody } from './build-request.ts';
 import { ChatChunkParser, CompletionChunkParser } from './chunk-parser.ts';
-import { isJsonResponse, postJson, readJson, sseEvents } from './http.ts';
+import { isJsonResponse, postJson, readJson, sseBatches, sseEvents, type UpstreamBody } from './http.ts';
 import {
   chatResponseEvents, parseChatResponse, parseCompletionResponse, parseEmbeddingResponse, type ResponseDefaults,
 } from './parse-response.ts';
@@ -16,6 +18,23 @@ const RESPONSE_BYTES_MAX_DEFAULT = 32 * 1024 * 1024;
 /** Used only where the upstream leaves out id, model or created. */
 function defaultsFor(call: UpstreamCall): ResponseDefaults {
   return { id: call.requestId, model: call.upstreamModel, createdS: Math.floor(Date.now() / 1000) };
+}
+
+/** One parse of the body, offered per event or per upstream read; only the view the consumer reads first exists. */
+class SseStream implements UpstreamStream {
+  #events: AsyncIterable<StreamEvent> | undefined;
+  #batches: AsyncIterable<StreamEvent[]> | undefined;
+  constructor(readonly body: UpstreamBody, readonly call: UpstreamCall, readonly parser: ChunkParser) {}
+
+  get events(): AsyncIterable<StreamEvent> {
+    if (this.#batches !== undefined) throw new Error('an upstream stream is read either per event or per batch, not both');
+    return (this.#events ??= sseEvents(this.body, this.call, this.parser));
+  }
+
+  get batches(): AsyncIterable<StreamEvent[]> {
+    if (this.#events !== undefined) throw new Error('an upstream stream is read either per event or per batch, not both');
+    return (this.#batches ??= sseBatches(this.body, this.call, this.parser));
+  }
 }
 
 async function* replay<T>(events: T[]): AsyncGenerator<T, void, undefined> {
@@ -44,7 +63,7 @@ export function createOpenAICompatibleAdapter(opts: OpenAICompatibleOptions = {}
         const full = parseChatResponse(await readJson(res, call, bytesMax), defaultsFor(call));
         return { events: replay(chatResponseEvents(full)) };
       }
-      return { events: sseEvents(res.body, call, new ChatChunkParser(defaultsFor(call))) };
+      return new SseStream(res.body, call, new ChatChunkParser(defaultsFor(call)));
     },
 
     async completion(call, req) {
@@ -66,7 +85,7 @@ export function createOpenAICompatibleAdapter(opts: OpenAICompatibleOptions = {}
           ]),
         };
       }
-      return { events: sseEvents(res.body, call, new CompletionChunkParser(defaultsFor(call))) };
+      return new SseStream(res.body, call, new CompletionChunkParser(defaultsFor(call)));
     },
 
     async embeddings(call, req) {

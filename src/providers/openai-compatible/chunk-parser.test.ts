@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import type { StreamEvent } from '../../wire/index.ts';
 import { UpstreamError } from '../types.ts';
 import { ChatChunkParser, CompletionChunkParser } from './chunk-parser.ts';
@@ -150,5 +151,68 @@ describe('CompletionChunkParser', () => {
     p.chunk({ id: 'cmpl-1', choices: [], usage: { prompt_tokens: 2, completion_tokens: 1, total_tokens: 3 } }, out);
     p.end(out);
     assert.deepEqual(out.map((e) => e.type), ['start', 'text', 'finish', 'usage']);
+  });
+});
+
+describe('ChatChunkParser.plainDelta (content deltas without JSON.parse)', () => {
+  const first = JSON.stringify({ id: 'chatcmpl-x', object: 'chat.completion.chunk', created: 7, model: 'm', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
+  /** The frame data in OpenAI's own key order, as the emulator and OpenAI send it. */
+  const frame = (content: unknown, o: { fingerprint?: string | null; usageNull?: boolean; id?: string } = {}): string => JSON.stringify({
+    id: o.id ?? 'chatcmpl-x', object: 'chat.completion.chunk', created: 1795648251, model: 'deepseek-v3.2',
+    ...(o.fingerprint === undefined ? {} : { system_fingerprint: o.fingerprint }),
+    choices: [{ index: 0, delta: { content }, logprobs: null, finish_reason: null }],
+    ...(o.usageNull ? { usage: null } : {}),
+  });
+
+  /** Events from the fast path where it applies, else from JSON.parse + chunk(), then end(). */
+  function viaFastPath(frames: string[]): { events: StreamEvent[]; fast: number } {
+    const p = new ChatChunkParser(defaults);
+    const out: StreamEvent[] = [];
+    let fast = 0;
+    for (const f of frames) {
+      if (p.plainDelta(f, out)) fast++;
+      else p.chunk(JSON.parse(f), out);
+    }
+    p.end(out);
+    return { events: out, fast };
+  }
+  function viaParse(frames: string[]): StreamEvent[] {
+    const p = new ChatChunkParser(defaults);
+    const out: StreamEvent[] = [];
+    for (const f of frames) p.chunk(JSON.parse(f), out);
+    p.end(out);
+    return out;
+  }
+
+  test('gives exactly the events of JSON.parse + chunk() for any content (escapes, unicode, quotes, empty)', () => {
+    fc.assert(fc.property(
+      fc.array(fc.tuple(fc.string({ unit: 'binary', maxLength: 30 }), fc.constantFrom(undefined, null, 'fp_1'), fc.boolean()), { maxLength: 8 }),
+      (deltas) => {
+        const frames = [first, ...deltas.map(([c, fp, u]) => frame(c, { fingerprint: fp, usageNull: u })), frame('end'), JSON.stringify({ id: 'x', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })];
+        const fast = viaFastPath(frames);
+        assert.deepEqual(fast.events, viaParse(frames));
+        assert.equal(fast.fast, deltas.length + 1, 'every plain content delta took the fast path');
+      },
+    ), { numRuns: 300 });
+  });
+
+  test('leaves to JSON.parse: the first chunk, anything after the finish, other fields, another key order, and invalid JSON', () => {
+    const p = new ChatChunkParser(defaults);
+    const out: StreamEvent[] = [];
+    assert.equal(p.plainDelta(frame('a'), out), false, 'the first chunk must produce the start event');
+    p.chunk(JSON.parse(first), out);
+    for (const data of [
+      frame(null), frame(['a']), frame('a', { id: 'with\\"escape' }),
+      JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'a', reasoning_content: 'r' }, logprobs: null, finish_reason: null }] }),
+      JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'a' }, logprobs: null, finish_reason: 'stop' }] }),
+      JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'a' }, logprobs: null, finish_reason: null }], usage: { prompt_tokens: 1 } }),
+      JSON.stringify({ object: 'chat.completion.chunk', id: 'x', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'a' }, logprobs: null, finish_reason: null }] }),
+      frame('a').replace('"created":1795648251', '"created":01795648251'),
+      frame('a').replace('"content":"a"', '"content":"a\tb"'),
+      frame('a').replace('"content":"a"', '"content":"a\\x"'),
+    ]) assert.equal(p.plainDelta(data, out), false, data);
+    assert.deepEqual(out, [{ type: 'start', id: 'chatcmpl-x', model: 'm', createdS: 7 }]);
+    p.chunk({ id: 'x', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }, out);
+    assert.equal(p.plainDelta(frame('late'), out), false, 'after the finish');
   });
 });

@@ -11,7 +11,22 @@ export interface ChunkParser {
   readonly finished: boolean;
   /** The stream is complete: emit what is still pending (tool calls, finish, the usage held back). */
   end(out: StreamEvent[]): void;
+  /**
+   * Optional fast path: handle one frame's raw data without JSON.parse when it is a plain content delta
+   * in the exact shape OpenAI (and most vendors) send; true when handled, with exactly the events that
+   * chunk(JSON.parse(data)) would have appended. false: the caller parses the frame and calls chunk().
+   */
+  plainDelta?(data: string, out: StreamEvent[]): boolean;
 }
+
+/**
+ * A `chat.completion.chunk` whose only payload is `delta.content` (the bulk of every answer), in OpenAI's
+ * key order: id, object, created, model, optional system_fingerprint, one choice with index 0, a delta with
+ * only content, logprobs null, finish_reason null, optional `"usage":null`, and nothing else. Strings hold
+ * no raw control characters (JSON forbids them; such a frame goes to JSON.parse and fails there as before).
+ */
+const PLAIN_CONTENT_DELTA =
+  /^\{"id":"[^"\\\x00-\x1f]*","object":"chat\.completion\.chunk","created":(?:0|[1-9]\d*),"model":"[^"\\\x00-\x1f]*",(?:"system_fingerprint":(?:null|"[^"\\\x00-\x1f]*"),)?"choices":\[\{"index":0,"delta":\{"content":"((?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*)"\},"logprobs":null,"finish_reason":null\}\](?:,"usage":null)?\}$/;
 
 interface ToolState {
   index: number;
@@ -86,6 +101,17 @@ export class ChatChunkParser extends BaseChunkParser {
   /** Upstream tool index → state. Upstream indexes may start at 1 or skip; canonical ones are 0, 1, 2... */
   readonly #tools = new Map<number, ToolState>();
   #lastKey = 0;
+
+  plainDelta(data: string, out: StreamEvent[]): boolean {
+    // Only once started (the first chunk gives id, model and created) and before the finish.
+    if (!this.started || this.finished) return false;
+    const m = PLAIN_CONTENT_DELTA.exec(data);
+    if (m === null) return false;
+    const raw = m[1]!;
+    const text = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+    if (text !== '') out.push({ type: 'text', text });
+    return true;
+  }
 
   protected choice(choice: Obj, out: StreamEvent[]): void {
     if (this.finished) return;
