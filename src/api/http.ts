@@ -54,9 +54,14 @@ export async function readJson(req: IncomingMessage, limitBytes: number): Promis
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text), ...headers });
+  if (headers === undefined) {
+    // The common case: one small header object, no spreads.
+    res.writeHead(status, { 'content-type': JSON_HEADERS['content-type'], 'content-length': Buffer.byteLength(text) });
+  } else {
+    res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text), ...headers });
+  }
   res.end(text);
 }
 

@@ -1,7 +1,12 @@
+import * as crypto from 'node:crypto';
 import { createHash, timingSafeEqual } from 'node:crypto';
 
+/** crypto.hash (Node >= 20.12): one call, no Hash object; it runs on every authenticated request. */
+const oneShot: ((algorithm: string, data: string, encoding: 'hex') => string) | undefined =
+  typeof (crypto as { hash?: unknown }).hash === 'function' ? (crypto as unknown as { hash: (a: string, d: string, e: 'hex') => string }).hash : undefined;
+
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return oneShot !== undefined ? oneShot('sha256', text, 'hex') : createHash('sha256').update(text).digest('hex');
 }
 
 /**

@@ -20,17 +20,23 @@ function encodeTime(ms: number): string {
 
 export function createIdGenerator(clock: Clock, random: Random): IdGenerator {
   let lastMs = -1;
+  let lastTime = '';
   let counter = 0;
   return {
     next(prefix: string): string {
       const ms = clock.nowMs();
       // A counter keeps ids strictly increasing within one millisecond.
-      counter = ms === lastMs ? counter + 1 : 0;
-      lastMs = ms;
+      if (ms === lastMs) {
+        counter++;
+      } else {
+        counter = 0;
+        lastMs = ms;
+        lastTime = encodeTime(ms);
+      }
       const rnd = random.bytes(6);
       let tail = '';
-      for (const byte of rnd) tail += ALPHABET[byte % 32];
-      return `${prefix}_${encodeTime(ms)}${counter.toString(32).padStart(3, '0')}${tail}`;
+      for (let i = 0; i < rnd.length; i++) tail += ALPHABET[rnd[i]! % 32];
+      return `${prefix}_${lastTime}${counter.toString(32).padStart(3, '0')}${tail}`;
     },
   };
 }

@@ -8,6 +8,13 @@ export interface Telemetry {
   requestDone(route: string, status: number, latencyS: number): void;
 }
 
+interface TokenChildren {
+  input: { inc(v: number): void };
+  output: { inc(v: number): void };
+  cachedInput: { inc(v: number): void };
+  reasoning: { inc(v: number): void };
+}
+
 export function createTelemetry(opts: { defaultMetrics?: boolean } = {}): Telemetry {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'tokengrid_process_' });
@@ -23,19 +30,49 @@ export function createTelemetry(opts: { defaultMetrics?: boolean } = {}): Teleme
   const tokens = new Counter({ name: 'tokengrid_tokens_total', help: 'Tokens by model, provider and direction', labelNames: ['model', 'provider', 'direction'], registers: [registry] });
   const upstreamErrors = new Counter({ name: 'tokengrid_upstream_errors_total', help: 'Failed upstream attempts by provider and kind', labelNames: ['provider', 'kind'], registers: [registry] });
   const openStreams = new Gauge({ name: 'tokengrid_open_streams', help: 'Streams currently open to clients', registers: [registry] });
+  // Label children are looked up once per label set (prom-client hashes the label object on every call otherwise).
+  const requestsByKey = new Map<string, { inc(): void }>();
+  const latencyByRoute = new Map<string, { observe(v: number): void }>();
+  const ttftByKey = new Map<string, { observe(v: number): void }>();
+  const tokensByKey = new Map<string, TokenChildren>();
+  const tokenChildren = (model: string, provider: string): TokenChildren => {
+    const key = `${model}\u0000${provider}`;
+    let c = tokensByKey.get(key);
+    if (c === undefined) {
+      c = {
+        input: tokens.labels({ model, provider, direction: 'input' }),
+        output: tokens.labels({ model, provider, direction: 'output' }),
+        cachedInput: tokens.labels({ model, provider, direction: 'cached_input' }),
+        reasoning: tokens.labels({ model, provider, direction: 'reasoning' }),
+      };
+      tokensByKey.set(key, c);
+    }
+    return c;
+  };
   return {
     registry,
     requestDone(route, status, latencyS) {
-      requests.inc({ route, status: String(status) });
-      latency.observe({ route }, latencyS);
+      const key = `${route}\u0000${status}`;
+      let r = requestsByKey.get(key);
+      if (r === undefined) requestsByKey.set(key, (r = requests.labels({ route, status: String(status) })));
+      r.inc();
+      let l = latencyByRoute.get(route);
+      if (l === undefined) latencyByRoute.set(route, (l = latency.labels({ route })));
+      l.observe(latencyS);
     },
     gateway: {
-      ttft(model, provider, seconds) { ttft.observe({ model, provider }, seconds); },
+      ttft(model, provider, seconds) {
+        const key = `${model}\u0000${provider}`;
+        let h = ttftByKey.get(key);
+        if (h === undefined) ttftByKey.set(key, (h = ttft.labels({ model, provider })));
+        h.observe(seconds);
+      },
       tokens(model, provider, u) {
-        if (u.tokensInput) tokens.inc({ model, provider, direction: 'input' }, u.tokensInput);
-        if (u.tokensOutput) tokens.inc({ model, provider, direction: 'output' }, u.tokensOutput);
-        if (u.tokensCachedInput) tokens.inc({ model, provider, direction: 'cached_input' }, u.tokensCachedInput);
-        if (u.tokensReasoning) tokens.inc({ model, provider, direction: 'reasoning' }, u.tokensReasoning);
+        const c = tokenChildren(model, provider);
+        if (u.tokensInput) c.input.inc(u.tokensInput);
+        if (u.tokensOutput) c.output.inc(u.tokensOutput);
+        if (u.tokensCachedInput) c.cachedInput.inc(u.tokensCachedInput);
+        if (u.tokensReasoning) c.reasoning.inc(u.tokensReasoning);
       },
       upstreamError(provider, kind) { upstreamErrors.inc({ provider, kind }); },
       streamOpened() { openStreams.inc(); },
