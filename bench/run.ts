@@ -12,6 +12,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runC1 } from './lib/c1.ts';
+import { mainThreadCpuMsOf } from './lib/procs.ts';
 import { machineInfo, versions } from './lib/machine.ts';
 import { runMemory } from './lib/memory.ts';
 import { parseOptions, type BenchOptions } from './lib/options.ts';
@@ -87,6 +88,25 @@ async function profile(o: BenchOptions, pin: Pinning, emulator: Child): Promise<
     log(`  ${fmtTp(res)}, ${res.serverCpuUsPerReq.toFixed(0)} CPU us/req`);
     await child.stop();
     console.log(`\n=== ${target.label}, ${r.stream ? 'streaming' : 'non-streaming'}: ${res.rps.toFixed(0)} req/s, ${res.serverCpuUsPerReq.toFixed(0)} CPU us/req (profiler on) ===`);
+    console.log(summarizeProfile(file, 25));
+  }
+  // Paced streams: where a chunk's time goes when chunks arrive one by one (the paced scenario's load).
+  if (o.scenarios.has('paced')) {
+    const file = join(dir, `${stamp}-tokengrid-paced.cpuprofile`);
+    const child = await startTokenGrid(o, pin, emulator.info.url, []);
+    const target = makeTarget('tokengrid', child.info.url, child.pid, child.info.key);
+    await setEmulatorDefaults(emulator.info.url, PACED);
+    log(`profiling TokenGrid under paced streams (${o.paced.rounds} rounds of ${o.paced.concurrency} streams, after a warm-up round)`);
+    await runPaced([target], { ...o.paced, rounds: 1 });
+    await child.request('profileStart', 10_000, '250');
+    const cpu0 = mainThreadCpuMsOf(child.pid);
+    await runPaced([target], { ...o.paced, rounds: o.paced.rounds * 4 });
+    const cpuMs = mainThreadCpuMsOf(child.pid) - cpu0;
+    await child.request('profileStop', 60_000, file);
+    await child.stop();
+    await setEmulatorDefaults(emulator.info.url, { ttftMs: 0, chunkIntervalMs: 0, outputTokens: o.answerTokens });
+    const streams = o.paced.rounds * 4 * o.paced.concurrency;
+    console.log(`\n=== TokenGrid, paced streams: ${streams} streams of ${o.paced.expectedChunks} chunks, ${(cpuMs * 1000 / streams / o.paced.expectedChunks).toFixed(0)} main-thread CPU us per chunk (profiler on) ===`);
     console.log(summarizeProfile(file, 25));
   }
   // Concurrency 1: where a lone request's time goes (sequential client, as the c1 scenario).
