@@ -9,7 +9,7 @@
  * because SQLite's CHECK constraints see only the durable part; the constraints stay as a second backstop.
  */
 import { assert } from '../../core/index.ts';
-import type { AccountMutation, Bucket, Reservation } from '../../charging/index.ts';
+import type { AccountMutation, Bucket, LedgerEntry, Reservation, UsageRecord } from '../../charging/index.ts';
 import type { HoldBook } from './hold-book.ts';
 import type { Stmts } from './charging-statements.ts';
 import { bucketValues, ledgerValues, onlyClosingChanged, usageValues } from './charging-rows.ts';
@@ -121,8 +121,10 @@ export function applyMutation(c: ApplyContext, accountId: string, m: AccountMuta
       s.insertMemberUsage.run(accountId, d.memberId, d.cycleIndex, d.used, held);
     }
   }
-  if (m.usageRecord !== null) s.insertUsage.run(usageValues(m.usageRecord));
-  for (const e of m.ledger) s.insertLedger.run(ledgerValues(e));
+  const u = m.usageRecord;
+  if (u !== null) s.insertUsage.run(usageValues(u));
+  // A settle's consume entries are exactly its usage record's charges (consumeEntriesOf): stored once, there.
+  for (const e of m.ledger) if (u === null || !isConsumeOf(e, u)) s.insertLedger.run(ledgerValues(e));
   for (const e of m.events) s.insertEvent.run(e.id, e.accountId, e.type, e.subjectId, JSON.stringify(e.data), e.atMs, e.atMs);
   if (m.policyUpsert !== null) {
     const p = m.policyUpsert;
@@ -138,6 +140,28 @@ export function applyMutation(c: ApplyContext, accountId: string, m: AccountMuta
   for (const d of m.bucketDeltas) c.holds.addBucketHeld(d.bucketId, d.held ?? 0);
   for (const d of m.memberUsageDeltas) c.holds.addMemberHeld(accountId, d.memberId, d.cycleIndex, d.held);
   if (r !== null) c.holds.putReservation(r);
+}
+
+/**
+ * The ledger entries a settle writes for the buckets that paid (`consume`, bucket -> house:revenue), rebuilt
+ * from its usage record: the record's `charges` carry bucket, unit, currency and amount.
+ */
+export function consumeEntriesOf(u: UsageRecord): LedgerEntry[] {
+  return u.charges.map((c) => ({
+    id: `consume:${u.requestId}:${c.bucketId}`, accountId: u.accountId, op: 'consume' as const, debit: `bucket:${c.bucketId}`, credit: 'house:revenue',
+    unit: c.unit, currency: c.currency, amount: c.amount, requestId: u.requestId, atMs: u.settledAtMs,
+  }));
+}
+
+/** True when `e` is one of the entries consumeEntriesOf(u) rebuilds, field for field. */
+function isConsumeOf(e: LedgerEntry, u: UsageRecord): boolean {
+  if (e.op !== 'consume' || e.requestId !== u.requestId || e.atMs !== u.settledAtMs || e.accountId !== u.accountId || e.credit !== 'house:revenue') return false;
+  for (const c of u.charges) {
+    if (e.id === `consume:${u.requestId}:${c.bucketId}`) {
+      return e.debit === `bucket:${c.bucketId}` && e.unit === c.unit && e.currency === c.currency && e.amount === c.amount;
+    }
+  }
+  return false;
 }
 
 function upsertReservation(s: Stmts, r: Reservation): void {

@@ -56,6 +56,7 @@ export function prepareAll(db: Database) {
     insertTopUp: p('INSERT INTO charging_topups (account_id, source_ref, bucket_id, amount, at_ms) VALUES (?, ?, ?, ?, ?)'),
     insertSchedule: p(`INSERT INTO charging_schedules (${list(SCHEDULE_COLS)}) VALUES (${marks(SCHEDULE_COLS)})`),
     endSchedule: p('UPDATE charging_schedules SET ends_at_ms = MIN(COALESCE(ends_at_ms, @at), @at) WHERE id = @id'),
+    usageOfAccount: p('SELECT * FROM charging_usage_records WHERE account_id = ?'),
     usageRange: p('SELECT * FROM charging_usage_records WHERE account_id = ? AND settled_at_ms >= ? AND settled_at_ms < ? ORDER BY settled_at_ms, request_id'),
     openReservations: p("SELECT * FROM charging_reservations WHERE account_id = ? AND state = 'open'"),
     ledger: p('SELECT * FROM charging_ledger WHERE account_id = ? ORDER BY at_ms, id'),

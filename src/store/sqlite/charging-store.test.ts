@@ -194,3 +194,25 @@ test('one process per data folder: a live owner is refused with its pid; a dead 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a settle\'s consume entries live in its usage record: no ledger row, listed as before, never twice', async () => {
+  const db = new Database(':memory:');
+  const clock = new ManualClock(T0);
+  const { store, engine } = engineOn(db, clock, 11);
+  await engine.grantBucket({ accountId: 'acct_1', unit: 'tokens', amount: 1000, effectiveAtMs: T0, expiresAtMs: null, kind: 'addon', sourceRef: 'p1' });
+  const r = await engine.reserve(reserveInput('req_1'));
+  assert.ok(r.ok);
+  const rec = await engine.settle(settleInput(r.value.reservationId, 'req_1', usage(10, 10)));
+  assert.equal(db.prepare("SELECT COUNT(*) FROM charging_ledger WHERE op = 'consume'").pluck().get(), 0, 'no consume row is written');
+  const consume = (await store.listLedger('acct_1')).filter((e) => e.op === 'consume');
+  assert.deepEqual(consume, [{
+    id: `consume:req_1:${rec.charges[0]!.bucketId}`, accountId: 'acct_1', op: 'consume', debit: `bucket:${rec.charges[0]!.bucketId}`, credit: 'house:revenue',
+    unit: 'tokens', currency: null, amount: rec.costCoins, requestId: 'req_1', atMs: rec.settledAtMs,
+  }]);
+  // A database written before this change has the consume row too: it is listed once.
+  const e = consume[0]!;
+  db.prepare('INSERT INTO charging_ledger (account_id, id, op, debit, credit, unit, currency, amount, request_id, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    .run(e.accountId, e.id, e.op, e.debit, e.credit, e.unit, e.currency, e.amount, e.requestId, e.atMs);
+  assert.equal((await store.listLedger('acct_1')).filter((x) => x.op === 'consume').length, 1);
+  assert.deepEqual((await auditAccount(store, 'acct_1')).problems, []);
+});

@@ -26,7 +26,7 @@ import { ChargingCache, type CacheLoaders } from './charging-cache.ts';
 import { GroupCommitter, type Outcome } from './charging-batch.ts';
 import { prepareAll, type Stmts } from './charging-statements.ts';
 import { HoldBook } from './hold-book.ts';
-import { applyMutation, holdsInMemory, onlyHolds, type ApplyContext } from './charging-apply.ts';
+import { applyMutation, consumeEntriesOf, holdsInMemory, onlyHolds, type ApplyContext } from './charging-apply.ts';
 
 import {
   SCHEDULE_COLS, bucketFromArray, bucketValues, ledgerValues, scheduleFromArray,
@@ -371,8 +371,14 @@ export class SqliteChargingStore implements ChargingStore {
     return [...(this.#s.openReservations.all(accountId) as ReservationRow[]).map(reservationFromRow), ...this.#holds.openReservations(accountId)];
   }
 
+  /** The ledger rows plus the consume entries kept in usage records (see charging-apply.ts), by time then id. */
   async listLedger(accountId: string): Promise<LedgerEntry[]> {
-    return (this.#s.ledger.all(accountId) as LedgerRow[]).map(ledgerFromRow);
+    const rows = (this.#s.ledger.all(accountId) as LedgerRow[]).map(ledgerFromRow);
+    const ids = new Set(rows.map((e) => e.id)); // rows written before consume entries moved into usage records
+    for (const u of this.#s.usageOfAccount.all(accountId) as UsageRow[]) {
+      for (const e of consumeEntriesOf(usageFromRow(u))) if (!ids.has(e.id)) rows.push(e);
+    }
+    return rows.sort((a, b) => a.atMs - b.atMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   async listEvents(accountId: string, afterId: string | null, limit: number): Promise<StoredChargingEvent[]> {
