@@ -15,14 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { detectPinning, killAllNow, pinSelf, spawnNode, stopAll, type Child } from './lib/procs.ts';
 import { makeTarget, type Target } from './lib/targets.ts';
 import { runThroughput } from './lib/throughput.ts';
-
-function arg(name: string, fallback?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : undefined;
-  if (v !== undefined) return v;
-  if (fallback !== undefined) return fallback;
-  throw new Error(`missing --${name}`);
-}
+import { arg } from './lib/args.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const rounds = Number(arg('rounds', '6'));

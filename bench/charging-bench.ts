@@ -20,11 +20,7 @@ import { openSqliteChargingStore } from '../src/store/sqlite/charging-store.ts';
 import { rateTableFromCatalog } from '../src/app.ts';
 import { announce } from './lib/child-ipc.ts';
 import { summarize } from './lib/stats.ts';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return (i >= 0 ? process.argv[i + 1] : undefined) ?? fallback;
-}
+import { arg } from './lib/args.ts';
 
 const MODEL = 'deepseek-v3.2';
 

@@ -10,14 +10,7 @@ import { createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import { announce, serveControl } from './lib/child-ipc.ts';
-
-function arg(name: string, fallback?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : undefined;
-  if (v !== undefined) return v;
-  if (fallback !== undefined) return fallback;
-  throw new Error(`missing --${name}`);
-}
+import { arg } from './lib/args.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'host']);
 

@@ -13,14 +13,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { createApp } from '../src/app.ts';
 import { announce, serveControl } from './lib/child-ipc.ts';
-
-function arg(name: string, fallback?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : undefined;
-  if (v !== undefined) return v;
-  if (fallback !== undefined) return fallback;
-  throw new Error(`missing --${name}`);
-}
+import { arg } from './lib/args.ts';
 
 /** 1e15 coins: the admin API's upper bound; a full run spends well under 1e9. */
 const ALLOWANCE_COINS = 1e15;
