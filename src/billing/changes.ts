@@ -12,9 +12,9 @@ import { cycleWindow, DAY_MS, isoDay, prorate } from './periods.ts';
 import { catchUpAccount, orderableOffer } from './renew.ts';
 import {
   currentIndex, endSchedulesAt, grantOnce, isLive, newOrder, scheduleTerm, syncPolicy, termAt, times, validateQuantity,
-  type SubscriptionResult,
+  type SubscribeInput, type SubscriptionResult,
 } from './subscriptions.ts';
-import type { Offer, OrderLine, PaymentChannel, Subscription, Term } from './types.ts';
+import type { Offer, OrderLine, Subscription, Term } from './types.ts';
 
 export interface ChangeInput {
   subscriptionId: string;
@@ -124,14 +124,8 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
   });
 }
 
-export interface AddonInput {
-  accountId: string;
-  offerId: string;
-  quantity?: number;
-  channel?: PaymentChannel;
-  actor: string;
-  idempotencyKey: string | null;
-}
+/** Buying an add-on takes what subscribing takes. */
+export type AddonInput = SubscribeInput;
 
 export function buyAddon(ctx: Ctx, i: AddonInput): Promise<BR<Outcome<SubscriptionResult>>> {
   const request = { op: 'addon', accountId: i.accountId, offerId: i.offerId, quantity: i.quantity, channel: i.channel };

@@ -15,9 +15,8 @@
  * synchronous=FULL syncs every commit and closes that window, at a cost.
  */
 import type { Database } from 'better-sqlite3';
-import { assert } from '../../core/index.ts';
 import type {
-  AccountMutation, AccountScope, AccountView, AllowanceSchedule, Bucket, ChargingStore, Decision, LedgerEntry, MemberCapUsage, Reservation,
+  AccountScope, AccountView, AllowanceSchedule, Bucket, ChargingStore, Decision, LedgerEntry, MemberCapUsage, Reservation,
   StoredChargingEvent, UsageRecord,
 } from '../../charging/index.ts';
 import { migrateChargingSchema } from './charging-schema.ts';
@@ -27,7 +26,6 @@ import { GroupCommitter, type Outcome } from './charging-batch.ts';
 import { prepareAll, type Stmts } from './charging-statements.ts';
 import { HoldBook } from './hold-book.ts';
 import { applyMutation, consumeEntriesOf, holdsInMemory, onlyHolds, type ApplyContext } from './charging-apply.ts';
-
 import {
   SCHEDULE_COLS, bucketFromArray, bucketValues, ledgerValues, scheduleFromArray,
   bucketFromRow, bucketToRow, capFromRow, eventFromRow, ledgerFromRow, memberUsageFromRow, policyFromRow, reservationFromRow,
@@ -48,8 +46,6 @@ function addBucket(buckets: Bucket[], seen: Set<string>, accountId: string, b: B
   seen.add(b.id);
   buckets.push(b);
 }
-
-
 
 export class SqliteChargingStore implements ChargingStore {
   readonly #db: Database;

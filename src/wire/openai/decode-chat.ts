@@ -3,7 +3,7 @@ import type { ChatRequest, ResponseFormat, ToolChoice, ToolDefinition } from '..
 import { decodeMessages } from './decode-messages.ts';
 import {
   asArray, asObj, at, checkSingleChoice, describeValue, extraFields, fail, idx, isAbsent, isObj, optBool, optNumber,
-  optStop, optString, readIncludeUsage, reqNonEmptyString, runDecoder, type Obj,
+  optString, readIncludeUsage, readSampling, reqNonEmptyString, runDecoder, type Obj,
 } from './decode-reader.ts';
 
 /** Fields this decoder models; everything else goes to `extra` untouched. `n` is checked and dropped. */
@@ -33,12 +33,7 @@ function decodeChat(body: unknown): ChatRequest {
   const maxCompletion = optNumber(o, 'max_completion_tokens', '', { integer: true, min: 1 });
   const maxOut = maxCompletion ?? maxTokens;
   if (maxOut !== undefined) req.maxTokensOutput = maxOut;
-  const temperature = optNumber(o, 'temperature', '', { min: 0, max: 2 });
-  if (temperature !== undefined) req.temperature = temperature;
-  const topP = optNumber(o, 'top_p', '', { min: 0, max: 1 });
-  if (topP !== undefined) req.topP = topP;
-  const stop = optStop(o, 'stop', '');
-  if (stop !== undefined) req.stop = stop;
+  readSampling(o, req);
   const seed = optNumber(o, 'seed', '', { integer: true });
   if (seed !== undefined) req.seed = seed;
   const user = optString(o, 'user', '');

@@ -1,8 +1,8 @@
 import type { Result } from '../../core/index.ts';
 import type { CompletionRequest, EmbeddingRequest } from '../types.ts';
 import {
-  asObj, checkSingleChoice, describeValue, extraFields, fail, idx, isAbsent, optBool, optNumber, optStop, optString,
-  readIncludeUsage, reqNonEmptyString, runDecoder,
+  asObj, checkSingleChoice, describeValue, extraFields, fail, idx, isAbsent, optBool, optNumber, optString,
+  readIncludeUsage, readSampling, reqNonEmptyString, runDecoder,
 } from './decode-reader.ts';
 
 const KNOWN_COMPLETION = new Set(['model', 'prompt', 'stream', 'stream_options', 'max_tokens', 'temperature', 'top_p', 'stop', 'n']);
@@ -22,12 +22,7 @@ export function decodeCompletionRequest(body: unknown): Result<CompletionRequest
     checkSingleChoice(o, '');
     const maxTokens = optNumber(o, 'max_tokens', '', { integer: true, min: 1 });
     if (maxTokens !== undefined) req.maxTokensOutput = maxTokens;
-    const temperature = optNumber(o, 'temperature', '', { min: 0, max: 2 });
-    if (temperature !== undefined) req.temperature = temperature;
-    const topP = optNumber(o, 'top_p', '', { min: 0, max: 1 });
-    if (topP !== undefined) req.topP = topP;
-    const stop = optStop(o, 'stop', '');
-    if (stop !== undefined) req.stop = stop;
+    readSampling(o, req);
     return req;
   });
 }

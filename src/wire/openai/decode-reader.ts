@@ -113,6 +113,16 @@ export function optStop(o: Obj, key: string, path: string): string[] | undefined
   return out.length === 0 ? undefined : out;
 }
 
+/** `temperature`, `top_p` and `stop`, shared by chat and legacy completions, onto `req` when present. */
+export function readSampling(o: Obj, req: { temperature?: number; topP?: number; stop?: string[] }): void {
+  const temperature = optNumber(o, 'temperature', '', { min: 0, max: 2 });
+  if (temperature !== undefined) req.temperature = temperature;
+  const topP = optNumber(o, 'top_p', '', { min: 0, max: 1 });
+  if (topP !== undefined) req.topP = topP;
+  const stop = optStop(o, 'stop', '');
+  if (stop !== undefined) req.stop = stop;
+}
+
 /** Copy every field the decoder does not model, untouched, for a same-family upstream. */
 export function extraFields(o: Obj, known: ReadonlySet<string>): Record<string, unknown> {
   const extra: Record<string, unknown> = {};
