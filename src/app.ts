@@ -22,6 +22,7 @@ import { createOpenAICompatibleAdapter } from './providers/openai-compatible/ind
 import type { ProviderConfig } from './providers/index.ts';
 import { estimateTextTokens } from './wire/index.ts';
 import { lockDataDir, openSqlite, type SqliteDb } from './store/sqlite/db.ts';
+import { WalFlusher } from './store/sqlite/wal-flusher.ts';
 import { openSqliteAccountStore } from './store/sqlite/accounts-store.ts';
 import { openSqliteChargingStore } from './store/sqlite/charging-store.ts';
 import { createWebhookDeliverer, type WebhookDeliverer } from './notifications/index.ts';
@@ -117,9 +118,12 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const random = opts.random ?? cryptoRandom;
   const ids = createIdGenerator(clock, random);
   const releaseDataDir = lockDataDir(config.dataDir);
-  const db = openSqlite(join(config.dataDir, 'tokengrid.db'), { exclusive: true });
+  const dbPath = join(config.dataDir, 'tokengrid.db');
+  const db = openSqlite(dbPath, { exclusive: true });
+  // Keeps checkpoints off the event loop's critical path (see wal-flusher.ts).
+  const walFlusher = new WalFlusher(`${dbPath}-wal`, { onError: (err) => logger.warn({ err }, 'background WAL flush failed; checkpoints will flush on the event loop') });
   const accountStore = openSqliteAccountStore(db);
-  const chargingStore = openSqliteChargingStore(db);
+  const chargingStore = openSqliteChargingStore(db, { afterCommit: () => walFlusher.kick() });
 
   let emulator: Emulator | undefined;
   const mockProviders = [...config.providers.values()].filter((p) => p.isMock);
@@ -329,6 +333,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       await dispatcher.close().catch(() => undefined);
       if (emulator) await emulator.close();
       db.close();
+      walFlusher.close();
       releaseDataDir();
     },
   };

@@ -34,6 +34,11 @@ import {
   type UsageRow,
 } from './charging-rows.ts';
 
+export interface SqliteChargingStoreOptions {
+  /** Called after each group commit (the app kicks its WalFlusher here, see wal-flusher.ts). */
+  afterCommit?: () => void;
+}
+
 /** One account operation waiting for its batch. */
 interface Op {
   scope: AccountScope;
@@ -62,7 +67,7 @@ export class SqliteChargingStore implements ChargingStore {
   readonly #gate: TxGate;
   readonly #one: (op: Op) => { accountId: string; decision: Decision<unknown> };
 
-  constructor(db: Database) {
+  constructor(db: Database, o: SqliteChargingStoreOptions = {}) {
     this.#db = db;
     // Journal mode, synchronous and busy_timeout belong to whoever opens the shared file (src/store/sqlite/db.ts:
     // WAL + NORMAL by default, FULL on request); this store must not override the operator's durability choice.
@@ -148,16 +153,20 @@ export class SqliteChargingStore implements ChargingStore {
         throw error;
       }
     };
+    const afterCommit = o.afterCommit ?? (() => undefined);
     const runBatch = (ops: Op[]): Outcome<unknown>[] => {
       opThrew = false;
+      let out: Outcome<unknown>[];
       try {
-        return inTx((o) => fast.immediate(o), ops);
+        out = inTx((o) => fast.immediate(o), ops);
       } catch (error) {
         this.#cache.clear();
         // BEGIN or COMMIT failed (busy, disk): the batch fails as a whole. One operation alone: its failure is the batch's.
         if (!opThrew || ops.length === 1) throw error;
-        return inTx((o) => isolated.immediate(o), ops);
+        out = inTx((o) => isolated.immediate(o), ops);
       }
+      afterCommit();
+      return out;
     };
     this.#ops = new GroupCommitter<Op, unknown>(runBatch, () => this.#cache.clear());
     this.#one = one;
@@ -414,6 +423,6 @@ export class SqliteChargingStore implements ChargingStore {
   }
 }
 
-export function openSqliteChargingStore(db: Database): SqliteChargingStore {
-  return new SqliteChargingStore(db);
+export function openSqliteChargingStore(db: Database, o: SqliteChargingStoreOptions = {}): SqliteChargingStore {
+  return new SqliteChargingStore(db, o);
 }
