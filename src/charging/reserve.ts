@@ -6,7 +6,7 @@
  */
 import { assertNonNegInt, err, ok, type Result } from '../core/index.ts';
 import { reservationIdFor, type Decision } from './store.ts';
-import type { MemberCap, ModelRate, RatedCost, Reservation, ReserveErrorCode, ReserveGrant, ReserveInput } from './types.ts';
+import type { Bucket, MemberCap, ModelRate, RatedCost, Reservation, ReserveErrorCode, ReserveGrant, ReserveInput } from './types.ts';
 import { DEFAULT_CURRENCY, DEFAULT_MINOR_UNITS_PER_MAJOR, estimateRate, rateEstimate } from './rate.ts';
 import { available, eligibleSorted, walk, type Take } from './burn-down.ts';
 import { qCeil, qIsZero, Q1 } from './rational.ts';
@@ -71,34 +71,48 @@ function decideReserve(ctx: Ctx, w: Work, i: ReserveInput, rate: ModelRate, meta
 
   const ask = i.stream ? Math.min(i.tokensOutputMax, ctx.config.sliceTokens) : i.tokensOutputMax;
   const minOut = Math.min(ctx.config.tokensOutputMinGrant, ask);
-  const est = estimateRate(rate);
-  const costs = new Map<number, RatedCost>(); // the bisection asks for the same outputs more than once
-  const costOf = (out: number): RatedCost => {
-    let c = costs.get(out);
-    if (c === undefined) costs.set(out, (c = rateEstimate(est, i.tokensInputEstimate, out, meta.minor, true)));
-    return c;
-  };
-  const capFits = (out: number): boolean => qCeil(costOf(out).coins) <= capLeft;
-  const plan = (out: number): Take[] | null => {
-    const r = walk(sorted, costOf(out), Q1, available);
-    return qIsZero(r.left) ? r.takes : null;
-  };
+  const fit = new Fit(estimateRate(rate), i.tokensInputEstimate, meta.minor, capLeft, sorted);
   // The common case first: the whole ask fits (one burn-down walk instead of three).
-  const whole = capFits(ask) ? plan(ask) : null;
-  if (whole !== null) return hold(ctx, w, i, rate, meta, ask, whole, cap, capCycle, qCeil(costOf(ask).coins));
-  const needCoins = qCeil(costOf(minOut).coins);
-  if (!capFits(minOut)) {
+  const whole = fit.capFits(ask) ? fit.plan(ask) : null;
+  if (whole !== null) return hold(ctx, w, i, rate, meta, ask, whole, cap, capCycle, qCeil(fit.costOf(ask).coins));
+  const needCoins = qCeil(fit.costOf(minOut).coins);
+  if (!fit.capFits(minOut)) {
     const capText = cap?.tokensPerCycle ?? 0;
     return { mutation: w.toMutation(), result: err('member_cap_reached',
       `Member ${i.memberId} reached the cap of ${capText} token coins for this cycle (needs about ${needCoins} more).`,
       { memberId: i.memberId, cap: capText, used: capRow?.used ?? 0, held: capRow?.held ?? 0 }) };
   }
-  if (plan(minOut) === null) {
+  if (fit.plan(minOut) === null) {
     const q = insufficientQuota(w, c, needCoins);
     return { mutation: w.toMutation(), result: err('insufficient_quota', q.message, q.details) };
   }
-  const out = largestAffordable(minOut, ask, (n) => capFits(n) && plan(n) !== null);
-  return hold(ctx, w, i, rate, meta, out, plan(out)!, cap, capCycle, qCeil(costOf(out).coins));
+  const out = largestAffordable(minOut, ask, (n) => fit.capFits(n) && fit.plan(n) !== null);
+  return hold(ctx, w, i, rate, meta, out, fit.plan(out)!, cap, capCycle, qCeil(fit.costOf(out).coins));
+}
+
+/**
+ * What an output grant of `out` tokens costs and whether the cap and the buckets cover it. A class rather than
+ * closures: tsx wraps every named local function in a __name() call, once per reserve.
+ */
+class Fit {
+  /** The bisection asks for the same outputs more than once. */
+  readonly #costs = new Map<number, RatedCost>();
+  constructor(readonly est: ModelRate, readonly tokensInput: number, readonly minor: number, readonly capLeft: number, readonly sorted: Bucket[]) {}
+
+  costOf(out: number): RatedCost {
+    let c = this.#costs.get(out);
+    if (c === undefined) this.#costs.set(out, (c = rateEstimate(this.est, this.tokensInput, out, this.minor, true)));
+    return c;
+  }
+
+  capFits(out: number): boolean {
+    return qCeil(this.costOf(out).coins) <= this.capLeft;
+  }
+
+  plan(out: number): Take[] | null {
+    const r = walk(this.sorted, this.costOf(out), Q1, available);
+    return qIsZero(r.left) ? r.takes : null;
+  }
 }
 
 /** Hold `takes` for an output grant of `out` tokens and record the reservation. */

@@ -39,6 +39,12 @@ function shareOf(left: Q, unitCost: Q | null, held: number, isRequests: boolean)
   return { take, left: take === want ? Q0 : qSub(left, qDiv(q(take), unitCost)) };
 }
 
+/** Add to what a bucket pays (`before`: its consumed count before this settle, for the threshold events). */
+function charge(w: Work, charged: Map<string, number>, before: Map<string, number>, bucketId: string, amount: number): void {
+  if (!before.has(bucketId)) before.set(bucketId, w.bucket(bucketId).consumed);
+  charged.set(bucketId, (charged.get(bucketId) ?? 0) + amount);
+}
+
 function decideSettle(ctx: Ctx, w: Work, i: SettleInput): Decision<UsageRecord> {
   if (w.usageRecord !== null) return { mutation: null, result: w.usageRecord };
   const r = w.reservation;
@@ -48,10 +54,6 @@ function decideSettle(ctx: Ctx, w: Work, i: SettleInput): Decision<UsageRecord> 
   const cost: RatedCost = rateUsage(r.rate, i.usage, r.minorUnitsPerMajor);
   const charged = new Map<string, number>();
   const before = new Map<string, number>();
-  const charge = (bucketId: string, amount: number): void => {
-    if (!before.has(bucketId)) before.set(bucketId, w.bucket(bucketId).consumed);
-    charged.set(bucketId, (charged.get(bucketId) ?? 0) + amount);
-  };
   let left = Q1;
   if (r.state === 'open') {
     const allocations = [...r.allocations].sort((a, b) => compareBuckets(w.bucket(a.bucketId), w.bucket(b.bucketId)));
@@ -59,7 +61,7 @@ function decideSettle(ctx: Ctx, w: Work, i: SettleInput): Decision<UsageRecord> 
       const b = w.bucket(a.bucketId);
       const share = shareOf(left, costIn(b, cost), a.amount, b.unit === 'requests');
       left = share.left;
-      if (share.take > 0) charge(b.id, share.take);
+      if (share.take > 0) charge(w, charged, before, b.id, share.take);
       endHold(w, b, a.amount, share.take, r.id);
     }
     if (r.memberId !== null && r.capCycleIndex !== null && r.capHeld > 0) w.moveMember(r.memberId, r.capCycleIndex, { held: -r.capHeld });
@@ -70,7 +72,7 @@ function decideSettle(ctx: Ctx, w: Work, i: SettleInput): Decision<UsageRecord> 
     const res = walk(sorted, cost, left, available);
     for (const t of res.takes) {
       if (t.amount === 0) continue;
-      charge(t.bucket.id, t.amount);
+      charge(w, charged, before, t.bucket.id, t.amount);
       w.move(t.bucket.id, { consumed: t.amount });
     }
     left = res.left;

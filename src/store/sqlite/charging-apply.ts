@@ -17,6 +17,8 @@ import { bucketValues, ledgerValues, onlyClosingChanged, usageValues } from './c
 export interface ApplyContext {
   s: Stmts;
   holds: HoldBook;
+  /** Called with the request id of every reservation and usage record about to be written or held. */
+  noteRequestId(requestId: string): void;
   /** The bucket as planners see it (its row plus memory holds), or undefined when there is none. */
   effectiveBucket(accountId: string, bucketId: string): Bucket | undefined;
 }
@@ -99,6 +101,7 @@ export function applyMutation(c: ApplyContext, accountId: string, m: AccountMuta
   }
   const r = m.reservationUpsert;
   if (r !== null) {
+    c.noteRequestId(r.requestId);
     assert(r.accountId === accountId, `reservation ${r.id} belongs to another account`);
     assert(r.id === `rsv_${r.requestId}`, `reservation ${r.id}: id must be rsv_<requestId>`);
     if (inMemory) {
@@ -122,7 +125,10 @@ export function applyMutation(c: ApplyContext, accountId: string, m: AccountMuta
     }
   }
   const u = m.usageRecord;
-  if (u !== null) s.insertUsage.run(usageValues(u));
+  if (u !== null) {
+    c.noteRequestId(u.requestId);
+    s.insertUsage.run(usageValues(u));
+  }
   // A settle's consume entries are exactly its usage record's charges (consumeEntriesOf): stored once, there.
   for (const e of m.ledger) if (u === null || !isConsumeOf(e, u)) s.insertLedger.run(ledgerValues(e));
   for (const e of m.events) s.insertEvent.run(e.id, e.accountId, e.type, e.subjectId, JSON.stringify(e.data), e.atMs, e.atMs);

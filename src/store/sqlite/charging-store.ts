@@ -14,7 +14,7 @@
  * checkpoints) can be lost: the database stays consistent, but an acknowledged usage record may vanish.
  * synchronous=FULL syncs every commit and closes that window, at a cost.
  */
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import type {
   AccountScope, AccountView, AllowanceSchedule, Bucket, ChargingStore, Decision, LedgerEntry, MemberCapUsage, Reservation,
   StoredChargingEvent, UsageRecord,
@@ -45,6 +45,8 @@ interface Op {
   decide: (view: AccountView) => Decision<unknown>;
 }
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /** Add a bucket the view needs besides the live ones (once, and only the account's own). */
 function addBucket(buckets: Bucket[], seen: Set<string>, accountId: string, b: Bucket | undefined): void {
   if (b === undefined || seen.has(b.id) || b.accountId !== accountId) return;
@@ -66,6 +68,15 @@ export class SqliteChargingStore implements ChargingStore {
   /** Shared with the billing store: an order's open transaction is exclusive (see tx-gate.ts). */
   readonly #gate: TxGate;
   readonly #one: (op: Op) => { accountId: string; decision: Decision<unknown> };
+  /**
+   * A request id at or above every request id a reservation or usage record carries, or undefined until first
+   * needed (then read from the two tables' primary keys). A reserve whose request id sorts above it can have no
+   * reservation row and no usage record, so its view skips both lookups: request ids the gateway makes are
+   * time-sortable and increasing, so that is nearly every reserve. Only ever raised while this process writes;
+   * dropped with the cache when another connection commits.
+   */
+  #highWater: string | undefined;
+  readonly #maxIds: { usage: Statement; reservation: Statement };
 
   constructor(db: Database, o: SqliteChargingStoreOptions = {}) {
     this.#db = db;
@@ -74,6 +85,10 @@ export class SqliteChargingStore implements ChargingStore {
     migrateChargingSchema(db);
     this.#soleWriter = String(db.pragma('locking_mode', { simple: true })).toLowerCase() === 'exclusive';
     const s = (this.#s = prepareAll(db));
+    this.#maxIds = {
+      usage: db.prepare('SELECT max(request_id) FROM charging_usage_records').pluck(true),
+      reservation: db.prepare('SELECT max(id) FROM charging_reservations').pluck(true),
+    };
     this.#load = {
       liveBuckets: (accountId, nowMs) => (s.liveBucketsRaw.all(accountId, nowMs) as unknown[][]).map((a) => this.#holds.overlay(bucketFromArray(a))),
       schedules: (accountId) => (s.schedulesRaw.all(accountId) as unknown[][]).map(scheduleFromArray),
@@ -90,6 +105,9 @@ export class SqliteChargingStore implements ChargingStore {
     };
     this.#applyCtx = {
       s, holds: this.#holds,
+      noteRequestId: (requestId) => {
+        if (this.#highWater !== undefined && requestId > this.#highWater) this.#highWater = requestId;
+      },
       effectiveBucket: (accountId, bucketId) => {
         const cached = this.#cache.peekBucket(accountId, bucketId);
         if (cached !== undefined) return cached;
@@ -183,6 +201,7 @@ export class SqliteChargingStore implements ChargingStore {
     const v = this.#s.dataVersion.get() as number;
     if (v !== this.#dataVersion) {
       this.#cache.clear();
+      this.#highWater = undefined;
       this.#dataVersion = v;
     }
   }
@@ -194,9 +213,24 @@ export class SqliteChargingStore implements ChargingStore {
     return row === undefined ? null : reservationFromParts(row[0], row[1], row[2], row[3]);
   }
 
+  /** True when no reservation or usage record can carry this request id (see #highWater). */
+  #unusedRequestId(requestId: string): boolean {
+    // ASCII only: there JavaScript's string order is SQLite's (BINARY: UTF-8 bytes, i.e. code points).
+    if (!PRINTABLE_ASCII.test(requestId)) return false;
+    if (this.#highWater === undefined) {
+      const usage = (this.#maxIds.usage.get() as string | null) ?? '';
+      const reservation = ((this.#maxIds.reservation.get() as string | null) ?? 'rsv_').slice(4); // ids are rsv_<requestId>
+      const held = this.#holds.maxRequestId(); // holds have no row
+      this.#highWater = [usage, reservation, held].reduce((a, b) => (b > a ? b : a));
+    }
+    return requestId > this.#highWater;
+  }
+
   #view(scope: AccountScope): AccountView {
     const s = this.#s;
-    const reservation = scope.reservationId === undefined ? null : this.#reservation(scope.reservationId);
+    // A reserve with a request id nothing carries yet: no reservation or record to look up.
+    const unused = scope.requestId !== undefined && scope.reservationId === `rsv_${scope.requestId}` && this.#unusedRequestId(scope.requestId);
+    const reservation = scope.reservationId === undefined || unused ? null : this.#reservation(scope.reservationId);
     const accountId = scope.accountId ?? reservation?.accountId ?? '';
     const nowMs = scope.nowMs;
     const entry = this.#cache.account(accountId, nowMs, this.#load);
@@ -243,7 +277,7 @@ export class SqliteChargingStore implements ChargingStore {
     }
     // A usage record is written only by the settle that closes its reservation (rsv_<requestId>, same transaction),
     // so while that reservation is open there is none to look up.
-    const noRecord = scope.requestId === undefined || (reservation !== null && reservation.state === 'open' && reservation.requestId === scope.requestId);
+    const noRecord = unused || scope.requestId === undefined || (reservation !== null && reservation.state === 'open' && reservation.requestId === scope.requestId);
     const usageRow = noRecord ? undefined : (s.usageByRequest.get(scope.requestId!) as UsageRow | undefined);
     return {
       accountId, nowMs, policy: entry.policy, buckets, schedules, memberCap, memberUsage, reservation,

@@ -53,6 +53,13 @@ export class HoldBook {
     return this.#open.get(id);
   }
 
+  /** The greatest request id of the open reservations held here ('' when none). */
+  maxRequestId(): string {
+    let max = '';
+    for (const r of this.#open.values()) if (r.requestId > max) max = r.requestId;
+    return max;
+  }
+
   bucketHeld(bucketId: string): number {
     return this.#bucketHeld.get(bucketId) ?? 0;
   }
