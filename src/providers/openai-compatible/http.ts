@@ -5,10 +5,8 @@ import { UpstreamError, type UpstreamCall } from '../types.ts';
 import type { ChunkParser } from './chunk-parser.ts';
 import { isObj, str } from './upstream-fields.ts';
 
-export type UpstreamBody = Dispatcher.ResponseData['body'];
-
 /** Error bodies are kept for logs only; past this size the rest is not worth reading. */
-const ERROR_BODY_BYTES_MAX = 64 * 1024;
+export const ERROR_BODY_BYTES_MAX = 64 * 1024;
 
 function errorCode(e: unknown): string | undefined {
   return isObj(e) ? str(e['code']) : undefined;
@@ -19,7 +17,7 @@ function errorMessage(e: unknown): string {
 }
 
 /** A failure before response headers: the caller's abort, a timeout, a broken HTTP answer, or no connection. */
-function requestError(e: unknown, call: UpstreamCall): UpstreamError {
+export function requestError(e: unknown, call: UpstreamCall): UpstreamError {
   const name = call.provider.name;
   if (call.signal.aborted) return new UpstreamError('aborted', `request to ${name} aborted by the caller`);
   const code = errorCode(e);
@@ -92,35 +90,32 @@ function joinUrl(baseUrl: string, path: string): string {
 }
 
 /**
- * POST a JSON body to the upstream and wait for a 2xx. Non-2xx answers are read (bounded), so the
- * pooled connection can be reused, and thrown as UpstreamError('status').
- * Goes straight to the dispatcher with a pre-built origin, path and header list (undici's top-level
- * request() parses the URL and we would build the headers again on every call).
+ * What undici needs to send one POST to the provider: a pre-built origin, path and header list (undici's
+ * top-level request() parses the URL and we would build the headers again on every call).
  */
-export async function postJson(call: UpstreamCall, path: string, body: unknown, accept: string): Promise<Dispatcher.ResponseData> {
+export function dispatchOptions(call: UpstreamCall, path: string, body: unknown, accept: string): Dispatcher.DispatchOptions {
   const { provider } = call;
-  if (call.signal.aborted) throw new UpstreamError('aborted', `request to ${provider.name} aborted by the caller`);
   const t = targetOf(provider);
-  let res: Dispatcher.ResponseData;
-  try {
-    const url = urlOf(t, path);
-    res = await call.dispatcher.request({
-      origin: url.origin,
-      path: url.path,
-      method: 'POST',
-      headers: headersOf(t, provider, accept),
-      body: JSON.stringify(body),
-      // A CallSignal is what undici uses of an AbortSignal (aborted, reason, add/removeEventListener).
-      signal: call.signal as AbortSignal,
-      headersTimeout: call.timeoutMsHeaders,
-      bodyTimeout: call.timeoutMsBody,
-    });
-  } catch (e) {
-    throw requestError(e, call);
-  }
-  if (res.statusCode >= 200 && res.statusCode < 300) return res;
-  const text = await readText(res.body, call, ERROR_BODY_BYTES_MAX, 'truncate').catch(() => '');
-  throw new UpstreamError('status', `${provider.name} answered ${res.statusCode}: ${upstreamErrorMessage(text)}`, res.statusCode, text);
+  const url = urlOf(t, path);
+  return {
+    origin: url.origin,
+    path: url.path,
+    method: 'POST',
+    headers: headersOf(t, provider, accept),
+    body: JSON.stringify(body),
+    headersTimeout: call.timeoutMsHeaders,
+    bodyTimeout: call.timeoutMsBody,
+  };
+}
+
+/** The caller's signal was already aborted: nothing is sent. */
+export function abortedBeforeSend(call: UpstreamCall): UpstreamError {
+  return new UpstreamError('aborted', `request to ${call.provider.name} aborted by the caller`);
+}
+
+/** A non-2xx answer, with its (bounded) body for the logs. */
+export function statusError(call: UpstreamCall, statusCode: number, text: string): UpstreamError {
+  return new UpstreamError('status', `${call.provider.name} answered ${statusCode}: ${upstreamErrorMessage(text)}`, statusCode, text);
 }
 
 /** The upstream's own error message, for our logs (OpenAI shape, or the raw text cut short). */
@@ -138,114 +133,8 @@ function upstreamErrorMessage(text: string): string {
   return text.slice(0, 500) || '(empty body)';
 }
 
-/**
- * Read a body as text up to `bytesMax`; beyond it either cut (error bodies) or fail (answers).
- * Event listeners rather than for-await: no async iterator and no promise per chunk. (The listeners are
- * inline arrows on purpose: tsx wraps every named local function in a __name() call, per request.)
- */
-export function readText(body: UpstreamBody, call: UpstreamCall, bytesMax: number, overflow: 'truncate' | 'fail'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    let settled = false;
-    body.on('data', (buf: Buffer) => {
-      if (settled) return;
-      bytes += buf.length;
-      if (bytes <= bytesMax) {
-        chunks.push(buf);
-        return;
-      }
-      settled = true;
-      body.destroy();
-      if (overflow === 'fail') {
-        reject(new UpstreamError('malformed', `${call.provider.name} answered more than ${bytesMax} bytes`));
-        return;
-      }
-      chunks.push(buf.subarray(0, buf.length - (bytes - bytesMax)));
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    body.on('end', () => {
-      if (settled) return;
-      settled = true;
-      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
-    });
-    body.on('error', (e: unknown) => {
-      if (settled) return;
-      settled = true;
-      reject(bodyError(e, call));
-    });
-    // Destroyed without an error (our abort): a cut body, as the async iterator reported it.
-    body.on('close', () => {
-      if (settled) return;
-      settled = true;
-      reject(bodyError(Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }), call));
-    });
-  });
-}
-
-export async function readJson(res: Dispatcher.ResponseData, call: UpstreamCall, bytesMax: number): Promise<unknown> {
-  const text = await readText(res.body, call, bytesMax, 'fail');
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new UpstreamError('malformed', `${call.provider.name} answered 2xx with a body that is not JSON`, res.statusCode, text.slice(0, 2048));
-  }
-}
-
-export function isJsonResponse(res: Dispatcher.ResponseData): boolean {
-  const type = res.headers['content-type'];
-  return typeof type === 'string' && type.includes('application/json');
-}
-
-/**
- * Upstream SSE body → canonical events, as bytes arrive (never buffered whole). Ends normally on
- * [DONE], or on end of body after a finish_reason; otherwise throws UpstreamError('disconnect').
- * If the consumer stops early (return()/throw()), the body is destroyed, which aborts the upstream request.
- */
-export async function* sseEvents(body: UpstreamBody, call: UpstreamCall, parser: ChunkParser): AsyncGenerator<StreamEvent, void, undefined> {
-  for await (const batch of sseBatches(body, call, parser)) yield* batch;
-}
-
-/** sseEvents grouped by upstream read: one array (never empty) per body chunk that completed events. */
-export async function* sseBatches(body: UpstreamBody, call: UpstreamCall, parser: ChunkParser): AsyncGenerator<StreamEvent[], void, undefined> {
-  const sse = new SseParser();
-  const utf8 = new Utf8Chunks();
-  const it = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  let ended = false;
-  try {
-    for (;;) {
-      let r: IteratorResult<Buffer>;
-      // Only reading is guarded: an error the consumer throws into us at a yield must not be re-labelled.
-      try {
-        r = await it.next();
-      } catch (e) {
-        throw bodyError(e, call);
-      }
-      ended = r.done === true;
-      const out: StreamEvent[] = [];
-      const frames = parseFrames(sse, r.done === true ? undefined : utf8.decode(r.value), call);
-      const done = handleFrames(frames, parser, out, call);
-      if (done || (ended && parser.finished)) parser.end(out);
-      if (out.length > 0) yield out;
-      if (done) {
-        // [DONE] is the last thing an upstream sends. The rest of the body (normally just the chunked
-        // terminator) is read in the background so undici can pool the connection without the
-        // consumer waiting; bytes after [DONE] are ignored, a failure too, and bodyTimeout bounds it.
-        if (!ended) {
-          ended = true;
-          void drain(it);
-        }
-        return;
-      }
-      if (ended) break;
-    }
-    if (!parser.finished) throw new UpstreamError('disconnect', `${call.provider.name} ended the stream before finish_reason or [DONE]`);
-  } finally {
-    if (!ended) body.destroy();
-  }
-}
-
-function parseFrames(sse: SseParser, text: string | undefined, call: UpstreamCall): SseEvent[] {
+/** One body chunk's text (undefined: end of body) → the SSE frames it completed; an oversized event is 'malformed'. */
+export function parseFrames(sse: SseParser, text: string | undefined, call: UpstreamCall): SseEvent[] {
   try {
     return text === undefined ? sse.end() : sse.push(text);
   } catch (e) {
@@ -254,7 +143,7 @@ function parseFrames(sse: SseParser, text: string | undefined, call: UpstreamCal
 }
 
 /** Feed the frames of one body chunk to the parser; true once [DONE] was seen. */
-function handleFrames(frames: SseEvent[], parser: ChunkParser, out: StreamEvent[], call: UpstreamCall): boolean {
+export function handleFrames(frames: SseEvent[], parser: ChunkParser, out: StreamEvent[], call: UpstreamCall): boolean {
   for (const frame of frames) {
     if (frame.data === '[DONE]') return true;
     if (frame.event === 'error') parser.chunk({ error: tryParse(frame.data) ?? frame.data }, out);
@@ -309,14 +198,6 @@ function endsOnCharBoundary(b: Buffer): boolean {
   const lead = b[i]!;
   const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
   return n - i >= need;
-}
-
-async function drain(it: AsyncIterator<Buffer>): Promise<void> {
-  try {
-    while ((await it.next()).done !== true);
-  } catch {
-    // the answer was complete; a broken tail changes nothing
-  }
 }
 
 function tryParse(data: string): unknown {

@@ -1,0 +1,222 @@
+import type { Dispatcher } from 'undici';
+import { UpstreamError, type UpstreamCall } from '../types.ts';
+import {
+  ERROR_BODY_BYTES_MAX, abortedBeforeSend, bodyError, dispatchOptions, requestError, statusError,
+} from './http.ts';
+
+/**
+ * Upstream calls through undici's dispatch() with our own handler, instead of dispatcher.request(): no
+ * Readable body, no AsyncResource, no header object per response (only content-type is looked up, in
+ * the raw header list), no promise or listener per body chunk.
+ *
+ * The handler speaks undici's "legacy" handler interface (onConnect / onHeaders / onData / onComplete /
+ * onError): undici 7's HTTP/1 client calls exactly these; a handler written against the newer controller
+ * interface (onRequestStart / onResponseStart ...) is wrapped in an UnwrapHandler that builds a controller
+ * and parses every header into an object per response. The legacy methods are marked deprecated in
+ * undici's types but are what its core runs; if a future major drops them, only this file changes.
+ */
+
+/** A whole upstream answer, read into memory (bounded). */
+export interface UpstreamAnswer {
+  statusCode: number;
+  /** The content-type header, if the upstream sent exactly one. */
+  contentType: string | undefined;
+  text: string;
+}
+
+const CONTENT_TYPE = 'content-type';
+
+/** A raw header name equal to content-type in any case (compared byte by byte: no string per header). */
+function isContentType(name: Buffer | string): boolean {
+  if (name.length !== 12) return false;
+  if (typeof name === 'string') return name.toLowerCase() === CONTENT_TYPE;
+  // | 0x20 lower-cases ASCII letters and leaves '-' as it is; header names hold no other bytes it would map onto these.
+  for (let i = 0; i < 12; i++) if ((name[i]! | 0x20) !== CONTENT_TYPE.charCodeAt(i)) return false;
+  return true;
+}
+
+/** The raw header list's content-type value (undici gives names and values as Buffers, names in any case). */
+export function contentTypeOf(raw: readonly (Buffer | string)[]): string | undefined {
+  let found: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (!isContentType(raw[i]!)) continue;
+    // Sent twice: undici's header object would hold an array, which never read as JSON before either.
+    if (found !== undefined) return undefined;
+    const v = raw[i + 1]!;
+    found = typeof v === 'string' ? v : v.toString('latin1');
+  }
+  return found;
+}
+
+/**
+ * What every upstream handler shares: the abort wiring (the caller's signal aborts the dispatch through
+ * the callback undici hands to onConnect; aborted before that, the request is dropped as soon as undici
+ * connects it, before a byte is written) and the error mapping of a failure before or after headers.
+ */
+abstract class UpstreamHandler implements Dispatcher.DispatchHandler {
+  /** undici's abort for this request, once it was given a connection. */
+  #abort: ((err?: Error) => void) | undefined;
+  /** Our listener on the caller's signal, while one is registered. */
+  #onSignal: (() => void) | undefined;
+  /** 0 until response headers (final, not 1xx) arrived. */
+  statusCode = 0;
+  /** True once the outcome was handed out: later callbacks from undici are ignored. */
+  settled = false;
+
+  constructor(readonly call: UpstreamCall) {
+    // Not a named local function: tsx wraps those in __name() on every call.
+    this.#onSignal = () => this.onSignalAbort();
+    call.signal.addEventListener('abort', this.#onSignal);
+  }
+
+  /** Stop listening to the caller's signal (once the outcome is known or the request was torn down). */
+  unlisten(): void {
+    const l = this.#onSignal;
+    if (l === undefined) return;
+    this.#onSignal = undefined;
+    this.call.signal.removeEventListener('abort', l);
+  }
+
+  /** Abort the upstream request (connection closed). Before onConnect, it is aborted as soon as undici connects it. */
+  abortRequest(): void {
+    const abort = this.#abort;
+    if (abort !== undefined) abort();
+  }
+
+  /** The caller's signal fired. */
+  onSignalAbort(): void {
+    this.unlisten();
+    // With a connection, undici's abort reports back through onError (mapped to 'aborted'). Without one
+    // yet, fail now; onConnect aborts the request when undici gets to it.
+    if (this.#abort !== undefined) this.#abort();
+    else this.fail(this.mapError(undefined));
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.settled || this.call.signal.aborted) {
+      abort();
+      return;
+    }
+    this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx informational: the real answer follows
+    this.statusCode = statusCode;
+    return this.onStart(statusCode, rawHeaders, resume);
+  }
+
+  onError(err: Error): void {
+    if (this.settled) return;
+    this.fail(this.mapError(err));
+  }
+
+  /** undici's error (or our abort) → UpstreamError, by how far the response got. */
+  mapError(err: unknown): UpstreamError {
+    if (this.statusCode === 0) return requestError(err, this.call);
+    if (this.statusCode >= 200 && this.statusCode < 300) return bodyError(err, this.call);
+    // A non-2xx whose error body broke off: still the status error, without the body (as before).
+    return statusError(this.call, this.statusCode, '');
+  }
+
+  abstract onStart(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean;
+  abstract onData(chunk: Buffer): boolean;
+  abstract onComplete(trailers: string[] | null): void;
+  /** Hand out a failure (called at most once, with settled still false). */
+  abstract fail(e: UpstreamError): void;
+}
+
+/**
+ * Collects a whole answer: 2xx bodies up to bytesMax (beyond: 'malformed', connection closed), non-2xx
+ * bodies up to ERROR_BODY_BYTES_MAX (beyond: cut, connection closed) and thrown as UpstreamError('status').
+ */
+export class TextHandler extends UpstreamHandler {
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+  #limit = 0;
+  #contentType: string | undefined;
+
+  constructor(
+    call: UpstreamCall,
+    readonly bytesMax: number,
+    readonly resolve: (a: UpstreamAnswer) => void,
+    readonly reject: (e: UpstreamError) => void,
+  ) {
+    super(call);
+  }
+
+  onStart(statusCode: number, rawHeaders: Buffer[], _resume: () => void): boolean {
+    this.#contentType = contentTypeOf(rawHeaders);
+    this.#limit = statusCode < 300 ? this.bytesMax : ERROR_BODY_BYTES_MAX;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.settled) return true;
+    const bytes = (this.#bytes += chunk.length);
+    if (bytes <= this.#limit) {
+      this.#chunks.push(chunk);
+      return true;
+    }
+    this.settled = true;
+    this.unlisten();
+    if (this.statusCode < 300) {
+      this.reject(new UpstreamError('malformed', `${this.call.provider.name} answered more than ${this.bytesMax} bytes`));
+    } else {
+      this.#chunks.push(chunk.subarray(0, chunk.length - (bytes - this.#limit)));
+      this.reject(statusError(this.call, this.statusCode, this.#text()));
+    }
+    // Not worth reading the rest: close the connection (undici's onError that follows is ignored).
+    this.abortRequest();
+    return false;
+  }
+
+  onComplete(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.unlisten();
+    const { statusCode } = this;
+    if (statusCode < 300) this.resolve({ statusCode, contentType: this.#contentType, text: this.#text() });
+    else this.reject(statusError(this.call, statusCode, this.#text()));
+  }
+
+  fail(e: UpstreamError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.unlisten();
+    this.reject(e);
+  }
+
+  #text(): string {
+    const c = this.#chunks;
+    if (c.length === 0) return '';
+    return c.length === 1 ? c[0]!.toString('utf8') : Buffer.concat(c).toString('utf8');
+  }
+}
+
+/**
+ * POST a JSON body and read the whole answer: resolves for a 2xx (body up to bytesMax, else 'malformed');
+ * rejects with UpstreamError('status') for any other status (error body bounded, for the logs), and with
+ * 'aborted', 'timeout', 'connect', 'malformed' or 'disconnect' as the failure was.
+ */
+export function postText(call: UpstreamCall, path: string, body: unknown, accept: string, bytesMax: number): Promise<UpstreamAnswer> {
+  if (call.signal.aborted) return Promise.reject(abortedBeforeSend(call));
+  return new Promise((resolve, reject) => {
+    const handler = new TextHandler(call, bytesMax, resolve, reject);
+    try {
+      call.dispatcher.dispatch(dispatchOptions(call, path, body, accept), handler);
+    } catch (e) {
+      // undici reports its own failures through onError; this is a throw before it got that far.
+      handler.onError(e as Error);
+    }
+  });
+}
+
+/** The answer's body as JSON, or 'malformed'. */
+export function answerJson(a: UpstreamAnswer, call: UpstreamCall): unknown {
+  try {
+    return JSON.parse(a.text);
+  } catch {
+    throw new UpstreamError('malformed', `${call.provider.name} answered 2xx with a body that is not JSON`, a.statusCode, a.text.slice(0, 2048));
+  }
+}
