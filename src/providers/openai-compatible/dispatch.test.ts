@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { setImmediate as tick } from 'node:timers/promises';
 import { Agent } from 'undici';
@@ -286,6 +286,22 @@ describe('non-streaming dispatch', () => {
   test('a 2xx body that breaks off is a disconnect; one that stalls is a timeout', async () => {
     await rejectsWith(adapter.chat(call('partial-then-drop'), chatReq()), 'disconnect');
     await rejectsWith(adapter.chat(call('partial-body', { timeoutMsBody: 150 }), chatReq()), 'timeout');
+  });
+
+  test('an answer that is not HTTP is malformed, not a connection failure', async () => {
+    const raw = createNetServer((socket) => {
+      socket.once('data', () => socket.end('SPDY/9 200 fine thanks\r\nno headers here\r\n\r\n'));
+    });
+    raw.listen(0, '127.0.0.1');
+    await once(raw, 'listening');
+    try {
+      const rawPort = (raw.address() as AddressInfo).port;
+      const bad = { name: 'fake', adapter: 'openai-compatible' as const, baseUrl: `http://127.0.0.1:${rawPort}/v1` };
+      const e = await rejectsWith(adapter.chat(call('unused', { provider: bad }), chatReq()), 'malformed');
+      assert.match(e.message, /unparseable HTTP response/);
+    } finally {
+      raw.close();
+    }
   });
 
   test('1xx informational answers before the real one are skipped', async () => {

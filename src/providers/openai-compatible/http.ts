@@ -16,6 +16,14 @@ function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/**
+ * undici's HTTPParserError. Its `code` should be HPE_*, but undici 7 looks the llhttp error up by number in
+ * a table keyed by name, so the code is usually undefined: the name is what can be relied on.
+ */
+function isParserError(e: unknown, code: string | undefined): boolean {
+  return code?.startsWith('HPE_') === true || (e instanceof Error && e.name === 'HTTPParserError');
+}
+
 /** A failure before response headers: the caller's abort, a timeout, a broken HTTP answer, or no connection. */
 export function requestError(e: unknown, call: UpstreamCall): UpstreamError {
   const name = call.provider.name;
@@ -23,7 +31,7 @@ export function requestError(e: unknown, call: UpstreamCall): UpstreamError {
   const code = errorCode(e);
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return new UpstreamError('timeout', `${name} sent no response headers within ${call.timeoutMsHeaders} ms`);
   if (code === 'UND_ERR_BODY_TIMEOUT') return new UpstreamError('timeout', `${name} sent no body bytes within ${call.timeoutMsBody} ms`);
-  if (code?.startsWith('HPE_') === true) return new UpstreamError('malformed', `${name} sent an unparseable HTTP response: ${errorMessage(e)}`);
+  if (isParserError(e, code)) return new UpstreamError('malformed', `${name} sent an unparseable HTTP response: ${errorMessage(e)}`);
   return new UpstreamError('connect', `could not reach ${name}: ${code ?? ''} ${errorMessage(e)}`.replace('  ', ' '));
 }
 
@@ -34,7 +42,7 @@ export function bodyError(e: unknown, call: UpstreamCall): UpstreamError {
   if (call.signal.aborted) return new UpstreamError('aborted', `response from ${name} aborted by the caller`);
   const code = errorCode(e);
   if (code === 'UND_ERR_BODY_TIMEOUT') return new UpstreamError('timeout', `${name} sent no body bytes within ${call.timeoutMsBody} ms`);
-  if (code?.startsWith('HPE_') === true) return new UpstreamError('malformed', `${name} sent an unparseable HTTP response: ${errorMessage(e)}`);
+  if (isParserError(e, code)) return new UpstreamError('malformed', `${name} sent an unparseable HTTP response: ${errorMessage(e)}`);
   return new UpstreamError('disconnect', `connection to ${name} broke mid-response: ${code ?? ''} ${errorMessage(e)}`.replace('  ', ' '));
 }
 
