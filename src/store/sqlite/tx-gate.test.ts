@@ -47,3 +47,22 @@ test('a gateway settle that runs while a billing order is open is not lost when 
   assert.deepEqual((await auditAccount(store, accountId)).problems, []);
   db.close();
 });
+
+test('after an exclusive section, promises no longer carry async-context bookkeeping (Node 20 promise hooks off)', async () => {
+  // In a child process: the test runner may use async context itself.
+  const { execFileSync } = await import('node:child_process');
+  const script = `
+    import { openSqlite } from './src/store/sqlite/db.ts';
+    import { txGate } from './src/store/sqlite/tx-gate.ts';
+    const hooked = () => Object.getOwnPropertySymbols(Promise.resolve()).length > 0;
+    const gate = txGate(openSqlite(':memory:'));
+    const before = hooked();
+    let inside = false;
+    await gate.exclusive(async () => { await null; inside = hooked() && gate.heldByCaller(); });
+    const after = hooked();
+    await gate.exclusive(async () => { await null; });
+    console.log(JSON.stringify({ before, inside, after, again: hooked(), heldOutside: gate.heldByCaller() }));
+  `;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: new URL('../../../', import.meta.url), encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(out.trim().split('\n').pop()!), { before: false, inside: true, after: false, again: false, heldOutside: false });
+});
