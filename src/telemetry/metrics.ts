@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { LocalCounter, LocalHistogram, type CounterCell, type HistogramCell } from './local-metrics.ts';
 import type { GatewayMetrics } from '../gateway/index.ts';
 
 /** Prometheus metrics (prom-client): requests, latency, time to first token, tokens, upstream errors, open streams. */
@@ -8,11 +9,18 @@ export interface Telemetry {
   requestDone(route: string, status: number, latencyS: number): void;
 }
 
-interface TokenChildren {
-  input: { inc(v: number): void };
-  output: { inc(v: number): void };
-  cachedInput: { inc(v: number): void };
-  reasoning: { inc(v: number): void };
+interface TokenCells {
+  input: CounterCell;
+  output: CounterCell;
+  cachedInput: CounterCell;
+  reasoning: CounterCell;
+}
+
+/** The inner map of a two-level map (label values as keys: no key string is built per lookup). */
+function inner<K1, K2, V>(m: Map<K1, Map<K2, V>>, a: K1): Map<K2, V> {
+  let i = m.get(a);
+  if (i === undefined) m.set(a, (i = new Map()));
+  return i;
 }
 
 /** Sampling interval of the event-loop delay metric. */
@@ -24,65 +32,63 @@ export function createTelemetry(opts: { defaultMetrics?: boolean } = {}): Teleme
   // 100 times a second (on this VM each wake-up of an idle process costs ~100 us of CPU, and under paced streams it
   // was about half a wake-up per chunk). 100 ms still catches every stall of 100 ms or more.
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'tokengrid_process_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
-  const requests = new Counter({ name: 'tokengrid_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [registry] });
-  const latency = new Histogram({
-    name: 'tokengrid_http_request_duration_seconds', help: 'Whole-request latency by route', labelNames: ['route'],
+  // The per-request metrics count in plain numbers (local-metrics.ts); their label cells are looked up in maps
+  // keyed by the label values, so a request builds no string and hashes no labels.
+  const requests = new LocalCounter({ name: 'tokengrid_http_requests_total', help: 'HTTP requests by route and status', registers: [registry] });
+  const latency = new LocalHistogram({
+    name: 'tokengrid_http_request_duration_seconds', help: 'Whole-request latency by route',
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300], registers: [registry],
   });
-  const ttft = new Histogram({
-    name: 'tokengrid_time_to_first_token_seconds', help: 'Time from request arrival to the first streamed event', labelNames: ['model', 'provider'],
+  const ttft = new LocalHistogram({
+    name: 'tokengrid_time_to_first_token_seconds', help: 'Time from request arrival to the first streamed event',
     buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: [registry],
   });
-  const tokens = new Counter({ name: 'tokengrid_tokens_total', help: 'Tokens by model, provider and direction', labelNames: ['model', 'provider', 'direction'], registers: [registry] });
+  const tokens = new LocalCounter({ name: 'tokengrid_tokens_total', help: 'Tokens by model, provider and direction', registers: [registry] });
   const upstreamErrors = new Counter({ name: 'tokengrid_upstream_errors_total', help: 'Failed upstream attempts by provider and kind', labelNames: ['provider', 'kind'], registers: [registry] });
-  const openStreams = new Gauge({ name: 'tokengrid_open_streams', help: 'Streams currently open to clients', registers: [registry] });
-  // Label children are looked up once per label set (prom-client hashes the label object on every call otherwise).
-  const requestsByKey = new Map<string, { inc(): void }>();
-  const latencyByRoute = new Map<string, { observe(v: number): void }>();
-  const ttftByKey = new Map<string, { observe(v: number): void }>();
-  const tokensByKey = new Map<string, TokenChildren>();
-  const tokenChildren = (model: string, provider: string): TokenChildren => {
-    const key = `${model}\u0000${provider}`;
-    let c = tokensByKey.get(key);
-    if (c === undefined) {
-      c = {
-        input: tokens.labels({ model, provider, direction: 'input' }),
-        output: tokens.labels({ model, provider, direction: 'output' }),
-        cachedInput: tokens.labels({ model, provider, direction: 'cached_input' }),
-        reasoning: tokens.labels({ model, provider, direction: 'reasoning' }),
-      };
-      tokensByKey.set(key, c);
-    }
-    return c;
-  };
+  let streamsOpen = 0;
+  new Gauge({ name: 'tokengrid_open_streams', help: 'Streams currently open to clients', registers: [registry], collect() { this.set(streamsOpen); } });
+  const requestsBy = new Map<string, Map<number, CounterCell>>();
+  const latencyBy = new Map<string, HistogramCell>();
+  const ttftBy = new Map<string, Map<string, HistogramCell>>();
+  const tokensBy = new Map<string, Map<string, TokenCells>>();
   return {
     registry,
     requestDone(route, status, latencyS) {
-      const key = `${route}\u0000${status}`;
-      let r = requestsByKey.get(key);
-      if (r === undefined) requestsByKey.set(key, (r = requests.labels({ route, status: String(status) })));
+      const byStatus = inner(requestsBy, route);
+      let r = byStatus.get(status);
+      if (r === undefined) byStatus.set(status, (r = requests.cell({ route, status: String(status) })));
       r.inc();
-      let l = latencyByRoute.get(route);
-      if (l === undefined) latencyByRoute.set(route, (l = latency.labels({ route })));
+      let l = latencyBy.get(route);
+      if (l === undefined) latencyBy.set(route, (l = latency.cell({ route })));
       l.observe(latencyS);
     },
     gateway: {
       ttft(model, provider, seconds) {
-        const key = `${model}\u0000${provider}`;
-        let h = ttftByKey.get(key);
-        if (h === undefined) ttftByKey.set(key, (h = ttft.labels({ model, provider })));
+        const byProvider = inner(ttftBy, model);
+        let h = byProvider.get(provider);
+        if (h === undefined) byProvider.set(provider, (h = ttft.cell({ model, provider })));
         h.observe(seconds);
       },
       tokens(model, provider, u) {
-        const c = tokenChildren(model, provider);
+        const byProvider = inner(tokensBy, model);
+        let c = byProvider.get(provider);
+        if (c === undefined) {
+          c = {
+            input: tokens.cell({ model, provider, direction: 'input' }),
+            output: tokens.cell({ model, provider, direction: 'output' }),
+            cachedInput: tokens.cell({ model, provider, direction: 'cached_input' }),
+            reasoning: tokens.cell({ model, provider, direction: 'reasoning' }),
+          };
+          byProvider.set(provider, c);
+        }
         if (u.tokensInput) c.input.inc(u.tokensInput);
         if (u.tokensOutput) c.output.inc(u.tokensOutput);
         if (u.tokensCachedInput) c.cachedInput.inc(u.tokensCachedInput);
         if (u.tokensReasoning) c.reasoning.inc(u.tokensReasoning);
       },
       upstreamError(provider, kind) { upstreamErrors.inc({ provider, kind }); },
-      streamOpened() { openStreams.inc(); },
-      streamClosed() { openStreams.dec(); },
+      streamOpened() { streamsOpen++; },
+      streamClosed() { streamsOpen--; },
     },
   };
 }
