@@ -18,8 +18,10 @@ function pooledBytes(n: number): Buffer {
     pool = randomBytes(POOL_BYTES);
     poolOffset = 0;
   }
-  // A copy, so a caller that keeps the bytes (a key) never shares memory with later callers.
-  const out = Buffer.from(pool.subarray(poolOffset, poolOffset + n));
+  // A copy, so a caller that keeps the bytes (a key) never shares memory with later callers (copy() spares the
+  // view that subarray() would allocate).
+  const out = Buffer.allocUnsafe(n);
+  pool.copy(out, 0, poolOffset, poolOffset + n);
   poolOffset += n;
   return out;
 }
