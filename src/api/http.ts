@@ -3,7 +3,55 @@ import { TokenGridError } from '../core/index.ts';
 
 export type Family = 'openai' | 'anthropic' | 'admin';
 
-const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+const JSON_TYPE = 'application/json';
+
+/**
+ * The request id the shell (server.ts) assigned to a response, sent as `x-request-id` with the response head.
+ * Passing it in writeHead's object rather than with res.setHeader spares a per-response header dictionary and
+ * an array per header, which writeHead builds to merge the two.
+ */
+export const kRequestId = Symbol('tokengrid.requestId');
+type ResWithId = ServerResponse & { [kRequestId]?: string };
+
+export function setRequestId(res: ServerResponse, requestId: string): void {
+  (res as ResWithId)[kRequestId] = requestId;
+}
+
+/** Status and head of a response with a body of known length (x-request-id first, as the shell always sent it). */
+function writeFixedHead(res: ServerResponse, status: number, contentType: string, length: number, headers?: Record<string, string>): void {
+  const id = (res as ResWithId)[kRequestId];
+  if (headers === undefined) {
+    // The common case: one small header object, no spreads.
+    res.writeHead(status, id === undefined
+      ? { 'content-type': contentType, 'content-length': length }
+      : { 'x-request-id': id, 'content-type': contentType, 'content-length': length });
+  } else {
+    res.writeHead(status, { ...(id === undefined ? {} : { 'x-request-id': id }), 'content-type': contentType, 'content-length': length, ...headers });
+  }
+}
+
+/** The head of an event stream: x-request-id (first), SSE_HEADERS and any extra headers. */
+export function writeSseHead(res: ServerResponse, extraHeaders?: Record<string, string>): void {
+  const id = (res as ResWithId)[kRequestId];
+  if (extraHeaders === undefined) {
+    // A literal, not spreads: one object of one shape per stream.
+    res.writeHead(200, id === undefined ? SSE_HEADERS : {
+      'x-request-id': id, 'content-type': SSE_HEADERS['content-type'], 'cache-control': SSE_HEADERS['cache-control'],
+      connection: SSE_HEADERS.connection, 'x-accel-buffering': SSE_HEADERS['x-accel-buffering'],
+    });
+  } else {
+    res.writeHead(200, { ...(id === undefined ? {} : { 'x-request-id': id }), ...SSE_HEADERS, ...extraHeaders });
+  }
+}
+
+/**
+ * For a response ended without writeHead (res.end() alone): put x-request-id on it the ordinary way.
+ * No-op once the head is sent.
+ */
+export function setRequestIdHeader(res: ServerResponse): void {
+  const id = (res as ResWithId)[kRequestId];
+  if (id !== undefined && !res.headersSent) res.setHeader('x-request-id', id);
+}
 
 /**
  * Read the whole body up to `limitBytes`. Over the limit: 413 as soon as the limit is crossed (a declared
@@ -16,7 +64,9 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
     return Promise.reject(tooLarge(limitBytes));
   }
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    // A small body comes in one chunk: the array is made only for a second one.
+    let first: Buffer | undefined;
+    let chunks: Buffer[] | undefined;
     let size = 0;
     let failed = false;
     req.on('data', (chunk: Buffer) => {
@@ -24,13 +74,14 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
       size += chunk.length;
       if (size > limitBytes) {
         failed = true;
-        chunks.length = 0;
+        first = chunks = undefined;
         reject(tooLarge(limitBytes));
         return;
       }
-      chunks.push(chunk);
+      if (first === undefined) first = chunk;
+      else (chunks ??= [first]).push(chunk);
     });
-    req.on('end', () => { if (!failed) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)); });
+    req.on('end', () => { if (!failed) resolve(chunks !== undefined ? Buffer.concat(chunks) : first ?? Buffer.alloc(0)); });
     req.on('error', (e) => { if (!failed) { failed = true; reject(e); } });
   });
 }
@@ -56,25 +107,23 @@ export async function readJson(req: IncomingMessage, limitBytes: number): Promis
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
   const text = JSON.stringify(body);
-  if (headers === undefined) {
-    // The common case: one small header object, no spreads.
-    res.writeHead(status, { 'content-type': JSON_HEADERS['content-type'], 'content-length': Buffer.byteLength(text) });
-  } else {
-    res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text), ...headers });
-  }
+  writeFixedHead(res, status, JSON_TYPE, Buffer.byteLength(text), headers);
   res.end(text);
 }
 
 export function sendText(res: ServerResponse, status: number, text: string, contentType: string): void {
-  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+  writeFixedHead(res, status, contentType, Buffer.byteLength(text));
   res.end(text);
 }
+
+const BEARER = /^Bearer\s/i;
 
 export function bearerToken(req: IncomingMessage): string | undefined {
   const auth = req.headers.authorization;
   if (auth !== undefined) {
-    const m = /^Bearer\s+(.+)$/i.exec(auth);
-    return m ? m[1]!.trim() : undefined;
+    // What /^Bearer\s+(.+)$/i captured, trimmed, without the match array: header values hold no line breaks, so
+    // the pattern matches exactly when a whitespace follows "Bearer" and at least one more character follows.
+    return auth.length > 7 && BEARER.test(auth) ? auth.slice(7).trim() : undefined;
   }
   const x = req.headers['x-api-key'];
   return typeof x === 'string' ? x.trim() : undefined;

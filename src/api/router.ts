@@ -22,16 +22,21 @@ export interface Route<C = unknown> {
 
 interface Compiled { route: Route<never>; segments: string[]; params: (string | null)[] }
 
+export interface RouteMatch { route: Route<never>; params: Record<string, string> }
+
+const NO_PARAMS: Record<string, string> = Object.freeze({});
+
 /** A small exact-match router: static paths by map lookup, parameterised ones by segment match. */
 export class Router {
-  readonly #static = new Map<string, Map<string, Route<never>>>();
+  /** Static paths map to a ready match (no object per request). */
+  readonly #static = new Map<string, Map<string, RouteMatch>>();
   readonly #dynamic: Compiled[] = [];
 
   add(route: Route<never>): void {
     if (!route.path.includes(':')) {
       let byMethod = this.#static.get(route.path);
       if (!byMethod) this.#static.set(route.path, (byMethod = new Map()));
-      byMethod.set(route.method, route);
+      byMethod.set(route.method, Object.freeze({ route, params: NO_PARAMS }));
       return;
     }
     const segments = route.path.split('/');
@@ -39,12 +44,9 @@ export class Router {
   }
 
   /** The route, or 'method' when the path exists under another method, or undefined. */
-  match(method: string, path: string): { route: Route<never>; params: Record<string, string> } | 'method' | undefined {
+  match(method: string, path: string): RouteMatch | 'method' | undefined {
     const byMethod = this.#static.get(path);
-    if (byMethod) {
-      const r = byMethod.get(method);
-      return r ? { route: r, params: {} } : 'method';
-    }
+    if (byMethod) return byMethod.get(method) ?? 'method';
     const parts = path.split('/');
     let methodMismatch = false;
     for (const c of this.#dynamic) {

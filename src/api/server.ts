@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { TokenGridError, type ErrorCode } from '../core/index.ts';
 import { isClientAbort, type CallSignal, type RequestContext } from '../gateway/index.ts';
 import { sendError } from './errors.ts';
-import { bearerToken, type Family } from './http.ts';
+import { bearerToken, setRequestId, setRequestIdHeader, type Family } from './http.ts';
 import { Router, type Route, type RouteContext } from './router.ts';
 import type { AdminIdentity, ShellDeps } from './shell-deps.ts';
 
@@ -76,7 +76,7 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
     const startedAt = deps.now();
     const headerId = req.headers['x-request-id'];
     const requestId = typeof headerId === 'string' && REQUEST_ID.test(headerId) ? headerId : deps.ids.next('req');
-    res.setHeader('x-request-id', requestId);
+    setRequestId(res, requestId); // sent as x-request-id with the head (http.ts)
     const qIndex = req.url?.indexOf('?') ?? -1;
     const path = qIndex >= 0 ? req.url!.slice(0, qIndex) : req.url ?? '/';
     const family: Family = path.startsWith('/v1/messages') ? 'anthropic' : path.startsWith('/admin') || path.startsWith('/self') ? 'admin' : 'openai';
@@ -125,6 +125,7 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
         if (!res.headersSent) sendError(res, route.family, e);
         else res.end();
       } else if (isClientAbort(e)) {
+        setRequestIdHeader(res);
         res.end();
       } else {
         deps.log.error({ err: e, requestId, path }, 'unhandled error');

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { ErrorCode } from '../core/index.ts';
 import type { StreamSink } from '../gateway/index.ts';
 import type { StreamEvent } from '../wire/index.ts';
-import { SSE_HEADERS } from './http.ts';
+import { writeSseHead } from './http.ts';
 
 export interface StreamEncoder {
   encode(ev: StreamEvent): string;
@@ -17,7 +17,7 @@ export interface StreamEncoder {
  * one res.write on the next tick (with the headers, for the first one), instead of one write and one syscall
  * per event; a lone event (a paced stream) still leaves within the same tick, so no latency is added.
  */
-export function sseSink(res: ServerResponse, encoder: StreamEncoder, errorFrame: (code: ErrorCode, message: string) => string, extraHeaders: Record<string, string>): StreamSink {
+export function sseSink(res: ServerResponse, encoder: StreamEncoder, errorFrame: (code: ErrorCode, message: string) => string, extraHeaders?: Record<string, string>): StreamSink {
   return new SseSink(res, encoder, errorFrame, extraHeaders);
 }
 
@@ -33,7 +33,7 @@ class SseSink implements StreamSink {
     readonly res: ServerResponse,
     readonly encoder: StreamEncoder,
     readonly errorFrame: (code: ErrorCode, message: string) => string,
-    readonly extraHeaders: Record<string, string>,
+    readonly extraHeaders: Record<string, string> | undefined,
   ) {}
 
   flush(): void {
@@ -45,8 +45,7 @@ class SseSink implements StreamSink {
   }
 
   open(): void {
-    // writeHead copies the headers (setHeader was called before), so the shared constant can be passed as is.
-    this.res.writeHead(200, Object.keys(this.extraHeaders).length === 0 ? SSE_HEADERS : { ...SSE_HEADERS, ...this.extraHeaders });
+    writeSseHead(this.res, this.extraHeaders);
   }
 
   write(ev: StreamEvent): boolean {

@@ -1,4 +1,5 @@
 import { TokenGridError, type Clock, type Random } from '../core/index.ts';
+import type { KeyLimits } from '../accounts/index.ts';
 import { isModelAllowed, resolveModel, vendorCostMicros, type Deployment, type ModelCatalog, type ModelSpec } from '../catalog/index.ts';
 import { planAttempts, type Attempt, type DeploymentHealth } from '../routing/index.ts';
 import { UpstreamError, type AdapterKind, type ProviderAdapter, type ProviderConfig, type UpstreamCall } from '../providers/index.ts';
@@ -45,6 +46,9 @@ export interface Served<T> {
   attempt: Attempt;
   provider: ProviderConfig;
 }
+
+const NO_MODELS: readonly ModelSpec[] = Object.freeze([]);
+const NO_LIMITS: KeyLimits = Object.freeze({});
 
 const FAMILY_ADAPTER: Record<RequestContext['family'], AdapterKind> = { openai: 'openai-compatible', anthropic: 'anthropic' };
 
@@ -118,9 +122,7 @@ export class Gateway {
       this.#limitsDone(ctx, tokensInputEstimate + tokensOutputMax, 0);
       throw chargingRefusal(reserved.code, reserved.message);
     }
-    const catalog = this.deps.catalog();
-    const fallbacks = model.fallback.map((id) => catalog.models.get(id)).filter((m): m is ModelSpec => m !== undefined && m.kind === kind);
-    const attempts = planAttempts(model, fallbacks, (id) => this.deps.health.isAvailable(id), this.deps.random);
+    const attempts = planAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.deps.random);
     const admission: Admission = {
       model, reservationId: reserved.value.reservationId, tokensInputEstimate,
       tokensOutputGranted: reserved.value.tokensOutputGranted, tokensOutputMax, attempts,
@@ -132,12 +134,21 @@ export class Gateway {
     return admission;
   }
 
+  /** One closure for the gateway's life, not one per request. */
+  readonly #isAvailable = (deploymentId: string): boolean => this.deps.health.isAvailable(deploymentId);
+
+  #fallbacks(model: ModelSpec, kind: ModelSpec['kind']): readonly ModelSpec[] {
+    if (model.fallback.length === 0) return NO_MODELS;
+    const catalog = this.deps.catalog();
+    return model.fallback.map((id) => catalog.models.get(id)).filter((m): m is ModelSpec => m !== undefined && m.kind === kind);
+  }
+
   /** Rate limits per key and per account (the plan's limits, shared by all the account's keys). */
   #admitLimits(ctx: RequestContext, tokens: number): void {
     const nowMs = this.deps.clock.nowMs();
     const byKey = this.deps.limiter.admit(ctx.key.id, ctx.key.limits, tokens, nowMs);
     if (!byKey.ok) throw new TokenGridError('rate_limited', byKey.message, null, { 'retry-after': String(byKey.retryAfterS) });
-    const byPlan = this.deps.limiter.admit(ctx.key.accountId, ctx.accountLimits ?? {}, tokens, nowMs);
+    const byPlan = this.deps.limiter.admit(ctx.key.accountId, ctx.accountLimits ?? NO_LIMITS, tokens, nowMs);
     if (!byPlan.ok) {
       this.deps.limiter.done(ctx.key.id, tokens, 0, nowMs);
       throw new TokenGridError('rate_limited', byPlan.message.replace('for this key', "for this account's plan"), null, { 'retry-after': String(byPlan.retryAfterS) });
@@ -245,7 +256,8 @@ export class Gateway {
     const reported = res.usage.tokensInput > 0 || res.usage.tokensOutput > 0;
     const usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate, tokensOutput: estimateOutput(res) };
     await this.settle(ctx, a, served, usage, !reported || res.usageEstimated === true, 'ok', null);
-    return { response: { ...res, usage }, model: a.model };
+    // The adapter's response is this request's own: copied only when the usage changed.
+    return { response: reported ? res : { ...res, usage }, model: a.model };
   }
 
   async completion(ctx: RequestContext, req: CompletionRequest): Promise<{ response: CompletionResponse; model: ModelSpec }> {

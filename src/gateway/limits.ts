@@ -8,6 +8,9 @@ interface Window { secs: Int32Array; reqs: Int32Array; toks: Float64Array }
 
 export type LimitCheck = { ok: true } | { ok: false; message: string; retryAfterS: number };
 
+/** One shared answer for an admitted request (the common case allocates nothing). */
+const ADMITTED: LimitCheck = Object.freeze({ ok: true });
+
 export class RateLimiter {
   readonly #windows = new Map<string, Window>();
   readonly #concurrent = new Map<string, number>();
@@ -59,7 +62,7 @@ export class RateLimiter {
       w.toks[slot]! += tokensEstimate;
     }
     this.#concurrent.set(id, conc + 1);
-    return { ok: true };
+    return ADMITTED;
   }
 
   /** Correct the token count once the actual usage is known, and end the concurrency slot. */

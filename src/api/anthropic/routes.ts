@@ -25,11 +25,11 @@ export function anthropicRoutes(deps: ShellDeps): Route<RequestContext>[] {
         const id = `msg_${ctx.requestId.replace(/^req_/, '')}`;
         if (!req.stream) {
           const { response } = await gw.chat(ctx, req);
-          sendJson(rc.res, 200, encodeMessagesResponse({ ...response, id }, req.model));
+          sendJson(rc.res, 200, encodeMessagesResponse(response, req.model, id));
           return;
         }
         const encoder = new AnthropicStreamEncoder({ id, model: req.model, inputTokensEstimate: estimateChatInputTokens(req) });
-        await chatStream(gw, ctx, req, sseSink(rc.res, encoder, anthropicStreamErrorFrame, {}), deps.streamOptions);
+        await chatStream(gw, ctx, req, sseSink(rc.res, encoder, anthropicStreamErrorFrame), deps.streamOptions);
       },
     },
     {

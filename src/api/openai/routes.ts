@@ -27,11 +27,11 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
         const req = decoded(decodeChatRequest(await readJson(rc.req, deps.bodyLimitBytes)));
         if (!req.stream) {
           const { response } = await gw.chat(ctx, req);
-          sendJson(rc.res, 200, encodeChatResponse({ ...response, id: `chatcmpl-${ctx.requestId}` }, req.model));
+          sendJson(rc.res, 200, encodeChatResponse(response, req.model, `chatcmpl-${ctx.requestId}`));
           return;
         }
         const encoder = new OpenAIChatStreamEncoder({ id: `chatcmpl-${ctx.requestId}`, model: req.model, createdS: createdS(), includeUsage: req.includeUsage });
-        await chatStream(gw, ctx, req, sseSink(rc.res, encoder, errorFrame, {}), deps.streamOptions);
+        await chatStream(gw, ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
       },
     },
     {
@@ -40,11 +40,11 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
         const req = decoded(decodeCompletionRequest(await readJson(rc.req, deps.bodyLimitBytes)));
         if (!req.stream) {
           const { response } = await gw.completion(ctx, req);
-          sendJson(rc.res, 200, encodeCompletionResponse({ ...response, id: `cmpl-${ctx.requestId}` }, req.model));
+          sendJson(rc.res, 200, encodeCompletionResponse(response, req.model, `cmpl-${ctx.requestId}`));
           return;
         }
         const encoder = new OpenAICompletionStreamEncoder({ id: `cmpl-${ctx.requestId}`, model: req.model, createdS: createdS(), includeUsage: req.includeUsage });
-        await completionStream(gw, ctx, req, sseSink(rc.res, encoder, errorFrame, {}), deps.streamOptions);
+        await completionStream(gw, ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
       },
     },
     {

@@ -57,10 +57,11 @@ type ResponseBlock =
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
 
 /**
- * `model` is the name the client asked for (the upstream's own name is not exposed). A thinking block
+ * `model` is the name the client asked for (the upstream's own name is not exposed), `id` the one the client
+ * sees (the response's own by default: passing it spares a copy of the response). A thinking block
  * carries an empty signature: we did not get one from a non-Anthropic upstream, and clients only echo it.
  */
-export function encodeMessagesResponse(res: ChatResponse, model: string): Record<string, unknown> {
+export function encodeMessagesResponse(res: ChatResponse, model: string, id: string = res.id): Record<string, unknown> {
   const content: ResponseBlock[] = [];
   if (res.reasoning !== undefined && res.reasoning !== '') {
     content.push({ type: 'thinking', thinking: res.reasoning, signature: '' });
@@ -76,7 +77,7 @@ export function encodeMessagesResponse(res: ChatResponse, model: string): Record
     }
   }
   return {
-    id: res.id,
+    id,
     type: 'message',
     role: 'assistant',
     model,

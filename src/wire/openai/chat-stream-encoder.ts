@@ -26,6 +26,13 @@ export class OpenAIChatStreamEncoder {
   /** OpenAI sends `"usage":null` on every chunk but the last when include_usage is on. */
   readonly #tail: string;
   readonly #includeUsage: boolean;
+  /**
+   * A text frame is #contentHead + JSON.stringify(text) + #deltaTail: two concatenations instead of six (text
+   * deltas are most frames, and each concatenation is a string object of garbage).
+   */
+  readonly #contentHead: string;
+  readonly #reasoningHead: string;
+  readonly #deltaTail: string;
   #started = false;
   #finished = false;
   #done = false;
@@ -35,6 +42,9 @@ export class OpenAIChatStreamEncoder {
     this.#head = `data: {"id":${JSON.stringify(opts.id)},"object":"chat.completion.chunk","created":${opts.createdS},"model":${JSON.stringify(opts.model)},"system_fingerprint":null,"choices":`;
     this.#tail = opts.includeUsage ? ',"usage":null}\n\n' : '}\n\n';
     this.#includeUsage = opts.includeUsage;
+    this.#contentHead = `${this.#head}[{"index":0,"delta":{"content":`;
+    this.#reasoningHead = `${this.#head}[{"index":0,"delta":{"reasoning_content":`;
+    this.#deltaTail = `},"logprobs":null,"finish_reason":null}]${this.#tail}`;
   }
 
   /** Zero or more SSE frames for one event. */
@@ -91,12 +101,10 @@ export class OpenAIChatStreamEncoder {
     switch (ev.type) {
       case 'text':
         if (ev.text === '') return '';
-        delta = `{"content":${JSON.stringify(ev.text)}}`;
-        break;
+        return this.#contentHead + JSON.stringify(ev.text) + this.#deltaTail;
       case 'reasoning':
         if (ev.text === '') return '';
-        delta = `{"reasoning_content":${JSON.stringify(ev.text)}}`;
-        break;
+        return this.#reasoningHead + JSON.stringify(ev.text) + this.#deltaTail;
       case 'tool_call_start':
         delta = `{"tool_calls":[{"index":${ev.index},"id":${JSON.stringify(ev.id)},"type":"function","function":{"name":${JSON.stringify(ev.name)},"arguments":""}}]}`;
         break;

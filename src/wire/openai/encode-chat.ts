@@ -26,26 +26,29 @@ export function encodeOpenAIUsage(u: Usage): Record<string, unknown> {
   };
 }
 
-/** Canonical response → `chat.completion` body. `model` is the name the client asked for, not the upstream's. */
-export function encodeChatResponse(res: ChatResponse, model: string): Record<string, unknown> {
+/**
+ * Canonical response → `chat.completion` body. `model` is the name the client asked for, not the upstream's;
+ * `id` the one the client sees (the response's own by default: passing it spares a copy of the response).
+ */
+export function encodeChatResponse(res: ChatResponse, model: string, id: string = res.id): Record<string, unknown> {
   let text: string | null = null;
-  const toolCalls: Record<string, unknown>[] = [];
+  let toolCalls: Record<string, unknown>[] | undefined;
   for (const part of res.content) {
     if (part.type === 'text') text = text === null ? part.text : text + part.text;
     else if (part.type === 'tool_call') {
-      toolCalls.push({ id: part.id, type: 'function', function: { name: part.name, arguments: part.argumentsJson } });
+      (toolCalls ??= []).push({ id: part.id, type: 'function', function: { name: part.name, arguments: part.argumentsJson } });
     }
   }
   const message: Record<string, unknown> = {
     role: 'assistant',
     // content is null only when the answer is tool calls alone, as OpenAI sends it.
-    content: text ?? (toolCalls.length > 0 ? null : ''),
+    content: text ?? (toolCalls !== undefined ? null : ''),
     refusal: null,
   };
   if (res.reasoning !== undefined && res.reasoning !== '') message['reasoning_content'] = res.reasoning;
-  if (toolCalls.length > 0) message['tool_calls'] = toolCalls;
+  if (toolCalls !== undefined) message['tool_calls'] = toolCalls;
   return {
-    id: res.id,
+    id,
     object: 'chat.completion',
     created: res.createdS,
     model,

@@ -6,10 +6,10 @@ function encodeCompletionUsage(u: Usage): Record<string, number> {
   return { prompt_tokens: u.tokensInput, completion_tokens: u.tokensOutput, total_tokens: u.tokensInput + u.tokensOutput };
 }
 
-/** Canonical completion → `text_completion` body; `model` is the name the client asked for. */
-export function encodeCompletionResponse(res: CompletionResponse, model: string): Record<string, unknown> {
+/** Canonical completion → `text_completion` body; `model` is the name the client asked for, `id` the one the client sees. */
+export function encodeCompletionResponse(res: CompletionResponse, model: string, id: string = res.id): Record<string, unknown> {
   return {
-    id: res.id,
+    id,
     object: 'text_completion',
     created: res.createdS,
     model,
