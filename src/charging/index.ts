@@ -2,6 +2,6 @@ export * from './types.ts';
 export * from './store.ts';
 export { createChargingEngine } from './engine.ts';
 export { rateUsage, rateEstimate, validateRateTable, DEFAULT_CURRENCY, DEFAULT_MINOR_UNITS_PER_MAJOR } from './rate.ts';
-export { compareBuckets, available, DEFAULT_PRIORITY } from './burn-down.ts';
+export { compareBuckets, available, copyBucket, DEFAULT_PRIORITY } from './burn-down.ts';
 export { cycleStartMs, cycleIndexAt } from './cycle.ts';
 export { auditAccount, auditData, type AuditReport } from './audit.ts';

@@ -4,7 +4,8 @@
  */
 import type { Usage } from '../wire/index.ts';
 import type { ModelRate, RateTable, RatedCost, Ratio } from './types.ts';
-import { q, qAdd, qMulInt, Q0, type Q } from './rational.ts';
+import { assert } from '../core/index.ts';
+import { q, type Q } from './rational.ts';
 
 export const DEFAULT_CURRENCY = 'CNY';
 export const DEFAULT_MINOR_UNITS_PER_MAJOR = 100;
@@ -29,22 +30,127 @@ export function tokenParts(u: Usage): TokenParts {
   return { input: input - cachedInput - cacheWrite, cachedInput, cacheWrite, output: output - reasoning, reasoning };
 }
 
-const ratioQ = (r: Ratio): Q => q(r.num, r.den);
+/**
+ * Two ways to the same exact value. The usual rate table (small ratios, thousands of tokens) fits in doubles
+ * without rounding, so it is first summed there, checking that every intermediate value is a safe integer (a
+ * double holds those exactly, and an exact result past 2^53 cannot round back below it), and only the reduced
+ * result is made a bigint. Anything larger or unusual (a non-integer, a huge count) takes the bigint path, which
+ * also raises the errors q() would. A rational's reduced form is unique, so both give the same num and den.
+ */
+interface SmallSum {
+  num: number;
+  den: number;
+}
+
+/** sum += r x tokens in doubles; false when a value is not a safe integer (or den <= 0): then use the bigint path. */
+function addSmall(sum: SmallSum, r: Ratio, tokens: number): boolean {
+  const rn = r.num;
+  const rd = r.den;
+  if (!Number.isSafeInteger(rn) || !Number.isSafeInteger(rd) || rd <= 0 || !Number.isSafeInteger(tokens)) return false;
+  const n = rn * tokens;
+  if (!Number.isSafeInteger(n)) return false;
+  if (rd === sum.den) {
+    const next = sum.num + n;
+    if (!Number.isSafeInteger(next)) return false;
+    sum.num = next;
+    return true;
+  }
+  const a = sum.num * rd;
+  const b = n * sum.den;
+  const next = a + b;
+  const den = sum.den * rd;
+  if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || !Number.isSafeInteger(next) || !Number.isSafeInteger(den)) return false;
+  sum.num = next;
+  sum.den = den;
+  return true;
+}
+
+function gcdSmall(a: number, b: number): number {
+  let x = Math.abs(a);
+  let y = b;
+  while (y !== 0) {
+    const t = x % y;
+    x = y;
+    y = t;
+  }
+  return x;
+}
+
+/** num/den (safe integers, den > 0) in lowest terms, as a Q. */
+function reducedSmall(num: number, den: number): Q {
+  if (num === 0) return { num: 0n, den: 1n };
+  const g = gcdSmall(num, den);
+  return { num: BigInt(num / g), den: den === g ? 1n : BigInt(den / g) };
+}
+
+/** A running sum of ratio x tokens terms in bigints, reduced once at the end. */
+interface Sum {
+  num: bigint;
+  den: bigint;
+}
+
+/** sum += r x tokens, checking r as q(r.num, r.den) would (a non-integer throws, den must be positive). */
+function addTerm(sum: Sum, r: Ratio, tokens: number): void {
+  const rn = BigInt(r.num);
+  const rd = BigInt(r.den);
+  assert(rd > 0n, 'rational: den must be positive');
+  const n = rn * BigInt(tokens);
+  if (rd === sum.den) sum.num += n;
+  else {
+    sum.num = sum.num * rd + n * sum.den;
+    sum.den *= rd;
+  }
+}
 
 function coinsOf(rate: ModelRate, p: TokenParts): Q {
   const cw = rate.coinsPerTokenCacheWrite ?? rate.coinsPerTokenInput;
   const rs = rate.coinsPerTokenReasoning ?? rate.coinsPerTokenOutput;
-  let sum = Q0;
-  sum = qAdd(sum, qMulInt(ratioQ(rate.coinsPerTokenInput), p.input));
-  sum = qAdd(sum, qMulInt(ratioQ(rate.coinsPerTokenCachedInput), p.cachedInput));
-  sum = qAdd(sum, qMulInt(ratioQ(cw), p.cacheWrite));
-  sum = qAdd(sum, qMulInt(ratioQ(rate.coinsPerTokenOutput), p.output));
-  sum = qAdd(sum, qMulInt(ratioQ(rs), p.reasoning));
-  return sum;
+  const small: SmallSum = { num: 0, den: 1 };
+  if (addSmall(small, rate.coinsPerTokenInput, p.input) && addSmall(small, rate.coinsPerTokenCachedInput, p.cachedInput) &&
+    addSmall(small, cw, p.cacheWrite) && addSmall(small, rate.coinsPerTokenOutput, p.output) && addSmall(small, rs, p.reasoning)) {
+    return reducedSmall(small.num, small.den);
+  }
+  const sum: Sum = { num: 0n, den: 1n };
+  addTerm(sum, rate.coinsPerTokenInput, p.input);
+  addTerm(sum, rate.coinsPerTokenCachedInput, p.cachedInput);
+  addTerm(sum, cw, p.cacheWrite);
+  addTerm(sum, rate.coinsPerTokenOutput, p.output);
+  addTerm(sum, rs, p.reasoning);
+  return q(sum.num, sum.den);
 }
 
 function hasMoney(rate: ModelRate): boolean {
   return rate.priceMicrosPerMillionInput !== undefined && rate.priceMicrosPerMillionOutput !== undefined;
+}
+
+/** safe(a x b), or NaN when a, b or the product is not a safe integer. */
+function mulSafe(a: number, b: number): number {
+  const x = a * b;
+  return Number.isSafeInteger(a) && Number.isSafeInteger(b) && Number.isSafeInteger(x) ? x : NaN;
+}
+
+const PRICE_SCALE_SMALL = 1_000_000_000_000;
+
+/** moneyOf in doubles (see SmallSum), or null when a value leaves the safe integers. */
+function moneySmall(p: TokenParts, pin: number, pcached: number, pcw: number, pout: number, prs: number, minorUnitsPerMajor: number): Q | null {
+  const a = mulSafe(p.input, pin);
+  const b = mulSafe(p.cachedInput, pcached);
+  const c = mulSafe(p.cacheWrite, pcw);
+  const d = mulSafe(p.output, pout);
+  const e = mulSafe(p.reasoning, prs);
+  const ab = a + b;
+  const abc = ab + c;
+  const abcd = abc + d;
+  const micros = abcd + e;
+  // NaN anywhere makes every later sum NaN, which is not a safe integer
+  if (!Number.isSafeInteger(ab) || !Number.isSafeInteger(abc) || !Number.isSafeInteger(abcd) || !Number.isSafeInteger(micros)) return null;
+  const minor = mulSafe(micros, minorUnitsPerMajor);
+  if (Number.isNaN(minor)) return null;
+  if (minor === 0) return { num: 0n, den: 1n };
+  // gcd(minor, 10^12) = gcd(minor, 2^12) x gcd(minor, 5^12): two remainders, then Euclid on small integers only
+  // (a remainder of doubles past 2^31 is a slow library call, and Euclid from 10^12 takes a dozen of them).
+  const g = gcdSmall(minor % 4096, 4096) * gcdSmall(minor % 244_140_625, 244_140_625);
+  return { num: BigInt(minor / g), den: g === PRICE_SCALE_SMALL ? 1n : BigInt(PRICE_SCALE_SMALL / g) };
 }
 
 function moneyOf(rate: ModelRate, p: TokenParts, minorUnitsPerMajor: number): Q | null {
@@ -54,6 +160,8 @@ function moneyOf(rate: ModelRate, p: TokenParts, minorUnitsPerMajor: number): Q 
   const pcached = rate.priceMicrosPerMillionCachedInput ?? pin;
   const pcw = rate.priceMicrosPerMillionCacheWrite ?? pin;
   const prs = rate.priceMicrosPerMillionReasoning ?? pout;
+  const small = moneySmall(p, pin, pcached, pcw, pout, prs, minorUnitsPerMajor);
+  if (small !== null) return small;
   const micros =
     BigInt(p.input) * BigInt(pin) + BigInt(p.cachedInput) * BigInt(pcached) + BigInt(p.cacheWrite) * BigInt(pcw) +
     BigInt(p.output) * BigInt(pout) + BigInt(p.reasoning) * BigInt(prs);

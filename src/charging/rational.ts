@@ -12,14 +12,21 @@ export const Q1: Q = { num: 1n, den: 1n };
 function gcd(a: bigint, b: bigint): bigint {
   let x = a < 0n ? -a : a;
   let y = b < 0n ? -b : b;
-  while (y !== 0n) [x, y] = [y, x % y];
+  while (y !== 0n) {
+    const t = x % y;
+    x = y;
+    y = t;
+  }
   return x;
 }
 
+/** num/den in lowest terms (the representation of a value is unique: den > 0, gcd(num, den) = 1). */
 export function q(num: bigint | number, den: bigint | number = 1n): Q {
-  const n = BigInt(num);
-  const d = BigInt(den);
+  const n = typeof num === 'bigint' ? num : BigInt(num);
+  const d = typeof den === 'bigint' ? den : BigInt(den);
   assert(d > 0n, 'rational: den must be positive');
+  if (d === 1n) return { num: n, den: 1n }; // the common case (whole coins, whole requests): nothing to reduce
+  if (n === 0n) return { num: 0n, den: 1n };
   const g = gcd(n, d);
   return g > 1n ? { num: n / g, den: d / g } : { num: n, den: d };
 }
@@ -42,10 +49,15 @@ export const qMin = (a: Q, b: Q): Q => (qCmp(a, b) <= 0 ? a : b);
 
 /** Smallest integer >= a, as a checked safe number. */
 export function qCeil(a: Q): number {
+  if (a.den === 1n) {
+    const whole = Number(a.num);
+    if (!Number.isSafeInteger(whole)) assertSafeInt(whole, 'rational ceil');
+    return whole;
+  }
   let r = a.num / a.den;
   if (a.num % a.den !== 0n && a.num > 0n) r += 1n;
   const out = Number(r);
-  assertSafeInt(out, 'rational ceil');
+  if (!Number.isSafeInteger(out)) assertSafeInt(out, 'rational ceil');
   return out;
 }
 
@@ -54,6 +66,6 @@ export function qFloor(a: Q): number {
   let r = a.num / a.den;
   if (a.num % a.den !== 0n && a.num < 0n) r -= 1n;
   const out = Number(r);
-  assertSafeInt(out, 'rational floor');
+  if (!Number.isSafeInteger(out)) assertSafeInt(out, 'rational floor');
   return out;
 }

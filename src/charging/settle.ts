@@ -6,7 +6,7 @@
  * expired), the excess is charged to buckets eligible now; what no bucket can pay is recorded as leakCoins,
  * never taken past a bucket's floor.
  */
-import { assert, assertNonNegInt } from '../core/index.ts';
+import { AssertionError, assertNonNegInt } from '../core/index.ts';
 import type { Decision } from './store.ts';
 import type { BucketCharge, RatedCost, SettleInput, UsageRecord } from './types.ts';
 import { rateUsage } from './rate.ts';
@@ -18,7 +18,11 @@ import { endHold } from './release.ts';
 import { emitBucketThresholds, emitMemberCapThresholds } from './thresholds.ts';
 
 export async function settle(ctx: Ctx, i: SettleInput): Promise<UsageRecord> {
-  for (const [k, v] of Object.entries(i.usage)) assertNonNegInt(v, `usage.${k}`);
+  const u = i.usage as unknown as Record<string, number>;
+  for (const k of Object.keys(u)) {
+    const v = u[k]!;
+    if (!(Number.isSafeInteger(v) && v >= 0)) assertNonNegInt(v, `usage.${k}`);
+  }
   const nowMs = ctx.deps.clock.nowMs();
   return ctx.deps.store.runAccountOp(
     { accountId: null, nowMs, reservationId: i.reservationId, requestId: i.requestId },
@@ -34,34 +38,46 @@ function shareOf(left: Q, unitCost: Q | null, held: number, isRequests: boolean)
     return qCmp(left, Q1) === 0 && held >= need ? { take: need, left: Q0 } : { take: 0, left };
   }
   if (qIsZero(unitCost)) return { take: 0, left: Q0 };
-  const want = qCeil(qMul(left, unitCost));
+  const want = qCeil(left === Q1 ? unitCost : qMul(left, unitCost)); // the first allocation pays all of it: no product
   const take = Math.min(held, want);
   return { take, left: take === want ? Q0 : qSub(left, qDiv(q(take), unitCost)) };
 }
 
-/** Add to what a bucket pays (`before`: its consumed count before this settle, for the threshold events). */
-function charge(w: Work, charged: Map<string, number>, before: Map<string, number>, bucketId: string, amount: number): void {
-  if (!before.has(bucketId)) before.set(bucketId, w.bucket(bucketId).consumed);
-  charged.set(bucketId, (charged.get(bucketId) ?? 0) + amount);
+/** What one bucket pays, and its consumed count before this settle (for the threshold events). */
+interface Paid {
+  bucketId: string;
+  amount: number;
+  before: number;
+}
+
+/** Add to what a bucket pays; `paid` keeps the order of first charges (a settle charges one bucket or a few). */
+function charge(w: Work, paid: Paid[], bucketId: string, amount: number): void {
+  for (const p of paid) {
+    if (p.bucketId === bucketId) {
+      p.amount += amount;
+      return;
+    }
+  }
+  paid.push({ bucketId, amount, before: w.bucket(bucketId).consumed });
 }
 
 function decideSettle(ctx: Ctx, w: Work, i: SettleInput): Decision<UsageRecord> {
   if (w.usageRecord !== null) return { mutation: null, result: w.usageRecord };
   const r = w.reservation;
-  assert(r !== null, `settle: reservation ${i.reservationId} not found`);
-  assert(r.requestId === i.requestId, `settle: reservation ${r.id} belongs to request ${r.requestId}, not ${i.requestId}`);
+  if (r === null) throw new AssertionError(`settle: reservation ${i.reservationId} not found`);
+  if (r.requestId !== i.requestId) throw new AssertionError(`settle: reservation ${r.id} belongs to request ${r.requestId}, not ${i.requestId}`);
   catchUp(ctx, w);
   const cost: RatedCost = rateUsage(r.rate, i.usage, r.minorUnitsPerMajor);
-  const charged = new Map<string, number>();
-  const before = new Map<string, number>();
+  const paid: Paid[] = [];
   let left = Q1;
   if (r.state === 'open') {
-    const allocations = [...r.allocations].sort((a, b) => compareBuckets(w.bucket(a.bucketId), w.bucket(b.bucketId)));
+    // Nearly every hold sits on one bucket: nothing to order then.
+    const allocations = r.allocations.length < 2 ? r.allocations : [...r.allocations].sort((a, b) => compareBuckets(w.bucket(a.bucketId), w.bucket(b.bucketId)));
     for (const a of allocations) {
       const b = w.bucket(a.bucketId);
       const share = shareOf(left, costIn(b, cost), a.amount, b.unit === 'requests');
       left = share.left;
-      if (share.take > 0) charge(w, charged, before, b.id, share.take);
+      if (share.take > 0) charge(w, paid, b.id, share.take);
       endHold(w, b, a.amount, share.take, r.id);
     }
     if (r.memberId !== null && r.capCycleIndex !== null && r.capHeld > 0) w.moveMember(r.memberId, r.capCycleIndex, { held: -r.capHeld });
@@ -72,7 +88,7 @@ function decideSettle(ctx: Ctx, w: Work, i: SettleInput): Decision<UsageRecord> 
     const res = walk(sorted, cost, left, available);
     for (const t of res.takes) {
       if (t.amount === 0) continue;
-      charge(w, charged, before, t.bucket.id, t.amount);
+      charge(w, paid, t.bucket.id, t.amount);
       w.move(t.bucket.id, { consumed: t.amount });
     }
     left = res.left;
@@ -80,11 +96,11 @@ function decideSettle(ctx: Ctx, w: Work, i: SettleInput): Decision<UsageRecord> 
   const costCoins = qCeil(cost.coins);
   meterMember(ctx, w, r.accountId, r.memberId, r.capCycleIndex, costCoins);
   const charges: BucketCharge[] = [];
-  for (const [bucketId, amount] of charged) {
+  for (const { bucketId, amount, before } of paid) {
     const b = w.bucket(bucketId);
     charges.push({ bucketId, kind: b.kind, unit: b.unit, currency: b.currency, amount });
     w.ledger('consume', i.requestId, { debit: `bucket:${b.id}`, credit: 'house:revenue', bucket: b, amount, requestId: i.requestId });
-    emitBucketThresholds(w, b, before.get(bucketId) ?? b.consumed, () => ctx.newId('evt'));
+    emitBucketThresholds(w, b, before, () => ctx.newId('evt'));
   }
   const record: UsageRecord = {
     requestId: i.requestId, reservationId: r.id, accountId: r.accountId, memberId: r.memberId, keyId: r.keyId, model: r.model,

@@ -16,8 +16,15 @@ export function hasThresholds(b: Bucket): boolean {
   return b.kind !== 'wallet' && b.kind !== 'postpaid_line';
 }
 
+/** Whether `crossed` would be non-empty, without building its array (this runs on every settle). */
+function anyCrossed(thresholds: readonly number[], before: number, after: number, total: number): boolean {
+  if (total <= 0 || after <= before) return false;
+  for (const t of thresholds) if (before * 100 < t * total && after * 100 >= t * total) return true;
+  return false;
+}
+
 export function emitBucketThresholds(w: Work, b: Bucket, consumedBefore: number, newId: () => string): void {
-  if (!hasThresholds(b)) return;
+  if (!hasThresholds(b) || !anyCrossed(BUCKET_THRESHOLDS_PERCENT, consumedBefore, b.consumed, b.amount)) return;
   for (const t of crossed(BUCKET_THRESHOLDS_PERCENT, consumedBefore, b.consumed, b.amount)) {
     w.event({
       id: newId(), accountId: b.accountId, type: `threshold_${t}` as ChargingEventType, subjectId: b.id, atMs: w.nowMs,
@@ -30,7 +37,7 @@ export function emitBucketThresholds(w: Work, b: Bucket, consumedBefore: number,
 }
 
 export function emitMemberCapThresholds(w: Work, cap: MemberCap, cycleIndex: number, usedBefore: number, usedAfter: number, newId: () => string): void {
-  if (cap.tokensPerCycle === null) return;
+  if (cap.tokensPerCycle === null || !anyCrossed(MEMBER_CAP_THRESHOLDS_PERCENT, usedBefore, usedAfter, cap.tokensPerCycle)) return;
   for (const t of crossed(MEMBER_CAP_THRESHOLDS_PERCENT, usedBefore, usedAfter, cap.tokensPerCycle)) {
     w.event({
       id: newId(), accountId: cap.accountId, type: `member_cap_${t}` as ChargingEventType, subjectId: cap.memberId, atMs: w.nowMs,

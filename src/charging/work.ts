@@ -1,16 +1,24 @@
 /**
  * A working copy of an AccountView that pure planners mutate step by step; it records every change as the
  * AccountMutation the store applies atomically. Later steps of one operation see earlier steps' effects.
+ *
+ * Buckets, schedules and member rows are copied: planners move their counters in place (buckets and rows are
+ * copied field by field, see copyBucket). The reservation is not: planners never change it in place, they build
+ * the next one and hand it to setReservation. This runs twice per request, so the collections a typical reserve
+ * or settle does not touch (created buckets, schedule updates, member rows) are made on first use.
  */
-import { assert } from '../core/index.ts';
-import type { AccountMutation, AccountView, BucketDelta } from './store.ts';
+import { AssertionError } from '../core/index.ts';
+import type { AccountMutation, AccountView, BucketDelta, MemberUsageDelta } from './store.ts';
 import type {
   AccountPolicy, AllowanceSchedule, Bucket, ChargingEvent, LedgerEntry, LedgerOp, MemberCap, MemberCapUsage,
   Reservation, UsageRecord,
 } from './types.ts';
-import { available } from './burn-down.ts';
+import { copyBucket } from './burn-down.ts';
 
 type Delta = Required<Omit<BucketDelta, 'bucketId'>>;
+type ScheduleUpdate = AccountMutation['schedulesUpdate'][number];
+
+const memberKey = (memberId: string, cycleIndex: number): string => `${memberId}#${cycleIndex}`;
 
 export class Work {
   readonly nowMs: number;
@@ -21,13 +29,13 @@ export class Work {
   memberCap: MemberCap | null;
   reservation: Reservation | null;
   readonly usageRecord: UsageRecord | null;
-  readonly #created = new Set<string>();
+  #created: Set<string> | null = null;
   readonly #deltas = new Map<string, Delta>();
-  readonly #memberRows = new Map<string, MemberCapUsage>();
-  readonly #memberDeltas = new Map<string, { memberId: string; cycleIndex: number; used: number; held: number }>();
+  #memberRows: Map<string, MemberCapUsage> | null = null;
+  #memberDeltas: Map<string, MemberUsageDelta> | null = null;
   readonly #ledger: LedgerEntry[] = [];
   readonly #events: ChargingEvent[] = [];
-  readonly #schedulesUpdate = new Map<string, { scheduleId: string; nextCycleIndex: number; nextCycleStartMs: number }>();
+  #schedulesUpdate: Map<string, ScheduleUpdate> | null = null;
   #reservationChanged = false;
   #newUsageRecord: UsageRecord | null = null;
   #policyChanged = false;
@@ -36,72 +44,94 @@ export class Work {
   constructor(view: AccountView) {
     this.nowMs = view.nowMs;
     this.accountId = view.accountId;
-    for (const b of view.buckets) this.buckets.set(b.id, { ...b });
-    this.schedules = view.schedules.map((s) => ({ ...s }));
+    for (const b of view.buckets) this.buckets.set(b.id, copyBucket(b));
+    const schedules: AllowanceSchedule[] = [];
+    for (const s of view.schedules) schedules.push({ ...s });
+    this.schedules = schedules;
     this.policy = view.policy;
     this.memberCap = view.memberCap;
-    this.reservation = view.reservation === null ? null : { ...view.reservation, allocations: view.reservation.allocations.map((a) => ({ ...a })) };
+    this.reservation = view.reservation;
     this.usageRecord = view.usageRecord;
-    for (const r of view.memberUsage) this.#memberRows.set(`${r.memberId}#${r.cycleIndex}`, { ...r });
+    if (view.memberUsage.length > 0) {
+      const rows = (this.#memberRows = new Map());
+      for (const r of view.memberUsage) {
+        rows.set(memberKey(r.memberId, r.cycleIndex), { accountId: r.accountId, memberId: r.memberId, cycleIndex: r.cycleIndex, used: r.used, held: r.held });
+      }
+    }
   }
 
   bucket(id: string): Bucket {
     const b = this.buckets.get(id);
-    assert(b !== undefined, `bucket ${id} not in view`);
+    if (b === undefined) throw new AssertionError(`bucket ${id} not in view`);
     return b;
   }
 
   createBucket(b: Bucket): void {
-    assert(!this.buckets.has(b.id), `bucket ${b.id} exists`);
+    if (this.buckets.has(b.id)) throw new AssertionError(`bucket ${b.id} exists`);
     this.buckets.set(b.id, { ...b });
-    this.#created.add(b.id);
+    (this.#created ??= new Set()).add(b.id);
   }
 
   /** Move counters of a bucket; checks the no-overspend invariant on the working state. */
   move(bucketId: string, d: Partial<Delta>): void {
     const b = this.bucket(bucketId);
-    b.amount += d.amount ?? 0;
-    b.consumed += d.consumed ?? 0;
-    b.held += d.held ?? 0;
-    b.forfeited += d.forfeited ?? 0;
-    b.floor += d.floor ?? 0;
-    assert(b.held >= 0 && b.consumed >= 0 && b.forfeited >= 0 && b.floor <= 0, `bucket ${b.id} counters negative`);
-    assert(available(b) >= 0, `bucket ${b.id} overspent`);
-    if (this.#created.has(bucketId)) return;
-    const acc = this.#deltas.get(bucketId) ?? { amount: 0, consumed: 0, held: 0, forfeited: 0, floor: 0 };
-    acc.amount += d.amount ?? 0;
-    acc.consumed += d.consumed ?? 0;
-    acc.held += d.held ?? 0;
-    acc.forfeited += d.forfeited ?? 0;
-    acc.floor += d.floor ?? 0;
-    this.#deltas.set(bucketId, acc);
+    const amount = d.amount ?? 0;
+    const consumed = d.consumed ?? 0;
+    const held = d.held ?? 0;
+    const forfeited = d.forfeited ?? 0;
+    const floor = d.floor ?? 0;
+    b.amount += amount;
+    b.consumed += consumed;
+    b.held += held;
+    b.forfeited += forfeited;
+    b.floor += floor;
+    if (!(b.held >= 0 && b.consumed >= 0 && b.forfeited >= 0 && b.floor <= 0)) throw new AssertionError(`bucket ${b.id} counters negative`);
+    // available(b) >= 0 (burn-down.ts), written out: this runs for every move
+    if (!(b.amount - b.floor - b.consumed - b.held - b.forfeited >= 0)) throw new AssertionError(`bucket ${b.id} overspent`);
+    if (this.#created !== null && this.#created.has(bucketId)) return;
+    const acc = this.#deltas.get(bucketId);
+    if (acc === undefined) {
+      this.#deltas.set(bucketId, { amount, consumed, held, forfeited, floor });
+      return;
+    }
+    acc.amount += amount;
+    acc.consumed += consumed;
+    acc.held += held;
+    acc.forfeited += forfeited;
+    acc.floor += floor;
   }
 
   memberRow(memberId: string, cycleIndex: number): MemberCapUsage {
-    const key = `${memberId}#${cycleIndex}`;
-    let row = this.#memberRows.get(key);
+    const key = memberKey(memberId, cycleIndex);
+    const rows = (this.#memberRows ??= new Map());
+    let row = rows.get(key);
     if (row === undefined) {
       row = { accountId: this.accountId, memberId, cycleIndex, used: 0, held: 0 };
-      this.#memberRows.set(key, row);
+      rows.set(key, row);
     }
     return row;
   }
 
   moveMember(memberId: string, cycleIndex: number, d: { used?: number; held?: number }): void {
     const row = this.memberRow(memberId, cycleIndex);
-    row.used += d.used ?? 0;
-    row.held += d.held ?? 0;
-    assert(row.used >= 0 && row.held >= 0, `member ${memberId} usage negative`);
-    const key = `${memberId}#${cycleIndex}`;
-    const acc = this.#memberDeltas.get(key) ?? { memberId, cycleIndex, used: 0, held: 0 };
-    acc.used += d.used ?? 0;
-    acc.held += d.held ?? 0;
-    this.#memberDeltas.set(key, acc);
+    const used = d.used ?? 0;
+    const held = d.held ?? 0;
+    row.used += used;
+    row.held += held;
+    if (!(row.used >= 0 && row.held >= 0)) throw new AssertionError(`member ${memberId} usage negative`);
+    const key = memberKey(memberId, cycleIndex);
+    const deltas = (this.#memberDeltas ??= new Map());
+    const acc = deltas.get(key);
+    if (acc === undefined) deltas.set(key, { memberId, cycleIndex, used, held });
+    else {
+      acc.used += used;
+      acc.held += held;
+    }
   }
 
   ledger(op: LedgerOp, ref: string, e: { debit: string; credit: string; bucket: Bucket; amount: number; requestId?: string | null }): void {
     if (e.amount === 0) return;
-    assert(e.amount > 0 && Number.isSafeInteger(e.amount), 'ledger amount must be a positive integer');
+    if (!(e.amount > 0 && Number.isSafeInteger(e.amount))) throw new AssertionError('ledger amount must be a positive integer');
     this.#ledger.push({
       id: `${op}:${ref}:${e.bucket.id}`, accountId: this.accountId, op, debit: e.debit, credit: e.credit,
       unit: e.bucket.unit, currency: e.bucket.currency, amount: e.amount, requestId: e.requestId ?? null, atMs: this.nowMs,
@@ -113,7 +143,7 @@ export class Work {
   }
 
   updateSchedule(s: AllowanceSchedule): void {
-    this.#schedulesUpdate.set(s.id, { scheduleId: s.id, nextCycleIndex: s.nextCycleIndex, nextCycleStartMs: s.nextCycleStartMs });
+    (this.#schedulesUpdate ??= new Map()).set(s.id, { scheduleId: s.id, nextCycleIndex: s.nextCycleIndex, nextCycleStartMs: s.nextCycleStartMs });
   }
 
   setReservation(r: Reservation): void {
@@ -136,18 +166,28 @@ export class Work {
   }
 
   get changed(): boolean {
-    return this.#created.size + this.#deltas.size + this.#memberDeltas.size + this.#ledger.length + this.#events.length +
-      this.#schedulesUpdate.size > 0 || this.#reservationChanged || this.#newUsageRecord !== null || this.#policyChanged || this.#capChanged;
+    return (this.#created?.size ?? 0) + this.#deltas.size + (this.#memberDeltas?.size ?? 0) + this.#ledger.length + this.#events.length +
+      (this.#schedulesUpdate?.size ?? 0) > 0 || this.#reservationChanged || this.#newUsageRecord !== null || this.#policyChanged || this.#capChanged;
   }
 
   toMutation(): AccountMutation | null {
     if (!this.changed) return null;
+    const bucketsCreate: Bucket[] = [];
+    if (this.#created !== null) for (const id of this.#created) bucketsCreate.push({ ...this.bucket(id) });
+    const bucketDeltas: BucketDelta[] = [];
+    for (const [bucketId, d] of this.#deltas) {
+      bucketDeltas.push({ bucketId, amount: d.amount, consumed: d.consumed, held: d.held, forfeited: d.forfeited, floor: d.floor });
+    }
+    const memberUsageDeltas: MemberUsageDelta[] = [];
+    if (this.#memberDeltas !== null) for (const d of this.#memberDeltas.values()) memberUsageDeltas.push(d);
+    const schedulesUpdate: ScheduleUpdate[] = [];
+    if (this.#schedulesUpdate !== null) for (const u of this.#schedulesUpdate.values()) schedulesUpdate.push(u);
     return {
-      bucketsCreate: [...this.#created].map((id) => ({ ...this.bucket(id) })),
-      bucketDeltas: [...this.#deltas].map(([bucketId, d]) => ({ bucketId, ...d })),
-      schedulesUpdate: [...this.#schedulesUpdate.values()],
+      bucketsCreate,
+      bucketDeltas,
+      schedulesUpdate,
       reservationUpsert: this.#reservationChanged ? this.reservation : null,
-      memberUsageDeltas: [...this.#memberDeltas.values()],
+      memberUsageDeltas,
       usageRecord: this.#newUsageRecord,
       ledger: this.#ledger,
       events: this.#events,

@@ -8,7 +8,7 @@
  * The no-overspend backstop runs here on the effective values (rows + memory holds) before anything is written,
  * because SQLite's CHECK constraints see only the durable part; the constraints stay as a second backstop.
  */
-import { assert } from '../../core/index.ts';
+import { AssertionError, assert } from '../../core/index.ts';
 import type { AccountMutation, Bucket, LedgerEntry, Reservation, UsageRecord } from '../../charging/index.ts';
 import type { HoldBook } from './hold-book.ts';
 import type { Stmts } from './charging-statements.ts';
@@ -43,36 +43,52 @@ export function onlyHolds(m: AccountMutation, inMemory: boolean): boolean {
   return true;
 }
 
+/** The bucket a mutation creates with this id (the last one, as a Map built from the list would give), if any. */
+function createdBucket(m: AccountMutation, id: string): Bucket | undefined {
+  const created = m.bucketsCreate;
+  for (let i = created.length - 1; i >= 0; i--) if (created[i]!.id === id) return created[i];
+  return undefined;
+}
+
+/** Throw unless bucket `id`, moved by the summed deltas, stays within its bounds. */
+function checkBucket(c: ApplyContext, accountId: string, m: AccountMutation, id: string, da: number, dc: number, dh: number, df: number, dfl: number): void {
+  const b = createdBucket(m, id) ?? c.effectiveBucket(accountId, id);
+  if (b === undefined || b.accountId !== accountId) throw new AssertionError(`bucket ${id} not in account ${accountId}`);
+  const amount = b.amount + da;
+  const consumed = b.consumed + dc;
+  const held = b.held + dh;
+  const forfeited = b.forfeited + df;
+  const floor = b.floor + dfl;
+  if (!(amount >= 0 && consumed >= 0 && held >= 0 && forfeited >= 0 && floor <= 0)) throw new AssertionError(`bucket ${id}: a counter would go out of range`);
+  if (!(consumed + held + forfeited <= amount - floor)) throw new AssertionError(`bucket ${id}: consumed + held + forfeited would exceed what it holds`);
+}
+
 /** Throw (before anything is written) when a bucket or a member's held amount would leave its bounds. */
 function checkBounds(c: ApplyContext, accountId: string, m: AccountMutation, inMemory: boolean): void {
-  const created = m.bucketsCreate.length === 0 ? null : new Map(m.bucketsCreate.map((b) => [b.id, b]));
-  const sums = new Map<string, [number, number, number, number, number]>();
-  for (const d of m.bucketDeltas) {
-    let t = sums.get(d.bucketId);
-    if (t === undefined) sums.set(d.bucketId, (t = [0, 0, 0, 0, 0]));
-    t[0] += d.amount ?? 0;
-    t[1] += d.consumed ?? 0;
-    t[2] += d.held ?? 0;
-    t[3] += d.forfeited ?? 0;
-    t[4] += d.floor ?? 0;
+  const deltas = m.bucketDeltas;
+  if (deltas.length === 1) {
+    // One bucket moved (a reserve or settle on one bucket): no sums to gather.
+    const d = deltas[0]!;
+    checkBucket(c, accountId, m, d.bucketId, d.amount ?? 0, d.consumed ?? 0, d.held ?? 0, d.forfeited ?? 0, d.floor ?? 0);
+  } else if (deltas.length > 1) {
+    const sums = new Map<string, [number, number, number, number, number]>();
+    for (const d of deltas) {
+      let t = sums.get(d.bucketId);
+      if (t === undefined) sums.set(d.bucketId, (t = [0, 0, 0, 0, 0]));
+      t[0] += d.amount ?? 0;
+      t[1] += d.consumed ?? 0;
+      t[2] += d.held ?? 0;
+      t[3] += d.forfeited ?? 0;
+      t[4] += d.floor ?? 0;
+    }
+    for (const [id, [da, dc, dh, df, dfl]] of sums) checkBucket(c, accountId, m, id, da, dc, dh, df, dfl);
   }
-  for (const [id, [da, dc, dh, df, dfl]] of sums) {
-    const b = created?.get(id) ?? c.effectiveBucket(accountId, id);
-    assert(b !== undefined && b.accountId === accountId, `bucket ${id} not in account ${accountId}`);
-    const amount = b.amount + da;
-    const consumed = b.consumed + dc;
-    const held = b.held + dh;
-    const forfeited = b.forfeited + df;
-    const floor = b.floor + dfl;
-    assert(amount >= 0 && consumed >= 0 && held >= 0 && forfeited >= 0 && floor <= 0, `bucket ${id}: a counter would go out of range`);
-    assert(consumed + held + forfeited <= amount - floor, `bucket ${id}: consumed + held + forfeited would exceed what it holds`);
-  }
-  if (!inMemory) return;
+  if (!inMemory || m.memberUsageDeltas.length === 0) return;
   const memberHeld = new Map<string, number>();
   for (const d of m.memberUsageDeltas) {
     const k = `${d.memberId}\u0000${d.cycleIndex}`;
     const next = (memberHeld.get(k) ?? c.holds.memberHeld(accountId, d.memberId, d.cycleIndex)) + d.held;
-    assert(next >= 0, `member ${d.memberId}: held would go negative in cycle ${d.cycleIndex}`);
+    if (!(next >= 0)) throw new AssertionError(`member ${d.memberId}: held would go negative in cycle ${d.cycleIndex}`);
     memberHeld.set(k, next);
   }
 }
@@ -94,7 +110,7 @@ export function applyMutation(c: ApplyContext, accountId: string, m: AccountMuta
     const amount = d.amount ?? 0, consumed = d.consumed ?? 0, forfeited = d.forfeited ?? 0, floor = d.floor ?? 0;
     if (held === 0 && amount === 0 && consumed === 0 && forfeited === 0 && floor === 0) continue;
     const changes = s.moveBucket.run(amount, consumed, held, forfeited, floor, d.bucketId, accountId).changes;
-    assert(changes === 1, `bucket ${d.bucketId} not in account ${accountId}`);
+    if (changes !== 1) throw new AssertionError(`bucket ${d.bucketId} not in account ${accountId}`);
   }
   for (const u of m.schedulesUpdate) {
     assert(s.updateScheduleCycle.run(u.nextCycleIndex, u.nextCycleStartMs, u.scheduleId, accountId).changes === 1, `schedule ${u.scheduleId} missing`);
@@ -102,8 +118,11 @@ export function applyMutation(c: ApplyContext, accountId: string, m: AccountMuta
   const r = m.reservationUpsert;
   if (r !== null) {
     c.noteRequestId(r.requestId);
-    assert(r.accountId === accountId, `reservation ${r.id} belongs to another account`);
-    assert(r.id === `rsv_${r.requestId}`, `reservation ${r.id}: id must be rsv_<requestId>`);
+    if (r.accountId !== accountId) throw new AssertionError(`reservation ${r.id} belongs to another account`);
+    // r.id === `rsv_${r.requestId}`, compared without building the string
+    if (!(r.id.length === r.requestId.length + 4 && r.id.startsWith('rsv_') && r.id.endsWith(r.requestId))) {
+      throw new AssertionError(`reservation ${r.id}: id must be rsv_<requestId>`);
+    }
     if (inMemory) {
       // An open hold is not written; a settled one leaves its usage record; a voided or expired one leaves its row
       // (the request id stays used, and the row says what was held and why it ended).

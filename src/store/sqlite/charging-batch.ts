@@ -26,6 +26,18 @@ export class GroupCommitter<I, O> {
   #scheduled = false;
   #lastBatchSize = 0;
   #ranInline = false;
+  // Made once, not per operation (every request submits one): the promise executor, which hands its resolve and
+  // reject over through the two fields, and the setImmediate callbacks.
+  #nextResolve: ((v: O) => void) | undefined;
+  #nextReject: ((e: unknown) => void) | undefined;
+  readonly #capture = (resolve: (v: O) => void, reject: (e: unknown) => void): void => {
+    this.#nextResolve = resolve;
+    this.#nextReject = reject;
+  };
+  readonly #flushLater = (): void => this.flushNow();
+  readonly #endTurn = (): void => {
+    this.#ranInline = false;
+  };
 
   /** runBatch executes the items in one transaction and returns one outcome per item, in order. */
   constructor(runBatch: (items: I[]) => Outcome<O>[], onBatchFailure: (error: unknown) => void, batchMax = 256) {
@@ -35,22 +47,28 @@ export class GroupCommitter<I, O> {
   }
 
   submit(item: I): Promise<O> {
-    return new Promise<O>((resolve, reject) => {
-      this.#queue.push({ item, resolve, reject });
+    const promise = new Promise<O>(this.#capture);
+    const resolve = this.#nextResolve!;
+    const reject = this.#nextReject!;
+    this.#queue.push({ item, resolve, reject });
+    try {
       if (!this.#scheduled && !this.#ranInline && this.#lastBatchSize === 1 && this.#queue.length === 1) {
         // Concurrency 1 (the last batch ran alone, nothing is queued, nothing ran inline this turn): commit now and
         // skip the loop-turn hop. A second operation in the same turn takes the batched path, so under load
         // batches grow again and lastBatchSize leaves 1.
         this.#ranInline = true;
-        setImmediate(() => { this.#ranInline = false; });
+        setImmediate(this.#endTurn);
         this.flushNow();
       } else if (!this.#scheduled) {
         this.#scheduled = true;
         // setImmediate, not a microtask: it runs after this turn's I/O callbacks, so requests that arrived
         // together share a batch, at the cost of one loop turn of latency for a lone request.
-        setImmediate(() => this.flushNow());
+        setImmediate(this.#flushLater);
       }
-    });
+    } catch (error) {
+      reject(error); // as a throw inside a promise executor would (ignored once the operation was answered)
+    }
+    return promise;
   }
 
   /** Operations queued and not yet run. */
@@ -64,19 +82,22 @@ export class GroupCommitter<I, O> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#batchMax);
       this.#lastBatchSize = batch.length;
+      const items: I[] = [];
+      for (const p of batch) items.push(p.item);
       let outcomes: Outcome<O>[];
       try {
-        outcomes = this.#runBatch(batch.map((p) => p.item));
+        outcomes = this.#runBatch(items);
       } catch (error) {
         this.#onBatchFailure(error);
         for (const p of batch) p.reject(error);
         continue;
       }
-      batch.forEach((p, i) => {
+      for (let i = 0; i < batch.length; i++) {
+        const p = batch[i]!;
         const o = outcomes[i]!;
         if (o.ok) p.resolve(o.value);
         else p.reject(o.error);
-      });
+      }
     }
   }
 }

@@ -10,6 +10,7 @@
  * every transaction while holding the write lock: any change drops the whole cache. Planners must treat
  * views as read-only (the Work copies what it changes).
  */
+import { copyBucket } from '../../charging/index.ts';
 import type { AccountMutation, AccountPolicy, AllowanceSchedule, Bucket, MemberCap, MemberCapUsage, Reservation } from '../../charging/index.ts';
 
 export interface CacheLoaders {
@@ -27,16 +28,39 @@ interface MemberState {
 }
 
 export class AccountEntry {
+  #schedules: AllowanceSchedule[];
+  /** The schedules not ended before their next cycle (what views show), made when first asked for. */
+  #active: AllowanceSchedule[] | null = null;
+
   constructor(
     readonly buckets: Map<string, Bucket>,
-    public schedules: AllowanceSchedule[],
+    schedules: AllowanceSchedule[],
     public policy: AccountPolicy | null,
     readonly members = new Map<string, MemberState>(),
-  ) {}
+  ) {
+    this.#schedules = schedules;
+  }
+
+  get schedules(): AllowanceSchedule[] {
+    return this.#schedules;
+  }
+
+  /** Replace the schedules (never change the array or its elements in place: views share them). */
+  set schedules(v: AllowanceSchedule[]) {
+    this.#schedules = v;
+    this.#active = null;
+  }
+
+  /** Schedules that are not ended before their next cycle. Shared by every view until the schedules change: read only. */
+  get activeSchedules(): AllowanceSchedule[] {
+    return (this.#active ??= this.#schedules.filter((sc) => sc.endsAtMs === null || sc.nextCycleStartMs < sc.endsAtMs));
+  }
 }
 
 export class ChargingCache {
   readonly #accounts = new Map<string, AccountEntry>();
+  /** The account last moved to the end of the LRU order (undefined when unknown): asking for it again moves nothing. */
+  #newest: string | undefined;
   readonly #openReservations = new Map<string, Reservation>();
   readonly #accountsMax: number;
   readonly #reservationsMax: number;
@@ -48,23 +72,29 @@ export class ChargingCache {
 
   clear(): void {
     this.#accounts.clear();
+    this.#newest = undefined;
     this.#openReservations.clear();
   }
 
   invalidate(accountId: string): void {
     this.#accounts.delete(accountId);
+    if (this.#newest === accountId) this.#newest = undefined;
     for (const [id, r] of this.#openReservations) if (r.accountId === accountId) this.#openReservations.delete(id);
   }
 
   account(accountId: string, nowMs: number, load: CacheLoaders): AccountEntry {
     let e = this.#accounts.get(accountId);
     if (e !== undefined) {
-      this.#accounts.delete(accountId); // LRU: re-insert as the newest
-      this.#accounts.set(accountId, e);
+      if (this.#newest !== accountId) {
+        this.#accounts.delete(accountId); // LRU: re-insert as the newest
+        this.#accounts.set(accountId, e);
+        this.#newest = accountId;
+      }
       return e;
     }
     e = new AccountEntry(new Map(load.liveBuckets(accountId, nowMs).map((b) => [b.id, b])), load.schedules(accountId), load.policy(accountId));
     this.#accounts.set(accountId, e);
+    this.#newest = accountId;
     if (this.#accounts.size > this.#accountsMax) this.#accounts.delete(this.#accounts.keys().next().value!);
     return e;
   }
@@ -97,14 +127,13 @@ export class ChargingCache {
       if (this.#openReservations.size > this.#reservationsMax) this.#openReservations.delete(this.#openReservations.keys().next().value!);
     }
     if (e === undefined) return;
-    for (const b of m.bucketsCreate) e.buckets.set(b.id, { ...b });
+    for (const b of m.bucketsCreate) e.buckets.set(b.id, copyBucket(b));
     for (const d of m.bucketDeltas) {
       const b = e.buckets.get(d.bucketId);
       if (b === undefined) continue; // not cached (e.g. an expired bucket read for a late release): the DB has it
-      e.buckets.set(b.id, {
-        ...b, amount: b.amount + (d.amount ?? 0), consumed: b.consumed + (d.consumed ?? 0), held: b.held + (d.held ?? 0),
-        forfeited: b.forfeited + (d.forfeited ?? 0), floor: b.floor + (d.floor ?? 0),
-      });
+      // A new object (a view may still hold the old one), made by copyBucket: chained spreads are slow.
+      e.buckets.set(b.id, copyBucket(b, b.amount + (d.amount ?? 0), b.consumed + (d.consumed ?? 0), b.held + (d.held ?? 0),
+        b.forfeited + (d.forfeited ?? 0), b.floor + (d.floor ?? 0)));
     }
     if (m.schedulesUpdate.length > 0) {
       e.schedules = e.schedules.map((s) => {
@@ -116,7 +145,7 @@ export class ChargingCache {
       const ms = e.members.get(d.memberId);
       if (ms === undefined) continue;
       const row = ms.rows.get(d.cycleIndex) ?? { accountId, memberId: d.memberId, cycleIndex: d.cycleIndex, used: 0, held: 0 };
-      ms.rows.set(d.cycleIndex, { ...row, used: row.used + d.used, held: row.held + d.held });
+      ms.rows.set(d.cycleIndex, { accountId: row.accountId, memberId: row.memberId, cycleIndex: row.cycleIndex, used: row.used + d.used, held: row.held + d.held });
     }
     if (m.policyUpsert !== null) e.policy = m.policyUpsert;
     if (m.memberCapUpsert !== null) {

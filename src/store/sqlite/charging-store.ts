@@ -21,7 +21,7 @@ import type {
 } from '../../charging/index.ts';
 import { migrateChargingSchema } from './charging-schema.ts';
 import { txGate, type TxGate } from './tx-gate.ts';
-import { ChargingCache, type CacheLoaders } from './charging-cache.ts';
+import { ChargingCache, type AccountEntry, type CacheLoaders } from './charging-cache.ts';
 import { GroupCommitter, type Outcome } from './charging-batch.ts';
 import { prepareAll, type Stmts } from './charging-statements.ts';
 import { HoldBook } from './hold-book.ts';
@@ -47,11 +47,33 @@ interface Op {
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
+/** A view's bucket list while it is built: the live buckets of the cache entry, then the extra ones. */
+interface Extra {
+  buckets: Bucket[];
+  entry: AccountEntry;
+  accountId: string;
+  nowMs: number;
+  /** Ids of the extra buckets added (null until the first). */
+  ids: Set<string> | null;
+}
+
+/** Whether the view already lists this bucket: a live bucket of the entry (all are listed) or an extra one. */
+function listed(x: Extra, id: string): boolean {
+  const cached = x.entry.buckets.get(id);
+  if (cached !== undefined && (cached.expiresAtMs === null || cached.expiresAtMs > x.nowMs)) return true;
+  return x.ids !== null && x.ids.has(id);
+}
+
 /** Add a bucket the view needs besides the live ones (once, and only the account's own). */
-function addBucket(buckets: Bucket[], seen: Set<string>, accountId: string, b: Bucket | undefined): void {
-  if (b === undefined || seen.has(b.id) || b.accountId !== accountId) return;
-  seen.add(b.id);
-  buckets.push(b);
+function addBucket(x: Extra, b: Bucket | undefined): void {
+  if (b === undefined || listed(x, b.id) || b.accountId !== x.accountId) return;
+  (x.ids ??= new Set()).add(b.id);
+  x.buckets.push(b);
+}
+
+/** reservationId === `rsv_${requestId}`, compared without building the string (twice per request). */
+function isReservationIdOf(reservationId: string | undefined, requestId: string): boolean {
+  return reservationId !== undefined && reservationId.length === requestId.length + 4 && reservationId.startsWith('rsv_') && reservationId.endsWith(requestId);
 }
 
 export class SqliteChargingStore implements ChargingStore {
@@ -229,7 +251,8 @@ export class SqliteChargingStore implements ChargingStore {
   #view(scope: AccountScope): AccountView {
     const s = this.#s;
     // A reserve with a request id nothing carries yet: no reservation or record to look up.
-    const unused = scope.requestId !== undefined && scope.reservationId === `rsv_${scope.requestId}` && this.#unusedRequestId(scope.requestId);
+    const rid = scope.requestId;
+    const unused = rid !== undefined && isReservationIdOf(scope.reservationId, rid) && this.#unusedRequestId(rid);
     const reservation = scope.reservationId === undefined || unused ? null : this.#reservation(scope.reservationId);
     const accountId = scope.accountId ?? reservation?.accountId ?? '';
     const nowMs = scope.nowMs;
@@ -239,23 +262,26 @@ export class SqliteChargingStore implements ChargingStore {
       if (b.expiresAtMs === null || b.expiresAtMs > nowMs) buckets.push(b);
       else if (b.held === 0 && b.amount - b.consumed - b.forfeited === 0) entry.buckets.delete(b.id); // spent history
     }
-    // No named closures here: this runs twice per request, and tsx wraps every named function it creates (__name).
-    const seen = new Set<string>();
-    for (const b of buckets) seen.add(b.id);
-    for (const a of reservation?.allocations ?? []) {
-      if (seen.has(a.bucketId)) continue;
-      const cached = entry.buckets.get(a.bucketId);
-      const row = cached === undefined ? (s.bucketById.get(a.bucketId) as BucketRow | undefined) : undefined;
-      addBucket(buckets, seen, accountId, cached ?? (row === undefined ? undefined : this.#holds.overlay(bucketFromRow(row))));
+    // Buckets the view needs besides the live ones (a hold's expired buckets, the previous cycle of a due schedule,
+    // expired leftovers). `extra` holds their ids once there is one. No named closures here: this runs twice per
+    // request, and tsx wraps every named function it creates (__name).
+    const extra: Extra = { buckets, entry, accountId, nowMs, ids: null };
+    if (reservation !== null) {
+      for (const a of reservation.allocations) {
+        if (listed(extra, a.bucketId)) continue;
+        const cached = entry.buckets.get(a.bucketId);
+        const row = cached === undefined ? (s.bucketById.get(a.bucketId) as BucketRow | undefined) : undefined;
+        addBucket(extra, cached ?? (row === undefined ? undefined : this.#holds.overlay(bucketFromRow(row))));
+      }
     }
-    const schedules = entry.schedules.filter((sc) => sc.endsAtMs === null || sc.nextCycleStartMs < sc.endsAtMs);
+    const schedules = entry.activeSchedules;
     for (const sc of schedules) {
       if (sc.nextCycleStartMs > nowMs) continue;
       const row = s.bucketOfCycle.get(sc.id, sc.nextCycleIndex - 1) as BucketRow | undefined;
-      if (row !== undefined) addBucket(buckets, seen, accountId, entry.buckets.get(row.id) ?? this.#holds.overlay(bucketFromRow(row)));
+      if (row !== undefined) addBucket(extra, entry.buckets.get(row.id) ?? this.#holds.overlay(bucketFromRow(row)));
     }
     if (scope.includeExpiredLeftovers === true) {
-      for (const r of s.expiredLeftoverBuckets.all(accountId, nowMs) as BucketRow[]) addBucket(buckets, seen, accountId, entry.buckets.get(r.id) ?? this.#holds.overlay(bucketFromRow(r)));
+      for (const r of s.expiredLeftoverBuckets.all(accountId, nowMs) as BucketRow[]) addBucket(extra, entry.buckets.get(r.id) ?? this.#holds.overlay(bucketFromRow(r)));
     }
     const memberId = scope.memberId ?? reservation?.memberId ?? null;
     let memberCap: AccountView['memberCap'] = null;
@@ -263,9 +289,19 @@ export class SqliteChargingStore implements ChargingStore {
     if (memberId !== null) {
       const m = this.#cache.member(entry, accountId, memberId, this.#load);
       memberCap = m.cap;
-      memberUsage.push(...[...m.rows.values()].sort((a, b) => b.cycleIndex - a.cycleIndex).slice(0, 2));
+      // The two newest rows, newest first (cycle indexes are unique keys).
+      let first: MemberCapUsage | undefined;
+      let second: MemberCapUsage | undefined;
+      for (const u of m.rows.values()) {
+        if (first === undefined || u.cycleIndex > first.cycleIndex) {
+          second = first;
+          first = u;
+        } else if (second === undefined || u.cycleIndex > second.cycleIndex) second = u;
+      }
+      if (first !== undefined) memberUsage.push(first);
+      if (second !== undefined) memberUsage.push(second);
       const capCycle = reservation?.capCycleIndex ?? null;
-      if (capCycle !== null && !memberUsage.some((u) => u.cycleIndex === capCycle)) {
+      if (capCycle !== null && first?.cycleIndex !== capCycle && second?.cycleIndex !== capCycle) {
         const cachedRow = m.rows.get(capCycle); // the cache's rows already carry the memory holds
         if (cachedRow !== undefined) memberUsage.push(cachedRow);
         else {
@@ -277,8 +313,8 @@ export class SqliteChargingStore implements ChargingStore {
     }
     // A usage record is written only by the settle that closes its reservation (rsv_<requestId>, same transaction),
     // so while that reservation is open there is none to look up.
-    const noRecord = unused || scope.requestId === undefined || (reservation !== null && reservation.state === 'open' && reservation.requestId === scope.requestId);
-    const usageRow = noRecord ? undefined : (s.usageByRequest.get(scope.requestId!) as UsageRow | undefined);
+    const noRecord = unused || rid === undefined || (reservation !== null && reservation.state === 'open' && reservation.requestId === rid);
+    const usageRow = noRecord ? undefined : (s.usageByRequest.get(rid) as UsageRow | undefined);
     return {
       accountId, nowMs, policy: entry.policy, buckets, schedules, memberCap, memberUsage, reservation,
       usageRecord: usageRow === undefined ? null : usageFromRow(usageRow),

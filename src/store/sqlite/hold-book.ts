@@ -18,13 +18,22 @@ import type { Bucket, MemberCapUsage, Reservation } from '../../charging/index.t
 
 const memberKey = (accountId: string, memberId: string): string => `${accountId}\u0000${memberId}`;
 
+/** Undo record kinds (see HoldBook.#undo). */
+const UNDO_BUCKET = 0;
+const UNDO_MEMBER = 1;
+const UNDO_RESERVATION = 2;
+
 export class HoldBook {
   readonly #bucketHeld = new Map<string, number>();
   /** accountId\0memberId -> cycleIndex -> held */
   readonly #memberHeld = new Map<string, Map<number, number>>();
   /** Open reservations whose holds live here. */
   readonly #open = new Map<string, Reservation>();
-  #undo: (() => void)[] | null = null;
+  /**
+   * The undo log of the open transaction (null outside one): records of four slots, [what, key, cycleIndex,
+   * value before] (a flat array rather than one closure per change: every settle writes some).
+   */
+  #undo: unknown[] | null = null;
 
   begin(): void {
     this.#undo = [];
@@ -38,7 +47,23 @@ export class HoldBook {
     const undo = this.#undo;
     this.#undo = null;
     if (undo === null) return;
-    for (let i = undo.length - 1; i >= 0; i--) undo[i]!();
+    for (let i = undo.length - 4; i >= 0; i -= 4) {
+      const what = undo[i] as number;
+      const key = undo[i + 1] as string;
+      const before = undo[i + 3];
+      if (what === UNDO_BUCKET) {
+        if (before === undefined) this.#bucketHeld.delete(key);
+        else this.#bucketHeld.set(key, before as number);
+      } else if (what === UNDO_MEMBER) {
+        const cycleIndex = undo[i + 2] as number;
+        let mm = this.#memberHeld.get(key);
+        if (mm === undefined) this.#memberHeld.set(key, (mm = new Map()));
+        if (before === undefined) mm.delete(cycleIndex);
+        else mm.set(cycleIndex, before as number);
+        if (mm.size === 0) this.#memberHeld.delete(key);
+      } else if (before === undefined) this.#open.delete(key);
+      else this.#open.set(key, before as Reservation);
+    }
   }
 
   get size(): number {
@@ -94,10 +119,7 @@ export class HoldBook {
     const next = (before ?? 0) + delta;
     if (next === 0) this.#bucketHeld.delete(bucketId);
     else this.#bucketHeld.set(bucketId, next);
-    this.#undo?.push(() => {
-      if (before === undefined) this.#bucketHeld.delete(bucketId);
-      else this.#bucketHeld.set(bucketId, before);
-    });
+    this.#undo?.push(UNDO_BUCKET, bucketId, 0, before);
   }
 
   addMemberHeld(accountId: string, memberId: string, cycleIndex: number, delta: number): void {
@@ -110,13 +132,7 @@ export class HoldBook {
     if (next === 0) m.delete(cycleIndex);
     else m.set(cycleIndex, next);
     if (m.size === 0) this.#memberHeld.delete(key);
-    this.#undo?.push(() => {
-      let mm = this.#memberHeld.get(key);
-      if (mm === undefined) this.#memberHeld.set(key, (mm = new Map()));
-      if (before === undefined) mm.delete(cycleIndex);
-      else mm.set(cycleIndex, before);
-      if (mm.size === 0) this.#memberHeld.delete(key);
-    });
+    this.#undo?.push(UNDO_MEMBER, key, cycleIndex, before);
   }
 
   /** Record an open reservation (state 'open'), or forget one that closed. */
@@ -124,10 +140,7 @@ export class HoldBook {
     const before = this.#open.get(r.id);
     if (r.state === 'open') this.#open.set(r.id, r);
     else this.#open.delete(r.id);
-    this.#undo?.push(() => {
-      if (before === undefined) this.#open.delete(r.id);
-      else this.#open.set(r.id, before);
-    });
+    this.#undo?.push(UNDO_RESERVATION, r.id, 0, before);
   }
 
   openReservations(accountId: string): Reservation[] {
