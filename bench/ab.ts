@@ -11,8 +11,8 @@
  */
 import os from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { detectPinning, killAllNow, pinSelf, spawnNode, stopAll, type Child } from './lib/procs.ts';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { detectPinning, killAllNow, pinSelf, serverNodeFlags, spawnNode, stopAll, type Child } from './lib/procs.ts';
 import { makeTarget, type Target } from './lib/targets.ts';
 import { runThroughput } from './lib/throughput.ts';
 import { arg } from './lib/args.ts';
@@ -36,9 +36,10 @@ async function main(): Promise<void> {
     },
   });
   const url = emulator.info.url as string;
-  const proxy = await spawnNode('min-proxy', join(ROOT, 'bench/min-proxy.ts'), ['--upstream', url], { core: pin.serverCore, pinning: pin, ipc: true });
+  // Each tree's TokenGrid runs with the node flags of its own npm start; the proxy with this tree's.
+  const proxy = await spawnNode('min-proxy', join(ROOT, 'bench/min-proxy.ts'), ['--upstream', url], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: serverNodeFlags() });
   const tg = (tree: string, name: string): Promise<Child> =>
-    spawnNode(name, join(tree, 'bench/tokengrid-server.ts'), ['--emulator', url, '--log-level', 'warn'], { core: pin.serverCore, pinning: pin, ipc: true });
+    spawnNode(name, join(tree, 'bench/tokengrid-server.ts'), ['--emulator', url, '--log-level', 'warn'], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: serverNodeFlags(pathToFileURL(`${tree}/`)) });
   const a = await tg(arg('a'), 'A');
   const b = await tg(arg('b'), 'B');
   const targets: Target[] = [

@@ -16,7 +16,7 @@ import { mainThreadCpuMsOf } from './lib/procs.ts';
 import { machineInfo, versions } from './lib/machine.ts';
 import { runMemory } from './lib/memory.ts';
 import { parseOptions, type BenchOptions } from './lib/options.ts';
-import { detectPinning, killAllNow, pinSelf, spawnNode, stopAll, type Child, type Pinning } from './lib/procs.ts';
+import { detectPinning, killAllNow, pinSelf, serverNodeFlags, spawnNode, stopAll, type Child, type Pinning } from './lib/procs.ts';
 import { buildJson, printTables, type ChargingBenchResult, type RawResults } from './lib/report.ts';
 import { runPaced } from './lib/streaming.ts';
 import { makeTarget, type Target } from './lib/targets.ts';
@@ -27,6 +27,9 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const at = (p: string): string => join(ROOT, p);
 const t0 = performance.now();
 const log = (msg: string): void => { process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`); };
+
+/** npm start's node flags: TokenGrid and the min proxy run with them. */
+const SERVER_FLAGS = serverNodeFlags();
 
 const PACED = { ttftMs: 20, chunkIntervalMs: 20, tokensPerChunk: 1, outputTokens: 64 };
 
@@ -41,11 +44,11 @@ async function startEmulator(o: BenchOptions, pin: Pinning): Promise<Child> {
 }
 
 function startTokenGrid(o: BenchOptions, pin: Pinning, emulatorUrl: string, nodeFlags: string[]): Promise<Child> {
-  return spawnNode('tokengrid', at('bench/tokengrid-server.ts'), ['--emulator', emulatorUrl, '--log-level', o.logLevel], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags });
+  return spawnNode('tokengrid', at('bench/tokengrid-server.ts'), ['--emulator', emulatorUrl, '--log-level', o.logLevel], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: [...SERVER_FLAGS, ...nodeFlags] });
 }
 
 function startMinProxy(pin: Pinning, emulatorUrl: string, nodeFlags: string[]): Promise<Child> {
-  return spawnNode('min-proxy', at('bench/min-proxy.ts'), ['--upstream', emulatorUrl], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags });
+  return spawnNode('min-proxy', at('bench/min-proxy.ts'), ['--upstream', emulatorUrl], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: [...SERVER_FLAGS, ...nodeFlags] });
 }
 
 async function setEmulatorDefaults(url: string, body: Record<string, number>): Promise<void> {

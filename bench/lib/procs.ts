@@ -92,6 +92,26 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+/**
+ * The node flags `npm start` runs TokenGrid with (package.json's start script, less `--import tsx`), so the
+ * bench measures the server as shipped. Both servers under test (TokenGrid and the min proxy) get them.
+ */
+export function serverNodeFlags(root: URL = new URL('../../', import.meta.url)): string[] {
+  const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts?: { start?: string } };
+  const words = (pkg.scripts?.start ?? '').trim().split(/\s+/);
+  const flags: string[] = [];
+  for (let i = 1; i < words.length; i++) {
+    const w = words[i]!;
+    if (w === '--import') {
+      i++;
+      continue;
+    }
+    if (!w.startsWith('--')) break;
+    flags.push(w);
+  }
+  return flags;
+}
+
 const children = new Set<Child>();
 
 export interface SpawnOptions {
