@@ -24,7 +24,7 @@ export interface BenchOptions {
 }
 
 export const USAGE = `npm run bench -- [--quick] [--only c1,throughput,charging,paced,memory] [--profile] [--out FILE] [--log-level warn]
-  --quick     about 2.5 minutes, for a check (default: full mode, about 6 minutes)
+  --quick     under 3 minutes, for a check (default: full mode, about 6 minutes)
   --only      run only these scenarios
   --profile   V8 CPU profile (what --cpu-prof records, but only the measured window) of TokenGrid under the
               throughput load (non-streaming, streaming) and of the min proxy; writes
