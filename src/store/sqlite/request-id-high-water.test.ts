@@ -79,43 +79,36 @@ test('a voided request id and a non-ASCII one are refused when reused', () => wi
   db.close();
 }));
 
-test('a request id another connection settled is refused by this one', () => withDir(async (dir) => {
-  const path = join(dir, 'tokengrid.db');
-  const dbA = new Database(path);
-  dbA.pragma('journal_mode = WAL');
-  const dbB = new Database(path);
-  const clock = new ManualClock(T0);
-  try {
-    const a = engineOn(dbA, clock, 4);
-    const b = engineOn(dbB, clock, 5);
-    await a.grantBucket(grant);
-    await spend(a, 'req_1'); // A's mark is now req_1
-    await spend(b, 'req_9'); // above A's mark, written by B
-    await refused(a, 'req_9');
-  } finally {
-    dbA.close();
-    dbB.close();
-  }
+/** Two connections on one WAL file, as two processes (or the gateway and the CLI) would have. */
+function withTwoConnections(fn: (a: Engine, b: Engine) => Promise<void>): Promise<void> {
+  return withDir(async (dir) => {
+    const path = join(dir, 'tokengrid.db');
+    const dbA = new Database(path);
+    dbA.pragma('journal_mode = WAL');
+    const dbB = new Database(path);
+    const clock = new ManualClock(T0);
+    try {
+      await fn(engineOn(dbA, clock, 4), engineOn(dbB, clock, 5));
+    } finally {
+      dbA.close();
+      dbB.close();
+    }
+  });
+}
+
+test('a request id another connection settled is refused by this one', () => withTwoConnections(async (a, b) => {
+  await a.grantBucket(grant);
+  await spend(a, 'req_1'); // A's mark is now req_1
+  await spend(b, 'req_9'); // above A's mark, written by B
+  await refused(a, 'req_9');
 }));
 
-test('a hold open while another connection commits still settles (holds count towards the mark)', () => withDir(async (dir) => {
-  const path = join(dir, 'tokengrid.db');
-  const dbA = new Database(path);
-  dbA.pragma('journal_mode = WAL');
-  const dbB = new Database(path);
-  const clock = new ManualClock(T0);
-  try {
-    const a = engineOn(dbA, clock, 6);
-    const b = engineOn(dbB, clock, 7);
-    await a.grantBucket(grant);
-    const held = await a.reserve(reserveInput('req_5', { tokensInputEstimate: 10, tokensOutputMax: 10 }));
-    assert.ok(held.ok);
-    await spend(b, 'req_2'); // A must drop what it cached, its mark included
-    const record = await a.settle(settleInput(held.value.reservationId, 'req_5', usage(10, 10)));
-    assert.equal(record.requestId, 'req_5');
-    await refused(a, 'req_5');
-  } finally {
-    dbA.close();
-    dbB.close();
-  }
+test('a hold open while another connection commits still settles (holds count towards the mark)', () => withTwoConnections(async (a, b) => {
+  await a.grantBucket(grant);
+  const held = await a.reserve(reserveInput('req_5', { tokensInputEstimate: 10, tokensOutputMax: 10 }));
+  assert.ok(held.ok);
+  await spend(b, 'req_2'); // A must drop what it cached, its mark included
+  const record = await a.settle(settleInput(held.value.reservationId, 'req_5', usage(10, 10)));
+  assert.equal(record.requestId, 'req_5');
+  await refused(a, 'req_5');
 }));
