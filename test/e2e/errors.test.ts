@@ -95,6 +95,25 @@ describe('bad input gets a clear error in the API family format', () => {
     const r2 = await post('/v1/chat/completions', chat('deepseek-v3.2'));
     assert.match(r2.headers.get('x-request-id') ?? '', /^req_/);
   });
+
+  test('every kind of response carries the request id: JSON, stream, error, 404, text, admin', async () => {
+    const auth = { authorization: `Bearer ${srv.demoKey}` };
+    const json = { ...auth, 'content-type': 'application/json' };
+    const responses = [
+      await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: json, body: JSON.stringify(chat('deepseek-v3.2', { stream: true })) }),
+      await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: json, body: JSON.stringify(chat('no-such-model')) }),
+      await fetch(`${srv.url}/v1/nope`, { headers: auth }),
+      await fetch(`${srv.url}/v1/chat/completions`, { headers: { authorization: 'Bearer wrong' }, method: 'POST', body: '{}' }),
+      await fetch(`${srv.url}/v1/models`, { headers: auth }),
+      await fetch(`${srv.url}/metrics`),
+      await fetch(`${srv.url}/admin/accounts`, { headers: { authorization: `Bearer ${srv.adminKey}` } }),
+    ];
+    assert.deepEqual(responses.map((r) => r.status), [200, 404, 404, 401, 200, 200, 200]);
+    for (const r of responses) {
+      await r.text();
+      assert.match(r.headers.get('x-request-id') ?? '', /^req_/, `${r.url} ${r.status}`);
+    }
+  });
 });
 
 describe('upstream failures are answered cleanly and the server keeps serving', () => {
