@@ -176,5 +176,20 @@ function toArray(cols: Cols, r: object): unknown[] {
 export const bucketFromArray = (a: unknown[]): Bucket => bucketFromRow(fromArray<BucketRow>(BUCKET_COLS, a));
 export const bucketValues = (b: Bucket): unknown[] => toArray(BUCKET_COLS, bucketToRow(b));
 export const scheduleFromArray = (a: unknown[]): AllowanceSchedule => scheduleFromRow(fromArray<ScheduleRow>(SCHEDULE_COLS, a));
-export const usageValues = (u: UsageRecord): unknown[] => toArray(USAGE_COLS, usageToRow(u));
+/**
+ * The INSERT's values, in USAGE_COLS order, written out (one per settle: no row object, no lookup by column
+ * name). charging-rows.test.ts checks it against usageToRow.
+ */
+export function usageValues(u: UsageRecord): unknown[] {
+  const t = u.usage;
+  return [
+    u.requestId, u.reservationId, u.accountId, u.memberId, u.keyId, u.model, u.upstreamModel, u.provider, u.deploymentId, u.region,
+    t.tokensInput, t.tokensOutput, t.tokensCachedInput, t.tokensCacheWrite, t.tokensReasoning, u.usageEstimated ? 1 : 0, u.status,
+    u.rateVersion, u.costCoins, u.costMinor, u.costRequests, JSON.stringify(u.charges), u.leakCoins, u.vendorCostMicros, u.latencyMs,
+    u.ttftMs, u.startedAtMs, u.settledAtMs,
+  ];
+}
+
+/** usageValues the long way (for its test). */
+export const usageValuesByName = (u: UsageRecord): unknown[] => toArray(USAGE_COLS, usageToRow(u));
 export const ledgerValues = (e: LedgerEntry): unknown[] => toArray(LEDGER_COLS, ledgerToRow(e));
