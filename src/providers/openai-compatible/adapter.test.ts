@@ -1,12 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { Agent } from 'undici';
-import type { ChatRequest, StreamEvent } from '../../wire/index.ts';
-import { UpstreamError, type UpstreamCall, type UpstreamErrorKind } from '../types.ts';
+import type { StreamEvent } from '../../wire/index.ts';
+import { UpstreamError, type UpstreamCall } from '../types.ts';
 import { createOpenAICompatibleAdapter } from './index.ts';
+import { chatRequest, rejectsWith, scenarioCall, startScenarioUpstream, type ScenarioUpstream } from './test-upstream.ts';
 
 /** What the fake upstream saw, per scenario. */
 const seen = new Map<string, { headers: IncomingMessage['headers']; body: any; url: string }>();
@@ -123,54 +123,24 @@ const scenarios: Record<string, (req: IncomingMessage, res: ServerResponse) => v
   },
 };
 
-let server: Server;
+let up: ScenarioUpstream;
 let port = 0;
-let agent: Agent;
+let agent: ScenarioUpstream['agent'];
 
 before(async () => {
-  server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (d: Buffer) => { raw += d.toString(); });
-    req.on('end', () => {
-      const scenario = (req.url ?? '').split('/')[1] ?? '';
-      seen.set(scenario, { headers: req.headers, body: raw === '' ? undefined : JSON.parse(raw), url: req.url ?? '' });
-      const handler = scenarios[scenario];
-      if (handler === undefined) {
-        res.writeHead(404);
-        res.end();
-        return;
-      }
-      handler(req, res);
-    });
+  up = await startScenarioUpstream(scenarios, (scenario, req, _res, raw) => {
+    seen.set(scenario, { headers: req.headers, body: raw === '' ? undefined : JSON.parse(raw), url: req.url ?? '' });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  port = (server.address() as AddressInfo).port;
-  agent = new Agent();
+  ({ port, agent } = up);
 });
 
-after(async () => {
-  server.closeAllConnections();
-  await agent.close();
-  server.close();
-});
+after(() => up.close());
 
 function call(scenario: string, over: Partial<UpstreamCall> = {}): UpstreamCall {
-  return {
-    provider: { name: 'fake', adapter: 'openai-compatible', baseUrl: `http://127.0.0.1:${port}/${scenario}/v1/`, apiKey: 'sk-test', headers: { 'X-Extra': 'yes' } },
-    upstreamModel: 'up-model',
-    dispatcher: agent,
-    signal: new AbortController().signal,
-    requestId: 'req_test',
-    timeoutMsHeaders: 5000,
-    timeoutMsBody: 5000,
-    ...over,
-  };
+  return scenarioCall(up, scenario, { baseUrl: `http://127.0.0.1:${port}/${scenario}/v1/`, apiKey: 'sk-test', headers: { 'X-Extra': 'yes' } }, { upstreamModel: 'up-model', ...over });
 }
 
-const chatReq = (over: Partial<ChatRequest> = {}): ChatRequest => ({
-  model: 'client-model', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], stream: false, includeUsage: false, maxTokensOutput: 64, extra: {}, ...over,
-});
+const chatReq = chatRequest;
 
 const adapter = createOpenAICompatibleAdapter();
 
@@ -180,18 +150,6 @@ async function collect(events: AsyncIterable<StreamEvent>): Promise<StreamEvent[
   return out;
 }
 
-async function rejectsWith(p: Promise<unknown>, kind: UpstreamErrorKind, status?: number): Promise<UpstreamError> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof UpstreamError, `expected UpstreamError(${kind}), got ${String(caught)}`);
-  assert.equal(caught.kind, kind, caught.message);
-  if (status !== undefined) assert.equal(caught.status, status);
-  return caught;
-}
 
 describe('openai-compatible adapter: non-streaming', () => {
   test('chat posts the upstream model with auth and provider headers, and maps the answer', async () => {

@@ -1,14 +1,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { setImmediate as tick } from 'node:timers/promises';
 import { Agent } from 'undici';
-import type { ChatRequest, StreamEvent } from '../../wire/index.ts';
-import { UpstreamError, type UpstreamCall, type UpstreamErrorKind } from '../types.ts';
+import type { StreamEvent } from '../../wire/index.ts';
+import type { UpstreamCall } from '../types.ts';
 import { contentTypeOf } from './dispatch.ts';
 import { createOpenAICompatibleAdapter } from './index.ts';
+import { chatRequest, rejectsWith, scenarioCall, startScenarioUpstream, type ScenarioUpstream } from './test-upstream.ts';
 
 /**
  * The adapter's own dispatch handlers (dispatch.ts, dispatch-stream.ts) against a real HTTP server:
@@ -134,72 +135,31 @@ const scenarios: Record<string, (req: IncomingMessage, res: ServerResponse) => v
   },
 };
 
-let server: Server;
+let up: ScenarioUpstream;
 let port = 0;
-let agent: Agent;
+let agent: ScenarioUpstream['agent'];
 
 before(async () => {
-  server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (d: Buffer) => { raw += d.toString(); });
-    req.on('end', () => {
-      const name = (req.url ?? '').split('/')[1] ?? '';
-      hits.set(name, (hits.get(name) ?? 0) + 1);
-      ports.set(name, [...(ports.get(name) ?? []), req.socket.remotePort ?? 0]);
-      closes.set(name, new Promise<void>((r) => res.on('close', () => r())));
-      const handler = scenarios[name];
-      if (handler === undefined) {
-        res.writeHead(404);
-        res.end();
-        return;
-      }
-      void handler(req, res);
-      arrivals.get(name)?.resolve();
-    });
+  up = await startScenarioUpstream(scenarios, (name, req, res) => {
+    hits.set(name, (hits.get(name) ?? 0) + 1);
+    ports.set(name, [...(ports.get(name) ?? []), req.socket.remotePort ?? 0]);
+    closes.set(name, new Promise<void>((r) => res.on('close', () => r())));
+    // The handler runs right after this, in the same turn: the request has reached the server.
+    queueMicrotask(() => arrivals.get(name)?.resolve());
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  port = (server.address() as AddressInfo).port;
-  agent = new Agent();
+  ({ port, agent } = up);
 });
 
-after(async () => {
-  server.closeAllConnections();
-  await agent.close();
-  server.close();
-});
+after(() => up.close());
 
 function call(scenario: string, over: Partial<UpstreamCall> = {}): UpstreamCall {
-  return {
-    provider: { name: 'fake', adapter: 'openai-compatible', baseUrl: `http://127.0.0.1:${port}/${scenario}/v1` },
-    upstreamModel: 'up',
-    dispatcher: agent,
-    signal: new AbortController().signal,
-    requestId: 'req_test',
-    timeoutMsHeaders: 5000,
-    timeoutMsBody: 5000,
-    ...over,
-  };
+  return scenarioCall(up, scenario, {}, over);
 }
 
-const chatReq = (over: Partial<ChatRequest> = {}): ChatRequest => ({
-  model: 'client-model', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], stream: false, includeUsage: false, maxTokensOutput: 64, extra: {}, ...over,
-});
+const chatReq = chatRequest;
 
 const adapter = createOpenAICompatibleAdapter();
 
-async function rejectsWith(p: Promise<unknown>, kind: UpstreamErrorKind, status?: number): Promise<UpstreamError> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof UpstreamError, `expected UpstreamError(${kind}), got ${String(caught)}`);
-  assert.equal(caught.kind, kind, caught.message);
-  if (status !== undefined) assert.equal(caught.status, status);
-  return caught;
-}
 
 describe('contentTypeOf (raw undici headers)', () => {
   test('finds content-type in any case, and only when sent once', () => {
