@@ -237,15 +237,15 @@ export class SqliteChargingStore implements ChargingStore {
 
   /** True when no reservation or usage record can carry this request id (see #highWater). */
   #unusedRequestId(requestId: string): boolean {
-    // ASCII only: there JavaScript's string order is SQLite's (BINARY: UTF-8 bytes, i.e. code points).
-    if (!PRINTABLE_ASCII.test(requestId)) return false;
     if (this.#highWater === undefined) {
       const usage = (this.#maxIds.usage.get() as string | null) ?? '';
       const reservation = ((this.#maxIds.reservation.get() as string | null) ?? 'rsv_').slice(4); // ids are rsv_<requestId>
       const held = this.#holds.maxRequestId(); // holds have no row
       this.#highWater = [usage, reservation, held].reduce((a, b) => (b > a ? b : a));
     }
-    return requestId > this.#highWater;
+    // Only an ASCII id counts: there JavaScript's string order is SQLite's (BINARY: UTF-8 bytes, i.e. code points).
+    // Tested last, so a settle (its id is at or below the mark) never runs the regex.
+    return requestId > this.#highWater && PRINTABLE_ASCII.test(requestId);
   }
 
   #view(scope: AccountScope): AccountView {

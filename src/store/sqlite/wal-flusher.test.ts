@@ -81,3 +81,24 @@ test('flushing the WAL of an open exclusive-mode database leaves it readable and
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a WAL that cannot be opened is tried again once per interval, not after every commit', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tg-walflush-'));
+  try {
+    const wal = join(dir, 'x.db-wal');
+    let now = 0;
+    const f = new WalFlusher(wal, { minIntervalMs: 20, now: () => now });
+    f.kick(); // fails to open
+    writeFileSync(wal, 'frames');
+    f.kick(); // same instant: not tried again yet
+    await settle();
+    assert.equal(f.flushes, 0);
+    now = 20;
+    f.kick();
+    await settle();
+    assert.equal(f.flushes, 1);
+    f.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

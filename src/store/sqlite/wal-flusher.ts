@@ -52,6 +52,8 @@ export class WalFlusher {
     if (this.#inFlight || this.#stopped) return;
     const t = this.#now();
     if (t - this.#lastStartMs < this.#minIntervalMs) return;
+    // Set before the open, so a WAL that cannot be opened is retried once per interval, not after every commit.
+    this.#lastStartMs = t;
     if (this.#fd === null) {
       try {
         this.#fd = openSync(this.#path, 'r');
@@ -60,7 +62,6 @@ export class WalFlusher {
       }
     }
     this.#inFlight = true;
-    this.#lastStartMs = t;
     fdatasync(this.#fd, (error) => {
       this.#inFlight = false;
       if (error !== null) {
