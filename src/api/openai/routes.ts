@@ -1,11 +1,11 @@
 import { TokenGridError } from '../../core/index.ts';
 import { chatStream, completionStream, type Gateway, type RequestContext } from '../../gateway/index.ts';
 import {
-  decodeChatRequest, decodeCompletionRequest, decodeEmbeddingRequest, encodeChatResponse, encodeCompletionResponse,
+  decodeChatRequest, decodeCompletionRequest, decodeEmbeddingRequest, encodeChatResponseJson, encodeCompletionResponse,
   encodeEmbeddingResponse, OpenAIChatStreamEncoder, OpenAICompletionStreamEncoder, openaiErrorBody,
 } from '../../wire/openai/index.ts';
 import { sseFrame } from '../../wire/index.ts';
-import { readJson, sendJson } from '../http.ts';
+import { readJson, sendJson, sendText } from '../http.ts';
 import type { Route, RouteContext } from '../router.ts';
 import { sseSink } from '../sink.ts';
 import type { ShellDeps } from '../shell-deps.ts';
@@ -27,7 +27,8 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
         const req = decoded(decodeChatRequest(await readJson(rc.req, deps.bodyLimitBytes)));
         if (!req.stream) {
           const { response } = await gw.chat(ctx, req);
-          sendJson(rc.res, 200, encodeChatResponse(response, req.model, `chatcmpl-${ctx.requestId}`));
+          // The body's JSON text is written directly (the same text JSON.stringify(encodeChatResponse(...)) gives).
+          sendText(rc.res, 200, encodeChatResponseJson(response, req.model, `chatcmpl-${ctx.requestId}`), 'application/json');
           return;
         }
         const encoder = new OpenAIChatStreamEncoder({ id: `chatcmpl-${ctx.requestId}`, model: req.model, createdS: createdS(), includeUsage: req.includeUsage });

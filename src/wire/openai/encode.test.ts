@@ -1,9 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { SseParser } from '../sse.ts';
-import type { ChatResponse, Usage } from '../types.ts';
+import type { ChatResponse, ContentPart, FinishReason, Usage } from '../types.ts';
 import {
-  encodeChatResponse, encodeCompletionResponse, encodeEmbeddingResponse, OpenAICompletionStreamEncoder, openaiErrorBody,
+  encodeChatResponse, encodeChatResponseJson, encodeCompletionResponse, encodeEmbeddingResponse, OpenAICompletionStreamEncoder, openaiErrorBody,
 } from './index.ts';
 
 const usage: Usage = { tokensInput: 12, tokensOutput: 7, tokensCachedInput: 3, tokensCacheWrite: 1, tokensReasoning: 4 };
@@ -40,6 +41,53 @@ describe('encodeChatResponse', () => {
     const body = encodeChatResponse(chat([], { reasoning: 'because' }), 'm') as any;
     assert.equal(body.choices[0].message.content, '');
     assert.equal(body.choices[0].message.reasoning_content, 'because');
+  });
+});
+
+describe('encodeChatResponseJson writes exactly JSON.stringify(encodeChatResponse(...))', () => {
+  const same = (res: ChatResponse, model: string, id?: string): void =>
+    assert.equal(encodeChatResponseJson(res, model, id), JSON.stringify(encodeChatResponse(res, model, id)));
+
+  test('text, tool calls, reasoning, empty answers, every finish reason, the id default', () => {
+    same(chat([{ type: 'text', text: 'Hel' }, { type: 'text', text: 'lo' }]), 'alias-model', 'chatcmpl-req');
+    same(chat([{ type: 'text', text: 'x' }]), 'm');
+    same(chat([]), 'm');
+    same(chat([], { reasoning: '' }), 'm');
+    same(chat([], { reasoning: 'because "quoted"\n' }), 'm');
+    same(chat([{ type: 'tool_call', id: 'call_1', name: 'f', argumentsJson: '{"a":1}' }], { finishReason: 'tool_calls' }), 'm');
+    same(chat([
+      { type: 'text', text: 'calling' },
+      { type: 'tool_call', id: 'c1', name: 'f', argumentsJson: '' },
+      { type: 'tool_call', id: 'c2', name: 'g', argumentsJson: '{"q":"\u2028"}' },
+    ], { reasoning: 'r' }), 'm');
+    // Parts a chat response never carries are ignored by both.
+    same(chat([{ type: 'image', url: 'http://x/y.png' } as ContentPart, { type: 'text', text: 't' }]), 'm');
+    for (const finishReason of ['stop', 'length', 'tool_calls', 'content_filter', 'error'] as FinishReason[]) same(chat([], { finishReason }), 'm');
+  });
+
+  test('strings that need escaping, lone surrogates, odd numbers', () => {
+    same(chat([{ type: 'text', text: '\u0000\u001f"\\/\ud800 \udfff 😀 \u2028\t\r\n' }]), 'm\u0001"', 'id"\\');
+    for (const n of [0, -0, 1e21, 1.5, -3, Number.NaN, Number.POSITIVE_INFINITY, Number.MAX_SAFE_INTEGER]) {
+      same(chat([], { createdS: n, usage: { tokensInput: n, tokensOutput: 2, tokensCachedInput: n, tokensCacheWrite: 0, tokensReasoning: n } }), 'm');
+    }
+  });
+
+  test('random responses', () => {
+    const part: fc.Arbitrary<ContentPart> = fc.oneof(
+      fc.record({ type: fc.constant('text' as const), text: fc.string({ unit: 'binary' }) }),
+      fc.record({ type: fc.constant('tool_call' as const), id: fc.string(), name: fc.string({ unit: 'binary' }), argumentsJson: fc.string() }),
+    );
+    const count = fc.nat();
+    fc.assert(fc.property(
+      fc.record({
+        id: fc.string(), model: fc.string(), createdS: fc.integer(), content: fc.array(part, { maxLength: 4 }),
+        reasoning: fc.option(fc.string({ unit: 'binary' }), { nil: undefined }),
+        finishReason: fc.constantFrom<FinishReason>('stop', 'length', 'tool_calls', 'content_filter', 'error'),
+        usage: fc.record({ tokensInput: count, tokensOutput: count, tokensCachedInput: count, tokensCacheWrite: count, tokensReasoning: count }),
+      }, { requiredKeys: ['id', 'model', 'createdS', 'content', 'finishReason', 'usage'] }),
+      fc.string({ unit: 'binary' }), fc.option(fc.string(), { nil: undefined }),
+      (res, model, id) => same(res as ChatResponse, model, id),
+    ), { numRuns: 500 });
   });
 });
 

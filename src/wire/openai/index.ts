@@ -1,6 +1,6 @@
 export { decodeChatRequest } from './decode-chat.ts';
 export { decodeCompletionRequest, decodeEmbeddingRequest } from './decode-other.ts';
-export { encodeChatResponse, encodeOpenAIUsage, openaiFinishReason, type OpenAIFinishReason } from './encode-chat.ts';
+export { encodeChatResponse, encodeChatResponseJson, encodeOpenAIUsage, openaiFinishReason, type OpenAIFinishReason } from './encode-chat.ts';
 export { OpenAIChatStreamEncoder, type ChatStreamEncoderOptions } from './chat-stream-encoder.ts';
 export {
   encodeCompletionResponse, OpenAICompletionStreamEncoder, type CompletionStreamEncoderOptions,
