@@ -4,7 +4,8 @@ import { ChatChunkParser, CompletionChunkParser } from './chunk-parser.ts';
 import { answerJson, postText } from './dispatch.ts';
 import { postStream, SseHandler } from './dispatch-stream.ts';
 import {
-  chatResponseEvents, parseChatResponse, parseCompletionResponse, parseEmbeddingResponse, type ResponseDefaults,
+  chatResponseEvents, parseChatResponse, parseCompletionResponse, parseEmbeddingResponse, parsePlainChatResponse,
+  type ResponseDefaults,
 } from './parse-response.ts';
 
 export interface OpenAICompatibleOptions {
@@ -35,7 +36,8 @@ export function createOpenAICompatibleAdapter(opts: OpenAICompatibleOptions = {}
 
     async chat(call, req) {
       const answer = await postText(call, '/chat/completions', buildChatBody(call, req, false), 'application/json', bytesMax);
-      return parseChatResponse(answerJson(answer, call), defaultsFor(call));
+      // OpenAI's plain text answer is read without JSON.parse; any other shape takes the general path.
+      return parsePlainChatResponse(answer.text) ?? parseChatResponse(answerJson(answer, call), defaultsFor(call));
     },
 
     async chatStream(call, req): Promise<UpstreamStream> {
