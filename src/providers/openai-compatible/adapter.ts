@@ -1,5 +1,5 @@
 import type { ProviderAdapter, UpstreamCall, UpstreamStream } from '../types.ts';
-import { buildChatBody, buildCompletionBody, buildEmbeddingBody } from './build-request.ts';
+import { buildChatBodyJson, buildCompletionBody, buildEmbeddingBody } from './build-request.ts';
 import { ChatChunkParser, CompletionChunkParser } from './chunk-parser.ts';
 import { answerJson, postText } from './dispatch.ts';
 import { postStream, SseHandler } from './dispatch-stream.ts';
@@ -35,13 +35,13 @@ export function createOpenAICompatibleAdapter(opts: OpenAICompatibleOptions = {}
     kind: 'openai-compatible',
 
     async chat(call, req) {
-      const answer = await postText(call, '/chat/completions', buildChatBody(call, req, false), 'application/json', bytesMax);
+      const answer = await postText(call, '/chat/completions', buildChatBodyJson(call, req, false), 'application/json', bytesMax);
       // OpenAI's plain text answer is read without JSON.parse; any other shape takes the general path.
       return parsePlainChatResponse(answer.text) ?? parseChatResponse(answerJson(answer, call), defaultsFor(call));
     },
 
     async chatStream(call, req): Promise<UpstreamStream> {
-      const res = await postStream(call, '/chat/completions', buildChatBody(call, req, true), new ChatChunkParser(defaultsFor(call)), bytesMax);
+      const res = await postStream(call, '/chat/completions', buildChatBodyJson(call, req, true), new ChatChunkParser(defaultsFor(call)), bytesMax);
       if (res instanceof SseHandler) return res;
       // Some vendors ignore `stream: true` for some models and answer one JSON document.
       const full = parseChatResponse(answerJson(res, call), defaultsFor(call));
@@ -49,12 +49,12 @@ export function createOpenAICompatibleAdapter(opts: OpenAICompatibleOptions = {}
     },
 
     async completion(call, req) {
-      const answer = await postText(call, '/completions', buildCompletionBody(call, req, false), 'application/json', bytesMax);
+      const answer = await postText(call, '/completions', JSON.stringify(buildCompletionBody(call, req, false)), 'application/json', bytesMax);
       return parseCompletionResponse(answerJson(answer, call), defaultsFor(call));
     },
 
     async completionStream(call, req): Promise<UpstreamStream> {
-      const res = await postStream(call, '/completions', buildCompletionBody(call, req, true), new CompletionChunkParser(defaultsFor(call)), bytesMax);
+      const res = await postStream(call, '/completions', JSON.stringify(buildCompletionBody(call, req, true)), new CompletionChunkParser(defaultsFor(call)), bytesMax);
       if (res instanceof SseHandler) return res;
       const full = parseCompletionResponse(answerJson(res, call), defaultsFor(call));
       const choice = full.choices[0];
@@ -69,7 +69,7 @@ export function createOpenAICompatibleAdapter(opts: OpenAICompatibleOptions = {}
     },
 
     async embeddings(call, req) {
-      const answer = await postText(call, '/embeddings', buildEmbeddingBody(call, req), 'application/json', bytesMax);
+      const answer = await postText(call, '/embeddings', JSON.stringify(buildEmbeddingBody(call, req)), 'application/json', bytesMax);
       return parseEmbeddingResponse(answerJson(answer, call), defaultsFor(call));
     },
   };

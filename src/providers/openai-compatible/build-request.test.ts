@@ -1,9 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { Agent } from 'undici';
-import type { ChatRequest } from '../../wire/index.ts';
+import type { ChatMessage, ChatRequest, ContentPart } from '../../wire/index.ts';
 import type { UpstreamCall } from '../types.ts';
-import { buildChatBody, buildCompletionBody, buildEmbeddingBody, encodeMessages } from './build-request.ts';
+import { buildChatBody, buildChatBodyJson, buildCompletionBody, buildEmbeddingBody, encodeMessages } from './build-request.ts';
 
 function call(baseUrl = 'https://api.deepseek.com/v1'): UpstreamCall {
   // The dispatcher is never used by the builders.
@@ -97,5 +98,67 @@ describe('completion and embedding bodies', () => {
     assert.deepEqual(buildEmbeddingBody(call(), { model: 'a', input: ['x'], encodingFormat: 'base64', dimensions: 8, extra: {} }), {
       model: 'deepseek-chat', input: ['x'], dimensions: 8,
     });
+  });
+});
+
+describe('buildChatBodyJson writes exactly JSON.stringify(buildChatBody(...))', () => {
+  const same = (r: ChatRequest, c: UpstreamCall = call()): void => {
+    for (const stream of [false, true]) assert.equal(buildChatBodyJson(c, r, stream), JSON.stringify(buildChatBody(c, r, stream)));
+  };
+  const text = (t: string): ContentPart => ({ type: 'text', text: t });
+
+  test('every option, both max-token fields, extras, names, every kind of turn', () => {
+    same(req());
+    same(req({
+      maxTokensOutput: 100, temperature: 0.5, topP: 0.9, topK: 40, stop: ['x', 'y"'], seed: -3, user: 'u',
+      tools: [{ name: 'f', description: 'd', parameters: { type: 'object' } }, { name: 'g', parameters: {} }], toolChoice: { name: 'f' }, parallelToolCalls: false,
+      responseFormat: { type: 'json_schema', name: 's', schema: { type: 'object' }, strict: true },
+    }));
+    same(req({ maxTokensOutput: 7, toolChoice: 'required', responseFormat: { type: 'json_object' }, stop: [], tools: [], parallelToolCalls: true }), call('https://api.openai.com/v1'));
+    same(req({ temperature: Number.NaN, seed: Number.POSITIVE_INFINITY }));
+    same(req({ extra: { logprobs: true, metadata: { a: [1, null] }, '1': 'x' }, maxTokensOutput: 3 }));
+    same(req({ extra: { skipped: undefined } }));
+    same(req({
+      messages: [
+        { role: 'system', content: [] },
+        { role: 'system', content: [text('a'), text('b\n"c"')], name: 'sys' },
+        { role: 'user', content: [text('\u0000\ud800😀\u2028')], name: 'n' },
+        { role: 'user', content: [] },
+        { role: 'user', content: [text('a'), text('b')] },
+        { role: 'user', content: [text('look'), { type: 'image', url: 'http://x/y.png' }] },
+        { role: 'user', content: [{ type: 'tool_result', toolCallId: 'c1', content: 'r' }] },
+        { role: 'user', content: [{ type: 'tool_result', toolCallId: 'c2', content: 'r' }, text('and')] },
+        { role: 'assistant', content: [] },
+        { role: 'assistant', content: [text('x'), text('y')], name: 'bot' },
+        { role: 'assistant', content: [text('x'), { type: 'tool_call', id: 'c', name: 'f', argumentsJson: '{}' }] },
+        { role: 'assistant', content: [{ type: 'tool_call', id: 'c', name: 'f', argumentsJson: '{}' }] },
+        { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'c', content: 'done' }] },
+        { role: 'system', content: [text('s'), { type: 'image', url: 'u' }] },
+      ],
+    }));
+  });
+
+  test('random requests', () => {
+    const part: fc.Arbitrary<ContentPart> = fc.oneof(
+      { weight: 6, arbitrary: fc.record({ type: fc.constant('text' as const), text: fc.string({ unit: 'binary', maxLength: 30 }) }) },
+      { weight: 1, arbitrary: fc.record({ type: fc.constant('image' as const), url: fc.string() }) },
+      { weight: 1, arbitrary: fc.record({ type: fc.constant('tool_call' as const), id: fc.string(), name: fc.string(), argumentsJson: fc.string() }) },
+      { weight: 1, arbitrary: fc.record({ type: fc.constant('tool_result' as const), toolCallId: fc.string(), content: fc.string() }) },
+    );
+    const message: fc.Arbitrary<ChatMessage> = fc.record({
+      role: fc.constantFrom('system' as const, 'user' as const, 'assistant' as const, 'tool' as const),
+      content: fc.array(part, { maxLength: 3 }),
+      name: fc.option(fc.string({ maxLength: 5 }), { nil: undefined }),
+    }, { requiredKeys: ['role', 'content'] });
+    fc.assert(fc.property(
+      fc.array(message, { maxLength: 5 }),
+      fc.record({
+        maxTokensOutput: fc.nat(), temperature: fc.double(), topP: fc.double({ min: 0, max: 1 }), stop: fc.array(fc.string(), { maxLength: 2 }),
+        seed: fc.integer(), user: fc.string(), parallelToolCalls: fc.boolean(),
+        extra: fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), fc.jsonValue(), { maxKeys: 2 }),
+      }, { requiredKeys: ['extra'] }),
+      fc.constantFrom('https://api.openai.com/v1', 'http://127.0.0.1:9/v1'),
+      (messages, options, baseUrl) => same(req({ messages, ...options }), call(baseUrl)),
+    ), { numRuns: 500 });
   });
 });

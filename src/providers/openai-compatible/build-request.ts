@@ -1,5 +1,5 @@
 import type {
-  ChatMessage, ChatRequest, CompletionRequest, ContentPart, EmbeddingRequest, ResponseFormat, ToolChoice,
+  ChatMessage, ChatRequest, CompletionRequest, ContentPart, EmbeddingRequest, ResponseFormat, ToolChoice, ToolDefinition,
 } from '../../wire/index.ts';
 import type { UpstreamCall } from '../types.ts';
 
@@ -28,18 +28,89 @@ export function buildChatBody(call: UpstreamCall, req: ChatRequest, stream: bool
   if (req.seed !== undefined) body['seed'] = req.seed;
   if (req.user !== undefined) body['user'] = req.user;
   if (req.tools !== undefined && req.tools.length > 0) {
-    body['tools'] = req.tools.map((t) => ({
-      type: 'function',
-      function: t.description === undefined
-        ? { name: t.name, parameters: t.parameters }
-        : { name: t.name, description: t.description, parameters: t.parameters },
-    }));
+    body['tools'] = encodeTools(req.tools);
     // OpenAI rejects parallel_tool_calls without tools.
     if (req.parallelToolCalls !== undefined) body['parallel_tool_calls'] = req.parallelToolCalls;
   }
   if (req.toolChoice !== undefined) body['tool_choice'] = encodeToolChoice(req.toolChoice);
   if (req.responseFormat !== undefined) body['response_format'] = encodeResponseFormat(req.responseFormat);
   return body;
+}
+
+/** A number as JSON.stringify writes it (non-finite numbers are null). */
+const jsonNumber = (n: number): string => (Number.isFinite(n) ? `${n}` : 'null');
+
+function hasKeys(o: Obj): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
+/**
+ * JSON.stringify(buildChatBody(call, req, stream)), written field by field in the same order: no body object, no
+ * message objects, and the generic serializer only for the nested values (tools, schemas, stop lists). A request
+ * with extra fields takes the general path. build-request.test.ts checks the two give the same text.
+ */
+export function buildChatBodyJson(call: UpstreamCall, req: ChatRequest, stream: boolean): string {
+  if (hasKeys(req.extra)) return JSON.stringify(buildChatBody(call, req, stream));
+  let out = `{"model":${JSON.stringify(call.upstreamModel)},"messages":${messagesJson(req.messages)}`;
+  if (stream) out += ',"stream":true,"stream_options":{"include_usage":true}';
+  if (req.maxTokensOutput !== undefined) out += `,"${maxTokensField(call.provider.baseUrl)}":${jsonNumber(req.maxTokensOutput)}`;
+  if (req.temperature !== undefined) out += `,"temperature":${jsonNumber(req.temperature)}`;
+  if (req.topP !== undefined) out += `,"top_p":${jsonNumber(req.topP)}`;
+  if (req.stop !== undefined && req.stop.length > 0) out += `,"stop":${JSON.stringify(req.stop)}`;
+  if (req.seed !== undefined) out += `,"seed":${jsonNumber(req.seed)}`;
+  if (req.user !== undefined) out += `,"user":${JSON.stringify(req.user)}`;
+  if (req.tools !== undefined && req.tools.length > 0) {
+    out += `,"tools":${JSON.stringify(encodeTools(req.tools))}`;
+    if (req.parallelToolCalls !== undefined) out += `,"parallel_tool_calls":${req.parallelToolCalls}`;
+  }
+  if (req.toolChoice !== undefined) out += `,"tool_choice":${JSON.stringify(encodeToolChoice(req.toolChoice))}`;
+  if (req.responseFormat !== undefined) out += `,"response_format":${JSON.stringify(encodeResponseFormat(req.responseFormat))}`;
+  return `${out}}`;
+}
+
+/**
+ * JSON.stringify(encodeMessages(messages)): system, single-text user and text-only assistant turns (nearly all of
+ * them) are written directly; any other turn goes through encodeMessages on its own.
+ */
+function messagesJson(messages: ChatMessage[]): string {
+  let out = '';
+  for (const m of messages) {
+    const one = plainMessageJson(m) ?? JSON.stringify(encodeMessages([m])).slice(1, -1);
+    if (one !== '') out += out === '' ? one : `,${one}`;
+  }
+  return `[${out}]`;
+}
+
+/** One turn's JSON text when it is text only (as encodeMessages writes it), else undefined. */
+function plainMessageJson(m: ChatMessage): string | undefined {
+  let text: string;
+  if (m.role === 'user') {
+    const first = m.content[0];
+    if (m.content.length !== 1 || first?.type !== 'text') return undefined;
+    text = first.text;
+  } else if (m.role === 'system' || m.role === 'assistant') {
+    text = '';
+    const sep = m.role === 'system' ? '\n' : '';
+    for (let i = 0; i < m.content.length; i++) {
+      const p = m.content[i]!;
+      if (p.type !== 'text') return undefined;
+      text = i === 0 ? p.text : text + sep + p.text;
+    }
+  } else {
+    return undefined;
+  }
+  const name = m.name === undefined ? '' : `,"name":${JSON.stringify(m.name)}`;
+  return `{"role":"${m.role}","content":${JSON.stringify(text)}${name}}`;
+}
+
+function encodeTools(tools: ToolDefinition[]): Obj[] {
+  return tools.map((t) => ({
+    type: 'function',
+    function: t.description === undefined
+      ? { name: t.name, parameters: t.parameters }
+      : { name: t.name, description: t.description, parameters: t.parameters },
+  }));
 }
 
 function encodeToolChoice(choice: ToolChoice): unknown {

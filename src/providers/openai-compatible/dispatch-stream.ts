@@ -271,12 +271,12 @@ async function* flatten(batches: AsyncIterable<StreamEvent[]>): AsyncGenerator<S
  * POST a streaming request. Resolves once a 2xx answered: with the stream (the handler) for an SSE body,
  * or with the whole answer when the upstream answered JSON instead. Rejects like postText otherwise.
  */
-export function postStream(call: UpstreamCall, path: string, body: unknown, parser: ChunkParser, bytesMax: number): Promise<UpstreamAnswer | SseHandler> {
+export function postStream(call: UpstreamCall, path: string, bodyJson: string, parser: ChunkParser, bytesMax: number): Promise<UpstreamAnswer | SseHandler> {
   if (call.signal.aborted) return Promise.reject(abortedBeforeSend(call));
   return new Promise((resolve, reject) => {
     const handler = new SseHandler(call, bytesMax, parser, resolve, reject);
     try {
-      call.dispatcher.dispatch(dispatchOptions(call, path, body, 'text/event-stream'), handler);
+      call.dispatcher.dispatch(dispatchOptions(call, path, bodyJson, 'text/event-stream'), handler);
     } catch (e) {
       handler.onError(e as Error);
     }

@@ -195,16 +195,16 @@ export class TextHandler extends UpstreamHandler {
 }
 
 /**
- * POST a JSON body and read the whole answer: resolves for a 2xx (body up to bytesMax, else 'malformed');
+ * POST a JSON body (its text) and read the whole answer: resolves for a 2xx (body up to bytesMax, else 'malformed');
  * rejects with UpstreamError('status') for any other status (error body bounded, for the logs), and with
  * 'aborted', 'timeout', 'connect', 'malformed' or 'disconnect' as the failure was.
  */
-export function postText(call: UpstreamCall, path: string, body: unknown, accept: string, bytesMax: number): Promise<UpstreamAnswer> {
+export function postText(call: UpstreamCall, path: string, bodyJson: string, accept: string, bytesMax: number): Promise<UpstreamAnswer> {
   if (call.signal.aborted) return Promise.reject(abortedBeforeSend(call));
   return new Promise((resolve, reject) => {
     const handler = new TextHandler(call, bytesMax, resolve, reject);
     try {
-      call.dispatcher.dispatch(dispatchOptions(call, path, body, accept), handler);
+      call.dispatcher.dispatch(dispatchOptions(call, path, bodyJson, accept), handler);
     } catch (e) {
       // undici reports its own failures through onError; this is a throw before it got that far.
       handler.onError(e as Error);

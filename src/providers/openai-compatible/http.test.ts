@@ -27,12 +27,12 @@ test('postText follows a provider whose base URL, key or headers change (its cac
     provider, upstreamModel: 'up', dispatcher, signal: new AbortController().signal, requestId: 'req_1', timeoutMsHeaders: 5000, timeoutMsBody: 5000,
   };
   try {
-    assert.deepEqual(answerJson(await postText(call, '/chat/completions', { a: 1 }, 'application/json', 1024), call), { ok: true });
+    assert.deepEqual(answerJson(await postText(call, '/chat/completions', JSON.stringify({ a: 1 }), 'application/json', 1024), call), { ok: true });
     provider.baseUrl = `http://127.0.0.1:${port}/v2?api-version=7`;
     provider.apiKey = 'k2';
-    await postText(call, '/chat/completions', { a: 2 }, 'text/event-stream', 1024);
+    await postText(call, '/chat/completions', JSON.stringify({ a: 2 }), 'text/event-stream', 1024);
     provider.headers = { Authorization: 'Token custom', 'X-Extra': 'yes' };
-    await postText(call, '/embeddings', { a: 3 }, 'application/json', 1024);
+    await postText(call, '/embeddings', JSON.stringify({ a: 3 }), 'application/json', 1024);
     assert.deepEqual(seen.map((s) => [s.url, s.headers['authorization'], s.headers['accept'], s.headers['x-extra'], s.body]), [
       ['/v1/chat/completions', 'Bearer k1', 'application/json', undefined, '{"a":1}'],
       // The path is appended to the base URL as text, as before (a query on the base URL stays where it was).

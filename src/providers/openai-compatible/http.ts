@@ -99,9 +99,9 @@ function joinUrl(baseUrl: string, path: string): string {
 
 /**
  * What undici needs to send one POST to the provider: a pre-built origin, path and header list (undici's
- * top-level request() parses the URL and we would build the headers again on every call).
+ * top-level request() parses the URL and we would build the headers again on every call), and the body's JSON text.
  */
-export function dispatchOptions(call: UpstreamCall, path: string, body: unknown, accept: string): Dispatcher.DispatchOptions {
+export function dispatchOptions(call: UpstreamCall, path: string, bodyJson: string, accept: string): Dispatcher.DispatchOptions {
   const { provider } = call;
   const t = targetOf(provider);
   const url = urlOf(t, path);
@@ -110,7 +110,7 @@ export function dispatchOptions(call: UpstreamCall, path: string, body: unknown,
     path: url.path,
     method: 'POST',
     headers: headersOf(t, provider, accept),
-    body: JSON.stringify(body),
+    body: bodyJson,
     headersTimeout: call.timeoutMsHeaders,
     bodyTimeout: call.timeoutMsBody,
   };
