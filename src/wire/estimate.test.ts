@@ -140,6 +140,16 @@ describe('estimateTextTokens against o200k_base', () => {
   });
 });
 
+describe('estimateTextTokens: the lowercase-run shortcut', () => {
+  test('gives exactly what the general per-character step gives', () => {
+    for (const { text } of CORPUS) assert.equal(estimateTextTokens(text), estimateTextTokens(text, false), text.slice(0, 40));
+    // Characters around every transition the shortcut skips over: capitals, extended letters, digits, CJK, emoji.
+    const unit = fc.constantFrom('a', 'b', 'q', 'z', '`', '{', 'A', 'M', 'Z', '@', '[', 'é', 'É', 'ж', 'Ж', ' ', '  ', '\n', '1', '.', '中', 'か', '😀', '\u200d');
+    fc.assert(fc.property(fc.string({ unit, maxLength: 60 }), (s) => assert.equal(estimateTextTokens(s), estimateTextTokens(s, false), JSON.stringify(s))), { numRuns: 2000 });
+    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 60 }), (s) => assert.equal(estimateTextTokens(s), estimateTextTokens(s, false))), { numRuns: 500 });
+  });
+});
+
 describe('upperBoundTextTokens', () => {
   test('is the UTF-8 byte length, lone surrogates counted as U+FFFD', () => {
     for (const s of ['', 'abc', 'é', '你好', '😀', 'a\uD800b', '\uDC00']) {
