@@ -154,14 +154,26 @@ describe('CompletionChunkParser', () => {
   });
 });
 
-describe('ChatChunkParser.plainDelta (content deltas without JSON.parse)', () => {
-  const first = JSON.stringify({ id: 'chatcmpl-x', object: 'chat.completion.chunk', created: 7, model: 'm', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
+describe('ChatChunkParser.plainDelta (OpenAI text-answer chunks without JSON.parse)', () => {
+  const head = { id: 'chatcmpl-x', object: 'chat.completion.chunk', created: 1795648251, model: 'deepseek-v3.2' };
+  const first = JSON.stringify({ ...head, created: 7, model: 'm', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
   /** The frame data in OpenAI's own key order, as the emulator and OpenAI send it. */
-  const frame = (content: unknown, o: { fingerprint?: string | null; usageNull?: boolean; id?: string } = {}): string => JSON.stringify({
-    id: o.id ?? 'chatcmpl-x', object: 'chat.completion.chunk', created: 1795648251, model: 'deepseek-v3.2',
+  const frame = (content: unknown, o: { fingerprint?: string | null; usageNull?: boolean; id?: string; finish?: string | null; role?: boolean; refusal?: boolean } = {}): string => JSON.stringify({
+    ...head, id: o.id ?? head.id,
     ...(o.fingerprint === undefined ? {} : { system_fingerprint: o.fingerprint }),
-    choices: [{ index: 0, delta: { content }, logprobs: null, finish_reason: null }],
+    choices: [{
+      index: 0,
+      delta: { ...(o.role ? { role: 'assistant' } : {}), ...(content === undefined ? {} : { content }), ...(o.refusal ? { refusal: null } : {}) },
+      logprobs: null, finish_reason: o.finish ?? null,
+    }],
     ...(o.usageNull ? { usage: null } : {}),
+  });
+  const usageFrame = (u: Record<string, unknown>, fingerprint?: string): string =>
+    JSON.stringify({ ...head, ...(fingerprint === undefined ? {} : { system_fingerprint: fingerprint }), choices: [], usage: u });
+  const openaiUsage = (input: number, output: number, cached?: number, reasoning?: number): Record<string, unknown> => ({
+    prompt_tokens: input, completion_tokens: output, total_tokens: input + output,
+    ...(cached === undefined ? {} : { prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 } }),
+    ...(reasoning === undefined ? {} : { completion_tokens_details: { reasoning_tokens: reasoning, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 } }),
   });
 
   /** Events from the fast path where it applies, else from JSON.parse + chunk(), then end(). */
@@ -184,35 +196,70 @@ describe('ChatChunkParser.plainDelta (content deltas without JSON.parse)', () =>
     return out;
   }
 
-  test('gives exactly the events of JSON.parse + chunk() for any content (escapes, unicode, quotes, empty)', () => {
+  test('every chunk of an OpenAI text answer takes the fast path, with exactly the events of JSON.parse + chunk()', () => {
+    const count = fc.integer({ min: 0, max: 2 ** 40 });
     fc.assert(fc.property(
       fc.array(fc.tuple(fc.string({ unit: 'binary', maxLength: 30 }), fc.constantFrom(undefined, null, 'fp_1'), fc.boolean()), { maxLength: 8 }),
-      (deltas) => {
-        const frames = [first, ...deltas.map(([c, fp, u]) => frame(c, { fingerprint: fp, usageNull: u })), frame('end'), JSON.stringify({ id: 'x', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })];
+      fc.boolean(), fc.constantFrom('stop', 'length', 'content_filter', 'tool_calls', 'sensitive', 'odd'),
+      fc.option(fc.tuple(count, count, fc.option(count, { nil: undefined }), fc.option(count, { nil: undefined })), { nil: undefined }),
+      (deltas, refusal, finish, usage) => {
+        const frames = [
+          frame('', { role: true, refusal, usageNull: usage !== undefined }),
+          ...deltas.map(([c, fp, u]) => frame(c, { fingerprint: fp, usageNull: u })),
+          frame(undefined, { finish, usageNull: usage !== undefined }),
+          ...(usage === undefined ? [] : [usageFrame(openaiUsage(...usage), 'fp_1')]),
+        ];
         const fast = viaFastPath(frames);
         assert.deepEqual(fast.events, viaParse(frames));
-        assert.equal(fast.fast, deltas.length + 1, 'every plain content delta took the fast path');
+        assert.equal(fast.fast, frames.length, 'every chunk took the fast path');
       },
     ), { numRuns: 300 });
   });
 
-  test('leaves to JSON.parse: the first chunk, anything after the finish, other fields, another key order, and invalid JSON', () => {
+  test('odd orders agree too: content on the first or finishing chunk, chunks after the finish, usage before the finish', () => {
+    const cases: string[][] = [
+      [frame('hello', { role: true }), frame('!', { finish: 'length' })],
+      [frame('a'), frame(undefined), frame(undefined, { finish: 'stop' }), frame('late'), frame(undefined, { finish: 'length' })],
+      [usageFrame(openaiUsage(3, 2)), frame('x'), frame(undefined, { finish: 'stop' }), usageFrame(openaiUsage(9, 9, 20, 20))],
+      [frame('x', { fingerprint: null }), usageFrame(openaiUsage(0, 0))],
+      [first, frame('a\\"b\\u00e9\\n')],
+      [first],
+      [],
+    ];
+    for (const frames of cases) assert.deepEqual(viaFastPath(frames).events, viaParse(frames), frames.join('\n'));
+  });
+
+  test('pending tool calls at the finish, and every other shape, are left to JSON.parse', () => {
+    const tool = JSON.stringify({ ...head, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'c', type: 'function', function: { name: 'f', arguments: '' } }] }, logprobs: null, finish_reason: null }] });
     const p = new ChatChunkParser(defaults);
     const out: StreamEvent[] = [];
-    assert.equal(p.plainDelta(frame('a'), out), false, 'the first chunk must produce the start event');
-    p.chunk(JSON.parse(first), out);
+    assert.equal(p.plainDelta(first, out), true);
+    assert.equal(p.plainDelta(tool, out), false);
+    p.chunk(JSON.parse(tool), out);
+    assert.equal(p.plainDelta(frame('more'), out), true);
+    assert.equal(p.plainDelta(frame(undefined, { finish: 'stop' }), out), false, 'the finish must flush and remap the tool calls');
+    const frames = [first, tool, frame('more'), frame(undefined, { finish: 'stop' })];
+    assert.deepEqual(viaFastPath(frames).events, viaParse(frames));
+
+    const q = new ChatChunkParser(defaults);
     for (const data of [
-      frame(null), frame(['a']), frame('a', { id: 'with\\"escape' }),
-      JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'a', reasoning_content: 'r' }, logprobs: null, finish_reason: null }] }),
-      JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'a' }, logprobs: null, finish_reason: 'stop' }] }),
-      JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'a' }, logprobs: null, finish_reason: null }], usage: { prompt_tokens: 1 } }),
+      frame(null), frame(['a']), frame('a', { id: 'with\\"escape' }), frame('a', { id: '' }),
+      JSON.stringify({ ...head, model: '' , choices: [] }),
+      JSON.stringify({ ...head, choices: [{ index: 0, delta: { content: 'a', reasoning_content: 'r' }, logprobs: null, finish_reason: null }] }),
+      JSON.stringify({ ...head, choices: [{ index: 0, delta: { role: 'assistant' }, logprobs: null, finish_reason: null }] }),
+      JSON.stringify({ ...head, choices: [{ index: 0, delta: { content: 'a' }, logprobs: null, finish_reason: null }], usage: { prompt_tokens: 1 } }),
+      JSON.stringify({ ...head, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop', usage: openaiUsage(1, 1) }] }),
+      JSON.stringify({ ...head, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }], usage: openaiUsage(1, 1) }),
+      JSON.stringify({ ...head, choices: [{ index: 1, delta: { content: 'a' }, logprobs: null, finish_reason: null }] }),
+      usageFrame({ prompt_tokens: 1, completion_tokens: 1, total_tokens: 2, prompt_cache_hit_tokens: 1 }),
+      usageFrame({ prompt_tokens: 1e16, completion_tokens: 1, total_tokens: 2 }),
+      usageFrame({ prompt_tokens: 1, total_tokens: 2 }),
       JSON.stringify({ object: 'chat.completion.chunk', id: 'x', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'a' }, logprobs: null, finish_reason: null }] }),
+      JSON.stringify({ ...head, error: { message: 'x' }, choices: [] }),
       frame('a').replace('"created":1795648251', '"created":01795648251'),
       frame('a').replace('"content":"a"', '"content":"a\tb"'),
       frame('a').replace('"content":"a"', '"content":"a\\x"'),
-    ]) assert.equal(p.plainDelta(data, out), false, data);
-    assert.deepEqual(out, [{ type: 'start', id: 'chatcmpl-x', model: 'm', createdS: 7 }]);
-    p.chunk({ id: 'x', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }, out);
-    assert.equal(p.plainDelta(frame('late'), out), false, 'after the finish');
+      frame('a') + ' ',
+    ]) assert.equal(q.plainDelta(data, out), false, data);
   });
 });

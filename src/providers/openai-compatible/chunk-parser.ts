@@ -1,7 +1,10 @@
 import type { FinishReason, StreamEvent, Usage } from '../../wire/index.ts';
 import { UpstreamError } from '../types.ts';
 import type { ResponseDefaults } from './parse-response.ts';
-import { argumentsOf, isObj, mapFinishReason, mapUsage, reasoningOf, str, textOf, type Obj } from './upstream-fields.ts';
+import {
+  argumentsOf, isObj, mapFinishReason, mapUsage, RE_INT, RE_JSON_STR, RE_OPENAI_USAGE, RE_PLAIN_STR, reasoningOf, str, textOf,
+  usageOfCounts, type Obj,
+} from './upstream-fields.ts';
 
 /** Turns one parsed upstream chunk into canonical events; one instance per stream. */
 export interface ChunkParser {
@@ -12,21 +15,33 @@ export interface ChunkParser {
   /** The stream is complete: emit what is still pending (tool calls, finish, the usage held back). */
   end(out: StreamEvent[]): void;
   /**
-   * Optional fast path: handle one frame's raw data without JSON.parse when it is a plain content delta
-   * in the exact shape OpenAI (and most vendors) send; true when handled, with exactly the events that
-   * chunk(JSON.parse(data)) would have appended. false: the caller parses the frame and calls chunk().
+   * Optional fast path: handle one frame's raw data without JSON.parse when it is a chunk of a plain text
+   * answer in the exact shape OpenAI sends; true when handled, with exactly the events (and state) that
+   * chunk(JSON.parse(data)) would have given. false: the caller parses the frame and calls chunk().
    */
   plainDelta?(data: string, out: StreamEvent[]): boolean;
 }
 
 /**
- * A `chat.completion.chunk` whose only payload is `delta.content` (the bulk of every answer), in OpenAI's
- * key order: id, object, created, model, optional system_fingerprint, one choice with index 0, a delta with
- * only content, logprobs null, finish_reason null, optional `"usage":null`, and nothing else. Strings hold
- * no raw control characters (JSON forbids them; such a frame goes to JSON.parse and fails there as before).
+ * A `chat.completion.chunk` in OpenAI's own compact form and key order (id, object, created, model, optional
+ * system_fingerprint, choices, optional usage) that carries one of:
+ * - one choice (index 0) whose delta is empty or holds content only (after `"role":"assistant"` on the first
+ *   chunk, and before `"refusal":null`), logprobs null, a finish_reason (null or a reason), `"usage":null` or none;
+ * - no choice and OpenAI's usage object (the last chunk with stream_options.include_usage).
+ * That is every chunk of a plain text answer. Groups: 1 id, 2 created, 3 model, 4 content (JSON string body),
+ * 5 finish reason, 6-9 usage counts (prompt, completion, cached, reasoning). id and model are non-empty with
+ * nothing escaped; strings hold no raw control characters (JSON forbids them; such a frame goes to JSON.parse
+ * and fails there as before).
  */
-const PLAIN_CONTENT_DELTA =
-  /^\{"id":"[^"\\\x00-\x1f]*","object":"chat\.completion\.chunk","created":(?:0|[1-9]\d*),"model":"[^"\\\x00-\x1f]*",(?:"system_fingerprint":(?:null|"[^"\\\x00-\x1f]*"),)?"choices":\[\{"index":0,"delta":\{"content":"((?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*)"\},"logprobs":null,"finish_reason":null\}\](?:,"usage":null)?\}$/;
+const PLAIN_CHUNK = new RegExp(
+  String.raw`^\{"id":"(${RE_PLAIN_STR})","object":"chat\.completion\.chunk","created":(${RE_INT}),"model":"(${RE_PLAIN_STR})",` +
+  String.raw`(?:"system_fingerprint":(?:null|"[^"\\\x00-\x1f]*"),)?"choices":` +
+  String.raw`(?:\[\{"index":0,"delta":\{(?:(?:"role":"assistant",)?"content":"(${RE_JSON_STR})"(?:,"refusal":null)?)?\},"logprobs":null,"finish_reason":(?:null|"([a-z_]+)")\}\](?:,"usage":null)?` +
+  String.raw`|\[\],"usage":${RE_OPENAI_USAGE})\}$`,
+);
+
+/** The finishing choice of a fast-path chunk carries no usage of its own. */
+const NO_CHOICE_USAGE: Obj = Object.freeze({});
 
 interface ToolState {
   index: number;
@@ -85,6 +100,11 @@ abstract class BaseChunkParser implements ChunkParser {
     if (usage !== undefined) this.#usage = usage;
   }
 
+  /** The usage a chunk carried, already mapped (the fast path's). */
+  protected keepUsage(usage: Usage): void {
+    this.#usage = usage;
+  }
+
   end(out: StreamEvent[]): void {
     if (!this.started) {
       this.started = true;
@@ -103,13 +123,27 @@ export class ChatChunkParser extends BaseChunkParser {
   #lastKey = 0;
 
   plainDelta(data: string, out: StreamEvent[]): boolean {
-    // Only once started (the first chunk gives id, model and created) and before the finish.
-    if (!this.started || this.finished) return false;
-    const m = PLAIN_CONTENT_DELTA.exec(data);
+    const m = PLAIN_CHUNK.exec(data);
     if (m === null) return false;
-    const raw = m[1]!;
-    const text = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
-    if (text !== '') out.push({ type: 'text', text });
+    const reason = m[5];
+    // A finish with tool calls pending flushes and may remap them: the general path does that.
+    if (reason !== undefined && !this.finished && this.#tools.size > 0) return false;
+    // In chunk()'s order: start, usage, then the choice (ignored once finished).
+    if (!this.started) {
+      this.started = true;
+      out.push({ type: 'start', id: m[1]!, model: m[3]!, createdS: Number(m[2]) });
+    }
+    if (m[6] !== undefined) {
+      this.keepUsage(usageOfCounts(Number(m[6]), Number(m[7]), m[8] === undefined ? undefined : Number(m[8]), m[9] === undefined ? undefined : Number(m[9])));
+      return true;
+    }
+    if (this.finished) return true;
+    const raw = m[4];
+    if (raw !== undefined && raw !== '') {
+      const text = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+      if (text !== '') out.push({ type: 'text', text });
+    }
+    if (reason !== undefined) this.finish(mapFinishReason(reason), NO_CHOICE_USAGE, out);
     return true;
   }
 

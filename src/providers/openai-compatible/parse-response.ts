@@ -2,7 +2,10 @@ import {
   zeroUsage, type ChatResponse, type CompletionResponse, type ContentPart, type EmbeddingResponse, type StreamEvent,
 } from '../../wire/index.ts';
 import { UpstreamError } from '../types.ts';
-import { argumentsOf, isObj, mapFinishReason, mapUsage, reasoningOf, str, textOf, type Obj } from './upstream-fields.ts';
+import {
+  argumentsOf, isObj, mapFinishReason, mapUsage, RE_INT, RE_JSON_STR, RE_OPENAI_USAGE, RE_PLAIN_STR, reasoningOf, str, textOf,
+  usageOfCounts, type Obj,
+} from './upstream-fields.ts';
 
 /** What to report when the upstream leaves out id, model or created. */
 export interface ResponseDefaults {
@@ -73,13 +76,6 @@ export function parseChatResponse(json: unknown, defaults: ResponseDefaults): Ch
   return res;
 }
 
-/** A JSON string's body (between the quotes) without raw control characters, as an unrolled loop: linear, no nested backtracking. */
-const JSON_STR = String.raw`[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*`;
-/** A plain string: non-empty, nothing escaped, so the text between the quotes is the value. */
-const PLAIN_STR = String.raw`[^"\\\x00-\x1f]+`;
-/** A JSON integer of at most 15 digits: a safe integer, so a count mapUsage accepts as it is. */
-const INT = String.raw`(?:0|[1-9]\d{0,14})`;
-
 /**
  * OpenAI's `chat.completion` for a plain text answer, in OpenAI's key order and compact form: id, object,
  * created, model, one choice (index 0, a message of role, content string, refusal null and optionally empty
@@ -88,13 +84,10 @@ const INT = String.raw`(?:0|[1-9]\d{0,14})`;
  * vendors' fields, whitespace) does not match and takes the general path.
  */
 const PLAIN_CHAT_COMPLETION = new RegExp(
-  String.raw`^\{"id":"(${PLAIN_STR})","object":"chat\.completion","created":(${INT}),"model":"(${PLAIN_STR})",` +
-  String.raw`"choices":\[\{"index":0,"message":\{"role":"assistant","content":"(${JSON_STR})","refusal":null(?:,"annotations":\[\])?\},` +
-  String.raw`"logprobs":null,"finish_reason":"([a-z_]+)"\}\],` +
-  String.raw`"usage":\{"prompt_tokens":(${INT}),"completion_tokens":(${INT}),"total_tokens":${INT}` +
-  String.raw`(?:,"prompt_tokens_details":\{"cached_tokens":(${INT}),"audio_tokens":${INT}\})?` +
-  String.raw`(?:,"completion_tokens_details":\{"reasoning_tokens":(${INT}),"audio_tokens":${INT},"accepted_prediction_tokens":${INT},"rejected_prediction_tokens":${INT}\})?\}` +
-  String.raw`(?:,"service_tier":(?:null|"${PLAIN_STR}"))?(?:,"system_fingerprint":(?:null|"${PLAIN_STR}"))?\}$`,
+  String.raw`^\{"id":"(${RE_PLAIN_STR})","object":"chat\.completion","created":(${RE_INT}),"model":"(${RE_PLAIN_STR})",` +
+  String.raw`"choices":\[\{"index":0,"message":\{"role":"assistant","content":"(${RE_JSON_STR})","refusal":null(?:,"annotations":\[\])?\},` +
+  String.raw`"logprobs":null,"finish_reason":"([a-z_]+)"\}\],"usage":${RE_OPENAI_USAGE}` +
+  String.raw`(?:,"service_tier":(?:null|"${RE_PLAIN_STR}"))?(?:,"system_fingerprint":(?:null|"${RE_PLAIN_STR}"))?\}$`,
 );
 
 /** The regex reads about 2.4 ns per character, JSON.parse about 1 but with a fixed cost of ~5 µs for the object tree: they break even near 4 KB. */
@@ -112,21 +105,13 @@ export function parsePlainChatResponse(text: string): ChatResponse | undefined {
   if (m === null) return undefined;
   const raw = m[4]!;
   const answer = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
-  const tokensInput = Number(m[6]);
-  const tokensOutput = Number(m[7]);
   return {
     id: m[1]!,
     model: m[3]!,
     createdS: Number(m[2]),
     content: answer === '' ? [] : [{ type: 'text', text: answer }],
     finishReason: mapFinishReason(m[5]),
-    usage: {
-      tokensInput,
-      tokensOutput,
-      tokensCachedInput: m[8] === undefined ? 0 : Math.min(Number(m[8]), tokensInput),
-      tokensCacheWrite: 0,
-      tokensReasoning: m[9] === undefined ? 0 : Math.min(Number(m[9]), tokensOutput),
-    },
+    usage: usageOfCounts(Number(m[6]), Number(m[7]), m[8] === undefined ? undefined : Number(m[8]), m[9] === undefined ? undefined : Number(m[9])),
   };
 }
 

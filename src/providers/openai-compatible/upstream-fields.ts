@@ -89,3 +89,34 @@ export function argumentsOf(v: unknown): string {
   if (typeof v === 'string') return v;
   return v === undefined || v === null ? '' : JSON.stringify(v);
 }
+
+/**
+ * mapUsage of an OpenAI usage object whose counts are all valid (prompt and completion tokens present, the
+ * details' cached and reasoning tokens when sent): what the regex fast paths read without building the object.
+ */
+export function usageOfCounts(tokensInput: number, tokensOutput: number, cached: number | undefined, reasoning: number | undefined): Usage {
+  return {
+    tokensInput,
+    tokensOutput,
+    tokensCachedInput: cached === undefined ? 0 : Math.min(cached, tokensInput),
+    tokensCacheWrite: 0,
+    tokensReasoning: reasoning === undefined ? 0 : Math.min(reasoning, tokensOutput),
+  };
+}
+
+// Regex pieces for the fast paths that read OpenAI's own compact JSON without JSON.parse.
+
+/** A JSON string's body (between the quotes) without raw control characters, as an unrolled loop: linear, no nested backtracking. */
+export const RE_JSON_STR = String.raw`[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*`;
+/** A plain string: non-empty, nothing escaped, so the text between the quotes is the value. */
+export const RE_PLAIN_STR = String.raw`[^"\\\x00-\x1f]+`;
+/** A JSON integer of at most 15 digits: a safe integer, so a count mapUsage accepts as it is. */
+export const RE_INT = String.raw`(?:0|[1-9]\d{0,14})`;
+/**
+ * OpenAI's usage object: prompt, completion and total tokens, then optionally its prompt and completion details.
+ * Captures prompt, completion, cached and reasoning tokens (the last two undefined when their object is absent).
+ */
+export const RE_OPENAI_USAGE =
+  String.raw`\{"prompt_tokens":(${RE_INT}),"completion_tokens":(${RE_INT}),"total_tokens":${RE_INT}` +
+  String.raw`(?:,"prompt_tokens_details":\{"cached_tokens":(${RE_INT}),"audio_tokens":${RE_INT}\})?` +
+  String.raw`(?:,"completion_tokens_details":\{"reasoning_tokens":(${RE_INT}),"audio_tokens":${RE_INT},"accepted_prediction_tokens":${RE_INT},"rejected_prediction_tokens":${RE_INT}\})?\}`;
