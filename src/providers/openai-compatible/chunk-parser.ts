@@ -2,7 +2,7 @@ import type { FinishReason, StreamEvent, Usage } from '../../wire/index.ts';
 import { UpstreamError } from '../types.ts';
 import type { ResponseDefaults } from './parse-response.ts';
 import {
-  argumentsOf, isObj, mapFinishReason, mapUsage, RE_INT, RE_JSON_STR, RE_OPENAI_USAGE, RE_PLAIN_STR, reasoningOf, str, textOf,
+  argumentsOf, isObj, mapFinishReason, mapUsage, openaiUsagePattern, RE_INT, RE_JSON_STR, RE_PLAIN_STR, reasoningOf, str, textOf,
   usageOfCounts, type Obj,
 } from './upstream-fields.ts';
 
@@ -37,7 +37,7 @@ const PLAIN_CHUNK = new RegExp(
   String.raw`^\{"id":"(${RE_PLAIN_STR})","object":"chat\.completion\.chunk","created":(${RE_INT}),"model":"(${RE_PLAIN_STR})",` +
   String.raw`(?:"system_fingerprint":(?:null|"[^"\\\x00-\x1f]*"),)?"choices":` +
   String.raw`(?:\[\{"index":0,"delta":\{(?:(?:"role":"assistant",)?"content":"(${RE_JSON_STR})"(?:,"refusal":null)?)?\},"logprobs":null,"finish_reason":(?:null|"([a-z_]+)")\}\](?:,"usage":null)?` +
-  String.raw`|\[\],"usage":${RE_OPENAI_USAGE})\}$`,
+  String.raw`|\[\],"usage":${openaiUsagePattern('')})\}$`,
 );
 
 /** The finishing choice of a fast-path chunk carries no usage of its own. */

@@ -90,7 +90,12 @@ describe('parsePlainChatResponse (OpenAI plain text answers without JSON.parse)'
       openai({ usage: { prompt_tokens: 999999999999999, completion_tokens: 1, total_tokens: 1 } }),
       ...['stop', 'length', 'tool_calls', 'content_filter', 'sensitive', 'abort', 'weird'].map((finish) => openai({ finish })),
     ];
-    for (const body of cases) assert.equal(agrees(JSON.stringify(body)), true, JSON.stringify(body));
+    for (const body of cases) {
+      assert.equal(agrees(JSON.stringify(body)), true, JSON.stringify(body));
+      // api.openai.com pretty-prints its answers; any JSON whitespace between tokens is read the same.
+      assert.equal(agrees(JSON.stringify(body, null, 2)), true, JSON.stringify(body, null, 2));
+      assert.equal(agrees(` \r\n${JSON.stringify(body, null, '\t').replaceAll('\n', '\r\n')}\n`), true);
+    }
     const m = openai() as { choices: { message: Record<string, unknown> }[] };
     delete m.choices[0]!.message['annotations'];
     assert.equal(agrees(JSON.stringify(m)), true);
@@ -103,7 +108,8 @@ describe('parsePlainChatResponse (OpenAI plain text answers without JSON.parse)'
       return b;
     };
     const declined = [
-      JSON.stringify(openai(), null, 2),
+      JSON.stringify(openai()).replace('{"id"', '{\u00a0"id"'),
+      JSON.stringify(openai()).replace('"content":"', '"content" "'),
       JSON.stringify(openai({ id: '' })),
       JSON.stringify(openai({ id: 'a\\b' })),
       JSON.stringify(openai({ model: '' })),
@@ -122,7 +128,7 @@ describe('parsePlainChatResponse (OpenAI plain text answers without JSON.parse)'
       JSON.stringify(openai()).replace('"stop"', 'null'),
       JSON.stringify(openai()).replace('"This is', '"\u0001This is'),
       JSON.stringify(openai()).replace('is the', 'is \\x the'),
-      JSON.stringify(openai()) + ' ',
+      JSON.stringify(openai()) + ' x',
       JSON.stringify(openai({ content: 'x'.repeat(5000) })),
     ];
     for (const text of declined) assert.equal(parsePlainChatResponse(text), undefined, text.slice(0, 300));
@@ -139,7 +145,9 @@ describe('parsePlainChatResponse (OpenAI plain text answers without JSON.parse)'
           prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 },
           completion_tokens_details: { reasoning_tokens: reasoning, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
         };
-        assert.equal(agrees(JSON.stringify(openai({ content, model, created, finish, usage }))), true);
+        const body = openai({ content, model, created, finish, usage });
+        assert.equal(agrees(JSON.stringify(body)), true);
+        assert.equal(agrees(JSON.stringify(body, null, 2)), true);
       },
     ), { numRuns: 300 });
   });

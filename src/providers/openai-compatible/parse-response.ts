@@ -3,7 +3,8 @@ import {
 } from '../../wire/index.ts';
 import { UpstreamError } from '../types.ts';
 import {
-  argumentsOf, isObj, mapFinishReason, mapUsage, RE_INT, RE_JSON_STR, RE_OPENAI_USAGE, RE_PLAIN_STR, reasoningOf, str, textOf,
+  argumentsOf, isObj, mapFinishReason, mapUsage, openaiUsagePattern, RE_INT, RE_JSON_STR, RE_JSON_WS, RE_PLAIN_STR, reasoningOf, str,
+  textOf,
   usageOfCounts, type Obj,
 } from './upstream-fields.ts';
 
@@ -77,18 +78,19 @@ export function parseChatResponse(json: unknown, defaults: ResponseDefaults): Ch
 }
 
 /**
- * OpenAI's `chat.completion` for a plain text answer, in OpenAI's key order and compact form: id, object,
- * created, model, one choice (index 0, a message of role, content string, refusal null and optionally empty
- * annotations, logprobs null, a finish_reason), usage with its counts and optional OpenAI details, then
- * optional service_tier and system_fingerprint. Anything else (tool calls, reasoning, content null, other
- * vendors' fields, whitespace) does not match and takes the general path.
+ * OpenAI's `chat.completion` for a plain text answer, in OpenAI's key order: id, object, created, model, one
+ * choice (index 0, a message of role, content string, refusal null and optionally empty annotations, logprobs
+ * null, a finish_reason), usage with its counts and optional OpenAI details, then optional service_tier and
+ * system_fingerprint. Compact (the emulator, most vendors) or pretty-printed (api.openai.com): `~` below stands
+ * for JSON whitespace between tokens. Anything else (tool calls, reasoning, content null, other vendors'
+ * fields) does not match and takes the general path.
  */
-const PLAIN_CHAT_COMPLETION = new RegExp(
-  String.raw`^\{"id":"(${RE_PLAIN_STR})","object":"chat\.completion","created":(${RE_INT}),"model":"(${RE_PLAIN_STR})",` +
-  String.raw`"choices":\[\{"index":0,"message":\{"role":"assistant","content":"(${RE_JSON_STR})","refusal":null(?:,"annotations":\[\])?\},` +
-  String.raw`"logprobs":null,"finish_reason":"([a-z_]+)"\}\],"usage":${RE_OPENAI_USAGE}` +
-  String.raw`(?:,"service_tier":(?:null|"${RE_PLAIN_STR}"))?(?:,"system_fingerprint":(?:null|"${RE_PLAIN_STR}"))?\}$`,
-);
+const PLAIN_CHAT_COMPLETION = new RegExp((
+  String.raw`^~\{~"id"~:~"(${RE_PLAIN_STR})"~,~"object"~:~"chat\.completion"~,~"created"~:~(${RE_INT})~,~"model"~:~"(${RE_PLAIN_STR})"~,` +
+  String.raw`~"choices"~:~\[~\{~"index"~:~0~,~"message"~:~\{~"role"~:~"assistant"~,~"content"~:~"(${RE_JSON_STR})"~,~"refusal"~:~null~(?:,~"annotations"~:~\[~\]~)?\}~,` +
+  String.raw`~"logprobs"~:~null~,~"finish_reason"~:~"([a-z_]+)"~\}~\]~,~"usage"~:~${openaiUsagePattern('~')}` +
+  String.raw`~(?:,~"service_tier"~:~(?:null|"${RE_PLAIN_STR}")~)?(?:,~"system_fingerprint"~:~(?:null|"${RE_PLAIN_STR}")~)?\}~$`
+).replaceAll('~', RE_JSON_WS));
 
 /** The regex reads about 2.4 ns per character, JSON.parse about 1 but with a fixed cost of ~5 µs for the object tree: they break even near 4 KB. */
 const PLAIN_CHAT_CHARS_MAX = 4096;

@@ -115,8 +115,15 @@ export const RE_INT = String.raw`(?:0|[1-9]\d{0,14})`;
 /**
  * OpenAI's usage object: prompt, completion and total tokens, then optionally its prompt and completion details.
  * Captures prompt, completion, cached and reasoning tokens (the last two undefined when their object is absent).
+ * `ws` is put between tokens: '' for compact JSON only, or a pattern for JSON whitespace.
  */
-export const RE_OPENAI_USAGE =
-  String.raw`\{"prompt_tokens":(${RE_INT}),"completion_tokens":(${RE_INT}),"total_tokens":${RE_INT}` +
-  String.raw`(?:,"prompt_tokens_details":\{"cached_tokens":(${RE_INT}),"audio_tokens":${RE_INT}\})?` +
-  String.raw`(?:,"completion_tokens_details":\{"reasoning_tokens":(${RE_INT}),"audio_tokens":${RE_INT},"accepted_prediction_tokens":${RE_INT},"rejected_prediction_tokens":${RE_INT}\})?\}`;
+export function openaiUsagePattern(ws: string): string {
+  return (
+    String.raw`\{~"prompt_tokens"~:~(${RE_INT})~,~"completion_tokens"~:~(${RE_INT})~,~"total_tokens"~:~${RE_INT}~` +
+    String.raw`(?:,~"prompt_tokens_details"~:~\{~"cached_tokens"~:~(${RE_INT})~,~"audio_tokens"~:~${RE_INT}~\}~)?` +
+    String.raw`(?:,~"completion_tokens_details"~:~\{~"reasoning_tokens"~:~(${RE_INT})~,~"audio_tokens"~:~${RE_INT}~,~"accepted_prediction_tokens"~:~${RE_INT}~,~"rejected_prediction_tokens"~:~${RE_INT}~\}~)?\}`
+  ).replaceAll('~', ws);
+}
+
+/** JSON whitespace (space, tab, line feed, carriage return), for the patterns that also read pretty-printed answers. */
+export const RE_JSON_WS = String.raw`[ \t\n\r]*`;
