@@ -34,6 +34,11 @@ export function checkApiKey(presentedHash: string, record: ApiKeyRecord | undefi
   if (record === undefined || !constantTimeEqual(presentedHash, record.hash)) {
     return { ok: false, code: 'invalid_api_key', message: 'Incorrect API key provided.' };
   }
+  return checkKeyStatus(record, nowMs);
+}
+
+/** The part of checkApiKey after the key was matched: revocation and expiry at `nowMs`. */
+export function checkKeyStatus(record: ApiKeyRecord, nowMs: number): KeyCheck {
   if (record.revokedAtMs !== null && record.revokedAtMs <= nowMs) {
     return { ok: false, code: 'api_key_revoked', message: 'This API key was revoked.' };
   }

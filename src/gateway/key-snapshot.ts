@@ -1,4 +1,4 @@
-import { checkApiKey, hashApiKey, looksLikeApiKey, type ApiKeyRecord, type KeyCheck, type KeyLimits } from '../accounts/index.ts';
+import { checkApiKey, checkKeyStatus, hashApiKey, looksLikeApiKey, type ApiKeyRecord, type KeyCheck, type KeyLimits } from '../accounts/index.ts';
 
 /**
  * The hot path reads keys from an immutable in-memory snapshot (habit 3), indexed by hash, swapped whole
@@ -8,6 +8,15 @@ const NO_LIMITS: KeyLimits = Object.freeze({});
 
 export class KeySnapshot {
   #byHash = new Map<string, ApiKeyRecord>();
+  /**
+   * The keys presented since the last replace() that matched a record of this snapshot, by the presented
+   * string: a client that sends the same key again skips the sha256 and the constant-time compare. Only
+   * keys that matched are added, so the map never holds more entries than the snapshot has keys (random
+   * invalid keys add nothing); replace() drops it with the snapshot, so a revoked key or a suspended account
+   * takes effect exactly as without it. Revocation, expiry and the account's status are still checked on
+   * every request, on the same record the hash lookup returns.
+   */
+  #byPresented = new Map<string, ApiKeyRecord>();
   #activeAccounts = new Set<string>();
   #accountLimits = new Map<string, KeyLimits>();
 
@@ -19,6 +28,7 @@ export class KeySnapshot {
     const next = new Map<string, ApiKeyRecord>();
     for (const k of keys) next.set(k.hash, Object.freeze({ ...k }));
     this.#byHash = next;
+    this.#byPresented = new Map();
     this.#activeAccounts = new Set(activeAccountIds);
     this.#accountLimits = new Map(accountLimits);
   }
@@ -32,12 +42,26 @@ export class KeySnapshot {
     return this.#byHash.size;
   }
 
+  /** How many presented keys are remembered (at most `size`; for tests). */
+  get presentedCached(): number {
+    return this.#byPresented.size;
+  }
+
   authenticate(presented: string | undefined, nowMs: number): KeyCheck {
     if (!presented || !looksLikeApiKey(presented)) {
       return { ok: false, code: 'invalid_api_key', message: presented ? 'Incorrect API key provided.' : 'No API key provided. Send it as "Authorization: Bearer tg-..." (or x-api-key).' };
     }
-    const hash = hashApiKey(presented);
-    const check = checkApiKey(hash, this.#byHash.get(hash), nowMs);
+    let check: KeyCheck;
+    const known = this.#byPresented.get(presented);
+    if (known !== undefined) {
+      check = checkKeyStatus(known, nowMs);
+    } else {
+      const hash = hashApiKey(presented);
+      const record = this.#byHash.get(hash);
+      check = checkApiKey(hash, record, nowMs);
+      // A record that matched (whatever its status): the presented string is that key's, for this snapshot.
+      if (record !== undefined && (check.ok || check.code !== 'invalid_api_key')) this.#byPresented.set(presented, record);
+    }
     if (check.ok && !this.#activeAccounts.has(check.key.accountId)) {
       return { ok: false, code: 'api_key_revoked', message: 'The account of this API key is suspended or closed.' };
     }
