@@ -67,3 +67,72 @@ test('at concurrency 1 a lone operation commits at once; operations arriving tog
   assert.equal(await afterBurst, 6);
   assert.deepEqual(batches.at(-1), [6]);
 });
+
+test('a batch whose bucket moves are summed per bucket ends as the memory store does, op by op (settles, voids, late settles, a sweep)', async () => {
+  const { harness } = await import('../../charging/test-fixtures.ts');
+  const { openMemoryChargingStore } = await import('../memory/charging-store.ts');
+  const { DAY_MS } = await import('../../charging/test-fixtures.ts');
+  const run = async (store: import('../../charging/index.ts').ChargingStore) => {
+    const h = harness(store);
+    const e = h.engine;
+    const log: unknown[] = [];
+    const plan = await e.grantBucket({ accountId: 'acct_1', unit: 'tokens', amount: 2_000, effectiveAtMs: T0, expiresAtMs: T0 + DAY_MS, kind: 'plan_allowance', sourceRef: 'plan' });
+    await e.grantBucket({ accountId: 'acct_1', unit: 'tokens', amount: 100_000, effectiveAtMs: T0, expiresAtMs: null, kind: 'addon', sourceRef: 'addon' });
+    log.push(plan);
+    // One batch of reserves (the plan pays the first ones, the addon the rest).
+    const rs = await Promise.all(Array.from({ length: 16 }, (_, i) => e.reserve(reserveInput(`req_${i}`, { tokensInputEstimate: 100, tokensOutputMax: 100 }))));
+    log.push(rs);
+    const id = (i: number) => (rs[i]!.ok ? rs[i]!.value.reservationId : '');
+    // One batch: settles within and beyond their holds, a settle repeated in the same batch, voids, new reserves.
+    log.push(await Promise.allSettled([
+      ...[0, 1, 2, 3, 9, 10].map((i) => e.settle(settleInput(id(i), `req_${i}`, usage(80, 60)))),
+      e.settle(settleInput(id(4), 'req_4', usage(400, 300))),
+      e.settle(settleInput(id(4), 'req_4', usage(400, 300))),
+      e.void(id(5)), e.void(id(11)),
+      ...[20, 21].map((i) => e.reserve(reserveInput(`req_${i}`, { tokensInputEstimate: 50, tokensOutputMax: 50 }))),
+    ]));
+    // The plan expires: late settles on it, and a sweep that books its leftover, in one batch.
+    h.clock.advance(DAY_MS + 1);
+    log.push(await Promise.allSettled([
+      ...[6, 7, 12].map((i) => e.settle(settleInput(id(i), `req_${i}`, usage(90, 90)))),
+      e.sweepExpired(),
+      e.settle(settleInput(id(8), 'req_8', usage(10, 10))),
+    ]));
+    const buckets = (await store.listBuckets('acct_1')).map((b) => [b.sourceRef, b.amount, b.consumed, b.held, b.forfeited]).sort((x, y) => (x[0]! < y[0]! ? -1 : 1));
+    const records = (await store.listUsage('acct_1', 0, T0 + 10 * DAY_MS)).map((u) => [u.requestId, u.costCoins, u.leakCoins, JSON.stringify(u.charges)]);
+    return { log: JSON.stringify(log), buckets, records, problems: (await auditAccount(store, 'acct_1')).problems };
+  };
+  const sqlite = await run(openSqliteChargingStore(new Database(':memory:')));
+  const memory = await run(openMemoryChargingStore());
+  assert.deepEqual(sqlite.problems, []);
+  assert.deepEqual(sqlite.buckets, memory.buckets);
+  assert.deepEqual(sqlite.records, memory.records);
+  assert.equal(sqlite.log, memory.log);
+  assert.ok(sqlite.buckets.some((b) => (b[2] as number) > 0 && (b[4] as number) > 0), 'the plan was consumed and its leftover forfeited');
+});
+
+test('a bucket row read in the middle of a batch shows the moves the batch made before it', async () => {
+  const { emptyMutation } = await import('../../charging/index.ts');
+  const { harness, DAY_MS } = await import('../../charging/test-fixtures.ts');
+  const store = openSqliteChargingStore(new Database(':memory:'));
+  const h = harness(store);
+  const old = await h.engine.grantBucket({ accountId: 'acct_1', unit: 'tokens', amount: 100, effectiveAtMs: T0, expiresAtMs: T0 + DAY_MS, kind: 'addon', sourceRef: 'old' });
+  assert.ok(old.ok);
+  h.clock.advance(2 * DAY_MS);
+  // A management write drops the account's cache entry: the expired bucket is then read from its row.
+  await h.engine.grantBucket({ accountId: 'acct_1', unit: 'tokens', amount: 100, effectiveAtMs: h.clock.nowMs(), expiresAtMs: null, kind: 'addon', sourceRef: 'new' });
+  const nowMs = h.clock.nowMs();
+  const consumedSeen: number[] = [];
+  const move = (n: number) => store.runAccountOp({ accountId: 'acct_1', nowMs }, () => {
+    const m = emptyMutation();
+    m.bucketDeltas.push({ bucketId: old.value.id, consumed: n });
+    return { mutation: m, result: null };
+  });
+  const look = () => store.runAccountOp({ accountId: 'acct_1', nowMs, includeExpiredLeftovers: true }, (v) => {
+    consumedSeen.push(v.buckets.find((b) => b.id === old.value.id)?.consumed ?? -1);
+    return { mutation: null, result: null };
+  });
+  await Promise.all([move(5), look(), move(7), look()]); // one batch
+  assert.deepEqual(consumedSeen, [5, 12]);
+  assert.equal((await store.listBuckets('acct_1')).find((b) => b.id === old.value.id)?.consumed, 12);
+});

@@ -25,7 +25,7 @@ import { ChargingCache, type AccountEntry, type CacheLoaders } from './charging-
 import { GroupCommitter, type Outcome } from './charging-batch.ts';
 import { prepareAll, type Stmts } from './charging-statements.ts';
 import { HoldBook } from './hold-book.ts';
-import { applyMutation, consumeEntriesOf, holdsInMemory, onlyHolds, type ApplyContext } from './charging-apply.ts';
+import { BucketMoves, applyMutation, consumeEntriesOf, holdsInMemory, onlyHolds, type ApplyContext } from './charging-apply.ts';
 import {
   SCHEDULE_COLS, bucketFromArray, bucketValues, ledgerValues, scheduleFromArray,
   bucketFromRow, bucketToRow, capFromRow, eventFromRow, ledgerFromRow, memberUsageFromRow, policyFromRow, reservationFromRow,
@@ -112,7 +112,7 @@ export class SqliteChargingStore implements ChargingStore {
       reservation: db.prepare('SELECT max(id) FROM charging_reservations').pluck(true),
     };
     this.#load = {
-      liveBuckets: (accountId, nowMs) => (s.liveBucketsRaw.all(accountId, nowMs) as unknown[][]).map((a) => this.#holds.overlay(bucketFromArray(a))),
+      liveBuckets: (accountId, nowMs) => (this.#writeMoves(), s.liveBucketsRaw.all(accountId, nowMs) as unknown[][]).map((a) => this.#holds.overlay(bucketFromArray(a))),
       schedules: (accountId) => (s.schedulesRaw.all(accountId) as unknown[][]).map(scheduleFromArray),
       policy: (accountId) => {
         const row = s.policy.get(accountId) as PolicyRow | undefined;
@@ -130,9 +130,11 @@ export class SqliteChargingStore implements ChargingStore {
       noteRequestId: (requestId) => {
         if (this.#highWater !== undefined && requestId > this.#highWater) this.#highWater = requestId;
       },
+      moves: null,
       effectiveBucket: (accountId, bucketId) => {
         const cached = this.#cache.peekBucket(accountId, bucketId);
         if (cached !== undefined) return cached;
+        this.#writeMoves();
         const row = s.bucketById.get(bucketId) as BucketRow | undefined;
         return row === undefined ? undefined : this.#holds.overlay(bucketFromRow(row));
       },
@@ -152,19 +154,28 @@ export class SqliteChargingStore implements ChargingStore {
     // only the failing one fails. Re-running `decide` is allowed by the store port (planners are side-effect free
     // apart from ids).
     let opThrew = false;
+    const moves = new BucketMoves();
+    const ctx = this.#applyCtx;
     const fast = db.transaction((ops: Op[]): Outcome<unknown>[] => {
       this.#checkDataVersion();
-      return ops.map((op) => {
-        let out: ReturnType<typeof body>;
-        try {
-          out = body(op);
-        } catch (error) {
-          opThrew = true;
-          throw error;
-        }
-        if (out.decision.mutation !== null) this.#cache.applyCommitted(out.accountId, out.decision.mutation);
-        return { ok: true, value: out.decision.result };
-      });
+      // The batch's bucket moves are summed per bucket and written before any read of bucket rows and before
+      // COMMIT (see BucketMoves); a failing write is handled like a failing operation.
+      ctx.moves = moves;
+      try {
+        const out = ops.map((op): Outcome<unknown> => {
+          const o = body(op);
+          if (o.decision.mutation !== null) this.#cache.applyCommitted(o.accountId, o.decision.mutation);
+          return { ok: true, value: o.decision.result };
+        });
+        moves.flush(s);
+        return out;
+      } catch (error) {
+        opThrew = true;
+        throw error;
+      } finally {
+        ctx.moves = null;
+        moves.clear();
+      }
     });
     const isolated = db.transaction((ops: Op[]): Outcome<unknown>[] => {
       this.#checkDataVersion();
@@ -228,6 +239,12 @@ export class SqliteChargingStore implements ChargingStore {
     }
   }
 
+  /** Write the bucket moves a batch holds back, before bucket rows are read (see BucketMoves). */
+  #writeMoves(): void {
+    const m = this.#applyCtx.moves;
+    if (m !== null && m.size > 0) m.flush(this.#s);
+  }
+
   #reservation(id: string): Reservation | null {
     const cached = this.#cache.openReservation(id) ?? this.#holds.reservation(id);
     if (cached !== undefined) return cached;
@@ -270,6 +287,7 @@ export class SqliteChargingStore implements ChargingStore {
       for (const a of reservation.allocations) {
         if (listed(extra, a.bucketId)) continue;
         const cached = entry.buckets.get(a.bucketId);
+        if (cached === undefined) this.#writeMoves();
         const row = cached === undefined ? (s.bucketById.get(a.bucketId) as BucketRow | undefined) : undefined;
         addBucket(extra, cached ?? (row === undefined ? undefined : this.#holds.overlay(bucketFromRow(row))));
       }
@@ -277,10 +295,12 @@ export class SqliteChargingStore implements ChargingStore {
     const schedules = entry.activeSchedules;
     for (const sc of schedules) {
       if (sc.nextCycleStartMs > nowMs) continue;
+      this.#writeMoves();
       const row = s.bucketOfCycle.get(sc.id, sc.nextCycleIndex - 1) as BucketRow | undefined;
       if (row !== undefined) addBucket(extra, entry.buckets.get(row.id) ?? this.#holds.overlay(bucketFromRow(row)));
     }
     if (scope.includeExpiredLeftovers === true) {
+      this.#writeMoves();
       for (const r of s.expiredLeftoverBuckets.all(accountId, nowMs) as BucketRow[]) addBucket(extra, entry.buckets.get(r.id) ?? this.#holds.overlay(bucketFromRow(r)));
     }
     const memberId = scope.memberId ?? reservation?.memberId ?? null;
