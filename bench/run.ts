@@ -19,8 +19,8 @@ import { parseOptions, type BenchOptions } from './lib/options.ts';
 import { detectPinning, killAllNow, pinSelf, serverNodeFlags, spawnNode, stopAll, type Child, type Pinning } from './lib/procs.ts';
 import { buildJson, printTables, type ChargingBenchResult, type RawResults } from './lib/report.ts';
 import { runPaced } from './lib/streaming.ts';
-import { makeTarget, type Target } from './lib/targets.ts';
-import { runThroughput, type ThroughputResult } from './lib/throughput.ts';
+import { makeTarget, type Target, type TargetName } from './lib/targets.ts';
+import { mergeSlices, runThroughput, type ThroughputResult } from './lib/throughput.ts';
 import { summarizeProfile } from './profile-summary.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -160,12 +160,25 @@ async function main(): Promise<void> {
   }
   if (s.has('throughput')) {
     raw.throughput = { nonStream: {}, stream: {} };
+    // Interleaved: each target is measured in `slices` slices, the order rotated every round, so a noisy
+    // stretch of the shared machine lands on every target instead of biasing one ratio (bench/README.md).
+    const slices = o.throughput.slices ?? 1;
+    const sliceS = o.throughput.durationS / slices;
     for (const stream of [false, true]) {
+      const mode = stream ? 'streaming' : 'non-streaming';
+      log(`throughput ${mode}: ${o.throughput.connections} connections, ${o.throughput.warmupS} s warm-up per target, then ${slices} interleaved slices of ${sliceS} s per target`);
+      for (const t of targets) await runThroughput(t, emulator.pid, stream, { ...o.throughput, durationS: o.throughput.warmupS, warmupS: 0 }, pin);
+      const got = new Map<TargetName, ThroughputResult[]>(targets.map((t) => [t.name, []]));
+      for (let i = 0; i < slices; i++) {
+        for (let k = 0; k < targets.length; k++) {
+          const t = targets[(i + k) % targets.length]!;
+          got.get(t.name)!.push(await runThroughput(t, emulator.pid, stream, { ...o.throughput, durationS: sliceS, warmupS: 0 }, pin));
+        }
+      }
       for (const t of targets) {
-        log(`throughput ${stream ? 'streaming' : 'non-streaming'} ${t.label}: ${o.throughput.connections} connections, ${o.throughput.warmupS} s warm-up + ${o.throughput.durationS} s`);
-        const r = await runThroughput(t, emulator.pid, stream, o.throughput, pin);
+        const r = mergeSlices(got.get(t.name)!);
         raw.throughput[stream ? 'stream' : 'nonStream'][t.name] = r;
-        log(`  ${fmtTp(r)}`);
+        log(`  ${t.label}: ${fmtTp(r)}${slices > 1 ? `; CPU us/req per slice ${r.sliceCpuUsPerReq!.map((v) => v.toFixed(0)).join(' ')}` : ''}`);
       }
     }
   }

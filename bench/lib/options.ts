@@ -69,7 +69,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     // c1 warm-up: V8 is still optimizing (on background threads sharing the pinned core) for the first ~1,500
     // requests; shorter warm-ups put that one-time cost into every target's p99 (bench/README.md).
     c1: quick ? { requests: 3000, warmup: 3000, block: 250 } : { requests: 10_000, warmup: 5000, block: 500 },
-    throughput: quick ? { connections: 64, durationS: 5, warmupS: 1 } : { connections: 64, durationS: 15, warmupS: 2 },
+    // Measured seconds per target, in interleaved slices (3 x 2 s quick, 5 x 3 s full).
+    throughput: quick ? { connections: 64, durationS: 6, warmupS: 1, slices: 3 } : { connections: 64, durationS: 15, warmupS: 2, slices: 5 },
     paced: { rounds: quick ? 4 : 25, concurrency: 4, staggerMs: 1.5, expectedChunks: 64 },
     memory: { streams: 1000, rounds: 3, warmupRounds: 1, roundsOthers: quick ? 1 : 3, warmupRoundsOthers: quick ? 0 : 1, settleMs: 1000, roundTimeoutMs: 120_000 },
     chargingSeconds: quick ? 2 : 10,

@@ -11,8 +11,11 @@ import { chatBody, PATH, type Target } from './targets.ts';
 
 export interface ThroughputOptions {
   connections: number;
+  /** Measured seconds per target in all (split into `slices` interleaved slices by the orchestrator). */
   durationS: number;
   warmupS: number;
+  /** Interleaved slices per target (run.ts): 1 = one uninterrupted run per target. */
+  slices?: number;
 }
 
 export interface ThroughputResult {
@@ -37,6 +40,8 @@ export interface ThroughputResult {
    * server had less than a full core and its req/s is low by about that share. NaN when unpinned.
    */
   serverCoreOthers: number;
+  /** When merged from interleaved slices: each slice's server CPU us per request, in run order. */
+  sliceCpuUsPerReq?: number[];
 }
 
 interface AutocannonResult {
@@ -94,5 +99,40 @@ export async function runThroughput(t: Target, emulatorPid: number, stream: bool
     loadCoreBusy: pin.available && pin.serverCore !== pin.loadCore ? coreBusy(c0, c1, pin.loadCore) : (loadMs + (sameProcess ? serverMs : emuMs)) / wallMs,
     emulatorCpuCores: sameProcess ? serverMs / wallMs : emuMs / wallMs,
     serverCoreOthers: pin.available && pin.serverCore !== pin.loadCore && !sameProcess ? Math.max(0, coreBusy(c0, c1, pin.serverCore) - serverMs / wallMs) : NaN,
+  };
+}
+
+/**
+ * One figure from a target's interleaved slices: requests and CPU summed (req/s = all requests / all measured
+ * seconds, CPU per request = all server CPU / all requests), busy shares weighted by duration, latency
+ * percentiles the median of the slices' (autocannon gives no histogram to merge).
+ */
+export function mergeSlices(slices: ThroughputResult[]): ThroughputResult {
+  if (slices.length === 1) return slices[0]!;
+  const sum = (f: (r: ThroughputResult) => number): number => slices.reduce((n, r) => n + f(r), 0);
+  const median = (f: (r: ThroughputResult) => number): number => {
+    const v = slices.map(f).sort((a, b) => a - b);
+    return v.length % 2 === 1 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+  };
+  const ok = sum((r) => r.requests2xx);
+  const secs = sum((r) => r.durationS);
+  const weighted = (f: (r: ThroughputResult) => number): number => sum((r) => f(r) * r.durationS) / secs;
+  const serverUs = sum((r) => (Number.isFinite(r.serverCpuUsPerReq) ? r.serverCpuUsPerReq * r.requests2xx : 0));
+  return {
+    rps: ok / secs,
+    requests2xx: ok,
+    latencyP50Ms: median((r) => r.latencyP50Ms),
+    latencyP99Ms: median((r) => r.latencyP99Ms),
+    latencyMeanMs: sum((r) => r.latencyMeanMs * r.requests2xx) / Math.max(1, ok),
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    non2xx: sum((r) => r.non2xx),
+    durationS: secs,
+    serverCpuCores: weighted((r) => r.serverCpuCores),
+    serverCpuUsPerReq: ok > 0 ? serverUs / ok : NaN,
+    loadCoreBusy: weighted((r) => r.loadCoreBusy),
+    emulatorCpuCores: weighted((r) => r.emulatorCpuCores),
+    serverCoreOthers: weighted((r) => r.serverCoreOthers),
+    sliceCpuUsPerReq: slices.map((r) => r.serverCpuUsPerReq),
   };
 }
