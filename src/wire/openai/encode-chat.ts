@@ -29,6 +29,8 @@ export function encodeOpenAIUsage(u: Usage): Record<string, unknown> {
 /**
  * Canonical response → `chat.completion` body. `model` is the name the client asked for, not the upstream's;
  * `id` the one the client sees (the response's own by default: passing it spares a copy of the response).
+ * The route sends encodeChatResponseJson's text; this object form is its readable reference, which
+ * encode.test.ts holds it to byte for byte.
  */
 export function encodeChatResponse(res: ChatResponse, model: string, id: string = res.id): Record<string, unknown> {
   let text: string | null = null;
