@@ -12,7 +12,7 @@
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { detectPinning, killAllNow, pinSelf, serverNodeFlags, spawnNode, stopAll, type Child } from './lib/procs.ts';
+import { detectPinning, killAllNow, pinSelf, serverNodeFlags, spawnEmulator, spawnNode, stopAll, type Child } from './lib/procs.ts';
 import { makeTarget, type Target } from './lib/targets.ts';
 import { runThroughput } from './lib/throughput.ts';
 import { arg } from './lib/args.ts';
@@ -28,13 +28,7 @@ const median = (xs: number[]): number => {
 async function main(): Promise<void> {
   const pin = detectPinning(os.cpus().length);
   pinSelf(pin);
-  const emulator = await spawnNode('emulator', join(ROOT, 'src/emulator/main.ts'), ['--port', '0', '--output-tokens', '20'], {
-    core: pin.loadCore, pinning: pin,
-    ready: (line) => {
-      const m = /emulator listening on (\S+)/.exec(line);
-      return m ? { url: m[1] } : undefined;
-    },
-  });
+  const emulator = await spawnEmulator(pin);
   const url = emulator.info.url as string;
   // Each tree's TokenGrid runs with the node flags of its own npm start; the proxy with this tree's.
   const proxy = await spawnNode('min-proxy', join(ROOT, 'bench/min-proxy.ts'), ['--upstream', url], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: serverNodeFlags() });

@@ -16,7 +16,7 @@ import { mainThreadCpuMsOf } from './lib/procs.ts';
 import { machineInfo, versions } from './lib/machine.ts';
 import { runMemory } from './lib/memory.ts';
 import { parseOptions, type BenchOptions } from './lib/options.ts';
-import { detectPinning, killAllNow, pinSelf, serverNodeFlags, spawnNode, stopAll, type Child, type Pinning } from './lib/procs.ts';
+import { detectPinning, killAllNow, pinSelf, serverNodeFlags, spawnEmulator, spawnNode, stopAll, type Child, type Pinning } from './lib/procs.ts';
 import { buildJson, printTables, type ChargingBenchResult, type RawResults } from './lib/report.ts';
 import { runPaced } from './lib/streaming.ts';
 import { makeTarget, type Target, type TargetName } from './lib/targets.ts';
@@ -33,15 +33,6 @@ const SERVER_FLAGS = serverNodeFlags();
 
 const PACED = { ttftMs: 20, chunkIntervalMs: 20, tokensPerChunk: 1, outputTokens: 64 };
 
-async function startEmulator(o: BenchOptions, pin: Pinning): Promise<Child> {
-  return spawnNode('emulator', at('src/emulator/main.ts'), ['--port', '0', '--output-tokens', String(o.answerTokens)], {
-    core: pin.loadCore, pinning: pin,
-    ready: (line) => {
-      const m = /emulator listening on (\S+)/.exec(line);
-      return m ? { url: m[1] } : undefined;
-    },
-  });
-}
 
 function startTokenGrid(o: BenchOptions, pin: Pinning, emulatorUrl: string, nodeFlags: string[]): Promise<Child> {
   return spawnNode('tokengrid', at('bench/tokengrid-server.ts'), ['--emulator', emulatorUrl, '--log-level', o.logLevel], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: [...SERVER_FLAGS, ...nodeFlags] });
@@ -135,7 +126,7 @@ async function main(): Promise<void> {
   pinSelf(pin);
   log(`mode ${o.mode}${o.profile ? ' (profile)' : ''}; ${pin.note}; load generator: autocannon ${versions().autocannon} (in this process) + undici clients, on core ${pin.loadCore}`);
   const machine = machineInfo(pin);
-  const emulator = await startEmulator(o, pin);
+  const emulator = await spawnEmulator(pin, o.answerTokens);
   log(`emulator ${emulator.info.url} (pid ${emulator.pid}, core ${pin.loadCore}, zero think time, ${o.answerTokens}-token answers)`);
   if (o.profile) {
     await profile(o, pin, emulator);

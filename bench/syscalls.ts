@@ -15,7 +15,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { detectPinning, pinSelf, serverNodeFlags, spawnNode, stopAll } from './lib/procs.ts';
+import { detectPinning, pinSelf, serverNodeFlags, spawnEmulator, spawnNode, stopAll } from './lib/procs.ts';
 import { makeTarget, type Target } from './lib/targets.ts';
 import { runC1 } from './lib/c1.ts';
 import { runPaced } from './lib/streaming.ts';
@@ -28,9 +28,7 @@ if (load !== 'c1' && load !== 'paced') throw new Error('--load c1 | paced');
 
 const pin = detectPinning(os.cpus().length);
 pinSelf(pin);
-const emu = await spawnNode('emulator', at('src/emulator/main.ts'), ['--port', '0', '--output-tokens', '20'], {
-  core: pin.loadCore, pinning: pin, ready: (l) => { const m = /emulator listening on (\S+)/.exec(l); return m ? { url: m[1] } : undefined; },
-});
+const emu = await spawnEmulator(pin);
 const proxy = await spawnNode('min-proxy', at('bench/min-proxy.ts'), ['--upstream', emu.info.url], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: serverNodeFlags() });
 const tg = await spawnNode('tokengrid', at('bench/tokengrid-server.ts'), ['--emulator', emu.info.url, '--log-level', 'warn'], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: serverNodeFlags() });
 const targets: Target[] = [makeTarget('minProxy', proxy.info.url, proxy.pid, 'bench'), makeTarget('tokengrid', tg.info.url, tg.pid, tg.info.key)];

@@ -12,25 +12,20 @@
  * Prints the median microseconds per request of each variant. Never part of `npm test`.
  */
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
 import { decodeChatRequest, encodeChatResponse, encodeChatResponseJson } from '../src/wire/openai/index.ts';
 import { estimateChatInputTokens, type ChatRequest, type ChatResponse } from '../src/wire/index.ts';
 import { buildChatBody, buildChatBodyJson } from '../src/providers/openai-compatible/build-request.ts';
 import { parseChatResponse, parsePlainChatResponse } from '../src/providers/openai-compatible/parse-response.ts';
 import type { UpstreamCall } from '../src/providers/index.ts';
-import { detectPinning, spawnNode, stopAll } from './lib/procs.ts';
+import { detectPinning, spawnEmulator, stopAll } from './lib/procs.ts';
 import { chatBody, PATH } from './lib/targets.ts';
 import { arg } from './lib/args.ts';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const rounds = Number(arg('rounds', '7'));
 const n = Number(arg('n', '20000'));
 
 const pin = detectPinning(os.cpus().length);
-const emulator = await spawnNode('emulator', join(ROOT, 'src/emulator/main.ts'), ['--port', '0', '--output-tokens', '20'], {
-  core: pin.loadCore, pinning: pin, ready: (l) => { const m = /emulator listening on (\S+)/.exec(l); return m ? { url: m[1] } : undefined; },
-});
+const emulator = await spawnEmulator(pin);
 const clientBody = chatBody(false);
 let answer: string;
 try {

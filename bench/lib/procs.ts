@@ -6,6 +6,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 
 export interface Pinning {
   available: boolean;
@@ -193,6 +194,18 @@ export async function spawnNode(name: string, script: string, args: string[], o:
   children.add(child);
   proc.once('exit', () => children.delete(child));
   return child;
+}
+
+/** The upstream emulator on the load core, zero think time, answers of `answerTokens` tokens; ready with its url. */
+export function spawnEmulator(pin: Pinning, answerTokens = 20): Promise<Child> {
+  const script = fileURLToPath(new URL('../../src/emulator/main.ts', import.meta.url));
+  return spawnNode('emulator', script, ['--port', '0', '--output-tokens', String(answerTokens)], {
+    core: pin.loadCore, pinning: pin,
+    ready: (line) => {
+      const m = /emulator listening on (\S+)/.exec(line);
+      return m ? { url: m[1] } : undefined;
+    },
+  });
 }
 
 export async function stopAll(): Promise<void> {

@@ -1,6 +1,7 @@
 import type {
   ChatMessage, ChatRequest, CompletionRequest, ContentPart, EmbeddingRequest, ResponseFormat, ToolChoice, ToolDefinition,
 } from '../../wire/index.ts';
+import { jsonNumber } from '../../wire/index.ts';
 import type { UpstreamCall } from '../types.ts';
 
 type Obj = Record<string, unknown>;
@@ -36,9 +37,6 @@ export function buildChatBody(call: UpstreamCall, req: ChatRequest, stream: bool
   if (req.responseFormat !== undefined) body['response_format'] = encodeResponseFormat(req.responseFormat);
   return body;
 }
-
-/** A number as JSON.stringify writes it (non-finite numbers are null). */
-const jsonNumber = (n: number): string => (Number.isFinite(n) ? `${n}` : 'null');
 
 function hasKeys(o: Obj): boolean {
   for (const _ in o) return true;

@@ -1,4 +1,5 @@
 import type { ChatResponse, FinishReason, Usage } from '../types.ts';
+import { jsonNumber } from '../json.ts';
 
 export type OpenAIFinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
 
@@ -60,8 +61,6 @@ export function encodeChatResponse(res: ChatResponse, model: string, id: string 
   };
 }
 
-/** A number as JSON.stringify writes it (non-finite numbers are null). */
-const jsonNumber = (n: number): string => (Number.isFinite(n) ? `${n}` : 'null');
 
 /**
  * JSON.stringify(encodeChatResponse(res, model, id)), written directly: the same text, byte for byte, without
