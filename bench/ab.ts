@@ -3,11 +3,17 @@
  * current one), interleaved so that a noisy minute on a shared machine lands on both:
  *
  *   node --import tsx bench/ab.ts --a /path/to/tree-before --b /path/to/tree-after [--rounds 6] [--slice 3]
+ *   node --import tsx bench/ab.ts --a ... --b ... --load c1 [--rounds 6] [--requests 1000]
  *
  * Starts one emulator (load core), the min proxy and both trees' bench/tokengrid-server.ts (server core,
  * one under load at a time), then for non-streaming and streaming requests: a warm-up of each, and
  * `rounds` rounds of `slice` seconds of autocannon load on proxy, A and B in turn (order rotated per
  * round). Prints per-round CPU us/request and the medians, and B/A. Run it under the bench lock.
+ *
+ * `--load c1`: the c1 scenario instead (one request at a time, bench/lib/c1.ts): 3,000 warm-up requests
+ * each, then `rounds` rounds of `requests` sequential requests per target in blocks of 250 (order rotated
+ * per round); per round the main-thread and all-threads CPU per request, then the medians, B/A, and the
+ * latency percentiles over all rounds. A lone request's CPU is what its latency is made of on one core.
  */
 import os from 'node:os';
 import { join } from 'node:path';
@@ -15,11 +21,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { detectPinning, killAllNow, pinSelf, serverNodeFlags, spawnEmulator, spawnNode, stopAll, type Child } from './lib/procs.ts';
 import { makeTarget, type Target } from './lib/targets.ts';
 import { runThroughput } from './lib/throughput.ts';
+import { runC1Blocks } from './lib/c1.ts';
+import { summarize } from './lib/stats.ts';
 import { arg } from './lib/args.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const rounds = Number(arg('rounds', '6'));
 const slice = Number(arg('slice', '3'));
+const load = arg('load', 'throughput');
+const c1Requests = Number(arg('requests', '1000'));
+if (load !== 'throughput' && load !== 'c1') throw new Error('--load throughput | c1');
 const median = (xs: number[]): number => {
   const s = [...xs].sort((x, y) => x - y);
   return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -41,6 +52,11 @@ async function main(): Promise<void> {
     { ...makeTarget('tokengrid', a.info.url, a.pid, a.info.key), label: 'A' },
     { ...makeTarget('tokengrid', b.info.url, b.pid, b.info.key), label: 'B' },
   ];
+  if (load === 'c1') {
+    await abC1(targets);
+    await stopAll();
+    return;
+  }
   for (const stream of [false, true]) {
     for (const t of targets) await runThroughput(t, emulator.pid, stream, { connections: 64, durationS: 1, warmupS: 1 }, pin);
     const us: Record<string, number[]> = { 'min proxy': [], A: [], B: [] };
@@ -58,6 +74,35 @@ async function main(): Promise<void> {
     console.log(`${stream ? 'streaming (20 chunks)' : 'non-streaming'}: CPU us/request, median of ${rounds} x ${slice} s: min proxy ${m['min proxy']!.toFixed(0)}, A ${m.A!.toFixed(0)}, B ${m.B!.toFixed(0)}; B/A of medians ${(m.B! / m.A!).toFixed(3)}, median of per-round B/A ${median(us.B!.map((v, i) => v / us.A![i]!)).toFixed(3)}; per-round B/A ${us.B!.map((v, i) => (v / us.A![i]!).toFixed(2)).join(' ')}`);
   }
   await stopAll();
+}
+
+async function abC1(targets: Target[]): Promise<void> {
+  await runC1Blocks(targets, { requests: 0, warmup: 3000, block: 250 });
+  const labels = targets.map((t) => t.label);
+  const cpu: Record<string, number[]> = Object.fromEntries(labels.map((l) => [l, []]));
+  const all: Record<string, number[]> = Object.fromEntries(labels.map((l) => [l, []]));
+  const samples: Record<string, number[]> = Object.fromEntries(labels.map((l) => [l, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
+    const res = await runC1Blocks(order, { requests: c1Requests, warmup: 0, block: 250 });
+    const line: string[] = [];
+    order.forEach((t, i) => {
+      const x = res[i]!;
+      cpu[t.label]!.push(x.cpuMsPerReq * 1000);
+      all[t.label]!.push(x.allThreadsCpuMsPerReq * 1000);
+      samples[t.label]!.push(...x.samplesMs);
+      line.push(`${t.label} ${(x.cpuMsPerReq * 1000).toFixed(0)} (all ${(x.allThreadsCpuMsPerReq * 1000).toFixed(0)})${x.errors > 0 ? ' (errors!)' : ''}`);
+    });
+    process.stderr.write(`c1 round ${r + 1}: CPU us/request ${line.join(', ')}\n`);
+  }
+  for (const [name, m] of [['main thread', cpu], ['all threads', all]] as const) {
+    const med = Object.fromEntries(labels.map((l) => [l, median(m[l]!)]));
+    console.log(`c1 ${name}: CPU us/request, median of ${rounds} x ${c1Requests}: min proxy ${med['min proxy']!.toFixed(0)}, A ${med.A!.toFixed(0)}, B ${med.B!.toFixed(0)}; B/A of medians ${(med.B! / med.A!).toFixed(3)}; per-round B/A ${m.B!.map((v, i) => (v / m.A![i]!).toFixed(2)).join(' ')}`);
+  }
+  for (const l of labels) {
+    const s = summarize(samples[l]!);
+    console.log(`c1 latency ${l}: p50 ${s.p50.toFixed(3)} p90 ${s.p90.toFixed(3)} p99 ${s.p99.toFixed(3)} ms (n ${s.n})`);
+  }
 }
 
 main().catch(async (e: unknown) => {

@@ -147,7 +147,7 @@ async function main(): Promise<void> {
   if (s.has('c1')) {
     log(`c1: ${o.c1.requests} sequential requests per target (+${o.c1.warmup} warm-up), interleaved in blocks of ${o.c1.block}`);
     raw.c1 = await runC1(targets, o.c1);
-    for (const t of targets) log(`  ${t.label}: p50 ${raw.c1.latencyMs[t.name].p50.toFixed(3)} ms, p99 ${raw.c1.latencyMs[t.name].p99.toFixed(3)} ms, server CPU ${(raw.c1.serverCpuMsPerReq[t.name] * 1000).toFixed(0)} us/req`);
+    for (const t of targets) log(`  ${t.label}: p50 ${raw.c1.latencyMs[t.name].p50.toFixed(3)} ms, p99 ${raw.c1.latencyMs[t.name].p99.toFixed(3)} ms, server CPU ${(raw.c1.serverCpuMsPerReq[t.name] * 1000).toFixed(0)} us/req (all threads ${(raw.c1.serverAllThreadsCpuMsPerReq[t.name] * 1000).toFixed(0)})`);
   }
   if (s.has('throughput')) {
     raw.throughput = { nonStream: {}, stream: {} };

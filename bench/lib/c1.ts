@@ -2,11 +2,12 @@
  * Added latency at concurrency 1: one keep-alive connection per target, one request at a time, each timed
  * with process.hrtime.bigint() from send to the last body byte (autocannon rounds to whole ms, too coarse
  * here). Targets are interleaved in blocks so that a burst of noise on the shared machine lands on all
- * three instead of biasing one.
+ * three instead of biasing one. Each target's server CPU is read around its own blocks only: the emulator
+ * also serves the proxy's and TokenGrid's requests, and an idle server's timers are not request work.
  */
 import { Pool } from 'undici';
 import { chatBody, PATH, type Target, type TargetName } from './targets.ts';
-import { mainThreadCpuMsOf } from './procs.ts';
+import { allThreadsCpuMsOf, mainThreadCpuMsOf } from './procs.ts';
 import { summarize, type Summary } from './stats.ts';
 
 export interface C1Options {
@@ -24,6 +25,16 @@ export interface C1Result {
    * TokenGrid it is their whole cost per request; the emulator's share is paid by all three targets.
    */
   serverCpuMsPerReq: Record<TargetName, number>;
+  /** The same for all of the server's threads (they share the server's one core). */
+  serverAllThreadsCpuMsPerReq: Record<TargetName, number>;
+}
+
+/** One target's figures from runC1Blocks, in the order the targets were given. */
+export interface C1TargetResult {
+  samplesMs: number[];
+  errors: number;
+  cpuMsPerReq: number;
+  allThreadsCpuMsPerReq: number;
 }
 
 async function once(pool: Pool, t: Target, body: string): Promise<{ ns: bigint; ok: boolean; text?: string }> {
@@ -45,43 +56,55 @@ async function check(pool: Pool, t: Target, body: string): Promise<void> {
   }
 }
 
-export async function runC1(targets: Target[], o: C1Options): Promise<C1Result> {
+/**
+ * The c1 loop for any list of targets (several may share a name, as A and B in bench/ab.ts): check, warm-up,
+ * then `requests` per target in interleaved blocks of `block`.
+ */
+export async function runC1Blocks(targets: Target[], o: C1Options): Promise<C1TargetResult[]> {
   const body = chatBody(false);
-  const pools = new Map(targets.map((t) => [t.name, new Pool(t.url, { connections: 1, pipelining: 1, keepAliveTimeout: 60_000 })]));
-  const samples = new Map<TargetName, number[]>(targets.map((t) => [t.name, []]));
-  const errors = Object.fromEntries(targets.map((t) => [t.name, 0])) as Record<TargetName, number>;
-  const cpuPerReq = Object.fromEntries(targets.map((t) => [t.name, NaN])) as Record<TargetName, number>;
+  const pools = targets.map((t) => new Pool(t.url, { connections: 1, pipelining: 1, keepAliveTimeout: 60_000 }));
+  const out: C1TargetResult[] = targets.map(() => ({ samplesMs: [], errors: 0, cpuMsPerReq: NaN, allThreadsCpuMsPerReq: NaN }));
+  const cpuMs = targets.map(() => 0);
+  const allMs = targets.map(() => 0);
   try {
-    for (const t of targets) {
-      const pool = pools.get(t.name)!;
-      await check(pool, t, body);
-      for (let i = 0; i < o.warmup; i++) await once(pool, t, body);
+    for (let i = 0; i < targets.length; i++) {
+      await check(pools[i]!, targets[i]!, body);
+      for (let k = 0; k < o.warmup; k++) await once(pools[i]!, targets[i]!, body);
     }
-    const perTarget = o.requests;
-    const cpu0 = new Map(targets.map((t) => [t.name, mainThreadCpuMsOf(t.serverPid)]));
-    // The emulator also serves the proxy's and TokenGrid's requests: count its CPU only during direct blocks.
-    let directCpuMs = 0;
-    for (let done = 0; done < perTarget; done += o.block) {
-      const n = Math.min(o.block, perTarget - done);
-      for (const t of targets) {
-        const pool = pools.get(t.name)!;
-        const out = samples.get(t.name)!;
-        const c = t.name === 'direct' ? mainThreadCpuMsOf(t.serverPid) : 0;
-        for (let i = 0; i < n; i++) {
-          const r = await once(pool, t, body);
-          if (r.ok) out.push(Number(r.ns) / 1e6);
-          else if (errors[t.name]++ === 0) console.error(`c1 ${t.label}: error ${r.text}`);
+    for (let done = 0; done < o.requests; done += o.block) {
+      const n = Math.min(o.block, o.requests - done);
+      for (let i = 0; i < targets.length; i++) {
+        const t = targets[i]!;
+        const r = out[i]!;
+        const c0 = mainThreadCpuMsOf(t.serverPid);
+        const a0 = allThreadsCpuMsOf(t.serverPid);
+        for (let k = 0; k < n; k++) {
+          const x = await once(pools[i]!, t, body);
+          if (x.ok) r.samplesMs.push(Number(x.ns) / 1e6);
+          else if (r.errors++ === 0) console.error(`c1 ${t.label}: error ${x.text}`);
         }
-        if (t.name === 'direct') directCpuMs += mainThreadCpuMsOf(t.serverPid) - c;
+        cpuMs[i]! += mainThreadCpuMsOf(t.serverPid) - c0;
+        allMs[i]! += allThreadsCpuMsOf(t.serverPid) - a0;
       }
     }
-    for (const t of targets) {
-      const used = t.name === 'direct' ? directCpuMs : mainThreadCpuMsOf(t.serverPid) - cpu0.get(t.name)!;
-      cpuPerReq[t.name] = used / perTarget;
+    for (let i = 0; i < targets.length; i++) {
+      out[i]!.cpuMsPerReq = cpuMs[i]! / o.requests;
+      out[i]!.allThreadsCpuMsPerReq = allMs[i]! / o.requests;
     }
   } finally {
-    await Promise.all([...pools.values()].map((p) => p.close()));
+    await Promise.all(pools.map((p) => p.close()));
   }
-  const latencyMs = Object.fromEntries(targets.map((t) => [t.name, summarize(samples.get(t.name)!)])) as Record<TargetName, Summary>;
-  return { latencyMs, errors, serverCpuMsPerReq: cpuPerReq };
+  return out;
+}
+
+export async function runC1(targets: Target[], o: C1Options): Promise<C1Result> {
+  const res = await runC1Blocks(targets, o);
+  const by = <T>(f: (r: C1TargetResult) => T): Record<TargetName, T> =>
+    Object.fromEntries(targets.map((t, i) => [t.name, f(res[i]!)])) as Record<TargetName, T>;
+  return {
+    latencyMs: by((r) => summarize(r.samplesMs)),
+    errors: by((r) => r.errors),
+    serverCpuMsPerReq: by((r) => r.cpuMsPerReq),
+    serverAllThreadsCpuMsPerReq: by((r) => r.allThreadsCpuMsPerReq),
+  };
 }

@@ -4,7 +4,7 @@
  * interrupted.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -55,6 +55,24 @@ export function cpuMsOf(pid: number): number {
  */
 export function mainThreadCpuMsOf(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+}
+
+/**
+ * CPU time of all of a process's threads in ms, ns resolution (sum of /proc/PID/task/TID/schedstat over its threads). The bench
+ * pins the whole server to one core, so what its other threads do (the libuv pool's fdatasync, V8's
+ * background compiler and collector) is time the main thread could not run on that core. A thread that
+ * exits between two readings takes its time with it (libuv's and V8's threads live as long as the process).
+ */
+export function allThreadsCpuMsOf(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread exited after the listing
+    }
+  }
+  return ns / 1e6;
 }
 
 /** Busy and total jiffies of each core (from /proc/stat), to see what else ran on a core during a run. */

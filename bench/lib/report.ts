@@ -39,6 +39,7 @@ export function buildJson(raw: RawResults, meta: Record<string, unknown>): Recor
       perTarget: Object.fromEntries(TARGET_ORDER.map((t) => [t, {
         p50Ms: r3(c1[t].p50), p90Ms: r3(c1[t].p90), p99Ms: r3(c1[t].p99), p999Ms: r3(c1[t].p999), maxMs: r3(c1[t].max), meanMs: r3(c1[t].mean), n: c1[t].n, errors: raw.c1!.errors[t],
         serverCpuUsPerReq: r1(raw.c1!.serverCpuMsPerReq[t] * 1000),
+        serverAllThreadsCpuUsPerReq: r1(raw.c1!.serverAllThreadsCpuMsPerReq[t] * 1000),
       }])),
     };
   }
@@ -162,9 +163,9 @@ export function printTables(raw: RawResults, json: Record<string, unknown>): voi
   const out: string[] = [];
   if (raw.c1) {
     const l = raw.c1.latencyMs;
-    out.push(table('Added latency at concurrency 1 (non-streaming, sequential client, ms with us precision)', ['target', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'added p50', 'added p99', 'server CPU us/req', 'n', 'err'],
+    out.push(table('Added latency at concurrency 1 (non-streaming, sequential client, ms with us precision)', ['target', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'added p50', 'added p99', 'CPU us/req', 'all threads', 'n', 'err'],
       TARGET_ORDER.map((t) => [LABELS[t], f(l[t].p50), f(l[t].p90), f(l[t].p99), f(l[t].p999), f(l[t].max), f(l[t].mean), t === 'direct' ? '' : f(l[t].p50 - l.direct.p50), t === 'direct' ? '' : f(l[t].p99 - l.direct.p99),
-        f(raw.c1!.serverCpuMsPerReq[t] * 1000, 0), l[t].n, raw.c1!.errors[t]])));
+        f(raw.c1!.serverCpuMsPerReq[t] * 1000, 0), f(raw.c1!.serverAllThreadsCpuMsPerReq[t] * 1000, 0), l[t].n, raw.c1!.errors[t]])));
   }
   if (raw.throughput) {
     for (const [name, m] of [['non-streaming', raw.throughput.nonStream], ['streaming, 20 chunks', raw.throughput.stream]] as const) {
