@@ -56,6 +56,7 @@ test('after an exclusive section, promises no longer carry async-context bookkee
     import { txGate } from './src/store/sqlite/tx-gate.ts';
     const hooked = () => Object.getOwnPropertySymbols(Promise.resolve()).length > 0;
     const gate = txGate(openSqlite(':memory:'));
+    await null; // the gate's priming run (see its constructor) switches hooks off as of the next tick
     const before = hooked();
     let inside = false;
     await gate.exclusive(async () => { await null; inside = hooked() && gate.heldByCaller(); });
@@ -65,4 +66,31 @@ test('after an exclusive section, promises no longer carry async-context bookkee
   `;
   const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: new URL('../../../', import.meta.url), encoding: 'utf8' });
   assert.deepEqual(JSON.parse(out.trim().split('\n').pop()!), { before: false, inside: true, after: false, again: false, heldOutside: false });
+});
+
+test('the first exclusive section does not throw away optimized async code: the gate primes promise hooks when made', async () => {
+  // V8 discards every optimized function that awaits when promise hooks are first switched on (the first
+  // AsyncLocalStorage.run of the process). The gate pays that when it is made, before any request code is hot.
+  const { execFileSync } = await import('node:child_process');
+  const run = (withGate: boolean): string => execFileSync(process.execPath, ['--trace-opt', '--trace-deopt', '--import', 'tsx', '--input-type=module', '-e', `
+    import { AsyncLocalStorage } from 'node:async_hooks';
+    import { openSqlite } from './src/store/sqlite/db.ts';
+    import { txGate } from './src/store/sqlite/tx-gate.ts';
+    const gate = ${withGate} ? txGate(openSqlite(':memory:')) : null;
+    async function hotPath(x) { await null; return x + 1; }
+    let s = 0;
+    for (let i = 0; i < 200000; i++) s += await hotPath(i);
+    console.log('MARK');
+    if (gate) await gate.exclusive(async () => { await null; });
+    else await new AsyncLocalStorage().run(1, async () => { await null; });
+    for (let i = 0; i < 10; i++) s += await hotPath(i);
+  `], { cwd: new URL('../../../', import.meta.url), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const discardedAfterMark = (out: string): boolean => {
+    const after = out.slice(out.indexOf('MARK\n'));
+    return /marking dependent code[^\n]*SharedFunctionInfo hotPath[^\n]*code dependencies/.test(after);
+  };
+  const plain = run(false);
+  assert.ok(plain.includes('MARK\n') && /completed optimizing[^\n]*hotPath/.test(plain), 'hotPath was optimized before the section');
+  if (!discardedAfterMark(plain)) return; // this Node does not discard optimized code when hooks switch on: nothing to prime
+  assert.equal(discardedAfterMark(run(true)), false);
 });

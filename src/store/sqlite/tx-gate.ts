@@ -8,12 +8,25 @@ import type { SqliteDb } from './db.ts';
  * usage record lost). The gate gives the order exclusive use; writes from any other async context wait until
  * it ends. Callers inside the order (found through AsyncLocalStorage) go straight through.
  */
+const PRIMED = Symbol('primed');
+
 export class TxGate {
   #owner: symbol | null = null;
   #waiters: (() => void)[] = [];
   readonly #als = new AsyncLocalStorage<symbol>();
   readonly #beforeAcquire: (() => void)[] = [];
   readonly #afterRollback: (() => void)[] = [];
+
+  constructor() {
+    // The first AsyncLocalStorage.run of the process turns promise hooks on, and V8 then throws away every
+    // optimized function that awaits (once: later runs do not). Pay that now, while nothing is optimized,
+    // rather than at the first billing transaction: on a fresh data folder that is the first plan-limit
+    // refresh, 10 s after start, and it sent the whole hot request path (handler, admit, reserve, settle,
+    // dispatch) back to the interpreter and the compiler under load. run() + disable() leaves the hooks off
+    // again from the next tick (the test below shows both).
+    this.#als.run(PRIMED, () => undefined);
+    this.#als.disable();
+  }
 
   /** Work to finish before an exclusive section starts (e.g. a write queue), and state to drop after a rollback. */
   onBeforeAcquire(fn: () => void): void { this.#beforeAcquire.push(fn); }
