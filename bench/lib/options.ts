@@ -66,9 +66,10 @@ export function parseOptions(argv: string[]): BenchOptions {
     scenarios,
     out: val('--out') ?? new URL('../results/latest.json', import.meta.url).pathname,
     logLevel: val('--log-level') ?? 'warn',
-    // c1 warm-up: V8 is still optimizing (on background threads sharing the pinned core) for the first ~1,500
-    // requests; shorter warm-ups put that one-time cost into every target's p99 (bench/README.md).
-    c1: quick ? { requests: 3000, warmup: 3000, block: 250 } : { requests: 10_000, warmup: 5000, block: 500 },
+    // c1 warm-up: V8 keeps compiling TokenGrid's request path (TurboFan, on background threads sharing the
+    // pinned core) for its first ~6,000 lone requests, and recompiles parts of it once more after ~10 s; with
+    // 3,000 that work (~70 ms) landed in the measured window and in TokenGrid's p99 (bench/README.md, round 5).
+    c1: quick ? { requests: 3000, warmup: 15_000, block: 250 } : { requests: 10_000, warmup: 20_000, block: 500 },
     // Measured seconds per target, in interleaved slices (3 x 2 s quick, 5 x 3 s full).
     throughput: quick ? { connections: 64, durationS: 6, warmupS: 1, slices: 3 } : { connections: 64, durationS: 15, warmupS: 2, slices: 5 },
     paced: { rounds: quick ? 4 : 25, concurrency: 4, staggerMs: 1.5, expectedChunks: 64 },
