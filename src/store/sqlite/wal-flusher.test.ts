@@ -22,7 +22,7 @@ test('a kick flushes the WAL in the background, one flush at a time, at most one
   const wal = join(dir, 'x.db-wal');
   writeFileSync(wal, Buffer.alloc(8192, 1));
   let now = 0;
-  const f = new WalFlusher(wal, { minIntervalMs: 20, now: () => now });
+  const f = new WalFlusher(wal, { minIntervalMs: 20, minCommits: 1, now: () => now });
   f.kick();
   f.kick(); // one is running: ignored
   await settle();
@@ -41,10 +41,34 @@ test('a kick flushes the WAL in the background, one flush at a time, at most one
   assert.equal(f.flushes, 2);
 }));
 
+test('a flush waits for minCommits commits since the last one started, however long ago that was', () => inTempDir(async (dir) => {
+  const wal = join(dir, 'x.db-wal');
+  writeFileSync(wal, Buffer.alloc(8192, 1));
+  let now = 0;
+  const f = new WalFlusher(wal, { minIntervalMs: 20, minCommits: 3, now: () => now });
+  f.kick();
+  f.kick();
+  now = 1000;
+  await settle();
+  assert.equal(f.flushes, 0); // two commits: not yet, though the interval passed long ago
+  f.kick();
+  await settle();
+  assert.equal(f.flushes, 1); // the third
+  now = 2000;
+  f.kick();
+  f.kick();
+  await settle();
+  assert.equal(f.flushes, 1); // counting starts again from the last start
+  f.kick();
+  await settle();
+  assert.equal(f.flushes, 2);
+  f.close();
+}));
+
 test('no WAL file yet: a kick does nothing and a later kick finds the file', () => inTempDir(async (dir) => {
   const wal = join(dir, 'x.db-wal');
   let now = 0;
-  const f = new WalFlusher(wal, { minIntervalMs: 0, now: () => now++ });
+  const f = new WalFlusher(wal, { minIntervalMs: 0, minCommits: 1, now: () => now++ });
   f.kick();
   await settle();
   assert.equal(f.flushes, 0);
@@ -59,7 +83,7 @@ test('flushing the WAL of an open exclusive-mode database leaves it readable and
   const path = join(dir, 'tokengrid.db');
   const db = openSqlite(path, { exclusive: true });
   db.exec('CREATE TABLE t (v INTEGER)');
-  const f = new WalFlusher(`${path}-wal`, { minIntervalMs: 0 });
+  const f = new WalFlusher(`${path}-wal`, { minIntervalMs: 0, minCommits: 1 });
   for (let i = 0; i < 50; i++) {
     db.prepare('INSERT INTO t VALUES (?)').run(i);
     f.kick();
@@ -80,7 +104,7 @@ test('flushing the WAL of an open exclusive-mode database leaves it readable and
 test('a WAL that cannot be opened is tried again once per interval, not after every commit', () => inTempDir(async (dir) => {
   const wal = join(dir, 'x.db-wal');
   let now = 0;
-  const f = new WalFlusher(wal, { minIntervalMs: 20, now: () => now });
+  const f = new WalFlusher(wal, { minIntervalMs: 20, minCommits: 1, now: () => now });
   f.kick(); // fails to open
   writeFileSync(wal, 'frames');
   f.kick(); // same instant: not tried again yet
