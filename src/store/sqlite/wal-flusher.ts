@@ -14,9 +14,9 @@
  * ~250 times (a group commit of ~30 settles each). Time alone (one flush per 20 ms) flushed up to 50 times a
  * second under load, and each start wakes a pool thread which, when the process shares one core, preempts
  * the event loop: the fdatasync call was 2.3 % of the main thread's busy time in a profile at 64
- * connections, 0.5 % with the commit bound (bench/README.md, round 5). Sixteen commits are still well under
- * a megabyte of frames: a fraction of a millisecond for the checkpoint's own fsync. One request at a time
- * is unchanged (the 20 ms bound is the one that binds there).
+ * connections, 0.5 % with the commit bound (bench/README.md, round 5). Sixteen group commits of ~30 settles
+ * write about a megabyte of frames at most, about half a millisecond for the checkpoint's own fsync at the
+ * rate above (40 MB in 17 to 25 ms). One request at a time is unchanged (the 20 ms bound binds there).
  *
  * The WAL is opened with a separate descriptor. Closing it cannot drop SQLite's POSIX locks: SQLite locks the
  * database file (and, outside exclusive locking mode, the shared-memory file), never the WAL file.
