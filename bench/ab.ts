@@ -9,7 +9,7 @@
  * of each tree (server core, one under load at a time): for non-streaming and streaming requests a warm-up of
  * each, and `rounds` rounds of `slice` seconds of autocannon load on proxy, A and B in turn (order rotated per
  * round). Prints per-round CPU us/request and the medians, and B/A. Run it under the bench lock. Fresh
- * processes matter: an A/A run (one tree as both) with one pair gave B/A 1.035 and 1.049, every streaming
+ * processes matter: an A/A run (one tree as both; `--processes 1 --rounds 6`) gave B/A 1.035 and 1.049, every streaming
  * round but one above 1: a process keeps its JIT and heap layout luck for life.
  *
  * `--load c1`: the c1 scenario instead (one request at a time, bench/lib/c1.ts): 15,000 warm-up requests

@@ -57,22 +57,29 @@ export function mainThreadCpuMsOf(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
 }
 
-/**
- * CPU time of all of a process's threads in ms, ns resolution (sum of /proc/PID/task/TID/schedstat over its threads). The bench
- * pins the whole server to one core, so what its other threads do (the libuv pool's fdatasync, V8's
- * background compiler and collector) is time the main thread could not run on that core. A thread that
- * exits between two readings takes its time with it (libuv's and V8's threads live as long as the process).
- */
-export function allThreadsCpuMsOf(pid: number): number {
-  let ns = 0;
+/** CPU time of each thread of a process in ms, by thread id, ns resolution (/proc/PID/task/TID/schedstat). */
+export function threadCpuMsOf(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      out.set(Number(tid), Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6);
     } catch {
       // the thread exited after the listing
     }
   }
-  return ns / 1e6;
+  return out;
+}
+
+/**
+ * CPU time of all of a process's threads in ms. The bench pins the whole server to one core, so what its
+ * other threads do (the libuv pool's fdatasync, V8's background compiler and collector) is time the main
+ * thread cannot run. A thread that exits between two readings takes its time with it (libuv's and V8's
+ * threads live as long as the process).
+ */
+export function allThreadsCpuMsOf(pid: number): number {
+  let ms = 0;
+  for (const v of threadCpuMsOf(pid).values()) ms += v;
+  return ms;
 }
 
 /** Busy and total jiffies of each core (from /proc/stat), to see what else ran on a core during a run. */

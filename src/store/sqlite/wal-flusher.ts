@@ -13,8 +13,8 @@
  * Why both bounds: one request at a time commits ~2,000 times a second (a few frames each), a loaded server
  * ~250 times (a group commit of ~30 settles each). Time alone (one flush per 20 ms) flushed up to 50 times a
  * second under load, and each start wakes a pool thread which, when the process shares one core, preempts
- * the event loop: the fdatasync call was 2.3 % of the main thread's busy time in a profile at 64
- * connections, 0.5 % with the commit bound (bench/README.md, round 5). Sixteen group commits of ~30 settles
+ * the event loop: the fdatasync call was 1.2 % of the main thread's busy time in a profile at 64
+ * connections, 0.4 % with the commit bound (bench/README.md, round 5). Sixteen group commits of ~30 settles
  * write about a megabyte of frames at most, about half a millisecond for the checkpoint's own fsync at the
  * rate above (40 MB in 17 to 25 ms). One request at a time is unchanged (the 20 ms bound binds there).
  *
