@@ -27,6 +27,7 @@ const KEYS: Record<string, { name: keyof Directives; kind: Kind }> = {
   cached: { name: 'cached', kind: 'int' },
   reasoning: { name: 'reasoning', kind: 'int' },
   prompttokens: { name: 'promptTokens', kind: 'int' },
+  inputbytes: { name: 'inputBytes', kind: 'flag' },
 };
 
 function parseValue(kind: Kind, raw: string | undefined): number | boolean | undefined {

@@ -63,6 +63,8 @@ export interface Directives {
   cached?: number;
   reasoning?: number;
   promptTokens?: number;
+  /** Count input tokens as UTF-8 bytes (+4 per message): a byte-level tokenizer that knows no CJK merges. */
+  inputBytes?: boolean;
 }
 
 /** Stream fault points, counted in content chunks; undefined when not injected. */
