@@ -70,7 +70,7 @@ export function insufficientQuota(w: Work, c: EligibilityContext, needCoins: num
   for (const b of candidates) if (b.unit === 'tokens') heldCoins += b.held;
   let message: string;
   if (ranOut === undefined) {
-    message = `Nothing on this account pays for the model ${c.model}${renewsAtMs === null ? '' : ` until ${day(renewsAtMs, w.nowMs)}`}; a package, an add-on or a wallet top-up continues now.`;
+    message = `This account has no package or balance that pays for the model ${c.model}${renewsAtMs === null ? '' : ` until ${day(renewsAtMs, w.nowMs)}`}; a package, an add-on or a wallet top-up continues now.`;
   } else if (heldCoins > 0) {
     const free = candidates.reduce((n, b) => n + (b.unit === 'tokens' ? Math.max(0, available(b)) : 0), 0);
     message = `Your balance is busy: ${count(heldCoins)} tokens are held by requests still in progress and ${count(free)} are free, ` +
