@@ -244,6 +244,7 @@ export class Gateway {
       reservationId: a.reservationId, requestId: ctx.requestId, usage, usageEstimated, status,
       provider: served?.provider.name ?? 'none', upstreamModel: deployment?.upstreamModel ?? '', region: deployment?.region ?? '',
       deploymentId: deployment?.id ?? '', latencyMs, ttftMs, vendorCostMicros: vendorCostMicros(model, usage),
+      ...(ctx.clientRequestId === undefined ? {} : { clientRequestId: ctx.clientRequestId }),
     });
     this.deps.metrics.tokens(a.model.id, served?.provider.name ?? 'none', usage);
     const leakCoins = rec?.leakCoins ?? 0;

@@ -101,6 +101,9 @@ describe('finding 1: the charging identity is the server\'s', () => {
     assert.ok(b.used <= 2_000, `charged ${b.used} <= 2000`);
     assert.equal(b.used, delivered, 'charged exactly what the clients were told they used');
     assert.equal(u.leakCoins, 0);
+    const rec = await srv.admin('GET', `/admin/usage/${ok[0]!.headers.get('x-request-id')}`);
+    assert.equal(rec.body.clientRequestId, 'same-id-1', 'the client id is stored on the usage record as a label');
+    assert.equal((await srv.admin('GET', '/admin/usage/same-id-1')).status, 404, 'and is not a usage record key');
     await audit(a.id);
   });
 
