@@ -282,7 +282,7 @@ export class Gateway {
         return adapter.chat(upstream, this.upstreamChatRequest(ctx, req, upstream.provider, a.tokensOutputGranted));
       });
     } catch (e) {
-      await this.#abandoned(ctx, a, sent.upstream, e);
+      await this.abandoned(ctx, a, sent.upstream, e);
       throw e;
     }
     let res = served.value;
@@ -311,7 +311,7 @@ export class Gateway {
    * the client went away after the request was sent upstream -> the upstream has read the prompt and bills
    * it, so its input estimate is charged (status client_aborted; output is unknown: the call was aborted).
    */
-  async #abandoned(ctx: RequestContext, a: Admission, sentUpstream: boolean, e: unknown): Promise<void> {
+  async abandoned(ctx: RequestContext, a: Admission, sentUpstream: boolean, e: unknown): Promise<void> {
     if (sentUpstream && ctx.signal.aborted && (isClientAbort(e) || e instanceof UpstreamError)) {
       await this.settle(ctx, a, null, { ...zeroUsage(), tokensInput: a.tokensInputEstimate }, true, 'client_aborted', null)
         .catch((err: unknown) => this.deps.log?.('error', { err, requestId: ctx.requestId }, 'charging settle of an abandoned request failed'));
@@ -333,7 +333,7 @@ export class Gateway {
         return adapter.completion(upstream, { ...req, maxTokensOutput: a.tokensOutputGranted, extra: ctx.family === 'openai' && upstream.provider.adapter === 'openai-compatible' ? req.extra : {} });
       });
     } catch (e) {
-      await this.#abandoned(ctx, a, sent.upstream, e);
+      await this.abandoned(ctx, a, sent.upstream, e);
       throw e;
     }
     let res = served.value;
