@@ -127,6 +127,10 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     host: opts.host ?? env.TOKENGRID_HOST, port: opts.port ?? (env.TOKENGRID_PORT ? Number(env.TOKENGRID_PORT) : undefined),
     dataDir: opts.dataDir ?? env.TOKENGRID_DATA_DIR,
   });
+  // A weak operator key is refused before anything is opened or locked.
+  if (env.TOKENGRID_ADMIN_KEY && env.TOKENGRID_ADMIN_KEY.trim().length < ADMIN_KEY_MIN_LENGTH) {
+    throw new ConfigError(`TOKENGRID_ADMIN_KEY is too short (${env.TOKENGRID_ADMIN_KEY.trim().length} characters): use at least ${ADMIN_KEY_MIN_LENGTH} random characters (e.g. \`openssl rand -base64 32\`), or unset it and use the key file data/admin-key.`);
+  }
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? cryptoRandom;
   const ids = createIdGenerator(clock, random);
@@ -207,9 +211,6 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   let rootKeyHash = sha256Hex(readFileSync(adminKeyPath, 'utf8').trim());
   adminKeyHashes.set(rootKeyHash, ROOT);
   if (env.TOKENGRID_ADMIN_KEY) {
-    if (env.TOKENGRID_ADMIN_KEY.trim().length < ADMIN_KEY_MIN_LENGTH) {
-      throw new ConfigError(`TOKENGRID_ADMIN_KEY is too short (${env.TOKENGRID_ADMIN_KEY.trim().length} characters): use at least ${ADMIN_KEY_MIN_LENGTH} random characters, e.g. \`openssl rand -base64 32\`, or unset it and use ${adminKeyPath}.`);
-    }
     adminKeyHashes.set(sha256Hex(env.TOKENGRID_ADMIN_KEY.trim()), { id: 'root-env', role: 'operator', accountIds: null });
   }
   /** A new root key in data/admin-key (written to a temp file, then renamed); the old one stops working at once. */
@@ -366,9 +367,10 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   // Charging events (50/80/100 % of an allowance) go to the operator's webhook, signed, with retries.
   const webhookUrl = env.TOKENGRID_WEBHOOK_URL ?? config.file.notifications?.webhookUrl;
   let webhook: WebhookDeliverer | undefined;
-  if (webhookUrl && opts.timers !== false) {
+  const webhookSigningSecret = webhookUrl ? webhookSecret('TOKENGRID_WEBHOOK_SECRET', 'webhook-secret') : undefined;
+  if (webhookUrl && webhookSigningSecret !== undefined && opts.timers !== false) {
     webhook = createWebhookDeliverer({
-      outbox: chargingStore, clock, config: { url: webhookUrl, secret: webhookSecret('TOKENGRID_WEBHOOK_SECRET', 'webhook-secret') },
+      outbox: chargingStore, clock, config: { url: webhookUrl, secret: webhookSigningSecret },
       onError: (e) => logger.error({ err: e }, 'webhook delivery loop failed'),
     });
     webhook.start();
