@@ -253,6 +253,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const billing = createBillingService({
     store: openSqliteBillingStore(db), charging, chargingStore, accounts: accountStore, clock, ids, random, offers: () => offers.current,
     models: () => config.catalog, carrier, walletCoinsPerUnit: coinsPerYuan,
+    log: (level, obj, msg) => logger[level](obj, msg),
   });
   await billing.adminKeys.load();
   planLimitsOf = async (accountId) => (await billing.entitlements(accountId)).rateLimits;

@@ -92,8 +92,8 @@ export function billingFinanceRoutes(deps: BillingRouteDeps): Route<AdminIdentit
       async handler(rc, admin) {
         requireOperator(admin);
         rc.req.resume();
-        const cycles = await deps.charging.renewDue();
-        sendJson(rc.res, 200, { renewalOrders: await b.renewDue(), allowanceBuckets: cycles });
+        // 200 with the accounts that failed listed (and logged): one account's failure never fails the run.
+        sendJson(rc.res, 200, await b.renewDueReport());
       },
     },
     {
