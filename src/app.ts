@@ -227,6 +227,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const offerContext = {
     knownModels: new Set<string>([...config.catalog.models.keys(), ...config.catalog.aliases.keys(), ...config.catalog.groups.keys()]),
     walletCoinsPerUnit: coinsPerYuan,
+    models: config.catalog,
   };
   const firstOffers = parseOfferCatalog(readFileSync(offersFile, 'utf8'), offerContext);
   if (!firstOffers.ok) throw new Error(`${offersFile}: ${firstOffers.message}`);

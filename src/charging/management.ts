@@ -118,11 +118,13 @@ export async function setAccountPolicy(ctx: Ctx, accountId: string, p: SetPolicy
   if (!['block', 'wallet', 'postpaid'].includes(p.overage)) return err('invalid', 'overage must be block, wallet or postpaid');
   const limit = p.creditLimitMinor ?? 0;
   if (!isInt(limit)) return err('invalid', 'creditLimitMinor must be a non-negative integer');
+  if (p.coinsPerMajor !== undefined && p.coinsPerMajor !== null && !isInt(p.coinsPerMajor, 1)) return err('invalid', 'coinsPerMajor must be a positive integer');
   if (p.overage === 'postpaid' && (p.currency === undefined || p.currency.length === 0)) return err('invalid', 'postpaid needs a currency');
   const nowMs = ctx.deps.clock.nowMs();
   return ctx.deps.store.runAccountOp({ accountId, nowMs }, (view) => {
     const w = new Work(view);
     const policy: AccountPolicy = { accountId, overage: p.overage, creditLimitMinor: limit, currency: p.currency ?? null };
+    if (p.coinsPerMajor !== undefined && p.coinsPerMajor !== null) policy.coinsPerMajor = p.coinsPerMajor;
     w.setPolicy(policy);
     if (p.currency !== undefined && (p.overage === 'postpaid' || p.creditLimitMinor !== undefined)) setCreditLine(ctx, w, p.currency, limit);
     return { mutation: w.toMutation(), result: ok(policy) };

@@ -189,3 +189,37 @@ test('a refunded subscription ends at once: its allowance is taken back, it neve
   assert.equal(bill.totalMinor, 0, 'the fee and its refund cancel out (usage was paid by the allowance)');
   assert.deepEqual((await auditAccount(srv.app.chargingStore, a.id, { nowMs: clock.nowMs() })).problems, []);
 });
+
+// ---------------------------------------------------------------- finding 12: a price per offer
+
+test('Shanghai Telecom and Shanghai Mobile pay-as-you-go in one deployment: the same request is billed at each offer\'s own price', async () => {
+  clock.set('2027-04-02T08:00:00Z');
+  const telecom = await account('Shanghai Telecom subscriber');
+  const mobile = await account('Shanghai Mobile subscriber');
+  await subscribe(telecom.id, 'sh-telecom-payg', 'phone_bill'); // 250,000 tokens per CNY, postpaid on the phone bill
+  const top = await call('POST', '/admin/orders/topup', { accountId: mobile.id, amount: '20.00', channel: 'external' });
+  assert.equal(top.status, 201, top.text);
+  await subscribe(mobile.id, 'sh-mobile-payg', 'wallet'); // 400,000 tokens per CNY, from the wallet
+
+  const prompt = 'Summarise the history of telephone networks in Shanghai, '.repeat(400);
+  const send = async (key: string): Promise<any> => {
+    const r = await fetch(`${srv.url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude-4.7', max_tokens: 30, messages: [{ role: 'user', content: prompt }] }),
+    });
+    assert.equal(r.status, 200, await r.clone().text());
+    return r.json();
+  };
+  await send(telecom.key);
+  await send(mobile.key);
+  const [t] = await usageRecords(telecom.id);
+  const [m] = await usageRecords(mobile.id);
+  assert.deepEqual(t.usage, m.usage, 'the same request');
+  assert.equal(t.costCoins, m.costCoins);
+  const coins = BigInt(t.costCoins); // claude-4.7's coin rates are whole: costCoins is exact
+  const ceilDiv = (a: bigint, b: bigint): number => Number((a + b - 1n) / b);
+  assert.deepEqual(t.charges.map((c: any) => [c.kind, c.amount]), [['postpaid_line', ceilDiv(coins * 100n, 250_000n)]], 'Telecom: 250,000 tokens per CNY');
+  assert.deepEqual(m.charges.map((c: any) => [c.kind, c.amount]), [['wallet', ceilDiv(coins * 100n, 400_000n)]], 'Mobile: 400,000 tokens per CNY');
+  assert.ok(t.charges[0].amount > m.charges[0].amount, `${t.charges[0].amount} fen > ${m.charges[0].amount} fen`);
+  for (const x of [telecom, mobile]) assert.deepEqual((await auditAccount(srv.app.chargingStore, x.id, { nowMs: clock.nowMs() })).problems, []);
+});

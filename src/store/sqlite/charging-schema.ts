@@ -179,7 +179,10 @@ CREATE INDEX IF NOT EXISTS charging_events_pending ON charging_events (next_atte
 // the document's copies when read; rows written before V2 have closed_at_ms NULL and their document is exact).
 const V2 = `ALTER TABLE charging_reservations ADD COLUMN closed_at_ms INTEGER;`;
 
-const MIGRATIONS: readonly string[] = [V1, V2];
+// Issue 12 (prices per offer): an account's own money price, token coins per major unit (its pay-as-you-go offer's).
+const V3 = `ALTER TABLE charging_policies ADD COLUMN coins_per_major INTEGER CHECK (coins_per_major IS NULL OR coins_per_major > 0);`;
+
+const MIGRATIONS: readonly string[] = [V1, V2, V3];
 
 /** Bring the charging tables to the latest version (idempotent; safe to call at every start). */
 export function migrateChargingSchema(db: Database): void {
