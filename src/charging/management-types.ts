@@ -49,7 +49,7 @@ export interface SetPolicyInput {
   currency?: string;
   /**
    * Token coins one major unit of money buys for this account's usage paid from money (wallet, postpaid line):
-   * the pay-as-you-go offer's price (e.g. 250000 per CNY). Null or absent: the rate table's money prices.
+   * the pay-as-you-go offer's price (e.g. 250000 per CNY). Null: the rate table's money prices. Absent: unchanged.
    */
   coinsPerMajor?: number | null;
 }

@@ -124,7 +124,9 @@ export async function setAccountPolicy(ctx: Ctx, accountId: string, p: SetPolicy
   return ctx.deps.store.runAccountOp({ accountId, nowMs }, (view) => {
     const w = new Work(view);
     const policy: AccountPolicy = { accountId, overage: p.overage, creditLimitMinor: limit, currency: p.currency ?? null };
-    if (p.coinsPerMajor !== undefined && p.coinsPerMajor !== null) policy.coinsPerMajor = p.coinsPerMajor;
+    // Absent: keep the account's price (an operator changing the overage keeps its pay-as-you-go price); null clears it.
+    const price = p.coinsPerMajor === undefined ? w.policy?.coinsPerMajor ?? null : p.coinsPerMajor;
+    if (price !== null) policy.coinsPerMajor = price;
     w.setPolicy(policy);
     if (p.currency !== undefined && (p.overage === 'postpaid' || p.creditLimitMinor !== undefined)) setCreditLine(ctx, w, p.currency, limit);
     return { mutation: w.toMutation(), result: ok(policy) };

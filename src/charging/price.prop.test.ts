@@ -92,4 +92,17 @@ describe('prices per offer', () => {
     const rec = await h.engine.settle(settleInput(r.value.reservationId, 'req_1', usage(1_000_000, 0)));
     assert.equal(rec.costMinor, 200, '1M input tokens at 2 CNY/M');
   });
+
+  test('changing the overage keeps the account\'s price; null clears it', async () => {
+    const h = harness(openMemoryChargingStore());
+    await h.engine.setAccountPolicy('acct_1', { overage: 'wallet', coinsPerMajor: 250_000 });
+    const kept = await h.engine.setAccountPolicy('acct_1', { overage: 'postpaid', creditLimitMinor: 1_000, currency: 'CNY' });
+    assert.ok(kept.ok);
+    assert.equal(kept.value.coinsPerMajor, 250_000);
+    const cleared = await h.engine.setAccountPolicy('acct_1', { overage: 'wallet', coinsPerMajor: null });
+    assert.ok(cleared.ok);
+    assert.equal(cleared.value.coinsPerMajor, undefined);
+    const bad = await h.engine.setAccountPolicy('acct_1', { overage: 'wallet', coinsPerMajor: 0 });
+    assert.ok(!bad.ok);
+  });
 });
