@@ -291,6 +291,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const offerContext = {
     knownModels: new Set<string>([...config.catalog.models.keys(), ...config.catalog.aliases.keys(), ...config.catalog.groups.keys()]),
     walletCoinsPerUnit: coinsPerYuan,
+    models: config.catalog,
   };
   const firstOffers = parseOfferCatalog(readFileSync(offersFile, 'utf8'), offerContext);
   if (!firstOffers.ok) throw new Error(`${offersFile}: ${firstOffers.message}`);
@@ -334,6 +335,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const billing = createBillingService({
     store: openSqliteBillingStore(db), charging, chargingStore, accounts: accountStore, clock, ids, random, offers: () => offers.current,
     models: () => config.catalog, carrier, walletCoinsPerUnit: coinsPerYuan,
+    log: (level, obj, msg) => logger[level](obj, msg),
   });
   await billing.adminKeys.load();
   planLimitsOf = async (accountId) => (await billing.entitlements(accountId)).rateLimits;

@@ -23,6 +23,8 @@ export interface BillingDeps {
   carrier?: CarrierChannel;
   /** Tokens the rating engine sells per major currency unit (wallet price), for plain-terms balances. */
   walletCoinsPerUnit?: number;
+  /** Where failures the use cases survive (a renewal that failed for one account) are logged. */
+  log?: (level: 'error' | 'warn' | 'info', obj: Record<string, unknown>, msg: string) => void;
 }
 
 export type BillingErrorCode =

@@ -11,3 +11,5 @@ export { normalizeCode, formatCode, hashCode } from './codes.ts';
 export { parsePeriod, periodOf, type Period } from './periods.ts';
 export { offerOfSourceRef, microsToMinor, type SettlementReport, type MarginRow } from './reports.ts';
 export { plainAmount, type Entitlements } from './views.ts';
+export type { RenewalRun, RenewalRunFailure } from './renew.ts';
+export { belowCostWarnings, modelsPaidFor } from './price-check.ts';

@@ -6,13 +6,11 @@ import { cycleWindow, prorate, reAnchorable } from './periods.ts';
 
 const SHIPPED = readFileSync(new URL('../../config/offers.yaml', import.meta.url), 'utf8');
 
-test('the shipped catalog is valid; its one payg rate that differs from the engine\'s price is a warning, not an error', () => {
-  const r = parseOfferCatalog(SHIPPED, { walletCoinsPerUnit: 400_000, knownModels: new Set(['package-basic', 'package-developer']) });
+test('the shipped catalog is valid and warns of nothing (a payg offer\'s own price is its price now, issue 12)', () => {
+  const r = parseOfferCatalog(SHIPPED, { walletCoinsPerUnit: 400_000, knownModels: new Set(['package-basic', 'package-developer', 'deepseek-v3.2', 'hunyuan-turbos']) });
   assert.ok(r.ok, r.ok ? '' : r.message);
   assert.equal(r.value.currency, 'CNY');
-  assert.deepEqual(r.value.warnings, [
-    'offers.sh-telecom-payg.payg: sells 250000 tokens per CNY but the rating engine charges 400000 (charging.walletCoinsPerYuan); bills use the engine\'s price',
-  ]);
+  assert.deepEqual(r.value.warnings, []);
   const light = r.value.offers.get('ct-personal-light')!;
   assert.deepEqual([light.priceMinor, light.cycle, light.allowance, light.overage, light.channel], [990, 'month', { unit: 'tokens', amount: 10_000_000 }, 'block', 'phone_bill']);
 });

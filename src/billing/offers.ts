@@ -6,6 +6,8 @@
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
 import { err, ok, parseDecimalMinor, type Result } from '../core/index.ts';
+import type { ModelCatalog } from '../catalog/index.ts';
+import { belowCostWarnings } from './price-check.ts';
 import type { Offer, OfferCatalog, OfferType } from './types.ts';
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -93,6 +95,8 @@ export interface CatalogContext {
   knownModels?: ReadonlySet<string>;
   /** Tokens (coins) the rating engine sells per major currency unit from wallets and postpaid lines. */
   walletCoinsPerUnit?: number;
+  /** The model catalog (coin rates, vendor costs, groups): with it, prices that sell a model below cost are warnings. */
+  models?: ModelCatalog;
 }
 
 type Problem = { path: (string | number)[]; message: string };
@@ -202,11 +206,10 @@ export function parseOfferCatalog(text: string, ctx: CatalogContext = {}): Resul
     for (const m of o.models ?? []) {
       if (ctx.knownModels !== undefined && !ctx.knownModels.has(m)) warnings.push(`offers.${id}.models: no model or group named ${m} in the model catalog`);
     }
-    if (o.paygTokensPerUnit !== null && ctx.walletCoinsPerUnit !== undefined && o.paygTokensPerUnit !== ctx.walletCoinsPerUnit) {
-      warnings.push(`offers.${id}.payg: sells ${o.paygTokensPerUnit} tokens per ${c.currency} but the rating engine charges ` +
-        `${ctx.walletCoinsPerUnit} (charging.walletCoinsPerYuan); bills use the engine's price`);
-    }
   }
+  // Prices per offer: a pay-as-you-go offer's own price is what its subscribers pay (no warning when it differs from
+  // the wallet price); what is checked is that no price sells a model below its vendor cost.
+  if (ctx.models !== undefined) warnings.push(...belowCostWarnings(offers.values(), ctx.models, c.currency, ctx.walletCoinsPerUnit));
   return ok({
     version: c.version, currency: c.currency, offers, warnings,
     points: { earnPerUnit: c.points.earnPerYuan, tokensPerPoint: c.points.tokensPerPoint, minRedeem: c.points.minRedeem, validityDays: c.points.validityDays },

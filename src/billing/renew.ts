@@ -97,14 +97,43 @@ export async function catchUpAccount(ctx: Ctx, accountId: string): Promise<numbe
   return renewed;
 }
 
-/** Renew every account that has live subscriptions (the timer and the bill run). */
+/** Renew every account that has live subscriptions (the timer and the bill run). Returns renewal orders made. */
 export async function renewDue(ctx: Ctx): Promise<number> {
+  return (await renewDueReport(ctx)).renewalOrders;
+}
+
+export interface RenewalRunFailure {
+  accountId: string;
+  /** allowance: the charging engine's cycle buckets; subscription: the renewal order. */
+  stage: 'allowance' | 'subscription';
+  error: string;
+}
+
+export interface RenewalRun {
+  renewalOrders: number;
+  allowanceBuckets: number;
+  failures: RenewalRunFailure[];
+}
+
+/**
+ * The renewal run: the engine's due cycles, then every account's subscriptions, one account at a time. An
+ * account that fails is rolled back alone, logged at error and listed; the run goes on with the others (one
+ * account's bad data must never stop everybody's renewal).
+ */
+export async function renewDueReport(ctx: Ctx): Promise<RenewalRun> {
+  const cycles = await ctx.deps.charging.renewDueReport();
+  const failures: RenewalRunFailure[] = cycles.failures.map((f) => ({ accountId: f.accountId, stage: 'allowance', error: f.error }));
   const accounts = new Set((await ctx.deps.store.listSubscriptions({ live: true })).map((s) => s.accountId));
   let renewed = 0;
   for (const accountId of accounts) {
-    renewed += await ctx.serial(() => ctx.deps.store.atomically(() => catchUpAccount(ctx, accountId)));
+    try {
+      renewed += await ctx.serial(() => ctx.deps.store.atomically(() => catchUpAccount(ctx, accountId)));
+    } catch (e) {
+      failures.push({ accountId, stage: 'subscription', error: e instanceof Error ? e.message : String(e) });
+    }
   }
-  return renewed;
+  for (const f of failures) ctx.deps.log?.('error', { accountId: f.accountId, stage: f.stage, err: f.error, alert: 'renewal_failed' }, 'renewal failed for an account; the run went on with the others');
+  return { renewalOrders: renewed, allowanceBuckets: cycles.created, failures };
 }
 
 /** After money arrives in the wallet: pay unpaid orders, oldest first, and reinstate a lapsing subscription. */

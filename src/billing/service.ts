@@ -8,7 +8,7 @@ import { generateCodes, redeemCode } from './codes.ts';
 import { fail, makeCtx, type BillingDeps, type BR, type Ctx } from './context.ts';
 import { pointsBalance } from './payments.ts';
 import { parsePeriod } from './periods.ts';
-import { catchUpAccount, renewDue } from './renew.ts';
+import { catchUpAccount, renewDue, renewDueReport } from './renew.ts';
 import { marginReport, vendorSettlement } from './reports.ts';
 import { cancel, subscribe } from './subscriptions.ts';
 import type { Bill, Order, Payment, Subscription } from './types.ts';
@@ -41,6 +41,8 @@ export function createBillingService(deps: BillingDeps) {
     grantPoints: (i: Parameters<typeof grantPoints>[1]) => grantPoints(ctx, i),
     pointsBalance: (accountId: string) => pointsBalance(ctx, accountId),
     renewDue: () => renewDue(ctx),
+    /** The operator's renewal run: per-account failures listed and logged, never thrown. */
+    renewDueReport: () => renewDueReport(ctx),
     catchUp: fresh,
     runBills: (period: string) => runBills(ctx, period),
     deliverCarrierCharges: () => deliverCarrierCharges(ctx),

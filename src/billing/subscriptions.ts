@@ -110,7 +110,11 @@ export async function syncPolicy(ctx: Ctx, accountId: string): Promise<void> {
   const policy = postpaid.length > 0
     ? { overage: 'postpaid' as const, creditLimitMinor: Math.max(...postpaid.map((o) => o.creditLimitMinor)), currency }
     : { overage: offers.length === 0 || offers.some((o) => o.overage === 'wallet') ? 'wallet' as const : 'block' as const };
-  const r = await ctx.deps.charging.setAccountPolicy(accountId, policy);
+  // Prices per offer: money pays usage at the pay-as-you-go offer's own price (tokens per yuan); with two, the
+  // dearer one (fewer tokens per yuan). Without one, the engine's wallet price (charging.walletCoinsPerYuan).
+  const paygPrices = offers.map((o) => o.paygTokensPerUnit).filter((p): p is number => p !== null);
+  const coinsPerMajor = paygPrices.length > 0 ? Math.min(...paygPrices) : null;
+  const r = await ctx.deps.charging.setAccountPolicy(accountId, { ...policy, coinsPerMajor });
   if (!r.ok) throw new Error(`policy for ${accountId}: ${r.message}`);
 }
 

@@ -117,7 +117,7 @@ export interface Subscription {
   renewedThroughIndex: number;
   /** Cycles from this index on do not happen (cancel at cycle end, lapse after an unpaid renewal). */
   endIndex: number | null;
-  endReason: 'canceled' | 'unpaid' | 'parent_ended' | null;
+  endReason: 'canceled' | 'unpaid' | 'parent_ended' | 'refunded' | null;
   /** One-time offers: when the allowance ends. */
   expiresAtMs: number | null;
   endedAtMs: number | null;

@@ -4,7 +4,8 @@ import { activeAccount, fail, fmtMoney, runOrder, type BR, type Ctx, type Outcom
 import { collect, creditWallet, newPayment, pointsBalance } from './payments.ts';
 import { DAY_MS, isoDay } from './periods.ts';
 import { catchUpAccount, settleUnpaid } from './renew.ts';
-import { newOrder } from './subscriptions.ts';
+import { currentIndex, endFamily, isLive, newOrder, syncPolicy } from './subscriptions.ts';
+import { cycleAt } from './periods.ts';
 import type { Order, PaymentChannel, PointsEntry } from './types.ts';
 
 export interface TopUpInput {
@@ -85,9 +86,49 @@ export async function refund(ctx: Ctx, i: RefundInput): Promise<BR<Outcome<Order
     });
     order.paidBy = o.paidBy;
     await collect(ctx, order, o.paidBy);
+    if (amount === left) {
+      const ended = await endRefunded(ctx, o, order.id);
+      if (ended !== null) order.details = { ...order.details, ...ended };
+    }
     await ctx.deps.store.insertOrder(order);
     return ok(order);
   });
+}
+
+/**
+ * A full refund of what paid for a subscription's running cycle (its subscribe, renewal or add-on order) ends the
+ * subscription now: no renewal afterwards, and the unused part of the allowance that order paid for is taken back
+ * (forfeited, with a ledger entry). A refund of a past cycle's fee returns money only: that allowance has already
+ * expired. Partial refunds (goodwill) return money only. Returns what the refund order records, or null.
+ */
+async function endRefunded(ctx: Ctx, paid: Order, refundId: string): Promise<Order['details'] | null> {
+  if (paid.subscriptionId === null || (paid.type !== 'subscribe' && paid.type !== 'renew' && paid.type !== 'addon')) return null;
+  await catchUpAccount(ctx, paid.accountId);
+  const sub = await ctx.deps.store.getSubscription(paid.subscriptionId);
+  if (sub === undefined || !isLive(sub)) return null;
+  const now = ctx.now();
+  if (sub.cycle !== null) {
+    const k = currentIndex(sub, now);
+    const paidFor = paid.type === 'renew' && paid.details.cycleIndex !== undefined
+      ? Number(paid.details.cycleIndex) : cycleAt(sub.anchorMs, sub.cycle, paid.effectiveAtMs).index;
+    if (paidFor < k) return null;
+    await endFamily(ctx, sub, k + 1, 'refunded');
+  }
+  sub.status = 'canceled';
+  sub.endReason = 'refunded';
+  sub.endedAtMs = now;
+  if (sub.cycle === null) sub.expiresAtMs = now;
+  sub.updatedAtMs = now;
+  await ctx.deps.store.updateSubscription(sub);
+  let forfeited = 0;
+  for (const b of await ctx.deps.charging.listBuckets(sub.accountId)) {
+    if (!b.sourceRef.startsWith(`sub:${sub.id}:`) || b.expired || b.effectiveAtMs > now) continue;
+    const r = await ctx.deps.charging.forfeitBucket(sub.accountId, b.id, `refund:${refundId}`);
+    if (!r.ok) throw new Error(`refund ${refundId}: ${r.message}`);
+    forfeited += r.value.forfeited;
+  }
+  if (sub.type === 'plan' || sub.type === 'payg') await syncPolicy(ctx, sub.accountId);
+  return { endedSubscription: sub.id, allowanceForfeited: forfeited };
 }
 
 export interface CreditInput {

@@ -117,8 +117,9 @@ for (const [name, make] of Object.entries(stores)) {
       assert.equal(feb.totalMinor, 1_00 + 3_28 + 9_90 + 39_90 + 5_00);
       assert.equal(feb.phoneBillMinor, 39_90);
       const febPayg = (await b.listBills({ accountId: payg, period: '2028-02' }))[0]!;
-      assert.equal(febPayg.phoneBillMinor, 25_00, '10M tokens at 2.5 CNY per 1M on the phone bill');
-      assert.ok(carried.some((c) => c.accountId === payg && c.amountMinor === 25_00), 'handed to the carrier');
+      // Issue 12: billed at the offer's own price (sh-telecom-payg, 250,000 tokens per CNY), not the wallet's 400,000.
+      assert.equal(febPayg.phoneBillMinor, 40_00, '10M tokens at 4 CNY per 1M (the offer\'s price) on the phone bill');
+      assert.ok(carried.some((c) => c.accountId === payg && c.amountMinor === 40_00), 'handed to the carrier');
       const line = (await h.charging.listBuckets(payg)).find((x) => x.kind === 'postpaid_line')!;
       assert.equal(line.remaining, 200_00, 'the billed usage no longer counts against the credit limit');
 

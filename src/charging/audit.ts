@@ -4,7 +4,7 @@
  * usable by an operator command. Returns the problems found (empty = consistent).
  */
 import type { ChargingStore } from './store.ts';
-import type { Bucket, LedgerEntry, Reservation, UsageRecord } from './types.ts';
+import type { AllowanceSchedule, Bucket, LedgerEntry, Reservation, UsageRecord } from './types.ts';
 
 export interface AuditReport {
   problems: string[];
@@ -53,10 +53,38 @@ export function auditData(buckets: Bucket[], ledger: LedgerEntry[], open: Reserv
   return { problems, totals: { chargedByRecords, debitedByLedger } };
 }
 
-export async function auditAccount(store: ChargingStore, accountId: string): Promise<AuditReport> {
+/**
+ * Cycles that should exist and do not: a schedule whose next cycle started more than `graceMs` before `nowMs`
+ * (every account operation and the renewal timer create due cycles, so one still missing means its renewal
+ * failed). Pure: the caller gives the account's schedules.
+ */
+export function auditSchedules(schedules: AllowanceSchedule[], nowMs: number, graceMs: number): string[] {
+  const problems: string[] = [];
+  for (const s of schedules) {
+    const due = s.nextCycleStartMs + graceMs <= nowMs && (s.endsAtMs === null || s.nextCycleStartMs < s.endsAtMs);
+    if (due) {
+      problems.push(`schedule ${s.id} (${s.sourceRef}): cycle ${s.nextCycleIndex} due since ${new Date(s.nextCycleStartMs).toISOString()} ` +
+        'was not created: renewal failing');
+    }
+  }
+  return problems;
+}
+
+/** Default grace for a missing cycle: a few renewal-timer periods (the timer runs every minute). */
+export const RENEWAL_AUDIT_GRACE_MS = 5 * 60_000;
+
+/** The account's ledger checks and, when `nowMs` is given, its renewals (auditSchedules). */
+export async function auditAccount(store: ChargingStore, accountId: string, opts: { nowMs?: number; graceMs?: number } = {}): Promise<AuditReport> {
   const [buckets, ledger, open, records] = await Promise.all([
     store.listBuckets(accountId), store.listLedger(accountId), store.listOpenReservations(accountId),
     store.listUsage(accountId, 0, Number.MAX_SAFE_INTEGER),
   ]);
-  return auditData(buckets, ledger, open, records);
+  const report = auditData(buckets, ledger, open, records);
+  if (opts.nowMs !== undefined) {
+    const nowMs = opts.nowMs;
+    // A read: decide returns no mutation, so nothing is written (and no cycle is created by the audit itself).
+    const schedules = await store.runAccountOp({ accountId, nowMs }, (view) => ({ mutation: null, result: view.schedules }));
+    report.problems.push(...auditSchedules(schedules, nowMs, opts.graceMs ?? RENEWAL_AUDIT_GRACE_MS));
+  }
+  return report;
 }

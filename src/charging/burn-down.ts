@@ -64,7 +64,7 @@ export function allowedByPolicy(b: Bucket, overage: OveragePolicy): boolean {
 export function unitPriced(b: Bucket, rate: ModelRate, currency: string): boolean {
   if (b.unit === 'tokens') return true;
   if (b.unit === 'requests') return rate.perRequestCharge !== undefined;
-  return b.currency === currency && rate.priceMicrosPerMillionInput !== undefined;
+  return b.currency === currency && (rate.priceMicrosPerMillionInput !== undefined || rate.coinsPerMajor !== undefined);
 }
 
 /** Eligible except for the amount left: used both to allocate and to explain an insufficient_quota. */

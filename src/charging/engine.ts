@@ -5,9 +5,9 @@ import { reserve } from './reserve.ts';
 import { extend } from './extend.ts';
 import { settle } from './settle.ts';
 import { voidReservation } from './void.ts';
-import { renewDue, sweepExpired } from './sweep.ts';
+import { renewDue, renewDueReport, sweepExpired } from './sweep.ts';
 import {
-  createAllowanceSchedule, endSchedule, grantBucket, setAccountPolicy, setMemberCap, topUpWallet,
+  createAllowanceSchedule, endSchedule, forfeitBucket, grantBucket, setAccountPolicy, setMemberCap, topUpWallet,
 } from './management.ts';
 import { balances, summarizeUsage } from './queries.ts';
 
@@ -21,12 +21,14 @@ export function createChargingEngine(deps: ChargingDeps): ChargingService {
     void: (id) => voidReservation(ctx, id),
     sweepExpired: () => sweepExpired(ctx),
     renewDue: () => renewDue(ctx),
+    renewDueReport: () => renewDueReport(ctx),
     grantBucket: (i) => grantBucket(ctx, i),
     topUpWallet: (i) => topUpWallet(ctx, i),
     createAllowanceSchedule: (i) => createAllowanceSchedule(ctx, i),
     endSchedule: (id, atMs) => endSchedule(ctx, id, atMs),
     setAccountPolicy: (id, p) => setAccountPolicy(ctx, id, p),
     setMemberCap: (a, m, c) => setMemberCap(ctx, a, m, c),
+    forfeitBucket: (a, b, ref) => forfeitBucket(ctx, a, b, ref),
     listBuckets: async (accountId) => balances(await store.listBuckets(accountId), clock.nowMs()),
     listUsage: (accountId, r) => store.listUsage(accountId, r.fromMs, r.toMs),
     usageSummary: async (accountId, r) => summarizeUsage(await store.listUsage(accountId, r.fromMs, r.toMs)),

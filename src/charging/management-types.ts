@@ -47,6 +47,22 @@ export interface SetPolicyInput {
   overage: OveragePolicy;
   creditLimitMinor?: number;
   currency?: string;
+  /**
+   * Token coins one major unit of money buys for this account's usage paid from money (wallet, postpaid line):
+   * the pay-as-you-go offer's price (e.g. 250000 per CNY). Null: the rate table's money prices. Absent: unchanged.
+   */
+  coinsPerMajor?: number | null;
+}
+
+/** One account whose due cycles could not be created (the run went on with the others). */
+export interface RenewalFailure {
+  accountId: string;
+  error: string;
+}
+
+export interface RenewalReport {
+  created: number;
+  failures: RenewalFailure[];
 }
 
 export interface SetMemberCapInput {
@@ -80,6 +96,10 @@ export interface ChargingManagement {
   createAllowanceSchedule(i: CreateScheduleInput): Promise<Result<AllowanceSchedule, ManagementErrorCode>>;
   endSchedule(scheduleId: string, atMs: number): Promise<Result<AllowanceSchedule, ManagementErrorCode>>;
   setAccountPolicy(accountId: string, p: SetPolicyInput): Promise<Result<AccountPolicy, ManagementErrorCode>>;
+  /** Forfeit a live bucket's unused part now (refunds); open holds keep theirs. Idempotent by ref. */
+  forfeitBucket(accountId: string, bucketId: string, ref: string): Promise<Result<{ forfeited: number }, ManagementErrorCode>>;
+  /** renewDue with the per-account failures listed (a failing account never stops the others). */
+  renewDueReport(): Promise<RenewalReport>;
   setMemberCap(accountId: string, memberId: string, c: SetMemberCapInput): Promise<Result<MemberCap, ManagementErrorCode>>;
   listBuckets(accountId: string): Promise<BucketBalance[]>;
   listUsage(accountId: string, range: { fromMs: number; toMs: number }): Promise<UsageRecord[]>;

@@ -17,6 +17,22 @@ import type { Ctx } from './context.ts';
 type R<T> = Result<T, ManagementErrorCode>;
 const isInt = (n: unknown, min = 0): boolean => typeof n === 'number' && Number.isSafeInteger(n) && n >= min;
 
+/**
+ * Reserved namespaces (issue 12, finding 8). System references are `<kind>:<ids>` (`sub:...`, `order:...`,
+ * `wallet:CNY`, `grant:<request id>`) and a cycle bucket's is `<schedule ref>#<n>`. A reference a client chose is
+ * stored as `client:<ref>`, a prefix no system reference uses, so it can never equal one (a grant named like the
+ * next cycle's bucket once made every renewal of the account fail on the unique constraint).
+ */
+export const CLIENT_REF_PREFIX = 'client:';
+export const clientRef = (ref: string): string => `${CLIENT_REF_PREFIX}${ref}`;
+
+/** A sourceRef grants and top-ups may use: '#' is reserved for cycle buckets (`<schedule ref>#<n>`). */
+function refProblem(sourceRef: string): string | null {
+  if (sourceRef.length === 0) return 'sourceRef is required';
+  if (sourceRef.includes('#')) return `sourceRef ${JSON.stringify(sourceRef)} contains '#', reserved for allowance cycles`;
+  return null;
+}
+
 function checkUnit(unit: string, currency: string | null | undefined): string | null {
   if (unit !== 'tokens' && unit !== 'requests' && unit !== 'money') return `unknown unit ${unit}`;
   if (unit === 'money' && (currency === null || currency === undefined || currency.length === 0)) return 'money needs a currency';
@@ -32,7 +48,7 @@ export async function grantBucket(ctx: Ctx, i: GrantBucketInput): Promise<R<Buck
     (i.kind === 'postpaid_line' ? 'postpaid lines come from setAccountPolicy' : null) ??
     (i.kind === 'wallet' ? 'a wallet is per account and currency, never expires: use topUpWallet' : null) ??
     (!isInt(i.effectiveAtMs) || (i.expiresAtMs !== null && (!isInt(i.expiresAtMs) || i.expiresAtMs <= i.effectiveAtMs)) ? 'validity window is empty or invalid' : null) ??
-    (i.sourceRef.length === 0 ? 'sourceRef is required' : null);
+    refProblem(i.sourceRef);
   if (problem !== null) return err('invalid', problem);
   const nowMs = ctx.deps.clock.nowMs();
   const b: Bucket = {
@@ -55,6 +71,8 @@ export async function grantBucket(ctx: Ctx, i: GrantBucketInput): Promise<R<Buck
 export async function topUpWallet(ctx: Ctx, i: TopUpWalletInput): Promise<R<Bucket>> {
   if (!isInt(i.amountMinor, 1)) return err('invalid', 'amountMinor must be a positive integer');
   if (i.currency.length === 0 || i.sourceRef.length === 0) return err('invalid', 'currency and sourceRef are required');
+  const refBad = refProblem(i.sourceRef);
+  if (refBad !== null) return err('invalid', refBad);
   const nowMs = ctx.deps.clock.nowMs();
   const walletIfNew: Bucket = {
     id: ctx.newId('bkt'), accountId: i.accountId, memberId: null, unit: 'money', currency: i.currency, kind: 'wallet', amount: 0,
@@ -70,7 +88,7 @@ export async function createAllowanceSchedule(ctx: Ctx, i: CreateScheduleInput):
   const problem = checkUnit(i.unit, i.currency) ?? (!isInt(i.amountPerCycle) ? 'amountPerCycle must be a non-negative integer' : null) ??
     (!['month', 'day', 'year'].includes(i.cycle) ? 'cycle must be month, day or year' : null) ??
     (kind === 'wallet' || kind === 'postpaid_line' ? `a schedule cannot create ${kind} buckets` : null) ??
-    (!isInt(i.anchorMs) ? 'anchorMs must be an integer' : null) ?? (i.sourceRef.length === 0 ? 'sourceRef is required' : null);
+    (!isInt(i.anchorMs) ? 'anchorMs must be an integer' : null) ?? refProblem(i.sourceRef);
   if (problem !== null) return err('invalid', problem);
   const nowMs = ctx.deps.clock.nowMs();
   // Start with the cycle running now: a schedule created late must not mint the cycles it never had.
@@ -100,11 +118,15 @@ export async function setAccountPolicy(ctx: Ctx, accountId: string, p: SetPolicy
   if (!['block', 'wallet', 'postpaid'].includes(p.overage)) return err('invalid', 'overage must be block, wallet or postpaid');
   const limit = p.creditLimitMinor ?? 0;
   if (!isInt(limit)) return err('invalid', 'creditLimitMinor must be a non-negative integer');
+  if (p.coinsPerMajor !== undefined && p.coinsPerMajor !== null && !isInt(p.coinsPerMajor, 1)) return err('invalid', 'coinsPerMajor must be a positive integer');
   if (p.overage === 'postpaid' && (p.currency === undefined || p.currency.length === 0)) return err('invalid', 'postpaid needs a currency');
   const nowMs = ctx.deps.clock.nowMs();
   return ctx.deps.store.runAccountOp({ accountId, nowMs }, (view) => {
     const w = new Work(view);
     const policy: AccountPolicy = { accountId, overage: p.overage, creditLimitMinor: limit, currency: p.currency ?? null };
+    // Absent: keep the account's price (an operator changing the overage keeps its pay-as-you-go price); null clears it.
+    const price = p.coinsPerMajor === undefined ? w.policy?.coinsPerMajor ?? null : p.coinsPerMajor;
+    if (price !== null) policy.coinsPerMajor = price;
     w.setPolicy(policy);
     if (p.currency !== undefined && (p.overage === 'postpaid' || p.creditLimitMinor !== undefined)) setCreditLine(ctx, w, p.currency, limit);
     return { mutation: w.toMutation(), result: ok(policy) };
@@ -125,6 +147,25 @@ function setCreditLine(ctx: Ctx, w: Work, currency: string, limit: number): void
   const owedFloor = line.floor + available(line); // the highest floor that keeps available >= 0
   const target = Math.min(-limit, owedFloor);
   if (target !== line.floor) w.move(line.id, { floor: target - line.floor });
+}
+
+/**
+ * Take back the unused part of a bucket now (a refunded plan or pack): its leftover is forfeited, with a ledger
+ * entry. What open reservations hold stays theirs (they settle on it); idempotent by `ref` per bucket.
+ */
+export async function forfeitBucket(ctx: Ctx, accountId: string, bucketId: string, ref: string): Promise<R<{ forfeited: number }>> {
+  if (ref.length === 0) return err('invalid', 'ref is required');
+  const nowMs = ctx.deps.clock.nowMs();
+  return ctx.deps.store.runAccountOp({ accountId, nowMs }, (view) => {
+    const w = new Work(view);
+    const b = w.buckets.get(bucketId);
+    if (b === undefined) return { mutation: null, result: ok({ forfeited: 0 }) }; // expired already: its leftover is breakage
+    const amount = Math.max(0, b.amount - b.consumed - b.held - b.forfeited);
+    if (amount === 0) return { mutation: null, result: ok({ forfeited: 0 }) };
+    w.move(b.id, { forfeited: amount });
+    w.ledger('forfeit', ref, { debit: `bucket:${b.id}`, credit: 'house:breakage', bucket: b, amount });
+    return { mutation: w.toMutation(), result: ok({ forfeited: amount }) };
+  });
 }
 
 export async function setMemberCap(ctx: Ctx, accountId: string, memberId: string, c: SetMemberCapInput): Promise<R<MemberCap>> {

@@ -5,7 +5,7 @@
 import type { Usage } from '../wire/index.ts';
 import type { ModelRate, RateTable, RatedCost, Ratio } from './types.ts';
 import { assert } from '../core/index.ts';
-import { q, type Q } from './rational.ts';
+import { q, qMul, type Q } from './rational.ts';
 
 export const DEFAULT_CURRENCY = 'CNY';
 export const DEFAULT_MINOR_UNITS_PER_MAJOR = 100;
@@ -153,7 +153,14 @@ function moneySmall(p: TokenParts, pin: number, pcached: number, pcw: number, po
   return { num: BigInt(minor / g), den: g === PRICE_SCALE_SMALL ? 1n : BigInt(PRICE_SCALE_SMALL / g) };
 }
 
-function moneyOf(rate: ModelRate, p: TokenParts, minorUnitsPerMajor: number): Q | null {
+/** Money at the account's own price: coins x minorUnitsPerMajor / coinsPerMajor, exact (rounded later, once, up). */
+function moneyAtCoinPrice(coins: Q, coinsPerMajor: number, minorUnitsPerMajor: number): Q {
+  assert(Number.isSafeInteger(coinsPerMajor) && coinsPerMajor > 0, 'coinsPerMajor must be a positive integer');
+  return qMul(coins, q(minorUnitsPerMajor, coinsPerMajor));
+}
+
+function moneyOf(rate: ModelRate, p: TokenParts, minorUnitsPerMajor: number, coins?: Q): Q | null {
+  if (rate.coinsPerMajor !== undefined) return moneyAtCoinPrice(coins ?? coinsOf(rate, p), rate.coinsPerMajor, minorUnitsPerMajor);
   if (!hasMoney(rate)) return null;
   const pin = rate.priceMicrosPerMillionInput ?? 0;
   const pout = rate.priceMicrosPerMillionOutput ?? 0;
@@ -171,7 +178,8 @@ function moneyOf(rate: ModelRate, p: TokenParts, minorUnitsPerMajor: number): Q 
 /** Exact cost of actual usage (settle). `requests` is charged per request whatever the tokens. */
 export function rateUsage(rate: ModelRate, usage: Usage, minorUnitsPerMajor: number): RatedCost {
   const p = tokenParts(usage);
-  return { coins: coinsOf(rate, p), moneyMinor: moneyOf(rate, p, minorUnitsPerMajor), requests: rate.perRequestCharge ?? null };
+  const coins = coinsOf(rate, p);
+  return { coins, moneyMinor: moneyOf(rate, p, minorUnitsPerMajor, coins), requests: rate.perRequestCharge ?? null };
 }
 
 /**
@@ -200,7 +208,17 @@ export function estimateRate(rate: ModelRate): ModelRate {
 export function rateEstimate(rate: ModelRate, tokensInput: number, tokensOutput: number, minorUnitsPerMajor: number, prepared = false): RatedCost {
   const est = prepared ? rate : estimateRate(rate);
   const parts: TokenParts = { input: tokensInput, cachedInput: 0, cacheWrite: 0, output: tokensOutput, reasoning: 0 };
-  return { coins: coinsOf(est, parts), moneyMinor: moneyOf(est, parts, minorUnitsPerMajor), requests: rate.perRequestCharge ?? null };
+  const coins = coinsOf(est, parts);
+  return { coins, moneyMinor: moneyOf(est, parts, minorUnitsPerMajor, coins), requests: rate.perRequestCharge ?? null };
+}
+
+/**
+ * The model's rate as an account pays it: with the account's own money price (its pay-as-you-go offer's coins
+ * per major unit) when its policy has one. Returns the same object when nothing changes (the hot path).
+ */
+export function pricedRate(rate: ModelRate, coinsPerMajor: number | null | undefined): ModelRate {
+  if (coinsPerMajor === undefined || coinsPerMajor === null || rate.coinsPerMajor === coinsPerMajor) return rate;
+  return { ...rate, coinsPerMajor };
 }
 
 /** Validation for whoever builds a RateTable (config): returns problems, empty when valid. */
@@ -226,6 +244,7 @@ export function validateRateTable(t: RateTable): string[] {
     if (prices.some((p) => p !== undefined && (!Number.isSafeInteger(p) || p < 0))) {
       problems.push(`${model}: prices and perRequestCharge must be non-negative integers`);
     }
+    if (r.coinsPerMajor !== undefined && (!Number.isSafeInteger(r.coinsPerMajor) || r.coinsPerMajor <= 0)) problems.push(`${model}: coinsPerMajor must be a positive integer`);
     if ((r.priceMicrosPerMillionInput === undefined) !== (r.priceMicrosPerMillionOutput === undefined)) {
       problems.push(`${model}: give both priceMicrosPerMillionInput and priceMicrosPerMillionOutput, or neither`);
     }

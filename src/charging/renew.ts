@@ -31,6 +31,16 @@ function previousMain(w: Work, s: AllowanceSchedule, cycleIndex: number): Bucket
   return undefined;
 }
 
+/**
+ * The cycle's reference, unless another bucket of the account already has it (data written before client
+ * references were namespaced, see management.ts): then the bucket id makes it unique, so a renewal never fails
+ * on the (account, sourceRef) constraint and never bricks the account.
+ */
+function freeRef(w: Work, ref: string, id: string, suffix = ''): string {
+  for (const b of w.buckets.values()) if (b.sourceRef === ref + suffix) return `${ref}~${id}${suffix}`;
+  return ref + suffix;
+}
+
 function createCycle(w: Work, s: AllowanceSchedule, newId: () => string): number {
   const k = s.nextCycleIndex;
   const startMs = cycleStartMs(s.anchorMs, s.cycle, k);
@@ -41,7 +51,8 @@ function createCycle(w: Work, s: AllowanceSchedule, newId: () => string): number
     forfeited: 0, floor: 0, effectiveAtMs: startMs, expiresAtMs, priority: s.priority, models: s.models, scheduleId: s.id,
     cycleIndex: k, createdAtMs: w.nowMs,
   };
-  const main: Bucket = { ...base, id: newId(), amount: 0, rollover: s.rollover, sourceRef: cycleBucketRef(s, k) };
+  const id = newId();
+  const main: Bucket = { ...base, id, amount: 0, rollover: s.rollover, sourceRef: freeRef(w, cycleBucketRef(s, k), id) };
   w.createBucket(main);
   w.move(main.id, { amount: s.amountPerCycle });
   w.ledger('grant', main.sourceRef, { debit: `house:issuance:${s.kind}`, credit: `bucket:${main.id}`, bucket: main, amount: s.amountPerCycle });
@@ -50,7 +61,8 @@ function createCycle(w: Work, s: AllowanceSchedule, newId: () => string): number
   if (prev !== undefined && leftover(prev) > 0) {
     // Carrier rollover: last cycle's unused part moves (once) into a bucket that lasts this cycle only.
     const amount = leftover(prev);
-    const carry: Bucket = { ...base, id: newId(), amount: 0, rollover: false, sourceRef: `${cycleBucketRef(s, k)}${ROLLOVER_SUFFIX}` };
+    const carryId = newId();
+    const carry: Bucket = { ...base, id: carryId, amount: 0, rollover: false, sourceRef: freeRef(w, cycleBucketRef(s, k), carryId, ROLLOVER_SUFFIX) };
     w.createBucket(carry);
     w.move(prev.id, { forfeited: amount });
     w.move(carry.id, { amount });

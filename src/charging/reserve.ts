@@ -7,7 +7,7 @@
 import { assertNonNegInt, err, ok, type Result } from '../core/index.ts';
 import { reservationIdFor, type Decision } from './store.ts';
 import type { Bucket, MemberCap, ModelRate, RatedCost, Reservation, ReserveErrorCode, ReserveGrant, ReserveInput } from './types.ts';
-import { DEFAULT_CURRENCY, DEFAULT_MINOR_UNITS_PER_MAJOR, estimateRate, rateEstimate } from './rate.ts';
+import { DEFAULT_CURRENCY, DEFAULT_MINOR_UNITS_PER_MAJOR, estimateRate, pricedRate, rateEstimate } from './rate.ts';
 import { available, eligibleSorted, walk, type Take } from './burn-down.ts';
 import { qCeil, qIsZero, Q1 } from './rational.ts';
 import { Work } from './work.ts';
@@ -62,6 +62,7 @@ function decideReserve(ctx: Ctx, w: Work, i: ReserveInput, rate: ModelRate, meta
     return { mutation: null, result: err('duplicate_request', `Request id ${i.requestId} ${why}.`, { state: prior.state }) };
   }
   catchUp(ctx, w);
+  rate = pricedRate(rate, w.policy?.coinsPerMajor); // the account's own money price (per-offer pay-as-you-go), kept by the reservation
   const c = eligibility(ctx, w, { memberId: i.memberId, model: i.model, rate, currency: meta.currency });
   const sorted = eligibleSorted(w.buckets.values(), c);
   const cap = i.memberId === null ? null : capOf(w, i.accountId, i.memberId);

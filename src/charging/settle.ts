@@ -24,10 +24,17 @@ export async function settle(ctx: Ctx, i: SettleInput): Promise<UsageRecord> {
     if (!(Number.isSafeInteger(v) && v >= 0)) assertNonNegInt(v, `usage.${k}`);
   }
   const nowMs = ctx.deps.clock.nowMs();
-  return ctx.deps.store.runAccountOp(
+  const run = (renew: boolean): Promise<UsageRecord> => ctx.deps.store.runAccountOp(
     { accountId: null, nowMs, reservationId: i.reservationId, requestId: i.requestId },
-    (view) => decideSettle(ctx, new Work(view), i),
+    (view) => decideSettle(ctx, new Work(view), i, renew),
   );
+  try {
+    return await run(true);
+  } catch {
+    // A due cycle that cannot be written (a renewal failure) must never leave a delivered request unrecorded or
+    // its hold stuck: settle again without renewing (the renewal run reports the account, the auditor too).
+    return run(false);
+  }
 }
 
 /** The share of `left` one allocation pays, in its unit: ceil(left x cost), capped by what it holds. */
@@ -61,12 +68,12 @@ function charge(w: Work, paid: Paid[], bucketId: string, amount: number): void {
   paid.push({ bucketId, amount, before: w.bucket(bucketId).consumed });
 }
 
-function decideSettle(ctx: Ctx, w: Work, i: SettleInput): Decision<UsageRecord> {
+function decideSettle(ctx: Ctx, w: Work, i: SettleInput, renew = true): Decision<UsageRecord> {
   if (w.usageRecord !== null) return { mutation: null, result: w.usageRecord };
   const r = w.reservation;
   if (r === null) throw new AssertionError(`settle: reservation ${i.reservationId} not found`);
   if (r.requestId !== i.requestId) throw new AssertionError(`settle: reservation ${r.id} belongs to request ${r.requestId}, not ${i.requestId}`);
-  catchUp(ctx, w);
+  if (renew) catchUp(ctx, w);
   const cost: RatedCost = rateUsage(r.rate, i.usage, r.minorUnitsPerMajor);
   const paid: Paid[] = [];
   let left = Q1;

@@ -8,6 +8,7 @@ import type { Ctx } from './context.ts';
 import { catchUp } from './context.ts';
 import { Work } from './work.ts';
 import { releaseAll } from './release.ts';
+import type { RenewalFailure, RenewalReport } from './management-types.ts';
 
 export async function sweepExpired(ctx: Ctx): Promise<number> {
   const { store, clock } = ctx.deps;
@@ -33,12 +34,25 @@ export async function sweepExpired(ctx: Ctx): Promise<number> {
 }
 
 export async function renewDue(ctx: Ctx): Promise<number> {
+  return (await renewDueReport(ctx)).created;
+}
+
+/**
+ * Create due cycles account by account. One account's failure (e.g. a store constraint) never stops the others:
+ * it is caught, listed in `failures`, and the run goes on (the caller logs and alerts; the auditor reports it).
+ */
+export async function renewDueReport(ctx: Ctx): Promise<RenewalReport> {
   const nowMs = ctx.deps.clock.nowMs();
   let created = 0;
+  const failures: RenewalFailure[] = [];
   for (const accountId of await ctx.deps.store.findAccountsWithDueSchedules(nowMs, ctx.config.sweepBatchSize)) {
-    created += await catchUpAccount(ctx, accountId, nowMs);
+    try {
+      created += await catchUpAccount(ctx, accountId, nowMs);
+    } catch (e) {
+      failures.push({ accountId, error: e instanceof Error ? e.message : String(e) });
+    }
   }
-  return created;
+  return { created, failures };
 }
 
 export function catchUpAccount(ctx: Ctx, accountId: string, nowMs: number): Promise<number> {

@@ -38,6 +38,12 @@ export interface ModelRate {
   perRequestCharge?: number;
   /** Groups this model belongs to; a bucket scoped to a group can pay for it. */
   modelGroups?: string[];
+  /**
+   * The price money buckets pay, as token coins per major unit (a pay-as-you-go offer's 250000 per CNY): money
+   * cost = coins x minorUnitsPerMajor / coinsPerMajor, exact. When set it replaces the priceMicrosPerMillion*
+   * prices. Set at reserve from the account's policy (pricedRate), so the reservation keeps its price.
+   */
+  coinsPerMajor?: number;
 }
 
 export interface RateTable {
@@ -151,6 +157,11 @@ export interface AccountPolicy {
   overage: OveragePolicy;
   creditLimitMinor: number;
   currency: string | null;
+  /**
+   * The account's price for usage paid from money (wallet, postpaid line): token coins per major unit, e.g.
+   * 250000 per CNY (its pay-as-you-go offer). Absent or null: the rate table's money prices.
+   */
+  coinsPerMajor?: number | null;
 }
 
 export interface MemberCap {

@@ -90,8 +90,8 @@ export function billingFinanceRoutes(deps: BillingRouteDeps): Route<AdminIdentit
       method: 'POST', path: '/admin/renewals/run', family: 'admin', auth: 'admin',
       async handler(rc) {
         rc.req.resume();
-        const cycles = await deps.charging.renewDue();
-        sendJson(rc.res, 200, { renewalOrders: await b.renewDue(), allowanceBuckets: cycles });
+        // 200 with the accounts that failed listed (and logged): one account's failure never fails the run.
+        sendJson(rc.res, 200, await b.renewDueReport());
       },
     },
     {

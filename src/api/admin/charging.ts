@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { TokenGridError, isIsoCurrency, type Clock } from '../../core/index.ts';
 import type { AccountDeps } from '../../accounts/index.ts';
-import type { BucketBalance, ChargingService } from '../../charging/index.ts';
+import { clientRef, type BucketBalance, type ChargingService } from '../../charging/index.ts';
 import { sendJson } from '../http.ts';
 import type { Route } from '../router.ts';
 import type { AdminIdentity } from '../shell-deps.ts';
@@ -88,7 +88,7 @@ export function chargingAdminRoutes(deps: ChargingAdminDeps): Route<AdminIdentit
         const r = await deps.charging.grantBucket({
           accountId: a.id, memberId: body.memberId ?? null, unit: body.unit, currency: body.unit === 'money' ? body.currency ?? 'CNY' : null,
           amount: body.amount, kind: body.kind, effectiveAtMs, expiresAtMs, priority: body.priority, models: body.models ?? null,
-          sourceRef: body.reference ?? `grant:${rc.requestId}`,
+          sourceRef: body.reference !== undefined ? clientRef(body.reference) : `grant:${rc.requestId}`,
         });
         if (!r.ok) failWith(r.code, r.message);
         noteAudit(rc, { target: r.value.id, accountId: a.id, after: { bucketId: r.value.id, unit: body.unit, amount: body.amount, kind: body.kind, currency: body.unit === 'money' ? body.currency ?? 'CNY' : null, memberId: body.memberId ?? null, reference: body.reference ?? null } });
@@ -101,7 +101,7 @@ export function chargingAdminRoutes(deps: ChargingAdminDeps): Route<AdminIdentit
       async handler(rc, admin) {
         const body = await parseBody(rc, topupBody, deps.bodyLimitBytes);
         const a = await account(admin, rc.params.id!);
-        const r = await deps.charging.topUpWallet({ accountId: a.id, currency: body.currency, amountMinor: body.amountMinor, sourceRef: body.reference ?? `topup:${rc.requestId}` });
+        const r = await deps.charging.topUpWallet({ accountId: a.id, currency: body.currency, amountMinor: body.amountMinor, sourceRef: body.reference !== undefined ? clientRef(body.reference) : `topup:${rc.requestId}` });
         if (!r.ok) failWith(r.code, r.message);
         noteAudit(rc, { target: r.value.id, accountId: a.id, after: { bucketId: r.value.id, amountMinor: body.amountMinor, currency: body.currency, reference: body.reference ?? null } });
         const balance = (await deps.charging.listBuckets(a.id)).find((b) => b.id === r.value.id);

@@ -214,7 +214,7 @@ export function applyMutation(c: ApplyContext, accountId: string, m: AccountMuta
   for (const e of m.events) s.insertEvent.run(e.id, e.accountId, e.type, e.subjectId, JSON.stringify(e.data), e.atMs, e.atMs);
   if (m.policyUpsert !== null) {
     const p = m.policyUpsert;
-    s.upsertPolicy.run(accountId, p.overage, p.creditLimitMinor, p.currency);
+    s.upsertPolicy.run(accountId, p.overage, p.creditLimitMinor, p.currency, p.coinsPerMajor ?? null);
   }
   if (m.memberCapUpsert !== null) {
     const cap = m.memberCapUpsert;

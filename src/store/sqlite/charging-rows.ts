@@ -45,9 +45,10 @@ export const scheduleToRow = (s: AllowanceSchedule): ScheduleRow => ({
   next_cycle_start_ms: s.nextCycleStartMs, created_at_ms: s.createdAtMs,
 });
 
-export interface PolicyRow { account_id: string; overage: string; credit_limit_minor: number; currency: string | null }
+export interface PolicyRow { account_id: string; overage: string; credit_limit_minor: number; currency: string | null; coins_per_major?: number | null }
 export const policyFromRow = (r: PolicyRow): AccountPolicy => ({
   accountId: r.account_id, overage: r.overage as OveragePolicy, creditLimitMinor: r.credit_limit_minor, currency: r.currency,
+  ...(r.coins_per_major === undefined || r.coins_per_major === null ? {} : { coinsPerMajor: r.coins_per_major }),
 });
 
 export interface CapRow { account_id: string; member_id: string; tokens_per_cycle: number | null; cycle: string; anchor_ms: number }

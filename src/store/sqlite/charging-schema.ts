@@ -181,8 +181,10 @@ const V2 = `ALTER TABLE charging_reservations ADD COLUMN closed_at_ms INTEGER;`;
 
 // V3: the client's x-request-id, a correlation label on the usage record (issue 12: never the charging key).
 const V3 = `ALTER TABLE charging_usage_records ADD COLUMN client_request_id TEXT;`;
+// Issue 12 (prices per offer): an account's own money price, token coins per major unit (its pay-as-you-go offer's).
+const V4 = `ALTER TABLE charging_policies ADD COLUMN coins_per_major INTEGER CHECK (coins_per_major IS NULL OR coins_per_major > 0);`;
 
-const MIGRATIONS: readonly string[] = [V1, V2, V3];
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
 
 /** Bring the charging tables to the latest version (idempotent; safe to call at every start). */
 export function migrateChargingSchema(db: Database): void {

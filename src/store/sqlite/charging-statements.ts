@@ -48,8 +48,9 @@ export function prepareAll(db: Database) {
     insertLedger: p(`INSERT INTO charging_ledger (${list(LEDGER_COLS)}) VALUES (${marks(LEDGER_COLS)})`),
     insertEvent: p(`INSERT INTO charging_events (id, account_id, type, subject_id, data, at_ms, delivery_state, attempts, next_attempt_at_ms)
       VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)`),
-    upsertPolicy: p(`INSERT INTO charging_policies (account_id, overage, credit_limit_minor, currency) VALUES (?, ?, ?, ?)
-      ON CONFLICT (account_id) DO UPDATE SET overage = excluded.overage, credit_limit_minor = excluded.credit_limit_minor, currency = excluded.currency`),
+    upsertPolicy: p(`INSERT INTO charging_policies (account_id, overage, credit_limit_minor, currency, coins_per_major) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (account_id) DO UPDATE SET overage = excluded.overage, credit_limit_minor = excluded.credit_limit_minor, currency = excluded.currency,
+      coins_per_major = excluded.coins_per_major`),
     upsertCap: p(`INSERT INTO charging_member_caps (account_id, member_id, tokens_per_cycle, cycle, anchor_ms) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (account_id, member_id) DO UPDATE SET tokens_per_cycle = excluded.tokens_per_cycle, cycle = excluded.cycle, anchor_ms = excluded.anchor_ms`),
     topUpSeen: p('SELECT bucket_id FROM charging_topups WHERE account_id = ? AND source_ref = ?'),
