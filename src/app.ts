@@ -225,6 +225,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     metricsText: async () => ({ contentType: telemetry.registry.contentType, body: await telemetry.registry.metrics() }),
     isReady: () => ready, isDraining: () => draining,
     onRequestDone: (route, status, latencyS) => telemetry.requestDone(route, status, latencyS),
+    onUnknownRoute: (method) => telemetry.unknownRoute(method),
   };
   const adminDeps: { accounts: AccountDeps; charging: ChargingService; bodyLimitBytes: number; clock: Clock; memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null> } = {
     accounts, charging, bodyLimitBytes: config.server.bodyLimitBytes, clock,

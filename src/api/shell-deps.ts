@@ -25,6 +25,8 @@ export interface ShellDeps {
   isReady: () => boolean;
   isDraining: () => boolean;
   onRequestDone?: (route: string, status: number, latencyS: number) => void;
+  /** A request matched no route (counted by method in /metrics). */
+  onUnknownRoute?: (method: string) => void;
 }
 
 export type AdminRole = 'operator' | 'enterprise' | 'finance';

@@ -7,7 +7,11 @@ export interface Telemetry {
   registry: Registry;
   gateway: GatewayMetrics;
   requestDone(route: string, status: number, latencyS: number): void;
+  /** A request that matched no route; the label is the method (unusual methods count as "other"). */
+  unknownRoute(method: string): void;
 }
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 interface TokenCells {
   input: CounterCell;
@@ -45,6 +49,7 @@ export function createTelemetry(opts: { defaultMetrics?: boolean } = {}): Teleme
   });
   const tokens = new LocalCounter({ name: 'tokengrid_tokens_total', help: 'Tokens by model, provider and direction', registers: [registry] });
   const upstreamErrors = new Counter({ name: 'tokengrid_upstream_errors_total', help: 'Failed upstream attempts by provider and kind', labelNames: ['provider', 'kind'], registers: [registry] });
+  const unknownRoutes = new Counter({ name: 'tokengrid_unknown_routes_total', help: 'Requests that matched no route, by method', labelNames: ['method'], registers: [registry] });
   let streamsOpen = 0;
   new Gauge({ name: 'tokengrid_open_streams', help: 'Streams currently open to clients', registers: [registry], collect() { this.set(streamsOpen); } });
   const requestsBy = new Map<string, Map<number, CounterCell>>();
@@ -53,6 +58,9 @@ export function createTelemetry(opts: { defaultMetrics?: boolean } = {}): Teleme
   const tokensBy = new Map<string, Map<string, TokenCells>>();
   return {
     registry,
+    unknownRoute(method) {
+      unknownRoutes.inc({ method: KNOWN_METHODS.has(method) ? method : 'other' });
+    },
     requestDone(route, status, latencyS) {
       const byStatus = inner(requestsBy, route);
       let r = byStatus.get(status);

@@ -26,12 +26,13 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
       async handler(rc: RouteContext, ctx: RequestContext) {
         const req = decoded(decodeChatRequest(await readJson(rc.req, deps.bodyLimitBytes)));
         if (!req.stream) {
-          const { response } = await gw.chat(ctx, req);
+          const { response, model } = await gw.chat(ctx, req);
           // The body's JSON text is written directly (the same text JSON.stringify(encodeChatResponse(...)) gives).
-          sendText(rc.res, 200, encodeChatResponseJson(response, req.model, `chatcmpl-${ctx.requestId}`), 'application/json');
+          // `model` names the catalog model actually used (after aliases and the package's model mapping).
+          sendText(rc.res, 200, encodeChatResponseJson(response, model.id, `chatcmpl-${ctx.requestId}`), 'application/json');
           return;
         }
-        const encoder = new OpenAIChatStreamEncoder({ id: `chatcmpl-${ctx.requestId}`, model: req.model, createdS: createdS(), includeUsage: req.includeUsage });
+        const encoder = new OpenAIChatStreamEncoder({ id: `chatcmpl-${ctx.requestId}`, model: gw.resolve(ctx, req.model).id, createdS: createdS(), includeUsage: req.includeUsage });
         await chatStream(gw, ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
       },
     },
