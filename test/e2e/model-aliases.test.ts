@@ -12,10 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { pino } from 'pino';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 let srv: TestServer;
 let openai: OpenAI;
+/** Warn-level log lines of the server (parsed). */
+const warnings: Record<string, unknown>[] = [];
+const logger = pino({ level: 'warn' }, { write: (line: string) => { warnings.push(JSON.parse(line) as Record<string, unknown>); } });
 
 /** The shipped offers with their groups mapped to the test config's, plus a coding plan without Claude that maps claude-* ids. */
 function offersFile(): string {
@@ -38,7 +42,7 @@ function offersFile(): string {
 }
 
 before(async () => {
-  srv = await startTestServer({ env: { TOKENGRID_OFFERS_FILE: offersFile() } });
+  srv = await startTestServer({ env: { TOKENGRID_OFFERS_FILE: offersFile() }, logger });
   openai = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: srv.demoKey, maxRetries: 0 });
 });
 after(() => srv.close());
@@ -144,7 +148,7 @@ describe('routes chat front-ends and stray clients use', () => {
     }
   });
 
-  test('an unknown route is a 404 and counted in /metrics by method', async () => {
+  test('an unknown route is a 404, logged once per method and path, and counted in /metrics by method', async () => {
     const metric = async (): Promise<number> => {
       const text = await (await fetch(`${srv.url}/metrics`)).text();
       const line = text.split('\n').find((l) => l.startsWith('tokengrid_unknown_routes_total{method="POST"}'));
@@ -156,5 +160,8 @@ describe('routes chat front-ends and stray clients use', () => {
       assert.equal(r.status, 404);
     }
     assert.equal(await metric(), before + 3);
+    await fetch(`${srv.url}/v1/no-such-thing`);
+    const logged = warnings.filter((w) => w['msg'] === 'unknown route (logged once per method and path)' && w['path'] === '/v1/no-such-thing');
+    assert.deepEqual(logged.map((w) => w['method']), ['POST', 'GET']);
   });
 });
