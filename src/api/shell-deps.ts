@@ -32,6 +32,8 @@ export interface ShellDeps {
   onAuthFailed?: (f: AuthFailure) => void;
   /** When set, GET /metrics requires `Authorization: Bearer <token>` (TOKENGRID_METRICS_TOKEN). */
   metricsToken?: string;
+  /** A request matched no route (counted by method in /metrics). */
+  onUnknownRoute?: (method: string) => void;
 }
 
 export interface AuthFailure { kind: 'key' | 'admin'; source: string; requestId: string; method: string; path: string }

@@ -25,9 +25,16 @@ export interface Emulator {
   url: string;
   port: number;
   stats(): EmulatorStats;
+  /** The last request received on `path` (e.g. /v1/messages): its headers and parsed JSON body, for tests. */
+  lastRequest(path: string): CapturedRequest | undefined;
   resetStats(): void;
   setDefaults(o: Partial<EmulatorOptions>): void;
   close(): Promise<void>;
+}
+
+export interface CapturedRequest {
+  headers: Record<string, string | string[] | undefined>;
+  body: Record<string, unknown>;
 }
 
 /** Defaults after merging; numbers only, so the hot path never checks for undefined. */
@@ -65,6 +72,10 @@ export interface Directives {
   promptTokens?: number;
   /** Count input tokens as UTF-8 bytes (+4 per message): a byte-level tokenizer that knows no CJK merges. */
   inputBytes?: boolean;
+  /** The tool an agent counterpart calls when tools are offered (by name; see agent.ts). */
+  tool?: string;
+  /** Anthropic: input tokens reported as written to the prompt cache (cache_creation_input_tokens). */
+  cacheWrite?: number;
 }
 
 /** Stream fault points, counted in content chunks; undefined when not injected. */
