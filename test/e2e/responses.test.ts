@@ -151,6 +151,21 @@ describe('POST /v1/responses through the official openai client', () => {
     await assert.rejects(a.client.responses.retrieve(first.id), (e: any) => e.status === 404);
   });
 
+  test('item_reference items (what the AI SDK sends with store on) resolve to stored output items of the same account only', async () => {
+    const a = await account();
+    const b = await account();
+    const first = await a.client.responses.create({ model: 'deepseek-v3.2', input: 'Remember this.' });
+    const ref = first.output[0]!.id!;
+    const alone = await a.client.responses.create({ model: 'deepseek-v3.2', input: 'What did you say?', store: false });
+    const withRef = await a.client.responses.create({
+      model: 'deepseek-v3.2', store: false,
+      input: [{ role: 'user', content: 'Remember this.' }, { type: 'item_reference', id: ref }, { role: 'user', content: 'What did you say?' }],
+    });
+    assert.ok(withRef.usage!.input_tokens >= alone.usage!.input_tokens + first.usage!.output_tokens, 'the referenced answer was sent upstream');
+    await assert.rejects(b.client.responses.create({ model: 'deepseek-v3.2', input: [{ type: 'item_reference', id: ref }] }),
+      (e: any) => e.status === 400 && e.param === 'input[0].id');
+  });
+
   test('another account can neither GET nor continue a stored response', async () => {
     const a = await account();
     const b = await account();
@@ -222,7 +237,7 @@ describe('POST /v1/responses through the official openai client', () => {
       [{ model: 'deepseek-v3.2', input: 42 }, 'input'],
       [{ model: 'deepseek-v3.2', input: [{ type: 'message', role: 'robot', content: 'x' }] }, 'input[0].role'],
       [{ model: 'deepseek-v3.2', input: [{ role: 'user', content: [{ type: 'input_audio' }] }] }, 'input[0].content[0].type'],
-      [{ model: 'deepseek-v3.2', input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0].type'],
+      [{ model: 'deepseek-v3.2', input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0].id'],
       [{ model: 'deepseek-v3.2', input: 'x', max_output_tokens: 0 }, 'max_output_tokens'],
       [{ model: 'deepseek-v3.2', input: 'x', temperature: 3 }, 'temperature'],
       [{ model: 'deepseek-v3.2', input: 'x', text: { format: { type: 'xml' } } }, 'text.format.type'],

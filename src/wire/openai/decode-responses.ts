@@ -12,8 +12,25 @@ import type { ResponsesRequest } from './responses-types.ts';
  * (they are Responses fields, which no chat upstream understands); `reasoning.effort` travels as the chat
  * field `reasoning_effort` to OpenAI-compatible upstreams (the gateway drops extras for other dialects).
  */
-export function decodeResponsesRequest(body: unknown): Result<ResponsesRequest, 'invalid_request'> {
-  return runDecoder(() => decodeResponses(body));
+export function decodeResponsesRequest(body: unknown, references: ReadonlyMap<string, Record<string, unknown>> = NO_REFERENCES): Result<ResponsesRequest, 'invalid_request'> {
+  return runDecoder(() => decodeResponses(body, references));
+}
+
+const NO_REFERENCES: ReadonlyMap<string, Record<string, unknown>> = new Map();
+
+/**
+ * The ids of `item_reference` items in a request body's input (a tolerant pre-scan: the decoder validates).
+ * The caller looks them up among the account's stored responses and passes them to decodeResponsesRequest,
+ * which puts each referenced item in the reference's place. (The AI SDK sends its earlier assistant text and
+ * reasoning this way when `store` is on.)
+ */
+export function itemReferenceIds(body: unknown): string[] {
+  if (!isObj(body) || !Array.isArray(body['input'])) return [];
+  const ids: string[] = [];
+  for (const item of body['input']) {
+    if (isObj(item) && item['type'] === 'item_reference' && typeof item['id'] === 'string' && item['id'] !== '') ids.push(item['id']);
+  }
+  return ids;
 }
 
 /**
@@ -36,7 +53,7 @@ const REFUSED_FIELDS: Record<string, string> = {
   prompt: 'reusable prompt templates are not supported; send instructions and input',
 };
 
-function decodeResponses(body: unknown): ResponsesRequest {
+function decodeResponses(body: unknown, references: ReadonlyMap<string, Record<string, unknown>>): ResponsesRequest {
   const o = asObj(body, '');
   const model = reqNonEmptyString(o, 'model', '');
   for (const [field, why] of Object.entries(REFUSED_FIELDS)) {
@@ -45,7 +62,11 @@ function decodeResponses(body: unknown): ResponsesRequest {
   if (optBool(o, 'background', '') === true) fail('background', "Invalid value for 'background': background mode is not supported; send the request with stream or wait for the answer.");
 
   const instructions = optString(o, 'instructions', '') ?? null;
-  const inputItems = normaliseInput(o['input']);
+  const inputItems = normaliseInput(o['input']).map((item, i) => {
+    if (item['type'] !== 'item_reference') return item;
+    const id = reqNonEmptyString(item, 'id', idx('input', i));
+    return references.get(id) ?? fail(at(idx('input', i), 'id'), `Item with id '${id}' not found among this account's stored responses.`);
+  });
   const messages: ChatMessage[] = [];
   if (instructions !== null && instructions !== '') messages.push({ role: 'system', content: [{ type: 'text', text: instructions }] });
   messages.push(...itemsToMessages(inputItems, 'input'));
@@ -172,7 +193,8 @@ function itemsToMessages(items: readonly Record<string, unknown>[], param: strin
         if (!isAbsent(item['summary'])) asArray(item['summary'], at(path, 'summary'));
         break;
       case 'item_reference':
-        fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': item references are not supported; send the items themselves or use previous_response_id.`);
+        // Resolved before this point (decodeResponses); one left here came from a stored item, which never holds one.
+        fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': this item reference could not be resolved.`);
         break;
       default:
         if (isAbsent(type)) fail(at(path, 'type'), `Missing required parameter: '${at(path, 'type')}'.`);
