@@ -85,6 +85,10 @@ function decodeResponses(body: unknown, references: ReadonlyMap<string, Record<s
   if (user !== undefined) chat.user = user;
 
   const tools = decodeTools(o['tools']);
+  // Tools a client adds mid-conversation (after a client-side tool_search) travel as input items.
+  inputItems.forEach((item, i) => {
+    if (item['type'] === 'additional_tools') addTools(tools, asArray(item['tools'], at(idx('input', i), 'tools')), at(idx('input', i), 'tools'));
+  });
   if (tools.defs.length > 0) chat.tools = tools.defs;
   if (!isAbsent(o['tool_choice'])) {
     const choice = decodeToolChoice(o['tool_choice'], tools.customTools, tools.namespaces);
@@ -192,16 +196,29 @@ function itemsToMessages(items: readonly Record<string, unknown>[], param: strin
       case 'reasoning':
         if (!isAbsent(item['summary'])) asArray(item['summary'], at(path, 'summary'));
         break;
+      case 'additional_tools':
+        break; // its tools were added to the request's tools
       case 'item_reference':
         // Resolved before this point (decodeResponses); one left here came from a stored item, which never holds one.
         fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': this item reference could not be resolved.`);
         break;
       default:
-        if (isAbsent(type)) fail(at(path, 'type'), `Missing required parameter: '${at(path, 'type')}'.`);
-        fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': input items of type ${describeValue(type)} are not supported (use 'message', 'function_call', 'function_call_output', 'custom_tool_call', 'custom_tool_call_output' or 'reasoning').`);
+        if (typeof type === 'string' && DROPPED_ITEMS.has(type)) break;
+        itemTypeRefused(type, path);
     }
   });
   return out;
+}
+
+/**
+ * Items of hosted tools and opaque server state that an earlier OpenAI session may have left in a client's
+ * history: nothing an upstream of another dialect could read, so they are left out, like reasoning items.
+ */
+const DROPPED_ITEMS = new Set(['web_search_call', 'file_search_call', 'tool_search_call', 'tool_search_output', 'image_generation_call', 'code_interpreter_call', 'compaction', 'mcp_list_tools']);
+
+function itemTypeRefused(type: unknown, path: string): never {
+  if (isAbsent(type)) fail(at(path, 'type'), `Missing required parameter: '${at(path, 'type')}'.`);
+  return fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': input items of type ${describeValue(type)} are not supported (use 'message', 'function_call', 'function_call_output', 'custom_tool_call', 'custom_tool_call_output' or 'reasoning').`);
 }
 
 function decodeMessageItem(item: Obj, path: string): ChatMessage {
@@ -283,6 +300,11 @@ function decodeTools(v: unknown): DecodedTools {
   if (isAbsent(v)) return out;
   const list = asArray(v, 'tools');
   out.echo = list;
+  addTools(out, list, 'tools');
+  return out;
+}
+
+function addTools(out: DecodedTools, list: unknown[], param: string): void {
   const add = (t: Obj, path: string, namespace: string | undefined): void => {
     const type = t['type'];
     if (type === 'function') {
@@ -313,8 +335,7 @@ function decodeTools(v: unknown): DecodedTools {
       fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': tools of type ${describeValue(type)} are not supported (use 'function' or 'custom').`);
     }
   };
-  list.forEach((t, i) => add(asObj(t, idx('tools', i)), idx('tools', i), undefined));
-  return out;
+  list.forEach((t, i) => add(asObj(t, idx(param, i)), idx(param, i), undefined));
 }
 
 function decodeToolChoice(v: unknown, customTools: ReadonlySet<string>, namespaces: ReadonlyMap<string, string>): ToolChoice | undefined {

@@ -80,6 +80,22 @@ describe('decodeResponsesRequest', () => {
     assert.equal(r.namespaces.get('g'), 'mcp');
   });
 
+  test('tools in an additional_tools item join the request; hosted-tool and compaction items from an OpenAI session are left out', () => {
+    const r = decodeOk({
+      model: 'm', tools: [{ type: 'tool_search', execution: 'client' }],
+      input: [
+        { role: 'user', content: 'q' },
+        { type: 'tool_search_call', call_id: 'ts1', execution: 'client', arguments: { query: 'x' } },
+        { type: 'web_search_call', id: 'ws_1', status: 'completed', action: { type: 'search', query: 'x' } },
+        { type: 'compaction', encrypted_content: 'opaque' },
+        { type: 'additional_tools', role: 'developer', tools: [{ type: 'function', name: 'late', parameters: { type: 'object', properties: {} } }] },
+      ],
+    });
+    assert.deepEqual(r.chat.messages, [{ role: 'user', content: [{ type: 'text', text: 'q' }] }]);
+    assert.deepEqual(r.chat.tools?.map((t) => t.name), ['late']);
+    assert.deepEqual(r.ignoredTools, ['tool_search']);
+  });
+
   test('an item_reference is replaced by the referenced item; an unknown one is refused at input[i].id', () => {
     const refs = new Map([['msg_1', { id: 'msg_1', type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'earlier' }] }]]);
     const r = decodeOk({ model: 'm', input: [{ type: 'item_reference', id: 'msg_1' }, { role: 'user', content: 'next' }] }, refs);
