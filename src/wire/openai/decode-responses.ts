@@ -264,7 +264,10 @@ function decodeParts(v: unknown, param: string, side: 'input' | 'output'): Conte
   });
 }
 
-/** A tool's output: a string, or parts whose text is joined (images in tool output are not carried). */
+/**
+ * A tool's output: a string, or parts whose text is joined. A canonical tool result is text, so an image or a
+ * file in a tool's output (Codex's view_image sends one) is replaced by a note saying it was not forwarded.
+ */
 function toolOutputText(v: unknown, param: string): string {
   if (typeof v === 'string') return v;
   if (isAbsent(v)) fail(param, `Missing required parameter: '${param}'.`);
@@ -272,7 +275,8 @@ function toolOutputText(v: unknown, param: string): string {
   asArray(v, param).forEach((p, i) => {
     const part = asObj(p, idx(param, i));
     if (typeof part['text'] === 'string') text += part['text'];
-    else fail(at(idx(param, i), 'type'), `Invalid value for '${at(idx(param, i), 'type')}': only text parts are supported in tool output, got ${describeValue(part['type'])}.`);
+    else if (part['type'] === 'input_image' || part['type'] === 'input_file') text += `[${part['type'] === 'input_image' ? 'an image' : 'a file'} from the tool was not forwarded: this gateway passes tool output as text]`;
+    else fail(at(idx(param, i), 'type'), `Invalid value for '${at(idx(param, i), 'type')}': tool output parts are 'input_text', 'input_image' or 'input_file', got ${describeValue(part['type'])}.`);
   });
   return text;
 }
