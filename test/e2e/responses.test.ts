@@ -86,6 +86,11 @@ describe('POST /v1/responses through the official openai client', () => {
     assert.equal(deltas, plain.output_text, 'the streamed text equals the non-streamed answer');
     const u = final.usage!;
     assert.ok(u.input_tokens > 0 && u.output_tokens > 0);
+    const stored = await a.client.responses.retrieve(final.id);
+    assert.equal(stored.status, 'completed');
+    assert.deepEqual(stored.output.map((o) => o.id), final.output.map((o) => o.id), 'a streamed response is stored as it was sent');
+    assert.equal(stored.output_text, final.output_text);
+    assert.deepEqual(stored.usage, final.usage);
     const recs = await usageRecords(a.id);
     assert.equal(recs.length, 2, 'each request charged once');
     assert.equal((await used(a.id)).used, u.total_tokens + plain.usage!.total_tokens);
@@ -227,6 +232,19 @@ describe('POST /v1/responses through the official openai client', () => {
     assert.equal(typeof v.city, 'string');
     assert.equal(typeof v.temp, 'number');
     assert.equal(typeof v.sunny, 'boolean');
+  });
+
+  test('an account with nothing to pay is refused with 429 insufficient_quota before any upstream call, streamed or not', async () => {
+    const a = await account();
+    await srv.admin('PUT', `/admin/accounts/${a.id}/policy`, { overage: 'block' });
+    const empty = await srv.admin('POST', '/admin/accounts', { name: `empty-${Math.random()}` });
+    await srv.admin('PUT', `/admin/accounts/${empty.body.id}/policy`, { overage: 'block' });
+    const k = await srv.admin('POST', '/admin/keys', { accountId: empty.body.id });
+    const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: k.body.key, maxRetries: 0 });
+    const before = srv.app.emulator!.stats().requests;
+    await assert.rejects(client.responses.create({ model: 'deepseek-v3.2', input: 'hi' }), (e: any) => e.status === 429 && e.code === 'insufficient_quota');
+    await assert.rejects(client.responses.stream({ model: 'deepseek-v3.2', input: 'hi' }).finalResponse(), (e: any) => e.status === 429);
+    assert.equal(srv.app.emulator!.stats().requests, before, 'no upstream call was made');
   });
 
   test('bad input gets an OpenAI-format 400 naming the param', async () => {
