@@ -291,6 +291,13 @@ export function customToolParameters(description: string | undefined): Record<st
   };
 }
 
+/** A custom tool's input format (a grammar or a regex), told to the model in the description of `input`. */
+function customFormatNote(format: unknown): string | undefined {
+  if (!isObj(format) || format['type'] !== 'grammar' || typeof format['definition'] !== 'string') return undefined;
+  const syntax = typeof format['syntax'] === 'string' ? format['syntax'] : 'grammar';
+  return `The raw input for this tool. It must follow this ${syntax} definition:\n${format['definition']}`;
+}
+
 interface DecodedTools {
   defs: ToolDefinition[];
   customTools: Set<string>;
@@ -324,7 +331,7 @@ function addTools(out: DecodedTools, list: unknown[], param: string): void {
     } else if (type === 'custom') {
       const name = reqNonEmptyString(t, 'name', path);
       const description = optString(t, 'description', path);
-      const def: ToolDefinition = { name, parameters: customToolParameters(undefined) };
+      const def: ToolDefinition = { name, parameters: customToolParameters(customFormatNote(t['format'])) };
       if (description !== undefined) def.description = description;
       out.defs.push(def);
       out.customTools.add(name);

@@ -104,6 +104,25 @@ describe('decodeResponsesRequest', () => {
     assert.equal(decodeErrParam({ model: 'm', input: [{ type: 'item_reference', id: 'msg_2' }] }), 'input[0].id');
   });
 
+  test('a custom tool\'s grammar is told to the model in the description of its input parameter', () => {
+    const r = decodeOk({ model: 'm', input: 'x', tools: [{ type: 'custom', name: 'apply_patch', format: { type: 'grammar', syntax: 'lark', definition: 'start: begin_patch' } }] });
+    const input = (r.chat.tools![0]!.parameters['properties'] as any).input;
+    assert.match(input.description, /lark[\s\S]*start: begin_patch/);
+  });
+
+  test('any JSON body decodes or is refused with invalid_request, never throws', () => {
+    const item = fc.record({
+      type: fc.constantFrom('message', 'function_call', 'function_call_output', 'custom_tool_call', 'custom_tool_call_output', 'reasoning', 'item_reference', 'additional_tools', 'web_search_call', 'x'),
+      role: fc.constantFrom('user', 'assistant', 'system', 'developer', 'tool'), content: fc.anything(), call_id: fc.anything(), name: fc.anything(),
+      arguments: fc.anything(), output: fc.anything(), input: fc.anything(), id: fc.anything(), tools: fc.anything(), summary: fc.anything(),
+    }, { requiredKeys: [] });
+    const body = fc.record({ model: fc.string(), input: fc.oneof(fc.anything(), fc.array(item)), tools: fc.anything(), text: fc.anything(), tool_choice: fc.anything(), previous_response_id: fc.anything() }, { requiredKeys: [] });
+    fc.assert(fc.property(fc.oneof(fc.anything(), body), (body) => {
+      const r = decodeResponsesRequest(body);
+      assert.ok(r.ok || r.code === 'invalid_request');
+    }), { numRuns: 1000 });
+  });
+
   test('bad fields are refused with their param', () => {
     assert.equal(decodeErrParam({ model: 'm', input: [{ type: 'function_call', name: 'f' }] }), 'input[0].call_id');
     assert.equal(decodeErrParam({ model: 'm', input: [{ type: 'computer_call' }] }), 'input[0].type');
