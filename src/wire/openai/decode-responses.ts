@@ -89,11 +89,14 @@ function decodeResponses(body: unknown, references: ReadonlyMap<string, Record<s
   inputItems.forEach((item, i) => {
     if (item['type'] === 'additional_tools') addTools(tools, asArray(item['tools'], at(idx('input', i), 'tools')), at(idx('input', i), 'tools'));
   });
-  if (tools.defs.length > 0) chat.tools = tools.defs;
   if (!isAbsent(o['tool_choice'])) {
     const choice = decodeToolChoice(o['tool_choice'], tools.customTools, tools.namespaces);
     if (choice !== undefined) chat.toolChoice = choice;
+    // allowed_tools: only the named tools are offered (the others stay defined for the client, unseen upstream).
+    const allowed = allowedToolNames(o['tool_choice']);
+    if (allowed !== undefined) tools.defs = tools.defs.filter((d) => allowed.has(d.name));
   }
+  if (tools.defs.length > 0) chat.tools = tools.defs;
 
   const text = isAbsent(o['text']) ? {} : asObj(o['text'], 'text');
   if (!isAbsent(text['format'])) {
@@ -369,6 +372,18 @@ function decodeToolChoice(v: unknown, customTools: ReadonlySet<string>, namespac
     return fail(at(param, 'type'), `Invalid value for '${at(param, 'type')}': the hosted tool '${type}' is not available through this gateway, so it cannot be forced.`);
   }
   return fail(at(param, 'type'), `Invalid value for '${at(param, 'type')}': expected 'function', 'custom' or 'allowed_tools', got ${describeValue(type)}.`);
+}
+
+/** The names an `allowed_tools` tool choice allows (hosted ones left out), or undefined for any other choice. */
+function allowedToolNames(v: unknown): Set<string> | undefined {
+  if (!isObj(v) || v['type'] !== 'allowed_tools') return undefined;
+  const param = 'tool_choice.tools';
+  const names = new Set<string>();
+  asArray(v['tools'], param).forEach((t, i) => {
+    const tool = asObj(t, idx(param, i));
+    if (tool['type'] === 'function' || tool['type'] === 'custom') names.add(reqNonEmptyString(tool, 'name', idx(param, i)));
+  });
+  return names;
 }
 
 function decodeTextFormat(v: unknown, param: string): ResponseFormat {

@@ -70,6 +70,16 @@ describe('decodeResponsesRequest', () => {
     assert.ok(r.customTools.has('apply_patch'));
   });
 
+  test('tool_choice allowed_tools offers only the named tools, with its mode', () => {
+    const r = decodeOk({
+      model: 'm', input: 'x',
+      tools: [{ type: 'function', name: 'a' }, { type: 'function', name: 'b' }, { type: 'custom', name: 'c' }],
+      tool_choice: { type: 'allowed_tools', mode: 'required', tools: [{ type: 'function', name: 'b' }, { type: 'custom', name: 'c' }] },
+    });
+    assert.deepEqual(r.chat.tools?.map((t) => t.name), ['b', 'c']);
+    assert.equal(r.chat.toolChoice, 'required');
+  });
+
   test('hosted tools are left out and listed; a namespace is flattened', () => {
     const r = decodeOk({
       model: 'm', input: 'x',
