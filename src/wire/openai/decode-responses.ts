@@ -97,6 +97,10 @@ function decodeResponses(body: unknown, references: ReadonlyMap<string, Record<s
     if (allowed !== undefined) tools.defs = tools.defs.filter((d) => allowed.has(d.name));
   }
   if (tools.defs.length > 0) chat.tools = tools.defs;
+  const forced = chat.toolChoice;
+  if (typeof forced === 'object' && !tools.defs.some((d) => d.name === forced.name)) {
+    fail('tool_choice.name', `Invalid value for 'tool_choice.name': no tool named '${forced.name}' is defined in tools.`);
+  }
 
   const text = isAbsent(o['text']) ? {} : asObj(o['text'], 'text');
   if (!isAbsent(text['format'])) {

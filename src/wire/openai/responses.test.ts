@@ -140,6 +140,7 @@ describe('decodeResponsesRequest', () => {
     assert.equal(decodeErrParam({ model: 'm', input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'f' }] }] }), 'input[0].content[0].image_url');
     assert.equal(decodeErrParam({ model: 'm', input: 'x', text: { format: { type: 'json_schema', name: 'n' } } }), 'text.format.schema');
     assert.equal(decodeErrParam({ model: 'm', input: 'x', tool_choice: { type: 'custom', name: 'nope' } }), 'tool_choice.name');
+    assert.equal(decodeErrParam({ model: 'm', input: 'x', tools: [{ type: 'function', name: 'f' }], tool_choice: { type: 'function', name: 'g' } }), 'tool_choice.name');
     assert.equal(decodeErrParam({ model: 'm', input: 'x', conversation: 'conv_1' }), 'conversation');
     assert.equal(decodeErrParam({ model: 'm', input: 'x', background: true }), 'background');
     assert.equal(decodeErrParam({ model: 'm', input: [] }), 'input');
