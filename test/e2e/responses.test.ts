@@ -347,8 +347,13 @@ describe('POST /v1/responses to other upstream dialects', () => {
       assert.equal(answer.status, 'completed');
       assert.ok(answer.output_text.length > 0);
 
+      const streamedCall = await a.client.responses.stream({ model, tools: [weather], input: 'Weather in Paris?', store: false }).finalResponse();
+      const sfc = streamedCall.output.find((o) => o.type === 'function_call');
+      assert.ok(sfc && sfc.type === 'function_call' && sfc.name === 'get_weather');
+      assert.deepEqual(JSON.parse(sfc.arguments), JSON.parse(fc.arguments), 'the streamed call has the same arguments');
+
       const recs = await usageRecords(a.id);
-      assert.equal(recs.length, 4);
+      assert.equal(recs.length, 5);
       const charged = (await used(a.id)).used;
       assert.ok(charged > 0);
       assert.deepEqual((await auditAccount(srv.app.chargingStore, a.id)).problems, []);
