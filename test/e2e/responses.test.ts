@@ -147,6 +147,15 @@ describe('POST /v1/responses through the official openai client', () => {
     const third = await a.client.responses.create({ model: 'deepseek-v3.2', input: 'And again?', previous_response_id: next.id });
     assert.ok(third.usage!.input_tokens > next.usage!.input_tokens);
 
+    // input_items: the conversation that was the third response's input, newest first by default.
+    const listed = await a.client.responses.inputItems.list(third.id, { order: 'asc' });
+    const texts = listed.data.map((it: any) => it.type === 'message' ? (it.content[0]?.text ?? it.content) : it.type);
+    assert.deepEqual(texts, ['My name is Ada.', first.output_text, 'What is my name?', next.output_text, 'And again?']);
+    const page = await a.client.responses.inputItems.list(third.id, { limit: 2 });
+    assert.equal(page.data.length, 2);
+    assert.equal((page.data[0] as any).content[0].text, 'And again?');
+    assert.equal(page.has_more, true);
+
     await assert.rejects(a.client.responses.create({ model: 'deepseek-v3.2', input: 'x', previous_response_id: 'resp_missing' }),
       (e: any) => e.status === 400 && e.param === 'previous_response_id');
     // store: false is not retrievable.
