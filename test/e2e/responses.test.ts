@@ -64,6 +64,21 @@ describe('POST /v1/responses through the official openai client', () => {
     assert.equal(b.reserved, 0);
   });
 
+  test('the same conversation costs the same through /v1/responses as through /v1/chat/completions', async () => {
+    const viaChat = await account();
+    const viaResponses = await account();
+    const chat = await viaChat.client.chat.completions.create({ model: 'deepseek-v3.2', max_tokens: 30, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Parity check' }] });
+    const res = await viaResponses.client.responses.create({ model: 'deepseek-v3.2', max_output_tokens: 30, instructions: 'Be brief.', input: 'Parity check' });
+    assert.equal(res.usage!.input_tokens, chat.usage!.prompt_tokens);
+    assert.equal(res.usage!.output_tokens, chat.usage!.completion_tokens);
+    assert.equal(res.output_text, chat.choices[0]!.message.content);
+    const [c, r] = [await usageRecords(viaChat.id), await usageRecords(viaResponses.id)];
+    assert.equal(c.length, 1);
+    assert.equal(r.length, 1);
+    assert.deepEqual(r[0].usage, c[0].usage);
+    assert.deepEqual(await used(viaResponses.id), await used(viaChat.id), 'the same coins were taken');
+  });
+
   test('responses.stream sends the full event sequence in order with increasing sequence numbers and usage on response.completed', async () => {
     const a = await account();
     const stream = a.client.responses.stream({ model: 'deepseek-v3.2', input: [{ role: 'user', content: [{ type: 'input_text', text: 'Stream please' }] }] });
