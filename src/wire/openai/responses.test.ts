@@ -214,6 +214,16 @@ describe('ResponsesStreamEncoder', () => {
     assert.equal(b.finalResponse?.['status'], 'failed');
   });
 
+  test('a call to a tool from a namespace (Codex sends multi_agent_v1 this way) carries its namespace back', () => {
+    const e = env({ model: 'm', input: 'x', tools: [{ type: 'namespace', name: 'multi_agent_v1', description: 'd', tools: [{ type: 'function', name: 'spawn_agent', parameters: null }] }] });
+    const enc = new ResponsesStreamEncoder(e, () => 0);
+    const text = enc.encode({ type: 'tool_call_start', index: 0, id: 'c', name: 'spawn_agent' }) + enc.encode({ type: 'tool_call_delta', index: 0, argumentsDelta: '{}' }) + enc.finish();
+    const item = parseFrames(text).at(-1)!.response.output[0];
+    assert.deepEqual([item.type, item.name, item.namespace], ['function_call', 'spawn_agent', 'multi_agent_v1']);
+    const whole = encodeResponsesResponse(e, { id: 'x', model: 'm', createdS: 0, content: [{ type: 'tool_call', id: 'c', name: 'spawn_agent', argumentsJson: '{}' }], finishReason: 'tool_calls', usage: zeroUsage() }, 0);
+    assert.equal((whole['output'] as any)[0].namespace, 'multi_agent_v1');
+  });
+
   test('a custom tool call comes out as custom_tool_call with the input string, sent whole at the end', () => {
     const enc = new ResponsesStreamEncoder(env({ model: 'm', input: 'x', tools: [{ type: 'custom', name: 'apply_patch' }] }), () => 0);
     const text = enc.encode({ type: 'tool_call_start', index: 0, id: 'c', name: 'apply_patch' })
