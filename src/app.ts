@@ -25,6 +25,8 @@ import { lockDataDir, openSqlite, type SqliteDb } from './store/sqlite/db.ts';
 import { WalFlusher } from './store/sqlite/wal-flusher.ts';
 import { openSqliteAccountStore } from './store/sqlite/accounts-store.ts';
 import { openSqliteChargingStore } from './store/sqlite/charging-store.ts';
+import { openSqliteResponseStore } from './store/sqlite/response-store.ts';
+import { DEFAULT_RESPONSE_TTL_MS } from './api/openai/responses.ts';
 import { WEBHOOK_SECRET_MIN_LENGTH, createWebhookDeliverer, type WebhookDeliverer } from './notifications/index.ts';
 import { createLogger, createTelemetry, type Logger, type Telemetry } from './telemetry/index.ts';
 import { createHttpShell, type HttpShell } from './api/server.ts';
@@ -289,6 +291,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       }
     },
     onUnknownRoute: (method) => telemetry.unknownRoute(method),
+    // POST /v1/responses with store: true (OpenAI's default) keeps responses this long (TOKENGRID_RESPONSE_TTL_DAYS).
+    responses: { store: openSqliteResponseStore(db), ttlMs: Number(env.TOKENGRID_RESPONSE_TTL_DAYS) > 0 ? Math.round(Number(env.TOKENGRID_RESPONSE_TTL_DAYS) * 86_400_000) : DEFAULT_RESPONSE_TTL_MS },
   };
   const adminDeps: { accounts: AccountDeps; charging: ChargingService; bodyLimitBytes: number; clock: Clock; memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null>; modelExists: (name: string) => boolean } = {
     accounts, charging, bodyLimitBytes: config.server.bodyLimitBytes, clock,
@@ -403,6 +407,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     every(60_000, () => charging.renewDue());
     every(60_000, () => billing.renewDue());
     every(10_000, refreshPlanLimits);
+    every(600_000, () => shellDeps.responses!.store.sweep(clock.nowMs()));
   }
   await charging.renewDue();
   await charging.sweepExpired();

@@ -1,6 +1,7 @@
 import type { Clock, IdGenerator } from '../core/index.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
 import type { Gateway, KeySnapshot, StreamOptions } from '../gateway/index.ts';
+import type { ResponsesDeps } from './openai/responses.ts';
 
 export interface ShellLogger {
   info(obj: Record<string, unknown>, msg: string): void;
@@ -34,6 +35,8 @@ export interface ShellDeps {
   metricsToken?: string;
   /** A request matched no route (counted by method in /metrics). */
   onUnknownRoute?: (method: string) => void;
+  /** Stored responses for POST/GET /v1/responses (without it nothing is stored and previous_response_id finds nothing). */
+  responses?: ResponsesDeps;
 }
 
 export interface AuthFailure { kind: 'key' | 'admin'; source: string; requestId: string; method: string; path: string }
