@@ -25,6 +25,8 @@ import { lockDataDir, openSqlite, type SqliteDb } from './store/sqlite/db.ts';
 import { WalFlusher } from './store/sqlite/wal-flusher.ts';
 import { openSqliteAccountStore } from './store/sqlite/accounts-store.ts';
 import { openSqliteChargingStore } from './store/sqlite/charging-store.ts';
+import { openSqliteResponseStore } from './store/sqlite/response-store.ts';
+import { DEFAULT_RESPONSE_TTL_MS } from './api/openai/responses.ts';
 import { createWebhookDeliverer, type WebhookDeliverer } from './notifications/index.ts';
 import { createLogger, createTelemetry, type Logger, type Telemetry } from './telemetry/index.ts';
 import { createHttpShell, type HttpShell } from './api/server.ts';
@@ -217,6 +219,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     metricsText: async () => ({ contentType: telemetry.registry.contentType, body: await telemetry.registry.metrics() }),
     isReady: () => ready, isDraining: () => draining,
     onRequestDone: (route, status, latencyS) => telemetry.requestDone(route, status, latencyS),
+    // POST /v1/responses with store: true (OpenAI's default) keeps responses this long (TOKENGRID_RESPONSE_TTL_DAYS).
+    responses: { store: openSqliteResponseStore(db), ttlMs: env.TOKENGRID_RESPONSE_TTL_DAYS ? Number(env.TOKENGRID_RESPONSE_TTL_DAYS) * 86_400_000 : DEFAULT_RESPONSE_TTL_MS },
   };
   const adminDeps: { accounts: AccountDeps; charging: ChargingService; bodyLimitBytes: number; clock: Clock; memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null> } = {
     accounts, charging, bodyLimitBytes: config.server.bodyLimitBytes, clock,
@@ -302,6 +306,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     every(60_000, () => charging.renewDue());
     every(60_000, () => billing.renewDue());
     every(10_000, refreshPlanLimits);
+    every(600_000, () => shellDeps.responses!.store.sweep(clock.nowMs()));
   }
   await charging.renewDue();
   await charging.sweepExpired();

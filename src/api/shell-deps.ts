@@ -1,5 +1,6 @@
 import type { Clock, IdGenerator } from '../core/index.ts';
 import type { Gateway, KeySnapshot, StreamOptions } from '../gateway/index.ts';
+import type { ResponsesDeps } from './openai/responses.ts';
 
 export interface ShellLogger {
   info(obj: Record<string, unknown>, msg: string): void;
@@ -25,6 +26,8 @@ export interface ShellDeps {
   isReady: () => boolean;
   isDraining: () => boolean;
   onRequestDone?: (route: string, status: number, latencyS: number) => void;
+  /** Stored responses for POST/GET /v1/responses (without it nothing is stored and previous_response_id finds nothing). */
+  responses?: ResponsesDeps;
 }
 
 export type AdminRole = 'operator' | 'enterprise' | 'finance';

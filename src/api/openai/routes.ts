@@ -9,6 +9,7 @@ import { readJson, sendJson, sendText } from '../http.ts';
 import type { Route, RouteContext } from '../router.ts';
 import { sseSink } from '../sink.ts';
 import type { ShellDeps } from '../shell-deps.ts';
+import { responsesRoutes } from './responses.ts';
 
 function decoded<T>(r: { ok: true; value: T } | { ok: false; code: string; message: string; details?: Record<string, unknown> }): T {
   if (r.ok) return r.value;
@@ -70,5 +71,6 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
         sendJson(rc.res, 200, { id: m.id, object: 'model', created: m.createdS, owned_by: m.ownedBy });
       },
     },
+    ...responsesRoutes(deps, deps.responses),
   ];
 }

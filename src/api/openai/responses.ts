@@ -1,0 +1,108 @@
+import { TokenGridError } from '../../core/index.ts';
+import { chatStream, type Gateway, type RequestContext } from '../../gateway/index.ts';
+import {
+  decodeResponsesRequest, encodeResponsesResponse, responsesItemsToMessages, ResponsesStreamEncoder,
+  type ResponseEnvelope, type ResponsesRequest, type ResponseStore,
+} from '../../wire/openai/index.ts';
+import type { ChatRequest } from '../../wire/index.ts';
+import { readJson, sendJson } from '../http.ts';
+import type { Route, RouteContext } from '../router.ts';
+import { sseSink } from '../sink.ts';
+import type { ShellDeps } from '../shell-deps.ts';
+
+/** How long a stored response stays retrievable unless configured otherwise (OpenAI keeps them 30 days). */
+export const DEFAULT_RESPONSE_TTL_MS = 30 * 86_400_000;
+
+/** What the Responses routes need beyond the shell's deps. */
+export interface ResponsesDeps {
+  store: ResponseStore;
+  ttlMs: number;
+}
+
+function decoded<T>(r: { ok: true; value: T } | { ok: false; code: string; message: string; details?: Record<string, unknown> }): T {
+  if (r.ok) return r.value;
+  throw new TokenGridError('invalid_request', r.message, typeof r.details?.param === 'string' ? r.details.param : null);
+}
+
+function notFound(id: string): TokenGridError {
+  return new TokenGridError('not_found', `Response with id '${id}' not found.`);
+}
+
+/**
+ * POST /v1/responses, GET and DELETE /v1/responses/{id}: the Responses API, translated to a canonical chat
+ * request and served through the gateway's own chat entry points (gw.chat, chatStream), so admission,
+ * reservation, retries, metering and settlement are exactly those of /v1/chat/completions, for every upstream
+ * dialect. Responses are stored per account (`store`, default true) for `previous_response_id` and GET.
+ */
+export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefined): Route<RequestContext>[] {
+  const gw: Gateway = deps.gateway;
+  const nowS = (): number => Math.floor(deps.clock.nowMs() / 1000);
+
+  /** The chat request with the previous responses' conversation between the instructions and the new input. */
+  async function withHistory(ctx: RequestContext, req: ResponsesRequest): Promise<{ chat: ChatRequest; history: Record<string, unknown>[] }> {
+    if (req.previousResponseId === null) return { chat: req.chat, history: [] };
+    const prev = rdeps === undefined ? undefined : await rdeps.store.get(ctx.key.accountId, req.previousResponseId, deps.clock.nowMs());
+    if (prev === undefined) throw new TokenGridError('invalid_request', `Previous response with id '${req.previousResponseId}' not found.`, 'previous_response_id');
+    const past = decoded(responsesItemsToMessages(prev.items));
+    const lead = req.instructions !== null && req.instructions !== '' ? 1 : 0;
+    const messages = [...req.chat.messages.slice(0, lead), ...past, ...req.chat.messages.slice(lead)];
+    return { chat: { ...req.chat, messages }, history: prev.items };
+  }
+
+  async function persist(ctx: RequestContext, req: ResponsesRequest, history: Record<string, unknown>[], response: Record<string, unknown> | undefined): Promise<void> {
+    if (!req.store || rdeps === undefined || response === undefined) return;
+    const now = deps.clock.nowMs();
+    const output = Array.isArray(response['output']) ? (response['output'] as Record<string, unknown>[]) : [];
+    try {
+      await rdeps.store.put({
+        id: response['id'] as string, accountId: ctx.key.accountId, createdAtMs: now, expiresAtMs: now + rdeps.ttlMs,
+        response, items: [...history, ...req.inputItems, ...output],
+      });
+    } catch (e) {
+      // The answer was delivered and charged; only its later retrieval is lost.
+      deps.log.error({ err: e, requestId: ctx.requestId }, 'storing a response failed');
+    }
+  }
+
+  return [
+    {
+      method: 'POST', path: '/v1/responses', family: 'openai', auth: 'key',
+      async handler(rc: RouteContext, ctx: RequestContext) {
+        const req = decoded(decodeResponsesRequest(await readJson(rc.req, deps.bodyLimitBytes)));
+        const { chat, history } = await withHistory(ctx, req);
+        const env: ResponseEnvelope = { id: `resp_${ctx.requestId.replace(/^req_/, '')}`, createdAtS: nowS(), model: req.chat.model, req };
+        const headers = req.ignoredTools.length === 0 ? undefined : {
+          'x-tokengrid-warning': `hosted tools ignored (no upstream behind this gateway runs them): ${req.ignoredTools.join(', ')}`,
+        };
+        if (!chat.stream) {
+          const { response } = await gw.chat(ctx, chat);
+          const body = encodeResponsesResponse(env, response, nowS());
+          await persist(ctx, req, history, body);
+          sendJson(rc.res, 200, body, headers);
+          return;
+        }
+        const encoder = new ResponsesStreamEncoder(env, nowS);
+        await chatStream(gw, ctx, chat, sseSink(rc.res, encoder, (code, message) => encoder.fail(code, message), headers), deps.streamOptions);
+        await persist(ctx, req, history, encoder.finalResponse);
+      },
+    },
+    {
+      method: 'GET', path: '/v1/responses/:id', family: 'openai', auth: 'key',
+      async handler(rc, ctx) {
+        const id = rc.params.id!;
+        const found = rdeps === undefined ? undefined : await rdeps.store.get(ctx.key.accountId, id, deps.clock.nowMs());
+        if (found === undefined) throw notFound(id);
+        sendJson(rc.res, 200, found.response);
+      },
+    },
+    {
+      method: 'DELETE', path: '/v1/responses/:id', family: 'openai', auth: 'key',
+      async handler(rc, ctx) {
+        const id = rc.params.id!;
+        const deleted = rdeps !== undefined && await rdeps.store.delete(ctx.key.accountId, id);
+        if (!deleted) throw notFound(id);
+        sendJson(rc.res, 200, { id, object: 'response', deleted: true });
+      },
+    },
+  ];
+}
