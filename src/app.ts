@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
 import { constantTimeEqual, createIdGenerator, mulDiv, cryptoRandom, err, ok, sha256Hex, systemClock, type Clock, type Random, type Result } from './core/index.ts';
 import { createAccount, createApiKey, type AccountDeps, type KeyLimits } from './accounts/index.ts';
-import type { ModelCatalog } from './catalog/index.ts';
+import type { ModelCatalog, ModelMap } from './catalog/index.ts';
 import { OfferCatalogHolder, createBillingService, fileExportChannel, parseOfferCatalog, webhookChannel } from './billing/index.ts';
 import { openSqliteBillingStore } from './store/sqlite/billing-store.ts';
 import { createChargingEngine, defaultChargingConfig, type ChargingConfig, type ChargingService, type ChargingStore, type RateTable } from './charging/index.ts';
@@ -150,17 +150,24 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   // Plan-level rate limits per account, from the billing entitlements (refreshed on a timer and with the keys).
   let planLimits = new Map<string, KeyLimits>();
   let planLimitsOf: (accountId: string) => Promise<KeyLimits> = async () => ({});
+  // Package model mappings per account (the plan offer's modelMap), refreshed with the plan limits.
+  let planModelMaps = new Map<string, ModelMap>();
+  let planModelMapOf: (accountId: string) => Promise<ModelMap | undefined> = async () => undefined;
   const refreshKeys = async (): Promise<void> => {
     const [all, accountsList] = await Promise.all([accountStore.listKeys(), accountStore.listAccounts()]);
-    keys.replace(all, accountsList.filter((a) => a.status === 'active').map((a) => a.id), planLimits);
+    keys.replace(all, accountsList.filter((a) => a.status === 'active').map((a) => a.id), planLimits, planModelMaps);
   };
   const refreshPlanLimits = async (): Promise<void> => {
     const next = new Map<string, KeyLimits>();
+    const nextMaps = new Map<string, ModelMap>();
     for (const accountId of new Set((await accountStore.listKeys()).map((k) => k.accountId))) {
       const limits = await planLimitsOf(accountId);
       if (Object.keys(limits).length > 0) next.set(accountId, limits);
+      const map = await planModelMapOf(accountId);
+      if (map !== undefined) nextMaps.set(accountId, map);
     }
     planLimits = next;
+    planModelMaps = nextMaps;
     await refreshKeys();
   };
   const accounts: AccountDeps = { store: accountStore, clock, ids, random, onKeysChanged: refreshKeys };
@@ -260,6 +267,10 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   });
   await billing.adminKeys.load();
   planLimitsOf = async (accountId) => (await billing.entitlements(accountId)).rateLimits;
+  planModelMapOf = async (accountId) => {
+    const plan = (await billing.entitlements(accountId)).plan;
+    return plan === null ? undefined : offers.current.offers.get(plan.offerId)?.modelMap;
+  };
   // Seats (team plans) and members (family plans) bound how many members an account may add.
   adminDeps.memberLimit = async (accountId) => {
     const e = await billing.entitlements(accountId);

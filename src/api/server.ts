@@ -103,7 +103,7 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
         sendError(res, route.family, { code: check.code, message: check.message });
         return;
       }
-      const ctx: RequestContext = { requestId, family: route.family === 'anthropic' ? 'anthropic' : 'openai', key: check.key, signal, startedAt, accountLimits: deps.keys.accountLimits(check.key.accountId) };
+      const ctx: RequestContext = { requestId, family: route.family === 'anthropic' ? 'anthropic' : 'openai', key: check.key, signal, startedAt, accountLimits: deps.keys.accountLimits(check.key.accountId), modelMap: deps.keys.modelMap(check.key.accountId) };
       authValue = ctx;
     } else if (route.auth === 'admin') {
       const admin: AdminIdentity | undefined = deps.authenticateAdmin(bearerToken(req));

@@ -38,7 +38,7 @@ const posInt = z.number().int().positive();
 const OFFER_FIELDS = [
   'name', 'description', 'type', 'price', 'cycle', 'validityDays', 'allowance', 'models', 'rateLimits', 'overage', 'creditLimit',
   'payg', 'qos', 'trialOnce', 'seats', 'members', 'feature', 'renews', 'appliesTo', 'seatsAdded', 'rollover', 'channel', 'status',
-  'source', 'assumed',
+  'source', 'assumed', 'modelMap',
 ] as const;
 
 const offerSchema = z.object({
@@ -50,6 +50,7 @@ const offerSchema = z.object({
   validityDays: posInt.max(3660).optional(),
   allowance: z.object({ tokens: quantity.optional(), requests: quantity.optional(), money: money.optional() }).strict().optional(),
   models: z.array(z.string().min(1)).min(1).nullable().default(null),
+  modelMap: z.record(z.string().min(1).max(200), z.string().min(1).max(200)).optional(),
   rateLimits: z.object({ requestsPerMinute: posInt.optional(), tokensPerMinute: posInt.optional(), concurrentRequests: posInt.optional() }).strict().default({}),
   overage: z.enum(['block', 'wallet', 'postpaid']).optional(),
   creditLimit: money.optional(),
@@ -152,6 +153,7 @@ function toOffer(id: string, o: RawOffer, currency: string, defaults: { channel:
     members: o.members ?? null, feature: o.feature ?? (o.type === 'addon' && allowance !== null ? 'tokens' : null),
     renews: o.renews ?? (o.feature === 'seat'), appliesTo: o.appliesTo ?? null, seatsAdded: o.seatsAdded ?? (o.feature === 'seat' ? 1 : 0),
     rollover: o.rollover, channel: o.channel ?? defaults.channel, status: o.status, source: o.source ?? null, assumed: o.assumed,
+    ...(o.modelMap !== undefined ? { modelMap: o.modelMap } : {}),
   };
 }
 

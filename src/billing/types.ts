@@ -34,6 +34,8 @@ export interface Offer {
   allowance: Allowance | null;
   /** Model ids or model group names the allowance pays for; null = every model. */
   models: string[] | null;
+  /** Requested model id or glob (`claude-*`) -> the package's model, so agents' hard-coded ids work (optional). */
+  modelMap?: Record<string, string>;
   rateLimits: KeyLimits;
   /** Applied to the account while the offer is active (plans and payg). */
   overage: OveragePolicy;

@@ -58,12 +58,40 @@ export interface ModelCatalog {
 
 export type ResolveResult = { ok: true; model: ModelSpec } | { ok: false; code: 'model_not_found'; message: string };
 
-export function resolveModel(catalog: ModelCatalog, requested: string): ResolveResult {
-  const direct = catalog.models.get(requested);
-  if (direct) return { ok: true, model: direct };
-  const aliased = catalog.aliases.get(requested);
-  const target = aliased === undefined ? undefined : catalog.models.get(aliased);
-  if (target) return { ok: true, model: target };
+/**
+ * A package's model mapping (an offer's `modelMap`): requested id or glob (`*` matches any run of
+ * characters) -> catalog model id or alias, e.g. { "claude-*": "glm-5" }. Exact keys win over globs;
+ * globs are tried in the order written.
+ */
+export type ModelMap = Readonly<Record<string, string>>;
+
+/** Context-size suffixes agents put on vendor ids (Claude Code's `claude-opus-4-8[1m]`) are not part of the id. */
+export function stripModelSuffix(requested: string): string {
+  return requested.endsWith(']') && requested.includes('[') ? requested.slice(0, requested.lastIndexOf('[')) : requested;
+}
+
+/** The target a package's mapping gives a requested id, or undefined. */
+export function mappedModelId(map: ModelMap | undefined, requested: string): string | undefined {
+  if (map === undefined) return undefined;
+  if (Object.hasOwn(map, requested)) return map[requested];
+  for (const [pattern, target] of Object.entries(map)) {
+    if (!pattern.includes('*')) continue;
+    const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+    if (re.test(requested)) return target;
+  }
+  return undefined;
+}
+
+export function resolveModel(catalog: ModelCatalog, requested: string, map?: ModelMap): ResolveResult {
+  const id = stripModelSuffix(requested);
+  const mapped = mappedModelId(map, id);
+  for (const candidate of mapped === undefined ? [id] : [mapped, id]) {
+    const direct = catalog.models.get(candidate);
+    if (direct) return { ok: true, model: direct };
+    const aliased = catalog.aliases.get(candidate);
+    const target = aliased === undefined ? undefined : catalog.models.get(aliased);
+    if (target) return { ok: true, model: target };
+  }
   return { ok: false, code: 'model_not_found', message: `The model '${requested}' does not exist. GET /v1/models lists the models this key may use.` };
 }
 

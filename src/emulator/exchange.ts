@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { failsAt } from './directives.ts';
-import type { Directives, EmulatorStats, Pacing, RequestSettings } from './types.ts';
+import type { CapturedRequest, Directives, EmulatorStats, Pacing, RequestSettings } from './types.ts';
 import { MALFORMED_FRAME, errorBody, injectedFailureMessage, streamErrorFrame, type Dialect } from './vendor-errors.ts';
 
 /** Mutable state shared by all requests of one emulator instance. */
@@ -10,6 +10,8 @@ export interface ServerState {
   active: Set<Exchange>;
   failRateCounter: number;
   idCounter: number;
+  /** The last JSON request per path (a reference, no copy; at most LAST_PATHS_MAX paths). */
+  last: Map<string, CapturedRequest>;
   log: (msg: string) => void;
 }
 

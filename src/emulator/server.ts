@@ -32,6 +32,18 @@ export function mergePacing(base: Pacing, o: Partial<EmulatorOptions>): Pacing {
 
 type BodyHandler = (ex: Exchange, body: Json) => void;
 
+/** Distinct paths whose last request is kept (Gemini paths carry the model). */
+const LAST_PATHS_MAX = 32;
+
+function capture(ex: Exchange, body: Json): void {
+  const url = ex.req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const last = ex.state.last;
+  if (!last.has(path) && last.size >= LAST_PATHS_MAX) last.clear();
+  last.set(path, { headers: ex.req.headers, body });
+}
+
 /** Reads the whole body, parses a JSON object, answers 400/413 in the dialect's format otherwise. */
 function withJsonBody(ex: Exchange, dialect: Dialect, handler: BodyHandler): void {
   const chunks: Buffer[] = [];
@@ -51,6 +63,7 @@ function withJsonBody(ex: Exchange, dialect: Dialect, handler: BodyHandler): voi
       return ex.error(dialect, 400, 'We could not parse the JSON body of your request.');
     }
     if (!isRecord(body)) return ex.error(dialect, 400, 'The request body must be a JSON object.');
+    capture(ex, body);
     try {
       handler(ex, body);
     } catch (e) {
@@ -178,6 +191,11 @@ function control(state: ServerState, req: IncomingMessage, res: ServerResponse, 
     res.end(JSON.stringify(body));
   };
   if (path === '/__emulator/stats' && req.method === 'GET') return reply(200, state.stats);
+  if (path === '/__emulator/last' && req.method === 'GET') {
+    const of = new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('path') ?? '';
+    const hit = state.last.get(of);
+    return hit === undefined ? reply(404, { error: `no request seen on ${of}` }) : reply(200, hit);
+  }
   if (path === '/__emulator/reset' && req.method === 'POST') {
     req.resume();
     state.stats = emptyStats();
@@ -212,6 +230,7 @@ export async function startEmulator(opts: EmulatorOptions & { host?: string; por
     active: new Set(),
     failRateCounter: 0,
     idCounter: 0,
+    last: new Map(),
     log,
   };
   const server = createServer({ noDelay: true, keepAliveTimeout: 65_000 }, (req, res) => {
@@ -245,6 +264,10 @@ export async function startEmulator(opts: EmulatorOptions & { host?: string; por
     url,
     port,
     stats: () => structuredClone(state.stats),
+    lastRequest: (path) => {
+      const hit = state.last.get(path);
+      return hit === undefined ? undefined : structuredClone(hit);
+    },
     resetStats: () => {
       state.stats = emptyStats();
       state.failRateCounter = 0;

@@ -25,9 +25,16 @@ export interface Emulator {
   url: string;
   port: number;
   stats(): EmulatorStats;
+  /** The last request received on `path` (e.g. /v1/messages): its headers and parsed JSON body, for tests. */
+  lastRequest(path: string): CapturedRequest | undefined;
   resetStats(): void;
   setDefaults(o: Partial<EmulatorOptions>): void;
   close(): Promise<void>;
+}
+
+export interface CapturedRequest {
+  headers: Record<string, string | string[] | undefined>;
+  body: Record<string, unknown>;
 }
 
 /** Defaults after merging; numbers only, so the hot path never checks for undefined. */

@@ -67,12 +67,12 @@ export class Gateway {
     return out;
   }
 
-  getModel(ctx: Pick<RequestContext, 'key'>, id: string): ModelListing {
+  getModel(ctx: Pick<RequestContext, 'key' | 'modelMap'>, id: string): ModelListing {
     const model = this.#resolveAllowed(ctx, id);
     return { id: model.id, ownedBy: this.#ownedBy(model, this.deps.providers()), createdS: model.createdS };
   }
 
-  countTokens(ctx: Pick<RequestContext, 'key'>, req: ChatRequest): number {
+  countTokens(ctx: Pick<RequestContext, 'key' | 'modelMap'>, req: ChatRequest): number {
     this.#resolveAllowed(ctx, req.model);
     return estimateChatInputTokens(req);
   }
@@ -83,9 +83,14 @@ export class Gateway {
     return allMock ? `${m.vendor} (tokengrid-mock: offline emulator)` : m.vendor;
   }
 
-  #resolveAllowed(ctx: Pick<RequestContext, 'key'>, requested: string): ModelSpec {
+  /** The catalog model a request for `requested` would use (package mapping, aliases), if the key may use it. */
+  resolve(ctx: Pick<RequestContext, 'key' | 'modelMap'>, requested: string): ModelSpec {
+    return this.#resolveAllowed(ctx, requested);
+  }
+
+  #resolveAllowed(ctx: Pick<RequestContext, 'key' | 'modelMap'>, requested: string): ModelSpec {
     const catalog = this.deps.catalog();
-    const r = resolveModel(catalog, requested);
+    const r = resolveModel(catalog, requested, ctx.modelMap);
     if (!r.ok) throw new TokenGridError('model_not_found', r.message, 'model');
     if (!isModelAllowed(catalog, ctx.key.allowedModels, r.model)) {
       throw new TokenGridError('model_not_allowed', `This API key is not allowed to use the model '${requested}'.`, 'model');

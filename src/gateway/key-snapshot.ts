@@ -1,3 +1,4 @@
+import type { ModelMap } from '../catalog/index.ts';
 import { checkApiKey, checkKeyStatus, hashApiKey, looksLikeApiKey, type ApiKeyRecord, type KeyCheck, type KeyLimits } from '../accounts/index.ts';
 
 /**
@@ -19,18 +20,25 @@ export class KeySnapshot {
   #byPresented = new Map<string, ApiKeyRecord>();
   #activeAccounts = new Set<string>();
   #accountLimits = new Map<string, KeyLimits>();
+  #modelMaps = new Map<string, ModelMap>();
 
   /**
    * Swap in a new snapshot. accountLimits are the limits of each account's plan (shared by all its keys);
    * a key's own limits apply on top of them.
    */
-  replace(keys: readonly ApiKeyRecord[], activeAccountIds: Iterable<string>, accountLimits: ReadonlyMap<string, KeyLimits> = new Map()): void {
+  replace(keys: readonly ApiKeyRecord[], activeAccountIds: Iterable<string>, accountLimits: ReadonlyMap<string, KeyLimits> = new Map(), modelMaps: ReadonlyMap<string, ModelMap> = new Map()): void {
     const next = new Map<string, ApiKeyRecord>();
     for (const k of keys) next.set(k.hash, Object.freeze({ ...k }));
     this.#byHash = next;
     this.#byPresented = new Map();
     this.#activeAccounts = new Set(activeAccountIds);
     this.#accountLimits = new Map(accountLimits);
+    this.#modelMaps = new Map(modelMaps);
+  }
+
+  /** The model mapping of an account's package (its plan offer's modelMap), if it has one. */
+  modelMap(accountId: string): ModelMap | undefined {
+    return this.#modelMaps.get(accountId);
   }
 
   /** The plan-level limits of an account (empty when its plan sets none). */

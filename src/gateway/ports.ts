@@ -1,5 +1,6 @@
 import type { ApiKeyRecord, KeyLimits } from '../accounts/index.ts';
 import type { Usage } from '../wire/index.ts';
+import type { ModelMap } from '../catalog/index.ts';
 import type { Result } from '../core/index.ts';
 import type { CallSignal } from '../providers/index.ts';
 
@@ -50,4 +51,6 @@ export interface RequestContext {
   startedAt: number;
   /** Limits of the account's plan, shared by all its keys (the key's own limits apply too). */
   accountLimits?: KeyLimits;
+  /** The account's package model mapping (its plan offer's modelMap), applied when resolving the model. */
+  modelMap?: ModelMap;
 }

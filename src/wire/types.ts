@@ -57,6 +57,13 @@ export interface ChatRequest {
   user?: string;
   /** Fields the inbound family defines that we do not model, passed through to a same-family upstream. */
   extra: Record<string, unknown>;
+  /**
+   * Set only by the Anthropic decoder: the body as the client sent it and the vendor headers that matter
+   * (anthropic-beta, anthropic-version), so an Anthropic upstream receives what the canonical model cannot
+   * hold (cache_control, thinking signatures, documents, server tools, mid-conversation system messages).
+   * `requires` names what only an Anthropic upstream can serve (empty: any upstream will do).
+   */
+  anthropicNative?: { body: Record<string, unknown>; headers: Record<string, string>; requires: string[] };
 }
 
 export interface CompletionRequest {
@@ -104,6 +111,11 @@ export interface ChatResponse {
   content: ContentPart[];
   /** Reasoning text when the upstream exposes it (DeepSeek reasoning_content, Anthropic thinking). */
   reasoning?: string;
+  /**
+   * An Anthropic upstream's content blocks exactly as answered (thinking with signatures, redacted_thinking,
+   * server tool blocks); an Anthropic client gets them verbatim, other encoders ignore them.
+   */
+  anthropicContent?: Record<string, unknown>[];
   finishReason: FinishReason;
   usage: Usage;
   /** True when the upstream reported no usage and it was counted by the gateway. */
@@ -129,7 +141,12 @@ export interface EmbeddingResponse {
 export type StreamEvent =
   | { type: 'start'; id: string; model: string; createdS: number }
   | { type: 'text'; text: string }
-  | { type: 'reasoning'; text: string }
+  /**
+   * Reasoning text. From an Anthropic upstream, text '' may carry the thinking block's `signature`, or
+   * `block`: a whole content block the canonical model does not hold (redacted_thinking, server tool use and
+   * results), which only an Anthropic encoder forwards; other encoders skip empty reasoning.
+   */
+  | { type: 'reasoning'; text: string; signature?: string; block?: Record<string, unknown> }
   /** A new tool call at position `index` among this response's tool calls. */
   | { type: 'tool_call_start'; index: number; id: string; name: string }
   | { type: 'tool_call_delta'; index: number; argumentsDelta: string }

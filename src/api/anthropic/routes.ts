@@ -1,10 +1,11 @@
+import type { IncomingMessage } from 'node:http';
 import { TokenGridError } from '../../core/index.ts';
-import { chatStream, type RequestContext } from '../../gateway/index.ts';
+import { chatStream, type Gateway, type RequestContext } from '../../gateway/index.ts';
 import {
   AnthropicStreamEncoder, anthropicStreamErrorFrame, decodeCountTokensRequest, decodeMessagesRequest,
   encodeCountTokensResponse, encodeMessagesResponse,
 } from '../../wire/anthropic/index.ts';
-import { estimateChatInputTokens } from '../../wire/index.ts';
+import { estimateChatInputTokens, type ChatRequest } from '../../wire/index.ts';
 import { readJson, sendJson } from '../http.ts';
 import type { Route } from '../router.ts';
 import { sseSink } from '../sink.ts';
@@ -15,6 +16,43 @@ function decoded<T>(r: { ok: true; value: T } | { ok: false; code: string; messa
   throw new TokenGridError('invalid_request', r.message);
 }
 
+/** The client's vendor headers an Anthropic upstream needs (betas such as prompt caching scope, thinking, ...). */
+const FORWARDED_HEADERS = ['anthropic-beta', 'anthropic-version'] as const;
+
+function vendorHeaders(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of FORWARDED_HEADERS) {
+    const v = req.headers[name];
+    const value = Array.isArray(v) ? v.join(',') : v;
+    if (value !== undefined && value.trim() !== '') out[name] = value.trim();
+  }
+  return out;
+}
+
+/**
+ * Resolve the model as admission will (package mapping, aliases; 404/403 in Anthropic's shape), and refuse
+ * what only Anthropic can serve (server tools, document blocks, ...) when the model's upstream is another
+ * vendor: a clear 400 instead of a request that silently loses part of its input.
+ */
+function prepare(gw: Gateway, ctx: RequestContext, req: ChatRequest, rcReq: IncomingMessage): string {
+  const model = gw.resolve(ctx, req.model);
+  const native = req.anthropicNative;
+  if (native !== undefined) {
+    native.headers = vendorHeaders(rcReq);
+    const first = native.requires[0];
+    if (first !== undefined) {
+      const providers = gw.deps.providers();
+      const allAnthropic = model.deployments.length > 0 && model.deployments.every((d) => providers.get(d.provider)?.adapter === 'anthropic');
+      if (!allAnthropic) {
+        const param = first.slice(0, first.indexOf(':'));
+        throw new TokenGridError('invalid_request',
+          `${first} is only supported when the model is served by Anthropic; '${req.model}' is served by ${model.vendor}. Remove it or choose a Claude model.`, param);
+      }
+    }
+  }
+  return model.id;
+}
+
 export function anthropicRoutes(deps: ShellDeps): Route<RequestContext>[] {
   const gw = deps.gateway;
   return [
@@ -22,13 +60,15 @@ export function anthropicRoutes(deps: ShellDeps): Route<RequestContext>[] {
       method: 'POST', path: '/v1/messages', family: 'anthropic', auth: 'key',
       async handler(rc, ctx) {
         const req = decoded(decodeMessagesRequest(await readJson(rc.req, deps.bodyLimitBytes)));
+        // The response names the catalog model actually used (after aliases and the package's mapping).
+        const modelId = prepare(gw, ctx, req, rc.req);
         const id = `msg_${ctx.requestId.replace(/^req_/, '')}`;
         if (!req.stream) {
-          const { response } = await gw.chat(ctx, req);
-          sendJson(rc.res, 200, encodeMessagesResponse(response, req.model, id));
+          const { response, model } = await gw.chat(ctx, req);
+          sendJson(rc.res, 200, encodeMessagesResponse(response, model.id, id));
           return;
         }
-        const encoder = new AnthropicStreamEncoder({ id, model: req.model, inputTokensEstimate: estimateChatInputTokens(req) });
+        const encoder = new AnthropicStreamEncoder({ id, model: modelId, inputTokensEstimate: estimateChatInputTokens(req) });
         await chatStream(gw, ctx, req, sseSink(rc.res, encoder, anthropicStreamErrorFrame), deps.streamOptions);
       },
     },

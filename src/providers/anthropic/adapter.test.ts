@@ -229,7 +229,7 @@ describe('anthropic adapter: chatStream', () => {
     assert.equal(events.at(-1)?.type, 'usage');
   });
 
-  test('thinking deltas become reasoning events', async () => {
+  test('thinking deltas become reasoning events, and the signature a reasoning event of its own', async () => {
     serveStream([
       messageStart,
       sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } }),
@@ -240,7 +240,7 @@ describe('anthropic adapter: chatStream', () => {
       sse('message_stop', { type: 'message_stop' }),
     ]);
     const events = await collect();
-    assert.deepEqual(events.slice(1, 3), [{ type: 'reasoning', text: 'hmm' }, { type: 'finish', finishReason: 'stop' }]);
+    assert.deepEqual(events.slice(1, 4), [{ type: 'reasoning', text: 'hmm' }, { type: 'reasoning', text: '', signature: 'abc' }, { type: 'finish', finishReason: 'stop' }]);
   });
 
   test('an in-stream overloaded_error is a retryable 529 status error', async () => {

@@ -14,14 +14,14 @@ export function createAnthropicAdapter(): ProviderAdapter {
     kind: 'anthropic',
 
     async chat(call: UpstreamCall, req: ChatRequest): Promise<ChatResponse> {
-      const res = await postMessages(call, buildMessagesBody(req, call.upstreamModel, false), false);
+      const res = await postMessages(call, buildMessagesBody(req, call.upstreamModel, false), false, req.anthropicNative?.headers);
       const text = await readText(call, res.body);
       // Anthropic messages carry no creation time; this is the time the answer arrived.
       return parseMessageResponse(text, Math.floor(Date.now() / 1000));
     },
 
     async chatStream(call: UpstreamCall, req: ChatRequest): Promise<UpstreamStream> {
-      const res = await postMessages(call, buildMessagesBody(req, call.upstreamModel, true), true);
+      const res = await postMessages(call, buildMessagesBody(req, call.upstreamModel, true), true, req.anthropicNative?.headers);
       return { events: readAnthropicStream(call, res.body) };
     },
   };

@@ -28,7 +28,11 @@ type Block =
   | { type: 'tool_result'; tool_use_id: string; content?: string; is_error?: boolean };
 interface Turn { role: 'user' | 'assistant'; content: Block[] }
 
+/** The beta under which Anthropic accepts `role: "system"` messages inside `messages`. */
+export const MID_CONVERSATION_SYSTEM_BETA = 'mid-conversation-system';
+
 export function buildMessagesBody(req: ChatRequest, upstreamModel: string, isStream: boolean): Record<string, unknown> {
+  if (req.anthropicNative !== undefined) return nativeBody(req, req.anthropicNative, upstreamModel, isStream);
   const { system, turns } = buildConversation(req.messages);
   const instruction = responseFormatInstruction(req.responseFormat);
   if (instruction !== undefined) system.push(instruction);
@@ -57,6 +61,41 @@ export function buildMessagesBody(req: ChatRequest, upstreamModel: string, isStr
   }
   if (isStream) body['stream'] = true;
   return body;
+}
+
+/**
+ * An Anthropic client's own body, forwarded as sent (cache_control, thinking blocks and their signatures,
+ * documents, server tools, output_config, context_management, metadata, ...) with only what the gateway
+ * decides replaced: the upstream model, max_tokens (the granted output) and stream. System messages inside
+ * `messages` stay where they are when the client's anthropic-beta asks for that; otherwise they are folded
+ * into the top-level system prompt, in order, after it.
+ */
+function nativeBody(req: ChatRequest, native: NonNullable<ChatRequest['anthropicNative']>, upstreamModel: string, isStream: boolean): Record<string, unknown> {
+  const body: Record<string, unknown> = { ...native.body, model: upstreamModel };
+  body['max_tokens'] = req.maxTokensOutput ?? native.body['max_tokens'] ?? MAX_TOKENS_DEFAULT;
+  if (isStream) body['stream'] = true;
+  else delete body['stream'];
+  const beta = native.headers['anthropic-beta'] ?? '';
+  const messages = native.body['messages'];
+  if (Array.isArray(messages) && !beta.includes(MID_CONVERSATION_SYSTEM_BETA) && messages.some(isSystemMessage)) {
+    const system = systemBlocks(native.body['system']);
+    const rest: unknown[] = [];
+    for (const m of messages) {
+      if (isSystemMessage(m)) system.push(...systemBlocks((m as { content?: unknown }).content));
+      else rest.push(m);
+    }
+    body['system'] = system;
+    body['messages'] = rest;
+  }
+  return body;
+}
+
+const isSystemMessage = (m: unknown): boolean => typeof m === 'object' && m !== null && (m as { role?: unknown }).role === 'system';
+
+/** A system prompt (string or text blocks, cache_control kept) as a list of text blocks. */
+function systemBlocks(raw: unknown): unknown[] {
+  if (typeof raw === 'string') return raw === '' ? [] : [{ type: 'text', text: raw }];
+  return Array.isArray(raw) ? [...raw] : [];
 }
 
 function buildConversation(messages: ChatMessage[]): { system: string[]; turns: Turn[] } {

@@ -18,12 +18,18 @@ export function messagesUrl(baseUrl: string): string {
   return trimmed.endsWith('/v1') ? `${trimmed}/messages` : `${trimmed}/v1/messages`;
 }
 
-export async function postMessages(call: UpstreamCall, body: Record<string, unknown>, isStream: boolean): Promise<Dispatcher.ResponseData> {
+/**
+ * `clientHeaders`: the Anthropic client's own anthropic-version and anthropic-beta (only those), so the
+ * betas it relies on (prompt caching scope, interleaved thinking, context management, ...) reach the
+ * upstream; the provider's configured headers still win.
+ */
+export async function postMessages(call: UpstreamCall, body: Record<string, unknown>, isStream: boolean, clientHeaders: Record<string, string> = {}): Promise<Dispatcher.ResponseData> {
   const headers: Record<string, string> = {
-    'anthropic-version': ANTHROPIC_VERSION,
+    'anthropic-version': clientHeaders['anthropic-version'] ?? ANTHROPIC_VERSION,
     'content-type': 'application/json',
     accept: isStream ? 'text/event-stream' : 'application/json',
   };
+  if (clientHeaders['anthropic-beta'] !== undefined && clientHeaders['anthropic-beta'] !== '') headers['anthropic-beta'] = clientHeaders['anthropic-beta'];
   if (call.provider.apiKey !== undefined) headers['x-api-key'] = call.provider.apiKey;
   Object.assign(headers, call.provider.headers);
   let res: Dispatcher.ResponseData;

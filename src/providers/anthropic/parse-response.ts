@@ -84,5 +84,7 @@ export function parseMessageResponse(text: string, createdS: number): ChatRespon
     usage: usageOf(isRecord(json['usage']) ? json['usage'] : {}),
   };
   if (reasoning !== '') res.reasoning = reasoning;
+  // Signatures, redacted_thinking and server tool blocks: an Anthropic client gets the blocks as they came.
+  res.anthropicContent = json['content'].filter(isRecord);
   return res;
 }

@@ -28,6 +28,11 @@ export class AnthropicEventMapper {
   #toolCount = 0;
   /** Anthropic content block index -> canonical tool call index. */
   readonly #toolIndexByBlock = new Map<number, number>();
+  /**
+   * Blocks the canonical events cannot carry (redacted_thinking, server_tool_use, *_tool_result, ...),
+   * by block index, with server_tool_use's input JSON as it streams; emitted whole at content_block_stop.
+   */
+  readonly #nativeBlocks = new Map<number, { block: Record<string, unknown>; json: string }>();
 
   /** True once message_stop was seen. */
   get isStopped(): boolean {
@@ -49,6 +54,7 @@ export class AnthropicEventMapper {
       case 'message_start': return this.#messageStart(data);
       case 'content_block_start': return this.#blockStart(data);
       case 'content_block_delta': return this.#blockDelta(data);
+      case 'content_block_stop': return this.#blockStop(data);
       case 'message_delta': return this.#messageDelta(data);
       case 'message_stop': return this.#messageStop();
       case 'error': {
@@ -58,7 +64,7 @@ export class AnthropicEventMapper {
           statusOfStreamError(error['type']), ev.data.slice(0, 4096));
       }
       default:
-        // content_block_stop, ping and event types added later carry nothing we need.
+        // ping and event types added later carry nothing we need.
         return [];
     }
   }
@@ -84,8 +90,30 @@ export class AnthropicEventMapper {
       return [{ type: 'tool_call_start', index, id: String(block['id'] ?? ''), name: String(block['name'] ?? '') }];
     }
     if (block['type'] === 'text' && typeof block['text'] === 'string' && block['text'] !== '') return [{ type: 'text', text: block['text'] }];
-    if (block['type'] === 'thinking' && typeof block['thinking'] === 'string' && block['thinking'] !== '') return [{ type: 'reasoning', text: block['thinking'] }];
+    if (block['type'] === 'thinking') {
+      const out: StreamEvent[] = [];
+      if (typeof block['thinking'] === 'string' && block['thinking'] !== '') out.push({ type: 'reasoning', text: block['thinking'] });
+      if (typeof block['signature'] === 'string' && block['signature'] !== '') out.push({ type: 'reasoning', text: '', signature: block['signature'] });
+      return out;
+    }
+    if (typeof block['type'] === 'string' && block['type'] !== 'text') this.#nativeBlocks.set(blockIndex, { block, json: '' });
     return [];
+  }
+
+  #blockStop(data: Record<string, unknown>): StreamEvent[] {
+    const blockIndex = typeof data['index'] === 'number' ? data['index'] : -1;
+    const native = this.#nativeBlocks.get(blockIndex);
+    if (native === undefined) return [];
+    this.#nativeBlocks.delete(blockIndex);
+    const block = { ...native.block };
+    if (native.json !== '') {
+      try {
+        block['input'] = JSON.parse(native.json);
+      } catch {
+        // keep the input the block started with
+      }
+    }
+    return [{ type: 'reasoning', text: '', block }];
   }
 
   #blockDelta(data: Record<string, unknown>): StreamEvent[] {
@@ -95,14 +123,18 @@ export class AnthropicEventMapper {
         return typeof delta['text'] === 'string' && delta['text'] !== '' ? [{ type: 'text', text: delta['text'] }] : [];
       case 'thinking_delta':
         return typeof delta['thinking'] === 'string' && delta['thinking'] !== '' ? [{ type: 'reasoning', text: delta['thinking'] }] : [];
+      case 'signature_delta':
+        return typeof delta['signature'] === 'string' && delta['signature'] !== '' ? [{ type: 'reasoning', text: '', signature: delta['signature'] }] : [];
       case 'input_json_delta': {
+        const native = this.#nativeBlocks.get(typeof data['index'] === 'number' ? data['index'] : -1);
+        if (native !== undefined && typeof delta['partial_json'] === 'string') native.json += delta['partial_json'];
         const index = this.#toolIndexByBlock.get(typeof data['index'] === 'number' ? data['index'] : -1);
         const partial = delta['partial_json'];
         if (index === undefined || typeof partial !== 'string' || partial === '') return [];
         return [{ type: 'tool_call_delta', index, argumentsDelta: partial }];
       }
       default:
-        // signature_delta, citations_delta: nothing canonical to carry.
+        // citations_delta: nothing canonical to carry.
         return [];
     }
   }

@@ -8,8 +8,13 @@
  *   right after the assistant's tool calls); the Anthropic adapter merges them back into one user turn.
  * - Images inside a tool_result cannot live in the canonical tool_result (its content is a string),
  *   so they move to the user message that follows the tool messages instead of being lost.
- * - thinking / redacted_thinking blocks in assistant history are dropped: the canonical model has no
- *   place for them (see the report: a same-family upstream with thinking + tool use needs them back).
+ * - thinking / redacted_thinking blocks in assistant history are dropped from the canonical messages:
+ *   the canonical model has no place for them. An Anthropic upstream gets them back, signatures and all,
+ *   from the request's `anthropicNative` body (see build-request.ts in providers/anthropic).
+ * - A `role: "system"` message (Claude Code's mid-conversation-system beta) becomes a canonical system
+ *   message in place: other upstreams see a system message where the client put it.
+ * - Block types the canonical model cannot carry (document, search_result, server tool blocks, ...) are
+ *   accepted and listed in `requires`: only an Anthropic upstream can serve them, from the native body.
  */
 import { ok } from '../../core/index.ts';
 import type { ChatMessage, ContentPart } from '../types.ts';
@@ -19,13 +24,17 @@ import {
 
 type AnthropicRole = 'user' | 'assistant';
 
-/** Decode one entry of `messages` into one or more canonical messages. */
-export function decodeMessage(raw: unknown, param: string): DecodeResult<ChatMessage[]> {
+/**
+ * Decode one entry of `messages` into one or more canonical messages. `requires` collects what only an
+ * Anthropic upstream can serve (as "<param>: <what>").
+ */
+export function decodeMessage(raw: unknown, param: string, requires: string[] = []): DecodeResult<ChatMessage[]> {
   const rec = requireRecord(raw, param);
   if (!rec.ok) return rec;
   const roleRaw = rec.value['role'];
   if (roleRaw === undefined) return fail(pathOf(param, 'role'), 'Field required');
-  if (roleRaw !== 'user' && roleRaw !== 'assistant') return fail(pathOf(param, 'role'), "Input should be 'user' or 'assistant'");
+  if (roleRaw === 'system') return decodeSystemMessage(rec.value['content'], pathOf(param, 'content'));
+  if (roleRaw !== 'user' && roleRaw !== 'assistant') return fail(pathOf(param, 'role'), "Input should be 'user', 'assistant' or 'system'");
   const role: AnthropicRole = roleRaw;
   const contentParam = pathOf(param, 'content');
   const content = rec.value['content'];
@@ -36,7 +45,7 @@ export function decodeMessage(raw: unknown, param: string): DecodeResult<ChatMes
   const parts: ContentPart[] = [];
   const toolMessages: ChatMessage[] = [];
   for (let i = 0; i < content.length; i++) {
-    const decoded = decodeBlock(content[i], role, pathOf(contentParam, i));
+    const decoded = decodeBlock(content[i], role, pathOf(contentParam, i), requires);
     if (!decoded.ok) return decoded;
     for (const part of decoded.value) {
       if (part.type === 'tool_result') toolMessages.push({ role: 'tool', content: [part] });
@@ -49,8 +58,26 @@ export function decodeMessage(raw: unknown, param: string): DecodeResult<ChatMes
   return ok(toolMessages);
 }
 
+/** A system message inside `messages`: a string or a list of text blocks (cache_control allowed). */
+function decodeSystemMessage(content: unknown, param: string): DecodeResult<ChatMessage[]> {
+  if (content === undefined) return fail(param, 'Field required');
+  if (typeof content === 'string') return ok([{ role: 'system', content: content === '' ? [] : [{ type: 'text', text: content }] }]);
+  if (!Array.isArray(content)) return fail(param, 'Input should be a valid string or list of text blocks');
+  const parts: ContentPart[] = [];
+  for (let i = 0; i < content.length; i++) {
+    const blockParam = pathOf(param, i);
+    const block = requireRecord(content[i], blockParam);
+    if (!block.ok) return block;
+    if (block.value['type'] !== 'text') return fail(pathOf(blockParam, 'type'), "Input should be 'text'");
+    const text = requireString(block.value['text'], pathOf(blockParam, 'text'));
+    if (!text.ok) return text;
+    parts.push({ type: 'text', text: text.value });
+  }
+  return ok([{ role: 'system', content: parts }]);
+}
+
 /** One block -> zero or more parts (thinking -> none, tool_result with images -> result + images). */
-function decodeBlock(raw: unknown, role: AnthropicRole, param: string): DecodeResult<ContentPart[]> {
+function decodeBlock(raw: unknown, role: AnthropicRole, param: string, requires: string[]): DecodeResult<ContentPart[]> {
   const rec = requireRecord(raw, param);
   if (!rec.ok) return rec;
   const block = rec.value;
@@ -76,7 +103,11 @@ function decodeBlock(raw: unknown, role: AnthropicRole, param: string): DecodeRe
       if (role !== 'assistant') return fail(pathOf(param, 'type'), `${type.value} blocks are only allowed in assistant messages`);
       return ok([]);
     default:
-      return fail(pathOf(param, 'type'), `content block type '${type.value}' is not supported by this gateway`);
+      // document, search_result, server_tool_use, web_search_tool_result, container_upload, ...: Anthropic
+      // validates them itself; other upstreams cannot take them.
+      if (type.value === '') return fail(pathOf(param, 'type'), 'String should have at least 1 character');
+      requires.push(`${param}: a '${type.value}' block`);
+      return ok([]);
   }
 }
 

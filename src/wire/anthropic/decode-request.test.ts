@@ -176,8 +176,8 @@ describe('decodeMessagesRequest: errors', () => {
   });
 
   test('errors inside messages carry the dotted path of the bad field', () => {
-    assert.deepEqual(decodeErr({ ...base, messages: [{ role: 'system', content: 'x' }] }),
-      { message: "messages.0.role: Input should be 'user' or 'assistant'", param: 'messages.0.role' });
+    assert.deepEqual(decodeErr({ ...base, messages: [{ role: 'tool', content: 'x' }] }),
+      { message: "messages.0.role: Input should be 'user', 'assistant' or 'system'", param: 'messages.0.role' });
     assert.equal(decodeErr({ ...base, messages: [{ role: 'user' }] }).param, 'messages.0.content');
     assert.equal(decodeErr({ ...base, messages: [{ role: 'user', content: [{ type: 'text' }] }] }).param, 'messages.0.content.0.text');
     assert.equal(decodeErr({ ...base, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png' } }] }] }).param,
@@ -198,9 +198,32 @@ describe('decodeMessagesRequest: errors', () => {
       'messages.0.content.0.input: Input should be a valid dictionary');
   });
 
-  test('unsupported block types and server tools are refused, not silently dropped', () => {
-    assert.match(decodeErr({ ...base, messages: [{ role: 'user', content: [{ type: 'document', source: {} }] }] }).message, /'document' is not supported/);
-    assert.equal(decodeErr({ ...base, tools: [{ type: 'web_search_20250305', name: 'web_search' }] }).param, 'tools.0.type');
+  test('document blocks and server tools are kept for an Anthropic upstream and listed as what only Anthropic can serve', () => {
+    const doc = decodeMessagesRequest({ ...base, messages: [{ role: 'user', content: [{ type: 'document', source: {} }, { type: 'text', text: 'sum up' }] }] });
+    assert.ok(doc.ok);
+    assert.deepEqual(doc.value.anthropicNative?.requires, ["messages.0.content.0: a 'document' block"]);
+    assert.deepEqual(doc.value.messages, [{ role: 'user', content: [{ type: 'text', text: 'sum up' }] }]);
+    const web = decodeMessagesRequest({ ...base, tools: [{ type: 'web_search_20250305', name: 'web_search' }, { name: 'f', input_schema: { type: 'object' } }] });
+    assert.ok(web.ok);
+    assert.deepEqual(web.value.tools?.map((t) => t.name), ['f']);
+    assert.deepEqual(web.value.anthropicNative?.requires, ["tools.0: the server tool 'web_search_20250305'"]);
+    assert.equal(decodeErr({ ...base, tools: [{ type: 7, name: 'x' }] }).param, 'tools.0.type');
+  });
+
+  test('a system message inside messages becomes a canonical system message in place', () => {
+    const r = decodeMessagesRequest({ ...base, system: 'top', messages: [{ role: 'user', content: 'hi' }, { role: 'system', content: [{ type: 'text', text: 'mid', cache_control: { type: 'ephemeral' } }] }] });
+    assert.ok(r.ok);
+    assert.deepEqual(r.value.messages.map((m) => [m.role, m.content]), [
+      ['system', [{ type: 'text', text: 'top' }]], ['user', [{ type: 'text', text: 'hi' }]], ['system', [{ type: 'text', text: 'mid' }]],
+    ]);
+  });
+
+  test('output_config.format json_schema becomes the canonical response format', () => {
+    const schema = { type: 'object', properties: { a: { type: 'string' } }, required: ['a'] };
+    const r = decodeMessagesRequest({ ...base, output_config: { format: { type: 'json_schema', schema } } });
+    assert.ok(r.ok);
+    assert.deepEqual(r.value.responseFormat, { type: 'json_schema', name: 'output', schema });
+    assert.deepEqual(r.value.extra['output_config'], { format: { type: 'json_schema', schema } });
   });
 
   test('tools need a name and an input_schema object', () => {

@@ -44,7 +44,8 @@ function decode(body: unknown, isMessages: boolean): DecodeResult<ChatRequest> {
     maxTokensOutput = maxTokens.value;
   }
 
-  const messages = decodeConversation(body['system'], body['messages']);
+  const requires: string[] = [];
+  const messages = decodeConversation(body['system'], body['messages'], requires);
   if (!messages.ok) return messages;
 
   const req: ChatRequest = {
@@ -54,6 +55,7 @@ function decode(body: unknown, isMessages: boolean): DecodeResult<ChatRequest> {
     // Anthropic always reports usage in message_start / message_delta.
     includeUsage: true,
     extra: {},
+    anthropicNative: { body, headers: {}, requires },
   };
   if (maxTokensOutput !== undefined) req.maxTokensOutput = maxTokensOutput;
   if (isMessages) {
@@ -63,8 +65,10 @@ function decode(body: unknown, isMessages: boolean): DecodeResult<ChatRequest> {
   }
   const sampling = decodeSampling(body, req);
   if (!sampling.ok) return sampling;
-  const tools = decodeTools(body, req);
+  const tools = decodeTools(body, req, requires);
   if (!tools.ok) return tools;
+  const format = decodeOutputFormat(body['output_config'], req);
+  if (!format.ok) return format;
   const metadata = decodeMetadata(body['metadata'], req);
   if (!metadata.ok) return metadata;
   for (const key of Object.keys(body)) {
@@ -73,7 +77,7 @@ function decode(body: unknown, isMessages: boolean): DecodeResult<ChatRequest> {
   return ok(req);
 }
 
-function decodeConversation(systemRaw: unknown, messagesRaw: unknown): DecodeResult<ChatMessage[]> {
+function decodeConversation(systemRaw: unknown, messagesRaw: unknown, requires: string[]): DecodeResult<ChatMessage[]> {
   const out: ChatMessage[] = [];
   const system = decodeSystem(systemRaw);
   if (!system.ok) return system;
@@ -82,7 +86,7 @@ function decodeConversation(systemRaw: unknown, messagesRaw: unknown): DecodeRes
   if (!list.ok) return list;
   if (list.value.length === 0) return fail('messages', 'at least one message is required');
   for (let i = 0; i < list.value.length; i++) {
-    const decoded = decodeMessage(list.value[i], pathOf('messages', i));
+    const decoded = decodeMessage(list.value[i], pathOf('messages', i), requires);
     if (!decoded.ok) return decoded;
     out.push(...decoded.value);
   }
@@ -122,15 +126,15 @@ function decodeSampling(body: Record<string, unknown>, req: ChatRequest): Decode
   return ok(true);
 }
 
-function decodeTools(body: Record<string, unknown>, req: ChatRequest): DecodeResult<true> {
+function decodeTools(body: Record<string, unknown>, req: ChatRequest, requires: string[]): DecodeResult<true> {
   if (body['tools'] !== undefined && body['tools'] !== null) {
     const list = requireArray(body['tools'], 'tools');
     if (!list.ok) return list;
     const tools: ToolDefinition[] = [];
     for (let i = 0; i < list.value.length; i++) {
-      const tool = decodeTool(list.value[i], pathOf('tools', i));
+      const tool = decodeTool(list.value[i], pathOf('tools', i), requires);
       if (!tool.ok) return tool;
-      tools.push(tool.value);
+      if (tool.value !== undefined) tools.push(tool.value);
     }
     if (tools.length > 0) req.tools = tools;
   }
@@ -142,13 +146,16 @@ function decodeTools(body: Record<string, unknown>, req: ChatRequest): DecodeRes
   return ok(true);
 }
 
-function decodeTool(raw: unknown, param: string): DecodeResult<ToolDefinition> {
+/** A custom tool, or undefined for a server tool (listed in `requires`: only Anthropic runs it). */
+function decodeTool(raw: unknown, param: string, requires: string[]): DecodeResult<ToolDefinition | undefined> {
   const rec = requireRecord(raw, param);
   if (!rec.ok) return rec;
   const type = rec.value['type'];
   // Server tools (web_search_20250305, bash_20250124, ...) run inside Anthropic; other upstreams cannot honour them.
   if (type !== undefined && type !== null && type !== 'custom') {
-    return fail(pathOf(param, 'type'), `tool type '${String(type)}' is not supported by this gateway`);
+    if (typeof type !== 'string' || type === '') return fail(pathOf(param, 'type'), 'Input should be a valid string');
+    requires.push(`${param}: the server tool '${type}'`);
+    return ok(undefined);
   }
   const name = requireString(rec.value['name'], pathOf(param, 'name'));
   if (!name.ok) return name;
@@ -179,6 +186,26 @@ function decodeToolChoice(raw: unknown, req: ChatRequest): DecodeResult<ToolChoi
     case undefined: return fail('tool_choice.type', 'Field required');
     default: return fail('tool_choice.type', "Input should be 'auto', 'any', 'tool' or 'none'");
   }
+}
+
+/**
+ * output_config.format (structured output, as @ai-sdk/anthropic sends it): {type: "json_schema", schema}.
+ * Kept as the canonical response format, so an OpenAI-style upstream gets response_format; an Anthropic
+ * upstream gets output_config itself from the native body.
+ */
+function decodeOutputFormat(raw: unknown, req: ChatRequest): DecodeResult<true> {
+  if (raw === undefined || raw === null) return ok(true);
+  const rec = requireRecord(raw, 'output_config');
+  if (!rec.ok) return rec;
+  const format = rec.value['format'];
+  if (format === undefined || format === null) return ok(true);
+  const f = requireRecord(format, 'output_config.format');
+  if (!f.ok) return f;
+  if (f.value['type'] !== 'json_schema') return fail('output_config.format.type', "Input should be 'json_schema'");
+  const schema = requireRecord(f.value['schema'], 'output_config.format.schema');
+  if (!schema.ok) return schema;
+  req.responseFormat = { type: 'json_schema', name: 'output', schema: schema.value };
+  return ok(true);
 }
 
 function decodeMetadata(raw: unknown, req: ChatRequest): DecodeResult<true> {

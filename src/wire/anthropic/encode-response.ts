@@ -81,7 +81,8 @@ export function encodeMessagesResponse(res: ChatResponse, model: string, id: str
     type: 'message',
     role: 'assistant',
     model,
-    content,
+    // From an Anthropic upstream: its own blocks (thinking signatures, redacted_thinking, server tool blocks).
+    content: res.anthropicContent ?? content,
     stop_reason: anthropicStopReason(res.finishReason, hasToolCalls),
     stop_sequence: null,
     usage: anthropicUsage(res.usage),

@@ -13,7 +13,7 @@
 import type { FinishReason, StreamEvent, Usage } from '../types.ts';
 import { anthropicStopReason, anthropicUsage } from './encode-response.ts';
 
-type BlockKind = 'text' | 'thinking' | 'tool';
+type BlockKind = 'text' | 'thinking' | 'tool' | 'native';
 
 export interface AnthropicStreamEncoderOptions {
   /** Message id sent to the client (msg_...). */
@@ -54,6 +54,12 @@ export class AnthropicStreamEncoder {
         return out + frame('content_block_delta',
           `{"type":"content_block_delta","index":${this.#openIndex},"delta":{"type":"text_delta","text":${JSON.stringify(ev.text)}}}`);
       case 'reasoning':
+        if (ev.block !== undefined) return out + this.#wholeBlock(ev.block);
+        if (ev.signature !== undefined) {
+          if (this.#openKind !== 'thinking') out += this.#open('thinking', '{"type":"thinking","thinking":"","signature":""}');
+          return out + frame('content_block_delta',
+            `{"type":"content_block_delta","index":${this.#openIndex},"delta":{"type":"signature_delta","signature":${JSON.stringify(ev.signature)}}}`);
+        }
         if (ev.text === '') return out;
         if (this.#openKind !== 'thinking') out += this.#open('thinking', '{"type":"thinking","thinking":"","signature":""}');
         return out + frame('content_block_delta',
@@ -129,6 +135,12 @@ export class AnthropicStreamEncoder {
     const out = frame('content_block_stop', `{"type":"content_block_stop","index":${this.#openIndex}}`);
     this.#openKind = undefined;
     return out;
+  }
+
+  /** A block passed through whole (redacted_thinking, server tool use and results): start + stop. */
+  #wholeBlock(block: Record<string, unknown>): string {
+    const out = this.#open('native', JSON.stringify(block));
+    return out + this.#close();
   }
 
   #toolDelta(toolIndex: number, argumentsDelta: string): string {
