@@ -7,6 +7,7 @@ import { isRecord, type Json } from './flow.ts';
 import { handleEmbed, handleGenerate } from './gemini.ts';
 import { handleChat } from './openai-chat.ts';
 import { handleCompletions, handleEmbeddings, handleModel, handleModels } from './openai-extra.ts';
+import { handleResponses } from './openai-responses.ts';
 import { DEFAULT_PACING, type Emulator, type EmulatorOptions, type EmulatorStats, type Pacing } from './types.ts';
 import type { Dialect } from './vendor-errors.ts';
 
@@ -123,6 +124,7 @@ const OPENAI_POST: Record<string, BodyHandler> = {
   '/v1/chat/completions': handleChat,
   '/v1/completions': handleCompletions,
   '/v1/embeddings': handleEmbeddings,
+  '/v1/responses': handleResponses,
 };
 const ANTHROPIC_POST: Record<string, BodyHandler> = {
   '/v1/messages': handleMessages,

@@ -86,6 +86,11 @@ describe('POST /v1/responses through the official openai client', () => {
     assert.equal(deltas, plain.output_text, 'the streamed text equals the non-streamed answer');
     const u = final.usage!;
     assert.ok(u.input_tokens > 0 && u.output_tokens > 0);
+    const stored = await a.client.responses.retrieve(final.id);
+    assert.equal(stored.status, 'completed');
+    assert.deepEqual(stored.output.map((o) => o.id), final.output.map((o) => o.id), 'a streamed response is stored as it was sent');
+    assert.equal(stored.output_text, final.output_text);
+    assert.deepEqual(stored.usage, final.usage);
     const recs = await usageRecords(a.id);
     assert.equal(recs.length, 2, 'each request charged once');
     assert.equal((await used(a.id)).used, u.total_tokens + plain.usage!.total_tokens);
@@ -151,6 +156,21 @@ describe('POST /v1/responses through the official openai client', () => {
     await assert.rejects(a.client.responses.retrieve(first.id), (e: any) => e.status === 404);
   });
 
+  test('item_reference items (what the AI SDK sends with store on) resolve to stored output items of the same account only', async () => {
+    const a = await account();
+    const b = await account();
+    const first = await a.client.responses.create({ model: 'deepseek-v3.2', input: 'Remember this.' });
+    const ref = first.output[0]!.id!;
+    const alone = await a.client.responses.create({ model: 'deepseek-v3.2', input: 'What did you say?', store: false });
+    const withRef = await a.client.responses.create({
+      model: 'deepseek-v3.2', store: false,
+      input: [{ role: 'user', content: 'Remember this.' }, { type: 'item_reference', id: ref }, { role: 'user', content: 'What did you say?' }],
+    });
+    assert.ok(withRef.usage!.input_tokens >= alone.usage!.input_tokens + first.usage!.output_tokens, 'the referenced answer was sent upstream');
+    await assert.rejects(b.client.responses.create({ model: 'deepseek-v3.2', input: [{ type: 'item_reference', id: ref }] }),
+      (e: any) => e.status === 400 && e.param === 'input[0].id');
+  });
+
   test('another account can neither GET nor continue a stored response', async () => {
     const a = await account();
     const b = await account();
@@ -214,6 +234,19 @@ describe('POST /v1/responses through the official openai client', () => {
     assert.equal(typeof v.sunny, 'boolean');
   });
 
+  test('an account with nothing to pay is refused with 429 insufficient_quota before any upstream call, streamed or not', async () => {
+    const a = await account();
+    await srv.admin('PUT', `/admin/accounts/${a.id}/policy`, { overage: 'block' });
+    const empty = await srv.admin('POST', '/admin/accounts', { name: `empty-${Math.random()}` });
+    await srv.admin('PUT', `/admin/accounts/${empty.body.id}/policy`, { overage: 'block' });
+    const k = await srv.admin('POST', '/admin/keys', { accountId: empty.body.id });
+    const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: k.body.key, maxRetries: 0 });
+    const before = srv.app.emulator!.stats().requests;
+    await assert.rejects(client.responses.create({ model: 'deepseek-v3.2', input: 'hi' }), (e: any) => e.status === 429 && e.code === 'insufficient_quota');
+    await assert.rejects(client.responses.stream({ model: 'deepseek-v3.2', input: 'hi' }).finalResponse(), (e: any) => e.status === 429);
+    assert.equal(srv.app.emulator!.stats().requests, before, 'no upstream call was made');
+  });
+
   test('bad input gets an OpenAI-format 400 naming the param', async () => {
     const a = await account();
     const cases: [unknown, string][] = [
@@ -222,7 +255,7 @@ describe('POST /v1/responses through the official openai client', () => {
       [{ model: 'deepseek-v3.2', input: 42 }, 'input'],
       [{ model: 'deepseek-v3.2', input: [{ type: 'message', role: 'robot', content: 'x' }] }, 'input[0].role'],
       [{ model: 'deepseek-v3.2', input: [{ role: 'user', content: [{ type: 'input_audio' }] }] }, 'input[0].content[0].type'],
-      [{ model: 'deepseek-v3.2', input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0].type'],
+      [{ model: 'deepseek-v3.2', input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0].id'],
       [{ model: 'deepseek-v3.2', input: 'x', max_output_tokens: 0 }, 'max_output_tokens'],
       [{ model: 'deepseek-v3.2', input: 'x', temperature: 3 }, 'temperature'],
       [{ model: 'deepseek-v3.2', input: 'x', text: { format: { type: 'xml' } } }, 'text.format.type'],

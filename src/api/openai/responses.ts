@@ -1,7 +1,7 @@
 import { TokenGridError } from '../../core/index.ts';
 import { chatStream, type Gateway, type RequestContext } from '../../gateway/index.ts';
 import {
-  decodeResponsesRequest, encodeResponsesResponse, responsesItemsToMessages, ResponsesStreamEncoder,
+  decodeResponsesRequest, encodeResponsesResponse, itemReferenceIds, responsesItemsToMessages, ResponsesStreamEncoder,
   type ResponseEnvelope, type ResponsesRequest, type ResponseStore,
 } from '../../wire/openai/index.ts';
 import type { ChatRequest } from '../../wire/index.ts';
@@ -49,6 +49,34 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
     return { chat: { ...req.chat, messages }, history: prev.items };
   }
 
+  /**
+   * Items named by `item_reference`, found in this account's stored responses. Output item ids are derived from
+   * their response's id (`msg_<base>`, `fc_<base>_<n>`, …: see encode-responses.ts), so each is one lookup.
+   */
+  async function referencedItems(ctx: RequestContext, ids: string[]): Promise<Map<string, Record<string, unknown>>> {
+    const found = new Map<string, Record<string, unknown>>();
+    if (ids.length === 0 || rdeps === undefined) return found;
+    const responses = new Map<string, Record<string, unknown>[] | undefined>();
+    for (const id of ids) {
+      const under = id.indexOf('_');
+      if (under < 0) continue;
+      const rest = id.slice(under + 1);
+      const candidates = [`resp_${rest}`, `resp_${rest.replace(/_\d+$/, '')}`];
+      for (const rid of candidates) {
+        if (!responses.has(rid)) {
+          const r = await rdeps.store.get(ctx.key.accountId, rid, deps.clock.nowMs());
+          responses.set(rid, r === undefined ? undefined : (r.response['output'] as Record<string, unknown>[] | undefined));
+        }
+        const item = responses.get(rid)?.find((it) => it['id'] === id);
+        if (item !== undefined) {
+          found.set(id, item);
+          break;
+        }
+      }
+    }
+    return found;
+  }
+
   async function persist(ctx: RequestContext, req: ResponsesRequest, history: Record<string, unknown>[], response: Record<string, unknown> | undefined): Promise<void> {
     if (!req.store || rdeps === undefined || response === undefined) return;
     const now = deps.clock.nowMs();
@@ -68,7 +96,8 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
     {
       method: 'POST', path: '/v1/responses', family: 'openai', auth: 'key',
       async handler(rc: RouteContext, ctx: RequestContext) {
-        const req = decoded(decodeResponsesRequest(await readJson(rc.req, deps.bodyLimitBytes)));
+        const body = await readJson(rc.req, deps.bodyLimitBytes);
+        const req = decoded(decodeResponsesRequest(body, await referencedItems(ctx, itemReferenceIds(body))));
         const { chat, history } = await withHistory(ctx, req);
         const env: ResponseEnvelope = { id: `resp_${ctx.requestId.replace(/^req_/, '')}`, createdAtS: nowS(), model: req.chat.model, req };
         const headers = req.ignoredTools.length === 0 ? undefined : {

@@ -12,8 +12,25 @@ import type { ResponsesRequest } from './responses-types.ts';
  * (they are Responses fields, which no chat upstream understands); `reasoning.effort` travels as the chat
  * field `reasoning_effort` to OpenAI-compatible upstreams (the gateway drops extras for other dialects).
  */
-export function decodeResponsesRequest(body: unknown): Result<ResponsesRequest, 'invalid_request'> {
-  return runDecoder(() => decodeResponses(body));
+export function decodeResponsesRequest(body: unknown, references: ReadonlyMap<string, Record<string, unknown>> = NO_REFERENCES): Result<ResponsesRequest, 'invalid_request'> {
+  return runDecoder(() => decodeResponses(body, references));
+}
+
+const NO_REFERENCES: ReadonlyMap<string, Record<string, unknown>> = new Map();
+
+/**
+ * The ids of `item_reference` items in a request body's input (a tolerant pre-scan: the decoder validates).
+ * The caller looks them up among the account's stored responses and passes them to decodeResponsesRequest,
+ * which puts each referenced item in the reference's place. (The AI SDK sends its earlier assistant text and
+ * reasoning this way when `store` is on.)
+ */
+export function itemReferenceIds(body: unknown): string[] {
+  if (!isObj(body) || !Array.isArray(body['input'])) return [];
+  const ids: string[] = [];
+  for (const item of body['input']) {
+    if (isObj(item) && item['type'] === 'item_reference' && typeof item['id'] === 'string' && item['id'] !== '') ids.push(item['id']);
+  }
+  return ids;
 }
 
 /**
@@ -36,7 +53,7 @@ const REFUSED_FIELDS: Record<string, string> = {
   prompt: 'reusable prompt templates are not supported; send instructions and input',
 };
 
-function decodeResponses(body: unknown): ResponsesRequest {
+function decodeResponses(body: unknown, references: ReadonlyMap<string, Record<string, unknown>>): ResponsesRequest {
   const o = asObj(body, '');
   const model = reqNonEmptyString(o, 'model', '');
   for (const [field, why] of Object.entries(REFUSED_FIELDS)) {
@@ -45,7 +62,11 @@ function decodeResponses(body: unknown): ResponsesRequest {
   if (optBool(o, 'background', '') === true) fail('background', "Invalid value for 'background': background mode is not supported; send the request with stream or wait for the answer.");
 
   const instructions = optString(o, 'instructions', '') ?? null;
-  const inputItems = normaliseInput(o['input']);
+  const inputItems = normaliseInput(o['input']).map((item, i) => {
+    if (item['type'] !== 'item_reference') return item;
+    const id = reqNonEmptyString(item, 'id', idx('input', i));
+    return references.get(id) ?? fail(at(idx('input', i), 'id'), `Item with id '${id}' not found among this account's stored responses.`);
+  });
   const messages: ChatMessage[] = [];
   if (instructions !== null && instructions !== '') messages.push({ role: 'system', content: [{ type: 'text', text: instructions }] });
   messages.push(...itemsToMessages(inputItems, 'input'));
@@ -64,6 +85,10 @@ function decodeResponses(body: unknown): ResponsesRequest {
   if (user !== undefined) chat.user = user;
 
   const tools = decodeTools(o['tools']);
+  // Tools a client adds mid-conversation (after a client-side tool_search) travel as input items.
+  inputItems.forEach((item, i) => {
+    if (item['type'] === 'additional_tools') addTools(tools, asArray(item['tools'], at(idx('input', i), 'tools')), at(idx('input', i), 'tools'));
+  });
   if (tools.defs.length > 0) chat.tools = tools.defs;
   if (!isAbsent(o['tool_choice'])) {
     const choice = decodeToolChoice(o['tool_choice'], tools.customTools, tools.namespaces);
@@ -171,15 +196,29 @@ function itemsToMessages(items: readonly Record<string, unknown>[], param: strin
       case 'reasoning':
         if (!isAbsent(item['summary'])) asArray(item['summary'], at(path, 'summary'));
         break;
+      case 'additional_tools':
+        break; // its tools were added to the request's tools
       case 'item_reference':
-        fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': item references are not supported; send the items themselves or use previous_response_id.`);
+        // Resolved before this point (decodeResponses); one left here came from a stored item, which never holds one.
+        fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': this item reference could not be resolved.`);
         break;
       default:
-        if (isAbsent(type)) fail(at(path, 'type'), `Missing required parameter: '${at(path, 'type')}'.`);
-        fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': input items of type ${describeValue(type)} are not supported (use 'message', 'function_call', 'function_call_output', 'custom_tool_call', 'custom_tool_call_output' or 'reasoning').`);
+        if (typeof type === 'string' && DROPPED_ITEMS.has(type)) break;
+        itemTypeRefused(type, path);
     }
   });
   return out;
+}
+
+/**
+ * Items of hosted tools and opaque server state that an earlier OpenAI session may have left in a client's
+ * history: nothing an upstream of another dialect could read, so they are left out, like reasoning items.
+ */
+const DROPPED_ITEMS = new Set(['web_search_call', 'file_search_call', 'tool_search_call', 'tool_search_output', 'image_generation_call', 'code_interpreter_call', 'compaction', 'mcp_list_tools']);
+
+function itemTypeRefused(type: unknown, path: string): never {
+  if (isAbsent(type)) fail(at(path, 'type'), `Missing required parameter: '${at(path, 'type')}'.`);
+  return fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': input items of type ${describeValue(type)} are not supported (use 'message', 'function_call', 'function_call_output', 'custom_tool_call', 'custom_tool_call_output' or 'reasoning').`);
 }
 
 function decodeMessageItem(item: Obj, path: string): ChatMessage {
@@ -225,7 +264,10 @@ function decodeParts(v: unknown, param: string, side: 'input' | 'output'): Conte
   });
 }
 
-/** A tool's output: a string, or parts whose text is joined (images in tool output are not carried). */
+/**
+ * A tool's output: a string, or parts whose text is joined. A canonical tool result is text, so an image or a
+ * file in a tool's output (Codex's view_image sends one) is replaced by a note saying it was not forwarded.
+ */
 function toolOutputText(v: unknown, param: string): string {
   if (typeof v === 'string') return v;
   if (isAbsent(v)) fail(param, `Missing required parameter: '${param}'.`);
@@ -233,7 +275,8 @@ function toolOutputText(v: unknown, param: string): string {
   asArray(v, param).forEach((p, i) => {
     const part = asObj(p, idx(param, i));
     if (typeof part['text'] === 'string') text += part['text'];
-    else fail(at(idx(param, i), 'type'), `Invalid value for '${at(idx(param, i), 'type')}': only text parts are supported in tool output, got ${describeValue(part['type'])}.`);
+    else if (part['type'] === 'input_image' || part['type'] === 'input_file') text += `[${part['type'] === 'input_image' ? 'an image' : 'a file'} from the tool was not forwarded: this gateway passes tool output as text]`;
+    else fail(at(idx(param, i), 'type'), `Invalid value for '${at(idx(param, i), 'type')}': tool output parts are 'input_text', 'input_image' or 'input_file', got ${describeValue(part['type'])}.`);
   });
   return text;
 }
@@ -261,6 +304,11 @@ function decodeTools(v: unknown): DecodedTools {
   if (isAbsent(v)) return out;
   const list = asArray(v, 'tools');
   out.echo = list;
+  addTools(out, list, 'tools');
+  return out;
+}
+
+function addTools(out: DecodedTools, list: unknown[], param: string): void {
   const add = (t: Obj, path: string, namespace: string | undefined): void => {
     const type = t['type'];
     if (type === 'function') {
@@ -291,8 +339,7 @@ function decodeTools(v: unknown): DecodedTools {
       fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': tools of type ${describeValue(type)} are not supported (use 'function' or 'custom').`);
     }
   };
-  list.forEach((t, i) => add(asObj(t, idx('tools', i)), idx('tools', i), undefined));
-  return out;
+  list.forEach((t, i) => add(asObj(t, idx(param, i)), idx(param, i), undefined));
 }
 
 function decodeToolChoice(v: unknown, customTools: ReadonlySet<string>, namespaces: ReadonlyMap<string, string>): ToolChoice | undefined {
