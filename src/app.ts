@@ -100,6 +100,7 @@ export function rateTableFromCatalog(catalog: ModelCatalog, coinsPerYuan: number
     models[m.id] = {
       coinsPerTokenInput: m.coins.input, coinsPerTokenOutput: m.coins.output, coinsPerTokenCachedInput: m.coins.cachedInput,
       coinsPerTokenReasoning: m.coins.reasoning,
+      ...(m.coins.cacheWrite !== undefined ? { coinsPerTokenCacheWrite: m.coins.cacheWrite } : {}),
       priceMicrosPerMillionInput: price(m.coins.input), priceMicrosPerMillionOutput: price(m.coins.output),
       priceMicrosPerMillionCachedInput: price(m.coins.cachedInput),
       perRequestCharge: m.requestsPerCall, modelGroups: m.groups,

@@ -22,7 +22,11 @@ export interface VendorCost {
 
 /** Token-coin multipliers as rationals: 1 coin = 1 token of the reference model. */
 export interface Ratio { num: number; den: number }
-export interface CoinRates { input: Ratio; output: Ratio; cachedInput: Ratio; reasoning: Ratio }
+export interface CoinRates {
+  input: Ratio; output: Ratio; cachedInput: Ratio; reasoning: Ratio;
+  /** Input tokens written to the vendor's prompt cache (Anthropic cache_creation); default: the input rate. */
+  cacheWrite?: Ratio;
+}
 
 export interface ModelSpec {
   id: string;

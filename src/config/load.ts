@@ -103,6 +103,7 @@ export function resolveConfig(file: FileConfig, env: NodeJS.ProcessEnv, override
         output: parseRatio(m.coins.output, one),
         cachedInput: parseRatio(m.coins.cachedInput, parseRatio(m.coins.input, one)),
         reasoning: parseRatio(m.coins.reasoning, parseRatio(m.coins.output, one)),
+        ...(m.coins.cacheWrite !== undefined ? { cacheWrite: parseRatio(m.coins.cacheWrite, parseRatio(m.coins.input, one)) } : {}),
       },
     });
   }

@@ -37,7 +37,7 @@ export const modelSchema = z.object({
     output: z.number().int().nonnegative(),
     cachedInput: z.number().int().nonnegative().optional(),
   }).strict(),
-  coins: z.object({ input: ratio, output: ratio, cachedInput: ratio.optional(), reasoning: ratio.optional() }).strict(),
+  coins: z.object({ input: ratio, output: ratio, cachedInput: ratio.optional(), cacheWrite: ratio.optional(), reasoning: ratio.optional() }).strict(),
   requestsPerCall: z.number().int().positive().default(1),
 }).strict();
 

@@ -1,4 +1,5 @@
 import { SeededRandom } from '../core/index.ts';
+import { textPieces } from './agent.ts';
 import type { Directives, Pacing } from './types.ts';
 
 /**
@@ -120,6 +121,8 @@ export interface AnswerRequest {
   tool: { name: string; argsJson: string } | undefined;
   directives: Directives;
   pacing: Pacing;
+  /** A fixed answer text (a tool result echoed, JSON for a schema) instead of the generated words; see agent.ts. */
+  text?: string | undefined;
 }
 
 /** Splits tool arguments in at least 2 pieces (when longer than 1 char) of at most 8 chars. */
@@ -146,6 +149,13 @@ export function buildAnswer(r: AnswerRequest): Answer {
     usage.outputTokens = reasoningCount + toolTokens;
     const tool = { ...r.tool, argPieces: splitArgs(r.tool.argsJson) };
     return { model: r.model, seed, usage, reasoning, tokens: [], finish: 'tool', tool };
+  }
+  if (r.text !== undefined) {
+    const pieces = textPieces(r.text);
+    const room = Math.max(0, budget - reasoningCount);
+    const tokens = pieces.length > room ? pieces.slice(0, room) : pieces;
+    usage.outputTokens = reasoningCount + tokens.length;
+    return { model: r.model, seed, usage, reasoning, tokens, finish: pieces.length > room ? 'length' : 'stop', tool: undefined };
   }
   const wanted = d.tokens ?? r.pacing.outputTokens;
   const count = Math.min(wanted, budget - reasoningCount);

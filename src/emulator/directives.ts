@@ -9,7 +9,7 @@ import type { Directives } from './types.ts';
 
 const NO_DIRECTIVES: Directives = Object.freeze({});
 
-type Kind = 'int' | 'rate' | 'flag';
+type Kind = 'int' | 'rate' | 'flag' | 'string';
 const KEYS: Record<string, { name: keyof Directives; kind: Kind }> = {
   fail: { name: 'fail', kind: 'int' },
   failrate: { name: 'failRate', kind: 'rate' },
@@ -27,9 +27,12 @@ const KEYS: Record<string, { name: keyof Directives; kind: Kind }> = {
   cached: { name: 'cached', kind: 'int' },
   reasoning: { name: 'reasoning', kind: 'int' },
   prompttokens: { name: 'promptTokens', kind: 'int' },
+  tool: { name: 'tool', kind: 'string' },
+  cachewrite: { name: 'cacheWrite', kind: 'int' },
 };
 
-function parseValue(kind: Kind, raw: string | undefined): number | boolean | undefined {
+function parseValue(kind: Kind, raw: string | undefined): number | boolean | string | undefined {
+  if (kind === 'string') return raw === undefined || raw === '' ? undefined : raw;
   if (kind === 'flag') return raw === undefined || raw === '' || raw === '1' || raw.toLowerCase() === 'true';
   if (raw === undefined) return undefined;
   const n = Number(raw);

@@ -128,7 +128,7 @@ describe('anthropic errors', () => {
   });
 
   test('malformed JSON, a missing max_tokens and bad roles are 400 invalid_request_error', async () => {
-    for (const body of ['{oops', { model: 'c', messages: hello }, { model: 'c', max_tokens: 5, messages: [{ role: 'system', content: 'x' }] }, { max_tokens: 5, messages: hello }]) {
+    for (const body of ['{oops', { model: 'c', messages: hello }, { model: 'c', max_tokens: 5, messages: [{ role: 'tool', content: 'x' }] }, { max_tokens: 5, messages: hello }]) {
       const r = await postJson(messagesUrl, ANTHROPIC_HEADERS, body);
       assert.equal(r.status, 400, JSON.stringify(body));
       assert.equal(r.json.type, 'error');

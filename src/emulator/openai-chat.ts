@@ -1,7 +1,8 @@
 import { PromptMeter, buildAnswer, groupTokens, type Answer, type AnswerUsage } from './answer.ts';
 import { sendAnswerJson, sendStream, type Exchange } from './exchange.ts';
 import { isRecord, nowSeconds, prepare, readCap, type Json, type Prepared } from './flow.ts';
-import { argsJsonFromSchema } from './tool-args.ts';
+import { jsonAnswer, pickAgentTool, toolResultAnswer } from './agent.ts';
+import type { Directives } from './types.ts';
 
 /**
  * POST /v1/chat/completions, from OpenAI's API reference: `chat.completion` objects and, when
@@ -58,20 +59,34 @@ function meterMessages(messages: unknown, meter: PromptMeter): string | undefine
   return undefined;
 }
 
-function pickTool(body: Json, messages: unknown[]): { name: string; argsJson: string } | undefined {
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content.map((p) => (isRecord(p) && typeof p['text'] === 'string' ? p['text'] : '')).filter((t) => t !== '').join('\n');
+}
+
+/** What to answer: a tool call, a fixed text (from a tool result, or JSON for response_format), or generated words. */
+function plan(body: Json, messages: unknown[], directives: Directives): { tool?: { name: string; argsJson: string }; text?: string } {
+  const last = messages[messages.length - 1];
+  if (!isRecord(last)) return {};
+  if (last['role'] === 'tool') return { text: toolResultAnswer(textOf(last['content'])) };
   const tools = body['tools'];
   const choice = body['tool_choice'];
-  if (!Array.isArray(tools) || tools.length === 0 || choice === 'none') return undefined;
-  const last = messages[messages.length - 1];
-  if (!isRecord(last) || last['role'] !== 'user') return undefined;
-  const forced = isRecord(choice) && isRecord(choice['function']) ? choice['function']['name'] : undefined;
-  for (const t of tools) {
-    const fn = isRecord(t) ? t['function'] : undefined;
-    if (!isRecord(fn) || typeof fn['name'] !== 'string') continue;
-    if (forced !== undefined && fn['name'] !== forced) continue;
-    return { name: fn['name'], argsJson: argsJsonFromSchema(fn['parameters']) };
+  if (last['role'] === 'user' && Array.isArray(tools) && tools.length > 0 && choice !== 'none') {
+    const offered = tools.map((t) => (isRecord(t) ? t['function'] : undefined))
+      .filter((fn): fn is Json => isRecord(fn) && typeof fn['name'] === 'string')
+      .map((fn) => ({ name: fn['name'] as string, schema: fn['parameters'] }));
+    const forcedName = isRecord(choice) && isRecord(choice['function']) ? choice['function']['name'] : undefined;
+    const tool = pickAgentTool(offered, textOf(last['content']), typeof forcedName === 'string' ? forcedName : undefined, directives.tool);
+    if (tool !== undefined) return { tool };
   }
-  return undefined;
+  const format = body['response_format'];
+  if (isRecord(format) && format['type'] === 'json_schema') {
+    const spec = format['json_schema'];
+    return { text: jsonAnswer(isRecord(spec) ? spec['schema'] ?? {} : {}) };
+  }
+  if (isRecord(format) && format['type'] === 'json_object') return { text: jsonAnswer(undefined) };
+  return {};
 }
 
 const FINISH = { stop: 'stop', length: 'length', tool: 'tool_calls' } as const;
@@ -84,8 +99,8 @@ export function handleChat(ex: Exchange, body: Json): void {
   if (cap === null) return ex.error('openai', 400, "Invalid 'max_tokens': expected an integer >= 1.");
   if (body['tools'] !== undefined && body['tools'] !== null) meter.extra(Buffer.byteLength(JSON.stringify(body['tools'])));
   prepare(ex, 'openai', body['model'], (p) => {
-    const tool = pickTool(body, body['messages'] as unknown[]);
-    const answer = buildAnswer({ model: p.model, meter, maxTokens: cap, tool, directives: p.directives, pacing: ex.state.pacing });
+    const { tool, text } = plan(body, body['messages'] as unknown[], p.directives);
+    const answer = buildAnswer({ model: p.model, meter, maxTokens: cap, tool, text, directives: p.directives, pacing: ex.state.pacing });
     const id = `chatcmpl-emu${ex.nextId()}`;
     if (body['stream'] === true) streamChat(ex, p, answer, id, includeUsage(body));
     else replyChat(ex, p, answer, id);

@@ -70,6 +70,10 @@ export interface Directives {
   cached?: number;
   reasoning?: number;
   promptTokens?: number;
+  /** The tool an agent counterpart calls when tools are offered (by name; see agent.ts). */
+  tool?: string;
+  /** Anthropic: input tokens reported as written to the prompt cache (cache_creation_input_tokens). */
+  cacheWrite?: number;
 }
 
 /** Stream fault points, counted in content chunks; undefined when not injected. */

@@ -1,0 +1,83 @@
+/**
+ * The emulator as an agent's counterpart, shared by the OpenAI chat and Anthropic dialects:
+ * - when tools are offered and the last turn is the user's, it calls one: the tool named by the
+ *   `tool=<name>` directive, else one whose name is a word of the prompt ("run the Bash tool"), else one
+ *   a verb of the prompt points to ("run" -> Bash, "read" -> Read, "write" -> Write, ...), else the first;
+ *   its arguments come from the tool's schema, a `command` taking the prompt's first `backticked` text
+ *   (or "echo demo"), a path taking the prompt's first /absolute/path;
+ * - when the last turn is a tool result, it answers from it: "The tool returned: <first 200 chars>";
+ * - with a JSON schema (response_format, output_config.format) the answer is JSON valid for it.
+ */
+import { argsJsonFromSchema, valueFromSchema, type ValueHints } from './tool-args.ts';
+
+export interface OfferedTool {
+  name: string;
+  schema: unknown;
+}
+
+const VERBS: [RegExp, string[]][] = [
+  [/\b(run|execute|shell|command|bash|terminal|ls|echo)\b/i, ['bash', 'shell', 'run_command', 'exec_command', 'execute']],
+  [/\b(read|open|show|cat|view|look at)\b/i, ['read', 'read_file', 'view', 'open_file']],
+  [/\b(write|create|save)\b/i, ['write', 'write_file', 'create_file']],
+  [/\b(edit|change|modify|replace)\b/i, ['edit', 'edit_file', 'apply_patch']],
+  [/\b(search|find|grep)\b/i, ['grep', 'glob', 'search', 'find']],
+  [/\b(fetch|download|url|http)\b/i, ['webfetch', 'fetch', 'web_fetch']],
+];
+
+export function pickAgentTool(tools: OfferedTool[], prompt: string, forced: string | undefined, directive: string | undefined): { name: string; argsJson: string } | undefined {
+  if (tools.length === 0) return undefined;
+  const byLower = new Map(tools.map((t) => [t.name.toLowerCase(), t]));
+  let chosen: OfferedTool | undefined;
+  if (forced !== undefined) chosen = tools.find((t) => t.name === forced);
+  else {
+    if (directive !== undefined) chosen = byLower.get(directive.toLowerCase());
+    if (chosen === undefined) {
+      const words = new Set(prompt.toLowerCase().match(/[a-z0-9_]+/g) ?? []);
+      chosen = tools.find((t) => words.has(t.name.toLowerCase()));
+    }
+    for (const [verb, names] of VERBS) {
+      if (chosen !== undefined) break;
+      if (!verb.test(prompt)) continue;
+      for (const n of names) {
+        chosen = byLower.get(n);
+        if (chosen !== undefined) break;
+      }
+    }
+    chosen ??= tools[0];
+  }
+  if (chosen === undefined) return undefined;
+  return { name: chosen.name, argsJson: argsJsonFromSchema(chosen.schema, hintsFrom(prompt)) };
+}
+
+/** String values an agent's tools can use, taken from the prompt. */
+export function hintsFrom(prompt: string): ValueHints {
+  const ticked = /`([^`\n]+)`/.exec(prompt)?.[1];
+  const path = /(?:^|\s)(\/[\w.\-/]+)/.exec(prompt)?.[1] ?? (ticked?.startsWith('/') ? ticked : undefined);
+  const command = ticked ?? 'echo demo';
+  const file = path ?? '/tmp/tokengrid-demo.txt';
+  return {
+    strings: {
+      command, cmd: command, script: command,
+      file_path: file, path: file, filename: file, file,
+      url: 'https://example.com/', pattern: 'demo', query: 'demo', content: 'demo', description: 'demo',
+    },
+  };
+}
+
+export const TOOL_RESULT_CHARS = 200;
+
+export function toolResultAnswer(result: string): string {
+  const text = result.length > TOOL_RESULT_CHARS ? `${result.slice(0, TOOL_RESULT_CHARS)}...` : result;
+  return `The tool returned: ${text}`;
+}
+
+/** JSON for a schema (json_schema) or any object (json_object, schema undefined). */
+export function jsonAnswer(schema: unknown): string {
+  if (schema === undefined) return JSON.stringify({ answer: 'demo' });
+  return JSON.stringify(valueFromSchema(schema));
+}
+
+/** Splits text into stream pieces (whitespace kept with the next piece, at most 8 non-space chars each). */
+export function textPieces(text: string): string[] {
+  return text.match(/\s*\S{1,8}|\s+$/g) ?? [];
+}
