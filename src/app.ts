@@ -182,6 +182,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     now: () => performance.now(), metrics: telemetry.gateway,
     timeoutMsUpstreamHeaders: config.server.timeoutMsUpstreamHeaders, timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
     log: (level, obj, msg) => logger[level](obj, msg),
+    keys,
   });
 
   // Admin key: from the environment, or the data folder's file (created with mode 0600 on first start).

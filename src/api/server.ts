@@ -74,9 +74,13 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = deps.now();
-    const headerId = req.headers['x-request-id'];
-    const requestId = typeof headerId === 'string' && REQUEST_ID.test(headerId) ? headerId : deps.ids.next('req');
+    // The charging identity is always the server's own id (issue 12, finding 1): a client's x-request-id is
+    // only a correlation label, echoed as x-client-request-id, logged and stored on the usage record.
+    const requestId = deps.ids.next('req');
+    const headerId = req.headers['x-request-id'] ?? req.headers['x-client-request-id'];
+    const clientRequestId = typeof headerId === 'string' && REQUEST_ID.test(headerId) ? headerId : undefined;
     setRequestId(res, requestId); // sent as x-request-id with the head (http.ts)
+    if (clientRequestId !== undefined) res.setHeader('x-client-request-id', clientRequestId);
     const qIndex = req.url?.indexOf('?') ?? -1;
     const path = qIndex >= 0 ? req.url!.slice(0, qIndex) : req.url ?? '/';
     const family: Family = path.startsWith('/v1/messages') ? 'anthropic' : path.startsWith('/admin') || path.startsWith('/self') ? 'admin' : 'openai';
@@ -104,6 +108,7 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
         return;
       }
       const ctx: RequestContext = { requestId, family: route.family === 'anthropic' ? 'anthropic' : 'openai', key: check.key, signal, startedAt, accountLimits: deps.keys.accountLimits(check.key.accountId), modelMap: deps.keys.modelMap(check.key.accountId) };
+      if (clientRequestId !== undefined) ctx.clientRequestId = clientRequestId;
       authValue = ctx;
     } else if (route.auth === 'admin') {
       const admin: AdminIdentity | undefined = deps.authenticateAdmin(bearerToken(req));
@@ -138,7 +143,9 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
       const latencyS = (deps.now() - startedAt) / 1000;
       deps.onRequestDone?.(route.path, status, latencyS);
       if (deps.log.isLevelEnabled?.('info') !== false) {
-        deps.log.info({ requestId, method: req.method, route: route.path, status, latencyMs: Math.round(latencyS * 1e6) / 1e3 }, 'request');
+        deps.log.info(clientRequestId === undefined
+          ? { requestId, method: req.method, route: route.path, status, latencyMs: Math.round(latencyS * 1e6) / 1e3 }
+          : { requestId, clientRequestId, method: req.method, route: route.path, status, latencyMs: Math.round(latencyS * 1e6) / 1e3 }, 'request');
       }
     }
   }

@@ -106,6 +106,8 @@ export interface MarginRow {
   marginPct: string | null;
   orders: number;
   requests: number;
+  /** Token coins delivered that no bucket could pay (usage records' leakCoins), attributed to the first paying offer. */
+  leakCoins: number;
 }
 
 export async function marginReport(ctx: Ctx, p: Period): Promise<{ period: string; currency: string; rows: MarginRow[]; totals: Omit<MarginRow, 'offerId' | 'name' | 'marginPct'> }> {
@@ -114,7 +116,7 @@ export async function marginReport(ctx: Ctx, p: Period): Promise<{ period: strin
     let r = rows.get(offerId);
     if (r === undefined) {
       const name = ctx.catalog().offers.get(offerId)?.name ?? offerId;
-      r = { offerId, name, revenueMinor: 0, vendorCostMinor: 0, marginMinor: 0, marginPct: null, orders: 0, requests: 0, costMicros: 0 };
+      r = { offerId, name, revenueMinor: 0, vendorCostMinor: 0, marginMinor: 0, marginPct: null, orders: 0, requests: 0, leakCoins: 0, costMicros: 0 };
       rows.set(offerId, r);
     }
     return r;
@@ -146,6 +148,7 @@ export async function marginReport(ctx: Ctx, p: Period): Promise<{ period: strin
         r.requests++;
       });
       if (shares.length === 0) { row(OTHER).costMicros += cost; row(OTHER).requests++; }
+      if (u.leakCoins > 0) row(shares[0]?.offerId ?? OTHER).leakCoins += u.leakCoins;
     }
   }
   const list = [...rows.values()].map(({ costMicros, ...r }) => {
@@ -153,7 +156,7 @@ export async function marginReport(ctx: Ctx, p: Period): Promise<{ period: strin
     const marginMinor = r.revenueMinor - vendorCostMinor;
     return { ...r, vendorCostMinor, marginMinor, marginPct: r.revenueMinor > 0 ? ((marginMinor * 100) / r.revenueMinor).toFixed(1) : null };
   }).sort((a, b) => b.revenueMinor - a.revenueMinor || (a.offerId < b.offerId ? -1 : 1));
-  const totals = list.reduce((t, r) => ({ revenueMinor: t.revenueMinor + r.revenueMinor, vendorCostMinor: t.vendorCostMinor + r.vendorCostMinor, marginMinor: t.marginMinor + r.marginMinor, orders: t.orders + r.orders, requests: t.requests + r.requests }),
-    { revenueMinor: 0, vendorCostMinor: 0, marginMinor: 0, orders: 0, requests: 0 });
+  const totals = list.reduce((t, r) => ({ revenueMinor: t.revenueMinor + r.revenueMinor, vendorCostMinor: t.vendorCostMinor + r.vendorCostMinor, marginMinor: t.marginMinor + r.marginMinor, orders: t.orders + r.orders, requests: t.requests + r.requests, leakCoins: t.leakCoins + r.leakCoins }),
+    { revenueMinor: 0, vendorCostMinor: 0, marginMinor: 0, orders: 0, requests: 0, leakCoins: 0 });
   return { period: p.period, currency: ctx.catalog().currency, rows: list, totals };
 }

@@ -68,6 +68,8 @@ export interface UsageSummaryRow {
   chargedCoins: number;
   chargedMinor: number;
   chargedRequests: number;
+  /** Coins delivered that no bucket could pay (usage records' leakCoins): a loss to the operator. */
+  leakCoins: number;
 }
 
 export type ManagementErrorCode = 'invalid' | 'not_found' | 'conflict';

@@ -26,7 +26,7 @@ describe('overage policies', () => {
     assert.ok((await run(h, 'r1', 50, 50)).ok);
     const r = await run(h, 'r2', 50, 50);
     assert.equal(!r.ok && r.code, 'insufficient_quota');
-    assert.match(!r.ok ? r.message : '', /Overage policy is block/);
+    assert.match(!r.ok ? r.message : '', /an add-on continues now\.$/, 'block: only an add-on continues (the wallet cannot)');
   });
 
   test('wallet (default): past the allowance the wallet pays, in minor units', async () => {

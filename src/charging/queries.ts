@@ -23,7 +23,7 @@ export function summarizeUsage(records: UsageRecord[]): UsageSummaryRow[] {
     let row = rows.get(key);
     if (row === undefined) {
       row = { day, model: u.model, requests: 0, tokensInput: 0, tokensOutput: 0, tokensCachedInput: 0, tokensReasoning: 0,
-        costCoins: 0, chargedCoins: 0, chargedMinor: 0, chargedRequests: 0 };
+        costCoins: 0, chargedCoins: 0, chargedMinor: 0, chargedRequests: 0, leakCoins: 0 };
       rows.set(key, row);
     }
     row.requests += 1;
@@ -32,6 +32,7 @@ export function summarizeUsage(records: UsageRecord[]): UsageSummaryRow[] {
     row.tokensCachedInput += u.usage.tokensCachedInput;
     row.tokensReasoning += u.usage.tokensReasoning;
     row.costCoins += u.costCoins;
+    row.leakCoins += u.leakCoins;
     for (const c of u.charges) {
       if (c.unit === 'tokens') row.chargedCoins += c.amount;
       else if (c.unit === 'money') row.chargedMinor += c.amount;

@@ -95,9 +95,11 @@ describe('reserve and settle', () => {
     assert.ok(!denied.ok);
     assert.equal(denied.code, 'insufficient_quota');
     const [bucket] = await h.engine.listBuckets('acct_1');
-    assert.match(denied.message, new RegExp(`plan_allowance bucket ${bucket!.id}`));
-    assert.match(denied.message, /has 0 of 150 left/);
-    assert.match(denied.message, /renews at 2026-02-01T00:00:00.000Z/);
+    // Plain words (issue 13, item 4): what ran out, when it renews, what continues now; no ids, no coin jargon.
+    assert.match(denied.message, /^Your 150-token monthly package is used up; it renews on 1 Feb; an add-on/);
+    assert.doesNotMatch(denied.message, new RegExp(bucket!.id));
+    assert.doesNotMatch(denied.message, /coin|minor unit/);
+    assert.equal(denied.details?.bucketId, bucket!.id, 'the id stays in the machine-readable details');
     assert.equal(denied.details?.renewsAtMs, Date.UTC(2026, 1, 1));
   });
 

@@ -69,11 +69,14 @@ function decideReserve(ctx: Ctx, w: Work, i: ReserveInput, rate: ModelRate, meta
   const capRow = cap === null || capCycle === null ? null : w.memberRow(cap.memberId, capCycle);
   const capLeft = cap?.tokensPerCycle == null || capRow === null ? Number.MAX_SAFE_INTEGER : cap.tokensPerCycle - capRow.used - capRow.held;
 
-  const ask = i.stream ? Math.min(i.tokensOutputMax, ctx.config.sliceTokens) : i.tokensOutputMax;
+  const ask = askOf(ctx, i);
   const minOut = Math.min(ctx.config.tokensOutputMinGrant, ask);
   const fit = new Fit(estimateRate(rate), i.tokensInputEstimate, meta.minor, capLeft, sorted);
-  // The common case first: the whole ask fits (one burn-down walk instead of three).
-  const whole = fit.capFits(ask) ? fit.plan(ask) : null;
+  const share = i.tokensOutputAsk === undefined ? 1 : Math.max(1, ctx.config.shareDivisor ?? 1);
+  // The common case first: the whole ask fits (one burn-down walk instead of three; a soft ask checks that
+  // `share` times it would fit, so one request never holds more than its share of a small balance).
+  const roomy = share === 1 ? fit.capFits(ask) : fit.capFits(ask) && fit.plan(Math.min(ask * share, Number.MAX_SAFE_INTEGER)) !== null;
+  const whole = roomy ? fit.plan(ask) : null;
   if (whole !== null) return hold(ctx, w, i, rate, meta, ask, whole, cap, capCycle, qCeil(fit.costOf(ask).coins));
   const needCoins = qCeil(fit.costOf(minOut).coins);
   if (!fit.capFits(minOut)) {
@@ -86,7 +89,13 @@ function decideReserve(ctx: Ctx, w: Work, i: ReserveInput, rate: ModelRate, meta
     const q = insufficientQuota(w, c, needCoins);
     return { mutation: w.toMutation(), result: err('insufficient_quota', q.message, q.details) };
   }
-  const out = largestAffordable(minOut, ask, (n) => fit.capFits(n) && fit.plan(n) !== null);
+  let out = largestAffordable(minOut, ask, (n) => fit.capFits(n) && fit.plan(n) !== null);
+  if (share > 1) {
+    // A small balance: hold a share of what could be paid (at least the minimum grant); the stream extends
+    // as its output flows, and what the others do not use returns to the balance when they settle.
+    const all = largestAffordable(out, Math.min(ask * share, Number.MAX_SAFE_INTEGER), (n) => fit.capFits(n) && fit.plan(n) !== null);
+    out = Math.max(minOut, Math.min(out, Math.floor(all / share)));
+  }
   return hold(ctx, w, i, rate, meta, out, fit.plan(out)!, cap, capCycle, qCeil(fit.costOf(out).coins));
 }
 
@@ -115,12 +124,18 @@ class Fit {
   }
 }
 
+/** The output asked for first: a soft ask, else a stream's slice, else all of tokensOutputMax. */
+function askOf(ctx: Ctx, i: ReserveInput): number {
+  if (i.tokensOutputAsk !== undefined) return Math.max(1, Math.min(i.tokensOutputMax, i.tokensOutputAsk));
+  return i.stream ? Math.min(i.tokensOutputMax, ctx.config.sliceTokens) : i.tokensOutputMax;
+}
+
 /** Hold `takes` for an output grant of `out` tokens and record the reservation. */
 function hold(
   ctx: Ctx, w: Work, i: ReserveInput, rate: ModelRate, meta: { version: string; currency: string; minor: number }, out: number, takes: Take[],
   cap: MemberCap | null, capCycle: number | null, capHeld: number,
 ): Decision<ReserveResult> {
-  const ask = i.stream ? Math.min(i.tokensOutputMax, ctx.config.sliceTokens) : i.tokensOutputMax;
+  const ask = askOf(ctx, i);
   for (const t of takes) w.move(t.bucket.id, { held: t.amount });
   if (cap !== null && capCycle !== null) w.moveMember(cap.memberId, capCycle, { held: capHeld });
   const reservation: Reservation = {
@@ -132,6 +147,7 @@ function hold(
     validUntilMs: w.nowMs + ctx.config.reservationTtlMs, closedAtMs: null,
   };
   w.setReservation(reservation);
-  const final = out === i.tokensOutputMax || out < ask;
+  // A soft ask cut to its share is not final: an extension may grant more once the others settle.
+  const final = out === i.tokensOutputMax || (out < ask && i.tokensOutputAsk === undefined);
   return { mutation: w.toMutation(), result: ok(grantOf(reservation, final)) };
 }

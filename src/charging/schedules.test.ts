@@ -111,7 +111,7 @@ describe('allowance schedules', () => {
     assert.equal(await h.engine.renewDue(), 0);
     const r = await h.engine.reserve(reserveInput('r1'));
     assert.equal(!r.ok && r.code, 'insufficient_quota');
-    assert.match(!r.ok ? r.message : '', /no allowance is scheduled/);
+    assert.match(!r.ok ? r.message : '', /^This account has no package or balance that pays for the model ref; /);
   });
 
   test('daily cycles renew every day', async () => {

@@ -292,6 +292,8 @@ export interface StoredChargingEvent extends ChargingEvent {
 export interface ChargingConfig {
   /** Output tokens per stream slice (first reservation and each extension). */
   sliceTokens: number;
+  /** A soft ask (tokensOutputAsk) holds at most 1/shareDivisor of what the balance could pay for output. */
+  shareDivisor: number;
   /** A reservation granting fewer output tokens than this is refused (insufficient_quota). */
   tokensOutputMinGrant: number;
   /** Life of a reservation; extend renews it. */
@@ -306,6 +308,7 @@ export interface ChargingConfig {
 
 export const defaultChargingConfig: ChargingConfig = {
   sliceTokens: 4096,
+  shareDivisor: 16,
   tokensOutputMinGrant: 16,
   reservationTtlMs: 10 * 60_000,
   reservationGraceMs: 60_000,
@@ -330,6 +333,13 @@ export interface ReserveInput {
   tokensInputEstimate: number;
   tokensOutputMax: number;
   stream: boolean;
+  /**
+   * A soft first output ask (the client set no max_tokens, or a stream's first slice): at most this much is
+   * held, and no more than 1/`shareDivisor` of what the balance could pay, so concurrent requests share a
+   * small balance (issue 12, finding 10). Absent: the old rule (a stream holds one slice, else all of
+   * tokensOutputMax, or the largest affordable part).
+   */
+  tokensOutputAsk?: number;
 }
 
 export interface ReserveGrant {

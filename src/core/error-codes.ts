@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   request_too_large: { status: 413, openaiType: 'invalid_request_error', anthropicType: 'request_too_large', summary: 'The request body exceeds the configured limit.' },
   unsupported_media_type: { status: 415, openaiType: 'invalid_request_error', anthropicType: 'invalid_request_error', summary: 'The body is not application/json.' },
   unprocessable: { status: 422, openaiType: 'invalid_request_error', anthropicType: 'invalid_request_error', summary: 'The request is well-formed but breaks a business rule (second trial, forged code, downgrade over allowance).' },
+  idempotency_in_progress: { status: 409, openaiType: 'invalid_request_error', anthropicType: 'invalid_request_error', summary: 'A request with the same Idempotency-Key is still running; retry after it finished to get its answer.' },
   rate_limited: { status: 429, openaiType: 'rate_limit_error', anthropicType: 'rate_limit_error', summary: 'A requests-per-minute, tokens-per-minute or concurrency limit was hit.' },
   insufficient_quota: { status: 429, openaiType: 'insufficient_quota', anthropicType: 'rate_limit_error', summary: 'No bucket can pay for the request; the message says which ran out and when it renews.' },
   payment_required: { status: 402, openaiType: 'insufficient_quota', anthropicType: 'billing_error', summary: 'The account must pay or top up before this action (a wallet order without funds).' },

@@ -41,6 +41,11 @@ export class PromptMeter {
     this.extraBytes += bytes;
   }
 
+  /** One token per UTF-8 byte + 4 per message (the `inputBytes` directive). */
+  inputTokensByBytes(): number {
+    return this.bytes + this.extraBytes + 4 * this.messages;
+  }
+
   /** ceil(utf8 bytes / 4) + 4 per message. */
   inputTokens(): number {
     return Math.ceil((this.bytes + this.extraBytes) / 4) + 4 * this.messages;
@@ -136,7 +141,7 @@ export function splitArgs(json: string): string[] {
 export function buildAnswer(r: AnswerRequest): Answer {
   const d = r.directives;
   const seed = seedOf(r.model, r.meter);
-  const inputTokens = d.promptTokens ?? r.meter.inputTokens();
+  const inputTokens = d.promptTokens ?? (d.inputBytes === true ? r.meter.inputTokensByBytes() : r.meter.inputTokens());
   const cachedTokens = Math.min(d.cached ?? 0, inputTokens);
   const budget = d.ignoreMaxTokens === true || r.maxTokens === undefined ? Number.MAX_SAFE_INTEGER : r.maxTokens;
   const reasoningWanted = d.reasoning ?? 0;

@@ -29,6 +29,7 @@ const KEYS: Record<string, { name: keyof Directives; kind: Kind }> = {
   prompttokens: { name: 'promptTokens', kind: 'int' },
   tool: { name: 'tool', kind: 'string' },
   cachewrite: { name: 'cacheWrite', kind: 'int' },
+  inputbytes: { name: 'inputBytes', kind: 'flag' },
 };
 
 function parseValue(kind: Kind, raw: string | undefined): number | boolean | string | undefined {

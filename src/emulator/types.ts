@@ -74,6 +74,8 @@ export interface Directives {
   tool?: string;
   /** Anthropic: input tokens reported as written to the prompt cache (cache_creation_input_tokens). */
   cacheWrite?: number;
+  /** Count input tokens as UTF-8 bytes (+4 per message): a byte-level tokenizer that knows no CJK merges. */
+  inputBytes?: boolean;
 }
 
 /** Stream fault points, counted in content chunks; undefined when not injected. */

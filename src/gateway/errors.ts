@@ -27,7 +27,14 @@ function summarize(body: string | undefined): string | undefined {
   return body.slice(0, 200);
 }
 
-export function chargingRefusal(code: string, message: string): TokenGridError {
+/**
+ * A refusal clients act on (issue 13, item 4): an exhausted balance or a permission refusal says
+ * `x-should-retry: false` (SDKs otherwise retry a 429 silently); a balance that is only held by requests in
+ * progress says retry shortly (`retry-after`).
+ */
+export function chargingRefusal(code: string, message: string, details?: Record<string, unknown>): TokenGridError {
+  const busy = typeof details?.heldCoins === 'number' && details.heldCoins > 0;
+  const headers: Record<string, string> = busy ? { 'retry-after': '1', 'x-should-retry': 'true' } : { 'x-should-retry': 'false' };
   const known: Record<string, ErrorCode> = {
     insufficient_quota: 'insufficient_quota',
     member_cap_reached: 'insufficient_quota',
@@ -35,7 +42,7 @@ export function chargingRefusal(code: string, message: string): TokenGridError {
     rate_limited: 'rate_limited',
     duplicate_request: 'conflict',
   };
-  return new TokenGridError(known[code] ?? 'insufficient_quota', message);
+  return new TokenGridError(known[code] ?? 'insufficient_quota', message, null, headers);
 }
 
 /** True for the error the gateway raises when the client went away mid-request. */

@@ -4,12 +4,13 @@ import { isModelAllowed, resolveModel, vendorCostMicros, type Deployment, type M
 import { planAttempts, type Attempt, type DeploymentHealth } from '../routing/index.ts';
 import { UpstreamError, type AdapterKind, type ProviderAdapter, type ProviderConfig, type UpstreamCall } from '../providers/index.ts';
 import {
-  estimateChatInputTokens, estimateTextTokens, zeroUsage,
+  boundTextTokens, chatInputTokens, cutTextAtTokens, estimateChatInputTokens, estimateTextTokens, meterTextTokens, zeroUsage,
   type ChatRequest, type ChatResponse, type CompletionRequest, type CompletionResponse, type EmbeddingRequest,
   type EmbeddingResponse, type ModelListing, type Usage,
 } from '../wire/index.ts';
-import { chargingRefusal, upstreamFailure } from './errors.ts';
+import { chargingRefusal, isClientAbort, upstreamFailure } from './errors.ts';
 import type { RateLimiter } from './limits.ts';
+import { IdempotencyBook } from './idempotency.ts';
 import type { ChargingPort, GatewayMetrics, RequestContext, RequestStatus } from './ports.ts';
 
 export interface GatewayDeps {
@@ -28,6 +29,8 @@ export interface GatewayDeps {
   timeoutMsUpstreamHeaders: number;
   timeoutMsUpstreamBody: number;
   log?: (level: 'info' | 'warn' | 'error', obj: Record<string, unknown>, msg: string) => void;
+  /** Re-checks a running request's key (revocation, expiry, account suspension) at each stream extension. */
+  keys?: { recheck(key: RequestContext['key'], nowMs: number): { ok: true } | { ok: false; code: 'invalid_api_key' | 'api_key_revoked' | 'api_key_expired'; message: string } };
 }
 
 /** What the gateway decided before any upstream call: the model, the reservation and the attempt plan. */
@@ -53,7 +56,11 @@ const NO_LIMITS: KeyLimits = Object.freeze({});
 const FAMILY_ADAPTER: Record<RequestContext['family'], AdapterKind> = { openai: 'openai-compatible', anthropic: 'anthropic' };
 
 export class Gateway {
-  constructor(readonly deps: GatewayDeps) {}
+  /** Idempotency-Key on inference requests, per API key (see idempotency.ts). */
+  readonly idempotency: IdempotencyBook;
+  constructor(readonly deps: GatewayDeps) {
+    this.idempotency = new IdempotencyBook(() => deps.clock.nowMs());
+  }
 
   /** GET /v1/models: only the models this key may use; owned_by says whether the emulator serves it. */
   listModels(ctx: Pick<RequestContext, 'key'>): ModelListing[] {
@@ -102,7 +109,10 @@ export class Gateway {
    * Authorise: resolve the model, check the key may use it, admit it through the rate limiter, reserve
    * the estimated cost, and plan attempts. Any refusal happens here, before an upstream call.
    */
-  async admit(ctx: RequestContext, requested: string, kind: ModelSpec['kind'], tokensInputEstimate: number, tokensOutputAsked: number | undefined, stream: boolean): Promise<Admission> {
+  async admit(
+    ctx: RequestContext, requested: string, kind: ModelSpec['kind'], tokensInputEstimate: number, tokensOutputAsked: number | undefined, stream: boolean,
+    tokensInputBound = tokensInputEstimate, tokensOutputFirst?: number,
+  ): Promise<Admission> {
     const model = this.#resolveAllowed(ctx, requested);
     if (model.kind !== kind) {
       throw new TokenGridError('invalid_request', `The model '${requested}' is ${model.kind === 'embedding' ? 'an embedding model' : 'a chat model'} and cannot serve this endpoint.`, 'model');
@@ -112,11 +122,20 @@ export class Gateway {
     }
     const tokensOutputMax = kind === 'embedding' ? 0 : Math.max(1, Math.min(tokensOutputAsked ?? model.maxOutputTokens, model.maxOutputTokens, model.contextWindow - tokensInputEstimate));
     this.#admitLimits(ctx, tokensInputEstimate + tokensOutputMax);
+    // Reservations sized to need (issue 12, finding 10): a stream asks for a first slice and grows as its output
+    // flows; a non-streamed request without max_tokens asks softly (a share of a small balance, the upstream is
+    // capped at what was granted); an explicit max_tokens is asked for as is (or the largest affordable part).
+    const tokensOutputAsk = kind === 'embedding' ? undefined
+      : stream ? Math.min(tokensOutputMax, tokensOutputFirst ?? tokensOutputMax)
+      : tokensOutputAsked === undefined ? tokensOutputMax : undefined;
     let reserved;
     try {
+      // The hold covers the input's upper bound (issue 12, finding 3), so a byte-level tokenizer on CJK text
+      // cannot take more than was held.
       reserved = await this.deps.charging.reserve({
         requestId: ctx.requestId, accountId: ctx.key.accountId, memberId: ctx.key.memberId, keyId: ctx.key.id,
-        model: model.id, tokensInputEstimate, tokensOutputMax, stream,
+        model: model.id, tokensInputEstimate: Math.max(tokensInputEstimate, tokensInputBound), tokensOutputMax, stream,
+        ...(tokensOutputAsk === undefined ? {} : { tokensOutputAsk }),
       });
     } catch (e) {
       this.#limitsDone(ctx, tokensInputEstimate + tokensOutputMax, 0);
@@ -125,7 +144,7 @@ export class Gateway {
     }
     if (!reserved.ok) {
       this.#limitsDone(ctx, tokensInputEstimate + tokensOutputMax, 0);
-      throw chargingRefusal(reserved.code, reserved.message);
+      throw chargingRefusal(reserved.code, reserved.message, 'details' in reserved ? reserved.details : undefined);
     }
     const attempts = planAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.deps.random);
     const admission: Admission = {
@@ -226,12 +245,21 @@ export class Gateway {
     const deployment: Deployment | undefined = served?.attempt.deployment;
     const model = served?.attempt.model ?? a.model;
     this.#limitsDone(ctx, a.tokensInputEstimate + a.tokensOutputMax, usage.tokensInput + usage.tokensOutput);
-    await this.deps.charging.settle({
+    const rec = await this.deps.charging.settle({
       reservationId: a.reservationId, requestId: ctx.requestId, usage, usageEstimated, status,
       provider: served?.provider.name ?? 'none', upstreamModel: deployment?.upstreamModel ?? '', region: deployment?.region ?? '',
       deploymentId: deployment?.id ?? '', latencyMs, ttftMs, vendorCostMicros: vendorCostMicros(model, usage),
     });
     this.deps.metrics.tokens(a.model.id, served?.provider.name ?? 'none', usage);
+    const leakCoins = rec?.leakCoins ?? 0;
+    if (leakCoins > 0) {
+      // Delivered and not paid (issue 12, finding 2): counted, logged at warn, shown per account (usage summary).
+      this.deps.metrics.leak?.(a.model.id, leakCoins);
+      this.deps.log?.('warn', {
+        requestId: ctx.requestId, clientRequestId: ctx.clientRequestId, accountId: ctx.key.accountId, model: a.model.id, leakCoins,
+        tokensInputReserved: a.tokensInputEstimate, tokensOutputGranted: a.tokensOutputGranted, usage, status,
+      }, 'charging leak: usage beyond what the buckets could pay');
+    }
   }
 
   /** Abandon a reservation (nothing was served): release the hold and the limiter slot. */
@@ -248,40 +276,88 @@ export class Gateway {
   // ---- non-streaming endpoints ----
 
   async chat(ctx: RequestContext, req: ChatRequest): Promise<{ response: ChatResponse; model: ModelSpec }> {
-    const a = await this.admit(ctx, req.model, 'chat', estimateChatInputTokens(req), req.maxTokensOutput, false);
+    const input = chatInputTokens(req);
+    const a = await this.admit(ctx, req.model, 'chat', input.estimate, req.maxTokensOutput, false, input.bound);
     let served: Served<ChatResponse>;
+    const sent = { upstream: false };
     try {
-      served = await this.dispatch(ctx, a, (adapter, upstream) =>
-        adapter.chat(upstream, this.upstreamChatRequest(ctx, req, upstream.provider, a.tokensOutputGranted)));
+      served = await this.dispatch(ctx, a, (adapter, upstream) => {
+        sent.upstream = true;
+        return adapter.chat(upstream, this.upstreamChatRequest(ctx, req, upstream.provider, a.tokensOutputGranted));
+      });
     } catch (e) {
-      await this.#release(ctx, a);
+      await this.#abandoned(ctx, a, sent.upstream, e);
       throw e;
     }
-    const res = served.value;
+    let res = served.value;
     const reported = res.usage.tokensInput > 0 || res.usage.tokensOutput > 0;
-    const usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate, tokensOutput: estimateOutput(res) };
-    await this.settle(ctx, a, served, usage, !reported || res.usageEstimated === true, 'ok', null);
+    let usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate, tokensOutput: estimateOutput(res) };
+    let estimated = !reported || res.usageEstimated === true;
+    let status: RequestStatus = 'ok';
+    if (usage.tokensOutput > a.tokensOutputGranted) {
+      // The upstream ignored max_tokens (issue 12, finding 2): the answer is cut at the grant, as a stream is,
+      // and only what is delivered is charged.
+      res = cutChatAtGrant(res, a.tokensOutputGranted);
+      const delivered = estimateOutput(res);
+      usage = { ...usage, tokensOutput: Math.min(usage.tokensOutput, delivered), tokensReasoning: Math.min(usage.tokensReasoning, delivered) };
+      estimated = true;
+      status = 'truncated';
+      this.deps.log?.('warn', { requestId: ctx.requestId, model: a.model.id, provider: served.provider.name, granted: a.tokensOutputGranted, reported: res.usage.tokensOutput, delivered }, 'upstream ignored max_tokens: answer cut at the grant');
+    }
+    await this.settle(ctx, a, served, usage, estimated, status, null);
     // The adapter's response is this request's own: copied only when the usage changed.
-    return { response: reported ? res : { ...res, usage }, model: a.model };
+    return { response: usage === res.usage ? res : { ...res, usage, usageEstimated: estimated }, model: a.model };
+  }
+
+  /**
+   * A non-streamed request that failed or was abandoned after dispatch. The rule (docs/errors.md, "Charging
+   * rules"): nothing reached an upstream, or the upstream failed -> the hold is released, nothing is charged;
+   * the client went away after the request was sent upstream -> the upstream has read the prompt and bills
+   * it, so its input estimate is charged (status client_aborted; output is unknown: the call was aborted).
+   */
+  async #abandoned(ctx: RequestContext, a: Admission, sentUpstream: boolean, e: unknown): Promise<void> {
+    if (sentUpstream && ctx.signal.aborted && (isClientAbort(e) || e instanceof UpstreamError)) {
+      await this.settle(ctx, a, null, { ...zeroUsage(), tokensInput: a.tokensInputEstimate }, true, 'client_aborted', null)
+        .catch((err: unknown) => this.deps.log?.('error', { err, requestId: ctx.requestId }, 'charging settle of an abandoned request failed'));
+      return;
+    }
+    await this.#release(ctx, a);
   }
 
   async completion(ctx: RequestContext, req: CompletionRequest): Promise<{ response: CompletionResponse; model: ModelSpec }> {
     const prompt = Array.isArray(req.prompt) ? req.prompt.join('\n') : req.prompt;
-    const a = await this.admit(ctx, req.model, 'chat', estimateTextTokens(prompt) + 4, req.maxTokensOutput, false);
+    const est = estimateTextTokens(prompt) + 4;
+    const a = await this.admit(ctx, req.model, 'chat', est, req.maxTokensOutput, false, boundTextTokens(prompt, est - 4) + 4);
     let served: Served<CompletionResponse>;
+    const sent = { upstream: false };
     try {
       served = await this.dispatch(ctx, a, (adapter, upstream) => {
         if (!adapter.completion) throw new TokenGridError('invalid_request', `The model '${req.model}' does not support the legacy completions endpoint; use /v1/chat/completions.`, 'model');
+        sent.upstream = true;
         return adapter.completion(upstream, { ...req, maxTokensOutput: a.tokensOutputGranted, extra: ctx.family === 'openai' && upstream.provider.adapter === 'openai-compatible' ? req.extra : {} });
       });
     } catch (e) {
-      await this.#release(ctx, a);
+      await this.#abandoned(ctx, a, sent.upstream, e);
       throw e;
     }
-    const res = served.value;
+    let res = served.value;
     const reported = res.usage.tokensInput > 0 || res.usage.tokensOutput > 0;
-    const usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate, tokensOutput: res.choices.reduce((n, c) => n + estimateTextTokens(c.text), 0) };
-    await this.settle(ctx, a, served, usage, !reported, 'ok', null);
+    const metered = (r: CompletionResponse): number => r.choices.reduce((n, c) => n + meterTextTokens(c.text), 0);
+    let usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate, tokensOutput: metered(res) };
+    let estimated = !reported;
+    let status: RequestStatus = 'ok';
+    if (usage.tokensOutput > a.tokensOutputGranted) {
+      let left = a.tokensOutputGranted;
+      res = { ...res, choices: res.choices.map((c) => {
+        const text = cutTextAtTokens(c.text, left);
+        left = Math.max(0, left - meterTextTokens(text));
+        return { text, finishReason: text.length < c.text.length ? 'length' : c.finishReason };
+      }) };
+      usage = { ...usage, tokensOutput: Math.min(usage.tokensOutput, metered(res)) };
+      estimated = true;
+      status = 'truncated';
+    }
+    await this.settle(ctx, a, served, usage, estimated, status, null);
     return { response: { ...res, usage }, model: a.model };
   }
 
@@ -308,12 +384,43 @@ export class Gateway {
   }
 }
 
+/** Metered output of a finished answer (calibrated, no safety margin): what is billed when it was delivered. */
 function estimateOutput(res: ChatResponse): number {
   let n = 0;
   for (const part of res.content) {
-    if (part.type === 'text') n += estimateTextTokens(part.text);
-    else if (part.type === 'tool_call') n += estimateTextTokens(part.argumentsJson) + estimateTextTokens(part.name) + 3;
+    if (part.type === 'text') n += meterTextTokens(part.text);
+    else if (part.type === 'tool_call') n += meterTextTokens(part.argumentsJson) + meterTextTokens(part.name) + 3;
   }
-  if (res.reasoning) n += estimateTextTokens(res.reasoning);
+  if (res.reasoning) n += meterTextTokens(res.reasoning);
   return n;
+}
+
+/** The answer cut at `budget` output tokens: reasoning first, then text and whole tool calls in order. */
+export function cutChatAtGrant(res: ChatResponse, budget: number): ChatResponse {
+  let left = budget;
+  let reasoning = res.reasoning;
+  if (reasoning) {
+    reasoning = cutTextAtTokens(reasoning, left);
+    left = Math.max(0, left - meterTextTokens(reasoning));
+  }
+  const content: ChatResponse['content'] = [];
+  for (const part of res.content) {
+    if (left <= 0) break;
+    if (part.type === 'text') {
+      const text = cutTextAtTokens(part.text, left);
+      if (text.length > 0) content.push(text.length === part.text.length ? part : { ...part, text });
+      left -= meterTextTokens(text);
+      if (text.length < part.text.length) break;
+    } else if (part.type === 'tool_call') {
+      const cost = meterTextTokens(part.argumentsJson) + meterTextTokens(part.name) + 3;
+      if (cost > left) break; // half a tool call is no use to anyone
+      content.push(part);
+      left -= cost;
+    } else {
+      content.push(part);
+    }
+  }
+  const out: ChatResponse = { ...res, content, finishReason: 'length' };
+  if (reasoning !== undefined) out.reasoning = reasoning;
+  return out;
 }

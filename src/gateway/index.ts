@@ -4,3 +4,4 @@ export * from './limits.ts';
 export * from './gateway.ts';
 export * from './stream.ts';
 export * from './errors.ts';
+export * from './idempotency.ts';

@@ -55,6 +55,21 @@ export class KeySnapshot {
     return this.#byPresented.size;
   }
 
+  /**
+   * Is a key that authenticated earlier still good now (running streams check at each extension: issue 12,
+   * finding 6)? Reads the current snapshot: a key revoked or removed, expired, or whose account was suspended
+   * fails. No hashing: the record's own hash is the index.
+   */
+  recheck(key: ApiKeyRecord, nowMs: number): KeyCheck {
+    const current = this.#byHash.get(key.hash);
+    if (current === undefined) return { ok: false, code: 'api_key_revoked', message: 'This API key was revoked.' };
+    const check = checkKeyStatus(current, nowMs);
+    if (check.ok && !this.#activeAccounts.has(current.accountId)) {
+      return { ok: false, code: 'api_key_revoked', message: 'The account of this API key is suspended or closed.' };
+    }
+    return check;
+  }
+
   authenticate(presented: string | undefined, nowMs: number): KeyCheck {
     if (!presented || !looksLikeApiKey(presented)) {
       return { ok: false, code: 'invalid_api_key', message: presented ? 'Incorrect API key provided.' : 'No API key provided. Send it as "Authorization: Bearer tg-..." (or x-api-key).' };

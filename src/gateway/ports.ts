@@ -10,10 +10,11 @@ export type { CallSignal };
 export interface ChargingPort {
   reserve(i: {
     requestId: string; accountId: string; memberId: string | null; keyId: string; model: string;
-    tokensInputEstimate: number; tokensOutputMax: number; stream: boolean;
+    tokensInputEstimate: number; tokensOutputMax: number; stream: boolean; tokensOutputAsk?: number;
   }): Promise<Result<{ reservationId: string; tokensOutputGranted: number; validUntilMs: number; rateVersion: string }, string>>;
   extend(i: { reservationId: string; tokensOutputMore: number }): Promise<Result<{ tokensOutputGranted: number; final: boolean }, string>>;
-  settle(i: SettleInput): Promise<unknown>;
+  /** Returns the usage record (its leakCoins: what no bucket could pay). */
+  settle(i: SettleInput): Promise<{ leakCoins?: number } | void>;
   void(reservationId: string): Promise<void>;
 }
 
@@ -32,6 +33,8 @@ export interface GatewayMetrics {
   upstreamError(provider: string, kind: string): void;
   streamOpened(): void;
   streamClosed(): void;
+  /** Coins delivered that no bucket could pay (a usage record with leakCoins > 0). */
+  leak?(model: string, coins: number): void;
 }
 
 export const noopMetrics: GatewayMetrics = {
@@ -42,7 +45,10 @@ export type ApiFamily = 'openai' | 'anthropic';
 
 /** One inbound request as the gateway sees it: who, which API family, and the client's abort signal. */
 export interface RequestContext {
+  /** The server's own id: the charging identity (reservation and usage record). */
   requestId: string;
+  /** The client's x-request-id, a correlation label only (echoed, logged, stored on the usage record). */
+  clientRequestId?: string;
   family: ApiFamily;
   key: ApiKeyRecord;
   /** Aborted when the client disconnects (an AbortSignal, or the shell's lighter ClientSignal). */

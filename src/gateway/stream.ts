@@ -1,6 +1,6 @@
 import { TokenGridError, type ErrorCode } from '../core/index.ts';
 import { UpstreamError, type UpstreamStream } from '../providers/index.ts';
-import { estimateChatInputTokens, estimateTextTokens, zeroUsage, type ChatRequest, type CompletionRequest, type StreamEvent, type Usage } from '../wire/index.ts';
+import { boundTextTokens, chatInputTokens, estimateTextTokens, TextMeter, zeroUsage, type ChatRequest, type CompletionRequest, type StreamEvent, type Usage } from '../wire/index.ts';
 import type { Admission, Gateway, Served } from './gateway.ts';
 import type { RequestContext, RequestStatus } from './ports.ts';
 
@@ -22,9 +22,14 @@ export interface StreamOptions {
   extendAtFraction: number;
   /** Output tokens asked for by each extension. */
   sliceTokens: number;
+  /**
+   * Output tokens held at admission (a soft ask: at most a share of a small balance); the stream grows by
+   * extensions as output flows, and each extension re-checks the key and the account (issue 12, findings 6, 10).
+   */
+  firstSliceTokens?: number;
 }
 
-export const defaultStreamOptions: StreamOptions = { extendAtFraction: 0.8, sliceTokens: 4096 };
+export const defaultStreamOptions: StreamOptions = { extendAtFraction: 0.8, sliceTokens: 4096, firstSliceTokens: 512 };
 
 /**
  * A streamed chat: admit, dispatch until an upstream produces its first event (retries allowed until then),
@@ -32,14 +37,16 @@ export const defaultStreamOptions: StreamOptions = { extendAtFraction: 0.8, slic
  * stream cleanly when nothing more can be granted, and settling before the final bytes.
  */
 export async function chatStream(gw: Gateway, ctx: RequestContext, req: ChatRequest, sink: StreamSink, opts: StreamOptions = defaultStreamOptions): Promise<void> {
-  const a = await gw.admit(ctx, req.model, 'chat', estimateChatInputTokens(req), req.maxTokensOutput, true);
+  const input = chatInputTokens(req);
+  const a = await gw.admit(ctx, req.model, 'chat', input.estimate, req.maxTokensOutput, true, input.bound, opts.firstSliceTokens ?? opts.sliceTokens);
   await runStream(gw, ctx, a, sink, opts, (adapter, upstream) =>
     adapter.chatStream(upstream, gw.upstreamChatRequest(ctx, req, upstream.provider, a.tokensOutputMax)));
 }
 
 export async function completionStream(gw: Gateway, ctx: RequestContext, req: CompletionRequest, sink: StreamSink, opts: StreamOptions = defaultStreamOptions): Promise<void> {
   const prompt = Array.isArray(req.prompt) ? req.prompt.join('\n') : req.prompt;
-  const a = await gw.admit(ctx, req.model, 'chat', estimateTextTokens(prompt) + 4, req.maxTokensOutput, true);
+  const est = estimateTextTokens(prompt);
+  const a = await gw.admit(ctx, req.model, 'chat', est + 4, req.maxTokensOutput, true, boundTextTokens(prompt, est) + 4, opts.firstSliceTokens ?? opts.sliceTokens);
   await runStream(gw, ctx, a, sink, opts, (adapter, upstream) => {
     if (!adapter.completionStream) throw new TokenGridError('invalid_request', `The model '${req.model}' does not support the legacy completions endpoint; use /v1/chat/completions.`, 'model');
     return adapter.completionStream(upstream, { ...req, includeUsage: true, maxTokensOutput: a.tokensOutputMax, extra: upstream.provider.adapter === 'openai-compatible' ? req.extra : {} });
@@ -141,6 +148,12 @@ async function runStream(
 
   // What was delivered so far (a plain object and a module function: no closure per stream).
   const d: Delivery = { upstreamUsage: undefined, finished: false };
+  // Output is metered over the accumulated text, not chunk by chunk (issue 12, finding 4).
+  const textMeter = new TextMeter();
+  let argsMeter: TextMeter | undefined;
+  let textTokens = 0;
+  let argsTokens = 0;
+  let toolStarts = 0;
 
   try {
     let ev = served.value.first;
@@ -150,9 +163,19 @@ async function runStream(
         ev = pull.shift();
         continue;
       }
-      const evTokens = ev.type === 'text' || ev.type === 'reasoning' ? estimateTextTokens(ev.text)
-        : ev.type === 'tool_call_delta' ? estimateTextTokens(ev.argumentsDelta) : ev.type === 'tool_call_start' ? 3 : 0;
+      if (ev.type === 'text' || ev.type === 'reasoning') textTokens = textMeter.add(ev.text);
+      else if (ev.type === 'tool_call_delta') argsTokens = (argsMeter ??= new TextMeter()).add(ev.argumentsDelta);
+      else if (ev.type === 'tool_call_start') toolStarts++;
+      const evTokens = textTokens + argsTokens + 3 * toolStarts - metered;
       if (!final && metered + evTokens >= extendAt) {
+        // Revocation, expiry and suspension reach running streams here, within one slice (issue 12, finding 6).
+        const still = gw.deps.keys?.recheck(ctx.key, gw.deps.clock.nowMs());
+        if (still !== undefined && !still.ok) {
+          status = 'truncated';
+          failure = { code: still.code, message: `${still.message} The stream was stopped; the output so far was delivered and is the only part charged.` };
+          await pull.return().catch(() => undefined);
+          break;
+        }
         const ext = await gw.deps.charging.extend({ reservationId: a.reservationId, tokensOutputMore: opts.sliceTokens });
         if (ext.ok) {
           granted = ext.value.tokensOutputGranted;

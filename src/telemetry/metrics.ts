@@ -45,6 +45,12 @@ export function createTelemetry(opts: { defaultMetrics?: boolean } = {}): Teleme
   });
   const tokens = new LocalCounter({ name: 'tokengrid_tokens_total', help: 'Tokens by model, provider and direction', registers: [registry] });
   const upstreamErrors = new Counter({ name: 'tokengrid_upstream_errors_total', help: 'Failed upstream attempts by provider and kind', labelNames: ['provider', 'kind'], registers: [registry] });
+  const leak = new Counter({
+    name: 'tokengrid_charging_leak_coins_total',
+    help: 'Token coins delivered that no bucket could pay (upstream over-delivery or an input under-estimate), by model',
+    labelNames: ['model'], registers: [registry],
+  });
+  const leakRequests = new Counter({ name: 'tokengrid_charging_leak_requests_total', help: 'Requests whose usage record has leakCoins > 0, by model', labelNames: ['model'], registers: [registry] });
   let streamsOpen = 0;
   new Gauge({ name: 'tokengrid_open_streams', help: 'Streams currently open to clients', registers: [registry], collect() { this.set(streamsOpen); } });
   const requestsBy = new Map<string, Map<number, CounterCell>>();
@@ -87,6 +93,10 @@ export function createTelemetry(opts: { defaultMetrics?: boolean } = {}): Teleme
         if (u.tokensReasoning) c.reasoning.inc(u.tokensReasoning);
       },
       upstreamError(provider, kind) { upstreamErrors.inc({ provider, kind }); },
+      leak(model, coins) {
+        leak.inc({ model }, coins);
+        leakRequests.inc({ model });
+      },
       streamOpened() { streamsOpen++; },
       streamClosed() { streamsOpen--; },
     },

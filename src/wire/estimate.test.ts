@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { encode, encodeChat } from 'gpt-tokenizer/encoding/o200k_base';
 import type { ChatRequest } from './types.ts';
 import {
-  estimateChatInputTokens, estimateTextTokens, TOKENS_PER_IMAGE_ESTIMATE, upperBoundTextTokens,
+  boundTextTokens, chatInputTokens, cutTextAtTokens, estimateChatInputTokens, estimateTextTokens, meterTextTokens, rawTextTokens, TextMeter,
+  TOKENS_PER_IMAGE_ESTIMATE, upperBoundTextTokens,
 } from './estimate.ts';
 
 /**
@@ -220,5 +221,87 @@ describe('estimateChatInputTokens', () => {
     const schema = { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] };
     const withSchema: ChatRequest = { ...chat, responseFormat: { type: 'json_schema', name: 'a', schema } };
     assert.ok(estimateChatInputTokens(withSchema) - estimateChatInputTokens(chat) >= encode(JSON.stringify(schema)).length);
+  });
+});
+
+describe('TextMeter: the stream meter over accumulated text (issue 12, finding 4)', () => {
+  const prose = CORPUS.filter((c) => c.kind === 'english').map((c) => c.text).join(' ');
+  const chunks = (text: string, re: RegExp): string[] => text.split(re).filter((x) => x.length > 0);
+
+  test('one-word chunks of English prose are metered within 3 % of o200k (per-chunk estimates gave about double)', () => {
+    const m = new TextMeter();
+    for (const c of chunks(prose, /(?= )/)) m.add(c);
+    const real = encode(prose).length;
+    const perChunk = chunks(prose, /(?= )/).reduce((n, c) => n + estimateTextTokens(c), 0);
+    assert.ok(Math.abs(m.tokens - real) <= real * 0.03, `meter ${m.tokens} vs o200k ${real}`);
+    assert.ok(perChunk > real * 1.5, `the old per-chunk sum ${perChunk} overcounted o200k ${real}`);
+  });
+
+  test('any chunking of any text meters the same as the whole text, give or take a token per 128-character CJK run', () => {
+    fc.assert(fc.property(fc.array(fc.oneof(fc.constantFrom(' ', '\n', 'the', 'Grid', '数据', '!', '42', 'é'), fc.string({ maxLength: 6 })), { maxLength: 60 }), fc.array(fc.nat(8), { minLength: 1, maxLength: 60 }), (parts, cuts) => {
+      const text = parts.join('');
+      const m = new TextMeter();
+      let i = 0;
+      let k = 0;
+      while (i < text.length) {
+        const len = 1 + (cuts[k++ % cuts.length] ?? 0);
+        m.add(text.slice(i, i + len));
+        i += len;
+      }
+      const whole = meterTextTokens(text);
+      // A chunk boundary inside a word or a run can cost up to one token more or less per chunk without spaces.
+      assert.ok(Math.abs(m.tokens - whole) <= 2 + Math.ceil(text.length / 4), `meter ${m.tokens} vs whole ${whole} for ${JSON.stringify(text)}`);
+    }), { numRuns: 200 });
+  });
+
+  test('one-word chunks meter exactly the whole text', () => {
+    const m = new TextMeter();
+    for (const c of chunks(prose, /(?= )/)) m.add(c);
+    assert.equal(m.tokens, Math.ceil(rawTextTokens(prose) - 1e-9));
+  });
+});
+
+describe('boundTextTokens: the input hold (issue 12, finding 3)', () => {
+  test('CJK text is bounded by its UTF-8 bytes, which a byte-level tokenizer never exceeds', () => {
+    const zh = '数据中心的调度系统需要在高并发条件下保持计费一致性，'.repeat(20);
+    const b = boundTextTokens(zh, estimateTextTokens(zh));
+    assert.ok(b >= upperBoundTextTokens(zh), `bound ${b} >= bytes ${upperBoundTextTokens(zh)}`);
+    assert.ok(estimateTextTokens(zh) < upperBoundTextTokens(zh), 'the plain estimate alone would be below the byte count');
+  });
+
+  test('ASCII text keeps the estimate; mixed text adds only its non-ASCII bytes', () => {
+    const en = 'plain English words only';
+    assert.equal(boundTextTokens(en, estimateTextTokens(en)), estimateTextTokens(en));
+    const mixed = `${en} 数据`;
+    assert.equal(boundTextTokens(mixed, estimateTextTokens(mixed)), Math.min(upperBoundTextTokens(mixed), estimateTextTokens(mixed) + 6));
+  });
+
+  test('every text: the bound is at least the estimate, and at least o200k when the text has non-ASCII characters', () => {
+    for (const c of CORPUS) {
+      const e = estimateTextTokens(c.text);
+      const b = boundTextTokens(c.text, e);
+      assert.ok(b >= e, c.name);
+      // ASCII text keeps the estimate (its margin covers o200k per kind, not every sample: see RATIO_MIN).
+      if (/[^\x00-\x7f]/.test(c.text)) assert.ok(b >= encode(c.text).length, `${c.name}: bound ${b} >= o200k ${encode(c.text).length}`);
+    }
+  });
+
+  test('chatInputTokens gives the same estimate as estimateChatInputTokens', () => {
+    const req: ChatRequest = { model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: '你好, world' }] }] } as ChatRequest;
+    assert.equal(chatInputTokens(req).estimate, estimateChatInputTokens(req));
+    assert.ok(chatInputTokens(req).bound > chatInputTokens(req).estimate);
+  });
+});
+
+describe('cutTextAtTokens', () => {
+  test('the cut fits the budget and is a prefix ending at a word boundary', () => {
+    const text = CORPUS[1]!.text;
+    for (const budget of [1, 5, 17, 60]) {
+      const cut = cutTextAtTokens(text, budget);
+      assert.ok(text.startsWith(cut));
+      assert.ok(meterTextTokens(cut) <= budget, `${meterTextTokens(cut)} <= ${budget}`);
+      assert.ok(cut.length === text.length || text[cut.length] === ' ', 'ends before a space');
+    }
+    assert.equal(cutTextAtTokens(text, 100_000), text);
   });
 });

@@ -35,7 +35,8 @@ function startServer(dataDir: string): Promise<Started> {
   });
 }
 
-async function oneRequest(url: string, key: string, id: string, stream: boolean): Promise<boolean> {
+/** The server's request id of a complete response (its usage record's key), or null. */
+async function oneRequest(url: string, key: string, id: string, stream: boolean): Promise<string | null> {
   try {
     const res = await fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
@@ -43,10 +44,11 @@ async function oneRequest(url: string, key: string, id: string, stream: boolean)
       body: JSON.stringify({ model: stream ? 'crawl-stream' : 'deepseek-v3.2', stream, messages: [{ role: 'user', content: `request ${id}` }] }),
     });
     const text = await res.text();
-    if (res.status !== 200) return false;
-    return stream ? text.trimEnd().endsWith('data: [DONE]') : JSON.parse(text).choices?.length === 1;
+    if (res.status !== 200) return null;
+    const complete = stream ? text.trimEnd().endsWith('data: [DONE]') : JSON.parse(text).choices?.length === 1;
+    return complete ? res.headers.get('x-request-id') : null;
   } catch {
-    return false; // connection reset by the crash
+    return null; // connection reset by the crash
   }
 }
 
@@ -62,7 +64,7 @@ test('after kill -9 under load and a restart, every complete response has exactl
     // until 40 have completed (counted, not timed, so a loaded CI machine changes nothing).
     const launch = (stream: boolean): void => {
       const id = `crash-${stream ? 's' : 'q'}-${n++}`;
-      attempts.push(oneRequest(first.url, key, id, stream).then((ok) => { if (ok) completed.push(id); }));
+      attempts.push(oneRequest(first.url, key, id, stream).then((serverId) => { if (serverId !== null) completed.push(serverId); }));
     };
     for (let i = 0; i < 20; i++) launch(true);
     const deadline = Date.now() + 30_000;

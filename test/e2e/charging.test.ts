@@ -115,9 +115,12 @@ describe('charging in the request path', () => {
     await reader.read();
     await reader.read();
     ac.abort();
+    // The usage record is under the server's request id (the client's x-request-id is only a label: issue 12).
+    const requestId = res.headers.get('x-request-id')!;
+    assert.equal(res.headers.get('x-client-request-id'), 'disconnect-1');
     let rec: any;
     for (let i = 0; i < 100; i++) {
-      rec = (await srv.admin('GET', '/admin/usage/disconnect-1')).body;
+      rec = (await srv.admin('GET', `/admin/usage/${requestId}`)).body;
       if (rec?.requestId) break;
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -89,9 +89,10 @@ describe('bad input gets a clear error in the API family format', () => {
     assert.equal(m.status, 405);
   });
 
-  test('the request id is echoed, and a client-supplied one is kept', async () => {
+  test('the request id is the server\'s; a client-supplied one is echoed as x-client-request-id (a label, never the charging key)', async () => {
     const r = await post('/v1/chat/completions', chat('deepseek-v3.2'), { 'x-request-id': 'my-trace-123' });
-    assert.equal(r.headers.get('x-request-id'), 'my-trace-123');
+    assert.match(r.headers.get('x-request-id') ?? '', /^req_/);
+    assert.equal(r.headers.get('x-client-request-id'), 'my-trace-123');
     const r2 = await post('/v1/chat/completions', chat('deepseek-v3.2'));
     assert.match(r2.headers.get('x-request-id') ?? '', /^req_/);
   });

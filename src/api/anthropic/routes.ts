@@ -6,7 +6,7 @@ import {
   encodeCountTokensResponse, encodeMessagesResponse,
 } from '../../wire/anthropic/index.ts';
 import { estimateChatInputTokens, type ChatRequest } from '../../wire/index.ts';
-import { readJson, sendJson } from '../http.ts';
+import { readJson, sendJson, sendText } from '../http.ts';
 import type { Route } from '../router.ts';
 import { sseSink } from '../sink.ts';
 import type { ShellDeps } from '../shell-deps.ts';
@@ -59,17 +59,32 @@ export function anthropicRoutes(deps: ShellDeps): Route<RequestContext>[] {
     {
       method: 'POST', path: '/v1/messages', family: 'anthropic', auth: 'key',
       async handler(rc, ctx) {
-        const req = decoded(decodeMessagesRequest(await readJson(rc.req, deps.bodyLimitBytes)));
+        const body = await readJson(rc.req, deps.bodyLimitBytes);
+        const req = decoded(decodeMessagesRequest(body));
         // The response names the catalog model actually used (after aliases and the package's mapping).
         const modelId = prepare(gw, ctx, req, rc.req);
         const id = `msg_${ctx.requestId.replace(/^req_/, '')}`;
-        if (!req.stream) {
-          const { response, model } = await gw.chat(ctx, req);
-          sendJson(rc.res, 200, encodeMessagesResponse(response, model.id, id));
+        const ticket = gw.idempotency.begin(ctx.key.id, rc.req.headers['idempotency-key'], body);
+        if (ticket?.replay) {
+          rc.res.setHeader('idempotent-replayed', 'true');
+          sendText(rc.res, ticket.replay.status, ticket.replay.body, ticket.replay.contentType);
           return;
         }
-        const encoder = new AnthropicStreamEncoder({ id, model: modelId, inputTokensEstimate: estimateChatInputTokens(req) });
-        await chatStream(gw, ctx, req, sseSink(rc.res, encoder, anthropicStreamErrorFrame), deps.streamOptions);
+        try {
+          if (!req.stream) {
+            const { response, model } = await gw.chat(ctx, req);
+            const text = JSON.stringify(encodeMessagesResponse(response, model.id, id));
+            ticket?.complete({ status: 200, body: text, contentType: 'application/json' });
+            sendText(rc.res, 200, text, 'application/json');
+            return;
+          }
+          const encoder = new AnthropicStreamEncoder({ id, model: modelId, inputTokensEstimate: estimateChatInputTokens(req) });
+          await chatStream(gw, ctx, req, sseSink(rc.res, encoder, anthropicStreamErrorFrame), deps.streamOptions);
+          ticket?.complete(undefined);
+        } catch (e) {
+          ticket?.abandon();
+          throw e;
+        }
       },
     },
     {

@@ -16,6 +16,12 @@ function decoded<T>(r: { ok: true; value: T } | { ok: false; code: string; messa
   throw new TokenGridError('invalid_request', r.message, typeof r.details?.param === 'string' ? r.details.param : null);
 }
 
+/** A completed request's answer, replayed for the same Idempotency-Key (nothing runs, nothing is charged). */
+function replay(rc: RouteContext, a: { status: number; body: string; contentType: string }): void {
+  rc.res.setHeader('idempotent-replayed', 'true');
+  sendText(rc.res, a.status, a.body, a.contentType);
+}
+
 const errorFrame = (code: Parameters<typeof openaiErrorBody>[0], message: string): string => sseFrame(JSON.stringify(openaiErrorBody(code, message)));
 
 export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
@@ -25,28 +31,50 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
     {
       method: 'POST', path: '/v1/chat/completions', family: 'openai', auth: 'key',
       async handler(rc: RouteContext, ctx: RequestContext) {
-        const req = decoded(decodeChatRequest(await readJson(rc.req, deps.bodyLimitBytes)));
-        if (!req.stream) {
-          const { response } = await gw.chat(ctx, req);
-          // The body's JSON text is written directly (the same text JSON.stringify(encodeChatResponse(...)) gives).
-          sendText(rc.res, 200, encodeChatResponseJson(response, req.model, `chatcmpl-${ctx.requestId}`), 'application/json');
-          return;
+        const body = await readJson(rc.req, deps.bodyLimitBytes);
+        const req = decoded(decodeChatRequest(body));
+        const ticket = gw.idempotency.begin(ctx.key.id, rc.req.headers['idempotency-key'], body);
+        if (ticket?.replay) return replay(rc, ticket.replay);
+        try {
+          if (!req.stream) {
+            const { response } = await gw.chat(ctx, req);
+            // The body's JSON text is written directly (the same text JSON.stringify(encodeChatResponse(...)) gives).
+            const text = encodeChatResponseJson(response, req.model, `chatcmpl-${ctx.requestId}`);
+            ticket?.complete({ status: 200, body: text, contentType: 'application/json' });
+            sendText(rc.res, 200, text, 'application/json');
+            return;
+          }
+          const encoder = new OpenAIChatStreamEncoder({ id: `chatcmpl-${ctx.requestId}`, model: req.model, createdS: createdS(), includeUsage: req.includeUsage });
+          await chatStream(gw, ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
+          ticket?.complete(undefined);
+        } catch (e) {
+          ticket?.abandon();
+          throw e;
         }
-        const encoder = new OpenAIChatStreamEncoder({ id: `chatcmpl-${ctx.requestId}`, model: req.model, createdS: createdS(), includeUsage: req.includeUsage });
-        await chatStream(gw, ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
       },
     },
     {
       method: 'POST', path: '/v1/completions', family: 'openai', auth: 'key',
       async handler(rc, ctx) {
-        const req = decoded(decodeCompletionRequest(await readJson(rc.req, deps.bodyLimitBytes)));
-        if (!req.stream) {
-          const { response } = await gw.completion(ctx, req);
-          sendJson(rc.res, 200, encodeCompletionResponse(response, req.model, `cmpl-${ctx.requestId}`));
-          return;
+        const body = await readJson(rc.req, deps.bodyLimitBytes);
+        const req = decoded(decodeCompletionRequest(body));
+        const ticket = gw.idempotency.begin(ctx.key.id, rc.req.headers['idempotency-key'], body);
+        if (ticket?.replay) return replay(rc, ticket.replay);
+        try {
+          if (!req.stream) {
+            const { response } = await gw.completion(ctx, req);
+            const text = JSON.stringify(encodeCompletionResponse(response, req.model, `cmpl-${ctx.requestId}`));
+            ticket?.complete({ status: 200, body: text, contentType: 'application/json' });
+            sendText(rc.res, 200, text, 'application/json');
+            return;
+          }
+          const encoder = new OpenAICompletionStreamEncoder({ id: `cmpl-${ctx.requestId}`, model: req.model, createdS: createdS(), includeUsage: req.includeUsage });
+          await completionStream(gw, ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
+          ticket?.complete(undefined);
+        } catch (e) {
+          ticket?.abandon();
+          throw e;
         }
-        const encoder = new OpenAICompletionStreamEncoder({ id: `cmpl-${ctx.requestId}`, model: req.model, createdS: createdS(), includeUsage: req.includeUsage });
-        await completionStream(gw, ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
       },
     },
     {
