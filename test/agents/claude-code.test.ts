@@ -11,10 +11,7 @@ import { startHarness, type Exchange, type Harness } from '../clients/support/ha
 import { BIN, describeRun, ensureAgents, run, sandbox, SECRET, startTrap, type Trap } from './support.ts';
 
 const RUN_TIMEOUT_MS = 120_000;
-/** Set until the emulator's Anthropic dialect takes a `system` message inside `messages` (w5-anthropic). */
-const PENDING_SYSTEM_IN_MESSAGES: string | false = 'the Anthropic upstream (emulator) refuses role system inside messages';
-/** Set until the catalog has aliases for vendors' current model ids (w5-anthropic). */
-const PENDING_ALIASES: string | false = 'no alias for Claude Code\'s default model id yet';
+
 
 let h: Harness;
 let trap: Trap;
@@ -28,12 +25,12 @@ after(async () => { await trap?.close(); await h?.close(); });
 interface ClaudeRun { result: any; exchanges: Exchange[]; records: any[] }
 
 /** Runs one `claude -p` turn and checks it was charged once per request and stayed on the loopback. */
-async function claude(prompt: string, extra: string[]): Promise<ClaudeRun> {
+async function claude(prompt: string | ((work: string) => string), extra: string[]): Promise<ClaudeRun> {
   const box = sandbox(trap);
   const mark = h.mark();
   const before = (await h.usageRecords()).length;
   try {
-    const r = await run(BIN.claude, ['-p', prompt, '--output-format', 'json', ...extra], {
+    const r = await run(BIN.claude, ['-p', typeof prompt === 'string' ? prompt : prompt(box.work), '--output-format', 'json', ...extra], {
       cwd: box.work, timeoutMs: RUN_TIMEOUT_MS,
       env: {
         ...box.env,
@@ -65,7 +62,7 @@ function toolUses(e: Exchange): string[] {
 for (const model of ['deepseek-v3.2', 'claude-4.7']) {
   describe(`claude -p on ${model}`, () => {
     test('a turn that needs a tool: Claude Code runs the Bash tool the model asks for and sends the output back', async () => {
-      const { result, exchanges, records } = await claude('Run `cat secret.txt` and tell me the secret word.', [
+      const { result, exchanges, records } = await claude((work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`, [
         '--model', model, '--tools', 'Bash', '--allowedTools', 'Bash',
       ]);
       assert.ok(exchanges.length >= 2, `at least the tool call and the answer (${exchanges.length} requests)`);
@@ -74,6 +71,7 @@ for (const model of ['deepseek-v3.2', 'claude-4.7']) {
       const withResult = exchanges.find((e) => /"type":"tool_result"/.test(e.reqBody));
       assert.ok(withResult, 'a later request carries the tool result');
       assert.ok(withResult.reqBody.includes(SECRET), 'the tool result is the command output (the secret from the work directory)');
+      assert.ok(result.result.includes(SECRET), `the final answer comes from the tool result: ${result.result}`);
       assert.ok(result.num_turns >= 2);
       assert.equal(result.stop_reason, 'end_turn');
       assert.ok(records.every((r) => r.model === model));
@@ -87,7 +85,7 @@ for (const model of ['deepseek-v3.2', 'claude-4.7']) {
 }
 
 describe('claude -p with its defaults', () => {
-  test('the full default tool set (about 80 KB, a system message inside messages) on an Anthropic upstream', { todo: PENDING_SYSTEM_IN_MESSAGES }, async () => {
+  test('the full default tool set (about 80 KB, a system message inside messages) on an Anthropic upstream', async () => {
     const { exchanges } = await claude('Say hello.', ['--model', 'claude-4.7']);
     const body = JSON.parse(exchanges[0]!.reqBody);
     assert.ok(body.tools.length > 10);
@@ -99,10 +97,10 @@ describe('claude -p with its defaults', () => {
     assert.ok(JSON.parse(exchanges[0]!.reqBody).tools.length > 10);
   });
 
-  test('no --model: Claude Code sends its own default model id, which the catalog resolves', { todo: PENDING_ALIASES }, async () => {
+  test('no --model: Claude Code sends its own default model id, which the catalog resolves', async () => {
     const { exchanges, records } = await claude('Say hello.', ['--tools', '']);
     const sent = JSON.parse(exchanges[0]!.reqBody).model;
-    assert.match(sent, /^claude-/);
-    assert.ok(records[0].model, `${sent} was served and charged`);
+    assert.match(sent, /^claude-opus-/, 'Claude Code\'s own default id');
+    assert.ok(records.every((r) => r.model === 'claude-4.7'), `${sent} resolved through the catalog alias and charged as claude-4.7`);
   });
 });

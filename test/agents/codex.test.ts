@@ -57,7 +57,7 @@ function configToml(model: string, baseUrl: string): string {
 
 interface CodexRun { events: any[]; exchanges: Exchange[]; records: any[] }
 
-async function codex(model: string, prompt: string): Promise<CodexRun> {
+async function codex(model: string, prompt: (work: string) => string): Promise<CodexRun> {
   const box = sandbox(trap);
   const codexHome = join(box.home, '.codex');
   mkdirSync(codexHome);
@@ -65,7 +65,7 @@ async function codex(model: string, prompt: string): Promise<CodexRun> {
   const mark = h.mark();
   const before = (await h.usageRecords()).length;
   try {
-    const r = await run(BIN.codex, ['exec', '--skip-git-repo-check', '--ephemeral', '--json', '--color', 'never', '-C', box.work, prompt], {
+    const r = await run(BIN.codex, ['exec', '--skip-git-repo-check', '--ephemeral', '--json', '--color', 'never', '-C', box.work, prompt(box.work)], {
       cwd: box.work, timeoutMs: RUN_TIMEOUT_MS,
       env: { ...box.env, CODEX_HOME: codexHome, TOKENGRID_API_KEY: h.srv.demoKey },
     });
@@ -84,7 +84,7 @@ async function codex(model: string, prompt: string): Promise<CodexRun> {
 for (const model of ['deepseek-v3.2', 'claude-4.7']) {
   describe(`codex exec on ${model}`, () => {
     test('a turn that needs a tool: Codex runs the command the model asks for and sends its output back', async () => {
-      const { events, exchanges, records } = await codex(model, 'Run `cat secret.txt` and tell me the secret word.');
+      const { events, exchanges, records } = await codex(model, (work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`);
       assert.ok(exchanges.length >= 2, `the tool call and the answer (${exchanges.length} requests)`);
       assert.ok(exchanges.every((e) => e.path === '/v1/responses'));
       const cmd = events.find((e) => e.type === 'item.completed' && e.item.type === 'command_execution');
@@ -94,7 +94,8 @@ for (const model of ['deepseek-v3.2', 'claude-4.7']) {
       const withOutput = exchanges.find((e) => /"type":"function_call_output"/.test(e.reqBody));
       assert.ok(withOutput, 'a later request carries the function_call_output');
       assert.ok(withOutput.reqBody.includes(SECRET));
-      assert.ok(events.some((e) => e.type === 'item.completed' && e.item.type === 'agent_message' && e.item.text.length > 0), 'a final message');
+      const answer = events.findLast((e) => e.type === 'item.completed' && e.item.type === 'agent_message');
+      assert.ok(answer?.item.text.includes(SECRET), `the final message comes from the command output: ${answer?.item.text}`);
       const usage = events.find((e) => e.type === 'turn.completed').usage;
       assert.equal(usage.input_tokens, records.reduce((s, r) => s + r.usage.tokensInput, 0), 'the turn\'s input tokens are the sum charged');
       assert.equal(usage.output_tokens, records.reduce((s, r) => s + r.usage.tokensOutput, 0), 'the turn\'s output tokens are the sum charged');

@@ -10,7 +10,7 @@ import { HumanMessage, ToolMessage, type AIMessage, type BaseMessage } from '@la
 import type { BaseChatModel } from '@langchain/core/language_models/chat_models';
 import { tool } from '@langchain/core/tools';
 import { z } from 'zod';
-import { PENDING_JSON, startHarness, type Harness } from './support/harness.ts';
+import { startHarness, type Harness } from './support/harness.ts';
 
 let h: Harness;
 before(async () => { h = await startHarness(); });
@@ -74,7 +74,7 @@ function chatModelSuite(label: string, make: () => BaseChatModel & { bindTools?:
     });
 
     for (const method of opts.structured) {
-      test(`withStructuredOutput (${method === 'default' ? 'default method' : 'function calling'}) returns an object that fits the zod schema`, { todo: method === 'default' ? PENDING_JSON : false }, async () => {
+      test(`withStructuredOutput (${method === 'default' ? 'default method' : 'function calling'}) returns an object that fits the zod schema`, async () => {
         const model = method === 'default' ? make().withStructuredOutput(person) : make().withStructuredOutput(person, { method: 'functionCalling' });
         const { value, completed } = await charged(() => model.invoke('Extract: Ada, 36, ada@example.com'));
         assert.deepEqual(person.parse(value), value);

@@ -12,9 +12,6 @@ import { createOpenAI } from '@ai-sdk/openai';
 import { ChatOpenAI } from '@langchain/openai';
 import { startHarness, type Harness } from './support/harness.ts';
 
-/** Set until the quota refusal carries x-should-retry: false (the w1-charging branch). */
-const PENDING_NO_RETRY: string | false = 'the quota 429 does not carry x-should-retry: false yet';
-
 let h: Harness;
 let empty: { id: string; key: string };
 before(async () => {
@@ -34,7 +31,7 @@ async function refused(fn: () => Promise<unknown>) {
 }
 
 describe('an exhausted package', () => {
-  test('the OpenAI SDK (default retries) makes exactly one request: 429 insufficient_quota with x-should-retry: false', { todo: PENDING_NO_RETRY }, async () => {
+  test('the OpenAI SDK (default retries) makes exactly one request: 429 insufficient_quota with x-should-retry: false', async () => {
     const client = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: empty.key }); // maxRetries left at its default (2)
     const { error, exchanges } = await refused(() => client.chat.completions.create({ model: 'deepseek-v3.2', messages: [{ role: 'user', content: 'Hi' }] }));
     assert.equal(exchanges.length, 1, 'no retry');
@@ -44,14 +41,14 @@ describe('an exhausted package', () => {
     assert.equal(error.code, 'insufficient_quota');
   });
 
-  test('the OpenAI SDK Responses API makes exactly one request too', { todo: PENDING_NO_RETRY }, async () => {
+  test('the OpenAI SDK Responses API makes exactly one request too', async () => {
     const client = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: empty.key });
     const { exchanges } = await refused(() => client.responses.create({ model: 'deepseek-v3.2', input: 'Hi' }));
     assert.equal(exchanges.length, 1);
     assert.equal(exchanges[0]!.resHeaders['x-should-retry'], 'false');
   });
 
-  test('the Anthropic SDK (default retries) makes exactly one request', { todo: PENDING_NO_RETRY }, async () => {
+  test('the Anthropic SDK (default retries) makes exactly one request', async () => {
     const client = new Anthropic({ baseURL: h.url, apiKey: empty.key });
     const { error, exchanges } = await refused(() => client.messages.create({ model: 'claude-4.7', max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] }));
     assert.equal(exchanges.length, 1, 'no retry');
@@ -65,7 +62,7 @@ describe('an exhausted package', () => {
     assert.equal(exchanges.length, 1);
   });
 
-  test('the AI SDK retries any 429 (it ignores x-should-retry): 1 + maxRetries requests, none charged', { todo: PENDING_NO_RETRY }, async () => {
+  test('the AI SDK retries any 429 (it ignores x-should-retry): 1 + maxRetries requests, none charged', async () => {
     const openai = createOpenAI({ baseURL: `${h.url}/v1`, apiKey: empty.key });
     const { error, exchanges } = await refused(() => generateText({ model: openai.chat('deepseek-v3.2'), prompt: 'Hi', maxRetries: 1 }));
     assert.equal(exchanges.length, 2, 'documented in docs/compatibility.md: pass maxRetries: 0 or handle the error');

@@ -53,12 +53,6 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/**
- * Set while the emulator answers structured-output requests with plain text (its JSON-schema answers come
- * with the w5-anthropic branch); the tests that need them run and report as TODO until then.
- */
-export const PENDING_JSON: string | false = 'the emulator does not answer JSON schemas yet';
-
 const INFERENCE = /^\/(v1\/)?(chat\/completions|completions|responses|messages|embeddings)(\?|$)/;
 
 export interface HarnessOptions {
