@@ -26,6 +26,16 @@ interface ClaudeRun { result: any; exchanges: Exchange[]; records: any[] }
 
 /** Runs one `claude -p` turn and checks it was charged once per request and stayed on the loopback. */
 async function claude(prompt: string | ((work: string) => string), extra: string[]): Promise<ClaudeRun> {
+  const { r, result, mark, before } = await claudeRaw(prompt, extra, h.srv.demoKey);
+  assert.equal(r.code, 0, describeRun(r));
+  assert.equal(result.is_error, false, describeRun(r));
+  const { completed, records } = await h.assertChargedOnce(mark, before);
+  assert.deepEqual(trap.hits, [], 'Claude Code reached for no other host');
+  return { result, exchanges: completed, records };
+}
+
+/** One `claude -p` run with `key`; returns the process result and its parsed JSON result line. */
+async function claudeRaw(prompt: string | ((work: string) => string), extra: string[], key: string) {
   const box = sandbox(trap);
   const mark = h.mark();
   const before = (await h.usageRecords()).length;
@@ -35,7 +45,7 @@ async function claude(prompt: string | ((work: string) => string), extra: string
       env: {
         ...box.env,
         ANTHROPIC_BASE_URL: h.url,
-        ANTHROPIC_API_KEY: h.srv.demoKey,
+        ANTHROPIC_API_KEY: key,
         CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
         DISABLE_TELEMETRY: '1',
         DISABLE_AUTOUPDATER: '1',
@@ -44,12 +54,9 @@ async function claude(prompt: string | ((work: string) => string), extra: string
         CLAUDE_CODE_DISABLE_BACKGROUND_TASKS: '1',
       },
     });
-    assert.equal(r.code, 0, describeRun(r));
-    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
-    assert.equal(result.is_error, false, describeRun(r));
-    const { completed, records } = await h.assertChargedOnce(mark, before);
-    assert.deepEqual(trap.hits, [], 'Claude Code reached for no other host');
-    return { result, exchanges: completed, records };
+    let result: any;
+    try { result = JSON.parse(r.stdout.trim().split('\n').at(-1)!); } catch { assert.fail(describeRun(r)); }
+    return { r, result, mark, before };
   } finally {
     box.cleanup();
   }
@@ -102,5 +109,20 @@ describe('claude -p with its defaults', () => {
     const sent = JSON.parse(exchanges[0]!.reqBody).model;
     assert.match(sent, /^claude-opus-/, 'Claude Code\'s own default id');
     assert.ok(records.every((r) => r.model === 'claude-4.7'), `${sent} resolved through the catalog alias and charged as claude-4.7`);
+  });
+});
+
+describe('claude -p on an exhausted package', () => {
+  test('Claude Code stops after one request (x-should-retry: false) and shows the server\'s plain message; nothing charged', async () => {
+    const empty = await h.account(0);
+    const { r, result, mark } = await claudeRaw('Say hello.', ['--model', 'deepseek-v3.2', '--tools', ''], empty.key);
+    assert.notEqual(r.code, 0);
+    assert.equal(result.is_error, true);
+    assert.equal(result.api_error_status, 429);
+    assert.match(result.result, /package|balance|top-up/i, 'the server\'s message reaches the user');
+    const ex = h.inference(mark);
+    assert.equal(ex.length, 1, 'no retry');
+    assert.equal(ex[0]!.resHeaders['x-should-retry'], 'false');
+    assert.equal((await h.usageRecords(empty.id)).length, 0);
   });
 });

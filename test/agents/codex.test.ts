@@ -58,6 +58,17 @@ function configToml(model: string, baseUrl: string): string {
 interface CodexRun { events: any[]; exchanges: Exchange[]; records: any[] }
 
 async function codex(model: string, prompt: (work: string) => string): Promise<CodexRun> {
+  const { r, events, mark, before } = await codexRaw(model, prompt, h.srv.demoKey);
+  assert.equal(r.code, 0, describeRun(r));
+  assert.ok(events.some((e) => e.type === 'turn.completed'), describeRun(r));
+  assert.ok(!events.some((e) => e.type === 'turn.failed' || e.type === 'error'), describeRun(r));
+  const { completed, records } = await h.assertChargedOnce(mark, before);
+  assert.deepEqual(trap.hits, [], 'Codex reached for no other host');
+  return { events, exchanges: completed, records };
+}
+
+/** One `codex exec --json` run with `key`; returns the process result and its JSON events. */
+async function codexRaw(model: string, prompt: (work: string) => string, key: string) {
   const box = sandbox(trap);
   const codexHome = join(box.home, '.codex');
   mkdirSync(codexHome);
@@ -67,15 +78,10 @@ async function codex(model: string, prompt: (work: string) => string): Promise<C
   try {
     const r = await run(BIN.codex, ['exec', '--skip-git-repo-check', '--ephemeral', '--json', '--color', 'never', '-C', box.work, prompt(box.work)], {
       cwd: box.work, timeoutMs: RUN_TIMEOUT_MS,
-      env: { ...box.env, CODEX_HOME: codexHome, TOKENGRID_API_KEY: h.srv.demoKey },
+      env: { ...box.env, CODEX_HOME: codexHome, TOKENGRID_API_KEY: key },
     });
-    assert.equal(r.code, 0, describeRun(r));
-    const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-    assert.ok(events.some((e) => e.type === 'turn.completed'), describeRun(r));
-    assert.ok(!events.some((e) => e.type === 'turn.failed' || e.type === 'error'), describeRun(r));
-    const { completed, records } = await h.assertChargedOnce(mark, before);
-    assert.deepEqual(trap.hits, [], 'Codex reached for no other host');
-    return { events, exchanges: completed, records };
+    const events: any[] = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    return { r, events, mark, before };
   } finally {
     box.cleanup();
   }
@@ -107,3 +113,17 @@ for (const model of ['deepseek-v3.2', 'claude-4.7']) {
     });
   });
 }
+
+describe('codex exec on an exhausted package', () => {
+  test('Codex stops after one request (insufficient_quota is final for it); nothing charged', async () => {
+    const empty = await h.account(0);
+    const { r, events, mark } = await codexRaw('deepseek-v3.2', () => 'Say hello.', empty.key);
+    assert.notEqual(r.code, 0);
+    assert.ok(events.some((e) => e.type === 'turn.failed'), describeRun(r));
+    const ex = h.inference(mark);
+    assert.equal(ex.length, 1, 'no retry');
+    assert.equal(ex[0]!.status, 429);
+    assert.equal(ex[0]!.resHeaders['x-should-retry'], 'false');
+    assert.equal((await h.usageRecords(empty.id)).length, 0);
+  });
+});
