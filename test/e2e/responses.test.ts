@@ -64,6 +64,21 @@ describe('POST /v1/responses through the official openai client', () => {
     assert.equal(b.reserved, 0);
   });
 
+  test('the same conversation costs the same through /v1/responses as through /v1/chat/completions', async () => {
+    const viaChat = await account();
+    const viaResponses = await account();
+    const chat = await viaChat.client.chat.completions.create({ model: 'deepseek-v3.2', max_tokens: 30, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Parity check' }] });
+    const res = await viaResponses.client.responses.create({ model: 'deepseek-v3.2', max_output_tokens: 30, instructions: 'Be brief.', input: 'Parity check' });
+    assert.equal(res.usage!.input_tokens, chat.usage!.prompt_tokens);
+    assert.equal(res.usage!.output_tokens, chat.usage!.completion_tokens);
+    assert.equal(res.output_text, chat.choices[0]!.message.content);
+    const [c, r] = [await usageRecords(viaChat.id), await usageRecords(viaResponses.id)];
+    assert.equal(c.length, 1);
+    assert.equal(r.length, 1);
+    assert.deepEqual(r[0].usage, c[0].usage);
+    assert.deepEqual(await used(viaResponses.id), await used(viaChat.id), 'the same coins were taken');
+  });
+
   test('responses.stream sends the full event sequence in order with increasing sequence numbers and usage on response.completed', async () => {
     const a = await account();
     const stream = a.client.responses.stream({ model: 'deepseek-v3.2', input: [{ role: 'user', content: [{ type: 'input_text', text: 'Stream please' }] }] });
@@ -146,6 +161,15 @@ describe('POST /v1/responses through the official openai client', () => {
     // A chain of three: the third sees both earlier turns.
     const third = await a.client.responses.create({ model: 'deepseek-v3.2', input: 'And again?', previous_response_id: next.id });
     assert.ok(third.usage!.input_tokens > next.usage!.input_tokens);
+
+    // input_items: the conversation that was the third response's input, newest first by default.
+    const listed = await a.client.responses.inputItems.list(third.id, { order: 'asc' });
+    const texts = listed.data.map((it: any) => it.type === 'message' ? (it.content[0]?.text ?? it.content) : it.type);
+    assert.deepEqual(texts, ['My name is Ada.', first.output_text, 'What is my name?', next.output_text, 'And again?']);
+    const page = await a.client.responses.inputItems.list(third.id, { limit: 2 });
+    assert.equal(page.data.length, 2);
+    assert.equal((page.data[0] as any).content[0].text, 'And again?');
+    assert.equal(page.has_more, true);
 
     await assert.rejects(a.client.responses.create({ model: 'deepseek-v3.2', input: 'x', previous_response_id: 'resp_missing' }),
       (e: any) => e.status === 400 && e.param === 'previous_response_id');
@@ -347,8 +371,13 @@ describe('POST /v1/responses to other upstream dialects', () => {
       assert.equal(answer.status, 'completed');
       assert.ok(answer.output_text.length > 0);
 
+      const streamedCall = await a.client.responses.stream({ model, tools: [weather], input: 'Weather in Paris?', store: false }).finalResponse();
+      const sfc = streamedCall.output.find((o) => o.type === 'function_call');
+      assert.ok(sfc && sfc.type === 'function_call' && sfc.name === 'get_weather');
+      assert.deepEqual(JSON.parse(sfc.arguments), JSON.parse(fc.arguments), 'the streamed call has the same arguments');
+
       const recs = await usageRecords(a.id);
-      assert.equal(recs.length, 4);
+      assert.equal(recs.length, 5);
       const charged = (await used(a.id)).used;
       assert.ok(charged > 0);
       assert.deepEqual((await auditAccount(srv.app.chargingStore, a.id)).problems, []);

@@ -125,6 +125,36 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
       },
     },
     {
+      // The items that were the model's input for this response (the previous responses' conversation and this
+      // request's input), OpenAI's list shape: order (desc by default), limit (1-100, default 20), after.
+      method: 'GET', path: '/v1/responses/:id/input_items', family: 'openai', auth: 'key',
+      async handler(rc, ctx) {
+        const id = rc.params.id!;
+        const found = rdeps === undefined ? undefined : await rdeps.store.get(ctx.key.accountId, id, deps.clock.nowMs());
+        if (found === undefined) throw notFound(id);
+        const order = rc.query.get('order') ?? 'desc';
+        if (order !== 'asc' && order !== 'desc') throw new TokenGridError('invalid_request', `Invalid value for 'order': expected 'asc' or 'desc', got '${order}'.`, 'order');
+        const limitText = rc.query.get('limit') ?? '20';
+        const limit = Number(limitText);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new TokenGridError('invalid_request', `Invalid value for 'limit': expected an integer from 1 to 100, got '${limitText}'.`, 'limit');
+        const outputCount = Array.isArray(found.response['output']) ? found.response['output'].length : 0;
+        const base = id.startsWith('resp_') ? id.slice(5) : id;
+        let items = found.items.slice(0, found.items.length - outputCount)
+          .map((it, i) => (typeof it['id'] === 'string' ? it : { id: `item_${base}_${i}`, ...it }));
+        if (order === 'desc') items = items.reverse();
+        const after = rc.query.get('after');
+        if (after !== null) {
+          const at = items.findIndex((it) => it['id'] === after);
+          if (at < 0) throw new TokenGridError('invalid_request', `Invalid value for 'after': no input item '${after}' in this response.`, 'after');
+          items = items.slice(at + 1);
+        }
+        const data = items.slice(0, limit);
+        sendJson(rc.res, 200, {
+          object: 'list', data, first_id: data[0]?.['id'] ?? null, last_id: data[data.length - 1]?.['id'] ?? null, has_more: items.length > limit,
+        });
+      },
+    },
+    {
       method: 'DELETE', path: '/v1/responses/:id', family: 'openai', auth: 'key',
       async handler(rc, ctx) {
         const id = rc.params.id!;

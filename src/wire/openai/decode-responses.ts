@@ -89,10 +89,17 @@ function decodeResponses(body: unknown, references: ReadonlyMap<string, Record<s
   inputItems.forEach((item, i) => {
     if (item['type'] === 'additional_tools') addTools(tools, asArray(item['tools'], at(idx('input', i), 'tools')), at(idx('input', i), 'tools'));
   });
-  if (tools.defs.length > 0) chat.tools = tools.defs;
   if (!isAbsent(o['tool_choice'])) {
     const choice = decodeToolChoice(o['tool_choice'], tools.customTools, tools.namespaces);
     if (choice !== undefined) chat.toolChoice = choice;
+    // allowed_tools: only the named tools are offered (the others stay defined for the client, unseen upstream).
+    const allowed = allowedToolNames(o['tool_choice']);
+    if (allowed !== undefined) tools.defs = tools.defs.filter((d) => allowed.has(d.name));
+  }
+  if (tools.defs.length > 0) chat.tools = tools.defs;
+  const forced = chat.toolChoice;
+  if (typeof forced === 'object' && !tools.defs.some((d) => d.name === forced.name)) {
+    fail('tool_choice.name', `Invalid value for 'tool_choice.name': no tool named '${forced.name}' is defined in tools.`);
   }
 
   const text = isAbsent(o['text']) ? {} : asObj(o['text'], 'text');
@@ -291,6 +298,13 @@ export function customToolParameters(description: string | undefined): Record<st
   };
 }
 
+/** A custom tool's input format (a grammar or a regex), told to the model in the description of `input`. */
+function customFormatNote(format: unknown): string | undefined {
+  if (!isObj(format) || format['type'] !== 'grammar' || typeof format['definition'] !== 'string') return undefined;
+  const syntax = typeof format['syntax'] === 'string' ? format['syntax'] : 'grammar';
+  return `The raw input for this tool. It must follow this ${syntax} definition:\n${format['definition']}`;
+}
+
 interface DecodedTools {
   defs: ToolDefinition[];
   customTools: Set<string>;
@@ -324,7 +338,7 @@ function addTools(out: DecodedTools, list: unknown[], param: string): void {
     } else if (type === 'custom') {
       const name = reqNonEmptyString(t, 'name', path);
       const description = optString(t, 'description', path);
-      const def: ToolDefinition = { name, parameters: customToolParameters(undefined) };
+      const def: ToolDefinition = { name, parameters: customToolParameters(customFormatNote(t['format'])) };
       if (description !== undefined) def.description = description;
       out.defs.push(def);
       out.customTools.add(name);
@@ -362,6 +376,18 @@ function decodeToolChoice(v: unknown, customTools: ReadonlySet<string>, namespac
     return fail(at(param, 'type'), `Invalid value for '${at(param, 'type')}': the hosted tool '${type}' is not available through this gateway, so it cannot be forced.`);
   }
   return fail(at(param, 'type'), `Invalid value for '${at(param, 'type')}': expected 'function', 'custom' or 'allowed_tools', got ${describeValue(type)}.`);
+}
+
+/** The names an `allowed_tools` tool choice allows (hosted ones left out), or undefined for any other choice. */
+function allowedToolNames(v: unknown): Set<string> | undefined {
+  if (!isObj(v) || v['type'] !== 'allowed_tools') return undefined;
+  const param = 'tool_choice.tools';
+  const names = new Set<string>();
+  asArray(v['tools'], param).forEach((t, i) => {
+    const tool = asObj(t, idx(param, i));
+    if (tool['type'] === 'function' || tool['type'] === 'custom') names.add(reqNonEmptyString(tool, 'name', idx(param, i)));
+  });
+  return names;
 }
 
 function decodeTextFormat(v: unknown, param: string): ResponseFormat {

@@ -70,6 +70,16 @@ describe('decodeResponsesRequest', () => {
     assert.ok(r.customTools.has('apply_patch'));
   });
 
+  test('tool_choice allowed_tools offers only the named tools, with its mode', () => {
+    const r = decodeOk({
+      model: 'm', input: 'x',
+      tools: [{ type: 'function', name: 'a' }, { type: 'function', name: 'b' }, { type: 'custom', name: 'c' }],
+      tool_choice: { type: 'allowed_tools', mode: 'required', tools: [{ type: 'function', name: 'b' }, { type: 'custom', name: 'c' }] },
+    });
+    assert.deepEqual(r.chat.tools?.map((t) => t.name), ['b', 'c']);
+    assert.equal(r.chat.toolChoice, 'required');
+  });
+
   test('hosted tools are left out and listed; a namespace is flattened', () => {
     const r = decodeOk({
       model: 'm', input: 'x',
@@ -104,6 +114,25 @@ describe('decodeResponsesRequest', () => {
     assert.equal(decodeErrParam({ model: 'm', input: [{ type: 'item_reference', id: 'msg_2' }] }), 'input[0].id');
   });
 
+  test('a custom tool\'s grammar is told to the model in the description of its input parameter', () => {
+    const r = decodeOk({ model: 'm', input: 'x', tools: [{ type: 'custom', name: 'apply_patch', format: { type: 'grammar', syntax: 'lark', definition: 'start: begin_patch' } }] });
+    const input = (r.chat.tools![0]!.parameters['properties'] as any).input;
+    assert.match(input.description, /lark[\s\S]*start: begin_patch/);
+  });
+
+  test('any JSON body decodes or is refused with invalid_request, never throws', () => {
+    const item = fc.record({
+      type: fc.constantFrom('message', 'function_call', 'function_call_output', 'custom_tool_call', 'custom_tool_call_output', 'reasoning', 'item_reference', 'additional_tools', 'web_search_call', 'x'),
+      role: fc.constantFrom('user', 'assistant', 'system', 'developer', 'tool'), content: fc.anything(), call_id: fc.anything(), name: fc.anything(),
+      arguments: fc.anything(), output: fc.anything(), input: fc.anything(), id: fc.anything(), tools: fc.anything(), summary: fc.anything(),
+    }, { requiredKeys: [] });
+    const body = fc.record({ model: fc.string(), input: fc.oneof(fc.anything(), fc.array(item)), tools: fc.anything(), text: fc.anything(), tool_choice: fc.anything(), previous_response_id: fc.anything() }, { requiredKeys: [] });
+    fc.assert(fc.property(fc.oneof(fc.anything(), body), (body) => {
+      const r = decodeResponsesRequest(body);
+      assert.ok(r.ok || r.code === 'invalid_request');
+    }), { numRuns: 1000 });
+  });
+
   test('bad fields are refused with their param', () => {
     assert.equal(decodeErrParam({ model: 'm', input: [{ type: 'function_call', name: 'f' }] }), 'input[0].call_id');
     assert.equal(decodeErrParam({ model: 'm', input: [{ type: 'computer_call' }] }), 'input[0].type');
@@ -111,6 +140,7 @@ describe('decodeResponsesRequest', () => {
     assert.equal(decodeErrParam({ model: 'm', input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'f' }] }] }), 'input[0].content[0].image_url');
     assert.equal(decodeErrParam({ model: 'm', input: 'x', text: { format: { type: 'json_schema', name: 'n' } } }), 'text.format.schema');
     assert.equal(decodeErrParam({ model: 'm', input: 'x', tool_choice: { type: 'custom', name: 'nope' } }), 'tool_choice.name');
+    assert.equal(decodeErrParam({ model: 'm', input: 'x', tools: [{ type: 'function', name: 'f' }], tool_choice: { type: 'function', name: 'g' } }), 'tool_choice.name');
     assert.equal(decodeErrParam({ model: 'm', input: 'x', conversation: 'conv_1' }), 'conversation');
     assert.equal(decodeErrParam({ model: 'm', input: 'x', background: true }), 'background');
     assert.equal(decodeErrParam({ model: 'm', input: [] }), 'input');
@@ -182,6 +212,16 @@ describe('ResponsesStreamEncoder', () => {
     assert.equal(fb.response.status, 'failed');
     assert.match(fb.response.error.message, /boom/);
     assert.equal(b.finalResponse?.['status'], 'failed');
+  });
+
+  test('a call to a tool from a namespace (Codex sends multi_agent_v1 this way) carries its namespace back', () => {
+    const e = env({ model: 'm', input: 'x', tools: [{ type: 'namespace', name: 'multi_agent_v1', description: 'd', tools: [{ type: 'function', name: 'spawn_agent', parameters: null }] }] });
+    const enc = new ResponsesStreamEncoder(e, () => 0);
+    const text = enc.encode({ type: 'tool_call_start', index: 0, id: 'c', name: 'spawn_agent' }) + enc.encode({ type: 'tool_call_delta', index: 0, argumentsDelta: '{}' }) + enc.finish();
+    const item = parseFrames(text).at(-1)!.response.output[0];
+    assert.deepEqual([item.type, item.name, item.namespace], ['function_call', 'spawn_agent', 'multi_agent_v1']);
+    const whole = encodeResponsesResponse(e, { id: 'x', model: 'm', createdS: 0, content: [{ type: 'tool_call', id: 'c', name: 'spawn_agent', argumentsJson: '{}' }], finishReason: 'tool_calls', usage: zeroUsage() }, 0);
+    assert.equal((whole['output'] as any)[0].namespace, 'multi_agent_v1');
   });
 
   test('a custom tool call comes out as custom_tool_call with the input string, sent whole at the end', () => {
