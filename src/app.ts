@@ -230,6 +230,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     onRequestDone: (route, status, latencyS) => telemetry.requestDone(route, status, latencyS),
     // POST /v1/responses with store: true (OpenAI's default) keeps responses this long (TOKENGRID_RESPONSE_TTL_DAYS).
     responses: { store: openSqliteResponseStore(db), ttlMs: Number(env.TOKENGRID_RESPONSE_TTL_DAYS) > 0 ? Math.round(Number(env.TOKENGRID_RESPONSE_TTL_DAYS) * 86_400_000) : DEFAULT_RESPONSE_TTL_MS },
+    onUnknownRoute: (method) => telemetry.unknownRoute(method),
   };
   const adminDeps: { accounts: AccountDeps; charging: ChargingService; bodyLimitBytes: number; clock: Clock; memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null> } = {
     accounts, charging, bodyLimitBytes: config.server.bodyLimitBytes, clock,

@@ -7,6 +7,8 @@ import { Router, type Route, type RouteContext } from './router.ts';
 import type { AdminIdentity, ShellDeps } from './shell-deps.ts';
 
 const REQUEST_ID = /^[\w.-]{1,128}$/;
+/** Distinct unknown routes logged at most (then they are only counted in /metrics). */
+export const UNKNOWN_ROUTES_LOGGED_MAX = 1000;
 
 /**
  * The client's abort signal, one per request: what undici and the gateway use of an AbortSignal
@@ -71,6 +73,16 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
   const router = new Router();
   for (const r of routes) router.add(r);
   let inFlight = 0;
+  /** Unknown routes already logged (method + path), bounded: each is logged once, all are counted. */
+  const unknownSeen = new Set<string>();
+  function unknownRoute(method: string, path: string): void {
+    deps.onUnknownRoute?.(method);
+    if (unknownSeen.size >= UNKNOWN_ROUTES_LOGGED_MAX) return;
+    const key = `${method.slice(0, 16)} ${path.slice(0, 200)}`;
+    if (unknownSeen.has(key)) return;
+    unknownSeen.add(key);
+    deps.log.warn({ method: method.slice(0, 16), path: path.slice(0, 200), distinctUnknownRoutes: unknownSeen.size }, 'unknown route (logged once per method and path)');
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = deps.now();
@@ -84,9 +96,11 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
     const qIndex = req.url?.indexOf('?') ?? -1;
     const path = qIndex >= 0 ? req.url!.slice(0, qIndex) : req.url ?? '/';
     const family: Family = path.startsWith('/v1/messages') ? 'anthropic' : path.startsWith('/admin') || path.startsWith('/self') ? 'admin' : 'openai';
-    const m = router.match(req.method ?? 'GET', path);
+    // Chat front-ends read the legacy billing routes with and without /v1.
+    const m = router.match(req.method ?? 'GET', path.startsWith('/dashboard/') ? `/v1${path}` : path);
     if (m === undefined || m === 'method') {
       req.resume();
+      if (m === undefined) unknownRoute(req.method ?? 'GET', path);
       const code: ErrorCode = m === 'method' ? 'method_not_allowed' : 'not_found';
       sendError(res, family, { code, message: m === 'method' ? `${req.method} is not supported on ${path}.` : `Unknown route ${req.method} ${path}.` });
       return;

@@ -28,6 +28,8 @@ export interface ShellDeps {
   onRequestDone?: (route: string, status: number, latencyS: number) => void;
   /** Stored responses for POST/GET /v1/responses (without it nothing is stored and previous_response_id finds nothing). */
   responses?: ResponsesDeps;
+  /** A request matched no route (counted by method in /metrics). */
+  onUnknownRoute?: (method: string) => void;
 }
 
 export type AdminRole = 'operator' | 'enterprise' | 'finance';

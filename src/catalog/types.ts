@@ -88,15 +88,17 @@ export function mappedModelId(map: ModelMap | undefined, requested: string): str
 
 export function resolveModel(catalog: ModelCatalog, requested: string, map?: ModelMap): ResolveResult {
   const id = stripModelSuffix(requested);
-  const mapped = mappedModelId(map, id);
-  for (const candidate of mapped === undefined ? [id] : [mapped, id]) {
-    const direct = catalog.models.get(candidate);
-    if (direct) return { ok: true, model: direct };
-    const aliased = catalog.aliases.get(candidate);
-    const target = aliased === undefined ? undefined : catalog.models.get(aliased);
-    if (target) return { ok: true, model: target };
-  }
+  const mapped = map === undefined ? undefined : mappedModelId(map, id);
+  const model = (mapped === undefined ? undefined : lookup(catalog, mapped)) ?? lookup(catalog, id);
+  if (model) return { ok: true, model };
   return { ok: false, code: 'model_not_found', message: `The model '${requested}' does not exist. GET /v1/models lists the models this key may use.` };
+}
+
+function lookup(catalog: ModelCatalog, id: string): ModelSpec | undefined {
+  const direct = catalog.models.get(id);
+  if (direct) return direct;
+  const aliased = catalog.aliases.get(id);
+  return aliased === undefined ? undefined : catalog.models.get(aliased);
 }
 
 /** Whether a key's allow-list (model ids, aliases, `group:<name>`, or `*`) admits the model. null = all models. */

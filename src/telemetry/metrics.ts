@@ -7,7 +7,11 @@ export interface Telemetry {
   registry: Registry;
   gateway: GatewayMetrics;
   requestDone(route: string, status: number, latencyS: number): void;
+  /** A request that matched no route; the label is the method (unusual methods count as "other"). */
+  unknownRoute(method: string): void;
 }
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 interface TokenCells {
   input: CounterCell;
@@ -51,6 +55,7 @@ export function createTelemetry(opts: { defaultMetrics?: boolean } = {}): Teleme
     labelNames: ['model'], registers: [registry],
   });
   const leakRequests = new Counter({ name: 'tokengrid_charging_leak_requests_total', help: 'Requests whose usage record has leakCoins > 0, by model', labelNames: ['model'], registers: [registry] });
+  const unknownRoutes = new Counter({ name: 'tokengrid_unknown_routes_total', help: 'Requests that matched no route, by method', labelNames: ['method'], registers: [registry] });
   let streamsOpen = 0;
   new Gauge({ name: 'tokengrid_open_streams', help: 'Streams currently open to clients', registers: [registry], collect() { this.set(streamsOpen); } });
   const requestsBy = new Map<string, Map<number, CounterCell>>();
@@ -59,6 +64,9 @@ export function createTelemetry(opts: { defaultMetrics?: boolean } = {}): Teleme
   const tokensBy = new Map<string, Map<string, TokenCells>>();
   return {
     registry,
+    unknownRoute(method) {
+      unknownRoutes.inc({ method: KNOWN_METHODS.has(method) ? method : 'other' });
+    },
     requestDone(route, status, latencyS) {
       const byStatus = inner(requestsBy, route);
       let r = byStatus.get(status);

@@ -37,14 +37,15 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
         if (ticket?.replay) return replay(rc, ticket.replay);
         try {
           if (!req.stream) {
-            const { response } = await gw.chat(ctx, req);
+            const { response, model } = await gw.chat(ctx, req);
             // The body's JSON text is written directly (the same text JSON.stringify(encodeChatResponse(...)) gives).
-            const text = encodeChatResponseJson(response, req.model, `chatcmpl-${ctx.requestId}`);
+            // `model` names the catalog model actually used (after aliases and the package's model mapping).
+            const text = encodeChatResponseJson(response, model.id, `chatcmpl-${ctx.requestId}`);
             ticket?.complete({ status: 200, body: text, contentType: 'application/json' });
             sendText(rc.res, 200, text, 'application/json');
             return;
           }
-          const encoder = new OpenAIChatStreamEncoder({ id: `chatcmpl-${ctx.requestId}`, model: req.model, createdS: createdS(), includeUsage: req.includeUsage });
+          const encoder = new OpenAIChatStreamEncoder({ id: `chatcmpl-${ctx.requestId}`, model: gw.resolve(ctx, req.model).id, createdS: createdS(), includeUsage: req.includeUsage });
           await chatStream(gw, ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
           ticket?.complete(undefined);
         } catch (e) {

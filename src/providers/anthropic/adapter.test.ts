@@ -137,6 +137,21 @@ describe('anthropic adapter: chat', () => {
     assert.deepEqual(res.content, [{ type: 'text', text: 'Hello' }, { type: 'tool_call', id: 'toolu_1', name: 'f', argumentsJson: '{"a":1}' }]);
     assert.equal(res.finishReason, 'tool_calls');
     assert.deepEqual(res.usage, { tokensInput: 15, tokensOutput: 5, tokensCachedInput: 3, tokensCacheWrite: 2, tokensReasoning: 0 });
+    assert.deepEqual(res.anthropicContent?.[0], { type: 'thinking', thinking: 'let me see', signature: 'sig' }, 'the blocks as answered, for an Anthropic client');
+  });
+
+  test('an Anthropic client\'s betas and version reach the upstream with its own body', async () => {
+    let seen: { headers: IncomingMessage['headers']; body: Record<string, unknown> } | undefined;
+    handler = (req, body, res) => {
+      seen = { headers: req.headers, body: JSON.parse(body) as Record<string, unknown> };
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'm', type: 'message', role: 'assistant', model: 'x', content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn', usage: { input_tokens: 1, output_tokens: 1 } }));
+    };
+    const c = call();
+    const clientBody = { model: 'claude-opus-4-8', max_tokens: 100, system: [{ type: 'text', text: 's', cache_control: { type: 'ephemeral' } }], messages: [{ role: 'user', content: 'hi' }] };
+    await adapter.chat({ ...c, provider: { ...c.provider, headers: {} } }, { ...request, maxTokensOutput: 100, anthropicNative: { body: clientBody, headers: { 'anthropic-beta': 'prompt-caching-scope-2026-01-05', 'anthropic-version': '2023-06-01' }, requires: [] } });
+    assert.equal(seen?.headers['anthropic-beta'], 'prompt-caching-scope-2026-01-05');
+    assert.deepEqual(seen?.body, { ...clientBody, model: 'claude-up' });
   });
 
   test('stop reasons map to canonical finish reasons', async () => {
@@ -227,6 +242,30 @@ describe('anthropic adapter: chatStream', () => {
     const events = await collect();
     assert.equal(events.filter((e) => e.type === 'tool_call_delta').map((e) => (e.type === 'tool_call_delta' ? e.argumentsDelta : '')).join(''), '{"location": "Paris"}');
     assert.equal(events.at(-1)?.type, 'usage');
+  });
+
+  test('redacted thinking and server tool blocks come through whole, server tool input assembled from its deltas', async () => {
+    const redacted = { type: 'redacted_thinking', data: 'opaque' };
+    const results = { type: 'web_search_tool_result', tool_use_id: 'srvtoolu_1', content: [{ type: 'web_search_result', url: 'https://x', title: 'X' }] };
+    serveStream([
+      messageStart,
+      sse('content_block_start', { type: 'content_block_start', index: 0, content_block: redacted }),
+      sse('content_block_stop', { type: 'content_block_stop', index: 0 }),
+      sse('content_block_start', { type: 'content_block_start', index: 1, content_block: { type: 'server_tool_use', id: 'srvtoolu_1', name: 'web_search', input: {} } }),
+      sse('content_block_delta', { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"query":' } }),
+      sse('content_block_delta', { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '"tokens"}' } }),
+      sse('content_block_stop', { type: 'content_block_stop', index: 1 }),
+      sse('content_block_start', { type: 'content_block_start', index: 2, content_block: results }),
+      sse('content_block_stop', { type: 'content_block_stop', index: 2 }),
+      sse('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 3 } }),
+      sse('message_stop', { type: 'message_stop' }),
+    ]);
+    const events = await collect();
+    assert.deepEqual(events.slice(1, 4), [
+      { type: 'reasoning', text: '', block: redacted },
+      { type: 'reasoning', text: '', block: { type: 'server_tool_use', id: 'srvtoolu_1', name: 'web_search', input: { query: 'tokens' } } },
+      { type: 'reasoning', text: '', block: results },
+    ]);
   });
 
   test('thinking deltas become reasoning events, and the signature a reasoning event of its own', async () => {

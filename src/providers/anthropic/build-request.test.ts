@@ -132,3 +132,41 @@ test('messagesUrl accepts base URLs with or without /v1', () => {
   assert.equal(messagesUrl('https://api.anthropic.com/'), 'https://api.anthropic.com/v1/messages');
   assert.equal(messagesUrl('http://proxy/anthropic/v1'), 'http://proxy/anthropic/v1/messages');
 });
+
+describe('an Anthropic client\'s own body (anthropicNative)', () => {
+  const native = (body: Record<string, unknown>, headers: Record<string, string> = {}): ChatRequest =>
+    req({ anthropicNative: { body, headers, requires: [] }, maxTokensOutput: 500 });
+  const system = [{ type: 'text', text: 'S', cache_control: { type: 'ephemeral' } }];
+  const messages = [
+    { role: 'user', content: [{ type: 'text', text: 'q', cache_control: { type: 'ephemeral' } }] },
+    { role: 'assistant', content: [{ type: 'thinking', thinking: 't', signature: 'sig' }, { type: 'redacted_thinking', data: 'r' }, { type: 'tool_use', id: 'a', name: 'f', input: {} }] },
+    { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'a', content: 'ok', cache_control: { type: 'ephemeral' } }, { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'd' } }] },
+  ];
+
+  test('is forwarded as sent, with the upstream model, the granted max_tokens and stream replaced', () => {
+    const body = { model: 'claude-opus-4-8', max_tokens: 32000, stream: true, system, messages, tools: [{ type: 'web_search_20250305', name: 'web_search' }], output_config: { effort: 'high' }, context_management: { edits: [] }, metadata: { user_id: 'u' } };
+    const out = buildMessagesBody(native(body), 'claude-up', false);
+    const { stream: _stream, ...rest } = body;
+    assert.deepEqual(out, { ...rest, model: 'claude-up', max_tokens: 500 });
+    assert.equal(buildMessagesBody(native(body), 'claude-up', true)['stream'], true);
+  });
+
+  test('system messages inside messages stay with the mid-conversation-system beta and are folded into system without it', () => {
+    const body = { model: 'm', max_tokens: 10, system, messages: [messages[0], { role: 'system', content: 'later' }] };
+    const kept = buildMessagesBody(native(body, { 'anthropic-beta': 'a-1,mid-conversation-system-2026-04-07' }), 'up', false);
+    assert.deepEqual(kept['messages'], body.messages);
+    assert.deepEqual(kept['system'], system);
+    const folded = buildMessagesBody(native({ ...body, system: 'top' }), 'up', false);
+    assert.deepEqual(folded['messages'], [messages[0]]);
+    assert.deepEqual(folded['system'], [{ type: 'text', text: 'top' }, { type: 'text', text: 'later' }]);
+  });
+
+  test('a thinking budget follows max_tokens down when the grant is smaller, and thinking is dropped when no budget fits', () => {
+    const body = { model: 'm', max_tokens: 20000, thinking: { type: 'enabled', budget_tokens: 16000 }, messages: [messages[0]] };
+    assert.deepEqual(buildMessagesBody(native(body), 'up', false)['thinking'], undefined);
+    const roomy = buildMessagesBody({ ...native(body), maxTokensOutput: 8000 }, 'up', false);
+    assert.deepEqual(roomy['thinking'], { type: 'enabled', budget_tokens: 7999 });
+    assert.deepEqual(buildMessagesBody({ ...native(body), maxTokensOutput: 18000 }, 'up', false)['thinking'], body.thinking);
+    assert.deepEqual(buildMessagesBody(native({ ...body, thinking: { type: 'adaptive' } }), 'up', false)['thinking'], { type: 'adaptive' });
+  });
+});

@@ -75,6 +75,7 @@ function nativeBody(req: ChatRequest, native: NonNullable<ChatRequest['anthropic
   body['max_tokens'] = req.maxTokensOutput ?? native.body['max_tokens'] ?? MAX_TOKENS_DEFAULT;
   if (isStream) body['stream'] = true;
   else delete body['stream'];
+  clampThinkingBudget(body);
   const beta = native.headers['anthropic-beta'] ?? '';
   const messages = native.body['messages'];
   if (Array.isArray(messages) && !beta.includes(MID_CONVERSATION_SYSTEM_BETA) && messages.some(isSystemMessage)) {
@@ -88,6 +89,23 @@ function nativeBody(req: ChatRequest, native: NonNullable<ChatRequest['anthropic
     body['messages'] = rest;
   }
   return body;
+}
+
+/** Minimum thinking budget Anthropic accepts. */
+export const THINKING_BUDGET_MIN = 1024;
+
+/**
+ * Anthropic requires thinking.budget_tokens < max_tokens. max_tokens may have been lowered to what the balance
+ * can pay: the budget follows it, and thinking is turned off when not even the minimum budget fits.
+ */
+function clampThinkingBudget(body: Record<string, unknown>): void {
+  const thinking = body['thinking'];
+  const max = body['max_tokens'];
+  if (typeof thinking !== 'object' || thinking === null || typeof max !== 'number') return;
+  const budget = (thinking as { budget_tokens?: unknown }).budget_tokens;
+  if (typeof budget !== 'number' || budget < max) return;
+  if (max - 1 < THINKING_BUDGET_MIN) delete body['thinking'];
+  else body['thinking'] = { ...thinking, budget_tokens: max - 1 };
 }
 
 const isSystemMessage = (m: unknown): boolean => typeof m === 'object' && m !== null && (m as { role?: unknown }).role === 'system';

@@ -124,4 +124,19 @@ describe('AnthropicStreamEncoder', () => {
     const frames = run([{ type: 'tool_call_delta', index: 3, argumentsDelta: '{}' }]);
     assert.deepEqual(names(frames), ['message_start', 'start:tool_use@0', 'delta:input_json_delta@0', 'stop@0', 'message_delta', 'message_stop']);
   });
+
+  test('a signature closes the thinking block as a signature_delta; whole native blocks pass through as start + stop', () => {
+    const redacted = { type: 'redacted_thinking', data: 'opaque' };
+    const server = { type: 'server_tool_use', id: 'srvtoolu_1', name: 'web_search', input: { query: 'q' } };
+    const frames = run([start, { type: 'reasoning', text: 'hmm' }, { type: 'reasoning', text: '', signature: 'sig1' },
+      { type: 'reasoning', text: '', block: redacted }, { type: 'reasoning', text: '', block: server }, { type: 'text', text: 'ok' }]);
+    assert.deepEqual(names(frames), [
+      'message_start', 'start:thinking@0', 'delta:thinking_delta@0', 'delta:signature_delta@0', 'stop@0',
+      'start:redacted_thinking@1', 'stop@1', 'start:server_tool_use@2', 'stop@2', 'start:text@3', 'delta:text_delta@3', 'stop@3',
+      'message_delta', 'message_stop',
+    ]);
+    assert.deepEqual(frames[3]?.data['delta'], { type: 'signature_delta', signature: 'sig1' });
+    assert.deepEqual(frames[5]?.data['content_block'], redacted);
+    assert.deepEqual(frames[7]?.data['content_block'], server);
+  });
 });

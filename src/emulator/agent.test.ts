@@ -1,0 +1,63 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hintsFrom, jsonAnswer, pickAgentTool, textPieces, toolResultAnswer } from './agent.ts';
+import { valueFromSchema } from './tool-args.ts';
+
+const schema = (props: Record<string, unknown>): unknown => ({ type: 'object', properties: props });
+const claudeCodeTools = ['Task', 'Bash', 'Glob', 'Grep', 'Read', 'Edit', 'Write', 'WebFetch'].map((name) => ({
+  name, schema: schema(name === 'Bash' ? { command: { type: 'string' }, timeout: { type: 'number' } } : name === 'Read' ? { file_path: { type: 'string' } } : { content: { type: 'string' } }),
+}));
+
+describe('the emulator picks a tool like an agent expects', () => {
+  test('a forced tool wins, then the tool directive, then a tool named in the prompt, then a verb of the prompt, then the first tool', () => {
+    assert.equal(pickAgentTool(claudeCodeTools, 'run it', 'Write', 'Read')?.name, 'Write');
+    assert.equal(pickAgentTool(claudeCodeTools, 'run it', undefined, 'read')?.name, 'Read');
+    assert.equal(pickAgentTool(claudeCodeTools, 'use Grep on this', undefined, undefined)?.name, 'Grep');
+    assert.equal(pickAgentTool(claudeCodeTools, 'please run the tests', undefined, undefined)?.name, 'Bash');
+    assert.equal(pickAgentTool(claudeCodeTools, 'Read /etc/hosts', undefined, undefined)?.name, 'Read');
+    assert.equal(pickAgentTool(claudeCodeTools, 'write a poem to a file', undefined, undefined)?.name, 'Write');
+    assert.equal(pickAgentTool(claudeCodeTools, 'hello there', undefined, undefined)?.name, 'Task');
+    assert.equal(pickAgentTool([], 'run', undefined, undefined), undefined);
+  });
+
+  test('arguments come from the prompt: a backticked command, an absolute path; "echo demo" otherwise', () => {
+    assert.deepEqual(JSON.parse(pickAgentTool(claudeCodeTools, 'run `git status -s` now', undefined, undefined)!.argsJson), { command: 'git status -s', timeout: 42 });
+    assert.deepEqual(JSON.parse(pickAgentTool(claudeCodeTools, 'run something', undefined, undefined)!.argsJson), { command: 'echo demo', timeout: 42 });
+    assert.deepEqual(JSON.parse(pickAgentTool(claudeCodeTools, 'read /tmp/notes.md please', undefined, undefined)!.argsJson), { file_path: '/tmp/notes.md' });
+    assert.equal(hintsFrom('no path').strings?.['file_path'], '/tmp/tokengrid-demo.txt');
+  });
+
+  test('a tool result is answered with its first 200 characters', () => {
+    assert.equal(toolResultAnswer('ok'), 'The tool returned: ok');
+    assert.equal(toolResultAnswer('x'.repeat(300)), `The tool returned: ${'x'.repeat(200)}...`);
+  });
+
+  test('text pieces rebuild the text exactly', () => {
+    for (const text of ['The tool returned: a  b\nc ', '{"a":"bcdefghijklmnop","n":[1,2]}', '', '   ']) assert.equal(textPieces(text).join(''), text);
+  });
+});
+
+describe('values from JSON schemas', () => {
+  test('nested objects, arrays with minItems, enums, const, bounds, formats, $ref and allOf', () => {
+    const s = {
+      type: 'object', required: ['a', 'list', 'ref', 'merged'],
+      $defs: { Point: { type: 'object', properties: { x: { type: 'integer', minimum: 100 }, y: { type: 'number', maximum: 1 } } } },
+      properties: {
+        a: { type: 'object', properties: { b: { type: 'object', properties: { c: { type: 'boolean' } } } } },
+        list: { type: 'array', minItems: 2, items: { type: 'string', enum: ['x', 'y'] } },
+        ref: { $ref: '#/$defs/Point' },
+        merged: { allOf: [{ type: 'object', properties: { p: { const: 7 } } }, { properties: { q: { type: 'string', format: 'date-time' } } }] },
+        maybe: { type: ['null', 'string'], minLength: 8 },
+        mail: { type: 'string', format: 'email' },
+      },
+    };
+    assert.deepEqual(valueFromSchema(s), {
+      a: { b: { c: true } }, list: ['x', 'x'], ref: { x: 100, y: 1 }, merged: { p: 7, q: '2026-01-01T00:00:00Z' }, maybe: 'demoooooo'.slice(0, 8), mail: 'demo@example.com',
+    });
+  });
+
+  test('json answers: a schema gives its value, no schema an object', () => {
+    assert.deepEqual(JSON.parse(jsonAnswer({ type: 'object', properties: { n: { type: 'integer' } } })), { n: 42 });
+    assert.deepEqual(JSON.parse(jsonAnswer(undefined)), { answer: 'demo' });
+  });
+});
