@@ -126,7 +126,7 @@ class Fit {
 
 /** The output asked for first: a soft ask, else a stream's slice, else all of tokensOutputMax. */
 function askOf(ctx: Ctx, i: ReserveInput): number {
-  if (i.tokensOutputAsk !== undefined) return Math.max(1, Math.min(i.tokensOutputMax, i.tokensOutputAsk));
+  if (i.tokensOutputAsk !== undefined) return Math.min(i.tokensOutputMax, Math.max(1, i.tokensOutputAsk));
   return i.stream ? Math.min(i.tokensOutputMax, ctx.config.sliceTokens) : i.tokensOutputMax;
 }
 

@@ -110,6 +110,7 @@ function decideSettle(ctx: Ctx, w: Work, i: SettleInput): Decision<UsageRecord> 
     leakCoins: qCeil(qMul(left, cost.coins)), vendorCostMicros: i.vendorCostMicros ?? null, latencyMs: i.latencyMs,
     ttftMs: i.ttftMs, startedAtMs: r.createdAtMs, settledAtMs: w.nowMs,
   };
+  if (i.clientRequestId !== undefined) record.clientRequestId = i.clientRequestId;
   w.setReservation({ ...r, state: 'settled', closedAtMs: w.nowMs });
   w.setUsageRecord(record);
   return { mutation: w.toMutation(), result: record };

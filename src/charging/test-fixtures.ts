@@ -51,6 +51,6 @@ export function settleInput(reservationId: string, requestId: string, u: Usage, 
     deploymentId: 'dep_1', latencyMs: 100, ttftMs: 10, ...extra };
 }
 
-export function reserveInput(requestId: string, extra: Partial<{ accountId: string; memberId: string | null; model: string; tokensInputEstimate: number; tokensOutputMax: number; stream: boolean }> = {}) {
+export function reserveInput(requestId: string, extra: Partial<{ accountId: string; memberId: string | null; keyId: string; model: string; tokensInputEstimate: number; tokensOutputMax: number; stream: boolean; tokensOutputAsk: number }> = {}) {
   return { requestId, accountId: 'acct_1', memberId: null, keyId: 'key_1', model: 'ref', tokensInputEstimate: 100, tokensOutputMax: 100, stream: false, ...extra };
 }

@@ -248,6 +248,8 @@ export interface UsageRecord {
   /** Reservation time (the cycle the request is charged to) and settle time. */
   startedAtMs: number;
   settledAtMs: number;
+  /** The client's x-request-id: a correlation label only (the charging key is requestId, the server's). */
+  clientRequestId?: string;
 }
 
 export type LedgerOp = 'grant' | 'topup' | 'consume' | 'forfeit' | 'rollover';
@@ -382,6 +384,8 @@ export interface SettleInput {
   latencyMs: number;
   ttftMs: number | null;
   vendorCostMicros?: number;
+  /** The client's x-request-id, stored on the usage record as a label. */
+  clientRequestId?: string;
 }
 
 export interface ChargingEngine {

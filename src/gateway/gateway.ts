@@ -249,6 +249,7 @@ export class Gateway {
       reservationId: a.reservationId, requestId: ctx.requestId, usage, usageEstimated, status,
       provider: served?.provider.name ?? 'none', upstreamModel: deployment?.upstreamModel ?? '', region: deployment?.region ?? '',
       deploymentId: deployment?.id ?? '', latencyMs, ttftMs, vendorCostMicros: vendorCostMicros(model, usage),
+      ...(ctx.clientRequestId === undefined ? {} : { clientRequestId: ctx.clientRequestId }),
     });
     this.deps.metrics.tokens(a.model.id, served?.provider.name ?? 'none', usage);
     const leakCoins = rec?.leakCoins ?? 0;
@@ -286,7 +287,7 @@ export class Gateway {
         return adapter.chat(upstream, this.upstreamChatRequest(ctx, req, upstream.provider, a.tokensOutputGranted));
       });
     } catch (e) {
-      await this.#abandoned(ctx, a, sent.upstream, e);
+      await this.abandoned(ctx, a, sent.upstream, e);
       throw e;
     }
     let res = served.value;
@@ -315,7 +316,7 @@ export class Gateway {
    * the client went away after the request was sent upstream -> the upstream has read the prompt and bills
    * it, so its input estimate is charged (status client_aborted; output is unknown: the call was aborted).
    */
-  async #abandoned(ctx: RequestContext, a: Admission, sentUpstream: boolean, e: unknown): Promise<void> {
+  async abandoned(ctx: RequestContext, a: Admission, sentUpstream: boolean, e: unknown): Promise<void> {
     if (sentUpstream && ctx.signal.aborted && (isClientAbort(e) || e instanceof UpstreamError)) {
       await this.settle(ctx, a, null, { ...zeroUsage(), tokensInput: a.tokensInputEstimate }, true, 'client_aborted', null)
         .catch((err: unknown) => this.deps.log?.('error', { err, requestId: ctx.requestId }, 'charging settle of an abandoned request failed'));
@@ -337,7 +338,7 @@ export class Gateway {
         return adapter.completion(upstream, { ...req, maxTokensOutput: a.tokensOutputGranted, extra: ctx.family === 'openai' && upstream.provider.adapter === 'openai-compatible' ? req.extra : {} });
       });
     } catch (e) {
-      await this.#abandoned(ctx, a, sent.upstream, e);
+      await this.abandoned(ctx, a, sent.upstream, e);
       throw e;
     }
     let res = served.value;

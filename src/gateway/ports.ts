@@ -24,6 +24,8 @@ export interface SettleInput {
   reservationId: string; requestId: string; usage: Usage; usageEstimated: boolean; status: RequestStatus;
   provider: string; upstreamModel: string; region: string; deploymentId: string;
   latencyMs: number; ttftMs: number | null; vendorCostMicros?: number;
+  /** The client's x-request-id (a label on the usage record). */
+  clientRequestId?: string;
 }
 
 /** Metrics the gateway reports (implemented by src/telemetry with prom-client). */

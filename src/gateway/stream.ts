@@ -116,8 +116,10 @@ async function runStream(
 ): Promise<void> {
   const now = gw.deps.now;
   let served: Served<{ pull: EventPuller; first: StreamEvent | undefined }>;
+  const sent = { upstream: false };
   try {
     served = await gw.dispatch(ctx, a, async (adapter, upstream, attempt) => {
+      sent.upstream = true;
       const pull = new EventPuller(await start(adapter, upstream, attempt));
       try {
         // The first event decides the attempt: until it arrives nothing has reached the client, so a failure may retry.
@@ -130,7 +132,8 @@ async function runStream(
       }
     });
   } catch (e) {
-    await gw.release(ctx, a);
+    // A client gone after the request reached an upstream is charged its input (the same rule as non-streamed).
+    await gw.abandoned(ctx, a, sent.upstream, e);
     throw e;
   }
   const { pull } = served.value;

@@ -87,20 +87,23 @@ describe('finding 1: the charging identity is the server\'s', () => {
   test('thirty concurrent streams with one client x-request-id each get their own hold and usage record, bounded by the grant', async () => {
     const a = await account(2_000);
     const rs = await Promise.all(Array.from({ length: 30 }, () =>
-      post(a, { model: 'long-stream', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'go' }] }, { 'x-request-id': 'same-id-1' })));
+      post(a, { model: 'slow-stream', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'go' }] }, { 'x-request-id': 'same-id-1' })));
     const ok = rs.filter((r) => r.status === 200);
+    const told = (r: { body: any }): number => { const u = readSse(r.body).usage; return u ? u.completion_tokens + u.prompt_tokens : 0; };
+    figure('finding1.servedDeliveredRecords', { served: ok.length, delivered: ok.reduce((s, r) => s + told(r), 0), records: (await usage(a.id)).requests, used: (await balance(a.id)).used });
     const ids = new Set(ok.map((r) => r.headers.get('x-request-id')));
     assert.equal(ids.size, ok.length, 'every response has its own server request id');
     for (const r of ok) assert.equal(r.headers.get('x-client-request-id'), 'same-id-1', 'the client id is echoed as a label');
     const delivered = ok.reduce((s, r) => s + readSse(r.body).usage.completion_tokens + readSse(r.body).usage.prompt_tokens, 0);
     const u = await usage(a.id);
     const b = await balance(a.id);
-    figure('finding1.deliveredTokensOn2000Grant', delivered);
-    figure('finding1.usageRecords', u.requests);
     assert.equal(u.requests, ok.length, 'one usage record per served request');
     assert.ok(b.used <= 2_000, `charged ${b.used} <= 2000`);
     assert.equal(b.used, delivered, 'charged exactly what the clients were told they used');
     assert.equal(u.leakCoins, 0);
+    const rec = await srv.admin('GET', `/admin/usage/${ok[0]!.headers.get('x-request-id')}`);
+    assert.equal(rec.body.clientRequestId, 'same-id-1', 'the client id is stored on the usage record as a label');
+    assert.equal((await srv.admin('GET', '/admin/usage/same-id-1')).status, 404, 'and is not a usage record key');
     await audit(a.id);
   });
 
@@ -139,7 +142,7 @@ describe('finding 1: the charging identity is the server\'s', () => {
 describe('finding 2: every answer is bounded by the grant', () => {
   test('twenty concurrent non-streamed requests to an upstream that ignores max_tokens deliver no more than the grant', async () => {
     const a = await account(2_000);
-    const rs = await Promise.all(Array.from({ length: 20 }, () => post(a, { model: 'over-deliver', messages: [{ role: 'user', content: 'everything' }] })));
+    const rs = await Promise.all(Array.from({ length: 20 }, () => post(a, { model: 'over-deliver', max_tokens: 50, messages: [{ role: 'user', content: 'everything' }] })));
     const ok = rs.filter((r) => r.status === 200);
     assert.ok(ok.length >= 1);
     let delivered = 0;
@@ -147,11 +150,11 @@ describe('finding 2: every answer is bounded by the grant', () => {
     for (const r of ok) {
       delivered += r.body.usage.prompt_tokens + r.body.usage.completion_tokens;
       words += r.body.choices[0].message.content.trim().split(/\s+/).length;
-      assert.equal(r.body.choices[0].finish_reason, 'length');
     }
     const b = await balance(a.id);
     const u = await usage(a.id);
-    figure('finding2.deliveredTokensOn2000Grant', { delivered, words, served: ok.length });
+    figure('finding2.deliveredTokensOn2000Grant', { delivered, words, served: ok.length, charged: b.used, leak: u.leakCoins });
+    for (const r of ok) assert.equal(r.body.choices[0].finish_reason, 'length');
     assert.ok(delivered <= 2_000, `delivered ${delivered} <= 2000`);
     assert.ok(words <= 2_000, `delivered words ${words} <= 2000`);
     assert.equal(b.used, delivered, 'charged what the clients were told');

@@ -105,7 +105,7 @@ export interface UsageRow {
   provider: string; deployment_id: string; region: string; tokens_input: number; tokens_output: number; tokens_cached_input: number;
   tokens_cache_write: number; tokens_reasoning: number; usage_estimated: number; status: string; rate_version: string; cost_coins: number;
   cost_minor: number | null; cost_requests: number | null; charges: string; leak_coins: number; vendor_cost_micros: number | null;
-  latency_ms: number; ttft_ms: number | null; started_at_ms: number; settled_at_ms: number;
+  latency_ms: number; ttft_ms: number | null; started_at_ms: number; settled_at_ms: number; client_request_id: string | null;
 }
 
 export const usageFromRow = (r: UsageRow): UsageRecord => ({
@@ -116,6 +116,7 @@ export const usageFromRow = (r: UsageRow): UsageRecord => ({
   usageEstimated: r.usage_estimated === 1, status: r.status as UsageStatus, rateVersion: r.rate_version, costCoins: r.cost_coins,
   costMinor: r.cost_minor, costRequests: r.cost_requests, charges: JSON.parse(r.charges) as UsageRecord['charges'], leakCoins: r.leak_coins,
   vendorCostMicros: r.vendor_cost_micros, latencyMs: r.latency_ms, ttftMs: r.ttft_ms, startedAtMs: r.started_at_ms, settledAtMs: r.settled_at_ms,
+  ...(r.client_request_id == null ? {} : { clientRequestId: r.client_request_id }),
 });
 
 export const usageToRow = (u: UsageRecord): UsageRow => ({
@@ -125,6 +126,7 @@ export const usageToRow = (u: UsageRecord): UsageRow => ({
   tokens_reasoning: u.usage.tokensReasoning, usage_estimated: u.usageEstimated ? 1 : 0, status: u.status, rate_version: u.rateVersion,
   cost_coins: u.costCoins, cost_minor: u.costMinor, cost_requests: u.costRequests, charges: JSON.stringify(u.charges), leak_coins: u.leakCoins,
   vendor_cost_micros: u.vendorCostMicros, latency_ms: u.latencyMs, ttft_ms: u.ttftMs, started_at_ms: u.startedAtMs, settled_at_ms: u.settledAtMs,
+  client_request_id: u.clientRequestId ?? null,
 });
 
 export interface LedgerRow {
@@ -159,7 +161,7 @@ export const SCHEDULE_COLS = ['id', 'account_id', 'member_id', 'unit', 'currency
 export const USAGE_COLS = ['request_id', 'reservation_id', 'account_id', 'member_id', 'key_id', 'model', 'upstream_model', 'provider',
   'deployment_id', 'region', 'tokens_input', 'tokens_output', 'tokens_cached_input', 'tokens_cache_write', 'tokens_reasoning', 'usage_estimated',
   'status', 'rate_version', 'cost_coins', 'cost_minor', 'cost_requests', 'charges', 'leak_coins', 'vendor_cost_micros', 'latency_ms', 'ttft_ms',
-  'started_at_ms', 'settled_at_ms'] as const;
+  'started_at_ms', 'settled_at_ms', 'client_request_id'] as const;
 export const LEDGER_COLS = ['account_id', 'id', 'op', 'debit', 'credit', 'unit', 'currency', 'amount', 'request_id', 'at_ms'] as const;
 
 type Cols = readonly string[];
@@ -186,7 +188,7 @@ export function usageValues(u: UsageRecord): unknown[] {
     u.requestId, u.reservationId, u.accountId, u.memberId, u.keyId, u.model, u.upstreamModel, u.provider, u.deploymentId, u.region,
     t.tokensInput, t.tokensOutput, t.tokensCachedInput, t.tokensCacheWrite, t.tokensReasoning, u.usageEstimated ? 1 : 0, u.status,
     u.rateVersion, u.costCoins, u.costMinor, u.costRequests, JSON.stringify(u.charges), u.leakCoins, u.vendorCostMicros, u.latencyMs,
-    u.ttftMs, u.startedAtMs, u.settledAtMs,
+    u.ttftMs, u.startedAtMs, u.settledAtMs, u.clientRequestId ?? null,
   ];
 }
 

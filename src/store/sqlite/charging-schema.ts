@@ -179,7 +179,10 @@ CREATE INDEX IF NOT EXISTS charging_events_pending ON charging_events (next_atte
 // the document's copies when read; rows written before V2 have closed_at_ms NULL and their document is exact).
 const V2 = `ALTER TABLE charging_reservations ADD COLUMN closed_at_ms INTEGER;`;
 
-const MIGRATIONS: readonly string[] = [V1, V2];
+// V3: the client's x-request-id, a correlation label on the usage record (issue 12: never the charging key).
+const V3 = `ALTER TABLE charging_usage_records ADD COLUMN client_request_id TEXT;`;
+
+const MIGRATIONS: readonly string[] = [V1, V2, V3];
 
 /** Bring the charging tables to the latest version (idempotent; safe to call at every start). */
 export function migrateChargingSchema(db: Database): void {
