@@ -87,7 +87,7 @@ describe('finding 1: the charging identity is the server\'s', () => {
   test('thirty concurrent streams with one client x-request-id each get their own hold and usage record, bounded by the grant', async () => {
     const a = await account(2_000);
     const rs = await Promise.all(Array.from({ length: 30 }, () =>
-      post(a, { model: 'long-stream', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'go' }] }, { 'x-request-id': 'same-id-1' })));
+      post(a, { model: 'slow-stream', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'go' }] }, { 'x-request-id': 'same-id-1' })));
     const ok = rs.filter((r) => r.status === 200);
     const told = (r: { body: any }): number => { const u = readSse(r.body).usage; return u ? u.completion_tokens + u.prompt_tokens : 0; };
     figure('finding1.servedDeliveredRecords', { served: ok.length, delivered: ok.reduce((s, r) => s + told(r), 0), records: (await usage(a.id)).requests, used: (await balance(a.id)).used });

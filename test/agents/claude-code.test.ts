@@ -1,0 +1,128 @@
+/**
+ * Claude Code (`claude -p`, the @anthropic-ai/claude-code release pinned in test/agents/package.json) run
+ * non-interactively against the real server: ANTHROPIC_BASE_URL at the recording proxy, the demo key in
+ * ANTHROPIC_API_KEY, non-essential traffic off, a temp HOME. The emulator plays the model: asked to run a
+ * command, it calls the Bash tool; Claude Code runs it in a temp work directory and sends the output back;
+ * the emulator answers from it. Every request Claude Code makes is charged exactly once.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHarness, type Exchange, type Harness } from '../clients/support/harness.ts';
+import { BIN, describeRun, ensureAgents, run, sandbox, SECRET, startTrap, type Trap } from './support.ts';
+
+const RUN_TIMEOUT_MS = 120_000;
+
+
+let h: Harness;
+let trap: Trap;
+before(async () => {
+  await ensureAgents();
+  h = await startHarness();
+  trap = await startTrap();
+}, { timeout: 15 * 60_000 });
+after(async () => { await trap?.close(); await h?.close(); });
+
+interface ClaudeRun { result: any; exchanges: Exchange[]; records: any[] }
+
+/** Runs one `claude -p` turn and checks it was charged once per request and stayed on the loopback. */
+async function claude(prompt: string | ((work: string) => string), extra: string[]): Promise<ClaudeRun> {
+  const { r, result, mark, before } = await claudeRaw(prompt, extra, h.srv.demoKey);
+  assert.equal(r.code, 0, describeRun(r));
+  assert.equal(result.is_error, false, describeRun(r));
+  const { completed, records } = await h.assertChargedOnce(mark, before);
+  assert.deepEqual(trap.hits, [], 'Claude Code reached for no other host');
+  return { result, exchanges: completed, records };
+}
+
+/** One `claude -p` run with `key`; returns the process result and its parsed JSON result line. */
+async function claudeRaw(prompt: string | ((work: string) => string), extra: string[], key: string) {
+  const box = sandbox(trap);
+  const mark = h.mark();
+  const before = (await h.usageRecords()).length;
+  try {
+    const r = await run(BIN.claude, ['-p', typeof prompt === 'string' ? prompt : prompt(box.work), '--output-format', 'json', ...extra], {
+      cwd: box.work, timeoutMs: RUN_TIMEOUT_MS,
+      env: {
+        ...box.env,
+        ANTHROPIC_BASE_URL: h.url,
+        ANTHROPIC_API_KEY: key,
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+        DISABLE_TELEMETRY: '1',
+        DISABLE_AUTOUPDATER: '1',
+        DISABLE_ERROR_REPORTING: '1',
+        // Commands run in the foreground, so their output is the tool result (not a background task id).
+        CLAUDE_CODE_DISABLE_BACKGROUND_TASKS: '1',
+      },
+    });
+    let result: any;
+    try { result = JSON.parse(r.stdout.trim().split('\n').at(-1)!); } catch { assert.fail(describeRun(r)); }
+    return { r, result, mark, before };
+  } finally {
+    box.cleanup();
+  }
+}
+
+function toolUses(e: Exchange): string[] {
+  return [...e.resBody.matchAll(/"content_block":\{"type":"tool_use","id":"[^"]*","name":"([^"]+)"/g)].map((m) => m[1]!);
+}
+
+for (const model of ['deepseek-v3.2', 'claude-4.7']) {
+  describe(`claude -p on ${model}`, () => {
+    test('a turn that needs a tool: Claude Code runs the Bash tool the model asks for and sends the output back', async () => {
+      const { result, exchanges, records } = await claude((work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`, [
+        '--model', model, '--tools', 'Bash', '--allowedTools', 'Bash',
+      ]);
+      assert.ok(exchanges.length >= 2, `at least the tool call and the answer (${exchanges.length} requests)`);
+      assert.ok(exchanges.every((e) => e.path.startsWith('/v1/messages')));
+      assert.deepEqual(toolUses(exchanges[0]!), ['Bash'], 'the first answer is a Bash tool call');
+      const withResult = exchanges.find((e) => /"type":"tool_result"/.test(e.reqBody));
+      assert.ok(withResult, 'a later request carries the tool result');
+      assert.ok(withResult.reqBody.includes(SECRET), 'the tool result is the command output (the secret from the work directory)');
+      assert.ok(result.result.includes(SECRET), `the final answer comes from the tool result: ${result.result}`);
+      assert.ok(result.num_turns >= 2);
+      assert.equal(result.stop_reason, 'end_turn');
+      assert.ok(records.every((r) => r.model === model));
+      // What Claude Code sends, kept honest: its betas reach the server, system blocks carry cache_control.
+      const body = JSON.parse(exchanges[0]!.reqBody);
+      assert.match(String(exchanges[0]!.reqHeaders['anthropic-beta']), /claude-code-20250219/);
+      assert.equal(body.stream, true);
+      assert.ok(body.system.some((b: any) => b.cache_control), 'system blocks with cache_control are accepted');
+    });
+  });
+}
+
+describe('claude -p with its defaults', () => {
+  test('the full default tool set (about 80 KB, a system message inside messages) on an Anthropic upstream', async () => {
+    const { exchanges } = await claude('Say hello.', ['--model', 'claude-4.7']);
+    const body = JSON.parse(exchanges[0]!.reqBody);
+    assert.ok(body.tools.length > 10);
+    assert.ok(body.messages.some((m: any) => m.role === 'system'), 'Claude Code sent its mid-conversation system message');
+  });
+
+  test('the full default tool set on an OpenAI-compatible upstream (the system message folded into the prompt)', async () => {
+    const { exchanges } = await claude('Say hello.', ['--model', 'deepseek-v3.2']);
+    assert.ok(JSON.parse(exchanges[0]!.reqBody).tools.length > 10);
+  });
+
+  test('no --model: Claude Code sends its own default model id, which the catalog resolves', async () => {
+    const { exchanges, records } = await claude('Say hello.', ['--tools', '']);
+    const sent = JSON.parse(exchanges[0]!.reqBody).model;
+    assert.match(sent, /^claude-opus-/, 'Claude Code\'s own default id');
+    assert.ok(records.every((r) => r.model === 'claude-4.7'), `${sent} resolved through the catalog alias and charged as claude-4.7`);
+  });
+});
+
+describe('claude -p on an exhausted package', () => {
+  test('Claude Code stops after one request (x-should-retry: false) and shows the server\'s plain message; nothing charged', async () => {
+    const empty = await h.account(0);
+    const { r, result, mark } = await claudeRaw('Say hello.', ['--model', 'deepseek-v3.2', '--tools', ''], empty.key);
+    assert.notEqual(r.code, 0);
+    assert.equal(result.is_error, true);
+    assert.equal(result.api_error_status, 429);
+    assert.match(result.result, /package|balance|top-up/i, 'the server\'s message reaches the user');
+    const ex = h.inference(mark);
+    assert.equal(ex.length, 1, 'no retry');
+    assert.equal(ex[0]!.resHeaders['x-should-retry'], 'false');
+    assert.equal((await h.usageRecords(empty.id)).length, 0);
+  });
+});
