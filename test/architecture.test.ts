@@ -28,6 +28,8 @@ export const ALLOWED: Record<string, string[]> = {
   api: ['core', 'gateway', 'wire', 'accounts', 'charging', 'billing', 'catalog'],
   cli: ['core', 'config', 'app', 'accounts', 'charging', 'billing', 'catalog', 'store'],
   emulator: ['core'],
+  /** The browser console (repo root console/, not src/): imports nothing from src/; it talks HTTP only. */
+  console: [],
   app: ['*'],
   main: ['*'],
 };
