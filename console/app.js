@@ -52,12 +52,33 @@ function signIn() {
 }
 
 // ---------------------------------------------------------------- subscriber pages
+/** The balance in the reader's language, composed from the API's numbers (its English sentences are for API users). */
+function balanceTexts(b) {
+  const coins = b.buckets.filter((x) => x.unit === 'tokens' && Date.parse(x.validFrom) <= Date.now()).reduce((s, x) => s + x.left, 0);
+  const reqs = b.buckets.filter((x) => x.unit === 'requests').reduce((s, x) => s + x.left, 0);
+  const parts = [coins > 0 ? t('part_coins', { n: fmtCoins(coins) }) : null, reqs > 0 ? t('part_requests', { n: fmtNum(reqs) }) : null,
+    b.wallet.balanceMinor > 0 ? t('part_wallet', { m: b.wallet.balance }) : null, b.postpaid && b.postpaid.leftMinor > 0 ? t('part_credit', { m: b.postpaid.left }) : null].filter(Boolean);
+  const first = b.buckets.find((x) => x.left > 0 && x.expiresAt);
+  let summary = parts.length === 0 || (b.spendableCoins === 0 && reqs === 0) ? t('sum_nothing') : t('sum_have', { parts: parts.join(t('list_sep')) });
+  if (first && summary !== t('sum_nothing')) summary += ` ${t(first.renewsAt ? 'sum_renews' : 'sum_expires', { d: fmtDay(first.expiresAt) })}`;
+  if (b.member?.reached) summary = t('cap_reached', { d: fmtDay(b.member.resetsAt) });
+  const eq = b.equivalents.items;
+  const equivalents = t(b.equivalents.basis === 'your_mix' ? 'eq_mix' : 'eq_ref', { a: fmtNum(eq[0].count), b: fmtNum(eq[1].count) });
+  const f = b.forecast;
+  const rate = fmtNum(f.coinsPerDay);
+  const forecast = f.coinsPerDay === 0 ? t('fc_none', { n: f.basisDays }) : b.spendableCoins === 0 ? t('fc_empty', { r: rate })
+    : f.beforeRenewal === false ? t('fc_past', { r: rate, d: fmtDay(first?.expiresAt) }) : t('fc_until', { r: rate, d: fmtDay(f.lastsUntil) });
+  const pastCap = t(`past_${b.overage}`, { wallet: b.wallet.balance, limit: b.postpaid?.creditLimit ?? '' });
+  return { summary, equivalents, forecast, pastCap };
+}
+
 async function balancePage() {
   const b = await get('/self/balance');
+  const x = balanceTexts(b);
   const out = [h('h1', {}, t('balance_title')),
-    h('section', { class: 'card', 'aria-labelledby': 'sum' }, h('p', { id: 'sum', class: 'big' }, b.summary),
-      h('p', { id: 'spendable' }, t('spendable', { n: fmtNum(b.spendableCoins) }), ' · ', t('equivalents', { text: b.equivalents.text })),
-      h('p', { id: 'forecast' }, h('strong', {}, `${t('forecast')}: `), b.forecast.text))];
+    h('section', { class: 'card', 'aria-labelledby': 'sum' }, h('p', { id: 'sum', class: 'big' }, x.summary),
+      h('p', { id: 'spendable' }, t('spendable', { n: fmtNum(b.spendableCoins) }), ' · ', t('equivalents', { text: x.equivalents })),
+      h('p', { id: 'forecast' }, h('strong', {}, `${t('forecast')}: `), x.forecast))];
   if (b.member) {
     const m = b.member;
     out.push(h('section', { class: 'card', id: 'member-cap' }, h('h2', {}, t('member_cap')),
@@ -67,12 +88,13 @@ async function balancePage() {
   out.push(h('h2', {}, t('buckets')));
   for (const bk of b.buckets) {
     out.push(h('section', { class: 'card' }, h('p', { class: 'big' }, bk.name),
-      h('p', {}, t('left_of', { left: `${fmtCoins(bk.left)} ${bk.unit === 'tokens' ? t('coins') : ''}`, total: fmtCoins(bk.total) }), ' · ', bk.renewsAt ? t('renews', { d: fmtDay(bk.renewsAt) }) : bk.expiresAt ? t('expires', { d: fmtDay(bk.expiresAt) }) : ''),
-      h('progress', { max: Math.max(1, bk.total), value: bk.used, 'aria-label': bk.name }), h('p', { class: 'muted' }, bk.text)));
+      h('p', {}, t('left_of', { left: `${fmtCoins(bk.left)}${bk.unit === 'tokens' ? ` ${t('coins_unit')}` : ''}`, total: fmtCoins(bk.total) }), ' · ', bk.renewsAt ? t('renews', { d: fmtDay(bk.renewsAt) }) : bk.expiresAt ? t('expires', { d: fmtDay(bk.expiresAt) }) : t('no_expiry')),
+      h('progress', { max: Math.max(1, bk.total), value: bk.used, 'aria-label': bk.name }),
+      bk.models ? h('p', { class: 'muted' }, t('only_models', { models: bk.models.join(', ') })) : null));
   }
   out.push(h('section', { class: 'card' }, h('p', {}, h('strong', {}, `${t('wallet')}: `), b.wallet.balance),
     b.postpaid ? h('p', { id: 'postpaid' }, h('strong', {}, `${t('postpaid')}: `), t('postpaid_line', { used: b.postpaid.used, left: b.postpaid.left, limit: b.postpaid.creditLimit })) : null));
-  out.push(h('section', { class: 'card' }, h('h2', {}, t('past_cap')), h('p', {}, b.pastCap), h('h2', {}, t('coins_note')), h('p', {}, b.unitNote)));
+  out.push(h('section', { class: 'card' }, h('h2', {}, t('past_cap')), h('p', { id: 'past-cap' }, x.pastCap), h('h2', {}, t('coins_note')), h('p', {}, t('unit_note'))));
   return out;
 }
 
@@ -194,7 +216,9 @@ async function catalogPage() {
 
 async function modelsPage() {
   const d = await get('/console/api/deployments');
-  return [h('h1', {}, t('models_title')), table([t('model'), t('deployment'), t('region'), t('weight'), t('breaker'), t('failures')], d.data.map((x) => [x.model, x.deployment, x.region, String(x.weight), h('span', { class: x.state === 'closed' ? 'ok' : 'bad' }, x.state), String(x.failures)])), h('p', { class: 'muted' }, t('latency'))];
+  const ms = (v) => (v === null ? '–' : `${fmtNum(v)} ms`);
+  return [h('h1', {}, t('models_title')), h('p', { class: 'muted' }, t('window', { n: d.windowMinutes })),
+    table([t('model'), t('deployment'), t('breaker'), t('failures'), t('requests'), 'p50', 'p95', t('error_rate')], d.data.map((x) => [x.model, `${x.deployment} (${x.region}, ${x.weight})`, h('span', { class: x.state === 'closed' ? 'ok' : 'bad' }, x.state), String(x.failures), String(x.requests), ms(x.latencyMsP50), ms(x.latencyMsP95), x.errorRate === null ? '–' : `${(x.errorRate * 100).toFixed(1)}%`]))];
 }
 
 async function revenuePage() {
@@ -226,6 +250,7 @@ const OPS = [['accounts', accountsPage], ['catalog', catalogPage], ['models', mo
 
 async function render() {
   setLang(state.lang);
+  document.getElementById('status').textContent = '';
   document.title = `${t('brand')}`;
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   document.getElementById('nav').setAttribute('aria-label', t('brand'));

@@ -288,6 +288,11 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
           model: m.id, deployment: d.id, provider: d.provider, region: d.region, weight: d.weight, state: snap[d.id]?.state ?? 'closed', failures: snap[d.id]?.failures ?? 0,
         })));
       },
+      recentUsage: async (sinceMs) => {
+        const out: { deploymentId: string; latencyMs: number; status: string }[] = [];
+        for (const a of await accountStore.listAccounts()) for (const u of await charging.listUsage(a.id, { fromMs: sinceMs, toMs: clock.nowMs() + 1 })) out.push(u);
+        return out;
+      },
     }),
   ];
   const shell = createHttpShell(shellDeps, routes);

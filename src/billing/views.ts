@@ -117,7 +117,12 @@ export const EVERYDAY_EQUIVALENTS = [
 export const FORECAST_DAYS = 7;
 const DAY = 86_400_000;
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const dayMonth = (ms: number): string => { const d = new Date(ms); return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]}`; };
+/** "18 Dec", with the year when it is not the year of `nowMs`. */
+const dayMonth = (ms: number, nowMs: number): string => {
+  const d = new Date(ms);
+  const year = d.getUTCFullYear() === new Date(nowMs).getUTCFullYear() ? '' : ` ${d.getUTCFullYear()}`;
+  return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]}${year}`;
+};
 const grouped = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 /** The account's charging state that the balance depends on: the overage policy in force and the member's cap. */
@@ -294,10 +299,12 @@ export async function balanceView(ctx: Ctx, accountId: string, memberId: string 
   else {
     const endMs = now + (spendableCoins / perDay) * DAY;
     const beforeRenewal = renewal === null ? null : endMs < renewal;
-    forecast = {
-      coinsPerDay: Math.round(perDay), basisDays: FORECAST_DAYS, lastsUntil: iso(endMs), beforeRenewal,
-      text: `At this pace (about ${short(Math.round(perDay))} token coins a day), ${spendableCoins === 0 ? 'nothing is left' : `lasts until ${dayMonth(endMs)}`}${beforeRenewal === false ? `, past the next renewal on ${dayMonth(renewal!)}` : ''}.`,
-    };
+    const pace = `At this pace (about ${short(Math.round(perDay))} token coins a day)`;
+    let text: string;
+    if (spendableCoins === 0) text = `${pace}, nothing is left.`;
+    else if (beforeRenewal === false) text = `${pace}, it lasts past ${dayMonth(renewal!, now)}, when the first allowance ${first?.renewsAt ? 'renews' : 'expires'}.`;
+    else text = `${pace}, lasts until ${dayMonth(endMs, now)}${beforeRenewal === true ? `, before the first allowance ${first?.renewsAt ? 'renews' : 'expires'} on ${dayMonth(renewal!, now)}` : ''}.`;
+    forecast = { coinsPerDay: Math.round(perDay), basisDays: FORECAST_DAYS, lastsUntil: iso(endMs), beforeRenewal, text };
   }
   return {
     accountId, memberId, asOf: iso(now), summary, plan: ent.plan, payg: paygOffer === undefined ? null : { subscriptionId: payg!.id, offerId: paygOffer.id, name: paygOffer.name },

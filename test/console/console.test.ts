@@ -125,7 +125,7 @@ test('a subscriber signs in by phone, reads balance and forecast, buys an add-on
   await page.getByRole('button', { name: 'Sign in with code' }).click();
   await rendered(page, 'balance');
   assert.match(await page.locator('#sum').innerText(), /token coins/);
-  assert.match(await page.locator('#forecast').innerText(), /At this pace .* lasts until/);
+  assert.match(await page.locator('#forecast').innerText(), /At this pace \(about [\d,]+ token coins a day\), it lasts (until|past) [A-Z][a-z]{2} \d+, \d{4}/);
   assert.match(await page.locator('#spendable').innerText(), /chat questions/);
   const before = await spendable(page);
   await check(page, 'balance');
@@ -185,6 +185,7 @@ test('a subscriber signs in by phone, reads balance and forecast, buys an add-on
   assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
   await go(page, '#/balance', 'balance');
   assert.match(await page.locator('#spendable').innerText(), /您还可以使用约/);
+  assert.match(await page.locator('#forecast').innerText(), /按当前速度/);
   await check(page, 'balance-zh');
   await page.getByRole('button', { name: 'English' }).click();
   await page.close();
@@ -228,6 +229,7 @@ test('an operator finds the account and sees its detail; an enterprise admin see
   await check(page, 'op-account');
   for (const [hash, name] of [['#/catalog', 'catalog'], ['#/models', 'models'], ['#/revenue', 'revenue'], ['#/codes', 'codes'], ['#/adminkeys', 'adminkeys']] as const) {
     await go(page, hash, name);
+    if (name === 'models') assert.match(await page.locator('main').innerText(), /deepseek-v3\.2[\s\S]*closed[\s\S]*\d ms/, 'breaker state and latency of the requests made above');
     await check(page, `op-${name}`);
   }
   assert.match(await page.locator('main').innerText(), /Admin keys/);

@@ -181,7 +181,22 @@ test('balances say token coins and what they mean on premium models, with everyd
   assert.ok(bal.equivalents.items[0].coinsEach > 1000, 'claude-4.7 costs 10 coins an input token');
   assert.match(bal.equivalents.text, /^about [\d,]+ chat questions or [\d,]+ pages of code at your usual models$/);
   assert.ok(bal.forecast.coinsPerDay > 0);
-  assert.match(bal.forecast.text, /^At this pace \(about .* token coins a day\), lasts until \d{1,2} [A-Z][a-z]{2}/);
+  assert.equal(bal.forecast.beforeRenewal, false);
+  assert.match(bal.forecast.text, /^At this pace \(about .* token coins a day\), it lasts past 1 Jan 2027, when the first allowance renews\.$/);
+});
+
+test('the forecast divides what is left by the last days\' burn rate and names the day it runs out', async () => {
+  const a = await account('Forecast reader');
+  await admin('POST', `/admin/accounts/${a.id}/grants`, { amount: 60_000 });
+  for (let i = 0; i < 3; i++) assert.equal((await chat(a.key, 'claude-4.7', 30)).status, 200);
+  const burned = (await call(a.key, 'GET', '/self/usage')).body.totalCoins;
+  const bal = (await call(a.key, 'GET', '/self/balance')).body;
+  assert.equal(bal.spendableCoins, 60_000 - burned, 'no wallet (0.00 CNY): only the grant is left');
+  assert.equal(bal.forecast.coinsPerDay, burned, 'all of it today: one day of history counts as one day');
+  const end = Date.parse('2026-12-01T09:00:00Z') + (bal.spendableCoins / burned) * 86_400_000;
+  assert.equal(bal.forecast.lastsUntil, new Date(end).toISOString());
+  const d = new Date(end);
+  assert.equal(bal.forecast.text, `At this pace (about ${burned.toLocaleString('en-US')} token coins a day), lasts until ${d.getUTCDate()} Dec.`);
 });
 
 test('the legacy usage total counts requests only, not plan fees, and honours its date range', async () => {

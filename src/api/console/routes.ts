@@ -42,6 +42,8 @@ export interface ConsoleDeps {
   billing: BillingRouteDeps;
   /** Circuit-breaker state per deployment (routing's DeploymentHealth snapshot) and the model catalog's deployments. */
   deployments: () => { model: string; deployment: string; provider: string; region: string; weight: number; state: string; failures: number }[];
+  /** Usage records of every account since a time (for latency and error rate per deployment). */
+  recentUsage: (sinceMs: number) => Promise<{ deploymentId: string; latencyMs: number; status: string }[]>;
 }
 
 const TYPES: Record<string, string> = {
@@ -94,6 +96,7 @@ export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
         const phone = normal((await parseBody(rc, phoneBody, deps.bodyLimitBytes)).phone);
         if (!PHONE.test(phone)) throw new TokenGridError('invalid_request', 'phone must be 6 to 15 digits, optionally with a leading +', 'phone');
         const now = deps.clock.nowMs();
+        if (codes.size > 10_000) for (const [p, c] of codes) if (c.expiresAtMs <= now && c.sent.every((t) => t <= now - 3_600_000)) codes.delete(p);
         const prior = codes.get(phone);
         const sent = (prior?.sent ?? []).filter((t) => t > now - 3_600_000);
         if (sent.length > 0 && now - sent[sent.length - 1]! < OTP.resendMs) {
@@ -127,7 +130,7 @@ export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
         if (sha256Hex(`${phone}:${body.code.trim()}`) !== c.hash) {
           throw new TokenGridError('otp_invalid', `The code is wrong; ${OTP.attempts - c.attempts} attempt(s) left.`, 'code');
         }
-        codes.delete(phone);
+        c.hash = ''; // used: the entry stays for the throttle's history
         const accountId = deps.phones.accountOf(phone)!;
         const r = await createApiKey(deps.accounts, { accountId, name: `console sign-in ${phone.slice(-4)}`, expiresAtMs: now + OTP.sessionMs });
         if (!r.ok) throw new TokenGridError('unprocessable', r.message);
@@ -149,9 +152,18 @@ export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
     } as Route<RequestContext> as Route<unknown>,
     {
       method: 'GET', path: '/console/api/deployments', family: 'admin', auth: 'admin',
-      handler(rc, admin) {
+      async handler(rc, admin) {
         requireOperator(admin as AdminIdentity);
-        sendJson(rc.res, 200, { data: deps.deployments() });
+        const windowMs = 15 * 60_000;
+        const recent = await deps.recentUsage(deps.clock.nowMs() - windowMs);
+        const data = deps.deployments().map((d) => {
+          const mine = recent.filter((u) => u.deploymentId === d.deployment);
+          const lat = mine.map((u) => u.latencyMs).sort((a, b) => a - b);
+          const q = (p: number): number | null => (lat.length === 0 ? null : lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!);
+          const errors = mine.filter((u) => u.status === 'upstream_error' || u.status === 'timeout').length;
+          return { ...d, requests: mine.length, latencyMsP50: q(0.5), latencyMsP95: q(0.95), errorRate: mine.length === 0 ? null : Math.round((errors * 1000) / mine.length) / 1000 };
+        });
+        sendJson(rc.res, 200, { windowMinutes: windowMs / 60_000, data });
       },
     },
   ];
