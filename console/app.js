@@ -179,9 +179,19 @@ async function billsPage() {
 }
 
 async function settingsPage() {
+  const n = await get('/self/notifications');
+  const box = (id, label, checked, value) => h('div', { class: 'check' }, h('input', { type: 'checkbox', id, name: id, value: value ?? 'on', checked }), h('label', { for: id }, label));
   return [h('h1', {}, t('settings_title')),
-    h('h2', {}, t('link_phone')), form(async (fd) => { const r = await api('PUT', '/self/phone', { phone: String(fd.get('lphone')) }); status(t('linked', { phones: r.phones.join(', ') })); }, ...field('lphone', t('phone'), { type: 'tel', required: true }), h('button', { type: 'submit' }, t('link_btn'))),
-    h('h2', {}, t('notifications')), h('p', { class: 'card' }, t('notifications_text'))];
+    h('h2', {}, t('link_phone')), form(async (fd) => { const r = await api('PUT', '/self/phone', { phone: String(fd.get('lphone')) }); status(t('linked', { phones: r.phones.join(', ') })); render(); },
+      n.phones.length ? h('p', {}, t('linked', { phones: n.phones.join(', ') })) : null,
+      ...field('lphone', t('phone'), { type: 'tel', required: true }), h('button', { type: 'submit' }, t('link_btn'))),
+    h('h2', {}, t('notifications')),
+    form(async (fd) => {
+      await api('PUT', '/self/notifications', { sms: fd.get('n-sms') === 'on', thresholds: [50, 80, 100].filter((p) => fd.get(`n-${p}`) !== null), memberCaps: fd.get('n-members') === 'on' });
+      status(t('saved'));
+    }, box('n-sms', t('sms_alerts'), n.sms),
+    h('fieldset', {}, h('legend', {}, t('alert_at')), [50, 80, 100].map((p) => box(`n-${p}`, `${p}%`, n.thresholds.includes(p), String(p)))),
+    box('n-members', t('member_alerts'), n.memberCaps), h('p', { class: 'muted' }, t('notifications_text')), h('button', { type: 'submit' }, t('save')))];
 }
 
 // ---------------------------------------------------------------- operator pages

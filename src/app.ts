@@ -36,6 +36,7 @@ import { chargingAdminRoutes } from './api/admin/charging.ts';
 import { billingAdminRoutes } from './api/admin/billing.ts';
 import { selfRoutes } from './api/self/routes.ts';
 import { consoleRoutes, type PhoneBook, type SmsSender } from './api/console/routes.ts';
+import { deliverSmsAlerts, notificationRoutes, type NotificationSettings, type SettingsBook } from './api/console/notifications.ts';
 import type { AdminIdentity, ShellDeps } from './api/shell-deps.ts';
 import type { Route } from './api/router.ts';
 
@@ -271,6 +272,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   if (opts.timers !== false) watchFile(offersFile, { interval: 2000, persistent: false }, onOffersChanged);
   const billingDeps = { ...adminDeps, billing, reloadOffers, offersFile };
   // --- end billing wiring ---
+  const sms = devSmsSender(config.dataDir, logger);
+  const phones = filePhoneBook(config.dataDir);
+  const alertDeps = { charging, sms, phones, settings: fileSettingsBook(config.dataDir) };
   const routes: Route<never>[] = [
     ...opsRoutes(shellDeps),
     ...(openaiRoutes(shellDeps) as Route<never>[]),
@@ -280,7 +284,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     ...(billingAdminRoutes(billingDeps) as Route<never>[]),
     ...(selfRoutes(billingDeps) as Route<never>[]),
     ...consoleRoutes({
-      dir: join(import.meta.dirname, '../console'), accounts, clock, random, sms: devSmsSender(config.dataDir, logger), phones: filePhoneBook(config.dataDir),
+      dir: join(import.meta.dirname, '../console'), accounts, clock, random, sms, phones,
       bodyLimitBytes: config.server.bodyLimitBytes, billing: billingDeps,
       deployments: () => {
         const snap = health.snapshot();
@@ -294,6 +298,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
         return out;
       },
     }),
+    ...notificationRoutes({ ...alertDeps, billing: billingDeps, bodyLimitBytes: config.server.bodyLimitBytes }),
   ];
   const shell = createHttpShell(shellDeps, routes);
 
@@ -319,6 +324,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     every(60_000, () => charging.renewDue());
     every(60_000, () => billing.renewDue());
     every(10_000, refreshPlanLimits);
+    every(30_000, () => deliverSmsAlerts(alertDeps));
   }
   await charging.renewDue();
   await charging.sweepExpired();
@@ -375,5 +381,17 @@ function filePhoneBook(dataDir: string): PhoneBook {
     accountOf: (phone) => map[phone],
     link(phone, accountId) { map[phone] = accountId; writeFileSync(file, JSON.stringify(map, null, 1), { mode: 0o600 }); },
     phonesOf: (accountId) => Object.keys(map).filter((p) => map[p] === accountId),
+  };
+}
+
+/** The console's notification settings per account: <dataDir>/console-notifications.json. */
+function fileSettingsBook(dataDir: string): SettingsBook {
+  const file = join(dataDir, 'console-notifications.json');
+  let map: Record<string, NotificationSettings> = {};
+  try { map = JSON.parse(readFileSync(file, 'utf8')) as Record<string, NotificationSettings>; } catch { /* none yet */ }
+  return {
+    get: (accountId) => map[accountId],
+    set(accountId, st) { map[accountId] = st; writeFileSync(file, JSON.stringify(map, null, 1), { mode: 0o600 }); },
+    accounts: () => Object.keys(map),
   };
 }

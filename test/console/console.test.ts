@@ -175,6 +175,10 @@ test('a subscriber signs in by phone, reads balance and forecast, buys an add-on
   assert.match(await page.locator('main').innerText(), /Extra 10M tokens this month/);
   await check(page, 'bills');
   await go(page, '#/settings', 'settings');
+  await page.getByLabel('Text me when my packages run low').check();
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'Done.');
+  assert.equal((await api(ownerKey, 'GET', '/self/notifications')).sms, true);
   await check(page, 'settings');
   await go(page, '#/family', 'family');
   await check(page, 'family');

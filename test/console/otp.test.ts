@@ -80,3 +80,30 @@ test('codes expire after 5 minutes and are throttled to one a minute and five an
   assert.equal(hourly.status, 429, 'the sixth code within an hour');
   assert.match(hourly.body.error.message, /At most 5 codes an hour/);
 });
+
+test('SMS alerts: switched on, crossing 80 % of an allowance texts the linked number once; 50 % was not asked for', async () => {
+  const other = (await srv.admin('POST', '/admin/accounts', { name: 'No phone' })).body;
+  const otherKey = (await srv.admin('POST', '/admin/keys', { accountId: other.id })).body.key;
+  const refused = await post('/self/notifications', { sms: true, thresholds: [80], memberCaps: false }, otherKey, 'PUT');
+  assert.equal(refused.status, 422, 'no linked number, no texts');
+
+  const on = await post('/self/notifications', { sms: true, thresholds: [100, 80], memberCaps: false }, key, 'PUT');
+  assert.equal(on.status, 200);
+  assert.deepEqual(on.body, { sms: true, thresholds: [80, 100], memberCaps: false, phones: ['+8613900000002'] });
+  await srv.admin('POST', `/admin/accounts/${accountId}/grants`, { amount: 200 });
+  const chat = () => fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'deepseek-v3.2', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] }) });
+  const before = outbox().split('\n').length;
+  let used = 0;
+  for (let i = 0; i < 20 && used < 170; i++) {
+    const r = await chat();
+    if (r.status !== 200) break;
+    used += ((await r.json()) as { usage: { total_tokens: number } }).usage.total_tokens;
+  }
+  assert.ok(used >= 160, `used ${used} of 200 coins`);
+  const run = await srv.admin('POST', '/console/api/alerts/run');
+  assert.equal(run.status, 200);
+  const texts = outbox().split('\n').slice(before - 1).filter((l) => l.includes('allowance is used'));
+  assert.ok(texts.some((l) => /^\S+ \+8613900000002 TokenGrid: 80% of your allowance is used/.test(l)), texts.join('\n'));
+  assert.ok(!texts.some((l) => l.includes(' 50% ')), 'the 50 % threshold was not asked for');
+  assert.equal((await srv.admin('POST', '/console/api/alerts/run')).body.sent, 0, 'each event is texted once');
+});
