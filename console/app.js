@@ -34,7 +34,7 @@ function form(onsubmit, ...children) {
 function signIn() {
   const phoneStep = h('div', {});
   return [h('h1', {}, t('signin_title')),
-    form(async (fd) => { state.key = String(fd.get('key')).trim(); sessionStorage.setItem('tg.key', state.key); location.hash = isAdmin() ? '#/accounts' : '#/balance'; render(); },
+    form(async (fd) => { state.key = String(fd.get('key')).trim(); state.role = null; sessionStorage.setItem('tg.key', state.key); location.hash = isAdmin() ? '#/accounts' : '#/balance'; render(); },
       ...field('key', t('signin_key'), { type: 'password', autocomplete: 'off', required: true }), h('button', { type: 'submit' }, t('signin_key_btn'))),
     h('h2', {}, t('signin_or')),
     form(async (fd) => {
@@ -106,7 +106,8 @@ async function usagePage() {
   const byModel = models.map((m) => { const rs = u.data.filter((r) => r.model === m); return [m, fmtNum(rs.reduce((s, r) => s + r.requests, 0)), fmtNum(rs.reduce((s, r) => s + r.tokens, 0)), fmtNum(rs.reduce((s, r) => s + r.coins, 0))]; });
   return [h('h1', {}, t('usage_title')), h('p', { id: 'usage-total' }, `${t('coins')}: ${fmtNum(u.totalCoins)} · ${t('tokens')}: ${fmtNum(u.totalTokens)}`),
     days.length === 0 ? h('p', {}, t('none')) : barChart(t('by_day'), days, series),
-    h('h2', {}, t('by_model')), table([t('model'), t('requests'), t('tokens'), t('coins')], byModel)];
+    h('h2', {}, t('by_model')), models.length === 0 ? null : barChart(t('by_model_chart'), models, [{ name: t('coins'), values: models.map((m) => u.data.filter((r) => r.model === m).reduce((s, r) => s + r.coins, 0)) }]),
+    table([t('model'), t('requests'), t('tokens'), t('coins')], byModel)];
 }
 
 async function buyPage() {
@@ -245,8 +246,17 @@ async function revenuePage() {
 }
 
 async function codesPage() {
-  const c = await get('/admin/codes');
-  return [h('h1', {}, t('codes_title')), table([t('batch'), t('offer'), t('count'), t('redeemed_col'), t('created')], c.data.map((b) => [b.batchId, b.offerId, String(b.count), String(b.redeemed), fmtDay(b.createdAt)]))];
+  const [c, offers] = await Promise.all([get('/admin/codes'), get('/admin/offers')]);
+  const shown = h('div', { id: 'new-codes' });
+  const out = [h('h1', {}, t('codes_title')), table([t('batch'), t('offer'), t('count'), t('redeemed_col'), t('created')], c.data.map((b) => [b.batchId, b.offerId, String(b.count), String(b.redeemed), fmtDay(b.createdAt)]))];
+  if (state.role === 'operator') {
+    out.push(h('h2', {}, t('new_batch')), form(async (fd) => {
+      const r = await order('/admin/codes', { offerId: String(fd.get('c-offer')), count: Number(fd.get('c-count')) });
+      shown.replaceChildren(h('div', { class: 'card' }, h('p', {}, t('codes_shown_once')), h('pre', { class: 'secret', id: 'codes' }, r.codes.join('\n'))));
+    }, h('label', { for: 'c-offer' }, t('offer')), h('select', { id: 'c-offer', name: 'c-offer' }, offers.data.filter((o) => o.type === 'pack' || o.type === 'trial' || (o.type === 'addon' && !o.renews)).map((o) => h('option', { value: o.id }, `${o.name} (${o.id})`))),
+    ...field('c-count', t('count'), { inputmode: 'numeric', required: true, value: '10' }), h('button', { type: 'submit' }, t('create_batch'))), shown);
+  }
+  return out;
 }
 
 async function adminKeysPage() {
@@ -257,6 +267,8 @@ async function adminKeysPage() {
 // ---------------------------------------------------------------- shell
 const SUB = [['balance', balancePage], ['usage', usagePage], ['buy', buyPage], ['keys', keysPage], ['family', familyPage], ['bills', billsPage], ['settings', settingsPage]];
 const OPS = [['accounts', accountsPage], ['catalog', catalogPage], ['models', modelsPage], ['revenue', revenuePage], ['codes', codesPage], ['adminkeys', adminKeysPage]];
+/** What each admin role's console shows (the server enforces the same: a page it refuses says so). */
+const ROLE_PAGES = { operator: OPS.map(([p]) => p), finance: ['accounts', 'catalog', 'revenue', 'codes'], enterprise: ['accounts'] };
 
 async function render() {
   setLang(state.lang);
@@ -273,7 +285,10 @@ async function render() {
   const nav = document.getElementById('nav');
   const [page, arg] = location.hash.replace(/^#\//, '').split('/');
   if (!state.key) { nav.replaceChildren(); main().replaceChildren(...signIn()); return; }
-  const pages = isAdmin() ? OPS : SUB;
+  if (isAdmin() && !state.role) {
+    try { state.role = (await get('/console/api/whoami')).role; } catch (e) { if (e.status === 401) { state.key = null; sessionStorage.removeItem('tg.key'); render(); return; } state.role = 'enterprise'; }
+  }
+  const pages = isAdmin() ? OPS.filter(([p]) => (ROLE_PAGES[state.role] ?? ['accounts']).includes(p)) : SUB;
   const current = page === 'account' ? 'accounts' : pages.some(([p]) => p === page) ? page : pages[0][0];
   nav.replaceChildren(...pages.map(([p]) => h('a', { href: `#/${p}`, 'aria-current': p === current ? 'page' : null }, t(`nav_${p}`))));
   main().replaceChildren(h('p', {}, t('loading')));
@@ -289,6 +304,6 @@ async function render() {
 }
 
 document.getElementById('lang').addEventListener('click', () => { state.lang = state.lang === 'en' ? 'zh-CN' : 'en'; localStorage.setItem('tg.lang', state.lang); render(); });
-document.getElementById('signout').addEventListener('click', () => { state.key = null; sessionStorage.removeItem('tg.key'); location.hash = ''; render(); });
+document.getElementById('signout').addEventListener('click', () => { state.key = null; state.role = null; sessionStorage.removeItem('tg.key'); location.hash = ''; render(); });
 window.addEventListener('hashchange', render);
 render();

@@ -36,7 +36,7 @@ export const STRINGS = {
     catalog_title: 'Catalog', warnings: 'Warnings', no_warnings: 'No warnings.', models_title: 'Models and deployments', deployment: 'Deployment', breaker: 'Breaker', failures: 'Recent failures', region: 'Region', weight: 'Weight',
     window: 'Latency and error rate of the last {n} minutes (settled requests); breaker state now.', error_rate: 'Error rate',
     revenue_title: 'Revenue and margin', revenue: 'Revenue', cost: 'Vendor cost', margin: 'Margin', offer: 'Offer', settlement: 'Vendor settlement', vendor: 'Vendor',
-    codes_title: 'Redemption code batches', batch: 'Batch', count: 'Codes', redeemed_col: 'Redeemed', adminkeys_title: 'Admin keys', created: 'Created', accounts_col: 'Accounts',
+    codes_title: 'Redemption code batches', new_batch: 'New batch', create_batch: 'Create codes', codes_shown_once: 'Copy the codes now; they are shown only once:', by_model_chart: 'Token coins per model (30 days)', batch: 'Batch', count: 'Codes', redeemed_col: 'Redeemed', adminkeys_title: 'Admin keys', created: 'Created', accounts_col: 'Accounts',
   },
   'zh-CN': {
     part_coins: '{n} Token 币', part_requests: '{n} 次请求', part_wallet: '钱包 {m}', part_credit: '话费信用额度 {m}', list_sep: '、',
@@ -73,7 +73,7 @@ export const STRINGS = {
     catalog_title: '套餐目录', warnings: '警告', no_warnings: '没有警告。', models_title: '模型与部署', deployment: '部署', breaker: '熔断状态', failures: '近期失败', region: '区域', weight: '权重',
     window: '最近 {n} 分钟（已结算请求）的延迟与错误率；熔断状态为当前值。', error_rate: '错误率',
     revenue_title: '收入与毛利', revenue: '收入', cost: '供应商成本', margin: '毛利', offer: '套餐', settlement: '供应商结算', vendor: '供应商',
-    codes_title: '兑换码批次', batch: '批次', count: '数量', redeemed_col: '已兑换', adminkeys_title: '管理员密钥', created: '创建时间', accounts_col: '账户',
+    codes_title: '兑换码批次', new_batch: '新批次', create_batch: '生成兑换码', codes_shown_once: '请立即复制兑换码，它们只显示一次：', by_model_chart: '各模型的 Token 币（30 天）', batch: '批次', count: '数量', redeemed_col: '已兑换', adminkeys_title: '管理员密钥', created: '创建时间', accounts_col: '账户',
   },
 };
 

@@ -233,6 +233,12 @@ test('an operator finds the account and sees its detail; an enterprise admin see
   await check(page, 'op-account');
   for (const [hash, name] of [['#/catalog', 'catalog'], ['#/models', 'models'], ['#/revenue', 'revenue'], ['#/codes', 'codes'], ['#/adminkeys', 'adminkeys']] as const) {
     await go(page, hash, name);
+    if (name === 'codes') {
+      await page.getByLabel('Codes', { exact: true }).fill('3');
+      await page.getByRole('button', { name: 'Create codes' }).click();
+      await page.waitForSelector('#codes', { timeout: 3000 }).catch(async (e) => { throw new Error(`${e.message}: ${await page.locator('#status').innerText()}`); });
+      assert.equal((await page.locator('#codes').innerText()).trim().split('\n').length, 3);
+    }
     if (name === 'models') assert.match(await page.locator('main').innerText(), /deepseek-v3\.2[\s\S]*closed[\s\S]*\d ms/, 'breaker state and latency of the requests made above');
     await check(page, `op-${name}`);
   }
@@ -248,6 +254,7 @@ test('an operator finds the account and sees its detail; an enterprise admin see
   const list = await ep.locator('#account-list').innerText();
   assert.match(list, /Acme Corp/);
   assert.doesNotMatch(list, /Globex|Li Wei/);
+  assert.deepEqual(await ep.locator('nav a').allInnerTexts(), ['Accounts'], 'an enterprise admin\'s console shows its accounts only');
   await check(ep, 'enterprise-accounts');
   await go(ep, `#/account/${other}`, 'account');
   assert.match(await ep.locator('main').innerText(), /Your role may not see this/);

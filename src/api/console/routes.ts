@@ -151,6 +151,13 @@ export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
       },
     } as Route<RequestContext> as Route<unknown>,
     {
+      method: 'GET', path: '/console/api/whoami', family: 'admin', auth: 'admin',
+      handler(rc, admin) {
+        const a = admin as AdminIdentity;
+        sendJson(rc.res, 200, { id: a.id, role: a.role, accountIds: a.accountIds });
+      },
+    },
+    {
       method: 'GET', path: '/console/api/deployments', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
         requireOperator(admin as AdminIdentity);
