@@ -2,7 +2,7 @@
  * The composition root: builds stores, clock, ids, the undici Agent, adapters, engines and the HTTP shell,
  * and wires them. No logic lives here; nothing else constructs an implementation.
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
@@ -37,6 +37,8 @@ import { accountAdminRoutes } from './api/admin/accounts.ts';
 import { chargingAdminRoutes } from './api/admin/charging.ts';
 import { billingAdminRoutes } from './api/admin/billing.ts';
 import { selfRoutes } from './api/self/routes.ts';
+import { consoleRoutes, type PhoneBook, type SmsSender } from './api/console/routes.ts';
+import { deliverSmsAlerts, notificationRoutes, type NotificationSettings, type SettingsBook } from './api/console/notifications.ts';
 import type { AdminIdentity, ShellDeps } from './api/shell-deps.ts';
 import type { Route } from './api/router.ts';
 import { guardAdminRoutes } from './api/admin/permissions.ts';
@@ -197,10 +199,11 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
 
   const telemetry = createTelemetry();
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: config.server.upstreamConnectionsMax, pipelining: 1 });
+  const health = new DeploymentHealth(clock);
   const gateway = new Gateway({
     catalog: () => config.catalog, providers: () => providers,
     adapters: { 'openai-compatible': createOpenAICompatibleAdapter(), anthropic: createAnthropicAdapter(), gemini: createGeminiAdapter({ estimateTextTokens }) },
-    dispatcher, charging, health: new DeploymentHealth(clock), limiter: new RateLimiter(), random, clock,
+    dispatcher, charging, health, limiter: new RateLimiter(), random, clock,
     now: () => performance.now(), metrics: telemetry.gateway,
     timeoutMsUpstreamHeaders: config.server.timeoutMsUpstreamHeaders, timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
     log: (level, obj, msg) => logger[level](obj, msg),
@@ -371,6 +374,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const parentOf = async (id: string) => (await accountStore.getAccount(id))?.parentId;
   const canAccess = (admin: AdminIdentity, accountId: string): Promise<boolean> => requireAccountAccess(admin, accountId, parentOf).then(() => true, () => false);
   // --- end billing wiring ---
+  const sms = devSmsSender(config.dataDir, logger);
+  const phones = filePhoneBook(config.dataDir);
+  const alertDeps = { charging, sms, phones, settings: fileSettingsBook(config.dataDir) };
   const routes: Route<never>[] = [
     ...opsRoutes(shellDeps),
     ...(openaiRoutes(shellDeps) as Route<never>[]),
@@ -381,6 +387,22 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       ...securityAdminRoutes({ audit, canAccess, rotateRootKey }),
     ], { canAccess, onWrite: auditWriteHook(audit) }) as Route<never>[]),
     ...(selfRoutes(billingDeps) as Route<never>[]),
+    ...consoleRoutes({
+      dir: join(import.meta.dirname, '../console'), accounts, clock, random, sms, phones,
+      bodyLimitBytes: config.server.bodyLimitBytes, billing: billingDeps,
+      deployments: () => {
+        const snap = health.snapshot();
+        return [...config.catalog.models.values()].flatMap((m) => m.deployments.map((d) => ({
+          model: m.id, deployment: d.id, provider: d.provider, region: d.region, weight: d.weight, state: snap[d.id]?.state ?? 'closed', failures: snap[d.id]?.failures ?? 0,
+        })));
+      },
+      recentUsage: async (sinceMs) => {
+        const out: { deploymentId: string; latencyMs: number; status: string }[] = [];
+        for (const a of await accountStore.listAccounts()) for (const u of await charging.listUsage(a.id, { fromMs: sinceMs, toMs: clock.nowMs() + 1 })) out.push(u);
+        return out;
+      },
+    }),
+    ...notificationRoutes({ ...alertDeps, billing: billingDeps, bodyLimitBytes: config.server.bodyLimitBytes }),
   ];
   const shell = createHttpShell(shellDeps, routes);
 
@@ -408,6 +430,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     every(60_000, () => billing.renewDue());
     every(10_000, refreshPlanLimits);
     every(600_000, () => shellDeps.responses!.store.sweep(clock.nowMs()));
+    every(30_000, () => deliverSmsAlerts(alertDeps));
   }
   await charging.renewDue();
   await charging.sweepExpired();
@@ -442,5 +465,39 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       walFlusher.close();
       releaseDataDir();
     },
+  };
+}
+
+/** Development SMS sender (the console's phone sign-in): the text goes to the log and to <dataDir>/sms-outbox.log. */
+function devSmsSender(dataDir: string, logger: Logger): SmsSender {
+  return {
+    async send(phone, text) {
+      logger.info({ phone, text }, 'sms (development sender: not delivered)');
+      appendFileSync(join(dataDir, 'sms-outbox.log'), `${new Date().toISOString()} ${phone} ${text}\n`, { mode: 0o600 });
+    },
+  };
+}
+
+/** Which account a phone number signs in to: <dataDir>/console-phones.json. */
+function filePhoneBook(dataDir: string): PhoneBook {
+  const file = join(dataDir, 'console-phones.json');
+  let map: Record<string, string> = {};
+  try { map = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>; } catch { /* none yet */ }
+  return {
+    accountOf: (phone) => map[phone],
+    link(phone, accountId) { map[phone] = accountId; writeFileSync(file, JSON.stringify(map, null, 1), { mode: 0o600 }); },
+    phonesOf: (accountId) => Object.keys(map).filter((p) => map[p] === accountId),
+  };
+}
+
+/** The console's notification settings per account: <dataDir>/console-notifications.json. */
+function fileSettingsBook(dataDir: string): SettingsBook {
+  const file = join(dataDir, 'console-notifications.json');
+  let map: Record<string, NotificationSettings> = {};
+  try { map = JSON.parse(readFileSync(file, 'utf8')) as Record<string, NotificationSettings>; } catch { /* none yet */ }
+  return {
+    get: (accountId) => map[accountId],
+    set(accountId, st) { map[accountId] = st; writeFileSync(file, JSON.stringify(map, null, 1), { mode: 0o600 }); },
+    accounts: () => Object.keys(map),
   };
 }

@@ -29,6 +29,8 @@ export const ALLOWED: Record<string, string[]> = {
   cli: ['core', 'config', 'app', 'accounts', 'charging', 'billing', 'catalog', 'store'],
   emulator: ['core'],
   audit: ['core'],
+  /** The browser console (repo root console/, not src/): imports nothing from src/; it talks HTTP only. */
+  console: [],
   app: ['*'],
   main: ['*'],
 };

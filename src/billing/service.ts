@@ -12,7 +12,7 @@ import { catchUpAccount, renewDue, renewDueReport } from './renew.ts';
 import { marginReport, vendorSettlement } from './reports.ts';
 import { cancel, subscribe } from './subscriptions.ts';
 import type { Bill, Order, Payment, Subscription } from './types.ts';
-import { balanceView, entitlements, legacySubscription, legacyUsage, subscriptionView } from './views.ts';
+import { balanceView, entitlements, legacySubscription, legacyUsage, memberCapStatus, subscriptionView } from './views.ts';
 import { credit, grantPoints, redeemPoints, refund, topUp } from './wallet-orders.ts';
 
 export function createBillingService(deps: BillingDeps) {
@@ -79,6 +79,8 @@ export function createBillingService(deps: BillingDeps) {
       await fresh(accountId);
       return balanceView(ctx, accountId, memberId);
     },
+    /** A member's cap this cycle, in token coins (self-service and console). */
+    memberCap: (accountId: string, memberId: string) => memberCapStatus(ctx, accountId, memberId),
     async legacySubscription(accountId: string, memberId: string | null) {
       await fresh(accountId);
       return legacySubscription(ctx, accountId, memberId);

@@ -108,6 +108,8 @@ function amountOf(b: BucketView, n: number): string {
 
 function leftPhrase(b: BucketView): string {
   if (b.kind === 'wallet') return `${amountOf(b, b.remaining)} left`;
+  // A postpaid line grants nothing: its credit limit is what is owed so far plus what is left.
+  if (b.kind === 'postpaid_line') return `${amountOf(b, b.used + b.reserved)} owed on the phone bill, ${amountOf(b, b.remaining)} of ${amountOf(b, b.used + b.reserved + b.remaining)} credit left`;
   if (b.unit === 'tokens') return `${formatTokens(b.remaining)} of ${formatTokens(b.granted)} tokens left`;
   return `${amountOf(b, b.remaining)} of ${amountOf(b, b.granted)} left`;
 }

@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   invalid_request: { status: 400, openaiType: 'invalid_request_error', anthropicType: 'invalid_request_error', summary: 'A field is missing, has the wrong type or an out-of-range value.' },
   invalid_api_key: { status: 401, openaiType: 'invalid_request_error', anthropicType: 'authentication_error', summary: 'No key, an unknown key, or a malformed key.' },
   api_key_revoked: { status: 401, openaiType: 'invalid_request_error', anthropicType: 'authentication_error', summary: 'The key was revoked.' },
+  otp_invalid: { status: 401, openaiType: 'invalid_request_error', anthropicType: 'authentication_error', summary: 'A console sign-in code is wrong, expired or out of attempts.' },
+  otp_throttled: { status: 429, openaiType: 'rate_limit_error', anthropicType: 'rate_limit_error', summary: 'Too many sign-in codes were asked for one phone number; retry after the Retry-After seconds.' },
   api_key_expired: { status: 401, openaiType: 'invalid_request_error', anthropicType: 'authentication_error', summary: 'The key is past its expiry time.' },
   permission_denied: { status: 403, openaiType: 'permission_error', anthropicType: 'permission_error', summary: 'The caller may not perform this action (admin role, account scope).' },
   model_not_allowed: { status: 403, openaiType: 'permission_error', anthropicType: 'permission_error', summary: 'The key is not allowed to use this model.' },

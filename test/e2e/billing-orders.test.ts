@@ -88,7 +88,7 @@ test('a subscriber through three months on the admin API: orders, renewals, bill
   const bal = await fetch(`${srv.url}/self/balance`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json()) as any;
   const plan = bal.buckets.find((b: any) => b.kind === 'plan_allowance');
   assert.ok(plan.used > 0 && plan.left === plan.total - plan.used);
-  assert.match(plan.text, /left of 15M tokens; renews on 2026-11-30 with 15M tokens/);
+  assert.match(plan.text, /left of 15M token coins; renews on 2026-11-30 with 15M token coins/);
 
   const sec = await call('POST', `/admin/accounts/${acct.id}/addons`, { offerId: 'ct-security-pack' });
   assert.equal(sec.status, 201, sec.text);

@@ -52,9 +52,9 @@ test('a family member sees the shared package in plain terms, usage by day and m
   assert.equal(pool.used, used);
   assert.equal(pool.left, 100_000_000 - used);
   assert.equal(pool.renewsAt, '2026-06-10T09:00:00.000Z');
-  assert.match(pool.text, /M tokens left of 100M tokens; renews on 2026-06-10 with 100M tokens \(unused amount is cleared\)/);
+  assert.match(pool.text, /M token coins left of 100M token coins; renews on 2026-06-10 with 100M token coins \(unused amount is cleared\)/);
   assert.match(bal.pastCap, /refused .* until it renews; buy an add-on/, 'family-share blocks past the cap');
-  assert.match(bal.summary, /^You have [\d.]+M tokens, 20\.00 CNY in the wallet left; the first allowance renews on 2026-06-10\.$/);
+  assert.match(bal.summary, /^You have [\d.]+M token coins, 20\.00 CNY in the wallet \(not used for requests: this package blocks past the cap\) left; the first allowance renews on 2026-06-10\.$/);
 
   const usage = (await self(key, '/self/usage')).body;
   assert.deepEqual(usage.data.map((r: any) => [r.day, r.model, r.requests, r.tokens]), [['2026-05-10', 'deepseek-v3.2', 1, used]]);

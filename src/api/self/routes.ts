@@ -7,6 +7,8 @@ import { billView, orderView, parseDate, sendOutcome, subscriptionBody, unwrap, 
 import { openApiDocument } from '../admin/billing-openapi.ts';
 import { isoOrNull, parseBody } from '../admin/common.ts';
 import { selfSchemas } from './schemas.ts';
+import { selfOrderRoutes } from './orders.ts';
+import { selfKeyRoutes, type SelfKeyDeps } from './keys.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -15,10 +17,12 @@ const DAY_MS = 86_400_000;
  * the cap; usage by day and model; bills; code redemption; and the legacy OpenAI billing endpoints that chat
  * front-ends call to show a balance. A member's key sees the pool and that member's own buckets.
  */
-export function selfRoutes(deps: BillingRouteDeps): Route<RequestContext>[] {
+export function selfRoutes(deps: BillingRouteDeps & SelfKeyDeps): Route<RequestContext>[] {
   const b = deps.billing;
   const month = (): string => new Date(deps.clock.nowMs()).toISOString().slice(0, 7);
   return [
+    ...selfOrderRoutes(deps),
+    ...selfKeyRoutes(deps),
     {
       method: 'GET', path: '/self/balance', family: 'openai', auth: 'key',
       async handler(rc, ctx) {
@@ -32,11 +36,12 @@ export function selfRoutes(deps: BillingRouteDeps): Route<RequestContext>[] {
         const fromMs = parseDate(rc.query, 'from', now - 30 * DAY_MS);
         const toMs = parseDate(rc.query, 'to', now + 1);
         const records = (await deps.charging.listUsage(ctx.key.accountId, { fromMs, toMs })).filter((u) => ctx.key.memberId === null || u.memberId === ctx.key.memberId);
-        const rows = new Map<string, { day: string; model: string; requests: number; tokensInput: number; tokensOutput: number; tokens: number; chargedMinor: number }>();
+        const rows = new Map<string, { day: string; model: string; requests: number; tokensInput: number; tokensOutput: number; tokens: number; coins: number; chargedMinor: number }>();
         for (const u of records) {
           const day = new Date(u.settledAtMs).toISOString().slice(0, 10);
           const k = `${day} ${u.model}`;
-          const r = rows.get(k) ?? { day, model: u.model, requests: 0, tokensInput: 0, tokensOutput: 0, tokens: 0, chargedMinor: 0 };
+          const r = rows.get(k) ?? { day, model: u.model, requests: 0, tokensInput: 0, tokensOutput: 0, tokens: 0, coins: 0, chargedMinor: 0 };
+          r.coins += u.costCoins;
           r.requests++;
           r.tokensInput += u.usage.tokensInput;
           r.tokensOutput += u.usage.tokensOutput;
@@ -46,7 +51,7 @@ export function selfRoutes(deps: BillingRouteDeps): Route<RequestContext>[] {
         }
         const data = [...rows.values()].sort((x, y) => (x.day + x.model < y.day + y.model ? -1 : 1)).map((r) => ({ ...r, text: `${plainAmount('tokens', r.tokens, null)} in ${r.requests} request(s)` }));
         const total = data.reduce((s, r) => s + r.tokens, 0);
-        sendJson(rc.res, 200, { accountId: ctx.key.accountId, memberId: ctx.key.memberId, from: isoOrNull(fromMs), to: isoOrNull(toMs), totalTokens: total, text: `${plainAmount('tokens', total, null)} used`, data });
+        sendJson(rc.res, 200, { accountId: ctx.key.accountId, memberId: ctx.key.memberId, from: isoOrNull(fromMs), to: isoOrNull(toMs), totalTokens: total, totalCoins: data.reduce((s, r) => s + r.coins, 0), text: `${plainAmount('tokens', total, null)} used`, data });
       },
     },
     {
