@@ -115,7 +115,7 @@ describe('root admin key rotation', () => {
     const get = (key: string) => fetch(`${srv.url}/admin/accounts`, { headers: { authorization: `Bearer ${key}` } });
     assert.equal((await get(old)).status, 401);
     assert.equal((await get(fresh)).status, 200);
-    const entry = (await (await fetch(`${srv.url}/admin/audit?action=root-key.rotate`, { headers: { authorization: `Bearer ${fresh}` } })).json()).data[0];
+    const entry = ((await (await fetch(`${srv.url}/admin/audit?action=root-key.rotate`, { headers: { authorization: `Bearer ${fresh}` } })).json()) as any).data[0];
     assert.equal(entry.actor, 'root');
     srv.adminKey = fresh;
   });
