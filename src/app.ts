@@ -136,6 +136,10 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   if (env.TOKENGRID_ADMIN_KEY && env.TOKENGRID_ADMIN_KEY.trim().length < ADMIN_KEY_MIN_LENGTH) {
     throw new ConfigError(`TOKENGRID_ADMIN_KEY is too short (${env.TOKENGRID_ADMIN_KEY.trim().length} characters): use at least ${ADMIN_KEY_MIN_LENGTH} random characters (e.g. \`openssl rand -base64 32\`), or unset it and use the key file data/admin-key.`);
   }
+  for (const name of ['TOKENGRID_WEBHOOK_SECRET', 'TOKENGRID_CARRIER_WEBHOOK_SECRET']) {
+    const v = env[name]?.trim();
+    if (v && v.length < WEBHOOK_SECRET_MIN_LENGTH) throw new ConfigError(`${name} is too short: use at least ${WEBHOOK_SECRET_MIN_LENGTH} random characters.`);
+  }
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? cryptoRandom;
   const ids = createIdGenerator(clock, random);
