@@ -190,6 +190,27 @@ test('a refunded subscription ends at once: its allowance is taken back, it neve
   assert.deepEqual((await auditAccount(srv.app.chargingStore, a.id, { nowMs: clock.nowMs() })).problems, []);
 });
 
+test('a partial refund returns money only; a full refund of a pack takes back its allowance', async () => {
+  clock.set('2027-03-20T08:00:00Z');
+  const a = await account('Goodwill');
+  const sub = await subscribe(a.id, 'bj-mobile-monthly');
+  const partial = await call('POST', `/admin/orders/${sub.order.id}/refund`, { amount: '5.00', reason: 'slow week' });
+  assert.equal(partial.status, 201, partial.text);
+  const s = (await call('GET', `/admin/subscriptions?account=${a.id}`, undefined, false)).body.data.find((x: any) => x.id === sub.id);
+  assert.equal(s.status, 'active', 'a goodwill refund keeps the plan');
+  assert.equal((await cycleBucket(a.id, 0)).remaining, 10_000_000);
+
+  const pack = await subscribe(a.id, 'bj-mobile-once');
+  const packBucket = () => buckets(a.id).then((bs) => bs.find((b) => b.source.startsWith(`sub:${pack.id}:`)));
+  assert.equal((await packBucket()).remaining, 2_000_000);
+  const full = await call('POST', `/admin/orders/${pack.order.id}/refund`, { reason: 'bought by mistake' });
+  assert.equal(full.status, 201, full.text);
+  assert.equal(full.body.details?.allowanceForfeited ?? full.body.order?.details?.allowanceForfeited, 2_000_000, full.text);
+  assert.equal((await packBucket()).remaining, 0);
+  assert.equal((await cycleBucket(a.id, 0)).remaining, 10_000_000, 'the plan is not touched');
+  assert.deepEqual((await auditAccount(srv.app.chargingStore, a.id, { nowMs: clock.nowMs() })).problems, []);
+});
+
 // ---------------------------------------------------------------- finding 12: a price per offer
 
 test('Shanghai Telecom and Shanghai Mobile pay-as-you-go in one deployment: the same request is billed at each offer\'s own price', async () => {
