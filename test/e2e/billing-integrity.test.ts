@@ -135,6 +135,8 @@ test('one account whose renewal fails never stops the others, and its stream in 
   assert.equal(run.status, 200, `the renewal run answers 200 with the failures listed: ${run.text}`);
   assert.deepEqual(run.body.failures.map((f: any) => [f.accountId, f.stage]), [[broken.id, 'allowance']]);
   assert.ok(run.body.allowanceBuckets >= 2, 'the other accounts renewed');
+  const metrics = await (await fetch(`${srv.url}/metrics`, { headers: { authorization: `Bearer ${srv.adminKey}` } })).text();
+  assert.match(metrics, /tokengrid_renewal_failures_total\{stage="allowance"\} [1-9]/, 'counted for an alert');
   for (const x of [healthy1, healthy2]) {
     assert.ok(await cycleBucket(x.id, 1), 'a healthy account got its new cycle');
     assert.equal((await chat(x.key)).status, 200, 'and serves requests');
