@@ -245,4 +245,10 @@ test('Shanghai Telecom and Shanghai Mobile pay-as-you-go in one deployment: the 
   assert.deepEqual(m.charges.map((c: any) => [c.kind, c.amount]), [['wallet', ceilDiv(coins * 100n, 400_000n)]], 'Mobile: 400,000 tokens per CNY');
   assert.ok(t.charges[0].amount > m.charges[0].amount, `${t.charges[0].amount} fen > ${m.charges[0].amount} fen`);
   for (const x of [telecom, mobile]) assert.deepEqual((await auditAccount(srv.app.chargingStore, x.id, { nowMs: clock.nowMs() })).problems, []);
+  // The margin report shows each offer's own revenue.
+  const margin = await call('GET', '/admin/reports/margin?period=2027-04', undefined, false);
+  assert.equal(margin.status, 200, margin.text);
+  const rowOf = (id: string) => margin.body.rows.find((r: any) => r.offerId === id);
+  assert.equal(rowOf('sh-telecom-payg')?.revenueMinor, t.charges[0].amount, margin.text);
+  assert.equal(rowOf('sh-mobile-payg')?.revenueMinor, m.charges[0].amount, margin.text);
 });
