@@ -179,10 +179,7 @@ CREATE INDEX IF NOT EXISTS charging_events_pending ON charging_events (next_atte
 // the document's copies when read; rows written before V2 have closed_at_ms NULL and their document is exact).
 const V2 = `ALTER TABLE charging_reservations ADD COLUMN closed_at_ms INTEGER;`;
 
-// Issue 12 (prices per offer): an account's own money price, token coins per major unit (its pay-as-you-go offer's).
-const V3 = `ALTER TABLE charging_policies ADD COLUMN coins_per_major INTEGER CHECK (coins_per_major IS NULL OR coins_per_major > 0);`;
-
-const MIGRATIONS: readonly string[] = [V1, V2, V3];
+const MIGRATIONS: readonly string[] = [V1, V2];
 
 /** Bring the charging tables to the latest version (idempotent; safe to call at every start). */
 export function migrateChargingSchema(db: Database): void {
@@ -197,4 +194,21 @@ export function migrateChargingSchema(db: Database): void {
       db.prepare('INSERT INTO charging_migrations (version, applied_at_ms) VALUES (?, ?)').run(version, Date.now());
     }).immediate();
   });
+  ensureColumns(db);
+}
+
+/**
+ * Columns added by name, each once (checked with table_info), apart from the numbered list so that branches adding
+ * columns in parallel merge in any order. Issue 12 (prices per offer): an account's own money price, in token coins
+ * per major unit (its pay-as-you-go offer's), on its policy.
+ */
+const ADDED_COLUMNS: readonly [table: string, column: string, definition: string][] = [
+  ['charging_policies', 'coins_per_major', 'INTEGER CHECK (coins_per_major IS NULL OR coins_per_major > 0)'],
+];
+
+function ensureColumns(db: Database): void {
+  for (const [table, column, definition] of ADDED_COLUMNS) {
+    const has = (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === column);
+    if (!has) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+  }
 }
