@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { TokenGridError, type Clock } from '../../core/index.ts';
 import type { AccountDeps } from '../../accounts/index.ts';
-import { clientRef, type BucketBalance, type ChargingService } from '../../charging/index.ts';
+import type { BucketBalance, ChargingService } from '../../charging/index.ts';
 import { sendJson } from '../http.ts';
 import type { Route } from '../router.ts';
 import type { AdminIdentity } from '../shell-deps.ts';
@@ -74,7 +74,7 @@ export function chargingAdminRoutes(deps: ChargingAdminDeps): Route<AdminIdentit
           accountId: a.id, memberId: body.memberId ?? null, unit: body.unit, currency: body.unit === 'money' ? body.currency ?? 'CNY' : null,
           amount: body.amount, kind: body.kind, effectiveAtMs: body.effectiveAt ? Date.parse(body.effectiveAt) : now,
           expiresAtMs: body.expiresAt ? Date.parse(body.expiresAt) : null, priority: body.priority, models: body.models ?? null,
-          sourceRef: body.reference !== undefined ? clientRef(body.reference) : `grant:${rc.requestId}`,
+          sourceRef: body.reference !== undefined ? `client:${body.reference}` : `grant:${rc.requestId}`, // client namespace (charging clientRef)
         });
         if (!r.ok) failWith(r.code, r.message);
         const balance = (await deps.charging.listBuckets(a.id)).find((b) => b.id === r.value.id);
@@ -87,7 +87,7 @@ export function chargingAdminRoutes(deps: ChargingAdminDeps): Route<AdminIdentit
         requireWrite(admin);
         const body = await parseBody(rc, topupBody, deps.bodyLimitBytes);
         const a = await account(admin, rc.params.id!);
-        const r = await deps.charging.topUpWallet({ accountId: a.id, currency: body.currency, amountMinor: body.amountMinor, sourceRef: body.reference !== undefined ? clientRef(body.reference) : `topup:${rc.requestId}` });
+        const r = await deps.charging.topUpWallet({ accountId: a.id, currency: body.currency, amountMinor: body.amountMinor, sourceRef: body.reference !== undefined ? `client:${body.reference}` : `topup:${rc.requestId}` }); // client namespace
         if (!r.ok) failWith(r.code, r.message);
         const balance = (await deps.charging.listBuckets(a.id)).find((b) => b.id === r.value.id);
         sendJson(rc.res, 201, balance ? bucketView(balance) : r.value);
