@@ -90,6 +90,7 @@ test('a grant cannot take the reference of the next cycle: the plan still renews
 
   const colliding = await call('POST', `/admin/accounts/${a.id}/grants`, { amount: 1000, reference: nextRef });
   assert.equal(colliding.status, 400, `a reference in the cycles' namespace is refused: ${colliding.text}`);
+  assert.match(colliding.body.error.message, /reference ".*#1" contains '#', which is reserved for allowance cycles/);
 
   // A client reference that spells a system one is kept in the client namespace: the wallet still works.
   const lookalike = await call('POST', `/admin/accounts/${a.id}/grants`, { amount: 1000, reference: 'wallet:CNY' });
