@@ -6,6 +6,7 @@ import { appendFileSync, chmodSync, closeSync, existsSync, mkdirSync, openSync, 
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
+import { Counter } from 'prom-client';
 import { constantTimeEqual, createIdGenerator, mulDiv, cryptoRandom, err, ok, sha256Hex, systemClock, type Clock, type Random, type Result } from './core/index.ts';
 import { createAccount, createApiKey, type AccountDeps, type KeyLimits } from './accounts/index.ts';
 import type { ModelCatalog, ModelMap } from './catalog/index.ts';
@@ -47,7 +48,6 @@ import { requireAccountAccess } from './api/admin/common.ts';
 import { AuthThrottle } from './api/auth-throttle.ts';
 import { AuditLog } from './audit/index.ts';
 import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
-import { Counter } from 'prom-client';
 
 export interface AppOptions {
   configPath?: string;
@@ -352,10 +352,16 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       },
     })
     : fileExportChannel({ clock, write: async (name, text) => { mkdirSync(carrierDir, { recursive: true }); writeFileSync(join(carrierDir, name), text, { mode: 0o600 }); } });
+  const renewalFailures = new Counter({
+    name: 'tokengrid_renewal_failures_total', help: 'Accounts whose renewal failed in a renewal run, by stage (alert on any increase)',
+    labelNames: ['stage'], registers: [telemetry.registry],
+  });
   const billing = createBillingService({
     store: openSqliteBillingStore(db), charging, chargingStore, accounts: accountStore, clock, ids, random, offers: () => offers.current,
     models: () => config.catalog, carrier, walletCoinsPerUnit: coinsPerYuan,
     log: (level, obj, msg) => logger[level](obj, msg),
+    // Issue 12: alert on any increase (an account whose renewal fails is listed, logged, and counted here).
+    onRenewalFailure: (f) => renewalFailures.inc({ stage: f.stage }),
   });
   await billing.adminKeys.load();
   planLimitsOf = async (accountId) => (await billing.entitlements(accountId)).rateLimits;

@@ -25,6 +25,8 @@ export interface BillingDeps {
   walletCoinsPerUnit?: number;
   /** Where failures the use cases survive (a renewal that failed for one account) are logged. */
   log?: (level: 'error' | 'warn' | 'info', obj: Record<string, unknown>, msg: string) => void;
+  /** Called once per account whose renewal failed in a renewal run (the composition root counts it in /metrics). */
+  onRenewalFailure?: (f: { accountId: string; stage: 'allowance' | 'subscription' }) => void;
 }
 
 export type BillingErrorCode =

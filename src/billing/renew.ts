@@ -132,7 +132,10 @@ export async function renewDueReport(ctx: Ctx): Promise<RenewalRun> {
       failures.push({ accountId, stage: 'subscription', error: e instanceof Error ? e.message : String(e) });
     }
   }
-  for (const f of failures) ctx.deps.log?.('error', { accountId: f.accountId, stage: f.stage, err: f.error, alert: 'renewal_failed' }, 'renewal failed for an account; the run went on with the others');
+  for (const f of failures) {
+    ctx.deps.log?.('error', { accountId: f.accountId, stage: f.stage, err: f.error, alert: 'renewal_failed' }, 'renewal failed for an account; the run went on with the others');
+    ctx.deps.onRenewalFailure?.(f);
+  }
   return { renewalOrders: renewed, allowanceBuckets: cycles.created, failures };
 }
 

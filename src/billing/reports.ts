@@ -130,12 +130,17 @@ export async function marginReport(ctx: Ctx, p: Period): Promise<{ period: strin
     const usage = await ctx.deps.charging.listUsage(a.id, { fromMs: p.startMs, toMs: p.endMs });
     if (usage.length === 0) continue;
     const buckets = new Map((await ctx.deps.charging.listBuckets(a.id)).map((b) => [b.id, b]));
+    // Prices per offer: money an account pays usage with is sold at its pay-as-you-go offer's price, so its revenue
+    // and cost go to that offer's row (the pay-as-you-go subscription live at the request's time).
+    const paygSubs = (await ctx.deps.store.listSubscriptions({ accountId: a.id })).filter((s) => s.type === 'payg');
+    const moneyOffer = (atMs: number): string => paygSubs.find((s) => s.createdAtMs <= atMs && (s.endedAtMs === null || atMs < s.endedAtMs))?.offerId ?? PAYG;
     for (const u of usage) {
       const cost = vendorCost(ctx, u).micros;
       const shares = u.charges.map((c) => {
         const b = buckets.get(c.bucketId);
         const whole = c.unit === 'tokens' ? u.costCoins : c.unit === 'money' ? u.costMinor ?? 0 : u.costRequests ?? 0;
-        return { offerId: b === undefined ? OTHER : offerOfSourceRef(b.sourceRef, b.kind), share: whole > 0 ? c.amount / whole : 0, money: c.unit === 'money' && (c.kind === 'wallet' || c.kind === 'postpaid_line') ? c.amount : 0 };
+        const offerId = b === undefined ? OTHER : offerOfSourceRef(b.sourceRef, b.kind);
+        return { offerId: offerId === PAYG ? moneyOffer(u.startedAtMs) : offerId, share: whole > 0 ? c.amount / whole : 0, money: c.unit === 'money' && (c.kind === 'wallet' || c.kind === 'postpaid_line') ? c.amount : 0 };
       });
       const total = shares.reduce((s, x) => s + x.share, 0);
       let left = cost;

@@ -2,10 +2,9 @@
 import { ok } from '../core/index.ts';
 import { activeAccount, fail, fmtMoney, runOrder, type BR, type Ctx, type Outcome } from './context.ts';
 import { collect, creditWallet, newPayment, pointsBalance } from './payments.ts';
-import { DAY_MS, isoDay } from './periods.ts';
+import { DAY_MS, cycleAt, isoDay } from './periods.ts';
 import { catchUpAccount, settleUnpaid } from './renew.ts';
 import { currentIndex, endFamily, isLive, newOrder, syncPolicy } from './subscriptions.ts';
-import { cycleAt } from './periods.ts';
 import type { Order, PaymentChannel, PointsEntry } from './types.ts';
 
 export interface TopUpInput {

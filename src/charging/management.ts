@@ -29,7 +29,10 @@ export const clientRef = (ref: string): string => `${CLIENT_REF_PREFIX}${ref}`;
 /** A sourceRef grants and top-ups may use: '#' is reserved for cycle buckets (`<schedule ref>#<n>`). */
 function refProblem(sourceRef: string): string | null {
   if (sourceRef.length === 0) return 'sourceRef is required';
-  if (sourceRef.includes('#')) return `sourceRef ${JSON.stringify(sourceRef)} contains '#', reserved for allowance cycles`;
+  if (sourceRef.includes('#')) {
+    const shown = sourceRef.startsWith(CLIENT_REF_PREFIX) ? `reference ${JSON.stringify(sourceRef.slice(CLIENT_REF_PREFIX.length))}` : `sourceRef ${JSON.stringify(sourceRef)}`;
+    return `${shown} contains '#', which is reserved for allowance cycles; choose a reference without it`;
+  }
   return null;
 }
 

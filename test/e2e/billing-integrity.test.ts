@@ -90,6 +90,7 @@ test('a grant cannot take the reference of the next cycle: the plan still renews
 
   const colliding = await call('POST', `/admin/accounts/${a.id}/grants`, { amount: 1000, reference: nextRef });
   assert.equal(colliding.status, 400, `a reference in the cycles' namespace is refused: ${colliding.text}`);
+  assert.match(colliding.body.error.message, /reference ".*#1" contains '#', which is reserved for allowance cycles/);
 
   // A client reference that spells a system one is kept in the client namespace: the wallet still works.
   const lookalike = await call('POST', `/admin/accounts/${a.id}/grants`, { amount: 1000, reference: 'wallet:CNY' });
@@ -135,6 +136,8 @@ test('one account whose renewal fails never stops the others, and its stream in 
   assert.equal(run.status, 200, `the renewal run answers 200 with the failures listed: ${run.text}`);
   assert.deepEqual(run.body.failures.map((f: any) => [f.accountId, f.stage]), [[broken.id, 'allowance']]);
   assert.ok(run.body.allowanceBuckets >= 2, 'the other accounts renewed');
+  const metrics = await (await fetch(`${srv.url}/metrics`, { headers: { authorization: `Bearer ${srv.adminKey}` } })).text();
+  assert.match(metrics, /tokengrid_renewal_failures_total\{stage="allowance"\} [1-9]/, 'counted for an alert');
   for (const x of [healthy1, healthy2]) {
     assert.ok(await cycleBucket(x.id, 1), 'a healthy account got its new cycle');
     assert.equal((await chat(x.key)).status, 200, 'and serves requests');
@@ -190,6 +193,27 @@ test('a refunded subscription ends at once: its allowance is taken back, it neve
   assert.deepEqual((await auditAccount(srv.app.chargingStore, a.id, { nowMs: clock.nowMs() })).problems, []);
 });
 
+test('a partial refund returns money only; a full refund of a pack takes back its allowance', async () => {
+  clock.set('2027-03-20T08:00:00Z');
+  const a = await account('Goodwill');
+  const sub = await subscribe(a.id, 'bj-mobile-monthly');
+  const partial = await call('POST', `/admin/orders/${sub.order.id}/refund`, { amount: '5.00', reason: 'slow week' });
+  assert.equal(partial.status, 201, partial.text);
+  const s = (await call('GET', `/admin/subscriptions?account=${a.id}`, undefined, false)).body.data.find((x: any) => x.id === sub.id);
+  assert.equal(s.status, 'active', 'a goodwill refund keeps the plan');
+  assert.equal((await cycleBucket(a.id, 0)).remaining, 10_000_000);
+
+  const pack = await subscribe(a.id, 'bj-mobile-once');
+  const packBucket = () => buckets(a.id).then((bs) => bs.find((b) => b.source.startsWith(`sub:${pack.id}:`)));
+  assert.equal((await packBucket()).remaining, 2_000_000);
+  const full = await call('POST', `/admin/orders/${pack.order.id}/refund`, { reason: 'bought by mistake' });
+  assert.equal(full.status, 201, full.text);
+  assert.equal(full.body.details?.allowanceForfeited ?? full.body.order?.details?.allowanceForfeited, 2_000_000, full.text);
+  assert.equal((await packBucket()).remaining, 0);
+  assert.equal((await cycleBucket(a.id, 0)).remaining, 10_000_000, 'the plan is not touched');
+  assert.deepEqual((await auditAccount(srv.app.chargingStore, a.id, { nowMs: clock.nowMs() })).problems, []);
+});
+
 // ---------------------------------------------------------------- finding 12: a price per offer
 
 test('Shanghai Telecom and Shanghai Mobile pay-as-you-go in one deployment: the same request is billed at each offer\'s own price', async () => {
@@ -222,4 +246,10 @@ test('Shanghai Telecom and Shanghai Mobile pay-as-you-go in one deployment: the 
   assert.deepEqual(m.charges.map((c: any) => [c.kind, c.amount]), [['wallet', ceilDiv(coins * 100n, 400_000n)]], 'Mobile: 400,000 tokens per CNY');
   assert.ok(t.charges[0].amount > m.charges[0].amount, `${t.charges[0].amount} fen > ${m.charges[0].amount} fen`);
   for (const x of [telecom, mobile]) assert.deepEqual((await auditAccount(srv.app.chargingStore, x.id, { nowMs: clock.nowMs() })).problems, []);
+  // The margin report shows each offer's own revenue.
+  const margin = await call('GET', '/admin/reports/margin?period=2027-04', undefined, false);
+  assert.equal(margin.status, 200, margin.text);
+  const rowOf = (id: string) => margin.body.rows.find((r: any) => r.offerId === id);
+  assert.equal(rowOf('sh-telecom-payg')?.revenueMinor, t.charges[0].amount, margin.text);
+  assert.equal(rowOf('sh-mobile-payg')?.revenueMinor, m.charges[0].amount, margin.text);
 });

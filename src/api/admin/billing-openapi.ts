@@ -68,7 +68,7 @@ const OPS: Record<string, Op> = {
   'GET /admin/bills/:id': { summary: 'One bill; /admin/bills/<id>.csv or ?format=csv for CSV.', tag: 'bills', query: ['format'], csv: true },
   'GET /admin/payments': { summary: 'Payment records (?account=, ?bill=, ?order=).', tag: 'bills', query: ['account', 'bill', 'order'] },
   'POST /admin/payments/deliver': { summary: 'Hand pending phone-bill charges to the carrier now.', tag: 'bills', roles: 'operator' },
-  'POST /admin/renewals/run': { summary: 'Renew due subscriptions and allowance cycles now.', tag: 'bills', roles: 'operator' },
+  'POST /admin/renewals/run': { summary: 'Renew due subscriptions and allowance cycles now; an account that fails is listed in failures (and logged), the others renew.', tag: 'bills', roles: 'operator' },
   'GET /admin/reports/vendor-settlement': { summary: 'Cost per upstream vendor, model and day.', tag: 'reports', query: ['from', 'to'], roles: 'operator, finance' },
   'GET /admin/reports/margin': { summary: 'Revenue against vendor cost per offer for a month.', tag: 'reports', query: ['period'], roles: 'operator, finance' },
   'GET /admin/accounts/:id/entitlements': { summary: 'What the account has now: QoS, rate limits, seats, features of add-ons.', tag: 'accounts' },

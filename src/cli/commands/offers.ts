@@ -53,7 +53,10 @@ const offers: CommandSpec = {
   async run(ctx) {
     const body = await ctx.client.get('/admin/offers');
     const rows = listOf(body, 'offers').map((o) => [text(o, 'id'), text(o, 'name'), priceText(o), allowanceText(o), text(o, 'status')]);
-    const human = rows.length === 0 ? 'No offers.' : formatTable(['ID', 'NAME', 'PRICE', 'ALLOWANCE', 'STATUS'], rows);
+    const table = rows.length === 0 ? 'No offers.' : formatTable(['ID', 'NAME', 'PRICE', 'ALLOWANCE', 'STATUS'], rows);
+    // Catalog warnings (unknown models, prices below vendor cost: docs/catalog.md) are for the operator to see.
+    const warnings = Array.isArray((body as Obj).warnings) ? ((body as Obj).warnings as unknown[]).map(String) : [];
+    const human = warnings.length === 0 ? table : `${table}\n\nCatalog warnings (${warnings.length}):\n${warnings.map((w) => `- ${w}`).join('\n')}`;
     return { json: jsonObject(body), human };
   },
 };
