@@ -72,6 +72,13 @@ describe('an exhausted package', () => {
     assert.match(String(error.message), /quota|package|used up/i);
   });
 
+  test('LangChain ChatOpenAI({ useResponsesApi: true }) makes exactly one request too', async () => {
+    const model = new ChatOpenAI({ model: 'deepseek-v3.2', apiKey: empty.key, useResponsesApi: true, configuration: { baseURL: `${h.url}/v1` } });
+    const { exchanges } = await refused(() => model.invoke('Hi'));
+    assert.equal(exchanges.length, 1);
+    assert.equal(exchanges[0]!.path, '/v1/responses');
+  });
+
   test('LangChain ChatAnthropic (maxRetries 2) makes exactly one request', async () => {
     const model = new ChatAnthropic({ model: 'claude-4.7', apiKey: empty.key, anthropicApiUrl: h.url, maxRetries: 2 });
     const { exchanges } = await refused(() => model.invoke('Hi'));
