@@ -128,3 +128,25 @@ describe('claude -p on an exhausted package', () => {
     assert.equal((await h.usageRecords(empty.id)).length, 0);
   });
 });
+
+describe('claude -p on a thinking model that reports prompt-cache reads and writes', () => {
+  test('the signed thinking block goes back with the tool result, and cache reads and writes are charged at their rates', async () => {
+    const { result, exchanges, records } = await claude((work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`, [
+      '--model', 'claude-think', '--tools', 'Bash', '--allowedTools', 'Bash',
+    ]);
+    assert.ok(result.result.includes(SECRET));
+    assert.match(exchanges[0]!.resBody, /"signature_delta"/, 'the first answer carries a signed thinking block');
+    const second = JSON.parse(exchanges.find((e) => /"type":"tool_result"/.test(e.reqBody))!.reqBody);
+    const assistant = second.messages.findLast((m: any) => m.role === 'assistant');
+    const thinking = assistant.content.find((b: any) => b.type === 'thinking');
+    assert.ok(thinking, 'Claude Code sends the thinking block back');
+    assert.match(thinking.signature, /^emu-sig-/, 'with its signature');
+    assert.ok(result.usage.cache_read_input_tokens > 0, 'Claude Code shows the cache reads');
+    for (const r of records) {
+      const u = r.usage;
+      assert.ok(u.tokensCachedInput > 0 && u.tokensCacheWrite > 0);
+      const uncached = u.tokensInput - u.tokensCachedInput - u.tokensCacheWrite;
+      assert.equal(r.costCoins, Math.ceil(uncached * 10 + u.tokensCachedInput + (u.tokensCacheWrite * 25) / 2 + u.tokensOutput * 40), 'rated at claude-think\'s input, cache-read, cache-write and output rates');
+    }
+  });
+});

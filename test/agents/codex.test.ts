@@ -130,3 +130,18 @@ describe('codex exec on an exhausted package', () => {
     assert.equal((await h.usageRecords(empty.id)).length, 0);
   });
 });
+
+describe('codex exec on a thinking model that reports prompt-cache reads', () => {
+  test('reasoning items and cached tokens reach Codex, and the turn completes its tool round trip', async () => {
+    const { events, exchanges, records } = await codex('claude-think', (work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`);
+    assert.ok(exchanges.length >= 2);
+    assert.match(exchanges[0]!.resBody, /"type":"reasoning"/, 'the first answer has a reasoning item');
+    const answer = events.findLast((e) => e.type === 'item.completed' && e.item.type === 'agent_message');
+    assert.ok(answer.item.text.includes(SECRET));
+    const usage = events.find((e) => e.type === 'turn.completed').usage;
+    assert.equal(usage.cached_input_tokens, records.reduce((s, r) => s + r.usage.tokensCachedInput, 0), 'the cached tokens Codex shows are the ones charged');
+    assert.ok(usage.cached_input_tokens > 0);
+    // Not asserted, reported: the reasoning item carries no encrypted_content (the Anthropic signature), so
+    // when Codex replays it (store: false) the thinking block does not reach the Anthropic upstream again.
+  });
+});
