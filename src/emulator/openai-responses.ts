@@ -177,13 +177,18 @@ function streamResponse(ex: Exchange, p: Prepared, body: Json, a: Answer, id: st
   const head = ev('response.created', { response: initial }) + ev('response.in_progress', { response: initial });
   const chunks: string[] = [];
   const output: Json[] = [];
+  /** Events that travel with the next content chunk (or with the tail when no chunk follows). */
   let pre = '';
+  const chunk = (frame: string): void => {
+    chunks.push(pre + frame);
+    pre = '';
+  };
   if (it.reasoning !== undefined) {
     const r = it.reasoning;
     const at = { item_id: r['id'], output_index: output.length };
     pre += ev('response.output_item.added', { output_index: output.length, item: { ...r, content: [] } });
     pre += ev('response.content_part.added', { ...at, content_index: 0, part: { type: 'reasoning_text', text: '' } });
-    for (const piece of groupTokens(a.reasoning, per)) chunks.push(pre + ev('response.reasoning_text.delta', { ...at, content_index: 0, delta: piece })), (pre = '');
+    for (const piece of groupTokens(a.reasoning, per)) chunk(ev('response.reasoning_text.delta', { ...at, content_index: 0, delta: piece }));
     const text = a.reasoning.join('');
     pre += ev('response.reasoning_text.done', { ...at, content_index: 0, text });
     pre += ev('response.content_part.done', { ...at, content_index: 0, part: { type: 'reasoning_text', text } });
@@ -195,7 +200,7 @@ function streamResponse(ex: Exchange, p: Prepared, body: Json, a: Answer, id: st
     const at = { item_id: m['id'], output_index: output.length };
     pre += ev('response.output_item.added', { output_index: output.length, item: { ...m, status: 'in_progress', content: [] } });
     pre += ev('response.content_part.added', { ...at, content_index: 0, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } });
-    for (const piece of groupTokens(a.tokens, per)) chunks.push(pre + ev('response.output_text.delta', { ...at, content_index: 0, delta: piece, logprobs: [] })), (pre = '');
+    for (const piece of groupTokens(a.tokens, per)) chunk(ev('response.output_text.delta', { ...at, content_index: 0, delta: piece, logprobs: [] }));
     const text = a.tokens.join('');
     pre += ev('response.output_text.done', { ...at, content_index: 0, text, logprobs: [] });
     pre += ev('response.content_part.done', { ...at, content_index: 0, part: { type: 'output_text', text, annotations: [], logprobs: [] } });
@@ -206,7 +211,7 @@ function streamResponse(ex: Exchange, p: Prepared, body: Json, a: Answer, id: st
     const c = it.call;
     const at = { item_id: c['id'], output_index: output.length };
     pre += ev('response.output_item.added', { output_index: output.length, item: { ...c, status: 'in_progress', arguments: '' } });
-    for (const piece of a.tool.argPieces) chunks.push(pre + ev('response.function_call_arguments.delta', { ...at, delta: piece })), (pre = '');
+    for (const piece of a.tool.argPieces) chunk(ev('response.function_call_arguments.delta', { ...at, delta: piece }));
     pre += ev('response.function_call_arguments.done', { ...at, name: c['name'], arguments: c['arguments'] });
     pre += ev('response.output_item.done', { output_index: output.length, item: c });
     output.push(c);

@@ -195,6 +195,18 @@ describe('POST /v1/responses through the official openai client', () => {
       (e: any) => e.status === 400 && e.param === 'input[0].id');
   });
 
+  test('responses.inputTokens.count estimates the input without an upstream call or a charge', async () => {
+    const a = await account();
+    const before = srv.app.emulator!.stats().requests;
+    const small = await a.client.responses.inputTokens.count({ model: 'deepseek-v3.2', input: 'Hi' });
+    const large = await a.client.responses.inputTokens.count({ model: 'deepseek-v3.2', input: 'Hi '.repeat(400), instructions: 'Be brief.' });
+    assert.equal(small.object, 'response.input_tokens');
+    assert.ok(small.input_tokens > 0 && large.input_tokens > small.input_tokens + 200);
+    assert.equal(srv.app.emulator!.stats().requests, before);
+    assert.equal((await usageRecords(a.id)).length, 0);
+    await assert.rejects(a.client.responses.inputTokens.count({ input: 'Hi' }), (e: any) => e.status === 400 && e.param === 'model');
+  });
+
   test('another account can neither GET nor continue a stored response', async () => {
     const a = await account();
     const b = await account();
@@ -248,7 +260,9 @@ describe('POST /v1/responses through the official openai client', () => {
     assert.equal((await usageRecords(a.id)).length, 1);
   });
 
-  test('text.format json_schema is passed upstream as a JSON-schema response format', { todo: 'needs the emulator chat answer to honour response_format (issue 13 item 6, another branch)' }, async () => {
+  // responses-translation.test.ts shows text.format reaching the upstream as response_format json_schema; this end-to-end
+  // check needs the emulator's chat answer to honour response_format (issue 13 item 6, on another branch): drop the todo then.
+  test('text.format json_schema answers with JSON that follows the schema', { todo: 'needs the emulator chat answer to honour response_format (issue 13 item 6, another branch)' }, async () => {
     const a = await account();
     const schema = { type: 'object', properties: { city: { type: 'string' }, temp: { type: 'number' }, sunny: { type: 'boolean' } }, required: ['city', 'temp', 'sunny'], additionalProperties: false };
     const res = await a.client.responses.create({ model: 'deepseek-v3.2', input: 'Weather?', text: { format: { type: 'json_schema', name: 'weather', schema, strict: true } } });

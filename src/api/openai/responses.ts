@@ -29,7 +29,7 @@ function notFound(id: string): TokenGridError {
 }
 
 /**
- * POST /v1/responses, GET and DELETE /v1/responses/{id}: the Responses API, translated to a canonical chat
+ * POST /v1/responses, GET and DELETE /v1/responses/{id} (+ input_items, input_tokens): the Responses API, translated to a canonical chat
  * request and served through the gateway's own chat entry points (gw.chat, chatStream), so admission,
  * reservation, retries, metering and settlement are exactly those of /v1/chat/completions, for every upstream
  * dialect. Responses are stored per account (`store`, default true) for `previous_response_id` and GET.
@@ -113,6 +113,17 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
         const encoder = new ResponsesStreamEncoder(env, nowS);
         await chatStream(gw, ctx, chat, sseSink(rc.res, encoder, (code, message) => encoder.fail(code, message), headers), deps.streamOptions);
         await persist(ctx, req, history, encoder.finalResponse);
+      },
+    },
+    {
+      // responses.inputTokens.count: the gateway's estimate of the input (with any previous_response_id history),
+      // no upstream call and no charge, like Anthropic's count_tokens.
+      method: 'POST', path: '/v1/responses/input_tokens', family: 'openai', auth: 'key',
+      async handler(rc, ctx) {
+        const body = await readJson(rc.req, deps.bodyLimitBytes);
+        const req = decoded(decodeResponsesRequest(body, await referencedItems(ctx, itemReferenceIds(body))));
+        const { chat } = await withHistory(ctx, req);
+        sendJson(rc.res, 200, { object: 'response.input_tokens', input_tokens: gw.countTokens(ctx, chat) });
       },
     },
     {

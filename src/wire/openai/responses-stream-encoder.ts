@@ -52,11 +52,6 @@ export class ResponsesStreamEncoder {
     return this.#final;
   }
 
-  /** Output items produced so far (closed ones in full). */
-  outputItems(): Json[] {
-    return this.#items.map((it) => it.item ?? this.#itemJson(it, 'incomplete'));
-  }
-
   encode(ev: StreamEvent): string {
     if (this.#done) return '';
     let out = this.#start();
