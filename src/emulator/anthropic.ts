@@ -82,10 +82,29 @@ function plan(body: Json, directives: Directives): { tool?: { name: string; args
     if (tool !== undefined) return { tool };
   }
   const config = body['output_config'];
-  const format = isRecord(config) ? config['format'] : undefined;
+  const format = isRecord(config) ? config['format'] : body['output_format'];
   if (isRecord(format) && format['type'] === 'json_schema') return { text: jsonAnswer(format['schema']) };
-  return {};
+  return jsonInstruction(textOf(body['system']));
 }
+
+/**
+ * The instruction TokenGrid's Anthropic adapter writes into the system prompt for an OpenAI-style
+ * response_format (providers/anthropic/build-request.ts): answered with JSON, valid for the schema it quotes.
+ */
+function jsonInstruction(system: string): { text?: string } {
+  const at = system.indexOf(JSON_INSTRUCTION);
+  if (at < 0) return {};
+  const rest = system.slice(at + JSON_INSTRUCTION.length);
+  const quoted = /^ It must conform to this JSON Schema \([^)]*\): (\{[\s\S]*\})/.exec(rest);
+  if (quoted === null) return { text: jsonAnswer(undefined) };
+  try {
+    return { text: jsonAnswer(JSON.parse(quoted[1]!) as unknown) };
+  } catch {
+    return { text: jsonAnswer(undefined) };
+  }
+}
+
+const JSON_INSTRUCTION = 'Respond with a single valid JSON object and nothing else.';
 
 const STOP = { stop: 'end_turn', length: 'max_tokens', tool: 'tool_use' } as const;
 

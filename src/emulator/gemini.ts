@@ -2,7 +2,8 @@ import { PromptMeter, buildAnswer, groupTokens, type Answer } from './answer.ts'
 import { sendAnswerJson, sendStream, type Exchange } from './exchange.ts';
 import { isRecord, prepare, readCap, type Json, type Prepared } from './flow.ts';
 import { embeddingVector, readDims } from './openai-extra.ts';
-import { argsJsonFromSchema } from './tool-args.ts';
+import { jsonAnswer, pickAgentTool, toolResultAnswer, type OfferedTool } from './agent.ts';
+import type { Directives } from './types.ts';
 
 /**
  * Gemini API (generativelanguage v1beta): models/{model}:generateContent, :streamGenerateContent
@@ -42,27 +43,48 @@ function meterRequest(body: Json, meter: PromptMeter): string | undefined {
   return undefined;
 }
 
-function pickTool(body: Json): { name: string; argsJson: string } | undefined {
-  const tools = body['tools'];
-  if (!Array.isArray(tools)) return undefined;
-  const tc = body['toolConfig'];
-  const fcc = isRecord(tc) && isRecord(tc['functionCallingConfig']) ? tc['functionCallingConfig'] : undefined;
-  if (fcc !== undefined && fcc['mode'] === 'NONE') return undefined;
+function partsText(parts: unknown): string {
+  if (!Array.isArray(parts)) return '';
+  return parts.map((p) => (isRecord(p) && typeof p['text'] === 'string' ? p['text'] : '')).filter((t) => t !== '').join('\n');
+}
+
+/**
+ * What to answer (agent.ts): a function call (the tool the prompt points to, within allowedFunctionNames), the
+ * function response echoed, JSON for responseMimeType application/json (valid for responseJsonSchema /
+ * responseSchema), or generated words.
+ */
+function plan(body: Json, directives: Directives): { tool?: { name: string; argsJson: string }; text?: string } {
   const contents = body['contents'] as unknown[];
   const last = contents[contents.length - 1];
-  if (!isRecord(last) || (last['role'] !== undefined && last['role'] !== 'user')) return undefined;
-  if (Array.isArray(last['parts']) && last['parts'].some((p) => isRecord(p) && p['functionResponse'] !== undefined)) return undefined;
-  const allowed = fcc !== undefined && Array.isArray(fcc['allowedFunctionNames']) ? (fcc['allowedFunctionNames'] as unknown[]) : undefined;
-  for (const t of tools) {
-    const decls = isRecord(t) ? (t['functionDeclarations'] ?? t['function_declarations']) : undefined;
-    if (!Array.isArray(decls)) continue;
-    for (const d of decls) {
-      if (!isRecord(d) || typeof d['name'] !== 'string') continue;
-      if (allowed !== undefined && !allowed.includes(d['name'])) continue;
-      return { name: d['name'], argsJson: argsJsonFromSchema(d['parameters'] ?? d['parametersJsonSchema']) };
-    }
+  if (!isRecord(last) || (last['role'] !== undefined && last['role'] !== 'user')) return {};
+  const parts = Array.isArray(last['parts']) ? last['parts'] : [];
+  const response = parts.find((p) => isRecord(p) && p['functionResponse'] !== undefined);
+  if (isRecord(response)) {
+    const fr = response['functionResponse'];
+    const result = isRecord(fr) ? fr['response'] : undefined;
+    return { text: toolResultAnswer(typeof result === 'string' ? result : JSON.stringify(result ?? {})) };
   }
-  return undefined;
+  const tools = body['tools'];
+  const tc = body['toolConfig'];
+  const fcc = isRecord(tc) && isRecord(tc['functionCallingConfig']) ? tc['functionCallingConfig'] : undefined;
+  if (Array.isArray(tools) && !(fcc !== undefined && fcc['mode'] === 'NONE')) {
+    const allowed = fcc !== undefined && Array.isArray(fcc['allowedFunctionNames']) ? (fcc['allowedFunctionNames'] as unknown[]) : undefined;
+    const offered: OfferedTool[] = [];
+    for (const t of tools) {
+      const decls = isRecord(t) ? (t['functionDeclarations'] ?? t['function_declarations']) : undefined;
+      if (!Array.isArray(decls)) continue;
+      for (const d of decls) {
+        if (!isRecord(d) || typeof d['name'] !== 'string') continue;
+        if (allowed !== undefined && !allowed.includes(d['name'])) continue;
+        offered.push({ name: d['name'], schema: d['parameters'] ?? d['parametersJsonSchema'] });
+      }
+    }
+    const tool = pickAgentTool(offered, partsText(parts), undefined, directives.tool);
+    if (tool !== undefined) return { tool };
+  }
+  const gc = body['generationConfig'];
+  if (isRecord(gc) && gc['responseMimeType'] === 'application/json') return { text: jsonAnswer(gc['responseJsonSchema'] ?? gc['responseSchema']) };
+  return {};
 }
 
 const FINISH = { stop: 'STOP', length: 'MAX_TOKENS', tool: 'STOP' } as const;
@@ -86,7 +108,8 @@ export function handleGenerate(ex: Exchange, body: Json, rawModel: string, strea
   const cap = readCap(isRecord(gc) ? gc['maxOutputTokens'] : undefined);
   if (cap === null) return ex.error('gemini', 400, '* GenerateContentRequest.generation_config.max_output_tokens: must be a positive integer');
   prepare(ex, 'gemini', rawModel, (p) => {
-    const a = buildAnswer({ model: p.model, meter, maxTokens: cap, tool: pickTool(body), directives: p.directives, pacing: ex.state.pacing });
+    const { tool, text } = plan(body, p.directives);
+    const a = buildAnswer({ model: p.model, meter, maxTokens: cap, tool, text, directives: p.directives, pacing: ex.state.pacing });
     const responseId = `emu${ex.nextId()}`;
     const objs = responseChunks(p, a, responseId, stream);
     if (!stream) return sendAnswerJson(ex, p.settings, Math.ceil(a.tokens.length / p.settings.tokensPerChunk), objs[0] as string);

@@ -111,6 +111,19 @@ describe('Claude Code style requests', () => {
     assert.deepEqual(result.cache_control, { type: 'ephemeral' }, 'cache_control on a tool_result reaches the upstream');
   });
 
+  test('with Claude Code\'s 24 tools, the emulator calls the one the prompt points to, arguments from its schema', async () => {
+    const names = ['Task', 'Bash', 'Glob', 'Grep', 'ExitPlanMode', 'Read', 'Edit', 'Write', 'NotebookEdit', 'WebFetch', 'TodoWrite', 'WebSearch',
+      'BashOutput', 'KillShell', 'Skill', 'SlashCommand', 'AskUserQuestion', 'EnterPlanMode', 'ListMcpResources', 'ReadMcpResource', 'LSP', 'Monitor', 'Agent', 'ToolSearch'];
+    const tools = names.map((name) => (name === 'Read' ? readTool : name === 'Bash' ? bashTool : { name, input_schema: { type: 'object' as const, properties: { description: { type: 'string' } } } }));
+    assert.equal(tools.length, 24);
+    const body: any = { model: 'claude-opus-4-8', max_tokens: 32000, thinking: { type: 'adaptive' }, tools, messages: [{ role: 'user', content: 'Read /etc/hostname and summarise it' }, { role: 'system', content: 'reminder' }] };
+    const msg = await client.messages.stream(body, { headers: { 'anthropic-beta': BETAS } }).finalMessage();
+    const use = msg.content.find((b) => b.type === 'tool_use');
+    assert.ok(use?.type === 'tool_use');
+    assert.equal(use.name, 'Read');
+    assert.deepEqual(use.input, { file_path: '/etc/hostname' });
+  });
+
   test('thinking signatures and redacted thinking come back to the client and survive a multi-turn tool round trip, streamed and not', async () => {
     const body: any = { model: 'claude-think', max_tokens: 2000, thinking: { type: 'enabled', budget_tokens: 1024 }, tools: [bashTool], messages: [{ role: 'user', content: 'run it' }] };
     const plain = await client.messages.create(body);

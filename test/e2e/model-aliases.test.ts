@@ -104,38 +104,40 @@ describe('the emulator as an agent\'s counterpart (OpenAI dialect)', () => {
     { type: 'function', function: { name: 'shell', parameters: { type: 'object', properties: { command: { type: 'string' }, env: { type: 'object', properties: { CI: { type: 'boolean' } } } }, required: ['command'] } } },
   ];
 
-  test('a tool round trip: the prompt picks the tool and its arguments, the tool result is answered', async () => {
-    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Please run `npm test` and tell me' }];
-    const first = await openai.chat.completions.create({ model: 'deepseek-v3.2', messages, tools });
-    assert.equal(first.choices[0]!.finish_reason, 'tool_calls');
-    const call = first.choices[0]!.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
-    assert.equal(call.function.name, 'shell');
-    assert.deepEqual(JSON.parse(call.function.arguments), { command: 'npm test', env: { CI: true } });
-    messages.push(first.choices[0]!.message, { role: 'tool', tool_call_id: call.id, content: 'all 12 tests passed' });
-    const second = await openai.chat.completions.create({ model: 'deepseek-v3.2', messages, tools, stream: true });
-    let text = '';
-    for await (const chunk of second) text += chunk.choices[0]?.delta.content ?? '';
-    assert.equal(text, 'The tool returned: all 12 tests passed');
-  });
+  for (const model of ['deepseek-v3.2', 'claude-4.7', 'gemini-3-pro']) {
+    test(`a tool round trip on ${model}: the prompt picks the tool and its arguments, the tool result is answered`, async () => {
+      const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Please run `npm test` and tell me' }];
+      const first = await openai.chat.completions.create({ model, messages, tools });
+      assert.equal(first.choices[0]!.finish_reason, 'tool_calls');
+      const call = first.choices[0]!.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
+      assert.equal(call.function.name, 'shell');
+      assert.deepEqual(JSON.parse(call.function.arguments), { command: 'npm test', env: { CI: true } });
+      messages.push(first.choices[0]!.message, { role: 'tool', tool_call_id: call.id, content: 'all 12 tests passed' });
+      const second = await openai.chat.completions.create({ model, messages, tools, stream: true });
+      let text = '';
+      for await (const chunk of second) text += chunk.choices[0]?.delta.content ?? '';
+      assert.match(text, /^The tool returned: .*all 12 tests passed/);
+    });
 
-  test('response_format json_schema and json_object give JSON (valid for the schema)', async () => {
-    const schema = {
-      type: 'object', additionalProperties: false, required: ['items', 'total', 'status'],
-      properties: {
-        items: { type: 'array', minItems: 3, items: { type: 'object', required: ['sku'], properties: { sku: { type: 'string', minLength: 6 }, qty: { type: 'integer', maximum: 5 } } } },
-        total: { type: 'number' }, status: { type: 'string', enum: ['open', 'closed'] }, note: { anyOf: [{ type: 'null' }, { type: 'string' }] },
-      },
-    };
-    const res = await openai.chat.completions.create({ model: 'deepseek-v3.2', messages: [{ role: 'user', content: 'order' }], response_format: { type: 'json_schema', json_schema: { name: 'order', schema, strict: true } } });
-    const value = JSON.parse(res.choices[0]!.message.content!);
-    assert.equal(value.items.length, 3);
-    assert.ok(value.items.every((i: any) => i.sku.length >= 6 && i.qty <= 5));
-    assert.equal(value.status, 'open');
-    assert.equal(typeof value.total, 'number');
-    assert.equal(value.note, 'demo');
-    const obj = await openai.chat.completions.create({ model: 'deepseek-v3.2', messages: [{ role: 'user', content: 'json please' }], response_format: { type: 'json_object' } });
-    assert.equal(typeof JSON.parse(obj.choices[0]!.message.content!), 'object');
-  });
+    test(`response_format json_schema and json_object on ${model} give JSON (valid for the schema)`, async () => {
+      const schema = {
+        type: 'object', additionalProperties: false, required: ['items', 'total', 'status'],
+        properties: {
+          items: { type: 'array', minItems: 3, items: { type: 'object', required: ['sku'], properties: { sku: { type: 'string', minLength: 6 }, qty: { type: 'integer', maximum: 5 } } } },
+          total: { type: 'number' }, status: { type: 'string', enum: ['open', 'closed'] }, note: { anyOf: [{ type: 'null' }, { type: 'string' }] },
+        },
+      };
+      const res = await openai.chat.completions.create({ model, messages: [{ role: 'user', content: 'order' }], response_format: { type: 'json_schema', json_schema: { name: 'order', schema, strict: true } } });
+      const value = JSON.parse(res.choices[0]!.message.content!);
+      assert.equal(value.items.length, 3);
+      assert.ok(value.items.every((i: any) => i.sku.length >= 6 && i.qty <= 5));
+      assert.equal(value.status, 'open');
+      assert.equal(typeof value.total, 'number');
+      assert.equal(value.note, 'demo');
+      const obj = await openai.chat.completions.create({ model, messages: [{ role: 'user', content: 'json please' }], response_format: { type: 'json_object' } });
+      assert.equal(typeof JSON.parse(obj.choices[0]!.message.content!), 'object');
+    });
+  }
 });
 
 describe('routes chat front-ends and stray clients use', () => {

@@ -67,7 +67,7 @@ function decode(body: unknown, isMessages: boolean): DecodeResult<ChatRequest> {
   if (!sampling.ok) return sampling;
   const tools = decodeTools(body, req, requires);
   if (!tools.ok) return tools;
-  const format = decodeOutputFormat(body['output_config'], req);
+  const format = decodeOutputFormat(body['output_config'], body['output_format'], req);
   if (!format.ok) return format;
   const metadata = decodeMetadata(body['metadata'], req);
   if (!metadata.ok) return metadata;
@@ -193,16 +193,24 @@ function decodeToolChoice(raw: unknown, req: ChatRequest): DecodeResult<ToolChoi
  * Kept as the canonical response format, so an OpenAI-style upstream gets response_format; an Anthropic
  * upstream gets output_config itself from the native body.
  */
-function decodeOutputFormat(raw: unknown, req: ChatRequest): DecodeResult<true> {
-  if (raw === undefined || raw === null) return ok(true);
-  const rec = requireRecord(raw, 'output_config');
-  if (!rec.ok) return rec;
-  const format = rec.value['format'];
+function decodeOutputFormat(raw: unknown, beta: unknown, req: ChatRequest): DecodeResult<true> {
+  let format: unknown;
+  let param = 'output_config.format';
+  if (raw !== undefined && raw !== null) {
+    const rec = requireRecord(raw, 'output_config');
+    if (!rec.ok) return rec;
+    format = rec.value['format'];
+  }
+  if ((format === undefined || format === null) && beta !== undefined && beta !== null) {
+    // The structured-outputs beta's top-level output_format, same shape.
+    format = beta;
+    param = 'output_format';
+  }
   if (format === undefined || format === null) return ok(true);
-  const f = requireRecord(format, 'output_config.format');
+  const f = requireRecord(format, param);
   if (!f.ok) return f;
-  if (f.value['type'] !== 'json_schema') return fail('output_config.format.type', "Input should be 'json_schema'");
-  const schema = requireRecord(f.value['schema'], 'output_config.format.schema');
+  if (f.value['type'] !== 'json_schema') return fail(`${param}.type`, "Input should be 'json_schema'");
+  const schema = requireRecord(f.value['schema'], `${param}.schema`);
   if (!schema.ok) return schema;
   req.responseFormat = { type: 'json_schema', name: 'output', schema: schema.value };
   return ok(true);
