@@ -80,11 +80,14 @@ export class IdempotencyBook {
     };
   }
 
-  /** Drop expired entries from the oldest end, and the oldest beyond maxEntries. */
+  /**
+   * Drop expired entries from the oldest end, and the oldest beyond maxEntries. A running request keeps its
+   * key until it ends (skipped, not a stop: the scan passes at most the requests in flight).
+   */
   #sweep(now: number): void {
     for (const [k, e] of this.#entries) {
-      if (e.expiresAtMs > now && this.#entries.size < this.maxEntries) break;
-      if (e.running && e.expiresAtMs > now) break;
+      if (this.#entries.size < this.maxEntries && e.expiresAtMs > now) break;
+      if (e.running) continue;
       this.#entries.delete(k);
     }
   }

@@ -252,19 +252,28 @@ export class TextMeter {
   /** Adds delivered text; returns the whole text's estimate so far. */
   add(text: string): number {
     if (text.length === 0) return this.tokens;
-    const s = this.#tail + text;
+    const tail = this.#tail;
     // Cut before the last space that follows a non-space: the space run is absorbed by the word after it.
     // (Not before a newline: one after punctuation merges into it, so it stays with the text before.)
+    // Searched in the new text only; its first character's predecessor is the tail's last one.
     let cut = -1;
-    for (let i = s.length - 1; i > 0; i--) {
-      if (s.charCodeAt(i) === 32 && !isSpaceCode(s.charCodeAt(i - 1))) { cut = i; break; }
+    for (let i = text.length - 1; i >= 0; i--) {
+      if (text.charCodeAt(i) !== 32) continue;
+      const prev = i > 0 ? text.charCodeAt(i - 1) : tail.length > 0 ? tail.charCodeAt(tail.length - 1) : 32;
+      if (!isSpaceCode(prev)) { cut = i; break; }
     }
-    if (cut < 0 && s.length > METER_TAIL_MAX) cut = s.length;
-    if (cut > 0) {
-      this.#raw += rawTextTokens(cut === s.length ? s : s.slice(0, cut));
-      this.#tail = cut === s.length ? '' : s.slice(cut);
+    if (cut === 0) {
+      // The common one-word chunk (" word"): the tail is complete and already estimated.
+      this.#raw += this.#tailRaw;
+      this.#tail = text;
+    } else if (cut > 0) {
+      this.#raw += rawTextTokens(tail + text.slice(0, cut));
+      this.#tail = text.slice(cut);
+    } else if (tail.length + text.length > METER_TAIL_MAX) {
+      this.#raw += rawTextTokens(tail + text);
+      this.#tail = '';
     } else {
-      this.#tail = s;
+      this.#tail = tail + text;
     }
     this.#tailRaw = this.#tail.length === 0 ? 0 : rawTextTokens(this.#tail);
     return this.tokens;

@@ -279,6 +279,34 @@ describe('finding 6: revocation and suspension reach running streams', () => {
   }
 });
 
+describe('finding 6: key expiry reaches running streams', () => {
+  test('a stream whose key expires mid-way ends with api_key_expired within one slice', async () => {
+    const a = await account(100_000);
+    const k = await srv.admin('POST', '/admin/keys', { accountId: a.id, expiresAt: new Date(Date.now() + 3_000).toISOString() });
+    assert.equal(k.status, 201);
+    const res = await fetch(srv.url + '/v1/chat/completions', {
+      method: 'POST', headers: { authorization: `Bearer ${k.body.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'crawl-stream', stream: true, messages: [{ role: 'user', content: 'go' }] }),
+    });
+    assert.equal(res.status, 200);
+    const s = readSse(await res.text());
+    figure('finding6.expiry.chunksDelivered', s.content.trim().split(/\s+/).length);
+    assert.equal(s.error?.code, 'api_key_expired');
+    assert.ok(s.content.trim().split(/\s+/).length < 1_000, 'stopped long before the 2,000-token answer ended');
+  });
+});
+
+describe('finding 2 (Anthropic family): the truncation signal is stop_reason max_tokens', () => {
+  test('a non-streamed message over the grant is cut with stop_reason max_tokens and charged what was delivered', async () => {
+    const a = await account(10_000);
+    const r = await post(a, { model: 'over-deliver', max_tokens: 40, messages: [{ role: 'user', content: 'everything' }] }, { 'anthropic-version': '2023-06-01' }, '/v1/messages');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.stop_reason, 'max_tokens');
+    assert.ok(r.body.usage.output_tokens <= 40);
+    assert.equal((await balance(a.id)).used, r.body.usage.input_tokens + r.body.usage.output_tokens);
+  });
+});
+
 describe('finding 10: reservations sized to need', () => {
   test('forty concurrent small streams share a 2,000-token grant, and the refusals say what is short', async () => {
     const a = await account(2_000);
