@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHarness, type Exchange, type Harness } from '../clients/support/harness.ts';
-import { BIN, describeRun, ensureAgents, run, sandbox, SECRET, startTrap, type Trap } from './support.ts';
+import { AGENT_MODELS, BIN, describeRun, ensureAgents, run, sandbox, SECRET, startTrap, type Trap } from './support.ts';
 
 const RUN_TIMEOUT_MS = 120_000;
 
@@ -66,7 +66,7 @@ function toolUses(e: Exchange): string[] {
   return [...e.resBody.matchAll(/"content_block":\{"type":"tool_use","id":"[^"]*","name":"([^"]+)"/g)].map((m) => m[1]!);
 }
 
-for (const model of ['deepseek-v3.2', 'claude-4.7']) {
+for (const model of Object.keys(AGENT_MODELS)) {
   describe(`claude -p on ${model}`, () => {
     test('a turn that needs a tool: Claude Code runs the Bash tool the model asks for and sends the output back', async () => {
       const { result, exchanges, records } = await claude((work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`, [
@@ -78,7 +78,9 @@ for (const model of ['deepseek-v3.2', 'claude-4.7']) {
       const withResult = exchanges.find((e) => /"type":"tool_result"/.test(e.reqBody));
       assert.ok(withResult, 'a later request carries the tool result');
       assert.ok(withResult.reqBody.includes(SECRET), 'the tool result is the command output (the secret from the work directory)');
-      assert.ok(result.result.includes(SECRET), `the final answer comes from the tool result: ${result.result}`);
+      const upstream = h.srv.app.emulator!.lastRequest(AGENT_MODELS[model]!.upstreamPath);
+      assert.ok(JSON.stringify(upstream?.body).includes(SECRET), 'the tool result reached the upstream in its dialect');
+      if (AGENT_MODELS[model]!.answersFromToolResult) assert.ok(result.result.includes(SECRET), `the final answer comes from the tool result: ${result.result}`);
       assert.ok(result.num_turns >= 2);
       assert.equal(result.stop_reason, 'end_turn');
       assert.ok(records.every((r) => r.model === model));
@@ -124,5 +126,27 @@ describe('claude -p on an exhausted package', () => {
     assert.equal(ex.length, 1, 'no retry');
     assert.equal(ex[0]!.resHeaders['x-should-retry'], 'false');
     assert.equal((await h.usageRecords(empty.id)).length, 0);
+  });
+});
+
+describe('claude -p on a thinking model that reports prompt-cache reads and writes', () => {
+  test('the signed thinking block goes back with the tool result, and cache reads and writes are charged at their rates', async () => {
+    const { result, exchanges, records } = await claude((work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`, [
+      '--model', 'claude-think', '--tools', 'Bash', '--allowedTools', 'Bash',
+    ]);
+    assert.ok(result.result.includes(SECRET));
+    assert.match(exchanges[0]!.resBody, /"signature_delta"/, 'the first answer carries a signed thinking block');
+    const second = JSON.parse(exchanges.find((e) => /"type":"tool_result"/.test(e.reqBody))!.reqBody);
+    const assistant = second.messages.findLast((m: any) => m.role === 'assistant');
+    const thinking = assistant.content.find((b: any) => b.type === 'thinking');
+    assert.ok(thinking, 'Claude Code sends the thinking block back');
+    assert.match(thinking.signature, /^emu-sig-/, 'with its signature');
+    assert.ok(result.usage.cache_read_input_tokens > 0, 'Claude Code shows the cache reads');
+    for (const r of records) {
+      const u = r.usage;
+      assert.ok(u.tokensCachedInput > 0 && u.tokensCacheWrite > 0);
+      const uncached = u.tokensInput - u.tokensCachedInput - u.tokensCacheWrite;
+      assert.equal(r.costCoins, Math.ceil(uncached * 10 + u.tokensCachedInput + (u.tokensCacheWrite * 25) / 2 + u.tokensOutput * 40), 'rated at claude-think\'s input, cache-read, cache-write and output rates');
+    }
   });
 });

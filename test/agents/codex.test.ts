@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHarness, type Exchange, type Harness } from '../clients/support/harness.ts';
-import { BIN, describeRun, ensureAgents, run, sandbox, SECRET, startTrap, type Trap } from './support.ts';
+import { AGENT_MODELS, BIN, describeRun, ensureAgents, run, sandbox, SECRET, startTrap, type Trap } from './support.ts';
 
 const RUN_TIMEOUT_MS = 120_000;
 
@@ -87,7 +87,7 @@ async function codexRaw(model: string, prompt: (work: string) => string, key: st
   }
 }
 
-for (const model of ['deepseek-v3.2', 'claude-4.7']) {
+for (const model of Object.keys(AGENT_MODELS)) {
   describe(`codex exec on ${model}`, () => {
     test('a turn that needs a tool: Codex runs the command the model asks for and sends its output back', async () => {
       const { events, exchanges, records } = await codex(model, (work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`);
@@ -101,7 +101,10 @@ for (const model of ['deepseek-v3.2', 'claude-4.7']) {
       assert.ok(withOutput, 'a later request carries the function_call_output');
       assert.ok(withOutput.reqBody.includes(SECRET));
       const answer = events.findLast((e) => e.type === 'item.completed' && e.item.type === 'agent_message');
-      assert.ok(answer?.item.text.includes(SECRET), `the final message comes from the command output: ${answer?.item.text}`);
+      assert.ok(answer?.item.text.length > 0, 'a final message');
+      const upstream = h.srv.app.emulator!.lastRequest(AGENT_MODELS[model]!.upstreamPath);
+      assert.ok(JSON.stringify(upstream?.body).includes(SECRET), 'the command output reached the upstream in its dialect');
+      if (AGENT_MODELS[model]!.answersFromToolResult) assert.ok(answer.item.text.includes(SECRET), `the final message comes from the command output: ${answer.item.text}`);
       const usage = events.find((e) => e.type === 'turn.completed').usage;
       assert.equal(usage.input_tokens, records.reduce((s, r) => s + r.usage.tokensInput, 0), 'the turn\'s input tokens are the sum charged');
       assert.equal(usage.output_tokens, records.reduce((s, r) => s + r.usage.tokensOutput, 0), 'the turn\'s output tokens are the sum charged');
@@ -125,5 +128,20 @@ describe('codex exec on an exhausted package', () => {
     assert.equal(ex[0]!.status, 429);
     assert.equal(ex[0]!.resHeaders['x-should-retry'], 'false');
     assert.equal((await h.usageRecords(empty.id)).length, 0);
+  });
+});
+
+describe('codex exec on a thinking model that reports prompt-cache reads', () => {
+  test('reasoning items and cached tokens reach Codex, and the turn completes its tool round trip', async () => {
+    const { events, exchanges, records } = await codex('claude-think', (work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`);
+    assert.ok(exchanges.length >= 2);
+    assert.match(exchanges[0]!.resBody, /"type":"reasoning"/, 'the first answer has a reasoning item');
+    const answer = events.findLast((e) => e.type === 'item.completed' && e.item.type === 'agent_message');
+    assert.ok(answer.item.text.includes(SECRET));
+    const usage = events.find((e) => e.type === 'turn.completed').usage;
+    assert.equal(usage.cached_input_tokens, records.reduce((s, r) => s + r.usage.tokensCachedInput, 0), 'the cached tokens Codex shows are the ones charged');
+    assert.ok(usage.cached_input_tokens > 0);
+    // Not asserted, reported: the reasoning item carries no encrypted_content (the Anthropic signature), so
+    // when Codex replays it (store: false) the thinking block does not reach the Anthropic upstream again.
   });
 });

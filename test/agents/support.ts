@@ -126,3 +126,14 @@ export function run(cmd: string, args: string[], opts: { cwd: string; env: Recor
 export function describeRun(r: RunResult): string {
   return `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}${r.timedOut ? ' after the timeout' : ''}\nstdout: ${r.stdout.slice(-3000)}\nstderr: ${r.stderr.slice(-3000)}`;
 }
+
+/**
+ * The test models the agents run on, with the emulator path their upstream is called on (streaming) and
+ * whether the emulator's counterpart answers a tool result from it (its OpenAI chat and Anthropic dialects
+ * do; its Gemini dialect calls the first tool and answers a tool result with its generic text).
+ */
+export const AGENT_MODELS: Record<string, { upstreamPath: string; answersFromToolResult: boolean }> = {
+  'deepseek-v3.2': { upstreamPath: '/v1/chat/completions', answersFromToolResult: true },
+  'claude-4.7': { upstreamPath: '/v1/messages', answersFromToolResult: true },
+  'gemini-3-pro': { upstreamPath: '/v1beta/models/gemini-3-pro-preview:streamGenerateContent', answersFromToolResult: false },
+};

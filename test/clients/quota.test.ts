@@ -10,6 +10,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import { generateText } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 import { ChatOpenAI } from '@langchain/openai';
+import { ChatAnthropic } from '@langchain/anthropic';
+import { createAnthropic } from '@ai-sdk/anthropic';
 import { startHarness, type Harness } from './support/harness.ts';
 
 let h: Harness;
@@ -68,5 +70,25 @@ describe('an exhausted package', () => {
     assert.equal(exchanges.length, 2, 'documented in docs/compatibility.md: pass maxRetries: 0 or handle the error');
     assert.ok(exchanges.every((e) => e.status === 429 && e.resHeaders['x-should-retry'] === 'false'));
     assert.match(String(error.message), /quota|package|used up/i);
+  });
+
+  test('LangChain ChatOpenAI({ useResponsesApi: true }) makes exactly one request too', async () => {
+    const model = new ChatOpenAI({ model: 'deepseek-v3.2', apiKey: empty.key, useResponsesApi: true, configuration: { baseURL: `${h.url}/v1` } });
+    const { exchanges } = await refused(() => model.invoke('Hi'));
+    assert.equal(exchanges.length, 1);
+    assert.equal(exchanges[0]!.path, '/v1/responses');
+  });
+
+  test('LangChain ChatAnthropic (maxRetries 2) makes exactly one request', async () => {
+    const model = new ChatAnthropic({ model: 'claude-4.7', apiKey: empty.key, anthropicApiUrl: h.url, maxRetries: 2 });
+    const { exchanges } = await refused(() => model.invoke('Hi'));
+    assert.equal(exchanges.length, 1, 'no retry');
+    assert.equal(exchanges[0]!.resHeaders['x-should-retry'], 'false');
+  });
+
+  test('@ai-sdk/anthropic retries any 429 too (1 + maxRetries requests), none charged', async () => {
+    const anthropic = createAnthropic({ baseURL: `${h.url}/v1`, apiKey: empty.key });
+    const { exchanges } = await refused(() => generateText({ model: anthropic('claude-4.7'), prompt: 'Hi', maxRetries: 1 }));
+    assert.equal(exchanges.length, 2);
   });
 });
