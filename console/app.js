@@ -212,7 +212,8 @@ async function accountPage(id) {
   const days = [...new Set(usage.data.map((r) => r.day))].sort();
   const auditRows = (audit?.data ?? audit?.entries ?? []).map((e) => [fmtDay(e.at ?? e.createdAt ?? (e.atMs ? new Date(e.atMs).toISOString() : '')), e.actor ?? e.adminId ?? '', e.action ?? e.op ?? e.type ?? '', e.target ?? e.summary ?? e.message ?? JSON.stringify(e.details ?? '')]);
   return [h('h1', {}, t('account_title', { name: a.name })), h('p', { class: 'muted' }, `${a.id} · ${a.kind} · ${a.status}`),
-    h('h2', {}, t('buckets')), table([t('type'), t('left_of', { left: '', total: '' }), t('expires', { d: '' })], bal.buckets.map((b) => [b.kind, `${fmtNum(b.remaining)} / ${fmtNum(b.granted)} ${b.unit}`, fmtDay(b.expiresAt)])),
+    h('h2', {}, t('op_buckets')), table([t('type'), t('col_left'), t('col_expires')], bal.buckets.filter((b) => !b.expired).map((b) => [b.kind,
+      b.unit === 'money' ? `${(b.remaining / 100).toFixed(2)} / ${(b.granted / 100).toFixed(2)} ${b.currency}` : `${fmtNum(b.remaining)} / ${fmtNum(b.granted)} ${b.unit === 'tokens' ? t('coins_unit') : t('requests')}`, fmtDay(b.expiresAt)])),
     h('h2', {}, t('usage_title')), days.length ? barChart(t('by_day'), days, [{ name: t('coins'), values: days.map((d) => usage.data.filter((r) => r.day === d).reduce((s, r) => s + r.costCoins, 0)) }]) : h('p', {}, t('none')),
     h('h2', {}, t('orders')), table([t('when'), t('type'), t('what'), t('amount_col'), t('actor')], orders.data.map((o) => [fmtDay(o.createdAt), o.type, o.offerId ?? '', o.amount, o.actor])),
     h('h2', {}, t('audit')), audit === null ? h('p', {}, t('audit_none')) : table([t('when'), t('actor'), t('type'), t('what')], auditRows)];
