@@ -154,6 +154,7 @@ async function keysPage() {
 async function familyPage() {
   const ms = await get('/self/members');
   const out = [h('h1', {}, t('family_title')), table([t('member_name'), t('role'), t('member_cap')], ms.data.map((m) => [m.name, m.role, m.cap.text]))];
+  if (!ms.you.manages) return out;
   for (const m of ms.data.filter((x) => !x.agent)) {
     const id = `cap-${m.id}`;
     out.push(form(async (fd) => { const v = String(fd.get(id)).trim(); await api('PUT', `/self/members/${m.id}/cap`, { monthlyCap: v === '' ? null : Number(v) }); status(t('saved')); render(); },

@@ -210,6 +210,10 @@ test('a family member sees their own cap', { skip }, async () => {
   assert.match(cap, /Your personal cap/);
   assert.match(cap, /5M of 5M token coins left/);
   await check(page, 'member-balance');
+  await go(page, '#/family', 'family');
+  assert.equal(await page.getByRole('button', { name: /Add member|Set cap/ }).count(), 0, 'a member cannot manage members');
+  assert.match(await page.locator('main').innerText(), /Xiao Zhang/);
+  await check(page, 'member-family');
   await page.close();
 });
 

@@ -144,7 +144,7 @@ export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
         const members = (await store.listMembers(ctx.key.accountId)).filter((m) => role === 'manager' || m.id === ctx.key.memberId);
         const data = [];
         for (const m of members) data.push(await memberView(ctx.key.accountId, m));
-        sendJson(rc.res, 200, { data });
+        sendJson(rc.res, 200, { you: { memberId: ctx.key.memberId, manages: role === 'manager' }, data });
       },
     },
     {
