@@ -243,8 +243,8 @@ async function revenuePage() {
   const vrows = v.data ?? v.rows ?? [];
   return [h('h1', {}, t('revenue_title')), h('p', { class: 'muted' }, period),
     rows.length ? barChart(t('margin'), labels, [{ name: t('revenue'), values: rows.map((r) => (r.revenueMinor ?? 0) / 100) }, { name: t('cost'), values: rows.map((r) => (r.costMinor ?? r.vendorCostMinor ?? 0) / 100) }]) : h('p', {}, t('none')),
-    table([t('offer'), t('revenue'), t('cost'), t('margin')], rows.map((r) => [r.offerId ?? '', String((r.revenueMinor ?? 0) / 100), String((r.costMinor ?? r.vendorCostMinor ?? 0) / 100), String((r.marginMinor ?? 0) / 100)])),
-    h('h2', {}, t('settlement')), table([t('vendor'), t('model'), t('day'), t('cost')], vrows.slice(0, 100).map((r) => [r.vendor ?? '', r.model ?? '', r.day ?? '', String(r.costMinor ?? r.costMicros ?? '')]))];
+    table([t('offer'), t('revenue'), t('cost'), t('margin')], rows.map((r) => [r.offerId ?? '', ((r.revenueMinor ?? 0) / 100).toFixed(2), ((r.costMinor ?? r.vendorCostMinor ?? 0) / 100).toFixed(2), `${((r.marginMinor ?? 0) / 100).toFixed(2)}${r.marginPct ? ` (${r.marginPct}%)` : ''}`])),
+    h('h2', {}, t('settlement')), table([t('vendor'), t('model'), t('day'), t('cost')], vrows.slice(0, 100).map((r) => [r.vendor ?? '', r.model ?? '', r.day ?? '', typeof r.costMicros === 'number' ? (r.costMicros / 1e6).toFixed(4) : '']))];
 }
 
 async function codesPage() {
