@@ -68,7 +68,7 @@ function balanceTexts(b) {
   const rate = fmtNum(f.coinsPerDay);
   const forecast = f.coinsPerDay === 0 ? t('fc_none', { n: f.basisDays }) : b.spendableCoins === 0 ? t('fc_empty', { r: rate })
     : f.beforeRenewal === false ? t('fc_past', { r: rate, d: fmtDay(first?.expiresAt) }) : t('fc_until', { r: rate, d: fmtDay(f.lastsUntil) });
-  const pastCap = t(`past_${b.overage}`, { wallet: b.wallet.balance, limit: b.postpaid?.creditLimit ?? '' });
+  const pastCap = t(`past_${b.overage}${b.plan === null && b.payg ? '_payg' : ''}`, { wallet: b.wallet.balance, limit: b.postpaid?.creditLimit ?? '', name: b.payg?.name ?? '' });
   return { summary, equivalents, forecast, pastCap };
 }
 
@@ -140,7 +140,10 @@ async function keysPage() {
   return [h('h1', {}, t('keys_title')),
     table([t('key_name'), t('key_prefix'), t('key_status'), t('key_limit'), ''], keys.data.map((k) => [k.name, k.prefix, k.revokedAt ? t('revoked') : t('active'),
       [k.allowedModels ? k.allowedModels.join(', ') : '', k.monthlyCap ? ` ${k.monthlyCap.text}` : ''],
-      k.revokedAt || k.current ? '' : h('button', { type: 'button', class: 'secondary', onclick: async () => { await api('POST', `/self/keys/${k.id}/revoke`); render(); } }, t('revoke', { name: k.name }))])),
+      k.revokedAt || k.current ? '' : [
+        h('button', { type: 'button', class: 'secondary', onclick: async () => { await api('POST', `/self/keys/${k.id}/revoke`); render(); } }, t('revoke', { name: k.name })),
+        k.monthlyCap ? form(async (fd) => { const v = String(fd.get(`kc-${k.id}`)).trim(); await api('PUT', `/self/keys/${k.id}/cap`, { monthlyCap: v === '' ? null : Number(v) }); status(t('saved')); render(); },
+          h('label', { for: `kc-${k.id}` }, t('key_cap')), h('input', { id: `kc-${k.id}`, name: `kc-${k.id}`, inputmode: 'numeric', value: k.monthlyCap.cap ?? '' }), h('button', { type: 'submit' }, t('set_cap', { name: k.name }))) : null]])),
     h('h2', {}, t('new_key')),
     form(async (fd) => {
       const models = String(fd.get('models') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
