@@ -87,7 +87,8 @@ async function balancePage() {
   }
   out.push(h('h2', {}, t('buckets')));
   for (const bk of b.buckets) {
-    out.push(h('section', { class: 'card' }, h('p', { class: 'big' }, bk.name),
+    const generic = { Trial: 'kind_trial', Grant: 'kind_manual', 'Add-on': 'kind_addon', Allowance: 'kind_plan_allowance', Code: 'kind_code', Points: 'kind_points', 'Points redemption': 'kind_points' }[bk.name];
+    out.push(h('section', { class: 'card' }, h('p', { class: 'big' }, generic ? t(generic) : bk.name),
       h('p', {}, t('left_of', { left: `${fmtCoins(bk.left)}${bk.unit === 'tokens' ? ` ${t('coins_unit')}` : ''}`, total: fmtCoins(bk.total) }), ' · ', bk.renewsAt ? t('renews', { d: fmtDay(bk.renewsAt) }) : bk.expiresAt ? t('expires', { d: fmtDay(bk.expiresAt) }) : t('no_expiry')),
       h('progress', { max: Math.max(1, bk.total), value: bk.used, 'aria-label': bk.name }),
       bk.models ? h('p', { class: 'muted' }, t('only_models', { models: bk.models.join(', ') })) : null));
