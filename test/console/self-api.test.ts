@@ -58,6 +58,10 @@ test('a key holder lists what it may buy, subscribes with an Idempotency-Key, an
   const up = await call(a.key, 'POST', `/self/subscriptions/${first.body.id}/change`, { offerId: 'ct-personal-premium' }, 'up-1');
   assert.equal(up.status, 200, JSON.stringify(up.body));
   assert.equal(up.body.change, 'upgrade');
+  const down = await call(a.key, 'POST', `/self/subscriptions/${first.body.id}/change`, { offerId: 'ct-personal-standard' }, 'down-1');
+  assert.equal(down.status, 200, JSON.stringify(down.body));
+  assert.equal(down.body.change, 'downgrade');
+  assert.equal(down.body.pendingChange.offerId, 'ct-personal-standard', 'a downgrade waits for the next cycle');
   const speed = await call(a.key, 'POST', '/self/addons', { offerId: 'ct-broadband-speedup', channel: 'phone_bill' }, 'add-1');
   assert.equal(speed.status, 201, JSON.stringify(speed.body));
   assert.equal(speed.body.order.paidBy, 'phone_bill');
@@ -71,7 +75,7 @@ test('a key holder lists what it may buy, subscribes with an Idempotency-Key, an
   const other = await account('Someone else');
   assert.equal((await call(other.key, 'POST', `/self/subscriptions/${first.body.id}/cancel`, undefined, 'x')).status, 404, 'another account\'s subscription does not exist for you');
   const audit = (await admin('GET', `/admin/orders?account=${a.id}`)).body.data.map((o: any) => [o.type, o.actor.split(':')[0]]);
-  assert.deepEqual(audit.map((x: string[]) => x[1]), ['key', 'key', 'key', 'key', 'key']);
+  assert.deepEqual(audit.map((x: string[]) => x[1]), ['key', 'key', 'key', 'key', 'key', 'key']);
 });
 
 test('a family owner adds members with caps; a member may not buy and sees only their own keys', async () => {
