@@ -68,7 +68,7 @@ function balanceTexts(b) {
   const rate = fmtNum(f.coinsPerDay);
   const forecast = f.coinsPerDay === 0 ? t('fc_none', { n: f.basisDays }) : b.spendableCoins === 0 ? t('fc_empty', { r: rate })
     : f.beforeRenewal === false ? t('fc_past', { r: rate, d: fmtDay(first?.expiresAt) }) : t('fc_until', { r: rate, d: fmtDay(f.lastsUntil) });
-  const pastCap = t(`past_${b.overage}`, { wallet: b.wallet.balance, limit: b.postpaid?.creditLimit ?? '' });
+  const pastCap = t(`past_${b.overage}${b.plan === null && b.payg ? '_payg' : ''}`, { wallet: b.wallet.balance, limit: b.postpaid?.creditLimit ?? '', name: b.payg?.name ?? '' });
   return { summary, equivalents, forecast, pastCap };
 }
 
@@ -87,7 +87,8 @@ async function balancePage() {
   }
   out.push(h('h2', {}, t('buckets')));
   for (const bk of b.buckets) {
-    out.push(h('section', { class: 'card' }, h('p', { class: 'big' }, bk.name),
+    const generic = { Trial: 'kind_trial', Grant: 'kind_manual', 'Add-on': 'kind_addon', Allowance: 'kind_plan_allowance', Code: 'kind_code', Points: 'kind_points', 'Points redemption': 'kind_points' }[bk.name];
+    out.push(h('section', { class: 'card' }, h('p', { class: 'big' }, generic ? t(generic) : bk.name),
       h('p', {}, t('left_of', { left: `${fmtCoins(bk.left)}${bk.unit === 'tokens' ? ` ${t('coins_unit')}` : ''}`, total: fmtCoins(bk.total) }), ' · ', bk.renewsAt ? t('renews', { d: fmtDay(bk.renewsAt) }) : bk.expiresAt ? t('expires', { d: fmtDay(bk.expiresAt) }) : t('no_expiry')),
       h('progress', { max: Math.max(1, bk.total), value: bk.used, 'aria-label': bk.name }),
       bk.models ? h('p', { class: 'muted' }, t('only_models', { models: bk.models.join(', ') })) : null));
@@ -140,7 +141,10 @@ async function keysPage() {
   return [h('h1', {}, t('keys_title')),
     table([t('key_name'), t('key_prefix'), t('key_status'), t('key_limit'), ''], keys.data.map((k) => [k.name, k.prefix, k.revokedAt ? t('revoked') : t('active'),
       [k.allowedModels ? k.allowedModels.join(', ') : '', k.monthlyCap ? ` ${k.monthlyCap.text}` : ''],
-      k.revokedAt || k.current ? '' : h('button', { type: 'button', class: 'secondary', onclick: async () => { await api('POST', `/self/keys/${k.id}/revoke`); render(); } }, t('revoke', { name: k.name }))])),
+      k.revokedAt || k.current ? '' : [
+        h('button', { type: 'button', class: 'secondary', onclick: async () => { await api('POST', `/self/keys/${k.id}/revoke`); render(); } }, t('revoke', { name: k.name })),
+        k.monthlyCap ? form(async (fd) => { const v = String(fd.get(`kc-${k.id}`)).trim(); await api('PUT', `/self/keys/${k.id}/cap`, { monthlyCap: v === '' ? null : Number(v) }); status(t('saved')); render(); },
+          h('label', { for: `kc-${k.id}` }, t('key_cap')), h('input', { id: `kc-${k.id}`, name: `kc-${k.id}`, inputmode: 'numeric', value: k.monthlyCap.cap ?? '' }), h('button', { type: 'submit' }, t('set_cap', { name: k.name }))) : null]])),
     h('h2', {}, t('new_key')),
     form(async (fd) => {
       const models = String(fd.get('models') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -154,6 +158,7 @@ async function keysPage() {
 async function familyPage() {
   const ms = await get('/self/members');
   const out = [h('h1', {}, t('family_title')), table([t('member_name'), t('role'), t('member_cap')], ms.data.map((m) => [m.name, m.role, m.cap.text]))];
+  if (!ms.you.manages) return out;
   for (const m of ms.data.filter((x) => !x.agent)) {
     const id = `cap-${m.id}`;
     out.push(form(async (fd) => { const v = String(fd.get(id)).trim(); await api('PUT', `/self/members/${m.id}/cap`, { monthlyCap: v === '' ? null : Number(v) }); status(t('saved')); render(); },
@@ -212,7 +217,8 @@ async function accountPage(id) {
   const days = [...new Set(usage.data.map((r) => r.day))].sort();
   const auditRows = (audit?.data ?? audit?.entries ?? []).map((e) => [fmtDay(e.at ?? e.createdAt ?? (e.atMs ? new Date(e.atMs).toISOString() : '')), e.actor ?? e.adminId ?? '', e.action ?? e.op ?? e.type ?? '', e.target ?? e.summary ?? e.message ?? JSON.stringify(e.details ?? '')]);
   return [h('h1', {}, t('account_title', { name: a.name })), h('p', { class: 'muted' }, `${a.id} · ${a.kind} · ${a.status}`),
-    h('h2', {}, t('buckets')), table([t('type'), t('left_of', { left: '', total: '' }), t('expires', { d: '' })], bal.buckets.map((b) => [b.kind, `${fmtNum(b.remaining)} / ${fmtNum(b.granted)} ${b.unit}`, fmtDay(b.expiresAt)])),
+    h('h2', {}, t('op_buckets')), table([t('type'), t('col_left'), t('col_expires')], bal.buckets.filter((b) => !b.expired).map((b) => [b.kind,
+      b.unit === 'money' ? `${(b.remaining / 100).toFixed(2)} / ${(b.granted / 100).toFixed(2)} ${b.currency}` : `${fmtNum(b.remaining)} / ${fmtNum(b.granted)} ${b.unit === 'tokens' ? t('coins_unit') : t('requests')}`, fmtDay(b.expiresAt)])),
     h('h2', {}, t('usage_title')), days.length ? barChart(t('by_day'), days, [{ name: t('coins'), values: days.map((d) => usage.data.filter((r) => r.day === d).reduce((s, r) => s + r.costCoins, 0)) }]) : h('p', {}, t('none')),
     h('h2', {}, t('orders')), table([t('when'), t('type'), t('what'), t('amount_col'), t('actor')], orders.data.map((o) => [fmtDay(o.createdAt), o.type, o.offerId ?? '', o.amount, o.actor])),
     h('h2', {}, t('audit')), audit === null ? h('p', {}, t('audit_none')) : table([t('when'), t('actor'), t('type'), t('what')], auditRows)];
@@ -241,8 +247,8 @@ async function revenuePage() {
   const vrows = v.data ?? v.rows ?? [];
   return [h('h1', {}, t('revenue_title')), h('p', { class: 'muted' }, period),
     rows.length ? barChart(t('margin'), labels, [{ name: t('revenue'), values: rows.map((r) => (r.revenueMinor ?? 0) / 100) }, { name: t('cost'), values: rows.map((r) => (r.costMinor ?? r.vendorCostMinor ?? 0) / 100) }]) : h('p', {}, t('none')),
-    table([t('offer'), t('revenue'), t('cost'), t('margin')], rows.map((r) => [r.offerId ?? '', String((r.revenueMinor ?? 0) / 100), String((r.costMinor ?? r.vendorCostMinor ?? 0) / 100), String((r.marginMinor ?? 0) / 100)])),
-    h('h2', {}, t('settlement')), table([t('vendor'), t('model'), t('day'), t('cost')], vrows.slice(0, 100).map((r) => [r.vendor ?? '', r.model ?? '', r.day ?? '', String(r.costMinor ?? r.costMicros ?? '')]))];
+    table([t('offer'), t('revenue'), t('cost'), t('margin')], rows.map((r) => [r.offerId ?? '', ((r.revenueMinor ?? 0) / 100).toFixed(2), ((r.costMinor ?? r.vendorCostMinor ?? 0) / 100).toFixed(2), `${((r.marginMinor ?? 0) / 100).toFixed(2)}${r.marginPct ? ` (${r.marginPct}%)` : ''}`])),
+    h('h2', {}, t('settlement')), table([t('vendor'), t('model'), t('day'), t('cost')], vrows.slice(0, 100).map((r) => [r.vendor ?? '', r.model ?? '', r.day ?? '', typeof r.costMicros === 'number' ? (r.costMicros / 1e6).toFixed(4) : '']))];
 }
 
 async function codesPage() {

@@ -210,6 +210,26 @@ test('a family member sees their own cap', { skip }, async () => {
   assert.match(cap, /Your personal cap/);
   assert.match(cap, /5M of 5M token coins left/);
   await check(page, 'member-balance');
+  await go(page, '#/family', 'family');
+  assert.equal(await page.getByRole('button', { name: /Add member|Set cap/ }).count(), 0, 'a member cannot manage members');
+  assert.match(await page.locator('main').innerText(), /Xiao Zhang/);
+  await check(page, 'member-family');
+  await page.close();
+});
+
+test('a Shanghai pay-as-you-go customer sees the phone-bill credit and what happens past it', { skip }, async () => {
+  const acct = (await admin('POST', '/admin/accounts', { name: 'Shanghai payg' })).id;
+  await admin('POST', '/admin/subscriptions', { accountId: acct, offerId: 'sh-telecom-payg' }, 'sh-1');
+  const key = (await admin('POST', '/admin/keys', { accountId: acct })).key;
+  const page = await newPage();
+  await page.goto(`${srv.url}/console`);
+  await page.getByLabel('API key or admin key').fill(key);
+  await page.getByRole('button', { name: 'Sign in with key' }).click();
+  await rendered(page, 'balance');
+  assert.match(await page.locator('#sum').innerText(), /200\.00 CNY of phone-bill credit/);
+  assert.match(await page.locator('#postpaid').innerText(), /0\.00 CNY on the phone bill, 200\.00 CNY of 200\.00 CNY credit left/);
+  assert.match(await page.locator('#past-cap').innerText(), /^Shanghai Telecom pay-as-you-go: requests are paid from the wallet, then billed to your phone bill up to 200\.00 CNY/);
+  await check(page, 'payg-balance');
   await page.close();
 });
 
@@ -244,6 +264,15 @@ test('an operator finds the account and sees its detail; an enterprise admin see
   }
   assert.match(await page.locator('main').innerText(), /Admin keys/);
   await page.close();
+
+  const finKey = (await admin('POST', '/admin/admin-keys', { name: 'Finance', role: 'finance' })).key;
+  const fp = await newPage();
+  await fp.goto(`${srv.url}/console`);
+  await fp.getByLabel('API key or admin key').fill(finKey);
+  await fp.getByRole('button', { name: 'Sign in with key' }).click();
+  await rendered(fp, 'accounts');
+  assert.deepEqual(await fp.locator('nav a').allInnerTexts(), ['Accounts', 'Catalog', 'Revenue', 'Codes'], 'finance reads, and sees no admin keys or deployments');
+  await fp.close();
 
   const entKey = (await admin('POST', '/admin/admin-keys', { name: 'Acme admin', role: 'enterprise', accountIds: [ent] })).key;
   const ep = await newPage();

@@ -58,6 +58,10 @@ test('a key holder lists what it may buy, subscribes with an Idempotency-Key, an
   const up = await call(a.key, 'POST', `/self/subscriptions/${first.body.id}/change`, { offerId: 'ct-personal-premium' }, 'up-1');
   assert.equal(up.status, 200, JSON.stringify(up.body));
   assert.equal(up.body.change, 'upgrade');
+  const down = await call(a.key, 'POST', `/self/subscriptions/${first.body.id}/change`, { offerId: 'ct-personal-standard' }, 'down-1');
+  assert.equal(down.status, 200, JSON.stringify(down.body));
+  assert.equal(down.body.change, 'downgrade');
+  assert.equal(down.body.pendingChange.offerId, 'ct-personal-standard', 'a downgrade waits for the next cycle');
   const speed = await call(a.key, 'POST', '/self/addons', { offerId: 'ct-broadband-speedup', channel: 'phone_bill' }, 'add-1');
   assert.equal(speed.status, 201, JSON.stringify(speed.body));
   assert.equal(speed.body.order.paidBy, 'phone_bill');
@@ -71,7 +75,7 @@ test('a key holder lists what it may buy, subscribes with an Idempotency-Key, an
   const other = await account('Someone else');
   assert.equal((await call(other.key, 'POST', `/self/subscriptions/${first.body.id}/cancel`, undefined, 'x')).status, 404, 'another account\'s subscription does not exist for you');
   const audit = (await admin('GET', `/admin/orders?account=${a.id}`)).body.data.map((o: any) => [o.type, o.actor.split(':')[0]]);
-  assert.deepEqual(audit.map((x: string[]) => x[1]), ['key', 'key', 'key', 'key', 'key']);
+  assert.deepEqual(audit.map((x: string[]) => x[1]), ['key', 'key', 'key', 'key', 'key', 'key']);
 });
 
 test('a family owner adds members with caps; a member may not buy and sees only their own keys', async () => {
@@ -223,4 +227,31 @@ test('the CLI prints a postpaid line as owed and credit left, not "199.96 of 0.0
     effectiveAt: null, expiresAt: null, expired: false, models: null,
   }, Date.parse('2026-12-01T00:00:00Z'));
   assert.match(line, /^0\.04 CNY owed on the phone bill, 199\.96 CNY of 200\.00 CNY credit left/);
+});
+
+test('bad self-service input gets a clear error in the OpenAI shape, and nothing changes', async () => {
+  const a = await account('Careless buyer');
+  const cases: [string, string, unknown, number, RegExp][] = [
+    ['POST', '/self/subscriptions', { offerId: 'no-such-offer' }, 404, /Unknown offer no-such-offer/],
+    ['POST', '/self/subscriptions', { offerId: 'ct-personal-light', channel: 'external' }, 400, /channel/],
+    ['POST', '/self/subscriptions', { offerId: 'ct-tokens-10m' }, 422, /add-on: buy it with POST \/self\/addons/],
+    ['POST', '/self/subscriptions', { offerId: 'ct-personal-light', extra: 1 }, 400, /Unrecognized key/],
+    ['POST', '/self/topup', { amount: '1.001' }, 400, /at most 2 places/],
+    ['POST', '/self/topup', { amount: '99999.00' }, 422, /over the 5000\.00 CNY limit/],
+    ['POST', '/self/addons', { offerId: 'extra-seat' }, 422, /can be added to bailian-team/],
+    ['POST', '/self/subscriptions/sub_nope/cancel', undefined, 404, /does not exist/],
+  ];
+  let n = 0;
+  for (const [method, path, body, status, message] of cases) {
+    const r = await call(a.key, method, path, body, `bad-${n++}`);
+    assert.equal(r.status, status, `${path} ${JSON.stringify(body)}: ${JSON.stringify(r.body)}`);
+    assert.match(r.body.error.message, message);
+    assert.equal(typeof r.body.error.code, 'string');
+  }
+  assert.equal((await call(a.key, 'POST', '/self/keys', { name: '' })).status, 400);
+  assert.equal((await call(a.key, 'POST', '/self/keys', { name: 'x', monthlyCap: -5 })).status, 400);
+  assert.equal((await call(a.key, 'PUT', '/self/members/mem_nope/cap', { monthlyCap: 5 })).status, 404);
+  const raw = await fetch(`${srv.url}/self/topup`, { method: 'POST', headers: { authorization: `Bearer ${a.key}`, 'idempotency-key': 'raw', 'content-type': 'application/json' }, body: '{"amount":' });
+  assert.equal(raw.status, 400);
+  assert.equal((await call(a.key, 'GET', '/self/orders')).body.data.length, 0, 'no order was made');
 });

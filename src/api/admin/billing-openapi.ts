@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { financeSchemas } from './billing-finance.ts';
 import { schemas } from './billing-orders.ts';
-import { selfSchemas } from '../self/schemas.ts';
+import { selfOpenApiOps, selfSchemas } from '../self/schemas.ts';
 
 interface Op {
   summary: string;
@@ -86,6 +86,7 @@ const OPS: Record<string, Op> = {
   'GET /self/subscriptions': { summary: 'The account\'s subscriptions.', tag: 'self', auth: 'key' },
   'POST /self/redeem': { summary: 'Redeem a recharge code.', tag: 'self', auth: 'key', body: selfSchemas.redeem, idempotent: 'optional' },
   'GET /self/openapi.json': { summary: 'This document.', tag: 'self', auth: 'key' },
+  ...selfOpenApiOps,
   'GET /v1/dashboard/billing/subscription': { summary: 'Legacy OpenAI billing: hard_limit_usd is what the live buckets are worth (in the account currency).', tag: 'self', auth: 'key' },
   'GET /v1/dashboard/billing/usage': { summary: 'Legacy OpenAI billing: total_usage in hundredths of the account currency.', tag: 'self', auth: 'key', query: ['start_date', 'end_date'] },
 };

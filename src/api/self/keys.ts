@@ -21,7 +21,7 @@ export interface SelfKeyDeps extends BillingRouteDeps {
   memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null>;
 }
 
-const keyBody = z.object({
+export const keyBody = z.object({
   name: z.string().min(1).max(100),
   allowedModels: z.array(z.string().min(1).max(100)).max(100).nullable().optional(),
   expiresAt: z.string().datetime({ offset: true }).nullable().optional(),
@@ -34,8 +34,8 @@ const keyBody = z.object({
   }).strict().optional(),
 }).strict();
 
-const memberBody = z.object({ name: z.string().min(1).max(200), role: z.enum(['admin', 'member']).optional(), monthlyCap: z.number().int().nonnegative().max(1e15).nullable().optional() }).strict();
-const capBody = z.object({ monthlyCap: z.number().int().nonnegative().max(1e15).nullable() }).strict();
+export const memberBody = z.object({ name: z.string().min(1).max(200), role: z.enum(['admin', 'member']).optional(), monthlyCap: z.number().int().nonnegative().max(1e15).nullable().optional() }).strict();
+export const capBody = z.object({ monthlyCap: z.number().int().nonnegative().max(1e15).nullable() }).strict();
 
 export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
   const store = deps.accounts.store;
@@ -144,7 +144,7 @@ export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
         const members = (await store.listMembers(ctx.key.accountId)).filter((m) => role === 'manager' || m.id === ctx.key.memberId);
         const data = [];
         for (const m of members) data.push(await memberView(ctx.key.accountId, m));
-        sendJson(rc.res, 200, { data });
+        sendJson(rc.res, 200, { you: { memberId: ctx.key.memberId, manages: role === 'manager' }, data });
       },
     },
     {
