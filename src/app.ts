@@ -284,8 +284,11 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       }
     },
   };
-  const adminDeps: { accounts: AccountDeps; charging: ChargingService; bodyLimitBytes: number; clock: Clock; memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null>; modelExists: (name: string) => boolean } = {
+  const adminDeps: { accounts: AccountDeps; charging: ChargingService; bodyLimitBytes: number; clock: Clock; memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null>; modelExists: (name: string) => boolean; suspendedByRole: (accountId: string) => Promise<string | undefined> } = {
     accounts, charging, bodyLimitBytes: config.server.bodyLimitBytes, clock,
+    // Who suspended an account is in the audit log: an enterprise admin may lift only its own suspensions.
+    suspendedByRole: async (accountId) => (await audit.list({ accountId, action: 'account.update', limit: 1000 }))
+      .find((e) => e.outcome < 300 && (e.after as { status?: string } | null)?.status === 'suspended')?.role,
     modelExists: (name) => config.catalog.models.has(name) || config.catalog.aliases.has(name) || config.catalog.groups.has(name),
   };
   // --- billing wiring (issue 5): build the billing service here and pass it to its routes ---
