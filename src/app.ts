@@ -362,14 +362,15 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     ...opsRoutes(shellDeps),
     ...(openaiRoutes(shellDeps) as Route<never>[]),
     ...(anthropicRoutes(shellDeps) as Route<never>[]),
-    // Every admin route passes the permission matrix (api/admin/permissions.ts) and writes the audit log.
-    ...(guardAdminRoutes([
-      ...accountAdminRoutes(adminDeps), ...chargingAdminRoutes(adminDeps), ...billingAdminRoutes(billingDeps),
-      ...securityAdminRoutes({ audit, canAccess, rotateRootKey }),
-    ], { canAccess, onWrite: auditWriteHook(audit) }) as Route<never>[]),
+    ...(accountAdminRoutes(adminDeps) as Route<never>[]),
+    ...(chargingAdminRoutes(adminDeps) as Route<never>[]),
+    ...(billingAdminRoutes(billingDeps) as Route<never>[]),
+    ...(securityAdminRoutes({ audit, canAccess, rotateRootKey }) as Route<never>[]),
     ...(selfRoutes(billingDeps) as Route<never>[]),
   ];
-  const shell = createHttpShell(shellDeps, routes);
+  // Every admin route (auth: 'admin', whichever list it comes from) passes the permission matrix
+  // (api/admin/permissions.ts; a route it does not list is operator-only) and writes the audit log.
+  const shell = createHttpShell(shellDeps, guardAdminRoutes(routes as Route<AdminIdentity>[], { canAccess, onWrite: auditWriteHook(audit) }) as Route<never>[]);
 
   // Charging events (50/80/100 % of an allowance) go to the operator's webhook, signed, with retries.
   const webhookUrl = env.TOKENGRID_WEBHOOK_URL ?? config.file.notifications?.webhookUrl;
