@@ -301,8 +301,11 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     // POST /v1/responses with store: true (OpenAI's default) keeps responses this long (TOKENGRID_RESPONSE_TTL_DAYS).
     responses: { store: openSqliteResponseStore(db), ttlMs: Number(env.TOKENGRID_RESPONSE_TTL_DAYS) > 0 ? Math.round(Number(env.TOKENGRID_RESPONSE_TTL_DAYS) * 86_400_000) : DEFAULT_RESPONSE_TTL_MS },
   };
-  const adminDeps: { accounts: AccountDeps; charging: ChargingService; bodyLimitBytes: number; clock: Clock; memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null>; modelExists: (name: string) => boolean } = {
+  const adminDeps: { accounts: AccountDeps; charging: ChargingService; bodyLimitBytes: number; clock: Clock; memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null>; modelExists: (name: string) => boolean; suspendedByRole: (accountId: string) => Promise<string | undefined> } = {
     accounts, charging, bodyLimitBytes: config.server.bodyLimitBytes, clock,
+    // Who suspended an account is in the audit log: an enterprise admin may lift only its own suspensions.
+    suspendedByRole: async (accountId) => (await audit.list({ accountId, action: 'account.update', limit: 1000 }))
+      .find((e) => e.outcome < 300 && (e.after as { status?: string } | null)?.status === 'suspended')?.role,
     modelExists: (name) => config.catalog.models.has(name) || config.catalog.aliases.has(name) || config.catalog.groups.has(name),
   };
   // --- billing wiring (issue 5): build the billing service here and pass it to its routes ---
@@ -391,11 +394,10 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     ...opsRoutes(shellDeps),
     ...(openaiRoutes(shellDeps) as Route<never>[]),
     ...(anthropicRoutes(shellDeps) as Route<never>[]),
-    // Every admin route passes the permission matrix (api/admin/permissions.ts) and writes the audit log.
-    ...(guardAdminRoutes([
-      ...accountAdminRoutes(adminDeps), ...chargingAdminRoutes(adminDeps), ...billingAdminRoutes(billingDeps),
-      ...securityAdminRoutes({ audit, canAccess, rotateRootKey }),
-    ], { canAccess, onWrite: auditWriteHook(audit) }) as Route<never>[]),
+    ...(accountAdminRoutes(adminDeps) as Route<never>[]),
+    ...(chargingAdminRoutes(adminDeps) as Route<never>[]),
+    ...(billingAdminRoutes(billingDeps) as Route<never>[]),
+    ...(securityAdminRoutes({ audit, canAccess, rotateRootKey }) as Route<never>[]),
     ...(selfRoutes(billingDeps) as Route<never>[]),
     ...consoleRoutes({
       dir: join(import.meta.dirname, '../console'), accounts, clock, random, sms, phones,
@@ -414,7 +416,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     }),
     ...notificationRoutes({ ...alertDeps, billing: billingDeps, bodyLimitBytes: config.server.bodyLimitBytes }),
   ];
-  const shell = createHttpShell(shellDeps, routes);
+  // Every admin route (auth: 'admin', whichever list it comes from) passes the permission matrix
+  // (api/admin/permissions.ts; a route it does not list is operator-only) and writes the audit log.
+  const shell = createHttpShell(shellDeps, guardAdminRoutes(routes as Route<AdminIdentity>[], { canAccess, onWrite: auditWriteHook(audit) }) as Route<never>[]);
 
   // Charging events (50/80/100 % of an allowance) go to the operator's webhook, signed, with retries.
   const webhookUrl = env.TOKENGRID_WEBHOOK_URL ?? config.file.notifications?.webhookUrl;

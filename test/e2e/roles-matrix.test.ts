@@ -180,9 +180,13 @@ describe('issue 12 item 7: an enterprise admin creates no value for its own acco
     assert.equal((await as(keys.operator, 'PATCH', `/admin/accounts/${ids.A}`, { status: 'active' })).status, 200);
   });
 
-  test('an enterprise admin may still suspend its own account (no value created)', async () => {
+  test('an enterprise admin may suspend its own account and lift its own suspension, not an operator\'s (the audit log says whose)', async () => {
     const branch = (await as(ent(), 'POST', '/admin/accounts', { name: 'Branch 2', parentId: ids.A })).body.id;
     assert.equal((await as(ent(), 'PATCH', `/admin/accounts/${branch}`, { status: 'suspended' })).status, 200);
-    assert.equal((await as(ent(), 'PATCH', `/admin/accounts/${branch}`, { status: 'active' })).status, 403);
+    assert.equal((await as(ent(), 'PATCH', `/admin/accounts/${branch}`, { status: 'active' })).status, 200, 'its own suspension');
+    assert.equal((await as(keys.operator, 'PATCH', `/admin/accounts/${branch}`, { status: 'suspended' })).status, 200);
+    assert.equal((await as(ent(), 'PATCH', `/admin/accounts/${branch}`, { status: 'active' })).status, 403, 'the operator\'s suspension');
+    assert.equal((await as(ent(), 'PATCH', `/admin/accounts/${branch}`, { status: 'closed' })).status, 200);
+    assert.equal((await as(ent(), 'PATCH', `/admin/accounts/${branch}`, { status: 'active' })).status, 403, 'reopening a closed account is the operator\'s');
   });
 });

@@ -13,6 +13,8 @@ export interface AccountAdminDeps {
   bodyLimitBytes: number;
   /** How many members the account's plan allows (team seats or family members); null = no limit. */
   memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null>;
+  /** The role of the admin who last suspended the account (from the audit log); undefined if unknown. */
+  suspendedByRole?: (accountId: string) => Promise<string | undefined>;
 }
 
 const keyView = (k: ApiKeyRecord) => ({
@@ -96,7 +98,11 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
         const a = await store.getAccount(rc.params.id!);
         if (!a) throw new TokenGridError('not_found', `account ${rc.params.id} does not exist`);
         // Lifting a suspension (or reopening) creates the right to spend again: operator-only (the matrix's actions).
-        if (body.status !== undefined && body.status !== a.status) authorize(admin, body.status === 'active' ? 'account.reactivate' : 'account.suspend');
+        if (body.status !== undefined && body.status !== a.status) {
+          if (body.status !== 'active') authorize(admin, 'account.suspend');
+          else if (a.status === 'suspended' && (await deps.suspendedByRole?.(a.id)) === 'enterprise') authorize(admin, 'account.reactivate-own');
+          else authorize(admin, 'account.reactivate');
+        }
         const before = { name: a.name, status: a.status };
         if (body.name) a.name = body.name;
         if (body.status) a.status = body.status;

@@ -114,7 +114,8 @@ export const ACTIONS: Readonly<Record<string, { roles: readonly AdminRole[]; wha
   'order.pay.none': { roles: OE, what: 'an order that costs nothing' },
   'policy.credit': { roles: O, what: 'postpaid overage or a credit line (creditLimitMinor > 0)' },
   'account.suspend': { roles: OE, what: 'suspend or close an account' },
-  'account.reactivate': { roles: O, what: 'lift a suspension or reopen a closed account' },
+  'account.reactivate': { roles: O, what: 'lift a suspension an operator made (or one of unknown origin), or reopen a closed account' },
+  'account.reactivate-own': { roles: OE, what: 'lift a suspension an enterprise admin made' },
 };
 
 /** The default for a route the matrix does not list (a route added later): operator-only, fail closed. */
