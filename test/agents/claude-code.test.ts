@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHarness, type Exchange, type Harness } from '../clients/support/harness.ts';
-import { AGENT_MODELS, BIN, describeRun, ensureAgents, run, sandbox, SECRET, startTrap, type Trap } from './support.ts';
+import { AGENT_MODELS, AGENT_OFFERS_YAML, BIN, DEV_PACKAGE, describeRun, ensureAgents, run, sandbox, SECRET, startTrap, type Trap } from './support.ts';
 
 const RUN_TIMEOUT_MS = 120_000;
 
@@ -17,7 +17,7 @@ let h: Harness;
 let trap: Trap;
 before(async () => {
   await ensureAgents();
-  h = await startHarness();
+  h = await startHarness({ offersYaml: AGENT_OFFERS_YAML });
   trap = await startTrap();
 }, { timeout: 15 * 60_000 });
 after(async () => { await trap?.close(); await h?.close(); });
@@ -25,20 +25,20 @@ after(async () => { await trap?.close(); await h?.close(); });
 interface ClaudeRun { result: any; exchanges: Exchange[]; records: any[] }
 
 /** Runs one `claude -p` turn and checks it was charged once per request and stayed on the loopback. */
-async function claude(prompt: string | ((work: string) => string), extra: string[]): Promise<ClaudeRun> {
-  const { r, result, mark, before } = await claudeRaw(prompt, extra, h.srv.demoKey);
+async function claude(prompt: string | ((work: string) => string), extra: string[], account = { id: h.srv.demoAccountId, key: h.srv.demoKey }): Promise<ClaudeRun> {
+  const { r, result, mark, before } = await claudeRaw(prompt, extra, account.key, account.id);
   assert.equal(r.code, 0, describeRun(r));
   assert.equal(result.is_error, false, describeRun(r));
-  const { completed, records } = await h.assertChargedOnce(mark, before);
+  const { completed, records } = await h.assertChargedOnce(mark, before, account.id);
   assert.deepEqual(trap.hits, [], 'Claude Code reached for no other host');
   return { result, exchanges: completed, records };
 }
 
 /** One `claude -p` run with `key`; returns the process result and its parsed JSON result line. */
-async function claudeRaw(prompt: string | ((work: string) => string), extra: string[], key: string) {
+async function claudeRaw(prompt: string | ((work: string) => string), extra: string[], key: string, accountId = h.srv.demoAccountId) {
   const box = sandbox(trap);
   const mark = h.mark();
-  const before = (await h.usageRecords()).length;
+  const before = (await h.usageRecords(accountId)).length;
   try {
     const r = await run(BIN.claude, ['-p', typeof prompt === 'string' ? prompt : prompt(box.work), '--output-format', 'json', ...extra], {
       cwd: box.work, timeoutMs: RUN_TIMEOUT_MS,
@@ -148,5 +148,18 @@ describe('claude -p on a thinking model that reports prompt-cache reads and writ
       const uncached = u.tokensInput - u.tokensCachedInput - u.tokensCacheWrite;
       assert.equal(r.costCoins, Math.ceil(uncached * 10 + u.tokensCachedInput + (u.tokensCacheWrite * 25) / 2 + u.tokensOutput * 40), 'rated at claude-think\'s input, cache-read, cache-write and output rates');
     }
+  });
+});
+
+describe('claude -p on a developer package that does not include Claude', () => {
+  test('without --model, Claude Code\'s default id is served by the package\'s coding model (modelMap), tool round trip included', async () => {
+    const dev = await h.subscriber(DEV_PACKAGE);
+    const { result, exchanges, records } = await claude((work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`, ['--tools', 'Bash', '--allowedTools', 'Bash'], dev);
+    assert.match(JSON.parse(exchanges[0]!.reqBody).model, /^claude-/, 'Claude Code sent its own default id');
+    const shape = exchanges.map((e) => { const b = JSON.parse(e.reqBody); return `${b.model}/${b.tools?.length ?? 0} tools/${b.messages.length} msgs`; }).join(', ');
+    assert.ok(exchanges.length >= 2, `the tool call and the answer: ${shape}`);
+    assert.ok(records.every((r) => r.model === 'deepseek-v3.2'), 'served and charged as the package\'s model');
+    assert.match(exchanges[0]!.resBody, /"model":"deepseek-v3.2"/, 'the response names the model actually used');
+    assert.ok(result.result.includes(SECRET), `${result.result} (${shape})`);
   });
 });

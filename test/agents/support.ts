@@ -137,3 +137,24 @@ export const AGENT_MODELS: Record<string, { upstreamPath: string; answersFromToo
   'claude-4.7': { upstreamPath: '/v1/messages', answersFromToolResult: true },
   'gemini-3-pro': { upstreamPath: '/v1beta/models/gemini-3-pro-preview:streamGenerateContent', answersFromToolResult: false },
 };
+
+/**
+ * The offer catalog the agent tests serve: a developer package whose allowance pays only for deepseek-v3.2
+ * and whose modelMap sends the vendors' ids the agents default to (claude-*, gpt-*) to it.
+ */
+export const DEV_PACKAGE = 'dev-agents';
+export const AGENT_OFFERS_YAML = `version: "agent-tests"
+currency: CNY
+defaults:
+  channel: phone_bill
+offers:
+  ${DEV_PACKAGE}:
+    name: "Developer package for coding agents"
+    type: plan
+    price: "39.90"
+    cycle: month
+    allowance: { tokens: 15M }
+    models: [deepseek-v3.2]
+    modelMap: { "claude-*": deepseek-v3.2, "gpt-*": deepseek-v3.2, "o3*": deepseek-v3.2, "o4-*": deepseek-v3.2 }
+    overage: block
+`;

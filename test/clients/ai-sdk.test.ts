@@ -88,6 +88,7 @@ const compatible = () => createOpenAICompatible({ name: 'tokengrid', baseURL: `$
 const anthropicProvider = () => createAnthropic({ baseURL: `${h.url}/v1`, apiKey: h.srv.demoKey });
 
 languageModelSuite('@ai-sdk/openai chat mode (openai.chat) on an OpenAI-compatible upstream', () => openaiProvider().chat('deepseek-v3.2'), '/v1/chat/completions', { structured: true });
+languageModelSuite('@ai-sdk/openai chat mode on a Claude model (OpenAI client, Anthropic upstream)', () => openaiProvider().chat('claude-4.7'), '/v1/chat/completions', { structured: false });
 languageModelSuite('@ai-sdk/openai Responses mode (the default openai(model))', () => openaiProvider()('deepseek-v3.2'), '/v1/responses', { structured: true });
 languageModelSuite('@ai-sdk/openai Responses mode on an Anthropic upstream', () => openaiProvider().responses('claude-4.7'), '/v1/responses', { structured: false });
 languageModelSuite('@ai-sdk/openai-compatible', () => compatible().chatModel('deepseek-v3.2'), '/v1/chat/completions', { structured: true });

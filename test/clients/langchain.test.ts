@@ -87,6 +87,7 @@ function chatModelSuite(label: string, make: () => BaseChatModel & { bindTools?:
 chatModelSuite('@langchain/openai ChatOpenAI (chat completions)', () => openaiChat('deepseek-v3.2', false), '/v1/chat/completions', { structured: ['default', 'functionCalling'] });
 chatModelSuite('@langchain/openai ChatOpenAI on a Claude model (OpenAI client, Anthropic upstream)', () => openaiChat('claude-4.7', false), '/v1/chat/completions', { structured: [] });
 chatModelSuite('@langchain/openai ChatOpenAI({ useResponsesApi: true })', () => openaiChat('deepseek-v3.2', true), '/v1/responses', { structured: ['default', 'functionCalling'] });
+chatModelSuite('@langchain/openai ChatOpenAI({ useResponsesApi: true }) on a Gemini model', () => openaiChat('gemini-3-pro', true), '/v1/responses', { structured: [] });
 chatModelSuite('@langchain/anthropic ChatAnthropic', () => anthropicChat('claude-4.7'), '/v1/messages', { structured: ['default'] });
 chatModelSuite('@langchain/anthropic ChatAnthropic on a DeepSeek model (Anthropic client, OpenAI-compatible upstream)', () => anthropicChat('deepseek-v3.2'), '/v1/messages', { structured: ['default'] });
 

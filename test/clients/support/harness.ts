@@ -44,12 +44,14 @@ export interface Harness {
   usageRecords(accountId?: string): Promise<any[]>;
   /** A fresh account with `tokens` in one trial bucket (overage blocked) and an API key for it. */
   account(tokens: number): Promise<{ id: string; key: string }>;
+  /** A fresh account subscribed to `offerId` (paid by phone bill) and an API key for it; plan limits and model maps refreshed. */
+  subscriber(offerId: string): Promise<{ id: string; key: string }>;
   /**
    * Every inference exchange since `mark` that the server answered 200 has exactly one usage record with
    * its request id, status ok, and tokens equal to the usage the client was shown; refused exchanges have
    * none; and the account gained exactly that many records. Returns the exchanges it checked.
    */
-  assertChargedOnce(mark: number, recordsBefore: number): Promise<{ completed: Exchange[]; records: any[] }>;
+  assertChargedOnce(mark: number, recordsBefore: number, accountId?: string): Promise<{ completed: Exchange[]; records: any[] }>;
   close(): Promise<void>;
 }
 
@@ -60,6 +62,8 @@ export interface HarnessOptions {
   bodyLimitBytes?: number;
   /** Upstream header/body timeouts (the shared test config's 1.5 s is tight on a loaded 2-core machine). */
   upstreamTimeoutMs?: number;
+  /** An offer catalog (YAML text) to serve instead of config/offers.yaml (written next to the config). */
+  offersYaml?: string;
 }
 
 /**
@@ -79,7 +83,12 @@ function harnessConfig(o: HarnessOptions): { path: string; dir: string } {
 
 export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const cfg = harnessConfig(o);
-  const srv = await startTestServer({ configPath: cfg.path });
+  const env: Record<string, string> = {};
+  if (o.offersYaml !== undefined) {
+    env.TOKENGRID_OFFERS_FILE = join(cfg.dir, 'offers.yaml');
+    writeFileSync(env.TOKENGRID_OFFERS_FILE, o.offersYaml);
+  }
+  const srv = await startTestServer({ configPath: cfg.path, env });
   const target = new URL(srv.url);
   const exchanges: Exchange[] = [];
   const proxy = http.createServer((req, res) => {
@@ -135,11 +144,11 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       assert.equal(k.status, 201);
       return { id: a.body.id, key: k.body.key };
     },
-    async assertChargedOnce(mark, recordsBefore) {
+    async assertChargedOnce(mark, recordsBefore, accountId) {
       const ex = inference(mark);
       const completed = ex.filter((e) => e.status === 200);
       const refused = ex.filter((e) => e.status !== 200);
-      const all = await usageRecords();
+      const all = await usageRecords(accountId);
       assert.equal(all.length - recordsBefore, completed.length,
         `one usage record per completed response (${completed.length} completed: ${completed.map((e) => e.path).join(', ')})`);
       const ids = new Set(all.map((r) => r.requestId));
@@ -162,6 +171,20 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
         assert.ok(!e.requestId || !ids.has(e.requestId), `refused ${e.path} (${e.status}) is not charged`);
       }
       return { completed, records };
+    },
+    async subscriber(offerId) {
+      const a = await srv.admin('POST', '/admin/accounts', { name: `subscriber-${offerId}-${exchanges.length}-${Date.now()}` });
+      assert.equal(a.status, 201);
+      const sub = await fetch(`${srv.url}/admin/subscriptions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json', 'idempotency-key': `sub-${a.body.id}` },
+        body: JSON.stringify({ accountId: a.body.id, offerId, channel: 'phone_bill' }),
+      });
+      assert.equal(sub.status, 201, await sub.text());
+      const k = await srv.admin('POST', '/admin/keys', { accountId: a.body.id });
+      assert.equal(k.status, 201);
+      await srv.app.refreshPlanLimits();
+      return { id: a.body.id, key: k.body.key };
     },
     async close() {
       await new Promise<void>((resolve) => { proxy.close(() => resolve()); proxy.closeAllConnections(); });
