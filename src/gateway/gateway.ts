@@ -108,22 +108,16 @@ export class Gateway {
 
   // ---- the entry points (one lifecycle each; the API shells call these) ----
 
-  async chat(ctx: RequestContext, req: ChatRequest): Promise<{ response: ChatResponse; model: ModelSpec }> {
-    const f = new Flight(ctx, 'chat', req, undefined, defaultStreamOptions);
-    await this.#run(f);
-    return { response: f.answer as ChatResponse, model: f.model };
+  chat(ctx: RequestContext, req: ChatRequest): Promise<{ response: ChatResponse; model: ModelSpec }> {
+    return this.#run(new Flight(ctx, 'chat', req, undefined, defaultStreamOptions)) as Promise<{ response: ChatResponse; model: ModelSpec }>;
   }
 
-  async completion(ctx: RequestContext, req: CompletionRequest): Promise<{ response: CompletionResponse; model: ModelSpec }> {
-    const f = new Flight(ctx, 'completion', req, undefined, defaultStreamOptions);
-    await this.#run(f);
-    return { response: f.answer as CompletionResponse, model: f.model };
+  completion(ctx: RequestContext, req: CompletionRequest): Promise<{ response: CompletionResponse; model: ModelSpec }> {
+    return this.#run(new Flight(ctx, 'completion', req, undefined, defaultStreamOptions)) as Promise<{ response: CompletionResponse; model: ModelSpec }>;
   }
 
-  async embeddings(ctx: RequestContext, req: EmbeddingRequest): Promise<{ response: EmbeddingResponse; model: ModelSpec }> {
-    const f = new Flight(ctx, 'embeddings', req, undefined, defaultStreamOptions);
-    await this.#run(f);
-    return { response: f.answer as EmbeddingResponse, model: f.model };
+  embeddings(ctx: RequestContext, req: EmbeddingRequest): Promise<{ response: EmbeddingResponse; model: ModelSpec }> {
+    return this.#run(new Flight(ctx, 'embeddings', req, undefined, defaultStreamOptions)) as Promise<{ response: EmbeddingResponse; model: ModelSpec }>;
   }
 
   /**
@@ -132,16 +126,17 @@ export class Gateway {
    * stream cleanly when nothing more can be granted, and settling before the final bytes.
    */
   chatStream(ctx: RequestContext, req: ChatRequest, sink: StreamSink, opts: StreamOptions = defaultStreamOptions): Promise<void> {
-    return this.#run(new Flight(ctx, 'chat', req, sink, opts));
+    return this.#run(new Flight(ctx, 'chat', req, sink, opts)) as Promise<undefined>;
   }
 
   completionStream(ctx: RequestContext, req: CompletionRequest, sink: StreamSink, opts: StreamOptions = defaultStreamOptions): Promise<void> {
-    return this.#run(new Flight(ctx, 'completion', req, sink, opts));
+    return this.#run(new Flight(ctx, 'completion', req, sink, opts)) as Promise<undefined>;
   }
 
   // ---- the lifecycle ----
 
-  async #run(f: Flight): Promise<void> {
+  /** The lifecycle. Resolves to the metered answer (non-streamed) or undefined (a stream, written to its sink). */
+  async #run(f: Flight): Promise<{ response: unknown; model: ModelSpec } | undefined> {
     let failure: unknown;
     try {
       if (this.#hooks.beforeAdmit.length !== 0) for (const s of this.#hooks.beforeAdmit) await s.beforeAdmit!(f);
@@ -150,10 +145,13 @@ export class Gateway {
       await this.#dispatch(f);
       if (f.sink === undefined) {
         this.#meterAnswer(f);
-        await this.#settle(f);
-      } else {
-        await this.#pump(f, f.sink);
+        f.settling = true;
+        await this.settle(f);
+        if (this.#hooks.afterSettle.length !== 0) this.#afterSettle(f);
+        return { response: f.answer, model: f.model };
       }
+      await this.#pump(f, f.sink);
+      return undefined;
     } catch (e) {
       failure = e;
       throw e;
@@ -516,11 +514,13 @@ export class Gateway {
     f.usage = meter.usage(f.status, f.tokensInputEstimate);
     f.usageEstimated = !meter.reported(f.status);
     f.ttftMs = Math.round(ttftMs);
+    f.settling = true;
     try {
-      await this.#settle(f);
+      await this.settle(f);
     } finally {
       this.deps.metrics.streamClosed();
     }
+    if (this.#hooks.afterSettle.length !== 0) this.#afterSettle(f);
     if (f.status === 'client_aborted') return;
     if (failure) {
       sink.fail(failure.code, failure.message);
@@ -539,16 +539,12 @@ export class Gateway {
     return out;
   }
 
-  async #settle(f: Flight): Promise<void> {
-    f.settling = true;
-    await this.settle(f);
-    if (this.#hooks.afterSettle.length !== 0) {
-      for (const s of this.#hooks.afterSettle) {
-        try {
-          s.afterSettle!(f);
-        } catch (e) {
-          this.deps.log?.('error', { err: e, requestId: f.ctx.requestId, stage: s.name }, 'stage afterSettle failed');
-        }
+  #afterSettle(f: Flight): void {
+    for (const s of this.#hooks.afterSettle) {
+      try {
+        s.afterSettle!(f);
+      } catch (e) {
+        this.deps.log?.('error', { err: e, requestId: f.ctx.requestId, stage: s.name }, 'stage afterSettle failed');
       }
     }
   }
@@ -567,7 +563,14 @@ export class Gateway {
       f.usageEstimated = true;
       f.status = 'client_aborted';
       f.ttftMs = null;
-      await this.#settle(f).catch((err: unknown) => this.deps.log?.('error', { err, requestId: f.ctx.requestId }, 'charging settle of an abandoned request failed'));
+      f.settling = true;
+      try {
+        await this.settle(f);
+      } catch (err) {
+        this.deps.log?.('error', { err, requestId: f.ctx.requestId }, 'charging settle of an abandoned request failed');
+        return;
+      }
+      if (this.#hooks.afterSettle.length !== 0) this.#afterSettle(f);
       return;
     }
     this.#limitsDone(f.ctx, f.tokensInputEstimate + f.tokensOutputMax, 0);
