@@ -651,7 +651,7 @@ class Flight implements FlightView, Settlement {
   constructor(
     readonly ctx: RequestContext,
     readonly op: Operation,
-    readonly req: ChatRequest | CompletionRequest | EmbeddingRequest,
+    public req: ChatRequest | CompletionRequest | EmbeddingRequest,
     readonly sink: StreamSink | undefined,
     readonly opts: StreamOptions,
   ) {

@@ -105,6 +105,16 @@ describe('pipeline stages plug into the one lifecycle', () => {
     assert.equal(w.calls.settled.length, 2);
   });
 
+  test('a beforeAdmit stage may replace the request before it is estimated and sent (compression)', async () => {
+    let sent: ChatRequest | undefined;
+    const w = world([{ name: 'compress', beforeAdmit(f) { f.req = { ...(f.req as ChatRequest), messages: [{ role: 'user', content: [{ type: 'text', text: 'short' }] }] }; } }]);
+    const adapter = w.gw.deps.adapters['openai-compatible'];
+    const chat = adapter.chat.bind(adapter);
+    (adapter as { chat: typeof chat }).chat = (u, r) => { sent = r; return chat(u, r); };
+    await w.gw.chat(ctx(), req(false));
+    assert.deepEqual(sent?.messages, [{ role: 'user', content: [{ type: 'text', text: 'short' }] }]);
+  });
+
   test('an onEvent stage may drop an event: it is neither delivered nor metered', async () => {
     const w = world([{ name: 'drop-text', onEvent(_f, ev) { return ev.type === 'text' ? null : ev; } }]);
     const written: StreamEvent[] = [];

@@ -10,7 +10,8 @@ export interface FlightView {
   readonly ctx: RequestContext;
   readonly op: Operation;
   readonly stream: boolean;
-  readonly req: ChatRequest | CompletionRequest | EmbeddingRequest;
+  /** The canonical request. A beforeAdmit stage may replace it (context compression: before it is estimated and held); later hooks must not. */
+  req: ChatRequest | CompletionRequest | EmbeddingRequest;
   /** Set once admitted. */
   readonly model: ModelSpec | undefined;
   readonly reservationId: string;
