@@ -1,17 +1,31 @@
-import { TokenGridError, type Clock, type Random } from '../core/index.ts';
+import { TokenGridError, type Clock, type ErrorCode, type Random } from '../core/index.ts';
 import type { KeyLimits } from '../accounts/index.ts';
-import { isModelAllowed, resolveModel, vendorCostMicros, type Deployment, type ModelCatalog, type ModelSpec } from '../catalog/index.ts';
+import { isModelAllowed, resolveModel, vendorCostMicros, type ModelCatalog, type ModelSpec } from '../catalog/index.ts';
 import { planAttempts, type Attempt, type DeploymentHealth } from '../routing/index.ts';
-import { UpstreamError, type AdapterKind, type ProviderAdapter, type ProviderConfig, type UpstreamCall } from '../providers/index.ts';
+import { UpstreamError, type AdapterKind, type ProviderAdapter, type ProviderConfig, type UpstreamCall, type UpstreamStream } from '../providers/index.ts';
 import {
-  boundTextTokens, chatInputTokens, cutTextAtTokens, estimateChatInputTokens, estimateTextTokens, meterTextTokens, zeroUsage,
+  boundTextTokens, chatInputTokens, estimateChatInputTokens, estimateTextTokens, zeroUsage,
   type ChatRequest, type ChatResponse, type CompletionRequest, type CompletionResponse, type EmbeddingRequest,
-  type EmbeddingResponse, type ModelListing, type Usage,
+  type EmbeddingResponse, type ModelListing, type StreamEvent, type Usage,
 } from '../wire/index.ts';
 import { chargingRefusal, isClientAbort, upstreamFailure } from './errors.ts';
 import type { RateLimiter } from './limits.ts';
 import { IdempotencyBook } from './idempotency.ts';
+import { cutChatAtGrant, cutCompletionAtGrant, meterChatAnswer, meterCompletionAnswer, StreamMeter } from './meter.ts';
+import { StageHooks, type FlightView, type Operation, type Stage } from './stages.ts';
+import { defaultStreamOptions, EventPuller, type StreamOptions, type StreamSink } from './stream.ts';
 import type { ChargingPort, GatewayMetrics, RequestContext, RequestStatus } from './ports.ts';
+
+/*
+ * The gateway lifecycle, one path for every inference request (chat, legacy completions, embeddings, the
+ * Responses API served as chat, and streams of each):
+ *
+ *   stages.beforeAdmit -> admit (resolve, limits, reserve) -> plan -> stages.beforeDispatch
+ *   -> dispatch (the one retry loop) -> meter (meter.ts) -> settle -> stages.afterSettle
+ *
+ * with the hold released in `finally` when the request ends without a settlement. One `Flight` object per
+ * request carries the admission, the attempt that answered and the settlement; no closure per request.
+ */
 
 export interface GatewayDeps {
   catalog: () => ModelCatalog;
@@ -31,23 +45,8 @@ export interface GatewayDeps {
   log?: (level: 'info' | 'warn' | 'error', obj: Record<string, unknown>, msg: string) => void;
   /** Re-checks a running request's key (revocation, expiry, account suspension) at each stream extension. */
   keys?: { recheck(key: RequestContext['key'], nowMs: number): { ok: true } | { ok: false; code: 'invalid_api_key' | 'api_key_revoked' | 'api_key_expired'; message: string } };
-}
-
-/** What the gateway decided before any upstream call: the model, the reservation and the attempt plan. */
-export interface Admission {
-  model: ModelSpec;
-  reservationId: string;
-  tokensInputEstimate: number;
-  tokensOutputGranted: number;
-  tokensOutputMax: number;
-  attempts: Attempt[];
-}
-
-/** The outcome of one upstream call made through the retry loop. */
-export interface Served<T> {
-  value: T;
-  attempt: Attempt;
-  provider: ProviderConfig;
+  /** Pipeline stages (stages.ts), run in order at fixed points of the lifecycle; none by default. */
+  stages?: readonly Stage[];
 }
 
 const NO_MODELS: readonly ModelSpec[] = Object.freeze([]);
@@ -58,8 +57,10 @@ const FAMILY_ADAPTER: Record<RequestContext['family'], AdapterKind> = { openai: 
 export class Gateway {
   /** Idempotency-Key on inference requests, per API key (see idempotency.ts). */
   readonly idempotency: IdempotencyBook;
+  readonly #hooks: StageHooks;
   constructor(readonly deps: GatewayDeps) {
     this.idempotency = new IdempotencyBook(() => deps.clock.nowMs());
+    this.#hooks = new StageHooks(deps.stages ?? NO_STAGES);
   }
 
   /** GET /v1/models: only the models this key may use; owned_by says whether the emulator serves it. */
@@ -105,14 +106,99 @@ export class Gateway {
     return r.model;
   }
 
+  // ---- the entry points (one lifecycle each; the API shells call these) ----
+
+  chat(ctx: RequestContext, req: ChatRequest): Promise<{ response: ChatResponse; model: ModelSpec }> {
+    return this.#run(new Flight(ctx, 'chat', req, undefined, defaultStreamOptions)) as Promise<{ response: ChatResponse; model: ModelSpec }>;
+  }
+
+  completion(ctx: RequestContext, req: CompletionRequest): Promise<{ response: CompletionResponse; model: ModelSpec }> {
+    return this.#run(new Flight(ctx, 'completion', req, undefined, defaultStreamOptions)) as Promise<{ response: CompletionResponse; model: ModelSpec }>;
+  }
+
+  embeddings(ctx: RequestContext, req: EmbeddingRequest): Promise<{ response: EmbeddingResponse; model: ModelSpec }> {
+    return this.#run(new Flight(ctx, 'embeddings', req, undefined, defaultStreamOptions)) as Promise<{ response: EmbeddingResponse; model: ModelSpec }>;
+  }
+
   /**
-   * Authorise: resolve the model, check the key may use it, admit it through the rate limiter, reserve
-   * the estimated cost, and plan attempts. Any refusal happens here, before an upstream call.
+   * A streamed chat: dispatch until an upstream produces its first event (retries allowed until then), then
+   * forward events as they arrive, metering output, extending the reservation as it is used, cutting the
+   * stream cleanly when nothing more can be granted, and settling before the final bytes.
    */
-  async admit(
-    ctx: RequestContext, requested: string, kind: ModelSpec['kind'], tokensInputEstimate: number, tokensOutputAsked: number | undefined, stream: boolean,
-    tokensInputBound = tokensInputEstimate, tokensOutputFirst?: number,
-  ): Promise<Admission> {
+  chatStream(ctx: RequestContext, req: ChatRequest, sink: StreamSink, opts: StreamOptions = defaultStreamOptions): Promise<void> {
+    return this.#run(new Flight(ctx, 'chat', req, sink, opts)) as Promise<undefined>;
+  }
+
+  completionStream(ctx: RequestContext, req: CompletionRequest, sink: StreamSink, opts: StreamOptions = defaultStreamOptions): Promise<void> {
+    return this.#run(new Flight(ctx, 'completion', req, sink, opts)) as Promise<undefined>;
+  }
+
+  // ---- the lifecycle ----
+
+  /** The lifecycle. Resolves to the metered answer (non-streamed) or undefined (a stream, written to its sink). */
+  async #run(f: Flight): Promise<{ response: unknown; model: ModelSpec } | undefined> {
+    let failure: unknown;
+    try {
+      if (this.#hooks.beforeAdmit.length !== 0) for (const s of this.#hooks.beforeAdmit) await s.beforeAdmit!(f);
+      await this.#admit(f);
+      if (this.#hooks.beforeDispatch.length !== 0) for (const s of this.#hooks.beforeDispatch) await s.beforeDispatch!(f);
+      await this.#dispatch(f);
+      if (f.sink === undefined) {
+        this.#meterAnswer(f);
+        f.settling = true;
+        await this.settle(f);
+        if (this.#hooks.afterSettle.length !== 0) this.#afterSettle(f);
+        return { response: f.answer, model: f.model };
+      }
+      await this.#pump(f, f.sink);
+      return undefined;
+    } catch (e) {
+      failure = e;
+      throw e;
+    } finally {
+      // Anything held and not settled (a refusal after the reservation, a failed dispatch, a client gone)
+      // is released here, or charged its input when the upstream already read the prompt.
+      if (f.reservationId !== '' && !f.settling) await this.#abandon(f, failure);
+    }
+  }
+
+  /**
+   * Admit: resolve the model, check the key may use it, admit it through the rate limiter, reserve the
+   * estimated cost, and plan attempts. Any refusal happens here, before an upstream call.
+   */
+  async #admit(f: Flight): Promise<void> {
+    const { ctx } = f;
+    let requested: string;
+    let kind: ModelSpec['kind'];
+    let tokensInputEstimate: number;
+    let tokensInputBound: number;
+    let tokensOutputAsked: number | undefined;
+    switch (f.op) {
+      case 'chat': {
+        const req = f.req as ChatRequest;
+        const input = chatInputTokens(req);
+        requested = req.model; kind = 'chat'; tokensOutputAsked = req.maxTokensOutput;
+        tokensInputEstimate = input.estimate; tokensInputBound = input.bound;
+        break;
+      }
+      case 'completion': {
+        const req = f.req as CompletionRequest;
+        const prompt = Array.isArray(req.prompt) ? req.prompt.join('\n') : req.prompt;
+        const est = estimateTextTokens(prompt);
+        requested = req.model; kind = 'chat'; tokensOutputAsked = req.maxTokensOutput;
+        tokensInputEstimate = est + 4; tokensInputBound = boundTextTokens(prompt, est) + 4;
+        break;
+      }
+      case 'embeddings': {
+        const req = f.req as EmbeddingRequest;
+        const inputs = typeof req.input === 'string' ? [req.input] : req.input;
+        let estimate = 0;
+        for (const item of inputs) estimate += typeof item === 'string' ? estimateTextTokens(item) : Array.isArray(item) ? item.length : 1;
+        requested = req.model; kind = 'embedding'; tokensOutputAsked = 0;
+        tokensInputEstimate = Math.max(1, estimate); tokensInputBound = tokensInputEstimate;
+        break;
+      }
+    }
     const model = this.#resolveAllowed(ctx, requested);
     if (model.kind !== kind) {
       throw new TokenGridError('invalid_request', `The model '${requested}' is ${model.kind === 'embedding' ? 'an embedding model' : 'a chat model'} and cannot serve this endpoint.`, 'model');
@@ -120,13 +206,14 @@ export class Gateway {
     if (tokensInputEstimate > model.contextWindow) {
       throw new TokenGridError('invalid_request', `This request has about ${tokensInputEstimate} input tokens, more than the ${model.contextWindow}-token context window of '${model.id}'.`, 'messages');
     }
+    const stream = f.sink !== undefined;
     const tokensOutputMax = kind === 'embedding' ? 0 : Math.max(1, Math.min(tokensOutputAsked ?? model.maxOutputTokens, model.maxOutputTokens, model.contextWindow - tokensInputEstimate));
     this.#admitLimits(ctx, tokensInputEstimate + tokensOutputMax);
     // Reservations sized to need (issue 12, finding 10): a stream asks for a first slice and grows as its output
     // flows; a non-streamed request without max_tokens asks softly (a share of a small balance, the upstream is
     // capped at what was granted); an explicit max_tokens is asked for as is (or the largest affordable part).
     const tokensOutputAsk = kind === 'embedding' ? undefined
-      : stream ? Math.min(tokensOutputMax, tokensOutputFirst ?? tokensOutputMax)
+      : stream ? Math.min(tokensOutputMax, f.opts.firstSliceTokens ?? f.opts.sliceTokens)
       : tokensOutputAsked === undefined ? tokensOutputMax : undefined;
     let reserved;
     try {
@@ -146,16 +233,16 @@ export class Gateway {
       this.#limitsDone(ctx, tokensInputEstimate + tokensOutputMax, 0);
       throw chargingRefusal(reserved.code, reserved.message, 'details' in reserved ? reserved.details : undefined);
     }
-    const attempts = planAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.deps.random);
-    const admission: Admission = {
-      model, reservationId: reserved.value.reservationId, tokensInputEstimate,
-      tokensOutputGranted: reserved.value.tokensOutputGranted, tokensOutputMax, attempts,
-    };
-    if (attempts.length === 0) {
-      await this.#release(ctx, admission);
+    f.model = model;
+    f.reservationId = reserved.value.reservationId;
+    f.tokensInputEstimate = tokensInputEstimate;
+    f.tokensOutputGranted = reserved.value.tokensOutputGranted;
+    f.tokensOutputMax = tokensOutputMax;
+    // Plan. An empty plan is refused here; the lifecycle's `finally` releases the hold.
+    f.attempts = planAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.deps.random);
+    if (f.attempts.length === 0) {
       throw new TokenGridError('no_healthy_deployment', `Every deployment of '${model.id}' is cooling down after failures; try again shortly.`);
     }
-    return admission;
   }
 
   /** One closure for the gateway's life, not one per request. */
@@ -185,19 +272,16 @@ export class Gateway {
     this.deps.limiter.done(ctx.key.accountId, estimate, actual, nowMs);
   }
 
-  async #release(ctx: RequestContext, a: Admission): Promise<void> {
-    this.#limitsDone(ctx, a.tokensInputEstimate + a.tokensOutputMax, 0);
-    await this.deps.charging.void(a.reservationId).catch((e: unknown) => this.deps.log?.('error', { err: e, requestId: ctx.requestId }, 'charging void failed'));
-  }
-
   /**
-   * The only retry loop (habit 10): try each planned attempt until one answers. `call` must resolve only
-   * once nothing has reached the client yet; a failure after that is the caller's to handle.
+   * The only retry loop (habit 10): try each planned attempt until one answers. An attempt answers once
+   * nothing has reached the client yet (a whole answer, or a stream's first event); a failure after that is
+   * the stream pump's to handle.
    */
-  async dispatch<T>(ctx: RequestContext, a: Admission, call: (adapter: ProviderAdapter, upstream: UpstreamCall, attempt: Attempt) => Promise<T>): Promise<Served<T>> {
+  async #dispatch(f: Flight): Promise<void> {
+    const { ctx } = f;
     let last: unknown;
     let tried = 0;
-    for (const attempt of a.attempts) {
+    for (const attempt of f.attempts) {
       if (ctx.signal.aborted) break;
       const provider = this.deps.providers().get(attempt.deployment.provider);
       if (!provider) continue;
@@ -210,9 +294,11 @@ export class Gateway {
         requestId: ctx.requestId, timeoutMsHeaders: this.deps.timeoutMsUpstreamHeaders, timeoutMsBody: this.deps.timeoutMsUpstreamBody,
       };
       try {
-        const value = await call(this.deps.adapters[provider.adapter], upstream, attempt);
+        f.answer = await this.#call(f, this.deps.adapters[provider.adapter], upstream);
         this.deps.health.recordSuccess(attempt.deployment.id);
-        return { value, attempt, provider };
+        f.attempt = attempt;
+        f.provider = provider;
+        return;
       } catch (e) {
         last = e;
         if (ctx.signal.aborted) {
@@ -235,193 +321,349 @@ export class Gateway {
       }
     }
     if (ctx.signal.aborted) throw new UpstreamError('aborted', 'client disconnected');
-    if (tried === 0) throw new TokenGridError('no_healthy_deployment', `Every deployment of '${a.model.id}' is cooling down after failures; try again shortly.`);
+    if (tried === 0) throw new TokenGridError('no_healthy_deployment', `Every deployment of '${f.model.id}' is cooling down after failures; try again shortly.`);
     throw upstreamFailure(last, tried);
   }
 
-  /** Settle the reservation with the actual usage and write the usage record (durable before the caller answers). */
-  async settle(ctx: RequestContext, a: Admission, served: { attempt: Attempt; provider: ProviderConfig } | null, usage: Usage, usageEstimated: boolean, status: RequestStatus, ttftMs: number | null): Promise<void> {
-    const latencyMs = Math.round(this.deps.now() - ctx.startedAt);
-    const deployment: Deployment | undefined = served?.attempt.deployment;
-    const model = served?.attempt.model ?? a.model;
-    this.#limitsDone(ctx, a.tokensInputEstimate + a.tokensOutputMax, usage.tokensInput + usage.tokensOutput);
-    const rec = await this.deps.charging.settle({
-      reservationId: a.reservationId, requestId: ctx.requestId, usage, usageEstimated, status,
-      provider: served?.provider.name ?? 'none', upstreamModel: deployment?.upstreamModel ?? '', region: deployment?.region ?? '',
-      deploymentId: deployment?.id ?? '', latencyMs, ttftMs, vendorCostMicros: vendorCostMicros(model, usage),
-      ...(ctx.clientRequestId === undefined ? {} : { clientRequestId: ctx.clientRequestId }),
-    });
-    this.deps.metrics.tokens(a.model.id, served?.provider.name ?? 'none', usage);
-    const leakCoins = rec?.leakCoins ?? 0;
-    if (leakCoins > 0) {
-      // Delivered and not paid (issue 12, finding 2): counted, logged at warn, shown per account (usage summary).
-      this.deps.metrics.leak?.(a.model.id, leakCoins);
-      this.deps.log?.('warn', {
-        requestId: ctx.requestId, clientRequestId: ctx.clientRequestId, accountId: ctx.key.accountId, model: a.model.id, leakCoins,
-        tokensInputReserved: a.tokensInputEstimate, tokensOutputGranted: a.tokensOutputGranted, usage, status,
-      }, 'charging leak: usage beyond what the buckets could pay');
+  /** One upstream call for this operation: the whole answer, or a stream opened up to its first event. */
+  #call(f: Flight, adapter: ProviderAdapter, upstream: UpstreamCall): Promise<unknown> {
+    switch (f.op) {
+      case 'chat': {
+        const req = f.req as ChatRequest;
+        f.sentUpstream = true;
+        if (f.sink === undefined) return adapter.chat(upstream, this.#upstreamChatRequest(f.ctx, req, upstream.provider, f.tokensOutputGranted));
+        return this.#open(f, adapter.chatStream(upstream, this.#upstreamChatRequest(f.ctx, req, upstream.provider, f.tokensOutputMax)));
+      }
+      case 'completion': {
+        const req = f.req as CompletionRequest;
+        if (f.sink === undefined) {
+          if (!adapter.completion) throw noLegacyCompletions(req.model);
+          f.sentUpstream = true;
+          return adapter.completion(upstream, { ...req, maxTokensOutput: f.tokensOutputGranted, extra: f.ctx.family === 'openai' && upstream.provider.adapter === 'openai-compatible' ? req.extra : {} });
+        }
+        f.sentUpstream = true;
+        if (!adapter.completionStream) return Promise.reject(noLegacyCompletions(req.model));
+        return this.#open(f, adapter.completionStream(upstream, { ...req, includeUsage: true, maxTokensOutput: f.tokensOutputMax, extra: upstream.provider.adapter === 'openai-compatible' ? req.extra : {} }));
+      }
+      case 'embeddings': {
+        const req = f.req as EmbeddingRequest;
+        if (!adapter.embeddings) throw new TokenGridError('invalid_request', `The upstream of '${req.model}' does not serve embeddings.`, 'model');
+        return adapter.embeddings(upstream, { ...req, extra: upstream.provider.adapter === 'openai-compatible' ? req.extra : {} });
+      }
     }
   }
 
-  /** Abandon a reservation (nothing was served): release the hold and the limiter slot. */
-  async release(ctx: RequestContext, a: Admission): Promise<void> {
-    await this.#release(ctx, a);
+  /** The first event decides a stream's attempt: until it arrives nothing has reached the client, so a failure may retry. */
+  async #open(f: Flight, started: Promise<UpstreamStream>): Promise<undefined> {
+    const pull = new EventPuller(await started);
+    try {
+      let first: StreamEvent | undefined;
+      while ((first = pull.shift()) === undefined && await pull.fill());
+      f.pull = pull;
+      f.first = first;
+      return undefined;
+    } catch (e) {
+      await pull.return().catch(ignore);
+      throw e;
+    }
   }
 
   /** Extras only cross to an upstream of the same wire family; elsewhere they would be unknown fields. */
-  upstreamChatRequest(ctx: RequestContext, req: ChatRequest, provider: ProviderConfig, maxTokens: number): ChatRequest {
+  #upstreamChatRequest(ctx: RequestContext, req: ChatRequest, provider: ProviderConfig, maxTokens: number): ChatRequest {
     const sameFamily = FAMILY_ADAPTER[ctx.family] === provider.adapter;
     return { ...req, maxTokensOutput: maxTokens, includeUsage: true, extra: sameFamily ? req.extra : {} };
   }
 
-  // ---- non-streaming endpoints ----
-
-  async chat(ctx: RequestContext, req: ChatRequest): Promise<{ response: ChatResponse; model: ModelSpec }> {
-    const input = chatInputTokens(req);
-    const a = await this.admit(ctx, req.model, 'chat', input.estimate, req.maxTokensOutput, false, input.bound);
-    let served: Served<ChatResponse>;
-    const sent = { upstream: false };
-    try {
-      served = await this.dispatch(ctx, a, (adapter, upstream) => {
-        sent.upstream = true;
-        return adapter.chat(upstream, this.upstreamChatRequest(ctx, req, upstream.provider, a.tokensOutputGranted));
-      });
-    } catch (e) {
-      await this.abandoned(ctx, a, sent.upstream, e);
-      throw e;
+  /** Meter a whole answer: usage as reported (or estimated), the answer cut at the grant when the upstream ignored it. */
+  #meterAnswer(f: Flight): void {
+    if (this.#hooks.onAnswer.length !== 0) {
+      for (const s of this.#hooks.onAnswer) f.answer = s.onAnswer!(f, f.answer as ChatResponse | CompletionResponse | EmbeddingResponse);
     }
-    let res = served.value;
-    const reported = res.usage.tokensInput > 0 || res.usage.tokensOutput > 0;
-    let usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate, tokensOutput: estimateOutput(res) };
-    let estimated = !reported || res.usageEstimated === true;
-    let status: RequestStatus = 'ok';
-    if (usage.tokensOutput > a.tokensOutputGranted) {
-      // The upstream ignored max_tokens (issue 12, finding 2): the answer is cut at the grant, as a stream is,
-      // and only what is delivered is charged.
-      res = cutChatAtGrant(res, a.tokensOutputGranted);
-      const delivered = estimateOutput(res);
-      usage = { ...usage, tokensOutput: Math.min(usage.tokensOutput, delivered), tokensReasoning: Math.min(usage.tokensReasoning, delivered) };
-      estimated = true;
-      status = 'truncated';
-      this.deps.log?.('warn', { requestId: ctx.requestId, model: a.model.id, provider: served.provider.name, granted: a.tokensOutputGranted, reported: res.usage.tokensOutput, delivered }, 'upstream ignored max_tokens: answer cut at the grant');
+    switch (f.op) {
+      case 'chat': {
+        let res = f.answer as ChatResponse;
+        const reported = res.usage.tokensInput > 0 || res.usage.tokensOutput > 0;
+        let usage = reported ? res.usage : { ...zeroUsage(), tokensInput: f.tokensInputEstimate, tokensOutput: meterChatAnswer(res) };
+        let estimated = !reported || res.usageEstimated === true;
+        if (usage.tokensOutput > f.tokensOutputGranted) {
+          // The upstream ignored max_tokens (issue 12, finding 2): the answer is cut at the grant, as a stream is,
+          // and only what is delivered is charged.
+          res = cutChatAtGrant(res, f.tokensOutputGranted);
+          const delivered = meterChatAnswer(res);
+          usage = { ...usage, tokensOutput: Math.min(usage.tokensOutput, delivered), tokensReasoning: Math.min(usage.tokensReasoning, delivered) };
+          estimated = true;
+          f.status = 'truncated';
+          this.deps.log?.('warn', { requestId: f.ctx.requestId, model: f.model.id, provider: f.provider!.name, granted: f.tokensOutputGranted, reported: res.usage.tokensOutput, delivered }, 'upstream ignored max_tokens: answer cut at the grant');
+        }
+        f.usage = usage;
+        f.usageEstimated = estimated;
+        // The adapter's response is this request's own: copied only when the usage changed.
+        f.answer = usage === res.usage ? res : { ...res, usage, usageEstimated: estimated };
+        return;
+      }
+      case 'completion': {
+        let res = f.answer as CompletionResponse;
+        const reported = res.usage.tokensInput > 0 || res.usage.tokensOutput > 0;
+        let usage = reported ? res.usage : { ...zeroUsage(), tokensInput: f.tokensInputEstimate, tokensOutput: meterCompletionAnswer(res) };
+        let estimated = !reported;
+        if (usage.tokensOutput > f.tokensOutputGranted) {
+          res = cutCompletionAtGrant(res, f.tokensOutputGranted);
+          usage = { ...usage, tokensOutput: Math.min(usage.tokensOutput, meterCompletionAnswer(res)) };
+          estimated = true;
+          f.status = 'truncated';
+        }
+        f.usage = usage;
+        f.usageEstimated = estimated;
+        f.answer = { ...res, usage };
+        return;
+      }
+      case 'embeddings': {
+        const res = f.answer as EmbeddingResponse;
+        const reported = res.usage.tokensInput > 0;
+        const usage = reported ? res.usage : { ...zeroUsage(), tokensInput: f.tokensInputEstimate };
+        f.usage = usage;
+        f.usageEstimated = !reported;
+        f.answer = { ...res, usage };
+        return;
+      }
     }
-    await this.settle(ctx, a, served, usage, estimated, status, null);
-    // The adapter's response is this request's own: copied only when the usage changed.
-    return { response: usage === res.usage ? res : { ...res, usage, usageEstimated: estimated }, model: a.model };
   }
 
   /**
-   * A non-streamed request that failed or was abandoned after dispatch. The rule (docs/errors.md, "Charging
-   * rules"): nothing reached an upstream, or the upstream failed -> the hold is released, nothing is charged;
-   * the client went away after the request was sent upstream -> the upstream has read the prompt and bills
-   * it, so its input estimate is charged (status client_aborted; output is unknown: the call was aborted).
+   * A stream after its first event: forward events as they arrive, the meter (meter.ts) deciding for each
+   * whether to deliver it, extend the reservation first, or end the stream at the grant; settle before the
+   * final bytes.
    */
-  async abandoned(ctx: RequestContext, a: Admission, sentUpstream: boolean, e: unknown): Promise<void> {
-    if (sentUpstream && ctx.signal.aborted && (isClientAbort(e) || e instanceof UpstreamError)) {
-      await this.settle(ctx, a, null, { ...zeroUsage(), tokensInput: a.tokensInputEstimate }, true, 'client_aborted', null)
-        .catch((err: unknown) => this.deps.log?.('error', { err, requestId: ctx.requestId }, 'charging settle of an abandoned request failed'));
+  async #pump(f: Flight, sink: StreamSink): Promise<void> {
+    const { ctx } = f;
+    const pull = f.pull!;
+    const provider = f.provider!;
+    const ttftMs = this.deps.now() - ctx.startedAt;
+    this.deps.metrics.ttft(f.model.id, provider.name, ttftMs / 1000);
+    this.deps.metrics.streamOpened();
+    sink.open();
+
+    const meter = new StreamMeter(f.tokensOutputGranted, f.tokensOutputMax, f.opts.extendAtFraction);
+    const staged = this.#hooks.onEvent.length !== 0;
+    let failure: { code: ErrorCode; message: string } | undefined;
+    try {
+      let ev = f.first;
+      for (;;) {
+        if (ev === undefined) {
+          if (!(await pull.fill())) break;
+          ev = pull.shift();
+          continue;
+        }
+        if (staged) {
+          const out = this.#onEvent(f, ev);
+          if (out === null) {
+            ev = pull.shift();
+            continue;
+          }
+          ev = out;
+        }
+        let step = meter.onEvent(ev);
+        if (step === 'extend') {
+          // Revocation, expiry and suspension reach running streams here, within one slice (issue 12, finding 6).
+          const still = this.deps.keys?.recheck(ctx.key, this.deps.clock.nowMs());
+          if (still !== undefined && !still.ok) {
+            f.status = 'truncated';
+            failure = { code: still.code, message: `${still.message} The stream was stopped; the output so far was delivered and is the only part charged.` };
+            await pull.return().catch(ignore);
+            break;
+          }
+          const ext = await this.deps.charging.extend({ reservationId: f.reservationId, tokensOutputMore: f.opts.sliceTokens });
+          step = meter.extended(ext.ok ? ext.value : null);
+        }
+        if (step === 'truncate') {
+          // Out of balance: end the stream cleanly at the grant, as a carrier ends a call when credit runs out.
+          f.status = 'truncated';
+          await pull.return().catch(ignore); // stops reading: the adapter destroys the upstream body
+          meter.closedByGateway();
+          if (!sink.write({ type: 'finish', finishReason: 'length' })) await sink.drain();
+          break;
+        }
+        meter.delivered(ev);
+        // The upstream's usage event is held back: re-emitted once, after settlement decides the final figures.
+        if (ev.type !== 'usage' && !sink.write(ev)) await sink.drain();
+        if (ctx.signal.aborted) break;
+        ev = pull.shift();
+      }
+      if (!meter.finished && f.status === 'ok' && !ctx.signal.aborted) {
+        // The upstream ended without a finish event (the adapter would have thrown on a true disconnect).
+        meter.closedByGateway();
+        if (!sink.write({ type: 'finish', finishReason: 'stop' })) await sink.drain();
+      }
+    } catch (e) {
+      if (ctx.signal.aborted || (e instanceof UpstreamError && e.kind === 'aborted')) {
+        f.status = 'client_aborted';
+      } else {
+        f.status = e instanceof UpstreamError && e.kind === 'timeout' ? 'timeout' : 'upstream_error';
+        const kind = e instanceof UpstreamError ? e.kind : 'internal';
+        this.deps.metrics.upstreamError(provider.name, kind);
+        this.deps.log?.('warn', { requestId: ctx.requestId, deployment: f.attempt!.deployment.id, kind, err: (e as Error).message }, 'upstream stream failed after the first byte');
+        failure = { code: f.status === 'timeout' ? 'upstream_timeout' : 'upstream_error', message: `The upstream stream failed after it started (${kind}); the output so far was delivered and is the only part charged.` };
+      }
+    } finally {
+      // When we stopped reading early (client gone, error), return() makes the adapter destroy the upstream body;
+      // after a normal end it is a no-op. (No AbortController here: abort() builds a DOMException with a stack.)
+      if (f.status !== 'ok' || ctx.signal.aborted) await pull.return().catch(ignore);
+    }
+    if (ctx.signal.aborted) f.status = 'client_aborted';
+
+    f.usage = meter.usage(f.status, f.tokensInputEstimate);
+    f.usageEstimated = !meter.reported(f.status);
+    f.ttftMs = Math.round(ttftMs);
+    f.settling = true;
+    try {
+      await this.settle(f);
+    } finally {
+      this.deps.metrics.streamClosed();
+    }
+    if (this.#hooks.afterSettle.length !== 0) this.#afterSettle(f);
+    if (f.status === 'client_aborted') return;
+    if (failure) {
+      sink.fail(failure.code, failure.message);
       return;
     }
-    await this.#release(ctx, a);
+    sink.write({ type: 'usage', usage: f.usage });
+    sink.close();
   }
 
-  async completion(ctx: RequestContext, req: CompletionRequest): Promise<{ response: CompletionResponse; model: ModelSpec }> {
-    const prompt = Array.isArray(req.prompt) ? req.prompt.join('\n') : req.prompt;
-    const est = estimateTextTokens(prompt) + 4;
-    const a = await this.admit(ctx, req.model, 'chat', est, req.maxTokensOutput, false, boundTextTokens(prompt, est - 4) + 4);
-    let served: Served<CompletionResponse>;
-    const sent = { upstream: false };
-    try {
-      served = await this.dispatch(ctx, a, (adapter, upstream) => {
-        if (!adapter.completion) throw new TokenGridError('invalid_request', `The model '${req.model}' does not support the legacy completions endpoint; use /v1/chat/completions.`, 'model');
-        sent.upstream = true;
-        return adapter.completion(upstream, { ...req, maxTokensOutput: a.tokensOutputGranted, extra: ctx.family === 'openai' && upstream.provider.adapter === 'openai-compatible' ? req.extra : {} });
-      });
-    } catch (e) {
-      await this.abandoned(ctx, a, sent.upstream, e);
-      throw e;
+  #onEvent(f: Flight, ev: StreamEvent): StreamEvent | null {
+    let out: StreamEvent | null = ev;
+    for (const s of this.#hooks.onEvent) {
+      out = s.onEvent!(f, out);
+      if (out === null) return null;
     }
-    let res = served.value;
-    const reported = res.usage.tokensInput > 0 || res.usage.tokensOutput > 0;
-    const metered = (r: CompletionResponse): number => r.choices.reduce((n, c) => n + meterTextTokens(c.text), 0);
-    let usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate, tokensOutput: metered(res) };
-    let estimated = !reported;
-    let status: RequestStatus = 'ok';
-    if (usage.tokensOutput > a.tokensOutputGranted) {
-      let left = a.tokensOutputGranted;
-      res = { ...res, choices: res.choices.map((c) => {
-        const text = cutTextAtTokens(c.text, left);
-        left = Math.max(0, left - meterTextTokens(text));
-        return { text, finishReason: text.length < c.text.length ? 'length' : c.finishReason };
-      }) };
-      usage = { ...usage, tokensOutput: Math.min(usage.tokensOutput, metered(res)) };
-      estimated = true;
-      status = 'truncated';
-    }
-    await this.settle(ctx, a, served, usage, estimated, status, null);
-    return { response: { ...res, usage }, model: a.model };
+    return out;
   }
 
-  async embeddings(ctx: RequestContext, req: EmbeddingRequest): Promise<{ response: EmbeddingResponse; model: ModelSpec }> {
-    const inputs = typeof req.input === 'string' ? [req.input] : req.input;
-    let estimate = 0;
-    for (const item of inputs) estimate += typeof item === 'string' ? estimateTextTokens(item) : Array.isArray(item) ? item.length : 1;
-    const a = await this.admit(ctx, req.model, 'embedding', Math.max(1, estimate), 0, false);
-    let served: Served<EmbeddingResponse>;
-    try {
-      served = await this.dispatch(ctx, a, (adapter, upstream) => {
-        if (!adapter.embeddings) throw new TokenGridError('invalid_request', `The upstream of '${req.model}' does not serve embeddings.`, 'model');
-        return adapter.embeddings(upstream, { ...req, extra: upstream.provider.adapter === 'openai-compatible' ? req.extra : {} });
-      });
-    } catch (e) {
-      await this.#release(ctx, a);
-      throw e;
+  #afterSettle(f: Flight): void {
+    for (const s of this.#hooks.afterSettle) {
+      try {
+        s.afterSettle!(f);
+      } catch (e) {
+        this.deps.log?.('error', { err: e, requestId: f.ctx.requestId, stage: s.name }, 'stage afterSettle failed');
+      }
     }
-    const res = served.value;
-    const reported = res.usage.tokensInput > 0;
-    const usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate };
-    await this.settle(ctx, a, served, usage, !reported, 'ok', null);
-    return { response: { ...res, usage }, model: a.model };
+  }
+
+  /**
+   * A request that ends without a settlement. The rule (docs/errors.md, "Charging rules"): nothing reached an
+   * upstream, or the upstream failed -> the hold is released, nothing is charged; the client went away after
+   * the request was sent upstream -> the upstream has read the prompt and bills it, so its input estimate is
+   * charged (status client_aborted; output is unknown: the call was aborted).
+   */
+  async #abandon(f: Flight, e: unknown): Promise<void> {
+    if (f.sentUpstream && f.ctx.signal.aborted && (isClientAbort(e) || e instanceof UpstreamError)) {
+      f.attempt = undefined;
+      f.provider = undefined;
+      f.usage = { ...zeroUsage(), tokensInput: f.tokensInputEstimate };
+      f.usageEstimated = true;
+      f.status = 'client_aborted';
+      f.ttftMs = null;
+      f.settling = true;
+      try {
+        await this.settle(f);
+      } catch (err) {
+        this.deps.log?.('error', { err, requestId: f.ctx.requestId }, 'charging settle of an abandoned request failed');
+        return;
+      }
+      if (this.#hooks.afterSettle.length !== 0) this.#afterSettle(f);
+      return;
+    }
+    this.#limitsDone(f.ctx, f.tokensInputEstimate + f.tokensOutputMax, 0);
+    await this.deps.charging.void(f.reservationId).catch((err: unknown) => this.deps.log?.('error', { err, requestId: f.ctx.requestId }, 'charging void failed'));
+  }
+
+  /** Settle the reservation with the actual usage and write the usage record (durable before the caller answers). */
+  async settle(s: Settlement): Promise<void> {
+    const { ctx, usage } = s;
+    const latencyMs = Math.round(this.deps.now() - ctx.startedAt);
+    const deployment = s.attempt?.deployment;
+    const model = s.attempt?.model ?? s.model;
+    const provider = s.provider?.name ?? 'none';
+    this.#limitsDone(ctx, s.tokensInputEstimate + s.tokensOutputMax, usage.tokensInput + usage.tokensOutput);
+    const rec = await this.deps.charging.settle({
+      reservationId: s.reservationId, requestId: ctx.requestId, usage, usageEstimated: s.usageEstimated, status: s.status,
+      provider, upstreamModel: deployment?.upstreamModel ?? '', region: deployment?.region ?? '',
+      deploymentId: deployment?.id ?? '', latencyMs, ttftMs: s.ttftMs, vendorCostMicros: vendorCostMicros(model, usage),
+      ...(ctx.clientRequestId === undefined ? {} : { clientRequestId: ctx.clientRequestId }),
+    });
+    this.deps.metrics.tokens(s.model.id, provider, usage);
+    const leakCoins = rec?.leakCoins ?? 0;
+    if (leakCoins > 0) {
+      // Delivered and not paid (issue 12, finding 2): counted, logged at warn, shown per account (usage summary).
+      this.deps.metrics.leak?.(s.model.id, leakCoins);
+      this.deps.log?.('warn', {
+        requestId: ctx.requestId, clientRequestId: ctx.clientRequestId, accountId: ctx.key.accountId, model: s.model.id, leakCoins,
+        tokensInputReserved: s.tokensInputEstimate, tokensOutputGranted: s.tokensOutputGranted, usage, status: s.status,
+      }, 'charging leak: usage beyond what the buckets could pay');
+    }
   }
 }
 
-/** Metered output of a finished answer (calibrated, no safety margin): what is billed when it was delivered. */
-function estimateOutput(res: ChatResponse): number {
-  let n = 0;
-  for (const part of res.content) {
-    if (part.type === 'text') n += meterTextTokens(part.text);
-    else if (part.type === 'tool_call') n += meterTextTokens(part.argumentsJson) + meterTextTokens(part.name) + 3;
-  }
-  if (res.reasoning) n += meterTextTokens(res.reasoning);
-  return n;
+/** What settle needs, by name: the admission, the attempt that answered (none when abandoned), and the outcome. */
+export interface Settlement {
+  readonly ctx: RequestContext;
+  /** The admitted model (the attempt's model may be a fallback). */
+  readonly model: ModelSpec;
+  readonly reservationId: string;
+  readonly tokensInputEstimate: number;
+  readonly tokensOutputMax: number;
+  readonly tokensOutputGranted: number;
+  readonly attempt: Attempt | undefined;
+  readonly provider: ProviderConfig | undefined;
+  readonly usage: Usage;
+  readonly usageEstimated: boolean;
+  readonly status: RequestStatus;
+  readonly ttftMs: number | null;
 }
 
-/** The answer cut at `budget` output tokens: reasoning first, then text and whole tool calls in order. */
-export function cutChatAtGrant(res: ChatResponse, budget: number): ChatResponse {
-  let left = budget;
-  let reasoning = res.reasoning;
-  if (reasoning) {
-    reasoning = cutTextAtTokens(reasoning, left);
-    left = Math.max(0, left - meterTextTokens(reasoning));
+/**
+ * One request in flight: the lifecycle's only per-request object. It carries the admission (model,
+ * reservation, plan), the attempt that answered, the answer or the opened stream, and the settlement; it is
+ * the Settlement passed to settle and the view stages see.
+ */
+class Flight implements FlightView, Settlement {
+  model!: ModelSpec;
+  reservationId = '';
+  tokensInputEstimate = 0;
+  tokensOutputGranted = 0;
+  tokensOutputMax = 0;
+  attempts: Attempt[] = NO_ATTEMPTS;
+  attempt: Attempt | undefined = undefined;
+  provider: ProviderConfig | undefined = undefined;
+  /** The request reached an upstream (it has read the prompt): an abandoned request is charged its input. */
+  sentUpstream = false;
+  /** Settlement has begun: the lifecycle's `finally` does not release the hold. */
+  settling = false;
+  /** A whole answer (adapter's, then metered), or undefined for a stream. */
+  answer: unknown = undefined;
+  pull: EventPuller | undefined = undefined;
+  first: StreamEvent | undefined = undefined;
+  usage!: Usage;
+  usageEstimated = false;
+  status: RequestStatus = 'ok';
+  ttftMs: number | null = null;
+  readonly stream: boolean;
+  constructor(
+    readonly ctx: RequestContext,
+    readonly op: Operation,
+    public req: ChatRequest | CompletionRequest | EmbeddingRequest,
+    readonly sink: StreamSink | undefined,
+    readonly opts: StreamOptions,
+  ) {
+    this.stream = sink !== undefined;
   }
-  const content: ChatResponse['content'] = [];
-  for (const part of res.content) {
-    if (left <= 0) break;
-    if (part.type === 'text') {
-      const text = cutTextAtTokens(part.text, left);
-      if (text.length > 0) content.push(text.length === part.text.length ? part : { ...part, text });
-      left -= meterTextTokens(text);
-      if (text.length < part.text.length) break;
-    } else if (part.type === 'tool_call') {
-      const cost = meterTextTokens(part.argumentsJson) + meterTextTokens(part.name) + 3;
-      if (cost > left) break; // half a tool call is no use to anyone
-      content.push(part);
-      left -= cost;
-    } else {
-      content.push(part);
-    }
-  }
-  const out: ChatResponse = { ...res, content, finishReason: 'length' };
-  if (reasoning !== undefined) out.reasoning = reasoning;
-  return out;
 }
+
+const NO_ATTEMPTS: Attempt[] = [];
+const NO_STAGES: readonly Stage[] = Object.freeze([]);
+const ignore = (): undefined => undefined;
+
+function noLegacyCompletions(model: string): TokenGridError {
+  return new TokenGridError('invalid_request', `The model '${model}' does not support the legacy completions endpoint; use /v1/chat/completions.`, 'model');
+}
+

@@ -3,5 +3,7 @@ export * from './key-snapshot.ts';
 export * from './limits.ts';
 export * from './gateway.ts';
 export * from './stream.ts';
+export * from './meter.ts';
+export * from './stages.ts';
 export * from './errors.ts';
 export * from './idempotency.ts';

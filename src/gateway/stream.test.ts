@@ -9,7 +9,7 @@ import { zeroUsage, type ChatRequest, type StreamEvent, type Usage } from '../wi
 import { Gateway } from './gateway.ts';
 import { RateLimiter } from './limits.ts';
 import { noopMetrics, type ChargingPort, type RequestContext, type SettleInput } from './ports.ts';
-import { chatStream, type StreamSink } from './stream.ts';
+import type { StreamSink } from './stream.ts';
 
 const model: ModelSpec = {
   id: 'm', kind: 'chat', vendor: 'v', displayName: 'M', aliases: [], groups: [], contextWindow: 100_000, maxOutputTokens: 4096,
@@ -91,7 +91,7 @@ async function run(mode: Mode, opts: { grant: number; extendTo?: number; final?:
     close() { out.closed = true; },
   };
   const req: ChatRequest = { model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], stream: true, includeUsage: true, extra: {}, maxTokensOutput: 1000 };
-  await chatStream(gw, ctx, req, sink, { extendAtFraction: 0.8, sliceTokens: 100 });
+  await gw.chatStream(ctx, req, sink, { extendAtFraction: 0.8, sliceTokens: 100 });
   return out;
 }
 

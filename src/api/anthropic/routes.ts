@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { TokenGridError } from '../../core/index.ts';
-import { chatStream, type Gateway, type RequestContext } from '../../gateway/index.ts';
+import { type Gateway, type RequestContext } from '../../gateway/index.ts';
 import {
   AnthropicStreamEncoder, anthropicStreamErrorFrame, decodeCountTokensRequest, decodeMessagesRequest,
   encodeCountTokensResponse, encodeMessagesResponse,
@@ -79,7 +79,7 @@ export function anthropicRoutes(deps: ShellDeps): Route<RequestContext>[] {
             return;
           }
           const encoder = new AnthropicStreamEncoder({ id, model: modelId, inputTokensEstimate: estimateChatInputTokens(req) });
-          await chatStream(gw, ctx, req, sseSink(rc.res, encoder, anthropicStreamErrorFrame), deps.streamOptions);
+          await gw.chatStream(ctx, req, sseSink(rc.res, encoder, anthropicStreamErrorFrame), deps.streamOptions);
           ticket?.complete(undefined);
         } catch (e) {
           ticket?.abandon();

@@ -1,5 +1,5 @@
 import { TokenGridError } from '../../core/index.ts';
-import { chatStream, type Gateway, type RequestContext } from '../../gateway/index.ts';
+import { type Gateway, type RequestContext } from '../../gateway/index.ts';
 import {
   decodeResponsesRequest, encodeResponsesResponse, itemReferenceIds, responsesItemsToMessages, ResponsesStreamEncoder,
   type ResponseEnvelope, type ResponsesRequest, type ResponseStore,
@@ -30,7 +30,7 @@ function notFound(id: string): TokenGridError {
 
 /**
  * POST /v1/responses, GET and DELETE /v1/responses/{id} (+ input_items, input_tokens): the Responses API, translated to a canonical chat
- * request and served through the gateway's own chat entry points (gw.chat, chatStream), so admission,
+ * request and served through the gateway's own chat entry points (gw.chat, gw.chatStream), so admission,
  * reservation, retries, metering and settlement are exactly those of /v1/chat/completions, for every upstream
  * dialect. Responses are stored per account (`store`, default true) for `previous_response_id` and GET.
  */
@@ -111,7 +111,7 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
           return;
         }
         const encoder = new ResponsesStreamEncoder(env, nowS);
-        await chatStream(gw, ctx, chat, sseSink(rc.res, encoder, (code, message) => encoder.fail(code, message), headers), deps.streamOptions);
+        await gw.chatStream(ctx, chat, sseSink(rc.res, encoder, (code, message) => encoder.fail(code, message), headers), deps.streamOptions);
         await persist(ctx, req, history, encoder.finalResponse);
       },
     },

@@ -1,5 +1,5 @@
 import { TokenGridError } from '../../core/index.ts';
-import { chatStream, completionStream, type Gateway, type RequestContext } from '../../gateway/index.ts';
+import { type Gateway, type RequestContext } from '../../gateway/index.ts';
 import {
   decodeChatRequest, decodeCompletionRequest, decodeEmbeddingRequest, encodeChatResponseJson, encodeCompletionResponse,
   encodeEmbeddingResponse, OpenAIChatStreamEncoder, OpenAICompletionStreamEncoder, openaiErrorBody,
@@ -46,7 +46,7 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
             return;
           }
           const encoder = new OpenAIChatStreamEncoder({ id: `chatcmpl-${ctx.requestId}`, model: gw.resolve(ctx, req.model).id, createdS: createdS(), includeUsage: req.includeUsage });
-          await chatStream(gw, ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
+          await gw.chatStream(ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
           ticket?.complete(undefined);
         } catch (e) {
           ticket?.abandon();
@@ -70,7 +70,7 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
             return;
           }
           const encoder = new OpenAICompletionStreamEncoder({ id: `cmpl-${ctx.requestId}`, model: req.model, createdS: createdS(), includeUsage: req.includeUsage });
-          await completionStream(gw, ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
+          await gw.completionStream(ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
           ticket?.complete(undefined);
         } catch (e) {
           ticket?.abandon();

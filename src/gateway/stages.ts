@@ -1,0 +1,61 @@
+import type { ModelSpec } from '../catalog/index.ts';
+import type { ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent, Usage } from '../wire/index.ts';
+import type { RequestContext, RequestStatus } from './ports.ts';
+
+/** The inference operations that share the one lifecycle (Responses is served as `chat`). */
+export type Operation = 'chat' | 'completion' | 'embeddings';
+
+/** What a stage sees of one request in flight (read-only; the lifecycle owns it). */
+export interface FlightView {
+  readonly ctx: RequestContext;
+  readonly op: Operation;
+  readonly stream: boolean;
+  /** The canonical request. A beforeAdmit stage may replace it (context compression: before it is estimated and held); later hooks must not. */
+  req: ChatRequest | CompletionRequest | EmbeddingRequest;
+  /** Set once admitted. */
+  readonly model: ModelSpec | undefined;
+  readonly reservationId: string;
+  /** Set once settled. */
+  readonly usage: Usage | undefined;
+  readonly status: RequestStatus;
+}
+
+/**
+ * A pipeline stage: optional hooks at fixed points of the gateway lifecycle
+ * (admit -> plan -> dispatch -> meter -> settle). The gateway's stage list is empty by default; a hook that
+ * throws a TokenGridError refuses the request in the caller's API format (before admission nothing is held;
+ * before dispatch the hold is released in the lifecycle's `finally`). Stages run in list order.
+ *
+ * Intended users (issue 17): a response cache and QoS (beforeAdmit / beforeDispatch), context compression
+ * (beforeAdmit, rewriting the request before it is estimated), guardrails (beforeAdmit on input, onEvent and
+ * onAnswer on output), and usage-record savings (afterSettle).
+ */
+export interface Stage {
+  readonly name: string;
+  /** Before the model is resolved and anything is reserved. */
+  beforeAdmit?(f: FlightView): void | Promise<void>;
+  /** After the reservation and attempt plan, before the first upstream call. */
+  beforeDispatch?(f: FlightView): void | Promise<void>;
+  /** Each streamed event before it is metered and delivered: return it, a replacement, or null to drop it. */
+  onEvent?(f: FlightView, ev: StreamEvent): StreamEvent | null;
+  /** A non-streamed answer before it is metered and returned: return it or a replacement. */
+  onAnswer?(f: FlightView, res: ChatResponse | CompletionResponse | EmbeddingResponse): ChatResponse | CompletionResponse | EmbeddingResponse;
+  /** After the usage record is written (the request's charge is final). Must not throw. */
+  afterSettle?(f: FlightView): void;
+}
+
+/** The stage list split by hook, once at construction: an empty hook costs one length check per request. */
+export class StageHooks {
+  readonly beforeAdmit: Stage[];
+  readonly beforeDispatch: Stage[];
+  readonly onEvent: Stage[];
+  readonly onAnswer: Stage[];
+  readonly afterSettle: Stage[];
+  constructor(stages: readonly Stage[]) {
+    this.beforeAdmit = stages.filter((s) => s.beforeAdmit !== undefined);
+    this.beforeDispatch = stages.filter((s) => s.beforeDispatch !== undefined);
+    this.onEvent = stages.filter((s) => s.onEvent !== undefined);
+    this.onAnswer = stages.filter((s) => s.onAnswer !== undefined);
+    this.afterSettle = stages.filter((s) => s.afterSettle !== undefined);
+  }
+}
