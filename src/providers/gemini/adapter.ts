@@ -2,10 +2,10 @@ import { systemClock, type Clock } from '../../core/index.ts';
 import type { ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse } from '../../wire/index.ts';
 import { UpstreamError, type ProviderAdapter, type UpstreamCall, type UpstreamStream } from '../types.ts';
 import { embed } from './embeddings.ts';
-import { buildGenerateContentRequest } from './request.ts';
-import { decodeResponse } from './response.ts';
-import { streamEvents } from './stream.ts';
-import { methodUrl, parseJsonObject, postJson, readText, statusError } from './transport.ts';
+import { buildGenerateContentRequest } from './build-request.ts';
+import { decodeResponse } from './parse-response.ts';
+import { streamEvents } from './stream-reader.ts';
+import { methodUrl, parseJsonObject, postJson, readText, statusError } from './http.ts';
 import type { GeminiGenerateContentResponse } from './wire-types.ts';
 
 /** A whole (non-streamed) response larger than this is refused rather than buffered. */

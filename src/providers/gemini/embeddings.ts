@@ -1,6 +1,6 @@
 import type { EmbeddingRequest, EmbeddingResponse } from '../../wire/index.ts';
 import { UpstreamError, type UpstreamCall } from '../types.ts';
-import { methodUrl, parseJsonObject, postJson, readText, statusError } from './transport.ts';
+import { methodUrl, parseJsonObject, postJson, readText, statusError } from './http.ts';
 import type { GeminiContentEmbedding, GeminiEmbedContentRequest, GeminiUsageMetadata } from './wire-types.ts';
 
 export interface EmbedOptions {

@@ -1,6 +1,6 @@
 import type { ProviderAdapter, UpstreamCall, UpstreamStream } from '../types.ts';
 import { buildChatBodyJson, buildCompletionBody, buildEmbeddingBody } from './build-request.ts';
-import { ChatChunkParser, CompletionChunkParser } from './chunk-parser.ts';
+import { ChatChunkParser, CompletionChunkParser } from './stream-reader.ts';
 import { answerJson, postText } from './dispatch.ts';
 import { postStream, SseHandler } from './dispatch-stream.ts';
 import {

@@ -1,6 +1,6 @@
 import { SseParser, type StreamEvent } from '../../wire/index.ts';
 import { UpstreamError, type UpstreamCall, type UpstreamStream } from '../types.ts';
-import type { ChunkParser } from './chunk-parser.ts';
+import type { ChunkParser } from './stream-reader.ts';
 import { TextHandler, contentTypeOf, type UpstreamAnswer } from './dispatch.ts';
 import { abortedBeforeSend, dispatchOptions, handleFrames, parseFrames, Utf8Chunks } from './http.ts';
 

@@ -2,7 +2,7 @@ import { TextDecoder } from 'node:util';
 import type { Dispatcher } from 'undici';
 import { SseParser, type SseEvent, type StreamEvent } from '../../wire/index.ts';
 import { UpstreamError, type UpstreamCall } from '../types.ts';
-import type { ChunkParser } from './chunk-parser.ts';
+import type { ChunkParser } from './stream-reader.ts';
 import { isObj, str } from './upstream-fields.ts';
 
 /** Error bodies are kept for logs only; past this size the rest is not worth reading. */
