@@ -206,7 +206,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const health = new DeploymentHealth(clock);
   const gateway = new Gateway({
     catalog: () => config.catalog, providers: () => providers,
-    adapters: { 'openai-compatible': createOpenAICompatibleAdapter(), anthropic: createAnthropicAdapter(), gemini: createGeminiAdapter({ estimateTextTokens }) },
+    adapters: { 'openai-compatible': createOpenAICompatibleAdapter({ fastPaths: config.server.fastPaths }), anthropic: createAnthropicAdapter(), gemini: createGeminiAdapter({ estimateTextTokens }) },
     dispatcher, charging, health, limiter: new RateLimiter(), random, clock,
     now: () => performance.now(), metrics: telemetry.gateway,
     timeoutMsUpstreamHeaders: config.server.timeoutMsUpstreamHeaders, timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,

@@ -103,12 +103,12 @@ export function parseFrames(sse: SseParser, text: string | undefined, call: Upst
   }
 }
 
-/** Feed the frames of one body chunk to the parser; true once [DONE] was seen. */
-export function handleFrames(frames: SseEvent[], parser: ChunkParser, out: StreamEvent[], call: UpstreamCall): boolean {
+/** Feed the frames of one body chunk to the parser; true once [DONE] was seen. `fast`: try the plainDelta fast path first. */
+export function handleFrames(frames: SseEvent[], parser: ChunkParser, out: StreamEvent[], call: UpstreamCall, fast = true): boolean {
   for (const frame of frames) {
     if (frame.data === '[DONE]') return true;
     if (frame.event === 'error') parser.chunk({ error: tryParse(frame.data) ?? frame.data }, out);
-    else if (parser.plainDelta === undefined || !parser.plainDelta(frame.data, out)) parser.chunk(parseData(frame.data, call), out);
+    else if (!fast || parser.plainDelta === undefined || !parser.plainDelta(frame.data, out)) parser.chunk(parseData(frame.data, call), out);
   }
   return false;
 }
