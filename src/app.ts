@@ -7,7 +7,7 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
 import { Counter } from 'prom-client';
-import { constantTimeEqual, createIdGenerator, mulDiv, cryptoRandom, err, ok, sha256Hex, systemClock, type Clock, type Random, type Result } from './core/index.ts';
+import { constantTimeEqual, createIdGenerator, mulDiv, cryptoRandom, err, ok, sha256Hex, systemClock, formatWebhookSecret, type Clock, type Random, type Result } from './core/index.ts';
 import { createAccount, createApiKey, type AccountDeps, type KeyLimits } from './accounts/index.ts';
 import type { ModelCatalog, ModelMap } from './catalog/index.ts';
 import { OfferCatalogHolder, createBillingService, fileExportChannel, parseOfferCatalog, webhookChannel } from './billing/index.ts';
@@ -206,7 +206,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const health = new DeploymentHealth(clock);
   const gateway = new Gateway({
     catalog: () => config.catalog, providers: () => providers,
-    adapters: { 'openai-compatible': createOpenAICompatibleAdapter(), anthropic: createAnthropicAdapter(), gemini: createGeminiAdapter({ estimateTextTokens }) },
+    adapters: { 'openai-compatible': createOpenAICompatibleAdapter({ fastPaths: config.server.fastPaths }), anthropic: createAnthropicAdapter(), gemini: createGeminiAdapter({ estimateTextTokens }) },
     dispatcher, charging, health, limiter: new RateLimiter(), random, clock,
     now: () => performance.now(), metrics: telemetry.gateway,
     timeoutMsUpstreamHeaders: config.server.timeoutMsUpstreamHeaders, timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
@@ -340,8 +340,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     }
     const path = join(config.dataDir, fileName);
     if (!existsSync(path)) {
-      writeFileSync(path, `${random.bytes(32).toString('base64url')}\n`, { mode: 0o600 });
-      logger.warn({ path, env: envName }, 'no webhook secret configured: generated one; give it to the receiver to check x-tokengrid-signature');
+      writeFileSync(path, `${formatWebhookSecret(random.bytes(32))}\n`, { mode: 0o600 });
+      logger.warn({ path, env: envName }, 'no webhook secret configured: generated one (whsec_...); give it to the receiver to verify webhook-signature (Standard Webhooks)');
     }
     return readFileSync(path, 'utf8').trim();
   };

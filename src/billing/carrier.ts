@@ -4,8 +4,7 @@
  * delivery, for batch pick-up) and a webhook (one signed POST per charge, the payment id as idempotency key).
  * The I/O itself (writing a file, an HTTP POST) is injected by the composition root.
  */
-import { createHmac } from 'node:crypto';
-import type { Clock } from '../core/index.ts';
+import { webhookHeaders, webhookKey, type Clock } from '../core/index.ts';
 import type { Ctx } from './context.ts';
 
 export interface CarrierCharge {
@@ -59,13 +58,12 @@ export function fileExportChannel(o: { write: (fileName: string, text: string) =
 
 export type HttpPost = (url: string, headers: Record<string, string>, body: string) => Promise<{ status: number; body: string }>;
 
-/** Signature header: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>"> (the Stripe scheme). */
-export function signWebhook(secret: string, unixS: number, body: string): string {
-  return `t=${unixS},v1=${createHmac('sha256', secret).update(`${unixS}.${body}`).digest('hex')}`;
-}
+/** Signed with Standard Webhooks (src/core/webhook-signature.ts); the payment id is the `webhook-id`. */
+export { signWebhookMessage as signWebhook } from '../core/index.ts';
 
 /** POSTs each charge as JSON; a 2xx answer is accepted, its JSON `reference` (if any) kept. */
 export function webhookChannel(o: { url: string; secret: string; post: HttpPost; clock: Clock }): CarrierChannel {
+  const key = webhookKey(o.secret);
   return {
     name: 'webhook',
     async submit(charges) {
@@ -74,7 +72,7 @@ export function webhookChannel(o: { url: string; secret: string; post: HttpPost;
         const body = JSON.stringify({ type: 'carrier.charge', ...c, amount: amount(c.amountMinor) });
         const headers = {
           'content-type': 'application/json', 'idempotency-key': c.paymentId,
-          'x-tokengrid-signature': signWebhook(o.secret, Math.floor(o.clock.nowMs() / 1000), body),
+          ...webhookHeaders(key, c.paymentId, o.clock.nowMs(), body),
         };
         try {
           const r = await o.post(o.url, headers, body);

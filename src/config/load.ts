@@ -114,6 +114,11 @@ export function resolveConfig(file: FileConfig, env: NodeJS.ProcessEnv, override
   const server = { ...file.server };
   if (overrides.host !== undefined) server.host = overrides.host;
   if (overrides.port !== undefined) server.port = overrides.port;
+  const fast = env.TOKENGRID_FAST_PATHS?.trim().toLowerCase();
+  if (fast !== undefined && fast !== '') {
+    if (fast !== 'on' && fast !== 'off') throw new ConfigError(`TOKENGRID_FAST_PATHS must be on or off, not ${JSON.stringify(env.TOKENGRID_FAST_PATHS)}`);
+    server.fastPaths = fast === 'on';
+  }
   return {
     server,
     dataDir: resolve(overrides.dataDir ?? 'data'),

@@ -50,6 +50,8 @@ export const serverSchema = z.object({
   shutdownGraceMs: z.number().int().nonnegative().default(15_000),
   /** Keep-alive connections per upstream origin (streams in flight to one origin beyond this queue). */
   upstreamConnectionsMax: z.number().int().positive().default(4096),
+  /** The fast paths of ARCHITECTURE.md's table; false (or env TOKENGRID_FAST_PATHS=off) takes every general twin. */
+  fastPaths: z.boolean().default(true),
 }).strict();
 
 export const configSchema = z.object({

@@ -7,3 +7,4 @@ export * from './int.ts';
 export * from './hash.ts';
 export * from './error-codes.ts';
 export * from './currencies.ts';
+export * from './webhook-signature.ts';

@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { ManualClock } from '../core/index.ts';
 import { emptyMutation } from '../charging/index.ts';
 import { openMemoryChargingStore, type MemoryChargingStore } from '../store/memory/charging-store.ts';
-import { backoffMs, createWebhookDeliverer, signPayload, type Timer } from './webhook.ts';
+import { Webhook } from 'standardwebhooks';
+import { backoffMs, createWebhookDeliverer, verifyWebhook, type Timer } from './webhook.ts';
 
 const T = Date.UTC(2026, 0, 1);
 const SECRET = 'test-webhook-secret-0123456789';
@@ -42,7 +43,7 @@ async function storeWithEvents(n: number): Promise<MemoryChargingStore> {
 }
 
 describe('webhook delivery', () => {
-  test('a pending event is POSTed once, signed, and marked delivered', async () => {
+  test('a pending event is POSTed once, signed with Standard Webhooks, and marked delivered', async () => {
     const { url, hits } = await receiver([204]);
     const store = await storeWithEvents(1);
     const clock = new ManualClock(T);
@@ -52,7 +53,10 @@ describe('webhook delivery', () => {
     assert.equal(hits.length, 1);
     const hit = hits[0]!;
     assert.equal(hit.headers['x-tokengrid-event-id'], 'evt_0');
-    assert.equal(hit.headers['x-tokengrid-signature'], signPayload('s3cret-s3cret-s3cret', String(hit.headers['x-tokengrid-timestamp']), hit.body));
+    assert.equal(hit.headers['webhook-id'], 'evt_0');
+    assert.equal(hit.headers['webhook-timestamp'], String(T / 1000));
+    assert.deepEqual(verifyWebhook('s3cret-s3cret-s3cret', hit.headers, hit.body, T), { ok: true });
+    assert.deepEqual(verifyWebhook('s3cret-s3cret-s3cret', hit.headers, hit.body.replace('800', '801'), T), { ok: false, reason: 'bad_signature' });
     assert.deepEqual(JSON.parse(hit.body), { id: 'evt_0', type: 'threshold_80', accountId: 'acct_1', subjectId: 'bkt_1', data: { percent: 80, used: 800, amount: 1000 }, atMs: T, attempt: 1 });
     assert.equal((await store.listEvents('acct_1', null, 10))[0]!.deliveryState, 'delivered');
   });
@@ -118,6 +122,20 @@ describe('webhook delivery', () => {
 });
 
 describe('webhook signing is mandatory', () => {
+  test('a whsec_ secret signs so that the official standardwebhooks library verifies the delivery', async () => {
+    const { url, hits } = await receiver([200]);
+    const store = await storeWithEvents(1);
+    const secret = `whsec_${Buffer.alloc(24, 3).toString('base64')}`;
+    const d = createWebhookDeliverer({ outbox: store, clock: new ManualClock(Date.now()), config: { url, secret } });
+    assert.deepEqual(await d.deliverDue(), { delivered: 1, failed: 0 });
+    const h = hits[0]!.headers as Record<string, string>;
+    assert.equal((new Webhook(secret).verify(hits[0]!.body, h) as { id: string }).id, 'evt_0');
+  });
+
+  test('a whsec_ secret that is not base64 is refused at start', () => {
+    assert.throws(() => createWebhookDeliverer({ outbox: openMemoryChargingStore(), clock: new ManualClock(T), config: { url: 'http://127.0.0.1:9/hook', secret: 'whsec_not*base64*at*all**' } }), /base64/);
+  });
+
   test('a deliverer without a secret refuses to start instead of sending unsigned webhooks', () => {
     const store = openMemoryChargingStore();
     assert.throws(() => createWebhookDeliverer({ outbox: store, clock: new ManualClock(T), config: { url: 'http://127.0.0.1:9/hook' } as never }), /signing secret/);

@@ -3,12 +3,12 @@
  * charging store in the same transaction as the charge that caused them (an outbox), so none is lost; this
  * deliverer POSTs each pending event to one configured URL, marks it delivered on a 2xx, and otherwise retries
  * with exponential backoff until maxAttempts, then gives up (state 'failed', still readable in the event log).
- * Delivery is at-least-once: a receiver deduplicates by the `x-tokengrid-event-id` header.
- * Each request is signed: `x-tokengrid-signature: sha256=HMAC(secret, "<timestamp>.<body>")`.
+ * Delivery is at-least-once: a receiver deduplicates by the `webhook-id` header (the event id, also sent as
+ * `x-tokengrid-event-id`). Each request is signed with Standard Webhooks (src/core/webhook-signature.ts):
+ * `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`.
  */
-import { createHmac } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
-import type { Clock } from '../core/index.ts';
+import { signWebhookMessage, verifyWebhook, webhookHeaders, webhookKey, type Clock } from '../core/index.ts';
 import type { StoredChargingEvent } from '../charging/index.ts';
 
 /** The part of the ChargingStore this module needs (declared by its user, implemented by store/*). */
@@ -76,9 +76,13 @@ export function backoffMs(attemptsFailed: number, base: number, max: number): nu
   return Math.min(max, base * 2 ** Math.max(0, attemptsFailed - 1));
 }
 
-export function signPayload(secret: string, timestamp: string, body: string): string {
-  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+/** The Standard Webhooks signature (`v1,<base64>`) of one message; kept under its old name for callers. */
+export function signPayload(secret: string, id: string, timestampS: number, body: string): string {
+  return signWebhookMessage(secret, id, timestampS, body);
 }
+
+/** Receivers written in TypeScript can verify with this (or with the official `standardwebhooks` library). */
+export { verifyWebhook };
 
 /** The shortest webhook secret accepted: a receiver must be able to tell our requests from forged ones. */
 export const WEBHOOK_SECRET_MIN_LENGTH = 16;
@@ -88,6 +92,7 @@ export function createWebhookDeliverer(deps: WebhookDeps): WebhookDeliverer {
   if (typeof cfg.secret !== 'string' || cfg.secret.length < WEBHOOK_SECRET_MIN_LENGTH) {
     throw new Error(`The webhook to ${cfg.url} needs a signing secret of at least ${WEBHOOK_SECRET_MIN_LENGTH} characters; TokenGrid does not send unsigned webhooks.`);
   }
+  const key = webhookKey(cfg.secret);
   const timer = deps.timer ?? systemTimer;
   let handle: unknown = null;
   let running: Promise<unknown> | null = null;
@@ -95,9 +100,7 @@ export function createWebhookDeliverer(deps: WebhookDeps): WebhookDeliverer {
 
   async function post(e: StoredChargingEvent): Promise<boolean> {
     const body = JSON.stringify({ id: e.id, type: e.type, accountId: e.accountId, subjectId: e.subjectId, data: e.data, atMs: e.atMs, attempt: e.attempts + 1 });
-    const timestamp = String(deps.clock.nowMs());
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-tokengrid-event-id': e.id, 'x-tokengrid-timestamp': timestamp };
-    headers['x-tokengrid-signature'] = signPayload(cfg.secret, timestamp, body);
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-tokengrid-event-id': e.id, ...webhookHeaders(key, e.id, deps.clock.nowMs(), body) };
     try {
       const res = await request(cfg.url, { method: 'POST', headers, body, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs,
         ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }) });

@@ -1,16 +1,16 @@
 /**
- * One POST to an Anthropic-speaking upstream through the shared undici dispatcher, with every failure
- * turned into an UpstreamError (adapters never retry; the gateway decides from `kind` and `status`).
+ * The Anthropic Messages endpoint: URL, headers, and the error body's message. The POST itself, timeouts,
+ * bounded reads and the error mapping are the shared transport (../transport).
  */
-import { request, type Dispatcher } from 'undici';
-import { UpstreamError, type UpstreamCall } from '../types.ts';
+import type { Dispatcher } from 'undici';
+import type { UpstreamCall } from '../types.ts';
+import { bodyError as transportBodyError, postJson, readBody } from '../transport/index.ts';
+import type { UpstreamError } from '../types.ts';
 
 /** Pinned API version: the wire format this adapter is written against. */
 export const ANTHROPIC_VERSION = '2023-06-01';
 /** A non-streamed answer larger than this is treated as malformed (a limit on everything). */
 export const RESPONSE_BYTES_MAX = 32 * 1024 * 1024;
-/** How much of an error body is kept for logs. */
-export const ERROR_BODY_CHARS_MAX = 4096;
 
 export function messagesUrl(baseUrl: string): string {
   const trimmed = baseUrl.replace(/\/+$/, '');
@@ -32,87 +32,21 @@ export async function postMessages(call: UpstreamCall, body: Record<string, unkn
   if (clientHeaders['anthropic-beta'] !== undefined && clientHeaders['anthropic-beta'] !== '') headers['anthropic-beta'] = clientHeaders['anthropic-beta'];
   if (call.provider.apiKey !== undefined) headers['x-api-key'] = call.provider.apiKey;
   Object.assign(headers, call.provider.headers);
-  let res: Dispatcher.ResponseData;
-  try {
-    res = await request(messagesUrl(call.provider.baseUrl), {
-      method: 'POST',
-      dispatcher: call.dispatcher,
-      headers,
-      body: JSON.stringify(body),
-      signal: call.signal as AbortSignal, // a CallSignal: what undici uses of an AbortSignal
-      headersTimeout: call.timeoutMsHeaders,
-      bodyTimeout: call.timeoutMsBody,
-    });
-  } catch (e) {
-    throw requestError(call, e);
-  }
-  if (res.statusCode < 200 || res.statusCode > 299) throw await statusError(call, res);
-  return res;
+  return postJson(call, { url: messagesUrl(call.provider.baseUrl), headers, body: JSON.stringify(body), errorDetail: errorMessageOf });
 }
 
-function errorCode(e: unknown): string | undefined {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function describe(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-/** Failure before response headers: abort, timeout, or could not connect. */
-export function requestError(call: UpstreamCall, e: unknown): UpstreamError {
-  if (e instanceof UpstreamError) return e;
-  if (call.signal.aborted) return new UpstreamError('aborted', 'upstream request aborted');
-  const code = errorCode(e);
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new UpstreamError('timeout', `anthropic upstream timed out: ${describe(e)}`);
-  }
-  return new UpstreamError('connect', `anthropic upstream unreachable: ${code ?? describe(e)}`);
-}
-
-/** Failure while reading a 2xx body: abort, timeout, or the connection dropped mid-body. */
+/** Failure while reading a 2xx body (../transport/errors.ts). */
 export function bodyError(call: UpstreamCall, e: unknown): UpstreamError {
-  if (e instanceof UpstreamError) return e;
-  if (call.signal.aborted) return new UpstreamError('aborted', 'upstream request aborted');
-  if (errorCode(e) === 'UND_ERR_BODY_TIMEOUT') return new UpstreamError('timeout', `anthropic upstream body timed out: ${describe(e)}`);
-  return new UpstreamError('disconnect', `anthropic upstream connection lost: ${errorCode(e) ?? describe(e)}`);
+  return transportBodyError(e, call);
 }
 
-/** Read a whole body as text, bounded by RESPONSE_BYTES_MAX. */
-export async function readText(call: UpstreamCall, body: Dispatcher.ResponseData['body'], bytesMax = RESPONSE_BYTES_MAX): Promise<string> {
-  const decoder = new TextDecoder();
-  let text = '';
-  let bytes = 0;
-  try {
-    for await (const chunk of body as AsyncIterable<Uint8Array>) {
-      bytes += chunk.byteLength;
-      if (bytes > bytesMax) {
-        body.destroy();
-        throw new UpstreamError('malformed', `anthropic upstream answer exceeds ${bytesMax} bytes`);
-      }
-      text += decoder.decode(chunk, { stream: true });
-    }
-  } catch (e) {
-    throw bodyError(call, e);
-  }
-  return text + decoder.decode();
+/** Read a whole 2xx body as text, bounded by RESPONSE_BYTES_MAX ('malformed' beyond). */
+export function readText(call: UpstreamCall, body: Dispatcher.ResponseData['body'], bytesMax = RESPONSE_BYTES_MAX): Promise<string> {
+  return readBody(call, body, bytesMax);
 }
 
-/** A non-2xx answer: consume the body (keeps the connection reusable) and keep its start for logs. */
-async function statusError(call: UpstreamCall, res: Dispatcher.ResponseData): Promise<UpstreamError> {
-  let text = '';
-  try {
-    text = await readText(call, res.body, 1024 * 1024);
-  } catch {
-    if (call.signal.aborted) return new UpstreamError('aborted', 'upstream request aborted');
-    // The status is what matters; a broken error body still is that status.
-  }
-  const kept = text.slice(0, ERROR_BODY_CHARS_MAX);
-  return new UpstreamError('status', `anthropic upstream answered ${res.statusCode}: ${errorMessageOf(kept)}`, res.statusCode, kept);
-}
-
-/** The message inside {"type":"error","error":{"type":..,"message":..}}, or the raw text start. */
-export function errorMessageOf(text: string): string {
+/** The message inside {"type":"error","error":{"type":..,"message":..}} (undefined: not that shape). */
+export function errorMessageOf(text: string): string | undefined {
   try {
     const parsed = JSON.parse(text) as { error?: { type?: unknown; message?: unknown } };
     const type = typeof parsed.error?.type === 'string' ? parsed.error.type : undefined;
@@ -121,5 +55,5 @@ export function errorMessageOf(text: string): string {
   } catch {
     // not JSON: fall through to the raw text
   }
-  return text.slice(0, 200) || '(empty body)';
+  return undefined;
 }

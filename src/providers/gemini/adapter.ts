@@ -2,10 +2,10 @@ import { systemClock, type Clock } from '../../core/index.ts';
 import type { ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse } from '../../wire/index.ts';
 import { UpstreamError, type ProviderAdapter, type UpstreamCall, type UpstreamStream } from '../types.ts';
 import { embed } from './embeddings.ts';
-import { buildGenerateContentRequest } from './request.ts';
-import { decodeResponse } from './response.ts';
-import { streamEvents } from './stream.ts';
-import { methodUrl, parseJsonObject, postJson, readText, statusError } from './transport.ts';
+import { buildGenerateContentRequest } from './build-request.ts';
+import { decodeResponse } from './parse-response.ts';
+import { streamEvents } from './stream-reader.ts';
+import { methodUrl, parseJsonObject, postJson, readText } from './http.ts';
 import type { GeminiGenerateContentResponse } from './wire-types.ts';
 
 /** A whole (non-streamed) response larger than this is refused rather than buffered. */
@@ -35,9 +35,7 @@ export function createGeminiAdapter(options: GeminiAdapterOptions = {}): Provide
   async function chat(call: UpstreamCall, req: ChatRequest): Promise<ChatResponse> {
     const url = methodUrl(call.provider.baseUrl, call.upstreamModel, 'generateContent');
     const res = await postJson(call, url, buildGenerateContentRequest(req), 'application/json');
-    if (res.statusCode < 200 || res.statusCode >= 300) throw await statusError(res, call);
-    const { text, truncated } = await readText(res, call, bytesMaxResponse);
-    if (truncated) throw new UpstreamError('malformed', `gemini response exceeds ${bytesMaxResponse} bytes`);
+    const text = await readText(res, call, bytesMaxResponse);
     const body = parseJsonObject(text, 'response') as GeminiGenerateContentResponse;
     const id = nonEmpty(body.responseId) ?? fallbackId(call);
     const decoded = decodeResponse(body, id);
@@ -59,7 +57,6 @@ export function createGeminiAdapter(options: GeminiAdapterOptions = {}): Provide
   async function chatStream(call: UpstreamCall, req: ChatRequest): Promise<UpstreamStream> {
     const url = methodUrl(call.provider.baseUrl, call.upstreamModel, 'streamGenerateContent', '?alt=sse');
     const res = await postJson(call, url, buildGenerateContentRequest(req), 'text/event-stream');
-    if (res.statusCode < 200 || res.statusCode >= 300) throw await statusError(res, call);
     return { events: streamEvents(res, { call, fallbackId: fallbackId(call), createdS: nowS() }) };
   }
 

@@ -1,6 +1,6 @@
 import type { EmbeddingRequest, EmbeddingResponse } from '../../wire/index.ts';
 import { UpstreamError, type UpstreamCall } from '../types.ts';
-import { methodUrl, parseJsonObject, postJson, readText, statusError } from './transport.ts';
+import { methodUrl, parseJsonObject, postJson, readText } from './http.ts';
 import type { GeminiContentEmbedding, GeminiEmbedContentRequest, GeminiUsageMetadata } from './wire-types.ts';
 
 export interface EmbedOptions {
@@ -43,9 +43,7 @@ export async function embed(call: UpstreamCall, req: EmbeddingRequest, opts: Emb
   const url = methodUrl(call.provider.baseUrl, call.upstreamModel, single ? 'embedContent' : 'batchEmbedContents');
   const body = single ? one(texts[0] ?? '') : { requests: texts.map(one) };
   const res = await postJson(call, url, body, 'application/json');
-  if (res.statusCode < 200 || res.statusCode >= 300) throw await statusError(res, call);
-  const { text, truncated } = await readText(res, call, opts.bytesMaxResponse);
-  if (truncated) throw new UpstreamError('malformed', `gemini embeddings response exceeds ${opts.bytesMaxResponse} bytes`);
+  const text = await readText(res, call, opts.bytesMaxResponse);
   const parsed = parseJsonObject(text, 'embeddings response');
   const raw: unknown[] = single ? [parsed.embedding] : Array.isArray(parsed.embeddings) ? parsed.embeddings : [];
   if (raw.length !== texts.length) {

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import type { StreamEvent } from '../../wire/index.ts';
 import { UpstreamError, type UpstreamCall } from '../types.ts';
 import { createOpenAICompatibleAdapter } from './index.ts';
-import { chatRequest, rejectsWith, scenarioCall, startScenarioUpstream, type ScenarioUpstream } from './test-upstream.ts';
+import { chatRequest, rejectsWith, scenarioCall, startScenarioUpstream, testFastPaths, type ScenarioUpstream } from './test-upstream.ts';
 
 /** What the fake upstream saw, per scenario. */
 const seen = new Map<string, { headers: IncomingMessage['headers']; body: any; url: string }>();
@@ -142,7 +142,7 @@ function call(scenario: string, over: Partial<UpstreamCall> = {}): UpstreamCall 
 
 const chatReq = chatRequest;
 
-const adapter = createOpenAICompatibleAdapter();
+const adapter = createOpenAICompatibleAdapter({ fastPaths: testFastPaths() });
 
 async function collect(events: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
   const out: StreamEvent[] = [];

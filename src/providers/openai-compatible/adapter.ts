@@ -1,6 +1,7 @@
+import type { ChatRequest } from '../../wire/index.ts';
 import type { ProviderAdapter, UpstreamCall, UpstreamStream } from '../types.ts';
-import { buildChatBodyJson, buildCompletionBody, buildEmbeddingBody } from './build-request.ts';
-import { ChatChunkParser, CompletionChunkParser } from './chunk-parser.ts';
+import { buildChatBody, buildChatBodyJson, buildCompletionBody, buildEmbeddingBody } from './build-request.ts';
+import { ChatChunkParser, CompletionChunkParser } from './stream-reader.ts';
 import { answerJson, postText } from './dispatch.ts';
 import { postStream, SseHandler } from './dispatch-stream.ts';
 import {
@@ -11,6 +12,13 @@ import {
 export interface OpenAICompatibleOptions {
   /** Largest non-streamed answer we read; bigger ones fail as 'malformed' instead of filling memory. */
   responseBytesMax?: number;
+  /**
+   * The fast paths (ARCHITECTURE.md, "Fast paths"): the request body written field by field, OpenAI's plain
+   * answers and stream chunks read without JSON.parse, stream bytes decoded with Buffer#toString, undici's
+   * handler called through the LegacyBridge. false: every one takes its general twin. Default true; the
+   * composition root passes config's `fastPaths` (TOKENGRID_FAST_PATHS=off).
+   */
+  fastPaths?: boolean;
 }
 
 const RESPONSE_BYTES_MAX_DEFAULT = 32 * 1024 * 1024;
@@ -31,17 +39,19 @@ async function* replay<T>(events: T[]): AsyncGenerator<T, void, undefined> {
  */
 export function createOpenAICompatibleAdapter(opts: OpenAICompatibleOptions = {}): ProviderAdapter {
   const bytesMax = opts.responseBytesMax ?? RESPONSE_BYTES_MAX_DEFAULT;
+  const fast = opts.fastPaths ?? true;
+  const chatBody = fast ? buildChatBodyJson : (call: UpstreamCall, req: ChatRequest, stream: boolean): string => JSON.stringify(buildChatBody(call, req, stream));
   return {
     kind: 'openai-compatible',
 
     async chat(call, req) {
-      const answer = await postText(call, '/chat/completions', buildChatBodyJson(call, req, false), 'application/json', bytesMax);
+      const answer = await postText(call, '/chat/completions', chatBody(call, req, false), 'application/json', bytesMax, fast);
       // OpenAI's plain text answer is read without JSON.parse; any other shape takes the general path.
-      return parsePlainChatResponse(answer.text) ?? parseChatResponse(answerJson(answer, call), defaultsFor(call));
+      return (fast ? parsePlainChatResponse(answer.text) : undefined) ?? parseChatResponse(answerJson(answer, call), defaultsFor(call));
     },
 
     async chatStream(call, req): Promise<UpstreamStream> {
-      const res = await postStream(call, '/chat/completions', buildChatBodyJson(call, req, true), new ChatChunkParser(defaultsFor(call)), bytesMax);
+      const res = await postStream(call, '/chat/completions', chatBody(call, req, true), new ChatChunkParser(defaultsFor(call)), bytesMax, fast);
       if (res instanceof SseHandler) return res;
       // Some vendors ignore `stream: true` for some models and answer one JSON document.
       const full = parseChatResponse(answerJson(res, call), defaultsFor(call));
@@ -49,12 +59,12 @@ export function createOpenAICompatibleAdapter(opts: OpenAICompatibleOptions = {}
     },
 
     async completion(call, req) {
-      const answer = await postText(call, '/completions', JSON.stringify(buildCompletionBody(call, req, false)), 'application/json', bytesMax);
+      const answer = await postText(call, '/completions', JSON.stringify(buildCompletionBody(call, req, false)), 'application/json', bytesMax, fast);
       return parseCompletionResponse(answerJson(answer, call), defaultsFor(call));
     },
 
     async completionStream(call, req): Promise<UpstreamStream> {
-      const res = await postStream(call, '/completions', JSON.stringify(buildCompletionBody(call, req, true)), new CompletionChunkParser(defaultsFor(call)), bytesMax);
+      const res = await postStream(call, '/completions', JSON.stringify(buildCompletionBody(call, req, true)), new CompletionChunkParser(defaultsFor(call)), bytesMax, fast);
       if (res instanceof SseHandler) return res;
       const full = parseCompletionResponse(answerJson(res, call), defaultsFor(call));
       const choice = full.choices[0];
@@ -69,7 +79,7 @@ export function createOpenAICompatibleAdapter(opts: OpenAICompatibleOptions = {}
     },
 
     async embeddings(call, req) {
-      const answer = await postText(call, '/embeddings', JSON.stringify(buildEmbeddingBody(call, req)), 'application/json', bytesMax);
+      const answer = await postText(call, '/embeddings', JSON.stringify(buildEmbeddingBody(call, req)), 'application/json', bytesMax, fast);
       return parseEmbeddingResponse(answerJson(answer, call), defaultsFor(call));
     },
   };

@@ -1,7 +1,7 @@
 import { SseParser, type StreamEvent } from '../../wire/index.ts';
 import { UpstreamError, type UpstreamCall, type UpstreamStream } from '../types.ts';
-import type { ChunkParser } from './chunk-parser.ts';
-import { TextHandler, contentTypeOf, type UpstreamAnswer } from './dispatch.ts';
+import type { ChunkParser } from './stream-reader.ts';
+import { TextHandler, dispatchTo, type UpstreamAnswer } from './dispatch.ts';
 import { abortedBeforeSend, dispatchOptions, handleFrames, parseFrames, Utf8Chunks } from './http.ts';
 
 /** Body bytes held for a consumer that is not reading; past this undici stops reading the socket (as a Readable's highWaterMark). */
@@ -32,7 +32,6 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
 export class SseHandler extends TextHandler implements UpstreamStream, AsyncIterator<StreamEvent[]> {
   /** A 2xx SSE body: chunks go to the consumer. */
   #sse = false;
-  #resume: (() => void) | undefined;
   #paused = false;
   #queue: Buffer[] = [];
   #qi = 0;
@@ -48,7 +47,8 @@ export class SseHandler extends TextHandler implements UpstreamStream, AsyncIter
   #draining = false;
   #waiter: { resolve: (r: IteratorResult<StreamEvent[]>) => void; reject: (e: unknown) => void } | undefined;
   readonly #sseParser = new SseParser();
-  readonly #utf8 = new Utf8Chunks();
+  /** Body bytes → text: Utf8Chunks on the fast path, a streaming TextDecoder (its general twin) otherwise. */
+  readonly #utf8: { decode(buf: Buffer): string };
   #events: AsyncIterable<StreamEvent> | undefined;
   #batchesTaken = false;
 
@@ -58,25 +58,25 @@ export class SseHandler extends TextHandler implements UpstreamStream, AsyncIter
     readonly parser: ChunkParser,
     readonly resolveStart: (r: UpstreamAnswer | SseHandler) => void,
     reject: (e: UpstreamError) => void,
+    readonly fast = true,
   ) {
     super(call, bytesMax, resolveStart, reject);
+    this.#utf8 = fast ? new Utf8Chunks() : new StreamingText();
   }
 
   // ---- undici's side ----
 
-  override onStart(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (statusCode >= 300) return super.onStart(statusCode, rawHeaders, resume);
-    const type = contentTypeOf(rawHeaders);
+  override responseStart(statusCode: number, contentType: string | undefined): boolean {
+    if (statusCode >= 300) return super.responseStart(statusCode, contentType);
     // Some vendors ignore `stream: true` for some models and answer one JSON document.
-    if (type !== undefined && type.includes('application/json')) return super.onStart(statusCode, rawHeaders, resume);
+    if (contentType !== undefined && contentType.includes('application/json')) return super.responseStart(statusCode, contentType);
     this.#sse = true;
-    this.#resume = resume;
     this.resolveStart(this);
     return true;
   }
 
-  override onData(chunk: Buffer): boolean {
-    if (!this.#sse) return super.onData(chunk);
+  override bodyChunk(chunk: Buffer): boolean {
+    if (!this.#sse) return super.bodyChunk(chunk);
     if (this.#over) return true; // draining after [DONE], or nobody reads any more
     this.#queue.push(chunk);
     this.#queued += chunk.length;
@@ -91,9 +91,9 @@ export class SseHandler extends TextHandler implements UpstreamStream, AsyncIter
     return false;
   }
 
-  override onComplete(): void {
+  override bodyEnd(): void {
     if (!this.#sse) {
-      super.onComplete();
+      super.bodyEnd();
       return;
     }
     this.#ended = true;
@@ -140,7 +140,7 @@ export class SseHandler extends TextHandler implements UpstreamStream, AsyncIter
       if (r === undefined && this.#paused) {
         // The consumer read the queue: let undici read the socket again (it may deliver chunks right away).
         this.#paused = false;
-        this.#resume!();
+        this.resumeRequest();
         r = this.#step();
       }
       if (r !== undefined) return Promise.resolve(r);
@@ -207,7 +207,7 @@ export class SseHandler extends TextHandler implements UpstreamStream, AsyncIter
             this.#queue.length = 0;
             this.#qi = 0;
           }
-          last = handleFrames(parseFrames(this.#sseParser, this.#utf8.decode(chunk), call), parser, out, call);
+          last = handleFrames(parseFrames(this.#sseParser, this.#utf8.decode(chunk), call), parser, out, call, this.fast);
           if (last) {
             // [DONE] is the last thing an upstream sends; bytes after it are ignored.
             parser.end(out);
@@ -217,7 +217,7 @@ export class SseHandler extends TextHandler implements UpstreamStream, AsyncIter
           throw this.#failure;
         } else if (this.#ended) {
           last = true;
-          const done = handleFrames(parseFrames(this.#sseParser, undefined, call), parser, out, call);
+          const done = handleFrames(parseFrames(this.#sseParser, undefined, call), parser, out, call, this.fast);
           if (done || parser.finished) parser.end(out);
           else this.#tail = new UpstreamError('disconnect', `${call.provider.name} ended the stream before finish_reason or [DONE]`);
         } else {
@@ -255,11 +255,20 @@ export class SseHandler extends TextHandler implements UpstreamStream, AsyncIter
     if (this.#draining) {
       if (this.#paused) {
         this.#paused = false;
-        this.#resume!();
+        this.resumeRequest();
       }
       return;
     }
     this.abortRequest();
+  }
+}
+
+/** The general twin of Utf8Chunks: a streaming TextDecoder (leading BOM dropped, invalid bytes as U+FFFD). */
+class StreamingText {
+  readonly #decoder = new TextDecoder();
+
+  decode(buf: Buffer): string {
+    return this.#decoder.decode(buf, { stream: true });
   }
 }
 
@@ -271,14 +280,9 @@ async function* flatten(batches: AsyncIterable<StreamEvent[]>): AsyncGenerator<S
  * POST a streaming request. Resolves once a 2xx answered: with the stream (the handler) for an SSE body,
  * or with the whole answer when the upstream answered JSON instead. Rejects like postText otherwise.
  */
-export function postStream(call: UpstreamCall, path: string, bodyJson: string, parser: ChunkParser, bytesMax: number): Promise<UpstreamAnswer | SseHandler> {
+export function postStream(call: UpstreamCall, path: string, bodyJson: string, parser: ChunkParser, bytesMax: number, fast = true): Promise<UpstreamAnswer | SseHandler> {
   if (call.signal.aborted) return Promise.reject(abortedBeforeSend(call));
   return new Promise((resolve, reject) => {
-    const handler = new SseHandler(call, bytesMax, parser, resolve, reject);
-    try {
-      call.dispatcher.dispatch(dispatchOptions(call, path, bodyJson, 'text/event-stream'), handler);
-    } catch (e) {
-      handler.onError(e as Error);
-    }
+    dispatchTo(call, dispatchOptions(call, path, bodyJson, 'text/event-stream'), new SseHandler(call, bytesMax, parser, resolve, reject, fast), fast);
   });
 }

@@ -9,7 +9,7 @@ import type { StreamEvent } from '../../wire/index.ts';
 import type { UpstreamCall } from '../types.ts';
 import { contentTypeOf } from './dispatch.ts';
 import { createOpenAICompatibleAdapter } from './index.ts';
-import { chatRequest, rejectsWith, scenarioCall, startScenarioUpstream, type ScenarioUpstream } from './test-upstream.ts';
+import { chatRequest, rejectsWith, scenarioCall, startScenarioUpstream, testFastPaths, type ScenarioUpstream } from './test-upstream.ts';
 
 /**
  * The adapter's own dispatch handlers (dispatch.ts, dispatch-stream.ts) against a real HTTP server:
@@ -158,7 +158,7 @@ function call(scenario: string, over: Partial<UpstreamCall> = {}): UpstreamCall 
 
 const chatReq = chatRequest;
 
-const adapter = createOpenAICompatibleAdapter();
+const adapter = createOpenAICompatibleAdapter({ fastPaths: testFastPaths() });
 
 
 describe('contentTypeOf (raw undici headers)', () => {
@@ -218,16 +218,16 @@ describe('non-streaming dispatch', () => {
   });
 
   test('a 2xx body larger than responseBytesMax is malformed, and the connection is closed', async () => {
-    const small = createOpenAICompatibleAdapter({ responseBytesMax: 4096 });
+    const small = createOpenAICompatibleAdapter({ fastPaths: testFastPaths(), responseBytesMax: 4096 });
     const e = await rejectsWith(small.chat(call('large'), chatReq()), 'malformed');
     assert.match(e.message, /more than 4096 bytes/);
     await closes.get('large');
   });
 
   test('a 2xx body of exactly responseBytesMax bytes is read', async () => {
-    const exact = createOpenAICompatibleAdapter({ responseBytesMax: Buffer.byteLength(chatJson) });
+    const exact = createOpenAICompatibleAdapter({ fastPaths: testFastPaths(), responseBytesMax: Buffer.byteLength(chatJson) });
     assert.equal((await exact.chat(call('exact'), chatReq())).content[0]?.type, 'text');
-    const under = createOpenAICompatibleAdapter({ responseBytesMax: Buffer.byteLength(chatJson) - 1 });
+    const under = createOpenAICompatibleAdapter({ fastPaths: testFastPaths(), responseBytesMax: Buffer.byteLength(chatJson) - 1 });
     await rejectsWith(under.chat(call('exact'), chatReq()), 'malformed');
   });
 
@@ -275,7 +275,7 @@ describe('streaming dispatch', () => {
     const events: StreamEvent[] = [];
     for await (const ev of (await adapter.chatStream(call('stream-json-charset'), chatReq({ stream: true }))).events) events.push(ev);
     assert.deepEqual(events.map((e) => e.type), ['start', 'text', 'finish', 'usage']);
-    const small = createOpenAICompatibleAdapter({ responseBytesMax: 16 });
+    const small = createOpenAICompatibleAdapter({ fastPaths: testFastPaths(), responseBytesMax: 16 });
     await rejectsWith(small.chatStream(call('stream-json-charset'), chatReq({ stream: true })), 'malformed');
   });
 

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { UpstreamError, type UpstreamCall } from '../types.ts';
 import {
@@ -6,14 +7,15 @@ import {
 
 /**
  * Upstream calls through undici's dispatch() with our own handler, instead of dispatcher.request(): no
- * Readable body, no AsyncResource, no header object per response (only content-type is looked up, in
- * the raw header list), no promise or listener per body chunk.
+ * Readable body, no AsyncResource, no promise or listener per body chunk.
  *
- * The handler speaks undici's "legacy" handler interface (onConnect / onHeaders / onData / onComplete /
- * onError): undici 7's HTTP/1 client calls exactly these; a handler written against the newer controller
- * interface (onRequestStart / onResponseStart ...) is wrapped in an UnwrapHandler that builds a controller
- * and parses every header into an object per response. The legacy methods are marked deprecated in
- * undici's types but are what its core runs; if a future major drops them, only this file changes.
+ * The handlers are written against undici's supported handler API (onRequestStart / onResponseStart /
+ * onResponseData / onResponseEnd / onResponseError, with a DispatchController to abort, pause and resume).
+ * undici 7's HTTP/1 client still calls the older interface (onConnect / onHeaders / onData / onComplete /
+ * onError) and wraps a handler of the new API in its UnwrapHandler, which parses every response header into
+ * an object. The fast path (`fastPaths`, on unless TOKENGRID_FAST_PATHS=off) hands undici a LegacyBridge
+ * instead: the same handler behind the older interface, only content-type read from the raw header list.
+ * With fast paths off, or if a future undici drops the older interface, the handler goes to undici as is.
  */
 
 /** A whole upstream answer, read into memory (bounded). */
@@ -50,12 +52,12 @@ export function contentTypeOf(raw: readonly (Buffer | string)[]): string | undef
 
 /**
  * What every upstream handler shares: the abort wiring (the caller's signal aborts the dispatch through
- * the callback undici hands to onConnect; aborted before that, the request is dropped as soon as undici
- * connects it, before a byte is written) and the error mapping of a failure before or after headers.
+ * the controller undici hands to onRequestStart; aborted before that, the request is dropped as soon as
+ * undici connects it, before a byte is written) and the error mapping of a failure before or after headers.
  */
-abstract class UpstreamHandler implements Dispatcher.DispatchHandler {
-  /** undici's abort for this request, once it was given a connection. */
-  #abort: ((err?: Error) => void) | undefined;
+export abstract class UpstreamHandler implements Dispatcher.DispatchHandler {
+  /** undici's controller for this request, once it was given a connection. */
+  #controller: Dispatcher.DispatchController | undefined;
   /** Our listener on the caller's signal, while one is registered. */
   #onSignal: (() => void) | undefined;
   /** 0 until response headers (final, not 1xx) arrived. */
@@ -77,36 +79,53 @@ abstract class UpstreamHandler implements Dispatcher.DispatchHandler {
     this.call.signal.removeEventListener('abort', l);
   }
 
-  /** Abort the upstream request (connection closed). Before onConnect, it is aborted as soon as undici connects it. */
+  /** Abort the upstream request (connection closed). Before onRequestStart, it is aborted as soon as undici connects it. */
   abortRequest(): void {
-    const abort = this.#abort;
-    if (abort !== undefined) abort();
+    // No reason: undici reports its RequestAbortedError, as an abort() without argument always did.
+    this.#controller?.abort(undefined as unknown as Error);
+  }
+
+  /** Let undici read the socket again after a pause. */
+  resumeRequest(): void {
+    this.#controller?.resume();
   }
 
   /** The caller's signal fired. */
   onSignalAbort(): void {
     this.unlisten();
-    // With a connection, undici's abort reports back through onError (mapped to 'aborted'). Without one
-    // yet, fail now; onConnect aborts the request when undici gets to it.
-    if (this.#abort !== undefined) this.#abort();
+    // With a connection, undici's abort reports back through onResponseError (mapped to 'aborted'). Without
+    // one yet, fail now; onRequestStart aborts the request when undici gets to it.
+    if (this.#controller !== undefined) this.abortRequest();
     else this.fail(this.mapError(undefined));
   }
 
-  onConnect(abort: (err?: Error) => void): void {
+  // ---- undici's supported handler API ----
+
+  onRequestStart(controller: Dispatcher.DispatchController, _context: unknown): void {
     if (this.settled || this.call.signal.aborted) {
-      abort();
+      controller.abort(undefined as unknown as Error);
       return;
     }
-    this.#abort = abort;
+    this.#controller = controller;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (statusCode < 200) return true; // 1xx informational: the real answer follows
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return; // 1xx informational: the real answer follows
     this.statusCode = statusCode;
-    return this.onStart(statusCode, rawHeaders, resume);
+    const type = headers['content-type'];
+    // Sent twice: an array, which never read as JSON before either.
+    if (!this.responseStart(statusCode, typeof type === 'string' ? type : undefined)) controller.pause();
   }
 
-  onError(err: Error): void {
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.bodyChunk(chunk)) controller.pause();
+  }
+
+  onResponseEnd(_controller: Dispatcher.DispatchController, _trailers: IncomingHttpHeaders): void {
+    this.bodyEnd();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     if (this.settled) return;
     this.fail(this.mapError(err));
   }
@@ -119,11 +138,85 @@ abstract class UpstreamHandler implements Dispatcher.DispatchHandler {
     return statusError(this.call, this.statusCode, '');
   }
 
-  abstract onStart(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean;
-  abstract onData(chunk: Buffer): boolean;
-  abstract onComplete(trailers: string[] | null): void;
+  /** Final response headers; false: pause reading (resumeRequest() resumes). */
+  abstract responseStart(statusCode: number, contentType: string | undefined): boolean;
+  /** One body chunk; false: pause reading. */
+  abstract bodyChunk(chunk: Buffer): boolean;
+  abstract bodyEnd(): void;
   /** Hand out a failure (called at most once, with settled still false). */
   abstract fail(e: UpstreamError): void;
+}
+
+/**
+ * Fast path (ARCHITECTURE.md, fast paths): an UpstreamHandler behind undici's older handler interface, which
+ * undici 7's HTTP/1 client calls directly. It is its own DispatchController (abort, pause, resume with the
+ * semantics of undici's UnwrapController) and passes only content-type, read from the raw header list,
+ * instead of a parsed object of every header. General twin: the handler given to undici as it is.
+ */
+export class LegacyBridge implements Dispatcher.DispatchHandler, Dispatcher.DispatchController {
+  #abort: ((err?: Error) => void) | undefined;
+  #resume: (() => void) | undefined;
+  #paused = false;
+  #aborted = false;
+  #reason: Error | null = null;
+
+  constructor(readonly handler: UpstreamHandler) {}
+
+  get aborted(): boolean { return this.#aborted; }
+  get paused(): boolean { return this.#paused; }
+  get reason(): Error | null { return this.#reason; }
+
+  abort(reason: Error): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason ?? null;
+    this.#abort?.(reason);
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#resume?.();
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    this.#aborted = false;
+    this.handler.onRequestStart(this, undefined);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.#resume = resume;
+    this.handler.onResponseStart(this, statusCode, { 'content-type': contentTypeOf(rawHeaders) });
+    return !this.#paused;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.handler.onResponseData(this, chunk);
+    return !this.#paused;
+  }
+
+  onComplete(): void {
+    this.handler.onResponseEnd(this, {});
+  }
+
+  onError(err: Error): void {
+    this.handler.onResponseError(this, err);
+  }
+}
+
+/** Send one request with `handler`: behind the LegacyBridge on the fast path, else through undici's supported API. */
+export function dispatchTo(call: UpstreamCall, opts: Dispatcher.DispatchOptions, handler: UpstreamHandler, fast: boolean): void {
+  try {
+    call.dispatcher.dispatch(opts, fast ? new LegacyBridge(handler) : handler);
+  } catch (e) {
+    // undici reports its own failures through the handler; this is a throw before it got that far.
+    handler.onResponseError(undefined, e as Error);
+  }
 }
 
 /**
@@ -145,13 +238,13 @@ export class TextHandler extends UpstreamHandler {
     super(call);
   }
 
-  onStart(statusCode: number, rawHeaders: Buffer[], _resume: () => void): boolean {
-    this.#contentType = contentTypeOf(rawHeaders);
+  responseStart(statusCode: number, contentType: string | undefined): boolean {
+    this.#contentType = contentType;
     this.#limit = statusCode < 300 ? this.bytesMax : ERROR_BODY_BYTES_MAX;
     return true;
   }
 
-  onData(chunk: Buffer): boolean {
+  bodyChunk(chunk: Buffer): boolean {
     if (this.settled) return true;
     const bytes = (this.#bytes += chunk.length);
     if (bytes <= this.#limit) {
@@ -171,7 +264,7 @@ export class TextHandler extends UpstreamHandler {
     return false;
   }
 
-  onComplete(): void {
+  bodyEnd(): void {
     if (this.settled) return;
     this.settled = true;
     this.unlisten();
@@ -199,16 +292,10 @@ export class TextHandler extends UpstreamHandler {
  * rejects with UpstreamError('status') for any other status (error body bounded, for the logs), and with
  * 'aborted', 'timeout', 'connect', 'malformed' or 'disconnect' as the failure was.
  */
-export function postText(call: UpstreamCall, path: string, bodyJson: string, accept: string, bytesMax: number): Promise<UpstreamAnswer> {
+export function postText(call: UpstreamCall, path: string, bodyJson: string, accept: string, bytesMax: number, fast = true): Promise<UpstreamAnswer> {
   if (call.signal.aborted) return Promise.reject(abortedBeforeSend(call));
   return new Promise((resolve, reject) => {
-    const handler = new TextHandler(call, bytesMax, resolve, reject);
-    try {
-      call.dispatcher.dispatch(dispatchOptions(call, path, bodyJson, accept), handler);
-    } catch (e) {
-      // undici reports its own failures through onError; this is a throw before it got that far.
-      handler.onError(e as Error);
-    }
+    dispatchTo(call, dispatchOptions(call, path, bodyJson, accept), new TextHandler(call, bytesMax, resolve, reject), fast);
   });
 }
 

@@ -2,49 +2,11 @@ import { TextDecoder } from 'node:util';
 import type { Dispatcher } from 'undici';
 import { SseParser, type SseEvent, type StreamEvent } from '../../wire/index.ts';
 import { UpstreamError, type UpstreamCall } from '../types.ts';
-import type { ChunkParser } from './chunk-parser.ts';
+import { abortedError, errorMessage, statusError as transportStatusError } from '../transport/index.ts';
+import type { ChunkParser } from './stream-reader.ts';
 import { isObj, str } from './upstream-fields.ts';
 
-/** Error bodies are kept for logs only; past this size the rest is not worth reading. */
-export const ERROR_BODY_BYTES_MAX = 64 * 1024;
-
-function errorCode(e: unknown): string | undefined {
-  return isObj(e) ? str(e['code']) : undefined;
-}
-
-function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-/**
- * undici's HTTPParserError. Its `code` should be HPE_*, but undici 7 looks the llhttp error up by number in
- * a table keyed by name, so the code is usually undefined: the name is what can be relied on.
- */
-function isParserError(e: unknown, code: string | undefined): boolean {
-  return code?.startsWith('HPE_') === true || (e instanceof Error && e.name === 'HTTPParserError');
-}
-
-/** A failure before response headers: the caller's abort, a timeout, a broken HTTP answer, or no connection. */
-export function requestError(e: unknown, call: UpstreamCall): UpstreamError {
-  const name = call.provider.name;
-  if (call.signal.aborted) return new UpstreamError('aborted', `request to ${name} aborted by the caller`);
-  const code = errorCode(e);
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return new UpstreamError('timeout', `${name} sent no response headers within ${call.timeoutMsHeaders} ms`);
-  if (code === 'UND_ERR_BODY_TIMEOUT') return new UpstreamError('timeout', `${name} sent no body bytes within ${call.timeoutMsBody} ms`);
-  if (isParserError(e, code)) return new UpstreamError('malformed', `${name} sent an unparseable HTTP response: ${errorMessage(e)}`);
-  return new UpstreamError('connect', `could not reach ${name}: ${code ?? ''} ${errorMessage(e)}`.replace('  ', ' '));
-}
-
-/** A failure while reading a 2xx body: the response was cut short. */
-export function bodyError(e: unknown, call: UpstreamCall): UpstreamError {
-  if (e instanceof UpstreamError) return e;
-  const name = call.provider.name;
-  if (call.signal.aborted) return new UpstreamError('aborted', `response from ${name} aborted by the caller`);
-  const code = errorCode(e);
-  if (code === 'UND_ERR_BODY_TIMEOUT') return new UpstreamError('timeout', `${name} sent no body bytes within ${call.timeoutMsBody} ms`);
-  if (isParserError(e, code)) return new UpstreamError('malformed', `${name} sent an unparseable HTTP response: ${errorMessage(e)}`);
-  return new UpstreamError('disconnect', `connection to ${name} broke mid-response: ${code ?? ''} ${errorMessage(e)}`.replace('  ', ' '));
-}
+export { ERROR_BODY_BYTES_MAX, bodyError, requestError } from '../transport/index.ts';
 
 /** What every request to one provider shares: origin, paths and headers (built once, not per request). */
 interface Target {
@@ -117,28 +79,19 @@ export function dispatchOptions(call: UpstreamCall, path: string, bodyJson: stri
 }
 
 /** The caller's signal was already aborted: nothing is sent. */
-export function abortedBeforeSend(call: UpstreamCall): UpstreamError {
-  return new UpstreamError('aborted', `request to ${call.provider.name} aborted by the caller`);
-}
+export const abortedBeforeSend = abortedError;
 
-/** A non-2xx answer, with its (bounded) body for the logs. */
+/** A non-2xx answer, with its (bounded) body for the logs (../transport/errors.ts). */
 export function statusError(call: UpstreamCall, statusCode: number, text: string): UpstreamError {
-  return new UpstreamError('status', `${call.provider.name} answered ${statusCode}: ${upstreamErrorMessage(text)}`, statusCode, text);
+  return transportStatusError(call, statusCode, text, upstreamErrorMessage);
 }
 
-/** The upstream's own error message, for our logs (OpenAI shape, or the raw text cut short). */
-function upstreamErrorMessage(text: string): string {
-  try {
-    const json: unknown = JSON.parse(text);
-    if (isObj(json)) {
-      const e = json['error'];
-      const m = isObj(e) ? str(e['message']) : str(e) ?? str(json['message']);
-      if (m !== undefined) return m.slice(0, 500);
-    }
-  } catch {
-    // not JSON: fall through to the raw text
-  }
-  return text.slice(0, 500) || '(empty body)';
+/** The upstream's own error message, for our logs (OpenAI shape; undefined: not found). */
+function upstreamErrorMessage(text: string): string | undefined {
+  const json: unknown = JSON.parse(text);
+  if (!isObj(json)) return undefined;
+  const e = json['error'];
+  return isObj(e) ? str(e['message']) : str(e) ?? str(json['message']);
 }
 
 /** One body chunk's text (undefined: end of body) → the SSE frames it completed; an oversized event is 'malformed'. */
@@ -150,12 +103,12 @@ export function parseFrames(sse: SseParser, text: string | undefined, call: Upst
   }
 }
 
-/** Feed the frames of one body chunk to the parser; true once [DONE] was seen. */
-export function handleFrames(frames: SseEvent[], parser: ChunkParser, out: StreamEvent[], call: UpstreamCall): boolean {
+/** Feed the frames of one body chunk to the parser; true once [DONE] was seen. `fast`: try the plainDelta fast path first. */
+export function handleFrames(frames: SseEvent[], parser: ChunkParser, out: StreamEvent[], call: UpstreamCall, fast = true): boolean {
   for (const frame of frames) {
     if (frame.data === '[DONE]') return true;
     if (frame.event === 'error') parser.chunk({ error: tryParse(frame.data) ?? frame.data }, out);
-    else if (parser.plainDelta === undefined || !parser.plainDelta(frame.data, out)) parser.chunk(parseData(frame.data, call), out);
+    else if (!fast || parser.plainDelta === undefined || !parser.plainDelta(frame.data, out)) parser.chunk(parseData(frame.data, call), out);
   }
   return false;
 }

@@ -82,3 +82,11 @@ export async function rejectsWith(p: Promise<unknown>, kind: UpstreamErrorKind, 
   if (status !== undefined) assert.equal(caught.status, status);
   return caught;
 }
+
+/**
+ * Whether the adapter tests run on the fast paths (the default) or on their general twins: general-path.test.ts
+ * sets this flag and imports adapter.test.ts and dispatch.test.ts again, so every behaviour is checked both ways.
+ */
+export function testFastPaths(): boolean {
+  return (globalThis as { TOKENGRID_TEST_FAST_PATHS?: boolean }).TOKENGRID_TEST_FAST_PATHS !== false;
+}

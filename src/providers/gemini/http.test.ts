@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { methodUrl } from './transport.ts';
+import { methodUrl } from './http.ts';
 
 test('method URLs add /v1beta unless the base URL already names an API version', () => {
   assert.equal(methodUrl('https://generativelanguage.googleapis.com', 'gemini-2.5-flash', 'generateContent'),

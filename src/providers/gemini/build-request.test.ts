@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChatRequest } from '../../wire/index.ts';
-import { buildGenerateContentRequest, THOUGHT_SIGNATURE_BYPASS } from './request.ts';
+import { buildGenerateContentRequest, THOUGHT_SIGNATURE_BYPASS } from './build-request.ts';
 
 const base = (over: Partial<ChatRequest>): ChatRequest => ({
   model: 'gemini-2.5-flash', messages: [], stream: false, includeUsage: true, extra: {}, ...over,

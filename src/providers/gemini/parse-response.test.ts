@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeResponse, GeminiStreamDecoder, mapFinishReason, mapUsage } from './response.ts';
+import { decodeResponse, GeminiStreamDecoder, mapFinishReason, mapUsage } from './parse-response.ts';
 
 describe('Gemini response -> canonical', () => {
   test('finish reasons map to stop, tool_calls, length, content_filter and error', () => {

@@ -1,8 +1,8 @@
 import type { Dispatcher } from 'undici';
 import { SseParser, type SseEvent, type StreamEvent } from '../../wire/index.ts';
 import { UpstreamError, type UpstreamCall } from '../types.ts';
-import { GeminiStreamDecoder, isObject } from './response.ts';
-import { toUpstreamError } from './transport.ts';
+import { GeminiStreamDecoder, isObject } from './parse-response.ts';
+import { toUpstreamError } from './http.ts';
 import type { GeminiGenerateContentResponse } from './wire-types.ts';
 
 export interface StreamContext {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { StreamEvent } from '../../wire/index.ts';
 import { UpstreamError } from '../types.ts';
-import { ChatChunkParser, CompletionChunkParser } from './chunk-parser.ts';
+import { ChatChunkParser, CompletionChunkParser } from './stream-reader.ts';
 
 const defaults = { id: 'req_1', model: 'up-model', createdS: 42 };
 

@@ -1,0 +1,3 @@
+export * from './errors.ts';
+export * from './read.ts';
+export * from './request.ts';
