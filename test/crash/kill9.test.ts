@@ -52,7 +52,7 @@ async function oneRequest(url: string, key: string, id: string, stream: boolean)
   }
 }
 
-test('after kill -9 under load and a restart, every complete response has exactly one usage record and the balance reconciles', { timeout: 90_000 }, async () => {
+test('after kill -9 under load and a restart, every complete response has exactly one usage record and the balance reconciles', { timeout: 180_000 }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tokengrid-crash-'));
   try {
     const first = await startServer(dataDir);
@@ -67,7 +67,7 @@ test('after kill -9 under load and a restart, every complete response has exactl
       attempts.push(oneRequest(first.url, key, id, stream).then((serverId) => { if (serverId !== null) completed.push(serverId); }));
     };
     for (let i = 0; i < 20; i++) launch(true);
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 90_000; // a bound, not a target: the loop ends at 40 completions (a loaded 2-core CI box needs more than 30 s)
     while (completed.length < 40 && Date.now() < deadline) {
       const batch = [];
       for (let i = 0; i < 8; i++) { launch(false); batch.push(attempts.at(-1)); }
