@@ -37,6 +37,19 @@ async function cycleUse(ctx: Ctx, sub: Subscription, startMs: number): Promise<n
   return buckets.filter((b) => b.sourceRef.startsWith(`sub:${sub.id}:`) && b.effectiveAtMs >= startMs && !b.expired).reduce((s, b) => s + b.used + b.reserved, 0);
 }
 
+/** Forfeit what is left of the subscription's own running buckets (not its add-ons'); returns the amount. */
+async function forfeitCycleAllowance(ctx: Ctx, sub: Subscription, now: number, ref: string): Promise<number> {
+  await ctx.deps.charging.renewDue();
+  let forfeited = 0;
+  for (const b of await ctx.deps.charging.listBuckets(sub.accountId)) {
+    if (!b.sourceRef.startsWith(`sub:${sub.id}:`) || b.expired || b.effectiveAtMs > now) continue;
+    const r = await ctx.deps.charging.forfeitBucket(sub.accountId, b.id, ref);
+    if (!r.ok) throw new Error(`${ref}: ${r.message}`);
+    forfeited += r.value.forfeited;
+  }
+  return forfeited;
+}
+
 export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<ChangeResult>>> {
   const found = await ctx.deps.store.getSubscription(i.subscriptionId);
   if (found === undefined) return fail('not_found', `Subscription ${i.subscriptionId} does not exist.`);
@@ -101,6 +114,9 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
     const funds = await requireFunds(ctx, sub.accountId, offer.currency, charge - credit, sub.channel);
     if (!funds.ok) return funds;
     const extra = sameUnit ? allowanceOf(offer, q.value) - allowanceOf(cur.offer, cur.quantity) : allowanceOf(offer, q.value);
+    // Across units the new plan replaces the old one now: the old plan's running-cycle allowance ends (forfeited,
+    // with a ledger entry) so one price never buys both allowances (issue 12, attacker finding F3).
+    if (!sameUnit) await forfeitCycleAllowance(ctx, sub, now, `change:${orderId}`);
     await grantOnce(ctx, sub, offer, prorate(Math.max(0, extra), w, now, 'floor'), w.endMs, `${ref}:prorated`);
     await endSchedulesAt(ctx, sub, k + 1);
     const term: Term = { fromIndex: k, scheduleFromIndex: k + 1, offer, quantity: q.value, ref, scheduleId: null, scheduled: false };

@@ -118,6 +118,25 @@ export async function syncPolicy(ctx: Ctx, accountId: string): Promise<void> {
   if (!r.ok) throw new Error(`policy for ${accountId}: ${r.message}`);
 }
 
+/** The account's whole enterprise tree: its top account (following parentId up) and every sub-account below it. */
+export async function accountTree(ctx: Ctx, accountId: string): Promise<string[]> {
+  let top = accountId;
+  const seen = new Set<string>([top]);
+  for (let a = await ctx.deps.accounts.getAccount(top); a?.parentId != null && !seen.has(a.parentId); a = await ctx.deps.accounts.getAccount(top)) {
+    top = a.parentId;
+    seen.add(top);
+  }
+  const tree: string[] = [];
+  const queue = [top];
+  while (queue.length > 0) {
+    const id = queue.shift()!;
+    if (tree.includes(id)) continue;
+    tree.push(id);
+    for (const child of await ctx.deps.accounts.listAccounts({ parentId: id })) queue.push(child.id);
+  }
+  return tree;
+}
+
 export interface SubscribeInput {
   accountId: string;
   offerId: string;
@@ -146,8 +165,15 @@ export function subscribe(ctx: Ctx, i: SubscribeInput): Promise<BR<Outcome<Subsc
     if (offer.type === 'addon') return fail('unprocessable', `${offer.id} is an add-on: buy it with POST /admin/accounts/${i.accountId}/addons.`);
     const subs = await ctx.deps.store.listSubscriptions({ accountId: i.accountId });
     if (offer.trialOnce) {
-      const prior = subs.find((s) => s.offerId === offer.id || s.terms.some((t) => t.offer.id === offer.id));
-      if (prior !== undefined) return fail('unprocessable', `Account ${i.accountId} already took the trial ${offer.id} on ${isoDay(prior.createdAtMs)}; a trial is offered once. Nothing was changed.`);
+      // Once per enterprise tree (the top account and all its sub-accounts), not per account: new sub-accounts do
+      // not mint new trials (issue 12, attacker finding F4).
+      for (const accountId of await accountTree(ctx, i.accountId)) {
+        const held = accountId === i.accountId ? subs : await ctx.deps.store.listSubscriptions({ accountId });
+        const prior = held.find((s) => s.offerId === offer.id || s.terms.some((t) => t.offer.id === offer.id));
+        if (prior === undefined) continue;
+        const where = accountId === i.accountId ? `Account ${i.accountId}` : `Account ${accountId} (in the same enterprise as ${i.accountId})`;
+        return fail('unprocessable', `${where} already took the trial ${offer.id} on ${isoDay(prior.createdAtMs)}; a trial is offered once per account and its sub-accounts. Nothing was changed.`);
+      }
     }
     const same = subs.find((s) => isLive(s) && s.type === offer.type && (offer.type === 'plan' || offer.type === 'payg'));
     if (same !== undefined) {
