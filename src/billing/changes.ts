@@ -11,7 +11,7 @@ import { collect, earnPoints, requireFunds } from './payments.ts';
 import { cycleWindow, DAY_MS, isoDay, prorate } from './periods.ts';
 import { catchUpAccount, orderableOffer } from './renew.ts';
 import {
-  currentIndex, endSchedulesAt, grantOnce, isLive, newOrder, scheduleTerm, syncPolicy, termAt, times, validateQuantity,
+  currentIndex, endSchedulesAt, grantOnce, isLive, newOrder, requirePhoneBill, scheduleTerm, syncPolicy, termAt, times, validateQuantity,
   type SubscribeInput, type SubscriptionResult,
 } from './subscriptions.ts';
 import type { Offer, OrderLine, Subscription, Term } from './types.ts';
@@ -113,6 +113,10 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
     const credit = prorate(curPrice, w, now, 'floor');
     const funds = await requireFunds(ctx, sub.accountId, offer.currency, charge - credit, sub.channel);
     if (!funds.ok) return funds;
+    if (sub.channel === 'phone_bill') {
+      const line = await requirePhoneBill(ctx, sub.accountId, offer.currency, charge - credit, i.actor);
+      if (!line.ok) return line;
+    }
     const extra = sameUnit ? allowanceOf(offer, q.value) - allowanceOf(cur.offer, cur.quantity) : allowanceOf(offer, q.value);
     // Across units the new plan replaces the old one now: the old plan's running-cycle allowance ends (forfeited,
     // with a ledger entry) so one price never buys both allowances (issue 12, attacker finding F3).
@@ -171,6 +175,10 @@ export function buyAddon(ctx: Ctx, i: AddonInput): Promise<BR<Outcome<Subscripti
     const expiresAtMs = w !== null ? w.endMs : now + (offer.validityDays ?? 30) * DAY_MS;
     const funds = await requireFunds(ctx, i.accountId, offer.currency, price, channel);
     if (!funds.ok) return funds;
+    if (channel === 'phone_bill') {
+      const credit = await requirePhoneBill(ctx, i.accountId, offer.currency, price, i.actor);
+      if (!credit.ok) return credit;
+    }
 
     const subId = ctx.id('sub');
     const orderId = ctx.id('ord');

@@ -137,6 +137,41 @@ export async function accountTree(ctx: Ctx, accountId: string): Promise<string[]
   return tree;
 }
 
+/** Orders placed with an API key (self-service, the console) rather than through the admin API. */
+export const isSelfService = (actor: string): boolean => actor.startsWith('key:');
+
+/** What a self-service phone-bill order may add this month when the account has no plan with a credit limit. */
+export const DEFAULT_PHONE_BILL_MONTHLY_MINOR = 20_000;
+
+/**
+ * A self-service order deferred to the phone bill needs a phone-bill channel (a linked phone, or an arrangement
+ * the operator set up: an order the operator placed on the account's phone bill) and stays within the account's phone-bill credit: what it already deferred to the phone
+ * bill this calendar month (UTC) plus this order, at most the account's limit (the largest creditLimit of its live
+ * plan or pay-as-you-go offers, else the catalog's limits.phoneBillMonthly, 200.00 by default). Orders an
+ * operator records on /admin are its own authority (order.pay.phone_bill is operator-only) and are not limited here.
+ */
+export async function requirePhoneBill(ctx: Ctx, accountId: string, currency: string, amountMinor: number, actor: string): Promise<BR<true>> {
+  if (!isSelfService(actor) || amountMinor <= 0) return ok(true);
+  const arranged = ctx.deps.phoneBillChannel?.(accountId) === true ||
+    (await ctx.deps.store.listOrders({ accountId })).some((o) => o.paidBy === 'phone_bill' && o.amountMinor > 0 && !isSelfService(o.actor));
+  if (!arranged) {
+    return fail('payment_required', `Account ${accountId} has no phone-bill channel: link a phone number (PUT /self/phone) or ask the operator to set up carrier billing, ` +
+      'or pay from the wallet (channel "wallet"); nothing was changed.');
+  }
+  const subs = (await ctx.deps.store.listSubscriptions({ accountId, live: true })).filter((s) => s.type === 'plan' || s.type === 'payg');
+  const lines = subs.map((s) => (termAt(s, currentIndex(s, ctx.now()))?.offer ?? ctx.catalog().offers.get(s.offerId))?.creditLimitMinor ?? 0);
+  const limit = Math.max(ctx.catalog().limits.phoneBillMonthlyMinor ?? DEFAULT_PHONE_BILL_MONTHLY_MINOR, ...lines);
+  const d = new Date(ctx.now());
+  const monthStartMs = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+  const deferred = (await ctx.deps.store.listPayments({ accountId, fromMs: monthStartMs }))
+    .filter((p) => p.channel === 'phone_bill' && p.status === 'deferred' && p.currency === currency).reduce((s, p) => s + p.amountMinor, 0);
+  if (deferred + amountMinor > limit) {
+    return fail('payment_required', `The phone bill of account ${accountId} already carries ${fmtMoney(Math.max(0, deferred), currency)} this month; ` +
+      `${fmtMoney(amountMinor, currency)} more would pass its ${fmtMoney(limit, currency)} monthly phone-bill limit. Pay from the wallet (channel "wallet") or ask the operator; nothing was changed.`);
+  }
+  return ok(true);
+}
+
 export interface SubscribeInput {
   accountId: string;
   offerId: string;
@@ -192,6 +227,10 @@ export function subscribe(ctx: Ctx, i: SubscribeInput): Promise<BR<Outcome<Subsc
     }
     const funds = await requireFunds(ctx, i.accountId, offer.currency, price.value, channel);
     if (!funds.ok) return funds;
+    if (channel === 'phone_bill') {
+      const credit = await requirePhoneBill(ctx, i.accountId, offer.currency, price.value, i.actor);
+      if (!credit.ok) return credit;
+    }
 
     // Validated: from here on, writes.
     const now = ctx.now();

@@ -4,7 +4,7 @@ import { activeAccount, fail, fmtMoney, runOrder, type BR, type Ctx, type Outcom
 import { collect, creditWallet, newPayment, pointsBalance } from './payments.ts';
 import { DAY_MS, cycleAt, isoDay } from './periods.ts';
 import { catchUpAccount, settleUnpaid } from './renew.ts';
-import { currentIndex, endFamily, isLive, newOrder, syncPolicy, termAt } from './subscriptions.ts';
+import { currentIndex, endFamily, isLive, newOrder, requirePhoneBill, syncPolicy, termAt } from './subscriptions.ts';
 import { cycleStartMs } from '../charging/index.ts';
 import type { Order, PaymentChannel, PointsEntry } from './types.ts';
 
@@ -38,6 +38,10 @@ export function topUp(ctx: Ctx, i: TopUpInput): Promise<BR<Outcome<TopUpResult>>
     const account = await activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
     await catchUpAccount(ctx, i.accountId);
+    if (channel === 'phone_bill') {
+      const credit = await requirePhoneBill(ctx, i.accountId, currency, i.amountMinor, i.actor);
+      if (!credit.ok) return credit;
+    }
     const order = newOrder(ctx, { accountId: i.accountId, type: 'topup', offerId: null, subscriptionId: null, lines: [], actor: i.actor, idempotencyKey: i.idempotencyKey, details: { reference: i.reference ?? null } });
     order.amountMinor = i.amountMinor;
     order.currency = currency;

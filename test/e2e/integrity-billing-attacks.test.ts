@@ -124,3 +124,50 @@ test('F4: an enterprise admin cannot mint one free trial per sub-account', async
   assert.equal(parent.status, 422, parent.text);
   assert.match(parent.body.error.message, /once per account and its sub-accounts/);
 });
+
+test('F2: a self-service phone-bill top-up needs a phone-bill channel and stays within the monthly phone-bill limit', async () => {
+  const c = await account('phone-bill');
+  const spendable = async () => (await call(c.key, 'GET', '/self/balance', undefined, false)).body.spendableCoins;
+  const before = await spendable();
+  // Before the fix: 201, and 1,000 CNY spendable at once, deferred to a phone bill the account does not have.
+  const none = await call(c.key, 'POST', '/self/topup', { amount: '1000.00' });
+  assert.equal(none.status, 402, none.text);
+  assert.equal(none.body.error.code, 'payment_required');
+  assert.match(none.body.error.message, /no phone-bill channel/);
+  const sub = await call(c.key, 'POST', '/self/subscriptions', { offerId: 'ct-dev-flagship', channel: 'phone_bill' });
+  assert.equal(sub.status, 402, sub.text);
+  assert.equal(await spendable(), before, 'nothing was credited');
+
+  assert.equal((await call(c.key, 'PUT', '/self/phone', { phone: '+8613700000042' }, false)).status, 200);
+  const first = await call(c.key, 'POST', '/self/topup', { amount: '150.00' });
+  assert.equal(first.status, 201, first.text);
+  assert.equal(first.body.order.paidBy, 'phone_bill');
+  const over = await call(c.key, 'POST', '/self/topup', { amount: '1000.00' });
+  assert.equal(over.status, 402, over.text);
+  assert.match(over.body.error.message, /150\.00 CNY this month.*200\.00 CNY monthly phone-bill limit/);
+  assert.equal((await call(c.key, 'POST', '/self/topup', { amount: '50.01' })).status, 402, 'one fen past the limit is refused');
+  const plan = await call(c.key, 'POST', '/self/subscriptions', { offerId: 'ct-dev-pro', channel: 'phone_bill' });
+  assert.equal(plan.status, 402, 'orders on the phone bill share the same monthly limit');
+  assert.equal((await call(c.key, 'POST', '/self/topup', { amount: '50.00' })).status, 201, 'up to the limit exactly');
+  const orders = (await admin('GET', `/admin/orders?account=${c.id}`, undefined, false)).body.data;
+  assert.equal(orders.filter((o: any) => o.paidBy === 'phone_bill').reduce((s: number, o: any) => s + o.amountMinor, 0), 20_000);
+
+  // An enterprise admin's minted key gets no more than the account's own limit.
+  const ek = await admin('POST', '/admin/admin-keys', { name: 'ent-pb', role: 'enterprise', accountIds: [c.id] }, false);
+  const minted = await call(ek.body.key, 'POST', `/admin/accounts/${c.id}/keys`, { name: 'ent-made' }, false);
+  assert.equal(minted.status, 201, minted.text);
+  assert.equal((await call(minted.body.key, 'POST', '/self/topup', { amount: '1000.00' })).status, 402);
+
+  // The limit is per calendar month: the next month has room again.
+  clock.advance(32 * 86_400_000);
+  assert.equal((await call(c.key, 'POST', '/self/topup', { amount: '100.00' })).status, 201);
+});
+
+test('F2: an operator\'s phone-bill order is its own authority and sets up the channel for self-service', async () => {
+  const c = await account('carrier-customer');
+  const op = await admin('POST', '/admin/subscriptions', { accountId: c.id, offerId: 'ct-dev-basic', channel: 'phone_bill' });
+  assert.equal(op.status, 201, op.text);
+  const addon = await call(c.key, 'POST', '/self/topup', { amount: '100.00' });
+  assert.equal(addon.status, 201, 'an account the operator bills on its phone bill may top up there, within the limit');
+  assert.equal((await call(c.key, 'POST', '/self/topup', { amount: '100.00' })).status, 402, '39.90 + 100.00 + 100.00 passes 200.00');
+});

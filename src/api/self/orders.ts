@@ -133,7 +133,7 @@ export function selfOrderRoutes(deps: BillingRouteDeps): Route<RequestContext>[]
         const body = await parseBody(rc, selfOrderSchemas.topup, limit);
         await requireManager(deps, ctx, 'top up the wallet');
         const amountMinor = minorFrom(body);
-        const r = unwrap(await b.topUp({ accountId: ctx.key.accountId, amountMinor, channel: 'phone_bill', reference: null, actor: actor(ctx), idempotencyKey: key }));
+        const r = unwrap(await b.topUp({ accountId: ctx.key.accountId, amountMinor, channel: body.channel ?? 'phone_bill', reference: null, actor: actor(ctx), idempotencyKey: key }));
         sendOutcome(rc, 201, { order: orderView(r.value.order), wallet: { balanceMinor: r.value.walletMinor, balance: dec(r.value.walletMinor) }, settledOrders: r.value.settledOrders }, r.replayed);
       },
     },
