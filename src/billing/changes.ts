@@ -37,6 +37,14 @@ async function cycleUse(ctx: Ctx, sub: Subscription, startMs: number): Promise<n
   return buckets.filter((b) => b.sourceRef.startsWith(`sub:${sub.id}:`) && b.effectiveAtMs >= startMs && !b.expired).reduce((s, b) => s + b.used + b.reserved, 0);
 }
 
+/** What is left in the subscription's own running buckets of one unit (not its add-ons'). */
+async function runningLeft(ctx: Ctx, sub: Subscription, now: number, unit: string): Promise<number> {
+  await ctx.deps.charging.renewDue();
+  return (await ctx.deps.charging.listBuckets(sub.accountId))
+    .filter((b) => b.sourceRef.startsWith(`sub:${sub.id}:`) && !b.expired && b.effectiveAtMs <= now && b.unit === unit)
+    .reduce((s, b) => s + Math.max(0, b.remaining), 0);
+}
+
 /** Forfeit what is left of the subscription's own running buckets (not its add-ons'); returns the amount. */
 async function forfeitCycleAllowance(ctx: Ctx, sub: Subscription, now: number, ref: string): Promise<number> {
   await ctx.deps.charging.renewDue();
@@ -110,7 +118,14 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
     }
 
     const charge = prorate(newPrice.value, w, now, 'ceil');
-    const credit = prorate(curPrice, w, now, 'floor');
+    let credit = prorate(curPrice, w, now, 'floor');
+    if (!sameUnit && cur.offer.allowance !== null) {
+      // Across units the old plan's allowance ends now: credit no more than the share of its price that is unused
+      // (an allowance used up in days is not credited for the rest of the cycle).
+      const full = allowanceOf(cur.offer, cur.quantity);
+      const left = Math.min(full, await runningLeft(ctx, sub, now, cur.offer.allowance.unit));
+      if (full > 0) credit = Math.min(credit, Number((BigInt(curPrice) * BigInt(left)) / BigInt(full)));
+    }
     const funds = await requireFunds(ctx, sub.accountId, offer.currency, charge - credit, sub.channel);
     if (!funds.ok) return funds;
     if (sub.channel === 'phone_bill') {

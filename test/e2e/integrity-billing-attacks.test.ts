@@ -79,6 +79,23 @@ test('F3: an upgrade to a plan with another unit ends the old plan\'s allowance 
   assert.ok(tokens < 70_000_000, `at most the pro plan's prorated tokens, got ${tokens}`);
 });
 
+test('F3: across units the old plan is credited only for the share of its allowance left unused', async () => {
+  const c = await account('used-then-flip', '200.00');
+  const s = await call(c.key, 'POST', '/self/subscriptions', { offerId: 'ct-dev-basic', channel: 'wallet' });
+  assert.equal(s.status, 201, s.text);
+  const chat = await fetch(`${srv.url}/v1/chat/completions`, {
+    method: 'POST', headers: { authorization: `Bearer ${c.key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'deepseek-v3.2', max_tokens: 20, messages: [{ role: 'user', content: 'Hello there' }] }),
+  });
+  assert.equal(chat.status, 200, await chat.text());
+  assert.ok(await leftOf(c.id, s.body.id, 'tokens') < 15_000_000, 'some of the plan was used');
+  const ch = await call(c.key, 'POST', `/self/subscriptions/${s.body.id}/change`, { offerId: 'volc-coding-plan' });
+  assert.equal(ch.status, 200, ch.text);
+  const unused = ch.body.order.lines.find((l: any) => l.offerId === 'ct-dev-basic');
+  // Same instant as the subscription: the time share would credit all 39.90; the unused allowance share is less.
+  assert.equal(unused.amountMinor, -3989, 'credit = floor(39.90 CNY x tokens left / 15M)');
+});
+
 test('F3: an upgrade in the same unit still grants only the prorated difference and keeps the current allowance', async () => {
   const c = await account('same-unit', '400.00');
   const s = await call(c.key, 'POST', '/self/subscriptions', { offerId: 'ct-dev-basic', channel: 'wallet' });
