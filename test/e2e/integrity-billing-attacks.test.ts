@@ -140,6 +140,10 @@ test('F4: an enterprise admin cannot mint one free trial per sub-account', async
   const parent = await call(ek.body.key, 'POST', '/admin/subscriptions', { accountId: a.id, offerId: 'unicom-trial-30m' });
   assert.equal(parent.status, 422, parent.text);
   assert.match(parent.body.error.message, /once per account and its sub-accounts/);
+  const subKey = await call(ek.body.key, 'POST', `/admin/accounts/${a.id}/keys`, { name: 'parent-key' }, false);
+  assert.equal(subKey.status, 201, subKey.text);
+  const listed = (await call(subKey.body.key, 'GET', '/self/offers', undefined, false)).body.data.find((o: any) => o.id === 'unicom-trial-30m');
+  assert.equal(listed.buyable, false, 'the listing says the enterprise already took it');
 });
 
 test('F2: a self-service phone-bill top-up needs a phone-bill channel and stays within the monthly phone-bill limit', async () => {
