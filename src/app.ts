@@ -365,6 +365,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     log: (level, obj, msg) => logger[level](obj, msg),
     // Issue 12: alert on any increase (an account whose renewal fails is listed, logged, and counted here).
     onRenewalFailure: (f) => renewalFailures.inc({ stage: f.stage }),
+    // Issue 12 (F2): self-service phone-bill orders need a linked phone (or an operator's phone-bill order).
+    phoneBillChannel: (accountId) => phones.phonesOf(accountId).length > 0,
   });
   await billing.adminKeys.load();
   planLimitsOf = async (accountId) => (await billing.entitlements(accountId)).rateLimits;

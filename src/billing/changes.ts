@@ -11,7 +11,7 @@ import { collect, earnPoints, requireFunds } from './payments.ts';
 import { cycleWindow, DAY_MS, isoDay, prorate } from './periods.ts';
 import { catchUpAccount, orderableOffer } from './renew.ts';
 import {
-  currentIndex, endSchedulesAt, grantOnce, isLive, newOrder, scheduleTerm, syncPolicy, termAt, times, validateQuantity,
+  currentIndex, endSchedulesAt, grantOnce, isLive, newOrder, requirePhoneBill, scheduleTerm, syncPolicy, termAt, times, validateQuantity,
   type SubscribeInput, type SubscriptionResult,
 } from './subscriptions.ts';
 import type { Offer, OrderLine, Subscription, Term } from './types.ts';
@@ -35,6 +35,27 @@ async function cycleUse(ctx: Ctx, sub: Subscription, startMs: number): Promise<n
   await ctx.deps.charging.renewDue();
   const buckets = await ctx.deps.charging.listBuckets(sub.accountId);
   return buckets.filter((b) => b.sourceRef.startsWith(`sub:${sub.id}:`) && b.effectiveAtMs >= startMs && !b.expired).reduce((s, b) => s + b.used + b.reserved, 0);
+}
+
+/** What is left in the subscription's own running buckets of one unit (not its add-ons'). */
+async function runningLeft(ctx: Ctx, sub: Subscription, now: number, unit: string): Promise<number> {
+  await ctx.deps.charging.renewDue();
+  return (await ctx.deps.charging.listBuckets(sub.accountId))
+    .filter((b) => b.sourceRef.startsWith(`sub:${sub.id}:`) && !b.expired && b.effectiveAtMs <= now && b.unit === unit)
+    .reduce((s, b) => s + Math.max(0, b.remaining), 0);
+}
+
+/** Forfeit what is left of the subscription's own running buckets (not its add-ons'); returns the amount. */
+async function forfeitCycleAllowance(ctx: Ctx, sub: Subscription, now: number, ref: string): Promise<number> {
+  await ctx.deps.charging.renewDue();
+  let forfeited = 0;
+  for (const b of await ctx.deps.charging.listBuckets(sub.accountId)) {
+    if (!b.sourceRef.startsWith(`sub:${sub.id}:`) || b.expired || b.effectiveAtMs > now) continue;
+    const r = await ctx.deps.charging.forfeitBucket(sub.accountId, b.id, ref);
+    if (!r.ok) throw new Error(`${ref}: ${r.message}`);
+    forfeited += r.value.forfeited;
+  }
+  return forfeited;
 }
 
 export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<ChangeResult>>> {
@@ -97,10 +118,24 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
     }
 
     const charge = prorate(newPrice.value, w, now, 'ceil');
-    const credit = prorate(curPrice, w, now, 'floor');
+    let credit = prorate(curPrice, w, now, 'floor');
+    if (!sameUnit && cur.offer.allowance !== null) {
+      // Across units the old plan's allowance ends now: credit no more than the share of its price that is unused
+      // (an allowance used up in days is not credited for the rest of the cycle).
+      const full = allowanceOf(cur.offer, cur.quantity);
+      const left = Math.min(full, await runningLeft(ctx, sub, now, cur.offer.allowance.unit));
+      if (full > 0) credit = Math.min(credit, Number((BigInt(curPrice) * BigInt(left)) / BigInt(full)));
+    }
     const funds = await requireFunds(ctx, sub.accountId, offer.currency, charge - credit, sub.channel);
     if (!funds.ok) return funds;
+    if (sub.channel === 'phone_bill') {
+      const line = await requirePhoneBill(ctx, sub.accountId, offer.currency, charge - credit, i.actor);
+      if (!line.ok) return line;
+    }
     const extra = sameUnit ? allowanceOf(offer, q.value) - allowanceOf(cur.offer, cur.quantity) : allowanceOf(offer, q.value);
+    // Across units the new plan replaces the old one now: the old plan's running-cycle allowance ends (forfeited,
+    // with a ledger entry) so one price never buys both allowances (issue 12, attacker finding F3).
+    if (!sameUnit) await forfeitCycleAllowance(ctx, sub, now, `change:${orderId}`);
     await grantOnce(ctx, sub, offer, prorate(Math.max(0, extra), w, now, 'floor'), w.endMs, `${ref}:prorated`);
     await endSchedulesAt(ctx, sub, k + 1);
     const term: Term = { fromIndex: k, scheduleFromIndex: k + 1, offer, quantity: q.value, ref, scheduleId: null, scheduled: false };
@@ -155,6 +190,10 @@ export function buyAddon(ctx: Ctx, i: AddonInput): Promise<BR<Outcome<Subscripti
     const expiresAtMs = w !== null ? w.endMs : now + (offer.validityDays ?? 30) * DAY_MS;
     const funds = await requireFunds(ctx, i.accountId, offer.currency, price, channel);
     if (!funds.ok) return funds;
+    if (channel === 'phone_bill') {
+      const credit = await requirePhoneBill(ctx, i.accountId, offer.currency, price, i.actor);
+      if (!credit.ok) return credit;
+    }
 
     const subId = ctx.id('sub');
     const orderId = ctx.id('ord');

@@ -23,6 +23,11 @@ export interface BillingDeps {
   carrier?: CarrierChannel;
   /** Tokens the rating engine sells per major currency unit (wallet price), for plain-terms balances. */
   walletCoinsPerUnit?: number;
+  /**
+   * Whether the account has a phone-bill channel (a linked phone, or a carrier billing arrangement the operator
+   * set up). Self-service orders on the phone bill are refused without one (issue 12, attacker finding F2).
+   */
+  phoneBillChannel?: (accountId: string) => boolean;
   /** Where failures the use cases survive (a renewal that failed for one account) are logged. */
   log?: (level: 'error' | 'warn' | 'info', obj: Record<string, unknown>, msg: string) => void;
   /** Called once per account whose renewal failed in a renewal run (the composition root counts it in /metrics). */

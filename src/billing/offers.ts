@@ -81,8 +81,8 @@ const catalogSchema = z.object({
     channel: z.enum(['wallet', 'phone_bill', 'external']).default('wallet'),
     overage: z.enum(['block', 'wallet', 'postpaid']).default('block'),
   }).strict().default({ channel: 'wallet', overage: 'block' }),
-  limits: z.object({ topupMax: money.default(500_000), codesPerBatchMax: posInt.max(100_000).default(10_000) }).strict()
-    .default({ topupMax: 500_000, codesPerBatchMax: 10_000 }),
+  limits: z.object({ topupMax: money.default(500_000), codesPerBatchMax: posInt.max(100_000).default(10_000), phoneBillMonthly: money.default(20_000) }).strict()
+    .default({ topupMax: 500_000, codesPerBatchMax: 10_000, phoneBillMonthly: 20_000 }),
   points: z.object({
     earnPerYuan: z.number().int().nonnegative().default(1), tokensPerPoint: posInt.default(1000),
     minRedeem: posInt.default(100), validityDays: posInt.default(30),
@@ -215,7 +215,7 @@ export function parseOfferCatalog(text: string, ctx: CatalogContext = {}): Resul
   return ok({
     version: c.version, currency: c.currency, offers, warnings,
     points: { earnPerUnit: c.points.earnPerYuan, tokensPerPoint: c.points.tokensPerPoint, minRedeem: c.points.minRedeem, validityDays: c.points.validityDays },
-    limits: { topupMaxMinor: c.limits.topupMax, codesPerBatchMax: c.limits.codesPerBatchMax },
+    limits: { topupMaxMinor: c.limits.topupMax, codesPerBatchMax: c.limits.codesPerBatchMax, phoneBillMonthlyMinor: c.limits.phoneBillMonthly },
   });
 }
 

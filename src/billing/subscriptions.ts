@@ -118,6 +118,60 @@ export async function syncPolicy(ctx: Ctx, accountId: string): Promise<void> {
   if (!r.ok) throw new Error(`policy for ${accountId}: ${r.message}`);
 }
 
+/** The account's whole enterprise tree: its top account (following parentId up) and every sub-account below it. */
+export async function accountTree(ctx: Ctx, accountId: string): Promise<string[]> {
+  let top = accountId;
+  const seen = new Set<string>([top]);
+  for (let a = await ctx.deps.accounts.getAccount(top); a?.parentId != null && !seen.has(a.parentId); a = await ctx.deps.accounts.getAccount(top)) {
+    top = a.parentId;
+    seen.add(top);
+  }
+  const tree: string[] = [];
+  const queue = [top];
+  while (queue.length > 0) {
+    const id = queue.shift()!;
+    if (tree.includes(id)) continue;
+    tree.push(id);
+    for (const child of await ctx.deps.accounts.listAccounts({ parentId: id })) queue.push(child.id);
+  }
+  return tree;
+}
+
+/** Orders placed with an API key (self-service, the console) rather than through the admin API. */
+export const isSelfService = (actor: string): boolean => actor.startsWith('key:');
+
+/** What a self-service phone-bill order may add this month when the account has no plan with a credit limit. */
+export const DEFAULT_PHONE_BILL_MONTHLY_MINOR = 20_000;
+
+/**
+ * A self-service order deferred to the phone bill needs a phone-bill channel (a linked phone, or an arrangement
+ * the operator set up: an order the operator placed on the account's phone bill) and stays within the account's phone-bill credit: what it already deferred to the phone
+ * bill this calendar month (UTC) plus this order, at most the account's limit (the largest creditLimit of its live
+ * plan or pay-as-you-go offers, else the catalog's limits.phoneBillMonthly, 200.00 by default). Orders an
+ * operator records on /admin are its own authority (order.pay.phone_bill is operator-only) and are not limited here.
+ */
+export async function requirePhoneBill(ctx: Ctx, accountId: string, currency: string, amountMinor: number, actor: string): Promise<BR<true>> {
+  if (!isSelfService(actor) || amountMinor <= 0) return ok(true);
+  const arranged = ctx.deps.phoneBillChannel?.(accountId) === true ||
+    (await ctx.deps.store.listOrders({ accountId })).some((o) => o.paidBy === 'phone_bill' && o.amountMinor > 0 && !isSelfService(o.actor));
+  if (!arranged) {
+    return fail('payment_required', `Account ${accountId} has no phone-bill channel: link a phone number (PUT /self/phone) or ask the operator to set up carrier billing, ` +
+      'or pay from the wallet (channel "wallet"); nothing was changed.');
+  }
+  const subs = (await ctx.deps.store.listSubscriptions({ accountId, live: true })).filter((s) => s.type === 'plan' || s.type === 'payg');
+  const lines = subs.map((s) => (termAt(s, currentIndex(s, ctx.now()))?.offer ?? ctx.catalog().offers.get(s.offerId))?.creditLimitMinor ?? 0);
+  const limit = Math.max(ctx.catalog().limits.phoneBillMonthlyMinor ?? DEFAULT_PHONE_BILL_MONTHLY_MINOR, ...lines);
+  const d = new Date(ctx.now());
+  const monthStartMs = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+  const deferred = (await ctx.deps.store.listPayments({ accountId, fromMs: monthStartMs }))
+    .filter((p) => p.channel === 'phone_bill' && p.status === 'deferred' && p.currency === currency).reduce((s, p) => s + p.amountMinor, 0);
+  if (deferred + amountMinor > limit) {
+    return fail('payment_required', `The phone bill of account ${accountId} already carries ${fmtMoney(Math.max(0, deferred), currency)} this month; ` +
+      `${fmtMoney(amountMinor, currency)} more would pass its ${fmtMoney(limit, currency)} monthly phone-bill limit. Pay from the wallet (channel "wallet") or ask the operator; nothing was changed.`);
+  }
+  return ok(true);
+}
+
 export interface SubscribeInput {
   accountId: string;
   offerId: string;
@@ -146,8 +200,15 @@ export function subscribe(ctx: Ctx, i: SubscribeInput): Promise<BR<Outcome<Subsc
     if (offer.type === 'addon') return fail('unprocessable', `${offer.id} is an add-on: buy it with POST /admin/accounts/${i.accountId}/addons.`);
     const subs = await ctx.deps.store.listSubscriptions({ accountId: i.accountId });
     if (offer.trialOnce) {
-      const prior = subs.find((s) => s.offerId === offer.id || s.terms.some((t) => t.offer.id === offer.id));
-      if (prior !== undefined) return fail('unprocessable', `Account ${i.accountId} already took the trial ${offer.id} on ${isoDay(prior.createdAtMs)}; a trial is offered once. Nothing was changed.`);
+      // Once per enterprise tree (the top account and all its sub-accounts), not per account: new sub-accounts do
+      // not mint new trials (issue 12, attacker finding F4).
+      for (const accountId of await accountTree(ctx, i.accountId)) {
+        const held = accountId === i.accountId ? subs : await ctx.deps.store.listSubscriptions({ accountId });
+        const prior = held.find((s) => s.offerId === offer.id || s.terms.some((t) => t.offer.id === offer.id));
+        if (prior === undefined) continue;
+        const where = accountId === i.accountId ? `Account ${i.accountId}` : `Account ${accountId} (in the same enterprise as ${i.accountId})`;
+        return fail('unprocessable', `${where} already took the trial ${offer.id} on ${isoDay(prior.createdAtMs)}; a trial is offered once per account and its sub-accounts. Nothing was changed.`);
+      }
     }
     const same = subs.find((s) => isLive(s) && s.type === offer.type && (offer.type === 'plan' || offer.type === 'payg'));
     if (same !== undefined) {
@@ -166,6 +227,10 @@ export function subscribe(ctx: Ctx, i: SubscribeInput): Promise<BR<Outcome<Subsc
     }
     const funds = await requireFunds(ctx, i.accountId, offer.currency, price.value, channel);
     if (!funds.ok) return funds;
+    if (channel === 'phone_bill') {
+      const credit = await requirePhoneBill(ctx, i.accountId, offer.currency, price.value, i.actor);
+      if (!credit.ok) return credit;
+    }
 
     // Validated: from here on, writes.
     const now = ctx.now();

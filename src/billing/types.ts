@@ -78,7 +78,7 @@ export interface OfferCatalog {
   currency: string;
   offers: ReadonlyMap<string, Offer>;
   points: PointsRules;
-  limits: { topupMaxMinor: number; codesPerBatchMax: number };
+  limits: { topupMaxMinor: number; codesPerBatchMax: number; /** Self-service phone-bill credit per account per month (default 200.00). */ phoneBillMonthlyMinor?: number };
   /** Non-fatal findings (unknown models, payg rate that differs from the engine's). */
   warnings: string[];
 }

@@ -4,7 +4,8 @@ import { activeAccount, fail, fmtMoney, runOrder, type BR, type Ctx, type Outcom
 import { collect, creditWallet, newPayment, pointsBalance } from './payments.ts';
 import { DAY_MS, cycleAt, isoDay } from './periods.ts';
 import { catchUpAccount, settleUnpaid } from './renew.ts';
-import { currentIndex, endFamily, isLive, newOrder, syncPolicy } from './subscriptions.ts';
+import { currentIndex, endFamily, isLive, newOrder, requirePhoneBill, syncPolicy, termAt } from './subscriptions.ts';
+import { cycleStartMs } from '../charging/index.ts';
 import type { Order, PaymentChannel, PointsEntry } from './types.ts';
 
 export interface TopUpInput {
@@ -37,6 +38,10 @@ export function topUp(ctx: Ctx, i: TopUpInput): Promise<BR<Outcome<TopUpResult>>
     const account = await activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
     await catchUpAccount(ctx, i.accountId);
+    if (channel === 'phone_bill') {
+      const credit = await requirePhoneBill(ctx, i.accountId, currency, i.amountMinor, i.actor);
+      if (!credit.ok) return credit;
+    }
     const order = newOrder(ctx, { accountId: i.accountId, type: 'topup', offerId: null, subscriptionId: null, lines: [], actor: i.actor, idempotencyKey: i.idempotencyKey, details: { reference: i.reference ?? null } });
     order.amountMinor = i.amountMinor;
     order.currency = currency;
@@ -101,6 +106,7 @@ export async function refund(ctx: Ctx, i: RefundInput): Promise<BR<Outcome<Order
  * expired. Partial refunds (goodwill) return money only. Returns what the refund order records, or null.
  */
 async function endRefunded(ctx: Ctx, paid: Order, refundId: string): Promise<Order['details'] | null> {
+  if (paid.type === 'upgrade') return revertUpgrade(ctx, paid, refundId);
   if (paid.subscriptionId === null || (paid.type !== 'subscribe' && paid.type !== 'renew' && paid.type !== 'addon')) return null;
   await catchUpAccount(ctx, paid.accountId);
   const sub = await ctx.deps.store.getSubscription(paid.subscriptionId);
@@ -128,6 +134,41 @@ async function endRefunded(ctx: Ctx, paid: Order, refundId: string): Promise<Ord
   }
   if (sub.type === 'plan' || sub.type === 'payg') await syncPolicy(ctx, sub.accountId);
   return { endedSubscription: sub.id, allowanceForfeited: forfeited };
+}
+
+/**
+ * A full refund of an upgrade made in the running cycle reverts what it bought (issue 12, attacker finding F5):
+ * the upgrade's extra allowance is forfeited, the plan goes back to the one before the upgrade for the rest of the
+ * cycle, and the subscription ends at the end of that cycle (it renews on neither plan; subscribe again). An
+ * upgrade from an earlier cycle returns money only (that allowance has expired).
+ */
+async function revertUpgrade(ctx: Ctx, paid: Order, refundId: string): Promise<Order['details'] | null> {
+  if (paid.subscriptionId === null) return null;
+  await catchUpAccount(ctx, paid.accountId);
+  const sub = await ctx.deps.store.getSubscription(paid.subscriptionId);
+  if (sub === undefined || !isLive(sub) || sub.cycle === null) return null;
+  const now = ctx.now();
+  const k = currentIndex(sub, now);
+  if (cycleAt(sub.anchorMs, sub.cycle, paid.effectiveAtMs).index < k) return null;
+  const prefix = `sub:${sub.id}:${paid.offerId}:${paid.id}`;
+  if (sub.endIndex === null || sub.endIndex > k + 1) await endFamily(ctx, sub, k + 1, 'refunded');
+  sub.terms = sub.terms.filter((t) => !t.ref.startsWith(prefix));
+  const before = termAt(sub, k);
+  if (before !== undefined) {
+    sub.offerId = before.offer.id;
+    sub.quantity = before.quantity;
+  }
+  sub.updatedAtMs = now;
+  await ctx.deps.store.updateSubscription(sub);
+  let forfeited = 0;
+  for (const b of await ctx.deps.charging.listBuckets(sub.accountId)) {
+    if (!b.sourceRef.startsWith(prefix) || b.expired) continue;
+    const r = await ctx.deps.charging.forfeitBucket(sub.accountId, b.id, `refund:${refundId}`);
+    if (!r.ok) throw new Error(`refund ${refundId}: ${r.message}`);
+    forfeited += r.value.forfeited;
+  }
+  await syncPolicy(ctx, sub.accountId);
+  return { revertedUpgrade: paid.id, planNow: sub.offerId, subscriptionEndsAt: new Date(cycleStartMs(sub.anchorMs, sub.cycle, k + 1)).toISOString(), allowanceForfeited: forfeited };
 }
 
 export interface CreditInput {

@@ -25,8 +25,11 @@ const admin = (method: string, path: string, body?: unknown, idem?: string) => c
 async function account(name: string, kind = 'individual'): Promise<{ id: string; key: string }> {
   const id = (await admin('POST', '/admin/accounts', { name, kind })).body.id;
   const key = (await admin('POST', '/admin/keys', { accountId: id })).body.key;
+  // A linked phone is the account's phone-bill channel (self-service phone-bill orders need one; issue 12, F2).
+  assert.equal((await call(key, 'PUT', '/self/phone', { phone: `+86139${String(++phones).padStart(8, '0')}` })).status, 200);
   return { id, key };
 }
+let phones = 0;
 
 async function chat(key: string, model = 'deepseek-v3.2', maxTokens = 20): Promise<{ status: number; body: any }> {
   const r = await fetch(`${srv.url}/v1/chat/completions`, {

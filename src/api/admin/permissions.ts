@@ -111,7 +111,7 @@ export const ACTIONS: Readonly<Record<string, { roles: readonly AdminRole[]; wha
   'order.pay.wallet': { roles: OE, what: 'an order paid now from the account\'s own wallet' },
   'order.pay.phone_bill': { roles: O, what: 'an order deferred to the phone bill (credit until the carrier collects)' },
   'order.pay.external': { roles: O, what: 'an order recorded as paid outside TokenGrid' },
-  'order.pay.none': { roles: OE, what: 'an order that costs nothing' },
+  'order.pay.none': { roles: OE, what: 'an order that costs nothing (a trial: once per enterprise tree, checked by the billing use case)' },
   'policy.credit': { roles: O, what: 'postpaid overage or a credit line (creditLimitMinor > 0)' },
   'account.suspend': { roles: OE, what: 'suspend or close an account' },
   'account.reactivate': { roles: O, what: 'lift a suspension an operator made (or one of unknown origin), or reopen a closed account' },

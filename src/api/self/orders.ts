@@ -60,6 +60,20 @@ export function selfOrderRoutes(deps: BillingRouteDeps): Route<RequestContext>[]
         const live = subs.filter((s) => s.status === 'active' || s.status === 'past_due');
         const plan = live.find((s) => s.type === 'plan');
         const payg = live.find((s) => s.type === 'payg');
+        // Trials are taken once per enterprise tree (the billing use case checks it; the listing says it).
+        const treeSubs = [...subs];
+        const top = async (id: string): Promise<string> => {
+          const seen = new Set([id]);
+          for (let a = await deps.accounts.store.getAccount(id); a?.parentId != null && !seen.has(a.parentId); a = await deps.accounts.store.getAccount(id)) seen.add(id = a.parentId);
+          return id;
+        };
+        for (const queue = [await top(accountId)], seen = new Set<string>(); queue.length > 0;) {
+          const id = queue.shift()!;
+          if (seen.has(id)) continue;
+          seen.add(id);
+          if (id !== accountId) treeSubs.push(...(await b.listSubscriptions({ accountId: id })));
+          for (const child of await deps.accounts.store.listAccounts({ parentId: id })) queue.push(child.id);
+        }
         const data = [];
         for (const o of b.offers().offers.values()) {
           if (o.status !== 'active') continue;
@@ -74,8 +88,8 @@ export function selfOrderRoutes(deps: BillingRouteDeps): Route<RequestContext>[]
             if (plan.offerId === o.id) why = 'your current plan';
           } else if (o.type === 'payg' && payg !== undefined) {
             why = payg.offerId === o.id ? 'already active' : 'another pay-as-you-go offer is active';
-          } else if (o.trialOnce && subs.some((s) => s.offerId === o.id || s.terms.some((t) => t.offer.id === o.id))) {
-            why = 'already taken (once per account)';
+          } else if (o.trialOnce && treeSubs.some((s) => s.offerId === o.id || s.terms.some((t) => t.offer.id === o.id))) {
+            why = 'already taken (once per account and its sub-accounts)';
           }
           data.push(offerView(o, action, why));
         }
@@ -133,7 +147,7 @@ export function selfOrderRoutes(deps: BillingRouteDeps): Route<RequestContext>[]
         const body = await parseBody(rc, selfOrderSchemas.topup, limit);
         await requireManager(deps, ctx, 'top up the wallet');
         const amountMinor = minorFrom(body);
-        const r = unwrap(await b.topUp({ accountId: ctx.key.accountId, amountMinor, channel: 'phone_bill', reference: null, actor: actor(ctx), idempotencyKey: key }));
+        const r = unwrap(await b.topUp({ accountId: ctx.key.accountId, amountMinor, channel: body.channel ?? 'phone_bill', reference: null, actor: actor(ctx), idempotencyKey: key }));
         sendOutcome(rc, 201, { order: orderView(r.value.order), wallet: { balanceMinor: r.value.walletMinor, balance: dec(r.value.walletMinor) }, settledOrders: r.value.settledOrders }, r.replayed);
       },
     },
