@@ -4,7 +4,7 @@ import { isModelAllowed, resolveModel, vendorCostMicros, type Deployment, type M
 import { planAttempts, type Attempt, type DeploymentHealth } from '../routing/index.ts';
 import { UpstreamError, type AdapterKind, type ProviderAdapter, type ProviderConfig, type UpstreamCall } from '../providers/index.ts';
 import {
-  boundTextTokens, chatInputTokens, cutTextAtTokens, estimateChatInputTokens, estimateTextTokens, meterTextTokens, zeroUsage,
+  boundTextTokens, chatInputTokens, cutTextAtTokens, estimateChatInputTokens, estimateTextTokens, floorUsage, meterTextTokens, zeroUsage,
   type ChatRequest, type ChatResponse, type CompletionRequest, type CompletionResponse, type EmbeddingRequest,
   type EmbeddingResponse, type ModelListing, type Usage,
 } from '../wire/index.ts';
@@ -38,6 +38,11 @@ export interface Admission {
   model: ModelSpec;
   reservationId: string;
   tokensInputEstimate: number;
+  /**
+   * The part of the input estimate the usage floor applies to (issue 12 F8): text, not the fixed per-image
+   * charge (a low-detail image really costs far less). Absent: the whole estimate.
+   */
+  tokensInputFloorBase?: number;
   tokensOutputGranted: number;
   tokensOutputMax: number;
   attempts: Attempt[];
@@ -279,6 +284,7 @@ export class Gateway {
   async chat(ctx: RequestContext, req: ChatRequest): Promise<{ response: ChatResponse; model: ModelSpec }> {
     const input = chatInputTokens(req);
     const a = await this.admit(ctx, req.model, 'chat', input.estimate, req.maxTokensOutput, false, input.bound);
+    a.tokensInputFloorBase = input.text;
     let served: Served<ChatResponse>;
     const sent = { upstream: false };
     try {
@@ -292,19 +298,24 @@ export class Gateway {
     }
     let res = served.value;
     const reported = res.usage.tokensInput > 0 || res.usage.tokensOutput > 0;
-    let usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate, tokensOutput: estimateOutput(res) };
+    let out = outputMeter(res);
+    let usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate, tokensOutput: out.generated };
     let estimated = !reported || res.usageEstimated === true;
     let status: RequestStatus = 'ok';
-    if (usage.tokensOutput > a.tokensOutputGranted) {
+    // What was delivered counts even when the upstream reports less (issue 12 attack report F1, F8).
+    if (Math.max(usage.tokensOutput, out.total) > a.tokensOutputGranted) {
       // The upstream ignored max_tokens (issue 12, finding 2): the answer is cut at the grant, as a stream is,
       // and only what is delivered is charged.
       res = cutChatAtGrant(res, a.tokensOutputGranted);
-      const delivered = estimateOutput(res);
+      out = outputMeter(res);
+      const delivered = out.generated;
       usage = { ...usage, tokensOutput: Math.min(usage.tokensOutput, delivered), tokensReasoning: Math.min(usage.tokensReasoning, delivered) };
       estimated = true;
       status = 'truncated';
       this.deps.log?.('warn', { requestId: ctx.requestId, model: a.model.id, provider: served.provider.name, granted: a.tokensOutputGranted, reported: res.usage.tokensOutput, delivered }, 'upstream ignored max_tokens: answer cut at the grant');
     }
+    const floored = flooredUsage(this, ctx, a, served.provider.name, usage, out.generated);
+    if (floored !== usage) { usage = floored; estimated = true; }
     await this.settle(ctx, a, served, usage, estimated, status, null);
     // The adapter's response is this request's own: copied only when the usage changed.
     return { response: usage === res.usage ? res : { ...res, usage, usageEstimated: estimated }, model: a.model };
@@ -358,6 +369,8 @@ export class Gateway {
       estimated = true;
       status = 'truncated';
     }
+    const floored = flooredUsage(this, ctx, a, served.provider.name, usage, metered(res));
+    if (floored !== usage) { usage = floored; estimated = true; }
     await this.settle(ctx, a, served, usage, estimated, status, null);
     return { response: { ...res, usage }, model: a.model };
   }
@@ -379,21 +392,94 @@ export class Gateway {
     }
     const res = served.value;
     const reported = res.usage.tokensInput > 0;
-    const usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate };
-    await this.settle(ctx, a, served, usage, !reported, 'ok', null);
+    const told = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate };
+    const usage = flooredUsage(this, ctx, a, served.provider.name, told, 0);
+    await this.settle(ctx, a, served, usage, !reported || usage !== told, 'ok', null);
     return { response: { ...res, usage }, model: a.model };
   }
 }
 
-/** Metered output of a finished answer (calibrated, no safety margin): what is billed when it was delivered. */
-function estimateOutput(res: ChatResponse): number {
+/**
+ * Usage with the floor of issue 12 F8 applied (src/wire/estimate.ts floorUsage): the same object when the
+ * report stood; otherwise the raised usage, counted in /metrics and logged.
+ */
+export function flooredUsage(gw: Gateway, ctx: RequestContext, a: Admission, provider: string, usage: Usage, tokensOutputDelivered: number): Usage {
+  const f = floorUsage(usage, a.tokensInputFloorBase ?? a.tokensInputEstimate, tokensOutputDelivered);
+  if (f.floored === undefined) return usage;
+  gw.deps.metrics.usageFloored?.(a.model.id, f.floored);
+  gw.deps.log?.('warn', {
+    requestId: ctx.requestId, accountId: ctx.key.accountId, model: a.model.id, provider, floored: f.floored, reported: usage,
+    tokensInputFloorBase: a.tokensInputFloorBase ?? a.tokensInputEstimate, tokensOutputDelivered, charged: f.usage,
+  }, 'upstream usage below the gateway floor: the floor is charged');
+  return f.usage;
+}
+
+/**
+ * Metered output of a finished answer (calibrated, no safety margin): `generated` is what the model wrote
+ * (text, thinking, tool calls: billed when delivered), `total` adds the tool results an Anthropic upstream
+ * relays (server tool results count against the grant but are not output tokens). From an Anthropic
+ * upstream the verbatim blocks are what is sent, so they are what is metered.
+ */
+function outputMeter(res: ChatResponse): { generated: number; total: number } {
+  if (res.anthropicContent !== undefined) {
+    let generated = 0;
+    let total = 0;
+    for (const b of res.anthropicContent) {
+      const n = anthropicBlockTokens(b);
+      total += n;
+      if (!isToolResultBlock(b)) generated += n;
+    }
+    return { generated, total };
+  }
   let n = 0;
   for (const part of res.content) {
     if (part.type === 'text') n += meterTextTokens(part.text);
     else if (part.type === 'tool_call') n += meterTextTokens(part.argumentsJson) + meterTextTokens(part.name) + 3;
   }
   if (res.reasoning) n += meterTextTokens(res.reasoning);
-  return n;
+  return { generated: n, total: n };
+}
+
+const isToolResultBlock = (b: Record<string, unknown>): boolean => typeof b['type'] === 'string' && b['type'].endsWith('_tool_result');
+
+/** Metered tokens of one verbatim Anthropic content block (also used by the stream meter). */
+export function anthropicBlockTokens(b: Record<string, unknown>): number {
+  switch (b['type']) {
+    case 'text': return typeof b['text'] === 'string' ? meterTextTokens(b['text']) : 0;
+    case 'thinking': return typeof b['thinking'] === 'string' ? meterTextTokens(b['thinking']) : 0;
+    // Encrypted thinking: about 6 base64 characters per token of the thinking it hides.
+    case 'redacted_thinking': return typeof b['data'] === 'string' ? Math.max(1, Math.ceil(b['data'].length / 6)) : 1;
+    case 'tool_use':
+    case 'server_tool_use':
+      return meterTextTokens(JSON.stringify(b['input'] ?? {})) + meterTextTokens(String(b['name'] ?? '')) + 3;
+    default: return meterTextTokens(JSON.stringify(b));
+  }
+}
+
+/**
+ * Verbatim Anthropic blocks cut at `budget`: text and thinking are cut to what fits (a cut thinking block
+ * loses its signature, which no longer matches), whole blocks (tool use, server tool use and results,
+ * redacted thinking) go whole or not at all, and nothing after the first block that did not fit is sent.
+ */
+function cutAnthropicBlocks(blocks: Record<string, unknown>[], budget: number): Record<string, unknown>[] {
+  let left = budget;
+  const out: Record<string, unknown>[] = [];
+  for (const b of blocks) {
+    if (left <= 0) break;
+    const key = b['type'] === 'text' ? 'text' : b['type'] === 'thinking' ? 'thinking' : undefined;
+    const whole = anthropicBlockTokens(b);
+    if (whole <= left) {
+      out.push(b);
+      left -= whole;
+      continue;
+    }
+    if (key !== undefined && typeof b[key] === 'string') {
+      const text = cutTextAtTokens(b[key] as string, left);
+      if (text.length > 0) out.push(key === 'thinking' ? { ...b, thinking: text, signature: '' } : { ...b, text });
+    }
+    break;
+  }
+  return out;
 }
 
 /** The answer cut at `budget` output tokens: reasoning first, then text and whole tool calls in order. */
@@ -423,5 +509,7 @@ export function cutChatAtGrant(res: ChatResponse, budget: number): ChatResponse 
   }
   const out: ChatResponse = { ...res, content, finishReason: 'length' };
   if (reasoning !== undefined) out.reasoning = reasoning;
+  // What an Anthropic client is sent (encodeMessagesResponse prefers the verbatim blocks): cut the same way.
+  if (res.anthropicContent !== undefined) out.anthropicContent = cutAnthropicBlocks(res.anthropicContent, budget);
   return out;
 }

@@ -37,6 +37,8 @@ export interface GatewayMetrics {
   streamClosed(): void;
   /** Coins delivered that no bucket could pay (a usage record with leakCoins > 0). */
   leak?(model: string, coins: number): void;
+  /** A reported usage raised to the gateway's floor (issue 12 F8): direction 'input', 'output' or 'input+output'. */
+  usageFloored?(model: string, direction: string): void;
 }
 
 export const noopMetrics: GatewayMetrics = {

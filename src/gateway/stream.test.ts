@@ -19,7 +19,7 @@ const model: ModelSpec = {
   requestsPerCall: 1, createdS: 0,
 };
 const provider: ProviderConfig = { name: 'p', adapter: 'openai-compatible', baseUrl: 'http://127.0.0.1:1/v1' };
-const usage: Usage = { ...zeroUsage(), tokensInput: 11, tokensOutput: 7 };
+const usage: Usage = { ...zeroUsage(), tokensInput: 11, tokensOutput: 60 }; // about what the 12 chunks meter: a report far below would meet the usage floor
 
 /** 12 text events of ~5 tokens each (20 characters), a finish, and the upstream's usage. */
 function script(): StreamEvent[] {

@@ -1,7 +1,7 @@
 import { TokenGridError, type ErrorCode } from '../core/index.ts';
 import { UpstreamError, type UpstreamStream } from '../providers/index.ts';
 import { boundTextTokens, chatInputTokens, estimateTextTokens, TextMeter, zeroUsage, type ChatRequest, type CompletionRequest, type StreamEvent, type Usage } from '../wire/index.ts';
-import type { Admission, Gateway, Served } from './gateway.ts';
+import { anthropicBlockTokens, flooredUsage, type Admission, type Gateway, type Served } from './gateway.ts';
 import type { RequestContext, RequestStatus } from './ports.ts';
 
 /** Where a stream goes: implemented by the HTTP shell with the client's API family encoder. */
@@ -39,6 +39,7 @@ export const defaultStreamOptions: StreamOptions = { extendAtFraction: 0.8, slic
 export async function chatStream(gw: Gateway, ctx: RequestContext, req: ChatRequest, sink: StreamSink, opts: StreamOptions = defaultStreamOptions): Promise<void> {
   const input = chatInputTokens(req);
   const a = await gw.admit(ctx, req.model, 'chat', input.estimate, req.maxTokensOutput, true, input.bound, opts.firstSliceTokens ?? opts.sliceTokens);
+  a.tokensInputFloorBase = input.text;
   await runStream(gw, ctx, a, sink, opts, (adapter, upstream) =>
     adapter.chatStream(upstream, gw.upstreamChatRequest(ctx, req, upstream.provider, a.tokensOutputMax)));
 }
@@ -157,6 +158,10 @@ async function runStream(
   let textTokens = 0;
   let argsTokens = 0;
   let toolStarts = 0;
+  // Verbatim Anthropic blocks (redacted_thinking, server_tool_use, *_tool_result) count against the grant;
+  // tool results are relayed, not generated, so they stay out of the usage floor's delivered output.
+  let blockTokens = 0;
+  let resultTokens = 0;
 
   try {
     let ev = served.value.first;
@@ -166,10 +171,15 @@ async function runStream(
         ev = pull.shift();
         continue;
       }
+      if (ev.type === 'reasoning' && ev.block !== undefined) {
+        const n = anthropicBlockTokens(ev.block);
+        blockTokens += n;
+        if (typeof ev.block['type'] === 'string' && ev.block['type'].endsWith('_tool_result')) resultTokens += n;
+      }
       if (ev.type === 'text' || ev.type === 'reasoning') textTokens = textMeter.add(ev.text);
       else if (ev.type === 'tool_call_delta') argsTokens = (argsMeter ??= new TextMeter()).add(ev.argumentsDelta);
       else if (ev.type === 'tool_call_start') toolStarts++;
-      const evTokens = textTokens + argsTokens + 3 * toolStarts - metered;
+      const evTokens = textTokens + argsTokens + 3 * toolStarts + blockTokens - metered;
       if (!final && metered + evTokens >= extendAt) {
         // Revocation, expiry and suspension reach running streams here, within one slice (issue 12, finding 6).
         const still = gw.deps.keys?.recheck(ctx.key, gw.deps.clock.nowMs());
@@ -224,9 +234,11 @@ async function runStream(
 
   const upstreamUsage = d.upstreamUsage;
   const complete = status === 'ok' && upstreamUsage !== undefined && (upstreamUsage.tokensInput > 0 || upstreamUsage.tokensOutput > 0);
-  const usage: Usage = complete ? upstreamUsage! : { ...zeroUsage(), ...upstreamUsage, tokensInput: upstreamUsage?.tokensInput || a.tokensInputEstimate, tokensOutput: Math.max(upstreamUsage?.tokensOutput ?? 0, metered) };
+  const told: Usage = complete ? upstreamUsage! : { ...zeroUsage(), ...upstreamUsage, tokensInput: upstreamUsage?.tokensInput || a.tokensInputEstimate, tokensOutput: Math.max(upstreamUsage?.tokensOutput ?? 0, metered) };
+  // A report far below what was sent and delivered is raised to the floor (issue 12 attack report F8).
+  const usage = flooredUsage(gw, ctx, a, served.provider.name, told, metered - resultTokens);
   try {
-    await gw.settle(ctx, a, served, usage, !complete, status, Math.round(ttftMs));
+    await gw.settle(ctx, a, served, usage, !complete || usage !== told, status, Math.round(ttftMs));
   } finally {
     gw.deps.metrics.streamClosed();
   }

@@ -5,8 +5,9 @@ import { encode, encodeChat } from 'gpt-tokenizer/encoding/o200k_base';
 import type { ChatRequest } from './types.ts';
 import {
   boundTextTokens, chatInputTokens, cutTextAtTokens, estimateChatInputTokens, estimateTextTokens, meterTextTokens, rawTextTokens, TextMeter,
-  TOKENS_PER_IMAGE_ESTIMATE, upperBoundTextTokens,
+  floorUsage, TOKENS_PER_IMAGE_ESTIMATE, upperBoundTextTokens,
 } from './estimate.ts';
+import { zeroUsage } from './types.ts';
 
 /**
  * Calibration corpus, checked against the real o200k_base tokenizer. "hard" samples are the known
@@ -303,5 +304,41 @@ describe('cutTextAtTokens', () => {
       assert.ok(cut.length === text.length || text[cut.length] === ' ', 'ends before a space');
     }
     assert.equal(cutTextAtTokens(text, 100_000), text);
+  });
+});
+
+describe('floorUsage: reported usage far below the gateway estimate is raised (issue 12 attack report F8)', () => {
+  test('an honest report stands: the same object, nothing floored', () => {
+    const u = { ...zeroUsage(), tokensInput: 900, tokensOutput: 80 };
+    const f = floorUsage(u, 1000, 100);
+    assert.equal(f.usage, u);
+    assert.equal(f.floored, undefined);
+  });
+
+  test('1 input token reported for an estimated 17,540 is charged half the estimate; output too', () => {
+    const f = floorUsage({ ...zeroUsage(), tokensInput: 1, tokensOutput: 1 }, 17_540, 300);
+    assert.equal(f.usage.tokensInput, 8_770);
+    assert.equal(f.usage.tokensOutput, 150);
+    assert.equal(f.floored, 'input+output');
+  });
+
+  test('prompt caching is legitimate: the floor is on total input, cached tokens stay as reported', () => {
+    // 9,000 of 10,000 prompt tokens read from the cache: the total is above the floor, nothing changes.
+    const cached = { ...zeroUsage(), tokensInput: 10_000, tokensCachedInput: 9_000, tokensOutput: 50 };
+    assert.equal(floorUsage(cached, 10_000, 50).usage, cached);
+    // A total below the floor is raised; the cached subset stays, the uncached part grows.
+    const low = floorUsage({ ...zeroUsage(), tokensInput: 3_000, tokensCachedInput: 2_500, tokensCacheWrite: 400, tokensOutput: 50 }, 10_000, 50);
+    assert.deepEqual(low.usage, { ...zeroUsage(), tokensInput: 5_000, tokensCachedInput: 2_500, tokensCacheWrite: 400, tokensOutput: 50 });
+    assert.equal(low.floored, 'input');
+  });
+
+  test('the floor never raises an estimate-sized report and never lowers a report (property)', () => {
+    fc.assert(fc.property(fc.nat(100_000), fc.nat(100_000), fc.nat(100_000), fc.nat(50_000), (inp, out, est, delivered) => {
+      const u = { ...zeroUsage(), tokensInput: inp, tokensOutput: out };
+      const f = floorUsage(u, est, delivered).usage;
+      assert.ok(f.tokensInput >= inp && f.tokensOutput >= out);
+      assert.ok(f.tokensInput >= Math.ceil(est / 2) && f.tokensOutput >= Math.ceil(delivered / 2));
+      if (inp >= est && out >= delivered) assert.equal(f, u);
+    }));
   });
 });

@@ -1,4 +1,4 @@
-import type { ChatRequest, ContentPart } from './types.ts';
+import type { ChatRequest, ContentPart, Usage } from './types.ts';
 
 /**
  * Token estimates for reserving balance before an upstream call, when no tokenizer may run on the hot
@@ -377,11 +377,12 @@ function partTokens(p: ContentPart): number {
  */
 /**
  * The estimate and the reservation bound of a chat request's input (see boundTextTokens): the context-window
- * check and the rate limiter use the estimate, the reservation holds the bound.
+ * check and the rate limiter use the estimate, the reservation holds the bound, the usage floor uses `text`.
  */
-export function chatInputTokens(req: ChatRequest): { estimate: number; bound: number } {
+export function chatInputTokens(req: ChatRequest): { estimate: number; bound: number; text: number } {
   let est = TOKENS_PER_REQUEST_ESTIMATE;
   let bound = TOKENS_PER_REQUEST_ESTIMATE;
+  let images = 0;
   const text = (t: string, extra = 0): void => {
     const e = estimateTextTokens(t);
     est += e + extra;
@@ -394,7 +395,7 @@ export function chatInputTokens(req: ChatRequest): { estimate: number; bound: nu
     for (const p of m.content) {
       switch (p.type) {
         case 'text': text(p.text); break;
-        case 'image': est += TOKENS_PER_IMAGE_ESTIMATE; bound += TOKENS_PER_IMAGE_ESTIMATE; break;
+        case 'image': est += TOKENS_PER_IMAGE_ESTIMATE; bound += TOKENS_PER_IMAGE_ESTIMATE; images++; break;
         case 'tool_call': text(p.name, TOKENS_PER_TOOL_ITEM_ESTIMATE); text(p.argumentsJson); break;
         case 'tool_result': text(p.content, TOKENS_PER_TOOL_ITEM_ESTIMATE); break;
       }
@@ -406,7 +407,8 @@ export function chatInputTokens(req: ChatRequest): { estimate: number; bound: nu
     text(JSON.stringify(t.parameters));
   }
   if (req.responseFormat?.type === 'json_schema') text(JSON.stringify(req.responseFormat.schema));
-  return { estimate: est, bound };
+  // `text`: the estimate without the fixed per-image charge (the base of the usage floor, issue 12 F8).
+  return { estimate: est, bound, text: est - images * TOKENS_PER_IMAGE_ESTIMATE };
 }
 
 export function estimateChatInputTokens(req: ChatRequest): number {
@@ -423,4 +425,34 @@ export function estimateChatInputTokens(req: ChatRequest): number {
   }
   if (req.responseFormat?.type === 'json_schema') tokens += estimateTextTokens(JSON.stringify(req.responseFormat.schema));
   return tokens;
+}
+
+/**
+ * The usage floor (issue 12 F8, ARCHITECTURE.md "overshoot bound"): an upstream's reported usage is charged
+ * unless it is far below what the gateway itself saw. The estimator errs high by design (estimate/o200k in
+ * [0.9, 1.4] per sample, see estimate.test.ts) and other tokenizers count up to ~30% fewer tokens than o200k
+ * on some text (Qwen and DeepSeek on Chinese, Gemini on code): 0.5 leaves room for both, so an honest
+ * report never meets the floor while a report of 1 token for an 88 KB prompt does.
+ */
+export const USAGE_FLOOR_INPUT_FACTOR = 0.5;
+/** Output: the metered delivered text (calibrated, about 1.0 x o200k, no margin) times this. */
+export const USAGE_FLOOR_OUTPUT_FACTOR = 0.5;
+
+/**
+ * Usage to charge: input = max(reported input incl. cached and cache writes, estimate x 0.5); output =
+ * max(reported, metered delivered output x 0.5). Cached and cache-write counts stay as reported (prompt
+ * caching legitimately lowers the price): a raised total adds uncached tokens. `floored` names what was
+ * raised, or is undefined when the report stood. `tokensOutputDelivered` should count what the model
+ * generated (text, thinking, tool calls), not tool results it relayed.
+ */
+export function floorUsage(u: Usage, tokensInputEstimate: number, tokensOutputDelivered: number): { usage: Usage; floored: 'input' | 'output' | 'input+output' | undefined } {
+  const inFloor = Math.ceil(tokensInputEstimate * USAGE_FLOOR_INPUT_FACTOR);
+  const outFloor = Math.ceil(tokensOutputDelivered * USAGE_FLOOR_OUTPUT_FACTOR);
+  const inRaised = u.tokensInput < inFloor;
+  const outRaised = u.tokensOutput < outFloor;
+  if (!inRaised && !outRaised) return { usage: u, floored: undefined };
+  const usage: Usage = { ...u };
+  if (inRaised) usage.tokensInput = Math.max(inFloor, u.tokensCachedInput + u.tokensCacheWrite);
+  if (outRaised) usage.tokensOutput = outFloor;
+  return { usage, floored: inRaised && outRaised ? 'input+output' : inRaised ? 'input' : 'output' };
 }
