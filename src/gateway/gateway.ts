@@ -257,6 +257,11 @@ export class Gateway {
       ...(ctx.clientRequestId === undefined ? {} : { clientRequestId: ctx.clientRequestId }),
     });
     this.deps.metrics.tokens(a.model.id, served?.provider.name ?? 'none', usage);
+    if (usage.serverToolRequests !== undefined && usage.serverToolRequests > 0) {
+      // Billed per request by the vendor, not priced here yet (issue 12 attack report F8): counted and logged.
+      this.deps.metrics.serverToolRequests?.(a.model.id, served?.provider.name ?? 'none', usage.serverToolRequests);
+      this.deps.log?.('warn', { requestId: ctx.requestId, accountId: ctx.key.accountId, model: a.model.id, serverToolRequests: usage.serverToolRequests }, 'server-tool requests billed by the upstream are not priced');
+    }
     const leakCoins = rec?.leakCoins ?? 0;
     if (leakCoins > 0) {
       // Delivered and not paid (issue 12, finding 2): counted, logged at warn, shown per account (usage summary).
