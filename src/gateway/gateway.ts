@@ -307,8 +307,10 @@ export class Gateway {
     let usage = reported ? res.usage : { ...zeroUsage(), tokensInput: a.tokensInputEstimate, tokensOutput: out.generated };
     let estimated = !reported || res.usageEstimated === true;
     let status: RequestStatus = 'ok';
-    // What was delivered counts even when the upstream reports less (issue 12 attack report F1, F8).
-    if (Math.max(usage.tokensOutput, out.total) > a.tokensOutputGranted) {
+    // What was delivered counts even when the upstream reports less (issue 12 attack report F1, F8). Tool
+    // results an Anthropic upstream relays (web search) are not output an honest max_tokens limits: they do
+    // not trigger the cut, but once cutting they take their place in the budget (cutAnthropicBlocks).
+    if (Math.max(usage.tokensOutput, out.generated) > a.tokensOutputGranted) {
       // The upstream ignored max_tokens (issue 12, finding 2): the answer is cut at the grant, as a stream is,
       // and only what is delivered is charged.
       res = cutChatAtGrant(res, a.tokensOutputGranted);
