@@ -4,7 +4,7 @@ import { isModelAllowed, resolveModel, vendorCostMicros, type ModelCatalog, type
 import { planAttempts, type Attempt, type DeploymentHealth } from '../routing/index.ts';
 import { UpstreamError, type AdapterKind, type ProviderAdapter, type ProviderConfig, type UpstreamCall, type UpstreamStream } from '../providers/index.ts';
 import {
-  boundTextTokens, chatInputTokens, estimateChatInputTokens, estimateTextTokens, zeroUsage,
+  boundTextTokens, chatInputTokens, estimateChatInputTokens, estimateTextTokens, floorUsage, zeroUsage,
   type ChatRequest, type ChatResponse, type CompletionRequest, type CompletionResponse, type EmbeddingRequest,
   type EmbeddingResponse, type ModelListing, type StreamEvent, type Usage,
 } from '../wire/index.ts';
@@ -172,13 +172,14 @@ export class Gateway {
     let kind: ModelSpec['kind'];
     let tokensInputEstimate: number;
     let tokensInputBound: number;
+    let tokensInputFloorBase: number | undefined;
     let tokensOutputAsked: number | undefined;
     switch (f.op) {
       case 'chat': {
         const req = f.req as ChatRequest;
         const input = chatInputTokens(req);
         requested = req.model; kind = 'chat'; tokensOutputAsked = req.maxTokensOutput;
-        tokensInputEstimate = input.estimate; tokensInputBound = input.bound;
+        tokensInputEstimate = input.estimate; tokensInputBound = input.bound; tokensInputFloorBase = input.text;
         break;
       }
       case 'completion': {
@@ -236,6 +237,7 @@ export class Gateway {
     f.model = model;
     f.reservationId = reserved.value.reservationId;
     f.tokensInputEstimate = tokensInputEstimate;
+    f.tokensInputFloorBase = tokensInputFloorBase ?? tokensInputEstimate;
     f.tokensOutputGranted = reserved.value.tokensOutputGranted;
     f.tokensOutputMax = tokensOutputMax;
     // Plan. An empty plan is refused here; the lifecycle's `finally` releases the hold.
@@ -383,13 +385,18 @@ export class Gateway {
       case 'chat': {
         let res = f.answer as ChatResponse;
         const reported = res.usage.tokensInput > 0 || res.usage.tokensOutput > 0;
-        let usage = reported ? res.usage : { ...zeroUsage(), tokensInput: f.tokensInputEstimate, tokensOutput: meterChatAnswer(res) };
+        let generated = meterChatAnswer(res);
+        let usage = reported ? res.usage : { ...zeroUsage(), tokensInput: f.tokensInputEstimate, tokensOutput: generated };
         let estimated = !reported || res.usageEstimated === true;
-        if (usage.tokensOutput > f.tokensOutputGranted) {
+        // What was delivered counts even when the upstream reports less (issue 12 attack report F1, F8). Tool
+        // results an Anthropic upstream relays (web search) are not output an honest max_tokens limits: they do
+        // not trigger the cut, but once cutting they take their place in the budget (meter.ts cutChatAtGrant).
+        if (Math.max(usage.tokensOutput, generated) > f.tokensOutputGranted) {
           // The upstream ignored max_tokens (issue 12, finding 2): the answer is cut at the grant, as a stream is,
           // and only what is delivered is charged.
           res = cutChatAtGrant(res, f.tokensOutputGranted);
-          const delivered = meterChatAnswer(res);
+          generated = meterChatAnswer(res);
+          const delivered = generated;
           usage = { ...usage, tokensOutput: Math.min(usage.tokensOutput, delivered), tokensReasoning: Math.min(usage.tokensReasoning, delivered) };
           estimated = true;
           f.status = 'truncated';
@@ -397,6 +404,9 @@ export class Gateway {
         }
         f.usage = usage;
         f.usageEstimated = estimated;
+        this.#floor(f, generated);
+        usage = f.usage;
+        estimated = f.usageEstimated;
         // The adapter's response is this request's own: copied only when the usage changed.
         f.answer = usage === res.usage ? res : { ...res, usage, usageEstimated: estimated };
         return;
@@ -414,7 +424,8 @@ export class Gateway {
         }
         f.usage = usage;
         f.usageEstimated = estimated;
-        f.answer = { ...res, usage };
+        this.#floor(f, meterCompletionAnswer(res));
+        f.answer = { ...res, usage: f.usage };
         return;
       }
       case 'embeddings': {
@@ -423,7 +434,8 @@ export class Gateway {
         const usage = reported ? res.usage : { ...zeroUsage(), tokensInput: f.tokensInputEstimate };
         f.usage = usage;
         f.usageEstimated = !reported;
-        f.answer = { ...res, usage };
+        this.#floor(f, 0);
+        f.answer = { ...res, usage: f.usage };
         return;
       }
     }
@@ -513,6 +525,8 @@ export class Gateway {
 
     f.usage = meter.usage(f.status, f.tokensInputEstimate);
     f.usageEstimated = !meter.reported(f.status);
+    // A report far below what was sent and delivered is raised to the floor (issue 12 attack report F8).
+    this.#floor(f, meter.generated);
     f.ttftMs = Math.round(ttftMs);
     f.settling = true;
     try {
@@ -528,6 +542,25 @@ export class Gateway {
     }
     sink.write({ type: 'usage', usage: f.usage });
     sink.close();
+  }
+
+  /**
+   * The usage floor of issue 12 F8 (src/wire/estimate.ts floorUsage), applied where the lifecycle has the
+   * usage to settle: f.usage stays the same object when the report stood; otherwise it is raised, flagged
+   * estimated, counted in /metrics and logged. `tokensOutputDelivered`: what the model generated and the
+   * client was sent (relayed tool results excluded).
+   */
+  #floor(f: Flight, tokensOutputDelivered: number): void {
+    const reported = f.usage;
+    const r = floorUsage(reported, f.tokensInputFloorBase, tokensOutputDelivered);
+    if (r.floored === undefined) return;
+    f.usage = r.usage;
+    f.usageEstimated = true;
+    this.deps.metrics.usageFloored?.(f.model.id, r.floored);
+    this.deps.log?.('warn', {
+      requestId: f.ctx.requestId, accountId: f.ctx.key.accountId, model: f.model.id, provider: f.provider?.name ?? 'none', floored: r.floored, reported,
+      tokensInputFloorBase: f.tokensInputFloorBase, tokensOutputDelivered, charged: r.usage,
+    }, 'upstream usage below the gateway floor: the floor is charged');
   }
 
   #onEvent(f: Flight, ev: StreamEvent): StreamEvent | null {
@@ -592,6 +625,11 @@ export class Gateway {
       ...(ctx.clientRequestId === undefined ? {} : { clientRequestId: ctx.clientRequestId }),
     });
     this.deps.metrics.tokens(s.model.id, provider, usage);
+    if (usage.serverToolRequests !== undefined && usage.serverToolRequests > 0) {
+      // Billed per request by the vendor, not priced here yet (issue 12 attack report F8): counted and logged.
+      this.deps.metrics.serverToolRequests?.(s.model.id, provider, usage.serverToolRequests);
+      this.deps.log?.('warn', { requestId: ctx.requestId, accountId: ctx.key.accountId, model: s.model.id, serverToolRequests: usage.serverToolRequests }, 'server-tool requests billed by the upstream are not priced');
+    }
     const leakCoins = rec?.leakCoins ?? 0;
     if (leakCoins > 0) {
       // Delivered and not paid (issue 12, finding 2): counted, logged at warn, shown per account (usage summary).
@@ -630,6 +668,11 @@ class Flight implements FlightView, Settlement {
   model!: ModelSpec;
   reservationId = '';
   tokensInputEstimate = 0;
+  /**
+   * The part of the input estimate the usage floor applies to (issue 12 F8): for chat, text, not the fixed
+   * per-image charge (a low-detail image really costs far less); otherwise the whole estimate.
+   */
+  tokensInputFloorBase = 0;
   tokensOutputGranted = 0;
   tokensOutputMax = 0;
   attempts: Attempt[] = NO_ATTEMPTS;

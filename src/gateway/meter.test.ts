@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { meterTextTokens, zeroUsage, type ChatResponse, type StreamEvent, type Usage } from '../wire/index.ts';
-import { cutChatAtGrant, cutCompletionAtGrant, meterChatAnswer, meterCompletionAnswer, StreamMeter, type MeterStep } from './meter.ts';
+import { anthropicBlockTokens, cutChatAtGrant, cutCompletionAtGrant, meterChatAnswer, meterCompletionAnswer, StreamMeter, type MeterStep } from './meter.ts';
 
 const text = (t: string): StreamEvent => ({ type: 'text', text: t });
 const finish: StreamEvent = { type: 'finish', finishReason: 'stop' };
@@ -130,5 +130,25 @@ describe('whole answers are metered and cut at the grant', () => {
     assert.equal(cut.choices[0]!.finishReason, 'length');
     assert.ok(meterCompletionAnswer(cut) <= 2);
     assert.deepEqual(cutCompletionAtGrant(res, 1000).choices, res.choices);
+  });
+});
+
+describe('the stream meter counts verbatim Anthropic blocks (issue 12 attack report F1, F8)', () => {
+  const block = (b: Record<string, unknown>): StreamEvent => ({ type: 'reasoning', text: '', block: b });
+  const result = { type: 'web_search_tool_result', tool_use_id: 's1', content: [{ type: 'web_search_result', url: 'https://e.x', encrypted_content: 'x'.repeat(300) }] };
+
+  test('a delivered block is metered; a relayed tool result counts against the grant but not as generated output', () => {
+    const m = new StreamMeter(10_000, 10_000, 0.8);
+    drive(m, [text('hello'), block({ type: 'redacted_thinking', data: 'y'.repeat(600) }), block(result), finish], []);
+    assert.equal(m.metered, meterTextTokens('hello') + 100 + anthropicBlockTokens(result));
+    assert.equal(m.generated, meterTextTokens('hello') + 100);
+  });
+
+  test('a tool result past the grant is not delivered and not subtracted from the generated output', () => {
+    const m = new StreamMeter(20, 20, 0.8);
+    const { delivered } = drive(m, [text('hello'), block(result), finish], []);
+    assert.equal(delivered.length, 1);
+    assert.equal(m.metered, meterTextTokens('hello'));
+    assert.equal(m.generated, m.metered);
   });
 });

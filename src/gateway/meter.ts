@@ -42,8 +42,17 @@ export class StreamMeter {
   #textTokens = 0;
   #argsTokens = 0;
   #toolStarts = 0;
+  /**
+   * Verbatim Anthropic blocks (redacted_thinking, server_tool_use, *_tool_result) count against the grant
+   * (issue 12 attack report F1); tool results are relayed, not generated, so they stay out of the output the
+   * usage floor is measured on (`generated`).
+   */
+  #blockTokens = 0;
+  #resultTokens = 0;
   /** Tokens of the event under decision (not yet delivered). */
   #pending = 0;
+  /** The part of #pending that is a relayed tool result. */
+  #pendingResult = 0;
 
   constructor(granted: number, max: number, extendAtFraction: number) {
     this.granted = granted;
@@ -53,11 +62,22 @@ export class StreamMeter {
     this.#extendAt = Math.floor(granted * extendAtFraction);
   }
 
+  /** Output tokens delivered that the model generated (delivered, less relayed tool results): the usage floor's base. */
+  get generated(): number {
+    return this.metered - this.#resultTokens;
+  }
+
   onEvent(ev: StreamEvent): MeterStep {
+    this.#pendingResult = 0;
+    if (ev.type === 'reasoning' && ev.block !== undefined) {
+      const n = anthropicBlockTokens(ev.block);
+      this.#blockTokens += n;
+      if (isToolResultBlock(ev.block)) this.#pendingResult = n;
+    }
     if (ev.type === 'text' || ev.type === 'reasoning') this.#textTokens = this.#text.add(ev.text);
     else if (ev.type === 'tool_call_delta') this.#argsTokens = (this.#args ??= new TextMeter()).add(ev.argumentsDelta);
     else if (ev.type === 'tool_call_start') this.#toolStarts++;
-    this.#pending = this.#textTokens + this.#argsTokens + 3 * this.#toolStarts - this.metered;
+    this.#pending = this.#textTokens + this.#argsTokens + 3 * this.#toolStarts + this.#blockTokens - this.metered;
     if (!this.final && this.metered + this.#pending >= this.#extendAt) return 'extend';
     return this.#decide();
   }
@@ -82,7 +102,9 @@ export class StreamMeter {
   /** The event under decision was delivered (a usage event is only held). */
   delivered(ev: StreamEvent): void {
     this.metered += this.#pending;
+    this.#resultTokens += this.#pendingResult;
     this.#pending = 0;
+    this.#pendingResult = 0;
     if (ev.type === 'finish') this.finished = true;
     else if (ev.type === 'usage') this.upstreamUsage = ev.usage;
   }
@@ -90,6 +112,7 @@ export class StreamMeter {
   /** The stream was ended here by a finish the gateway wrote (cut at the grant, or a missing finish). */
   closedByGateway(): void {
     this.#pending = 0;
+    this.#pendingResult = 0;
     this.finished = true;
   }
 
@@ -109,8 +132,18 @@ export class StreamMeter {
 
 // ---- whole answers (non-streamed) ----
 
-/** Metered output of a finished answer (calibrated, no safety margin): what is billed when it was delivered. */
+/**
+ * Metered output of a finished answer (calibrated, no safety margin): what the model wrote (text, thinking,
+ * tool calls), billed when it was delivered. From an Anthropic upstream the verbatim blocks are what is sent,
+ * so they are what is metered (issue 12 attack report F1); the tool results it relays (web search) count
+ * against the grant when cutting (cutAnthropicBlocks) but are not output the model generated.
+ */
 export function meterChatAnswer(res: ChatResponse): number {
+  if (res.anthropicContent !== undefined) {
+    let generated = 0;
+    for (const b of res.anthropicContent) if (!isToolResultBlock(b)) generated += anthropicBlockTokens(b);
+    return generated;
+  }
   let n = 0;
   for (const part of res.content) {
     if (part.type === 'text') n += meterTextTokens(part.text);
@@ -147,6 +180,50 @@ export function cutChatAtGrant(res: ChatResponse, budget: number): ChatResponse 
   }
   const out: ChatResponse = { ...res, content, finishReason: 'length' };
   if (reasoning !== undefined) out.reasoning = reasoning;
+  // What an Anthropic client is sent (encodeMessagesResponse prefers the verbatim blocks): cut the same way.
+  if (res.anthropicContent !== undefined) out.anthropicContent = cutAnthropicBlocks(res.anthropicContent, budget);
+  return out;
+}
+
+const isToolResultBlock = (b: Record<string, unknown>): boolean => typeof b['type'] === 'string' && b['type'].endsWith('_tool_result');
+
+/** Metered tokens of one verbatim Anthropic content block (whole answers and the stream meter alike). */
+export function anthropicBlockTokens(b: Record<string, unknown>): number {
+  switch (b['type']) {
+    case 'text': return typeof b['text'] === 'string' ? meterTextTokens(b['text']) : 0;
+    case 'thinking': return typeof b['thinking'] === 'string' ? meterTextTokens(b['thinking']) : 0;
+    // Encrypted thinking: about 6 base64 characters per token of the thinking it hides.
+    case 'redacted_thinking': return typeof b['data'] === 'string' ? Math.max(1, Math.ceil(b['data'].length / 6)) : 1;
+    case 'tool_use':
+    case 'server_tool_use':
+      return meterTextTokens(JSON.stringify(b['input'] ?? {})) + meterTextTokens(String(b['name'] ?? '')) + 3;
+    default: return meterTextTokens(JSON.stringify(b));
+  }
+}
+
+/**
+ * Verbatim Anthropic blocks cut at `budget`: text and thinking are cut to what fits (a cut thinking block
+ * loses its signature, which no longer matches), whole blocks (tool use, server tool use and results,
+ * redacted thinking) go whole or not at all, and nothing after the first block that did not fit is sent.
+ */
+function cutAnthropicBlocks(blocks: Record<string, unknown>[], budget: number): Record<string, unknown>[] {
+  let left = budget;
+  const out: Record<string, unknown>[] = [];
+  for (const b of blocks) {
+    if (left <= 0) break;
+    const key = b['type'] === 'text' ? 'text' : b['type'] === 'thinking' ? 'thinking' : undefined;
+    const whole = anthropicBlockTokens(b);
+    if (whole <= left) {
+      out.push(b);
+      left -= whole;
+      continue;
+    }
+    if (key !== undefined && typeof b[key] === 'string') {
+      const text = cutTextAtTokens(b[key] as string, left);
+      if (text.length > 0) out.push(key === 'thinking' ? { ...b, thinking: text, signature: '' } : { ...b, text });
+    }
+    break;
+  }
   return out;
 }
 

@@ -37,6 +37,10 @@ export interface GatewayMetrics {
   streamClosed(): void;
   /** Coins delivered that no bucket could pay (a usage record with leakCoins > 0). */
   leak?(model: string, coins: number): void;
+  /** A reported usage raised to the gateway's floor (issue 12 F8): direction 'input', 'output' or 'input+output'. */
+  usageFloored?(model: string, direction: string): void;
+  /** Server-tool requests an upstream billed per request (web search), not priced by the rate table. */
+  serverToolRequests?(model: string, provider: string, n: number): void;
 }
 
 export const noopMetrics: GatewayMetrics = {

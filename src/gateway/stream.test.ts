@@ -19,7 +19,7 @@ const model: ModelSpec = {
   requestsPerCall: 1, createdS: 0,
 };
 const provider: ProviderConfig = { name: 'p', adapter: 'openai-compatible', baseUrl: 'http://127.0.0.1:1/v1' };
-const usage: Usage = { ...zeroUsage(), tokensInput: 11, tokensOutput: 7 };
+const usage: Usage = { ...zeroUsage(), tokensInput: 11, tokensOutput: 60 }; // about what the 12 chunks meter: a report far below would meet the usage floor
 
 /** 12 text events of ~5 tokens each (20 characters), a finish, and the upstream's usage. */
 function script(): StreamEvent[] {
@@ -56,7 +56,7 @@ function streamOf(evs: StreamEvent[], mode: Mode, failAfter?: number): UpstreamS
 
 interface Run { written: StreamEvent[]; closed: boolean; failed: ErrorCode | undefined; settled: SettleInput | undefined; extends: number }
 
-async function run(mode: Mode, opts: { grant: number; extendTo?: number; final?: boolean; failAfter?: number }): Promise<Run> {
+async function run(mode: Mode, opts: { grant: number; extendTo?: number; final?: boolean; failAfter?: number; events?: StreamEvent[] }): Promise<Run> {
   const out: Run = { written: [], closed: false, failed: undefined, settled: undefined, extends: 0 };
   const charging: ChargingPort = {
     async reserve() { return ok({ reservationId: 'rsv_1', tokensOutputGranted: opts.grant, validUntilMs: 0, rateVersion: 'v' }); },
@@ -70,7 +70,7 @@ async function run(mode: Mode, opts: { grant: number; extendTo?: number; final?:
   const adapter = {
     kind: 'openai-compatible',
     async chat() { throw new Error('not used'); },
-    async chatStream() { return streamOf(script(), mode, opts.failAfter); },
+    async chatStream() { return streamOf(opts.events ?? script(), mode, opts.failAfter); },
   } as unknown as ProviderAdapter;
   const clock = new ManualClock();
   const gw = new Gateway({
@@ -134,5 +134,29 @@ describe('a stream read per upstream batch behaves exactly like one read per eve
     assert.equal(a.failed, 'upstream_error');
     assert.equal(a.settled?.status, 'upstream_error');
     assert.equal(a.closed, false);
+  });
+});
+
+describe('verbatim Anthropic blocks in a stream count against the grant (issue 12 attack report F1)', () => {
+  const blocks = (): StreamEvent[] => [
+    { type: 'start', id: 'up', model: 'up', createdS: 1 },
+    { type: 'text', text: 'Searching.' },
+    { type: 'reasoning', text: '', block: { type: 'server_tool_use', id: 's1', name: 'web_search', input: { query: 'q' } } },
+    { type: 'reasoning', text: '', block: { type: 'redacted_thinking', data: 'x'.repeat(1_200) } },
+    { type: 'text', text: ' Done.' },
+    { type: 'finish', finishReason: 'stop' },
+  ];
+
+  test('a redacted-thinking block past the grant is not delivered and the stream ends at the grant', async () => {
+    const a = await run('events', { grant: 60, final: true, events: blocks() });
+    assert.equal(a.settled?.status, 'truncated');
+    assert.equal(a.written.some((e) => e.type === 'reasoning' && e.block?.['type'] === 'redacted_thinking'), false);
+    assert.deepEqual(a.written.filter((e) => e.type === 'finish'), [{ type: 'finish', finishReason: 'length' }]);
+  });
+
+  test('blocks within the grant are delivered and metered into the charged output', async () => {
+    const a = await run('events', { grant: 1000, events: blocks() });
+    assert.equal(a.settled?.status, 'ok');
+    assert.ok(a.settled!.usage.tokensOutput >= 200, `charged ${a.settled!.usage.tokensOutput} output tokens for a 1,200-character redacted block`);
   });
 });

@@ -54,6 +54,8 @@ export function createTelemetry(opts: { defaultMetrics?: boolean } = {}): Teleme
     help: 'Token coins delivered that no bucket could pay (upstream over-delivery or an input under-estimate), by model',
     labelNames: ['model'], registers: [registry],
   });
+  const usageFloored = new Counter({ name: 'tokengrid_usage_floored_total', help: 'Usage records where the upstream-reported usage was below the gateway floor and was raised (issue 12 F8), by model and direction', labelNames: ['model', 'direction'], registers: [registry] });
+  const serverTools = new Counter({ name: 'tokengrid_server_tool_requests_total', help: 'Server-tool requests (Anthropic web search) upstreams billed per request, not priced by the rate table, by model and provider', labelNames: ['model', 'provider'], registers: [registry] });
   const leakRequests = new Counter({ name: 'tokengrid_charging_leak_requests_total', help: 'Requests whose usage record has leakCoins > 0, by model', labelNames: ['model'], registers: [registry] });
   const unknownRoutes = new Counter({ name: 'tokengrid_unknown_routes_total', help: 'Requests that matched no route, by method', labelNames: ['method'], registers: [registry] });
   let streamsOpen = 0;
@@ -105,6 +107,8 @@ export function createTelemetry(opts: { defaultMetrics?: boolean } = {}): Teleme
         leak.inc({ model }, coins);
         leakRequests.inc({ model });
       },
+      usageFloored(model, direction) { usageFloored.inc({ model, direction }); },
+      serverToolRequests(model, provider, n) { serverTools.inc({ model, provider }, n); },
       streamOpened() { streamsOpen++; },
       streamClosed() { streamsOpen--; },
     },

@@ -5,8 +5,9 @@ import { encode, encodeChat } from 'gpt-tokenizer/encoding/o200k_base';
 import type { ChatRequest } from './types.ts';
 import {
   boundTextTokens, chatInputTokens, cutTextAtTokens, estimateChatInputTokens, estimateTextTokens, meterTextTokens, rawTextTokens, TextMeter,
-  TOKENS_PER_IMAGE_ESTIMATE, upperBoundTextTokens,
+  floorUsage, TOKENS_PER_IMAGE_ESTIMATE, upperBoundTextTokens,
 } from './estimate.ts';
+import { zeroUsage } from './types.ts';
 
 /**
  * Calibration corpus, checked against the real o200k_base tokenizer. "hard" samples are the known
@@ -269,22 +270,73 @@ describe('boundTextTokens: the input hold (issue 12, finding 3)', () => {
     assert.ok(estimateTextTokens(zh) < upperBoundTextTokens(zh), 'the plain estimate alone would be below the byte count');
   });
 
-  test('ASCII text keeps the estimate; mixed text adds only its non-ASCII bytes', () => {
+  test('ASCII prose stays within the bound\'s 2-token slack of the estimate; mixed text adds its non-ASCII bytes', () => {
     const en = 'plain English words only';
-    assert.equal(boundTextTokens(en, estimateTextTokens(en)), estimateTextTokens(en));
-    const mixed = `${en} 数据`;
+    assert.ok(boundTextTokens(en, estimateTextTokens(en)) <= estimateTextTokens(en) + 2);
+    const long = 'The history of the printing press is, in many ways, the history of modern Europe and of its readers.';
+    assert.equal(boundTextTokens(long, estimateTextTokens(long)), estimateTextTokens(long));
+    const mixed = `${long} 数据`;
     assert.equal(boundTextTokens(mixed, estimateTextTokens(mixed)), Math.min(upperBoundTextTokens(mixed), estimateTextTokens(mixed) + 6));
   });
 
-  test('every text: the bound is at least the estimate, and at least o200k when the text has non-ASCII characters', () => {
+  test('every corpus text: the bound is at least the estimate and at least o200k (base64, JWT and tables included)', () => {
     for (const c of CORPUS) {
       const e = estimateTextTokens(c.text);
       const b = boundTextTokens(c.text, e);
       assert.ok(b >= e, c.name);
-      // ASCII text keeps the estimate (its margin covers o200k per kind, not every sample: see RATIO_MIN).
-      if (/[^\x00-\x7f]/.test(c.text)) assert.ok(b >= encode(c.text).length, `${c.name}: bound ${b} >= o200k ${encode(c.text).length}`);
+      assert.ok(b >= encode(c.text).length, `${c.name}: bound ${b} >= o200k ${encode(c.text).length}`);
     }
   });
+
+  test('holds for English prose stay close to the estimate (at most 1.1x over the English corpus)', () => {
+    let e = 0;
+    let b = 0;
+    for (const c of CORPUS.filter((x) => x.kind === 'english')) {
+      const est = estimateTextTokens(c.text);
+      e += est;
+      b += boundTextTokens(c.text, est);
+    }
+    assert.ok(b <= e * 1.1, `bound ${b} vs estimate ${e}`);
+  });
+});
+
+describe('boundTextTokens on any ASCII text (issue 12 attack report F7)', () => {
+  const LOWER = 'abcdefghijklmnopqrstuvwxyz';
+  const PUNCT = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
+  const DIGITS = '0123456789';
+  const PRINTABLE = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('');
+  const alphabets: Record<string, string> = {
+    letters: LOWER + LOWER.toUpperCase(),
+    lowercase: LOWER,
+    digits: DIGITS,
+    punctuation: PUNCT,
+    whitespace: ' \n\t\r' + LOWER,
+    base64: LOWER + LOWER.toUpperCase() + DIGITS + '+/=',
+    printable: PRINTABLE + '\n\t',
+    'punctuation and digits': PUNCT + DIGITS + ' ',
+    'words and symbols': LOWER + '    ' + PUNCT,
+  };
+  for (const [name, alphabet] of Object.entries(alphabets)) {
+    test(`random ${name}: the bound is at least the o200k count (property)`, () => {
+      const text = fc.string({ unit: fc.constantFrom(...alphabet.split('')), maxLength: 400 });
+      fc.assert(fc.property(text, (s) => {
+        const b = boundTextTokens(s, estimateTextTokens(s));
+        assert.ok(b >= encode(s).length, `${JSON.stringify(s)}: bound ${b} < o200k ${encode(s).length}`);
+      }), { numRuns: 300, seed: 20261207 });
+    });
+  }
+
+  test('the attack prompt: 20,000 random punctuation characters are held at or above their o200k count (was 1/3 of it)', () => {
+    let x = 7;
+    let s = '';
+    for (let i = 0; i < 20_000; i++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; s += PUNCT[(x >>> 8) % PUNCT.length]; }
+    const real = encode(s).length;
+    assert.ok(estimateTextTokens(s) < real / 2, 'the estimate alone is far below');
+    assert.ok(boundTextTokens(s, estimateTextTokens(s)) >= real);
+  });
+});
+
+describe('boundTextTokens: chat requests', () => {
 
   test('chatInputTokens gives the same estimate as estimateChatInputTokens', () => {
     const req: ChatRequest = { model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: '你好, world' }] }] } as ChatRequest;
@@ -303,5 +355,41 @@ describe('cutTextAtTokens', () => {
       assert.ok(cut.length === text.length || text[cut.length] === ' ', 'ends before a space');
     }
     assert.equal(cutTextAtTokens(text, 100_000), text);
+  });
+});
+
+describe('floorUsage: reported usage far below the gateway estimate is raised (issue 12 attack report F8)', () => {
+  test('an honest report stands: the same object, nothing floored', () => {
+    const u = { ...zeroUsage(), tokensInput: 900, tokensOutput: 80 };
+    const f = floorUsage(u, 1000, 100);
+    assert.equal(f.usage, u);
+    assert.equal(f.floored, undefined);
+  });
+
+  test('1 input token reported for an estimated 17,540 is charged half the estimate; output too', () => {
+    const f = floorUsage({ ...zeroUsage(), tokensInput: 1, tokensOutput: 1 }, 17_540, 300);
+    assert.equal(f.usage.tokensInput, 8_770);
+    assert.equal(f.usage.tokensOutput, 150);
+    assert.equal(f.floored, 'input+output');
+  });
+
+  test('prompt caching is legitimate: the floor is on total input, cached tokens stay as reported', () => {
+    // 9,000 of 10,000 prompt tokens read from the cache: the total is above the floor, nothing changes.
+    const cached = { ...zeroUsage(), tokensInput: 10_000, tokensCachedInput: 9_000, tokensOutput: 50 };
+    assert.equal(floorUsage(cached, 10_000, 50).usage, cached);
+    // A total below the floor is raised; the cached subset stays, the uncached part grows.
+    const low = floorUsage({ ...zeroUsage(), tokensInput: 3_000, tokensCachedInput: 2_500, tokensCacheWrite: 400, tokensOutput: 50 }, 10_000, 50);
+    assert.deepEqual(low.usage, { ...zeroUsage(), tokensInput: 5_000, tokensCachedInput: 2_500, tokensCacheWrite: 400, tokensOutput: 50 });
+    assert.equal(low.floored, 'input');
+  });
+
+  test('the floor never raises an estimate-sized report and never lowers a report (property)', () => {
+    fc.assert(fc.property(fc.nat(100_000), fc.nat(100_000), fc.nat(100_000), fc.nat(50_000), (inp, out, est, delivered) => {
+      const u = { ...zeroUsage(), tokensInput: inp, tokensOutput: out };
+      const f = floorUsage(u, est, delivered).usage;
+      assert.ok(f.tokensInput >= inp && f.tokensOutput >= out);
+      assert.ok(f.tokensInput >= Math.ceil(est / 2) && f.tokensOutput >= Math.ceil(delivered / 2));
+      if (inp >= est && out >= delivered) assert.equal(f, u);
+    }));
   });
 });

@@ -1,4 +1,4 @@
-import type { ChatRequest, ContentPart } from './types.ts';
+import type { ChatRequest, ContentPart, Usage } from './types.ts';
 
 /**
  * Token estimates for reserving balance before an upstream call, when no tokenizer may run on the hot
@@ -213,11 +213,101 @@ export function rawTextTokens(text: string, lowerRuns = true): number {
 }
 
 /**
- * An upper bound of the input tokens of `text` for reservations (issue 12, finding 3). ASCII text keeps the
- * estimate (which errs high for it); each non-ASCII character counts its UTF-8 bytes, because a byte-level
+ * English letter pairs: bit b of row a is set when the pair (a, b) is common in words (the pairs that make up
+ * 97% of the letter pairs of the o200k_base vocabulary's words of 3+ letters, 317 of 676). Text whose letters
+ * are mostly rare pairs (random strings, base64, hashes) is not made of vocabulary words and BPE spends about a
+ * token per two letters on it; prose almost never meets a rare pair.
+ */
+const COMMON_PAIRS = new Uint32Array([
+  0x3febfef, 0x164911, 0x11e4d95, 0x1164919, 0x3ffffff, 0x1a4931, 0x1e69d1, 0x11a6911, 0x2bffeff, 0x104011, 0x1e4d11, 0x13c5d59, 0x14d113,
+  0x33c6ffd, 0x1feffff, 0x1ec991, 0x100000, 0x13efd7f, 0x15cdd95, 0x15e4995, 0x2ebd7f, 0x4111, 0x6191, 0x88110, 0x4f811, 0x4111,
+]);
+/** Bound tokens per rare letter pair inside a word. */
+const RARE_PAIR_TOKENS = 1;
+/** A word with a rare pair costs at least this per letter (o200k: ~0.51 on random lowercase, ~0.6 mixed case). */
+const RANDOM_LETTER_TOKENS = 0.65;
+
+/**
+ * An upper bound of the o200k_base tokens of the ASCII part of `text` (issue 12 attack report F7), in one pass
+ * without allocation. It follows how o200k pre-splits text and how much BPE can merge in each piece: a
+ * punctuation or symbol character is at most one token and, in random runs, about that (so one each); digits
+ * are split in groups of three (one token each); a letter word costs the calibrated word estimate plus
+ * RARE_PAIR_TOKENS per rare letter pair (random letters get no merges from a vocabulary of words); newlines
+ * and runs of spaces or tabs count as the estimate's whitespace does, rounded up. Non-ASCII characters end runs
+ * and count nothing here (the caller bounds them by their bytes).
+ */
+export function asciiBoundTokens(text: string): number {
+  let tokens = 0;
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    const k = c < 128 ? (ASCII_CLASS[c]! & CLASS_MASK) : C_OTHER;
+    if (k === C_LETTER) {
+      // One o200k word: capitals then lowercase letters; lowercase followed by a capital starts a new one.
+      let len = 0;
+      let letters = 0;
+      let rare = 0;
+      let caps = 0;
+      let prev = -1;
+      let lowerSeen = false;
+      while (i < n) {
+        const d = text.charCodeAt(i);
+        const upper = d >= 65 && d <= 90;
+        if (!upper && !(d >= 97 && d <= 122)) break;
+        if (upper && lowerSeen) break;
+        if (!upper) lowerSeen = true; else caps++;
+        const l = d | 32;
+        if (prev >= 0 && ((COMMON_PAIRS[prev - 97]! >>> (l - 97)) & 1) === 0) rare++;
+        prev = l;
+        len += upper ? UPPER_LETTER_WEIGHT : 1;
+        letters++;
+        i++;
+      }
+      const word = 1 + (len <= WORD_CHARS_ONE_TOKEN ? 0 : (len - WORD_CHARS_ONE_TOKEN) / WORD_CHARS_PER_EXTRA_TOKEN) + (caps >= 2 && lowerSeen ? 1 : 0);
+      tokens += rare === 0 ? word : Math.max(word + rare * RARE_PAIR_TOKENS, letters * RANDOM_LETTER_TOKENS);
+    } else if (k === C_DIGIT) {
+      let d = 0;
+      while (i < n && (ASCII_CLASS[text.charCodeAt(i)] ?? -1) === C_DIGIT) { d++; i++; }
+      tokens += Math.ceil(d / 3);
+    } else if (k === C_PUNCT) {
+      // A run of c symbols: random runs cost ~0.66 a character, common ones ("\":", "});") merge further.
+      let p = 0;
+      while (i < n && (ASCII_CLASS[text.charCodeAt(i)] ?? -1) === C_PUNCT) { p++; i++; }
+      // One symbol before a word is read with it ("\"name", ".get"): a part of a token.
+      const before = p === 1 && i < n && ((ASCII_CLASS[text.charCodeAt(i)] ?? 0) & CLASS_MASK) === C_LETTER;
+      tokens += before ? PUNCT_BEFORE_WORD_BOUND_TOKENS : 1 + (p - 1) * PUNCT_RUN_EXTRA_TOKENS;
+    } else if (k === C_SPACE) {
+      let spaces = 0;
+      let newlines = 0;
+      while (i < n && (ASCII_CLASS[text.charCodeAt(i)] ?? -1) === C_SPACE) {
+        const d = text.charCodeAt(i);
+        if (d === 10 || d === 13) newlines++; else spaces++;
+        i++;
+      }
+      // One space before a word is absorbed by it; newlines and longer runs are tokens of their own.
+      const next = i < n ? text.charCodeAt(i) : -1;
+      const absorbed = next >= 0 && next < 128 && ((ASCII_CLASS[next]! & CLASS_MASK) === C_LETTER || (ASCII_CLASS[next]! & CLASS_MASK) === C_PUNCT);
+      tokens += newlines > 0 ? 1 + (newlines - 1) * 0.5 + (spaces > 0 ? 1 + spaces / 8 : 0) : spaces >= 2 ? 1 + spaces / 8 : absorbed ? 0 : 1;
+    } else {
+      i++;
+    }
+  }
+  // Short random words at the start of a text (no space to merge with) cost up to two tokens more.
+  return tokens === 0 ? 0 : Math.ceil(tokens) + ASCII_BOUND_SLACK;
+}
+
+const ASCII_BOUND_SLACK = 2;
+/** Each further symbol of a punctuation run (o200k: 0.66 a character on random symbols). */
+const PUNCT_RUN_EXTRA_TOKENS = 0.75;
+const PUNCT_BEFORE_WORD_BOUND_TOKENS = 0.75;
+
+/**
+ * An upper bound of the input tokens of `text` for reservations (issue 12, finding 3). ASCII text is held at
+ * the larger of the estimate and asciiBoundTokens (attack report F7); each non-ASCII character counts its UTF-8 bytes, because a byte-level
  * tokenizer that does not know the script (cl100k on Chinese, Llama 2, an emulator counting bytes) may spend
  * a token per byte; the whole is never above the UTF-8 byte count, itself a hard bound for byte-level BPE.
- * `estimate` is estimateTextTokens(text). All-ASCII text costs one extra scan and no allocation.
+ * `estimate` is estimateTextTokens(text). Two extra scans, O(length), no allocation.
  */
 export function boundTextTokens(text: string, estimate: number): number {
   let ascii = 0;
@@ -232,7 +322,10 @@ export function boundTextTokens(text: string, estimate: number): number {
       if (d >= 0xdc00 && d <= 0xdfff) { other += 4; i++; } else other += 3;
     } else other += 3;
   }
-  return other === 0 ? estimate : Math.min(ascii + other, estimate + other);
+  // ASCII: the larger of the estimate and the ASCII bound (issue 12 attack report F7: punctuation, random
+  // letters and base64 are estimated up to 3x low), never above the byte count.
+  const asciiPart = Math.max(estimate, asciiBoundTokens(text));
+  return Math.min(ascii + other, asciiPart + other);
 }
 
 /**
@@ -377,11 +470,12 @@ function partTokens(p: ContentPart): number {
  */
 /**
  * The estimate and the reservation bound of a chat request's input (see boundTextTokens): the context-window
- * check and the rate limiter use the estimate, the reservation holds the bound.
+ * check and the rate limiter use the estimate, the reservation holds the bound, the usage floor uses `text`.
  */
-export function chatInputTokens(req: ChatRequest): { estimate: number; bound: number } {
+export function chatInputTokens(req: ChatRequest): { estimate: number; bound: number; text: number } {
   let est = TOKENS_PER_REQUEST_ESTIMATE;
   let bound = TOKENS_PER_REQUEST_ESTIMATE;
+  let images = 0;
   const text = (t: string, extra = 0): void => {
     const e = estimateTextTokens(t);
     est += e + extra;
@@ -394,7 +488,7 @@ export function chatInputTokens(req: ChatRequest): { estimate: number; bound: nu
     for (const p of m.content) {
       switch (p.type) {
         case 'text': text(p.text); break;
-        case 'image': est += TOKENS_PER_IMAGE_ESTIMATE; bound += TOKENS_PER_IMAGE_ESTIMATE; break;
+        case 'image': est += TOKENS_PER_IMAGE_ESTIMATE; bound += TOKENS_PER_IMAGE_ESTIMATE; images++; break;
         case 'tool_call': text(p.name, TOKENS_PER_TOOL_ITEM_ESTIMATE); text(p.argumentsJson); break;
         case 'tool_result': text(p.content, TOKENS_PER_TOOL_ITEM_ESTIMATE); break;
       }
@@ -406,7 +500,8 @@ export function chatInputTokens(req: ChatRequest): { estimate: number; bound: nu
     text(JSON.stringify(t.parameters));
   }
   if (req.responseFormat?.type === 'json_schema') text(JSON.stringify(req.responseFormat.schema));
-  return { estimate: est, bound };
+  // `text`: the estimate without the fixed per-image charge (the base of the usage floor, issue 12 F8).
+  return { estimate: est, bound, text: est - images * TOKENS_PER_IMAGE_ESTIMATE };
 }
 
 export function estimateChatInputTokens(req: ChatRequest): number {
@@ -423,4 +518,34 @@ export function estimateChatInputTokens(req: ChatRequest): number {
   }
   if (req.responseFormat?.type === 'json_schema') tokens += estimateTextTokens(JSON.stringify(req.responseFormat.schema));
   return tokens;
+}
+
+/**
+ * The usage floor (issue 12 F8, ARCHITECTURE.md "overshoot bound"): an upstream's reported usage is charged
+ * unless it is far below what the gateway itself saw. The estimator errs high by design (estimate/o200k in
+ * [0.9, 1.4] per sample, see estimate.test.ts) and other tokenizers count up to ~30% fewer tokens than o200k
+ * on some text (Qwen and DeepSeek on Chinese, Gemini on code): 0.5 leaves room for both, so an honest
+ * report never meets the floor while a report of 1 token for an 88 KB prompt does.
+ */
+export const USAGE_FLOOR_INPUT_FACTOR = 0.5;
+/** Output: the metered delivered text (calibrated, about 1.0 x o200k, no margin) times this. */
+export const USAGE_FLOOR_OUTPUT_FACTOR = 0.5;
+
+/**
+ * Usage to charge: input = max(reported input incl. cached and cache writes, estimate x 0.5); output =
+ * max(reported, metered delivered output x 0.5). Cached and cache-write counts stay as reported (prompt
+ * caching legitimately lowers the price): a raised total adds uncached tokens. `floored` names what was
+ * raised, or is undefined when the report stood. `tokensOutputDelivered` should count what the model
+ * generated (text, thinking, tool calls), not tool results it relayed.
+ */
+export function floorUsage(u: Usage, tokensInputEstimate: number, tokensOutputDelivered: number): { usage: Usage; floored: 'input' | 'output' | 'input+output' | undefined } {
+  const inFloor = Math.ceil(tokensInputEstimate * USAGE_FLOOR_INPUT_FACTOR);
+  const outFloor = Math.ceil(tokensOutputDelivered * USAGE_FLOOR_OUTPUT_FACTOR);
+  const inRaised = u.tokensInput < inFloor;
+  const outRaised = u.tokensOutput < outFloor;
+  if (!inRaised && !outRaised) return { usage: u, floored: undefined };
+  const usage: Usage = { ...u };
+  if (inRaised) usage.tokensInput = Math.max(inFloor, u.tokensCachedInput + u.tokensCacheWrite);
+  if (outRaised) usage.tokensOutput = outFloor;
+  return { usage, floored: inRaised && outRaised ? 'input+output' : inRaised ? 'input' : 'output' };
 }

@@ -96,6 +96,11 @@ export interface Usage {
   tokensCacheWrite: number;
   /** Reasoning tokens (a subset of tokensOutput). */
   tokensReasoning: number;
+  /**
+   * Server-tool requests an upstream ran and bills per request (Anthropic usage.server_tool_use
+   * .web_search_requests). Counted and logged; not priced by the rate table yet. Absent when none.
+   */
+  serverToolRequests?: number;
 }
 
 export const zeroUsage = (): Usage => ({ tokensInput: 0, tokensOutput: 0, tokensCachedInput: 0, tokensCacheWrite: 0, tokensReasoning: 0 });

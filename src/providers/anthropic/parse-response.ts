@@ -26,6 +26,8 @@ export interface AnthropicUsageFields {
   output_tokens?: number | null;
   cache_read_input_tokens?: number | null;
   cache_creation_input_tokens?: number | null;
+  /** Server tools run by Anthropic, billed per request (web search). */
+  server_tool_use?: { web_search_requests?: number | null } | null;
 }
 
 const count = (n: unknown): number => (typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : 0);
@@ -37,7 +39,7 @@ const count = (n: unknown): number => (typeof n === 'number' && Number.isSafeInt
 export function usageOf(u: AnthropicUsageFields): Usage {
   const cachedRead = count(u.cache_read_input_tokens);
   const cacheWrite = count(u.cache_creation_input_tokens);
-  return {
+  const usage: Usage = {
     tokensInput: count(u.input_tokens) + cachedRead + cacheWrite,
     tokensOutput: count(u.output_tokens),
     tokensCachedInput: cachedRead,
@@ -45,6 +47,10 @@ export function usageOf(u: AnthropicUsageFields): Usage {
     // Anthropic bills thinking as output tokens without reporting the split.
     tokensReasoning: 0,
   };
+  // Web search is billed per request on top of tokens (issue 12 attack report F8): carried to the gateway.
+  const searches = isRecord(u.server_tool_use) ? count(u.server_tool_use['web_search_requests']) : 0;
+  if (searches > 0) usage.serverToolRequests = searches;
+  return usage;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -173,6 +173,8 @@ export class AnthropicEventMapper {
       const v = u[key];
       if (typeof v === 'number') this.#usage[key] = v;
     }
+    const tools = u['server_tool_use'];
+    if (typeof tools === 'object' && tools !== null && !Array.isArray(tools)) this.#usage.server_tool_use = tools as AnthropicUsageFields['server_tool_use'];
   }
 }
 
