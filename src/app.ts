@@ -2,7 +2,7 @@
  * The composition root: builds stores, clock, ids, the undici Agent, adapters, engines and the HTTP shell,
  * and wires them. No logic lives here; nothing else constructs an implementation.
  */
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
@@ -12,7 +12,7 @@ import type { ModelCatalog } from './catalog/index.ts';
 import { OfferCatalogHolder, createBillingService, fileExportChannel, parseOfferCatalog, webhookChannel } from './billing/index.ts';
 import { openSqliteBillingStore } from './store/sqlite/billing-store.ts';
 import { createChargingEngine, defaultChargingConfig, type ChargingConfig, type ChargingService, type ChargingStore, type RateTable } from './charging/index.ts';
-import { loadConfigFile, resolveConfig, DEFAULT_CONFIG_PATH, type RuntimeConfig } from './config/index.ts';
+import { ConfigError, loadConfigFile, resolveConfig, DEFAULT_CONFIG_PATH, type RuntimeConfig } from './config/index.ts';
 import { startEmulator, type Emulator } from './emulator/index.ts';
 import { Gateway, KeySnapshot, RateLimiter, defaultStreamOptions, type StreamOptions } from './gateway/index.ts';
 import { DeploymentHealth } from './routing/index.ts';
@@ -25,7 +25,7 @@ import { lockDataDir, openSqlite, type SqliteDb } from './store/sqlite/db.ts';
 import { WalFlusher } from './store/sqlite/wal-flusher.ts';
 import { openSqliteAccountStore } from './store/sqlite/accounts-store.ts';
 import { openSqliteChargingStore } from './store/sqlite/charging-store.ts';
-import { createWebhookDeliverer, type WebhookDeliverer } from './notifications/index.ts';
+import { WEBHOOK_SECRET_MIN_LENGTH, createWebhookDeliverer, type WebhookDeliverer } from './notifications/index.ts';
 import { createLogger, createTelemetry, type Logger, type Telemetry } from './telemetry/index.ts';
 import { createHttpShell, type HttpShell } from './api/server.ts';
 import { openaiRoutes } from './api/openai/routes.ts';
@@ -36,9 +36,17 @@ import { chargingAdminRoutes } from './api/admin/charging.ts';
 import { billingAdminRoutes } from './api/admin/billing.ts';
 import { selfRoutes } from './api/self/routes.ts';
 import { consoleRoutes, type PhoneBook, type SmsSender } from './api/console/routes.ts';
+import { audited } from './api/self/audit.ts';
 import { deliverSmsAlerts, notificationRoutes, type NotificationSettings, type SettingsBook } from './api/console/notifications.ts';
 import type { AdminIdentity, ShellDeps } from './api/shell-deps.ts';
 import type { Route } from './api/router.ts';
+import { guardAdminRoutes } from './api/admin/permissions.ts';
+import { auditAuthFailure, auditWriteHook, securityAdminRoutes } from './api/admin/audit.ts';
+import { requireAccountAccess } from './api/admin/common.ts';
+import { AuthThrottle } from './api/auth-throttle.ts';
+import { AuditLog } from './audit/index.ts';
+import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
+import { Counter } from 'prom-client';
 
 export interface AppOptions {
   configPath?: string;
@@ -61,6 +69,9 @@ export interface AppOptions {
   sweepIntervalMs?: number;
 }
 
+/** The shortest TOKENGRID_ADMIN_KEY accepted (the generated keys have 32 random base64url characters). */
+export const ADMIN_KEY_MIN_LENGTH = 32;
+
 export interface FirstStart {
   adminKey: string;
   demoKey: string;
@@ -82,6 +93,9 @@ export interface App {
   /** Set when this start created the data folder's admin key and demo key (printed once). */
   firstStart: FirstStart | undefined;
   adminKeyPath: string;
+  /** data/demo-key (mode 0600): the demo API key, written on first start so it can be shown again. */
+  demoKeyPath: string;
+  audit: AuditLog;
   listen(): Promise<{ url: string; port: number }>;
   /** Stop taking requests, let in-flight streams finish (up to graceMs), close everything. */
   close(graceMs?: number): Promise<void>;
@@ -116,11 +130,24 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     host: opts.host ?? env.TOKENGRID_HOST, port: opts.port ?? (env.TOKENGRID_PORT ? Number(env.TOKENGRID_PORT) : undefined),
     dataDir: opts.dataDir ?? env.TOKENGRID_DATA_DIR,
   });
+  // A weak operator key is refused before anything is opened or locked.
+  if (env.TOKENGRID_ADMIN_KEY && env.TOKENGRID_ADMIN_KEY.trim().length < ADMIN_KEY_MIN_LENGTH) {
+    throw new ConfigError(`TOKENGRID_ADMIN_KEY is too short (${env.TOKENGRID_ADMIN_KEY.trim().length} characters): use at least ${ADMIN_KEY_MIN_LENGTH} random characters (e.g. \`openssl rand -base64 32\`), or unset it and use the key file data/admin-key.`);
+  }
+  for (const name of ['TOKENGRID_WEBHOOK_SECRET', 'TOKENGRID_CARRIER_WEBHOOK_SECRET']) {
+    const v = env[name]?.trim();
+    if (v && v.length < WEBHOOK_SECRET_MIN_LENGTH) throw new ConfigError(`${name} is too short: use at least ${WEBHOOK_SECRET_MIN_LENGTH} random characters.`);
+  }
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? cryptoRandom;
   const ids = createIdGenerator(clock, random);
   const releaseDataDir = lockDataDir(config.dataDir);
+  // Secrets live here (admin key, demo key, the database): the folder is 0700 and its files 0600.
+  chmodSync(config.dataDir, 0o700);
   const dbPath = join(config.dataDir, 'tokengrid.db');
+  // Created 0600 before SQLite opens it: SQLite gives its -wal and -journal files the database file's mode.
+  if (!existsSync(dbPath)) closeSync(openSync(dbPath, 'a', 0o600));
+  for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, join(config.dataDir, 'tokengrid.lock')]) if (existsSync(f)) chmodSync(f, 0o600);
   const db = openSqlite(dbPath, { exclusive: true });
   // Keeps checkpoints off the event loop's critical path (see wal-flusher.ts).
   const walFlusher = new WalFlusher(`${dbPath}-wal`, { onError: (err) => logger.warn({ err }, 'background WAL flush failed; checkpoints will flush on the event loop') });
@@ -188,8 +215,25 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     firstStart = { adminKey, demoKey: '', demoAccountId: '' };
   }
   const adminKeyHashes = new Map<string, AdminIdentity>();
-  adminKeyHashes.set(sha256Hex(readFileSync(adminKeyPath, 'utf8').trim()), { id: 'admin', role: 'operator', accountIds: null });
-  if (env.TOKENGRID_ADMIN_KEY) adminKeyHashes.set(sha256Hex(env.TOKENGRID_ADMIN_KEY), { id: 'admin-env', role: 'operator', accountIds: null });
+  const ROOT: AdminIdentity = { id: 'root', role: 'operator', accountIds: null };
+  let rootKeyHash = sha256Hex(readFileSync(adminKeyPath, 'utf8').trim());
+  adminKeyHashes.set(rootKeyHash, ROOT);
+  if (env.TOKENGRID_ADMIN_KEY) {
+    adminKeyHashes.set(sha256Hex(env.TOKENGRID_ADMIN_KEY.trim()), { id: 'root-env', role: 'operator', accountIds: null });
+  }
+  /** A new root key in data/admin-key (written to a temp file, then renamed); the old one stops working at once. */
+  const rotateRootKey = async (): Promise<{ key: string; path: string }> => {
+    const key = `tgadmin-${random.bytes(24).toString('base64url')}`;
+    const tmp = `${adminKeyPath}.new`;
+    writeFileSync(tmp, `${key}\n`, { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, adminKeyPath);
+    adminKeyHashes.delete(rootKeyHash);
+    rootKeyHash = sha256Hex(key);
+    adminKeyHashes.set(rootKeyHash, ROOT);
+    logger.warn({ path: adminKeyPath }, 'root admin key rotated; the previous key no longer works');
+    return { key, path: adminKeyPath };
+  };
   const authenticateAdmin = (token: string | undefined): AdminIdentity | undefined => {
     if (!token) return undefined;
     const h = sha256Hex(token);
@@ -197,6 +241,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     return undefined;
   };
 
+  const demoKeyPath = join(config.dataDir, 'demo-key');
   if (firstRun && opts.bootstrapDemo !== false) {
     const acct = await createAccount(accounts, { name: 'Demo account', kind: 'individual' });
     if (!acct.ok) throw new Error(acct.message);
@@ -208,9 +253,18 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     await charging.setAccountPolicy(acct.value.id, { overage: 'wallet', currency: 'CNY' });
     await charging.topUpWallet({ accountId: acct.value.id, currency: 'CNY', amountMinor: 1000, sourceRef: 'demo-wallet' });
     firstStart = { adminKey: firstStart!.adminKey, demoKey: key.value.key, demoAccountId: acct.value.id };
+    // Kept so `tokengrid demo-key` can show it again (the data folder is 0700, the file 0600).
+    writeFileSync(demoKeyPath, `${key.value.key}\n`, { mode: 0o600 });
+    chmodSync(demoKeyPath, 0o600);
   }
   await refreshKeys();
 
+  // Audit log (hash-chained, append-only) and authentication-failure throttling per source address.
+  const audit = new AuditLog({ store: openSqliteAuditStore(db), clock, ids });
+  const authFailuresPerMinute = Number(env.TOKENGRID_AUTH_FAILURES_PER_MINUTE ?? 20);
+  const authThrottle = new AuthThrottle(Number.isInteger(authFailuresPerMinute) && authFailuresPerMinute > 0 ? authFailuresPerMinute : 20, 60_000);
+  const authFailures = new Counter({ name: 'tokengrid_auth_failures_total', help: 'Failed authentications (API key or admin key).', labelNames: ['kind'], registers: [telemetry.registry] });
+  const authThrottled = new Counter({ name: 'tokengrid_auth_throttled_total', help: 'Bursts of authentication failures from one address that were throttled (429).', registers: [telemetry.registry] });
   let draining = false;
   let ready = false;
   const streamOptions: StreamOptions = { ...defaultStreamOptions, ...opts.stream };
@@ -220,9 +274,26 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     metricsText: async () => ({ contentType: telemetry.registry.contentType, body: await telemetry.registry.metrics() }),
     isReady: () => ready, isDraining: () => draining,
     onRequestDone: (route, status, latencyS) => telemetry.requestDone(route, status, latencyS),
+    authThrottle, metricsToken: env.TOKENGRID_METRICS_TOKEN || undefined,
+    onAuthFailed(f) {
+      const { burstStarted, failures } = authThrottle.fail(f.source, clock.nowMs());
+      authFailures.inc({ kind: f.kind });
+      if (burstStarted) {
+        authThrottled.inc();
+        logger.warn({ source: f.source, failures, windowS: authThrottle.windowMs / 1000 }, 'authentication failures from one address: throttled (429) until the window ends');
+      }
+      if (f.kind === 'admin') {
+        if (failures < authThrottle.limit) logger.warn({ source: f.source, requestId: f.requestId, method: f.method, path: f.path }, 'admin authentication failed');
+        auditAuthFailure(audit, f).catch((e: unknown) => logger.error({ err: e }, 'audit log append failed'));
+      }
+    },
   };
-  const adminDeps: { accounts: AccountDeps; charging: ChargingService; bodyLimitBytes: number; clock: Clock; memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null> } = {
+  const adminDeps: { accounts: AccountDeps; charging: ChargingService; bodyLimitBytes: number; clock: Clock; memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null>; modelExists: (name: string) => boolean; suspendedByRole: (accountId: string) => Promise<string | undefined> } = {
     accounts, charging, bodyLimitBytes: config.server.bodyLimitBytes, clock,
+    // Who suspended an account is in the audit log: an enterprise admin may lift only its own suspensions.
+    suspendedByRole: async (accountId) => (await audit.list({ accountId, action: 'account.update', limit: 1000 }))
+      .find((e) => e.outcome < 300 && (e.after as { status?: string } | null)?.status === 'suspended')?.role,
+    modelExists: (name) => config.catalog.models.has(name) || config.catalog.aliases.has(name) || config.catalog.groups.has(name),
   };
   // --- billing wiring (issue 5): build the billing service here and pass it to its routes ---
   const offersFile = resolvePath(env.TOKENGRID_OFFERS_FILE ?? (config.file.catalog?.offersFile
@@ -243,10 +314,27 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     logger.info({ file: offersFile, version: r.value.version, offers: r.value.offers.size }, 'offer catalog reloaded');
     return ok({ version: r.value.version, offers: r.value.offers.size, warnings: r.value.warnings });
   };
+  /**
+   * Outgoing webhooks are always signed: the secret comes from the environment, or is generated once and
+   * written to a file in the data folder (mode 0600) whose path, not the secret, is logged.
+   */
+  const webhookSecret = (envName: string, fileName: string): string => {
+    const fromEnv = env[envName]?.trim();
+    if (fromEnv) {
+      if (fromEnv.length < WEBHOOK_SECRET_MIN_LENGTH) throw new ConfigError(`${envName} is too short: use at least ${WEBHOOK_SECRET_MIN_LENGTH} random characters.`);
+      return fromEnv;
+    }
+    const path = join(config.dataDir, fileName);
+    if (!existsSync(path)) {
+      writeFileSync(path, `${random.bytes(32).toString('base64url')}\n`, { mode: 0o600 });
+      logger.warn({ path, env: envName }, 'no webhook secret configured: generated one; give it to the receiver to check x-tokengrid-signature');
+    }
+    return readFileSync(path, 'utf8').trim();
+  };
   const carrierDir = env.TOKENGRID_CARRIER_EXPORT_DIR ?? join(config.dataDir, 'carrier-exports');
   const carrier = env.TOKENGRID_CARRIER_WEBHOOK_URL
     ? webhookChannel({
-      url: env.TOKENGRID_CARRIER_WEBHOOK_URL, secret: env.TOKENGRID_CARRIER_WEBHOOK_SECRET ?? '', clock,
+      url: env.TOKENGRID_CARRIER_WEBHOOK_URL, secret: webhookSecret('TOKENGRID_CARRIER_WEBHOOK_SECRET', 'carrier-webhook-secret'), clock,
       post: async (url, headers, body) => {
         const r = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
         return { status: r.status, body: await r.text() };
@@ -271,6 +359,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const onOffersChanged = (): void => { reloadOffers(); };
   if (opts.timers !== false) watchFile(offersFile, { interval: 2000, persistent: false }, onOffersChanged);
   const billingDeps = { ...adminDeps, billing, reloadOffers, offersFile };
+  const parentOf = async (id: string) => (await accountStore.getAccount(id))?.parentId;
+  const canAccess = (admin: AdminIdentity, accountId: string): Promise<boolean> => requireAccountAccess(admin, accountId, parentOf).then(() => true, () => false);
   // --- end billing wiring ---
   const sms = devSmsSender(config.dataDir, logger);
   const phones = filePhoneBook(config.dataDir);
@@ -282,8 +372,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     ...(accountAdminRoutes(adminDeps) as Route<never>[]),
     ...(chargingAdminRoutes(adminDeps) as Route<never>[]),
     ...(billingAdminRoutes(billingDeps) as Route<never>[]),
-    ...(selfRoutes(billingDeps) as Route<never>[]),
-    ...consoleRoutes({
+    ...(securityAdminRoutes({ audit, canAccess, rotateRootKey }) as Route<never>[]),
+    // Self-service writes (orders, keys, members, caps, phone, notifications) go to the audit log too, actor key:<id>.
+    ...audited([...(selfRoutes(billingDeps) as Route<never>[]), ...consoleRoutes({
       dir: join(import.meta.dirname, '../console'), accounts, clock, random, sms, phones,
       bodyLimitBytes: config.server.bodyLimitBytes, billing: billingDeps,
       deployments: () => {
@@ -297,17 +388,19 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
         for (const a of await accountStore.listAccounts()) for (const u of await charging.listUsage(a.id, { fromMs: sinceMs, toMs: clock.nowMs() + 1 })) out.push(u);
         return out;
       },
-    }),
-    ...notificationRoutes({ ...alertDeps, billing: billingDeps, bodyLimitBytes: config.server.bodyLimitBytes }),
+    }), ...notificationRoutes({ ...alertDeps, billing: billingDeps, bodyLimitBytes: config.server.bodyLimitBytes })], audit, (e) => logger.error({ err: e }, 'audit log append failed')),
   ];
-  const shell = createHttpShell(shellDeps, routes);
+  // Every admin route (auth: 'admin', whichever list it comes from) passes the permission matrix
+  // (api/admin/permissions.ts; a route it does not list is operator-only) and writes the audit log.
+  const shell = createHttpShell(shellDeps, guardAdminRoutes(routes as Route<AdminIdentity>[], { canAccess, onWrite: auditWriteHook(audit) }) as Route<never>[]);
 
   // Charging events (50/80/100 % of an allowance) go to the operator's webhook, signed, with retries.
   const webhookUrl = env.TOKENGRID_WEBHOOK_URL ?? config.file.notifications?.webhookUrl;
   let webhook: WebhookDeliverer | undefined;
-  if (webhookUrl && opts.timers !== false) {
+  const webhookSigningSecret = webhookUrl ? webhookSecret('TOKENGRID_WEBHOOK_SECRET', 'webhook-secret') : undefined;
+  if (webhookUrl && webhookSigningSecret !== undefined && opts.timers !== false) {
     webhook = createWebhookDeliverer({
-      outbox: chargingStore, clock, config: { url: webhookUrl, secret: env.TOKENGRID_WEBHOOK_SECRET ?? null },
+      outbox: chargingStore, clock, config: { url: webhookUrl, secret: webhookSigningSecret },
       onError: (e) => logger.error({ err: e }, 'webhook delivery loop failed'),
     });
     webhook.start();
@@ -330,7 +423,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   await charging.sweepExpired();
 
   return {
-    config, db, clock, accounts, charging, chargingStore, gateway, shell, telemetry, logger, emulator, firstStart, adminKeyPath, refreshKeys, refreshPlanLimits,
+    config, db, clock, accounts, charging, chargingStore, gateway, shell, telemetry, logger, emulator, firstStart, adminKeyPath, demoKeyPath, audit, refreshKeys, refreshPlanLimits,
     async listen() {
       await new Promise<void>((resolve, reject) => {
         shell.server.once('error', reject);

@@ -4,9 +4,12 @@ import { createApp } from './app.ts';
 import { ConfigError } from './config/index.ts';
 
 const HELP = `Usage: npm start -- [--host 127.0.0.1] [--port 8080] [--config config/tokengrid.yaml] [--data-dir ./data]
-Env: TOKENGRID_HOST, TOKENGRID_PORT, TOKENGRID_CONFIG, TOKENGRID_DATA_DIR, TOKENGRID_LOG_LEVEL, TOKENGRID_ADMIN_KEY, and vendor keys (DEEPSEEK_API_KEY, ...).`;
+Env: TOKENGRID_HOST, TOKENGRID_PORT, TOKENGRID_CONFIG, TOKENGRID_DATA_DIR, TOKENGRID_LOG_LEVEL, TOKENGRID_ADMIN_KEY (>= 32 characters),
+TOKENGRID_METRICS_TOKEN, TOKENGRID_WEBHOOK_URL / TOKENGRID_WEBHOOK_SECRET, TOKENGRID_AUTH_FAILURES_PER_MINUTE, and vendor keys (DEEPSEEK_API_KEY, ...).`;
 
 async function main(): Promise<void> {
+  // Files this process creates (database, WAL, key files, exports) are readable by its user only.
+  process.umask(0o077);
   let args;
   try {
     args = parseArgs({
@@ -31,25 +34,27 @@ async function main(): Promise<void> {
   const mock = app.config.routingSummary.filter((r) => r.mock).map((r) => r.model);
   const real = app.config.routingSummary.filter((r) => !r.mock).map((r) => `${r.model} -> ${r.providers.join(',')}`);
   app.logger.info({ url, dataDir: app.config.dataDir, realModels: real, mockModels: mock }, 'tokengrid listening');
+  // The banner is plain text on stderr, never inside the JSON log lines on stdout, and it holds no secret:
+  // the keys are in files of the data folder (mode 0600), and the banner says where.
   const lines = [
     '',
     `TokenGrid is listening on ${url}`,
     `  data folder: ${app.config.dataDir}`,
     `  real upstreams: ${real.length ? real.join('; ') : 'none (no vendor API key in the environment)'}`,
     `  offline emulator serves: ${mock.length ? mock.join(', ') : 'nothing'}`,
+    `  admin key: in ${app.adminKeyPath} (mode 0600; \`tokengrid admin-key rotate\` replaces it)`,
   ];
   if (app.firstStart) {
     lines.push(
       '',
-      'First start: these keys are shown ONCE.',
-      `  admin key: ${app.firstStart.adminKey}   (also saved to ${app.adminKeyPath}, mode 0600)`,
-      `  demo API key: ${app.firstStart.demoKey}   (account ${app.firstStart.demoAccountId}: 30M trial tokens + 10 CNY wallet)`,
+      'First start: created the admin key and a demo account.',
+      `  demo API key: in ${app.demoKeyPath} (account ${app.firstStart.demoAccountId}: 30M trial tokens + 10 CNY wallet; \`tokengrid demo-key\` prints it)`,
       '',
-      `  curl ${url}/v1/chat/completions -H "Authorization: Bearer ${app.firstStart.demoKey}" -H "content-type: application/json" \\`,
+      `  curl ${url}/v1/chat/completions -H "Authorization: Bearer $(cat ${app.demoKeyPath})" -H "content-type: application/json" \\`,
       `    -d '{"model":"deepseek-v3.2","messages":[{"role":"user","content":"Hello"}]}'`,
     );
   }
-  console.log(lines.join('\n') + '\n');
+  process.stderr.write(lines.join('\n') + '\n\n');
 
   let stopping = false;
   const stop = (signal: string): void => {

@@ -90,7 +90,71 @@ function tooLarge(limitBytes: number): TokenGridError {
   return new TokenGridError('request_too_large', `The request body is larger than the ${limitBytes}-byte limit.`);
 }
 
-export async function readJson(req: IncomingMessage, limitBytes: number): Promise<unknown> {
+/** The deepest JSON nesting accepted in any request body (objects and arrays); deeper is a 400, not a crash. */
+export const JSON_MAX_DEPTH = 400;
+
+const QUOTE = 34, BACKSLASH = 92, LBRACE = 123, RBRACE = 125, LBRACKET = 91, RBRACKET = 93, COMMA = 44;
+
+/**
+ * One linear pass over JSON text that JSON.parse accepted: the nesting depth (at most `maxDepth`) and, when
+ * asked, duplicate keys in one object (JSON.parse keeps the last; an admin body must say each field once).
+ * Returns a message for the first problem, or undefined.
+ */
+export function checkJsonShape(text: string, maxDepth: number, rejectDuplicateKeys: boolean): string | undefined {
+  // Objects push a Set of their keys (or true without the duplicate check); arrays push false.
+  const stack: (Set<string> | boolean)[] = [];
+  let expectKey = false;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      let j = i + 1;
+      let escaped = false;
+      for (; j < n; j++) {
+        const d = text.charCodeAt(j);
+        if (d === BACKSLASH) { escaped = true; j++; continue; }
+        if (d === QUOTE) break;
+      }
+      if (expectKey) {
+        expectKey = false;
+        const keys = stack[stack.length - 1];
+        if (keys instanceof Set) {
+          const raw = text.slice(i, j + 1);
+          const key = escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+          if (keys.has(key)) return `The request body repeats the key ${JSON.stringify(key)} in one object; send each field once.`;
+          keys.add(key);
+        }
+      }
+      i = j;
+    } else if (c === LBRACE || c === LBRACKET) {
+      if (stack.length >= maxDepth) return `The request body nests objects and arrays deeper than ${maxDepth} levels.`;
+      stack.push(c === LBRACKET ? false : rejectDuplicateKeys ? new Set<string>() : true);
+      expectKey = c === LBRACE;
+    } else if (c === RBRACE || c === RBRACKET) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === COMMA) {
+      expectKey = stack[stack.length - 1] !== false;
+    }
+  }
+  return undefined;
+}
+
+/** Whether `text` holds more than `limit` occurrences of `a` and `b` together (stops counting past it). */
+function moreThan(text: string, a: string, b: string, limit: number): boolean {
+  let count = 0;
+  for (const ch of [a, b]) {
+    for (let i = text.indexOf(ch); i !== -1; i = text.indexOf(ch, i + 1)) if (++count > limit) return true;
+  }
+  return false;
+}
+
+export interface ReadJsonOptions {
+  /** Refuse an object that repeats a key (admin bodies: no "last one wins" on money fields). */
+  rejectDuplicateKeys?: boolean;
+}
+
+export async function readJson(req: IncomingMessage, limitBytes: number, opts?: ReadJsonOptions): Promise<unknown> {
   const ct = req.headers['content-type'];
   if (ct !== undefined && !/^application\/(?:[\w.+-]*\+)?json\b/i.test(ct) && !/^text\/plain\b/i.test(ct)) {
     req.resume();
@@ -98,11 +162,21 @@ export async function readJson(req: IncomingMessage, limitBytes: number): Promis
   }
   const body = await readBody(req, limitBytes);
   if (body.length === 0) throw new TokenGridError('invalid_json', 'The request body is empty; send a JSON object.');
+  const text = body.toString('utf8');
+  let value: unknown;
   try {
-    return JSON.parse(body.toString('utf8'));
+    value = JSON.parse(text);
   } catch (e) {
     throw new TokenGridError('invalid_json', `The request body is not valid JSON: ${(e as Error).message}`);
   }
+  // A body with at most JSON_MAX_DEPTH opening brackets cannot nest deeper: counting them with indexOf (native)
+  // spares the character-by-character scan for ordinary requests (2 KB of chat: 0.35 us instead of 7 to 15 us here).
+  const rejectDuplicateKeys = opts?.rejectDuplicateKeys === true;
+  if (rejectDuplicateKeys || (text.length > JSON_MAX_DEPTH && moreThan(text, '{', '[', JSON_MAX_DEPTH))) {
+    const problem = checkJsonShape(text, JSON_MAX_DEPTH, rejectDuplicateKeys);
+    if (problem !== undefined) throw new TokenGridError('invalid_json', problem);
+  }
+  return value;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {

@@ -96,10 +96,19 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
     const rc: RouteContext = new Context(req, res, requestId, params, qIndex >= 0 ? req.url!.slice(qIndex + 1) : '');
     let authValue: unknown;
     const signal = new ClientSignal();
+    if (route.auth !== 'none' && deps.authThrottle !== undefined && !deps.authThrottle.idle) {
+      const waitS = deps.authThrottle.blockedForS(req.socket.remoteAddress ?? '', deps.clock.nowMs());
+      if (waitS > 0) {
+        req.resume();
+        sendError(res, route.family, new TokenGridError('rate_limited', `Too many failed authentications from this address; retry in ${waitS} s.`, null, { 'retry-after': String(waitS) }));
+        return;
+      }
+    }
     if (route.auth === 'key') {
       const check = deps.keys.authenticate(bearerToken(req), deps.clock.nowMs());
       if (!check.ok) {
         req.resume();
+        deps.onAuthFailed?.({ kind: 'key', source: req.socket.remoteAddress ?? '', requestId, method: req.method ?? '', path });
         sendError(res, route.family, { code: check.code, message: check.message });
         return;
       }
@@ -109,6 +118,7 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
       const admin: AdminIdentity | undefined = deps.authenticateAdmin(bearerToken(req));
       if (!admin) {
         req.resume();
+        deps.onAuthFailed?.({ kind: 'admin', source: req.socket.remoteAddress ?? '', requestId, method: req.method ?? '', path });
         sendError(res, route.family, { code: 'invalid_api_key', message: 'An admin key is required: Authorization: Bearer <admin key>.' });
         return;
       }

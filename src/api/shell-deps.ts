@@ -1,4 +1,5 @@
 import type { Clock, IdGenerator } from '../core/index.ts';
+import type { AuthThrottle } from './auth-throttle.ts';
 import type { Gateway, KeySnapshot, StreamOptions } from '../gateway/index.ts';
 
 export interface ShellLogger {
@@ -25,7 +26,15 @@ export interface ShellDeps {
   isReady: () => boolean;
   isDraining: () => boolean;
   onRequestDone?: (route: string, status: number, latencyS: number) => void;
+  /** Failed authentications per source address (429 with Retry-After past the limit); see auth-throttle.ts. */
+  authThrottle?: AuthThrottle;
+  /** Called on every failed key or admin authentication (throttle count, metric, log, audit). */
+  onAuthFailed?: (f: AuthFailure) => void;
+  /** When set, GET /metrics requires `Authorization: Bearer <token>` (TOKENGRID_METRICS_TOKEN). */
+  metricsToken?: string;
 }
+
+export interface AuthFailure { kind: 'key' | 'admin'; source: string; requestId: string; method: string; path: string }
 
 export type AdminRole = 'operator' | 'enterprise' | 'finance';
 

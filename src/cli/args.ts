@@ -4,7 +4,7 @@ import { UsageError } from './errors.ts';
 
 /** Options every command takes. */
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  url: { type: 'string', value: '<url>', help: 'server address (env TOKENGRID_URL, default http://127.0.0.1:8080)' },
+  url: { type: 'string', value: '<url>', help: 'server address (env TOKENGRID_URL; else TOKENGRID_HOST/TOKENGRID_PORT; default http://127.0.0.1:8080)' },
   'admin-key': { type: 'string', value: '<key>', help: 'admin key (env TOKENGRID_ADMIN_KEY; else read from <data-dir>/admin-key)' },
   'data-dir': { type: 'string', value: '<dir>', help: "the server's data folder, for its admin-key file (env TOKENGRID_DATA_DIR, default ./data)" },
   json: { type: 'boolean', help: 'print exactly one JSON object on stdout (for scripts)' },

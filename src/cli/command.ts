@@ -23,6 +23,9 @@ export interface CommandContext {
   progress(message: string): void;
   nowMs(): number;
   uuid(): string;
+  /** The environment and working directory (for commands that read the local data folder). */
+  readonly env: Record<string, string | undefined>;
+  readonly cwd: string;
   /** Request timeout for long runs (bill run, codes create): --timeout, else 10 minutes. */
   readonly longTimeoutMs: number;
 }

@@ -17,8 +17,21 @@ export const DEFAULT_TIMEOUT_MS = 60_000;
 /** bill run and codes create may legitimately take minutes on a big install. */
 export const LONG_TIMEOUT_MS = 600_000;
 
+/**
+ * Without --url or TOKENGRID_URL, the server the same environment starts: TOKENGRID_HOST and TOKENGRID_PORT
+ * (a wildcard listen address is reached on loopback), else the default.
+ */
+export function urlFromServerEnv(env: ConnectionEnv['env']): string | undefined {
+  const port = env.TOKENGRID_PORT?.trim();
+  const hostRaw = env.TOKENGRID_HOST?.trim();
+  if (!port && !hostRaw) return undefined;
+  if (port && !/^\d{1,5}$/.test(port)) throw new UsageError(`TOKENGRID_PORT must be a port number, got "${port}"`);
+  const host = !hostRaw || hostRaw === '0.0.0.0' || hostRaw === '::' ? '127.0.0.1' : hostRaw;
+  return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port || '8080'}`;
+}
+
 export function serverUrl(opts: OptionValues, env: ConnectionEnv['env']): string {
-  const raw = str(opts, 'url') ?? env.TOKENGRID_URL ?? DEFAULT_URL;
+  const raw = str(opts, 'url') ?? env.TOKENGRID_URL ?? urlFromServerEnv(env) ?? DEFAULT_URL;
   let u: URL;
   try {
     u = new URL(raw);

@@ -104,7 +104,7 @@ function context(opts: OptionValues, io: CliIo): CommandContext {
       client ??= createClient(opts, { env: io.env, cwd: io.cwd, fetch: io.fetch });
       return client;
     },
-    opts, json: opts.json === true, longTimeoutMs, nowMs: io.nowMs, uuid: io.uuid,
+    opts, json: opts.json === true, longTimeoutMs, nowMs: io.nowMs, uuid: io.uuid, env: io.env, cwd: io.cwd,
     progress: (m) => { if (!quiet) io.stderr(`${m}\n`); },
   };
 }

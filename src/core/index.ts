@@ -6,3 +6,4 @@ export * from './assert.ts';
 export * from './int.ts';
 export * from './hash.ts';
 export * from './error-codes.ts';
+export * from './currencies.ts';

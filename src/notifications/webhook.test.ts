@@ -8,6 +8,7 @@ import { openMemoryChargingStore, type MemoryChargingStore } from '../store/memo
 import { backoffMs, createWebhookDeliverer, signPayload, type Timer } from './webhook.ts';
 
 const T = Date.UTC(2026, 0, 1);
+const SECRET = 'test-webhook-secret-0123456789';
 interface Hit { headers: IncomingMessage['headers']; body: string }
 
 let server: Server | null = null;
@@ -45,13 +46,13 @@ describe('webhook delivery', () => {
     const { url, hits } = await receiver([204]);
     const store = await storeWithEvents(1);
     const clock = new ManualClock(T);
-    const d = createWebhookDeliverer({ outbox: store, clock, config: { url, secret: 's3cret' } });
+    const d = createWebhookDeliverer({ outbox: store, clock, config: { url, secret: 's3cret-s3cret-s3cret' } });
     assert.deepEqual(await d.deliverDue(), { delivered: 1, failed: 0 });
     assert.deepEqual(await d.deliverDue(), { delivered: 0, failed: 0 });
     assert.equal(hits.length, 1);
     const hit = hits[0]!;
     assert.equal(hit.headers['x-tokengrid-event-id'], 'evt_0');
-    assert.equal(hit.headers['x-tokengrid-signature'], signPayload('s3cret', String(hit.headers['x-tokengrid-timestamp']), hit.body));
+    assert.equal(hit.headers['x-tokengrid-signature'], signPayload('s3cret-s3cret-s3cret', String(hit.headers['x-tokengrid-timestamp']), hit.body));
     assert.deepEqual(JSON.parse(hit.body), { id: 'evt_0', type: 'threshold_80', accountId: 'acct_1', subjectId: 'bkt_1', data: { percent: 80, used: 800, amount: 1000 }, atMs: T, attempt: 1 });
     assert.equal((await store.listEvents('acct_1', null, 10))[0]!.deliveryState, 'delivered');
   });
@@ -60,7 +61,7 @@ describe('webhook delivery', () => {
     const { url, hits } = await receiver([500, 503, 200]);
     const store = await storeWithEvents(1);
     const clock = new ManualClock(T);
-    const d = createWebhookDeliverer({ outbox: store, clock, config: { url, backoffMsBase: 1000, leaseMs: 100 } });
+    const d = createWebhookDeliverer({ outbox: store, clock, config: { url, secret: SECRET, backoffMsBase: 1000, leaseMs: 100 } });
     assert.deepEqual(await d.deliverDue(), { delivered: 0, failed: 1 });
     clock.advance(999);
     assert.deepEqual(await d.deliverDue(), { delivered: 0, failed: 0 }, 'not before the backoff');
@@ -75,7 +76,7 @@ describe('webhook delivery', () => {
     const { url } = await receiver([500]);
     const store = await storeWithEvents(1);
     const clock = new ManualClock(T);
-    const d = createWebhookDeliverer({ outbox: store, clock, config: { url, attemptsMax: 2, backoffMsBase: 10 } });
+    const d = createWebhookDeliverer({ outbox: store, clock, config: { url, secret: SECRET, attemptsMax: 2, backoffMsBase: 10 } });
     await d.deliverDue();
     clock.advance(10);
     await d.deliverDue();
@@ -91,7 +92,7 @@ describe('webhook delivery', () => {
     server = null;
     const store = await storeWithEvents(2);
     const clock = new ManualClock(T);
-    const d = createWebhookDeliverer({ outbox: store, clock, config: { url } });
+    const d = createWebhookDeliverer({ outbox: store, clock, config: { url, secret: SECRET } });
     assert.deepEqual(await d.deliverDue(), { delivered: 0, failed: 2 });
     const events = await store.listEvents('acct_1', null, 10);
     assert.deepEqual(events.map((e) => [e.deliveryState, e.attempts, e.nextAttemptAtMs]), [['pending', 1, T + 5000], ['pending', 1, T + 5000]]);
@@ -102,7 +103,7 @@ describe('webhook delivery', () => {
     const store = await storeWithEvents(1);
     const pending: (() => void)[] = [];
     const timer: Timer = { setTimeout: (fn) => pending.push(fn), clearTimeout: () => pending.splice(0) };
-    const d = createWebhookDeliverer({ outbox: store, clock: new ManualClock(T), timer, config: { url } });
+    const d = createWebhookDeliverer({ outbox: store, clock: new ManualClock(T), timer, config: { url, secret: SECRET } });
     d.start();
     assert.equal(pending.length, 1);
     pending.shift()!();
@@ -113,5 +114,13 @@ describe('webhook delivery', () => {
 
   test('backoff doubles from the base and is capped', () => {
     assert.deepEqual([1, 2, 3, 4, 20].map((n) => backoffMs(n, 1000, 6000)), [1000, 2000, 4000, 6000, 6000]);
+  });
+});
+
+describe('webhook signing is mandatory', () => {
+  test('a deliverer without a secret refuses to start instead of sending unsigned webhooks', () => {
+    const store = openMemoryChargingStore();
+    assert.throws(() => createWebhookDeliverer({ outbox: store, clock: new ManualClock(T), config: { url: 'http://127.0.0.1:9/hook' } as never }), /signing secret/);
+    assert.throws(() => createWebhookDeliverer({ outbox: store, clock: new ManualClock(T), config: { url: 'http://127.0.0.1:9/hook', secret: '' } }), /signing secret/);
   });
 });

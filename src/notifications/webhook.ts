@@ -35,8 +35,8 @@ export const systemTimer: Timer = {
 
 export interface WebhookConfig {
   url: string;
-  /** HMAC key for the signature header; without it requests are unsigned. */
-  secret: string | null;
+  /** HMAC key for the signature header: required (at least 16 characters); the deliverer refuses to run unsigned. */
+  secret: string;
   attemptsMax: number;
   backoffMsBase: number;
   backoffMsMax: number;
@@ -48,8 +48,8 @@ export interface WebhookConfig {
   pollIntervalMs: number;
 }
 
-export const defaultWebhookConfig: Omit<WebhookConfig, 'url'> = {
-  secret: null, attemptsMax: 8, backoffMsBase: 5_000, backoffMsMax: 3_600_000, batchSize: 50, timeoutMs: 10_000, leaseMs: 60_000,
+export const defaultWebhookConfig: Omit<WebhookConfig, 'url' | 'secret'> = {
+  attemptsMax: 8, backoffMsBase: 5_000, backoffMsMax: 3_600_000, batchSize: 50, timeoutMs: 10_000, leaseMs: 60_000,
   pollIntervalMs: 5_000,
 };
 
@@ -58,7 +58,7 @@ export interface WebhookDeps {
   clock: Clock;
   timer?: Timer;
   dispatcher?: Dispatcher;
-  config: Partial<WebhookConfig> & { url: string };
+  config: Partial<WebhookConfig> & { url: string; secret: string };
   /** Store failures inside the polling loop (the loop keeps going); the app passes its logger here. */
   onError?: (err: unknown) => void;
 }
@@ -80,8 +80,14 @@ export function signPayload(secret: string, timestamp: string, body: string): st
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
+/** The shortest webhook secret accepted: a receiver must be able to tell our requests from forged ones. */
+export const WEBHOOK_SECRET_MIN_LENGTH = 16;
+
 export function createWebhookDeliverer(deps: WebhookDeps): WebhookDeliverer {
   const cfg: WebhookConfig = { ...defaultWebhookConfig, ...deps.config };
+  if (typeof cfg.secret !== 'string' || cfg.secret.length < WEBHOOK_SECRET_MIN_LENGTH) {
+    throw new Error(`The webhook to ${cfg.url} needs a signing secret of at least ${WEBHOOK_SECRET_MIN_LENGTH} characters; TokenGrid does not send unsigned webhooks.`);
+  }
   const timer = deps.timer ?? systemTimer;
   let handle: unknown = null;
   let running: Promise<unknown> | null = null;
@@ -91,7 +97,7 @@ export function createWebhookDeliverer(deps: WebhookDeps): WebhookDeliverer {
     const body = JSON.stringify({ id: e.id, type: e.type, accountId: e.accountId, subjectId: e.subjectId, data: e.data, atMs: e.atMs, attempt: e.attempts + 1 });
     const timestamp = String(deps.clock.nowMs());
     const headers: Record<string, string> = { 'content-type': 'application/json', 'x-tokengrid-event-id': e.id, 'x-tokengrid-timestamp': timestamp };
-    if (cfg.secret !== null) headers['x-tokengrid-signature'] = signPayload(cfg.secret, timestamp, body);
+    headers['x-tokengrid-signature'] = signPayload(cfg.secret, timestamp, body);
     try {
       const res = await request(cfg.url, { method: 'POST', headers, body, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs,
         ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }) });

@@ -5,6 +5,7 @@ import { accountAdminRoutes } from '../../src/api/admin/accounts.ts';
 import { chargingAdminRoutes } from '../../src/api/admin/charging.ts';
 import { billingAdminRoutes } from '../../src/api/admin/billing.ts';
 import { selfRoutes } from '../../src/api/self/routes.ts';
+import { securityAdminRoutes } from '../../src/api/admin/audit.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 let srv: TestServer;
@@ -16,7 +17,7 @@ test('every admin and self-service route is in the OpenAPI document, with its me
   assert.equal(doc.openapi, '3.1.0');
   // Route factories only capture their deps; a proxy that answers itself for every property is enough to list them.
   const deps: any = new Proxy({}, { get: () => deps });
-  const routes = ([...accountAdminRoutes(deps), ...chargingAdminRoutes(deps), ...billingAdminRoutes(deps), ...selfRoutes(deps)] as { method: string; path: string }[])
+  const routes = ([...accountAdminRoutes(deps), ...chargingAdminRoutes(deps), ...billingAdminRoutes(deps), ...securityAdminRoutes(deps), ...selfRoutes(deps)] as { method: string; path: string }[])
     .filter((r) => r.path.startsWith('/admin') || r.path.startsWith('/self') || r.path.startsWith('/v1/dashboard'));
   const registered = new Set(routes.map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`));
   const documented = new Set(Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`)));

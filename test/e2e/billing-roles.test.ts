@@ -31,7 +31,8 @@ test('enterprise admins manage only their accounts; finance reads everything and
 
   assert.equal((await as(e, 'POST', '/admin/subscriptions', { accountId: mine, offerId: 'unicom-trial-30m' })).status, 201);
   const sub = (await as(e, 'POST', '/admin/accounts', { name: 'HQ branch', parentId: mine })).body.id;
-  assert.equal((await as(e, 'POST', '/admin/orders/topup', { accountId: sub, amount: '5.00' })).status, 201, 'sub-accounts are theirs too');
+  assert.equal((await as(e, 'GET', `/admin/accounts/${sub}`)).status, 200, 'sub-accounts are theirs too');
+  assert.equal((await as(e, 'POST', '/admin/orders/topup', { accountId: sub, amount: '5.00' })).status, 403, 'a top-up paid externally creates value: operator-only (SECURITY.md)');
   assert.equal((await as(e, 'POST', '/admin/subscriptions', { accountId: other, offerId: 'unicom-trial-30m' })).status, 403);
   assert.equal((await as(e, 'GET', `/admin/bills?account=${other}`)).status, 403);
   assert.equal((await as(e, 'GET', `/admin/orders?account=${other}`)).status, 403);

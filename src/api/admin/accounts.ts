@@ -4,13 +4,17 @@ import { addMember, createAccount, createApiKey, revokeApiKey, type AccountDeps,
 import { sendJson } from '../http.ts';
 import type { Route } from '../router.ts';
 import type { AdminIdentity } from '../shell-deps.ts';
-import { failWith, isoOrNull, parseBody, requireAccountAccess, requireOperator, requireWrite } from './common.ts';
+import { noteAudit } from './audit.ts';
+import { failWith, isoOrNull, parseBody, requireAccountAccess } from './common.ts';
+import { authorize } from './permissions.ts';
 
 export interface AccountAdminDeps {
   accounts: AccountDeps;
   bodyLimitBytes: number;
   /** How many members the account's plan allows (team seats or family members); null = no limit. */
   memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null>;
+  /** The role of the admin who last suspended the account (from the audit log); undefined if unknown. */
+  suspendedByRole?: (accountId: string) => Promise<string | undefined>;
 }
 
 const keyView = (k: ApiKeyRecord) => ({
@@ -42,20 +46,18 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
   const parentOf = async (id: string) => (await store.getAccount(id))?.parentId;
   const access = (admin: AdminIdentity, id: string) => requireAccountAccess(admin, id, parentOf);
   const createKey = async (admin: AdminIdentity, accountId: string, body: z.infer<typeof createKeyBody>) => {
-    requireWrite(admin);
     await access(admin, accountId);
     const r = await createApiKey(deps.accounts, {
       accountId, memberId: body.memberId ?? null, name: body.name, allowedModels: body.allowedModels ?? null,
       expiresAtMs: body.expiresAt ? Date.parse(body.expiresAt) : null, limits: body.limits,
     });
     if (!r.ok) failWith(r.code, r.message);
-    return { key: r.value.key, ...keyView(r.value.record) };
+    return { key: r.value.key, view: keyView(r.value.record) };
   };
   return [
     {
       method: 'POST', path: '/admin/accounts', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireWrite(admin);
         const body = await parseBody(rc, createAccountBody, deps.bodyLimitBytes);
         if (admin.accountIds !== null) {
           if (!body.parentId) throw new TokenGridError('permission_denied', 'An enterprise admin creates sub-accounts: give parentId.');
@@ -63,6 +65,7 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
         }
         const r = await createAccount(deps.accounts, { name: body.name, kind: body.kind, parentId: body.parentId ?? null });
         if (!r.ok) failWith(r.code, r.message);
+        noteAudit(rc, { target: r.value.id, accountId: r.value.id, after: { name: r.value.name, kind: r.value.kind, parentId: r.value.parentId } });
         sendJson(rc.res, 201, { ...r.value, createdAt: isoOrNull(r.value.createdAtMs) });
       },
     },
@@ -90,22 +93,28 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
     {
       method: 'PATCH', path: '/admin/accounts/:id', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireWrite(admin);
         await access(admin, rc.params.id!);
         const body = await parseBody(rc, z.object({ name: z.string().min(1).max(200).optional(), status: z.enum(['active', 'suspended', 'closed']).optional() }).strict(), deps.bodyLimitBytes);
         const a = await store.getAccount(rc.params.id!);
         if (!a) throw new TokenGridError('not_found', `account ${rc.params.id} does not exist`);
+        // Lifting a suspension (or reopening) creates the right to spend again: operator-only (the matrix's actions).
+        if (body.status !== undefined && body.status !== a.status) {
+          if (body.status !== 'active') authorize(admin, 'account.suspend');
+          else if (a.status === 'suspended' && (await deps.suspendedByRole?.(a.id)) === 'enterprise') authorize(admin, 'account.reactivate-own');
+          else authorize(admin, 'account.reactivate');
+        }
+        const before = { name: a.name, status: a.status };
         if (body.name) a.name = body.name;
         if (body.status) a.status = body.status;
         await store.updateAccount(a);
         await deps.accounts.onKeysChanged?.();
+        noteAudit(rc, { accountId: a.id, before, after: { name: a.name, status: a.status } });
         sendJson(rc.res, 200, { ...a, createdAt: isoOrNull(a.createdAtMs) });
       },
     },
     {
       method: 'POST', path: '/admin/accounts/:id/members', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireWrite(admin);
         await access(admin, rc.params.id!);
         const body = await parseBody(rc, z.object({ name: z.string().min(1).max(200), role: z.enum(['owner', 'admin', 'member']).optional() }).strict(), deps.bodyLimitBytes);
         const cap = await deps.memberLimit?.(rc.params.id!);
@@ -117,6 +126,7 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
         }
         const r = await addMember(deps.accounts, { accountId: rc.params.id!, name: body.name, role: body.role });
         if (!r.ok) failWith(r.code, r.message);
+        noteAudit(rc, { target: r.value.id, accountId: rc.params.id!, after: { memberId: r.value.id, name: r.value.name, role: r.value.role } });
         sendJson(rc.res, 201, r.value);
       },
     },
@@ -124,7 +134,9 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
       method: 'POST', path: '/admin/accounts/:id/keys', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
         const body = await parseBody(rc, createKeyBody, deps.bodyLimitBytes);
-        sendJson(rc.res, 201, await createKey(admin, rc.params.id!, body));
+        const k = await createKey(admin, rc.params.id!, body);
+        noteAudit(rc, { target: k.view.id, accountId: k.view.accountId, after: k.view });
+        sendJson(rc.res, 201, { key: k.key, ...k.view });
       },
     },
     {
@@ -132,7 +144,9 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
       async handler(rc, admin) {
         const body = await parseBody(rc, createKeyBody, deps.bodyLimitBytes);
         if (!body.accountId) throw new TokenGridError('invalid_request', 'accountId: Required', 'accountId');
-        sendJson(rc.res, 201, await createKey(admin, body.accountId, body));
+        const k = await createKey(admin, body.accountId, body);
+        noteAudit(rc, { target: k.view.id, accountId: k.view.accountId, after: k.view });
+        sendJson(rc.res, 201, { key: k.key, ...k.view });
       },
     },
     {
@@ -147,19 +161,20 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
     {
       method: 'POST', path: '/admin/keys/:id/revoke', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireWrite(admin);
         const k = await store.getKey(rc.params.id!);
         if (!k) throw new TokenGridError('not_found', `key ${rc.params.id} does not exist`);
         await access(admin, k.accountId);
         rc.req.resume();
         const r = await revokeApiKey(deps.accounts, k.id);
         if (!r.ok) failWith(r.code, r.message);
+        noteAudit(rc, { target: k.id, accountId: k.accountId, before: { revokedAt: isoOrNull(k.revokedAtMs) }, after: { revokedAt: isoOrNull(r.value.revokedAtMs) } });
         sendJson(rc.res, 200, keyView(r.value));
       },
     },
   ];
 }
 
+/** Scope rule account-query: an enterprise admin names one of its accounts. */
 function requireOperatorOrFinance(admin: AdminIdentity): void {
-  if (admin.role === 'enterprise') requireOperator(admin);
+  if (admin.accountIds !== null) throw new TokenGridError('permission_denied', 'An enterprise admin lists the keys of one of its accounts: ?account=<id>.');
 }

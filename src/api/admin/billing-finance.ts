@@ -4,7 +4,8 @@ import { TokenGridError } from '../../core/index.ts';
 import { sendJson, sendText } from '../http.ts';
 import type { Route } from '../router.ts';
 import type { AdminIdentity } from '../shell-deps.ts';
-import { isoOrNull, parseBody, requireOperator } from './common.ts';
+import { noteAudit } from './audit.ts';
+import { isoOrNull, parseBody } from './common.ts';
 import { accessGuard, actorOf, billView, parseDate, value, type BillingRouteDeps } from './billing-common.ts';
 
 export const financeSchemas = {
@@ -14,9 +15,9 @@ export const financeSchemas = {
   }).strict(),
 };
 
-/** Operator and finance read everything; an enterprise admin only what its accounts own. */
+/** Scope rule account-query: without ?account= only operator and finance (who see every account) may list. */
 function requireFinance(admin: AdminIdentity): void {
-  if (admin.role === 'enterprise') throw new TokenGridError('permission_denied', 'Finance reports are for operator and finance admins.');
+  if (admin.accountIds !== null) throw new TokenGridError('permission_denied', 'Finance reports are for operator and finance admins.');
 }
 
 export function billingFinanceRoutes(deps: BillingRouteDeps): Route<AdminIdentity>[] {
@@ -31,8 +32,7 @@ export function billingFinanceRoutes(deps: BillingRouteDeps): Route<AdminIdentit
   return [
     {
       method: 'POST', path: '/admin/bills/run', family: 'admin', auth: 'admin',
-      async handler(rc, admin) {
-        requireOperator(admin);
+      async handler(rc) {
         const body = await parseBody(rc, financeSchemas.billRun, deps.bodyLimitBytes);
         sendJson(rc.res, 200, value(await b.runBills(body.period)));
       },
@@ -81,16 +81,14 @@ export function billingFinanceRoutes(deps: BillingRouteDeps): Route<AdminIdentit
     },
     {
       method: 'POST', path: '/admin/payments/deliver', family: 'admin', auth: 'admin',
-      async handler(rc, admin) {
-        requireOperator(admin);
+      async handler(rc) {
         rc.req.resume();
         sendJson(rc.res, 200, await b.deliverCarrierCharges());
       },
     },
     {
       method: 'POST', path: '/admin/renewals/run', family: 'admin', auth: 'admin',
-      async handler(rc, admin) {
-        requireOperator(admin);
+      async handler(rc) {
         rc.req.resume();
         const cycles = await deps.charging.renewDue();
         sendJson(rc.res, 200, { renewalOrders: await b.renewDue(), allowanceBuckets: cycles });
@@ -98,8 +96,7 @@ export function billingFinanceRoutes(deps: BillingRouteDeps): Route<AdminIdentit
     },
     {
       method: 'GET', path: '/admin/reports/vendor-settlement', family: 'admin', auth: 'admin',
-      async handler(rc, admin) {
-        requireFinance(admin);
+      async handler(rc) {
         const now = deps.clock.nowMs();
         const fromMs = parseDate(rc.query, 'from', Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1));
         const toMs = parseDate(rc.query, 'to', now + 1);
@@ -109,8 +106,7 @@ export function billingFinanceRoutes(deps: BillingRouteDeps): Route<AdminIdentit
     },
     {
       method: 'GET', path: '/admin/reports/margin', family: 'admin', auth: 'admin',
-      async handler(rc, admin) {
-        requireFinance(admin);
+      async handler(rc) {
         const period = rc.query.get('period') ?? new Date(deps.clock.nowMs()).toISOString().slice(0, 7);
         sendJson(rc.res, 200, value(await b.marginReport(period)));
       },
@@ -132,27 +128,26 @@ export function billingFinanceRoutes(deps: BillingRouteDeps): Route<AdminIdentit
     {
       method: 'POST', path: '/admin/admin-keys', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireOperator(admin);
         const body = await parseBody(rc, financeSchemas.adminKey, deps.bodyLimitBytes);
         for (const id of body.accountIds ?? []) await access(admin, id);
         const r = value(await b.adminKeys.create({ ...body, createdBy: actorOf(admin) }));
         const { hash: _hash, ...record } = r.record;
+        noteAudit(rc, { target: record.id, after: { id: record.id, name: record.name, role: record.role, accountIds: record.accountIds, prefix: record.prefix } });
         sendJson(rc.res, 201, { key: r.key, ...record, createdAt: isoOrNull(record.createdAtMs) });
       },
     },
     {
       method: 'GET', path: '/admin/admin-keys', family: 'admin', auth: 'admin',
-      async handler(rc, admin) {
-        requireOperator(admin);
+      async handler(rc) {
         sendJson(rc.res, 200, { data: (await b.adminKeys.list()).map(({ hash: _hash, ...k }) => ({ ...k, createdAt: isoOrNull(k.createdAtMs), revokedAt: isoOrNull(k.revokedAtMs) })) });
       },
     },
     {
       method: 'POST', path: '/admin/admin-keys/:id/revoke', family: 'admin', auth: 'admin',
-      async handler(rc, admin) {
-        requireOperator(admin);
+      async handler(rc) {
         rc.req.resume();
         const { hash: _hash, ...k } = value(await b.adminKeys.revoke(rc.params.id!));
+        noteAudit(rc, { target: k.id, after: { revokedAt: isoOrNull(k.revokedAtMs), role: k.role } });
         sendJson(rc.res, 200, { ...k, revokedAt: isoOrNull(k.revokedAtMs) });
       },
     },

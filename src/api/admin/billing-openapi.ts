@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { financeSchemas } from './billing-finance.ts';
 import { schemas } from './billing-orders.ts';
 import { selfOpenApiOps, selfSchemas } from '../self/schemas.ts';
+import { permissionOf } from './permissions.ts';
 
 interface Op {
   summary: string;
@@ -77,6 +78,10 @@ const OPS: Record<string, Op> = {
   'GET /admin/admin-keys': { summary: 'List admin keys.', tag: 'admin', roles: 'operator' },
   'POST /admin/admin-keys/:id/revoke': { summary: 'Revoke an admin key.', tag: 'admin', roles: 'operator' },
   'GET /admin/openapi.json': { summary: 'This document.', tag: 'admin' },
+  // audit log and the root key (api/admin/audit.ts)
+  'GET /admin/audit': { summary: 'The audit log, newest first: actor, role, action, target, before/after, request id, source, time.', tag: 'admin', query: ['account', 'actor', 'action', 'since', 'until', 'limit'] },
+  'GET /admin/audit/verify': { summary: 'Check the audit log\'s hash chain; names the first entry that was changed, removed or reordered.', tag: 'admin' },
+  'POST /admin/root-key/rotate': { summary: 'Write a new root admin key to data/admin-key; the previous one stops working.', tag: 'admin' },
   // self-service (api/self/routes.ts), authenticated with an API key
   'GET /self/balance': { summary: 'Balance per bucket in plain terms: left, used, renews or expires when, what happens past the cap.', tag: 'self', auth: 'key' },
   'GET /self/usage': { summary: 'Usage by day and model.', tag: 'self', auth: 'key', query: ['from', 'to'] },
@@ -103,7 +108,8 @@ function operation(method: string, path: string, op: Op): Record<string, unknown
   return {
     summary: op.summary, tags: [op.tag], operationId: `${method.toLowerCase()}${path.replace(/[/:.-](\w)/g, (_m, c: string) => c.toUpperCase())}`,
     security: [{ bearer: [] }],
-    ...(op.roles ? { description: `Roles: ${op.roles}.` } : {}),
+    // Roles come from the permission matrix (permissions.ts), the one place they are checked.
+    ...(op.auth === 'key' ? {} : { description: `Roles: ${permissionOf(method, path).roles.join(', ')} (scope: ${permissionOf(method, path).scope}).` }),
     ...(params.length > 0 ? { parameters: params } : {}),
     ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(op.body, { io: 'input', unrepresentable: 'any' }) } } } } : {}),
     responses: {

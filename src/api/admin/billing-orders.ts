@@ -1,10 +1,12 @@
 /** Admin routes for offers and orders: subscriptions, changes, cancels, add-ons, top-ups, codes, points, refunds. */
 import { z } from 'zod';
-import { TokenGridError } from '../../core/index.ts';
+import { TokenGridError, isIsoCurrency } from '../../core/index.ts';
 import { sendJson } from '../http.ts';
 import type { Route } from '../router.ts';
 import type { AdminIdentity } from '../shell-deps.ts';
-import { isoOrNull, parseBody, requireOperator, requireWrite } from './common.ts';
+import { noteAudit } from './audit.ts';
+import { isoOrNull, parseBody } from './common.ts';
+import { authorize } from './permissions.ts';
 import {
   accessGuard, actorOf, dec, idempotencyKey, minorFrom, moneyInput, orderView, sendOutcome, subscriptionBody, unwrap, type BillingRouteDeps,
 } from './billing-common.ts';
@@ -15,7 +17,7 @@ export const schemas = {
   change: z.object({ offerId: z.string().min(1), quantity: z.number().int().positive().optional() }).strict(),
   cancel: z.object({}).strict(),
   addon: z.object({ offerId: z.string().min(1), quantity: z.number().int().positive().optional(), channel: channel.optional() }).strict(),
-  topup: z.object({ accountId: z.string().min(1), ...moneyInput, currency: z.string().length(3).optional(), channel: z.enum(['external', 'phone_bill']).optional(), reference: z.string().max(200).optional() }).strict(),
+  topup: z.object({ accountId: z.string().min(1), ...moneyInput, currency: z.string().length(3).refine(isIsoCurrency, { message: 'must be an ISO 4217 currency code such as CNY' }).optional(), channel: z.enum(['external', 'phone_bill']).optional(), reference: z.string().max(200).optional() }).strict(),
   codes: z.object({ offerId: z.string().min(1), count: z.number().int(), expiresAt: z.string().datetime({ offset: true }).optional(), note: z.string().max(500).optional() }).strict(),
   redeem: z.object({ code: z.string().min(1).max(64) }).strict(),
   points: z.object({ points: z.number().int() }).strict(),
@@ -23,6 +25,17 @@ export const schemas = {
   refund: z.object({ ...moneyInput, reason: z.string().min(1).max(500) }).strict(),
   credit: z.object({ ...moneyInput, reason: z.string().min(1).max(500), channel: z.enum(['wallet', 'phone_bill']).optional() }).strict(),
 };
+
+/**
+ * The payment channel an order will use, checked against the matrix's order.pay.* actions: an enterprise admin
+ * pays from the account's own wallet (its orders default to the wallet); external and phone-bill payment is
+ * operator-only.
+ */
+function payWith<C extends string | undefined>(admin: AdminIdentity, channel: C): C | 'wallet' {
+  const effective = channel ?? (admin.role === 'operator' ? undefined : 'wallet');
+  if (effective !== undefined) authorize(admin, `order.pay.${effective}`);
+  return effective as C | 'wallet';
+}
 
 /** A body that may be empty (cancel). */
 async function optionalBody(rc: Parameters<Route['handler']>[0], limit: number): Promise<void> {
@@ -66,8 +79,7 @@ export function billingOrderRoutes(deps: BillingRouteDeps): Route<AdminIdentity>
     },
     {
       method: 'POST', path: '/admin/offers/reload', family: 'admin', auth: 'admin',
-      handler(rc, admin) {
-        requireOperator(admin);
+      handler(rc) {
         rc.req.resume();
         const r = deps.reloadOffers();
         if (!r.ok) throw new TokenGridError('unprocessable', `${deps.offersFile} was not loaded; the previous catalog stays in force. ${r.message}`);
@@ -77,11 +89,12 @@ export function billingOrderRoutes(deps: BillingRouteDeps): Route<AdminIdentity>
     {
       method: 'POST', path: '/admin/subscriptions', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireWrite(admin);
         const key = idempotencyKey(rc);
         const body = await parseBody(rc, schemas.subscribe, limit);
         await access(admin, body.accountId);
-        const r = unwrap(await b.subscribe({ ...body, actor: actorOf(admin), idempotencyKey: key }));
+        const channel = payWith(admin, body.channel);
+        const r = unwrap(await b.subscribe({ ...body, channel, actor: actorOf(admin), idempotencyKey: key }));
+        noteAudit(rc, { target: r.value.subscription.id, accountId: body.accountId, after: { offerId: body.offerId, orderId: r.value.order.id, amountMinor: r.value.order.amountMinor, paidBy: r.value.order.paidBy } });
         sendOutcome(rc, 201, subscriptionBody(b, r.value.subscription, r.value.order), r.replayed);
       },
     },
@@ -107,10 +120,11 @@ export function billingOrderRoutes(deps: BillingRouteDeps): Route<AdminIdentity>
     {
       method: 'POST', path: '/admin/subscriptions/:id/change', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireWrite(admin);
         const key = idempotencyKey(rc);
         const body = await parseBody(rc, schemas.change, limit);
-        await subOf(admin, rc.params.id!);
+        const sub = await subOf(admin, rc.params.id!);
+        payWith(admin, sub.channel);
+        noteAudit(rc, { accountId: sub.accountId, before: { offerId: sub.offerId } });
         const r = unwrap(await b.changePlan({ subscriptionId: rc.params.id!, ...body, actor: actorOf(admin), idempotencyKey: key }));
         sendOutcome(rc, 200, { ...subscriptionBody(b, r.value.subscription, r.value.order), change: r.value.kind, effectiveAt: r.value.effectiveAt }, r.replayed);
       },
@@ -118,10 +132,10 @@ export function billingOrderRoutes(deps: BillingRouteDeps): Route<AdminIdentity>
     {
       method: 'POST', path: '/admin/subscriptions/:id/cancel', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireWrite(admin);
         const key = idempotencyKey(rc);
         await optionalBody(rc, limit);
-        await subOf(admin, rc.params.id!);
+        const sub = await subOf(admin, rc.params.id!);
+        noteAudit(rc, { accountId: sub.accountId });
         const r = unwrap(await b.cancel({ subscriptionId: rc.params.id!, actor: actorOf(admin), idempotencyKey: key }));
         sendOutcome(rc, 200, subscriptionBody(b, r.value.subscription, r.value.order), r.replayed);
       },
@@ -129,23 +143,24 @@ export function billingOrderRoutes(deps: BillingRouteDeps): Route<AdminIdentity>
     {
       method: 'POST', path: '/admin/accounts/:id/addons', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireWrite(admin);
         const key = idempotencyKey(rc);
         const body = await parseBody(rc, schemas.addon, limit);
         await access(admin, rc.params.id!);
-        const r = unwrap(await b.buyAddon({ accountId: rc.params.id!, ...body, actor: actorOf(admin), idempotencyKey: key }));
+        const channel = payWith(admin, body.channel);
+        const r = unwrap(await b.buyAddon({ accountId: rc.params.id!, ...body, channel, actor: actorOf(admin), idempotencyKey: key }));
+        noteAudit(rc, { target: r.value.subscription.id, after: { offerId: body.offerId, orderId: r.value.order.id, amountMinor: r.value.order.amountMinor, paidBy: r.value.order.paidBy } });
         sendOutcome(rc, 201, subscriptionBody(b, r.value.subscription, r.value.order), r.replayed);
       },
     },
     {
       method: 'POST', path: '/admin/orders/topup', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireWrite(admin);
         const key = idempotencyKey(rc);
         const body = await parseBody(rc, schemas.topup, limit);
         await access(admin, body.accountId);
         const amountMinor = minorFrom(body);
         const r = unwrap(await b.topUp({ accountId: body.accountId, amountMinor, currency: body.currency, channel: body.channel, reference: body.reference ?? null, actor: actorOf(admin), idempotencyKey: key }));
+        noteAudit(rc, { target: r.value.order.id, accountId: body.accountId, after: { orderId: r.value.order.id, amountMinor, channel: body.channel ?? 'external', walletMinor: r.value.walletMinor } });
         sendOutcome(rc, 201, { order: orderView(r.value.order), wallet: { balanceMinor: r.value.walletMinor, balance: dec(r.value.walletMinor) }, settledOrders: r.value.settledOrders }, r.replayed);
       },
     },
@@ -170,7 +185,6 @@ export function billingOrderRoutes(deps: BillingRouteDeps): Route<AdminIdentity>
     {
       method: 'POST', path: '/admin/orders/:id/refund', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireOperator(admin);
         const key = idempotencyKey(rc);
         const body = await parseBody(rc, schemas.refund, limit);
         const amountMinor = body.amount === undefined && body.amountMinor === undefined ? undefined : minorFrom(body);
@@ -181,7 +195,6 @@ export function billingOrderRoutes(deps: BillingRouteDeps): Route<AdminIdentity>
     {
       method: 'POST', path: '/admin/accounts/:id/credits', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireOperator(admin);
         const key = idempotencyKey(rc);
         const body = await parseBody(rc, schemas.credit, limit);
         await access(admin, rc.params.id!);
@@ -192,7 +205,6 @@ export function billingOrderRoutes(deps: BillingRouteDeps): Route<AdminIdentity>
     {
       method: 'POST', path: '/admin/codes', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireOperator(admin);
         const key = idempotencyKey(rc);
         const body = await parseBody(rc, schemas.codes, limit);
         const r = unwrap(await b.generateCodes({ offerId: body.offerId, count: body.count, expiresAtMs: body.expiresAt ? Date.parse(body.expiresAt) : null, note: body.note ?? null, actor: actorOf(admin), idempotencyKey: key }));
@@ -205,8 +217,7 @@ export function billingOrderRoutes(deps: BillingRouteDeps): Route<AdminIdentity>
     },
     {
       method: 'GET', path: '/admin/codes', family: 'admin', auth: 'admin',
-      async handler(rc, admin) {
-        if (admin.role === 'enterprise') requireOperator(admin);
+      async handler(rc) {
         const data = [];
         for (const batch of await b.listCodeBatches()) {
           const full = await b.codeBatch(batch.id);
@@ -218,7 +229,6 @@ export function billingOrderRoutes(deps: BillingRouteDeps): Route<AdminIdentity>
     {
       method: 'POST', path: '/admin/accounts/:id/redeem', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireWrite(admin);
         const key = idempotencyKey(rc, false);
         const body = await parseBody(rc, schemas.redeem, limit);
         await access(admin, rc.params.id!);
@@ -236,7 +246,6 @@ export function billingOrderRoutes(deps: BillingRouteDeps): Route<AdminIdentity>
     {
       method: 'POST', path: '/admin/accounts/:id/points', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireOperator(admin);
         const key = idempotencyKey(rc);
         const body = await parseBody(rc, schemas.grantPoints, limit);
         await access(admin, rc.params.id!);
@@ -247,7 +256,6 @@ export function billingOrderRoutes(deps: BillingRouteDeps): Route<AdminIdentity>
     {
       method: 'POST', path: '/admin/accounts/:id/points/redeem', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireWrite(admin);
         const key = idempotencyKey(rc);
         const body = await parseBody(rc, schemas.points, limit);
         await access(admin, rc.params.id!);

@@ -6,7 +6,7 @@ import type { AdminIdentity } from '../shell-deps.ts';
 
 /** Parse an admin JSON body with a zod schema; a failure is a 400 naming the field. */
 export async function parseBody<S extends z.ZodType>(rc: RouteContext, schema: S, limitBytes: number): Promise<z.infer<S>> {
-  const raw = await readJson(rc.req, limitBytes);
+  const raw = await readJson(rc.req, limitBytes, { rejectDuplicateKeys: true });
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

@@ -1,4 +1,6 @@
-import { sendJson, sendText } from '../http.ts';
+import { constantTimeEqual, sha256Hex } from '../../core/index.ts';
+import { sendError } from '../errors.ts';
+import { bearerToken, sendJson, sendText } from '../http.ts';
 import type { Route } from '../router.ts';
 import type { ShellDeps } from '../shell-deps.ts';
 
@@ -15,6 +17,14 @@ export function opsRoutes(deps: ShellDeps): Route<never>[] {
     {
       method: 'GET', path: '/metrics', family: 'openai', auth: 'none',
       async handler(rc) {
+        if (deps.metricsToken !== undefined) {
+          const given = bearerToken(rc.req);
+          if (given === undefined || !constantTimeEqual(sha256Hex(given), sha256Hex(deps.metricsToken))) {
+            rc.req.resume();
+            sendError(rc.res, 'openai', { code: 'invalid_api_key', message: 'GET /metrics requires Authorization: Bearer <TOKENGRID_METRICS_TOKEN>.' });
+            return;
+          }
+        }
         const m = await deps.metricsText();
         sendText(rc.res, 200, m.body, m.contentType);
       },
