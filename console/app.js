@@ -274,7 +274,7 @@ async function adminKeysPage() {
 const SUB = [['balance', balancePage], ['usage', usagePage], ['buy', buyPage], ['keys', keysPage], ['family', familyPage], ['bills', billsPage], ['settings', settingsPage]];
 const OPS = [['accounts', accountsPage], ['catalog', catalogPage], ['models', modelsPage], ['revenue', revenuePage], ['codes', codesPage], ['adminkeys', adminKeysPage]];
 /** What each admin role's console shows (the server enforces the same: a page it refuses says so). */
-const ROLE_PAGES = { operator: OPS.map(([p]) => p), finance: ['accounts', 'catalog', 'revenue', 'codes'], enterprise: ['accounts'] };
+const ROLE_PAGES = { operator: OPS.map(([p]) => p), finance: ['accounts', 'catalog', 'models', 'revenue', 'codes'], enterprise: ['accounts'] };
 
 async function render() {
   setLang(state.lang);

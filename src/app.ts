@@ -39,6 +39,7 @@ import { chargingAdminRoutes } from './api/admin/charging.ts';
 import { billingAdminRoutes } from './api/admin/billing.ts';
 import { selfRoutes } from './api/self/routes.ts';
 import { consoleRoutes, type PhoneBook, type SmsSender } from './api/console/routes.ts';
+import { audited } from './api/self/audit.ts';
 import { deliverSmsAlerts, notificationRoutes, type NotificationSettings, type SettingsBook } from './api/console/notifications.ts';
 import type { AdminIdentity, ShellDeps } from './api/shell-deps.ts';
 import type { Route } from './api/router.ts';
@@ -400,8 +401,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     ...(chargingAdminRoutes(adminDeps) as Route<never>[]),
     ...(billingAdminRoutes(billingDeps) as Route<never>[]),
     ...(securityAdminRoutes({ audit, canAccess, rotateRootKey }) as Route<never>[]),
-    ...(selfRoutes(billingDeps) as Route<never>[]),
-    ...consoleRoutes({
+    // Self-service writes (orders, keys, members, caps, phone, notifications) go to the audit log too, actor key:<id>.
+    ...audited([...(selfRoutes(billingDeps) as Route<never>[]), ...consoleRoutes({
       dir: join(import.meta.dirname, '../console'), accounts, clock, random, sms, phones,
       bodyLimitBytes: config.server.bodyLimitBytes, billing: billingDeps,
       deployments: () => {
@@ -415,8 +416,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
         for (const a of await accountStore.listAccounts()) for (const u of await charging.listUsage(a.id, { fromMs: sinceMs, toMs: clock.nowMs() + 1 })) out.push(u);
         return out;
       },
-    }),
-    ...notificationRoutes({ ...alertDeps, billing: billingDeps, bodyLimitBytes: config.server.bodyLimitBytes }),
+    }), ...notificationRoutes({ ...alertDeps, billing: billingDeps, bodyLimitBytes: config.server.bodyLimitBytes })], audit, (e) => logger.error({ err: e }, 'audit log append failed')),
   ];
   // Every admin route (auth: 'admin', whichever list it comes from) passes the permission matrix
   // (api/admin/permissions.ts; a route it does not list is operator-only) and writes the audit log.

@@ -250,6 +250,8 @@ test('an operator finds the account and sees its detail; an enterprise admin see
   assert.match(detail, /Account Li Wei/);
   assert.match(detail, /addon/, 'the add-on order the subscriber placed');
   assert.match(detail, /key:key_/, 'who placed it');
+  const audit = detail.slice(detail.indexOf('Audit trail'));
+  for (const action of ['self.phone.link', 'self.addon.buy', 'self.code.redeem', 'self.key.create', 'bucket.grant']) assert.match(audit, new RegExp(action.replace(/\./g, '\\.')), `audit entry ${action}`);
   await check(page, 'op-account');
   for (const [hash, name] of [['#/catalog', 'catalog'], ['#/models', 'models'], ['#/revenue', 'revenue'], ['#/codes', 'codes'], ['#/adminkeys', 'adminkeys']] as const) {
     await go(page, hash, name);
@@ -271,7 +273,7 @@ test('an operator finds the account and sees its detail; an enterprise admin see
   await fp.getByLabel('API key or admin key').fill(finKey);
   await fp.getByRole('button', { name: 'Sign in with key' }).click();
   await rendered(fp, 'accounts');
-  assert.deepEqual(await fp.locator('nav a').allInnerTexts(), ['Accounts', 'Catalog', 'Revenue', 'Codes'], 'finance reads, and sees no admin keys or deployments');
+  assert.deepEqual(await fp.locator('nav a').allInnerTexts(), ['Accounts', 'Catalog', 'Models', 'Revenue', 'Codes'], 'finance reads, and sees no admin keys');
   await fp.close();
 
   const entKey = (await admin('POST', '/admin/admin-keys', { name: 'Acme admin', role: 'enterprise', accountIds: [ent] })).key;

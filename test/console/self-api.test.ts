@@ -79,6 +79,12 @@ test('a key holder lists what it may buy, subscribes with an Idempotency-Key, an
   assert.equal((await call(other.key, 'POST', `/self/subscriptions/${first.body.id}/cancel`, undefined, 'x')).status, 404, 'another account\'s subscription does not exist for you');
   const audit = (await admin('GET', `/admin/orders?account=${a.id}`)).body.data.map((o: any) => [o.type, o.actor.split(':')[0]]);
   assert.deepEqual(audit.map((x: string[]) => x[1]), ['key', 'key', 'key', 'key', 'key', 'key']);
+  // The audit log has every self-service write, refused ones too, with the key as actor.
+  const log = (await admin('GET', `/admin/audit?account=${a.id}`)).body.data.reverse().map((e: any) => `${e.action} ${e.outcome} ${e.actor.split('_')[0]}`);
+  assert.deepEqual(log, [
+    'account.create 201 root', 'key.create 201 root', 'self.subscribe 400 key:key', 'self.subscribe 201 key:key', 'self.subscribe 201 key:key', 'self.subscribe 409 key:key', 'self.plan.change 200 key:key',
+    'self.plan.change 200 key:key', 'self.addon.buy 201 key:key', 'self.topup 201 key:key', 'self.plan.cancel 200 key:key',
+  ]);
 });
 
 test('a family owner adds members with caps; a member may not buy and sees only their own keys', async () => {

@@ -107,6 +107,9 @@ const ROWS: Row[] = [
   { route: 'GET /admin/audit', method: 'GET', path: () => `/admin/audit?account=${ids.A}`, allowed: OEF },
   { route: 'GET /admin/audit/verify', method: 'GET', path: () => '/admin/audit/verify', allowed: OF },
   { route: 'GET /admin/openapi.json', method: 'GET', path: () => '/admin/openapi.json', allowed: [...OEF, 'otherEnterprise'] },
+  { route: 'GET /console/api/whoami', method: 'GET', path: () => '/console/api/whoami', allowed: [...OEF, 'otherEnterprise'] },
+  { route: 'GET /console/api/deployments', method: 'GET', path: () => '/console/api/deployments', allowed: OF },
+  { route: 'POST /console/api/alerts/run', method: 'POST', path: () => '/console/api/alerts/run', allowed: O },
 ];
 
 describe('every admin route, for every role', () => {

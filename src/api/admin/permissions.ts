@@ -104,6 +104,10 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
   'GET /admin/audit': { roles: OEF, scope: 'account-query', action: 'audit.list', what: 'read the audit log (enterprise: ?account= of its own)' },
   'GET /admin/audit/verify': { roles: OF, scope: 'global', action: 'audit.verify', what: 'check the audit log\'s hash chain' },
   'GET /admin/openapi.json': { roles: OEF, scope: 'global', action: 'openapi.read', what: 'the admin API description' },
+  // the console's own admin routes (api/console)
+  'GET /console/api/whoami': { roles: OEF, scope: 'global', action: 'console.whoami', what: 'the admin key\'s role (what the console shows)' },
+  'GET /console/api/deployments': { roles: OF, scope: 'global', action: 'deployment.health', what: 'deployments with breaker state, latency and error rate' },
+  'POST /console/api/alerts/run': { roles: O, scope: 'global', action: 'alerts.run', what: 'send due SMS alerts now' },
 };
 
 /** Actions inside a route whose right depends on the request body. */

@@ -160,7 +160,8 @@ export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
     {
       method: 'GET', path: '/console/api/deployments', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        requireOperator(admin as AdminIdentity);
+        // The permission matrix (api/admin/permissions.ts) admits operators and finance; enterprise admins never.
+        if ((admin as AdminIdentity).role === 'enterprise') requireOperator(admin as AdminIdentity);
         const windowMs = 15 * 60_000;
         const recent = await deps.recentUsage(deps.clock.nowMs() - windowMs);
         const data = deps.deployments().map((d) => {
