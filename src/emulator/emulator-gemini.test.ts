@@ -12,7 +12,7 @@ before(async () => {
 after(() => emu.close());
 
 const hello = { contents: [{ role: 'user', parts: [{ text: 'Hello there' }] }] };
-const tools = [{ functionDeclarations: [{ name: 'lookup', parameters: { type: 'OBJECT', properties: { q: { type: 'STRING' }, n: { type: 'INTEGER' }, on: { type: 'BOOLEAN' } } } }] }];
+const tools = [{ functionDeclarations: [{ name: 'lookup', parameters: { type: 'OBJECT', properties: { q: { type: 'STRING' }, n: { type: 'INTEGER' }, on: { type: 'BOOLEAN' } }, required: ['q', 'n', 'on'] } }] }];
 
 describe('gemini generateContent', () => {
   test('answers candidates with text, STOP and usageMetadata', async () => {

@@ -79,7 +79,7 @@ function plan(body: Json, directives: Directives): { tool?: { name: string; args
         offered.push({ name: d['name'], schema: d['parameters'] ?? d['parametersJsonSchema'] });
       }
     }
-    const tool = pickAgentTool(offered, partsText(parts), undefined, directives.tool);
+    const tool = pickAgentTool(offered, partsText(parts), undefined, directives.tool, directives.toolArgs === 'all');
     if (tool !== undefined) return { tool };
   }
   const gc = body['generationConfig'];

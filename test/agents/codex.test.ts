@@ -164,9 +164,9 @@ describe('codex exec on a developer package that does not include GPT', () => {
     assert.ok(events.some((e) => e.type === 'item.completed' && e.item.type === 'agent_message'), 'a final message');
   });
 
-  // Issue 13 item 3: the model actually used is visible in the response. /v1/chat/completions and
-  // /v1/messages name it; /v1/responses still echoes the id the client sent (gpt-6.2-sol).
-  test('the Responses API names the model actually used', { todo: 'POST /v1/responses echoes the requested model id (w4-responses)' }, () => {
+  // Issue 13 item 3: the model actually used is visible in the response, as /v1/chat/completions and
+  // /v1/messages show it: not the id Codex sent (gpt-6.2-sol) but the package's model.
+  test('the Responses API names the model actually used', () => {
     assert.ok(lastDevRun, 'the run above happened');
     assert.match(lastDevRun[0]!.resBody, /"model":"deepseek-v3.2"/);
   });

@@ -152,3 +152,20 @@ describe('openai SDK structured-output helpers (zod)', () => {
     assert.deepEqual(Event.parse(value.output_parsed), value.output_parsed);
   });
 });
+
+describe('openai SDK Responses API: the model actually used', () => {
+  // Issue 13 item 3: like /v1/chat/completions and /v1/messages, the Response names the catalog model that
+  // served it, not the alias the client sent.
+  test('responses.create and responses.stream name the catalog model an alias resolves to', async () => {
+    const created = await client.responses.create({ model: 'deepseek-chat', input: 'Hello' });
+    assert.equal(created.model, 'deepseek-v3.2');
+    const stream = client.responses.stream({ model: 'deepseek-chat', input: 'Hello' });
+    const models: string[] = [];
+    for await (const ev of stream) if ('response' in ev) models.push((ev as { response: { model: string } }).response.model);
+    assert.ok(models.length >= 2);
+    assert.ok(models.every((m) => m === 'deepseek-v3.2'), models.join(', '));
+    assert.equal((await stream.finalResponse()).model, 'deepseek-v3.2');
+    const stored = await client.responses.retrieve(created.id);
+    assert.equal(stored.model, 'deepseek-v3.2');
+  });
+});
