@@ -90,7 +90,7 @@ async function codexRaw(model: string | undefined, prompt: (work: string) => str
 for (const model of Object.keys(AGENT_MODELS)) {
   describe(`codex exec on ${model}`, () => {
     test('a turn that needs a tool: Codex runs the command the model asks for and sends its output back', async () => {
-      const { events, exchanges, records } = await codex(model, (work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`);
+      const { events, exchanges, records } = await codex(model, () => 'Run `cat secret.txt` and tell me the secret word.');
       assert.ok(exchanges.length >= 2, `the tool call and the answer (${exchanges.length} requests)`);
       assert.ok(exchanges.every((e) => e.path === '/v1/responses'));
       const cmd = events.find((e) => e.type === 'item.completed' && e.item.type === 'command_execution');
@@ -133,7 +133,7 @@ describe('codex exec on an exhausted package', () => {
 
 describe('codex exec on a thinking model that reports prompt-cache reads', () => {
   test('reasoning items and cached tokens reach Codex, and the turn completes its tool round trip', async () => {
-    const { events, exchanges, records } = await codex('claude-think', (work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`);
+    const { events, exchanges, records } = await codex('claude-think', () => 'Run `cat secret.txt` and tell me the secret word.');
     assert.ok(exchanges.length >= 2);
     assert.match(exchanges[0]!.resBody, /"type":"reasoning"/, 'the first answer has a reasoning item');
     const answer = events.findLast((e) => e.type === 'item.completed' && e.item.type === 'agent_message');
@@ -154,7 +154,7 @@ describe('codex exec on a developer package that does not include GPT', () => {
   // trip (call, Codex runs it, the output goes back, the model answers) still happens and is what is checked.
   test('without a model in config.toml, Codex\'s default id is served by the package\'s coding model (modelMap) through a tool round trip', async () => {
     const dev = await h.subscriber(DEV_PACKAGE);
-    const { events, exchanges, records } = await codex(undefined, (work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`, dev);
+    const { events, exchanges, records } = await codex(undefined, () => 'Run `cat secret.txt` and tell me the secret word.', dev);
     const sent = JSON.parse(exchanges[0]!.reqBody).model;
     assert.match(sent, /^gpt-/, `Codex sent its own default id (${sent})`);
     assert.ok(exchanges.length >= 2, `the tool call and the answer (${exchanges.length} requests)`);
