@@ -2,9 +2,10 @@
  * The emulator as an agent's counterpart, shared by the OpenAI chat and Anthropic dialects:
  * - when tools are offered and the last turn is the user's, it calls one: the tool named by the
  *   `tool=<name>` directive, else one whose name is a word of the prompt ("run the Bash tool"), else one
- *   a verb of the prompt points to ("run" -> Bash, "read" -> Read, "write" -> Write, ...), else the first;
- *   its arguments come from the tool's schema, a `command` taking the prompt's first `backticked` text
- *   (or "echo demo"), a path taking the prompt's first /absolute/path;
+ *   a verb of the prompt points to ("run" -> Bash, "read" -> Read, "write" -> Write, ...), else a harmless
+ *   default (see `defaultTool`), else none (a text answer);
+ *   its arguments come from the tool's schema, `required` properties only (all with `toolArgs=all`), a
+ *   `command` taking the prompt's first `backticked` text (or "echo demo"), a path the prompt's first /absolute/path;
  * - when the last turn is a tool result, it answers from it: "The tool returned: <first 200 chars>";
  * - with a JSON schema (response_format, output_config.format) the answer is JSON valid for it.
  */
@@ -24,7 +25,27 @@ const VERBS: [RegExp, string[]][] = [
   [/\b(fetch|download|url|http)\b/i, ['webfetch', 'fetch', 'web_fetch']],
 ];
 
-export function pickAgentTool(tools: OfferedTool[], prompt: string, forced: string | undefined, directive: string | undefined): { name: string; argsJson: string } | undefined {
+const SHELL_TOOLS = ['bash', 'shell', 'exec_command', 'run_command', 'execute', 'run_shell_command', 'local_shell'];
+const READ_TOOLS = ['read', 'read_file', 'view', 'open_file'];
+/**
+ * Tools never called by default: they spawn agents, change files, reach the network, ask the user or
+ * change the agent's mode (Claude Code lists `Agent`/`Task` first, and a subagent run fails offline).
+ */
+const NOT_BY_DEFAULT = /^(agent|task|.*spawn.*|.*subagent.*|.*delegate.*|write.*|edit.*|multiedit|notebookedit|apply_patch|.*delete.*|.*remove.*|kill.*|.*fetch.*|.*search.*|web.*|ask.*|(enter|exit)planmode|update_plan|todo.*|skill|slashcommand|write_stdin|.*mcp.*)$/i;
+
+/**
+ * The tool called when the prompt names none and no verb points to one: a shell tool (it runs `echo demo`,
+ * or the prompt's backticked command), else a read tool when the prompt holds an /absolute/path, else the
+ * first tool not in NOT_BY_DEFAULT, else none, and the answer is text.
+ */
+export function defaultTool(tools: OfferedTool[], prompt: string): OfferedTool | undefined {
+  const byLower = new Map(tools.map((t) => [t.name.toLowerCase(), t]));
+  for (const n of SHELL_TOOLS) if (byLower.has(n)) return byLower.get(n);
+  if (/(?:^|\s)\/[\w.\-/]+/.test(prompt)) for (const n of READ_TOOLS) if (byLower.has(n)) return byLower.get(n);
+  return tools.find((t) => !NOT_BY_DEFAULT.test(t.name));
+}
+
+export function pickAgentTool(tools: OfferedTool[], prompt: string, forced: string | undefined, directive: string | undefined, allArgs = false): { name: string; argsJson: string } | undefined {
   if (tools.length === 0) return undefined;
   const byLower = new Map(tools.map((t) => [t.name.toLowerCase(), t]));
   let chosen: OfferedTool | undefined;
@@ -43,10 +64,10 @@ export function pickAgentTool(tools: OfferedTool[], prompt: string, forced: stri
         if (chosen !== undefined) break;
       }
     }
-    chosen ??= tools[0];
+    chosen ??= defaultTool(tools, prompt);
   }
   if (chosen === undefined) return undefined;
-  return { name: chosen.name, argsJson: argsJsonFromSchema(chosen.schema, hintsFrom(prompt)) };
+  return { name: chosen.name, argsJson: argsJsonFromSchema(chosen.schema, { ...hintsFrom(prompt), requiredOnly: !allArgs }) };
 }
 
 /** String values an agent's tools can use, taken from the prompt. */

@@ -78,7 +78,7 @@ function plan(body: Json, directives: Directives): { tool?: { name: string; args
     const offered = tools.filter((t): t is Json => isRecord(t) && typeof t['name'] === 'string' && (t['type'] === undefined || t['type'] === 'custom'))
       .map((t) => ({ name: t['name'] as string, schema: t['input_schema'] }));
     const forced = isRecord(choice) && choice['type'] === 'tool' && typeof choice['name'] === 'string' ? choice['name'] : undefined;
-    const tool = pickAgentTool(offered, textOf(content), forced, directives.tool);
+    const tool = pickAgentTool(offered, textOf(content), forced, directives.tool, directives.toolArgs === 'all');
     if (tool !== undefined) return { tool };
   }
   const config = body['output_config'];

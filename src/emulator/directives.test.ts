@@ -32,21 +32,25 @@ describe('directives', () => {
 });
 
 describe('tool arguments and answers', () => {
-  test('arguments come from the schema: string demo, number 42, boolean true, enum first, nested', () => {
+  test('arguments come from the schema: string demo, number 42, boolean true, enum first, nested; required properties only', () => {
     const schema = {
-      type: 'object',
+      type: 'object', required: ['s', 'n', 'i', 'b', 'e', 'o', 'a'],
       properties: {
+        skipped: { type: 'boolean' },
         s: { type: 'string' },
         n: { type: 'NUMBER' },
         i: { type: ['integer', 'null'] },
         b: { type: 'boolean' },
         e: { type: 'string', enum: ['x', 'y'] },
-        o: { type: 'object', properties: { z: { type: 'string' } } },
+        o: { type: 'object', properties: { z: { type: 'string' }, y: { type: 'string' } }, required: ['z'] },
         a: { type: 'array', items: { type: 'integer' } },
       },
     };
     assert.deepEqual(JSON.parse(argsJsonFromSchema(schema)), { s: 'demo', n: 42, i: 42, b: true, e: 'x', o: { z: 'demo' }, a: [42] });
     assert.equal(argsJsonFromSchema(undefined), '{}');
+    assert.deepEqual(JSON.parse(argsJsonFromSchema({ type: 'object', properties: { run_in_background: { type: 'boolean' } } })), {}, 'an optional flag stays unset');
+    assert.deepEqual(JSON.parse(argsJsonFromSchema({ allOf: [{ type: 'object', properties: { a: { type: 'string' } }, required: ['a'] }, { properties: { b: { type: 'string' } } }] })), { a: 'demo' });
+    assert.deepEqual(JSON.parse(argsJsonFromSchema(schema, { requiredOnly: false })).skipped, true, 'requiredOnly: false fills every property');
   });
 
   test('tool arguments split into at least two pieces that join back', () => {

@@ -29,6 +29,7 @@ const KEYS: Record<string, { name: keyof Directives; kind: Kind }> = {
   prompttokens: { name: 'promptTokens', kind: 'int' },
   inputbytes: { name: 'inputBytes', kind: 'flag' },
   tool: { name: 'tool', kind: 'string' },
+  toolargs: { name: 'toolArgs', kind: 'string' },
   cachewrite: { name: 'cacheWrite', kind: 'int' },
 };
 

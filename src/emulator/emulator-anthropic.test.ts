@@ -13,8 +13,8 @@ after(() => emu.close());
 
 const hello = [{ role: 'user', content: 'Hello there' }];
 const tools = [
-  { name: 'get_weather', description: 'w', input_schema: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'number' } } } },
-  { name: 'get_time', input_schema: { type: 'object', properties: { zone: { type: 'string', enum: ['utc', 'cet'] } } } },
+  { name: 'get_weather', description: 'w', input_schema: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'number' } }, required: ['city', 'days'] } },
+  { name: 'get_time', input_schema: { type: 'object', properties: { zone: { type: 'string', enum: ['utc', 'cet'] } }, required: ['zone'] } },
 ];
 
 describe('anthropic messages (non-stream)', () => {

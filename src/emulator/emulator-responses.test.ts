@@ -74,6 +74,16 @@ describe('emulator POST /v1/responses', () => {
       input: [{ role: 'user', content: 'Weather?' }, { type: 'function_call', call_id: fc.call_id, name: fc.name, arguments: fc.arguments }, { type: 'function_call_output', call_id: fc.call_id, output: 'sunny' }],
     });
     assert.equal(answer.output[0]!.type, 'message');
+    assert.equal(answer.output_text, 'The tool returned: sunny', 'answered from the tool output, like the chat and Messages sides');
+  });
+
+  test('tools are picked like the other dialects: a shell tool with the backticked command and only its required arguments', async () => {
+    const shell = { type: 'function' as const, name: 'exec_command', strict: false, parameters: { type: 'object', properties: { cmd: { type: 'string' }, workdir: { type: 'string' } }, required: ['cmd'] } };
+    const res = await openai.responses.create({ model: 'gpt-5-mini', tools: [weather, shell], input: 'Run `ls -la` please' });
+    const fc = res.output[0]!;
+    assert.ok(fc.type === 'function_call');
+    assert.equal(fc.name, 'exec_command');
+    assert.deepEqual(JSON.parse(fc.arguments), { cmd: 'ls -la' });
   });
 
   test('text.format json_schema answers with a JSON value that follows the schema (plain and streamed)', async () => {

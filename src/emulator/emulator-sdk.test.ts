@@ -86,7 +86,7 @@ describe('official anthropic client', () => {
       model: 'c',
       max_tokens: 100,
       messages: [{ role: 'user', content: 'Weather?' }],
-      tools: [{ name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } } } }],
+      tools: [{ name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city', 'days'] } }],
     });
     const final = await stream.finalMessage();
     assert.equal(final.stop_reason, 'tool_use');

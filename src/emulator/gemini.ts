@@ -49,21 +49,41 @@ function partsText(parts: unknown): string {
 }
 
 /**
- * What to answer (agent.ts): a function call (the tool the prompt points to, within allowedFunctionNames), the
- * function response echoed, JSON for responseMimeType application/json (valid for responseJsonSchema /
- * responseSchema), or generated words.
+ * A function response as the tool's text: a response that only wraps one string (`{output: "..."}`,
+ * `{result: "..."}`, `{content: "..."}`, `{error: "..."}`, as TokenGrid and the SDKs wrap a tool's text)
+ * is that string, so the answer reads like the OpenAI and Anthropic sides' "The tool returned: <text>";
+ * anything else is its JSON.
+ */
+function functionResponseText(fr: unknown): string {
+  const result = isRecord(fr) ? fr['response'] : undefined;
+  if (typeof result === 'string') return result;
+  if (isRecord(result)) {
+    const keys = Object.keys(result);
+    const only = keys.length === 1 ? result[keys[0]!] : undefined;
+    if (typeof only === 'string' && ['output', 'result', 'content', 'error', 'text'].includes(keys[0]!)) return only;
+  }
+  return JSON.stringify(result ?? {});
+}
+
+/** The JSON schema of generationConfig (camelCase or snake_case; responseJsonSchema before the OpenAPI-subset responseSchema). */
+function responseSchemaOf(gc: Json): unknown {
+  return gc['responseJsonSchema'] ?? gc['response_json_schema'] ?? gc['responseSchema'] ?? gc['response_schema'];
+}
+
+/**
+ * What to answer (agent.ts), as the OpenAI and Anthropic sides do: a function call (the tool the prompt points
+ * to, within allowedFunctionNames), the last function response echoed ("The tool returned: ..."), JSON valid
+ * for responseJsonSchema / responseSchema (with or without responseMimeType application/json; `{"answer":"demo"}`
+ * for application/json without a schema), or generated words.
  */
 function plan(body: Json, directives: Directives): { tool?: { name: string; argsJson: string }; text?: string } {
   const contents = body['contents'] as unknown[];
   const last = contents[contents.length - 1];
-  if (!isRecord(last) || (last['role'] !== undefined && last['role'] !== 'user')) return {};
+  // Function responses come in a `user` turn (older clients say `function` or `tool`).
+  if (!isRecord(last) || (last['role'] !== undefined && last['role'] !== 'user' && last['role'] !== 'function' && last['role'] !== 'tool')) return {};
   const parts = Array.isArray(last['parts']) ? last['parts'] : [];
-  const response = parts.find((p) => isRecord(p) && p['functionResponse'] !== undefined);
-  if (isRecord(response)) {
-    const fr = response['functionResponse'];
-    const result = isRecord(fr) ? fr['response'] : undefined;
-    return { text: toolResultAnswer(typeof result === 'string' ? result : JSON.stringify(result ?? {})) };
-  }
+  const response = parts.findLast((p) => isRecord(p) && isRecord(p['functionResponse']));
+  if (isRecord(response)) return { text: toolResultAnswer(functionResponseText(response['functionResponse'])) };
   const tools = body['tools'];
   const tc = body['toolConfig'];
   const fcc = isRecord(tc) && isRecord(tc['functionCallingConfig']) ? tc['functionCallingConfig'] : undefined;
@@ -79,11 +99,15 @@ function plan(body: Json, directives: Directives): { tool?: { name: string; args
         offered.push({ name: d['name'], schema: d['parameters'] ?? d['parametersJsonSchema'] });
       }
     }
-    const tool = pickAgentTool(offered, partsText(parts), undefined, directives.tool);
+    const tool = pickAgentTool(offered, partsText(parts), undefined, directives.tool, directives.toolArgs === 'all');
     if (tool !== undefined) return { tool };
   }
   const gc = body['generationConfig'];
-  if (isRecord(gc) && gc['responseMimeType'] === 'application/json') return { text: jsonAnswer(gc['responseJsonSchema'] ?? gc['responseSchema']) };
+  if (isRecord(gc)) {
+    const schema = responseSchemaOf(gc);
+    const mime = gc['responseMimeType'] ?? gc['response_mime_type'];
+    if (schema !== undefined || mime === 'application/json') return { text: jsonAnswer(schema) };
+  }
   return {};
 }
 

@@ -77,7 +77,7 @@ function plan(body: Json, messages: unknown[], directives: Directives): { tool?:
       .filter((fn): fn is Json => isRecord(fn) && typeof fn['name'] === 'string')
       .map((fn) => ({ name: fn['name'] as string, schema: fn['parameters'] }));
     const forcedName = isRecord(choice) && isRecord(choice['function']) ? choice['function']['name'] : undefined;
-    const tool = pickAgentTool(offered, textOf(last['content']), typeof forcedName === 'string' ? forcedName : undefined, directives.tool);
+    const tool = pickAgentTool(offered, textOf(last['content']), typeof forcedName === 'string' ? forcedName : undefined, directives.tool, directives.toolArgs === 'all');
     if (tool !== undefined) return { tool };
   }
   const format = body['response_format'];

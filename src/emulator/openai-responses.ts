@@ -1,7 +1,9 @@
 import { PromptMeter, buildAnswer, groupTokens, type Answer } from './answer.ts';
 import { sendAnswerJson, sendStream, type Exchange } from './exchange.ts';
 import { isRecord, nowSeconds, prepare, readCap, type Json, type Prepared } from './flow.ts';
-import { argsJsonFromSchema, valueFromSchema } from './tool-args.ts';
+import { valueFromSchema } from './tool-args.ts';
+import { pickAgentTool, toolResultAnswer, type OfferedTool } from './agent.ts';
+import type { Directives } from './types.ts';
 
 /**
  * POST /v1/responses, from OpenAI's Responses API reference: a `response` object whose `output` holds
@@ -10,6 +12,8 @@ import { argsJsonFromSchema, valueFromSchema } from './tool-args.ts';
  * content_part.added, output_text.delta …, the .done events and response.completed (or response.incomplete
  * when max_output_tokens cut the answer). `text.format` json_schema / json_object make the answer a JSON value
  * built from the schema (tool-args.ts: objects with every property, arrays, enums, numbers, strings, booleans).
+ * Function tools are picked as in the other dialects (agent.ts) and a last function_call_output is answered
+ * "The tool returned: …".
  */
 
 const IMAGE_BYTES = 340;
@@ -60,17 +64,37 @@ function lastIsUserTurn(body: Json): boolean {
   return isRecord(last) && (last['type'] ?? 'message') === 'message' && last['role'] === 'user';
 }
 
-function pickTool(body: Json): { name: string; argsJson: string } | undefined {
+function contentText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content.map((p) => (isRecord(p) && typeof p['text'] === 'string' ? p['text'] : '')).filter((t) => t !== '').join('\n');
+}
+
+/** The prompt text of the last (user) turn. */
+function lastUserText(body: Json): string {
+  const input = body['input'];
+  if (typeof input === 'string') return input;
+  const last: unknown = Array.isArray(input) ? input[input.length - 1] : undefined;
+  return isRecord(last) ? contentText(last['content']) : '';
+}
+
+/** "The tool returned: …" when the last input item is a tool's output, as the chat and Messages sides answer. */
+function toolOutputAnswer(body: Json): string | undefined {
+  const input = body['input'];
+  const last: unknown = Array.isArray(input) ? input[input.length - 1] : undefined;
+  if (!isRecord(last) || (last['type'] !== 'function_call_output' && last['type'] !== 'custom_tool_call_output')) return undefined;
+  return toolResultAnswer(contentText(last['output']));
+}
+
+/** Function tools picked like the other dialects (agent.ts): forced, the `tool` directive, named, a verb, a harmless default. */
+function pickTool(body: Json, directives: Directives): { name: string; argsJson: string } | undefined {
   const tools = body['tools'];
   const choice = body['tool_choice'];
   if (!Array.isArray(tools) || tools.length === 0 || choice === 'none' || !lastIsUserTurn(body)) return undefined;
   const forced = isRecord(choice) && typeof choice['name'] === 'string' ? choice['name'] : undefined;
-  for (const t of tools) {
-    if (!isRecord(t) || t['type'] !== 'function' || typeof t['name'] !== 'string') continue;
-    if (forced !== undefined && t['name'] !== forced) continue;
-    return { name: t['name'], argsJson: argsJsonFromSchema(t['parameters']) };
-  }
-  return undefined;
+  const offered: OfferedTool[] = [];
+  for (const t of tools) if (isRecord(t) && t['type'] === 'function' && typeof t['name'] === 'string') offered.push({ name: t['name'], schema: t['parameters'] });
+  return pickAgentTool(offered, lastUserText(body), forced, directives.tool, directives.toolArgs === 'all');
 }
 
 /** The JSON text `text.format` asks for, or undefined for plain text. */
@@ -109,9 +133,10 @@ export function handleResponses(ex: Exchange, body: Json): void {
   if (cap === null) return ex.error('openai', 400, "Invalid 'max_output_tokens': expected an integer >= 1.");
   if (body['tools'] !== undefined && body['tools'] !== null) meter.extra(Buffer.byteLength(JSON.stringify(body['tools'])));
   prepare(ex, 'openai', body['model'], (p) => {
-    const tool = pickTool(body);
-    let answer = buildAnswer({ model: p.model, meter, maxTokens: cap, tool, directives: p.directives, pacing: ex.state.pacing });
-    const json = tool === undefined ? formatJson(body) : undefined;
+    const tool = pickTool(body, p.directives);
+    const text = tool === undefined ? toolOutputAnswer(body) : undefined;
+    let answer = buildAnswer({ model: p.model, meter, maxTokens: cap, tool, text, directives: p.directives, pacing: ex.state.pacing });
+    const json = tool === undefined && text === undefined ? formatJson(body) : undefined;
     if (json !== undefined) {
       // A structured answer: the schema's value instead of filler words, cut at the cap like any answer.
       const all = jsonTokens(json);

@@ -5,6 +5,11 @@
  * boolean -> true, enum -> its first value, arrays -> `minItems` items (at least 1), objects -> every property
  * (so every `required` one), `$ref` to `#/$defs/...` or `#/definitions/...` followed, `allOf` merged.
  * The result validates against the schema for the keywords above.
+ *
+ * Tool arguments (`argsJsonFromSchema`) fill only the `required` properties unless asked for all: an agent's
+ * optional parameters change what the tool does (Claude Code's Bash `run_in_background: true` turned every
+ * command into a background task; Codex's `exec_command` got `workdir: "demo"`), and a model leaves them out
+ * unless it means them. JSON answers (`valueFromSchema`) fill every property.
  */
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -29,6 +34,8 @@ const DEPTH_MAX = 6;
 export interface ValueHints {
   /** Property name (lower case) -> string value. */
   strings?: Record<string, string>;
+  /** Objects get only their `required` properties (tool arguments); otherwise every property. */
+  requiredOnly?: boolean;
 }
 
 interface Walk { root: unknown; hints: ValueHints | undefined }
@@ -75,14 +82,17 @@ function valueOf(raw: unknown, depth: number, w: Walk, name?: string): unknown {
   if (Array.isArray(all) && all.length > 0) {
     const merged: Record<string, unknown> = { ...schema };
     const props: Record<string, unknown> = {};
+    const required: unknown[] = Array.isArray(schema['required']) ? [...schema['required']] : [];
     for (const part of all) {
       const p = isRecord(part) ? deref(part, w) : {};
       Object.assign(merged, p);
       if (isRecord(p['properties'])) Object.assign(props, p['properties']);
+      if (Array.isArray(p['required'])) required.push(...p['required']);
     }
     if (isRecord(schema['properties'])) Object.assign(props, schema['properties']);
     delete merged['allOf'];
     if (Object.keys(props).length > 0) merged['properties'] = props;
+    if (required.length > 0) merged['required'] = required;
     schema = merged;
   }
   const en = schema['enum'];
@@ -122,7 +132,11 @@ function objectOf(schema: Record<string, unknown>, depth: number, w: Walk): Reco
   const out: Record<string, unknown> = {};
   const props = schema['properties'];
   if (!isRecord(props)) return out;
-  for (const [name, sub] of Object.entries(props)) out[name] = valueOf(sub, depth, w, name);
+  const required = Array.isArray(schema['required']) ? new Set(schema['required'].filter((r) => typeof r === 'string')) : new Set<unknown>();
+  for (const [name, sub] of Object.entries(props)) {
+    if (w.hints?.requiredOnly === true && !required.has(name)) continue;
+    out[name] = valueOf(sub, depth, w, name);
+  }
   return out;
 }
 
@@ -132,9 +146,11 @@ export function valueFromSchema(schema: unknown, depth = 0, hints?: ValueHints):
 
 export function objectFromSchema(schema: unknown, depth = 0, hints?: ValueHints): Record<string, unknown> {
   if (!isRecord(schema)) return {};
-  return objectOf(deref(schema, { root: schema, hints }), depth, { root: schema, hints });
+  const v = valueOf(schema, depth, { root: schema, hints });
+  return isRecord(v) ? v : {};
 }
 
+/** Tool arguments: the `required` properties only, unless `hints.requiredOnly` is false. */
 export function argsJsonFromSchema(schema: unknown, hints?: ValueHints): string {
-  return JSON.stringify(objectFromSchema(schema, 0, hints));
+  return JSON.stringify(objectFromSchema(schema, 0, { requiredOnly: true, ...hints }));
 }

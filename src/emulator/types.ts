@@ -74,6 +74,8 @@ export interface Directives {
   inputBytes?: boolean;
   /** The tool an agent counterpart calls when tools are offered (by name; see agent.ts). */
   tool?: string;
+  /** `all`: tool arguments fill every property of the schema, not only the `required` ones (agent.ts). */
+  toolArgs?: string;
   /** Anthropic: input tokens reported as written to the prompt cache (cache_creation_input_tokens). */
   cacheWrite?: number;
 }

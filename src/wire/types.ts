@@ -144,7 +144,8 @@ export interface EmbeddingResponse {
 
 /** Canonical stream events, parsed once from the upstream and re-encoded once for the client. */
 export type StreamEvent =
-  | { type: 'start'; id: string; model: string; createdS: number }
+  /** `usage`: what the upstream reported up front (Anthropic message_start: the input and cache counts). */
+  | { type: 'start'; id: string; model: string; createdS: number; usage?: Usage }
   | { type: 'text'; text: string }
   /**
    * Reasoning text. From an Anthropic upstream, text '' may carry the thinking block's `signature`, or

@@ -50,8 +50,6 @@ async function claudeRaw(prompt: string | ((work: string) => string), extra: str
         DISABLE_TELEMETRY: '1',
         DISABLE_AUTOUPDATER: '1',
         DISABLE_ERROR_REPORTING: '1',
-        // Commands run in the foreground, so their output is the tool result (not a background task id).
-        CLAUDE_CODE_DISABLE_BACKGROUND_TASKS: '1',
       },
     });
     let result: any;
@@ -69,7 +67,9 @@ function toolUses(e: Exchange): string[] {
 for (const model of Object.keys(AGENT_MODELS)) {
   describe(`claude -p on ${model}`, () => {
     test('a turn that needs a tool: Claude Code runs the Bash tool the model asks for and sends the output back', async () => {
-      const { result, exchanges, records } = await claude((work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`, [
+      // A relative path and Claude Code's own background-task setting: the emulator sends only Bash's required
+      // `command` (no run_in_background), so the command runs in the work directory, in the foreground.
+      const { result, exchanges, records } = await claude('Run `cat secret.txt` and tell me the secret word.', [
         '--model', model, '--tools', 'Bash', '--allowedTools', 'Bash',
       ]);
       assert.ok(exchanges.length >= 2, `at least the tool call and the answer (${exchanges.length} requests)`);
@@ -98,6 +98,9 @@ describe('claude -p with its defaults', () => {
     const { exchanges } = await claude('Say hello.', ['--model', 'claude-4.7']);
     const body = JSON.parse(exchanges[0]!.reqBody);
     assert.ok(body.tools.length > 10);
+    assert.equal(body.tools[0].name, 'Agent', 'Claude Code lists its subagent tool first');
+    // The prompt names no tool: the emulator runs the harmless shell tool (echo demo), not the first tool.
+    assert.deepEqual(toolUses(exchanges[0]!), ['Bash']);
     assert.ok(body.messages.some((m: any) => m.role === 'system'), 'Claude Code sent its mid-conversation system message');
   });
 
@@ -131,7 +134,7 @@ describe('claude -p on an exhausted package', () => {
 
 describe('claude -p on a thinking model that reports prompt-cache reads and writes', () => {
   test('the signed thinking block goes back with the tool result, and cache reads and writes are charged at their rates', async () => {
-    const { result, exchanges, records } = await claude((work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`, [
+    const { result, exchanges, records } = await claude('Run `cat secret.txt` and tell me the secret word.', [
       '--model', 'claude-think', '--tools', 'Bash', '--allowedTools', 'Bash',
     ]);
     assert.ok(result.result.includes(SECRET));
@@ -154,7 +157,7 @@ describe('claude -p on a thinking model that reports prompt-cache reads and writ
 describe('claude -p on a developer package that does not include Claude', () => {
   test('without --model, Claude Code\'s default id is served by the package\'s coding model (modelMap), tool round trip included', async () => {
     const dev = await h.subscriber(DEV_PACKAGE);
-    const { result, exchanges, records } = await claude((work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`, ['--tools', 'Bash', '--allowedTools', 'Bash'], dev);
+    const { result, exchanges, records } = await claude('Run `cat secret.txt` and tell me the secret word.', ['--tools', 'Bash', '--allowedTools', 'Bash'], dev);
     assert.match(JSON.parse(exchanges[0]!.reqBody).model, /^claude-/, 'Claude Code sent its own default id');
     const shape = exchanges.map((e) => { const b = JSON.parse(e.reqBody); return `${b.model}/${b.tools?.length ?? 0} tools/${b.messages.length} msgs`; }).join(', ');
     assert.ok(exchanges.length >= 2, `the tool call and the answer: ${shape}`);

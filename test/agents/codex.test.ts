@@ -90,7 +90,7 @@ async function codexRaw(model: string | undefined, prompt: (work: string) => str
 for (const model of Object.keys(AGENT_MODELS)) {
   describe(`codex exec on ${model}`, () => {
     test('a turn that needs a tool: Codex runs the command the model asks for and sends its output back', async () => {
-      const { events, exchanges, records } = await codex(model, (work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`);
+      const { events, exchanges, records } = await codex(model, () => 'Run `cat secret.txt` and tell me the secret word.');
       assert.ok(exchanges.length >= 2, `the tool call and the answer (${exchanges.length} requests)`);
       assert.ok(exchanges.every((e) => e.path === '/v1/responses'));
       const cmd = events.find((e) => e.type === 'item.completed' && e.item.type === 'command_execution');
@@ -133,7 +133,7 @@ describe('codex exec on an exhausted package', () => {
 
 describe('codex exec on a thinking model that reports prompt-cache reads', () => {
   test('reasoning items and cached tokens reach Codex, and the turn completes its tool round trip', async () => {
-    const { events, exchanges, records } = await codex('claude-think', (work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`);
+    const { events, exchanges, records } = await codex('claude-think', () => 'Run `cat secret.txt` and tell me the secret word.');
     assert.ok(exchanges.length >= 2);
     assert.match(exchanges[0]!.resBody, /"type":"reasoning"/, 'the first answer has a reasoning item');
     const answer = events.findLast((e) => e.type === 'item.completed' && e.item.type === 'agent_message');
@@ -154,7 +154,7 @@ describe('codex exec on a developer package that does not include GPT', () => {
   // trip (call, Codex runs it, the output goes back, the model answers) still happens and is what is checked.
   test('without a model in config.toml, Codex\'s default id is served by the package\'s coding model (modelMap) through a tool round trip', async () => {
     const dev = await h.subscriber(DEV_PACKAGE);
-    const { events, exchanges, records } = await codex(undefined, (work) => `Run \`cat ${work}/secret.txt\` and tell me the secret word.`, dev);
+    const { events, exchanges, records } = await codex(undefined, () => 'Run `cat secret.txt` and tell me the secret word.', dev);
     const sent = JSON.parse(exchanges[0]!.reqBody).model;
     assert.match(sent, /^gpt-/, `Codex sent its own default id (${sent})`);
     assert.ok(exchanges.length >= 2, `the tool call and the answer (${exchanges.length} requests)`);
@@ -164,9 +164,9 @@ describe('codex exec on a developer package that does not include GPT', () => {
     assert.ok(events.some((e) => e.type === 'item.completed' && e.item.type === 'agent_message'), 'a final message');
   });
 
-  // Issue 13 item 3: the model actually used is visible in the response. /v1/chat/completions and
-  // /v1/messages name it; /v1/responses still echoes the id the client sent (gpt-6.2-sol).
-  test('the Responses API names the model actually used', { todo: 'POST /v1/responses echoes the requested model id (w4-responses)' }, () => {
+  // Issue 13 item 3: the model actually used is visible in the response, as /v1/chat/completions and
+  // /v1/messages show it: not the id Codex sent (gpt-6.2-sol) but the package's model.
+  test('the Responses API names the model actually used', () => {
     assert.ok(lastDevRun, 'the run above happened');
     assert.match(lastDevRun[0]!.resBody, /"model":"deepseek-v3.2"/);
   });

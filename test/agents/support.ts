@@ -135,7 +135,7 @@ export function describeRun(r: RunResult): string {
 export const AGENT_MODELS: Record<string, { upstreamPath: string; answersFromToolResult: boolean }> = {
   'deepseek-v3.2': { upstreamPath: '/v1/chat/completions', answersFromToolResult: true },
   'claude-4.7': { upstreamPath: '/v1/messages', answersFromToolResult: true },
-  'gemini-3-pro': { upstreamPath: '/v1beta/models/gemini-3-pro-preview:streamGenerateContent', answersFromToolResult: false },
+  'gemini-3-pro': { upstreamPath: '/v1beta/models/gemini-3-pro-preview:streamGenerateContent', answersFromToolResult: true },
 };
 
 /**

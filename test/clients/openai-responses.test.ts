@@ -142,13 +142,31 @@ describe('openai SDK structured-output helpers (zod)', () => {
     assert.equal(JSON.parse(completed[0]!.reqBody).response_format.type, 'json_schema');
   });
 
-  // On Claude and Gemini models this is not tested: the Anthropic adapter turns a JSON schema into a system
-  // instruction (not output_config.format) and the emulator's Gemini dialect ignores responseJsonSchema, so
-  // the emulator answers text (docs/compatibility.md).
-  test('responses.parse with zodTextFormat returns a parsed object', async () => {
-    const { value } = await charged(() => client.responses.parse({
-      model: 'deepseek-v3.2', input: 'Alice and Bob go to a science fair on Friday.', text: { format: zodTextFormat(Event, 'event') },
-    }));
-    assert.deepEqual(Event.parse(value.output_parsed), value.output_parsed);
+  // On Claude models the Anthropic adapter turns the schema into a system instruction, which the emulator
+  // answers with JSON; on Gemini models it becomes responseJsonSchema.
+  for (const model of ['deepseek-v3.2', 'gemini-3-pro', 'claude-4.7']) {
+    test(`responses.parse with zodTextFormat returns a parsed object on ${model}`, async () => {
+      const { value } = await charged(() => client.responses.parse({
+        model, input: 'Alice and Bob go to a science fair on Friday.', text: { format: zodTextFormat(Event, 'event') },
+      }));
+      assert.deepEqual(Event.parse(value.output_parsed), value.output_parsed);
+    });
+  }
+});
+
+describe('openai SDK Responses API: the model actually used', () => {
+  // Issue 13 item 3: like /v1/chat/completions and /v1/messages, the Response names the catalog model that
+  // served it, not the alias the client sent.
+  test('responses.create and responses.stream name the catalog model an alias resolves to', async () => {
+    const created = await client.responses.create({ model: 'deepseek-chat', input: 'Hello' });
+    assert.equal(created.model, 'deepseek-v3.2');
+    const stream = client.responses.stream({ model: 'deepseek-chat', input: 'Hello' });
+    const models: string[] = [];
+    for await (const ev of stream) if ('response' in ev) models.push((ev as { response: { model: string } }).response.model);
+    assert.ok(models.length >= 2);
+    assert.ok(models.every((m) => m === 'deepseek-v3.2'), models.join(', '));
+    assert.equal((await stream.finalResponse()).model, 'deepseek-v3.2');
+    const stored = await client.responses.retrieve(created.id);
+    assert.equal(stored.model, 'deepseek-v3.2');
   });
 });

@@ -111,7 +111,7 @@ describe('the emulator as an agent\'s counterpart (OpenAI dialect)', () => {
       assert.equal(first.choices[0]!.finish_reason, 'tool_calls');
       const call = first.choices[0]!.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
       assert.equal(call.function.name, 'shell');
-      assert.deepEqual(JSON.parse(call.function.arguments), { command: 'npm test', env: { CI: true } });
+      assert.deepEqual(JSON.parse(call.function.arguments), { command: 'npm test' }, 'the required arguments only');
       messages.push(first.choices[0]!.message, { role: 'tool', tool_call_id: call.id, content: 'all 12 tests passed' });
       const second = await openai.chat.completions.create({ model, messages, tools, stream: true });
       let text = '';

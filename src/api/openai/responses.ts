@@ -99,13 +99,15 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
         const body = await readJson(rc.req, deps.bodyLimitBytes);
         const req = decoded(decodeResponsesRequest(body, await referencedItems(ctx, itemReferenceIds(body))));
         const { chat, history } = await withHistory(ctx, req);
-        const env: ResponseEnvelope = { id: `resp_${ctx.requestId.replace(/^req_/, '')}`, createdAtS: nowS(), model: req.chat.model, req };
+        // `model` names the catalog model actually used (after aliases and the package's model mapping), as
+        // /v1/chat/completions and /v1/messages do; resolving first also rejects an unknown model before any stream.
+        const env: ResponseEnvelope = { id: `resp_${ctx.requestId.replace(/^req_/, '')}`, createdAtS: nowS(), model: gw.resolve(ctx, req.chat.model).id, req };
         const headers = req.ignoredTools.length === 0 ? undefined : {
           'x-tokengrid-warning': `hosted tools ignored (no upstream behind this gateway runs them): ${req.ignoredTools.join(', ')}`,
         };
         if (!chat.stream) {
-          const { response } = await gw.chat(ctx, chat);
-          const body = encodeResponsesResponse(env, response, nowS());
+          const { response, model } = await gw.chat(ctx, chat);
+          const body = encodeResponsesResponse({ ...env, model: model.id }, response, nowS());
           await persist(ctx, req, history, body);
           sendJson(rc.res, 200, body, headers);
           return;

@@ -212,7 +212,7 @@ describe('anthropic adapter: chatStream', () => {
   test('a tool-use stream with pings becomes canonical events with one combined usage', async () => {
     serveStream(toolStream);
     assert.deepEqual(await collect(), [
-      { type: 'start', id: 'msg_01', model: 'claude-up', createdS: 0 },
+      { type: 'start', id: 'msg_01', model: 'claude-up', createdS: 0, usage: { tokensInput: 582, tokensOutput: 2, tokensCachedInput: 100, tokensCacheWrite: 10, tokensReasoning: 0 } },
       { type: 'text', text: 'Okay' },
       { type: 'text', text: ', checking.' },
       { type: 'tool_call_start', index: 0, id: 'toolu_01', name: 'get_weather' },

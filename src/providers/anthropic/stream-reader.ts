@@ -71,13 +71,16 @@ export class AnthropicEventMapper {
 
   #messageStart(data: Record<string, unknown>): StreamEvent[] {
     const message = isRecord(data['message']) ? data['message'] : {};
-    if (isRecord(message['usage'])) this.#mergeUsage(message['usage']);
+    const usage = isRecord(message['usage']) ? message['usage'] : undefined;
+    if (usage !== undefined) this.#mergeUsage(usage);
     return [{
       type: 'start',
       id: typeof message['id'] === 'string' ? message['id'] : '',
       model: typeof message['model'] === 'string' ? message['model'] : '',
       // Anthropic sends no creation time; the gateway stamps its own when it needs one.
       createdS: 0,
+      // The real input counts, known up front: an Anthropic client's message_start shows them (not an estimate).
+      ...(usage === undefined ? {} : { usage: usageOf(this.#usage) }),
     }];
   }
 

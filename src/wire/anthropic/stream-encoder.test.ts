@@ -100,6 +100,18 @@ describe('AnthropicStreamEncoder', () => {
     assert.deepEqual(msg['usage'], { input_tokens: 25, cache_creation_input_tokens: 5, cache_read_input_tokens: 20, output_tokens: 1 });
   });
 
+  test('message_start shows the upstream start usage (Anthropic message_start) instead of the estimate; message_delta the final counts', () => {
+    const final: Usage = { ...usage, tokensOutput: 9 };
+    const frames = run([{ type: 'start', id: 'up', model: 'up', createdS: 0, usage: { ...usage, tokensOutput: 1 } }, { type: 'text', text: 'x' }, { type: 'usage', usage: final }]);
+    const start = (frames[0]?.data['message'] as Record<string, unknown>)['usage'];
+    assert.deepEqual(start, { input_tokens: 25, cache_creation_input_tokens: 5, cache_read_input_tokens: 20, output_tokens: 1 });
+    const delta = frames.find((f) => f.event === 'message_delta')?.data['usage'];
+    assert.deepEqual(delta, { input_tokens: 25, output_tokens: 9, cache_creation_input_tokens: 5, cache_read_input_tokens: 20 });
+    const estimated = run([{ type: 'start', id: 'up', model: 'up', createdS: 0 }, { type: 'text', text: 'x' }, { type: 'usage', usage: final }]);
+    assert.equal(((estimated[0]?.data['message'] as Record<string, unknown>)['usage'] as Record<string, unknown>)['input_tokens'], 12, 'no start usage: the estimate');
+    assert.equal((estimated.find((f) => f.event === 'message_delta')?.data['usage'] as Record<string, unknown>)['input_tokens'], 25, 'the final input count wins in message_delta');
+  });
+
   test('an empty stream still produces a complete message; fallback usage fills message_delta', () => {
     const frames = run([], usage);
     assert.deepEqual(names(frames), ['message_start', 'message_delta', 'message_stop']);

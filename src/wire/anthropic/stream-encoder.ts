@@ -20,7 +20,11 @@ export interface AnthropicStreamEncoderOptions {
   id: string;
   /** Model name sent to the client (the name the client asked for). */
   model: string;
-  /** Prompt tokens as estimated before the upstream reported usage; shown in message_start. */
+  /**
+   * Prompt tokens as estimated before the upstream reported usage; shown in message_start when the upstream
+   * reports none up front (an Anthropic upstream does, in its own message_start: that is shown instead).
+   * message_delta always carries the final input counts, and the SDKs keep the last value they see.
+   */
   inputTokensEstimate: number;
 }
 
@@ -37,6 +41,8 @@ export class AnthropicStreamEncoder {
   readonly #toolBlocks = new Map<number, number>();
   #finishReason: FinishReason | undefined;
   #usage: Usage | undefined;
+  /** The upstream's usage from its start event (Anthropic message_start). */
+  #startUsage: Usage | undefined;
 
   constructor(opts: AnthropicStreamEncoderOptions) {
     this.#opts = opts;
@@ -46,6 +52,7 @@ export class AnthropicStreamEncoder {
   encode(ev: StreamEvent): string {
     let out = '';
     if (ev.type === 'usage') this.#usage = ev.usage;
+    else if (ev.type === 'start' && ev.usage !== undefined) this.#startUsage = ev.usage;
     if (!this.#started) out += this.#messageStart();
     switch (ev.type) {
       case 'text':
@@ -107,7 +114,8 @@ export class AnthropicStreamEncoder {
 
   #messageStart(): string {
     this.#started = true;
-    const known = this.#usage === undefined ? undefined : anthropicUsage(this.#usage);
+    const reported = this.#usage ?? this.#startUsage;
+    const known = reported === undefined ? undefined : anthropicUsage(reported);
     // Like api.anthropic.com: input counts are known up front, output_tokens starts at 1 and the
     // final count comes in message_delta.
     const usage = {

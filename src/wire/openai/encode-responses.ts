@@ -1,7 +1,7 @@
 import type { ChatResponse, FinishReason, Usage } from '../types.ts';
 import type { ResponsesRequest } from './responses-types.ts';
 
-/** What every Response object of one request shares: its id, creation time, the model the client named, and the request. */
+/** What every Response object of one request shares: its id, creation time, the catalog model actually used (not the id the client sent: aliases and a package's modelMap resolve it), and the request. */
 export interface ResponseEnvelope {
   id: string;
   createdAtS: number;
