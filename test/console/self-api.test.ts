@@ -264,3 +264,19 @@ test('bad self-service input gets a clear error in the OpenAI shape, and nothing
   assert.equal(raw.status, 400);
   assert.equal((await call(a.key, 'GET', '/self/orders')).body.data.length, 0, 'no order was made');
 });
+
+test('a key never mints a key that outlives it or escapes its limits (issue 12, attacker F6)', async () => {
+  const a = await account('Key minter');
+  const expiresAt = new Date(clock.nowMs() + 10 * 60_000).toISOString();
+  const parent = (await admin('POST', '/admin/keys', { accountId: a.id, expiresAt, limits: { requestsPerMinute: 1, concurrentRequests: 1 } })).body.key;
+  const child = await call(parent, 'POST', '/self/keys', { name: 'child' });
+  assert.equal(child.status, 201, JSON.stringify(child.body));
+  assert.equal(child.body.expiresAt, expiresAt, 'the child expires when the parent does (main: null, a permanent key)');
+  assert.deepEqual(child.body.limits, { requestsPerMinute: 1, concurrentRequests: 1 }, 'the parent\'s limits carry over (main: {})');
+  const longer = await call(parent, 'POST', '/self/keys', { name: 'longer', expiresAt: new Date(clock.nowMs() + 86_400_000).toISOString(), limits: { requestsPerMinute: 100, tokensPerMinute: 500 } });
+  assert.equal(longer.status, 201);
+  assert.equal(longer.body.expiresAt, expiresAt, 'a later expiry is cut to the parent\'s');
+  assert.deepEqual(longer.body.limits, { requestsPerMinute: 1, tokensPerMinute: 500, concurrentRequests: 1 }, 'per limit, the stricter one');
+  const shorter = new Date(clock.nowMs() + 60_000).toISOString();
+  assert.equal((await call(parent, 'POST', '/self/keys', { name: 'shorter', expiresAt: shorter })).body.expiresAt, shorter, 'a shorter life is kept');
+});
