@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/core/index.ts';
 import { describeBucket } from '../../src/cli/format.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { linkPhone } from '../support/sms.ts';
 
 const clock = new ManualClock('2026-12-01T09:00:00Z');
 let srv: TestServer;
@@ -26,7 +27,7 @@ async function account(name: string, kind = 'individual'): Promise<{ id: string;
   const id = (await admin('POST', '/admin/accounts', { name, kind })).body.id;
   const key = (await admin('POST', '/admin/keys', { accountId: id })).body.key;
   // A linked phone is the account's phone-bill channel (self-service phone-bill orders need one; issue 12, F2).
-  assert.equal((await call(key, 'PUT', '/self/phone', { phone: `+86139${String(++phones).padStart(8, '0')}` })).status, 200);
+  assert.equal((await linkPhone(srv.url, srv.dataDir, key, `+86139${String(++phones).padStart(8, '0')}`)).status, 200);
   return { id, key };
 }
 let phones = 0;
@@ -82,7 +83,7 @@ test('a key holder lists what it may buy, subscribes with an Idempotency-Key, an
   // The audit log has every self-service write, refused ones too, with the key as actor.
   const log = (await admin('GET', `/admin/audit?account=${a.id}`)).body.data.reverse().map((e: any) => `${e.action} ${e.outcome} ${e.actor.split('_')[0]}`);
   assert.deepEqual(log, [
-    'account.create 201 root', 'key.create 201 root', 'self.subscribe 400 key:key', 'self.subscribe 201 key:key', 'self.subscribe 201 key:key', 'self.subscribe 409 key:key', 'self.plan.change 200 key:key',
+    'account.create 201 root', 'key.create 201 root', 'self.phone.link 202 key:key', 'self.phone.link 200 key:key', 'self.subscribe 400 key:key', 'self.subscribe 201 key:key', 'self.subscribe 201 key:key', 'self.subscribe 409 key:key', 'self.plan.change 200 key:key',
     'self.plan.change 200 key:key', 'self.addon.buy 201 key:key', 'self.topup 201 key:key', 'self.plan.cancel 200 key:key',
   ]);
 });
