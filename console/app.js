@@ -186,11 +186,24 @@ async function billsPage() {
 
 async function settingsPage() {
   const n = await get('/self/notifications');
+  const linkStep = h('div', {});
   const box = (id, label, checked, value) => h('div', { class: 'check' }, h('input', { type: 'checkbox', id, name: id, value: value ?? 'on', checked }), h('label', { for: id }, label));
   return [h('h1', {}, t('settings_title')),
-    h('h2', {}, t('link_phone')), form(async (fd) => { const r = await api('PUT', '/self/phone', { phone: String(fd.get('lphone')) }); status(t('linked', { phones: r.phones.join(', ') })); render(); },
+    // Two steps (issue 12): the number gets a link code by text; the number is linked only with that code.
+    h('h2', {}, t('link_phone')), form(async (fd) => {
+      const phone = String(fd.get('lphone'));
+      const sent = await api('PUT', '/self/phone', { phone });
+      if (sent.phones) { status(t('linked', { phones: sent.phones.join(', ') })); render(); return; }
+      status(t('link_code_sent'));
+      linkStep.replaceChildren(form(async (fd2) => {
+        const r = await api('PUT', '/self/phone', { phone, code: String(fd2.get('lcode')).trim() });
+        status(t('linked', { phones: r.phones.join(', ') })); render();
+      }, ...field('lcode', t('link_code'), { inputmode: 'numeric', autocomplete: 'one-time-code', required: true }), h('button', { type: 'submit' }, t('link_verify'))));
+      document.getElementById('lcode')?.focus();
+    },
       n.phones.length ? h('p', {}, t('linked', { phones: n.phones.join(', ') })) : null,
       ...field('lphone', t('phone'), { type: 'tel', required: true }), h('button', { type: 'submit' }, t('link_btn'))),
+    linkStep,
     h('h2', {}, t('notifications')),
     form(async (fd) => {
       await api('PUT', '/self/notifications', { sms: fd.get('n-sms') === 'on', thresholds: [50, 80, 100].filter((p) => fd.get(`n-${p}`) !== null), memberCaps: fd.get('n-members') === 'on' });

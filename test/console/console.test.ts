@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { lastSmsCode, linkPhone } from '../support/sms.ts';
 
 /** Names the functions passed to page.evaluate use in the browser (this file is type-checked without the DOM lib). */
 declare const document: any;
@@ -106,7 +107,7 @@ test('a subscriber signs in by phone, reads balance and forecast, buys an add-on
   const acct = (await admin('POST', '/admin/accounts', { name: 'Li Wei', kind: 'individual' })).id;
   const ownerKey = (await admin('POST', '/admin/keys', { accountId: acct })).key;
   await admin('POST', `/admin/accounts/${acct}/grants`, { amount: 30_000_000, kind: 'trial', expiresAt: new Date(Date.now() + 20 * 86_400_000).toISOString() });
-  await api(ownerKey, 'PUT', '/self/phone', { phone: '+8613800138000' });
+  assert.equal((await linkPhone(srv.url, srv.dataDir, ownerKey, '+8613800138000')).status, 200);
   const code = (await admin('POST', '/admin/codes', { offerId: 'recharge-card-50', count: 1 }, 'codes-1')).codes[0];
   // Some usage yesterday-ish so the forecast has a pace.
   const warm = await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${ownerKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'deepseek-v3.2', max_tokens: 50, messages: [{ role: 'user', content: 'Warm up' }] }) });
@@ -119,8 +120,7 @@ test('a subscriber signs in by phone, reads balance and forecast, buys an add-on
   await page.getByLabel('Phone number').fill('+8613800138000');
   await page.getByRole('button', { name: 'Send code' }).click();
   await page.waitForSelector('#code');
-  const sms = readFileSync(join(srv.dataDir, 'sms-outbox.log'), 'utf8');
-  const otp = /code: (\d{6})/.exec(sms)![1]!;
+  const otp = lastSmsCode(srv.dataDir, '+8613800138000', 'sign-in');
   await page.getByLabel('One-time code').fill(otp);
   await page.getByRole('button', { name: 'Sign in with code' }).click();
   await rendered(page, 'balance');
@@ -179,6 +179,17 @@ test('a subscriber signs in by phone, reads balance and forecast, buys an add-on
   await page.getByRole('button', { name: 'Save' }).click();
   await page.waitForFunction(() => document.getElementById('status').textContent === 'Done.');
   assert.equal((await api(ownerKey, 'GET', '/self/notifications')).sms, true);
+  // Linking a second number takes two steps: a link code is texted to it, then the code links it (issue 12).
+  await page.getByLabel('Phone number').fill('+8613800138001');
+  await page.getByRole('button', { name: 'Send link code' }).click();
+  await page.waitForSelector('#lcode');
+  assert.deepEqual((await api(ownerKey, 'GET', '/self/notifications')).phones, ['+8613800138000'], 'not linked before the code');
+  await check(page, 'settings-link-code');
+  since = await stamp(page);
+  await page.getByLabel('Link code from the text').fill(lastSmsCode(srv.dataDir, '+8613800138001', 'link'));
+  await page.getByRole('button', { name: 'Link number' }).click();
+  await rendered(page, 'settings', since);
+  assert.deepEqual((await api(ownerKey, 'GET', '/self/notifications')).phones.sort(), ['+8613800138000', '+8613800138001']);
   await check(page, 'settings');
   await go(page, '#/family', 'family');
   await check(page, 'family');

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/core/index.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { lastSmsCode } from '../support/sms.ts';
 
 const clock = new ManualClock('2026-12-01T09:00:00Z');
 let srv: TestServer;
@@ -25,7 +26,8 @@ async function post(path: string, body: unknown, bearer?: string, method = 'POST
   return { status: r.status, body: await r.json(), headers: r.headers };
 }
 const outbox = (): string => (existsSync(join(srv.dataDir, 'sms-outbox.log')) ? readFileSync(join(srv.dataDir, 'sms-outbox.log'), 'utf8') : '');
-const lastCode = (phone: string): string => [...outbox().matchAll(new RegExp(`${phone.replace('+', '\\+')} .*code: (\\d{6})`, 'g'))].at(-1)![1]!;
+const lastCode = (phone: string): string => lastSmsCode(srv.dataDir, phone, 'sign-in');
+const phonesOf = async (bearer: string): Promise<string[]> => ((await (await fetch(`${srv.url}/self/notifications`, { headers: { authorization: `Bearer ${bearer}` } })).json()) as { phones: string[] }).phones;
 
 test('an unknown number gets the same answer and no text; only the account owner links a number', async () => {
   const r = await post('/console/api/otp', { phone: '+8613900000001' });
@@ -35,10 +37,25 @@ test('an unknown number gets the same answer and no text; only the account owner
   const m = (await srv.admin('POST', `/admin/accounts/${accountId}/members`, { name: 'Kid' })).body.id;
   const kidKey = (await srv.admin('POST', '/admin/keys', { accountId, memberId: m })).body.key;
   assert.equal((await post('/self/phone', { phone: '+8613900000002' }, kidKey, 'PUT')).status, 403);
-  const linked = await post('/self/phone', { phone: '+86 139-0000-0002' }, key, 'PUT');
-  assert.deepEqual(linked.body.phones, ['+8613900000002']);
+  // Linking proves the number is yours (issue 12): the first call texts a link code, the second links with it.
+  const sent = await post('/self/phone', { phone: '+86 139-0000-0002' }, key, 'PUT');
+  assert.equal(sent.status, 202);
+  assert.deepEqual(sent.body, { sent: true, expiresInSeconds: 300 });
+  assert.match(outbox(), new RegExp(`\\+8613900000002 TokenGrid link code: \\d{6}\\. Enter it to link this number to TokenGrid account ${accountId} `));
+  assert.deepEqual(await phonesOf(key), [], 'not linked before the code comes back');
+  const linkCode = lastSmsCode(srv.dataDir, '+8613900000002', 'link');
+  const wrong = await post('/self/phone', { phone: '+8613900000002', code: linkCode === '000000' ? '000001' : '000000' }, key, 'PUT');
+  assert.equal(wrong.status, 401);
+  assert.equal(wrong.body.error.code, 'otp_invalid');
+  assert.deepEqual(await phonesOf(key), []);
+  const linked = await post('/self/phone', { phone: '+86 139-0000-0002', code: linkCode }, key, 'PUT');
+  assert.equal(linked.status, 200);
+  assert.deepEqual(linked.body, { accountId, phones: ['+8613900000002'] });
   const other = (await srv.admin('POST', '/admin/keys', { accountId: srv.demoAccountId })).body.key;
-  assert.equal((await post('/self/phone', { phone: '+8613900000002' }, other, 'PUT')).status, 409, 'a number signs in to one account');
+  const texts = outbox().split('\n').length;
+  const taken = await post('/self/phone', { phone: '+8613900000002' }, other, 'PUT');
+  assert.equal(taken.status, 409, 'a number signs in to one account');
+  assert.equal(outbox().split('\n').length, texts, 'the 409 comes before any text is sent');
 });
 
 test('a code signs in once, with a key that reads the account; wrong codes use up the attempts', async () => {
@@ -106,4 +123,41 @@ test('SMS alerts: switched on, crossing 80 % of an allowance texts the linked nu
   assert.ok(texts.some((l) => /^\S+ \+8613900000002 TokenGrid: 80% of your allowance is used/.test(l)), texts.join('\n'));
   assert.ok(!texts.some((l) => l.includes(' 50% ')), 'the 50 % threshold was not asked for');
   assert.equal((await srv.admin('POST', '/console/api/alerts/run')).body.sent, 0, 'each event is texted once');
+});
+
+test('a number cannot be linked without the code texted to it, and a code sent for one account does not link it to another', async () => {
+  const victim = (await srv.admin('POST', '/admin/accounts', { name: 'Victim' })).body.id;
+  const victimKey = (await srv.admin('POST', '/admin/keys', { accountId: victim })).body.key;
+  const attacker = (await srv.admin('POST', '/admin/accounts', { name: 'Attacker' })).body.id;
+  const attackerKey = (await srv.admin('POST', '/admin/keys', { accountId: attacker })).body.key;
+  const phone = '+8613900000077';
+  // Before the fix: PUT /self/phone { phone } linked any number at once (200), squatting it and opening its phone bill.
+  const guess = await post('/self/phone', { phone, code: '123456' }, attackerKey, 'PUT');
+  assert.equal(guess.status, 401, 'no code was sent, so none links');
+  assert.equal(guess.body.error.code, 'otp_invalid');
+  assert.equal((await post('/self/phone', { phone }, victimKey, 'PUT')).status, 202);
+  const code = lastSmsCode(srv.dataDir, phone, 'link');
+  assert.match(outbox(), new RegExp(`TokenGrid account ${victim} `));
+  const stolen = await post('/self/phone', { phone, code }, attackerKey, 'PUT');
+  assert.equal(stolen.status, 401, "the victim's code does not link the number to another account");
+  assert.equal(stolen.body.error.code, 'otp_invalid');
+  assert.deepEqual(await phonesOf(attackerKey), []);
+  assert.equal((await post('/self/phone', { phone }, attackerKey, 'PUT')).status, 429, 'link codes to one number are throttled whichever account asks');
+  assert.equal((await post('/console/api/otp/verify', { phone, code })).status, 401, 'a link code does not sign in');
+  const topup = await fetch(`${srv.url}/self/topup`, { method: 'POST', headers: { authorization: `Bearer ${attackerKey}`, 'content-type': 'application/json', 'idempotency-key': 'attacker-topup' }, body: JSON.stringify({ amount: '10.00' }) });
+  assert.equal(topup.status, 402, 'no phone-bill channel for the attacker');
+  const ok = await post('/self/phone', { phone, code }, victimKey, 'PUT');
+  assert.equal(ok.status, 200);
+  assert.deepEqual(ok.body, { accountId: victim, phones: [phone] });
+  assert.equal((await post('/self/phone', { phone, code }, victimKey, 'PUT')).status, 200, 'linking again to the same account is a no-op');
+  assert.equal((await post('/self/phone', { phone, code }, attackerKey, 'PUT')).status, 409);
+
+  // A link code expires after 5 minutes like a sign-in code.
+  clock.advance(61_000);
+  const later = '+8613900000078';
+  assert.equal((await post('/self/phone', { phone: later }, attackerKey, 'PUT')).status, 202);
+  const old = lastSmsCode(srv.dataDir, later, 'link');
+  clock.advance(5 * 60_000 + 1);
+  assert.equal((await post('/self/phone', { phone: later, code: old }, attackerKey, 'PUT')).status, 401, 'expired');
+  assert.deepEqual(await phonesOf(attackerKey), []);
 });

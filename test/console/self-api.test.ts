@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/core/index.ts';
 import { describeBucket } from '../../src/cli/format.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { linkPhone } from '../support/sms.ts';
 
 const clock = new ManualClock('2026-12-01T09:00:00Z');
 let srv: TestServer;
@@ -26,7 +27,7 @@ async function account(name: string, kind = 'individual'): Promise<{ id: string;
   const id = (await admin('POST', '/admin/accounts', { name, kind })).body.id;
   const key = (await admin('POST', '/admin/keys', { accountId: id })).body.key;
   // A linked phone is the account's phone-bill channel (self-service phone-bill orders need one; issue 12, F2).
-  assert.equal((await call(key, 'PUT', '/self/phone', { phone: `+86139${String(++phones).padStart(8, '0')}` })).status, 200);
+  assert.equal((await linkPhone(srv.url, srv.dataDir, key, `+86139${String(++phones).padStart(8, '0')}`)).status, 200);
   return { id, key };
 }
 let phones = 0;
@@ -82,7 +83,7 @@ test('a key holder lists what it may buy, subscribes with an Idempotency-Key, an
   // The audit log has every self-service write, refused ones too, with the key as actor.
   const log = (await admin('GET', `/admin/audit?account=${a.id}`)).body.data.reverse().map((e: any) => `${e.action} ${e.outcome} ${e.actor.split('_')[0]}`);
   assert.deepEqual(log, [
-    'account.create 201 root', 'key.create 201 root', 'self.subscribe 400 key:key', 'self.subscribe 201 key:key', 'self.subscribe 201 key:key', 'self.subscribe 409 key:key', 'self.plan.change 200 key:key',
+    'account.create 201 root', 'key.create 201 root', 'self.phone.link 202 key:key', 'self.phone.link 200 key:key', 'self.subscribe 400 key:key', 'self.subscribe 201 key:key', 'self.subscribe 201 key:key', 'self.subscribe 409 key:key', 'self.plan.change 200 key:key',
     'self.plan.change 200 key:key', 'self.addon.buy 201 key:key', 'self.topup 201 key:key', 'self.plan.cancel 200 key:key',
   ]);
 });
@@ -263,4 +264,20 @@ test('bad self-service input gets a clear error in the OpenAI shape, and nothing
   const raw = await fetch(`${srv.url}/self/topup`, { method: 'POST', headers: { authorization: `Bearer ${a.key}`, 'idempotency-key': 'raw', 'content-type': 'application/json' }, body: '{"amount":' });
   assert.equal(raw.status, 400);
   assert.equal((await call(a.key, 'GET', '/self/orders')).body.data.length, 0, 'no order was made');
+});
+
+test('a key never mints a key that outlives it or escapes its limits (issue 12, attacker F6)', async () => {
+  const a = await account('Key minter');
+  const expiresAt = new Date(clock.nowMs() + 10 * 60_000).toISOString();
+  const parent = (await admin('POST', '/admin/keys', { accountId: a.id, expiresAt, limits: { requestsPerMinute: 1, concurrentRequests: 1 } })).body.key;
+  const child = await call(parent, 'POST', '/self/keys', { name: 'child' });
+  assert.equal(child.status, 201, JSON.stringify(child.body));
+  assert.equal(child.body.expiresAt, expiresAt, 'the child expires when the parent does (main: null, a permanent key)');
+  assert.deepEqual(child.body.limits, { requestsPerMinute: 1, concurrentRequests: 1 }, 'the parent\'s limits carry over (main: {})');
+  const longer = await call(parent, 'POST', '/self/keys', { name: 'longer', expiresAt: new Date(clock.nowMs() + 86_400_000).toISOString(), limits: { requestsPerMinute: 100, tokensPerMinute: 500 } });
+  assert.equal(longer.status, 201);
+  assert.equal(longer.body.expiresAt, expiresAt, 'a later expiry is cut to the parent\'s');
+  assert.deepEqual(longer.body.limits, { requestsPerMinute: 1, tokensPerMinute: 500, concurrentRequests: 1 }, 'per limit, the stricter one');
+  const shorter = new Date(clock.nowMs() + 60_000).toISOString();
+  assert.equal((await call(parent, 'POST', '/self/keys', { name: 'shorter', expiresAt: shorter })).body.expiresAt, shorter, 'a shorter life is kept');
 });

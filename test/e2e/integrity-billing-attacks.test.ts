@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/core/index.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { linkPhone } from '../support/sms.ts';
 
 const clock = new ManualClock('2026-11-10T08:00:00Z');
 let srv: TestServer;
@@ -159,7 +160,7 @@ test('F2: a self-service phone-bill top-up needs a phone-bill channel and stays 
   assert.equal(sub.status, 402, sub.text);
   assert.equal(await spendable(), before, 'nothing was credited');
 
-  assert.equal((await call(c.key, 'PUT', '/self/phone', { phone: '+8613700000042' }, false)).status, 200);
+  assert.equal((await linkPhone(srv.url, srv.dataDir, c.key, '+8613700000042')).status, 200);
   const first = await call(c.key, 'POST', '/self/topup', { amount: '150.00' });
   assert.equal(first.status, 201, first.text);
   assert.equal(first.body.order.paidBy, 'phone_bill');

@@ -66,6 +66,48 @@ function sendFile(res: ServerResponse, body: Buffer, type: string): void {
 export const OTP = { ttlMs: 5 * 60_000, attempts: 5, resendMs: 60_000, perHour: 5, sessionMs: 12 * 3_600_000 } as const;
 const PHONE = /^\+?[0-9]{6,15}$/;
 
+/**
+ * One-time codes, shared by sign-in and phone linking: `send` applies the per-number throttle (one a minute, five an
+ * hour) and texts a fresh 6-digit code for `scope` (or records the send without a code when `text` is undefined);
+ * `verify` checks a code for `scope` (expiry, attempts) and uses it up, or throws otp_invalid.
+ */
+function otpStore(deps: Pick<ConsoleDeps, 'clock' | 'random' | 'sms'>): {
+  send(phone: string, scope: string, text: ((code: string) => string) | undefined): Promise<void>;
+  verify(scope: string, code: string): void;
+} {
+  const codes = new Map<string, { hash: string; expiresAtMs: number; attempts: number }>();
+  const sends = new Map<string, number[]>();
+  return {
+    async send(phone, scope, text) {
+      const now = deps.clock.nowMs();
+      if (sends.size > 10_000) for (const [p, s] of sends) if (s.every((t) => t <= now - 3_600_000)) sends.delete(p);
+      if (codes.size > 10_000) for (const [k, c] of codes) if (c.expiresAtMs <= now) codes.delete(k);
+      const sent = (sends.get(phone) ?? []).filter((t) => t > now - 3_600_000);
+      if (sent.length > 0 && now - sent[sent.length - 1]! < OTP.resendMs) {
+        throw new TokenGridError('otp_throttled', 'A code was sent less than a minute ago; wait before asking for another.', null, { 'retry-after': String(Math.ceil((OTP.resendMs - (now - sent[sent.length - 1]!)) / 1000)) });
+      }
+      if (sent.length >= OTP.perHour) throw new TokenGridError('otp_throttled', `At most ${OTP.perHour} codes an hour are sent to one number; try again later.`, null, { 'retry-after': '3600' });
+      sent.push(now);
+      sends.set(phone, sent);
+      if (text === undefined) { codes.delete(scope); return; }
+      const code = String(deps.random.bytes(4).readUInt32BE(0) % 1_000_000).padStart(6, '0');
+      codes.set(scope, { hash: sha256Hex(`${scope}:${code}`), expiresAtMs: now + OTP.ttlMs, attempts: 0 });
+      await deps.sms.send(phone, text(code));
+    },
+    verify(scope, code) {
+      const c = codes.get(scope);
+      if (c === undefined || c.hash === '' || c.expiresAtMs <= deps.clock.nowMs() || c.attempts >= OTP.attempts) {
+        throw new TokenGridError('otp_invalid', 'The code is wrong, expired or used up; ask for a new one.', 'code');
+      }
+      c.attempts++;
+      if (sha256Hex(`${scope}:${code.trim()}`) !== c.hash) {
+        throw new TokenGridError('otp_invalid', `The code is wrong; ${OTP.attempts - c.attempts} attempt(s) left.`, 'code');
+      }
+      c.hash = ''; // used
+    },
+  };
+}
+
 export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
   const routes: Route<never>[] = [];
   const files = new Map<string, { body: Buffer; type: string }>();
@@ -85,34 +127,27 @@ export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
     for (const path of ['/console', '/console/']) routes.push({ method: 'GET', path, family: 'openai', auth: 'none', handler: (rc) => sendFile(rc.res, index.body, index.type) } as Route<never>);
   }
 
-  const codes = new Map<string, { hash: string; expiresAtMs: number; attempts: number; sent: number[] }>();
+  const signInCodes = otpStore(deps);
+  // Link codes (PUT /self/phone) are a separate store: a sign-in code never links a number and a link code never signs in.
+  // Codes are scoped to (account, phone); the send throttle is per number, whichever account asks.
+  const linkCodes = otpStore(deps);
   const phoneBody = z.object({ phone: z.string().max(20) }).strict();
   const verifyBody = z.object({ phone: z.string().max(20), code: z.string().max(10) }).strict();
+  const linkBody = z.object({ phone: z.string().max(20), code: z.string().max(10).optional() }).strict();
   const normal = (p: string): string => p.replace(/[\s-]/g, '');
+  const validPhone = (raw: string): string => {
+    const phone = normal(raw);
+    if (!PHONE.test(phone)) throw new TokenGridError('invalid_request', 'phone must be 6 to 15 digits, optionally with a leading +', 'phone');
+    return phone;
+  };
   const otpRoutes: Route<unknown>[] = [
     {
       method: 'POST', path: '/console/api/otp', family: 'openai', auth: 'none',
       async handler(rc) {
-        const phone = normal((await parseBody(rc, phoneBody, deps.bodyLimitBytes)).phone);
-        if (!PHONE.test(phone)) throw new TokenGridError('invalid_request', 'phone must be 6 to 15 digits, optionally with a leading +', 'phone');
-        const now = deps.clock.nowMs();
-        if (codes.size > 10_000) for (const [p, c] of codes) if (c.expiresAtMs <= now && c.sent.every((t) => t <= now - 3_600_000)) codes.delete(p);
-        const prior = codes.get(phone);
-        const sent = (prior?.sent ?? []).filter((t) => t > now - 3_600_000);
-        if (sent.length > 0 && now - sent[sent.length - 1]! < OTP.resendMs) {
-          throw new TokenGridError('otp_throttled', 'A code was sent less than a minute ago; wait before asking for another.', null, { 'retry-after': String(Math.ceil((OTP.resendMs - (now - sent[sent.length - 1]!)) / 1000)) });
-        }
-        if (sent.length >= OTP.perHour) throw new TokenGridError('otp_throttled', `At most ${OTP.perHour} codes an hour are sent to one number; try again later.`, null, { 'retry-after': '3600' });
-        sent.push(now);
+        const phone = validPhone((await parseBody(rc, phoneBody, deps.bodyLimitBytes)).phone);
         // The answer is the same whether or not the number is known (no account enumeration); only known numbers get a text.
-        if (deps.phones.accountOf(phone) !== undefined) {
-          const n = deps.random.bytes(4).readUInt32BE(0) % 1_000_000;
-          const code = String(n).padStart(6, '0');
-          codes.set(phone, { hash: sha256Hex(`${phone}:${code}`), expiresAtMs: now + OTP.ttlMs, attempts: 0, sent });
-          await deps.sms.send(phone, `TokenGrid sign-in code: ${code} (valid 5 minutes). 登录验证码：${code}，5分钟内有效。`);
-        } else {
-          codes.set(phone, { hash: '', expiresAtMs: now + OTP.ttlMs, attempts: 0, sent });
-        }
+        await signInCodes.send(phone, phone, deps.phones.accountOf(phone) === undefined ? undefined
+          : (code) => `TokenGrid sign-in code: ${code} (valid 5 minutes). 登录验证码：${code}，5分钟内有效。`);
         sendJson(rc.res, 202, { sent: true, expiresInSeconds: OTP.ttlMs / 1000 });
       },
     },
@@ -121,16 +156,8 @@ export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
       async handler(rc) {
         const body = await parseBody(rc, verifyBody, deps.bodyLimitBytes);
         const phone = normal(body.phone);
+        signInCodes.verify(phone, body.code);
         const now = deps.clock.nowMs();
-        const c = codes.get(phone);
-        if (c === undefined || c.hash === '' || c.expiresAtMs <= now || c.attempts >= OTP.attempts) {
-          throw new TokenGridError('otp_invalid', 'The code is wrong, expired or used up; ask for a new one.', 'code');
-        }
-        c.attempts++;
-        if (sha256Hex(`${phone}:${body.code.trim()}`) !== c.hash) {
-          throw new TokenGridError('otp_invalid', `The code is wrong; ${OTP.attempts - c.attempts} attempt(s) left.`, 'code');
-        }
-        c.hash = ''; // used: the entry stays for the throttle's history
         const accountId = deps.phones.accountOf(phone)!;
         const r = await createApiKey(deps.accounts, { accountId, name: `console sign-in ${phone.slice(-4)}`, expiresAtMs: now + OTP.sessionMs });
         if (!r.ok) throw new TokenGridError('unprocessable', r.message);
@@ -138,16 +165,28 @@ export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
       },
     },
     {
+      // Linking proves ownership of the number (issue 12): without `code` a link code is texted to it (202); with the code
+      // it links (200). A linked number is a sign-in channel and the account's phone-bill payment channel.
       method: 'PUT', path: '/self/phone', family: 'openai', auth: 'key',
       async handler(rc, ctx) {
-        const phone = normal((await parseBody(rc, phoneBody, deps.bodyLimitBytes)).phone);
-        if (!PHONE.test(phone)) throw new TokenGridError('invalid_request', 'phone must be 6 to 15 digits, optionally with a leading +', 'phone');
+        const body = await parseBody(rc, linkBody, deps.bodyLimitBytes);
+        const phone = validPhone(body.phone);
         const c = ctx as RequestContext;
+        const accountId = c.key.accountId;
         await requireManager(deps.billing, c, 'link a phone number');
         const owner = deps.phones.accountOf(phone);
-        if (owner !== undefined && owner !== c.key.accountId) throw new TokenGridError('conflict', 'This number signs in to another account.', 'phone');
-        deps.phones.link(phone, c.key.accountId);
-        sendJson(rc.res, 200, { accountId: c.key.accountId, phones: deps.phones.phonesOf(c.key.accountId) });
+        if (owner !== undefined && owner !== accountId) throw new TokenGridError('conflict', 'This number signs in to another account.', 'phone');
+        if (owner === accountId) { sendJson(rc.res, 200, { accountId, phones: deps.phones.phonesOf(accountId) }); return; }
+        const scope = `${accountId}\u0000${phone}`;
+        if (body.code === undefined) {
+          await linkCodes.send(phone, scope, (code) => `TokenGrid link code: ${code}. Enter it to link this number to TokenGrid account ${accountId} (valid 5 minutes); ignore it if you did not ask. ` +
+            `绑定验证码：${code}，用于将此号码绑定到 TokenGrid 账户 ${accountId}，5分钟内有效；如非本人操作请忽略。`);
+          sendJson(rc.res, 202, { sent: true, expiresInSeconds: OTP.ttlMs / 1000 });
+          return;
+        }
+        linkCodes.verify(scope, body.code);
+        deps.phones.link(phone, accountId);
+        sendJson(rc.res, 200, { accountId, phones: deps.phones.phonesOf(accountId) });
       },
     } as Route<RequestContext> as Route<unknown>,
     {

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { TokenGridError } from '../../core/index.ts';
-import { addMember, createApiKey, revokeApiKey, type ApiKeyRecord } from '../../accounts/index.ts';
+import { addMember, createApiKey, revokeApiKey, type ApiKeyRecord, type KeyLimits } from '../../accounts/index.ts';
 import type { RequestContext } from '../../gateway/index.ts';
 import { sendJson } from '../http.ts';
 import type { Route } from '../router.ts';
@@ -36,6 +36,18 @@ export const keyBody = z.object({
 
 export const memberBody = z.object({ name: z.string().min(1).max(200), role: z.enum(['admin', 'member']).optional(), monthlyCap: z.number().int().nonnegative().max(1e15).nullable().optional() }).strict();
 export const capBody = z.object({ monthlyCap: z.number().int().nonnegative().max(1e15).nullable() }).strict();
+
+/** Per field, the stricter of the parent key's limit and the one asked for (a missing field is no limit). */
+export function narrowerLimits(parent: KeyLimits, asked: KeyLimits): KeyLimits {
+  const out: KeyLimits = {};
+  for (const f of ['requestsPerMinute', 'tokensPerMinute', 'concurrentRequests'] as const) {
+    const a = parent[f];
+    const b = asked[f];
+    const v = a === undefined ? b : b === undefined ? a : Math.min(a, b);
+    if (v !== undefined) out[f] = v;
+  }
+  return out;
+}
 
 export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
   const store = deps.accounts.store;
@@ -103,9 +115,14 @@ export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
           await setCap(ctx.key.accountId, agent.id, body.monthlyCap);
           memberId = agent.id;
         }
+        // Nor a longer life or looser limits: a short-lived console key (or a key an admin limited) cannot mint a
+        // permanent or unlimited one (issue 12, attacker finding F6).
+        const asked = body.expiresAt ? Date.parse(body.expiresAt) : null;
+        const parentExpiry = ctx.key.expiresAtMs;
+        const expiresAtMs = parentExpiry === null ? asked : asked === null ? parentExpiry : Math.min(asked, parentExpiry);
         const r = await createApiKey(deps.accounts, {
           accountId: ctx.key.accountId, memberId, name: body.name, allowedModels: allowed,
-          expiresAtMs: body.expiresAt ? Date.parse(body.expiresAt) : null, limits: body.limits,
+          expiresAtMs, limits: narrowerLimits(ctx.key.limits, body.limits ?? {}),
         });
         if (!r.ok) failWith(r.code, r.message);
         sendJson(rc.res, 201, { key: r.value.key, notice: 'The key is shown once; store it now.', ...(await keyView(r.value.record, ctx.key.id)) });
