@@ -8,7 +8,7 @@ import { cycleIndexAt, cycleStartMs, defaultChargingConfig } from '../charging/i
 import { fmtMoney, type Ctx } from './context.ts';
 import { pointsBalance } from './payments.ts';
 import { cycleWindow, iso, isoDay } from './periods.ts';
-import { currentIndex, isLive, termAt } from './subscriptions.ts';
+import { currentIndex, isLive, termAt } from './terms.ts';
 import type { Offer, Subscription } from './types.ts';
 
 export function subscriptionView(ctx: Ctx, s: Subscription) {

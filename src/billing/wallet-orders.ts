@@ -4,7 +4,7 @@ import { activeAccount, fail, fmtMoney, runOrder, type BR, type Ctx, type Outcom
 import { collect, creditWallet, newPayment, pointsBalance } from './payments.ts';
 import { DAY_MS, cycleAt, isoDay } from './periods.ts';
 import { catchUpAccount, settleUnpaid } from './renew.ts';
-import { currentIndex, endFamily, isLive, newOrder, syncPolicy } from './subscriptions.ts';
+import { currentIndex, endFamily, isLive, newOrder, syncPolicy } from './terms.ts';
 import type { Order, PaymentChannel, PointsEntry } from './types.ts';
 
 export interface TopUpInput {
