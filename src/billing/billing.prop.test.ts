@@ -152,7 +152,9 @@ type Action =
   | { t: 'redeem'; pick: number }
   | { t: 'use'; tokens: number }
   | { t: 'jump'; hours: number }
-  | { t: 'replay'; pick: number; same: boolean };
+  | { t: 'replay'; pick: number; same: boolean }
+  /** The same top-up sent twice at once under one key, with a request's usage in between. */
+  | { t: 'race'; amount: number; tokens: number };
 
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { arbitrary: fc.record({ t: fc.constant('topup' as const), amount: fc.integer({ min: 1, max: 5000 }) }), weight: 3 },
@@ -166,6 +168,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { arbitrary: fc.record({ t: fc.constant('use' as const), tokens: fc.integer({ min: 1, max: 400 }) }), weight: 2 },
   { arbitrary: fc.record({ t: fc.constant('jump' as const), hours: fc.integer({ min: 1, max: 40 * 24 }) }), weight: 3 },
   { arbitrary: fc.record({ t: fc.constant('replay' as const), pick: fc.nat(), same: fc.boolean() }), weight: 1 },
+  { arbitrary: fc.record({ t: fc.constant('race' as const), amount: fc.integer({ min: 1, max: 3000 }), tokens: fc.integer({ min: 1, max: 400 }) }), weight: 1 },
 );
 
 type Res = { ok: true; value: { value: unknown; replayed: boolean } } | { ok: false; code: string; message: string };
@@ -391,6 +394,23 @@ async function runScenario(make: () => TestStores, actions: Action[]): Promise<v
         await b.catchUp(a);
         const r = await h.use(a, act.tokens, act.tokens);
         if (r.ok) m.wallet -= r.record.charges.filter((c) => c.kind === 'wallet').reduce((s, c) => s + c.amount, 0);
+        break;
+      }
+      case 'race': {
+        // The request's hold takes from the wallet while the order runs: keep the order's own wallet debits (due
+        // renewals, unpaid orders it would settle) out of the race, so the model's order of events is the system's.
+        await b.catchUp(a);
+        if (m.orders.some((o) => o.status === 'unpaid')) break;
+        const key = `race${++n}`;
+        const order = () => b.topUp({ accountId: a, amountMinor: act.amount, actor, idempotencyKey: key });
+        const [r1, used, r2] = await Promise.all([order(), h.use(a, act.tokens, act.tokens), order()]);
+        assert.ok(r1.ok && r2.ok, `${step}: both answered`);
+        assert.equal([r1, r2].filter((r) => r.ok && r.value.replayed).length, 1, `${step}: exactly one of two concurrent same-key orders replays`);
+        assert.deepEqual(JSON.parse(JSON.stringify(r1.value.value.order)), JSON.parse(JSON.stringify(r2.value.value.order)), `${step}: both get the one order`);
+        if (used.ok) m.wallet -= used.record.charges.filter((c) => c.kind === 'wallet').reduce((x, c) => x + c.amount, 0);
+        m.wallet += act.amount;
+        m.orders.push({ id: r1.value.value.order.id, type: 'topup', amount: act.amount, status: 'completed', paidBy: 'external', subId: null, cycle: null, at: now, refunded: 0 });
+        m.settleUnpaid(now);
         break;
       }
       case 'replay': {

@@ -85,6 +85,10 @@ export async function endSchedulesAt(ctx: Ctx, sub: Subscription, index: number)
   const atMs = cycleStartMs(sub.anchorMs, sub.cycle, index);
   for (const t of sub.terms) if (t.scheduleId !== null) await ctx.deps.charging.endSchedule(t.scheduleId, atMs);
   sub.terms = sub.terms.filter((t) => t.fromIndex < index);
+  // A kept term whose schedule was deferred to a cycle at or after `index` (an upgrade's term starts now, its
+  // schedule at the next, clamped, cycle start) has no cycle left to grant: never create it. Without this, an
+  // upgrade then a downgrade in one cycle on a 29th-31st anchor granted both plans' allowances the next cycle.
+  for (const t of sub.terms) if (!t.scheduled && (t.scheduleFromIndex ?? t.fromIndex) >= index) t.scheduled = true;
 }
 
 /** One-off allowance (packs, trials, prorated upgrades and add-ons). */
