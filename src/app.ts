@@ -361,7 +361,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     labelNames: ['stage'], registers: [telemetry.registry],
   });
   const billing = createBillingService({
-    store: openSqliteBillingStore(db), charging, chargingStore, accounts: accountStore, clock, ids, random, offers: () => offers.current,
+    store: openSqliteBillingStore(db), charging, accounts: accountStore, clock, ids, random, offers: () => offers.current,
     models: () => config.catalog, carrier, walletCoinsPerUnit: coinsPerYuan,
     log: (level, obj, msg) => logger[level](obj, msg),
     // Issue 12: alert on any increase (an account whose renewal fails is listed, logged, and counted here).
