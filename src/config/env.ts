@@ -84,7 +84,7 @@ export interface EnvSettings {
 }
 
 /** Parses the TOKENGRID_* variables of `env`; a bad value is a ConfigError naming the variable. */
-export function parseEnv(env: Readonly<Record<string, string | undefined>>): EnvSettings {
+export function parseEnv(env: Readonly<Record<string, string | undefined>> = process.env): EnvSettings {
   const picked: Record<string, string | undefined> = {};
   for (const key of Object.keys(envSchema.shape)) picked[key] = env[key];
   const r = envSchema.safeParse(picked);
