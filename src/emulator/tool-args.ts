@@ -68,7 +68,7 @@ function numberFor(schema: Record<string, unknown>, integer: boolean): number {
   return integer ? Math.ceil(n) : n;
 }
 
-function valueOf(raw: unknown, depth: number, w: Walk, name?: string): unknown {
+function sampleValue(raw: unknown, depth: number, w: Walk, name?: string): unknown {
   if (!isRecord(raw) || depth > DEPTH_MAX) return 'demo';
   let schema = deref(raw, w);
   const all = schema['allOf'];
@@ -92,7 +92,7 @@ function valueOf(raw: unknown, depth: number, w: Walk, name?: string): unknown {
     const alts = schema[key];
     if (Array.isArray(alts) && alts.length > 0) {
       const nonNull = alts.find((a) => !(isRecord(a) && a['type'] === 'null'));
-      return valueOf(nonNull ?? alts[0], depth + 1, w, name);
+      return sampleValue(nonNull ?? alts[0], depth + 1, w, name);
     }
   }
   switch (typeOf(schema)) {
@@ -106,7 +106,7 @@ function valueOf(raw: unknown, depth: number, w: Walk, name?: string): unknown {
       const n = Math.max(1, typeof schema['minItems'] === 'number' ? schema['minItems'] : 1);
       const items = Array.isArray(schema['prefixItems']) ? schema['prefixItems'] : undefined;
       const out: unknown[] = [];
-      for (let i = 0; i < n; i++) out.push(valueOf(items?.[i] ?? schema['items'], depth + 1, w));
+      for (let i = 0; i < n; i++) out.push(sampleValue(items?.[i] ?? schema['items'], depth + 1, w));
       return out;
     }
     case 'object':
@@ -122,12 +122,12 @@ function objectOf(schema: Record<string, unknown>, depth: number, w: Walk): Reco
   const out: Record<string, unknown> = {};
   const props = schema['properties'];
   if (!isRecord(props)) return out;
-  for (const [name, sub] of Object.entries(props)) out[name] = valueOf(sub, depth, w, name);
+  for (const [name, sub] of Object.entries(props)) out[name] = sampleValue(sub, depth, w, name);
   return out;
 }
 
 export function valueFromSchema(schema: unknown, depth = 0, hints?: ValueHints): unknown {
-  return valueOf(schema, depth, { root: schema, hints });
+  return sampleValue(schema, depth, { root: schema, hints });
 }
 
 export function objectFromSchema(schema: unknown, depth = 0, hints?: ValueHints): Record<string, unknown> {
