@@ -2,18 +2,18 @@
  * The composition root: builds stores, clock, ids, the undici Agent, adapters, engines and the HTTP shell,
  * and wires them. No logic lives here; nothing else constructs an implementation.
  */
-import { appendFileSync, chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
-import { dirname, join, resolve as resolvePath } from 'node:path';
+import { appendFileSync, chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
 import { Counter } from 'prom-client';
-import { constantTimeEqual, createIdGenerator, mulDiv, cryptoRandom, err, ok, sha256Hex, systemClock, formatWebhookSecret, type Clock, type Random, type Result } from './core/index.ts';
-import { createAccount, createApiKey, type AccountDeps, type KeyLimits } from './accounts/index.ts';
+import { createIdGenerator, mulDiv, cryptoRandom, systemClock, type Clock, type Random } from './core/index.ts';
+import type { AccountDeps, KeyLimits } from './accounts/index.ts';
 import type { ModelCatalog, ModelMap } from './catalog/index.ts';
-import { OfferCatalogHolder, createBillingService, fileExportChannel, parseOfferCatalog, webhookChannel } from './billing/index.ts';
+import { createBillingService, fileExportChannel, webhookChannel } from './billing/index.ts';
 import { openSqliteBillingStore } from './store/sqlite/billing-store.ts';
 import { createChargingEngine, defaultChargingConfig, type ChargingConfig, type ChargingService, type ChargingStore, type RateTable } from './charging/index.ts';
-import { ConfigError, loadConfigFile, resolveConfig, DEFAULT_CONFIG_PATH, type RuntimeConfig } from './config/index.ts';
+import { loadConfigFile, parseEnv, resolveConfig, resolveOffersFile, DEFAULT_CONFIG_PATH, type RuntimeConfig } from './config/index.ts';
 import { startEmulator, type Emulator } from './emulator/index.ts';
 import { Gateway, KeySnapshot, RateLimiter, defaultStreamOptions, type StreamOptions } from './gateway/index.ts';
 import { DeploymentHealth } from './routing/index.ts';
@@ -28,7 +28,7 @@ import { openSqliteAccountStore } from './store/sqlite/accounts-store.ts';
 import { openSqliteChargingStore } from './store/sqlite/charging-store.ts';
 import { openSqliteResponseStore } from './store/sqlite/response-store.ts';
 import { DEFAULT_RESPONSE_TTL_MS } from './api/openai/responses.ts';
-import { WEBHOOK_SECRET_MIN_LENGTH, createWebhookDeliverer, type WebhookDeliverer } from './notifications/index.ts';
+import { createWebhookDeliverer, type WebhookDeliverer } from './notifications/index.ts';
 import { createLogger, createTelemetry, type Logger, type Telemetry } from './telemetry/index.ts';
 import { createHttpShell, type HttpShell } from './api/server.ts';
 import { openaiRoutes } from './api/openai/routes.ts';
@@ -48,6 +48,10 @@ import { auditAuthFailure, auditWriteHook, securityAdminRoutes } from './api/adm
 import { requireAccountAccess } from './api/admin/common.ts';
 import { AuthThrottle } from './api/auth-throttle.ts';
 import { AuditLog } from './audit/index.ts';
+import { openRootAdminKeys } from './app/admin-keys.ts';
+import { bootstrapDemoAccount } from './app/bootstrap.ts';
+import { openOffersFile } from './app/offers-file.ts';
+import { signingSecret } from './app/signing-secrets.ts';
 import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
 
 export interface AppOptions {
@@ -55,6 +59,7 @@ export interface AppOptions {
   dataDir?: string;
   host?: string;
   port?: number;
+  /** The environment (default: the process's); parsed by src/config (docs/configuration.md). */
   env?: NodeJS.ProcessEnv;
   clock?: Clock;
   random?: Random;
@@ -71,8 +76,7 @@ export interface AppOptions {
   sweepIntervalMs?: number;
 }
 
-/** The shortest TOKENGRID_ADMIN_KEY accepted (the generated keys have 32 random base64url characters). */
-export const ADMIN_KEY_MIN_LENGTH = 32;
+export { ADMIN_KEY_MIN_LENGTH } from './config/index.ts';
 
 export interface FirstStart {
   adminKey: string;
@@ -126,21 +130,14 @@ export function rateTableFromCatalog(catalog: ModelCatalog, coinsPerYuan: number
 }
 
 export async function createApp(opts: AppOptions = {}): Promise<App> {
-  const env = opts.env ?? process.env;
-  const logger = opts.logger ?? createLogger();
-  const configPath = opts.configPath ?? env.TOKENGRID_CONFIG ?? DEFAULT_CONFIG_PATH;
-  const config = resolveConfig(loadConfigFile(configPath), env, {
-    host: opts.host ?? env.TOKENGRID_HOST, port: opts.port ?? (env.TOKENGRID_PORT ? Number(env.TOKENGRID_PORT) : undefined),
-    dataDir: opts.dataDir ?? env.TOKENGRID_DATA_DIR,
+  // Every setting, environment included, is parsed and defaulted by src/config (docs/configuration.md): a weak
+  // secret or a bad value is refused before anything is opened or locked.
+  const settings = parseEnv(opts.env);
+  const logger = opts.logger ?? createLogger(settings.logLevel);
+  const configPath = opts.configPath ?? settings.configPath ?? DEFAULT_CONFIG_PATH;
+  const config = resolveConfig(loadConfigFile(configPath), opts.env, {
+    host: opts.host ?? settings.host, port: opts.port ?? settings.port, dataDir: opts.dataDir ?? settings.dataDir,
   });
-  // A weak operator key is refused before anything is opened or locked.
-  if (env.TOKENGRID_ADMIN_KEY && env.TOKENGRID_ADMIN_KEY.trim().length < ADMIN_KEY_MIN_LENGTH) {
-    throw new ConfigError(`TOKENGRID_ADMIN_KEY is too short (${env.TOKENGRID_ADMIN_KEY.trim().length} characters): use at least ${ADMIN_KEY_MIN_LENGTH} random characters (e.g. \`openssl rand -base64 32\`), or unset it and use the key file data/admin-key.`);
-  }
-  for (const name of ['TOKENGRID_WEBHOOK_SECRET', 'TOKENGRID_CARRIER_WEBHOOK_SECRET']) {
-    const v = env[name]?.trim();
-    if (v && v.length < WEBHOOK_SECRET_MIN_LENGTH) throw new ConfigError(`${name} is too short: use at least ${WEBHOOK_SECRET_MIN_LENGTH} random characters.`);
-  }
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? cryptoRandom;
   const ids = createIdGenerator(clock, random);
@@ -158,31 +155,24 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const chargingStore = openSqliteChargingStore(db, { afterCommit: () => walFlusher.kick() });
 
   let emulator: Emulator | undefined;
-  const mockProviders = [...config.providers.values()].filter((p) => p.isMock);
-  if (mockProviders.length > 0) {
-    let base = opts.emulatorUrl;
-    if (!base) {
-      emulator = await startEmulator({ host: '127.0.0.1', port: 0 });
-      base = emulator.url;
-    }
-    for (const p of mockProviders) {
-      p.baseUrl = p.adapter === 'openai-compatible' ? `${base}/v1` : base;
-      p.apiKey = 'tokengrid-emulator';
-    }
+  let emulatorBase = opts.emulatorUrl;
+  if (!emulatorBase && [...config.providers.values()].some((p) => p.isMock)) {
+    emulator = await startEmulator({ host: '127.0.0.1', port: 0 });
+    emulatorBase = emulator.url;
   }
-  const providers: ReadonlyMap<string, ProviderConfig> = config.providers;
+  // Mock providers point at the emulator: a new map, the resolved config is not patched.
+  const providers: ReadonlyMap<string, ProviderConfig> = new Map([...config.providers].map(([name, p]) => [name, p.isMock
+    ? { ...p, baseUrl: p.adapter === 'openai-compatible' ? `${emulatorBase}/v1` : `${emulatorBase}`, apiKey: 'tokengrid-emulator' } : p]));
 
-  const coinsPerYuan = Number((config.file.charging as { walletCoinsPerYuan?: number } | undefined)?.walletCoinsPerYuan ?? 400_000);
+  const coinsPerYuan = config.file.charging.walletCoinsPerYuan;
   const rates = rateTableFromCatalog(config.catalog, coinsPerYuan);
   const charging = createChargingEngine({ store: chargingStore, clock, ids, rates: () => rates, config: { ...defaultChargingConfig, ...opts.charging } });
 
   const keys = new KeySnapshot();
   // Plan-level rate limits per account, from the billing entitlements (refreshed on a timer and with the keys).
   let planLimits = new Map<string, KeyLimits>();
-  let planLimitsOf: (accountId: string) => Promise<KeyLimits> = async () => ({});
   // Package model mappings per account (the plan offer's modelMap), refreshed with the plan limits.
   let planModelMaps = new Map<string, ModelMap>();
-  let planModelMapOf: (accountId: string) => Promise<ModelMap | undefined> = async () => undefined;
   const refreshKeys = async (): Promise<void> => {
     const [all, accountsList] = await Promise.all([accountStore.listKeys(), accountStore.listAccounts()]);
     keys.replace(all, accountsList.filter((a) => a.status === 'active').map((a) => a.id), planLimits, planModelMaps);
@@ -190,10 +180,11 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const refreshPlanLimits = async (): Promise<void> => {
     const next = new Map<string, KeyLimits>();
     const nextMaps = new Map<string, ModelMap>();
+    // Runs once billing (below) is built: at its first call and on its timer.
     for (const accountId of new Set((await accountStore.listKeys()).map((k) => k.accountId))) {
-      const limits = await planLimitsOf(accountId);
-      if (Object.keys(limits).length > 0) next.set(accountId, limits);
-      const map = await planModelMapOf(accountId);
+      const e = await billing.entitlements(accountId);
+      if (Object.keys(e.rateLimits).length > 0) next.set(accountId, e.rateLimits);
+      const map = e.plan === null ? undefined : offers.holder.current.offers.get(e.plan.offerId)?.modelMap;
       if (map !== undefined) nextMaps.set(accountId, map);
     }
     planLimits = next;
@@ -215,65 +206,20 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     keys,
   });
 
-  // Admin key: from the environment, or the data folder's file (created with mode 0600 on first start).
-  const adminKeyPath = join(config.dataDir, 'admin-key');
-  let firstStart: FirstStart | undefined;
-  const firstRun = !existsSync(adminKeyPath);
-  if (firstRun) {
-    const adminKey = `tgadmin-${random.bytes(24).toString('base64url')}`;
-    writeFileSync(adminKeyPath, `${adminKey}\n`, { mode: 0o600 });
-    chmodSync(adminKeyPath, 0o600);
-    firstStart = { adminKey, demoKey: '', demoAccountId: '' };
-  }
-  const adminKeyHashes = new Map<string, AdminIdentity>();
-  const ROOT: AdminIdentity = { id: 'root', role: 'operator', accountIds: null };
-  let rootKeyHash = sha256Hex(readFileSync(adminKeyPath, 'utf8').trim());
-  adminKeyHashes.set(rootKeyHash, ROOT);
-  if (env.TOKENGRID_ADMIN_KEY) {
-    adminKeyHashes.set(sha256Hex(env.TOKENGRID_ADMIN_KEY.trim()), { id: 'root-env', role: 'operator', accountIds: null });
-  }
-  /** A new root key in data/admin-key (written to a temp file, then renamed); the old one stops working at once. */
-  const rotateRootKey = async (): Promise<{ key: string; path: string }> => {
-    const key = `tgadmin-${random.bytes(24).toString('base64url')}`;
-    const tmp = `${adminKeyPath}.new`;
-    writeFileSync(tmp, `${key}\n`, { mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, adminKeyPath);
-    adminKeyHashes.delete(rootKeyHash);
-    rootKeyHash = sha256Hex(key);
-    adminKeyHashes.set(rootKeyHash, ROOT);
-    logger.warn({ path: adminKeyPath }, 'root admin key rotated; the previous key no longer works');
-    return { key, path: adminKeyPath };
-  };
-  const authenticateAdmin = (token: string | undefined): AdminIdentity | undefined => {
-    if (!token) return undefined;
-    const h = sha256Hex(token);
-    for (const [hash, identity] of adminKeyHashes) if (constantTimeEqual(h, hash)) return identity;
-    return undefined;
-  };
-
+  // Admin key: data/admin-key (created with mode 0600 on the first start), and TOKENGRID_ADMIN_KEY when set.
+  const rootKeys = openRootAdminKeys({ dataDir: config.dataDir, envKey: settings.adminKey, random, logger });
+  const adminKeyPath = rootKeys.path;
   const demoKeyPath = join(config.dataDir, 'demo-key');
-  if (firstRun && opts.bootstrapDemo !== false) {
-    const acct = await createAccount(accounts, { name: 'Demo account', kind: 'individual' });
-    if (!acct.ok) throw new Error(acct.message);
-    const key = await createApiKey(accounts, { accountId: acct.value.id, name: 'demo' });
-    if (!key.ok) throw new Error(key.message);
-    const now = clock.nowMs();
-    // A 30M-token trial (the Unicom offer) valid 30 days, and 10 CNY in the wallet for pay-as-you-go.
-    await charging.grantBucket({ accountId: acct.value.id, unit: 'tokens', amount: 30_000_000, effectiveAtMs: now, expiresAtMs: now + 30 * 86_400_000, kind: 'trial', sourceRef: 'demo-trial' });
-    await charging.setAccountPolicy(acct.value.id, { overage: 'wallet', currency: 'CNY' });
-    await charging.topUpWallet({ accountId: acct.value.id, currency: 'CNY', amountMinor: 1000, sourceRef: 'demo-wallet' });
-    firstStart = { adminKey: firstStart!.adminKey, demoKey: key.value.key, demoAccountId: acct.value.id };
-    // Kept so `tokengrid demo-key` can show it again (the data folder is 0700, the file 0600).
-    writeFileSync(demoKeyPath, `${key.value.key}\n`, { mode: 0o600 });
-    chmodSync(demoKeyPath, 0o600);
+  let firstStart: FirstStart | undefined;
+  if (rootKeys.created !== undefined) {
+    const demo = opts.bootstrapDemo !== false ? await bootstrapDemoAccount({ accounts, charging, clock, demoKeyPath }) : { demoKey: '', demoAccountId: '' };
+    firstStart = { adminKey: rootKeys.created, ...demo };
   }
   await refreshKeys();
 
   // Audit log (hash-chained, append-only) and authentication-failure throttling per source address.
   const audit = new AuditLog({ store: openSqliteAuditStore(db), clock, ids });
-  const authFailuresPerMinute = Number(env.TOKENGRID_AUTH_FAILURES_PER_MINUTE ?? 20);
-  const authThrottle = new AuthThrottle(Number.isInteger(authFailuresPerMinute) && authFailuresPerMinute > 0 ? authFailuresPerMinute : 20, 60_000);
+  const authThrottle = new AuthThrottle(settings.authFailuresPerMinute, 60_000);
   const authFailures = new Counter({ name: 'tokengrid_auth_failures_total', help: 'Failed authentications (API key or admin key).', labelNames: ['kind'], registers: [telemetry.registry] });
   const authThrottled = new Counter({ name: 'tokengrid_auth_throttled_total', help: 'Bursts of authentication failures from one address that were throttled (429).', registers: [telemetry.registry] });
   let draining = false;
@@ -281,11 +227,13 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const streamOptions: StreamOptions = { ...defaultStreamOptions, ...opts.stream };
   const shellDeps: ShellDeps = {
     gateway, keys, clock, ids, now: () => performance.now(), bodyLimitBytes: config.server.bodyLimitBytes, streamOptions,
-    log: logger, authenticateAdmin,
+    log: logger,
+    // The operator keys of the data folder first, then the admin keys with roles (POST /admin/admin-keys).
+    authenticateAdmin: (token) => rootKeys.authenticate(token) ?? billing.adminKeys.authenticate(token),
     metricsText: async () => ({ contentType: telemetry.registry.contentType, body: await telemetry.registry.metrics() }),
     isReady: () => ready, isDraining: () => draining,
     onRequestDone: (route, status, latencyS) => telemetry.requestDone(route, status, latencyS),
-    authThrottle, metricsToken: env.TOKENGRID_METRICS_TOKEN || undefined,
+    authThrottle, metricsToken: settings.metricsToken,
     onAuthFailed(f) {
       const { burstStarted, failures } = authThrottle.fail(f.source, clock.nowMs());
       authFailures.inc({ kind: f.kind });
@@ -300,7 +248,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     },
     onUnknownRoute: (method) => telemetry.unknownRoute(method),
     // POST /v1/responses with store: true (OpenAI's default) keeps responses this long (TOKENGRID_RESPONSE_TTL_DAYS).
-    responses: { store: openSqliteResponseStore(db), ttlMs: Number(env.TOKENGRID_RESPONSE_TTL_DAYS) > 0 ? Math.round(Number(env.TOKENGRID_RESPONSE_TTL_DAYS) * 86_400_000) : DEFAULT_RESPONSE_TTL_MS },
+    responses: { store: openSqliteResponseStore(db), ttlMs: settings.responseTtlMs ?? DEFAULT_RESPONSE_TTL_MS },
   };
   const adminDeps: { accounts: AccountDeps; charging: ChargingService; bodyLimitBytes: number; clock: Clock; memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null>; modelExists: (name: string) => boolean; suspendedByRole: (accountId: string) => Promise<string | undefined> } = {
     accounts, charging, bodyLimitBytes: config.server.bodyLimitBytes, clock,
@@ -308,48 +256,31 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     suspendedByRole: async (accountId) => (await audit.list({ accountId, action: 'account.update', limit: 1000 }))
       .find((e) => e.outcome < 300 && (e.after as { status?: string } | null)?.status === 'suspended')?.role,
     modelExists: (name) => config.catalog.models.has(name) || config.catalog.aliases.has(name) || config.catalog.groups.has(name),
+    // Seats (team plans) and members (family plans) bound how many members an account may add.
+    memberLimit: async (accountId) => {
+      const e = await billing.entitlements(accountId);
+      if (e.seats !== null) return { limit: e.seats, what: 'seats' };
+      return e.members !== null ? { limit: e.members, what: 'members' } : null;
+    },
   };
   // --- billing wiring (issue 5): build the billing service here and pass it to its routes ---
-  const offersFile = resolvePath(env.TOKENGRID_OFFERS_FILE ?? (config.file.catalog?.offersFile
-    ? resolvePath(dirname(configPath), config.file.catalog.offersFile) : join(import.meta.dirname, '../config/offers.yaml')));
-  const offerContext = {
-    knownModels: new Set<string>([...config.catalog.models.keys(), ...config.catalog.aliases.keys(), ...config.catalog.groups.keys()]),
-    walletCoinsPerUnit: coinsPerYuan,
-    models: config.catalog,
-  };
-  const firstOffers = parseOfferCatalog(readFileSync(offersFile, 'utf8'), offerContext);
-  if (!firstOffers.ok) throw new Error(`${offersFile}: ${firstOffers.message}`);
-  for (const w of firstOffers.value.warnings) logger.warn({ file: offersFile }, w);
-  const offers = new OfferCatalogHolder(firstOffers.value);
-  const reloadOffers = (): Result<{ version: string; offers: number; warnings: string[] }, string> => {
-    let text: string;
-    try { text = readFileSync(offersFile, 'utf8'); } catch (e) { return err('invalid', `cannot read ${offersFile}: ${(e as Error).message}`); }
-    const r = offers.reload(text, offerContext);
-    if (!r.ok) { logger.error({ file: offersFile }, r.message); return r; }
-    logger.info({ file: offersFile, version: r.value.version, offers: r.value.offers.size }, 'offer catalog reloaded');
-    return ok({ version: r.value.version, offers: r.value.offers.size, warnings: r.value.warnings });
-  };
-  /**
-   * Outgoing webhooks are always signed: the secret comes from the environment, or is generated once and
-   * written to a file in the data folder (mode 0600) whose path, not the secret, is logged.
-   */
-  const webhookSecret = (envName: string, fileName: string): string => {
-    const fromEnv = env[envName]?.trim();
-    if (fromEnv) {
-      if (fromEnv.length < WEBHOOK_SECRET_MIN_LENGTH) throw new ConfigError(`${envName} is too short: use at least ${WEBHOOK_SECRET_MIN_LENGTH} random characters.`);
-      return fromEnv;
-    }
-    const path = join(config.dataDir, fileName);
-    if (!existsSync(path)) {
-      writeFileSync(path, `${formatWebhookSecret(random.bytes(32))}\n`, { mode: 0o600 });
-      logger.warn({ path, env: envName }, 'no webhook secret configured: generated one (whsec_...); give it to the receiver to verify webhook-signature (Standard Webhooks)');
-    }
-    return readFileSync(path, 'utf8').trim();
-  };
-  const carrierDir = env.TOKENGRID_CARRIER_EXPORT_DIR ?? join(config.dataDir, 'carrier-exports');
-  const carrier = env.TOKENGRID_CARRIER_WEBHOOK_URL
+  const offers = openOffersFile({
+    path: resolveOffersFile(config.file, configPath, settings.offersFile),
+    context: {
+      knownModels: new Set<string>([...config.catalog.models.keys(), ...config.catalog.aliases.keys(), ...config.catalog.groups.keys()]),
+      walletCoinsPerUnit: coinsPerYuan,
+      models: config.catalog,
+    },
+    logger,
+    watch: opts.timers !== false,
+  });
+  const secretFor = (fromEnv: string | undefined, envName: string, fileName: string): string =>
+    signingSecret({ fromEnv, envName, dataDir: config.dataDir, fileName, random, logger });
+  const carrierDir = settings.carrierExportDir ?? join(config.dataDir, 'carrier-exports');
+  const carrierUrl = settings.carrierWebhookUrl;
+  const carrier = carrierUrl
     ? webhookChannel({
-      url: env.TOKENGRID_CARRIER_WEBHOOK_URL, secret: webhookSecret('TOKENGRID_CARRIER_WEBHOOK_SECRET', 'carrier-webhook-secret'), clock,
+      url: carrierUrl, secret: secretFor(settings.carrierWebhookSecret, 'TOKENGRID_CARRIER_WEBHOOK_SECRET', 'carrier-webhook-secret'), clock,
       post: async (url, headers, body) => {
         const r = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
         return { status: r.status, body: await r.text() };
@@ -361,7 +292,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     labelNames: ['stage'], registers: [telemetry.registry],
   });
   const billing = createBillingService({
-    store: openSqliteBillingStore(db), charging, chargingStore, accounts: accountStore, clock, ids, random, offers: () => offers.current,
+    store: openSqliteBillingStore(db), charging, accounts: accountStore, clock, ids, random, offers: () => offers.holder.current,
     models: () => config.catalog, carrier, walletCoinsPerUnit: coinsPerYuan,
     log: (level, obj, msg) => logger[level](obj, msg),
     // Issue 12: alert on any increase (an account whose renewal fails is listed, logged, and counted here).
@@ -370,23 +301,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     phoneBillChannel: (accountId) => phones.phonesOf(accountId).length > 0,
   });
   await billing.adminKeys.load();
-  planLimitsOf = async (accountId) => (await billing.entitlements(accountId)).rateLimits;
-  planModelMapOf = async (accountId) => {
-    const plan = (await billing.entitlements(accountId)).plan;
-    return plan === null ? undefined : offers.current.offers.get(plan.offerId)?.modelMap;
-  };
-  // Seats (team plans) and members (family plans) bound how many members an account may add.
-  adminDeps.memberLimit = async (accountId) => {
-    const e = await billing.entitlements(accountId);
-    if (e.seats !== null) return { limit: e.seats, what: 'seats' };
-    return e.members !== null ? { limit: e.members, what: 'members' } : null;
-  };
   await refreshPlanLimits();
-  // Admin keys with roles (POST /admin/admin-keys) are checked after the operator key of the data folder.
-  shellDeps.authenticateAdmin = (token) => authenticateAdmin(token) ?? billing.adminKeys.authenticate(token);
-  const onOffersChanged = (): void => { reloadOffers(); };
-  if (opts.timers !== false) watchFile(offersFile, { interval: 2000, persistent: false }, onOffersChanged);
-  const billingDeps = { ...adminDeps, billing, reloadOffers, offersFile };
+  const billingDeps = { ...adminDeps, billing, reloadOffers: offers.reload, offersFile: offers.path };
   const parentOf = async (id: string) => (await accountStore.getAccount(id))?.parentId;
   const canAccess = (admin: AdminIdentity, accountId: string): Promise<boolean> => requireAccountAccess(admin, accountId, parentOf).then(() => true, () => false);
   // --- end billing wiring ---
@@ -400,7 +316,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     ...(accountAdminRoutes(adminDeps) as Route<never>[]),
     ...(chargingAdminRoutes(adminDeps) as Route<never>[]),
     ...(billingAdminRoutes(billingDeps) as Route<never>[]),
-    ...(securityAdminRoutes({ audit, canAccess, rotateRootKey }) as Route<never>[]),
+    ...(securityAdminRoutes({ audit, canAccess, rotateRootKey: rootKeys.rotate }) as Route<never>[]),
     // Self-service writes (orders, keys, members, caps, phone, notifications) go to the audit log too, actor key:<id>.
     ...audited([...(selfRoutes(billingDeps) as Route<never>[]), ...consoleRoutes({
       dir: join(import.meta.dirname, '../console'), accounts, clock, random, sms, phones,
@@ -423,9 +339,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const shell = createHttpShell(shellDeps, guardAdminRoutes(routes as Route<AdminIdentity>[], { canAccess, onWrite: auditWriteHook(audit) }) as Route<never>[]);
 
   // Charging events (50/80/100 % of an allowance) go to the operator's webhook, signed, with retries.
-  const webhookUrl = env.TOKENGRID_WEBHOOK_URL ?? config.file.notifications?.webhookUrl;
+  const webhookUrl = settings.webhookUrl ?? config.file.notifications?.webhookUrl;
   let webhook: WebhookDeliverer | undefined;
-  const webhookSigningSecret = webhookUrl ? webhookSecret('TOKENGRID_WEBHOOK_SECRET', 'webhook-secret') : undefined;
+  const webhookSigningSecret = webhookUrl ? secretFor(settings.webhookSecret, 'TOKENGRID_WEBHOOK_SECRET', 'webhook-secret') : undefined;
   if (webhookUrl && webhookSigningSecret !== undefined && opts.timers !== false) {
     webhook = createWebhookDeliverer({
       outbox: chargingStore, clock, config: { url: webhookUrl, secret: webhookSigningSecret },
@@ -468,7 +384,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       draining = true;
       for (const t of timers) clearInterval(t);
       await webhook?.stop();
-      unwatchFile(offersFile, onOffersChanged);
+      offers.close();
       const closed = new Promise<void>((resolve) => shell.server.close(() => resolve()));
       shell.server.closeIdleConnections();
       const deadline = performance.now() + graceMs;

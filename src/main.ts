@@ -5,7 +5,8 @@ import { ConfigError } from './config/index.ts';
 
 const HELP = `Usage: npm start -- [--host 127.0.0.1] [--port 8080] [--config config/tokengrid.yaml] [--data-dir ./data]
 Env: TOKENGRID_HOST, TOKENGRID_PORT, TOKENGRID_CONFIG, TOKENGRID_DATA_DIR, TOKENGRID_LOG_LEVEL, TOKENGRID_ADMIN_KEY (>= 32 characters),
-TOKENGRID_METRICS_TOKEN, TOKENGRID_WEBHOOK_URL / TOKENGRID_WEBHOOK_SECRET, TOKENGRID_AUTH_FAILURES_PER_MINUTE, and vendor keys (DEEPSEEK_API_KEY, ...).`;
+TOKENGRID_METRICS_TOKEN, TOKENGRID_WEBHOOK_URL / TOKENGRID_WEBHOOK_SECRET, TOKENGRID_AUTH_FAILURES_PER_MINUTE, and vendor keys (DEEPSEEK_API_KEY, ...).
+Every setting with its default: docs/configuration.md.`;
 
 async function main(): Promise<void> {
   // Files this process creates (database, WAL, key files, exports) are readable by its user only.

@@ -6,7 +6,7 @@
  */
 import { ok } from '../core/index.ts';
 import { fail, type BR, type Ctx } from './context.ts';
-import { deliverCarrierCharges } from './carrier.ts';
+import { deliverCarrierCharges } from './carrier-delivery.ts';
 import { newPayment, restoreCreditLine } from './payments.ts';
 import { iso, parsePeriod, periodOf, type Period } from './periods.ts';
 import { renewDue } from './renew.ts';

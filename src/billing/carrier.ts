@@ -5,7 +5,6 @@
  * The I/O itself (writing a file, an HTTP POST) is injected by the composition root.
  */
 import { webhookHeaders, webhookKey, type Clock } from '../core/index.ts';
-import type { Ctx } from './context.ts';
 
 export interface CarrierCharge {
   paymentId: string;
@@ -92,29 +91,4 @@ export function webhookChannel(o: { url: string; secret: string; post: HttpPost;
   };
 }
 
-const MAX_ATTEMPTS = 5;
 
-/** Hand pending phone-bill payments to the carrier (outside any transaction: this is network or disk I/O). */
-export async function deliverCarrierCharges(ctx: Ctx): Promise<{ submitted: number; failed: number; pending: number }> {
-  const { store, carrier } = ctx.deps;
-  const pending = (await store.listPayments({ status: 'pending' })).filter((p) => p.channel === 'phone_bill' && p.billId !== null);
-  if (carrier === undefined || pending.length === 0) return { submitted: 0, failed: 0, pending: pending.length };
-  const charges: CarrierCharge[] = [];
-  for (const p of pending) {
-    const bill = await store.getBill(p.billId!);
-    charges.push({ paymentId: p.id, billId: p.billId!, accountId: p.accountId, period: bill?.period ?? '', amountMinor: p.amountMinor, currency: p.currency, description: `TokenGrid bill ${bill?.period ?? ''} (${p.billId})` });
-  }
-  const results = await carrier.submit(charges);
-  let submitted = 0;
-  let failed = 0;
-  for (const r of results) {
-    const p = pending.find((x) => x.id === r.paymentId);
-    if (p === undefined) continue;
-    const attempts = p.attempts + 1;
-    const status = r.ok ? 'submitted' : attempts >= MAX_ATTEMPTS ? 'failed' : 'pending';
-    if (r.ok) submitted++;
-    else failed++;
-    await ctx.serial(() => store.updatePayment({ ...p, attempts, status, reference: r.ok ? r.reference : r.error, updatedAtMs: ctx.now() }));
-  }
-  return { submitted, failed, pending: pending.length - submitted };
-}

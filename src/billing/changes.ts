@@ -10,10 +10,11 @@ import { fail, fmtMoney, offerOnSale, runOrder, type BR, type Ctx, type Outcome 
 import { collect, earnPoints, requireFunds } from './payments.ts';
 import { cycleWindow, DAY_MS, isoDay, prorate } from './periods.ts';
 import { catchUpAccount, orderableOffer } from './renew.ts';
+import type { SubscribeInput, SubscriptionResult } from './subscriptions.ts';
 import {
-  currentIndex, endSchedulesAt, grantOnce, isLive, newOrder, requirePhoneBill, scheduleTerm, syncPolicy, termAt, times, validateQuantity,
-  type SubscribeInput, type SubscriptionResult,
-} from './subscriptions.ts';
+  currentIndex, endSchedulesAt, grantOnce, isLive, newOrder, scheduleTerm, syncPolicy, termAt, times, validateQuantity,
+} from './terms.ts';
+import { requirePhoneBill } from './subscriptions.ts';
 import type { Offer, OrderLine, Subscription, Term } from './types.ts';
 
 export interface ChangeInput {

@@ -8,7 +8,7 @@ import { activeAccount, fail, fmtMoney, offerOnSale, runOrder, type BR, type Ctx
 import { creditWallet, newPayment } from './payments.ts';
 import { DAY_MS, isoDay } from './periods.ts';
 import { catchUpAccount } from './renew.ts';
-import { newOrder } from './subscriptions.ts';
+import { newOrder } from './terms.ts';
 import type { CodeBatch, CodeRecord, Order, Subscription } from './types.ts';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';

@@ -2,7 +2,7 @@
 import { err, ok, sha256Hex, type Clock, type Err, type IdGenerator, type Random, type Result } from '../core/index.ts';
 import type { Account, AccountStore } from '../accounts/index.ts';
 import type { ModelCatalog } from '../catalog/index.ts';
-import type { ChargingService, ChargingStore } from '../charging/index.ts';
+import type { ChargingService } from '../charging/index.ts';
 import type { BillingStore } from './store.ts';
 import type { CarrierChannel } from './carrier.ts';
 import type { Offer, OfferCatalog } from './types.ts';
@@ -10,8 +10,6 @@ import type { Offer, OfferCatalog } from './types.ts';
 export interface BillingDeps {
   store: BillingStore;
   charging: ChargingService;
-  /** Used for wallet debits (one atomic account operation), which the charging management API does not offer yet. */
-  chargingStore: ChargingStore;
   accounts: AccountStore;
   clock: Clock;
   ids: IdGenerator;

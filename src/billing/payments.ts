@@ -3,7 +3,6 @@
  * transaction as the order); the phone bill defers the charge to the month's bill, which the carrier channel
  * collects; external records money received outside TokenGrid. Every payment leaves a Payment record.
  */
-import { available, emptyMutation } from '../charging/index.ts';
 import { ok } from '../core/index.ts';
 import { fail, fmtMoney, type BR, type Ctx } from './context.ts';
 import type { Order, Payment, PaymentChannel, PaymentStatus } from './types.ts';
@@ -22,24 +21,11 @@ export async function requireFunds(ctx: Ctx, accountId: string, currency: string
     'Top up the wallet or pay with channel "phone_bill"; nothing was changed.');
 }
 
-/** Debit the wallet (one atomic charging operation with its ledger entry); false when it cannot pay. */
+/** Debit the wallet through charging (one atomic charging operation with its ledger entry); false when it cannot pay. */
 export async function debitWallet(ctx: Ctx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<boolean> {
-  const nowMs = ctx.now();
-  return ctx.deps.chargingStore.runAccountOp({ accountId, nowMs }, (view) => {
-    const wallet = view.buckets.find((b) => b.kind === 'wallet' && b.currency === currency && b.memberId === null);
-    if (wallet === undefined || available(wallet) < amountMinor) return { mutation: null, result: false };
-    return {
-      mutation: {
-        ...emptyMutation(),
-        bucketDeltas: [{ bucketId: wallet.id, consumed: amountMinor }],
-        ledger: [{
-          id: `consume:${ref}:${wallet.id}`, accountId, op: 'consume', debit: `bucket:${wallet.id}`, credit: 'house:revenue',
-          unit: 'money', currency, amount: amountMinor, requestId: null, atMs: nowMs,
-        }],
-      },
-      result: true,
-    };
-  });
+  const r = await ctx.deps.charging.debitWallet({ accountId, currency, amountMinor, ref });
+  if (!r.ok) throw new Error(`wallet debit ${ref} failed: ${r.message}`);
+  return r.value.paid;
 }
 
 export async function creditWallet(ctx: Ctx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<void> {
@@ -95,20 +81,6 @@ export async function pointsBalance(ctx: Ctx, accountId: string): Promise<number
  */
 export async function restoreCreditLine(ctx: Ctx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<void> {
   if (amountMinor <= 0) return;
-  const nowMs = ctx.now();
-  await ctx.deps.chargingStore.runAccountOp({ accountId, nowMs }, (view) => {
-    const line = view.buckets.find((b) => b.kind === 'postpaid_line' && b.currency === currency && b.memberId === null);
-    if (line === undefined) return { mutation: null, result: false };
-    return {
-      mutation: {
-        ...emptyMutation(),
-        bucketDeltas: [{ bucketId: line.id, amount: amountMinor }],
-        ledger: [{
-          id: `topup:${ref}:${line.id}`, accountId, op: 'topup', debit: 'house:receivable:phone_bill', credit: `bucket:${line.id}`,
-          unit: 'money', currency, amount: amountMinor, requestId: null, atMs: nowMs,
-        }],
-      },
-      result: true,
-    };
-  });
+  const r = await ctx.deps.charging.restoreCreditLine({ accountId, currency, amountMinor, ref });
+  if (!r.ok) throw new Error(`credit line restore ${ref} failed: ${r.message}`);
 }

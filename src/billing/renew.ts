@@ -11,7 +11,7 @@ import { collect, debitWallet, earnPoints } from './payments.ts';
 import { cycleWindow, isoDay } from './periods.ts';
 import {
   currentIndex, endFamily, isLive, lineKindFor, newOrder, scheduleTerm, syncPolicy, termAt,
-} from './subscriptions.ts';
+} from './terms.ts';
 import type { Offer, Order, Subscription, Term } from './types.ts';
 
 /** Create the schedules of terms that were waiting for their first cycle (clamped start dates). */

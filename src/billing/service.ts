@@ -2,7 +2,7 @@
 import { ok } from '../core/index.ts';
 import { AdminKeyRegistry } from './admin-keys.ts';
 import { billCsv, draftBill, runBills } from './bills.ts';
-import { deliverCarrierCharges } from './carrier.ts';
+import { deliverCarrierCharges } from './carrier-delivery.ts';
 import { buyAddon, changePlan } from './changes.ts';
 import { generateCodes, redeemCode } from './codes.ts';
 import { fail, makeCtx, type BillingDeps, type BR, type Ctx } from './context.ts';

@@ -52,7 +52,7 @@ export function billingHarness(stores: TestStores, opts: { startMs: number | str
   if (!parsed.ok) throw new Error(parsed.message);
   const offers = new OfferCatalogHolder(parsed.value);
   const billing = createBillingService({
-    store: stores.billing, charging, chargingStore: stores.charging, accounts: stores.accounts, clock, ids, random,
+    store: stores.billing, charging, accounts: stores.accounts, clock, ids, random,
     offers: () => offers.current, walletCoinsPerUnit: 400_000, carrier: opts.carrier,
   });
   const accounts: AccountDeps = { store: stores.accounts, clock, ids, random };

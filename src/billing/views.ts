@@ -8,7 +8,7 @@ import { cycleIndexAt, cycleStartMs, defaultChargingConfig } from '../charging/i
 import { fmtMoney, type Ctx } from './context.ts';
 import { pointsBalance } from './payments.ts';
 import { cycleWindow, iso, isoDay } from './periods.ts';
-import { currentIndex, isLive, termAt } from './subscriptions.ts';
+import { currentIndex, isLive, termAt } from './terms.ts';
 import type { Offer, Subscription } from './types.ts';
 
 export function subscriptionView(ctx: Ctx, s: Subscription) {
@@ -127,9 +127,7 @@ const grouped = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 /** The account's charging state that the balance depends on: the overage policy in force and the member's cap. */
 async function chargingState(ctx: Ctx, accountId: string, memberId: string | null) {
-  return ctx.deps.chargingStore.runAccountOp({ accountId, nowMs: ctx.now(), memberId, holdsOnly: true }, (v) => ({
-    mutation: null, result: { policy: v.policy, cap: v.memberCap, usage: v.memberUsage.map((u) => ({ ...u })) },
-  }));
+  return ctx.deps.charging.accountState(accountId, memberId);
 }
 
 export interface MemberCapStatus {

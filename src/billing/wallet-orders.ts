@@ -4,7 +4,8 @@ import { activeAccount, fail, fmtMoney, runOrder, type BR, type Ctx, type Outcom
 import { collect, creditWallet, newPayment, pointsBalance } from './payments.ts';
 import { DAY_MS, cycleAt, isoDay } from './periods.ts';
 import { catchUpAccount, settleUnpaid } from './renew.ts';
-import { currentIndex, endFamily, isLive, newOrder, requirePhoneBill, syncPolicy, termAt } from './subscriptions.ts';
+import { currentIndex, endFamily, isLive, newOrder, syncPolicy, termAt } from './terms.ts';
+import { requirePhoneBill } from './subscriptions.ts';
 import { cycleStartMs } from '../charging/index.ts';
 import type { Order, PaymentChannel, PointsEntry } from './types.ts';
 

@@ -7,7 +7,8 @@ import { settle } from './settle.ts';
 import { voidReservation } from './void.ts';
 import { renewDue, renewDueReport, sweepExpired } from './sweep.ts';
 import {
-  createAllowanceSchedule, endSchedule, forfeitBucket, grantBucket, setAccountPolicy, setMemberCap, topUpWallet,
+  accountState, createAllowanceSchedule, debitWallet, endSchedule, forfeitBucket, grantBucket, restoreCreditLine, setAccountPolicy,
+  setMemberCap, topUpWallet,
 } from './management.ts';
 import { balances, summarizeUsage } from './queries.ts';
 
@@ -29,6 +30,9 @@ export function createChargingEngine(deps: ChargingDeps): ChargingService {
     setAccountPolicy: (id, p) => setAccountPolicy(ctx, id, p),
     setMemberCap: (a, m, c) => setMemberCap(ctx, a, m, c),
     forfeitBucket: (a, b, ref) => forfeitBucket(ctx, a, b, ref),
+    debitWallet: (i) => debitWallet(ctx, i),
+    restoreCreditLine: (i) => restoreCreditLine(ctx, i),
+    accountState: (a, m) => accountState(ctx, a, m),
     listBuckets: async (accountId) => balances(await store.listBuckets(accountId), clock.nowMs()),
     listUsage: (accountId, r) => store.listUsage(accountId, r.fromMs, r.toMs),
     usageSummary: async (accountId, r) => summarizeUsage(await store.listUsage(accountId, r.fromMs, r.toMs)),

@@ -1,7 +1,7 @@
 /** Management API types: what the admin API and billing call to grant, top up, schedule and read balances. */
 import type { Result } from '../core/index.ts';
 import type {
-  AccountPolicy, AllowanceSchedule, Bucket, BucketBalance, BucketKind, BucketUnit, CycleUnit, MemberCap, OveragePolicy,
+  AccountPolicy, AllowanceSchedule, Bucket, BucketBalance, BucketKind, BucketUnit, CycleUnit, MemberCap, MemberCapUsage, OveragePolicy,
   StoredChargingEvent, UsageRecord,
 } from './types.ts';
 
@@ -98,6 +98,15 @@ export interface ChargingManagement {
   setAccountPolicy(accountId: string, p: SetPolicyInput): Promise<Result<AccountPolicy, ManagementErrorCode>>;
   /** Forfeit a live bucket's unused part now (refunds); open holds keep theirs. Idempotent by ref. */
   forfeitBucket(accountId: string, bucketId: string, ref: string): Promise<Result<{ forfeited: number }, ManagementErrorCode>>;
+  /**
+   * Pay from the account's wallet for `currency` (one atomic operation with its consume ledger entry, id
+   * `consume:<ref>:<bucket>`): paid false, and nothing moved, when the wallet cannot pay all of it.
+   */
+  debitWallet(i: { accountId: string; currency: string; amountMinor: number; ref: string }): Promise<Result<{ paid: boolean }, ManagementErrorCode>>;
+  /** Give a billed amount back to the postpaid credit line (its amount grows); restored false when the account has none. */
+  restoreCreditLine(i: { accountId: string; currency: string; amountMinor: number; ref: string }): Promise<Result<{ restored: boolean }, ManagementErrorCode>>;
+  /** The overage policy in force, and a member's cap definition and newest usage rows (holds included). */
+  accountState(accountId: string, memberId: string | null): Promise<{ policy: AccountPolicy | null; cap: MemberCap | null; usage: MemberCapUsage[] }>;
   /** renewDue with the per-account failures listed (a failing account never stops the others). */
   renewDueReport(): Promise<RenewalReport>;
   setMemberCap(accountId: string, memberId: string, c: SetMemberCapInput): Promise<Result<MemberCap, ManagementErrorCode>>;

@@ -5,7 +5,7 @@
  */
 import { err, ok, type Result } from '../core/index.ts';
 import type {
-  AccountPolicy, AllowanceSchedule, Bucket, CreateScheduleInput, GrantBucketInput, ManagementErrorCode, MemberCap,
+  AccountPolicy, AllowanceSchedule, Bucket, CreateScheduleInput, GrantBucketInput, ManagementErrorCode, MemberCap, MemberCapUsage,
   SetMemberCapInput, SetPolicyInput, TopUpWalletInput,
 } from './types.ts';
 import { DEFAULT_PRIORITY, available } from './burn-down.ts';
@@ -180,4 +180,47 @@ export async function setMemberCap(ctx: Ctx, accountId: string, memberId: string
     w.setMemberCap(cap);
     return { mutation: w.toMutation(), result: ok(cap) };
   });
+}
+
+/**
+ * Pay an order from the wallet: one atomic operation (consume + its ledger entry), so billing never writes to the
+ * charging store itself. Paid false, and nothing moved, when the wallet cannot pay all of it.
+ */
+export async function debitWallet(ctx: Ctx, i: { accountId: string; currency: string; amountMinor: number; ref: string }): Promise<R<{ paid: boolean }>> {
+  if (!isInt(i.amountMinor, 1)) return err('invalid', 'amountMinor must be a positive integer');
+  if (i.ref.length === 0) return err('invalid', 'ref is required');
+  const nowMs = ctx.deps.clock.nowMs();
+  return ctx.deps.store.runAccountOp<R<{ paid: boolean }>>({ accountId: i.accountId, nowMs }, (view) => {
+    const w = new Work(view);
+    const wallet = [...w.buckets.values()].find((b) => b.kind === 'wallet' && b.currency === i.currency && b.memberId === null);
+    if (wallet === undefined || available(wallet) < i.amountMinor) return { mutation: null, result: ok({ paid: false }) };
+    w.move(wallet.id, { consumed: i.amountMinor });
+    w.ledger('consume', i.ref, { debit: `bucket:${wallet.id}`, credit: 'house:revenue', bucket: wallet, amount: i.amountMinor });
+    return { mutation: w.toMutation(), result: ok({ paid: true }) };
+  });
+}
+
+/**
+ * A bill moved the postpaid line's usage to the phone bill: the line's amount grows by what was billed (ledger
+ * `topup:<ref>:<line>` from the phone-bill receivable), so the credit limit applies to each month's unbilled usage.
+ */
+export async function restoreCreditLine(ctx: Ctx, i: { accountId: string; currency: string; amountMinor: number; ref: string }): Promise<R<{ restored: boolean }>> {
+  if (!isInt(i.amountMinor, 1)) return err('invalid', 'amountMinor must be a positive integer');
+  const nowMs = ctx.deps.clock.nowMs();
+  return ctx.deps.store.runAccountOp<R<{ restored: boolean }>>({ accountId: i.accountId, nowMs }, (view) => {
+    const w = new Work(view);
+    const line = [...w.buckets.values()].find((b) => b.kind === 'postpaid_line' && b.currency === i.currency && b.memberId === null);
+    if (line === undefined) return { mutation: null, result: ok({ restored: false }) };
+    w.move(line.id, { amount: i.amountMinor });
+    w.ledger('topup', i.ref, { debit: 'house:receivable:phone_bill', credit: `bucket:${line.id}`, bucket: line, amount: i.amountMinor });
+    return { mutation: w.toMutation(), result: ok({ restored: true }) };
+  });
+}
+
+/** The overage policy in force, and a member's cap and newest usage rows (a read: no transaction, holds included). */
+export async function accountState(ctx: Ctx, accountId: string, memberId: string | null): Promise<{ policy: AccountPolicy | null; cap: MemberCap | null; usage: MemberCapUsage[] }> {
+  const nowMs = ctx.deps.clock.nowMs();
+  return ctx.deps.store.runAccountOp({ accountId, nowMs, memberId, holdsOnly: true }, (v) => ({
+    mutation: null, result: { policy: v.policy, cap: v.memberCap, usage: v.memberUsage.map((u) => ({ ...u })) },
+  }));
 }

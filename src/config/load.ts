@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { buildCatalog, type ModelCatalog, type ModelSpec, type Ratio } from '../catalog/index.ts';
 import type { ProviderConfig } from '../providers/index.ts';
@@ -57,7 +57,7 @@ export function loadConfigFile(path: string): FileConfig {
  * Turn the file config plus the environment into the runtime view: providers whose key env var is unset are
  * disabled, and a model left without deployments is served by the mock provider of its vendor's dialect.
  */
-export function resolveConfig(file: FileConfig, env: NodeJS.ProcessEnv, overrides: { host?: string; port?: number; dataDir?: string } = {}): RuntimeConfig {
+export function resolveConfig(file: FileConfig, env: Readonly<Record<string, string | undefined>> = process.env, overrides: { host?: string; port?: number; dataDir?: string } = {}): RuntimeConfig {
   const providers = new Map<string, ResolvedProvider>();
   for (const [name, p] of Object.entries(file.providers)) {
     if (p.adapter === 'mock') {
@@ -127,4 +127,13 @@ export function resolveConfig(file: FileConfig, env: NodeJS.ProcessEnv, override
     file,
     routingSummary: summary,
   };
+}
+
+/** The package catalog shipped with TokenGrid. */
+export const DEFAULT_OFFERS_PATH = resolve(import.meta.dirname, '../../config/offers.yaml');
+
+/** Where the offers come from: TOKENGRID_OFFERS_FILE, else the file's catalog.offersFile (relative to the file), else the shipped one. */
+export function resolveOffersFile(file: FileConfig, configPath: string, fromEnv: string | undefined): string {
+  if (fromEnv !== undefined) return resolve(fromEnv);
+  return file.catalog?.offersFile ? resolve(dirname(configPath), file.catalog.offersFile) : DEFAULT_OFFERS_PATH;
 }

@@ -58,7 +58,8 @@ export const configSchema = z.object({
   server: serverSchema.default(serverSchema.parse({})),
   providers: z.record(z.string(), providerSchema),
   models: z.record(z.string(), modelSchema),
-  charging: z.record(z.string(), z.unknown()).optional(),
+  /** Charging settings of the file (the engine's own tuning is ChargingConfig, set by code). */
+  charging: z.object({ walletCoinsPerYuan: z.number().int().positive().default(400_000) }).strict().default({ walletCoinsPerYuan: 400_000 }),
   catalog: z.object({ offersFile: z.string().optional() }).strict().optional(),
   notifications: z.object({ webhookUrl: z.string().url().optional() }).strict().optional(),
 }).strict();

@@ -75,7 +75,7 @@ function numberFor(schema: Record<string, unknown>, integer: boolean): number {
   return integer ? Math.ceil(n) : n;
 }
 
-function valueOf(raw: unknown, depth: number, w: Walk, name?: string): unknown {
+function sampleValue(raw: unknown, depth: number, w: Walk, name?: string): unknown {
   if (!isRecord(raw) || depth > DEPTH_MAX) return 'demo';
   let schema = deref(raw, w);
   const all = schema['allOf'];
@@ -102,7 +102,7 @@ function valueOf(raw: unknown, depth: number, w: Walk, name?: string): unknown {
     const alts = schema[key];
     if (Array.isArray(alts) && alts.length > 0) {
       const nonNull = alts.find((a) => !(isRecord(a) && a['type'] === 'null'));
-      return valueOf(nonNull ?? alts[0], depth + 1, w, name);
+      return sampleValue(nonNull ?? alts[0], depth + 1, w, name);
     }
   }
   switch (typeOf(schema)) {
@@ -116,7 +116,7 @@ function valueOf(raw: unknown, depth: number, w: Walk, name?: string): unknown {
       const n = Math.max(1, typeof schema['minItems'] === 'number' ? schema['minItems'] : 1);
       const items = Array.isArray(schema['prefixItems']) ? schema['prefixItems'] : undefined;
       const out: unknown[] = [];
-      for (let i = 0; i < n; i++) out.push(valueOf(items?.[i] ?? schema['items'], depth + 1, w));
+      for (let i = 0; i < n; i++) out.push(sampleValue(items?.[i] ?? schema['items'], depth + 1, w));
       return out;
     }
     case 'object':
@@ -135,18 +135,18 @@ function objectOf(schema: Record<string, unknown>, depth: number, w: Walk): Reco
   const required = Array.isArray(schema['required']) ? new Set(schema['required'].filter((r) => typeof r === 'string')) : new Set<unknown>();
   for (const [name, sub] of Object.entries(props)) {
     if (w.hints?.requiredOnly === true && !required.has(name)) continue;
-    out[name] = valueOf(sub, depth, w, name);
+    out[name] = sampleValue(sub, depth, w, name);
   }
   return out;
 }
 
 export function valueFromSchema(schema: unknown, depth = 0, hints?: ValueHints): unknown {
-  return valueOf(schema, depth, { root: schema, hints });
+  return sampleValue(schema, depth, { root: schema, hints });
 }
 
 export function objectFromSchema(schema: unknown, depth = 0, hints?: ValueHints): Record<string, unknown> {
   if (!isRecord(schema)) return {};
-  const v = valueOf(schema, depth, { root: schema, hints });
+  const v = sampleValue(schema, depth, { root: schema, hints });
   return isRecord(v) ? v : {};
 }
 

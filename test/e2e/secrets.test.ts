@@ -127,6 +127,7 @@ describe('webhooks and /metrics', () => {
     assert.ok(existsSync(file));
     assert.equal(mode(file), 0o600);
     assert.ok(readFileSync(file, 'utf8').trim().length >= 32);
+    assert.match(readFileSync(file, 'utf8').trim(), /^whsec_/, 'a generated secret is in the Standard Webhooks format');
     const dir = mkdtempSync(join(tmpdir(), 'tokengrid-hook-'));
     try {
       await assert.rejects(createApp({ configPath: TEST_CONFIG, dataDir: dir, port: 0, timers: false, logger: pino({ level: 'silent' }), env: { TOKENGRID_WEBHOOK_URL: 'http://127.0.0.1:9/h', TOKENGRID_WEBHOOK_SECRET: 'short' } }), /TOKENGRID_WEBHOOK_SECRET is too short/);

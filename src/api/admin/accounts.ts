@@ -41,6 +41,15 @@ const createKeyBody = z.object({
   }).strict().optional(),
 }).strict();
 
+/** The request body of each route, by route: the OpenAPI document is generated from these (billing-openapi.ts). */
+export const accountBodies = {
+  'POST /admin/accounts': createAccountBody,
+  'PATCH /admin/accounts/:id': z.object({ name: z.string().min(1).max(200).optional(), status: z.enum(['active', 'suspended', 'closed']).optional() }).strict(),
+  'POST /admin/accounts/:id/members': z.object({ name: z.string().min(1).max(200), role: z.enum(['owner', 'admin', 'member']).optional() }).strict(),
+  'POST /admin/accounts/:id/keys': createKeyBody,
+  'POST /admin/keys': createKeyBody,
+};
+
 export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>[] {
   const store = deps.accounts.store;
   const parentOf = async (id: string) => (await store.getAccount(id))?.parentId;
@@ -94,7 +103,7 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
       method: 'PATCH', path: '/admin/accounts/:id', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
         await access(admin, rc.params.id!);
-        const body = await parseBody(rc, z.object({ name: z.string().min(1).max(200).optional(), status: z.enum(['active', 'suspended', 'closed']).optional() }).strict(), deps.bodyLimitBytes);
+        const body = await parseBody(rc, accountBodies['PATCH /admin/accounts/:id'], deps.bodyLimitBytes);
         const a = await store.getAccount(rc.params.id!);
         if (!a) throw new TokenGridError('not_found', `account ${rc.params.id} does not exist`);
         // Lifting a suspension (or reopening) creates the right to spend again: operator-only (the matrix's actions).
@@ -116,7 +125,7 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
       method: 'POST', path: '/admin/accounts/:id/members', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
         await access(admin, rc.params.id!);
-        const body = await parseBody(rc, z.object({ name: z.string().min(1).max(200), role: z.enum(['owner', 'admin', 'member']).optional() }).strict(), deps.bodyLimitBytes);
+        const body = await parseBody(rc, accountBodies['POST /admin/accounts/:id/members'], deps.bodyLimitBytes);
         const cap = await deps.memberLimit?.(rc.params.id!);
         if (cap) {
           const count = (await store.listMembers(rc.params.id!)).length;

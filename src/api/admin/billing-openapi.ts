@@ -1,9 +1,14 @@
 /**
  * The OpenAPI 3.1 document for the admin and self-service APIs, served at GET /admin/openapi.json (and
- * /self/openapi.json). Request bodies of the billing routes come from their zod schemas; the other admin routes
- * are described here by hand. test/e2e/billing-openapi.test.ts fails when a registered route is missing.
+ * /self/openapi.json). Every request body is generated (z.toJSONSchema) from the zod schema the route itself
+ * parses with: the billing routes' `schemas`, and the `accountBodies` / `chargingBodies` tables the account and
+ * charging routes read their bodies through. Summaries, tags and query names are written here.
+ * test/e2e/billing-openapi.test.ts fails when a registered route is missing, test/openapi-bodies.test.ts when a
+ * route parses an inline schema (one the document cannot see) or a write documents an empty body.
  */
 import { z } from 'zod';
+import { accountBodies } from './accounts.ts';
+import { chargingBodies } from './charging.ts';
 import { financeSchemas } from './billing-finance.ts';
 import { schemas } from './billing-orders.ts';
 import { selfOpenApiOps, selfSchemas } from '../self/schemas.ts';
@@ -20,23 +25,22 @@ interface Op {
   csv?: boolean;
 }
 
-const object = z.object({}).passthrough();
 const OPS: Record<string, Op> = {
   // accounts, members, keys (api/admin/accounts.ts)
-  'POST /admin/accounts': { summary: 'Create an account (enterprise admins: a sub-account of theirs via parentId).', tag: 'accounts', body: object },
+  'POST /admin/accounts': { summary: 'Create an account (enterprise admins: a sub-account of theirs via parentId).', tag: 'accounts' },
   'GET /admin/accounts': { summary: 'List the accounts this admin may see.', tag: 'accounts' },
   'GET /admin/accounts/:id': { summary: 'An account with its members.', tag: 'accounts' },
-  'PATCH /admin/accounts/:id': { summary: 'Rename, suspend or close an account.', tag: 'accounts', body: object },
-  'POST /admin/accounts/:id/members': { summary: 'Add a member (family or team).', tag: 'accounts', body: object },
-  'POST /admin/accounts/:id/keys': { summary: 'Create an API key for the account (the secret is shown once).', tag: 'keys', body: object },
-  'POST /admin/keys': { summary: 'Create an API key (accountId in the body).', tag: 'keys', body: object },
+  'PATCH /admin/accounts/:id': { summary: 'Rename, suspend or close an account.', tag: 'accounts' },
+  'POST /admin/accounts/:id/members': { summary: 'Add a member (family or team).', tag: 'accounts' },
+  'POST /admin/accounts/:id/keys': { summary: 'Create an API key for the account (the secret is shown once).', tag: 'keys' },
+  'POST /admin/keys': { summary: 'Create an API key (accountId in the body).', tag: 'keys' },
   'GET /admin/keys': { summary: 'List API keys (?account=).', tag: 'keys', query: ['account'] },
   'POST /admin/keys/:id/revoke': { summary: 'Revoke an API key.', tag: 'keys' },
   // charging (api/admin/charging.ts)
-  'POST /admin/accounts/:id/grants': { summary: 'Grant a bucket by hand (tokens, requests or money).', tag: 'usage', body: object },
-  'POST /admin/accounts/:id/topups': { summary: 'Low-level wallet credit without an order (prefer POST /admin/orders/topup).', tag: 'usage', body: object },
-  'PUT /admin/accounts/:id/policy': { summary: 'Set the overage policy (block, wallet, postpaid) and credit limit.', tag: 'usage', body: object },
-  'PUT /admin/accounts/:id/members/:memberId/cap': { summary: 'Cap a member\'s token use per cycle.', tag: 'usage', body: object },
+  'POST /admin/accounts/:id/grants': { summary: 'Grant a bucket by hand (tokens, requests or money).', tag: 'usage' },
+  'POST /admin/accounts/:id/topups': { summary: 'Low-level wallet credit without an order (prefer POST /admin/orders/topup).', tag: 'usage' },
+  'PUT /admin/accounts/:id/policy': { summary: 'Set the overage policy (block, wallet, postpaid) and credit limit.', tag: 'usage' },
+  'PUT /admin/accounts/:id/members/:memberId/cap': { summary: 'Cap a member\'s token use per cycle.', tag: 'usage' },
   'GET /admin/accounts/:id/balance': { summary: 'Buckets of the account (raw).', tag: 'usage' },
   'GET /admin/accounts/:id/usage': { summary: 'Usage by day and model, or the usage records (?detail=records).', tag: 'usage', query: ['from', 'to', 'detail'] },
   'GET /admin/accounts/:id/events': { summary: 'Threshold events (50/80/100 %).', tag: 'usage', query: ['after'] },
@@ -128,8 +132,11 @@ let cached: Record<string, unknown> | undefined;
 export function openApiDocument(): Record<string, unknown> {
   if (cached !== undefined) return cached;
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const [key, op] of Object.entries(OPS)) {
+  const bodies: Record<string, z.ZodType> = { ...accountBodies, ...chargingBodies };
+  for (const [key, described] of Object.entries(OPS)) {
     const [method, path] = key.split(' ') as [string, string];
+    const body = described.body ?? bodies[key];
+    const op = body === undefined ? described : { ...described, body };
     const p = path.replace(/:(\w+)/g, '{$1}');
     (paths[p] ??= {})[method.toLowerCase()] = operation(method, path, op);
   }

@@ -53,6 +53,14 @@ const policyBody = z.object({
   currency: currency.optional(),
 }).strict();
 
+/** The request body of each route, by route: the OpenAPI document is generated from these (billing-openapi.ts). */
+export const chargingBodies = {
+  'POST /admin/accounts/:id/grants': grantBody,
+  'POST /admin/accounts/:id/topups': topupBody,
+  'PUT /admin/accounts/:id/policy': policyBody,
+  'PUT /admin/accounts/:id/members/:memberId/cap': z.object({ tokensPerCycle: z.number().int().nonnegative().nullable() }).strict(),
+};
+
 export function chargingAdminRoutes(deps: ChargingAdminDeps): Route<AdminIdentity>[] {
   const parentOf = async (id: string) => (await deps.accounts.store.getAccount(id))?.parentId;
   const account = async (admin: AdminIdentity, id: string) => {
@@ -124,7 +132,7 @@ export function chargingAdminRoutes(deps: ChargingAdminDeps): Route<AdminIdentit
     {
       method: 'PUT', path: '/admin/accounts/:id/members/:memberId/cap', family: 'admin', auth: 'admin',
       async handler(rc, admin) {
-        const body = await parseBody(rc, z.object({ tokensPerCycle: z.number().int().nonnegative().nullable() }).strict(), deps.bodyLimitBytes);
+        const body = await parseBody(rc, chargingBodies['PUT /admin/accounts/:id/members/:memberId/cap'], deps.bodyLimitBytes);
         const a = await account(admin, rc.params.id!);
         const r = await deps.charging.setMemberCap(a.id, rc.params.memberId!, { tokensPerCycle: body.tokensPerCycle });
         if (!r.ok) failWith(r.code, r.message);

@@ -73,7 +73,7 @@ export function createMemoryBillingStore(): BillingStore {
     async updateCode(c) { codes.set(c.hash, copy(c)); },
     async countRedeemed(batchId) { return [...codes.values()].filter((c) => c.batchId === batchId && c.redeemedBy !== null).length; },
     async insertPoints(e) { points.push(copy(e)); },
-    async listPoints(accountId) { return points.filter((e) => e.accountId === accountId).map(copy); },
+    async listPoints(accountId) { return points.filter((e) => e.accountId === accountId).sort(byId).map(copy); },
     async insertBill(b) {
       if ([...bills.values()].some((x) => x.accountId === b.accountId && x.period === b.period)) throw new Error(`duplicate bill ${b.accountId} ${b.period}`);
       insert(bills, b, 'bill');

@@ -1,5 +1,6 @@
 import type { Account, AccountStore, ApiKeyRecord, Member } from '../../accounts/index.ts';
 import type { SqliteDb } from './db.ts';
+import { runMigrations } from './migrations.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS accounts (
@@ -35,7 +36,7 @@ const toAccount = (r: AccountRow): Account => ({ id: r.id, name: r.name, kind: r
 const toMember = (r: MemberRow): Member => ({ id: r.id, accountId: r.account_id, name: r.name, role: r.role, createdAtMs: r.created_at_ms });
 
 export function openSqliteAccountStore(db: SqliteDb): AccountStore {
-  db.exec(SCHEMA);
+  runMigrations(db, { store: 'accounts', steps: [SCHEMA] });
   const s = {
     insAccount: db.prepare('INSERT INTO accounts (id,name,kind,parent_id,status,created_at_ms) VALUES (?,?,?,?,?,?)'),
     getAccount: db.prepare('SELECT * FROM accounts WHERE id = ?'),

@@ -1,5 +1,6 @@
 import type { AuditEntry, AuditFilter, AuditStore } from '../../audit/index.ts';
 import type { SqliteDb } from './db.ts';
+import { runMigrations } from './migrations.ts';
 
 /**
  * The audit log's table. Append-only: triggers refuse UPDATE and DELETE, so a change needs a deliberate
@@ -28,7 +29,7 @@ const toEntry = (r: Row): AuditEntry => ({
 });
 
 export function openSqliteAuditStore(db: SqliteDb): AuditStore {
-  db.exec(SCHEMA);
+  runMigrations(db, { store: 'audit', steps: [SCHEMA] });
   const ins = db.prepare(`INSERT INTO audit_log (seq,id,at_ms,actor,role,action,target,account_id,outcome,before_json,after_json,request_id,source,prev_hash,hash)
     VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);
   const last = db.prepare('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1');

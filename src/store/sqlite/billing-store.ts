@@ -8,8 +8,13 @@ import type {
 } from '../../billing/index.ts';
 import type { SqliteDb } from './db.ts';
 import { txGate } from './tx-gate.ts';
+import { runMigrations } from './migrations.ts';
 
-const SCHEMA = `
+/**
+ * V1: the tables as first released (IF NOT EXISTS: a database made before billing_migrations existed is at V1
+ * already). Every field a query filters or orders on is a real column; the record itself is JSON in `data`.
+ */
+const V1 = `
 CREATE TABLE IF NOT EXISTS billing_idempotency (
   scope TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL, response TEXT NOT NULL, created_at_ms INTEGER NOT NULL,
   PRIMARY KEY (scope, key)
@@ -50,7 +55,7 @@ const parse = <T>(r: Row | undefined): T | undefined => (r === undefined ? undef
 const parseAll = <T>(rows: unknown[]): T[] => (rows as Row[]).map((r) => JSON.parse(r.data) as T);
 
 export function openSqliteBillingStore(db: SqliteDb): BillingStore {
-  db.exec(SCHEMA);
+  runMigrations(db, { store: 'billing', steps: [V1] });
   const s = {
     getIdem: db.prepare('SELECT * FROM billing_idempotency WHERE scope = ? AND key = ?'),
     putIdem: db.prepare('INSERT INTO billing_idempotency (scope, key, request_hash, response, created_at_ms) VALUES (?,?,?,?,?)'),

@@ -1,9 +1,10 @@
 /**
  * Schema of the charging tables in the shared `tokengrid.db`. Migrations are append-only and recorded in
- * charging_migrations, each applied in its own transaction. CHECK constraints are the backstop of the
+ * charging_migrations by the shared runner (migrations.ts), each applied in its own transaction. CHECK constraints are the backstop of the
  * no-overspend invariant: a buggy planner cannot commit a bucket with consumed + held + forfeited > amount - floor.
  */
 import type { Database } from 'better-sqlite3';
+import { runMigrations } from './migrations.ts';
 
 const V1 = `
 CREATE TABLE IF NOT EXISTS charging_buckets (
@@ -188,15 +189,5 @@ const MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
 
 /** Bring the charging tables to the latest version (idempotent; safe to call at every start). */
 export function migrateChargingSchema(db: Database): void {
-  db.exec('CREATE TABLE IF NOT EXISTS charging_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL) STRICT');
-  const current = (db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM charging_migrations').get() as { v: number }).v;
-  MIGRATIONS.forEach((sql, i) => {
-    const version = i + 1;
-    if (version <= current) return;
-    db.transaction(() => {
-      db.exec(sql);
-      // Wall time here is only a note for operators; it is never read by charging logic.
-      db.prepare('INSERT INTO charging_migrations (version, applied_at_ms) VALUES (?, ?)').run(version, Date.now());
-    }).immediate();
-  });
+  runMigrations(db, { store: 'charging', steps: MIGRATIONS });
 }
