@@ -45,9 +45,19 @@ async function main(): Promise<void> {
   const emulator = await spawnEmulator(pin);
   const url = emulator.info.url as string;
   // Each tree's TokenGrid runs with the node flags of its own npm start; the proxy with this tree's.
-  const proxy = await spawnNode('min-proxy', join(ROOT, 'bench/min-proxy.ts'), ['--upstream', url], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: serverNodeFlags() });
+  const proxy = await spawnNode('min-proxy', join(ROOT, 'bench/min-proxy.ts'), ['--upstream', url], {
+    core: pin.serverCore,
+    pinning: pin,
+    ipc: true,
+    nodeFlags: serverNodeFlags(),
+  });
   const tg = (tree: string, name: string): Promise<Child> =>
-    spawnNode(name, join(tree, 'bench/tokengrid-server.ts'), ['--emulator', url, '--log-level', 'warn'], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: serverNodeFlags(pathToFileURL(`${tree}/`)) });
+    spawnNode(name, join(tree, 'bench/tokengrid-server.ts'), ['--emulator', url, '--log-level', 'warn'], {
+      core: pin.serverCore,
+      pinning: pin,
+      ipc: true,
+      nodeFlags: serverNodeFlags(pathToFileURL(`${tree}/`)),
+    });
   const proxyTarget = makeTarget('minProxy', proxy.info.url, proxy.pid, 'bench');
   // A fresh A and B for each of `processes` generations: two processes of the same tree can differ by 5 to
   // 10 % for their whole life (JIT and heap layout), which one pair would report as a difference of code.
@@ -56,7 +66,14 @@ async function main(): Promise<void> {
       const a = await tg(arg('a'), 'A');
       const b = await tg(arg('b'), 'B');
       try {
-        await fn([proxyTarget, { ...makeTarget('tokengrid', a.info.url, a.pid, a.info.key), label: 'A' }, { ...makeTarget('tokengrid', b.info.url, b.pid, b.info.key), label: 'B' }], g);
+        await fn(
+          [
+            proxyTarget,
+            { ...makeTarget('tokengrid', a.info.url, a.pid, a.info.key), label: 'A' },
+            { ...makeTarget('tokengrid', b.info.url, b.pid, b.info.key), label: 'B' },
+          ],
+          g,
+        );
       } finally {
         await a.stop();
         await b.stop();
@@ -79,14 +96,18 @@ async function main(): Promise<void> {
         for (const t of order) {
           const res = await runThroughput(t, emulator.pid, stream, { connections: 64, durationS: slice, warmupS: 0 }, pin);
           us[t.label]!.push(res.serverCpuUsPerReq);
-          line.push(`${t.label} ${res.serverCpuUsPerReq.toFixed(0)}${res.errors + res.non2xx + res.timeouts > 0 ? ' (errors!)' : ''}${res.serverCoreOthers > 0.1 ? ` (others ${(100 * res.serverCoreOthers).toFixed(0)}%)` : ''}`);
+          line.push(
+            `${t.label} ${res.serverCpuUsPerReq.toFixed(0)}${res.errors + res.non2xx + res.timeouts > 0 ? ' (errors!)' : ''}${res.serverCoreOthers > 0.1 ? ` (others ${(100 * res.serverCoreOthers).toFixed(0)}%)` : ''}`,
+          );
         }
         process.stderr.write(`${stream ? 'stream' : 'non-stream'} process ${g + 1} round ${k + 1}: ${line.join(', ')}\n`);
       }
     });
     const n = processes * rounds;
     const m = Object.fromEntries(Object.entries(us).map(([k, v]) => [k, median(v)]));
-    console.log(`${stream ? 'streaming (20 chunks)' : 'non-streaming'}: CPU us/request, median of ${n} x ${slice} s (${processes} process pairs): min proxy ${m['min proxy']!.toFixed(0)}, A ${m.A!.toFixed(0)}, B ${m.B!.toFixed(0)}; B/A of medians ${(m.B! / m.A!).toFixed(3)}, median of per-round B/A ${median(us.B!.map((v, i) => v / us.A![i]!)).toFixed(3)}; per-round B/A ${us.B!.map((v, i) => (v / us.A![i]!).toFixed(2)).join(' ')}`);
+    console.log(
+      `${stream ? 'streaming (20 chunks)' : 'non-streaming'}: CPU us/request, median of ${n} x ${slice} s (${processes} process pairs): min proxy ${m['min proxy']!.toFixed(0)}, A ${m.A!.toFixed(0)}, B ${m.B!.toFixed(0)}; B/A of medians ${(m.B! / m.A!).toFixed(3)}, median of per-round B/A ${median(us.B!.map((v, i) => v / us.A![i]!)).toFixed(3)}; per-round B/A ${us.B!.map((v, i) => (v / us.A![i]!).toFixed(2)).join(' ')}`,
+    );
   }
   await stopAll();
 }
@@ -114,9 +135,14 @@ async function abC1(generation: (fn: (targets: Target[], g: number) => Promise<v
     }
   });
   const labels = ['min proxy', 'A', 'B'];
-  for (const [name, m] of [['main thread', cpu], ['all threads', all]] as const) {
+  for (const [name, m] of [
+    ['main thread', cpu],
+    ['all threads', all],
+  ] as const) {
     const med = Object.fromEntries(labels.map((l) => [l, median(m[l]!)]));
-    console.log(`c1 ${name}: CPU us/request, median of ${processes * rounds} x ${c1Requests} (${processes} process pairs): min proxy ${med['min proxy']!.toFixed(0)}, A ${med.A!.toFixed(0)}, B ${med.B!.toFixed(0)}; B/A of medians ${(med.B! / med.A!).toFixed(3)}; per-round B/A ${m.B!.map((v, i) => (v / m.A![i]!).toFixed(2)).join(' ')}`);
+    console.log(
+      `c1 ${name}: CPU us/request, median of ${processes * rounds} x ${c1Requests} (${processes} process pairs): min proxy ${med['min proxy']!.toFixed(0)}, A ${med.A!.toFixed(0)}, B ${med.B!.toFixed(0)}; B/A of medians ${(med.B! / med.A!).toFixed(3)}; per-round B/A ${m.B!.map((v, i) => (v / m.A![i]!).toFixed(2)).join(' ')}`,
+    );
   }
   for (const l of labels) {
     const x = summarize(samples[l]!);

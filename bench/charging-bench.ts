@@ -26,7 +26,9 @@ const MODEL = 'deepseek-v3.2';
 
 async function main(): Promise<void> {
   const seconds = Number(arg('seconds', '3'));
-  const cases: { accounts: number; db: 'file' | 'memory'; concurrency: number }[] = arg('accounts', '1,100').split(',').map((n) => ({ accounts: Number(n), db: 'file', concurrency: 1 }));
+  const cases: { accounts: number; db: 'file' | 'memory'; concurrency: number }[] = arg('accounts', '1,100')
+    .split(',')
+    .map((n) => ({ accounts: Number(n), db: 'file', concurrency: 1 }));
   // 64 pairs in flight, as under the throughput load: what a store that groups commits gains.
   cases.push({ accounts: 1, db: 'file', concurrency: 64 });
   if (arg('memory-case', 'true') === 'true') cases.push({ accounts: 1, db: 'memory', concurrency: 1 });
@@ -37,7 +39,8 @@ async function main(): Promise<void> {
     const config = resolveConfig(loadConfigFile(new URL('./bench-config.yaml', import.meta.url).pathname), {}, { dataDir: dir });
     const rates = rateTableFromCatalog(config.catalog, 400_000);
     const ids = createIdGenerator(systemClock, cryptoRandom);
-    const engine = (db: typeof fileDb) => createChargingEngine({ store: openSqliteChargingStore(db), clock: systemClock, ids, rates: () => rates, config: defaultChargingConfig });
+    const engine = (db: typeof fileDb) =>
+      createChargingEngine({ store: openSqliteChargingStore(db), clock: systemClock, ids, rates: () => rates, config: defaultChargingConfig });
     const engines = { file: engine(fileDb), memory: engine(memDb) };
     const results = [];
     for (const c of cases) {
@@ -47,7 +50,15 @@ async function main(): Promise<void> {
       for (let i = 0; i < n; i++) {
         const accountId = ids.next('acct');
         const now = systemClock.nowMs();
-        const g = await charging.grantBucket({ accountId, unit: 'tokens', amount: 1e15, kind: 'plan_allowance', effectiveAtMs: now, expiresAtMs: now + 86_400_000, sourceRef: 'bench-plan' });
+        const g = await charging.grantBucket({
+          accountId,
+          unit: 'tokens',
+          amount: 1e15,
+          kind: 'plan_allowance',
+          effectiveAtMs: now,
+          expiresAtMs: now + 86_400_000,
+          sourceRef: 'bench-plan',
+        });
         if (!g.ok) throw new Error(g.message);
         accounts.push(accountId);
       }
@@ -57,12 +68,30 @@ async function main(): Promise<void> {
         const accountId = accounts[k % n]!;
         const requestId = ids.next('req');
         const a = process.hrtime.bigint();
-        const r = await charging.reserve({ requestId, accountId, memberId: null, keyId: 'key_bench', model: MODEL, tokensInputEstimate: 40, tokensOutputMax: 256, stream: false });
+        const r = await charging.reserve({
+          requestId,
+          accountId,
+          memberId: null,
+          keyId: 'key_bench',
+          model: MODEL,
+          tokensInputEstimate: 40,
+          tokensOutputMax: 256,
+          stream: false,
+        });
         if (!r.ok) throw new Error(`reserve refused: ${r.code}`);
         const b = process.hrtime.bigint();
         await charging.settle({
-          reservationId: r.value.reservationId, requestId, usage: { ...zeroUsage(), tokensInput: 38, tokensOutput: 24 }, usageEstimated: false,
-          status: 'ok', provider: 'mock', upstreamModel: MODEL, region: 'local', deploymentId: `mock/${MODEL}@local`, latencyMs: 1, ttftMs: null,
+          reservationId: r.value.reservationId,
+          requestId,
+          usage: { ...zeroUsage(), tokensInput: 38, tokensOutput: 24 },
+          usageEstimated: false,
+          status: 'ok',
+          provider: 'mock',
+          upstreamModel: MODEL,
+          region: 'local',
+          deploymentId: `mock/${MODEL}@local`,
+          latencyMs: 1,
+          ttftMs: null,
         });
         reserveUs += Number(b - a) / 1000;
         settleUs += Number(process.hrtime.bigint() - b) / 1000;
@@ -85,8 +114,16 @@ async function main(): Promise<void> {
       const wallS = (performance.now() - t0) / 1000;
       const s = summarize(samplesUs);
       results.push({
-        accounts: n, db: c.db, concurrency: c.concurrency, pairs: k, seconds: wallS, pairsPerSec: k / wallS, pairP50Us: s.p50, pairP99Us: s.p99,
-        reserveMeanUs: reserveUs / k, settleMeanUs: settleUs / k,
+        accounts: n,
+        db: c.db,
+        concurrency: c.concurrency,
+        pairs: k,
+        seconds: wallS,
+        pairsPerSec: k / wallS,
+        pairP50Us: s.p50,
+        pairP99Us: s.p99,
+        reserveMeanUs: reserveUs / k,
+        settleMeanUs: settleUs / k,
       });
     }
     announce({ results, sqliteVersion: (fileDb.prepare('select sqlite_version() as v').get() as { v: string }).v });

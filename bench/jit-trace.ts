@@ -19,7 +19,12 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const windows = Number(arg('windows', '18'));
 const names = process.argv.includes('--names');
 
-interface Window { jobs: number; compileMs: number; discarded: string[]; slowOver2Ms: number }
+interface Window {
+  jobs: number;
+  compileMs: number;
+  discarded: string[];
+  slowOver2Ms: number;
+}
 
 async function main(): Promise<void> {
   const pin = detectPinning(os.cpus().length);
@@ -29,7 +34,10 @@ async function main(): Promise<void> {
   let current: Window = { jobs: 0, compileMs: 0, discarded: [], slowOver2Ms: 0 };
   let startS = NaN;
   const tg = await spawnNode('tokengrid', join(ROOT, 'bench/tokengrid-server.ts'), ['--emulator', emulator.info.url, '--log-level', 'warn'], {
-    core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: [...serverNodeFlags(), '--trace-opt', '--trace-deopt'],
+    core: pin.serverCore,
+    pinning: pin,
+    ipc: true,
+    nodeFlags: [...serverNodeFlags(), '--trace-opt', '--trace-deopt'],
     ready: (line) => {
       // One job prints "completed compiling ... took a, b, c ms" and then "completed optimizing": count the first.
       const job = /completed compiling .* took ([\d.]+), ([\d.]+), ([\d.]+) ms/.exec(line);
@@ -68,7 +76,9 @@ async function main(): Promise<void> {
   }
   console.log('requests     TurboFan jobs  compile ms  discarded  requests > 2 ms');
   win.forEach((x, i) => {
-    console.log(`${String(i * 1000 + 1).padStart(6)}-${String((i + 1) * 1000).padEnd(6)} ${String(x.jobs).padStart(13)}  ${x.compileMs.toFixed(1).padStart(10)}  ${String(x.discarded.length).padStart(9)}  ${String(x.slowOver2Ms).padStart(15)}`);
+    console.log(
+      `${String(i * 1000 + 1).padStart(6)}-${String((i + 1) * 1000).padEnd(6)} ${String(x.jobs).padStart(13)}  ${x.compileMs.toFixed(1).padStart(10)}  ${String(x.discarded.length).padStart(9)}  ${String(x.slowOver2Ms).padStart(15)}`,
+    );
     if (names && x.discarded.length > 0) console.log(`    discarded: ${x.discarded.join(', ')}`);
   });
   console.log('(times after "@" are seconds since TokenGrid was ready; the trace itself slows every request)');

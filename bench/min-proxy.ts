@@ -29,19 +29,28 @@ const server = createServer({ noDelay: true, keepAliveTimeout: 65_000, requestTi
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
     const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-    pool.request({ method: req.method as 'POST', path: req.url ?? '/', headers: forwardable(req.headers) as Record<string, string>, body })
+    pool
+      .request({ method: req.method as 'POST', path: req.url ?? '/', headers: forwardable(req.headers) as Record<string, string>, body })
       .then(async (up) => {
         // A client that goes away stops the upstream read (the for-await then throws).
-        res.once('close', () => { if (!res.writableFinished) up.body.destroy(); });
+        res.once('close', () => {
+          if (!res.writableFinished) up.body.destroy();
+        });
         res.writeHead(up.statusCode, forwardable(up.headers));
         for await (const chunk of up.body) {
-          if (!res.write(chunk)) await new Promise((r) => { res.once('drain', r); res.once('close', r); });
+          if (!res.write(chunk))
+            await new Promise((r) => {
+              res.once('drain', r);
+              res.once('close', r);
+            });
         }
         res.end();
       })
       .catch(() => {
-        if (!res.headersSent) { res.writeHead(502, { 'content-type': 'application/json' }); res.end('{"error":"bad gateway"}'); }
-        else res.destroy();
+        if (!res.headersSent) {
+          res.writeHead(502, { 'content-type': 'application/json' });
+          res.end('{"error":"bad gateway"}');
+        } else res.destroy();
       });
   });
 });

@@ -12,9 +12,24 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-interface CallFrame { functionName: string; url: string; lineNumber: number; columnNumber: number }
-interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
-interface CpuProfile { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+  columnNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SPECIAL = new Set(['(idle)', '(program)', '(garbage collector)', '(root)']);
@@ -92,9 +107,14 @@ export function summarizeProfile(path: string, top = 25): string {
   const sorted = (m: Map<string, number>): [string, number][] => [...m].sort((a, b) => b[1] - a[1]);
   const lines: string[] = [];
   lines.push(`profile ${path}`);
-  lines.push(`sampled ${(total / 1e6).toFixed(2)} s, ${p.samples.length} samples; idle ${pct(idle, total)}; busy ${(busy / 1e6).toFixed(2)} s (percentages below are of busy time)`);
+  lines.push(
+    `sampled ${(total / 1e6).toFixed(2)} s, ${p.samples.length} samples; idle ${pct(idle, total)}; busy ${(busy / 1e6).toFixed(2)} s (percentages below are of busy time)`,
+  );
   lines.push(`\nTop ${top} frames by self time:`);
-  for (const [k, us] of sorted(selfByFrame).filter(([k]) => !k.startsWith('(idle)')).slice(0, top)) lines.push(`  ${pct(us, busy)}  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`);
+  for (const [k, us] of sorted(selfByFrame)
+    .filter(([k]) => !k.startsWith('(idle)'))
+    .slice(0, top))
+    lines.push(`  ${pct(us, busy)}  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`);
   lines.push('\nSelf time by category:');
   for (const [k, us] of sorted(selfByCat).filter(([k]) => k !== '(idle)')) lines.push(`  ${pct(us, busy)}  ${k}`);
   lines.push(`\nTop ${top} src/ functions by inclusive time:`);

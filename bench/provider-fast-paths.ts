@@ -23,10 +23,30 @@ const arg = (name: string, d: number): number => {
 const ROUNDS = arg('rounds', 7);
 const CALLS = arg('calls', 2000);
 
-const answer = JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', created: 1, model: 'up', choices: [{ index: 0, message: { role: 'assistant', content: 'Hello there, how can I help you today?' }, finish_reason: 'stop' }], usage: { prompt_tokens: 12, completion_tokens: 9, total_tokens: 21 } });
-const chunk = (delta: object, finish: string | null = null): string => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'up', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-const stream = [chunk({ role: 'assistant', content: '' }), ...Array.from({ length: 20 }, (_, i) => chunk({ content: `word${i} ` })), chunk({}, 'stop'), 'data: [DONE]\n\n'].join('');
-const headers = { 'content-type': 'application/json', 'x-request-id': 'r', server: 'bench', date: new Date().toUTCString(), 'cache-control': 'no-cache', 'x-ratelimit-remaining': '1000' };
+const answer = JSON.stringify({
+  id: 'chatcmpl-1',
+  object: 'chat.completion',
+  created: 1,
+  model: 'up',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'Hello there, how can I help you today?' }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 12, completion_tokens: 9, total_tokens: 21 },
+});
+const chunk = (delta: object, finish: string | null = null): string =>
+  `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'up', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+const stream = [
+  chunk({ role: 'assistant', content: '' }),
+  ...Array.from({ length: 20 }, (_, i) => chunk({ content: `word${i} ` })),
+  chunk({}, 'stop'),
+  'data: [DONE]\n\n',
+].join('');
+const headers = {
+  'content-type': 'application/json',
+  'x-request-id': 'r',
+  server: 'bench',
+  date: new Date().toUTCString(),
+  'cache-control': 'no-cache',
+  'x-ratelimit-remaining': '1000',
+};
 
 const server = createServer((req, res) => {
   req.resume();
@@ -45,16 +65,33 @@ await once(server, 'listening');
 const port = (server.address() as AddressInfo).port;
 const agent = new Agent({ connections: 16 });
 const call = (path: string): UpstreamCall => ({
-  provider: { name: 'bench', adapter: 'openai-compatible', baseUrl: `http://127.0.0.1:${port}/${path}` }, upstreamModel: 'up', dispatcher: agent,
-  signal: new AbortController().signal, requestId: 'r', timeoutMsHeaders: 5000, timeoutMsBody: 5000,
+  provider: { name: 'bench', adapter: 'openai-compatible', baseUrl: `http://127.0.0.1:${port}/${path}` },
+  upstreamModel: 'up',
+  dispatcher: agent,
+  signal: new AbortController().signal,
+  requestId: 'r',
+  timeoutMsHeaders: 5000,
+  timeoutMsBody: 5000,
 });
-const req = { model: 'm', messages: [{ role: 'user' as const, content: [{ type: 'text' as const, text: 'hi' }] }], stream: false, includeUsage: false, maxTokensOutput: 64, extra: {} };
+const req = {
+  model: 'm',
+  messages: [{ role: 'user' as const, content: [{ type: 'text' as const, text: 'hi' }] }],
+  stream: false,
+  includeUsage: false,
+  maxTokensOutput: 64,
+  extra: {},
+};
 const adapters = { on: createOpenAICompatibleAdapter({ fastPaths: true }), off: createOpenAICompatibleAdapter({ fastPaths: false }) };
 const defaults = { id: 'r', model: 'up', createdS: 1 };
 
 // What undici's HTTP/1 client calls for one response, without the network: the bridge's cost against UnwrapHandler's.
 const UnwrapHandler = createRequire(import.meta.url)('undici/lib/handler/unwrap-handler.js') as { unwrap(h: object): LegacyHandler };
-interface LegacyHandler { onConnect(a: () => void): void; onHeaders(s: number, raw: Buffer[], resume: () => void, m: string): boolean; onData(c: Buffer): boolean; onComplete(t: Buffer[]): void }
+interface LegacyHandler {
+  onConnect(a: () => void): void;
+  onHeaders(s: number, raw: Buffer[], resume: () => void, m: string): boolean;
+  onData(c: Buffer): boolean;
+  onComplete(t: Buffer[]): void;
+}
 const rawHeaders = Object.entries(headers).flatMap(([k, v]) => [Buffer.from(k), Buffer.from(v)]);
 const body = Buffer.from(answer);
 const noop = (): void => undefined;
@@ -76,12 +113,17 @@ const variants: Record<string, Variant> = {
   'handler, non-streaming': (fast) => postText(call('json'), '/chat/completions', '{}', 'application/json', 1 << 20, fast),
   'handler, streaming': async (fast) => {
     const s = await postStream(call('stream'), '/chat/completions', '{}', new ChatChunkParser(defaults), 1 << 20, fast);
-    if ('batches' in s) for await (const _ of s.batches) { /* drain */ }
+    if ('batches' in s)
+      for await (const _ of s.batches) {
+        /* drain */
+      }
   },
   'adapter, non-streaming': (fast) => adapters[fast ? 'on' : 'off'].chat(call('json'), req),
   'adapter, streaming': async (fast) => {
     const s = await adapters[fast ? 'on' : 'off'].chatStream(call('stream'), { ...req, stream: true });
-    for await (const _ of s.events) { /* drain */ }
+    for await (const _ of s.events) {
+      /* drain */
+    }
   },
 };
 
@@ -89,7 +131,11 @@ async function timeOf(v: Variant, fast: boolean): Promise<number> {
   const t0 = process.hrtime.bigint();
   // 8 in flight, as a loaded gateway would have.
   let next = 0;
-  await Promise.all(Array.from({ length: 8 }, async () => { while (next++ < CALLS) await v(fast); }));
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next++ < CALLS) await v(fast);
+    }),
+  );
   return Number(process.hrtime.bigint() - t0) / 1000 / CALLS;
 }
 
@@ -100,9 +146,17 @@ for (const [name, v] of Object.entries(variants)) {
   const on: number[] = [];
   const off: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    if (r % 2 === 0) { on.push(await timeOf(v, true)); off.push(await timeOf(v, false)); } else { off.push(await timeOf(v, false)); on.push(await timeOf(v, true)); }
+    if (r % 2 === 0) {
+      on.push(await timeOf(v, true));
+      off.push(await timeOf(v, false));
+    } else {
+      off.push(await timeOf(v, false));
+      on.push(await timeOf(v, true));
+    }
   }
-  console.log(`${name.padEnd(24)} fast ${median(on).toFixed(1)} µs/call, general ${median(off).toFixed(1)} µs/call, fast/general ${(median(on) / median(off)).toFixed(3)} (per-round ratios ${on.map((x, i) => (x / off[i]!).toFixed(2)).join(' ')})`);
+  console.log(
+    `${name.padEnd(24)} fast ${median(on).toFixed(1)} µs/call, general ${median(off).toFixed(1)} µs/call, fast/general ${(median(on) / median(off)).toFixed(3)} (per-round ratios ${on.map((x, i) => (x / off[i]!).toFixed(2)).join(' ')})`,
+  );
 }
 await agent.close();
 server.close();

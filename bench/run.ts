@@ -26,20 +26,31 @@ import { summarizeProfile } from './profile-summary.ts';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const at = (p: string): string => join(ROOT, p);
 const t0 = performance.now();
-const log = (msg: string): void => { process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`); };
+const log = (msg: string): void => {
+  process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
+};
 
 /** npm start's node flags: TokenGrid and the min proxy run with them. */
 const SERVER_FLAGS = serverNodeFlags();
 
 const PACED = { ttftMs: 20, chunkIntervalMs: 20, tokensPerChunk: 1, outputTokens: 64 };
 
-
 function startTokenGrid(o: BenchOptions, pin: Pinning, emulatorUrl: string, nodeFlags: string[]): Promise<Child> {
-  return spawnNode('tokengrid', at('bench/tokengrid-server.ts'), ['--emulator', emulatorUrl, '--log-level', o.logLevel], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: [...SERVER_FLAGS, ...nodeFlags] });
+  return spawnNode('tokengrid', at('bench/tokengrid-server.ts'), ['--emulator', emulatorUrl, '--log-level', o.logLevel], {
+    core: pin.serverCore,
+    pinning: pin,
+    ipc: true,
+    nodeFlags: [...SERVER_FLAGS, ...nodeFlags],
+  });
 }
 
 function startMinProxy(pin: Pinning, emulatorUrl: string, nodeFlags: string[]): Promise<Child> {
-  return spawnNode('min-proxy', at('bench/min-proxy.ts'), ['--upstream', emulatorUrl], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: [...SERVER_FLAGS, ...nodeFlags] });
+  return spawnNode('min-proxy', at('bench/min-proxy.ts'), ['--upstream', emulatorUrl], {
+    core: pin.serverCore,
+    pinning: pin,
+    ipc: true,
+    nodeFlags: [...SERVER_FLAGS, ...nodeFlags],
+  });
 }
 
 async function setEmulatorDefaults(url: string, body: Record<string, number>): Promise<void> {
@@ -53,7 +64,9 @@ function fmtTp(r: ThroughputResult): string {
 
 async function runCharging(o: BenchOptions, pin: Pinning): Promise<ChargingBenchResult> {
   const child = await spawnNode('charging', at('bench/charging-bench.ts'), ['--seconds', String(o.chargingSeconds), '--accounts', '1,100'], {
-    core: pin.serverCore, pinning: pin, timeoutMs: 60_000 + 4 * o.chargingSeconds * 1000,
+    core: pin.serverCore,
+    pinning: pin,
+    timeoutMs: 60_000 + 4 * o.chargingSeconds * 1000,
   });
   await child.stop();
   return child.info as unknown as ChargingBenchResult;
@@ -68,20 +81,30 @@ async function profile(o: BenchOptions, pin: Pinning, emulator: Child): Promise<
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const runs: { who: 'tokengrid' | 'minProxy'; stream: boolean }[] = [
-    { who: 'tokengrid', stream: false }, { who: 'tokengrid', stream: true }, { who: 'minProxy', stream: false },
+    { who: 'tokengrid', stream: false },
+    { who: 'tokengrid', stream: true },
+    { who: 'minProxy', stream: false },
   ];
   for (const r of o.scenarios.has('throughput') ? runs : []) {
     const file = join(dir, `${stamp}-${r.who}-${r.stream ? 'stream' : 'nonstream'}.cpuprofile`);
     const child = r.who === 'tokengrid' ? await startTokenGrid(o, pin, emulator.info.url, []) : await startMinProxy(pin, emulator.info.url, []);
     const target = makeTarget(r.who, child.info.url, child.pid, r.who === 'tokengrid' ? child.info.key : 'bench');
-    log(`profiling ${target.label} ${r.stream ? 'streaming' : 'non-streaming'} (${o.throughput.warmupS} s warm-up, then ${o.throughput.durationS} s profiled at ${o.throughput.connections} connections)`);
+    log(
+      `profiling ${target.label} ${r.stream ? 'streaming' : 'non-streaming'} (${o.throughput.warmupS} s warm-up, then ${o.throughput.durationS} s profiled at ${o.throughput.connections} connections)`,
+    );
     const res = await runThroughput(target, emulator.pid, r.stream, o.throughput, pin, {
-      beforeMeasure: async () => { await child.request('profileStart', 10_000, '250'); },
-      afterMeasure: async () => { await child.request('profileStop', 60_000, file); },
+      beforeMeasure: async () => {
+        await child.request('profileStart', 10_000, '250');
+      },
+      afterMeasure: async () => {
+        await child.request('profileStop', 60_000, file);
+      },
     });
     log(`  ${fmtTp(res)}, ${res.serverCpuUsPerReq.toFixed(0)} CPU us/req`);
     await child.stop();
-    console.log(`\n=== ${target.label}, ${r.stream ? 'streaming' : 'non-streaming'}: ${res.rps.toFixed(0)} req/s, ${res.serverCpuUsPerReq.toFixed(0)} CPU us/req (profiler on) ===`);
+    console.log(
+      `\n=== ${target.label}, ${r.stream ? 'streaming' : 'non-streaming'}: ${res.rps.toFixed(0)} req/s, ${res.serverCpuUsPerReq.toFixed(0)} CPU us/req (profiler on) ===`,
+    );
     console.log(summarizeProfile(file, 25));
   }
   // Paced streams: where a chunk's time goes when chunks arrive one by one (the paced scenario's load).
@@ -100,7 +123,9 @@ async function profile(o: BenchOptions, pin: Pinning, emulator: Child): Promise<
     await child.stop();
     await setEmulatorDefaults(emulator.info.url, { ttftMs: 0, chunkIntervalMs: 0, outputTokens: o.answerTokens });
     const streams = o.paced.rounds * 4 * o.paced.concurrency;
-    console.log(`\n=== TokenGrid, paced streams: ${streams} streams of ${o.paced.expectedChunks} chunks, ${(cpuMs * 1000 / streams / o.paced.expectedChunks).toFixed(0)} main-thread CPU us per chunk (profiler on) ===`);
+    console.log(
+      `\n=== TokenGrid, paced streams: ${streams} streams of ${o.paced.expectedChunks} chunks, ${((cpuMs * 1000) / streams / o.paced.expectedChunks).toFixed(0)} main-thread CPU us per chunk (profiler on) ===`,
+    );
     console.log(summarizeProfile(file, 25));
   }
   // Concurrency 1: where a lone request's time goes (sequential client, as the c1 scenario).
@@ -115,7 +140,9 @@ async function profile(o: BenchOptions, pin: Pinning, emulator: Child): Promise<
   await child.request('profileStop', 60_000, file);
   await child.stop();
   const l = c1.latencyMs.tokengrid;
-  console.log(`\n=== TokenGrid, concurrency 1: p50 ${l.p50.toFixed(3)} ms, p99 ${l.p99.toFixed(3)} ms, ${(c1.serverCpuMsPerReq.tokengrid * 1000).toFixed(0)} CPU us/req (profiler on) ===`);
+  console.log(
+    `\n=== TokenGrid, concurrency 1: p50 ${l.p50.toFixed(3)} ms, p99 ${l.p99.toFixed(3)} ms, ${(c1.serverCpuMsPerReq.tokengrid * 1000).toFixed(0)} CPU us/req (profiler on) ===`,
+  );
   console.log(summarizeProfile(file, 25));
 }
 
@@ -124,7 +151,9 @@ async function main(): Promise<void> {
   const pin = detectPinning(os.cpus().length);
   if (!pin.available || pin.serverCore === pin.loadCore) console.error(`WARNING: ${pin.note}`);
   pinSelf(pin);
-  log(`mode ${o.mode}${o.profile ? ' (profile)' : ''}; ${pin.note}; load generator: autocannon ${versions().autocannon} (in this process) + undici clients, on core ${pin.loadCore}`);
+  log(
+    `mode ${o.mode}${o.profile ? ' (profile)' : ''}; ${pin.note}; load generator: autocannon ${versions().autocannon} (in this process) + undici clients, on core ${pin.loadCore}`,
+  );
   const machine = machineInfo(pin);
   const emulator = await spawnEmulator(pin, o.answerTokens);
   log(`emulator ${emulator.info.url} (pid ${emulator.pid}, core ${pin.loadCore}, zero think time, ${o.answerTokens}-token answers)`);
@@ -147,7 +176,10 @@ async function main(): Promise<void> {
   if (s.has('c1')) {
     log(`c1: ${o.c1.requests} sequential requests per target (+${o.c1.warmup} warm-up), interleaved in blocks of ${o.c1.block}`);
     raw.c1 = await runC1(targets, o.c1);
-    for (const t of targets) log(`  ${t.label}: p50 ${raw.c1.latencyMs[t.name].p50.toFixed(3)} ms, p99 ${raw.c1.latencyMs[t.name].p99.toFixed(3)} ms, server CPU ${(raw.c1.serverCpuMsPerReq[t.name] * 1000).toFixed(0)} us/req (all threads ${(raw.c1.serverAllThreadsCpuMsPerReq[t.name] * 1000).toFixed(0)})`);
+    for (const t of targets)
+      log(
+        `  ${t.label}: p50 ${raw.c1.latencyMs[t.name].p50.toFixed(3)} ms, p99 ${raw.c1.latencyMs[t.name].p99.toFixed(3)} ms, server CPU ${(raw.c1.serverCpuMsPerReq[t.name] * 1000).toFixed(0)} us/req (all threads ${(raw.c1.serverAllThreadsCpuMsPerReq[t.name] * 1000).toFixed(0)})`,
+      );
   }
   if (s.has('throughput')) {
     raw.throughput = { nonStream: {}, stream: {} };
@@ -157,7 +189,9 @@ async function main(): Promise<void> {
     const sliceS = o.throughput.durationS / slices;
     for (const stream of [false, true]) {
       const mode = stream ? 'streaming' : 'non-streaming';
-      log(`throughput ${mode}: ${o.throughput.connections} connections, ${o.throughput.warmupS} s warm-up per target, then ${slices} interleaved slices of ${sliceS} s per target`);
+      log(
+        `throughput ${mode}: ${o.throughput.connections} connections, ${o.throughput.warmupS} s warm-up per target, then ${slices} interleaved slices of ${sliceS} s per target`,
+      );
       for (const t of targets) await runThroughput(t, emulator.pid, stream, { ...o.throughput, durationS: o.throughput.warmupS, warmupS: 0 }, pin);
       const got = new Map<TargetName, ThroughputResult[]>(targets.map((t) => [t.name, []]));
       for (let i = 0; i < slices; i++) {
@@ -174,19 +208,27 @@ async function main(): Promise<void> {
     }
   }
   if (s.has('charging')) {
-    log(`charging engine alone: ${o.chargingSeconds} s each: file db with 1 account, 100 accounts, 1 account x 64 in flight; in-memory db with 1 account (child process on core ${pin.serverCore})`);
+    log(
+      `charging engine alone: ${o.chargingSeconds} s each: file db with 1 account, 100 accounts, 1 account x 64 in flight; in-memory db with 1 account (child process on core ${pin.serverCore})`,
+    );
     raw.charging = await runCharging(o, pin);
-    for (const r of raw.charging.results) log(`  ${r.accounts} account(s), ${r.db} db, ${r.concurrency} in flight: ${r.pairsPerSec.toFixed(0)} pairs/s (reserve ${r.reserveMeanUs.toFixed(0)} us, settle ${r.settleMeanUs.toFixed(0)} us)`);
+    for (const r of raw.charging.results)
+      log(
+        `  ${r.accounts} account(s), ${r.db} db, ${r.concurrency} in flight: ${r.pairsPerSec.toFixed(0)} pairs/s (reserve ${r.reserveMeanUs.toFixed(0)} us, settle ${r.settleMeanUs.toFixed(0)} us)`,
+      );
   }
   if (s.has('paced') || s.has('memory')) {
     await setEmulatorDefaults(emulator.info.url, PACED);
     log(`emulator paced: ${PACED.ttftMs} ms to first token, ${PACED.outputTokens} chunks ${PACED.chunkIntervalMs} ms apart`);
   }
   if (s.has('paced')) {
-    log(`paced streaming: ${o.paced.rounds} rounds, each ${o.paced.concurrency} streams per target, all targets interleaved ${o.paced.staggerMs} ms apart (+1 warm-up round)`);
+    log(
+      `paced streaming: ${o.paced.rounds} rounds, each ${o.paced.concurrency} streams per target, all targets interleaved ${o.paced.staggerMs} ms apart (+1 warm-up round)`,
+    );
     raw.paced = await runPaced(targets, o.paced);
     raw.pacedChunks = o.paced.expectedChunks;
-    for (const t of targets) log(`  ${t.label}: TTFT p50 ${raw.paced[t.name].ttftMs.p50.toFixed(3)} ms, median per-stream mean gap ${raw.paced[t.name].meanGapMs.p50.toFixed(4)} ms`);
+    for (const t of targets)
+      log(`  ${t.label}: TTFT p50 ${raw.paced[t.name].ttftMs.p50.toFixed(3)} ms, median per-stream mean gap ${raw.paced[t.name].meanGapMs.p50.toFixed(4)} ms`);
   }
   if (s.has('memory')) {
     raw.memory = {};
@@ -199,7 +241,10 @@ async function main(): Promise<void> {
       log(`memory ${t.label}: ${warmupRounds} warm-up + ${rounds} round(s) of ${o.memory.streams} concurrent paced streams`);
       const m = await runMemory(t, servers[t.name], { ...o.memory, rounds, warmupRounds });
       raw.memory[t.name] = m;
-      for (const r of m.rounds) log(`  peak ${r.peakRssMb.toFixed(1)} MB, after GC ${r.afterRssMb.toFixed(1)} MB, ${(r.durationMs / 1000).toFixed(1)} s, open max ${r.openMax}, done ${r.completed}, errors ${r.errors}`);
+      for (const r of m.rounds)
+        log(
+          `  peak ${r.peakRssMb.toFixed(1)} MB, after GC ${r.afterRssMb.toFixed(1)} MB, ${(r.durationMs / 1000).toFixed(1)} s, open max ${r.openMax}, done ${r.completed}, errors ${r.errors}`,
+        );
     }
   }
   // Requests cut by the end of a load run settle (client_aborted) a moment later: wait for the holds to clear.
@@ -208,7 +253,9 @@ async function main(): Promise<void> {
     if (raw.tokengridUsage!.coinsHeld === 0) break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  log(`TokenGrid charging check: ${raw.tokengridUsage!.usageRecords} usage records, ${raw.tokengridUsage!.coinsUsed} coins used, ${raw.tokengridUsage!.coinsHeld} coins still held`);
+  log(
+    `TokenGrid charging check: ${raw.tokengridUsage!.usageRecords} usage records, ${raw.tokengridUsage!.coinsUsed} coins used, ${raw.tokengridUsage!.coinsHeld} coins still held`,
+  );
   await stopAll();
 
   const args = process.argv.slice(2);
@@ -219,7 +266,11 @@ async function main(): Promise<void> {
     durationS: Math.round((performance.now() - t0) / 100) / 10,
     scenarios: [...s],
     settings: {
-      c1: o.c1, throughput: o.throughput, paced: o.paced, memory: o.memory, chargingSeconds: o.chargingSeconds,
+      c1: o.c1,
+      throughput: o.throughput,
+      paced: o.paced,
+      memory: o.memory,
+      chargingSeconds: o.chargingSeconds,
       emulator: { zeroThink: { ttftMs: 0, chunkIntervalMs: 0, outputTokens: o.answerTokens }, paced: PACED },
       tokengridLogLevel: o.logLevel,
     },
@@ -232,12 +283,19 @@ async function main(): Promise<void> {
   log(`wrote ${o.out}`);
 }
 
-process.once('SIGINT', () => { log('interrupted: stopping children'); void stopAll().finally(() => process.exit(130)); });
-process.once('SIGTERM', () => { void stopAll().finally(() => process.exit(143)); });
+process.once('SIGINT', () => {
+  log('interrupted: stopping children');
+  void stopAll().finally(() => process.exit(130));
+});
+process.once('SIGTERM', () => {
+  void stopAll().finally(() => process.exit(143));
+});
 process.on('exit', killAllNow);
 
-main().then(() => stopAll()).catch(async (e: unknown) => {
-  console.error(e instanceof Error ? e.stack : e);
-  await stopAll();
-  process.exit(1);
-});
+main()
+  .then(() => stopAll())
+  .catch(async (e: unknown) => {
+    console.error(e instanceof Error ? e.stack : e);
+    await stopAll();
+    process.exit(1);
+  });

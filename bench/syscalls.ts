@@ -29,15 +29,28 @@ if (load !== 'c1' && load !== 'paced') throw new Error('--load c1 | paced');
 const pin = detectPinning(os.cpus().length);
 pinSelf(pin);
 const emu = await spawnEmulator(pin);
-const proxy = await spawnNode('min-proxy', at('bench/min-proxy.ts'), ['--upstream', emu.info.url], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: serverNodeFlags() });
-const tg = await spawnNode('tokengrid', at('bench/tokengrid-server.ts'), ['--emulator', emu.info.url, '--log-level', 'warn'], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: serverNodeFlags() });
+const proxy = await spawnNode('min-proxy', at('bench/min-proxy.ts'), ['--upstream', emu.info.url], {
+  core: pin.serverCore,
+  pinning: pin,
+  ipc: true,
+  nodeFlags: serverNodeFlags(),
+});
+const tg = await spawnNode('tokengrid', at('bench/tokengrid-server.ts'), ['--emulator', emu.info.url, '--log-level', 'warn'], {
+  core: pin.serverCore,
+  pinning: pin,
+  ipc: true,
+  nodeFlags: serverNodeFlags(),
+});
 const targets: Target[] = [makeTarget('minProxy', proxy.info.url, proxy.pid, 'bench'), makeTarget('tokengrid', tg.info.url, tg.pid, tg.info.key)];
 const paced = { rounds: 4, concurrency: 4, staggerMs: 1.5, expectedChunks: 64 };
 const requests = 500;
 try {
   if (load === 'paced') {
-    await fetch(`${emu.info.url}/__emulator/defaults`, { method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ ttftMs: 20, chunkIntervalMs: 20, tokensPerChunk: 1, outputTokens: 64 }) });
+    await fetch(`${emu.info.url}/__emulator/defaults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ttftMs: 20, chunkIntervalMs: 20, tokensPerChunk: 1, outputTokens: 64 }),
+    });
     await runPaced(targets, { ...paced, rounds: 1 }); // warm-up
   } else {
     await runC1(targets, { requests: 0, warmup: 300, block: 100 });
@@ -47,7 +60,15 @@ try {
   await new Promise((r) => setTimeout(r, 1000)); // attached
   if (load === 'paced') await runPaced(targets, paced);
   else await runC1(targets, { requests, warmup: 0, block: 100 });
-  await Promise.all(tracers.map((p) => new Promise((r) => { p.once('exit', r); p.kill('SIGINT'); })));
+  await Promise.all(
+    tracers.map(
+      (p) =>
+        new Promise((r) => {
+          p.once('exit', r);
+          p.kill('SIGINT');
+        }),
+    ),
+  );
   const units = load === 'paced' ? paced.rounds * paced.concurrency * paced.expectedChunks : requests;
   console.log(`syscalls per ${load === 'paced' ? 'chunk' : 'request'} (${units} of them; strace -c -f on each server process)`);
   const rows = new Map<string, Record<string, number>>();

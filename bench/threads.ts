@@ -24,7 +24,12 @@ async function main(): Promise<void> {
   const pin = detectPinning(os.cpus().length);
   pinSelf(pin);
   const emulator = await spawnEmulator(pin);
-  const tg = await spawnNode('tokengrid', join(ROOT, 'bench/tokengrid-server.ts'), ['--emulator', emulator.info.url, '--log-level', 'warn'], { core: pin.serverCore, pinning: pin, ipc: true, nodeFlags: serverNodeFlags() });
+  const tg = await spawnNode('tokengrid', join(ROOT, 'bench/tokengrid-server.ts'), ['--emulator', emulator.info.url, '--log-level', 'warn'], {
+    core: pin.serverCore,
+    pinning: pin,
+    ipc: true,
+    nodeFlags: serverNodeFlags(),
+  });
   const t = makeTarget('tokengrid', tg.info.url, tg.pid, tg.info.key);
   try {
     await runThroughput(t, emulator.pid, stream, { connections: 64, durationS: 3, warmupS: 1 }, pin);
@@ -37,8 +42,13 @@ async function main(): Promise<void> {
       const rows = [...b].sort(([x], [y]) => x - y).map(([tid, ms]) => [tid - tg.pid, per(ms - (a.get(tid) ?? 0))] as const);
       const all = rows.reduce((sum, [, us]) => sum + us, 0);
       const main = rows.find(([off]) => off === 0)?.[1] ?? NaN;
-      const others = rows.filter(([off, us]) => off !== 0 && us >= 0.005).map(([off, us]) => `+${off} ${us.toFixed(2)}`).join(', ');
-      console.log(`slice ${s + 1}: ${res.requests2xx} requests; all threads ${all.toFixed(1)}, main ${main.toFixed(1)}, other threads ${(all - main).toFixed(1)} (${others})`);
+      const others = rows
+        .filter(([off, us]) => off !== 0 && us >= 0.005)
+        .map(([off, us]) => `+${off} ${us.toFixed(2)}`)
+        .join(', ');
+      console.log(
+        `slice ${s + 1}: ${res.requests2xx} requests; all threads ${all.toFixed(1)}, main ${main.toFixed(1)}, other threads ${(all - main).toFixed(1)} (${others})`,
+      );
     }
   } finally {
     await stopAll();

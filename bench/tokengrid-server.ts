@@ -22,7 +22,11 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tokengrid-bench-'));
   const app = await createApp({
     configPath: new URL('./bench-config.yaml', import.meta.url).pathname,
-    dataDir, port: Number(arg('port', '0')), env: {}, emulatorUrl: arg('emulator'), bootstrapDemo: false,
+    dataDir,
+    port: Number(arg('port', '0')),
+    env: {},
+    emulatorUrl: arg('emulator'),
+    bootstrapDemo: false,
     logger: pino({ level: arg('log-level', 'warn') }),
   });
   const { url } = await app.listen();
@@ -30,7 +34,11 @@ async function main(): Promise<void> {
   if (!adminKey) throw new Error('expected a fresh data folder with a new admin key');
 
   const admin = async (path: string, body: unknown): Promise<any> => {
-    const res = await fetch(url + path, { method: 'POST', headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(url + path, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const text = await res.text();
     if (res.status >= 300) throw new Error(`admin ${path}: ${res.status} ${text}`);
     return JSON.parse(text);

@@ -29,7 +29,11 @@ const emulator = await spawnEmulator(pin);
 const clientBody = chatBody(false);
 let answer: string;
 try {
-  const res = await fetch(emulator.info.url + PATH, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer bench' }, body: clientBody });
+  const res = await fetch(emulator.info.url + PATH, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer bench' },
+    body: clientBody,
+  });
   answer = await res.text();
   if (res.status !== 200) throw new Error(`emulator answered ${res.status}: ${answer.slice(0, 200)}`);
 } finally {
@@ -66,12 +70,17 @@ const time = (f: () => void): number => {
   for (let i = 0; i < n; i++) f();
   return Number(process.hrtime.bigint() - t0) / 1000 / n;
 };
-for (let i = 0; i < 3; i++) { time(fast); time(general); } // warm-up: let V8 optimize both
+for (let i = 0; i < 3; i++) {
+  time(fast);
+  time(general);
+} // warm-up: let V8 optimize both
 const us: Record<'fast' | 'general', number[]> = { fast: [], general: [] };
 for (let r = 0; r < rounds; r++) {
   const order = r % 2 === 0 ? (['fast', 'general'] as const) : (['general', 'fast'] as const);
   for (const v of order) us[v].push(time(v === 'fast' ? fast : general));
 }
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-console.log(`wire path per non-streaming request (${rounds} rounds x ${n}; answer ${answer.length} chars): fast ${median(us.fast).toFixed(2)} us, general ${median(us.general).toFixed(2)} us; per round fast ${us.fast.map((v) => v.toFixed(2)).join(' ')}, general ${us.general.map((v) => v.toFixed(2)).join(' ')}`);
+console.log(
+  `wire path per non-streaming request (${rounds} rounds x ${n}; answer ${answer.length} chars): fast ${median(us.fast).toFixed(2)} us, general ${median(us.general).toFixed(2)} us; per round fast ${us.fast.map((v) => v.toFixed(2)).join(' ')}, general ${us.general.map((v) => v.toFixed(2)).join(' ')}`,
+);
 if (sink === 0) throw new Error('nothing was produced'); // uses every result, so no step can be optimized away

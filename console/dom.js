@@ -12,6 +12,32 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 export function table(headers, rows) {
-  return h('div', { class: 'table', tabindex: '0', role: 'region', 'aria-label': headers.filter(Boolean).join(', ') }, h('table', {}, h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))),
-    h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c) => h('td', {}, c)))))));
+  return h(
+    'div',
+    { class: 'table', tabindex: '0', role: 'region', 'aria-label': headers.filter(Boolean).join(', ') },
+    h(
+      'table',
+      {},
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          headers.map((x) => h('th', { scope: 'col' }, x)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        rows.map((r) =>
+          h(
+            'tr',
+            {},
+            r.map((c) => h('td', {}, c)),
+          ),
+        ),
+      ),
+    ),
+  );
 }

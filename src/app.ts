@@ -12,7 +12,14 @@ import type { AccountDeps, KeyLimits } from './accounts/index.ts';
 import type { ModelCatalog, ModelMap } from './catalog/index.ts';
 import { createBillingService, fileExportChannel, webhookChannel } from './billing/index.ts';
 import { openSqliteBillingStore } from './store/sqlite/billing-store.ts';
-import { createChargingEngine, defaultChargingConfig, type ChargingConfig, type ChargingService, type ChargingStore, type RateTable } from './charging/index.ts';
+import {
+  createChargingEngine,
+  defaultChargingConfig,
+  type ChargingConfig,
+  type ChargingService,
+  type ChargingStore,
+  type RateTable,
+} from './charging/index.ts';
 import { loadConfigFile, parseEnv, resolveConfig, resolveOffersFile, DEFAULT_CONFIG_PATH, type RuntimeConfig } from './config/index.ts';
 import { startEmulator, type Emulator } from './emulator/index.ts';
 import { Gateway, KeySnapshot, RateLimiter, defaultStreamOptions, type StreamOptions } from './gateway/index.ts';
@@ -118,12 +125,16 @@ export function rateTableFromCatalog(catalog: ModelCatalog, coinsPerYuan: number
   const price = (r: { num: number; den: number }): number => mulDiv(microsPerMillionCoins, r.num, r.den, 'ceil');
   for (const m of catalog.models.values()) {
     models[m.id] = {
-      coinsPerTokenInput: m.coins.input, coinsPerTokenOutput: m.coins.output, coinsPerTokenCachedInput: m.coins.cachedInput,
+      coinsPerTokenInput: m.coins.input,
+      coinsPerTokenOutput: m.coins.output,
+      coinsPerTokenCachedInput: m.coins.cachedInput,
       coinsPerTokenReasoning: m.coins.reasoning,
       ...(m.coins.cacheWrite !== undefined ? { coinsPerTokenCacheWrite: m.coins.cacheWrite } : {}),
-      priceMicrosPerMillionInput: price(m.coins.input), priceMicrosPerMillionOutput: price(m.coins.output),
+      priceMicrosPerMillionInput: price(m.coins.input),
+      priceMicrosPerMillionOutput: price(m.coins.output),
       priceMicrosPerMillionCachedInput: price(m.coins.cachedInput),
-      perRequestCharge: m.requestsPerCall, modelGroups: m.groups,
+      perRequestCharge: m.requestsPerCall,
+      modelGroups: m.groups,
     };
   }
   return { version: `${catalog.version}-cpy${coinsPerYuan}`, currency: 'CNY', minorUnitsPerMajor: 100, models };
@@ -136,7 +147,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const logger = opts.logger ?? createLogger(settings.logLevel);
   const configPath = opts.configPath ?? settings.configPath ?? DEFAULT_CONFIG_PATH;
   const config = resolveConfig(loadConfigFile(configPath), opts.env, {
-    host: opts.host ?? settings.host, port: opts.port ?? settings.port, dataDir: opts.dataDir ?? settings.dataDir,
+    host: opts.host ?? settings.host,
+    port: opts.port ?? settings.port,
+    dataDir: opts.dataDir ?? settings.dataDir,
   });
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? cryptoRandom;
@@ -150,7 +163,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, join(config.dataDir, 'tokengrid.lock')]) if (existsSync(f)) chmodSync(f, 0o600);
   const db = openSqlite(dbPath, { exclusive: true });
   // Keeps checkpoints off the event loop's critical path (see wal-flusher.ts).
-  const walFlusher = new WalFlusher(`${dbPath}-wal`, { onError: (err) => logger.warn({ err }, 'background WAL flush failed; checkpoints will flush on the event loop') });
+  const walFlusher = new WalFlusher(`${dbPath}-wal`, {
+    onError: (err) => logger.warn({ err }, 'background WAL flush failed; checkpoints will flush on the event loop'),
+  });
   const accountStore = openSqliteAccountStore(db);
   const chargingStore = openSqliteChargingStore(db, { afterCommit: () => walFlusher.kick() });
 
@@ -161,8 +176,12 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     emulatorBase = emulator.url;
   }
   // Mock providers point at the emulator: a new map, the resolved config is not patched.
-  const providers: ReadonlyMap<string, ProviderConfig> = new Map([...config.providers].map(([name, p]) => [name, p.isMock
-    ? { ...p, baseUrl: p.adapter === 'openai-compatible' ? `${emulatorBase}/v1` : `${emulatorBase}`, apiKey: 'tokengrid-emulator' } : p]));
+  const providers: ReadonlyMap<string, ProviderConfig> = new Map(
+    [...config.providers].map(([name, p]) => [
+      name,
+      p.isMock ? { ...p, baseUrl: p.adapter === 'openai-compatible' ? `${emulatorBase}/v1` : `${emulatorBase}`, apiKey: 'tokengrid-emulator' } : p,
+    ]),
+  );
 
   const coinsPerYuan = config.file.charging.walletCoinsPerYuan;
   const rates = rateTableFromCatalog(config.catalog, coinsPerYuan);
@@ -175,7 +194,12 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   let planModelMaps = new Map<string, ModelMap>();
   const refreshKeys = async (): Promise<void> => {
     const [all, accountsList] = await Promise.all([accountStore.listKeys(), accountStore.listAccounts()]);
-    keys.replace(all, accountsList.filter((a) => a.status === 'active').map((a) => a.id), planLimits, planModelMaps);
+    keys.replace(
+      all,
+      accountsList.filter((a) => a.status === 'active').map((a) => a.id),
+      planLimits,
+      planModelMaps,
+    );
   };
   const refreshPlanLimits = async (): Promise<void> => {
     const next = new Map<string, KeyLimits>();
@@ -197,11 +221,23 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: config.server.upstreamConnectionsMax, pipelining: 1 });
   const health = new DeploymentHealth(clock);
   const gateway = new Gateway({
-    catalog: () => config.catalog, providers: () => providers,
-    adapters: { 'openai-compatible': createOpenAICompatibleAdapter({ fastPaths: config.server.fastPaths }), anthropic: createAnthropicAdapter(), gemini: createGeminiAdapter({ estimateTextTokens }) },
-    dispatcher, charging, health, limiter: new RateLimiter(), random, clock,
-    now: () => performance.now(), metrics: telemetry.gateway,
-    timeoutMsUpstreamHeaders: config.server.timeoutMsUpstreamHeaders, timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
+    catalog: () => config.catalog,
+    providers: () => providers,
+    adapters: {
+      'openai-compatible': createOpenAICompatibleAdapter({ fastPaths: config.server.fastPaths }),
+      anthropic: createAnthropicAdapter(),
+      gemini: createGeminiAdapter({ estimateTextTokens }),
+    },
+    dispatcher,
+    charging,
+    health,
+    limiter: new RateLimiter(),
+    random,
+    clock,
+    now: () => performance.now(),
+    metrics: telemetry.gateway,
+    timeoutMsUpstreamHeaders: config.server.timeoutMsUpstreamHeaders,
+    timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
     log: (level, obj, msg) => logger[level](obj, msg),
     keys,
   });
@@ -220,29 +256,50 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   // Audit log (hash-chained, append-only) and authentication-failure throttling per source address.
   const audit = new AuditLog({ store: openSqliteAuditStore(db), clock, ids });
   const authThrottle = new AuthThrottle(settings.authFailuresPerMinute, 60_000);
-  const authFailures = new Counter({ name: 'tokengrid_auth_failures_total', help: 'Failed authentications (API key or admin key).', labelNames: ['kind'], registers: [telemetry.registry] });
-  const authThrottled = new Counter({ name: 'tokengrid_auth_throttled_total', help: 'Bursts of authentication failures from one address that were throttled (429).', registers: [telemetry.registry] });
+  const authFailures = new Counter({
+    name: 'tokengrid_auth_failures_total',
+    help: 'Failed authentications (API key or admin key).',
+    labelNames: ['kind'],
+    registers: [telemetry.registry],
+  });
+  const authThrottled = new Counter({
+    name: 'tokengrid_auth_throttled_total',
+    help: 'Bursts of authentication failures from one address that were throttled (429).',
+    registers: [telemetry.registry],
+  });
   let draining = false;
   let ready = false;
   const streamOptions: StreamOptions = { ...defaultStreamOptions, ...opts.stream };
   const shellDeps: ShellDeps = {
-    gateway, keys, clock, ids, now: () => performance.now(), bodyLimitBytes: config.server.bodyLimitBytes, streamOptions,
+    gateway,
+    keys,
+    clock,
+    ids,
+    now: () => performance.now(),
+    bodyLimitBytes: config.server.bodyLimitBytes,
+    streamOptions,
     log: logger,
     // The operator keys of the data folder first, then the admin keys with roles (POST /admin/admin-keys).
     authenticateAdmin: (token) => rootKeys.authenticate(token) ?? billing.adminKeys.authenticate(token),
     metricsText: async () => ({ contentType: telemetry.registry.contentType, body: await telemetry.registry.metrics() }),
-    isReady: () => ready, isDraining: () => draining,
+    isReady: () => ready,
+    isDraining: () => draining,
     onRequestDone: (route, status, latencyS) => telemetry.requestDone(route, status, latencyS),
-    authThrottle, metricsToken: settings.metricsToken,
+    authThrottle,
+    metricsToken: settings.metricsToken,
     onAuthFailed(f) {
       const { burstStarted, failures } = authThrottle.fail(f.source, clock.nowMs());
       authFailures.inc({ kind: f.kind });
       if (burstStarted) {
         authThrottled.inc();
-        logger.warn({ source: f.source, failures, windowS: authThrottle.windowMs / 1000 }, 'authentication failures from one address: throttled (429) until the window ends');
+        logger.warn(
+          { source: f.source, failures, windowS: authThrottle.windowMs / 1000 },
+          'authentication failures from one address: throttled (429) until the window ends',
+        );
       }
       if (f.kind === 'admin') {
-        if (failures < authThrottle.limit) logger.warn({ source: f.source, requestId: f.requestId, method: f.method, path: f.path }, 'admin authentication failed');
+        if (failures < authThrottle.limit)
+          logger.warn({ source: f.source, requestId: f.requestId, method: f.method, path: f.path }, 'admin authentication failed');
         auditAuthFailure(audit, f).catch((e: unknown) => logger.error({ err: e }, 'audit log append failed'));
       }
     },
@@ -250,11 +307,24 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     // POST /v1/responses with store: true (OpenAI's default) keeps responses this long (TOKENGRID_RESPONSE_TTL_DAYS).
     responses: { store: openSqliteResponseStore(db), ttlMs: settings.responseTtlMs ?? DEFAULT_RESPONSE_TTL_MS },
   };
-  const adminDeps: { accounts: AccountDeps; charging: ChargingService; bodyLimitBytes: number; clock: Clock; memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null>; modelExists: (name: string) => boolean; suspendedByRole: (accountId: string) => Promise<string | undefined> } = {
-    accounts, charging, bodyLimitBytes: config.server.bodyLimitBytes, clock,
+  const adminDeps: {
+    accounts: AccountDeps;
+    charging: ChargingService;
+    bodyLimitBytes: number;
+    clock: Clock;
+    memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null>;
+    modelExists: (name: string) => boolean;
+    suspendedByRole: (accountId: string) => Promise<string | undefined>;
+  } = {
+    accounts,
+    charging,
+    bodyLimitBytes: config.server.bodyLimitBytes,
+    clock,
     // Who suspended an account is in the audit log: an enterprise admin may lift only its own suspensions.
-    suspendedByRole: async (accountId) => (await audit.list({ accountId, action: 'account.update', limit: 1000 }))
-      .find((e) => e.outcome < 300 && (e.after as { status?: string } | null)?.status === 'suspended')?.role,
+    suspendedByRole: async (accountId) =>
+      (await audit.list({ accountId, action: 'account.update', limit: 1000 })).find(
+        (e) => e.outcome < 300 && (e.after as { status?: string } | null)?.status === 'suspended',
+      )?.role,
     modelExists: (name) => config.catalog.models.has(name) || config.catalog.aliases.has(name) || config.catalog.groups.has(name),
     // Seats (team plans) and members (family plans) bound how many members an account may add.
     memberLimit: async (accountId) => {
@@ -280,20 +350,38 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const carrierUrl = settings.carrierWebhookUrl;
   const carrier = carrierUrl
     ? webhookChannel({
-      url: carrierUrl, secret: secretFor(settings.carrierWebhookSecret, 'TOKENGRID_CARRIER_WEBHOOK_SECRET', 'carrier-webhook-secret'), clock,
-      post: async (url, headers, body) => {
-        const r = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
-        return { status: r.status, body: await r.text() };
-      },
-    })
-    : fileExportChannel({ clock, write: async (name, text) => { mkdirSync(carrierDir, { recursive: true }); writeFileSync(join(carrierDir, name), text, { mode: 0o600 }); } });
+        url: carrierUrl,
+        secret: secretFor(settings.carrierWebhookSecret, 'TOKENGRID_CARRIER_WEBHOOK_SECRET', 'carrier-webhook-secret'),
+        clock,
+        post: async (url, headers, body) => {
+          const r = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
+          return { status: r.status, body: await r.text() };
+        },
+      })
+    : fileExportChannel({
+        clock,
+        write: async (name, text) => {
+          mkdirSync(carrierDir, { recursive: true });
+          writeFileSync(join(carrierDir, name), text, { mode: 0o600 });
+        },
+      });
   const renewalFailures = new Counter({
-    name: 'tokengrid_renewal_failures_total', help: 'Accounts whose renewal failed in a renewal run, by stage (alert on any increase)',
-    labelNames: ['stage'], registers: [telemetry.registry],
+    name: 'tokengrid_renewal_failures_total',
+    help: 'Accounts whose renewal failed in a renewal run, by stage (alert on any increase)',
+    labelNames: ['stage'],
+    registers: [telemetry.registry],
   });
   const billing = createBillingService({
-    store: openSqliteBillingStore(db), charging, accounts: accountStore, clock, ids, random, offers: () => offers.holder.current,
-    models: () => config.catalog, carrier, walletCoinsPerUnit: coinsPerYuan,
+    store: openSqliteBillingStore(db),
+    charging,
+    accounts: accountStore,
+    clock,
+    ids,
+    random,
+    offers: () => offers.holder.current,
+    models: () => config.catalog,
+    carrier,
+    walletCoinsPerUnit: coinsPerYuan,
     log: (level, obj, msg) => logger[level](obj, msg),
     // Issue 12: alert on any increase (an account whose renewal fails is listed, logged, and counted here).
     onRenewalFailure: (f) => renewalFailures.inc({ stage: f.stage }),
@@ -304,7 +392,11 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   await refreshPlanLimits();
   const billingDeps = { ...adminDeps, billing, reloadOffers: offers.reload, offersFile: offers.path };
   const parentOf = async (id: string) => (await accountStore.getAccount(id))?.parentId;
-  const canAccess = (admin: AdminIdentity, accountId: string): Promise<boolean> => requireAccountAccess(admin, accountId, parentOf).then(() => true, () => false);
+  const canAccess = (admin: AdminIdentity, accountId: string): Promise<boolean> =>
+    requireAccountAccess(admin, accountId, parentOf).then(
+      () => true,
+      () => false,
+    );
   // --- end billing wiring ---
   const sms = devSmsSender(config.dataDir, logger);
   const phones = filePhoneBook(config.dataDir);
@@ -318,21 +410,44 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     ...(billingAdminRoutes(billingDeps) as Route<never>[]),
     ...(securityAdminRoutes({ audit, canAccess, rotateRootKey: rootKeys.rotate }) as Route<never>[]),
     // Self-service writes (orders, keys, members, caps, phone, notifications) go to the audit log too, actor key:<id>.
-    ...audited([...(selfRoutes(billingDeps) as Route<never>[]), ...consoleRoutes({
-      dir: join(import.meta.dirname, '../console'), accounts, clock, random, sms, phones,
-      bodyLimitBytes: config.server.bodyLimitBytes, billing: billingDeps,
-      deployments: () => {
-        const snap = health.snapshot();
-        return [...config.catalog.models.values()].flatMap((m) => m.deployments.map((d) => ({
-          model: m.id, deployment: d.id, provider: d.provider, region: d.region, weight: d.weight, state: snap[d.id]?.state ?? 'closed', failures: snap[d.id]?.failures ?? 0,
-        })));
-      },
-      recentUsage: async (sinceMs) => {
-        const out: { deploymentId: string; latencyMs: number; status: string }[] = [];
-        for (const a of await accountStore.listAccounts()) for (const u of await charging.listUsage(a.id, { fromMs: sinceMs, toMs: clock.nowMs() + 1 })) out.push(u);
-        return out;
-      },
-    }), ...notificationRoutes({ ...alertDeps, billing: billingDeps, bodyLimitBytes: config.server.bodyLimitBytes })], audit, (e) => logger.error({ err: e }, 'audit log append failed')),
+    ...audited(
+      [
+        ...(selfRoutes(billingDeps) as Route<never>[]),
+        ...consoleRoutes({
+          dir: join(import.meta.dirname, '../console'),
+          accounts,
+          clock,
+          random,
+          sms,
+          phones,
+          bodyLimitBytes: config.server.bodyLimitBytes,
+          billing: billingDeps,
+          deployments: () => {
+            const snap = health.snapshot();
+            return [...config.catalog.models.values()].flatMap((m) =>
+              m.deployments.map((d) => ({
+                model: m.id,
+                deployment: d.id,
+                provider: d.provider,
+                region: d.region,
+                weight: d.weight,
+                state: snap[d.id]?.state ?? 'closed',
+                failures: snap[d.id]?.failures ?? 0,
+              })),
+            );
+          },
+          recentUsage: async (sinceMs) => {
+            const out: { deploymentId: string; latencyMs: number; status: string }[] = [];
+            for (const a of await accountStore.listAccounts())
+              for (const u of await charging.listUsage(a.id, { fromMs: sinceMs, toMs: clock.nowMs() + 1 })) out.push(u);
+            return out;
+          },
+        }),
+        ...notificationRoutes({ ...alertDeps, billing: billingDeps, bodyLimitBytes: config.server.bodyLimitBytes }),
+      ],
+      audit,
+      (e) => logger.error({ err: e }, 'audit log append failed'),
+    ),
   ];
   // Every admin route (auth: 'admin', whichever list it comes from) passes the permission matrix
   // (api/admin/permissions.ts; a route it does not list is operator-only) and writes the audit log.
@@ -344,7 +459,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const webhookSigningSecret = webhookUrl ? secretFor(settings.webhookSecret, 'TOKENGRID_WEBHOOK_SECRET', 'webhook-secret') : undefined;
   if (webhookUrl && webhookSigningSecret !== undefined && opts.timers !== false) {
     webhook = createWebhookDeliverer({
-      outbox: chargingStore, clock, config: { url: webhookUrl, secret: webhookSigningSecret },
+      outbox: chargingStore,
+      clock,
+      config: { url: webhookUrl, secret: webhookSigningSecret },
       onError: (e) => logger.error({ err: e }, 'webhook delivery loop failed'),
     });
     webhook.start();
@@ -353,7 +470,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const timers: NodeJS.Timeout[] = [];
   if (opts.timers !== false) {
     const every = (ms: number, fn: () => Promise<unknown>): void => {
-      const t = setInterval(() => { fn().catch((e: unknown) => logger.error({ err: e }, 'background job failed')); }, ms);
+      const t = setInterval(() => {
+        fn().catch((e: unknown) => logger.error({ err: e }, 'background job failed'));
+      }, ms);
       t.unref();
       timers.push(t);
     };
@@ -368,11 +487,30 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   await charging.sweepExpired();
 
   return {
-    config, db, clock, accounts, charging, chargingStore, gateway, shell, telemetry, logger, emulator, firstStart, adminKeyPath, demoKeyPath, audit, refreshKeys, refreshPlanLimits,
+    config,
+    db,
+    clock,
+    accounts,
+    charging,
+    chargingStore,
+    gateway,
+    shell,
+    telemetry,
+    logger,
+    emulator,
+    firstStart,
+    adminKeyPath,
+    demoKeyPath,
+    audit,
+    refreshKeys,
+    refreshPlanLimits,
     async listen() {
       await new Promise<void>((resolve, reject) => {
         shell.server.once('error', reject);
-        shell.server.listen(config.server.port, config.server.host, () => { shell.server.off('error', reject); resolve(); });
+        shell.server.listen(config.server.port, config.server.host, () => {
+          shell.server.off('error', reject);
+          resolve();
+        });
       });
       ready = true;
       const addr = shell.server.address();
@@ -414,10 +552,17 @@ function devSmsSender(dataDir: string, logger: Logger): SmsSender {
 function filePhoneBook(dataDir: string): PhoneBook {
   const file = join(dataDir, 'console-phones.json');
   let map: Record<string, string> = {};
-  try { map = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>; } catch { /* none yet */ }
+  try {
+    map = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+  } catch {
+    /* none yet */
+  }
   return {
     accountOf: (phone) => map[phone],
-    link(phone, accountId) { map[phone] = accountId; writeFileSync(file, JSON.stringify(map, null, 1), { mode: 0o600 }); },
+    link(phone, accountId) {
+      map[phone] = accountId;
+      writeFileSync(file, JSON.stringify(map, null, 1), { mode: 0o600 });
+    },
     phonesOf: (accountId) => Object.keys(map).filter((p) => map[p] === accountId),
   };
 }
@@ -426,10 +571,17 @@ function filePhoneBook(dataDir: string): PhoneBook {
 function fileSettingsBook(dataDir: string): SettingsBook {
   const file = join(dataDir, 'console-notifications.json');
   let map: Record<string, NotificationSettings> = {};
-  try { map = JSON.parse(readFileSync(file, 'utf8')) as Record<string, NotificationSettings>; } catch { /* none yet */ }
+  try {
+    map = JSON.parse(readFileSync(file, 'utf8')) as Record<string, NotificationSettings>;
+  } catch {
+    /* none yet */
+  }
   return {
     get: (accountId) => map[accountId],
-    set(accountId, st) { map[accountId] = st; writeFileSync(file, JSON.stringify(map, null, 1), { mode: 0o600 }); },
+    set(accountId, st) {
+      map[accountId] = st;
+      writeFileSync(file, JSON.stringify(map, null, 1), { mode: 0o600 });
+    },
     accounts: () => Object.keys(map),
   };
 }

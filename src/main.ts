@@ -14,7 +14,13 @@ async function main(): Promise<void> {
   let args;
   try {
     args = parseArgs({
-      options: { host: { type: 'string' }, port: { type: 'string' }, config: { type: 'string' }, 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        host: { type: 'string' },
+        port: { type: 'string' },
+        config: { type: 'string' },
+        'data-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
       allowPositionals: false,
     }).values;
   } catch (e) {
@@ -62,7 +68,13 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     app.logger.info({ signal }, 'draining in-flight requests');
-    app.close().then(() => process.exit(0), (e: unknown) => { app.logger.error({ err: e }, 'shutdown failed'); process.exit(1); });
+    app.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        app.logger.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -194,7 +194,10 @@ test('no new import cycle among src files', () => {
 test('the gateway has no import cycle and no two gateway files import each other', () => {
   const graph = importGraph();
   const inGateway = (f: string): boolean => f.startsWith(`gateway${sep}`);
-  assert.deepEqual(importCycles(graph).filter((scc) => scc.some(inGateway)), []);
+  assert.deepEqual(
+    importCycles(graph).filter((scc) => scc.some(inGateway)),
+    [],
+  );
   const pairs: string[] = [];
   for (const [from, tos] of graph) {
     if (!inGateway(from)) continue;
@@ -217,11 +220,7 @@ test('the gateway has no import cycle and no two gateway files import each other
 /** Relative import specifiers of a file: static imports and re-exports, side-effect imports, dynamic imports. */
 function relativeImports(text: string): string[] {
   const out: string[] = [];
-  const patterns = [
-    /(?:import|export)\s[^'"]*?from\s+'(\.{1,2}\/[^']+)'/g,
-    /^\s*import\s+'(\.{1,2}\/[^']+)'/gm,
-    /\bimport\(\s*'(\.{1,2}\/[^']+)'\s*\)/g,
-  ];
+  const patterns = [/(?:import|export)\s[^'"]*?from\s+'(\.{1,2}\/[^']+)'/g, /^\s*import\s+'(\.{1,2}\/[^']+)'/gm, /\bimport\(\s*'(\.{1,2}\/[^']+)'\s*\)/g];
   for (const re of patterns) for (const m of text.matchAll(re)) out.push(m[1]!);
   return out;
 }
@@ -259,7 +258,11 @@ export function parseDependencyTable(markdown: string): Record<string, string[]>
   const table: Record<string, string[]> = {};
   const ticked = (cell: string): string[] => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
   for (const row of rows.slice(2)) {
-    const cells = row.trim().replace(/^\||\|$/g, '').split('|').map((c) => c.trim());
+    const cells = row
+      .trim()
+      .replace(/^\||\|$/g, '')
+      .split('|')
+      .map((c) => c.trim());
     assert.equal(cells.length, 2, `a dependency-table row must have two cells: ${row}`);
     const [who, may] = cells as [string, string];
     const modules = ticked(who.replace(/\([^)]*\)/g, ''));
@@ -278,7 +281,11 @@ export function parseDependencyTable(markdown: string): Record<string, string[]>
 }
 
 const sorted = (table: Record<string, string[]>): Record<string, string[]> =>
-  Object.fromEntries(Object.keys(table).sort().map((k) => [k, [...table[k]!].sort()]));
+  Object.fromEntries(
+    Object.keys(table)
+      .sort()
+      .map((k) => [k, [...table[k]!].sort()]),
+  );
 
 test('the dependency table in ARCHITECTURE.md is exactly the allowed table of this test', () => {
   const doc = readFileSync(new URL('../ARCHITECTURE.md', import.meta.url), 'utf8');

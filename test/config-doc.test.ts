@@ -54,6 +54,13 @@ test('every key of the file’s server, charging, catalog and notifications sect
     ...Object.keys(shape.catalog.unwrap().shape).map((k) => `catalog.${k}`),
     ...Object.keys(shape.notifications.unwrap().shape).map((k) => `notifications.${k}`),
   ];
-  for (const top of Object.keys(shape)) assert.ok([...documented].some((d) => d === top || d.startsWith(`${top}.`)), `section ${top} is not documented`);
-  assert.deepEqual(keys.filter((k) => !documented.has(k)), []);
+  for (const top of Object.keys(shape))
+    assert.ok(
+      [...documented].some((d) => d === top || d.startsWith(`${top}.`)),
+      `section ${top} is not documented`,
+    );
+  assert.deepEqual(
+    keys.filter((k) => !documented.has(k)),
+    [],
+  );
 });

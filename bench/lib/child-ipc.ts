@@ -13,7 +13,11 @@ export interface ChildControl {
   stop: () => Promise<void>;
 }
 
-interface Msg { id: number; type: string; arg?: string }
+interface Msg {
+  id: number;
+  type: string;
+  arg?: string;
+}
 
 let session: Session | undefined;
 
@@ -22,18 +26,29 @@ export function serveControl(ctl: ChildControl): void {
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
-    ctl.stop().then(() => process.exit(0), (e: unknown) => { console.error(e); process.exit(1); });
+    ctl.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        console.error(e);
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   process.on('disconnect', stop);
   process.on('message', (raw) => {
     const msg = raw as Msg;
-    const reply = (body: unknown): void => { process.send?.({ id: msg.id, body }); };
+    const reply = (body: unknown): void => {
+      process.send?.({ id: msg.id, body });
+    };
     if (msg.type === 'stop') return void (reply({ ok: true }), stop());
     if (msg.type === 'gc') {
       const g = (globalThis as { gc?: () => void }).gc;
-      if (g) { g(); g(); }
+      if (g) {
+        g();
+        g();
+      }
       return reply({ gc: g !== undefined, memory: process.memoryUsage() });
     }
     if (msg.type === 'profileStart') {
@@ -43,7 +58,10 @@ export function serveControl(ctl: ChildControl): void {
         await session!.post('Profiler.enable');
         await session!.post('Profiler.setSamplingInterval', { interval: Number(msg.arg ?? '250') });
         await session!.post('Profiler.start');
-      })().then(() => reply({ ok: true }), (e: unknown) => reply({ error: String(e) }));
+      })().then(
+        () => reply({ ok: true }),
+        (e: unknown) => reply({ error: String(e) }),
+      );
       return;
     }
     if (msg.type === 'profileStop') {
@@ -53,12 +71,17 @@ export function serveControl(ctl: ChildControl): void {
         session.disconnect();
         session = undefined;
         writeFileSync(msg.arg!, JSON.stringify(profile));
-      })().then(() => reply({ ok: true, path: msg.arg }), (e: unknown) => reply({ error: String(e) }));
+      })().then(
+        () => reply({ ok: true, path: msg.arg }),
+        (e: unknown) => reply({ error: String(e) }),
+      );
       return;
     }
     const h = ctl.handlers?.[msg.type];
     if (!h) return reply({ error: `unknown control message ${msg.type}` });
-    Promise.resolve().then(h).then(reply, (e: unknown) => reply({ error: String(e) }));
+    Promise.resolve()
+      .then(h)
+      .then(reply, (e: unknown) => reply({ error: String(e) }));
   });
 }
 

@@ -34,7 +34,12 @@ export function machineInfo(p: Pinning): Record<string, unknown> {
 export function versions(): Record<string, string> {
   const root = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return {
-    tokengrid: root.version, node: process.version, v8: process.versions.v8, undici: pkgVersion('undici'),
-    autocannon: pkgVersion('autocannon'), 'better-sqlite3': pkgVersion('better-sqlite3'), tsx: pkgVersion('tsx'),
+    tokengrid: root.version,
+    node: process.version,
+    v8: process.versions.v8,
+    undici: pkgVersion('undici'),
+    autocannon: pkgVersion('autocannon'),
+    'better-sqlite3': pkgVersion('better-sqlite3'),
+    tsx: pkgVersion('tsx'),
   };
 }

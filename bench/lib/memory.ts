@@ -89,13 +89,22 @@ async function round(t: Target, o: MemoryOptions, pool: Pool): Promise<Omit<Memo
   clearTimeout(cut);
   samples.push({ rss: rssMbOf(t.serverPid), open, started });
   const peak = Math.max(...samples.map((s) => s.rss));
-  const busy = samples.filter((s) => s.open >= 0.9 * o.streams).map((s) => s.rss).sort((a, b) => a - b);
+  const busy = samples
+    .filter((s) => s.open >= 0.9 * o.streams)
+    .map((s) => s.rss)
+    .sort((a, b) => a - b);
   const plateau = busy.length > 0 ? busy[Math.floor(busy.length / 2)]! : peak;
   return { peakRssMb: peak, plateauRssMb: plateau, durationMs, completed, errors, openMax };
 }
 
 export async function runMemory(t: Target, server: Child | undefined, o: MemoryOptions): Promise<MemoryResult> {
-  const pool = new Pool(t.url, { connections: o.streams, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: o.roundTimeoutMs, bodyTimeout: o.roundTimeoutMs });
+  const pool = new Pool(t.url, {
+    connections: o.streams,
+    pipelining: 1,
+    keepAliveTimeout: 60_000,
+    headersTimeout: o.roundTimeoutMs,
+    bodyTimeout: o.roundTimeoutMs,
+  });
   const rounds: MemoryRound[] = [];
   await afterGc(server);
   const baselineRssMb = rssMbOf(t.serverPid);
@@ -113,7 +122,8 @@ export async function runMemory(t: Target, server: Child | undefined, o: MemoryO
   const first = rounds[0]!;
   const last = rounds[rounds.length - 1]!;
   return {
-    baselineRssMb, rounds,
+    baselineRssMb,
+    rounds,
     rssPlateauMb: Math.max(...rounds.map((r) => r.peakRssMb)),
     rssGrowthMb: last.afterRssMb - first.afterRssMb,
     heapGrowthMb: first.afterHeapUsedMb !== null && last.afterHeapUsedMb !== null ? last.afterHeapUsedMb - first.afterHeapUsedMb : null,

@@ -73,7 +73,15 @@ export function parseOptions(argv: string[]): BenchOptions {
     // Measured seconds per target, in interleaved slices (3 x 2 s quick, 5 x 3 s full).
     throughput: quick ? { connections: 64, durationS: 6, warmupS: 1, slices: 3 } : { connections: 64, durationS: 15, warmupS: 2, slices: 5 },
     paced: { rounds: quick ? 4 : 25, concurrency: 4, staggerMs: 1.5, expectedChunks: 64 },
-    memory: { streams: 1000, rounds: 3, warmupRounds: 1, roundsOthers: quick ? 1 : 3, warmupRoundsOthers: quick ? 0 : 1, settleMs: 1000, roundTimeoutMs: 120_000 },
+    memory: {
+      streams: 1000,
+      rounds: 3,
+      warmupRounds: 1,
+      roundsOthers: quick ? 1 : 3,
+      warmupRoundsOthers: quick ? 0 : 1,
+      settleMs: 1000,
+      roundTimeoutMs: 120_000,
+    },
     chargingSeconds: quick ? 2 : 10,
     answerTokens: 20,
   };

@@ -21,8 +21,16 @@ export function detectPinning(cores: number): Pinning {
   try {
     execFileSync('taskset', ['-V'], { stdio: 'ignore' });
     available = true;
-  } catch { /* not installed */ }
-  if (!available) return { available, serverCore: 0, loadCore: cores > 1 ? 1 : 0, note: 'taskset not found: processes are NOT pinned (install util-linux); ratios are noisier' };
+  } catch {
+    /* not installed */
+  }
+  if (!available)
+    return {
+      available,
+      serverCore: 0,
+      loadCore: cores > 1 ? 1 : 0,
+      note: 'taskset not found: processes are NOT pinned (install util-linux); ratios are noisier',
+    };
   if (cores < 2) return { available, serverCore: 0, loadCore: 0, note: 'only one core: server and load share core 0; throughput figures are not meaningful' };
   return { available, serverCore: 0, loadCore: 1, note: 'server under test pinned to core 0; load generator, clients and emulator pinned to core 1' };
 }
@@ -193,15 +201,27 @@ export async function spawnNode(name: string, script: string, args: string[], o:
   });
   let seq = 0;
   const pending = new Map<number, (body: any) => void>();
-  proc.on('message', (m: any) => { pending.get(m.id)?.(m.body); pending.delete(m.id); });
+  proc.on('message', (m: any) => {
+    pending.get(m.id)?.(m.body);
+    pending.delete(m.id);
+  });
   const child: Child = {
-    name, pid: proc.pid!, info, proc,
+    name,
+    pid: proc.pid!,
+    info,
+    proc,
     request(type, timeoutMs = 60_000, arg) {
       if (!o.ipc) return Promise.reject(new Error(`${name} has no control channel`));
       const id = ++seq;
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => { pending.delete(id); reject(new Error(`${name}: ${type} timed out`)); }, timeoutMs);
-        pending.set(id, (b) => { clearTimeout(t); resolve(b); });
+        const t = setTimeout(() => {
+          pending.delete(id);
+          reject(new Error(`${name}: ${type} timed out`));
+        }, timeoutMs);
+        pending.set(id, (b) => {
+          clearTimeout(t);
+          resolve(b);
+        });
         proc.send({ id, type, arg });
       });
     },
@@ -225,7 +245,8 @@ export async function spawnNode(name: string, script: string, args: string[], o:
 export function spawnEmulator(pin: Pinning, answerTokens = 20): Promise<Child> {
   const script = fileURLToPath(new URL('../../src/emulator/main.ts', import.meta.url));
   return spawnNode('emulator', script, ['--port', '0', '--output-tokens', String(answerTokens)], {
-    core: pin.loadCore, pinning: pin,
+    core: pin.loadCore,
+    pinning: pin,
     ready: (line) => {
       const m = /emulator listening on (\S+)/.exec(line);
       return m ? { url: m[1] } : undefined;
@@ -240,7 +261,11 @@ export async function stopAll(): Promise<void> {
 /** Last resort (uncaught error, process.exit): no child outlives the bench. */
 export function killAllNow(): void {
   for (const c of children) {
-    try { c.proc.kill('SIGKILL'); } catch { /* gone */ }
+    try {
+      c.proc.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
   children.clear();
 }

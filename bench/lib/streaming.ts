@@ -52,7 +52,8 @@ async function oneStream(pool: Pool, t: Target, body: string): Promise<StreamTim
   let done = false;
   try {
     const res = await pool.request({ method: 'POST', path: PATH, headers: t.headers, body });
-    if (res.statusCode !== 200) return { ok: false, ttftMs: NaN, arrivalsMs: [], done, error: `status ${res.statusCode}: ${(await res.body.text()).slice(0, 200)}` };
+    if (res.statusCode !== 200)
+      return { ok: false, ttftMs: NaN, arrivalsMs: [], done, error: `status ${res.statusCode}: ${(await res.body.text()).slice(0, 200)}` };
     res.body.setEncoding('utf8');
     let buf = '';
     for await (const chunk of res.body as AsyncIterable<string>) {
@@ -64,7 +65,10 @@ async function oneStream(pool: Pool, t: Target, body: string): Promise<StreamTim
         buf = buf.slice(i + 2);
         if (!frame.startsWith('data: ')) continue;
         const data = frame.slice(6);
-        if (data === '[DONE]') { done = true; continue; }
+        if (data === '[DONE]') {
+          done = true;
+          continue;
+        }
         const j = JSON.parse(data) as { choices?: { delta?: { content?: string } }[] };
         const c = j.choices?.[0]?.delta?.content;
         if (typeof c === 'string' && c.length > 0) arrivals.push(at);
@@ -85,8 +89,11 @@ export async function runPaced(targets: Target[], o: PacedOptions): Promise<Reco
     for (let k = 0; k < o.concurrency; k++) {
       targets.forEach((t, j) => {
         const delay = (k * targets.length + j) * o.staggerMs;
-        all.push(new Promise<StreamTiming>((resolve) => setTimeout(() => resolve(oneStream(pools.get(t.name)!, t, body)), delay))
-          .then((s) => { if (keep) timings.get(t.name)!.push(s); }));
+        all.push(
+          new Promise<StreamTiming>((resolve) => setTimeout(() => resolve(oneStream(pools.get(t.name)!, t, body)), delay)).then((s) => {
+            if (keep) timings.get(t.name)!.push(s);
+          }),
+        );
       });
     }
     await Promise.all(all);
@@ -114,10 +121,14 @@ export async function runPaced(targets: Target[], o: PacedOptions): Promise<Reco
       if (a.length > 1) meanGaps.push((a[a.length - 1]! - a[0]!) / (a.length - 1));
     }
     const chunkCounts = good.map((s) => s.arrivalsMs.length);
-    if (chunkCounts.some((n) => n !== o.expectedChunks)) console.error(`paced ${t.label}: expected ${o.expectedChunks} content frames per stream, saw ${[...new Set(chunkCounts)].join(',')}`);
+    if (chunkCounts.some((n) => n !== o.expectedChunks))
+      console.error(`paced ${t.label}: expected ${o.expectedChunks} content frames per stream, saw ${[...new Set(chunkCounts)].join(',')}`);
     out[t.name] = {
-      ttftMs: summarize(good.map((s) => s.ttftMs)), meanGapMs: summarize(meanGaps), gapMs: summarize(gaps),
-      chunksPerStream: summarize(chunkCounts), errors: bad.length,
+      ttftMs: summarize(good.map((s) => s.ttftMs)),
+      meanGapMs: summarize(meanGaps),
+      gapMs: summarize(gaps),
+      chunksPerStream: summarize(chunkCounts),
+      errors: bad.length,
       serverCpuMsPerStream: t.name === 'direct' ? NaN : cpu.get(t.name)! / all.length,
     };
   }

@@ -55,8 +55,14 @@ interface AutocannonResult {
 
 function run(t: Target, stream: boolean, connections: number, durationS: number): Promise<AutocannonResult> {
   return autocannon({
-    url: t.url + PATH, method: 'POST', headers: t.headers, body: chatBody(stream),
-    connections, pipelining: 1, duration: durationS, timeout: 30,
+    url: t.url + PATH,
+    method: 'POST',
+    headers: t.headers,
+    body: chatBody(stream),
+    connections,
+    pipelining: 1,
+    duration: durationS,
+    timeout: 30,
   }) as Promise<AutocannonResult>;
 }
 
@@ -65,7 +71,14 @@ export interface MeasureHooks {
   afterMeasure?: () => Promise<void>;
 }
 
-export async function runThroughput(t: Target, emulatorPid: number, stream: boolean, o: ThroughputOptions, pin: Pinning, hooks: MeasureHooks = {}): Promise<ThroughputResult> {
+export async function runThroughput(
+  t: Target,
+  emulatorPid: number,
+  stream: boolean,
+  o: ThroughputOptions,
+  pin: Pinning,
+  hooks: MeasureHooks = {},
+): Promise<ThroughputResult> {
   if (o.warmupS > 0) await run(t, stream, o.connections, o.warmupS);
   await hooks.beforeMeasure?.();
   const sameProcess = t.serverPid === emulatorPid;
@@ -98,7 +111,8 @@ export async function runThroughput(t: Target, emulatorPid: number, stream: bool
     // Whole load core (incl. other processes) when pinned; else our load generator + emulator.
     loadCoreBusy: pin.available && pin.serverCore !== pin.loadCore ? coreBusy(c0, c1, pin.loadCore) : (loadMs + (sameProcess ? serverMs : emuMs)) / wallMs,
     emulatorCpuCores: sameProcess ? serverMs / wallMs : emuMs / wallMs,
-    serverCoreOthers: pin.available && pin.serverCore !== pin.loadCore && !sameProcess ? Math.max(0, coreBusy(c0, c1, pin.serverCore) - serverMs / wallMs) : NaN,
+    serverCoreOthers:
+      pin.available && pin.serverCore !== pin.loadCore && !sameProcess ? Math.max(0, coreBusy(c0, c1, pin.serverCore) - serverMs / wallMs) : NaN,
   };
 }
 

@@ -4,8 +4,18 @@ import { SeededRandom, constantTimeEqual } from '../core/index.ts';
 import { checkApiKey, generateApiKey, hashApiKey, looksLikeApiKey, type ApiKeyRecord } from './index.ts';
 
 const record = (key: string, over: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
-  id: 'key_1', accountId: 'acct_1', memberId: null, name: 'k', hash: hashApiKey(key), prefix: key.slice(0, 10),
-  allowedModels: null, expiresAtMs: null, revokedAtMs: null, limits: {}, createdAtMs: 0, ...over,
+  id: 'key_1',
+  accountId: 'acct_1',
+  memberId: null,
+  name: 'k',
+  hash: hashApiKey(key),
+  prefix: key.slice(0, 10),
+  allowedModels: null,
+  expiresAtMs: null,
+  revokedAtMs: null,
+  limits: {},
+  createdAtMs: 0,
+  ...over,
 });
 
 test('a generated key is tg- prefixed, stored only as its hash, and checks out until revoked or expired', () => {

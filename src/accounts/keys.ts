@@ -21,9 +21,7 @@ export function looksLikeApiKey(key: string): boolean {
   return key.startsWith(KEY_PREFIX) && key.length >= KEY_PREFIX.length + 16 && key.length <= 200;
 }
 
-export type KeyCheck =
-  | { ok: true; key: ApiKeyRecord }
-  | { ok: false; code: 'invalid_api_key' | 'api_key_revoked' | 'api_key_expired'; message: string };
+export type KeyCheck = { ok: true; key: ApiKeyRecord } | { ok: false; code: 'invalid_api_key' | 'api_key_revoked' | 'api_key_expired'; message: string };
 
 /**
  * Check a presented key (given as its hash, computed once by the caller) against the record found by that

@@ -55,7 +55,15 @@ export interface CreatedKey {
 
 export async function createApiKey(
   deps: AccountDeps,
-  input: { accountId: string; memberId?: string | null; name?: string; allowedModels?: string[] | null; expiresAtMs?: number | null; limits?: KeyLimits; secret?: string },
+  input: {
+    accountId: string;
+    memberId?: string | null;
+    name?: string;
+    allowedModels?: string[] | null;
+    expiresAtMs?: number | null;
+    limits?: KeyLimits;
+    secret?: string;
+  },
 ): Promise<Result<CreatedKey, 'invalid_request' | 'not_found'>> {
   const account = await deps.store.getAccount(input.accountId);
   if (!account) return err('not_found', `account ${input.accountId} does not exist`);

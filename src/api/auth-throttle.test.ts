@@ -5,7 +5,10 @@ import { AuthThrottle } from './auth-throttle.ts';
 test('a source is blocked from its limit-th failure until its window ends; a burst is announced once', () => {
   const t = new AuthThrottle(3, 60_000);
   assert.equal(t.idle, true);
-  assert.deepEqual([1, 2, 3, 4].map(() => t.fail('a', 1000).burstStarted), [false, false, true, false]);
+  assert.deepEqual(
+    [1, 2, 3, 4].map(() => t.fail('a', 1000).burstStarted),
+    [false, false, true, false],
+  );
   assert.equal(t.blockedForS('a', 1000), 60);
   assert.equal(t.blockedForS('a', 31_000), 30);
   assert.equal(t.blockedForS('b', 1000), 0, 'another address is not affected');

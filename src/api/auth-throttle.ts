@@ -5,7 +5,11 @@
  */
 export class AuthThrottle {
   readonly #windows = new Map<string, { startMs: number; failures: number }>();
-  constructor(readonly limit = 20, readonly windowMs = 60_000, readonly maxSources = 50_000) {}
+  constructor(
+    readonly limit = 20,
+    readonly windowMs = 60_000,
+    readonly maxSources = 50_000,
+  ) {}
 
   /** True while no failure is on record: the request path then skips the lookup (and reading the address). */
   get idle(): boolean {
@@ -17,7 +21,10 @@ export class AuthThrottle {
     const w = this.#windows.get(source);
     if (w === undefined) return 0;
     const endMs = w.startMs + this.windowMs;
-    if (nowMs >= endMs) { this.#windows.delete(source); return 0; }
+    if (nowMs >= endMs) {
+      this.#windows.delete(source);
+      return 0;
+    }
     return w.failures >= this.limit ? Math.max(1, Math.ceil((endMs - nowMs) / 1000)) : 0;
   }
 
@@ -38,7 +45,10 @@ export class AuthThrottle {
     // Still full (a flood from many sources): forget the oldest half rather than grow without bound.
     if (this.#windows.size >= this.maxSources) {
       let n = this.#windows.size / 2;
-      for (const k of this.#windows.keys()) { if (n-- <= 0) break; this.#windows.delete(k); }
+      for (const k of this.#windows.keys()) {
+        if (n-- <= 0) break;
+        this.#windows.delete(k);
+      }
     }
   }
 }

@@ -8,7 +8,9 @@ import { ClientSignal } from './server.ts';
 
 test('a ClientSignal aborts an undici request waiting for its headers, as an AbortSignal does', async () => {
   let arrived!: () => void;
-  const seen = new Promise<void>((r) => { arrived = r; });
+  const seen = new Promise<void>((r) => {
+    arrived = r;
+  });
   const server = createServer(() => arrived()); // never answers
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -19,7 +21,7 @@ test('a ClientSignal aborts an undici request waiting for its headers, as an Abo
     const pending = agent.request({ origin: `http://127.0.0.1:${port}`, path: '/', method: 'GET', signal: signal as unknown as AbortSignal });
     await seen;
     signal.abort();
-    await assert.rejects(pending, (e: unknown) => e === signal.reason, 'undici rejects with the signal\'s reason');
+    await assert.rejects(pending, (e: unknown) => e === signal.reason, "undici rejects with the signal's reason");
     assert.equal(signal.aborted, true);
   } finally {
     await agent.destroy();
@@ -31,8 +33,12 @@ test('a ClientSignal aborts an undici request waiting for its headers, as an Abo
 test('a ClientSignal calls each listener once, forgets removed ones, and is already aborted for late ones', () => {
   const s = new ClientSignal();
   const calls: string[] = [];
-  const a = (): void => { calls.push('a'); };
-  const b = (): void => { calls.push('b'); };
+  const a = (): void => {
+    calls.push('a');
+  };
+  const b = (): void => {
+    calls.push('b');
+  };
   s.addEventListener('abort', a);
   s.addEventListener('abort', b);
   s.removeEventListener('abort', a);

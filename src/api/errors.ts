@@ -11,7 +11,13 @@ export interface RenderedError {
 }
 
 /** One table per API family (unkey's codeToStatus): a code becomes a status and that family's body shape. */
-export function renderError(family: Family, code: ErrorCode, message: string, param: string | null = null, headers: Record<string, string> = {}): RenderedError {
+export function renderError(
+  family: Family,
+  code: ErrorCode,
+  message: string,
+  param: string | null = null,
+  headers: Record<string, string> = {},
+): RenderedError {
   const status = ERROR_CODES[code].status;
   // Refusals a retry cannot change (no quota, no permission, a bad key) tell SDKs not to retry (issue 13, item 4).
   if ((status === 401 || status === 402 || status === 403 || code === 'insufficient_quota') && headers['x-should-retry'] === undefined) {

@@ -22,9 +22,12 @@ function writeFixedHead(res: ServerResponse, status: number, contentType: string
   const id = (res as ResWithId)[kRequestId];
   if (headers === undefined) {
     // The common case: one small header object, no spreads.
-    res.writeHead(status, id === undefined
-      ? { 'content-type': contentType, 'content-length': length }
-      : { 'x-request-id': id, 'content-type': contentType, 'content-length': length });
+    res.writeHead(
+      status,
+      id === undefined
+        ? { 'content-type': contentType, 'content-length': length }
+        : { 'x-request-id': id, 'content-type': contentType, 'content-length': length },
+    );
   } else {
     res.writeHead(status, { ...(id === undefined ? {} : { 'x-request-id': id }), 'content-type': contentType, 'content-length': length, ...headers });
   }
@@ -35,10 +38,18 @@ export function writeSseHead(res: ServerResponse, extraHeaders?: Record<string, 
   const id = (res as ResWithId)[kRequestId];
   if (extraHeaders === undefined) {
     // A literal, not spreads: one object of one shape per stream.
-    res.writeHead(200, id === undefined ? SSE_HEADERS : {
-      'x-request-id': id, 'content-type': SSE_HEADERS['content-type'], 'cache-control': SSE_HEADERS['cache-control'],
-      connection: SSE_HEADERS.connection, 'x-accel-buffering': SSE_HEADERS['x-accel-buffering'],
-    });
+    res.writeHead(
+      200,
+      id === undefined
+        ? SSE_HEADERS
+        : {
+            'x-request-id': id,
+            'content-type': SSE_HEADERS['content-type'],
+            'cache-control': SSE_HEADERS['cache-control'],
+            connection: SSE_HEADERS.connection,
+            'x-accel-buffering': SSE_HEADERS['x-accel-buffering'],
+          },
+    );
   } else {
     res.writeHead(200, { ...(id === undefined ? {} : { 'x-request-id': id }), ...SSE_HEADERS, ...extraHeaders });
   }
@@ -81,8 +92,15 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
       if (first === undefined) first = chunk;
       else (chunks ??= [first]).push(chunk);
     });
-    req.on('end', () => { if (!failed) resolve(chunks !== undefined ? Buffer.concat(chunks) : first ?? Buffer.alloc(0)); });
-    req.on('error', (e) => { if (!failed) { failed = true; reject(e); } });
+    req.on('end', () => {
+      if (!failed) resolve(chunks !== undefined ? Buffer.concat(chunks) : (first ?? Buffer.alloc(0)));
+    });
+    req.on('error', (e) => {
+      if (!failed) {
+        failed = true;
+        reject(e);
+      }
+    });
   });
 }
 
@@ -93,7 +111,13 @@ function tooLarge(limitBytes: number): TokenGridError {
 /** The deepest JSON nesting accepted in any request body (objects and arrays); deeper is a 400, not a crash. */
 export const JSON_MAX_DEPTH = 400;
 
-const QUOTE = 34, BACKSLASH = 92, LBRACE = 123, RBRACE = 125, LBRACKET = 91, RBRACKET = 93, COMMA = 44;
+const QUOTE = 34,
+  BACKSLASH = 92,
+  LBRACE = 123,
+  RBRACE = 125,
+  LBRACKET = 91,
+  RBRACKET = 93,
+  COMMA = 44;
 
 /**
  * One linear pass over JSON text that JSON.parse accepted: the nesting depth (at most `maxDepth`) and, when
@@ -112,7 +136,11 @@ export function checkJsonShape(text: string, maxDepth: number, rejectDuplicateKe
       let escaped = false;
       for (; j < n; j++) {
         const d = text.charCodeAt(j);
-        if (d === BACKSLASH) { escaped = true; j++; continue; }
+        if (d === BACKSLASH) {
+          escaped = true;
+          j++;
+          continue;
+        }
         if (d === QUOTE) break;
       }
       if (expectKey) {

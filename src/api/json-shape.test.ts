@@ -20,10 +20,13 @@ test('duplicate keys are found per object, including escaped spellings, and not 
 });
 
 test('on any JSON text JSON.stringify makes: no duplicate is reported and the depth limit is exact', () => {
-  fc.assert(fc.property(fc.jsonValue({ maxDepth: 8 }), (v) => {
-    const text = JSON.stringify(v);
-    const d = depthOf(v);
-    assert.equal(checkJsonShape(text, d, true), undefined);
-    if (d > 0) assert.match(checkJsonShape(text, d - 1, false)!, /deeper than/);
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 8 }), (v) => {
+      const text = JSON.stringify(v);
+      const d = depthOf(v);
+      assert.equal(checkJsonShape(text, d, true), undefined);
+      if (d > 0) assert.match(checkJsonShape(text, d - 1, false)!, /deeper than/);
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -20,9 +20,16 @@ export interface Route<C = unknown> {
   handler: (rc: RouteContext, auth: C) => Promise<void> | void;
 }
 
-interface Compiled { route: Route<never>; segments: string[]; params: (string | null)[] }
+interface Compiled {
+  route: Route<never>;
+  segments: string[];
+  params: (string | null)[];
+}
 
-export interface RouteMatch { route: Route<never>; params: Record<string, string> }
+export interface RouteMatch {
+  route: Route<never>;
+  params: Record<string, string>;
+}
 
 const NO_PARAMS: Record<string, string> = Object.freeze({});
 
@@ -56,12 +63,26 @@ export class Router {
       for (let i = 0; i < parts.length; i++) {
         const name = c.params[i];
         if (name) {
-          if (parts[i] === '') { ok = false; break; }
-          try { params[name] = decodeURIComponent(parts[i]!); } catch { ok = false; break; }
-        } else if (c.segments[i] !== parts[i]) { ok = false; break; }
+          if (parts[i] === '') {
+            ok = false;
+            break;
+          }
+          try {
+            params[name] = decodeURIComponent(parts[i]!);
+          } catch {
+            ok = false;
+            break;
+          }
+        } else if (c.segments[i] !== parts[i]) {
+          ok = false;
+          break;
+        }
       }
       if (!ok) continue;
-      if (c.route.method !== method) { methodMismatch = true; continue; }
+      if (c.route.method !== method) {
+        methodMismatch = true;
+        continue;
+      }
       return { route: c.route, params };
     }
     return methodMismatch ? 'method' : undefined;

@@ -53,7 +53,13 @@ function onResponseClose(this: ResWithSignal): void {
 /** The route's view of the request; the query string is parsed only if a route reads it. */
 class Context implements RouteContext {
   #query: URLSearchParams | undefined;
-  constructor(readonly req: IncomingMessage, readonly res: ServerResponse, readonly requestId: string, readonly params: Record<string, string>, readonly search: string) {}
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly requestId: string,
+    readonly params: Record<string, string>,
+    readonly search: string,
+  ) {}
   get query(): URLSearchParams {
     return (this.#query ??= new URLSearchParams(this.search));
   }
@@ -81,7 +87,10 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
     const key = `${method.slice(0, 16)} ${path.slice(0, 200)}`;
     if (unknownSeen.has(key)) return;
     unknownSeen.add(key);
-    deps.log.warn({ method: method.slice(0, 16), path: path.slice(0, 200), distinctUnknownRoutes: unknownSeen.size }, 'unknown route (logged once per method and path)');
+    deps.log.warn(
+      { method: method.slice(0, 16), path: path.slice(0, 200), distinctUnknownRoutes: unknownSeen.size },
+      'unknown route (logged once per method and path)',
+    );
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -94,7 +103,7 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
     setRequestId(res, requestId); // sent as x-request-id with the head (http.ts)
     if (clientRequestId !== undefined) res.setHeader('x-client-request-id', clientRequestId);
     const qIndex = req.url?.indexOf('?') ?? -1;
-    const path = qIndex >= 0 ? req.url!.slice(0, qIndex) : req.url ?? '/';
+    const path = qIndex >= 0 ? req.url!.slice(0, qIndex) : (req.url ?? '/');
     const family: Family = path.startsWith('/v1/messages') ? 'anthropic' : path.startsWith('/admin') || path.startsWith('/self') ? 'admin' : 'openai';
     // Chat front-ends read the legacy billing routes with and without /v1.
     const m = router.match(req.method ?? 'GET', path.startsWith('/dashboard/') ? `/v1${path}` : path);
@@ -118,7 +127,11 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
       const waitS = deps.authThrottle.blockedForS(req.socket.remoteAddress ?? '', deps.clock.nowMs());
       if (waitS > 0) {
         req.resume();
-        sendError(res, route.family, new TokenGridError('rate_limited', `Too many failed authentications from this address; retry in ${waitS} s.`, null, { 'retry-after': String(waitS) }));
+        sendError(
+          res,
+          route.family,
+          new TokenGridError('rate_limited', `Too many failed authentications from this address; retry in ${waitS} s.`, null, { 'retry-after': String(waitS) }),
+        );
         return;
       }
     }
@@ -130,7 +143,15 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
         sendError(res, route.family, { code: check.code, message: check.message });
         return;
       }
-      const ctx: RequestContext = { requestId, family: route.family === 'anthropic' ? 'anthropic' : 'openai', key: check.key, signal, startedAt, accountLimits: deps.keys.accountLimits(check.key.accountId), modelMap: deps.keys.modelMap(check.key.accountId) };
+      const ctx: RequestContext = {
+        requestId,
+        family: route.family === 'anthropic' ? 'anthropic' : 'openai',
+        key: check.key,
+        signal,
+        startedAt,
+        accountLimits: deps.keys.accountLimits(check.key.accountId),
+        modelMap: deps.keys.modelMap(check.key.accountId),
+      };
       if (clientRequestId !== undefined) ctx.clientRequestId = clientRequestId;
       authValue = ctx;
     } else if (route.auth === 'admin') {
@@ -167,9 +188,12 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
       const latencyS = (deps.now() - startedAt) / 1000;
       deps.onRequestDone?.(route.path, status, latencyS);
       if (deps.log.isLevelEnabled?.('info') !== false) {
-        deps.log.info(clientRequestId === undefined
-          ? { requestId, method: req.method, route: route.path, status, latencyMs: Math.round(latencyS * 1e6) / 1e3 }
-          : { requestId, clientRequestId, method: req.method, route: route.path, status, latencyMs: Math.round(latencyS * 1e6) / 1e3 }, 'request');
+        deps.log.info(
+          clientRequestId === undefined
+            ? { requestId, method: req.method, route: route.path, status, latencyMs: Math.round(latencyS * 1e6) / 1e3 }
+            : { requestId, clientRequestId, method: req.method, route: route.path, status, latencyMs: Math.round(latencyS * 1e6) / 1e3 },
+          'request',
+        );
       }
     }
   }

@@ -39,7 +39,13 @@ export interface ShellDeps {
   responses?: ResponsesDeps;
 }
 
-export interface AuthFailure { kind: 'key' | 'admin'; source: string; requestId: string; method: string; path: string }
+export interface AuthFailure {
+  kind: 'key' | 'admin';
+  source: string;
+  requestId: string;
+  method: string;
+  path: string;
+}
 
 export type AdminRole = 'operator' | 'enterprise' | 'finance';
 

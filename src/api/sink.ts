@@ -17,7 +17,12 @@ export interface StreamEncoder {
  * one res.write on the next tick (with the headers, for the first one), instead of one write and one syscall
  * per event; a lone event (a paced stream) still leaves within the same tick, so no latency is added.
  */
-export function sseSink(res: ServerResponse, encoder: StreamEncoder, errorFrame: (code: ErrorCode, message: string) => string, extraHeaders?: Record<string, string>): StreamSink {
+export function sseSink(
+  res: ServerResponse,
+  encoder: StreamEncoder,
+  errorFrame: (code: ErrorCode, message: string) => string,
+  extraHeaders?: Record<string, string>,
+): StreamSink {
   return new SseSink(res, encoder, errorFrame, extraHeaders);
 }
 
@@ -64,7 +69,11 @@ class SseSink implements StreamSink {
     const res = this.res;
     if (!res.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve) => {
-      const done = (): void => { res.off('drain', done); res.off('close', done); resolve(); };
+      const done = (): void => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
       res.once('drain', done);
       res.once('close', done);
     });

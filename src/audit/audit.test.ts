@@ -5,8 +5,16 @@ import { createMemoryAuditStore } from '../store/memory/audit-store.ts';
 import { AuditLog, GENESIS_HASH, canonicalJson, verifyChain, type AuditInput } from './index.ts';
 
 const input = (i: number): AuditInput => ({
-  actor: 'root', role: 'operator', action: 'bucket.grant', target: `bkt_${i}`, accountId: `acct_${i % 3}`, outcome: 201,
-  before: null, after: { amount: i, nested: { b: 1, a: [1, 2] } }, requestId: `req_${i}`, source: '127.0.0.1',
+  actor: 'root',
+  role: 'operator',
+  action: 'bucket.grant',
+  target: `bkt_${i}`,
+  accountId: `acct_${i % 3}`,
+  outcome: 201,
+  before: null,
+  after: { amount: i, nested: { b: 1, a: [1, 2] } },
+  requestId: `req_${i}`,
+  source: '127.0.0.1',
 });
 
 async function logOf(count: number) {
@@ -23,7 +31,10 @@ test('canonical JSON sorts keys at every level and drops undefined fields', () =
 
 test('concurrent appends form one unbroken chain from the genesis hash', async () => {
   const { log, store } = await logOf(25);
-  assert.deepEqual(store.rows.map((e) => e.seq), Array.from({ length: 25 }, (_, i) => i + 1));
+  assert.deepEqual(
+    store.rows.map((e) => e.seq),
+    Array.from({ length: 25 }, (_, i) => i + 1),
+  );
   assert.equal(store.rows[0]!.prevHash, GENESIS_HASH);
   assert.deepEqual(await log.verify(), { ok: true, entries: 25, lastHash: store.rows[24]!.hash });
 });

@@ -61,7 +61,9 @@ export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x)).join(',')}]`;
   if (typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+    const keys = Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort();
     return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
   }
   if (typeof v === 'number' && !Number.isFinite(v)) return 'null';
@@ -82,16 +84,25 @@ export function normalizeJson(v: unknown): unknown {
 
 export function chainEntry(prev: Pick<AuditEntry, 'seq' | 'hash'> | undefined, input: AuditInput, id: string, atMs: number): AuditEntry {
   const base = {
-    seq: (prev?.seq ?? 0) + 1, id, atMs, prevHash: prev?.hash ?? GENESIS_HASH,
-    actor: input.actor, role: input.role, action: input.action, target: input.target, accountId: input.accountId,
-    outcome: input.outcome, before: normalizeJson(input.before), after: normalizeJson(input.after), requestId: input.requestId, source: input.source,
+    seq: (prev?.seq ?? 0) + 1,
+    id,
+    atMs,
+    prevHash: prev?.hash ?? GENESIS_HASH,
+    actor: input.actor,
+    role: input.role,
+    action: input.action,
+    target: input.target,
+    accountId: input.accountId,
+    outcome: input.outcome,
+    before: normalizeJson(input.before),
+    after: normalizeJson(input.after),
+    requestId: input.requestId,
+    source: input.source,
   };
   return { ...base, hash: entryHash(base) };
 }
 
-export type VerifyResult =
-  | { ok: true; entries: number; lastHash: string }
-  | { ok: false; entries: number; brokenAt: number; reason: string };
+export type VerifyResult = { ok: true; entries: number; lastHash: string } | { ok: false; entries: number; brokenAt: number; reason: string };
 
 /** Walks the chain in seq order: each entry's hash must match its content and link to the previous one. */
 export function verifyChain(entries: readonly AuditEntry[]): VerifyResult {
@@ -99,9 +110,16 @@ export function verifyChain(entries: readonly AuditEntry[]): VerifyResult {
   let prevSeq = 0;
   for (const e of entries) {
     if (e.seq !== prevSeq + 1) return { ok: false, entries: entries.length, brokenAt: e.seq, reason: `entry ${prevSeq + 1} is missing (found ${e.seq} next)` };
-    if (e.prevHash !== prevHash) return { ok: false, entries: entries.length, brokenAt: e.seq, reason: `entry ${e.seq} does not link to the previous entry's hash` };
+    if (e.prevHash !== prevHash)
+      return { ok: false, entries: entries.length, brokenAt: e.seq, reason: `entry ${e.seq} does not link to the previous entry's hash` };
     const { hash, ...rest } = e;
-    if (entryHash(rest) !== hash) return { ok: false, entries: entries.length, brokenAt: e.seq, reason: `entry ${e.seq} was changed after it was written (its hash does not match its content)` };
+    if (entryHash(rest) !== hash)
+      return {
+        ok: false,
+        entries: entries.length,
+        brokenAt: e.seq,
+        reason: `entry ${e.seq} was changed after it was written (its hash does not match its content)`,
+      };
     prevHash = hash;
     prevSeq = e.seq;
   }

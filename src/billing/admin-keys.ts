@@ -40,8 +40,15 @@ export class AdminKeyRegistry {
     if (i.role !== 'enterprise' && accountIds !== null) return fail('invalid', `a ${i.role} key sees every account: leave accountIds out`);
     const key = `${ADMIN_KEY_PREFIX}${this.deps.random.bytes(24).toString('base64url')}`;
     const record: AdminKeyRecord = {
-      id: this.deps.ids.next('adk'), name: i.name, role: i.role, accountIds, hash: sha256Hex(key), prefix: key.slice(0, 12),
-      createdBy: i.createdBy, createdAtMs: this.deps.clock.nowMs(), revokedAtMs: null,
+      id: this.deps.ids.next('adk'),
+      name: i.name,
+      role: i.role,
+      accountIds,
+      hash: sha256Hex(key),
+      prefix: key.slice(0, 12),
+      createdBy: i.createdBy,
+      createdAtMs: this.deps.clock.nowMs(),
+      revokedAtMs: null,
     };
     await this.deps.store.insertAdminKey(record);
     await this.load();

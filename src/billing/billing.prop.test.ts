@@ -61,12 +61,30 @@ function share(amount: number, anchorMs: number, k: number, now: number, up: boo
 // ---- the model ----
 type Status = 'active' | 'past_due' | 'canceled' | 'expired';
 interface MSub {
-  id: string; offerId: string; kind: 'plan' | 'boost' | 'once'; parentId: string | null; status: Status; anchorMs: number;
+  id: string;
+  offerId: string;
+  kind: 'plan' | 'boost' | 'once';
+  parentId: string | null;
+  status: Status;
+  anchorMs: number;
   /** Price per cycle from a cycle index on (plan terms). */
   terms: { from: number; offerId: string; order?: string }[];
-  renewedThrough: number; endIndex: number | null; endReason: string | null; expiresAtMs: number | null;
+  renewedThrough: number;
+  endIndex: number | null;
+  endReason: string | null;
+  expiresAtMs: number | null;
 }
-interface MOrder { id: string; type: string; amount: number; status: 'completed' | 'unpaid'; paidBy: string; subId: string | null; cycle: number | null; at: number; refunded: number }
+interface MOrder {
+  id: string;
+  type: string;
+  amount: number;
+  status: 'completed' | 'unpaid';
+  paidBy: string;
+  subId: string | null;
+  cycle: number | null;
+  at: number;
+  refunded: number;
+}
 
 class Model {
   wallet = 0;
@@ -82,7 +100,9 @@ class Model {
     for (const t of s.terms) if (t.from <= k) o = t.offerId;
     return o;
   }
-  live(s: MSub): boolean { return s.status === 'active' || s.status === 'past_due'; }
+  live(s: MSub): boolean {
+    return s.status === 'active' || s.status === 'past_due';
+  }
 
   /** What catchUpAccount does: plans first, then add-ons; renewals in order; a renewal the wallet cannot pay is unpaid. */
   catchUp(now: number): void {
@@ -97,11 +117,24 @@ class Model {
       for (;;) {
         const k = s.renewedThrough + 1;
         if (monthStart(s.anchorMs, k) > now) break;
-        if (s.endIndex !== null && k >= s.endIndex) { s.status = 'canceled'; break; }
+        if (s.endIndex !== null && k >= s.endIndex) {
+          s.status = 'canceled';
+          break;
+        }
         const price = PRICE[this.termAt(s, k)]!;
         const paid = this.wallet >= price;
         if (paid) this.wallet -= price;
-        this.orders.push({ id: '', type: 'renew', amount: price, status: paid ? 'completed' : 'unpaid', paidBy: 'wallet', subId: s.id, cycle: k, at: monthStart(s.anchorMs, k), refunded: 0 });
+        this.orders.push({
+          id: '',
+          type: 'renew',
+          amount: price,
+          status: paid ? 'completed' : 'unpaid',
+          paidBy: 'wallet',
+          subId: s.id,
+          cycle: k,
+          at: monthStart(s.anchorMs, k),
+          refunded: 0,
+        });
         if (!paid) {
           s.status = 'past_due';
           this.endFamily(s, k + 1, 'unpaid');
@@ -128,8 +161,19 @@ class Model {
       o.status = 'completed';
       const s = o.subId === null ? undefined : this.subs.get(o.subId);
       const k = o.cycle!;
-      if (o.type !== 'renew' || s === undefined || s.status !== 'past_due' || s.endReason !== 'unpaid' || s.renewedThrough !== k || indexAt(s.anchorMs, now) !== k) continue;
-      const family = [s, ...[...this.subs.values()].filter((c) => c.parentId === s.id && this.live(c) && c.endReason === 'parent_ended' && c.endIndex === k + 1)];
+      if (
+        o.type !== 'renew' ||
+        s === undefined ||
+        s.status !== 'past_due' ||
+        s.endReason !== 'unpaid' ||
+        s.renewedThrough !== k ||
+        indexAt(s.anchorMs, now) !== k
+      )
+        continue;
+      const family = [
+        s,
+        ...[...this.subs.values()].filter((c) => c.parentId === s.id && this.live(c) && c.endReason === 'parent_ended' && c.endIndex === k + 1),
+      ];
       for (const f of family) {
         f.status = 'active';
         f.endIndex = null;
@@ -172,7 +216,12 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
 );
 
 type Res = { ok: true; value: { value: unknown; replayed: boolean } } | { ok: false; code: string; message: string };
-interface Sent { key: string; run: (key: string) => Promise<Res>; other: (key: string) => Promise<Res>; result: Res }
+interface Sent {
+  key: string;
+  run: (key: string) => Promise<Res>;
+  other: (key: string) => Promise<Res>;
+  result: Res;
+}
 
 async function walletOf(h: BillingHarness, a: string): Promise<number> {
   return (await h.charging.listBuckets(a)).filter((b) => b.kind === 'wallet').reduce((s, b) => s + b.remaining, 0);
@@ -224,13 +273,20 @@ async function checkBill(h: BillingHarness, a: string, period: string): Promise<
   const orders = (await h.billing.listOrders({ accountId: a })).filter((o) => o.effectiveAtMs >= p.startMs && o.effectiveAtMs < p.endMs);
   const usage = await h.charging.listUsage(a, { fromMs: p.startMs, toMs: p.endMs });
   const ordersMinor = orders.flatMap((o) => o.lines).reduce((s, l) => s + l.amountMinor, 0);
-  const usageMinor = usage.flatMap((u) => u.charges).filter((c) => c.kind === 'wallet' || c.kind === 'postpaid_line').reduce((s, c) => s + c.amount, 0);
+  const usageMinor = usage
+    .flatMap((u) => u.charges)
+    .filter((c) => c.kind === 'wallet' || c.kind === 'postpaid_line')
+    .reduce((s, c) => s + c.amount, 0);
   if (bill === undefined) {
     assert.equal(ordersMinor + usageMinor, 0, `${period}: no bill but activity`);
     return;
   }
   assert.equal(bill.totalMinor, ordersMinor + usageMinor, `${period}: bill total = orders + usage`);
-  assert.equal(bill.lines.reduce((s, l) => s + l.amountMinor, 0), bill.totalMinor, `${period}: bill lines add up`);
+  assert.equal(
+    bill.lines.reduce((s, l) => s + l.amountMinor, 0),
+    bill.totalMinor,
+    `${period}: bill lines add up`,
+  );
 }
 
 async function runScenario(make: () => TestStores, actions: Action[]): Promise<void> {
@@ -270,48 +326,119 @@ async function runScenario(make: () => TestStores, actions: Action[]): Promise<v
         break;
       }
       case 'topup': {
-        const r = await send((k) => b.topUp({ accountId: a, amountMinor: act.amount, actor, idempotencyKey: k }),
-          (k) => b.topUp({ accountId: a, amountMinor: act.amount + 1, actor, idempotencyKey: k }));
+        const r = await send(
+          (k) => b.topUp({ accountId: a, amountMinor: act.amount, actor, idempotencyKey: k }),
+          (k) => b.topUp({ accountId: a, amountMinor: act.amount + 1, actor, idempotencyKey: k }),
+        );
         assert.ok(r.ok, `${step}: ${r.ok ? '' : r.message}`);
         m.wallet += act.amount;
-        m.orders.push({ id: (r.value.value as { order: { id: string } }).order.id, type: 'topup', amount: act.amount, status: 'completed', paidBy: 'external', subId: null, cycle: null, at: now, refunded: 0 });
+        m.orders.push({
+          id: (r.value.value as { order: { id: string } }).order.id,
+          type: 'topup',
+          amount: act.amount,
+          status: 'completed',
+          paidBy: 'external',
+          subId: null,
+          cycle: null,
+          at: now,
+          refunded: 0,
+        });
         m.settleUnpaid(now);
         break;
       }
       case 'subscribe': {
-        const r = await send((k) => b.subscribe({ accountId: a, offerId: act.offerId, actor, idempotencyKey: k }),
-          (k) => b.subscribe({ accountId: a, offerId: act.offerId === 'pack' ? 'basic' : 'pack', actor, idempotencyKey: k }));
+        const r = await send(
+          (k) => b.subscribe({ accountId: a, offerId: act.offerId, actor, idempotencyKey: k }),
+          (k) => b.subscribe({ accountId: a, offerId: act.offerId === 'pack' ? 'basic' : 'pack', actor, idempotencyKey: k }),
+        );
         const price = PRICE[act.offerId]!;
-        if (act.offerId !== 'pack' && plan !== undefined) { assert.ok(!r.ok && r.code === 'conflict', `${step}: second plan refused`); break; }
-        if (m.wallet < price) { assert.ok(!r.ok && r.code === 'payment_required', `${step}: unaffordable refused`); break; }
+        if (act.offerId !== 'pack' && plan !== undefined) {
+          assert.ok(!r.ok && r.code === 'conflict', `${step}: second plan refused`);
+          break;
+        }
+        if (m.wallet < price) {
+          assert.ok(!r.ok && r.code === 'payment_required', `${step}: unaffordable refused`);
+          break;
+        }
         assert.ok(r.ok, `${step}: ${r.ok ? '' : r.message}`);
         const v = r.value.value as { subscription: { id: string }; order: { id: string } };
         m.wallet -= price;
         const id = v.subscription.id;
-        m.subs.set(id, act.offerId === 'pack'
-          ? { id, offerId: 'pack', kind: 'once', parentId: null, status: 'active', anchorMs: now, terms: [{ from: 0, offerId: 'pack' }], renewedThrough: 0, endIndex: null, endReason: null, expiresAtMs: now + 10 * DAY }
-          : { id, offerId: act.offerId, kind: 'plan', parentId: null, status: 'active', anchorMs: now, terms: [{ from: 0, offerId: act.offerId }], renewedThrough: 0, endIndex: null, endReason: null, expiresAtMs: null });
+        m.subs.set(
+          id,
+          act.offerId === 'pack'
+            ? {
+                id,
+                offerId: 'pack',
+                kind: 'once',
+                parentId: null,
+                status: 'active',
+                anchorMs: now,
+                terms: [{ from: 0, offerId: 'pack' }],
+                renewedThrough: 0,
+                endIndex: null,
+                endReason: null,
+                expiresAtMs: now + 10 * DAY,
+              }
+            : {
+                id,
+                offerId: act.offerId,
+                kind: 'plan',
+                parentId: null,
+                status: 'active',
+                anchorMs: now,
+                terms: [{ from: 0, offerId: act.offerId }],
+                renewedThrough: 0,
+                endIndex: null,
+                endReason: null,
+                expiresAtMs: null,
+              },
+        );
         m.orders.push({ id: v.order.id, type: 'subscribe', amount: price, status: 'completed', paidBy: 'wallet', subId: id, cycle: 0, at: now, refunded: 0 });
         break;
       }
       case 'change': {
         if (plan === undefined) break;
-        const r = await send((k) => b.changePlan({ subscriptionId: plan.id, offerId: act.offerId, actor, idempotencyKey: k }),
-          (k) => b.changePlan({ subscriptionId: plan.id, offerId: act.offerId === 'pro' ? 'basic' : 'pro', actor, idempotencyKey: k }));
-        if (plan.status === 'past_due') { assert.ok(!r.ok && r.code === 'payment_required', `${step}: past due refused`); break; }
-        if (plan.endIndex !== null) { assert.ok(!r.ok && r.code === 'conflict', `${step}: ending plan refused`); break; }
+        const r = await send(
+          (k) => b.changePlan({ subscriptionId: plan.id, offerId: act.offerId, actor, idempotencyKey: k }),
+          (k) => b.changePlan({ subscriptionId: plan.id, offerId: act.offerId === 'pro' ? 'basic' : 'pro', actor, idempotencyKey: k }),
+        );
+        if (plan.status === 'past_due') {
+          assert.ok(!r.ok && r.code === 'payment_required', `${step}: past due refused`);
+          break;
+        }
+        if (plan.endIndex !== null) {
+          assert.ok(!r.ok && r.code === 'conflict', `${step}: ending plan refused`);
+          break;
+        }
         const k = indexAt(plan.anchorMs, now);
         const cur = m.termAt(plan, k);
         const pending = plan.terms.some((t) => t.from > k);
-        if (cur === act.offerId && !pending) { assert.ok(!r.ok && r.code === 'conflict', `${step}: same plan refused`); break; }
+        if (cur === act.offerId && !pending) {
+          assert.ok(!r.ok && r.code === 'conflict', `${step}: same plan refused`);
+          break;
+        }
         if (PRICE[act.offerId]! > PRICE[cur]!) {
           const charge = share(PRICE[act.offerId]!, plan.anchorMs, k, now, true) - share(PRICE[cur]!, plan.anchorMs, k, now, false);
-          if (charge > m.wallet) { assert.ok(!r.ok && r.code === 'payment_required', `${step}: unaffordable upgrade refused`); break; }
+          if (charge > m.wallet) {
+            assert.ok(!r.ok && r.code === 'payment_required', `${step}: unaffordable upgrade refused`);
+            break;
+          }
           assert.ok(r.ok, `${step}: ${r.ok ? '' : r.message}`);
           m.wallet -= charge;
           const upgradeId = (r.value.value as { order: { id: string } }).order.id;
           plan.terms = [...plan.terms.filter((t) => t.from <= k), { from: k, offerId: act.offerId, order: upgradeId }];
-          m.orders.push({ id: upgradeId, type: 'upgrade', amount: charge, status: 'completed', paidBy: 'wallet', subId: plan.id, cycle: k, at: now, refunded: 0 });
+          m.orders.push({
+            id: upgradeId,
+            type: 'upgrade',
+            amount: charge,
+            status: 'completed',
+            paidBy: 'wallet',
+            subId: plan.id,
+            cycle: k,
+            at: now,
+            refunded: 0,
+          });
         } else {
           assert.ok(r.ok, `${step}: ${r.ok ? '' : r.message}`);
           plan.terms = [...plan.terms.filter((t) => t.from <= k), { from: k + 1, offerId: act.offerId }];
@@ -321,44 +448,112 @@ async function runScenario(make: () => TestStores, actions: Action[]): Promise<v
       case 'cancel': {
         const s = [...m.subs.values()].find((x) => m.live(x) && x.kind === act.which);
         if (s === undefined) break;
-        const r = await send((k) => b.cancel({ subscriptionId: s.id, actor, idempotencyKey: k }), async () => ({ ok: false, code: 'skip', message: '' }));
-        if (s.kind === 'once') { assert.ok(!r.ok && r.code === 'unprocessable', `${step}: one-time cancel refused`); break; }
-        if (s.endIndex !== null) { assert.ok(!r.ok && r.code === 'conflict', `${step}: already ending`); break; }
+        const r = await send(
+          (k) => b.cancel({ subscriptionId: s.id, actor, idempotencyKey: k }),
+          async () => ({ ok: false, code: 'skip', message: '' }),
+        );
+        if (s.kind === 'once') {
+          assert.ok(!r.ok && r.code === 'unprocessable', `${step}: one-time cancel refused`);
+          break;
+        }
+        if (s.endIndex !== null) {
+          assert.ok(!r.ok && r.code === 'conflict', `${step}: already ending`);
+          break;
+        }
         assert.ok(r.ok, `${step}: ${r.ok ? '' : r.message}`);
         m.endFamily(s, indexAt(s.anchorMs, now) + 1, 'canceled');
         break;
       }
       case 'addon': {
-        const r = await send((k) => b.buyAddon({ accountId: a, offerId: act.offerId, actor, idempotencyKey: k }),
-          (k) => b.buyAddon({ accountId: a, offerId: act.offerId, quantity: 2, actor, idempotencyKey: k }));
+        const r = await send(
+          (k) => b.buyAddon({ accountId: a, offerId: act.offerId, actor, idempotencyKey: k }),
+          (k) => b.buyAddon({ accountId: a, offerId: act.offerId, quantity: 2, actor, idempotencyKey: k }),
+        );
         const renewing = act.offerId === 'boost';
-        if (renewing && plan === undefined) { assert.ok(!r.ok && r.code === 'unprocessable', `${step}: boost needs a plan`); break; }
+        if (renewing && plan === undefined) {
+          assert.ok(!r.ok && r.code === 'unprocessable', `${step}: boost needs a plan`);
+          break;
+        }
         const k = plan === undefined ? 0 : indexAt(plan.anchorMs, now);
         const price = renewing ? share(PRICE.boost!, plan!.anchorMs, k, now, true) : PRICE.extra!;
-        if (price > m.wallet) { assert.ok(!r.ok && r.code === 'payment_required', `${step}: unaffordable add-on refused`); break; }
+        if (price > m.wallet) {
+          assert.ok(!r.ok && r.code === 'payment_required', `${step}: unaffordable add-on refused`);
+          break;
+        }
         assert.ok(r.ok, `${step}: ${r.ok ? '' : r.message}`);
         const v = r.value.value as { subscription: { id: string }; order: { id: string } };
         m.wallet -= price;
         const id = v.subscription.id;
-        m.subs.set(id, renewing
-          ? { id, offerId: 'boost', kind: 'boost', parentId: plan!.id, status: 'active', anchorMs: plan!.anchorMs, terms: [{ from: k, offerId: 'boost' }], renewedThrough: k, endIndex: plan!.endIndex, endReason: plan!.endIndex === null ? null : 'parent_ended', expiresAtMs: null }
-          : { id, offerId: 'extra', kind: 'once', parentId: plan?.id ?? null, status: 'active', anchorMs: now, terms: [{ from: 0, offerId: 'extra' }], renewedThrough: 0, endIndex: null, endReason: null,
-            expiresAtMs: plan === undefined ? now + 10 * DAY : monthStart(plan.anchorMs, k + 1) });
-        m.orders.push({ id: v.order.id, type: 'addon', amount: price, status: 'completed', paidBy: 'wallet', subId: id, cycle: renewing ? k : null, at: now, refunded: 0 });
+        m.subs.set(
+          id,
+          renewing
+            ? {
+                id,
+                offerId: 'boost',
+                kind: 'boost',
+                parentId: plan!.id,
+                status: 'active',
+                anchorMs: plan!.anchorMs,
+                terms: [{ from: k, offerId: 'boost' }],
+                renewedThrough: k,
+                endIndex: plan!.endIndex,
+                endReason: plan!.endIndex === null ? null : 'parent_ended',
+                expiresAtMs: null,
+              }
+            : {
+                id,
+                offerId: 'extra',
+                kind: 'once',
+                parentId: plan?.id ?? null,
+                status: 'active',
+                anchorMs: now,
+                terms: [{ from: 0, offerId: 'extra' }],
+                renewedThrough: 0,
+                endIndex: null,
+                endReason: null,
+                expiresAtMs: plan === undefined ? now + 10 * DAY : monthStart(plan.anchorMs, k + 1),
+              },
+        );
+        m.orders.push({
+          id: v.order.id,
+          type: 'addon',
+          amount: price,
+          status: 'completed',
+          paidBy: 'wallet',
+          subId: id,
+          cycle: renewing ? k : null,
+          at: now,
+          refunded: 0,
+        });
         break;
       }
       case 'refund': {
-        const candidates = m.orders.filter((o) => ['subscribe', 'renew', 'upgrade', 'addon'].includes(o.type) && o.status === 'completed' && o.amount > 0 && o.id !== '' && o.refunded < o.amount);
+        const candidates = m.orders.filter(
+          (o) =>
+            ['subscribe', 'renew', 'upgrade', 'addon'].includes(o.type) && o.status === 'completed' && o.amount > 0 && o.id !== '' && o.refunded < o.amount,
+        );
         if (candidates.length === 0) break;
         const o = candidates[act.pick % candidates.length]!;
         const left = o.amount - o.refunded;
         const amount = act.partial && left > 1 ? Math.ceil(left / 2) : left;
-        const r = await send((k) => b.refund({ orderId: o.id, amountMinor: act.partial ? amount : undefined, reason: 'prop', actor, idempotencyKey: k }),
-          (k) => b.refund({ orderId: o.id, amountMinor: 1, reason: 'other', actor, idempotencyKey: k }));
+        const r = await send(
+          (k) => b.refund({ orderId: o.id, amountMinor: act.partial ? amount : undefined, reason: 'prop', actor, idempotencyKey: k }),
+          (k) => b.refund({ orderId: o.id, amountMinor: 1, reason: 'other', actor, idempotencyKey: k }),
+        );
         assert.ok(r.ok, `${step}: ${r.ok ? '' : r.message}`);
         o.refunded += amount;
         m.wallet += amount;
-        m.orders.push({ id: (r.value.value as { id: string }).id, type: 'refund', amount, status: 'completed', paidBy: 'wallet', subId: o.subId, cycle: null, at: now, refunded: 0 });
+        m.orders.push({
+          id: (r.value.value as { id: string }).id,
+          type: 'refund',
+          amount,
+          status: 'completed',
+          paidBy: 'wallet',
+          subId: o.subId,
+          cycle: null,
+          at: now,
+          refunded: 0,
+        });
         const s = o.subId === null ? undefined : m.subs.get(o.subId);
         if (amount === left && s !== undefined && m.live(s) && o.type === 'upgrade') {
           // A full refund of an upgrade in the running cycle reverts it: back to the plan before it for the rest of
@@ -390,14 +585,43 @@ async function runScenario(make: () => TestStores, actions: Action[]): Promise<v
       case 'redeem': {
         if (m.codes.length === 0) break;
         const c = m.codes[act.pick % m.codes.length]!;
-        const r = await send((k) => b.redeemCode({ accountId: a, code: c.code, actor, idempotencyKey: k }), async () => ({ ok: false, code: 'skip', message: '' }));
-        if (c.used) { assert.ok(!r.ok && r.code === 'unprocessable', `${step}: code used twice`); break; }
+        const r = await send(
+          (k) => b.redeemCode({ accountId: a, code: c.code, actor, idempotencyKey: k }),
+          async () => ({ ok: false, code: 'skip', message: '' }),
+        );
+        if (c.used) {
+          assert.ok(!r.ok && r.code === 'unprocessable', `${step}: code used twice`);
+          break;
+        }
         assert.ok(r.ok, `${step}: ${r.ok ? '' : r.message}`);
         c.used = true;
         const v = r.value.value as { order: { id: string }; subscription: { id: string } | null };
         if (c.offerId === 'card') m.wallet += 3000;
-        else m.subs.set(v.subscription!.id, { id: v.subscription!.id, offerId: 'pack', kind: 'once', parentId: null, status: 'active', anchorMs: now, terms: [{ from: 0, offerId: 'pack' }], renewedThrough: 0, endIndex: null, endReason: null, expiresAtMs: now + 10 * DAY });
-        m.orders.push({ id: v.order.id, type: 'redeem_code', amount: c.offerId === 'card' ? 3000 : PRICE.pack!, status: 'completed', paidBy: 'code', subId: v.subscription?.id ?? null, cycle: null, at: now, refunded: 0 });
+        else
+          m.subs.set(v.subscription!.id, {
+            id: v.subscription!.id,
+            offerId: 'pack',
+            kind: 'once',
+            parentId: null,
+            status: 'active',
+            anchorMs: now,
+            terms: [{ from: 0, offerId: 'pack' }],
+            renewedThrough: 0,
+            endIndex: null,
+            endReason: null,
+            expiresAtMs: now + 10 * DAY,
+          });
+        m.orders.push({
+          id: v.order.id,
+          type: 'redeem_code',
+          amount: c.offerId === 'card' ? 3000 : PRICE.pack!,
+          status: 'completed',
+          paidBy: 'code',
+          subId: v.subscription?.id ?? null,
+          cycle: null,
+          at: now,
+          refunded: 0,
+        });
         break;
       }
       case 'use': {
@@ -419,7 +643,17 @@ async function runScenario(make: () => TestStores, actions: Action[]): Promise<v
         assert.deepEqual(JSON.parse(JSON.stringify(r1.value.value.order)), JSON.parse(JSON.stringify(r2.value.value.order)), `${step}: both get the one order`);
         if (used.ok) m.wallet -= used.record.charges.filter((c) => c.kind === 'wallet').reduce((x, c) => x + c.amount, 0);
         m.wallet += act.amount;
-        m.orders.push({ id: r1.value.value.order.id, type: 'topup', amount: act.amount, status: 'completed', paidBy: 'external', subId: null, cycle: null, at: now, refunded: 0 });
+        m.orders.push({
+          id: r1.value.value.order.id,
+          type: 'topup',
+          amount: act.amount,
+          status: 'completed',
+          paidBy: 'external',
+          subId: null,
+          cycle: null,
+          at: now,
+          refunded: 0,
+        });
         m.settleUnpaid(now);
         break;
       }
@@ -431,7 +665,11 @@ async function runScenario(make: () => TestStores, actions: Action[]): Promise<v
         const r = act.same ? await s.run(s.key) : await s.other(s.key);
         if (act.same) {
           assert.ok(r.ok && r.value.replayed, `${step}: the same request under the same key replays`);
-          assert.deepEqual(JSON.parse(JSON.stringify(r.value.value)), JSON.parse(JSON.stringify(s.result.value.value)), `${step}: replay returns the first answer`);
+          assert.deepEqual(
+            JSON.parse(JSON.stringify(r.value.value)),
+            JSON.parse(JSON.stringify(s.result.value.value)),
+            `${step}: replay returns the first answer`,
+          );
         } else if (r.ok || r.code !== 'skip') {
           assert.ok(!r.ok && r.code === 'idempotency_key_reused', `${step}: another request under a used key is refused`);
         }
@@ -458,9 +696,13 @@ for (const [name, s] of Object.entries(stores)) {
   describe(`billing agrees with the reference model (${name} stores)`, () => {
     test('a year of random orders, renewals, refunds, redemptions, replays and usage', async () => {
       // ~40 steps averaging ~10 days of clock per jump: most runs cover a year of renewals.
-      const out = await fc.check(fc.asyncProperty(fc.array(actionArb, { minLength: 20, maxLength: 60 }), (actions) => runScenario(s.make, actions)), {
-        numRuns: Number(process.env.BILLING_PROP_RUNS ?? s.runs), seed: process.env.BILLING_PROP_SEED === undefined ? undefined : Number(process.env.BILLING_PROP_SEED),
-      });
+      const out = await fc.check(
+        fc.asyncProperty(fc.array(actionArb, { minLength: 20, maxLength: 60 }), (actions) => runScenario(s.make, actions)),
+        {
+          numRuns: Number(process.env.BILLING_PROP_RUNS ?? s.runs),
+          seed: process.env.BILLING_PROP_SEED === undefined ? undefined : Number(process.env.BILLING_PROP_SEED),
+        },
+      );
       // The first line of the failing check (the model's words), then fast-check's report with the counterexample.
       if (out.failed) assert.fail(`${String((out.errorInstance as Error)?.message ?? out.errorInstance).split('\n')[0]}\n${fc.defaultReportMessage(out)}`);
     });

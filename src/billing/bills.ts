@@ -24,8 +24,9 @@ export async function draftBill(ctx: Ctx, accountId: string, p: Period): Promise
   const { store, charging } = ctx.deps;
   const billed = new Set((await store.listBills({ accountId })).map((b) => b.period));
   // Orders of this period, plus any straggler dated in a period whose bill was already final.
-  const orders = (await store.listOrders({ accountId, unbilled: true, toMs: p.endMs }))
-    .filter((o) => o.effectiveAtMs >= p.startMs || billed.has(periodOf(o.effectiveAtMs)));
+  const orders = (await store.listOrders({ accountId, unbilled: true, toMs: p.endMs })).filter(
+    (o) => o.effectiveAtMs >= p.startMs || billed.has(periodOf(o.effectiveAtMs)),
+  );
   const lines: BillLine[] = [];
   const payments: Bill['payments'] = [];
   let phoneTopUps = 0;
@@ -33,18 +34,47 @@ export async function draftBill(ctx: Ctx, accountId: string, p: Period): Promise
     if (o.lines.length === 0 && o.amountMinor !== 0) {
       // A top-up or a money card: money in, not a charge.
       const pay = (await store.listPayments({ orderId: o.id }))[0];
-      payments.push({ paymentId: pay?.id ?? o.id, channel: o.paidBy, amountMinor: o.amountMinor, status: pay?.status ?? 'succeeded', atMs: o.effectiveAtMs, orderId: o.id });
+      payments.push({
+        paymentId: pay?.id ?? o.id,
+        channel: o.paidBy,
+        amountMinor: o.amountMinor,
+        status: pay?.status ?? 'succeeded',
+        atMs: o.effectiveAtMs,
+        orderId: o.id,
+      });
       if (o.paidBy === 'phone_bill') phoneTopUps += o.amountMinor;
       continue;
     }
     const paidBy: BillLine['paidBy'] = o.status === 'unpaid' ? 'unpaid' : o.paidBy;
-    for (const l of o.lines) lines.push({ kind: l.kind, description: l.description, quantity: l.quantity, amountMinor: l.amountMinor, paidBy, orderId: o.id, offerId: l.offerId, model: null });
+    for (const l of o.lines)
+      lines.push({
+        kind: l.kind,
+        description: l.description,
+        quantity: l.quantity,
+        amountMinor: l.amountMinor,
+        paidBy,
+        orderId: o.id,
+        offerId: l.offerId,
+        model: null,
+      });
   }
   const usage = new Map<string, BillUsageRow & { walletRequests: number; postpaidRequests: number }>();
   for (const u of await charging.listUsage(accountId, { fromMs: p.startMs, toMs: p.endMs })) {
     let row = usage.get(u.model);
     if (row === undefined) {
-      row = { model: u.model, requests: 0, tokensInput: 0, tokensOutput: 0, coinsFromAllowances: 0, requestsFromAllowances: 0, moneyFromAllowancesMinor: 0, walletMinor: 0, postpaidMinor: 0, walletRequests: 0, postpaidRequests: 0 };
+      row = {
+        model: u.model,
+        requests: 0,
+        tokensInput: 0,
+        tokensOutput: 0,
+        coinsFromAllowances: 0,
+        requestsFromAllowances: 0,
+        moneyFromAllowancesMinor: 0,
+        walletMinor: 0,
+        postpaidMinor: 0,
+        walletRequests: 0,
+        postpaidRequests: 0,
+      };
       usage.set(u.model, row);
     }
     row.requests++;
@@ -55,9 +85,13 @@ export async function draftBill(ctx: Ctx, accountId: string, p: Period): Promise
     for (const c of u.charges) {
       if (c.unit === 'tokens') row.coinsFromAllowances += c.amount;
       else if (c.unit === 'requests') row.requestsFromAllowances += c.amount;
-      else if (c.kind === 'wallet') { row.walletMinor += c.amount; wallet = true; }
-      else if (c.kind === 'postpaid_line') { row.postpaidMinor += c.amount; postpaid = true; }
-      else row.moneyFromAllowancesMinor += c.amount;
+      else if (c.kind === 'wallet') {
+        row.walletMinor += c.amount;
+        wallet = true;
+      } else if (c.kind === 'postpaid_line') {
+        row.postpaidMinor += c.amount;
+        postpaid = true;
+      } else row.moneyFromAllowancesMinor += c.amount;
     }
     if (wallet) row.walletRequests++;
     if (postpaid) row.postpaidRequests++;
@@ -65,7 +99,17 @@ export async function draftBill(ctx: Ctx, accountId: string, p: Period): Promise
   const rows = [...usage.values()].sort((a, b) => (a.model < b.model ? -1 : 1));
   for (const r of rows) {
     const usageLine = (amountMinor: number, n: number, paidBy: PaidBy, how: string): void => {
-      if (amountMinor !== 0) lines.push({ kind: 'usage', description: `${r.model}: usage beyond the package, ${n} request(s), ${how}`, quantity: n, amountMinor, paidBy, orderId: null, offerId: null, model: r.model });
+      if (amountMinor !== 0)
+        lines.push({
+          kind: 'usage',
+          description: `${r.model}: usage beyond the package, ${n} request(s), ${how}`,
+          quantity: n,
+          amountMinor,
+          paidBy,
+          orderId: null,
+          offerId: null,
+          model: r.model,
+        });
     };
     usageLine(r.walletMinor, r.walletRequests, 'wallet', 'paid from the wallet');
     usageLine(r.postpaidMinor, r.postpaidRequests, 'phone_bill', 'postpaid (phone bill)');
@@ -73,10 +117,21 @@ export async function draftBill(ctx: Ctx, accountId: string, p: Period): Promise
   if (lines.length === 0 && rows.length === 0 && payments.length === 0) return null;
   const sum = (f: (l: BillLine) => boolean): number => lines.filter(f).reduce((s, l) => s + l.amountMinor, 0);
   const bill: Bill = {
-    id: ctx.id('bill'), accountId, period: p.period, periodStartMs: p.startMs, periodEndMs: p.endMs, currency: ctx.catalog().currency, status: 'final',
-    lines, usage: rows.map(({ walletRequests: _w, postpaidRequests: _p, ...r }) => r), payments,
-    totalMinor: sum(() => true), prepaidMinor: sum((l) => PREPAID.has(l.paidBy)), phoneBillMinor: sum((l) => l.paidBy === 'phone_bill') + phoneTopUps,
-    unpaidMinor: sum((l) => l.paidBy === 'unpaid'), createdAtMs: ctx.now(),
+    id: ctx.id('bill'),
+    accountId,
+    period: p.period,
+    periodStartMs: p.startMs,
+    periodEndMs: p.endMs,
+    currency: ctx.catalog().currency,
+    status: 'final',
+    lines,
+    usage: rows.map(({ walletRequests: _w, postpaidRequests: _p, ...r }) => r),
+    payments,
+    totalMinor: sum(() => true),
+    prepaidMinor: sum((l) => PREPAID.has(l.paidBy)),
+    phoneBillMinor: sum((l) => l.paidBy === 'phone_bill') + phoneTopUps,
+    unpaidMinor: sum((l) => l.paidBy === 'unpaid'),
+    createdAtMs: ctx.now(),
   };
   return { bill, orders };
 }
@@ -104,25 +159,49 @@ export async function runBills(ctx: Ctx, periodText: string): Promise<BR<BillRun
   const { store } = ctx.deps;
   const renewals = await renewDue(ctx);
   const accounts = await ctx.deps.accounts.listAccounts();
-  const out: BillRunResult = { period: p.period, accounts: accounts.length, bills: 0, created: 0, existing: 0, skipped: 0, renewals, totalMinor: 0, phoneBillMinor: 0, unpaidMinor: 0, carrier: { submitted: 0, failed: 0, pending: 0 } };
+  const out: BillRunResult = {
+    period: p.period,
+    accounts: accounts.length,
+    bills: 0,
+    created: 0,
+    existing: 0,
+    skipped: 0,
+    renewals,
+    totalMinor: 0,
+    phoneBillMinor: 0,
+    unpaidMinor: 0,
+    carrier: { submitted: 0, failed: 0, pending: 0 },
+  };
   for (const account of accounts) {
-    const r = await ctx.serial(() => store.atomically(async () => {
-      if ((await store.findBill(account.id, p.period)) !== undefined) return 'existing' as const;
-      const draft = await draftBill(ctx, account.id, p);
-      if (draft === null) return 'skipped' as const;
-      const { bill } = draft;
-      await store.insertBill(bill);
-      for (const o of draft.orders) await store.updateOrder({ ...o, billId: bill.id });
-      if (bill.phoneBillMinor !== 0) {
-        await store.insertPayment(newPayment(ctx, { accountId: account.id, orderId: null, billId: bill.id, channel: 'phone_bill', amountMinor: bill.phoneBillMinor, currency: bill.currency, status: 'pending' }));
-      }
-      const postpaidUsage = bill.usage.reduce((s, u) => s + u.postpaidMinor, 0);
-      await restoreCreditLine(ctx, account.id, bill.currency, postpaidUsage, `bill:${bill.id}`);
-      out.totalMinor += bill.totalMinor;
-      out.phoneBillMinor += bill.phoneBillMinor;
-      out.unpaidMinor += bill.unpaidMinor;
-      return 'created' as const;
-    }));
+    const r = await ctx.serial(() =>
+      store.atomically(async () => {
+        if ((await store.findBill(account.id, p.period)) !== undefined) return 'existing' as const;
+        const draft = await draftBill(ctx, account.id, p);
+        if (draft === null) return 'skipped' as const;
+        const { bill } = draft;
+        await store.insertBill(bill);
+        for (const o of draft.orders) await store.updateOrder({ ...o, billId: bill.id });
+        if (bill.phoneBillMinor !== 0) {
+          await store.insertPayment(
+            newPayment(ctx, {
+              accountId: account.id,
+              orderId: null,
+              billId: bill.id,
+              channel: 'phone_bill',
+              amountMinor: bill.phoneBillMinor,
+              currency: bill.currency,
+              status: 'pending',
+            }),
+          );
+        }
+        const postpaidUsage = bill.usage.reduce((s, u) => s + u.postpaidMinor, 0);
+        await restoreCreditLine(ctx, account.id, bill.currency, postpaidUsage, `bill:${bill.id}`);
+        out.totalMinor += bill.totalMinor;
+        out.phoneBillMinor += bill.phoneBillMinor;
+        out.unpaidMinor += bill.unpaidMinor;
+        return 'created' as const;
+      }),
+    );
     out[r]++;
   }
   out.bills = out.created + out.existing;
@@ -139,8 +218,27 @@ const dec = (minor: number): string => `${minor < 0 ? '-' : ''}${Math.floor(Math
 /** One row per line, then summary rows (kind total, prepaid, phone_bill, unpaid). Amounts are decimals. */
 export function billCsv(b: Bill): string {
   const head = 'bill_id,account_id,period,line,kind,description,quantity,amount,currency,paid_by,order_id,offer_id,model';
-  const rows = b.lines.map((l, i) => [b.id, b.accountId, b.period, i + 1, l.kind, l.description, l.quantity, dec(l.amountMinor), b.currency, l.paidBy, l.orderId, l.offerId, l.model]);
-  for (const [kind, v] of [['total', b.totalMinor], ['prepaid', b.prepaidMinor], ['phone_bill', b.phoneBillMinor], ['unpaid', b.unpaidMinor]] as const) {
+  const rows = b.lines.map((l, i) => [
+    b.id,
+    b.accountId,
+    b.period,
+    i + 1,
+    l.kind,
+    l.description,
+    l.quantity,
+    dec(l.amountMinor),
+    b.currency,
+    l.paidBy,
+    l.orderId,
+    l.offerId,
+    l.model,
+  ]);
+  for (const [kind, v] of [
+    ['total', b.totalMinor],
+    ['prepaid', b.prepaidMinor],
+    ['phone_bill', b.phoneBillMinor],
+    ['unpaid', b.unpaidMinor],
+  ] as const) {
     rows.push([b.id, b.accountId, b.period, '', kind, '', '', dec(v), b.currency, '', '', '', '']);
   }
   return `${[head, ...rows.map((r) => r.map(csvCell).join(','))].join('\n')}\n`;

@@ -12,7 +12,15 @@ export async function deliverCarrierCharges(ctx: Ctx): Promise<{ submitted: numb
   const charges: CarrierCharge[] = [];
   for (const p of pending) {
     const bill = await store.getBill(p.billId!);
-    charges.push({ paymentId: p.id, billId: p.billId!, accountId: p.accountId, period: bill?.period ?? '', amountMinor: p.amountMinor, currency: p.currency, description: `TokenGrid bill ${bill?.period ?? ''} (${p.billId})` });
+    charges.push({
+      paymentId: p.id,
+      billId: p.billId!,
+      accountId: p.accountId,
+      period: bill?.period ?? '',
+      amountMinor: p.amountMinor,
+      currency: p.currency,
+      description: `TokenGrid bill ${bill?.period ?? ''} (${p.billId})`,
+    });
   }
   const results = await carrier.submit(charges);
   let submitted = 0;

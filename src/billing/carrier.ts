@@ -43,7 +43,10 @@ export function fileExportChannel(o: { write: (fileName: string, text: string) =
     name: 'file-export',
     async submit(charges) {
       if (charges.length === 0) return [];
-      const stamp = new Date(o.clock.nowMs()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+      const stamp = new Date(o.clock.nowMs())
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d+Z$/, 'Z');
       const fileName = `carrier-charges-${charges[0]!.period}-${stamp}-${charges[0]!.paymentId}.csv`;
       try {
         await o.write(fileName, carrierCsv(charges));
@@ -70,14 +73,19 @@ export function webhookChannel(o: { url: string; secret: string; post: HttpPost;
       for (const c of charges) {
         const body = JSON.stringify({ type: 'carrier.charge', ...c, amount: amount(c.amountMinor) });
         const headers = {
-          'content-type': 'application/json', 'idempotency-key': c.paymentId,
+          'content-type': 'application/json',
+          'idempotency-key': c.paymentId,
           ...webhookHeaders(key, c.paymentId, o.clock.nowMs(), body),
         };
         try {
           const r = await o.post(o.url, headers, body);
           if (r.status >= 200 && r.status < 300) {
             let reference: string | null = null;
-            try { reference = (JSON.parse(r.body) as { reference?: string }).reference ?? null; } catch { /* not JSON: fine */ }
+            try {
+              reference = (JSON.parse(r.body) as { reference?: string }).reference ?? null;
+            } catch {
+              /* not JSON: fine */
+            }
             out.push({ paymentId: c.paymentId, ok: true, reference: reference ?? `http ${r.status}`, error: null });
           } else {
             out.push({ paymentId: c.paymentId, ok: false, reference: null, error: `carrier answered ${r.status}` });
@@ -90,5 +98,3 @@ export function webhookChannel(o: { url: string; secret: string; post: HttpPost;
     },
   };
 }
-
-

@@ -11,9 +11,7 @@ import { collect, earnPoints, requireFunds } from './payments.ts';
 import { cycleWindow, DAY_MS, isoDay, prorate } from './periods.ts';
 import { catchUpAccount, orderableOffer } from './renew.ts';
 import type { SubscribeInput, SubscriptionResult } from './subscriptions.ts';
-import {
-  currentIndex, endSchedulesAt, grantOnce, isLive, newOrder, scheduleTerm, syncPolicy, termAt, times, validateQuantity,
-} from './terms.ts';
+import { currentIndex, endSchedulesAt, grantOnce, isLive, newOrder, scheduleTerm, syncPolicy, termAt, times, validateQuantity } from './terms.ts';
 import { requirePhoneBill } from './subscriptions.ts';
 import type { Offer, OrderLine, Subscription, Term } from './types.ts';
 
@@ -35,7 +33,9 @@ const allowanceOf = (o: Offer, q: number): number => (o.allowance === null ? 0 :
 async function cycleUse(ctx: Ctx, sub: Subscription, startMs: number): Promise<number> {
   await ctx.deps.charging.renewDue();
   const buckets = await ctx.deps.charging.listBuckets(sub.accountId);
-  return buckets.filter((b) => b.sourceRef.startsWith(`sub:${sub.id}:`) && b.effectiveAtMs >= startMs && !b.expired).reduce((s, b) => s + b.used + b.reserved, 0);
+  return buckets
+    .filter((b) => b.sourceRef.startsWith(`sub:${sub.id}:`) && b.effectiveAtMs >= startMs && !b.expired)
+    .reduce((s, b) => s + b.used + b.reserved, 0);
 }
 
 /** What is left in the subscription's own running buckets of one unit (not its add-ons'). */
@@ -73,8 +73,13 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
     const o = offerOnSale(ctx, i.offerId);
     if (!o.ok) return o;
     const offer = o.value;
-    if (offer.type !== 'plan') return fail('unprocessable', `${offer.id} is a ${offer.type}, not a plan: ${offer.type === 'addon' ? 'buy add-ons with POST /admin/accounts/:id/addons' : 'subscribe to it separately'}.`);
-    if (offer.cycle !== sub.cycle) return fail('unprocessable', `${offer.id} renews every ${offer.cycle}, the current plan every ${sub.cycle}: cancel and subscribe instead.`);
+    if (offer.type !== 'plan')
+      return fail(
+        'unprocessable',
+        `${offer.id} is a ${offer.type}, not a plan: ${offer.type === 'addon' ? 'buy add-ons with POST /admin/accounts/:id/addons' : 'subscribe to it separately'}.`,
+      );
+    if (offer.cycle !== sub.cycle)
+      return fail('unprocessable', `${offer.id} renews every ${offer.cycle}, the current plan every ${sub.cycle}: cancel and subscribe instead.`);
     const now = ctx.now();
     const k = currentIndex(sub, now);
     const w = cycleWindow(sub.anchorMs, sub.cycle!, k);
@@ -88,7 +93,8 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
     const pending = sub.terms.some((t) => t.fromIndex > k);
     if (offer.id === cur.offer.id && q.value === cur.quantity && !pending) return fail('conflict', `Subscription ${sub.id} is already on ${offer.id}.`);
     const sameUnit = offer.allowance?.unit === cur.offer.allowance?.unit;
-    const upgrade = newPrice.value > curPrice || (newPrice.value === curPrice && sameUnit && allowanceOf(offer, q.value) > allowanceOf(cur.offer, cur.quantity));
+    const upgrade =
+      newPrice.value > curPrice || (newPrice.value === curPrice && sameUnit && allowanceOf(offer, q.value) > allowanceOf(cur.offer, cur.quantity));
     const orderId = ctx.id('ord');
     const ref = `sub:${sub.id}:${offer.id}:${orderId}`;
 
@@ -97,14 +103,20 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
       if (sameUnit && offer.allowance !== null) {
         const used = await cycleUse(ctx, sub, w.startMs);
         if (used > newAllowance) {
-          return fail('unprocessable', `Cannot downgrade to ${offer.id}: this cycle already used ${used} ${offer.allowance.unit}, more than the ${newAllowance} it allows per cycle. ` +
-            `Downgrade after the cycle renews on ${isoDay(w.endMs)}. Nothing was changed.`);
+          return fail(
+            'unprocessable',
+            `Cannot downgrade to ${offer.id}: this cycle already used ${used} ${offer.allowance.unit}, more than the ${newAllowance} it allows per cycle. ` +
+              `Downgrade after the cycle renews on ${isoDay(w.endMs)}. Nothing was changed.`,
+          );
         }
       }
       const limit = offer.members ?? (offer.seats !== null ? q.value : null);
       const members = (await ctx.deps.accounts.listMembers(sub.accountId)).length;
       if (limit !== null && members > limit) {
-        return fail('unprocessable', `Cannot downgrade to ${offer.id}: the account has ${members} members and ${offer.id} allows ${limit}. Nothing was changed.`);
+        return fail(
+          'unprocessable',
+          `Cannot downgrade to ${offer.id}: the account has ${members} members and ${offer.id} allows ${limit}. Nothing was changed.`,
+        );
       }
       await endSchedulesAt(ctx, sub, k + 1);
       const term: Term = { fromIndex: k + 1, offer, quantity: q.value, ref, scheduleId: null, scheduled: false };
@@ -113,7 +125,17 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
       sub.updatedAtMs = now;
       await ctx.deps.store.updateSubscription(sub);
       const effectiveAt = new Date(w.endMs).toISOString();
-      const order = newOrder(ctx, { id: orderId, accountId: sub.accountId, type: 'downgrade', offerId: offer.id, subscriptionId: sub.id, lines: [], actor: i.actor, idempotencyKey: i.idempotencyKey, details: { effectiveAt, from: cur.offer.id } });
+      const order = newOrder(ctx, {
+        id: orderId,
+        accountId: sub.accountId,
+        type: 'downgrade',
+        offerId: offer.id,
+        subscriptionId: sub.id,
+        lines: [],
+        actor: i.actor,
+        idempotencyKey: i.idempotencyKey,
+        details: { effectiveAt, from: cur.offer.id },
+      });
       await ctx.deps.store.insertOrder(order);
       return ok({ subscription: sub, order, kind: 'downgrade', effectiveAt });
     }
@@ -147,11 +169,34 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
     sub.updatedAtMs = now;
     await ctx.deps.store.updateSubscription(sub);
     const lines: OrderLine[] = [
-      { kind: 'proration', description: `${offer.name}: rest of the cycle, ${isoDay(now)} to ${isoDay(w.endMs)}`, quantity: q.value, amountMinor: charge, offerId: offer.id },
-      { kind: 'proration', description: `Unused ${cur.offer.name}, ${isoDay(now)} to ${isoDay(w.endMs)}`, quantity: cur.quantity, amountMinor: -credit, offerId: cur.offer.id },
+      {
+        kind: 'proration',
+        description: `${offer.name}: rest of the cycle, ${isoDay(now)} to ${isoDay(w.endMs)}`,
+        quantity: q.value,
+        amountMinor: charge,
+        offerId: offer.id,
+      },
+      {
+        kind: 'proration',
+        description: `Unused ${cur.offer.name}, ${isoDay(now)} to ${isoDay(w.endMs)}`,
+        quantity: cur.quantity,
+        amountMinor: -credit,
+        offerId: cur.offer.id,
+      },
     ];
-    const order = newOrder(ctx, { id: orderId, accountId: sub.accountId, type: 'upgrade', offerId: offer.id, subscriptionId: sub.id, lines, actor: i.actor, idempotencyKey: i.idempotencyKey, details: { from: cur.offer.id } });
-    if ((await collect(ctx, order, sub.channel)) === 'unpaid') return fail('payment_required', `The wallet could not pay ${fmtMoney(order.amountMinor)}; nothing was changed.`);
+    const order = newOrder(ctx, {
+      id: orderId,
+      accountId: sub.accountId,
+      type: 'upgrade',
+      offerId: offer.id,
+      subscriptionId: sub.id,
+      lines,
+      actor: i.actor,
+      idempotencyKey: i.idempotencyKey,
+      details: { from: cur.offer.id },
+    });
+    if ((await collect(ctx, order, sub.channel)) === 'unpaid')
+      return fail('payment_required', `The wallet could not pay ${fmtMoney(order.amountMinor)}; nothing was changed.`);
     order.paidBy = order.amountMinor === 0 ? 'none' : sub.channel;
     await ctx.deps.store.insertOrder(order);
     await earnPoints(ctx, order);
@@ -174,7 +219,10 @@ export function buyAddon(ctx: Ctx, i: AddonInput): Promise<BR<Outcome<Subscripti
     if (!q.ok) return q;
     const plan = (await ctx.deps.store.listSubscriptions({ accountId: i.accountId, live: true })).find((s) => s.type === 'plan');
     if (offer.appliesTo !== null && (plan === undefined || !offer.appliesTo.includes(plan.offerId))) {
-      return fail('unprocessable', `${offer.id} can be added to ${offer.appliesTo.join(', ')}; account ${i.accountId} has ${plan === undefined ? 'no plan' : plan.offerId}.`);
+      return fail(
+        'unprocessable',
+        `${offer.id} can be added to ${offer.appliesTo.join(', ')}; account ${i.accountId} has ${plan === undefined ? 'no plan' : plan.offerId}.`,
+      );
     }
     if (offer.renews && plan === undefined) return fail('unprocessable', `${offer.id} renews with a plan and account ${i.accountId} has no live plan.`);
     const channel = i.channel ?? plan?.channel ?? offer.channel;
@@ -201,20 +249,52 @@ export function buyAddon(ctx: Ctx, i: AddonInput): Promise<BR<Outcome<Subscripti
     const ref = `sub:${subId}:${offer.id}:${orderId}`;
     const renewing = offer.renews && plan !== undefined;
     const sub: Subscription = {
-      id: subId, accountId: i.accountId, offerId: offer.id, type: 'addon', parentId: plan?.id ?? null, status: 'active', anchorMs: plan?.anchorMs ?? now,
-      cycle: renewing ? plan.cycle : null, quantity: q.value, terms: [], renewedThroughIndex: renewing ? k : 0,
-      endIndex: renewing ? plan.endIndex : null, endReason: renewing && plan.endIndex !== null ? 'parent_ended' : null,
-      expiresAtMs: renewing ? null : expiresAtMs, endedAtMs: null, channel, createdAtMs: now, updatedAtMs: now,
+      id: subId,
+      accountId: i.accountId,
+      offerId: offer.id,
+      type: 'addon',
+      parentId: plan?.id ?? null,
+      status: 'active',
+      anchorMs: plan?.anchorMs ?? now,
+      cycle: renewing ? plan.cycle : null,
+      quantity: q.value,
+      terms: [],
+      renewedThroughIndex: renewing ? k : 0,
+      endIndex: renewing ? plan.endIndex : null,
+      endReason: renewing && plan.endIndex !== null ? 'parent_ended' : null,
+      expiresAtMs: renewing ? null : expiresAtMs,
+      endedAtMs: null,
+      channel,
+      createdAtMs: now,
+      updatedAtMs: now,
     };
-    const term: Term = { fromIndex: renewing ? k : 0, scheduleFromIndex: renewing ? k + 1 : undefined, offer, quantity: q.value, ref, scheduleId: null, scheduled: !renewing };
+    const term: Term = {
+      fromIndex: renewing ? k : 0,
+      scheduleFromIndex: renewing ? k + 1 : undefined,
+      offer,
+      quantity: q.value,
+      ref,
+      scheduleId: null,
+      scheduled: !renewing,
+    };
     sub.terms = [term];
     if (renewing) await scheduleTerm(ctx, sub, term);
     await grantOnce(ctx, sub, offer, allowanceNow, expiresAtMs, `${ref}:now`);
     await ctx.deps.store.insertSubscription(sub);
     const qty = q.value > 1 ? ` x ${q.value}` : '';
-    const description = renewing ? `${offer.name}${qty}, ${isoDay(now)} to ${isoDay(expiresAtMs)}${price === full.value ? '' : ' (prorated)'}` : `${offer.name}${qty}, until ${isoDay(expiresAtMs)}`;
-    const order = newOrder(ctx, { id: orderId, accountId: i.accountId, type: 'addon', offerId: offer.id, subscriptionId: subId, actor: i.actor, idempotencyKey: i.idempotencyKey,
-      lines: [{ kind: 'addon', description, quantity: q.value, amountMinor: price, offerId: offer.id }] });
+    const description = renewing
+      ? `${offer.name}${qty}, ${isoDay(now)} to ${isoDay(expiresAtMs)}${price === full.value ? '' : ' (prorated)'}`
+      : `${offer.name}${qty}, until ${isoDay(expiresAtMs)}`;
+    const order = newOrder(ctx, {
+      id: orderId,
+      accountId: i.accountId,
+      type: 'addon',
+      offerId: offer.id,
+      subscriptionId: subId,
+      actor: i.actor,
+      idempotencyKey: i.idempotencyKey,
+      lines: [{ kind: 'addon', description, quantity: q.value, amountMinor: price, offerId: offer.id }],
+    });
     if ((await collect(ctx, order, channel)) === 'unpaid') return fail('payment_required', `The wallet could not pay ${fmtMoney(price)}; nothing was changed.`);
     order.paidBy = price === 0 ? 'none' : channel;
     await ctx.deps.store.insertOrder(order);

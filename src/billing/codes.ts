@@ -58,32 +58,46 @@ export interface GeneratedBatch {
 
 export function generateCodes(ctx: Ctx, i: GenerateInput): Promise<BR<Outcome<GeneratedBatch>>> {
   const request = { op: 'codes', offerId: i.offerId, count: i.count, expiresAtMs: i.expiresAtMs ?? null, note: i.note ?? null };
-  return runOrder(ctx, { scope: 'codes', idempotencyKey: i.idempotencyKey, request }, async () => {
-    const o = offerOnSale(ctx, i.offerId);
-    if (!o.ok) return o;
-    const offer = o.value;
-    if (offer.type === 'plan' || offer.type === 'payg' || (offer.type === 'addon' && offer.renews)) {
-      return fail('unprocessable', `Codes carry packs, trials or one-time add-ons; ${offer.id} is a ${offer.renews ? 'renewing ' : ''}${offer.type}.`);
-    }
-    const max = ctx.catalog().limits.codesPerBatchMax;
-    if (!Number.isSafeInteger(i.count) || i.count < 1 || i.count > max) return fail('invalid', `count must be a whole number from 1 to ${max}`);
-    const now = ctx.now();
-    if (i.expiresAtMs != null && i.expiresAtMs <= now) return fail('invalid', 'expiresAt must be in the future');
-    const batch: CodeBatch = { id: ctx.id('cb'), offerId: offer.id, offer, count: i.count, note: i.note ?? null, createdBy: i.actor, createdAtMs: now, expiresAtMs: i.expiresAtMs ?? null };
-    const codes: string[] = [];
-    const records: CodeRecord[] = [];
-    const seen = new Set<string>();
-    while (codes.length < i.count) {
-      const code = newCode(ctx);
-      const hash = hashCode(code);
-      if (seen.has(hash) || (await ctx.deps.store.getCode(hash)) !== undefined) continue;
-      seen.add(hash);
-      codes.push(formatCode(code));
-      records.push({ hash, batchId: batch.id, hint: code.slice(0, 4), redeemedBy: null, redeemedAtMs: null, orderId: null });
-    }
-    await ctx.deps.store.insertCodeBatch(batch, records);
-    return ok({ batch, codes });
-  }, (v) => ({ batch: v.batch, codes: null }));
+  return runOrder(
+    ctx,
+    { scope: 'codes', idempotencyKey: i.idempotencyKey, request },
+    async () => {
+      const o = offerOnSale(ctx, i.offerId);
+      if (!o.ok) return o;
+      const offer = o.value;
+      if (offer.type === 'plan' || offer.type === 'payg' || (offer.type === 'addon' && offer.renews)) {
+        return fail('unprocessable', `Codes carry packs, trials or one-time add-ons; ${offer.id} is a ${offer.renews ? 'renewing ' : ''}${offer.type}.`);
+      }
+      const max = ctx.catalog().limits.codesPerBatchMax;
+      if (!Number.isSafeInteger(i.count) || i.count < 1 || i.count > max) return fail('invalid', `count must be a whole number from 1 to ${max}`);
+      const now = ctx.now();
+      if (i.expiresAtMs != null && i.expiresAtMs <= now) return fail('invalid', 'expiresAt must be in the future');
+      const batch: CodeBatch = {
+        id: ctx.id('cb'),
+        offerId: offer.id,
+        offer,
+        count: i.count,
+        note: i.note ?? null,
+        createdBy: i.actor,
+        createdAtMs: now,
+        expiresAtMs: i.expiresAtMs ?? null,
+      };
+      const codes: string[] = [];
+      const records: CodeRecord[] = [];
+      const seen = new Set<string>();
+      while (codes.length < i.count) {
+        const code = newCode(ctx);
+        const hash = hashCode(code);
+        if (seen.has(hash) || (await ctx.deps.store.getCode(hash)) !== undefined) continue;
+        seen.add(hash);
+        codes.push(formatCode(code));
+        records.push({ hash, batchId: batch.id, hint: code.slice(0, 4), redeemedBy: null, redeemedAtMs: null, orderId: null });
+      }
+      await ctx.deps.store.insertCodeBatch(batch, records);
+      return ok({ batch, codes });
+    },
+    (v) => ({ batch: v.batch, codes: null }),
+  );
 }
 
 export interface RedeemInput {
@@ -103,7 +117,8 @@ export interface RedeemResult {
 export async function redeemCode(ctx: Ctx, i: RedeemInput): Promise<BR<Outcome<RedeemResult>>> {
   const normalized = normalizeCode(i.code);
   if (normalized === undefined) return fail('invalid', 'A redemption code has 16 letters and digits, like 7K3M-Q9TX-2HVB-R8DN.');
-  if (!isWellFormed(normalized)) return fail('unprocessable', 'This is not a valid redemption code (its check character does not match: mistyped?). Nothing was changed.');
+  if (!isWellFormed(normalized))
+    return fail('unprocessable', 'This is not a valid redemption code (its check character does not match: mistyped?). Nothing was changed.');
   const hash = hashCode(normalized);
   const request = { op: 'redeem_code', accountId: i.accountId, code: hash };
   return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
@@ -112,7 +127,10 @@ export async function redeemCode(ctx: Ctx, i: RedeemInput): Promise<BR<Outcome<R
     const rec = await ctx.deps.store.getCode(hash);
     if (rec === undefined) return fail('unprocessable', 'This is not a valid redemption code. Nothing was changed.');
     if (rec.redeemedBy !== null) {
-      return fail('unprocessable', `This code was already redeemed on ${isoDay(rec.redeemedAtMs ?? 0)}${rec.redeemedBy === i.accountId ? ` by this account (order ${rec.orderId})` : ''}; a code works once.`);
+      return fail(
+        'unprocessable',
+        `This code was already redeemed on ${isoDay(rec.redeemedAtMs ?? 0)}${rec.redeemedBy === i.accountId ? ` by this account (order ${rec.orderId})` : ''}; a code works once.`,
+      );
     }
     const batch = (await ctx.deps.store.getCodeBatch(rec.batchId))!;
     const now = ctx.now();
@@ -120,12 +138,26 @@ export async function redeemCode(ctx: Ctx, i: RedeemInput): Promise<BR<Outcome<R
     await catchUpAccount(ctx, i.accountId);
     const offer = batch.offer;
     const subs = await ctx.deps.store.listSubscriptions({ accountId: i.accountId });
-    if (offer.trialOnce && subs.some((s) => s.offerId === offer.id)) return fail('unprocessable', `Account ${i.accountId} already took the trial ${offer.id}; a trial is offered once.`);
+    if (offer.trialOnce && subs.some((s) => s.offerId === offer.id))
+      return fail('unprocessable', `Account ${i.accountId} already took the trial ${offer.id}; a trial is offered once.`);
 
     const order = newOrder(ctx, {
-      accountId: i.accountId, type: 'redeem_code', offerId: offer.id, subscriptionId: null, actor: i.actor, idempotencyKey: i.idempotencyKey,
+      accountId: i.accountId,
+      type: 'redeem_code',
+      offerId: offer.id,
+      subscriptionId: null,
+      actor: i.actor,
+      idempotencyKey: i.idempotencyKey,
       details: { batchId: batch.id, hint: rec.hint },
-      lines: [{ kind: 'code', description: `Recharge code ${rec.hint}-...: ${offer.name} (${fmtMoney(offer.priceMinor, offer.currency)} prepaid)`, quantity: 1, amountMinor: offer.priceMinor, offerId: offer.id }],
+      lines: [
+        {
+          kind: 'code',
+          description: `Recharge code ${rec.hint}-...: ${offer.name} (${fmtMoney(offer.priceMinor, offer.currency)} prepaid)`,
+          quantity: 1,
+          amountMinor: offer.priceMinor,
+          offerId: offer.id,
+        },
+      ],
     });
     order.paidBy = 'code';
     let subscription: Subscription | null = null;
@@ -140,16 +172,38 @@ export async function redeemCode(ctx: Ctx, i: RedeemInput): Promise<BR<Outcome<R
       const expiresAtMs = now + (offer.validityDays ?? 30) * DAY_MS;
       const ref = `code:${order.id}:${offer.id}`;
       subscription = {
-        id: ctx.id('sub'), accountId: i.accountId, offerId: offer.id, type: offer.type, parentId: null, status: 'active', anchorMs: now, cycle: null,
-        quantity: 1, terms: [{ fromIndex: 0, offer, quantity: 1, ref, scheduleId: null, scheduled: true }], renewedThroughIndex: 0, endIndex: null,
-        endReason: null, expiresAtMs, endedAtMs: null, channel: 'external', createdAtMs: now, updatedAtMs: now,
+        id: ctx.id('sub'),
+        accountId: i.accountId,
+        offerId: offer.id,
+        type: offer.type,
+        parentId: null,
+        status: 'active',
+        anchorMs: now,
+        cycle: null,
+        quantity: 1,
+        terms: [{ fromIndex: 0, offer, quantity: 1, ref, scheduleId: null, scheduled: true }],
+        renewedThroughIndex: 0,
+        endIndex: null,
+        endReason: null,
+        expiresAtMs,
+        endedAtMs: null,
+        channel: 'external',
+        createdAtMs: now,
+        updatedAtMs: now,
       };
       order.subscriptionId = subscription.id;
       if (offer.allowance !== null) {
         const unit = offer.allowance.unit;
         const g = await ctx.deps.charging.grantBucket({
-          accountId: i.accountId, unit, currency: unit === 'money' ? offer.currency : null, amount: offer.allowance.amount, effectiveAtMs: now, expiresAtMs,
-          kind: 'code', models: offer.models, sourceRef: ref,
+          accountId: i.accountId,
+          unit,
+          currency: unit === 'money' ? offer.currency : null,
+          amount: offer.allowance.amount,
+          effectiveAtMs: now,
+          expiresAtMs,
+          kind: 'code',
+          models: offer.models,
+          sourceRef: ref,
         });
         if (!g.ok) throw new Error(`code grant: ${g.message}`);
       }
@@ -157,7 +211,17 @@ export async function redeemCode(ctx: Ctx, i: RedeemInput): Promise<BR<Outcome<R
     }
     await ctx.deps.store.updateCode({ ...rec, redeemedBy: i.accountId, redeemedAtMs: now, orderId: order.id });
     if (order.amountMinor > 0) {
-      await ctx.deps.store.insertPayment(newPayment(ctx, { accountId: i.accountId, orderId: order.id, channel: 'code', amountMinor: order.amountMinor, currency: offer.currency, status: 'succeeded', reference: batch.id }));
+      await ctx.deps.store.insertPayment(
+        newPayment(ctx, {
+          accountId: i.accountId,
+          orderId: order.id,
+          channel: 'code',
+          amountMinor: order.amountMinor,
+          currency: offer.currency,
+          status: 'succeeded',
+          reference: batch.id,
+        }),
+      );
     }
     await ctx.deps.store.insertOrder(order);
     return ok({ order, subscription, offerId: offer.id, walletMinor });

@@ -32,8 +32,7 @@ export interface BillingDeps {
   onRenewalFailure?: (f: { accountId: string; stage: 'allowance' | 'subscription' }) => void;
 }
 
-export type BillingErrorCode =
-  | 'invalid' | 'not_found' | 'conflict' | 'idempotency_key_reused' | 'unprocessable' | 'payment_required' | 'permission_denied';
+export type BillingErrorCode = 'invalid' | 'not_found' | 'conflict' | 'idempotency_key_reused' | 'unprocessable' | 'payment_required' | 'permission_denied';
 export type BR<T> = Result<T, BillingErrorCode>;
 
 export const fail = (code: BillingErrorCode, message: string): Err<BillingErrorCode> => err(code, message);
@@ -83,7 +82,9 @@ export interface Outcome<T> {
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v !== null && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
+    const entries = Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
     return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(',')}}`;
   }
   return JSON.stringify(v);
@@ -102,7 +103,10 @@ export function runOrder<T>(ctx: Ctx, spec: OrderSpec, body: () => Promise<BR<T>
       const prior = await store.getIdempotency(spec.scope, spec.idempotencyKey);
       if (prior !== undefined) {
         if (prior.requestHash !== requestHash) {
-          return err('idempotency_key_reused', `Idempotency-Key ${spec.idempotencyKey} was already used with a different request; nothing was changed. Use a new key for a new order.`);
+          return err(
+            'idempotency_key_reused',
+            `Idempotency-Key ${spec.idempotencyKey} was already used with a different request; nothing was changed. Use a new key for a new order.`,
+          );
         }
         return ok({ value: prior.response as T, replayed: true });
       }

@@ -5,7 +5,16 @@ export { createBillingService, type BillingService } from './service.ts';
 export type { BillingDeps, BillingErrorCode, BR, Outcome } from './context.ts';
 export { fmtMoney } from './context.ts';
 export { ADMIN_KEY_PREFIX, AdminKeyRegistry, type AdminKeyIdentity } from './admin-keys.ts';
-export { fileExportChannel, webhookChannel, signWebhook, carrierCsv, type CarrierChannel, type CarrierCharge, type CarrierResult, type HttpPost } from './carrier.ts';
+export {
+  fileExportChannel,
+  webhookChannel,
+  signWebhook,
+  carrierCsv,
+  type CarrierChannel,
+  type CarrierCharge,
+  type CarrierResult,
+  type HttpPost,
+} from './carrier.ts';
 export { billCsv, type BillRunResult } from './bills.ts';
 export { normalizeCode, formatCode, hashCode } from './codes.ts';
 export { parsePeriod, periodOf, type Period } from './periods.ts';

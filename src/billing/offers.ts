@@ -38,58 +38,105 @@ const quantity = z.union([z.string(), z.number()]).transform((v, ctx) => {
 
 const posInt = z.number().int().positive();
 const OFFER_FIELDS = [
-  'name', 'description', 'type', 'price', 'cycle', 'validityDays', 'allowance', 'models', 'rateLimits', 'overage', 'creditLimit',
-  'payg', 'qos', 'trialOnce', 'seats', 'members', 'feature', 'renews', 'appliesTo', 'seatsAdded', 'rollover', 'channel', 'status',
-  'source', 'assumed', 'modelMap',
+  'name',
+  'description',
+  'type',
+  'price',
+  'cycle',
+  'validityDays',
+  'allowance',
+  'models',
+  'rateLimits',
+  'overage',
+  'creditLimit',
+  'payg',
+  'qos',
+  'trialOnce',
+  'seats',
+  'members',
+  'feature',
+  'renews',
+  'appliesTo',
+  'seatsAdded',
+  'rollover',
+  'channel',
+  'status',
+  'source',
+  'assumed',
+  'modelMap',
 ] as const;
 
-const offerSchema = z.object({
-  name: z.string().min(1).max(120),
-  description: z.string().max(2000).default(''),
-  type: z.enum(['plan', 'pack', 'trial', 'payg', 'addon']),
-  price: money.optional(),
-  cycle: z.enum(['month', 'year', 'day']).optional(),
-  validityDays: posInt.max(3660).optional(),
-  allowance: z.object({ tokens: quantity.optional(), requests: quantity.optional(), money: money.optional() }).strict().optional(),
-  models: z.array(z.string().min(1)).min(1).nullable().default(null),
-  modelMap: z.record(z.string().min(1).max(200), z.string().min(1).max(200)).optional(),
-  rateLimits: z.object({ requestsPerMinute: posInt.optional(), tokensPerMinute: posInt.optional(), concurrentRequests: posInt.optional() }).strict().default({}),
-  overage: z.enum(['block', 'wallet', 'postpaid']).optional(),
-  creditLimit: money.optional(),
-  payg: z.object({ tokensPerYuan: quantity }).strict().optional(),
-  qos: z.enum(['best_effort', 'standard', 'priority', 'dedicated']).default('standard'),
-  trialOnce: z.boolean().optional(),
-  seats: z.object({ min: posInt, max: posInt }).strict().optional(),
-  members: posInt.max(1000).optional(),
-  feature: z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, 'expected a feature name like security_pack').optional(),
-  renews: z.boolean().optional(),
-  appliesTo: z.array(z.string()).min(1).optional(),
-  seatsAdded: z.number().int().nonnegative().optional(),
-  rollover: z.boolean().default(false),
-  channel: z.enum(['wallet', 'phone_bill', 'external']).optional(),
-  status: z.enum(['active', 'retired']).default('active'),
-  source: z.string().max(500).optional(),
-  assumed: z.array(z.enum(OFFER_FIELDS)).default([]),
-}).strict();
+const offerSchema = z
+  .object({
+    name: z.string().min(1).max(120),
+    description: z.string().max(2000).default(''),
+    type: z.enum(['plan', 'pack', 'trial', 'payg', 'addon']),
+    price: money.optional(),
+    cycle: z.enum(['month', 'year', 'day']).optional(),
+    validityDays: posInt.max(3660).optional(),
+    allowance: z.object({ tokens: quantity.optional(), requests: quantity.optional(), money: money.optional() }).strict().optional(),
+    models: z.array(z.string().min(1)).min(1).nullable().default(null),
+    modelMap: z.record(z.string().min(1).max(200), z.string().min(1).max(200)).optional(),
+    rateLimits: z
+      .object({ requestsPerMinute: posInt.optional(), tokensPerMinute: posInt.optional(), concurrentRequests: posInt.optional() })
+      .strict()
+      .default({}),
+    overage: z.enum(['block', 'wallet', 'postpaid']).optional(),
+    creditLimit: money.optional(),
+    payg: z.object({ tokensPerYuan: quantity }).strict().optional(),
+    qos: z.enum(['best_effort', 'standard', 'priority', 'dedicated']).default('standard'),
+    trialOnce: z.boolean().optional(),
+    seats: z.object({ min: posInt, max: posInt }).strict().optional(),
+    members: posInt.max(1000).optional(),
+    feature: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,40}$/, 'expected a feature name like security_pack')
+      .optional(),
+    renews: z.boolean().optional(),
+    appliesTo: z.array(z.string()).min(1).optional(),
+    seatsAdded: z.number().int().nonnegative().optional(),
+    rollover: z.boolean().default(false),
+    channel: z.enum(['wallet', 'phone_bill', 'external']).optional(),
+    status: z.enum(['active', 'retired']).default('active'),
+    source: z.string().max(500).optional(),
+    assumed: z.array(z.enum(OFFER_FIELDS)).default([]),
+  })
+  .strict();
 
 type RawOffer = z.infer<typeof offerSchema>;
 
-const catalogSchema = z.object({
-  version: z.union([z.string(), z.number()]).transform(String),
-  currency: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO currency code like CNY').default('CNY'),
-  defaults: z.object({
-    channel: z.enum(['wallet', 'phone_bill', 'external']).default('wallet'),
-    overage: z.enum(['block', 'wallet', 'postpaid']).default('block'),
-  }).strict().default({ channel: 'wallet', overage: 'block' }),
-  limits: z.object({ topupMax: money.default(500_000), codesPerBatchMax: posInt.max(100_000).default(10_000), phoneBillMonthly: money.default(20_000) }).strict()
-    .default({ topupMax: 500_000, codesPerBatchMax: 10_000, phoneBillMonthly: 20_000 }),
-  points: z.object({
-    earnPerYuan: z.number().int().nonnegative().default(1), tokensPerPoint: posInt.default(1000),
-    minRedeem: posInt.default(100), validityDays: posInt.default(30),
-  }).strict().default({ earnPerYuan: 1, tokensPerPoint: 1000, minRedeem: 100, validityDays: 30 }),
-  offers: z.record(z.string().regex(ID, 'offer ids are lower-case letters, digits and dashes'), offerSchema)
-    .refine((o) => Object.keys(o).length > 0, 'the catalog needs at least one offer'),
-}).strict();
+const catalogSchema = z
+  .object({
+    version: z.union([z.string(), z.number()]).transform(String),
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, 'expected an ISO currency code like CNY')
+      .default('CNY'),
+    defaults: z
+      .object({
+        channel: z.enum(['wallet', 'phone_bill', 'external']).default('wallet'),
+        overage: z.enum(['block', 'wallet', 'postpaid']).default('block'),
+      })
+      .strict()
+      .default({ channel: 'wallet', overage: 'block' }),
+    limits: z
+      .object({ topupMax: money.default(500_000), codesPerBatchMax: posInt.max(100_000).default(10_000), phoneBillMonthly: money.default(20_000) })
+      .strict()
+      .default({ topupMax: 500_000, codesPerBatchMax: 10_000, phoneBillMonthly: 20_000 }),
+    points: z
+      .object({
+        earnPerYuan: z.number().int().nonnegative().default(1),
+        tokensPerPoint: posInt.default(1000),
+        minRedeem: posInt.default(100),
+        validityDays: posInt.default(30),
+      })
+      .strict()
+      .default({ earnPerYuan: 1, tokensPerPoint: 1000, minRedeem: 100, validityDays: 30 }),
+    offers: z
+      .record(z.string().regex(ID, 'offer ids are lower-case letters, digits and dashes'), offerSchema)
+      .refine((o) => Object.keys(o).length > 0, 'the catalog needs at least one offer'),
+  })
+  .strict();
 
 export interface CatalogContext {
   /** Model ids, aliases and group names the engine knows; unknown names in `models` become warnings. */
@@ -104,7 +151,9 @@ type Problem = { path: (string | number)[]; message: string };
 
 function crossCheck(id: string, o: RawOffer, all: Record<string, RawOffer>): Problem[] {
   const p: Problem[] = [];
-  const at = (field: string, message: string): void => { p.push({ path: ['offers', id, field], message }); };
+  const at = (field: string, message: string): void => {
+    p.push({ path: ['offers', id, field], message });
+  };
   const allowanceUnits = o.allowance === undefined ? 0 : [o.allowance.tokens, o.allowance.requests, o.allowance.money].filter((x) => x !== undefined).length;
   if (o.allowance !== undefined && allowanceUnits !== 1) at('allowance', 'give exactly one of tokens, requests or money');
   const needs: Record<OfferType, { price: boolean; cycle: 'required' | 'forbidden'; validity: 'required' | 'optional' | 'forbidden' }> = {
@@ -134,7 +183,8 @@ function crossCheck(id: string, o: RawOffer, all: Record<string, RawOffer>): Pro
   }
   if (o.type === 'addon' && o.allowance === undefined && o.feature === undefined) at('feature', 'an add-on without allowance needs a feature');
   if (o.feature === 'seat' && o.renews === false) at('renews', 'extra seats renew with the plan');
-  if (o.allowance?.money !== undefined && o.type !== 'pack' && o.type !== 'plan') at('allowance', 'money allowances are for packs (recharge cards) and credit plans');
+  if (o.allowance?.money !== undefined && o.type !== 'pack' && o.type !== 'plan')
+    at('allowance', 'money allowances are for packs (recharge cards) and credit plans');
   for (const ref of o.appliesTo ?? []) {
     if (all[ref] === undefined) at('appliesTo', `unknown offer ${ref}`);
     else if (all[ref].type !== 'plan') at('appliesTo', `${ref} is a ${all[ref].type}, not a plan`);
@@ -146,17 +196,42 @@ function crossCheck(id: string, o: RawOffer, all: Record<string, RawOffer>): Pro
 
 function toOffer(id: string, o: RawOffer, currency: string, defaults: { channel: Offer['channel']; overage: Offer['overage'] }): Offer {
   const a = o.allowance;
-  const allowance = a === undefined ? null
-    : a.tokens !== undefined ? { unit: 'tokens' as const, amount: a.tokens }
-      : a.requests !== undefined ? { unit: 'requests' as const, amount: a.requests } : { unit: 'money' as const, amount: a.money ?? 0 };
+  const allowance =
+    a === undefined
+      ? null
+      : a.tokens !== undefined
+        ? { unit: 'tokens' as const, amount: a.tokens }
+        : a.requests !== undefined
+          ? { unit: 'requests' as const, amount: a.requests }
+          : { unit: 'money' as const, amount: a.money ?? 0 };
   return {
-    id, name: o.name, description: o.description, type: o.type, priceMinor: o.price ?? 0, currency,
-    cycle: o.cycle ?? null, validityDays: o.validityDays ?? (o.type === 'addon' ? 30 : null), allowance, models: o.models,
-    rateLimits: o.rateLimits, overage: o.overage ?? (o.type === 'payg' ? 'postpaid' : defaults.overage), creditLimitMinor: o.creditLimit ?? 0,
-    paygTokensPerUnit: o.payg?.tokensPerYuan ?? null, qos: o.qos, trialOnce: o.trialOnce ?? o.type === 'trial', seats: o.seats ?? null,
-    members: o.members ?? null, feature: o.feature ?? (o.type === 'addon' && allowance !== null ? 'tokens' : null),
-    renews: o.renews ?? (o.feature === 'seat'), appliesTo: o.appliesTo ?? null, seatsAdded: o.seatsAdded ?? (o.feature === 'seat' ? 1 : 0),
-    rollover: o.rollover, channel: o.channel ?? defaults.channel, status: o.status, source: o.source ?? null, assumed: o.assumed,
+    id,
+    name: o.name,
+    description: o.description,
+    type: o.type,
+    priceMinor: o.price ?? 0,
+    currency,
+    cycle: o.cycle ?? null,
+    validityDays: o.validityDays ?? (o.type === 'addon' ? 30 : null),
+    allowance,
+    models: o.models,
+    rateLimits: o.rateLimits,
+    overage: o.overage ?? (o.type === 'payg' ? 'postpaid' : defaults.overage),
+    creditLimitMinor: o.creditLimit ?? 0,
+    paygTokensPerUnit: o.payg?.tokensPerYuan ?? null,
+    qos: o.qos,
+    trialOnce: o.trialOnce ?? o.type === 'trial',
+    seats: o.seats ?? null,
+    members: o.members ?? null,
+    feature: o.feature ?? (o.type === 'addon' && allowance !== null ? 'tokens' : null),
+    renews: o.renews ?? o.feature === 'seat',
+    appliesTo: o.appliesTo ?? null,
+    seatsAdded: o.seatsAdded ?? (o.feature === 'seat' ? 1 : 0),
+    rollover: o.rollover,
+    channel: o.channel ?? defaults.channel,
+    status: o.status,
+    source: o.source ?? null,
+    assumed: o.assumed,
     ...(o.modelMap !== undefined ? { modelMap: o.modelMap } : {}),
   };
 }
@@ -187,11 +262,19 @@ export function parseOfferCatalog(text: string, ctx: CatalogContext = {}): Resul
   }
   const parsed = catalogSchema.safeParse(doc.toJS());
   if (!parsed.success) {
-    const errors = render(doc, lc, parsed.error.issues.map((i) => ({
-      path: i.path.map((x) => (typeof x === 'symbol' ? String(x) : x)),
-      message: i.code === 'unrecognized_keys' ? `unknown field ${i.keys.map((k) => `"${k}"`).join(', ')}`
-        : i.code === 'invalid_key' ? `bad id: ${i.issues[0]?.message ?? i.message}` : i.message,
-    })));
+    const errors = render(
+      doc,
+      lc,
+      parsed.error.issues.map((i) => ({
+        path: i.path.map((x) => (typeof x === 'symbol' ? String(x) : x)),
+        message:
+          i.code === 'unrecognized_keys'
+            ? `unknown field ${i.keys.map((k) => `"${k}"`).join(', ')}`
+            : i.code === 'invalid_key'
+              ? `bad id: ${i.issues[0]?.message ?? i.message}`
+              : i.message,
+      })),
+    );
     return err('invalid', `The offer catalog has ${errors.length} error(s):\n${errors.join('\n')}`, { errors });
   }
   const c = parsed.data;
@@ -213,7 +296,10 @@ export function parseOfferCatalog(text: string, ctx: CatalogContext = {}): Resul
   // the wallet price); what is checked is that no price sells a model below its vendor cost.
   if (ctx.models !== undefined) warnings.push(...belowCostWarnings(offers.values(), ctx.models, c.currency, ctx.walletCoinsPerUnit));
   return ok({
-    version: c.version, currency: c.currency, offers, warnings,
+    version: c.version,
+    currency: c.currency,
+    offers,
+    warnings,
     points: { earnPerUnit: c.points.earnPerYuan, tokensPerPoint: c.points.tokensPerPoint, minRedeem: c.points.minRedeem, validityDays: c.points.validityDays },
     limits: { topupMaxMinor: c.limits.topupMax, codesPerBatchMax: c.limits.codesPerBatchMax, phoneBillMonthlyMinor: c.limits.phoneBillMonthly },
   });

@@ -23,7 +23,10 @@ offers:
 `;
 
 function setup(start = '2026-01-15T00:00:00Z'): BillingHarness {
-  return billingHarness({ accounts: createMemoryAccountStore(), charging: openMemoryChargingStore(), billing: createMemoryBillingStore() }, { startMs: start, catalogText: CATALOG });
+  return billingHarness(
+    { accounts: createMemoryAccountStore(), charging: openMemoryChargingStore(), billing: createMemoryBillingStore() },
+    { startMs: start, catalogText: CATALOG },
+  );
 }
 
 function must<T>(r: { ok: true; value: { value: T } } | { ok: false; code: string; message: string }): T {
@@ -33,12 +36,21 @@ function must<T>(r: { ok: true; value: { value: T } } | { ok: false; code: strin
 
 async function state(h: BillingHarness, accountId: string): Promise<unknown> {
   return {
-    orders: await h.billing.listOrders({ accountId }), subs: await h.billing.listSubscriptions({ accountId }),
-    buckets: await h.charging.listBuckets(accountId), payments: await h.billing.listPayments({ accountId }), points: await h.billing.pointsBalance(accountId),
+    orders: await h.billing.listOrders({ accountId }),
+    subs: await h.billing.listSubscriptions({ accountId }),
+    buckets: await h.charging.listBuckets(accountId),
+    payments: await h.billing.listPayments({ accountId }),
+    points: await h.billing.pointsBalance(accountId),
   };
 }
 
-async function refused(h: BillingHarness, accountId: string, code: string, re: RegExp, attempt: () => Promise<{ ok: boolean; code?: string; message?: string }>): Promise<void> {
+async function refused(
+  h: BillingHarness,
+  accountId: string,
+  code: string,
+  re: RegExp,
+  attempt: () => Promise<{ ok: boolean; code?: string; message?: string }>,
+): Promise<void> {
   const before = await state(h, accountId);
   const r = await attempt();
   assert.ok(!r.ok, 'refused');
@@ -57,13 +69,19 @@ describe('orders refuse bad input and change nothing', () => {
     await refused(h, a, 'unprocessable', /is an add-on/, () => h.billing.subscribe({ accountId: a, offerId: 'boost', actor, idempotencyKey: 'k2' }));
     must(await h.billing.subscribe({ accountId: a, offerId: 'trial', actor, idempotencyKey: 'k3' }));
     await refused(h, a, 'unprocessable', /offered once/, () => h.billing.subscribe({ accountId: a, offerId: 'trial', actor, idempotencyKey: 'k4' }));
-    await refused(h, a, 'payment_required', /wallet holds 0\.00 CNY/, () => h.billing.subscribe({ accountId: a, offerId: 'monthly', actor, idempotencyKey: 'k5' }));
+    await refused(h, a, 'payment_required', /wallet holds 0\.00 CNY/, () =>
+      h.billing.subscribe({ accountId: a, offerId: 'monthly', actor, idempotencyKey: 'k5' }),
+    );
     must(await h.billing.topUp({ accountId: a, amountMinor: 100_00, actor, idempotencyKey: 'k6' }));
     must(await h.billing.subscribe({ accountId: a, offerId: 'monthly', actor, idempotencyKey: 'k7' }));
     await refused(h, a, 'conflict', /already has plan monthly/, () => h.billing.subscribe({ accountId: a, offerId: 'small', actor, idempotencyKey: 'k8' }));
     const b = await h.newAccount();
-    await refused(h, b, 'unprocessable', /2 to 10 seats/, () => h.billing.subscribe({ accountId: b, offerId: 'team', quantity: 11, channel: 'phone_bill', actor, idempotencyKey: 'k9' }));
-    await refused(h, b, 'unprocessable', /can be added to team; .* has no plan/, () => h.billing.buyAddon({ accountId: b, offerId: 'seat', actor, idempotencyKey: 'k10' }));
+    await refused(h, b, 'unprocessable', /2 to 10 seats/, () =>
+      h.billing.subscribe({ accountId: b, offerId: 'team', quantity: 11, channel: 'phone_bill', actor, idempotencyKey: 'k9' }),
+    );
+    await refused(h, b, 'unprocessable', /can be added to team; .* has no plan/, () =>
+      h.billing.buyAddon({ accountId: b, offerId: 'seat', actor, idempotencyKey: 'k10' }),
+    );
   });
 
   test('top-ups: negative, zero, absurd, foreign currency; a replay with another body', async () => {
@@ -71,8 +89,12 @@ describe('orders refuse bad input and change nothing', () => {
     const a = await h.newAccount();
     await refused(h, a, 'invalid', /positive/, () => h.billing.topUp({ accountId: a, amountMinor: -100, actor, idempotencyKey: 't1' }));
     await refused(h, a, 'invalid', /positive/, () => h.billing.topUp({ accountId: a, amountMinor: 0, actor, idempotencyKey: 't2' }));
-    await refused(h, a, 'unprocessable', /over the 1000\.00 CNY limit/, () => h.billing.topUp({ accountId: a, amountMinor: 1_000_01, actor, idempotencyKey: 't3' }));
-    await refused(h, a, 'unprocessable', /kept in CNY/, () => h.billing.topUp({ accountId: a, amountMinor: 100, currency: 'USD', actor, idempotencyKey: 't4' }));
+    await refused(h, a, 'unprocessable', /over the 1000\.00 CNY limit/, () =>
+      h.billing.topUp({ accountId: a, amountMinor: 1_000_01, actor, idempotencyKey: 't3' }),
+    );
+    await refused(h, a, 'unprocessable', /kept in CNY/, () =>
+      h.billing.topUp({ accountId: a, amountMinor: 100, currency: 'USD', actor, idempotencyKey: 't4' }),
+    );
     const first = await h.billing.topUp({ accountId: a, amountMinor: 500, actor, idempotencyKey: 't5' });
     assert.ok(first.ok);
     await refused(h, a, 'idempotency_key_reused', /different request/, () => h.billing.topUp({ accountId: a, amountMinor: 600, actor, idempotencyKey: 't5' }));
@@ -94,10 +116,16 @@ describe('orders refuse bad input and change nothing', () => {
     const got = must(await h.billing.redeemCode({ accountId: a, code: codes[0]!.toLowerCase().replace(/-/g, ' '), actor, idempotencyKey: null }));
     assert.equal((await h.charging.listBuckets(a)).find((x) => x.kind === 'code')?.amount, 300);
     assert.equal(got.order.lines[0]!.amountMinor, 2_00);
-    await refused(h, a, 'unprocessable', /already redeemed .* by this account/, () => h.billing.redeemCode({ accountId: a, code: codes[0]!, actor, idempotencyKey: null }));
-    await refused(h, b, 'unprocessable', /already redeemed on 2026-01-15; a code works once/, () => h.billing.redeemCode({ accountId: b, code: codes[0]!, actor, idempotencyKey: null }));
+    await refused(h, a, 'unprocessable', /already redeemed .* by this account/, () =>
+      h.billing.redeemCode({ accountId: a, code: codes[0]!, actor, idempotencyKey: null }),
+    );
+    await refused(h, b, 'unprocessable', /already redeemed on 2026-01-15; a code works once/, () =>
+      h.billing.redeemCode({ accountId: b, code: codes[0]!, actor, idempotencyKey: null }),
+    );
     const flipped = codes[1]!.slice(0, 1) === 'A' ? `B${codes[1]!.slice(1)}` : `A${codes[1]!.slice(1)}`;
-    await refused(h, b, 'unprocessable', /not a valid redemption code/, () => h.billing.redeemCode({ accountId: b, code: flipped, actor, idempotencyKey: null }));
+    await refused(h, b, 'unprocessable', /not a valid redemption code/, () =>
+      h.billing.redeemCode({ accountId: b, code: flipped, actor, idempotencyKey: null }),
+    );
     await refused(h, b, 'invalid', /16 letters and digits/, () => h.billing.redeemCode({ accountId: b, code: 'TG-1234', actor, idempotencyKey: null }));
     h.clock.set('2026-02-01T00:00:00Z');
     await refused(h, b, 'unprocessable', /expired on 2026-02-01/, () => h.billing.redeemCode({ accountId: b, code: codes[2]!, actor, idempotencyKey: null }));
@@ -113,7 +141,9 @@ describe('orders refuse bad input and change nothing', () => {
     must(await h.billing.subscribe({ accountId: a, offerId: 'monthly', actor, idempotencyKey: 'p1' }));
     assert.equal(await h.billing.pointsBalance(a), 20, '2 points per CNY of the 10.00 paid; top-ups earn nothing');
     await refused(h, a, 'unprocessable', /At least 10 points/, () => h.billing.redeemPoints({ accountId: a, points: 5, actor, idempotencyKey: 'p2' }));
-    await refused(h, a, 'unprocessable', /has 20 points, fewer than 30/, () => h.billing.redeemPoints({ accountId: a, points: 30, actor, idempotencyKey: 'p3' }));
+    await refused(h, a, 'unprocessable', /has 20 points, fewer than 30/, () =>
+      h.billing.redeemPoints({ accountId: a, points: 30, actor, idempotencyKey: 'p3' }),
+    );
     const r = must(await h.billing.redeemPoints({ accountId: a, points: 20, actor, idempotencyKey: 'p4' }));
     assert.equal(r.tokens, 2000);
     assert.equal(r.pointsLeft, 0);
@@ -129,7 +159,9 @@ describe('renewals', () => {
     const sub = must(await h.billing.subscribe({ accountId: a, offerId: 'yearly', actor, idempotencyKey: 'y1' })).subscription;
     h.clock.set('2033-03-01T00:00:00Z');
     await h.billing.renewDue();
-    const dates = (await h.billing.listOrders({ accountId: a })).filter((o) => o.type === 'renew').map((o) => new Date(o.effectiveAtMs).toISOString().slice(0, 10));
+    const dates = (await h.billing.listOrders({ accountId: a }))
+      .filter((o) => o.type === 'renew')
+      .map((o) => new Date(o.effectiveAtMs).toISOString().slice(0, 10));
     assert.deepEqual(dates, ['2029-02-28', '2030-02-28', '2031-02-28', '2032-02-29', '2033-02-28']);
     assert.equal(h.billing.subscriptionView((await h.billing.getSubscription(sub.id))!).currentPeriodEnd, '2034-02-28T12:00:00.000Z');
   });
@@ -166,8 +198,15 @@ describe('renewals', () => {
     assert.equal(s.endedAtMs, Date.parse('2026-04-30T00:00:00Z'), 'the Mar 31 renewal went unpaid (5.00 in the wallet): lapsed on Apr 30');
     for (const p of ['2026-01', '2026-02', '2026-03', '2026-04']) assert.ok((await h.billing.runBills(p)).ok);
     const bills = await h.billing.listBills({ accountId: a });
-    assert.deepEqual(bills.map((b) => [b.period, b.totalMinor, b.unpaidMinor]), [['2026-01', 10_00, 0], ['2026-02', 10_00, 0], ['2026-03', 10_00, 10_00]],
-      'the February renewal was paid by the top-up before its bill ran; the March one is still due');
+    assert.deepEqual(
+      bills.map((b) => [b.period, b.totalMinor, b.unpaidMinor]),
+      [
+        ['2026-01', 10_00, 0],
+        ['2026-02', 10_00, 0],
+        ['2026-03', 10_00, 10_00],
+      ],
+      'the February renewal was paid by the top-up before its bill ran; the March one is still due',
+    );
   });
 
   test('seats: a team plan and an extra seat add their allowances and show in the entitlements; add-ons renew and end with the plan', async () => {
@@ -186,15 +225,26 @@ describe('renewals', () => {
     assert.deepEqual(ent.features.map((f) => f.feature).sort(), ['seat', 'speed']);
     h.clock.set('2026-04-01T00:00:00Z');
     await h.billing.renewDue();
-    const renew = (await h.billing.listOrders({ accountId: a })).filter((o) => o.type === 'renew').map((o) => [o.offerId, o.amountMinor]).sort();
-    assert.deepEqual(renew, [['boost', 3_00], ['seat', 40_00], ['team', 60_00]]);
+    const renew = (await h.billing.listOrders({ accountId: a }))
+      .filter((o) => o.type === 'renew')
+      .map((o) => [o.offerId, o.amountMinor])
+      .sort();
+    assert.deepEqual(renew, [
+      ['boost', 3_00],
+      ['seat', 40_00],
+      ['team', 60_00],
+    ]);
     await h.charging.renewDue();
     const pool = (await h.charging.listBuckets(a)).filter((b) => !b.expired && b.unit === 'tokens').reduce((s, b) => s + b.amount, 0);
     assert.equal(pool, 2500, '3 + 2 seats of 500 tokens');
     must(await h.billing.cancel({ subscriptionId: team.subscription.id, actor, idempotencyKey: 's4' }));
     h.clock.set('2026-05-01T00:00:00Z');
     await h.billing.renewDue();
-    assert.deepEqual((await h.billing.listSubscriptions({ accountId: a, live: true })).map((x) => x.offerId), [], 'add-ons end with their plan');
+    assert.deepEqual(
+      (await h.billing.listSubscriptions({ accountId: a, live: true })).map((x) => x.offerId),
+      [],
+      'add-ons end with their plan',
+    );
     assert.equal((await h.billing.entitlements(a)).features.length, 0);
   });
 
@@ -216,7 +266,14 @@ describe('renewals', () => {
     const jan = (await h.billing.listBills({ accountId: a, period: '2026-01' }))[0]!;
     const feb = (await h.billing.listBills({ accountId: a, period: '2026-02' }))[0]!;
     assert.equal(jan.totalMinor, 10_00, 'the January bill stays as it was');
-    assert.deepEqual(feb.lines.map((l) => [l.kind, l.amountMinor, l.paidBy]), [['refund', -4_00, 'wallet'], ['credit', -1_50, 'wallet'], ['subscription', 10_00, 'wallet']]);
+    assert.deepEqual(
+      feb.lines.map((l) => [l.kind, l.amountMinor, l.paidBy]),
+      [
+        ['refund', -4_00, 'wallet'],
+        ['credit', -1_50, 'wallet'],
+        ['subscription', 10_00, 'wallet'],
+      ],
+    );
     assert.equal((await h.charging.listBuckets(a)).find((b) => b.kind === 'wallet')!.remaining, 50_00 - 10_00 + 4_00 + 1_50 - 10_00);
   });
 });

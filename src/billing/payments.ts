@@ -17,8 +17,11 @@ export async function requireFunds(ctx: Ctx, accountId: string, currency: string
   if (channel !== 'wallet' || amountMinor <= 0) return ok(true);
   const have = await walletAvailable(ctx, accountId, currency);
   if (have >= amountMinor) return ok(true);
-  return fail('payment_required', `The wallet holds ${fmtMoney(have, currency)} but this order costs ${fmtMoney(amountMinor, currency)}. ` +
-    'Top up the wallet or pay with channel "phone_bill"; nothing was changed.');
+  return fail(
+    'payment_required',
+    `The wallet holds ${fmtMoney(have, currency)} but this order costs ${fmtMoney(amountMinor, currency)}. ` +
+      'Top up the wallet or pay with channel "phone_bill"; nothing was changed.',
+  );
 }
 
 /** Debit the wallet through charging (one atomic charging operation with its ledger entry); false when it cannot pay. */
@@ -33,11 +36,24 @@ export async function creditWallet(ctx: Ctx, accountId: string, currency: string
   if (!r.ok) throw new Error(`wallet credit ${ref} failed: ${r.message}`);
 }
 
-export function newPayment(ctx: Ctx, p: Pick<Payment, 'accountId' | 'orderId' | 'channel' | 'amountMinor' | 'currency' | 'status'> & { reference?: string | null; billId?: string | null }): Payment {
+export function newPayment(
+  ctx: Ctx,
+  p: Pick<Payment, 'accountId' | 'orderId' | 'channel' | 'amountMinor' | 'currency' | 'status'> & { reference?: string | null; billId?: string | null },
+): Payment {
   const now = ctx.now();
   return {
-    id: ctx.id('pay'), accountId: p.accountId, orderId: p.orderId, billId: p.billId ?? null, channel: p.channel, amountMinor: p.amountMinor,
-    currency: p.currency, status: p.status, reference: p.reference ?? null, attempts: 0, createdAtMs: now, updatedAtMs: now,
+    id: ctx.id('pay'),
+    accountId: p.accountId,
+    orderId: p.orderId,
+    billId: p.billId ?? null,
+    channel: p.channel,
+    amountMinor: p.amountMinor,
+    currency: p.currency,
+    status: p.status,
+    reference: p.reference ?? null,
+    attempts: 0,
+    createdAtMs: now,
+    updatedAtMs: now,
   };
 }
 
@@ -57,7 +73,9 @@ export async function collect(ctx: Ctx, order: Order, channel: PaymentChannel, r
   } else {
     status = channel === 'phone_bill' ? 'deferred' : 'succeeded';
   }
-  await ctx.deps.store.insertPayment(newPayment(ctx, { accountId: order.accountId, orderId: order.id, channel, amountMinor: order.amountMinor, currency: order.currency, status, reference }));
+  await ctx.deps.store.insertPayment(
+    newPayment(ctx, { accountId: order.accountId, orderId: order.id, channel, amountMinor: order.amountMinor, currency: order.currency, status, reference }),
+  );
   return status;
 }
 
@@ -68,7 +86,14 @@ export async function earnPoints(ctx: Ctx, order: Order): Promise<void> {
   if (order.paidBy !== 'wallet' && order.paidBy !== 'phone_bill' && order.paidBy !== 'external') return;
   const points = Math.floor(order.amountMinor / 100) * rate;
   if (points === 0) return;
-  await ctx.deps.store.insertPoints({ id: ctx.id('pts'), accountId: order.accountId, points, reason: `earned on order ${order.id}`, orderId: order.id, atMs: ctx.now() });
+  await ctx.deps.store.insertPoints({
+    id: ctx.id('pts'),
+    accountId: order.accountId,
+    points,
+    reason: `earned on order ${order.id}`,
+    orderId: order.id,
+    atMs: ctx.now(),
+  });
 }
 
 export async function pointsBalance(ctx: Ctx, accountId: string): Promise<number> {

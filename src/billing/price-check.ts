@@ -65,8 +65,10 @@ function check(where: string, what: string, price: CoinPrice, models: ModelSpec[
       below.push(`${d} ${fmt(sell)} < ${fmt(costMicrosPerMillion)}`);
     }
     if (below.length > 0) {
-      out.push(`${where}: ${what} sells ${m.id} below its vendor cost (${currency} per 1M tokens: ${below.join(', ')}); ` +
-        `restrict the models it pays for, or raise models.${m.id}.coins`);
+      out.push(
+        `${where}: ${what} sells ${m.id} below its vendor cost (${currency} per 1M tokens: ${below.join(', ')}); ` +
+          `restrict the models it pays for, or raise models.${m.id}.coins`,
+      );
     }
   }
   return out;

@@ -9,15 +9,14 @@ import { cycleStartMs } from '../charging/index.ts';
 import { activeAccount, offerOnSale, type BR, type Ctx } from './context.ts';
 import { collect, debitWallet, earnPoints } from './payments.ts';
 import { cycleWindow, isoDay } from './periods.ts';
-import {
-  currentIndex, endFamily, isLive, lineKindFor, newOrder, scheduleTerm, syncPolicy, termAt,
-} from './terms.ts';
+import { currentIndex, endFamily, isLive, lineKindFor, newOrder, scheduleTerm, syncPolicy, termAt } from './terms.ts';
 import type { Offer, Order, Subscription, Term } from './types.ts';
 
 /** Create the schedules of terms that were waiting for their first cycle (clamped start dates). */
 async function scheduleDeferred(ctx: Ctx, sub: Subscription, upToIndex: number): Promise<void> {
   for (const t of sub.terms) {
-    if (!t.scheduled && (t.scheduleFromIndex ?? t.fromIndex) <= upToIndex && (sub.endIndex === null || t.fromIndex < sub.endIndex)) await scheduleTerm(ctx, sub, t);
+    if (!t.scheduled && (t.scheduleFromIndex ?? t.fromIndex) <= upToIndex && (sub.endIndex === null || t.fromIndex < sub.endIndex))
+      await scheduleTerm(ctx, sub, t);
   }
 }
 
@@ -37,12 +36,23 @@ async function renewCycles(ctx: Ctx, sub: Subscription, nowMs: number): Promise<
     sub.offerId = term.offer.id;
     sub.quantity = term.quantity;
     const order = newOrder(ctx, {
-      accountId: sub.accountId, type: 'renew', offerId: term.offer.id, subscriptionId: sub.id, actor: 'system', idempotencyKey: null,
-      effectiveAtMs: w.startMs, details: { cycleIndex: k },
-      lines: [{
-        kind: lineKindFor(term.offer), description: `${term.offer.name}${term.quantity > 1 ? ` x ${term.quantity}` : ''}, ${isoDay(w.startMs)} to ${isoDay(w.endMs)}`,
-        quantity: term.quantity, amountMinor: term.offer.priceMinor * term.quantity, offerId: term.offer.id,
-      }],
+      accountId: sub.accountId,
+      type: 'renew',
+      offerId: term.offer.id,
+      subscriptionId: sub.id,
+      actor: 'system',
+      idempotencyKey: null,
+      effectiveAtMs: w.startMs,
+      details: { cycleIndex: k },
+      lines: [
+        {
+          kind: lineKindFor(term.offer),
+          description: `${term.offer.name}${term.quantity > 1 ? ` x ${term.quantity}` : ''}, ${isoDay(w.startMs)} to ${isoDay(w.endMs)}`,
+          quantity: term.quantity,
+          amountMinor: term.offer.priceMinor * term.quantity,
+          offerId: term.offer.id,
+        },
+      ],
     });
     const paid = await collect(ctx, order, sub.channel);
     order.paidBy = order.amountMinor === 0 ? 'none' : sub.channel;
@@ -133,7 +143,11 @@ export async function renewDueReport(ctx: Ctx): Promise<RenewalRun> {
     }
   }
   for (const f of failures) {
-    ctx.deps.log?.('error', { accountId: f.accountId, stage: f.stage, err: f.error, alert: 'renewal_failed' }, 'renewal failed for an account; the run went on with the others');
+    ctx.deps.log?.(
+      'error',
+      { accountId: f.accountId, stage: f.stage, err: f.error, alert: 'renewal_failed' },
+      'renewal failed for an account; the run went on with the others',
+    );
     ctx.deps.onRenewalFailure?.(f);
   }
   return { renewalOrders: renewed, allowanceBuckets: cycles.created, failures };
@@ -161,16 +175,28 @@ async function reinstate(ctx: Ctx, order: Order): Promise<void> {
   if (order.type !== 'renew' || order.subscriptionId === null) return;
   const sub = await ctx.deps.store.getSubscription(order.subscriptionId);
   const k = Number(order.details.cycleIndex);
-  if (sub === undefined || sub.status !== 'past_due' || sub.endReason !== 'unpaid' || sub.renewedThroughIndex !== k || currentIndex(sub, ctx.now()) !== k) return;
-  const family = [sub, ...(await ctx.deps.store.listSubscriptions({ accountId: sub.accountId, live: true }))
-    .filter((c) => c.parentId === sub.id && c.endReason === 'parent_ended' && c.endIndex === k + 1)];
+  if (sub === undefined || sub.status !== 'past_due' || sub.endReason !== 'unpaid' || sub.renewedThroughIndex !== k || currentIndex(sub, ctx.now()) !== k)
+    return;
+  const family = [
+    sub,
+    ...(await ctx.deps.store.listSubscriptions({ accountId: sub.accountId, live: true })).filter(
+      (c) => c.parentId === sub.id && c.endReason === 'parent_ended' && c.endIndex === k + 1,
+    ),
+  ];
   for (const s of family) {
     const current = termAt(s, k);
     s.status = 'active';
     s.endIndex = null;
     s.endReason = null;
     if (current !== undefined) {
-      const term: Term = { fromIndex: k + 1, offer: current.offer, quantity: current.quantity, ref: `sub:${s.id}:${current.offer.id}:${order.id}`, scheduleId: null, scheduled: false };
+      const term: Term = {
+        fromIndex: k + 1,
+        offer: current.offer,
+        quantity: current.quantity,
+        ref: `sub:${s.id}:${current.offer.id}:${order.id}`,
+        scheduleId: null,
+        scheduled: false,
+      };
       s.terms.push(term);
       await scheduleTerm(ctx, s, term);
     }

@@ -47,8 +47,11 @@ function vendorCost(ctx: Ctx, u: UsageRecord): { micros: number; estimated: bool
   const m = ctx.deps.models?.().models.get(u.model);
   if (m === undefined) return { micros: 0, estimated: true };
   const uncached = Math.max(0, u.usage.tokensInput - u.usage.tokensCachedInput);
-  const micros = (uncached * m.cost.inputMicrosPerMillion + u.usage.tokensCachedInput * m.cost.cachedInputMicrosPerMillion +
-    (u.usage.tokensOutput) * m.cost.outputMicrosPerMillion) / 1_000_000;
+  const micros =
+    (uncached * m.cost.inputMicrosPerMillion +
+      u.usage.tokensCachedInput * m.cost.cachedInputMicrosPerMillion +
+      u.usage.tokensOutput * m.cost.outputMicrosPerMillion) /
+    1_000_000;
   return { micros: Math.ceil(micros), estimated: true };
 }
 
@@ -60,7 +63,20 @@ export async function vendorSettlement(ctx: Ctx, fromMs: number, toMs: number): 
     const key = [day, vendor, u.provider, u.model, u.upstreamModel].join('\u0000');
     let r = rows.get(key);
     if (r === undefined) {
-      r = { day, vendor, provider: u.provider, model: u.model, upstreamModel: u.upstreamModel, requests: 0, tokensInput: 0, tokensOutput: 0, tokensCachedInput: 0, costMicros: 0, costMinor: 0, estimatedRequests: 0 };
+      r = {
+        day,
+        vendor,
+        provider: u.provider,
+        model: u.model,
+        upstreamModel: u.upstreamModel,
+        requests: 0,
+        tokensInput: 0,
+        tokensOutput: 0,
+        tokensCachedInput: 0,
+        costMicros: 0,
+        costMinor: 0,
+        estimatedRequests: 0,
+      };
       rows.set(key, r);
     }
     const c = vendorCost(ctx, u);
@@ -82,7 +98,14 @@ export async function vendorSettlement(ctx: Ctx, fromMs: number, toMs: number): 
   }
   for (const v of vendors.values()) v.costMinor = microsToMinor(v.costMicros);
   const list = [...vendors.values()].sort((a, b) => (a.vendor < b.vendor ? -1 : 1));
-  return { from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), currency: ctx.catalog().currency, rows: sorted, vendors: list, totalMinor: list.reduce((s, v) => s + v.costMinor, 0) };
+  return {
+    from: new Date(fromMs).toISOString(),
+    to: new Date(toMs).toISOString(),
+    currency: ctx.catalog().currency,
+    rows: sorted,
+    vendors: list,
+    totalMinor: list.reduce((s, v) => s + v.costMinor, 0),
+  };
 }
 
 export const PAYG = '(pay-as-you-go)';
@@ -110,7 +133,10 @@ export interface MarginRow {
   leakCoins: number;
 }
 
-export async function marginReport(ctx: Ctx, p: Period): Promise<{ period: string; currency: string; rows: MarginRow[]; totals: Omit<MarginRow, 'offerId' | 'name' | 'marginPct'> }> {
+export async function marginReport(
+  ctx: Ctx,
+  p: Period,
+): Promise<{ period: string; currency: string; rows: MarginRow[]; totals: Omit<MarginRow, 'offerId' | 'name' | 'marginPct'> }> {
   const rows = new Map<string, MarginRow & { costMicros: number }>();
   const row = (offerId: string): MarginRow & { costMicros: number } => {
     let r = rows.get(offerId);
@@ -138,9 +164,13 @@ export async function marginReport(ctx: Ctx, p: Period): Promise<{ period: strin
       const cost = vendorCost(ctx, u).micros;
       const shares = u.charges.map((c) => {
         const b = buckets.get(c.bucketId);
-        const whole = c.unit === 'tokens' ? u.costCoins : c.unit === 'money' ? u.costMinor ?? 0 : u.costRequests ?? 0;
+        const whole = c.unit === 'tokens' ? u.costCoins : c.unit === 'money' ? (u.costMinor ?? 0) : (u.costRequests ?? 0);
         const offerId = b === undefined ? OTHER : offerOfSourceRef(b.sourceRef, b.kind);
-        return { offerId: offerId === PAYG ? moneyOffer(u.startedAtMs) : offerId, share: whole > 0 ? c.amount / whole : 0, money: c.unit === 'money' && (c.kind === 'wallet' || c.kind === 'postpaid_line') ? c.amount : 0 };
+        return {
+          offerId: offerId === PAYG ? moneyOffer(u.startedAtMs) : offerId,
+          share: whole > 0 ? c.amount / whole : 0,
+          money: c.unit === 'money' && (c.kind === 'wallet' || c.kind === 'postpaid_line') ? c.amount : 0,
+        };
       });
       const total = shares.reduce((s, x) => s + x.share, 0);
       let left = cost;
@@ -152,16 +182,30 @@ export async function marginReport(ctx: Ctx, p: Period): Promise<{ period: strin
         r.revenueMinor += x.money;
         r.requests++;
       });
-      if (shares.length === 0) { row(OTHER).costMicros += cost; row(OTHER).requests++; }
+      if (shares.length === 0) {
+        row(OTHER).costMicros += cost;
+        row(OTHER).requests++;
+      }
       if (u.leakCoins > 0) row(shares[0]?.offerId ?? OTHER).leakCoins += u.leakCoins;
     }
   }
-  const list = [...rows.values()].map(({ costMicros, ...r }) => {
-    const vendorCostMinor = microsToMinor(costMicros);
-    const marginMinor = r.revenueMinor - vendorCostMinor;
-    return { ...r, vendorCostMinor, marginMinor, marginPct: r.revenueMinor > 0 ? ((marginMinor * 100) / r.revenueMinor).toFixed(1) : null };
-  }).sort((a, b) => b.revenueMinor - a.revenueMinor || (a.offerId < b.offerId ? -1 : 1));
-  const totals = list.reduce((t, r) => ({ revenueMinor: t.revenueMinor + r.revenueMinor, vendorCostMinor: t.vendorCostMinor + r.vendorCostMinor, marginMinor: t.marginMinor + r.marginMinor, orders: t.orders + r.orders, requests: t.requests + r.requests, leakCoins: t.leakCoins + r.leakCoins }),
-    { revenueMinor: 0, vendorCostMinor: 0, marginMinor: 0, orders: 0, requests: 0, leakCoins: 0 });
+  const list = [...rows.values()]
+    .map(({ costMicros, ...r }) => {
+      const vendorCostMinor = microsToMinor(costMicros);
+      const marginMinor = r.revenueMinor - vendorCostMinor;
+      return { ...r, vendorCostMinor, marginMinor, marginPct: r.revenueMinor > 0 ? ((marginMinor * 100) / r.revenueMinor).toFixed(1) : null };
+    })
+    .sort((a, b) => b.revenueMinor - a.revenueMinor || (a.offerId < b.offerId ? -1 : 1));
+  const totals = list.reduce(
+    (t, r) => ({
+      revenueMinor: t.revenueMinor + r.revenueMinor,
+      vendorCostMinor: t.vendorCostMinor + r.vendorCostMinor,
+      marginMinor: t.marginMinor + r.marginMinor,
+      orders: t.orders + r.orders,
+      requests: t.requests + r.requests,
+      leakCoins: t.leakCoins + r.leakCoins,
+    }),
+    { revenueMinor: 0, vendorCostMinor: 0, marginMinor: 0, orders: 0, requests: 0, leakCoins: 0 },
+  );
   return { period: p.period, currency: ctx.catalog().currency, rows: list, totals };
 }

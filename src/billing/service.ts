@@ -57,7 +57,25 @@ export function createBillingService(deps: BillingDeps) {
       if (existing !== undefined) return ok(existing);
       await fresh(accountId);
       const d = await draftBill(ctx, accountId, p);
-      return ok(d?.bill ?? { id: '', accountId, period, periodStartMs: p.startMs, periodEndMs: p.endMs, currency: deps.offers().currency, status: 'final', lines: [], usage: [], payments: [], totalMinor: 0, prepaidMinor: 0, phoneBillMinor: 0, unpaidMinor: 0, createdAtMs: ctx.now() });
+      return ok(
+        d?.bill ?? {
+          id: '',
+          accountId,
+          period,
+          periodStartMs: p.startMs,
+          periodEndMs: p.endMs,
+          currency: deps.offers().currency,
+          status: 'final',
+          lines: [],
+          usage: [],
+          payments: [],
+          totalMinor: 0,
+          prepaidMinor: 0,
+          phoneBillMinor: 0,
+          unpaidMinor: 0,
+          createdAtMs: ctx.now(),
+        },
+      );
     },
     vendorSettlement: (fromMs: number, toMs: number) => vendorSettlement(ctx, fromMs, toMs),
     async marginReport(period: string) {

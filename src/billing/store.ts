@@ -7,9 +7,7 @@
  * memory stores do), so no other request's work can interleave inside the transaction. The memory store
  * cannot roll back: use cases validate everything before their first write, so a rejected order writes nothing.
  */
-import type {
-  AdminKeyRecord, Bill, CodeBatch, CodeRecord, IdempotencyRecord, Order, Payment, PointsEntry, Subscription,
-} from './types.ts';
+import type { AdminKeyRecord, Bill, CodeBatch, CodeRecord, IdempotencyRecord, Order, Payment, PointsEntry, Subscription } from './types.ts';
 
 export interface OrderQuery {
   accountId?: string;

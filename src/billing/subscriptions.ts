@@ -47,11 +47,15 @@ export const DEFAULT_PHONE_BILL_MONTHLY_MINOR = 20_000;
  */
 export async function requirePhoneBill(ctx: Ctx, accountId: string, currency: string, amountMinor: number, actor: string): Promise<BR<true>> {
   if (!isSelfService(actor) || amountMinor <= 0) return ok(true);
-  const arranged = ctx.deps.phoneBillChannel?.(accountId) === true ||
+  const arranged =
+    ctx.deps.phoneBillChannel?.(accountId) === true ||
     (await ctx.deps.store.listOrders({ accountId })).some((o) => o.paidBy === 'phone_bill' && o.amountMinor > 0 && !isSelfService(o.actor));
   if (!arranged) {
-    return fail('payment_required', `Account ${accountId} has no phone-bill channel: link a phone number (PUT /self/phone) or ask the operator to set up carrier billing, ` +
-      'or pay from the wallet (channel "wallet"); nothing was changed.');
+    return fail(
+      'payment_required',
+      `Account ${accountId} has no phone-bill channel: link a phone number (PUT /self/phone) or ask the operator to set up carrier billing, ` +
+        'or pay from the wallet (channel "wallet"); nothing was changed.',
+    );
   }
   const subs = (await ctx.deps.store.listSubscriptions({ accountId, live: true })).filter((s) => s.type === 'plan' || s.type === 'payg');
   const lines = subs.map((s) => (termAt(s, currentIndex(s, ctx.now()))?.offer ?? ctx.catalog().offers.get(s.offerId))?.creditLimitMinor ?? 0);
@@ -59,10 +63,14 @@ export async function requirePhoneBill(ctx: Ctx, accountId: string, currency: st
   const d = new Date(ctx.now());
   const monthStartMs = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
   const deferred = (await ctx.deps.store.listPayments({ accountId, fromMs: monthStartMs }))
-    .filter((p) => p.channel === 'phone_bill' && p.status === 'deferred' && p.currency === currency).reduce((s, p) => s + p.amountMinor, 0);
+    .filter((p) => p.channel === 'phone_bill' && p.status === 'deferred' && p.currency === currency)
+    .reduce((s, p) => s + p.amountMinor, 0);
   if (deferred + amountMinor > limit) {
-    return fail('payment_required', `The phone bill of account ${accountId} already carries ${fmtMoney(Math.max(0, deferred), currency)} this month; ` +
-      `${fmtMoney(amountMinor, currency)} more would pass its ${fmtMoney(limit, currency)} monthly phone-bill limit. Pay from the wallet (channel "wallet") or ask the operator; nothing was changed.`);
+    return fail(
+      'payment_required',
+      `The phone bill of account ${accountId} already carries ${fmtMoney(Math.max(0, deferred), currency)} this month; ` +
+        `${fmtMoney(amountMinor, currency)} more would pass its ${fmtMoney(limit, currency)} monthly phone-bill limit. Pay from the wallet (channel "wallet") or ask the operator; nothing was changed.`,
+    );
   }
   return ok(true);
 }
@@ -102,18 +110,25 @@ export function subscribe(ctx: Ctx, i: SubscribeInput): Promise<BR<Outcome<Subsc
         const prior = held.find((s) => s.offerId === offer.id || s.terms.some((t) => t.offer.id === offer.id));
         if (prior === undefined) continue;
         const where = accountId === i.accountId ? `Account ${i.accountId}` : `Account ${accountId} (in the same enterprise as ${i.accountId})`;
-        return fail('unprocessable', `${where} already took the trial ${offer.id} on ${isoDay(prior.createdAtMs)}; a trial is offered once per account and its sub-accounts. Nothing was changed.`);
+        return fail(
+          'unprocessable',
+          `${where} already took the trial ${offer.id} on ${isoDay(prior.createdAtMs)}; a trial is offered once per account and its sub-accounts. Nothing was changed.`,
+        );
       }
     }
     const same = subs.find((s) => isLive(s) && s.type === offer.type && (offer.type === 'plan' || offer.type === 'payg'));
     if (same !== undefined) {
-      return fail('conflict', `Account ${i.accountId} already has ${same.type === 'plan' ? 'plan' : 'pay-as-you-go'} ${same.offerId} (${same.id}): ` +
-        `change it with POST /admin/subscriptions/${same.id}/change, or cancel it first.`);
+      return fail(
+        'conflict',
+        `Account ${i.accountId} already has ${same.type === 'plan' ? 'plan' : 'pay-as-you-go'} ${same.offerId} (${same.id}): ` +
+          `change it with POST /admin/subscriptions/${same.id}/change, or cancel it first.`,
+      );
     }
     const q = validateQuantity(offer, i.quantity);
     if (!q.ok) return q;
     const channel = i.channel ?? offer.channel;
-    if (offer.type === 'plan' && channel === 'external') return fail('invalid', 'recurring plans are paid from the wallet or the phone bill (channel wallet or phone_bill)');
+    if (offer.type === 'plan' && channel === 'external')
+      return fail('invalid', 'recurring plans are paid from the wallet or the phone bill (channel wallet or phone_bill)');
     const price = times(offer.priceMinor, q.value, 'price');
     if (!price.ok) return price;
     if (offer.allowance !== null) {
@@ -133,9 +148,24 @@ export function subscribe(ctx: Ctx, i: SubscribeInput): Promise<BR<Outcome<Subsc
     const orderId = ctx.id('ord');
     const oneTime = offer.type === 'pack' || offer.type === 'trial';
     const sub: Subscription = {
-      id: subId, accountId: i.accountId, offerId: offer.id, type: offer.type, parentId: null, status: 'active', anchorMs: now,
-      cycle: offer.type === 'plan' ? offer.cycle : null, quantity: q.value, terms: [], renewedThroughIndex: 0, endIndex: null, endReason: null,
-      expiresAtMs: oneTime ? now + (offer.validityDays ?? 30) * DAY_MS : null, endedAtMs: null, channel, createdAtMs: now, updatedAtMs: now,
+      id: subId,
+      accountId: i.accountId,
+      offerId: offer.id,
+      type: offer.type,
+      parentId: null,
+      status: 'active',
+      anchorMs: now,
+      cycle: offer.type === 'plan' ? offer.cycle : null,
+      quantity: q.value,
+      terms: [],
+      renewedThroughIndex: 0,
+      endIndex: null,
+      endReason: null,
+      expiresAtMs: oneTime ? now + (offer.validityDays ?? 30) * DAY_MS : null,
+      endedAtMs: null,
+      channel,
+      createdAtMs: now,
+      updatedAtMs: now,
     };
     const ref = `sub:${subId}:${offer.id}:${orderId}`;
     let toMs: number | null = sub.expiresAtMs;
@@ -149,8 +179,19 @@ export function subscribe(ctx: Ctx, i: SubscribeInput): Promise<BR<Outcome<Subsc
       if (oneTime && offer.allowance !== null) await grantOnce(ctx, sub, offer, offer.allowance.amount * q.value, sub.expiresAtMs!, ref);
     }
     await ctx.deps.store.insertSubscription(sub);
-    const lines: OrderLine[] = [{ kind: lineKindFor(offer), description: describe(offer, q.value, now, toMs), quantity: q.value, amountMinor: price.value, offerId: offer.id }];
-    const order = newOrder(ctx, { id: orderId, accountId: i.accountId, type: 'subscribe', offerId: offer.id, subscriptionId: subId, lines, actor: i.actor, idempotencyKey: i.idempotencyKey });
+    const lines: OrderLine[] = [
+      { kind: lineKindFor(offer), description: describe(offer, q.value, now, toMs), quantity: q.value, amountMinor: price.value, offerId: offer.id },
+    ];
+    const order = newOrder(ctx, {
+      id: orderId,
+      accountId: i.accountId,
+      type: 'subscribe',
+      offerId: offer.id,
+      subscriptionId: subId,
+      lines,
+      actor: i.actor,
+      idempotencyKey: i.idempotencyKey,
+    });
     const paid = await collect(ctx, order, channel);
     if (paid === 'unpaid') return fail('payment_required', `The wallet could not pay ${fmtMoney(price.value, offer.currency)}; nothing was changed.`);
     order.paidBy = price.value === 0 ? 'none' : channel;
@@ -186,17 +227,26 @@ export async function cancel(ctx: Ctx, i: CancelInput): Promise<BR<Outcome<Subsc
       sub.endedAtMs = now;
       details.endsAt = new Date(now).toISOString();
     } else {
-      if (sub.endIndex !== null) return fail('conflict', `Subscription ${sub.id} already ends on ${isoDay(cycleStartMs(sub.anchorMs, sub.cycle, sub.endIndex))}.`);
+      if (sub.endIndex !== null)
+        return fail('conflict', `Subscription ${sub.id} already ends on ${isoDay(cycleStartMs(sub.anchorMs, sub.cycle, sub.endIndex))}.`);
       const end = currentIndex(sub, now) + 1;
       await endFamily(ctx, sub, end, 'canceled');
       details.endsAt = new Date(cycleStartMs(sub.anchorMs, sub.cycle, end)).toISOString();
     }
     sub.updatedAtMs = now;
     await ctx.deps.store.updateSubscription(sub);
-    const order = newOrder(ctx, { accountId: sub.accountId, type: 'cancel', offerId: sub.offerId, subscriptionId: sub.id, lines: [], actor: i.actor, idempotencyKey: i.idempotencyKey, details });
+    const order = newOrder(ctx, {
+      accountId: sub.accountId,
+      type: 'cancel',
+      offerId: sub.offerId,
+      subscriptionId: sub.id,
+      lines: [],
+      actor: i.actor,
+      idempotencyKey: i.idempotencyKey,
+      details,
+    });
     await ctx.deps.store.insertOrder(order);
     if (sub.type === 'payg') await syncPolicy(ctx, sub.accountId);
     return ok({ subscription: sub, order });
   });
 }
-

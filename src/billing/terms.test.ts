@@ -18,8 +18,10 @@ offers:
 // Found by billing.prop.test.ts: the upgrade's schedule waits for the next (clamped) cycle start; a downgrade in
 // the same cycle must cancel it, or the next cycle grants both plans' allowances.
 test('upgrade then downgrade in one cycle on a clamped anchor: the next cycle grants only the new plan', async () => {
-  const h = billingHarness({ accounts: createMemoryAccountStore(), charging: openMemoryChargingStore(), billing: createMemoryBillingStore() },
-    { startMs: '2027-01-29T09:30:00Z', catalogText: CATALOG });
+  const h = billingHarness(
+    { accounts: createMemoryAccountStore(), charging: openMemoryChargingStore(), billing: createMemoryBillingStore() },
+    { startMs: '2027-01-29T09:30:00Z', catalogText: CATALOG },
+  );
   const a = await h.newAccount();
   const actor = 'admin:t';
   assert.ok((await h.billing.topUp({ accountId: a, amountMinor: 100_00, actor, idempotencyKey: 't' })).ok);
@@ -33,5 +35,9 @@ test('upgrade then downgrade in one cycle on a clamped anchor: the next cycle gr
   await h.billing.renewDue();
   await h.billing.catchUp(a);
   const next = (await h.charging.listBuckets(a)).filter((b) => b.sourceRef.startsWith(`sub:${id}:`) && b.effectiveAtMs === Date.parse('2027-02-28T09:30:00Z'));
-  assert.deepEqual(next.map((b) => b.amount), [1000], 'one allowance for cycle 1: Basic');
+  assert.deepEqual(
+    next.map((b) => b.amount),
+    [1000],
+    'one allowance for cycle 1: Basic',
+  );
 });

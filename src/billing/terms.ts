@@ -28,7 +28,8 @@ export function lineKindFor(o: Offer): LineKind {
 export function validateQuantity(o: Offer, q: number | undefined): BR<number> {
   if (o.seats !== null) {
     const n = q ?? o.seats.min;
-    if (!Number.isSafeInteger(n) || n < o.seats.min || n > o.seats.max) return fail('unprocessable', `${o.id} is sold for ${o.seats.min} to ${o.seats.max} seats, not ${q}.`);
+    if (!Number.isSafeInteger(n) || n < o.seats.min || n > o.seats.max)
+      return fail('unprocessable', `${o.id} is sold for ${o.seats.min} to ${o.seats.max} seats, not ${q}.`);
     return ok(n);
   }
   if (o.type === 'addon') {
@@ -45,11 +46,22 @@ export function times(a: number, q: number, what: string): BR<number> {
   return Number.isSafeInteger(n) ? ok(n) : fail('unprocessable', `${what} is too large`);
 }
 
-export function newOrder(ctx: Ctx, o: Pick<Order, 'accountId' | 'type' | 'offerId' | 'subscriptionId' | 'lines' | 'actor' | 'idempotencyKey'> & Partial<Order>): Order {
+export function newOrder(
+  ctx: Ctx,
+  o: Pick<Order, 'accountId' | 'type' | 'offerId' | 'subscriptionId' | 'lines' | 'actor' | 'idempotencyKey'> & Partial<Order>,
+): Order {
   const now = ctx.now();
   return {
-    id: o.id ?? ctx.id('ord'), status: 'completed', currency: ctx.catalog().currency, paidBy: 'none', effectiveAtMs: now, createdAtMs: now,
-    billId: null, details: {}, ...o, amountMinor: o.lines.reduce((s, l) => s + l.amountMinor, 0),
+    id: o.id ?? ctx.id('ord'),
+    status: 'completed',
+    currency: ctx.catalog().currency,
+    paidBy: 'none',
+    effectiveAtMs: now,
+    createdAtMs: now,
+    billId: null,
+    details: {},
+    ...o,
+    amountMinor: o.lines.reduce((s, l) => s + l.amountMinor, 0),
   };
 }
 
@@ -70,9 +82,17 @@ export async function scheduleTerm(ctx: Ctx, sub: Subscription, term: Term): Pro
   // else at the term's first cycle start (in the future: nothing is minted before it).
   const anchorMs = from <= k ? sub.anchorMs : cycleStartMs(sub.anchorMs, sub.cycle, from);
   const r = await ctx.deps.charging.createAllowanceSchedule({
-    accountId: sub.accountId, unit: a.unit, currency: a.unit === 'money' ? term.offer.currency : null, kind: BUCKET_KIND[term.offer.type],
-    amountPerCycle: a.amount * term.quantity, anchorMs, cycle: sub.cycle, models: term.offer.models, rollover: term.offer.rollover,
-    sourceRef: term.ref, endsAtMs: sub.endIndex === null ? null : cycleStartMs(sub.anchorMs, sub.cycle, sub.endIndex),
+    accountId: sub.accountId,
+    unit: a.unit,
+    currency: a.unit === 'money' ? term.offer.currency : null,
+    kind: BUCKET_KIND[term.offer.type],
+    amountPerCycle: a.amount * term.quantity,
+    anchorMs,
+    cycle: sub.cycle,
+    models: term.offer.models,
+    rollover: term.offer.rollover,
+    sourceRef: term.ref,
+    endsAtMs: sub.endIndex === null ? null : cycleStartMs(sub.anchorMs, sub.cycle, sub.endIndex),
   });
   if (!r.ok) throw new Error(`allowance schedule for ${term.ref}: ${r.message}`);
   term.scheduleId = r.value.id;
@@ -96,8 +116,15 @@ export async function grantOnce(ctx: Ctx, sub: Subscription, offer: Offer, amoun
   if (offer.allowance === null || amount <= 0) return;
   const unit = offer.allowance.unit;
   const r = await ctx.deps.charging.grantBucket({
-    accountId: sub.accountId, unit, currency: unit === 'money' ? offer.currency : null, amount, effectiveAtMs: ctx.now(), expiresAtMs,
-    kind: BUCKET_KIND[offer.type], models: offer.models, sourceRef: ref,
+    accountId: sub.accountId,
+    unit,
+    currency: unit === 'money' ? offer.currency : null,
+    amount,
+    effectiveAtMs: ctx.now(),
+    expiresAtMs,
+    kind: BUCKET_KIND[offer.type],
+    models: offer.models,
+    sourceRef: ref,
   });
   if (!r.ok) throw new Error(`grant ${ref}: ${r.message}`);
 }
@@ -105,12 +132,15 @@ export async function grantOnce(ctx: Ctx, sub: Subscription, offer: Offer, amoun
 /** The account's overage policy follows its live plan and pay-as-you-go subscriptions (the most permissive wins). */
 export async function syncPolicy(ctx: Ctx, accountId: string): Promise<void> {
   const subs = (await ctx.deps.store.listSubscriptions({ accountId, live: true })).filter((s) => s.type === 'plan' || s.type === 'payg');
-  const offers = subs.map((s) => termAt(s, currentIndex(s, ctx.now()))?.offer ?? ctx.catalog().offers.get(s.offerId)).filter((o): o is Offer => o !== undefined);
+  const offers = subs
+    .map((s) => termAt(s, currentIndex(s, ctx.now()))?.offer ?? ctx.catalog().offers.get(s.offerId))
+    .filter((o): o is Offer => o !== undefined);
   const postpaid = offers.filter((o) => o.overage === 'postpaid');
   const currency = ctx.catalog().currency;
-  const policy = postpaid.length > 0
-    ? { overage: 'postpaid' as const, creditLimitMinor: Math.max(...postpaid.map((o) => o.creditLimitMinor)), currency }
-    : { overage: offers.length === 0 || offers.some((o) => o.overage === 'wallet') ? 'wallet' as const : 'block' as const };
+  const policy =
+    postpaid.length > 0
+      ? { overage: 'postpaid' as const, creditLimitMinor: Math.max(...postpaid.map((o) => o.creditLimitMinor)), currency }
+      : { overage: offers.length === 0 || offers.some((o) => o.overage === 'wallet') ? ('wallet' as const) : ('block' as const) };
   // Prices per offer: money pays usage at the pay-as-you-go offer's own price (tokens per yuan); with two, the
   // dearer one (fewer tokens per yuan). Without one, the engine's wallet price (charging.walletCoinsPerYuan).
   const paygPrices = offers.map((o) => o.paygTokensPerUnit).filter((p): p is number => p !== null);

@@ -78,7 +78,11 @@ export interface OfferCatalog {
   currency: string;
   offers: ReadonlyMap<string, Offer>;
   points: PointsRules;
-  limits: { topupMaxMinor: number; codesPerBatchMax: number; /** Self-service phone-bill credit per account per month (default 200.00). */ phoneBillMonthlyMinor?: number };
+  limits: {
+    topupMaxMinor: number;
+    codesPerBatchMax: number /** Self-service phone-bill credit per account per month (default 200.00). */;
+    phoneBillMonthlyMinor?: number;
+  };
   /** Non-fatal findings (unknown models, payg rate that differs from the engine's). */
   warnings: string[];
 }
@@ -130,9 +134,7 @@ export interface Subscription {
 
 // ---------------------------------------------------------------- orders, payments
 
-export type OrderType =
-  | 'subscribe' | 'renew' | 'upgrade' | 'downgrade' | 'cancel' | 'addon' | 'topup' | 'redeem_code' | 'redeem_points'
-  | 'refund' | 'credit';
+export type OrderType = 'subscribe' | 'renew' | 'upgrade' | 'downgrade' | 'cancel' | 'addon' | 'topup' | 'redeem_code' | 'redeem_points' | 'refund' | 'credit';
 
 export type LineKind = 'subscription' | 'addon' | 'pack' | 'proration' | 'usage' | 'refund' | 'credit' | 'code' | 'points';
 
@@ -301,5 +303,9 @@ export interface IdempotencyRecord {
 
 /** Bucket kinds billing creates for each offer type. */
 export const BUCKET_KIND: Record<OfferType, BucketKind> = {
-  plan: 'plan_allowance', pack: 'plan_allowance', trial: 'trial', payg: 'manual', addon: 'addon',
+  plan: 'plan_allowance',
+  pack: 'plan_allowance',
+  trial: 'trial',
+  payg: 'manual',
+  addon: 'addon',
 };

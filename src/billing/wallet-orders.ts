@@ -32,9 +32,14 @@ export function topUp(ctx: Ctx, i: TopUpInput): Promise<BR<Outcome<TopUpResult>>
   const channel = i.channel ?? 'external';
   const request = { op: 'topup', accountId: i.accountId, amountMinor: i.amountMinor, currency, channel, reference: i.reference ?? null };
   return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
-    if (!Number.isSafeInteger(i.amountMinor) || i.amountMinor <= 0) return fail('invalid', `amount must be a positive amount of ${currency}, got ${i.amountMinor} minor units`);
+    if (!Number.isSafeInteger(i.amountMinor) || i.amountMinor <= 0)
+      return fail('invalid', `amount must be a positive amount of ${currency}, got ${i.amountMinor} minor units`);
     const max = ctx.catalog().limits.topupMaxMinor;
-    if (i.amountMinor > max) return fail('unprocessable', `A top-up of ${fmtMoney(i.amountMinor, currency)} is over the ${fmtMoney(max, currency)} limit per order (limits.topupMax in the catalog); nothing was changed.`);
+    if (i.amountMinor > max)
+      return fail(
+        'unprocessable',
+        `A top-up of ${fmtMoney(i.amountMinor, currency)} is over the ${fmtMoney(max, currency)} limit per order (limits.topupMax in the catalog); nothing was changed.`,
+      );
     if (currency !== ctx.catalog().currency) return fail('unprocessable', `Wallets are kept in ${ctx.catalog().currency}, not ${currency}.`);
     const account = await activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
@@ -43,17 +48,36 @@ export function topUp(ctx: Ctx, i: TopUpInput): Promise<BR<Outcome<TopUpResult>>
       const credit = await requirePhoneBill(ctx, i.accountId, currency, i.amountMinor, i.actor);
       if (!credit.ok) return credit;
     }
-    const order = newOrder(ctx, { accountId: i.accountId, type: 'topup', offerId: null, subscriptionId: null, lines: [], actor: i.actor, idempotencyKey: i.idempotencyKey, details: { reference: i.reference ?? null } });
+    const order = newOrder(ctx, {
+      accountId: i.accountId,
+      type: 'topup',
+      offerId: null,
+      subscriptionId: null,
+      lines: [],
+      actor: i.actor,
+      idempotencyKey: i.idempotencyKey,
+      details: { reference: i.reference ?? null },
+    });
     order.amountMinor = i.amountMinor;
     order.currency = currency;
     order.paidBy = channel;
     await creditWallet(ctx, i.accountId, currency, i.amountMinor, `order:${order.id}`);
-    await ctx.deps.store.insertPayment(newPayment(ctx, {
-      accountId: i.accountId, orderId: order.id, channel, amountMinor: i.amountMinor, currency, status: channel === 'phone_bill' ? 'deferred' : 'succeeded', reference: i.reference ?? null,
-    }));
+    await ctx.deps.store.insertPayment(
+      newPayment(ctx, {
+        accountId: i.accountId,
+        orderId: order.id,
+        channel,
+        amountMinor: i.amountMinor,
+        currency,
+        status: channel === 'phone_bill' ? 'deferred' : 'succeeded',
+        reference: i.reference ?? null,
+      }),
+    );
     await ctx.deps.store.insertOrder(order);
     const settledOrders = await settleUnpaid(ctx, i.accountId);
-    const wallet = (await ctx.deps.charging.listBuckets(i.accountId)).filter((b) => b.kind === 'wallet' && b.currency === currency).reduce((s, b) => s + b.remaining, 0);
+    const wallet = (await ctx.deps.charging.listBuckets(i.accountId))
+      .filter((b) => b.kind === 'wallet' && b.currency === currency)
+      .reduce((s, b) => s + b.remaining, 0);
     return ok({ order, walletMinor: wallet, settledOrders });
   });
 }
@@ -78,16 +102,33 @@ export async function refund(ctx: Ctx, i: RefundInput): Promise<BR<Outcome<Order
     if (!REFUNDABLE.has(o.type) || o.status !== 'completed' || o.amountMinor <= 0) {
       return fail('unprocessable', `Order ${o.id} (${o.type}, ${o.status}, ${fmtMoney(o.amountMinor, o.currency)}) cannot be refunded.`);
     }
-    if (o.paidBy !== 'wallet' && o.paidBy !== 'phone_bill' && o.paidBy !== 'external') return fail('unprocessable', `Order ${o.id} was paid by ${o.paidBy}; nothing to refund.`);
-    const done = (await ctx.deps.store.listOrders({ accountId: o.accountId })).filter((x) => x.type === 'refund' && x.details.refundOf === o.id).reduce((s, x) => s - x.amountMinor, 0);
+    if (o.paidBy !== 'wallet' && o.paidBy !== 'phone_bill' && o.paidBy !== 'external')
+      return fail('unprocessable', `Order ${o.id} was paid by ${o.paidBy}; nothing to refund.`);
+    const done = (await ctx.deps.store.listOrders({ accountId: o.accountId }))
+      .filter((x) => x.type === 'refund' && x.details.refundOf === o.id)
+      .reduce((s, x) => s - x.amountMinor, 0);
     const left = o.amountMinor - done;
     const amount = i.amountMinor ?? left;
     if (!Number.isSafeInteger(amount) || amount <= 0) return fail('invalid', 'amount must be positive');
-    if (amount > left) return fail('unprocessable', `Order ${o.id} has ${fmtMoney(left, o.currency)} left to refund, less than ${fmtMoney(amount, o.currency)}.`);
+    if (amount > left)
+      return fail('unprocessable', `Order ${o.id} has ${fmtMoney(left, o.currency)} left to refund, less than ${fmtMoney(amount, o.currency)}.`);
     const order = newOrder(ctx, {
-      accountId: o.accountId, type: 'refund', offerId: o.offerId, subscriptionId: o.subscriptionId, actor: i.actor, idempotencyKey: i.idempotencyKey,
+      accountId: o.accountId,
+      type: 'refund',
+      offerId: o.offerId,
+      subscriptionId: o.subscriptionId,
+      actor: i.actor,
+      idempotencyKey: i.idempotencyKey,
       details: { refundOf: o.id, reason: i.reason },
-      lines: [{ kind: 'refund', description: `Refund of order ${o.id} (${o.lines[0]?.description ?? o.type}): ${i.reason}`, quantity: 1, amountMinor: -amount, offerId: o.offerId }],
+      lines: [
+        {
+          kind: 'refund',
+          description: `Refund of order ${o.id} (${o.lines[0]?.description ?? o.type}): ${i.reason}`,
+          quantity: 1,
+          amountMinor: -amount,
+          offerId: o.offerId,
+        },
+      ],
     });
     order.paidBy = o.paidBy;
     await collect(ctx, order, o.paidBy);
@@ -115,8 +156,10 @@ async function endRefunded(ctx: Ctx, paid: Order, refundId: string): Promise<Ord
   const now = ctx.now();
   if (sub.cycle !== null) {
     const k = currentIndex(sub, now);
-    const paidFor = paid.type === 'renew' && paid.details.cycleIndex !== undefined
-      ? Number(paid.details.cycleIndex) : cycleAt(sub.anchorMs, sub.cycle, paid.effectiveAtMs).index;
+    const paidFor =
+      paid.type === 'renew' && paid.details.cycleIndex !== undefined
+        ? Number(paid.details.cycleIndex)
+        : cycleAt(sub.anchorMs, sub.cycle, paid.effectiveAtMs).index;
     if (paidFor < k) return null;
     await endFamily(ctx, sub, k + 1, 'refunded');
   }
@@ -169,7 +212,12 @@ async function revertUpgrade(ctx: Ctx, paid: Order, refundId: string): Promise<O
     forfeited += r.value.forfeited;
   }
   await syncPolicy(ctx, sub.accountId);
-  return { revertedUpgrade: paid.id, planNow: sub.offerId, subscriptionEndsAt: new Date(cycleStartMs(sub.anchorMs, sub.cycle, k + 1)).toISOString(), allowanceForfeited: forfeited };
+  return {
+    revertedUpgrade: paid.id,
+    planNow: sub.offerId,
+    subscriptionEndsAt: new Date(cycleStartMs(sub.anchorMs, sub.cycle, k + 1)).toISOString(),
+    allowanceForfeited: forfeited,
+  };
 }
 
 export interface CreditInput {
@@ -187,11 +235,18 @@ export function credit(ctx: Ctx, i: CreditInput): Promise<BR<Outcome<Order>>> {
   const request = { op: 'credit', accountId: i.accountId, amountMinor: i.amountMinor, reason: i.reason, channel };
   return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
     if (!Number.isSafeInteger(i.amountMinor) || i.amountMinor <= 0) return fail('invalid', 'amount must be positive');
-    if (i.amountMinor > ctx.catalog().limits.topupMaxMinor) return fail('unprocessable', `A credit over ${fmtMoney(ctx.catalog().limits.topupMaxMinor)} is refused.`);
+    if (i.amountMinor > ctx.catalog().limits.topupMaxMinor)
+      return fail('unprocessable', `A credit over ${fmtMoney(ctx.catalog().limits.topupMaxMinor)} is refused.`);
     const account = await activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
     const order = newOrder(ctx, {
-      accountId: i.accountId, type: 'credit', offerId: null, subscriptionId: null, actor: i.actor, idempotencyKey: i.idempotencyKey, details: { reason: i.reason },
+      accountId: i.accountId,
+      type: 'credit',
+      offerId: null,
+      subscriptionId: null,
+      actor: i.actor,
+      idempotencyKey: i.idempotencyKey,
+      details: { reason: i.reason },
       lines: [{ kind: 'credit', description: `Credit: ${i.reason}`, quantity: 1, amountMinor: -i.amountMinor, offerId: null }],
     });
     order.paidBy = channel;
@@ -231,29 +286,68 @@ export function redeemPoints(ctx: Ctx, i: PointsRedeemInput): Promise<BR<Outcome
     const now = ctx.now();
     const expiresAtMs = now + rules.validityDays * DAY_MS;
     const order = newOrder(ctx, {
-      accountId: i.accountId, type: 'redeem_points', offerId: null, subscriptionId: null, actor: i.actor, idempotencyKey: i.idempotencyKey,
+      accountId: i.accountId,
+      type: 'redeem_points',
+      offerId: null,
+      subscriptionId: null,
+      actor: i.actor,
+      idempotencyKey: i.idempotencyKey,
       details: { points: i.points, tokens },
-      lines: [{ kind: 'points', description: `Redeemed ${i.points} points for ${tokens} tokens, valid until ${isoDay(expiresAtMs)}`, quantity: i.points, amountMinor: 0, offerId: null }],
+      lines: [
+        {
+          kind: 'points',
+          description: `Redeemed ${i.points} points for ${tokens} tokens, valid until ${isoDay(expiresAtMs)}`,
+          quantity: i.points,
+          amountMinor: 0,
+          offerId: null,
+        },
+      ],
     });
     order.paidBy = 'points';
-    const g = await ctx.deps.charging.grantBucket({ accountId: i.accountId, unit: 'tokens', amount: tokens, effectiveAtMs: now, expiresAtMs, kind: 'points', sourceRef: `points:${order.id}` });
+    const g = await ctx.deps.charging.grantBucket({
+      accountId: i.accountId,
+      unit: 'tokens',
+      amount: tokens,
+      effectiveAtMs: now,
+      expiresAtMs,
+      kind: 'points',
+      sourceRef: `points:${order.id}`,
+    });
     if (!g.ok) throw new Error(`points grant: ${g.message}`);
-    const entry: PointsEntry = { id: ctx.id('pts'), accountId: i.accountId, points: -i.points, reason: `redeemed on order ${order.id}`, orderId: order.id, atMs: now };
+    const entry: PointsEntry = {
+      id: ctx.id('pts'),
+      accountId: i.accountId,
+      points: -i.points,
+      reason: `redeemed on order ${order.id}`,
+      orderId: order.id,
+      atMs: now,
+    };
     await ctx.deps.store.insertPoints(entry);
     await ctx.deps.store.insertOrder(order);
     return ok({ order, tokens, pointsLeft: have - i.points, expiresAt: new Date(expiresAtMs).toISOString() });
   });
 }
 
-export function grantPoints(ctx: Ctx, i: { accountId: string; points: number; reason: string; actor: string; idempotencyKey: string | null }): Promise<BR<Outcome<{ entry: PointsEntry; balance: number }>>> {
+export function grantPoints(
+  ctx: Ctx,
+  i: { accountId: string; points: number; reason: string; actor: string; idempotencyKey: string | null },
+): Promise<BR<Outcome<{ entry: PointsEntry; balance: number }>>> {
   const request = { op: 'grant_points', accountId: i.accountId, points: i.points, reason: i.reason };
   return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
-    if (!Number.isSafeInteger(i.points) || i.points === 0 || Math.abs(i.points) > 100_000_000) return fail('invalid', 'points must be a non-zero whole number up to 100000000');
+    if (!Number.isSafeInteger(i.points) || i.points === 0 || Math.abs(i.points) > 100_000_000)
+      return fail('invalid', 'points must be a non-zero whole number up to 100000000');
     const account = await activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
     const have = await pointsBalance(ctx, i.accountId);
     if (have + i.points < 0) return fail('unprocessable', `Account ${i.accountId} has ${have} points; cannot take ${-i.points}.`);
-    const entry: PointsEntry = { id: ctx.id('pts'), accountId: i.accountId, points: i.points, reason: `${i.reason} (by ${i.actor})`, orderId: null, atMs: ctx.now() };
+    const entry: PointsEntry = {
+      id: ctx.id('pts'),
+      accountId: i.accountId,
+      points: i.points,
+      reason: `${i.reason} (by ${i.actor})`,
+      orderId: null,
+      atMs: ctx.now(),
+    };
     await ctx.deps.store.insertPoints(entry);
     return ok({ entry, balance: have + i.points });
   });

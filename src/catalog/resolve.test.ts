@@ -3,8 +3,20 @@ import assert from 'node:assert/strict';
 import { buildCatalog, mappedModelId, resolveModel, stripModelSuffix, type ModelSpec } from './index.ts';
 
 const spec = (id: string, aliases: string[] = []): ModelSpec => ({
-  id, kind: 'chat', vendor: 'v', displayName: id, aliases, groups: [], contextWindow: 1000, maxOutputTokens: 100, capabilities: [],
-  deployments: [], fallback: [], attemptsMax: 1, requestsPerCall: 1, createdS: 0,
+  id,
+  kind: 'chat',
+  vendor: 'v',
+  displayName: id,
+  aliases,
+  groups: [],
+  contextWindow: 1000,
+  maxOutputTokens: 100,
+  capabilities: [],
+  deployments: [],
+  fallback: [],
+  attemptsMax: 1,
+  requestsPerCall: 1,
+  createdS: 0,
   cost: { currency: 'CNY', inputMicrosPerMillion: 0, outputMicrosPerMillion: 0, cachedInputMicrosPerMillion: 0 },
   coins: { input: { num: 1, den: 1 }, output: { num: 1, den: 1 }, cachedInput: { num: 1, den: 1 }, reasoning: { num: 1, den: 1 } },
 });

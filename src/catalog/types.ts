@@ -21,9 +21,15 @@ export interface VendorCost {
 }
 
 /** Token-coin multipliers as rationals: 1 coin = 1 token of the reference model. */
-export interface Ratio { num: number; den: number }
+export interface Ratio {
+  num: number;
+  den: number;
+}
 export interface CoinRates {
-  input: Ratio; output: Ratio; cachedInput: Ratio; reasoning: Ratio;
+  input: Ratio;
+  output: Ratio;
+  cachedInput: Ratio;
+  reasoning: Ratio;
   /** Input tokens written to the vendor's prompt cache (Anthropic cache_creation); default: the input rate. */
   cacheWrite?: Ratio;
 }
@@ -80,7 +86,12 @@ export function mappedModelId(map: ModelMap | undefined, requested: string): str
   if (Object.hasOwn(map, requested)) return map[requested];
   for (const [pattern, target] of Object.entries(map)) {
     if (!pattern.includes('*')) continue;
-    const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+    const re = new RegExp(
+      `^${pattern
+        .split('*')
+        .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    );
     if (re.test(requested)) return target;
   }
   return undefined;

@@ -36,7 +36,8 @@ export function auditData(buckets: Bucket[], ledger: LedgerEntry[], open: Reserv
   for (const b of buckets) {
     const tag = `bucket ${b.id}`;
     if (b.held < 0 || b.consumed < 0 || b.forfeited < 0) problems.push(`${tag}: negative counter`);
-    if (b.consumed + b.held + b.forfeited > b.amount - b.floor) problems.push(`${tag}: overspent (${b.consumed}+${b.held}+${b.forfeited} > ${b.amount}-${b.floor})`);
+    if (b.consumed + b.held + b.forfeited > b.amount - b.floor)
+      problems.push(`${tag}: overspent (${b.consumed}+${b.held}+${b.forfeited} > ${b.amount}-${b.floor})`);
     if ((credited.get(b.id) ?? 0) !== b.amount) problems.push(`${tag}: amount ${b.amount} != ledger credits ${credited.get(b.id) ?? 0}`);
     if ((consumed.get(b.id) ?? 0) !== b.consumed) problems.push(`${tag}: consumed ${b.consumed} != ledger consume ${consumed.get(b.id) ?? 0}`);
     if ((forfeited.get(b.id) ?? 0) !== b.forfeited) problems.push(`${tag}: forfeited ${b.forfeited} != ledger ${forfeited.get(b.id) ?? 0}`);
@@ -63,8 +64,10 @@ export function auditSchedules(schedules: AllowanceSchedule[], nowMs: number, gr
   for (const s of schedules) {
     const due = s.nextCycleStartMs + graceMs <= nowMs && (s.endsAtMs === null || s.nextCycleStartMs < s.endsAtMs);
     if (due) {
-      problems.push(`schedule ${s.id} (${s.sourceRef}): cycle ${s.nextCycleIndex} due since ${new Date(s.nextCycleStartMs).toISOString()} ` +
-        'was not created: renewal failing');
+      problems.push(
+        `schedule ${s.id} (${s.sourceRef}): cycle ${s.nextCycleIndex} due since ${new Date(s.nextCycleStartMs).toISOString()} ` +
+          'was not created: renewal failing',
+      );
     }
   }
   return problems;
@@ -76,7 +79,9 @@ export const RENEWAL_AUDIT_GRACE_MS = 5 * 60_000;
 /** The account's ledger checks and, when `nowMs` is given, its renewals (auditSchedules). */
 export async function auditAccount(store: ChargingStore, accountId: string, opts: { nowMs?: number; graceMs?: number } = {}): Promise<AuditReport> {
   const [buckets, ledger, open, records] = await Promise.all([
-    store.listBuckets(accountId), store.listLedger(accountId), store.listOpenReservations(accountId),
+    store.listBuckets(accountId),
+    store.listLedger(accountId),
+    store.listOpenReservations(accountId),
     store.listUsage(accountId, 0, Number.MAX_SAFE_INTEGER),
   ]);
   const report = auditData(buckets, ledger, open, records);

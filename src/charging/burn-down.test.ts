@@ -10,12 +10,39 @@ const rates = sampleRates();
 let n = 0;
 function b(over: Partial<Bucket>): Bucket {
   n++;
-  return { id: `bkt_${String(n).padStart(3, '0')}`, accountId: 'acct_1', memberId: null, unit: 'tokens', currency: null, kind: 'addon', amount: 100,
-    consumed: 0, held: 0, forfeited: 0, floor: 0, effectiveAtMs: T0, expiresAtMs: null, priority: 30, models: null, rollover: false,
-    sourceRef: `r${n}`, scheduleId: null, cycleIndex: null, createdAtMs: T0, ...over };
+  return {
+    id: `bkt_${String(n).padStart(3, '0')}`,
+    accountId: 'acct_1',
+    memberId: null,
+    unit: 'tokens',
+    currency: null,
+    kind: 'addon',
+    amount: 100,
+    consumed: 0,
+    held: 0,
+    forfeited: 0,
+    floor: 0,
+    effectiveAtMs: T0,
+    expiresAtMs: null,
+    priority: 30,
+    models: null,
+    rollover: false,
+    sourceRef: `r${n}`,
+    scheduleId: null,
+    cycleIndex: null,
+    createdAtMs: T0,
+    ...over,
+  };
 }
-const ctx = (over: Partial<EligibilityContext> = {}): EligibilityContext =>
-  ({ nowMs: T0 + 1, memberId: null, model: 'ref', rate: rates.models.ref!, currency: 'CNY', overage: 'postpaid', ...over });
+const ctx = (over: Partial<EligibilityContext> = {}): EligibilityContext => ({
+  nowMs: T0 + 1,
+  memberId: null,
+  model: 'ref',
+  rate: rates.models.ref!,
+  currency: 'CNY',
+  overage: 'postpaid',
+  ...over,
+});
 
 describe('burn-down order', () => {
   test('allowance before money, then earliest expiry first, then priority', () => {
@@ -40,7 +67,9 @@ describe('burn-down order', () => {
     const postpaid = b({ unit: 'money', currency: 'CNY', kind: 'postpaid_line', floor: -10 });
     const usd = b({ unit: 'money', currency: 'USD', kind: 'wallet' });
     const requests = b({ unit: 'requests' });
-    const ids = eligibleSorted([ok1, ok2, notYet, expired, otherModel, otherMember, postpaid, usd, requests], c).map((x) => x.id).sort();
+    const ids = eligibleSorted([ok1, ok2, notYet, expired, otherModel, otherMember, postpaid, usd, requests], c)
+      .map((x) => x.id)
+      .sort();
     assert.deepEqual(ids, [ok1.id, ok2.id].sort());
   });
 
@@ -49,7 +78,13 @@ describe('burn-down order', () => {
     const second = b({ amount: 500 });
     const cost = rateEstimate(rates.models.ref!, 60, 40, 100); // 100 coins
     const r = walk([first, second], cost, Q1, available);
-    assert.deepEqual(r.takes.map((t) => [t.bucket.id, t.amount]), [[first.id, 50], [second.id, 50]]);
+    assert.deepEqual(
+      r.takes.map((t) => [t.bucket.id, t.amount]),
+      [
+        [first.id, 50],
+        [second.id, 50],
+      ],
+    );
     assert.equal(r.left.num, 0n);
   });
 
@@ -59,7 +94,10 @@ describe('burn-down order', () => {
     // ref costs 100 coins and 400 CNY/M * 100 tokens... money: 100 tokens * 4 CNY/M = 0.0004 CNY = 0.04 fen
     const cost = rateEstimate(rates.models.ref!, 60, 40, 100);
     const r = walk([tokens, wallet], cost, Q1, available);
-    assert.deepEqual(r.takes.map((t) => t.amount), [25, 1]);
+    assert.deepEqual(
+      r.takes.map((t) => t.amount),
+      [25, 1],
+    );
     assert.equal(r.left.num, 0n);
   });
 
@@ -67,13 +105,19 @@ describe('burn-down order', () => {
     const parts = [b({ amount: 1 }), b({ amount: 1 }), b({ amount: 100 })];
     const cost = rateEstimate(rates.models.third!, 2, 2, 100); // 2/3 + 4/3 = 2 coins
     const r = walk(parts, cost, Q1, available);
-    assert.equal(r.takes.reduce((s, t) => s + t.amount, 0), 2);
+    assert.equal(
+      r.takes.reduce((s, t) => s + t.amount, 0),
+      2,
+    );
   });
 
   test('a request-count bucket pays a whole request or nothing', () => {
     const reqs = b({ unit: 'requests', amount: 1 });
     const cost = rateEstimate(rates.models.coder!, 1000, 1000, 100);
-    assert.deepEqual(walk([reqs], cost, Q1, available).takes.map((t) => t.amount), [1]);
+    assert.deepEqual(
+      walk([reqs], cost, Q1, available).takes.map((t) => t.amount),
+      [1],
+    );
     const empty = b({ unit: 'requests', amount: 1, consumed: 1 });
     assert.equal(walk([empty], cost, Q1, available).left.num, 1n);
   });

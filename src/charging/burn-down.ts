@@ -8,11 +8,25 @@ import type { Bucket, BucketKind, ModelRate, OveragePolicy, RatedCost } from './
 import { q, qCeil, qCmp, qDiv, qIsZero, qMul, qSub, Q0, Q1, type Q } from './rational.ts';
 
 export const DEFAULT_PRIORITY: Record<BucketKind, number> = {
-  trial: 10, plan_allowance: 20, addon: 30, code: 40, points: 50, manual: 60, wallet: 80, postpaid_line: 90,
+  trial: 10,
+  plan_allowance: 20,
+  addon: 30,
+  code: 40,
+  points: 50,
+  manual: 60,
+  wallet: 80,
+  postpaid_line: 90,
 };
 
 const KIND_RANK: Record<BucketKind, number> = {
-  trial: 0, code: 1, points: 2, manual: 3, plan_allowance: 4, addon: 5, wallet: 6, postpaid_line: 7,
+  trial: 0,
+  code: 1,
+  points: 2,
+  manual: 3,
+  plan_allowance: 4,
+  addon: 5,
+  wallet: 6,
+  postpaid_line: 7,
 };
 
 function unitClass(b: Bucket): number {
@@ -69,8 +83,9 @@ export function unitPriced(b: Bucket, rate: ModelRate, currency: string): boolea
 
 /** Eligible except for the amount left: used both to allocate and to explain an insufficient_quota. */
 export function isCandidate(b: Bucket, c: EligibilityContext): boolean {
-  return (b.memberId === null || b.memberId === c.memberId) && paysForModel(b, c.model, c.rate) &&
-    allowedByPolicy(b, c.overage) && unitPriced(b, c.rate, c.currency);
+  return (
+    (b.memberId === null || b.memberId === c.memberId) && paysForModel(b, c.model, c.rate) && allowedByPolicy(b, c.overage) && unitPriced(b, c.rate, c.currency)
+  );
 }
 
 export function eligibleSorted(buckets: Iterable<Bucket>, c: EligibilityContext): Bucket[] {
@@ -86,9 +101,26 @@ export function eligibleSorted(buckets: Iterable<Bucket>, c: EligibilityContext)
  */
 export function copyBucket(b: Bucket, amount = b.amount, consumed = b.consumed, held = b.held, forfeited = b.forfeited, floor = b.floor): Bucket {
   return {
-    id: b.id, accountId: b.accountId, memberId: b.memberId, unit: b.unit, currency: b.currency, kind: b.kind, amount, consumed, held, forfeited,
-    floor, effectiveAtMs: b.effectiveAtMs, expiresAtMs: b.expiresAtMs, priority: b.priority, models: b.models, rollover: b.rollover,
-    sourceRef: b.sourceRef, scheduleId: b.scheduleId, cycleIndex: b.cycleIndex, createdAtMs: b.createdAtMs,
+    id: b.id,
+    accountId: b.accountId,
+    memberId: b.memberId,
+    unit: b.unit,
+    currency: b.currency,
+    kind: b.kind,
+    amount,
+    consumed,
+    held,
+    forfeited,
+    floor,
+    effectiveAtMs: b.effectiveAtMs,
+    expiresAtMs: b.expiresAtMs,
+    priority: b.priority,
+    models: b.models,
+    rollover: b.rollover,
+    sourceRef: b.sourceRef,
+    scheduleId: b.scheduleId,
+    cycleIndex: b.cycleIndex,
+    createdAtMs: b.createdAtMs,
   };
 }
 

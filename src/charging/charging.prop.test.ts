@@ -47,18 +47,53 @@ type Op =
   | { t: 'renew' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ t: fc.constant('reserve' as const), model: fc.nat(3), member: fc.nat(2), inEst: fc.oneof(fc.constant(0), fc.nat(400)), outMax: fc.oneof(fc.constant(0), fc.constant(1), fc.nat(700)), stream: fc.boolean(), soft: fc.boolean() }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      t: fc.constant('reserve' as const),
+      model: fc.nat(3),
+      member: fc.nat(2),
+      inEst: fc.oneof(fc.constant(0), fc.nat(400)),
+      outMax: fc.oneof(fc.constant(0), fc.constant(1), fc.nat(700)),
+      stream: fc.boolean(),
+      soft: fc.boolean(),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('collide' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('revoke' as const), pick: fc.nat(), outPct: fc.nat(100) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('burst' as const), n: fc.integer({ min: 2, max: 6 }), inEst: fc.nat(200), outMax: fc.nat(300) }) },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('extend' as const), pick: fc.nat(), more: fc.integer({ min: 0, max: 300 }) }) },
-  { weight: 5, arbitrary: fc.record({ t: fc.constant('settle' as const), pick: fc.nat(), inPct: fc.nat(100), outPct: fc.nat(100), cachedPct: fc.nat(100), misbehave: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      t: fc.constant('settle' as const),
+      pick: fc.nat(),
+      inPct: fc.nat(100),
+      outPct: fc.nat(100),
+      cachedPct: fc.nat(100),
+      misbehave: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('void' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('replay' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('retry' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('topup' as const), amount: fc.integer({ min: 1, max: 300 }) }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('grant' as const), amount: fc.integer({ min: 0, max: 800 }), days: fc.option(fc.integer({ min: 1, max: 40 })), priority: fc.nat(100) }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('advance' as const), ms: fc.oneof(fc.nat(30_000), fc.nat(120_000), fc.nat(3 * DAY_MS), fc.integer({ min: 20 * DAY_MS, max: 70 * DAY_MS })) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('grant' as const),
+      amount: fc.integer({ min: 0, max: 800 }),
+      days: fc.option(fc.integer({ min: 1, max: 40 })),
+      priority: fc.nat(100),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('advance' as const),
+      ms: fc.oneof(fc.nat(30_000), fc.nat(120_000), fc.nat(3 * DAY_MS), fc.integer({ min: 20 * DAY_MS, max: 70 * DAY_MS })),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('sweep' as const) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('renew' as const) }) },
 );
@@ -105,7 +140,10 @@ async function checkInvariants(h: Harness, m: Model): Promise<void> {
   const report = await auditAccount(h.store, 'acct_1');
   assert.deepEqual(report.problems, []);
   // Member caps: used + held never passes the cap while every request honoured its grant.
-  const rows = await h.store.runAccountOp({ accountId: 'acct_1', nowMs: h.clock.nowMs(), memberId: 'mem_1' }, (v) => ({ mutation: null, result: v.memberUsage }));
+  const rows = await h.store.runAccountOp({ accountId: 'acct_1', nowMs: h.clock.nowMs(), memberId: 'mem_1' }, (v) => ({
+    mutation: null,
+    result: v.memberUsage,
+  }));
   for (const r of rows) {
     assert.ok(r.used >= 0 && r.held >= 0);
     if (!m.misbehaved) assert.ok(r.used + r.held <= CAP, `member cap passed: ${r.used}+${r.held}`);
@@ -132,7 +170,21 @@ async function step(h: Harness, m: Model, op: Op): Promise<void> {
         const stream = op.t === 'reserve' ? op.stream : true;
         // A soft first ask (the gateway's first stream slice, or no max_tokens): at most 64 and a share of the balance.
         const soft = op.t === 'burst' || op.soft;
-        return { id, model, member, stream, soft, i: reserveInput(id, { model, memberId: member, tokensInputEstimate: op.inEst, tokensOutputMax: op.outMax, stream, ...(soft ? { tokensOutputAsk: 64 } : {}) }) };
+        return {
+          id,
+          model,
+          member,
+          stream,
+          soft,
+          i: reserveInput(id, {
+            model,
+            memberId: member,
+            tokensInputEstimate: op.inEst,
+            tokensOutputMax: op.outMax,
+            stream,
+            ...(soft ? { tokensOutputAsk: 64 } : {}),
+          }),
+        };
       });
       const results = await Promise.all(inputs.map((x) => e.reserve(x.i)));
       results.forEach((r, k) => {
@@ -145,8 +197,18 @@ async function step(h: Harness, m: Model, op: Op): Promise<void> {
         assert.ok(r.value.tokensOutputGranted <= op.outMax && r.value.tokensOutputGranted >= Math.min(16, op.outMax));
         if (x.soft) assert.ok(r.value.tokensOutputGranted <= Math.max(1, Math.min(op.outMax, 64)), 'a soft ask never holds more than it asked');
         if (!x.stream && !x.soft) assert.equal(r.value.final || r.value.tokensOutputGranted === op.outMax, true);
-        m.reqs.push({ id: x.id, reservationId: r.value.reservationId, state: 'open', member: x.member, model: x.model, inEst: op.inEst,
-          outMax: op.outMax, granted: r.value.tokensOutputGranted, validUntilMs: r.value.validUntilMs, record: null });
+        m.reqs.push({
+          id: x.id,
+          reservationId: r.value.reservationId,
+          state: 'open',
+          member: x.member,
+          model: x.model,
+          inEst: op.inEst,
+          outMax: op.outMax,
+          granted: r.value.tokensOutputGranted,
+          validUntilMs: r.value.validUntilMs,
+          record: null,
+        });
       });
       return;
     }
@@ -194,7 +256,9 @@ async function step(h: Harness, m: Model, op: Op): Promise<void> {
       const q = m.pick(op.pick, () => true);
       if (q === undefined) return;
       const before = await snapshot(h.store);
-      const r = await e.reserve(reserveInput(q.id, { keyId: 'key_other', model: q.model, memberId: q.member, tokensInputEstimate: q.inEst, tokensOutputMax: q.outMax }));
+      const r = await e.reserve(
+        reserveInput(q.id, { keyId: 'key_other', model: q.model, memberId: q.member, tokensInputEstimate: q.inEst, tokensOutputMax: q.outMax }),
+      );
       assert.equal(!r.ok && r.code, 'duplicate_request');
       assert.equal(await snapshot(h.store), before, 'a colliding request id changed state');
       return;
@@ -246,8 +310,16 @@ async function step(h: Harness, m: Model, op: Op): Promise<void> {
       return;
     case 'grant': {
       const now = h.clock.nowMs();
-      const g = await e.grantBucket({ accountId: 'acct_1', unit: 'tokens', amount: op.amount, effectiveAtMs: now, expiresAtMs: op.days === null ? null : now + op.days * DAY_MS,
-        priority: op.priority, kind: 'addon', sourceRef: `g_${++m.seq}` });
+      const g = await e.grantBucket({
+        accountId: 'acct_1',
+        unit: 'tokens',
+        amount: op.amount,
+        effectiveAtMs: now,
+        expiresAtMs: op.days === null ? null : now + op.days * DAY_MS,
+        priority: op.priority,
+        kind: 'addon',
+        sourceRef: `g_${++m.seq}`,
+      });
       assert.ok(g.ok);
       return;
     }
@@ -267,7 +339,11 @@ async function step(h: Harness, m: Model, op: Op): Promise<void> {
       const now = h.clock.nowMs();
       const main = (await h.store.listBuckets('acct_1')).filter((b) => b.scheduleId !== null && !b.sourceRef.endsWith(':rollover') && b.unit === 'tokens');
       const expected = cycleIndexAt(T0, 'month', now) + 1;
-      assert.deepEqual(main.map((b) => b.cycleIndex).sort((a, b) => a! - b!), Array.from({ length: expected }, (_, i) => i), 'every cycle exactly once');
+      assert.deepEqual(
+        main.map((b) => b.cycleIndex).sort((a, b) => a! - b!),
+        Array.from({ length: expected }, (_, i) => i),
+        'every cycle exactly once',
+      );
       return;
     }
   }
@@ -276,9 +352,26 @@ async function step(h: Harness, m: Model, op: Op): Promise<void> {
 async function runScenario(open: () => ChargingStore, setup: Setup, ops: Op[]): Promise<void> {
   const h = harness(open(), { reservationTtlMs: TTL_MS, reservationGraceMs: GRACE_MS, sliceTokens: 128, tokensOutputMinGrant: 16 });
   const e = h.engine;
-  await e.createAllowanceSchedule({ accountId: 'acct_1', unit: 'tokens', amountPerCycle: setup.plan, anchorMs: T0, cycle: 'month', sourceRef: 'plan', rollover: setup.rollover });
+  await e.createAllowanceSchedule({
+    accountId: 'acct_1',
+    unit: 'tokens',
+    amountPerCycle: setup.plan,
+    anchorMs: T0,
+    cycle: 'month',
+    sourceRef: 'plan',
+    rollover: setup.rollover,
+  });
   await e.createAllowanceSchedule({ accountId: 'acct_1', unit: 'requests', amountPerCycle: setup.requests, anchorMs: T0, cycle: 'month', sourceRef: 'coding' });
-  if (setup.trial > 0) await e.grantBucket({ accountId: 'acct_1', unit: 'tokens', amount: setup.trial, effectiveAtMs: T0, expiresAtMs: T0 + 10 * DAY_MS, kind: 'trial', sourceRef: 'trial' });
+  if (setup.trial > 0)
+    await e.grantBucket({
+      accountId: 'acct_1',
+      unit: 'tokens',
+      amount: setup.trial,
+      effectiveAtMs: T0,
+      expiresAtMs: T0 + 10 * DAY_MS,
+      kind: 'trial',
+      sourceRef: 'trial',
+    });
   if (setup.wallet > 0) await e.topUpWallet({ accountId: 'acct_1', currency: 'CNY', amountMinor: setup.wallet, sourceRef: 'pay_0' });
   await e.setAccountPolicy('acct_1', { overage: setup.overage, creditLimitMinor: 50, currency: 'CNY' });
   await e.setMemberCap('acct_1', 'mem_1', { tokensPerCycle: CAP });
@@ -294,7 +387,10 @@ async function runScenario(open: () => ChargingStore, setup: Setup, ops: Op[]): 
   }
   // Quiesce: settle or void everything in flight; afterwards nothing is held anywhere.
   for (const r of m.reqs) if (r.state === 'open') await e.void(r.reservationId);
-  assert.equal((await h.store.listBuckets('acct_1')).reduce((s, b) => s + b.held, 0), 0);
+  assert.equal(
+    (await h.store.listBuckets('acct_1')).reduce((s, b) => s + b.held, 0),
+    0,
+  );
   await checkInvariants(h, m);
 }
 
@@ -307,9 +403,25 @@ describe('charging invariants under random interleavings', () => {
   for (const [name, open, numRuns] of stores) {
     test(`no overspend, conservation, idempotency and cycle invariants hold after every step (${name})`, async () => {
       for (const key of Object.keys(stats)) delete stats[key];
-      await fc.assert(fc.asyncProperty(setupArb, fc.array(opArb, { minLength: 30, maxLength: 100 }), (setup, ops) => runScenario(open, setup, ops)),
-        { numRuns, seed: 20260101, endOnFailure: true });
-      for (const key of ['reserve_ok', 'reserve_insufficient_quota', 'reserve_member_cap_reached', 'settled_charges', 'extend', 'void', 'replay', 'retry', 'sweep', 'renew', 'collide', 'revoke', 'leak']) {
+      await fc.assert(
+        fc.asyncProperty(setupArb, fc.array(opArb, { minLength: 30, maxLength: 100 }), (setup, ops) => runScenario(open, setup, ops)),
+        { numRuns, seed: 20260101, endOnFailure: true },
+      );
+      for (const key of [
+        'reserve_ok',
+        'reserve_insufficient_quota',
+        'reserve_member_cap_reached',
+        'settled_charges',
+        'extend',
+        'void',
+        'replay',
+        'retry',
+        'sweep',
+        'renew',
+        'collide',
+        'revoke',
+        'leak',
+      ]) {
         assert.ok((stats[key] ?? 0) > 0, `the run never exercised ${key}`);
       }
     });

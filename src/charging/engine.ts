@@ -7,8 +7,16 @@ import { settle } from './settle.ts';
 import { voidReservation } from './void.ts';
 import { renewDue, renewDueReport, sweepExpired } from './sweep.ts';
 import {
-  accountState, createAllowanceSchedule, debitWallet, endSchedule, forfeitBucket, grantBucket, restoreCreditLine, setAccountPolicy,
-  setMemberCap, topUpWallet,
+  accountState,
+  createAllowanceSchedule,
+  debitWallet,
+  endSchedule,
+  forfeitBucket,
+  grantBucket,
+  restoreCreditLine,
+  setAccountPolicy,
+  setMemberCap,
+  topUpWallet,
 } from './management.ts';
 import { balances, summarizeUsage } from './queries.ts';
 

@@ -18,14 +18,19 @@ export type ExtendResult = Result<ExtendGrant, ExtendErrorCode>;
 export async function extend(ctx: Ctx, i: ExtendInput): Promise<ExtendResult> {
   assertNonNegInt(i.tokensOutputMore, 'tokensOutputMore');
   const nowMs = ctx.deps.clock.nowMs();
-  return ctx.deps.store.runAccountOp({ accountId: null, nowMs, reservationId: i.reservationId, holdsOnly: true }, (view) => decideExtend(ctx, new Work(view), i));
+  return ctx.deps.store.runAccountOp({ accountId: null, nowMs, reservationId: i.reservationId, holdsOnly: true }, (view) =>
+    decideExtend(ctx, new Work(view), i),
+  );
 }
 
 function decideExtend(ctx: Ctx, w: Work, i: ExtendInput): Decision<ExtendResult> {
   const prior = w.reservation;
   if (prior === null) return { mutation: null, result: err('reservation_not_found', `Reservation ${i.reservationId} does not exist.`) };
   if (prior.state !== 'open' || w.nowMs > prior.validUntilMs) {
-    return { mutation: null, result: err('reservation_not_open', `Reservation ${prior.id} is ${prior.state === 'open' ? 'past its time limit' : prior.state}.`) };
+    return {
+      mutation: null,
+      result: err('reservation_not_open', `Reservation ${prior.id} is ${prior.state === 'open' ? 'past its time limit' : prior.state}.`),
+    };
   }
   catchUp(ctx, w);
   const r: Reservation = { ...prior, allocations: prior.allocations.map((a) => ({ ...a })) };
@@ -46,8 +51,7 @@ function holdMore(ctx: Ctx, w: Work, r: Reservation, more: number): number {
   const cap = r.memberId === null || r.capCycleIndex === null ? null : capOf(w, r.accountId, r.memberId);
   const row = cap === null || r.capCycleIndex === null ? null : w.memberRow(cap.memberId, r.capCycleIndex);
   const capLeft = cap?.tokensPerCycle == null || row === null ? Number.MAX_SAFE_INTEGER : cap.tokensPerCycle - row.used - row.held;
-  const capHeldFor = (extra: number): number =>
-    qCeil(rateEstimate(r.rate, r.tokensInputEstimate, r.tokensOutputGranted + extra, r.minorUnitsPerMajor).coins);
+  const capHeldFor = (extra: number): number => qCeil(rateEstimate(r.rate, r.tokensInputEstimate, r.tokensOutputGranted + extra, r.minorUnitsPerMajor).coins);
   const requestPaid = isRequestPaid(r); // a request-count plan pays per request, whatever its length: only the cap limits
   const plan = (extra: number): Take[] | null => {
     if (requestPaid) return [];

@@ -1,8 +1,18 @@
 /** Management API types: what the admin API and billing call to grant, top up, schedule and read balances. */
 import type { Result } from '../core/index.ts';
 import type {
-  AccountPolicy, AllowanceSchedule, Bucket, BucketBalance, BucketKind, BucketUnit, CycleUnit, MemberCap, MemberCapUsage, OveragePolicy,
-  StoredChargingEvent, UsageRecord,
+  AccountPolicy,
+  AllowanceSchedule,
+  Bucket,
+  BucketBalance,
+  BucketKind,
+  BucketUnit,
+  CycleUnit,
+  MemberCap,
+  MemberCapUsage,
+  OveragePolicy,
+  StoredChargingEvent,
+  UsageRecord,
 } from './types.ts';
 
 export interface GrantBucketInput {
@@ -116,4 +126,3 @@ export interface ChargingManagement {
   listEvents(accountId: string, opts?: { afterId?: string; limit?: number }): Promise<StoredChargingEvent[]>;
   getUsageRecord(requestId: string): Promise<UsageRecord | null>;
 }
-

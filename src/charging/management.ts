@@ -5,8 +5,17 @@
  */
 import { err, ok, type Result } from '../core/index.ts';
 import type {
-  AccountPolicy, AllowanceSchedule, Bucket, CreateScheduleInput, GrantBucketInput, ManagementErrorCode, MemberCap, MemberCapUsage,
-  SetMemberCapInput, SetPolicyInput, TopUpWalletInput,
+  AccountPolicy,
+  AllowanceSchedule,
+  Bucket,
+  CreateScheduleInput,
+  GrantBucketInput,
+  ManagementErrorCode,
+  MemberCap,
+  MemberCapUsage,
+  SetMemberCapInput,
+  SetPolicyInput,
+  TopUpWalletInput,
 } from './types.ts';
 import { DEFAULT_PRIORITY, available } from './burn-down.ts';
 import { cycleIndexAt, cycleStartMs } from './cycle.ts';
@@ -30,7 +39,9 @@ export const clientRef = (ref: string): string => `${CLIENT_REF_PREFIX}${ref}`;
 function refProblem(sourceRef: string): string | null {
   if (sourceRef.length === 0) return 'sourceRef is required';
   if (sourceRef.includes('#')) {
-    const shown = sourceRef.startsWith(CLIENT_REF_PREFIX) ? `reference ${JSON.stringify(sourceRef.slice(CLIENT_REF_PREFIX.length))}` : `sourceRef ${JSON.stringify(sourceRef)}`;
+    const shown = sourceRef.startsWith(CLIENT_REF_PREFIX)
+      ? `reference ${JSON.stringify(sourceRef.slice(CLIENT_REF_PREFIX.length))}`
+      : `sourceRef ${JSON.stringify(sourceRef)}`;
     return `${shown} contains '#', which is reserved for allowance cycles; choose a reference without it`;
   }
   return null;
@@ -47,23 +58,56 @@ export async function grantBucket(ctx: Ctx, i: GrantBucketInput): Promise<R<Buck
   if (i.kind === 'wallet' && i.unit === 'money' && i.expiresAtMs === null && (i.memberId ?? null) === null) {
     return topUpWallet(ctx, { accountId: i.accountId, currency: i.currency ?? '', amountMinor: i.amount, sourceRef: i.sourceRef });
   }
-  const problem = checkUnit(i.unit, i.currency) ?? (!isInt(i.amount) ? 'amount must be a non-negative integer' : null) ??
+  const problem =
+    checkUnit(i.unit, i.currency) ??
+    (!isInt(i.amount) ? 'amount must be a non-negative integer' : null) ??
     (i.kind === 'postpaid_line' ? 'postpaid lines come from setAccountPolicy' : null) ??
     (i.kind === 'wallet' ? 'a wallet is per account and currency, never expires: use topUpWallet' : null) ??
-    (!isInt(i.effectiveAtMs) || (i.expiresAtMs !== null && (!isInt(i.expiresAtMs) || i.expiresAtMs <= i.effectiveAtMs)) ? 'validity window is empty or invalid' : null) ??
+    (!isInt(i.effectiveAtMs) || (i.expiresAtMs !== null && (!isInt(i.expiresAtMs) || i.expiresAtMs <= i.effectiveAtMs))
+      ? 'validity window is empty or invalid'
+      : null) ??
     refProblem(i.sourceRef);
   if (problem !== null) return err('invalid', problem);
   const nowMs = ctx.deps.clock.nowMs();
   const b: Bucket = {
-    id: ctx.newId('bkt'), accountId: i.accountId, memberId: i.memberId ?? null, unit: i.unit, currency: i.unit === 'money' ? i.currency ?? null : null,
-    kind: i.kind, amount: i.amount, consumed: 0, held: 0, forfeited: 0, floor: 0, effectiveAtMs: i.effectiveAtMs, expiresAtMs: i.expiresAtMs,
-    priority: i.priority ?? DEFAULT_PRIORITY[i.kind], models: i.models ?? null, rollover: i.rollover ?? false, sourceRef: i.sourceRef,
-    scheduleId: null, cycleIndex: null, createdAtMs: nowMs,
+    id: ctx.newId('bkt'),
+    accountId: i.accountId,
+    memberId: i.memberId ?? null,
+    unit: i.unit,
+    currency: i.unit === 'money' ? (i.currency ?? null) : null,
+    kind: i.kind,
+    amount: i.amount,
+    consumed: 0,
+    held: 0,
+    forfeited: 0,
+    floor: 0,
+    effectiveAtMs: i.effectiveAtMs,
+    expiresAtMs: i.expiresAtMs,
+    priority: i.priority ?? DEFAULT_PRIORITY[i.kind],
+    models: i.models ?? null,
+    rollover: i.rollover ?? false,
+    sourceRef: i.sourceRef,
+    scheduleId: null,
+    cycleIndex: null,
+    createdAtMs: nowMs,
   };
-  const ledger = b.amount === 0 ? [] : [{
-    id: `grant:${b.sourceRef}:${b.id}`, accountId: b.accountId, op: 'grant' as const, debit: `house:issuance:${b.kind}`,
-    credit: `bucket:${b.id}`, unit: b.unit, currency: b.currency, amount: b.amount, requestId: null, atMs: nowMs,
-  }];
+  const ledger =
+    b.amount === 0
+      ? []
+      : [
+          {
+            id: `grant:${b.sourceRef}:${b.id}`,
+            accountId: b.accountId,
+            op: 'grant' as const,
+            debit: `house:issuance:${b.kind}`,
+            credit: `bucket:${b.id}`,
+            unit: b.unit,
+            currency: b.currency,
+            amount: b.amount,
+            requestId: null,
+            atMs: nowMs,
+          },
+        ];
   const res = await ctx.deps.store.createBucket(b, ledger);
   if (!res.created && (res.bucket.amount !== b.amount || res.bucket.unit !== b.unit || res.bucket.kind !== b.kind)) {
     return err('conflict', `sourceRef ${i.sourceRef} was already used for a different bucket (${res.bucket.id}).`);
@@ -78,9 +122,26 @@ export async function topUpWallet(ctx: Ctx, i: TopUpWalletInput): Promise<R<Buck
   if (refBad !== null) return err('invalid', refBad);
   const nowMs = ctx.deps.clock.nowMs();
   const walletIfNew: Bucket = {
-    id: ctx.newId('bkt'), accountId: i.accountId, memberId: null, unit: 'money', currency: i.currency, kind: 'wallet', amount: 0,
-    consumed: 0, held: 0, forfeited: 0, floor: 0, effectiveAtMs: nowMs, expiresAtMs: null, priority: DEFAULT_PRIORITY.wallet,
-    models: null, rollover: false, sourceRef: `wallet:${i.currency}`, scheduleId: null, cycleIndex: null, createdAtMs: nowMs,
+    id: ctx.newId('bkt'),
+    accountId: i.accountId,
+    memberId: null,
+    unit: 'money',
+    currency: i.currency,
+    kind: 'wallet',
+    amount: 0,
+    consumed: 0,
+    held: 0,
+    forfeited: 0,
+    floor: 0,
+    effectiveAtMs: nowMs,
+    expiresAtMs: null,
+    priority: DEFAULT_PRIORITY.wallet,
+    models: null,
+    rollover: false,
+    sourceRef: `wallet:${i.currency}`,
+    scheduleId: null,
+    cycleIndex: null,
+    createdAtMs: nowMs,
   };
   const res = await ctx.deps.store.topUpWallet({ ...i, atMs: nowMs, walletIfNew });
   return ok(res.bucket);
@@ -88,19 +149,35 @@ export async function topUpWallet(ctx: Ctx, i: TopUpWalletInput): Promise<R<Buck
 
 export async function createAllowanceSchedule(ctx: Ctx, i: CreateScheduleInput): Promise<R<AllowanceSchedule>> {
   const kind = i.kind ?? 'plan_allowance';
-  const problem = checkUnit(i.unit, i.currency) ?? (!isInt(i.amountPerCycle) ? 'amountPerCycle must be a non-negative integer' : null) ??
+  const problem =
+    checkUnit(i.unit, i.currency) ??
+    (!isInt(i.amountPerCycle) ? 'amountPerCycle must be a non-negative integer' : null) ??
     (!['month', 'day', 'year'].includes(i.cycle) ? 'cycle must be month, day or year' : null) ??
     (kind === 'wallet' || kind === 'postpaid_line' ? `a schedule cannot create ${kind} buckets` : null) ??
-    (!isInt(i.anchorMs) ? 'anchorMs must be an integer' : null) ?? refProblem(i.sourceRef);
+    (!isInt(i.anchorMs) ? 'anchorMs must be an integer' : null) ??
+    refProblem(i.sourceRef);
   if (problem !== null) return err('invalid', problem);
   const nowMs = ctx.deps.clock.nowMs();
   // Start with the cycle running now: a schedule created late must not mint the cycles it never had.
   const first = i.anchorMs <= nowMs ? cycleIndexAt(i.anchorMs, i.cycle, nowMs) : 0;
   const s: AllowanceSchedule = {
-    id: ctx.newId('sch'), accountId: i.accountId, memberId: i.memberId ?? null, unit: i.unit, currency: i.unit === 'money' ? i.currency ?? null : null,
-    kind, amountPerCycle: i.amountPerCycle, anchorMs: i.anchorMs, cycle: i.cycle, priority: i.priority ?? DEFAULT_PRIORITY[kind],
-    models: i.models ?? null, rollover: i.rollover ?? false, sourceRef: i.sourceRef, endsAtMs: i.endsAtMs ?? null,
-    nextCycleIndex: first, nextCycleStartMs: cycleStartMs(i.anchorMs, i.cycle, first), createdAtMs: nowMs,
+    id: ctx.newId('sch'),
+    accountId: i.accountId,
+    memberId: i.memberId ?? null,
+    unit: i.unit,
+    currency: i.unit === 'money' ? (i.currency ?? null) : null,
+    kind,
+    amountPerCycle: i.amountPerCycle,
+    anchorMs: i.anchorMs,
+    cycle: i.cycle,
+    priority: i.priority ?? DEFAULT_PRIORITY[kind],
+    models: i.models ?? null,
+    rollover: i.rollover ?? false,
+    sourceRef: i.sourceRef,
+    endsAtMs: i.endsAtMs ?? null,
+    nextCycleIndex: first,
+    nextCycleStartMs: cycleStartMs(i.anchorMs, i.cycle, first),
+    createdAtMs: nowMs,
   };
   const res = await ctx.deps.store.createSchedule(s);
   if (!res.created && (res.schedule.amountPerCycle !== s.amountPerCycle || res.schedule.unit !== s.unit || res.schedule.cycle !== s.cycle)) {
@@ -121,14 +198,15 @@ export async function setAccountPolicy(ctx: Ctx, accountId: string, p: SetPolicy
   if (!['block', 'wallet', 'postpaid'].includes(p.overage)) return err('invalid', 'overage must be block, wallet or postpaid');
   const limit = p.creditLimitMinor ?? 0;
   if (!isInt(limit)) return err('invalid', 'creditLimitMinor must be a non-negative integer');
-  if (p.coinsPerMajor !== undefined && p.coinsPerMajor !== null && !isInt(p.coinsPerMajor, 1)) return err('invalid', 'coinsPerMajor must be a positive integer');
+  if (p.coinsPerMajor !== undefined && p.coinsPerMajor !== null && !isInt(p.coinsPerMajor, 1))
+    return err('invalid', 'coinsPerMajor must be a positive integer');
   if (p.overage === 'postpaid' && (p.currency === undefined || p.currency.length === 0)) return err('invalid', 'postpaid needs a currency');
   const nowMs = ctx.deps.clock.nowMs();
   return ctx.deps.store.runAccountOp({ accountId, nowMs }, (view) => {
     const w = new Work(view);
     const policy: AccountPolicy = { accountId, overage: p.overage, creditLimitMinor: limit, currency: p.currency ?? null };
     // Absent: keep the account's price (an operator changing the overage keeps its pay-as-you-go price); null clears it.
-    const price = p.coinsPerMajor === undefined ? w.policy?.coinsPerMajor ?? null : p.coinsPerMajor;
+    const price = p.coinsPerMajor === undefined ? (w.policy?.coinsPerMajor ?? null) : p.coinsPerMajor;
     if (price !== null) policy.coinsPerMajor = price;
     w.setPolicy(policy);
     if (p.currency !== undefined && (p.overage === 'postpaid' || p.creditLimitMinor !== undefined)) setCreditLine(ctx, w, p.currency, limit);
@@ -141,9 +219,26 @@ function setCreditLine(ctx: Ctx, w: Work, currency: string, limit: number): void
   let line = [...w.buckets.values()].find((b) => b.kind === 'postpaid_line' && b.currency === currency && b.memberId === null);
   if (line === undefined) {
     line = {
-      id: ctx.newId('bkt'), accountId: w.accountId, memberId: null, unit: 'money', currency, kind: 'postpaid_line', amount: 0,
-      consumed: 0, held: 0, forfeited: 0, floor: 0, effectiveAtMs: w.nowMs, expiresAtMs: null, priority: DEFAULT_PRIORITY.postpaid_line,
-      models: null, rollover: false, sourceRef: `postpaid:${currency}`, scheduleId: null, cycleIndex: null, createdAtMs: w.nowMs,
+      id: ctx.newId('bkt'),
+      accountId: w.accountId,
+      memberId: null,
+      unit: 'money',
+      currency,
+      kind: 'postpaid_line',
+      amount: 0,
+      consumed: 0,
+      held: 0,
+      forfeited: 0,
+      floor: 0,
+      effectiveAtMs: w.nowMs,
+      expiresAtMs: null,
+      priority: DEFAULT_PRIORITY.postpaid_line,
+      models: null,
+      rollover: false,
+      sourceRef: `postpaid:${currency}`,
+      scheduleId: null,
+      cycleIndex: null,
+      createdAtMs: w.nowMs,
     };
     w.createBucket(line);
   }
@@ -204,7 +299,10 @@ export async function debitWallet(ctx: Ctx, i: { accountId: string; currency: st
  * A bill moved the postpaid line's usage to the phone bill: the line's amount grows by what was billed (ledger
  * `topup:<ref>:<line>` from the phone-bill receivable), so the credit limit applies to each month's unbilled usage.
  */
-export async function restoreCreditLine(ctx: Ctx, i: { accountId: string; currency: string; amountMinor: number; ref: string }): Promise<R<{ restored: boolean }>> {
+export async function restoreCreditLine(
+  ctx: Ctx,
+  i: { accountId: string; currency: string; amountMinor: number; ref: string },
+): Promise<R<{ restored: boolean }>> {
   if (!isInt(i.amountMinor, 1)) return err('invalid', 'amountMinor must be a positive integer');
   const nowMs = ctx.deps.clock.nowMs();
   return ctx.deps.store.runAccountOp<R<{ restored: boolean }>>({ accountId: i.accountId, nowMs }, (view) => {
@@ -218,9 +316,14 @@ export async function restoreCreditLine(ctx: Ctx, i: { accountId: string; curren
 }
 
 /** The overage policy in force, and a member's cap and newest usage rows (a read: no transaction, holds included). */
-export async function accountState(ctx: Ctx, accountId: string, memberId: string | null): Promise<{ policy: AccountPolicy | null; cap: MemberCap | null; usage: MemberCapUsage[] }> {
+export async function accountState(
+  ctx: Ctx,
+  accountId: string,
+  memberId: string | null,
+): Promise<{ policy: AccountPolicy | null; cap: MemberCap | null; usage: MemberCapUsage[] }> {
   const nowMs = ctx.deps.clock.nowMs();
   return ctx.deps.store.runAccountOp({ accountId, nowMs, memberId, holdsOnly: true }, (v) => ({
-    mutation: null, result: { policy: v.policy, cap: v.memberCap, usage: v.memberUsage.map((u) => ({ ...u })) },
+    mutation: null,
+    result: { policy: v.policy, cap: v.memberCap, usage: v.memberUsage.map((u) => ({ ...u })) },
   }));
 }

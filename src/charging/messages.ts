@@ -30,7 +30,12 @@ function describe(w: Work, b: Bucket): string {
   const s = b.scheduleId == null ? undefined : w.schedules.find((x) => x.id === b.scheduleId);
   const cycle = s === undefined ? '' : `${CYCLE_WORD[s.cycle] ?? ''} `.trimStart();
   const name: Record<string, string> = {
-    plan_allowance: 'package', addon: 'add-on', trial: 'trial', points: 'points credit', code: 'redeemed credit', manual: 'grant',
+    plan_allowance: 'package',
+    addon: 'add-on',
+    trial: 'trial',
+    points: 'points credit',
+    code: 'redeemed credit',
+    manual: 'grant',
   };
   return `${count(b.amount)}-${what} ${cycle}${name[b.kind] ?? 'allowance'}`;
 }
@@ -43,7 +48,8 @@ function renewalOf(w: Work, b: Bucket | undefined, c: EligibilityContext): numbe
   const starts: number[] = [];
   for (const x of w.buckets.values()) if (x.effectiveAtMs > w.nowMs && isCandidate(x, c)) starts.push(x.effectiveAtMs);
   for (const s of w.schedules) {
-    const scoped = (s.memberId === null || s.memberId === c.memberId) &&
+    const scoped =
+      (s.memberId === null || s.memberId === c.memberId) &&
       (s.models === null || s.models.includes(c.model) || (c.rate.modelGroups ?? []).some((g) => s.models!.includes(g)));
     if (scoped && (s.endsAtMs === null || s.nextCycleStartMs < s.endsAtMs)) starts.push(s.nextCycleStartMs);
   }
@@ -73,19 +79,28 @@ export function insufficientQuota(w: Work, c: EligibilityContext, needCoins: num
     message = `This account has no package or balance that pays for the model ${c.model}${renewsAtMs === null ? '' : ` until ${day(renewsAtMs, w.nowMs)}`}; a package, an add-on or a wallet top-up continues now.`;
   } else if (heldCoins > 0) {
     const free = candidates.reduce((n, b) => n + (b.unit === 'tokens' ? Math.max(0, available(b)) : 0), 0);
-    message = `Your balance is busy: ${count(heldCoins)} tokens are held by requests still in progress and ${count(free)} are free, ` +
+    message =
+      `Your balance is busy: ${count(heldCoins)} tokens are held by requests still in progress and ${count(free)} are free, ` +
       `less than this request needs (about ${count(needCoins)}). Retry when they finish, or send a smaller max_tokens.`;
   } else {
     const renews = renewsAtMs === null ? 'it does not renew' : `it renews on ${day(renewsAtMs, w.nowMs)}`;
     const left = Math.max(0, available(ranOut));
-    const state = left === 0 ? 'is used up' : `has ${ranOut.unit === 'money' ? 'too little' : `${count(left)} ${ranOut.unit === 'tokens' ? 'tokens' : 'requests'}`} left, less than this request needs`;
+    const state =
+      left === 0
+        ? 'is used up'
+        : `has ${ranOut.unit === 'money' ? 'too little' : `${count(left)} ${ranOut.unit === 'tokens' ? 'tokens' : 'requests'}`} left, less than this request needs`;
     message = `Your ${describe(w, ranOut)} ${state}; ${renews}; ${continueHint(c.overage)}.`;
   }
   return {
     message,
     details: {
-      bucketId: ranOut?.id ?? null, bucketKind: ranOut?.kind ?? null, remaining: ranOut === undefined ? null : Math.max(0, available(ranOut)),
-      renewsAtMs, overage: c.overage, needCoins, heldCoins,
+      bucketId: ranOut?.id ?? null,
+      bucketKind: ranOut?.kind ?? null,
+      remaining: ranOut === undefined ? null : Math.max(0, available(ranOut)),
+      renewsAtMs,
+      overage: c.overage,
+      needCoins,
+      heldCoins,
     },
   };
 }

@@ -35,7 +35,10 @@ describe('overage policies', () => {
     const r = await run(h, 'r2', 500_000, 500_000, { model: 'pricey' });
     assert.ok(r.ok && 'cdr' in r);
     // 0.5M in * 2 CNY/M + 0.5M out * 8 CNY/M = 5 CNY = 500 fen
-    assert.deepEqual(r.cdr.charges.map((c) => [c.kind, c.amount]), [['wallet', 500]]);
+    assert.deepEqual(
+      r.cdr.charges.map((c) => [c.kind, c.amount]),
+      [['wallet', 500]],
+    );
     assert.equal((await run(h, 'r3', 10, 10)).ok, false, 'wallet empty now');
     await clean(h);
   });
@@ -48,7 +51,10 @@ describe('overage policies', () => {
     const c = await run(h, 'r3', 500_000, 500_000, { model: 'pricey' }); // 500 fen: postpaid, reaching the limit
     const d = await run(h, 'r4', 500_000, 500_000, { model: 'pricey' });
     assert.ok(a.ok && b.ok && c.ok && !d.ok);
-    assert.deepEqual([a, b, c].map((x) => ('cdr' in x ? x.cdr.charges.map((ch) => ch.kind).join() : '')), ['wallet', 'postpaid_line', 'postpaid_line']);
+    assert.deepEqual(
+      [a, b, c].map((x) => ('cdr' in x ? x.cdr.charges.map((ch) => ch.kind).join() : '')),
+      ['wallet', 'postpaid_line', 'postpaid_line'],
+    );
     const line = (await h.engine.listBuckets('acct_1')).find((x) => x.kind === 'postpaid_line')!;
     assert.deepEqual([line.used, line.remaining], [1000, 0]);
     await clean(h);
@@ -93,7 +99,16 @@ describe('member caps and pools', () => {
 
   test('a member-owned bucket (a seat allowance) pays only for that member', async () => {
     const h = harness(openMemoryChargingStore());
-    await h.engine.grantBucket({ accountId: 'acct_1', memberId: 'mem_a', unit: 'tokens', amount: 1000, effectiveAtMs: T0, expiresAtMs: null, kind: 'plan_allowance', sourceRef: 'seat_a' });
+    await h.engine.grantBucket({
+      accountId: 'acct_1',
+      memberId: 'mem_a',
+      unit: 'tokens',
+      amount: 1000,
+      effectiveAtMs: T0,
+      expiresAtMs: null,
+      kind: 'plan_allowance',
+      sourceRef: 'seat_a',
+    });
     assert.ok((await run(h, 'r1', 10, 10, { memberId: 'mem_a' })).ok);
     assert.equal((await run(h, 'r2', 10, 10, { memberId: 'mem_b' })).ok, false);
     assert.equal((await run(h, 'r3', 10, 10, { memberId: null })).ok, false);
@@ -109,7 +124,10 @@ describe('request-count plans', () => {
     const e = await h.engine.extend({ reservationId: r.value.reservationId, tokensOutputMore: 4096 });
     assert.ok(e.ok && !e.value.final);
     const cdr = await h.engine.settle(settleInput(r.value.reservationId, 'r1', usage(100_000, 8000)));
-    assert.deepEqual(cdr.charges.map((c) => [c.unit, c.amount]), [['requests', 1]]);
+    assert.deepEqual(
+      cdr.charges.map((c) => [c.unit, c.amount]),
+      [['requests', 1]],
+    );
     assert.ok((await run(h, 'r2', 10, 10, { model: 'coder' })).ok);
     const third = await run(h, 'r3', 10, 10, { model: 'coder' });
     assert.equal(!third.ok && third.code, 'insufficient_quota');
@@ -119,7 +137,15 @@ describe('request-count plans', () => {
 
   test('a request voided before the first byte is not counted', async () => {
     const h = harness(openMemoryChargingStore());
-    await h.engine.grantBucket({ accountId: 'acct_1', unit: 'requests', amount: 1, effectiveAtMs: T0, expiresAtMs: null, kind: 'plan_allowance', sourceRef: 'p' });
+    await h.engine.grantBucket({
+      accountId: 'acct_1',
+      unit: 'requests',
+      amount: 1,
+      effectiveAtMs: T0,
+      expiresAtMs: null,
+      kind: 'plan_allowance',
+      sourceRef: 'p',
+    });
     const r = await h.engine.reserve(reserveInput('r1', { model: 'coder' }));
     assert.ok(r.ok);
     await h.engine.void(r.value.reservationId);
@@ -135,8 +161,14 @@ describe('threshold notifications', () => {
     await run(h, 'r3', 10, 10);
     await run(h, 'r4', 100, 100);
     const events = await h.engine.listEvents('acct_1');
-    assert.deepEqual(events.map((e) => e.type), ['threshold_50', 'threshold_80', 'threshold_100']);
-    assert.equal(events.every((e) => e.deliveryState === 'pending'), true);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['threshold_50', 'threshold_80', 'threshold_100'],
+    );
+    assert.equal(
+      events.every((e) => e.deliveryState === 'pending'),
+      true,
+    );
     assert.equal(events[0]!.data.percent, 50);
   });
 });

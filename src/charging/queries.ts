@@ -5,9 +5,22 @@ import { available, compareBuckets, isExpired } from './burn-down.ts';
 export function toBalance(b: Bucket, nowMs: number): BucketBalance {
   const expired = isExpired(b, nowMs);
   return {
-    id: b.id, unit: b.unit, currency: b.currency, kind: b.kind, memberId: b.memberId, amount: b.amount, used: b.consumed,
-    reserved: b.held, forfeited: b.forfeited, remaining: expired ? 0 : Math.max(0, available(b)), effectiveAtMs: b.effectiveAtMs,
-    expiresAtMs: b.expiresAtMs, expired, models: b.models, priority: b.priority, sourceRef: b.sourceRef,
+    id: b.id,
+    unit: b.unit,
+    currency: b.currency,
+    kind: b.kind,
+    memberId: b.memberId,
+    amount: b.amount,
+    used: b.consumed,
+    reserved: b.held,
+    forfeited: b.forfeited,
+    remaining: expired ? 0 : Math.max(0, available(b)),
+    effectiveAtMs: b.effectiveAtMs,
+    expiresAtMs: b.expiresAtMs,
+    expired,
+    models: b.models,
+    priority: b.priority,
+    sourceRef: b.sourceRef,
   };
 }
 
@@ -22,8 +35,20 @@ export function summarizeUsage(records: UsageRecord[]): UsageSummaryRow[] {
     const key = `${day}\u0000${u.model}`;
     let row = rows.get(key);
     if (row === undefined) {
-      row = { day, model: u.model, requests: 0, tokensInput: 0, tokensOutput: 0, tokensCachedInput: 0, tokensReasoning: 0,
-        costCoins: 0, chargedCoins: 0, chargedMinor: 0, chargedRequests: 0, leakCoins: 0 };
+      row = {
+        day,
+        model: u.model,
+        requests: 0,
+        tokensInput: 0,
+        tokensOutput: 0,
+        tokensCachedInput: 0,
+        tokensReasoning: 0,
+        costCoins: 0,
+        chargedCoins: 0,
+        chargedMinor: 0,
+        chargedRequests: 0,
+        leakCoins: 0,
+      };
       rows.set(key, row);
     }
     row.requests += 1;

@@ -51,8 +51,17 @@ describe('rating', () => {
 
   test('validateRateTable rejects zero denominators, negative prices and half money prices', () => {
     assert.deepEqual(validateRateTable(rates), []);
-    const bad = { version: 'x', models: { m: { coinsPerTokenInput: { num: 1, den: 0 }, coinsPerTokenOutput: { num: 1, den: 1 },
-      coinsPerTokenCachedInput: { num: 1, den: 1 }, priceMicrosPerMillionInput: -1 } } };
+    const bad = {
+      version: 'x',
+      models: {
+        m: {
+          coinsPerTokenInput: { num: 1, den: 0 },
+          coinsPerTokenOutput: { num: 1, den: 1 },
+          coinsPerTokenCachedInput: { num: 1, den: 1 },
+          priceMicrosPerMillionInput: -1,
+        },
+      },
+    };
     assert.equal(validateRateTable(bad).length, 3);
   });
 });

@@ -106,8 +106,13 @@ function coinsOf(rate: ModelRate, p: TokenParts): Q {
   const cw = rate.coinsPerTokenCacheWrite ?? rate.coinsPerTokenInput;
   const rs = rate.coinsPerTokenReasoning ?? rate.coinsPerTokenOutput;
   const small: SmallSum = { num: 0, den: 1 };
-  if (addSmall(small, rate.coinsPerTokenInput, p.input) && addSmall(small, rate.coinsPerTokenCachedInput, p.cachedInput) &&
-    addSmall(small, cw, p.cacheWrite) && addSmall(small, rate.coinsPerTokenOutput, p.output) && addSmall(small, rs, p.reasoning)) {
+  if (
+    addSmall(small, rate.coinsPerTokenInput, p.input) &&
+    addSmall(small, rate.coinsPerTokenCachedInput, p.cachedInput) &&
+    addSmall(small, cw, p.cacheWrite) &&
+    addSmall(small, rate.coinsPerTokenOutput, p.output) &&
+    addSmall(small, rs, p.reasoning)
+  ) {
     return reducedSmall(small.num, small.den);
   }
   const sum: Sum = { num: 0n, den: 1n };
@@ -170,8 +175,11 @@ function moneyOf(rate: ModelRate, p: TokenParts, minorUnitsPerMajor: number, coi
   const small = moneySmall(p, pin, pcached, pcw, pout, prs, minorUnitsPerMajor);
   if (small !== null) return small;
   const micros =
-    BigInt(p.input) * BigInt(pin) + BigInt(p.cachedInput) * BigInt(pcached) + BigInt(p.cacheWrite) * BigInt(pcw) +
-    BigInt(p.output) * BigInt(pout) + BigInt(p.reasoning) * BigInt(prs);
+    BigInt(p.input) * BigInt(pin) +
+    BigInt(p.cachedInput) * BigInt(pcached) +
+    BigInt(p.cacheWrite) * BigInt(pcw) +
+    BigInt(p.output) * BigInt(pout) +
+    BigInt(p.reasoning) * BigInt(prs);
   return q(micros * BigInt(minorUnitsPerMajor), PRICE_SCALE);
 }
 
@@ -187,8 +195,7 @@ export function rateUsage(rate: ModelRate, usage: Usage, minorUnitsPerMajor: num
  * every output token at the dearer of output/reasoning rates (cached input is never dearer than input).
  */
 const maxRatio = (a: Ratio, b: Ratio | undefined): Ratio => (b !== undefined && b.num * a.den > a.num * b.den ? b : a);
-const maxPrice = (a: number | undefined, b: number | undefined): number | undefined =>
-  a === undefined ? undefined : b === undefined ? a : Math.max(a, b);
+const maxPrice = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined ? undefined : b === undefined ? a : Math.max(a, b));
 
 /** The rate used for estimates: the dearer of input/cache-write and of output/reasoning (cached input is never dearer). */
 export function estimateRate(rate: ModelRate): ModelRate {
@@ -229,8 +236,10 @@ export function validateRateTable(t: RateTable): string[] {
   if (!Number.isSafeInteger(mpm) || mpm <= 0) problems.push('minorUnitsPerMajor must be a positive integer');
   for (const [model, r] of Object.entries(t.models)) {
     const ratios: [string, Ratio | undefined][] = [
-      ['coinsPerTokenInput', r.coinsPerTokenInput], ['coinsPerTokenOutput', r.coinsPerTokenOutput],
-      ['coinsPerTokenCachedInput', r.coinsPerTokenCachedInput], ['coinsPerTokenCacheWrite', r.coinsPerTokenCacheWrite],
+      ['coinsPerTokenInput', r.coinsPerTokenInput],
+      ['coinsPerTokenOutput', r.coinsPerTokenOutput],
+      ['coinsPerTokenCachedInput', r.coinsPerTokenCachedInput],
+      ['coinsPerTokenCacheWrite', r.coinsPerTokenCacheWrite],
       ['coinsPerTokenReasoning', r.coinsPerTokenReasoning],
     ];
     for (const [name, ratio] of ratios) {
@@ -239,12 +248,19 @@ export function validateRateTable(t: RateTable): string[] {
         problems.push(`${model}.${name} must be {num >= 0, den > 0} integers`);
       }
     }
-    const prices = [r.priceMicrosPerMillionInput, r.priceMicrosPerMillionOutput, r.priceMicrosPerMillionCachedInput,
-      r.priceMicrosPerMillionCacheWrite, r.priceMicrosPerMillionReasoning, r.perRequestCharge];
+    const prices = [
+      r.priceMicrosPerMillionInput,
+      r.priceMicrosPerMillionOutput,
+      r.priceMicrosPerMillionCachedInput,
+      r.priceMicrosPerMillionCacheWrite,
+      r.priceMicrosPerMillionReasoning,
+      r.perRequestCharge,
+    ];
     if (prices.some((p) => p !== undefined && (!Number.isSafeInteger(p) || p < 0))) {
       problems.push(`${model}: prices and perRequestCharge must be non-negative integers`);
     }
-    if (r.coinsPerMajor !== undefined && (!Number.isSafeInteger(r.coinsPerMajor) || r.coinsPerMajor <= 0)) problems.push(`${model}: coinsPerMajor must be a positive integer`);
+    if (r.coinsPerMajor !== undefined && (!Number.isSafeInteger(r.coinsPerMajor) || r.coinsPerMajor <= 0))
+      problems.push(`${model}: coinsPerMajor must be a positive integer`);
     if ((r.priceMicrosPerMillionInput === undefined) !== (r.priceMicrosPerMillionOutput === undefined)) {
       problems.push(`${model}: give both priceMicrosPerMillionInput and priceMicrosPerMillionOutput, or neither`);
     }

@@ -11,15 +11,50 @@ import { harness, reserveInput, settleInput, usage, DAY_MS, T0 } from './test-fi
 
 test('a cycle whose reference is already taken is created under a unique one; requests go on', async () => {
   const h = harness(openMemoryChargingStore());
-  const s = await h.engine.createAllowanceSchedule({ accountId: 'acct_1', unit: 'tokens', amountPerCycle: 1_000, anchorMs: T0, cycle: 'day', sourceRef: 'plan_1' });
+  const s = await h.engine.createAllowanceSchedule({
+    accountId: 'acct_1',
+    unit: 'tokens',
+    amountPerCycle: 1_000,
+    anchorMs: T0,
+    cycle: 'day',
+    sourceRef: 'plan_1',
+  });
   assert.ok(s.ok);
   // Legacy data: a bucket with the next cycle's reference, written straight to the store (the API refuses '#').
-  await h.store.createBucket({
-    id: 'bkt_legacy', accountId: 'acct_1', memberId: null, unit: 'tokens', currency: null, kind: 'manual', amount: 0, consumed: 0, held: 0,
-    forfeited: 0, floor: 0, effectiveAtMs: T0, expiresAtMs: null, priority: 60, models: null, rollover: false, sourceRef: 'plan_1#1',
-    scheduleId: null, cycleIndex: null, createdAtMs: T0,
-  }, []);
-  const refused = await h.engine.grantBucket({ accountId: 'acct_1', unit: 'tokens', amount: 5, effectiveAtMs: T0, expiresAtMs: null, kind: 'manual', sourceRef: 'plan_1#2' });
+  await h.store.createBucket(
+    {
+      id: 'bkt_legacy',
+      accountId: 'acct_1',
+      memberId: null,
+      unit: 'tokens',
+      currency: null,
+      kind: 'manual',
+      amount: 0,
+      consumed: 0,
+      held: 0,
+      forfeited: 0,
+      floor: 0,
+      effectiveAtMs: T0,
+      expiresAtMs: null,
+      priority: 60,
+      models: null,
+      rollover: false,
+      sourceRef: 'plan_1#1',
+      scheduleId: null,
+      cycleIndex: null,
+      createdAtMs: T0,
+    },
+    [],
+  );
+  const refused = await h.engine.grantBucket({
+    accountId: 'acct_1',
+    unit: 'tokens',
+    amount: 5,
+    effectiveAtMs: T0,
+    expiresAtMs: null,
+    kind: 'manual',
+    sourceRef: 'plan_1#2',
+  });
   assert.ok(!refused.ok);
   assert.match(refused.message, /reserved for allowance cycles/);
 

@@ -47,9 +47,22 @@ function createCycle(w: Work, s: AllowanceSchedule, newId: () => string): number
   const nextStartMs = cycleStartMs(s.anchorMs, s.cycle, k + 1);
   const expiresAtMs = s.endsAtMs === null ? nextStartMs : Math.min(nextStartMs, s.endsAtMs);
   const base = {
-    accountId: s.accountId, memberId: s.memberId, unit: s.unit, currency: s.currency, kind: s.kind, consumed: 0, held: 0,
-    forfeited: 0, floor: 0, effectiveAtMs: startMs, expiresAtMs, priority: s.priority, models: s.models, scheduleId: s.id,
-    cycleIndex: k, createdAtMs: w.nowMs,
+    accountId: s.accountId,
+    memberId: s.memberId,
+    unit: s.unit,
+    currency: s.currency,
+    kind: s.kind,
+    consumed: 0,
+    held: 0,
+    forfeited: 0,
+    floor: 0,
+    effectiveAtMs: startMs,
+    expiresAtMs,
+    priority: s.priority,
+    models: s.models,
+    scheduleId: s.id,
+    cycleIndex: k,
+    createdAtMs: w.nowMs,
   };
   const id = newId();
   const main: Bucket = { ...base, id, amount: 0, rollover: s.rollover, sourceRef: freeRef(w, cycleBucketRef(s, k), id) };

@@ -22,7 +22,10 @@ describe('reserve and settle', () => {
     assert.equal(r.value.rateVersion, 'v1');
     assert.equal((await h.engine.listBuckets('acct_1'))[0]!.reserved, 500);
     const cdr = await h.engine.settle(settleInput(r.value.reservationId, 'req_1', usage(90, 120)));
-    assert.deepEqual(cdr.charges.map((c) => c.amount), [210]);
+    assert.deepEqual(
+      cdr.charges.map((c) => c.amount),
+      [210],
+    );
     const [bal] = await h.engine.listBuckets('acct_1');
     assert.deepEqual([bal!.used, bal!.reserved, bal!.remaining], [210, 0, 9790]);
     await clean(h);
@@ -106,7 +109,15 @@ describe('reserve and settle', () => {
   test('worked example: trial, then plan, then booster in one hold; the wallet only after them', async () => {
     const h = harness(openMemoryChargingStore());
     const g = (kind: 'trial' | 'plan_allowance' | 'addon', amount: number, days: number | null, ref: string) =>
-      h.engine.grantBucket({ accountId: 'acct_1', unit: 'tokens', amount, effectiveAtMs: T0, expiresAtMs: days === null ? null : T0 + days * DAY_MS, kind, sourceRef: ref });
+      h.engine.grantBucket({
+        accountId: 'acct_1',
+        unit: 'tokens',
+        amount,
+        effectiveAtMs: T0,
+        expiresAtMs: days === null ? null : T0 + days * DAY_MS,
+        kind,
+        sourceRef: ref,
+      });
     await g('trial', 300, 30, 't');
     await g('plan_allowance', 150, 31, 'p');
     await g('addon', 50, 90, 'b');
@@ -114,17 +125,35 @@ describe('reserve and settle', () => {
     const r = await h.engine.reserve(reserveInput('req_1', { tokensInputEstimate: 400, tokensOutputMax: 80 }));
     assert.ok(r.ok);
     const held = (await h.engine.listBuckets('acct_1')).map((b) => [b.kind, b.reserved]);
-    assert.deepEqual(held, [['trial', 300], ['plan_allowance', 150], ['addon', 30], ['wallet', 0]]);
+    assert.deepEqual(held, [
+      ['trial', 300],
+      ['plan_allowance', 150],
+      ['addon', 30],
+      ['wallet', 0],
+    ]);
     const cdr = await h.engine.settle(settleInput(r.value.reservationId, 'req_1', usage(400, 80)));
-    assert.deepEqual(cdr.charges.map((c) => [c.kind, c.amount]), [['trial', 300], ['plan_allowance', 150], ['addon', 30]]);
+    assert.deepEqual(
+      cdr.charges.map((c) => [c.kind, c.amount]),
+      [
+        ['trial', 300],
+        ['plan_allowance', 150],
+        ['addon', 30],
+      ],
+    );
     const r2 = await h.engine.reserve(reserveInput('req_2', { tokensInputEstimate: 10, tokensOutputMax: 30 }));
     assert.ok(r2.ok);
     const cdr2 = await h.engine.settle(settleInput(r2.value.reservationId, 'req_2', usage(10, 30)));
-    assert.deepEqual(cdr2.charges.map((c) => [c.kind, c.unit, c.amount]), [['addon', 'tokens', 20], ['wallet', 'money', 1]]);
+    assert.deepEqual(
+      cdr2.charges.map((c) => [c.kind, c.unit, c.amount]),
+      [
+        ['addon', 'tokens', 20],
+        ['wallet', 'money', 1],
+      ],
+    );
     await clean(h);
   });
 
-  test('settle rates with the reservation\'s rate version even after the table changed', async () => {
+  test("settle rates with the reservation's rate version even after the table changed", async () => {
     const h = await setup();
     const r = await h.engine.reserve(reserveInput('req_1'));
     assert.ok(r.ok);
@@ -141,7 +170,10 @@ describe('reserve and settle', () => {
     assert.ok(r.ok);
     const cdr = await h.engine.settle(settleInput(r.value.reservationId, 'req_1', usage(200, 300)));
     assert.equal(cdr.costCoins, 500);
-    assert.deepEqual(cdr.charges.map((c) => c.amount), [300]);
+    assert.deepEqual(
+      cdr.charges.map((c) => c.amount),
+      [300],
+    );
     assert.equal(cdr.leakCoins, 200);
     assert.equal((await h.engine.listBuckets('acct_1'))[0]!.remaining, 0);
     await clean(h);
@@ -164,12 +196,40 @@ describe('reserve and settle', () => {
     const r = await h.engine.reserve(reserveInput('req_1', { memberId: 'mem_1' }));
     assert.ok(r.ok);
     h.clock.advance(1234);
-    const cdr = await h.engine.settle(settleInput(r.value.reservationId, 'req_1', usage(10, 20, { tokensCachedInput: 4, tokensReasoning: 5 }),
-      { provider: 'deepseek', upstreamModel: 'deepseek-chat', deploymentId: 'dep_9', region: 'cn', latencyMs: 800, ttftMs: 120, vendorCostMicros: 77, status: 'truncated', usageEstimated: true }));
+    const cdr = await h.engine.settle(
+      settleInput(r.value.reservationId, 'req_1', usage(10, 20, { tokensCachedInput: 4, tokensReasoning: 5 }), {
+        provider: 'deepseek',
+        upstreamModel: 'deepseek-chat',
+        deploymentId: 'dep_9',
+        region: 'cn',
+        latencyMs: 800,
+        ttftMs: 120,
+        vendorCostMicros: 77,
+        status: 'truncated',
+        usageEstimated: true,
+      }),
+    );
     assert.deepEqual(
-      [cdr.accountId, cdr.memberId, cdr.keyId, cdr.model, cdr.provider, cdr.upstreamModel, cdr.deploymentId, cdr.region, cdr.latencyMs, cdr.ttftMs,
-        cdr.vendorCostMicros, cdr.status, cdr.usageEstimated, cdr.rateVersion, cdr.startedAtMs, cdr.settledAtMs],
-      ['acct_1', 'mem_1', 'key_1', 'ref', 'deepseek', 'deepseek-chat', 'dep_9', 'cn', 800, 120, 77, 'truncated', true, 'v1', T0, T0 + 1234]);
+      [
+        cdr.accountId,
+        cdr.memberId,
+        cdr.keyId,
+        cdr.model,
+        cdr.provider,
+        cdr.upstreamModel,
+        cdr.deploymentId,
+        cdr.region,
+        cdr.latencyMs,
+        cdr.ttftMs,
+        cdr.vendorCostMicros,
+        cdr.status,
+        cdr.usageEstimated,
+        cdr.rateVersion,
+        cdr.startedAtMs,
+        cdr.settledAtMs,
+      ],
+      ['acct_1', 'mem_1', 'key_1', 'ref', 'deepseek', 'deepseek-chat', 'dep_9', 'cn', 800, 120, 77, 'truncated', true, 'v1', T0, T0 + 1234],
+    );
     assert.deepEqual(await h.engine.listUsage('acct_1', { fromMs: T0, toMs: T0 + DAY_MS }), [cdr]);
     const [row] = await h.engine.usageSummary('acct_1', { fromMs: T0, toMs: T0 + DAY_MS });
     assert.deepEqual([row!.day, row!.model, row!.requests, row!.chargedCoins], ['2026-01-01', 'ref', 1, cdr.costCoins]);

@@ -47,7 +47,13 @@ export async function reserve(ctx: Ctx, i: ReserveInput): Promise<ReserveResult>
   );
 }
 
-function decideReserve(ctx: Ctx, w: Work, i: ReserveInput, rate: ModelRate, meta: { version: string; currency: string; minor: number }): Decision<ReserveResult> {
+function decideReserve(
+  ctx: Ctx,
+  w: Work,
+  i: ReserveInput,
+  rate: ModelRate,
+  meta: { version: string; currency: string; minor: number },
+): Decision<ReserveResult> {
   const prior = w.reservation;
   if (prior === null && w.usageRecord !== null) {
     // A store may drop a settled reservation's row (its usage record is the durable trace): still never twice.
@@ -82,9 +88,15 @@ function decideReserve(ctx: Ctx, w: Work, i: ReserveInput, rate: ModelRate, meta
   const needCoins = qCeil(fit.costOf(minOut).coins);
   if (!fit.capFits(minOut)) {
     const capText = cap?.tokensPerCycle ?? 0;
-    return { mutation: w.toMutation(), result: err('member_cap_reached',
-      `Member ${i.memberId} reached the cap of ${capText} token coins for this cycle (needs about ${needCoins} more).`,
-      { memberId: i.memberId, cap: capText, used: capRow?.used ?? 0, held: capRow?.held ?? 0 }) };
+    return {
+      mutation: w.toMutation(),
+      result: err('member_cap_reached', `Member ${i.memberId} reached the cap of ${capText} token coins for this cycle (needs about ${needCoins} more).`, {
+        memberId: i.memberId,
+        cap: capText,
+        used: capRow?.used ?? 0,
+        held: capRow?.held ?? 0,
+      }),
+    };
   }
   if (fit.plan(minOut) === null) {
     const q = insufficientQuota(w, c, needCoins);
@@ -107,7 +119,13 @@ function decideReserve(ctx: Ctx, w: Work, i: ReserveInput, rate: ModelRate, meta
 class Fit {
   /** The bisection asks for the same outputs more than once. */
   readonly #costs = new Map<number, RatedCost>();
-  constructor(readonly est: ModelRate, readonly tokensInput: number, readonly minor: number, readonly capLeft: number, readonly sorted: Bucket[]) {}
+  constructor(
+    readonly est: ModelRate,
+    readonly tokensInput: number,
+    readonly minor: number,
+    readonly capLeft: number,
+    readonly sorted: Bucket[],
+  ) {}
 
   costOf(out: number): RatedCost {
     let c = this.#costs.get(out);
@@ -133,19 +151,43 @@ function askOf(ctx: Ctx, i: ReserveInput): number {
 
 /** Hold `takes` for an output grant of `out` tokens and record the reservation. */
 function hold(
-  ctx: Ctx, w: Work, i: ReserveInput, rate: ModelRate, meta: { version: string; currency: string; minor: number }, out: number, takes: Take[],
-  cap: MemberCap | null, capCycle: number | null, capHeld: number,
+  ctx: Ctx,
+  w: Work,
+  i: ReserveInput,
+  rate: ModelRate,
+  meta: { version: string; currency: string; minor: number },
+  out: number,
+  takes: Take[],
+  cap: MemberCap | null,
+  capCycle: number | null,
+  capHeld: number,
 ): Decision<ReserveResult> {
   const ask = askOf(ctx, i);
   for (const t of takes) w.move(t.bucket.id, { held: t.amount });
   if (cap !== null && capCycle !== null) w.moveMember(cap.memberId, capCycle, { held: capHeld });
   const reservation: Reservation = {
-    id: reservationIdFor(i.requestId), requestId: i.requestId, accountId: i.accountId, memberId: i.memberId, keyId: i.keyId, model: i.model,
-    stream: i.stream, state: 'open', rateVersion: meta.version, rate, currency: meta.currency, minorUnitsPerMajor: meta.minor,
-    tokensInputEstimate: i.tokensInputEstimate, tokensOutputMax: i.tokensOutputMax, tokensOutputGranted: out,
+    id: reservationIdFor(i.requestId),
+    requestId: i.requestId,
+    accountId: i.accountId,
+    memberId: i.memberId,
+    keyId: i.keyId,
+    model: i.model,
+    stream: i.stream,
+    state: 'open',
+    rateVersion: meta.version,
+    rate,
+    currency: meta.currency,
+    minorUnitsPerMajor: meta.minor,
+    tokensInputEstimate: i.tokensInputEstimate,
+    tokensOutputMax: i.tokensOutputMax,
+    tokensOutputGranted: out,
     allocations: takes.filter((t) => t.amount > 0).map((t) => ({ bucketId: t.bucket.id, unit: t.bucket.unit, amount: t.amount })),
-    capHeld: cap === null ? 0 : capHeld, capCycleIndex: capCycle, extensions: 0, createdAtMs: w.nowMs,
-    validUntilMs: w.nowMs + ctx.config.reservationTtlMs, closedAtMs: null,
+    capHeld: cap === null ? 0 : capHeld,
+    capCycleIndex: capCycle,
+    extensions: 0,
+    createdAtMs: w.nowMs,
+    validUntilMs: w.nowMs + ctx.config.reservationTtlMs,
+    closedAtMs: null,
   };
   w.setReservation(reservation);
   // A soft ask cut to its share is not final: an extension may grant more once the others settle.

@@ -9,17 +9,26 @@ const MAR1 = Date.UTC(2026, 2, 1);
 
 async function monthly(amount = 1000, rollover = false, startMs = T0): Promise<Harness> {
   const h = harness(openMemoryChargingStore(), {}, startMs);
-  const s = await h.engine.createAllowanceSchedule({ accountId: 'acct_1', unit: 'tokens', amountPerCycle: amount, anchorMs: T0, cycle: 'month', sourceRef: 'sub_1', rollover });
+  const s = await h.engine.createAllowanceSchedule({
+    accountId: 'acct_1',
+    unit: 'tokens',
+    amountPerCycle: amount,
+    anchorMs: T0,
+    cycle: 'month',
+    sourceRef: 'sub_1',
+    rollover,
+  });
   assert.ok(s.ok);
   return h;
 }
 async function clean(h: Harness): Promise<void> {
   assert.deepEqual((await auditAccount(h.store, 'acct_1')).problems, []);
 }
-const cycles = async (h: Harness) => (await h.store.listBuckets('acct_1')).filter((b) => b.scheduleId !== null).map((b) => [b.cycleIndex, b.amount, b.consumed, b.forfeited]);
+const cycles = async (h: Harness) =>
+  (await h.store.listBuckets('acct_1')).filter((b) => b.scheduleId !== null).map((b) => [b.cycleIndex, b.amount, b.consumed, b.forfeited]);
 
 describe('allowance schedules', () => {
-  test('creating a schedule creates the running cycle\'s bucket, valid until the next cycle start', async () => {
+  test("creating a schedule creates the running cycle's bucket, valid until the next cycle start", async () => {
     const h = await monthly();
     const [b] = await h.engine.listBuckets('acct_1');
     assert.deepEqual([b!.amount, b!.effectiveAtMs, b!.expiresAtMs, b!.kind], [1000, T0, FEB1, 'plan_allowance']);
@@ -36,7 +45,14 @@ describe('allowance schedules', () => {
     h.clock.set(FEB1);
     const r = await h.engine.reserve(reserveInput('r1'));
     assert.ok(r.ok);
-    assert.deepEqual(await cycles(h), [[0, 1000, 0, 1000], [1, 1000, 0, 0]], 'January cleared, February created');
+    assert.deepEqual(
+      await cycles(h),
+      [
+        [0, 1000, 0, 1000],
+        [1, 1000, 0, 0],
+      ],
+      'January cleared, February created',
+    );
     assert.equal((await h.engine.listBuckets('acct_1')).find((b) => !b.expired)!.reserved, 200);
   });
 
@@ -46,7 +62,12 @@ describe('allowance schedules', () => {
     assert.equal(await h.engine.renewDue(), 3);
     assert.equal(await h.engine.renewDue(), 0, 'idempotent');
     await h.engine.sweepExpired();
-    assert.deepEqual(await cycles(h), [[0, 1000, 0, 1000], [1, 1000, 0, 1000], [2, 1000, 0, 1000], [3, 1000, 0, 0]]);
+    assert.deepEqual(await cycles(h), [
+      [0, 1000, 0, 1000],
+      [1, 1000, 0, 1000],
+      [2, 1000, 0, 1000],
+      [3, 1000, 0, 0],
+    ]);
     const r = await h.engine.reserve(reserveInput('r1', { tokensInputEstimate: 900, tokensOutputMax: 1000 }));
     assert.ok(r.ok);
     assert.equal(r.value.tokensOutputGranted, 100, 'only the running cycle pays');
@@ -57,7 +78,10 @@ describe('allowance schedules', () => {
     const h = await monthly();
     h.clock.set(MAR1 + 5);
     await Promise.all([h.engine.renewDue(), h.engine.reserve(reserveInput('r1')), h.engine.renewDue()]);
-    assert.deepEqual((await cycles(h)).map((c) => c[0]), [0, 1, 2]);
+    assert.deepEqual(
+      (await cycles(h)).map((c) => c[0]),
+      [0, 1, 2],
+    );
   });
 
   test('unused allowance is cleared at cycle end by default (booked as breakage)', async () => {
@@ -67,12 +91,15 @@ describe('allowance schedules', () => {
     await h.engine.settle(settleInput(r.value.reservationId, 'r1', usage(100, 100)));
     h.clock.set(FEB1);
     await h.engine.sweepExpired();
-    assert.deepEqual(await cycles(h), [[0, 1000, 200, 800], [1, 1000, 0, 0]]);
+    assert.deepEqual(await cycles(h), [
+      [0, 1000, 200, 800],
+      [1, 1000, 0, 0],
+    ]);
     assert.ok((await h.store.listLedger('acct_1')).some((e) => e.op === 'forfeit' && e.credit === 'house:breakage' && e.amount === 800));
     await clean(h);
   });
 
-  test('rollover carries last cycle\'s unused amount for one cycle only', async () => {
+  test("rollover carries last cycle's unused amount for one cycle only", async () => {
     const h = await monthly(1000, true);
     const r = await h.engine.reserve(reserveInput('r1'));
     assert.ok(r.ok);
@@ -80,11 +107,24 @@ describe('allowance schedules', () => {
     h.clock.set(FEB1);
     await h.engine.renewDue();
     const feb = (await h.engine.listBuckets('acct_1')).filter((b) => !b.expired);
-    assert.deepEqual(feb.map((b) => [b.amount, b.sourceRef]), [[1000, 'sub_1#1'], [800, 'sub_1#1:rollover']]);
+    assert.deepEqual(
+      feb.map((b) => [b.amount, b.sourceRef]),
+      [
+        [1000, 'sub_1#1'],
+        [800, 'sub_1#1:rollover'],
+      ],
+    );
     h.clock.set(MAR1);
     await h.engine.sweepExpired();
     const mar = (await h.engine.listBuckets('acct_1')).filter((b) => !b.expired);
-    assert.deepEqual(mar.map((b) => [b.amount, b.sourceRef]), [[1000, 'sub_1#2'], [1000, 'sub_1#2:rollover']], 'the rollover itself does not roll');
+    assert.deepEqual(
+      mar.map((b) => [b.amount, b.sourceRef]),
+      [
+        [1000, 'sub_1#2'],
+        [1000, 'sub_1#2:rollover'],
+      ],
+      'the rollover itself does not roll',
+    );
     await clean(h);
   });
 
@@ -96,7 +136,10 @@ describe('allowance schedules', () => {
     h.clock.set(FEB1 + 1000);
     const cdr = await h.engine.settle(settleInput(r.value.reservationId, 'r1', usage(100, 100)));
     const [jan, feb] = (await h.store.listBuckets('acct_1')).sort((a, b) => a.effectiveAtMs - b.effectiveAtMs);
-    assert.deepEqual(cdr.charges.map((c) => c.bucketId), [jan!.id]);
+    assert.deepEqual(
+      cdr.charges.map((c) => c.bucketId),
+      [jan!.id],
+    );
     assert.deepEqual([jan!.consumed, jan!.held, jan!.forfeited], [200, 0, 800]);
     assert.deepEqual([feb!.consumed, feb!.held], [0, 0]);
     assert.equal(cdr.startedAtMs, FEB1 - 1000);
@@ -119,7 +162,10 @@ describe('allowance schedules', () => {
     await h.engine.createAllowanceSchedule({ accountId: 'acct_1', unit: 'requests', amountPerCycle: 5, anchorMs: T0, cycle: 'day', sourceRef: 'd' });
     h.clock.set(T0 + 2 * DAY_MS + 5);
     await h.engine.renewDue();
-    assert.deepEqual((await cycles(h)).map((c) => c[0]), [0, 1, 2]);
+    assert.deepEqual(
+      (await cycles(h)).map((c) => c[0]),
+      [0, 1, 2],
+    );
   });
 
   test('grants and schedules are idempotent by sourceRef; a different payload with the same ref is a conflict', async () => {

@@ -24,10 +24,10 @@ export async function settle(ctx: Ctx, i: SettleInput): Promise<UsageRecord> {
     if (!(Number.isSafeInteger(v) && v >= 0)) assertNonNegInt(v, `usage.${k}`);
   }
   const nowMs = ctx.deps.clock.nowMs();
-  const run = (renew: boolean): Promise<UsageRecord> => ctx.deps.store.runAccountOp(
-    { accountId: null, nowMs, reservationId: i.reservationId, requestId: i.requestId },
-    (view) => decideSettle(ctx, new Work(view), i, renew),
-  );
+  const run = (renew: boolean): Promise<UsageRecord> =>
+    ctx.deps.store.runAccountOp({ accountId: null, nowMs, reservationId: i.reservationId, requestId: i.requestId }, (view) =>
+      decideSettle(ctx, new Work(view), i, renew),
+    );
   try {
     return await run(true);
   } catch {
@@ -79,7 +79,8 @@ function decideSettle(ctx: Ctx, w: Work, i: SettleInput, renew = true): Decision
   let left = Q1;
   if (r.state === 'open') {
     // Nearly every hold sits on one bucket: nothing to order then.
-    const allocations = r.allocations.length < 2 ? r.allocations : [...r.allocations].sort((a, b) => compareBuckets(w.bucket(a.bucketId), w.bucket(b.bucketId)));
+    const allocations =
+      r.allocations.length < 2 ? r.allocations : [...r.allocations].sort((a, b) => compareBuckets(w.bucket(a.bucketId), w.bucket(b.bucketId)));
     for (const a of allocations) {
       const b = w.bucket(a.bucketId);
       const share = shareOf(left, costIn(b, cost), a.amount, b.unit === 'requests');
@@ -110,12 +111,30 @@ function decideSettle(ctx: Ctx, w: Work, i: SettleInput, renew = true): Decision
     emitBucketThresholds(w, b, before, () => ctx.newId('evt'));
   }
   const record: UsageRecord = {
-    requestId: i.requestId, reservationId: r.id, accountId: r.accountId, memberId: r.memberId, keyId: r.keyId, model: r.model,
-    upstreamModel: i.upstreamModel, provider: i.provider, deploymentId: i.deploymentId, region: i.region, usage: { ...i.usage },
-    usageEstimated: i.usageEstimated, status: i.status, rateVersion: r.rateVersion, costCoins,
-    costMinor: cost.moneyMinor === null ? null : qCeil(cost.moneyMinor), costRequests: cost.requests, charges,
-    leakCoins: qCeil(qMul(left, cost.coins)), vendorCostMicros: i.vendorCostMicros ?? null, latencyMs: i.latencyMs,
-    ttftMs: i.ttftMs, startedAtMs: r.createdAtMs, settledAtMs: w.nowMs,
+    requestId: i.requestId,
+    reservationId: r.id,
+    accountId: r.accountId,
+    memberId: r.memberId,
+    keyId: r.keyId,
+    model: r.model,
+    upstreamModel: i.upstreamModel,
+    provider: i.provider,
+    deploymentId: i.deploymentId,
+    region: i.region,
+    usage: { ...i.usage },
+    usageEstimated: i.usageEstimated,
+    status: i.status,
+    rateVersion: r.rateVersion,
+    costCoins,
+    costMinor: cost.moneyMinor === null ? null : qCeil(cost.moneyMinor),
+    costRequests: cost.requests,
+    charges,
+    leakCoins: qCeil(qMul(left, cost.coins)),
+    vendorCostMicros: i.vendorCostMicros ?? null,
+    latencyMs: i.latencyMs,
+    ttftMs: i.ttftMs,
+    startedAtMs: r.createdAtMs,
+    settledAtMs: w.nowMs,
   };
   if (i.clientRequestId !== undefined) record.clientRequestId = i.clientRequestId;
   w.setReservation({ ...r, state: 'settled', closedAtMs: w.nowMs });

@@ -10,8 +10,16 @@
  * consumed + held + forfeited <= amount - floor) and throws (rolling back) on a violation: a violation is a bug.
  */
 import type {
-  AccountPolicy, AllowanceSchedule, Bucket, ChargingEvent, LedgerEntry, MemberCap, MemberCapUsage, Reservation,
-  StoredChargingEvent, UsageRecord,
+  AccountPolicy,
+  AllowanceSchedule,
+  Bucket,
+  ChargingEvent,
+  LedgerEntry,
+  MemberCap,
+  MemberCapUsage,
+  Reservation,
+  StoredChargingEvent,
+  UsageRecord,
 } from './types.ts';
 
 export interface AccountScope {
@@ -99,7 +107,12 @@ export interface ChargingStore {
    * with one ledger entry; idempotent by (accountId, sourceRef) of the top-up.
    */
   topUpWallet(i: {
-    accountId: string; currency: string; amountMinor: number; sourceRef: string; atMs: number; walletIfNew: Bucket;
+    accountId: string;
+    currency: string;
+    amountMinor: number;
+    sourceRef: string;
+    atMs: number;
+    walletIfNew: Bucket;
   }): Promise<{ bucket: Bucket; applied: boolean }>;
   /** Idempotent by (accountId, sourceRef). */
   createSchedule(s: AllowanceSchedule): Promise<{ schedule: AllowanceSchedule; created: boolean }>;
@@ -134,7 +147,15 @@ export function reservationIdFor(requestId: string): string {
 
 export function emptyMutation(): AccountMutation {
   return {
-    bucketsCreate: [], bucketDeltas: [], schedulesUpdate: [], reservationUpsert: null, memberUsageDeltas: [],
-    usageRecord: null, ledger: [], events: [], policyUpsert: null, memberCapUpsert: null,
+    bucketsCreate: [],
+    bucketDeltas: [],
+    schedulesUpdate: [],
+    reservationUpsert: null,
+    memberUsageDeltas: [],
+    usageRecord: null,
+    ledger: [],
+    events: [],
+    policyUpsert: null,
+    memberCapUpsert: null,
   };
 }

@@ -37,7 +37,10 @@ describe('stream slices and extension', () => {
     // The gateway ended the stream at the grant (finish_reason length) after 130 output tokens; the prompt was 45.
     const cdr = await h.engine.settle(settleInput(r.value.reservationId, 'req_1', usage(45, 130), { status: 'truncated' }));
     assert.equal(cdr.costCoins, 175);
-    assert.deepEqual(cdr.charges.map((c) => c.amount), [175]);
+    assert.deepEqual(
+      cdr.charges.map((c) => c.amount),
+      [175],
+    );
     assert.equal(cdr.leakCoins, 0);
     const [b] = await h.engine.listBuckets('acct_1');
     assert.deepEqual([b!.used, b!.reserved, b!.remaining], [175, 0, 5]);

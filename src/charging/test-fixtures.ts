@@ -15,13 +15,31 @@ export function sampleRates(version = 'v1'): RateTable {
     currency: 'CNY',
     minorUnitsPerMajor: 100,
     models: {
-      ref: { coinsPerTokenInput: { num: 1, den: 1 }, coinsPerTokenOutput: { num: 1, den: 1 }, coinsPerTokenCachedInput: { num: 1, den: 10 },
-        priceMicrosPerMillionInput: 4_000_000, priceMicrosPerMillionOutput: 4_000_000, priceMicrosPerMillionCachedInput: 400_000, modelGroups: ['chat'] },
-      pricey: { coinsPerTokenInput: { num: 2, den: 1 }, coinsPerTokenOutput: { num: 8, den: 1 }, coinsPerTokenCachedInput: { num: 1, den: 2 },
-        coinsPerTokenReasoning: { num: 8, den: 1 }, priceMicrosPerMillionInput: 2_000_000, priceMicrosPerMillionOutput: 8_000_000,
-        priceMicrosPerMillionCachedInput: 500_000, modelGroups: ['chat', 'premium'] },
-      coder: { coinsPerTokenInput: { num: 1, den: 1 }, coinsPerTokenOutput: { num: 1, den: 1 }, coinsPerTokenCachedInput: { num: 1, den: 1 },
-        perRequestCharge: 1 },
+      ref: {
+        coinsPerTokenInput: { num: 1, den: 1 },
+        coinsPerTokenOutput: { num: 1, den: 1 },
+        coinsPerTokenCachedInput: { num: 1, den: 10 },
+        priceMicrosPerMillionInput: 4_000_000,
+        priceMicrosPerMillionOutput: 4_000_000,
+        priceMicrosPerMillionCachedInput: 400_000,
+        modelGroups: ['chat'],
+      },
+      pricey: {
+        coinsPerTokenInput: { num: 2, den: 1 },
+        coinsPerTokenOutput: { num: 8, den: 1 },
+        coinsPerTokenCachedInput: { num: 1, den: 2 },
+        coinsPerTokenReasoning: { num: 8, den: 1 },
+        priceMicrosPerMillionInput: 2_000_000,
+        priceMicrosPerMillionOutput: 8_000_000,
+        priceMicrosPerMillionCachedInput: 500_000,
+        modelGroups: ['chat', 'premium'],
+      },
+      coder: {
+        coinsPerTokenInput: { num: 1, den: 1 },
+        coinsPerTokenOutput: { num: 1, den: 1 },
+        coinsPerTokenCachedInput: { num: 1, den: 1 },
+        perRequestCharge: 1,
+      },
       third: { coinsPerTokenInput: { num: 1, den: 3 }, coinsPerTokenOutput: { num: 2, den: 3 }, coinsPerTokenCachedInput: { num: 1, den: 3 } },
     },
   };
@@ -47,10 +65,44 @@ export function usage(tokensInput: number, tokensOutput: number, extra: Partial<
 }
 
 export function settleInput(reservationId: string, requestId: string, u: Usage, extra: Partial<SettleInput> = {}): SettleInput {
-  return { reservationId, requestId, usage: u, usageEstimated: false, status: 'ok', provider: 'mock', upstreamModel: 'm', region: 'local',
-    deploymentId: 'dep_1', latencyMs: 100, ttftMs: 10, ...extra };
+  return {
+    reservationId,
+    requestId,
+    usage: u,
+    usageEstimated: false,
+    status: 'ok',
+    provider: 'mock',
+    upstreamModel: 'm',
+    region: 'local',
+    deploymentId: 'dep_1',
+    latencyMs: 100,
+    ttftMs: 10,
+    ...extra,
+  };
 }
 
-export function reserveInput(requestId: string, extra: Partial<{ accountId: string; memberId: string | null; keyId: string; model: string; tokensInputEstimate: number; tokensOutputMax: number; stream: boolean; tokensOutputAsk: number }> = {}) {
-  return { requestId, accountId: 'acct_1', memberId: null, keyId: 'key_1', model: 'ref', tokensInputEstimate: 100, tokensOutputMax: 100, stream: false, ...extra };
+export function reserveInput(
+  requestId: string,
+  extra: Partial<{
+    accountId: string;
+    memberId: string | null;
+    keyId: string;
+    model: string;
+    tokensInputEstimate: number;
+    tokensOutputMax: number;
+    stream: boolean;
+    tokensOutputAsk: number;
+  }> = {},
+) {
+  return {
+    requestId,
+    accountId: 'acct_1',
+    memberId: null,
+    keyId: 'key_1',
+    model: 'ref',
+    tokensInputEstimate: 100,
+    tokensOutputMax: 100,
+    stream: false,
+    ...extra,
+  };
 }

@@ -27,10 +27,20 @@ export function emitBucketThresholds(w: Work, b: Bucket, consumedBefore: number,
   if (!hasThresholds(b) || !anyCrossed(BUCKET_THRESHOLDS_PERCENT, consumedBefore, b.consumed, b.amount)) return;
   for (const t of crossed(BUCKET_THRESHOLDS_PERCENT, consumedBefore, b.consumed, b.amount)) {
     w.event({
-      id: newId(), accountId: b.accountId, type: `threshold_${t}` as ChargingEventType, subjectId: b.id, atMs: w.nowMs,
+      id: newId(),
+      accountId: b.accountId,
+      type: `threshold_${t}` as ChargingEventType,
+      subjectId: b.id,
+      atMs: w.nowMs,
       data: {
-        bucketId: b.id, kind: b.kind, unit: b.unit, amount: b.amount, used: b.consumed, percent: t,
-        expiresAtMs: b.expiresAtMs, memberId: b.memberId,
+        bucketId: b.id,
+        kind: b.kind,
+        unit: b.unit,
+        amount: b.amount,
+        used: b.consumed,
+        percent: t,
+        expiresAtMs: b.expiresAtMs,
+        memberId: b.memberId,
       },
     });
   }
@@ -40,7 +50,11 @@ export function emitMemberCapThresholds(w: Work, cap: MemberCap, cycleIndex: num
   if (cap.tokensPerCycle === null || !anyCrossed(MEMBER_CAP_THRESHOLDS_PERCENT, usedBefore, usedAfter, cap.tokensPerCycle)) return;
   for (const t of crossed(MEMBER_CAP_THRESHOLDS_PERCENT, usedBefore, usedAfter, cap.tokensPerCycle)) {
     w.event({
-      id: newId(), accountId: cap.accountId, type: `member_cap_${t}` as ChargingEventType, subjectId: cap.memberId, atMs: w.nowMs,
+      id: newId(),
+      accountId: cap.accountId,
+      type: `member_cap_${t}` as ChargingEventType,
+      subjectId: cap.memberId,
+      atMs: w.nowMs,
       data: { memberId: cap.memberId, cycleIndex, cap: cap.tokensPerCycle, used: usedAfter, percent: t },
     });
   }

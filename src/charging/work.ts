@@ -10,8 +10,16 @@
 import { AssertionError } from '../core/index.ts';
 import type { AccountMutation, AccountView, BucketDelta, MemberUsageDelta } from './store.ts';
 import type {
-  AccountPolicy, AllowanceSchedule, Bucket, ChargingEvent, LedgerEntry, LedgerOp, MemberCap, MemberCapUsage,
-  Reservation, UsageRecord,
+  AccountPolicy,
+  AllowanceSchedule,
+  Bucket,
+  ChargingEvent,
+  LedgerEntry,
+  LedgerOp,
+  MemberCap,
+  MemberCapUsage,
+  Reservation,
+  UsageRecord,
 } from './types.ts';
 import { copyBucket } from './burn-down.ts';
 
@@ -133,8 +141,16 @@ export class Work {
     if (e.amount === 0) return;
     if (!(e.amount > 0 && Number.isSafeInteger(e.amount))) throw new AssertionError('ledger amount must be a positive integer');
     this.#ledger.push({
-      id: `${op}:${ref}:${e.bucket.id}`, accountId: this.accountId, op, debit: e.debit, credit: e.credit,
-      unit: e.bucket.unit, currency: e.bucket.currency, amount: e.amount, requestId: e.requestId ?? null, atMs: this.nowMs,
+      id: `${op}:${ref}:${e.bucket.id}`,
+      accountId: this.accountId,
+      op,
+      debit: e.debit,
+      credit: e.credit,
+      unit: e.bucket.unit,
+      currency: e.bucket.currency,
+      amount: e.amount,
+      requestId: e.requestId ?? null,
+      atMs: this.nowMs,
     });
   }
 
@@ -166,8 +182,19 @@ export class Work {
   }
 
   get changed(): boolean {
-    return (this.#created?.size ?? 0) + this.#deltas.size + (this.#memberDeltas?.size ?? 0) + this.#ledger.length + this.#events.length +
-      (this.#schedulesUpdate?.size ?? 0) > 0 || this.#reservationChanged || this.#newUsageRecord !== null || this.#policyChanged || this.#capChanged;
+    return (
+      (this.#created?.size ?? 0) +
+        this.#deltas.size +
+        (this.#memberDeltas?.size ?? 0) +
+        this.#ledger.length +
+        this.#events.length +
+        (this.#schedulesUpdate?.size ?? 0) >
+        0 ||
+      this.#reservationChanged ||
+      this.#newUsageRecord !== null ||
+      this.#policyChanged ||
+      this.#capChanged
+    );
   }
 
   toMutation(): AccountMutation | null {

@@ -75,7 +75,9 @@ export function parseCommandArgs(spec: CommandSpec | undefined, argv: string[], 
 
 /** Missing required options, checked after --help had its chance. */
 export function checkRequired(spec: CommandSpec, values: OptionValues): void {
-  const missing = Object.entries(spec.options).filter(([name, o]) => o.required && values[name] === undefined).map(([n]) => `--${n}`);
+  const missing = Object.entries(spec.options)
+    .filter(([name, o]) => o.required && values[name] === undefined)
+    .map(([n]) => `--${n}`);
   if (missing.length > 0) throw new UsageError(`missing ${missing.join(', ')}`, spec.name);
 }
 

@@ -48,7 +48,10 @@ export class AdminClient {
     let text: string;
     try {
       res = await this.#opts.fetch(url, {
-        method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs),
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
       });
       text = await res.text();
     } catch (e) {

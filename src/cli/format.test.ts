@@ -4,8 +4,20 @@ import { describeBucket, formatMoney, formatTable, formatTokens, formatWhen, spe
 
 const NOW = Date.parse('2026-11-25T12:00:00Z');
 const bucket = (over: Partial<BucketView>): BucketView => ({
-  id: 'bkt_1', unit: 'tokens', currency: null, kind: 'trial', memberId: null, granted: 30_000_000, used: 0, reserved: 0,
-  remaining: 30_000_000, effectiveAt: '2026-11-01T00:00:00.000Z', expiresAt: null, expired: false, models: null, ...over,
+  id: 'bkt_1',
+  unit: 'tokens',
+  currency: null,
+  kind: 'trial',
+  memberId: null,
+  granted: 30_000_000,
+  used: 0,
+  reserved: 0,
+  remaining: 30_000_000,
+  effectiveAt: '2026-11-01T00:00:00.000Z',
+  expiresAt: null,
+  expired: false,
+  models: null,
+  ...over,
 });
 
 describe('plain-term amounts', () => {
@@ -46,13 +58,18 @@ describe('bucket lines', () => {
   test('holds, model restrictions, future starts and expiry are spelled out', () => {
     const b = bucket({ reserved: 200_000, models: ['glm-5'], effectiveAt: '2026-12-01T00:00:00.000Z' });
     assert.equal(describeBucket(b, NOW), '30M of 30M tokens left, starts 2026-12-01, 200K tokens held by requests in flight, only for glm-5');
-    assert.equal(describeBucket(bucket({ expired: true, remaining: 0, expiresAt: '2026-11-01T00:00:00.000Z' }), NOW), '0 of 30M tokens left, expired 2026-11-01');
+    assert.equal(
+      describeBucket(bucket({ expired: true, remaining: 0, expiresAt: '2026-11-01T00:00:00.000Z' }), NOW),
+      '0 of 30M tokens left, expired 2026-11-01',
+    );
   });
 
   test('the spendable summary adds live buckets per unit and skips expired or future ones', () => {
     const buckets = [
-      bucket({ remaining: 10_000_000 }), bucket({ remaining: 2_300_000, kind: 'addon' }),
-      bucket({ remaining: 5_000_000, expired: true }), bucket({ remaining: 5_000_000, effectiveAt: '2027-01-01T00:00:00.000Z' }),
+      bucket({ remaining: 10_000_000 }),
+      bucket({ remaining: 2_300_000, kind: 'addon' }),
+      bucket({ remaining: 5_000_000, expired: true }),
+      bucket({ remaining: 5_000_000, effectiveAt: '2027-01-01T00:00:00.000Z' }),
       bucket({ unit: 'money', currency: 'CNY', kind: 'wallet', remaining: 850, granted: 850 }),
     ];
     assert.equal(spendableSummary(buckets, NOW), '12.3M tokens and 8.50 CNY');
@@ -62,10 +79,28 @@ describe('bucket lines', () => {
 
 describe('tables and CSV', () => {
   test('table columns are padded to the widest cell with no trailing blanks', () => {
-    assert.equal(formatTable(['ID', 'NAME'], [['a', 'x'], ['long-id', 'y']]), 'ID       NAME\na        x\nlong-id  y');
+    assert.equal(
+      formatTable(
+        ['ID', 'NAME'],
+        [
+          ['a', 'x'],
+          ['long-id', 'y'],
+        ],
+      ),
+      'ID       NAME\na        x\nlong-id  y',
+    );
   });
 
   test('CSV quotes fields with commas, quotes and line breaks', () => {
-    assert.equal(toCsv(['a', 'b'], [['x,y', 'say "hi"'], [1, null]]), 'a,b\r\n"x,y","say ""hi"""\r\n1,\r\n');
+    assert.equal(
+      toCsv(
+        ['a', 'b'],
+        [
+          ['x,y', 'say "hi"'],
+          [1, null],
+        ],
+      ),
+      'a,b\r\n"x,y","say ""hi"""\r\n1,\r\n',
+    );
   });
 });

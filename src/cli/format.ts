@@ -17,7 +17,12 @@ export function formatMoney(minor: number, currency: string | null | undefined):
   return `${formatMinor(minor, minorScale(cur))} ${cur}`;
 }
 
-const TOKEN_UNITS: [number, string][] = [[1e12, 'T'], [1e9, 'B'], [1e6, 'M'], [1e3, 'K']];
+const TOKEN_UNITS: [number, string][] = [
+  [1e12, 'T'],
+  [1e9, 'B'],
+  [1e6, 'M'],
+  [1e3, 'K'],
+];
 
 /**
  * 12_345_678 -> "12.3M", 30_000_000 -> "30M", 950 -> "950". Rounds DOWN: a balance must never look
@@ -56,7 +61,10 @@ export function formatWhen(iso: string | null | undefined): string {
 export function formatTable(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
@@ -94,8 +102,14 @@ export interface BucketView {
 }
 
 const KIND_LABELS: Record<string, string> = {
-  plan_allowance: 'plan allowance', addon: 'add-on', trial: 'trial', wallet: 'wallet', points: 'points', code: 'code',
-  manual: 'manual grant', postpaid_line: 'credit line',
+  plan_allowance: 'plan allowance',
+  addon: 'add-on',
+  trial: 'trial',
+  wallet: 'wallet',
+  points: 'points',
+  code: 'code',
+  manual: 'manual grant',
+  postpaid_line: 'credit line',
 };
 
 export const bucketKindLabel = (kind: string): string => KIND_LABELS[kind] ?? kind;
@@ -109,7 +123,8 @@ function amountOf(b: BucketView, n: number): string {
 function leftPhrase(b: BucketView): string {
   if (b.kind === 'wallet') return `${amountOf(b, b.remaining)} left`;
   // A postpaid line grants nothing: its credit limit is what is owed so far plus what is left.
-  if (b.kind === 'postpaid_line') return `${amountOf(b, b.used + b.reserved)} owed on the phone bill, ${amountOf(b, b.remaining)} of ${amountOf(b, b.used + b.reserved + b.remaining)} credit left`;
+  if (b.kind === 'postpaid_line')
+    return `${amountOf(b, b.used + b.reserved)} owed on the phone bill, ${amountOf(b, b.remaining)} of ${amountOf(b, b.used + b.reserved + b.remaining)} credit left`;
   if (b.unit === 'tokens') return `${formatTokens(b.remaining)} of ${formatTokens(b.granted)} tokens left`;
   return `${amountOf(b, b.remaining)} of ${amountOf(b, b.granted)} left`;
 }

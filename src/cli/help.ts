@@ -15,7 +15,9 @@ function commandList(commands: CommandSpec[]): string[] {
 }
 
 export function usageLine(spec: CommandSpec): string {
-  const required = Object.entries(spec.options).filter(([, o]) => o.required).map(([n, o]) => `--${n} ${o.value ?? ''}`.trimEnd());
+  const required = Object.entries(spec.options)
+    .filter(([, o]) => o.required)
+    .map(([n, o]) => `--${n} ${o.value ?? ''}`.trimEnd());
   return `Usage: tokengrid ${[spec.name, ...required].join(' ')} [options]`;
 }
 

@@ -9,7 +9,12 @@ import { runCli, type CliIo } from './main.ts';
  * redeem, bills, offers) are exercised here at their agreed paths; test/e2e/cli.test.ts covers the rest
  * against a real server.
  */
-interface Call { method: string; url: URL; headers: Record<string, string>; body: unknown }
+interface Call {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  body: unknown;
+}
 type Reply = { status?: number; body: unknown };
 
 function harness(routes: Record<string, Reply | ((c: Call) => Reply)> = {}) {
@@ -18,17 +23,31 @@ function harness(routes: Record<string, Reply | ((c: Call) => Reply)> = {}) {
   let err = '';
   const fakeFetch = (async (input: string, init: RequestInit) => {
     const call: Call = {
-      method: init.method ?? 'GET', url: new URL(input), headers: init.headers as Record<string, string>,
+      method: init.method ?? 'GET',
+      url: new URL(input),
+      headers: init.headers as Record<string, string>,
       body: init.body === undefined ? undefined : JSON.parse(String(init.body)),
     };
     calls.push(call);
     const route = routes[`${call.method} ${call.url.pathname}`];
-    const reply = typeof route === 'function' ? route(call) : route ?? { status: 404, body: { error: { message: `Unknown route ${call.method} ${call.url.pathname}.`, code: 'not_found' } } };
+    const reply =
+      typeof route === 'function'
+        ? route(call)
+        : (route ?? { status: 404, body: { error: { message: `Unknown route ${call.method} ${call.url.pathname}.`, code: 'not_found' } } });
     return new Response(JSON.stringify(reply.body), { status: reply.status ?? 200, headers: { 'content-type': 'application/json' } });
   }) as unknown as typeof globalThis.fetch;
   const io: CliIo = {
-    stdout: (t) => { out += t; }, stderr: (t) => { err += t; }, env: {}, cwd: '/nonexistent', fetch: fakeFetch,
-    nowMs: () => Date.parse('2026-11-25T12:00:00Z'), uuid: () => '11111111-2222-4333-8444-555555555555',
+    stdout: (t) => {
+      out += t;
+    },
+    stderr: (t) => {
+      err += t;
+    },
+    env: {},
+    cwd: '/nonexistent',
+    fetch: fakeFetch,
+    nowMs: () => Date.parse('2026-11-25T12:00:00Z'),
+    uuid: () => '11111111-2222-4333-8444-555555555555',
   };
   const run = async (...argv: string[]) => {
     out = '';
@@ -67,10 +86,18 @@ describe('dispatch and output contract', () => {
   test('bad values are usage errors (exit 2) before any request', async () => {
     const h = harness();
     for (const argv of [
-      ['topup', '--account', 'a', '--amount', '-5'], ['topup', '--account', 'a', '--amount=-5'], ['topup', '--account', 'a', '--amount', '1.001'],
-      ['grant', '--account', 'a', '--tokens', 'lots'], ['key', 'create', '--account', 'a', '--rpm', '0'],
-      ['bill', 'run', '--period', '2026-13'], ['codes', 'create', '--offer', 'o', '--count', '1000001'], ['balance'],
-      ['balance', '--account', 'a', '--bogus'], ['frobnicate'], ['account'], ['key', 'revoke', '--key', 'tg-secret'],
+      ['topup', '--account', 'a', '--amount', '-5'],
+      ['topup', '--account', 'a', '--amount=-5'],
+      ['topup', '--account', 'a', '--amount', '1.001'],
+      ['grant', '--account', 'a', '--tokens', 'lots'],
+      ['key', 'create', '--account', 'a', '--rpm', '0'],
+      ['bill', 'run', '--period', '2026-13'],
+      ['codes', 'create', '--offer', 'o', '--count', '1000001'],
+      ['balance'],
+      ['balance', '--account', 'a', '--bogus'],
+      ['frobnicate'],
+      ['account'],
+      ['key', 'revoke', '--key', 'tg-secret'],
     ]) {
       const r = await h.run(...argv);
       assert.equal(r.code, 2, argv.join(' '));
@@ -82,15 +109,26 @@ describe('dispatch and output contract', () => {
   });
 
   test("a server error exits 1 with the server's message and code on stderr and nothing on stdout", async () => {
-    const h = harness({ 'GET /admin/accounts/acct_x/balance': { status: 404, body: { error: { message: 'account acct_x does not exist', code: 'not_found' } } } });
+    const h = harness({
+      'GET /admin/accounts/acct_x/balance': { status: 404, body: { error: { message: 'account acct_x does not exist', code: 'not_found' } } },
+    });
     const r = await h.run('balance', '--account', 'acct_x', '--json');
     assert.deepEqual([r.code, r.out, r.err], [1, '', 'error: account acct_x does not exist (not_found)\n']);
   });
 
   test('an unreachable server exits 1 with a plain message', async () => {
     const io: CliIo = {
-      stdout: () => undefined, stderr: (t) => { err += t; }, env: { TOKENGRID_ADMIN_KEY: 'k' }, cwd: '/', nowMs: () => 0, uuid: () => 'u',
-      fetch: (async () => { throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } }); }) as unknown as typeof fetch,
+      stdout: () => undefined,
+      stderr: (t) => {
+        err += t;
+      },
+      env: { TOKENGRID_ADMIN_KEY: 'k' },
+      cwd: '/',
+      nowMs: () => 0,
+      uuid: () => 'u',
+      fetch: (async () => {
+        throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } });
+      }) as unknown as typeof fetch,
     };
     let err = '';
     assert.equal(await runCli(['account', 'list', '--url', 'http://127.0.0.1:9'], io), 1);
@@ -116,7 +154,13 @@ describe('billing commands call the agreed routes', () => {
     const r = await ok.run('account', 'create', '--name', 'Li', '--kind', 'family', '--offer', 'o1', '--json');
     assert.equal(r.code, 0);
     assert.deepEqual(JSON.parse(r.out), { id: 'acct_9', name: 'Li', kind: 'family', subscription: { id: 'sub_9', accountId: 'acct_9' } });
-    assert.deepEqual(ok.calls.map((c) => c.body), [{ name: 'Li', kind: 'family' }, { accountId: 'acct_9', offerId: 'o1' }]);
+    assert.deepEqual(
+      ok.calls.map((c) => c.body),
+      [
+        { name: 'Li', kind: 'family' },
+        { accountId: 'acct_9', offerId: 'o1' },
+      ],
+    );
 
     const bad = harness({ 'POST /admin/accounts': { status: 201, body: { id: 'acct_9' } } });
     const f = await bad.run('account', 'create', '--name', 'Li', '--offer', 'o1');
@@ -136,9 +180,18 @@ describe('billing commands call the agreed routes', () => {
   });
 
   test('redeem, bill run, bill list, bill show and offers use their routes', async () => {
-    const bill = { id: 'bill_1', accountId: 'acct_1', period: '2026-11', totalMinor: 2990, currency: 'CNY', lines: [{ description: 'Plan, light', amountMinor: 2990 }] };
+    const bill = {
+      id: 'bill_1',
+      accountId: 'acct_1',
+      period: '2026-11',
+      totalMinor: 2990,
+      currency: 'CNY',
+      lines: [{ description: 'Plan, light', amountMinor: 2990 }],
+    };
     const h = harness({
-      'POST /admin/accounts/acct_1/redeem': { body: { id: 'bkt_1', unit: 'tokens', kind: 'code', granted: 1000, used: 0, reserved: 0, remaining: 1000, expired: false } },
+      'POST /admin/accounts/acct_1/redeem': {
+        body: { id: 'bkt_1', unit: 'tokens', kind: 'code', granted: 1000, used: 0, reserved: 0, remaining: 1000, expired: false },
+      },
       'POST /admin/bills/run': { body: { period: '2026-11', bills: [bill] } },
       'GET /admin/bills': { body: { data: [bill] } },
       'GET /admin/bills/bill_1': { body: bill },

@@ -24,11 +24,21 @@ export interface CliIo {
 
 export function processIo(): CliIo {
   // `tokengrid codes create ... | head` closes the pipe early: that is not an error worth a stack.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(EXIT_OK); });
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(EXIT_OK);
+  });
   return {
-    stdout: (t) => { process.stdout.write(t); },
-    stderr: (t) => { process.stderr.write(t); },
-    env: process.env, cwd: process.cwd(), fetch: globalThis.fetch, nowMs: () => Date.now(), uuid: () => randomUUID(),
+    stdout: (t) => {
+      process.stdout.write(t);
+    },
+    stderr: (t) => {
+      process.stderr.write(t);
+    },
+    env: process.env,
+    cwd: process.cwd(),
+    fetch: globalThis.fetch,
+    nowMs: () => Date.now(),
+    uuid: () => randomUUID(),
   };
 }
 
@@ -104,8 +114,16 @@ function context(opts: OptionValues, io: CliIo): CommandContext {
       client ??= createClient(opts, { env: io.env, cwd: io.cwd, fetch: io.fetch });
       return client;
     },
-    opts, json: opts.json === true, longTimeoutMs, nowMs: io.nowMs, uuid: io.uuid, env: io.env, cwd: io.cwd,
-    progress: (m) => { if (!quiet) io.stderr(`${m}\n`); },
+    opts,
+    json: opts.json === true,
+    longTimeoutMs,
+    nowMs: io.nowMs,
+    uuid: io.uuid,
+    env: io.env,
+    cwd: io.cwd,
+    progress: (m) => {
+      if (!quiet) io.stderr(`${m}\n`);
+    },
   };
 }
 

@@ -62,13 +62,17 @@ export function moneyAmount(name: string, text: string, currency: string): numbe
   const minor = parseDecimalMinor(text, scale);
   if (minor === undefined) {
     const tooPrecise = /^-?\d+\.\d+$/.test(text.trim());
-    throw new UsageError(tooPrecise
-      ? `--${name} has more decimals than ${currency} allows (${digits}): "${text}"`
-      : `--${name} must be a decimal amount like 10.00, got "${text}"`);
+    throw new UsageError(
+      tooPrecise
+        ? `--${name} has more decimals than ${currency} allows (${digits}): "${text}"`
+        : `--${name} must be a decimal amount like 10.00, got "${text}"`,
+    );
   }
   if (minor <= 0) throw new UsageError(`--${name} must be more than 0, got ${text}`);
   if (minor > MAX_TOPUP_MAJOR * scale) {
-    throw new UsageError(`--${name} ${formatMoney(minor, currency)} is over the CLI's limit of ${formatMoney(MAX_TOPUP_MAJOR * scale, currency)} per top-up; check for a typo or split it`);
+    throw new UsageError(
+      `--${name} ${formatMoney(minor, currency)} is over the CLI's limit of ${formatMoney(MAX_TOPUP_MAJOR * scale, currency)} per top-up; check for a typo or split it`,
+    );
   }
   return minor;
 }
@@ -104,7 +108,10 @@ export function futureInstant(name: string, text: string, nowMs: number): string
 
 /** "gpt-5, glm-5" -> ["gpt-5", "glm-5"]. */
 export function nameList(name: string, text: string): string[] {
-  const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (items.length === 0) throw new UsageError(`--${name} must list at least one name, separated by commas`);
   return items;
 }

@@ -70,7 +70,10 @@ test('every variable is read, typed and trimmed where it is a secret; blank mean
 });
 
 test('a bad value stops the start with a ConfigError naming the variable', () => {
-  assert.throws(() => parseEnv({ TOKENGRID_PORT: 'eighty' }), (e) => e instanceof ConfigError && /TOKENGRID_PORT/.test(e.message));
+  assert.throws(
+    () => parseEnv({ TOKENGRID_PORT: 'eighty' }),
+    (e) => e instanceof ConfigError && /TOKENGRID_PORT/.test(e.message),
+  );
   assert.throws(() => parseEnv({ TOKENGRID_PORT: '70000' }), /TOKENGRID_PORT/);
   assert.throws(() => parseEnv({ TOKENGRID_LOG_LEVEL: 'loud' }), /TOKENGRID_LOG_LEVEL/);
   assert.throws(() => parseEnv({ TOKENGRID_ADMIN_KEY: 'admin123' }), /TOKENGRID_ADMIN_KEY is too short \(8 characters\): use at least 32/);

@@ -97,11 +97,7 @@ export function parseEnv(env: Readonly<Record<string, string | undefined>> = pro
   const r = envSchema.safeParse(picked);
   if (!r.success) {
     // The refinements' messages already name the variable; the others get it as their path.
-    throw new ConfigError(
-      r.error.issues
-        .map((i) => (i.message.startsWith('TOKENGRID_') ? i.message : formatIssues(new z.ZodError([i]))))
-        .join('; '),
-    );
+    throw new ConfigError(r.error.issues.map((i) => (i.message.startsWith('TOKENGRID_') ? i.message : formatIssues(new z.ZodError([i])))).join('; '));
   }
   const e = r.data;
   return {
@@ -125,4 +121,12 @@ export function parseEnv(env: Readonly<Record<string, string | undefined>> = pro
 }
 
 /** The variables the `tokengrid` CLI reads (it is a client of the admin API, not the server; see src/cli/connection.ts). */
-export const CLI_ENV_VARIABLES = ['TOKENGRID_URL', 'TOKENGRID_HOST', 'TOKENGRID_PORT', 'TOKENGRID_ADMIN_KEY', 'TOKENGRID_DATA_DIR', 'TOKENGRID_DEBUG', 'TOKENGRID_CLI_FROM_SOURCE'];
+export const CLI_ENV_VARIABLES = [
+  'TOKENGRID_URL',
+  'TOKENGRID_HOST',
+  'TOKENGRID_PORT',
+  'TOKENGRID_ADMIN_KEY',
+  'TOKENGRID_DATA_DIR',
+  'TOKENGRID_DEBUG',
+  'TOKENGRID_CLI_FROM_SOURCE',
+];

@@ -7,5 +7,8 @@ test('fast paths are on by default and TOKENGRID_FAST_PATHS=off switches every o
   assert.equal(resolveConfig(file, {}).server.fastPaths, true);
   assert.equal(resolveConfig(file, { TOKENGRID_FAST_PATHS: 'off' }).server.fastPaths, false);
   assert.equal(resolveConfig({ ...file, server: { ...file.server, fastPaths: false } }, { TOKENGRID_FAST_PATHS: 'on' }).server.fastPaths, true);
-  assert.throws(() => resolveConfig(file, { TOKENGRID_FAST_PATHS: 'maybe' }), (e: unknown) => e instanceof ConfigError && /on or off/.test(e.message));
+  assert.throws(
+    () => resolveConfig(file, { TOKENGRID_FAST_PATHS: 'maybe' }),
+    (e: unknown) => e instanceof ConfigError && /on or off/.test(e.message),
+  );
 });

@@ -57,7 +57,11 @@ export function loadConfigFile(path: string): FileConfig {
  * Turn the file config plus the environment into the runtime view: providers whose key env var is unset are
  * disabled, and a model left without deployments is served by the mock provider of its vendor's dialect.
  */
-export function resolveConfig(file: FileConfig, env: Readonly<Record<string, string | undefined>> = process.env, overrides: { host?: string; port?: number; dataDir?: string } = {}): RuntimeConfig {
+export function resolveConfig(
+  file: FileConfig,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  overrides: { host?: string; port?: number; dataDir?: string } = {},
+): RuntimeConfig {
   const providers = new Map<string, ResolvedProvider>();
   for (const [name, p] of Object.entries(file.providers)) {
     if (p.adapter === 'mock') {
@@ -94,10 +98,26 @@ export function resolveConfig(file: FileConfig, env: Readonly<Record<string, str
     }
     summary.push({ model: id, providers: [...new Set(deployments.map((d) => d.provider))], mock });
     models.push({
-      id, kind: m.kind, vendor: m.vendor, displayName: m.displayName ?? id, aliases: m.aliases, groups: m.groups,
-      contextWindow: m.contextWindow, maxOutputTokens: m.maxOutputTokens, capabilities: m.capabilities, deployments,
-      fallback: m.fallback, attemptsMax: m.attemptsMax, requestsPerCall: m.requestsPerCall, createdS: 1_767_225_600,
-      cost: { currency: m.cost.currency, inputMicrosPerMillion: m.cost.input, outputMicrosPerMillion: m.cost.output, cachedInputMicrosPerMillion: m.cost.cachedInput ?? m.cost.input },
+      id,
+      kind: m.kind,
+      vendor: m.vendor,
+      displayName: m.displayName ?? id,
+      aliases: m.aliases,
+      groups: m.groups,
+      contextWindow: m.contextWindow,
+      maxOutputTokens: m.maxOutputTokens,
+      capabilities: m.capabilities,
+      deployments,
+      fallback: m.fallback,
+      attemptsMax: m.attemptsMax,
+      requestsPerCall: m.requestsPerCall,
+      createdS: 1_767_225_600,
+      cost: {
+        currency: m.cost.currency,
+        inputMicrosPerMillion: m.cost.input,
+        outputMicrosPerMillion: m.cost.output,
+        cachedInputMicrosPerMillion: m.cost.cachedInput ?? m.cost.input,
+      },
       coins: {
         input: parseRatio(m.coins.input, one),
         output: parseRatio(m.coins.output, one),

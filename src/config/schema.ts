@@ -2,67 +2,86 @@ import { z } from 'zod';
 
 const ratio = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+\/[1-9]\d*$/, 'a ratio like "1/4"')]);
 
-export const providerSchema = z.object({
-  adapter: z.enum(['openai-compatible', 'anthropic', 'gemini', 'mock']),
-  dialect: z.enum(['openai-compatible', 'anthropic', 'gemini']).optional(),
-  baseUrl: z.string().url().optional(),
-  apiKeyEnv: z.string().optional(),
-  apiKey: z.string().optional(),
-  headers: z.record(z.string(), z.string()).optional(),
-  label: z.string().optional(),
-}).strict();
+export const providerSchema = z
+  .object({
+    adapter: z.enum(['openai-compatible', 'anthropic', 'gemini', 'mock']),
+    dialect: z.enum(['openai-compatible', 'anthropic', 'gemini']).optional(),
+    baseUrl: z.string().url().optional(),
+    apiKeyEnv: z.string().optional(),
+    apiKey: z.string().optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    label: z.string().optional(),
+  })
+  .strict();
 
-export const deploymentSchema = z.object({
-  provider: z.string(),
-  upstreamModel: z.string().optional(),
-  region: z.string().default('default'),
-  weight: z.number().nonnegative().default(1),
-}).strict();
+export const deploymentSchema = z
+  .object({
+    provider: z.string(),
+    upstreamModel: z.string().optional(),
+    region: z.string().default('default'),
+    weight: z.number().nonnegative().default(1),
+  })
+  .strict();
 
-export const modelSchema = z.object({
-  kind: z.enum(['chat', 'embedding']).default('chat'),
-  vendor: z.string(),
-  displayName: z.string().optional(),
-  aliases: z.array(z.string()).default([]),
-  groups: z.array(z.string()).default([]),
-  contextWindow: z.number().int().positive(),
-  maxOutputTokens: z.number().int().nonnegative(),
-  capabilities: z.array(z.enum(['tools', 'vision', 'reasoning', 'json', 'completions'])).default([]),
-  deployments: z.array(deploymentSchema).default([]),
-  fallback: z.array(z.string()).default([]),
-  attemptsMax: z.number().int().min(1).max(10).default(3),
-  cost: z.object({
-    currency: z.string().default('CNY'),
-    input: z.number().int().nonnegative(),
-    output: z.number().int().nonnegative(),
-    cachedInput: z.number().int().nonnegative().optional(),
-  }).strict(),
-  coins: z.object({ input: ratio, output: ratio, cachedInput: ratio.optional(), cacheWrite: ratio.optional(), reasoning: ratio.optional() }).strict(),
-  requestsPerCall: z.number().int().positive().default(1),
-}).strict();
+export const modelSchema = z
+  .object({
+    kind: z.enum(['chat', 'embedding']).default('chat'),
+    vendor: z.string(),
+    displayName: z.string().optional(),
+    aliases: z.array(z.string()).default([]),
+    groups: z.array(z.string()).default([]),
+    contextWindow: z.number().int().positive(),
+    maxOutputTokens: z.number().int().nonnegative(),
+    capabilities: z.array(z.enum(['tools', 'vision', 'reasoning', 'json', 'completions'])).default([]),
+    deployments: z.array(deploymentSchema).default([]),
+    fallback: z.array(z.string()).default([]),
+    attemptsMax: z.number().int().min(1).max(10).default(3),
+    cost: z
+      .object({
+        currency: z.string().default('CNY'),
+        input: z.number().int().nonnegative(),
+        output: z.number().int().nonnegative(),
+        cachedInput: z.number().int().nonnegative().optional(),
+      })
+      .strict(),
+    coins: z.object({ input: ratio, output: ratio, cachedInput: ratio.optional(), cacheWrite: ratio.optional(), reasoning: ratio.optional() }).strict(),
+    requestsPerCall: z.number().int().positive().default(1),
+  })
+  .strict();
 
-export const serverSchema = z.object({
-  host: z.string().default('127.0.0.1'),
-  port: z.number().int().min(0).max(65535).default(8080),
-  bodyLimitBytes: z.number().int().positive().default(10 * 1024 * 1024),
-  timeoutMsUpstreamHeaders: z.number().int().positive().default(30_000),
-  timeoutMsUpstreamBody: z.number().int().positive().default(120_000),
-  shutdownGraceMs: z.number().int().nonnegative().default(15_000),
-  /** Keep-alive connections per upstream origin (streams in flight to one origin beyond this queue). */
-  upstreamConnectionsMax: z.number().int().positive().default(4096),
-  /** The fast paths of ARCHITECTURE.md's table; false (or env TOKENGRID_FAST_PATHS=off) takes every general twin. */
-  fastPaths: z.boolean().default(true),
-}).strict();
+export const serverSchema = z
+  .object({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    bodyLimitBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(10 * 1024 * 1024),
+    timeoutMsUpstreamHeaders: z.number().int().positive().default(30_000),
+    timeoutMsUpstreamBody: z.number().int().positive().default(120_000),
+    shutdownGraceMs: z.number().int().nonnegative().default(15_000),
+    /** Keep-alive connections per upstream origin (streams in flight to one origin beyond this queue). */
+    upstreamConnectionsMax: z.number().int().positive().default(4096),
+    /** The fast paths of ARCHITECTURE.md's table; false (or env TOKENGRID_FAST_PATHS=off) takes every general twin. */
+    fastPaths: z.boolean().default(true),
+  })
+  .strict();
 
-export const configSchema = z.object({
-  server: serverSchema.default(serverSchema.parse({})),
-  providers: z.record(z.string(), providerSchema),
-  models: z.record(z.string(), modelSchema),
-  /** Charging settings of the file (the engine's own tuning is ChargingConfig, set by code). */
-  charging: z.object({ walletCoinsPerYuan: z.number().int().positive().default(400_000) }).strict().default({ walletCoinsPerYuan: 400_000 }),
-  catalog: z.object({ offersFile: z.string().optional() }).strict().optional(),
-  notifications: z.object({ webhookUrl: z.string().url().optional() }).strict().optional(),
-}).strict();
+export const configSchema = z
+  .object({
+    server: serverSchema.default(serverSchema.parse({})),
+    providers: z.record(z.string(), providerSchema),
+    models: z.record(z.string(), modelSchema),
+    /** Charging settings of the file (the engine's own tuning is ChargingConfig, set by code). */
+    charging: z
+      .object({ walletCoinsPerYuan: z.number().int().positive().default(400_000) })
+      .strict()
+      .default({ walletCoinsPerYuan: 400_000 }),
+    catalog: z.object({ offersFile: z.string().optional() }).strict().optional(),
+    notifications: z.object({ webhookUrl: z.string().url().optional() }).strict().optional(),
+  })
+  .strict();
 
 export type FileConfig = z.infer<typeof configSchema>;
 export type FileProvider = z.infer<typeof providerSchema>;

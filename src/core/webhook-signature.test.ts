@@ -5,8 +5,11 @@ import { formatWebhookSecret, signWebhookMessage, verifyWebhook, webhookHeaders,
 
 // The test vector of the Standard Webhooks reference library (libraries/javascript/src/webhook.test.ts, "sign function works").
 const SPEC = {
-  secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', id: 'msg_p5jXN8AQM9LWM0D4loKWxJek', timestampS: 1614265330,
-  body: '{"test": 2432232314}', signature: 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+  secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+  id: 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+  timestampS: 1614265330,
+  body: '{"test": 2432232314}',
+  signature: 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
 };
 
 describe('Standard Webhooks signing', () => {
@@ -27,7 +30,10 @@ describe('Standard Webhooks signing', () => {
     assert.deepEqual(verifyWebhook(SPEC.secret, headers, `${SPEC.body} `, now), { ok: false, reason: 'bad_signature' });
     assert.deepEqual(verifyWebhook(SPEC.secret, { ...headers, 'webhook-id': 'msg_other' }, SPEC.body, now), { ok: false, reason: 'bad_signature' });
     assert.deepEqual(verifyWebhook('whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', headers, SPEC.body, now), { ok: false, reason: 'bad_signature' });
-    assert.deepEqual(verifyWebhook(SPEC.secret, { 'webhook-id': SPEC.id, 'webhook-timestamp': String(SPEC.timestampS) }, SPEC.body, now), { ok: false, reason: 'missing_headers' });
+    assert.deepEqual(verifyWebhook(SPEC.secret, { 'webhook-id': SPEC.id, 'webhook-timestamp': String(SPEC.timestampS) }, SPEC.body, now), {
+      ok: false,
+      reason: 'missing_headers',
+    });
     assert.deepEqual(verifyWebhook(SPEC.secret, { ...headers, 'webhook-timestamp': 'soon' }, SPEC.body, now), { ok: false, reason: 'bad_timestamp' });
     const several = `v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= v2,abc ${SPEC.signature}`;
     assert.deepEqual(verifyWebhook(SPEC.secret, { ...headers, 'webhook-signature': several }, SPEC.body, now), { ok: true });

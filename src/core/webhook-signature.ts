@@ -57,8 +57,13 @@ export type WebhookVerifyResult = { ok: true } | { ok: false; reason: 'missing_h
  * Verify a received webhook as the official libraries do: the three headers present, the timestamp within the
  * tolerance of `nowMs`, and one of the space-separated `v1,` signatures equal (constant time) to ours.
  */
-export function verifyWebhook(secret: string, headers: Record<string, string | string[] | undefined>, body: string, nowMs: number,
-  toleranceS = WEBHOOK_TOLERANCE_S): WebhookVerifyResult {
+export function verifyWebhook(
+  secret: string,
+  headers: Record<string, string | string[] | undefined>,
+  body: string,
+  nowMs: number,
+  toleranceS = WEBHOOK_TOLERANCE_S,
+): WebhookVerifyResult {
   const h = (name: string): string | undefined => {
     const v = headers[name] ?? headers[name.toLowerCase()];
     return Array.isArray(v) ? v[0] : v;

@@ -5,12 +5,24 @@ import { valueFromSchema } from './tool-args.ts';
 
 const schema = (props: Record<string, unknown>): unknown => ({ type: 'object', properties: props });
 const claudeCodeTools = ['Task', 'Bash', 'Glob', 'Grep', 'Read', 'Edit', 'Write', 'WebFetch'].map((name) => ({
-  name, schema: name === 'Bash' ? { ...(schema({ command: { type: 'string' }, timeout: { type: 'number' }, run_in_background: { type: 'boolean' } }) as object), required: ['command'] }
-    : name === 'Read' ? { ...(schema({ file_path: { type: 'string' } }) as object), required: ['file_path'] } : schema({ content: { type: 'string' } }),
+  name,
+  schema:
+    name === 'Bash'
+      ? { ...(schema({ command: { type: 'string' }, timeout: { type: 'number' }, run_in_background: { type: 'boolean' } }) as object), required: ['command'] }
+      : name === 'Read'
+        ? { ...(schema({ file_path: { type: 'string' } }) as object), required: ['file_path'] }
+        : schema({ content: { type: 'string' } }),
 }));
 // Codex's function tools (0.171): exec_command first, with optional workdir and shell.
 const codexTools = [
-  { name: 'exec_command', schema: { type: 'object', properties: { cmd: { type: 'string' }, workdir: { type: 'string' }, shell: { type: 'string' }, yield_time_ms: { type: 'number' } }, required: ['cmd'] } },
+  {
+    name: 'exec_command',
+    schema: {
+      type: 'object',
+      properties: { cmd: { type: 'string' }, workdir: { type: 'string' }, shell: { type: 'string' }, yield_time_ms: { type: 'number' } },
+      required: ['cmd'],
+    },
+  },
   { name: 'write_stdin', schema: { type: 'object', properties: { session_id: { type: 'number' }, chars: { type: 'string' } }, required: ['session_id'] } },
   { name: 'update_plan', schema: { type: 'object', properties: { plan: { type: 'array', items: { type: 'string' } } }, required: ['plan'] } },
 ];
@@ -31,20 +43,38 @@ describe('the emulator picks a tool like an agent expects', () => {
   test('arguments come from the prompt: a backticked command, an absolute path; "echo demo" otherwise', () => {
     assert.deepEqual(JSON.parse(pickAgentTool(claudeCodeTools, 'run `git status -s` now', undefined, undefined)!.argsJson), { command: 'git status -s' });
     assert.deepEqual(JSON.parse(pickAgentTool(claudeCodeTools, 'run something', undefined, undefined)!.argsJson), { command: 'echo demo' });
-    assert.deepEqual(JSON.parse(pickAgentTool(claudeCodeTools, 'run something', undefined, undefined, true)!.argsJson), { command: 'echo demo', timeout: 42, run_in_background: true }, 'toolArgs=all');
+    assert.deepEqual(
+      JSON.parse(pickAgentTool(claudeCodeTools, 'run something', undefined, undefined, true)!.argsJson),
+      { command: 'echo demo', timeout: 42, run_in_background: true },
+      'toolArgs=all',
+    );
     assert.deepEqual(JSON.parse(pickAgentTool(claudeCodeTools, 'read /tmp/notes.md please', undefined, undefined)!.argsJson), { file_path: '/tmp/notes.md' });
     assert.equal(hintsFrom('no path').strings?.['file_path'], '/tmp/tokengrid-demo.txt');
   });
 
   test('with no tool named or pointed to: a shell tool, else Read of a path in the prompt, else a tool that changes nothing, else text', () => {
-    assert.deepEqual(pickAgentTool(codexTools, 'hello', undefined, undefined), { name: 'exec_command', argsJson: '{"cmd":"echo demo"}' }, 'no workdir, no shell');
+    assert.deepEqual(
+      pickAgentTool(codexTools, 'hello', undefined, undefined),
+      { name: 'exec_command', argsJson: '{"cmd":"echo demo"}' },
+      'no workdir, no shell',
+    );
     const noShell = claudeCodeTools.filter((t) => t.name !== 'Bash');
     assert.deepEqual(pickAgentTool(noShell, 'what is in /work/a.txt?', undefined, undefined), { name: 'Read', argsJson: '{"file_path":"/work/a.txt"}' });
-    assert.equal(pickAgentTool(noShell, 'hello', undefined, undefined)?.name, 'Glob', 'Task first, then Glob: the first that spawns, writes, fetches or asks nothing');
-    const risky = ['Agent', 'Task', 'Write', 'Edit', 'WebFetch', 'WebSearch', 'AskUserQuestion', 'TodoWrite', 'ExitPlanMode', 'apply_patch', 'spawn_agent'].map((name) => ({ name, schema: schema({}) }));
+    assert.equal(
+      pickAgentTool(noShell, 'hello', undefined, undefined)?.name,
+      'Glob',
+      'Task first, then Glob: the first that spawns, writes, fetches or asks nothing',
+    );
+    const risky = ['Agent', 'Task', 'Write', 'Edit', 'WebFetch', 'WebSearch', 'AskUserQuestion', 'TodoWrite', 'ExitPlanMode', 'apply_patch', 'spawn_agent'].map(
+      (name) => ({ name, schema: schema({}) }),
+    );
     assert.equal(pickAgentTool(risky, 'hello', undefined, undefined), undefined, 'only risky tools: a text answer');
     assert.equal(pickAgentTool(risky, 'write it down', undefined, undefined)?.name, 'Write', 'a verb still picks its tool');
-    assert.equal(pickAgentTool([{ name: 'get_weather', schema: schema({}) }], 'Weather in Paris?', undefined, undefined)?.name, 'get_weather', 'a lone harmless tool is called');
+    assert.equal(
+      pickAgentTool([{ name: 'get_weather', schema: schema({}) }], 'Weather in Paris?', undefined, undefined)?.name,
+      'get_weather',
+      'a lone harmless tool is called',
+    );
   });
 
   test('a tool result is answered with its first 200 characters', () => {
@@ -60,7 +90,8 @@ describe('the emulator picks a tool like an agent expects', () => {
 describe('values from JSON schemas', () => {
   test('nested objects, arrays with minItems, enums, const, bounds, formats, $ref and allOf', () => {
     const s = {
-      type: 'object', required: ['a', 'list', 'ref', 'merged'],
+      type: 'object',
+      required: ['a', 'list', 'ref', 'merged'],
       $defs: { Point: { type: 'object', properties: { x: { type: 'integer', minimum: 100 }, y: { type: 'number', maximum: 1 } } } },
       properties: {
         a: { type: 'object', properties: { b: { type: 'object', properties: { c: { type: 'boolean' } } } } },
@@ -72,7 +103,12 @@ describe('values from JSON schemas', () => {
       },
     };
     assert.deepEqual(valueFromSchema(s), {
-      a: { b: { c: true } }, list: ['x', 'x'], ref: { x: 100, y: 1 }, merged: { p: 7, q: '2026-01-01T00:00:00Z' }, maybe: 'demoooooo'.slice(0, 8), mail: 'demo@example.com',
+      a: { b: { c: true } },
+      list: ['x', 'x'],
+      ref: { x: 100, y: 1 },
+      merged: { p: 7, q: '2026-01-01T00:00:00Z' },
+      maybe: 'demoooooo'.slice(0, 8),
+      mail: 'demo@example.com',
     });
   });
 

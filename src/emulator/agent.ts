@@ -31,7 +31,8 @@ const READ_TOOLS = ['read', 'read_file', 'view', 'open_file'];
  * Tools never called by default: they spawn agents, change files, reach the network, ask the user or
  * change the agent's mode (Claude Code lists `Agent`/`Task` first, and a subagent run fails offline).
  */
-const NOT_BY_DEFAULT = /^(agent|task|.*spawn.*|.*subagent.*|.*delegate.*|write.*|edit.*|multiedit|notebookedit|apply_patch|.*delete.*|.*remove.*|kill.*|.*fetch.*|.*search.*|web.*|ask.*|(enter|exit)planmode|update_plan|todo.*|skill|slashcommand|write_stdin|.*mcp.*)$/i;
+const NOT_BY_DEFAULT =
+  /^(agent|task|.*spawn.*|.*subagent.*|.*delegate.*|write.*|edit.*|multiedit|notebookedit|apply_patch|.*delete.*|.*remove.*|kill.*|.*fetch.*|.*search.*|web.*|ask.*|(enter|exit)planmode|update_plan|todo.*|skill|slashcommand|write_stdin|.*mcp.*)$/i;
 
 /**
  * The tool called when the prompt names none and no verb points to one: a shell tool (it runs `echo demo`,
@@ -45,7 +46,13 @@ export function defaultTool(tools: OfferedTool[], prompt: string): OfferedTool |
   return tools.find((t) => !NOT_BY_DEFAULT.test(t.name));
 }
 
-export function pickAgentTool(tools: OfferedTool[], prompt: string, forced: string | undefined, directive: string | undefined, allArgs = false): { name: string; argsJson: string } | undefined {
+export function pickAgentTool(
+  tools: OfferedTool[],
+  prompt: string,
+  forced: string | undefined,
+  directive: string | undefined,
+  allArgs = false,
+): { name: string; argsJson: string } | undefined {
   if (tools.length === 0) return undefined;
   const byLower = new Map(tools.map((t) => [t.name.toLowerCase(), t]));
   let chosen: OfferedTool | undefined;
@@ -78,9 +85,18 @@ export function hintsFrom(prompt: string): ValueHints {
   const file = path ?? '/tmp/tokengrid-demo.txt';
   return {
     strings: {
-      command, cmd: command, script: command,
-      file_path: file, path: file, filename: file, file,
-      url: 'https://example.com/', pattern: 'demo', query: 'demo', content: 'demo', description: 'demo',
+      command,
+      cmd: command,
+      script: command,
+      file_path: file,
+      path: file,
+      filename: file,
+      file,
+      url: 'https://example.com/',
+      pattern: 'demo',
+      query: 'demo',
+      content: 'demo',
+      description: 'demo',
     },
   };
 }

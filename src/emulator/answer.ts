@@ -14,7 +14,9 @@ const FILLER = (
   'bucket bundle meter stream answer signal packet quota ledger settle reserve charge route relay ' +
   'model vendor upstream gateway latency budget window cycle credit balance record offer plan ' +
   'river stone cloud light'
-).split(' ').map((w) => ' ' + w);
+)
+  .split(' ')
+  .map((w) => ' ' + w);
 
 /** Accumulates what the input-token count and the answer seed depend on, without concatenating. */
 export class PromptMeter {

@@ -62,7 +62,10 @@ function lastTurn(body: Json): Json | undefined {
 function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
-  return content.map((b) => (isRecord(b) && typeof b['text'] === 'string' ? b['text'] : '')).filter((t) => t !== '').join('\n');
+  return content
+    .map((b) => (isRecord(b) && typeof b['text'] === 'string' ? b['text'] : ''))
+    .filter((t) => t !== '')
+    .join('\n');
 }
 
 /** What to answer: a tool call, a fixed text (from a tool result, or JSON for output_config.format), or generated words. */
@@ -75,7 +78,8 @@ function plan(body: Json, directives: Directives): { tool?: { name: string; args
   const tools = body['tools'];
   const choice = body['tool_choice'];
   if (Array.isArray(tools) && tools.length > 0 && !(isRecord(choice) && choice['type'] === 'none')) {
-    const offered = tools.filter((t): t is Json => isRecord(t) && typeof t['name'] === 'string' && (t['type'] === undefined || t['type'] === 'custom'))
+    const offered = tools
+      .filter((t): t is Json => isRecord(t) && typeof t['name'] === 'string' && (t['type'] === undefined || t['type'] === 'custom'))
       .map((t) => ({ name: t['name'] as string, schema: t['input_schema'] }));
     const forced = isRecord(choice) && choice['type'] === 'tool' && typeof choice['name'] === 'string' ? choice['name'] : undefined;
     const tool = pickAgentTool(offered, textOf(content), forced, directives.tool, directives.toolArgs === 'all');
@@ -144,9 +148,10 @@ export function handleCountTokens(ex: Exchange, body: Json): void {
 }
 
 function replyMessage(ex: Exchange, p: Prepared, a: Answer, id: string): void {
-  const content: Json[] = a.tool !== undefined
-    ? [{ type: 'tool_use', id: `toolu_emu${id}`, name: a.tool.name, input: JSON.parse(a.tool.argsJson) as unknown }]
-    : [{ type: 'text', text: a.tokens.join('') }];
+  const content: Json[] =
+    a.tool !== undefined
+      ? [{ type: 'tool_use', id: `toolu_emu${id}`, name: a.tool.name, input: JSON.parse(a.tool.argsJson) as unknown }]
+      : [{ type: 'text', text: a.tokens.join('') }];
   if (a.reasoning.length > 0) content.unshift({ type: 'thinking', thinking: a.reasoning.join(''), signature: signatureOf(a) });
   const out: Json = {
     id: `msg_emu${id}`,
@@ -178,27 +183,30 @@ function streamMessage(ex: Exchange, p: Prepared, a: Answer, id: string): void {
     stop_sequence: null,
   };
   if (!p.settings.noUsage) message['usage'] = usage(a, Math.min(1, a.usage.outputTokens), p.directives);
-  const block = a.tool !== undefined
-    ? { type: 'tool_use', id: `toolu_emu${id}`, name: a.tool.name, input: {} }
-    : { type: 'text', text: '' };
+  const block = a.tool !== undefined ? { type: 'tool_use', id: `toolu_emu${id}`, name: a.tool.name, input: {} } : { type: 'text', text: '' };
   // With reasoning: a thinking block (deltas, then its signature) at index 0, the answer at index 1.
   const k = a.reasoning.length > 0 ? 1 : 0;
   const start = (index: number, content_block: Json): string => ev('content_block_start', { type: 'content_block_start', index, content_block });
-  const head = ev('message_start', { type: 'message_start', message })
-    + (k === 1 ? start(0, { type: 'thinking', thinking: '', signature: '' }) : start(0, block))
-    + ev('ping', { type: 'ping' });
+  const head =
+    ev('message_start', { type: 'message_start', message }) +
+    (k === 1 ? start(0, { type: 'thinking', thinking: '', signature: '' }) : start(0, block)) +
+    ev('ping', { type: 'ping' });
   const chunks: string[] = [];
   if (k === 1) {
     for (const thinking of groupTokens(a.reasoning, p.settings.tokensPerChunk)) {
       chunks.push(ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking } }));
     }
-    chunks[chunks.length - 1] += ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: signatureOf(a) } })
-      + ev('content_block_stop', { type: 'content_block_stop', index: 0 }) + start(1, block);
+    chunks[chunks.length - 1] +=
+      ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: signatureOf(a) } }) +
+      ev('content_block_stop', { type: 'content_block_stop', index: 0 }) +
+      start(1, block);
   }
   if (a.tool !== undefined) {
-    for (const partial_json of a.tool.argPieces) chunks.push(ev('content_block_delta', { type: 'content_block_delta', index: k, delta: { type: 'input_json_delta', partial_json } }));
+    for (const partial_json of a.tool.argPieces)
+      chunks.push(ev('content_block_delta', { type: 'content_block_delta', index: k, delta: { type: 'input_json_delta', partial_json } }));
   } else {
-    for (const text of groupTokens(a.tokens, p.settings.tokensPerChunk)) chunks.push(ev('content_block_delta', { type: 'content_block_delta', index: k, delta: { type: 'text_delta', text } }));
+    for (const text of groupTokens(a.tokens, p.settings.tokensPerChunk))
+      chunks.push(ev('content_block_delta', { type: 'content_block_delta', index: k, delta: { type: 'text_delta', text } }));
   }
   const delta: Json = { type: 'message_delta', delta: { stop_reason: STOP[a.finish], stop_sequence: null } };
   if (!p.settings.noUsage) delta['usage'] = usage(a, a.usage.outputTokens, p.directives);

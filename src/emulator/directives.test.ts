@@ -34,7 +34,8 @@ describe('directives', () => {
 describe('tool arguments and answers', () => {
   test('arguments come from the schema: string demo, number 42, boolean true, enum first, nested; required properties only', () => {
     const schema = {
-      type: 'object', required: ['s', 'n', 'i', 'b', 'e', 'o', 'a'],
+      type: 'object',
+      required: ['s', 'n', 'i', 'b', 'e', 'o', 'a'],
       properties: {
         skipped: { type: 'boolean' },
         s: { type: 'string' },
@@ -48,8 +49,17 @@ describe('tool arguments and answers', () => {
     };
     assert.deepEqual(JSON.parse(argsJsonFromSchema(schema)), { s: 'demo', n: 42, i: 42, b: true, e: 'x', o: { z: 'demo' }, a: [42] });
     assert.equal(argsJsonFromSchema(undefined), '{}');
-    assert.deepEqual(JSON.parse(argsJsonFromSchema({ type: 'object', properties: { run_in_background: { type: 'boolean' } } })), {}, 'an optional flag stays unset');
-    assert.deepEqual(JSON.parse(argsJsonFromSchema({ allOf: [{ type: 'object', properties: { a: { type: 'string' } }, required: ['a'] }, { properties: { b: { type: 'string' } } }] })), { a: 'demo' });
+    assert.deepEqual(
+      JSON.parse(argsJsonFromSchema({ type: 'object', properties: { run_in_background: { type: 'boolean' } } })),
+      {},
+      'an optional flag stays unset',
+    );
+    assert.deepEqual(
+      JSON.parse(
+        argsJsonFromSchema({ allOf: [{ type: 'object', properties: { a: { type: 'string' } }, required: ['a'] }, { properties: { b: { type: 'string' } } }] }),
+      ),
+      { a: 'demo' },
+    );
     assert.deepEqual(JSON.parse(argsJsonFromSchema(schema, { requiredOnly: false })).skipped, true, 'requiredOnly: false fills every property');
   });
 

@@ -13,7 +13,11 @@ after(() => emu.close());
 
 const hello = [{ role: 'user', content: 'Hello there' }];
 const tools = [
-  { name: 'get_weather', description: 'w', input_schema: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'number' } }, required: ['city', 'days'] } },
+  {
+    name: 'get_weather',
+    description: 'w',
+    input_schema: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'number' } }, required: ['city', 'days'] },
+  },
   { name: 'get_time', input_schema: { type: 'object', properties: { zone: { type: 'string', enum: ['utc', 'cet'] } }, required: ['zone'] } },
 ];
 
@@ -57,7 +61,13 @@ describe('anthropic messages (non-stream)', () => {
     assert.equal(r.json.content[0].type, 'tool_use');
     assert.match(r.json.content[0].id, /^toolu_/);
     assert.deepEqual(r.json.content[0].input, { city: 'demo', days: 42 });
-    const forced = await postJson(messagesUrl, ANTHROPIC_HEADERS, { model: 'c', max_tokens: 100, messages: hello, tools, tool_choice: { type: 'tool', name: 'get_time' } });
+    const forced = await postJson(messagesUrl, ANTHROPIC_HEADERS, {
+      model: 'c',
+      max_tokens: 100,
+      messages: hello,
+      tools,
+      tool_choice: { type: 'tool', name: 'get_time' },
+    });
     assert.deepEqual(forced.json.content[0].input, { zone: 'utc' });
     const followUp = [
       ...hello,
@@ -85,13 +95,24 @@ describe('anthropic messages (stream)', () => {
     assert.match(r.headers.get('content-type') ?? '', /^text\/event-stream/);
     const events = splitSse(r.text);
     const names = events.map((e) => e.event);
-    assert.deepEqual(names, ['message_start', 'content_block_start', 'ping', ...Array(6).fill('content_block_delta'), 'content_block_stop', 'message_delta', 'message_stop']);
+    assert.deepEqual(names, [
+      'message_start',
+      'content_block_start',
+      'ping',
+      ...Array(6).fill('content_block_delta'),
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ]);
     const data = events.map((e) => JSON.parse(e.data));
     data.forEach((d, i) => assert.equal(d.type, names[i], 'data.type matches the event name'));
     assert.equal(data[0].message.usage.input_tokens, expectedInputTokens(['Hello there']));
     assert.deepEqual(data[0].message.content, []);
     assert.deepEqual(data[1].content_block, { type: 'text', text: '' });
-    const text = data.filter((d) => d.type === 'content_block_delta').map((d) => d.delta.text).join('');
+    const text = data
+      .filter((d) => d.type === 'content_block_delta')
+      .map((d) => d.delta.text)
+      .join('');
     assert.equal(text, plain.json.content[0].text);
     const delta = data.find((d) => d.type === 'message_delta');
     assert.equal(delta.delta.stop_reason, 'max_tokens');
@@ -106,10 +127,12 @@ describe('anthropic messages (stream)', () => {
     assert.equal(start.content_block.type, 'tool_use');
     assert.equal(start.content_block.name, 'get_weather');
     assert.deepEqual(start.content_block.input, {});
-    const pieces = data.filter((d) => d.type === 'content_block_delta').map((d) => {
-      assert.equal(d.delta.type, 'input_json_delta');
-      return d.delta.partial_json as string;
-    });
+    const pieces = data
+      .filter((d) => d.type === 'content_block_delta')
+      .map((d) => {
+        assert.equal(d.delta.type, 'input_json_delta');
+        return d.delta.partial_json as string;
+      });
     assert.ok(pieces.length >= 2);
     assert.deepEqual(JSON.parse(pieces.join('')), { city: 'demo', days: 42 });
     assert.equal(data.find((d) => d.type === 'message_delta').delta.stop_reason, 'tool_use');
@@ -118,7 +141,11 @@ describe('anthropic messages (stream)', () => {
 
 describe('anthropic errors', () => {
   test('a missing x-api-key is 401 authentication_error, a missing anthropic-version is 400', async () => {
-    const noKey = await postJson(messagesUrl, { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, { model: 'c', max_tokens: 5, messages: hello });
+    const noKey = await postJson(
+      messagesUrl,
+      { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      { model: 'c', max_tokens: 5, messages: hello },
+    );
     assert.equal(noKey.status, 401);
     assert.equal(noKey.json.type, 'error');
     assert.equal(noKey.json.error.type, 'authentication_error');
@@ -128,7 +155,12 @@ describe('anthropic errors', () => {
   });
 
   test('malformed JSON, a missing max_tokens and bad roles are 400 invalid_request_error', async () => {
-    for (const body of ['{oops', { model: 'c', messages: hello }, { model: 'c', max_tokens: 5, messages: [{ role: 'tool', content: 'x' }] }, { max_tokens: 5, messages: hello }]) {
+    for (const body of [
+      '{oops',
+      { model: 'c', messages: hello },
+      { model: 'c', max_tokens: 5, messages: [{ role: 'tool', content: 'x' }] },
+      { max_tokens: 5, messages: hello },
+    ]) {
       const r = await postJson(messagesUrl, ANTHROPIC_HEADERS, body);
       assert.equal(r.status, 400, JSON.stringify(body));
       assert.equal(r.json.type, 'error');

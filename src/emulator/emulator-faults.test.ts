@@ -65,7 +65,10 @@ describe('failure directives', () => {
     const bad = events.findIndex((e) => e.data === '{not json');
     assert.ok(bad > 0);
     assert.equal(events.at(-1)?.data, '[DONE]');
-    const before = events.slice(0, bad).map((e) => JSON.parse(e.data)).filter((c) => c.choices[0]?.delta?.content);
+    const before = events
+      .slice(0, bad)
+      .map((e) => JSON.parse(e.data))
+      .filter((c) => c.choices[0]?.delta?.content);
     assert.equal(before.length, 1);
   });
 
@@ -83,7 +86,11 @@ describe('failure directives', () => {
     assert.ok(!o.text.includes('"usage"'));
     const on = await postJson(chatUrl(), OPENAI_HEADERS, { model: 'm@noUsage', messages: hello });
     assert.equal(on.json.usage, undefined);
-    const a = await post(`${emu.url}/v1/messages`, { ...ANTHROPIC_HEADERS, 'x-emulator': 'noUsage' }, { model: 'c', max_tokens: 5, messages: hello, stream: true });
+    const a = await post(
+      `${emu.url}/v1/messages`,
+      { ...ANTHROPIC_HEADERS, 'x-emulator': 'noUsage' },
+      { model: 'c', max_tokens: 5, messages: hello, stream: true },
+    );
     assert.ok(!a.text.includes('"usage"'));
     const g = await post(`${emu.url}/v1beta/models/g@noUsage:streamGenerateContent?alt=sse`, GEMINI_HEADERS, { contents: [{ parts: [{ text: 'x' }] }] });
     assert.ok(!g.text.includes('usageMetadata'));
@@ -147,8 +154,16 @@ describe('aborts, hangs, stats and shutdown', () => {
 
   test('close() resolves promptly with hanging and slow-streaming clients connected', async () => {
     const other = await startEmulator({ chunkIntervalMs: 50 });
-    const hang = fetch(`${other.url}/v1/chat/completions`, { method: 'POST', headers: OPENAI_HEADERS, body: JSON.stringify({ model: 'm@hang', messages: hello }) }).catch((e: unknown) => e);
-    const slow = await fetch(`${other.url}/v1/chat/completions`, { method: 'POST', headers: OPENAI_HEADERS, body: JSON.stringify({ model: 'm@tokens=1000', messages: hello, stream: true }) });
+    const hang = fetch(`${other.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: OPENAI_HEADERS,
+      body: JSON.stringify({ model: 'm@hang', messages: hello }),
+    }).catch((e: unknown) => e);
+    const slow = await fetch(`${other.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: OPENAI_HEADERS,
+      body: JSON.stringify({ model: 'm@tokens=1000', messages: hello, stream: true }),
+    });
     await until(() => other.stats().requests === 2);
     await other.close();
     assert.ok((await hang) instanceof Error);

@@ -12,7 +12,16 @@ before(async () => {
 after(() => emu.close());
 
 const hello = { contents: [{ role: 'user', parts: [{ text: 'Hello there' }] }] };
-const tools = [{ functionDeclarations: [{ name: 'lookup', parameters: { type: 'OBJECT', properties: { q: { type: 'STRING' }, n: { type: 'INTEGER' }, on: { type: 'BOOLEAN' } }, required: ['q', 'n', 'on'] } }] }];
+const tools = [
+  {
+    functionDeclarations: [
+      {
+        name: 'lookup',
+        parameters: { type: 'OBJECT', properties: { q: { type: 'STRING' }, n: { type: 'INTEGER' }, on: { type: 'BOOLEAN' } }, required: ['q', 'n', 'on'] },
+      },
+    ],
+  },
+];
 
 describe('gemini generateContent', () => {
   test('answers candidates with text, STOP and usageMetadata', async () => {
@@ -67,19 +76,34 @@ describe('gemini generateContent', () => {
       tools,
     });
     const text = async (body: unknown) => (await postJson(`${base}/g:generateContent`, GEMINI_HEADERS, body)).json.candidates[0].content.parts[0].text;
-    assert.equal(await text(turn('user', { output: 'The secret word is kiwi.' })), 'The tool returned: The secret word is kiwi.', 'a wrapped string is the tool text');
+    assert.equal(
+      await text(turn('user', { output: 'The secret word is kiwi.' })),
+      'The tool returned: The secret word is kiwi.',
+      'a wrapped string is the tool text',
+    );
     assert.equal(await text(turn('user', { result: 1 })), 'The tool returned: {"result":1}');
     assert.equal(await text(turn('function', { error: 'no such file' })), 'The tool returned: no such file', 'the older `function` role too');
     const streamed = await post(`${base}/g:streamGenerateContent?alt=sse`, GEMINI_HEADERS, turn('user', { output: 'kiwi' }));
-    const joined = splitSse(streamed.text).map((e) => JSON.parse(e.data).candidates[0].content.parts[0]?.text ?? '').join('');
+    const joined = splitSse(streamed.text)
+      .map((e) => JSON.parse(e.data).candidates[0].content.parts[0]?.text ?? '')
+      .join('');
     assert.equal(joined, 'The tool returned: kiwi');
   });
 
   test('responseJsonSchema / responseSchema get JSON valid for the schema, with or without responseMimeType', async () => {
-    const schema = { type: 'object', properties: { city: { type: 'string' }, population: { type: 'integer', minimum: 1000 } }, required: ['city', 'population'] };
-    const json = async (generationConfig: unknown) => JSON.parse((await postJson(`${base}/g:generateContent`, GEMINI_HEADERS, { ...hello, generationConfig })).json.candidates[0].content.parts[0].text);
+    const schema = {
+      type: 'object',
+      properties: { city: { type: 'string' }, population: { type: 'integer', minimum: 1000 } },
+      required: ['city', 'population'],
+    };
+    const json = async (generationConfig: unknown) =>
+      JSON.parse((await postJson(`${base}/g:generateContent`, GEMINI_HEADERS, { ...hello, generationConfig })).json.candidates[0].content.parts[0].text);
     assert.deepEqual(await json({ responseMimeType: 'application/json', responseJsonSchema: schema }), { city: 'demo', population: 1000 });
-    assert.deepEqual(await json({ responseSchema: { type: 'OBJECT', properties: { ok: { type: 'BOOLEAN' } } } }), { ok: true }, 'the OpenAPI-subset responseSchema, no mime type');
+    assert.deepEqual(
+      await json({ responseSchema: { type: 'OBJECT', properties: { ok: { type: 'BOOLEAN' } } } }),
+      { ok: true },
+      'the OpenAPI-subset responseSchema, no mime type',
+    );
     assert.deepEqual(await json({ response_mime_type: 'application/json' }), { answer: 'demo' });
   });
 });

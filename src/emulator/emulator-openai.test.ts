@@ -19,7 +19,12 @@ const weatherTools = [
       name: 'get_weather',
       parameters: {
         type: 'object',
-        properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] }, days: { type: 'integer' }, exact: { type: 'boolean' } },
+        properties: {
+          city: { type: 'string' },
+          unit: { type: 'string', enum: ['celsius', 'fahrenheit'] },
+          days: { type: 'integer' },
+          exact: { type: 'boolean' },
+        },
         required: ['city'],
       },
     },
@@ -80,7 +85,12 @@ describe('openai chat completions (non-stream)', () => {
   });
 
   test('tool_choice forces a named tool, none disables tools, a tool result gets a text answer', async () => {
-    const forced = await postJson(chat, OPENAI_HEADERS, { model: 'm', messages: hello, tools: weatherTools, tool_choice: { type: 'function', function: { name: 'get_time' } } });
+    const forced = await postJson(chat, OPENAI_HEADERS, {
+      model: 'm',
+      messages: hello,
+      tools: weatherTools,
+      tool_choice: { type: 'function', function: { name: 'get_time' } },
+    });
     assert.equal(forced.json.choices[0].message.tool_calls[0].function.name, 'get_time');
     const none = await postJson(chat, OPENAI_HEADERS, { model: 'm', messages: hello, tools: weatherTools, tool_choice: 'none' });
     assert.equal(none.json.choices[0].finish_reason, 'stop');
@@ -138,7 +148,11 @@ describe('openai chat completions (stream)', () => {
   });
 
   test('reasoning=n streams reasoning_content first and reports reasoning tokens', async () => {
-    const r = await post(chat, { ...OPENAI_HEADERS, 'x-emulator': 'reasoning=3;tokens=4' }, { model: 'm', messages: hello, stream: true, stream_options: { include_usage: true } });
+    const r = await post(
+      chat,
+      { ...OPENAI_HEADERS, 'x-emulator': 'reasoning=3;tokens=4' },
+      { model: 'm', messages: hello, stream: true, stream_options: { include_usage: true } },
+    );
     const chunks = dataJson(splitSse(r.text)) as any[];
     const deltas = chunks.filter((c) => c.choices.length > 0).map((c) => c.choices[0].delta);
     const firstContent = deltas.findIndex((d) => typeof d.content === 'string' && d.content !== '');
@@ -160,7 +174,13 @@ describe('openai legacy completions, embeddings, models', () => {
     assert.deepEqual(a.json.usage, { prompt_tokens: Math.ceil(6 / 4), completion_tokens: 6, total_tokens: Math.ceil(6 / 4) + 6 });
     const s = await post(url, OPENAI_HEADERS, { model: 'davinci', prompt: 'Say hi', max_tokens: 6, stream: true, stream_options: { include_usage: true } });
     const chunks = dataJson(splitSse(s.text)) as any[];
-    assert.equal(chunks.filter((c) => c.choices.length > 0).map((c) => c.choices[0].text).join(''), a.json.choices[0].text);
+    assert.equal(
+      chunks
+        .filter((c) => c.choices.length > 0)
+        .map((c) => c.choices[0].text)
+        .join(''),
+      a.json.choices[0].text,
+    );
     assert.equal(chunks.at(-1).usage.completion_tokens, 6);
   });
 

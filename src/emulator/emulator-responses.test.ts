@@ -15,7 +15,9 @@ before(async () => {
 after(() => emu.close());
 
 const weather = {
-  type: 'function' as const, name: 'get_weather', strict: true,
+  type: 'function' as const,
+  name: 'get_weather',
+  strict: true,
   parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false },
 };
 
@@ -48,7 +50,10 @@ describe('emulator POST /v1/responses', () => {
     const final = await stream.finalResponse();
     assert.equal(final.output_text, plain.output_text);
     assert.deepEqual(final.usage, plain.usage);
-    assert.deepEqual(seq, seq.map((_, i) => i));
+    assert.deepEqual(
+      seq,
+      seq.map((_, i) => i),
+    );
     assert.deepEqual(types.slice(0, 4), ['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added']);
     assert.equal(types.filter((t) => t === 'response.output_text.delta').length, 12);
     assert.deepEqual(types.slice(-4), ['response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.incomplete']);
@@ -70,15 +75,25 @@ describe('emulator POST /v1/responses', () => {
     assert.ok(sfc.type === 'function_call' && sfc.arguments === fc.arguments);
 
     const answer = await openai.responses.create({
-      model: 'gpt-5-mini', tools: [weather],
-      input: [{ role: 'user', content: 'Weather?' }, { type: 'function_call', call_id: fc.call_id, name: fc.name, arguments: fc.arguments }, { type: 'function_call_output', call_id: fc.call_id, output: 'sunny' }],
+      model: 'gpt-5-mini',
+      tools: [weather],
+      input: [
+        { role: 'user', content: 'Weather?' },
+        { type: 'function_call', call_id: fc.call_id, name: fc.name, arguments: fc.arguments },
+        { type: 'function_call_output', call_id: fc.call_id, output: 'sunny' },
+      ],
     });
     assert.equal(answer.output[0]!.type, 'message');
     assert.equal(answer.output_text, 'The tool returned: sunny', 'answered from the tool output, like the chat and Messages sides');
   });
 
   test('tools are picked like the other dialects: a shell tool with the backticked command and only its required arguments', async () => {
-    const shell = { type: 'function' as const, name: 'exec_command', strict: false, parameters: { type: 'object', properties: { cmd: { type: 'string' }, workdir: { type: 'string' } }, required: ['cmd'] } };
+    const shell = {
+      type: 'function' as const,
+      name: 'exec_command',
+      strict: false,
+      parameters: { type: 'object', properties: { cmd: { type: 'string' }, workdir: { type: 'string' } }, required: ['cmd'] },
+    };
     const res = await openai.responses.create({ model: 'gpt-5-mini', tools: [weather, shell], input: 'Run `ls -la` please' });
     const fc = res.output[0]!;
     assert.ok(fc.type === 'function_call');
@@ -88,10 +103,16 @@ describe('emulator POST /v1/responses', () => {
 
   test('text.format json_schema answers with a JSON value that follows the schema (plain and streamed)', async () => {
     const schema = {
-      type: 'object', additionalProperties: false, required: ['city', 'temp', 'sunny', 'tags', 'unit', 'where'],
+      type: 'object',
+      additionalProperties: false,
+      required: ['city', 'temp', 'sunny', 'tags', 'unit', 'where'],
       properties: {
-        city: { type: 'string' }, temp: { type: 'number' }, sunny: { type: 'boolean' }, tags: { type: 'array', items: { type: 'string' } },
-        unit: { type: 'string', enum: ['c', 'f'] }, where: { type: 'object', properties: { lat: { type: 'number' } }, required: ['lat'] },
+        city: { type: 'string' },
+        temp: { type: 'number' },
+        sunny: { type: 'boolean' },
+        tags: { type: 'array', items: { type: 'string' } },
+        unit: { type: 'string', enum: ['c', 'f'] },
+        where: { type: 'object', properties: { lat: { type: 'number' } }, required: ['lat'] },
       },
     };
     const format = { type: 'json_schema' as const, name: 'weather', schema, strict: true };
@@ -119,7 +140,10 @@ describe('emulator POST /v1/responses', () => {
     assert.equal(res.usage!.input_tokens_details.cached_tokens, 3);
     const r = await post(`${emu.url}/v1/responses`, OPENAI_HEADERS, { model: 'o4@reasoning=5', input: 'Think', stream: true });
     const events = splitSse(r.text);
-    assert.ok(events.every((e) => e.event === JSON.parse(e.data).type), 'each event line names its data type');
+    assert.ok(
+      events.every((e) => e.event === JSON.parse(e.data).type),
+      'each event line names its data type',
+    );
     const types = dataJson(events).map((e) => e['type']);
     assert.equal(types.filter((t) => t === 'response.reasoning_text.delta').length, 5);
     assert.ok(types.indexOf('response.reasoning_text.done') < types.indexOf('response.output_text.delta'));

@@ -27,7 +27,13 @@ describe('official openai client', () => {
     const plain = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages, max_tokens: 10 });
     assert.equal(plain.choices[0]?.finish_reason, 'length');
     assert.equal(plain.usage?.completion_tokens, 10);
-    const stream = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages, max_tokens: 10, stream: true, stream_options: { include_usage: true } });
+    const stream = await openai.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages,
+      max_tokens: 10,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = '';
     let usage: OpenAI.CompletionUsage | null | undefined;
     for await (const chunk of stream) {
@@ -86,7 +92,12 @@ describe('official anthropic client', () => {
       model: 'c',
       max_tokens: 100,
       messages: [{ role: 'user', content: 'Weather?' }],
-      tools: [{ name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city', 'days'] } }],
+      tools: [
+        {
+          name: 'get_weather',
+          input_schema: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city', 'days'] },
+        },
+      ],
     });
     const final = await stream.finalMessage();
     assert.equal(final.stop_reason, 'tool_use');

@@ -27,7 +27,10 @@ const roughBody = fc.record(
   {
     model: fc.oneof(fc.constant('m'), fc.constant('m@tokens=2@disconnectAfter=1'), anyValue),
     messages: fc.oneof(fc.array(fc.record({ role: fc.constantFrom('user', 'assistant', 'tool', 'x'), content: anyValue }), { maxLength: 3 }), anyValue),
-    contents: fc.oneof(fc.array(fc.record({ role: fc.constantFrom('user', 'model'), parts: fc.array(anyValue, { maxLength: 2 }) }), { maxLength: 2 }), anyValue),
+    contents: fc.oneof(
+      fc.array(fc.record({ role: fc.constantFrom('user', 'model'), parts: fc.array(anyValue, { maxLength: 2 }) }), { maxLength: 2 }),
+      anyValue,
+    ),
     tools: anyValue,
     tool_choice: anyValue,
     max_tokens: fc.oneof(fc.integer({ min: -2, max: 40 }), anyValue),

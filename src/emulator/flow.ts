@@ -39,7 +39,7 @@ export interface Prepared {
  */
 export function prepare(ex: Exchange, dialect: Dialect, rawModel: unknown, answer: (p: Prepared) => void): void {
   if (typeof rawModel !== 'string' || rawModel === '') {
-    ex.error(dialect, 400, dialect === 'anthropic' ? 'model: Field required' : "you must provide a model parameter");
+    ex.error(dialect, 400, dialect === 'anthropic' ? 'model: Field required' : 'you must provide a model parameter');
     return;
   }
   const { model, directives } = parseDirectives(rawModel, headerDirectives(ex));

@@ -45,7 +45,10 @@ function meterRequest(body: Json, meter: PromptMeter): string | undefined {
 
 function partsText(parts: unknown): string {
   if (!Array.isArray(parts)) return '';
-  return parts.map((p) => (isRecord(p) && typeof p['text'] === 'string' ? p['text'] : '')).filter((t) => t !== '').join('\n');
+  return parts
+    .map((p) => (isRecord(p) && typeof p['text'] === 'string' ? p['text'] : ''))
+    .filter((t) => t !== '')
+    .join('\n');
 }
 
 /**

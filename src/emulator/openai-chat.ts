@@ -62,7 +62,10 @@ function meterMessages(messages: unknown, meter: PromptMeter): string | undefine
 function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
-  return content.map((p) => (isRecord(p) && typeof p['text'] === 'string' ? p['text'] : '')).filter((t) => t !== '').join('\n');
+  return content
+    .map((p) => (isRecord(p) && typeof p['text'] === 'string' ? p['text'] : ''))
+    .filter((t) => t !== '')
+    .join('\n');
 }
 
 /** What to answer: a tool call, a fixed text (from a tool result, or JSON for response_format), or generated words. */
@@ -73,17 +76,24 @@ function plan(body: Json, messages: unknown[], directives: Directives): { tool?:
   const tools = body['tools'];
   const choice = body['tool_choice'];
   if (last['role'] === 'user' && Array.isArray(tools) && tools.length > 0 && choice !== 'none') {
-    const offered = tools.map((t) => (isRecord(t) ? t['function'] : undefined))
+    const offered = tools
+      .map((t) => (isRecord(t) ? t['function'] : undefined))
       .filter((fn): fn is Json => isRecord(fn) && typeof fn['name'] === 'string')
       .map((fn) => ({ name: fn['name'] as string, schema: fn['parameters'] }));
     const forcedName = isRecord(choice) && isRecord(choice['function']) ? choice['function']['name'] : undefined;
-    const tool = pickAgentTool(offered, textOf(last['content']), typeof forcedName === 'string' ? forcedName : undefined, directives.tool, directives.toolArgs === 'all');
+    const tool = pickAgentTool(
+      offered,
+      textOf(last['content']),
+      typeof forcedName === 'string' ? forcedName : undefined,
+      directives.tool,
+      directives.toolArgs === 'all',
+    );
     if (tool !== undefined) return { tool };
   }
   const format = body['response_format'];
   if (isRecord(format) && format['type'] === 'json_schema') {
     const spec = format['json_schema'];
-    return { text: jsonAnswer(isRecord(spec) ? spec['schema'] ?? {} : {}) };
+    return { text: jsonAnswer(isRecord(spec) ? (spec['schema'] ?? {}) : {}) };
   }
   if (isRecord(format) && format['type'] === 'json_object') return { text: jsonAnswer(undefined) };
   return {};

@@ -67,7 +67,10 @@ function lastIsUserTurn(body: Json): boolean {
 function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
-  return content.map((p) => (isRecord(p) && typeof p['text'] === 'string' ? p['text'] : '')).filter((t) => t !== '').join('\n');
+  return content
+    .map((p) => (isRecord(p) && typeof p['text'] === 'string' ? p['text'] : ''))
+    .filter((t) => t !== '')
+    .join('\n');
 }
 
 /** The prompt text of the last (user) turn. */
@@ -93,7 +96,8 @@ function pickTool(body: Json, directives: Directives): { name: string; argsJson:
   if (!Array.isArray(tools) || tools.length === 0 || choice === 'none' || !lastIsUserTurn(body)) return undefined;
   const forced = isRecord(choice) && typeof choice['name'] === 'string' ? choice['name'] : undefined;
   const offered: OfferedTool[] = [];
-  for (const t of tools) if (isRecord(t) && t['type'] === 'function' && typeof t['name'] === 'string') offered.push({ name: t['name'], schema: t['parameters'] });
+  for (const t of tools)
+    if (isRecord(t) && t['type'] === 'function' && typeof t['name'] === 'string') offered.push({ name: t['name'], schema: t['parameters'] });
   return pickAgentTool(offered, lastUserText(body), forced, directives.tool, directives.toolArgs === 'all');
 }
 
@@ -142,7 +146,12 @@ export function handleResponses(ex: Exchange, body: Json): void {
       const all = jsonTokens(json);
       const room = (cap ?? Number.MAX_SAFE_INTEGER) - answer.usage.reasoningTokens;
       const tokens = all.slice(0, Math.max(0, room));
-      answer = { ...answer, tokens, finish: tokens.length < all.length ? 'length' : 'stop', usage: { ...answer.usage, outputTokens: answer.usage.reasoningTokens + tokens.length } };
+      answer = {
+        ...answer,
+        tokens,
+        finish: tokens.length < all.length ? 'length' : 'stop',
+        usage: { ...answer.usage, outputTokens: answer.usage.reasoningTokens + tokens.length },
+      };
     }
     const id = `resp_emu${ex.nextId()}`;
     if (body['stream'] === true) streamResponse(ex, p, body, answer, id);
@@ -160,9 +169,24 @@ function items(a: Answer, id: string): Items {
   const base = id.slice(5);
   const status = a.finish === 'length' ? 'incomplete' : 'completed';
   return {
-    reasoning: a.reasoning.length > 0 ? { id: `rs_${base}`, type: 'reasoning', summary: [], content: [{ type: 'reasoning_text', text: a.reasoning.join('') }] } : undefined,
-    message: a.tool === undefined ? { id: `msg_${base}`, type: 'message', status, role: 'assistant', content: [{ type: 'output_text', text: a.tokens.join(''), annotations: [], logprobs: [] }] } : undefined,
-    call: a.tool !== undefined ? { id: `fc_${base}`, type: 'function_call', status: 'completed', arguments: a.tool.argsJson, call_id: `call_${base}`, name: a.tool.name } : undefined,
+    reasoning:
+      a.reasoning.length > 0
+        ? { id: `rs_${base}`, type: 'reasoning', summary: [], content: [{ type: 'reasoning_text', text: a.reasoning.join('') }] }
+        : undefined,
+    message:
+      a.tool === undefined
+        ? {
+            id: `msg_${base}`,
+            type: 'message',
+            status,
+            role: 'assistant',
+            content: [{ type: 'output_text', text: a.tokens.join(''), annotations: [], logprobs: [] }],
+          }
+        : undefined,
+    call:
+      a.tool !== undefined
+        ? { id: `fc_${base}`, type: 'function_call', status: 'completed', arguments: a.tool.argsJson, call_id: `call_${base}`, name: a.tool.name }
+        : undefined,
   };
 }
 
@@ -170,17 +194,32 @@ function responseBody(p: Prepared, body: Json, a: Answer | undefined, id: string
   const incomplete = a !== undefined && a.finish === 'length';
   const status = a === undefined ? 'in_progress' : incomplete ? 'incomplete' : 'completed';
   const out: Json = {
-    id, object: 'response', created_at: createdAt, status, background: false,
+    id,
+    object: 'response',
+    created_at: createdAt,
+    status,
+    background: false,
     completed_at: status === 'completed' ? nowSeconds() : null,
-    error: null, incomplete_details: incomplete ? { reason: 'max_output_tokens' } : null,
-    instructions: body['instructions'] ?? null, max_output_tokens: body['max_output_tokens'] ?? null,
-    metadata: body['metadata'] ?? {}, model: p.model, output,
-    parallel_tool_calls: body['parallel_tool_calls'] ?? true, previous_response_id: body['previous_response_id'] ?? null,
+    error: null,
+    incomplete_details: incomplete ? { reason: 'max_output_tokens' } : null,
+    instructions: body['instructions'] ?? null,
+    max_output_tokens: body['max_output_tokens'] ?? null,
+    metadata: body['metadata'] ?? {},
+    model: p.model,
+    output,
+    parallel_tool_calls: body['parallel_tool_calls'] ?? true,
+    previous_response_id: body['previous_response_id'] ?? null,
     reasoning: isRecord(body['reasoning']) ? body['reasoning'] : { effort: null, summary: null },
-    service_tier: 'default', store: body['store'] ?? true, temperature: body['temperature'] ?? 1,
+    service_tier: 'default',
+    store: body['store'] ?? true,
+    temperature: body['temperature'] ?? 1,
     text: isRecord(body['text']) ? { format: { type: 'text' }, verbosity: 'medium', ...body['text'] } : { format: { type: 'text' }, verbosity: 'medium' },
-    tool_choice: body['tool_choice'] ?? 'auto', tools: body['tools'] ?? [], top_p: body['top_p'] ?? 1, truncation: 'disabled',
-    usage: a === undefined || p.settings.noUsage ? null : responsesUsage(a), user: null,
+    tool_choice: body['tool_choice'] ?? 'auto',
+    tools: body['tools'] ?? [],
+    top_p: body['top_p'] ?? 1,
+    truncation: 'disabled',
+    usage: a === undefined || p.settings.noUsage ? null : responsesUsage(a),
+    user: null,
   };
   return out;
 }

@@ -21,8 +21,7 @@ function emptyStats(): EmulatorStats {
 }
 
 export function mergePacing(base: Pacing, o: Partial<EmulatorOptions>): Pacing {
-  const num = (v: unknown, fallback: number, min: number): number =>
-    typeof v === 'number' && Number.isFinite(v) ? Math.max(min, Math.floor(v)) : fallback;
+  const num = (v: unknown, fallback: number, min: number): number => (typeof v === 'number' && Number.isFinite(v) ? Math.max(min, Math.floor(v)) : fallback);
   return {
     ttftMs: num(o.ttftMs, base.ttftMs, 0),
     chunkIntervalMs: num(o.chunkIntervalMs, base.chunkIntervalMs, 0),
@@ -88,7 +87,11 @@ function hasBearer(req: IncomingMessage): boolean {
 
 function openaiAuthorized(ex: Exchange): boolean {
   if (hasBearer(ex.req)) return true;
-  ex.error('openai', 401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).");
+  ex.error(
+    'openai',
+    401,
+    "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+  );
   return false;
 }
 
@@ -108,7 +111,11 @@ function anthropicAuthorized(ex: Exchange): boolean {
 function geminiAuthorized(ex: Exchange, query: string): boolean {
   if (header(ex.req, 'x-goog-api-key') !== '') return true;
   if (query !== '' && (new URLSearchParams(query).get('key') ?? '') !== '') return true;
-  ex.error('gemini', 403, "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.");
+  ex.error(
+    'gemini',
+    403,
+    "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+  );
   return false;
 }
 
@@ -147,7 +154,7 @@ function routeGemini(ex: Exchange, path: string, query: string): boolean {
   const rawModel = safeDecode(path.slice(prefix, colon));
   const method = path.slice(colon + 1);
   countPath(ex.state, `${path.slice(0, prefix)}${stripDirectives(rawModel)}:${method}`);
-  if (ex.req.method !== 'POST') return ex.error('gemini', 404, `Method ${ex.req.method ?? ''} not found.`), true;
+  if (ex.req.method !== 'POST') return (ex.error('gemini', 404, `Method ${ex.req.method ?? ''} not found.`), true);
   if (!geminiAuthorized(ex, query)) return true;
   const sse = query.includes('alt=sse');
   if (method === 'generateContent') withJsonBody(ex, 'gemini', (e, b) => handleGenerate(e, b, rawModel, false, false));

@@ -38,7 +38,10 @@ export interface ValueHints {
   requiredOnly?: boolean;
 }
 
-interface Walk { root: unknown; hints: ValueHints | undefined }
+interface Walk {
+  root: unknown;
+  hints: ValueHints | undefined;
+}
 
 function deref(schema: Record<string, unknown>, w: Walk): Record<string, unknown> {
   const ref = schema['$ref'];
@@ -52,13 +55,27 @@ function stringFor(schema: Record<string, unknown>, name: string | undefined, w:
   const hinted = name === undefined ? undefined : w.hints?.strings?.[name.toLowerCase()];
   let s = hinted ?? 'demo';
   switch (schema['format']) {
-    case 'date-time': s = '2026-01-01T00:00:00Z'; break;
-    case 'date': s = '2026-01-01'; break;
-    case 'time': s = '00:00:00'; break;
-    case 'email': s = 'demo@example.com'; break;
-    case 'uri': case 'url': s = 'https://example.com/demo'; break;
-    case 'uuid': s = '00000000-0000-4000-8000-000000000000'; break;
-    default: break;
+    case 'date-time':
+      s = '2026-01-01T00:00:00Z';
+      break;
+    case 'date':
+      s = '2026-01-01';
+      break;
+    case 'time':
+      s = '00:00:00';
+      break;
+    case 'email':
+      s = 'demo@example.com';
+      break;
+    case 'uri':
+    case 'url':
+      s = 'https://example.com/demo';
+      break;
+    case 'uuid':
+      s = '00000000-0000-4000-8000-000000000000';
+      break;
+    default:
+      break;
   }
   const min = typeof schema['minLength'] === 'number' ? schema['minLength'] : 0;
   const max = typeof schema['maxLength'] === 'number' ? schema['maxLength'] : Infinity;
@@ -67,8 +84,10 @@ function stringFor(schema: Record<string, unknown>, name: string | undefined, w:
 }
 
 function numberFor(schema: Record<string, unknown>, integer: boolean): number {
-  const min = typeof schema['minimum'] === 'number' ? schema['minimum'] : typeof schema['exclusiveMinimum'] === 'number' ? schema['exclusiveMinimum'] + 1 : undefined;
-  const max = typeof schema['maximum'] === 'number' ? schema['maximum'] : typeof schema['exclusiveMaximum'] === 'number' ? schema['exclusiveMaximum'] - 1 : undefined;
+  const min =
+    typeof schema['minimum'] === 'number' ? schema['minimum'] : typeof schema['exclusiveMinimum'] === 'number' ? schema['exclusiveMinimum'] + 1 : undefined;
+  const max =
+    typeof schema['maximum'] === 'number' ? schema['maximum'] : typeof schema['exclusiveMaximum'] === 'number' ? schema['exclusiveMaximum'] - 1 : undefined;
   let n = 42;
   if (max !== undefined && n > max) n = max;
   if (min !== undefined && n < min) n = min;

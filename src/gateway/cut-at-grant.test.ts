@@ -6,7 +6,15 @@ import { meterTextTokens, zeroUsage, type ChatResponse } from '../wire/index.ts'
 const words = (n: number): string => Array.from({ length: n }, (_, i) => `word${i % 10}`).join(' ');
 
 function anthropicAnswer(blocks: Record<string, unknown>[]): ChatResponse {
-  return { id: 'm', model: 'claude', createdS: 0, content: [{ type: 'text', text: words(500) }], finishReason: 'stop', usage: zeroUsage(), anthropicContent: blocks };
+  return {
+    id: 'm',
+    model: 'claude',
+    createdS: 0,
+    content: [{ type: 'text', text: words(500) }],
+    finishReason: 'stop',
+    usage: zeroUsage(),
+    anthropicContent: blocks,
+  };
 }
 
 describe('cutChatAtGrant on verbatim Anthropic blocks (issue 12 attack report F1)', () => {
@@ -30,7 +38,10 @@ describe('cutChatAtGrant on verbatim Anthropic blocks (issue 12 attack report F1
   });
 
   test('a cut thinking block loses its signature; nothing follows it', () => {
-    const blocks = [{ type: 'thinking', thinking: words(300), signature: 'sig' }, { type: 'text', text: 'answer' }];
+    const blocks = [
+      { type: 'thinking', thinking: words(300), signature: 'sig' },
+      { type: 'text', text: 'answer' },
+    ];
     const cut = cutChatAtGrant(anthropicAnswer(blocks), 50);
     assert.equal(cut.anthropicContent!.length, 1);
     assert.equal(cut.anthropicContent![0]!['signature'], '');
@@ -38,7 +49,10 @@ describe('cutChatAtGrant on verbatim Anthropic blocks (issue 12 attack report F1
   });
 
   test('a tool use that does not fit whole is not sent', () => {
-    const blocks = [{ type: 'text', text: words(30) }, { type: 'tool_use', id: 't', name: 'f', input: { a: words(100) } }];
+    const blocks = [
+      { type: 'text', text: words(30) },
+      { type: 'tool_use', id: 't', name: 'f', input: { a: words(100) } },
+    ];
     const cut = cutChatAtGrant(anthropicAnswer(blocks), 60);
     assert.deepEqual(cut.anthropicContent, [blocks[0]]);
   });

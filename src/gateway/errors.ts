@@ -4,7 +4,8 @@ import { UpstreamError } from '../providers/index.ts';
 /** The client-facing error after every attempt failed: 504 if the last failure was a timeout, else 502. */
 export function upstreamFailure(last: unknown, attempts: number): TokenGridError {
   if (last instanceof UpstreamError) {
-    if (last.kind === 'timeout') return new TokenGridError('upstream_timeout', `The upstream model did not answer in time (${attempts} attempt${attempts === 1 ? '' : 's'}).`);
+    if (last.kind === 'timeout')
+      return new TokenGridError('upstream_timeout', `The upstream model did not answer in time (${attempts} attempt${attempts === 1 ? '' : 's'}).`);
     if (last.kind === 'status' && last.status !== undefined && (last.status === 400 || last.status === 422)) {
       return new TokenGridError('invalid_request', `The upstream rejected the request: ${summarize(last.body) ?? last.message}`);
     }
@@ -19,7 +20,7 @@ function summarize(body: string | undefined): string | undefined {
   if (!body) return undefined;
   try {
     const parsed = JSON.parse(body) as { error?: { message?: unknown } | string; message?: unknown };
-    const m = typeof parsed.error === 'object' ? parsed.error?.message : parsed.message ?? parsed.error;
+    const m = typeof parsed.error === 'object' ? parsed.error?.message : (parsed.message ?? parsed.error);
     if (typeof m === 'string') return m.slice(0, 500);
   } catch {
     /* not JSON */

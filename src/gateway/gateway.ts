@@ -4,9 +4,21 @@ import { isModelAllowed, resolveModel, vendorCostMicros, type ModelCatalog, type
 import { planAttempts, type Attempt, type DeploymentHealth } from '../routing/index.ts';
 import { UpstreamError, type AdapterKind, type ProviderAdapter, type ProviderConfig, type UpstreamCall, type UpstreamStream } from '../providers/index.ts';
 import {
-  boundTextTokens, chatInputTokens, estimateChatInputTokens, estimateTextTokens, floorUsage, zeroUsage,
-  type ChatRequest, type ChatResponse, type CompletionRequest, type CompletionResponse, type EmbeddingRequest,
-  type EmbeddingResponse, type ModelListing, type StreamEvent, type Usage,
+  boundTextTokens,
+  chatInputTokens,
+  estimateChatInputTokens,
+  estimateTextTokens,
+  floorUsage,
+  zeroUsage,
+  type ChatRequest,
+  type ChatResponse,
+  type CompletionRequest,
+  type CompletionResponse,
+  type EmbeddingRequest,
+  type EmbeddingResponse,
+  type ModelListing,
+  type StreamEvent,
+  type Usage,
 } from '../wire/index.ts';
 import { chargingRefusal, isClientAbort, upstreamFailure } from './errors.ts';
 import type { RateLimiter } from './limits.ts';
@@ -44,7 +56,12 @@ export interface GatewayDeps {
   timeoutMsUpstreamBody: number;
   log?: (level: 'info' | 'warn' | 'error', obj: Record<string, unknown>, msg: string) => void;
   /** Re-checks a running request's key (revocation, expiry, account suspension) at each stream extension. */
-  keys?: { recheck(key: RequestContext['key'], nowMs: number): { ok: true } | { ok: false; code: 'invalid_api_key' | 'api_key_revoked' | 'api_key_expired'; message: string } };
+  keys?: {
+    recheck(
+      key: RequestContext['key'],
+      nowMs: number,
+    ): { ok: true } | { ok: false; code: 'invalid_api_key' | 'api_key_revoked' | 'api_key_expired'; message: string };
+  };
   /** Pipeline stages (stages.ts), run in order at fixed points of the lifecycle; none by default. */
   stages?: readonly Stage[];
 }
@@ -178,16 +195,23 @@ export class Gateway {
       case 'chat': {
         const req = f.req as ChatRequest;
         const input = chatInputTokens(req);
-        requested = req.model; kind = 'chat'; tokensOutputAsked = req.maxTokensOutput;
-        tokensInputEstimate = input.estimate; tokensInputBound = input.bound; tokensInputFloorBase = input.text;
+        requested = req.model;
+        kind = 'chat';
+        tokensOutputAsked = req.maxTokensOutput;
+        tokensInputEstimate = input.estimate;
+        tokensInputBound = input.bound;
+        tokensInputFloorBase = input.text;
         break;
       }
       case 'completion': {
         const req = f.req as CompletionRequest;
         const prompt = Array.isArray(req.prompt) ? req.prompt.join('\n') : req.prompt;
         const est = estimateTextTokens(prompt);
-        requested = req.model; kind = 'chat'; tokensOutputAsked = req.maxTokensOutput;
-        tokensInputEstimate = est + 4; tokensInputBound = boundTextTokens(prompt, est) + 4;
+        requested = req.model;
+        kind = 'chat';
+        tokensOutputAsked = req.maxTokensOutput;
+        tokensInputEstimate = est + 4;
+        tokensInputBound = boundTextTokens(prompt, est) + 4;
         break;
       }
       case 'embeddings': {
@@ -195,34 +219,59 @@ export class Gateway {
         const inputs = typeof req.input === 'string' ? [req.input] : req.input;
         let estimate = 0;
         for (const item of inputs) estimate += typeof item === 'string' ? estimateTextTokens(item) : Array.isArray(item) ? item.length : 1;
-        requested = req.model; kind = 'embedding'; tokensOutputAsked = 0;
-        tokensInputEstimate = Math.max(1, estimate); tokensInputBound = tokensInputEstimate;
+        requested = req.model;
+        kind = 'embedding';
+        tokensOutputAsked = 0;
+        tokensInputEstimate = Math.max(1, estimate);
+        tokensInputBound = tokensInputEstimate;
         break;
       }
     }
     const model = this.#resolveAllowed(ctx, requested);
     if (model.kind !== kind) {
-      throw new TokenGridError('invalid_request', `The model '${requested}' is ${model.kind === 'embedding' ? 'an embedding model' : 'a chat model'} and cannot serve this endpoint.`, 'model');
+      throw new TokenGridError(
+        'invalid_request',
+        `The model '${requested}' is ${model.kind === 'embedding' ? 'an embedding model' : 'a chat model'} and cannot serve this endpoint.`,
+        'model',
+      );
     }
     if (tokensInputEstimate > model.contextWindow) {
-      throw new TokenGridError('invalid_request', `This request has about ${tokensInputEstimate} input tokens, more than the ${model.contextWindow}-token context window of '${model.id}'.`, 'messages');
+      throw new TokenGridError(
+        'invalid_request',
+        `This request has about ${tokensInputEstimate} input tokens, more than the ${model.contextWindow}-token context window of '${model.id}'.`,
+        'messages',
+      );
     }
     const stream = f.sink !== undefined;
-    const tokensOutputMax = kind === 'embedding' ? 0 : Math.max(1, Math.min(tokensOutputAsked ?? model.maxOutputTokens, model.maxOutputTokens, model.contextWindow - tokensInputEstimate));
+    const tokensOutputMax =
+      kind === 'embedding'
+        ? 0
+        : Math.max(1, Math.min(tokensOutputAsked ?? model.maxOutputTokens, model.maxOutputTokens, model.contextWindow - tokensInputEstimate));
     this.#admitLimits(ctx, tokensInputEstimate + tokensOutputMax);
     // Reservations sized to need (issue 12, finding 10): a stream asks for a first slice and grows as its output
     // flows; a non-streamed request without max_tokens asks softly (a share of a small balance, the upstream is
     // capped at what was granted); an explicit max_tokens is asked for as is (or the largest affordable part).
-    const tokensOutputAsk = kind === 'embedding' ? undefined
-      : stream ? Math.min(tokensOutputMax, f.opts.firstSliceTokens ?? f.opts.sliceTokens)
-      : tokensOutputAsked === undefined ? tokensOutputMax : undefined;
+    const tokensOutputAsk =
+      kind === 'embedding'
+        ? undefined
+        : stream
+          ? Math.min(tokensOutputMax, f.opts.firstSliceTokens ?? f.opts.sliceTokens)
+          : tokensOutputAsked === undefined
+            ? tokensOutputMax
+            : undefined;
     let reserved;
     try {
       // The hold covers the input's upper bound (issue 12, finding 3), so a byte-level tokenizer on CJK text
       // cannot take more than was held.
       reserved = await this.deps.charging.reserve({
-        requestId: ctx.requestId, accountId: ctx.key.accountId, memberId: ctx.key.memberId, keyId: ctx.key.id,
-        model: model.id, tokensInputEstimate: Math.max(tokensInputEstimate, tokensInputBound), tokensOutputMax, stream,
+        requestId: ctx.requestId,
+        accountId: ctx.key.accountId,
+        memberId: ctx.key.memberId,
+        keyId: ctx.key.id,
+        model: model.id,
+        tokensInputEstimate: Math.max(tokensInputEstimate, tokensInputBound),
+        tokensOutputMax,
+        stream,
         ...(tokensOutputAsk === undefined ? {} : { tokensOutputAsk }),
       });
     } catch (e) {
@@ -264,7 +313,9 @@ export class Gateway {
     const byPlan = this.deps.limiter.admit(ctx.key.accountId, ctx.accountLimits ?? NO_LIMITS, tokens, nowMs);
     if (!byPlan.ok) {
       this.deps.limiter.done(ctx.key.id, tokens, 0, nowMs);
-      throw new TokenGridError('rate_limited', byPlan.message.replace('for this key', "for this account's plan"), null, { 'retry-after': String(byPlan.retryAfterS) });
+      throw new TokenGridError('rate_limited', byPlan.message.replace('for this key', "for this account's plan"), null, {
+        'retry-after': String(byPlan.retryAfterS),
+      });
     }
   }
 
@@ -292,8 +343,13 @@ export class Gateway {
       // The client's own signal aborts the upstream call: no controller per attempt. A failed attempt has
       // already released its upstream request (adapters destroy the body on every error path).
       const upstream: UpstreamCall = {
-        provider, upstreamModel: attempt.deployment.upstreamModel, dispatcher: this.deps.dispatcher, signal: ctx.signal,
-        requestId: ctx.requestId, timeoutMsHeaders: this.deps.timeoutMsUpstreamHeaders, timeoutMsBody: this.deps.timeoutMsUpstreamBody,
+        provider,
+        upstreamModel: attempt.deployment.upstreamModel,
+        dispatcher: this.deps.dispatcher,
+        signal: ctx.signal,
+        requestId: ctx.requestId,
+        timeoutMsHeaders: this.deps.timeoutMsUpstreamHeaders,
+        timeoutMsBody: this.deps.timeoutMsUpstreamBody,
       };
       try {
         f.answer = await this.#call(f, this.deps.adapters[provider.adapter], upstream);
@@ -309,7 +365,11 @@ export class Gateway {
         }
         const kind = e instanceof UpstreamError ? e.kind : 'internal';
         this.deps.metrics.upstreamError(provider.name, kind);
-        this.deps.log?.('warn', { requestId: ctx.requestId, deployment: attempt.deployment.id, kind, status: (e as UpstreamError).status, err: (e as Error).message }, 'upstream attempt failed');
+        this.deps.log?.(
+          'warn',
+          { requestId: ctx.requestId, deployment: attempt.deployment.id, kind, status: (e as UpstreamError).status, err: (e as Error).message },
+          'upstream attempt failed',
+        );
         if (!(e instanceof UpstreamError)) {
           this.deps.health.release(attempt.deployment.id);
           throw e;
@@ -323,7 +383,8 @@ export class Gateway {
       }
     }
     if (ctx.signal.aborted) throw new UpstreamError('aborted', 'client disconnected');
-    if (tried === 0) throw new TokenGridError('no_healthy_deployment', `Every deployment of '${f.model.id}' is cooling down after failures; try again shortly.`);
+    if (tried === 0)
+      throw new TokenGridError('no_healthy_deployment', `Every deployment of '${f.model.id}' is cooling down after failures; try again shortly.`);
     throw upstreamFailure(last, tried);
   }
 
@@ -341,11 +402,23 @@ export class Gateway {
         if (f.sink === undefined) {
           if (!adapter.completion) throw noLegacyCompletions(req.model);
           f.sentUpstream = true;
-          return adapter.completion(upstream, { ...req, maxTokensOutput: f.tokensOutputGranted, extra: f.ctx.family === 'openai' && upstream.provider.adapter === 'openai-compatible' ? req.extra : {} });
+          return adapter.completion(upstream, {
+            ...req,
+            maxTokensOutput: f.tokensOutputGranted,
+            extra: f.ctx.family === 'openai' && upstream.provider.adapter === 'openai-compatible' ? req.extra : {},
+          });
         }
         f.sentUpstream = true;
         if (!adapter.completionStream) return Promise.reject(noLegacyCompletions(req.model));
-        return this.#open(f, adapter.completionStream(upstream, { ...req, includeUsage: true, maxTokensOutput: f.tokensOutputMax, extra: upstream.provider.adapter === 'openai-compatible' ? req.extra : {} }));
+        return this.#open(
+          f,
+          adapter.completionStream(upstream, {
+            ...req,
+            includeUsage: true,
+            maxTokensOutput: f.tokensOutputMax,
+            extra: upstream.provider.adapter === 'openai-compatible' ? req.extra : {},
+          }),
+        );
       }
       case 'embeddings': {
         const req = f.req as EmbeddingRequest;
@@ -360,7 +433,7 @@ export class Gateway {
     const pull = new EventPuller(await started);
     try {
       let first: StreamEvent | undefined;
-      while ((first = pull.shift()) === undefined && await pull.fill());
+      while ((first = pull.shift()) === undefined && (await pull.fill()));
       f.pull = pull;
       f.first = first;
       return undefined;
@@ -400,7 +473,18 @@ export class Gateway {
           usage = { ...usage, tokensOutput: Math.min(usage.tokensOutput, delivered), tokensReasoning: Math.min(usage.tokensReasoning, delivered) };
           estimated = true;
           f.status = 'truncated';
-          this.deps.log?.('warn', { requestId: f.ctx.requestId, model: f.model.id, provider: f.provider!.name, granted: f.tokensOutputGranted, reported: res.usage.tokensOutput, delivered }, 'upstream ignored max_tokens: answer cut at the grant');
+          this.deps.log?.(
+            'warn',
+            {
+              requestId: f.ctx.requestId,
+              model: f.model.id,
+              provider: f.provider!.name,
+              granted: f.tokensOutputGranted,
+              reported: res.usage.tokensOutput,
+              delivered,
+            },
+            'upstream ignored max_tokens: answer cut at the grant',
+          );
         }
         f.usage = usage;
         f.usageEstimated = estimated;
@@ -513,8 +597,15 @@ export class Gateway {
         f.status = e instanceof UpstreamError && e.kind === 'timeout' ? 'timeout' : 'upstream_error';
         const kind = e instanceof UpstreamError ? e.kind : 'internal';
         this.deps.metrics.upstreamError(provider.name, kind);
-        this.deps.log?.('warn', { requestId: ctx.requestId, deployment: f.attempt!.deployment.id, kind, err: (e as Error).message }, 'upstream stream failed after the first byte');
-        failure = { code: f.status === 'timeout' ? 'upstream_timeout' : 'upstream_error', message: `The upstream stream failed after it started (${kind}); the output so far was delivered and is the only part charged.` };
+        this.deps.log?.(
+          'warn',
+          { requestId: ctx.requestId, deployment: f.attempt!.deployment.id, kind, err: (e as Error).message },
+          'upstream stream failed after the first byte',
+        );
+        failure = {
+          code: f.status === 'timeout' ? 'upstream_timeout' : 'upstream_error',
+          message: `The upstream stream failed after it started (${kind}); the output so far was delivered and is the only part charged.`,
+        };
       }
     } finally {
       // When we stopped reading early (client gone, error), return() makes the adapter destroy the upstream body;
@@ -557,10 +648,21 @@ export class Gateway {
     f.usage = r.usage;
     f.usageEstimated = true;
     this.deps.metrics.usageFloored?.(f.model.id, r.floored);
-    this.deps.log?.('warn', {
-      requestId: f.ctx.requestId, accountId: f.ctx.key.accountId, model: f.model.id, provider: f.provider?.name ?? 'none', floored: r.floored, reported,
-      tokensInputFloorBase: f.tokensInputFloorBase, tokensOutputDelivered, charged: r.usage,
-    }, 'upstream usage below the gateway floor: the floor is charged');
+    this.deps.log?.(
+      'warn',
+      {
+        requestId: f.ctx.requestId,
+        accountId: f.ctx.key.accountId,
+        model: f.model.id,
+        provider: f.provider?.name ?? 'none',
+        floored: r.floored,
+        reported,
+        tokensInputFloorBase: f.tokensInputFloorBase,
+        tokensOutputDelivered,
+        charged: r.usage,
+      },
+      'upstream usage below the gateway floor: the floor is charged',
+    );
   }
 
   #onEvent(f: Flight, ev: StreamEvent): StreamEvent | null {
@@ -607,7 +709,9 @@ export class Gateway {
       return;
     }
     this.#limitsDone(f.ctx, f.tokensInputEstimate + f.tokensOutputMax, 0);
-    await this.deps.charging.void(f.reservationId).catch((err: unknown) => this.deps.log?.('error', { err, requestId: f.ctx.requestId }, 'charging void failed'));
+    await this.deps.charging
+      .void(f.reservationId)
+      .catch((err: unknown) => this.deps.log?.('error', { err, requestId: f.ctx.requestId }, 'charging void failed'));
   }
 
   /** Settle the reservation with the actual usage and write the usage record (durable before the caller answers). */
@@ -619,25 +723,49 @@ export class Gateway {
     const provider = s.provider?.name ?? 'none';
     this.#limitsDone(ctx, s.tokensInputEstimate + s.tokensOutputMax, usage.tokensInput + usage.tokensOutput);
     const rec = await this.deps.charging.settle({
-      reservationId: s.reservationId, requestId: ctx.requestId, usage, usageEstimated: s.usageEstimated, status: s.status,
-      provider, upstreamModel: deployment?.upstreamModel ?? '', region: deployment?.region ?? '',
-      deploymentId: deployment?.id ?? '', latencyMs, ttftMs: s.ttftMs, vendorCostMicros: vendorCostMicros(model, usage),
+      reservationId: s.reservationId,
+      requestId: ctx.requestId,
+      usage,
+      usageEstimated: s.usageEstimated,
+      status: s.status,
+      provider,
+      upstreamModel: deployment?.upstreamModel ?? '',
+      region: deployment?.region ?? '',
+      deploymentId: deployment?.id ?? '',
+      latencyMs,
+      ttftMs: s.ttftMs,
+      vendorCostMicros: vendorCostMicros(model, usage),
       ...(ctx.clientRequestId === undefined ? {} : { clientRequestId: ctx.clientRequestId }),
     });
     this.deps.metrics.tokens(s.model.id, provider, usage);
     if (usage.serverToolRequests !== undefined && usage.serverToolRequests > 0) {
       // Billed per request by the vendor, not priced here yet (issue 12 attack report F8): counted and logged.
       this.deps.metrics.serverToolRequests?.(s.model.id, provider, usage.serverToolRequests);
-      this.deps.log?.('warn', { requestId: ctx.requestId, accountId: ctx.key.accountId, model: s.model.id, serverToolRequests: usage.serverToolRequests }, 'server-tool requests billed by the upstream are not priced');
+      this.deps.log?.(
+        'warn',
+        { requestId: ctx.requestId, accountId: ctx.key.accountId, model: s.model.id, serverToolRequests: usage.serverToolRequests },
+        'server-tool requests billed by the upstream are not priced',
+      );
     }
     const leakCoins = rec?.leakCoins ?? 0;
     if (leakCoins > 0) {
       // Delivered and not paid (issue 12, finding 2): counted, logged at warn, shown per account (usage summary).
       this.deps.metrics.leak?.(s.model.id, leakCoins);
-      this.deps.log?.('warn', {
-        requestId: ctx.requestId, clientRequestId: ctx.clientRequestId, accountId: ctx.key.accountId, model: s.model.id, leakCoins,
-        tokensInputReserved: s.tokensInputEstimate, tokensOutputGranted: s.tokensOutputGranted, usage, status: s.status,
-      }, 'charging leak: usage beyond what the buckets could pay');
+      this.deps.log?.(
+        'warn',
+        {
+          requestId: ctx.requestId,
+          clientRequestId: ctx.clientRequestId,
+          accountId: ctx.key.accountId,
+          model: s.model.id,
+          leakCoins,
+          tokensInputReserved: s.tokensInputEstimate,
+          tokensOutputGranted: s.tokensOutputGranted,
+          usage,
+          status: s.status,
+        },
+        'charging leak: usage beyond what the buckets could pay',
+      );
     }
   }
 }
@@ -709,4 +837,3 @@ const ignore = (): undefined => undefined;
 function noLegacyCompletions(model: string): TokenGridError {
   return new TokenGridError('invalid_request', `The model '${model}' does not support the legacy completions endpoint; use /v1/chat/completions.`, 'model');
 }
-

@@ -26,17 +26,26 @@ describe('IdempotencyBook', () => {
     const book = new IdempotencyBook(() => 0);
     const first = book.begin('key_1', 'k', body)!;
     assert.equal(first.replay, undefined);
-    assert.equal(code(() => book.begin('key_1', 'k', body)), 'idempotency_in_progress');
+    assert.equal(
+      code(() => book.begin('key_1', 'k', body)),
+      'idempotency_in_progress',
+    );
     first.complete(answer);
     assert.deepEqual(book.begin('key_1', 'k', body)!.replay, answer);
-    assert.equal(code(() => book.begin('key_1', 'k', { ...body, model: 'other' })), 'idempotency_key_reused');
+    assert.equal(
+      code(() => book.begin('key_1', 'k', { ...body, model: 'other' })),
+      'idempotency_key_reused',
+    );
     assert.equal(book.begin('key_2', 'k', body)!.replay, undefined, 'scoped per API key');
   });
 
   test('a completed stream is not replayed; a failed request frees its key', () => {
     const book = new IdempotencyBook(() => 0);
     book.begin('key_1', 's', body)!.complete(undefined);
-    assert.equal(code(() => book.begin('key_1', 's', body)), 'idempotency_key_reused');
+    assert.equal(
+      code(() => book.begin('key_1', 's', body)),
+      'idempotency_key_reused',
+    );
     book.begin('key_1', 'f', body)!.abandon();
     assert.equal(book.begin('key_1', 'f', body)!.replay, undefined, 'runs again');
   });
@@ -53,7 +62,13 @@ describe('IdempotencyBook', () => {
 
   test('a malformed key is a 400', () => {
     const book = new IdempotencyBook(() => 0);
-    assert.equal(code(() => book.begin('key_1', 'has space', body)), 'invalid_request');
-    assert.equal(code(() => book.begin('key_1', ['a', 'b'], body)), 'invalid_request');
+    assert.equal(
+      code(() => book.begin('key_1', 'has space', body)),
+      'invalid_request',
+    );
+    assert.equal(
+      code(() => book.begin('key_1', ['a', 'b'], body)),
+      'invalid_request',
+    );
   });
 });

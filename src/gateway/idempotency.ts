@@ -32,7 +32,11 @@ const KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
 
 export class IdempotencyBook {
   readonly #entries = new Map<string, Entry>();
-  constructor(readonly nowMs: () => number, readonly ttlMs = 24 * 3_600_000, readonly maxEntries = 10_000) {}
+  constructor(
+    readonly nowMs: () => number,
+    readonly ttlMs = 24 * 3_600_000,
+    readonly maxEntries = 10_000,
+  ) {}
 
   get size(): number {
     return this.#entries.size;
@@ -53,13 +57,24 @@ export class IdempotencyBook {
     const prior = this.#entries.get(id);
     if (prior !== undefined && prior.expiresAtMs > now) {
       if (prior.fingerprint !== fingerprint) {
-        throw new TokenGridError('idempotency_key_reused', 'This Idempotency-Key was already used with a different request body; use a new key for a new request.');
+        throw new TokenGridError(
+          'idempotency_key_reused',
+          'This Idempotency-Key was already used with a different request body; use a new key for a new request.',
+        );
       }
       if (prior.running) {
-        throw new TokenGridError('idempotency_in_progress', 'A request with this Idempotency-Key is still running; retry after it finished to get its answer.', null, { 'retry-after': '1' });
+        throw new TokenGridError(
+          'idempotency_in_progress',
+          'A request with this Idempotency-Key is still running; retry after it finished to get its answer.',
+          null,
+          { 'retry-after': '1' },
+        );
       }
       if (prior.answer === undefined) {
-        throw new TokenGridError('idempotency_key_reused', 'This Idempotency-Key belongs to a streamed request that already completed; a stream is not replayed. Use a new key for a new request.');
+        throw new TokenGridError(
+          'idempotency_key_reused',
+          'This Idempotency-Key belongs to a streamed request that already completed; a stream is not replayed. Use a new key for a new request.',
+        );
       }
       const answer = prior.answer;
       return { replay: answer, complete() {}, abandon() {} };

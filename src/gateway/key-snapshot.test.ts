@@ -6,8 +6,18 @@ import { KeySnapshot } from './key-snapshot.ts';
 
 const rnd = new SeededRandom(7);
 const record = (key: string, over: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
-  id: `key_${key.slice(3, 9)}`, accountId: 'acct_1', memberId: null, name: 'k', hash: hashApiKey(key), prefix: key.slice(0, 10),
-  allowedModels: null, expiresAtMs: null, revokedAtMs: null, limits: {}, createdAtMs: 0, ...over,
+  id: `key_${key.slice(3, 9)}`,
+  accountId: 'acct_1',
+  memberId: null,
+  name: 'k',
+  hash: hashApiKey(key),
+  prefix: key.slice(0, 10),
+  allowedModels: null,
+  expiresAtMs: null,
+  revokedAtMs: null,
+  limits: {},
+  createdAtMs: 0,
+  ...over,
 });
 
 test('a key presented again (remembered by its string) authenticates exactly as the first time', () => {
@@ -17,7 +27,10 @@ test('a key presented again (remembered by its string) authenticates exactly as 
   const expiring = generateApiKey(rnd);
   const suspended = generateApiKey(rnd);
   const records = [
-    record(ok1), record(ok2), record(revoked, { revokedAtMs: 500 }), record(expiring, { expiresAtMs: 2000 }),
+    record(ok1),
+    record(ok2),
+    record(revoked, { revokedAtMs: 500 }),
+    record(expiring, { expiresAtMs: 2000 }),
     record(suspended, { accountId: 'acct_2' }),
   ];
   const presented = [ok1, ok2, revoked, expiring, suspended, generateApiKey(rnd), 'tg-short', '', undefined, `${ok1}x`];

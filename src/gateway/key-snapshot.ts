@@ -26,7 +26,12 @@ export class KeySnapshot {
    * Swap in a new snapshot. accountLimits are the limits of each account's plan (shared by all its keys);
    * a key's own limits apply on top of them.
    */
-  replace(keys: readonly ApiKeyRecord[], activeAccountIds: Iterable<string>, accountLimits: ReadonlyMap<string, KeyLimits> = new Map(), modelMaps: ReadonlyMap<string, ModelMap> = new Map()): void {
+  replace(
+    keys: readonly ApiKeyRecord[],
+    activeAccountIds: Iterable<string>,
+    accountLimits: ReadonlyMap<string, KeyLimits> = new Map(),
+    modelMaps: ReadonlyMap<string, ModelMap> = new Map(),
+  ): void {
     const next = new Map<string, ApiKeyRecord>();
     for (const k of keys) next.set(k.hash, Object.freeze({ ...k }));
     this.#byHash = next;
@@ -72,7 +77,11 @@ export class KeySnapshot {
 
   authenticate(presented: string | undefined, nowMs: number): KeyCheck {
     if (!presented || !looksLikeApiKey(presented)) {
-      return { ok: false, code: 'invalid_api_key', message: presented ? 'Incorrect API key provided.' : 'No API key provided. Send it as "Authorization: Bearer tg-..." (or x-api-key).' };
+      return {
+        ok: false,
+        code: 'invalid_api_key',
+        message: presented ? 'Incorrect API key provided.' : 'No API key provided. Send it as "Authorization: Bearer tg-..." (or x-api-key).',
+      };
     }
     let check: KeyCheck;
     const known = this.#byPresented.get(presented);

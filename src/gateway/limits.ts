@@ -4,7 +4,11 @@ import type { KeyLimits } from '../accounts/index.ts';
  * Per-key rate limits kept in this process: requests/minute and tokens/minute as a sliding window of
  * per-second buckets, and concurrent requests as a counter. (Multi-node limits belong to the Redis engine.)
  */
-interface Window { secs: Int32Array; reqs: Int32Array; toks: Float64Array }
+interface Window {
+  secs: Int32Array;
+  reqs: Int32Array;
+  toks: Float64Array;
+}
 
 export type LimitCheck = { ok: true } | { ok: false; message: string; retryAfterS: number };
 

@@ -8,7 +8,11 @@ const text = (t: string): StreamEvent => ({ type: 'text', text: t });
 const finish: StreamEvent = { type: 'finish', finishReason: 'stop' };
 
 /** Drive the meter as the lifecycle does; `grants` answers each extension in turn (null: refused). */
-function drive(m: StreamMeter, evs: StreamEvent[], grants: ({ tokensOutputGranted: number; final: boolean } | null)[]): { steps: MeterStep[]; delivered: StreamEvent[] } {
+function drive(
+  m: StreamMeter,
+  evs: StreamEvent[],
+  grants: ({ tokensOutputGranted: number; final: boolean } | null)[],
+): { steps: MeterStep[]; delivered: StreamEvent[] } {
   const steps: MeterStep[] = [];
   const delivered: StreamEvent[] = [];
   let g = 0;
@@ -69,11 +73,16 @@ describe('the stream meter decides deliver, extend or truncate for each event', 
   test('tool call arguments and starts are metered, the upstream usage is held, never delivered as output', () => {
     const m = new StreamMeter(1000, 1000, 0.8);
     const usage: Usage = { ...zeroUsage(), tokensInput: 9, tokensOutput: 12 };
-    drive(m, [
-      { type: 'tool_call_start', index: 0, id: 'c1', name: 'f' } as StreamEvent,
-      { type: 'tool_call_delta', index: 0, argumentsDelta: '{"a":1}' } as StreamEvent,
-      finish, { type: 'usage', usage },
-    ], []);
+    drive(
+      m,
+      [
+        { type: 'tool_call_start', index: 0, id: 'c1', name: 'f' } as StreamEvent,
+        { type: 'tool_call_delta', index: 0, argumentsDelta: '{"a":1}' } as StreamEvent,
+        finish,
+        { type: 'usage', usage },
+      ],
+      [],
+    );
     assert.equal(m.metered, 3 + meterTextTokens('{"a":1}'));
     assert.equal(m.upstreamUsage, usage);
     assert.equal(m.reported('ok'), true);
@@ -90,30 +99,37 @@ describe('the stream meter decides deliver, extend or truncate for each event', 
   });
 
   test('property: the meter tracks the delivered text, and a grant final from the start is never overrun', () => {
-    fc.assert(fc.property(
-      fc.array(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 60 }),
-      fc.integer({ min: 1, max: 40 }),
-      fc.array(fc.option(fc.record({ tokensOutputGranted: fc.integer({ min: 1, max: 80 }), final: fc.boolean() }), { nil: null }), { maxLength: 10 }),
-      fc.integer({ min: 1, max: 200 }),
-      (chunks, first, grants, max) => {
-        // Grants only grow, as charging's do.
-        let g = first;
-        const grown = grants.map((r) => (r === null ? null : { ...r, tokensOutputGranted: (g = Math.max(g, r.tokensOutputGranted)) }));
-        const m = new StreamMeter(Math.min(first, max), max, 0.8);
-        const { steps, delivered } = drive(m, chunks.map(text), grown);
-        const charged = meterTextTokens(delivered.map((e) => (e as { text: string }).text).join(''));
-        assert.ok(Math.abs(m.metered - charged) <= 1 + delivered.length, 'metered tracks the delivered text');
-        if (steps.at(-1) === 'truncate') assert.ok(!steps.slice(0, -1).includes('truncate'), 'a cut is the last step');
-        // A grant that is final from the start is never overrun: the crossing event is held back.
-        if (first >= max) assert.ok(m.metered <= m.granted, `within a final grant: ${m.metered} <= ${m.granted}`);
-      },
-    ), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 60 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.array(fc.option(fc.record({ tokensOutputGranted: fc.integer({ min: 1, max: 80 }), final: fc.boolean() }), { nil: null }), { maxLength: 10 }),
+        fc.integer({ min: 1, max: 200 }),
+        (chunks, first, grants, max) => {
+          // Grants only grow, as charging's do.
+          let g = first;
+          const grown = grants.map((r) => (r === null ? null : { ...r, tokensOutputGranted: (g = Math.max(g, r.tokensOutputGranted)) }));
+          const m = new StreamMeter(Math.min(first, max), max, 0.8);
+          const { steps, delivered } = drive(m, chunks.map(text), grown);
+          const charged = meterTextTokens(delivered.map((e) => (e as { text: string }).text).join(''));
+          assert.ok(Math.abs(m.metered - charged) <= 1 + delivered.length, 'metered tracks the delivered text');
+          if (steps.at(-1) === 'truncate') assert.ok(!steps.slice(0, -1).includes('truncate'), 'a cut is the last step');
+          // A grant that is final from the start is never overrun: the crossing event is held back.
+          if (first >= max) assert.ok(m.metered <= m.granted, `within a final grant: ${m.metered} <= ${m.granted}`);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 
 describe('whole answers are metered and cut at the grant', () => {
   const answer: ChatResponse = {
-    id: 'x', model: 'm', createdS: 0, finishReason: 'stop', usage: zeroUsage(),
+    id: 'x',
+    model: 'm',
+    createdS: 0,
+    finishReason: 'stop',
+    usage: zeroUsage(),
     content: [{ type: 'text', text: 'alpha beta gamma delta epsilon zeta eta theta iota kappa' }],
   } as ChatResponse;
 
@@ -125,7 +141,13 @@ describe('whole answers are metered and cut at the grant', () => {
   });
 
   test('a completion cut at its grant marks the cut choice length and keeps whole ones', () => {
-    const res = { id: 'c', model: 'm', createdS: 0, usage: zeroUsage(), choices: [{ text: 'one two three four five six seven eight', finishReason: 'stop' as const }] };
+    const res = {
+      id: 'c',
+      model: 'm',
+      createdS: 0,
+      usage: zeroUsage(),
+      choices: [{ text: 'one two three four five six seven eight', finishReason: 'stop' as const }],
+    };
     const cut = cutCompletionAtGrant(res, 2);
     assert.equal(cut.choices[0]!.finishReason, 'length');
     assert.ok(meterCompletionAnswer(cut) <= 2);
@@ -135,7 +157,11 @@ describe('whole answers are metered and cut at the grant', () => {
 
 describe('the stream meter counts verbatim Anthropic blocks (issue 12 attack report F1, F8)', () => {
   const block = (b: Record<string, unknown>): StreamEvent => ({ type: 'reasoning', text: '', block: b });
-  const result = { type: 'web_search_tool_result', tool_use_id: 's1', content: [{ type: 'web_search_result', url: 'https://e.x', encrypted_content: 'x'.repeat(300) }] };
+  const result = {
+    type: 'web_search_tool_result',
+    tool_use_id: 's1',
+    content: [{ type: 'web_search_result', url: 'https://e.x', encrypted_content: 'x'.repeat(300) }],
+  };
 
   test('a delivered block is metered; a relayed tool result counts against the grant but not as generated output', () => {
     const m = new StreamMeter(10_000, 10_000, 0.8);

@@ -1,6 +1,12 @@
 import {
-  cutTextAtTokens, meterTextTokens, TextMeter, zeroUsage,
-  type ChatResponse, type CompletionResponse, type StreamEvent, type Usage,
+  cutTextAtTokens,
+  meterTextTokens,
+  TextMeter,
+  zeroUsage,
+  type ChatResponse,
+  type CompletionResponse,
+  type StreamEvent,
+  type Usage,
 } from '../wire/index.ts';
 import type { RequestStatus } from './ports.ts';
 
@@ -15,7 +21,10 @@ import type { RequestStatus } from './ports.ts';
 export type MeterStep = 'deliver' | 'extend' | 'truncate';
 
 /** What a charging extension returned (null: refused, nothing more will be granted). */
-export interface Extension { tokensOutputGranted: number; final: boolean }
+export interface Extension {
+  tokensOutputGranted: number;
+  final: boolean;
+}
 
 /**
  * The stream meter, a state machine: `onEvent(ev)` says `extend` (ask charging for another slice first),
@@ -190,14 +199,18 @@ const isToolResultBlock = (b: Record<string, unknown>): boolean => typeof b['typ
 /** Metered tokens of one verbatim Anthropic content block (whole answers and the stream meter alike). */
 export function anthropicBlockTokens(b: Record<string, unknown>): number {
   switch (b['type']) {
-    case 'text': return typeof b['text'] === 'string' ? meterTextTokens(b['text']) : 0;
-    case 'thinking': return typeof b['thinking'] === 'string' ? meterTextTokens(b['thinking']) : 0;
+    case 'text':
+      return typeof b['text'] === 'string' ? meterTextTokens(b['text']) : 0;
+    case 'thinking':
+      return typeof b['thinking'] === 'string' ? meterTextTokens(b['thinking']) : 0;
     // Encrypted thinking: about 6 base64 characters per token of the thinking it hides.
-    case 'redacted_thinking': return typeof b['data'] === 'string' ? Math.max(1, Math.ceil(b['data'].length / 6)) : 1;
+    case 'redacted_thinking':
+      return typeof b['data'] === 'string' ? Math.max(1, Math.ceil(b['data'].length / 6)) : 1;
     case 'tool_use':
     case 'server_tool_use':
       return meterTextTokens(JSON.stringify(b['input'] ?? {})) + meterTextTokens(String(b['name'] ?? '')) + 3;
-    default: return meterTextTokens(JSON.stringify(b));
+    default:
+      return meterTextTokens(JSON.stringify(b));
   }
 }
 
@@ -237,9 +250,12 @@ export function meterCompletionAnswer(res: CompletionResponse): number {
 /** The completion cut at `budget` output tokens, choice by choice. */
 export function cutCompletionAtGrant(res: CompletionResponse, budget: number): CompletionResponse {
   let left = budget;
-  return { ...res, choices: res.choices.map((c) => {
-    const text = cutTextAtTokens(c.text, left);
-    left = Math.max(0, left - meterTextTokens(text));
-    return { text, finishReason: text.length < c.text.length ? 'length' : c.finishReason };
-  }) };
+  return {
+    ...res,
+    choices: res.choices.map((c) => {
+      const text = cutTextAtTokens(c.text, left);
+      left = Math.max(0, left - meterTextTokens(text));
+      return { text, finishReason: text.length < c.text.length ? 'length' : c.finishReason };
+    }),
+  };
 }

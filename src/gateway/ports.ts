@@ -9,8 +9,15 @@ export type { CallSignal };
 /** The charging engine as the gateway sees it (implemented by src/charging). */
 export interface ChargingPort {
   reserve(i: {
-    requestId: string; accountId: string; memberId: string | null; keyId: string; model: string;
-    tokensInputEstimate: number; tokensOutputMax: number; stream: boolean; tokensOutputAsk?: number;
+    requestId: string;
+    accountId: string;
+    memberId: string | null;
+    keyId: string;
+    model: string;
+    tokensInputEstimate: number;
+    tokensOutputMax: number;
+    stream: boolean;
+    tokensOutputAsk?: number;
   }): Promise<Result<{ reservationId: string; tokensOutputGranted: number; validUntilMs: number; rateVersion: string }, string>>;
   extend(i: { reservationId: string; tokensOutputMore: number }): Promise<Result<{ tokensOutputGranted: number; final: boolean }, string>>;
   /** Returns the usage record (its leakCoins: what no bucket could pay). */
@@ -21,9 +28,18 @@ export interface ChargingPort {
 export type RequestStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'timeout' | 'truncated';
 
 export interface SettleInput {
-  reservationId: string; requestId: string; usage: Usage; usageEstimated: boolean; status: RequestStatus;
-  provider: string; upstreamModel: string; region: string; deploymentId: string;
-  latencyMs: number; ttftMs: number | null; vendorCostMicros?: number;
+  reservationId: string;
+  requestId: string;
+  usage: Usage;
+  usageEstimated: boolean;
+  status: RequestStatus;
+  provider: string;
+  upstreamModel: string;
+  region: string;
+  deploymentId: string;
+  latencyMs: number;
+  ttftMs: number | null;
+  vendorCostMicros?: number;
   /** The client's x-request-id (a label on the usage record). */
   clientRequestId?: string;
 }
@@ -44,7 +60,11 @@ export interface GatewayMetrics {
 }
 
 export const noopMetrics: GatewayMetrics = {
-  ttft() {}, tokens() {}, upstreamError() {}, streamOpened() {}, streamClosed() {},
+  ttft() {},
+  tokens() {},
+  upstreamError() {},
+  streamOpened() {},
+  streamClosed() {},
 };
 
 export type ApiFamily = 'openai' | 'anthropic';

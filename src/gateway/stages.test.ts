@@ -13,25 +13,55 @@ import type { FlightView, Stage } from './stages.ts';
 import type { StreamSink } from './stream.ts';
 
 const model: ModelSpec = {
-  id: 'm', kind: 'chat', vendor: 'v', displayName: 'M', aliases: [], groups: [], contextWindow: 100_000, maxOutputTokens: 4096,
-  capabilities: [], deployments: [{ id: 'p/up@r', provider: 'p', upstreamModel: 'up', region: 'r', weight: 1 }], fallback: [], attemptsMax: 1,
+  id: 'm',
+  kind: 'chat',
+  vendor: 'v',
+  displayName: 'M',
+  aliases: [],
+  groups: [],
+  contextWindow: 100_000,
+  maxOutputTokens: 4096,
+  capabilities: [],
+  deployments: [{ id: 'p/up@r', provider: 'p', upstreamModel: 'up', region: 'r', weight: 1 }],
+  fallback: [],
+  attemptsMax: 1,
   cost: { currency: 'CNY', inputMicrosPerMillion: 0, outputMicrosPerMillion: 0, cachedInputMicrosPerMillion: 0 },
   coins: { input: { num: 1, den: 1 }, output: { num: 1, den: 1 }, cachedInput: { num: 1, den: 1 }, reasoning: { num: 1, den: 1 } },
-  requestsPerCall: 1, createdS: 0,
+  requestsPerCall: 1,
+  createdS: 0,
 };
 const provider: ProviderConfig = { name: 'p', adapter: 'openai-compatible', baseUrl: 'http://127.0.0.1:1/v1' };
 const usage: Usage = { ...zeroUsage(), tokensInput: 11, tokensOutput: 7 };
-const answer: ChatResponse = { id: 'up', model: 'up', createdS: 1, content: [{ type: 'text', text: 'call 13800138000 now' }], finishReason: 'stop', usage } as ChatResponse;
+const answer: ChatResponse = {
+  id: 'up',
+  model: 'up',
+  createdS: 1,
+  content: [{ type: 'text', text: 'call 13800138000 now' }],
+  finishReason: 'stop',
+  usage,
+} as ChatResponse;
 
-interface World { gw: Gateway; calls: { reserve: number; upstream: number; voided: number; settled: SettleInput[] } }
+interface World {
+  gw: Gateway;
+  calls: { reserve: number; upstream: number; voided: number; settled: SettleInput[] };
+}
 
 function world(stages: Stage[], upstream: 'ok' | 'fail' = 'ok'): World {
   const calls = { reserve: 0, upstream: 0, voided: 0, settled: [] as SettleInput[] };
   const charging: ChargingPort = {
-    async reserve() { calls.reserve++; return ok({ reservationId: 'rsv_1', tokensOutputGranted: 1000, validUntilMs: 0, rateVersion: 'v' }); },
-    async extend() { return ok({ tokensOutputGranted: 1000, final: true }); },
-    async settle(i) { calls.settled.push(i); },
-    async void() { calls.voided++; },
+    async reserve() {
+      calls.reserve++;
+      return ok({ reservationId: 'rsv_1', tokensOutputGranted: 1000, validUntilMs: 0, rateVersion: 'v' });
+    },
+    async extend() {
+      return ok({ tokensOutputGranted: 1000, final: true });
+    },
+    async settle(i) {
+      calls.settled.push(i);
+    },
+    async void() {
+      calls.voided++;
+    },
   };
   const adapter = {
     kind: 'openai-compatible',
@@ -42,36 +72,91 @@ function world(stages: Stage[], upstream: 'ok' | 'fail' = 'ok'): World {
     },
     async chatStream() {
       calls.upstream++;
-      const evs: StreamEvent[] = [{ type: 'start', id: 'up', model: 'up', createdS: 1 }, { type: 'text', text: 'call 13800138000 now' }, { type: 'finish', finishReason: 'stop' }, { type: 'usage', usage }];
-      return { events: (async function* () { yield* evs; })() };
+      const evs: StreamEvent[] = [
+        { type: 'start', id: 'up', model: 'up', createdS: 1 },
+        { type: 'text', text: 'call 13800138000 now' },
+        { type: 'finish', finishReason: 'stop' },
+        { type: 'usage', usage },
+      ];
+      return {
+        events: (async function* () {
+          yield* evs;
+        })(),
+      };
     },
   } as unknown as ProviderAdapter;
   const clock = new ManualClock();
   const gw = new Gateway({
-    catalog: () => buildCatalog('t', [model]), providers: () => new Map([['p', provider]]),
+    catalog: () => buildCatalog('t', [model]),
+    providers: () => new Map([['p', provider]]),
     adapters: { 'openai-compatible': adapter, anthropic: adapter, gemini: adapter },
-    dispatcher: new Agent(), charging, health: new DeploymentHealth(clock), limiter: new RateLimiter(), random: new SeededRandom(1), clock,
-    now: () => 0, metrics: noopMetrics, timeoutMsUpstreamHeaders: 1000, timeoutMsUpstreamBody: 1000, stages,
+    dispatcher: new Agent(),
+    charging,
+    health: new DeploymentHealth(clock),
+    limiter: new RateLimiter(),
+    random: new SeededRandom(1),
+    clock,
+    now: () => 0,
+    metrics: noopMetrics,
+    timeoutMsUpstreamHeaders: 1000,
+    timeoutMsUpstreamBody: 1000,
+    stages,
   });
   return { gw, calls };
 }
 
 const ctx = (): RequestContext => ({
-  requestId: 'req_1', family: 'openai', signal: new AbortController().signal, startedAt: 0,
-  key: { id: 'key_1', accountId: 'acct_1', memberId: null, name: 'k', hash: 'h', prefix: 'tg-', allowedModels: null, expiresAtMs: null, revokedAtMs: null, limits: {}, createdAtMs: 0 },
+  requestId: 'req_1',
+  family: 'openai',
+  signal: new AbortController().signal,
+  startedAt: 0,
+  key: {
+    id: 'key_1',
+    accountId: 'acct_1',
+    memberId: null,
+    name: 'k',
+    hash: 'h',
+    prefix: 'tg-',
+    allowedModels: null,
+    expiresAtMs: null,
+    revokedAtMs: null,
+    limits: {},
+    createdAtMs: 0,
+  },
 });
-const req = (stream: boolean): ChatRequest => ({ model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], stream, includeUsage: true, extra: {} });
+const req = (stream: boolean): ChatRequest => ({
+  model: 'm',
+  messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
+  stream,
+  includeUsage: true,
+  extra: {},
+});
 const redact = (s: string): string => s.replace(/1\d{10}/g, '[phone]');
 
 describe('pipeline stages plug into the one lifecycle', () => {
   test('a beforeAdmit stage that refuses stops the request before anything is reserved or sent', async () => {
-    const w = world([{ name: 'guard', beforeAdmit() { throw new TokenGridError('invalid_request', 'refused by policy'); } }]);
+    const w = world([
+      {
+        name: 'guard',
+        beforeAdmit() {
+          throw new TokenGridError('invalid_request', 'refused by policy');
+        },
+      },
+    ]);
     await assert.rejects(w.gw.chat(ctx(), req(false)), /refused by policy/);
     assert.deepEqual([w.calls.reserve, w.calls.upstream, w.calls.voided, w.calls.settled.length], [0, 0, 0, 0]);
   });
 
   test('a beforeDispatch stage that refuses after the reservation has the hold released, nothing charged', async () => {
-    const w = world([{ name: 'qos', beforeDispatch(f: FlightView) { assert.equal(f.model?.id, 'm'); throw new TokenGridError('rate_limited', 'queue full'); } }]);
+    const w = world([
+      {
+        name: 'qos',
+        beforeDispatch(f: FlightView) {
+          assert.equal(f.model?.id, 'm');
+          throw new TokenGridError('rate_limited', 'queue full');
+        },
+      },
+    ]);
     await assert.rejects(w.gw.chat(ctx(), req(false)), /queue full/);
     assert.deepEqual([w.calls.reserve, w.calls.upstream, w.calls.voided, w.calls.settled.length], [1, 0, 1, 0]);
   });
@@ -84,41 +169,85 @@ describe('pipeline stages plug into the one lifecycle', () => {
 
   test('onAnswer and onEvent rewrite output before it is metered and delivered; afterSettle sees the final usage', async () => {
     const seen: (Usage | undefined)[] = [];
-    const stages: Stage[] = [{
-      name: 'pii',
-      onAnswer(_f, res) {
-        const r = res as ChatResponse;
-        return { ...r, content: r.content.map((p) => (p.type === 'text' ? { ...p, text: redact(p.text) } : p)) };
+    const stages: Stage[] = [
+      {
+        name: 'pii',
+        onAnswer(_f, res) {
+          const r = res as ChatResponse;
+          return { ...r, content: r.content.map((p) => (p.type === 'text' ? { ...p, text: redact(p.text) } : p)) };
+        },
+        onEvent(_f, ev) {
+          return ev.type === 'text' ? { ...ev, text: redact(ev.text) } : ev;
+        },
+        afterSettle(f) {
+          seen.push(f.usage);
+        },
       },
-      onEvent(_f, ev) { return ev.type === 'text' ? { ...ev, text: redact(ev.text) } : ev; },
-      afterSettle(f) { seen.push(f.usage); },
-    }];
+    ];
     const w = world(stages);
     const { response } = await w.gw.chat(ctx(), req(false));
     assert.deepEqual(response.content, [{ type: 'text', text: 'call [phone] now' }]);
 
     const written: StreamEvent[] = [];
-    const sink: StreamSink = { open() {}, write(ev) { written.push(ev); return true; }, async drain() {}, fail() {}, close() {} };
+    const sink: StreamSink = {
+      open() {},
+      write(ev) {
+        written.push(ev);
+        return true;
+      },
+      async drain() {},
+      fail() {},
+      close() {},
+    };
     await w.gw.chatStream(ctx(), req(true), sink);
-    assert.deepEqual(written.filter((e) => e.type === 'text'), [{ type: 'text', text: 'call [phone] now' }]);
+    assert.deepEqual(
+      written.filter((e) => e.type === 'text'),
+      [{ type: 'text', text: 'call [phone] now' }],
+    );
     assert.deepEqual(seen, [usage, usage]);
     assert.equal(w.calls.settled.length, 2);
   });
 
   test('a beforeAdmit stage may replace the request before it is estimated and sent (compression)', async () => {
     let sent: ChatRequest | undefined;
-    const w = world([{ name: 'compress', beforeAdmit(f) { f.req = { ...(f.req as ChatRequest), messages: [{ role: 'user', content: [{ type: 'text', text: 'short' }] }] }; } }]);
+    const w = world([
+      {
+        name: 'compress',
+        beforeAdmit(f) {
+          f.req = { ...(f.req as ChatRequest), messages: [{ role: 'user', content: [{ type: 'text', text: 'short' }] }] };
+        },
+      },
+    ]);
     const adapter = w.gw.deps.adapters['openai-compatible'];
     const chat = adapter.chat.bind(adapter);
-    (adapter as { chat: typeof chat }).chat = (u, r) => { sent = r; return chat(u, r); };
+    (adapter as { chat: typeof chat }).chat = (u, r) => {
+      sent = r;
+      return chat(u, r);
+    };
     await w.gw.chat(ctx(), req(false));
     assert.deepEqual(sent?.messages, [{ role: 'user', content: [{ type: 'text', text: 'short' }] }]);
   });
 
   test('an onEvent stage may drop an event: it is neither delivered nor metered', async () => {
-    const w = world([{ name: 'drop-text', onEvent(_f, ev) { return ev.type === 'text' ? null : ev; } }]);
+    const w = world([
+      {
+        name: 'drop-text',
+        onEvent(_f, ev) {
+          return ev.type === 'text' ? null : ev;
+        },
+      },
+    ]);
     const written: StreamEvent[] = [];
-    const sink: StreamSink = { open() {}, write(ev) { written.push(ev); return true; }, async drain() {}, fail() {}, close() {} };
+    const sink: StreamSink = {
+      open() {},
+      write(ev) {
+        written.push(ev);
+        return true;
+      },
+      async drain() {},
+      fail() {},
+      close() {},
+    };
     await w.gw.chatStream(ctx(), req(true), sink);
     assert.equal(written.filter((e) => e.type === 'text').length, 0);
     assert.equal(w.calls.settled[0]?.status, 'ok');

@@ -1,5 +1,14 @@
 import type { ModelSpec } from '../catalog/index.ts';
-import type { ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent, Usage } from '../wire/index.ts';
+import type {
+  ChatRequest,
+  ChatResponse,
+  CompletionRequest,
+  CompletionResponse,
+  EmbeddingRequest,
+  EmbeddingResponse,
+  StreamEvent,
+  Usage,
+} from '../wire/index.ts';
 import type { RequestContext, RequestStatus } from './ports.ts';
 
 /** The inference operations that share the one lifecycle (Responses is served as `chat`). */

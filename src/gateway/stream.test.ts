@@ -12,11 +12,22 @@ import { noopMetrics, type ChargingPort, type RequestContext, type SettleInput }
 import type { StreamSink } from './stream.ts';
 
 const model: ModelSpec = {
-  id: 'm', kind: 'chat', vendor: 'v', displayName: 'M', aliases: [], groups: [], contextWindow: 100_000, maxOutputTokens: 4096,
-  capabilities: [], deployments: [{ id: 'p/up@r', provider: 'p', upstreamModel: 'up', region: 'r', weight: 1 }], fallback: [], attemptsMax: 1,
+  id: 'm',
+  kind: 'chat',
+  vendor: 'v',
+  displayName: 'M',
+  aliases: [],
+  groups: [],
+  contextWindow: 100_000,
+  maxOutputTokens: 4096,
+  capabilities: [],
+  deployments: [{ id: 'p/up@r', provider: 'p', upstreamModel: 'up', region: 'r', weight: 1 }],
+  fallback: [],
+  attemptsMax: 1,
   cost: { currency: 'CNY', inputMicrosPerMillion: 0, outputMicrosPerMillion: 0, cachedInputMicrosPerMillion: 0 },
   coins: { input: { num: 1, den: 1 }, output: { num: 1, den: 1 }, cachedInput: { num: 1, den: 1 }, reasoning: { num: 1, den: 1 } },
-  requestsPerCall: 1, createdS: 0,
+  requestsPerCall: 1,
+  createdS: 0,
 };
 const provider: ProviderConfig = { name: 'p', adapter: 'openai-compatible', baseUrl: 'http://127.0.0.1:1/v1' };
 const usage: Usage = { ...zeroUsage(), tokensInput: 11, tokensOutput: 60 }; // about what the 12 chunks meter: a report far below would meet the usage floor
@@ -46,7 +57,9 @@ function streamOf(evs: StreamEvent[], mode: Mode, failAfter?: number): UpstreamS
   const groups: StreamEvent[][] = [];
   for (let i = 0; i < items.length; i += 4) groups.push(items.slice(i, i + 4));
   return {
-    get events(): AsyncIterable<StreamEvent> { throw new Error('the gateway must read batches when they are offered'); },
+    get events(): AsyncIterable<StreamEvent> {
+      throw new Error('the gateway must read batches when they are offered');
+    },
     batches: (async function* () {
       yield* groups;
       if (fail) throw new UpstreamError('disconnect', 'cut');
@@ -54,43 +67,95 @@ function streamOf(evs: StreamEvent[], mode: Mode, failAfter?: number): UpstreamS
   };
 }
 
-interface Run { written: StreamEvent[]; closed: boolean; failed: ErrorCode | undefined; settled: SettleInput | undefined; extends: number }
+interface Run {
+  written: StreamEvent[];
+  closed: boolean;
+  failed: ErrorCode | undefined;
+  settled: SettleInput | undefined;
+  extends: number;
+}
 
 async function run(mode: Mode, opts: { grant: number; extendTo?: number; final?: boolean; failAfter?: number; events?: StreamEvent[] }): Promise<Run> {
   const out: Run = { written: [], closed: false, failed: undefined, settled: undefined, extends: 0 };
   const charging: ChargingPort = {
-    async reserve() { return ok({ reservationId: 'rsv_1', tokensOutputGranted: opts.grant, validUntilMs: 0, rateVersion: 'v' }); },
+    async reserve() {
+      return ok({ reservationId: 'rsv_1', tokensOutputGranted: opts.grant, validUntilMs: 0, rateVersion: 'v' });
+    },
     async extend() {
       out.extends++;
       return ok({ tokensOutputGranted: opts.extendTo ?? opts.grant, final: opts.final ?? true });
     },
-    async settle(i) { out.settled = i; },
+    async settle(i) {
+      out.settled = i;
+    },
     async void() {},
   };
   const adapter = {
     kind: 'openai-compatible',
-    async chat() { throw new Error('not used'); },
-    async chatStream() { return streamOf(opts.events ?? script(), mode, opts.failAfter); },
+    async chat() {
+      throw new Error('not used');
+    },
+    async chatStream() {
+      return streamOf(opts.events ?? script(), mode, opts.failAfter);
+    },
   } as unknown as ProviderAdapter;
   const clock = new ManualClock();
   const gw = new Gateway({
-    catalog: () => buildCatalog('t', [model]), providers: () => new Map([['p', provider]]),
+    catalog: () => buildCatalog('t', [model]),
+    providers: () => new Map([['p', provider]]),
     adapters: { 'openai-compatible': adapter, anthropic: adapter, gemini: adapter },
-    dispatcher: new Agent(), charging, health: new DeploymentHealth(clock), limiter: new RateLimiter(), random: new SeededRandom(1), clock,
-    now: () => 0, metrics: noopMetrics, timeoutMsUpstreamHeaders: 1000, timeoutMsUpstreamBody: 1000,
+    dispatcher: new Agent(),
+    charging,
+    health: new DeploymentHealth(clock),
+    limiter: new RateLimiter(),
+    random: new SeededRandom(1),
+    clock,
+    now: () => 0,
+    metrics: noopMetrics,
+    timeoutMsUpstreamHeaders: 1000,
+    timeoutMsUpstreamBody: 1000,
   });
   const ctx: RequestContext = {
-    requestId: 'req_1', family: 'openai', signal: new AbortController().signal, startedAt: 0,
-    key: { id: 'key_1', accountId: 'acct_1', memberId: null, name: 'k', hash: 'h', prefix: 'tg-', allowedModels: null, expiresAtMs: null, revokedAtMs: null, limits: {}, createdAtMs: 0 },
+    requestId: 'req_1',
+    family: 'openai',
+    signal: new AbortController().signal,
+    startedAt: 0,
+    key: {
+      id: 'key_1',
+      accountId: 'acct_1',
+      memberId: null,
+      name: 'k',
+      hash: 'h',
+      prefix: 'tg-',
+      allowedModels: null,
+      expiresAtMs: null,
+      revokedAtMs: null,
+      limits: {},
+      createdAtMs: 0,
+    },
   };
   const sink: StreamSink = {
     open() {},
-    write(ev) { out.written.push(ev); return true; },
+    write(ev) {
+      out.written.push(ev);
+      return true;
+    },
     async drain() {},
-    fail(code) { out.failed = code; },
-    close() { out.closed = true; },
+    fail(code) {
+      out.failed = code;
+    },
+    close() {
+      out.closed = true;
+    },
   };
-  const req: ChatRequest = { model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], stream: true, includeUsage: true, extra: {}, maxTokensOutput: 1000 };
+  const req: ChatRequest = {
+    model: 'm',
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
+    stream: true,
+    includeUsage: true,
+    extra: {},
+    maxTokensOutput: 1000,
+  };
   await gw.chatStream(ctx, req, sink, { extendAtFraction: 0.8, sliceTokens: 100 });
   return out;
 }
@@ -114,7 +179,10 @@ describe('a stream read per upstream batch behaves exactly like one read per eve
     assert.equal(a.settled?.status, 'truncated');
     const texts = a.written.filter((e) => e.type === 'text').length;
     assert.ok(texts > 0 && texts < 12, `cut inside the answer (${texts} text events)`);
-    assert.deepEqual(a.written.filter((e) => e.type === 'finish'), [{ type: 'finish', finishReason: 'length' }]);
+    assert.deepEqual(
+      a.written.filter((e) => e.type === 'finish'),
+      [{ type: 'finish', finishReason: 'length' }],
+    );
     assert.equal(a.settled?.usageEstimated, true);
     assert.ok(a.extends >= 1);
   });
@@ -150,8 +218,14 @@ describe('verbatim Anthropic blocks in a stream count against the grant (issue 1
   test('a redacted-thinking block past the grant is not delivered and the stream ends at the grant', async () => {
     const a = await run('events', { grant: 60, final: true, events: blocks() });
     assert.equal(a.settled?.status, 'truncated');
-    assert.equal(a.written.some((e) => e.type === 'reasoning' && e.block?.['type'] === 'redacted_thinking'), false);
-    assert.deepEqual(a.written.filter((e) => e.type === 'finish'), [{ type: 'finish', finishReason: 'length' }]);
+    assert.equal(
+      a.written.some((e) => e.type === 'reasoning' && e.block?.['type'] === 'redacted_thinking'),
+      false,
+    );
+    assert.deepEqual(
+      a.written.filter((e) => e.type === 'finish'),
+      [{ type: 'finish', finishReason: 'length' }],
+    );
   });
 
   test('blocks within the grant are delivered and metered into the charged output', async () => {

@@ -10,7 +10,10 @@ import { backoffMs, createWebhookDeliverer, verifyWebhook, type Timer } from './
 
 const T = Date.UTC(2026, 0, 1);
 const SECRET = 'test-webhook-secret-0123456789';
-interface Hit { headers: IncomingMessage['headers']; body: string }
+interface Hit {
+  headers: IncomingMessage['headers'];
+  body: string;
+}
 
 let server: Server | null = null;
 afterEach(async () => {
@@ -36,8 +39,14 @@ async function receiver(statuses: number[]): Promise<{ url: string; hits: Hit[] 
 
 async function storeWithEvents(n: number): Promise<MemoryChargingStore> {
   const store = openMemoryChargingStore();
-  const events = Array.from({ length: n }, (_, i) => ({ id: `evt_${i}`, accountId: 'acct_1', type: 'threshold_80' as const, subjectId: 'bkt_1',
-    data: { percent: 80, used: 800, amount: 1000 }, atMs: T }));
+  const events = Array.from({ length: n }, (_, i) => ({
+    id: `evt_${i}`,
+    accountId: 'acct_1',
+    type: 'threshold_80' as const,
+    subjectId: 'bkt_1',
+    data: { percent: 80, used: 800, amount: 1000 },
+    atMs: T,
+  }));
   await store.runAccountOp({ accountId: 'acct_1', nowMs: T }, () => ({ mutation: { ...emptyMutation(), events }, result: null }));
   return store;
 }
@@ -57,7 +66,15 @@ describe('webhook delivery', () => {
     assert.equal(hit.headers['webhook-timestamp'], String(T / 1000));
     assert.deepEqual(verifyWebhook('s3cret-s3cret-s3cret', hit.headers, hit.body, T), { ok: true });
     assert.deepEqual(verifyWebhook('s3cret-s3cret-s3cret', hit.headers, hit.body.replace('800', '801'), T), { ok: false, reason: 'bad_signature' });
-    assert.deepEqual(JSON.parse(hit.body), { id: 'evt_0', type: 'threshold_80', accountId: 'acct_1', subjectId: 'bkt_1', data: { percent: 80, used: 800, amount: 1000 }, atMs: T, attempt: 1 });
+    assert.deepEqual(JSON.parse(hit.body), {
+      id: 'evt_0',
+      type: 'threshold_80',
+      accountId: 'acct_1',
+      subjectId: 'bkt_1',
+      data: { percent: 80, used: 800, amount: 1000 },
+      atMs: T,
+      attempt: 1,
+    });
     assert.equal((await store.listEvents('acct_1', null, 10))[0]!.deliveryState, 'delivered');
   });
 
@@ -73,7 +90,10 @@ describe('webhook delivery', () => {
     assert.deepEqual(await d.deliverDue(), { delivered: 0, failed: 1 });
     clock.advance(2000);
     assert.deepEqual(await d.deliverDue(), { delivered: 1, failed: 0 });
-    assert.deepEqual(hits.map((h) => JSON.parse(h.body).attempt), [1, 2, 3]);
+    assert.deepEqual(
+      hits.map((h) => JSON.parse(h.body).attempt),
+      [1, 2, 3],
+    );
   });
 
   test('after attemptsMax failures the event is given up and stays readable as failed', async () => {
@@ -99,7 +119,13 @@ describe('webhook delivery', () => {
     const d = createWebhookDeliverer({ outbox: store, clock, config: { url, secret: SECRET } });
     assert.deepEqual(await d.deliverDue(), { delivered: 0, failed: 2 });
     const events = await store.listEvents('acct_1', null, 10);
-    assert.deepEqual(events.map((e) => [e.deliveryState, e.attempts, e.nextAttemptAtMs]), [['pending', 1, T + 5000], ['pending', 1, T + 5000]]);
+    assert.deepEqual(
+      events.map((e) => [e.deliveryState, e.attempts, e.nextAttemptAtMs]),
+      [
+        ['pending', 1, T + 5000],
+        ['pending', 1, T + 5000],
+      ],
+    );
   });
 
   test('the polling loop runs on the injected timer and stops cleanly', async () => {
@@ -117,7 +143,10 @@ describe('webhook delivery', () => {
   });
 
   test('backoff doubles from the base and is capped', () => {
-    assert.deepEqual([1, 2, 3, 4, 20].map((n) => backoffMs(n, 1000, 6000)), [1000, 2000, 4000, 6000, 6000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 20].map((n) => backoffMs(n, 1000, 6000)),
+      [1000, 2000, 4000, 6000, 6000],
+    );
   });
 });
 
@@ -133,12 +162,26 @@ describe('webhook signing is mandatory', () => {
   });
 
   test('a whsec_ secret that is not base64 is refused at start', () => {
-    assert.throws(() => createWebhookDeliverer({ outbox: openMemoryChargingStore(), clock: new ManualClock(T), config: { url: 'http://127.0.0.1:9/hook', secret: 'whsec_not*base64*at*all**' } }), /base64/);
+    assert.throws(
+      () =>
+        createWebhookDeliverer({
+          outbox: openMemoryChargingStore(),
+          clock: new ManualClock(T),
+          config: { url: 'http://127.0.0.1:9/hook', secret: 'whsec_not*base64*at*all**' },
+        }),
+      /base64/,
+    );
   });
 
   test('a deliverer without a secret refuses to start instead of sending unsigned webhooks', () => {
     const store = openMemoryChargingStore();
-    assert.throws(() => createWebhookDeliverer({ outbox: store, clock: new ManualClock(T), config: { url: 'http://127.0.0.1:9/hook' } as never }), /signing secret/);
-    assert.throws(() => createWebhookDeliverer({ outbox: store, clock: new ManualClock(T), config: { url: 'http://127.0.0.1:9/hook', secret: '' } }), /signing secret/);
+    assert.throws(
+      () => createWebhookDeliverer({ outbox: store, clock: new ManualClock(T), config: { url: 'http://127.0.0.1:9/hook' } as never }),
+      /signing secret/,
+    );
+    assert.throws(
+      () => createWebhookDeliverer({ outbox: store, clock: new ManualClock(T), config: { url: 'http://127.0.0.1:9/hook', secret: '' } }),
+      /signing secret/,
+    );
   });
 });

@@ -49,7 +49,12 @@ export interface WebhookConfig {
 }
 
 export const defaultWebhookConfig: Omit<WebhookConfig, 'url' | 'secret'> = {
-  attemptsMax: 8, backoffMsBase: 5_000, backoffMsMax: 3_600_000, batchSize: 50, timeoutMs: 10_000, leaseMs: 60_000,
+  attemptsMax: 8,
+  backoffMsBase: 5_000,
+  backoffMsMax: 3_600_000,
+  batchSize: 50,
+  timeoutMs: 10_000,
+  leaseMs: 60_000,
   pollIntervalMs: 5_000,
 };
 
@@ -90,7 +95,9 @@ export const WEBHOOK_SECRET_MIN_LENGTH = 16;
 export function createWebhookDeliverer(deps: WebhookDeps): WebhookDeliverer {
   const cfg: WebhookConfig = { ...defaultWebhookConfig, ...deps.config };
   if (typeof cfg.secret !== 'string' || cfg.secret.length < WEBHOOK_SECRET_MIN_LENGTH) {
-    throw new Error(`The webhook to ${cfg.url} needs a signing secret of at least ${WEBHOOK_SECRET_MIN_LENGTH} characters; TokenGrid does not send unsigned webhooks.`);
+    throw new Error(
+      `The webhook to ${cfg.url} needs a signing secret of at least ${WEBHOOK_SECRET_MIN_LENGTH} characters; TokenGrid does not send unsigned webhooks.`,
+    );
   }
   const key = webhookKey(cfg.secret);
   const timer = deps.timer ?? systemTimer;
@@ -99,11 +106,29 @@ export function createWebhookDeliverer(deps: WebhookDeps): WebhookDeliverer {
   let stopped = true;
 
   async function post(e: StoredChargingEvent): Promise<boolean> {
-    const body = JSON.stringify({ id: e.id, type: e.type, accountId: e.accountId, subjectId: e.subjectId, data: e.data, atMs: e.atMs, attempt: e.attempts + 1 });
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-tokengrid-event-id': e.id, ...webhookHeaders(key, e.id, deps.clock.nowMs(), body) };
+    const body = JSON.stringify({
+      id: e.id,
+      type: e.type,
+      accountId: e.accountId,
+      subjectId: e.subjectId,
+      data: e.data,
+      atMs: e.atMs,
+      attempt: e.attempts + 1,
+    });
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'x-tokengrid-event-id': e.id,
+      ...webhookHeaders(key, e.id, deps.clock.nowMs(), body),
+    };
     try {
-      const res = await request(cfg.url, { method: 'POST', headers, body, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs,
-        ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }) });
+      const res = await request(cfg.url, {
+        method: 'POST',
+        headers,
+        body,
+        headersTimeout: cfg.timeoutMs,
+        bodyTimeout: cfg.timeoutMs,
+        ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
+      });
       await res.body.dump();
       return res.statusCode >= 200 && res.statusCode < 300;
     } catch {
@@ -132,10 +157,12 @@ export function createWebhookDeliverer(deps: WebhookDeps): WebhookDeliverer {
   function schedule(): void {
     if (stopped) return;
     handle = timer.setTimeout(() => {
-      running = deliverDue().catch((err: unknown) => deps.onError?.(err)).finally(() => {
-        running = null;
-        schedule();
-      });
+      running = deliverDue()
+        .catch((err: unknown) => deps.onError?.(err))
+        .finally(() => {
+          running = null;
+          schedule();
+        });
     }, cfg.pollIntervalMs);
   }
 

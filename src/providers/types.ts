@@ -1,7 +1,5 @@
 import type { Dispatcher } from 'undici';
-import type {
-  ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent,
-} from '../wire/index.ts';
+import type { ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent } from '../wire/index.ts';
 
 export type AdapterKind = 'openai-compatible' | 'anthropic' | 'gemini';
 
@@ -45,12 +43,12 @@ export interface UpstreamCall {
 }
 
 export type UpstreamErrorKind =
-  | 'connect'      // could not connect / connection reset before a response
-  | 'timeout'      // no headers (or no body bytes) within the time allowed
-  | 'status'       // upstream answered with a non-2xx status
-  | 'malformed'    // upstream answered 2xx with a body we cannot parse
-  | 'disconnect'   // the stream ended before its terminal event
-  | 'aborted';     // our own signal aborted it (client went away)
+  | 'connect' // could not connect / connection reset before a response
+  | 'timeout' // no headers (or no body bytes) within the time allowed
+  | 'status' // upstream answered with a non-2xx status
+  | 'malformed' // upstream answered 2xx with a body we cannot parse
+  | 'disconnect' // the stream ended before its terminal event
+  | 'aborted'; // our own signal aborted it (client went away)
 
 /** Every adapter failure is one of these; adapters never retry (the gateway owns the only retry loop). */
 export class UpstreamError extends Error {

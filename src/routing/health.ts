@@ -19,7 +19,10 @@ export type HealthState = 'closed' | 'open' | 'half_open';
  */
 export class DeploymentHealth {
   readonly #states = new Map<string, BreakerState>();
-  constructor(private readonly clock: Clock, private readonly policy: BreakerPolicy = defaultBreakerPolicy) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly policy: BreakerPolicy = defaultBreakerPolicy,
+  ) {}
 
   #get(id: string): BreakerState {
     let s = this.#states.get(id);

@@ -9,7 +9,7 @@ export interface Attempt {
 /** Weighted order without replacement (Efraimidis-Spirakis keys), from an injected Random. */
 export function weightedOrder<T extends { weight: number }>(items: readonly T[], random: Random): T[] {
   if (items.length <= 1) return [...items];
-  const keyed = items.map((item) => ({ item, key: item.weight > 0 ? Math.pow(random.float(), 1 / item.weight) : -1 }));
+  const keyed = items.map((item) => ({ item, key: item.weight > 0 ? random.float() ** (1 / item.weight) : -1 }));
   keyed.sort((a, b) => b.key - a.key);
   return keyed.map((k) => k.item);
 }
@@ -19,12 +19,7 @@ export function weightedOrder<T extends { weight: number }>(items: readonly T[],
  * model's, skipping deployments whose breaker is open; at most `attemptsMax` in all.
  * Returns [] when nothing is available (the gateway answers no_healthy_deployment).
  */
-export function planAttempts(
-  primary: ModelSpec,
-  fallbacks: readonly ModelSpec[],
-  isAvailable: (deploymentId: string) => boolean,
-  random: Random,
-): Attempt[] {
+export function planAttempts(primary: ModelSpec, fallbacks: readonly ModelSpec[], isAvailable: (deploymentId: string) => boolean, random: Random): Attempt[] {
   const out: Attempt[] = [];
   const max = Math.max(1, primary.attemptsMax);
   for (const model of [primary, ...fallbacks]) {

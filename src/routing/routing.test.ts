@@ -5,8 +5,19 @@ import type { ModelSpec } from '../catalog/index.ts';
 import { DeploymentHealth, planAttempts, weightedOrder } from './index.ts';
 
 const model = (id: string, deps: [string, number][], attemptsMax = 3): ModelSpec => ({
-  id, kind: 'chat', vendor: 'v', displayName: id, aliases: [], groups: [], contextWindow: 1000, maxOutputTokens: 100,
-  capabilities: [], fallback: [], attemptsMax, requestsPerCall: 1, createdS: 0,
+  id,
+  kind: 'chat',
+  vendor: 'v',
+  displayName: id,
+  aliases: [],
+  groups: [],
+  contextWindow: 1000,
+  maxOutputTokens: 100,
+  capabilities: [],
+  fallback: [],
+  attemptsMax,
+  requestsPerCall: 1,
+  createdS: 0,
   cost: { currency: 'CNY', inputMicrosPerMillion: 0, outputMicrosPerMillion: 0, cachedInputMicrosPerMillion: 0 },
   coins: { input: { num: 1, den: 1 }, output: { num: 1, den: 1 }, cachedInput: { num: 1, den: 1 }, reasoning: { num: 1, den: 1 } },
   deployments: deps.map(([p, w]) => ({ id: `${p}/${id}@r`, provider: p, upstreamModel: id, region: 'r', weight: w })),
@@ -15,7 +26,10 @@ const model = (id: string, deps: [string, number][], attemptsMax = 3): ModelSpec
 describe('routing', () => {
   test('weighted choice follows the weights over many draws', () => {
     const random = new SeededRandom(7);
-    const items = [{ id: 'a', weight: 3 }, { id: 'b', weight: 1 }];
+    const items = [
+      { id: 'a', weight: 3 },
+      { id: 'b', weight: 1 },
+    ];
     let a = 0;
     for (let i = 0; i < 4000; i++) if (weightedOrder(items, random)[0]!.id === 'a') a++;
     assert.ok(a > 2800 && a < 3200, `a first ${a} of 4000, expected about 3000`);
@@ -23,12 +37,32 @@ describe('routing', () => {
 
   test('a zero-weight deployment is only tried after the weighted ones', () => {
     const random = new SeededRandom(1);
-    for (let i = 0; i < 50; i++) assert.equal(weightedOrder([{ id: 'z', weight: 0 }, { id: 'a', weight: 1 }], random)[0]!.id, 'a');
+    for (let i = 0; i < 50; i++)
+      assert.equal(
+        weightedOrder(
+          [
+            { id: 'z', weight: 0 },
+            { id: 'a', weight: 1 },
+          ],
+          random,
+        )[0]!.id,
+        'a',
+      );
   });
 
   test('the plan lists fallbacks after the primary and respects the attempt budget', () => {
-    const primary = model('m', [['p1', 1], ['p2', 1]], 3);
-    const fb = model('f', [['p3', 1], ['p4', 1]]);
+    const primary = model(
+      'm',
+      [
+        ['p1', 1],
+        ['p2', 1],
+      ],
+      3,
+    );
+    const fb = model('f', [
+      ['p3', 1],
+      ['p4', 1],
+    ]);
     const plan = planAttempts(primary, [fb], () => true, new SeededRandom(3));
     assert.equal(plan.length, 3);
     assert.deepEqual(new Set(plan.slice(0, 2).map((a) => a.model.id)), new Set(['m']));
@@ -56,9 +90,18 @@ describe('routing', () => {
   });
 
   test('open deployments are left out of the plan; none available gives an empty plan', () => {
-    const primary = model('m', [['p1', 1], ['p2', 1]]);
+    const primary = model('m', [
+      ['p1', 1],
+      ['p2', 1],
+    ]);
     const plan = planAttempts(primary, [], (id) => id.startsWith('p2'), new SeededRandom(1));
-    assert.deepEqual(plan.map((a) => a.deployment.provider), ['p2']);
-    assert.deepEqual(planAttempts(primary, [], () => false, new SeededRandom(1)), []);
+    assert.deepEqual(
+      plan.map((a) => a.deployment.provider),
+      ['p2'],
+    );
+    assert.deepEqual(
+      planAttempts(primary, [], () => false, new SeededRandom(1)),
+      [],
+    );
   });
 });

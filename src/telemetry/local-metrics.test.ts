@@ -17,7 +17,8 @@ function pair(): { prom: Registry; local: Registry; ops: { inc(route: string, st
   const counterCells = new Map<string, ReturnType<LocalCounter['cell']>>();
   const histCells = new Map<string, ReturnType<LocalHistogram['cell']>>();
   return {
-    prom, local,
+    prom,
+    local,
     ops: {
       inc(route, status, v) {
         pc.inc({ route, status }, v);

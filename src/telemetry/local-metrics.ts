@@ -11,7 +11,10 @@ import type { Metric, Registry } from 'prom-client';
 
 type Labels = Record<string, string>;
 
-interface Help { name: string; help: string }
+interface Help {
+  name: string;
+  help: string;
+}
 
 /**
  * A label set, listed in its metric from its first use on (as prom-client lists a label set from its first
@@ -20,7 +23,10 @@ interface Help { name: string; help: string }
 abstract class Cell {
   /** True while the cell is in its metric's list. */
   listed = false;
-  constructor(readonly labels: Labels, readonly list: Cell[]) {}
+  constructor(
+    readonly labels: Labels,
+    readonly list: Cell[],
+  ) {}
 
   protected use(): void {
     if (this.listed) return;
@@ -53,7 +59,11 @@ export class HistogramCell extends Cell {
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
-  constructor(labels: Labels, list: Cell[], readonly bounds: readonly number[]) {
+  constructor(
+    labels: Labels,
+    list: Cell[],
+    readonly bounds: readonly number[],
+  ) {
     super(labels, list);
     this.counts = new Float64Array(bounds.length);
   }
@@ -107,7 +117,13 @@ export class LocalCounter {
   }
 
   get(): { name: string; help: string; type: 'counter'; values: { value: number; labels: Labels }[]; aggregator: string } {
-    return { help: this.help, name: this.name, type: this.type, values: this.#cells.map((c) => ({ value: c.value, labels: c.labels })), aggregator: this.aggregator };
+    return {
+      help: this.help,
+      name: this.name,
+      type: this.type,
+      values: this.#cells.map((c) => ({ value: c.value, labels: c.labels })),
+      aggregator: this.aggregator,
+    };
   }
 
   reset(): void {
@@ -115,7 +131,13 @@ export class LocalCounter {
   }
 }
 
-interface ValuePair { labels: Record<string, string | number>; sharedLabels: Labels; value: number; metricName: string; exemplar: null | undefined }
+interface ValuePair {
+  labels: Record<string, string | number>;
+  sharedLabels: Labels;
+  value: number;
+  metricName: string;
+  exemplar: null | undefined;
+}
 
 /** A histogram with prom-client's bucket semantics (value <= bound; +Inf is the count). */
 export class LocalHistogram {

@@ -126,7 +126,10 @@ class Tally {
         const w = this.seg;
         const extra = this.segCapitalsThenLower ? UPPER_RUN_INTO_LOWER_TOKENS : 0;
         this.tokens += 1 + extra + (w <= WORD_CHARS_ONE_TOKEN ? 0 : (w - WORD_CHARS_ONE_TOKEN) / WORD_CHARS_PER_EXTRA_TOKEN);
-        this.seg = 0; this.segCapitals = 0; this.segCapitalsThenLower = false; this.prevUpper = false;
+        this.seg = 0;
+        this.segCapitals = 0;
+        this.segCapitalsThenLower = false;
+        this.prevUpper = false;
         break;
       }
       case C_DIGIT:
@@ -145,7 +148,8 @@ class Tally {
         else if (this.spaces === 1 && !this.newline && (next === C_DIGIT || (next === C_OTHER && isSymbolStart(c)))) {
           this.tokens += SPACE_BEFORE_NON_WORD_TOKENS;
         }
-        this.spaces = 0; this.newline = false;
+        this.spaces = 0;
+        this.newline = false;
         break;
     }
     this.count = 0;
@@ -180,7 +184,7 @@ export function rawTextTokens(text: string, lowerRuns = true): number {
       case C_LETTER:
         if (isUpper && (t.prevUpper || t.seg === 0)) t.segCapitals++;
         else if (!isUpper && t.prevUpper && t.segCapitals >= 2) t.segCapitalsThenLower = true;
-        t.seg += isUpper ? (c < 128 ? UPPER_LETTER_WEIGHT : LETTER_EXT_WEIGHT) : (c < 128 ? 1 : LETTER_EXT_WEIGHT);
+        t.seg += isUpper ? (c < 128 ? UPPER_LETTER_WEIGHT : LETTER_EXT_WEIGHT) : c < 128 ? 1 : LETTER_EXT_WEIGHT;
         t.prevUpper = isUpper;
         if (!isUpper && lowerRuns) {
           // The rest of a run of ASCII lowercase letters: each one only adds 1 to the segment (no run or
@@ -199,7 +203,10 @@ export function rawTextTokens(text: string, lowerRuns = true): number {
         t.count++;
         break;
       case C_SPACE:
-        if (c === 10 || c === 13) { t.newline = true; t.spaces = 0; } else t.spaces++;
+        if (c === 10 || c === 13) {
+          t.newline = true;
+          t.spaces = 0;
+        } else t.spaces++;
         break;
       case C_CJK:
         t.count += isIdeograph(c) ? CJK_TOKENS : KANA_TOKENS;
@@ -219,8 +226,8 @@ export function rawTextTokens(text: string, lowerRuns = true): number {
  * token per two letters on it; prose almost never meets a rare pair.
  */
 const COMMON_PAIRS = new Uint32Array([
-  0x3febfef, 0x164911, 0x11e4d95, 0x1164919, 0x3ffffff, 0x1a4931, 0x1e69d1, 0x11a6911, 0x2bffeff, 0x104011, 0x1e4d11, 0x13c5d59, 0x14d113,
-  0x33c6ffd, 0x1feffff, 0x1ec991, 0x100000, 0x13efd7f, 0x15cdd95, 0x15e4995, 0x2ebd7f, 0x4111, 0x6191, 0x88110, 0x4f811, 0x4111,
+  0x3febfef, 0x164911, 0x11e4d95, 0x1164919, 0x3ffffff, 0x1a4931, 0x1e69d1, 0x11a6911, 0x2bffeff, 0x104011, 0x1e4d11, 0x13c5d59, 0x14d113, 0x33c6ffd, 0x1feffff,
+  0x1ec991, 0x100000, 0x13efd7f, 0x15cdd95, 0x15e4995, 0x2ebd7f, 0x4111, 0x6191, 0x88110, 0x4f811, 0x4111,
 ]);
 /** Bound tokens per rare letter pair inside a word. */
 const RARE_PAIR_TOKENS = 1;
@@ -242,7 +249,7 @@ export function asciiBoundTokens(text: string): number {
   let i = 0;
   while (i < n) {
     const c = text.charCodeAt(i);
-    const k = c < 128 ? (ASCII_CLASS[c]! & CLASS_MASK) : C_OTHER;
+    const k = c < 128 ? ASCII_CLASS[c]! & CLASS_MASK : C_OTHER;
     if (k === C_LETTER) {
       // One o200k word: capitals then lowercase letters; lowercase followed by a capital starts a new one.
       let len = 0;
@@ -256,7 +263,8 @@ export function asciiBoundTokens(text: string): number {
         const upper = d >= 65 && d <= 90;
         if (!upper && !(d >= 97 && d <= 122)) break;
         if (upper && lowerSeen) break;
-        if (!upper) lowerSeen = true; else caps++;
+        if (!upper) lowerSeen = true;
+        else caps++;
         const l = d | 32;
         if (prev >= 0 && ((COMMON_PAIRS[prev - 97]! >>> (l - 97)) & 1) === 0) rare++;
         prev = l;
@@ -268,12 +276,18 @@ export function asciiBoundTokens(text: string): number {
       tokens += rare === 0 ? word : Math.max(word + rare * RARE_PAIR_TOKENS, letters * RANDOM_LETTER_TOKENS);
     } else if (k === C_DIGIT) {
       let d = 0;
-      while (i < n && (ASCII_CLASS[text.charCodeAt(i)] ?? -1) === C_DIGIT) { d++; i++; }
+      while (i < n && (ASCII_CLASS[text.charCodeAt(i)] ?? -1) === C_DIGIT) {
+        d++;
+        i++;
+      }
       tokens += Math.ceil(d / 3);
     } else if (k === C_PUNCT) {
       // A run of c symbols: random runs cost ~0.66 a character, common ones ("\":", "});") merge further.
       let p = 0;
-      while (i < n && (ASCII_CLASS[text.charCodeAt(i)] ?? -1) === C_PUNCT) { p++; i++; }
+      while (i < n && (ASCII_CLASS[text.charCodeAt(i)] ?? -1) === C_PUNCT) {
+        p++;
+        i++;
+      }
       // One symbol before a word is read with it ("\"name", ".get"): a part of a token.
       const before = p === 1 && i < n && ((ASCII_CLASS[text.charCodeAt(i)] ?? 0) & CLASS_MASK) === C_LETTER;
       tokens += before ? PUNCT_BEFORE_WORD_BOUND_TOKENS : 1 + (p - 1) * PUNCT_RUN_EXTRA_TOKENS;
@@ -282,7 +296,8 @@ export function asciiBoundTokens(text: string): number {
       let newlines = 0;
       while (i < n && (ASCII_CLASS[text.charCodeAt(i)] ?? -1) === C_SPACE) {
         const d = text.charCodeAt(i);
-        if (d === 10 || d === 13) newlines++; else spaces++;
+        if (d === 10 || d === 13) newlines++;
+        else spaces++;
         i++;
       }
       // One space before a word is absorbed by it; newlines and longer runs are tokens of their own.
@@ -319,7 +334,10 @@ export function boundTextTokens(text: string, estimate: number): number {
     else if (c < 0x800) other += 2;
     else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
       const d = text.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) { other += 4; i++; } else other += 3;
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        other += 4;
+        i++;
+      } else other += 3;
     } else other += 3;
   }
   // ASCII: the larger of the estimate and the ASCII bound (issue 12 attack report F7: punctuation, random
@@ -353,7 +371,10 @@ export class TextMeter {
     for (let i = text.length - 1; i >= 0; i--) {
       if (text.charCodeAt(i) !== 32) continue;
       const prev = i > 0 ? text.charCodeAt(i - 1) : tail.length > 0 ? tail.charCodeAt(tail.length - 1) : 32;
-      if (!isSpaceCode(prev)) { cut = i; break; }
+      if (!isSpaceCode(prev)) {
+        cut = i;
+        break;
+      }
     }
     if (cut === 0) {
       // The common one-word chunk (" word"): the tail is complete and already estimated.
@@ -413,7 +434,10 @@ export function cutTextAtTokens(text: string, budget: number): string {
   // Back off to the last word boundary inside the prefix (never splits a surrogate pair or a word).
   let end = lo;
   for (let i = lo; i > 0; i--) {
-    if (isSpaceCode(text.charCodeAt(i))) { end = i; break; }
+    if (isSpaceCode(text.charCodeAt(i))) {
+      end = i;
+      break;
+    }
     if (i === 1) end = lo;
   }
   const c = text.charCodeAt(end - 1);
@@ -434,7 +458,10 @@ export function upperBoundTextTokens(text: string): number {
     else if (c < 0x800) bytes += 2;
     else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
       const d = text.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) { bytes += 4; i++; } else bytes += 3; // lone surrogate -> U+FFFD
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3; // lone surrogate -> U+FFFD
     } else bytes += 3;
   }
   return bytes;
@@ -456,10 +483,14 @@ export const TOKENS_PER_TOOL_ITEM_ESTIMATE = 8;
 
 function partTokens(p: ContentPart): number {
   switch (p.type) {
-    case 'text': return estimateTextTokens(p.text);
-    case 'image': return TOKENS_PER_IMAGE_ESTIMATE;
-    case 'tool_call': return TOKENS_PER_TOOL_ITEM_ESTIMATE + estimateTextTokens(p.name) + estimateTextTokens(p.argumentsJson);
-    case 'tool_result': return TOKENS_PER_TOOL_ITEM_ESTIMATE + estimateTextTokens(p.content);
+    case 'text':
+      return estimateTextTokens(p.text);
+    case 'image':
+      return TOKENS_PER_IMAGE_ESTIMATE;
+    case 'tool_call':
+      return TOKENS_PER_TOOL_ITEM_ESTIMATE + estimateTextTokens(p.name) + estimateTextTokens(p.argumentsJson);
+    case 'tool_result':
+      return TOKENS_PER_TOOL_ITEM_ESTIMATE + estimateTextTokens(p.content);
   }
 }
 
@@ -487,10 +518,21 @@ export function chatInputTokens(req: ChatRequest): { estimate: number; bound: nu
     if (m.name !== undefined) text(m.name);
     for (const p of m.content) {
       switch (p.type) {
-        case 'text': text(p.text); break;
-        case 'image': est += TOKENS_PER_IMAGE_ESTIMATE; bound += TOKENS_PER_IMAGE_ESTIMATE; images++; break;
-        case 'tool_call': text(p.name, TOKENS_PER_TOOL_ITEM_ESTIMATE); text(p.argumentsJson); break;
-        case 'tool_result': text(p.content, TOKENS_PER_TOOL_ITEM_ESTIMATE); break;
+        case 'text':
+          text(p.text);
+          break;
+        case 'image':
+          est += TOKENS_PER_IMAGE_ESTIMATE;
+          bound += TOKENS_PER_IMAGE_ESTIMATE;
+          images++;
+          break;
+        case 'tool_call':
+          text(p.name, TOKENS_PER_TOOL_ITEM_ESTIMATE);
+          text(p.argumentsJson);
+          break;
+        case 'tool_result':
+          text(p.content, TOKENS_PER_TOOL_ITEM_ESTIMATE);
+          break;
       }
     }
   }
@@ -538,7 +580,11 @@ export const USAGE_FLOOR_OUTPUT_FACTOR = 0.5;
  * raised, or is undefined when the report stood. `tokensOutputDelivered` should count what the model
  * generated (text, thinking, tool calls), not tool results it relayed.
  */
-export function floorUsage(u: Usage, tokensInputEstimate: number, tokensOutputDelivered: number): { usage: Usage; floored: 'input' | 'output' | 'input+output' | undefined } {
+export function floorUsage(
+  u: Usage,
+  tokensInputEstimate: number,
+  tokensOutputDelivered: number,
+): { usage: Usage; floored: 'input' | 'output' | 'input+output' | undefined } {
   const inFloor = Math.ceil(tokensInputEstimate * USAGE_FLOOR_INPUT_FACTOR);
   const outFloor = Math.ceil(tokensOutputDelivered * USAGE_FLOOR_OUTPUT_FACTOR);
   const inRaised = u.tokensInput < inFloor;

@@ -14,7 +14,10 @@ function referenceParse(text: string): SseEvent[] {
     event = undefined;
   };
   for (const line of text.split(/\r\n|\r|\n/)) {
-    if (line === '') { dispatch(); continue; }
+    if (line === '') {
+      dispatch();
+      continue;
+    }
     if (line.startsWith(':')) continue;
     const colon = line.indexOf(':');
     const field = colon < 0 ? line : line.slice(0, colon);
@@ -65,17 +68,16 @@ describe('SseParser', () => {
       fc.constantFrom('', ': comment', 'event: error', 'data', 'data:x', 'id: 7', 'retry: 10'),
     );
     const eol = fc.constantFrom('\n', '\r\n', '\r');
-    fc.assert(fc.property(
-      fc.array(fc.tuple(line, eol), { maxLength: 20 }),
-      fc.array(fc.nat(), { maxLength: 8 }),
-      (lines, rawCuts) => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(line, eol), { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 8 }), (lines, rawCuts) => {
         let text = lines.map(([l, e]) => l + e).join('');
         if (text.endsWith('\r')) text += '\n'; // a trailing lone \r is a line end only once more bytes arrive
         const bytes = new TextEncoder().encode(text);
         const cuts = rawCuts.map((c) => (bytes.length === 0 ? 0 : c % bytes.length));
         assert.deepEqual(parseInChunks(bytes, cuts), referenceParse(text));
-      },
-    ), { numRuns: 500 });
+      }),
+      { numRuns: 500 },
+    );
   });
 
   test('refuses a line longer than the limit', () => {

@@ -38,7 +38,10 @@ export class SseParser {
         let skip = 1;
         for (let i = start; i < buf.length; i++) {
           const c = buf.charCodeAt(i);
-          if (c === 10) { nl = i; break; }
+          if (c === 10) {
+            nl = i;
+            break;
+          }
           if (c === 13) {
             // \r\n counts as one line end; a lone \r at the end of the buffer waits for the next chunk.
             if (i + 1 === buf.length) break;

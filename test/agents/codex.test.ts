@@ -17,12 +17,18 @@ const RUN_TIMEOUT_MS = 120_000;
 
 let h: Harness;
 let trap: Trap;
-before(async () => {
-  await ensureAgents();
-  h = await startHarness({ offersYaml: AGENT_OFFERS_YAML });
-  trap = await startTrap();
-}, { timeout: 15 * 60_000 });
-after(async () => { await trap?.close(); await h?.close(); });
+before(
+  async () => {
+    await ensureAgents();
+    h = await startHarness({ offersYaml: AGENT_OFFERS_YAML });
+    trap = await startTrap();
+  },
+  { timeout: 15 * 60_000 },
+);
+after(async () => {
+  await trap?.close();
+  await h?.close();
+});
 
 function configToml(model: string | undefined, baseUrl: string): string {
   return [
@@ -55,12 +61,23 @@ function configToml(model: string | undefined, baseUrl: string): string {
   ].join('\n');
 }
 
-interface CodexRun { events: any[]; exchanges: Exchange[]; records: any[] }
+interface CodexRun {
+  events: any[];
+  exchanges: Exchange[];
+  records: any[];
+}
 
-async function codex(model: string | undefined, prompt: (work: string) => string, account = { id: h.srv.demoAccountId, key: h.srv.demoKey }): Promise<CodexRun> {
+async function codex(
+  model: string | undefined,
+  prompt: (work: string) => string,
+  account = { id: h.srv.demoAccountId, key: h.srv.demoKey },
+): Promise<CodexRun> {
   const { r, events, mark, before } = await codexRaw(model, prompt, account.key, account.id);
   assert.equal(r.code, 0, describeRun(r));
-  assert.ok(events.some((e) => e.type === 'turn.completed'), describeRun(r));
+  assert.ok(
+    events.some((e) => e.type === 'turn.completed'),
+    describeRun(r),
+  );
   assert.ok(!events.some((e) => e.type === 'turn.failed' || e.type === 'error'), describeRun(r));
   const { completed, records } = await h.assertChargedOnce(mark, before, account.id);
   assert.deepEqual(trap.hits, [], 'Codex reached for no other host');
@@ -77,10 +94,14 @@ async function codexRaw(model: string | undefined, prompt: (work: string) => str
   const before = (await h.usageRecords(accountId)).length;
   try {
     const r = await run(BIN.codex, ['exec', '--skip-git-repo-check', '--ephemeral', '--json', '--color', 'never', '-C', box.work, prompt(box.work)], {
-      cwd: box.work, timeoutMs: RUN_TIMEOUT_MS,
+      cwd: box.work,
+      timeoutMs: RUN_TIMEOUT_MS,
       env: { ...box.env, CODEX_HOME: codexHome, TOKENGRID_API_KEY: key },
     });
-    const events: any[] = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    const events: any[] = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
     return { r, events, mark, before };
   } finally {
     box.cleanup();
@@ -104,10 +125,19 @@ for (const model of Object.keys(AGENT_MODELS)) {
       assert.ok(answer?.item.text.length > 0, 'a final message');
       const upstream = h.srv.app.emulator!.lastRequest(AGENT_MODELS[model]!.upstreamPath);
       assert.ok(JSON.stringify(upstream?.body).includes(SECRET), 'the command output reached the upstream in its dialect');
-      if (AGENT_MODELS[model]!.answersFromToolResult) assert.ok(answer.item.text.includes(SECRET), `the final message comes from the command output: ${answer.item.text}`);
+      if (AGENT_MODELS[model]!.answersFromToolResult)
+        assert.ok(answer.item.text.includes(SECRET), `the final message comes from the command output: ${answer.item.text}`);
       const usage = events.find((e) => e.type === 'turn.completed').usage;
-      assert.equal(usage.input_tokens, records.reduce((s, r) => s + r.usage.tokensInput, 0), 'the turn\'s input tokens are the sum charged');
-      assert.equal(usage.output_tokens, records.reduce((s, r) => s + r.usage.tokensOutput, 0), 'the turn\'s output tokens are the sum charged');
+      assert.equal(
+        usage.input_tokens,
+        records.reduce((s, r) => s + r.usage.tokensInput, 0),
+        "the turn's input tokens are the sum charged",
+      );
+      assert.equal(
+        usage.output_tokens,
+        records.reduce((s, r) => s + r.usage.tokensOutput, 0),
+        "the turn's output tokens are the sum charged",
+      );
       // What Codex sends: streaming Responses requests with its tools, store false.
       const body = JSON.parse(exchanges[0]!.reqBody);
       assert.equal(body.stream, true);
@@ -122,7 +152,10 @@ describe('codex exec on an exhausted package', () => {
     const empty = await h.account(0);
     const { r, events, mark } = await codexRaw('deepseek-v3.2', () => 'Say hello.', empty.key);
     assert.notEqual(r.code, 0);
-    assert.ok(events.some((e) => e.type === 'turn.failed'), describeRun(r));
+    assert.ok(
+      events.some((e) => e.type === 'turn.failed'),
+      describeRun(r),
+    );
     const ex = h.inference(mark);
     assert.equal(ex.length, 1, 'no retry');
     assert.equal(ex[0]!.status, 429);
@@ -139,7 +172,11 @@ describe('codex exec on a thinking model that reports prompt-cache reads', () =>
     const answer = events.findLast((e) => e.type === 'item.completed' && e.item.type === 'agent_message');
     assert.ok(answer.item.text.includes(SECRET));
     const usage = events.find((e) => e.type === 'turn.completed').usage;
-    assert.equal(usage.cached_input_tokens, records.reduce((s, r) => s + r.usage.tokensCachedInput, 0), 'the cached tokens Codex shows are the ones charged');
+    assert.equal(
+      usage.cached_input_tokens,
+      records.reduce((s, r) => s + r.usage.tokensCachedInput, 0),
+      'the cached tokens Codex shows are the ones charged',
+    );
     assert.ok(usage.cached_input_tokens > 0);
     // Not asserted, reported: the reasoning item carries no encrypted_content (the Anthropic signature), so
     // when Codex replays it (store: false) the thinking block does not reach the Anthropic upstream again.
@@ -152,16 +189,25 @@ describe('codex exec on a developer package that does not include GPT', () => {
   // additional_tools item and the one top-level tool is a custom `exec` that runs JavaScript calling the
   // nested tools. The emulator answers it with placeholder input ("demo"), so the script fails; the round
   // trip (call, Codex runs it, the output goes back, the model answers) still happens and is what is checked.
-  test('without a model in config.toml, Codex\'s default id is served by the package\'s coding model (modelMap) through a tool round trip', async () => {
+  test("without a model in config.toml, Codex's default id is served by the package's coding model (modelMap) through a tool round trip", async () => {
     const dev = await h.subscriber(DEV_PACKAGE);
     const { events, exchanges, records } = await codex(undefined, () => 'Run `cat secret.txt` and tell me the secret word.', dev);
     const sent = JSON.parse(exchanges[0]!.reqBody).model;
     assert.match(sent, /^gpt-/, `Codex sent its own default id (${sent})`);
     assert.ok(exchanges.length >= 2, `the tool call and the answer (${exchanges.length} requests)`);
-    assert.ok(records.every((r) => r.model === 'deepseek-v3.2'), 'served and charged as the package\'s model');
+    assert.ok(
+      records.every((r) => r.model === 'deepseek-v3.2'),
+      "served and charged as the package's model",
+    );
     lastDevRun = exchanges;
-    assert.ok(exchanges.slice(1).some((e) => /"type":"(custom_tool_call_output|function_call_output)"/.test(e.reqBody)), 'the tool output goes back');
-    assert.ok(events.some((e) => e.type === 'item.completed' && e.item.type === 'agent_message'), 'a final message');
+    assert.ok(
+      exchanges.slice(1).some((e) => /"type":"(custom_tool_call_output|function_call_output)"/.test(e.reqBody)),
+      'the tool output goes back',
+    );
+    assert.ok(
+      events.some((e) => e.type === 'item.completed' && e.item.type === 'agent_message'),
+      'a final message',
+    );
   });
 
   // Issue 13 item 3: the model actually used is visible in the response, as /v1/chat/completions and

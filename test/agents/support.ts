@@ -28,9 +28,12 @@ export const BIN = {
 const INSTALL_TIMEOUT_MS = 10 * 60_000;
 
 function installed(): boolean {
-  return existsSync(BIN.claude) && existsSync(BIN.codex)
-    && existsSync(join(AGENTS_DIR, 'node_modules', '@anthropic-ai', 'claude-code', 'package.json'))
-    && existsSync(join(AGENTS_DIR, 'node_modules', '@openai', 'codex', 'package.json'));
+  return (
+    existsSync(BIN.claude) &&
+    existsSync(BIN.codex) &&
+    existsSync(join(AGENTS_DIR, 'node_modules', '@anthropic-ai', 'claude-code', 'package.json')) &&
+    existsSync(join(AGENTS_DIR, 'node_modules', '@openai', 'codex', 'package.json'))
+  );
 }
 
 /** Installs test/agents/package.json's agents if they are missing (once, under a lock). */
@@ -39,16 +42,28 @@ export async function ensureAgents(): Promise<void> {
   const lock = join(AGENTS_DIR, '.install.lock');
   const deadline = Date.now() + INSTALL_TIMEOUT_MS;
   for (;;) {
-    try { mkdirSync(lock); break; } catch { /* another test file is installing */ }
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      /* another test file is installing */
+    }
     if (installed()) return;
-    try { if (Date.now() - statSync(lock).mtimeMs > INSTALL_TIMEOUT_MS) rmSync(lock, { recursive: true, force: true }); } catch { /* gone */ }
+    try {
+      if (Date.now() - statSync(lock).mtimeMs > INSTALL_TIMEOUT_MS) rmSync(lock, { recursive: true, force: true });
+    } catch {
+      /* gone */
+    }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock} (another agent install)`);
     await sleep(500);
   }
   try {
     if (installed()) return;
     const r = spawnSync('npm', ['install', '--prefix', AGENTS_DIR, '--no-audit', '--no-fund'], {
-      cwd: AGENTS_DIR, encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS, env: process.env,
+      cwd: AGENTS_DIR,
+      encoding: 'utf8',
+      timeout: INSTALL_TIMEOUT_MS,
+      env: process.env,
     });
     if (r.status !== 0 || !installed()) {
       throw new Error(`installing the coding agents (npm install --prefix test/agents) failed: ${r.error?.message ?? ''}\n${r.stdout}\n${r.stderr}`);
@@ -59,20 +74,40 @@ export async function ensureAgents(): Promise<void> {
 }
 
 /** A proxy that refuses everything and remembers what was asked: an agent reaching for another host. */
-export interface Trap { url: string; hits: string[]; close(): Promise<void> }
+export interface Trap {
+  url: string;
+  hits: string[];
+  close(): Promise<void>;
+}
 
 export async function startTrap(): Promise<Trap> {
   const hits: string[] = [];
-  const server = http.createServer((req, res) => { hits.push(`${req.method} ${req.url}`); res.writeHead(403).end(); });
-  server.on('connect', (req, socket) => { hits.push(`CONNECT ${req.url}`); socket.end('HTTP/1.1 403 Forbidden\r\n\r\n'); });
+  const server = http.createServer((req, res) => {
+    hits.push(`${req.method} ${req.url}`);
+    res.writeHead(403).end();
+  });
+  server.on('connect', (req, socket) => {
+    hits.push(`CONNECT ${req.url}`);
+    socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits,
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    hits,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
-export interface Sandbox { home: string; work: string; env: Record<string, string>; cleanup(): void }
+export interface Sandbox {
+  home: string;
+  work: string;
+  env: Record<string, string>;
+  cleanup(): void;
+}
 
 /** The secret the tool round trip must carry: it is only in the work directory's files. */
 export const SECRET = 'PAPAYA-7f3c';
@@ -92,12 +127,23 @@ export function sandbox(trap: Trap): Sandbox {
   writeFileSync(join(home, '.profile'), `PATH="${bin}:$PATH"\n`);
   const env: Record<string, string> = {
     PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-    HOME: home, TMPDIR: tmpdir(), TERM: 'dumb', NO_COLOR: '1', LANG: 'C.UTF-8',
-    HTTP_PROXY: trap.url, HTTPS_PROXY: trap.url, ALL_PROXY: trap.url, http_proxy: trap.url, https_proxy: trap.url,
-    NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost',
+    HOME: home,
+    TMPDIR: tmpdir(),
+    TERM: 'dumb',
+    NO_COLOR: '1',
+    LANG: 'C.UTF-8',
+    HTTP_PROXY: trap.url,
+    HTTPS_PROXY: trap.url,
+    ALL_PROXY: trap.url,
+    http_proxy: trap.url,
+    https_proxy: trap.url,
+    NO_PROXY: '127.0.0.1,localhost',
+    no_proxy: '127.0.0.1,localhost',
   };
   return {
-    home, work, env,
+    home,
+    work,
+    env,
     cleanup() {
       rmSync(home, { recursive: true, force: true });
       rmSync(work, { recursive: true, force: true });
@@ -105,7 +151,13 @@ export function sandbox(trap: Trap): Sandbox {
   };
 }
 
-export interface RunResult { code: number | null; signal: string | null; stdout: string; stderr: string; timedOut: boolean }
+export interface RunResult {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
 
 /** Runs a command with stdin closed, killing it (and failing) after `timeoutMs`. */
 export function run(cmd: string, args: string[], opts: { cwd: string; env: Record<string, string>; timeoutMs: number }): Promise<RunResult> {
@@ -114,11 +166,24 @@ export function run(cmd: string, args: string[], opts: { cwd: string; env: Recor
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    p.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    p.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const timer = setTimeout(() => { timedOut = true; p.kill('SIGKILL'); }, opts.timeoutMs);
-    p.on('error', (e) => { clearTimeout(timer); reject(e); });
-    p.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr, timedOut }); });
+    p.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    p.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      p.kill('SIGKILL');
+    }, opts.timeoutMs);
+    p.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    p.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
   });
 }
 

@@ -14,7 +14,9 @@ import { startHarness, type Harness } from './support/harness.ts';
 (globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false; // unknown-model notices
 
 let h: Harness;
-before(async () => { h = await startHarness(); });
+before(async () => {
+  h = await startHarness();
+});
 after(() => h.close());
 
 /** Runs `fn`, then checks that each inference request it made was charged once; returns its value and the exchanges. */
@@ -25,7 +27,6 @@ async function charged<T>(fn: () => Promise<T>) {
   const { completed } = await h.assertChargedOnce(mark, before);
   return { value, completed, exchanges: h.inference(mark) };
 }
-
 
 const recipe = z.object({ name: z.string(), servings: z.number().int(), vegetarian: z.boolean(), steps: z.array(z.string()) });
 
@@ -45,7 +46,10 @@ function languageModelSuite(label: string, model: () => LanguageModel, path: str
         const r = streamText({ model: model(), maxRetries: 0, prompt: 'Stream please' });
         let text = '';
         let parts = 0;
-        for await (const d of r.textStream) { text += d; parts++; }
+        for await (const d of r.textStream) {
+          text += d;
+          parts++;
+        }
         return { text, parts, usage: await r.usage };
       });
       assert.equal(value.text, whole.text);
@@ -56,15 +60,24 @@ function languageModelSuite(label: string, model: () => LanguageModel, path: str
 
     test('a multi-step tool loop calls the tool, sends its result back and ends with text', async () => {
       let calls = 0;
-      const { value, completed } = await charged(() => generateText({
-        model: model(), maxRetries: 0, prompt: 'What is the weather in Paris?', stopWhen: stepCountIs(5),
-        tools: {
-          get_weather: tool({
-            description: 'Current weather in a city', inputSchema: z.object({ city: z.string() }),
-            execute: async ({ city }) => { calls++; return { city, temperatureC: 21 }; },
-          }),
-        },
-      }));
+      const { value, completed } = await charged(() =>
+        generateText({
+          model: model(),
+          maxRetries: 0,
+          prompt: 'What is the weather in Paris?',
+          stopWhen: stepCountIs(5),
+          tools: {
+            get_weather: tool({
+              description: 'Current weather in a city',
+              inputSchema: z.object({ city: z.string() }),
+              execute: async ({ city }) => {
+                calls++;
+                return { city, temperatureC: 21 };
+              },
+            }),
+          },
+        }),
+      );
       assert.equal(calls, 1, 'the tool ran once');
       assert.equal(value.steps.length, 2, 'tool step, then answer step');
       assert.equal(value.steps[0]!.toolCalls[0]!.toolName, 'get_weather');
@@ -84,22 +97,41 @@ function languageModelSuite(label: string, model: () => LanguageModel, path: str
 }
 
 const openaiProvider = () => createOpenAI({ baseURL: `${h.url}/v1`, apiKey: h.srv.demoKey });
-const compatible = () => createOpenAICompatible({ name: 'tokengrid', baseURL: `${h.url}/v1`, apiKey: h.srv.demoKey, supportsStructuredOutputs: true, includeUsage: true });
+const compatible = () =>
+  createOpenAICompatible({ name: 'tokengrid', baseURL: `${h.url}/v1`, apiKey: h.srv.demoKey, supportsStructuredOutputs: true, includeUsage: true });
 const anthropicProvider = () => createAnthropic({ baseURL: `${h.url}/v1`, apiKey: h.srv.demoKey });
 
-languageModelSuite('@ai-sdk/openai chat mode (openai.chat) on an OpenAI-compatible upstream', () => openaiProvider().chat('deepseek-v3.2'), '/v1/chat/completions');
-languageModelSuite('@ai-sdk/openai chat mode on a Claude model (OpenAI client, Anthropic upstream)', () => openaiProvider().chat('claude-4.7'), '/v1/chat/completions');
+languageModelSuite(
+  '@ai-sdk/openai chat mode (openai.chat) on an OpenAI-compatible upstream',
+  () => openaiProvider().chat('deepseek-v3.2'),
+  '/v1/chat/completions',
+);
+languageModelSuite(
+  '@ai-sdk/openai chat mode on a Claude model (OpenAI client, Anthropic upstream)',
+  () => openaiProvider().chat('claude-4.7'),
+  '/v1/chat/completions',
+);
 languageModelSuite('@ai-sdk/openai Responses mode (the default openai(model))', () => openaiProvider()('deepseek-v3.2'), '/v1/responses');
 languageModelSuite('@ai-sdk/openai Responses mode on an Anthropic upstream', () => openaiProvider().responses('claude-4.7'), '/v1/responses');
 languageModelSuite('@ai-sdk/openai-compatible', () => compatible().chatModel('deepseek-v3.2'), '/v1/chat/completions');
-languageModelSuite('@ai-sdk/openai-compatible on a Gemini upstream (OpenAI client, Gemini model)', () => compatible().chatModel('gemini-3-pro'), '/v1/chat/completions');
+languageModelSuite(
+  '@ai-sdk/openai-compatible on a Gemini upstream (OpenAI client, Gemini model)',
+  () => compatible().chatModel('gemini-3-pro'),
+  '/v1/chat/completions',
+);
 languageModelSuite('@ai-sdk/anthropic on an Anthropic upstream', () => anthropicProvider()('claude-4.7'), '/v1/messages');
-languageModelSuite('@ai-sdk/anthropic on a DeepSeek upstream (Anthropic client, OpenAI-compatible model)', () => anthropicProvider()('deepseek-v3.2'), '/v1/messages');
+languageModelSuite(
+  '@ai-sdk/anthropic on a DeepSeek upstream (Anthropic client, OpenAI-compatible model)',
+  () => anthropicProvider()('deepseek-v3.2'),
+  '/v1/messages',
+);
 languageModelSuite('@ai-sdk/anthropic on a Gemini upstream', () => anthropicProvider()('gemini-3-pro'), '/v1/messages');
 
 describe('AI SDK embeddings', () => {
   test('embedMany through openai.embedding returns one vector per value, charged once', async () => {
-    const { value, completed } = await charged(() => embedMany({ model: openaiProvider().embedding('embed-small'), values: ['one', 'two', 'three'], maxRetries: 0 }));
+    const { value, completed } = await charged(() =>
+      embedMany({ model: openaiProvider().embedding('embed-small'), values: ['one', 'two', 'three'], maxRetries: 0 }),
+    );
     assert.equal(value.embeddings.length, 3);
     assert.ok(value.embeddings[0]!.length > 0);
     assert.equal(completed.length, 1);

@@ -28,8 +28,16 @@ for (const model of ['claude-4.7', 'claude-think', 'deepseek-v3.2', 'gemini-3-pr
       const before = (await h.usageRecords()).length;
       // A system prompt and a tool, as an agent sends: the gateway's estimate and the upstream's count differ.
       const stream = client.messages.stream({
-        model, max_tokens: 256, system: [{ type: 'text', text: 'You are a careful assistant. '.repeat(40) }],
-        tools: [{ name: 'lookup', description: 'Look a word up in the glossary', input_schema: { type: 'object', properties: { word: { type: 'string' } }, required: ['word'] } }],
+        model,
+        max_tokens: 256,
+        system: [{ type: 'text', text: 'You are a careful assistant. '.repeat(40) }],
+        tools: [
+          {
+            name: 'lookup',
+            description: 'Look a word up in the glossary',
+            input_schema: { type: 'object', properties: { word: { type: 'string' } }, required: ['word'] },
+          },
+        ],
         tool_choice: { type: 'none' },
         messages: [{ role: 'user', content: prompt }],
       });
@@ -44,7 +52,11 @@ for (const model of ['claude-4.7', 'claude-think', 'deepseek-v3.2', 'gemini-3-pr
       assert.equal(records.length, 1);
       const charged = records[0].usage;
       const u = final.usage;
-      assert.equal(u.input_tokens + (u.cache_read_input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0), charged.tokensInput, 'input tokens the client ends up with = charged');
+      assert.equal(
+        u.input_tokens + (u.cache_read_input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0),
+        charged.tokensInput,
+        'input tokens the client ends up with = charged',
+      );
       assert.equal(u.cache_read_input_tokens ?? 0, charged.tokensCachedInput);
       assert.equal(u.cache_creation_input_tokens ?? 0, charged.tokensCacheWrite);
       assert.equal(u.output_tokens, charged.tokensOutput);
@@ -52,7 +64,7 @@ for (const model of ['claude-4.7', 'claude-think', 'deepseek-v3.2', 'gemini-3-pr
       assert.equal(deltas.length, 1);
       assert.equal(deltas[0]!.input_tokens, u.input_tokens, 'message_delta carries the final input_tokens');
       if (model.startsWith('claude')) {
-        assert.equal(starts[0]!.input_tokens, u.input_tokens, 'message_start passes the Anthropic upstream\'s own input count through');
+        assert.equal(starts[0]!.input_tokens, u.input_tokens, "message_start passes the Anthropic upstream's own input count through");
         assert.equal(starts[0]!.cache_read_input_tokens ?? 0, u.cache_read_input_tokens ?? 0);
       }
     });

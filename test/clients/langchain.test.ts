@@ -13,7 +13,9 @@ import { z } from 'zod';
 import { startHarness, type Harness } from './support/harness.ts';
 
 let h: Harness;
-before(async () => { h = await startHarness(); });
+before(async () => {
+  h = await startHarness();
+});
 after(() => h.close());
 
 async function charged<T>(fn: () => Promise<T>) {
@@ -25,16 +27,28 @@ async function charged<T>(fn: () => Promise<T>) {
 }
 
 const getWeather = tool(async ({ city }) => JSON.stringify({ city, temperatureC: 21, sky: 'clear' }), {
-  name: 'get_weather', description: 'Current weather in a city', schema: z.object({ city: z.string() }),
+  name: 'get_weather',
+  description: 'Current weather in a city',
+  schema: z.object({ city: z.string() }),
 });
 const person = z.object({ name: z.string(), age: z.number().int(), email: z.string() });
 
-const openaiChat = (model: string, useResponsesApi: boolean) => new ChatOpenAI({
-  model, apiKey: h.srv.demoKey, maxRetries: 0, useResponsesApi, configuration: { baseURL: `${h.url}/v1` },
-});
+const openaiChat = (model: string, useResponsesApi: boolean) =>
+  new ChatOpenAI({
+    model,
+    apiKey: h.srv.demoKey,
+    maxRetries: 0,
+    useResponsesApi,
+    configuration: { baseURL: `${h.url}/v1` },
+  });
 const anthropicChat = (model: string) => new ChatAnthropic({ model, apiKey: h.srv.demoKey, maxRetries: 0, anthropicApiUrl: h.url, maxTokens: 1024 });
 
-function chatModelSuite(label: string, make: () => BaseChatModel & { bindTools?: any }, path: string, opts: { structured: Array<'default' | 'functionCalling'> }) {
+function chatModelSuite(
+  label: string,
+  make: () => BaseChatModel & { bindTools?: any },
+  path: string,
+  opts: { structured: Array<'default' | 'functionCalling'> },
+) {
   describe(label, () => {
     test('invoke answers with text and token usage, charged once', async () => {
       const { value, completed } = await charged(() => make().invoke([new HumanMessage('Hello there')]));
@@ -49,7 +63,10 @@ function chatModelSuite(label: string, make: () => BaseChatModel & { bindTools?:
       const { value, completed } = await charged(async () => {
         let text = '';
         let chunks = 0;
-        for await (const c of await make().stream('Stream please')) { text += c.text; chunks++; }
+        for await (const c of await make().stream('Stream please')) {
+          text += c.text;
+          chunks++;
+        }
         return { text, chunks };
       });
       assert.equal(value.text, whole.text);
@@ -64,7 +81,8 @@ function chatModelSuite(label: string, make: () => BaseChatModel & { bindTools?:
         const first: AIMessage = await model.invoke(history);
         assert.equal(first.tool_calls?.[0]?.name, 'get_weather');
         history.push(first);
-        for (const call of first.tool_calls!) history.push(new ToolMessage({ tool_call_id: call.id!, content: await getWeather.invoke(call.args as { city: string }) }));
+        for (const call of first.tool_calls!)
+          history.push(new ToolMessage({ tool_call_id: call.id!, content: await getWeather.invoke(call.args as { city: string }) }));
         return model.invoke(history) as Promise<AIMessage>;
       });
       assert.equal(value.tool_calls?.length ?? 0, 0, 'answers after the tool result');
@@ -84,12 +102,28 @@ function chatModelSuite(label: string, make: () => BaseChatModel & { bindTools?:
   });
 }
 
-chatModelSuite('@langchain/openai ChatOpenAI (chat completions)', () => openaiChat('deepseek-v3.2', false), '/v1/chat/completions', { structured: ['default', 'functionCalling'] });
-chatModelSuite('@langchain/openai ChatOpenAI on a Claude model (OpenAI client, Anthropic upstream)', () => openaiChat('claude-4.7', false), '/v1/chat/completions', { structured: [] });
-chatModelSuite('@langchain/openai ChatOpenAI({ useResponsesApi: true })', () => openaiChat('deepseek-v3.2', true), '/v1/responses', { structured: ['default', 'functionCalling'] });
-chatModelSuite('@langchain/openai ChatOpenAI({ useResponsesApi: true }) on a Gemini model', () => openaiChat('gemini-3-pro', true), '/v1/responses', { structured: [] });
+chatModelSuite('@langchain/openai ChatOpenAI (chat completions)', () => openaiChat('deepseek-v3.2', false), '/v1/chat/completions', {
+  structured: ['default', 'functionCalling'],
+});
+chatModelSuite(
+  '@langchain/openai ChatOpenAI on a Claude model (OpenAI client, Anthropic upstream)',
+  () => openaiChat('claude-4.7', false),
+  '/v1/chat/completions',
+  { structured: [] },
+);
+chatModelSuite('@langchain/openai ChatOpenAI({ useResponsesApi: true })', () => openaiChat('deepseek-v3.2', true), '/v1/responses', {
+  structured: ['default', 'functionCalling'],
+});
+chatModelSuite('@langchain/openai ChatOpenAI({ useResponsesApi: true }) on a Gemini model', () => openaiChat('gemini-3-pro', true), '/v1/responses', {
+  structured: [],
+});
 chatModelSuite('@langchain/anthropic ChatAnthropic', () => anthropicChat('claude-4.7'), '/v1/messages', { structured: ['default'] });
-chatModelSuite('@langchain/anthropic ChatAnthropic on a DeepSeek model (Anthropic client, OpenAI-compatible upstream)', () => anthropicChat('deepseek-v3.2'), '/v1/messages', { structured: ['default'] });
+chatModelSuite(
+  '@langchain/anthropic ChatAnthropic on a DeepSeek model (Anthropic client, OpenAI-compatible upstream)',
+  () => anthropicChat('deepseek-v3.2'),
+  '/v1/messages',
+  { structured: ['default'] },
+);
 
 describe('@langchain/openai OpenAIEmbeddings', () => {
   test('embedDocuments and embedQuery return vectors (base64 on the wire), charged once each', async () => {

@@ -27,7 +27,10 @@ async function charged<T>(fn: () => Promise<T>) {
 }
 
 const weather = {
-  type: 'function' as const, name: 'get_weather', description: 'Current weather in a city', strict: false,
+  type: 'function' as const,
+  name: 'get_weather',
+  description: 'Current weather in a city',
+  strict: false,
   parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
 };
 
@@ -72,7 +75,8 @@ for (const model of ['deepseek-v3.2', 'claude-4.7', 'gemini-3-pro']) {
         assert.equal(call.name, 'get_weather');
         assert.equal(typeof JSON.parse(call.arguments).city, 'string');
         const second = await client.responses.create({
-          model, tools: [weather],
+          model,
+          tools: [weather],
           input: [
             { role: 'user', content: 'What is the weather in Paris?' },
             ...first.output.filter((o) => o.type === 'function_call'),
@@ -81,7 +85,10 @@ for (const model of ['deepseek-v3.2', 'claude-4.7', 'gemini-3-pro']) {
         });
         return { first, second };
       });
-      assert.equal(value.second.output.some((o) => o.type === 'function_call'), false);
+      assert.equal(
+        value.second.output.some((o) => o.type === 'function_call'),
+        false,
+      );
       assert.ok(value.second.output_text.length > 0);
       assert.equal(completed.length, 2);
     });
@@ -117,11 +124,19 @@ describe('openai SDK Responses API: stored responses and structured output', () 
   });
 
   test('text.format json_schema yields JSON that fits the schema', async () => {
-    const schema = { type: 'object', properties: { city: { type: 'string' }, population: { type: 'integer' }, capital: { type: 'boolean' } }, required: ['city', 'population', 'capital'], additionalProperties: false };
-    const { value } = await charged(() => client.responses.create({
-      model: 'deepseek-v3.2', input: 'Largest city of France as JSON',
-      text: { format: { type: 'json_schema', name: 'city', schema, strict: true } },
-    }));
+    const schema = {
+      type: 'object',
+      properties: { city: { type: 'string' }, population: { type: 'integer' }, capital: { type: 'boolean' } },
+      required: ['city', 'population', 'capital'],
+      additionalProperties: false,
+    };
+    const { value } = await charged(() =>
+      client.responses.create({
+        model: 'deepseek-v3.2',
+        input: 'Largest city of France as JSON',
+        text: { format: { type: 'json_schema', name: 'city', schema, strict: true } },
+      }),
+    );
     const obj = JSON.parse(value.output_text);
     assert.equal(typeof obj.city, 'string');
     assert.ok(Number.isInteger(obj.population));
@@ -133,10 +148,13 @@ describe('openai SDK structured-output helpers (zod)', () => {
   const Event = z.object({ name: z.string(), date: z.string(), attendees: z.array(z.string()) });
 
   test('chat.completions.parse with zodResponseFormat returns a parsed object', async () => {
-    const { value, completed } = await charged(() => client.chat.completions.parse({
-      model: 'deepseek-v3.2', messages: [{ role: 'user', content: 'Alice and Bob go to a science fair on Friday.' }],
-      response_format: zodResponseFormat(Event, 'event'),
-    }));
+    const { value, completed } = await charged(() =>
+      client.chat.completions.parse({
+        model: 'deepseek-v3.2',
+        messages: [{ role: 'user', content: 'Alice and Bob go to a science fair on Friday.' }],
+        response_format: zodResponseFormat(Event, 'event'),
+      }),
+    );
     const parsed = value.choices[0]!.message.parsed;
     assert.deepEqual(Event.parse(parsed), parsed);
     assert.equal(JSON.parse(completed[0]!.reqBody).response_format.type, 'json_schema');
@@ -146,9 +164,13 @@ describe('openai SDK structured-output helpers (zod)', () => {
   // answers with JSON; on Gemini models it becomes responseJsonSchema.
   for (const model of ['deepseek-v3.2', 'gemini-3-pro', 'claude-4.7']) {
     test(`responses.parse with zodTextFormat returns a parsed object on ${model}`, async () => {
-      const { value } = await charged(() => client.responses.parse({
-        model, input: 'Alice and Bob go to a science fair on Friday.', text: { format: zodTextFormat(Event, 'event') },
-      }));
+      const { value } = await charged(() =>
+        client.responses.parse({
+          model,
+          input: 'Alice and Bob go to a science fair on Friday.',
+          text: { format: zodTextFormat(Event, 'event') },
+        }),
+      );
       assert.deepEqual(Event.parse(value.output_parsed), value.output_parsed);
     });
   }
@@ -164,7 +186,10 @@ describe('openai SDK Responses API: the model actually used', () => {
     const models: string[] = [];
     for await (const ev of stream) if ('response' in ev) models.push((ev as { response: { model: string } }).response.model);
     assert.ok(models.length >= 2);
-    assert.ok(models.every((m) => m === 'deepseek-v3.2'), models.join(', '));
+    assert.ok(
+      models.every((m) => m === 'deepseek-v3.2'),
+      models.join(', '),
+    );
     assert.equal((await stream.finalResponse()).model, 'deepseek-v3.2');
     const stored = await client.responses.retrieve(created.id);
     assert.equal(stored.model, 'deepseek-v3.2');

@@ -26,7 +26,11 @@ after(() => h.close());
 async function refused(fn: () => Promise<unknown>) {
   const mark = h.mark();
   let error: any;
-  try { await fn(); } catch (e) { error = e; }
+  try {
+    await fn();
+  } catch (e) {
+    error = e;
+  }
   assert.ok(error, 'the call fails');
   assert.equal((await h.usageRecords(empty.id)).length, 0, 'nothing is charged');
   return { error, exchanges: h.inference(mark) };
@@ -52,7 +56,9 @@ describe('an exhausted package', () => {
 
   test('the Anthropic SDK (default retries) makes exactly one request', async () => {
     const client = new Anthropic({ baseURL: h.url, apiKey: empty.key });
-    const { error, exchanges } = await refused(() => client.messages.create({ model: 'claude-4.7', max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] }));
+    const { error, exchanges } = await refused(() =>
+      client.messages.create({ model: 'claude-4.7', max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] }),
+    );
     assert.equal(exchanges.length, 1, 'no retry');
     assert.equal(exchanges[0]!.resHeaders['x-should-retry'], 'false');
     assert.equal(error.status, 429);

@@ -17,7 +17,9 @@ import { startHarness, type Harness } from './support/harness.ts';
 (globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false;
 
 let h: Harness;
-before(async () => { h = await startHarness(); });
+before(async () => {
+  h = await startHarness();
+});
 after(() => h.close());
 
 async function charged<T>(fn: () => Promise<T>) {
@@ -53,13 +55,18 @@ describe('@ai-sdk/anthropic: thinking and prompt caching', () => {
   const thinking = { anthropic: { thinking: { type: 'enabled', budgetTokens: 1024 } } } as const;
 
   test('generateText shows the reasoning and the cache reads and writes; charged at the cache rates', async () => {
-    const { value, completed, records } = await charged(() => generateText({
-      model: anthropic()('claude-think'), maxRetries: 0, providerOptions: thinking, allowSystemInMessages: true,
-      messages: [
-        { role: 'system', content: LONG, providerOptions: { anthropic: { cacheControl: { type: 'ephemeral' } } } },
-        { role: 'user', content: 'Hello there' },
-      ],
-    }));
+    const { value, completed, records } = await charged(() =>
+      generateText({
+        model: anthropic()('claude-think'),
+        maxRetries: 0,
+        providerOptions: thinking,
+        allowSystemInMessages: true,
+        messages: [
+          { role: 'system', content: LONG, providerOptions: { anthropic: { cacheControl: { type: 'ephemeral' } } } },
+          { role: 'user', content: 'Hello there' },
+        ],
+      }),
+    );
     assert.ok((value.reasoningText ?? '').length > 0, 'reasoning text');
     assert.equal(value.usage.inputTokenDetails.cacheReadTokens, CACHED);
     assert.equal(value.usage.inputTokenDetails.cacheWriteTokens, WRITTEN);
@@ -83,11 +90,23 @@ describe('@ai-sdk/anthropic: thinking and prompt caching', () => {
   });
 
   test('a multi-step tool loop with thinking sends the signed thinking block back with the tool result', async () => {
-    const { value, completed, records } = await charged(() => generateText({
-      model: anthropic()('claude-think'), maxRetries: 0, providerOptions: thinking, stopWhen: stepCountIs(4),
-      system: LONG, prompt: 'Run `date` for me',
-      tools: { bash: tool({ description: 'Run a shell command', inputSchema: z.object({ command: z.string() }), execute: async () => 'Mon Dec  7 12:00:00 UTC 2026' }) },
-    }));
+    const { value, completed, records } = await charged(() =>
+      generateText({
+        model: anthropic()('claude-think'),
+        maxRetries: 0,
+        providerOptions: thinking,
+        stopWhen: stepCountIs(4),
+        system: LONG,
+        prompt: 'Run `date` for me',
+        tools: {
+          bash: tool({
+            description: 'Run a shell command',
+            inputSchema: z.object({ command: z.string() }),
+            execute: async () => 'Mon Dec  7 12:00:00 UTC 2026',
+          }),
+        },
+      }),
+    );
     assert.equal(value.steps.length, 2);
     assert.match(value.text, /Mon Dec/, 'the answer comes from the tool result');
     const second = JSON.parse(completed[1]!.reqBody);
@@ -96,14 +115,25 @@ describe('@ai-sdk/anthropic: thinking and prompt caching', () => {
     assert.ok(block, 'the thinking block is sent back');
     assert.match(block.signature, /^emu-sig-/, 'with its signature');
     const upstream = h.srv.app.emulator!.lastRequest('/v1/messages')!.body as any;
-    assert.deepEqual(upstream.messages.find((m: any) => m.role === 'assistant').content.find((b: any) => b.type === 'thinking'), block, 'and it reaches the upstream as sent');
+    assert.deepEqual(
+      upstream.messages.find((m: any) => m.role === 'assistant').content.find((b: any) => b.type === 'thinking'),
+      block,
+      'and it reaches the upstream as sent',
+    );
     assertCacheCharged(records);
   });
 });
 
 describe('@langchain/anthropic: thinking and prompt caching', () => {
   test('ChatAnthropic with thinking returns the thinking block and cache token details', async () => {
-    const model = new ChatAnthropic({ model: 'claude-think', apiKey: h.srv.demoKey, anthropicApiUrl: h.url, maxRetries: 0, maxTokens: 2000, thinking: { type: 'enabled', budget_tokens: 1024 } });
+    const model = new ChatAnthropic({
+      model: 'claude-think',
+      apiKey: h.srv.demoKey,
+      anthropicApiUrl: h.url,
+      maxRetries: 0,
+      maxTokens: 2000,
+      thinking: { type: 'enabled', budget_tokens: 1024 },
+    });
     const { value, records } = await charged(() => model.invoke(`${LONG} Hello there`));
     assert.ok(Array.isArray(value.content) && value.content.some((b: any) => b.type === 'thinking' && b.signature), JSON.stringify(value.content));
     assert.equal(value.usage_metadata!.input_token_details!.cache_read, CACHED);
@@ -115,7 +145,15 @@ describe('@langchain/anthropic: thinking and prompt caching', () => {
 describe('openai SDK on a thinking, caching Claude model', () => {
   test('chat completions report cached tokens and the thinking as reasoning_content; charged at the cache rates', async () => {
     const client = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: h.srv.demoKey, maxRetries: 0 });
-    const { value, records } = await charged(() => client.chat.completions.create({ model: 'claude-think', messages: [{ role: 'system', content: LONG }, { role: 'user', content: 'Hello there' }] }));
+    const { value, records } = await charged(() =>
+      client.chat.completions.create({
+        model: 'claude-think',
+        messages: [
+          { role: 'system', content: LONG },
+          { role: 'user', content: 'Hello there' },
+        ],
+      }),
+    );
     assert.equal(value.usage!.prompt_tokens_details?.cached_tokens, CACHED);
     // The thinking comes back as reasoning_content (DeepSeek's field, which OpenAI-compatible clients read).
     // reasoning_tokens stays 0: Anthropic's usage does not split thinking out of output_tokens.
@@ -125,7 +163,9 @@ describe('openai SDK on a thinking, caching Claude model', () => {
 
   test('the Responses API reports cached tokens and the thinking as a reasoning item', async () => {
     const client = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: h.srv.demoKey, maxRetries: 0 });
-    const { value, records } = await charged(() => client.responses.create({ model: 'claude-think', instructions: LONG, input: 'Hello there', reasoning: { effort: 'low' } }));
+    const { value, records } = await charged(() =>
+      client.responses.create({ model: 'claude-think', instructions: LONG, input: 'Hello there', reasoning: { effort: 'low' } }),
+    );
     assert.equal(value.usage!.input_tokens_details.cached_tokens, CACHED);
     const reasoning = value.output.find((o) => o.type === 'reasoning');
     assert.ok(reasoning && reasoning.type === 'reasoning' && (reasoning.content?.[0]?.text ?? '').length > 0, 'a reasoning item before the message');

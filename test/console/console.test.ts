@@ -39,8 +39,21 @@ before(async () => {
   const { chromium } = await import('playwright-core');
   // A fresh profile folder: playwright passes it to chromium as --user-data-dir.
   browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 390, height: 844 }, locale: 'en-US', acceptDownloads: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 390, height: 844 },
+    locale: 'en-US',
+    acceptDownloads: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 after(async () => {
@@ -52,7 +65,12 @@ after(async () => {
 
 async function api(key: string, method: string, path: string, body?: unknown, idem?: string): Promise<any> {
   const r = await fetch(srv.url + path, {
-    method, headers: { authorization: `Bearer ${key}`, ...(idem ? { 'idempotency-key': idem } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    method,
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(idem ? { 'idempotency-key': idem } : {}),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await r.text();
@@ -67,13 +85,17 @@ async function newPage(): Promise<Page> {
 
 /** Wait until the console finished rendering `page` (body data-page) after an action. */
 async function rendered(page: Page, name: string, since = 0): Promise<void> {
-  await page.waitForFunction(([n, s]) => document.body.dataset.page === n && Number(document.body.dataset.ready ?? 0) > Number(s), [name, since] as const, { timeout: 10_000 });
+  await page.waitForFunction(([n, s]) => document.body.dataset.page === n && Number(document.body.dataset.ready ?? 0) > Number(s), [name, since] as const, {
+    timeout: 10_000,
+  });
 }
 const stamp = (page: Page): Promise<number> => page.evaluate(() => Number(document.body.dataset.ready ?? 0));
 
 async function go(page: Page, hash: string, name: string): Promise<void> {
   const since = await stamp(page).catch(() => 0);
-  await page.evaluate((h) => { location.hash = h; }, hash);
+  await page.evaluate((h) => {
+    location.hash = h;
+  }, hash);
   await rendered(page, name, since);
 }
 
@@ -83,7 +105,13 @@ async function check(page: Page, name: string): Promise<void> {
   await page.evaluate(axeSource);
   const result = await page.evaluate(async () => {
     const r = await (globalThis as any).axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return r.violations.map((v: any) => `${v.id}: ${v.help} (${v.nodes.map((n: any) => n.target.join(' ')).slice(0, 3).join('; ')})`);
+    return r.violations.map(
+      (v: any) =>
+        `${v.id}: ${v.help} (${v.nodes
+          .map((n: any) => n.target.join(' '))
+          .slice(0, 3)
+          .join('; ')})`,
+    );
   });
   assert.deepEqual(result, [], `axe violations on ${name}`);
   await page.screenshot({ path: join(OUT, `${String(++shot).padStart(2, '0')}-${name}.png`), fullPage: true });
@@ -103,14 +131,20 @@ test('the console is served by the gateway with content types and a strict CSP',
   assert.equal((await fetch(`${srv.url}/console/nope.js`)).status, 404);
 });
 
-test('a subscriber signs in by phone, reads balance and forecast, buys an add-on on the phone bill, redeems a code, makes a key, uses it and sees balance and chart change', { skip }, async () => {
+test('a subscriber signs in by phone, reads balance and forecast, buys an add-on on the phone bill, redeems a code, makes a key, uses it and sees balance and chart change', {
+  skip,
+}, async () => {
   const acct = (await admin('POST', '/admin/accounts', { name: 'Li Wei', kind: 'individual' })).id;
   const ownerKey = (await admin('POST', '/admin/keys', { accountId: acct })).key;
   await admin('POST', `/admin/accounts/${acct}/grants`, { amount: 30_000_000, kind: 'trial', expiresAt: new Date(Date.now() + 20 * 86_400_000).toISOString() });
   assert.equal((await linkPhone(srv.url, srv.dataDir, ownerKey, '+8613800138000')).status, 200);
   const code = (await admin('POST', '/admin/codes', { offerId: 'recharge-card-50', count: 1 }, 'codes-1')).codes[0];
   // Some usage yesterday-ish so the forecast has a pace.
-  const warm = await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${ownerKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'deepseek-v3.2', max_tokens: 50, messages: [{ role: 'user', content: 'Warm up' }] }) });
+  const warm = await fetch(`${srv.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ownerKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'deepseek-v3.2', max_tokens: 50, messages: [{ role: 'user', content: 'Warm up' }] }),
+  });
   assert.equal(warm.status, 200);
 
   const page = await newPage();
@@ -160,7 +194,11 @@ test('a subscriber signs in by phone, reads balance and forecast, buys an add-on
   assert.match(secret, /^tg-/);
   await check(page, 'keys');
 
-  const r = await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-4.7', max_tokens: 200, messages: [{ role: 'user', content: 'Write a haiku about the sea' }] }) });
+  const r = await fetch(`${srv.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'claude-4.7', max_tokens: 200, messages: [{ role: 'user', content: 'Write a haiku about the sea' }] }),
+  });
   assert.equal(r.status, 200, await r.clone().text());
 
   await go(page, '#/balance', 'balance');
@@ -168,7 +206,7 @@ test('a subscriber signs in by phone, reads balance and forecast, buys an add-on
   assert.ok(afterCoins < before + 10_000_000 + 50 * 400_000, 'the request was paid for');
   assert.notEqual(afterCoins, before);
   await go(page, '#/usage', 'usage');
-  assert.ok(await page.locator('svg.chart rect').count() > barsBefore, 'the chart has a bar for the new model');
+  assert.ok((await page.locator('svg.chart rect').count()) > barsBefore, 'the chart has a bar for the new model');
   assert.match(await page.locator('main').innerText(), /claude-4\.7/);
 
   await go(page, '#/bills', 'bills');
@@ -239,7 +277,10 @@ test('a Shanghai pay-as-you-go customer sees the phone-bill credit and what happ
   await rendered(page, 'balance');
   assert.match(await page.locator('#sum').innerText(), /200\.00 CNY of phone-bill credit/);
   assert.match(await page.locator('#postpaid').innerText(), /0\.00 CNY on the phone bill, 200\.00 CNY of 200\.00 CNY credit left/);
-  assert.match(await page.locator('#past-cap').innerText(), /^Shanghai Telecom pay-as-you-go: requests are paid from the wallet, then billed to your phone bill up to 200\.00 CNY/);
+  assert.match(
+    await page.locator('#past-cap').innerText(),
+    /^Shanghai Telecom pay-as-you-go: requests are paid from the wallet, then billed to your phone bill up to 200\.00 CNY/,
+  );
   await check(page, 'payg-balance');
   await page.close();
 });
@@ -262,17 +303,27 @@ test('an operator finds the account and sees its detail; an enterprise admin see
   assert.match(detail, /addon/, 'the add-on order the subscriber placed');
   assert.match(detail, /key:key_/, 'who placed it');
   const audit = detail.slice(detail.indexOf('Audit trail'));
-  for (const action of ['self.phone.link', 'self.addon.buy', 'self.code.redeem', 'self.key.create', 'bucket.grant']) assert.match(audit, new RegExp(action.replace(/\./g, '\\.')), `audit entry ${action}`);
+  for (const action of ['self.phone.link', 'self.addon.buy', 'self.code.redeem', 'self.key.create', 'bucket.grant'])
+    assert.match(audit, new RegExp(action.replace(/\./g, '\\.')), `audit entry ${action}`);
   await check(page, 'op-account');
-  for (const [hash, name] of [['#/catalog', 'catalog'], ['#/models', 'models'], ['#/revenue', 'revenue'], ['#/codes', 'codes'], ['#/adminkeys', 'adminkeys']] as const) {
+  for (const [hash, name] of [
+    ['#/catalog', 'catalog'],
+    ['#/models', 'models'],
+    ['#/revenue', 'revenue'],
+    ['#/codes', 'codes'],
+    ['#/adminkeys', 'adminkeys'],
+  ] as const) {
     await go(page, hash, name);
     if (name === 'codes') {
       await page.getByLabel('Codes', { exact: true }).fill('3');
       await page.getByRole('button', { name: 'Create codes' }).click();
-      await page.waitForSelector('#codes', { timeout: 3000 }).catch(async (e) => { throw new Error(`${e.message}: ${await page.locator('#status').innerText()}`); });
+      await page.waitForSelector('#codes', { timeout: 3000 }).catch(async (e) => {
+        throw new Error(`${e.message}: ${await page.locator('#status').innerText()}`);
+      });
       assert.equal((await page.locator('#codes').innerText()).trim().split('\n').length, 3);
     }
-    if (name === 'models') assert.match(await page.locator('main').innerText(), /deepseek-v3\.2[\s\S]*closed[\s\S]*\d ms/, 'breaker state and latency of the requests made above');
+    if (name === 'models')
+      assert.match(await page.locator('main').innerText(), /deepseek-v3\.2[\s\S]*closed[\s\S]*\d ms/, 'breaker state and latency of the requests made above');
     await check(page, `op-${name}`);
   }
   assert.match(await page.locator('main').innerText(), /Admin keys/);
@@ -296,7 +347,7 @@ test('an operator finds the account and sees its detail; an enterprise admin see
   const list = await ep.locator('#account-list').innerText();
   assert.match(list, /Acme Corp/);
   assert.doesNotMatch(list, /Globex|Li Wei/);
-  assert.deepEqual(await ep.locator('nav a').allInnerTexts(), ['Accounts'], 'an enterprise admin\'s console shows its accounts only');
+  assert.deepEqual(await ep.locator('nav a').allInnerTexts(), ['Accounts'], "an enterprise admin's console shows its accounts only");
   await check(ep, 'enterprise-accounts');
   await go(ep, `#/account/${other}`, 'account');
   assert.match(await ep.locator('main').innerText(), /Your role may not see this/);

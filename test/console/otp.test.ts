@@ -22,12 +22,17 @@ before(async () => {
 after(() => srv.close());
 
 async function post(path: string, body: unknown, bearer?: string, method = 'POST'): Promise<{ status: number; body: any; headers: Headers }> {
-  const r = await fetch(srv.url + path, { method, headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) }, body: JSON.stringify(body) });
+  const r = await fetch(srv.url + path, {
+    method,
+    headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+    body: JSON.stringify(body),
+  });
   return { status: r.status, body: await r.json(), headers: r.headers };
 }
 const outbox = (): string => (existsSync(join(srv.dataDir, 'sms-outbox.log')) ? readFileSync(join(srv.dataDir, 'sms-outbox.log'), 'utf8') : '');
 const lastCode = (phone: string): string => lastSmsCode(srv.dataDir, phone, 'sign-in');
-const phonesOf = async (bearer: string): Promise<string[]> => ((await (await fetch(`${srv.url}/self/notifications`, { headers: { authorization: `Bearer ${bearer}` } })).json()) as { phones: string[] }).phones;
+const phonesOf = async (bearer: string): Promise<string[]> =>
+  ((await (await fetch(`${srv.url}/self/notifications`, { headers: { authorization: `Bearer ${bearer}` } })).json()) as { phones: string[] }).phones;
 
 test('an unknown number gets the same answer and no text; only the account owner links a number', async () => {
   const r = await post('/console/api/otp', { phone: '+8613900000001' });
@@ -77,8 +82,13 @@ test('a code signs in once, with a key that reads the account; wrong codes use u
   clock.advance(61_000);
   await post('/console/api/otp', { phone: '+8613900000002' });
   const code2 = lastCode('+8613900000002');
-  for (let i = 0; i < 5; i++) assert.equal((await post('/console/api/otp/verify', { phone: '+8613900000002', code: code2 === '123456' ? '654321' : '123456' })).status, 401);
-  assert.equal((await post('/console/api/otp/verify', { phone: '+8613900000002', code: code2 })).status, 401, 'after 5 wrong attempts the right code is refused too');
+  for (let i = 0; i < 5; i++)
+    assert.equal((await post('/console/api/otp/verify', { phone: '+8613900000002', code: code2 === '123456' ? '654321' : '123456' })).status, 401);
+  assert.equal(
+    (await post('/console/api/otp/verify', { phone: '+8613900000002', code: code2 })).status,
+    401,
+    'after 5 wrong attempts the right code is refused too',
+  );
 });
 
 test('codes expire after 5 minutes and are throttled to one a minute and five an hour', async () => {
@@ -91,7 +101,10 @@ test('codes expire after 5 minutes and are throttled to one a minute and five an
   const code = lastCode('+8613900000002');
   clock.advance(5 * 60_000 + 1);
   assert.equal((await post('/console/api/otp/verify', { phone: '+8613900000002', code })).status, 401, 'expired');
-  for (let i = 0; i < 2; i++) { clock.advance(61_000); assert.equal((await post('/console/api/otp', { phone: '+8613900000002' })).status, 202); }
+  for (let i = 0; i < 2; i++) {
+    clock.advance(61_000);
+    assert.equal((await post('/console/api/otp', { phone: '+8613900000002' })).status, 202);
+  }
   clock.advance(61_000);
   const hourly = await post('/console/api/otp', { phone: '+8613900000002' });
   assert.equal(hourly.status, 429, 'the sixth code within an hour');
@@ -108,7 +121,12 @@ test('SMS alerts: switched on, crossing 80 % of an allowance texts the linked nu
   assert.equal(on.status, 200);
   assert.deepEqual(on.body, { sms: true, thresholds: [80, 100], memberCaps: false, phones: ['+8613900000002'] });
   await srv.admin('POST', `/admin/accounts/${accountId}/grants`, { amount: 200 });
-  const chat = () => fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'deepseek-v3.2', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] }) });
+  const chat = () =>
+    fetch(`${srv.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'deepseek-v3.2', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] }),
+    });
   const before = outbox().split('\n').length;
   let used = 0;
   for (let i = 0; i < 20 && used < 170; i++) {
@@ -119,8 +137,14 @@ test('SMS alerts: switched on, crossing 80 % of an allowance texts the linked nu
   assert.ok(used >= 160, `used ${used} of 200 coins`);
   const run = await srv.admin('POST', '/console/api/alerts/run');
   assert.equal(run.status, 200);
-  const texts = outbox().split('\n').slice(before - 1).filter((l) => l.includes('allowance is used'));
-  assert.ok(texts.some((l) => /^\S+ \+8613900000002 TokenGrid: 80% of your allowance is used/.test(l)), texts.join('\n'));
+  const texts = outbox()
+    .split('\n')
+    .slice(before - 1)
+    .filter((l) => l.includes('allowance is used'));
+  assert.ok(
+    texts.some((l) => /^\S+ \+8613900000002 TokenGrid: 80% of your allowance is used/.test(l)),
+    texts.join('\n'),
+  );
   assert.ok(!texts.some((l) => l.includes(' 50% ')), 'the 50 % threshold was not asked for');
   assert.equal((await srv.admin('POST', '/console/api/alerts/run')).body.sent, 0, 'each event is texted once');
 });
@@ -144,7 +168,11 @@ test('a number cannot be linked without the code texted to it, and a code sent f
   assert.deepEqual(await phonesOf(attackerKey), []);
   assert.equal((await post('/self/phone', { phone }, attackerKey, 'PUT')).status, 429, 'link codes to one number are throttled whichever account asks');
   assert.equal((await post('/console/api/otp/verify', { phone, code })).status, 401, 'a link code does not sign in');
-  const topup = await fetch(`${srv.url}/self/topup`, { method: 'POST', headers: { authorization: `Bearer ${attackerKey}`, 'content-type': 'application/json', 'idempotency-key': 'attacker-topup' }, body: JSON.stringify({ amount: '10.00' }) });
+  const topup = await fetch(`${srv.url}/self/topup`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${attackerKey}`, 'content-type': 'application/json', 'idempotency-key': 'attacker-topup' },
+    body: JSON.stringify({ amount: '10.00' }),
+  });
   assert.equal(topup.status, 402, 'no phone-bill channel for the attacker');
   const ok = await post('/self/phone', { phone, code }, victimKey, 'PUT');
   assert.equal(ok.status, 200);

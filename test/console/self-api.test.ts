@@ -12,11 +12,17 @@ import { linkPhone } from '../support/sms.ts';
 
 const clock = new ManualClock('2026-12-01T09:00:00Z');
 let srv: TestServer;
-before(async () => { srv = await startTestServer({ clock }); });
+before(async () => {
+  srv = await startTestServer({ clock });
+});
 after(() => srv.close());
 
 async function call(key: string, method: string, path: string, body?: unknown, idem?: string): Promise<{ status: number; body: any; headers: Headers }> {
-  const headers: Record<string, string> = { authorization: `Bearer ${key}`, ...(idem ? { 'idempotency-key': idem } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) };
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${key}`,
+    ...(idem ? { 'idempotency-key': idem } : {}),
+    ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+  };
   const r = await fetch(srv.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await r.text();
   return { status: r.status, body: text ? JSON.parse(text) : undefined, headers: r.headers };
@@ -34,7 +40,8 @@ let phones = 0;
 
 async function chat(key: string, model = 'deepseek-v3.2', maxTokens = 20): Promise<{ status: number; body: any }> {
   const r = await fetch(`${srv.url}/v1/chat/completions`, {
-    method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: JSON.stringify({ model, max_tokens: maxTokens, messages: [{ role: 'user', content: 'Hello there' }] }),
   });
   return { status: r.status, body: await r.json() };
@@ -77,14 +84,32 @@ test('a key holder lists what it may buy, subscribes with an Idempotency-Key, an
   assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
   assert.ok(cancel.body.cancelAt);
   const other = await account('Someone else');
-  assert.equal((await call(other.key, 'POST', `/self/subscriptions/${first.body.id}/cancel`, undefined, 'x')).status, 404, 'another account\'s subscription does not exist for you');
+  assert.equal(
+    (await call(other.key, 'POST', `/self/subscriptions/${first.body.id}/cancel`, undefined, 'x')).status,
+    404,
+    "another account's subscription does not exist for you",
+  );
   const audit = (await admin('GET', `/admin/orders?account=${a.id}`)).body.data.map((o: any) => [o.type, o.actor.split(':')[0]]);
-  assert.deepEqual(audit.map((x: string[]) => x[1]), ['key', 'key', 'key', 'key', 'key', 'key']);
+  assert.deepEqual(
+    audit.map((x: string[]) => x[1]),
+    ['key', 'key', 'key', 'key', 'key', 'key'],
+  );
   // The audit log has every self-service write, refused ones too, with the key as actor.
   const log = (await admin('GET', `/admin/audit?account=${a.id}`)).body.data.reverse().map((e: any) => `${e.action} ${e.outcome} ${e.actor.split('_')[0]}`);
   assert.deepEqual(log, [
-    'account.create 201 root', 'key.create 201 root', 'self.phone.link 202 key:key', 'self.phone.link 200 key:key', 'self.subscribe 400 key:key', 'self.subscribe 201 key:key', 'self.subscribe 201 key:key', 'self.subscribe 409 key:key', 'self.plan.change 200 key:key',
-    'self.plan.change 200 key:key', 'self.addon.buy 201 key:key', 'self.topup 201 key:key', 'self.plan.cancel 200 key:key',
+    'account.create 201 root',
+    'key.create 201 root',
+    'self.phone.link 202 key:key',
+    'self.phone.link 200 key:key',
+    'self.subscribe 400 key:key',
+    'self.subscribe 201 key:key',
+    'self.subscribe 201 key:key',
+    'self.subscribe 409 key:key',
+    'self.plan.change 200 key:key',
+    'self.plan.change 200 key:key',
+    'self.addon.buy 201 key:key',
+    'self.topup 201 key:key',
+    'self.plan.cancel 200 key:key',
   ]);
 });
 
@@ -100,8 +125,11 @@ test('a family owner adds members with caps; a member may not buy and sees only 
   assert.equal(buy.body.error.code, 'permission_denied');
   const own = await call(kidKey, 'POST', '/self/keys', { name: 'homework' });
   assert.equal(own.status, 201);
-  assert.equal(own.body.memberId, kid.body.id, 'a member\'s new key is that member\'s');
-  assert.deepEqual((await call(kidKey, 'GET', '/self/keys')).body.data.map((k: any) => k.memberId), [kid.body.id, kid.body.id]);
+  assert.equal(own.body.memberId, kid.body.id, "a member's new key is that member's");
+  assert.deepEqual(
+    (await call(kidKey, 'GET', '/self/keys')).body.data.map((k: any) => k.memberId),
+    [kid.body.id, kid.body.id],
+  );
   assert.equal((await call(kidKey, 'GET', '/self/members')).body.data.length, 1, 'a member sees only themself');
   const capped = await call(fam.key, 'PUT', `/self/members/${kid.body.id}/cap`, { monthlyCap: 2_000_000 });
   assert.equal(capped.body.cap.capCoins, 2_000_000);
@@ -125,7 +153,7 @@ test('a capped key for an agent stops at its own monthly cap while the account g
   }
   assert.ok(refused, 'the agent key is refused past its cap');
   assert.equal(refused.status, 429);
-  assert.equal((await chat(a.key)).status, 200, 'the account\'s own key is not capped');
+  assert.equal((await chat(a.key)).status, 200, "the account's own key is not capped");
   const narrow = await call(agent.body.key, 'POST', '/self/keys', { name: 'wider', allowedModels: ['claude-4.7'] });
   assert.equal(narrow.status, 403);
   const listed = (await call(a.key, 'GET', '/self/keys')).body.data.find((k: any) => k.id === agent.body.id);
@@ -167,7 +195,10 @@ test('a family member at their cap is told the cap is used up, not what the pool
   const key = (await admin('POST', '/admin/keys', { accountId: fam.id, memberId: m.id })).body.key;
   let status = 200;
   let served = 0;
-  for (let i = 0; i < 10 && status === 200; i++) { status = (await chat(key, 'deepseek-v3.2', 5)).status; if (status === 200) served++; }
+  for (let i = 0; i < 10 && status === 200; i++) {
+    status = (await chat(key, 'deepseek-v3.2', 5)).status;
+    if (status === 200) served++;
+  }
   assert.equal(status, 429);
   assert.ok(served > 0);
   const bal = (await call(key, 'GET', '/self/balance')).body;
@@ -199,7 +230,7 @@ test('balances say token coins and what they mean on premium models, with everyd
   assert.match(bal.forecast.text, /^At this pace \(about .* token coins a day\), it lasts past 1 Jan 2027, when the first allowance renews\.$/);
 });
 
-test('the forecast divides what is left by the last days\' burn rate and names the day it runs out', async () => {
+test("the forecast divides what is left by the last days' burn rate and names the day it runs out", async () => {
   const a = await account('Forecast reader');
   await admin('POST', `/admin/accounts/${a.id}/grants`, { amount: 60_000 });
   for (let i = 0; i < 3; i++) assert.equal((await chat(a.key, 'claude-4.7', 30)).status, 200);
@@ -232,10 +263,24 @@ test('the legacy usage total counts requests only, not plan fees, and honours it
 });
 
 test('the CLI prints a postpaid line as owed and credit left, not "199.96 of 0.00 CNY"', () => {
-  const line = describeBucket({
-    id: 'b', unit: 'money', currency: 'CNY', kind: 'postpaid_line', memberId: null, granted: 0, used: 4, reserved: 0, remaining: 19_996,
-    effectiveAt: null, expiresAt: null, expired: false, models: null,
-  }, Date.parse('2026-12-01T00:00:00Z'));
+  const line = describeBucket(
+    {
+      id: 'b',
+      unit: 'money',
+      currency: 'CNY',
+      kind: 'postpaid_line',
+      memberId: null,
+      granted: 0,
+      used: 4,
+      reserved: 0,
+      remaining: 19_996,
+      effectiveAt: null,
+      expiresAt: null,
+      expired: false,
+      models: null,
+    },
+    Date.parse('2026-12-01T00:00:00Z'),
+  );
   assert.match(line, /^0\.04 CNY owed on the phone bill, 199\.96 CNY of 200\.00 CNY credit left/);
 });
 
@@ -261,7 +306,11 @@ test('bad self-service input gets a clear error in the OpenAI shape, and nothing
   assert.equal((await call(a.key, 'POST', '/self/keys', { name: '' })).status, 400);
   assert.equal((await call(a.key, 'POST', '/self/keys', { name: 'x', monthlyCap: -5 })).status, 400);
   assert.equal((await call(a.key, 'PUT', '/self/members/mem_nope/cap', { monthlyCap: 5 })).status, 404);
-  const raw = await fetch(`${srv.url}/self/topup`, { method: 'POST', headers: { authorization: `Bearer ${a.key}`, 'idempotency-key': 'raw', 'content-type': 'application/json' }, body: '{"amount":' });
+  const raw = await fetch(`${srv.url}/self/topup`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${a.key}`, 'idempotency-key': 'raw', 'content-type': 'application/json' },
+    body: '{"amount":',
+  });
   assert.equal(raw.status, 400);
   assert.equal((await call(a.key, 'GET', '/self/orders')).body.data.length, 0, 'no order was made');
 });
@@ -273,10 +322,14 @@ test('a key never mints a key that outlives it or escapes its limits (issue 12, 
   const child = await call(parent, 'POST', '/self/keys', { name: 'child' });
   assert.equal(child.status, 201, JSON.stringify(child.body));
   assert.equal(child.body.expiresAt, expiresAt, 'the child expires when the parent does (main: null, a permanent key)');
-  assert.deepEqual(child.body.limits, { requestsPerMinute: 1, concurrentRequests: 1 }, 'the parent\'s limits carry over (main: {})');
-  const longer = await call(parent, 'POST', '/self/keys', { name: 'longer', expiresAt: new Date(clock.nowMs() + 86_400_000).toISOString(), limits: { requestsPerMinute: 100, tokensPerMinute: 500 } });
+  assert.deepEqual(child.body.limits, { requestsPerMinute: 1, concurrentRequests: 1 }, "the parent's limits carry over (main: {})");
+  const longer = await call(parent, 'POST', '/self/keys', {
+    name: 'longer',
+    expiresAt: new Date(clock.nowMs() + 86_400_000).toISOString(),
+    limits: { requestsPerMinute: 100, tokensPerMinute: 500 },
+  });
   assert.equal(longer.status, 201);
-  assert.equal(longer.body.expiresAt, expiresAt, 'a later expiry is cut to the parent\'s');
+  assert.equal(longer.body.expiresAt, expiresAt, "a later expiry is cut to the parent's");
   assert.deepEqual(longer.body.limits, { requestsPerMinute: 1, tokensPerMinute: 500, concurrentRequests: 1 }, 'per limit, the stricter one');
   const shorter = new Date(clock.nowMs() + 60_000).toISOString();
   assert.equal((await call(parent, 'POST', '/self/keys', { name: 'shorter', expiresAt: shorter })).body.expiresAt, shorter, 'a shorter life is kept');

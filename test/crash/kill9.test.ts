@@ -21,7 +21,13 @@ import { auditAccount } from '../../src/charging/index.ts';
 
 const SERVER = new URL('../support/crash-server.ts', import.meta.url).pathname;
 
-interface Started { child: ChildProcess; url: string; adminKey?: string; demoKey?: string; demoAccountId?: string }
+interface Started {
+  child: ChildProcess;
+  url: string;
+  adminKey?: string;
+  demoKey?: string;
+  demoAccountId?: string;
+}
 
 function startServer(dataDir: string): Promise<Started> {
   const child = spawn(process.execPath, ['--import', 'tsx', SERVER, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -52,7 +58,9 @@ async function oneRequest(url: string, key: string, id: string, stream: boolean)
   }
 }
 
-test('after kill -9 under load and a restart, every complete response has exactly one usage record and the balance reconciles', { timeout: 180_000 }, async () => {
+test('after kill -9 under load and a restart, every complete response has exactly one usage record and the balance reconciles', {
+  timeout: 180_000,
+}, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tokengrid-crash-'));
   try {
     const first = await startServer(dataDir);
@@ -64,13 +72,20 @@ test('after kill -9 under load and a restart, every complete response has exactl
     // until 40 have completed (counted, not timed, so a loaded CI machine changes nothing).
     const launch = (stream: boolean): void => {
       const id = `crash-${stream ? 's' : 'q'}-${n++}`;
-      attempts.push(oneRequest(first.url, key, id, stream).then((serverId) => { if (serverId !== null) completed.push(serverId); }));
+      attempts.push(
+        oneRequest(first.url, key, id, stream).then((serverId) => {
+          if (serverId !== null) completed.push(serverId);
+        }),
+      );
     };
     for (let i = 0; i < 20; i++) launch(true);
     const deadline = Date.now() + 90_000; // a bound, not a target: the loop ends at 40 completions (a loaded 2-core CI box needs more than 30 s)
     while (completed.length < 40 && Date.now() < deadline) {
       const batch = [];
-      for (let i = 0; i < 8; i++) { launch(false); batch.push(attempts.at(-1)); }
+      for (let i = 0; i < 8; i++) {
+        launch(false);
+        batch.push(attempts.at(-1));
+      }
       await Promise.all(batch);
     }
     first.child.kill('SIGKILL');

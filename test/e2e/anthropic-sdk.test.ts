@@ -12,7 +12,11 @@ before(async () => {
 });
 after(() => srv.close());
 
-const tool = { name: 'get_weather', description: 'Weather in a city', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } };
+const tool = {
+  name: 'get_weather',
+  description: 'Weather in a city',
+  input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] },
+};
 
 describe('Anthropic Messages API through the official @anthropic-ai/sdk client', () => {
   for (const model of ['claude-4.7', 'deepseek-v3.2', 'gemini-3-pro']) {
@@ -43,13 +47,17 @@ describe('Anthropic Messages API through the official @anthropic-ai/sdk client',
       const use = msg.content.find((b) => b.type === 'tool_use');
       assert.ok(use && use.type === 'tool_use' && use.name === 'get_weather');
       assert.equal(typeof (use.input as { city: unknown }).city, 'string');
-      const streamed = await client.messages.stream({ model, max_tokens: 200, tools: [tool], messages: [{ role: 'user', content: 'Weather in Oslo?' }] }).finalMessage();
+      const streamed = await client.messages
+        .stream({ model, max_tokens: 200, tools: [tool], messages: [{ role: 'user', content: 'Weather in Oslo?' }] })
+        .finalMessage();
       const su = streamed.content.find((b) => b.type === 'tool_use');
       assert.ok(su && su.type === 'tool_use');
       assert.deepEqual(su.input, use.input);
 
       const answer = await client.messages.create({
-        model, max_tokens: 200, tools: [tool],
+        model,
+        max_tokens: 200,
+        tools: [tool],
         messages: [
           { role: 'user', content: 'Weather in Oslo?' },
           { role: 'assistant', content: [{ type: 'tool_use', id: use.id, name: 'get_weather', input: use.input }] },
@@ -74,8 +82,14 @@ describe('Anthropic Messages API through the official @anthropic-ai/sdk client',
   });
 
   test('errors come back as Anthropic error objects the SDK understands', async () => {
-    await assert.rejects(client.messages.create({ model: 'nope', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }), (e: unknown) => e instanceof Anthropic.NotFoundError);
+    await assert.rejects(
+      client.messages.create({ model: 'nope', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }),
+      (e: unknown) => e instanceof Anthropic.NotFoundError,
+    );
     const bad = new Anthropic({ baseURL: srv.url, apiKey: 'tg-wrong-key-0000000000000000', maxRetries: 0 });
-    await assert.rejects(bad.messages.create({ model: 'claude-4.7', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }), (e: unknown) => e instanceof Anthropic.AuthenticationError);
+    await assert.rejects(
+      bad.messages.create({ model: 'claude-4.7', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }),
+      (e: unknown) => e instanceof Anthropic.AuthenticationError,
+    );
   });
 });

@@ -15,7 +15,12 @@ const logLines: any[] = [];
 let n = 0;
 
 before(async () => {
-  const sink = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l) logLines.push(JSON.parse(l)); cb(); } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l) logLines.push(JSON.parse(l));
+      cb();
+    },
+  });
   srv = await startTestServer({ logger: pino({ level: 'info' }, sink) });
 });
 after(() => srv.close());
@@ -32,8 +37,17 @@ async function cli(...argv: string[]): Promise<{ code: number; stdout: string; s
   let stdout = '';
   let stderr = '';
   const io: CliIo = {
-    stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, env: {}, cwd: process.cwd(), fetch: globalThis.fetch,
-    nowMs: () => Date.now(), uuid: () => `u-${++n}`,
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+    env: {},
+    cwd: process.cwd(),
+    fetch: globalThis.fetch,
+    nowMs: () => Date.now(),
+    uuid: () => `u-${++n}`,
   };
   const code = await runCli([...argv, '--url', srv.url, '--admin-key', srv.adminKey], io);
   return { code, stdout, stderr };
@@ -65,7 +79,10 @@ describe('every admin write records who did it', () => {
       const r = await as(srv.adminKey, method, path, body);
       assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
       requestIds.set(action, r.requestId!);
-      if (action === 'key.create') { keyId = r.body.id; keySecret = r.body.key; }
+      if (action === 'key.create') {
+        keyId = r.body.id;
+        keySecret = r.body.key;
+      }
     }
     const revoke = await as(srv.adminKey, 'POST', `/admin/keys/${keyId}/revoke`);
     requestIds.set('key.revoke', revoke.requestId!);
@@ -97,7 +114,7 @@ describe('every admin write records who did it', () => {
     assert.equal(JSON.stringify(entries).includes(keySecret), false, 'the key itself is never recorded');
   });
 
-  test('an enterprise admin\'s writes carry its admin key id, and a denied attempt is recorded with 403', async () => {
+  test("an enterprise admin's writes carry its admin key id, and a denied attempt is recorded with 403", async () => {
     const created = await as(srv.adminKey, 'POST', '/admin/admin-keys', { name: 'Tenant', role: 'enterprise', accountIds: [acct] });
     entKeyId = created.body.id;
     entKey = created.body.key;
@@ -107,7 +124,13 @@ describe('every admin write records who did it', () => {
     assert.equal((await as(entKey, 'POST', `/admin/accounts/${acct}/members`, { name: 'Ned' })).status, 201);
     assert.equal((await as(entKey, 'POST', `/admin/accounts/${acct}/grants`, { amount: 1e15 })).status, 403);
     const mine = await auditOf(`actor=${entKeyId}`);
-    assert.deepEqual(mine.map((e) => [e.action, e.role, e.outcome]), [['bucket.grant', 'enterprise', 403], ['member.add', 'enterprise', 201]]);
+    assert.deepEqual(
+      mine.map((e) => [e.action, e.role, e.outcome]),
+      [
+        ['bucket.grant', 'enterprise', 403],
+        ['member.add', 'enterprise', 201],
+      ],
+    );
   });
 
   test('a failed admin authentication is recorded (never the key) and logged', async () => {
@@ -127,7 +150,10 @@ describe('every admin write records who did it', () => {
   test('GET /admin/audit filters by account, actor, action, time and limit; enterprise admins see only their accounts', async () => {
     const all = await auditOf('limit=1000');
     assert.ok(all.length >= 10);
-    assert.ok(all.every((e, i) => i === 0 || all[i - 1].seq > e.seq), 'newest first');
+    assert.ok(
+      all.every((e, i) => i === 0 || all[i - 1].seq > e.seq),
+      'newest first',
+    );
     assert.equal((await auditOf('limit=2')).length, 2);
     const t = all[3].at;
     assert.ok((await auditOf(`since=${encodeURIComponent(t)}&limit=1000`)).every((e) => e.at >= t));

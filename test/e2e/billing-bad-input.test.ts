@@ -51,10 +51,17 @@ async function account(name: string): Promise<string> {
 /** Everything an order could change, for before/after comparison. */
 async function snapshot(accountId: string): Promise<unknown> {
   const [orders, subs, balance, points] = await Promise.all([
-    call('GET', `/admin/orders?account=${accountId}`, undefined, null), call('GET', `/admin/subscriptions?account=${accountId}`, undefined, null),
-    call('GET', `/admin/accounts/${accountId}/balance`, undefined, null), call('GET', `/admin/accounts/${accountId}/points`, undefined, null),
+    call('GET', `/admin/orders?account=${accountId}`, undefined, null),
+    call('GET', `/admin/subscriptions?account=${accountId}`, undefined, null),
+    call('GET', `/admin/accounts/${accountId}/balance`, undefined, null),
+    call('GET', `/admin/accounts/${accountId}/points`, undefined, null),
   ]);
-  return { orders: orders.body.data, subs: subs.body.data.map((s: any) => ({ ...s, updatedAt: null })), buckets: balance.body.buckets, points: points.body.points };
+  return {
+    orders: orders.body.data,
+    subs: subs.body.data.map((s: any) => ({ ...s, updatedAt: null })),
+    buckets: balance.body.buckets,
+    points: points.body.points,
+  };
 }
 
 async function refused(accountId: string, status: number, pattern: RegExp, attempt: () => Promise<{ status: number; body: any }>): Promise<void> {
@@ -83,8 +90,14 @@ test('a downgrade is refused while this cycle already used more than the new all
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const sub = created.body;
   const key = (await call('POST', '/admin/keys', { accountId: a }, null)).body.key;
-  await new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: key, maxRetries: 0 }).chat.completions.create({ model: 'deepseek-v3.2', max_tokens: 30, messages: [{ role: 'user', content: 'Tell me a story' }] });
-  await refused(a, 422, /Cannot downgrade to small: this cycle already used \d+ tokens, more than the 10 it allows/, () => call('POST', `/admin/subscriptions/${sub.id}/change`, { offerId: 'small' }));
+  await new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: key, maxRetries: 0 }).chat.completions.create({
+    model: 'deepseek-v3.2',
+    max_tokens: 30,
+    messages: [{ role: 'user', content: 'Tell me a story' }],
+  });
+  await refused(a, 422, /Cannot downgrade to small: this cycle already used \d+ tokens, more than the 10 it allows/, () =>
+    call('POST', `/admin/subscriptions/${sub.id}/change`, { offerId: 'small' }),
+  );
   await call('POST', `/admin/accounts/${a}/members`, { name: 'A' }, null);
   await call('POST', `/admin/accounts/${a}/members`, { name: 'B' }, null);
   await refused(a, 422, /has 2 members and solo allows 1/, () => call('POST', `/admin/subscriptions/${sub.id}/change`, { offerId: 'solo' }));
@@ -114,7 +127,11 @@ test('reused, forged and malformed redemption codes are refused', async () => {
   await refused(b, 422, /not a valid redemption code/, () => call('POST', `/admin/accounts/${b}/redeem`, { code: 'ABCD-EFGH-JKMN-PQRS' }, null));
   await refused(b, 400, /16 letters and digits/, () => call('POST', `/admin/accounts/${b}/redeem`, { code: 'hello' }, null));
   const selfKey = (await call('POST', '/admin/keys', { accountId: b }, null)).body.key;
-  const self = await fetch(`${srv.url}/self/redeem`, { method: 'POST', headers: { authorization: `Bearer ${selfKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ code: codes[0] }) });
+  const self = await fetch(`${srv.url}/self/redeem`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${selfKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ code: codes[0] }),
+  });
   assert.equal(self.status, 422);
 });
 

@@ -22,14 +22,22 @@ test('the seed offers of the market load from the shipped catalog', async () => 
     const offers = (await defaults.admin('GET', '/admin/offers')).body;
     const byId = new Map<string, any>(offers.data.map((o: any) => [o.id, o]));
     const expect: [string, string, number, string | null, number | null][] = [
-      ['ct-personal-light', 'plan', 9_90, 'tokens', 10_000_000], ['ct-personal-standard', 'plan', 29_90, 'tokens', 40_000_000],
-      ['ct-personal-premium', 'plan', 49_90, 'tokens', 80_000_000], ['ct-dev-basic', 'plan', 39_90, 'tokens', 15_000_000],
-      ['ct-dev-pro', 'plan', 159_90, 'tokens', 70_000_000], ['ct-dev-flagship', 'plan', 299_90, 'tokens', 150_000_000],
-      ['bj-mobile-once', 'pack', 5_99, 'tokens', 2_000_000], ['bj-mobile-monthly', 'plan', 24_99, 'tokens', 10_000_000],
-      ['sh-telecom-payg', 'payg', 0, null, null], ['sh-mobile-payg', 'payg', 0, null, null],
-      ['unicom-trial-30m', 'trial', 0, 'tokens', 30_000_000], ['volc-coding-plan', 'plan', 40_00, 'requests', 18_000],
-      ['bailian-team', 'plan', 198_00, 'tokens', 50_000_000], ['family-share', 'plan', 59_90, 'tokens', 100_000_000],
-      ['ct-security-pack', 'addon', 5_00, null, null], ['ct-broadband-speedup', 'addon', 10_00, null, null],
+      ['ct-personal-light', 'plan', 9_90, 'tokens', 10_000_000],
+      ['ct-personal-standard', 'plan', 29_90, 'tokens', 40_000_000],
+      ['ct-personal-premium', 'plan', 49_90, 'tokens', 80_000_000],
+      ['ct-dev-basic', 'plan', 39_90, 'tokens', 15_000_000],
+      ['ct-dev-pro', 'plan', 159_90, 'tokens', 70_000_000],
+      ['ct-dev-flagship', 'plan', 299_90, 'tokens', 150_000_000],
+      ['bj-mobile-once', 'pack', 5_99, 'tokens', 2_000_000],
+      ['bj-mobile-monthly', 'plan', 24_99, 'tokens', 10_000_000],
+      ['sh-telecom-payg', 'payg', 0, null, null],
+      ['sh-mobile-payg', 'payg', 0, null, null],
+      ['unicom-trial-30m', 'trial', 0, 'tokens', 30_000_000],
+      ['volc-coding-plan', 'plan', 40_00, 'requests', 18_000],
+      ['bailian-team', 'plan', 198_00, 'tokens', 50_000_000],
+      ['family-share', 'plan', 59_90, 'tokens', 100_000_000],
+      ['ct-security-pack', 'addon', 5_00, null, null],
+      ['ct-broadband-speedup', 'addon', 10_00, null, null],
       ['extra-seat', 'addon', 198_00, 'tokens', 50_000_000],
     ];
     for (const [id, type, price, unit, amount] of expect) {
@@ -56,7 +64,13 @@ test('the seed offers of the market load from the shipped catalog', async () => 
 
 test('a broken catalog edit is refused with every error and its line; the previous catalog stays; a good edit is live at once', async () => {
   const before = (await srv.admin('GET', '/admin/offers')).body.data.length;
-  writeFileSync(file, SHIPPED.replace('price: "9.90"', 'price: "9.999"').replace('cycle: month\n    allowance: { tokens: 40M }', 'cycle: fortnight\n    allowance: { tokens: 40M }'));
+  writeFileSync(
+    file,
+    SHIPPED.replace('price: "9.90"', 'price: "9.999"').replace(
+      'cycle: month\n    allowance: { tokens: 40M }',
+      'cycle: fortnight\n    allowance: { tokens: 40M }',
+    ),
+  );
   const bad = await srv.admin('POST', '/admin/offers/reload');
   assert.equal(bad.status, 422);
   assert.match(bad.body.error.message, /previous catalog stays/);
@@ -64,13 +78,17 @@ test('a broken catalog edit is refused with every error and its line; the previo
   assert.match(bad.body.error.message, /offers\.ct-personal-standard\.cycle \(line \d+\)/);
   assert.equal((await srv.admin('GET', '/admin/offers')).body.data.length, before);
 
-  writeFileSync(file, `${SHIPPED}\n  weekend-pack:\n    name: Weekend pack\n    type: pack\n    price: "1.99"\n    allowance: { tokens: 1M }\n    validityDays: 2\n`);
+  writeFileSync(
+    file,
+    `${SHIPPED}\n  weekend-pack:\n    name: Weekend pack\n    type: pack\n    price: "1.99"\n    allowance: { tokens: 1M }\n    validityDays: 2\n`,
+  );
   const good = await srv.admin('POST', '/admin/offers/reload');
   assert.equal(good.status, 200, JSON.stringify(good.body));
   assert.equal(good.body.offers, before + 1);
   const acct = (await srv.admin('POST', '/admin/accounts', { name: 'weekend' })).body.id;
   const r = await fetch(`${srv.url}/admin/subscriptions`, {
-    method: 'POST', headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json', 'idempotency-key': 'w1' },
+    method: 'POST',
+    headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json', 'idempotency-key': 'w1' },
     body: JSON.stringify({ accountId: acct, offerId: 'weekend-pack', channel: 'external' }),
   });
   assert.equal(r.status, 201);

@@ -25,7 +25,9 @@ function catalogFile(): string {
   return file;
 }
 
-before(async () => { srv = await startTestServer({ clock, env: { TOKENGRID_OFFERS_FILE: catalogFile() } }); });
+before(async () => {
+  srv = await startTestServer({ clock, env: { TOKENGRID_OFFERS_FILE: catalogFile() } });
+});
 after(() => srv.close());
 
 async function call(method: string, path: string, body?: unknown, idempotent = true): Promise<{ status: number; body: any; text: string }> {
@@ -35,7 +37,11 @@ async function call(method: string, path: string, body?: unknown, idempotent = t
   const r = await fetch(srv.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await r.text();
   let parsed: unknown;
-  try { parsed = JSON.parse(text); } catch { parsed = undefined; }
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
   return { status: r.status, body: parsed, text };
 }
 
@@ -66,7 +72,8 @@ async function cycleBucket(accountId: string, index: number): Promise<any | unde
 
 async function chat(key: string, model = 'deepseek-v3.2'): Promise<{ status: number; body: any }> {
   const r = await fetch(`${srv.url}/v1/chat/completions`, {
-    method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: JSON.stringify({ model, max_tokens: 20, messages: [{ role: 'user', content: 'Say something short' }] }),
   });
   const text = await r.text();
@@ -119,22 +126,32 @@ test('one account whose renewal fails never stops the others, and its stream in 
   // Data written before references were namespaced: an old bucket of the broken account already holds the reference
   // of its next cycle (expired and empty, so nothing in the engine's view shows it; only the unique index does).
   const ref = String((await cycleBucket(broken.id, 0)).source).replace(/#0$/, '#1');
-  srv.app.db.prepare(`INSERT INTO charging_buckets (id, account_id, member_id, unit, currency, kind, amount, consumed, held, forfeited, floor,
+  srv.app.db
+    .prepare(`INSERT INTO charging_buckets (id, account_id, member_id, unit, currency, kind, amount, consumed, held, forfeited, floor,
     effective_at_ms, expires_at_ms, priority, models, rollover, source_ref, schedule_id, cycle_index, created_at_ms)
     VALUES (?, ?, NULL, 'tokens', NULL, 'manual', 0, 0, 0, 0, 0, ?, ?, 60, NULL, 0, ?, NULL, NULL, ?)`)
     .run('bkt_legacy_collision', broken.id, Date.parse('2026-01-01T00:00:00Z'), Date.parse('2026-02-01T00:00:00Z'), ref, Date.parse('2026-01-01T00:00:00Z'));
 
   // A stream of the broken account is in flight when its cycle ends.
   const hold = await srv.app.charging.reserve({
-    requestId: 'req_in_flight', accountId: broken.id, memberId: null, keyId: 'key_x', model: 'deepseek-v3.2',
-    tokensInputEstimate: 20, tokensOutputMax: 200, stream: true,
+    requestId: 'req_in_flight',
+    accountId: broken.id,
+    memberId: null,
+    keyId: 'key_x',
+    model: 'deepseek-v3.2',
+    tokensInputEstimate: 20,
+    tokensOutputMax: 200,
+    stream: true,
   });
   assert.ok(hold.ok);
 
   clock.set('2027-01-20T09:00:00Z');
   const run = await call('POST', '/admin/renewals/run', undefined, false);
   assert.equal(run.status, 200, `the renewal run answers 200 with the failures listed: ${run.text}`);
-  assert.deepEqual(run.body.failures.map((f: any) => [f.accountId, f.stage]), [[broken.id, 'allowance']]);
+  assert.deepEqual(
+    run.body.failures.map((f: any) => [f.accountId, f.stage]),
+    [[broken.id, 'allowance']],
+  );
   assert.ok(run.body.allowanceBuckets >= 2, 'the other accounts renewed');
   const metrics = await (await fetch(`${srv.url}/metrics`, { headers: { authorization: `Bearer ${srv.adminKey}` } })).text();
   assert.match(metrics, /tokengrid_renewal_failures_total\{stage="allowance"\} [1-9]/, 'counted for an alert');
@@ -144,9 +161,15 @@ test('one account whose renewal fails never stops the others, and its stream in 
     assert.deepEqual((await auditAccount(srv.app.chargingStore, x.id, { nowMs: clock.nowMs() })).problems, []);
   }
 
-  const record = await srv.app.charging.settle(settleInput(hold.value.reservationId, 'req_in_flight', {
-    tokensInput: 20, tokensOutput: 150, tokensCachedInput: 0, tokensCacheWrite: 0, tokensReasoning: 0,
-  }));
+  const record = await srv.app.charging.settle(
+    settleInput(hold.value.reservationId, 'req_in_flight', {
+      tokensInput: 20,
+      tokensOutput: 150,
+      tokensCachedInput: 0,
+      tokensCacheWrite: 0,
+      tokensReasoning: 0,
+    }),
+  );
   assert.equal(record.costCoins, 170, 'the stream is charged');
   assert.equal(record.leakCoins, 0);
   assert.equal((await usageRecords(broken.id)).filter((u) => u.requestId === 'req_in_flight').length, 1, 'with one usage record');
@@ -188,7 +211,10 @@ test('a refunded subscription ends at once: its allowance is taken back, it neve
   const bills = await call('POST', '/admin/bills/run', { period: '2027-02' });
   assert.equal(bills.status, 200, bills.text);
   const bill = (await call('GET', `/admin/bills?account=${a.id}&period=2027-02`, undefined, false)).body.data[0];
-  assert.ok(bill.lines.some((l: any) => l.kind === 'refund' && l.amountMinor === -2499), JSON.stringify(bill.lines));
+  assert.ok(
+    bill.lines.some((l: any) => l.kind === 'refund' && l.amountMinor === -2499),
+    JSON.stringify(bill.lines),
+  );
   assert.equal(bill.totalMinor, 0, 'the fee and its refund cancel out (usage was paid by the allowance)');
   assert.deepEqual((await auditAccount(srv.app.chargingStore, a.id, { nowMs: clock.nowMs() })).problems, []);
 });
@@ -216,7 +242,7 @@ test('a partial refund returns money only; a full refund of a pack takes back it
 
 // ---------------------------------------------------------------- finding 12: a price per offer
 
-test('Shanghai Telecom and Shanghai Mobile pay-as-you-go in one deployment: the same request is billed at each offer\'s own price', async () => {
+test("Shanghai Telecom and Shanghai Mobile pay-as-you-go in one deployment: the same request is billed at each offer's own price", async () => {
   clock.set('2027-04-02T08:00:00Z');
   const telecom = await account('Shanghai Telecom subscriber');
   const mobile = await account('Shanghai Mobile subscriber');
@@ -228,7 +254,8 @@ test('Shanghai Telecom and Shanghai Mobile pay-as-you-go in one deployment: the 
   const prompt = 'Summarise the history of telephone networks in Shanghai, '.repeat(400);
   const send = async (key: string): Promise<any> => {
     const r = await fetch(`${srv.url}/v1/chat/completions`, {
-      method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'claude-4.7', max_tokens: 30, messages: [{ role: 'user', content: prompt }] }),
     });
     assert.equal(r.status, 200, await r.clone().text());
@@ -242,8 +269,16 @@ test('Shanghai Telecom and Shanghai Mobile pay-as-you-go in one deployment: the 
   assert.equal(t.costCoins, m.costCoins);
   const coins = BigInt(t.costCoins); // claude-4.7's coin rates are whole: costCoins is exact
   const ceilDiv = (a: bigint, b: bigint): number => Number((a + b - 1n) / b);
-  assert.deepEqual(t.charges.map((c: any) => [c.kind, c.amount]), [['postpaid_line', ceilDiv(coins * 100n, 250_000n)]], 'Telecom: 250,000 tokens per CNY');
-  assert.deepEqual(m.charges.map((c: any) => [c.kind, c.amount]), [['wallet', ceilDiv(coins * 100n, 400_000n)]], 'Mobile: 400,000 tokens per CNY');
+  assert.deepEqual(
+    t.charges.map((c: any) => [c.kind, c.amount]),
+    [['postpaid_line', ceilDiv(coins * 100n, 250_000n)]],
+    'Telecom: 250,000 tokens per CNY',
+  );
+  assert.deepEqual(
+    m.charges.map((c: any) => [c.kind, c.amount]),
+    [['wallet', ceilDiv(coins * 100n, 400_000n)]],
+    'Mobile: 400,000 tokens per CNY',
+  );
   assert.ok(t.charges[0].amount > m.charges[0].amount, `${t.charges[0].amount} fen > ${m.charges[0].amount} fen`);
   for (const x of [telecom, mobile]) assert.deepEqual((await auditAccount(srv.app.chargingStore, x.id, { nowMs: clock.nowMs() })).problems, []);
   // The margin report shows each offer's own revenue.

@@ -25,17 +25,28 @@ function catalogFile(): string {
   return file;
 }
 
-before(async () => { srv = await startTestServer({ clock, env: { TOKENGRID_OFFERS_FILE: catalogFile() } }); });
+before(async () => {
+  srv = await startTestServer({ clock, env: { TOKENGRID_OFFERS_FILE: catalogFile() } });
+});
 after(() => srv.close());
 
-async function call(method: string, path: string, body?: unknown, key: string | null = `k${++n}`): Promise<{ status: number; body: any; headers: Headers; text: string }> {
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  key: string | null = `k${++n}`,
+): Promise<{ status: number; body: any; headers: Headers; text: string }> {
   const headers: Record<string, string> = { authorization: `Bearer ${srv.adminKey}` };
   if (key !== null) headers['idempotency-key'] = key;
   if (body !== undefined) headers['content-type'] = 'application/json';
   const r = await fetch(srv.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await r.text();
   let parsed: unknown;
-  try { parsed = JSON.parse(text); } catch { parsed = undefined; }
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
   return { status: r.status, body: parsed, headers: r.headers, text };
 }
 
@@ -53,9 +64,19 @@ async function assertFolds(accountId: string, period: string): Promise<any> {
   const orders = (await call('GET', `/admin/orders?account=${accountId}`, undefined, null)).body.data.filter((o: any) => o.billId === bill.id);
   const start = Date.parse(`${period}-01T00:00:00Z`);
   const end = Date.UTC(new Date(start).getUTCFullYear(), new Date(start).getUTCMonth() + 1, 1);
-  const usage = (await call('GET', `/admin/accounts/${accountId}/usage?detail=records&from=${new Date(start).toISOString()}&to=${new Date(end).toISOString()}`, undefined, null)).body.data;
+  const usage = (
+    await call(
+      'GET',
+      `/admin/accounts/${accountId}/usage?detail=records&from=${new Date(start).toISOString()}&to=${new Date(end).toISOString()}`,
+      undefined,
+      null,
+    )
+  ).body.data;
   const fromOrders = orders.flatMap((o: any) => o.lines).reduce((s: number, l: any) => s + l.amountMinor, 0);
-  const fromUsage = usage.flatMap((u: any) => u.charges).filter((c: any) => c.kind === 'wallet' || c.kind === 'postpaid_line').reduce((s: number, c: any) => s + c.amount, 0);
+  const fromUsage = usage
+    .flatMap((u: any) => u.charges)
+    .filter((c: any) => c.kind === 'wallet' || c.kind === 'postpaid_line')
+    .reduce((s: number, c: any) => s + c.amount, 0);
   assert.equal(bill.totalMinor, fromOrders + fromUsage, `${period}: total = orders + usage, to the cent`);
   return bill;
 }
@@ -85,7 +106,7 @@ test('a subscriber through three months on the admin API: orders, renewals, bill
   assert.equal(sub.body.order.amountMinor, 39_90);
 
   await chat(key);
-  const bal = await fetch(`${srv.url}/self/balance`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json()) as any;
+  const bal = (await fetch(`${srv.url}/self/balance`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())) as any;
   const plan = bal.buckets.find((b: any) => b.kind === 'plan_allowance');
   assert.ok(plan.used > 0 && plan.left === plan.total - plan.used);
   assert.match(plan.text, /left of 15M token coins; renews on 2026-11-30 with 15M token coins/);
@@ -94,7 +115,10 @@ test('a subscriber through three months on the admin API: orders, renewals, bill
   assert.equal(sec.status, 201, sec.text);
   assert.equal(sec.body.order.amountMinor, 5_00, 'bought at the cycle start: the full price');
   const ent = (await call('GET', `/admin/accounts/${acct.id}/entitlements`, undefined, null)).body;
-  assert.deepEqual(ent.features.map((f: any) => f.feature), ['security_pack']);
+  assert.deepEqual(
+    ent.features.map((f: any) => f.feature),
+    ['security_pack'],
+  );
   assert.equal(ent.rateLimits.requestsPerMinute, 300);
 
   clock.set('2026-11-01T00:00:00Z');
@@ -118,7 +142,10 @@ test('a subscriber through three months on the admin API: orders, renewals, bill
   assert.equal(renewed.cycleIndex, 1);
   assert.equal(renewed.currentPeriodEnd, '2026-12-31T08:00:00.000Z');
   const renewals = (await call('GET', `/admin/orders?account=${acct.id}`, undefined, null)).body.data.filter((o: any) => o.type === 'renew');
-  assert.deepEqual(renewals.map((o: any) => [o.offerId, o.effectiveAt]).sort(), [['ct-dev-basic', '2026-11-30T08:00:00.000Z'], ['ct-security-pack', '2026-11-30T08:00:00.000Z']]);
+  assert.deepEqual(renewals.map((o: any) => [o.offerId, o.effectiveAt]).sort(), [
+    ['ct-dev-basic', '2026-11-30T08:00:00.000Z'],
+    ['ct-security-pack', '2026-11-30T08:00:00.000Z'],
+  ]);
 
   clock.set('2026-12-15T20:00:00Z');
   assert.equal((await call('POST', '/admin/orders/topup', { accountId: acct.id, amountMinor: 200_00 })).status, 201);
@@ -134,7 +161,11 @@ test('a subscriber through three months on the admin API: orders, renewals, bill
   const codes = await call('POST', '/admin/codes', { offerId: 'bj-mobile-once', count: 2 });
   assert.equal(codes.status, 201, codes.text);
   assert.equal(codes.body.codes.length, 2);
-  const redeemed = await fetch(`${srv.url}/self/redeem`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ code: codes.body.codes[0] }) });
+  const redeemed = await fetch(`${srv.url}/self/redeem`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ code: codes.body.codes[0] }),
+  });
   assert.equal(redeemed.status, 201);
   const points = (await call('GET', `/admin/accounts/${acct.id}/points`, undefined, null)).body.points;
   assert.ok(points >= 100, `points earned: ${points}`);
@@ -152,7 +183,10 @@ test('a subscriber through three months on the admin API: orders, renewals, bill
   assert.equal((await call('POST', '/admin/bills/run', { period: '2026-12' }, null)).status, 200);
   await assertFolds(acct.id, '2026-11');
   const dec = await assertFolds(acct.id, '2026-12');
-  assert.ok(dec.lines.some((l: any) => l.kind === 'proration' && l.amountMinor < 0), 'the upgrade credit is a line');
+  assert.ok(
+    dec.lines.some((l: any) => l.kind === 'proration' && l.amountMinor < 0),
+    'the upgrade credit is a line',
+  );
   assert.ok(dec.lines.some((l: any) => l.kind === 'code' && l.paidBy === 'code'));
   assert.equal((await call('GET', `/admin/subscriptions/${sub.body.id}`, undefined, null)).body.status, 'canceled');
 
@@ -171,7 +205,7 @@ test('pay as you go on the phone bill: usage becomes a phone-bill line, handed t
   const key = (await call('POST', '/admin/keys', { accountId: acct.id }, null)).body.key;
   assert.equal((await call('POST', '/admin/subscriptions', { accountId: acct.id, offerId: 'sh-telecom-payg' })).status, 201);
   await chat(key);
-  const self = await fetch(`${srv.url}/self/balance`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json()) as any;
+  const self = (await fetch(`${srv.url}/self/balance`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())) as any;
   assert.equal(self.overage, 'postpaid');
   assert.match(self.pastCap, /phone bill/);
   clock.set('2027-02-01T00:00:00Z');
@@ -181,7 +215,10 @@ test('pay as you go on the phone bill: usage becomes a phone-bill line, handed t
   assert.ok(bill.phoneBillMinor > 0);
   assert.ok(bill.lines.every((l: any) => l.kind !== 'usage' || l.paidBy === 'phone_bill'));
   const payments = (await call('GET', `/admin/payments?bill=${bill.id}`, undefined, null)).body.data;
-  assert.deepEqual(payments.map((p: any) => [p.channel, p.status, p.amountMinor]), [['phone_bill', 'submitted', bill.phoneBillMinor]]);
+  assert.deepEqual(
+    payments.map((p: any) => [p.channel, p.status, p.amountMinor]),
+    [['phone_bill', 'submitted', bill.phoneBillMinor]],
+  );
   assert.match(payments[0].reference, /^carrier-charges-2027-01-.*\.csv$/);
   const exported = readFileSync(join(srv.dataDir, 'carrier-exports', payments[0].reference), 'utf8');
   assert.match(exported, new RegExp(`${bill.id},${acct.id},2027-01,${(bill.phoneBillMinor / 100).toFixed(2)},CNY`));

@@ -5,7 +5,9 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 
 let srv: TestServer;
 let n = 0;
-before(async () => { srv = await startTestServer(); });
+before(async () => {
+  srv = await startTestServer();
+});
 after(() => srv.close());
 
 async function as(key: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
@@ -32,12 +34,16 @@ test('enterprise admins manage only their accounts; finance reads everything and
   assert.equal((await as(e, 'POST', '/admin/subscriptions', { accountId: mine, offerId: 'unicom-trial-30m' })).status, 201);
   const sub = (await as(e, 'POST', '/admin/accounts', { name: 'HQ branch', parentId: mine })).body.id;
   assert.equal((await as(e, 'GET', `/admin/accounts/${sub}`)).status, 200, 'sub-accounts are theirs too');
-  assert.equal((await as(e, 'POST', '/admin/orders/topup', { accountId: sub, amount: '5.00' })).status, 403, 'a top-up paid externally creates value: operator-only (SECURITY.md)');
+  assert.equal(
+    (await as(e, 'POST', '/admin/orders/topup', { accountId: sub, amount: '5.00' })).status,
+    403,
+    'a top-up paid externally creates value: operator-only (SECURITY.md)',
+  );
   assert.equal((await as(e, 'POST', '/admin/subscriptions', { accountId: other, offerId: 'unicom-trial-30m' })).status, 403);
   assert.equal((await as(e, 'GET', `/admin/bills?account=${other}`)).status, 403);
   assert.equal((await as(e, 'GET', `/admin/orders?account=${other}`)).status, 403);
   assert.equal((await as(e, 'GET', `/admin/orders?account=${mine}`)).status, 200);
-  assert.equal((await as(e, 'POST', '/admin/codes', { offerId: 'bj-mobile-once', count: 1 })).status, 403, 'codes are the operator\'s');
+  assert.equal((await as(e, 'POST', '/admin/codes', { offerId: 'bj-mobile-once', count: 1 })).status, 403, "codes are the operator's");
   assert.equal((await as(e, 'GET', '/admin/reports/margin')).status, 403);
   assert.equal((await as(e, 'POST', '/admin/bills/run', { period: '2020-01' })).status, 403);
   assert.equal((await as(e, 'POST', '/admin/admin-keys', { name: 'x', role: 'finance' })).status, 403);

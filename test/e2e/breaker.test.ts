@@ -9,7 +9,8 @@ test('a deployment that keeps failing is taken out (503 no_healthy_deployment wi
   try {
     const call = async () => {
       const r = await fetch(`${srv.url}/v1/chat/completions`, {
-        method: 'POST', headers: { authorization: `Bearer ${srv.demoKey}`, 'content-type': 'application/json' },
+        method: 'POST',
+        headers: { authorization: `Bearer ${srv.demoKey}`, 'content-type': 'application/json' },
         body: JSON.stringify({ model: 'always-500', messages: [{ role: 'user', content: 'hi' }] }),
       });
       return { status: r.status, body: (await r.json()) as any };
@@ -25,7 +26,11 @@ test('a deployment that keeps failing is taken out (503 no_healthy_deployment wi
     assert.equal(srv.app.emulator!.stats().requests, upstreamBefore + 1);
     assert.equal((await call()).status, 503, 'the failed probe reopens the breaker');
     const bal = await srv.admin('GET', `/admin/accounts/${srv.demoAccountId}/balance`);
-    assert.equal(bal.body.buckets.reduce((s: number, b: any) => s + b.used + b.reserved, 0), 0, 'failed requests are not charged');
+    assert.equal(
+      bal.body.buckets.reduce((s: number, b: any) => s + b.used + b.reserved, 0),
+      0,
+      'failed requests are not charged',
+    );
   } finally {
     await srv.close();
   }

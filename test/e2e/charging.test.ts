@@ -5,7 +5,9 @@ import { auditAccount } from '../../src/charging/index.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 let srv: TestServer;
-before(async () => { srv = await startTestServer({ charging: { sliceTokens: 256 } }); });
+before(async () => {
+  srv = await startTestServer({ charging: { sliceTokens: 256 } });
+});
 after(() => srv.close());
 
 /** A fresh account with `tokens` in one trial bucket, overage blocked, and a key. */
@@ -20,7 +22,10 @@ async function account(tokens: number): Promise<{ id: string; client: OpenAI; ke
 
 async function balance(id: string): Promise<{ granted: number; used: number; reserved: number; remaining: number }> {
   const b = await srv.admin('GET', `/admin/accounts/${id}/balance`);
-  return b.body.buckets.reduce((s: any, x: any) => ({ granted: s.granted + x.granted, used: s.used + x.used, reserved: s.reserved + x.reserved, remaining: s.remaining + x.remaining }), { granted: 0, used: 0, reserved: 0, remaining: 0 });
+  return b.body.buckets.reduce(
+    (s: any, x: any) => ({ granted: s.granted + x.granted, used: s.used + x.used, reserved: s.reserved + x.reserved, remaining: s.remaining + x.remaining }),
+    { granted: 0, used: 0, reserved: 0, remaining: 0 },
+  );
 }
 
 async function audit(id: string): Promise<void> {
@@ -41,7 +46,11 @@ describe('charging in the request path', () => {
 
   test('a non-streamed request is clamped to what the balance can pay and charged what it used', async () => {
     const a = await account(60);
-    const res = await a.client.chat.completions.create({ model: 'deepseek-v3.2', max_tokens: 1000, messages: [{ role: 'user', content: 'Tell me everything' }] });
+    const res = await a.client.chat.completions.create({
+      model: 'deepseek-v3.2',
+      max_tokens: 1000,
+      messages: [{ role: 'user', content: 'Tell me everything' }],
+    });
     const b = await balance(a.id);
     assert.equal(b.reserved, 0);
     assert.ok(b.used <= 60, `used ${b.used} <= granted 60`);
@@ -51,7 +60,12 @@ describe('charging in the request path', () => {
 
   test('a stream that outlives its balance ends with finish_reason length and is charged only what was delivered', async () => {
     const a = await account(1000);
-    const stream = await a.client.chat.completions.create({ model: 'long-stream', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'go' }] });
+    const stream = await a.client.chat.completions.create({
+      model: 'long-stream',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'go' }],
+    });
     let text = '';
     let finish: string | null = null;
     let usage: OpenAI.CompletionUsage | undefined;
@@ -68,13 +82,21 @@ describe('charging in the request path', () => {
     assert.ok(b.used >= 900, `most of the balance was delivered and charged: used ${b.used}`);
     assert.equal(b.used, usage!.prompt_tokens + usage!.completion_tokens);
     const words = text.trim().split(/\s+/).length;
-    assert.ok(Math.abs(usage!.completion_tokens - words) <= Math.max(8, words * 0.35), `charged output ${usage!.completion_tokens} tracks delivered words ${words}`);
+    assert.ok(
+      Math.abs(usage!.completion_tokens - words) <= Math.max(8, words * 0.35),
+      `charged output ${usage!.completion_tokens} tracks delivered words ${words}`,
+    );
     await audit(a.id);
   });
 
   test('a long stream with enough balance is extended slice by slice and completes', async () => {
     const a = await account(100_000);
-    const stream = await a.client.chat.completions.create({ model: 'long-stream', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'go' }] });
+    const stream = await a.client.chat.completions.create({
+      model: 'long-stream',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'go' }],
+    });
     let finish: string | null = null;
     let usage: OpenAI.CompletionUsage | undefined;
     for await (const c of stream) {
@@ -91,8 +113,11 @@ describe('charging in the request path', () => {
 
   test('many concurrent requests never overspend a small balance', async () => {
     const a = await account(300);
-    const results = await Promise.allSettled(Array.from({ length: 30 }, () =>
-      a.client.chat.completions.create({ model: 'deepseek-v3.2', max_tokens: 40, messages: [{ role: 'user', content: 'hi' }] })));
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, () =>
+        a.client.chat.completions.create({ model: 'deepseek-v3.2', max_tokens: 40, messages: [{ role: 'user', content: 'hi' }] }),
+      ),
+    );
     const ok = results.filter((r) => r.status === 'fulfilled').length;
     const refused = results.filter((r) => r.status === 'rejected' && (r.reason as any).code === 'insufficient_quota').length;
     assert.equal(ok + refused, 30);
@@ -107,7 +132,8 @@ describe('charging in the request path', () => {
     const a = await account(50_000);
     const ac = new AbortController();
     const res = await fetch(`${srv.url}/v1/chat/completions`, {
-      method: 'POST', signal: ac.signal,
+      method: 'POST',
+      signal: ac.signal,
       headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json', 'x-request-id': 'disconnect-1' },
       body: JSON.stringify({ model: 'slow-stream', stream: true, messages: [{ role: 'user', content: 'go' }] }),
     });

@@ -12,10 +12,16 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 const BIN = new URL('../../bin/tokengrid.js', import.meta.url).pathname;
 
 let srv: TestServer;
-before(async () => { srv = await startTestServer(); });
+before(async () => {
+  srv = await startTestServer();
+});
 after(() => srv.close());
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** The operator's shell, minus any TOKENGRID_* of the machine running the tests. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -26,10 +32,15 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 function runCli(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env: cleanEnv({ TOKENGRID_CLI_FROM_SOURCE: '1', ...opts.env }), timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: opts.cwd ?? ROOT, env: cleanEnv({ TOKENGRID_CLI_FROM_SOURCE: '1', ...opts.env }), timeout: 30_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -88,8 +99,22 @@ describe('tokengrid against a running server', () => {
   });
 
   test('key create returns a working key with the asked limits; usage then shows the request', async () => {
-    const key = await ok('key', 'create', '--account', accountId, '--models', 'deepseek-v3.2,glm-5', '--rpm', '60', '--tpm', '100000',
-      '--concurrency', '2', '--expires', `${nextYear}-06-30T12:00:00+08:00`);
+    const key = await ok(
+      'key',
+      'create',
+      '--account',
+      accountId,
+      '--models',
+      'deepseek-v3.2,glm-5',
+      '--rpm',
+      '60',
+      '--tpm',
+      '100000',
+      '--concurrency',
+      '2',
+      '--expires',
+      `${nextYear}-06-30T12:00:00+08:00`,
+    );
     assert.match(key.key, /^tg-/);
     assert.match(key.id, /^key_/);
     const keys = await srv.admin('GET', `/admin/keys?account=${accountId}`);
@@ -99,7 +124,8 @@ describe('tokengrid against a running server', () => {
     assert.equal(stored.expiresAt, `${nextYear}-06-30T04:00:00.000Z`);
 
     const chat = await fetch(`${srv.url}/v1/chat/completions`, {
-      method: 'POST', headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'deepseek-v3.2', messages: [{ role: 'user', content: 'hi' }] }),
     });
     assert.equal(chat.status, 200);
@@ -112,7 +138,10 @@ describe('tokengrid against a running server', () => {
     assert.equal(records.data[0].keyId, key.id);
 
     const listed = await ok('key', 'list', '--account', accountId);
-    assert.deepEqual(listed.data.map((k: { id: string }) => k.id), [key.id]);
+    assert.deepEqual(
+      listed.data.map((k: { id: string }) => k.id),
+      [key.id],
+    );
     const revoked = await ok('key', 'revoke', '--key', key.id);
     assert.ok(revoked.revokedAt);
     const after = await fetch(`${srv.url}/v1/models`, { headers: { authorization: `Bearer ${key.key}` } });
@@ -140,7 +169,9 @@ describe('tokengrid against a running server', () => {
   });
 
   test("the admin key is read from the data folder's admin-key file, relative to the working directory", async () => {
-    const r = await runCli(['account', 'show', '--account', accountId, '--url', srv.url, '--data-dir', basename(srv.dataDir), '--json'], { cwd: dirname(srv.dataDir) });
+    const r = await runCli(['account', 'show', '--account', accountId, '--url', srv.url, '--data-dir', basename(srv.dataDir), '--json'], {
+      cwd: dirname(srv.dataDir),
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).id, accountId);
     const env = await runCli(['account', 'list', '--json'], { env: { TOKENGRID_URL: srv.url, TOKENGRID_DATA_DIR: srv.dataDir } });
@@ -164,13 +195,15 @@ describe('tokengrid and the admin API do the same things with the same results',
     const viaCli = await ok('account', 'create', '--name', 'via cli', '--offer', 'ct-personal-light');
     const viaApi = (await srv.admin('POST', '/admin/accounts', { name: 'via api' })).body;
     const sub = await fetch(`${srv.url}/admin/subscriptions`, {
-      method: 'POST', body: JSON.stringify({ accountId: viaApi.id, offerId: 'ct-personal-light' }),
+      method: 'POST',
+      body: JSON.stringify({ accountId: viaApi.id, offerId: 'ct-personal-light' }),
       headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json', 'idempotency-key': 'cli-vs-api' },
     });
     assert.equal(sub.status, 201);
-    const shape = async (id: string) => (await ok('balance', '--account', id)).buckets
-      .map((b: any) => ({ kind: b.kind, unit: b.unit, granted: b.granted, remaining: b.remaining, expiresAt: b.expiresAt?.slice(0, 10) ?? null }))
-      .sort((a: any, b: any) => a.kind.localeCompare(b.kind));
+    const shape = async (id: string) =>
+      (await ok('balance', '--account', id)).buckets
+        .map((b: any) => ({ kind: b.kind, unit: b.unit, granted: b.granted, remaining: b.remaining, expiresAt: b.expiresAt?.slice(0, 10) ?? null }))
+        .sort((a: any, b: any) => a.kind.localeCompare(b.kind));
     assert.deepEqual(await shape(viaCli.id), await shape(viaApi.id));
 
     const batch = await ok('codes', 'create', '--offer', 'ct-tokens-10m', '--count', '2');

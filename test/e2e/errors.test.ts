@@ -8,7 +8,9 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 let srv: TestServer;
 const clock = new ManualClock(Date.parse('2026-11-25T00:00:00Z'));
 
-before(async () => { srv = await startTestServer({ clock }); });
+before(async () => {
+  srv = await startTestServer({ clock });
+});
 after(() => srv.close());
 
 async function post(path: string, body: string | object, headers: Record<string, string> = {}): Promise<{ status: number; json: any; headers: Headers }> {
@@ -19,7 +21,11 @@ async function post(path: string, body: string | object, headers: Record<string,
   });
   const text = await res.text();
   let json: any;
-  try { json = JSON.parse(text); } catch { json = text; }
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
   return { status: res.status, json, headers: res.headers };
 }
 
@@ -58,9 +64,21 @@ describe('bad input gets a clear error in the API family format', () => {
 
   test('an unknown model is 404, a bad key 401, a forbidden model 403', async () => {
     assertOpenAIError(await post('/v1/chat/completions', chat('no-such-model')), 404, 'model_not_found');
-    assertOpenAIError(await post('/v1/chat/completions', chat('deepseek-v3.2'), { authorization: 'Bearer tg-not-a-real-key-000000000000' }), 401, 'invalid_api_key');
+    assertOpenAIError(
+      await post('/v1/chat/completions', chat('deepseek-v3.2'), { authorization: 'Bearer tg-not-a-real-key-000000000000' }),
+      401,
+      'invalid_api_key',
+    );
     assertOpenAIError(await post('/v1/chat/completions', chat('deepseek-v3.2'), { authorization: '' }), 401, 'invalid_api_key');
-    assertAnthropicError(await post('/v1/messages', { model: 'claude-4.7', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }, { authorization: '', 'x-api-key': 'wrong' }), 401, 'authentication_error');
+    assertAnthropicError(
+      await post(
+        '/v1/messages',
+        { model: 'claude-4.7', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] },
+        { authorization: '', 'x-api-key': 'wrong' },
+      ),
+      401,
+      'authentication_error',
+    );
     const k = await srv.admin('POST', '/admin/keys', { accountId: srv.demoAccountId, allowedModels: ['claude-4.7'] });
     assertOpenAIError(await post('/v1/chat/completions', chat('deepseek-v3.2'), { authorization: `Bearer ${k.body.key}` }), 403, 'model_not_allowed');
   });
@@ -89,7 +107,7 @@ describe('bad input gets a clear error in the API family format', () => {
     assert.equal(m.status, 405);
   });
 
-  test('the request id is the server\'s; a client-supplied one is echoed as x-client-request-id (a label, never the charging key)', async () => {
+  test("the request id is the server's; a client-supplied one is echoed as x-client-request-id (a label, never the charging key)", async () => {
     const r = await post('/v1/chat/completions', chat('deepseek-v3.2'), { 'x-request-id': 'my-trace-123' });
     assert.match(r.headers.get('x-request-id') ?? '', /^req_/);
     assert.equal(r.headers.get('x-client-request-id'), 'my-trace-123');
@@ -109,7 +127,10 @@ describe('bad input gets a clear error in the API family format', () => {
       await fetch(`${srv.url}/metrics`),
       await fetch(`${srv.url}/admin/accounts`, { headers: { authorization: `Bearer ${srv.adminKey}` } }),
     ];
-    assert.deepEqual(responses.map((r) => r.status), [200, 404, 404, 401, 200, 200, 200]);
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      [200, 404, 404, 401, 200, 200, 200],
+    );
     for (const r of responses) {
       await r.text();
       assert.match(r.headers.get('x-request-id') ?? '', /^req_/, `${r.url} ${r.status}`);
@@ -137,7 +158,9 @@ describe('upstream failures are answered cleanly and the server keeps serving', 
     const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: srv.demoKey, maxRetries: 0 });
     const stream = await client.chat.completions.create({ model: 'disconnects', stream: true, messages: [{ role: 'user', content: 'x' }] });
     let text = '';
-    await assert.rejects(async () => { for await (const c of stream) text += c.choices[0]?.delta.content ?? ''; }, /upstream/i);
+    await assert.rejects(async () => {
+      for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
+    }, /upstream/i);
     assert.ok(text.length > 0, 'the part before the cut was delivered');
   });
 

@@ -14,13 +14,22 @@ const clock = new ManualClock(Date.UTC(2026, 11, 1, 8));
 const logLines: any[] = [];
 
 before(async () => {
-  const sink = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l) logLines.push(JSON.parse(l)); cb(); } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l) logLines.push(JSON.parse(l));
+      cb();
+    },
+  });
   srv = await startTestServer({ clock, logger: pino({ level: 'info' }, sink) });
 });
 after(() => srv.close());
 
 async function raw(key: string, method: string, path: string, body?: string): Promise<{ status: number; body: any; headers: Headers }> {
-  const r = await fetch(srv.url + path, { method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'idempotency-key': `h-${Math.random()}` }, body });
+  const r = await fetch(srv.url + path, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'idempotency-key': `h-${Math.random()}` },
+    body,
+  });
   const text = await r.text();
   return { status: r.status, body: text ? JSON.parse(text) : undefined, headers: r.headers };
 }
@@ -28,7 +37,7 @@ const admin = (method: string, path: string, body?: unknown) => raw(srv.adminKey
 const nested = (depth: number) => `{"model":"deepseek-v3.2","messages":[{"role":"user","content":"hi"}],"metadata":${'['.repeat(depth)}${']'.repeat(depth)}}`;
 
 describe('JSON nested 20,000 levels deep', () => {
-  test('is a 400 invalid_json in each API family\'s format, with no error or stack trace in the log', async () => {
+  test("is a 400 invalid_json in each API family's format, with no error or stack trace in the log", async () => {
     const before = logLines.length;
     const o = await raw(srv.demoKey, 'POST', '/v1/chat/completions', nested(20_000));
     assert.equal(o.status, 400);
@@ -43,7 +52,11 @@ describe('JSON nested 20,000 levels deep', () => {
     assert.equal(d.status, 400);
     assert.equal(d.body.error.code, 'invalid_json');
     const fresh = logLines.slice(before);
-    assert.deepEqual(fresh.filter((l) => l.level >= 50), [], 'no error-level log line');
+    assert.deepEqual(
+      fresh.filter((l) => l.level >= 50),
+      [],
+      'no error-level log line',
+    );
     assert.equal(JSON.stringify(fresh).includes('stack'), false, 'no stack trace logged');
   });
 
@@ -57,7 +70,9 @@ describe('JSON nested 20,000 levels deep', () => {
 
 describe('admin bodies', () => {
   let acct: string;
-  before(async () => { acct = (await admin('POST', '/admin/accounts', { name: 'Hostile', kind: 'team' })).body.id; });
+  before(async () => {
+    acct = (await admin('POST', '/admin/accounts', { name: 'Hostile', kind: 'team' })).body.id;
+  });
 
   test('a duplicate key in a money field is refused (400), not "last one wins"', async () => {
     const g = await raw(srv.adminKey, 'POST', `/admin/accounts/${acct}/grants`, '{"amount":1,"amount":1000000000000000}');
@@ -93,7 +108,11 @@ describe('admin bodies', () => {
     assert.equal(model.status, 404);
     assert.equal(model.body.error.code, 'model_not_found');
     assert.match(model.body.error.message, /gpt-9-ultra/);
-    const period = await admin('POST', `/admin/accounts/${acct}/grants`, { amount: 100, effectiveAt: '2026-12-10T00:00:00Z', expiresAt: '2026-12-09T00:00:00Z' });
+    const period = await admin('POST', `/admin/accounts/${acct}/grants`, {
+      amount: 100,
+      effectiveAt: '2026-12-10T00:00:00Z',
+      expiresAt: '2026-12-09T00:00:00Z',
+    });
     assert.equal(period.status, 400);
     assert.equal(period.body.error.param, 'expiresAt');
     const good = await admin('POST', `/admin/accounts/${acct}/grants`, { amount: 100, models: ['deepseek-v3.2'] });

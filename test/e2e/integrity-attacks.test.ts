@@ -21,7 +21,10 @@ const figure = (name: string, value: unknown): void => {
   if (process.env.INTEGRITY_FIGURES) console.log(`FIGURE ${name}: ${JSON.stringify(value)}`);
 };
 
-interface Acct { id: string; key: string }
+interface Acct {
+  id: string;
+  key: string;
+}
 
 let n = 0;
 async function account(tokens: number): Promise<Acct> {
@@ -42,7 +45,11 @@ async function post(a: Acct, path: string, body: Record<string, unknown>): Promi
   });
   const text = await res.text();
   let parsed: unknown = text;
-  try { parsed = JSON.parse(text); } catch { /* a stream */ }
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* a stream */
+  }
   return { status: res.status, headers: res.headers, body: parsed };
 }
 
@@ -95,7 +102,15 @@ describe('F1: a non-streamed /v1/messages answer from an Anthropic upstream is c
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const sent = sentTokens(r.body.content);
     const rec = await record(r);
-    figure('F1.maxTokens100', { sentTokens: sent, sentWords: r.body.content.map((b: any) => b.text ?? '').join('').split(/\s+/).length, told: r.body.usage, charged: rec.usage });
+    figure('F1.maxTokens100', {
+      sentTokens: sent,
+      sentWords: r.body.content
+        .map((b: any) => b.text ?? '')
+        .join('')
+        .split(/\s+/).length,
+      told: r.body.usage,
+      charged: rec.usage,
+    });
     assert.ok(sent <= 100, `sent ${sent} tokens on a 100-token grant`);
     assert.equal(r.body.stop_reason, 'max_tokens');
     assert.equal(r.body.usage.output_tokens, rec.usage.tokensOutput, 'told = charged (output)');
@@ -108,7 +123,9 @@ describe('F1: a non-streamed /v1/messages answer from an Anthropic upstream is c
 
   test('twenty concurrent requests on a 3,000-token grant are delivered no more than the buckets paid', async () => {
     const a = await account(3_000);
-    const rs = await Promise.all(Array.from({ length: 20 }, () => post(a, '/v1/messages', { model: 'liar-claude', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] })));
+    const rs = await Promise.all(
+      Array.from({ length: 20 }, () => post(a, '/v1/messages', { model: 'liar-claude', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] })),
+    );
     const ok = rs.filter((r) => r.status === 200);
     const delivered = ok.reduce((s, r) => s + sentTokens(r.body.content), 0);
     const told = ok.reduce((s, r) => s + r.body.usage.output_tokens + r.body.usage.input_tokens, 0);
@@ -189,7 +206,13 @@ describe('F7: punctuation-heavy ASCII prompts are held at an upper bound of thei
     const prompt = randomText('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~', 20_000);
     const r = await post(a, '/v1/chat/completions', { model: 'bytes-counter', max_tokens: 20, messages: [{ role: 'user', content: prompt }] });
     const leak = await leakCoins(a.id);
-    figure('F7.punctuation', { status: r.status, o200k: encode(prompt).length, estimate: estimateTextTokens(prompt), leakCoins: leak, used: (await balance(a.id)).used });
+    figure('F7.punctuation', {
+      status: r.status,
+      o200k: encode(prompt).length,
+      estimate: estimateTextTokens(prompt),
+      leakCoins: leak,
+      used: (await balance(a.id)).used,
+    });
     assert.equal(leak, 0, 'nothing delivered beyond what the buckets paid');
     assert.equal(r.status, 429, 'refused: the hold of its real size does not fit the grant');
     await audit(a.id);

@@ -25,7 +25,9 @@ function catalogFile(): string {
   return file;
 }
 
-before(async () => { srv = await startTestServer({ clock, env: { TOKENGRID_OFFERS_FILE: catalogFile() } }); });
+before(async () => {
+  srv = await startTestServer({ clock, env: { TOKENGRID_OFFERS_FILE: catalogFile() } });
+});
 after(() => srv.close());
 
 async function call(key: string, method: string, path: string, body?: unknown, idempotent = true): Promise<{ status: number; body: any; text: string }> {
@@ -35,7 +37,11 @@ async function call(key: string, method: string, path: string, body?: unknown, i
   const r = await fetch(srv.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await r.text();
   let parsed: unknown;
-  try { parsed = JSON.parse(text); } catch { parsed = undefined; }
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
   return { status: r.status, body: parsed, text };
 }
 const admin = (method: string, path: string, body?: unknown, idempotent = true) => call(srv.adminKey, method, path, body, idempotent);
@@ -56,10 +62,12 @@ async function account(name: string, wallet?: string, parentId?: string): Promis
 async function leftOf(accountId: string, subId: string, unit: string): Promise<number> {
   const r = await admin('GET', `/admin/accounts/${accountId}/balance`, undefined, false);
   assert.equal(r.status, 200, r.text);
-  return (r.body.buckets as any[]).filter((b) => b.unit === unit && !b.expired && String(b.source).startsWith(`sub:${subId}:`)).reduce((s, b) => s + b.remaining, 0);
+  return (r.body.buckets as any[])
+    .filter((b) => b.unit === unit && !b.expired && String(b.source).startsWith(`sub:${subId}:`))
+    .reduce((s, b) => s + b.remaining, 0);
 }
 
-test('F3: an upgrade to a plan with another unit ends the old plan\'s allowance for the cycle (never both for one price)', async () => {
+test("F3: an upgrade to a plan with another unit ends the old plan's allowance for the cycle (never both for one price)", async () => {
   const c = await account('flipper', '200.00');
   const s = await call(c.key, 'POST', '/self/subscriptions', { offerId: 'ct-dev-basic', channel: 'wallet' });
   assert.equal(s.status, 201, s.text);
@@ -69,7 +77,7 @@ test('F3: an upgrade to a plan with another unit ends the old plan\'s allowance 
   assert.equal(ch.status, 200, ch.text);
   assert.equal(ch.body.change, 'upgrade');
   // Before the fix: 15,000,000 tokens stayed alongside the new requests for 0.11 CNY.
-  assert.equal(await leftOf(c.id, s.body.id, 'tokens'), 0, 'the old plan\'s tokens are forfeited when the new plan replaces it');
+  assert.equal(await leftOf(c.id, s.body.id, 'tokens'), 0, "the old plan's tokens are forfeited when the new plan replaces it");
   const requests = await leftOf(c.id, s.body.id, 'requests');
   assert.ok(requests > 0 && requests < 18_000, `the new plan's requests are prorated for the rest of the cycle, got ${requests}`);
   // A second change back to a token plan does not resurrect anything beyond the new plan's prorated share.
@@ -85,11 +93,12 @@ test('F3: across units the old plan is credited only for the share of its allowa
   const s = await call(c.key, 'POST', '/self/subscriptions', { offerId: 'ct-dev-basic', channel: 'wallet' });
   assert.equal(s.status, 201, s.text);
   const chat = await fetch(`${srv.url}/v1/chat/completions`, {
-    method: 'POST', headers: { authorization: `Bearer ${c.key}`, 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { authorization: `Bearer ${c.key}`, 'content-type': 'application/json' },
     body: JSON.stringify({ model: 'deepseek-v3.2', max_tokens: 20, messages: [{ role: 'user', content: 'Hello there' }] }),
   });
   assert.equal(chat.status, 200, await chat.text());
-  assert.ok(await leftOf(c.id, s.body.id, 'tokens') < 15_000_000, 'some of the plan was used');
+  assert.ok((await leftOf(c.id, s.body.id, 'tokens')) < 15_000_000, 'some of the plan was used');
   const ch = await call(c.key, 'POST', `/self/subscriptions/${s.body.id}/change`, { offerId: 'volc-coding-plan' });
   assert.equal(ch.status, 200, ch.text);
   const unused = ch.body.order.lines.find((l: any) => l.offerId === 'ct-dev-basic');
@@ -107,13 +116,13 @@ test('F3: an upgrade in the same unit still grants only the prorated difference 
   assert.ok(tokens > 15_000_000 && tokens <= 70_000_000, `basic's 15M plus the prorated difference, at most pro's 70M; got ${tokens}`);
 });
 
-test('F5: a full refund of an upgrade takes back the upgrade\'s allowance, reverts the plan and stops the renewal', async () => {
+test("F5: a full refund of an upgrade takes back the upgrade's allowance, reverts the plan and stops the renewal", async () => {
   const c = await account('refunder', '400.00');
   const s = await call(c.key, 'POST', '/self/subscriptions', { offerId: 'ct-dev-basic', channel: 'wallet' });
   assert.equal(s.status, 201, s.text);
   const up = await call(c.key, 'POST', `/self/subscriptions/${s.body.id}/change`, { offerId: 'ct-dev-flagship' });
   assert.equal(up.status, 200, up.text);
-  assert.ok(await leftOf(c.id, s.body.id, 'tokens') > 15_000_000);
+  assert.ok((await leftOf(c.id, s.body.id, 'tokens')) > 15_000_000);
   const rf = await admin('POST', `/admin/orders/${up.body.order.id}/refund`, { reason: 'customer asked' });
   assert.equal(rf.status, 201, rf.text);
   // Before the fix: the flagship allowance and plan stayed after the money went back.
@@ -172,7 +181,10 @@ test('F2: a self-service phone-bill top-up needs a phone-bill channel and stays 
   assert.equal(plan.status, 402, 'orders on the phone bill share the same monthly limit');
   assert.equal((await call(c.key, 'POST', '/self/topup', { amount: '50.00' })).status, 201, 'up to the limit exactly');
   const orders = (await admin('GET', `/admin/orders?account=${c.id}`, undefined, false)).body.data;
-  assert.equal(orders.filter((o: any) => o.paidBy === 'phone_bill').reduce((s: number, o: any) => s + o.amountMinor, 0), 20_000);
+  assert.equal(
+    orders.filter((o: any) => o.paidBy === 'phone_bill').reduce((s: number, o: any) => s + o.amountMinor, 0),
+    20_000,
+  );
 
   // An enterprise admin's minted key gets no more than the account's own limit.
   const ek = await admin('POST', '/admin/admin-keys', { name: 'ent-pb', role: 'enterprise', accountIds: [c.id] }, false);
@@ -185,7 +197,7 @@ test('F2: a self-service phone-bill top-up needs a phone-bill channel and stays 
   assert.equal((await call(c.key, 'POST', '/self/topup', { amount: '100.00' })).status, 201);
 });
 
-test('F2: an operator\'s phone-bill order is its own authority and sets up the channel for self-service', async () => {
+test("F2: an operator's phone-bill order is its own authority and sets up the channel for self-service", async () => {
   const c = await account('carrier-customer');
   const op = await admin('POST', '/admin/subscriptions', { accountId: c.id, offerId: 'ct-dev-basic', channel: 'phone_bill' });
   assert.equal(op.status, 201, op.text);

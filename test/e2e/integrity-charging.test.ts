@@ -21,7 +21,11 @@ const figure = (name: string, value: unknown): void => {
   if (process.env.INTEGRITY_FIGURES) console.log(`FIGURE ${name}: ${JSON.stringify(value)}`);
 };
 
-interface Acct { id: string; key: string; keyId: string }
+interface Acct {
+  id: string;
+  key: string;
+  keyId: string;
+}
 
 let n = 0;
 async function account(tokens: number): Promise<Acct> {
@@ -34,23 +38,47 @@ async function account(tokens: number): Promise<Acct> {
   return { id: a.body.id, key: k.body.key, keyId: k.body.id };
 }
 
-async function post(a: Acct, body: Record<string, unknown>, headers: Record<string, string> = {}, path = '/v1/chat/completions'): Promise<{ status: number; headers: Headers; body: any }> {
-  const res = await fetch(srv.url + path, { method: 'POST', headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+async function post(
+  a: Acct,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+  path = '/v1/chat/completions',
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const res = await fetch(srv.url + path, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
   let parsed: unknown = text;
-  try { parsed = JSON.parse(text); } catch { /* a stream */ }
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* a stream */
+  }
   return { status: res.status, headers: res.headers, body: parsed };
 }
 
 async function balance(id: string): Promise<{ used: number; reserved: number; remaining: number }> {
   const b = await srv.admin('GET', `/admin/accounts/${id}/balance`);
-  return b.body.buckets.reduce((s: any, x: any) => ({ used: s.used + x.used, reserved: s.reserved + x.reserved, remaining: s.remaining + x.remaining }), { used: 0, reserved: 0, remaining: 0 });
+  return b.body.buckets.reduce((s: any, x: any) => ({ used: s.used + x.used, reserved: s.reserved + x.reserved, remaining: s.remaining + x.remaining }), {
+    used: 0,
+    reserved: 0,
+    remaining: 0,
+  });
 }
 
 async function usage(id: string): Promise<{ requests: number; tokensInput: number; tokensOutput: number; leakCoins: number }> {
   const u = await srv.admin('GET', `/admin/accounts/${id}/usage`);
-  return u.body.data.reduce((s: any, r: any) => ({ requests: s.requests + r.requests, tokensInput: s.tokensInput + r.tokensInput, tokensOutput: s.tokensOutput + r.tokensOutput, leakCoins: s.leakCoins + (r.leakCoins ?? 0) }),
-    { requests: 0, tokensInput: 0, tokensOutput: 0, leakCoins: 0 });
+  return u.body.data.reduce(
+    (s: any, r: any) => ({
+      requests: s.requests + r.requests,
+      tokensInput: s.tokensInput + r.tokensInput,
+      tokensOutput: s.tokensOutput + r.tokensOutput,
+      leakCoins: s.leakCoins + (r.leakCoins ?? 0),
+    }),
+    { requests: 0, tokensInput: 0, tokensOutput: 0, leakCoins: 0 },
+  );
 }
 
 async function audit(id: string): Promise<void> {
@@ -83,14 +111,29 @@ async function until(check: () => Promise<boolean> | boolean, what: string, ms =
   }
 }
 
-describe('finding 1: the charging identity is the server\'s', () => {
+describe("finding 1: the charging identity is the server's", () => {
   test('thirty concurrent streams with one client x-request-id each get their own hold and usage record, bounded by the grant', async () => {
     const a = await account(2_000);
-    const rs = await Promise.all(Array.from({ length: 30 }, () =>
-      post(a, { model: 'slow-stream', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'go' }] }, { 'x-request-id': 'same-id-1' })));
+    const rs = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        post(
+          a,
+          { model: 'slow-stream', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'go' }] },
+          { 'x-request-id': 'same-id-1' },
+        ),
+      ),
+    );
     const ok = rs.filter((r) => r.status === 200);
-    const told = (r: { body: any }): number => { const u = readSse(r.body).usage; return u ? u.completion_tokens + u.prompt_tokens : 0; };
-    figure('finding1.servedDeliveredRecords', { served: ok.length, delivered: ok.reduce((s, r) => s + told(r), 0), records: (await usage(a.id)).requests, used: (await balance(a.id)).used });
+    const told = (r: { body: any }): number => {
+      const u = readSse(r.body).usage;
+      return u ? u.completion_tokens + u.prompt_tokens : 0;
+    };
+    figure('finding1.servedDeliveredRecords', {
+      served: ok.length,
+      delivered: ok.reduce((s, r) => s + told(r), 0),
+      records: (await usage(a.id)).requests,
+      used: (await balance(a.id)).used,
+    });
     const ids = new Set(ok.map((r) => r.headers.get('x-request-id')));
     assert.equal(ids.size, ok.length, 'every response has its own server request id');
     for (const r of ok) assert.equal(r.headers.get('x-client-request-id'), 'same-id-1', 'the client id is echoed as a label');
@@ -107,7 +150,7 @@ describe('finding 1: the charging identity is the server\'s', () => {
     await audit(a.id);
   });
 
-  test('another account\'s request with the same x-request-id is served, and learns nothing', async () => {
+  test("another account's request with the same x-request-id is served, and learns nothing", async () => {
     const a = await account(10_000);
     const b = await account(10_000);
     const first = await post(a, { model: 'deepseek-v3.2', messages: [{ role: 'user', content: 'hi' }] }, { 'x-request-id': 'shared-xyz' });
@@ -121,7 +164,10 @@ describe('finding 1: the charging identity is the server\'s', () => {
   test('Idempotency-Key: a completed non-streamed request is replayed without a new charge; a running duplicate gets 409', async () => {
     const a = await account(50_000);
     const body = { model: 'slow-answer', messages: [{ role: 'user', content: 'once only' }] };
-    const [one, two] = await Promise.all([post(a, body, { 'idempotency-key': 'k-1' }), new Promise((r) => setTimeout(r, 300)).then(() => post(a, body, { 'idempotency-key': 'k-1' }))]);
+    const [one, two] = await Promise.all([
+      post(a, body, { 'idempotency-key': 'k-1' }),
+      new Promise((r) => setTimeout(r, 300)).then(() => post(a, body, { 'idempotency-key': 'k-1' })),
+    ]);
     assert.equal(one.status, 200);
     assert.equal(two.status, 409);
     assert.equal(two.body.error.code, 'idempotency_in_progress');
@@ -142,7 +188,9 @@ describe('finding 1: the charging identity is the server\'s', () => {
 describe('finding 2: every answer is bounded by the grant', () => {
   test('twenty concurrent non-streamed requests to an upstream that ignores max_tokens deliver no more than the grant', async () => {
     const a = await account(2_000);
-    const rs = await Promise.all(Array.from({ length: 20 }, () => post(a, { model: 'over-deliver', max_tokens: 50, messages: [{ role: 'user', content: 'everything' }] })));
+    const rs = await Promise.all(
+      Array.from({ length: 20 }, () => post(a, { model: 'over-deliver', max_tokens: 50, messages: [{ role: 'user', content: 'everything' }] })),
+    );
     const ok = rs.filter((r) => r.status === 200);
     assert.ok(ok.length >= 1);
     let delivered = 0;
@@ -184,7 +232,9 @@ describe('finding 3: the input hold bounds byte-level tokenizers on CJK text', (
   test('twenty concurrent long Chinese prompts counted by bytes never deliver more than the grant', async () => {
     const a = await account(20_000);
     const prompt = '数据中心的调度系统需要在高并发条件下保持计费一致性，'.repeat(60); // 1,560 characters, 4,680 UTF-8 bytes
-    const rs = await Promise.all(Array.from({ length: 20 }, () => post(a, { model: 'cjk-bytes', max_tokens: 20, messages: [{ role: 'user', content: prompt }] })));
+    const rs = await Promise.all(
+      Array.from({ length: 20 }, () => post(a, { model: 'cjk-bytes', max_tokens: 20, messages: [{ role: 'user', content: prompt }] })),
+    );
     const ok = rs.filter((r) => r.status === 200);
     const delivered = ok.reduce((s, r) => s + r.body.usage.prompt_tokens + r.body.usage.completion_tokens, 0);
     const b = await balance(a.id);
@@ -225,7 +275,9 @@ describe('finding 5: an abandoned non-streamed request is charged by rule', () =
     const before = srv.app.emulator!.stats().requests;
     const ac = new AbortController();
     const p = fetch(srv.url + '/v1/chat/completions', {
-      method: 'POST', signal: ac.signal, headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json' },
+      method: 'POST',
+      signal: ac.signal,
+      headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'slow-answer', messages: [{ role: 'user', content: 'a question whose answer I will not wait for' }] }),
     }).catch(() => undefined);
     await until(() => srv.app.emulator!.stats().requests > before, 'the upstream to receive the request');
@@ -245,7 +297,8 @@ describe('finding 6: revocation and suspension reach running streams', () => {
     test(`a stream stops within one extension slice after its key is ${how === 'revoke' ? 'revoked' : 'suspended (account)'}`, async () => {
       const a = await account(100_000);
       const res = await fetch(srv.url + '/v1/chat/completions', {
-        method: 'POST', headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json' },
+        method: 'POST',
+        headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json' },
         body: JSON.stringify({ model: 'crawl-stream', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'go' }] }),
       });
       assert.equal(res.status, 200);
@@ -285,7 +338,8 @@ describe('finding 6: key expiry reaches running streams', () => {
     const k = await srv.admin('POST', '/admin/keys', { accountId: a.id, expiresAt: new Date(Date.now() + 3_000).toISOString() });
     assert.equal(k.status, 201);
     const res = await fetch(srv.url + '/v1/chat/completions', {
-      method: 'POST', headers: { authorization: `Bearer ${k.body.key}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${k.body.key}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'crawl-stream', stream: true, messages: [{ role: 'user', content: 'go' }] }),
     });
     assert.equal(res.status, 200);
@@ -299,7 +353,12 @@ describe('finding 6: key expiry reaches running streams', () => {
 describe('finding 2 (Anthropic family): the truncation signal is stop_reason max_tokens', () => {
   test('a non-streamed message over the grant is cut with stop_reason max_tokens and charged what was delivered', async () => {
     const a = await account(10_000);
-    const r = await post(a, { model: 'over-deliver', max_tokens: 40, messages: [{ role: 'user', content: 'everything' }] }, { 'anthropic-version': '2023-06-01' }, '/v1/messages');
+    const r = await post(
+      a,
+      { model: 'over-deliver', max_tokens: 40, messages: [{ role: 'user', content: 'everything' }] },
+      { 'anthropic-version': '2023-06-01' },
+      '/v1/messages',
+    );
     assert.equal(r.status, 200);
     assert.equal(r.body.stop_reason, 'max_tokens');
     assert.ok(r.body.usage.output_tokens <= 40);
@@ -310,8 +369,11 @@ describe('finding 2 (Anthropic family): the truncation signal is stop_reason max
 describe('finding 10: reservations sized to need', () => {
   test('forty concurrent small streams share a 2,000-token grant, and the refusals say what is short', async () => {
     const a = await account(2_000);
-    const rs = await Promise.all(Array.from({ length: 40 }, () =>
-      post(a, { model: 'deepseek-v3.2', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] })));
+    const rs = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        post(a, { model: 'deepseek-v3.2', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] }),
+      ),
+    );
     const ok = rs.filter((r) => r.status === 200);
     figure('finding10.servedOf40', ok.length);
     assert.ok(ok.length >= 30, `most are served: ${ok.length} of 40`);
@@ -346,7 +408,12 @@ describe('issue 13 item 4: refusals clients act on', () => {
     assert.equal(o.body.error.code, 'insufficient_quota');
     assert.match(o.body.error.message, /^Your 10-token trial has 10 tokens left, less than this request needs; it does not renew; an add-on continues now\.$/);
     assert.doesNotMatch(o.body.error.message, /coin|minor|bkt_|acct_/);
-    const an = await post(a, { model: 'claude-4.7', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, { 'anthropic-version': '2023-06-01' }, '/v1/messages');
+    const an = await post(
+      a,
+      { model: 'claude-4.7', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] },
+      { 'anthropic-version': '2023-06-01' },
+      '/v1/messages',
+    );
     assert.equal(an.status, 429);
     assert.equal(an.headers.get('x-should-retry'), 'false');
     assert.equal(an.body.type, 'error');
@@ -357,7 +424,11 @@ describe('issue 13 item 4: refusals clients act on', () => {
     const a = await account(1_000);
     const r = await post(a, { model: 'no-such-model-at-all', messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(r.status, 404);
-    const bad = await fetch(srv.url + '/v1/chat/completions', { method: 'POST', headers: { authorization: 'Bearer tg-nope', 'content-type': 'application/json' }, body: '{}' });
+    const bad = await fetch(srv.url + '/v1/chat/completions', {
+      method: 'POST',
+      headers: { authorization: 'Bearer tg-nope', 'content-type': 'application/json' },
+      body: '{}',
+    });
     assert.equal(bad.status, 401);
     assert.equal(bad.headers.get('x-should-retry'), 'false');
   });

@@ -10,7 +10,9 @@ test('a client that disconnects mid-stream aborts the upstream request', async (
   try {
     const ac = new AbortController();
     const res = await fetch(`${srv.url}/v1/chat/completions`, {
-      method: 'POST', signal: ac.signal, body: body('crawl-stream'),
+      method: 'POST',
+      signal: ac.signal,
+      body: body('crawl-stream'),
       headers: { authorization: `Bearer ${srv.demoKey}`, 'content-type': 'application/json' },
     });
     const reader = res.body!.getReader();
@@ -30,7 +32,8 @@ test('a client that disconnects mid-stream aborts the upstream request', async (
 test('graceful shutdown lets an in-flight stream finish, and refuses new requests meanwhile', async () => {
   const srv = await startTestServer();
   const res = await fetch(`${srv.url}/v1/chat/completions`, {
-    method: 'POST', body: body('slow-stream'),
+    method: 'POST',
+    body: body('slow-stream'),
     headers: { authorization: `Bearer ${srv.demoKey}`, 'content-type': 'application/json' },
   });
   const reader = res.body!.getReader();

@@ -7,7 +7,8 @@ test("a family plan's member limit is enforced when members are added, with a cl
   try {
     const acct = (await srv.admin('POST', '/admin/accounts', { name: 'The Lis', kind: 'family' })).body;
     const sub = await fetch(`${srv.url}/admin/subscriptions`, {
-      method: 'POST', body: JSON.stringify({ accountId: acct.id, offerId: 'ct-personal-light' }),
+      method: 'POST',
+      body: JSON.stringify({ accountId: acct.id, offerId: 'ct-personal-light' }),
       headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json', 'idempotency-key': 'family-1' },
     });
     assert.equal(sub.status, 201, await sub.clone().text());

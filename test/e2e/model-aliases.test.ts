@@ -19,7 +19,14 @@ let srv: TestServer;
 let openai: OpenAI;
 /** Warn-level log lines of the server (parsed). */
 const warnings: Record<string, unknown>[] = [];
-const logger = pino({ level: 'warn' }, { write: (line: string) => { warnings.push(JSON.parse(line) as Record<string, unknown>); } });
+const logger = pino(
+  { level: 'warn' },
+  {
+    write: (line: string) => {
+      warnings.push(JSON.parse(line) as Record<string, unknown>);
+    },
+  },
+);
 
 /** The shipped offers with their groups mapped to the test config's, plus a coding plan without Claude that maps claude-* ids. */
 function offersFile(): string {
@@ -51,7 +58,11 @@ async function subscriber(): Promise<{ id: string; key: string }> {
   const a = await srv.admin('POST', '/admin/accounts', { name: `coder-${Math.random()}` });
   const k = await srv.admin('POST', '/admin/keys', { accountId: a.body.id });
   const call = async (path: string, body: unknown, idem: string): Promise<{ status: number; body: any }> => {
-    const r = await fetch(srv.url + path, { method: 'POST', headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json', 'idempotency-key': idem }, body: JSON.stringify(body) });
+    const r = await fetch(srv.url + path, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json', 'idempotency-key': idem },
+      body: JSON.stringify(body),
+    });
     return { status: r.status, body: await r.json() };
   };
   assert.equal((await call('/admin/orders/topup', { accountId: a.body.id, amount: '10.00' }, `t-${a.body.id}`)).status, 201);
@@ -62,8 +73,13 @@ async function subscriber(): Promise<{ id: string; key: string }> {
 }
 
 describe('vendor model ids', () => {
-  test('vendors\' current ids resolve through aliases to the closest catalog model, named in the response', async () => {
-    for (const [asked, used] of [['claude-sonnet-4-6', 'claude-4.7'], ['claude-opus-4-8[1m]', 'claude-4.7'], ['gemini-2.5-pro', 'gemini-3-pro'], ['deepseek-chat', 'deepseek-v3.2']]) {
+  test("vendors' current ids resolve through aliases to the closest catalog model, named in the response", async () => {
+    for (const [asked, used] of [
+      ['claude-sonnet-4-6', 'claude-4.7'],
+      ['claude-opus-4-8[1m]', 'claude-4.7'],
+      ['gemini-2.5-pro', 'gemini-3-pro'],
+      ['deepseek-chat', 'deepseek-v3.2'],
+    ]) {
       const res = await openai.chat.completions.create({ model: asked!, messages: [{ role: 'user', content: 'hi' }] });
       assert.equal(res.model, used, asked);
       const stream = await openai.chat.completions.create({ model: asked!, stream: true, messages: [{ role: 'user', content: 'hi' }] });
@@ -72,11 +88,13 @@ describe('vendor model ids', () => {
   });
 
   test('an unknown id is still a 404 model_not_found', async () => {
-    await assert.rejects(openai.chat.completions.create({ model: 'claude-nonexistent-9', messages: [{ role: 'user', content: 'hi' }] }),
-      (e: any) => e.status === 404 && e.code === 'model_not_found');
+    await assert.rejects(
+      openai.chat.completions.create({ model: 'claude-nonexistent-9', messages: [{ role: 'user', content: 'hi' }] }),
+      (e: any) => e.status === 404 && e.code === 'model_not_found',
+    );
   });
 
-  test('a package\'s modelMap sends Claude Code\'s default id to the package\'s model; the response and the usage record say which', async () => {
+  test("a package's modelMap sends Claude Code's default id to the package's model; the response and the usage record say which", async () => {
     const s = await subscriber();
     const anthropic = new Anthropic({ baseURL: srv.url, apiKey: s.key, maxRetries: 0 });
     const msg = await anthropic.messages.create({ model: 'claude-opus-4-8[1m]', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
@@ -86,7 +104,8 @@ describe('vendor model ids', () => {
     assert.equal(srv.app.emulator!.lastRequest('/v1/chat/completions')?.body['model'], 'deepseek-v3.2', 'served by the package model');
 
     const res = await fetch(`${srv.url}/v1/chat/completions`, {
-      method: 'POST', headers: { authorization: `Bearer ${s.key}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${s.key}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'gpt-5-codex', messages: [{ role: 'user', content: 'hi' }] }),
     });
     assert.equal(res.status, 200);
@@ -94,14 +113,23 @@ describe('vendor model ids', () => {
     const record = await srv.admin('GET', `/admin/usage/${res.headers.get('x-request-id')}`);
     assert.equal(record.status, 200);
     assert.equal(record.body.model, 'deepseek-v3.2');
-
   });
 });
 
-describe('the emulator as an agent\'s counterpart (OpenAI dialect)', () => {
+describe("the emulator as an agent's counterpart (OpenAI dialect)", () => {
   const tools: OpenAI.ChatCompletionTool[] = [
     { type: 'function', function: { name: 'read_file', parameters: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] } } },
-    { type: 'function', function: { name: 'shell', parameters: { type: 'object', properties: { command: { type: 'string' }, env: { type: 'object', properties: { CI: { type: 'boolean' } } } }, required: ['command'] } } },
+    {
+      type: 'function',
+      function: {
+        name: 'shell',
+        parameters: {
+          type: 'object',
+          properties: { command: { type: 'string' }, env: { type: 'object', properties: { CI: { type: 'boolean' } } } },
+          required: ['command'],
+        },
+      },
+    },
   ];
 
   for (const model of ['deepseek-v3.2', 'claude-4.7', 'gemini-3-pro']) {
@@ -121,20 +149,36 @@ describe('the emulator as an agent\'s counterpart (OpenAI dialect)', () => {
 
     test(`response_format json_schema and json_object on ${model} give JSON (valid for the schema)`, async () => {
       const schema = {
-        type: 'object', additionalProperties: false, required: ['items', 'total', 'status'],
+        type: 'object',
+        additionalProperties: false,
+        required: ['items', 'total', 'status'],
         properties: {
-          items: { type: 'array', minItems: 3, items: { type: 'object', required: ['sku'], properties: { sku: { type: 'string', minLength: 6 }, qty: { type: 'integer', maximum: 5 } } } },
-          total: { type: 'number' }, status: { type: 'string', enum: ['open', 'closed'] }, note: { anyOf: [{ type: 'null' }, { type: 'string' }] },
+          items: {
+            type: 'array',
+            minItems: 3,
+            items: { type: 'object', required: ['sku'], properties: { sku: { type: 'string', minLength: 6 }, qty: { type: 'integer', maximum: 5 } } },
+          },
+          total: { type: 'number' },
+          status: { type: 'string', enum: ['open', 'closed'] },
+          note: { anyOf: [{ type: 'null' }, { type: 'string' }] },
         },
       };
-      const res = await openai.chat.completions.create({ model, messages: [{ role: 'user', content: 'order' }], response_format: { type: 'json_schema', json_schema: { name: 'order', schema, strict: true } } });
+      const res = await openai.chat.completions.create({
+        model,
+        messages: [{ role: 'user', content: 'order' }],
+        response_format: { type: 'json_schema', json_schema: { name: 'order', schema, strict: true } },
+      });
       const value = JSON.parse(res.choices[0]!.message.content!);
       assert.equal(value.items.length, 3);
       assert.ok(value.items.every((i: any) => i.sku.length >= 6 && i.qty <= 5));
       assert.equal(value.status, 'open');
       assert.equal(typeof value.total, 'number');
       assert.equal(value.note, 'demo');
-      const obj = await openai.chat.completions.create({ model, messages: [{ role: 'user', content: 'json please' }], response_format: { type: 'json_object' } });
+      const obj = await openai.chat.completions.create({
+        model,
+        messages: [{ role: 'user', content: 'json please' }],
+        response_format: { type: 'json_object' },
+      });
       assert.equal(typeof JSON.parse(obj.choices[0]!.message.content!), 'object');
     });
   }
@@ -164,6 +208,9 @@ describe('routes chat front-ends and stray clients use', () => {
     assert.equal(await metric(), before + 3);
     await fetch(`${srv.url}/v1/no-such-thing`);
     const logged = warnings.filter((w) => w['msg'] === 'unknown route (logged once per method and path)' && w['path'] === '/v1/no-such-thing');
-    assert.deepEqual(logged.map((w) => w['method']), ['POST', 'GET']);
+    assert.deepEqual(
+      logged.map((w) => w['method']),
+      ['POST', 'GET'],
+    );
   });
 });

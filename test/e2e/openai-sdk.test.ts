@@ -14,7 +14,11 @@ after(() => srv.close());
 
 const weather = {
   type: 'function' as const,
-  function: { name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city'] } },
+  function: {
+    name: 'get_weather',
+    description: 'Weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city'] },
+  },
 };
 
 describe('OpenAI API through the official openai client', () => {
@@ -34,7 +38,10 @@ describe('OpenAI API through the official openai client', () => {
 
   test('a stream delivers deltas in order and one usage chunk when include_usage is set', async () => {
     const stream = await client.chat.completions.create({
-      model: 'deepseek-v3.2', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'Stream please' }],
+      model: 'deepseek-v3.2',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'Stream please' }],
     });
     let text = '';
     let usageChunks = 0;
@@ -75,10 +82,15 @@ describe('OpenAI API through the official openai client', () => {
 
   test('a tool result turn is answered with text', async () => {
     const res = await client.chat.completions.create({
-      model: 'deepseek-v3.2', tools: [weather],
+      model: 'deepseek-v3.2',
+      tools: [weather],
       messages: [
         { role: 'user', content: 'Weather in Paris?' },
-        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
+        },
         { role: 'tool', tool_call_id: 'call_1', content: '{"temp":21}' },
       ],
     });
@@ -88,7 +100,10 @@ describe('OpenAI API through the official openai client', () => {
 
   test('an OpenAI-format request is served by an Anthropic upstream and by a Gemini upstream, streaming and tools included', async () => {
     for (const model of ['claude-4.7', 'gemini-3-pro']) {
-      const messages = [{ role: 'system' as const, content: 'Be brief' }, { role: 'user' as const, content: 'Hello' }];
+      const messages = [
+        { role: 'system' as const, content: 'Be brief' },
+        { role: 'user' as const, content: 'Hello' },
+      ];
       const res = await client.chat.completions.create({ model, messages });
       assert.ok((res.choices[0]!.message.content ?? '').length > 0, model);
       assert.ok(res.usage!.prompt_tokens > 0, `${model} usage mapped`);
@@ -125,14 +140,27 @@ describe('OpenAI API through the official openai client', () => {
     const created = await srv.admin('POST', '/admin/keys', { accountId: srv.demoAccountId, allowedModels: ['deepseek-v3.2'] });
     assert.equal(created.status, 201);
     const limited = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: created.body.key, maxRetries: 0 });
-    assert.deepEqual((await limited.models.list()).data.map((m) => m.id), ['deepseek-v3.2']);
+    assert.deepEqual(
+      (await limited.models.list()).data.map((m) => m.id),
+      ['deepseek-v3.2'],
+    );
     assert.equal((await limited.models.retrieve('deepseek-v3.2')).id, 'deepseek-v3.2');
-    await assert.rejects(limited.chat.completions.create({ model: 'claude-4.7', messages: [{ role: 'user', content: 'x' }] }), (e: any) => e.status === 403 && e.code === 'model_not_allowed');
+    await assert.rejects(
+      limited.chat.completions.create({ model: 'claude-4.7', messages: [{ role: 'user', content: 'x' }] }),
+      (e: any) => e.status === 403 && e.code === 'model_not_allowed',
+    );
   });
 
   test('unknown fields are passed through and do not break the request', async () => {
-    const res = await client.chat.completions.create({ model: 'deepseek-v3.2', messages: [{ role: 'user', content: 'x' }], temperature: 0.2, top_p: 0.9, stop: ['zzz'], response_format: { type: 'json_object' }, // @ts-expect-error extra vendor field
-      enable_thinking: false });
+    const res = await client.chat.completions.create({
+      model: 'deepseek-v3.2',
+      messages: [{ role: 'user', content: 'x' }],
+      temperature: 0.2,
+      top_p: 0.9,
+      stop: ['zzz'],
+      response_format: { type: 'json_object' }, // @ts-expect-error extra vendor field
+      enable_thinking: false,
+    });
     assert.equal(res.choices.length, 1);
   });
 });

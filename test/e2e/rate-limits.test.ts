@@ -3,12 +3,15 @@ import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 let srv: TestServer;
-before(async () => { srv = await startTestServer(); });
+before(async () => {
+  srv = await startTestServer();
+});
 after(() => srv.close());
 
 function chat(key: string, model = 'deepseek-v3.2', stream = false): Promise<Response> {
   return fetch(`${srv.url}/v1/chat/completions`, {
-    method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'hi' }] }),
   });
 }
@@ -31,12 +34,14 @@ test('a key over its requests-per-minute limit gets 429 rate_limited with retry-
 test("a plan's concurrency limit is shared by all keys of the account", async () => {
   const acct = (await srv.admin('POST', '/admin/accounts', { name: 'plan limits' })).body;
   const topup = await fetch(`${srv.url}/admin/orders/topup`, {
-    method: 'POST', body: JSON.stringify({ accountId: acct.id, amount: '50.00' }),
+    method: 'POST',
+    body: JSON.stringify({ accountId: acct.id, amount: '50.00' }),
     headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json', 'idempotency-key': 'rl-topup' },
   });
   assert.equal(topup.status, 201, await topup.clone().text());
   const sub = await fetch(`${srv.url}/admin/subscriptions`, {
-    method: 'POST', body: JSON.stringify({ accountId: acct.id, offerId: 'ct-personal-light' }),
+    method: 'POST',
+    body: JSON.stringify({ accountId: acct.id, offerId: 'ct-personal-light' }),
     headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json', 'idempotency-key': 'rl-sub' },
   });
   assert.equal(sub.status, 201, await sub.clone().text());

@@ -5,10 +5,16 @@ import { auditAccount } from '../../src/charging/index.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 let srv: TestServer;
-before(async () => { srv = await startTestServer({ charging: { sliceTokens: 256 } }); });
+before(async () => {
+  srv = await startTestServer({ charging: { sliceTokens: 256 } });
+});
 after(() => srv.close());
 
-interface Acct { id: string; key: string; client: OpenAI }
+interface Acct {
+  id: string;
+  key: string;
+  client: OpenAI;
+}
 
 /** A fresh account with `tokens` in one trial bucket (overage blocked) and a key. */
 async function account(tokens = 1_000_000): Promise<Acct> {
@@ -32,7 +38,10 @@ async function used(id: string): Promise<{ used: number; reserved: number }> {
 }
 
 const weather = {
-  type: 'function' as const, name: 'get_weather', description: 'Weather in a city', strict: false,
+  type: 'function' as const,
+  name: 'get_weather',
+  description: 'Weather in a city',
+  strict: false,
   parameters: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['c', 'f'] } }, required: ['city', 'unit'] },
 };
 
@@ -67,7 +76,14 @@ describe('POST /v1/responses through the official openai client', () => {
   test('the same conversation costs the same through /v1/responses as through /v1/chat/completions', async () => {
     const viaChat = await account();
     const viaResponses = await account();
-    const chat = await viaChat.client.chat.completions.create({ model: 'deepseek-v3.2', max_tokens: 30, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Parity check' }] });
+    const chat = await viaChat.client.chat.completions.create({
+      model: 'deepseek-v3.2',
+      max_tokens: 30,
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Parity check' },
+      ],
+    });
     const res = await viaResponses.client.responses.create({ model: 'deepseek-v3.2', max_output_tokens: 30, instructions: 'Be brief.', input: 'Parity check' });
     assert.equal(res.usage!.input_tokens, chat.usage!.prompt_tokens);
     assert.equal(res.usage!.output_tokens, chat.usage!.completion_tokens);
@@ -94,7 +110,11 @@ describe('POST /v1/responses through the official openai client', () => {
     assert.deepEqual(types.slice(0, 4), ['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added']);
     assert.deepEqual(types.slice(-4), ['response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.completed']);
     assert.ok(types.filter((t) => t === 'response.output_text.delta').length > 3);
-    assert.deepEqual(seqs, seqs.map((_, i) => i), 'sequence_number counts every event from 0');
+    assert.deepEqual(
+      seqs,
+      seqs.map((_, i) => i),
+      'sequence_number counts every event from 0',
+    );
     assert.equal(final.status, 'completed');
     assert.equal(final.output_text, deltas);
     const plain = await a.client.responses.create({ model: 'deepseek-v3.2', input: 'Stream please' });
@@ -103,7 +123,11 @@ describe('POST /v1/responses through the official openai client', () => {
     assert.ok(u.input_tokens > 0 && u.output_tokens > 0);
     const stored = await a.client.responses.retrieve(final.id);
     assert.equal(stored.status, 'completed');
-    assert.deepEqual(stored.output.map((o) => o.id), final.output.map((o) => o.id), 'a streamed response is stored as it was sent');
+    assert.deepEqual(
+      stored.output.map((o) => o.id),
+      final.output.map((o) => o.id),
+      'a streamed response is stored as it was sent',
+    );
     assert.equal(stored.output_text, final.output_text);
     assert.deepEqual(stored.usage, final.usage);
     const recs = await usageRecords(a.id);
@@ -133,7 +157,9 @@ describe('POST /v1/responses through the official openai client', () => {
     assert.ok(argDeltas >= 2, `arguments streamed in pieces (${argDeltas})`);
 
     const second = await a.client.responses.create({
-      model: 'deepseek-v3.2', tools: [weather], store: false,
+      model: 'deepseek-v3.2',
+      tools: [weather],
+      store: false,
       input: [
         { role: 'user', content: 'Weather in Paris?' },
         { type: 'function_call', call_id: call.call_id, name: call.name, arguments: call.arguments },
@@ -158,22 +184,27 @@ describe('POST /v1/responses through the official openai client', () => {
     const alone = await a.client.responses.create({ model: 'deepseek-v3.2', input: 'What is my name?', store: false });
     const next = await a.client.responses.create({ model: 'deepseek-v3.2', input: 'What is my name?', previous_response_id: first.id });
     assert.equal(next.previous_response_id, first.id);
-    assert.ok(next.usage!.input_tokens > alone.usage!.input_tokens + first.usage!.output_tokens - 1, 'the previous input and output were sent again as history');
+    assert.ok(
+      next.usage!.input_tokens > alone.usage!.input_tokens + first.usage!.output_tokens - 1,
+      'the previous input and output were sent again as history',
+    );
     // A chain of three: the third sees both earlier turns.
     const third = await a.client.responses.create({ model: 'deepseek-v3.2', input: 'And again?', previous_response_id: next.id });
     assert.ok(third.usage!.input_tokens > next.usage!.input_tokens);
 
     // input_items: the conversation that was the third response's input, newest first by default.
     const listed = await a.client.responses.inputItems.list(third.id, { order: 'asc' });
-    const texts = listed.data.map((it: any) => it.type === 'message' ? (it.content[0]?.text ?? it.content) : it.type);
+    const texts = listed.data.map((it: any) => (it.type === 'message' ? (it.content[0]?.text ?? it.content) : it.type));
     assert.deepEqual(texts, ['My name is Ada.', first.output_text, 'What is my name?', next.output_text, 'And again?']);
     const page = await a.client.responses.inputItems.list(third.id, { limit: 2 });
     assert.equal(page.data.length, 2);
     assert.equal((page.data[0] as any).content[0].text, 'And again?');
     assert.equal(page.has_more, true);
 
-    await assert.rejects(a.client.responses.create({ model: 'deepseek-v3.2', input: 'x', previous_response_id: 'resp_missing' }),
-      (e: any) => e.status === 400 && e.param === 'previous_response_id');
+    await assert.rejects(
+      a.client.responses.create({ model: 'deepseek-v3.2', input: 'x', previous_response_id: 'resp_missing' }),
+      (e: any) => e.status === 400 && e.param === 'previous_response_id',
+    );
     // store: false is not retrievable.
     await assert.rejects(a.client.responses.retrieve(alone.id), (e: any) => e.status === 404);
     // DELETE removes it.
@@ -188,12 +219,19 @@ describe('POST /v1/responses through the official openai client', () => {
     const ref = first.output[0]!.id!;
     const alone = await a.client.responses.create({ model: 'deepseek-v3.2', input: 'What did you say?', store: false });
     const withRef = await a.client.responses.create({
-      model: 'deepseek-v3.2', store: false,
-      input: [{ role: 'user', content: 'Remember this.' }, { type: 'item_reference', id: ref }, { role: 'user', content: 'What did you say?' }],
+      model: 'deepseek-v3.2',
+      store: false,
+      input: [
+        { role: 'user', content: 'Remember this.' },
+        { type: 'item_reference', id: ref },
+        { role: 'user', content: 'What did you say?' },
+      ],
     });
     assert.ok(withRef.usage!.input_tokens >= alone.usage!.input_tokens + first.usage!.output_tokens, 'the referenced answer was sent upstream');
-    await assert.rejects(b.client.responses.create({ model: 'deepseek-v3.2', input: [{ type: 'item_reference', id: ref }] }),
-      (e: any) => e.status === 400 && e.param === 'input[0].id');
+    await assert.rejects(
+      b.client.responses.create({ model: 'deepseek-v3.2', input: [{ type: 'item_reference', id: ref }] }),
+      (e: any) => e.status === 400 && e.param === 'input[0].id',
+    );
   });
 
   test('responses.inputTokens.count estimates the input without an upstream call or a charge', async () => {
@@ -246,18 +284,25 @@ describe('POST /v1/responses through the official openai client', () => {
   test('an upstream failure after the first byte ends the stream with response.failed', async () => {
     const a = await account();
     const res = await fetch(`${srv.url}/v1/responses`, {
-      method: 'POST', headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'disconnects', input: 'go', stream: true }),
     });
     assert.equal(res.status, 200);
     const text = await res.text();
-    const events = text.split('\n\n').filter((f) => f.startsWith('event: ')).map((f) => JSON.parse(f.slice(f.indexOf('data: ') + 6)));
+    const events = text
+      .split('\n\n')
+      .filter((f) => f.startsWith('event: '))
+      .map((f) => JSON.parse(f.slice(f.indexOf('data: ') + 6)));
     assert.equal(events[0].type, 'response.created');
     const last = events.at(-1);
     assert.equal(last.type, 'response.failed');
     assert.equal(last.response.status, 'failed');
     assert.equal(last.response.error.code, 'server_error');
-    assert.ok(events.some((e: any) => e.type === 'response.output_text.delta'), 'the part delivered before the failure');
+    assert.ok(
+      events.some((e: any) => e.type === 'response.output_text.delta'),
+      'the part delivered before the failure',
+    );
     assert.equal((await usageRecords(a.id)).length, 1);
   });
 
@@ -265,8 +310,17 @@ describe('POST /v1/responses through the official openai client', () => {
   // chat answer honours it, so the JSON comes back valid for the schema end to end.
   test('text.format json_schema answers with JSON that follows the schema', async () => {
     const a = await account();
-    const schema = { type: 'object', properties: { city: { type: 'string' }, temp: { type: 'number' }, sunny: { type: 'boolean' } }, required: ['city', 'temp', 'sunny'], additionalProperties: false };
-    const res = await a.client.responses.create({ model: 'deepseek-v3.2', input: 'Weather?', text: { format: { type: 'json_schema', name: 'weather', schema, strict: true } } });
+    const schema = {
+      type: 'object',
+      properties: { city: { type: 'string' }, temp: { type: 'number' }, sunny: { type: 'boolean' } },
+      required: ['city', 'temp', 'sunny'],
+      additionalProperties: false,
+    };
+    const res = await a.client.responses.create({
+      model: 'deepseek-v3.2',
+      input: 'Weather?',
+      text: { format: { type: 'json_schema', name: 'weather', schema, strict: true } },
+    });
     const v = JSON.parse(res.output_text);
     assert.equal(typeof v.city, 'string');
     assert.equal(typeof v.temp, 'number');
@@ -305,7 +359,11 @@ describe('POST /v1/responses through the official openai client', () => {
       [{ model: 'deepseek-v3.2', input: 'x', metadata: { k: 1 } }, 'metadata.k'],
     ];
     for (const [body, param] of cases) {
-      const res = await fetch(`${srv.url}/v1/responses`, { method: 'POST', headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const res = await fetch(`${srv.url}/v1/responses`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       assert.equal(res.status, 400, JSON.stringify(body));
       const err = (await res.json()) as any;
       assert.equal(err.error.type, 'invalid_request_error');
@@ -319,22 +377,37 @@ describe('POST /v1/responses through the official openai client', () => {
   test('Codex-style requests work: developer messages, a custom tool comes back as custom_tool_call, hosted tools are ignored with a warning header', async () => {
     const a = await account();
     const body = {
-      model: 'deepseek-v3.2', stream: true, store: false, parallel_tool_calls: false, include: ['reasoning.encrypted_content'],
-      prompt_cache_key: 'session-1', reasoning: { effort: 'medium' }, text: { verbosity: 'low' }, client_metadata: { a: 'b' },
+      model: 'deepseek-v3.2',
+      stream: true,
+      store: false,
+      parallel_tool_calls: false,
+      include: ['reasoning.encrypted_content'],
+      prompt_cache_key: 'session-1',
+      reasoning: { effort: 'medium' },
+      text: { verbosity: 'low' },
+      client_metadata: { a: 'b' },
       tool_choice: { type: 'custom', name: 'apply_patch' },
       tools: [
         { type: 'custom', name: 'apply_patch', description: 'Apply a patch', format: { type: 'grammar', syntax: 'lark', definition: 'start: /.+/' } },
-        { type: 'web_search' }, { type: 'tool_search' },
+        { type: 'web_search' },
+        { type: 'tool_search' },
       ],
       input: [
         { type: 'message', role: 'developer', content: [{ type: 'input_text', text: 'You are a coding agent.' }] },
         { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Fix the bug' }] },
       ],
     };
-    const res = await fetch(`${srv.url}/v1/responses`, { method: 'POST', headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${srv.url}/v1/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('x-tokengrid-warning') ?? '', /web_search, tool_search/);
-    const events = (await res.text()).split('\n\n').filter((f) => f.startsWith('event: ')).map((f) => JSON.parse(f.slice(f.indexOf('data: ') + 6)));
+    const events = (await res.text())
+      .split('\n\n')
+      .filter((f) => f.startsWith('event: '))
+      .map((f) => JSON.parse(f.slice(f.indexOf('data: ') + 6)));
     const done = events.find((e: any) => e.type === 'response.output_item.done');
     assert.equal(done.item.type, 'custom_tool_call');
     assert.equal(done.item.name, 'apply_patch');
@@ -344,7 +417,8 @@ describe('POST /v1/responses through the official openai client', () => {
 
     // The round trip back: custom_tool_call + custom_tool_call_output are accepted as history.
     const back = await a.client.responses.create({
-      model: 'deepseek-v3.2', store: false,
+      model: 'deepseek-v3.2',
+      store: false,
       tools: [{ type: 'custom', name: 'apply_patch', description: 'Apply a patch' }],
       input: [
         { type: 'message', role: 'user', content: 'Fix the bug' },
@@ -380,7 +454,9 @@ describe('POST /v1/responses to other upstream dialects', () => {
       const fc = call.output.find((o) => o.type === 'function_call');
       assert.ok(fc && fc.type === 'function_call' && fc.name === 'get_weather');
       const answer = await a.client.responses.create({
-        model, tools: [weather], previous_response_id: call.id,
+        model,
+        tools: [weather],
+        previous_response_id: call.id,
         input: [{ type: 'function_call_output', call_id: fc.call_id, output: 'sunny' }],
       });
       assert.equal(answer.status, 'completed');

@@ -44,7 +44,13 @@ before(async () => {
 });
 after(() => srv.close());
 
-interface Row { method: string; path: () => string; body?: () => unknown; allowed: Role[]; route: string }
+interface Row {
+  method: string;
+  path: () => string;
+  body?: () => unknown;
+  allowed: Role[];
+  route: string;
+}
 const ALL: Role[] = ['operator', 'enterprise', 'finance'];
 const OE: Role[] = ['operator', 'enterprise'];
 const O: Role[] = ['operator'];
@@ -58,38 +64,96 @@ const ROWS: Row[] = [
   { route: 'GET /admin/accounts/:id', method: 'GET', path: () => `/admin/accounts/${ids.A}`, allowed: OEF },
   { route: 'PATCH /admin/accounts/:id', method: 'PATCH', path: () => `/admin/accounts/${ids.A}`, body: () => ({ name: 'Enterprise A' }), allowed: OE },
   { route: 'POST /admin/accounts/:id/members', method: 'POST', path: () => `/admin/accounts/${ids.A}/members`, body: () => ({ name: 'Bob' }), allowed: OE },
-  { route: 'PUT /admin/accounts/:id/members/:memberId/cap', method: 'PUT', path: () => `/admin/accounts/${ids.A}/members/${ids.memberA}/cap`, body: () => ({ tokensPerCycle: 1000 }), allowed: OE },
+  {
+    route: 'PUT /admin/accounts/:id/members/:memberId/cap',
+    method: 'PUT',
+    path: () => `/admin/accounts/${ids.A}/members/${ids.memberA}/cap`,
+    body: () => ({ tokensPerCycle: 1000 }),
+    allowed: OE,
+  },
   { route: 'POST /admin/accounts/:id/keys', method: 'POST', path: () => `/admin/accounts/${ids.A}/keys`, body: () => ({ name: 'k' }), allowed: OE },
   { route: 'POST /admin/keys', method: 'POST', path: () => '/admin/keys', body: () => ({ accountId: ids.A, name: 'k2' }), allowed: OE },
   { route: 'GET /admin/keys', method: 'GET', path: () => `/admin/keys?account=${ids.A}`, allowed: OEF },
   { route: 'POST /admin/keys/:id/revoke', method: 'POST', path: () => `/admin/keys/${ids.keyA}/revoke`, allowed: OE },
   { route: 'POST /admin/accounts/:id/grants', method: 'POST', path: () => `/admin/accounts/${ids.A}/grants`, body: () => ({ amount: 1000 }), allowed: O },
   { route: 'POST /admin/accounts/:id/topups', method: 'POST', path: () => `/admin/accounts/${ids.A}/topups`, body: () => ({ amountMinor: 100 }), allowed: O },
-  { route: 'PUT /admin/accounts/:id/policy', method: 'PUT', path: () => `/admin/accounts/${ids.A}/policy`, body: () => ({ overage: 'wallet', currency: 'CNY' }), allowed: OE },
+  {
+    route: 'PUT /admin/accounts/:id/policy',
+    method: 'PUT',
+    path: () => `/admin/accounts/${ids.A}/policy`,
+    body: () => ({ overage: 'wallet', currency: 'CNY' }),
+    allowed: OE,
+  },
   { route: 'GET /admin/accounts/:id/balance', method: 'GET', path: () => `/admin/accounts/${ids.A}/balance`, allowed: OEF },
   { route: 'GET /admin/accounts/:id/usage', method: 'GET', path: () => `/admin/accounts/${ids.A}/usage`, allowed: OEF },
   { route: 'GET /admin/accounts/:id/events', method: 'GET', path: () => `/admin/accounts/${ids.A}/events`, allowed: OEF },
-  { route: 'GET /admin/usage/:requestId', method: 'GET', path: () => '/admin/usage/req_none', allowed: [...OEF, 'otherEnterprise'] /* 404 before any account is known */ },
+  {
+    route: 'GET /admin/usage/:requestId',
+    method: 'GET',
+    path: () => '/admin/usage/req_none',
+    allowed: [...OEF, 'otherEnterprise'] /* 404 before any account is known */,
+  },
   { route: 'GET /admin/offers', method: 'GET', path: () => '/admin/offers', allowed: [...OEF, 'otherEnterprise'] },
   { route: 'GET /admin/offers/:id', method: 'GET', path: () => '/admin/offers/ct-tokens-10m', allowed: [...OEF, 'otherEnterprise'] },
   { route: 'POST /admin/offers/reload', method: 'POST', path: () => '/admin/offers/reload', allowed: O },
-  { route: 'POST /admin/subscriptions', method: 'POST', path: () => '/admin/subscriptions', body: () => ({ accountId: ids.A, offerId: 'ct-tokens-10m', channel: 'wallet' }), allowed: OE },
+  {
+    route: 'POST /admin/subscriptions',
+    method: 'POST',
+    path: () => '/admin/subscriptions',
+    body: () => ({ accountId: ids.A, offerId: 'ct-tokens-10m', channel: 'wallet' }),
+    allowed: OE,
+  },
   { route: 'GET /admin/subscriptions', method: 'GET', path: () => `/admin/subscriptions?account=${ids.A}`, allowed: OEF },
   { route: 'GET /admin/subscriptions/:id', method: 'GET', path: () => `/admin/subscriptions/${ids.subA}`, allowed: OEF },
-  { route: 'POST /admin/subscriptions/:id/change', method: 'POST', path: () => `/admin/subscriptions/${ids.subA}/change`, body: () => ({ offerId: 'unicom-trial-30m' }), allowed: OE },
-  { route: 'POST /admin/subscriptions/:id/cancel', method: 'POST', path: () => `/admin/subscriptions/sub_none/cancel`, allowed: [...OE, 'otherEnterprise'] /* 404 */ },
-  { route: 'POST /admin/accounts/:id/addons', method: 'POST', path: () => `/admin/accounts/${ids.A}/addons`, body: () => ({ offerId: 'ct-tokens-10m', channel: 'wallet' }), allowed: OE },
+  {
+    route: 'POST /admin/subscriptions/:id/change',
+    method: 'POST',
+    path: () => `/admin/subscriptions/${ids.subA}/change`,
+    body: () => ({ offerId: 'unicom-trial-30m' }),
+    allowed: OE,
+  },
+  {
+    route: 'POST /admin/subscriptions/:id/cancel',
+    method: 'POST',
+    path: () => `/admin/subscriptions/sub_none/cancel`,
+    allowed: [...OE, 'otherEnterprise'] /* 404 */,
+  },
+  {
+    route: 'POST /admin/accounts/:id/addons',
+    method: 'POST',
+    path: () => `/admin/accounts/${ids.A}/addons`,
+    body: () => ({ offerId: 'ct-tokens-10m', channel: 'wallet' }),
+    allowed: OE,
+  },
   { route: 'POST /admin/orders/topup', method: 'POST', path: () => '/admin/orders/topup', body: () => ({ accountId: ids.A, amount: '1.00' }), allowed: O },
   { route: 'GET /admin/orders', method: 'GET', path: () => `/admin/orders?account=${ids.A}`, allowed: OEF },
   { route: 'GET /admin/orders/:id', method: 'GET', path: () => `/admin/orders/${ids.orderA}`, allowed: OEF },
   { route: 'POST /admin/orders/:id/refund', method: 'POST', path: () => '/admin/orders/ord_none/refund', body: () => ({ reason: 'x' }), allowed: O },
-  { route: 'POST /admin/accounts/:id/credits', method: 'POST', path: () => `/admin/accounts/${ids.A}/credits`, body: () => ({ amount: '1.00', reason: 'goodwill' }), allowed: O },
+  {
+    route: 'POST /admin/accounts/:id/credits',
+    method: 'POST',
+    path: () => `/admin/accounts/${ids.A}/credits`,
+    body: () => ({ amount: '1.00', reason: 'goodwill' }),
+    allowed: O,
+  },
   { route: 'POST /admin/codes', method: 'POST', path: () => '/admin/codes', body: () => ({ offerId: 'bj-mobile-once', count: 1 }), allowed: O },
   { route: 'GET /admin/codes', method: 'GET', path: () => '/admin/codes', allowed: OF },
   { route: 'POST /admin/accounts/:id/redeem', method: 'POST', path: () => `/admin/accounts/${ids.A}/redeem`, body: () => ({ code: 'NOPE-NOPE' }), allowed: OE },
   { route: 'GET /admin/accounts/:id/points', method: 'GET', path: () => `/admin/accounts/${ids.A}/points`, allowed: OEF },
-  { route: 'POST /admin/accounts/:id/points', method: 'POST', path: () => `/admin/accounts/${ids.A}/points`, body: () => ({ points: 10, reason: 'promo' }), allowed: O },
-  { route: 'POST /admin/accounts/:id/points/redeem', method: 'POST', path: () => `/admin/accounts/${ids.A}/points/redeem`, body: () => ({ points: 1 }), allowed: OE },
+  {
+    route: 'POST /admin/accounts/:id/points',
+    method: 'POST',
+    path: () => `/admin/accounts/${ids.A}/points`,
+    body: () => ({ points: 10, reason: 'promo' }),
+    allowed: O,
+  },
+  {
+    route: 'POST /admin/accounts/:id/points/redeem',
+    method: 'POST',
+    path: () => `/admin/accounts/${ids.A}/points/redeem`,
+    body: () => ({ points: 1 }),
+    allowed: OE,
+  },
   { route: 'POST /admin/bills/run', method: 'POST', path: () => '/admin/bills/run', body: () => ({ period: '2020-01' }), allowed: O },
   { route: 'GET /admin/bills', method: 'GET', path: () => `/admin/bills?account=${ids.A}`, allowed: OEF },
   { route: 'GET /admin/bills/preview', method: 'GET', path: () => `/admin/bills/preview?account=${ids.A}`, allowed: OEF },
@@ -158,11 +222,14 @@ describe('issue 12 item 7: an enterprise admin creates no value for its own acco
     assert.equal((await as(ent(), 'POST', '/admin/orders/topup', { accountId: ids.A, amountMinor: 1e12, channel: 'phone_bill' })).status, 403);
   });
 
-  test('a 10-billion credit line (postpaid) is refused (403); a block/wallet policy is the tenant\'s own', async () => {
+  test("a 10-billion credit line (postpaid) is refused (403); a block/wallet policy is the tenant's own", async () => {
     assert.equal((await as(ent(), 'PUT', `/admin/accounts/${ids.A}/policy`, { overage: 'postpaid', creditLimitMinor: 1e12, currency: 'CNY' })).status, 403);
     assert.equal((await as(ent(), 'PUT', `/admin/accounts/${ids.A}/policy`, { overage: 'wallet', creditLimitMinor: 1e12, currency: 'CNY' })).status, 403);
     assert.equal((await as(ent(), 'PUT', `/admin/accounts/${ids.A}/policy`, { overage: 'block' })).status, 200);
-    assert.equal((await as(keys.operator, 'PUT', `/admin/accounts/${ids.A}/policy`, { overage: 'postpaid', creditLimitMinor: 5000, currency: 'CNY' })).status, 200);
+    assert.equal(
+      (await as(keys.operator, 'PUT', `/admin/accounts/${ids.A}/policy`, { overage: 'postpaid', creditLimitMinor: 5000, currency: 'CNY' })).status,
+      200,
+    );
     assert.equal((await as(keys.operator, 'PUT', `/admin/accounts/${ids.A}/policy`, { overage: 'wallet', currency: 'CNY' })).status, 200);
   });
 
@@ -175,7 +242,7 @@ describe('issue 12 item 7: an enterprise admin creates no value for its own acco
     assert.equal(bought.body.order.paidBy, 'wallet', 'an enterprise order without a channel is paid from the wallet');
   });
 
-  test('an operator\'s suspension cannot be lifted by the enterprise admin (403); the operator lifts it', async () => {
+  test("an operator's suspension cannot be lifted by the enterprise admin (403); the operator lifts it", async () => {
     assert.equal((await as(keys.operator, 'PATCH', `/admin/accounts/${ids.A}`, { status: 'suspended' })).status, 200);
     const undo = await as(ent(), 'PATCH', `/admin/accounts/${ids.A}`, { status: 'active' });
     assert.equal(undo.status, 403);
@@ -183,13 +250,13 @@ describe('issue 12 item 7: an enterprise admin creates no value for its own acco
     assert.equal((await as(keys.operator, 'PATCH', `/admin/accounts/${ids.A}`, { status: 'active' })).status, 200);
   });
 
-  test('an enterprise admin may suspend its own account and lift its own suspension, not an operator\'s (the audit log says whose)', async () => {
+  test("an enterprise admin may suspend its own account and lift its own suspension, not an operator's (the audit log says whose)", async () => {
     const branch = (await as(ent(), 'POST', '/admin/accounts', { name: 'Branch 2', parentId: ids.A })).body.id;
     assert.equal((await as(ent(), 'PATCH', `/admin/accounts/${branch}`, { status: 'suspended' })).status, 200);
     assert.equal((await as(ent(), 'PATCH', `/admin/accounts/${branch}`, { status: 'active' })).status, 200, 'its own suspension');
     assert.equal((await as(keys.operator, 'PATCH', `/admin/accounts/${branch}`, { status: 'suspended' })).status, 200);
-    assert.equal((await as(ent(), 'PATCH', `/admin/accounts/${branch}`, { status: 'active' })).status, 403, 'the operator\'s suspension');
+    assert.equal((await as(ent(), 'PATCH', `/admin/accounts/${branch}`, { status: 'active' })).status, 403, "the operator's suspension");
     assert.equal((await as(ent(), 'PATCH', `/admin/accounts/${branch}`, { status: 'closed' })).status, 200);
-    assert.equal((await as(ent(), 'PATCH', `/admin/accounts/${branch}`, { status: 'active' })).status, 403, 'reopening a closed account is the operator\'s');
+    assert.equal((await as(ent(), 'PATCH', `/admin/accounts/${branch}`, { status: 'active' })).status, 403, "reopening a closed account is the operator's");
   });
 });

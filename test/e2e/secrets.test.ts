@@ -29,8 +29,17 @@ async function cli(argv: string[], env: Record<string, string> = {}): Promise<{ 
   let stdout = '';
   let stderr = '';
   const io: CliIo = {
-    stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, env, cwd: process.cwd(), fetch: globalThis.fetch,
-    nowMs: () => Date.now(), uuid: () => `u-${Math.random()}`,
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+    env,
+    cwd: process.cwd(),
+    fetch: globalThis.fetch,
+    nowMs: () => Date.now(),
+    uuid: () => `u-${Math.random()}`,
   };
   return { code: await runCli(argv, io), stdout, stderr };
 }
@@ -39,17 +48,23 @@ async function cli(argv: string[], env: Record<string, string> = {}): Promise<{ 
 function startMain(dataDir: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--config', TEST_CONFIG], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
     const deadline = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.stdout.on('data', (d) => { stdout += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
     child.stderr.on('data', (d) => {
       stderr += d;
       if (/curl /.test(stderr) || /admin key: in /.test(stderr)) child.kill('SIGTERM');
     });
-    child.on('exit', (code) => { clearTimeout(deadline); resolve({ code, stdout, stderr }); });
+    child.on('exit', (code) => {
+      clearTimeout(deadline);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -57,7 +72,9 @@ describe('the first start of npm start', () => {
   const dataDir = join(mkdtempSync(join(tmpdir(), 'tokengrid-secrets-')), 'data');
   after(() => rmSync(join(dataDir, '..'), { recursive: true, force: true }));
   let run: { code: number | null; stdout: string; stderr: string };
-  before(async () => { run = await startMain(dataDir); });
+  before(async () => {
+    run = await startMain(dataDir);
+  });
 
   test('prints where the admin key is, never the key; the banner is plain text on stderr, stdout holds only JSON log lines', () => {
     const adminKey = readFileSync(join(dataDir, 'admin-key'), 'utf8').trim();
@@ -91,7 +108,17 @@ describe('TOKENGRID_ADMIN_KEY', () => {
   test('shorter than 32 characters: the server refuses to start and says why', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tokengrid-weak-'));
     try {
-      await assert.rejects(createApp({ configPath: TEST_CONFIG, dataDir: dir, port: 0, env: { TOKENGRID_ADMIN_KEY: 'admin123' }, timers: false, logger: pino({ level: 'silent' }) }), /TOKENGRID_ADMIN_KEY is too short \(8 characters\): use at least 32/);
+      await assert.rejects(
+        createApp({
+          configPath: TEST_CONFIG,
+          dataDir: dir,
+          port: 0,
+          env: { TOKENGRID_ADMIN_KEY: 'admin123' },
+          timers: false,
+          logger: pino({ level: 'silent' }),
+        }),
+        /TOKENGRID_ADMIN_KEY is too short \(8 characters\): use at least 32/,
+      );
       const r = await startMain(join(dir, 'data2'), { TOKENGRID_ADMIN_KEY: 'admin123' });
       assert.equal(r.code, 1);
       assert.match(r.stderr, /TOKENGRID_ADMIN_KEY is too short/);
@@ -115,7 +142,8 @@ describe('root admin key rotation', () => {
     const get = (key: string) => fetch(`${srv.url}/admin/accounts`, { headers: { authorization: `Bearer ${key}` } });
     assert.equal((await get(old)).status, 401);
     assert.equal((await get(fresh)).status, 200);
-    const entry = ((await (await fetch(`${srv.url}/admin/audit?action=root-key.rotate`, { headers: { authorization: `Bearer ${fresh}` } })).json()) as any).data[0];
+    const entry = ((await (await fetch(`${srv.url}/admin/audit?action=root-key.rotate`, { headers: { authorization: `Bearer ${fresh}` } })).json()) as any)
+      .data[0];
     assert.equal(entry.actor, 'root');
     srv.adminKey = fresh;
   });
@@ -130,7 +158,17 @@ describe('webhooks and /metrics', () => {
     assert.match(readFileSync(file, 'utf8').trim(), /^whsec_/, 'a generated secret is in the Standard Webhooks format');
     const dir = mkdtempSync(join(tmpdir(), 'tokengrid-hook-'));
     try {
-      await assert.rejects(createApp({ configPath: TEST_CONFIG, dataDir: dir, port: 0, timers: false, logger: pino({ level: 'silent' }), env: { TOKENGRID_WEBHOOK_URL: 'http://127.0.0.1:9/h', TOKENGRID_WEBHOOK_SECRET: 'short' } }), /TOKENGRID_WEBHOOK_SECRET is too short/);
+      await assert.rejects(
+        createApp({
+          configPath: TEST_CONFIG,
+          dataDir: dir,
+          port: 0,
+          timers: false,
+          logger: pino({ level: 'silent' }),
+          env: { TOKENGRID_WEBHOOK_URL: 'http://127.0.0.1:9/h', TOKENGRID_WEBHOOK_SECRET: 'short' },
+        }),
+        /TOKENGRID_WEBHOOK_SECRET is too short/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -21,7 +21,11 @@ before(async () => {
 after(() => srv.close());
 
 async function admin(method: string, path: string, body?: unknown, key?: string): Promise<any> {
-  const headers: Record<string, string> = { authorization: `Bearer ${srv.adminKey}`, ...(key ? { 'idempotency-key': key } : {}), ...(body ? { 'content-type': 'application/json' } : {}) };
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${srv.adminKey}`,
+    ...(key ? { 'idempotency-key': key } : {}),
+    ...(body ? { 'content-type': 'application/json' } : {}),
+  };
   const r = await fetch(srv.url + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
   assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${await r.clone().text()}`);
   return r.json();
@@ -31,7 +35,11 @@ async function self(key: string, path: string): Promise<{ status: number; body: 
   const r = await fetch(srv.url + path, { headers: { authorization: `Bearer ${key}` } });
   const text = await r.text();
   let body: unknown;
-  try { body = JSON.parse(text); } catch { body = undefined; }
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
   return { status: r.status, body, text };
 }
 
@@ -54,10 +62,16 @@ test('a family member sees the shared package in plain terms, usage by day and m
   assert.equal(pool.renewsAt, '2026-06-10T09:00:00.000Z');
   assert.match(pool.text, /M token coins left of 100M token coins; renews on 2026-06-10 with 100M token coins \(unused amount is cleared\)/);
   assert.match(bal.pastCap, /refused .* until it renews; buy an add-on/, 'family-share blocks past the cap');
-  assert.match(bal.summary, /^You have [\d.]+M token coins, 20\.00 CNY in the wallet \(not used for requests: this package blocks past the cap\) left; the first allowance renews on 2026-06-10\.$/);
+  assert.match(
+    bal.summary,
+    /^You have [\d.]+M token coins, 20\.00 CNY in the wallet \(not used for requests: this package blocks past the cap\) left; the first allowance renews on 2026-06-10\.$/,
+  );
 
   const usage = (await self(key, '/self/usage')).body;
-  assert.deepEqual(usage.data.map((r: any) => [r.day, r.model, r.requests, r.tokens]), [['2026-05-10', 'deepseek-v3.2', 1, used]]);
+  assert.deepEqual(
+    usage.data.map((r: any) => [r.day, r.model, r.requests, r.tokens]),
+    [['2026-05-10', 'deepseek-v3.2', 1, used]],
+  );
 
   // What a chat front-end shows: hard_limit_usd - total_usage / 100 = what is left, valued at the wallet price.
   const sub = (await self(key, '/v1/dashboard/billing/subscription')).body;
@@ -84,6 +98,6 @@ test('a family member sees the shared package in plain terms, usage by day and m
   assert.equal(preview.period, '2026-06');
 
   const stranger = (await admin('POST', '/admin/keys', { accountId: srv.demoAccountId })).key;
-  assert.equal((await self(stranger, `/self/bills/${bills[0].id}`)).status, 404, 'another account\'s bill does not exist for you');
+  assert.equal((await self(stranger, `/self/bills/${bills[0].id}`)).status, 404, "another account's bill does not exist for you");
   assert.equal((await self('tg-not-a-real-key-aaaaaaaaaaaaaaaa', '/self/balance')).status, 401);
 });

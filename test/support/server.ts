@@ -22,15 +22,27 @@ export interface TestServer {
 export async function startTestServer(opts: Partial<AppOptions> = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tokengrid-test-'));
   const app = await createApp({
-    configPath: TEST_CONFIG, dataDir, port: 0, env: {}, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), timers: false, ...opts,
+    configPath: TEST_CONFIG,
+    dataDir,
+    port: 0,
+    env: {},
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    timers: false,
+    ...opts,
   });
   const { url } = await app.listen();
   const first = app.firstStart!;
   return {
-    app, url, dataDir, adminKey: first.adminKey, demoKey: first.demoKey, demoAccountId: first.demoAccountId,
+    app,
+    url,
+    dataDir,
+    adminKey: first.adminKey,
+    demoKey: first.demoKey,
+    demoAccountId: first.demoAccountId,
     async admin(method, path, body) {
       const res = await fetch(url + path, {
-        method, headers: { authorization: `Bearer ${first.adminKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        method,
+        headers: { authorization: `Bearer ${first.adminKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.text();

@@ -21,7 +21,11 @@ export function lastSmsCode(dataDir: string, phone: string, kind: 'sign-in' | 'l
 /** Link `phone` to the account of `key` in two steps; returns the final response (200 with { accountId, phones } when linked). */
 export async function linkPhone(url: string, dataDir: string, key: string, phone: string): Promise<{ status: number; body: any }> {
   const put = async (body: unknown): Promise<{ status: number; body: any }> => {
-    const r = await fetch(`${url}/self/phone`, { method: 'PUT', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const r = await fetch(`${url}/self/phone`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const text = await r.text();
     return { status: r.status, body: text ? JSON.parse(text) : undefined };
   };

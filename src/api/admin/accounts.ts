@@ -18,28 +18,43 @@ export interface AccountAdminDeps {
 }
 
 const keyView = (k: ApiKeyRecord) => ({
-  id: k.id, accountId: k.accountId, memberId: k.memberId, name: k.name, prefix: k.prefix, allowedModels: k.allowedModels,
-  expiresAt: isoOrNull(k.expiresAtMs), revokedAt: isoOrNull(k.revokedAtMs), limits: k.limits, createdAt: isoOrNull(k.createdAtMs),
+  id: k.id,
+  accountId: k.accountId,
+  memberId: k.memberId,
+  name: k.name,
+  prefix: k.prefix,
+  allowedModels: k.allowedModels,
+  expiresAt: isoOrNull(k.expiresAtMs),
+  revokedAt: isoOrNull(k.revokedAtMs),
+  limits: k.limits,
+  createdAt: isoOrNull(k.createdAtMs),
 });
 
-const createAccountBody = z.object({
-  name: z.string().min(1).max(200),
-  kind: z.enum(['individual', 'family', 'team']).optional(),
-  parentId: z.string().optional(),
-}).strict();
+const createAccountBody = z
+  .object({
+    name: z.string().min(1).max(200),
+    kind: z.enum(['individual', 'family', 'team']).optional(),
+    parentId: z.string().optional(),
+  })
+  .strict();
 
-const createKeyBody = z.object({
-  accountId: z.string().optional(),
-  memberId: z.string().nullable().optional(),
-  name: z.string().min(1).max(100).optional(),
-  allowedModels: z.array(z.string().min(1)).nullable().optional(),
-  expiresAt: z.string().datetime({ offset: true }).nullable().optional(),
-  limits: z.object({
-    requestsPerMinute: z.number().int().positive().optional(),
-    tokensPerMinute: z.number().int().positive().optional(),
-    concurrentRequests: z.number().int().positive().optional(),
-  }).strict().optional(),
-}).strict();
+const createKeyBody = z
+  .object({
+    accountId: z.string().optional(),
+    memberId: z.string().nullable().optional(),
+    name: z.string().min(1).max(100).optional(),
+    allowedModels: z.array(z.string().min(1)).nullable().optional(),
+    expiresAt: z.string().datetime({ offset: true }).nullable().optional(),
+    limits: z
+      .object({
+        requestsPerMinute: z.number().int().positive().optional(),
+        tokensPerMinute: z.number().int().positive().optional(),
+        concurrentRequests: z.number().int().positive().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
 
 /** The request body of each route, by route: the OpenAPI document is generated from these (billing-openapi.ts). */
 export const accountBodies = {
@@ -57,15 +72,22 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
   const createKey = async (admin: AdminIdentity, accountId: string, body: z.infer<typeof createKeyBody>) => {
     await access(admin, accountId);
     const r = await createApiKey(deps.accounts, {
-      accountId, memberId: body.memberId ?? null, name: body.name, allowedModels: body.allowedModels ?? null,
-      expiresAtMs: body.expiresAt ? Date.parse(body.expiresAt) : null, limits: body.limits,
+      accountId,
+      memberId: body.memberId ?? null,
+      name: body.name,
+      allowedModels: body.allowedModels ?? null,
+      expiresAtMs: body.expiresAt ? Date.parse(body.expiresAt) : null,
+      limits: body.limits,
     });
     if (!r.ok) failWith(r.code, r.message);
     return { key: r.value.key, view: keyView(r.value.record) };
   };
   return [
     {
-      method: 'POST', path: '/admin/accounts', family: 'admin', auth: 'admin',
+      method: 'POST',
+      path: '/admin/accounts',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         const body = await parseBody(rc, createAccountBody, deps.bodyLimitBytes);
         if (admin.accountIds !== null) {
@@ -79,18 +101,29 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
       },
     },
     {
-      method: 'GET', path: '/admin/accounts', family: 'admin', auth: 'admin',
+      method: 'GET',
+      path: '/admin/accounts',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         const all = await store.listAccounts();
         const visible = [];
         for (const a of all) {
-          try { await access(admin, a.id); visible.push(a); } catch { /* not this admin's */ }
+          try {
+            await access(admin, a.id);
+            visible.push(a);
+          } catch {
+            /* not this admin's */
+          }
         }
         sendJson(rc.res, 200, { data: visible.map((a) => ({ ...a, createdAt: isoOrNull(a.createdAtMs) })) });
       },
     },
     {
-      method: 'GET', path: '/admin/accounts/:id', family: 'admin', auth: 'admin',
+      method: 'GET',
+      path: '/admin/accounts/:id',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         await access(admin, rc.params.id!);
         const a = await store.getAccount(rc.params.id!);
@@ -100,7 +133,10 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
       },
     },
     {
-      method: 'PATCH', path: '/admin/accounts/:id', family: 'admin', auth: 'admin',
+      method: 'PATCH',
+      path: '/admin/accounts/:id',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         await access(admin, rc.params.id!);
         const body = await parseBody(rc, accountBodies['PATCH /admin/accounts/:id'], deps.bodyLimitBytes);
@@ -122,7 +158,10 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
       },
     },
     {
-      method: 'POST', path: '/admin/accounts/:id/members', family: 'admin', auth: 'admin',
+      method: 'POST',
+      path: '/admin/accounts/:id/members',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         await access(admin, rc.params.id!);
         const body = await parseBody(rc, accountBodies['POST /admin/accounts/:id/members'], deps.bodyLimitBytes);
@@ -130,7 +169,10 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
         if (cap) {
           const count = (await store.listMembers(rc.params.id!)).length;
           if (count >= cap.limit) {
-            throw new TokenGridError('unprocessable', `Account ${rc.params.id} already has ${count} members and its plan allows ${cap.limit} ${cap.what}; buy extra seats or upgrade the plan first.`);
+            throw new TokenGridError(
+              'unprocessable',
+              `Account ${rc.params.id} already has ${count} members and its plan allows ${cap.limit} ${cap.what}; buy extra seats or upgrade the plan first.`,
+            );
           }
         }
         const r = await addMember(deps.accounts, { accountId: rc.params.id!, name: body.name, role: body.role });
@@ -140,7 +182,10 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
       },
     },
     {
-      method: 'POST', path: '/admin/accounts/:id/keys', family: 'admin', auth: 'admin',
+      method: 'POST',
+      path: '/admin/accounts/:id/keys',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         const body = await parseBody(rc, createKeyBody, deps.bodyLimitBytes);
         const k = await createKey(admin, rc.params.id!, body);
@@ -149,7 +194,10 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
       },
     },
     {
-      method: 'POST', path: '/admin/keys', family: 'admin', auth: 'admin',
+      method: 'POST',
+      path: '/admin/keys',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         const body = await parseBody(rc, createKeyBody, deps.bodyLimitBytes);
         if (!body.accountId) throw new TokenGridError('invalid_request', 'accountId: Required', 'accountId');
@@ -159,7 +207,10 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
       },
     },
     {
-      method: 'GET', path: '/admin/keys', family: 'admin', auth: 'admin',
+      method: 'GET',
+      path: '/admin/keys',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         const accountId = rc.query.get('account') ?? undefined;
         if (accountId) await access(admin, accountId);
@@ -168,7 +219,10 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
       },
     },
     {
-      method: 'POST', path: '/admin/keys/:id/revoke', family: 'admin', auth: 'admin',
+      method: 'POST',
+      path: '/admin/keys/:id/revoke',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         const k = await store.getKey(rc.params.id!);
         if (!k) throw new TokenGridError('not_found', `key ${rc.params.id} does not exist`);
@@ -176,7 +230,12 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
         rc.req.resume();
         const r = await revokeApiKey(deps.accounts, k.id);
         if (!r.ok) failWith(r.code, r.message);
-        noteAudit(rc, { target: k.id, accountId: k.accountId, before: { revokedAt: isoOrNull(k.revokedAtMs) }, after: { revokedAt: isoOrNull(r.value.revokedAtMs) } });
+        noteAudit(rc, {
+          target: k.id,
+          accountId: k.accountId,
+          before: { revokedAt: isoOrNull(k.revokedAtMs) },
+          after: { revokedAt: isoOrNull(r.value.revokedAtMs) },
+        });
         sendJson(rc.res, 200, keyView(r.value));
       },
     },

@@ -27,9 +27,14 @@ export function idempotencyKey(rc: RouteContext, required = true): string | null
   const v = rc.req.headers[HEADER_IDEMPOTENCY];
   if (typeof v !== 'string' || v.length === 0) {
     if (!required) return null;
-    throw new TokenGridError('invalid_request', 'Send an Idempotency-Key header (a unique string such as a UUID) with every order; a retry with the same key and body returns the first answer and changes nothing.', 'Idempotency-Key');
+    throw new TokenGridError(
+      'invalid_request',
+      'Send an Idempotency-Key header (a unique string such as a UUID) with every order; a retry with the same key and body returns the first answer and changes nothing.',
+      'Idempotency-Key',
+    );
   }
-  if (v.length > 200 || !/^[\x21-\x7e]+$/.test(v)) throw new TokenGridError('invalid_request', 'Idempotency-Key must be 1 to 200 visible ASCII characters.', 'Idempotency-Key');
+  if (v.length > 200 || !/^[\x21-\x7e]+$/.test(v))
+    throw new TokenGridError('invalid_request', 'Idempotency-Key must be 1 to 200 visible ASCII characters.', 'Idempotency-Key');
   return v;
 }
 
@@ -52,13 +57,22 @@ export const actorOf = (admin: AdminIdentity): string => `admin:${admin.id}`;
 export const dec = (minor: number): string => `${minor < 0 ? '-' : ''}${Math.floor(Math.abs(minor) / 100)}.${String(Math.abs(minor) % 100).padStart(2, '0')}`;
 
 export const orderView = (o: Order) => ({
-  ...o, amount: dec(o.amountMinor), effectiveAt: isoOrNull(o.effectiveAtMs), createdAt: isoOrNull(o.createdAtMs),
+  ...o,
+  amount: dec(o.amountMinor),
+  effectiveAt: isoOrNull(o.effectiveAtMs),
+  createdAt: isoOrNull(o.createdAtMs),
   lines: o.lines.map((l) => ({ ...l, amount: dec(l.amountMinor) })),
 });
 
 export const billView = (b: Bill) => ({
-  ...b, periodStart: isoOrNull(b.periodStartMs), periodEnd: isoOrNull(b.periodEndMs), createdAt: isoOrNull(b.createdAtMs),
-  total: dec(b.totalMinor), prepaid: dec(b.prepaidMinor), phoneBill: dec(b.phoneBillMinor), unpaid: dec(b.unpaidMinor),
+  ...b,
+  periodStart: isoOrNull(b.periodStartMs),
+  periodEnd: isoOrNull(b.periodEndMs),
+  createdAt: isoOrNull(b.createdAtMs),
+  total: dec(b.totalMinor),
+  prepaid: dec(b.prepaidMinor),
+  phoneBill: dec(b.phoneBillMinor),
+  unpaid: dec(b.unpaidMinor),
   lines: b.lines.map((l) => ({ ...l, amount: dec(l.amountMinor) })),
   payments: b.payments.map((p) => ({ ...p, amount: dec(p.amountMinor), at: isoOrNull(p.atMs) })),
 });
@@ -74,10 +88,12 @@ export const moneyInput = {
 };
 
 export function minorFrom(body: { amount?: string | number; amountMinor?: number }): number {
-  if ((body.amount === undefined) === (body.amountMinor === undefined)) throw new TokenGridError('invalid_request', 'give exactly one of amount (like "10.00") or amountMinor (integer fen)', 'amount');
+  if ((body.amount === undefined) === (body.amountMinor === undefined))
+    throw new TokenGridError('invalid_request', 'give exactly one of amount (like "10.00") or amountMinor (integer fen)', 'amount');
   if (body.amountMinor !== undefined) return body.amountMinor;
   const minor = parseDecimalMinor(String(body.amount).trim(), 100);
-  if (minor === undefined) throw new TokenGridError('invalid_request', `amount must be a decimal with at most 2 places, like "10.00"; got ${JSON.stringify(body.amount)}`, 'amount');
+  if (minor === undefined)
+    throw new TokenGridError('invalid_request', `amount must be a decimal with at most 2 places, like "10.00"; got ${JSON.stringify(body.amount)}`, 'amount');
   return minor;
 }
 

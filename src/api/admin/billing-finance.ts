@@ -10,9 +10,13 @@ import { accessGuard, actorOf, billView, parseDate, value, type BillingRouteDeps
 
 export const financeSchemas = {
   billRun: z.object({ period: z.string() }).strict(),
-  adminKey: z.object({
-    name: z.string().min(1).max(100), role: z.enum(['operator', 'enterprise', 'finance']), accountIds: z.array(z.string().min(1)).min(1).max(1000).optional(),
-  }).strict(),
+  adminKey: z
+    .object({
+      name: z.string().min(1).max(100),
+      role: z.enum(['operator', 'enterprise', 'finance']),
+      accountIds: z.array(z.string().min(1)).min(1).max(1000).optional(),
+    })
+    .strict(),
 };
 
 /** Scope rule account-query: without ?account= only operator and finance (who see every account) may list. */
@@ -31,24 +35,34 @@ export function billingFinanceRoutes(deps: BillingRouteDeps): Route<AdminIdentit
   };
   return [
     {
-      method: 'POST', path: '/admin/bills/run', family: 'admin', auth: 'admin',
+      method: 'POST',
+      path: '/admin/bills/run',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc) {
         const body = await parseBody(rc, financeSchemas.billRun, deps.bodyLimitBytes);
         sendJson(rc.res, 200, value(await b.runBills(body.period)));
       },
     },
     {
-      method: 'GET', path: '/admin/bills', family: 'admin', auth: 'admin',
+      method: 'GET',
+      path: '/admin/bills',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         const accountId = rc.query.get('account') ?? undefined;
         if (accountId !== undefined) await access(admin, accountId);
-        else if (admin.accountIds !== null) throw new TokenGridError('invalid_request', 'An enterprise admin lists one account at a time: ?account=<id>.', 'account');
+        else if (admin.accountIds !== null)
+          throw new TokenGridError('invalid_request', 'An enterprise admin lists one account at a time: ?account=<id>.', 'account');
         const bills = await b.listBills({ accountId, period: rc.query.get('period') ?? undefined });
         sendJson(rc.res, 200, { data: bills.map(billView) });
       },
     },
     {
-      method: 'GET', path: '/admin/bills/preview', family: 'admin', auth: 'admin',
+      method: 'GET',
+      path: '/admin/bills/preview',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         const accountId = rc.query.get('account');
         if (accountId === null) throw new TokenGridError('invalid_request', 'give ?account=<id>&period=YYYY-MM', 'account');
@@ -59,7 +73,10 @@ export function billingFinanceRoutes(deps: BillingRouteDeps): Route<AdminIdentit
     },
     {
       // GET /admin/bills/<id>, /admin/bills/<id>.json, /admin/bills/<id>.csv (or ?format=csv)
-      method: 'GET', path: '/admin/bills/:id', family: 'admin', auth: 'admin',
+      method: 'GET',
+      path: '/admin/bills/:id',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         const raw = rc.params.id!;
         const csv = raw.endsWith('.csv') || rc.query.get('format') === 'csv';
@@ -70,7 +87,10 @@ export function billingFinanceRoutes(deps: BillingRouteDeps): Route<AdminIdentit
       },
     },
     {
-      method: 'GET', path: '/admin/payments', family: 'admin', auth: 'admin',
+      method: 'GET',
+      path: '/admin/payments',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         const accountId = rc.query.get('account') ?? undefined;
         if (accountId !== undefined) await access(admin, accountId);
@@ -80,14 +100,20 @@ export function billingFinanceRoutes(deps: BillingRouteDeps): Route<AdminIdentit
       },
     },
     {
-      method: 'POST', path: '/admin/payments/deliver', family: 'admin', auth: 'admin',
+      method: 'POST',
+      path: '/admin/payments/deliver',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc) {
         rc.req.resume();
         sendJson(rc.res, 200, await b.deliverCarrierCharges());
       },
     },
     {
-      method: 'POST', path: '/admin/renewals/run', family: 'admin', auth: 'admin',
+      method: 'POST',
+      path: '/admin/renewals/run',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc) {
         rc.req.resume();
         // 200 with the accounts that failed listed (and logged): one account's failure never fails the run.
@@ -95,7 +121,10 @@ export function billingFinanceRoutes(deps: BillingRouteDeps): Route<AdminIdentit
       },
     },
     {
-      method: 'GET', path: '/admin/reports/vendor-settlement', family: 'admin', auth: 'admin',
+      method: 'GET',
+      path: '/admin/reports/vendor-settlement',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc) {
         const now = deps.clock.nowMs();
         const fromMs = parseDate(rc.query, 'from', Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1));
@@ -105,45 +134,68 @@ export function billingFinanceRoutes(deps: BillingRouteDeps): Route<AdminIdentit
       },
     },
     {
-      method: 'GET', path: '/admin/reports/margin', family: 'admin', auth: 'admin',
+      method: 'GET',
+      path: '/admin/reports/margin',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc) {
         const period = rc.query.get('period') ?? new Date(deps.clock.nowMs()).toISOString().slice(0, 7);
         sendJson(rc.res, 200, value(await b.marginReport(period)));
       },
     },
     {
-      method: 'GET', path: '/admin/accounts/:id/entitlements', family: 'admin', auth: 'admin',
+      method: 'GET',
+      path: '/admin/accounts/:id/entitlements',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         await access(admin, rc.params.id!);
         sendJson(rc.res, 200, await b.entitlements(rc.params.id!));
       },
     },
     {
-      method: 'GET', path: '/admin/accounts/:id/statement', family: 'admin', auth: 'admin',
+      method: 'GET',
+      path: '/admin/accounts/:id/statement',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         await access(admin, rc.params.id!);
         sendJson(rc.res, 200, await b.balance(rc.params.id!, rc.query.get('member')));
       },
     },
     {
-      method: 'POST', path: '/admin/admin-keys', family: 'admin', auth: 'admin',
+      method: 'POST',
+      path: '/admin/admin-keys',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         const body = await parseBody(rc, financeSchemas.adminKey, deps.bodyLimitBytes);
         for (const id of body.accountIds ?? []) await access(admin, id);
         const r = value(await b.adminKeys.create({ ...body, createdBy: actorOf(admin) }));
         const { hash: _hash, ...record } = r.record;
-        noteAudit(rc, { target: record.id, after: { id: record.id, name: record.name, role: record.role, accountIds: record.accountIds, prefix: record.prefix } });
+        noteAudit(rc, {
+          target: record.id,
+          after: { id: record.id, name: record.name, role: record.role, accountIds: record.accountIds, prefix: record.prefix },
+        });
         sendJson(rc.res, 201, { key: r.key, ...record, createdAt: isoOrNull(record.createdAtMs) });
       },
     },
     {
-      method: 'GET', path: '/admin/admin-keys', family: 'admin', auth: 'admin',
+      method: 'GET',
+      path: '/admin/admin-keys',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc) {
-        sendJson(rc.res, 200, { data: (await b.adminKeys.list()).map(({ hash: _hash, ...k }) => ({ ...k, createdAt: isoOrNull(k.createdAtMs), revokedAt: isoOrNull(k.revokedAtMs) })) });
+        sendJson(rc.res, 200, {
+          data: (await b.adminKeys.list()).map(({ hash: _hash, ...k }) => ({ ...k, createdAt: isoOrNull(k.createdAtMs), revokedAt: isoOrNull(k.revokedAtMs) })),
+        });
       },
     },
     {
-      method: 'POST', path: '/admin/admin-keys/:id/revoke', family: 'admin', auth: 'admin',
+      method: 'POST',
+      path: '/admin/admin-keys/:id/revoke',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc) {
         rc.req.resume();
         const { hash: _hash, ...k } = value(await b.adminKeys.revoke(rc.params.id!));

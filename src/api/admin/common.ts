@@ -19,8 +19,13 @@ export async function parseBody<S extends z.ZodType>(rc: RouteContext, schema: S
 /** Map a domain Result error code to a registered error code. */
 export function failWith(code: string, message: string): never {
   const map: Record<string, ErrorCode> = {
-    invalid: 'invalid_request', invalid_request: 'invalid_request', not_found: 'not_found', conflict: 'conflict',
-    idempotency_key_reused: 'idempotency_key_reused', unprocessable: 'unprocessable', payment_required: 'payment_required',
+    invalid: 'invalid_request',
+    invalid_request: 'invalid_request',
+    not_found: 'not_found',
+    conflict: 'conflict',
+    idempotency_key_reused: 'idempotency_key_reused',
+    unprocessable: 'unprocessable',
+    payment_required: 'payment_required',
     permission_denied: 'permission_denied',
   };
   throw new TokenGridError(map[code] ?? 'invalid_request', message);
@@ -35,7 +40,11 @@ export function requireOperator(admin: AdminIdentity): void {
 }
 
 /** Enterprise admins may act on their own accounts and their sub-accounts only. */
-export async function requireAccountAccess(admin: AdminIdentity, accountId: string, parentOf: (id: string) => Promise<string | null | undefined>): Promise<void> {
+export async function requireAccountAccess(
+  admin: AdminIdentity,
+  accountId: string,
+  parentOf: (id: string) => Promise<string | null | undefined>,
+): Promise<void> {
   if (admin.accountIds === null) return;
   let id: string | null | undefined = accountId;
   for (let depth = 0; id && depth < 8; depth++) {

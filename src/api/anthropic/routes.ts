@@ -1,9 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import { TokenGridError } from '../../core/index.ts';
-import { type Gateway, type RequestContext } from '../../gateway/index.ts';
+import type { Gateway, RequestContext } from '../../gateway/index.ts';
 import {
-  AnthropicStreamEncoder, anthropicStreamErrorFrame, decodeCountTokensRequest, decodeMessagesRequest,
-  encodeCountTokensResponse, encodeMessagesResponse,
+  AnthropicStreamEncoder,
+  anthropicStreamErrorFrame,
+  decodeCountTokensRequest,
+  decodeMessagesRequest,
+  encodeCountTokensResponse,
+  encodeMessagesResponse,
 } from '../../wire/anthropic/index.ts';
 import { estimateChatInputTokens, type ChatRequest } from '../../wire/index.ts';
 import { readJson, sendJson, sendText } from '../http.ts';
@@ -45,8 +49,11 @@ function prepare(gw: Gateway, ctx: RequestContext, req: ChatRequest, rcReq: Inco
       const allAnthropic = model.deployments.length > 0 && model.deployments.every((d) => providers.get(d.provider)?.adapter === 'anthropic');
       if (!allAnthropic) {
         const param = first.slice(0, first.indexOf(':'));
-        throw new TokenGridError('invalid_request',
-          `${first} is only supported when the model is served by Anthropic; '${req.model}' is served by ${model.vendor}. Remove it or choose a Claude model.`, param);
+        throw new TokenGridError(
+          'invalid_request',
+          `${first} is only supported when the model is served by Anthropic; '${req.model}' is served by ${model.vendor}. Remove it or choose a Claude model.`,
+          param,
+        );
       }
     }
   }
@@ -57,7 +64,10 @@ export function anthropicRoutes(deps: ShellDeps): Route<RequestContext>[] {
   const gw = deps.gateway;
   return [
     {
-      method: 'POST', path: '/v1/messages', family: 'anthropic', auth: 'key',
+      method: 'POST',
+      path: '/v1/messages',
+      family: 'anthropic',
+      auth: 'key',
       async handler(rc, ctx) {
         const body = await readJson(rc.req, deps.bodyLimitBytes);
         const req = decoded(decodeMessagesRequest(body));
@@ -88,7 +98,10 @@ export function anthropicRoutes(deps: ShellDeps): Route<RequestContext>[] {
       },
     },
     {
-      method: 'POST', path: '/v1/messages/count_tokens', family: 'anthropic', auth: 'key',
+      method: 'POST',
+      path: '/v1/messages/count_tokens',
+      family: 'anthropic',
+      auth: 'key',
       async handler(rc, ctx) {
         const req = decoded(decodeCountTokensRequest(await readJson(rc.req, deps.bodyLimitBytes)));
         sendJson(rc.res, 200, encodeCountTokensResponse(gw.countTokens(ctx, req)));

@@ -44,7 +44,8 @@ export interface AlertDeps {
 
 function alertText(e: { type: string; data: Record<string, unknown> }): string {
   const pct = Number(e.data.percent);
-  if (e.type.startsWith('member_cap_')) return `TokenGrid: member ${String(e.data.memberId)} has used ${pct}% of their monthly cap. 成员 ${String(e.data.memberId)} 已用完每月上限的 ${pct}%。`;
+  if (e.type.startsWith('member_cap_'))
+    return `TokenGrid: member ${String(e.data.memberId)} has used ${pct}% of their monthly cap. 成员 ${String(e.data.memberId)} 已用完每月上限的 ${pct}%。`;
   const expires = typeof e.data.expiresAtMs === 'number' ? new Date(e.data.expiresAtMs).toISOString().slice(0, 10) : null;
   return `TokenGrid: ${pct}% of your allowance is used${expires ? ` (it ends ${expires})` : ''}. 您的套餐额度已使用 ${pct}%${expires ? `（${expires} 到期）` : ''}。`;
 }
@@ -63,7 +64,11 @@ export async function deliverSmsAlerts(deps: AlertDeps): Promise<number> {
       for (const e of events) {
         const pct = Number(e.data.percent);
         const wanted = e.type.startsWith('member_cap_') ? s.memberCaps : (s.thresholds as number[]).includes(pct);
-        if (s.sms && wanted) for (const p of phones) { await deps.sms.send(p, alertText(e)); sent++; }
+        if (s.sms && wanted)
+          for (const p of phones) {
+            await deps.sms.send(p, alertText(e));
+            sent++;
+          }
         cursor = e.id;
       }
       if (events.length < 200) break;
@@ -73,11 +78,13 @@ export async function deliverSmsAlerts(deps: AlertDeps): Promise<number> {
   return sent;
 }
 
-const body = z.object({
-  sms: z.boolean(),
-  thresholds: z.array(z.union([z.literal(50), z.literal(80), z.literal(100)])).max(3),
-  memberCaps: z.boolean(),
-}).strict();
+const body = z
+  .object({
+    sms: z.boolean(),
+    thresholds: z.array(z.union([z.literal(50), z.literal(80), z.literal(100)])).max(3),
+    memberCaps: z.boolean(),
+  })
+  .strict();
 
 export function notificationRoutes(deps: AlertDeps & { billing: BillingRouteDeps; bodyLimitBytes: number }): Route<never>[] {
   const view = (accountId: string) => {
@@ -86,15 +93,24 @@ export function notificationRoutes(deps: AlertDeps & { billing: BillingRouteDeps
   };
   const routes: (Route<RequestContext> | Route<AdminIdentity>)[] = [
     {
-      method: 'GET', path: '/self/notifications', family: 'openai', auth: 'key',
-      handler(rc: RouteContext, ctx: RequestContext) { sendJson(rc.res, 200, view(ctx.key.accountId)); },
+      method: 'GET',
+      path: '/self/notifications',
+      family: 'openai',
+      auth: 'key',
+      handler(rc: RouteContext, ctx: RequestContext) {
+        sendJson(rc.res, 200, view(ctx.key.accountId));
+      },
     },
     {
-      method: 'PUT', path: '/self/notifications', family: 'openai', auth: 'key',
+      method: 'PUT',
+      path: '/self/notifications',
+      family: 'openai',
+      auth: 'key',
       async handler(rc: RouteContext, ctx: RequestContext) {
         const b = await parseBody(rc, body, deps.bodyLimitBytes);
         await requireManager(deps.billing, ctx, 'change notification settings');
-        if (b.sms && deps.phones.phonesOf(ctx.key.accountId).length === 0) throw new TokenGridError('unprocessable', 'Link a phone number first (PUT /self/phone); SMS alerts go to the linked numbers.');
+        if (b.sms && deps.phones.phonesOf(ctx.key.accountId).length === 0)
+          throw new TokenGridError('unprocessable', 'Link a phone number first (PUT /self/phone); SMS alerts go to the linked numbers.');
         const prior = deps.settings.get(ctx.key.accountId);
         // A new subscriber starts from now: alerts are for what happens after switching them on.
         const cursor = prior?.cursor ?? (await deps.charging.listEvents(ctx.key.accountId, { limit: 100_000 })).at(-1)?.id ?? null;
@@ -103,7 +119,10 @@ export function notificationRoutes(deps: AlertDeps & { billing: BillingRouteDeps
       },
     },
     {
-      method: 'POST', path: '/console/api/alerts/run', family: 'admin', auth: 'admin',
+      method: 'POST',
+      path: '/console/api/alerts/run',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc: RouteContext, admin: AdminIdentity) {
         requireOperator(admin);
         rc.req.resume();

@@ -47,17 +47,28 @@ export interface ConsoleDeps {
 }
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml', '.json': 'application/json; charset=utf-8', '.ico': 'image/x-icon', '.png': 'image/png',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.json': 'application/json; charset=utf-8',
+  '.ico': 'image/x-icon',
+  '.png': 'image/png',
 };
 
-export const CONSOLE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; " +
+export const CONSOLE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; " +
   "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 function sendFile(res: ServerResponse, body: Buffer, type: string): void {
   res.writeHead(200, {
-    'content-type': type, 'content-length': body.length, 'content-security-policy': CONSOLE_CSP, 'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY', 'cache-control': 'no-cache',
+    'content-type': type,
+    'content-length': body.length,
+    'content-security-policy': CONSOLE_CSP,
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'x-frame-options': 'DENY',
+    'cache-control': 'no-cache',
   });
   res.end(body);
 }
@@ -84,12 +95,20 @@ function otpStore(deps: Pick<ConsoleDeps, 'clock' | 'random' | 'sms'>): {
       if (codes.size > 10_000) for (const [k, c] of codes) if (c.expiresAtMs <= now) codes.delete(k);
       const sent = (sends.get(phone) ?? []).filter((t) => t > now - 3_600_000);
       if (sent.length > 0 && now - sent[sent.length - 1]! < OTP.resendMs) {
-        throw new TokenGridError('otp_throttled', 'A code was sent less than a minute ago; wait before asking for another.', null, { 'retry-after': String(Math.ceil((OTP.resendMs - (now - sent[sent.length - 1]!)) / 1000)) });
+        throw new TokenGridError('otp_throttled', 'A code was sent less than a minute ago; wait before asking for another.', null, {
+          'retry-after': String(Math.ceil((OTP.resendMs - (now - sent[sent.length - 1]!)) / 1000)),
+        });
       }
-      if (sent.length >= OTP.perHour) throw new TokenGridError('otp_throttled', `At most ${OTP.perHour} codes an hour are sent to one number; try again later.`, null, { 'retry-after': '3600' });
+      if (sent.length >= OTP.perHour)
+        throw new TokenGridError('otp_throttled', `At most ${OTP.perHour} codes an hour are sent to one number; try again later.`, null, {
+          'retry-after': '3600',
+        });
       sent.push(now);
       sends.set(phone, sent);
-      if (text === undefined) { codes.delete(scope); return; }
+      if (text === undefined) {
+        codes.delete(scope);
+        return;
+      }
       const code = String(deps.random.bytes(4).readUInt32BE(0) % 1_000_000).padStart(6, '0');
       codes.set(scope, { hash: sha256Hex(`${scope}:${code}`), expiresAtMs: now + OTP.ttlMs, attempts: 0 });
       await deps.sms.send(phone, text(code));
@@ -124,7 +143,8 @@ export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
     routes.push({ method: 'GET', path: `/console/${path}`, family: 'openai', auth: 'none', handler: (rc) => sendFile(rc.res, f.body, f.type) } as Route<never>);
   }
   if (index !== undefined) {
-    for (const path of ['/console', '/console/']) routes.push({ method: 'GET', path, family: 'openai', auth: 'none', handler: (rc) => sendFile(rc.res, index.body, index.type) } as Route<never>);
+    for (const path of ['/console', '/console/'])
+      routes.push({ method: 'GET', path, family: 'openai', auth: 'none', handler: (rc) => sendFile(rc.res, index.body, index.type) } as Route<never>);
   }
 
   const signInCodes = otpStore(deps);
@@ -142,17 +162,28 @@ export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
   };
   const otpRoutes: Route<unknown>[] = [
     {
-      method: 'POST', path: '/console/api/otp', family: 'openai', auth: 'none',
+      method: 'POST',
+      path: '/console/api/otp',
+      family: 'openai',
+      auth: 'none',
       async handler(rc) {
         const phone = validPhone((await parseBody(rc, phoneBody, deps.bodyLimitBytes)).phone);
         // The answer is the same whether or not the number is known (no account enumeration); only known numbers get a text.
-        await signInCodes.send(phone, phone, deps.phones.accountOf(phone) === undefined ? undefined
-          : (code) => `TokenGrid sign-in code: ${code} (valid 5 minutes). 登录验证码：${code}，5分钟内有效。`);
+        await signInCodes.send(
+          phone,
+          phone,
+          deps.phones.accountOf(phone) === undefined
+            ? undefined
+            : (code) => `TokenGrid sign-in code: ${code} (valid 5 minutes). 登录验证码：${code}，5分钟内有效。`,
+        );
         sendJson(rc.res, 202, { sent: true, expiresInSeconds: OTP.ttlMs / 1000 });
       },
     },
     {
-      method: 'POST', path: '/console/api/otp/verify', family: 'openai', auth: 'none',
+      method: 'POST',
+      path: '/console/api/otp/verify',
+      family: 'openai',
+      auth: 'none',
       async handler(rc) {
         const body = await parseBody(rc, verifyBody, deps.bodyLimitBytes);
         const phone = normal(body.phone);
@@ -167,7 +198,10 @@ export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
     {
       // Linking proves ownership of the number (issue 12): without `code` a link code is texted to it (202); with the code
       // it links (200). A linked number is a sign-in channel and the account's phone-bill payment channel.
-      method: 'PUT', path: '/self/phone', family: 'openai', auth: 'key',
+      method: 'PUT',
+      path: '/self/phone',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const body = await parseBody(rc, linkBody, deps.bodyLimitBytes);
         const phone = validPhone(body.phone);
@@ -176,11 +210,19 @@ export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
         await requireManager(deps.billing, c, 'link a phone number');
         const owner = deps.phones.accountOf(phone);
         if (owner !== undefined && owner !== accountId) throw new TokenGridError('conflict', 'This number signs in to another account.', 'phone');
-        if (owner === accountId) { sendJson(rc.res, 200, { accountId, phones: deps.phones.phonesOf(accountId) }); return; }
+        if (owner === accountId) {
+          sendJson(rc.res, 200, { accountId, phones: deps.phones.phonesOf(accountId) });
+          return;
+        }
         const scope = `${accountId}\u0000${phone}`;
         if (body.code === undefined) {
-          await linkCodes.send(phone, scope, (code) => `TokenGrid link code: ${code}. Enter it to link this number to TokenGrid account ${accountId} (valid 5 minutes); ignore it if you did not ask. ` +
-            `绑定验证码：${code}，用于将此号码绑定到 TokenGrid 账户 ${accountId}，5分钟内有效；如非本人操作请忽略。`);
+          await linkCodes.send(
+            phone,
+            scope,
+            (code) =>
+              `TokenGrid link code: ${code}. Enter it to link this number to TokenGrid account ${accountId} (valid 5 minutes); ignore it if you did not ask. ` +
+              `绑定验证码：${code}，用于将此号码绑定到 TokenGrid 账户 ${accountId}，5分钟内有效；如非本人操作请忽略。`,
+          );
           sendJson(rc.res, 202, { sent: true, expiresInSeconds: OTP.ttlMs / 1000 });
           return;
         }
@@ -190,14 +232,20 @@ export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
       },
     } as Route<RequestContext> as Route<unknown>,
     {
-      method: 'GET', path: '/console/api/whoami', family: 'admin', auth: 'admin',
+      method: 'GET',
+      path: '/console/api/whoami',
+      family: 'admin',
+      auth: 'admin',
       handler(rc, admin) {
         const a = admin as AdminIdentity;
         sendJson(rc.res, 200, { id: a.id, role: a.role, accountIds: a.accountIds });
       },
     },
     {
-      method: 'GET', path: '/console/api/deployments', family: 'admin', auth: 'admin',
+      method: 'GET',
+      path: '/console/api/deployments',
+      family: 'admin',
+      auth: 'admin',
       async handler(rc, admin) {
         // The permission matrix (api/admin/permissions.ts) admits operators and finance; enterprise admins never.
         if ((admin as AdminIdentity).role === 'enterprise') requireOperator(admin as AdminIdentity);
@@ -208,7 +256,13 @@ export function consoleRoutes(deps: ConsoleDeps): Route<never>[] {
           const lat = mine.map((u) => u.latencyMs).sort((a, b) => a - b);
           const q = (p: number): number | null => (lat.length === 0 ? null : lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!);
           const errors = mine.filter((u) => u.status === 'upstream_error' || u.status === 'timeout').length;
-          return { ...d, requests: mine.length, latencyMsP50: q(0.5), latencyMsP95: q(0.95), errorRate: mine.length === 0 ? null : Math.round((errors * 1000) / mine.length) / 1000 };
+          return {
+            ...d,
+            requests: mine.length,
+            latencyMsP50: q(0.5),
+            latencyMsP95: q(0.95),
+            errorRate: mine.length === 0 ? null : Math.round((errors * 1000) / mine.length) / 1000,
+          };
         });
         sendJson(rc.res, 200, { windowMinutes: windowMs / 60_000, data });
       },

@@ -1,8 +1,14 @@
 import { TokenGridError } from '../../core/index.ts';
-import { type Gateway, type RequestContext } from '../../gateway/index.ts';
+import type { Gateway, RequestContext } from '../../gateway/index.ts';
 import {
-  decodeResponsesRequest, encodeResponsesResponse, itemReferenceIds, responsesItemsToMessages, ResponsesStreamEncoder,
-  type ResponseEnvelope, type ResponsesRequest, type ResponseStore,
+  decodeResponsesRequest,
+  encodeResponsesResponse,
+  itemReferenceIds,
+  responsesItemsToMessages,
+  ResponsesStreamEncoder,
+  type ResponseEnvelope,
+  type ResponsesRequest,
+  type ResponseStore,
 } from '../../wire/openai/index.ts';
 import type { ChatRequest } from '../../wire/index.ts';
 import { readJson, sendJson } from '../http.ts';
@@ -42,7 +48,8 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
   async function withHistory(ctx: RequestContext, req: ResponsesRequest): Promise<{ chat: ChatRequest; history: Record<string, unknown>[] }> {
     if (req.previousResponseId === null) return { chat: req.chat, history: [] };
     const prev = rdeps === undefined ? undefined : await rdeps.store.get(ctx.key.accountId, req.previousResponseId, deps.clock.nowMs());
-    if (prev === undefined) throw new TokenGridError('invalid_request', `Previous response with id '${req.previousResponseId}' not found.`, 'previous_response_id');
+    if (prev === undefined)
+      throw new TokenGridError('invalid_request', `Previous response with id '${req.previousResponseId}' not found.`, 'previous_response_id');
     const past = decoded(responsesItemsToMessages(prev.items));
     const lead = req.instructions !== null && req.instructions !== '' ? 1 : 0;
     const messages = [...req.chat.messages.slice(0, lead), ...past, ...req.chat.messages.slice(lead)];
@@ -77,14 +84,23 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
     return found;
   }
 
-  async function persist(ctx: RequestContext, req: ResponsesRequest, history: Record<string, unknown>[], response: Record<string, unknown> | undefined): Promise<void> {
+  async function persist(
+    ctx: RequestContext,
+    req: ResponsesRequest,
+    history: Record<string, unknown>[],
+    response: Record<string, unknown> | undefined,
+  ): Promise<void> {
     if (!req.store || rdeps === undefined || response === undefined) return;
     const now = deps.clock.nowMs();
     const output = Array.isArray(response['output']) ? (response['output'] as Record<string, unknown>[]) : [];
     try {
       await rdeps.store.put({
-        id: response['id'] as string, accountId: ctx.key.accountId, createdAtMs: now, expiresAtMs: now + rdeps.ttlMs,
-        response, items: [...history, ...req.inputItems, ...output],
+        id: response['id'] as string,
+        accountId: ctx.key.accountId,
+        createdAtMs: now,
+        expiresAtMs: now + rdeps.ttlMs,
+        response,
+        items: [...history, ...req.inputItems, ...output],
       });
     } catch (e) {
       // The answer was delivered and charged; only its later retrieval is lost.
@@ -94,7 +110,10 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
 
   return [
     {
-      method: 'POST', path: '/v1/responses', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/v1/responses',
+      family: 'openai',
+      auth: 'key',
       async handler(rc: RouteContext, ctx: RequestContext) {
         const body = await readJson(rc.req, deps.bodyLimitBytes);
         const req = decoded(decodeResponsesRequest(body, await referencedItems(ctx, itemReferenceIds(body))));
@@ -102,9 +121,12 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
         // `model` names the catalog model actually used (after aliases and the package's model mapping), as
         // /v1/chat/completions and /v1/messages do; resolving first also rejects an unknown model before any stream.
         const env: ResponseEnvelope = { id: `resp_${ctx.requestId.replace(/^req_/, '')}`, createdAtS: nowS(), model: gw.resolve(ctx, req.chat.model).id, req };
-        const headers = req.ignoredTools.length === 0 ? undefined : {
-          'x-tokengrid-warning': `hosted tools ignored (no upstream behind this gateway runs them): ${req.ignoredTools.join(', ')}`,
-        };
+        const headers =
+          req.ignoredTools.length === 0
+            ? undefined
+            : {
+                'x-tokengrid-warning': `hosted tools ignored (no upstream behind this gateway runs them): ${req.ignoredTools.join(', ')}`,
+              };
         if (!chat.stream) {
           const { response, model } = await gw.chat(ctx, chat);
           const body = encodeResponsesResponse({ ...env, model: model.id }, response, nowS());
@@ -113,14 +135,22 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
           return;
         }
         const encoder = new ResponsesStreamEncoder(env, nowS);
-        await gw.chatStream(ctx, chat, sseSink(rc.res, encoder, (code, message) => encoder.fail(code, message), headers), deps.streamOptions);
+        await gw.chatStream(
+          ctx,
+          chat,
+          sseSink(rc.res, encoder, (code, message) => encoder.fail(code, message), headers),
+          deps.streamOptions,
+        );
         await persist(ctx, req, history, encoder.finalResponse);
       },
     },
     {
       // responses.inputTokens.count: the gateway's estimate of the input (with any previous_response_id history),
       // no upstream call and no charge, like Anthropic's count_tokens.
-      method: 'POST', path: '/v1/responses/input_tokens', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/v1/responses/input_tokens',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const body = await readJson(rc.req, deps.bodyLimitBytes);
         const req = decoded(decodeResponsesRequest(body, await referencedItems(ctx, itemReferenceIds(body))));
@@ -129,7 +159,10 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
       },
     },
     {
-      method: 'GET', path: '/v1/responses/:id', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/v1/responses/:id',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const id = rc.params.id!;
         const found = rdeps === undefined ? undefined : await rdeps.store.get(ctx.key.accountId, id, deps.clock.nowMs());
@@ -140,19 +173,25 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
     {
       // The items that were the model's input for this response (the previous responses' conversation and this
       // request's input), OpenAI's list shape: order (desc by default), limit (1-100, default 20), after.
-      method: 'GET', path: '/v1/responses/:id/input_items', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/v1/responses/:id/input_items',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const id = rc.params.id!;
         const found = rdeps === undefined ? undefined : await rdeps.store.get(ctx.key.accountId, id, deps.clock.nowMs());
         if (found === undefined) throw notFound(id);
         const order = rc.query.get('order') ?? 'desc';
-        if (order !== 'asc' && order !== 'desc') throw new TokenGridError('invalid_request', `Invalid value for 'order': expected 'asc' or 'desc', got '${order}'.`, 'order');
+        if (order !== 'asc' && order !== 'desc')
+          throw new TokenGridError('invalid_request', `Invalid value for 'order': expected 'asc' or 'desc', got '${order}'.`, 'order');
         const limitText = rc.query.get('limit') ?? '20';
         const limit = Number(limitText);
-        if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new TokenGridError('invalid_request', `Invalid value for 'limit': expected an integer from 1 to 100, got '${limitText}'.`, 'limit');
+        if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+          throw new TokenGridError('invalid_request', `Invalid value for 'limit': expected an integer from 1 to 100, got '${limitText}'.`, 'limit');
         const outputCount = Array.isArray(found.response['output']) ? found.response['output'].length : 0;
         const base = id.startsWith('resp_') ? id.slice(5) : id;
-        let items = found.items.slice(0, found.items.length - outputCount)
+        let items = found.items
+          .slice(0, found.items.length - outputCount)
           .map((it, i) => (typeof it['id'] === 'string' ? it : { id: `item_${base}_${i}`, ...it }));
         if (order === 'desc') items = items.reverse();
         const after = rc.query.get('after');
@@ -163,15 +202,22 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
         }
         const data = items.slice(0, limit);
         sendJson(rc.res, 200, {
-          object: 'list', data, first_id: data[0]?.['id'] ?? null, last_id: data[data.length - 1]?.['id'] ?? null, has_more: items.length > limit,
+          object: 'list',
+          data,
+          first_id: data[0]?.['id'] ?? null,
+          last_id: data[data.length - 1]?.['id'] ?? null,
+          has_more: items.length > limit,
         });
       },
     },
     {
-      method: 'DELETE', path: '/v1/responses/:id', family: 'openai', auth: 'key',
+      method: 'DELETE',
+      path: '/v1/responses/:id',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const id = rc.params.id!;
-        const deleted = rdeps !== undefined && await rdeps.store.delete(ctx.key.accountId, id);
+        const deleted = rdeps !== undefined && (await rdeps.store.delete(ctx.key.accountId, id));
         if (!deleted) throw notFound(id);
         sendJson(rc.res, 200, { id, object: 'response', deleted: true });
       },

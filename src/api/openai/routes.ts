@@ -1,8 +1,15 @@
 import { TokenGridError } from '../../core/index.ts';
-import { type Gateway, type RequestContext } from '../../gateway/index.ts';
+import type { Gateway, RequestContext } from '../../gateway/index.ts';
 import {
-  decodeChatRequest, decodeCompletionRequest, decodeEmbeddingRequest, encodeChatResponseJson, encodeCompletionResponse,
-  encodeEmbeddingResponse, OpenAIChatStreamEncoder, OpenAICompletionStreamEncoder, openaiErrorBody,
+  decodeChatRequest,
+  decodeCompletionRequest,
+  decodeEmbeddingRequest,
+  encodeChatResponseJson,
+  encodeCompletionResponse,
+  encodeEmbeddingResponse,
+  OpenAIChatStreamEncoder,
+  OpenAICompletionStreamEncoder,
+  openaiErrorBody,
 } from '../../wire/openai/index.ts';
 import { sseFrame } from '../../wire/index.ts';
 import { readJson, sendJson, sendText } from '../http.ts';
@@ -29,7 +36,10 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
   const createdS = (): number => Math.floor(deps.clock.nowMs() / 1000);
   return [
     {
-      method: 'POST', path: '/v1/chat/completions', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/v1/chat/completions',
+      family: 'openai',
+      auth: 'key',
       async handler(rc: RouteContext, ctx: RequestContext) {
         const body = await readJson(rc.req, deps.bodyLimitBytes);
         const req = decoded(decodeChatRequest(body));
@@ -45,7 +55,12 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
             sendText(rc.res, 200, text, 'application/json');
             return;
           }
-          const encoder = new OpenAIChatStreamEncoder({ id: `chatcmpl-${ctx.requestId}`, model: gw.resolve(ctx, req.model).id, createdS: createdS(), includeUsage: req.includeUsage });
+          const encoder = new OpenAIChatStreamEncoder({
+            id: `chatcmpl-${ctx.requestId}`,
+            model: gw.resolve(ctx, req.model).id,
+            createdS: createdS(),
+            includeUsage: req.includeUsage,
+          });
           await gw.chatStream(ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
           ticket?.complete(undefined);
         } catch (e) {
@@ -55,7 +70,10 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
       },
     },
     {
-      method: 'POST', path: '/v1/completions', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/v1/completions',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const body = await readJson(rc.req, deps.bodyLimitBytes);
         const req = decoded(decodeCompletionRequest(body));
@@ -69,7 +87,12 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
             sendText(rc.res, 200, text, 'application/json');
             return;
           }
-          const encoder = new OpenAICompletionStreamEncoder({ id: `cmpl-${ctx.requestId}`, model: req.model, createdS: createdS(), includeUsage: req.includeUsage });
+          const encoder = new OpenAICompletionStreamEncoder({
+            id: `cmpl-${ctx.requestId}`,
+            model: req.model,
+            createdS: createdS(),
+            includeUsage: req.includeUsage,
+          });
           await gw.completionStream(ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
           ticket?.complete(undefined);
         } catch (e) {
@@ -79,7 +102,10 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
       },
     },
     {
-      method: 'POST', path: '/v1/embeddings', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/v1/embeddings',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const req = decoded(decodeEmbeddingRequest(await readJson(rc.req, deps.bodyLimitBytes)));
         const { response } = await gw.embeddings(ctx, req);
@@ -87,14 +113,20 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
       },
     },
     {
-      method: 'GET', path: '/v1/models', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/v1/models',
+      family: 'openai',
+      auth: 'key',
       handler(rc, ctx) {
         const data = gw.listModels(ctx).map((m) => ({ id: m.id, object: 'model', created: m.createdS, owned_by: m.ownedBy }));
         sendJson(rc.res, 200, { object: 'list', data });
       },
     },
     {
-      method: 'GET', path: '/v1/models/:id', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/v1/models/:id',
+      family: 'openai',
+      auth: 'key',
       handler(rc, ctx) {
         const m = gw.getModel(ctx, rc.params.id!);
         sendJson(rc.res, 200, { id: m.id, object: 'model', created: m.createdS, owned_by: m.ownedBy });

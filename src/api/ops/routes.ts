@@ -8,14 +8,20 @@ export function opsRoutes(deps: ShellDeps): Route<never>[] {
   return [
     { method: 'GET', path: '/healthz', family: 'openai', auth: 'none', handler: (rc) => sendJson(rc.res, 200, { status: 'ok' }) },
     {
-      method: 'GET', path: '/readyz', family: 'openai', auth: 'none',
+      method: 'GET',
+      path: '/readyz',
+      family: 'openai',
+      auth: 'none',
       handler(rc) {
         const ready = deps.isReady() && !deps.isDraining();
         sendJson(rc.res, ready ? 200 : 503, { status: ready ? 'ready' : deps.isDraining() ? 'draining' : 'starting' });
       },
     },
     {
-      method: 'GET', path: '/metrics', family: 'openai', auth: 'none',
+      method: 'GET',
+      path: '/metrics',
+      family: 'openai',
+      auth: 'none',
       async handler(rc) {
         if (deps.metricsToken !== undefined) {
           const given = bearerToken(rc.req);

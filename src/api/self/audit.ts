@@ -26,10 +26,20 @@ export interface SelfAuditSink {
 }
 
 const ACTIONS: Record<string, string> = {
-  'POST /self/subscriptions': 'self.subscribe', 'POST /self/subscriptions/:id/change': 'self.plan.change', 'POST /self/subscriptions/:id/cancel': 'self.plan.cancel',
-  'POST /self/addons': 'self.addon.buy', 'POST /self/topup': 'self.topup', 'POST /self/redeem': 'self.code.redeem', 'POST /self/points/redeem': 'self.points.redeem',
-  'POST /self/keys': 'self.key.create', 'POST /self/keys/:id/revoke': 'self.key.revoke', 'PUT /self/keys/:id/cap': 'self.key.cap',
-  'POST /self/members': 'self.member.add', 'PUT /self/members/:id/cap': 'self.member.cap', 'PUT /self/phone': 'self.phone.link', 'PUT /self/notifications': 'self.notifications',
+  'POST /self/subscriptions': 'self.subscribe',
+  'POST /self/subscriptions/:id/change': 'self.plan.change',
+  'POST /self/subscriptions/:id/cancel': 'self.plan.cancel',
+  'POST /self/addons': 'self.addon.buy',
+  'POST /self/topup': 'self.topup',
+  'POST /self/redeem': 'self.code.redeem',
+  'POST /self/points/redeem': 'self.points.redeem',
+  'POST /self/keys': 'self.key.create',
+  'POST /self/keys/:id/revoke': 'self.key.revoke',
+  'PUT /self/keys/:id/cap': 'self.key.cap',
+  'POST /self/members': 'self.member.add',
+  'PUT /self/members/:id/cap': 'self.member.cap',
+  'PUT /self/phone': 'self.phone.link',
+  'PUT /self/notifications': 'self.notifications',
 };
 
 /** Wrap the write routes among `routes` so each call leaves an audit entry (a failing sink is logged, never fails the call). */
@@ -48,10 +58,20 @@ export function audited<R extends Route<never>>(routes: R[], sink: SelfAuditSink
         outcome = e instanceof TokenGridError ? e.status : 500;
         throw e;
       } finally {
-        sink.append({
-          actor: `key:${ctx.key.id}`, role: ctx.key.memberId === null ? 'account' : 'member', action, target: rc.params.id ?? null, accountId: ctx.key.accountId,
-          outcome, before: null, after: null, requestId: rc.requestId, source: rc.req.socket.remoteAddress ?? null,
-        }).catch(onError);
+        sink
+          .append({
+            actor: `key:${ctx.key.id}`,
+            role: ctx.key.memberId === null ? 'account' : 'member',
+            action,
+            target: rc.params.id ?? null,
+            accountId: ctx.key.accountId,
+            outcome,
+            before: null,
+            after: null,
+            requestId: rc.requestId,
+            source: rc.req.socket.remoteAddress ?? null,
+          })
+          .catch(onError);
       }
     };
     return { ...r, handler } as R;

@@ -21,20 +21,31 @@ export interface SelfKeyDeps extends BillingRouteDeps {
   memberLimit?: (accountId: string) => Promise<{ limit: number; what: 'seats' | 'members' } | null>;
 }
 
-export const keyBody = z.object({
-  name: z.string().min(1).max(100),
-  allowedModels: z.array(z.string().min(1).max(100)).max(100).nullable().optional(),
-  expiresAt: z.string().datetime({ offset: true }).nullable().optional(),
-  /** Token coins a calendar month for this key alone (an agent's budget); omitted: no key cap. */
-  monthlyCap: z.number().int().positive().max(1e15).optional(),
-  limits: z.object({
-    requestsPerMinute: z.number().int().positive().optional(),
-    tokensPerMinute: z.number().int().positive().optional(),
-    concurrentRequests: z.number().int().positive().optional(),
-  }).strict().optional(),
-}).strict();
+export const keyBody = z
+  .object({
+    name: z.string().min(1).max(100),
+    allowedModels: z.array(z.string().min(1).max(100)).max(100).nullable().optional(),
+    expiresAt: z.string().datetime({ offset: true }).nullable().optional(),
+    /** Token coins a calendar month for this key alone (an agent's budget); omitted: no key cap. */
+    monthlyCap: z.number().int().positive().max(1e15).optional(),
+    limits: z
+      .object({
+        requestsPerMinute: z.number().int().positive().optional(),
+        tokensPerMinute: z.number().int().positive().optional(),
+        concurrentRequests: z.number().int().positive().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
 
-export const memberBody = z.object({ name: z.string().min(1).max(200), role: z.enum(['admin', 'member']).optional(), monthlyCap: z.number().int().nonnegative().max(1e15).nullable().optional() }).strict();
+export const memberBody = z
+  .object({
+    name: z.string().min(1).max(200),
+    role: z.enum(['admin', 'member']).optional(),
+    monthlyCap: z.number().int().nonnegative().max(1e15).nullable().optional(),
+  })
+  .strict();
 export const capBody = z.object({ monthlyCap: z.number().int().nonnegative().max(1e15).nullable() }).strict();
 
 /** Per field, the stricter of the parent key's limit and the one asked for (a missing field is no limit). */
@@ -57,8 +68,16 @@ export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
     const agent = member !== undefined && member.name.startsWith('agent: ');
     const cap = agent ? await deps.billing.memberCap(k.accountId, k.memberId!) : null;
     return {
-      id: k.id, name: k.name, prefix: k.prefix, memberId: k.memberId, memberName: member?.name ?? null, allowedModels: k.allowedModels,
-      expiresAt: isoOrNull(k.expiresAtMs), revokedAt: isoOrNull(k.revokedAtMs), limits: k.limits, createdAt: isoOrNull(k.createdAtMs),
+      id: k.id,
+      name: k.name,
+      prefix: k.prefix,
+      memberId: k.memberId,
+      memberName: member?.name ?? null,
+      allowedModels: k.allowedModels,
+      expiresAt: isoOrNull(k.expiresAtMs),
+      revokedAt: isoOrNull(k.revokedAtMs),
+      limits: k.limits,
+      createdAt: isoOrNull(k.createdAtMs),
       monthlyCap: cap === null ? null : { cap: cap.capCoins, used: cap.usedCoins, left: cap.leftCoins, resetsAt: cap.resetsAt, text: cap.text },
       current: k.id === self,
     };
@@ -81,7 +100,11 @@ export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
     if (counted) {
       const cap = await deps.memberLimit?.(accountId);
       const count = (await store.listMembers(accountId)).filter((m) => !m.name.startsWith('agent: ')).length;
-      if (cap && count >= cap.limit) throw new TokenGridError('unprocessable', `The account already has ${count} members and its plan allows ${cap.limit} ${cap.what}; buy extra seats or upgrade the plan first.`);
+      if (cap && count >= cap.limit)
+        throw new TokenGridError(
+          'unprocessable',
+          `The account already has ${count} members and its plan allows ${cap.limit} ${cap.what}; buy extra seats or upgrade the plan first.`,
+        );
     }
     const r = await addMember(deps.accounts, { accountId, name, role });
     if (!r.ok) failWith(r.code, r.message);
@@ -89,7 +112,10 @@ export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
   };
   return [
     {
-      method: 'GET', path: '/self/keys', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/self/keys',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const data = [];
         for (const k of await visibleKeys(ctx)) data.push(await keyView(k, ctx.key.id));
@@ -97,7 +123,10 @@ export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
       },
     },
     {
-      method: 'POST', path: '/self/keys', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/self/keys',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const body = await parseBody(rc, keyBody, limit);
         // A key never gets more models than the key that made it.
@@ -106,7 +135,12 @@ export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
         if (mine !== null) {
           if (allowed === null) allowed = [...mine];
           const extra = allowed.filter((m) => !mine.includes(m));
-          if (extra.length > 0) throw new TokenGridError('permission_denied', `This key may only use ${mine.join(', ')}; it cannot make a key for ${extra.join(', ')}.`, 'allowedModels');
+          if (extra.length > 0)
+            throw new TokenGridError(
+              'permission_denied',
+              `This key may only use ${mine.join(', ')}; it cannot make a key for ${extra.join(', ')}.`,
+              'allowedModels',
+            );
         }
         let memberId = ctx.key.memberId;
         if (body.monthlyCap !== undefined) {
@@ -121,15 +155,22 @@ export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
         const parentExpiry = ctx.key.expiresAtMs;
         const expiresAtMs = parentExpiry === null ? asked : asked === null ? parentExpiry : Math.min(asked, parentExpiry);
         const r = await createApiKey(deps.accounts, {
-          accountId: ctx.key.accountId, memberId, name: body.name, allowedModels: allowed,
-          expiresAtMs, limits: narrowerLimits(ctx.key.limits, body.limits ?? {}),
+          accountId: ctx.key.accountId,
+          memberId,
+          name: body.name,
+          allowedModels: allowed,
+          expiresAtMs,
+          limits: narrowerLimits(ctx.key.limits, body.limits ?? {}),
         });
         if (!r.ok) failWith(r.code, r.message);
         sendJson(rc.res, 201, { key: r.value.key, notice: 'The key is shown once; store it now.', ...(await keyView(r.value.record, ctx.key.id)) });
       },
     },
     {
-      method: 'POST', path: '/self/keys/:id/revoke', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/self/keys/:id/revoke',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         rc.req.resume();
         const k = (await visibleKeys(ctx)).find((x) => x.id === rc.params.id);
@@ -140,22 +181,31 @@ export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
       },
     },
     {
-      method: 'PUT', path: '/self/keys/:id/cap', family: 'openai', auth: 'key',
+      method: 'PUT',
+      path: '/self/keys/:id/cap',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const body = await parseBody(rc, capBody, limit);
-        await requireManager(deps, ctx, 'change a key\'s monthly cap');
+        await requireManager(deps, ctx, "change a key's monthly cap");
         const k = (await visibleKeys(ctx)).find((x) => x.id === rc.params.id);
         if (k === undefined) throw new TokenGridError('not_found', `Key ${rc.params.id} does not exist.`);
         const member = k.memberId === null ? undefined : await store.getMember(k.memberId);
         if (member === undefined || !member.name.startsWith('agent: ')) {
-          throw new TokenGridError('unprocessable', `Key ${k.id} was made without a monthly cap; its spending counts against ${k.memberId === null ? 'the account' : `member ${k.memberId}'s cap`}. Make a new key with monthlyCap.`);
+          throw new TokenGridError(
+            'unprocessable',
+            `Key ${k.id} was made without a monthly cap; its spending counts against ${k.memberId === null ? 'the account' : `member ${k.memberId}'s cap`}. Make a new key with monthlyCap.`,
+          );
         }
         await setCap(ctx.key.accountId, member.id, body.monthlyCap);
         sendJson(rc.res, 200, await keyView(k, ctx.key.id));
       },
     },
     {
-      method: 'GET', path: '/self/members', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/self/members',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const role = await selfRole(deps, ctx);
         const members = (await store.listMembers(ctx.key.accountId)).filter((m) => role === 'manager' || m.id === ctx.key.memberId);
@@ -165,7 +215,10 @@ export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
       },
     },
     {
-      method: 'POST', path: '/self/members', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/self/members',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const body = await parseBody(rc, memberBody, limit);
         await requireManager(deps, ctx, 'add members');
@@ -176,7 +229,10 @@ export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
       },
     },
     {
-      method: 'PUT', path: '/self/members/:id/cap', family: 'openai', auth: 'key',
+      method: 'PUT',
+      path: '/self/members/:id/cap',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const body = await parseBody(rc, capBody, limit);
         await requireManager(deps, ctx, 'set member caps');

@@ -9,7 +9,18 @@ import type { RequestContext } from '../../gateway/index.ts';
 import type { Offer } from '../../billing/index.ts';
 import { sendJson } from '../http.ts';
 import type { Route } from '../router.ts';
-import { dec, idempotencyKey, minorFrom, moneyInput, orderView, sendOutcome, subscriptionBody, unwrap, value, type BillingRouteDeps } from '../admin/billing-common.ts';
+import {
+  dec,
+  idempotencyKey,
+  minorFrom,
+  moneyInput,
+  orderView,
+  sendOutcome,
+  subscriptionBody,
+  unwrap,
+  value,
+  type BillingRouteDeps,
+} from '../admin/billing-common.ts';
 import { parseBody } from '../admin/common.ts';
 
 /** Who a key acts for: the whole account (no member, or an owner or admin member) or one member. */
@@ -36,9 +47,23 @@ export const selfOrderSchemas = {
 };
 
 const offerView = (o: Offer, action: string, why: string | null) => ({
-  id: o.id, name: o.name, description: o.description, type: o.type, price: dec(o.priceMinor), priceMinor: o.priceMinor, currency: o.currency,
-  cycle: o.cycle, allowance: o.allowance, models: o.models, overage: o.overage, channel: o.channel, feature: o.feature, renews: o.renews,
-  action, buyable: why === null, why,
+  id: o.id,
+  name: o.name,
+  description: o.description,
+  type: o.type,
+  price: dec(o.priceMinor),
+  priceMinor: o.priceMinor,
+  currency: o.currency,
+  cycle: o.cycle,
+  allowance: o.allowance,
+  models: o.models,
+  overage: o.overage,
+  channel: o.channel,
+  feature: o.feature,
+  renews: o.renews,
+  action,
+  buyable: why === null,
+  why,
 });
 
 export function selfOrderRoutes(deps: BillingRouteDeps): Route<RequestContext>[] {
@@ -52,7 +77,10 @@ export function selfOrderRoutes(deps: BillingRouteDeps): Route<RequestContext>[]
   };
   return [
     {
-      method: 'GET', path: '/self/offers', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/self/offers',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const accountId = ctx.key.accountId;
         await b.catchUp(accountId);
@@ -64,10 +92,11 @@ export function selfOrderRoutes(deps: BillingRouteDeps): Route<RequestContext>[]
         const treeSubs = [...subs];
         const top = async (id: string): Promise<string> => {
           const seen = new Set([id]);
-          for (let a = await deps.accounts.store.getAccount(id); a?.parentId != null && !seen.has(a.parentId); a = await deps.accounts.store.getAccount(id)) seen.add(id = a.parentId);
+          for (let a = await deps.accounts.store.getAccount(id); a?.parentId != null && !seen.has(a.parentId); a = await deps.accounts.store.getAccount(id))
+            seen.add((id = a.parentId));
           return id;
         };
-        for (const queue = [await top(accountId)], seen = new Set<string>(); queue.length > 0;) {
+        for (const queue = [await top(accountId)], seen = new Set<string>(); queue.length > 0; ) {
           const id = queue.shift()!;
           if (seen.has(id)) continue;
           seen.add(id);
@@ -97,7 +126,10 @@ export function selfOrderRoutes(deps: BillingRouteDeps): Route<RequestContext>[]
       },
     },
     {
-      method: 'POST', path: '/self/subscriptions', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/self/subscriptions',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const key = idempotencyKey(rc);
         const body = await parseBody(rc, selfOrderSchemas.subscribe, limit);
@@ -109,18 +141,29 @@ export function selfOrderRoutes(deps: BillingRouteDeps): Route<RequestContext>[]
       },
     },
     {
-      method: 'POST', path: '/self/subscriptions/:id/change', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/self/subscriptions/:id/change',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const key = idempotencyKey(rc);
         const body = await parseBody(rc, selfOrderSchemas.change, limit);
         await requireManager(deps, ctx, 'change the plan');
         await ownSub(ctx, rc.params.id!);
         const r = unwrap(await b.changePlan({ subscriptionId: rc.params.id!, ...body, actor: actor(ctx), idempotencyKey: key }));
-        sendOutcome(rc, 200, { ...subscriptionBody(b, r.value.subscription, r.value.order), change: r.value.kind, effectiveAt: r.value.effectiveAt }, r.replayed);
+        sendOutcome(
+          rc,
+          200,
+          { ...subscriptionBody(b, r.value.subscription, r.value.order), change: r.value.kind, effectiveAt: r.value.effectiveAt },
+          r.replayed,
+        );
       },
     },
     {
-      method: 'POST', path: '/self/subscriptions/:id/cancel', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/self/subscriptions/:id/cancel',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const key = idempotencyKey(rc);
         rc.req.resume();
@@ -131,7 +174,10 @@ export function selfOrderRoutes(deps: BillingRouteDeps): Route<RequestContext>[]
       },
     },
     {
-      method: 'POST', path: '/self/addons', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/self/addons',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const key = idempotencyKey(rc);
         const body = await parseBody(rc, selfOrderSchemas.addon, limit);
@@ -141,34 +187,69 @@ export function selfOrderRoutes(deps: BillingRouteDeps): Route<RequestContext>[]
       },
     },
     {
-      method: 'POST', path: '/self/topup', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/self/topup',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const key = idempotencyKey(rc);
         const body = await parseBody(rc, selfOrderSchemas.topup, limit);
         await requireManager(deps, ctx, 'top up the wallet');
         const amountMinor = minorFrom(body);
-        const r = unwrap(await b.topUp({ accountId: ctx.key.accountId, amountMinor, channel: body.channel ?? 'phone_bill', reference: null, actor: actor(ctx), idempotencyKey: key }));
-        sendOutcome(rc, 201, { order: orderView(r.value.order), wallet: { balanceMinor: r.value.walletMinor, balance: dec(r.value.walletMinor) }, settledOrders: r.value.settledOrders }, r.replayed);
+        const r = unwrap(
+          await b.topUp({
+            accountId: ctx.key.accountId,
+            amountMinor,
+            channel: body.channel ?? 'phone_bill',
+            reference: null,
+            actor: actor(ctx),
+            idempotencyKey: key,
+          }),
+        );
+        sendOutcome(
+          rc,
+          201,
+          {
+            order: orderView(r.value.order),
+            wallet: { balanceMinor: r.value.walletMinor, balance: dec(r.value.walletMinor) },
+            settledOrders: r.value.settledOrders,
+          },
+          r.replayed,
+        );
       },
     },
     {
-      method: 'POST', path: '/self/points/redeem', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/self/points/redeem',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const key = idempotencyKey(rc);
         const body = await parseBody(rc, selfOrderSchemas.points, limit);
         await requireManager(deps, ctx, 'redeem points');
         const r = unwrap(await b.redeemPoints({ accountId: ctx.key.accountId, points: body.points, actor: actor(ctx), idempotencyKey: key }));
-        sendOutcome(rc, 201, { order: orderView(r.value.order), tokens: r.value.tokens, pointsLeft: r.value.pointsLeft, expiresAt: r.value.expiresAt }, r.replayed);
+        sendOutcome(
+          rc,
+          201,
+          { order: orderView(r.value.order), tokens: r.value.tokens, pointsLeft: r.value.pointsLeft, expiresAt: r.value.expiresAt },
+          r.replayed,
+        );
       },
     },
     {
-      method: 'GET', path: '/self/orders', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/self/orders',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         sendJson(rc.res, 200, { data: (await b.listOrders({ accountId: ctx.key.accountId })).map(orderView) });
       },
     },
     {
-      method: 'GET', path: '/self/entitlements', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/self/entitlements',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         sendJson(rc.res, 200, value({ ok: true, value: await b.entitlements(ctx.key.accountId) }));
       },

@@ -24,19 +24,30 @@ export function selfRoutes(deps: BillingRouteDeps & SelfKeyDeps): Route<RequestC
     ...selfOrderRoutes(deps),
     ...selfKeyRoutes(deps),
     {
-      method: 'GET', path: '/self/balance', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/self/balance',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         sendJson(rc.res, 200, await b.balance(ctx.key.accountId, ctx.key.memberId));
       },
     },
     {
-      method: 'GET', path: '/self/usage', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/self/usage',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const now = deps.clock.nowMs();
         const fromMs = parseDate(rc.query, 'from', now - 30 * DAY_MS);
         const toMs = parseDate(rc.query, 'to', now + 1);
-        const records = (await deps.charging.listUsage(ctx.key.accountId, { fromMs, toMs })).filter((u) => ctx.key.memberId === null || u.memberId === ctx.key.memberId);
-        const rows = new Map<string, { day: string; model: string; requests: number; tokensInput: number; tokensOutput: number; tokens: number; coins: number; chargedMinor: number }>();
+        const records = (await deps.charging.listUsage(ctx.key.accountId, { fromMs, toMs })).filter(
+          (u) => ctx.key.memberId === null || u.memberId === ctx.key.memberId,
+        );
+        const rows = new Map<
+          string,
+          { day: string; model: string; requests: number; tokensInput: number; tokensOutput: number; tokens: number; coins: number; chargedMinor: number }
+        >();
         for (const u of records) {
           const day = new Date(u.settledAtMs).toISOString().slice(0, 10);
           const k = `${day} ${u.model}`;
@@ -49,26 +60,46 @@ export function selfRoutes(deps: BillingRouteDeps & SelfKeyDeps): Route<RequestC
           r.chargedMinor += u.charges.filter((c) => c.unit === 'money').reduce((s, c) => s + c.amount, 0);
           rows.set(k, r);
         }
-        const data = [...rows.values()].sort((x, y) => (x.day + x.model < y.day + y.model ? -1 : 1)).map((r) => ({ ...r, text: `${plainAmount('tokens', r.tokens, null)} in ${r.requests} request(s)` }));
+        const data = [...rows.values()]
+          .sort((x, y) => (x.day + x.model < y.day + y.model ? -1 : 1))
+          .map((r) => ({ ...r, text: `${plainAmount('tokens', r.tokens, null)} in ${r.requests} request(s)` }));
         const total = data.reduce((s, r) => s + r.tokens, 0);
-        sendJson(rc.res, 200, { accountId: ctx.key.accountId, memberId: ctx.key.memberId, from: isoOrNull(fromMs), to: isoOrNull(toMs), totalTokens: total, totalCoins: data.reduce((s, r) => s + r.coins, 0), text: `${plainAmount('tokens', total, null)} used`, data });
+        sendJson(rc.res, 200, {
+          accountId: ctx.key.accountId,
+          memberId: ctx.key.memberId,
+          from: isoOrNull(fromMs),
+          to: isoOrNull(toMs),
+          totalTokens: total,
+          totalCoins: data.reduce((s, r) => s + r.coins, 0),
+          text: `${plainAmount('tokens', total, null)} used`,
+          data,
+        });
       },
     },
     {
-      method: 'GET', path: '/self/subscriptions', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/self/subscriptions',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         await b.catchUp(ctx.key.accountId);
         sendJson(rc.res, 200, { data: (await b.listSubscriptions({ accountId: ctx.key.accountId })).map((s) => subscriptionBody(b, s)) });
       },
     },
     {
-      method: 'GET', path: '/self/bills', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/self/bills',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         sendJson(rc.res, 200, { data: (await b.listBills({ accountId: ctx.key.accountId })).map(billView) });
       },
     },
     {
-      method: 'GET', path: '/self/bills/preview', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/self/bills/preview',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const r = await b.previewBill(ctx.key.accountId, rc.query.get('period') ?? month());
         if (!r.ok) throw new TokenGridError('invalid_request', r.message, 'period');
@@ -76,7 +107,10 @@ export function selfRoutes(deps: BillingRouteDeps & SelfKeyDeps): Route<RequestC
       },
     },
     {
-      method: 'GET', path: '/self/bills/:id', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/self/bills/:id',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const raw = rc.params.id!;
         const bill = await b.getBill(raw.replace(/\.(csv|json)$/, ''));
@@ -86,26 +120,50 @@ export function selfRoutes(deps: BillingRouteDeps & SelfKeyDeps): Route<RequestC
       },
     },
     {
-      method: 'POST', path: '/self/redeem', family: 'openai', auth: 'key',
+      method: 'POST',
+      path: '/self/redeem',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const key = idempotencyKey(rc, false);
         const body = await parseBody(rc, selfSchemas.redeem, deps.bodyLimitBytes);
         const r = unwrap(await b.redeemCode({ accountId: ctx.key.accountId, code: body.code, actor: `key:${ctx.key.id}`, idempotencyKey: key }));
-        sendOutcome(rc, 201, { offerId: r.value.offerId, order: orderView(r.value.order), subscription: r.value.subscription === null ? null : subscriptionBody(b, r.value.subscription), walletMinor: r.value.walletMinor }, r.replayed);
+        sendOutcome(
+          rc,
+          201,
+          {
+            offerId: r.value.offerId,
+            order: orderView(r.value.order),
+            subscription: r.value.subscription === null ? null : subscriptionBody(b, r.value.subscription),
+            walletMinor: r.value.walletMinor,
+          },
+          r.replayed,
+        );
       },
     },
     {
-      method: 'GET', path: '/self/openapi.json', family: 'openai', auth: 'key',
-      handler(rc) { sendJson(rc.res, 200, openApiDocument()); },
+      method: 'GET',
+      path: '/self/openapi.json',
+      family: 'openai',
+      auth: 'key',
+      handler(rc) {
+        sendJson(rc.res, 200, openApiDocument());
+      },
     },
     {
-      method: 'GET', path: '/v1/dashboard/billing/subscription', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/v1/dashboard/billing/subscription',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         sendJson(rc.res, 200, await b.legacySubscription(ctx.key.accountId, ctx.key.memberId));
       },
     },
     {
-      method: 'GET', path: '/v1/dashboard/billing/usage', family: 'openai', auth: 'key',
+      method: 'GET',
+      path: '/v1/dashboard/billing/usage',
+      family: 'openai',
+      auth: 'key',
       async handler(rc, ctx) {
         const now = deps.clock.nowMs();
         const fromMs = parseDate(rc.query, 'start_date', Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1));

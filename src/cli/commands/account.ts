@@ -44,7 +44,10 @@ const list: CommandSpec = {
 
 function membersTable(members: Obj[]): string {
   if (members.length === 0) return 'Members: none';
-  return `Members:\n${formatTable(['ID', 'NAME', 'ROLE'], members.map((m) => [text(m, 'id'), text(m, 'name'), text(m, 'role')]))}`;
+  return `Members:\n${formatTable(
+    ['ID', 'NAME', 'ROLE'],
+    members.map((m) => [text(m, 'id'), text(m, 'name'), text(m, 'role')]),
+  )}`;
 }
 
 const show: CommandSpec = {

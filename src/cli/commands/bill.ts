@@ -55,7 +55,10 @@ export function billCsv(bill: Obj): string {
   const rows = lines.length > 0 ? lines : [bill];
   const headers: string[] = [];
   for (const r of rows) for (const [k, v] of Object.entries(r)) if ((typeof v !== 'object' || v === null) && !headers.includes(k)) headers.push(k);
-  return toCsv(headers, rows.map((r) => headers.map((h) => r[h])));
+  return toCsv(
+    headers,
+    rows.map((r) => headers.map((h) => r[h])),
+  );
 }
 
 function billText(bill: Obj): string {
@@ -64,7 +67,10 @@ function billText(bill: Obj): string {
   const head = formatRecord(total === '-' ? bill : { ...bill, total });
   if (lines.length === 0) return head;
   const cols = Object.keys(lines[0]!).filter((k) => lines.some((l) => typeof l[k] !== 'object' || l[k] === null));
-  return `${head}\nLines:\n${formatTable(cols.map((c) => c.toUpperCase()), lines.map((l) => cols.map((c) => text(l, c))))}`;
+  return `${head}\nLines:\n${formatTable(
+    cols.map((c) => c.toUpperCase()),
+    lines.map((l) => cols.map((c) => text(l, c))),
+  )}`;
 }
 
 const show: CommandSpec = {

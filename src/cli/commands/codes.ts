@@ -42,8 +42,8 @@ const create: CommandSpec = {
 
 function redeemedText(accountId: string, o: Obj, nowMs: number): string {
   const bucket = asObj(o.bucket ?? o);
-  const detail = typeof bucket.remaining === 'number' && typeof bucket.unit === 'string'
-    ? describeBucket(bucket as unknown as BucketView, nowMs) : formatRecord(o);
+  const detail =
+    typeof bucket.remaining === 'number' && typeof bucket.unit === 'string' ? describeBucket(bucket as unknown as BucketView, nowMs) : formatRecord(o);
   return `Redeemed the code for ${accountId}:\n  ${detail.split('\n').join('\n  ')}`;
 }
 

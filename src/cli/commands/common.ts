@@ -5,7 +5,9 @@ export const ACCOUNT: OptionSpec = { type: 'string', value: '<id>', required: tr
 export const ACCOUNT_FILTER: OptionSpec = { type: 'string', value: '<id>', help: 'only this account (acct_...)' };
 export const OFFER: OptionSpec = { type: 'string', value: '<id>', required: true, help: 'offer id (see tokengrid offers)' };
 export const IDEMPOTENCY_KEY: OptionSpec = {
-  type: 'string', value: '<key>', help: 'Idempotency-Key to send (default: a random uuid); reuse it to retry safely',
+  type: 'string',
+  value: '<key>',
+  help: 'Idempotency-Key to send (default: a random uuid); reuse it to retry safely',
 };
 export const MODELS: OptionSpec = { type: 'string', value: '<m1,m2>', help: 'only these models (ids, aliases or group:<name>), comma-separated' };
 

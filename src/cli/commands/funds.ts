@@ -52,10 +52,13 @@ const grant: CommandSpec = {
     const kindText = str(ctx.opts, 'kind');
     const models = str(ctx.opts, 'models');
     const body = {
-      unit: 'tokens', amount, kind: kindText === undefined ? 'manual' : oneOf('kind', kindText, GRANT_KINDS),
+      unit: 'tokens',
+      amount,
+      kind: kindText === undefined ? 'manual' : oneOf('kind', kindText, GRANT_KINDS),
       expiresAt: expires === undefined ? undefined : futureInstant('expires', expires, ctx.nowMs()),
       models: models === undefined ? undefined : nameList('models', models),
-      memberId: str(ctx.opts, 'member'), reference: str(ctx.opts, 'reference'),
+      memberId: str(ctx.opts, 'member'),
+      reference: str(ctx.opts, 'reference'),
     };
     const b = asObj(await ctx.client.post(`/admin/accounts/${seg(accountId)}/grants`, body)) as unknown as BucketView;
     const detail = typeof b.remaining === 'number' ? `: ${describeBucket(b, ctx.nowMs())}` : '';

@@ -11,6 +11,13 @@ import { usageCommands } from './usage.ts';
 
 /** Every command, in the order `tokengrid --help` lists them. */
 export const COMMANDS: CommandSpec[] = [
-  ...accountCommands, ...keyCommands, ...offerCommands, ...fundsCommands, ...balanceCommands, ...usageCommands,
-  ...codeCommands, ...billCommands, ...securityCommands,
+  ...accountCommands,
+  ...keyCommands,
+  ...offerCommands,
+  ...fundsCommands,
+  ...balanceCommands,
+  ...usageCommands,
+  ...codeCommands,
+  ...billCommands,
+  ...securityCommands,
 ];

@@ -6,7 +6,11 @@ import { ACCOUNT, ACCOUNT_FILTER, MODELS, asObj, jsonObject, listOf, seg, text, 
 
 const MAX_LIMIT = 1_000_000_000;
 
-interface Limits { requestsPerMinute?: number; tokensPerMinute?: number; concurrentRequests?: number }
+interface Limits {
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
+  concurrentRequests?: number;
+}
 
 function limitsFrom(ctx: CommandContext): Limits | undefined {
   const limits: Limits = {};
@@ -84,8 +88,13 @@ const list: CommandSpec = {
   async run(ctx) {
     const body = await ctx.client.get('/admin/keys', { query: { account: str(ctx.opts, 'account') } });
     const rows = listOf(body).map((k) => [
-      text(k, 'id'), text(k, 'accountId'), text(k, 'name'), `${text(k, 'prefix')}…`, modelsText(k.allowedModels),
-      k.expiresAt ? formatWhen(k.expiresAt as string) : 'never', keyStatus(k, ctx.nowMs()),
+      text(k, 'id'),
+      text(k, 'accountId'),
+      text(k, 'name'),
+      `${text(k, 'prefix')}…`,
+      modelsText(k.allowedModels),
+      k.expiresAt ? formatWhen(k.expiresAt as string) : 'never',
+      keyStatus(k, ctx.nowMs()),
     ]);
     const human = rows.length === 0 ? 'No keys.' : formatTable(['ID', 'ACCOUNT', 'NAME', 'PREFIX', 'MODELS', 'EXPIRES', 'STATUS'], rows);
     return { json: jsonObject(body), human };

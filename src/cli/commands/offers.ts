@@ -16,8 +16,10 @@ export async function subscribeOrExplain(ctx: CommandContext, accountId: string,
     return await subscribe(ctx, accountId, offerId);
   } catch (e) {
     if (!justCreated || !(e instanceof CliError)) throw e;
-    throw new CliError(`Account ${accountId} was created, but subscribing it to offer ${offerId} failed: ${e.message} `
-      + `Retry with: tokengrid subscribe --account ${accountId} --offer ${offerId}`);
+    throw new CliError(
+      `Account ${accountId} was created, but subscribing it to offer ${offerId} failed: ${e.message} ` +
+        `Retry with: tokengrid subscribe --account ${accountId} --offer ${offerId}`,
+    );
   }
 }
 

@@ -31,15 +31,29 @@ const audit: CommandSpec = {
     const limit = str(ctx.opts, 'limit');
     const body = await ctx.client.get('/admin/audit', {
       query: {
-        account: str(ctx.opts, 'account'), actor: str(ctx.opts, 'actor'), action: str(ctx.opts, 'action'),
-        since: isoOpt('since', str(ctx.opts, 'since')), until: isoOpt('until', str(ctx.opts, 'until')),
+        account: str(ctx.opts, 'account'),
+        actor: str(ctx.opts, 'actor'),
+        action: str(ctx.opts, 'action'),
+        since: isoOpt('since', str(ctx.opts, 'since')),
+        until: isoOpt('until', str(ctx.opts, 'until')),
         limit: limit === undefined ? undefined : String(positiveInt('limit', limit, 10_000)),
       },
     });
     const rows = listOf(body);
     if (rows.length === 0) return { json: body, human: 'No audit entries match.' };
-    const table = formatTable(['#', 'time', 'actor', 'role', 'action', 'target', 'status', 'source'],
-      rows.map((e) => [text(e, 'seq'), text(e, 'at'), text(e, 'actor'), text(e, 'role'), text(e, 'action'), text(e, 'target'), text(e, 'outcome'), text(e, 'source')]));
+    const table = formatTable(
+      ['#', 'time', 'actor', 'role', 'action', 'target', 'status', 'source'],
+      rows.map((e) => [
+        text(e, 'seq'),
+        text(e, 'at'),
+        text(e, 'actor'),
+        text(e, 'role'),
+        text(e, 'action'),
+        text(e, 'target'),
+        text(e, 'outcome'),
+        text(e, 'source'),
+      ]),
+    );
     return { json: body, human: table };
   },
 };
@@ -66,7 +80,10 @@ const rotate: CommandSpec = {
     const r = asObj(await ctx.client.post('/admin/root-key/rotate', undefined));
     const show = flag(ctx.opts, 'show-key');
     const json = show ? r : { path: r.path, notice: r.notice };
-    return { json, human: `The root admin key was replaced; the new key is in ${text(r, 'path')} on the server (mode 0600).${show ? `\nnew key: ${text(r, 'key')}` : ''}` };
+    return {
+      json,
+      human: `The root admin key was replaced; the new key is in ${text(r, 'path')} on the server (mode 0600).${show ? `\nnew key: ${text(r, 'key')}` : ''}`,
+    };
   },
 };
 
@@ -81,7 +98,8 @@ const demoKey: CommandSpec = {
     try {
       key = readFileSync(file, 'utf8').trim();
     } catch (e) {
-      const why = (e as { code?: string }).code === 'ENOENT' ? 'not found (the demo account is made on the first start of a new data folder)' : (e as Error).message;
+      const why =
+        (e as { code?: string }).code === 'ENOENT' ? 'not found (the demo account is made on the first start of a new data folder)' : (e as Error).message;
       throw new CliError(`no demo key: ${file}: ${why}`);
     }
     return { json: { key, path: file }, human: key };

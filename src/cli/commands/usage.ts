@@ -23,8 +23,14 @@ const charged = (o: Obj, coins: string, minor: string): string =>
 function summaryText(rows: Obj[]): string {
   const table = formatTable(
     ['DAY', 'MODEL', 'REQUESTS', 'INPUT', 'OUTPUT', 'CHARGED (tokens + wallet)'],
-    rows.map((r) => [text(r, 'day'), text(r, 'model'), formatCount(n(r, 'requests')), formatTokens(n(r, 'tokensInput')),
-      formatTokens(n(r, 'tokensOutput')), charged(r, 'chargedCoins', 'chargedMinor')]),
+    rows.map((r) => [
+      text(r, 'day'),
+      text(r, 'model'),
+      formatCount(n(r, 'requests')),
+      formatTokens(n(r, 'tokensInput')),
+      formatTokens(n(r, 'tokensOutput')),
+      charged(r, 'chargedCoins', 'chargedMinor'),
+    ]),
   );
   const sum = (k: string): number => rows.reduce((s, r) => s + n(r, k), 0);
   return `${table}\nTotal: ${formatCount(sum('requests'))} requests, ${formatTokens(sum('tokensInput'))} input and ${formatTokens(sum('tokensOutput'))} output tokens.`;
@@ -42,8 +48,11 @@ export function chargesText(charges: unknown): string {
     totals.set(key, t);
   }
   if (totals.size === 0) return 'nothing';
-  return [...totals.values()].map((t) => (t.unit === 'money' ? formatMoney(t.amount, t.currency)
-    : t.unit === 'requests' ? `${formatCount(t.amount)} requests` : `${formatTokens(t.amount)} tokens`)).join(' + ');
+  return [...totals.values()]
+    .map((t) =>
+      t.unit === 'money' ? formatMoney(t.amount, t.currency) : t.unit === 'requests' ? `${formatCount(t.amount)} requests` : `${formatTokens(t.amount)} tokens`,
+    )
+    .join(' + ');
 }
 
 function recordsText(rows: Obj[]): string {
@@ -52,8 +61,15 @@ function recordsText(rows: Obj[]): string {
     rows.map((r) => {
       const usage = asObj(r.usage);
       const settled = typeof r.settledAtMs === 'number' ? formatWhen(new Date(r.settledAtMs).toISOString()) : '-';
-      return [settled, text(r, 'requestId'), text(r, 'model'), formatTokens(n(usage, 'tokensInput')), formatTokens(n(usage, 'tokensOutput')),
-        chargesText(r.charges), `${text(r, 'status')}${r.usageEstimated ? ' (estimated)' : ''}`];
+      return [
+        settled,
+        text(r, 'requestId'),
+        text(r, 'model'),
+        formatTokens(n(usage, 'tokensInput')),
+        formatTokens(n(usage, 'tokensOutput')),
+        chargesText(r.charges),
+        `${text(r, 'status')}${r.usageEstimated ? ' (estimated)' : ''}`,
+      ];
     }),
   );
 }

@@ -19,7 +19,9 @@ before(async () => {
   server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
-    req.on('data', (c: string) => { body += c; });
+    req.on('data', (c: string) => {
+      body += c;
+    });
     req.on('end', () => handler(req, body, res));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -34,15 +36,25 @@ after(async () => {
 
 const request: ChatRequest = {
   model: 'client-model',
-  messages: [{ role: 'system', content: [{ type: 'text', text: 'sys' }] }, { role: 'user', content: [{ type: 'text', text: 'hi' }] }],
-  stream: false, includeUsage: true, extra: {},
+  messages: [
+    { role: 'system', content: [{ type: 'text', text: 'sys' }] },
+    { role: 'user', content: [{ type: 'text', text: 'hi' }] },
+  ],
+  stream: false,
+  includeUsage: true,
+  extra: {},
 };
 
 function call(over: Partial<UpstreamCall> = {}): UpstreamCall {
   return {
     provider: { name: 'anth', adapter: 'anthropic', baseUrl, apiKey: 'sk-test', headers: { 'anthropic-beta': 'b1' } },
-    upstreamModel: 'claude-up', dispatcher: agent, signal: new AbortController().signal, requestId: 'req_1',
-    timeoutMsHeaders: 5000, timeoutMsBody: 5000, ...over,
+    upstreamModel: 'claude-up',
+    dispatcher: agent,
+    signal: new AbortController().signal,
+    requestId: 'req_1',
+    timeoutMsHeaders: 5000,
+    timeoutMsBody: 5000,
+    ...over,
   };
 }
 
@@ -51,7 +63,13 @@ const sse = (event: string, data: unknown): string => `event: ${event}\ndata: ${
 const messageStart = sse('message_start', {
   type: 'message_start',
   message: {
-    id: 'msg_01', type: 'message', role: 'assistant', content: [], model: 'claude-up', stop_reason: null, stop_sequence: null,
+    id: 'msg_01',
+    type: 'message',
+    role: 'assistant',
+    content: [],
+    model: 'claude-up',
+    stop_reason: null,
+    stop_sequence: null,
     usage: { input_tokens: 472, cache_creation_input_tokens: 10, cache_read_input_tokens: 100, output_tokens: 2 },
   },
 });
@@ -113,16 +131,22 @@ describe('anthropic adapter: chat', () => {
     handler = (req, body, res) => {
       seen = { headers: req.headers, url: req.url, body: JSON.parse(body) as Record<string, unknown> };
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({
-        id: 'msg_01', type: 'message', role: 'assistant', model: 'claude-up-2025',
-        content: [
-          { type: 'thinking', thinking: 'let me see', signature: 'sig' },
-          { type: 'text', text: 'Hello' },
-          { type: 'tool_use', id: 'toolu_1', name: 'f', input: { a: 1 } },
-        ],
-        stop_reason: 'tool_use', stop_sequence: null,
-        usage: { input_tokens: 10, output_tokens: 5, cache_read_input_tokens: 3, cache_creation_input_tokens: 2 },
-      }));
+      res.end(
+        JSON.stringify({
+          id: 'msg_01',
+          type: 'message',
+          role: 'assistant',
+          model: 'claude-up-2025',
+          content: [
+            { type: 'thinking', thinking: 'let me see', signature: 'sig' },
+            { type: 'text', text: 'Hello' },
+            { type: 'tool_use', id: 'toolu_1', name: 'f', input: { a: 1 } },
+          ],
+          stop_reason: 'tool_use',
+          stop_sequence: null,
+          usage: { input_tokens: 10, output_tokens: 5, cache_read_input_tokens: 3, cache_creation_input_tokens: 2 },
+        }),
+      );
     };
     const res = await adapter.chat(call(), request);
     assert.equal(seen?.url, '/v1/messages');
@@ -130,39 +154,86 @@ describe('anthropic adapter: chat', () => {
     assert.equal(seen?.headers['anthropic-version'], '2023-06-01');
     assert.equal(seen?.headers['anthropic-beta'], 'b1');
     assert.match(String(seen?.headers['content-type']), /application\/json/);
-    assert.deepEqual(seen?.body, { model: 'claude-up', max_tokens: 4096, system: 'sys', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }] });
+    assert.deepEqual(seen?.body, {
+      model: 'claude-up',
+      max_tokens: 4096,
+      system: 'sys',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
+    });
     assert.equal(res.id, 'msg_01');
     assert.equal(res.model, 'claude-up-2025');
     assert.equal(res.reasoning, 'let me see');
-    assert.deepEqual(res.content, [{ type: 'text', text: 'Hello' }, { type: 'tool_call', id: 'toolu_1', name: 'f', argumentsJson: '{"a":1}' }]);
+    assert.deepEqual(res.content, [
+      { type: 'text', text: 'Hello' },
+      { type: 'tool_call', id: 'toolu_1', name: 'f', argumentsJson: '{"a":1}' },
+    ]);
     assert.equal(res.finishReason, 'tool_calls');
     assert.deepEqual(res.usage, { tokensInput: 15, tokensOutput: 5, tokensCachedInput: 3, tokensCacheWrite: 2, tokensReasoning: 0 });
-    assert.deepEqual(res.anthropicContent?.[0], { type: 'thinking', thinking: 'let me see', signature: 'sig' }, 'the blocks as answered, for an Anthropic client');
+    assert.deepEqual(
+      res.anthropicContent?.[0],
+      { type: 'thinking', thinking: 'let me see', signature: 'sig' },
+      'the blocks as answered, for an Anthropic client',
+    );
   });
 
-  test('an Anthropic client\'s betas and version reach the upstream with its own body', async () => {
+  test("an Anthropic client's betas and version reach the upstream with its own body", async () => {
     let seen: { headers: IncomingMessage['headers']; body: Record<string, unknown> } | undefined;
     handler = (req, body, res) => {
       seen = { headers: req.headers, body: JSON.parse(body) as Record<string, unknown> };
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: 'm', type: 'message', role: 'assistant', model: 'x', content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn', usage: { input_tokens: 1, output_tokens: 1 } }));
+      res.end(
+        JSON.stringify({
+          id: 'm',
+          type: 'message',
+          role: 'assistant',
+          model: 'x',
+          content: [{ type: 'text', text: 'ok' }],
+          stop_reason: 'end_turn',
+          usage: { input_tokens: 1, output_tokens: 1 },
+        }),
+      );
     };
     const c = call();
-    const clientBody = { model: 'claude-opus-4-8', max_tokens: 100, system: [{ type: 'text', text: 's', cache_control: { type: 'ephemeral' } }], messages: [{ role: 'user', content: 'hi' }] };
-    await adapter.chat({ ...c, provider: { ...c.provider, headers: {} } }, { ...request, maxTokensOutput: 100, anthropicNative: { body: clientBody, headers: { 'anthropic-beta': 'prompt-caching-scope-2026-01-05', 'anthropic-version': '2023-06-01' }, requires: [] } });
+    const clientBody = {
+      model: 'claude-opus-4-8',
+      max_tokens: 100,
+      system: [{ type: 'text', text: 's', cache_control: { type: 'ephemeral' } }],
+      messages: [{ role: 'user', content: 'hi' }],
+    };
+    await adapter.chat(
+      { ...c, provider: { ...c.provider, headers: {} } },
+      {
+        ...request,
+        maxTokensOutput: 100,
+        anthropicNative: {
+          body: clientBody,
+          headers: { 'anthropic-beta': 'prompt-caching-scope-2026-01-05', 'anthropic-version': '2023-06-01' },
+          requires: [],
+        },
+      },
+    );
     assert.equal(seen?.headers['anthropic-beta'], 'prompt-caching-scope-2026-01-05');
     assert.deepEqual(seen?.body, { ...clientBody, model: 'claude-up' });
   });
 
   test('stop reasons map to canonical finish reasons', async () => {
-    for (const [stop, finish] of [['end_turn', 'stop'], ['stop_sequence', 'stop'], ['max_tokens', 'length'], ['refusal', 'content_filter']] as const) {
+    for (const [stop, finish] of [
+      ['end_turn', 'stop'],
+      ['stop_sequence', 'stop'],
+      ['max_tokens', 'length'],
+      ['refusal', 'content_filter'],
+    ] as const) {
       serveJson(200, { id: 'm', type: 'message', content: [], model: 'x', stop_reason: stop, usage: { input_tokens: 1, output_tokens: 1 } });
       assert.equal((await adapter.chat(call(), request)).finishReason, finish);
     }
   });
 
   test('5xx, 529 and 429 answers are retryable status errors carrying the upstream message', async () => {
-    for (const [status, type] of [[529, 'overloaded_error'], [500, 'api_error'], [429, 'rate_limit_error']] as const) {
+    for (const [status, type] of [
+      [529, 'overloaded_error'],
+      [500, 'api_error'],
+      [429, 'rate_limit_error'],
+    ] as const) {
       serveJson(status, { type: 'error', error: { type, message: 'Overloaded' } });
       const e = await rejectsWith(adapter.chat(call(), request), 'status', status);
       assert.equal(e.retryable, true);
@@ -185,7 +256,9 @@ describe('anthropic adapter: chat', () => {
   });
 
   test('no response headers within the time allowed is a timeout', async () => {
-    handler = () => { /* never answers */ };
+    handler = () => {
+      /* never answers */
+    };
     await rejectsWith(adapter.chat(call({ timeoutMsHeaders: 50 }), request), 'timeout');
   });
 
@@ -199,7 +272,9 @@ describe('anthropic adapter: chat', () => {
   });
 
   test('our own abort signal gives aborted, not a retryable error', async () => {
-    handler = () => { /* never answers */ };
+    handler = () => {
+      /* never answers */
+    };
     const ac = new AbortController();
     const p = adapter.chat(call({ signal: ac.signal }), request);
     ac.abort();
@@ -212,7 +287,13 @@ describe('anthropic adapter: chatStream', () => {
   test('a tool-use stream with pings becomes canonical events with one combined usage', async () => {
     serveStream(toolStream);
     assert.deepEqual(await collect(), [
-      { type: 'start', id: 'msg_01', model: 'claude-up', createdS: 0, usage: { tokensInput: 582, tokensOutput: 2, tokensCachedInput: 100, tokensCacheWrite: 10, tokensReasoning: 0 } },
+      {
+        type: 'start',
+        id: 'msg_01',
+        model: 'claude-up',
+        createdS: 0,
+        usage: { tokensInput: 582, tokensOutput: 2, tokensCachedInput: 100, tokensCacheWrite: 10, tokensReasoning: 0 },
+      },
       { type: 'text', text: 'Okay' },
       { type: 'text', text: ', checking.' },
       { type: 'tool_call_start', index: 0, id: 'toolu_01', name: 'get_weather' },
@@ -240,7 +321,13 @@ describe('anthropic adapter: chatStream', () => {
     for (let i = 0; i < all.length; i += 7) pieces.push(all.slice(i, i + 7));
     serveStream(pieces);
     const events = await collect();
-    assert.equal(events.filter((e) => e.type === 'tool_call_delta').map((e) => (e.type === 'tool_call_delta' ? e.argumentsDelta : '')).join(''), '{"location": "Paris"}');
+    assert.equal(
+      events
+        .filter((e) => e.type === 'tool_call_delta')
+        .map((e) => (e.type === 'tool_call_delta' ? e.argumentsDelta : ''))
+        .join(''),
+      '{"location": "Paris"}',
+    );
     assert.equal(events.at(-1)?.type, 'usage');
   });
 
@@ -251,7 +338,11 @@ describe('anthropic adapter: chatStream', () => {
       messageStart,
       sse('content_block_start', { type: 'content_block_start', index: 0, content_block: redacted }),
       sse('content_block_stop', { type: 'content_block_stop', index: 0 }),
-      sse('content_block_start', { type: 'content_block_start', index: 1, content_block: { type: 'server_tool_use', id: 'srvtoolu_1', name: 'web_search', input: {} } }),
+      sse('content_block_start', {
+        type: 'content_block_start',
+        index: 1,
+        content_block: { type: 'server_tool_use', id: 'srvtoolu_1', name: 'web_search', input: {} },
+      }),
       sse('content_block_delta', { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"query":' } }),
       sse('content_block_delta', { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '"tokens"}' } }),
       sse('content_block_stop', { type: 'content_block_stop', index: 1 }),
@@ -279,7 +370,11 @@ describe('anthropic adapter: chatStream', () => {
       sse('message_stop', { type: 'message_stop' }),
     ]);
     const events = await collect();
-    assert.deepEqual(events.slice(1, 4), [{ type: 'reasoning', text: 'hmm' }, { type: 'reasoning', text: '', signature: 'abc' }, { type: 'finish', finishReason: 'stop' }]);
+    assert.deepEqual(events.slice(1, 4), [
+      { type: 'reasoning', text: 'hmm' },
+      { type: 'reasoning', text: '', signature: 'abc' },
+      { type: 'finish', finishReason: 'stop' },
+    ]);
   });
 
   test('an in-stream overloaded_error is a retryable 529 status error', async () => {

@@ -4,8 +4,12 @@ import { buildMessagesBody, messagesUrl } from './index.ts';
 import type { ChatRequest } from '../../wire/index.ts';
 
 const req = (over: Partial<ChatRequest>): ChatRequest => ({
-  model: 'client-model', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
-  stream: false, includeUsage: true, extra: {}, ...over,
+  model: 'client-model',
+  messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
+  stream: false,
+  includeUsage: true,
+  extra: {},
+  ...over,
 });
 
 describe('buildMessagesBody', () => {
@@ -22,64 +26,102 @@ describe('buildMessagesBody', () => {
   });
 
   test('system messages anywhere are joined into the top-level system', () => {
-    const body = buildMessagesBody(req({
-      messages: [
-        { role: 'system', content: [{ type: 'text', text: 'A' }] },
-        { role: 'user', content: [{ type: 'text', text: 'q' }] },
-        { role: 'system', content: [{ type: 'text', text: 'B' }] },
-      ],
-    }), 'm', false);
+    const body = buildMessagesBody(
+      req({
+        messages: [
+          { role: 'system', content: [{ type: 'text', text: 'A' }] },
+          { role: 'user', content: [{ type: 'text', text: 'q' }] },
+          { role: 'system', content: [{ type: 'text', text: 'B' }] },
+        ],
+      }),
+      'm',
+      false,
+    );
     assert.equal(body['system'], 'A\n\nB');
     assert.deepEqual(body['messages'], [{ role: 'user', content: [{ type: 'text', text: 'q' }] }]);
   });
 
   test('tool messages become one user turn of tool_result blocks, merged and placed before text', () => {
-    const body = buildMessagesBody(req({
-      messages: [
-        { role: 'user', content: [{ type: 'text', text: 'weather?' }] },
-        { role: 'assistant', content: [
-          { type: 'text', text: '' },
-          { type: 'tool_call', id: 't1', name: 'w', argumentsJson: '{"c":"P"}' },
-          { type: 'tool_call', id: 't2', name: 'w', argumentsJson: 'not json' },
-        ] },
-        { role: 'tool', content: [{ type: 'tool_result', toolCallId: 't1', content: '15C' }] },
-        { role: 'user', content: [{ type: 'text', text: 'and?' }] },
-        { role: 'tool', content: [{ type: 'tool_result', toolCallId: 't2', content: '', isError: true }] },
-      ],
-    }), 'm', false);
+    const body = buildMessagesBody(
+      req({
+        messages: [
+          { role: 'user', content: [{ type: 'text', text: 'weather?' }] },
+          {
+            role: 'assistant',
+            content: [
+              { type: 'text', text: '' },
+              { type: 'tool_call', id: 't1', name: 'w', argumentsJson: '{"c":"P"}' },
+              { type: 'tool_call', id: 't2', name: 'w', argumentsJson: 'not json' },
+            ],
+          },
+          { role: 'tool', content: [{ type: 'tool_result', toolCallId: 't1', content: '15C' }] },
+          { role: 'user', content: [{ type: 'text', text: 'and?' }] },
+          { role: 'tool', content: [{ type: 'tool_result', toolCallId: 't2', content: '', isError: true }] },
+        ],
+      }),
+      'm',
+      false,
+    );
     assert.deepEqual(body['messages'], [
       { role: 'user', content: [{ type: 'text', text: 'weather?' }] },
-      { role: 'assistant', content: [
-        { type: 'tool_use', id: 't1', name: 'w', input: { c: 'P' } },
-        { type: 'tool_use', id: 't2', name: 'w', input: {} },
-      ] },
-      { role: 'user', content: [
-        { type: 'tool_result', tool_use_id: 't1', content: '15C' },
-        { type: 'tool_result', tool_use_id: 't2', is_error: true },
-        { type: 'text', text: 'and?' },
-      ] },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'tool_use', id: 't1', name: 'w', input: { c: 'P' } },
+          { type: 'tool_use', id: 't2', name: 'w', input: {} },
+        ],
+      },
+      {
+        role: 'user',
+        content: [
+          { type: 'tool_result', tool_use_id: 't1', content: '15C' },
+          { type: 'tool_result', tool_use_id: 't2', is_error: true },
+          { type: 'text', text: 'and?' },
+        ],
+      },
     ]);
   });
 
   test('consecutive same-role messages are merged and empty turns dropped', () => {
-    const body = buildMessagesBody(req({
-      messages: [
-        { role: 'user', content: [{ type: 'text', text: 'a' }] },
-        { role: 'assistant', content: [{ type: 'text', text: '' }] },
-        { role: 'user', content: [{ type: 'text', text: 'b' }] },
-      ],
-    }), 'm', false);
-    assert.deepEqual(body['messages'], [{ role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] }]);
+    const body = buildMessagesBody(
+      req({
+        messages: [
+          { role: 'user', content: [{ type: 'text', text: 'a' }] },
+          { role: 'assistant', content: [{ type: 'text', text: '' }] },
+          { role: 'user', content: [{ type: 'text', text: 'b' }] },
+        ],
+      }),
+      'm',
+      false,
+    );
+    assert.deepEqual(body['messages'], [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'a' },
+          { type: 'text', text: 'b' },
+        ],
+      },
+    ]);
   });
 
   test('data URL images become base64 sources, http URLs url sources', () => {
-    const body = buildMessagesBody(req({
-      messages: [{ role: 'user', content: [
-        { type: 'image', url: 'data:image/jpeg;base64,/9j/' },
-        { type: 'image', url: 'https://x/y.png' },
-        { type: 'image', url: 'data:image/svg+xml,%3Csvg%3E' },
-      ] }],
-    }), 'm', false);
+    const body = buildMessagesBody(
+      req({
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image', url: 'data:image/jpeg;base64,/9j/' },
+              { type: 'image', url: 'https://x/y.png' },
+              { type: 'image', url: 'data:image/svg+xml,%3Csvg%3E' },
+            ],
+          },
+        ],
+      }),
+      'm',
+      false,
+    );
     const content = (body['messages'] as { content: unknown[] }[])[0]?.content;
     assert.deepEqual(content, [
       { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: '/9j/' } },
@@ -111,10 +153,17 @@ describe('buildMessagesBody', () => {
   test('json response formats become a system instruction', () => {
     const json = buildMessagesBody(req({ responseFormat: { type: 'json_object' } }), 'm', false);
     assert.match(String(json['system']), /JSON object/);
-    const schema = buildMessagesBody(req({
-      messages: [{ role: 'system', content: [{ type: 'text', text: 'S' }] }, { role: 'user', content: [{ type: 'text', text: 'q' }] }],
-      responseFormat: { type: 'json_schema', name: 'out', schema: { type: 'object', required: ['a'] } },
-    }), 'm', false);
+    const schema = buildMessagesBody(
+      req({
+        messages: [
+          { role: 'system', content: [{ type: 'text', text: 'S' }] },
+          { role: 'user', content: [{ type: 'text', text: 'q' }] },
+        ],
+        responseFormat: { type: 'json_schema', name: 'out', schema: { type: 'object', required: ['a'] } },
+      }),
+      'm',
+      false,
+    );
     assert.match(String(schema['system']), /^S\n\n.*"required":\["a"\]/s);
   });
 
@@ -133,18 +182,41 @@ test('messagesUrl accepts base URLs with or without /v1', () => {
   assert.equal(messagesUrl('http://proxy/anthropic/v1'), 'http://proxy/anthropic/v1/messages');
 });
 
-describe('an Anthropic client\'s own body (anthropicNative)', () => {
+describe("an Anthropic client's own body (anthropicNative)", () => {
   const native = (body: Record<string, unknown>, headers: Record<string, string> = {}): ChatRequest =>
     req({ anthropicNative: { body, headers, requires: [] }, maxTokensOutput: 500 });
   const system = [{ type: 'text', text: 'S', cache_control: { type: 'ephemeral' } }];
   const messages = [
     { role: 'user', content: [{ type: 'text', text: 'q', cache_control: { type: 'ephemeral' } }] },
-    { role: 'assistant', content: [{ type: 'thinking', thinking: 't', signature: 'sig' }, { type: 'redacted_thinking', data: 'r' }, { type: 'tool_use', id: 'a', name: 'f', input: {} }] },
-    { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'a', content: 'ok', cache_control: { type: 'ephemeral' } }, { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'd' } }] },
+    {
+      role: 'assistant',
+      content: [
+        { type: 'thinking', thinking: 't', signature: 'sig' },
+        { type: 'redacted_thinking', data: 'r' },
+        { type: 'tool_use', id: 'a', name: 'f', input: {} },
+      ],
+    },
+    {
+      role: 'user',
+      content: [
+        { type: 'tool_result', tool_use_id: 'a', content: 'ok', cache_control: { type: 'ephemeral' } },
+        { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'd' } },
+      ],
+    },
   ];
 
   test('is forwarded as sent, with the upstream model, the granted max_tokens and stream replaced', () => {
-    const body = { model: 'claude-opus-4-8', max_tokens: 32000, stream: true, system, messages, tools: [{ type: 'web_search_20250305', name: 'web_search' }], output_config: { effort: 'high' }, context_management: { edits: [] }, metadata: { user_id: 'u' } };
+    const body = {
+      model: 'claude-opus-4-8',
+      max_tokens: 32000,
+      stream: true,
+      system,
+      messages,
+      tools: [{ type: 'web_search_20250305', name: 'web_search' }],
+      output_config: { effort: 'high' },
+      context_management: { edits: [] },
+      metadata: { user_id: 'u' },
+    };
     const out = buildMessagesBody(native(body), 'claude-up', false);
     const { stream: _stream, ...rest } = body;
     assert.deepEqual(out, { ...rest, model: 'claude-up', max_tokens: 500 });
@@ -158,7 +230,10 @@ describe('an Anthropic client\'s own body (anthropicNative)', () => {
     assert.deepEqual(kept['system'], system);
     const folded = buildMessagesBody(native({ ...body, system: 'top' }), 'up', false);
     assert.deepEqual(folded['messages'], [messages[0]]);
-    assert.deepEqual(folded['system'], [{ type: 'text', text: 'top' }, { type: 'text', text: 'later' }]);
+    assert.deepEqual(folded['system'], [
+      { type: 'text', text: 'top' },
+      { type: 'text', text: 'later' },
+    ]);
   });
 
   test('a thinking budget follows max_tokens down when the grant is smaller, and thinking is dropped when no budget fits', () => {

@@ -26,7 +26,10 @@ type Block =
   | { type: 'image'; source: ImageSource }
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
   | { type: 'tool_result'; tool_use_id: string; content?: string; is_error?: boolean };
-interface Turn { role: 'user' | 'assistant'; content: Block[] }
+interface Turn {
+  role: 'user' | 'assistant';
+  content: Block[];
+}
 
 /** The beta under which Anthropic accepts `role: "system"` messages inside `messages`. */
 export const MID_CONVERSATION_SYSTEM_BETA = 'mid-conversation-system';
@@ -165,7 +168,7 @@ export function imageSource(url: string, mediaType: string | undefined): ImageSo
   const meta = url.slice(5, comma < 0 ? url.length : comma);
   const payload = comma < 0 ? '' : url.slice(comma + 1);
   const params = meta.split(';');
-  const media = params[0] !== undefined && params[0] !== '' ? params[0] : mediaType ?? 'image/png';
+  const media = params[0] !== undefined && params[0] !== '' ? params[0] : (mediaType ?? 'image/png');
   const data = params.includes('base64') ? payload : Buffer.from(decodeURIComponent(payload), 'utf8').toString('base64');
   return { type: 'base64', media_type: media, data };
 }

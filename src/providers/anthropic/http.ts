@@ -23,7 +23,12 @@ export function messagesUrl(baseUrl: string): string {
  * betas it relies on (prompt caching scope, interleaved thinking, context management, ...) reach the
  * upstream; the provider's configured headers still win.
  */
-export async function postMessages(call: UpstreamCall, body: Record<string, unknown>, isStream: boolean, clientHeaders: Record<string, string> = {}): Promise<Dispatcher.ResponseData> {
+export async function postMessages(
+  call: UpstreamCall,
+  body: Record<string, unknown>,
+  isStream: boolean,
+  clientHeaders: Record<string, string> = {},
+): Promise<Dispatcher.ResponseData> {
   const headers: Record<string, string> = {
     'anthropic-version': clientHeaders['anthropic-version'] ?? ANTHROPIC_VERSION,
     'content-type': 'application/json',

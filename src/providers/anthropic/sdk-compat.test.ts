@@ -7,9 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
-import {
-  AnthropicStreamEncoder, anthropicErrorBody, anthropicStreamErrorFrame, encodeMessagesResponse,
-} from '../../wire/anthropic/index.ts';
+import { AnthropicStreamEncoder, anthropicErrorBody, anthropicStreamErrorFrame, encodeMessagesResponse } from '../../wire/anthropic/index.ts';
 import type { StreamEvent } from '../../wire/index.ts';
 
 let server: Server;
@@ -20,7 +18,9 @@ before(async () => {
   server = createServer((req, res) => {
     let raw = '';
     req.setEncoding('utf8');
-    req.on('data', (c: string) => { raw += c; });
+    req.on('data', (c: string) => {
+      raw += c;
+    });
     req.on('end', () => {
       assert.equal(req.url, '/v1/messages');
       respond(res, JSON.parse(raw) as Record<string, unknown>);
@@ -68,13 +68,18 @@ describe('the official Anthropic SDK reads our bytes', () => {
     serveStream((enc) => [...events.map((e) => enc.encode(e)), enc.finish()]);
     const stream = client.messages.stream(params);
     let text = '';
-    stream.on('text', (t) => { text += t; });
+    stream.on('text', (t) => {
+      text += t;
+    });
     const msg = await stream.finalMessage();
     assert.equal(text, 'Let me check "Paris".');
     assert.equal(msg.id, 'msg_tg1');
     assert.equal(msg.model, 'claude-tg');
     assert.equal(msg.stop_reason, 'tool_use');
-    assert.deepEqual(msg.content.map((b) => b.type), ['thinking', 'text', 'tool_use', 'tool_use']);
+    assert.deepEqual(
+      msg.content.map((b) => b.type),
+      ['thinking', 'text', 'tool_use', 'tool_use'],
+    );
     const [thinking, , toolA, toolB] = msg.content;
     assert.equal(thinking?.type === 'thinking' ? thinking.thinking : undefined, 'The user wants weather.');
     assert.deepEqual(toolA?.type === 'tool_use' ? [toolA.id, toolA.name, toolA.input] : undefined, ['toolu_a', 'get_weather', { city: 'Paris', days: [1, 2] }]);
@@ -106,10 +111,21 @@ describe('the official Anthropic SDK reads our bytes', () => {
   test('a non-streamed answer parses as a Message', async () => {
     respond = (res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(encodeMessagesResponse({
-        id: 'msg_x', model: 'up', createdS: 1, finishReason: 'stop', usage,
-        content: [{ type: 'text', text: 'Hello' }],
-      }, 'claude-tg')));
+      res.end(
+        JSON.stringify(
+          encodeMessagesResponse(
+            {
+              id: 'msg_x',
+              model: 'up',
+              createdS: 1,
+              finishReason: 'stop',
+              usage,
+              content: [{ type: 'text', text: 'Hello' }],
+            },
+            'claude-tg',
+          ),
+        ),
+      );
     };
     const msg = await client.messages.create(params);
     assert.equal(msg.content[0]?.type === 'text' ? msg.content[0].text : undefined, 'Hello');

@@ -51,17 +51,27 @@ export class AnthropicEventMapper {
     if (!isRecord(data)) throw new UpstreamError('malformed', 'anthropic upstream sent an SSE event that is not an object', undefined, ev.data.slice(0, 4096));
     const type = ev.event ?? data['type'];
     switch (type) {
-      case 'message_start': return this.#messageStart(data);
-      case 'content_block_start': return this.#blockStart(data);
-      case 'content_block_delta': return this.#blockDelta(data);
-      case 'content_block_stop': return this.#blockStop(data);
-      case 'message_delta': return this.#messageDelta(data);
-      case 'message_stop': return this.#messageStop();
+      case 'message_start':
+        return this.#messageStart(data);
+      case 'content_block_start':
+        return this.#blockStart(data);
+      case 'content_block_delta':
+        return this.#blockDelta(data);
+      case 'content_block_stop':
+        return this.#blockStop(data);
+      case 'message_delta':
+        return this.#messageDelta(data);
+      case 'message_stop':
+        return this.#messageStop();
       case 'error': {
         const error = isRecord(data['error']) ? data['error'] : {};
         const message = typeof error['message'] === 'string' ? error['message'] : 'stream error';
-        throw new UpstreamError('status', `anthropic upstream stream error ${String(error['type'])}: ${message}`,
-          statusOfStreamError(error['type']), ev.data.slice(0, 4096));
+        throw new UpstreamError(
+          'status',
+          `anthropic upstream stream error ${String(error['type'])}: ${message}`,
+          statusOfStreamError(error['type']),
+          ev.data.slice(0, 4096),
+        );
       }
       default:
         // ping and event types added later carry nothing we need.
@@ -73,15 +83,17 @@ export class AnthropicEventMapper {
     const message = isRecord(data['message']) ? data['message'] : {};
     const usage = isRecord(message['usage']) ? message['usage'] : undefined;
     if (usage !== undefined) this.#mergeUsage(usage);
-    return [{
-      type: 'start',
-      id: typeof message['id'] === 'string' ? message['id'] : '',
-      model: typeof message['model'] === 'string' ? message['model'] : '',
-      // Anthropic sends no creation time; the gateway stamps its own when it needs one.
-      createdS: 0,
-      // The real input counts, known up front: an Anthropic client's message_start shows them (not an estimate).
-      ...(usage === undefined ? {} : { usage: usageOf(this.#usage) }),
-    }];
+    return [
+      {
+        type: 'start',
+        id: typeof message['id'] === 'string' ? message['id'] : '',
+        model: typeof message['model'] === 'string' ? message['model'] : '',
+        // Anthropic sends no creation time; the gateway stamps its own when it needs one.
+        createdS: 0,
+        // The real input counts, known up front: an Anthropic client's message_start shows them (not an estimate).
+        ...(usage === undefined ? {} : { usage: usageOf(this.#usage) }),
+      },
+    ];
   }
 
   #blockStart(data: Record<string, unknown>): StreamEvent[] {

@@ -9,7 +9,12 @@ import { UpstreamError, type UpstreamCall } from '../types.ts';
 import { createGeminiAdapter } from './index.ts';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
-interface Seen { method: string; url: string; headers: IncomingMessage['headers']; body: string }
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
 
 let server: Server;
 let baseUrl: string;
@@ -22,7 +27,9 @@ before(async () => {
   server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
-    req.on('data', (c: string) => { body += c; });
+    req.on('data', (c: string) => {
+      body += c;
+    });
     req.on('end', () => {
       seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
       handler(req, body, res);
@@ -52,7 +59,10 @@ function makeCall(over: Partial<UpstreamCall> = {}): UpstreamCall {
 }
 
 const chatReq: ChatRequest = {
-  model: 'gemini-flash', stream: false, includeUsage: true, extra: {},
+  model: 'gemini-flash',
+  stream: false,
+  includeUsage: true,
+  extra: {},
   messages: [
     { role: 'system', content: [{ type: 'text', text: 'You are terse.' }] },
     { role: 'user', content: [{ type: 'text', text: 'Weather in Paris?' }] },
@@ -60,10 +70,12 @@ const chatReq: ChatRequest = {
   tools: [{ name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } }],
 };
 
-const json = (status: number, body: unknown): Handler => (_req, _body, res) => {
-  res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' });
-  res.end(typeof body === 'string' ? body : JSON.stringify(body));
-};
+const json =
+  (status: number, body: unknown): Handler =>
+  (_req, _body, res) => {
+    res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' });
+    res.end(typeof body === 'string' ? body : JSON.stringify(body));
+  };
 
 /** Google frames each streamed GenerateContentResponse as `data: <json>\r\n\r\n`. */
 const sse = (chunks: unknown[]): string => chunks.map((c) => `data: ${JSON.stringify(c)}\r\n\r\n`).join('');
@@ -89,12 +101,16 @@ async function rejectsWith(p: Promise<unknown>, kind: UpstreamError['kind'], sta
 describe('gemini adapter: non-streamed chat', () => {
   test('posts to models/{model}:generateContent with the API key and returns text, reasoning and usage', async () => {
     handler = json(200, {
-      candidates: [{
-        content: { parts: [{ text: 'Thinking about Paris.', thought: true }, { text: 'Sunny' }, { text: ', 21C.' }], role: 'model' },
-        finishReason: 'STOP', index: 0,
-      }],
+      candidates: [
+        {
+          content: { parts: [{ text: 'Thinking about Paris.', thought: true }, { text: 'Sunny' }, { text: ', 21C.' }], role: 'model' },
+          finishReason: 'STOP',
+          index: 0,
+        },
+      ],
       usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 5, totalTokenCount: 40, thoughtsTokenCount: 23, cachedContentTokenCount: 8 },
-      modelVersion: 'gemini-2.5-flash', responseId: 'resp_abc',
+      modelVersion: 'gemini-2.5-flash',
+      responseId: 'resp_abc',
     });
     const out = await adapter.chat(makeCall(), chatReq);
     const req = seen.at(-1);
@@ -105,15 +121,24 @@ describe('gemini adapter: non-streamed chat', () => {
     assert.deepEqual(sent.systemInstruction, { parts: [{ text: 'You are terse.' }] });
     assert.deepEqual(sent.contents, [{ role: 'user', parts: [{ text: 'Weather in Paris?' }] }]);
     assert.deepEqual(out, {
-      id: 'resp_abc', model: 'gemini-2.5-flash', createdS: Date.parse('2026-03-01T00:00:00Z') / 1000,
-      content: [{ type: 'text', text: 'Sunny, 21C.' }], reasoning: 'Thinking about Paris.', finishReason: 'stop',
+      id: 'resp_abc',
+      model: 'gemini-2.5-flash',
+      createdS: Date.parse('2026-03-01T00:00:00Z') / 1000,
+      content: [{ type: 'text', text: 'Sunny, 21C.' }],
+      reasoning: 'Thinking about Paris.',
+      finishReason: 'stop',
       usage: { tokensInput: 12, tokensOutput: 28, tokensCachedInput: 8, tokensCacheWrite: 0, tokensReasoning: 23 },
     });
   });
 
   test('a function call comes back as a tool_call part and finishes with tool_calls', async () => {
     handler = json(200, {
-      candidates: [{ content: { parts: [{ functionCall: { name: 'get_weather', args: { city: 'Paris' } }, thoughtSignature: 'c2ln' }], role: 'model' }, finishReason: 'STOP' }],
+      candidates: [
+        {
+          content: { parts: [{ functionCall: { name: 'get_weather', args: { city: 'Paris' } }, thoughtSignature: 'c2ln' }], role: 'model' },
+          finishReason: 'STOP',
+        },
+      ],
       usageMetadata: { promptTokenCount: 30, candidatesTokenCount: 7, totalTokenCount: 37 },
       modelVersion: 'gemini-2.5-flash',
     });
@@ -168,7 +193,20 @@ describe('gemini adapter: streamed chat', () => {
     const body = sse([
       { candidates: [{ content: { parts: [{ text: 'Plan: call the tool.', thought: true }], role: 'model' }, index: 0 }], usageMetadata: usage1, ...meta },
       { candidates: [{ content: { parts: [{ text: 'Let me check. ' }], role: 'model' }, index: 0 }], usageMetadata: usage1, ...meta },
-      { candidates: [{ content: { parts: [{ functionCall: { name: 'get_weather', args: { city: 'Paris' } } }, { functionCall: { name: 'get_weather', args: { city: 'Oslo' } } }], role: 'model' }, finishReason: 'STOP', index: 0 }], usageMetadata: usage2, ...meta },
+      {
+        candidates: [
+          {
+            content: {
+              parts: [{ functionCall: { name: 'get_weather', args: { city: 'Paris' } } }, { functionCall: { name: 'get_weather', args: { city: 'Oslo' } } }],
+              role: 'model',
+            },
+            finishReason: 'STOP',
+            index: 0,
+          },
+        ],
+        usageMetadata: usage2,
+        ...meta,
+      },
     ]);
     handler = (_req, _b, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -197,9 +235,14 @@ describe('gemini adapter: streamed chat', () => {
   });
 
   test('multi-byte text split across TCP writes arrives intact', async () => {
-    const body = Buffer.from(sse([
-      { candidates: [{ content: { parts: [{ text: '你好，世界 🌍' }], role: 'model' }, finishReason: 'STOP' }], usageMetadata: { promptTokenCount: 2, candidatesTokenCount: 6 } },
-    ]));
+    const body = Buffer.from(
+      sse([
+        {
+          candidates: [{ content: { parts: [{ text: '你好，世界 🌍' }], role: 'model' }, finishReason: 'STOP' }],
+          usageMetadata: { promptTokenCount: 2, candidatesTokenCount: 6 },
+        },
+      ]),
+    );
     handler = (_req, _b, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const cut = body.indexOf(Buffer.from('好')) + 1; // inside the 3-byte sequence
@@ -207,7 +250,10 @@ describe('gemini adapter: streamed chat', () => {
       setImmediate(() => res.end(body.subarray(cut)));
     };
     const events = await collect((await adapter.chatStream(makeCall(), chatReq)).events);
-    assert.deepEqual(events.filter((e) => e.type === 'text'), [{ type: 'text', text: '你好，世界 🌍' }]);
+    assert.deepEqual(
+      events.filter((e) => e.type === 'text'),
+      [{ type: 'text', text: '你好，世界 🌍' }],
+    );
     assert.equal(events[0]?.type === 'start' && events[0].id, 'gemini-req_01');
   });
 
@@ -218,8 +264,16 @@ describe('gemini adapter: streamed chat', () => {
     };
     const stream = await adapter.chatStream(makeCall(), chatReq);
     const seenEvents: StreamEvent[] = [];
-    await rejectsWith((async () => { for await (const e of stream.events) seenEvents.push(e); })(), 'disconnect');
-    assert.deepEqual(seenEvents.map((e) => e.type), ['start', 'text']);
+    await rejectsWith(
+      (async () => {
+        for await (const e of stream.events) seenEvents.push(e);
+      })(),
+      'disconnect',
+    );
+    assert.deepEqual(
+      seenEvents.map((e) => e.type),
+      ['start', 'text'],
+    );
   });
 
   test('a socket destroyed mid-stream fails with disconnect', async () => {
@@ -250,7 +304,9 @@ describe('gemini adapter: streamed chat', () => {
 
   test('a consumer that stops early releases the upstream connection', async () => {
     let closed!: () => void;
-    const upstreamClosed = new Promise<void>((resolve) => { closed = resolve; });
+    const upstreamClosed = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
     handler = (_req, _b, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(sse([{ candidates: [{ content: { parts: [{ text: 'one' }], role: 'model' } }] }]));
@@ -267,14 +323,24 @@ describe('gemini adapter: streamed chat', () => {
     };
     const ac = new AbortController();
     const stream = await adapter.chatStream(makeCall({ signal: ac.signal }), chatReq);
-    const consumed = (async () => { for await (const e of stream.events) if (e.type === 'text') ac.abort(); })();
+    const consumed = (async () => {
+      for await (const e of stream.events) if (e.type === 'text') ac.abort();
+    })();
     await rejectsWith(consumed, 'aborted');
   });
 
   test('a prompt blocked by safety filters streams a content_filter finish', async () => {
     handler = (_req, _b, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.end(sse([{ promptFeedback: { blockReason: 'PROHIBITED_CONTENT' }, usageMetadata: { promptTokenCount: 11, totalTokenCount: 11 }, modelVersion: 'gemini-2.5-flash' }]));
+      res.end(
+        sse([
+          {
+            promptFeedback: { blockReason: 'PROHIBITED_CONTENT' },
+            usageMetadata: { promptTokenCount: 11, totalTokenCount: 11 },
+            modelVersion: 'gemini-2.5-flash',
+          },
+        ]),
+      );
     };
     const events = await collect((await adapter.chatStream(makeCall(), chatReq)).events);
     assert.deepEqual(events.slice(1), [
@@ -286,7 +352,9 @@ describe('gemini adapter: streamed chat', () => {
 
 describe('gemini adapter: transport failures', () => {
   test('no response headers within timeoutMsHeaders fails with timeout', async () => {
-    handler = () => { /* never answer */ };
+    handler = () => {
+      /* never answer */
+    };
     const e = await rejectsWith(adapter.chat(makeCall({ timeoutMsHeaders: 100 }), chatReq), 'timeout');
     assert.equal(e.retryable, true);
   });
@@ -301,7 +369,9 @@ describe('gemini adapter: transport failures', () => {
   });
 
   test('our own abort while waiting for headers fails with aborted, which is not retryable', async () => {
-    handler = () => { /* never answer */ };
+    handler = () => {
+      /* never answer */
+    };
     const ac = new AbortController();
     const p = adapter.chatStream(makeCall({ signal: ac.signal }), chatReq);
     setImmediate(() => ac.abort());
@@ -313,12 +383,19 @@ describe('gemini adapter: transport failures', () => {
 describe('gemini adapter: embeddings', () => {
   test('one string uses :embedContent', async () => {
     handler = json(200, { embedding: { values: [0.1, -0.2, 0.3] } });
-    const out = await createGeminiAdapter({ estimateTextTokens: () => 4 }).embeddings?.(
-      makeCall({ upstreamModel: 'gemini-embedding-001' }), { model: 'emb', input: 'hello world', dimensions: 3, extra: {} },
-    );
+    const out = await createGeminiAdapter({ estimateTextTokens: () => 4 }).embeddings?.(makeCall({ upstreamModel: 'gemini-embedding-001' }), {
+      model: 'emb',
+      input: 'hello world',
+      dimensions: 3,
+      extra: {},
+    });
     const req = seen.at(-1);
     assert.equal(req?.url, '/v1beta/models/gemini-embedding-001:embedContent');
-    assert.deepEqual(JSON.parse(req?.body ?? ''), { model: 'models/gemini-embedding-001', content: { parts: [{ text: 'hello world' }] }, outputDimensionality: 3 });
+    assert.deepEqual(JSON.parse(req?.body ?? ''), {
+      model: 'models/gemini-embedding-001',
+      content: { parts: [{ text: 'hello world' }] },
+      outputDimensionality: 3,
+    });
     assert.deepEqual(out?.data, [[0.1, -0.2, 0.3]]);
     assert.equal(out?.usage.tokensInput, 4); // estimated: Google reports no usage here
   });
@@ -330,7 +407,10 @@ describe('gemini adapter: embeddings', () => {
     assert.equal(req?.url, '/v1beta/models/gemini-embedding-001:batchEmbedContents');
     const sent = JSON.parse(req?.body ?? '') as { requests: unknown[] };
     assert.equal(sent.requests.length, 2);
-    assert.deepEqual(out?.data, [[1, 0], [0, 1]]);
+    assert.deepEqual(out?.data, [
+      [1, 0],
+      [0, 1],
+    ]);
   });
 
   test('a batch answer with the wrong number of vectors is malformed', async () => {

@@ -1,7 +1,5 @@
 import type { ChatMessage, ChatRequest, ContentPart, ToolChoice } from '../../wire/index.ts';
-import type {
-  GeminiContent, GeminiGenerateContentRequest, GeminiGenerationConfig, GeminiPart,
-} from './wire-types.ts';
+import type { GeminiContent, GeminiGenerateContentRequest, GeminiGenerationConfig, GeminiPart } from './wire-types.ts';
 
 /**
  * Gemini 3 rejects a replayed functionCall part without the thoughtSignature it was issued with
@@ -17,15 +15,17 @@ export function buildGenerateContentRequest(req: ChatRequest): GeminiGenerateCon
   const systemParts = systemTexts(req.messages);
   if (systemParts.length > 0) out.systemInstruction = { parts: systemParts.map((text) => ({ text })) };
   if (req.tools !== undefined && req.tools.length > 0) {
-    out.tools = [{
-      functionDeclarations: req.tools.map((t) => ({
-        name: t.name,
-        ...(t.description !== undefined ? { description: t.description } : {}),
-        // parametersJsonSchema takes full JSON Schema (additionalProperties, $defs, ...), which clients
-        // written for OpenAI send; the older `parameters` field takes an OpenAPI subset and 400s on those.
-        ...(isNonEmptyObject(t.parameters) ? { parametersJsonSchema: t.parameters } : {}),
-      })),
-    }];
+    out.tools = [
+      {
+        functionDeclarations: req.tools.map((t) => ({
+          name: t.name,
+          ...(t.description !== undefined ? { description: t.description } : {}),
+          // parametersJsonSchema takes full JSON Schema (additionalProperties, $defs, ...), which clients
+          // written for OpenAI send; the older `parameters` field takes an OpenAPI subset and 400s on those.
+          ...(isNonEmptyObject(t.parameters) ? { parametersJsonSchema: t.parameters } : {}),
+        })),
+      },
+    ];
     if (req.toolChoice !== undefined) out.toolConfig = { functionCallingConfig: toolChoiceConfig(req.toolChoice) };
   }
   const generationConfig = buildGenerationConfig(req);
@@ -138,7 +138,9 @@ function toolResponse(content: string, isError: boolean): Record<string, unknown
     try {
       const v: unknown = JSON.parse(content);
       if (isPlainObject(v)) return v;
-    } catch { /* not JSON: fall through to text */ }
+    } catch {
+      /* not JSON: fall through to text */
+    }
   }
   return { output: content };
 }
@@ -159,8 +161,13 @@ function imagePart(url: string, mediaType: string | undefined): GeminiPart {
 }
 
 const IMAGE_EXTENSIONS: Record<string, string> = {
-  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', webp: 'image/webp', gif: 'image/gif',
-  heic: 'image/heic', heif: 'image/heif',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+  gif: 'image/gif',
+  heic: 'image/heic',
+  heif: 'image/heif',
 };
 
 function guessImageMimeType(url: string): string | undefined {

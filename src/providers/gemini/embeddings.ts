@@ -55,7 +55,10 @@ export async function embed(call: UpstreamCall, req: EmbeddingRequest, opts: Emb
     data,
     usage: {
       tokensInput: reportedTokens(parsed.usageMetadata, raw) ?? texts.reduce((n, t) => n + opts.estimateTextTokens(t), 0),
-      tokensOutput: 0, tokensCachedInput: 0, tokensCacheWrite: 0, tokensReasoning: 0,
+      tokensOutput: 0,
+      tokensCachedInput: 0,
+      tokensCacheWrite: 0,
+      tokensReasoning: 0,
     },
   };
 }

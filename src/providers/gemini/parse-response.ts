@@ -3,8 +3,15 @@ import type { GeminiCandidate, GeminiGenerateContentResponse, GeminiPart, Gemini
 
 /** Finish reasons that mean "output was withheld by a policy filter". */
 const FILTER_REASONS = new Set([
-  'SAFETY', 'RECITATION', 'LANGUAGE', 'BLOCKLIST', 'PROHIBITED_CONTENT', 'SPII', 'IMAGE_SAFETY',
-  'IMAGE_PROHIBITED_CONTENT', 'IMAGE_RECITATION',
+  'SAFETY',
+  'RECITATION',
+  'LANGUAGE',
+  'BLOCKLIST',
+  'PROHIBITED_CONTENT',
+  'SPII',
+  'IMAGE_SAFETY',
+  'IMAGE_PROHIBITED_CONTENT',
+  'IMAGE_RECITATION',
 ]);
 /** Finish reasons that mean the model produced something unusable. */
 const ERROR_REASONS = new Set(['MALFORMED_FUNCTION_CALL', 'UNEXPECTED_TOOL_CALL', 'TOO_MANY_TOOL_CALLS']);
@@ -70,14 +77,19 @@ export function decodeResponse(r: GeminiGenerateContentResponse, responseKey: st
   const candidate = firstCandidate(r);
   for (const part of partsOf(candidate)) {
     if (typeof part.text === 'string' && part.text !== '') {
-      if (part.thought === true) { reasoning += part.text; continue; }
+      if (part.thought === true) {
+        reasoning += part.text;
+        continue;
+      }
       const last = content[content.length - 1];
       if (last !== undefined && last.type === 'text') last.text += part.text;
       else content.push({ type: 'text', text: part.text });
     } else if (isObject(part.functionCall) && typeof part.functionCall.name === 'string') {
       const fc = part.functionCall;
       content.push({
-        type: 'tool_call', id: toolCallId(fc, responseKey, toolCalls), name: fc.name,
+        type: 'tool_call',
+        id: toolCallId(fc, responseKey, toolCalls),
+        name: fc.name,
         argumentsJson: JSON.stringify(fc.args ?? {}),
       });
       toolCalls++;
@@ -135,10 +147,11 @@ export class GeminiStreamDecoder {
 
   /** The held-back terminal events. Call only when sawFinish is true. */
   end(): StreamEvent[] {
-    const finishReason: FinishReason = this.#finishRaw !== undefined
-      ? mapFinishReason(this.#finishRaw, this.#toolCalls > 0)
-      : 'content_filter';
-    return [{ type: 'finish', finishReason }, { type: 'usage', usage: mapUsage(this.#usage) }];
+    const finishReason: FinishReason = this.#finishRaw !== undefined ? mapFinishReason(this.#finishRaw, this.#toolCalls > 0) : 'content_filter';
+    return [
+      { type: 'finish', finishReason },
+      { type: 'usage', usage: mapUsage(this.#usage) },
+    ];
   }
 
   #part(part: GeminiPart, out: StreamEvent[]): void {

@@ -25,9 +25,7 @@ function decodeEvent(ev: SseEvent): GeminiGenerateContentResponse | undefined {
     // Google reports some failures (overload, internal) inside an already started 200 stream.
     const status = typeof chunk.error.code === 'number' ? chunk.error.code : undefined;
     const message = `gemini stream error: ${chunk.error.status ?? ''} ${chunk.error.message ?? ''}`.trim();
-    throw status === undefined
-      ? new UpstreamError('disconnect', message, undefined, ev.data)
-      : new UpstreamError('status', message, status, ev.data);
+    throw status === undefined ? new UpstreamError('disconnect', message, undefined, ev.data) : new UpstreamError('status', message, status, ev.data);
   }
   return chunk;
 }

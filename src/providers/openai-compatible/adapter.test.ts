@@ -15,7 +15,13 @@ const closed = new Map<string, () => void>();
 
 const sse = (o: unknown) => `data: ${typeof o === 'string' ? o : JSON.stringify(o)}\n\n`;
 const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
-  sse({ id: 'chatcmpl-up', object: 'chat.completion.chunk', created: 1700000000, model: 'up-model', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+  sse({
+    id: 'chatcmpl-up',
+    object: 'chat.completion.chunk',
+    created: 1700000000,
+    model: 'up-model',
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  });
 
 function sseHead(res: ServerResponse): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -27,18 +33,36 @@ const toolStream = [
   chunk({ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] }),
   chunk({ tool_calls: [{ index: 0, function: { arguments: '"Zürich"}' } }] }),
   chunk({}, 'tool_calls'),
-  sse({ id: 'chatcmpl-up', object: 'chat.completion.chunk', created: 1700000000, model: 'up-model', choices: [], usage: { prompt_tokens: 20, completion_tokens: 9, total_tokens: 29, prompt_tokens_details: { cached_tokens: 16 } } }),
+  sse({
+    id: 'chatcmpl-up',
+    object: 'chat.completion.chunk',
+    created: 1700000000,
+    model: 'up-model',
+    choices: [],
+    usage: { prompt_tokens: 20, completion_tokens: 9, total_tokens: 29, prompt_tokens_details: { cached_tokens: 16 } },
+  }),
   sse('[DONE]'),
 ].join('');
 
 const scenarios: Record<string, (req: IncomingMessage, res: ServerResponse) => void> = {
   'chat-ok': (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({
-      id: 'chatcmpl-9', object: 'chat.completion', created: 1700000001, model: 'up-model',
-      choices: [{ index: 0, message: { role: 'assistant', content: 'Hello!' }, logprobs: null, finish_reason: 'stop' }],
-      usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } },
-    }));
+    res.end(
+      JSON.stringify({
+        id: 'chatcmpl-9',
+        object: 'chat.completion',
+        created: 1700000001,
+        model: 'up-model',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'Hello!' }, logprobs: null, finish_reason: 'stop' }],
+        usage: {
+          prompt_tokens: 5,
+          completion_tokens: 2,
+          total_tokens: 7,
+          prompt_tokens_details: { cached_tokens: 0 },
+          completion_tokens_details: { reasoning_tokens: 0 },
+        },
+      }),
+    );
   },
   'stream-tools': (_req, res) => {
     sseHead(res);
@@ -57,7 +81,21 @@ const scenarios: Record<string, (req: IncomingMessage, res: ServerResponse) => v
     res.write(': keep-alive\n\n');
     res.write(chunk({ role: 'assistant', content: null, reasoning_content: 'Let me think' }));
     res.write(chunk({ content: 'Answer', reasoning_content: null }));
-    res.end(sse({ id: 'x', created: 1, model: 'deepseek-reasoner', choices: [{ index: 0, delta: { content: '' }, finish_reason: 'stop' }], usage: { prompt_tokens: 12, completion_tokens: 30, prompt_cache_hit_tokens: 8, prompt_cache_miss_tokens: 4, completion_tokens_details: { reasoning_tokens: 25 } } }) + sse('[DONE]'));
+    res.end(
+      sse({
+        id: 'x',
+        created: 1,
+        model: 'deepseek-reasoner',
+        choices: [{ index: 0, delta: { content: '' }, finish_reason: 'stop' }],
+        usage: {
+          prompt_tokens: 12,
+          completion_tokens: 30,
+          prompt_cache_hit_tokens: 8,
+          prompt_cache_miss_tokens: 4,
+          completion_tokens_details: { reasoning_tokens: 25 },
+        },
+      }) + sse('[DONE]'),
+    );
   },
   'stream-finish-no-done': (_req, res) => {
     sseHead(res);
@@ -88,7 +126,7 @@ const scenarios: Record<string, (req: IncomingMessage, res: ServerResponse) => v
     sseHead(res);
     res.end(chunk({ content: 'a' }) + sse({ error: { message: 'model overloaded', type: 'server_error' } }));
   },
-  'disconnect': (_req, res) => {
+  disconnect: (_req, res) => {
     sseHead(res);
     res.write(chunk({ role: 'assistant', content: '' }) + chunk({ content: 'partial' }), () => res.socket?.destroy());
   },
@@ -103,23 +141,53 @@ const scenarios: Record<string, (req: IncomingMessage, res: ServerResponse) => v
     sseHead(res);
     res.write(chunk({ content: 'a' }));
   },
-  'endless': (req, res) => {
+  endless: (req, res) => {
     sseHead(res);
     res.write(chunk({ content: 'first' }));
     res.on('close', () => closed.get(req.url ?? '')?.());
   },
-  'completion': (_req, res) => {
+  completion: (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ id: 'cmpl-1', object: 'text_completion', created: 3, model: 'up', choices: [{ text: 'Once upon', index: 0, logprobs: null, finish_reason: 'length' }], usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 } }));
+    res.end(
+      JSON.stringify({
+        id: 'cmpl-1',
+        object: 'text_completion',
+        created: 3,
+        model: 'up',
+        choices: [{ text: 'Once upon', index: 0, logprobs: null, finish_reason: 'length' }],
+        usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 },
+      }),
+    );
   },
   'completion-stream': (_req, res) => {
     sseHead(res);
-    const c = (text: string, finish: string | null) => sse({ id: 'cmpl-2', object: 'text_completion', created: 3, model: 'up', choices: [{ text, index: 0, logprobs: null, finish_reason: finish }] });
-    res.end(c('Once', null) + c(' upon', null) + c('', 'stop') + sse({ id: 'cmpl-2', object: 'text_completion', created: 3, model: 'up', choices: [], usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 } }) + sse('[DONE]'));
+    const c = (text: string, finish: string | null) =>
+      sse({ id: 'cmpl-2', object: 'text_completion', created: 3, model: 'up', choices: [{ text, index: 0, logprobs: null, finish_reason: finish }] });
+    res.end(
+      c('Once', null) +
+        c(' upon', null) +
+        c('', 'stop') +
+        sse({
+          id: 'cmpl-2',
+          object: 'text_completion',
+          created: 3,
+          model: 'up',
+          choices: [],
+          usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 },
+        }) +
+        sse('[DONE]'),
+    );
   },
-  'embeddings': (_req, res) => {
+  embeddings: (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ object: 'list', data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2] }], model: 'emb', usage: { prompt_tokens: 3, total_tokens: 3 } }));
+    res.end(
+      JSON.stringify({
+        object: 'list',
+        data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2] }],
+        model: 'emb',
+        usage: { prompt_tokens: 3, total_tokens: 3 },
+      }),
+    );
   },
 };
 
@@ -137,7 +205,12 @@ before(async () => {
 after(() => up.close());
 
 function call(scenario: string, over: Partial<UpstreamCall> = {}): UpstreamCall {
-  return scenarioCall(up, scenario, { baseUrl: `http://127.0.0.1:${port}/${scenario}/v1/`, apiKey: 'sk-test', headers: { 'X-Extra': 'yes' } }, { upstreamModel: 'up-model', ...over });
+  return scenarioCall(
+    up,
+    scenario,
+    { baseUrl: `http://127.0.0.1:${port}/${scenario}/v1/`, apiKey: 'sk-test', headers: { 'X-Extra': 'yes' } },
+    { upstreamModel: 'up-model', ...over },
+  );
 }
 
 const chatReq = chatRequest;
@@ -150,7 +223,6 @@ async function collect(events: AsyncIterable<StreamEvent>): Promise<StreamEvent[
   return out;
 }
 
-
 describe('openai-compatible adapter: non-streaming', () => {
   test('chat posts the upstream model with auth and provider headers, and maps the answer', async () => {
     const res = await adapter.chat(call('chat-ok'), chatReq());
@@ -161,7 +233,11 @@ describe('openai-compatible adapter: non-streaming', () => {
     assert.equal(got.headers['content-type'], 'application/json');
     assert.deepEqual(got.body, { model: 'up-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 64 });
     assert.deepEqual(res, {
-      id: 'chatcmpl-9', model: 'up-model', createdS: 1700000001, content: [{ type: 'text', text: 'Hello!' }], finishReason: 'stop',
+      id: 'chatcmpl-9',
+      model: 'up-model',
+      createdS: 1700000001,
+      content: [{ type: 'text', text: 'Hello!' }],
+      finishReason: 'stop',
       usage: { tokensInput: 5, tokensOutput: 2, tokensCachedInput: 0, tokensCacheWrite: 0, tokensReasoning: 0 },
     });
   });
@@ -213,18 +289,30 @@ describe('openai-compatible adapter: streaming', () => {
 
   test('DeepSeek reasoning stream with usage on the finish chunk', async () => {
     const events = await collect((await adapter.chatStream(call('stream-deepseek'), chatReq())).events);
-    assert.deepEqual(events.map((e) => e.type), ['start', 'reasoning', 'text', 'finish', 'usage']);
-    assert.deepEqual(events.at(-1), { type: 'usage', usage: { tokensInput: 12, tokensOutput: 30, tokensCachedInput: 8, tokensCacheWrite: 0, tokensReasoning: 25 } });
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['start', 'reasoning', 'text', 'finish', 'usage'],
+    );
+    assert.deepEqual(events.at(-1), {
+      type: 'usage',
+      usage: { tokensInput: 12, tokensOutput: 30, tokensCachedInput: 8, tokensCacheWrite: 0, tokensReasoning: 25 },
+    });
   });
 
   test('a stream that ends after finish_reason without [DONE] is complete', async () => {
     const events = await collect((await adapter.chatStream(call('stream-finish-no-done'), chatReq())).events);
-    assert.deepEqual(events.map((e) => e.type), ['start', 'text', 'finish']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['start', 'text', 'finish'],
+    );
   });
 
   test('an upstream that answers JSON to a stream request is replayed as events', async () => {
     const events = await collect((await adapter.chatStream(call('stream-json'), chatReq())).events);
-    assert.deepEqual(events.map((e) => e.type), ['start', 'text', 'finish', 'usage']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['start', 'text', 'finish', 'usage'],
+    );
   });
 
   test('non-2xx before streaming rejects chatStream itself', async () => {
@@ -252,7 +340,10 @@ describe('openai-compatible adapter: streaming', () => {
       caught = e;
     }
     assert.ok(caught instanceof UpstreamError && caught.kind === 'disconnect', String(caught));
-    assert.deepEqual(got.map((e) => e.type), ['start', 'text']);
+    assert.deepEqual(
+      got.map((e) => e.type),
+      ['start', 'text'],
+    );
   });
 
   test('a response that ends cleanly without finish_reason or [DONE] is a disconnect', async () => {
@@ -263,8 +354,14 @@ describe('openai-compatible adapter: streaming', () => {
   test('legacy completion stream gives text, finish and usage', async () => {
     const stream = await adapter.completionStream!(call('completion-stream'), { model: 'x', prompt: 'p', stream: true, includeUsage: false, extra: {} });
     const events = await collect(stream.events);
-    assert.deepEqual(events.filter((e) => e.type === 'text').map((e) => (e as { text: string }).text), ['Once', ' upon']);
-    assert.deepEqual(events.slice(-2).map((e) => e.type), ['finish', 'usage']);
+    assert.deepEqual(
+      events.filter((e) => e.type === 'text').map((e) => (e as { text: string }).text),
+      ['Once', ' upon'],
+    );
+    assert.deepEqual(
+      events.slice(-2).map((e) => e.type),
+      ['finish', 'usage'],
+    );
   });
 });
 

@@ -5,7 +5,11 @@ import { ChatChunkParser, CompletionChunkParser } from './stream-reader.ts';
 import { answerJson, postText } from './dispatch.ts';
 import { postStream, SseHandler } from './dispatch-stream.ts';
 import {
-  chatResponseEvents, parseChatResponse, parseCompletionResponse, parseEmbeddingResponse, parsePlainChatResponse,
+  chatResponseEvents,
+  parseChatResponse,
+  parseCompletionResponse,
+  parseEmbeddingResponse,
+  parsePlainChatResponse,
   type ResponseDefaults,
 } from './parse-response.ts';
 
@@ -40,7 +44,9 @@ async function* replay<T>(events: T[]): AsyncGenerator<T, void, undefined> {
 export function createOpenAICompatibleAdapter(opts: OpenAICompatibleOptions = {}): ProviderAdapter {
   const bytesMax = opts.responseBytesMax ?? RESPONSE_BYTES_MAX_DEFAULT;
   const fast = opts.fastPaths ?? true;
-  const chatBody = fast ? buildChatBodyJson : (call: UpstreamCall, req: ChatRequest, stream: boolean): string => JSON.stringify(buildChatBody(call, req, stream));
+  const chatBody = fast
+    ? buildChatBodyJson
+    : (call: UpstreamCall, req: ChatRequest, stream: boolean): string => JSON.stringify(buildChatBody(call, req, stream));
   return {
     kind: 'openai-compatible',
 
@@ -64,7 +70,14 @@ export function createOpenAICompatibleAdapter(opts: OpenAICompatibleOptions = {}
     },
 
     async completionStream(call, req): Promise<UpstreamStream> {
-      const res = await postStream(call, '/completions', JSON.stringify(buildCompletionBody(call, req, true)), new CompletionChunkParser(defaultsFor(call)), bytesMax, fast);
+      const res = await postStream(
+        call,
+        '/completions',
+        JSON.stringify(buildCompletionBody(call, req, true)),
+        new CompletionChunkParser(defaultsFor(call)),
+        bytesMax,
+        fast,
+      );
       if (res instanceof SseHandler) return res;
       const full = parseCompletionResponse(answerJson(res, call), defaultsFor(call));
       const choice = full.choices[0];

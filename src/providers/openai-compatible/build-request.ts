@@ -1,5 +1,12 @@
 import type {
-  ChatMessage, ChatRequest, CompletionRequest, ContentPart, EmbeddingRequest, ResponseFormat, ToolChoice, ToolDefinition,
+  ChatMessage,
+  ChatRequest,
+  CompletionRequest,
+  ContentPart,
+  EmbeddingRequest,
+  ResponseFormat,
+  ToolChoice,
+  ToolDefinition,
 } from '../../wire/index.ts';
 import { jsonNumber } from '../../wire/index.ts';
 import type { UpstreamCall } from '../types.ts';
@@ -105,9 +112,7 @@ function plainMessageJson(m: ChatMessage): string | undefined {
 function encodeTools(tools: ToolDefinition[]): Obj[] {
   return tools.map((t) => ({
     type: 'function',
-    function: t.description === undefined
-      ? { name: t.name, parameters: t.parameters }
-      : { name: t.name, description: t.description, parameters: t.parameters },
+    function: t.description === undefined ? { name: t.name, parameters: t.parameters } : { name: t.name, description: t.description, parameters: t.parameters },
   }));
 }
 
@@ -169,7 +174,9 @@ function encodeUserOrSystem(m: ChatMessage): Obj | undefined {
   if (parts.length === 1 && first?.type === 'text') return { role: 'user', content: first.text };
   return {
     role: 'user',
-    content: parts.map((p) => (p.type === 'text' ? { type: 'text', text: p.text } : { type: 'image_url', image_url: { url: p.type === 'image' ? p.url : '' } })),
+    content: parts.map((p) =>
+      p.type === 'text' ? { type: 'text', text: p.text } : { type: 'image_url', image_url: { url: p.type === 'image' ? p.url : '' } },
+    ),
   };
 }
 

@@ -280,7 +280,14 @@ async function* flatten(batches: AsyncIterable<StreamEvent[]>): AsyncGenerator<S
  * POST a streaming request. Resolves once a 2xx answered: with the stream (the handler) for an SSE body,
  * or with the whole answer when the upstream answered JSON instead. Rejects like postText otherwise.
  */
-export function postStream(call: UpstreamCall, path: string, bodyJson: string, parser: ChunkParser, bytesMax: number, fast = true): Promise<UpstreamAnswer | SseHandler> {
+export function postStream(
+  call: UpstreamCall,
+  path: string,
+  bodyJson: string,
+  parser: ChunkParser,
+  bytesMax: number,
+  fast = true,
+): Promise<UpstreamAnswer | SseHandler> {
   if (call.signal.aborted) return Promise.reject(abortedBeforeSend(call));
   return new Promise((resolve, reject) => {
     dispatchTo(call, dispatchOptions(call, path, bodyJson, 'text/event-stream'), new SseHandler(call, bytesMax, parser, resolve, reject, fast), fast);

@@ -21,9 +21,19 @@ const sse = (o: unknown) => `data: ${typeof o === 'string' ? o : JSON.stringify(
 const delta = (content: string) =>
   sse({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'up', choices: [{ index: 0, delta: { content }, logprobs: null, finish_reason: null }] });
 const finish = sse({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'up', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
-const usageChunk = sse({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'up', choices: [], usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 } });
+const usageChunk = sse({
+  id: 'c',
+  object: 'chat.completion.chunk',
+  created: 1,
+  model: 'up',
+  choices: [],
+  usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 },
+});
 const chatJson = JSON.stringify({
-  id: 'chatcmpl-1', object: 'chat.completion', created: 1, model: 'up',
+  id: 'chatcmpl-1',
+  object: 'chat.completion',
+  created: 1,
+  model: 'up',
   choices: [{ index: 0, message: { role: 'assistant', content: 'Hi' }, finish_reason: 'stop' }],
   usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
 });
@@ -39,14 +49,21 @@ const arrivals = new Map<string, { promise: Promise<void>; resolve: () => void }
 
 function arrival(name: string): Promise<void> {
   let resolve!: () => void;
-  const promise = new Promise<void>((r) => { resolve = r; });
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
   arrivals.set(name, { promise, resolve });
   return promise;
 }
 
 function gate(name: string): () => void {
   let open!: () => void;
-  gates.set(name, new Promise<void>((r) => { open = r; }));
+  gates.set(
+    name,
+    new Promise<void>((r) => {
+      open = r;
+    }),
+  );
   return open;
 }
 
@@ -74,11 +91,11 @@ const BIG_CHUNKS = 3000;
 const bigPiece = (i: number) => delta(`piece ${String(i).padStart(4, '0')} ${'x'.repeat(300)}|`);
 
 const scenarios: Record<string, (req: IncomingMessage, res: ServerResponse) => void | Promise<void>> = {
-  'ok': (_req, res) => {
+  ok: (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(chatJson);
   },
-  'hang': () => {
+  hang: () => {
     // never answers
   },
   'partial-body': (_req, res) => {
@@ -93,12 +110,12 @@ const scenarios: Record<string, (req: IncomingMessage, res: ServerResponse) => v
     res.writeHead(503, { 'content-type': 'text/plain', 'content-length': '1000' });
     res.write('overloaded', () => res.socket?.destroy());
   },
-  'large': (_req, res) => {
+  large: (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     // 100 KiB of JSON, in pieces.
     void writeLots(res, 100 * 1024, ' '.repeat(1024)).then(() => res.end('{}'));
   },
-  'exact': (_req, res) => {
+  exact: (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(chatJson);
   },
@@ -159,7 +176,6 @@ function call(scenario: string, over: Partial<UpstreamCall> = {}): UpstreamCall 
 const chatReq = chatRequest;
 
 const adapter = createOpenAICompatibleAdapter({ fastPaths: testFastPaths() });
-
 
 describe('contentTypeOf (raw undici headers)', () => {
   test('finds content-type in any case, and only when sent once', () => {
@@ -274,7 +290,10 @@ describe('streaming dispatch', () => {
   test('a JSON answer to a stream request is detected with any header case and parameters, and bounded', async () => {
     const events: StreamEvent[] = [];
     for await (const ev of (await adapter.chatStream(call('stream-json-charset'), chatReq({ stream: true }))).events) events.push(ev);
-    assert.deepEqual(events.map((e) => e.type), ['start', 'text', 'finish', 'usage']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['start', 'text', 'finish', 'usage'],
+    );
     const small = createOpenAICompatibleAdapter({ fastPaths: testFastPaths(), responseBytesMax: 16 });
     await rejectsWith(small.chatStream(call('stream-json-charset'), chatReq({ stream: true })), 'malformed');
   });

@@ -1,9 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { UpstreamError, type UpstreamCall } from '../types.ts';
-import {
-  ERROR_BODY_BYTES_MAX, abortedBeforeSend, bodyError, dispatchOptions, requestError, statusError,
-} from './http.ts';
+import { ERROR_BODY_BYTES_MAX, abortedBeforeSend, bodyError, dispatchOptions, requestError, statusError } from './http.ts';
 
 /**
  * Upstream calls through undici's dispatch() with our own handler, instead of dispatcher.request(): no
@@ -162,9 +160,15 @@ export class LegacyBridge implements Dispatcher.DispatchHandler, Dispatcher.Disp
 
   constructor(readonly handler: UpstreamHandler) {}
 
-  get aborted(): boolean { return this.#aborted; }
-  get paused(): boolean { return this.#paused; }
-  get reason(): Error | null { return this.#reason; }
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+  get paused(): boolean {
+    return this.#paused;
+  }
+  get reason(): Error | null {
+    return this.#reason;
+  }
 
   abort(reason: Error): void {
     if (this.#aborted) return;

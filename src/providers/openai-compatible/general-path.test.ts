@@ -18,7 +18,19 @@ await import('./dispatch.test.ts');
 
 test('the fastPaths switch decides which handler interface undici is given', async () => {
   const up = await startScenarioUpstream({
-    ok: (_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify({ id: 'c', object: 'chat.completion', created: 1, model: 'up', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } })); },
+    ok: (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          id: 'c',
+          object: 'chat.completion',
+          created: 1,
+          model: 'up',
+          choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+        }),
+      );
+    },
   });
   const given: unknown[] = [];
   class SpyAgent extends Agent {
@@ -35,8 +47,10 @@ test('the fastPaths switch decides which handler interface undici is given', asy
     }
     assert.ok(given[0] instanceof LegacyBridge, 'fast path: the bridge to the older interface');
     const general = given[1] as Record<string, unknown>;
-    assert.ok(!(general instanceof LegacyBridge) && typeof general['onRequestStart'] === 'function' && general['onHeaders'] === undefined,
-      'general path: a handler of the supported API only');
+    assert.ok(
+      !(general instanceof LegacyBridge) && typeof general['onRequestStart'] === 'function' && general['onHeaders'] === undefined,
+      'general path: a handler of the supported API only',
+    );
   } finally {
     await spy.close();
     await up.close();

@@ -1,6 +1,6 @@
 import { TextDecoder } from 'node:util';
 import type { Dispatcher } from 'undici';
-import { SseParser, type SseEvent, type StreamEvent } from '../../wire/index.ts';
+import type { SseParser, SseEvent, StreamEvent } from '../../wire/index.ts';
 import { UpstreamError, type UpstreamCall } from '../types.ts';
 import { abortedError, errorMessage, statusError as transportStatusError } from '../transport/index.ts';
 import type { ChunkParser } from './stream-reader.ts';
@@ -91,7 +91,7 @@ function upstreamErrorMessage(text: string): string | undefined {
   const json: unknown = JSON.parse(text);
   if (!isObj(json)) return undefined;
   const e = json['error'];
-  return isObj(e) ? str(e['message']) : str(e) ?? str(json['message']);
+  return isObj(e) ? str(e['message']) : (str(e) ?? str(json['message']));
 }
 
 /** One body chunk's text (undefined: end of body) → the SSE frames it completed; an oversized event is 'malformed'. */

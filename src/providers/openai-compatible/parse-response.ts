@@ -1,11 +1,20 @@
-import {
-  zeroUsage, type ChatResponse, type CompletionResponse, type ContentPart, type EmbeddingResponse, type StreamEvent,
-} from '../../wire/index.ts';
+import { zeroUsage, type ChatResponse, type CompletionResponse, type ContentPart, type EmbeddingResponse, type StreamEvent } from '../../wire/index.ts';
 import { UpstreamError } from '../types.ts';
 import {
-  argumentsOf, isObj, mapFinishReason, mapUsage, openaiUsagePattern, RE_INT, RE_JSON_STR, RE_JSON_WS, RE_PLAIN_STR, reasoningOf, str,
+  argumentsOf,
+  isObj,
+  mapFinishReason,
+  mapUsage,
+  openaiUsagePattern,
+  RE_INT,
+  RE_JSON_STR,
+  RE_JSON_WS,
+  RE_PLAIN_STR,
+  reasoningOf,
+  str,
   textOf,
-  usageOfCounts, type Obj,
+  usageOfCounts,
+  type Obj,
 } from './upstream-fields.ts';
 
 /** What to report when the upstream leaves out id, model or created. */
@@ -85,12 +94,14 @@ export function parseChatResponse(json: unknown, defaults: ResponseDefaults): Ch
  * for JSON whitespace between tokens. Anything else (tool calls, reasoning, content null, other vendors'
  * fields) does not match and takes the general path.
  */
-const PLAIN_CHAT_COMPLETION = new RegExp((
-  String.raw`^~\{~"id"~:~"(${RE_PLAIN_STR})"~,~"object"~:~"chat\.completion"~,~"created"~:~(${RE_INT})~,~"model"~:~"(${RE_PLAIN_STR})"~,` +
-  String.raw`~"choices"~:~\[~\{~"index"~:~0~,~"message"~:~\{~"role"~:~"assistant"~,~"content"~:~"(${RE_JSON_STR})"~,~"refusal"~:~null~(?:,~"annotations"~:~\[~\]~)?\}~,` +
-  String.raw`~"logprobs"~:~null~,~"finish_reason"~:~"([a-z_]+)"~\}~\]~,~"usage"~:~${openaiUsagePattern('~')}` +
-  String.raw`~(?:,~"service_tier"~:~(?:null|"${RE_PLAIN_STR}")~)?(?:,~"system_fingerprint"~:~(?:null|"${RE_PLAIN_STR}")~)?\}~$`
-).replaceAll('~', RE_JSON_WS));
+const PLAIN_CHAT_COMPLETION = new RegExp(
+  (
+    String.raw`^~\{~"id"~:~"(${RE_PLAIN_STR})"~,~"object"~:~"chat\.completion"~,~"created"~:~(${RE_INT})~,~"model"~:~"(${RE_PLAIN_STR})"~,` +
+    String.raw`~"choices"~:~\[~\{~"index"~:~0~,~"message"~:~\{~"role"~:~"assistant"~,~"content"~:~"(${RE_JSON_STR})"~,~"refusal"~:~null~(?:,~"annotations"~:~\[~\]~)?\}~,` +
+    String.raw`~"logprobs"~:~null~,~"finish_reason"~:~"([a-z_]+)"~\}~\]~,~"usage"~:~${openaiUsagePattern('~')}` +
+    String.raw`~(?:,~"service_tier"~:~(?:null|"${RE_PLAIN_STR}")~)?(?:,~"system_fingerprint"~:~(?:null|"${RE_PLAIN_STR}")~)?\}~$`
+  ).replaceAll('~', RE_JSON_WS),
+);
 
 /** The regex reads about 2.4 ns per character, JSON.parse about 1 but with a fixed cost of ~5 µs for the object tree: they break even near 4 KB. */
 const PLAIN_CHAT_CHARS_MAX = 4096;

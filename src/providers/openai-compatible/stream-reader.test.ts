@@ -16,7 +16,12 @@ function feed(chunks: unknown[], end = true): StreamEvent[] {
 }
 
 const chunk = (delta: Record<string, unknown>, finish: string | null = null, extra: Record<string, unknown> = {}) => ({
-  id: 'chatcmpl-x', object: 'chat.completion.chunk', created: 7, model: 'deepseek-chat', choices: [{ index: 0, delta, finish_reason: finish }], ...extra,
+  id: 'chatcmpl-x',
+  object: 'chat.completion.chunk',
+  created: 7,
+  model: 'deepseek-chat',
+  choices: [{ index: 0, delta, finish_reason: finish }],
+  ...extra,
 });
 
 describe('ChatChunkParser', () => {
@@ -39,7 +44,15 @@ describe('ChatChunkParser', () => {
     const evs = feed([
       chunk({ role: 'assistant', content: null, reasoning_content: 'hmm' }),
       chunk({ content: 'ok', reasoning_content: null }),
-      chunk({ content: '' }, 'stop', { usage: { prompt_tokens: 10, completion_tokens: 8, prompt_cache_hit_tokens: 6, prompt_cache_miss_tokens: 4, completion_tokens_details: { reasoning_tokens: 5 } } }),
+      chunk({ content: '' }, 'stop', {
+        usage: {
+          prompt_tokens: 10,
+          completion_tokens: 8,
+          prompt_cache_hit_tokens: 6,
+          prompt_cache_miss_tokens: 4,
+          completion_tokens_details: { reasoning_tokens: 5 },
+        },
+      }),
     ]);
     assert.deepEqual(evs.slice(1), [
       { type: 'reasoning', text: 'hmm' },
@@ -75,9 +88,16 @@ describe('ChatChunkParser', () => {
       chunk({ tool_calls: [{ id: 'c2', function: { name: 'g', arguments: '{}' } }] }),
       chunk({}, 'tool_calls'),
     ]);
-    assert.deepEqual(evs.filter((e) => e.type.startsWith('tool')).map((e) => [e.type, (e as { index: number }).index]), [
-      ['tool_call_start', 0], ['tool_call_delta', 0], ['tool_call_delta', 0], ['tool_call_start', 1], ['tool_call_delta', 1],
-    ]);
+    assert.deepEqual(
+      evs.filter((e) => e.type.startsWith('tool')).map((e) => [e.type, (e as { index: number }).index]),
+      [
+        ['tool_call_start', 0],
+        ['tool_call_delta', 0],
+        ['tool_call_delta', 0],
+        ['tool_call_start', 1],
+        ['tool_call_delta', 1],
+      ],
+    );
   });
 
   test('arguments that arrive before the name are held until the call can start', () => {
@@ -98,9 +118,14 @@ describe('ChatChunkParser', () => {
     assert.deepEqual(evs.at(-1), { type: 'finish', finishReason: 'tool_calls' });
   });
 
-  test("Moonshot: usage inside the finishing choice and a top-level cached_tokens are read", () => {
+  test('Moonshot: usage inside the finishing choice and a top-level cached_tokens are read', () => {
     const evs = feed([
-      { id: 'x', choices: [{ index: 0, delta: { content: 'a' }, finish_reason: 'stop', usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6, cached_tokens: 3 } }] },
+      {
+        id: 'x',
+        choices: [
+          { index: 0, delta: { content: 'a' }, finish_reason: 'stop', usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6, cached_tokens: 3 } },
+        ],
+      },
     ]);
     assert.deepEqual(evs.at(-1), { type: 'usage', usage: { tokensInput: 5, tokensOutput: 1, tokensCachedInput: 3, tokensCacheWrite: 0, tokensReasoning: 0 } });
   });
@@ -116,14 +141,27 @@ describe('ChatChunkParser', () => {
   });
 
   test('usage: null on ordinary chunks and choices: null on the usage chunk (vLLM) are tolerated', () => {
-    const evs = feed([chunk({ content: 'a' }, null, { usage: null }), chunk({}, 'stop', { usage: null }), { id: 'x', choices: null, usage: { prompt_tokens: 1, completion_tokens: 1 } }]);
-    assert.deepEqual(evs.map((e) => e.type), ['start', 'text', 'finish', 'usage']);
+    const evs = feed([
+      chunk({ content: 'a' }, null, { usage: null }),
+      chunk({}, 'stop', { usage: null }),
+      { id: 'x', choices: null, usage: { prompt_tokens: 1, completion_tokens: 1 } },
+    ]);
+    assert.deepEqual(
+      evs.map((e) => e.type),
+      ['start', 'text', 'finish', 'usage'],
+    );
   });
 
   test('an in-stream error object is an UpstreamError disconnect; a non-object chunk is malformed', () => {
     const p = new ChatChunkParser(defaults);
-    assert.throws(() => p.chunk({ error: { message: 'overloaded', type: 'server_error' } }, []), (e: unknown) => e instanceof UpstreamError && e.kind === 'disconnect' && /overloaded/.test(e.message));
-    assert.throws(() => p.chunk([1], []), (e: unknown) => e instanceof UpstreamError && e.kind === 'malformed');
+    assert.throws(
+      () => p.chunk({ error: { message: 'overloaded', type: 'server_error' } }, []),
+      (e: unknown) => e instanceof UpstreamError && e.kind === 'disconnect' && /overloaded/.test(e.message),
+    );
+    assert.throws(
+      () => p.chunk([1], []),
+      (e: unknown) => e instanceof UpstreamError && e.kind === 'malformed',
+    );
   });
 
   test('end() without any chunk still yields start and finish; the finished flag tracks finish_reason', () => {
@@ -131,7 +169,10 @@ describe('ChatChunkParser', () => {
     const out: StreamEvent[] = [];
     assert.equal(p.finished, false);
     p.end(out);
-    assert.deepEqual(out, [{ type: 'start', id: 'req_1', model: 'up-model', createdS: 42 }, { type: 'finish', finishReason: 'stop' }]);
+    assert.deepEqual(out, [
+      { type: 'start', id: 'req_1', model: 'up-model', createdS: 42 },
+      { type: 'finish', finishReason: 'stop' },
+    ]);
   });
 
   test('vendor finish reasons map to canonical ones', () => {
@@ -150,30 +191,50 @@ describe('CompletionChunkParser', () => {
     p.chunk({ id: 'cmpl-1', choices: [{ text: '', index: 0, finish_reason: 'length' }] }, out);
     p.chunk({ id: 'cmpl-1', choices: [], usage: { prompt_tokens: 2, completion_tokens: 1, total_tokens: 3 } }, out);
     p.end(out);
-    assert.deepEqual(out.map((e) => e.type), ['start', 'text', 'finish', 'usage']);
+    assert.deepEqual(
+      out.map((e) => e.type),
+      ['start', 'text', 'finish', 'usage'],
+    );
   });
 });
 
 describe('ChatChunkParser.plainDelta (OpenAI text-answer chunks without JSON.parse)', () => {
   const head = { id: 'chatcmpl-x', object: 'chat.completion.chunk', created: 1795648251, model: 'deepseek-v3.2' };
-  const first = JSON.stringify({ ...head, created: 7, model: 'm', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
-  /** The frame data in OpenAI's own key order, as the emulator and OpenAI send it. */
-  const frame = (content: unknown, o: { fingerprint?: string | null; usageNull?: boolean; id?: string; finish?: string | null; role?: boolean; refusal?: boolean } = {}): string => JSON.stringify({
-    ...head, id: o.id ?? head.id,
-    ...(o.fingerprint === undefined ? {} : { system_fingerprint: o.fingerprint }),
-    choices: [{
-      index: 0,
-      delta: { ...(o.role ? { role: 'assistant' } : {}), ...(content === undefined ? {} : { content }), ...(o.refusal ? { refusal: null } : {}) },
-      logprobs: null, finish_reason: o.finish ?? null,
-    }],
-    ...(o.usageNull ? { usage: null } : {}),
+  const first = JSON.stringify({
+    ...head,
+    created: 7,
+    model: 'm',
+    choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }],
   });
+  /** The frame data in OpenAI's own key order, as the emulator and OpenAI send it. */
+  const frame = (
+    content: unknown,
+    o: { fingerprint?: string | null; usageNull?: boolean; id?: string; finish?: string | null; role?: boolean; refusal?: boolean } = {},
+  ): string =>
+    JSON.stringify({
+      ...head,
+      id: o.id ?? head.id,
+      ...(o.fingerprint === undefined ? {} : { system_fingerprint: o.fingerprint }),
+      choices: [
+        {
+          index: 0,
+          delta: { ...(o.role ? { role: 'assistant' } : {}), ...(content === undefined ? {} : { content }), ...(o.refusal ? { refusal: null } : {}) },
+          logprobs: null,
+          finish_reason: o.finish ?? null,
+        },
+      ],
+      ...(o.usageNull ? { usage: null } : {}),
+    });
   const usageFrame = (u: Record<string, unknown>, fingerprint?: string): string =>
     JSON.stringify({ ...head, ...(fingerprint === undefined ? {} : { system_fingerprint: fingerprint }), choices: [], usage: u });
   const openaiUsage = (input: number, output: number, cached?: number, reasoning?: number): Record<string, unknown> => ({
-    prompt_tokens: input, completion_tokens: output, total_tokens: input + output,
+    prompt_tokens: input,
+    completion_tokens: output,
+    total_tokens: input + output,
     ...(cached === undefined ? {} : { prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 } }),
-    ...(reasoning === undefined ? {} : { completion_tokens_details: { reasoning_tokens: reasoning, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 } }),
+    ...(reasoning === undefined
+      ? {}
+      : { completion_tokens_details: { reasoning_tokens: reasoning, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 } }),
   });
 
   /** Events from the fast path where it applies, else from JSON.parse + chunk(), then end(). */
@@ -198,22 +259,26 @@ describe('ChatChunkParser.plainDelta (OpenAI text-answer chunks without JSON.par
 
   test('every chunk of an OpenAI text answer takes the fast path, with exactly the events of JSON.parse + chunk()', () => {
     const count = fc.integer({ min: 0, max: 2 ** 40 });
-    fc.assert(fc.property(
-      fc.array(fc.tuple(fc.string({ unit: 'binary', maxLength: 30 }), fc.constantFrom(undefined, null, 'fp_1'), fc.boolean()), { maxLength: 8 }),
-      fc.boolean(), fc.constantFrom('stop', 'length', 'content_filter', 'tool_calls', 'sensitive', 'odd'),
-      fc.option(fc.tuple(count, count, fc.option(count, { nil: undefined }), fc.option(count, { nil: undefined })), { nil: undefined }),
-      (deltas, refusal, finish, usage) => {
-        const frames = [
-          frame('', { role: true, refusal, usageNull: usage !== undefined }),
-          ...deltas.map(([c, fp, u]) => frame(c, { fingerprint: fp, usageNull: u })),
-          frame(undefined, { finish, usageNull: usage !== undefined }),
-          ...(usage === undefined ? [] : [usageFrame(openaiUsage(...usage), 'fp_1')]),
-        ];
-        const fast = viaFastPath(frames);
-        assert.deepEqual(fast.events, viaParse(frames));
-        assert.equal(fast.fast, frames.length, 'every chunk took the fast path');
-      },
-    ), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.string({ unit: 'binary', maxLength: 30 }), fc.constantFrom(undefined, null, 'fp_1'), fc.boolean()), { maxLength: 8 }),
+        fc.boolean(),
+        fc.constantFrom('stop', 'length', 'content_filter', 'tool_calls', 'sensitive', 'odd'),
+        fc.option(fc.tuple(count, count, fc.option(count, { nil: undefined }), fc.option(count, { nil: undefined })), { nil: undefined }),
+        (deltas, refusal, finish, usage) => {
+          const frames = [
+            frame('', { role: true, refusal, usageNull: usage !== undefined }),
+            ...deltas.map(([c, fp, u]) => frame(c, { fingerprint: fp, usageNull: u })),
+            frame(undefined, { finish, usageNull: usage !== undefined }),
+            ...(usage === undefined ? [] : [usageFrame(openaiUsage(...usage), 'fp_1')]),
+          ];
+          const fast = viaFastPath(frames);
+          assert.deepEqual(fast.events, viaParse(frames));
+          assert.equal(fast.fast, frames.length, 'every chunk took the fast path');
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   test('odd orders agree too: content on the first or finishing chunk, chunks after the finish, usage before the finish', () => {
@@ -230,7 +295,17 @@ describe('ChatChunkParser.plainDelta (OpenAI text-answer chunks without JSON.par
   });
 
   test('pending tool calls at the finish, and every other shape, are left to JSON.parse', () => {
-    const tool = JSON.stringify({ ...head, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'c', type: 'function', function: { name: 'f', arguments: '' } }] }, logprobs: null, finish_reason: null }] });
+    const tool = JSON.stringify({
+      ...head,
+      choices: [
+        {
+          index: 0,
+          delta: { tool_calls: [{ index: 0, id: 'c', type: 'function', function: { name: 'f', arguments: '' } }] },
+          logprobs: null,
+          finish_reason: null,
+        },
+      ],
+    });
     const p = new ChatChunkParser(defaults);
     const out: StreamEvent[] = [];
     assert.equal(p.plainDelta(first, out), true);
@@ -243,8 +318,11 @@ describe('ChatChunkParser.plainDelta (OpenAI text-answer chunks without JSON.par
 
     const q = new ChatChunkParser(defaults);
     for (const data of [
-      frame(null), frame(['a']), frame('a', { id: 'with\\"escape' }), frame('a', { id: '' }),
-      JSON.stringify({ ...head, model: '' , choices: [] }),
+      frame(null),
+      frame(['a']),
+      frame('a', { id: 'with\\"escape' }),
+      frame('a', { id: '' }),
+      JSON.stringify({ ...head, model: '', choices: [] }),
       JSON.stringify({ ...head, choices: [{ index: 0, delta: { content: 'a', reasoning_content: 'r' }, logprobs: null, finish_reason: null }] }),
       JSON.stringify({ ...head, choices: [{ index: 0, delta: { role: 'assistant' }, logprobs: null, finish_reason: null }] }),
       JSON.stringify({ ...head, choices: [{ index: 0, delta: { content: 'a' }, logprobs: null, finish_reason: null }], usage: { prompt_tokens: 1 } }),
@@ -254,12 +332,19 @@ describe('ChatChunkParser.plainDelta (OpenAI text-answer chunks without JSON.par
       usageFrame({ prompt_tokens: 1, completion_tokens: 1, total_tokens: 2, prompt_cache_hit_tokens: 1 }),
       usageFrame({ prompt_tokens: 1e16, completion_tokens: 1, total_tokens: 2 }),
       usageFrame({ prompt_tokens: 1, total_tokens: 2 }),
-      JSON.stringify({ object: 'chat.completion.chunk', id: 'x', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'a' }, logprobs: null, finish_reason: null }] }),
+      JSON.stringify({
+        object: 'chat.completion.chunk',
+        id: 'x',
+        created: 1,
+        model: 'm',
+        choices: [{ index: 0, delta: { content: 'a' }, logprobs: null, finish_reason: null }],
+      }),
       JSON.stringify({ ...head, error: { message: 'x' }, choices: [] }),
       frame('a').replace('"created":1795648251', '"created":01795648251'),
       frame('a').replace('"content":"a"', '"content":"a\tb"'),
       frame('a').replace('"content":"a"', '"content":"a\\x"'),
       frame('a') + ' ',
-    ]) assert.equal(q.plainDelta(data, out), false, data);
+    ])
+      assert.equal(q.plainDelta(data, out), false, data);
   });
 });

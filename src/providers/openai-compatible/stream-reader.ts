@@ -2,8 +2,19 @@ import type { FinishReason, StreamEvent, Usage } from '../../wire/index.ts';
 import { UpstreamError } from '../types.ts';
 import type { ResponseDefaults } from './parse-response.ts';
 import {
-  argumentsOf, isObj, mapFinishReason, mapUsage, openaiUsagePattern, RE_INT, RE_JSON_STR, RE_PLAIN_STR, reasoningOf, str, textOf,
-  usageOfCounts, type Obj,
+  argumentsOf,
+  isObj,
+  mapFinishReason,
+  mapUsage,
+  openaiUsagePattern,
+  RE_INT,
+  RE_JSON_STR,
+  RE_PLAIN_STR,
+  reasoningOf,
+  str,
+  textOf,
+  usageOfCounts,
+  type Obj,
 } from './upstream-fields.ts';
 
 /** Turns one parsed upstream chunk into canonical events; one instance per stream. */
@@ -35,9 +46,9 @@ export interface ChunkParser {
  */
 const PLAIN_CHUNK = new RegExp(
   String.raw`^\{"id":"(${RE_PLAIN_STR})","object":"chat\.completion\.chunk","created":(${RE_INT}),"model":"(${RE_PLAIN_STR})",` +
-  String.raw`(?:"system_fingerprint":(?:null|"[^"\\\x00-\x1f]*"),)?"choices":` +
-  String.raw`(?:\[\{"index":0,"delta":\{(?:(?:"role":"assistant",)?"content":"(${RE_JSON_STR})"(?:,"refusal":null)?)?\},"logprobs":null,"finish_reason":(?:null|"([a-z_]+)")\}\](?:,"usage":null)?` +
-  String.raw`|\[\],"usage":${openaiUsagePattern('')})\}$`,
+    String.raw`(?:"system_fingerprint":(?:null|"[^"\\\x00-\x1f]*"),)?"choices":` +
+    String.raw`(?:\[\{"index":0,"delta":\{(?:(?:"role":"assistant",)?"content":"(${RE_JSON_STR})"(?:,"refusal":null)?)?\},"logprobs":null,"finish_reason":(?:null|"([a-z_]+)")\}\](?:,"usage":null)?` +
+    String.raw`|\[\],"usage":${openaiUsagePattern('')})\}$`,
 );
 
 /** The finishing choice of a fast-path chunk carries no usage of its own. */
@@ -70,7 +81,12 @@ abstract class BaseChunkParser implements ChunkParser {
       const e = json['error'];
       const message = isObj(e) ? str(e['message']) : str(e);
       // OpenAI and vLLM report a failure mid-stream this way; the answer is cut short.
-      throw new UpstreamError('disconnect', `upstream reported an error mid-stream: ${message ?? 'no message'}`, undefined, JSON.stringify(json).slice(0, 2048));
+      throw new UpstreamError(
+        'disconnect',
+        `upstream reported an error mid-stream: ${message ?? 'no message'}`,
+        undefined,
+        JSON.stringify(json).slice(0, 2048),
+      );
     }
     if (!this.started) {
       this.started = true;

@@ -25,7 +25,9 @@ export async function startScenarioUpstream(
 ): Promise<ScenarioUpstream> {
   const server = createServer((req, res) => {
     let raw = '';
-    req.on('data', (d: Buffer) => { raw += d.toString(); });
+    req.on('data', (d: Buffer) => {
+      raw += d.toString();
+    });
     req.on('end', () => {
       const name = (req.url ?? '').split('/')[1] ?? '';
       onRequest(name, req, res, raw);
@@ -42,7 +44,9 @@ export async function startScenarioUpstream(
   await once(server, 'listening');
   const agent = new Agent();
   return {
-    server, port: (server.address() as AddressInfo).port, agent,
+    server,
+    port: (server.address() as AddressInfo).port,
+    agent,
     async close() {
       server.closeAllConnections();
       await agent.close();
@@ -52,7 +56,12 @@ export async function startScenarioUpstream(
 }
 
 /** A call to `scenario` on the upstream (provider fields and call fields overridable). */
-export function scenarioCall(up: ScenarioUpstream, scenario: string, provider: Partial<UpstreamCall['provider']> = {}, over: Partial<UpstreamCall> = {}): UpstreamCall {
+export function scenarioCall(
+  up: ScenarioUpstream,
+  scenario: string,
+  provider: Partial<UpstreamCall['provider']> = {},
+  over: Partial<UpstreamCall> = {},
+): UpstreamCall {
   return {
     provider: { name: 'fake', adapter: 'openai-compatible', baseUrl: `http://127.0.0.1:${up.port}/${scenario}/v1`, ...provider },
     upstreamModel: 'up',
@@ -66,7 +75,13 @@ export function scenarioCall(up: ScenarioUpstream, scenario: string, provider: P
 }
 
 export const chatRequest = (over: Partial<ChatRequest> = {}): ChatRequest => ({
-  model: 'client-model', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], stream: false, includeUsage: false, maxTokensOutput: 64, extra: {}, ...over,
+  model: 'client-model',
+  messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
+  stream: false,
+  includeUsage: false,
+  maxTokensOutput: 64,
+  extra: {},
+  ...over,
 });
 
 /** Awaits `p` and checks it failed with UpstreamError(kind[, status]); returns the error. */

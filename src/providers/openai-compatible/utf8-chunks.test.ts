@@ -27,10 +27,13 @@ const bytesLike = fc.oneof(
 );
 
 test('body chunks decode to the same text as one streaming TextDecoder, however the bytes are cut (BOM and invalid bytes included)', () => {
-  fc.assert(fc.property(bytesLike, fc.array(fc.nat(), { maxLength: 6 }), (bytes, cuts) => {
-    const chunks = cut(bytes, cuts);
-    const u = new Utf8Chunks();
-    const got = chunks.map((c) => u.decode(c)).join('');
-    assert.equal(got, viaTextDecoder(chunks));
-  }), { numRuns: 2000 });
+  fc.assert(
+    fc.property(bytesLike, fc.array(fc.nat(), { maxLength: 6 }), (bytes, cuts) => {
+      const chunks = cut(bytes, cuts);
+      const u = new Utf8Chunks();
+      const got = chunks.map((c) => u.decode(c)).join('');
+      assert.equal(got, viaTextDecoder(chunks));
+    }),
+    { numRuns: 2000 },
+  );
 });

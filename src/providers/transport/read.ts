@@ -7,7 +7,12 @@ import { bodyError, tooLargeError } from './errors.ts';
  * The whole body as UTF-8 text. Past `bytesMax`: 'malformed' (a 2xx answer), or with `over: 'truncate'` the
  * first bytesMax bytes (an error body kept for the logs). A body that breaks off is mapped by bodyError.
  */
-export async function readBody(call: UpstreamCall, body: Dispatcher.ResponseData['body'], bytesMax: number, over: 'error' | 'truncate' = 'error'): Promise<string> {
+export async function readBody(
+  call: UpstreamCall,
+  body: Dispatcher.ResponseData['body'],
+  bytesMax: number,
+  over: 'error' | 'truncate' = 'error',
+): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {

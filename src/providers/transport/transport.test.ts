@@ -6,20 +6,43 @@ import { postJson, readBody } from './index.ts';
 let up: ScenarioUpstream;
 before(async () => {
   up = await startScenarioUpstream({
-    ok: (_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"a":1}'); },
-    big: (_req, res) => { res.writeHead(200); res.end('x'.repeat(5000)); },
-    overloaded: (_req, res) => { res.writeHead(529, { 'content-type': 'application/json' }); res.end(JSON.stringify({ error: { message: 'Overloaded' } })); },
-    hugeError: (_req, res) => { res.writeHead(500); res.end('e'.repeat(200_000)); },
+    ok: (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"a":1}');
+    },
+    big: (_req, res) => {
+      res.writeHead(200);
+      res.end('x'.repeat(5000));
+    },
+    overloaded: (_req, res) => {
+      res.writeHead(529, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'Overloaded' } }));
+    },
+    hugeError: (_req, res) => {
+      res.writeHead(500);
+      res.end('e'.repeat(200_000));
+    },
     silent: () => undefined,
-    cut: (_req, res) => { res.writeHead(200, { 'content-length': '100' }); res.write('partial'); setImmediate(() => res.destroy()); },
+    cut: (_req, res) => {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('partial');
+      setImmediate(() => res.destroy());
+    },
   });
 });
 after(() => up.close());
 
 const post = (scenario: string, over = {}) => {
   const call = scenarioCall(up, scenario, {}, over);
-  return { call, p: postJson(call, { url: `http://127.0.0.1:${up.port}/${scenario}`, headers: { 'content-type': 'application/json' }, body: '{}',
-    errorDetail: (t) => (JSON.parse(t) as { error: { message: string } }).error.message }) };
+  return {
+    call,
+    p: postJson(call, {
+      url: `http://127.0.0.1:${up.port}/${scenario}`,
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+      errorDetail: (t) => (JSON.parse(t) as { error: { message: string } }).error.message,
+    }),
+  };
 };
 
 describe('shared provider transport', () => {

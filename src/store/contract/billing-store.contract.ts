@@ -11,30 +11,86 @@ const T = Date.UTC(2027, 0, 1);
 
 function order(over: Partial<Order> = {}): Order {
   return {
-    id: 'ord_1', accountId: 'acct_1', type: 'subscribe', status: 'completed', offerId: 'basic', subscriptionId: 'sub_1',
-    lines: [{ kind: 'subscription', description: 'Basic', quantity: 1, amountMinor: 997, offerId: 'basic' }], amountMinor: 997, currency: 'CNY',
-    paidBy: 'wallet', actor: 'admin:t', idempotencyKey: null, effectiveAtMs: T, createdAtMs: T, billId: null, details: {}, ...over,
+    id: 'ord_1',
+    accountId: 'acct_1',
+    type: 'subscribe',
+    status: 'completed',
+    offerId: 'basic',
+    subscriptionId: 'sub_1',
+    lines: [{ kind: 'subscription', description: 'Basic', quantity: 1, amountMinor: 997, offerId: 'basic' }],
+    amountMinor: 997,
+    currency: 'CNY',
+    paidBy: 'wallet',
+    actor: 'admin:t',
+    idempotencyKey: null,
+    effectiveAtMs: T,
+    createdAtMs: T,
+    billId: null,
+    details: {},
+    ...over,
   };
 }
 
 function sub(over: Partial<Subscription> = {}): Subscription {
   return {
-    id: 'sub_1', accountId: 'acct_1', offerId: 'basic', type: 'plan', parentId: null, status: 'active', anchorMs: T, cycle: 'month', quantity: 1,
-    terms: [], renewedThroughIndex: 0, endIndex: null, endReason: null, expiresAtMs: null, endedAtMs: null, channel: 'wallet', createdAtMs: T, updatedAtMs: T, ...over,
+    id: 'sub_1',
+    accountId: 'acct_1',
+    offerId: 'basic',
+    type: 'plan',
+    parentId: null,
+    status: 'active',
+    anchorMs: T,
+    cycle: 'month',
+    quantity: 1,
+    terms: [],
+    renewedThroughIndex: 0,
+    endIndex: null,
+    endReason: null,
+    expiresAtMs: null,
+    endedAtMs: null,
+    channel: 'wallet',
+    createdAtMs: T,
+    updatedAtMs: T,
+    ...over,
   };
 }
 
 function payment(over: Partial<Payment> = {}): Payment {
   return {
-    id: 'pay_1', accountId: 'acct_1', orderId: 'ord_1', billId: null, channel: 'wallet', amountMinor: 997, currency: 'CNY', status: 'succeeded',
-    reference: null, attempts: 0, createdAtMs: T, updatedAtMs: T, ...over,
+    id: 'pay_1',
+    accountId: 'acct_1',
+    orderId: 'ord_1',
+    billId: null,
+    channel: 'wallet',
+    amountMinor: 997,
+    currency: 'CNY',
+    status: 'succeeded',
+    reference: null,
+    attempts: 0,
+    createdAtMs: T,
+    updatedAtMs: T,
+    ...over,
   };
 }
 
 function bill(over: Partial<Bill> = {}): Bill {
   return {
-    id: 'bill_1', accountId: 'acct_1', period: '2027-01', periodStartMs: T, periodEndMs: T + 31 * 86_400_000, currency: 'CNY', status: 'final',
-    lines: [], usage: [], payments: [], totalMinor: 0, prepaidMinor: 0, phoneBillMinor: 0, unpaidMinor: 0, createdAtMs: T, ...over,
+    id: 'bill_1',
+    accountId: 'acct_1',
+    period: '2027-01',
+    periodStartMs: T,
+    periodEndMs: T + 31 * 86_400_000,
+    currency: 'CNY',
+    status: 'final',
+    lines: [],
+    usage: [],
+    payments: [],
+    totalMinor: 0,
+    prepaidMinor: 0,
+    phoneBillMinor: 0,
+    unpaidMinor: 0,
+    createdAtMs: T,
+    ...over,
   };
 }
 
@@ -46,7 +102,13 @@ export function billingStoreContract(name: string, make: () => BillingStore): vo
       const s = make();
       assert.equal(await s.getIdempotency('account:acct_1', 'k1'), undefined);
       await s.putIdempotency({ scope: 'account:acct_1', key: 'k1', requestHash: 'h1', response: { a: [1, 2] }, createdAtMs: T });
-      assert.deepEqual(await s.getIdempotency('account:acct_1', 'k1'), { scope: 'account:acct_1', key: 'k1', requestHash: 'h1', response: { a: [1, 2] }, createdAtMs: T });
+      assert.deepEqual(await s.getIdempotency('account:acct_1', 'k1'), {
+        scope: 'account:acct_1',
+        key: 'k1',
+        requestHash: 'h1',
+        response: { a: [1, 2] },
+        createdAtMs: T,
+      });
       assert.equal(await s.getIdempotency('account:acct_2', 'k1'), undefined, 'keys are per scope');
       await assert.rejects(s.putIdempotency({ scope: 'account:acct_1', key: 'k1', requestHash: 'h2', response: null, createdAtMs: T }));
     });
@@ -112,7 +174,16 @@ export function billingStoreContract(name: string, make: () => BillingStore): vo
 
     test('code batches and codes: stored by hash, redeemed once counted', async () => {
       const s = make();
-      const b = { id: 'cb_1', offerId: 'pack', offer: { id: 'pack' }, count: 2, note: null, createdBy: 'admin:t', createdAtMs: T, expiresAtMs: null } as unknown as CodeBatch;
+      const b = {
+        id: 'cb_1',
+        offerId: 'pack',
+        offer: { id: 'pack' },
+        count: 2,
+        note: null,
+        createdBy: 'admin:t',
+        createdAtMs: T,
+        expiresAtMs: null,
+      } as unknown as CodeBatch;
       const code = (hash: string) => ({ hash, batchId: 'cb_1', hint: 'ABCD', redeemedBy: null, redeemedAtMs: null, orderId: null });
       await s.insertCodeBatch(b, [code('h1'), code('h2')]);
       assert.deepEqual(await s.getCodeBatch('cb_1'), b);
@@ -148,7 +219,17 @@ export function billingStoreContract(name: string, make: () => BillingStore): vo
 
     test('admin keys round-trip and update', async () => {
       const s = make();
-      const k = { id: 'adk_1', name: 'ops', role: 'operator', accountIds: null, hash: 'h', prefix: 'tgadm_', createdBy: 'bootstrap', createdAtMs: T, revokedAtMs: null } as const;
+      const k = {
+        id: 'adk_1',
+        name: 'ops',
+        role: 'operator',
+        accountIds: null,
+        hash: 'h',
+        prefix: 'tgadm_',
+        createdBy: 'bootstrap',
+        createdAtMs: T,
+        revokedAtMs: null,
+      } as const;
       await s.insertAdminKey({ ...k });
       await s.updateAdminKey({ ...k, revokedAtMs: T + 1 });
       assert.deepEqual(await s.listAdminKeys(), [{ ...k, revokedAtMs: T + 1 }]);

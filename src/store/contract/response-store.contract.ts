@@ -10,9 +10,16 @@ const T = Date.UTC(2026, 0, 1);
 
 function stored(over: Partial<StoredResponse> = {}): StoredResponse {
   return {
-    id: 'resp_1', accountId: 'acct_a', createdAtMs: T, expiresAtMs: T + 1000,
+    id: 'resp_1',
+    accountId: 'acct_a',
+    createdAtMs: T,
+    expiresAtMs: T + 1000,
     response: { id: 'resp_1', object: 'response', output: [{ id: 'msg_1', type: 'message' }] },
-    items: [{ type: 'message', role: 'user', content: 'hi' }, { id: 'msg_1', type: 'message' }], ...over,
+    items: [
+      { type: 'message', role: 'user', content: 'hi' },
+      { id: 'msg_1', type: 'message' },
+    ],
+    ...over,
   };
 }
 
@@ -38,7 +45,7 @@ export function responseStoreContract(name: string, open: () => ResponseStore): 
       assert.equal((await s.get('acct_a', 'resp_1', T))!.items.length, 2);
     });
 
-    test('delete removes only the own account\'s response; sweep removes the expired ones', async () => {
+    test("delete removes only the own account's response; sweep removes the expired ones", async () => {
       const s = open();
       await s.put(stored());
       await s.put(stored({ id: 'resp_2', expiresAtMs: T + 5000 }));

@@ -19,8 +19,13 @@ export function createMemoryAccountStore(): AccountStore {
       if (accounts.has(a.id)) throw new Error(`duplicate account ${a.id}`);
       accounts.set(a.id, copy(a));
     },
-    async getAccount(id) { const a = accounts.get(id); return a && copy(a); },
-    async listAccounts(opts) { return byId([...accounts.values()].filter((a) => !opts?.parentId || a.parentId === opts.parentId).map(copy)); },
+    async getAccount(id) {
+      const a = accounts.get(id);
+      return a && copy(a);
+    },
+    async listAccounts(opts) {
+      return byId([...accounts.values()].filter((a) => !opts?.parentId || a.parentId === opts.parentId).map(copy));
+    },
     async updateAccount(a) {
       const old = accounts.get(a.id);
       if (old) accounts.set(a.id, { ...copy(a), createdAtMs: old.createdAtMs });
@@ -30,8 +35,13 @@ export function createMemoryAccountStore(): AccountStore {
       needAccount(m.accountId);
       members.set(m.id, copy(m));
     },
-    async listMembers(accountId) { return byId([...members.values()].filter((m) => m.accountId === accountId).map(copy)); },
-    async getMember(id) { const m = members.get(id); return m && copy(m); },
+    async listMembers(accountId) {
+      return byId([...members.values()].filter((m) => m.accountId === accountId).map(copy));
+    },
+    async getMember(id) {
+      const m = members.get(id);
+      return m && copy(m);
+    },
     async insertKey(k) {
       if (keys.has(k.id)) throw new Error(`duplicate key ${k.id}`);
       for (const other of keys.values()) if (other.hash === k.hash) throw new Error('duplicate key hash');
@@ -45,7 +55,12 @@ export function createMemoryAccountStore(): AccountStore {
       const { name, allowedModels, expiresAtMs, revokedAtMs, limits } = copy(k);
       keys.set(k.id, { ...old, name, allowedModels, expiresAtMs, revokedAtMs, limits });
     },
-    async getKey(id) { const k = keys.get(id); return k && copy(k); },
-    async listKeys(accountId) { return byId([...keys.values()].filter((k) => !accountId || k.accountId === accountId).map(copy)); },
+    async getKey(id) {
+      const k = keys.get(id);
+      return k && copy(k);
+    },
+    async listKeys(accountId) {
+      return byId([...keys.values()].filter((k) => !accountId || k.accountId === accountId).map(copy));
+    },
   };
 }

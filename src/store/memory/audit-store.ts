@@ -10,7 +10,10 @@ export function createMemoryAuditStore(): AuditStore & { rows: AuditEntry[] } {
       if (rows.length > 0 && rows[rows.length - 1]!.seq >= e.seq) throw new Error(`audit seq ${e.seq} already written`);
       rows.push(copy(e));
     },
-    async last() { const e = rows[rows.length - 1]; return e && copy(e); },
+    async last() {
+      const e = rows[rows.length - 1];
+      return e && copy(e);
+    },
     async list(f: AuditFilter) {
       const out: AuditEntry[] = [];
       for (let i = rows.length - 1; i >= 0 && out.length < (f.limit ?? 100); i--) {
@@ -24,6 +27,8 @@ export function createMemoryAuditStore(): AuditStore & { rows: AuditEntry[] } {
       }
       return out;
     },
-    async all() { return rows.map(copy); },
+    async all() {
+      return rows.map(copy);
+    },
   };
 }

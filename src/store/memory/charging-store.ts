@@ -6,8 +6,20 @@
 import { assert } from '../../core/index.ts';
 import { emptyMutation } from '../../charging/index.ts';
 import type {
-  AccountMutation, AccountPolicy, AccountScope, AccountView, AllowanceSchedule, Bucket, ChargingStore, Decision, LedgerEntry,
-  MemberCap, MemberCapUsage, Reservation, StoredChargingEvent, UsageRecord,
+  AccountMutation,
+  AccountPolicy,
+  AccountScope,
+  AccountView,
+  AllowanceSchedule,
+  Bucket,
+  ChargingStore,
+  Decision,
+  LedgerEntry,
+  MemberCap,
+  MemberCapUsage,
+  Reservation,
+  StoredChargingEvent,
+  UsageRecord,
 } from '../../charging/index.ts';
 
 const k = (...parts: (string | number)[]): string => parts.join('\u0000');
@@ -45,19 +57,32 @@ export class MemoryChargingStore implements ChargingStore {
     const schedules = [...this.#schedules.values()].filter((s) => s.accountId === accountId && (s.endsAtMs === null || s.nextCycleStartMs < s.endsAtMs));
     const wanted = new Set(reservation?.allocations.map((a) => a.bucketId) ?? []);
     const prevOfDue = new Set(schedules.filter((s) => s.nextCycleStartMs <= nowMs).map((s) => k(s.id, s.nextCycleIndex - 1)));
-    const buckets = this.#accountBuckets(accountId).filter((b) =>
-      b.expiresAtMs === null || b.expiresAtMs > nowMs || wanted.has(b.id) ||
-      (b.scheduleId !== null && prevOfDue.has(k(b.scheduleId, b.cycleIndex ?? -1))) ||
-      (scope.includeExpiredLeftovers === true && (b.held > 0 || b.amount - b.consumed - b.held - b.forfeited > 0)));
+    const buckets = this.#accountBuckets(accountId).filter(
+      (b) =>
+        b.expiresAtMs === null ||
+        b.expiresAtMs > nowMs ||
+        wanted.has(b.id) ||
+        (b.scheduleId !== null && prevOfDue.has(k(b.scheduleId, b.cycleIndex ?? -1))) ||
+        (scope.includeExpiredLeftovers === true && (b.held > 0 || b.amount - b.consumed - b.held - b.forfeited > 0)),
+    );
     const memberId = scope.memberId ?? reservation?.memberId ?? null;
-    const memberCap = memberId === null ? null : this.#caps.get(k(accountId, memberId)) ?? null;
-    const rows = memberId === null ? [] : [...this.#memberUsage.values()]
-      .filter((r) => r.accountId === accountId && r.memberId === memberId).sort((a, b) => b.cycleIndex - a.cycleIndex);
+    const memberCap = memberId === null ? null : (this.#caps.get(k(accountId, memberId)) ?? null);
+    const rows =
+      memberId === null
+        ? []
+        : [...this.#memberUsage.values()].filter((r) => r.accountId === accountId && r.memberId === memberId).sort((a, b) => b.cycleIndex - a.cycleIndex);
     const memberUsage = rows.filter((r, i) => i < 2 || r.cycleIndex === reservation?.capCycleIndex);
-    const usageRecord = scope.requestId === undefined ? null : this.#usage.get(scope.requestId) ?? null;
+    const usageRecord = scope.requestId === undefined ? null : (this.#usage.get(scope.requestId) ?? null);
     return clone({
-      accountId, nowMs, policy: this.#policies.get(accountId) ?? null, buckets, schedules, memberCap, memberUsage,
-      reservation, usageRecord,
+      accountId,
+      nowMs,
+      policy: this.#policies.get(accountId) ?? null,
+      buckets,
+      schedules,
+      memberCap,
+      memberUsage,
+      reservation,
+      usageRecord,
     });
   }
 
@@ -79,8 +104,14 @@ export class MemoryChargingStore implements ChargingStore {
     for (const d of m.bucketDeltas) {
       const cur = next.get(d.bucketId) ?? this.#buckets.get(d.bucketId);
       assert(cur !== undefined && cur.accountId === accountId, `bucket ${d.bucketId}: not in account ${accountId}`);
-      const b = { ...cur, amount: cur.amount + (d.amount ?? 0), consumed: cur.consumed + (d.consumed ?? 0), held: cur.held + (d.held ?? 0),
-        forfeited: cur.forfeited + (d.forfeited ?? 0), floor: cur.floor + (d.floor ?? 0) };
+      const b = {
+        ...cur,
+        amount: cur.amount + (d.amount ?? 0),
+        consumed: cur.consumed + (d.consumed ?? 0),
+        held: cur.held + (d.held ?? 0),
+        forfeited: cur.forfeited + (d.forfeited ?? 0),
+        floor: cur.floor + (d.floor ?? 0),
+      };
       checkBucket(b);
       next.set(b.id, b);
     }
@@ -92,7 +123,13 @@ export class MemoryChargingStore implements ChargingStore {
       assert(r.accountId === accountId, `reservation ${r.id} belongs to another account`);
     }
     const rows = m.memberUsageDeltas.map((d) => {
-      const cur = this.#memberUsage.get(k(accountId, d.memberId, d.cycleIndex)) ?? { accountId, memberId: d.memberId, cycleIndex: d.cycleIndex, used: 0, held: 0 };
+      const cur = this.#memberUsage.get(k(accountId, d.memberId, d.cycleIndex)) ?? {
+        accountId,
+        memberId: d.memberId,
+        cycleIndex: d.cycleIndex,
+        used: 0,
+        held: 0,
+      };
       const row = { ...cur, used: cur.used + d.used, held: cur.held + d.held };
       assert(row.used >= 0 && row.held >= 0, `member usage ${d.memberId}: negative`);
       return row;
@@ -128,15 +165,34 @@ export class MemoryChargingStore implements ChargingStore {
     return { bucket: clone(bucket), created: true };
   }
 
-  async topUpWallet(i: { accountId: string; currency: string; amountMinor: number; sourceRef: string; atMs: number; walletIfNew: Bucket }): Promise<{ bucket: Bucket; applied: boolean }> {
+  async topUpWallet(i: {
+    accountId: string;
+    currency: string;
+    amountMinor: number;
+    sourceRef: string;
+    atMs: number;
+    walletIfNew: Bucket;
+  }): Promise<{ bucket: Bucket; applied: boolean }> {
     const walletId = this.#bucketRefs.get(k(i.accountId, i.walletIfNew.sourceRef));
     if (this.#topUps.has(k(i.accountId, i.sourceRef))) return { bucket: clone(this.#buckets.get(walletId!)!), applied: false };
     const wallet = walletId === undefined ? i.walletIfNew : this.#buckets.get(walletId)!;
-    const entry: LedgerEntry = { id: `topup:${i.sourceRef}:${wallet.id}`, accountId: i.accountId, op: 'topup', debit: 'house:issuance:wallet',
-      credit: `bucket:${wallet.id}`, unit: 'money', currency: i.currency, amount: i.amountMinor, requestId: null, atMs: i.atMs };
+    const entry: LedgerEntry = {
+      id: `topup:${i.sourceRef}:${wallet.id}`,
+      accountId: i.accountId,
+      op: 'topup',
+      debit: 'house:issuance:wallet',
+      credit: `bucket:${wallet.id}`,
+      unit: 'money',
+      currency: i.currency,
+      amount: i.amountMinor,
+      requestId: null,
+      atMs: i.atMs,
+    };
     this.#apply(i.accountId, {
-      ...emptyMutation(), bucketsCreate: walletId === undefined ? [i.walletIfNew] : [],
-      bucketDeltas: [{ bucketId: wallet.id, amount: i.amountMinor }], ledger: [entry],
+      ...emptyMutation(),
+      bucketsCreate: walletId === undefined ? [i.walletIfNew] : [],
+      bucketDeltas: [{ bucketId: wallet.id, amount: i.amountMinor }],
+      ledger: [entry],
     });
     this.#topUps.add(k(i.accountId, i.sourceRef));
     return { bucket: clone(this.#buckets.get(wallet.id)!), applied: true };
@@ -163,8 +219,11 @@ export class MemoryChargingStore implements ChargingStore {
   }
 
   async listUsage(accountId: string, fromMs: number, toMs: number): Promise<UsageRecord[]> {
-    return clone([...this.#usage.values()].filter((u) => u.accountId === accountId && u.settledAtMs >= fromMs && u.settledAtMs < toMs)
-      .sort((a, b) => a.settledAtMs - b.settledAtMs || (a.requestId < b.requestId ? -1 : 1)));
+    return clone(
+      [...this.#usage.values()]
+        .filter((u) => u.accountId === accountId && u.settledAtMs >= fromMs && u.settledAtMs < toMs)
+        .sort((a, b) => a.settledAtMs - b.settledAtMs || (a.requestId < b.requestId ? -1 : 1)),
+    );
   }
 
   async getUsageRecord(requestId: string): Promise<UsageRecord | null> {
@@ -190,7 +249,9 @@ export class MemoryChargingStore implements ChargingStore {
   }
 
   async findExpiredReservations(beforeMs: number, limit: number): Promise<{ reservationId: string; accountId: string }[]> {
-    return [...this.#reservations.values()].filter((r) => r.state === 'open' && r.validUntilMs < beforeMs).slice(0, limit)
+    return [...this.#reservations.values()]
+      .filter((r) => r.state === 'open' && r.validUntilMs < beforeMs)
+      .slice(0, limit)
       .map((r) => ({ reservationId: r.id, accountId: r.accountId }));
   }
 
@@ -233,7 +294,6 @@ export class MemoryChargingStore implements ChargingStore {
     if (nextAttemptAtMs === null) e.deliveryState = 'failed';
   }
 }
-
 
 export function openMemoryChargingStore(): MemoryChargingStore {
   return new MemoryChargingStore();

@@ -4,7 +4,9 @@ import type { ResponseStore, StoredResponse } from '../../wire/openai/index.ts';
 export function createMemoryResponseStore(): ResponseStore {
   const byId = new Map<string, StoredResponse>();
   return {
-    async put(r) { byId.set(r.id, structuredClone(r)); },
+    async put(r) {
+      byId.set(r.id, structuredClone(r));
+    },
     async get(accountId, id, nowMs) {
       const r = byId.get(id);
       return r !== undefined && r.accountId === accountId && r.expiresAtMs > nowMs ? structuredClone(r) : undefined;
@@ -17,7 +19,11 @@ export function createMemoryResponseStore(): ResponseStore {
     },
     async sweep(nowMs) {
       let n = 0;
-      for (const [id, r] of byId) if (r.expiresAtMs <= nowMs) { byId.delete(id); n++; }
+      for (const [id, r] of byId)
+        if (r.expiresAtMs <= nowMs) {
+          byId.delete(id);
+          n++;
+        }
       return n;
     },
   };

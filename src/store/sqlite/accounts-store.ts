@@ -21,16 +21,46 @@ CREATE INDEX IF NOT EXISTS api_keys_account ON api_keys(account_id);
 `;
 
 interface KeyRow {
-  id: string; account_id: string; member_id: string | null; name: string; hash: string; prefix: string;
-  allowed_models: string | null; expires_at_ms: number | null; revoked_at_ms: number | null; limits: string; created_at_ms: number;
+  id: string;
+  account_id: string;
+  member_id: string | null;
+  name: string;
+  hash: string;
+  prefix: string;
+  allowed_models: string | null;
+  expires_at_ms: number | null;
+  revoked_at_ms: number | null;
+  limits: string;
+  created_at_ms: number;
 }
-interface AccountRow { id: string; name: string; kind: Account['kind']; parent_id: string | null; status: Account['status']; created_at_ms: number }
-interface MemberRow { id: string; account_id: string; name: string; role: Member['role']; created_at_ms: number }
+interface AccountRow {
+  id: string;
+  name: string;
+  kind: Account['kind'];
+  parent_id: string | null;
+  status: Account['status'];
+  created_at_ms: number;
+}
+interface MemberRow {
+  id: string;
+  account_id: string;
+  name: string;
+  role: Member['role'];
+  created_at_ms: number;
+}
 
 const toKey = (r: KeyRow): ApiKeyRecord => ({
-  id: r.id, accountId: r.account_id, memberId: r.member_id, name: r.name, hash: r.hash, prefix: r.prefix,
+  id: r.id,
+  accountId: r.account_id,
+  memberId: r.member_id,
+  name: r.name,
+  hash: r.hash,
+  prefix: r.prefix,
   allowedModels: r.allowed_models === null ? null : (JSON.parse(r.allowed_models) as string[]),
-  expiresAtMs: r.expires_at_ms, revokedAtMs: r.revoked_at_ms, limits: JSON.parse(r.limits) as ApiKeyRecord['limits'], createdAtMs: r.created_at_ms,
+  expiresAtMs: r.expires_at_ms,
+  revokedAtMs: r.revoked_at_ms,
+  limits: JSON.parse(r.limits) as ApiKeyRecord['limits'],
+  createdAtMs: r.created_at_ms,
 });
 const toAccount = (r: AccountRow): Account => ({ id: r.id, name: r.name, kind: r.kind, parentId: r.parent_id, status: r.status, createdAtMs: r.created_at_ms });
 const toMember = (r: MemberRow): Member => ({ id: r.id, accountId: r.account_id, name: r.name, role: r.role, createdAtMs: r.created_at_ms });
@@ -54,24 +84,54 @@ export function openSqliteAccountStore(db: SqliteDb): AccountStore {
     listKeysOf: db.prepare('SELECT * FROM api_keys WHERE account_id = ? ORDER BY id'),
   };
   return {
-    async insertAccount(a) { s.insAccount.run(a.id, a.name, a.kind, a.parentId, a.status, a.createdAtMs); },
-    async getAccount(id) { const r = s.getAccount.get(id) as AccountRow | undefined; return r && toAccount(r); },
+    async insertAccount(a) {
+      s.insAccount.run(a.id, a.name, a.kind, a.parentId, a.status, a.createdAtMs);
+    },
+    async getAccount(id) {
+      const r = s.getAccount.get(id) as AccountRow | undefined;
+      return r && toAccount(r);
+    },
     async listAccounts(opts) {
       const rows = (opts?.parentId ? s.listChildren.all(opts.parentId) : s.listAccounts.all()) as AccountRow[];
       return rows.map(toAccount);
     },
-    async updateAccount(a) { s.updAccount.run(a.name, a.kind, a.parentId, a.status, a.id); },
-    async insertMember(m) { s.insMember.run(m.id, m.accountId, m.name, m.role, m.createdAtMs); },
-    async listMembers(accountId) { return (s.listMembers.all(accountId) as MemberRow[]).map(toMember); },
-    async getMember(id) { const r = s.getMember.get(id) as MemberRow | undefined; return r && toMember(r); },
+    async updateAccount(a) {
+      s.updAccount.run(a.name, a.kind, a.parentId, a.status, a.id);
+    },
+    async insertMember(m) {
+      s.insMember.run(m.id, m.accountId, m.name, m.role, m.createdAtMs);
+    },
+    async listMembers(accountId) {
+      return (s.listMembers.all(accountId) as MemberRow[]).map(toMember);
+    },
+    async getMember(id) {
+      const r = s.getMember.get(id) as MemberRow | undefined;
+      return r && toMember(r);
+    },
     async insertKey(k) {
-      s.insKey.run(k.id, k.accountId, k.memberId, k.name, k.hash, k.prefix, k.allowedModels === null ? null : JSON.stringify(k.allowedModels),
-        k.expiresAtMs, k.revokedAtMs, JSON.stringify(k.limits), k.createdAtMs);
+      s.insKey.run(
+        k.id,
+        k.accountId,
+        k.memberId,
+        k.name,
+        k.hash,
+        k.prefix,
+        k.allowedModels === null ? null : JSON.stringify(k.allowedModels),
+        k.expiresAtMs,
+        k.revokedAtMs,
+        JSON.stringify(k.limits),
+        k.createdAtMs,
+      );
     },
     async updateKey(k) {
       s.updKey.run(k.name, k.allowedModels === null ? null : JSON.stringify(k.allowedModels), k.expiresAtMs, k.revokedAtMs, JSON.stringify(k.limits), k.id);
     },
-    async getKey(id) { const r = s.getKey.get(id) as KeyRow | undefined; return r && toKey(r); },
-    async listKeys(accountId) { return ((accountId ? s.listKeysOf.all(accountId) : s.listKeys.all()) as KeyRow[]).map(toKey); },
+    async getKey(id) {
+      const r = s.getKey.get(id) as KeyRow | undefined;
+      return r && toKey(r);
+    },
+    async listKeys(accountId) {
+      return ((accountId ? s.listKeysOf.all(accountId) : s.listKeys.all()) as KeyRow[]).map(toKey);
+    },
   };
 }

@@ -4,7 +4,16 @@
  * bucket/ledger changes (its transactions nest as savepoints) commit together, or roll back together.
  */
 import type {
-  AdminKeyRecord, Bill, BillingStore, CodeBatch, CodeRecord, IdempotencyRecord, Order, Payment, PointsEntry, Subscription,
+  AdminKeyRecord,
+  Bill,
+  BillingStore,
+  CodeBatch,
+  CodeRecord,
+  IdempotencyRecord,
+  Order,
+  Payment,
+  PointsEntry,
+  Subscription,
 } from '../../billing/index.ts';
 import type { SqliteDb } from './db.ts';
 import { txGate } from './tx-gate.ts';
@@ -123,38 +132,114 @@ export function openSqliteBillingStore(db: SqliteDb): BillingStore {
     },
     async getIdempotency(scope, key) {
       const r = s.getIdem.get(scope, key) as { scope: string; key: string; request_hash: string; response: string; created_at_ms: number } | undefined;
-      return r === undefined ? undefined : { scope: r.scope, key: r.key, requestHash: r.request_hash, response: JSON.parse(r.response) as unknown, createdAtMs: r.created_at_ms } satisfies IdempotencyRecord;
+      return r === undefined
+        ? undefined
+        : ({
+            scope: r.scope,
+            key: r.key,
+            requestHash: r.request_hash,
+            response: JSON.parse(r.response) as unknown,
+            createdAtMs: r.created_at_ms,
+          } satisfies IdempotencyRecord);
     },
-    async putIdempotency(r) { s.putIdem.run(r.scope, r.key, r.requestHash, JSON.stringify(r.response), r.createdAtMs); },
-    async insertOrder(o) { s.insOrder.run(o.id, o.accountId, o.subscriptionId, o.status, o.effectiveAtMs, o.billId, JSON.stringify(o)); },
-    async updateOrder(o) { s.updOrder.run(o.status, o.billId, JSON.stringify(o), o.id); },
-    async getOrder(id) { return parse<Order>(s.getOrder.get(id) as Row | undefined); },
+    async putIdempotency(r) {
+      s.putIdem.run(r.scope, r.key, r.requestHash, JSON.stringify(r.response), r.createdAtMs);
+    },
+    async insertOrder(o) {
+      s.insOrder.run(o.id, o.accountId, o.subscriptionId, o.status, o.effectiveAtMs, o.billId, JSON.stringify(o));
+    },
+    async updateOrder(o) {
+      s.updOrder.run(o.status, o.billId, JSON.stringify(o), o.id);
+    },
+    async getOrder(id) {
+      return parse<Order>(s.getOrder.get(id) as Row | undefined);
+    },
     async listOrders(q) {
-      return parseAll<Order>(s.listOrders.all({ account: q.accountId ?? null, sub: q.subscriptionId ?? null, from: q.fromMs ?? null, to: q.toMs ?? null, status: q.status ?? null, unbilled: q.unbilled ? 1 : 0 }));
+      return parseAll<Order>(
+        s.listOrders.all({
+          account: q.accountId ?? null,
+          sub: q.subscriptionId ?? null,
+          from: q.fromMs ?? null,
+          to: q.toMs ?? null,
+          status: q.status ?? null,
+          unbilled: q.unbilled ? 1 : 0,
+        }),
+      );
     },
-    async insertSubscription(x) { s.insSub.run(x.id, x.accountId, x.status, JSON.stringify(x)); },
-    async updateSubscription(x) { s.updSub.run(x.status, JSON.stringify(x), x.id); },
-    async getSubscription(id) { return parse<Subscription>(s.getSub.get(id) as Row | undefined); },
-    async listSubscriptions(q) { return parseAll<Subscription>(s.listSubs.all({ account: q.accountId ?? null, live: q.live ? 1 : 0 })); },
-    async insertPayment(p) { s.insPay.run(p.id, p.accountId, p.orderId, p.billId, p.status, p.createdAtMs, JSON.stringify(p)); },
-    async updatePayment(p) { s.updPay.run(p.billId, p.status, JSON.stringify(p), p.id); },
+    async insertSubscription(x) {
+      s.insSub.run(x.id, x.accountId, x.status, JSON.stringify(x));
+    },
+    async updateSubscription(x) {
+      s.updSub.run(x.status, JSON.stringify(x), x.id);
+    },
+    async getSubscription(id) {
+      return parse<Subscription>(s.getSub.get(id) as Row | undefined);
+    },
+    async listSubscriptions(q) {
+      return parseAll<Subscription>(s.listSubs.all({ account: q.accountId ?? null, live: q.live ? 1 : 0 }));
+    },
+    async insertPayment(p) {
+      s.insPay.run(p.id, p.accountId, p.orderId, p.billId, p.status, p.createdAtMs, JSON.stringify(p));
+    },
+    async updatePayment(p) {
+      s.updPay.run(p.billId, p.status, JSON.stringify(p), p.id);
+    },
     async listPayments(q) {
-      return parseAll<Payment>(s.listPays.all({ account: q.accountId ?? null, order: q.orderId ?? null, bill: q.billId ?? null, status: q.status ?? null, from: q.fromMs ?? null, to: q.toMs ?? null }));
+      return parseAll<Payment>(
+        s.listPays.all({
+          account: q.accountId ?? null,
+          order: q.orderId ?? null,
+          bill: q.billId ?? null,
+          status: q.status ?? null,
+          from: q.fromMs ?? null,
+          to: q.toMs ?? null,
+        }),
+      );
     },
-    async insertCodeBatch(b, codes) { insertCodes(b, codes); },
-    async getCodeBatch(id) { return parse<CodeBatch>(s.getBatch.get(id) as Row | undefined); },
-    async listCodeBatches() { return parseAll<CodeBatch>(s.listBatches.all()); },
-    async getCode(hash) { return parse<CodeRecord>(s.getCode.get(hash) as Row | undefined); },
-    async updateCode(c) { s.updCode.run(c.redeemedBy, JSON.stringify(c), c.hash); },
-    async countRedeemed(batchId) { return (s.countRedeemed.get(batchId) as { n: number }).n; },
-    async insertPoints(e) { s.insPoints.run(e.id, e.accountId, JSON.stringify(e)); },
-    async listPoints(accountId) { return parseAll<PointsEntry>(s.listPoints.all(accountId)); },
-    async insertBill(b) { s.insBill.run(b.id, b.accountId, b.period, JSON.stringify(b)); },
-    async getBill(id) { return parse<Bill>(s.getBill.get(id) as Row | undefined); },
-    async findBill(accountId, period) { return parse<Bill>(s.findBill.get(accountId, period) as Row | undefined); },
-    async listBills(q) { return parseAll<Bill>(s.listBills.all({ account: q.accountId ?? null, period: q.period ?? null })); },
-    async insertAdminKey(k) { s.insKey.run(k.id, k.hash, JSON.stringify(k)); },
-    async updateAdminKey(k: AdminKeyRecord) { s.updKey.run(JSON.stringify(k), k.id); },
-    async listAdminKeys() { return parseAll<AdminKeyRecord>(s.listKeys.all()); },
+    async insertCodeBatch(b, codes) {
+      insertCodes(b, codes);
+    },
+    async getCodeBatch(id) {
+      return parse<CodeBatch>(s.getBatch.get(id) as Row | undefined);
+    },
+    async listCodeBatches() {
+      return parseAll<CodeBatch>(s.listBatches.all());
+    },
+    async getCode(hash) {
+      return parse<CodeRecord>(s.getCode.get(hash) as Row | undefined);
+    },
+    async updateCode(c) {
+      s.updCode.run(c.redeemedBy, JSON.stringify(c), c.hash);
+    },
+    async countRedeemed(batchId) {
+      return (s.countRedeemed.get(batchId) as { n: number }).n;
+    },
+    async insertPoints(e) {
+      s.insPoints.run(e.id, e.accountId, JSON.stringify(e));
+    },
+    async listPoints(accountId) {
+      return parseAll<PointsEntry>(s.listPoints.all(accountId));
+    },
+    async insertBill(b) {
+      s.insBill.run(b.id, b.accountId, b.period, JSON.stringify(b));
+    },
+    async getBill(id) {
+      return parse<Bill>(s.getBill.get(id) as Row | undefined);
+    },
+    async findBill(accountId, period) {
+      return parse<Bill>(s.findBill.get(accountId, period) as Row | undefined);
+    },
+    async listBills(q) {
+      return parseAll<Bill>(s.listBills.all({ account: q.accountId ?? null, period: q.period ?? null }));
+    },
+    async insertAdminKey(k) {
+      s.insKey.run(k.id, k.hash, JSON.stringify(k));
+    },
+    async updateAdminKey(k: AdminKeyRecord) {
+      s.updKey.run(JSON.stringify(k), k.id);
+    },
+    async listAdminKeys() {
+      return parseAll<AdminKeyRecord>(s.listKeys.all());
+    },
   };
 }

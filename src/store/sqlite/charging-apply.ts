@@ -94,8 +94,16 @@ export function holdsInMemory(m: AccountMutation, prior: Reservation | null, hol
 
 /** True when the mutation writes nothing to the database: it only moves memory holds (or nothing). */
 export function onlyHolds(m: AccountMutation, inMemory: boolean): boolean {
-  if (m.bucketsCreate.length > 0 || m.schedulesUpdate.length > 0 || m.usageRecord !== null || m.ledger.length > 0 || m.events.length > 0
-    || m.policyUpsert !== null || m.memberCapUpsert !== null) return false;
+  if (
+    m.bucketsCreate.length > 0 ||
+    m.schedulesUpdate.length > 0 ||
+    m.usageRecord !== null ||
+    m.ledger.length > 0 ||
+    m.events.length > 0 ||
+    m.policyUpsert !== null ||
+    m.memberCapUpsert !== null
+  )
+    return false;
   if (!inMemory) return m.reservationUpsert === null && m.bucketDeltas.length === 0 && m.memberUsageDeltas.length === 0;
   if (m.reservationUpsert !== null && m.reservationUpsert.state !== 'open') return false;
   for (const d of m.bucketDeltas) if ((d.amount ?? 0) !== 0 || (d.consumed ?? 0) !== 0 || (d.forfeited ?? 0) !== 0 || (d.floor ?? 0) !== 0) return false;
@@ -166,8 +174,11 @@ export function applyMutation(c: ApplyContext, accountId: string, m: AccountMuta
     s.insertBucket.run(bucketValues(inMemory && b.held !== 0 ? { ...b, held: 0 } : b));
   }
   for (const d of m.bucketDeltas) {
-    const held = inMemory ? 0 : d.held ?? 0;
-    const amount = d.amount ?? 0, consumed = d.consumed ?? 0, forfeited = d.forfeited ?? 0, floor = d.floor ?? 0;
+    const held = inMemory ? 0 : (d.held ?? 0);
+    const amount = d.amount ?? 0,
+      consumed = d.consumed ?? 0,
+      forfeited = d.forfeited ?? 0,
+      floor = d.floor ?? 0;
     if (held === 0 && amount === 0 && consumed === 0 && forfeited === 0 && floor === 0) continue;
     if (c.moves === null || !c.moves.add(s, d.bucketId, accountId, amount, consumed, held, forfeited, floor)) {
       write(s, d.bucketId, accountId, amount, consumed, held, forfeited, floor);
@@ -189,10 +200,16 @@ export function applyMutation(c: ApplyContext, accountId: string, m: AccountMuta
       // (the request id stays used, and the row says what was held and why it ended).
       if (r.state === 'voided' || r.state === 'expired') upsertReservation(s, r);
     } else if (prior !== null && r.id === prior.id && onlyClosingChanged(prior, r)) {
-      assert(s.closeReservation.run(r.state, r.validUntilMs, r.closedAtMs, r.id, r.requestId, r.accountId).changes === 1, `reservation ${r.id}: request changed`);
+      assert(
+        s.closeReservation.run(r.state, r.validUntilMs, r.closedAtMs, r.id, r.requestId, r.accountId).changes === 1,
+        `reservation ${r.id}: request changed`,
+      );
     } else if (prior !== null && r.id === prior.id) {
       const data = JSON.stringify(r);
-      assert(s.updateReservation.run(r.state, r.validUntilMs, data, r.closedAtMs, r.id, r.requestId, r.accountId).changes === 1, `reservation ${r.id}: request changed`);
+      assert(
+        s.updateReservation.run(r.state, r.validUntilMs, data, r.closedAtMs, r.id, r.requestId, r.accountId).changes === 1,
+        `reservation ${r.id}: request changed`,
+      );
     } else {
       upsertReservation(s, r);
     }
@@ -234,14 +251,23 @@ export function applyMutation(c: ApplyContext, accountId: string, m: AccountMuta
  */
 export function consumeEntriesOf(u: UsageRecord): LedgerEntry[] {
   return u.charges.map((c) => ({
-    id: `consume:${u.requestId}:${c.bucketId}`, accountId: u.accountId, op: 'consume' as const, debit: `bucket:${c.bucketId}`, credit: 'house:revenue',
-    unit: c.unit, currency: c.currency, amount: c.amount, requestId: u.requestId, atMs: u.settledAtMs,
+    id: `consume:${u.requestId}:${c.bucketId}`,
+    accountId: u.accountId,
+    op: 'consume' as const,
+    debit: `bucket:${c.bucketId}`,
+    credit: 'house:revenue',
+    unit: c.unit,
+    currency: c.currency,
+    amount: c.amount,
+    requestId: u.requestId,
+    atMs: u.settledAtMs,
   }));
 }
 
 /** True when `e` is one of the entries consumeEntriesOf(u) rebuilds, field for field. */
 function isConsumeOf(e: LedgerEntry, u: UsageRecord): boolean {
-  if (e.op !== 'consume' || e.requestId !== u.requestId || e.atMs !== u.settledAtMs || e.accountId !== u.accountId || e.credit !== 'house:revenue') return false;
+  if (e.op !== 'consume' || e.requestId !== u.requestId || e.atMs !== u.settledAtMs || e.accountId !== u.accountId || e.credit !== 'house:revenue')
+    return false;
   for (const c of u.charges) {
     if (e.id === `consume:${u.requestId}:${c.bucketId}`) {
       return e.debit === `bucket:${c.bucketId}` && e.unit === c.unit && e.currency === c.currency && e.amount === c.amount;
@@ -251,6 +277,16 @@ function isConsumeOf(e: LedgerEntry, u: UsageRecord): boolean {
 }
 
 function upsertReservation(s: Stmts, r: Reservation): void {
-  const changes = s.upsertReservation.run(r.id, r.requestId, r.accountId, r.memberId, r.state, r.validUntilMs, r.createdAtMs, JSON.stringify(r), r.closedAtMs).changes;
+  const changes = s.upsertReservation.run(
+    r.id,
+    r.requestId,
+    r.accountId,
+    r.memberId,
+    r.state,
+    r.validUntilMs,
+    r.createdAtMs,
+    JSON.stringify(r),
+    r.closedAtMs,
+  ).changes;
   assert(changes === 1, `reservation ${r.id}: belongs to another request or account`);
 }

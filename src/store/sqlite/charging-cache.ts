@@ -132,8 +132,17 @@ export class ChargingCache {
       const b = e.buckets.get(d.bucketId);
       if (b === undefined) continue; // not cached (e.g. an expired bucket read for a late release): the DB has it
       // A new object (a view may still hold the old one), made by copyBucket: chained spreads are slow.
-      e.buckets.set(b.id, copyBucket(b, b.amount + (d.amount ?? 0), b.consumed + (d.consumed ?? 0), b.held + (d.held ?? 0),
-        b.forfeited + (d.forfeited ?? 0), b.floor + (d.floor ?? 0)));
+      e.buckets.set(
+        b.id,
+        copyBucket(
+          b,
+          b.amount + (d.amount ?? 0),
+          b.consumed + (d.consumed ?? 0),
+          b.held + (d.held ?? 0),
+          b.forfeited + (d.forfeited ?? 0),
+          b.floor + (d.floor ?? 0),
+        ),
+      );
     }
     if (m.schedulesUpdate.length > 0) {
       e.schedules = e.schedules.map((s) => {
@@ -145,7 +154,13 @@ export class ChargingCache {
       const ms = e.members.get(d.memberId);
       if (ms === undefined) continue;
       const row = ms.rows.get(d.cycleIndex) ?? { accountId, memberId: d.memberId, cycleIndex: d.cycleIndex, used: 0, held: 0 };
-      ms.rows.set(d.cycleIndex, { accountId: row.accountId, memberId: row.memberId, cycleIndex: row.cycleIndex, used: row.used + d.used, held: row.held + d.held });
+      ms.rows.set(d.cycleIndex, {
+        accountId: row.accountId,
+        memberId: row.memberId,
+        cycleIndex: row.cycleIndex,
+        used: row.used + d.used,
+        held: row.held + d.held,
+      });
     }
     if (m.policyUpsert !== null) e.policy = m.policyUpsert;
     if (m.memberCapUpsert !== null) {

@@ -14,14 +14,20 @@ export function prepareAll(db: Database) {
     dataVersion: pluck('PRAGMA data_version'),
     reservationPartsById: raw('SELECT data, state, valid_until_ms, closed_at_ms FROM charging_reservations WHERE id = ?'),
     liveBucketsRaw: raw(`SELECT ${list(BUCKET_COLS)} FROM charging_buckets WHERE account_id = ? AND (expires_at_ms IS NULL OR expires_at_ms > ?)`),
-    schedulesRaw: raw(`SELECT ${list(SCHEDULE_COLS)} FROM charging_schedules WHERE account_id = ? AND (ends_at_ms IS NULL OR next_cycle_start_ms < ends_at_ms)`),
-    memberUsageLatestRaw: raw('SELECT cycle_index, used, held FROM charging_member_usage WHERE account_id = ? AND member_id = ? ORDER BY cycle_index DESC LIMIT 2'),
+    schedulesRaw: raw(
+      `SELECT ${list(SCHEDULE_COLS)} FROM charging_schedules WHERE account_id = ? AND (ends_at_ms IS NULL OR next_cycle_start_ms < ends_at_ms)`,
+    ),
+    memberUsageLatestRaw: raw(
+      'SELECT cycle_index, used, held FROM charging_member_usage WHERE account_id = ? AND member_id = ? ORDER BY cycle_index DESC LIMIT 2',
+    ),
     reservationById: p('SELECT * FROM charging_reservations WHERE id = ?'),
     policy: p('SELECT * FROM charging_policies WHERE account_id = ?'),
     bucketById: p('SELECT * FROM charging_buckets WHERE id = ?'),
     bucketByRef: p('SELECT * FROM charging_buckets WHERE account_id = ? AND source_ref = ?'),
     bucketOfCycle: p('SELECT * FROM charging_buckets WHERE schedule_id = ? AND cycle_index = ?'),
-    expiredLeftoverBuckets: p('SELECT * FROM charging_buckets WHERE account_id = ? AND expires_at_ms <= ? AND (held > 0 OR amount > consumed + held + forfeited)'),
+    expiredLeftoverBuckets: p(
+      'SELECT * FROM charging_buckets WHERE account_id = ? AND expires_at_ms <= ? AND (held > 0 OR amount > consumed + held + forfeited)',
+    ),
     accountBuckets: p('SELECT * FROM charging_buckets WHERE account_id = ?'),
     schedules: p('SELECT * FROM charging_schedules WHERE account_id = ? AND (ends_at_ms IS NULL OR next_cycle_start_ms < ends_at_ms)'),
     scheduleById: p('SELECT * FROM charging_schedules WHERE id = ?'),
@@ -63,10 +69,14 @@ export function prepareAll(db: Database) {
     ledger: p('SELECT * FROM charging_ledger WHERE account_id = ? ORDER BY at_ms, id'),
     eventsFirst: p('SELECT * FROM charging_events WHERE account_id = ? ORDER BY seq LIMIT ?'),
     eventsAfter: p('SELECT * FROM charging_events WHERE account_id = ? AND seq > (SELECT seq FROM charging_events WHERE id = ?) ORDER BY seq LIMIT ?'),
-    expiredReservations: p("SELECT id, account_id, valid_until_ms FROM charging_reservations WHERE state = 'open' AND valid_until_ms < ? ORDER BY valid_until_ms LIMIT ?"),
+    expiredReservations: p(
+      "SELECT id, account_id, valid_until_ms FROM charging_reservations WHERE state = 'open' AND valid_until_ms < ? ORDER BY valid_until_ms LIMIT ?",
+    ),
     accountsWithLeftovers: p(`SELECT DISTINCT account_id FROM charging_buckets WHERE expires_at_ms IS NOT NULL AND expires_at_ms > ? AND expires_at_ms <= ?
       AND amount > consumed + held + forfeited LIMIT ?`),
-    accountsWithDue: p('SELECT DISTINCT account_id FROM charging_schedules WHERE next_cycle_start_ms <= ? AND (ends_at_ms IS NULL OR next_cycle_start_ms < ends_at_ms) LIMIT ?'),
+    accountsWithDue: p(
+      'SELECT DISTINCT account_id FROM charging_schedules WHERE next_cycle_start_ms <= ? AND (ends_at_ms IS NULL OR next_cycle_start_ms < ends_at_ms) LIMIT ?',
+    ),
     pendingEvents: p("SELECT * FROM charging_events WHERE delivery_state = 'pending' AND next_attempt_at_ms <= ? ORDER BY seq LIMIT ?"),
     leaseEvent: p('UPDATE charging_events SET next_attempt_at_ms = ? WHERE id = ?'),
     eventDelivered: p("UPDATE charging_events SET delivery_state = 'delivered', delivered_at_ms = ?, next_attempt_at_ms = NULL WHERE id = ?"),

@@ -16,8 +16,17 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type {
-  AccountScope, AccountView, AllowanceSchedule, Bucket, ChargingStore, Decision, LedgerEntry, MemberCapUsage, Reservation,
-  StoredChargingEvent, UsageRecord,
+  AccountScope,
+  AccountView,
+  AllowanceSchedule,
+  Bucket,
+  ChargingStore,
+  Decision,
+  LedgerEntry,
+  MemberCapUsage,
+  Reservation,
+  StoredChargingEvent,
+  UsageRecord,
 } from '../../charging/index.ts';
 import { migrateChargingSchema } from './charging-schema.ts';
 import { txGate, type TxGate } from './tx-gate.ts';
@@ -27,10 +36,31 @@ import { prepareAll, type Stmts } from './charging-statements.ts';
 import { HoldBook } from './hold-book.ts';
 import { BucketMoves, applyMutation, consumeEntriesOf, holdsInMemory, onlyHolds, type ApplyContext } from './charging-apply.ts';
 import {
-  SCHEDULE_COLS, bucketFromArray, bucketValues, ledgerValues, scheduleFromArray,
-  bucketFromRow, bucketToRow, capFromRow, eventFromRow, ledgerFromRow, memberUsageFromRow, policyFromRow, reservationFromRow,
-  reservationFromParts, scheduleFromRow, scheduleToRow, usageFromRow,
-  type BucketRow, type CapRow, type EventRow, type LedgerRow, type MemberUsageRow, type PolicyRow, type ReservationRow, type ScheduleRow,
+  SCHEDULE_COLS,
+  bucketFromArray,
+  bucketValues,
+  ledgerValues,
+  scheduleFromArray,
+  bucketFromRow,
+  bucketToRow,
+  capFromRow,
+  eventFromRow,
+  ledgerFromRow,
+  memberUsageFromRow,
+  policyFromRow,
+  reservationFromRow,
+  reservationFromParts,
+  scheduleFromRow,
+  scheduleToRow,
+  usageFromRow,
+  type BucketRow,
+  type CapRow,
+  type EventRow,
+  type LedgerRow,
+  type MemberUsageRow,
+  type PolicyRow,
+  type ReservationRow,
+  type ScheduleRow,
   type UsageRow,
 } from './charging-rows.ts';
 
@@ -112,7 +142,8 @@ export class SqliteChargingStore implements ChargingStore {
       reservation: db.prepare('SELECT max(id) FROM charging_reservations').pluck(true),
     };
     this.#load = {
-      liveBuckets: (accountId, nowMs) => (this.#writeMoves(), s.liveBucketsRaw.all(accountId, nowMs) as unknown[][]).map((a) => this.#holds.overlay(bucketFromArray(a))),
+      liveBuckets: (accountId, nowMs) =>
+        (this.#writeMoves(), s.liveBucketsRaw.all(accountId, nowMs) as unknown[][]).map((a) => this.#holds.overlay(bucketFromArray(a))),
       schedules: (accountId) => (s.schedulesRaw.all(accountId) as unknown[][]).map(scheduleFromArray),
       policy: (accountId) => {
         const row = s.policy.get(accountId) as PolicyRow | undefined;
@@ -122,11 +153,22 @@ export class SqliteChargingStore implements ChargingStore {
         const row = s.cap.get(accountId, memberId) as CapRow | undefined;
         return row === undefined ? null : capFromRow(row);
       },
-      latestMemberUsage: (accountId, memberId) => this.#holds.overlayMember(accountId, memberId, (s.memberUsageLatestRaw.all(accountId, memberId) as number[][])
-        .map(([cycleIndex, used, held]) => ({ accountId, memberId, cycleIndex: cycleIndex!, used: used!, held: held! }))),
+      latestMemberUsage: (accountId, memberId) =>
+        this.#holds.overlayMember(
+          accountId,
+          memberId,
+          (s.memberUsageLatestRaw.all(accountId, memberId) as number[][]).map(([cycleIndex, used, held]) => ({
+            accountId,
+            memberId,
+            cycleIndex: cycleIndex!,
+            used: used!,
+            held: held!,
+          })),
+        ),
     };
     this.#applyCtx = {
-      s, holds: this.#holds,
+      s,
+      holds: this.#holds,
       noteRequestId: (requestId) => {
         if (this.#highWater !== undefined && requestId > this.#highWater) this.#highWater = requestId;
       },
@@ -301,7 +343,8 @@ export class SqliteChargingStore implements ChargingStore {
     }
     if (scope.includeExpiredLeftovers === true) {
       this.#writeMoves();
-      for (const r of s.expiredLeftoverBuckets.all(accountId, nowMs) as BucketRow[]) addBucket(extra, entry.buckets.get(r.id) ?? this.#holds.overlay(bucketFromRow(r)));
+      for (const r of s.expiredLeftoverBuckets.all(accountId, nowMs) as BucketRow[])
+        addBucket(extra, entry.buckets.get(r.id) ?? this.#holds.overlay(bucketFromRow(r)));
     }
     const memberId = scope.memberId ?? reservation?.memberId ?? null;
     let memberCap: AccountView['memberCap'] = null;
@@ -336,7 +379,14 @@ export class SqliteChargingStore implements ChargingStore {
     const noRecord = unused || rid === undefined || (reservation !== null && reservation.state === 'open' && reservation.requestId === rid);
     const usageRow = noRecord ? undefined : (s.usageByRequest.get(rid) as UsageRow | undefined);
     return {
-      accountId, nowMs, policy: entry.policy, buckets, schedules, memberCap, memberUsage, reservation,
+      accountId,
+      nowMs,
+      policy: entry.policy,
+      buckets,
+      schedules,
+      memberCap,
+      memberUsage,
+      reservation,
       usageRecord: usageRow === undefined ? null : usageFromRow(usageRow),
     };
   }
@@ -387,10 +437,12 @@ export class SqliteChargingStore implements ChargingStore {
     if (this.#gate.blockedForCaller()) await this.#gate.whenFree();
     this.#ops.flushNow(); // operations submitted before this write commit before it
     try {
-      return this.#db.transaction(() => {
-        this.#checkDataVersion();
-        return fn();
-      }).immediate();
+      return this.#db
+        .transaction(() => {
+          this.#checkDataVersion();
+          return fn();
+        })
+        .immediate();
     } finally {
       this.#cache.invalidate(accountId);
     }
@@ -406,7 +458,14 @@ export class SqliteChargingStore implements ChargingStore {
     });
   }
 
-  async topUpWallet(i: { accountId: string; currency: string; amountMinor: number; sourceRef: string; atMs: number; walletIfNew: Bucket }): Promise<{ bucket: Bucket; applied: boolean }> {
+  async topUpWallet(i: {
+    accountId: string;
+    currency: string;
+    amountMinor: number;
+    sourceRef: string;
+    atMs: number;
+    walletIfNew: Bucket;
+  }): Promise<{ bucket: Bucket; applied: boolean }> {
     const s = this.#s;
     return this.#manage(i.accountId, () => {
       const seen = s.topUpSeen.get(i.accountId, i.sourceRef) as { bucket_id: string } | undefined;
@@ -417,8 +476,20 @@ export class SqliteChargingStore implements ChargingStore {
         wallet = bucketToRow(i.walletIfNew);
       }
       s.moveBucket.run(i.amountMinor, 0, 0, 0, 0, wallet.id, i.accountId);
-      s.insertLedger.run(ledgerValues({ id: `topup:${i.sourceRef}:${wallet.id}`, accountId: i.accountId, op: 'topup', debit: 'house:issuance:wallet',
-        credit: `bucket:${wallet.id}`, unit: 'money', currency: i.currency, amount: i.amountMinor, requestId: null, atMs: i.atMs }));
+      s.insertLedger.run(
+        ledgerValues({
+          id: `topup:${i.sourceRef}:${wallet.id}`,
+          accountId: i.accountId,
+          op: 'topup',
+          debit: 'house:issuance:wallet',
+          credit: `bucket:${wallet.id}`,
+          unit: 'money',
+          currency: i.currency,
+          amount: i.amountMinor,
+          requestId: null,
+          atMs: i.atMs,
+        }),
+      );
       s.insertTopUp.run(i.accountId, i.sourceRef, wallet.id, i.amountMinor, i.atMs);
       return { bucket: bucketFromRow(s.bucketById.get(wallet.id) as BucketRow), applied: true };
     });
@@ -483,7 +554,10 @@ export class SqliteChargingStore implements ChargingStore {
 
   async findExpiredReservations(beforeMs: number, limit: number): Promise<{ reservationId: string; accountId: string }[]> {
     const rows = this.#s.expiredReservations.all(beforeMs, limit) as { id: string; account_id: string; valid_until_ms: number }[];
-    const due = [...rows.map((r) => ({ reservationId: r.id, accountId: r.account_id, validUntilMs: r.valid_until_ms })), ...this.#holds.expired(beforeMs, limit)];
+    const due = [
+      ...rows.map((r) => ({ reservationId: r.id, accountId: r.account_id, validUntilMs: r.valid_until_ms })),
+      ...this.#holds.expired(beforeMs, limit),
+    ];
     due.sort((a, b) => a.validUntilMs - b.validUntilMs);
     return due.slice(0, limit).map((d) => ({ reservationId: d.reservationId, accountId: d.accountId }));
   }
@@ -497,11 +571,13 @@ export class SqliteChargingStore implements ChargingStore {
   }
 
   async claimPendingEvents(nowMs: number, limit: number, leaseMs: number): Promise<StoredChargingEvent[]> {
-    return this.#db.transaction(() => {
-      const rows = this.#s.pendingEvents.all(nowMs, limit) as EventRow[];
-      for (const r of rows) this.#s.leaseEvent.run(nowMs + leaseMs, r.id);
-      return rows.map(eventFromRow);
-    }).immediate();
+    return this.#db
+      .transaction(() => {
+        const rows = this.#s.pendingEvents.all(nowMs, limit) as EventRow[];
+        for (const r of rows) this.#s.leaseEvent.run(nowMs + leaseMs, r.id);
+        return rows.map(eventFromRow);
+      })
+      .immediate();
   }
 
   async markEventDelivered(eventId: string, atMs: number): Promise<void> {

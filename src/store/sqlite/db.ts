@@ -64,18 +64,30 @@ export function lockDataDir(dir: string): () => void {
         if (!heldHere.delete(path)) return;
         try {
           if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
-        } catch { /* already gone */ }
+        } catch {
+          /* already gone */
+        }
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
       let text = '';
-      try { text = readFileSync(path, 'utf8').trim(); } catch { /* removed meanwhile */ }
+      try {
+        text = readFileSync(path, 'utf8').trim();
+      } catch {
+        /* removed meanwhile */
+      }
       const pid = Number(text);
       if (Number.isInteger(pid) && pid > 0 && (pid === process.pid ? ownerIsUs(pid) : processAlive(pid))) {
-        throw new Error(`The data folder ${dir} is in use by process ${pid}. One TokenGrid process serves one data folder (reservations `
-          + `are kept in memory); stop that process or point TOKENGRID_DATA_DIR at another folder. If no TokenGrid runs there, delete ${path}.`);
+        throw new Error(
+          `The data folder ${dir} is in use by process ${pid}. One TokenGrid process serves one data folder (reservations ` +
+            `are kept in memory); stop that process or point TOKENGRID_DATA_DIR at another folder. If no TokenGrid runs there, delete ${path}.`,
+        );
       }
-      try { unlinkSync(path); } catch { /* removed meanwhile */ }
+      try {
+        unlinkSync(path);
+      } catch {
+        /* removed meanwhile */
+      }
     }
   }
 }

@@ -12,7 +12,9 @@ test('steps apply once, in order, each with its version; a later start applies o
   const v1 = 'CREATE TABLE t (a INTEGER)';
   assert.deepEqual(runMigrations(db, { store: 'demo', steps: [v1] }), [1]);
   assert.deepEqual(runMigrations(db, { store: 'demo', steps: [v1] }), [], 'nothing to do the second time');
-  const backfill = (d: typeof db): void => { d.prepare('INSERT INTO t (a, b) VALUES (1, 2)').run(); };
+  const backfill = (d: typeof db): void => {
+    d.prepare('INSERT INTO t (a, b) VALUES (1, 2)').run();
+  };
   assert.deepEqual(runMigrations(db, { store: 'demo', steps: [v1, 'ALTER TABLE t ADD COLUMN b INTEGER', backfill] }), [2, 3]);
   assert.equal(schemaVersion(db, 'demo'), 3);
   assert.deepEqual(db.prepare('SELECT a, b FROM t').get(), { a: 1, b: 2 });
@@ -20,7 +22,10 @@ test('steps apply once, in order, each with its version; a later start applies o
 
 test('a failing step leaves the store at the last whole version and applies nothing of itself', () => {
   const db = openSqlite(':memory:');
-  const bad = (d: typeof db): void => { d.exec('CREATE TABLE half (x INTEGER)'); throw new Error('boom'); };
+  const bad = (d: typeof db): void => {
+    d.exec('CREATE TABLE half (x INTEGER)');
+    throw new Error('boom');
+  };
   assert.throws(() => runMigrations(db, { store: 'demo', steps: ['CREATE TABLE t (a INTEGER)', bad] }), /boom/);
   assert.equal(schemaVersion(db, 'demo'), 1);
   assert.equal((db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'half'").get() as { n: number }).n, 0, 'the failed step rolled back');
@@ -32,11 +37,27 @@ test('every SQLite store migrates through the one runner, and a second open chan
   openSqliteBillingStore(db);
   openSqliteAccountStore(db);
   openSqliteAuditStore(db);
-  const versions = { charging: schemaVersion(db, 'charging'), billing: schemaVersion(db, 'billing'), accounts: schemaVersion(db, 'accounts'), audit: schemaVersion(db, 'audit') };
-  assert.ok(Object.values(versions).every((v) => v >= 1), JSON.stringify(versions));
+  const versions = {
+    charging: schemaVersion(db, 'charging'),
+    billing: schemaVersion(db, 'billing'),
+    accounts: schemaVersion(db, 'accounts'),
+    audit: schemaVersion(db, 'audit'),
+  };
+  assert.ok(
+    Object.values(versions).every((v) => v >= 1),
+    JSON.stringify(versions),
+  );
   openSqliteBillingStore(db);
   openSqliteAccountStore(db);
-  assert.deepEqual({ charging: schemaVersion(db, 'charging'), billing: schemaVersion(db, 'billing'), accounts: schemaVersion(db, 'accounts'), audit: schemaVersion(db, 'audit') }, versions);
+  assert.deepEqual(
+    {
+      charging: schemaVersion(db, 'charging'),
+      billing: schemaVersion(db, 'billing'),
+      accounts: schemaVersion(db, 'accounts'),
+      audit: schemaVersion(db, 'audit'),
+    },
+    versions,
+  );
 });
 
 test('a billing database made before the runner existed (tables, no version table) opens at version 1', () => {

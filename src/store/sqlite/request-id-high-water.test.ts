@@ -39,45 +39,55 @@ function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   return fn(dir).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
-const grant = { accountId: 'acct_1', unit: 'tokens' as const, amount: 1_000_000, effectiveAtMs: T0, expiresAtMs: null, kind: 'addon' as const, sourceRef: 'p1' };
+const grant = {
+  accountId: 'acct_1',
+  unit: 'tokens' as const,
+  amount: 1_000_000,
+  effectiveAtMs: T0,
+  expiresAtMs: null,
+  kind: 'addon' as const,
+  sourceRef: 'p1',
+};
 
-test('request ids settled before a restart, above or below the others, are refused after it', () => withDir(async (dir) => {
-  const path = join(dir, 'tokengrid.db');
-  const clock = new ManualClock(T0);
-  const first = openSqlite(path, { exclusive: true });
-  const a = engineOn(first, clock, 1);
-  await a.grantBucket(grant);
-  for (const id of ['req_m', 'client-zzz', 'client-aaa', 'req_b']) await spend(a, id);
-  await refused(a, 'client-aaa'); // below the mark, in the same process
-  await refused(a, 'client-zzz'); // the mark itself
-  first.close();
+test('request ids settled before a restart, above or below the others, are refused after it', () =>
+  withDir(async (dir) => {
+    const path = join(dir, 'tokengrid.db');
+    const clock = new ManualClock(T0);
+    const first = openSqlite(path, { exclusive: true });
+    const a = engineOn(first, clock, 1);
+    await a.grantBucket(grant);
+    for (const id of ['req_m', 'client-zzz', 'client-aaa', 'req_b']) await spend(a, id);
+    await refused(a, 'client-aaa'); // below the mark, in the same process
+    await refused(a, 'client-zzz'); // the mark itself
+    first.close();
 
-  const second = openSqlite(path, { exclusive: true });
-  const b = engineOn(second, clock, 2);
-  for (const id of ['req_m', 'client-zzz', 'client-aaa', 'req_b']) await refused(b, id);
-  await spend(b, 'req_n'); // new ids still work, below and above the mark
-  await spend(b, 'zzzz');
-  await refused(b, 'zzzz');
-  second.close();
-}));
+    const second = openSqlite(path, { exclusive: true });
+    const b = engineOn(second, clock, 2);
+    for (const id of ['req_m', 'client-zzz', 'client-aaa', 'req_b']) await refused(b, id);
+    await spend(b, 'req_n'); // new ids still work, below and above the mark
+    await spend(b, 'zzzz');
+    await refused(b, 'zzzz');
+    second.close();
+  }));
 
-test('a voided request id and a non-ASCII one are refused when reused', () => withDir(async (dir) => {
-  const db = openSqlite(join(dir, 'tokengrid.db'), { exclusive: true });
-  const e = engineOn(db, new ManualClock(T0), 3);
-  await e.grantBucket(grant);
-  const r = await e.reserve(reserveInput('zz-voided', { tokensInputEstimate: 10, tokensOutputMax: 10 }));
-  assert.ok(r.ok);
-  await e.void(r.value.reservationId);
-  await refused(e, 'zz-voided');
-  await spend(e, 'ünïcode-😀');
-  await refused(e, 'ünïcode-😀');
-  // An open hold (no row) with a high id: a second reserve of it returns the same hold, never a second one.
-  const open = await e.reserve(reserveInput('zzz-open', { tokensInputEstimate: 10, tokensOutputMax: 10 }));
-  const again = await e.reserve(reserveInput('zzz-open', { tokensInputEstimate: 10, tokensOutputMax: 10 }));
-  assert.ok(open.ok && again.ok);
-  assert.equal(again.value.reservationId, open.value.reservationId);
-  db.close();
-}));
+test('a voided request id and a non-ASCII one are refused when reused', () =>
+  withDir(async (dir) => {
+    const db = openSqlite(join(dir, 'tokengrid.db'), { exclusive: true });
+    const e = engineOn(db, new ManualClock(T0), 3);
+    await e.grantBucket(grant);
+    const r = await e.reserve(reserveInput('zz-voided', { tokensInputEstimate: 10, tokensOutputMax: 10 }));
+    assert.ok(r.ok);
+    await e.void(r.value.reservationId);
+    await refused(e, 'zz-voided');
+    await spend(e, 'ünïcode-😀');
+    await refused(e, 'ünïcode-😀');
+    // An open hold (no row) with a high id: a second reserve of it returns the same hold, never a second one.
+    const open = await e.reserve(reserveInput('zzz-open', { tokensInputEstimate: 10, tokensOutputMax: 10 }));
+    const again = await e.reserve(reserveInput('zzz-open', { tokensInputEstimate: 10, tokensOutputMax: 10 }));
+    assert.ok(open.ok && again.ok);
+    assert.equal(again.value.reservationId, open.value.reservationId);
+    db.close();
+  }));
 
 /** Two connections on one WAL file, as two processes (or the gateway and the CLI) would have. */
 function withTwoConnections(fn: (a: Engine, b: Engine) => Promise<void>): Promise<void> {
@@ -96,19 +106,21 @@ function withTwoConnections(fn: (a: Engine, b: Engine) => Promise<void>): Promis
   });
 }
 
-test('a request id another connection settled is refused by this one', () => withTwoConnections(async (a, b) => {
-  await a.grantBucket(grant);
-  await spend(a, 'req_1'); // A's mark is now req_1
-  await spend(b, 'req_9'); // above A's mark, written by B
-  await refused(a, 'req_9');
-}));
+test('a request id another connection settled is refused by this one', () =>
+  withTwoConnections(async (a, b) => {
+    await a.grantBucket(grant);
+    await spend(a, 'req_1'); // A's mark is now req_1
+    await spend(b, 'req_9'); // above A's mark, written by B
+    await refused(a, 'req_9');
+  }));
 
-test('a hold open while another connection commits still settles (holds count towards the mark)', () => withTwoConnections(async (a, b) => {
-  await a.grantBucket(grant);
-  const held = await a.reserve(reserveInput('req_5', { tokensInputEstimate: 10, tokensOutputMax: 10 }));
-  assert.ok(held.ok);
-  await spend(b, 'req_2'); // A must drop what it cached, its mark included
-  const record = await a.settle(settleInput(held.value.reservationId, 'req_5', usage(10, 10)));
-  assert.equal(record.requestId, 'req_5');
-  await refused(a, 'req_5');
-}));
+test('a hold open while another connection commits still settles (holds count towards the mark)', () =>
+  withTwoConnections(async (a, b) => {
+    await a.grantBucket(grant);
+    const held = await a.reserve(reserveInput('req_5', { tokensInputEstimate: 10, tokensOutputMax: 10 }));
+    assert.ok(held.ok);
+    await spend(b, 'req_2'); // A must drop what it cached, its mark included
+    const record = await a.settle(settleInput(held.value.reservationId, 'req_5', usage(10, 10)));
+    assert.equal(record.requestId, 'req_5');
+    await refused(a, 'req_5');
+  }));

@@ -10,7 +10,14 @@ CREATE TABLE IF NOT EXISTS responses (
 CREATE INDEX IF NOT EXISTS responses_expiry ON responses(expires_at_ms);
 `;
 
-interface Row { id: string; account_id: string; created_at_ms: number; expires_at_ms: number; response: string; items: string }
+interface Row {
+  id: string;
+  account_id: string;
+  created_at_ms: number;
+  expires_at_ms: number;
+  response: string;
+  items: string;
+}
 
 /**
  * Stored Responses-API responses (POST /v1/responses with store: true), one row each, looked up by id and
@@ -38,8 +45,12 @@ export function openSqliteResponseStore(db: SqliteDb): ResponseStore {
       const row = s.get.get(id, accountId, nowMs) as Row | undefined;
       if (row === undefined) return undefined;
       return {
-        id: row.id, accountId: row.account_id, createdAtMs: row.created_at_ms, expiresAtMs: row.expires_at_ms,
-        response: JSON.parse(row.response) as Record<string, unknown>, items: JSON.parse(row.items) as Record<string, unknown>[],
+        id: row.id,
+        accountId: row.account_id,
+        createdAtMs: row.created_at_ms,
+        expiresAtMs: row.expires_at_ms,
+        response: JSON.parse(row.response) as Record<string, unknown>,
+        items: JSON.parse(row.items) as Record<string, unknown>[],
       };
     },
     async delete(accountId, id) {

@@ -17,21 +17,44 @@ test('a gateway settle that runs while a billing order is open is not lost when 
   const billing = openSqliteBillingStore(db);
   const engine = createChargingEngine({ store, clock, ids: createIdGenerator(clock, new SeededRandom(1)), rates: () => rates });
   const accountId = 'acct_1';
-  assert.ok((await engine.grantBucket({ accountId, unit: 'tokens', amount: 10_000, effectiveAtMs: clock.nowMs(), expiresAtMs: null, kind: 'trial', sourceRef: 'base' })).ok);
+  assert.ok(
+    (await engine.grantBucket({ accountId, unit: 'tokens', amount: 10_000, effectiveAtMs: clock.nowMs(), expiresAtMs: null, kind: 'trial', sourceRef: 'base' }))
+      .ok,
+  );
 
   let release!: () => void;
   const order = billing.atomically(async () => {
     await engine.grantBucket({ accountId, unit: 'tokens', amount: 500, effectiveAtMs: clock.nowMs(), expiresAtMs: null, kind: 'addon', sourceRef: 'in-order' });
-    await new Promise<void>((r) => { release = r; });
+    await new Promise<void>((r) => {
+      release = r;
+    });
     throw new Error('the order fails late');
   });
   // A request arrives while the order's transaction is open.
   const request = (async () => {
-    const r = await engine.reserve({ requestId: 'req_a', accountId, memberId: null, keyId: 'key_1', model: 'm', tokensInputEstimate: 10, tokensOutputMax: 20, stream: false });
+    const r = await engine.reserve({
+      requestId: 'req_a',
+      accountId,
+      memberId: null,
+      keyId: 'key_1',
+      model: 'm',
+      tokensInputEstimate: 10,
+      tokensOutputMax: 20,
+      stream: false,
+    });
     assert.ok(r.ok);
     return engine.settle({
-      reservationId: r.value.reservationId, requestId: 'req_a', usage: { ...zeroUsage(), tokensInput: 10, tokensOutput: 20 }, usageEstimated: false,
-      status: 'ok', provider: 'p', upstreamModel: 'm', region: 'r', deploymentId: 'd', latencyMs: 1, ttftMs: null,
+      reservationId: r.value.reservationId,
+      requestId: 'req_a',
+      usage: { ...zeroUsage(), tokensInput: 10, tokensOutput: 20 },
+      usageEstimated: false,
+      status: 'ok',
+      provider: 'p',
+      upstreamModel: 'm',
+      region: 'r',
+      deploymentId: 'd',
+      latencyMs: 1,
+      ttftMs: null,
     });
   })();
   await new Promise((r) => setImmediate(r));
@@ -64,7 +87,10 @@ test('after an exclusive section, promises no longer carry async-context bookkee
     await gate.exclusive(async () => { await null; });
     console.log(JSON.stringify({ before, inside, after, again: hooked(), heldOutside: gate.heldByCaller() }));
   `;
-  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: new URL('../../../', import.meta.url), encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: new URL('../../../', import.meta.url),
+    encoding: 'utf8',
+  });
   assert.deepEqual(JSON.parse(out.trim().split('\n').pop()!), { before: false, inside: true, after: false, again: false, heldOutside: false });
 });
 
@@ -72,7 +98,17 @@ test('the first exclusive section does not throw away optimized async code: the 
   // V8 discards every optimized function that awaits when promise hooks are first switched on (the first
   // AsyncLocalStorage.run of the process). The gate pays that when it is made, before any request code is hot.
   const { execFileSync } = await import('node:child_process');
-  const run = (withGate: boolean): string => execFileSync(process.execPath, ['--trace-opt', '--trace-deopt', '--import', 'tsx', '--input-type=module', '-e', `
+  const run = (withGate: boolean): string =>
+    execFileSync(
+      process.execPath,
+      [
+        '--trace-opt',
+        '--trace-deopt',
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `
     import { AsyncLocalStorage } from 'node:async_hooks';
     import { openSqlite } from './src/store/sqlite/db.ts';
     import { txGate } from './src/store/sqlite/tx-gate.ts';
@@ -84,7 +120,10 @@ test('the first exclusive section does not throw away optimized async code: the 
     if (gate) await gate.exclusive(async () => { await null; });
     else await new AsyncLocalStorage().run(1, async () => { await null; });
     for (let i = 0; i < 10; i++) s += await hotPath(i);
-  `], { cwd: new URL('../../../', import.meta.url), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  `,
+      ],
+      { cwd: new URL('../../../', import.meta.url), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+    );
   const discardedAfterMark = (out: string): boolean => {
     const after = out.slice(out.indexOf('MARK\n'));
     return /marking dependent code[^\n]*SharedFunctionInfo hotPath[^\n]*code dependencies/.test(after);

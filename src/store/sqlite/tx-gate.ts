@@ -29,8 +29,12 @@ export class TxGate {
   }
 
   /** Work to finish before an exclusive section starts (e.g. a write queue), and state to drop after a rollback. */
-  onBeforeAcquire(fn: () => void): void { this.#beforeAcquire.push(fn); }
-  onAfterRollback(fn: () => void): void { this.#afterRollback.push(fn); }
+  onBeforeAcquire(fn: () => void): void {
+    this.#beforeAcquire.push(fn);
+  }
+  onAfterRollback(fn: () => void): void {
+    this.#afterRollback.push(fn);
+  }
 
   /** True when an exclusive section is open and the caller is not inside it: the caller must wait. */
   blockedForCaller(): boolean {

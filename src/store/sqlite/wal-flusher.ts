@@ -107,7 +107,9 @@ export class WalFlusher {
     if (this.#fd === null) return;
     try {
       closeSync(this.#fd);
-    } catch { /* already closed */ }
+    } catch {
+      /* already closed */
+    }
     this.#fd = null;
   }
 }

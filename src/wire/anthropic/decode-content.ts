@@ -18,9 +18,7 @@
  */
 import { ok } from '../../core/index.ts';
 import type { ChatMessage, ContentPart } from '../types.ts';
-import {
-  fail, isRecord, optionalBoolean, pathOf, requireArray, requireRecord, requireString, type DecodeResult,
-} from './validate.ts';
+import { fail, isRecord, optionalBoolean, pathOf, requireArray, requireRecord, requireString, type DecodeResult } from './validate.ts';
 
 type AnthropicRole = 'user' | 'assistant';
 

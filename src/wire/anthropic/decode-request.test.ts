@@ -36,13 +36,31 @@ describe('decodeMessagesRequest: happy paths', () => {
   });
 
   test('system text blocks become one system message with one part per block', () => {
-    const req = decodeOk({ ...base, system: [{ type: 'text', text: 'a', cache_control: { type: 'ephemeral' } }, { type: 'text', text: 'b' }] });
-    assert.deepEqual(req.messages[0], { role: 'system', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] });
+    const req = decodeOk({
+      ...base,
+      system: [
+        { type: 'text', text: 'a', cache_control: { type: 'ephemeral' } },
+        { type: 'text', text: 'b' },
+      ],
+    });
+    assert.deepEqual(req.messages[0], {
+      role: 'system',
+      content: [
+        { type: 'text', text: 'a' },
+        { type: 'text', text: 'b' },
+      ],
+    });
   });
 
   test('sampling, stop sequences, metadata and stream are mapped', () => {
     const req = decodeOk({
-      ...base, temperature: 0.5, top_p: 0.9, top_k: 40, stop_sequences: ['END'], metadata: { user_id: 'u1' }, stream: true,
+      ...base,
+      temperature: 0.5,
+      top_p: 0.9,
+      top_k: 40,
+      stop_sequences: ['END'],
+      metadata: { user_id: 'u1' },
+      stream: true,
     });
     assert.equal(req.temperature, 0.5);
     assert.equal(req.topP, 0.9);
@@ -75,26 +93,45 @@ describe('decodeMessagesRequest: happy paths', () => {
       ...base,
       messages: [
         { role: 'user', content: 'weather?' },
-        { role: 'assistant', content: [{ type: 'text', text: 'checking' }, { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }] },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'text', text: 'checking' },
+            { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } },
+          ],
+        },
       ],
     });
     assert.deepEqual(req.messages[1], {
       role: 'assistant',
-      content: [{ type: 'text', text: 'checking' }, { type: 'tool_call', id: 'toolu_1', name: 'get_weather', argumentsJson: '{"city":"Paris"}' }],
+      content: [
+        { type: 'text', text: 'checking' },
+        { type: 'tool_call', id: 'toolu_1', name: 'get_weather', argumentsJson: '{"city":"Paris"}' },
+      ],
     });
   });
 
   test('tool_result blocks become tool messages placed before the rest of the user turn', () => {
     const req = decodeOk({
       ...base,
-      messages: [{
-        role: 'user',
-        content: [
-          { type: 'tool_result', tool_use_id: 'toolu_1', content: '15C' },
-          { type: 'tool_result', tool_use_id: 'toolu_2', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }], is_error: true },
-          { type: 'text', text: 'thanks' },
-        ],
-      }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: 'toolu_1', content: '15C' },
+            {
+              type: 'tool_result',
+              tool_use_id: 'toolu_2',
+              content: [
+                { type: 'text', text: 'a' },
+                { type: 'text', text: 'b' },
+              ],
+              is_error: true,
+            },
+            { type: 'text', text: 'thanks' },
+          ],
+        },
+      ],
     });
     assert.deepEqual(req.messages, [
       { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'toolu_1', content: '15C' }] },
@@ -111,10 +148,21 @@ describe('decodeMessagesRequest: happy paths', () => {
   test('images inside a tool_result move to the following user turn', () => {
     const req = decodeOk({
       ...base,
-      messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: [
-        { type: 'text', text: 'screenshot' },
-        { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } },
-      ] }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            {
+              type: 'tool_result',
+              tool_use_id: 't',
+              content: [
+                { type: 'text', text: 'screenshot' },
+                { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } },
+              ],
+            },
+          ],
+        },
+      ],
     });
     assert.deepEqual(req.messages, [
       { role: 'tool', content: [{ type: 'tool_result', toolCallId: 't', content: 'screenshot' }] },
@@ -125,10 +173,15 @@ describe('decodeMessagesRequest: happy paths', () => {
   test('base64 and url images become image parts', () => {
     const req = decodeOk({
       ...base,
-      messages: [{ role: 'user', content: [
-        { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: '/9j/' } },
-        { type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } },
-      ] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: '/9j/' } },
+            { type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } },
+          ],
+        },
+      ],
     });
     assert.deepEqual(req.messages[0]?.content, [
       { type: 'image', url: 'data:image/jpeg;base64,/9j/', mediaType: 'image/jpeg' },
@@ -141,7 +194,13 @@ describe('decodeMessagesRequest: happy paths', () => {
       ...base,
       messages: [
         { role: 'user', content: 'q' },
-        { role: 'assistant', content: [{ type: 'thinking', thinking: 'hmm', signature: 'sig' }, { type: 'text', text: 'a' }] },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'thinking', thinking: 'hmm', signature: 'sig' },
+            { type: 'text', text: 'a' },
+          ],
+        },
       ],
     });
     assert.deepEqual(req.messages[1], { role: 'assistant', content: [{ type: 'text', text: 'a' }] });
@@ -176,46 +235,90 @@ describe('decodeMessagesRequest: errors', () => {
   });
 
   test('errors inside messages carry the dotted path of the bad field', () => {
-    assert.deepEqual(decodeErr({ ...base, messages: [{ role: 'tool', content: 'x' }] }),
-      { message: "messages.0.role: Input should be 'user', 'assistant' or 'system'", param: 'messages.0.role' });
+    assert.deepEqual(decodeErr({ ...base, messages: [{ role: 'tool', content: 'x' }] }), {
+      message: "messages.0.role: Input should be 'user', 'assistant' or 'system'",
+      param: 'messages.0.role',
+    });
     assert.equal(decodeErr({ ...base, messages: [{ role: 'user' }] }).param, 'messages.0.content');
     assert.equal(decodeErr({ ...base, messages: [{ role: 'user', content: [{ type: 'text' }] }] }).param, 'messages.0.content.0.text');
-    assert.equal(decodeErr({ ...base, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png' } }] }] }).param,
-      'messages.0.content.0.source.data');
-    assert.equal(decodeErr({ ...base, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'f' } }] }] }).param,
-      'messages.0.content.0.source.type');
+    assert.equal(
+      decodeErr({ ...base, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png' } }] }] }).param,
+      'messages.0.content.0.source.data',
+    );
+    assert.equal(
+      decodeErr({ ...base, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'f' } }] }] }).param,
+      'messages.0.content.0.source.type',
+    );
   });
 
   test('tool_use in a user turn and tool_result in an assistant turn are refused', () => {
-    assert.equal(decodeErr({ ...base, messages: [{ role: 'user', content: [{ type: 'tool_use', id: 'a', name: 'b', input: {} }] }] }).param,
-      'messages.0.content.0.type');
-    assert.equal(decodeErr({ ...base, messages: [{ role: 'assistant', content: [{ type: 'tool_result', tool_use_id: 'a' }] }] }).param,
-      'messages.0.content.0.type');
+    assert.equal(
+      decodeErr({ ...base, messages: [{ role: 'user', content: [{ type: 'tool_use', id: 'a', name: 'b', input: {} }] }] }).param,
+      'messages.0.content.0.type',
+    );
+    assert.equal(
+      decodeErr({ ...base, messages: [{ role: 'assistant', content: [{ type: 'tool_result', tool_use_id: 'a' }] }] }).param,
+      'messages.0.content.0.type',
+    );
   });
 
   test('tool_use input must be an object', () => {
-    assert.equal(decodeErr({ ...base, messages: [{ role: 'assistant', content: [{ type: 'tool_use', id: 'a', name: 'b', input: '{}' }] }] }).message,
-      'messages.0.content.0.input: Input should be a valid dictionary');
+    assert.equal(
+      decodeErr({ ...base, messages: [{ role: 'assistant', content: [{ type: 'tool_use', id: 'a', name: 'b', input: '{}' }] }] }).message,
+      'messages.0.content.0.input: Input should be a valid dictionary',
+    );
   });
 
   test('document blocks and server tools are kept for an Anthropic upstream and listed as what only Anthropic can serve', () => {
-    const doc = decodeMessagesRequest({ ...base, messages: [{ role: 'user', content: [{ type: 'document', source: {} }, { type: 'text', text: 'sum up' }] }] });
+    const doc = decodeMessagesRequest({
+      ...base,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'document', source: {} },
+            { type: 'text', text: 'sum up' },
+          ],
+        },
+      ],
+    });
     assert.ok(doc.ok);
     assert.deepEqual(doc.value.anthropicNative?.requires, ["messages.0.content.0: a 'document' block"]);
     assert.deepEqual(doc.value.messages, [{ role: 'user', content: [{ type: 'text', text: 'sum up' }] }]);
-    const web = decodeMessagesRequest({ ...base, tools: [{ type: 'web_search_20250305', name: 'web_search' }, { name: 'f', input_schema: { type: 'object' } }] });
+    const web = decodeMessagesRequest({
+      ...base,
+      tools: [
+        { type: 'web_search_20250305', name: 'web_search' },
+        { name: 'f', input_schema: { type: 'object' } },
+      ],
+    });
     assert.ok(web.ok);
-    assert.deepEqual(web.value.tools?.map((t) => t.name), ['f']);
+    assert.deepEqual(
+      web.value.tools?.map((t) => t.name),
+      ['f'],
+    );
     assert.deepEqual(web.value.anthropicNative?.requires, ["tools.0: the server tool 'web_search_20250305'"]);
     assert.equal(decodeErr({ ...base, tools: [{ type: 7, name: 'x' }] }).param, 'tools.0.type');
   });
 
   test('a system message inside messages becomes a canonical system message in place', () => {
-    const r = decodeMessagesRequest({ ...base, system: 'top', messages: [{ role: 'user', content: 'hi' }, { role: 'system', content: [{ type: 'text', text: 'mid', cache_control: { type: 'ephemeral' } }] }] });
+    const r = decodeMessagesRequest({
+      ...base,
+      system: 'top',
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'system', content: [{ type: 'text', text: 'mid', cache_control: { type: 'ephemeral' } }] },
+      ],
+    });
     assert.ok(r.ok);
-    assert.deepEqual(r.value.messages.map((m) => [m.role, m.content]), [
-      ['system', [{ type: 'text', text: 'top' }]], ['user', [{ type: 'text', text: 'hi' }]], ['system', [{ type: 'text', text: 'mid' }]],
-    ]);
+    assert.deepEqual(
+      r.value.messages.map((m) => [m.role, m.content]),
+      [
+        ['system', [{ type: 'text', text: 'top' }]],
+        ['user', [{ type: 'text', text: 'hi' }]],
+        ['system', [{ type: 'text', text: 'mid' }]],
+      ],
+    );
   });
 
   test('output_config.format json_schema becomes the canonical response format', () => {

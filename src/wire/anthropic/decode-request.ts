@@ -7,14 +7,34 @@ import { ok } from '../../core/index.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ToolChoice, ToolDefinition } from '../types.ts';
 import { decodeMessage } from './decode-content.ts';
 import {
-  fail, isRecord, optionalBoolean, optionalInteger, optionalNumber, optionalString, optionalStringArray, pathOf,
-  requireArray, requireRecord, requireString, type DecodeResult,
+  fail,
+  isRecord,
+  optionalBoolean,
+  optionalInteger,
+  optionalNumber,
+  optionalString,
+  optionalStringArray,
+  pathOf,
+  requireArray,
+  requireRecord,
+  requireString,
+  type DecodeResult,
 } from './validate.ts';
 
 /** Top-level fields the canonical request models; every other field goes to `extra` untouched (thinking, service_tier, ...). */
 const MODELLED_FIELDS = new Set([
-  'model', 'messages', 'max_tokens', 'system', 'tools', 'tool_choice', 'stop_sequences',
-  'temperature', 'top_p', 'top_k', 'metadata', 'stream',
+  'model',
+  'messages',
+  'max_tokens',
+  'system',
+  'tools',
+  'tool_choice',
+  'stop_sequences',
+  'temperature',
+  'top_p',
+  'top_k',
+  'metadata',
+  'stream',
 ]);
 
 /** Decode a Messages API request body. */
@@ -176,15 +196,20 @@ function decodeToolChoice(raw: unknown, req: ChatRequest): DecodeResult<ToolChoi
   if (!parallel.ok) return parallel;
   if (parallel.value === true) req.parallelToolCalls = false;
   switch (rec.value['type']) {
-    case 'auto': return ok('auto');
-    case 'any': return ok('required');
-    case 'none': return ok('none');
+    case 'auto':
+      return ok('auto');
+    case 'any':
+      return ok('required');
+    case 'none':
+      return ok('none');
     case 'tool': {
       const name = requireString(rec.value['name'], 'tool_choice.name');
       return name.ok ? ok({ name: name.value }) : name;
     }
-    case undefined: return fail('tool_choice.type', 'Field required');
-    default: return fail('tool_choice.type', "Input should be 'auto', 'any', 'tool' or 'none'");
+    case undefined:
+      return fail('tool_choice.type', 'Field required');
+    default:
+      return fail('tool_choice.type', "Input should be 'auto', 'any', 'tool' or 'none'");
   }
 }
 

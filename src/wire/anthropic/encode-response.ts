@@ -12,11 +12,16 @@ export type AnthropicStopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 
  */
 export function anthropicStopReason(reason: FinishReason | undefined, hasToolCalls: boolean): AnthropicStopReason {
   switch (reason) {
-    case 'length': return 'max_tokens';
-    case 'tool_calls': return 'tool_use';
-    case 'content_filter': return 'refusal';
-    case 'stop': return 'end_turn';
-    default: return hasToolCalls ? 'tool_use' : 'end_turn';
+    case 'length':
+      return 'max_tokens';
+    case 'tool_calls':
+      return 'tool_use';
+    case 'content_filter':
+      return 'refusal';
+    case 'stop':
+      return 'end_turn';
+    default:
+      return hasToolCalls ? 'tool_use' : 'end_turn';
   }
 }
 

@@ -14,8 +14,13 @@
  */
 export { decodeMessagesRequest, decodeCountTokensRequest } from './decode-request.ts';
 export {
-  encodeMessagesResponse, encodeCountTokensResponse, anthropicStopReason, anthropicUsage, parseToolInput,
-  type AnthropicStopReason, type AnthropicUsage,
+  encodeMessagesResponse,
+  encodeCountTokensResponse,
+  anthropicStopReason,
+  anthropicUsage,
+  parseToolInput,
+  type AnthropicStopReason,
+  type AnthropicUsage,
 } from './encode-response.ts';
 export { AnthropicStreamEncoder, type AnthropicStreamEncoderOptions } from './stream-encoder.ts';
 export { anthropicErrorBody, anthropicStreamErrorFrame, type AnthropicErrorBody } from './errors.ts';

@@ -4,7 +4,10 @@ import { AnthropicStreamEncoder } from './index.ts';
 import { SseParser } from '../sse.ts';
 import type { StreamEvent, Usage } from '../types.ts';
 
-interface Frame { event: string | undefined; data: Record<string, unknown> }
+interface Frame {
+  event: string | undefined;
+  data: Record<string, unknown>;
+}
 
 function run(events: StreamEvent[], fallback?: Usage): Frame[] {
   const enc = new AnthropicStreamEncoder({ id: 'msg_x', model: 'claude-x', inputTokensEstimate: 12 });
@@ -20,24 +23,29 @@ function run(events: StreamEvent[], fallback?: Usage): Frame[] {
   });
 }
 
-const names = (frames: Frame[]) => frames.map((f) => {
-  const delta = f.data['delta'] as Record<string, unknown> | undefined;
-  const block = f.data['content_block'] as Record<string, unknown> | undefined;
-  if (f.event === 'content_block_delta') return `delta:${String(delta?.['type'])}@${String(f.data['index'])}`;
-  if (f.event === 'content_block_start') return `start:${String(block?.['type'])}@${String(f.data['index'])}`;
-  if (f.event === 'content_block_stop') return `stop@${String(f.data['index'])}`;
-  return String(f.event);
-});
+const names = (frames: Frame[]) =>
+  frames.map((f) => {
+    const delta = f.data['delta'] as Record<string, unknown> | undefined;
+    const block = f.data['content_block'] as Record<string, unknown> | undefined;
+    if (f.event === 'content_block_delta') return `delta:${String(delta?.['type'])}@${String(f.data['index'])}`;
+    if (f.event === 'content_block_start') return `start:${String(block?.['type'])}@${String(f.data['index'])}`;
+    if (f.event === 'content_block_stop') return `stop@${String(f.data['index'])}`;
+    return String(f.event);
+  });
 
 const usage: Usage = { tokensInput: 50, tokensOutput: 7, tokensCachedInput: 20, tokensCacheWrite: 5, tokensReasoning: 0 };
 const start: StreamEvent = { type: 'start', id: 'up', model: 'up', createdS: 1 };
 
 describe('AnthropicStreamEncoder', () => {
   test('a text stream is message_start, one text block, message_delta, message_stop', () => {
-    const frames = run([start, { type: 'text', text: 'Hel' }, { type: 'text', text: 'lo "q"' }, { type: 'finish', finishReason: 'stop' }, { type: 'usage', usage }]);
-    assert.deepEqual(names(frames), [
-      'message_start', 'start:text@0', 'delta:text_delta@0', 'delta:text_delta@0', 'stop@0', 'message_delta', 'message_stop',
+    const frames = run([
+      start,
+      { type: 'text', text: 'Hel' },
+      { type: 'text', text: 'lo "q"' },
+      { type: 'finish', finishReason: 'stop' },
+      { type: 'usage', usage },
     ]);
+    assert.deepEqual(names(frames), ['message_start', 'start:text@0', 'delta:text_delta@0', 'delta:text_delta@0', 'stop@0', 'message_delta', 'message_stop']);
     const msg = frames[0]?.data['message'] as Record<string, unknown>;
     assert.equal(msg['id'], 'msg_x');
     assert.equal(msg['model'], 'claude-x');
@@ -73,10 +81,18 @@ describe('AnthropicStreamEncoder', () => {
     ]);
     assert.deepEqual(names(frames), [
       'message_start',
-      'start:text@0', 'delta:text_delta@0', 'stop@0',
-      'start:tool_use@1', 'delta:input_json_delta@1', 'delta:input_json_delta@1', 'stop@1',
-      'start:tool_use@2', 'delta:input_json_delta@2', 'stop@2',
-      'message_delta', 'message_stop',
+      'start:text@0',
+      'delta:text_delta@0',
+      'stop@0',
+      'start:tool_use@1',
+      'delta:input_json_delta@1',
+      'delta:input_json_delta@1',
+      'stop@1',
+      'start:tool_use@2',
+      'delta:input_json_delta@2',
+      'stop@2',
+      'message_delta',
+      'message_stop',
     ]);
     assert.deepEqual(frames[4]?.data['content_block'], { type: 'tool_use', id: 'toolu_a', name: 'get_weather', input: {} });
     assert.deepEqual(frames[5]?.data['delta'], { type: 'input_json_delta', partial_json: '{"city":' });
@@ -86,15 +102,26 @@ describe('AnthropicStreamEncoder', () => {
   test('thinking comes first as its own block with thinking_delta', () => {
     const frames = run([start, { type: 'reasoning', text: 'hmm' }, { type: 'reasoning', text: '...' }, { type: 'text', text: 'ok' }]);
     assert.deepEqual(names(frames), [
-      'message_start', 'start:thinking@0', 'delta:thinking_delta@0', 'delta:thinking_delta@0', 'stop@0',
-      'start:text@1', 'delta:text_delta@1', 'stop@1', 'message_delta', 'message_stop',
+      'message_start',
+      'start:thinking@0',
+      'delta:thinking_delta@0',
+      'delta:thinking_delta@0',
+      'stop@0',
+      'start:text@1',
+      'delta:text_delta@1',
+      'stop@1',
+      'message_delta',
+      'message_stop',
     ]);
     assert.deepEqual(frames[1]?.data['content_block'], { type: 'thinking', thinking: '', signature: '' });
     assert.deepEqual(frames[2]?.data['delta'], { type: 'thinking_delta', thinking: 'hmm' });
   });
 
   test('message_start is emitted by whatever event comes first, with known usage if any', () => {
-    const frames = run([{ type: 'usage', usage }, { type: 'text', text: 'x' }]);
+    const frames = run([
+      { type: 'usage', usage },
+      { type: 'text', text: 'x' },
+    ]);
     assert.equal(frames[0]?.event, 'message_start');
     const msg = frames[0]?.data['message'] as Record<string, unknown>;
     assert.deepEqual(msg['usage'], { input_tokens: 25, cache_creation_input_tokens: 5, cache_read_input_tokens: 20, output_tokens: 1 });
@@ -102,14 +129,30 @@ describe('AnthropicStreamEncoder', () => {
 
   test('message_start shows the upstream start usage (Anthropic message_start) instead of the estimate; message_delta the final counts', () => {
     const final: Usage = { ...usage, tokensOutput: 9 };
-    const frames = run([{ type: 'start', id: 'up', model: 'up', createdS: 0, usage: { ...usage, tokensOutput: 1 } }, { type: 'text', text: 'x' }, { type: 'usage', usage: final }]);
+    const frames = run([
+      { type: 'start', id: 'up', model: 'up', createdS: 0, usage: { ...usage, tokensOutput: 1 } },
+      { type: 'text', text: 'x' },
+      { type: 'usage', usage: final },
+    ]);
     const start = (frames[0]?.data['message'] as Record<string, unknown>)['usage'];
     assert.deepEqual(start, { input_tokens: 25, cache_creation_input_tokens: 5, cache_read_input_tokens: 20, output_tokens: 1 });
     const delta = frames.find((f) => f.event === 'message_delta')?.data['usage'];
     assert.deepEqual(delta, { input_tokens: 25, output_tokens: 9, cache_creation_input_tokens: 5, cache_read_input_tokens: 20 });
-    const estimated = run([{ type: 'start', id: 'up', model: 'up', createdS: 0 }, { type: 'text', text: 'x' }, { type: 'usage', usage: final }]);
-    assert.equal(((estimated[0]?.data['message'] as Record<string, unknown>)['usage'] as Record<string, unknown>)['input_tokens'], 12, 'no start usage: the estimate');
-    assert.equal((estimated.find((f) => f.event === 'message_delta')?.data['usage'] as Record<string, unknown>)['input_tokens'], 25, 'the final input count wins in message_delta');
+    const estimated = run([
+      { type: 'start', id: 'up', model: 'up', createdS: 0 },
+      { type: 'text', text: 'x' },
+      { type: 'usage', usage: final },
+    ]);
+    assert.equal(
+      ((estimated[0]?.data['message'] as Record<string, unknown>)['usage'] as Record<string, unknown>)['input_tokens'],
+      12,
+      'no start usage: the estimate',
+    );
+    assert.equal(
+      (estimated.find((f) => f.event === 'message_delta')?.data['usage'] as Record<string, unknown>)['input_tokens'],
+      25,
+      'the final input count wins in message_delta',
+    );
   });
 
   test('an empty stream still produces a complete message; fallback usage fills message_delta', () => {
@@ -140,12 +183,29 @@ describe('AnthropicStreamEncoder', () => {
   test('a signature closes the thinking block as a signature_delta; whole native blocks pass through as start + stop', () => {
     const redacted = { type: 'redacted_thinking', data: 'opaque' };
     const server = { type: 'server_tool_use', id: 'srvtoolu_1', name: 'web_search', input: { query: 'q' } };
-    const frames = run([start, { type: 'reasoning', text: 'hmm' }, { type: 'reasoning', text: '', signature: 'sig1' },
-      { type: 'reasoning', text: '', block: redacted }, { type: 'reasoning', text: '', block: server }, { type: 'text', text: 'ok' }]);
+    const frames = run([
+      start,
+      { type: 'reasoning', text: 'hmm' },
+      { type: 'reasoning', text: '', signature: 'sig1' },
+      { type: 'reasoning', text: '', block: redacted },
+      { type: 'reasoning', text: '', block: server },
+      { type: 'text', text: 'ok' },
+    ]);
     assert.deepEqual(names(frames), [
-      'message_start', 'start:thinking@0', 'delta:thinking_delta@0', 'delta:signature_delta@0', 'stop@0',
-      'start:redacted_thinking@1', 'stop@1', 'start:server_tool_use@2', 'stop@2', 'start:text@3', 'delta:text_delta@3', 'stop@3',
-      'message_delta', 'message_stop',
+      'message_start',
+      'start:thinking@0',
+      'delta:thinking_delta@0',
+      'delta:signature_delta@0',
+      'stop@0',
+      'start:redacted_thinking@1',
+      'stop@1',
+      'start:server_tool_use@2',
+      'stop@2',
+      'start:text@3',
+      'delta:text_delta@3',
+      'stop@3',
+      'message_delta',
+      'message_stop',
     ]);
     assert.deepEqual(frames[3]?.data['delta'], { type: 'signature_delta', signature: 'sig1' });
     assert.deepEqual(frames[5]?.data['content_block'], redacted);

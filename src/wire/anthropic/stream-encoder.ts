@@ -58,19 +58,34 @@ export class AnthropicStreamEncoder {
       case 'text':
         if (ev.text === '') return out;
         if (this.#openKind !== 'text') out += this.#open('text', '{"type":"text","text":""}');
-        return out + frame('content_block_delta',
-          `{"type":"content_block_delta","index":${this.#openIndex},"delta":{"type":"text_delta","text":${JSON.stringify(ev.text)}}}`);
+        return (
+          out +
+          frame(
+            'content_block_delta',
+            `{"type":"content_block_delta","index":${this.#openIndex},"delta":{"type":"text_delta","text":${JSON.stringify(ev.text)}}}`,
+          )
+        );
       case 'reasoning':
         if (ev.block !== undefined) return out + this.#wholeBlock(ev.block);
         if (ev.signature !== undefined) {
           if (this.#openKind !== 'thinking') out += this.#open('thinking', '{"type":"thinking","thinking":"","signature":""}');
-          return out + frame('content_block_delta',
-            `{"type":"content_block_delta","index":${this.#openIndex},"delta":{"type":"signature_delta","signature":${JSON.stringify(ev.signature)}}}`);
+          return (
+            out +
+            frame(
+              'content_block_delta',
+              `{"type":"content_block_delta","index":${this.#openIndex},"delta":{"type":"signature_delta","signature":${JSON.stringify(ev.signature)}}}`,
+            )
+          );
         }
         if (ev.text === '') return out;
         if (this.#openKind !== 'thinking') out += this.#open('thinking', '{"type":"thinking","thinking":"","signature":""}');
-        return out + frame('content_block_delta',
-          `{"type":"content_block_delta","index":${this.#openIndex},"delta":{"type":"thinking_delta","thinking":${JSON.stringify(ev.text)}}}`);
+        return (
+          out +
+          frame(
+            'content_block_delta',
+            `{"type":"content_block_delta","index":${this.#openIndex},"delta":{"type":"thinking_delta","thinking":${JSON.stringify(ev.text)}}}`,
+          )
+        );
       case 'tool_call_start':
         out += this.#open('tool', `{"type":"tool_use","id":${JSON.stringify(ev.id)},"name":${JSON.stringify(ev.name)},"input":{}}`);
         this.#toolBlocks.set(ev.index, this.#openIndex);
@@ -99,11 +114,8 @@ export class AnthropicStreamEncoder {
     const usage = this.#usage ?? fallbackUsage;
     const stopReason = anthropicStopReason(this.#finishReason, this.#toolBlocks.size > 0);
     // message_delta usage is cumulative for the whole message (the SDK overwrites, never adds).
-    const usageJson = usage === undefined
-      ? `{"input_tokens":${this.#opts.inputTokensEstimate},"output_tokens":0}`
-      : JSON.stringify(anthropicUsage(usage));
-    out += frame('message_delta',
-      `{"type":"message_delta","delta":{"stop_reason":"${stopReason}","stop_sequence":null},"usage":${usageJson}}`);
+    const usageJson = usage === undefined ? `{"input_tokens":${this.#opts.inputTokensEstimate},"output_tokens":0}` : JSON.stringify(anthropicUsage(usage));
+    out += frame('message_delta', `{"type":"message_delta","delta":{"stop_reason":"${stopReason}","stop_sequence":null},"usage":${usageJson}}`);
     return out + frame('message_stop', '{"type":"message_stop"}');
   }
 
@@ -125,8 +137,14 @@ export class AnthropicStreamEncoder {
       output_tokens: 1,
     };
     const message = {
-      id: this.#opts.id, type: 'message', role: 'assistant', model: this.#opts.model, content: [],
-      stop_reason: null, stop_sequence: null, usage,
+      id: this.#opts.id,
+      type: 'message',
+      role: 'assistant',
+      model: this.#opts.model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage,
     };
     return frame('message_start', `{"type":"message_start","message":${JSON.stringify(message)}}`);
   }
@@ -165,7 +183,12 @@ export class AnthropicStreamEncoder {
     // Interleaved arguments for an already-closed call (rare; OpenAI streams calls one after another)
     // go to that call's old index: Anthropic blocks cannot be reopened, the official SDKs accumulate
     // by index, and buffering instead would stall every stream.
-    return out + frame('content_block_delta',
-      `{"type":"content_block_delta","index":${blockIndex},"delta":{"type":"input_json_delta","partial_json":${JSON.stringify(argumentsDelta)}}}`);
+    return (
+      out +
+      frame(
+        'content_block_delta',
+        `{"type":"content_block_delta","index":${blockIndex},"delta":{"type":"input_json_delta","partial_json":${JSON.stringify(argumentsDelta)}}}`,
+      )
+    );
   }
 }

@@ -8,8 +8,7 @@ import { err, ok, type Err, type Result } from '../../core/index.ts';
 
 export type DecodeResult<T> = Result<T, 'invalid_request'>;
 
-export const fail = (param: string, reason: string): Err<'invalid_request'> =>
-  err('invalid_request', `${param}: ${reason}`, { param });
+export const fail = (param: string, reason: string): Err<'invalid_request'> => err('invalid_request', `${param}: ${reason}`, { param });
 
 export const pathOf = (base: string, key: string | number): string => (base === '' ? String(key) : `${base}.${key}`);
 

@@ -21,14 +21,20 @@ const deltas = (chunks: any[]) => chunks.map((c) => c.choices[0]?.delta);
 
 describe('OpenAIChatStreamEncoder', () => {
   test('a text stream is role chunk, content deltas, finish chunk, [DONE]', () => {
-    const { chunks } = run([
-      { type: 'start', id: 'up-1', model: 'upstream-model', createdS: 1 },
-      { type: 'text', text: 'Hel' },
-      { type: 'text', text: 'lo "x"\n' },
-      { type: 'finish', finishReason: 'stop' },
-    ], false);
+    const { chunks } = run(
+      [
+        { type: 'start', id: 'up-1', model: 'upstream-model', createdS: 1 },
+        { type: 'text', text: 'Hel' },
+        { type: 'text', text: 'lo "x"\n' },
+        { type: 'finish', finishReason: 'stop' },
+      ],
+      false,
+    );
     assert.deepEqual(deltas(chunks), [{ role: 'assistant', content: '' }, { content: 'Hel' }, { content: 'lo "x"\n' }, {}]);
-    assert.deepEqual(chunks.map((c) => c.choices[0].finish_reason), [null, null, null, 'stop']);
+    assert.deepEqual(
+      chunks.map((c) => c.choices[0].finish_reason),
+      [null, null, null, 'stop'],
+    );
     for (const c of chunks) {
       assert.equal(c.id, 'chatcmpl-1');
       assert.equal(c.object, 'chat.completion.chunk');
@@ -39,15 +45,18 @@ describe('OpenAIChatStreamEncoder', () => {
   });
 
   test('tool calls stream as index/id/name first, then argument pieces', () => {
-    const { chunks } = run([
-      { type: 'start', id: 'x', model: 'x', createdS: 1 },
-      { type: 'tool_call_start', index: 0, id: 'call_a', name: 'get_weather' },
-      { type: 'tool_call_delta', index: 0, argumentsDelta: '{"city":' },
-      { type: 'tool_call_delta', index: 0, argumentsDelta: '"Paris"}' },
-      { type: 'tool_call_start', index: 1, id: 'call_b', name: 'get_time' },
-      { type: 'tool_call_delta', index: 1, argumentsDelta: '{}' },
-      { type: 'finish', finishReason: 'tool_calls' },
-    ], false);
+    const { chunks } = run(
+      [
+        { type: 'start', id: 'x', model: 'x', createdS: 1 },
+        { type: 'tool_call_start', index: 0, id: 'call_a', name: 'get_weather' },
+        { type: 'tool_call_delta', index: 0, argumentsDelta: '{"city":' },
+        { type: 'tool_call_delta', index: 0, argumentsDelta: '"Paris"}' },
+        { type: 'tool_call_start', index: 1, id: 'call_b', name: 'get_time' },
+        { type: 'tool_call_delta', index: 1, argumentsDelta: '{}' },
+        { type: 'finish', finishReason: 'tool_calls' },
+      ],
+      false,
+    );
     assert.deepEqual(deltas(chunks).slice(1), [
       { tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '' } }] },
       { tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] },
@@ -61,7 +70,10 @@ describe('OpenAIChatStreamEncoder', () => {
 
   test('with include_usage, usage comes once after the finish chunk even when it arrives first', () => {
     for (const order of ['usage-first', 'usage-last'] as const) {
-      const evs: StreamEvent[] = [{ type: 'start', id: 'x', model: 'x', createdS: 1 }, { type: 'text', text: 'hi' }];
+      const evs: StreamEvent[] = [
+        { type: 'start', id: 'x', model: 'x', createdS: 1 },
+        { type: 'text', text: 'hi' },
+      ];
       if (order === 'usage-first') evs.push({ type: 'usage', usage }, { type: 'finish', finishReason: 'length' });
       else evs.push({ type: 'finish', finishReason: 'length' }, { type: 'usage', usage });
       const { chunks } = run(evs, true);
@@ -70,7 +82,9 @@ describe('OpenAIChatStreamEncoder', () => {
       const last = chunks[3];
       assert.deepEqual(last.choices, []);
       assert.deepEqual(last.usage, {
-        prompt_tokens: 10, completion_tokens: 5, total_tokens: 15,
+        prompt_tokens: 10,
+        completion_tokens: 5,
+        total_tokens: 15,
         prompt_tokens_details: { cached_tokens: 4, audio_tokens: 0 },
         completion_tokens_details: { reasoning_tokens: 2, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
       });
@@ -79,23 +93,42 @@ describe('OpenAIChatStreamEncoder', () => {
   });
 
   test('usage reported twice is sent once, with the latest numbers', () => {
-    const { chunks } = run([
-      { type: 'usage', usage: { ...usage, tokensOutput: 1 } },
-      { type: 'finish', finishReason: 'stop' },
-      { type: 'usage', usage },
-    ], true);
+    const { chunks } = run(
+      [
+        { type: 'usage', usage: { ...usage, tokensOutput: 1 } },
+        { type: 'finish', finishReason: 'stop' },
+        { type: 'usage', usage },
+      ],
+      true,
+    );
     const usageChunks = chunks.filter((c) => c.usage);
     assert.equal(usageChunks.length, 1);
     assert.equal(usageChunks[0].usage.completion_tokens, 5);
   });
 
   test('without include_usage no usage chunk is sent even if usage is known', () => {
-    const { chunks } = run([{ type: 'text', text: 'a' }, { type: 'usage', usage }, { type: 'finish', finishReason: 'stop' }], false);
-    assert.equal(chunks.some((c) => c.choices.length === 0), false);
+    const { chunks } = run(
+      [
+        { type: 'text', text: 'a' },
+        { type: 'usage', usage },
+        { type: 'finish', finishReason: 'stop' },
+      ],
+      false,
+    );
+    assert.equal(
+      chunks.some((c) => c.choices.length === 0),
+      false,
+    );
   });
 
   test('reasoning streams as reasoning_content deltas before the answer', () => {
-    const { chunks } = run([{ type: 'reasoning', text: 'think' }, { type: 'text', text: 'answer' }], false);
+    const { chunks } = run(
+      [
+        { type: 'reasoning', text: 'think' },
+        { type: 'text', text: 'answer' },
+      ],
+      false,
+    );
     assert.deepEqual(deltas(chunks), [{ role: 'assistant', content: '' }, { reasoning_content: 'think' }, { content: 'answer' }, {}]);
   });
 

@@ -42,7 +42,12 @@ describe('decodeChatRequest happy', () => {
       user: 'u1',
       n: 1,
       parallel_tool_calls: false,
-      tools: [{ type: 'function', function: { name: 'get_weather', description: 'd', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: true } }],
+      tools: [
+        {
+          type: 'function',
+          function: { name: 'get_weather', description: 'd', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: true },
+        },
+      ],
       tool_choice: { type: 'function', function: { name: 'get_weather' } },
       response_format: { type: 'json_schema', json_schema: { name: 'out', schema: { type: 'object' }, strict: true } },
     });
@@ -66,21 +71,52 @@ describe('decodeChatRequest happy', () => {
       model: 'm',
       messages: [
         { role: 'developer', content: 'be brief' },
-        { role: 'system', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] },
-        { role: 'user', name: 'alice', content: [{ type: 'text', text: 'look' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'low' } }, { type: 'image_url', image_url: { url: 'https://x/y.jpg' } }] },
+        {
+          role: 'system',
+          content: [
+            { type: 'text', text: 'a' },
+            { type: 'text', text: 'b' },
+          ],
+        },
+        {
+          role: 'user',
+          name: 'alice',
+          content: [
+            { type: 'text', text: 'look' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'low' } },
+            { type: 'image_url', image_url: { url: 'https://x/y.jpg' } },
+          ],
+        },
         { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{"a":1}' } }] },
-        { role: 'tool', tool_call_id: 'call_1', content: [{ type: 'text', text: 'res' }, { type: 'text', text: 'ult' }] },
+        {
+          role: 'tool',
+          tool_call_id: 'call_1',
+          content: [
+            { type: 'text', text: 'res' },
+            { type: 'text', text: 'ult' },
+          ],
+        },
         { role: 'assistant', content: 'done', refusal: null },
       ],
     });
     assert.deepEqual(req.messages, [
       { role: 'system', content: [{ type: 'text', text: 'be brief' }] },
-      { role: 'system', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] },
-      { role: 'user', name: 'alice', content: [
-        { type: 'text', text: 'look' },
-        { type: 'image', url: 'data:image/png;base64,AAAA', mediaType: 'image/png' },
-        { type: 'image', url: 'https://x/y.jpg' },
-      ] },
+      {
+        role: 'system',
+        content: [
+          { type: 'text', text: 'a' },
+          { type: 'text', text: 'b' },
+        ],
+      },
+      {
+        role: 'user',
+        name: 'alice',
+        content: [
+          { type: 'text', text: 'look' },
+          { type: 'image', url: 'data:image/png;base64,AAAA', mediaType: 'image/png' },
+          { type: 'image', url: 'https://x/y.jpg' },
+        ],
+      },
       { role: 'assistant', content: [{ type: 'tool_call', id: 'call_1', name: 'f', argumentsJson: '{"a":1}' }] },
       { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'call_1', content: 'result' }] },
       { role: 'assistant', content: [{ type: 'text', text: 'done' }] },
@@ -95,7 +131,17 @@ describe('decodeChatRequest happy', () => {
   });
 
   test('explicit nulls mean "not set", as the SDKs send them', () => {
-    const req = decodeOk({ ...base, temperature: null, stop: null, tools: null, tool_choice: null, stream_options: null, max_tokens: null, n: null, response_format: null });
+    const req = decodeOk({
+      ...base,
+      temperature: null,
+      stop: null,
+      tools: null,
+      tool_choice: null,
+      stream_options: null,
+      max_tokens: null,
+      n: null,
+      response_format: null,
+    });
     assert.equal(req.temperature, undefined);
     assert.equal(req.stop, undefined);
     assert.equal(req.tools, undefined);
@@ -104,7 +150,13 @@ describe('decodeChatRequest happy', () => {
   });
 
   test('tool_choice strings, json_object format, stop arrays and tools without parameters are accepted', () => {
-    const req = decodeOk({ ...base, tool_choice: 'required', response_format: { type: 'json_object' }, stop: ['a', 'b'], tools: [{ type: 'function', function: { name: 'noargs' } }] });
+    const req = decodeOk({
+      ...base,
+      tool_choice: 'required',
+      response_format: { type: 'json_object' },
+      stop: ['a', 'b'],
+      tools: [{ type: 'function', function: { name: 'noargs' } }],
+    });
     assert.equal(req.toolChoice, 'required');
     assert.deepEqual(req.responseFormat, { type: 'json_object' });
     assert.deepEqual(req.stop, ['a', 'b']);
@@ -112,7 +164,10 @@ describe('decodeChatRequest happy', () => {
   });
 
   test('assistant tool-call arguments sent as an object are serialised to JSON text', () => {
-    const req = decodeOk({ model: 'm', messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: { x: 1 } } }] }] });
+    const req = decodeOk({
+      model: 'm',
+      messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: { x: 1 } } }] }],
+    });
     assert.deepEqual(req.messages[0]?.content, [{ type: 'tool_call', id: 'c', name: 'f', argumentsJson: '{"x":1}' }]);
   });
 });
@@ -129,11 +184,29 @@ describe('decodeChatRequest errors', () => {
     ['missing role', { model: 'm', messages: [{ content: 'x' }] }, 'messages[0].role'],
     ['deprecated function role', { model: 'm', messages: [{ role: 'function', name: 'f', content: 'x' }] }, 'messages[0].role'],
     ['user content missing', { model: 'm', messages: [{ role: 'user' }] }, 'messages[0].content'],
-    ['unsupported part type', { model: 'm', messages: [{ role: 'user', content: 'a' }, { role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }] }, 'messages[1].content[0].type'],
+    [
+      'unsupported part type',
+      {
+        model: 'm',
+        messages: [
+          { role: 'user', content: 'a' },
+          { role: 'user', content: [{ type: 'input_audio', input_audio: {} }] },
+        ],
+      },
+      'messages[1].content[0].type',
+    ],
     ['text part without text', { model: 'm', messages: [{ role: 'user', content: [{ type: 'text' }] }] }, 'messages[0].content[0].text'],
-    ['image without url', { model: 'm', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: {} }] }] }, 'messages[0].content[0].image_url.url'],
+    [
+      'image without url',
+      { model: 'm', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: {} }] }] },
+      'messages[0].content[0].image_url.url',
+    ],
     ['tool message without tool_call_id', { model: 'm', messages: [{ role: 'tool', content: 'x' }] }, 'messages[0].tool_call_id'],
-    ['tool call without function name', { model: 'm', messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: {} }] }] }, 'messages[0].tool_calls[0].function.name'],
+    [
+      'tool call without function name',
+      { model: 'm', messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: {} }] }] },
+      'messages[0].tool_calls[0].function.name',
+    ],
     ['temperature above 2', { ...base, temperature: 2.5 }, 'temperature'],
     ['temperature as a string', { ...base, temperature: '0.5' }, 'temperature'],
     ['top_p above 1', { ...base, top_p: 1.5 }, 'top_p'],

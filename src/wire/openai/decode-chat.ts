@@ -2,14 +2,44 @@ import type { Result } from '../../core/index.ts';
 import type { ChatRequest, ResponseFormat, ToolChoice, ToolDefinition } from '../types.ts';
 import { decodeMessages } from './decode-messages.ts';
 import {
-  asArray, asObj, at, checkSingleChoice, describeValue, extraFields, fail, idx, isAbsent, isObj, optBool, optNumber,
-  optString, readIncludeUsage, readSampling, reqNonEmptyString, runDecoder, type Obj,
+  asArray,
+  asObj,
+  at,
+  checkSingleChoice,
+  describeValue,
+  extraFields,
+  fail,
+  idx,
+  isAbsent,
+  isObj,
+  optBool,
+  optNumber,
+  optString,
+  readIncludeUsage,
+  readSampling,
+  reqNonEmptyString,
+  runDecoder,
+  type Obj,
 } from './decode-reader.ts';
 
 /** Fields this decoder models; everything else goes to `extra` untouched. `n` is checked and dropped. */
 const KNOWN = new Set([
-  'model', 'messages', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p',
-  'stop', 'tools', 'tool_choice', 'parallel_tool_calls', 'response_format', 'seed', 'user', 'n',
+  'model',
+  'messages',
+  'stream',
+  'stream_options',
+  'max_tokens',
+  'max_completion_tokens',
+  'temperature',
+  'top_p',
+  'stop',
+  'tools',
+  'tool_choice',
+  'parallel_tool_calls',
+  'response_format',
+  'seed',
+  'user',
+  'n',
 ]);
 
 /** POST /v1/chat/completions body → canonical ChatRequest, or `invalid_request` with details.param. */

@@ -1,7 +1,5 @@
 import type { ChatMessage, ContentPart } from '../types.ts';
-import {
-  asArray, asObj, at, describeValue, fail, idx, isAbsent, optString, reqNonEmptyString, reqString, type Obj,
-} from './decode-reader.ts';
+import { asArray, asObj, at, describeValue, fail, idx, isAbsent, optString, reqNonEmptyString, reqString, type Obj } from './decode-reader.ts';
 
 /** OpenAI chat `messages` → canonical messages. `developer` (o1 and later) is a system prompt. */
 export function decodeMessages(v: unknown, param: string): ChatMessage[] {
@@ -31,10 +29,16 @@ function decodeMessage(v: unknown, path: string): ChatMessage {
       break;
     default:
       if (role === 'function') {
-        fail(at(path, 'role'), `Invalid value for '${at(path, 'role')}': the deprecated 'function' role is not supported; use 'tool' messages with tool_call_id.`);
+        fail(
+          at(path, 'role'),
+          `Invalid value for '${at(path, 'role')}': the deprecated 'function' role is not supported; use 'tool' messages with tool_call_id.`,
+        );
       }
       if (isAbsent(role)) fail(at(path, 'role'), `Missing required parameter: '${at(path, 'role')}'.`);
-      fail(at(path, 'role'), `Invalid value for '${at(path, 'role')}': expected one of 'system', 'developer', 'user', 'assistant', 'tool', got ${describeValue(role)}.`);
+      fail(
+        at(path, 'role'),
+        `Invalid value for '${at(path, 'role')}': expected one of 'system', 'developer', 'user', 'assistant', 'tool', got ${describeValue(role)}.`,
+      );
   }
   const name = optString(m, 'name', path);
   if (name !== undefined) msg.name = name;
@@ -71,7 +75,10 @@ function decodeUserPart(v: unknown, path: string): ContentPart {
   if (type === 'text') return { type: 'text', text: reqString(part, 'text', path) };
   if (type === 'image_url') return decodeImage(part, path);
   if (isAbsent(type)) fail(at(path, 'type'), `Missing required parameter: '${at(path, 'type')}'.`);
-  return fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': content part type ${describeValue(type)} is not supported (use 'text' or 'image_url').`);
+  return fail(
+    at(path, 'type'),
+    `Invalid value for '${at(path, 'type')}': content part type ${describeValue(type)} is not supported (use 'text' or 'image_url').`,
+  );
 }
 
 function decodeImage(part: Obj, path: string): ContentPart {

@@ -4,11 +4,29 @@ import { decodeCompletionRequest, decodeEmbeddingRequest } from './index.ts';
 
 describe('decodeCompletionRequest', () => {
   test('string and string-array prompts decode with their options; unknown fields go to extra', () => {
-    const r = decodeCompletionRequest({ model: 'gpt-3.5-turbo-instruct', prompt: ['a', 'b'], max_tokens: 16, temperature: 0, top_p: 1, stop: '\n', stream: true, stream_options: { include_usage: true }, echo: true, suffix: 'x' });
+    const r = decodeCompletionRequest({
+      model: 'gpt-3.5-turbo-instruct',
+      prompt: ['a', 'b'],
+      max_tokens: 16,
+      temperature: 0,
+      top_p: 1,
+      stop: '\n',
+      stream: true,
+      stream_options: { include_usage: true },
+      echo: true,
+      suffix: 'x',
+    });
     assert.ok(r.ok);
     assert.deepEqual(r.value, {
-      model: 'gpt-3.5-turbo-instruct', prompt: ['a', 'b'], stream: true, includeUsage: true, maxTokensOutput: 16,
-      temperature: 0, topP: 1, stop: ['\n'], extra: { echo: true, suffix: 'x' },
+      model: 'gpt-3.5-turbo-instruct',
+      prompt: ['a', 'b'],
+      stream: true,
+      includeUsage: true,
+      maxTokensOutput: 16,
+      temperature: 0,
+      topP: 1,
+      stop: ['\n'],
+      extra: { echo: true, suffix: 'x' },
     });
   });
 

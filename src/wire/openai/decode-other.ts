@@ -1,8 +1,20 @@
 import type { Result } from '../../core/index.ts';
 import type { CompletionRequest, EmbeddingRequest } from '../types.ts';
 import {
-  asObj, checkSingleChoice, describeValue, extraFields, fail, idx, isAbsent, optBool, optNumber, optString,
-  readIncludeUsage, readSampling, reqNonEmptyString, runDecoder,
+  asObj,
+  checkSingleChoice,
+  describeValue,
+  extraFields,
+  fail,
+  idx,
+  isAbsent,
+  optBool,
+  optNumber,
+  optString,
+  readIncludeUsage,
+  readSampling,
+  reqNonEmptyString,
+  runDecoder,
 } from './decode-reader.ts';
 
 const KNOWN_COMPLETION = new Set(['model', 'prompt', 'stream', 'stream_options', 'max_tokens', 'temperature', 'top_p', 'stop', 'n']);
@@ -94,4 +106,3 @@ function decodeInput(v: unknown): EmbeddingRequest['input'] {
   });
   return v as number[][];
 }
-

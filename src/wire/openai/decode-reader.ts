@@ -7,7 +7,10 @@ import { err, ok, type Result } from '../../core/index.ts';
  * Result through every helper; nothing outside wire/openai ever sees the exception.
  */
 export class DecodeFailure extends Error {
-  constructor(readonly param: string, message: string) {
+  constructor(
+    readonly param: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'DecodeFailure';
   }

@@ -1,8 +1,22 @@
 import type { Result } from '../../core/index.ts';
 import type { ChatMessage, ChatRequest, ContentPart, ResponseFormat, ToolChoice, ToolDefinition } from '../types.ts';
 import {
-  asArray, asObj, asString, at, describeValue, fail, idx, isAbsent, isObj, optBool, optNumber, optString,
-  reqNonEmptyString, reqString, runDecoder, type Obj,
+  asArray,
+  asObj,
+  asString,
+  at,
+  describeValue,
+  fail,
+  idx,
+  isAbsent,
+  isObj,
+  optBool,
+  optNumber,
+  optString,
+  reqNonEmptyString,
+  reqString,
+  runDecoder,
+  type Obj,
 } from './decode-reader.ts';
 import type { ResponsesRequest } from './responses-types.ts';
 
@@ -12,7 +26,10 @@ import type { ResponsesRequest } from './responses-types.ts';
  * (they are Responses fields, which no chat upstream understands); `reasoning.effort` travels as the chat
  * field `reasoning_effort` to OpenAI-compatible upstreams (the gateway drops extras for other dialects).
  */
-export function decodeResponsesRequest(body: unknown, references: ReadonlyMap<string, Record<string, unknown>> = NO_REFERENCES): Result<ResponsesRequest, 'invalid_request'> {
+export function decodeResponsesRequest(
+  body: unknown,
+  references: ReadonlyMap<string, Record<string, unknown>> = NO_REFERENCES,
+): Result<ResponsesRequest, 'invalid_request'> {
   return runDecoder(() => decodeResponses(body, references));
 }
 
@@ -43,8 +60,20 @@ export function responsesItemsToMessages(items: readonly Record<string, unknown>
 
 /** Hosted tools: run by OpenAI's servers, not by the client. No upstream reached through translation has them. */
 const HOSTED_TOOLS = new Set([
-  'web_search', 'web_search_preview', 'web_search_2025_08_26', 'web_search_preview_2025_03_11', 'file_search', 'code_interpreter',
-  'computer_use_preview', 'computer', 'image_generation', 'mcp', 'local_shell', 'shell', 'apply_patch', 'tool_search',
+  'web_search',
+  'web_search_preview',
+  'web_search_2025_08_26',
+  'web_search_preview_2025_03_11',
+  'file_search',
+  'code_interpreter',
+  'computer_use_preview',
+  'computer',
+  'image_generation',
+  'mcp',
+  'local_shell',
+  'shell',
+  'apply_patch',
+  'tool_search',
 ]);
 
 /** Features that change what the request means and that we cannot honour: refused, never ignored. */
@@ -59,7 +88,8 @@ function decodeResponses(body: unknown, references: ReadonlyMap<string, Record<s
   for (const [field, why] of Object.entries(REFUSED_FIELDS)) {
     if (!isAbsent(o[field])) fail(field, `Invalid value for '${field}': ${why}.`);
   }
-  if (optBool(o, 'background', '') === true) fail('background', "Invalid value for 'background': background mode is not supported; send the request with stream or wait for the answer.");
+  if (optBool(o, 'background', '') === true)
+    fail('background', "Invalid value for 'background': background mode is not supported; send the request with stream or wait for the answer.");
 
   const instructions = optString(o, 'instructions', '') ?? null;
   const inputItems = normaliseInput(o['input']).map((item, i) => {
@@ -114,7 +144,10 @@ function decodeResponses(body: unknown, references: ReadonlyMap<string, Record<s
   const effort = optString(reasoning, 'effort', 'reasoning');
   if (effort !== undefined) {
     if (!['none', 'minimal', 'low', 'medium', 'high', 'xhigh'].includes(effort)) {
-      fail('reasoning.effort', `Invalid value for 'reasoning.effort': expected one of 'none', 'minimal', 'low', 'medium', 'high', 'xhigh', got ${describeValue(effort)}.`);
+      fail(
+        'reasoning.effort',
+        `Invalid value for 'reasoning.effort': expected one of 'none', 'minimal', 'low', 'medium', 'high', 'xhigh', got ${describeValue(effort)}.`,
+      );
     }
     chat.extra['reasoning_effort'] = effort;
   }
@@ -127,15 +160,26 @@ function decodeResponses(body: unknown, references: ReadonlyMap<string, Record<s
   const promptCacheKey = optString(o, 'prompt_cache_key', '') ?? null;
 
   return {
-    chat, inputItems, instructions, previousResponseId, store, metadata,
-    customTools: tools.customTools, namespaces: tools.namespaces, ignoredTools: tools.ignored,
+    chat,
+    inputItems,
+    instructions,
+    previousResponseId,
+    store,
+    metadata,
+    customTools: tools.customTools,
+    namespaces: tools.namespaces,
+    ignoredTools: tools.ignored,
     echo: {
       tools: tools.echo,
       toolChoice: isAbsent(o['tool_choice']) ? 'auto' : o['tool_choice'],
       text: { format: isAbsent(text['format']) ? { type: 'text' } : text['format'], verbosity: text['verbosity'] ?? 'medium' },
       reasoning: { effort: effort ?? null, summary: reasoning['summary'] ?? null },
-      temperature: temperature ?? null, topP: topP ?? null, maxOutputTokens: maxOut ?? null,
-      parallelToolCalls: parallel ?? true, promptCacheKey, user: user ?? null,
+      temperature: temperature ?? null,
+      topP: topP ?? null,
+      maxOutputTokens: maxOut ?? null,
+      parallelToolCalls: parallel ?? true,
+      promptCacheKey,
+      user: user ?? null,
     },
   };
 }
@@ -198,7 +242,10 @@ function itemsToMessages(items: readonly Record<string, unknown>[], param: strin
       }
       case 'function_call_output':
       case 'custom_tool_call_output':
-        out.push({ role: 'tool', content: [{ type: 'tool_result', toolCallId: reqNonEmptyString(item, 'call_id', path), content: toolOutputText(item['output'], at(path, 'output')) }] });
+        out.push({
+          role: 'tool',
+          content: [{ type: 'tool_result', toolCallId: reqNonEmptyString(item, 'call_id', path), content: toolOutputText(item['output'], at(path, 'output')) }],
+        });
         break;
       case 'reasoning':
         if (!isAbsent(item['summary'])) asArray(item['summary'], at(path, 'summary'));
@@ -221,11 +268,23 @@ function itemsToMessages(items: readonly Record<string, unknown>[], param: strin
  * Items of hosted tools and opaque server state that an earlier OpenAI session may have left in a client's
  * history: nothing an upstream of another dialect could read, so they are left out, like reasoning items.
  */
-const DROPPED_ITEMS = new Set(['web_search_call', 'file_search_call', 'tool_search_call', 'tool_search_output', 'image_generation_call', 'code_interpreter_call', 'compaction', 'mcp_list_tools']);
+const DROPPED_ITEMS = new Set([
+  'web_search_call',
+  'file_search_call',
+  'tool_search_call',
+  'tool_search_output',
+  'image_generation_call',
+  'code_interpreter_call',
+  'compaction',
+  'mcp_list_tools',
+]);
 
 function itemTypeRefused(type: unknown, path: string): never {
   if (isAbsent(type)) fail(at(path, 'type'), `Missing required parameter: '${at(path, 'type')}'.`);
-  return fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': input items of type ${describeValue(type)} are not supported (use 'message', 'function_call', 'function_call_output', 'custom_tool_call', 'custom_tool_call_output' or 'reasoning').`);
+  return fail(
+    at(path, 'type'),
+    `Invalid value for '${at(path, 'type')}': input items of type ${describeValue(type)} are not supported (use 'message', 'function_call', 'function_call_output', 'custom_tool_call', 'custom_tool_call_output' or 'reasoning').`,
+  );
 }
 
 function decodeMessageItem(item: Obj, path: string): ChatMessage {
@@ -241,7 +300,10 @@ function decodeMessageItem(item: Obj, path: string): ChatMessage {
       return { role: 'assistant', content: decodeParts(item['content'], cpath, 'output') };
     default:
       if (isAbsent(role)) fail(at(path, 'role'), `Missing required parameter: '${at(path, 'role')}'.`);
-      return fail(at(path, 'role'), `Invalid value for '${at(path, 'role')}': expected one of 'user', 'assistant', 'system', 'developer', got ${describeValue(role)}.`);
+      return fail(
+        at(path, 'role'),
+        `Invalid value for '${at(path, 'role')}': expected one of 'user', 'assistant', 'system', 'developer', got ${describeValue(role)}.`,
+      );
   }
 }
 
@@ -265,9 +327,13 @@ function decodeParts(v: unknown, param: string, side: 'input' | 'output'): Conte
       if (media?.[1] !== undefined) out.mediaType = media[1];
       return out;
     }
-    if (type === 'input_file') return fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': 'input_file' parts are not supported; send the file's text as input_text.`);
+    if (type === 'input_file')
+      return fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': 'input_file' parts are not supported; send the file's text as input_text.`);
     if (isAbsent(type)) return fail(at(path, 'type'), `Missing required parameter: '${at(path, 'type')}'.`);
-    return fail(at(path, 'type'), `Invalid value for '${at(path, 'type')}': content part type ${describeValue(type)} is not supported here (use ${side === 'input' ? "'input_text' or 'input_image'" : "'output_text' or 'refusal'"}).`);
+    return fail(
+      at(path, 'type'),
+      `Invalid value for '${at(path, 'type')}': content part type ${describeValue(type)} is not supported here (use ${side === 'input' ? "'input_text' or 'input_image'" : "'output_text' or 'refusal'"}).`,
+    );
   });
 }
 
@@ -282,8 +348,13 @@ function toolOutputText(v: unknown, param: string): string {
   asArray(v, param).forEach((p, i) => {
     const part = asObj(p, idx(param, i));
     if (typeof part['text'] === 'string') text += part['text'];
-    else if (part['type'] === 'input_image' || part['type'] === 'input_file') text += `[${part['type'] === 'input_image' ? 'an image' : 'a file'} from the tool was not forwarded: this gateway passes tool output as text]`;
-    else fail(at(idx(param, i), 'type'), `Invalid value for '${at(idx(param, i), 'type')}': tool output parts are 'input_text', 'input_image' or 'input_file', got ${describeValue(part['type'])}.`);
+    else if (part['type'] === 'input_image' || part['type'] === 'input_file')
+      text += `[${part['type'] === 'input_image' ? 'an image' : 'a file'} from the tool was not forwarded: this gateway passes tool output as text]`;
+    else
+      fail(
+        at(idx(param, i), 'type'),
+        `Invalid value for '${at(idx(param, i), 'type')}': tool output parts are 'input_text', 'input_image' or 'input_file', got ${describeValue(part['type'])}.`,
+      );
   });
   return text;
 }
@@ -363,17 +434,22 @@ function decodeToolChoice(v: unknown, customTools: ReadonlySet<string>, namespac
   const type = v['type'];
   if (type === 'function' || type === 'custom') {
     const name = reqNonEmptyString(v, 'name', param);
-    if (type === 'custom' && !customTools.has(name)) fail(at(param, 'name'), `Invalid value for '${at(param, 'name')}': no custom tool named '${name}' is defined in tools.`);
+    if (type === 'custom' && !customTools.has(name))
+      fail(at(param, 'name'), `Invalid value for '${at(param, 'name')}': no custom tool named '${name}' is defined in tools.`);
     void namespaces;
     return { name };
   }
   if (type === 'allowed_tools') {
     const mode = v['mode'];
-    if (mode !== 'auto' && mode !== 'required') fail(at(param, 'mode'), `Invalid value for '${at(param, 'mode')}': expected 'auto' or 'required', got ${describeValue(mode)}.`);
+    if (mode !== 'auto' && mode !== 'required')
+      fail(at(param, 'mode'), `Invalid value for '${at(param, 'mode')}': expected 'auto' or 'required', got ${describeValue(mode)}.`);
     return mode;
   }
   if (typeof type === 'string' && (HOSTED_TOOLS.has(type) || type.startsWith('web_search'))) {
-    return fail(at(param, 'type'), `Invalid value for '${at(param, 'type')}': the hosted tool '${type}' is not available through this gateway, so it cannot be forced.`);
+    return fail(
+      at(param, 'type'),
+      `Invalid value for '${at(param, 'type')}': the hosted tool '${type}' is not available through this gateway, so it cannot be forced.`,
+    );
   }
   return fail(at(param, 'type'), `Invalid value for '${at(param, 'type')}': expected 'function', 'custom' or 'allowed_tools', got ${describeValue(type)}.`);
 }
@@ -400,7 +476,9 @@ function decodeTextFormat(v: unknown, param: string): ResponseFormat {
   const out: ResponseFormat = {
     type: 'json_schema',
     name: reqNonEmptyString(f, 'name', param),
-    schema: isAbsent(f['schema']) ? fail(at(param, 'schema'), `Missing required parameter: '${at(param, 'schema')}'.`) : asObj(f['schema'], at(param, 'schema')),
+    schema: isAbsent(f['schema'])
+      ? fail(at(param, 'schema'), `Missing required parameter: '${at(param, 'schema')}'.`)
+      : asObj(f['schema'], at(param, 'schema')),
   };
   const strict = optBool(f, 'strict', param);
   if (strict !== undefined) out.strict = strict;

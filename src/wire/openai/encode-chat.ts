@@ -61,7 +61,6 @@ export function encodeChatResponse(res: ChatResponse, model: string, id: string 
   };
 }
 
-
 /**
  * JSON.stringify(encodeChatResponse(res, model, id)), written directly: the same text, byte for byte, without
  * the intermediate objects or the generic serializer's walk over them (about 2.2 → 0.9 µs for a typical answer

@@ -4,11 +4,7 @@ import type { EmbeddingResponse } from '../types.ts';
  * Canonical embeddings → OpenAI `list` body. base64 is the little-endian float32 bytes of each vector,
  * which the official SDKs request by default and decode with Float32Array.
  */
-export function encodeEmbeddingResponse(
-  res: EmbeddingResponse,
-  model: string,
-  encodingFormat: 'float' | 'base64' = 'float',
-): Record<string, unknown> {
+export function encodeEmbeddingResponse(res: EmbeddingResponse, model: string, encodingFormat: 'float' | 'base64' = 'float'): Record<string, unknown> {
   return {
     object: 'list',
     data: res.data.map((vector, index) => ({

@@ -31,7 +31,10 @@ export function itemId(env: Pick<ResponseEnvelope, 'id'>, prefix: string, n?: nu
 
 /** The Response object, in the field order OpenAI sends. */
 export function responseObject(
-  env: ResponseEnvelope, status: ResponseStatus, output: Json[], usage: Usage | null,
+  env: ResponseEnvelope,
+  status: ResponseStatus,
+  output: Json[],
+  usage: Usage | null,
   extra: { incompleteReason?: 'max_output_tokens' | 'content_filter'; error?: { code: string; message: string }; completedAtS?: number } = {},
 ): Json {
   const r = env.req;
@@ -41,7 +44,7 @@ export function responseObject(
     created_at: env.createdAtS,
     status,
     background: false,
-    completed_at: status === 'completed' ? extra.completedAtS ?? env.createdAtS : null,
+    completed_at: status === 'completed' ? (extra.completedAtS ?? env.createdAtS) : null,
     error: extra.error ?? null,
     incomplete_details: extra.incompleteReason !== undefined ? { reason: extra.incompleteReason } : null,
     instructions: r.instructions,
@@ -90,14 +93,33 @@ export function customInput(argumentsJson: string): string {
 }
 
 /** A tool call as an output item: `function_call`, or `custom_tool_call` for a tool the client defined as custom. */
-export function toolCallItem(env: ResponseEnvelope, n: number, call: { id: string; name: string; argumentsJson: string }, status: 'completed' | 'incomplete' | 'in_progress'): Json {
+export function toolCallItem(
+  env: ResponseEnvelope,
+  n: number,
+  call: { id: string; name: string; argumentsJson: string },
+  status: 'completed' | 'incomplete' | 'in_progress',
+): Json {
   const ns = env.req.namespaces.get(call.name);
   if (env.req.customTools.has(call.name)) {
-    const item: Json = { id: itemId(env, 'ctc', n), type: 'custom_tool_call', status, call_id: call.id, name: call.name, input: status === 'in_progress' ? '' : customInput(call.argumentsJson) };
+    const item: Json = {
+      id: itemId(env, 'ctc', n),
+      type: 'custom_tool_call',
+      status,
+      call_id: call.id,
+      name: call.name,
+      input: status === 'in_progress' ? '' : customInput(call.argumentsJson),
+    };
     if (ns !== undefined) item['namespace'] = ns;
     return item;
   }
-  const item: Json = { id: itemId(env, 'fc', n), type: 'function_call', status, arguments: status === 'in_progress' ? '' : call.argumentsJson, call_id: call.id, name: call.name };
+  const item: Json = {
+    id: itemId(env, 'fc', n),
+    type: 'function_call',
+    status,
+    arguments: status === 'in_progress' ? '' : call.argumentsJson,
+    call_id: call.id,
+    name: call.name,
+  };
   if (ns !== undefined) item['namespace'] = ns;
   return item;
 }
@@ -117,5 +139,11 @@ export function encodeResponsesResponse(env: ResponseEnvelope, res: ChatResponse
   if (text !== null) output.push(messageItem(itemId(env, 'msg'), text, itemStatus));
   let n = 0;
   for (const part of res.content) if (part.type === 'tool_call') output.push(toolCallItem(env, n++, part, itemStatus));
-  return responseObject(env, reason === undefined ? 'completed' : 'incomplete', output, res.usage, reason === undefined ? { completedAtS } : { incompleteReason: reason });
+  return responseObject(
+    env,
+    reason === undefined ? 'completed' : 'incomplete',
+    output,
+    res.usage,
+    reason === undefined ? { completedAtS } : { incompleteReason: reason },
+  );
 }

@@ -4,7 +4,12 @@ import fc from 'fast-check';
 import { SseParser } from '../sse.ts';
 import type { ChatResponse, ContentPart, FinishReason, Usage } from '../types.ts';
 import {
-  encodeChatResponse, encodeChatResponseJson, encodeCompletionResponse, encodeEmbeddingResponse, OpenAICompletionStreamEncoder, openaiErrorBody,
+  encodeChatResponse,
+  encodeChatResponseJson,
+  encodeCompletionResponse,
+  encodeEmbeddingResponse,
+  OpenAICompletionStreamEncoder,
+  openaiErrorBody,
 } from './index.ts';
 
 const usage: Usage = { tokensInput: 12, tokensOutput: 7, tokensCachedInput: 3, tokensCacheWrite: 1, tokensReasoning: 4 };
@@ -15,23 +20,37 @@ function chat(content: ChatResponse['content'], extra: Partial<ChatResponse> = {
 
 describe('encodeChatResponse', () => {
   test('a text answer is a chat.completion with the client model name and full usage details', () => {
-    assert.deepEqual(encodeChatResponse(chat([{ type: 'text', text: 'Hel' }, { type: 'text', text: 'lo' }]), 'alias-model'), {
-      id: 'chatcmpl-9',
-      object: 'chat.completion',
-      created: 1700000001,
-      model: 'alias-model',
-      choices: [{ index: 0, message: { role: 'assistant', content: 'Hello', refusal: null }, logprobs: null, finish_reason: 'stop' }],
-      usage: {
-        prompt_tokens: 12, completion_tokens: 7, total_tokens: 19,
-        prompt_tokens_details: { cached_tokens: 3, audio_tokens: 0 },
-        completion_tokens_details: { reasoning_tokens: 4, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+    assert.deepEqual(
+      encodeChatResponse(
+        chat([
+          { type: 'text', text: 'Hel' },
+          { type: 'text', text: 'lo' },
+        ]),
+        'alias-model',
+      ),
+      {
+        id: 'chatcmpl-9',
+        object: 'chat.completion',
+        created: 1700000001,
+        model: 'alias-model',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'Hello', refusal: null }, logprobs: null, finish_reason: 'stop' }],
+        usage: {
+          prompt_tokens: 12,
+          completion_tokens: 7,
+          total_tokens: 19,
+          prompt_tokens_details: { cached_tokens: 3, audio_tokens: 0 },
+          completion_tokens_details: { reasoning_tokens: 4, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+        },
+        system_fingerprint: null,
       },
-      system_fingerprint: null,
-    });
+    );
   });
 
   test('tool calls alone give content null and message.tool_calls', () => {
-    const body = encodeChatResponse(chat([{ type: 'tool_call', id: 'call_1', name: 'f', argumentsJson: '{"a":1}' }], { finishReason: 'tool_calls' }), 'm') as any;
+    const body = encodeChatResponse(
+      chat([{ type: 'tool_call', id: 'call_1', name: 'f', argumentsJson: '{"a":1}' }], { finishReason: 'tool_calls' }),
+      'm',
+    ) as any;
     assert.equal(body.choices[0].message.content, null);
     assert.deepEqual(body.choices[0].message.tool_calls, [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{"a":1}' } }]);
     assert.equal(body.choices[0].finish_reason, 'tool_calls');
@@ -49,17 +68,30 @@ describe('encodeChatResponseJson writes exactly JSON.stringify(encodeChatRespons
     assert.equal(encodeChatResponseJson(res, model, id), JSON.stringify(encodeChatResponse(res, model, id)));
 
   test('text, tool calls, reasoning, empty answers, every finish reason, the id default', () => {
-    same(chat([{ type: 'text', text: 'Hel' }, { type: 'text', text: 'lo' }]), 'alias-model', 'chatcmpl-req');
+    same(
+      chat([
+        { type: 'text', text: 'Hel' },
+        { type: 'text', text: 'lo' },
+      ]),
+      'alias-model',
+      'chatcmpl-req',
+    );
     same(chat([{ type: 'text', text: 'x' }]), 'm');
     same(chat([]), 'm');
     same(chat([], { reasoning: '' }), 'm');
     same(chat([], { reasoning: 'because "quoted"\n' }), 'm');
     same(chat([{ type: 'tool_call', id: 'call_1', name: 'f', argumentsJson: '{"a":1}' }], { finishReason: 'tool_calls' }), 'm');
-    same(chat([
-      { type: 'text', text: 'calling' },
-      { type: 'tool_call', id: 'c1', name: 'f', argumentsJson: '' },
-      { type: 'tool_call', id: 'c2', name: 'g', argumentsJson: '{"q":"\u2028"}' },
-    ], { reasoning: 'r' }), 'm');
+    same(
+      chat(
+        [
+          { type: 'text', text: 'calling' },
+          { type: 'tool_call', id: 'c1', name: 'f', argumentsJson: '' },
+          { type: 'tool_call', id: 'c2', name: 'g', argumentsJson: '{"q":"\u2028"}' },
+        ],
+        { reasoning: 'r' },
+      ),
+      'm',
+    );
     // Parts a chat response never carries are ignored by both.
     same(chat([{ type: 'image', url: 'http://x/y.png' } as ContentPart, { type: 'text', text: 't' }]), 'm');
     for (const finishReason of ['stop', 'length', 'tool_calls', 'content_filter', 'error'] as FinishReason[]) same(chat([], { finishReason }), 'm');
@@ -78,25 +110,53 @@ describe('encodeChatResponseJson writes exactly JSON.stringify(encodeChatRespons
       fc.record({ type: fc.constant('tool_call' as const), id: fc.string(), name: fc.string({ unit: 'binary' }), argumentsJson: fc.string() }),
     );
     const count = fc.nat();
-    fc.assert(fc.property(
-      fc.record({
-        id: fc.string(), model: fc.string(), createdS: fc.integer(), content: fc.array(part, { maxLength: 4 }),
-        reasoning: fc.option(fc.string({ unit: 'binary' }), { nil: undefined }),
-        finishReason: fc.constantFrom<FinishReason>('stop', 'length', 'tool_calls', 'content_filter', 'error'),
-        usage: fc.record({ tokensInput: count, tokensOutput: count, tokensCachedInput: count, tokensCacheWrite: count, tokensReasoning: count }),
-      }, { requiredKeys: ['id', 'model', 'createdS', 'content', 'finishReason', 'usage'] }),
-      fc.string({ unit: 'binary' }), fc.option(fc.string(), { nil: undefined }),
-      (res, model, id) => same(res as ChatResponse, model, id),
-    ), { numRuns: 500 });
+    fc.assert(
+      fc.property(
+        fc.record(
+          {
+            id: fc.string(),
+            model: fc.string(),
+            createdS: fc.integer(),
+            content: fc.array(part, { maxLength: 4 }),
+            reasoning: fc.option(fc.string({ unit: 'binary' }), { nil: undefined }),
+            finishReason: fc.constantFrom<FinishReason>('stop', 'length', 'tool_calls', 'content_filter', 'error'),
+            usage: fc.record({ tokensInput: count, tokensOutput: count, tokensCachedInput: count, tokensCacheWrite: count, tokensReasoning: count }),
+          },
+          { requiredKeys: ['id', 'model', 'createdS', 'content', 'finishReason', 'usage'] },
+        ),
+        fc.string({ unit: 'binary' }),
+        fc.option(fc.string(), { nil: undefined }),
+        (res, model, id) => same(res as ChatResponse, model, id),
+      ),
+      { numRuns: 500 },
+    );
   });
 });
 
 describe('legacy completions and embeddings', () => {
   test('encodeCompletionResponse lists every choice with its index', () => {
-    const body = encodeCompletionResponse({ id: 'cmpl-1', model: 'u', createdS: 5, choices: [{ text: 'a', finishReason: 'stop' }, { text: 'b', finishReason: 'length' }], usage }, 'm');
+    const body = encodeCompletionResponse(
+      {
+        id: 'cmpl-1',
+        model: 'u',
+        createdS: 5,
+        choices: [
+          { text: 'a', finishReason: 'stop' },
+          { text: 'b', finishReason: 'length' },
+        ],
+        usage,
+      },
+      'm',
+    );
     assert.deepEqual(body, {
-      id: 'cmpl-1', object: 'text_completion', created: 5, model: 'm',
-      choices: [{ text: 'a', index: 0, logprobs: null, finish_reason: 'stop' }, { text: 'b', index: 1, logprobs: null, finish_reason: 'length' }],
+      id: 'cmpl-1',
+      object: 'text_completion',
+      created: 5,
+      model: 'm',
+      choices: [
+        { text: 'a', index: 0, logprobs: null, finish_reason: 'stop' },
+        { text: 'b', index: 1, logprobs: null, finish_reason: 'length' },
+      ],
       usage: { prompt_tokens: 12, completion_tokens: 7, total_tokens: 19 },
     });
   });
@@ -112,11 +172,10 @@ describe('legacy completions and embeddings', () => {
     const frames = new SseParser().push(raw);
     assert.equal(frames.at(-1)?.data, '[DONE]');
     const chunks = frames.slice(0, -1).map((f) => JSON.parse(f.data));
-    assert.deepEqual(chunks.map((c) => c.choices), [
-      [{ text: 'Once', index: 0, logprobs: null, finish_reason: null }],
-      [{ text: '', index: 0, logprobs: null, finish_reason: 'length' }],
-      [],
-    ]);
+    assert.deepEqual(
+      chunks.map((c) => c.choices),
+      [[{ text: 'Once', index: 0, logprobs: null, finish_reason: null }], [{ text: '', index: 0, logprobs: null, finish_reason: 'length' }], []],
+    );
     assert.equal(chunks[0].object, 'text_completion');
     assert.deepEqual(chunks[2].usage, { prompt_tokens: 12, completion_tokens: 7, total_tokens: 19 });
   });
@@ -126,7 +185,10 @@ describe('legacy completions and embeddings', () => {
     const floats = encodeEmbeddingResponse(res, 'emb') as any;
     assert.deepEqual(floats, {
       object: 'list',
-      data: [{ object: 'embedding', index: 0, embedding: [0.5, -1] }, { object: 'embedding', index: 1, embedding: [2] }],
+      data: [
+        { object: 'embedding', index: 0, embedding: [0.5, -1] },
+        { object: 'embedding', index: 1, embedding: [2] },
+      ],
       model: 'emb',
       usage: { prompt_tokens: 12, total_tokens: 12 },
     });
@@ -138,7 +200,9 @@ describe('legacy completions and embeddings', () => {
 
 describe('openaiErrorBody', () => {
   test('uses the registry type and our code, param null by default', () => {
-    assert.deepEqual(openaiErrorBody('insufficient_quota', 'out of tokens'), { error: { message: 'out of tokens', type: 'insufficient_quota', param: null, code: 'insufficient_quota' } });
+    assert.deepEqual(openaiErrorBody('insufficient_quota', 'out of tokens'), {
+      error: { message: 'out of tokens', type: 'insufficient_quota', param: null, code: 'insufficient_quota' },
+    });
     assert.deepEqual(openaiErrorBody('invalid_request', 'bad', 'messages[0].role').error.param, 'messages[0].role');
     assert.equal(openaiErrorBody('rate_limited', 'slow down').error.type, 'rate_limit_error');
   });

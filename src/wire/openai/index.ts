@@ -3,7 +3,9 @@ export { decodeCompletionRequest, decodeEmbeddingRequest } from './decode-other.
 export { encodeChatResponse, encodeChatResponseJson, encodeOpenAIUsage, openaiFinishReason, type OpenAIFinishReason } from './encode-chat.ts';
 export { OpenAIChatStreamEncoder, type ChatStreamEncoderOptions } from './chat-stream-encoder.ts';
 export {
-  encodeCompletionResponse, OpenAICompletionStreamEncoder, type CompletionStreamEncoderOptions,
+  encodeCompletionResponse,
+  OpenAICompletionStreamEncoder,
+  type CompletionStreamEncoderOptions,
 } from './encode-completion.ts';
 export { encodeEmbeddingResponse } from './encode-embedding.ts';
 export { openaiErrorBody, type OpenAIErrorBody } from './error-body.ts';

@@ -1,8 +1,16 @@
 import type { ErrorCode } from '../../core/index.ts';
 import type { FinishReason, StreamEvent, Usage } from '../types.ts';
 import {
-  customInput, incompleteReason, itemId, messageItem, outputTextPart, reasoningItem, responseObject, toolCallItem,
-  type Json, type ResponseEnvelope,
+  customInput,
+  incompleteReason,
+  itemId,
+  messageItem,
+  outputTextPart,
+  reasoningItem,
+  responseObject,
+  toolCallItem,
+  type Json,
+  type ResponseEnvelope,
 } from './encode-responses.ts';
 
 type ItemStatus = 'completed' | 'incomplete';
@@ -83,7 +91,12 @@ export class ResponsesStreamEncoder {
           out += this.#closeText('completed');
           r = this.#reasoning = this.#open('reasoning', itemId(this.#env, 'rs', this.#items.length === 0 ? undefined : this.#items.length));
           out += this.#frame('response.output_item.added', { output_index: r.outputIndex, item: reasoningItem(r.id, '', 'in_progress') });
-          out += this.#frame('response.content_part.added', { item_id: r.id, output_index: r.outputIndex, content_index: 0, part: { type: 'reasoning_text', text: '' } });
+          out += this.#frame('response.content_part.added', {
+            item_id: r.id,
+            output_index: r.outputIndex,
+            content_index: 0,
+            part: { type: 'reasoning_text', text: '' },
+          });
         }
         r.text += ev.text;
         return out + this.#frame('response.reasoning_text.delta', { item_id: r.id, output_index: r.outputIndex, content_index: 0, delta: ev.text });

@@ -33,7 +33,13 @@ describe('decodeResponsesRequest', () => {
       model: 'm',
       input: [
         { type: 'message', role: 'developer', content: [{ type: 'input_text', text: 'dev' }] },
-        { role: 'user', content: [{ type: 'input_text', text: 'q' }, { type: 'input_image', image_url: 'data:image/png;base64,AAAA', detail: 'auto' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'input_text', text: 'q' },
+            { type: 'input_image', image_url: 'data:image/png;base64,AAAA', detail: 'auto' },
+          ],
+        },
         { type: 'reasoning', id: 'rs_1', summary: [], encrypted_content: 'x' },
         { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'let me look', annotations: [] }] },
         { type: 'function_call', call_id: 'c1', name: 'a', arguments: '{"x":1}' },
@@ -44,8 +50,21 @@ describe('decodeResponsesRequest', () => {
     });
     assert.deepEqual(r.chat.messages, [
       { role: 'system', content: [{ type: 'text', text: 'dev' }] },
-      { role: 'user', content: [{ type: 'text', text: 'q' }, { type: 'image', url: 'data:image/png;base64,AAAA', mediaType: 'image/png' }] },
-      { role: 'assistant', content: [{ type: 'text', text: 'let me look' }, { type: 'tool_call', id: 'c1', name: 'a', argumentsJson: '{"x":1}' }, { type: 'tool_call', id: 'c2', name: 'b', argumentsJson: '{}' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'q' },
+          { type: 'image', url: 'data:image/png;base64,AAAA', mediaType: 'image/png' },
+        ],
+      },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'text', text: 'let me look' },
+          { type: 'tool_call', id: 'c1', name: 'a', argumentsJson: '{"x":1}' },
+          { type: 'tool_call', id: 'c2', name: 'b', argumentsJson: '{}' },
+        ],
+      },
       { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'c1', content: 'one' }] },
       { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'c2', content: 'two' }] },
     ]);
@@ -53,10 +72,20 @@ describe('decodeResponsesRequest', () => {
 
   test('options map onto the chat request: max_output_tokens, sampling, text.format, reasoning.effort (as an extra), tools and tool_choice', () => {
     const r = decodeOk({
-      model: 'm', input: 'x', max_output_tokens: 100, temperature: 0.5, top_p: 0.9, parallel_tool_calls: false,
-      text: { format: { type: 'json_schema', name: 'w', schema: { type: 'object' }, strict: true } }, reasoning: { effort: 'high' },
-      tools: [{ type: 'function', name: 'f', parameters: { type: 'object', properties: {} }, strict: true }, { type: 'custom', name: 'apply_patch', description: 'patch' }],
-      tool_choice: { type: 'function', name: 'f' }, unknown_field: 1,
+      model: 'm',
+      input: 'x',
+      max_output_tokens: 100,
+      temperature: 0.5,
+      top_p: 0.9,
+      parallel_tool_calls: false,
+      text: { format: { type: 'json_schema', name: 'w', schema: { type: 'object' }, strict: true } },
+      reasoning: { effort: 'high' },
+      tools: [
+        { type: 'function', name: 'f', parameters: { type: 'object', properties: {} }, strict: true },
+        { type: 'custom', name: 'apply_patch', description: 'patch' },
+      ],
+      tool_choice: { type: 'function', name: 'f' },
+      unknown_field: 1,
     });
     assert.equal(r.chat.maxTokensOutput, 100);
     assert.equal(r.chat.temperature, 0.5);
@@ -65,34 +94,61 @@ describe('decodeResponsesRequest', () => {
     assert.deepEqual(r.chat.responseFormat, { type: 'json_schema', name: 'w', schema: { type: 'object' }, strict: true });
     assert.deepEqual(r.chat.extra, { reasoning_effort: 'high' });
     assert.deepEqual(r.chat.toolChoice, { name: 'f' });
-    assert.deepEqual(r.chat.tools?.map((t) => t.name), ['f', 'apply_patch']);
+    assert.deepEqual(
+      r.chat.tools?.map((t) => t.name),
+      ['f', 'apply_patch'],
+    );
     assert.deepEqual(r.chat.tools?.[1]?.parameters['required'], ['input']);
     assert.ok(r.customTools.has('apply_patch'));
   });
 
   test('tool_choice allowed_tools offers only the named tools, with its mode', () => {
     const r = decodeOk({
-      model: 'm', input: 'x',
-      tools: [{ type: 'function', name: 'a' }, { type: 'function', name: 'b' }, { type: 'custom', name: 'c' }],
-      tool_choice: { type: 'allowed_tools', mode: 'required', tools: [{ type: 'function', name: 'b' }, { type: 'custom', name: 'c' }] },
+      model: 'm',
+      input: 'x',
+      tools: [
+        { type: 'function', name: 'a' },
+        { type: 'function', name: 'b' },
+        { type: 'custom', name: 'c' },
+      ],
+      tool_choice: {
+        type: 'allowed_tools',
+        mode: 'required',
+        tools: [
+          { type: 'function', name: 'b' },
+          { type: 'custom', name: 'c' },
+        ],
+      },
     });
-    assert.deepEqual(r.chat.tools?.map((t) => t.name), ['b', 'c']);
+    assert.deepEqual(
+      r.chat.tools?.map((t) => t.name),
+      ['b', 'c'],
+    );
     assert.equal(r.chat.toolChoice, 'required');
   });
 
   test('hosted tools are left out and listed; a namespace is flattened', () => {
     const r = decodeOk({
-      model: 'm', input: 'x',
-      tools: [{ type: 'web_search' }, { type: 'tool_search' }, { type: 'namespace', name: 'mcp', description: 'd', tools: [{ type: 'function', name: 'g', parameters: null }] }],
+      model: 'm',
+      input: 'x',
+      tools: [
+        { type: 'web_search' },
+        { type: 'tool_search' },
+        { type: 'namespace', name: 'mcp', description: 'd', tools: [{ type: 'function', name: 'g', parameters: null }] },
+      ],
     });
     assert.deepEqual(r.ignoredTools, ['web_search', 'tool_search']);
-    assert.deepEqual(r.chat.tools?.map((t) => t.name), ['g']);
+    assert.deepEqual(
+      r.chat.tools?.map((t) => t.name),
+      ['g'],
+    );
     assert.equal(r.namespaces.get('g'), 'mcp');
   });
 
   test('tools in an additional_tools item join the request; hosted-tool and compaction items from an OpenAI session are left out', () => {
     const r = decodeOk({
-      model: 'm', tools: [{ type: 'tool_search', execution: 'client' }],
+      model: 'm',
+      tools: [{ type: 'tool_search', execution: 'client' }],
       input: [
         { role: 'user', content: 'q' },
         { type: 'tool_search_call', call_id: 'ts1', execution: 'client', arguments: { query: 'x' } },
@@ -102,35 +158,88 @@ describe('decodeResponsesRequest', () => {
       ],
     });
     assert.deepEqual(r.chat.messages, [{ role: 'user', content: [{ type: 'text', text: 'q' }] }]);
-    assert.deepEqual(r.chat.tools?.map((t) => t.name), ['late']);
+    assert.deepEqual(
+      r.chat.tools?.map((t) => t.name),
+      ['late'],
+    );
     assert.deepEqual(r.ignoredTools, ['tool_search']);
   });
 
   test('an item_reference is replaced by the referenced item; an unknown one is refused at input[i].id', () => {
-    const refs = new Map([['msg_1', { id: 'msg_1', type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'earlier' }] }]]);
-    const r = decodeOk({ model: 'm', input: [{ type: 'item_reference', id: 'msg_1' }, { role: 'user', content: 'next' }] }, refs);
+    const refs = new Map([
+      ['msg_1', { id: 'msg_1', type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'earlier' }] }],
+    ]);
+    const r = decodeOk(
+      {
+        model: 'm',
+        input: [
+          { type: 'item_reference', id: 'msg_1' },
+          { role: 'user', content: 'next' },
+        ],
+      },
+      refs,
+    );
     assert.deepEqual(r.chat.messages[0], { role: 'assistant', content: [{ type: 'text', text: 'earlier' }] });
     assert.equal(r.inputItems[0]!['id'], 'msg_1');
     assert.equal(decodeErrParam({ model: 'm', input: [{ type: 'item_reference', id: 'msg_2' }] }), 'input[0].id');
   });
 
-  test('a custom tool\'s grammar is told to the model in the description of its input parameter', () => {
-    const r = decodeOk({ model: 'm', input: 'x', tools: [{ type: 'custom', name: 'apply_patch', format: { type: 'grammar', syntax: 'lark', definition: 'start: begin_patch' } }] });
+  test("a custom tool's grammar is told to the model in the description of its input parameter", () => {
+    const r = decodeOk({
+      model: 'm',
+      input: 'x',
+      tools: [{ type: 'custom', name: 'apply_patch', format: { type: 'grammar', syntax: 'lark', definition: 'start: begin_patch' } }],
+    });
     const input = (r.chat.tools![0]!.parameters['properties'] as any).input;
     assert.match(input.description, /lark[\s\S]*start: begin_patch/);
   });
 
   test('any JSON body decodes or is refused with invalid_request, never throws', () => {
-    const item = fc.record({
-      type: fc.constantFrom('message', 'function_call', 'function_call_output', 'custom_tool_call', 'custom_tool_call_output', 'reasoning', 'item_reference', 'additional_tools', 'web_search_call', 'x'),
-      role: fc.constantFrom('user', 'assistant', 'system', 'developer', 'tool'), content: fc.anything(), call_id: fc.anything(), name: fc.anything(),
-      arguments: fc.anything(), output: fc.anything(), input: fc.anything(), id: fc.anything(), tools: fc.anything(), summary: fc.anything(),
-    }, { requiredKeys: [] });
-    const body = fc.record({ model: fc.string(), input: fc.oneof(fc.anything(), fc.array(item)), tools: fc.anything(), text: fc.anything(), tool_choice: fc.anything(), previous_response_id: fc.anything() }, { requiredKeys: [] });
-    fc.assert(fc.property(fc.oneof(fc.anything(), body), (body) => {
-      const r = decodeResponsesRequest(body);
-      assert.ok(r.ok || r.code === 'invalid_request');
-    }), { numRuns: 1000 });
+    const item = fc.record(
+      {
+        type: fc.constantFrom(
+          'message',
+          'function_call',
+          'function_call_output',
+          'custom_tool_call',
+          'custom_tool_call_output',
+          'reasoning',
+          'item_reference',
+          'additional_tools',
+          'web_search_call',
+          'x',
+        ),
+        role: fc.constantFrom('user', 'assistant', 'system', 'developer', 'tool'),
+        content: fc.anything(),
+        call_id: fc.anything(),
+        name: fc.anything(),
+        arguments: fc.anything(),
+        output: fc.anything(),
+        input: fc.anything(),
+        id: fc.anything(),
+        tools: fc.anything(),
+        summary: fc.anything(),
+      },
+      { requiredKeys: [] },
+    );
+    const body = fc.record(
+      {
+        model: fc.string(),
+        input: fc.oneof(fc.anything(), fc.array(item)),
+        tools: fc.anything(),
+        text: fc.anything(),
+        tool_choice: fc.anything(),
+        previous_response_id: fc.anything(),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(fc.oneof(fc.anything(), body), (body) => {
+        const r = decodeResponsesRequest(body);
+        assert.ok(r.ok || r.code === 'invalid_request');
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   test('bad fields are refused with their param', () => {
@@ -140,7 +249,10 @@ describe('decodeResponsesRequest', () => {
     assert.equal(decodeErrParam({ model: 'm', input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'f' }] }] }), 'input[0].content[0].image_url');
     assert.equal(decodeErrParam({ model: 'm', input: 'x', text: { format: { type: 'json_schema', name: 'n' } } }), 'text.format.schema');
     assert.equal(decodeErrParam({ model: 'm', input: 'x', tool_choice: { type: 'custom', name: 'nope' } }), 'tool_choice.name');
-    assert.equal(decodeErrParam({ model: 'm', input: 'x', tools: [{ type: 'function', name: 'f' }], tool_choice: { type: 'function', name: 'g' } }), 'tool_choice.name');
+    assert.equal(
+      decodeErrParam({ model: 'm', input: 'x', tools: [{ type: 'function', name: 'f' }], tool_choice: { type: 'function', name: 'g' } }),
+      'tool_choice.name',
+    );
     assert.equal(decodeErrParam({ model: 'm', input: 'x', conversation: 'conv_1' }), 'conversation');
     assert.equal(decodeErrParam({ model: 'm', input: 'x', background: true }), 'background');
     assert.equal(decodeErrParam({ model: 'm', input: [] }), 'input');
@@ -157,12 +269,15 @@ describe('decodeResponsesRequest', () => {
 const env = (body: unknown) => ({ id: 'resp_abc', createdAtS: 1000, model: 'm', req: decodeOk(body) });
 
 function parseFrames(text: string): Record<string, any>[] {
-  return text.split('\n\n').filter((f) => f !== '').map((f) => {
-    const [eventLine, dataLine] = f.split('\n');
-    const data = JSON.parse(dataLine!.slice(6));
-    assert.equal(eventLine, `event: ${data.type}`);
-    return data;
-  });
+  return text
+    .split('\n\n')
+    .filter((f) => f !== '')
+    .map((f) => {
+      const [eventLine, dataLine] = f.split('\n');
+      const data = JSON.parse(dataLine!.slice(6));
+      assert.equal(eventLine, `event: ${data.type}`);
+      return data;
+    });
 }
 
 describe('ResponsesStreamEncoder', () => {
@@ -171,21 +286,35 @@ describe('ResponsesStreamEncoder', () => {
     const events: StreamEvent[] = [
       { type: 'start', id: 'u', model: 'm', createdS: 1 },
       { type: 'reasoning', text: 'think' },
-      { type: 'text', text: 'Hel' }, { type: 'text', text: 'lo' },
+      { type: 'text', text: 'Hel' },
+      { type: 'text', text: 'lo' },
       { type: 'tool_call_start', index: 0, id: 'c0', name: 'f' },
       { type: 'tool_call_start', index: 1, id: 'c1', name: 'f' },
-      { type: 'tool_call_delta', index: 0, argumentsDelta: '{"a":' }, { type: 'tool_call_delta', index: 1, argumentsDelta: '{}' },
+      { type: 'tool_call_delta', index: 0, argumentsDelta: '{"a":' },
+      { type: 'tool_call_delta', index: 1, argumentsDelta: '{}' },
       { type: 'tool_call_delta', index: 0, argumentsDelta: '1}' },
       { type: 'finish', finishReason: 'tool_calls' },
       { type: 'usage', usage: { ...zeroUsage(), tokensInput: 10, tokensOutput: 7, tokensReasoning: 1, tokensCachedInput: 2 } },
     ];
     const frames = parseFrames(events.map((e) => enc.encode(e)).join('') + enc.finish());
-    assert.deepEqual(frames.map((f) => f.sequence_number), frames.map((_, i) => i));
+    assert.deepEqual(
+      frames.map((f) => f.sequence_number),
+      frames.map((_, i) => i),
+    );
     const last = frames.at(-1)!;
     assert.equal(last.type, 'response.completed');
-    assert.deepEqual(last.response.usage, { input_tokens: 10, input_tokens_details: { cached_tokens: 2 }, output_tokens: 7, output_tokens_details: { reasoning_tokens: 1 }, total_tokens: 17 });
+    assert.deepEqual(last.response.usage, {
+      input_tokens: 10,
+      input_tokens_details: { cached_tokens: 2 },
+      output_tokens: 7,
+      output_tokens_details: { reasoning_tokens: 1 },
+      total_tokens: 17,
+    });
     const out = last.response.output;
-    assert.deepEqual(out.map((o: any) => o.type), ['reasoning', 'message', 'function_call', 'function_call']);
+    assert.deepEqual(
+      out.map((o: any) => o.type),
+      ['reasoning', 'message', 'function_call', 'function_call'],
+    );
     assert.equal(out[1].content[0].text, 'Hello');
     assert.equal(out[2].arguments, '{"a":1}');
     assert.equal(out[3].arguments, '{}');
@@ -193,7 +322,12 @@ describe('ResponsesStreamEncoder', () => {
     const done = frames.filter((f) => f.type === 'response.output_item.done').map((f) => f.output_index);
     assert.deepEqual(added, [0, 1, 2, 3]);
     assert.deepEqual(done.sort(), [0, 1, 2, 3]);
-    assert.equal(frames.findIndex((f) => f.type === 'response.output_item.done' && f.output_index === 1) < frames.findIndex((f) => f.type === 'response.output_item.added' && f.output_index === 2), true, 'the message closes before the first call opens');
+    assert.equal(
+      frames.findIndex((f) => f.type === 'response.output_item.done' && f.output_index === 1) <
+        frames.findIndex((f) => f.type === 'response.output_item.added' && f.output_index === 2),
+      true,
+      'the message closes before the first call opens',
+    );
     assert.equal(enc.finish(), '', 'idempotent');
   });
 
@@ -215,21 +349,41 @@ describe('ResponsesStreamEncoder', () => {
   });
 
   test('a call to a tool from a namespace (Codex sends multi_agent_v1 this way) carries its namespace back', () => {
-    const e = env({ model: 'm', input: 'x', tools: [{ type: 'namespace', name: 'multi_agent_v1', description: 'd', tools: [{ type: 'function', name: 'spawn_agent', parameters: null }] }] });
+    const e = env({
+      model: 'm',
+      input: 'x',
+      tools: [{ type: 'namespace', name: 'multi_agent_v1', description: 'd', tools: [{ type: 'function', name: 'spawn_agent', parameters: null }] }],
+    });
     const enc = new ResponsesStreamEncoder(e, () => 0);
-    const text = enc.encode({ type: 'tool_call_start', index: 0, id: 'c', name: 'spawn_agent' }) + enc.encode({ type: 'tool_call_delta', index: 0, argumentsDelta: '{}' }) + enc.finish();
+    const text =
+      enc.encode({ type: 'tool_call_start', index: 0, id: 'c', name: 'spawn_agent' }) +
+      enc.encode({ type: 'tool_call_delta', index: 0, argumentsDelta: '{}' }) +
+      enc.finish();
     const item = parseFrames(text).at(-1)!.response.output[0];
     assert.deepEqual([item.type, item.name, item.namespace], ['function_call', 'spawn_agent', 'multi_agent_v1']);
-    const whole = encodeResponsesResponse(e, { id: 'x', model: 'm', createdS: 0, content: [{ type: 'tool_call', id: 'c', name: 'spawn_agent', argumentsJson: '{}' }], finishReason: 'tool_calls', usage: zeroUsage() }, 0);
+    const whole = encodeResponsesResponse(
+      e,
+      {
+        id: 'x',
+        model: 'm',
+        createdS: 0,
+        content: [{ type: 'tool_call', id: 'c', name: 'spawn_agent', argumentsJson: '{}' }],
+        finishReason: 'tool_calls',
+        usage: zeroUsage(),
+      },
+      0,
+    );
     assert.equal((whole['output'] as any)[0].namespace, 'multi_agent_v1');
   });
 
   test('a custom tool call comes out as custom_tool_call with the input string, sent whole at the end', () => {
     const enc = new ResponsesStreamEncoder(env({ model: 'm', input: 'x', tools: [{ type: 'custom', name: 'apply_patch' }] }), () => 0);
-    const text = enc.encode({ type: 'tool_call_start', index: 0, id: 'c', name: 'apply_patch' })
-      + enc.encode({ type: 'tool_call_delta', index: 0, argumentsDelta: '{"input":"*** Be' })
-      + enc.encode({ type: 'tool_call_delta', index: 0, argumentsDelta: 'gin Patch"}' })
-      + enc.encode({ type: 'finish', finishReason: 'tool_calls' }) + enc.finish();
+    const text =
+      enc.encode({ type: 'tool_call_start', index: 0, id: 'c', name: 'apply_patch' }) +
+      enc.encode({ type: 'tool_call_delta', index: 0, argumentsDelta: '{"input":"*** Be' }) +
+      enc.encode({ type: 'tool_call_delta', index: 0, argumentsDelta: 'gin Patch"}' }) +
+      enc.encode({ type: 'finish', finishReason: 'tool_calls' }) +
+      enc.finish();
     const frames = parseFrames(text);
     assert.ok(!frames.some((f) => f.type === 'response.function_call_arguments.delta'));
     assert.equal(frames.find((f) => f.type === 'response.custom_tool_call_input.done')!.input, '*** Begin Patch');
@@ -237,16 +391,22 @@ describe('ResponsesStreamEncoder', () => {
   });
 
   test('streamed and whole answers give the same output items and the same usage (any split of the text)', () => {
-    fc.assert(fc.property(fc.array(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 12 }), fc.boolean(), (pieces, cut) => {
-      const e = env({ model: 'm', input: 'x' });
-      const usage = { ...zeroUsage(), tokensInput: 3, tokensOutput: pieces.length };
-      const enc = new ResponsesStreamEncoder(e, () => 1000);
-      for (const p of pieces) enc.encode({ type: 'text', text: p });
-      enc.encode({ type: 'finish', finishReason: cut ? 'length' : 'stop' });
-      enc.encode({ type: 'usage', usage });
-      enc.finish();
-      const whole = encodeResponsesResponse(e, { id: 'x', model: 'm', createdS: 0, content: [{ type: 'text', text: pieces.join('') }], finishReason: cut ? 'length' : 'stop', usage }, 1000);
-      assert.deepEqual(enc.finalResponse, whole);
-    }));
+    fc.assert(
+      fc.property(fc.array(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 12 }), fc.boolean(), (pieces, cut) => {
+        const e = env({ model: 'm', input: 'x' });
+        const usage = { ...zeroUsage(), tokensInput: 3, tokensOutput: pieces.length };
+        const enc = new ResponsesStreamEncoder(e, () => 1000);
+        for (const p of pieces) enc.encode({ type: 'text', text: p });
+        enc.encode({ type: 'finish', finishReason: cut ? 'length' : 'stop' });
+        enc.encode({ type: 'usage', usage });
+        enc.finish();
+        const whole = encodeResponsesResponse(
+          e,
+          { id: 'x', model: 'm', createdS: 0, content: [{ type: 'text', text: pieces.join('') }], finishReason: cut ? 'length' : 'stop', usage },
+          1000,
+        );
+        assert.deepEqual(enc.finalResponse, whole);
+      }),
+    );
   });
 });

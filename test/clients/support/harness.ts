@@ -26,7 +26,10 @@ export interface Exchange {
   resBody: string;
 }
 
-export interface ClientUsage { input: number; output: number }
+export interface ClientUsage {
+  input: number;
+  output: number;
+}
 
 export interface Harness {
   srv: TestServer;
@@ -96,25 +99,41 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     req.on('data', (c: Buffer) => reqChunks.push(c));
     req.on('end', () => {
       const reqBody = Buffer.concat(reqChunks);
-      const up = http.request({
-        host: target.hostname, port: target.port, method: req.method, path: req.url,
-        headers: { ...req.headers, host: target.host },
-      }, (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        const resChunks: Buffer[] = [];
-        upRes.on('data', (c: Buffer) => { resChunks.push(c); res.write(c); });
-        upRes.on('end', () => {
-          exchanges.push({
-            method: req.method ?? '', path: req.url ?? '', status: upRes.statusCode ?? 0,
-            requestId: (upRes.headers['x-request-id'] as string | undefined) ?? null,
-            reqHeaders: req.headers, reqBody: reqBody.toString('utf8'), resHeaders: upRes.headers,
-            resBody: Buffer.concat(resChunks).toString('utf8'),
+      const up = http.request(
+        {
+          host: target.hostname,
+          port: target.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: target.host },
+        },
+        (upRes) => {
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          const resChunks: Buffer[] = [];
+          upRes.on('data', (c: Buffer) => {
+            resChunks.push(c);
+            res.write(c);
           });
-          res.end();
-        });
-        upRes.on('error', () => res.destroy());
+          upRes.on('end', () => {
+            exchanges.push({
+              method: req.method ?? '',
+              path: req.url ?? '',
+              status: upRes.statusCode ?? 0,
+              requestId: (upRes.headers['x-request-id'] as string | undefined) ?? null,
+              reqHeaders: req.headers,
+              reqBody: reqBody.toString('utf8'),
+              resHeaders: upRes.headers,
+              resBody: Buffer.concat(resChunks).toString('utf8'),
+            });
+            res.end();
+          });
+          upRes.on('error', () => res.destroy());
+        },
+      );
+      up.on('error', () => {
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
       });
-      up.on('error', () => { if (!res.headersSent) res.writeHead(502); res.end(); });
       up.end(reqBody);
     });
   });
@@ -129,7 +148,9 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const inference = (mark: number) => exchanges.slice(mark).filter((e) => e.method === 'POST' && INFERENCE.test(e.path));
 
   return {
-    srv, url, exchanges,
+    srv,
+    url,
+    exchanges,
     mark: () => exchanges.length,
     since: (mark) => exchanges.slice(mark),
     inference,
@@ -149,8 +170,11 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       const completed = ex.filter((e) => e.status === 200);
       const refused = ex.filter((e) => e.status !== 200);
       const all = await usageRecords(accountId);
-      assert.equal(all.length - recordsBefore, completed.length,
-        `one usage record per completed response (${completed.length} completed: ${completed.map((e) => e.path).join(', ')})`);
+      assert.equal(
+        all.length - recordsBefore,
+        completed.length,
+        `one usage record per completed response (${completed.length} completed: ${completed.map((e) => e.path).join(', ')})`,
+      );
       const ids = new Set(all.map((r) => r.requestId));
       assert.equal(ids.size, all.length, 'no request id is charged twice');
       const records: any[] = [];
@@ -187,7 +211,10 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       return { id: a.body.id, key: k.body.key };
     },
     async close() {
-      await new Promise<void>((resolve) => { proxy.close(() => resolve()); proxy.closeAllConnections(); });
+      await new Promise<void>((resolve) => {
+        proxy.close(() => resolve());
+        proxy.closeAllConnections();
+      });
       await srv.close();
       rmSync(cfg.dir, { recursive: true, force: true });
     },
@@ -199,13 +226,21 @@ export function clientUsage(body: string): ClientUsage | null {
   const objects: any[] = [];
   const trimmed = body.trimStart();
   if (trimmed.startsWith('{')) {
-    try { objects.push(JSON.parse(trimmed)); } catch { return null; }
+    try {
+      objects.push(JSON.parse(trimmed));
+    } catch {
+      return null;
+    }
   } else {
     for (const line of body.split('\n')) {
       if (!line.startsWith('data:')) continue;
       const data = line.slice(5).trim();
       if (!data.startsWith('{')) continue;
-      try { objects.push(JSON.parse(data)); } catch { /* not JSON */ }
+      try {
+        objects.push(JSON.parse(data));
+      } catch {
+        /* not JSON */
+      }
     }
   }
   const acc: Record<string, number> = {};
@@ -221,10 +256,14 @@ export function clientUsage(body: string): ClientUsage | null {
   for (const o of objects) visit(o, 0);
   if (!seen) return null;
   if ('prompt_tokens' in acc) return { input: acc.prompt_tokens!, output: acc.completion_tokens ?? 0 };
-  if ('input_tokens' in acc && ('cache_read_input_tokens' in acc || 'cache_creation_input_tokens' in acc || !('output_tokens_details' in acc || 'input_tokens_details' in acc))) {
+  if (
+    'input_tokens' in acc &&
+    ('cache_read_input_tokens' in acc || 'cache_creation_input_tokens' in acc || !('output_tokens_details' in acc || 'input_tokens_details' in acc))
+  ) {
     // Anthropic (input excludes cache reads and writes) or a Responses usage without details.
     const anthropic = objects.some((o) => typeof o.type === 'string' && (o.type === 'message' || o.type.startsWith('message_')));
-    if (anthropic) return { input: acc.input_tokens! + (acc.cache_read_input_tokens ?? 0) + (acc.cache_creation_input_tokens ?? 0), output: acc.output_tokens ?? 0 };
+    if (anthropic)
+      return { input: acc.input_tokens! + (acc.cache_read_input_tokens ?? 0) + (acc.cache_creation_input_tokens ?? 0), output: acc.output_tokens ?? 0 };
   }
   if ('input_tokens' in acc) return { input: acc.input_tokens!, output: acc.output_tokens ?? 0 };
   return null;
