@@ -86,7 +86,8 @@ export const ERROR_CODES = {
     status: 409,
     openaiType: 'invalid_request_error',
     anthropicType: 'invalid_request_error',
-    summary: 'A request with the same Idempotency-Key is still running; retry after it finished to get its answer.',
+    summary:
+      'A streamed request with the same Idempotency-Key is still running (streams are not replayed), or a non-streamed duplicate waited 5 minutes for it in vain.',
   },
   rate_limited: {
     status: 429,

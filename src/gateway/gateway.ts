@@ -76,7 +76,14 @@ export class Gateway {
   readonly idempotency: IdempotencyBook;
   readonly #hooks: StageHooks;
   constructor(readonly deps: GatewayDeps) {
-    this.idempotency = new IdempotencyBook(() => deps.clock.nowMs());
+    // A non-streamed duplicate waits for the first request at most 5 minutes (unref'd: never holds the process open).
+    this.idempotency = new IdempotencyBook(
+      () => deps.clock.nowMs(),
+      undefined,
+      undefined,
+      undefined,
+      (ms) => new Promise<void>((r) => setTimeout(r, ms).unref()),
+    );
     this.#hooks = new StageHooks(deps.stages ?? NO_STAGES);
   }
 

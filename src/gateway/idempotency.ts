@@ -6,7 +6,9 @@ import { sha256Hex, TokenGridError } from '../core/index.ts';
  * the key only decides whether a request runs at all:
  * - first use: the request runs; a non-streamed answer's body is kept for `ttlMs` and replayed, byte for
  *   byte, to a later request with the same key and the same body (no new reservation, nothing charged);
- * - a duplicate while the first still runs: 409 `idempotency_in_progress` (retry after it finished);
+ * - a non-streamed duplicate while the first still runs waits for it (at most `waitMsMax`) and replays its answer,
+ *   or runs itself if the first failed; a streamed duplicate (a stream is never replayed), or one that waited
+ *   `waitMsMax` in vain, gets 409 `idempotency_in_progress`. Either way it never shares the first one's hold;
  * - the same key with another body: 409 `idempotency_key_reused`;
  * - a completed stream cannot be replayed: 409 `idempotency_key_reused` says so;
  * - a request that failed (an error answer, nothing charged) frees the key for a retry.
@@ -24,6 +26,10 @@ export interface IdempotencyTicket {
 interface Entry {
   fingerprint: string;
   running: boolean;
+  streamed: boolean;
+  /** Settled when the first request completes or is abandoned (duplicates wait on it). */
+  done: Promise<void>;
+  finish: () => void;
   answer: { status: number; body: string; contentType: string } | undefined;
   expiresAtMs: number;
 }
@@ -36,6 +42,10 @@ export class IdempotencyBook {
     readonly nowMs: () => number,
     readonly ttlMs = 24 * 3_600_000,
     readonly maxEntries = 10_000,
+    /** How long a non-streamed duplicate waits for the first request before it gets 409 (the body timeout's order). */
+    readonly waitMsMax = 300_000,
+    /** A timer for that bound (injected so the book stays pure; resolves after ms). */
+    readonly sleep: (ms: number) => Promise<void> = () => new Promise<void>(() => {}),
   ) {}
 
   get size(): number {
@@ -46,7 +56,7 @@ export class IdempotencyBook {
    * undefined when the request carries no key (the common case: nothing allocated). Throws the 409s above.
    * The fingerprint is the request body's (its parsed JSON, so it covers `stream` too), read only when a key is sent.
    */
-  begin(keyId: string, header: string | string[] | undefined, body: unknown): IdempotencyTicket | undefined {
+  async begin(keyId: string, header: string | string[] | undefined, body: unknown): Promise<IdempotencyTicket | undefined> {
     if (header === undefined) return undefined;
     const fingerprint = sha256Hex(JSON.stringify(body) ?? '');
     if (typeof header !== 'string' || !KEY_SHAPE.test(header)) {
@@ -62,10 +72,23 @@ export class IdempotencyBook {
           'This Idempotency-Key was already used with a different request body; use a new key for a new request.',
         );
       }
+      if (prior.running && !prior.streamed) {
+        // Wait for the first one, then take its outcome: replay its answer, or run if it failed (issue 12).
+        let waited = false;
+        await Promise.race([
+          prior.done,
+          this.sleep(this.waitMsMax).then(() => {
+            waited = true;
+          }),
+        ]);
+        if (!waited) return this.begin(keyId, header, body);
+      }
       if (prior.running) {
         throw new TokenGridError(
           'idempotency_in_progress',
-          'A request with this Idempotency-Key is still running; retry after it finished to get its answer.',
+          prior.streamed
+            ? 'A streamed request with this Idempotency-Key is still running, and a stream is not replayed; use a new key for a new request.'
+            : 'A request with this Idempotency-Key has been running for 5 minutes; retry later to get its answer.',
           null,
           { 'retry-after': '1' },
         );
@@ -81,16 +104,24 @@ export class IdempotencyBook {
     }
     if (prior !== undefined) this.#entries.delete(id);
     this.#sweep(now);
-    const entry: Entry = { fingerprint, running: true, answer: undefined, expiresAtMs: now + this.ttlMs };
+    let finish = (): void => {};
+    const done = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const streamed = typeof body === 'object' && body !== null && (body as { stream?: unknown }).stream === true;
+    const entry: Entry = { fingerprint, running: true, streamed, done, finish, answer: undefined, expiresAtMs: now + this.ttlMs };
     this.#entries.set(id, entry);
     const book = this.#entries;
     return {
       complete(answer) {
         entry.running = false;
         entry.answer = answer;
+        entry.finish();
       },
       abandon() {
         if (book.get(id) === entry) book.delete(id);
+        entry.running = false;
+        entry.finish();
       },
     };
   }
