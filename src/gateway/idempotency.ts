@@ -53,17 +53,19 @@ export class IdempotencyBook {
   }
 
   /**
+   * Scoped by the API key id and the endpoint (a key's answer from /v1/chat/completions is never replayed on
+   * /v1/messages, where it would be the wrong format).
    * undefined when the request carries no key (the common case: nothing allocated). Throws the 409s above.
    * The fingerprint is the request body's (its parsed JSON, so it covers `stream` too), read only when a key is sent.
    */
-  async begin(keyId: string, header: string | string[] | undefined, body: unknown): Promise<IdempotencyTicket | undefined> {
+  async begin(keyId: string, endpoint: string, header: string | string[] | undefined, body: unknown): Promise<IdempotencyTicket | undefined> {
     if (header === undefined) return undefined;
     const fingerprint = sha256Hex(JSON.stringify(body) ?? '');
     if (typeof header !== 'string' || !KEY_SHAPE.test(header)) {
       throw new TokenGridError('invalid_request', 'The Idempotency-Key header must be 1 to 255 visible ASCII characters.', 'Idempotency-Key');
     }
     const now = this.nowMs();
-    const id = `${keyId}\u0000${header}`;
+    const id = `${keyId}\u0000${endpoint}\u0000${header}`;
     const prior = this.#entries.get(id);
     if (prior !== undefined && prior.expiresAtMs > now) {
       if (prior.fingerprint !== fingerprint) {
@@ -81,7 +83,7 @@ export class IdempotencyBook {
             waited = true;
           }),
         ]);
-        if (!waited) return this.begin(keyId, header, body);
+        if (!waited) return this.begin(keyId, endpoint, header, body);
       }
       if (prior.running) {
         throw new TokenGridError(

@@ -74,7 +74,7 @@ export function anthropicRoutes(deps: ShellDeps): Route<RequestContext>[] {
         // The response names the catalog model actually used (after aliases and the package's mapping).
         const modelId = prepare(gw, ctx, req, rc.req);
         const id = `msg_${ctx.requestId.replace(/^req_/, '')}`;
-        const ticket = await gw.idempotency.begin(ctx.key.id, rc.req.headers['idempotency-key'], body);
+        const ticket = await gw.idempotency.begin(ctx.key.id, '/v1/messages', rc.req.headers['idempotency-key'], body);
         if (ticket?.replay) {
           rc.res.setHeader('idempotent-replayed', 'true');
           sendText(rc.res, ticket.replay.status, ticket.replay.body, ticket.replay.contentType);

@@ -4,6 +4,7 @@ import {
   decodeResponsesRequest,
   encodeResponsesResponse,
   itemReferenceIds,
+  MAX_INPUT_ITEMS,
   responsesItemsToMessages,
   ResponsesStreamEncoder,
   type ResponseEnvelope,
@@ -62,7 +63,8 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
    */
   async function referencedItems(ctx: RequestContext, ids: string[]): Promise<Map<string, Record<string, unknown>>> {
     const found = new Map<string, Record<string, unknown>>();
-    if (ids.length === 0 || rdeps === undefined) return found;
+    // Past the item limit the decoder refuses the request: look nothing up for it.
+    if (ids.length === 0 || ids.length > MAX_INPUT_ITEMS || rdeps === undefined) return found;
     const responses = new Map<string, Record<string, unknown>[] | undefined>();
     for (const id of ids) {
       const under = id.indexOf('_');

@@ -43,7 +43,7 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
       async handler(rc: RouteContext, ctx: RequestContext) {
         const body = await readJson(rc.req, deps.bodyLimitBytes);
         const req = decoded(decodeChatRequest(body));
-        const ticket = await gw.idempotency.begin(ctx.key.id, rc.req.headers['idempotency-key'], body);
+        const ticket = await gw.idempotency.begin(ctx.key.id, '/v1/chat/completions', rc.req.headers['idempotency-key'], body);
         if (ticket?.replay) return replay(rc, ticket.replay);
         try {
           if (!req.stream) {
@@ -77,7 +77,7 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
       async handler(rc, ctx) {
         const body = await readJson(rc.req, deps.bodyLimitBytes);
         const req = decoded(decodeCompletionRequest(body));
-        const ticket = await gw.idempotency.begin(ctx.key.id, rc.req.headers['idempotency-key'], body);
+        const ticket = await gw.idempotency.begin(ctx.key.id, '/v1/completions', rc.req.headers['idempotency-key'], body);
         if (ticket?.replay) return replay(rc, ticket.replay);
         try {
           if (!req.stream) {

@@ -85,7 +85,7 @@ function nativeBody(req: ChatRequest, native: NonNullable<ChatRequest['anthropic
     const system = systemBlocks(native.body['system']);
     const rest: unknown[] = [];
     for (const m of messages) {
-      if (isSystemMessage(m)) system.push(...systemBlocks((m as { content?: unknown }).content));
+      if (isSystemMessage(m)) for (const b of systemBlocks((m as { content?: unknown }).content)) system.push(b);
       else rest.push(m);
     }
     body['system'] = system;
@@ -132,7 +132,7 @@ function buildConversation(messages: ChatMessage[]): { system: string[]; turns: 
     const blocks = msg.content.flatMap(toBlocks);
     if (blocks.length === 0) continue;
     const last = turns.at(-1);
-    if (last !== undefined && last.role === role) last.content.push(...blocks);
+    if (last !== undefined && last.role === role) for (const b of blocks) last.content.push(b);
     else turns.push({ role, content: blocks });
   }
   for (const turn of turns) {

@@ -87,7 +87,7 @@ function buildContents(messages: ChatMessage[]): GeminiContent[] {
     if (parts.length === 0) continue; // Gemini rejects a content with no parts
     const last = contents[contents.length - 1];
     // Parallel tool results arrive as one OpenAI `tool` message each; Gemini wants them in one turn.
-    if (last !== undefined && last.role === role) last.parts.push(...parts);
+    if (last !== undefined && last.role === role) for (const p of parts) last.parts.push(p);
     else contents.push({ role, parts });
   }
   for (const c of contents) if (c.role === 'model') signFirstFunctionCall(c);

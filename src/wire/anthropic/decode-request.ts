@@ -108,7 +108,7 @@ function decodeConversation(systemRaw: unknown, messagesRaw: unknown, requires: 
   for (let i = 0; i < list.value.length; i++) {
     const decoded = decodeMessage(list.value[i], pathOf('messages', i), requires);
     if (!decoded.ok) return decoded;
-    out.push(...decoded.value);
+    for (const m of decoded.value) out.push(m);
   }
   return ok(out);
 }

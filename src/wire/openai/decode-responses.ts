@@ -99,7 +99,8 @@ function decodeResponses(body: unknown, references: ReadonlyMap<string, Record<s
   });
   const messages: ChatMessage[] = [];
   if (instructions !== null && instructions !== '') messages.push({ role: 'system', content: [{ type: 'text', text: instructions }] });
-  messages.push(...itemsToMessages(inputItems, 'input'));
+  // A loop, not push(...): a hostile body of ~200,000 items would overflow the call stack (a 500, not a 400).
+  for (const m of itemsToMessages(inputItems, 'input')) messages.push(m);
   if (messages.length === 0 && isAbsent(o['previous_response_id'])) fail('input', "Missing required parameter: 'input'.");
 
   const chat: ChatRequest = { model, messages, stream: optBool(o, 'stream', '') ?? false, includeUsage: true, extra: {} };
@@ -200,10 +201,15 @@ function decodeMetadata(v: unknown): Record<string, string> | null {
 }
 
 /** `input`: a string (one user message) or a list of items. */
+/** At most this many input items in one request (a hostile body must not cost unbounded lookups or work). */
+export const MAX_INPUT_ITEMS = 10_000;
+
 function normaliseInput(v: unknown): Record<string, unknown>[] {
   if (isAbsent(v)) return [];
   if (typeof v === 'string') return [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: v }] }];
-  return asArray(v, 'input').map((item, i) => asObj(item, idx('input', i)));
+  const list = asArray(v, 'input');
+  if (list.length > MAX_INPUT_ITEMS) fail('input', `Invalid 'input': at most ${MAX_INPUT_ITEMS} items, got ${list.length}.`);
+  return list.map((item, i) => asObj(item, idx('input', i)));
 }
 
 /**

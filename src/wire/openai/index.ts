@@ -9,7 +9,7 @@ export {
 } from './encode-completion.ts';
 export { encodeEmbeddingResponse } from './encode-embedding.ts';
 export { openaiErrorBody, type OpenAIErrorBody } from './error-body.ts';
-export { decodeResponsesRequest, itemReferenceIds, responsesItemsToMessages } from './decode-responses.ts';
+export { decodeResponsesRequest, itemReferenceIds, MAX_INPUT_ITEMS, responsesItemsToMessages } from './decode-responses.ts';
 export { encodeResponsesResponse, encodeResponsesUsage, responseObject, type ResponseEnvelope } from './encode-responses.ts';
 export { ResponsesStreamEncoder } from './responses-stream-encoder.ts';
 export type { ResponsesRequest, ResponseStore, StoredResponse } from './responses-types.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { StreamEvent } from '../types.ts';
 import { zeroUsage } from '../types.ts';
-import { decodeResponsesRequest, encodeResponsesResponse, ResponsesStreamEncoder, type ResponsesRequest } from './index.ts';
+import { decodeResponsesRequest, encodeResponsesResponse, MAX_INPUT_ITEMS, ResponsesStreamEncoder, type ResponsesRequest } from './index.ts';
 
 function decodeOk(body: unknown, refs?: Map<string, Record<string, unknown>>): ResponsesRequest {
   const r = decodeResponsesRequest(body, refs);
@@ -408,5 +408,20 @@ describe('ResponsesStreamEncoder', () => {
         assert.deepEqual(enc.finalResponse, whole);
       }),
     );
+  });
+});
+
+describe('Responses decoding: hostile sizes', () => {
+  test('more input items than the limit is a 400 on input, not a stack overflow', () => {
+    const item = { role: 'user', content: 'x' };
+    const r = decodeResponsesRequest({ model: 'm', input: Array.from({ length: 200_000 }, () => item) });
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.equal(r.details?.['param'], 'input');
+  });
+
+  test('the largest allowed input decodes (no spread of a huge array into one call)', () => {
+    const input = Array.from({ length: MAX_INPUT_ITEMS }, (_, i) => ({ role: i % 2 === 0 ? 'user' : 'assistant', content: 'x' }));
+    const r = decodeResponsesRequest({ model: 'm', input });
+    assert.equal(r.ok, true);
   });
 });
