@@ -89,7 +89,10 @@ export async function createApiKey(
     limits: input.limits ?? {},
     createdAtMs: deps.clock.nowMs(),
   };
-  if (input.parent !== undefined) record.parentKeyId = input.parent.parentKeyId ?? input.parent.id;
+  if (input.parent !== undefined) {
+    record.parentKeyId = input.parent.parentKeyId ?? input.parent.id;
+    record.mintedByKeyId = input.parent.id;
+  }
   await deps.store.insertKey(record);
   await deps.onKeysChanged?.();
   return ok({ key, record });
@@ -110,11 +113,23 @@ export async function revokeApiKey(deps: AccountDeps, keyId: string): Promise<Re
     await deps.store.updateKey(record);
     changed = true;
   }
-  for (const child of await deps.store.listKeys(record.accountId)) {
-    if (child.parentKeyId !== keyId || child.revokedAtMs !== null) continue;
-    child.revokedAtMs = nowMs;
-    await deps.store.updateKey(child);
-    changed = true;
+  // Descendants: keys whose root is this key, and (for a middle key) the keys it minted, transitively.
+  const gone = new Set([keyId]);
+  const keys = await deps.store.listKeys(record.accountId);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const k of keys) {
+      if (gone.has(k.id)) continue;
+      if ((k.parentKeyId !== undefined && gone.has(k.parentKeyId)) || (k.mintedByKeyId !== undefined && gone.has(k.mintedByKeyId))) {
+        gone.add(k.id);
+        grew = true;
+        if (k.revokedAtMs === null) {
+          k.revokedAtMs = nowMs;
+          await deps.store.updateKey(k);
+          changed = true;
+        }
+      }
+    }
   }
   if (changed) await deps.onKeysChanged?.();
   return ok(record);

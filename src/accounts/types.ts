@@ -44,6 +44,8 @@ export interface ApiKeyRecord {
    * against its root's rate/concurrency window, and revoking the root revokes it (issue 12, finding N1).
    */
   parentKeyId?: string;
+  /** The key that minted this one directly (the middle key for a grandchild); revoking it revokes this key. */
+  mintedByKeyId?: string;
 }
 
 export interface KeyLimits {

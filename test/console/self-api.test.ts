@@ -380,6 +380,15 @@ test('revoking a minted key on /self/keys/:id/revoke revokes its own children to
   assert.equal((await chat(kid.key)).status, 401);
   assert.equal((await chat(sibling.key)).status, 200, 'revoking one child leaves its siblings alone');
   assert.equal((await chat(root.key)).status, 200, 'and its root');
+  // A middle key's own children (which record the root) go with it: a revoked child cannot leave keys behind.
+  const middle = (await call(root.key, 'POST', '/self/keys', { name: 'middle' })).body;
+  const grand = (await call(middle.key, 'POST', '/self/keys', { name: 'grand' })).body;
+  assert.equal(grand.parentKeyId, root.id);
+  assert.equal((await chat(grand.key)).status, 200);
+  assert.equal((await admin('POST', `/admin/keys/${middle.id}/revoke`)).status, 200);
+  assert.equal((await chat(middle.key)).status, 401);
+  assert.equal((await chat(grand.key)).status, 401, 'what a revoked middle key minted is revoked with it');
+  assert.equal((await chat(sibling.key)).status, 200, 'the rest of the tree goes on');
   const r = await call(sibling.key, 'POST', `/self/keys/${root.id}/revoke`);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal((await chat(root.key)).status, 401);
