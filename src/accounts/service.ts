@@ -63,6 +63,8 @@ export async function createApiKey(
     expiresAtMs?: number | null;
     limits?: KeyLimits;
     secret?: string;
+    /** The key that mints this one (self-service); the record keeps that key's root. */
+    parent?: ApiKeyRecord;
   },
 ): Promise<Result<CreatedKey, 'invalid_request' | 'not_found'>> {
   const account = await deps.store.getAccount(input.accountId);
@@ -87,18 +89,48 @@ export async function createApiKey(
     limits: input.limits ?? {},
     createdAtMs: deps.clock.nowMs(),
   };
+  if (input.parent !== undefined) {
+    record.parentKeyId = input.parent.parentKeyId ?? input.parent.id;
+    record.mintedByKeyId = input.parent.id;
+  }
   await deps.store.insertKey(record);
   await deps.onKeysChanged?.();
   return ok({ key, record });
 }
 
+/**
+ * Revoke a key and every key minted from it (children record their root key, so one pass over the account's
+ * keys finds them all: issue 12, finding N1). Every caller (admin, self-service) comes through here. The
+ * children are revoked even when the key itself already was (a retry after a partial revocation completes it).
+ */
 export async function revokeApiKey(deps: AccountDeps, keyId: string): Promise<Result<ApiKeyRecord, 'not_found'>> {
   const record = await deps.store.getKey(keyId);
   if (!record) return err('not_found', `key ${keyId} does not exist`);
+  const nowMs = deps.clock.nowMs();
+  let changed = false;
   if (record.revokedAtMs === null) {
-    record.revokedAtMs = deps.clock.nowMs();
+    record.revokedAtMs = nowMs;
     await deps.store.updateKey(record);
-    await deps.onKeysChanged?.();
+    changed = true;
   }
+  // Descendants: keys whose root is this key, and (for a middle key) the keys it minted, transitively.
+  const gone = new Set([keyId]);
+  const keys = await deps.store.listKeys(record.accountId);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const k of keys) {
+      if (gone.has(k.id)) continue;
+      if ((k.parentKeyId !== undefined && gone.has(k.parentKeyId)) || (k.mintedByKeyId !== undefined && gone.has(k.mintedByKeyId))) {
+        gone.add(k.id);
+        grew = true;
+        if (k.revokedAtMs === null) {
+          k.revokedAtMs = nowMs;
+          await deps.store.updateKey(k);
+          changed = true;
+        }
+      }
+    }
+  }
+  if (changed) await deps.onKeysChanged?.();
   return ok(record);
 }

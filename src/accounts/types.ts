@@ -38,6 +38,14 @@ export interface ApiKeyRecord {
   /** Per-key limits; undefined fields mean no key-level limit. */
   limits: KeyLimits;
   createdAtMs: number;
+  /**
+   * The ROOT key a self-minted key descends from (POST /self/keys; a child of a child records the root, never
+   * the middle key). Absent on a key an admin or the console made. The gateway counts a child's requests
+   * against its root's rate/concurrency window, and revoking the root revokes it (issue 12, finding N1).
+   */
+  parentKeyId?: string;
+  /** The key that minted this one directly (the middle key for a grandchild); revoking it revokes this key. */
+  mintedByKeyId?: string;
 }
 
 export interface KeyLimits {

@@ -315,11 +315,12 @@ export class Gateway {
   /** Rate limits per key and per account (the plan's limits, shared by all the account's keys). */
   #admitLimits(ctx: RequestContext, tokens: number): void {
     const nowMs = this.deps.clock.nowMs();
-    const byKey = this.deps.limiter.admit(ctx.key.id, ctx.key.limits, tokens, nowMs);
+    // A self-minted key counts against its root key's window (issue 12, N1): minting children multiplies nothing.
+    const byKey = this.deps.limiter.admit(ctx.key.parentKeyId ?? ctx.key.id, ctx.key.limits, tokens, nowMs);
     if (!byKey.ok) throw new TokenGridError('rate_limited', byKey.message, null, { 'retry-after': String(byKey.retryAfterS) });
     const byPlan = this.deps.limiter.admit(ctx.key.accountId, ctx.accountLimits ?? NO_LIMITS, tokens, nowMs);
     if (!byPlan.ok) {
-      this.deps.limiter.done(ctx.key.id, tokens, 0, nowMs);
+      this.deps.limiter.done(ctx.key.parentKeyId ?? ctx.key.id, tokens, 0, nowMs);
       throw new TokenGridError('rate_limited', byPlan.message.replace('for this key', "for this account's plan"), null, {
         'retry-after': String(byPlan.retryAfterS),
       });
@@ -328,7 +329,7 @@ export class Gateway {
 
   #limitsDone(ctx: RequestContext, estimate: number, actual: number): void {
     const nowMs = this.deps.clock.nowMs();
-    this.deps.limiter.done(ctx.key.id, estimate, actual, nowMs);
+    this.deps.limiter.done(ctx.key.parentKeyId ?? ctx.key.id, estimate, actual, nowMs);
     this.deps.limiter.done(ctx.key.accountId, estimate, actual, nowMs);
   }
 

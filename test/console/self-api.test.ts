@@ -334,3 +334,63 @@ test('a key never mints a key that outlives it or escapes its limits (issue 12, 
   const shorter = new Date(clock.nowMs() + 60_000).toISOString();
   assert.equal((await call(parent, 'POST', '/self/keys', { name: 'shorter', expiresAt: shorter })).body.expiresAt, shorter, 'a shorter life is kept');
 });
+
+test('minted keys share their root key’s concurrency slot, and revoking the root revokes them (issue 12, attacker N1)', async () => {
+  const root = (await admin('POST', '/admin/keys', { accountId: srv.demoAccountId, limits: { concurrentRequests: 1 } })).body;
+  const kids: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const r = await call(root.key, 'POST', '/self/keys', { name: `kid${i}` });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.parentKeyId, root.id, 'a child records its root key');
+    kids.push(r.body.key);
+  }
+  const grand = await call(kids[0]!, 'POST', '/self/keys', { name: 'grandkid' });
+  assert.equal(grand.status, 201, JSON.stringify(grand.body));
+  assert.equal(grand.body.parentKeyId, root.id, 'a child of a child records the root, not the middle key');
+  kids.push(grand.body.key);
+  const stream = (key: string) =>
+    fetch(`${srv.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'slow-stream', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+  // All six at once (parent + 5 descendants): one slot, so exactly one is served (main: all six 200).
+  const all = await Promise.all([root.key, ...kids].map(stream));
+  const statuses = all.map((r) => r.status);
+  assert.equal(statuses.filter((s) => s === 200).length, 1, statuses.join(' '));
+  assert.equal(statuses.filter((s) => s === 429).length, 5, statuses.join(' '));
+  await Promise.all(all.map((r) => r.text()));
+  // The slot is free again once the stream ends: a child is served alone, and holds the root busy while it runs.
+  const held = await stream(kids[2]!);
+  assert.equal(held.status, 200, held.status === 200 ? '' : await held.text());
+  const blocked = await stream(root.key);
+  assert.equal(blocked.status, 429, 'a running child holds its root key’s slot');
+  assert.match(((await blocked.json()) as any).error.message, /concurrent/);
+  await held.text();
+  // Revoking the root (admin) revokes every descendant at once (main: the children kept answering 200).
+  assert.equal((await admin('POST', `/admin/keys/${root.id}/revoke`)).status, 200);
+  for (const k of kids) assert.equal((await chat(k)).status, 401, 'a descendant of a revoked key is revoked');
+});
+
+test('revoking a minted key on /self/keys/:id/revoke revokes its own children too; other keys go on', async () => {
+  const root = (await admin('POST', '/admin/keys', { accountId: srv.demoAccountId })).body;
+  const kid = (await call(root.key, 'POST', '/self/keys', { name: 'kid' })).body;
+  const sibling = (await call(root.key, 'POST', '/self/keys', { name: 'sibling' })).body;
+  assert.equal((await call(kid.key, 'POST', `/self/keys/${kid.id}/revoke`)).status, 200);
+  assert.equal((await chat(kid.key)).status, 401);
+  assert.equal((await chat(sibling.key)).status, 200, 'revoking one child leaves its siblings alone');
+  assert.equal((await chat(root.key)).status, 200, 'and its root');
+  // A middle key's own children (which record the root) go with it: a revoked child cannot leave keys behind.
+  const middle = (await call(root.key, 'POST', '/self/keys', { name: 'middle' })).body;
+  const grand = (await call(middle.key, 'POST', '/self/keys', { name: 'grand' })).body;
+  assert.equal(grand.parentKeyId, root.id);
+  assert.equal((await chat(grand.key)).status, 200);
+  assert.equal((await admin('POST', `/admin/keys/${middle.id}/revoke`)).status, 200);
+  assert.equal((await chat(middle.key)).status, 401);
+  assert.equal((await chat(grand.key)).status, 401, 'what a revoked middle key minted is revoked with it');
+  assert.equal((await chat(sibling.key)).status, 200, 'the rest of the tree goes on');
+  const r = await call(sibling.key, 'POST', `/self/keys/${root.id}/revoke`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal((await chat(root.key)).status, 401);
+  assert.equal((await chat(sibling.key)).status, 401, 'revoking the root through the self API cascades too');
+});

@@ -77,6 +77,8 @@ export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
       expiresAt: isoOrNull(k.expiresAtMs),
       revokedAt: isoOrNull(k.revokedAtMs),
       limits: k.limits,
+      /** The root key this key was minted from (its rate/concurrency window and revocation follow that key). */
+      parentKeyId: k.parentKeyId ?? null,
       createdAt: isoOrNull(k.createdAtMs),
       monthlyCap: cap === null ? null : { cap: cap.capCoins, used: cap.usedCoins, left: cap.leftCoins, resetsAt: cap.resetsAt, text: cap.text },
       current: k.id === self,
@@ -161,6 +163,7 @@ export function selfKeyRoutes(deps: SelfKeyDeps): Route<RequestContext>[] {
           allowedModels: allowed,
           expiresAtMs,
           limits: narrowerLimits(ctx.key.limits, body.limits ?? {}),
+          parent: ctx.key,
         });
         if (!r.ok) failWith(r.code, r.message);
         sendJson(rc.res, 201, { key: r.value.key, notice: 'The key is shown once; store it now.', ...(await keyView(r.value.record, ctx.key.id)) });

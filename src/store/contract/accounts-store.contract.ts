@@ -152,6 +152,22 @@ export function accountStoreContract(name: string, open: () => AccountStore): vo
       assert.equal(await s.getKey('key_missing'), undefined);
     });
 
+    test('a minted key keeps the root key it descends from, through updates; a root key has none', async () => {
+      const s = open();
+      await s.insertAccount(accountFixture());
+      await s.insertKey(keyFixture());
+      const child = keyFixture({ id: 'key_2', hash: 'h2'.padEnd(64, '0'), parentKeyId: 'key_1', mintedByKeyId: 'key_1' });
+      await s.insertKey(child);
+      assert.deepEqual(await s.getKey('key_2'), child);
+      assert.equal((await s.getKey('key_1'))?.parentKeyId, undefined, 'a root key records no parent');
+      await s.updateKey({ ...child, revokedAtMs: T + 1, parentKeyId: 'key_other', mintedByKeyId: 'key_other' });
+      assert.deepEqual(await s.getKey('key_2'), { ...child, revokedAtMs: T + 1 }, 'the parent is fixed at insert');
+      assert.deepEqual(
+        (await s.listKeys('acct_1')).filter((k) => k.parentKeyId === 'key_1').map((k) => k.id),
+        ['key_2'],
+      );
+    });
+
     test('a key id and a key hash are never taken twice', async () => {
       const s = open();
       await s.insertAccount(accountFixture());

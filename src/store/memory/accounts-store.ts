@@ -52,6 +52,7 @@ export function createMemoryAccountStore(): AccountStore {
     async updateKey(k) {
       const old = keys.get(k.id);
       if (!old) return;
+      // parentKeyId (the root a self-minted key descends from) is fixed at insert, like the SQLite store.
       const { name, allowedModels, expiresAtMs, revokedAtMs, limits } = copy(k);
       keys.set(k.id, { ...old, name, allowedModels, expiresAtMs, revokedAtMs, limits });
     },

@@ -19,6 +19,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 CREATE INDEX IF NOT EXISTS api_keys_account ON api_keys(account_id);
 `;
+/** Version 2: a self-minted key records its root key (issue 12, N1). NULL: a root key. */
+const V2_PARENT_KEY = 'ALTER TABLE api_keys ADD COLUMN parent_key_id TEXT REFERENCES api_keys(id);';
+/** Version 3: the key that minted a key directly (revoking a middle key revokes what it minted). */
+const V3_MINTED_BY = 'ALTER TABLE api_keys ADD COLUMN minted_by_key_id TEXT REFERENCES api_keys(id);';
 
 interface KeyRow {
   id: string;
@@ -32,6 +36,8 @@ interface KeyRow {
   revoked_at_ms: number | null;
   limits: string;
   created_at_ms: number;
+  parent_key_id: string | null;
+  minted_by_key_id: string | null;
 }
 interface AccountRow {
   id: string;
@@ -61,12 +67,14 @@ const toKey = (r: KeyRow): ApiKeyRecord => ({
   revokedAtMs: r.revoked_at_ms,
   limits: JSON.parse(r.limits) as ApiKeyRecord['limits'],
   createdAtMs: r.created_at_ms,
+  ...(r.parent_key_id === null ? {} : { parentKeyId: r.parent_key_id }),
+  ...(r.minted_by_key_id === null ? {} : { mintedByKeyId: r.minted_by_key_id }),
 });
 const toAccount = (r: AccountRow): Account => ({ id: r.id, name: r.name, kind: r.kind, parentId: r.parent_id, status: r.status, createdAtMs: r.created_at_ms });
 const toMember = (r: MemberRow): Member => ({ id: r.id, accountId: r.account_id, name: r.name, role: r.role, createdAtMs: r.created_at_ms });
 
 export function openSqliteAccountStore(db: SqliteDb): AccountStore {
-  runMigrations(db, { store: 'accounts', steps: [SCHEMA] });
+  runMigrations(db, { store: 'accounts', steps: [SCHEMA, V2_PARENT_KEY, V3_MINTED_BY] });
   const s = {
     insAccount: db.prepare('INSERT INTO accounts (id,name,kind,parent_id,status,created_at_ms) VALUES (?,?,?,?,?,?)'),
     getAccount: db.prepare('SELECT * FROM accounts WHERE id = ?'),
@@ -76,8 +84,9 @@ export function openSqliteAccountStore(db: SqliteDb): AccountStore {
     insMember: db.prepare('INSERT INTO members (id,account_id,name,role,created_at_ms) VALUES (?,?,?,?,?)'),
     listMembers: db.prepare('SELECT * FROM members WHERE account_id = ? ORDER BY id'),
     getMember: db.prepare('SELECT * FROM members WHERE id = ?'),
-    insKey: db.prepare(`INSERT INTO api_keys (id,account_id,member_id,name,hash,prefix,allowed_models,expires_at_ms,revoked_at_ms,limits,created_at_ms)
-      VALUES (?,?,?,?,?,?,?,?,?,?,?)`),
+    insKey:
+      db.prepare(`INSERT INTO api_keys (id,account_id,member_id,name,hash,prefix,allowed_models,expires_at_ms,revoked_at_ms,limits,created_at_ms,parent_key_id,minted_by_key_id)
+      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`),
     updKey: db.prepare('UPDATE api_keys SET name=?, allowed_models=?, expires_at_ms=?, revoked_at_ms=?, limits=? WHERE id=?'),
     getKey: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
     listKeys: db.prepare('SELECT * FROM api_keys ORDER BY id'),
@@ -121,6 +130,8 @@ export function openSqliteAccountStore(db: SqliteDb): AccountStore {
         k.revokedAtMs,
         JSON.stringify(k.limits),
         k.createdAtMs,
+        k.parentKeyId ?? null,
+        k.mintedByKeyId ?? null,
       );
     },
     async updateKey(k) {
