@@ -6,11 +6,33 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../support/server.ts';
+
+/** The shipped offers with their groups mapped to the test config's, plus a plan that pays for the basic group only. */
+function offersFile(): string {
+  const text = readFileSync(new URL('../../config/offers.yaml', import.meta.url), 'utf8').replace(/package-basic|package-developer/g, 'basic');
+  const plan = [
+    '  auto-basic-plan:',
+    '    name: "Basic models only"',
+    '    type: plan',
+    '    price: "1.00"',
+    '    cycle: month',
+    '    allowance: { tokens: 1M }',
+    '    models: [basic]',
+    '    channel: wallet',
+    '',
+  ].join('\n');
+  const file = join(mkdtempSync(join(tmpdir(), 'tg-offers-')), 'offers.yaml');
+  writeFileSync(file, `${text.trimEnd()}\n${plan}`);
+  return file;
+}
 
 let srv: TestServer;
 before(async () => {
-  srv = await startTestServer();
+  srv = await startTestServer({ env: { TOKENGRID_OFFERS_FILE: offersFile() } });
 });
 after(() => srv.close());
 
@@ -115,6 +137,25 @@ describe('model: "auto"', () => {
     const model = routedModel(r.route);
     assert.ok(model === 'claude-4.7' || model === 'gemini-3-pro', model);
     assert.match(r.route!, /tier=3/);
+  });
+
+  test("a subscriber's auto request goes to what the package pays for, even under auto:best", async () => {
+    const a = await srv.admin('POST', '/admin/accounts', { name: 'auto-subscriber' });
+    const k = await srv.admin('POST', '/admin/keys', { accountId: a.body.id });
+    const call = async (path: string, body: unknown, idem: string): Promise<number> =>
+      (
+        await fetch(srv.url + path, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json', 'idempotency-key': idem },
+          body: JSON.stringify(body),
+        })
+      ).status;
+    assert.equal(await call('/admin/orders/topup', { accountId: a.body.id, amount: '10.00' }, `t-${a.body.id}`), 201);
+    assert.equal(await call('/admin/subscriptions', { accountId: a.body.id, offerId: 'auto-basic-plan', channel: 'wallet' }, `s-${a.body.id}`), 201);
+    await srv.app.refreshPlanLimits();
+    const r = await post('/v1/chat/completions', k.body.key, { model: 'auto:best', messages: hi });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.route, 'model=deepseek-v3.2; reason=best-covered; tier=2', 'the tier-3 models would spill to the wallet');
   });
 
   test('an ordinary model id has no route header', async () => {
