@@ -192,7 +192,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   let planLimits = new Map<string, KeyLimits>();
   // Package model mappings per account (the plan offer's modelMap), refreshed with the plan limits.
   let planModelMaps = new Map<string, ModelMap>();
-  // What each account's package allowance pays for (the plan offer's `models`), for model: "auto".
+  // What each account's allowance still pays for (models of its buckets with something left), for model: "auto".
   let planModels = new Map<string, readonly string[]>();
   const refreshKeys = async (): Promise<void> => {
     const [all, accountsList] = await Promise.all([accountStore.listKeys(), accountStore.listAccounts()]);
@@ -214,8 +214,20 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       if (Object.keys(e.rateLimits).length > 0) next.set(accountId, e.rateLimits);
       const map = e.plan === null ? undefined : offers.holder.current.offers.get(e.plan.offerId)?.modelMap;
       if (map !== undefined) nextMaps.set(accountId, map);
-      const paid = e.plan === null ? undefined : offers.holder.current.offers.get(e.plan.offerId)?.models;
-      if (paid !== undefined && paid !== null) nextModels.set(accountId, paid);
+      // model: "auto" prefers what the allowance still pays for: the models of the account-wide buckets with
+      // something left (wallet and postpaid lines excluded; a bucket for all models covers everything).
+      const nowMs = clock.nowMs();
+      const left = (await charging.listBuckets(accountId)).filter(
+        (b) =>
+          b.kind !== 'wallet' &&
+          b.kind !== 'postpaid_line' &&
+          b.memberId === null &&
+          !b.expired &&
+          b.remaining > 0 &&
+          b.effectiveAtMs <= nowMs &&
+          (b.expiresAtMs === null || b.expiresAtMs > nowMs),
+      );
+      if (!left.some((b) => b.models === null)) nextModels.set(accountId, [...new Set(left.flatMap((b) => b.models ?? []))]);
     }
     planLimits = next;
     planModelMaps = nextMaps;

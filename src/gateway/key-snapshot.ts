@@ -44,7 +44,7 @@ export class KeySnapshot {
     this.#packageModels = new Map(packageModels);
   }
 
-  /** The models an account's package allowance pays for (its plan offer's `models`: ids, aliases, group:x), if any. */
+  /** The models (ids, group names) an account's allowance still pays for; undefined: all of them. */
   packageModels(accountId: string): readonly string[] | undefined {
     return this.#packageModels.get(accountId);
   }

@@ -85,7 +85,10 @@ export interface RequestContext {
   accountLimits?: KeyLimits;
   /** The account's package model mapping (its plan offer's modelMap), applied when resolving the model. */
   modelMap?: ModelMap;
-  /** What the account's package allowance pays for (its plan offer's `models`); read only by `model: "auto"`. */
+  /**
+   * What the account's allowance still pays for (models and groups of its buckets with something left;
+   * undefined: everything, e.g. a bucket for all models); read only by `model: "auto"`.
+   */
   packageModels?: readonly string[];
   /** The response, for headers a stage adds before the head is written (`x-tokengrid-route`). */
   res?: { setHeader(name: string, value: string): unknown; readonly headersSent: boolean };

@@ -23,6 +23,15 @@ function offersFile(): string {
     '    allowance: { tokens: 1M }',
     '    models: [basic]',
     '    channel: wallet',
+    '  auto-tiny-plan:',
+    '    name: "Basic models, a tiny allowance"',
+    '    type: plan',
+    '    price: "0.10"',
+    '    cycle: month',
+    '    allowance: { tokens: 40 }',
+    '    overage: wallet',
+    '    models: [basic]',
+    '    channel: wallet',
     '',
   ].join('\n');
   const file = join(mkdtempSync(join(tmpdir(), 'tg-offers-')), 'offers.yaml');
@@ -139,8 +148,8 @@ describe('model: "auto"', () => {
     assert.match(r.route!, /tier=3/);
   });
 
-  test("a subscriber's auto request goes to what the package pays for, even under auto:best", async () => {
-    const a = await srv.admin('POST', '/admin/accounts', { name: 'auto-subscriber' });
+  async function subscriber(offerId: string): Promise<string> {
+    const a = await srv.admin('POST', '/admin/accounts', { name: `auto-${offerId}` });
     const k = await srv.admin('POST', '/admin/keys', { accountId: a.body.id });
     const call = async (path: string, body: unknown, idem: string): Promise<number> =>
       (
@@ -151,11 +160,29 @@ describe('model: "auto"', () => {
         })
       ).status;
     assert.equal(await call('/admin/orders/topup', { accountId: a.body.id, amount: '10.00' }, `t-${a.body.id}`), 201);
-    assert.equal(await call('/admin/subscriptions', { accountId: a.body.id, offerId: 'auto-basic-plan', channel: 'wallet' }, `s-${a.body.id}`), 201);
+    assert.equal(await call('/admin/subscriptions', { accountId: a.body.id, offerId, channel: 'wallet' }, `s-${a.body.id}`), 201);
     await srv.app.refreshPlanLimits();
-    const r = await post('/v1/chat/completions', k.body.key, { model: 'auto:best', messages: hi });
+    return k.body.key as string;
+  }
+
+  test("a subscriber's auto request goes to what the package pays for, even under auto:best", async () => {
+    const r = await post('/v1/chat/completions', await subscriber('auto-basic-plan'), { model: 'auto:best', messages: hi });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.route, 'model=deepseek-v3.2; reason=best-covered; tier=2', 'the tier-3 models would spill to the wallet');
+  });
+
+  test('once the allowance is used up, auto no longer prefers its models: everything is paid from the wallet', async () => {
+    const key = await subscriber('auto-tiny-plan');
+    const first = await post('/v1/chat/completions', key, {
+      model: 'auto:best',
+      messages: [{ role: 'user', content: 'please write a long answer '.repeat(20) }],
+    });
+    assert.equal(first.status, 200, first.text);
+    assert.match(first.route!, /^model=deepseek-v3.2; reason=best-covered/);
+    await srv.app.refreshPlanLimits();
+    const r = await post('/v1/chat/completions', key, { model: 'auto:best', messages: hi });
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.route!, /reason=best-wallet; tier=3$/);
   });
 
   test('an ordinary model id has no route header', async () => {
