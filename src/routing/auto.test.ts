@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SeededRandom } from '../core/index.ts';
+import { ManualClock, SeededRandom } from '../core/index.ts';
 import type { ModelSpec } from '../catalog/index.ts';
 import { chooseAutoModel, LatencyTracker, parseAutoModel, planAutoAttempts, routeHeader, type AutoChoiceInput, type AutoPolicy } from './index.ts';
 
@@ -83,7 +83,7 @@ describe('auto routing', () => {
   test('balanced weighs measured latency: a much slower cheap model loses to a fast one of the same tier', () => {
     const slow = model('slow', 1, 1, 2, [['a', 1]]);
     const fast = model('fast', 1, 2, 2, [['b', 1]]);
-    const latency = new LatencyTracker();
+    const latency = new LatencyTracker(new ManualClock(0));
     latency.observe('a/slow@r', 5000, 4000);
     latency.observe('b/fast@r', 300, 100);
     const choice = chooseAutoModel(input({ candidates: [slow, fast], latencyMs: (id) => latency.latencyMs(id) }))!;
@@ -97,14 +97,19 @@ describe('auto routing', () => {
     assert.equal(chooseAutoModel(input({ policy: 'cheap', candidates: [down, up], isAvailable: (id) => !id.startsWith('x/') }))!.model.id, 'up');
   });
 
-  test('the latency average moves toward new samples (EWMA) and prefers time to first token when measured', () => {
-    const t = new LatencyTracker(0.5);
+  test('the latency average moves toward new samples (EWMA), prefers time to first token, and goes stale by the clock', () => {
+    const clock = new ManualClock(0);
+    const t = new LatencyTracker(clock, 0.5, 1000);
     t.observe('d', 1000, null);
     assert.equal(t.latencyMs('d'), 1000);
     t.observe('d', 2000, null);
     assert.equal(t.latencyMs('d'), 1500);
     t.observe('d', 2000, 200);
     assert.equal(t.latencyMs('d'), 200);
+    clock.advance(1001);
+    assert.equal(t.latencyMs('d'), undefined, 'stale: unmeasured again');
+    t.observe('d', 400, null);
+    assert.equal(t.latencyMs('d'), 400, 'a stale average restarts from the new sample');
   });
 
   test('power of two choices: of two equally weighted deployments, the faster one is tried first', () => {

@@ -1,4 +1,4 @@
-import type { Random } from '../core/index.ts';
+import type { Clock, Random } from '../core/index.ts';
 import type { Deployment, ModelSpec, Ratio } from '../catalog/index.ts';
 import { type Attempt, weightedOrder } from './plan.ts';
 
@@ -16,21 +16,38 @@ export function parseAutoModel(requested: string): AutoPolicy | 'unknown' | null
   return POLICIES[requested] ?? 'unknown';
 }
 
-/** Exponentially weighted moving averages of latency and time to first token per deployment (ms). */
+/**
+ * Exponentially weighted moving averages of latency and time to first token per deployment (ms). A figure
+ * older than `staleAfterMs` (by the injected clock) counts as unmeasured, so a deployment that was slow once
+ * and then left alone is tried (and measured) again.
+ */
 export class LatencyTracker {
   readonly #latency = new Map<string, number>();
   readonly #ttft = new Map<string, number>();
-  constructor(private readonly alpha = 0.2) {}
+  readonly #atMs = new Map<string, number>();
+  constructor(
+    private readonly clock: Clock,
+    private readonly alpha = 0.2,
+    private readonly staleAfterMs = 300_000,
+  ) {}
   observe(deploymentId: string, latencyMs: number, ttftMs: number | null): void {
-    const prev = this.#latency.get(deploymentId);
+    const stale = this.#stale(deploymentId);
+    const prev = stale ? undefined : this.#latency.get(deploymentId);
     this.#latency.set(deploymentId, prev === undefined ? latencyMs : prev + this.alpha * (latencyMs - prev));
+    if (stale) this.#ttft.delete(deploymentId);
     if (ttftMs !== null) {
       const p = this.#ttft.get(deploymentId);
       this.#ttft.set(deploymentId, p === undefined ? ttftMs : p + this.alpha * (ttftMs - p));
     }
+    this.#atMs.set(deploymentId, this.clock.nowMs());
+  }
+  #stale(deploymentId: string): boolean {
+    const at = this.#atMs.get(deploymentId);
+    return at === undefined || this.clock.nowMs() - at > this.staleAfterMs;
   }
   /** The figure a chooser compares: time to first token when streamed requests measured it, else latency. */
   latencyMs(deploymentId: string): number | undefined {
+    if (this.#stale(deploymentId)) return undefined;
     return this.#ttft.get(deploymentId) ?? this.#latency.get(deploymentId);
   }
   snapshot(): Record<string, { latencyMs: number; ttftMs: number | null }> {
