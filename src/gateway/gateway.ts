@@ -117,7 +117,10 @@ export class Gateway {
   }
 
   countTokens(ctx: Pick<RequestContext, 'key' | 'modelMap'>, req: ChatRequest): number {
-    this.#resolveAllowed(ctx, req.model);
+    const auto = parseAutoModel(req.model);
+    if (auto === 'unknown') this.#chooseAuto(ctx as RequestContext, auto, req.model, 'chat', 0, undefined); // throws: names the policies
+    // A count for `auto` needs no model: the estimate is the same for every chat model.
+    if (auto === null) this.#resolveAllowed(ctx, req.model);
     return estimateChatInputTokens(req);
   }
 

@@ -185,6 +185,12 @@ describe('model: "auto"', () => {
     assert.match(r.route!, /reason=best-wallet; tier=3$/);
   });
 
+  test('count_tokens accepts auto, as Claude Code sends its model there too', async () => {
+    const r = await post('/v1/messages/count_tokens', srv.demoKey, { model: 'auto', messages: hi });
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.body.input_tokens > 0);
+  });
+
   test('an ordinary model id has no route header', async () => {
     const r = await post('/v1/chat/completions', srv.demoKey, { model: 'deepseek-v3.2', messages: hi });
     assert.equal(r.status, 200);
