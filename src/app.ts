@@ -23,7 +23,7 @@ import {
 import { loadConfigFile, parseEnv, resolveConfig, resolveOffersFile, DEFAULT_CONFIG_PATH, type RuntimeConfig } from './config/index.ts';
 import { startEmulator, type Emulator } from './emulator/index.ts';
 import { Gateway, KeySnapshot, RateLimiter, defaultStreamOptions, type StreamOptions } from './gateway/index.ts';
-import { DeploymentHealth } from './routing/index.ts';
+import { DeploymentHealth, LatencyTracker } from './routing/index.ts';
 import { createAnthropicAdapter } from './providers/anthropic/index.ts';
 import { createGeminiAdapter } from './providers/gemini/index.ts';
 import { createOpenAICompatibleAdapter } from './providers/openai-compatible/index.ts';
@@ -192,6 +192,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   let planLimits = new Map<string, KeyLimits>();
   // Package model mappings per account (the plan offer's modelMap), refreshed with the plan limits.
   let planModelMaps = new Map<string, ModelMap>();
+  // What each account's allowance still pays for (models of its buckets with something left), for model: "auto".
+  let planModels = new Map<string, readonly string[]>();
   const refreshKeys = async (): Promise<void> => {
     const [all, accountsList] = await Promise.all([accountStore.listKeys(), accountStore.listAccounts()]);
     keys.replace(
@@ -199,20 +201,37 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       accountsList.filter((a) => a.status === 'active').map((a) => a.id),
       planLimits,
       planModelMaps,
+      planModels,
     );
   };
   const refreshPlanLimits = async (): Promise<void> => {
     const next = new Map<string, KeyLimits>();
     const nextMaps = new Map<string, ModelMap>();
+    const nextModels = new Map<string, readonly string[]>();
     // Runs once billing (below) is built: at its first call and on its timer.
     for (const accountId of new Set((await accountStore.listKeys()).map((k) => k.accountId))) {
       const e = await billing.entitlements(accountId);
       if (Object.keys(e.rateLimits).length > 0) next.set(accountId, e.rateLimits);
       const map = e.plan === null ? undefined : offers.holder.current.offers.get(e.plan.offerId)?.modelMap;
       if (map !== undefined) nextMaps.set(accountId, map);
+      // model: "auto" prefers what the allowance still pays for: the models of the account-wide buckets with
+      // something left (wallet and postpaid lines excluded; a bucket for all models covers everything).
+      const nowMs = clock.nowMs();
+      const left = (await charging.listBuckets(accountId)).filter(
+        (b) =>
+          b.kind !== 'wallet' &&
+          b.kind !== 'postpaid_line' &&
+          b.memberId === null &&
+          !b.expired &&
+          b.remaining > 0 &&
+          b.effectiveAtMs <= nowMs &&
+          (b.expiresAtMs === null || b.expiresAtMs > nowMs),
+      );
+      if (!left.some((b) => b.models === null)) nextModels.set(accountId, [...new Set(left.flatMap((b) => b.models ?? []))]);
     }
     planLimits = next;
     planModelMaps = nextMaps;
+    planModels = nextModels;
     await refreshKeys();
   };
   const accounts: AccountDeps = { store: accountStore, clock, ids, random, onKeysChanged: refreshKeys };
@@ -220,6 +239,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const telemetry = createTelemetry();
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: config.server.upstreamConnectionsMax, pipelining: 1 });
   const health = new DeploymentHealth(clock);
+  const latency = new LatencyTracker(clock);
   const gateway = new Gateway({
     catalog: () => config.catalog,
     providers: () => providers,
@@ -231,6 +251,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     dispatcher,
     charging,
     health,
+    latency,
     limiter: new RateLimiter(),
     random,
     clock,

@@ -151,6 +151,8 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
         startedAt,
         accountLimits: deps.keys.accountLimits(check.key.accountId),
         modelMap: deps.keys.modelMap(check.key.accountId),
+        packageModels: deps.keys.packageModels(check.key.accountId),
+        res,
       };
       if (clientRequestId !== undefined) ctx.clientRequestId = clientRequestId;
       authValue = ctx;

@@ -56,6 +56,8 @@ export interface ModelSpec {
   /** Charge per request on request-count plans (in requests). */
   requestsPerCall: number;
   createdS: number;
+  /** Quality tier for `model: "auto"` (1 = basic .. 3 = best); without one the model is not an auto candidate. */
+  tier?: number;
 }
 
 export interface ModelCatalog {

@@ -111,6 +111,7 @@ export function resolveConfig(
       fallback: m.fallback,
       attemptsMax: m.attemptsMax,
       requestsPerCall: m.requestsPerCall,
+      ...(m.tier === undefined ? {} : { tier: m.tier }),
       createdS: 1_767_225_600,
       cost: {
         currency: m.cost.currency,

@@ -46,6 +46,8 @@ export const modelSchema = z
       .strict(),
     coins: z.object({ input: ratio, output: ratio, cachedInput: ratio.optional(), cacheWrite: ratio.optional(), reasoning: ratio.optional() }).strict(),
     requestsPerCall: z.number().int().positive().default(1),
+    /** Quality tier for `model: "auto"` (1 = basic .. 3 = best); a model without a tier is never chosen by auto. */
+    tier: z.number().int().min(1).max(3).optional(),
   })
   .strict();
 

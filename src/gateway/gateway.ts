@@ -1,7 +1,17 @@
 import { TokenGridError, type Clock, type ErrorCode, type Random } from '../core/index.ts';
 import type { KeyLimits } from '../accounts/index.ts';
 import { isModelAllowed, resolveModel, vendorCostMicros, type ModelCatalog, type ModelSpec } from '../catalog/index.ts';
-import { planAttempts, type Attempt, type DeploymentHealth } from '../routing/index.ts';
+import {
+  chooseAutoModel,
+  parseAutoModel,
+  planAttempts,
+  planAutoAttempts,
+  routeHeader,
+  type Attempt,
+  type AutoPolicy,
+  type DeploymentHealth,
+  type LatencyTracker,
+} from '../routing/index.ts';
 import { UpstreamError, type AdapterKind, type ProviderAdapter, type ProviderConfig, type UpstreamCall, type UpstreamStream } from '../providers/index.ts';
 import {
   boundTextTokens,
@@ -46,6 +56,8 @@ export interface GatewayDeps {
   dispatcher: UpstreamCall['dispatcher'];
   charging: ChargingPort;
   health: DeploymentHealth;
+  /** Latency EWMAs per deployment, fed at settle for auto-eligible models (tiered), read by `model: "auto"`. */
+  latency?: LatencyTracker;
   limiter: RateLimiter;
   random: Random;
   clock: Clock;
@@ -105,7 +117,10 @@ export class Gateway {
   }
 
   countTokens(ctx: Pick<RequestContext, 'key' | 'modelMap'>, req: ChatRequest): number {
-    this.#resolveAllowed(ctx, req.model);
+    const auto = parseAutoModel(req.model);
+    if (auto === 'unknown') this.#chooseAuto(ctx as RequestContext, auto, req.model, 'chat', 0, undefined); // throws: names the policies
+    // A count for `auto` needs no model: the estimate is the same for every chat model.
+    if (auto === null) this.#resolveAllowed(ctx, req.model);
     return estimateChatInputTokens(req);
   }
 
@@ -116,8 +131,10 @@ export class Gateway {
   }
 
   /** The catalog model a request for `requested` would use (package mapping, aliases), if the key may use it. */
-  resolve(ctx: Pick<RequestContext, 'key' | 'modelMap'>, requested: string): ModelSpec {
-    return this.#resolveAllowed(ctx, requested);
+  resolve(ctx: Pick<RequestContext, 'key' | 'modelMap'> & Partial<RequestContext>, requested: string): ModelSpec {
+    const auto = parseAutoModel(requested);
+    if (auto === null || ctx.requestId === undefined) return this.#resolveAllowed(ctx, requested);
+    return this.#chooseAuto(ctx as RequestContext, auto, requested, 'chat', 0, undefined);
   }
 
   #resolveAllowed(ctx: Pick<RequestContext, 'key' | 'modelMap'>, requested: string): ModelSpec {
@@ -234,7 +251,8 @@ export class Gateway {
         break;
       }
     }
-    const model = this.#resolveAllowed(ctx, requested);
+    const auto = parseAutoModel(requested);
+    const model = auto === null ? this.#resolveAllowed(ctx, requested) : this.#chooseAuto(ctx, auto, requested, kind, tokensInputEstimate, tokensOutputAsked);
     if (model.kind !== kind) {
       throw new TokenGridError(
         'invalid_request',
@@ -297,7 +315,10 @@ export class Gateway {
     f.tokensOutputGranted = reserved.value.tokensOutputGranted;
     f.tokensOutputMax = tokensOutputMax;
     // Plan. An empty plan is refused here; the lifecycle's `finally` releases the hold.
-    f.attempts = planAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.deps.random);
+    f.attempts =
+      auto === null
+        ? planAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.deps.random)
+        : planAutoAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.#latencyOf, this.deps.random);
     if (f.attempts.length === 0) {
       throw new TokenGridError('no_healthy_deployment', `Every deployment of '${model.id}' is cooling down after failures; try again shortly.`);
     }
@@ -305,6 +326,54 @@ export class Gateway {
 
   /** One closure for the gateway's life, not one per request. */
   readonly #isAvailable = (deploymentId: string): boolean => this.deps.health.isAvailable(deploymentId);
+  readonly #latencyOf = (deploymentId: string): number | undefined => this.deps.latency?.latencyMs(deploymentId);
+
+  /**
+   * `model: "auto"` (issue 17 item 1): the model is chosen among the tiered models of this kind the key may
+   * use (routing/auto.ts), the package's covered models first. The choice goes out as `x-tokengrid-route`
+   * and in a log line with the request id (the usage record keeps the model actually used).
+   */
+  #chooseAuto(
+    ctx: RequestContext,
+    policy: AutoPolicy | 'unknown',
+    requested: string,
+    kind: ModelSpec['kind'],
+    tokensInput: number,
+    tokensOutput: number | undefined,
+  ): ModelSpec {
+    if (policy === 'unknown') {
+      throw new TokenGridError('model_not_found', `Unknown routing policy '${requested}': use 'auto' (balanced), 'auto:cheap' or 'auto:best'.`, 'model');
+    }
+    const earlier = ctx.autoRoute;
+    if (earlier !== undefined && earlier.requested === requested && earlier.model.kind === kind) return earlier.model;
+    const catalog = this.deps.catalog();
+    const candidates: ModelSpec[] = [];
+    for (const m of catalog.models.values()) {
+      if (m.kind === kind && m.tier !== undefined && m.contextWindow >= tokensInput && isModelAllowed(catalog, ctx.key.allowedModels, m)) candidates.push(m);
+    }
+    const paid = ctx.packageModels;
+    const choice = chooseAutoModel({
+      policy,
+      candidates,
+      covered: (m) => paid === undefined || paid.includes(m.id) || m.groups.some((g) => paid.includes(g) || paid.includes(`group:${g}`)),
+      isAvailable: this.#isAvailable,
+      latencyMs: this.#latencyOf,
+      tokensInput,
+      tokensOutput: tokensOutput ?? 512,
+    });
+    if (choice === null) {
+      throw new TokenGridError(
+        'model_not_found',
+        `No model this API key may use is available for '${requested}'. GET /v1/models lists the models this key may use.`,
+        'model',
+      );
+    }
+    const route = routeHeader(choice);
+    ctx.autoRoute = { requested, model: choice.model, route };
+    if (ctx.res !== undefined && !ctx.res.headersSent) ctx.res.setHeader('x-tokengrid-route', route);
+    this.deps.log?.('info', { requestId: ctx.requestId, requested, model: choice.model.id, reason: choice.reason, tier: choice.model.tier }, 'auto route');
+    return choice.model;
+  }
 
   #fallbacks(model: ModelSpec, kind: ModelSpec['kind']): readonly ModelSpec[] {
     if (model.fallback.length === 0) return NO_MODELS;
@@ -745,6 +814,7 @@ export class Gateway {
       vendorCostMicros: vendorCostMicros(model, usage),
       ...(ctx.clientRequestId === undefined ? {} : { clientRequestId: ctx.clientRequestId }),
     });
+    if (deployment !== undefined && s.status === 'ok' && model.tier !== undefined) this.deps.latency?.observe(deployment.id, latencyMs, s.ttftMs);
     this.deps.metrics.tokens(s.model.id, provider, usage);
     if (usage.serverToolRequests !== undefined && usage.serverToolRequests > 0) {
       // Billed per request by the vendor, not priced here yet (issue 12 attack report F8): counted and logged.

@@ -21,6 +21,7 @@ export class KeySnapshot {
   #activeAccounts = new Set<string>();
   #accountLimits = new Map<string, KeyLimits>();
   #modelMaps = new Map<string, ModelMap>();
+  #packageModels = new Map<string, readonly string[]>();
 
   /**
    * Swap in a new snapshot. accountLimits are the limits of each account's plan (shared by all its keys);
@@ -31,6 +32,7 @@ export class KeySnapshot {
     activeAccountIds: Iterable<string>,
     accountLimits: ReadonlyMap<string, KeyLimits> = new Map(),
     modelMaps: ReadonlyMap<string, ModelMap> = new Map(),
+    packageModels: ReadonlyMap<string, readonly string[]> = new Map(),
   ): void {
     const next = new Map<string, ApiKeyRecord>();
     for (const k of keys) next.set(k.hash, Object.freeze({ ...k }));
@@ -39,6 +41,12 @@ export class KeySnapshot {
     this.#activeAccounts = new Set(activeAccountIds);
     this.#accountLimits = new Map(accountLimits);
     this.#modelMaps = new Map(modelMaps);
+    this.#packageModels = new Map(packageModels);
+  }
+
+  /** The models (ids, group names) an account's allowance still pays for; undefined: all of them. */
+  packageModels(accountId: string): readonly string[] | undefined {
+    return this.#packageModels.get(accountId);
   }
 
   /** The model mapping of an account's package (its plan offer's modelMap), if it has one. */

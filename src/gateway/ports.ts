@@ -1,6 +1,6 @@
 import type { ApiKeyRecord, KeyLimits } from '../accounts/index.ts';
 import type { Usage } from '../wire/index.ts';
-import type { ModelMap } from '../catalog/index.ts';
+import type { ModelMap, ModelSpec } from '../catalog/index.ts';
 import type { Result } from '../core/index.ts';
 import type { CallSignal } from '../providers/index.ts';
 
@@ -85,4 +85,13 @@ export interface RequestContext {
   accountLimits?: KeyLimits;
   /** The account's package model mapping (its plan offer's modelMap), applied when resolving the model. */
   modelMap?: ModelMap;
+  /**
+   * What the account's allowance still pays for (models and groups of its buckets with something left;
+   * undefined: everything, e.g. a bucket for all models); read only by `model: "auto"`.
+   */
+  packageModels?: readonly string[];
+  /** The response, for headers a stage adds before the head is written (`x-tokengrid-route`). */
+  res?: { setHeader(name: string, value: string): unknown; readonly headersSent: boolean };
+  /** The model `auto` chose for this request, kept so the shell's early resolve and the admission agree. */
+  autoRoute?: { requested: string; model: ModelSpec; route: string };
 }

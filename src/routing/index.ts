@@ -1,2 +1,3 @@
 export * from './health.ts';
 export * from './plan.ts';
+export * from './auto.ts';
