@@ -18,6 +18,7 @@ import {
   chatInputTokens,
   estimateChatInputTokens,
   estimateTextTokens,
+  floorTextTokens,
   floorUsage,
   zeroUsage,
   type ChatRequest,
@@ -236,6 +237,7 @@ export class Gateway {
         tokensOutputAsked = req.maxTokensOutput;
         tokensInputEstimate = est + 4;
         tokensInputBound = boundTextTokens(prompt, est) + 4;
+        tokensInputFloorBase = floorTextTokens(prompt, est) + 4;
         break;
       }
       case 'embeddings': {
@@ -875,8 +877,9 @@ class Flight implements FlightView, Settlement {
   reservationId = '';
   tokensInputEstimate = 0;
   /**
-   * The part of the input estimate the usage floor applies to (issue 12 F8): for chat, text, not the fixed
-   * per-image charge (a low-detail image really costs far less); otherwise the whole estimate.
+   * The base the usage floor applies to (issue 12 F8, attack round 2 N2): for chat and completions, floorTextTokens
+   * of each text (estimate or ASCII bound, the larger) plus framing, not the fixed per-image charge (a low-detail
+   * image really costs far less); for embeddings the estimate.
    */
   tokensInputFloorBase = 0;
   tokensOutputGranted = 0;

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { encode, encodeChat } from 'gpt-tokenizer/encoding/o200k_base';
 import type { ChatRequest } from './types.ts';
 import {
+  asciiBoundTokens,
   boundTextTokens,
   chatInputTokens,
   cutTextAtTokens,
@@ -12,7 +13,9 @@ import {
   meterTextTokens,
   rawTextTokens,
   TextMeter,
+  floorTextTokens,
   floorUsage,
+  USAGE_FLOOR_FACTOR,
   TOKENS_PER_IMAGE_ESTIMATE,
   upperBoundTextTokens,
 } from './estimate.ts';
@@ -743,10 +746,11 @@ describe('floorUsage: reported usage far below the gateway estimate is raised (i
     assert.equal(f.floored, undefined);
   });
 
-  test('1 input token reported for an estimated 17,540 is charged half the estimate; output too', () => {
+  test('1 input token reported for a floor base of 17,540 is charged 0.7 of it; output too', () => {
     const f = floorUsage({ ...zeroUsage(), tokensInput: 1, tokensOutput: 1 }, 17_540, 300);
-    assert.equal(f.usage.tokensInput, 8_770);
-    assert.equal(f.usage.tokensOutput, 150);
+    assert.equal(USAGE_FLOOR_FACTOR, 0.7);
+    assert.equal(f.usage.tokensInput, 12_278);
+    assert.equal(f.usage.tokensOutput, 210);
     assert.equal(f.floored, 'input+output');
   });
 
@@ -756,7 +760,7 @@ describe('floorUsage: reported usage far below the gateway estimate is raised (i
     assert.equal(floorUsage(cached, 10_000, 50).usage, cached);
     // A total below the floor is raised; the cached subset stays, the uncached part grows.
     const low = floorUsage({ ...zeroUsage(), tokensInput: 3_000, tokensCachedInput: 2_500, tokensCacheWrite: 400, tokensOutput: 50 }, 10_000, 50);
-    assert.deepEqual(low.usage, { ...zeroUsage(), tokensInput: 5_000, tokensCachedInput: 2_500, tokensCacheWrite: 400, tokensOutput: 50 });
+    assert.deepEqual(low.usage, { ...zeroUsage(), tokensInput: 7_000, tokensCachedInput: 2_500, tokensCacheWrite: 400, tokensOutput: 50 });
     assert.equal(low.floored, 'input');
   });
 
@@ -766,9 +770,66 @@ describe('floorUsage: reported usage far below the gateway estimate is raised (i
         const u = { ...zeroUsage(), tokensInput: inp, tokensOutput: out };
         const f = floorUsage(u, est, delivered).usage;
         assert.ok(f.tokensInput >= inp && f.tokensOutput >= out);
-        assert.ok(f.tokensInput >= Math.ceil(est / 2) && f.tokensOutput >= Math.ceil(delivered / 2));
+        assert.ok(f.tokensInput >= Math.ceil(est * 0.7) && f.tokensOutput >= Math.ceil(delivered * 0.7));
         if (inp >= est && out >= delivered) assert.equal(f, u);
       }),
+    );
+  });
+});
+
+describe('the usage floor base (attack round 2 N2): punctuation is floored near its o200k count, honest text is not', () => {
+  const PUNCT = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
+  const floorOf = (s: string): number => Math.ceil(floorTextTokens(s, estimateTextTokens(s)) * USAGE_FLOOR_FACTOR);
+
+  test('English, code, JSON and numbers: the floor stays at or below the o200k count (Rust within 4 %)', () => {
+    for (const c of CORPUS.filter((x) => ['english', 'code', 'json', 'numbers'].includes(x.kind))) {
+      const real = encode(c.text).length;
+      if (real < 5) continue; // a one-token text rounds up
+      assert.ok(floorOf(c.text) <= Math.ceil(real * 1.04), `${c.name}: floor ${floorOf(c.text)} > o200k ${real}`);
+    }
+  });
+
+  test('Chinese and other scripts are floored on the estimate, not on their UTF-8 bytes', () => {
+    for (const c of CORPUS.filter((x) => x.kind === 'chinese' || x.kind === 'other-language')) {
+      const e = estimateTextTokens(c.text);
+      const real = encode(c.text).length;
+      assert.ok(floorOf(c.text) <= real, `${c.name}: floor ${floorOf(c.text)} > o200k ${real}`);
+      assert.ok(floorTextTokens(c.text, e) < boundTextTokens(c.text, e), `${c.name}: the floor base is below the byte-level hold`);
+    }
+  });
+
+  test('the 60,000-character punctuation prompt of the report is floored at >= 0.8x o200k (was 0.17x)', () => {
+    const s = Array.from({ length: 60_000 }, (_, i) => '!@#$%^&*()_+{}|:<>?~`-=[];,./'[(i * 7) % 29]).join('');
+    const real = encode(s).length;
+    assert.ok(floorOf(s) >= 0.8 * real, `floor ${floorOf(s)} for o200k ${real}`);
+    assert.ok(Math.ceil(estimateTextTokens(s) * 0.5) < 0.2 * real, 'the old floor (half the estimate) was below 0.2x');
+  });
+
+  test('uniformly random punctuation: the floor is at least 0.75x the o200k count (property over seeds and lengths)', () => {
+    // Uniform draws, as an attacker without a tokenizer sends; hand-picked runs ("!!" pairs) go a little lower.
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 30 }), fc.integer({ min: 200, max: 3000 }), (seed, n) => {
+        let x = seed;
+        let s = '';
+        for (let i = 0; i < n; i++) {
+          x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+          s += PUNCT[(x >>> 8) % PUNCT.length];
+        }
+        assert.ok(floorOf(s) >= 0.75 * encode(s).length, `${floorOf(s)} < 0.75 x ${encode(s).length}`);
+      }),
+      { numRuns: 100, seed: 20261207 },
+    );
+  });
+
+  test('the floor base is never below the estimate nor above the ASCII bound plus the estimate (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (s) => {
+        const e = estimateTextTokens(s);
+        const f = floorTextTokens(s, e);
+        assert.ok(f >= e);
+        assert.ok(f <= Math.max(e, asciiBoundTokens(s)));
+      }),
+      { numRuns: 300, seed: 20261207 },
     );
   });
 });

@@ -243,7 +243,7 @@ const RANDOM_LETTER_TOKENS = 0.65;
  * and runs of spaces or tabs count as the estimate's whitespace does, rounded up. Non-ASCII characters end runs
  * and count nothing here (the caller bounds them by their bytes).
  */
-export function asciiBoundTokens(text: string): number {
+export function asciiBoundTokens(text: string, floor = false): number {
   let tokens = 0;
   const n = text.length;
   let i = 0;
@@ -290,7 +290,8 @@ export function asciiBoundTokens(text: string): number {
       }
       // One symbol before a word is read with it ("\"name", ".get"): a part of a token.
       const before = p === 1 && i < n && ((ASCII_CLASS[text.charCodeAt(i)] ?? 0) & CLASS_MASK) === C_LETTER;
-      tokens += before ? PUNCT_BEFORE_WORD_BOUND_TOKENS : 1 + (p - 1) * PUNCT_RUN_EXTRA_TOKENS;
+      if (floor) tokens += before ? PUNCT_BEFORE_WORD_TOKENS : 1 + Math.max(0, p - FLOOR_PUNCT_RUN_MERGED) * PUNCT_RUN_EXTRA_TOKENS;
+      else tokens += before ? PUNCT_BEFORE_WORD_BOUND_TOKENS : 1 + (p - 1) * PUNCT_RUN_EXTRA_TOKENS;
     } else if (k === C_SPACE) {
       let spaces = 0;
       let newlines = 0;
@@ -313,6 +314,11 @@ export function asciiBoundTokens(text: string): number {
 }
 
 const ASCII_BOUND_SLACK = 2;
+/**
+ * For the usage floor (floorTextTokens): a punctuation run this long or shorter is one token, as the common
+ * ones in code and JSON are ("\":\"", "});", "},{"); each further character costs PUNCT_RUN_EXTRA_TOKENS.
+ */
+const FLOOR_PUNCT_RUN_MERGED = 4;
 /** Each further symbol of a punctuation run (o200k: 0.66 a character on random symbols). */
 const PUNCT_RUN_EXTRA_TOKENS = 0.75;
 const PUNCT_BEFORE_WORD_BOUND_TOKENS = 0.75;
@@ -506,15 +512,17 @@ function partTokens(p: ContentPart): number {
 export function chatInputTokens(req: ChatRequest): { estimate: number; bound: number; text: number } {
   let est = TOKENS_PER_REQUEST_ESTIMATE;
   let bound = TOKENS_PER_REQUEST_ESTIMATE;
-  let images = 0;
+  let floor = TOKENS_PER_REQUEST_ESTIMATE;
   const text = (t: string, extra = 0): void => {
     const e = estimateTextTokens(t);
     est += e + extra;
     bound += boundTextTokens(t, e) + extra;
+    floor += floorTextTokens(t, e) + extra;
   };
   for (const m of req.messages) {
     est += TOKENS_PER_MESSAGE_ESTIMATE;
     bound += TOKENS_PER_MESSAGE_ESTIMATE;
+    floor += TOKENS_PER_MESSAGE_ESTIMATE;
     if (m.name !== undefined) text(m.name);
     for (const p of m.content) {
       switch (p.type) {
@@ -524,7 +532,6 @@ export function chatInputTokens(req: ChatRequest): { estimate: number; bound: nu
         case 'image':
           est += TOKENS_PER_IMAGE_ESTIMATE;
           bound += TOKENS_PER_IMAGE_ESTIMATE;
-          images++;
           break;
         case 'tool_call':
           text(p.name, TOKENS_PER_TOOL_ITEM_ESTIMATE);
@@ -542,8 +549,8 @@ export function chatInputTokens(req: ChatRequest): { estimate: number; bound: nu
     text(JSON.stringify(t.parameters));
   }
   if (req.responseFormat?.type === 'json_schema') text(JSON.stringify(req.responseFormat.schema));
-  // `text`: the estimate without the fixed per-image charge (the base of the usage floor, issue 12 F8).
-  return { estimate: est, bound, text: est - images * TOKENS_PER_IMAGE_ESTIMATE };
+  // `text`: the usage floor's base (floorTextTokens per text plus framing), without the fixed per-image charge.
+  return { estimate: est, bound, text: floor };
 }
 
 export function estimateChatInputTokens(req: ChatRequest): number {
@@ -563,30 +570,40 @@ export function estimateChatInputTokens(req: ChatRequest): number {
 }
 
 /**
- * The usage floor (issue 12 F8, ARCHITECTURE.md "overshoot bound"): an upstream's reported usage is charged
- * unless it is far below what the gateway itself saw. The estimator errs high by design (estimate/o200k in
- * [0.9, 1.4] per sample, see estimate.test.ts) and other tokenizers count up to ~30% fewer tokens than o200k
- * on some text (Qwen and DeepSeek on Chinese, Gemini on code): 0.5 leaves room for both, so an honest
- * report never meets the floor while a report of 1 token for an 88 KB prompt does.
+ * The usage floor (issue 12 F8 and attack round 2 N2, ARCHITECTURE.md "overshoot bound"): an upstream's reported
+ * usage is charged unless it is below USAGE_FLOOR_FACTOR x what the gateway itself saw. One factor, one rule, for
+ * streamed and non-streamed requests and for input and output. The input base is floorTextTokens per text: the
+ * larger of the estimate and the ASCII bound (punctuation and random ASCII, which the estimate counts ~3x low),
+ * without the byte-level bound of non-ASCII text (that holds balance, but as a floor it would charge honest
+ * tokenizers 3-5x on Chinese). Measured with gpt-tokenizer o200k_base (estimate.test.ts corpus): base/o200k is
+ * 1.05-1.48 on English, code, JSON and numbers (worst: Rust 1.48, C and Go 1.42), 0.94-1.19 on punctuation and
+ * random ASCII (random printable 0.94, 60,000 punctuation characters 1.145). At 0.7 the floor is <= 1.0x o200k
+ * on the corpus except Rust (1.035x) and 0.66-0.84x o200k on the attack texts (punctuation 0.80x, was 0.17x).
+ * The output base is the metered delivered text (calibrated, about 1.0x o200k, no margin).
  */
-export const USAGE_FLOOR_INPUT_FACTOR = 0.5;
-/** Output: the metered delivered text (calibrated, about 1.0 x o200k, no margin) times this. */
-export const USAGE_FLOOR_OUTPUT_FACTOR = 0.5;
+export const USAGE_FLOOR_FACTOR = 0.7;
+export const USAGE_FLOOR_INPUT_FACTOR = USAGE_FLOOR_FACTOR;
+export const USAGE_FLOOR_OUTPUT_FACTOR = USAGE_FLOOR_FACTOR;
+
+/** The usage floor's input base of one text (see USAGE_FLOOR_FACTOR); `estimate` is estimateTextTokens(text). */
+export function floorTextTokens(text: string, estimate: number): number {
+  return Math.max(estimate, asciiBoundTokens(text, true));
+}
 
 /**
- * Usage to charge: input = max(reported input incl. cached and cache writes, estimate x 0.5); output =
- * max(reported, metered delivered output x 0.5). Cached and cache-write counts stay as reported (prompt
+ * Usage to charge: input = max(reported input incl. cached and cache writes, floor base x USAGE_FLOOR_FACTOR);
+ * output = max(reported, metered delivered output x USAGE_FLOOR_FACTOR). Cached and cache-write counts stay as reported (prompt
  * caching legitimately lowers the price): a raised total adds uncached tokens. `floored` names what was
  * raised, or is undefined when the report stood. `tokensOutputDelivered` should count what the model
  * generated (text, thinking, tool calls), not tool results it relayed.
  */
 export function floorUsage(
   u: Usage,
-  tokensInputEstimate: number,
+  tokensInputFloorBase: number,
   tokensOutputDelivered: number,
 ): { usage: Usage; floored: 'input' | 'output' | 'input+output' | undefined } {
-  const inFloor = Math.ceil(tokensInputEstimate * USAGE_FLOOR_INPUT_FACTOR);
-  const outFloor = Math.ceil(tokensOutputDelivered * USAGE_FLOOR_OUTPUT_FACTOR);
+  const inFloor = Math.ceil(tokensInputFloorBase * USAGE_FLOOR_FACTOR);
+  const outFloor = Math.ceil(tokensOutputDelivered * USAGE_FLOOR_FACTOR);
   const inRaised = u.tokensInput < inFloor;
   const outRaised = u.tokensOutput < outFloor;
   if (!inRaised && !outRaised) return { usage: u, floored: undefined };

@@ -162,7 +162,7 @@ describe('F8: upstream-reported usage far below what the gateway saw is raised t
     ['openai, streamed', 'liar-underreport', '/v1/chat/completions', true],
     ['anthropic, non-streamed', 'liar-underreport-claude', '/v1/messages', false],
   ] as const) {
-    test(`an 88 KB prompt reported as 1 input token is charged at least half the gateway's estimate (${label})`, async () => {
+    test(`an 88 KB prompt reported as 1 input token is charged at least 0.7x the gateway's estimate (${label})`, async () => {
       const a = await account(100_000);
       const body: Record<string, unknown> = { model, max_tokens: 50, messages: [{ role: 'user', content: prompt }] };
       if (stream) Object.assign(body, { stream: true, stream_options: { include_usage: true } });
@@ -172,7 +172,7 @@ describe('F8: upstream-reported usage far below what the gateway saw is raised t
       const estimate = estimateTextTokens(prompt);
       const real = encode(prompt).length;
       figure(`F8.${label}`, { promptBytes: prompt.length, o200k: real, estimate, chargedInput: rec.usage.tokensInput, usageEstimated: rec.usageEstimated });
-      assert.ok(rec.usage.tokensInput >= Math.ceil(estimate * 0.5), `charged ${rec.usage.tokensInput} input tokens for ~${real}`);
+      assert.ok(rec.usage.tokensInput >= Math.ceil(estimate * 0.7), `charged ${rec.usage.tokensInput} input tokens for ~${real}`);
       assert.equal(rec.usageEstimated, true, 'a floored record is flagged');
       if (!stream) {
         const told = path === '/v1/messages' ? r.body.usage.input_tokens : r.body.usage.prompt_tokens;
@@ -181,6 +181,31 @@ describe('F8: upstream-reported usage far below what the gateway saw is raised t
       await audit(a.id);
     });
   }
+
+  test('a 60,000-character punctuation prompt reported as 1 input token is charged >= 0.8x its o200k count, streamed or not, the same (attack round 2 N2)', async () => {
+    // Before: 6,724 non-streamed (half the estimate) and 13,448 streamed, for 39,310 o200k tokens.
+    const prompt = Array.from({ length: 60_000 }, (_, i) => '!@#$%^&*()_+{}|:<>?~`-=[];,./'[(i * 7) % 29]).join('');
+    const real = encode(prompt).length;
+    const charged: number[] = [];
+    for (const [stream, includeUsage] of [
+      [false, false],
+      [true, true],
+      [true, false], // no usage event at all: the estimate, then the same floor
+    ] as const) {
+      const a = await account(200_000);
+      const body: Record<string, unknown> = { model: 'liar-underreport', max_tokens: 5, messages: [{ role: 'user', content: prompt }] };
+      if (stream) Object.assign(body, { stream: true, ...(includeUsage ? { stream_options: { include_usage: true } } : {}) });
+      const r = await post(a, '/v1/chat/completions', body);
+      assert.equal(r.status, 200, typeof r.body === 'string' ? r.body.slice(0, 300) : JSON.stringify(r.body));
+      const rec = await record(r);
+      figure(`N2.${stream ? `streamed${includeUsage ? '' : ' without include_usage'}` : 'non-streamed'}`, { o200k: real, chargedInput: rec.usage.tokensInput });
+      assert.ok(rec.usage.tokensInput >= 0.8 * real, `charged ${rec.usage.tokensInput} input tokens for ${real}`);
+      assert.equal(rec.usageEstimated, true, 'a floored record is flagged');
+      charged.push(rec.usage.tokensInput);
+      await audit(a.id);
+    }
+    assert.deepEqual(charged, [charged[0], charged[0], charged[0]], 'streamed and non-streamed requests are floored by one rule');
+  });
 
   test('the floor is counted in /metrics', async () => {
     const m = await fetch(`${srv.url}/metrics`);
