@@ -59,6 +59,8 @@ import { openRootAdminKeys } from './app/admin-keys.ts';
 import { bootstrapDemoAccount } from './app/bootstrap.ts';
 import { openOffersFile } from './app/offers-file.ts';
 import { signingSecret } from './app/signing-secrets.ts';
+import { createGuardrailStage } from './app/guardrail-stage.ts';
+import { compileRules, type ModerationPort } from './guardrails/index.ts';
 import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
 
 export interface AppOptions {
@@ -81,6 +83,8 @@ export interface AppOptions {
   timers?: boolean;
   /** How often the sweeper expires abandoned reservations (default 15 s). */
   sweepIntervalMs?: number;
+  /** The security pack's external moderation service (default none): a flagged input is refused with content_blocked. */
+  moderation?: ModerationPort;
 }
 
 export { ADMIN_KEY_MIN_LENGTH } from './config/index.ts';
@@ -192,6 +196,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   let planLimits = new Map<string, KeyLimits>();
   // Package model mappings per account (the plan offer's modelMap), refreshed with the plan limits.
   let planModelMaps = new Map<string, ModelMap>();
+  // Features switched on by each account's live add-ons (security_pack enables the guardrail stage).
+  let planFeatures = new Map<string, ReadonlySet<string>>();
   const refreshKeys = async (): Promise<void> => {
     const [all, accountsList] = await Promise.all([accountStore.listKeys(), accountStore.listAccounts()]);
     keys.replace(
@@ -199,25 +205,43 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       accountsList.filter((a) => a.status === 'active').map((a) => a.id),
       planLimits,
       planModelMaps,
+      planFeatures,
     );
   };
   const refreshPlanLimits = async (): Promise<void> => {
     const next = new Map<string, KeyLimits>();
     const nextMaps = new Map<string, ModelMap>();
+    const nextFeatures = new Map<string, ReadonlySet<string>>();
     // Runs once billing (below) is built: at its first call and on its timer.
     for (const accountId of new Set((await accountStore.listKeys()).map((k) => k.accountId))) {
       const e = await billing.entitlements(accountId);
       if (Object.keys(e.rateLimits).length > 0) next.set(accountId, e.rateLimits);
       const map = e.plan === null ? undefined : offers.holder.current.offers.get(e.plan.offerId)?.modelMap;
       if (map !== undefined) nextMaps.set(accountId, map);
+      if (e.features.length > 0) nextFeatures.set(accountId, new Set(e.features.map((x) => x.feature)));
     }
     planLimits = next;
     planModelMaps = nextMaps;
+    planFeatures = nextFeatures;
     await refreshKeys();
   };
   const accounts: AccountDeps = { store: accountStore, clock, ids, random, onKeysChanged: refreshKeys };
 
   const telemetry = createTelemetry();
+  // The security protection pack (issue 17 item 7): operator rules from config `guardrails`, hits counted per kind.
+  const guardrailRules = compileRules(config.file.guardrails ?? {});
+  const guardrailHits = new Counter({
+    name: 'tokengrid_guardrail_hits_total',
+    help: 'Guardrail hits of the security protection pack, by kind (phone, id, card, email, pattern, keyword, block_pattern, moderation).',
+    labelNames: ['kind'],
+    registers: [telemetry.registry],
+  });
+  const guardrailStage = createGuardrailStage({
+    rules: () => guardrailRules,
+    ...(opts.moderation !== undefined ? { moderation: opts.moderation } : {}),
+    onHit: (kind, n) => guardrailHits.inc({ kind }, n),
+    log: (obj, msg) => logger.info(obj, msg),
+  });
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: config.server.upstreamConnectionsMax, pipelining: 1 });
   const health = new DeploymentHealth(clock);
   const gateway = new Gateway({
@@ -240,6 +264,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
     log: (level, obj, msg) => logger[level](obj, msg),
     keys,
+    stages: [guardrailStage],
   });
 
   // Admin key: data/admin-key (created with mode 0600 on the first start), and TOKENGRID_ADMIN_KEY when set.

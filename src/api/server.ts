@@ -153,6 +153,7 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
         modelMap: deps.keys.modelMap(check.key.accountId),
       };
       if (clientRequestId !== undefined) ctx.clientRequestId = clientRequestId;
+      if (deps.keys.hasFeature(check.key.accountId, 'security_pack')) ctx.guardrails = true;
       authValue = ctx;
     } else if (route.auth === 'admin') {
       const admin: AdminIdentity | undefined = deps.authenticateAdmin(bearerToken(req));

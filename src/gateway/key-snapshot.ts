@@ -21,6 +21,7 @@ export class KeySnapshot {
   #activeAccounts = new Set<string>();
   #accountLimits = new Map<string, KeyLimits>();
   #modelMaps = new Map<string, ModelMap>();
+  #features = new Map<string, ReadonlySet<string>>();
 
   /**
    * Swap in a new snapshot. accountLimits are the limits of each account's plan (shared by all its keys);
@@ -31,6 +32,7 @@ export class KeySnapshot {
     activeAccountIds: Iterable<string>,
     accountLimits: ReadonlyMap<string, KeyLimits> = new Map(),
     modelMaps: ReadonlyMap<string, ModelMap> = new Map(),
+    features: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
   ): void {
     const next = new Map<string, ApiKeyRecord>();
     for (const k of keys) next.set(k.hash, Object.freeze({ ...k }));
@@ -39,6 +41,12 @@ export class KeySnapshot {
     this.#activeAccounts = new Set(activeAccountIds);
     this.#accountLimits = new Map(accountLimits);
     this.#modelMaps = new Map(modelMaps);
+    this.#features = new Map(features);
+  }
+
+  /** Does the account have a feature switched on by a live add-on (entitlements' features, e.g. security_pack)? */
+  hasFeature(accountId: string, feature: string): boolean {
+    return this.#features.get(accountId)?.has(feature) === true;
   }
 
   /** The model mapping of an account's package (its plan offer's modelMap), if it has one. */

@@ -85,4 +85,6 @@ export interface RequestContext {
   accountLimits?: KeyLimits;
   /** The account's package model mapping (its plan offer's modelMap), applied when resolving the model. */
   modelMap?: ModelMap;
+  /** The account has the security protection pack (feature `security_pack`): the guardrail stage applies. */
+  guardrails?: true;
 }
