@@ -75,7 +75,14 @@ export function createGuardrailStage(deps: GuardrailStageDeps): Stage {
         );
       }
       if (deps.moderation !== undefined && text.length !== 0) {
-        const verdict = await deps.moderation.moderate(text);
+        let verdict: { flagged: boolean; categories?: string[] } = { flagged: false };
+        try {
+          verdict = await deps.moderation.moderate(text);
+        } catch (e) {
+          // Fail open: an unavailable moderation service does not stop the account's traffic (logged, counted).
+          deps.onHit('moderation_error', 1);
+          deps.log?.({ requestId: f.ctx.requestId, err: (e as Error).message }, 'guardrail moderation failed; input passed');
+        }
         if (verdict.flagged) {
           record(f, 'input', { moderation: 1 });
           const cats = verdict.categories !== undefined && verdict.categories.length > 0 ? ` (${verdict.categories.join(', ')})` : '';

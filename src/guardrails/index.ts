@@ -5,7 +5,7 @@
  * gives exactly the whole-text result for the built-in kinds whatever the chunking. No I/O, no clock.
  */
 
-export type HitKind = 'phone' | 'id' | 'card' | 'email' | 'pattern' | 'keyword' | 'block_pattern' | 'moderation';
+export type HitKind = 'phone' | 'id' | 'card' | 'email' | 'pattern' | 'keyword' | 'block_pattern' | 'moderation' | 'moderation_error';
 
 /** Hits per kind found by one call (only kinds with hits are present). */
 export type Hits = Partial<Record<HitKind, number>>;
