@@ -59,7 +59,7 @@ import { openRootAdminKeys } from './app/admin-keys.ts';
 import { bootstrapDemoAccount } from './app/bootstrap.ts';
 import { openOffersFile } from './app/offers-file.ts';
 import { signingSecret } from './app/signing-secrets.ts';
-import { createGuardrailStage } from './app/guardrail-stage.ts';
+import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.ts';
 import { compileRules, type ModerationPort } from './guardrails/index.ts';
 import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
 
@@ -238,7 +238,11 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   });
   const guardrailStage = createGuardrailStage({
     rules: () => guardrailRules,
-    ...(opts.moderation !== undefined ? { moderation: opts.moderation } : {}),
+    ...(opts.moderation !== undefined
+      ? { moderation: opts.moderation }
+      : config.file.guardrails?.moderationUrl !== undefined
+        ? { moderation: httpModerationPort({ url: config.file.guardrails.moderationUrl }) }
+        : {}),
     onHit: (kind, n) => guardrailHits.inc({ kind }, n),
     log: (obj, msg) => logger.info(obj, msg),
   });

@@ -4,7 +4,9 @@ import { TokenGridError } from '../core/index.ts';
 import type { FlightView } from '../gateway/index.ts';
 import { compileRules, type HitKind } from '../guardrails/index.ts';
 import type { ChatRequest, StreamEvent } from '../wire/index.ts';
-import { createGuardrailStage } from './guardrail-stage.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createGuardrailStage, httpModerationPort } from './guardrail-stage.ts';
 
 function flight(text: string, pack: boolean): FlightView {
   const req: ChatRequest = { model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text }] }], stream: true, includeUsage: true, extra: {} };
@@ -97,4 +99,32 @@ test('a moderation service that fails lets the input pass, counted as moderation
   });
   await s.beforeAdmit!(flight('hello', true));
   assert.deepEqual(hits, [['moderation_error', 1]]);
+});
+
+test('the HTTP moderation port reads both answer shapes and throws on a failed answer', async () => {
+  const answers = [
+    { status: 200, body: { results: [{ flagged: true, categories: { hate: false, violence: true } }] } },
+    { status: 200, body: { flagged: false } },
+    { status: 503, body: {} },
+  ];
+  const seen: unknown[] = [];
+  const server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      seen.push(JSON.parse(raw));
+      const a = answers.shift()!;
+      res.writeHead(a.status, { 'content-type': 'application/json' }).end(JSON.stringify(a.body));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = httpModerationPort({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/moderations` });
+    assert.deepEqual(await port.moderate('a'), { flagged: true, categories: ['violence'] });
+    assert.deepEqual(await port.moderate('b'), { flagged: false, categories: [] });
+    await assert.rejects(port.moderate('c'), /503/);
+    assert.deepEqual(seen, [{ input: 'a' }, { input: 'b' }, { input: 'c' }]);
+  } finally {
+    server.close();
+  }
 });

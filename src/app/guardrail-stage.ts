@@ -139,3 +139,39 @@ export function createGuardrailStage(deps: GuardrailStageDeps): Stage {
     },
   };
 }
+
+/**
+ * An HTTP moderation service as the moderation port: POST `{"input": text}` as JSON; the answer is either
+ * OpenAI's moderation shape (`{results: [{flagged, categories: {name: bool}}]}`) or `{flagged, categories: [..]}`.
+ * A non-2xx answer, a timeout or an unreadable body throws (the stage then lets the input pass, counted).
+ */
+export function httpModerationPort(opts: { url: string; apiKey?: string; timeoutMs?: number }): ModerationPort {
+  return {
+    async moderate(text) {
+      const res = await fetch(opts.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(opts.apiKey !== undefined ? { authorization: `Bearer ${opts.apiKey}` } : {}) },
+        body: JSON.stringify({ input: text }),
+        signal: AbortSignal.timeout(opts.timeoutMs ?? 2000),
+      });
+      if (!res.ok) throw new Error(`moderation service answered ${res.status}`);
+      const body = (await res.json()) as {
+        flagged?: unknown;
+        categories?: unknown;
+        results?: { flagged?: unknown; categories?: Record<string, unknown> }[];
+      };
+      if (Array.isArray(body.results)) {
+        const flagged = body.results.some((r) => r.flagged === true);
+        const categories = body.results.flatMap((r) =>
+          Object.entries(r.categories ?? {})
+            .filter(([, v]) => v === true)
+            .map(([k]) => k),
+        );
+        return { flagged, categories };
+      }
+      if (typeof body.flagged !== 'boolean') throw new Error('moderation service answer has no flagged field');
+      const categories = Array.isArray(body.categories) ? body.categories.filter((c): c is string => typeof c === 'string') : [];
+      return { flagged: body.flagged, categories };
+    },
+  };
+}

@@ -93,6 +93,8 @@ export const guardrailsSchema = z
     blockPatterns: z.array(regexString).default([]),
     /** Regexes: matches in input and output are replaced with [REDACTED] (besides the built-in personal data kinds). */
     redactPatterns: z.array(regexString).default([]),
+    /** An external moderation service (POST {"input": text}; OpenAI's moderation answer shape or {flagged, categories}); none by default. */
+    moderationUrl: z.string().url().optional(),
   })
   .strict();
 
