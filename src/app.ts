@@ -59,6 +59,8 @@ import { openRootAdminKeys } from './app/admin-keys.ts';
 import { bootstrapDemoAccount } from './app/bootstrap.ts';
 import { openOffersFile } from './app/offers-file.ts';
 import { signingSecret } from './app/signing-secrets.ts';
+import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.ts';
+import { compileRules, type ModerationPort } from './guardrails/index.ts';
 import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
 
 export interface AppOptions {
@@ -81,6 +83,8 @@ export interface AppOptions {
   timers?: boolean;
   /** How often the sweeper expires abandoned reservations (default 15 s). */
   sweepIntervalMs?: number;
+  /** The security pack's external moderation service (default none): a flagged input is refused with content_blocked. */
+  moderation?: ModerationPort;
 }
 
 export { ADMIN_KEY_MIN_LENGTH } from './config/index.ts';
@@ -194,6 +198,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   let planModelMaps = new Map<string, ModelMap>();
   // What each account's allowance still pays for (models of its buckets with something left), for model: "auto".
   let planModels = new Map<string, readonly string[]>();
+  // Features switched on by each account's live add-ons (security_pack enables the guardrail stage).
+  let planFeatures = new Map<string, ReadonlySet<string>>();
   const refreshKeys = async (): Promise<void> => {
     const [all, accountsList] = await Promise.all([accountStore.listKeys(), accountStore.listAccounts()]);
     keys.replace(
@@ -202,18 +208,21 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       planLimits,
       planModelMaps,
       planModels,
+      planFeatures,
     );
   };
   const refreshPlanLimits = async (): Promise<void> => {
     const next = new Map<string, KeyLimits>();
     const nextMaps = new Map<string, ModelMap>();
     const nextModels = new Map<string, readonly string[]>();
+    const nextFeatures = new Map<string, ReadonlySet<string>>();
     // Runs once billing (below) is built: at its first call and on its timer.
     for (const accountId of new Set((await accountStore.listKeys()).map((k) => k.accountId))) {
       const e = await billing.entitlements(accountId);
       if (Object.keys(e.rateLimits).length > 0) next.set(accountId, e.rateLimits);
       const map = e.plan === null ? undefined : offers.holder.current.offers.get(e.plan.offerId)?.modelMap;
       if (map !== undefined) nextMaps.set(accountId, map);
+      if (e.features.length > 0) nextFeatures.set(accountId, new Set(e.features.map((x) => x.feature)));
       // model: "auto" prefers what the allowance still pays for: the models of the account-wide buckets with
       // something left (wallet and postpaid lines excluded; a bucket for all models covers everything).
       const nowMs = clock.nowMs();
@@ -232,11 +241,30 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     planLimits = next;
     planModelMaps = nextMaps;
     planModels = nextModels;
+    planFeatures = nextFeatures;
     await refreshKeys();
   };
   const accounts: AccountDeps = { store: accountStore, clock, ids, random, onKeysChanged: refreshKeys };
 
   const telemetry = createTelemetry();
+  // The security protection pack (issue 17 item 7): operator rules from config `guardrails`, hits counted per kind.
+  const guardrailRules = compileRules(config.file.guardrails ?? {});
+  const guardrailHits = new Counter({
+    name: 'tokengrid_guardrail_hits_total',
+    help: 'Guardrail hits of the security protection pack, by kind (phone, id, card, email, pattern, keyword, block_pattern, moderation).',
+    labelNames: ['kind'],
+    registers: [telemetry.registry],
+  });
+  const guardrailStage = createGuardrailStage({
+    rules: () => guardrailRules,
+    ...(opts.moderation !== undefined
+      ? { moderation: opts.moderation }
+      : config.file.guardrails?.moderationUrl !== undefined
+        ? { moderation: httpModerationPort({ url: config.file.guardrails.moderationUrl }) }
+        : {}),
+    onHit: (kind, n) => guardrailHits.inc({ kind }, n),
+    log: (obj, msg) => logger.info(obj, msg),
+  });
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: config.server.upstreamConnectionsMax, pipelining: 1 });
   const health = new DeploymentHealth(clock);
   const latency = new LatencyTracker(clock);
@@ -261,6 +289,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
     log: (level, obj, msg) => logger[level](obj, msg),
     keys,
+    stages: [guardrailStage],
   });
 
   // Admin key: data/admin-key (created with mode 0600 on the first start), and TOKENGRID_ADMIN_KEY when set.

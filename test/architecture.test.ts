@@ -33,13 +33,14 @@ export const ALLOWED: Record<string, string[]> = {
   cli: ['core'],
   emulator: ['core'],
   audit: ['core'],
+  guardrails: [],
   /** The browser console (repo root console/, not src/): imports nothing from src/; it talks HTTP only. */
   console: [],
   app: ['*'],
   main: ['*'],
 };
 
-const PURE = ['wire', 'catalog', 'accounts', 'routing', 'charging', 'billing'];
+const PURE = ['wire', 'catalog', 'accounts', 'routing', 'charging', 'billing', 'guardrails'];
 const BANNED_IN_PURE: [RegExp, string][] = [
   [/\bDate\.now\(\)/, 'Date.now()'],
   [/new Date\(\)/, 'new Date() without arguments'],

@@ -155,6 +155,7 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
         res,
       };
       if (clientRequestId !== undefined) ctx.clientRequestId = clientRequestId;
+      if (deps.keys.hasFeature(check.key.accountId, 'security_pack')) ctx.guardrails = true;
       authValue = ctx;
     } else if (route.auth === 'admin') {
       const admin: AdminIdentity | undefined = deps.authenticateAdmin(bearerToken(req));

@@ -70,6 +70,36 @@ export const serverSchema = z
   })
   .strict();
 
+const regexString = z
+  .string()
+  .min(1)
+  .max(1000)
+  .refine(
+    (p) => {
+      try {
+        new RegExp(p, 'u');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected a valid regular expression (JavaScript syntax, unicode mode)' },
+  );
+
+/** The security protection pack's operator rules (issue 17 item 7): applied to accounts with feature security_pack. */
+export const guardrailsSchema = z
+  .object({
+    /** Case-insensitive substrings: an input containing one is refused (content_blocked), before any upstream call. */
+    blockKeywords: z.array(z.string().min(1).max(200)).default([]),
+    /** Regexes: an input matching one is refused (content_blocked). */
+    blockPatterns: z.array(regexString).default([]),
+    /** Regexes: matches in input and output are replaced with [REDACTED] (besides the built-in personal data kinds). */
+    redactPatterns: z.array(regexString).default([]),
+    /** An external moderation service (POST {"input": text}; OpenAI's moderation answer shape or {flagged, categories}); none by default. */
+    moderationUrl: z.string().url().optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     server: serverSchema.default(serverSchema.parse({})),
@@ -82,6 +112,7 @@ export const configSchema = z
       .default({ walletCoinsPerYuan: 400_000 }),
     catalog: z.object({ offersFile: z.string().optional() }).strict().optional(),
     notifications: z.object({ webhookUrl: z.string().url().optional() }).strict().optional(),
+    guardrails: guardrailsSchema.optional(),
   })
   .strict();
 

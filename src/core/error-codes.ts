@@ -43,6 +43,13 @@ export const ERROR_CODES = {
     anthropicType: 'permission_error',
     summary: 'The caller may not perform this action (admin role, account scope).',
   },
+  content_blocked: {
+    status: 400,
+    openaiType: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    summary:
+      'The security protection pack refused the input (an operator keyword or pattern, or the moderation service); nothing was sent upstream or charged.',
+  },
   model_not_allowed: { status: 403, openaiType: 'permission_error', anthropicType: 'permission_error', summary: 'The key is not allowed to use this model.' },
   model_not_found: { status: 404, openaiType: 'invalid_request_error', anthropicType: 'not_found_error', summary: 'No model or alias of that name exists.' },
   not_found: { status: 404, openaiType: 'invalid_request_error', anthropicType: 'not_found_error', summary: 'The route or the resource does not exist.' },

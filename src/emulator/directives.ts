@@ -31,6 +31,8 @@ const KEYS: Record<string, { name: keyof Directives; kind: Kind }> = {
   tool: { name: 'tool', kind: 'string' },
   toolargs: { name: 'toolArgs', kind: 'string' },
   cachewrite: { name: 'cacheWrite', kind: 'int' },
+  echo: { name: 'echo', kind: 'flag' },
+  reverse: { name: 'reverse', kind: 'flag' },
 };
 
 function parseValue(kind: Kind, raw: string | undefined): number | boolean | string | undefined {

@@ -73,6 +73,10 @@ function plan(body: Json, messages: unknown[], directives: Directives): { tool?:
   const last = messages[messages.length - 1];
   if (!isRecord(last)) return {};
   if (last['role'] === 'tool') return { text: toolResultAnswer(textOf(last['content'])) };
+  if (directives.echo === true && last['role'] === 'user') {
+    const said = textOf(last['content']);
+    return { text: directives.reverse === true ? [...said].reverse().join('') : said };
+  }
   const tools = body['tools'];
   const choice = body['tool_choice'];
   if (last['role'] === 'user' && Array.isArray(tools) && tools.length > 0 && choice !== 'none') {

@@ -78,6 +78,10 @@ export interface Directives {
   toolArgs?: string;
   /** Anthropic: input tokens reported as written to the prompt cache (cache_creation_input_tokens). */
   cacheWrite?: number;
+  /** OpenAI chat: answer with the last user message's text (guardrail tests: what the upstream received comes back). */
+  echo?: boolean;
+  /** With echo: the text reversed (a value the upstream writes that the input did not hold, for output guardrail tests). */
+  reverse?: boolean;
 }
 
 /** Stream fault points, counted in content chunks; undefined when not injected. */

@@ -621,6 +621,9 @@ export class Gateway {
     const meter = new StreamMeter(f.tokensOutputGranted, f.tokensOutputMax, f.opts.extendAtFraction);
     const staged = this.#hooks.onEvent.length !== 0;
     let failure: { code: ErrorCode; message: string } | undefined;
+    // Events a stage emitted beyond the one it was given (already staged: not passed to the stages again).
+    let queued: StreamEvent[] | undefined;
+    let restaged = false;
     try {
       let ev = f.first;
       for (;;) {
@@ -629,13 +632,21 @@ export class Gateway {
           ev = pull.shift();
           continue;
         }
-        if (staged) {
+        if (restaged) restaged = false;
+        else if (staged) {
           const out = this.#onEvent(f, ev);
           if (out === null) {
             ev = pull.shift();
             continue;
           }
-          ev = out;
+          if (Array.isArray(out)) {
+            if (out.length === 0) {
+              ev = pull.shift();
+              continue;
+            }
+            ev = out[0]!;
+            if (out.length > 1) queued = out.slice(1);
+          } else ev = out;
         }
         let step = meter.onEvent(ev);
         if (step === 'extend') {
@@ -662,7 +673,11 @@ export class Gateway {
         // The upstream's usage event is held back: re-emitted once, after settlement decides the final figures.
         if (ev.type !== 'usage' && !sink.write(ev)) await sink.drain();
         if (ctx.signal.aborted) break;
-        ev = pull.shift();
+        if (queued !== undefined) {
+          ev = queued.shift();
+          restaged = true;
+          if (queued.length === 0) queued = undefined;
+        } else ev = pull.shift();
       }
       if (!meter.finished && f.status === 'ok' && !ctx.signal.aborted) {
         // The upstream ended without a finish event (the adapter would have thrown on a true disconnect).
@@ -744,10 +759,19 @@ export class Gateway {
     );
   }
 
-  #onEvent(f: Flight, ev: StreamEvent): StreamEvent | null {
-    let out: StreamEvent | null = ev;
+  #onEvent(f: Flight, ev: StreamEvent): StreamEvent | StreamEvent[] | null {
+    let out: StreamEvent | StreamEvent[] | null = ev;
     for (const s of this.#hooks.onEvent) {
-      out = s.onEvent!(f, out);
+      if (Array.isArray(out)) {
+        const next: StreamEvent[] = [];
+        for (const e of out) {
+          const r = s.onEvent!(f, e);
+          if (r === null) continue;
+          if (Array.isArray(r)) next.push(...r);
+          else next.push(r);
+        }
+        out = next;
+      } else out = s.onEvent!(f, out);
       if (out === null) return null;
     }
     return out;

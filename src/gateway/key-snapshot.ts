@@ -22,6 +22,7 @@ export class KeySnapshot {
   #accountLimits = new Map<string, KeyLimits>();
   #modelMaps = new Map<string, ModelMap>();
   #packageModels = new Map<string, readonly string[]>();
+  #features = new Map<string, ReadonlySet<string>>();
 
   /**
    * Swap in a new snapshot. accountLimits are the limits of each account's plan (shared by all its keys);
@@ -33,6 +34,7 @@ export class KeySnapshot {
     accountLimits: ReadonlyMap<string, KeyLimits> = new Map(),
     modelMaps: ReadonlyMap<string, ModelMap> = new Map(),
     packageModels: ReadonlyMap<string, readonly string[]> = new Map(),
+    features: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
   ): void {
     const next = new Map<string, ApiKeyRecord>();
     for (const k of keys) next.set(k.hash, Object.freeze({ ...k }));
@@ -42,11 +44,17 @@ export class KeySnapshot {
     this.#accountLimits = new Map(accountLimits);
     this.#modelMaps = new Map(modelMaps);
     this.#packageModels = new Map(packageModels);
+    this.#features = new Map(features);
   }
 
   /** The models (ids, group names) an account's allowance still pays for; undefined: all of them. */
   packageModels(accountId: string): readonly string[] | undefined {
     return this.#packageModels.get(accountId);
+  }
+
+  /** Does the account have a feature switched on by a live add-on (entitlements' features, e.g. security_pack)? */
+  hasFeature(accountId: string, feature: string): boolean {
+    return this.#features.get(accountId)?.has(feature) === true;
   }
 
   /** The model mapping of an account's package (its plan offer's modelMap), if it has one. */

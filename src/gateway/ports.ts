@@ -94,4 +94,6 @@ export interface RequestContext {
   res?: { setHeader(name: string, value: string): unknown; readonly headersSent: boolean };
   /** The model `auto` chose for this request, kept so the shell's early resolve and the admission agree. */
   autoRoute?: { requested: string; model: ModelSpec; route: string };
+  /** The account has the security protection pack (feature `security_pack`): the guardrail stage applies. */
+  guardrails?: true;
 }

@@ -252,4 +252,50 @@ describe('pipeline stages plug into the one lifecycle', () => {
     assert.equal(written.filter((e) => e.type === 'text').length, 0);
     assert.equal(w.calls.settled[0]?.status, 'ok');
   });
+
+  test('an onEvent stage may hold text back and emit it with the next event, in order; later stages see each event once', async () => {
+    let held = '';
+    const seenByNext: string[] = [];
+    const w = world([
+      {
+        name: 'hold',
+        onEvent(_f, ev) {
+          if (ev.type === 'text') {
+            held += ev.text;
+            return null;
+          }
+          if (held === '') return ev;
+          const text = held;
+          held = '';
+          return [{ type: 'text', text }, ev];
+        },
+      },
+      {
+        name: 'next',
+        onEvent(_f, ev) {
+          seenByNext.push(ev.type);
+          return ev.type === 'text' ? { ...ev, text: redact(ev.text) } : ev;
+        },
+      },
+    ]);
+    const written: StreamEvent[] = [];
+    const sink: StreamSink = {
+      open() {},
+      write(ev) {
+        written.push(ev);
+        return true;
+      },
+      async drain() {},
+      fail() {},
+      close() {},
+    };
+    await w.gw.chatStream(ctx(), req(true), sink);
+    assert.deepEqual(
+      written.map((e) => e.type),
+      ['start', 'text', 'finish', 'usage'],
+    );
+    assert.deepEqual(written[1], { type: 'text', text: 'call [phone] now' });
+    assert.deepEqual(seenByNext, ['start', 'text', 'finish', 'usage']);
+    assert.equal(w.calls.settled[0]?.status, 'ok');
+  });
 });

@@ -45,8 +45,12 @@ export interface Stage {
   beforeAdmit?(f: FlightView): void | Promise<void>;
   /** After the reservation and attempt plan, before the first upstream call. */
   beforeDispatch?(f: FlightView): void | Promise<void>;
-  /** Each streamed event before it is metered and delivered: return it, a replacement, or null to drop it. */
-  onEvent?(f: FlightView, ev: StreamEvent): StreamEvent | null;
+  /**
+   * Each streamed event before it is metered and delivered: return it, a replacement, null to drop it, or
+   * several events in order (a stage that held text back emits it before the next event: guardrails). Events
+   * a stage emits are not passed to the stages again.
+   */
+  onEvent?(f: FlightView, ev: StreamEvent): StreamEvent | StreamEvent[] | null;
   /** A non-streamed answer before it is metered and returned: return it or a replacement. */
   onAnswer?(f: FlightView, res: ChatResponse | CompletionResponse | EmbeddingResponse): ChatResponse | CompletionResponse | EmbeddingResponse;
   /** After the usage record is written (the request's charge is final). Must not throw. */

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { TokenGridError } from '../core/index.ts';
+import type { FlightView } from '../gateway/index.ts';
+import { compileRules, type HitKind } from '../guardrails/index.ts';
+import type { ChatRequest, StreamEvent } from '../wire/index.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createGuardrailStage, httpModerationPort } from './guardrail-stage.ts';
+
+function flight(text: string, pack: boolean): FlightView {
+  const req: ChatRequest = { model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text }] }], stream: true, includeUsage: true, extra: {} };
+  return {
+    ctx: { requestId: 'req_1', family: 'openai', key: { accountId: 'acct_1' }, ...(pack ? { guardrails: true } : {}) },
+    op: 'chat',
+    stream: true,
+    req,
+    model: undefined,
+    reservationId: '',
+    usage: undefined,
+    status: 'ok',
+  } as unknown as FlightView;
+}
+
+function stage(flagged: boolean) {
+  const hits: [HitKind, number][] = [];
+  const moderated: string[] = [];
+  const s = createGuardrailStage({
+    rules: () => compileRules({ blockKeywords: ['forbidden'] }),
+    moderation: {
+      async moderate(text) {
+        moderated.push(text);
+        return flagged ? { flagged: true, categories: ['violence'] } : { flagged: false };
+      },
+    },
+    onHit: (kind, n) => hits.push([kind, n]),
+  });
+  return { s, hits, moderated };
+}
+
+test('the moderation port refuses a flagged input with content_blocked and its categories; a clean input passes', async () => {
+  const bad = stage(true);
+  await assert.rejects(
+    async () => bad.s.beforeAdmit!(flight('some text', true)),
+    (e: unknown) => e instanceof TokenGridError && e.code === 'content_blocked' && /violence/.test(e.message),
+  );
+  assert.deepEqual(bad.hits, [['moderation', 1]]);
+  const good = stage(false);
+  const f = flight('call 13800138000', true);
+  await good.s.beforeAdmit!(f);
+  assert.deepEqual(good.moderated, ['call 13800138000']);
+  assert.deepEqual((f.req as ChatRequest).messages[0]!.content, [{ type: 'text', text: 'call [PHONE]' }]);
+  assert.deepEqual(good.hits, [['phone', 1]]);
+});
+
+test('an account without the pack is not checked, moderated or rewritten', async () => {
+  const { s, moderated, hits } = stage(true);
+  const f = flight('forbidden 13800138000', false);
+  await s.beforeAdmit!(f);
+  const ev: StreamEvent = { type: 'text', text: '13800138000' };
+  assert.equal(s.onEvent!(f, ev), ev);
+  assert.deepEqual(moderated, []);
+  assert.deepEqual(hits, []);
+  assert.deepEqual((f.req as ChatRequest).messages[0]!.content, [{ type: 'text', text: 'forbidden 13800138000' }]);
+});
+
+test('a stream: a number split over chunks is held back, redacted, and emitted before the finish event', () => {
+  const { s, hits } = stage(false);
+  const f = flight('', true);
+  const out: StreamEvent[] = [];
+  for (const ev of [
+    { type: 'text', text: '电话 1380' },
+    { type: 'text', text: '0138' },
+    { type: 'text', text: '000' },
+    { type: 'finish', finishReason: 'stop' },
+  ] as StreamEvent[]) {
+    const r = s.onEvent!(f, ev);
+    if (r === null) continue;
+    out.push(...(Array.isArray(r) ? r : [r]));
+  }
+  assert.deepEqual(out, [
+    { type: 'text', text: '电话 ' },
+    { type: 'text', text: '[PHONE]' },
+    { type: 'finish', finishReason: 'stop' },
+  ]);
+  assert.deepEqual(hits, [['phone', 1]]);
+});
+
+test('a moderation service that fails lets the input pass, counted as moderation_error', async () => {
+  const hits: [HitKind, number][] = [];
+  const s = createGuardrailStage({
+    rules: () => compileRules({}),
+    moderation: {
+      async moderate() {
+        throw new Error('connection refused');
+      },
+    },
+    onHit: (kind, n) => hits.push([kind, n]),
+  });
+  await s.beforeAdmit!(flight('hello', true));
+  assert.deepEqual(hits, [['moderation_error', 1]]);
+});
+
+test('the HTTP moderation port reads both answer shapes and throws on a failed answer', async () => {
+  const answers = [
+    { status: 200, body: { results: [{ flagged: true, categories: { hate: false, violence: true } }] } },
+    { status: 200, body: { flagged: false } },
+    { status: 503, body: {} },
+  ];
+  const seen: unknown[] = [];
+  const server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      seen.push(JSON.parse(raw));
+      const a = answers.shift()!;
+      res.writeHead(a.status, { 'content-type': 'application/json' }).end(JSON.stringify(a.body));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = httpModerationPort({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/moderations` });
+    assert.deepEqual(await port.moderate('a'), { flagged: true, categories: ['violence'] });
+    assert.deepEqual(await port.moderate('b'), { flagged: false, categories: [] });
+    await assert.rejects(port.moderate('c'), /503/);
+    assert.deepEqual(seen, [{ input: 'a' }, { input: 'b' }, { input: 'c' }]);
+  } finally {
+    server.close();
+  }
+});

@@ -1,0 +1,177 @@
+/**
+ * The guardrail stage (issue 17 item 7): what the security protection pack (feature `security_pack`) buys.
+ * Runs only for requests whose context says the account has the pack (`ctx.guardrails`, set at
+ * authentication from the key snapshot): other requests pay one property read per hook.
+ *
+ * - beforeAdmit (nothing held yet): the input is checked against the operator's block keywords and patterns
+ *   and the moderation port (a refusal is `content_blocked`, nothing reserved, nothing sent upstream), then
+ *   its personal data is redacted, so the upstream never receives it.
+ * - onAnswer / onEvent: the output's personal data is redacted; streams through a StreamRedactor that holds
+ *   back the last run of text that a match could still extend and emits it before the next non-text event.
+ * - Every hit is counted (`tokengrid_guardrail_hits_total{kind}`) and logged with the request id.
+ */
+import { TokenGridError } from '../core/index.ts';
+import type { FlightView, Stage } from '../gateway/index.ts';
+import { blockReason, redact, StreamRedactor, type GuardrailRules, type HitKind, type Hits, type ModerationPort } from '../guardrails/index.ts';
+import type { ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, ContentPart, EmbeddingResponse, StreamEvent } from '../wire/index.ts';
+
+export interface GuardrailStageDeps {
+  rules: () => GuardrailRules;
+  moderation?: ModerationPort;
+  /** Count hits of one kind. */
+  onHit: (kind: HitKind, n: number) => void;
+  log?: (obj: Record<string, unknown>, msg: string) => void;
+}
+
+function inputText(f: FlightView): string {
+  if (f.op === 'chat') {
+    const parts: string[] = [];
+    for (const m of (f.req as ChatRequest).messages) {
+      for (const p of m.content) {
+        if (p.type === 'text') parts.push(p.text);
+        else if (p.type === 'tool_result') parts.push(p.content);
+      }
+    }
+    return parts.join('\n');
+  }
+  if (f.op === 'completion') {
+    const p = (f.req as CompletionRequest).prompt;
+    return typeof p === 'string' ? p : p.join('\n');
+  }
+  return '';
+}
+
+function redactParts(parts: ContentPart[], rules: GuardrailRules, hits: Hits): ContentPart[] {
+  return parts.map((p) =>
+    p.type === 'text' ? { ...p, text: redact(p.text, rules, hits) } : p.type === 'tool_result' ? { ...p, content: redact(p.content, rules, hits) } : p,
+  );
+}
+
+export function createGuardrailStage(deps: GuardrailStageDeps): Stage {
+  const streams = new WeakMap<FlightView, StreamRedactor>();
+  const record = (f: FlightView, where: string, hits: Hits): void => {
+    let any = false;
+    for (const [kind, n] of Object.entries(hits) as [HitKind, number][]) {
+      if (n > 0) {
+        any = true;
+        deps.onHit(kind, n);
+      }
+    }
+    if (any) deps.log?.({ requestId: f.ctx.requestId, accountId: f.ctx.key.accountId, where, guardrailHits: hits }, 'guardrail hits');
+  };
+
+  return {
+    name: 'guardrails',
+    async beforeAdmit(f) {
+      if (f.ctx.guardrails !== true || f.op === 'embeddings') return;
+      const rules = deps.rules();
+      const text = inputText(f);
+      const blocked = blockReason(text, rules);
+      if (blocked !== undefined) {
+        record(f, 'input', { [blocked.kind]: 1 });
+        throw new TokenGridError(
+          'content_blocked',
+          'The input was refused by the security protection pack (it matches a blocked keyword or pattern). Nothing was charged.',
+        );
+      }
+      if (deps.moderation !== undefined && text.length !== 0) {
+        let verdict: { flagged: boolean; categories?: string[] } = { flagged: false };
+        try {
+          verdict = await deps.moderation.moderate(text);
+        } catch (e) {
+          // Fail open: an unavailable moderation service does not stop the account's traffic (logged, counted).
+          deps.onHit('moderation_error', 1);
+          deps.log?.({ requestId: f.ctx.requestId, err: (e as Error).message }, 'guardrail moderation failed; input passed');
+        }
+        if (verdict.flagged) {
+          record(f, 'input', { moderation: 1 });
+          const cats = verdict.categories !== undefined && verdict.categories.length > 0 ? ` (${verdict.categories.join(', ')})` : '';
+          throw new TokenGridError('content_blocked', `The input was refused by the content moderation service${cats}. Nothing was charged.`);
+        }
+      }
+      const hits: Hits = {};
+      if (f.op === 'chat') {
+        const req = f.req as ChatRequest;
+        const messages = req.messages.map((m) => ({ ...m, content: redactParts(m.content, rules, hits) }));
+        if (Object.keys(hits).length !== 0) f.req = { ...req, messages };
+      } else {
+        const req = f.req as CompletionRequest;
+        const prompt = typeof req.prompt === 'string' ? redact(req.prompt, rules, hits) : req.prompt.map((p) => redact(p, rules, hits));
+        if (Object.keys(hits).length !== 0) f.req = { ...req, prompt };
+      }
+      record(f, 'input', hits);
+    },
+    onAnswer(f, res) {
+      if (f.ctx.guardrails !== true || f.op === 'embeddings') return res;
+      const rules = deps.rules();
+      const hits: Hits = {};
+      let out: ChatResponse | CompletionResponse | EmbeddingResponse = res;
+      if (f.op === 'chat') {
+        const r = res as ChatResponse;
+        out = { ...r, content: redactParts(r.content, rules, hits) };
+      } else {
+        const r = res as CompletionResponse;
+        out = { ...r, choices: r.choices.map((c) => ({ ...c, text: redact(c.text, rules, hits) })) };
+      }
+      if (Object.keys(hits).length === 0) return res;
+      record(f, 'output', hits);
+      return out;
+    },
+    onEvent(f, ev): StreamEvent | StreamEvent[] | null {
+      if (f.ctx.guardrails !== true) return ev;
+      let r = streams.get(f);
+      if (ev.type === 'text') {
+        if (r === undefined) {
+          r = new StreamRedactor(deps.rules());
+          streams.set(f, r);
+        }
+        const text = r.push(ev.text);
+        return text.length === 0 ? null : { type: 'text', text };
+      }
+      if (r === undefined || ev.type === 'start') return ev;
+      // Any other event ends the text run: emit what was held back first.
+      const rest = r.flush();
+      if (ev.type === 'finish' || ev.type === 'usage') {
+        record(f, 'output', r.hits);
+        streams.delete(f);
+      }
+      return rest.length === 0 ? ev : [{ type: 'text', text: rest }, ev];
+    },
+  };
+}
+
+/**
+ * An HTTP moderation service as the moderation port: POST `{"input": text}` as JSON; the answer is either
+ * OpenAI's moderation shape (`{results: [{flagged, categories: {name: bool}}]}`) or `{flagged, categories: [..]}`.
+ * A non-2xx answer, a timeout or an unreadable body throws (the stage then lets the input pass, counted).
+ */
+export function httpModerationPort(opts: { url: string; apiKey?: string; timeoutMs?: number }): ModerationPort {
+  return {
+    async moderate(text) {
+      const res = await fetch(opts.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(opts.apiKey !== undefined ? { authorization: `Bearer ${opts.apiKey}` } : {}) },
+        body: JSON.stringify({ input: text }),
+        signal: AbortSignal.timeout(opts.timeoutMs ?? 2000),
+      });
+      if (!res.ok) throw new Error(`moderation service answered ${res.status}`);
+      const body = (await res.json()) as {
+        flagged?: unknown;
+        categories?: unknown;
+        results?: { flagged?: unknown; categories?: Record<string, unknown> }[];
+      };
+      if (Array.isArray(body.results)) {
+        const flagged = body.results.some((r) => r.flagged === true);
+        const categories = body.results.flatMap((r) =>
+          Object.entries(r.categories ?? {})
+            .filter(([, v]) => v === true)
+            .map(([k]) => k),
+        );
+        return { flagged, categories };
+      }
+      if (typeof body.flagged !== 'boolean') throw new Error('moderation service answer has no flagged field');
+      const categories = Array.isArray(body.categories) ? body.categories.filter((c): c is string => typeof c === 'string') : [];
+      return { flagged: body.flagged, categories };
+    },
+  };
+}
