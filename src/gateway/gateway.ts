@@ -14,12 +14,11 @@ import {
 } from '../routing/index.ts';
 import { UpstreamError, type AdapterKind, type ProviderAdapter, type ProviderConfig, type UpstreamCall, type UpstreamStream } from '../providers/index.ts';
 import {
-  boundTextTokens,
   chatInputTokens,
   estimateChatInputTokens,
   estimateTextTokens,
-  floorTextTokens,
   floorUsage,
+  inputTextBounds,
   zeroUsage,
   type ChatRequest,
   type ChatResponse,
@@ -236,8 +235,9 @@ export class Gateway {
         kind = 'chat';
         tokensOutputAsked = req.maxTokensOutput;
         tokensInputEstimate = est + 4;
-        tokensInputBound = boundTextTokens(prompt, est) + 4;
-        tokensInputFloorBase = floorTextTokens(prompt, est) + 4;
+        const b = inputTextBounds(prompt, est);
+        tokensInputBound = b.bound + 4;
+        tokensInputFloorBase = b.floor + 4;
         break;
       }
       case 'embeddings': {

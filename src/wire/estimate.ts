@@ -244,7 +244,17 @@ const RANDOM_LETTER_TOKENS = 0.65;
  * and count nothing here (the caller bounds them by their bytes).
  */
 export function asciiBoundTokens(text: string, floor = false): number {
+  scanAscii(text);
+  return floor ? scanned.floor : scanned.bound;
+}
+
+/** What scanAscii found last: the ASCII bound (the hold) and its floor variant (punctuation runs merged). */
+const scanned = { bound: 0, floor: 0 };
+
+/** One pass over `text` for both figures of asciiBoundTokens; results in `scanned` (no allocation). */
+function scanAscii(text: string): void {
   let tokens = 0;
+  let floorTokens = 0;
   const n = text.length;
   let i = 0;
   while (i < n) {
@@ -273,7 +283,9 @@ export function asciiBoundTokens(text: string, floor = false): number {
         i++;
       }
       const word = 1 + (len <= WORD_CHARS_ONE_TOKEN ? 0 : (len - WORD_CHARS_ONE_TOKEN) / WORD_CHARS_PER_EXTRA_TOKEN) + (caps >= 2 && lowerSeen ? 1 : 0);
-      tokens += rare === 0 ? word : Math.max(word + rare * RARE_PAIR_TOKENS, letters * RANDOM_LETTER_TOKENS);
+      const w = rare === 0 ? word : Math.max(word + rare * RARE_PAIR_TOKENS, letters * RANDOM_LETTER_TOKENS);
+      tokens += w;
+      floorTokens += w;
     } else if (k === C_DIGIT) {
       let d = 0;
       while (i < n && (ASCII_CLASS[text.charCodeAt(i)] ?? -1) === C_DIGIT) {
@@ -281,6 +293,7 @@ export function asciiBoundTokens(text: string, floor = false): number {
         i++;
       }
       tokens += Math.ceil(d / 3);
+      floorTokens += Math.ceil(d / 3);
     } else if (k === C_PUNCT) {
       // A run of c symbols: random runs cost ~0.66 a character, common ones ("\":", "});") merge further.
       let p = 0;
@@ -290,8 +303,8 @@ export function asciiBoundTokens(text: string, floor = false): number {
       }
       // One symbol before a word is read with it ("\"name", ".get"): a part of a token.
       const before = p === 1 && i < n && ((ASCII_CLASS[text.charCodeAt(i)] ?? 0) & CLASS_MASK) === C_LETTER;
-      if (floor) tokens += before ? PUNCT_BEFORE_WORD_TOKENS : 1 + Math.max(0, p - FLOOR_PUNCT_RUN_MERGED) * PUNCT_RUN_EXTRA_TOKENS;
-      else tokens += before ? PUNCT_BEFORE_WORD_BOUND_TOKENS : 1 + (p - 1) * PUNCT_RUN_EXTRA_TOKENS;
+      floorTokens += before ? PUNCT_BEFORE_WORD_TOKENS : 1 + Math.max(0, p - FLOOR_PUNCT_RUN_MERGED) * PUNCT_RUN_EXTRA_TOKENS;
+      tokens += before ? PUNCT_BEFORE_WORD_BOUND_TOKENS : 1 + (p - 1) * PUNCT_RUN_EXTRA_TOKENS;
     } else if (k === C_SPACE) {
       let spaces = 0;
       let newlines = 0;
@@ -304,13 +317,16 @@ export function asciiBoundTokens(text: string, floor = false): number {
       // One space before a word is absorbed by it; newlines and longer runs are tokens of their own.
       const next = i < n ? text.charCodeAt(i) : -1;
       const absorbed = next >= 0 && next < 128 && ((ASCII_CLASS[next]! & CLASS_MASK) === C_LETTER || (ASCII_CLASS[next]! & CLASS_MASK) === C_PUNCT);
-      tokens += newlines > 0 ? 1 + (newlines - 1) * 0.5 + (spaces > 0 ? 1 + spaces / 8 : 0) : spaces >= 2 ? 1 + spaces / 8 : absorbed ? 0 : 1;
+      const ws = newlines > 0 ? 1 + (newlines - 1) * 0.5 + (spaces > 0 ? 1 + spaces / 8 : 0) : spaces >= 2 ? 1 + spaces / 8 : absorbed ? 0 : 1;
+      tokens += ws;
+      floorTokens += ws;
     } else {
       i++;
     }
   }
   // Short random words at the start of a text (no space to merge with) cost up to two tokens more.
-  return tokens === 0 ? 0 : Math.ceil(tokens) + ASCII_BOUND_SLACK;
+  scanned.bound = tokens === 0 ? 0 : Math.ceil(tokens) + ASCII_BOUND_SLACK;
+  scanned.floor = floorTokens === 0 ? 0 : Math.ceil(floorTokens) + ASCII_BOUND_SLACK;
 }
 
 const ASCII_BOUND_SLACK = 2;
@@ -331,6 +347,14 @@ const PUNCT_BEFORE_WORD_BOUND_TOKENS = 0.75;
  * `estimate` is estimateTextTokens(text). Two extra scans, O(length), no allocation.
  */
 export function boundTextTokens(text: string, estimate: number): number {
+  return inputTextBounds(text, estimate).bound;
+}
+
+/**
+ * boundTextTokens (the hold) and floorTextTokens (the usage floor's base) of one text, from one ASCII scan: the
+ * admission of every request needs both. The answer object is reused by the next call: read it at once.
+ */
+export function inputTextBounds(text: string, estimate: number): { readonly bound: number; readonly floor: number } {
   let ascii = 0;
   let other = 0;
   const n = text.length;
@@ -348,9 +372,14 @@ export function boundTextTokens(text: string, estimate: number): number {
   }
   // ASCII: the larger of the estimate and the ASCII bound (issue 12 attack report F7: punctuation, random
   // letters and base64 are estimated up to 3x low), never above the byte count.
-  const asciiPart = Math.max(estimate, asciiBoundTokens(text));
-  return Math.min(ascii + other, asciiPart + other);
+  scanAscii(text);
+  const asciiPart = Math.max(estimate, scanned.bound);
+  bounds.bound = Math.min(ascii + other, asciiPart + other);
+  bounds.floor = Math.max(estimate, scanned.floor);
+  return bounds;
 }
+
+const bounds = { bound: 0, floor: 0 };
 
 /**
  * Output metering over the accumulated text of a stream (issue 12, finding 4): estimating each chunk alone
@@ -503,11 +532,8 @@ function partTokens(p: ContentPart): number {
 /**
  * Input tokens of a chat request: message text, per-message framing, images at a fixed cost, tool
  * definitions and a response JSON schema as their JSON text (providers render schemas more compactly,
- * so counting the JSON errs high, as a reservation should).
- */
-/**
- * The estimate and the reservation bound of a chat request's input (see boundTextTokens): the context-window
- * check and the rate limiter use the estimate, the reservation holds the bound, the usage floor uses `text`.
+ * so counting the JSON errs high, as a reservation should). The context-window check and the rate limiter
+ * use `estimate`, the reservation holds `bound` (see boundTextTokens), the usage floor uses `text`.
  */
 export function chatInputTokens(req: ChatRequest): { estimate: number; bound: number; text: number } {
   let est = TOKENS_PER_REQUEST_ESTIMATE;
@@ -515,9 +541,10 @@ export function chatInputTokens(req: ChatRequest): { estimate: number; bound: nu
   let floor = TOKENS_PER_REQUEST_ESTIMATE;
   const text = (t: string, extra = 0): void => {
     const e = estimateTextTokens(t);
+    const b = inputTextBounds(t, e);
     est += e + extra;
-    bound += boundTextTokens(t, e) + extra;
-    floor += floorTextTokens(t, e) + extra;
+    bound += b.bound + extra;
+    floor += b.floor + extra;
   };
   for (const m of req.messages) {
     est += TOKENS_PER_MESSAGE_ESTIMATE;
