@@ -5,7 +5,8 @@
  * safe integers; rating uses bigint rationals internally and rounds up once per request and unit.
  */
 import type { Clock, IdGenerator, Result } from '../core/index.ts';
-import type { Usage } from '../wire/index.ts';
+import type { ServingNote, Usage } from '../wire/index.ts';
+export type { SavingKind, ServingNote } from '../wire/index.ts';
 import type { ChargingStore } from './store.ts';
 import type { ChargingManagement } from './management-types.ts';
 
@@ -261,6 +262,8 @@ export interface UsageRecord {
   settledAtMs: number;
   /** The client's x-request-id: a correlation label only (the charging key is requestId, the server's). */
   clientRequestId?: string;
+  /** How the gateway served the request beyond the plain path (issue 17): route choice, cache, compression, savings. */
+  serving?: ServingNote;
 }
 
 export type LedgerOp = 'grant' | 'topup' | 'consume' | 'forfeit' | 'rollover';
@@ -397,6 +400,8 @@ export interface SettleInput {
   vendorCostMicros?: number;
   /** The client's x-request-id, stored on the usage record as a label. */
   clientRequestId?: string;
+  /** What the gateway's stages did (issue 17), stored on the usage record as is. */
+  serving?: ServingNote;
 }
 
 export interface ChargingEngine {
