@@ -59,6 +59,7 @@ import { openRootAdminKeys } from './app/admin-keys.ts';
 import { bootstrapDemoAccount } from './app/bootstrap.ts';
 import { openOffersFile } from './app/offers-file.ts';
 import { signingSecret } from './app/signing-secrets.ts';
+import { createCompressStage } from './app/compress-stage.ts';
 import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.ts';
 import { compileRules, type ModerationPort } from './guardrails/index.ts';
 import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
@@ -289,7 +290,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
     log: (level, obj, msg) => logger[level](obj, msg),
     keys,
-    stages: [guardrailStage],
+    // Guardrails first (a blocked input is refused whole), then context compression (issue 17 item 6).
+    stages: [guardrailStage, createCompressStage({ log: (obj, msg) => logger.info(obj, msg) })],
   });
 
   // Admin key: data/admin-key (created with mode 0600 on the first start), and TOKENGRID_ADMIN_KEY when set.

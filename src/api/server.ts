@@ -156,6 +156,13 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
       };
       if (clientRequestId !== undefined) ctx.clientRequestId = clientRequestId;
       if (deps.keys.hasFeature(check.key.accountId, 'security_pack')) ctx.guardrails = true;
+      const compress = req.headers['x-tokengrid-compress'];
+      if (compress === undefined ? deps.keys.hasFeature(check.key.accountId, 'context_compression') : compress === 'on') ctx.compress = true;
+      else if (compress !== undefined && compress !== 'off') {
+        req.resume();
+        sendError(res, route.family, { code: 'invalid_request', message: "x-tokengrid-compress must be 'on' or 'off'." });
+        return;
+      }
       authValue = ctx;
     } else if (route.auth === 'admin') {
       const admin: AdminIdentity | undefined = deps.authenticateAdmin(bearerToken(req));

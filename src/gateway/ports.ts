@@ -98,4 +98,9 @@ export interface RequestContext {
   autoRoute?: { requested: string; model: ModelSpec; route: string };
   /** The account has the security protection pack (feature `security_pack`): the guardrail stage applies. */
   guardrails?: true;
+  /**
+   * Context compression applies (issue 17 item 6): `x-tokengrid-compress: on`, or the account's add-on feature
+   * `context_compression` without `x-tokengrid-compress: off`.
+   */
+  compress?: true;
 }
