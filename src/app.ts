@@ -60,6 +60,7 @@ import { bootstrapDemoAccount } from './app/bootstrap.ts';
 import { openOffersFile } from './app/offers-file.ts';
 import { signingSecret } from './app/signing-secrets.ts';
 import { createCompressStage } from './app/compress-stage.ts';
+import type { CompressOptions } from './compress/index.ts';
 import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.ts';
 import { compileRules, type ModerationPort } from './guardrails/index.ts';
 import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
@@ -86,6 +87,8 @@ export interface AppOptions {
   sweepIntervalMs?: number;
   /** The security pack's external moderation service (default none): a flagged input is refused with content_blocked. */
   moderation?: ModerationPort;
+  /** Context compression's tuning (default `DEFAULT_COMPRESS_OPTIONS`; the cost benchmark turns the guard off to show what it keeps). */
+  compression?: Partial<CompressOptions>;
 }
 
 export { ADMIN_KEY_MIN_LENGTH } from './config/index.ts';
@@ -291,7 +294,10 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     log: (level, obj, msg) => logger[level](obj, msg),
     keys,
     // Guardrails first (a blocked input is refused whole), then context compression (issue 17 item 6).
-    stages: [guardrailStage, createCompressStage({ log: (obj, msg) => logger.info(obj, msg) })],
+    stages: [
+      guardrailStage,
+      createCompressStage({ ...(opts.compression !== undefined ? { options: opts.compression } : {}), log: (obj, msg) => logger.info(obj, msg) }),
+    ],
   });
 
   // Admin key: data/admin-key (created with mode 0600 on the first start), and TOKENGRID_ADMIN_KEY when set.

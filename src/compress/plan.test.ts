@@ -56,37 +56,47 @@ describe('context compression plan', () => {
     }
   });
 
-  test('a block sent again later is replaced by a reference in its earlier place; the later copy stays', () => {
+  test('a block sent again (a file pasted again, a document already in the system prompt) becomes a reference to the copy that stays', () => {
     const file = `// src/billing/periods.ts\n${filler(7, 3000)}`;
+    const doc = `Runbook\n${filler(8, 1500)}`;
     const msgs: ChatMessage[] = [
-      { role: 'user', content: [{ type: 'text', text: file }] },
+      { role: 'system', content: [{ type: 'text', text: `You are a reviewer.\n\n${doc}` }] },
+      { role: 'user', content: [{ type: 'text', text: `Please review:\n\n${file}\n\nand this:\n\n${doc}` }] },
       { role: 'assistant', content: [{ type: 'text', text: 'Looks fine.' }] },
-      {
-        role: 'user',
-        content: [
-          { type: 'text', text: 'And now?' },
-          { type: 'text', text: file },
-        ],
-      },
-      { role: 'assistant', content: [{ type: 'text', text: 'Still fine.' }] },
-      { role: 'user', content: [{ type: 'text', text: 'Thanks, one more question.' }] },
+      { role: 'user', content: [{ type: 'text', text: 'Any risk?' }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'None.' }] },
+      { role: 'user', content: [{ type: 'text', text: 'Sure?' }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'Yes.' }] },
+      { role: 'user', content: [{ type: 'text', text: `I changed it, here it is again:\n\n${file}` }] },
     ];
-    const out = compressChat(req(msgs), { ...DEFAULT_COMPRESS_OPTIONS, keepTurns: 1 });
-    assert.equal((out.req.messages[0]!.content[0] as { text: string }).text, `[tokengrid: ${file.length} characters repeated verbatim in message 3 below]`);
-    assert.equal((out.req.messages[2]!.content[1] as { text: string }).text, file);
+    const out = compressChat(req(msgs));
+    assert.equal(
+      (out.req.messages[1]!.content[0] as { text: string }).text,
+      `Please review:\n\n[tokengrid: ${file.length} characters repeated verbatim in message 8]\n\nand this:\n\n[tokengrid: ${doc.length} characters repeated verbatim in message 1]`,
+    );
+    assert.deepEqual(out.req.messages[7], msgs[7], 'the copy referred to stays whole');
+    assert.deepEqual(out.req.messages[0], msgs[0]);
   });
 
-  test('the guard keeps a stale output whose dropped part holds what the latest turn asks about', () => {
+  test('the guard keeps the lines of a stale output that hold what the latest turn asks about; the rest is still cut', () => {
     const msgs = agentLoop(6, 5000, 'What was build_id in the first run? Also check "src/app/main.ts".');
     const first = msgs[3]!.content[0] as { content: string };
-    first.content = `${first.content.slice(0, 2000)} build_id=48213 ${first.content.slice(2000)}`;
+    const lines = Array.from({ length: 60 }, (_, i) => (i === 30 ? 'info: build_id=48213' : filler(i, 80)));
+    first.content = lines.join('\n');
     const out = compressChat(req(msgs));
-    assert.equal((out.req.messages[3]!.content[0] as { content: string }).content, first.content, 'kept whole');
+    const kept = (out.req.messages[3]!.content[0] as { content: string }).content;
+    assert.ok(kept.includes('\ninfo: build_id=48213\n'), kept);
+    assert.ok(kept.length < first.content.length / 3, 'the other lines were dropped');
+    assert.match(
+      kept,
+      /^.{0,200}\n\[… tokengrid: \d+ characters of this earlier tool output dropped …\]\ninfo: build_id=48213\n\[… tokengrid: \d+ characters/s,
+    );
     assert.equal(out.plan.guarded, 1);
     assert.deepEqual(out.plan.guardHits, ['build_id']);
     assert.match((out.req.messages[5]!.content[0] as { content: string }).content, /characters of this earlier tool output dropped/, 'others still cut');
     const off = compressChat(req(msgs), { ...DEFAULT_COMPRESS_OPTIONS, guard: false });
     assert.ok(!JSON.stringify(off.req.messages).includes('48213'), 'without the guard the value is gone');
+    assert.equal(compressChat(out.req).plan.edits.length, 0, 'idempotent');
   });
 
   test('rare tokens: identifiers, paths, long numbers and quoted strings, not plain words', () => {
@@ -129,13 +139,21 @@ describe('context compression plan', () => {
 const partArb = fc.oneof(
   fc.record({ kind: fc.constant('text' as const), n: fc.integer({ min: 0, max: 3000 }), seed: fc.integer({ min: 0, max: 3 }) }),
   fc.record({ kind: fc.constant('tool' as const), n: fc.integer({ min: 0, max: 4000 }), seed: fc.integer({ min: 0, max: 3 }) }),
+  // A block pasted again (same seed: the same 1,500 characters), as the whole tool output or inside a user message.
+  fc.record({ kind: fc.constant('paste' as const), n: fc.constant(1500), seed: fc.integer({ min: 0, max: 2 }) }),
 );
 
 const convArb = fc.array(partArb, { minLength: 1, maxLength: 14 }).map((steps) => {
   const msgs: ChatMessage[] = [{ role: 'system', content: [{ type: 'text', text: filler(42, 600) }] }];
   let call = 0;
   for (const s of steps) {
-    if (s.kind === 'text') {
+    if (s.kind === 'paste') {
+      msgs.push({ role: 'user', content: [{ type: 'text', text: `Look again:\n\n${filler(s.seed, s.n)}\n\nThanks.` }] });
+      msgs.push({ role: 'assistant', content: [{ type: 'text', text: 'ok' }] });
+      const id = `c${call++}`;
+      msgs.push({ role: 'assistant', content: [{ type: 'tool_call', id, name: 'read', argumentsJson: '{}' }] });
+      msgs.push({ role: 'tool', content: [{ type: 'tool_result', toolCallId: id, content: filler(s.seed, s.n) }] });
+    } else if (s.kind === 'text') {
       msgs.push({ role: 'user', content: [{ type: 'text', text: filler(s.seed, s.n) }] });
       msgs.push({ role: 'assistant', content: [{ type: 'text', text: 'ok' }] });
     } else {
@@ -154,6 +172,7 @@ const convArb = fc.array(partArb, { minLength: 1, maxLength: 14 }).map((steps) =
 describe('context compression properties', () => {
   test('never breaks tool pairing, never grows, idempotent, guard keeps referenced spans', () => {
     let edited = 0;
+    let referenced = 0;
     let droppedUnguarded = 0;
     fc.assert(
       fc.property(convArb, fc.boolean(), (msgs, guard) => {
@@ -184,11 +203,13 @@ describe('context compression properties', () => {
         if (guard && JSON.stringify(msgs).includes('step_1:')) assert.ok(JSON.stringify(res).includes('step_1:'));
         if (!guard && JSON.stringify(msgs).includes('step_1:') && !JSON.stringify(res).includes('step_1:')) droppedUnguarded++;
         if (out.plan.edits.length > 0) edited++;
+        if (out.plan.edits.some((e) => e.kind === 'reference')) referenced++;
       }),
       { numRuns: 300, seed: 17 },
     );
     // The generator reaches the interesting cases (compression happens, and without the guard it loses step_1).
     assert.ok(edited > 50, `edited ${edited}`);
+    assert.ok(referenced > 20, `referenced ${referenced}`);
     assert.ok(droppedUnguarded > 5, `dropped without guard ${droppedUnguarded}`);
   });
 

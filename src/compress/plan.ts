@@ -8,14 +8,17 @@
  *   the `keepTurns`-th last assistant turn on (the current task's recent tool calls and their outputs). Messages are never removed, and
  *   tool calls are never changed, so every tool call keeps its result (OpenAI `tool_call_id`, Anthropic
  *   `tool_use` / `tool_result`).
- * - Repeated context: a long text or tool output (>= `repeatMinChars`) sent again verbatim later in the
- *   conversation is replaced, in its earlier places, by a reference to the later copy, which stays whole.
+ * - Repeated context: a long block (a run of text between blank lines, or a whole part; >= `repeatMinChars`)
+ *   that occurs verbatim in a message that is never edited (a system prompt, the latest instruction, the window)
+ *   is replaced, in the older messages, by a reference to that copy (a file pasted or read again, a document
+ *   already in the system prompt).
  * - Stale tool outputs: a long tool output (>= `stubMinChars`) before the window is cut to its head and tail
  *   with a marker saying how many characters were dropped.
  * - The guard: rare tokens of the latest turn (the last user text and the last assistant message: identifiers
  *   with `_`, digits, dots or inner capitals, paths, numbers of 4+ digits, quoted strings) are looked up in each
- *   span that would be dropped; a span holding one is kept whole (`guarded`), so content the latest turn refers
- *   to still reaches the model. A repeated block is never lost (its later copy stays), so it needs no guard.
+ *   span that would be dropped; the lines holding one are kept in place between markers (`guarded`), so content
+ *   the latest turn refers to still reaches the model. A repeated block is never lost (the copy it refers to
+ *   reaches the model whole), so it needs no guard.
  *
  * Properties (tested in `plan.test.ts`): never grows a part, never touches the window, system messages or
  * tool calls, idempotent (a compressed conversation compresses to itself), and the guard keeps referenced spans.
@@ -82,8 +85,9 @@ export function stubMarker(dropped: number): string {
   return `\n${STUB_MARK}${dropped} characters of this earlier tool output dropped …]\n`;
 }
 
-export function referenceText(chars: number, laterMessage: number): string {
-  return `${REF_MARK}${chars} characters repeated verbatim in message ${laterMessage + 1} below]`;
+/** The reference that replaces a block repeated verbatim in message `copyAt` (0-based), which reaches the model whole. */
+export function referenceText(chars: number, copyAt: number): string {
+  return `${REF_MARK}${chars} characters repeated verbatim in message ${copyAt + 1}]`;
 }
 
 /** A cut index that does not split a UTF-16 surrogate pair. */
@@ -149,43 +153,70 @@ export function windowStart(turns: readonly Turn[], keepTurns: number): number {
   return 0;
 }
 
+/**
+ * head + (dropped runs as markers, guarded lines kept) + tail; undefined when nothing would be dropped. Lines are
+ * split at '\n'; a kept line is whole (so a NAME=VALUE the latest turn asks for survives with its line).
+ */
+function stubWithGuard(
+  text: string,
+  head: number,
+  tailFrom: number,
+  guardHit: (span: string) => string | undefined,
+  plan: CompressionPlan,
+): string | undefined {
+  if (tailFrom <= head) return undefined;
+  const middle = text.slice(head, tailFrom);
+  if (guardHit(middle) === undefined) return text.slice(0, head) + stubMarker(middle.length) + text.slice(tailFrom);
+  plan.guarded++;
+  const out: string[] = [text.slice(0, head)];
+  const marker = (n: number): string => (out[out.length - 1]!.endsWith('\n') ? stubMarker(n).slice(1) : stubMarker(n));
+  let dropped = 0;
+  let pos = 0;
+  while (pos < middle.length) {
+    const nl = middle.indexOf('\n', pos);
+    const end = nl < 0 ? middle.length : nl + 1;
+    const line = middle.slice(pos, end);
+    const hit = guardHit(line);
+    if (hit === undefined) dropped += line.length;
+    else {
+      if (plan.guardHits.length < 5 && !plan.guardHits.includes(hit)) plan.guardHits.push(hit);
+      if (dropped > 0) out.push(marker(dropped));
+      dropped = 0;
+      out.push(line);
+    }
+    pos = end;
+  }
+  if (dropped > 0) out.push(marker(dropped));
+  out.push(text.slice(tailFrom));
+  return out.join('');
+}
+
 /** Decides the edits for one conversation (does not change it). */
 export function planCompression(turns: readonly Turn[], opts: Readonly<CompressOptions> = DEFAULT_COMPRESS_OPTIONS): CompressionPlan {
   const plan: CompressionPlan = { edits: [], removedChars: 0, guarded: 0, guardHits: [] };
   const start = windowStart(turns, opts.keepTurns);
   if (start === 0) return plan;
   const minLen = Math.min(opts.stubMinChars, opts.repeatMinChars);
+  const instruction = latestUserText(turns);
 
-  // The last place each long text occurs (whole part, any message): the copy a reference points to.
-  const lastAt = new Map<string, number>();
+  // What is never edited (system prompts, the latest instruction, the window): a block repeated there can be
+  // replaced elsewhere by a reference, since the copy it points to reaches the model whole.
+  const kept: { message: number; text: string }[] = [];
   for (let m = 0; m < turns.length; m++) {
-    for (const p of turns[m]!.parts) if (p.kind !== 'other' && p.text.length >= opts.repeatMinChars) lastAt.set(p.text, m);
+    const t = turns[m]!;
+    if (t.role !== 'system' && m !== instruction && m < start) continue;
+    for (const p of t.parts) if (p.kind !== 'other' && p.text.length >= opts.repeatMinChars) kept.push({ message: m, text: p.text });
   }
+  const keptCopy = (block: string): number | undefined => {
+    if (block.length < opts.repeatMinChars) return undefined;
+    for (const k of kept) if (k.text.includes(block)) return k.message;
+    return undefined;
+  };
   const needed = opts.guard ? rareTokens(latestTurnText(turns)) : [];
   const guardHit = (span: string): string | undefined => {
     for (const t of needed) if (span.includes(t)) return t;
     return undefined;
   };
-
-  /** Would the later copy of `text` (at message `m`) be stubbed? Then a reference would point to a stub. */
-  const stubbed = new Map<string, boolean>();
-  const stubFor = (text: string): string | undefined => {
-    const head = safeCut(text, opts.headChars);
-    const tailFrom = safeCut(text, text.length - opts.tailChars);
-    if (tailFrom <= head) return undefined;
-    const dropped = text.slice(head, tailFrom);
-    if (guardHit(dropped) !== undefined) return undefined;
-    const out = text.slice(0, head) + stubMarker(dropped.length) + text.slice(tailFrom);
-    return out.length < text.length ? out : undefined;
-  };
-  const instruction = latestUserText(turns);
-  const isStubbable = (m: number, kind: TurnPart['kind'], text: string): boolean =>
-    m < start &&
-    m !== instruction &&
-    kind === 'tool_result' &&
-    turns[m]!.role !== 'system' &&
-    turns[m]!.role !== 'assistant' &&
-    text.length >= opts.stubMinChars;
 
   for (let m = 0; m < start; m++) {
     const turn = turns[m]!;
@@ -193,36 +224,37 @@ export function planCompression(turns: readonly Turn[], opts: Readonly<CompressO
     for (let i = 0; i < turn.parts.length; i++) {
       const p = turn.parts[i]!;
       if (p.kind === 'other' || p.text.length < minLen) continue;
-      // Repeated context: refer to the later copy when that copy stays whole.
-      const later = p.text.length >= opts.repeatMinChars ? lastAt.get(p.text) : undefined;
-      if (later !== undefined && later > m) {
-        const laterPart = turns[later]!.parts.find((q) => q.text === p.text)!;
-        let laterStubbed = stubbed.get(p.text);
-        if (laterStubbed === undefined) {
-          laterStubbed = isStubbable(later, laterPart.kind, p.text) && stubFor(p.text) !== undefined;
-          stubbed.set(p.text, laterStubbed);
+      // Repeated context: each block (a run between blank lines, or the whole part) found verbatim in a kept
+      // message is replaced by a reference to it.
+      let text = p.text;
+      let referenced = false;
+      if (kept.length > 0) {
+        const pieces = text.split(/(\n{2,})/);
+        for (let j = 0; j < pieces.length; j += 2) {
+          const at = keptCopy(pieces[j]!);
+          if (at === undefined || at === m) continue;
+          const ref = referenceText(pieces[j]!.length, at);
+          if (ref.length >= pieces[j]!.length) continue;
+          pieces[j] = ref;
+          referenced = true;
         }
-        if (!laterStubbed) {
-          const ref = referenceText(p.text.length, later);
-          if (ref.length < p.text.length) {
-            plan.edits.push({ message: m, part: i, text: ref, kind: 'reference' });
-            plan.removedChars += p.text.length - ref.length;
-            continue;
-          }
+        if (referenced) text = pieces.join('');
+      }
+      // Stale tool outputs: head + marker + tail; lines of the dropped middle that hold a rare token of the latest
+      // turn are kept, in place, between markers (the guard). An output that already is a stub is left alone.
+      let stubbed = false;
+      if (p.kind === 'tool_result' && text.length >= opts.stubMinChars && !text.includes(STUB_MARK)) {
+        const head = safeCut(text, opts.headChars);
+        const tailFrom = safeCut(text, text.length - opts.tailChars);
+        const stub = stubWithGuard(text, head, tailFrom, guardHit, plan);
+        if (stub !== undefined && stub.length < text.length) {
+          text = stub;
+          stubbed = true;
         }
       }
-      if (!isStubbable(m, p.kind, p.text)) continue;
-      const stub = stubFor(p.text);
-      if (stub === undefined) {
-        const hit = guardHit(p.text.slice(safeCut(p.text, opts.headChars), safeCut(p.text, p.text.length - opts.tailChars)));
-        if (hit !== undefined) {
-          plan.guarded++;
-          if (plan.guardHits.length < 5 && !plan.guardHits.includes(hit)) plan.guardHits.push(hit);
-        }
-        continue;
-      }
-      plan.edits.push({ message: m, part: i, text: stub, kind: 'stub' });
-      plan.removedChars += p.text.length - stub.length;
+      if (!referenced && !stubbed) continue;
+      plan.edits.push({ message: m, part: i, text, kind: stubbed ? 'stub' : 'reference' });
+      plan.removedChars += p.text.length - text.length;
     }
   }
   return plan;
