@@ -48,6 +48,7 @@ export function createCompressStage(deps: CompressStageDeps = {}): Stage {
       deps.onCompressed?.(out.removedTokens, out.plan.guarded);
     },
     beforeDispatch(f) {
+      if (f.ctx.compress !== true) return;
       const tokens = removed.get(f);
       if (tokens === undefined || f.model === undefined) return;
       const saved = inputCostMicros(f.model, tokens);
