@@ -320,11 +320,12 @@ export class Gateway {
     // Plan. An empty plan is refused here; the lifecycle's `finally` releases the hold.
     f.attempts =
       auto === null
-        ? planAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.deps.random)
+        ? planAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.deps.random, f.routeKey)
         : planAutoAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.#latencyOf, this.deps.random);
     if (f.attempts.length === 0) {
       throw new TokenGridError('no_healthy_deployment', `Every deployment of '${model.id}' is cooling down after failures; try again shortly.`);
     }
+    if (f.routeKey !== undefined && auto === null && model.deployments.length > 1) f.serving = { ...f.serving, stickyPrefix: true };
   }
 
   /**
@@ -957,6 +958,7 @@ class Flight implements FlightView, Settlement {
   status: RequestStatus = 'ok';
   ttftMs: number | null = null;
   serving: ServingNote | undefined = undefined;
+  routeKey: string | undefined = undefined;
   /** Set when a beforeDispatch stage answered (no dispatch). */
   served: StageAnswer | undefined = undefined;
   readonly stream: boolean;
@@ -978,6 +980,11 @@ class Flight implements FlightView, Settlement {
 function servingOf(s: Settlement, promptCacheMicros: number): { serving?: ServingNote } {
   const route = s.ctx.autoRoute?.route;
   let note = s.serving;
+  // `stored` stands only for an answer that really filled the cache: a request that ended otherwise did not.
+  if (note?.cache === 'stored' && s.status !== 'ok') {
+    const { cache: _, ...rest } = note;
+    note = rest;
+  }
   if (promptCacheMicros > 0) note = { ...note, savings: { ...note?.savings, prompt_cache: promptCacheMicros } };
   if (note === undefined) return route === undefined ? {} : { serving: { route } };
   return { serving: route === undefined ? note : { route, ...note } };

@@ -100,4 +100,6 @@ export interface RequestContext {
   autoRoute?: { requested: string; model: ModelSpec; route: string };
   /** The account has the security protection pack (feature `security_pack`): the guardrail stage applies. */
   guardrails?: true;
+  /** The client's `x-tokengrid-cache` header: `on` opts a non-deterministic request into the response cache, `off` bypasses it. */
+  cache?: 'on' | 'off';
 }

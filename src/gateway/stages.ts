@@ -22,6 +22,11 @@ export interface FlightView {
   readonly stream: boolean;
   /** The canonical request. A beforeAdmit stage may replace it (context compression: before it is estimated and held); later hooks must not. */
   req: ChatRequest | CompletionRequest | EmbeddingRequest;
+  /**
+   * Prompt-prefix stickiness (issue 17 item 5): a beforeAdmit stage sets the prompt prefix's hash, and the plan
+   * orders the model's deployments by rendezvous hashing of it instead of by weight (`serving.stickyPrefix`).
+   */
+  routeKey: string | undefined;
   /** Set once admitted. */
   readonly model: ModelSpec | undefined;
   readonly reservationId: string;
