@@ -170,6 +170,19 @@ describe('exact response cache', () => {
     assert.ok(deltas(a.text).length > 0);
     assert.equal(deltas(b.text), deltas(a.text));
     assert.match(b.text, /event: message_stop/);
+
+    const resp = { model: 'deepseek-v3.2', temperature: 0, input: `responses ${randomUUID()}` };
+    const c = await post('/v1/responses', srv.demoKey, resp);
+    const d = await post('/v1/responses', srv.demoKey, { ...resp, stream: true });
+    assert.deepEqual([c.status, c.cache, d.status, d.cache], [200, 'miss', 200, 'hit']);
+    const doneText = d.text
+      .split('\n')
+      .filter((l) => l.startsWith('data: {'))
+      .map((l) => JSON.parse(l.slice(6)))
+      .filter((e) => e.type === 'response.output_text.delta')
+      .map((e) => e.delta)
+      .join('');
+    assert.equal(doneText, c.body.output_text ?? c.body.output.find((o: any) => o.type === 'message').content[0].text);
   });
 
   test('a non-deterministic request is never cached unless the header opts in; the off header bypasses; a bad header is a 400', async () => {
