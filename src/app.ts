@@ -276,17 +276,17 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const cacheConfig = config.file.responseCache;
   let responseCache: ResponseCachePort | undefined;
   if (settings.responseCache ?? cacheConfig.enabled) {
-    responseCache =
-      settings.redisUrl === undefined
-        ? new MemoryResponseCache(clock, cacheConfig.maxBytes)
-        : new RedisResponseCache({
-            redis: new Redis(settings.redisUrl, {
-              commandTimeout: 500,
-              maxRetriesPerRequest: 1,
-              ...(opts.redisKeyPrefix === undefined ? {} : { keyPrefix: opts.redisKeyPrefix }),
-            }),
-            clock,
-          });
+    if (settings.redisUrl === undefined) responseCache = new MemoryResponseCache(clock, cacheConfig.maxBytes);
+    else {
+      const redis = new Redis(settings.redisUrl, {
+        commandTimeout: 500,
+        maxRetriesPerRequest: 1,
+        ...(opts.redisKeyPrefix === undefined ? {} : { keyPrefix: opts.redisKeyPrefix }),
+      });
+      // A lost connection makes lookups misses (the stage logs them); the client reconnects by itself.
+      redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'response cache redis connection error'));
+      responseCache = new RedisResponseCache({ redis, clock });
+    }
   }
   const cacheResults = new Counter({
     name: 'tokengrid_response_cache_total',

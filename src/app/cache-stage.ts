@@ -80,6 +80,8 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       }
       deps.onResult?.('hit');
       note(f, { cache: 'hit', savings: { cache: entry.vendorCostMicros } });
+      // No deployment serves a hit: a prefix-sticky plan was not used.
+      if (f.serving?.stickyPrefix !== undefined) delete f.serving.stickyPrefix;
       return f.stream
         ? { kind: 'events', events: eventsOfAnswer(entry.answer), source: 'cache', chargeRatio: deps.chargeRatio }
         : { kind: 'answer', answer: entry.answer, source: 'cache', chargeRatio: deps.chargeRatio };
