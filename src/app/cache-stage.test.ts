@@ -109,6 +109,19 @@ describe('the cache stage', () => {
     assert.ok((await missThenLookup(s, answer('length'), 'ok', { maxTokensOutput: 4 })).second !== undefined, 'the client asked for the limit');
   });
 
+  test('an answer to a request with guardrail hits is not stored', async () => {
+    const { s } = setup();
+    const f = flight(false);
+    await s.beforeDispatch!(f);
+    f.serving = { guardrailHits: { phone: 1 } };
+    s.onAnswer!(f, answer('stop'));
+    f.usage = usage;
+    s.afterSettle!(f);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(f.serving.cache, undefined);
+    assert.equal(await s.beforeDispatch!(flight(false)), undefined);
+  });
+
   test('a stream is folded from its events when it settles ok', async () => {
     const { s } = setup();
     const f = flight(true);

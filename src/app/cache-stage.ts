@@ -13,7 +13,8 @@
  * - onAnswer / onEvent / afterSettle: a miss's answer is kept and, once its request settled `ok`, stored with the
  *   usage it was charged (`serving.cache = 'stored'`). Not stored: errors, answers cut by the gateway, `length`
  *   unless the client set max_tokens, content_filter, and Anthropic thinking signatures or verbatim blocks (a
- *   replay could not carry them). Stages before this one (guardrails) have already redacted what is stored.
+ *   replay could not carry them), and answers to requests the security pack redacted or flagged
+ *   (`serving.guardrailHits`: personal data is never kept beyond the request).
  * A cache backend that fails is a miss (logged), never an error to the client.
  */
 import { vendorCostMicros } from '../catalog/index.ts';
@@ -43,8 +44,10 @@ interface Pending {
   replayable: boolean;
 }
 
-function storableFinish(req: ChatRequest, finish: ChatResponse['finishReason']): boolean {
-  return finish === 'stop' || finish === 'tool_calls' || (finish === 'length' && req.maxTokensOutput !== undefined);
+/** An answer worth storing: a natural stop (or the client's own max_tokens), and no guardrail hit on the request. */
+function storable(f: FlightView, finish: ChatResponse['finishReason']): boolean {
+  if (f.serving?.guardrailHits !== undefined) return false;
+  return finish === 'stop' || finish === 'tool_calls' || (finish === 'length' && (f.req as ChatRequest).maxTokensOutput !== undefined);
 }
 
 function note(f: FlightView, add: ServingNote): void {
@@ -91,14 +94,14 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       if (p === undefined || p.events === undefined) return ev;
       if (ev.type === 'reasoning' && (ev.signature !== undefined || ev.block !== undefined)) p.replayable = false;
       p.events.push(ev);
-      if (ev.type === 'finish' && p.replayable && storableFinish(f.req as ChatRequest, ev.finishReason)) note(f, { cache: 'stored' });
+      if (ev.type === 'finish' && p.replayable && storable(f, ev.finishReason)) note(f, { cache: 'stored' });
       return ev;
     },
     onAnswer(f, res) {
       const p = pending.get(f);
       if (p === undefined) return res;
       const answer = res as ChatResponse;
-      if (answer.anthropicContent === undefined && storableFinish(f.req as ChatRequest, answer.finishReason)) {
+      if (answer.anthropicContent === undefined && storable(f, answer.finishReason)) {
         p.answer = answer;
         note(f, { cache: 'stored' });
       }
