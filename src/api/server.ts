@@ -156,11 +156,21 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
       };
       if (clientRequestId !== undefined) ctx.clientRequestId = clientRequestId;
       if (deps.keys.hasFeature(check.key.accountId, 'security_pack')) ctx.guardrails = true;
+      const cacheHeader = req.headers['x-tokengrid-cache'];
+      if (cacheHeader !== undefined) {
+        const v = String(cacheHeader).trim().toLowerCase();
+        if (v !== 'on' && v !== 'off') {
+          req.resume();
+          sendError(res, route.family, new TokenGridError('invalid_request', "The x-tokengrid-cache header must be 'on' or 'off'.", 'x-tokengrid-cache'));
+          return;
+        }
+        ctx.cache = v;
+      }
       const compress = req.headers['x-tokengrid-compress'];
       if (compress === undefined ? deps.keys.hasFeature(check.key.accountId, 'context_compression') : compress === 'on') ctx.compress = true;
       else if (compress !== undefined && compress !== 'off') {
         req.resume();
-        sendError(res, route.family, { code: 'invalid_request', message: "x-tokengrid-compress must be 'on' or 'off'." });
+        sendError(res, route.family, new TokenGridError('invalid_request', "The x-tokengrid-compress header must be 'on' or 'off'.", 'x-tokengrid-compress'));
         return;
       }
       authValue = ctx;

@@ -7,8 +7,6 @@
 import type { Clock, IdGenerator, Result } from '../core/index.ts';
 import type { ServingNote, Usage } from '../wire/index.ts';
 export type { SavingKind, ServingNote } from '../wire/index.ts';
-import type { ChargingStore } from './store.ts';
-import type { ChargingManagement } from './management-types.ts';
 
 // ---------------------------------------------------------------- rating
 
@@ -332,14 +330,6 @@ export const defaultChargingConfig: ChargingConfig = {
   sweepBatchSize: 500,
 };
 
-export interface ChargingDeps {
-  store: ChargingStore;
-  clock: Clock;
-  ids: IdGenerator;
-  rates: () => RateTable;
-  config?: Partial<ChargingConfig>;
-}
-
 export interface ReserveInput {
   requestId: string;
   accountId: string;
@@ -402,6 +392,11 @@ export interface SettleInput {
   clientRequestId?: string;
   /** What the gateway's stages did (issue 17), stored on the usage record as is. */
   serving?: ServingNote;
+  /**
+   * Charge this fraction of the rated cost (coins and money; a per-request charge stays whole): an answer served
+   * from the exact response cache is charged at the cache rate (issue 17 item 4). Absent: the whole cost.
+   */
+  chargeRatio?: { num: number; den: number };
 }
 
 export interface ChargingEngine {
@@ -416,9 +411,3 @@ export interface ChargingEngine {
   /** Create due cycle buckets (idempotent per (schedule, cycleIndex)). Returns buckets created. */
   renewDue(): Promise<number>;
 }
-
-// ---------------------------------------------------------------- management API (management-types.ts)
-
-export type * from './management-types.ts';
-
-export type ChargingService = ChargingEngine & ChargingManagement;
