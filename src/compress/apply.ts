@@ -66,12 +66,27 @@ function toolResultText(b: Block): string | undefined {
   return undefined;
 }
 
-function nativeTurns(messages: unknown[]): Turn[] {
-  return messages.map((raw) => {
+/** The native body as turns: the top-level `system` first (read for repeated blocks, never edited), then the messages. */
+function nativeTurns(body: Record<string, unknown>, messages: unknown[]): Turn[] {
+  const turns: Turn[] = [];
+  const system = body['system'];
+  const systemText =
+    typeof system === 'string'
+      ? system
+      : Array.isArray(system)
+        ? system
+            .map((b) => (b !== null && typeof b === 'object' && typeof (b as Block)['text'] === 'string' ? ((b as Block)['text'] as string) : ''))
+            .join('\n\n')
+        : '';
+  if (systemText !== '') turns.push({ role: 'system', parts: [{ kind: 'text', text: systemText }] });
+  for (const raw of messages) {
     const m = (raw ?? {}) as Block;
-    const role = m['role'] === 'assistant' ? 'assistant' : 'user';
+    const role = m['role'] === 'assistant' ? 'assistant' : m['role'] === 'system' ? 'system' : 'user';
     const c = m['content'];
-    if (typeof c === 'string') return { role, parts: [{ kind: 'text', text: c }] };
+    if (typeof c === 'string') {
+      turns.push({ role, parts: [{ kind: 'text', text: c }] });
+      continue;
+    }
     const parts: TurnPart[] = (Array.isArray(c) ? c : []).map((rawBlock) => {
       const b = (rawBlock ?? {}) as Block;
       // A block with cache_control marks a vendor cache breakpoint: left exactly as sent.
@@ -84,18 +99,22 @@ function nativeTurns(messages: unknown[]): Turn[] {
       if (b['type'] === 'tool_use') return { kind: 'other', text: `${String(b['name'])} ${JSON.stringify(b['input'] ?? {})}` };
       return { kind: 'other', text: '' };
     });
-    return { role, parts };
-  });
+    turns.push({ role, parts });
+  }
+  return turns;
 }
 
 /** The same rules over an Anthropic Messages body (`system` is top level there, never touched). */
 export function compressAnthropicBody(body: Record<string, unknown>, opts: Readonly<CompressOptions> = DEFAULT_COMPRESS_OPTIONS): Record<string, unknown> {
   const raw = body['messages'];
   if (!Array.isArray(raw)) return body;
-  const plan = planCompression(nativeTurns(raw), opts);
+  const turns = nativeTurns(body, raw);
+  const offset = turns.length - raw.length;
+  const plan = planCompression(turns, opts);
   if (plan.edits.length === 0) return body;
   const messages = raw.slice();
-  for (const e of plan.edits) {
+  for (const edit of plan.edits) {
+    const e = { ...edit, message: edit.message - offset };
     const m = { ...(messages[e.message] as Block) };
     const c = m['content'];
     if (typeof c === 'string') m['content'] = e.text;

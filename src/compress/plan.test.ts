@@ -42,7 +42,7 @@ describe('context compression plan', () => {
     const msgs = agentLoop(6, 5000);
     const out = compressChat(req(msgs));
     assert.ok(out.removedTokens > 0);
-    const start = windowStart(turnsOf(msgs), DEFAULT_COMPRESS_OPTIONS.keepTurns);
+    const start = windowStart(turnsOf(msgs), DEFAULT_COMPRESS_OPTIONS.keepTurns, DEFAULT_COMPRESS_OPTIONS.epochTurns);
     for (let i = 0; i < msgs.length; i++) {
       const before = msgs[i]!.content[0]!;
       const after = out.req.messages[i]!.content[0]!;
@@ -56,26 +56,54 @@ describe('context compression plan', () => {
     }
   });
 
-  test('a block sent again (a file pasted again, a document already in the system prompt) becomes a reference to the copy that stays', () => {
+  test('a block sent again (a file pasted again, a document already in the system prompt) becomes a reference to its first copy', () => {
     const file = `// src/billing/periods.ts\n${filler(7, 3000)}`;
     const doc = `Runbook\n${filler(8, 1500)}`;
     const msgs: ChatMessage[] = [
       { role: 'system', content: [{ type: 'text', text: `You are a reviewer.\n\n${doc}` }] },
       { role: 'user', content: [{ type: 'text', text: `Please review:\n\n${file}\n\nand this:\n\n${doc}` }] },
       { role: 'assistant', content: [{ type: 'text', text: 'Looks fine.' }] },
-      { role: 'user', content: [{ type: 'text', text: 'Any risk?' }] },
+      { role: 'user', content: [{ type: 'text', text: `I changed it, here it is again:\n\n${file}` }] },
       { role: 'assistant', content: [{ type: 'text', text: 'None.' }] },
       { role: 'user', content: [{ type: 'text', text: 'Sure?' }] },
       { role: 'assistant', content: [{ type: 'text', text: 'Yes.' }] },
-      { role: 'user', content: [{ type: 'text', text: `I changed it, here it is again:\n\n${file}` }] },
+      { role: 'user', content: [{ type: 'text', text: `Last check:\n\n${file}` }] },
     ];
-    const out = compressChat(req(msgs));
+    const out = compressChat(req(msgs), { ...DEFAULT_COMPRESS_OPTIONS, epochTurns: 1 });
     assert.equal(
       (out.req.messages[1]!.content[0] as { text: string }).text,
-      `Please review:\n\n[tokengrid: ${file.length} characters repeated verbatim in message 8]\n\nand this:\n\n[tokengrid: ${doc.length} characters repeated verbatim in message 1]`,
+      `Please review:\n\n${file}\n\nand this:\n\n[tokengrid: same ${doc.length} characters as in the system prompt above]`,
     );
-    assert.deepEqual(out.req.messages[7], msgs[7], 'the copy referred to stays whole');
+    assert.equal(
+      (out.req.messages[3]!.content[0] as { text: string }).text,
+      `I changed it, here it is again:\n\n[tokengrid: same ${file.length} characters as in message 2 above]`,
+    );
+    assert.deepEqual(out.req.messages[7], msgs[7], 'the latest instruction stays whole');
     assert.deepEqual(out.req.messages[0], msgs[0]);
+  });
+
+  test('the window starts at a turn boundary that moves in steps of epochTurns, so a loop keeps its compressed prefix', () => {
+    // Requests of one loop: each adds one round. The compressed form of the messages before the last request's
+    // window must be the same in every request until the boundary moves.
+    const full = agentLoop(14, 3000).slice(0, -1);
+    let prev: ChatMessage[] | undefined;
+    let prevStart = 0;
+    let moves = 0;
+    for (let n = 4; n <= full.length; n += 2) {
+      const msgs = full.slice(0, n);
+      const start = windowStart(turnsOf(msgs), 2, 4);
+      const out = compressChat(req(msgs), { ...DEFAULT_COMPRESS_OPTIONS, epochTurns: 4 }).req.messages;
+      if (prev !== undefined) {
+        if (start === prevStart) assert.deepEqual(out.slice(0, prev.length - 1), prev.slice(0, -1), `request of ${n} messages keeps the prefix`);
+        else {
+          moves++;
+          assert.deepEqual(out.slice(0, prevStart), prev.slice(0, prevStart), 'a move keeps the prefix before the old boundary');
+        }
+      }
+      prev = out;
+      prevStart = start;
+    }
+    assert.equal(moves, 3, 'the boundary moved at 4, 8 and 12 stale turns');
   });
 
   test('the guard keeps the lines of a stale output that hold what the latest turn asks about; the rest is still cut', () => {
@@ -114,7 +142,7 @@ describe('context compression plan', () => {
 
   test('the Anthropic native body is compressed by the same rules; tool_use and cache_control blocks stay', () => {
     const messages: Record<string, unknown>[] = [{ role: 'user', content: 'Fix the build.' }];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 7; i++) {
       messages.push({ role: 'assistant', content: [{ type: 'tool_use', id: `tu_${i}`, name: 'bash', input: { command: 'make' } }] });
       messages.push({
         role: 'user',
@@ -217,7 +245,7 @@ describe('context compression properties', () => {
     fc.assert(
       fc.property(convArb, (msgs) => {
         const turns = turnsOf(msgs);
-        const start = windowStart(turns, DEFAULT_COMPRESS_OPTIONS.keepTurns);
+        const start = windowStart(turns, DEFAULT_COMPRESS_OPTIONS.keepTurns, DEFAULT_COMPRESS_OPTIONS.epochTurns);
         for (const e of planCompression(turns).edits) assert.ok(e.message < start);
       }),
       { numRuns: 200 },

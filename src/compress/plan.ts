@@ -1,27 +1,32 @@
 /**
  * Context compression for agent loops (issue 17 item 6), pure: decides which parts of a conversation can be
  * shortened without breaking it, over a dialect-neutral view (`Turn[]`), so the canonical request and an
- * Anthropic client's native body are compressed by the same rules (`canonical.ts`, `anthropic.ts`).
+ * Anthropic client's native body are compressed by the same rules (`apply.ts`).
  *
  * Rules:
- * - Nothing in the window is touched: the system prompt, the latest user instruction, and every message from
- *   the `keepTurns`-th last assistant turn on (the current task's recent tool calls and their outputs). Messages are never removed, and
- *   tool calls are never changed, so every tool call keeps its result (OpenAI `tool_call_id`, Anthropic
- *   `tool_use` / `tool_result`).
- * - Repeated context: a long block (a run of text between blank lines, or a whole part; >= `repeatMinChars`)
- *   that occurs verbatim in a message that is never edited (a system prompt, the latest instruction, the window)
- *   is replaced, in the older messages, by a reference to that copy (a file pasted or read again, a document
- *   already in the system prompt).
- * - Stale tool outputs: a long tool output (>= `stubMinChars`) before the window is cut to its head and tail
- *   with a marker saying how many characters were dropped.
- * - The guard: rare tokens of the latest turn (the last user text and the last assistant message: identifiers
- *   with `_`, digits, dots or inner capitals, paths, numbers of 4+ digits, quoted strings) are looked up in each
- *   span that would be dropped; the lines holding one are kept in place between markers (`guarded`), so content
- *   the latest turn refers to still reaches the model. A repeated block is never lost (the copy it refers to
- *   reaches the model whole), so it needs no guard.
+ * - The stale zone: the messages before the window. The window holds at least the last `keepTurns` assistant turns
+ *   (the current task's recent tool calls and outputs); its start moves in steps of `epochTurns` assistant turns
+ *   (default 1: every turn). The compressed form of a stale message does not depend on later messages, so a loop's
+ *   compressed prefix only changes where the boundary moved and the vendor's prompt cache keeps hitting before it;
+ *   larger steps keep more of the prefix cached but leave more stale text in (on the cost benchmark's workload,
+ *   steps of 1, 2, 4, 8 cut vendor cost 12 %, 7 %, 4 %, 2 %: dropped text costs less than cached text). Only the stale zone is edited,
+ *   never the system prompt or the latest user instruction; messages are never removed and tool calls never
+ *   changed, so every tool call keeps its result (OpenAI `tool_call_id`, Anthropic `tool_use` / `tool_result`).
+ * - Repeated context: a block (a run of text between blank lines, or a whole part; >= `repeatMinChars`) whose
+ *   first occurrence is in a system prompt or an earlier user text (which are never stubbed, and stay whole) is
+ *   replaced in the stale zone by a reference to it: a file pasted or read again, a document already in the
+ *   system prompt. The first occurrence of a block never changes as a conversation grows, so neither does the
+ *   reference.
+ * - Stale tool outputs: a tool output of the stale zone (>= `stubMinChars`) is cut to its head and tail with a
+ *   marker saying how many characters were dropped.
+ * - The guard: rare tokens of the latest turn (the last user text and the last assistant text: identifiers
+ *   with `_`, digits, dots or inner capitals, paths, numbers of 4+ digits, quoted strings) are looked up in what a
+ *   stub would drop; the lines holding one are kept in place between markers (`guarded`), so content the latest
+ *   turn refers to still reaches the model. A reference drops nothing (its copy reaches the model whole).
  *
- * Properties (tested in `plan.test.ts`): never grows a part, never touches the window, system messages or
- * tool calls, idempotent (a compressed conversation compresses to itself), and the guard keeps referenced spans.
+ * Properties (tested in `plan.test.ts`): never grows a part, never touches the window, system messages, the
+ * latest instruction or tool calls, idempotent (a compressed conversation compresses to itself), the guard keeps
+ * referenced lines, and a loop's compressed prefix only changes when its boundary moves.
  */
 
 export type TurnRole = 'system' | 'user' | 'assistant' | 'tool';
@@ -38,13 +43,15 @@ export interface Turn {
 }
 
 export interface CompressOptions {
-  /** Assistant turns kept whole at the end (with everything after the first of them). */
+  /** Assistant turns kept whole at the end, at least (with everything after the first of them). */
   keepTurns: number;
+  /** The window's start moves in steps of this many assistant turns (1: every turn). */
+  epochTurns: number;
   /** A stale tool output at least this long is cut to head + marker + tail. */
   stubMinChars: number;
   headChars: number;
   tailChars: number;
-  /** A text or tool output at least this long, repeated later verbatim, is replaced by a reference. */
+  /** A block at least this long, repeated verbatim after its first occurrence, is replaced there by a reference. */
   repeatMinChars: number;
   /** Keep spans holding rare tokens of the latest turn (off only to show what the guard is for). */
   guard: boolean;
@@ -52,6 +59,7 @@ export interface CompressOptions {
 
 export const DEFAULT_COMPRESS_OPTIONS: Readonly<CompressOptions> = Object.freeze({
   keepTurns: 2,
+  epochTurns: 1,
   stubMinChars: 1024,
   headChars: 200,
   tailChars: 100,
@@ -85,9 +93,9 @@ export function stubMarker(dropped: number): string {
   return `\n${STUB_MARK}${dropped} characters of this earlier tool output dropped …]\n`;
 }
 
-/** The reference that replaces a block repeated verbatim in message `copyAt` (0-based), which reaches the model whole. */
-export function referenceText(chars: number, copyAt: number): string {
-  return `${REF_MARK}${chars} characters repeated verbatim in message ${copyAt + 1}]`;
+/** The reference that replaces a block repeated verbatim in `where` ("the system prompt", "message 3"), which reaches the model whole. */
+export function referenceText(chars: number, where: string): string {
+  return `${REF_MARK}same ${chars} characters as in ${where} above]`;
 }
 
 /** A cut index that does not split a UTF-16 surrogate pair. */
@@ -127,7 +135,11 @@ function latestUserText(turns: readonly Turn[]): number {
   return -1;
 }
 
-/** The latest turn: the last user message with text, and the last assistant message (its text and tool calls). */
+/**
+ * The latest turn: the last user message with text, and the last assistant message's text. Not the assistant's
+ * tool-call arguments: they name what the model is about to fetch fresh, and they change every step of a loop, so
+ * guarding on them would change the compressed prefix every request and defeat the vendor's prompt cache.
+ */
 function latestTurnText(turns: readonly Turn[]): string {
   const pieces: string[] = [];
   const u = latestUserText(turns);
@@ -135,22 +147,23 @@ function latestTurnText(turns: readonly Turn[]): string {
   for (let i = turns.length - 1; i >= 0; i--) {
     const t = turns[i]!;
     if (t.role === 'assistant') {
-      for (const p of t.parts) if (p.kind !== 'tool_result') pieces.push(p.text);
+      for (const p of t.parts) if (p.kind === 'text') pieces.push(p.text);
       break;
     }
   }
   return pieces.join('\n');
 }
 
-/** The first message of the window: the `keepTurns`-th last assistant message (the whole conversation when there are fewer). */
-export function windowStart(turns: readonly Turn[], keepTurns: number): number {
-  let seen = 0;
-  for (let i = turns.length - 1; i >= 0; i--) {
-    if (turns[i]!.role !== 'assistant') continue;
-    seen++;
-    if (seen >= Math.max(1, keepTurns)) return i;
-  }
-  return 0;
+/**
+ * The first message of the window: the stale zone before it holds the first S assistant turns, S = the turns
+ * beyond the last `keepTurns`, rounded down to a multiple of `epochTurns` (0: nothing is stale).
+ */
+export function windowStart(turns: readonly Turn[], keepTurns: number, epochTurns = 1): number {
+  const assistants: number[] = [];
+  for (let i = 0; i < turns.length; i++) if (turns[i]!.role === 'assistant') assistants.push(i);
+  const epoch = Math.max(1, epochTurns);
+  const stale = Math.floor(Math.max(0, assistants.length - Math.max(1, keepTurns)) / epoch) * epoch;
+  return stale === 0 ? 0 : assistants[stale]!;
 }
 
 /**
@@ -194,24 +207,25 @@ function stubWithGuard(
 /** Decides the edits for one conversation (does not change it). */
 export function planCompression(turns: readonly Turn[], opts: Readonly<CompressOptions> = DEFAULT_COMPRESS_OPTIONS): CompressionPlan {
   const plan: CompressionPlan = { edits: [], removedChars: 0, guarded: 0, guardHits: [] };
-  const start = windowStart(turns, opts.keepTurns);
+  const start = windowStart(turns, opts.keepTurns, opts.epochTurns);
   if (start === 0) return plan;
   const minLen = Math.min(opts.stubMinChars, opts.repeatMinChars);
   const instruction = latestUserText(turns);
 
-  // What is never edited (system prompts, the latest instruction, the window): a block repeated there can be
-  // replaced elsewhere by a reference, since the copy it points to reaches the model whole.
-  const kept: { message: number; text: string }[] = [];
+  // The first occurrence of each long block in a system prompt or a user text (never stubbed: it stays whole).
+  const first = new Map<string, number>();
+  let systemTurns = 0;
   for (let m = 0; m < turns.length; m++) {
     const t = turns[m]!;
-    if (t.role !== 'system' && m !== instruction && m < start) continue;
-    for (const p of t.parts) if (p.kind !== 'other' && p.text.length >= opts.repeatMinChars) kept.push({ message: m, text: p.text });
+    if (t.role === 'system') systemTurns++;
+    if (t.role !== 'system' && t.role !== 'user') continue;
+    for (const p of t.parts) {
+      if (p.kind !== 'text' || p.text.length < opts.repeatMinChars) continue;
+      for (const block of p.text.split(/\n{2,}/)) if (block.length >= opts.repeatMinChars && !first.has(block)) first.set(block, m);
+    }
   }
-  const keptCopy = (block: string): number | undefined => {
-    if (block.length < opts.repeatMinChars) return undefined;
-    for (const k of kept) if (k.text.includes(block)) return k.message;
-    return undefined;
-  };
+  const where = (m: number): string =>
+    turns[m]!.role === 'system' ? (systemTurns === 1 ? 'the system prompt' : `system message ${m + 1}`) : `message ${m + 1}`;
   const needed = opts.guard ? rareTokens(latestTurnText(turns)) : [];
   const guardHit = (span: string): string | undefined => {
     for (const t of needed) if (span.includes(t)) return t;
@@ -223,27 +237,26 @@ export function planCompression(turns: readonly Turn[], opts: Readonly<CompressO
     if (turn.role === 'system' || turn.role === 'assistant' || m === instruction) continue;
     for (let i = 0; i < turn.parts.length; i++) {
       const p = turn.parts[i]!;
-      if (p.kind === 'other' || p.text.length < minLen) continue;
-      // Repeated context: each block (a run between blank lines, or the whole part) found verbatim in a kept
-      // message is replaced by a reference to it.
+      // A part that already holds a stub is left as it is (compressing twice changes nothing).
+      if (p.kind === 'other' || p.text.length < minLen || p.text.includes(STUB_MARK)) continue;
+      // Repeated context: a block whose first occurrence is earlier becomes a reference to it.
       let text = p.text;
       let referenced = false;
-      if (kept.length > 0) {
+      if (first.size > 0) {
         const pieces = text.split(/(\n{2,})/);
         for (let j = 0; j < pieces.length; j += 2) {
-          const at = keptCopy(pieces[j]!);
-          if (at === undefined || at === m) continue;
-          const ref = referenceText(pieces[j]!.length, at);
+          const at = pieces[j]!.length >= opts.repeatMinChars ? first.get(pieces[j]!) : undefined;
+          if (at === undefined || at >= m) continue;
+          const ref = referenceText(pieces[j]!.length, where(at));
           if (ref.length >= pieces[j]!.length) continue;
           pieces[j] = ref;
           referenced = true;
         }
         if (referenced) text = pieces.join('');
       }
-      // Stale tool outputs: head + marker + tail; lines of the dropped middle that hold a rare token of the latest
-      // turn are kept, in place, between markers (the guard). An output that already is a stub is left alone.
+      // Stale tool outputs: head + marker + tail, the guard keeping the lines the latest turn refers to.
       let stubbed = false;
-      if (p.kind === 'tool_result' && text.length >= opts.stubMinChars && !text.includes(STUB_MARK)) {
+      if (p.kind === 'tool_result' && text.length >= opts.stubMinChars) {
         const head = safeCut(text, opts.headChars);
         const tailFrom = safeCut(text, text.length - opts.tailChars);
         const stub = stubWithGuard(text, head, tailFrom, guardHit, plan);

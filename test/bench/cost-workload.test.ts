@@ -20,7 +20,10 @@ test('the checked-in workload is exactly what the generator makes with its seed'
 });
 
 test('every request is a well-formed prefix whose expected answer comes from its own context', () => {
-  const lines = readFileSync(FILE, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = readFileSync(FILE, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(lines[0].type, 'meta');
   assert.equal(lines[0].synthetic, true);
   const kinds = new Set<string>();
