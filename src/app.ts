@@ -265,6 +265,17 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     labelNames: ['kind'],
     registers: [telemetry.registry],
   });
+  // Context compression (issue 17 item 6): what it removed and how often its guard kept lines.
+  const compressedTokens = new Counter({
+    name: 'tokengrid_compression_tokens_total',
+    help: 'Input tokens context compression removed (estimated), summed over requests.',
+    registers: [telemetry.registry],
+  });
+  const compressionGuarded = new Counter({
+    name: 'tokengrid_compression_guarded_total',
+    help: "Stale tool outputs whose lines context compression's guard kept because the latest turn refers to them.",
+    registers: [telemetry.registry],
+  });
   const guardrailStage = createGuardrailStage({
     rules: () => guardrailRules,
     ...(opts.moderation !== undefined
@@ -335,7 +346,14 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     // output), then context compression (issue 17 item 6: it rewrites the request before it is estimated), then the cache.
     stages: [
       guardrailStage,
-      createCompressStage({ ...(opts.compression !== undefined ? { options: opts.compression } : {}), log: (obj, msg) => logger.info(obj, msg) }),
+      createCompressStage({
+        ...(opts.compression !== undefined ? { options: opts.compression } : {}),
+        onCompressed: (tokens, guarded) => {
+          compressedTokens.inc(tokens);
+          compressionGuarded.inc(guarded);
+        },
+        log: (obj, msg) => logger.info(obj, msg),
+      }),
       cacheStage,
     ],
   });

@@ -18,7 +18,7 @@ import type { ChatRequest } from '../wire/index.ts';
 
 export interface CompressStageDeps {
   options?: Partial<CompressOptions>;
-  /** Called per compressed request (metrics): tokens removed, spans the guard kept. */
+  /** Called per request that compression changed or its guard acted on (metrics): tokens removed, outputs the guard kept lines of. */
   onCompressed?: (tokens: number, guarded: number) => void;
   log?: (obj: Record<string, unknown>, msg: string) => void;
 }
@@ -41,11 +41,12 @@ export function createCompressStage(deps: CompressStageDeps = {}): Stage {
           { requestId: f.ctx.requestId, guarded: out.plan.guarded, guardHits: out.plan.guardHits },
           'compression guard kept spans the latest turn refers to',
         );
-      if (out.plan.edits.length === 0 || out.removedTokens === 0) return;
+      const changed = out.plan.edits.length !== 0 && out.removedTokens !== 0;
+      if (changed || out.plan.guarded > 0) deps.onCompressed?.(changed ? out.removedTokens : 0, out.plan.guarded);
+      if (!changed) return;
       f.req = out.req;
       removed.set(f, out.removedTokens);
       f.serving = { ...f.serving, compressedTokens: out.removedTokens };
-      deps.onCompressed?.(out.removedTokens, out.plan.guarded);
     },
     beforeDispatch(f) {
       if (f.ctx.compress !== true) return;

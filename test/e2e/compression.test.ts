@@ -158,6 +158,9 @@ describe('context compression', () => {
     assert.ok(upstreamSaw().includes('build_id=48213'), 'the output holding it was kept whole');
     assert.match(upstreamSaw(), /earlier tool output dropped/, 'the other stale outputs were still cut');
     assert.ok((await record(a.id, on.requestId)).serving.compressedTokens > 0);
+    const metrics = await (await fetch(`${srv.url}/metrics`)).text();
+    assert.match(metrics, /tokengrid_compression_guarded_total [1-9]/);
+    assert.match(metrics, /tokengrid_compression_tokens_total [1-9]\d{3,}/);
   });
 
   test('the add-on switches it on for the account; a request can say off', async () => {
