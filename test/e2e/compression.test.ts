@@ -148,6 +148,21 @@ describe('context compression', () => {
     // The saving is the removed tokens at the model's input price (2,000,000 micros per 1M tokens).
     assert.equal(rOn.serving.savings.compression, Math.round((rOn.serving.compressedTokens * 2_000_000) / 1_000_000));
     assert.ok(rOn.vendorCostMicros < rOff.vendorCostMicros);
+    // Streamed: the same request, the same compression, on the record too.
+    const r = await fetch(`${srv.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json', 'x-tokengrid-compress': 'on' },
+      body: JSON.stringify({ model: 'recall-model', stream: true, stream_options: { include_usage: true }, messages: agentLoop(q) }),
+    });
+    const sse = await r.text();
+    assert.equal(r.status, 200);
+    const usage = sse
+      .split('\n')
+      .filter((l) => l.startsWith('data: {'))
+      .map((l) => JSON.parse(l.slice(6)))
+      .find((c) => c.usage)?.usage;
+    assert.equal(usage.prompt_tokens, inOn);
+    assert.equal((await record(a.id, r.headers.get('x-request-id') ?? '')).serving.compressedTokens, rOn.serving.compressedTokens);
   });
 
   test('the guard: content the latest turn asks about reaches the upstream, and the answer is right', async () => {
