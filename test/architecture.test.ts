@@ -34,13 +34,14 @@ export const ALLOWED: Record<string, string[]> = {
   emulator: ['core'],
   audit: ['core'],
   guardrails: [],
+  qos: [],
   /** The browser console (repo root console/, not src/): imports nothing from src/; it talks HTTP only. */
   console: [],
   app: ['*'],
   main: ['*'],
 };
 
-const PURE = ['wire', 'catalog', 'accounts', 'routing', 'charging', 'billing', 'guardrails'];
+const PURE = ['wire', 'catalog', 'accounts', 'routing', 'charging', 'billing', 'guardrails', 'qos'];
 const BANNED_IN_PURE: [RegExp, string][] = [
   [/\bDate\.now\(\)/, 'Date.now()'],
   [/new Date\(\)/, 'new Date() without arguments'],
