@@ -22,7 +22,7 @@ import {
 } from './charging/index.ts';
 import { loadConfigFile, parseEnv, resolveConfig, resolveOffersFile, DEFAULT_CONFIG_PATH, type RuntimeConfig } from './config/index.ts';
 import { startEmulator, type Emulator } from './emulator/index.ts';
-import { Gateway, KeySnapshot, RateLimiter, defaultStreamOptions, type StreamOptions } from './gateway/index.ts';
+import { Gateway, KeySnapshot, RateLimiter, defaultStreamOptions, type AccountRouting, type StreamOptions } from './gateway/index.ts';
 import { DeploymentHealth, LatencyTracker } from './routing/index.ts';
 import { createAnthropicAdapter } from './providers/anthropic/index.ts';
 import { createGeminiAdapter } from './providers/gemini/index.ts';
@@ -60,6 +60,7 @@ import { bootstrapDemoAccount } from './app/bootstrap.ts';
 import { openOffersFile } from './app/offers-file.ts';
 import { signingSecret } from './app/signing-secrets.ts';
 import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.ts';
+import { createQosScheduler, createQosStage, qosClassOf } from './app/qos-stage.ts';
 import { compileRules, type ModerationPort } from './guardrails/index.ts';
 import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
 
@@ -200,6 +201,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   let planModels = new Map<string, readonly string[]>();
   // Features switched on by each account's live add-ons (security_pack enables the guardrail stage).
   let planFeatures = new Map<string, ReadonlySet<string>>();
+  // QoS class (the package's qos) and residency pin (the package's regions) per account, for the QoS stage and routing.
+  let planRouting = new Map<string, AccountRouting>();
   const refreshKeys = async (): Promise<void> => {
     const [all, accountsList] = await Promise.all([accountStore.listKeys(), accountStore.listAccounts()]);
     keys.replace(
@@ -209,6 +212,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       planModelMaps,
       planModels,
       planFeatures,
+      planRouting,
     );
   };
   const refreshPlanLimits = async (): Promise<void> => {
@@ -216,6 +220,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     const nextMaps = new Map<string, ModelMap>();
     const nextModels = new Map<string, readonly string[]>();
     const nextFeatures = new Map<string, ReadonlySet<string>>();
+    const nextRouting = new Map<string, AccountRouting>();
     // Runs once billing (below) is built: at its first call and on its timer.
     for (const accountId of new Set((await accountStore.listKeys()).map((k) => k.accountId))) {
       const e = await billing.entitlements(accountId);
@@ -223,6 +228,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       const map = e.plan === null ? undefined : offers.holder.current.offers.get(e.plan.offerId)?.modelMap;
       if (map !== undefined) nextMaps.set(accountId, map);
       if (e.features.length > 0) nextFeatures.set(accountId, new Set(e.features.map((x) => x.feature)));
+      const cls = qosClassOf(e.qos);
+      if (cls !== 'standard' || e.regions !== null)
+        nextRouting.set(accountId, { ...(cls === 'standard' ? {} : { qos: cls }), ...(e.regions === null ? {} : { regions: e.regions }) });
       // model: "auto" prefers what the allowance still pays for: the models of the account-wide buckets with
       // something left (wallet and postpaid lines excluded; a bucket for all models covers everything).
       const nowMs = clock.nowMs();
@@ -242,6 +250,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     planModelMaps = nextMaps;
     planModels = nextModels;
     planFeatures = nextFeatures;
+    planRouting = nextRouting;
     await refreshKeys();
   };
   const accounts: AccountDeps = { store: accountStore, clock, ids, random, onKeysChanged: refreshKeys };
@@ -289,7 +298,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
     log: (level, obj, msg) => logger[level](obj, msg),
     keys,
-    stages: [guardrailStage],
+    stages: [guardrailStage, createQosStage({ scheduler: createQosScheduler(telemetry.registry), log: (obj, msg) => logger.info(obj, msg) })],
   });
 
   // Admin key: data/admin-key (created with mode 0600 on the first start), and TOKENGRID_ADMIN_KEY when set.

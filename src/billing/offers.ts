@@ -51,6 +51,7 @@ const OFFER_FIELDS = [
   'creditLimit',
   'payg',
   'qos',
+  'regions',
   'trialOnce',
   'seats',
   'members',
@@ -85,6 +86,7 @@ const offerSchema = z
     creditLimit: money.optional(),
     payg: z.object({ tokensPerYuan: quantity }).strict().optional(),
     qos: z.enum(['best_effort', 'standard', 'priority', 'dedicated']).default('standard'),
+    regions: z.array(z.string().min(1).max(100)).min(1).optional(),
     trialOnce: z.boolean().optional(),
     seats: z.object({ min: posInt, max: posInt }).strict().optional(),
     members: posInt.max(1000).optional(),
@@ -233,6 +235,7 @@ function toOffer(id: string, o: RawOffer, currency: string, defaults: { channel:
     source: o.source ?? null,
     assumed: o.assumed,
     ...(o.modelMap !== undefined ? { modelMap: o.modelMap } : {}),
+    ...(o.regions !== undefined ? { regions: o.regions } : {}),
   };
 }
 

@@ -48,13 +48,13 @@ describe('QoS scheduler', () => {
     granted(s.acquire('d', limit(), 'standard'));
     const w = queued(s.acquire('d', limit(), 'standard'));
     assert.deepEqual(s.stats('d').queued.standard, 1);
-    let got: Admission | undefined;
-    void w.admission.then((x) => (got = x));
+    const got: Admission[] = [];
+    void w.admission.then((x) => got.push(x));
     await flush();
-    assert.equal(got, undefined);
+    assert.equal(got.length, 0);
     a.release();
     await flush();
-    assert.equal(got?.ok, true);
+    assert.equal(got[0]?.ok, true);
     assert.equal(s.stats('d').active, 2);
     assert.equal(timers.pending, 0, 'the admitted waiter’s deadline timer is cancelled');
   });
