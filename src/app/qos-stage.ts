@@ -30,7 +30,7 @@ export function qosClassOf(offerQos: string): QosClass {
   return offerQos === 'priority' || offerQos === 'dedicated' ? 'priority' : offerQos === 'best_effort' ? 'best_effort' : 'standard';
 }
 
-function refusalError(r: Refusal, cls: QosClass): TokenGridError {
+function refusalError(r: Refusal, cls: QosClass, limit: DeploymentQos): TokenGridError {
   const retryAfterS = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
   const headers = { 'retry-after': String(retryAfterS) };
   const who = cls === 'priority' ? 'priority' : cls === 'best_effort' ? 'best-effort' : 'standard';
@@ -42,9 +42,13 @@ function refusalError(r: Refusal, cls: QosClass): TokenGridError {
       headers,
     );
   }
+  const deadline = `its queue deadline of ${Number((limit.queueTimeoutMs / 1000).toFixed(1))} s`;
+  const why = r.early
+    ? `this ${who} request would wait about ${retryAfterS} s for a slot (${r.ahead} ahead of it), longer than ${deadline}`
+    : `this ${who} request waited ${deadline} without getting a slot`;
   return new TokenGridError(
     'upstream_queue_timeout',
-    `The upstream for this model is at its limit of ${r.maxConcurrent} concurrent requests and this ${who} request could not start within its queue deadline. Nothing was charged; retry in ${retryAfterS} s.`,
+    `The upstream for this model is at its limit of ${r.maxConcurrent} concurrent requests and ${why}. Nothing was charged; retry in ${retryAfterS} s.`,
     null,
     headers,
   );
@@ -84,7 +88,7 @@ export function createQosStage(deps: QosStageDeps): Stage {
         { requestId: f.ctx.requestId, accountId: f.ctx.key.accountId, pool: limit.key, qos: cls, reason: result.refusal.reason, ahead: result.refusal.ahead },
         'qos refusal',
       );
-      throw refusalError(result.refusal, cls);
+      throw refusalError(result.refusal, cls, limit);
     },
     onEnd(f) {
       const lease = leases.get(f);

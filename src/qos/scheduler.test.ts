@@ -145,7 +145,7 @@ describe('QoS scheduler', () => {
     timers.advance(1);
     const a = await w.admission;
     assert.equal(a.ok, false);
-    if (!a.ok) assert.equal(a.refusal.reason, 'deadline');
+    if (!a.ok) assert.deepEqual([a.refusal.reason, a.refusal.early], ['deadline', false]);
     assert.equal(s.stats('d').queued.standard, 0);
     run.release();
     assert.equal(s.stats('d').active, 0, 'the refused waiter never takes the freed slot');
@@ -166,7 +166,7 @@ describe('QoS scheduler', () => {
     const r = s.acquire('d', l, 'standard'); // estimate 3000 ms > 2500
     assert.equal(r.ok, false);
     if (r.ok === false) {
-      assert.equal(r.refusal.reason, 'deadline');
+      assert.deepEqual([r.refusal.reason, r.refusal.early], ['deadline', true]);
       assert.equal(r.refusal.retryAfterMs, 3000);
       assert.equal(r.refusal.ahead, 2);
     }

@@ -46,6 +46,8 @@ export interface Refusal {
   /** Waiters ahead of the refused request in its class and above, and the pool's slots. */
   ahead: number;
   maxConcurrent: number;
+  /** Refused when asking (full queue, or an estimated wait past the deadline), not after waiting. */
+  early: boolean;
 }
 
 /** What the scheduler reports (metrics). */
@@ -151,7 +153,7 @@ export class Scheduler {
     w.cancelTimer = this.timers.setTimer(limit.queueTimeoutMs, () => {
       if (w.settled) return;
       this.#remove(key, pool, w);
-      const refusal = this.#refusal(key, pool, cls, 'deadline', pool.ahead(cls), pool.estimateMs(cls, pool.ahead(cls)));
+      const refusal = this.#refusal(key, pool, cls, 'deadline', pool.ahead(cls), pool.estimateMs(cls, pool.ahead(cls)), false);
       w.resolve({ ok: false, refusal });
     });
     return {
@@ -160,7 +162,7 @@ export class Scheduler {
       cancel: () => {
         if (w.settled) return;
         this.#remove(key, pool, w);
-        w.resolve({ ok: false, refusal: { reason: 'deadline', retryAfterMs: MIN_RETRY_MS, ahead: 0, maxConcurrent: pool.limit.maxConcurrent } });
+        w.resolve({ ok: false, refusal: { reason: 'deadline', retryAfterMs: MIN_RETRY_MS, ahead: 0, maxConcurrent: pool.limit.maxConcurrent, early: false } });
       },
     };
   }
@@ -220,13 +222,13 @@ export class Scheduler {
     this.observer.depth?.(key, w.cls, queue.length);
   }
 
-  #refusal(key: string, pool: Pool, cls: QosClass, reason: RefusalReason, ahead: number, estimate: number | undefined): Refusal {
+  #refusal(key: string, pool: Pool, cls: QosClass, reason: RefusalReason, ahead: number, estimate: number | undefined, early: boolean): Refusal {
     this.observer.refused?.(key, cls, reason);
-    return { reason, retryAfterMs: Math.max(MIN_RETRY_MS, estimate ?? pool.serviceMs ?? MIN_RETRY_MS), ahead, maxConcurrent: pool.limit.maxConcurrent };
+    return { reason, retryAfterMs: Math.max(MIN_RETRY_MS, estimate ?? pool.serviceMs ?? MIN_RETRY_MS), ahead, maxConcurrent: pool.limit.maxConcurrent, early };
   }
 
   #refuse(key: string, pool: Pool, cls: QosClass, reason: RefusalReason, ahead: number, estimate: number | undefined): Admission {
-    return { ok: false, refusal: this.#refusal(key, pool, cls, reason, ahead, estimate) };
+    return { ok: false, refusal: this.#refusal(key, pool, cls, reason, ahead, estimate, true) };
   }
 }
 

@@ -1,0 +1,193 @@
+/**
+ * QoS that schedules, on the real server (issue 17 item 2). An upstream limited to 2 concurrent requests answers
+ * slowly (the emulator's `hangms`); an account with the broadband speed-up pack (qos: priority) and one with the
+ * plain developer plan (standard) share it. Standard requests queue; priority requests sent later are admitted
+ * ahead of every queued standard request, so they finish before the standard requests that were waiting. A tight
+ * upstream (1 slot, queue of 1, 400 ms deadline) refuses beyond its queue with 429 upstream_busy and past the
+ * deadline with 503 upstream_queue_timeout, both with Retry-After, in each API family's own error format, and
+ * nothing is charged for a refused request. Assertions are on orderings and counts, not on wall-clock thresholds.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestServer, TEST_CONFIG, type TestServer } from '../support/server.ts';
+
+let srv: TestServer;
+
+const SLOW_POOL = 'mock/slow@hangms=1500@local';
+const TIGHT_POOL = 'mock/tight@hangms=1500@local';
+
+function configFile(): string {
+  const model = (id: string, upstream: string, qos: string): string =>
+    [
+      `  ${id}:`,
+      '    vendor: deepseek',
+      '    groups: [basic]',
+      '    contextWindow: 131072',
+      '    maxOutputTokens: 8192',
+      '    capabilities: []',
+      `    deployments: [{ provider: mock, upstreamModel: "${upstream}", region: local, qos: ${qos} }]`,
+      '    cost: { input: 2000000, output: 3000000 }',
+      '    coins: { input: 1, output: 1 }',
+    ].join('\n');
+  const models = [
+    model('slow-model', 'slow@hangms=1500', '{ maxConcurrent: 2, queueMax: 8, queueTimeoutMs: 60000 }'),
+    model('tight-model', 'tight@hangms=1500', '{ maxConcurrent: 1, queueMax: 1, queueTimeoutMs: 400 }'),
+  ].join('\n');
+  const text = readFileSync(TEST_CONFIG, 'utf8').replace(/^models:\n/m, `models:\n${models}\n`);
+  const file = join(mkdtempSync(join(tmpdir(), 'tg-qos-')), 'tokengrid.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+function offersFile(): string {
+  const text = readFileSync(new URL('../../config/offers.yaml', import.meta.url), 'utf8').replace(/package-basic|package-developer/g, 'basic');
+  const file = join(mkdtempSync(join(tmpdir(), 'tg-offers-')), 'offers.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+async function post(path: string, body: unknown, idem: string): Promise<{ status: number; body: any }> {
+  const r = await fetch(srv.url + path, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json', 'idempotency-key': idem },
+    body: JSON.stringify(body),
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+/** A funded account on the developer plan; with the speed-up pack (qos: priority) when `speedUp`. */
+async function account(speedUp: boolean): Promise<{ id: string; key: string }> {
+  const a = await srv.admin('POST', '/admin/accounts', { name: `qos-${speedUp}-${Math.random()}` });
+  const k = await srv.admin('POST', '/admin/keys', { accountId: a.body.id });
+  assert.equal((await post('/admin/orders/topup', { accountId: a.body.id, amount: '100.00' }, `t-${a.body.id}`)).status, 201);
+  const plan = await post('/admin/subscriptions', { accountId: a.body.id, offerId: 'ct-dev-basic', channel: 'wallet' }, `s-${a.body.id}`);
+  assert.equal(plan.status, 201, JSON.stringify(plan.body));
+  if (speedUp) {
+    const pack = await post(`/admin/accounts/${a.body.id}/addons`, { offerId: 'ct-broadband-speedup' }, `a-${a.body.id}`);
+    assert.equal(pack.status, 201, JSON.stringify(pack.body));
+  }
+  await srv.app.refreshPlanLimits();
+  const ent = await srv.admin('GET', `/admin/accounts/${a.body.id}/entitlements`);
+  assert.equal(ent.body.qos, speedUp ? 'priority' : 'standard');
+  return { id: a.body.id, key: k.body.key };
+}
+
+interface Answer {
+  status: number;
+  body: any;
+  retryAfter: string | null;
+  requestId: string | null;
+}
+
+async function chat(key: string, model: string): Promise<Answer> {
+  const r = await fetch(`${srv.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model, max_tokens: 16, messages: [{ role: 'user', content: 'hello' }] }),
+  });
+  return { status: r.status, body: await r.json(), retryAfter: r.headers.get('retry-after'), requestId: r.headers.get('x-request-id') };
+}
+
+async function message(key: string, model: string): Promise<Answer> {
+  const r = await fetch(`${srv.url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+    body: JSON.stringify({ model, max_tokens: 16, messages: [{ role: 'user', content: 'hello' }] }),
+  });
+  return { status: r.status, body: await r.json(), retryAfter: r.headers.get('retry-after'), requestId: r.headers.get('x-request-id') };
+}
+
+/** The queue depth /metrics reports for one pool and class. */
+async function depth(pool: string, cls: string): Promise<number> {
+  const text = await (await fetch(`${srv.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`tokengrid_qos_queue_depth{pool="${pool}",class="${cls}"}`));
+  return line === undefined ? 0 : Number(line.split(' ').pop());
+}
+
+async function until(what: string, cond: () => Promise<boolean> | boolean): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+before(async () => {
+  srv = await startTestServer({ configPath: configFile(), env: { TOKENGRID_OFFERS_FILE: offersFile() } });
+});
+after(() => srv.close());
+
+describe('QoS on a limited upstream', () => {
+  test('priority requests are admitted ahead of queued standard requests and finish before them', async () => {
+    const standard = await account(false);
+    const priority = await account(true);
+    const finished: string[] = [];
+    const run = (who: string, key: string): Promise<Answer> =>
+      chat(key, 'slow-model').then((a) => {
+        finished.push(who);
+        return a;
+      });
+    // Six standard requests: two run, four queue.
+    const std = [1, 2, 3, 4, 5, 6].map((i) => run(`s${i}`, standard.key));
+    await until('four standard requests queued', async () => (await depth(SLOW_POOL, 'standard')) === 4);
+    // Then two priority requests: they wait for the first free slots, ahead of the four standard ones.
+    const pri = [1, 2].map((i) => run(`p${i}`, priority.key));
+    await until('two priority requests queued', async () => (await depth(SLOW_POOL, 'priority')) === 2);
+    const answers = await Promise.all([...std, ...pri]);
+    for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.body));
+    // The two standard requests already running finish first; then both priority requests, before any of the
+    // standard requests that were queued when they arrived.
+    const firstStandardQueued = Math.min(...['s3', 's4', 's5', 's6'].map((s) => finished.indexOf(s)));
+    assert.ok(finished.indexOf('p1') < firstStandardQueued && finished.indexOf('p2') < firstStandardQueued, finished.join(' '));
+    assert.deepEqual(finished.slice(2, 4).sort(), ['p1', 'p2'], finished.join(' '));
+    assert.equal(await depth(SLOW_POOL, 'standard'), 0);
+  });
+
+  test('beyond the queue: 429 upstream_busy; past the deadline: 503 upstream_queue_timeout; both with Retry-After, nothing charged', async () => {
+    const a = await account(false);
+    const seen = srv.app.emulator!.stats().byModel.tight ?? 0;
+    const running = chat(a.key, 'tight-model');
+    await until('the first request at the upstream', () => (srv.app.emulator!.stats().byModel.tight ?? 0) === seen + 1);
+    const queued = chat(a.key, 'tight-model');
+    await until('the second request queued', async () => (await depth(TIGHT_POOL, 'standard')) === 1);
+
+    const busy = await chat(a.key, 'tight-model');
+    assert.equal(busy.status, 429);
+    assert.equal(busy.body.error.code, 'upstream_busy');
+    assert.equal(busy.body.error.type, 'rate_limit_error');
+    assert.match(busy.body.error.message, /limit of 1 concurrent requests.*queue for standard requests is full/);
+    assert.ok(Number(busy.retryAfter) >= 1, `retry-after ${busy.retryAfter}`);
+
+    const late = await queued;
+    assert.equal(late.status, 503);
+    assert.equal(late.body.error.code, 'upstream_queue_timeout');
+    assert.match(late.body.error.message, /waited its queue deadline of 0.4 s without getting a slot/);
+    assert.ok(Number(late.retryAfter) >= 1);
+
+    const first = await running;
+    assert.equal(first.status, 200);
+    assert.equal(srv.app.emulator!.stats().byModel.tight, seen + 1, 'only the admitted request reached the upstream');
+    // Nothing was charged for the refused requests: no usage record.
+    assert.equal((await srv.admin('GET', `/admin/usage/${first.requestId}`)).status, 200);
+    for (const r of [busy, late]) assert.equal((await srv.admin('GET', `/admin/usage/${r.requestId}`)).status, 404);
+  });
+
+  test('once the service time is known, a wait that cannot meet the deadline is refused at once, in the Anthropic format too', async () => {
+    const a = await account(false);
+    const seen = srv.app.emulator!.stats().byModel.tight ?? 0;
+    const running = chat(a.key, 'tight-model');
+    await until('the request at the upstream', () => (srv.app.emulator!.stats().byModel.tight ?? 0) === seen + 1);
+    // The pool has learned ~1.5 s per request; the deadline is 400 ms: refused without queueing.
+    const refused = await message(a.key, 'tight-model');
+    assert.equal(refused.status, 503);
+    assert.equal(refused.body.type, 'error');
+    assert.equal(refused.body.error.type, 'overloaded_error');
+    assert.match(refused.body.error.message, /would wait about \d+ s for a slot \(0 ahead of it\), longer than its queue deadline of 0.4 s/);
+    assert.ok(Number(refused.retryAfter) >= 1);
+    assert.equal(await depth(TIGHT_POOL, 'standard'), 0);
+    assert.equal((await running).status, 200);
+  });
+});
