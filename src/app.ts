@@ -61,6 +61,7 @@ import { openOffersFile } from './app/offers-file.ts';
 import { signingSecret } from './app/signing-secrets.ts';
 import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.ts';
 import { createQosScheduler, createQosStage, qosClassOf } from './app/qos-stage.ts';
+import { withRegionPins } from './app/residency.ts';
 import { compileRules, type ModerationPort } from './guardrails/index.ts';
 import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
 
@@ -212,7 +213,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       planModelMaps,
       planModels,
       planFeatures,
-      planRouting,
+      withRegionPins(planRouting, accountsList),
     );
   };
   const refreshPlanLimits = async (): Promise<void> => {
