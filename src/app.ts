@@ -60,7 +60,7 @@ import { bootstrapDemoAccount } from './app/bootstrap.ts';
 import { openOffersFile } from './app/offers-file.ts';
 import { signingSecret } from './app/signing-secrets.ts';
 import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.ts';
-import { createQosScheduler, createQosStage, qosClassOf } from './app/qos-stage.ts';
+import { createQosScheduler, createQosStage, hasQosLimits, qosClassOf } from './app/qos-stage.ts';
 import { withRegionPins } from './app/residency.ts';
 import { compileRules, type ModerationPort } from './guardrails/index.ts';
 import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
@@ -299,7 +299,11 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
     log: (level, obj, msg) => logger[level](obj, msg),
     keys,
-    stages: [guardrailStage, createQosStage({ scheduler: createQosScheduler(telemetry.registry), log: (obj, msg) => logger.info(obj, msg) })],
+    // QoS (issue 17 item 2) only when some upstream has a `qos` limit in the config: otherwise nothing changes.
+    stages: [
+      guardrailStage,
+      ...(hasQosLimits(config.catalog) ? [createQosStage({ scheduler: createQosScheduler(telemetry.registry), log: (o, m) => logger.info(o, m) })] : []),
+    ],
   });
 
   // Admin key: data/admin-key (created with mode 0600 on the first start), and TOKENGRID_ADMIN_KEY when set.

@@ -16,13 +16,19 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { TokenGridError } from '../core/index.ts';
-import type { DeploymentQos } from '../catalog/index.ts';
+import type { DeploymentQos, ModelCatalog } from '../catalog/index.ts';
 import type { FlightView, Stage } from '../gateway/index.ts';
-import { Scheduler, type Admission, type Lease, type QosClass, type Refusal } from '../qos/index.ts';
+import { Scheduler, type Admission, type Lease, type QosClass, type Refusal, type Waiting } from '../qos/index.ts';
 
 export interface QosStageDeps {
   scheduler: Scheduler;
   log?: (obj: Record<string, unknown>, msg: string) => void;
+}
+
+/** Does any deployment of the catalog have a QoS limit (config `qos` on it or its provider)? */
+export function hasQosLimits(catalog: ModelCatalog): boolean {
+  for (const m of catalog.models.values()) if (m.deployments.some((d) => d.qos !== undefined)) return true;
+  return false;
 }
 
 /** The account's offer `qos` (best_effort, standard, priority, dedicated) as a scheduling class. */
@@ -56,39 +62,46 @@ function refusalError(r: Refusal, cls: QosClass, limit: DeploymentQos): TokenGri
 
 export function createQosStage(deps: QosStageDeps): Stage {
   const leases = new WeakMap<FlightView, Lease>();
+  const refuse = (f: FlightView, limit: DeploymentQos, cls: QosClass, refusal: Refusal): never => {
+    deps.log?.(
+      {
+        requestId: f.ctx.requestId,
+        accountId: f.ctx.key.accountId,
+        pool: limit.key,
+        qos: cls,
+        reason: refusal.reason,
+        early: refusal.early,
+        ahead: refusal.ahead,
+      },
+      'qos refusal',
+    );
+    throw refusalError(refusal, cls, limit);
+  };
+  const wait = async (f: FlightView, limit: DeploymentQos, cls: QosClass, waiting: Waiting): Promise<void> => {
+    const signal = f.ctx.signal;
+    const onAbort = (): void => waiting.cancel();
+    signal.addEventListener('abort', onAbort, { once: true });
+    let result: Admission;
+    try {
+      result = await waiting.admission;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    if (result.ok) leases.set(f, result.lease); // released by onEnd, whatever happens next
+    if (signal.aborted) throw new TokenGridError('invalid_request', 'The client went away while the request waited for an upstream slot.');
+    if (!result.ok) refuse(f, limit, cls, result.refusal);
+  };
   return {
     name: 'qos',
-    async beforeDispatch(f) {
+    // Not async: a request with no limit or a free slot goes on without a promise.
+    beforeDispatch(f) {
       const limit: DeploymentQos | undefined = f.attempts[0]?.deployment.qos;
       if (limit === undefined) return;
       const cls: QosClass = f.ctx.qos ?? 'standard';
-      const first = deps.scheduler.acquire(limit.key, limit, cls);
-      if (first.ok === true) {
-        leases.set(f, first.lease);
-        return;
-      }
-      let result: Admission;
-      if (first.ok === 'queued') {
-        const signal = f.ctx.signal;
-        const onAbort = (): void => first.cancel();
-        signal.addEventListener('abort', onAbort, { once: true });
-        try {
-          result = await first.admission;
-        } finally {
-          signal.removeEventListener('abort', onAbort);
-        }
-        if (result.ok) {
-          leases.set(f, result.lease); // released by onEnd, whatever happens next
-          if (signal.aborted) throw new TokenGridError('invalid_request', 'The client went away while the request was queued.');
-          return;
-        }
-        if (signal.aborted) throw new TokenGridError('invalid_request', 'The client went away while the request was queued.');
-      } else result = first;
-      deps.log?.(
-        { requestId: f.ctx.requestId, accountId: f.ctx.key.accountId, pool: limit.key, qos: cls, reason: result.refusal.reason, ahead: result.refusal.ahead },
-        'qos refusal',
-      );
-      throw refusalError(result.refusal, cls, limit);
+      const a = deps.scheduler.acquire(limit.key, limit, cls);
+      if (a.ok === true) leases.set(f, a.lease);
+      else if (a.ok === 'queued') return wait(f, limit, cls, a);
+      else refuse(f, limit, cls, a.refusal);
     },
     onEnd(f) {
       const lease = leases.get(f);
