@@ -12,7 +12,8 @@ export const qosLimitSchema = z
   .object({
     maxConcurrent: z.number().int().positive(),
     queueMax: z.number().int().nonnegative().default(32),
-    queueTimeoutMs: z.number().int().positive().default(10_000),
+    /** At most 5 minutes: a queued request keeps its hold (reservations live 10 minutes). */
+    queueTimeoutMs: z.number().int().positive().max(300_000).default(10_000),
     reservedForPriority: z.number().int().nonnegative().default(0),
   })
   .strict()
