@@ -32,14 +32,36 @@ function configFile(): string {
       '    cost: { input: 2000000, output: 3000000 }',
       '    coins: { input: 1, output: 1 }',
     ].join('\n');
+  // One slot and no queue shared by every deployment of provider mock-one: a leaked slot shows as a 429.
+  const one = (id: string, deployments: string, extra = ''): string =>
+    [
+      `  ${id}:`,
+      '    vendor: deepseek',
+      '    groups: [basic]',
+      '    contextWindow: 131072',
+      '    maxOutputTokens: 8192',
+      '    capabilities: []',
+      `    deployments: ${deployments}`,
+      ...(extra === '' ? [] : [extra]),
+      '    cost: { input: 2000000, output: 3000000 }',
+      '    coins: { input: 1, output: 1 }',
+    ].join('\n');
   const models = [
     model('slow-model', 'slow@hangms=1000', '{ maxConcurrent: 2, queueMax: 8, queueTimeoutMs: 60000 }'),
     model('tight-model', 'tight@hangms=1000', '{ maxConcurrent: 1, queueMax: 1, queueTimeoutMs: 400 }'),
+    one('one-stream', '[{ provider: mock-one, upstreamModel: "one@tokens=400@interval=10@chunk=1", region: local }]'),
+    one('one-ok', '[{ provider: mock-one, upstreamModel: "ok", region: local }]'),
+    one('one-fail', '[{ provider: mock-one, upstreamModel: "bad@fail=500", region: local }]', '    attemptsMax: 1'),
+    one(
+      'one-retry',
+      '[{ provider: mock-one, upstreamModel: "first@fail=503", region: local }, { provider: mock-one, upstreamModel: "second", region: local, weight: 0 }]',
+    ),
   ].join('\n');
   // The slow answers take 1 s: the shared config's 1.5 s upstream timeouts are raised so they never race it.
   const text = readFileSync(TEST_CONFIG, 'utf8')
     .replace(/^models:\n/m, `models:\n${models}\n`)
-    .replace(/timeoutMsUpstream(Headers|Body): \d+/g, 'timeoutMsUpstream$1: 20000');
+    .replace(/timeoutMsUpstream(Headers|Body): \d+/g, 'timeoutMsUpstream$1: 20000')
+    .replace(/^providers:\n/m, 'providers:\n  mock-one: { adapter: mock, dialect: openai-compatible, qos: { maxConcurrent: 1, queueMax: 0 } }\n');
   const file = join(mkdtempSync(join(tmpdir(), 'tg-qos-')), 'tokengrid.yaml');
   writeFileSync(file, text);
   return file;
@@ -195,5 +217,53 @@ describe('QoS on a limited upstream', () => {
     assert.ok(Number(refused.retryAfter) >= 1);
     assert.equal(await depth(TIGHT_POOL, 'standard'), 0);
     assert.equal((await running).status, 200);
+  });
+
+  test('the slot is released on every path: a finished stream, a client gone mid-stream, a failed upstream, a retry to another deployment', async () => {
+    const a = await account(false);
+    const stream = (signal?: AbortSignal): Promise<Response> =>
+      fetch(`${srv.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'one-stream', stream: true, messages: [{ role: 'user', content: 'hello' }] }),
+        ...(signal === undefined ? {} : { signal }),
+      });
+    /** With one slot and no queue, a request admitted now proves no slot is held. */
+    const free = async (what: string): Promise<void> => {
+      let last: Answer | undefined;
+      await until(`the slot is free after ${what}`, async () => {
+        last = await chat(a.key, 'one-ok');
+        return last.body.error?.code !== 'upstream_busy';
+      });
+      assert.equal(last!.status, 200, `${what}: ${JSON.stringify(last!.body)}`);
+    };
+
+    // While a stream runs, the one slot is taken: another request is refused (no queue).
+    const ctl = new AbortController();
+    const running = await stream(ctl.signal);
+    assert.equal(running.status, 200);
+    const reader = running.body!.getReader();
+    await reader.read();
+    const busy = await chat(a.key, 'one-ok');
+    assert.equal(busy.status, 429);
+    assert.equal(busy.body.error.code, 'upstream_busy');
+    // The client leaves mid-stream.
+    ctl.abort();
+    await reader.cancel().catch(() => undefined);
+    await free('a client gone mid-stream');
+    // A failed upstream.
+    const failed = await chat(a.key, 'one-fail');
+    assert.equal(failed.status, 502, JSON.stringify(failed.body));
+    await free('a failed upstream');
+    // A stream that runs to its end.
+    const done = await stream();
+    assert.equal(done.status, 200);
+    assert.match(await done.text(), /data: \[DONE\]/);
+    await free('a finished stream');
+    // A retry to the next deployment of the same pool runs under the one slot, and frees it once.
+    const retried = await chat(a.key, 'one-retry');
+    assert.equal(retried.status, 200, JSON.stringify(retried.body));
+    assert.equal((await srv.admin('GET', `/admin/usage/${retried.requestId}`)).body.upstreamModel, 'second');
+    await free('a retry');
   });
 });
