@@ -100,13 +100,17 @@ export class Gateway {
     this.#hooks = new StageHooks(deps.stages ?? NO_STAGES);
   }
 
-  /** GET /v1/models: only the models this key may use; owned_by says whether the emulator serves it. */
-  listModels(ctx: Pick<RequestContext, 'key'>): ModelListing[] {
+  /**
+   * GET /v1/models: only the models this key may use (for an account pinned to regions, only those served there,
+   * by themselves or a fallback); owned_by says whether the emulator serves it.
+   */
+  listModels(ctx: Pick<RequestContext, 'key' | 'regions'>): ModelListing[] {
     const catalog = this.deps.catalog();
     const providers = this.deps.providers();
     const out: ModelListing[] = [];
     for (const m of catalog.models.values()) {
       if (!isModelAllowed(catalog, ctx.key.allowedModels, m)) continue;
+      if (ctx.regions !== undefined && !servedInRegions([m, ...this.#fallbacks(m, m.kind)], ctx.regions)) continue;
       out.push({ id: m.id, ownedBy: this.#ownedBy(m, providers), createdS: m.createdS });
     }
     return out;

@@ -144,6 +144,11 @@ describe('data residency', () => {
     assert.match(r.body.error.message, /must stay in region cn-east \(data residency\), and 'abroad-model' has no deployment there/);
     assert.equal(upstream('abroad-sg'), before);
     assert.equal((await srv.admin('GET', `/admin/usage/${r.requestId}`)).status, 404, 'nothing charged');
+    // GET /v1/models lists only what the account can be served in its region.
+    const list = (await (await fetch(`${srv.url}/v1/models`, { headers: { authorization: `Bearer ${a.key}` } })).json()) as { data: { id: string }[] };
+    const ids = list.data.map((m) => m.id);
+    assert.ok(ids.includes('east-model') && ids.includes('home-model'), ids.join(' '));
+    assert.ok(!ids.includes('abroad-model') && !ids.includes('deepseek-v3.2'), ids.join(' '));
   });
 
   test("an operator's pin overrides the package's, and null lifts it back to the package's", async () => {
