@@ -180,6 +180,7 @@ function crossCheck(id: string, o: RawOffer, all: Record<string, RawOffer>): Pro
   if (o.type !== 'plan' && o.seats !== undefined) at('seats', 'only plans have seats (sell extra seats as an add-on with feature: seat)');
   if (o.seats !== undefined && o.seats.min > o.seats.max) at('seats', 'seats.min is larger than seats.max');
   if (o.type !== 'plan' && o.members !== undefined) at('members', 'only plans have members');
+  if (o.regions !== undefined && o.type !== 'plan' && o.type !== 'payg') at('regions', 'only plans and pay-as-you-go offers pin regions (data residency)');
   if (o.type !== 'addon') {
     for (const f of ['feature', 'renews', 'appliesTo', 'seatsAdded'] as const) if (o[f] !== undefined) at(f, `only add-ons have ${f}`);
   }
