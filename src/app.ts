@@ -63,6 +63,10 @@ import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.
 import { createQosScheduler, createQosStage, hasQosLimits, qosClassOf } from './app/qos-stage.ts';
 import { withRegionPins } from './app/residency.ts';
 import { compileRules, type ModerationPort } from './guardrails/index.ts';
+import { Redis } from 'ioredis';
+import { createCacheStage } from './app/cache-stage.ts';
+import { MemoryResponseCache, type ResponseCachePort } from './cache/index.ts';
+import { RedisResponseCache } from './store/redis/response-cache.ts';
 import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
 
 export interface AppOptions {
@@ -87,6 +91,8 @@ export interface AppOptions {
   sweepIntervalMs?: number;
   /** The security pack's external moderation service (default none): a flagged input is refused with content_blocked. */
   moderation?: ModerationPort;
+  /** A prefix for every Redis key this app writes (tests sharing one Redis); default none. */
+  redisKeyPrefix?: string;
 }
 
 export { ADMIN_KEY_MIN_LENGTH } from './config/index.ts';
@@ -275,6 +281,38 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     onHit: (kind, n) => guardrailHits.inc({ kind }, n),
     log: (obj, msg) => logger.info(obj, msg),
   });
+  // The exact response cache and prompt-prefix stickiness (issue 17 items 4, 5): config responseCache /
+  // stickyPrefix, env TOKENGRID_RESPONSE_CACHE / TOKENGRID_STICKY_PREFIX; Redis when TOKENGRID_REDIS_URL is set.
+  const cacheConfig = config.file.responseCache;
+  let responseCache: ResponseCachePort | undefined;
+  if (settings.responseCache ?? cacheConfig.enabled) {
+    if (settings.redisUrl === undefined) responseCache = new MemoryResponseCache(clock, cacheConfig.maxBytes);
+    else {
+      const redis = new Redis(settings.redisUrl, {
+        commandTimeout: 500,
+        maxRetriesPerRequest: 1,
+        ...(opts.redisKeyPrefix === undefined ? {} : { keyPrefix: opts.redisKeyPrefix }),
+      });
+      // A lost connection makes lookups misses (the stage logs them); the client reconnects by itself.
+      redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'response cache redis connection error'));
+      responseCache = new RedisResponseCache({ redis, clock });
+    }
+  }
+  const cacheResults = new Counter({
+    name: 'tokengrid_response_cache_total',
+    help: 'Exact response cache lookups and writes, by result (hit, miss, stored, error).',
+    labelNames: ['result'],
+    registers: [telemetry.registry],
+  });
+  const cacheStage = createCacheStage({
+    cache: responseCache,
+    clock,
+    ttlMs: cacheConfig.ttlMs,
+    chargeRatio: { num: Math.round(cacheConfig.chargeRatio * 10_000), den: 10_000 },
+    stickyMinTokens: (settings.stickyPrefix ?? config.file.stickyPrefix.enabled) ? config.file.stickyPrefix.minTokens : undefined,
+    onResult: (result) => cacheResults.inc({ result }),
+    log: (obj, msg) => logger.warn(obj, msg),
+  });
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: config.server.upstreamConnectionsMax, pipelining: 1 });
   const health = new DeploymentHealth(clock);
   const latency = new LatencyTracker(clock);
@@ -299,9 +337,11 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
     log: (level, obj, msg) => logger[level](obj, msg),
     keys,
-    // QoS (issue 17 item 2) only when some upstream has a `qos` limit in the config: otherwise nothing changes.
+    // Guardrails first: the cache keys the redacted input and stores the redacted output. QoS (issue 17 item 2)
+    // after the cache (a hit takes no upstream slot), and only when some upstream has a `qos` limit in the config.
     stages: [
       guardrailStage,
+      cacheStage,
       ...(hasQosLimits(config.catalog) ? [createQosStage({ scheduler: createQosScheduler(telemetry.registry), log: (o, m) => logger.info(o, m) })] : []),
     ],
   });
@@ -595,6 +635,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       await closed;
       await dispatcher.close().catch(() => undefined);
       if (emulator) await emulator.close();
+      await responseCache?.close?.();
       db.close();
       walFlusher.close();
       releaseDataDir();

@@ -36,14 +36,14 @@ describe('data residency in routing', () => {
     const primary = model('m', ['a@cn-east', 'b@cn-north', 'c@sg']);
     const fallback = model('f', ['d@sg', 'e@cn-east']);
     for (let seed = 1; seed <= 20; seed++) {
-      const plan = planAttempts(primary, [fallback], all, new SeededRandom(seed), ['cn-east']);
+      const plan = planAttempts(primary, [fallback], all, new SeededRandom(seed), undefined, ['cn-east']);
       assert.deepEqual(
         plan.map((a) => a.deployment.id),
         ['a/m@cn-east', 'e/f@cn-east'],
       );
     }
     // Several regions allowed: anything inside them, nothing outside.
-    const two = planAttempts(primary, [fallback], all, new SeededRandom(3), ['cn-east', 'cn-north']);
+    const two = planAttempts(primary, [fallback], all, new SeededRandom(3), undefined, ['cn-east', 'cn-north']);
     assert.deepEqual(regionsOf(two).sort(), ['cn-east', 'cn-east', 'cn-north']);
     // Not pinned: every deployment, as before.
     assert.equal(planAttempts(primary, [fallback], all, new SeededRandom(3)).length, 5);
@@ -51,7 +51,7 @@ describe('data residency in routing', () => {
 
   test('an in-region deployment in cool-down leaves an empty plan, never an out-of-region one', () => {
     const primary = model('m', ['a@cn-east', 'c@sg']);
-    const plan = planAttempts(primary, [], (id) => id !== 'a/m@cn-east', new SeededRandom(1), ['cn-east']);
+    const plan = planAttempts(primary, [], (id) => id !== 'a/m@cn-east', new SeededRandom(1), undefined, ['cn-east']);
     assert.deepEqual(plan, []);
     // ...and the model is still served in the region (the gateway says cool-down, not "no deployment there").
     assert.equal(servedInRegions([primary], ['cn-east']), true);
