@@ -332,7 +332,8 @@ export class Gateway {
         : planAutoAttempts(model, fallbacks, this.#isAvailable, this.#latencyOf, this.deps.random, ctx.regions);
     if (f.attempts.length === 0) {
       if (!servedInRegions([model, ...fallbacks], ctx.regions)) throw notInRegions(model.id, ctx.regions!);
-      throw new TokenGridError('no_healthy_deployment', `Every deployment of '${model.id}' is cooling down after failures; try again shortly.`);
+      const where = ctx.regions === undefined ? '' : ` in ${regionWords(ctx.regions)} (this account's data residency)`;
+      throw new TokenGridError('no_healthy_deployment', `Every deployment of '${model.id}'${where} is cooling down after failures; try again shortly.`);
     }
     if (f.routeKey !== undefined && auto === null && model.deployments.length > 1) f.serving = { ...f.serving, stickyPrefix: true };
   }
@@ -1029,8 +1030,12 @@ function noLegacyCompletions(model: string): TokenGridError {
   return new TokenGridError('invalid_request', `The model '${model}' does not support the legacy completions endpoint; use /v1/chat/completions.`, 'model');
 }
 
+function regionWords(regions: readonly string[]): string {
+  return regions.length === 0 ? 'no region' : regions.length === 1 ? `region ${regions[0]}` : `regions ${regions.join(', ')}`;
+}
+
 function notInRegions(model: string, regions: readonly string[]): TokenGridError {
-  const where = regions.length === 0 ? 'no region' : regions.length === 1 ? `region ${regions[0]}` : `regions ${regions.join(', ')}`;
+  const where = regionWords(regions);
   return new TokenGridError(
     'no_deployment_in_region',
     `This account's requests must stay in ${where} (data residency), and '${model}' has no deployment there. Choose a model served in ${where}.`,
