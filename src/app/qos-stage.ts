@@ -40,10 +40,11 @@ function refusalError(r: Refusal, cls: QosClass, limit: DeploymentQos): TokenGri
   const retryAfterS = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
   const headers = { 'retry-after': String(retryAfterS) };
   const who = cls === 'priority' ? 'priority' : cls === 'best_effort' ? 'best-effort' : 'standard';
+  const atLimit = `The upstream for this model is at its limit of ${r.maxConcurrent} concurrent request${r.maxConcurrent === 1 ? '' : 's'}`;
   if (r.reason === 'queue_full') {
     return new TokenGridError(
       'upstream_busy',
-      `The upstream for this model is at its limit of ${r.maxConcurrent} concurrent requests and its queue for ${who} requests is full. Nothing was charged; retry in ${retryAfterS} s.`,
+      `${atLimit} and its queue for ${who} requests is full. Nothing was charged; retry in ${retryAfterS} s.`,
       null,
       headers,
     );
@@ -52,12 +53,7 @@ function refusalError(r: Refusal, cls: QosClass, limit: DeploymentQos): TokenGri
   const why = r.early
     ? `this ${who} request would wait about ${retryAfterS} s for a slot (${r.ahead} ahead of it), longer than ${deadline}`
     : `this ${who} request waited ${deadline} without getting a slot`;
-  return new TokenGridError(
-    'upstream_queue_timeout',
-    `The upstream for this model is at its limit of ${r.maxConcurrent} concurrent requests and ${why}. Nothing was charged; retry in ${retryAfterS} s.`,
-    null,
-    headers,
-  );
+  return new TokenGridError('upstream_queue_timeout', `${atLimit} and ${why}. Nothing was charged; retry in ${retryAfterS} s.`, null, headers);
 }
 
 export function createQosStage(deps: QosStageDeps): Stage {

@@ -186,7 +186,7 @@ describe('QoS on a limited upstream', () => {
     assert.equal(busy.status, 429);
     assert.equal(busy.body.error.code, 'upstream_busy');
     assert.equal(busy.body.error.type, 'rate_limit_error');
-    assert.match(busy.body.error.message, /limit of 1 concurrent requests.*queue for standard requests is full/);
+    assert.match(busy.body.error.message, /limit of 1 concurrent request and its queue for standard requests is full/);
     assert.ok(Number(busy.retryAfter) >= 1, `retry-after ${busy.retryAfter}`);
 
     const late = await queued;
