@@ -22,7 +22,7 @@ import {
 } from './charging/index.ts';
 import { loadConfigFile, parseEnv, resolveConfig, resolveOffersFile, DEFAULT_CONFIG_PATH, type RuntimeConfig } from './config/index.ts';
 import { startEmulator, type Emulator } from './emulator/index.ts';
-import { Gateway, KeySnapshot, RateLimiter, defaultStreamOptions, type StreamOptions } from './gateway/index.ts';
+import { Gateway, KeySnapshot, RateLimiter, defaultStreamOptions, type AccountRouting, type StreamOptions } from './gateway/index.ts';
 import { DeploymentHealth, LatencyTracker } from './routing/index.ts';
 import { createAnthropicAdapter } from './providers/anthropic/index.ts';
 import { createGeminiAdapter } from './providers/gemini/index.ts';
@@ -62,6 +62,8 @@ import { signingSecret } from './app/signing-secrets.ts';
 import { createCompressStage } from './app/compress-stage.ts';
 import type { CompressOptions } from './compress/index.ts';
 import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.ts';
+import { createQosScheduler, createQosStage, hasQosLimits, qosClassOf } from './app/qos-stage.ts';
+import { withRegionPins } from './app/residency.ts';
 import { compileRules, type ModerationPort } from './guardrails/index.ts';
 import { Redis } from 'ioredis';
 import { createCacheStage } from './app/cache-stage.ts';
@@ -210,6 +212,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   let planModels = new Map<string, readonly string[]>();
   // Features switched on by each account's live add-ons (security_pack enables the guardrail stage).
   let planFeatures = new Map<string, ReadonlySet<string>>();
+  // QoS class (the package's qos) and residency pin (the package's regions) per account, for the QoS stage and routing.
+  let planRouting = new Map<string, AccountRouting>();
   const refreshKeys = async (): Promise<void> => {
     const [all, accountsList] = await Promise.all([accountStore.listKeys(), accountStore.listAccounts()]);
     keys.replace(
@@ -219,6 +223,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       planModelMaps,
       planModels,
       planFeatures,
+      withRegionPins(planRouting, accountsList),
     );
   };
   const refreshPlanLimits = async (): Promise<void> => {
@@ -226,6 +231,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     const nextMaps = new Map<string, ModelMap>();
     const nextModels = new Map<string, readonly string[]>();
     const nextFeatures = new Map<string, ReadonlySet<string>>();
+    const nextRouting = new Map<string, AccountRouting>();
     // Runs once billing (below) is built: at its first call and on its timer.
     for (const accountId of new Set((await accountStore.listKeys()).map((k) => k.accountId))) {
       const e = await billing.entitlements(accountId);
@@ -233,6 +239,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       const map = e.plan === null ? undefined : offers.holder.current.offers.get(e.plan.offerId)?.modelMap;
       if (map !== undefined) nextMaps.set(accountId, map);
       if (e.features.length > 0) nextFeatures.set(accountId, new Set(e.features.map((x) => x.feature)));
+      const cls = qosClassOf(e.qos);
+      if (cls !== 'standard' || e.regions !== null)
+        nextRouting.set(accountId, { ...(cls === 'standard' ? {} : { qos: cls }), ...(e.regions === null ? {} : { regions: e.regions }) });
       // model: "auto" prefers what the allowance still pays for: the models of the account-wide buckets with
       // something left (wallet and postpaid lines excluded; a bucket for all models covers everything).
       const nowMs = clock.nowMs();
@@ -252,6 +261,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     planModelMaps = nextMaps;
     planModels = nextModels;
     planFeatures = nextFeatures;
+    planRouting = nextRouting;
     await refreshKeys();
   };
   const accounts: AccountDeps = { store: accountStore, clock, ids, random, onKeysChanged: refreshKeys };
@@ -343,7 +353,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     log: (level, obj, msg) => logger[level](obj, msg),
     keys,
     // Guardrails first (a blocked input is refused whole; the cache keys the redacted input and stores the redacted
-    // output), then context compression (issue 17 item 6: it rewrites the request before it is estimated), then the cache.
+    // output), then context compression (issue 17 item 6: it rewrites the request before it is estimated, so the
+    // cache key and the prefix hash see what is sent), then the cache. QoS (issue 17 item 2) after the cache (a hit
+    // takes no upstream slot), and only when some upstream has a `qos` limit in the config.
     stages: [
       guardrailStage,
       createCompressStage({
@@ -355,6 +367,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
         log: (obj, msg) => logger.info(obj, msg),
       }),
       cacheStage,
+      ...(hasQosLimits(config.catalog) ? [createQosStage({ scheduler: createQosScheduler(telemetry.registry), log: (o, m) => logger.info(o, m) })] : []),
     ],
   });
 
