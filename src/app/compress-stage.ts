@@ -36,6 +36,8 @@ export function createCompressStage(deps: CompressStageDeps = {}): Stage {
     beforeAdmit(f) {
       if (f.ctx.compress !== true || f.op !== 'chat') return;
       const out = compressChat(f.req as ChatRequest, opts);
+      if (out.plan.guardOff === true)
+        deps.log?.({ requestId: f.ctx.requestId }, 'compression guard: the latest turn names too many identifiers to tell what it needs; no output cut');
       if (out.plan.guarded > 0)
         deps.log?.(
           { requestId: f.ctx.requestId, guarded: out.plan.guarded, guardHits: out.plan.guardHits },

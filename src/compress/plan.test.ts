@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { ChatMessage, ChatRequest } from '../wire/index.ts';
 import { compressAnthropicBody, compressChat, turnsOf } from './apply.ts';
-import { DEFAULT_COMPRESS_OPTIONS, planCompression, rareTokens, windowStart } from './plan.ts';
+import { DEFAULT_COMPRESS_OPTIONS, GUARD_MAX_TOKENS, planCompression, rareTokens, windowStart } from './plan.ts';
 
 const filler = (seed: number, n: number): string => {
   const words = ['alpha', 'bravo', 'line', 'ok', 'compiled', 'module', 'passed', 'step', 'value', 'log'];
@@ -125,6 +125,14 @@ describe('context compression plan', () => {
     const off = compressChat(req(msgs), { ...DEFAULT_COMPRESS_OPTIONS, guard: false });
     assert.ok(!JSON.stringify(off.req.messages).includes('48213'), 'without the guard the value is gone');
     assert.equal(compressChat(out.req).plan.edits.length, 0, 'idempotent');
+  });
+
+  test('a latest turn naming too many identifiers to tell what it needs switches stubbing off for the request', () => {
+    const pasted = Array.from({ length: GUARD_MAX_TOKENS + 1 }, (_, i) => `const value_${i} = f(${i});`).join('\n');
+    const out = compressChat(req(agentLoop(6, 5000, `Why does this fail?\n${pasted}`)));
+    assert.equal(out.plan.guardOff, true);
+    assert.equal(out.plan.edits.filter((e) => e.kind === 'stub').length, 0);
+    assert.ok(compressChat(req(agentLoop(6, 5000, 'Why does this fail?'))).plan.edits.length > 0);
   });
 
   test('rare tokens: identifiers, paths, long numbers and quoted strings, not plain words', () => {

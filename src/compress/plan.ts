@@ -22,7 +22,8 @@
  * - The guard: rare tokens of the latest turn (the last user text and the last assistant text: identifiers
  *   with `_`, digits, dots or inner capitals, paths, numbers of 4+ digits, quoted strings) are looked up in what a
  *   stub would drop; the lines holding one are kept in place between markers (`guarded`), so content the latest
- *   turn refers to still reaches the model. A reference drops nothing (its copy reaches the model whole).
+ *   turn refers to still reaches the model. A latest turn with more than 64 rare tokens (a file pasted as the
+ *   question) switches stubbing off for the request. A reference drops nothing (its copy reaches the model whole).
  *
  * Properties (tested in `plan.test.ts`): never grows a part, never touches the window, system messages, the
  * latest instruction or tool calls, idempotent (a compressed conversation compresses to itself), the guard keeps
@@ -83,9 +84,13 @@ export interface CompressionPlan {
   guarded: number;
   /** The latest turn's rare tokens that the guard found in a span (at most a few, for the log). */
   guardHits: string[];
+  /** The latest turn names too many rare tokens to tell what it needs: no stale output was cut for this request. */
+  guardOff?: true;
 }
 
 const STUB_MARK = '[… tokengrid: ';
+/** Above this many rare tokens in the latest turn the guard switches stubbing off for the request. */
+export const GUARD_MAX_TOKENS = 64;
 const REF_MARK = '[tokengrid: ';
 
 /** The marker put between the head and the tail of a stale tool output. */
@@ -168,38 +173,40 @@ export function windowStart(turns: readonly Turn[], keepTurns: number, epochTurn
 
 /**
  * head + (dropped runs as markers, guarded lines kept) + tail; undefined when nothing would be dropped. Lines are
- * split at '\n'; a kept line is whole (so a NAME=VALUE the latest turn asks for survives with its line).
+ * split at '\n'; a kept line is whole (so a NAME=VALUE the latest turn asks for survives with its line). Each
+ * token is searched with indexOf over the middle once (O(tokens x length), never per line).
  */
-function stubWithGuard(
-  text: string,
-  head: number,
-  tailFrom: number,
-  guardHit: (span: string) => string | undefined,
-  plan: CompressionPlan,
-): string | undefined {
+function stubWithGuard(text: string, head: number, tailFrom: number, needed: readonly string[], plan: CompressionPlan): string | undefined {
   if (tailFrom <= head) return undefined;
   const middle = text.slice(head, tailFrom);
-  if (guardHit(middle) === undefined) return text.slice(0, head) + stubMarker(middle.length) + text.slice(tailFrom);
+  // Lines holding a needed token: start offset -> end offset (exclusive, after its '\n').
+  const keep = new Map<number, number>();
+  for (const t of needed) {
+    let i = middle.indexOf(t);
+    while (i >= 0) {
+      const from = middle.lastIndexOf('\n', i - 1) + 1;
+      const nl = middle.indexOf('\n', i + t.length);
+      const to = nl < 0 ? middle.length : nl + 1;
+      if (!keep.has(from)) {
+        keep.set(from, to);
+        if (plan.guardHits.length < 5 && !plan.guardHits.includes(t)) plan.guardHits.push(t);
+      }
+      i = to >= middle.length ? -1 : middle.indexOf(t, to);
+    }
+  }
+  if (keep.size === 0) return text.slice(0, head) + stubMarker(middle.length) + text.slice(tailFrom);
   plan.guarded++;
   const out: string[] = [text.slice(0, head)];
   const marker = (n: number): string => (out[out.length - 1]!.endsWith('\n') ? stubMarker(n).slice(1) : stubMarker(n));
-  let dropped = 0;
   let pos = 0;
-  while (pos < middle.length) {
-    const nl = middle.indexOf('\n', pos);
-    const end = nl < 0 ? middle.length : nl + 1;
-    const line = middle.slice(pos, end);
-    const hit = guardHit(line);
-    if (hit === undefined) dropped += line.length;
-    else {
-      if (plan.guardHits.length < 5 && !plan.guardHits.includes(hit)) plan.guardHits.push(hit);
-      if (dropped > 0) out.push(marker(dropped));
-      dropped = 0;
-      out.push(line);
-    }
-    pos = end;
+  for (const from of [...keep.keys()].sort((x, y) => x - y)) {
+    if (from < pos) continue; // a token spanning lines made a range that overlaps the previous one
+    if (from > pos) out.push(marker(from - pos));
+    const to = keep.get(from)!;
+    out.push(middle.slice(from, to));
+    pos = to;
   }
-  if (dropped > 0) out.push(marker(dropped));
+  if (pos < middle.length) out.push(marker(middle.length - pos));
   out.push(text.slice(tailFrom));
   return out.join('');
 }
@@ -226,11 +233,11 @@ export function planCompression(turns: readonly Turn[], opts: Readonly<CompressO
   }
   const where = (m: number): string =>
     turns[m]!.role === 'system' ? (systemTurns === 1 ? 'the system prompt' : `system message ${m + 1}`) : `message ${m + 1}`;
+  // The guard's tokens; a latest turn naming more than GUARD_MAX_TOKENS rare tokens (a whole file pasted as the
+  // question) could need anything: stale outputs are then left whole for this request (references still apply).
   const needed = opts.guard ? rareTokens(latestTurnText(turns)) : [];
-  const guardHit = (span: string): string | undefined => {
-    for (const t of needed) if (span.includes(t)) return t;
-    return undefined;
-  };
+  const stubsOff = needed.length > GUARD_MAX_TOKENS;
+  if (stubsOff) plan.guardOff = true;
 
   for (let m = 0; m < start; m++) {
     const turn = turns[m]!;
@@ -256,10 +263,10 @@ export function planCompression(turns: readonly Turn[], opts: Readonly<CompressO
       }
       // Stale tool outputs: head + marker + tail, the guard keeping the lines the latest turn refers to.
       let stubbed = false;
-      if (p.kind === 'tool_result' && text.length >= opts.stubMinChars) {
+      if (p.kind === 'tool_result' && text.length >= opts.stubMinChars && !stubsOff) {
         const head = safeCut(text, opts.headChars);
         const tailFrom = safeCut(text, text.length - opts.tailChars);
-        const stub = stubWithGuard(text, head, tailFrom, guardHit, plan);
+        const stub = stubsOff ? undefined : stubWithGuard(text, head, tailFrom, needed, plan);
         if (stub !== undefined && stub.length < text.length) {
           text = stub;
           stubbed = true;
