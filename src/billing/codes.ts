@@ -61,7 +61,7 @@ export function generateCodes(ctx: Ctx, i: GenerateInput): Promise<BR<Outcome<Ge
   return runOrder(
     ctx,
     { scope: 'codes', idempotencyKey: i.idempotencyKey, request },
-    async () => {
+    async (ctx) => {
       const o = offerOnSale(ctx, i.offerId);
       if (!o.ok) return o;
       const offer = o.value;
@@ -121,7 +121,7 @@ export async function redeemCode(ctx: Ctx, i: RedeemInput): Promise<BR<Outcome<R
     return fail('unprocessable', 'This is not a valid redemption code (its check character does not match: mistyped?). Nothing was changed.');
   const hash = hashCode(normalized);
   const request = { op: 'redeem_code', accountId: i.accountId, code: hash };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
     const account = await activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
     const rec = await ctx.deps.store.getCode(hash);

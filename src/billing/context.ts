@@ -1,4 +1,4 @@
-/** Shared plumbing of the billing use cases: deps, error codes, the idempotent atomic order runner. */
+/** Shared plumbing of the billing use cases: deps, error codes, the idempotent order runner (load, plan, apply: plan.ts). */
 import { err, ok, sha256Hex, type Clock, type Err, type IdGenerator, type Random, type Result } from '../core/index.ts';
 import type { Account, AccountStore } from '../accounts/index.ts';
 import type { ModelCatalog } from '../catalog/index.ts';
@@ -6,6 +6,7 @@ import type { ChargingService } from '../charging/index.ts';
 import type { BillingStore } from './store.ts';
 import type { CarrierChannel } from './carrier.ts';
 import type { Offer, OfferCatalog } from './types.ts';
+import { KEY_TAKEN, runPlan, type PlanCtx } from './plan.ts';
 
 export interface BillingDeps {
   store: BillingStore;
@@ -42,28 +43,15 @@ export interface Ctx {
   now(): number;
   id(prefix: string): string;
   catalog(): OfferCatalog;
-  /** Runs fn after every earlier serialized call finished: one order at a time per process. */
-  serial<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 export function makeCtx(deps: BillingDeps): Ctx {
-  let tail: Promise<unknown> = Promise.resolve();
   return {
     deps,
     now: () => deps.clock.nowMs(),
     id: (prefix) => deps.ids.next(prefix),
     catalog: () => deps.offers(),
-    serial<T>(fn: () => Promise<T>): Promise<T> {
-      const run = tail.then(fn, fn);
-      tail = run.catch(() => undefined);
-      return run;
-    },
   };
-}
-
-/** Thrown inside `atomically` to roll back on an expected failure found after the first write. */
-class Abort {
-  constructor(readonly error: Err<BillingErrorCode>) {}
 }
 
 export interface OrderSpec {
@@ -91,14 +79,21 @@ function canonical(v: unknown): string {
 }
 
 /**
- * Run an order: replay check, then `body` inside one store transaction, storing the outcome under the
- * Idempotency-Key in the same transaction. `body` returns an error Result to refuse (nothing is written when
- * it refuses before its first write; later refusals roll back). `stored` shapes what a replay returns.
+ * Run an order: replay check, then `body` plans the order (plan.ts: it reads, and records what it would write),
+ * then the plan applies in one store transaction with the outcome stored under the Idempotency-Key. `body` returns
+ * an error Result to refuse: nothing is written. On a conflict (the account changed meanwhile) the order is planned
+ * again on fresh reads; if another request stored the same key first, this one replays it. `stored` shapes what a
+ * replay returns.
  */
-export function runOrder<T>(ctx: Ctx, spec: OrderSpec, body: () => Promise<BR<T>>, stored: (v: T) => unknown = (v) => v): Promise<BR<Outcome<T>>> {
-  return ctx.serial(async () => {
-    const { store } = ctx.deps;
-    const requestHash = sha256Hex(canonical(spec.request));
+export async function runOrder<T>(
+  ctx: Ctx,
+  spec: OrderSpec,
+  body: (p: PlanCtx) => Promise<BR<T>>,
+  stored: (v: T) => unknown = (v) => v,
+): Promise<BR<Outcome<T>>> {
+  const { store } = ctx.deps;
+  const requestHash = sha256Hex(canonical(spec.request));
+  for (let round = 0; round < 2; round++) {
     if (spec.idempotencyKey !== null) {
       const prior = await store.getIdempotency(spec.scope, spec.idempotencyKey);
       if (prior !== undefined) {
@@ -111,20 +106,16 @@ export function runOrder<T>(ctx: Ctx, spec: OrderSpec, body: () => Promise<BR<T>
         return ok({ value: prior.response as T, replayed: true });
       }
     }
-    try {
-      return await store.atomically(async () => {
-        const r = await body();
-        if (!r.ok) throw new Abort(r);
-        if (spec.idempotencyKey !== null) {
-          await store.putIdempotency({ scope: spec.scope, key: spec.idempotencyKey, requestHash, response: stored(r.value), createdAtMs: ctx.now() });
-        }
-        return ok({ value: r.value, replayed: false });
-      });
-    } catch (e) {
-      if (e instanceof Abort) return e.error;
-      throw e;
-    }
-  });
+    const accounts = spec.scope.startsWith('account:') ? [spec.scope.slice('account:'.length)] : [];
+    const r = await runPlan(ctx, accounts, body, (p, value) => {
+      if (spec.idempotencyKey !== null)
+        p.draft.putIdempotency({ scope: spec.scope, key: spec.idempotencyKey, requestHash, response: stored(value), createdAtMs: ctx.now() });
+    });
+    if (r.ok) return ok({ value: r.value, replayed: false });
+    if (r.code === KEY_TAKEN && r.message === '') continue; // a concurrent duplicate stored the key first: replay it
+    return r;
+  }
+  return fail('conflict', `Idempotency-Key ${spec.idempotencyKey} is being used by another request right now; try again.`);
 }
 
 export async function activeAccount(ctx: Ctx, accountId: string): Promise<BR<Account>> {

@@ -246,3 +246,9 @@ export function applyBillingOps(tx: ChargingTx, accountId: string, nowMs: number
   for (const e of d.schedulesEnd) tx.endSchedule(e.scheduleId, e.atMs);
   return null;
 }
+
+/** True when a charging store can run billing's operations inside a billing transaction (SQLite, memory). */
+export function isChargingTxHost(s: object): s is ChargingTxHost {
+  const h = s as Partial<ChargingTxHost>;
+  return typeof h.tx === 'function' && typeof h.flushPending === 'function' && typeof h.forget === 'function';
+}
