@@ -4,7 +4,8 @@
  * a mistyped code is told apart from an unknown (forged) one without a lookup.
  */
 import { ok, sha256Hex } from '../core/index.ts';
-import { activeAccount, fail, fmtMoney, offerOnSale, runOrder, type BR, type Ctx, type Outcome } from './context.ts';
+import { activeAccount, fail, fmtMoney, offerOnSale, type BR, type Ctx } from './context.ts';
+import { runOrder, type Outcome } from './plan.ts';
 import { creditWallet, newPayment } from './payments.ts';
 import { DAY_MS, isoDay } from './periods.ts';
 import { catchUpAccount } from './renew.ts';

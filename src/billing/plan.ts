@@ -11,9 +11,9 @@
  * reads, a few times at most. Nothing is ever written while a use case runs, so nothing needs rolling back, and
  * no transaction stays open across an await.
  */
-import { err, ok } from '../core/index.ts';
+import { err, ok, sha256Hex } from '../core/index.ts';
 import type { BucketBalance, ChargingOp, ChargingService } from '../charging/index.ts';
-import type { BillingDeps, BR, Ctx } from './context.ts';
+import { fail, type BillingDeps, type BR, type Ctx } from './context.ts';
 import { emptyPlan, type ApplyResult, type BillingPlan, type BillingStore, type OrderQuery, type PaymentQuery } from './store.ts';
 import type { Bill, CodeBatch, CodeRecord, IdempotencyRecord, Order, Payment, PointsEntry, Subscription } from './types.ts';
 
@@ -434,4 +434,68 @@ export async function runPlan<T>(ctx: Ctx, accounts: string[], plan: (p: PlanCtx
     last = applied.detail;
   }
   return err('conflict', `The account kept changing while this order was being made (${last}); nothing was changed. Try again.`);
+}
+
+export interface OrderSpec {
+  /** Idempotency keys are unique per scope (an account, or `codes` for batches). */
+  scope: string;
+  idempotencyKey: string | null;
+  /** Everything that defines the request: a replay with a different one is refused. */
+  request: unknown;
+}
+
+export interface Outcome<T> {
+  value: T;
+  replayed: boolean;
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * Run an order: replay check, then `body` plans the order (plan.ts: it reads, and records what it would write),
+ * then the plan applies in one store transaction with the outcome stored under the Idempotency-Key. `body` returns
+ * an error Result to refuse: nothing is written. On a conflict (the account changed meanwhile) the order is planned
+ * again on fresh reads; if another request stored the same key first, this one replays it. `stored` shapes what a
+ * replay returns.
+ */
+export async function runOrder<T>(
+  ctx: Ctx,
+  spec: OrderSpec,
+  body: (p: PlanCtx) => Promise<BR<T>>,
+  stored: (v: T) => unknown = (v) => v,
+): Promise<BR<Outcome<T>>> {
+  const { store } = ctx.deps;
+  const requestHash = sha256Hex(canonical(spec.request));
+  for (let round = 0; round < 2; round++) {
+    if (spec.idempotencyKey !== null) {
+      const prior = await store.getIdempotency(spec.scope, spec.idempotencyKey);
+      if (prior !== undefined) {
+        if (prior.requestHash !== requestHash) {
+          return err(
+            'idempotency_key_reused',
+            `Idempotency-Key ${spec.idempotencyKey} was already used with a different request; nothing was changed. Use a new key for a new order.`,
+          );
+        }
+        return ok({ value: prior.response as T, replayed: true });
+      }
+    }
+    const accounts = spec.scope.startsWith('account:') ? [spec.scope.slice('account:'.length)] : [];
+    const r = await runPlan(ctx, accounts, body, (p, value) => {
+      if (spec.idempotencyKey !== null)
+        p.draft.putIdempotency({ scope: spec.scope, key: spec.idempotencyKey, requestHash, response: stored(value), createdAtMs: ctx.now() });
+    });
+    if (r.ok) return ok({ value: r.value, replayed: false });
+    if (r.code === KEY_TAKEN && r.message === '') continue; // a concurrent duplicate stored the key first: replay it
+    return r;
+  }
+  return fail('conflict', `Idempotency-Key ${spec.idempotencyKey} is being used by another request right now; try again.`);
 }

@@ -6,7 +6,8 @@
  */
 import { ok } from '../core/index.ts';
 import { cycleStartMs } from '../charging/index.ts';
-import { fail, fmtMoney, runOrder, type BR, type Ctx, type Outcome } from './context.ts';
+import { fail, fmtMoney, type BR, type Ctx } from './context.ts';
+import { runOrder, type Outcome } from './plan.ts';
 import { collect, earnPoints, requireFunds } from './payments.ts';
 import { cycleWindow, DAY_MS, isoDay } from './periods.ts';
 import type { Offer, Order, OrderLine, PaymentChannel, Subscription, Term } from './types.ts';

@@ -1,7 +1,8 @@
 /** Money orders: wallet top-ups, refunds, goodwill credits, and loyalty points (grant, redeem). */
 import type { PlanCtx } from './plan.ts';
 import { ok } from '../core/index.ts';
-import { activeAccount, fail, fmtMoney, runOrder, type BR, type Ctx, type Outcome } from './context.ts';
+import { activeAccount, fail, fmtMoney, type BR, type Ctx } from './context.ts';
+import { runOrder, type Outcome } from './plan.ts';
 import { collect, creditWallet, newPayment, pointsBalance } from './payments.ts';
 import { DAY_MS, cycleAt, isoDay } from './periods.ts';
 import { catchUpAccount, settleUnpaid } from './renew.ts';
