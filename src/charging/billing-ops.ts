@@ -7,6 +7,7 @@
  * no longer allows the plan (the wallet cannot pay any more, a forfeit would take a different amount): the
  * billing store then rolls back and reports a conflict, and the use case plans again on a fresh view.
  */
+import { AssertionError } from '../core/index.ts';
 import type { AccountScope, AccountView, Decision } from './store.ts';
 import type { AccountPolicy, AllowanceSchedule, Bucket, BucketKind, BucketUnit, CycleUnit, OveragePolicy } from './types.ts';
 import { DEFAULT_PRIORITY, available } from './burn-down.ts';
@@ -123,6 +124,8 @@ export function decideBillingOps(view: AccountView, ops: readonly ChargingOp[]):
   for (const o of ops) {
     switch (o.op) {
       case 'grant': {
+        if (!Number.isSafeInteger(o.amount) || (o.expiresAtMs !== null && o.expiresAtMs <= o.effectiveAtMs) || o.sourceRef.includes('#'))
+          throw new AssertionError(`grant ${o.sourceRef}: invalid amount, validity window or reference`);
         if (o.amount <= 0) break;
         const b = newBucket(w.accountId, w.nowMs, { ...o, currency: MONEY_ONLY(o.unit, o.currency) });
         w.createBucket(b);
@@ -200,6 +203,8 @@ export function decideBillingOps(view: AccountView, ops: readonly ChargingOp[]):
         break;
       }
       case 'createSchedule': {
+        if (!Number.isSafeInteger(o.amountPerCycle) || o.amountPerCycle < 0 || o.sourceRef.includes('#'))
+          throw new AssertionError(`schedule ${o.sourceRef}: invalid amount or reference`);
         // Start with the cycle running now: a schedule created late must not mint the cycles it never had.
         const first = o.anchorMs <= w.nowMs ? cycleIndexAt(o.anchorMs, o.cycle, w.nowMs) : 0;
         schedulesCreate.push({
