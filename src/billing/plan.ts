@@ -4,8 +4,8 @@
  * A use case runs against a PlanCtx: its `deps.store` is a Draft and its `deps.charging` a recorder. Reads go to
  * the real stores (no transaction is open) and see the plan's own earlier writes; writes go into the plan; the
  * charging operations go into the plan as data (charging/billing-ops.ts), with what they would return worked out
- * on the buckets the plan read (a wallet debit pays when the wallet it saw can pay; a forfeit takes the leftover
- * it saw). The plan records the billing version of every account it read or wrote. `runPlan` then hands the plan
+ * on the buckets the plan read (a wallet debit pays when the wallet it saw can pay; a forfeit records the leftover
+ * it saw, and takes the leftover as it is when the plan applies). The plan records the billing version of every account it read or wrote. `runPlan` then hands the plan
  * to `store.apply`, which writes all of it in one transaction or reports a conflict (a version moved, the
  * Idempotency-Key was taken, the wallet can no longer pay, ...): the use case is then planned again on fresh
  * reads, a few times at most. Nothing is ever written while a use case runs, so nothing needs rolling back, and
