@@ -22,7 +22,7 @@ import {
 } from './charging/index.ts';
 import { loadConfigFile, parseEnv, resolveConfig, resolveOffersFile, DEFAULT_CONFIG_PATH, type RuntimeConfig } from './config/index.ts';
 import { startEmulator, type Emulator } from './emulator/index.ts';
-import { Gateway, KeySnapshot, RateLimiter, defaultStreamOptions, type StreamOptions } from './gateway/index.ts';
+import { Gateway, KeySnapshot, RateLimiter, defaultStreamOptions, type AccountRouting, type StreamOptions } from './gateway/index.ts';
 import { DeploymentHealth, LatencyTracker } from './routing/index.ts';
 import { createAnthropicAdapter } from './providers/anthropic/index.ts';
 import { createGeminiAdapter } from './providers/gemini/index.ts';
@@ -60,7 +60,13 @@ import { bootstrapDemoAccount } from './app/bootstrap.ts';
 import { openOffersFile } from './app/offers-file.ts';
 import { signingSecret } from './app/signing-secrets.ts';
 import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.ts';
+import { createQosScheduler, createQosStage, hasQosLimits, qosClassOf } from './app/qos-stage.ts';
+import { withRegionPins } from './app/residency.ts';
 import { compileRules, type ModerationPort } from './guardrails/index.ts';
+import { Redis } from 'ioredis';
+import { createCacheStage } from './app/cache-stage.ts';
+import { MemoryResponseCache, type ResponseCachePort } from './cache/index.ts';
+import { RedisResponseCache } from './store/redis/response-cache.ts';
 import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
 
 export interface AppOptions {
@@ -85,6 +91,8 @@ export interface AppOptions {
   sweepIntervalMs?: number;
   /** The security pack's external moderation service (default none): a flagged input is refused with content_blocked. */
   moderation?: ModerationPort;
+  /** A prefix for every Redis key this app writes (tests sharing one Redis); default none. */
+  redisKeyPrefix?: string;
 }
 
 export { ADMIN_KEY_MIN_LENGTH } from './config/index.ts';
@@ -200,6 +208,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   let planModels = new Map<string, readonly string[]>();
   // Features switched on by each account's live add-ons (security_pack enables the guardrail stage).
   let planFeatures = new Map<string, ReadonlySet<string>>();
+  // QoS class (the package's qos) and residency pin (the package's regions) per account, for the QoS stage and routing.
+  let planRouting = new Map<string, AccountRouting>();
   const refreshKeys = async (): Promise<void> => {
     const [all, accountsList] = await Promise.all([accountStore.listKeys(), accountStore.listAccounts()]);
     keys.replace(
@@ -209,6 +219,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       planModelMaps,
       planModels,
       planFeatures,
+      withRegionPins(planRouting, accountsList),
     );
   };
   const refreshPlanLimits = async (): Promise<void> => {
@@ -216,6 +227,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     const nextMaps = new Map<string, ModelMap>();
     const nextModels = new Map<string, readonly string[]>();
     const nextFeatures = new Map<string, ReadonlySet<string>>();
+    const nextRouting = new Map<string, AccountRouting>();
     // Runs once billing (below) is built: at its first call and on its timer.
     for (const accountId of new Set((await accountStore.listKeys()).map((k) => k.accountId))) {
       const e = await billing.entitlements(accountId);
@@ -223,6 +235,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       const map = e.plan === null ? undefined : offers.holder.current.offers.get(e.plan.offerId)?.modelMap;
       if (map !== undefined) nextMaps.set(accountId, map);
       if (e.features.length > 0) nextFeatures.set(accountId, new Set(e.features.map((x) => x.feature)));
+      const cls = qosClassOf(e.qos);
+      if (cls !== 'standard' || e.regions !== null)
+        nextRouting.set(accountId, { ...(cls === 'standard' ? {} : { qos: cls }), ...(e.regions === null ? {} : { regions: e.regions }) });
       // model: "auto" prefers what the allowance still pays for: the models of the account-wide buckets with
       // something left (wallet and postpaid lines excluded; a bucket for all models covers everything).
       const nowMs = clock.nowMs();
@@ -242,6 +257,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     planModelMaps = nextMaps;
     planModels = nextModels;
     planFeatures = nextFeatures;
+    planRouting = nextRouting;
     await refreshKeys();
   };
   const accounts: AccountDeps = { store: accountStore, clock, ids, random, onKeysChanged: refreshKeys };
@@ -264,6 +280,38 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
         : {}),
     onHit: (kind, n) => guardrailHits.inc({ kind }, n),
     log: (obj, msg) => logger.info(obj, msg),
+  });
+  // The exact response cache and prompt-prefix stickiness (issue 17 items 4, 5): config responseCache /
+  // stickyPrefix, env TOKENGRID_RESPONSE_CACHE / TOKENGRID_STICKY_PREFIX; Redis when TOKENGRID_REDIS_URL is set.
+  const cacheConfig = config.file.responseCache;
+  let responseCache: ResponseCachePort | undefined;
+  if (settings.responseCache ?? cacheConfig.enabled) {
+    if (settings.redisUrl === undefined) responseCache = new MemoryResponseCache(clock, cacheConfig.maxBytes);
+    else {
+      const redis = new Redis(settings.redisUrl, {
+        commandTimeout: 500,
+        maxRetriesPerRequest: 1,
+        ...(opts.redisKeyPrefix === undefined ? {} : { keyPrefix: opts.redisKeyPrefix }),
+      });
+      // A lost connection makes lookups misses (the stage logs them); the client reconnects by itself.
+      redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'response cache redis connection error'));
+      responseCache = new RedisResponseCache({ redis, clock });
+    }
+  }
+  const cacheResults = new Counter({
+    name: 'tokengrid_response_cache_total',
+    help: 'Exact response cache lookups and writes, by result (hit, miss, stored, error).',
+    labelNames: ['result'],
+    registers: [telemetry.registry],
+  });
+  const cacheStage = createCacheStage({
+    cache: responseCache,
+    clock,
+    ttlMs: cacheConfig.ttlMs,
+    chargeRatio: { num: Math.round(cacheConfig.chargeRatio * 10_000), den: 10_000 },
+    stickyMinTokens: (settings.stickyPrefix ?? config.file.stickyPrefix.enabled) ? config.file.stickyPrefix.minTokens : undefined,
+    onResult: (result) => cacheResults.inc({ result }),
+    log: (obj, msg) => logger.warn(obj, msg),
   });
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: config.server.upstreamConnectionsMax, pipelining: 1 });
   const health = new DeploymentHealth(clock);
@@ -289,7 +337,13 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
     log: (level, obj, msg) => logger[level](obj, msg),
     keys,
-    stages: [guardrailStage],
+    // Guardrails first: the cache keys the redacted input and stores the redacted output. QoS (issue 17 item 2)
+    // after the cache (a hit takes no upstream slot), and only when some upstream has a `qos` limit in the config.
+    stages: [
+      guardrailStage,
+      cacheStage,
+      ...(hasQosLimits(config.catalog) ? [createQosStage({ scheduler: createQosScheduler(telemetry.registry), log: (o, m) => logger.info(o, m) })] : []),
+    ],
   });
 
   // Admin key: data/admin-key (created with mode 0600 on the first start), and TOKENGRID_ADMIN_KEY when set.
@@ -581,6 +635,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       await closed;
       await dispatcher.close().catch(() => undefined);
       if (emulator) await emulator.close();
+      await responseCache?.close?.();
       db.close();
       walFlusher.close();
       releaseDataDir();

@@ -22,7 +22,17 @@ test('an empty environment gives the defaults', () => {
     authFailuresPerMinute: 20,
     responseTtlMs: undefined,
     fastPaths: undefined,
+    responseCache: undefined,
+    stickyPrefix: undefined,
+    redisUrl: undefined,
   });
+});
+
+test('the response cache and stickiness switches are on or off; TOKENGRID_REDIS_URL must be a redis URL', () => {
+  assert.deepEqual([parseEnv({ TOKENGRID_RESPONSE_CACHE: 'off' }).responseCache, parseEnv({ TOKENGRID_STICKY_PREFIX: 'On' }).stickyPrefix], [false, true]);
+  assert.throws(() => parseEnv({ TOKENGRID_RESPONSE_CACHE: 'yes' }), /TOKENGRID_RESPONSE_CACHE must be on or off/);
+  assert.equal(parseEnv({ TOKENGRID_REDIS_URL: 'redis://127.0.0.1:6379/0' }).redisUrl, 'redis://127.0.0.1:6379/0');
+  assert.throws(() => parseEnv({ TOKENGRID_REDIS_URL: 'http://x' }), /TOKENGRID_REDIS_URL must be a redis/);
 });
 
 test('TOKENGRID_FAST_PATHS is on or off (any case), anything else is refused naming the variable', () => {

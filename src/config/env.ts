@@ -64,8 +64,26 @@ export const envSchema = z.object({
     (v) => (typeof v === 'string' && v.trim() !== '' ? v.trim().toLowerCase() : undefined),
     z.enum(['on', 'off'], { message: 'TOKENGRID_FAST_PATHS must be on or off' }).optional(),
   ),
+  // on|off: the exact response cache and prompt-prefix stickiness (issue 17 items 4, 5); unset: the config file's.
+  TOKENGRID_RESPONSE_CACHE: onOff('TOKENGRID_RESPONSE_CACHE'),
+  TOKENGRID_STICKY_PREFIX: onOff('TOKENGRID_STICKY_PREFIX'),
+  // redis://host:port/db: the shared backend for many nodes (the response cache's answers).
+  TOKENGRID_REDIS_URL: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined),
+    z
+      .string()
+      .refine((u) => /^rediss?:\/\//.test(u), { message: 'TOKENGRID_REDIS_URL must be a redis:// or rediss:// URL' })
+      .optional(),
+  ),
   TOKENGRID_RESPONSE_TTL_DAYS: z.preprocess((v) => (Number(v) > 0 ? Number(v) : undefined), z.number().positive().optional()),
 });
+
+function onOff(name: string) {
+  return z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() !== '' ? v.trim().toLowerCase() : undefined),
+    z.enum(['on', 'off'], { message: `${name} must be on or off` }).optional(),
+  );
+}
 
 /** The server's settings from the environment, typed and defaulted. */
 export interface EnvSettings {
@@ -88,6 +106,12 @@ export interface EnvSettings {
   responseTtlMs: number | undefined;
   /** TOKENGRID_FAST_PATHS: false takes every general twin; undefined: config's server.fastPaths. */
   fastPaths: boolean | undefined;
+  /** TOKENGRID_RESPONSE_CACHE: undefined: config's responseCache.enabled. */
+  responseCache: boolean | undefined;
+  /** TOKENGRID_STICKY_PREFIX: undefined: config's stickyPrefix.enabled. */
+  stickyPrefix: boolean | undefined;
+  /** TOKENGRID_REDIS_URL: the shared Redis for many nodes; undefined: in-process. */
+  redisUrl: string | undefined;
 }
 
 /** Parses the TOKENGRID_* variables of `env`; a bad value is a ConfigError naming the variable. */
@@ -116,6 +140,9 @@ export function parseEnv(env: Readonly<Record<string, string | undefined>> = pro
     carrierExportDir: e.TOKENGRID_CARRIER_EXPORT_DIR,
     authFailuresPerMinute: e.TOKENGRID_AUTH_FAILURES_PER_MINUTE,
     fastPaths: e.TOKENGRID_FAST_PATHS === undefined ? undefined : e.TOKENGRID_FAST_PATHS === 'on',
+    responseCache: e.TOKENGRID_RESPONSE_CACHE === undefined ? undefined : e.TOKENGRID_RESPONSE_CACHE === 'on',
+    stickyPrefix: e.TOKENGRID_STICKY_PREFIX === undefined ? undefined : e.TOKENGRID_STICKY_PREFIX === 'on',
+    redisUrl: e.TOKENGRID_REDIS_URL,
     responseTtlMs: e.TOKENGRID_RESPONSE_TTL_DAYS === undefined ? undefined : Math.round(e.TOKENGRID_RESPONSE_TTL_DAYS * 86_400_000),
   };
 }

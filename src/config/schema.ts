@@ -2,6 +2,23 @@ import { z } from 'zod';
 
 const ratio = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+\/[1-9]\d*$/, 'a ratio like "1/4"')]);
 
+/**
+ * QoS of one upstream (issue 17 item 2): at most `maxConcurrent` requests at once; the others wait in a bounded
+ * queue per priority class (`queueMax` each) for at most `queueTimeoutMs`; `reservedForPriority` slots only
+ * priority requests take. On a provider: one pool shared by all its deployments; on a deployment: its own pool
+ * (the deployment's setting wins). Absent (the default): no limit, no queue.
+ */
+export const qosLimitSchema = z
+  .object({
+    maxConcurrent: z.number().int().positive(),
+    queueMax: z.number().int().nonnegative().default(32),
+    /** At most 5 minutes: a queued request keeps its hold (reservations live 10 minutes). */
+    queueTimeoutMs: z.number().int().positive().max(300_000).default(10_000),
+    reservedForPriority: z.number().int().nonnegative().default(0),
+  })
+  .strict()
+  .refine((q) => q.reservedForPriority < q.maxConcurrent, { message: 'reservedForPriority must be below maxConcurrent', path: ['reservedForPriority'] });
+
 export const providerSchema = z
   .object({
     adapter: z.enum(['openai-compatible', 'anthropic', 'gemini', 'mock']),
@@ -11,6 +28,7 @@ export const providerSchema = z
     apiKey: z.string().optional(),
     headers: z.record(z.string(), z.string()).optional(),
     label: z.string().optional(),
+    qos: qosLimitSchema.optional(),
   })
   .strict();
 
@@ -20,6 +38,7 @@ export const deploymentSchema = z
     upstreamModel: z.string().optional(),
     region: z.string().default('default'),
     weight: z.number().nonnegative().default(1),
+    qos: qosLimitSchema.optional(),
   })
   .strict();
 
@@ -100,6 +119,34 @@ export const guardrailsSchema = z
   })
   .strict();
 
+/** The exact response cache (issue 17 item 4; docs/configuration.md). */
+export const responseCacheSchema = z
+  .object({
+    /** Off: no lookups, nothing stored (env TOKENGRID_RESPONSE_CACHE=on|off wins). */
+    enabled: z.boolean().default(true),
+    /** How long an answer is served from the cache. */
+    ttlMs: z.number().int().positive().default(600_000),
+    /** The in-process cache's size bound (least recently used first); Redis bounds its own memory. */
+    maxBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(64 * 1024 * 1024),
+    /** A hit is charged this fraction of the normal rated cost of the answer it replays (0..1, 4 decimals). */
+    chargeRatio: z.number().min(0).max(1).default(0.1),
+  })
+  .strict();
+
+/** Prompt-prefix stickiness (issue 17 item 5). */
+export const stickyPrefixSchema = z
+  .object({
+    /** Off: deployments in weighted order (env TOKENGRID_STICKY_PREFIX=on|off wins). */
+    enabled: z.boolean().default(true),
+    /** A request whose prompt prefix reaches this many estimated tokens sticks to one deployment per prefix. */
+    minTokens: z.number().int().positive().default(1024),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     server: serverSchema.default(serverSchema.parse({})),
@@ -113,6 +160,8 @@ export const configSchema = z
     catalog: z.object({ offersFile: z.string().optional() }).strict().optional(),
     notifications: z.object({ webhookUrl: z.string().url().optional() }).strict().optional(),
     guardrails: guardrailsSchema.optional(),
+    responseCache: responseCacheSchema.default(responseCacheSchema.parse({})),
+    stickyPrefix: stickyPrefixSchema.default(stickyPrefixSchema.parse({})),
   })
   .strict();
 

@@ -1,5 +1,5 @@
 import type { ApiKeyRecord, KeyLimits } from '../accounts/index.ts';
-import type { Usage } from '../wire/index.ts';
+import type { ServingNote, Usage } from '../wire/index.ts';
 import type { ModelMap, ModelSpec } from '../catalog/index.ts';
 import type { Result } from '../core/index.ts';
 import type { CallSignal } from '../providers/index.ts';
@@ -42,6 +42,10 @@ export interface SettleInput {
   vendorCostMicros?: number;
   /** The client's x-request-id (a label on the usage record). */
   clientRequestId?: string;
+  /** What the stages did (issue 17): stored on the usage record as is. */
+  serving?: ServingNote;
+  /** Charge this fraction of the rated cost (a cache hit, issue 17 item 4); absent: the whole cost. */
+  chargeRatio?: { num: number; den: number };
 }
 
 /** Metrics the gateway reports (implemented by src/telemetry with prom-client). */
@@ -96,4 +100,10 @@ export interface RequestContext {
   autoRoute?: { requested: string; model: ModelSpec; route: string };
   /** The account has the security protection pack (feature `security_pack`): the guardrail stage applies. */
   guardrails?: true;
+  /** The account's QoS class (its package's `qos` entitlement); absent: standard. Read by the QoS stage. */
+  qos?: 'priority' | 'standard' | 'best_effort';
+  /** Data residency: the only regions this request may be served in (routing never leaves them); absent: anywhere. */
+  regions?: readonly string[];
+  /** The client's `x-tokengrid-cache` header: `on` opts a non-deterministic request into the response cache, `off` bypasses it. */
+  cache?: 'on' | 'off';
 }

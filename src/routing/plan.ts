@@ -1,4 +1,4 @@
-import type { Random } from '../core/index.ts';
+import { sha256Hex, type Random } from '../core/index.ts';
 import type { Deployment, ModelSpec } from '../catalog/index.ts';
 
 export interface Attempt {
@@ -14,20 +14,56 @@ export function weightedOrder<T extends { weight: number }>(items: readonly T[],
   return keyed.map((k) => k.item);
 }
 
+/** Data residency: may this deployment serve a request pinned to `regions` (undefined: not pinned)? */
+export function inRegions(d: Deployment, regions: readonly string[] | undefined): boolean {
+  return regions === undefined || regions.includes(d.region);
+}
+
+/** Does the model (or one of its fallbacks) have any deployment in the pinned regions, healthy or not? */
+export function servedInRegions(models: readonly ModelSpec[], regions: readonly string[] | undefined): boolean {
+  return regions === undefined || models.some((m) => m.deployments.some((d) => regions.includes(d.region)));
+}
+
 /**
  * The ordered attempts for one request: the model's deployments in weighted order, then each fallback
- * model's, skipping deployments whose breaker is open; at most `attemptsMax` in all.
- * Returns [] when nothing is available (the gateway answers no_healthy_deployment).
+ * model's, skipping deployments whose breaker is open and, for a request pinned to regions (data residency),
+ * every deployment outside them (fallbacks included); at most `attemptsMax` in all.
+ * Returns [] when nothing is available (the gateway answers no_healthy_deployment or no_deployment_in_region).
  */
-export function planAttempts(primary: ModelSpec, fallbacks: readonly ModelSpec[], isAvailable: (deploymentId: string) => boolean, random: Random): Attempt[] {
+export function planAttempts(
+  primary: ModelSpec,
+  fallbacks: readonly ModelSpec[],
+  isAvailable: (deploymentId: string) => boolean,
+  random: Random,
+  stickyKey?: string,
+  regions?: readonly string[],
+): Attempt[] {
   const out: Attempt[] = [];
   const max = Math.max(1, primary.attemptsMax);
   for (const model of [primary, ...fallbacks]) {
-    const healthy = model.deployments.filter((d) => isAvailable(d.id));
-    for (const deployment of weightedOrder(healthy, random)) {
+    const healthy = model.deployments.filter((d) => isAvailable(d.id) && inRegions(d, regions));
+    const order = stickyKey !== undefined && model === primary ? rendezvousOrder(healthy, stickyKey) : weightedOrder(healthy, random);
+    for (const deployment of order) {
       if (out.length >= max) return out;
       out.push({ model, deployment });
     }
   }
   return out;
+}
+
+/**
+ * Prompt-prefix stickiness (issue 17 item 5): deployments ordered by weighted rendezvous hashing of `key` (the
+ * prompt prefix's hash): every request with that prefix tries the same deployment first, so the vendor's prompt
+ * cache there hits; when it is unhealthy (filtered out before) the next in this order takes over, and the other
+ * prefixes keep theirs. Weight w scores -w / ln(u), u uniform in (0, 1) from sha256(key, deployment id): each
+ * deployment is first for a share of the prefixes proportional to its weight; weight 0 goes last.
+ */
+export function rendezvousOrder<T extends { id: string; weight: number }>(items: readonly T[], key: string): T[] {
+  if (items.length <= 1) return [...items];
+  const keyed = items.map((item) => {
+    const u = (Number.parseInt(sha256Hex(`${key}\n${item.id}`).slice(0, 13), 16) + 0.5) / 2 ** 52;
+    return { item, score: item.weight > 0 ? -item.weight / Math.log(u) : -1 };
+  });
+  keyed.sort((a, b) => b.score - a.score);
+  return keyed.map((k) => k.item);
 }
