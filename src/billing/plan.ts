@@ -12,7 +12,7 @@
  * no transaction stays open across an await.
  */
 import { err, ok, sha256Hex } from '../core/index.ts';
-import type { BucketBalance, ChargingOp, ChargingService } from '../charging/index.ts';
+import { newBucket, scheduleOf, type BucketBalance, type ChargingOp, type ChargingService } from '../charging/index.ts';
 import { fail, type BillingDeps, type BR, type Ctx } from './context.ts';
 import { emptyPlan, type ApplyResult, type BillingPlan, type BillingStore, type OrderQuery, type PaymentQuery } from './store.ts';
 import type { Bill, CodeBatch, CodeRecord, IdempotencyRecord, Order, Payment, PointsEntry, Subscription } from './types.ts';
@@ -223,13 +223,15 @@ export class ChargingRecorder {
   defaultAccount: string | null = null;
   readonly #real: ChargingService;
   readonly #newId: (prefix: string) => string;
+  readonly #now: () => number;
   readonly #buckets = new Map<string, BucketBalance[]>();
   /** Schedules created by the plan (their cycles are minted once it applied). */
   schedulesCreated = 0;
 
-  constructor(real: ChargingService, newId: (prefix: string) => string) {
+  constructor(real: ChargingService, newId: (prefix: string) => string, now: () => number) {
     this.#real = real;
     this.#newId = newId;
+    this.#now = now;
   }
 
   #record(accountId: string, op: ChargingOp): void {
@@ -293,14 +295,27 @@ export class ChargingRecorder {
         }
         wallet.amount += i.amountMinor;
         wallet.remaining += i.amountMinor;
-        return ok({ id: wallet.id } as never); // billing reads only whether it worked
+        const now = self.#now();
+        return ok(
+          newBucket(i.accountId, now, {
+            id: wallet.id,
+            unit: 'money',
+            currency: i.currency,
+            kind: 'wallet',
+            amount: wallet.amount,
+            effectiveAtMs: now,
+            expiresAtMs: null,
+            models: null,
+            sourceRef: `wallet:${i.currency}`,
+          }),
+        );
       },
       async grantBucket(i) {
         const buckets = await self.#sim(i.accountId);
         const id = self.#newId('bkt');
         const currency = i.unit === 'money' ? (i.currency ?? null) : null;
-        self.#record(i.accountId, {
-          op: 'grant',
+        const op = {
+          op: 'grant' as const,
           id,
           unit: i.unit,
           currency,
@@ -310,7 +325,8 @@ export class ChargingRecorder {
           kind: i.kind,
           models: i.models ?? null,
           sourceRef: i.sourceRef,
-        });
+        };
+        self.#record(i.accountId, op);
         buckets.push({
           id,
           unit: i.unit,
@@ -329,12 +345,12 @@ export class ChargingRecorder {
           priority: 0,
           sourceRef: i.sourceRef,
         });
-        return ok({ id } as never); // billing reads only whether it worked
+        return ok(newBucket(i.accountId, self.#now(), op));
       },
       async createAllowanceSchedule(i) {
         const id = self.#newId('sch');
-        self.#record(i.accountId, {
-          op: 'createSchedule',
+        const op = {
+          op: 'createSchedule' as const,
           id,
           unit: i.unit,
           currency: i.unit === 'money' ? (i.currency ?? null) : null,
@@ -346,15 +362,18 @@ export class ChargingRecorder {
           rollover: i.rollover ?? false,
           sourceRef: i.sourceRef,
           endsAtMs: i.endsAtMs ?? null,
-        });
+        };
+        self.#record(i.accountId, op);
         self.schedulesCreated++;
-        return ok({ id } as never); // billing keeps only the schedule's id
+        return ok(scheduleOf(i.accountId, self.#now(), op));
       },
       async endSchedule(scheduleId, atMs) {
         const accountId = self.accountId ?? self.defaultAccount;
         if (accountId === null) throw new Error('endSchedule in a plan that names no account');
         self.#record(accountId, { op: 'endSchedule', scheduleId, atMs });
-        return ok({ id: scheduleId } as never);
+        // The ended schedule itself is not read for a plan (billing ignores the answer): not_found stands for
+        // "ends when the plan applies".
+        return err('not_found', `schedule ${scheduleId} ends at ${atMs} when the plan applies`);
       },
       async forfeitBucket(accountId, bucketId, ref) {
         const b = (await self.#sim(accountId)).find((x) => x.id === bucketId && !x.expired);
@@ -395,7 +414,11 @@ export interface PlanCtx extends Ctx {
 
 function planCtx(ctx: Ctx): PlanCtx {
   const draft = new Draft(ctx.deps.store);
-  const recorder = new ChargingRecorder(ctx.deps.charging, (prefix) => ctx.deps.ids.next(prefix));
+  const recorder = new ChargingRecorder(
+    ctx.deps.charging,
+    (prefix) => ctx.deps.ids.next(prefix),
+    () => ctx.now(),
+  );
   return { ...ctx, deps: { ...ctx.deps, store: draft, charging: recorder.service() }, draft, recorder };
 }
 

@@ -92,7 +92,8 @@ export interface ChargingTxHost {
 
 const MONEY_ONLY = (unit: BucketUnit, currency: string | null): string | null => (unit === 'money' ? currency : null);
 
-function newBucket(
+/** The bucket a billing operation creates (a grant, a wallet, a postpaid line). */
+export function newBucket(
   accountId: string,
   nowMs: number,
   b: Pick<Bucket, 'id' | 'unit' | 'currency' | 'kind' | 'amount' | 'effectiveAtMs' | 'expiresAtMs' | 'models' | 'sourceRef'>,
@@ -115,6 +116,33 @@ function newBucket(
 
 const findMoney = (w: Work, kind: BucketKind, currency: string): Bucket | undefined =>
   [...w.buckets.values()].find((b) => b.kind === kind && b.currency === currency && b.memberId === null);
+
+/** The schedule a createSchedule operation makes: it starts with the cycle running at nowMs. */
+export function scheduleOf(accountId: string, nowMs: number, o: Extract<ChargingOp, { op: 'createSchedule' }>): AllowanceSchedule {
+  if (!Number.isSafeInteger(o.amountPerCycle) || o.amountPerCycle < 0 || o.sourceRef.includes('#'))
+    throw new AssertionError(`schedule ${o.sourceRef}: invalid amount or reference`);
+  // Start with the cycle running now: a schedule created late must not mint the cycles it never had.
+  const first = o.anchorMs <= nowMs ? cycleIndexAt(o.anchorMs, o.cycle, nowMs) : 0;
+  return {
+    id: o.id,
+    accountId,
+    memberId: null,
+    unit: o.unit,
+    currency: MONEY_ONLY(o.unit, o.currency),
+    kind: o.kind,
+    amountPerCycle: o.amountPerCycle,
+    anchorMs: o.anchorMs,
+    cycle: o.cycle,
+    priority: DEFAULT_PRIORITY[o.kind],
+    models: o.models,
+    rollover: o.rollover,
+    sourceRef: o.sourceRef,
+    endsAtMs: o.endsAtMs,
+    nextCycleIndex: first,
+    nextCycleStartMs: cycleStartMs(o.anchorMs, o.cycle, first),
+    createdAtMs: nowMs,
+  };
+}
 
 /**
  * Decide a billing plan's charging operations on one account's view, in order (a later operation sees the earlier
@@ -205,32 +233,9 @@ export function decideBillingOps(view: AccountView, ops: readonly ChargingOp[]):
         }
         break;
       }
-      case 'createSchedule': {
-        if (!Number.isSafeInteger(o.amountPerCycle) || o.amountPerCycle < 0 || o.sourceRef.includes('#'))
-          throw new AssertionError(`schedule ${o.sourceRef}: invalid amount or reference`);
-        // Start with the cycle running now: a schedule created late must not mint the cycles it never had.
-        const first = o.anchorMs <= w.nowMs ? cycleIndexAt(o.anchorMs, o.cycle, w.nowMs) : 0;
-        schedulesCreate.push({
-          id: o.id,
-          accountId: w.accountId,
-          memberId: null,
-          unit: o.unit,
-          currency: MONEY_ONLY(o.unit, o.currency),
-          kind: o.kind,
-          amountPerCycle: o.amountPerCycle,
-          anchorMs: o.anchorMs,
-          cycle: o.cycle,
-          priority: DEFAULT_PRIORITY[o.kind],
-          models: o.models,
-          rollover: o.rollover,
-          sourceRef: o.sourceRef,
-          endsAtMs: o.endsAtMs,
-          nextCycleIndex: first,
-          nextCycleStartMs: cycleStartMs(o.anchorMs, o.cycle, first),
-          createdAtMs: w.nowMs,
-        });
+      case 'createSchedule':
+        schedulesCreate.push(scheduleOf(w.accountId, w.nowMs, o));
         break;
-      }
       case 'endSchedule':
         schedulesEnd.push({ scheduleId: o.scheduleId, atMs: o.atMs });
         break;
