@@ -501,7 +501,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     registers: [telemetry.registry],
   });
   const billing = createBillingService({
-    store: openSqliteBillingStore(db),
+    store: openSqliteBillingStore(db, { charging: chargingStore }),
     charging,
     accounts: accountStore,
     clock,
