@@ -1,0 +1,65 @@
+/**
+ * The PostgreSQL engine: every store on one pool, plus the LISTEN/NOTIFY change feed. What the app, the
+ * `tokengrid migrate` command and multi-node tests open. Migrations: a database never migrated (version 0) is
+ * migrated on first start; one behind or ahead of this build refuses to start (SchemaVersionError) unless
+ * `migrate: true` (what `tokengrid migrate` passes), so a rolling upgrade of many nodes migrates once, on purpose.
+ */
+import type { AccountStore } from '../../accounts/index.ts';
+import type { AuditStore } from '../../audit/index.ts';
+import type { ResponseStore } from '../../wire/openai/index.ts';
+import { openPostgresAccountStore } from './accounts-store.ts';
+import { openPostgresAuditStore } from './audit-store.ts';
+import { openPostgresResponseStore } from './response-store.ts';
+import { openPgChangeFeed, type PgChangeFeed } from './change-feed.ts';
+import { type PgChargingStore, openPostgresChargingStore } from './charging-store.ts';
+import { connectPostgres, type PgDb, type PgOptions } from './db.ts';
+import { checkSchemaVersion, migrate, schemaVersion } from './migrations.ts';
+import { ensureUsagePartitions } from './usage-partitions.ts';
+
+export interface PostgresEngineOptions extends PgOptions {
+  /** Apply missing migrations (default: only on a database never migrated). */
+  migrate?: boolean;
+  /** Now, for the usage partitions to create (default Date.now(): the app passes its Clock's). */
+  nowMs?: number;
+  /** Open the LISTEN connection (default true). */
+  changeFeed?: boolean;
+}
+
+export interface PostgresEngine {
+  db: PgDb;
+  charging: PgChargingStore;
+  accounts: AccountStore;
+  audit: AuditStore;
+  responses: ResponseStore;
+  /** Null when opened with changeFeed: false. */
+  changes: PgChangeFeed | null;
+  /** Versions applied by this open. */
+  migrated: number[];
+  close(): Promise<void>;
+}
+
+export async function openPostgresEngine(url: string, o: PostgresEngineOptions = {}): Promise<PostgresEngine> {
+  const db = await connectPostgres(url, o);
+  try {
+    const migrated = o.migrate === true || (await schemaVersion(db)) === 0 ? await migrate(db) : [];
+    await checkSchemaVersion(db);
+    await ensureUsagePartitions(db, o.nowMs ?? Date.now());
+    const changes = o.changeFeed === false ? null : await openPgChangeFeed(db, url);
+    return {
+      db,
+      charging: openPostgresChargingStore(db),
+      accounts: openPostgresAccountStore(db),
+      audit: openPostgresAuditStore(db),
+      responses: openPostgresResponseStore(db),
+      changes,
+      migrated,
+      async close() {
+        await changes?.close();
+        await db.close();
+      },
+    };
+  } catch (error) {
+    await db.close().catch(() => {});
+    throw error;
+  }
+}
