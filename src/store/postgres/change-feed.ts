@@ -1,43 +1,68 @@
 /**
- * ChangeFeed over PostgreSQL LISTEN/NOTIFY: `publish` is one `pg_notify` on the engine's channel (one per schema,
- * so test schemas never hear each other), delivered to every node's listening connection after the publisher's
- * commit, typically within milliseconds. The listener holds one dedicated connection (not from the pool). If it
- * drops, it reconnects (every second) and then tells every subscriber that everything changed, because notices sent
- * while it was away are lost.
+ * The change feed on PostgreSQL LISTEN/NOTIFY (issue 15 item 2), for deployments without Redis: `publish` is one
+ * `pg_notify` on the engine's channel (`tokengrid_changes`, or `tgc_<schema>` for another schema, so test schemas
+ * never hear each other), delivered to every node's listening connection, typically within milliseconds. The
+ * payload is the shared wire form (`encodeChange`). The listener holds one dedicated connection, not a pooled one.
+ * Delivery is at most once: when that connection drops, the feed reconnects (every second) and then announces
+ * every topic with origin `'*'`, so each node refreshes what it may have missed.
  */
 import pg from 'pg';
-import { CHANGE_TOPICS, ChangeSubscribers, isChangeTopic, type ChangeFeed, type ChangeTopic } from '../../core/index.ts';
+import { CHANGE_TOPICS, ChangeHandlers, decodeChange, encodeChange, type Change, type ChangeFeed, type ChangeTopic } from '../../core/index.ts';
 import type { PgDb } from './db.ts';
 
 export function channelOf(schema: string): string {
-  return `tgc_${schema}`.slice(0, 63);
+  return schema === 'public' ? 'tokengrid_changes' : `tgc_${schema}`.slice(0, 63);
+}
+
+export interface PgChangeFeedOptions {
+  db: PgDb;
+  /** The database URL (the listener opens its own connection). */
+  url: string;
+  nodeId: string;
+  /** A handler threw, or a message was malformed. */
+  onError?: (err: unknown) => void;
 }
 
 export class PgChangeFeed implements ChangeFeed {
-  readonly #db: PgDb;
-  readonly #url: string;
-  readonly #channel: string;
-  readonly #subs = new ChangeSubscribers();
+  readonly nodeId: string;
+  readonly channel: string;
+  readonly #o: PgChangeFeedOptions;
+  readonly #handlers: ChangeHandlers;
   #client: pg.Client | null = null;
   #closed = false;
   #retry: NodeJS.Timeout | null = null;
 
-  constructor(db: PgDb, url: string) {
-    this.#db = db;
-    this.#url = url;
-    this.#channel = channelOf(db.schema);
+  private constructor(o: PgChangeFeedOptions) {
+    this.#o = o;
+    this.nodeId = o.nodeId;
+    this.channel = channelOf(o.db.schema);
+    this.#handlers = new ChangeHandlers(o.onError);
   }
 
-  /** Opens the listening connection (resolves once LISTEN is in place). */
-  async start(): Promise<void> {
-    const c = new pg.Client({ connectionString: this.#url, application_name: 'tokengrid-changes' });
+  /** Listens, and resolves once LISTEN is in place. */
+  static async open(o: PgChangeFeedOptions): Promise<PgChangeFeed> {
+    const feed = new PgChangeFeed(o);
+    await feed.#listen();
+    return feed;
+  }
+
+  async #listen(): Promise<void> {
+    const c = new pg.Client({ connectionString: this.#o.url, application_name: 'tokengrid-changes' });
     c.on('notification', (n) => {
-      if (n.channel === this.#channel && n.payload !== undefined && isChangeTopic(n.payload)) this.#subs.notify(n.payload);
+      if (n.channel !== this.channel || n.payload === undefined) return;
+      const change = decodeChange(n.payload);
+      if (change === undefined) this.#o.onError?.(new Error(`malformed change on ${n.channel}: ${n.payload.slice(0, 100)}`));
+      else this.#handlers.emit(change);
     });
     c.on('error', () => this.#lost(c));
     c.on('end', () => this.#lost(c));
-    await c.connect();
-    await c.query(`LISTEN ${pg.escapeIdentifier(this.#channel)}`);
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${pg.escapeIdentifier(this.channel)}`);
+    } catch (error) {
+      c.end().catch(() => {});
+      throw error;
+    }
     this.#client = c;
   }
 
@@ -48,9 +73,9 @@ export class PgChangeFeed implements ChangeFeed {
     const again = (): void => {
       this.#retry = null;
       if (this.#closed) return;
-      this.start().then(
+      this.#listen().then(
         () => {
-          for (const t of CHANGE_TOPICS) this.#subs.notify(t); // what was published meanwhile is unknown
+          for (const topic of CHANGE_TOPICS) this.#handlers.emit({ topic, origin: '*' });
         },
         () => {
           this.#retry = setTimeout(again, 1000);
@@ -62,12 +87,13 @@ export class PgChangeFeed implements ChangeFeed {
     this.#retry.unref();
   }
 
-  async publish(topic: ChangeTopic): Promise<void> {
-    await this.#db.query('SELECT pg_notify($1, $2)', [this.#channel, topic]);
+  async publish(topic: ChangeTopic, id?: string): Promise<void> {
+    const change: Change = id === undefined ? { topic, origin: this.nodeId } : { topic, id, origin: this.nodeId };
+    await this.#o.db.query('SELECT pg_notify($1, $2)', [this.channel, encodeChange(change)]);
   }
 
-  subscribe(topic: ChangeTopic, onChange: () => void): () => void {
-    return this.#subs.add(topic, onChange);
+  subscribe(handler: (change: Change) => void): () => void {
+    return this.#handlers.add(handler);
   }
 
   async close(): Promise<void> {
@@ -77,10 +103,10 @@ export class PgChangeFeed implements ChangeFeed {
     this.#client = null;
     if (c !== null) await c.end().catch(() => {});
   }
-}
 
-export async function openPgChangeFeed(db: PgDb, url: string): Promise<PgChangeFeed> {
-  const feed = new PgChangeFeed(db, url);
-  await feed.start();
-  return feed;
+  /** Tests: drop the listening connection as a network cut would. */
+  dropConnectionForTest(): void {
+    const c = this.#client;
+    if (c !== null) this.#lost(c);
+  }
 }

@@ -4,13 +4,14 @@
  * migrated on first start; one behind or ahead of this build refuses to start (SchemaVersionError) unless
  * `migrate: true` (what `tokengrid migrate` passes), so a rolling upgrade of many nodes migrates once, on purpose.
  */
+import { randomBytes } from 'node:crypto';
 import type { AccountStore } from '../../accounts/index.ts';
 import type { AuditStore } from '../../audit/index.ts';
 import type { ResponseStore } from '../../wire/openai/index.ts';
 import { openPostgresAccountStore } from './accounts-store.ts';
 import { openPostgresAuditStore } from './audit-store.ts';
 import { openPostgresResponseStore } from './response-store.ts';
-import { openPgChangeFeed, type PgChangeFeed } from './change-feed.ts';
+import { PgChangeFeed } from './change-feed.ts';
 import { type PgChargingStore, openPostgresChargingStore } from './charging-store.ts';
 import { connectPostgres, type PgDb, type PgOptions } from './db.ts';
 import { checkSchemaVersion, migrate, schemaVersion } from './migrations.ts';
@@ -23,6 +24,10 @@ export interface PostgresEngineOptions extends PgOptions {
   nowMs?: number;
   /** Open the LISTEN connection (default true). */
   changeFeed?: boolean;
+  /** This node's id, the origin of what it publishes (default: random). */
+  nodeId?: string;
+  /** A change-feed handler threw, or a message was malformed. */
+  onChangeError?: (err: unknown) => void;
 }
 
 export interface PostgresEngine {
@@ -44,7 +49,15 @@ export async function openPostgresEngine(url: string, o: PostgresEngineOptions =
     const migrated = o.migrate === true || (await schemaVersion(db)) === 0 ? await migrate(db) : [];
     await checkSchemaVersion(db);
     await ensureUsagePartitions(db, o.nowMs ?? Date.now());
-    const changes = o.changeFeed === false ? null : await openPgChangeFeed(db, url);
+    const changes =
+      o.changeFeed === false
+        ? null
+        : await PgChangeFeed.open({
+            db,
+            url,
+            nodeId: o.nodeId ?? `node_${randomBytes(6).toString('hex')}`,
+            ...(o.onChangeError ? { onError: o.onChangeError } : {}),
+          });
     return {
       db,
       charging: openPostgresChargingStore(db),
