@@ -7,7 +7,17 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
 import { Counter } from 'prom-client';
-import { createIdGenerator, mulDiv, cryptoRandom, systemClock, type Clock, type Random } from './core/index.ts';
+import {
+  createIdGenerator,
+  mulDiv,
+  cryptoRandom,
+  systemClock,
+  MemoryChangeFeed,
+  type ChangeFeed,
+  type ChangeTopic,
+  type Clock,
+  type Random,
+} from './core/index.ts';
 import type { AccountDeps, KeyLimits } from './accounts/index.ts';
 import type { ModelCatalog, ModelMap } from './catalog/index.ts';
 import { createBillingService, fileExportChannel, webhookChannel } from './billing/index.ts';
@@ -58,6 +68,7 @@ import { AuditLog } from './audit/index.ts';
 import { openRootAdminKeys } from './app/admin-keys.ts';
 import { bootstrapDemoAccount } from './app/bootstrap.ts';
 import { openOffersFile } from './app/offers-file.ts';
+import { openRedisServices } from './app/redis.ts';
 import { signingSecret } from './app/signing-secrets.ts';
 import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.ts';
 import { compileRules, type ModerationPort } from './guardrails/index.ts';
@@ -85,6 +96,11 @@ export interface AppOptions {
   sweepIntervalMs?: number;
   /** The security pack's external moderation service (default none): a flagged input is refused with content_blocked. */
   moderation?: ModerationPort;
+  /**
+   * How changes reach the other nodes when Redis is not configured (e.g. PostgreSQL LISTEN/NOTIFY); with
+   * TOKENGRID_REDIS_URL the Redis pub/sub feed is used; with neither, an in-process one (one node).
+   */
+  changeFeed?: ChangeFeed;
 }
 
 export { ADMIN_KEY_MIN_LENGTH } from './config/index.ts';
@@ -244,9 +260,39 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     planFeatures = nextFeatures;
     await refreshKeys();
   };
-  const accounts: AccountDeps = { store: accountStore, clock, ids, random, onKeysChanged: refreshKeys };
+  // Many nodes (issue 15 item 2): limits shared on Redis when TOKENGRID_REDIS_URL is set, and a change feed so a key
+  // revoked or a plan changed on one node is applied by every node within a second (ARCHITECTURE.md "Many nodes").
+  const nodeId = `node_${random.bytes(6).toString('hex')}`;
+  const redis =
+    settings.redisUrl === undefined
+      ? undefined
+      : await openRedisServices({
+          url: settings.redisUrl,
+          prefix: settings.redisPrefix,
+          nodeId,
+          clock,
+          onFallback: (err) => {
+            redisFallbacks.inc();
+            logger.warn({ err }, 'Redis failed: rate limits fall back to this node for a moment');
+          },
+          log: (level, obj, msg) => logger[level](obj, msg),
+        });
+  const changeFeed: ChangeFeed = redis?.shared === true ? redis.changeFeed : (opts.changeFeed ?? new MemoryChangeFeed(nodeId));
+  const announce = (topic: ChangeTopic, id?: string): void => {
+    changeFeed.publish(topic, id).catch((e: unknown) => logger.warn({ err: e, topic }, 'change feed: publish failed (other nodes catch up on their timers)'));
+  };
+  const announceKeys = async (): Promise<void> => {
+    await refreshKeys();
+    announce('keys');
+  };
+  const accounts: AccountDeps = { store: accountStore, clock, ids, random, onKeysChanged: announceKeys };
 
   const telemetry = createTelemetry();
+  const redisFallbacks = new Counter({
+    name: 'tokengrid_redis_fallbacks_total',
+    help: 'Redis failures that sent rate limiting to the per-node limiter (alert on any increase)',
+    registers: [telemetry.registry],
+  });
   // The security protection pack (issue 17 item 7): operator rules from config `guardrails`, hits counted per kind.
   const guardrailRules = compileRules(config.file.guardrails ?? {});
   const guardrailHits = new Counter({
@@ -280,7 +326,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     charging,
     health,
     latency,
-    limiter: new RateLimiter(),
+    limiter: redis?.limiter ?? new RateLimiter(),
     random,
     clock,
     now: () => performance.now(),
@@ -421,7 +467,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     labelNames: ['stage'],
     registers: [telemetry.registry],
   });
-  const billing = createBillingService({
+  const billingCore = createBillingService({
     store: openSqliteBillingStore(db),
     charging,
     accounts: accountStore,
@@ -438,9 +484,65 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     // Issue 12 (F2): self-service phone-bill orders need a linked phone (or an operator's phone-bill order).
     phoneBillChannel: (accountId) => phones.phonesOf(accountId).length > 0,
   });
+  // What changes an account's plan limits, package models or features is announced to the other nodes.
+  const announcing =
+    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      const r = await f(...a);
+      announce('plans');
+      return r;
+    };
+  const billing: typeof billingCore = {
+    ...billingCore,
+    subscribe: announcing(billingCore.subscribe),
+    changePlan: announcing(billingCore.changePlan),
+    cancel: announcing(billingCore.cancel),
+    buyAddon: announcing(billingCore.buyAddon),
+    redeemCode: announcing(billingCore.redeemCode),
+  };
   await billing.adminKeys.load();
   await refreshPlanLimits();
-  const billingDeps = { ...adminDeps, billing, reloadOffers: offers.reload, offersFile: offers.path };
+  // Changes from the other nodes (their own changes were applied where they were made). One refresh of a kind runs
+  // at a time; changes that arrive meanwhile are folded into one more run.
+  const coalesced = (fn: () => Promise<void>): (() => void) => {
+    let running = false;
+    let again = false;
+    const run = (): void => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      fn()
+        .catch((e: unknown) => logger.error({ err: e }, 'refresh after a change from another node failed'))
+        .finally(() => {
+          running = false;
+          if (again) {
+            again = false;
+            run();
+          }
+        });
+    };
+    return run;
+  };
+  const onKeys = coalesced(refreshKeys);
+  const onPlans = coalesced(refreshPlanLimits);
+  const onOffers = coalesced(async () => {
+    offers.reload();
+    await refreshPlanLimits();
+  });
+  const unsubscribeChanges = changeFeed.subscribe((c) => {
+    if (c.origin === nodeId) return;
+    if (c.topic === 'keys' || c.topic === 'accounts') onKeys();
+    else if (c.topic === 'plans') onPlans();
+    else onOffers();
+  });
+  const reloadOffers: typeof offers.reload = () => {
+    const r = offers.reload();
+    if (r.ok) announce('offers');
+    return r;
+  };
+  const billingDeps = { ...adminDeps, billing, reloadOffers, offersFile: offers.path };
   const parentOf = async (id: string) => (await accountStore.getAccount(id))?.parentId;
   const canAccess = (admin: AdminIdentity, accountId: string): Promise<boolean> =>
     requireAccountAccess(admin, accountId, parentOf).then(
@@ -573,6 +675,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       for (const t of timers) clearInterval(t);
       await webhook?.stop();
       offers.close();
+      unsubscribeChanges();
       const closed = new Promise<void>((resolve) => shell.server.close(() => resolve()));
       shell.server.closeIdleConnections();
       const deadline = performance.now() + graceMs;
@@ -581,6 +684,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       await closed;
       await dispatcher.close().catch(() => undefined);
       if (emulator) await emulator.close();
+      await redis?.close();
       db.close();
       walFlusher.close();
       releaseDataDir();
