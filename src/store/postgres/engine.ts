@@ -43,8 +43,28 @@ export interface PostgresEngine {
   close(): Promise<void>;
 }
 
-export async function openPostgresEngine(url: string, o: PostgresEngineOptions = {}): Promise<PostgresEngine> {
-  const db = await connectPostgres(url, o);
+/**
+ * A `schema` parameter of the URL (`postgres://host/db?schema=tokengrid`) names the schema TokenGrid's tables live
+ * in (default `public`); it is TokenGrid's, so it is taken off the URL the driver sees.
+ */
+export function splitSchema(url: string): { url: string; schema: string | undefined } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { url, schema: undefined };
+  }
+  const schema = u.searchParams.get('schema') ?? undefined;
+  if (schema === undefined) return { url, schema };
+  u.searchParams.delete('schema');
+  return { url: u.toString(), schema };
+}
+
+export async function openPostgresEngine(fullUrl: string, o: PostgresEngineOptions = {}): Promise<PostgresEngine> {
+  const split = splitSchema(fullUrl);
+  const url = split.url;
+  const schema = o.schema ?? split.schema;
+  const db = await connectPostgres(url, schema === undefined ? o : { ...o, schema });
   try {
     const migrated = o.migrate === true || (await schemaVersion(db)) === 0 ? await migrate(db) : [];
     await checkSchemaVersion(db);
