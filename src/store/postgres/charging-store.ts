@@ -315,6 +315,27 @@ export function mutationStatements(accountId: string, m: AccountMutation): strin
   return out;
 }
 
+/**
+ * True when the mutation only moves holds (a reserve or an extension): no money moves, no record or ledger entry.
+ * Such a transaction commits without waiting for its WAL flush (synchronous_commit off: group commit by the WAL
+ * writer, within 3 x wal_writer_delay); any later durable commit (a settle) flushes it first, since WAL is flushed in
+ * order. What a database crash can lose is the last instant's holds, never a charge: the same bound as SQLite's holds
+ * in memory (ARCHITECTURE.md "Many nodes").
+ */
+export function onlyMovesHolds(m: AccountMutation): boolean {
+  return (
+    m.bucketsCreate.length === 0 &&
+    m.schedulesUpdate.length === 0 &&
+    m.usageRecord === null &&
+    m.ledger.length === 0 &&
+    m.events.length === 0 &&
+    m.policyUpsert === null &&
+    m.memberCapUpsert === null &&
+    m.bucketDeltas.every((d) => !d.amount && !d.consumed && !d.forfeited && !d.floor) &&
+    m.memberUsageDeltas.every((d) => d.used === 0)
+  );
+}
+
 /** A usage record: its id row (one record per request id), the record in its month's partition, the day's rollup. */
 function usageStatements(u: UsageRecord): string[] {
   const settled = int(u.settledAtMs);
@@ -366,7 +387,9 @@ export class PgChargingStore implements ChargingStore {
       const results = (await c.query(q.text)) as unknown as pg.QueryResult[];
       const view = this.#view(scope, q.parts, results);
       const decision = decide(view);
-      const stmts = decision.mutation === null ? [] : mutationStatements(view.accountId, decision.mutation);
+      const m = decision.mutation;
+      const stmts = m === null ? [] : mutationStatements(view.accountId, m);
+      if (m !== null && onlyMovesHolds(m)) stmts.unshift('SET LOCAL synchronous_commit = off');
       stmts.push('COMMIT');
       this.stats.roundTrips++;
       await c.query(stmts.join(';\n'));
