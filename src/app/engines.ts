@@ -66,15 +66,16 @@ function openSqliteEngines(o: EngineOptions): Engines {
   const walFlusher = new WalFlusher(`${dbPath}-wal`, {
     onError: (err) => o.log('warn', { err }, 'background WAL flush failed; checkpoints will flush on the event loop'),
   });
+  const charging = openSqliteChargingStore(db, { afterCommit: () => walFlusher.kick() });
   return {
     kind: 'sqlite',
     where: dbPath,
     sqlite: db,
     accounts: openSqliteAccountStore(db),
-    charging: openSqliteChargingStore(db, { afterCommit: () => walFlusher.kick() }),
+    charging,
     audit: openSqliteAuditStore(db),
     responses: openSqliteResponseStore(db),
-    billing: openSqliteBillingStore(db),
+    billing: openSqliteBillingStore(db, { charging }),
     changeFeed: undefined,
     async close() {
       db.close();
