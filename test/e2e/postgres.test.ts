@@ -7,19 +7,22 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { auditAccount } from '../../src/charging/index.ts';
-import { PG_TEST_URL, testSchemaName } from '../../src/store/postgres/test-support.ts';
+import { PG_TEST_URL, skipWithoutPostgres, testSchemaName } from '../../src/store/postgres/test-support.ts';
 import { connectPostgres } from '../../src/store/postgres/db.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
+const skip = await skipWithoutPostgres();
 const schema = testSchemaName();
 const env = { TOKENGRID_DATABASE_URL: `${PG_TEST_URL}?schema=${schema}` };
 let a: TestServer;
 let b: TestServer;
 before(async () => {
+  if (skip) return;
   a = await startTestServer({ env });
   b = await startTestServer({ env }); // a second node's first start: its data folder is new, the database is not
 });
 after(async () => {
+  if (skip) return;
   await b?.close();
   await a?.close();
   const db = await connectPostgres(PG_TEST_URL, { schema });
@@ -35,7 +38,7 @@ async function chat(srv: TestServer, key: string): Promise<Response> {
   });
 }
 
-describe('two nodes on one PostgreSQL database', () => {
+describe('two nodes on one PostgreSQL database', { skip }, () => {
   test('the app runs on PostgreSQL: no SQLite database is opened for its stores', () => {
     assert.equal(a.app.db, undefined);
   });

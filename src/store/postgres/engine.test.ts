@@ -11,9 +11,10 @@ import { reserveInput, sampleRates, settleInput, usage, T0 } from '../../chargin
 import { openPostgresEngine, type PostgresEngine } from './engine.ts';
 import { SchemaVersionError, checkSchemaVersion } from './migrations.ts';
 import { LATEST_VERSION } from './schema.ts';
-import { PG_TEST_URL, testSchemaName } from './test-support.ts';
+import { PG_TEST_URL, skipWithoutPostgres, testSchemaName } from './test-support.ts';
 import { partitionName } from './usage-partitions.ts';
 
+const skip = await skipWithoutPostgres();
 const schema = testSchemaName();
 const opened: PostgresEngine[] = [];
 async function node(o: { nowMs?: number } = {}): Promise<PostgresEngine> {
@@ -39,7 +40,7 @@ test('an unreachable database stops start-up with one message naming it, without
   });
 });
 
-test('a fresh schema is migrated on first start; a database behind or ahead of this build refuses to start', async () => {
+test('a fresh schema is migrated on first start; a database behind or ahead of this build refuses to start', { skip }, async () => {
   const a = await node();
   assert.deepEqual(a.migrated, [1, 2]);
   await assert.rejects(checkSchemaVersion(a.db, LATEST_VERSION + 1), (e: Error) => e instanceof SchemaVersionError && /tokengrid migrate/.test(e.message));
@@ -51,7 +52,7 @@ test('a fresh schema is migrated on first start; a database behind or ahead of t
   }
 });
 
-test('two nodes reserving concurrently on one account never hold more than the balance; each reserve and settle is 2 round trips', async () => {
+test('two nodes reserving concurrently on one account never hold more than the balance; each reserve and settle is 2 round trips', { skip }, async () => {
   const [a, b] = [await node(), await node()];
   const clock = new ManualClock(T0);
   const [ca, cb] = [chargingOn(a, clock, 1), chargingOn(b, clock, 2)];
@@ -85,7 +86,7 @@ test('two nodes reserving concurrently on one account never hold more than the b
   assert.deepEqual([a.charging.stats.ops - e0.ops, a.charging.stats.roundTrips - e0.roundTrips], [1, 2], 'an extend is one operation, two round trips');
 });
 
-test('usage records land in their month partition and the daily rollup sums them per account, day and model', async () => {
+test('usage records land in their month partition and the daily rollup sums them per account, day and model', { skip }, async () => {
   const now = Date.UTC(2026, 11, 7, 12);
   const a = await node({ nowMs: now });
   const clock = new ManualClock(now);
@@ -112,7 +113,9 @@ test('usage records land in their month partition and the daily rollup sums them
   assert.equal((await a.charging.getUsageRecord('req_roll_2'))?.usage.tokensOutput, 10);
 });
 
-test('a change published on one node reaches the other node (within a second); a dropped listener reconnects and says refresh everything', async () => {
+test('a change published on one node reaches the other node (within a second); a dropped listener reconnects and says refresh everything', {
+  skip,
+}, async () => {
   const [a, b] = [await node(), await node()];
   const heard: Change[] = [];
   const next = () =>

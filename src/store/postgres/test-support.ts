@@ -29,6 +29,28 @@ export async function openTestDb(o: { max?: number } = {}): Promise<{ db: PgDb; 
   };
 }
 
+/**
+ * The test database, or a skip reason (a string) when PostgreSQL is not reachable outside CI (`CI=true`: a missing
+ * service fails the run; `.ci/run` starts it), as the Redis tests do.
+ */
+export async function testDbOrSkip(o: { max?: number } = {}): Promise<{ db: PgDb; drop: () => Promise<void> } | string> {
+  try {
+    return await openTestDb(o);
+  } catch (e) {
+    const why = (e as Error).message;
+    if (process.env.CI === 'true') throw new Error(`${why} CI needs it (.ci/run starts it)`);
+    return `${why} Start it (see .ci/run) to run these tests.`;
+  }
+}
+
+/** False when PostgreSQL is reachable, else the skip reason (see testDbOrSkip). */
+export async function skipWithoutPostgres(): Promise<string | false> {
+  const t = await testDbOrSkip({ max: 1 });
+  if (typeof t === 'string') return t;
+  await t.drop();
+  return false;
+}
+
 /** Empties every table of the schema (between the tests of a contract suite, which each expect a new store). */
 export async function truncateAll(db: PgDb): Promise<void> {
   const r = await db.query<{ t: string }>(`SELECT quote_ident(tablename) AS t FROM pg_tables WHERE schemaname = $1 AND tablename <> 'tokengrid_migrations'`, [
