@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick | --profile | --only ...]`: TokenGrid against a bare Node proxy and the
+ * `npm run bench [-- --quick | --profile | --only ...]` (and `npm run bench -- cost [--quick]`: bench/cost.ts): TokenGrid against a bare Node proxy and the
  * upstream emulator itself, on loopback, in one run, with the same emulator, bodies and load for all three.
  *
  * Placement (2 cores): the server under test (min proxy or TokenGrid, one at a time under load) on core 0;
@@ -292,7 +292,16 @@ process.once('SIGTERM', () => {
 });
 process.on('exit', killAllNow);
 
-main()
+// `npm run bench -- cost [--quick]`: the cost benchmark of issue 17 (bench/cost.ts), in-process, no children.
+const main_ =
+  process.argv[2] === 'cost'
+    ? async (): Promise<void> => {
+        const { runCost } = await import('./cost.ts');
+        await runCost(process.argv.slice(3));
+      }
+    : main;
+
+main_()
   .then(() => stopAll())
   .catch(async (e: unknown) => {
     console.error(e instanceof Error ? e.stack : e);

@@ -31,7 +31,7 @@ import {
 } from './charging/index.ts';
 import { loadConfigFile, parseEnv, resolveConfig, resolveOffersFile, DEFAULT_CONFIG_PATH, type RuntimeConfig } from './config/index.ts';
 import { startEmulator, type Emulator } from './emulator/index.ts';
-import { Gateway, KeySnapshot, RateLimiter, defaultStreamOptions, type StreamOptions } from './gateway/index.ts';
+import { Gateway, KeySnapshot, RateLimiter, defaultStreamOptions, type AccountRouting, type StreamOptions } from './gateway/index.ts';
 import { DeploymentHealth, LatencyTracker } from './routing/index.ts';
 import { createAnthropicAdapter } from './providers/anthropic/index.ts';
 import { createGeminiAdapter } from './providers/gemini/index.ts';
@@ -66,7 +66,11 @@ import { bootstrapDemoAccount } from './app/bootstrap.ts';
 import { openOffersFile } from './app/offers-file.ts';
 import { openRedisServices } from './app/redis.ts';
 import { signingSecret } from './app/signing-secrets.ts';
+import { createCompressStage } from './app/compress-stage.ts';
+import type { CompressOptions } from './compress/index.ts';
 import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.ts';
+import { createQosScheduler, createQosStage, hasQosLimits, qosClassOf } from './app/qos-stage.ts';
+import { withRegionPins } from './app/residency.ts';
 import { compileRules, type ModerationPort } from './guardrails/index.ts';
 import { Redis } from 'ioredis';
 import { createCacheStage } from './app/cache-stage.ts';
@@ -102,6 +106,8 @@ export interface AppOptions {
   changeFeed?: ChangeFeed;
   /** A prefix for every Redis key this app writes (tests sharing one Redis); default none. */
   redisKeyPrefix?: string;
+  /** Context compression's tuning (default `DEFAULT_COMPRESS_OPTIONS`; the cost benchmark turns the guard off to show what it keeps). */
+  compression?: Partial<CompressOptions>;
 }
 
 export { ADMIN_KEY_MIN_LENGTH } from './config/index.ts';
@@ -216,6 +222,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   let planModels = new Map<string, readonly string[]>();
   // Features switched on by each account's live add-ons (security_pack enables the guardrail stage).
   let planFeatures = new Map<string, ReadonlySet<string>>();
+  // QoS class (the package's qos) and residency pin (the package's regions) per account, for the QoS stage and routing.
+  let planRouting = new Map<string, AccountRouting>();
   const refreshKeys = async (): Promise<void> => {
     const [all, accountsList] = await Promise.all([accountStore.listKeys(), accountStore.listAccounts()]);
     keys.replace(
@@ -225,6 +233,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       planModelMaps,
       planModels,
       planFeatures,
+      withRegionPins(planRouting, accountsList),
     );
   };
   const refreshPlanLimits = async (): Promise<void> => {
@@ -232,6 +241,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     const nextMaps = new Map<string, ModelMap>();
     const nextModels = new Map<string, readonly string[]>();
     const nextFeatures = new Map<string, ReadonlySet<string>>();
+    const nextRouting = new Map<string, AccountRouting>();
     // Runs once billing (below) is built: at its first call and on its timer.
     for (const accountId of new Set((await accountStore.listKeys()).map((k) => k.accountId))) {
       const e = await billing.entitlements(accountId);
@@ -239,6 +249,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       const map = e.plan === null ? undefined : offers.holder.current.offers.get(e.plan.offerId)?.modelMap;
       if (map !== undefined) nextMaps.set(accountId, map);
       if (e.features.length > 0) nextFeatures.set(accountId, new Set(e.features.map((x) => x.feature)));
+      const cls = qosClassOf(e.qos);
+      if (cls !== 'standard' || e.regions !== null)
+        nextRouting.set(accountId, { ...(cls === 'standard' ? {} : { qos: cls }), ...(e.regions === null ? {} : { regions: e.regions }) });
       // model: "auto" prefers what the allowance still pays for: the models of the account-wide buckets with
       // something left (wallet and postpaid lines excluded; a bucket for all models covers everything).
       const nowMs = clock.nowMs();
@@ -258,6 +271,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     planModelMaps = nextMaps;
     planModels = nextModels;
     planFeatures = nextFeatures;
+    planRouting = nextRouting;
     await refreshKeys();
   };
   // Many nodes (issue 15 item 2): limits shared on Redis when TOKENGRID_REDIS_URL is set, and a change feed so a key
@@ -299,6 +313,17 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     name: 'tokengrid_guardrail_hits_total',
     help: 'Guardrail hits of the security protection pack, by kind (phone, id, card, email, pattern, keyword, block_pattern, moderation).',
     labelNames: ['kind'],
+    registers: [telemetry.registry],
+  });
+  // Context compression (issue 17 item 6): what it removed and how often its guard kept lines.
+  const compressedTokens = new Counter({
+    name: 'tokengrid_compression_tokens_total',
+    help: 'Input tokens context compression removed (estimated), summed over requests.',
+    registers: [telemetry.registry],
+  });
+  const compressionGuarded = new Counter({
+    name: 'tokengrid_compression_guarded_total',
+    help: "Stale tool outputs whose lines context compression's guard kept because the latest turn refers to them.",
     registers: [telemetry.registry],
   });
   const guardrailStage = createGuardrailStage({
@@ -367,8 +392,23 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
     log: (level, obj, msg) => logger[level](obj, msg),
     keys,
-    // Guardrails first: the cache keys the redacted input and stores the redacted output.
-    stages: [guardrailStage, cacheStage],
+    // Guardrails first (a blocked input is refused whole; the cache keys the redacted input and stores the redacted
+    // output), then context compression (issue 17 item 6: it rewrites the request before it is estimated, so the
+    // cache key and the prefix hash see what is sent), then the cache. QoS (issue 17 item 2) after the cache (a hit
+    // takes no upstream slot), and only when some upstream has a `qos` limit in the config.
+    stages: [
+      guardrailStage,
+      createCompressStage({
+        ...(opts.compression !== undefined ? { options: opts.compression } : {}),
+        onCompressed: (tokens, guarded) => {
+          compressedTokens.inc(tokens);
+          compressionGuarded.inc(guarded);
+        },
+        log: (obj, msg) => logger.info(obj, msg),
+      }),
+      cacheStage,
+      ...(hasQosLimits(config.catalog) ? [createQosStage({ scheduler: createQosScheduler(telemetry.registry), log: (o, m) => logger.info(o, m) })] : []),
+    ],
   });
 
   // Admin key: data/admin-key (created with mode 0600 on the first start), and TOKENGRID_ADMIN_KEY when set.

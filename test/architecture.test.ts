@@ -34,14 +34,16 @@ export const ALLOWED: Record<string, string[]> = {
   emulator: ['core'],
   audit: ['core'],
   guardrails: [],
+  qos: [],
   cache: ['core', 'wire'],
+  compress: ['wire'],
   /** The browser console (repo root console/, not src/): imports nothing from src/; it talks HTTP only. */
   console: [],
   app: ['*'],
   main: ['*'],
 };
 
-const PURE = ['wire', 'catalog', 'accounts', 'routing', 'charging', 'billing', 'guardrails', 'cache'];
+const PURE = ['wire', 'catalog', 'accounts', 'routing', 'charging', 'billing', 'guardrails', 'qos', 'cache', 'compress'];
 const BANNED_IN_PURE: [RegExp, string][] = [
   [/\bDate\.now\(\)/, 'Date.now()'],
   [/new Date\(\)/, 'new Date() without arguments'],

@@ -10,6 +10,11 @@ export interface Account {
   parentId: string | null;
   status: AccountStatus;
   createdAtMs: number;
+  /**
+   * Data residency set by an operator: the only regions the account's requests may be served in. Overrides the
+   * pin of its package (offer `regions`); absent: the package decides (none: anywhere).
+   */
+  regions?: string[];
 }
 
 export type MemberRole = 'owner' | 'admin' | 'member';

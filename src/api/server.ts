@@ -156,6 +156,11 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
       };
       if (clientRequestId !== undefined) ctx.clientRequestId = clientRequestId;
       if (deps.keys.hasFeature(check.key.accountId, 'security_pack')) ctx.guardrails = true;
+      const routing = deps.keys.routing(check.key.accountId);
+      if (routing !== undefined) {
+        if (routing.qos !== undefined) ctx.qos = routing.qos;
+        if (routing.regions !== undefined) ctx.regions = routing.regions;
+      }
       const cacheHeader = req.headers['x-tokengrid-cache'];
       if (cacheHeader !== undefined) {
         const v = String(cacheHeader).trim().toLowerCase();
@@ -165,6 +170,13 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
           return;
         }
         ctx.cache = v;
+      }
+      const compress = req.headers['x-tokengrid-compress'];
+      if (compress === undefined ? deps.keys.hasFeature(check.key.accountId, 'context_compression') : compress === 'on') ctx.compress = true;
+      else if (compress !== undefined && compress !== 'off') {
+        req.resume();
+        sendError(res, route.family, new TokenGridError('invalid_request', "The x-tokengrid-compress header must be 'on' or 'off'.", 'x-tokengrid-compress'));
+        return;
       }
       authValue = ctx;
     } else if (route.auth === 'admin') {

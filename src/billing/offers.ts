@@ -51,6 +51,7 @@ const OFFER_FIELDS = [
   'creditLimit',
   'payg',
   'qos',
+  'regions',
   'trialOnce',
   'seats',
   'members',
@@ -85,6 +86,7 @@ const offerSchema = z
     creditLimit: money.optional(),
     payg: z.object({ tokensPerYuan: quantity }).strict().optional(),
     qos: z.enum(['best_effort', 'standard', 'priority', 'dedicated']).default('standard'),
+    regions: z.array(z.string().min(1).max(100)).min(1).optional(),
     trialOnce: z.boolean().optional(),
     seats: z.object({ min: posInt, max: posInt }).strict().optional(),
     members: posInt.max(1000).optional(),
@@ -178,6 +180,7 @@ function crossCheck(id: string, o: RawOffer, all: Record<string, RawOffer>): Pro
   if (o.type !== 'plan' && o.seats !== undefined) at('seats', 'only plans have seats (sell extra seats as an add-on with feature: seat)');
   if (o.seats !== undefined && o.seats.min > o.seats.max) at('seats', 'seats.min is larger than seats.max');
   if (o.type !== 'plan' && o.members !== undefined) at('members', 'only plans have members');
+  if (o.regions !== undefined && o.type !== 'plan' && o.type !== 'payg') at('regions', 'only plans and pay-as-you-go offers pin regions (data residency)');
   if (o.type !== 'addon') {
     for (const f of ['feature', 'renews', 'appliesTo', 'seatsAdded'] as const) if (o[f] !== undefined) at(f, `only add-ons have ${f}`);
   }
@@ -233,6 +236,7 @@ function toOffer(id: string, o: RawOffer, currency: string, defaults: { channel:
     source: o.source ?? null,
     assumed: o.assumed,
     ...(o.modelMap !== undefined ? { modelMap: o.modelMap } : {}),
+    ...(o.regions !== undefined ? { regions: o.regions } : {}),
   };
 }
 

@@ -43,6 +43,8 @@ export interface Offer {
   /** Pay-as-you-go: tokens sold per 1 major currency unit (informational; the engine's rate table charges). */
   paygTokensPerUnit: number | null;
   qos: string;
+  /** Data residency: the regions the account's requests must be served in (plans, payg); absent: anywhere. */
+  regions?: string[];
   trialOnce: boolean;
   seats: { min: number; max: number } | null;
   /** Family plans: most members the account may have. */

@@ -51,6 +51,8 @@ export interface Entitlements {
   accountId: string;
   plan: { subscriptionId: string; offerId: string; name: string; status: string } | null;
   qos: string;
+  /** Data residency: regions every request must be served in (the intersection of the live plan and payg offers' pins); null: anywhere. */
+  regions: string[] | null;
   rateLimits: KeyLimits;
   models: string[] | null;
   overage: OveragePolicy;
@@ -94,10 +96,13 @@ export async function entitlements(ctx: Ctx, accountId: string): Promise<Entitle
       });
   }
   const planSeats = planOffer?.seats !== null && planOffer !== undefined && plan !== undefined ? plan.quantity : null;
+  let regions: string[] | null = null;
+  for (const o of policySubs) if (o.regions !== undefined) regions = regions === null ? [...o.regions] : regions.filter((r) => o.regions!.includes(r));
   return {
     accountId,
     plan: plan === undefined ? null : { subscriptionId: plan.id, offerId: plan.offerId, name: planOffer?.name ?? plan.offerId, status: plan.status },
     qos,
+    regions,
     rateLimits: planOffer?.rateLimits ?? {},
     models: planOffer?.models ?? null,
     overage,

@@ -7,6 +7,17 @@ export interface Deployment {
   upstreamModel: string;
   region: string;
   weight: number;
+  /** Concurrency limit and queue of the upstream this deployment runs on (config `qos`); absent: unlimited. */
+  qos?: DeploymentQos;
+}
+
+/** One upstream pool (the QoS stage schedules on it): `key` is the deployment id, or `provider:<name>` when shared. */
+export interface DeploymentQos {
+  key: string;
+  maxConcurrent: number;
+  queueMax: number;
+  queueTimeoutMs: number;
+  reservedForPriority: number;
 }
 
 export type ModelKind = 'chat' | 'embedding';

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { buildCatalog, type ModelCatalog, type ModelSpec, type Ratio } from '../catalog/index.ts';
+import { buildCatalog, type Deployment, type ModelCatalog, type ModelSpec, type Ratio } from '../catalog/index.ts';
 import type { ProviderConfig } from '../providers/index.ts';
-import { configSchema, formatIssues, type FileConfig } from './schema.ts';
+import type { z } from 'zod';
+import { configSchema, formatIssues, type FileConfig, type qosLimitSchema } from './schema.ts';
 
 export interface ResolvedProvider extends ProviderConfig {
   /** 'mock' providers are bound to the in-process emulator's URL by the app. */
@@ -86,14 +87,17 @@ export function resolveConfig(
       .filter((d) => providers.has(d.provider))
       .map((d) => {
         const upstreamModel = d.upstreamModel ?? id;
-        return { id: `${d.provider}/${upstreamModel}@${d.region}`, provider: d.provider, upstreamModel, region: d.region, weight: d.weight };
+        const depId = `${d.provider}/${upstreamModel}@${d.region}`;
+        return withQos({ id: depId, provider: d.provider, upstreamModel, region: d.region, weight: d.weight }, d.qos, file.providers[d.provider]?.qos);
       });
     let mock = false;
     if (deployments.length === 0) {
       const vendorAdapter = m.deployments.map((d) => file.providers[d.provider]?.adapter).find((a) => a && a !== 'mock') ?? 'openai-compatible';
       const mockName = MOCK_FOR_ADAPTER[vendorAdapter] ?? 'mock';
       if (!providers.has(mockName)) throw new ConfigError(`model ${id} has no enabled deployment and no '${mockName}' provider to fall back on`);
-      deployments = [{ id: `${mockName}/${id}@local`, provider: mockName, upstreamModel: id, region: 'local', weight: 1 }];
+      deployments = [
+        withQos({ id: `${mockName}/${id}@local`, provider: mockName, upstreamModel: id, region: 'local', weight: 1 }, undefined, file.providers[mockName]?.qos),
+      ];
       mock = true;
     }
     summary.push({ model: id, providers: [...new Set(deployments.map((d) => d.provider))], mock });
@@ -157,4 +161,13 @@ export const DEFAULT_OFFERS_PATH = resolve(import.meta.dirname, '../../config/of
 export function resolveOffersFile(file: FileConfig, configPath: string, fromEnv: string | undefined): string {
   if (fromEnv !== undefined) return resolve(fromEnv);
   return file.catalog?.offersFile ? resolve(dirname(configPath), file.catalog.offersFile) : DEFAULT_OFFERS_PATH;
+}
+
+type FileQos = z.infer<typeof qosLimitSchema>;
+
+/** A deployment's QoS pool: its own limit (keyed by its id), else its provider's (one pool per provider), else none. */
+function withQos(d: Deployment, own: FileQos | undefined, byProvider: FileQos | undefined): Deployment {
+  const q = own ?? byProvider;
+  if (q === undefined) return d;
+  return { ...d, qos: { key: own !== undefined ? d.id : `provider:${d.provider}`, ...q } };
 }

@@ -2,6 +2,23 @@ import { z } from 'zod';
 
 const ratio = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+\/[1-9]\d*$/, 'a ratio like "1/4"')]);
 
+/**
+ * QoS of one upstream (issue 17 item 2): at most `maxConcurrent` requests at once; the others wait in a bounded
+ * queue per priority class (`queueMax` each) for at most `queueTimeoutMs`; `reservedForPriority` slots only
+ * priority requests take. On a provider: one pool shared by all its deployments; on a deployment: its own pool
+ * (the deployment's setting wins). Absent (the default): no limit, no queue.
+ */
+export const qosLimitSchema = z
+  .object({
+    maxConcurrent: z.number().int().positive(),
+    queueMax: z.number().int().nonnegative().default(32),
+    /** At most 5 minutes: a queued request keeps its hold (reservations live 10 minutes). */
+    queueTimeoutMs: z.number().int().positive().max(300_000).default(10_000),
+    reservedForPriority: z.number().int().nonnegative().default(0),
+  })
+  .strict()
+  .refine((q) => q.reservedForPriority < q.maxConcurrent, { message: 'reservedForPriority must be below maxConcurrent', path: ['reservedForPriority'] });
+
 export const providerSchema = z
   .object({
     adapter: z.enum(['openai-compatible', 'anthropic', 'gemini', 'mock']),
@@ -11,6 +28,7 @@ export const providerSchema = z
     apiKey: z.string().optional(),
     headers: z.record(z.string(), z.string()).optional(),
     label: z.string().optional(),
+    qos: qosLimitSchema.optional(),
   })
   .strict();
 
@@ -20,6 +38,7 @@ export const deploymentSchema = z
     upstreamModel: z.string().optional(),
     region: z.string().default('default'),
     weight: z.number().nonnegative().default(1),
+    qos: qosLimitSchema.optional(),
   })
   .strict();
 

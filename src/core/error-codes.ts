@@ -50,6 +50,12 @@ export const ERROR_CODES = {
     summary:
       'The security protection pack refused the input (an operator keyword or pattern, or the moderation service); nothing was sent upstream or charged.',
   },
+  no_deployment_in_region: {
+    status: 400,
+    openaiType: 'invalid_request_error',
+    anthropicType: 'invalid_request_error',
+    summary: 'The account is pinned to regions (data residency) where the model and its fallbacks have no deployment.',
+  },
   model_not_allowed: { status: 403, openaiType: 'permission_error', anthropicType: 'permission_error', summary: 'The key is not allowed to use this model.' },
   model_not_found: { status: 404, openaiType: 'invalid_request_error', anthropicType: 'not_found_error', summary: 'No model or alias of that name exists.' },
   not_found: { status: 404, openaiType: 'invalid_request_error', anthropicType: 'not_found_error', summary: 'The route or the resource does not exist.' },
@@ -114,6 +120,12 @@ export const ERROR_CODES = {
     anthropicType: 'billing_error',
     summary: 'The account must pay or top up before this action (a wallet order without funds).',
   },
+  upstream_busy: {
+    status: 429,
+    openaiType: 'rate_limit_error',
+    anthropicType: 'rate_limit_error',
+    summary: "The upstream's queue for this request's priority class is full (QoS); retry after the Retry-After seconds.",
+  },
   internal_error: {
     status: 500,
     openaiType: 'server_error',
@@ -131,6 +143,12 @@ export const ERROR_CODES = {
     openaiType: 'server_error',
     anthropicType: 'overloaded_error',
     summary: 'All deployments of the model are in circuit-breaker cool-down.',
+  },
+  upstream_queue_timeout: {
+    status: 503,
+    openaiType: 'server_error',
+    anthropicType: 'overloaded_error',
+    summary: 'The request could not get an upstream slot before its queue deadline (QoS); retry after the Retry-After seconds.',
   },
   charging_unavailable: {
     status: 503,

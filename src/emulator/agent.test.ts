@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hintsFrom, jsonAnswer, pickAgentTool, textPieces, toolResultAnswer } from './agent.ts';
+import { hintsFrom, jsonAnswer, pickAgentTool, recallAnswer, textPieces, toolResultAnswer } from './agent.ts';
 import { valueFromSchema } from './tool-args.ts';
 
 const schema = (props: Record<string, unknown>): unknown => ({ type: 'object', properties: props });
@@ -115,5 +115,18 @@ describe('values from JSON schemas', () => {
   test('json answers: a schema gives its value, no schema an object', () => {
     assert.deepEqual(JSON.parse(jsonAnswer({ type: 'object', properties: { n: { type: 'integer' } } })), { n: 42 });
     assert.deepEqual(JSON.parse(jsonAnswer(undefined)), { answer: 'demo' });
+  });
+});
+
+describe('recall directive answer', () => {
+  test('answers each [recall NAME] with the last NAME=VALUE in the context, ? when it is not there', () => {
+    const texts = [
+      'system: region=cn-north-1',
+      'tool: build_id=1111 ok',
+      'tool: build_id=48213 passed; x.build_id=9',
+      'what? [recall build_id] [recall region] [recall missing_key]',
+    ];
+    assert.equal(recallAnswer(texts[3]!, texts), 'Recalled: build_id=48213; region=cn-north-1; missing_key=?');
+    assert.equal(recallAnswer('no markers here', texts), undefined);
   });
 });

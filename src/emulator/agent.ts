@@ -7,7 +7,11 @@
  *   its arguments come from the tool's schema, `required` properties only (all with `toolArgs=all`), a
  *   `command` taking the prompt's first `backticked` text (or "echo demo"), a path the prompt's first /absolute/path;
  * - when the last turn is a tool result, it answers from it: "The tool returned: <first 200 chars>";
- * - with a JSON schema (response_format, output_config.format) the answer is JSON valid for it.
+ * - with a JSON schema (response_format, output_config.format) the answer is JSON valid for it;
+ * - with the `recall` directive, a last user turn holding `[recall NAME]` markers is answered from the context:
+ *   `Recalled: NAME=VALUE` with the last `NAME=VALUE` anywhere in the request (system, messages, tool results),
+ *   `NAME=?` when it is not there: an answer that is right only if the context that held it reached the model
+ *   (the cost benchmark's success check for context compression).
  */
 import { argsJsonFromSchema, valueFromSchema, type ValueHints } from './tool-args.ts';
 
@@ -117,4 +121,23 @@ export function jsonAnswer(schema: unknown): string {
 /** Splits text into stream pieces (whitespace kept with the next piece, at most 8 non-space chars each). */
 export function textPieces(text: string): string[] {
   return text.match(/\s*\S{1,8}|\s+$/g) ?? [];
+}
+
+const RECALL = /\[recall ([\w.-]{1,64})\]/g;
+
+function lastValue(name: string, texts: readonly string[]): string | undefined {
+  const re = new RegExp(`(?:^|[^\\w.-])${name.replace(/[.-]/g, '\\$&')}=([\\w.:/-]+)`, 'g');
+  for (let i = texts.length - 1; i >= 0; i--) {
+    let found: string | undefined;
+    for (const m of texts[i]!.matchAll(re)) found = m[1];
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** The `recall` directive's answer to `question` over the request's texts in order; undefined without markers. */
+export function recallAnswer(question: string, texts: readonly string[]): string | undefined {
+  const names = [...question.matchAll(RECALL)].map((m) => m[1]!);
+  if (names.length === 0) return undefined;
+  return `Recalled: ${names.map((n) => `${n}=${lastValue(n, texts) ?? '?'}`).join('; ')}`;
 }

@@ -1,7 +1,7 @@
 import { PromptMeter, buildAnswer, groupTokens, type Answer, promptCacheHit } from './answer.ts';
 import { sendAnswerJson, sendStream, type Exchange } from './exchange.ts';
 import { isRecord, prepare, readCap, type Json, type Prepared } from './flow.ts';
-import { jsonAnswer, pickAgentTool, toolResultAnswer } from './agent.ts';
+import { jsonAnswer, pickAgentTool, recallAnswer, toolResultAnswer } from './agent.ts';
 import type { Directives } from './types.ts';
 
 /**
@@ -68,6 +68,19 @@ function textOf(content: unknown): string {
     .join('\n');
 }
 
+/** Every text of the request in order: system, then each message's text blocks and tool results. */
+function allTexts(body: Json): string[] {
+  const out = [textOf(body['system'])];
+  for (const m of body['messages'] as unknown[]) {
+    if (!isRecord(m)) continue;
+    const c = m['content'];
+    if (typeof c === 'string') out.push(c);
+    else if (Array.isArray(c))
+      for (const b of c) if (isRecord(b)) out.push(b['type'] === 'tool_result' ? textOf(b['content']) : typeof b['text'] === 'string' ? b['text'] : '');
+  }
+  return out;
+}
+
 /** What to answer: a tool call, a fixed text (from a tool result, or JSON for output_config.format), or generated words. */
 function plan(body: Json, directives: Directives): { tool?: { name: string; argsJson: string }; text?: string } {
   const last = lastTurn(body);
@@ -75,6 +88,10 @@ function plan(body: Json, directives: Directives): { tool?: { name: string; args
   const content = last['content'];
   const result = Array.isArray(content) ? content.find((b) => isRecord(b) && b['type'] === 'tool_result') : undefined;
   if (isRecord(result)) return { text: toolResultAnswer(textOf(result['content'])) };
+  if (directives.recall === true) {
+    const text = recallAnswer(textOf(content), allTexts(body));
+    if (text !== undefined) return { text };
+  }
   const tools = body['tools'];
   const choice = body['tool_choice'];
   if (Array.isArray(tools) && tools.length > 0 && !(isRecord(choice) && choice['type'] === 'none')) {

@@ -33,6 +33,7 @@ const KEYS: Record<string, { name: keyof Directives; kind: Kind }> = {
   cachewrite: { name: 'cacheWrite', kind: 'int' },
   echo: { name: 'echo', kind: 'flag' },
   reverse: { name: 'reverse', kind: 'flag' },
+  recall: { name: 'recall', kind: 'flag' },
 };
 
 function parseValue(kind: Kind, raw: string | undefined): number | boolean | string | undefined {

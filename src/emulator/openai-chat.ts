@@ -1,7 +1,7 @@
 import { PromptMeter, buildAnswer, groupTokens, type Answer, type AnswerUsage, promptCacheHit } from './answer.ts';
 import { sendAnswerJson, sendStream, type Exchange } from './exchange.ts';
 import { isRecord, nowSeconds, prepare, readCap, type Json, type Prepared } from './flow.ts';
-import { jsonAnswer, pickAgentTool, toolResultAnswer } from './agent.ts';
+import { jsonAnswer, pickAgentTool, recallAnswer, toolResultAnswer } from './agent.ts';
 import type { Directives } from './types.ts';
 
 /**
@@ -73,6 +73,13 @@ function plan(body: Json, messages: unknown[], directives: Directives): { tool?:
   const last = messages[messages.length - 1];
   if (!isRecord(last)) return {};
   if (last['role'] === 'tool') return { text: toolResultAnswer(textOf(last['content'])) };
+  if (directives.recall === true && last['role'] === 'user') {
+    const text = recallAnswer(
+      textOf(last['content']),
+      messages.map((m) => (isRecord(m) ? textOf(m['content']) : '')),
+    );
+    if (text !== undefined) return { text };
+  }
   if (directives.echo === true && last['role'] === 'user') {
     const said = textOf(last['content']);
     return { text: directives.reverse === true ? [...said].reverse().join('') : said };

@@ -82,6 +82,8 @@ export interface Directives {
   echo?: boolean;
   /** With echo: the text reversed (a value the upstream writes that the input did not hold, for output guardrail tests). */
   reverse?: boolean;
+  /** Answer `[recall NAME]` markers of the last user turn with NAME's value from the context (agent.ts). */
+  recall?: boolean;
 }
 
 /** Stream fault points, counted in content chunks; undefined when not injected. */

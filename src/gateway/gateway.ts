@@ -7,6 +7,7 @@ import {
   planAttempts,
   planAutoAttempts,
   routeHeader,
+  servedInRegions,
   type Attempt,
   type AutoPolicy,
   type DeploymentHealth,
@@ -100,13 +101,17 @@ export class Gateway {
     this.#hooks = new StageHooks(deps.stages ?? NO_STAGES);
   }
 
-  /** GET /v1/models: only the models this key may use; owned_by says whether the emulator serves it. */
-  listModels(ctx: Pick<RequestContext, 'key'>): ModelListing[] {
+  /**
+   * GET /v1/models: only the models this key may use (for an account pinned to regions, only those served there,
+   * by themselves or a fallback); owned_by says whether the emulator serves it.
+   */
+  listModels(ctx: Pick<RequestContext, 'key' | 'regions'>): ModelListing[] {
     const catalog = this.deps.catalog();
     const providers = this.deps.providers();
     const out: ModelListing[] = [];
     for (const m of catalog.models.values()) {
       if (!isModelAllowed(catalog, ctx.key.allowedModels, m)) continue;
+      if (ctx.regions !== undefined && !servedInRegions([m, ...this.#fallbacks(m, m.kind)], ctx.regions)) continue;
       out.push({ id: m.id, ownedBy: this.#ownedBy(m, providers), createdS: m.createdS });
     }
     return out;
@@ -201,6 +206,7 @@ export class Gateway {
       // Anything held and not settled (a refusal after the reservation, a failed dispatch, a client gone)
       // is released here, or charged its input when the upstream already read the prompt.
       if (f.reservationId !== '' && !f.settling) await this.#abandon(f, failure);
+      if (this.#hooks.onEnd.length !== 0) this.#onEnd(f);
     }
   }
 
@@ -320,13 +326,17 @@ export class Gateway {
     f.tokensInputFloorBase = tokensInputFloorBase ?? tokensInputEstimate;
     f.tokensOutputGranted = reserved.value.tokensOutputGranted;
     f.tokensOutputMax = tokensOutputMax;
-    // Plan. An empty plan is refused here; the lifecycle's `finally` releases the hold.
+    // Plan. An empty plan is refused here; the lifecycle's `finally` releases the hold. A request pinned to
+    // regions (data residency) is planned only on deployments inside them, fallbacks included.
+    const fallbacks = this.#fallbacks(model, kind);
     f.attempts =
       auto === null
-        ? planAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.deps.random, f.routeKey)
-        : planAutoAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.#latencyOf, this.deps.random);
+        ? planAttempts(model, fallbacks, this.#isAvailable, this.deps.random, f.routeKey, ctx.regions)
+        : planAutoAttempts(model, fallbacks, this.#isAvailable, this.#latencyOf, this.deps.random, ctx.regions);
     if (f.attempts.length === 0) {
-      throw new TokenGridError('no_healthy_deployment', `Every deployment of '${model.id}' is cooling down after failures; try again shortly.`);
+      if (!servedInRegions([model, ...fallbacks], ctx.regions)) throw notInRegions(model.id, ctx.regions!);
+      const where = ctx.regions === undefined ? '' : ` in ${regionWords(ctx.regions)} (this account's data residency)`;
+      throw new TokenGridError('no_healthy_deployment', `Every deployment of '${model.id}'${where} is cooling down after failures; try again shortly.`);
     }
     if (f.routeKey !== undefined && auto === null && model.deployments.length > 1) f.serving = { ...f.serving, stickyPrefix: true };
   }
@@ -390,8 +400,10 @@ export class Gateway {
       latencyMs: this.#latencyOf,
       tokensInput,
       tokensOutput: tokensOutput ?? 512,
+      ...(ctx.regions === undefined ? {} : { regions: ctx.regions }),
     });
     if (choice === null) {
+      if (ctx.regions !== undefined && !servedInRegions(candidates, ctx.regions)) throw notInRegions(requested, ctx.regions);
       throw new TokenGridError(
         'model_not_found',
         `No model this API key may use is available for '${requested}'. GET /v1/models lists the models this key may use.`,
@@ -803,6 +815,16 @@ export class Gateway {
     return out;
   }
 
+  #onEnd(f: Flight): void {
+    for (const s of this.#hooks.onEnd) {
+      try {
+        s.onEnd!(f);
+      } catch (e) {
+        this.deps.log?.('error', { err: e, requestId: f.ctx.requestId, stage: s.name }, 'stage onEnd failed');
+      }
+    }
+  }
+
   #afterSettle(f: Flight): void {
     for (const s of this.#hooks.afterSettle) {
       try {
@@ -1006,4 +1028,17 @@ const ignore = (): undefined => undefined;
 
 function noLegacyCompletions(model: string): TokenGridError {
   return new TokenGridError('invalid_request', `The model '${model}' does not support the legacy completions endpoint; use /v1/chat/completions.`, 'model');
+}
+
+function regionWords(regions: readonly string[]): string {
+  return regions.length === 0 ? 'no region' : regions.length === 1 ? `region ${regions[0]}` : `regions ${regions.join(', ')}`;
+}
+
+function notInRegions(model: string, regions: readonly string[]): TokenGridError {
+  const where = regionWords(regions);
+  return new TokenGridError(
+    'no_deployment_in_region',
+    `This account's requests must stay in ${where} (data residency), and '${model}' has no deployment there. Choose a model served in ${where}.`,
+    'model',
+  );
 }

@@ -7,6 +7,12 @@ import { checkApiKey, checkKeyStatus, hashApiKey, looksLikeApiKey, type ApiKeyRe
  */
 const NO_LIMITS: KeyLimits = Object.freeze({});
 
+/** What an account's package (and operator overrides) set for routing: its QoS class and its residency pin. */
+export interface AccountRouting {
+  qos?: 'priority' | 'standard' | 'best_effort';
+  regions?: readonly string[];
+}
+
 export class KeySnapshot {
   #byHash = new Map<string, ApiKeyRecord>();
   /**
@@ -23,6 +29,7 @@ export class KeySnapshot {
   #modelMaps = new Map<string, ModelMap>();
   #packageModels = new Map<string, readonly string[]>();
   #features = new Map<string, ReadonlySet<string>>();
+  #routing = new Map<string, AccountRouting>();
 
   /**
    * Swap in a new snapshot. accountLimits are the limits of each account's plan (shared by all its keys);
@@ -35,6 +42,7 @@ export class KeySnapshot {
     modelMaps: ReadonlyMap<string, ModelMap> = new Map(),
     packageModels: ReadonlyMap<string, readonly string[]> = new Map(),
     features: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
+    routing: ReadonlyMap<string, AccountRouting> = new Map(),
   ): void {
     const next = new Map<string, ApiKeyRecord>();
     for (const k of keys) next.set(k.hash, Object.freeze({ ...k }));
@@ -45,6 +53,12 @@ export class KeySnapshot {
     this.#modelMaps = new Map(modelMaps);
     this.#packageModels = new Map(packageModels);
     this.#features = new Map(features);
+    this.#routing = new Map(routing);
+  }
+
+  /** The account's QoS class and residency pin (absent: standard, anywhere). */
+  routing(accountId: string): AccountRouting | undefined {
+    return this.#routing.get(accountId);
   }
 
   /** The models (ids, group names) an account's allowance still pays for; undefined: all of them. */

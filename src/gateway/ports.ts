@@ -100,6 +100,15 @@ export interface RequestContext {
   autoRoute?: { requested: string; model: ModelSpec; route: string };
   /** The account has the security protection pack (feature `security_pack`): the guardrail stage applies. */
   guardrails?: true;
+  /** The account's QoS class (its package's `qos` entitlement); absent: standard. Read by the QoS stage. */
+  qos?: 'priority' | 'standard' | 'best_effort';
+  /** Data residency: the only regions this request may be served in (routing never leaves them); absent: anywhere. */
+  regions?: readonly string[];
   /** The client's `x-tokengrid-cache` header: `on` opts a non-deterministic request into the response cache, `off` bypasses it. */
   cache?: 'on' | 'off';
+  /**
+   * Context compression applies (issue 17 item 6): `x-tokengrid-compress: on`, or the account's add-on feature
+   * `context_compression` without `x-tokengrid-compress: off`.
+   */
+  compress?: true;
 }

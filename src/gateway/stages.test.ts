@@ -46,7 +46,7 @@ interface World {
   calls: { reserve: number; upstream: number; voided: number; settled: SettleInput[] };
 }
 
-function world(stages: Stage[], upstream: 'ok' | 'fail' = 'ok'): World {
+function world(stages: Stage[], upstream: 'ok' | 'fail' | 'fail-first' | 'abort' = 'ok', m: ModelSpec = model, abort?: AbortController): World {
   const calls = { reserve: 0, upstream: 0, voided: 0, settled: [] as SettleInput[] };
   const charging: ChargingPort = {
     async reserve() {
@@ -68,6 +68,11 @@ function world(stages: Stage[], upstream: 'ok' | 'fail' = 'ok'): World {
     async chat() {
       calls.upstream++;
       if (upstream === 'fail') throw new UpstreamError('status', 'bad', 400);
+      if (upstream === 'fail-first' && calls.upstream === 1) throw new UpstreamError('status', 'overloaded', 503);
+      if (upstream === 'abort') {
+        abort?.abort();
+        throw new UpstreamError('aborted', 'client disconnected');
+      }
       return { ...answer };
     },
     async chatStream() {
@@ -87,7 +92,7 @@ function world(stages: Stage[], upstream: 'ok' | 'fail' = 'ok'): World {
   } as unknown as ProviderAdapter;
   const clock = new ManualClock();
   const gw = new Gateway({
-    catalog: () => buildCatalog('t', [model]),
+    catalog: () => buildCatalog('t', [m]),
     providers: () => new Map([['p', provider]]),
     adapters: { 'openai-compatible': adapter, anthropic: adapter, gemini: adapter },
     dispatcher: new Agent(),
@@ -105,10 +110,10 @@ function world(stages: Stage[], upstream: 'ok' | 'fail' = 'ok'): World {
   return { gw, calls };
 }
 
-const ctx = (): RequestContext => ({
+const ctx = (abort = new AbortController()): RequestContext => ({
   requestId: 'req_1',
   family: 'openai',
-  signal: new AbortController().signal,
+  signal: abort.signal,
   startedAt: 0,
   key: {
     id: 'key_1',
@@ -297,6 +302,75 @@ describe('pipeline stages plug into the one lifecycle', () => {
     assert.deepEqual(written[1], { type: 'text', text: 'call [phone] now' });
     assert.deepEqual(seenByNext, ['start', 'text', 'finish', 'usage']);
     assert.equal(w.calls.settled[0]?.status, 'ok');
+  });
+
+  describe('onEnd runs exactly once on every path, after the hold is settled or released', () => {
+    const counting = (): { stage: Stage; ends: { status: string; settled: boolean; attempts: number }[] } => {
+      const ends: { status: string; settled: boolean; attempts: number }[] = [];
+      return { ends, stage: { name: 'end', onEnd: (f) => ends.push({ status: f.status, settled: f.usage !== undefined, attempts: f.attempts.length }) } };
+    };
+    const sink = (): StreamSink => ({
+      open() {},
+      write: () => true,
+      async drain() {},
+      fail() {},
+      close() {},
+    });
+
+    test('answered (non-streamed and streamed)', async () => {
+      const c = counting();
+      const w = world([c.stage]);
+      await w.gw.chat(ctx(), req(false));
+      await w.gw.chatStream(ctx(), req(true), sink());
+      assert.deepEqual(c.ends, [
+        { status: 'ok', settled: true, attempts: 1 },
+        { status: 'ok', settled: true, attempts: 1 },
+      ]);
+    });
+
+    test('refused by a beforeAdmit or beforeDispatch stage, and by admission itself', async () => {
+      const c = counting();
+      const refuse = (where: 'beforeAdmit' | 'beforeDispatch'): Stage => ({
+        name: where,
+        [where]() {
+          throw new TokenGridError('rate_limited', `no (${where})`);
+        },
+      });
+      await assert.rejects(world([refuse('beforeAdmit'), c.stage]).gw.chat(ctx(), req(false)), /no \(beforeAdmit\)/);
+      const w = world([refuse('beforeDispatch'), c.stage]);
+      await assert.rejects(w.gw.chat(ctx(), req(false)), /no \(beforeDispatch\)/);
+      assert.equal(w.calls.voided, 1, 'released before onEnd');
+      await assert.rejects(world([c.stage]).gw.chat(ctx(), { ...req(false), model: 'nope' }), /nope/);
+      assert.equal(c.ends.length, 3);
+    });
+
+    test('a failed upstream, a client gone mid-call, and a retry to the next deployment', async () => {
+      const c = counting();
+      await assert.rejects(world([c.stage], 'fail').gw.chat(ctx(), req(false)));
+      const abort = new AbortController();
+      const gone = world([c.stage], 'abort', model, abort);
+      await assert.rejects(gone.gw.chat(ctx(abort), req(false)));
+      assert.equal(gone.calls.settled[0]?.status, 'client_aborted');
+      const two: ModelSpec = {
+        ...model,
+        attemptsMax: 2,
+        deployments: [
+          { id: 'p/up@r', provider: 'p', upstreamModel: 'up', region: 'r', weight: 1 },
+          { id: 'p/up2@r', provider: 'p', upstreamModel: 'up2', region: 'r', weight: 1 },
+        ],
+      };
+      const retried = world([c.stage], 'fail-first', two);
+      await retried.gw.chat(ctx(), req(false));
+      assert.equal(retried.calls.upstream, 2);
+      assert.deepEqual(
+        c.ends.map((e) => e.status),
+        ['ok', 'client_aborted', 'ok'],
+      );
+      assert.deepEqual(
+        c.ends.map((e) => e.attempts),
+        [1, 1, 2],
+      );
+    });
   });
 
   test('a beforeDispatch stage may answer a whole request itself: no upstream call, metered and settled at its charge ratio, vendor cost 0', async () => {

@@ -1,4 +1,5 @@
 import type { ModelSpec } from '../catalog/index.ts';
+import type { Attempt } from '../routing/index.ts';
 import type {
   ChatRequest,
   ChatResponse,
@@ -30,6 +31,8 @@ export interface FlightView {
   /** Set once admitted. */
   readonly model: ModelSpec | undefined;
   readonly reservationId: string;
+  /** The attempt plan (deployments in the order dispatch will try them), set once admitted. */
+  readonly attempts: readonly Attempt[];
   /** Set once settled. */
   readonly usage: Usage | undefined;
   readonly status: RequestStatus;
@@ -59,7 +62,7 @@ export type StageAnswer =
  *
  * Intended users (issue 17): a response cache and QoS (beforeAdmit / beforeDispatch), context compression
  * (beforeAdmit, rewriting the request before it is estimated), guardrails (beforeAdmit on input, onEvent and
- * onAnswer on output), and usage-record savings (afterSettle).
+ * onAnswer on output), usage-record savings (afterSettle), and QoS freeing its slot (onEnd).
  */
 export interface Stage {
   readonly name: string;
@@ -81,6 +84,12 @@ export interface Stage {
   onAnswer?(f: FlightView, res: ChatResponse | CompletionResponse | EmbeddingResponse): ChatResponse | CompletionResponse | EmbeddingResponse;
   /** After the usage record is written (the request's charge is final). Must not throw. */
   afterSettle?(f: FlightView): void;
+  /**
+   * Once when the request ends, on every path (answered, refused by admission or a stage, failed upstream,
+   * client gone), after the hold was settled or released: where a stage frees what it took (a QoS slot).
+   * Must not throw.
+   */
+  onEnd?(f: FlightView): void;
 }
 
 /** The stage list split by hook, once at construction: an empty hook costs one length check per request. */
@@ -90,11 +99,13 @@ export class StageHooks {
   readonly onEvent: Stage[];
   readonly onAnswer: Stage[];
   readonly afterSettle: Stage[];
+  readonly onEnd: Stage[];
   constructor(stages: readonly Stage[]) {
     this.beforeAdmit = stages.filter((s) => s.beforeAdmit !== undefined);
     this.beforeDispatch = stages.filter((s) => s.beforeDispatch !== undefined);
     this.onEvent = stages.filter((s) => s.onEvent !== undefined);
     this.onAnswer = stages.filter((s) => s.onAnswer !== undefined);
     this.afterSettle = stages.filter((s) => s.afterSettle !== undefined);
+    this.onEnd = stages.filter((s) => s.onEnd !== undefined);
   }
 }

@@ -1,6 +1,6 @@
 import type { Clock, Random } from '../core/index.ts';
 import type { Deployment, ModelSpec, Ratio } from '../catalog/index.ts';
-import { type Attempt, weightedOrder } from './plan.ts';
+import { type Attempt, inRegions, weightedOrder } from './plan.ts';
 
 /**
  * `model: "auto"` (issue 17 item 1): the gateway picks the model. Pure: latency comes from a LatencyTracker
@@ -67,6 +67,8 @@ export interface AutoChoiceInput {
   latencyMs: (deploymentId: string) => number | undefined;
   tokensInput: number;
   tokensOutput: number;
+  /** Data residency: only deployments in these regions count (undefined: anywhere). */
+  regions?: readonly string[];
 }
 
 export interface AutoChoice {
@@ -85,7 +87,7 @@ export function expectedCoins(model: ModelSpec, tokensInput: number, tokensOutpu
 function modelLatency(model: ModelSpec, input: AutoChoiceInput): number | undefined {
   let best: number | undefined;
   for (const d of model.deployments) {
-    if (!input.isAvailable(d.id)) continue;
+    if (!input.isAvailable(d.id) || !inRegions(d, input.regions)) continue;
     const l = input.latencyMs(d.id);
     if (l !== undefined && (best === undefined || l < best)) best = l;
   }
@@ -99,7 +101,7 @@ function modelLatency(model: ModelSpec, input: AutoChoiceInput): number | undefi
  * fastest). Ties: cheaper, then faster, then higher tier, then id. null when nothing qualifies.
  */
 export function chooseAutoModel(input: AutoChoiceInput): AutoChoice | null {
-  const usable = input.candidates.filter((m) => m.tier !== undefined && m.deployments.some((d) => input.isAvailable(d.id)));
+  const usable = input.candidates.filter((m) => m.tier !== undefined && m.deployments.some((d) => input.isAvailable(d.id) && inRegions(d, input.regions)));
   if (usable.length === 0) return null;
   const covered = usable.filter(input.covered);
   const pool = covered.length > 0 ? covered : usable;
@@ -151,12 +153,13 @@ export function planAutoAttempts(
   isAvailable: (deploymentId: string) => boolean,
   latencyMs: (deploymentId: string) => number | undefined,
   random: Random,
+  regions?: readonly string[],
 ): Attempt[] {
   const out: Attempt[] = [];
   const max = Math.max(1, primary.attemptsMax);
   for (const model of [primary, ...fallbacks]) {
     const order: Deployment[] = weightedOrder(
-      model.deployments.filter((d) => isAvailable(d.id)),
+      model.deployments.filter((d) => isAvailable(d.id) && inRegions(d, regions)),
       random,
     );
     if (order.length >= 2) {

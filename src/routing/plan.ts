@@ -14,10 +14,21 @@ export function weightedOrder<T extends { weight: number }>(items: readonly T[],
   return keyed.map((k) => k.item);
 }
 
+/** Data residency: may this deployment serve a request pinned to `regions` (undefined: not pinned)? */
+export function inRegions(d: Deployment, regions: readonly string[] | undefined): boolean {
+  return regions === undefined || regions.includes(d.region);
+}
+
+/** Does the model (or one of its fallbacks) have any deployment in the pinned regions, healthy or not? */
+export function servedInRegions(models: readonly ModelSpec[], regions: readonly string[] | undefined): boolean {
+  return regions === undefined || models.some((m) => m.deployments.some((d) => regions.includes(d.region)));
+}
+
 /**
  * The ordered attempts for one request: the model's deployments in weighted order, then each fallback
- * model's, skipping deployments whose breaker is open; at most `attemptsMax` in all.
- * Returns [] when nothing is available (the gateway answers no_healthy_deployment).
+ * model's, skipping deployments whose breaker is open and, for a request pinned to regions (data residency),
+ * every deployment outside them (fallbacks included); at most `attemptsMax` in all.
+ * Returns [] when nothing is available (the gateway answers no_healthy_deployment or no_deployment_in_region).
  */
 export function planAttempts(
   primary: ModelSpec,
@@ -25,11 +36,12 @@ export function planAttempts(
   isAvailable: (deploymentId: string) => boolean,
   random: Random,
   stickyKey?: string,
+  regions?: readonly string[],
 ): Attempt[] {
   const out: Attempt[] = [];
   const max = Math.max(1, primary.attemptsMax);
   for (const model of [primary, ...fallbacks]) {
-    const healthy = model.deployments.filter((d) => isAvailable(d.id));
+    const healthy = model.deployments.filter((d) => isAvailable(d.id) && inRegions(d, regions));
     const order = stickyKey !== undefined && model === primary ? rendezvousOrder(healthy, stickyKey) : weightedOrder(healthy, random);
     for (const deployment of order) {
       if (out.length >= max) return out;

@@ -38,6 +38,7 @@ test('the seed offers of the market load from the shipped catalog', async () => 
       ['family-share', 'plan', 59_90, 'tokens', 100_000_000],
       ['ct-security-pack', 'addon', 5_00, null, null],
       ['ct-broadband-speedup', 'addon', 10_00, null, null],
+      ['ct-context-compression', 'addon', 3_00, null, null],
       ['extra-seat', 'addon', 198_00, 'tokens', 50_000_000],
     ];
     for (const [id, type, price, unit, amount] of expect) {
@@ -55,6 +56,7 @@ test('the seed offers of the market load from the shipped catalog', async () => 
     assert.equal(byId.get('family-share').members, 5);
     assert.equal(byId.get('ct-security-pack').feature, 'security_pack');
     assert.equal(byId.get('ct-broadband-speedup').feature, 'broadband_speedup');
+    assert.equal(byId.get('ct-context-compression').feature, 'context_compression');
     assert.equal(byId.get('extra-seat').feature, 'seat');
     assert.ok(byId.get('ct-security-pack').assumed.includes('price'), 'figures that are not public are marked assumed');
   } finally {

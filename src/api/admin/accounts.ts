@@ -59,7 +59,14 @@ const createKeyBody = z
 /** The request body of each route, by route: the OpenAPI document is generated from these (billing-openapi.ts). */
 export const accountBodies = {
   'POST /admin/accounts': createAccountBody,
-  'PATCH /admin/accounts/:id': z.object({ name: z.string().min(1).max(200).optional(), status: z.enum(['active', 'suspended', 'closed']).optional() }).strict(),
+  'PATCH /admin/accounts/:id': z
+    .object({
+      name: z.string().min(1).max(200).optional(),
+      status: z.enum(['active', 'suspended', 'closed']).optional(),
+      /** Data residency pin (operator only): the regions the account's requests must stay in; null lifts it (the package decides). */
+      regions: z.array(z.string().min(1).max(100)).min(1).max(50).nullable().optional(),
+    })
+    .strict(),
   'POST /admin/accounts/:id/members': z.object({ name: z.string().min(1).max(200), role: z.enum(['owner', 'admin', 'member']).optional() }).strict(),
   'POST /admin/accounts/:id/keys': createKeyBody,
   'POST /admin/keys': createKeyBody,
@@ -148,12 +155,15 @@ export function accountAdminRoutes(deps: AccountAdminDeps): Route<AdminIdentity>
           else if (a.status === 'suspended' && (await deps.suspendedByRole?.(a.id)) === 'enterprise') authorize(admin, 'account.reactivate-own');
           else authorize(admin, 'account.reactivate');
         }
-        const before = { name: a.name, status: a.status };
+        if (body.regions !== undefined) authorize(admin, 'account.regions');
+        const before = { name: a.name, status: a.status, regions: a.regions ?? null };
         if (body.name) a.name = body.name;
         if (body.status) a.status = body.status;
+        if (body.regions === null) delete a.regions;
+        else if (body.regions !== undefined) a.regions = [...new Set(body.regions)];
         await store.updateAccount(a);
         await deps.accounts.onKeysChanged?.();
-        noteAudit(rc, { accountId: a.id, before, after: { name: a.name, status: a.status } });
+        noteAudit(rc, { accountId: a.id, before, after: { name: a.name, status: a.status, regions: a.regions ?? null } });
         sendJson(rc.res, 200, { ...a, createdAt: isoOrNull(a.createdAtMs) });
       },
     },

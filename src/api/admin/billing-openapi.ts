@@ -30,7 +30,7 @@ const OPS: Record<string, Op> = {
   'POST /admin/accounts': { summary: 'Create an account (enterprise admins: a sub-account of theirs via parentId).', tag: 'accounts' },
   'GET /admin/accounts': { summary: 'List the accounts this admin may see.', tag: 'accounts' },
   'GET /admin/accounts/:id': { summary: 'An account with its members.', tag: 'accounts' },
-  'PATCH /admin/accounts/:id': { summary: 'Rename, suspend or close an account.', tag: 'accounts' },
+  'PATCH /admin/accounts/:id': { summary: 'Rename, suspend or close an account; pin its requests to regions (data residency).', tag: 'accounts' },
   'POST /admin/accounts/:id/members': { summary: 'Add a member (family or team).', tag: 'accounts' },
   'POST /admin/accounts/:id/keys': { summary: 'Create an API key for the account (the secret is shown once).', tag: 'keys' },
   'POST /admin/keys': { summary: 'Create an API key (accountId in the body).', tag: 'keys' },

@@ -57,7 +57,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = {
     roles: OE,
     scope: 'account-param',
     action: 'account.update',
-    what: 'rename, suspend or close an account (lifting a suspension: action account.reactivate)',
+    what: 'rename, suspend or close an account (lifting a suspension: action account.reactivate; a residency pin: account.regions)',
   },
   'POST /admin/accounts/:id/members': { roles: OE, scope: 'account-param', action: 'member.add', what: 'add a member' },
   'PUT /admin/accounts/:id/members/:memberId/cap': { roles: OE, scope: 'account-param', action: 'member.cap', what: "set a member's per-cycle cap" },
@@ -162,6 +162,7 @@ export const ACTIONS: Readonly<Record<string, { roles: readonly AdminRole[]; wha
   'account.suspend': { roles: OE, what: 'suspend or close an account' },
   'account.reactivate': { roles: O, what: 'lift a suspension an operator made (or one of unknown origin), or reopen a closed account' },
   'account.reactivate-own': { roles: OE, what: 'lift a suspension an enterprise admin made' },
+  'account.regions': { roles: O, what: "pin an account's requests to regions (data residency), or lift the pin" },
 };
 
 /** The default for a route the matrix does not list (a route added later): operator-only, fail closed. */

@@ -23,6 +23,8 @@ CREATE INDEX IF NOT EXISTS api_keys_account ON api_keys(account_id);
 const V2_PARENT_KEY = 'ALTER TABLE api_keys ADD COLUMN parent_key_id TEXT REFERENCES api_keys(id);';
 /** Version 3: the key that minted a key directly (revoking a middle key revokes what it minted). */
 const V3_MINTED_BY = 'ALTER TABLE api_keys ADD COLUMN minted_by_key_id TEXT REFERENCES api_keys(id);';
+/** Version 4: an operator's residency pin (JSON array of regions; NULL: none, the package decides). */
+const V4_REGIONS = 'ALTER TABLE accounts ADD COLUMN regions TEXT;';
 
 interface KeyRow {
   id: string;
@@ -46,6 +48,7 @@ interface AccountRow {
   parent_id: string | null;
   status: Account['status'];
   created_at_ms: number;
+  regions: string | null;
 }
 interface MemberRow {
   id: string;
@@ -70,17 +73,25 @@ const toKey = (r: KeyRow): ApiKeyRecord => ({
   ...(r.parent_key_id === null ? {} : { parentKeyId: r.parent_key_id }),
   ...(r.minted_by_key_id === null ? {} : { mintedByKeyId: r.minted_by_key_id }),
 });
-const toAccount = (r: AccountRow): Account => ({ id: r.id, name: r.name, kind: r.kind, parentId: r.parent_id, status: r.status, createdAtMs: r.created_at_ms });
+const toAccount = (r: AccountRow): Account => ({
+  id: r.id,
+  name: r.name,
+  kind: r.kind,
+  parentId: r.parent_id,
+  status: r.status,
+  createdAtMs: r.created_at_ms,
+  ...(r.regions === null ? {} : { regions: JSON.parse(r.regions) as string[] }),
+});
 const toMember = (r: MemberRow): Member => ({ id: r.id, accountId: r.account_id, name: r.name, role: r.role, createdAtMs: r.created_at_ms });
 
 export function openSqliteAccountStore(db: SqliteDb): AccountStore {
-  runMigrations(db, { store: 'accounts', steps: [SCHEMA, V2_PARENT_KEY, V3_MINTED_BY] });
+  runMigrations(db, { store: 'accounts', steps: [SCHEMA, V2_PARENT_KEY, V3_MINTED_BY, V4_REGIONS] });
   const s = {
-    insAccount: db.prepare('INSERT INTO accounts (id,name,kind,parent_id,status,created_at_ms) VALUES (?,?,?,?,?,?)'),
+    insAccount: db.prepare('INSERT INTO accounts (id,name,kind,parent_id,status,created_at_ms,regions) VALUES (?,?,?,?,?,?,?)'),
     getAccount: db.prepare('SELECT * FROM accounts WHERE id = ?'),
     listAccounts: db.prepare('SELECT * FROM accounts ORDER BY id'),
     listChildren: db.prepare('SELECT * FROM accounts WHERE parent_id = ? ORDER BY id'),
-    updAccount: db.prepare('UPDATE accounts SET name=?, kind=?, parent_id=?, status=? WHERE id=?'),
+    updAccount: db.prepare('UPDATE accounts SET name=?, kind=?, parent_id=?, status=?, regions=? WHERE id=?'),
     insMember: db.prepare('INSERT INTO members (id,account_id,name,role,created_at_ms) VALUES (?,?,?,?,?)'),
     listMembers: db.prepare('SELECT * FROM members WHERE account_id = ? ORDER BY id'),
     getMember: db.prepare('SELECT * FROM members WHERE id = ?'),
@@ -94,7 +105,7 @@ export function openSqliteAccountStore(db: SqliteDb): AccountStore {
   };
   return {
     async insertAccount(a) {
-      s.insAccount.run(a.id, a.name, a.kind, a.parentId, a.status, a.createdAtMs);
+      s.insAccount.run(a.id, a.name, a.kind, a.parentId, a.status, a.createdAtMs, a.regions === undefined ? null : JSON.stringify(a.regions));
     },
     async getAccount(id) {
       const r = s.getAccount.get(id) as AccountRow | undefined;
@@ -105,7 +116,7 @@ export function openSqliteAccountStore(db: SqliteDb): AccountStore {
       return rows.map(toAccount);
     },
     async updateAccount(a) {
-      s.updAccount.run(a.name, a.kind, a.parentId, a.status, a.id);
+      s.updAccount.run(a.name, a.kind, a.parentId, a.status, a.regions === undefined ? null : JSON.stringify(a.regions), a.id);
     },
     async insertMember(m) {
       s.insMember.run(m.id, m.accountId, m.name, m.role, m.createdAtMs);
