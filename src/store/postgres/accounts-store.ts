@@ -25,6 +25,7 @@ const toAccount = (r: Row): Account => ({
   parentId: r.parent_id as string | null,
   status: r.status as Account['status'],
   createdAtMs: r.created_at_ms as number,
+  ...(r.regions === null || r.regions === undefined ? {} : { regions: r.regions as string[] }),
 });
 const toMember = (r: Row): Member => ({
   id: r.id as string,
@@ -40,13 +41,14 @@ const json = (v: unknown): string | null => (v === null || v === undefined ? nul
 export function openPostgresAccountStore(db: PgDb): AccountStore {
   return {
     async insertAccount(a) {
-      await db.query('INSERT INTO accounts (id, name, kind, parent_id, status, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)', [
+      await db.query('INSERT INTO accounts (id, name, kind, parent_id, status, created_at_ms, regions) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
         a.id,
         a.name,
         a.kind,
         a.parentId,
         a.status,
         a.createdAtMs,
+        json(a.regions),
       ]);
     },
     async getAccount(id) {
@@ -60,7 +62,14 @@ export function openPostgresAccountStore(db: PgDb): AccountStore {
       return r.rows.map(toAccount);
     },
     async updateAccount(a) {
-      await db.query('UPDATE accounts SET name = $1, kind = $2, parent_id = $3, status = $4 WHERE id = $5', [a.name, a.kind, a.parentId, a.status, a.id]);
+      await db.query('UPDATE accounts SET name = $1, kind = $2, parent_id = $3, status = $4, regions = $5 WHERE id = $6', [
+        a.name,
+        a.kind,
+        a.parentId,
+        a.status,
+        json(a.regions),
+        a.id,
+      ]);
     },
     async insertMember(m) {
       await db.query('INSERT INTO members (id, account_id, name, role, created_at_ms) VALUES ($1, $2, $3, $4, $5)', [

@@ -246,6 +246,9 @@ CREATE TABLE billing_bills (
 CREATE TABLE billing_admin_keys (id text PRIMARY KEY, hash text NOT NULL UNIQUE, data jsonb NOT NULL);
 `;
 
+// An operator's residency pin on an account (Account.regions, a JSON array; NULL: none, the package decides).
+const V3_ACCOUNT_REGIONS = 'ALTER TABLE accounts ADD COLUMN regions jsonb;';
+
 export interface Migration {
   version: number;
   name: string;
@@ -256,6 +259,7 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'core: charging, accounts, audit, responses', sql: V1_CORE },
   { version: 2, name: 'billing: orders, subscriptions, payments, codes, points, bills, admin keys, account versions', sql: V2_BILLING },
+  { version: 3, name: 'accounts: residency pin (regions)', sql: V3_ACCOUNT_REGIONS },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.length;
