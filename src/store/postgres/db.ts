@@ -105,8 +105,9 @@ export class PgDb {
 export async function connectPostgres(url: string, o: PgOptions = {}): Promise<PgDb> {
   const db = new PgDb(url, o);
   try {
-    if (db.schema !== 'public') await db.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
-    else await db.query('SELECT 1');
+    // Created only when missing: a deployment's user may lack CREATE on the database once its schema exists.
+    const found = await db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [db.schema]);
+    if (found.rowCount === 0) await db.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
   } catch (error) {
     await db.close().catch(() => {});
     const reason = error instanceof Error ? error.message : String(error);
