@@ -3,7 +3,7 @@
  * no serial queue and no transaction held open. Each plans on what it read and applies in one transaction; a plan
  * made on stale reads is refused by the store and planned again, so the outcome is one of the serial orders'.
  */
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMemoryAccountStore } from '../store/memory/accounts-store.ts';
 import { openMemoryChargingStore } from '../store/memory/charging-store.ts';
@@ -12,6 +12,10 @@ import { openSqlite } from '../store/sqlite/db.ts';
 import { openSqliteAccountStore } from '../store/sqlite/accounts-store.ts';
 import { openSqliteChargingStore } from '../store/sqlite/charging-store.ts';
 import { openSqliteBillingStore } from '../store/sqlite/billing-store.ts';
+import { openPostgresAccountStore } from '../store/postgres/accounts-store.ts';
+import { openPostgresBillingStore } from '../store/postgres/billing-store.ts';
+import { openPostgresChargingStore } from '../store/postgres/charging-store.ts';
+import { afterReady, testDbOrSkip, truncateAll } from '../store/postgres/test-support.ts';
 import { billingHarness, type BillingHarness, type TestStores } from './test-kit.ts';
 
 const CATALOG = `
@@ -32,6 +36,21 @@ const kinds: Record<string, () => TestStores> = {
     return { accounts: openSqliteAccountStore(db), charging: openSqliteChargingStore(db), billing: openSqliteBillingStore(db) };
   },
 };
+// PostgreSQL: the orders really run at once (transactions on several pooled connections), one schema for the file.
+const pg = await testDbOrSkip({ max: 8 });
+if (typeof pg === 'string') test('billing orders at the same time (postgres stores)', { skip: pg }, () => {});
+else {
+  after(() => pg.drop());
+  kinds.postgres = () => {
+    const ready = truncateAll(pg.db);
+    const charging = openPostgresChargingStore(pg.db);
+    return {
+      accounts: afterReady(ready, openPostgresAccountStore(pg.db)),
+      charging: afterReady(ready, charging),
+      billing: afterReady(ready, openPostgresBillingStore(pg.db, { charging })),
+    };
+  };
+}
 
 async function wallet(h: BillingHarness, a: string): Promise<number> {
   return (await h.charging.listBuckets(a)).filter((b) => b.kind === 'wallet').reduce((s, b) => s + b.remaining, 0);

@@ -22,10 +22,18 @@ test('an empty environment gives the defaults', () => {
     authFailuresPerMinute: 20,
     responseTtlMs: undefined,
     fastPaths: undefined,
+    databaseUrl: undefined,
+    redisUrl: undefined,
+    redisPrefix: undefined,
     responseCache: undefined,
     stickyPrefix: undefined,
-    redisUrl: undefined,
   });
+});
+
+test('TOKENGRID_DATABASE_URL takes a postgres:// URL; anything else is refused naming the variable', () => {
+  assert.equal(parseEnv({ TOKENGRID_DATABASE_URL: ' postgres://tg:pw@db:5432/tokengrid ' }).databaseUrl, 'postgres://tg:pw@db:5432/tokengrid');
+  assert.equal(parseEnv({ TOKENGRID_DATABASE_URL: 'postgresql://db/tg' }).databaseUrl, 'postgresql://db/tg');
+  assert.throws(() => parseEnv({ TOKENGRID_DATABASE_URL: 'mysql://db/tg' }), /TOKENGRID_DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/);
 });
 
 test('the response cache and stickiness switches are on or off; TOKENGRID_REDIS_URL must be a redis URL', () => {

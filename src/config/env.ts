@@ -67,15 +67,28 @@ export const envSchema = z.object({
   // on|off: the exact response cache and prompt-prefix stickiness (issue 17 items 4, 5); unset: the config file's.
   TOKENGRID_RESPONSE_CACHE: onOff('TOKENGRID_RESPONSE_CACHE'),
   TOKENGRID_STICKY_PREFIX: onOff('TOKENGRID_STICKY_PREFIX'),
-  // redis://host:port/db: the shared backend for many nodes (the response cache's answers).
-  TOKENGRID_REDIS_URL: z.preprocess(
-    (v) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined),
+  TOKENGRID_RESPONSE_TTL_DAYS: z.preprocess((v) => (Number(v) > 0 ? Number(v) : undefined), z.number().positive().optional()),
+  // PostgreSQL (issue 15 item 1): every store on this database instead of the data folder's SQLite file.
+  TOKENGRID_DATABASE_URL: text.pipe(
     z
       .string()
-      .refine((u) => /^rediss?:\/\//.test(u), { message: 'TOKENGRID_REDIS_URL must be a redis:// or rediss:// URL' })
+      .regex(/^postgres(ql)?:\/\/\S+$/, 'TOKENGRID_DATABASE_URL must be a postgres:// or postgresql:// URL')
       .optional(),
   ),
-  TOKENGRID_RESPONSE_TTL_DAYS: z.preprocess((v) => (Number(v) > 0 ? Number(v) : undefined), z.number().positive().optional()),
+  // Redis (issue 15 item 2): rate/concurrency limits shared by the nodes, the change feed and the response cache's
+  // answers (issue 17 item 4); unset: per-node limits and caches.
+  TOKENGRID_REDIS_URL: text.pipe(
+    z
+      .string()
+      .regex(/^rediss?:\/\/\S+$/, 'TOKENGRID_REDIS_URL must be a redis:// or rediss:// URL')
+      .optional(),
+  ),
+  TOKENGRID_REDIS_PREFIX: text.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'TOKENGRID_REDIS_PREFIX must be 1 to 64 letters, digits or _ . : -')
+      .optional(),
+  ),
 });
 
 function onOff(name: string) {
@@ -106,12 +119,16 @@ export interface EnvSettings {
   responseTtlMs: number | undefined;
   /** TOKENGRID_FAST_PATHS: false takes every general twin; undefined: config's server.fastPaths. */
   fastPaths: boolean | undefined;
+  /** TOKENGRID_DATABASE_URL: the stores on this PostgreSQL database; undefined: SQLite in the data folder. */
+  databaseUrl: string | undefined;
+  /** TOKENGRID_REDIS_URL: shared limits and the change feed on this Redis; undefined: per-node limits. */
+  redisUrl: string | undefined;
+  /** TOKENGRID_REDIS_PREFIX: the prefix of every Redis key and channel (default `tg:`). */
+  redisPrefix: string | undefined;
   /** TOKENGRID_RESPONSE_CACHE: undefined: config's responseCache.enabled. */
   responseCache: boolean | undefined;
   /** TOKENGRID_STICKY_PREFIX: undefined: config's stickyPrefix.enabled. */
   stickyPrefix: boolean | undefined;
-  /** TOKENGRID_REDIS_URL: the shared Redis for many nodes; undefined: in-process. */
-  redisUrl: string | undefined;
 }
 
 /** Parses the TOKENGRID_* variables of `env`; a bad value is a ConfigError naming the variable. */
@@ -142,8 +159,10 @@ export function parseEnv(env: Readonly<Record<string, string | undefined>> = pro
     fastPaths: e.TOKENGRID_FAST_PATHS === undefined ? undefined : e.TOKENGRID_FAST_PATHS === 'on',
     responseCache: e.TOKENGRID_RESPONSE_CACHE === undefined ? undefined : e.TOKENGRID_RESPONSE_CACHE === 'on',
     stickyPrefix: e.TOKENGRID_STICKY_PREFIX === undefined ? undefined : e.TOKENGRID_STICKY_PREFIX === 'on',
-    redisUrl: e.TOKENGRID_REDIS_URL,
     responseTtlMs: e.TOKENGRID_RESPONSE_TTL_DAYS === undefined ? undefined : Math.round(e.TOKENGRID_RESPONSE_TTL_DAYS * 86_400_000),
+    databaseUrl: e.TOKENGRID_DATABASE_URL,
+    redisUrl: e.TOKENGRID_REDIS_URL,
+    redisPrefix: e.TOKENGRID_REDIS_PREFIX,
   };
 }
 

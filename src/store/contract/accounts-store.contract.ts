@@ -47,6 +47,17 @@ export function accountStoreContract(name: string, open: () => AccountStore): vo
       assert.equal(await s.getAccount('acct_missing'), undefined);
     });
 
+    test('an operator residency pin (regions) comes back as stored, an update can set or clear it, and an account without one has none', async () => {
+      const s = open();
+      await s.insertAccount(accountFixture({ regions: ['cn-north', 'cn-east'] }));
+      assert.deepEqual((await s.getAccount('acct_1'))?.regions, ['cn-north', 'cn-east']);
+      await s.updateAccount(accountFixture());
+      const cleared = await s.getAccount('acct_1');
+      assert.ok(cleared !== undefined && !('regions' in cleared), 'no pin: the package decides');
+      await s.updateAccount(accountFixture({ regions: ['eu-west'] }));
+      assert.deepEqual((await s.listAccounts())[0]?.regions, ['eu-west']);
+    });
+
     test('an account id is never taken twice', async () => {
       const s = open();
       await s.insertAccount(accountFixture());
