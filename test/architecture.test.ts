@@ -177,19 +177,9 @@ function importCycles(graph: Map<string, string[]>): string[][] {
   return cycles;
 }
 
-/**
- * Cycles that predate the check, outside the gateway, each owned by other work of issue 14 (billing as
- * decide/apply removes the billing ones). A cycle is tolerated only inside one of these sets; no new one may
- * appear. Delete an entry when its cycle is gone.
- */
-const KNOWN_CYCLES: string[][] = [
-  ['api/openai/responses.ts', 'api/shell-deps.ts'],
-  ['charging/management-types.ts', 'charging/store.ts', 'charging/types.ts'],
-];
-
-test('no new import cycle among src files', () => {
-  const fresh = importCycles(importGraph()).filter((scc) => !KNOWN_CYCLES.some((known) => scc.every((f) => known.includes(f))));
-  assert.deepEqual(fresh, []);
+/** src has no import cycle (issue 14): the last two were broken, and none may appear. */
+test('no import cycle among src files', () => {
+  assert.deepEqual(importCycles(importGraph()), []);
 });
 
 test('the gateway has no import cycle and no two gateway files import each other', () => {

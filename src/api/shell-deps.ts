@@ -1,7 +1,7 @@
 import type { Clock, IdGenerator } from '../core/index.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
 import type { Gateway, KeySnapshot, StreamOptions } from '../gateway/index.ts';
-import type { ResponsesDeps } from './openai/responses.ts';
+import type { ResponseStore } from '../wire/openai/index.ts';
 
 export interface ShellLogger {
   info(obj: Record<string, unknown>, msg: string): void;
@@ -54,4 +54,10 @@ export interface AdminIdentity {
   role: AdminRole;
   /** For enterprise admins: the accounts (and their sub-accounts) they may manage. */
   accountIds: string[] | null;
+}
+
+/** The Responses API's stored responses (`POST /v1/responses` with `store`, `GET /v1/responses/{id}`). */
+export interface ResponsesDeps {
+  store: ResponseStore;
+  ttlMs: number;
 }

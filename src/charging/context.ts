@@ -1,5 +1,6 @@
 /** Shared helpers of the use cases: resolved config, eligibility context, cycle of a member's cap. */
-import type { ChargingConfig, ChargingDeps, MemberCap, ModelRate, Reservation } from './types.ts';
+import type { ChargingDeps } from './service.ts';
+import type { ChargingConfig, MemberCap, ModelRate, Reservation } from './types.ts';
 import { defaultChargingConfig } from './types.ts';
 import type { EligibilityContext } from './burn-down.ts';
 import type { Work } from './work.ts';

@@ -1,5 +1,5 @@
 /** createChargingEngine: the hot-path engine and the management API over one ChargingStore. */
-import type { ChargingDeps, ChargingService } from './types.ts';
+import type { ChargingDeps, ChargingService } from './service.ts';
 import { makeCtx } from './context.ts';
 import { reserve } from './reserve.ts';
 import { extend } from './extend.ts';

@@ -1,5 +1,7 @@
 export * from './types.ts';
 export * from './store.ts';
+export type * from './management-types.ts';
+export type * from './service.ts';
 export { createChargingEngine } from './engine.ts';
 export { rateUsage, rateEstimate, pricedRate, validateRateTable, DEFAULT_CURRENCY, DEFAULT_MINOR_UNITS_PER_MAJOR } from './rate.ts';
 export { compareBuckets, available, copyBucket, DEFAULT_PRIORITY } from './burn-down.ts';

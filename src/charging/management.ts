@@ -4,19 +4,8 @@
  * different ones is a conflict.
  */
 import { err, ok, type Result } from '../core/index.ts';
-import type {
-  AccountPolicy,
-  AllowanceSchedule,
-  Bucket,
-  CreateScheduleInput,
-  GrantBucketInput,
-  ManagementErrorCode,
-  MemberCap,
-  MemberCapUsage,
-  SetMemberCapInput,
-  SetPolicyInput,
-  TopUpWalletInput,
-} from './types.ts';
+import type { AccountPolicy, AllowanceSchedule, Bucket, MemberCap, MemberCapUsage } from './types.ts';
+import type { CreateScheduleInput, GrantBucketInput, ManagementErrorCode, SetMemberCapInput, SetPolicyInput, TopUpWalletInput } from './management-types.ts';
 import { DEFAULT_PRIORITY, available } from './burn-down.ts';
 import { cycleIndexAt, cycleStartMs } from './cycle.ts';
 import { catchUpAccount } from './sweep.ts';

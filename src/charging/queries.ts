@@ -1,5 +1,6 @@
 /** Read models: balances as a user sees them, usage summaries by UTC day and model. */
-import type { Bucket, BucketBalance, UsageRecord, UsageSummaryRow } from './types.ts';
+import type { Bucket, BucketBalance, UsageRecord } from './types.ts';
+import type { UsageSummaryRow } from './management-types.ts';
 import { available, compareBuckets, isExpired } from './burn-down.ts';
 
 export function toBalance(b: Bucket, nowMs: number): BucketBalance {

@@ -137,6 +137,7 @@ function decideSettle(ctx: Ctx, w: Work, i: SettleInput, renew = true): Decision
     settledAtMs: w.nowMs,
   };
   if (i.clientRequestId !== undefined) record.clientRequestId = i.clientRequestId;
+  if (i.serving !== undefined) record.serving = i.serving;
   w.setReservation({ ...r, state: 'settled', closedAtMs: w.nowMs });
   w.setUsageRecord(record);
   return { mutation: w.toMutation(), result: record };

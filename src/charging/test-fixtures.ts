@@ -1,7 +1,8 @@
 /** Shared fixtures for charging tests (no store import: each test passes the store it runs against). */
 import { ManualClock, SeededRandom, createIdGenerator } from '../core/index.ts';
 import type { Usage } from '../wire/index.ts';
-import type { ChargingConfig, ChargingService, RateTable, SettleInput } from './types.ts';
+import type { ChargingService } from './service.ts';
+import type { ChargingConfig, RateTable, SettleInput } from './types.ts';
 import type { ChargingStore } from './store.ts';
 import { createChargingEngine } from './engine.ts';
 

@@ -27,6 +27,7 @@ import {
   type EmbeddingRequest,
   type EmbeddingResponse,
   type ModelListing,
+  type ServingNote,
   type StreamEvent,
   type Usage,
 } from '../wire/index.ts';
@@ -839,6 +840,7 @@ export class Gateway {
       ttftMs: s.ttftMs,
       vendorCostMicros: vendorCostMicros(model, usage),
       ...(ctx.clientRequestId === undefined ? {} : { clientRequestId: ctx.clientRequestId }),
+      ...servingOf(s),
     });
     if (deployment !== undefined && s.status === 'ok' && model.tier !== undefined) this.deps.latency?.observe(deployment.id, latencyMs, s.ttftMs);
     this.deps.metrics.tokens(s.model.id, provider, usage);
@@ -889,6 +891,8 @@ export interface Settlement {
   readonly usageEstimated: boolean;
   readonly status: RequestStatus;
   readonly ttftMs: number | null;
+  /** What stages did (issue 17); the auto route is added here. */
+  readonly serving?: ServingNote | undefined;
 }
 
 /**
@@ -923,6 +927,7 @@ class Flight implements FlightView, Settlement {
   usageEstimated = false;
   status: RequestStatus = 'ok';
   ttftMs: number | null = null;
+  serving: ServingNote | undefined = undefined;
   readonly stream: boolean;
   constructor(
     readonly ctx: RequestContext,
@@ -933,6 +938,13 @@ class Flight implements FlightView, Settlement {
   ) {
     this.stream = sink !== undefined;
   }
+}
+
+/** The usage record's `serving` note: the stages' note plus `model: "auto"`'s route; nothing for a plain request. */
+function servingOf(s: Settlement): { serving?: ServingNote } {
+  const route = s.ctx.autoRoute?.route;
+  if (s.serving === undefined) return route === undefined ? {} : { serving: { route } };
+  return { serving: route === undefined ? s.serving : { route, ...s.serving } };
 }
 
 const NO_ATTEMPTS: Attempt[] = [];

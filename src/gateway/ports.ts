@@ -1,5 +1,5 @@
 import type { ApiKeyRecord, KeyLimits } from '../accounts/index.ts';
-import type { Usage } from '../wire/index.ts';
+import type { ServingNote, Usage } from '../wire/index.ts';
 import type { ModelMap, ModelSpec } from '../catalog/index.ts';
 import type { Result } from '../core/index.ts';
 import type { CallSignal } from '../providers/index.ts';
@@ -42,6 +42,8 @@ export interface SettleInput {
   vendorCostMicros?: number;
   /** The client's x-request-id (a label on the usage record). */
   clientRequestId?: string;
+  /** What the stages did (issue 17): stored on the usage record as is. */
+  serving?: ServingNote;
 }
 
 /** Metrics the gateway reports (implemented by src/telemetry with prom-client). */

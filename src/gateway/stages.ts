@@ -6,6 +6,7 @@ import type {
   CompletionResponse,
   EmbeddingRequest,
   EmbeddingResponse,
+  ServingNote,
   StreamEvent,
   Usage,
 } from '../wire/index.ts';
@@ -27,6 +28,12 @@ export interface FlightView {
   /** Set once settled. */
   readonly usage: Usage | undefined;
   readonly status: RequestStatus;
+  /**
+   * What stages did for this request (cache, compression, prompt-prefix stickiness, savings): stored on the usage
+   * record as is. Undefined until a stage sets it (a plain request allocates nothing); `model: "auto"`'s route is
+   * added by the gateway at settle.
+   */
+  serving: ServingNote | undefined;
 }
 
 /**

@@ -166,3 +166,25 @@ export interface ModelListing {
   ownedBy: string;
   createdS: number;
 }
+
+/** A saving feature of issue 17; `routing` is model: "auto" choosing a cheaper model than the caller's default. */
+export type SavingKind = 'cache' | 'compression' | 'prompt_cache' | 'routing';
+
+/**
+ * What the gateway's stages did for one request (issue 17), stored on its usage record (SQLite: JSON column
+ * `serving`). Every field is optional; a plain request has no note at all.
+ */
+export interface ServingNote {
+  /** `model: "auto"`'s choice and reason: the `x-tokengrid-route` header's value. */
+  route?: string;
+  /** Exact response cache: `hit` (answered from the cache, no upstream call) or `stored` (this answer filled it). */
+  cache?: 'hit' | 'stored';
+  /** Input tokens context compression removed before the request was estimated and sent. */
+  compressedTokens?: number;
+  /** The deployment was chosen to keep a long shared prompt prefix on one deployment (its vendor cache). */
+  stickyPrefix?: boolean;
+  /** Vendor cost avoided, in micros of the major unit, per feature (integers). */
+  savings?: Partial<Record<SavingKind, number>>;
+  /** Security protection pack: hits per kind (phone, id, card, email, pattern, keyword, moderation, ...), input and output. */
+  guardrailHits?: Record<string, number>;
+}

@@ -131,6 +131,13 @@ test('a family owner adds members with caps; a member may not buy and sees only 
     [kid.body.id, kid.body.id],
   );
   assert.equal((await call(kidKey, 'GET', '/self/members')).body.data.length, 1, 'a member sees only themself');
+  // The account's orders and bills (payment channels, amounts) are its managers' to read, not every member's (F10).
+  for (const path of ['/self/orders', '/self/bills', '/self/bills/preview']) {
+    const r = await call(kidKey, 'GET', path);
+    assert.equal(r.status, 403, `${path}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.error.code, 'permission_denied');
+    assert.equal((await call(fam.key, 'GET', path)).status, 200, `${path} for the owner`);
+  }
   const capped = await call(fam.key, 'PUT', `/self/members/${kid.body.id}/cap`, { monthlyCap: 2_000_000 });
   assert.equal(capped.body.cap.capCoins, 2_000_000);
   const bal = (await call(kidKey, 'GET', '/self/balance')).body;

@@ -92,6 +92,8 @@ describe('model: "auto"', () => {
     const record = await srv.admin('GET', `/admin/usage/${r.requestId}`);
     assert.equal(record.status, 200);
     assert.equal(record.body.model, model);
+    // The choice and its reason are on the usage record too (issue 17 item 1), exactly as the header said.
+    assert.equal(record.body.serving?.route, r.route);
   });
 
   test('a streamed auto chat names the chosen model in every chunk', async () => {

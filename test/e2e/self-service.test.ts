@@ -43,7 +43,7 @@ async function self(key: string, path: string): Promise<{ status: number; body: 
   return { status: r.status, body, text };
 }
 
-test('a family member sees the shared package in plain terms, usage by day and model, and bills', async () => {
+test("a family member sees the shared package in plain terms and usage by day and model; the bills are the owner's", async () => {
   const fam = (await admin('POST', '/admin/accounts', { name: 'The Lis', kind: 'family' })).id;
   const member = (await admin('POST', `/admin/accounts/${fam}/members`, { name: 'Grandma' })).id;
   await admin('POST', '/admin/subscriptions', { accountId: fam, offerId: 'family-share' }, 'fam-1');
@@ -87,14 +87,18 @@ test('a family member sees the shared package in plain terms, usage by day and m
 
   clock.set('2026-06-01T00:00:00Z');
   await admin('POST', '/admin/bills/run', { period: '2026-05' });
-  const bills = (await self(key, '/self/bills')).body.data;
+  // A member does not read the account's bills (payment channels and amounts of the whole family: F10); the owner does.
+  assert.equal((await self(key, '/self/bills')).status, 403);
+  const owner = (await admin('POST', '/admin/keys', { accountId: fam })).key;
+  const bills = (await self(owner, '/self/bills')).body.data;
   assert.equal(bills.length, 1);
   assert.equal(bills[0].totalMinor, 59_90);
   assert.equal(bills[0].phoneBillMinor, 59_90, 'the carrier default: charged to the phone bill');
-  const csv = await self(key, `/self/bills/${bills[0].id}.csv`);
+  assert.equal((await self(key, `/self/bills/${bills[0].id}.csv`)).status, 403);
+  const csv = await self(owner, `/self/bills/${bills[0].id}.csv`);
   assert.equal(csv.status, 200);
   assert.match(csv.text, /,subscription,"Family share plan, 2026-05-10 to 2026-06-10",1,59\.90,CNY,phone_bill,/);
-  const preview = (await self(key, '/self/bills/preview')).body;
+  const preview = (await self(owner, '/self/bills/preview')).body;
   assert.equal(preview.period, '2026-06');
 
   const stranger = (await admin('POST', '/admin/keys', { accountId: srv.demoAccountId })).key;

@@ -9,23 +9,17 @@ import {
   ResponsesStreamEncoder,
   type ResponseEnvelope,
   type ResponsesRequest,
-  type ResponseStore,
 } from '../../wire/openai/index.ts';
 import type { ChatRequest } from '../../wire/index.ts';
 import { readJson, sendJson } from '../http.ts';
 import type { Route, RouteContext } from '../router.ts';
 import { sseSink } from '../sink.ts';
-import type { ShellDeps } from '../shell-deps.ts';
+import type { ResponsesDeps, ShellDeps } from '../shell-deps.ts';
 
 /** How long a stored response stays retrievable unless configured otherwise (OpenAI keeps them 30 days). */
 export const DEFAULT_RESPONSE_TTL_MS = 30 * 86_400_000;
 
 /** What the Responses routes need beyond the shell's deps. */
-export interface ResponsesDeps {
-  store: ResponseStore;
-  ttlMs: number;
-}
-
 function decoded<T>(r: { ok: true; value: T } | { ok: false; code: string; message: string; details?: Record<string, unknown> }): T {
   if (r.ok) return r.value;
   throw new TokenGridError('invalid_request', r.message, typeof r.details?.param === 'string' ? r.details.param : null);

@@ -242,6 +242,8 @@ export function selfOrderRoutes(deps: BillingRouteDeps): Route<RequestContext>[]
       family: 'openai',
       auth: 'key',
       async handler(rc, ctx) {
+        // Orders name payment channels and amounts of the whole account: its managers', not every member's (F10).
+        await requireManager(deps, ctx, "read the account's orders");
         sendJson(rc.res, 200, { data: (await b.listOrders({ accountId: ctx.key.accountId })).map(orderView) });
       },
     },

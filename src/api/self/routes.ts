@@ -7,7 +7,7 @@ import { billView, orderView, parseDate, sendOutcome, subscriptionBody, unwrap, 
 import { openApiDocument } from '../admin/billing-openapi.ts';
 import { isoOrNull, parseBody } from '../admin/common.ts';
 import { selfSchemas } from './schemas.ts';
-import { selfOrderRoutes } from './orders.ts';
+import { requireManager, selfOrderRoutes } from './orders.ts';
 import { selfKeyRoutes, type SelfKeyDeps } from './keys.ts';
 
 const DAY_MS = 86_400_000;
@@ -92,6 +92,7 @@ export function selfRoutes(deps: BillingRouteDeps & SelfKeyDeps): Route<RequestC
       family: 'openai',
       auth: 'key',
       async handler(rc, ctx) {
+        await requireManager(deps, ctx, "read the account's bills");
         sendJson(rc.res, 200, { data: (await b.listBills({ accountId: ctx.key.accountId })).map(billView) });
       },
     },
@@ -101,6 +102,7 @@ export function selfRoutes(deps: BillingRouteDeps & SelfKeyDeps): Route<RequestC
       family: 'openai',
       auth: 'key',
       async handler(rc, ctx) {
+        await requireManager(deps, ctx, "read the account's bills");
         const r = await b.previewBill(ctx.key.accountId, rc.query.get('period') ?? month());
         if (!r.ok) throw new TokenGridError('invalid_request', r.message, 'period');
         sendJson(rc.res, 200, { preview: true, ...billView(r.value) });
@@ -112,6 +114,7 @@ export function selfRoutes(deps: BillingRouteDeps & SelfKeyDeps): Route<RequestC
       family: 'openai',
       auth: 'key',
       async handler(rc, ctx) {
+        await requireManager(deps, ctx, "read the account's bills");
         const raw = rc.params.id!;
         const bill = await b.getBill(raw.replace(/\.(csv|json)$/, ''));
         if (bill === undefined || bill.accountId !== ctx.key.accountId) throw new TokenGridError('not_found', `Bill ${raw} does not exist.`);

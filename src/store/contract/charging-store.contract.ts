@@ -229,6 +229,23 @@ export function chargingStoreContract(name: string, open: () => ChargingStore): 
       assert.equal((await s.listUsage('acct_1', T + 11, T + 20)).length, 0);
     });
 
+    test('a usage record keeps its serving note (route, cache, compression, savings) and a plain one has none', async () => {
+      const s = open();
+      await s.createBucket(bucketFixture(), []);
+      const serving = { route: 'auto:cheap -> m (cheapest)', cache: 'hit' as const, compressedTokens: 120, savings: { cache: 4200, compression: 35 } };
+      await s.runAccountOp({ accountId: 'acct_1', nowMs: T }, () => ({
+        result: null,
+        mutation: mut({ usageRecord: usageFixture({ serving }), bucketDeltas: [{ bucketId: 'bkt_a', consumed: 20 }] }),
+      }));
+      await s.runAccountOp({ accountId: 'acct_1', nowMs: T }, () => ({
+        result: null,
+        mutation: mut({ usageRecord: usageFixture({ requestId: 'req_2', reservationId: 'rsv_req_2' }), bucketDeltas: [{ bucketId: 'bkt_a', consumed: 20 }] }),
+      }));
+      assert.deepEqual((await s.getUsageRecord('req_1'))?.serving, serving);
+      const plain = await s.getUsageRecord('req_2');
+      assert.ok(plain !== null && !('serving' in plain), 'a plain usage record has no serving note');
+    });
+
     test('a duplicate ledger id rolls back the step', async () => {
       const s = open();
       const b = bucketFixture();

@@ -12,6 +12,7 @@ import type {
   Reservation,
   ReservationState,
   StoredChargingEvent,
+  ServingNote,
   UsageRecord,
   UsageStatus,
   LedgerEntry,
@@ -271,6 +272,7 @@ export interface UsageRow {
   started_at_ms: number;
   settled_at_ms: number;
   client_request_id: string | null;
+  serving: string | null;
 }
 
 export const usageFromRow = (r: UsageRow): UsageRecord => ({
@@ -305,6 +307,7 @@ export const usageFromRow = (r: UsageRow): UsageRecord => ({
   startedAtMs: r.started_at_ms,
   settledAtMs: r.settled_at_ms,
   ...(r.client_request_id == null ? {} : { clientRequestId: r.client_request_id }),
+  ...(r.serving == null ? {} : { serving: JSON.parse(r.serving) as ServingNote }),
 });
 
 export const usageToRow = (u: UsageRecord): UsageRow => ({
@@ -337,6 +340,7 @@ export const usageToRow = (u: UsageRecord): UsageRow => ({
   started_at_ms: u.startedAtMs,
   settled_at_ms: u.settledAtMs,
   client_request_id: u.clientRequestId ?? null,
+  serving: u.serving === undefined ? null : JSON.stringify(u.serving),
 });
 
 export interface LedgerRow {
@@ -475,6 +479,7 @@ export const USAGE_COLS = [
   'started_at_ms',
   'settled_at_ms',
   'client_request_id',
+  'serving',
 ] as const;
 export const LEDGER_COLS = ['account_id', 'id', 'op', 'debit', 'credit', 'unit', 'currency', 'amount', 'request_id', 'at_ms'] as const;
 
@@ -528,6 +533,7 @@ export function usageValues(u: UsageRecord): unknown[] {
     u.startedAtMs,
     u.settledAtMs,
     u.clientRequestId ?? null,
+    u.serving === undefined ? null : JSON.stringify(u.serving),
   ];
 }
 

@@ -185,7 +185,10 @@ const V3 = `ALTER TABLE charging_usage_records ADD COLUMN client_request_id TEXT
 // Issue 12 (prices per offer): an account's own money price, token coins per major unit (its pay-as-you-go offer's).
 const V4 = `ALTER TABLE charging_policies ADD COLUMN coins_per_major INTEGER CHECK (coins_per_major IS NULL OR coins_per_major > 0);`;
 
-const MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
+// V5 (issue 17): what the gateway's stages did for the request (route, cache, compression, savings), as JSON.
+const V5 = `ALTER TABLE charging_usage_records ADD COLUMN serving TEXT;`;
+
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5];
 
 /** Bring the charging tables to the latest version (idempotent; safe to call at every start). */
 export function migrateChargingSchema(db: Database): void {
