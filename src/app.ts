@@ -2,7 +2,7 @@
  * The composition root: builds stores, clock, ids, the undici Agent, adapters, engines and the HTTP shell,
  * and wires them. No logic lives here; nothing else constructs an implementation.
  */
-import { appendFileSync, chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
@@ -21,7 +21,6 @@ import {
 import type { AccountDeps, KeyLimits } from './accounts/index.ts';
 import type { ModelCatalog, ModelMap } from './catalog/index.ts';
 import { createBillingService, fileExportChannel, webhookChannel } from './billing/index.ts';
-import { openSqliteBillingStore } from './store/sqlite/billing-store.ts';
 import {
   createChargingEngine,
   defaultChargingConfig,
@@ -39,11 +38,8 @@ import { createGeminiAdapter } from './providers/gemini/index.ts';
 import { createOpenAICompatibleAdapter } from './providers/openai-compatible/index.ts';
 import type { ProviderConfig } from './providers/index.ts';
 import { estimateTextTokens } from './wire/index.ts';
-import { lockDataDir, openSqlite, type SqliteDb } from './store/sqlite/db.ts';
-import { WalFlusher } from './store/sqlite/wal-flusher.ts';
-import { openSqliteAccountStore } from './store/sqlite/accounts-store.ts';
-import { openSqliteChargingStore } from './store/sqlite/charging-store.ts';
-import { openSqliteResponseStore } from './store/sqlite/response-store.ts';
+import type { SqliteDb } from './store/sqlite/db.ts';
+import { openEngines } from './app/engines.ts';
 import { DEFAULT_RESPONSE_TTL_MS } from './api/openai/responses.ts';
 import { createWebhookDeliverer, type WebhookDeliverer } from './notifications/index.ts';
 import { createLogger, createTelemetry, type Logger, type Telemetry } from './telemetry/index.ts';
@@ -72,7 +68,6 @@ import { openRedisServices } from './app/redis.ts';
 import { signingSecret } from './app/signing-secrets.ts';
 import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.ts';
 import { compileRules, type ModerationPort } from './guardrails/index.ts';
-import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
 
 export interface AppOptions {
   configPath?: string;
@@ -113,7 +108,8 @@ export interface FirstStart {
 
 export interface App {
   config: RuntimeConfig;
-  db: SqliteDb;
+  /** The SQLite database (SQLite engine only; undefined on PostgreSQL). */
+  db: SqliteDb | undefined;
   clock: Clock;
   accounts: AccountDeps;
   charging: ChargingService;
@@ -174,20 +170,18 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? cryptoRandom;
   const ids = createIdGenerator(clock, random);
-  const releaseDataDir = lockDataDir(config.dataDir);
-  // Secrets live here (admin key, demo key, the database): the folder is 0700 and its files 0600.
-  chmodSync(config.dataDir, 0o700);
-  const dbPath = join(config.dataDir, 'tokengrid.db');
-  // Created 0600 before SQLite opens it: SQLite gives its -wal and -journal files the database file's mode.
-  if (!existsSync(dbPath)) closeSync(openSync(dbPath, 'a', 0o600));
-  for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, join(config.dataDir, 'tokengrid.lock')]) if (existsSync(f)) chmodSync(f, 0o600);
-  const db = openSqlite(dbPath, { exclusive: true });
-  // Keeps checkpoints off the event loop's critical path (see wal-flusher.ts).
-  const walFlusher = new WalFlusher(`${dbPath}-wal`, {
-    onError: (err) => logger.warn({ err }, 'background WAL flush failed; checkpoints will flush on the event loop'),
+  // Many nodes (issue 15): this process's id, the origin of the changes it announces.
+  const nodeId = `node_${random.bytes(6).toString('hex')}`;
+  // SQLite in the data folder, or PostgreSQL when a database URL is set (src/app/engines.ts).
+  const engines = await openEngines({
+    databaseUrl: settings.databaseUrl ?? config.file.storage?.databaseUrl,
+    dataDir: config.dataDir,
+    clock,
+    nodeId,
+    log: (level, obj, msg) => logger[level](obj, msg),
   });
-  const accountStore = openSqliteAccountStore(db);
-  const chargingStore = openSqliteChargingStore(db, { afterCommit: () => walFlusher.kick() });
+  const accountStore = engines.accounts;
+  const chargingStore = engines.charging;
 
   let emulator: Emulator | undefined;
   let emulatorBase = opts.emulatorUrl;
@@ -262,12 +256,12 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   };
   // Many nodes (issue 15 item 2): limits shared on Redis when TOKENGRID_REDIS_URL is set, and a change feed so a key
   // revoked or a plan changed on one node is applied by every node within a second (ARCHITECTURE.md "Many nodes").
-  const nodeId = `node_${random.bytes(6).toString('hex')}`;
+  const redisUrl = settings.redisUrl ?? config.file.storage?.redisUrl;
   const redis =
-    settings.redisUrl === undefined
+    redisUrl === undefined
       ? undefined
       : await openRedisServices({
-          url: settings.redisUrl,
+          url: redisUrl,
           prefix: settings.redisPrefix,
           nodeId,
           clock,
@@ -277,7 +271,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
           },
           log: (level, obj, msg) => logger[level](obj, msg),
         });
-  const changeFeed: ChangeFeed = redis?.shared === true ? redis.changeFeed : (opts.changeFeed ?? new MemoryChangeFeed(nodeId));
+  const changeFeed: ChangeFeed = redis?.shared === true ? redis.changeFeed : (opts.changeFeed ?? engines.changeFeed ?? new MemoryChangeFeed(nodeId));
   const announce = (topic: ChangeTopic, id?: string): void => {
     changeFeed.publish(topic, id).catch((e: unknown) => logger.warn({ err: e, topic }, 'change feed: publish failed (other nodes catch up on their timers)'));
   };
@@ -350,7 +344,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   await refreshKeys();
 
   // Audit log (hash-chained, append-only) and authentication-failure throttling per source address.
-  const audit = new AuditLog({ store: openSqliteAuditStore(db), clock, ids });
+  const audit = new AuditLog({ store: engines.audit, clock, ids });
   const authThrottle = new AuthThrottle(settings.authFailuresPerMinute, 60_000);
   const authFailures = new Counter({
     name: 'tokengrid_auth_failures_total',
@@ -401,7 +395,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     },
     onUnknownRoute: (method) => telemetry.unknownRoute(method),
     // POST /v1/responses with store: true (OpenAI's default) keeps responses this long (TOKENGRID_RESPONSE_TTL_DAYS).
-    responses: { store: openSqliteResponseStore(db), ttlMs: settings.responseTtlMs ?? DEFAULT_RESPONSE_TTL_MS },
+    responses: { store: engines.responses, ttlMs: settings.responseTtlMs ?? DEFAULT_RESPONSE_TTL_MS },
   };
   const adminDeps: {
     accounts: AccountDeps;
@@ -468,7 +462,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     registers: [telemetry.registry],
   });
   const billingCore = createBillingService({
-    store: openSqliteBillingStore(db),
+    store: engines.billing,
     charging,
     accounts: accountStore,
     clock,
@@ -640,7 +634,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
 
   return {
     config,
-    db,
+    db: engines.sqlite,
     clock,
     accounts,
     charging,
@@ -685,9 +679,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       await dispatcher.close().catch(() => undefined);
       if (emulator) await emulator.close();
       await redis?.close();
-      db.close();
-      walFlusher.close();
-      releaseDataDir();
+      await engines.changeFeed?.close();
+      await engines.close();
     },
   };
 }
