@@ -826,22 +826,30 @@ export class Gateway {
     const model = s.attempt?.model ?? s.model;
     const provider = s.provider?.name ?? 'none';
     this.#limitsDone(ctx, s.tokensInputEstimate + s.tokensOutputMax, usage.tokensInput + usage.tokensOutput);
-    const rec = await this.deps.charging.settle({
-      reservationId: s.reservationId,
-      requestId: ctx.requestId,
-      usage,
-      usageEstimated: s.usageEstimated,
-      status: s.status,
-      provider,
-      upstreamModel: deployment?.upstreamModel ?? '',
-      region: deployment?.region ?? '',
-      deploymentId: deployment?.id ?? '',
-      latencyMs,
-      ttftMs: s.ttftMs,
-      vendorCostMicros: vendorCostMicros(model, usage),
-      ...(ctx.clientRequestId === undefined ? {} : { clientRequestId: ctx.clientRequestId }),
-      ...servingOf(s),
-    });
+    const rec = await this.deps.charging
+      .settle({
+        reservationId: s.reservationId,
+        requestId: ctx.requestId,
+        usage,
+        usageEstimated: s.usageEstimated,
+        status: s.status,
+        provider,
+        upstreamModel: deployment?.upstreamModel ?? '',
+        region: deployment?.region ?? '',
+        deploymentId: deployment?.id ?? '',
+        latencyMs,
+        ttftMs: s.ttftMs,
+        vendorCostMicros: vendorCostMicros(model, usage),
+        ...(ctx.clientRequestId === undefined ? {} : { clientRequestId: ctx.clientRequestId }),
+        ...servingOf(s),
+      })
+      .catch((e: unknown) => {
+        // The store failed (a database restart, issue 15): the answer is not delivered (settle comes before the last
+        // byte) and says so plainly; the hold stays open until the sweeper expires it.
+        if (e instanceof TokenGridError) throw e;
+        this.deps.log?.('error', { err: e, requestId: ctx.requestId }, 'charging settle failed');
+        throw new TokenGridError('charging_unavailable', 'The charging system is unavailable; the answer was not delivered. Please retry.');
+      });
     if (deployment !== undefined && s.status === 'ok' && model.tier !== undefined) this.deps.latency?.observe(deployment.id, latencyMs, s.ttftMs);
     this.deps.metrics.tokens(s.model.id, provider, usage);
     if (usage.serverToolRequests !== undefined && usage.serverToolRequests > 0) {

@@ -13,13 +13,12 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { Cluster, clusterUnavailable } from './cluster.ts';
 import { envSchema } from '../../src/config/env.ts';
+import { auditAccount } from '../../src/charging/index.ts';
+import { openPostgresEngine, type PostgresEngine } from '../../src/store/postgres/engine.ts';
 
 const missing = clusterUnavailable();
 if (missing !== undefined && process.env.CI === 'true') throw new Error(`multi-node test needs ${missing}`);
 const unavailable = 'TOKENGRID_DATABASE_URL' in envSchema.shape ? missing : 'the PostgreSQL engine (TOKENGRID_DATABASE_URL) is not wired into the app yet';
-
-/** Coins per CNY in test-config.yaml's charging section (the default 400,000). */
-const COINS_PER_YUAN = 400_000;
 
 interface Outcome {
   node: number;
@@ -84,16 +83,19 @@ async function load(
 
 describe('three gateway nodes share one account', { skip: unavailable ?? false, timeout: 180_000 }, () => {
   const c = new Cluster();
-  let db: pg.Client;
+  /** A pool (not one client), so the test's own queries survive the PostgreSQL restart. */
+  let db: pg.Pool;
   let accountId = '';
   let key = '';
-  let grantedCoins = 0;
+  let engine: PostgresEngine;
+  /** Wallet money granted, in fen (a request costs at least 1 fen, so a few CNY run out within a few hundred). */
+  let grantedMinor = 0;
   let topups = 0;
 
   const topUp = async (yuan: string): Promise<void> => {
     const r = await c.admin(0, 'POST', '/admin/orders/topup', { accountId, amount: yuan }, { 'idempotency-key': `mn-topup-${++topups}` });
     assert.equal(r.status, 201, JSON.stringify(r.body));
-    grantedCoins += Math.round(Number(yuan) * COINS_PER_YUAN);
+    grantedMinor += Math.round(Number(yuan) * 100);
   };
 
   /** Usage records of the account by request id (from the shared database). */
@@ -121,15 +123,24 @@ describe('three gateway nodes share one account', { skip: unavailable ?? false, 
     const completed = outcomes.filter((o) => o.complete);
     for (const o of completed) assert.equal(recs.get(o.requestId!), 1, `${label}: one usage record for completed ${o.requestId}`);
     for (const [id, n] of recs) assert.equal(n, 1, `${label}: exactly one record for ${id}`);
-    const spent = await db.query<{ coins: string; leak: string }>(
-      'SELECT COALESCE(SUM(cost_coins), 0) AS coins, COALESCE(SUM(leak_coins), 0) AS leak FROM charging_usage_records WHERE account_id = $1',
+    const spent = await db.query<{ minor: string; leak: string }>(
+      'SELECT COALESCE(SUM(cost_minor), 0) AS minor, COALESCE(SUM(leak_coins), 0) AS leak FROM charging_usage_records WHERE account_id = $1',
       [accountId],
     );
-    const coins = Number(spent.rows[0]!.coins);
-    assert.ok(coins <= grantedCoins, `${label}: charged ${coins} coins, granted ${grantedCoins}`);
+    const minor = Number(spent.rows[0]!.minor);
+    assert.ok(minor <= grantedMinor, `${label}: charged ${minor} fen, granted ${grantedMinor}`);
+    assert.equal(Number(spent.rows[0]!.leak), 0, `${label}: nothing delivered unpaid`);
     const bal = await c.admin(0, 'GET', `/admin/accounts/${accountId}/balance`);
     assert.equal(bal.status, 200, JSON.stringify(bal.body));
-    for (const b of bal.body.buckets as { remaining: number; reserved: number }[]) assert.ok(b.remaining >= 0, `${label}: bucket ${JSON.stringify(b)}`);
+    let used = 0;
+    for (const b of bal.body.buckets as { granted: number; used: number; remaining: number; reserved: number }[]) {
+      assert.ok(b.remaining >= 0 && b.used <= b.granted, `${label}: bucket ${JSON.stringify(b)}`);
+      used += b.used;
+    }
+    assert.equal(used, minor, `${label}: the buckets were debited exactly what the usage records charge (no double charge)`);
+    // Every bucket's counters equal its ledger, and the ledger's consumption equals the records' charges.
+    const report = await auditAccount(engine.charging, accountId);
+    assert.deepEqual(report.problems, [], `${label}: audit`);
   };
 
   before(async () => {
@@ -140,12 +151,14 @@ describe('three gateway nodes share one account', { skip: unavailable ?? false, 
       await c.stop();
       throw e;
     }
-    db = new pg.Client(c.pg.url);
-    await db.connect();
+    db = new pg.Pool({ connectionString: c.pg.url, max: 2 });
+    db.on('error', () => {});
+    db.on('connect', (client) => client.on('error', () => {}));
+    engine = await openPostgresEngine(c.pg.url, { changeFeed: false, max: 2 });
     const acct = await c.admin(0, 'POST', '/admin/accounts', { name: 'many nodes' });
     assert.equal(acct.status, 201, JSON.stringify(acct.body));
     accountId = acct.body.id;
-    await topUp('0.02');
+    await topUp('2.00');
     const k = await c.admin(0, 'POST', '/admin/keys', { accountId, limits: { concurrentRequests: 64 } });
     assert.equal(k.status, 201, JSON.stringify(k.body));
     key = k.body.key;
@@ -154,6 +167,7 @@ describe('three gateway nodes share one account', { skip: unavailable ?? false, 
 
   after(async () => {
     await db?.end().catch(() => {});
+    await engine?.close().catch(() => {});
     await c.stop();
   });
 
@@ -202,7 +216,7 @@ describe('three gateway nodes share one account', { skip: unavailable ?? false, 
   });
 
   test("kill -9 of one node mid-load: every completed response has its record; the dead node's holds are swept by the others", async () => {
-    await topUp('0.02');
+    await topUp('3.00');
     let killed: Promise<void> | undefined;
     const { outcomes } = await load(c, key, {
       total: 150,
@@ -227,7 +241,7 @@ describe('three gateway nodes share one account', { skip: unavailable ?? false, 
   });
 
   test('Redis killed and restarted mid-load: limits fall back to each node, no 5xx, no double charge, no stuck hold', async () => {
-    await topUp('0.02');
+    await topUp('3.00');
     let outage: Promise<void> | undefined;
     const { outcomes } = await load(c, key, {
       total: 240,
@@ -251,7 +265,7 @@ describe('three gateway nodes share one account', { skip: unavailable ?? false, 
   });
 
   test('PostgreSQL restarted mid-load: no completed response without its record, and no hold left after the sweep', async () => {
-    await topUp('0.02');
+    await topUp('3.00');
     let restart: Promise<void> | undefined;
     const { outcomes } = await load(c, key, {
       total: 240,
