@@ -171,13 +171,16 @@ describe('three gateway nodes share one account', { skip: unavailable ?? false, 
     await c.stop();
   });
 
-  test('a key created on one node is accepted by the others, and revoked on one node is refused by all within a second', async () => {
+  /** Creates a key on node 0, waits until nodes 1 and 2 accept it, revokes it on node 0, waits until they refuse it. */
+  const propagation = async (): Promise<{ accepted: number[]; refused: number[] }> => {
     const k = await c.admin(0, 'POST', '/admin/keys', { accountId });
     const fresh = k.body.key as string;
     const until = async (node: number, want: (s: number) => boolean): Promise<number> => {
       const t0 = performance.now();
       for (;;) {
-        const r = await chat(c.nodes[node]!.url, fresh, false, 'deepseek-v3.2', node);
+        // GET /v1/models authenticates like any request and costs nothing (the balance may be used up).
+        const r = await fetch(`${c.nodes[node]!.url}/v1/models`, { headers: { authorization: `Bearer ${fresh}` } });
+        await r.text();
         if (want(r.status)) return performance.now() - t0;
         if (performance.now() - t0 > 3_000) throw new Error(`node ${node} still answers ${r.status} after 3 s`);
         await new Promise((res) => setTimeout(res, 20));
@@ -186,10 +189,36 @@ describe('three gateway nodes share one account', { skip: unavailable ?? false, 
     const accepted = await Promise.all([until(1, (s) => s === 200), until(2, (s) => s === 200)]);
     assert.equal((await c.admin(0, 'POST', `/admin/keys/${k.body.id}/revoke`)).status, 200);
     const refused = await Promise.all([until(1, (s) => s === 401), until(2, (s) => s === 401)]);
+    return { accepted, refused };
+  };
+
+  test('a key created on one node is accepted by the others, and revoked on one node is refused by all within a second', async () => {
+    const { accepted, refused } = await propagation();
     console.log(
       `multinode: new key usable on the other nodes after ${accepted.map(Math.round).join(', ')} ms; revocation refused after ${refused.map(Math.round).join(', ')} ms`,
     );
     for (const ms of refused) assert.ok(ms < 1_000, `revocation reached every node within a second (${ms} ms)`);
+  });
+
+  test('a requests-per-minute limit is shared: 60 requests spread over 3 nodes admit exactly the 20 the key allows, not 3 x 20', async () => {
+    const k = await c.admin(0, 'POST', '/admin/keys', { accountId, limits: { requestsPerMinute: 20 } });
+    assert.equal(k.status, 201, JSON.stringify(k.body));
+    // Every node knows the key before the run (the change feed), so no request is refused as unknown.
+    for (const n of [1, 2]) {
+      for (let t0 = performance.now(); ; ) {
+        const r = await fetch(`${c.nodes[n]!.url}/v1/models`, { headers: { authorization: `Bearer ${k.body.key}` } });
+        await r.text();
+        if (r.status === 200) break;
+        assert.ok(performance.now() - t0 < 3_000, 'the key reached every node');
+        await new Promise((res) => setTimeout(res, 20));
+      }
+    }
+    const outcomes = await Promise.all(Array.from({ length: 60 }, (_, i) => chat(c.nodes[i % 3]!.url, k.body.key, false, 'deepseek-v3.2', i % 3)));
+    const admitted = outcomes.filter((o) => o.status === 200).length;
+    const limited = outcomes.filter((o) => o.status === 429 && o.code === 'rate_limited').length;
+    console.log(`multinode: shared limit of 20/min over 3 nodes: ${admitted} admitted, ${limited} rate_limited`);
+    assert.equal(admitted, 20);
+    assert.equal(limited, 40);
   });
 
   test('hundreds of concurrent requests over three nodes, streams included: no overspend, one usage record per completed response, no hold left', async () => {
@@ -260,6 +289,18 @@ describe('three gateway nodes share one account', { skip: unavailable ?? false, 
     await outage;
     const failed = outcomes.filter((o) => !o.complete && !(o.status === 429 && o.code === 'insufficient_quota'));
     assert.deepEqual(failed, [], 'every request answered or refused for quota while Redis was away');
+    // The limiter fell back to the nodes (counted), and the change feed is back: a revocation still reaches every node.
+    let fallbacks = 0;
+    for (const n of c.nodes) {
+      const m = await (await fetch(`${n.url}/metrics`)).text();
+      fallbacks += Number(/^tokengrid_redis_fallbacks_total (\d+)/m.exec(m)?.[1] ?? 0);
+    }
+    assert.ok(fallbacks > 0, 'tokengrid_redis_fallbacks_total counted the outage');
+    const { refused } = await propagation();
+    console.log(
+      `multinode: Redis outage: ${fallbacks} fallback admissions; after the restart a revocation reached the nodes in ${refused.map(Math.round).join(', ')} ms`,
+    );
+    for (const ms of refused) assert.ok(ms < 1_000, `revocation after the Redis restart (${ms} ms)`);
     await waitNoHolds(2_000);
     await checkBooks(outcomes, 'redis restart');
   });
