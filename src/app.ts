@@ -338,7 +338,11 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const demoKeyPath = join(config.dataDir, 'demo-key');
   let firstStart: FirstStart | undefined;
   if (rootKeys.created !== undefined) {
-    const demo = opts.bootstrapDemo !== false ? await bootstrapDemoAccount({ accounts, charging, clock, demoKeyPath }) : { demoKey: '', demoAccountId: '' };
+    // On PostgreSQL a node's new data folder is not a new deployment: the demo account comes with an empty database.
+    const demo =
+      opts.bootstrapDemo !== false && engines.fresh
+        ? await bootstrapDemoAccount({ accounts, charging, clock, demoKeyPath })
+        : { demoKey: '', demoAccountId: '' };
     firstStart = { adminKey: rootKeys.created, ...demo };
   }
   await refreshKeys();

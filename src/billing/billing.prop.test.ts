@@ -6,7 +6,7 @@
  * renewal order and one allowance bucket per (subscription, cycle), and each closed month's bill equal to the
  * sum of its orders and the money its usage records charged (the ledger).
  */
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createMemoryAccountStore } from '../store/memory/accounts-store.ts';
@@ -16,6 +16,10 @@ import { openSqlite } from '../store/sqlite/db.ts';
 import { openSqliteAccountStore } from '../store/sqlite/accounts-store.ts';
 import { openSqliteChargingStore } from '../store/sqlite/charging-store.ts';
 import { openSqliteBillingStore } from '../store/sqlite/billing-store.ts';
+import { openPostgresAccountStore } from '../store/postgres/accounts-store.ts';
+import { openPostgresBillingStore } from '../store/postgres/billing-store.ts';
+import { openPostgresChargingStore } from '../store/postgres/charging-store.ts';
+import { afterReady, openTestDb, truncateAll } from '../store/postgres/test-support.ts';
 import { billingHarness, type BillingHarness, type TestStores } from './test-kit.ts';
 import { parsePeriod } from './periods.ts';
 
@@ -690,6 +694,21 @@ const stores: Record<string, { make: () => TestStores; runs: number }> = {
     },
     runs: 15,
   },
+};
+// PostgreSQL: one schema for the file, emptied before each run (fewer runs: every step is round trips to a server).
+const pg = await openTestDb();
+after(() => pg.drop());
+stores.postgres = {
+  make: () => {
+    const ready = truncateAll(pg.db);
+    const charging = openPostgresChargingStore(pg.db);
+    return {
+      accounts: afterReady(ready, openPostgresAccountStore(pg.db)),
+      charging: afterReady(ready, charging),
+      billing: afterReady(ready, openPostgresBillingStore(pg.db, { charging })),
+    };
+  },
+  runs: 8,
 };
 
 for (const [name, s] of Object.entries(stores)) {

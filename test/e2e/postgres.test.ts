@@ -17,7 +17,7 @@ let a: TestServer;
 let b: TestServer;
 before(async () => {
   a = await startTestServer({ env });
-  b = await startTestServer({ env, bootstrapDemo: false });
+  b = await startTestServer({ env }); // a second node's first start: its data folder is new, the database is not
 });
 after(async () => {
   await b?.close();
@@ -40,6 +40,23 @@ describe('two nodes on one PostgreSQL database', () => {
     assert.equal(a.app.db, undefined);
   });
 
+  test('the demo account is created once per database, not once per node', async () => {
+    assert.notEqual(a.demoKey, '');
+    assert.equal(b.demoKey, '', 'node B joined an existing database');
+    const accounts = await b.admin('GET', '/admin/accounts');
+    assert.equal(accounts.body.data.filter((x: { name: string }) => x.name === 'Demo account').length, 1);
+  });
+
+  test('an unreachable database stops the start with one line naming it (a ConfigError, password hidden)', async () => {
+    await assert.rejects(
+      startTestServer({ env: { TOKENGRID_DATABASE_URL: 'postgres://tg:s3cret@127.0.0.1:1/tokengrid' } }),
+      (e: Error) =>
+        e.name === 'ConfigError' &&
+        /Cannot reach the PostgreSQL database postgres:\/\/tg:\*\*\*@127\.0\.0\.1:1\/tokengrid/.test(e.message) &&
+        !e.message.includes('s3cret'),
+    );
+  });
+
   test('a key created on node A serves on node B, and B’s charge shows in A’s balance', async () => {
     const res = await chat(b, a.demoKey);
     assert.equal(res.status, 200, await res.clone().text());
@@ -48,6 +65,24 @@ describe('two nodes on one PostgreSQL database', () => {
     const used = bal.body.buckets.reduce((s: number, x: { used: number }) => s + x.used, 0);
     assert.equal(used, body.usage.prompt_tokens + body.usage.completion_tokens);
     assert.deepEqual((await auditAccount(a.app.chargingStore, a.demoAccountId)).problems, []);
+  });
+
+  test('a top-up ordered on node A (one billing transaction with its wallet credit) shows on node B with the credited wallet', async () => {
+    const order = async (srv: TestServer) =>
+      fetch(`${srv.url}/admin/orders/topup`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json', 'idempotency-key': 'pg-topup-1' },
+        body: JSON.stringify({ accountId: a.demoAccountId, amount: '12.34' }),
+      });
+    const first = await order(a);
+    assert.equal(first.status, 201, await first.clone().text());
+    const listed = await b.admin('GET', `/admin/orders?account=${a.demoAccountId}`);
+    assert.ok(
+      listed.body.data.some((o: { idempotencyKey: string; amountMinor: number }) => o.idempotencyKey === 'pg-topup-1' && o.amountMinor === 1234),
+      'node B lists the order',
+    );
+    const wallet = (await b.app.chargingStore.listBuckets(a.demoAccountId)).find((x) => x.kind === 'wallet');
+    assert.equal(wallet?.amount, 1000 + 1234, 'the demo 10.00 plus 12.34, in fen');
   });
 
   test('a key revoked on node A is refused by node B within a second', async () => {

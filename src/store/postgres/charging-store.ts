@@ -14,6 +14,7 @@
  */
 import type pg from 'pg';
 import { assert } from '../../core/index.ts';
+import { decideBillingOps } from '../../charging/index.ts';
 import type {
   AccountMutation,
   AccountPolicy,
@@ -22,6 +23,7 @@ import type {
   AllowanceSchedule,
   Bucket,
   BucketDelta,
+  ChargingOp,
   ChargingStore,
   Decision,
   LedgerEntry,
@@ -169,14 +171,18 @@ function utcDay(ms: number): string {
 }
 
 /** The view's statements after BEGIN and the lock, each with the name of the part of the view it reads. */
-function viewQuery(scope: AccountScope): { text: string; parts: string[] } {
+function viewQuery(scope: AccountScope, begin = true): { text: string; parts: string[] } {
   const rid = scope.reservationId;
   const res = rid === undefined ? null : str(rid);
   const acct =
     scope.accountId !== null ? str(scope.accountId) : res !== null ? `COALESCE((SELECT account_id FROM charging_reservations WHERE id = ${res}), '')` : `''`;
   const now = int(scope.nowMs);
-  const parts: string[] = ['begin', 'lock'];
-  const stmts: string[] = ['BEGIN', `SELECT pg_advisory_xact_lock(hashtextextended(${acct}, 0)), ${acct} AS account_id`];
+  const parts: string[] = ['lock'];
+  const stmts: string[] = [`SELECT pg_advisory_xact_lock(hashtextextended(${acct}, 0)), ${acct} AS account_id`];
+  if (begin) {
+    parts.unshift('begin');
+    stmts.unshift('BEGIN');
+  }
   if (res !== null) {
     parts.push('reservation');
     stmts.push(`SELECT data, state FROM charging_reservations WHERE id = ${res}`);
@@ -427,6 +433,34 @@ export class PgChargingStore implements ChargingStore {
       reservation,
       usageRecord: rows('usage')[0] === undefined ? null : usageFromRow(rows('usage')[0]!),
     };
+  }
+
+  /**
+   * A billing plan's charging operations inside the billing store's open transaction on `c` (BillingStore.apply):
+   * the account's lock, its view, the pure decideBillingOps, then the mutation and the schedule rows, on the same
+   * client. Returns the refusal (nothing written) or null.
+   */
+  async applyBillingOpsOn(c: pg.PoolClient, accountId: string, nowMs: number, ops: readonly ChargingOp[]): Promise<string | null> {
+    if (ops.length === 0) return null;
+    const scope: AccountScope = { accountId, nowMs };
+    const q = viewQuery(scope, false);
+    const results = (await c.query(q.text)) as unknown as pg.QueryResult[] | pg.QueryResult;
+    const view = this.#view(scope, q.parts, Array.isArray(results) ? results : [results]);
+    const d = decideBillingOps(view, ops);
+    if (d.refused !== null) return d.refused;
+    const stmts = d.mutation === null ? [] : mutationStatements(accountId, d.mutation);
+    for (const sc of d.schedulesCreate) {
+      stmts.push(
+        'INSERT INTO charging_schedules (id, account_id, data, ends_at_ms, next_cycle_index, next_cycle_start_ms, source_ref) VALUES ' +
+          `(${str(sc.id)}, ${str(sc.accountId)}, ${json(sc)}, ${intOrNull(sc.endsAtMs)}, ${int(sc.nextCycleIndex)}, ${int(sc.nextCycleStartMs)}, ${str(sc.sourceRef)}) ` +
+          'ON CONFLICT (account_id, source_ref) DO NOTHING',
+      );
+    }
+    for (const e of d.schedulesEnd) {
+      stmts.push(`UPDATE charging_schedules SET ends_at_ms = LEAST(COALESCE(ends_at_ms, ${int(e.atMs)}), ${int(e.atMs)}) WHERE id = ${str(e.scheduleId)}`);
+    }
+    if (stmts.length > 0) await c.query(stmts.join(';\n'));
+    return null;
   }
 
   /** A management write: one transaction holding the account's lock (so it serializes with the hot path). */
