@@ -221,6 +221,31 @@ describe('three gateway nodes share one account', { skip: unavailable ?? false, 
     assert.equal(limited, 40);
   });
 
+  test("a plan bought on one node limits the account on every node within a second: the plan's 4 concurrent requests are shared", async () => {
+    const acct = (await c.admin(0, 'POST', '/admin/accounts', { name: 'plan limits across nodes' })).body;
+    const topup = await c.admin(0, 'POST', '/admin/orders/topup', { accountId: acct.id, amount: '50.00' }, { 'idempotency-key': 'mn-plan-topup' });
+    assert.equal(topup.status, 201, JSON.stringify(topup.body));
+    const k = (await c.admin(0, 'POST', '/admin/keys', { accountId: acct.id })).body.key as string;
+    const sub = await c.admin(1, 'POST', '/admin/subscriptions', { accountId: acct.id, offerId: 'ct-personal-light' }, { 'idempotency-key': 'mn-plan-sub' });
+    assert.equal(sub.status, 201, JSON.stringify(sub.body));
+    await new Promise((res) => setTimeout(res, 1_000));
+    // Four slow streams on nodes 0 and 2 take the plan's four slots; a fifth on node 1 is refused by the plan.
+    const open = await Promise.all(
+      [0, 2, 0, 2].map((n) =>
+        fetch(`${c.nodes[n]!.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'slow-stream', stream: true, messages: [{ role: 'user', content: 'hold a slot' }] }),
+        }),
+      ),
+    );
+    for (const r of open) assert.equal(r.status, 200, r.status === 200 ? '' : await r.text());
+    const fifth = await chat(c.nodes[1]!.url, k, true, 'slow-stream', 1);
+    for (const r of open) await r.body?.cancel();
+    assert.equal(fifth.status, 429, JSON.stringify(fifth));
+    assert.equal(fifth.code, 'rate_limited');
+  });
+
   test('hundreds of concurrent requests over three nodes, streams included: no overspend, one usage record per completed response, no hold left', async () => {
     const { outcomes, ms } = await load(c, key, { total: 360, concurrency: 48, streamEvery: 3 });
     const byStatus = new Map<string, number>();
