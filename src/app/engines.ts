@@ -107,7 +107,12 @@ async function openPostgresEngines(o: EngineOptions, url: string): Promise<Engin
   });
   // Next months' usage partitions, created ahead (each node; creating one twice is harmless).
   const partitions = setInterval(() => {
-    ensureUsagePartitions(pg.db, o.clock.nowMs()).catch((err: unknown) => o.log('warn', { err }, 'could not create the next usage partitions'));
+    ensureUsagePartitions(pg.db, o.clock.nowMs()).then(
+      (r) => {
+        if (r.leftInDefault.length > 0) o.log('warn', { months: r.leftInDefault }, 'usage records of these months sit in the default partition');
+      },
+      (err: unknown) => o.log('warn', { err }, 'could not create the next usage partitions'),
+    );
   }, DAY_MS);
   partitions.unref();
   return {

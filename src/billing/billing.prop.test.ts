@@ -22,6 +22,7 @@ import { openPostgresChargingStore } from '../store/postgres/charging-store.ts';
 import { afterReady, openTestDb, truncateAll } from '../store/postgres/test-support.ts';
 import { billingHarness, type BillingHarness, type TestStores } from './test-kit.ts';
 import { parsePeriod } from './periods.ts';
+import type { PlannerRules } from './context.ts';
 
 const CATALOG = `
 version: prop
@@ -293,8 +294,8 @@ async function checkBill(h: BillingHarness, a: string, period: string): Promise<
   );
 }
 
-async function runScenario(make: () => TestStores, actions: Action[]): Promise<void> {
-  const h = billingHarness(make(), { startMs: START, catalogText: CATALOG });
+async function runScenario(make: () => TestStores, actions: Action[], rules?: Partial<PlannerRules>): Promise<void> {
+  const h = billingHarness(make(), { startMs: START, catalogText: CATALOG, rules });
   const m = new Model();
   const a = await h.newAccount('Prop');
   const sent: Sent[] = [];
@@ -727,3 +728,25 @@ for (const [name, s] of Object.entries(stores)) {
     });
   });
 }
+
+/**
+ * The property test must be able to fail: plant a bug in one planner rule (through the BillingDeps.rules test
+ * seam) and fast-check must find a year of orders on which billing and the reference model disagree.
+ */
+describe('the reference model catches a planted planner bug', () => {
+  const planted: [string, Partial<PlannerRules>][] = [
+    ['an upgrade charges the rest of the cycle rounded down', { upgradeChargeRounding: 'floor' }],
+    ['a full refund of the running cycle leaves the subscription running', { fullRefundEndsSubscription: false }],
+  ];
+  for (const [bug, rules] of planted) {
+    test(`planted: ${bug}`, async (t) => {
+      const out = await fc.check(
+        fc.asyncProperty(fc.array(actionArb, { minLength: 20, maxLength: 60 }), (actions) => runScenario(stores.memory!.make, actions, rules)),
+        { numRuns: 200, seed: 14, endOnFailure: true },
+      );
+      assert.ok(out.failed, `fast-check found no counterexample for the planted bug "${bug}" in ${out.numRuns} runs`);
+      // The model's words for the disagreement, e.g. "step 5 {...}: unaffordable upgrade refused".
+      t.diagnostic(`counterexample after ${out.numRuns} run(s): ${String((out.errorInstance as Error)?.message ?? out.errorInstance).split('\n')[0]}`);
+    });
+  }
+});
