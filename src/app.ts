@@ -566,6 +566,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
     async (...a: A): Promise<R> => {
       const r = await f(...a);
+      // This node applies it at once (the feed skips its own changes); the others on the announcement.
+      onPlans();
       announce('plans');
       return r;
     };

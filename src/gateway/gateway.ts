@@ -865,6 +865,21 @@ export class Gateway {
       .catch((err: unknown) => this.deps.log?.('error', { err, requestId: f.ctx.requestId }, 'charging void failed'));
   }
 
+  /**
+   * charging.settle, with a store failure (a database restart, issue 15) turned into 503 charging_unavailable: the
+   * answer is not delivered (settle comes before the last byte) and says so plainly; the hold stays open until the
+   * sweeper expires it.
+   */
+  async #chargeSettle(input: Parameters<ChargingPort['settle']>[0]): ReturnType<ChargingPort['settle']> {
+    try {
+      return await this.deps.charging.settle(input);
+    } catch (e) {
+      if (e instanceof TokenGridError) throw e;
+      this.deps.log?.('error', { err: e, requestId: input.requestId }, 'charging settle failed');
+      throw new TokenGridError('charging_unavailable', 'The charging system is unavailable; the answer was not delivered. Please retry.');
+    }
+  }
+
   /** Settle the reservation with the actual usage and write the usage record (durable before the caller answers). */
   async settle(s: Settlement): Promise<void> {
     const { ctx, usage } = s;
@@ -875,7 +890,7 @@ export class Gateway {
     // A stage's answer (the response cache) cost the vendor nothing; it is charged at its own ratio.
     const vendorCost = s.served === undefined ? vendorCostMicros(model, usage) : 0;
     this.#limitsDone(ctx, s.tokensInputEstimate + s.tokensOutputMax, usage.tokensInput + usage.tokensOutput);
-    const rec = await this.deps.charging.settle({
+    const rec = await this.#chargeSettle({
       reservationId: s.reservationId,
       requestId: ctx.requestId,
       usage,

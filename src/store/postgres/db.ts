@@ -69,6 +69,9 @@ export class PgDb {
     });
     // An idle connection that dies (server restart) must not crash the process; the next query reconnects.
     this.pool.on('error', () => {});
+    // A checked-out connection (a transaction between its queries) that dies has no pool listener: without its own
+    // 'error' listener the process would crash on a server restart (multi-node test). Its query rejects instead.
+    this.pool.on('connect', (client) => client.on('error', () => {}));
   }
 
   query<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>> {

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 
 export interface RedisConnectOptions {
-  /** Longest wait for one command before it fails (and the caller falls back); default 500 ms. */
+  /** Longest wait for one command before it fails (and the caller falls back); default 1 s. */
   commandTimeoutMs?: number;
   /** A name shown by CLIENT LIST (e.g. `tokengrid:<node>:limits`). */
   name?: string;
@@ -17,7 +17,7 @@ export async function connectRedis(url: string, opts: RedisConnectOptions = {}):
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    commandTimeout: opts.commandTimeoutMs ?? 500,
+    commandTimeout: opts.commandTimeoutMs ?? 1_000,
     connectTimeout: 2_000,
     retryStrategy: (times) => Math.min(50 * times, 1_000),
     ...(opts.name === undefined ? {} : { connectionName: opts.name }),
