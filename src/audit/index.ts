@@ -51,6 +51,11 @@ export interface AuditStore {
   list(f: AuditFilter): Promise<AuditEntry[]>;
   /** Every entry in seq order (verification). */
   all(): Promise<AuditEntry[]>;
+  /**
+   * Optional, for stores shared by several processes: read the last entry, build the next with `next`, and append
+   * it, as one atomic step (so two nodes never chain onto the same entry). Without it, AuditLog chains in-process.
+   */
+  appendChained?(next: (last: AuditEntry | undefined) => AuditEntry): Promise<AuditEntry>;
 }
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -133,7 +138,10 @@ export class AuditLog {
 
   append(input: AuditInput): Promise<AuditEntry> {
     const run = async (): Promise<AuditEntry> => {
-      const e = chainEntry(await this.deps.store.last(), input, this.deps.ids.next('aud'), this.deps.clock.nowMs());
+      const id = this.deps.ids.next('aud');
+      const atMs = this.deps.clock.nowMs();
+      if (this.deps.store.appendChained !== undefined) return this.deps.store.appendChained((last) => chainEntry(last, input, id, atMs));
+      const e = chainEntry(await this.deps.store.last(), input, id, atMs);
       await this.deps.store.append(e);
       return e;
     };

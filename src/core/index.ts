@@ -8,3 +8,4 @@ export * from './hash.ts';
 export * from './error-codes.ts';
 export * from './currencies.ts';
 export * from './webhook-signature.ts';
+export * from './change-feed.ts';

@@ -1,0 +1,606 @@
+/**
+ * PostgreSQL ChargingStore: the hot path shared by any number of gateway processes. Holds live in the database
+ * (charging_buckets.held and open charging_reservations rows), never in one process's memory.
+ *
+ * `runAccountOp` is two round trips on one pooled connection:
+ *   1. `BEGIN; SELECT pg_advisory_xact_lock(<hash of the account id>); <the view's SELECTs>` (one simple-protocol
+ *      query with several statements): the lock serializes every operation on the account across processes, and
+ *      the view is read after it, so it is current;
+ *   2. the pure `decide` runs here, then `<the mutation's INSERT/UPDATEs>; COMMIT` as one query (only `COMMIT`
+ *      when nothing changes). A failing statement (a CHECK backstop, a duplicate key, a bucket outside the account)
+ *      stops the query; the transaction is rolled back (a third round trip, on errors only).
+ * The lock is per account, so accounts never wait for each other; 64-bit hash collisions only serialize two
+ * accounts. Management writes take the same lock. Values go into the texts as literals (sql.ts).
+ */
+import type pg from 'pg';
+import { assert } from '../../core/index.ts';
+import type {
+  AccountMutation,
+  AccountPolicy,
+  AccountScope,
+  AccountView,
+  AllowanceSchedule,
+  Bucket,
+  BucketDelta,
+  ChargingStore,
+  Decision,
+  LedgerEntry,
+  MemberCap,
+  MemberCapUsage,
+  Reservation,
+  StoredChargingEvent,
+  UsageRecord,
+} from '../../charging/index.ts';
+import type { PgDb } from './db.ts';
+import { bool, int, intOrNull, json, jsonOrNull, str, strOrNull } from './sql.ts';
+
+type Row = Record<string, unknown>;
+
+const BUCKET_COLS =
+  'id, account_id, member_id, unit, currency, kind, amount, consumed, held, forfeited, floor, effective_at_ms, expires_at_ms, priority, models, rollover, source_ref, schedule_id, cycle_index, created_at_ms';
+
+function bucketValues(b: Bucket): string {
+  return `(${[
+    str(b.id),
+    str(b.accountId),
+    strOrNull(b.memberId),
+    str(b.unit),
+    strOrNull(b.currency),
+    str(b.kind),
+    int(b.amount),
+    int(b.consumed),
+    int(b.held),
+    int(b.forfeited),
+    int(b.floor),
+    int(b.effectiveAtMs),
+    intOrNull(b.expiresAtMs),
+    int(b.priority),
+    jsonOrNull(b.models),
+    bool(b.rollover),
+    str(b.sourceRef),
+    strOrNull(b.scheduleId),
+    intOrNull(b.cycleIndex),
+    int(b.createdAtMs),
+  ].join(', ')})`;
+}
+
+function bucketFromRow(r: Row): Bucket {
+  return {
+    id: r.id as string,
+    accountId: r.account_id as string,
+    memberId: r.member_id as string | null,
+    unit: r.unit as Bucket['unit'],
+    currency: r.currency as string | null,
+    kind: r.kind as Bucket['kind'],
+    amount: r.amount as number,
+    consumed: r.consumed as number,
+    held: r.held as number,
+    forfeited: r.forfeited as number,
+    floor: r.floor as number,
+    effectiveAtMs: r.effective_at_ms as number,
+    expiresAtMs: r.expires_at_ms as number | null,
+    priority: r.priority as number,
+    models: r.models as string[] | null,
+    rollover: r.rollover as boolean,
+    sourceRef: r.source_ref as string,
+    scheduleId: r.schedule_id as string | null,
+    cycleIndex: r.cycle_index as number | null,
+    createdAtMs: r.created_at_ms as number,
+  };
+}
+
+/** The schedule's document, with its mutable columns winning. */
+function scheduleFromRow(r: Row): AllowanceSchedule {
+  return {
+    ...(r.data as AllowanceSchedule),
+    endsAtMs: r.ends_at_ms as number | null,
+    nextCycleIndex: r.next_cycle_index as number,
+    nextCycleStartMs: r.next_cycle_start_ms as number,
+  };
+}
+
+function memberUsageFromRow(r: Row): MemberCapUsage {
+  return {
+    accountId: r.account_id as string,
+    memberId: r.member_id as string,
+    cycleIndex: r.cycle_index as number,
+    used: r.used as number,
+    held: r.held as number,
+  };
+}
+
+function ledgerFromRow(r: Row): LedgerEntry {
+  return {
+    id: r.id as string,
+    accountId: r.account_id as string,
+    op: r.op as LedgerEntry['op'],
+    debit: r.debit as string,
+    credit: r.credit as string,
+    unit: r.unit as LedgerEntry['unit'],
+    currency: r.currency as string | null,
+    amount: r.amount as number,
+    requestId: r.request_id as string | null,
+    atMs: r.at_ms as number,
+  };
+}
+
+function ledgerValues(e: LedgerEntry): string {
+  return `(${[
+    str(e.accountId),
+    str(e.id),
+    str(e.op),
+    str(e.debit),
+    str(e.credit),
+    str(e.unit),
+    strOrNull(e.currency),
+    int(e.amount),
+    strOrNull(e.requestId),
+    int(e.atMs),
+  ].join(', ')})`;
+}
+
+const LEDGER_INSERT = 'INSERT INTO charging_ledger (account_id, id, op, debit, credit, unit, currency, amount, request_id, at_ms) VALUES ';
+
+function eventFromRow(r: Row): StoredChargingEvent {
+  return {
+    id: r.id as string,
+    accountId: r.account_id as string,
+    type: r.type as StoredChargingEvent['type'],
+    subjectId: r.subject_id as string,
+    data: r.data as StoredChargingEvent['data'],
+    atMs: r.at_ms as number,
+    deliveryState: r.delivery_state as StoredChargingEvent['deliveryState'],
+    attempts: r.attempts as number,
+    nextAttemptAtMs: r.next_attempt_at_ms as number | null,
+    deliveredAtMs: r.delivered_at_ms as number | null,
+  };
+}
+
+/** The UTC day of a time, as a date literal. */
+function utcDay(ms: number): string {
+  return str(new Date(ms).toISOString().slice(0, 10));
+}
+
+/** The view's statements after BEGIN and the lock, each with the name of the part of the view it reads. */
+function viewQuery(scope: AccountScope): { text: string; parts: string[] } {
+  const rid = scope.reservationId;
+  const res = rid === undefined ? null : str(rid);
+  const acct =
+    scope.accountId !== null ? str(scope.accountId) : res !== null ? `COALESCE((SELECT account_id FROM charging_reservations WHERE id = ${res}), '')` : `''`;
+  const now = int(scope.nowMs);
+  const parts: string[] = ['begin', 'lock'];
+  const stmts: string[] = ['BEGIN', `SELECT pg_advisory_xact_lock(hashtextextended(${acct}, 0)), ${acct} AS account_id`];
+  if (res !== null) {
+    parts.push('reservation');
+    stmts.push(`SELECT data, state FROM charging_reservations WHERE id = ${res}`);
+  }
+  const extra: string[] = [
+    `(b.schedule_id, b.cycle_index) IN (SELECT s.id, s.next_cycle_index - 1 FROM charging_schedules s WHERE s.account_id = ${acct} AND s.next_cycle_start_ms <= ${now} AND (s.ends_at_ms IS NULL OR s.next_cycle_start_ms < s.ends_at_ms))`,
+  ];
+  if (res !== null) extra.push(`b.id IN (SELECT jsonb_array_elements(r.data->'allocations')->>'bucketId' FROM charging_reservations r WHERE r.id = ${res})`);
+  if (scope.includeExpiredLeftovers === true) extra.push('b.held > 0 OR b.amount - b.consumed - b.held - b.forfeited > 0');
+  parts.push('buckets');
+  stmts.push(
+    `SELECT * FROM charging_buckets b WHERE b.account_id = ${acct} AND (b.expires_at_ms IS NULL OR b.expires_at_ms > ${now} OR ${extra.map((e) => `(${e})`).join(' OR ')}) ORDER BY b.created_at_ms, b.id`,
+  );
+  parts.push('schedules');
+  stmts.push(`SELECT * FROM charging_schedules WHERE account_id = ${acct} AND (ends_at_ms IS NULL OR next_cycle_start_ms < ends_at_ms) ORDER BY id`);
+  parts.push('policy');
+  stmts.push(`SELECT data FROM charging_policies WHERE account_id = ${acct}`);
+  const member =
+    scope.memberId !== undefined && scope.memberId !== null
+      ? str(scope.memberId)
+      : res !== null
+        ? `(SELECT member_id FROM charging_reservations WHERE id = ${res})`
+        : null;
+  if (member !== null) {
+    parts.push('memberCap', 'memberUsage');
+    stmts.push(`SELECT data FROM charging_member_caps WHERE account_id = ${acct} AND member_id = ${member}`);
+    const capCycle = res === null ? 'NULL' : `(SELECT (data->>'capCycleIndex')::int FROM charging_reservations WHERE id = ${res})`;
+    stmts.push(
+      `(SELECT * FROM charging_member_usage WHERE account_id = ${acct} AND member_id = ${member} ORDER BY cycle_index DESC LIMIT 2) UNION SELECT * FROM charging_member_usage WHERE account_id = ${acct} AND member_id = ${member} AND cycle_index = ${capCycle}`,
+    );
+  }
+  if (scope.requestId !== undefined) {
+    const rq = str(scope.requestId);
+    parts.push('usage');
+    stmts.push(
+      `SELECT data FROM charging_usage_records WHERE request_id = ${rq} AND settled_at_ms = (SELECT settled_at_ms FROM charging_usage_ids WHERE request_id = ${rq})`,
+    );
+  }
+  return { text: stmts.join(';\n'), parts };
+}
+
+function sumDeltas(deltas: BucketDelta[]): Map<string, Required<Omit<BucketDelta, 'bucketId'>>> {
+  const out = new Map<string, Required<Omit<BucketDelta, 'bucketId'>>>();
+  for (const d of deltas) {
+    const cur = out.get(d.bucketId) ?? { amount: 0, consumed: 0, held: 0, forfeited: 0, floor: 0 };
+    cur.amount += d.amount ?? 0;
+    cur.consumed += d.consumed ?? 0;
+    cur.held += d.held ?? 0;
+    cur.forfeited += d.forfeited ?? 0;
+    cur.floor += d.floor ?? 0;
+    out.set(d.bucketId, cur);
+  }
+  return out;
+}
+
+/** The mutation as statements; the database's constraints and tg_check are the backstops. */
+export function mutationStatements(accountId: string, m: AccountMutation): string[] {
+  const a = str(accountId);
+  const out: string[] = [];
+  if (m.bucketsCreate.length > 0) {
+    for (const b of m.bucketsCreate) assert(b.accountId === accountId, `bucket ${b.id}: not in account ${accountId}`);
+    out.push(`INSERT INTO charging_buckets (${BUCKET_COLS}) VALUES ${m.bucketsCreate.map(bucketValues).join(', ')}`);
+  }
+  if (m.bucketDeltas.length > 0) {
+    const sums = sumDeltas(m.bucketDeltas);
+    const rows = [...sums].map(
+      ([id, d]) =>
+        `(${str(id)}::text, ${int(d.amount)}::bigint, ${int(d.consumed)}::bigint, ${int(d.held)}::bigint, ${int(d.forfeited)}::bigint, ${int(d.floor)}::bigint)`,
+    );
+    out.push(
+      `WITH d(id, amount, consumed, held, forfeited, floor) AS (VALUES ${rows.join(', ')}), ` +
+        `u AS (UPDATE charging_buckets b SET amount = b.amount + d.amount, consumed = b.consumed + d.consumed, held = b.held + d.held, ` +
+        `forfeited = b.forfeited + d.forfeited, floor = b.floor + d.floor FROM d WHERE b.id = d.id AND b.account_id = ${a} RETURNING b.id) ` +
+        `SELECT tg_check((SELECT count(*) FROM u) = ${sums.size}, ${str(`a bucket delta names a bucket outside account ${accountId}`)})`,
+    );
+  }
+  if (m.schedulesUpdate.length > 0) {
+    const rows = m.schedulesUpdate.map((u) => `(${str(u.scheduleId)}::text, ${int(u.nextCycleIndex)}::int, ${int(u.nextCycleStartMs)}::bigint)`);
+    out.push(
+      `WITH d(id, idx, start) AS (VALUES ${rows.join(', ')}), u AS (UPDATE charging_schedules s SET next_cycle_index = d.idx, next_cycle_start_ms = d.start ` +
+        `FROM d WHERE s.id = d.id AND s.account_id = ${a} RETURNING s.id) SELECT tg_check((SELECT count(*) FROM u) = ${rows.length}, ${str('a schedule update names a missing schedule')})`,
+    );
+  }
+  const r = m.reservationUpsert;
+  if (r !== null) {
+    assert(r.accountId === accountId, `reservation ${r.id} belongs to another account`);
+    out.push(
+      `WITH u AS (INSERT INTO charging_reservations AS t (id, request_id, account_id, member_id, state, valid_until_ms, data) VALUES (${str(r.id)}, ${str(r.requestId)}, ${a}, ` +
+        `${strOrNull(r.memberId)}, ${str(r.state)}, ${int(r.validUntilMs)}, ${json(r)}) ON CONFLICT (id) DO UPDATE SET member_id = EXCLUDED.member_id, state = EXCLUDED.state, ` +
+        `valid_until_ms = EXCLUDED.valid_until_ms, data = EXCLUDED.data WHERE t.account_id = EXCLUDED.account_id RETURNING 1) ` +
+        `SELECT tg_check((SELECT count(*) FROM u) = 1, ${str(`reservation ${r.id} belongs to another account`)})`,
+    );
+  }
+  if (m.memberUsageDeltas.length > 0) {
+    const sums = new Map<string, { memberId: string; cycleIndex: number; used: number; held: number }>();
+    for (const d of m.memberUsageDeltas) {
+      const key = `${d.memberId}\u0000${d.cycleIndex}`;
+      const cur = sums.get(key) ?? { memberId: d.memberId, cycleIndex: d.cycleIndex, used: 0, held: 0 };
+      cur.used += d.used;
+      cur.held += d.held;
+      sums.set(key, cur);
+    }
+    const rows = [...sums.values()].map((d) => `(${str(d.memberId)}::text, ${int(d.cycleIndex)}::int, ${int(d.used)}::bigint, ${int(d.held)}::bigint)`);
+    // Update the rows that exist, insert the others (a negative delta on a missing row then fails its CHECK). Not
+    // INSERT ... ON CONFLICT: PostgreSQL checks the proposed row (with the bare delta) before finding the conflict.
+    out.push(
+      `WITH d(member_id, cycle_index, used, held) AS (VALUES ${rows.join(', ')}), ` +
+        'up AS (UPDATE charging_member_usage t SET used = t.used + d.used, held = t.held + d.held FROM d ' +
+        `WHERE t.account_id = ${a} AND t.member_id = d.member_id AND t.cycle_index = d.cycle_index RETURNING t.member_id, t.cycle_index) ` +
+        `INSERT INTO charging_member_usage (account_id, member_id, cycle_index, used, held) SELECT ${a}, d.member_id, d.cycle_index, d.used, d.held FROM d ` +
+        'WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.member_id = d.member_id AND up.cycle_index = d.cycle_index)',
+    );
+  }
+  const u = m.usageRecord;
+  if (u !== null) out.push(...usageStatements(u));
+  if (m.ledger.length > 0) out.push(LEDGER_INSERT + m.ledger.map(ledgerValues).join(', '));
+  if (m.events.length > 0) {
+    const rows = m.events.map(
+      (e) => `(${str(e.id)}, ${str(e.accountId)}, ${str(e.type)}, ${str(e.subjectId)}, ${json(e.data)}, ${int(e.atMs)}, 'pending', 0, ${int(e.atMs)}, NULL)`,
+    );
+    out.push(
+      `INSERT INTO charging_events (id, account_id, type, subject_id, data, at_ms, delivery_state, attempts, next_attempt_at_ms, delivered_at_ms) VALUES ${rows.join(', ')}`,
+    );
+  }
+  if (m.policyUpsert !== null) {
+    out.push(
+      `INSERT INTO charging_policies (account_id, data) VALUES (${a}, ${json(m.policyUpsert)}) ON CONFLICT (account_id) DO UPDATE SET data = EXCLUDED.data`,
+    );
+  }
+  const cap = m.memberCapUpsert;
+  if (cap !== null) {
+    out.push(
+      `INSERT INTO charging_member_caps (account_id, member_id, data) VALUES (${a}, ${str(cap.memberId)}, ${json(cap)}) ON CONFLICT (account_id, member_id) DO UPDATE SET data = EXCLUDED.data`,
+    );
+  }
+  return out;
+}
+
+/** A usage record: its id row (one record per request id), the record in its month's partition, the day's rollup. */
+function usageStatements(u: UsageRecord): string[] {
+  const settled = int(u.settledAtMs);
+  const costMinor = u.costMinor ?? 0;
+  return [
+    `INSERT INTO charging_usage_ids (request_id, settled_at_ms) VALUES (${str(u.requestId)}, ${settled})`,
+    'INSERT INTO charging_usage_records (request_id, account_id, member_id, key_id, model, provider, status, tokens_input, tokens_output, cost_coins, cost_minor, leak_coins, ' +
+      `started_at_ms, settled_at_ms, data) VALUES (${str(u.requestId)}, ${str(u.accountId)}, ${strOrNull(u.memberId)}, ${str(u.keyId)}, ${str(u.model)}, ${str(u.provider)}, ` +
+      `${str(u.status)}, ${int(u.usage.tokensInput)}, ${int(u.usage.tokensOutput)}, ${int(u.costCoins)}, ${intOrNull(u.costMinor)}, ${int(u.leakCoins)}, ${int(u.startedAtMs)}, ` +
+      `${settled}, ${json(u)})`,
+    'INSERT INTO charging_usage_daily AS t (account_id, day, model, requests, tokens_input, tokens_output, cost_coins, cost_minor, leak_coins) VALUES ' +
+      `(${str(u.accountId)}, ${utcDay(u.settledAtMs)}, ${str(u.model)}, 1, ${int(u.usage.tokensInput)}, ${int(u.usage.tokensOutput)}, ${int(u.costCoins)}, ${int(costMinor)}, ${int(u.leakCoins)}) ` +
+      'ON CONFLICT (account_id, day, model) DO UPDATE SET requests = t.requests + 1, tokens_input = t.tokens_input + EXCLUDED.tokens_input, ' +
+      'tokens_output = t.tokens_output + EXCLUDED.tokens_output, cost_coins = t.cost_coins + EXCLUDED.cost_coins, cost_minor = t.cost_minor + EXCLUDED.cost_minor, ' +
+      'leak_coins = t.leak_coins + EXCLUDED.leak_coins',
+  ];
+}
+
+/** One row of the daily rollup. */
+export interface UsageDay {
+  accountId: string;
+  /** YYYY-MM-DD (UTC). */
+  day: string;
+  model: string;
+  requests: number;
+  tokensInput: number;
+  tokensOutput: number;
+  costCoins: number;
+  costMinor: number;
+  leakCoins: number;
+}
+
+export class PgChargingStore implements ChargingStore {
+  readonly #db: PgDb;
+  /** Round trips to the server made by runAccountOp (the hot path), and the operations they served. */
+  readonly stats = { ops: 0, roundTrips: 0 };
+
+  constructor(db: PgDb) {
+    this.#db = db;
+  }
+
+  async runAccountOp<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> {
+    const c = await this.#db.pool.connect();
+    let broken: Error | undefined;
+    this.stats.ops++;
+    try {
+      const q = viewQuery(scope);
+      this.stats.roundTrips++;
+      const results = (await c.query(q.text)) as unknown as pg.QueryResult[];
+      const view = this.#view(scope, q.parts, results);
+      const decision = decide(view);
+      const stmts = decision.mutation === null ? [] : mutationStatements(view.accountId, decision.mutation);
+      stmts.push('COMMIT');
+      this.stats.roundTrips++;
+      await c.query(stmts.join(';\n'));
+      return decision.result;
+    } catch (error) {
+      this.stats.roundTrips++;
+      await c.query('ROLLBACK').catch((e: unknown) => {
+        broken = e instanceof Error ? e : new Error(String(e));
+      });
+      throw error;
+    } finally {
+      c.release(broken);
+    }
+  }
+
+  #view(scope: AccountScope, parts: string[], results: pg.QueryResult[]): AccountView {
+    const rows = (name: string): Row[] => {
+      const i = parts.indexOf(name);
+      return i < 0 ? [] : (results[i]?.rows ?? []);
+    };
+    const accountId = rows('lock')[0]?.account_id as string;
+    const reservation = (rows('reservation')[0]?.data as Reservation | undefined) ?? null;
+    if (reservation !== null) reservation.state = rows('reservation')[0]?.state as Reservation['state'];
+    const memberUsage = rows('memberUsage')
+      .map(memberUsageFromRow)
+      .sort((x, y) => y.cycleIndex - x.cycleIndex);
+    return {
+      accountId,
+      nowMs: scope.nowMs,
+      policy: (rows('policy')[0]?.data as AccountPolicy | undefined) ?? null,
+      buckets: rows('buckets').map(bucketFromRow),
+      schedules: rows('schedules').map(scheduleFromRow),
+      memberCap: (rows('memberCap')[0]?.data as MemberCap | undefined) ?? null,
+      memberUsage,
+      reservation,
+      usageRecord: (rows('usage')[0]?.data as UsageRecord | undefined) ?? null,
+    };
+  }
+
+  /** A management write: one transaction holding the account's lock (so it serializes with the hot path). */
+  #locked<T>(accountId: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.#db.tx(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [accountId]);
+      return fn(c);
+    });
+  }
+
+  async createBucket(bucket: Bucket, ledger: LedgerEntry[]): Promise<{ bucket: Bucket; created: boolean }> {
+    return this.#locked(bucket.accountId, async (c) => {
+      const existing = await c.query('SELECT * FROM charging_buckets WHERE account_id = $1 AND source_ref = $2', [bucket.accountId, bucket.sourceRef]);
+      if (existing.rows[0] !== undefined) return { bucket: bucketFromRow(existing.rows[0]), created: false };
+      const stmts = [`INSERT INTO charging_buckets (${BUCKET_COLS}) VALUES ${bucketValues(bucket)}`];
+      if (ledger.length > 0) stmts.push(LEDGER_INSERT + ledger.map(ledgerValues).join(', '));
+      await c.query(stmts.join(';\n'));
+      return { bucket: structuredClone(bucket), created: true };
+    });
+  }
+
+  async topUpWallet(i: {
+    accountId: string;
+    currency: string;
+    amountMinor: number;
+    sourceRef: string;
+    atMs: number;
+    walletIfNew: Bucket;
+  }): Promise<{ bucket: Bucket; applied: boolean }> {
+    return this.#locked(i.accountId, async (c) => {
+      const seen = await c.query(
+        'SELECT b.* FROM charging_topups t JOIN charging_buckets b ON b.id = t.bucket_id WHERE t.account_id = $1 AND t.source_ref = $2',
+        [i.accountId, i.sourceRef],
+      );
+      if (seen.rows[0] !== undefined) return { bucket: bucketFromRow(seen.rows[0]), applied: false };
+      const found = await c.query('SELECT id FROM charging_buckets WHERE account_id = $1 AND source_ref = $2', [i.accountId, i.walletIfNew.sourceRef]);
+      const walletId = (found.rows[0]?.id as string | undefined) ?? i.walletIfNew.id;
+      const stmts: string[] = [];
+      if (found.rows[0] === undefined) stmts.push(`INSERT INTO charging_buckets (${BUCKET_COLS}) VALUES ${bucketValues(i.walletIfNew)}`);
+      stmts.push(`UPDATE charging_buckets SET amount = amount + ${int(i.amountMinor)} WHERE id = ${str(walletId)} AND account_id = ${str(i.accountId)}`);
+      stmts.push(
+        LEDGER_INSERT +
+          ledgerValues({
+            id: `topup:${i.sourceRef}:${walletId}`,
+            accountId: i.accountId,
+            op: 'topup',
+            debit: 'house:issuance:wallet',
+            credit: `bucket:${walletId}`,
+            unit: 'money',
+            currency: i.currency,
+            amount: i.amountMinor,
+            requestId: null,
+            atMs: i.atMs,
+          }),
+      );
+      stmts.push(
+        `INSERT INTO charging_topups (account_id, source_ref, bucket_id, amount, at_ms) VALUES (${str(i.accountId)}, ${str(i.sourceRef)}, ${str(walletId)}, ${int(i.amountMinor)}, ${int(i.atMs)})`,
+      );
+      stmts.push(`SELECT * FROM charging_buckets WHERE id = ${str(walletId)}`);
+      const results = (await c.query(stmts.join(';\n'))) as unknown as pg.QueryResult[];
+      return { bucket: bucketFromRow(results[results.length - 1]!.rows[0]!), applied: true };
+    });
+  }
+
+  async createSchedule(s: AllowanceSchedule): Promise<{ schedule: AllowanceSchedule; created: boolean }> {
+    const ins = await this.#db.query(
+      `INSERT INTO charging_schedules (id, account_id, data, ends_at_ms, next_cycle_index, next_cycle_start_ms, source_ref) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (account_id, source_ref) DO NOTHING RETURNING id`,
+      [s.id, s.accountId, JSON.stringify(s), s.endsAtMs, s.nextCycleIndex, s.nextCycleStartMs, s.sourceRef],
+    );
+    if (ins.rowCount === 1) return { schedule: structuredClone(s), created: true };
+    const existing = await this.#db.query('SELECT * FROM charging_schedules WHERE account_id = $1 AND source_ref = $2', [s.accountId, s.sourceRef]);
+    return { schedule: scheduleFromRow(existing.rows[0]!), created: false };
+  }
+
+  async endSchedule(scheduleId: string, endsAtMs: number): Promise<AllowanceSchedule | null> {
+    const r = await this.#db.query('UPDATE charging_schedules SET ends_at_ms = LEAST(COALESCE(ends_at_ms, $2), $2) WHERE id = $1 RETURNING *', [
+      scheduleId,
+      endsAtMs,
+    ]);
+    return r.rows[0] === undefined ? null : scheduleFromRow(r.rows[0]);
+  }
+
+  async listBuckets(accountId: string): Promise<Bucket[]> {
+    const r = await this.#db.query('SELECT * FROM charging_buckets WHERE account_id = $1 ORDER BY created_at_ms, id', [accountId]);
+    return r.rows.map(bucketFromRow);
+  }
+
+  async listUsage(accountId: string, fromMs: number, toMs: number): Promise<UsageRecord[]> {
+    const r = await this.#db.query(
+      'SELECT data FROM charging_usage_records WHERE account_id = $1 AND settled_at_ms >= $2 AND settled_at_ms < $3 ORDER BY settled_at_ms, request_id',
+      [accountId, fromMs, toMs],
+    );
+    return r.rows.map((x) => x.data as UsageRecord);
+  }
+
+  /** The daily rollup of an account's usage, days in [fromDay, toDay] (YYYY-MM-DD, UTC), by day then model. */
+  async listUsageDays(accountId: string, fromDay: string, toDay: string): Promise<UsageDay[]> {
+    const r = await this.#db.query(
+      `SELECT account_id, to_char(day, 'YYYY-MM-DD') AS day, model, requests, tokens_input, tokens_output, cost_coins, cost_minor, leak_coins
+       FROM charging_usage_daily WHERE account_id = $1 AND day BETWEEN $2::date AND $3::date ORDER BY day, model`,
+      [accountId, fromDay, toDay],
+    );
+    return r.rows.map((x) => ({
+      accountId: x.account_id as string,
+      day: x.day as string,
+      model: x.model as string,
+      requests: x.requests as number,
+      tokensInput: x.tokens_input as number,
+      tokensOutput: x.tokens_output as number,
+      costCoins: x.cost_coins as number,
+      costMinor: x.cost_minor as number,
+      leakCoins: x.leak_coins as number,
+    }));
+  }
+
+  async getUsageRecord(requestId: string): Promise<UsageRecord | null> {
+    const r = await this.#db.query(
+      'SELECT data FROM charging_usage_records WHERE request_id = $1 AND settled_at_ms = (SELECT settled_at_ms FROM charging_usage_ids WHERE request_id = $1)',
+      [requestId],
+    );
+    return (r.rows[0]?.data as UsageRecord | undefined) ?? null;
+  }
+
+  async getReservation(reservationId: string): Promise<Reservation | null> {
+    const r = await this.#db.query('SELECT data, state FROM charging_reservations WHERE id = $1', [reservationId]);
+    const row = r.rows[0];
+    return row === undefined ? null : { ...(row.data as Reservation), state: row.state as Reservation['state'] };
+  }
+
+  async listOpenReservations(accountId: string): Promise<Reservation[]> {
+    const r = await this.#db.query("SELECT data FROM charging_reservations WHERE account_id = $1 AND state = 'open' ORDER BY id", [accountId]);
+    return r.rows.map((x) => x.data as Reservation);
+  }
+
+  async listLedger(accountId: string): Promise<LedgerEntry[]> {
+    const r = await this.#db.query('SELECT * FROM charging_ledger WHERE account_id = $1 ORDER BY at_ms, id', [accountId]);
+    return r.rows.map(ledgerFromRow);
+  }
+
+  async listEvents(accountId: string, afterId: string | null, limit: number): Promise<StoredChargingEvent[]> {
+    const r =
+      afterId === null
+        ? await this.#db.query('SELECT * FROM charging_events WHERE account_id = $1 ORDER BY seq LIMIT $2', [accountId, limit])
+        : await this.#db.query(
+            'SELECT * FROM charging_events WHERE account_id = $1 AND seq > (SELECT seq FROM charging_events WHERE id = $2 AND account_id = $1) ORDER BY seq LIMIT $3',
+            [accountId, afterId, limit],
+          );
+    return r.rows.map(eventFromRow);
+  }
+
+  async findExpiredReservations(beforeMs: number, limit: number): Promise<{ reservationId: string; accountId: string }[]> {
+    const r = await this.#db.query(
+      "SELECT id, account_id FROM charging_reservations WHERE state = 'open' AND valid_until_ms < $1 ORDER BY valid_until_ms, id LIMIT $2",
+      [beforeMs, limit],
+    );
+    return r.rows.map((x) => ({ reservationId: x.id as string, accountId: x.account_id as string }));
+  }
+
+  async findAccountsWithExpiredLeftovers(fromMs: number, toMs: number, limit: number): Promise<string[]> {
+    const r = await this.#db.query(
+      `SELECT DISTINCT account_id FROM charging_buckets WHERE expires_at_ms > $1 AND expires_at_ms <= $2 AND amount - consumed - held - forfeited > 0
+       ORDER BY account_id LIMIT $3`,
+      [fromMs, toMs, limit],
+    );
+    return r.rows.map((x) => x.account_id as string);
+  }
+
+  async findAccountsWithDueSchedules(nowMs: number, limit: number): Promise<string[]> {
+    const r = await this.#db.query(
+      `SELECT DISTINCT account_id FROM charging_schedules WHERE next_cycle_start_ms <= $1 AND (ends_at_ms IS NULL OR next_cycle_start_ms < ends_at_ms)
+       ORDER BY account_id LIMIT $2`,
+      [nowMs, limit],
+    );
+    return r.rows.map((x) => x.account_id as string);
+  }
+
+  async claimPendingEvents(nowMs: number, limit: number, leaseMs: number): Promise<StoredChargingEvent[]> {
+    // SKIP LOCKED: two nodes' deliverers claim disjoint events.
+    const r = await this.#db.query(
+      `UPDATE charging_events SET next_attempt_at_ms = $2 WHERE seq IN (
+         SELECT seq FROM charging_events WHERE delivery_state = 'pending' AND next_attempt_at_ms <= $1 ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED
+       ) RETURNING *`,
+      [nowMs, nowMs + leaseMs, limit],
+    );
+    return r.rows.sort((x, y) => (x.seq as number) - (y.seq as number)).map(eventFromRow);
+  }
+
+  async markEventDelivered(eventId: string, atMs: number): Promise<void> {
+    await this.#db.query("UPDATE charging_events SET delivery_state = 'delivered', delivered_at_ms = $2, next_attempt_at_ms = NULL WHERE id = $1", [
+      eventId,
+      atMs,
+    ]);
+  }
+
+  async markEventAttemptFailed(eventId: string, attempts: number, nextAttemptAtMs: number | null): Promise<void> {
+    await this.#db.query(
+      `UPDATE charging_events SET attempts = $2, next_attempt_at_ms = $3, delivery_state = CASE WHEN $3::bigint IS NULL THEN 'failed' ELSE delivery_state END
+       WHERE id = $1 AND delivery_state = 'pending'`,
+      [eventId, attempts, nextAttemptAtMs],
+    );
+  }
+}
+
+export function openPostgresChargingStore(db: PgDb): PgChargingStore {
+  return new PgChargingStore(db);
+}

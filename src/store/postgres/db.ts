@@ -1,0 +1,113 @@
+/**
+ * The PostgreSQL connection: one `pg` Pool per engine, every connection with the engine's schema as its
+ * search_path and a statement timeout, int8 read back as JavaScript numbers (every amount and time the stores
+ * write is a safe integer). `connectPostgres` checks the server answers before anything else starts, and says
+ * which database it could not reach (the password is never printed).
+ */
+import pg from 'pg';
+
+export interface PgOptions {
+  /** Schema holding TokenGrid's tables (default `public`); tests use their own `tg_test_<random>`. */
+  schema?: string;
+  /** Connections in the pool (default 10). */
+  max?: number;
+  /** Server-side limit per statement (default 5000 ms). */
+  statementTimeoutMs?: number;
+  /** Time to open a connection (default 5000 ms). */
+  connectTimeoutMs?: number;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const INT8_OID = 20;
+
+/** The URL with its password replaced by `***`, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(an unparsable database URL)';
+  }
+}
+
+function int8(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new Error(`PostgreSQL returned ${value}, beyond JavaScript's safe integers`);
+  return n;
+}
+
+export class PgDb {
+  readonly pool: pg.Pool;
+  readonly schema: string;
+  /** The URL with the password redacted. */
+  readonly where: string;
+  #closed = false;
+
+  constructor(url: string, o: PgOptions = {}) {
+    const schema = o.schema ?? 'public';
+    if (!SCHEMA_NAME.test(schema)) throw new Error(`bad PostgreSQL schema name ${JSON.stringify(schema)} (lower-case letters, digits, _)`);
+    this.schema = schema;
+    this.where = redactUrl(url);
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: o.max ?? 10,
+      connectionTimeoutMillis: o.connectTimeoutMs ?? 5000,
+      statement_timeout: o.statementTimeoutMs ?? 5000,
+      idle_in_transaction_session_timeout: Math.max(10_000, (o.statementTimeoutMs ?? 5000) * 4),
+      options: `-c search_path=${schema}`,
+      application_name: 'tokengrid',
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID ? int8 : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+      },
+    });
+    // An idle connection that dies (server restart) must not crash the process; the next query reconnects.
+    this.pool.on('error', () => {});
+  }
+
+  query<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.pool.query<R>(text, params);
+  }
+
+  /** Runs `fn` in one transaction on one pooled connection (ROLLBACK on a throw). */
+  async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (error) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      c.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.pool.end();
+  }
+}
+
+/**
+ * Opens the pool and checks the server answers (creating the schema when it is not `public` and missing).
+ * Unreachable: one clear error naming the database (password redacted) and the driver's reason.
+ */
+export async function connectPostgres(url: string, o: PgOptions = {}): Promise<PgDb> {
+  const db = new PgDb(url, o);
+  try {
+    if (db.schema !== 'public') await db.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
+    else await db.query('SELECT 1');
+  } catch (error) {
+    await db.close().catch(() => {});
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(
+      `Cannot reach the PostgreSQL database ${db.where}: ${reason}. Check TOKENGRID_DATABASE_URL (or storage.databaseUrl in the config file), that the server runs and accepts this user.`,
+    );
+  }
+  return db;
+}
