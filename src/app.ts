@@ -2,16 +2,25 @@
  * The composition root: builds stores, clock, ids, the undici Agent, adapters, engines and the HTTP shell,
  * and wires them. No logic lives here; nothing else constructs an implementation.
  */
-import { appendFileSync, chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
 import { Counter } from 'prom-client';
-import { createIdGenerator, mulDiv, cryptoRandom, systemClock, type Clock, type Random } from './core/index.ts';
+import {
+  createIdGenerator,
+  mulDiv,
+  cryptoRandom,
+  systemClock,
+  MemoryChangeFeed,
+  type ChangeFeed,
+  type ChangeTopic,
+  type Clock,
+  type Random,
+} from './core/index.ts';
 import type { AccountDeps, KeyLimits } from './accounts/index.ts';
 import type { ModelCatalog, ModelMap } from './catalog/index.ts';
 import { createBillingService, fileExportChannel, webhookChannel } from './billing/index.ts';
-import { openSqliteBillingStore } from './store/sqlite/billing-store.ts';
 import {
   createChargingEngine,
   defaultChargingConfig,
@@ -29,11 +38,8 @@ import { createGeminiAdapter } from './providers/gemini/index.ts';
 import { createOpenAICompatibleAdapter } from './providers/openai-compatible/index.ts';
 import type { ProviderConfig } from './providers/index.ts';
 import { estimateTextTokens } from './wire/index.ts';
-import { lockDataDir, openSqlite, type SqliteDb } from './store/sqlite/db.ts';
-import { WalFlusher } from './store/sqlite/wal-flusher.ts';
-import { openSqliteAccountStore } from './store/sqlite/accounts-store.ts';
-import { openSqliteChargingStore } from './store/sqlite/charging-store.ts';
-import { openSqliteResponseStore } from './store/sqlite/response-store.ts';
+import type { SqliteDb } from './store/sqlite/db.ts';
+import { openEngines } from './app/engines.ts';
 import { DEFAULT_RESPONSE_TTL_MS } from './api/openai/responses.ts';
 import { createWebhookDeliverer, type WebhookDeliverer } from './notifications/index.ts';
 import { createLogger, createTelemetry, type Logger, type Telemetry } from './telemetry/index.ts';
@@ -58,10 +64,10 @@ import { AuditLog } from './audit/index.ts';
 import { openRootAdminKeys } from './app/admin-keys.ts';
 import { bootstrapDemoAccount } from './app/bootstrap.ts';
 import { openOffersFile } from './app/offers-file.ts';
+import { openRedisServices } from './app/redis.ts';
 import { signingSecret } from './app/signing-secrets.ts';
 import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.ts';
 import { compileRules, type ModerationPort } from './guardrails/index.ts';
-import { openSqliteAuditStore } from './store/sqlite/audit-store.ts';
 
 export interface AppOptions {
   configPath?: string;
@@ -85,6 +91,11 @@ export interface AppOptions {
   sweepIntervalMs?: number;
   /** The security pack's external moderation service (default none): a flagged input is refused with content_blocked. */
   moderation?: ModerationPort;
+  /**
+   * How changes reach the other nodes when Redis is not configured (e.g. PostgreSQL LISTEN/NOTIFY); with
+   * TOKENGRID_REDIS_URL the Redis pub/sub feed is used; with neither, an in-process one (one node).
+   */
+  changeFeed?: ChangeFeed;
 }
 
 export { ADMIN_KEY_MIN_LENGTH } from './config/index.ts';
@@ -97,7 +108,8 @@ export interface FirstStart {
 
 export interface App {
   config: RuntimeConfig;
-  db: SqliteDb;
+  /** The SQLite database (SQLite engine only; undefined on PostgreSQL). */
+  db: SqliteDb | undefined;
   clock: Clock;
   accounts: AccountDeps;
   charging: ChargingService;
@@ -158,20 +170,18 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? cryptoRandom;
   const ids = createIdGenerator(clock, random);
-  const releaseDataDir = lockDataDir(config.dataDir);
-  // Secrets live here (admin key, demo key, the database): the folder is 0700 and its files 0600.
-  chmodSync(config.dataDir, 0o700);
-  const dbPath = join(config.dataDir, 'tokengrid.db');
-  // Created 0600 before SQLite opens it: SQLite gives its -wal and -journal files the database file's mode.
-  if (!existsSync(dbPath)) closeSync(openSync(dbPath, 'a', 0o600));
-  for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, join(config.dataDir, 'tokengrid.lock')]) if (existsSync(f)) chmodSync(f, 0o600);
-  const db = openSqlite(dbPath, { exclusive: true });
-  // Keeps checkpoints off the event loop's critical path (see wal-flusher.ts).
-  const walFlusher = new WalFlusher(`${dbPath}-wal`, {
-    onError: (err) => logger.warn({ err }, 'background WAL flush failed; checkpoints will flush on the event loop'),
+  // Many nodes (issue 15): this process's id, the origin of the changes it announces.
+  const nodeId = `node_${random.bytes(6).toString('hex')}`;
+  // SQLite in the data folder, or PostgreSQL when a database URL is set (src/app/engines.ts).
+  const engines = await openEngines({
+    databaseUrl: settings.databaseUrl ?? config.file.storage?.databaseUrl,
+    dataDir: config.dataDir,
+    clock,
+    nodeId,
+    log: (level, obj, msg) => logger[level](obj, msg),
   });
-  const accountStore = openSqliteAccountStore(db);
-  const chargingStore = openSqliteChargingStore(db, { afterCommit: () => walFlusher.kick() });
+  const accountStore = engines.accounts;
+  const chargingStore = engines.charging;
 
   let emulator: Emulator | undefined;
   let emulatorBase = opts.emulatorUrl;
@@ -244,9 +254,39 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     planFeatures = nextFeatures;
     await refreshKeys();
   };
-  const accounts: AccountDeps = { store: accountStore, clock, ids, random, onKeysChanged: refreshKeys };
+  // Many nodes (issue 15 item 2): limits shared on Redis when TOKENGRID_REDIS_URL is set, and a change feed so a key
+  // revoked or a plan changed on one node is applied by every node within a second (ARCHITECTURE.md "Many nodes").
+  const redisUrl = settings.redisUrl ?? config.file.storage?.redisUrl;
+  const redis =
+    redisUrl === undefined
+      ? undefined
+      : await openRedisServices({
+          url: redisUrl,
+          prefix: settings.redisPrefix,
+          nodeId,
+          clock,
+          onFallback: (err) => {
+            redisFallbacks.inc();
+            logger.warn({ err }, 'Redis failed: rate limits fall back to this node for a moment');
+          },
+          log: (level, obj, msg) => logger[level](obj, msg),
+        });
+  const changeFeed: ChangeFeed = redis?.shared === true ? redis.changeFeed : (opts.changeFeed ?? engines.changeFeed ?? new MemoryChangeFeed(nodeId));
+  const announce = (topic: ChangeTopic, id?: string): void => {
+    changeFeed.publish(topic, id).catch((e: unknown) => logger.warn({ err: e, topic }, 'change feed: publish failed (other nodes catch up on their timers)'));
+  };
+  const announceKeys = async (): Promise<void> => {
+    await refreshKeys();
+    announce('keys');
+  };
+  const accounts: AccountDeps = { store: accountStore, clock, ids, random, onKeysChanged: announceKeys };
 
   const telemetry = createTelemetry();
+  const redisFallbacks = new Counter({
+    name: 'tokengrid_redis_fallbacks_total',
+    help: 'Redis failures that sent rate limiting to the per-node limiter (alert on any increase)',
+    registers: [telemetry.registry],
+  });
   // The security protection pack (issue 17 item 7): operator rules from config `guardrails`, hits counted per kind.
   const guardrailRules = compileRules(config.file.guardrails ?? {});
   const guardrailHits = new Counter({
@@ -280,7 +320,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     charging,
     health,
     latency,
-    limiter: new RateLimiter(),
+    limiter: redis?.limiter ?? new RateLimiter(),
     random,
     clock,
     now: () => performance.now(),
@@ -304,7 +344,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   await refreshKeys();
 
   // Audit log (hash-chained, append-only) and authentication-failure throttling per source address.
-  const audit = new AuditLog({ store: openSqliteAuditStore(db), clock, ids });
+  const audit = new AuditLog({ store: engines.audit, clock, ids });
   const authThrottle = new AuthThrottle(settings.authFailuresPerMinute, 60_000);
   const authFailures = new Counter({
     name: 'tokengrid_auth_failures_total',
@@ -355,7 +395,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     },
     onUnknownRoute: (method) => telemetry.unknownRoute(method),
     // POST /v1/responses with store: true (OpenAI's default) keeps responses this long (TOKENGRID_RESPONSE_TTL_DAYS).
-    responses: { store: openSqliteResponseStore(db), ttlMs: settings.responseTtlMs ?? DEFAULT_RESPONSE_TTL_MS },
+    responses: { store: engines.responses, ttlMs: settings.responseTtlMs ?? DEFAULT_RESPONSE_TTL_MS },
   };
   const adminDeps: {
     accounts: AccountDeps;
@@ -421,8 +461,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     labelNames: ['stage'],
     registers: [telemetry.registry],
   });
-  const billing = createBillingService({
-    store: openSqliteBillingStore(db),
+  const billingCore = createBillingService({
+    store: engines.billing,
     charging,
     accounts: accountStore,
     clock,
@@ -438,9 +478,65 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     // Issue 12 (F2): self-service phone-bill orders need a linked phone (or an operator's phone-bill order).
     phoneBillChannel: (accountId) => phones.phonesOf(accountId).length > 0,
   });
+  // What changes an account's plan limits, package models or features is announced to the other nodes.
+  const announcing =
+    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      const r = await f(...a);
+      announce('plans');
+      return r;
+    };
+  const billing: typeof billingCore = {
+    ...billingCore,
+    subscribe: announcing(billingCore.subscribe),
+    changePlan: announcing(billingCore.changePlan),
+    cancel: announcing(billingCore.cancel),
+    buyAddon: announcing(billingCore.buyAddon),
+    redeemCode: announcing(billingCore.redeemCode),
+  };
   await billing.adminKeys.load();
   await refreshPlanLimits();
-  const billingDeps = { ...adminDeps, billing, reloadOffers: offers.reload, offersFile: offers.path };
+  // Changes from the other nodes (their own changes were applied where they were made). One refresh of a kind runs
+  // at a time; changes that arrive meanwhile are folded into one more run.
+  const coalesced = (fn: () => Promise<void>): (() => void) => {
+    let running = false;
+    let again = false;
+    const run = (): void => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      fn()
+        .catch((e: unknown) => logger.error({ err: e }, 'refresh after a change from another node failed'))
+        .finally(() => {
+          running = false;
+          if (again) {
+            again = false;
+            run();
+          }
+        });
+    };
+    return run;
+  };
+  const onKeys = coalesced(refreshKeys);
+  const onPlans = coalesced(refreshPlanLimits);
+  const onOffers = coalesced(async () => {
+    offers.reload();
+    await refreshPlanLimits();
+  });
+  const unsubscribeChanges = changeFeed.subscribe((c) => {
+    if (c.origin === nodeId) return;
+    if (c.topic === 'keys' || c.topic === 'accounts') onKeys();
+    else if (c.topic === 'plans') onPlans();
+    else onOffers();
+  });
+  const reloadOffers: typeof offers.reload = () => {
+    const r = offers.reload();
+    if (r.ok) announce('offers');
+    return r;
+  };
+  const billingDeps = { ...adminDeps, billing, reloadOffers, offersFile: offers.path };
   const parentOf = async (id: string) => (await accountStore.getAccount(id))?.parentId;
   const canAccess = (admin: AdminIdentity, accountId: string): Promise<boolean> =>
     requireAccountAccess(admin, accountId, parentOf).then(
@@ -538,7 +634,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
 
   return {
     config,
-    db,
+    db: engines.sqlite,
     clock,
     accounts,
     charging,
@@ -573,6 +669,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       for (const t of timers) clearInterval(t);
       await webhook?.stop();
       offers.close();
+      unsubscribeChanges();
       const closed = new Promise<void>((resolve) => shell.server.close(() => resolve()));
       shell.server.closeIdleConnections();
       const deadline = performance.now() + graceMs;
@@ -581,9 +678,9 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       await closed;
       await dispatcher.close().catch(() => undefined);
       if (emulator) await emulator.close();
-      db.close();
-      walFlusher.close();
-      releaseDataDir();
+      await redis?.close();
+      await engines.changeFeed?.close();
+      await engines.close();
     },
   };
 }

@@ -25,7 +25,7 @@ export const ALLOWED: Record<string, string[]> = {
   billing: ['core', 'catalog', 'charging', 'accounts'],
   providers: ['core', 'wire'],
   gateway: ['core', 'wire', 'providers', 'routing', 'catalog', 'accounts'],
-  store: ['core', 'accounts', 'charging', 'billing', 'wire', 'audit'],
+  store: ['core', 'accounts', 'charging', 'billing', 'wire', 'audit', 'gateway'],
   notifications: ['core', 'charging'],
   telemetry: ['gateway'],
   config: ['catalog', 'providers'],

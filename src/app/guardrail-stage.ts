@@ -55,6 +55,10 @@ export function createGuardrailStage(deps: GuardrailStageDeps): Stage {
       if (n > 0) {
         any = true;
         deps.onHit(kind, n);
+        // Recorded on the request's usage record too (serving.guardrailHits), input and output summed per kind.
+        const note = (f.serving ??= {});
+        const sum = (note.guardrailHits ??= {});
+        sum[kind] = (sum[kind] ?? 0) + n;
       }
     }
     if (any) deps.log?.({ requestId: f.ctx.requestId, accountId: f.ctx.key.accountId, where, guardrailHits: hits }, 'guardrail hits');

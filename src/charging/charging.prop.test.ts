@@ -8,14 +8,17 @@
  * asks (a share of a small balance), request ids a client chose colliding with another key's (never a shared hold),
  * upstreams that over-deliver (usage past the grant and the input estimate: charged to what can pay, the rest is
  * leakCoins, never an overspend) and revocations (a stream stopped at its next extension, settled with what it delivered).
- * Runs against the memory store and SQLite (:memory:).
+ * Runs against the memory store, SQLite (:memory:) and PostgreSQL (its own schema, fewer runs: every step is
+ * round trips to a server).
  */
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import { openMemoryChargingStore } from '../store/memory/charging-store.ts';
 import { openSqliteChargingStore } from '../store/sqlite/charging-store.ts';
+import { openPostgresChargingStore } from '../store/postgres/charging-store.ts';
+import { afterReady, openTestDb, truncateAll } from '../store/postgres/test-support.ts';
 import type { ChargingStore } from './store.ts';
 import type { UsageRecord } from './types.ts';
 import { auditAccount } from './audit.ts';
@@ -398,6 +401,9 @@ const stores: [string, () => ChargingStore, number][] = [
   ['memory', () => openMemoryChargingStore(), 60],
   ['sqlite', () => openSqliteChargingStore(new Database(':memory:')), 30],
 ];
+const pg = await openTestDb();
+after(() => pg.drop());
+stores.push(['postgres', () => afterReady(truncateAll(pg.db), openPostgresChargingStore(pg.db)), 30]);
 
 describe('charging invariants under random interleavings', () => {
   for (const [name, open, numRuns] of stores) {

@@ -22,7 +22,16 @@ test('an empty environment gives the defaults', () => {
     authFailuresPerMinute: 20,
     responseTtlMs: undefined,
     fastPaths: undefined,
+    databaseUrl: undefined,
+    redisUrl: undefined,
+    redisPrefix: undefined,
   });
+});
+
+test('TOKENGRID_DATABASE_URL takes a postgres:// URL; anything else is refused naming the variable', () => {
+  assert.equal(parseEnv({ TOKENGRID_DATABASE_URL: ' postgres://tg:pw@db:5432/tokengrid ' }).databaseUrl, 'postgres://tg:pw@db:5432/tokengrid');
+  assert.equal(parseEnv({ TOKENGRID_DATABASE_URL: 'postgresql://db/tg' }).databaseUrl, 'postgresql://db/tg');
+  assert.throws(() => parseEnv({ TOKENGRID_DATABASE_URL: 'mysql://db/tg' }), /TOKENGRID_DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/);
 });
 
 test('TOKENGRID_FAST_PATHS is on or off (any case), anything else is refused naming the variable', () => {

@@ -65,6 +65,26 @@ export const envSchema = z.object({
     z.enum(['on', 'off'], { message: 'TOKENGRID_FAST_PATHS must be on or off' }).optional(),
   ),
   TOKENGRID_RESPONSE_TTL_DAYS: z.preprocess((v) => (Number(v) > 0 ? Number(v) : undefined), z.number().positive().optional()),
+  // PostgreSQL (issue 15 item 1): every store on this database instead of the data folder's SQLite file.
+  TOKENGRID_DATABASE_URL: text.pipe(
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\/\S+$/, 'TOKENGRID_DATABASE_URL must be a postgres:// or postgresql:// URL')
+      .optional(),
+  ),
+  // Redis (issue 15 item 2): rate/concurrency limits shared by the nodes and the change feed; unset: per-node limits.
+  TOKENGRID_REDIS_URL: text.pipe(
+    z
+      .string()
+      .regex(/^rediss?:\/\/\S+$/, 'TOKENGRID_REDIS_URL must be a redis:// or rediss:// URL')
+      .optional(),
+  ),
+  TOKENGRID_REDIS_PREFIX: text.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'TOKENGRID_REDIS_PREFIX must be 1 to 64 letters, digits or _ . : -')
+      .optional(),
+  ),
 });
 
 /** The server's settings from the environment, typed and defaulted. */
@@ -88,6 +108,12 @@ export interface EnvSettings {
   responseTtlMs: number | undefined;
   /** TOKENGRID_FAST_PATHS: false takes every general twin; undefined: config's server.fastPaths. */
   fastPaths: boolean | undefined;
+  /** TOKENGRID_DATABASE_URL: the stores on this PostgreSQL database; undefined: SQLite in the data folder. */
+  databaseUrl: string | undefined;
+  /** TOKENGRID_REDIS_URL: shared limits and the change feed on this Redis; undefined: per-node limits. */
+  redisUrl: string | undefined;
+  /** TOKENGRID_REDIS_PREFIX: the prefix of every Redis key and channel (default `tg:`). */
+  redisPrefix: string | undefined;
 }
 
 /** Parses the TOKENGRID_* variables of `env`; a bad value is a ConfigError naming the variable. */
@@ -117,6 +143,9 @@ export function parseEnv(env: Readonly<Record<string, string | undefined>> = pro
     authFailuresPerMinute: e.TOKENGRID_AUTH_FAILURES_PER_MINUTE,
     fastPaths: e.TOKENGRID_FAST_PATHS === undefined ? undefined : e.TOKENGRID_FAST_PATHS === 'on',
     responseTtlMs: e.TOKENGRID_RESPONSE_TTL_DAYS === undefined ? undefined : Math.round(e.TOKENGRID_RESPONSE_TTL_DAYS * 86_400_000),
+    databaseUrl: e.TOKENGRID_DATABASE_URL,
+    redisUrl: e.TOKENGRID_REDIS_URL,
+    redisPrefix: e.TOKENGRID_REDIS_PREFIX,
   };
 }
 

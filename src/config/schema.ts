@@ -100,6 +100,22 @@ export const guardrailsSchema = z
   })
   .strict();
 
+/** Where the data lives (issue 15): PostgreSQL and Redis for many nodes; both unset: SQLite in the data folder. */
+export const storageSchema = z
+  .object({
+    /** postgres://user:password@host:port/database: every store on PostgreSQL (TOKENGRID_DATABASE_URL wins). */
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/\S+$/, 'a postgres:// or postgresql:// URL')
+      .optional(),
+    /** redis://host:port[/db]: shared limits and the change feed (TOKENGRID_REDIS_URL wins). */
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\/\S+$/, 'a redis:// or rediss:// URL')
+      .optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     server: serverSchema.default(serverSchema.parse({})),
@@ -113,6 +129,7 @@ export const configSchema = z
     catalog: z.object({ offersFile: z.string().optional() }).strict().optional(),
     notifications: z.object({ webhookUrl: z.string().url().optional() }).strict().optional(),
     guardrails: guardrailsSchema.optional(),
+    storage: storageSchema.optional(),
   })
   .strict();
 

@@ -1,69 +1,93 @@
 /**
- * The ChangeFeed port: tells every node of a deployment that cached state changed, so each refreshes it from the
- * store within a second. Topics are coarse on purpose: a subscriber reloads what it caches for the topic.
- * 'keys': API keys, accounts or members changed (refreshKeys); 'plans': subscriptions, entitlements or offers
- * changed (refreshPlanLimits); 'catalog': the catalog or configuration changed.
- * Implementations: LocalChangeFeed (one process: SQLite, memory), PostgreSQL LISTEN/NOTIFY, Redis pub/sub.
- * A burst of publishes may reach a subscriber as fewer calls; subscribers must be idempotent.
+ * The change feed (issue 15 item 2): how a change made on one node (a key revoked, a plan or the catalog changed)
+ * reaches every node within a second. Implementations: Redis pub/sub (`store/redis/change-feed.ts`), PostgreSQL
+ * LISTEN/NOTIFY (`store/postgres`), and `MemoryChangeFeed` below (one process; tests). Delivery is at most once:
+ * an implementation that lost its connection announces every topic once it is back (origin = its own node id), and
+ * nodes keep their periodic refresh as the backstop.
  */
-export type ChangeTopic = 'keys' | 'plans' | 'catalog';
 
-export const CHANGE_TOPICS: readonly ChangeTopic[] = ['keys', 'plans', 'catalog'];
+/** What changed; a node refreshes the matching snapshot on receipt. */
+export type ChangeTopic = 'keys' | 'accounts' | 'plans' | 'catalog' | 'offers';
+
+export const CHANGE_TOPICS: readonly ChangeTopic[] = ['keys', 'accounts', 'plans', 'catalog', 'offers'];
+
+export interface Change {
+  topic: ChangeTopic;
+  /** The id of the changed thing (key id, account id, ...) when known; a node may refresh everything anyway. */
+  id?: string;
+  /** The publishing node's id (`ChangeFeed.nodeId`); a node may ignore its own changes. */
+  origin: string;
+}
 
 export interface ChangeFeed {
-  /** Tell every node (this one included) that `topic` changed. */
-  publish(topic: ChangeTopic): Promise<void>;
-  /** Call `onChange` whenever any node publishes `topic`. Returns the unsubscribe function. */
-  subscribe(topic: ChangeTopic, onChange: () => void): () => void;
-  /** Stop listening and release connections. */
+  /** This node's id (random per process), stamped as `origin` on what it publishes. */
+  readonly nodeId: string;
+  /** Tell every node (this one included) that something changed. Resolves once the broker accepted it. */
+  publish(topic: ChangeTopic, id?: string): Promise<void>;
+  /** Call `handler` for every change published by any node, from now on. Returns the unsubscribe function. */
+  subscribe(handler: (change: Change) => void): () => void;
+  /** Stop listening and close the connections this feed opened. */
   close(): Promise<void>;
 }
 
-export function isChangeTopic(s: string): s is ChangeTopic {
-  return (CHANGE_TOPICS as readonly string[]).includes(s);
+/** The wire form shared by the implementations: `{"t":topic,"i":id?,"o":origin}`. */
+export function encodeChange(c: Change): string {
+  return JSON.stringify(c.id === undefined ? { t: c.topic, o: c.origin } : { t: c.topic, i: c.id, o: c.origin });
 }
 
-/** Subscriber bookkeeping shared by the implementations. */
-export class ChangeSubscribers {
-  readonly #byTopic = new Map<ChangeTopic, Set<() => void>>();
-
-  add(topic: ChangeTopic, onChange: () => void): () => void {
-    let set = this.#byTopic.get(topic);
-    if (!set) {
-      set = new Set();
-      this.#byTopic.set(topic, set);
-    }
-    set.add(onChange);
-    return () => {
-      set.delete(onChange);
-    };
+/** Parses the wire form; anything malformed (another program on the channel) is `undefined`, never a throw. */
+export function decodeChange(text: string): Change | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
   }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { t, i, o } = v as { t?: unknown; i?: unknown; o?: unknown };
+  if (typeof t !== 'string' || !(CHANGE_TOPICS as readonly string[]).includes(t) || typeof o !== 'string') return undefined;
+  if (i !== undefined && typeof i !== 'string') return undefined;
+  return i === undefined ? { topic: t as ChangeTopic, origin: o } : { topic: t as ChangeTopic, id: i, origin: o };
+}
 
-  /** Calls every subscriber of `topic`; one that throws does not stop the others. */
-  notify(topic: ChangeTopic): void {
-    const set = this.#byTopic.get(topic);
-    if (!set) return;
-    for (const fn of [...set]) {
+/** Calls every handler, isolating one handler's throw from the others. */
+export class ChangeHandlers {
+  readonly #handlers = new Set<(change: Change) => void>();
+  constructor(private readonly onError: (err: unknown) => void = () => {}) {}
+  add(handler: (change: Change) => void): () => void {
+    this.#handlers.add(handler);
+    return () => this.#handlers.delete(handler);
+  }
+  emit(change: Change): void {
+    for (const h of this.#handlers) {
       try {
-        fn();
-      } catch {
-        // A subscriber's failure is its own; the feed keeps delivering.
+        h(change);
+      } catch (e) {
+        this.onError(e);
       }
     }
   }
 }
 
-/** One process: publish reaches this process's subscribers (SQLite and memory engines). */
-export class LocalChangeFeed implements ChangeFeed {
-  readonly #subs = new ChangeSubscribers();
-
-  async publish(topic: ChangeTopic): Promise<void> {
-    this.#subs.notify(topic);
+/** In one process: feeds created over the same hub see each other's changes (tests, single node). */
+export class MemoryChangeFeed implements ChangeFeed {
+  readonly #handlers = new ChangeHandlers();
+  #closed = false;
+  constructor(
+    readonly nodeId: string,
+    private readonly hub: Set<MemoryChangeFeed> = new Set(),
+  ) {
+    hub.add(this);
   }
-
-  subscribe(topic: ChangeTopic, onChange: () => void): () => void {
-    return this.#subs.add(topic, onChange);
+  async publish(topic: ChangeTopic, id?: string): Promise<void> {
+    const change: Change = id === undefined ? { topic, origin: this.nodeId } : { topic, id, origin: this.nodeId };
+    for (const feed of this.hub) if (!feed.#closed) feed.#handlers.emit(change);
   }
-
-  async close(): Promise<void> {}
+  subscribe(handler: (change: Change) => void): () => void {
+    return this.#handlers.add(handler);
+  }
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.hub.delete(this);
+  }
 }

@@ -32,7 +32,7 @@ import {
   type Usage,
 } from '../wire/index.ts';
 import { chargingRefusal, isClientAbort, upstreamFailure } from './errors.ts';
-import type { RateLimiter } from './limits.ts';
+import type { LimitCheck, Limiter } from './limits.ts';
 import { IdempotencyBook } from './idempotency.ts';
 import { cutChatAtGrant, cutCompletionAtGrant, meterChatAnswer, meterCompletionAnswer, StreamMeter } from './meter.ts';
 import { StageHooks, type FlightView, type Operation, type Stage } from './stages.ts';
@@ -59,7 +59,7 @@ export interface GatewayDeps {
   health: DeploymentHealth;
   /** Latency EWMAs per deployment, fed at settle for auto-eligible models (tiered), read by `model: "auto"`. */
   latency?: LatencyTracker;
-  limiter: RateLimiter;
+  limiter: Limiter;
   random: Random;
   clock: Clock;
   /** Monotonic milliseconds (performance.now in production). */
@@ -275,7 +275,10 @@ export class Gateway {
       kind === 'embedding'
         ? 0
         : Math.max(1, Math.min(tokensOutputAsked ?? model.maxOutputTokens, model.maxOutputTokens, model.contextWindow - tokensInputEstimate));
-    this.#admitLimits(ctx, tokensInputEstimate + tokensOutputMax);
+    const limited = this.#admitLimits(ctx, tokensInputEstimate + tokensOutputMax);
+    // A shared (Redis) limiter answers with a promise; the local one synchronously, with no await.
+    const check = limited instanceof Promise ? await limited : limited;
+    if (!check.ok) throw new TokenGridError('rate_limited', check.message, null, { 'retry-after': String(check.retryAfterS) });
     // Reservations sized to need (issue 12, finding 10): a stream asks for a first slice and grows as its output
     // flows; a non-streamed request without max_tokens asks softly (a share of a small balance, the upstream is
     // capped at what was granted); an explicit max_tokens is asked for as is (or the largest affordable part).
@@ -385,24 +388,21 @@ export class Gateway {
   }
 
   /** Rate limits per key and per account (the plan's limits, shared by all the account's keys). */
-  #admitLimits(ctx: RequestContext, tokens: number): void {
-    const nowMs = this.deps.clock.nowMs();
+  #admitLimits(ctx: RequestContext, tokens: number): LimitCheck | Promise<LimitCheck> {
     // A self-minted key counts against its root key's window (issue 12, N1): minting children multiplies nothing.
-    const byKey = this.deps.limiter.admit(ctx.key.parentKeyId ?? ctx.key.id, ctx.key.limits, tokens, nowMs);
-    if (!byKey.ok) throw new TokenGridError('rate_limited', byKey.message, null, { 'retry-after': String(byKey.retryAfterS) });
-    const byPlan = this.deps.limiter.admit(ctx.key.accountId, ctx.accountLimits ?? NO_LIMITS, tokens, nowMs);
-    if (!byPlan.ok) {
-      this.deps.limiter.done(ctx.key.parentKeyId ?? ctx.key.id, tokens, 0, nowMs);
-      throw new TokenGridError('rate_limited', byPlan.message.replace('for this key', "for this account's plan"), null, {
-        'retry-after': String(byPlan.retryAfterS),
-      });
-    }
+    return this.deps.limiter.admit(
+      ctx.requestId,
+      ctx.key.parentKeyId ?? ctx.key.id,
+      ctx.key.limits,
+      ctx.key.accountId,
+      ctx.accountLimits ?? NO_LIMITS,
+      tokens,
+      this.deps.clock.nowMs(),
+    );
   }
 
   #limitsDone(ctx: RequestContext, estimate: number, actual: number): void {
-    const nowMs = this.deps.clock.nowMs();
-    this.deps.limiter.done(ctx.key.parentKeyId ?? ctx.key.id, estimate, actual, nowMs);
-    this.deps.limiter.done(ctx.key.accountId, estimate, actual, nowMs);
+    this.deps.limiter.done(ctx.requestId, ctx.key.parentKeyId ?? ctx.key.id, ctx.key.accountId, estimate, actual, this.deps.clock.nowMs());
   }
 
   /**

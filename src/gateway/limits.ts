@@ -1,8 +1,30 @@
 import type { KeyLimits } from '../accounts/index.ts';
 
 /**
+ * The gateway's rate-limit port (issue 15 item 2): admit a request against its (root) key's limits and its
+ * account's plan limits, both or neither, and end it. `RateLimiter` below keeps the counts in this process and
+ * answers synchronously (the default: no await on the hot path); `store/redis` shares them across nodes and answers
+ * with a promise (one round trip), used only when TOKENGRID_REDIS_URL is set. Positional arguments: no object per
+ * request.
+ */
+export interface Limiter {
+  /** Counts the request against both ids or refuses it (the refusal's message names the key or the plan). */
+  admit(
+    requestId: string,
+    keyId: string,
+    keyLimits: KeyLimits,
+    accountId: string,
+    accountLimits: KeyLimits,
+    tokensEstimate: number,
+    nowMs: number,
+  ): LimitCheck | Promise<LimitCheck>;
+  /** The request admitted under `requestId` ended: end its concurrency slots and correct its token count. */
+  done(requestId: string, keyId: string, accountId: string, tokensEstimate: number, tokensActual: number, nowMs: number): void;
+}
+
+/**
  * Per-key rate limits kept in this process: requests/minute and tokens/minute as a sliding window of
- * per-second buckets, and concurrent requests as a counter. (Multi-node limits belong to the Redis engine.)
+ * per-second buckets, and concurrent requests as a counter. (Multi-node limits: `store/redis/limiter.ts`.)
  */
 interface Window {
   secs: Int32Array;
@@ -15,7 +37,7 @@ export type LimitCheck = { ok: true } | { ok: false; message: string; retryAfter
 /** One shared answer for an admitted request (the common case allocates nothing). */
 const ADMITTED: LimitCheck = Object.freeze({ ok: true });
 
-export class RateLimiter {
+export class RateLimiter implements Limiter {
   readonly #windows = new Map<string, Window>();
   readonly #concurrent = new Map<string, number>();
 
@@ -40,8 +62,24 @@ export class RateLimiter {
     return { reqs, toks };
   }
 
-  /** Admit a request (counts it) or say which limit it hit. */
-  admit(id: string, limits: KeyLimits, tokensEstimate: number, nowMs: number): LimitCheck {
+  admit(_requestId: string, keyId: string, keyLimits: KeyLimits, accountId: string, accountLimits: KeyLimits, tokens: number, nowMs: number): LimitCheck {
+    const byKey = this.admitOne(keyId, keyLimits, tokens, nowMs);
+    if (!byKey.ok) return byKey;
+    const byPlan = this.admitOne(accountId, accountLimits, tokens, nowMs);
+    if (!byPlan.ok) {
+      this.doneOne(keyId, tokens, 0, nowMs);
+      return { ok: false, message: byPlan.message.replace('for this key', "for this account's plan"), retryAfterS: byPlan.retryAfterS };
+    }
+    return ADMITTED;
+  }
+
+  done(_requestId: string, keyId: string, accountId: string, tokensEstimate: number, tokensActual: number, nowMs: number): void {
+    this.doneOne(keyId, tokensEstimate, tokensActual, nowMs);
+    this.doneOne(accountId, tokensEstimate, tokensActual, nowMs);
+  }
+
+  /** Admit a request under one id (counts it) or say which limit it hit. */
+  admitOne(id: string, limits: KeyLimits, tokensEstimate: number, nowMs: number): LimitCheck {
     const conc = this.#concurrent.get(id) ?? 0;
     if (limits.concurrentRequests !== undefined && conc >= limits.concurrentRequests) {
       return { ok: false, message: `Too many concurrent requests for this key (limit ${limits.concurrentRequests}).`, retryAfterS: 1 };
@@ -70,7 +108,7 @@ export class RateLimiter {
   }
 
   /** Correct the token count once the actual usage is known, and end the concurrency slot. */
-  done(id: string, tokensEstimate: number, tokensActual: number, nowMs: number): void {
+  doneOne(id: string, tokensEstimate: number, tokensActual: number, nowMs: number): void {
     const conc = (this.#concurrent.get(id) ?? 1) - 1;
     if (conc <= 0) this.#concurrent.delete(id);
     else this.#concurrent.set(id, conc);

@@ -185,4 +185,6 @@ export interface ServingNote {
   stickyPrefix?: boolean;
   /** Vendor cost avoided, in micros of the major unit, per feature (integers). */
   savings?: Partial<Record<SavingKind, number>>;
+  /** Security protection pack: hits per kind (phone, id, card, email, pattern, keyword, moderation, ...), input and output. */
+  guardrailHits?: Record<string, number>;
 }

@@ -188,13 +188,13 @@ describe('the audit log is append-only and hash-chained', () => {
   });
 
   test('SQLite refuses UPDATE and DELETE on the table', () => {
-    assert.throws(() => srv.app.db.prepare("UPDATE audit_log SET actor = 'someone' WHERE seq = 1").run(), /append-only/);
-    assert.throws(() => srv.app.db.prepare('DELETE FROM audit_log WHERE seq = 1').run(), /append-only/);
+    assert.throws(() => srv.app.db!.prepare("UPDATE audit_log SET actor = 'someone' WHERE seq = 1").run(), /append-only/);
+    assert.throws(() => srv.app.db!.prepare('DELETE FROM audit_log WHERE seq = 1').run(), /append-only/);
   });
 
   test('a row edited directly in SQLite (triggers dropped) is found by tokengrid audit verify', async () => {
     const grant = (await auditOf('action=bucket.grant')).at(-1);
-    const db = srv.app.db;
+    const db = srv.app.db!; // the SQLite engine (the default)
     db.exec('DROP TRIGGER audit_log_no_update');
     db.prepare('UPDATE audit_log SET after_json = ? WHERE seq = ?').run(JSON.stringify({ ...grant.after, amount: 50 }), grant.seq);
     const v = await as(srv.adminKey, 'GET', '/admin/audit/verify');

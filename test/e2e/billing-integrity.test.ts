@@ -126,8 +126,8 @@ test('one account whose renewal fails never stops the others, and its stream in 
   // Data written before references were namespaced: an old bucket of the broken account already holds the reference
   // of its next cycle (expired and empty, so nothing in the engine's view shows it; only the unique index does).
   const ref = String((await cycleBucket(broken.id, 0)).source).replace(/#0$/, '#1');
-  srv.app.db
-    .prepare(`INSERT INTO charging_buckets (id, account_id, member_id, unit, currency, kind, amount, consumed, held, forfeited, floor,
+  srv.app
+    .db!.prepare(`INSERT INTO charging_buckets (id, account_id, member_id, unit, currency, kind, amount, consumed, held, forfeited, floor,
     effective_at_ms, expires_at_ms, priority, models, rollover, source_ref, schedule_id, cycle_index, created_at_ms)
     VALUES (?, ?, NULL, 'tokens', NULL, 'manual', 0, 0, 0, 0, 0, ?, ?, 60, NULL, 0, ?, NULL, NULL, ?)`)
     .run('bkt_legacy_collision', broken.id, Date.parse('2026-01-01T00:00:00Z'), Date.parse('2026-02-01T00:00:00Z'), ref, Date.parse('2026-01-01T00:00:00Z'));

@@ -86,16 +86,22 @@ const ID = `11010519491231002${residentIdCheck('11010519491231002')}`;
 const PII = `我的手机 13812345678，身份证 ${ID}，卡号 6222020200112233446 和 4111111111111111，邮箱 li.si@example.cn，工号123456。`;
 const REDACTED = '我的手机 [PHONE]，身份证 [ID]，卡号 [CARD] 和 [CARD]，邮箱 [EMAIL]，[REDACTED]。';
 
-async function chat(key: string, content: string, stream: boolean, model = 'echo-model'): Promise<{ status: number; text: string; body: any }> {
+async function chat(
+  key: string,
+  content: string,
+  stream: boolean,
+  model = 'echo-model',
+): Promise<{ status: number; text: string; body: any; requestId: string }> {
   const r = await fetch(`${srv.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: JSON.stringify({ model, stream, messages: [{ role: 'user', content }] }),
   });
   const raw = await r.text();
+  const requestId = r.headers.get('x-request-id') ?? '';
   if (!stream || r.status !== 200) {
     const body = JSON.parse(raw);
-    return { status: r.status, text: body.choices?.[0]?.message?.content ?? '', body };
+    return { status: r.status, text: body.choices?.[0]?.message?.content ?? '', body, requestId };
   }
   let text = '';
   let chunks = 0;
@@ -107,7 +113,7 @@ async function chat(key: string, content: string, stream: boolean, model = 'echo
       chunks++;
     }
   }
-  return { status: r.status, text, body: { chunks } };
+  return { status: r.status, text, body: { chunks }, requestId };
 }
 
 function upstreamSaw(): string {
@@ -133,6 +139,15 @@ describe('the security protection pack', () => {
     const sent = upstreamSaw();
     assert.ok(!sent.includes('13812345678') && !sent.includes(ID) && !sent.includes('li.si@example.cn'), sent);
     assert.ok(sent.includes('[PHONE]') && sent.includes('[ID]') && sent.includes('[EMAIL]'));
+    // Every hit is recorded on the request's usage record, not only counted in /metrics.
+    const rec = await srv.admin('GET', `/admin/usage/${r.requestId}`);
+    assert.equal(rec.status, 200);
+    const hits = rec.body.serving?.guardrailHits;
+    assert.ok(hits !== undefined, JSON.stringify(rec.body.serving));
+    assert.equal(hits.phone, 1);
+    assert.equal(hits.id, 1);
+    assert.equal(hits.card, 2);
+    assert.equal(hits.email, 1);
   });
 
   test('with the pack, a streamed answer is redacted even where a value is split across chunks', async () => {

@@ -141,6 +141,13 @@ function ledgerValues(e: LedgerEntry): string {
 
 const LEDGER_INSERT = 'INSERT INTO charging_ledger (account_id, id, op, debit, credit, unit, currency, amount, request_id, at_ms) VALUES ';
 
+/** A usage record from its row: the document plus the serving note kept in its own column. */
+function usageFromRow(r: Row): UsageRecord {
+  const u = r.data as UsageRecord;
+  if (r.serving !== null && r.serving !== undefined) u.serving = r.serving as NonNullable<UsageRecord['serving']>;
+  return u;
+}
+
 function eventFromRow(r: Row): StoredChargingEvent {
   return {
     id: r.id as string,
@@ -315,9 +322,9 @@ function usageStatements(u: UsageRecord): string[] {
   return [
     `INSERT INTO charging_usage_ids (request_id, settled_at_ms) VALUES (${str(u.requestId)}, ${settled})`,
     'INSERT INTO charging_usage_records (request_id, account_id, member_id, key_id, model, provider, status, tokens_input, tokens_output, cost_coins, cost_minor, leak_coins, ' +
-      `started_at_ms, settled_at_ms, data) VALUES (${str(u.requestId)}, ${str(u.accountId)}, ${strOrNull(u.memberId)}, ${str(u.keyId)}, ${str(u.model)}, ${str(u.provider)}, ` +
+      `started_at_ms, settled_at_ms, serving, data) VALUES (${str(u.requestId)}, ${str(u.accountId)}, ${strOrNull(u.memberId)}, ${str(u.keyId)}, ${str(u.model)}, ${str(u.provider)}, ` +
       `${str(u.status)}, ${int(u.usage.tokensInput)}, ${int(u.usage.tokensOutput)}, ${int(u.costCoins)}, ${intOrNull(u.costMinor)}, ${int(u.leakCoins)}, ${int(u.startedAtMs)}, ` +
-      `${settled}, ${json(u)})`,
+      `${settled}, ${jsonOrNull(u.serving)}, ${json({ ...u, serving: undefined })})`,
     'INSERT INTO charging_usage_daily AS t (account_id, day, model, requests, tokens_input, tokens_output, cost_coins, cost_minor, leak_coins) VALUES ' +
       `(${str(u.accountId)}, ${utcDay(u.settledAtMs)}, ${str(u.model)}, 1, ${int(u.usage.tokensInput)}, ${int(u.usage.tokensOutput)}, ${int(u.costCoins)}, ${int(costMinor)}, ${int(u.leakCoins)}) ` +
       'ON CONFLICT (account_id, day, model) DO UPDATE SET requests = t.requests + 1, tokens_input = t.tokens_input + EXCLUDED.tokens_input, ' +
@@ -395,7 +402,7 @@ export class PgChargingStore implements ChargingStore {
       memberCap: (rows('memberCap')[0]?.data as MemberCap | undefined) ?? null,
       memberUsage,
       reservation,
-      usageRecord: (rows('usage')[0]?.data as UsageRecord | undefined) ?? null,
+      usageRecord: rows('usage')[0] === undefined ? null : usageFromRow(rows('usage')[0]!),
     };
   }
 
@@ -487,10 +494,10 @@ export class PgChargingStore implements ChargingStore {
 
   async listUsage(accountId: string, fromMs: number, toMs: number): Promise<UsageRecord[]> {
     const r = await this.#db.query(
-      'SELECT data FROM charging_usage_records WHERE account_id = $1 AND settled_at_ms >= $2 AND settled_at_ms < $3 ORDER BY settled_at_ms, request_id',
+      'SELECT data, serving FROM charging_usage_records WHERE account_id = $1 AND settled_at_ms >= $2 AND settled_at_ms < $3 ORDER BY settled_at_ms, request_id',
       [accountId, fromMs, toMs],
     );
-    return r.rows.map((x) => x.data as UsageRecord);
+    return r.rows.map(usageFromRow);
   }
 
   /** The daily rollup of an account's usage, days in [fromDay, toDay] (YYYY-MM-DD, UTC), by day then model. */
@@ -515,10 +522,10 @@ export class PgChargingStore implements ChargingStore {
 
   async getUsageRecord(requestId: string): Promise<UsageRecord | null> {
     const r = await this.#db.query(
-      'SELECT data FROM charging_usage_records WHERE request_id = $1 AND settled_at_ms = (SELECT settled_at_ms FROM charging_usage_ids WHERE request_id = $1)',
+      'SELECT data, serving FROM charging_usage_records WHERE request_id = $1 AND settled_at_ms = (SELECT settled_at_ms FROM charging_usage_ids WHERE request_id = $1)',
       [requestId],
     );
-    return (r.rows[0]?.data as UsageRecord | undefined) ?? null;
+    return r.rows[0] === undefined ? null : usageFromRow(r.rows[0]);
   }
 
   async getReservation(reservationId: string): Promise<Reservation | null> {

@@ -111,6 +111,9 @@ CREATE TABLE charging_usage_records (
   leak_coins bigint NOT NULL CHECK (leak_coins >= 0),
   started_at_ms bigint NOT NULL,
   settled_at_ms bigint NOT NULL,
+  -- How the request was served (route, cache, compression, savings: UsageRecord.serving); NULL for a plain one.
+  serving jsonb,
+  -- The rest of the record.
   data jsonb NOT NULL,
   PRIMARY KEY (request_id, settled_at_ms)
 ) PARTITION BY RANGE (settled_at_ms);

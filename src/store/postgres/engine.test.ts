@@ -1,0 +1,131 @@
+/**
+ * The PostgreSQL engine as several gateway nodes use it: two engines (two pools, as two processes would have) on
+ * one schema share holds, so concurrent reserves on one account never hand out the same balance; a change
+ * published on one node reaches the other; start-up refuses an unreachable or out-of-date database clearly.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ManualClock, SeededRandom, createIdGenerator, type Change } from '../../core/index.ts';
+import { createChargingEngine } from '../../charging/index.ts';
+import { reserveInput, sampleRates, settleInput, usage, T0 } from '../../charging/test-fixtures.ts';
+import { openPostgresEngine, type PostgresEngine } from './engine.ts';
+import { SchemaVersionError, checkSchemaVersion } from './migrations.ts';
+import { LATEST_VERSION } from './schema.ts';
+import { PG_TEST_URL, testSchemaName } from './test-support.ts';
+import { partitionName } from './usage-partitions.ts';
+
+const schema = testSchemaName();
+const opened: PostgresEngine[] = [];
+async function node(o: { nowMs?: number } = {}): Promise<PostgresEngine> {
+  const e = await openPostgresEngine(PG_TEST_URL, { schema, max: 4, ...o });
+  opened.push(e);
+  return e;
+}
+after(async () => {
+  await opened[0]?.db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  for (const e of opened) await e.close();
+});
+
+function chargingOn(e: PostgresEngine, clock: ManualClock, seed: number) {
+  const rates = sampleRates();
+  return createChargingEngine({ store: e.charging, clock, ids: createIdGenerator(clock, new SeededRandom(seed)), rates: () => rates });
+}
+
+test('an unreachable database stops start-up with one message naming it, without its password', async () => {
+  await assert.rejects(openPostgresEngine('postgres://tg:s3cret@127.0.0.1:1/nowhere', { schema: testSchemaName(), connectTimeoutMs: 2000 }), (e: Error) => {
+    assert.match(e.message, /Cannot reach the PostgreSQL database postgres:\/\/tg:\*\*\*@127\.0\.0\.1:1\/nowhere/);
+    assert.doesNotMatch(e.message, /s3cret/);
+    return true;
+  });
+});
+
+test('a fresh schema is migrated on first start; a database behind or ahead of this build refuses to start', async () => {
+  const a = await node();
+  assert.deepEqual(a.migrated, [1]);
+  await assert.rejects(checkSchemaVersion(a.db, LATEST_VERSION + 1), (e: Error) => e instanceof SchemaVersionError && /tokengrid migrate/.test(e.message));
+  await a.db.query("INSERT INTO tokengrid_migrations (version, name) VALUES (999, 'from the future')");
+  try {
+    await assert.rejects(openPostgresEngine(PG_TEST_URL, { schema }), /at migration 999, newer than this TokenGrid/);
+  } finally {
+    await a.db.query('DELETE FROM tokengrid_migrations WHERE version = 999');
+  }
+});
+
+test('two nodes reserving concurrently on one account never hold more than the balance; each reserve and settle is 2 round trips', async () => {
+  const [a, b] = [await node(), await node()];
+  const clock = new ManualClock(T0);
+  const [ca, cb] = [chargingOn(a, clock, 1), chargingOn(b, clock, 2)];
+  await ca.grantBucket({ accountId: 'acct_race', unit: 'tokens', amount: 1000, effectiveAtMs: T0, expiresAtMs: null, kind: 'addon', sourceRef: 'race' });
+  const before = { ...a.charging.stats };
+  const grants = await Promise.all(
+    Array.from({ length: 40 }, (_, i) =>
+      (i % 2 === 0 ? ca : cb).reserve(
+        reserveInput(`req_race_${String(i).padStart(2, '0')}`, { accountId: 'acct_race', tokensInputEstimate: 30, tokensOutputMax: 20 }),
+      ),
+    ),
+  );
+  const ok = grants.filter((g) => g.ok);
+  assert.equal(ok.length, 20, 'exactly the 20 reservations of 50 that fit in 1000');
+  const [bucket] = await a.charging.listBuckets('acct_race');
+  assert.equal(bucket!.held, 1000);
+  const opsA = a.charging.stats.ops - before.ops;
+  assert.equal(a.charging.stats.roundTrips - before.roundTrips, 2 * opsA, 'a reserve is two round trips');
+  // Settle everything on the other node than the one that reserved: holds are shared, not per process.
+  const s0 = { ...b.charging.stats };
+  for (const g of ok) if (g.ok) await cb.settle(settleInput(g.value.reservationId, g.value.reservationId.slice(4), usage(30, 10)));
+  assert.equal(b.charging.stats.roundTrips - s0.roundTrips, 2 * (b.charging.stats.ops - s0.ops), 'a settle is two round trips');
+  const [after1] = await a.charging.listBuckets('acct_race');
+  assert.deepEqual([after1!.held, after1!.consumed], [0, 800]);
+});
+
+test('usage records land in their month partition and the daily rollup sums them per account, day and model', async () => {
+  const now = Date.UTC(2026, 11, 7, 12);
+  const a = await node({ nowMs: now });
+  const clock = new ManualClock(now);
+  const c = chargingOn(a, clock, 3);
+  await c.grantBucket({ accountId: 'acct_roll', unit: 'tokens', amount: 10_000, effectiveAtMs: now - 1, expiresAtMs: null, kind: 'addon', sourceRef: 'roll' });
+  for (const i of [1, 2, 3]) {
+    const g = await c.reserve(reserveInput(`req_roll_${i}`, { accountId: 'acct_roll', tokensInputEstimate: 10, tokensOutputMax: 10 }));
+    assert.ok(g.ok);
+    await c.settle(settleInput(g.value.reservationId, `req_roll_${i}`, usage(10, 5 * i)));
+  }
+  const where = await a.db.query("SELECT DISTINCT tableoid::regclass::text AS p FROM charging_usage_records WHERE account_id = 'acct_roll'");
+  assert.deepEqual(
+    where.rows.map((r) => r.p),
+    [partitionName(now)],
+  );
+  const days = await a.charging.listUsageDays('acct_roll', '2026-12-07', '2026-12-07');
+  assert.equal(days.length, 1);
+  assert.deepEqual([days[0]!.requests, days[0]!.tokensInput, days[0]!.tokensOutput], [3, 30, 30]);
+  const records = await a.charging.listUsage('acct_roll', now - 1, now + 1);
+  assert.equal(
+    days[0]!.costCoins,
+    records.reduce((s, r) => s + r.costCoins, 0),
+  );
+  assert.equal((await a.charging.getUsageRecord('req_roll_2'))?.usage.tokensOutput, 10);
+});
+
+test('a change published on one node reaches the other node (within a second); a dropped listener reconnects and says refresh everything', async () => {
+  const [a, b] = [await node(), await node()];
+  const heard: Change[] = [];
+  const next = () =>
+    new Promise<Change>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no change heard within 2 s')), 2000);
+      const off = b.changes!.subscribe((c) => {
+        clearTimeout(timer);
+        off();
+        resolve(c);
+      });
+    });
+  b.changes!.subscribe((c) => heard.push(c));
+  const first = next();
+  await a.changes!.publish('keys', 'key_1');
+  assert.deepEqual(await first, { topic: 'keys', id: 'key_1', origin: a.changes!.nodeId });
+  const refresh = next();
+  b.changes!.dropConnectionForTest();
+  assert.equal((await refresh).origin, '*', 'after a reconnect every topic is announced');
+  const again = next();
+  await a.changes!.publish('plans');
+  assert.deepEqual(await again, { topic: 'plans', origin: a.changes!.nodeId }, 'the reconnected listener hears new changes');
+  assert.equal(heard.filter((c) => c.origin === '*').length, 5, 'one refresh per topic');
+});
