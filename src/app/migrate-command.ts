@@ -10,6 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { connectPostgres, redactUrl } from '../store/postgres/db.ts';
+import { splitSchema } from '../store/postgres/engine.ts';
 import { migrate as migratePostgres, schemaVersion } from '../store/postgres/migrations.ts';
 import { MigrateRefused, type MigrateProgress, type MigrateReport, migrateToPostgres } from './migrate.ts';
 
@@ -30,8 +31,8 @@ Without --from it only applies this build's PostgreSQL migrations (an upgrade of
 
 Options:
   --from <dir>      the data folder of the install (holds tokengrid.db)
-  --to <url>        postgres://user:password@host:5432/db (default: TOKENGRID_DATABASE_URL)
-  --schema <name>   PostgreSQL schema to use (default: public)
+  --to <url>        postgres://user:password@host:5432/db[?schema=name] (default: TOKENGRID_DATABASE_URL)
+  --schema <name>   PostgreSQL schema to use (default: the URL's ?schema=, else public)
   --json            print one JSON object (the report) on stdout
   -h, --help        this text
 
@@ -89,7 +90,8 @@ export async function runMigrateCommand(argv: string[], io: MigrateIo): Promise<
 }
 
 async function schemaOnly(url: string, schema: string | undefined, json: boolean, io: MigrateIo): Promise<number> {
-  const db = await connectPostgres(url, { schema: schema ?? 'public', max: 1 });
+  const split = splitSchema(url);
+  const db = await connectPostgres(split.url, { schema: schema ?? split.schema ?? 'public', max: 1 });
   try {
     const before = await schemaVersion(db);
     const applied = await migratePostgres(db);
