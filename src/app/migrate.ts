@@ -280,7 +280,7 @@ async function copyAll(
     let note: string | undefined;
     let expected = total;
     if (special !== undefined) {
-      const out = await special(src, c, o, (n) => progress(table, n, total));
+      const out = await special(src, c, o, (n, of) => progress(table, n, of));
       if (out.voided > 0) {
         voidedHolds += out.voided;
         note = `${out.voided} open hold(s) copied as voided`;
@@ -289,7 +289,7 @@ async function copyAll(
       if (out.note !== undefined) note = out.note;
     } else {
       const override: Record<string, (r: SRow) => unknown> = table === 'charging_buckets' || table === 'charging_member_usage' ? { held: () => 0 } : {};
-      await copyGeneric(src, c, table, cols, override, (n) => progress(table, n, total));
+      await copyGeneric(src, c, table, cols, override, (n, of) => progress(table, n, of));
       if (table === 'charging_buckets' || table === 'charging_member_usage') {
         const held = (src.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE held > 0`).get() as { n: number }).n;
         if (held > 0) note = `held set to 0 on ${held} row(s) (holds are not copied)`;
@@ -432,7 +432,7 @@ function selfOrdered(rows: SRow[], refs: string[]): SRow[] {
 
 const BATCH_PARAMS = 30_000;
 
-async function insertRows(c: pg.PoolClient, table: string, cols: string[], rows: unknown[][], onBatch: (n: number) => void): Promise<void> {
+async function insertRows(c: pg.PoolClient, table: string, cols: string[], rows: unknown[][], onBatch: (n: number, total: number) => void): Promise<void> {
   const per = Math.max(1, Math.min(1000, Math.floor(BATCH_PARAMS / Math.max(1, cols.length))));
   let done = 0;
   for (let i = 0; i < rows.length; i += per) {
@@ -441,7 +441,7 @@ async function insertRows(c: pg.PoolClient, table: string, cols: string[], rows:
     const tuples = batch.map((row) => `(${row.map((v) => `$${params.push(v)}`).join(', ')})`);
     await c.query(`INSERT INTO ${table} (${cols.join(', ')}) VALUES ${tuples.join(', ')}`, params);
     done += batch.length;
-    onBatch(done);
+    onBatch(done, rows.length);
   }
 }
 
@@ -463,7 +463,7 @@ async function copyGeneric(
   table: string,
   target: TargetColumn[],
   override: Record<string, (r: SRow) => unknown>,
-  onBatch: (n: number) => void,
+  onBatch: (n: number, total: number) => void,
 ): Promise<void> {
   const srcCols = (src.prepare(`PRAGMA table_info("${table}")`).all() as { name: string }[]).map((x) => x.name);
   const byName = new Map(target.map((col) => [col.name, col]));
@@ -488,7 +488,7 @@ interface SpecialOut {
   expected?: number;
   note?: string;
 }
-type Special = (src: SqliteDb, c: pg.PoolClient, o: MigrateOptions, onBatch: (n: number) => void) => Promise<SpecialOut>;
+type Special = (src: SqliteDb, c: pg.PoolClient, o: MigrateOptions, onBatch: (n: number, total: number) => void) => Promise<SpecialOut>;
 
 const j = (v: unknown): string => JSON.stringify(v);
 
@@ -506,7 +506,11 @@ const SPECIAL: Record<string, Special> = {
       onBatch,
     );
     const derived = entries.length - stored;
-    return { voided: 0, expected: entries.length, ...(derived > 0 ? { note: `+${derived} consume entries from usage records` } : {}) };
+    return {
+      voided: 0,
+      expected: entries.length,
+      ...(derived > 0 ? { note: `+${derived} consume ${derived === 1 ? 'entry' : 'entries'} from usage records` } : {}),
+    };
   },
   async charging_schedules(src, c, _o, onBatch) {
     const rows = (src.prepare('SELECT * FROM charging_schedules').all() as ScheduleRow[]).map(scheduleFromRow);
