@@ -66,15 +66,16 @@ function openSqliteEngines(o: EngineOptions): Engines {
   const walFlusher = new WalFlusher(`${dbPath}-wal`, {
     onError: (err) => o.log('warn', { err }, 'background WAL flush failed; checkpoints will flush on the event loop'),
   });
+  const charging = openSqliteChargingStore(db, { afterCommit: () => walFlusher.kick() });
   return {
     kind: 'sqlite',
     where: dbPath,
     sqlite: db,
     accounts: openSqliteAccountStore(db),
-    charging: openSqliteChargingStore(db, { afterCommit: () => walFlusher.kick() }),
+    charging,
     audit: openSqliteAuditStore(db),
     responses: openSqliteResponseStore(db),
-    billing: openSqliteBillingStore(db),
+    billing: openSqliteBillingStore(db, { charging }),
     changeFeed: undefined,
     async close() {
       db.close();
@@ -95,12 +96,6 @@ async function openPostgresEngines(o: EngineOptions, url: string): Promise<Engin
     ensureUsagePartitions(pg.db, o.clock.nowMs()).catch((err: unknown) => o.log('warn', { err }, 'could not create the next usage partitions'));
   }, DAY_MS);
   partitions.unref();
-  // Billing on PostgreSQL arrives with the billing port's decide/apply rewrite (branch billing); until then the
-  // billing rows stay in this node's data folder (SQLite), so orders and bills are per node.
-  const releaseDataDir = lockDataDir(o.dataDir);
-  chmodSync(o.dataDir, 0o700);
-  const billingDb = openSqlite(join(o.dataDir, 'tokengrid-billing.db'), { exclusive: true });
-  o.log('warn', {}, 'billing (orders, subscriptions, bills) is kept in this node’s data folder until the PostgreSQL billing store lands');
   return {
     kind: 'postgres',
     where: `${pg.db.where} (schema ${pg.db.schema})`,
@@ -109,12 +104,10 @@ async function openPostgresEngines(o: EngineOptions, url: string): Promise<Engin
     charging: pg.charging,
     audit: pg.audit,
     responses: pg.responses,
-    billing: openSqliteBillingStore(billingDb),
+    billing: pg.billing,
     changeFeed: pg.changes ?? undefined,
     async close() {
       clearInterval(partitions);
-      billingDb.close();
-      releaseDataDir();
       await pg.close();
     },
   };

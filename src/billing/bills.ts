@@ -10,6 +10,7 @@ import { deliverCarrierCharges } from './carrier-delivery.ts';
 import { newPayment, restoreCreditLine } from './payments.ts';
 import { iso, parsePeriod, periodOf, type Period } from './periods.ts';
 import { renewDue } from './renew.ts';
+import { runPlan } from './plan.ts';
 import type { Bill, BillLine, BillUsageRow, Order, PaidBy } from './types.ts';
 
 const PREPAID = new Set<BillLine['paidBy']>(['wallet', 'external', 'code', 'points', 'none']);
@@ -156,7 +157,7 @@ export async function runBills(ctx: Ctx, periodText: string): Promise<BR<BillRun
   const p = parsePeriod(periodText);
   if (p === undefined) return fail('invalid', `period must be a month like 2026-11, got ${JSON.stringify(periodText)}`);
   if (p.endMs > ctx.now()) return fail('unprocessable', `Period ${p.period} ends at ${iso(p.endMs)}; bills are final, so they are run after the period ends.`);
-  const { store } = ctx.deps;
+  const period = p;
   const renewals = await renewDue(ctx);
   const accounts = await ctx.deps.accounts.listAccounts();
   const out: BillRunResult = {
@@ -173,36 +174,40 @@ export async function runBills(ctx: Ctx, periodText: string): Promise<BR<BillRun
     carrier: { submitted: 0, failed: 0, pending: 0 },
   };
   for (const account of accounts) {
-    const r = await ctx.serial(() =>
-      store.atomically(async () => {
-        if ((await store.findBill(account.id, p.period)) !== undefined) return 'existing' as const;
-        const draft = await draftBill(ctx, account.id, p);
-        if (draft === null) return 'skipped' as const;
-        const { bill } = draft;
-        await store.insertBill(bill);
-        for (const o of draft.orders) await store.updateOrder({ ...o, billId: bill.id });
-        if (bill.phoneBillMinor !== 0) {
-          await store.insertPayment(
-            newPayment(ctx, {
-              accountId: account.id,
-              orderId: null,
-              billId: bill.id,
-              channel: 'phone_bill',
-              amountMinor: bill.phoneBillMinor,
-              currency: bill.currency,
-              status: 'pending',
-            }),
-          );
-        }
-        const postpaidUsage = bill.usage.reduce((s, u) => s + u.postpaidMinor, 0);
-        await restoreCreditLine(ctx, account.id, bill.currency, postpaidUsage, `bill:${bill.id}`);
-        out.totalMinor += bill.totalMinor;
-        out.phoneBillMinor += bill.phoneBillMinor;
-        out.unpaidMinor += bill.unpaidMinor;
-        return 'created' as const;
-      }),
-    );
-    out[r]++;
+    // One plan per account: the bill, its orders marked, the phone-bill payment and the credit line's restore
+    // apply together (a conflict, e.g. an order placed meanwhile, plans the account's bill again).
+    const r = await runPlan<{ kind: 'existing' | 'skipped' | 'created'; bill: Bill | null }>(ctx, [account.id], async (p) => {
+      const { store } = p.deps;
+      if ((await store.findBill(account.id, period.period)) !== undefined) return ok({ kind: 'existing' as const, bill: null });
+      const draft = await draftBill(p, account.id, period);
+      if (draft === null) return ok({ kind: 'skipped' as const, bill: null });
+      const { bill } = draft;
+      await store.insertBill(bill);
+      for (const o of draft.orders) await store.updateOrder({ ...o, billId: bill.id });
+      if (bill.phoneBillMinor !== 0) {
+        await store.insertPayment(
+          newPayment(p, {
+            accountId: account.id,
+            orderId: null,
+            billId: bill.id,
+            channel: 'phone_bill',
+            amountMinor: bill.phoneBillMinor,
+            currency: bill.currency,
+            status: 'pending',
+          }),
+        );
+      }
+      const postpaidUsage = bill.usage.reduce((sum, u) => sum + u.postpaidMinor, 0);
+      await restoreCreditLine(p, account.id, bill.currency, postpaidUsage, `bill:${bill.id}`);
+      return ok({ kind: 'created' as const, bill });
+    });
+    if (!r.ok) throw new Error(`bill run ${period.period} for ${account.id}: ${r.message}`);
+    out[r.value.kind]++;
+    if (r.value.bill !== null) {
+      out.totalMinor += r.value.bill.totalMinor;
+      out.phoneBillMinor += r.value.bill.phoneBillMinor;
+      out.unpaidMinor += r.value.bill.unpaidMinor;
+    }
   }
   out.bills = out.created + out.existing;
   out.carrier = await deliverCarrierCharges(ctx);

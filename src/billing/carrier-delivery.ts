@@ -1,6 +1,8 @@
 /** The bill run's second half: hand pending phone-bill payments to the carrier channel and record the answers. */
 import type { CarrierCharge } from './carrier.ts';
+import { ok } from '../core/index.ts';
 import type { Ctx } from './context.ts';
+import { runPlan } from './plan.ts';
 
 const MAX_ATTEMPTS = 5;
 
@@ -32,7 +34,11 @@ export async function deliverCarrierCharges(ctx: Ctx): Promise<{ submitted: numb
     const status = r.ok ? 'submitted' : attempts >= MAX_ATTEMPTS ? 'failed' : 'pending';
     if (r.ok) submitted++;
     else failed++;
-    await ctx.serial(() => store.updatePayment({ ...p, attempts, status, reference: r.ok ? r.reference : r.error, updatedAtMs: ctx.now() }));
+    const saved = await runPlan(ctx, [p.accountId], async (plan) => {
+      await plan.deps.store.updatePayment({ ...p, attempts, status, reference: r.ok ? r.reference : r.error, updatedAtMs: ctx.now() });
+      return ok(true);
+    });
+    if (!saved.ok) throw new Error(`carrier answer for payment ${p.id}: ${saved.message}`);
   }
   return { submitted, failed, pending: pending.length - submitted };
 }

@@ -5,8 +5,10 @@
  * or the account's members already exceed what the smaller plan allows. Renewing add-ons are prorated for the
  * rest of the plan's cycle and then renew with it; one-time add-ons last until the plan's cycle ends.
  */
+import type { PlanCtx } from './plan.ts';
 import { ok } from '../core/index.ts';
-import { fail, fmtMoney, offerOnSale, runOrder, type BR, type Ctx, type Outcome } from './context.ts';
+import { fail, fmtMoney, offerOnSale, type BR, type Ctx } from './context.ts';
+import { runOrder, type Outcome } from './plan.ts';
 import { collect, earnPoints, requireFunds } from './payments.ts';
 import { cycleWindow, DAY_MS, isoDay, prorate } from './periods.ts';
 import { catchUpAccount, orderableOffer } from './renew.ts';
@@ -47,7 +49,7 @@ async function runningLeft(ctx: Ctx, sub: Subscription, now: number, unit: strin
 }
 
 /** Forfeit what is left of the subscription's own running buckets (not its add-ons'); returns the amount. */
-async function forfeitCycleAllowance(ctx: Ctx, sub: Subscription, now: number, ref: string): Promise<number> {
+async function forfeitCycleAllowance(ctx: PlanCtx, sub: Subscription, now: number, ref: string): Promise<number> {
   await ctx.deps.charging.renewDue();
   let forfeited = 0;
   for (const b of await ctx.deps.charging.listBuckets(sub.accountId)) {
@@ -63,7 +65,7 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
   const found = await ctx.deps.store.getSubscription(i.subscriptionId);
   if (found === undefined) return fail('not_found', `Subscription ${i.subscriptionId} does not exist.`);
   const request = { op: 'change', subscriptionId: i.subscriptionId, offerId: i.offerId, quantity: i.quantity };
-  return runOrder<ChangeResult>(ctx, { scope: `account:${found.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
+  return runOrder<ChangeResult>(ctx, { scope: `account:${found.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
     await catchUpAccount(ctx, found.accountId);
     const sub = (await ctx.deps.store.getSubscription(i.subscriptionId))!;
     if (!isLive(sub)) return fail('conflict', `Subscription ${sub.id} is ${sub.status}; subscribe again instead.`);
@@ -210,7 +212,7 @@ export type AddonInput = SubscribeInput;
 
 export function buyAddon(ctx: Ctx, i: AddonInput): Promise<BR<Outcome<SubscriptionResult>>> {
   const request = { op: 'addon', accountId: i.accountId, offerId: i.offerId, quantity: i.quantity, channel: i.channel };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
     const o = await orderableOffer(ctx, i.accountId, i.offerId);
     if (!o.ok) return o;
     const offer = o.value;

@@ -4,7 +4,8 @@
  * a mistyped code is told apart from an unknown (forged) one without a lookup.
  */
 import { ok, sha256Hex } from '../core/index.ts';
-import { activeAccount, fail, fmtMoney, offerOnSale, runOrder, type BR, type Ctx, type Outcome } from './context.ts';
+import { activeAccount, fail, fmtMoney, offerOnSale, type BR, type Ctx } from './context.ts';
+import { runOrder, type Outcome } from './plan.ts';
 import { creditWallet, newPayment } from './payments.ts';
 import { DAY_MS, isoDay } from './periods.ts';
 import { catchUpAccount } from './renew.ts';
@@ -61,7 +62,7 @@ export function generateCodes(ctx: Ctx, i: GenerateInput): Promise<BR<Outcome<Ge
   return runOrder(
     ctx,
     { scope: 'codes', idempotencyKey: i.idempotencyKey, request },
-    async () => {
+    async (ctx) => {
       const o = offerOnSale(ctx, i.offerId);
       if (!o.ok) return o;
       const offer = o.value;
@@ -121,7 +122,7 @@ export async function redeemCode(ctx: Ctx, i: RedeemInput): Promise<BR<Outcome<R
     return fail('unprocessable', 'This is not a valid redemption code (its check character does not match: mistyped?). Nothing was changed.');
   const hash = hashCode(normalized);
   const request = { op: 'redeem_code', accountId: i.accountId, code: hash };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
     const account = await activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
     const rec = await ctx.deps.store.getCode(hash);

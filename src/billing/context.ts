@@ -1,5 +1,5 @@
-/** Shared plumbing of the billing use cases: deps, error codes, the idempotent atomic order runner. */
-import { err, ok, sha256Hex, type Clock, type Err, type IdGenerator, type Random, type Result } from '../core/index.ts';
+/** Shared plumbing of the billing use cases: deps, error codes, account and offer checks (the order runner is in plan.ts). */
+import { err, ok, type Clock, type Err, type IdGenerator, type Random, type Result } from '../core/index.ts';
 import type { Account, AccountStore } from '../accounts/index.ts';
 import type { ModelCatalog } from '../catalog/index.ts';
 import type { ChargingService } from '../charging/index.ts';
@@ -42,89 +42,15 @@ export interface Ctx {
   now(): number;
   id(prefix: string): string;
   catalog(): OfferCatalog;
-  /** Runs fn after every earlier serialized call finished: one order at a time per process. */
-  serial<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 export function makeCtx(deps: BillingDeps): Ctx {
-  let tail: Promise<unknown> = Promise.resolve();
   return {
     deps,
     now: () => deps.clock.nowMs(),
     id: (prefix) => deps.ids.next(prefix),
     catalog: () => deps.offers(),
-    serial<T>(fn: () => Promise<T>): Promise<T> {
-      const run = tail.then(fn, fn);
-      tail = run.catch(() => undefined);
-      return run;
-    },
   };
-}
-
-/** Thrown inside `atomically` to roll back on an expected failure found after the first write. */
-class Abort {
-  constructor(readonly error: Err<BillingErrorCode>) {}
-}
-
-export interface OrderSpec {
-  /** Idempotency keys are unique per scope (an account, or `codes` for batches). */
-  scope: string;
-  idempotencyKey: string | null;
-  /** Everything that defines the request: a replay with a different one is refused. */
-  request: unknown;
-}
-
-export interface Outcome<T> {
-  value: T;
-  replayed: boolean;
-}
-
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>)
-      .filter(([, x]) => x !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : 1));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
-
-/**
- * Run an order: replay check, then `body` inside one store transaction, storing the outcome under the
- * Idempotency-Key in the same transaction. `body` returns an error Result to refuse (nothing is written when
- * it refuses before its first write; later refusals roll back). `stored` shapes what a replay returns.
- */
-export function runOrder<T>(ctx: Ctx, spec: OrderSpec, body: () => Promise<BR<T>>, stored: (v: T) => unknown = (v) => v): Promise<BR<Outcome<T>>> {
-  return ctx.serial(async () => {
-    const { store } = ctx.deps;
-    const requestHash = sha256Hex(canonical(spec.request));
-    if (spec.idempotencyKey !== null) {
-      const prior = await store.getIdempotency(spec.scope, spec.idempotencyKey);
-      if (prior !== undefined) {
-        if (prior.requestHash !== requestHash) {
-          return err(
-            'idempotency_key_reused',
-            `Idempotency-Key ${spec.idempotencyKey} was already used with a different request; nothing was changed. Use a new key for a new order.`,
-          );
-        }
-        return ok({ value: prior.response as T, replayed: true });
-      }
-    }
-    try {
-      return await store.atomically(async () => {
-        const r = await body();
-        if (!r.ok) throw new Abort(r);
-        if (spec.idempotencyKey !== null) {
-          await store.putIdempotency({ scope: spec.scope, key: spec.idempotencyKey, requestHash, response: stored(r.value), createdAtMs: ctx.now() });
-        }
-        return ok({ value: r.value, replayed: false });
-      });
-    } catch (e) {
-      if (e instanceof Abort) return e.error;
-      throw e;
-    }
-  });
 }
 
 export async function activeAccount(ctx: Ctx, accountId: string): Promise<BR<Account>> {

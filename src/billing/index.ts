@@ -2,7 +2,8 @@ export * from './types.ts';
 export * from './store.ts';
 export { parseOfferCatalog, OfferCatalogHolder, type CatalogContext } from './offers.ts';
 export { createBillingService, type BillingService } from './service.ts';
-export type { BillingDeps, BillingErrorCode, BR, Outcome } from './context.ts';
+export type { BillingDeps, BillingErrorCode, BR } from './context.ts';
+export type { Outcome } from './plan.ts';
 export { fmtMoney } from './context.ts';
 export { ADMIN_KEY_PREFIX, AdminKeyRegistry, type AdminKeyIdentity } from './admin-keys.ts';
 export {

@@ -3,6 +3,7 @@
  * transaction as the order); the phone bill defers the charge to the month's bill, which the carrier channel
  * collects; external records money received outside TokenGrid. Every payment leaves a Payment record.
  */
+import type { PlanCtx } from './plan.ts';
 import { ok } from '../core/index.ts';
 import { fail, fmtMoney, type BR, type Ctx } from './context.ts';
 import type { Order, Payment, PaymentChannel, PaymentStatus } from './types.ts';
@@ -25,13 +26,13 @@ export async function requireFunds(ctx: Ctx, accountId: string, currency: string
 }
 
 /** Debit the wallet through charging (one atomic charging operation with its ledger entry); false when it cannot pay. */
-export async function debitWallet(ctx: Ctx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<boolean> {
+export async function debitWallet(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<boolean> {
   const r = await ctx.deps.charging.debitWallet({ accountId, currency, amountMinor, ref });
   if (!r.ok) throw new Error(`wallet debit ${ref} failed: ${r.message}`);
   return r.value.paid;
 }
 
-export async function creditWallet(ctx: Ctx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<void> {
+export async function creditWallet(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<void> {
   const r = await ctx.deps.charging.topUpWallet({ accountId, currency, amountMinor, sourceRef: ref });
   if (!r.ok) throw new Error(`wallet credit ${ref} failed: ${r.message}`);
 }
@@ -61,7 +62,7 @@ export function newPayment(
  * Collect an order's amount through its channel and record the payment. Returns the payment status:
  * wallet -> succeeded or unpaid; phone_bill -> deferred (collected with the bill); external -> succeeded.
  */
-export async function collect(ctx: Ctx, order: Order, channel: PaymentChannel, reference: string | null = null): Promise<PaymentStatus> {
+export async function collect(ctx: PlanCtx, order: Order, channel: PaymentChannel, reference: string | null = null): Promise<PaymentStatus> {
   if (order.amountMinor === 0) return 'succeeded';
   let status: PaymentStatus;
   if (order.amountMinor < 0) {
@@ -80,7 +81,7 @@ export async function collect(ctx: Ctx, order: Order, channel: PaymentChannel, r
 }
 
 /** Loyalty points for money actually charged (not for top-ups, codes or points). */
-export async function earnPoints(ctx: Ctx, order: Order): Promise<void> {
+export async function earnPoints(ctx: PlanCtx, order: Order): Promise<void> {
   const rate = ctx.catalog().points.earnPerUnit;
   if (order.amountMinor <= 0 || rate === 0 || order.status !== 'completed') return;
   if (order.paidBy !== 'wallet' && order.paidBy !== 'phone_bill' && order.paidBy !== 'external') return;
@@ -104,7 +105,7 @@ export async function pointsBalance(ctx: Ctx, accountId: string): Promise<number
  * A bill moved the postpaid line's usage to the phone bill: give the credit back to the line (its amount grows
  * by what was billed), so the credit limit applies to each month's unbilled usage, not to all time.
  */
-export async function restoreCreditLine(ctx: Ctx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<void> {
+export async function restoreCreditLine(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<void> {
   if (amountMinor <= 0) return;
   const r = await ctx.deps.charging.restoreCreditLine({ accountId, currency, amountMinor, ref });
   if (!r.ok) throw new Error(`credit line restore ${ref} failed: ${r.message}`);

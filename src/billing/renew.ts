@@ -5,6 +5,8 @@
  * a renewal whatever the timer did. A renewal the wallet cannot pay is recorded unpaid (due on the bill) and the
  * subscription lapses at the next cycle unless a top-up pays it first.
  */
+import { runPlan, type PlanCtx } from './plan.ts';
+import { ok } from '../core/index.ts';
 import { cycleStartMs } from '../charging/index.ts';
 import { activeAccount, offerOnSale, type BR, type Ctx } from './context.ts';
 import { collect, debitWallet, earnPoints } from './payments.ts';
@@ -13,14 +15,14 @@ import { currentIndex, endFamily, isLive, lineKindFor, newOrder, scheduleTerm, s
 import type { Offer, Order, Subscription, Term } from './types.ts';
 
 /** Create the schedules of terms that were waiting for their first cycle (clamped start dates). */
-async function scheduleDeferred(ctx: Ctx, sub: Subscription, upToIndex: number): Promise<void> {
+async function scheduleDeferred(ctx: PlanCtx, sub: Subscription, upToIndex: number): Promise<void> {
   for (const t of sub.terms) {
     if (!t.scheduled && (t.scheduleFromIndex ?? t.fromIndex) <= upToIndex && (sub.endIndex === null || t.fromIndex < sub.endIndex))
       await scheduleTerm(ctx, sub, t);
   }
 }
 
-async function renewCycles(ctx: Ctx, sub: Subscription, nowMs: number): Promise<number> {
+async function renewCycles(ctx: PlanCtx, sub: Subscription, nowMs: number): Promise<number> {
   let renewed = 0;
   for (;;) {
     const k = sub.renewedThroughIndex + 1;
@@ -78,8 +80,8 @@ async function renewCycles(ctx: Ctx, sub: Subscription, nowMs: number): Promise<
   return renewed;
 }
 
-/** Bring one account's subscriptions to now. Call inside a store transaction. Returns renewal orders created. */
-export async function catchUpAccount(ctx: Ctx, accountId: string): Promise<number> {
+/** Bring one account's subscriptions to now, as part of a plan (plan.ts). Returns renewal orders created. */
+export async function catchUpAccount(ctx: PlanCtx, accountId: string): Promise<number> {
   const { store } = ctx.deps;
   const nowMs = ctx.now();
   const live = await store.listSubscriptions({ accountId, live: true });
@@ -105,6 +107,11 @@ export async function catchUpAccount(ctx: Ctx, accountId: string): Promise<numbe
   }
   if (policyChanged) await syncPolicy(ctx, accountId);
   return renewed;
+}
+
+/** catchUpAccount as its own plan (load, plan, apply): reads, the renewal run and bill runs use it. */
+export function catchUpPlanned(ctx: Ctx, accountId: string): Promise<BR<number>> {
+  return runPlan(ctx, [accountId], async (p) => ok(await catchUpAccount(p, accountId)));
 }
 
 /** Renew every account that has live subscriptions (the timer and the bill run). Returns renewal orders made. */
@@ -137,7 +144,9 @@ export async function renewDueReport(ctx: Ctx): Promise<RenewalRun> {
   let renewed = 0;
   for (const accountId of accounts) {
     try {
-      renewed += await ctx.serial(() => ctx.deps.store.atomically(() => catchUpAccount(ctx, accountId)));
+      const r = await catchUpPlanned(ctx, accountId);
+      if (!r.ok) throw new Error(r.message);
+      renewed += r.value;
     } catch (e) {
       failures.push({ accountId, stage: 'subscription', error: e instanceof Error ? e.message : String(e) });
     }
@@ -154,7 +163,7 @@ export async function renewDueReport(ctx: Ctx): Promise<RenewalRun> {
 }
 
 /** After money arrives in the wallet: pay unpaid orders, oldest first, and reinstate a lapsing subscription. */
-export async function settleUnpaid(ctx: Ctx, accountId: string): Promise<number> {
+export async function settleUnpaid(ctx: PlanCtx, accountId: string): Promise<number> {
   const { store } = ctx.deps;
   let settled = 0;
   for (const order of await store.listOrders({ accountId, status: 'unpaid' })) {
@@ -171,7 +180,7 @@ export async function settleUnpaid(ctx: Ctx, accountId: string): Promise<number>
   return settled;
 }
 
-async function reinstate(ctx: Ctx, order: Order): Promise<void> {
+async function reinstate(ctx: PlanCtx, order: Order): Promise<void> {
   if (order.type !== 'renew' || order.subscriptionId === null) return;
   const sub = await ctx.deps.store.getSubscription(order.subscriptionId);
   const k = Number(order.details.cycleIndex);
@@ -209,7 +218,7 @@ async function reinstate(ctx: Ctx, order: Order): Promise<void> {
  * The start of every subscription order: the account must be active, its due cycles are caught up first (so
  * the order sees this cycle's buckets), and the offer must be on sale.
  */
-export async function orderableOffer(ctx: Ctx, accountId: string, offerId: string): Promise<BR<Offer>> {
+export async function orderableOffer(ctx: PlanCtx, accountId: string, offerId: string): Promise<BR<Offer>> {
   const account = await activeAccount(ctx, accountId);
   if (!account.ok) return account;
   await catchUpAccount(ctx, accountId);

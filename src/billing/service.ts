@@ -8,7 +8,7 @@ import { generateCodes, redeemCode } from './codes.ts';
 import { fail, makeCtx, type BillingDeps, type BR, type Ctx } from './context.ts';
 import { pointsBalance } from './payments.ts';
 import { parsePeriod } from './periods.ts';
-import { catchUpAccount, renewDue, renewDueReport } from './renew.ts';
+import { catchUpPlanned, renewDue, renewDueReport } from './renew.ts';
 import { marginReport, vendorSettlement } from './reports.ts';
 import { cancel, subscribe } from './subscriptions.ts';
 import type { Bill, Order, Payment, Subscription } from './types.ts';
@@ -22,7 +22,9 @@ export function createBillingService(deps: BillingDeps) {
   const fresh = async (accountId: string): Promise<number> => {
     // The engine mints cycle buckets lazily (on the account's next request); renew now so balances show the new cycle.
     await deps.charging.renewDue();
-    return ctx.serial(() => deps.store.atomically(() => catchUpAccount(ctx, accountId)));
+    const r = await catchUpPlanned(ctx, accountId);
+    if (!r.ok) throw new Error(`renewals of ${accountId}: ${r.message}`);
+    return r.value;
   };
   return {
     ctx,

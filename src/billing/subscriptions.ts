@@ -6,7 +6,8 @@
  */
 import { ok } from '../core/index.ts';
 import { cycleStartMs } from '../charging/index.ts';
-import { fail, fmtMoney, runOrder, type BR, type Ctx, type Outcome } from './context.ts';
+import { fail, fmtMoney, type BR, type Ctx } from './context.ts';
+import { runOrder, type Outcome } from './plan.ts';
 import { collect, earnPoints, requireFunds } from './payments.ts';
 import { cycleWindow, DAY_MS, isoDay } from './periods.ts';
 import type { Offer, Order, OrderLine, PaymentChannel, Subscription, Term } from './types.ts';
@@ -96,7 +97,7 @@ function describe(offer: Offer, quantity: number, fromMs: number, toMs: number |
 
 export function subscribe(ctx: Ctx, i: SubscribeInput): Promise<BR<Outcome<SubscriptionResult>>> {
   const request = { op: 'subscribe', accountId: i.accountId, offerId: i.offerId, quantity: i.quantity, channel: i.channel };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
     const o = await orderableOffer(ctx, i.accountId, i.offerId);
     if (!o.ok) return o;
     const offer = o.value;
@@ -212,7 +213,7 @@ export async function cancel(ctx: Ctx, i: CancelInput): Promise<BR<Outcome<Subsc
   const found = await ctx.deps.store.getSubscription(i.subscriptionId);
   if (found === undefined) return fail('not_found', `Subscription ${i.subscriptionId} does not exist.`);
   const request = { op: 'cancel', subscriptionId: i.subscriptionId };
-  return runOrder(ctx, { scope: `account:${found.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
+  return runOrder(ctx, { scope: `account:${found.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
     await catchUpAccount(ctx, found.accountId);
     const sub = (await ctx.deps.store.getSubscription(i.subscriptionId))!;
     if (!isLive(sub)) return fail('conflict', `Subscription ${sub.id} is already ${sub.status}.`);

@@ -3,6 +3,7 @@
  * (terms, allowance schedules, one-off grants, the account's overage policy). No use case lives here, so
  * renew.ts and subscriptions.ts both import this file and not each other.
  */
+import type { PlanCtx } from './plan.ts';
 import { ok } from '../core/index.ts';
 import { cycleStartMs } from '../charging/index.ts';
 import { fail, type BR, type Ctx } from './context.ts';
@@ -66,7 +67,7 @@ export function newOrder(
 }
 
 /** Create the term's allowance schedule now, or leave it for the catch-up when its start is a clamped date. */
-export async function scheduleTerm(ctx: Ctx, sub: Subscription, term: Term): Promise<void> {
+export async function scheduleTerm(ctx: PlanCtx, sub: Subscription, term: Term): Promise<void> {
   const a = term.offer.allowance;
   if (a === null || sub.cycle === null) {
     term.scheduled = true;
@@ -100,7 +101,7 @@ export async function scheduleTerm(ctx: Ctx, sub: Subscription, term: Term): Pro
 }
 
 /** No cycle from `index` on: end every schedule there and drop the terms that would have started later. */
-export async function endSchedulesAt(ctx: Ctx, sub: Subscription, index: number): Promise<void> {
+export async function endSchedulesAt(ctx: PlanCtx, sub: Subscription, index: number): Promise<void> {
   if (sub.cycle === null) return;
   const atMs = cycleStartMs(sub.anchorMs, sub.cycle, index);
   for (const t of sub.terms) if (t.scheduleId !== null) await ctx.deps.charging.endSchedule(t.scheduleId, atMs);
@@ -112,7 +113,7 @@ export async function endSchedulesAt(ctx: Ctx, sub: Subscription, index: number)
 }
 
 /** One-off allowance (packs, trials, prorated upgrades and add-ons). */
-export async function grantOnce(ctx: Ctx, sub: Subscription, offer: Offer, amount: number, expiresAtMs: number, ref: string): Promise<void> {
+export async function grantOnce(ctx: PlanCtx, sub: Subscription, offer: Offer, amount: number, expiresAtMs: number, ref: string): Promise<void> {
   if (offer.allowance === null || amount <= 0) return;
   const unit = offer.allowance.unit;
   const r = await ctx.deps.charging.grantBucket({
@@ -130,7 +131,7 @@ export async function grantOnce(ctx: Ctx, sub: Subscription, offer: Offer, amoun
 }
 
 /** The account's overage policy follows its live plan and pay-as-you-go subscriptions (the most permissive wins). */
-export async function syncPolicy(ctx: Ctx, accountId: string): Promise<void> {
+export async function syncPolicy(ctx: PlanCtx, accountId: string): Promise<void> {
   const subs = (await ctx.deps.store.listSubscriptions({ accountId, live: true })).filter((s) => s.type === 'plan' || s.type === 'payg');
   const offers = subs
     .map((s) => termAt(s, currentIndex(s, ctx.now()))?.offer ?? ctx.catalog().offers.get(s.offerId))
@@ -150,14 +151,14 @@ export async function syncPolicy(ctx: Ctx, accountId: string): Promise<void> {
 }
 
 /** The subscription has no cycle from `index` on (its fees stop, its schedules end there). */
-export async function endAt(ctx: Ctx, sub: Subscription, index: number, reason: NonNullable<Subscription['endReason']>): Promise<void> {
+export async function endAt(ctx: PlanCtx, sub: Subscription, index: number, reason: NonNullable<Subscription['endReason']>): Promise<void> {
   await endSchedulesAt(ctx, sub, index);
   sub.endIndex = index;
   sub.endReason = reason;
 }
 
 /** End a subscription at cycle `index` together with its renewing add-ons (which are saved here). */
-export async function endFamily(ctx: Ctx, sub: Subscription, index: number, reason: NonNullable<Subscription['endReason']>): Promise<void> {
+export async function endFamily(ctx: PlanCtx, sub: Subscription, index: number, reason: NonNullable<Subscription['endReason']>): Promise<void> {
   await endAt(ctx, sub, index, reason);
   for (const child of await ctx.deps.store.listSubscriptions({ accountId: sub.accountId, live: true })) {
     if (child.parentId === sub.id && child.cycle !== null && (child.endIndex === null || child.endIndex > index)) {

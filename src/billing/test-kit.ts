@@ -1,7 +1,7 @@
 /** Test harness for billing: an injected clock, seeded ids, the charging engine, over stores the test passes in. */
 import { ManualClock, SeededRandom, createIdGenerator } from '../core/index.ts';
 import { createAccount, type AccountDeps, type AccountStore } from '../accounts/index.ts';
-import { createChargingEngine, type ChargingService, type ChargingStore, type RateTable, type UsageRecord } from '../charging/index.ts';
+import { createChargingEngine, isChargingTxHost, type ChargingService, type ChargingStore, type RateTable, type UsageRecord } from '../charging/index.ts';
 import { OfferCatalogHolder, parseOfferCatalog } from './offers.ts';
 import { createBillingService, type BillingService } from './service.ts';
 import type { BillingStore } from './store.ts';
@@ -65,6 +65,8 @@ export function billingHarness(stores: TestStores, opts: { startMs: number | str
   const random = new SeededRandom(42);
   const ids = createIdGenerator(clock, random);
   const charging = createChargingEngine({ store: stores.charging, clock, ids, rates: () => TEST_RATES });
+  // Billing plans apply their charging operations in the billing store's transaction (plan.ts).
+  if (isChargingTxHost(stores.charging)) stores.billing.connectCharging(stores.charging);
   const parsed = parseOfferCatalog(opts.catalogText, { walletCoinsPerUnit: 400_000 });
   if (!parsed.ok) throw new Error(parsed.message);
   const offers = new OfferCatalogHolder(parsed.value);

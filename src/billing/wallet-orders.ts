@@ -1,6 +1,8 @@
 /** Money orders: wallet top-ups, refunds, goodwill credits, and loyalty points (grant, redeem). */
+import type { PlanCtx } from './plan.ts';
 import { ok } from '../core/index.ts';
-import { activeAccount, fail, fmtMoney, runOrder, type BR, type Ctx, type Outcome } from './context.ts';
+import { activeAccount, fail, fmtMoney, type BR, type Ctx } from './context.ts';
+import { runOrder, type Outcome } from './plan.ts';
 import { collect, creditWallet, newPayment, pointsBalance } from './payments.ts';
 import { DAY_MS, cycleAt, isoDay } from './periods.ts';
 import { catchUpAccount, settleUnpaid } from './renew.ts';
@@ -31,7 +33,7 @@ export function topUp(ctx: Ctx, i: TopUpInput): Promise<BR<Outcome<TopUpResult>>
   const currency = i.currency ?? ctx.catalog().currency;
   const channel = i.channel ?? 'external';
   const request = { op: 'topup', accountId: i.accountId, amountMinor: i.amountMinor, currency, channel, reference: i.reference ?? null };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
     if (!Number.isSafeInteger(i.amountMinor) || i.amountMinor <= 0)
       return fail('invalid', `amount must be a positive amount of ${currency}, got ${i.amountMinor} minor units`);
     const max = ctx.catalog().limits.topupMaxMinor;
@@ -97,7 +99,7 @@ export async function refund(ctx: Ctx, i: RefundInput): Promise<BR<Outcome<Order
   const original = await ctx.deps.store.getOrder(i.orderId);
   if (original === undefined) return fail('not_found', `Order ${i.orderId} does not exist.`);
   const request = { op: 'refund', orderId: i.orderId, amountMinor: i.amountMinor, reason: i.reason };
-  return runOrder(ctx, { scope: `account:${original.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
+  return runOrder(ctx, { scope: `account:${original.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
     const o = (await ctx.deps.store.getOrder(i.orderId))!;
     if (!REFUNDABLE.has(o.type) || o.status !== 'completed' || o.amountMinor <= 0) {
       return fail('unprocessable', `Order ${o.id} (${o.type}, ${o.status}, ${fmtMoney(o.amountMinor, o.currency)}) cannot be refunded.`);
@@ -147,7 +149,7 @@ export async function refund(ctx: Ctx, i: RefundInput): Promise<BR<Outcome<Order
  * (forfeited, with a ledger entry). A refund of a past cycle's fee returns money only: that allowance has already
  * expired. Partial refunds (goodwill) return money only. Returns what the refund order records, or null.
  */
-async function endRefunded(ctx: Ctx, paid: Order, refundId: string): Promise<Order['details'] | null> {
+async function endRefunded(ctx: PlanCtx, paid: Order, refundId: string): Promise<Order['details'] | null> {
   if (paid.type === 'upgrade') return revertUpgrade(ctx, paid, refundId);
   if (paid.subscriptionId === null || (paid.type !== 'subscribe' && paid.type !== 'renew' && paid.type !== 'addon')) return null;
   await catchUpAccount(ctx, paid.accountId);
@@ -186,7 +188,7 @@ async function endRefunded(ctx: Ctx, paid: Order, refundId: string): Promise<Ord
  * cycle, and the subscription ends at the end of that cycle (it renews on neither plan; subscribe again). An
  * upgrade from an earlier cycle returns money only (that allowance has expired).
  */
-async function revertUpgrade(ctx: Ctx, paid: Order, refundId: string): Promise<Order['details'] | null> {
+async function revertUpgrade(ctx: PlanCtx, paid: Order, refundId: string): Promise<Order['details'] | null> {
   if (paid.subscriptionId === null) return null;
   await catchUpAccount(ctx, paid.accountId);
   const sub = await ctx.deps.store.getSubscription(paid.subscriptionId);
@@ -233,7 +235,7 @@ export interface CreditInput {
 export function credit(ctx: Ctx, i: CreditInput): Promise<BR<Outcome<Order>>> {
   const channel = i.channel ?? 'wallet';
   const request = { op: 'credit', accountId: i.accountId, amountMinor: i.amountMinor, reason: i.reason, channel };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
     if (!Number.isSafeInteger(i.amountMinor) || i.amountMinor <= 0) return fail('invalid', 'amount must be positive');
     if (i.amountMinor > ctx.catalog().limits.topupMaxMinor)
       return fail('unprocessable', `A credit over ${fmtMoney(ctx.catalog().limits.topupMaxMinor)} is refused.`);
@@ -273,7 +275,7 @@ export interface PointsRedeemResult {
 
 export function redeemPoints(ctx: Ctx, i: PointsRedeemInput): Promise<BR<Outcome<PointsRedeemResult>>> {
   const request = { op: 'redeem_points', accountId: i.accountId, points: i.points };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
     const rules = ctx.catalog().points;
     if (!Number.isSafeInteger(i.points) || i.points <= 0) return fail('invalid', 'points must be a positive whole number');
     if (i.points < rules.minRedeem) return fail('unprocessable', `At least ${rules.minRedeem} points are redeemed at a time.`);
@@ -333,7 +335,7 @@ export function grantPoints(
   i: { accountId: string; points: number; reason: string; actor: string; idempotencyKey: string | null },
 ): Promise<BR<Outcome<{ entry: PointsEntry; balance: number }>>> {
   const request = { op: 'grant_points', accountId: i.accountId, points: i.points, reason: i.reason };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async () => {
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
     if (!Number.isSafeInteger(i.points) || i.points === 0 || Math.abs(i.points) > 100_000_000)
       return fail('invalid', 'points must be a non-zero whole number up to 100000000');
     const account = await activeAccount(ctx, i.accountId);

@@ -8,3 +8,4 @@ export { compareBuckets, available, copyBucket, DEFAULT_PRIORITY } from './burn-
 export { cycleStartMs, cycleIndexAt } from './cycle.ts';
 export { auditAccount, auditData, auditSchedules, RENEWAL_AUDIT_GRACE_MS, type AuditReport } from './audit.ts';
 export { CLIENT_REF_PREFIX, clientRef } from './management.ts';
+export * from './billing-ops.ts';

@@ -50,6 +50,24 @@ describe('two nodes on one PostgreSQL database', () => {
     assert.deepEqual((await auditAccount(a.app.chargingStore, a.demoAccountId)).problems, []);
   });
 
+  test('a top-up ordered on node A (one billing transaction with its wallet credit) shows on node B with the credited wallet', async () => {
+    const order = async (srv: TestServer) =>
+      fetch(`${srv.url}/admin/orders/topup`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json', 'idempotency-key': 'pg-topup-1' },
+        body: JSON.stringify({ accountId: a.demoAccountId, amount: '12.34' }),
+      });
+    const first = await order(a);
+    assert.equal(first.status, 201, await first.clone().text());
+    const listed = await b.admin('GET', `/admin/orders?account=${a.demoAccountId}`);
+    assert.ok(
+      listed.body.data.some((o: { idempotencyKey: string; amountMinor: number }) => o.idempotencyKey === 'pg-topup-1' && o.amountMinor === 1234),
+      'node B lists the order',
+    );
+    const wallet = (await b.app.chargingStore.listBuckets(a.demoAccountId)).find((x) => x.kind === 'wallet');
+    assert.equal(wallet?.amount, 1000 + 1234, 'the demo 10.00 plus 12.34, in fen');
+  });
+
   test('a key revoked on node A is refused by node B within a second', async () => {
     const k = await a.admin('POST', '/admin/keys', { accountId: a.demoAccountId });
     assert.equal(k.status, 201);

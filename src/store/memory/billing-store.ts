@@ -1,9 +1,13 @@
 /**
- * In-memory BillingStore for unit tests. Copies on the way in and out, like a real store. `atomically` cannot
- * roll back (the billing use cases validate before their first write, so refusals leave nothing behind).
+ * In-memory BillingStore for unit tests. Copies on the way in and out, like a real store. `apply` checks every
+ * precondition of the plan first (versions, idempotency key, codes, bills, and the charging decision), then
+ * writes synchronously: a refused plan leaves nothing behind, like a rolled-back transaction.
  */
+import { applyBillingOps, type ChargingTxHost } from '../../charging/index.ts';
 import type {
   AdminKeyRecord,
+  ApplyResult,
+  BillingPlan,
   Bill,
   BillingStore,
   CodeBatch,
@@ -20,7 +24,9 @@ import type {
 const copy = <T>(v: T): T => structuredClone(v);
 const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
-export function createMemoryBillingStore(): BillingStore {
+export function createMemoryBillingStore(o: { charging?: ChargingTxHost } = {}): BillingStore {
+  let charging: ChargingTxHost | null = o.charging ?? null;
+  const versions = new Map<string, number>();
   const idem = new Map<string, IdempotencyRecord>();
   const orders = new Map<string, Order>();
   const subs = new Map<string, Subscription>();
@@ -39,23 +45,65 @@ export function createMemoryBillingStore(): BillingStore {
     m.set(v.id, copy(v));
   };
   return {
-    async atomically(fn) {
-      return fn();
+    async apply(plan: BillingPlan): Promise<ApplyResult> {
+      const conflict = (kind: Exclude<ApplyResult, { ok: true }>['conflict'], detail: string): ApplyResult => ({ ok: false, conflict: kind, detail });
+      for (const e of plan.expect) {
+        const v = versions.get(e.accountId) ?? 0;
+        if (v !== e.version) return conflict('version', `account ${e.accountId} changed since version ${e.version} (now ${v})`);
+      }
+      const r = plan.idempotency;
+      if (r !== null && idem.has(`${r.scope}\u0000${r.key}`)) return conflict('idempotency', `Idempotency-Key ${r.key} was stored meanwhile`);
+      const newHashes = new Set<string>();
+      for (const { codes: list } of plan.codeBatches)
+        for (const c of list) {
+          if (codes.has(c.hash) || newHashes.has(c.hash)) return conflict('code', `code ${c.hint}... exists already`);
+          newHashes.add(c.hash);
+        }
+      for (const c of plan.codesRedeem) if (codes.get(c.hash)?.redeemedBy !== null) return conflict('code', `code ${c.hint}... was redeemed meanwhile`);
+      for (const b of plan.billsInsert)
+        if ([...bills.values()].some((x) => x.accountId === b.accountId && x.period === b.period))
+          return conflict('bill', `account ${b.accountId} has a bill for ${b.period} already`);
+      for (const x of plan.ordersInsert) if (orders.has(x.id)) throw new Error(`duplicate order ${x.id}`);
+      for (const x of plan.subscriptionsInsert) if (subs.has(x.id)) throw new Error(`duplicate subscription ${x.id}`);
+      for (const x of plan.paymentsInsert) if (payments.has(x.id)) throw new Error(`duplicate payment ${x.id}`);
+      for (const x of plan.ordersUpdate) if (!orders.has(x.id)) throw new Error(`unknown order ${x.id}`);
+      for (const x of plan.subscriptionsUpdate)
+        if (!subs.has(x.id) && !plan.subscriptionsInsert.some((n) => n.id === x.id)) throw new Error(`unknown subscription ${x.id}`);
+      for (const x of plan.paymentsUpdate) if (!payments.has(x.id)) throw new Error(`unknown payment ${x.id}`);
+      // The charging decision last among the checks: it writes only when everything else holds, and writes nothing
+      // when it refuses.
+      const c = plan.charging;
+      if (c !== null && c.ops.length > 0) {
+        if (charging === null) throw new Error('this billing store has no charging store connected: plans with charging operations cannot apply');
+        const refused = applyBillingOps(charging.tx(), c.accountId, c.nowMs, c.ops);
+        if (refused !== null) return conflict('charging', refused);
+      }
+      for (const e of plan.expect) versions.set(e.accountId, e.version + 1);
+      if (r !== null) idem.set(`${r.scope}\u0000${r.key}`, copy(r));
+      for (const x of plan.subscriptionsInsert) subs.set(x.id, copy(x));
+      for (const x of plan.subscriptionsUpdate) subs.set(x.id, copy(x));
+      for (const x of plan.ordersInsert) orders.set(x.id, copy(x));
+      for (const x of plan.ordersUpdate) orders.set(x.id, copy(x));
+      for (const x of plan.paymentsInsert) payments.set(x.id, copy(x));
+      for (const x of plan.paymentsUpdate) payments.set(x.id, copy(x));
+      for (const { batch, codes: list } of plan.codeBatches) {
+        batches.set(batch.id, copy(batch));
+        for (const x of list) codes.set(x.hash, copy(x));
+      }
+      for (const x of plan.codesRedeem) codes.set(x.hash, copy(x));
+      for (const e of plan.pointsInsert) points.push(copy(e));
+      for (const b of plan.billsInsert) bills.set(b.id, copy(b));
+      return { ok: true };
+    },
+    connectCharging(host) {
+      charging = host;
+    },
+    async accountVersion(accountId) {
+      return versions.get(accountId) ?? 0;
     },
     async getIdempotency(scope, key) {
       const r = idem.get(`${scope}\u0000${key}`);
       return r && copy(r);
-    },
-    async putIdempotency(r) {
-      const k = `${r.scope}\u0000${r.key}`;
-      if (idem.has(k)) throw new Error(`duplicate idempotency key ${k}`);
-      idem.set(k, copy(r));
-    },
-    async insertOrder(o) {
-      insert(orders, o, 'order');
-    },
-    async updateOrder(o) {
-      update(orders, o, 'order');
     },
     async getOrder(id) {
       const o = orders.get(id);
@@ -75,12 +123,6 @@ export function createMemoryBillingStore(): BillingStore {
         .sort((a, b) => a.effectiveAtMs - b.effectiveAtMs || byId(a, b))
         .map(copy);
     },
-    async insertSubscription(s) {
-      insert(subs, s, 'subscription');
-    },
-    async updateSubscription(s) {
-      update(subs, s, 'subscription');
-    },
     async getSubscription(id) {
       const s = subs.get(id);
       return s && copy(s);
@@ -90,12 +132,6 @@ export function createMemoryBillingStore(): BillingStore {
         .filter((s) => (q.accountId === undefined || s.accountId === q.accountId) && (!q.live || s.status === 'active' || s.status === 'past_due'))
         .sort(byId)
         .map(copy);
-    },
-    async insertPayment(p) {
-      insert(payments, p, 'payment');
-    },
-    async updatePayment(p) {
-      update(payments, p, 'payment');
     },
     async listPayments(q: PaymentQuery) {
       return [...payments.values()]
@@ -111,13 +147,6 @@ export function createMemoryBillingStore(): BillingStore {
         .sort(byId)
         .map(copy);
     },
-    async insertCodeBatch(b, list) {
-      insert(batches, b, 'code batch');
-      for (const c of list) {
-        if (codes.has(c.hash)) throw new Error('duplicate code');
-        codes.set(c.hash, copy(c));
-      }
-    },
     async getCodeBatch(id) {
       const b = batches.get(id);
       return b && copy(b);
@@ -129,24 +158,14 @@ export function createMemoryBillingStore(): BillingStore {
       const c = codes.get(hash);
       return c && copy(c);
     },
-    async updateCode(c) {
-      codes.set(c.hash, copy(c));
-    },
     async countRedeemed(batchId) {
       return [...codes.values()].filter((c) => c.batchId === batchId && c.redeemedBy !== null).length;
-    },
-    async insertPoints(e) {
-      points.push(copy(e));
     },
     async listPoints(accountId) {
       return points
         .filter((e) => e.accountId === accountId)
         .sort(byId)
         .map(copy);
-    },
-    async insertBill(b) {
-      if ([...bills.values()].some((x) => x.accountId === b.accountId && x.period === b.period)) throw new Error(`duplicate bill ${b.accountId} ${b.period}`);
-      insert(bills, b, 'bill');
     },
     async getBill(id) {
       const b = bills.get(id);

@@ -13,6 +13,8 @@ import type {
   AllowanceSchedule,
   Bucket,
   ChargingStore,
+  ChargingTx,
+  ChargingTxHost,
   Decision,
   LedgerEntry,
   MemberCap,
@@ -31,7 +33,7 @@ export function checkBucket(b: Bucket): void {
   for (const n of [b.amount, b.consumed, b.held, b.forfeited, b.floor]) assert(Number.isSafeInteger(n), `bucket ${b.id}: non-integer counter`);
 }
 
-export class MemoryChargingStore implements ChargingStore {
+export class MemoryChargingStore implements ChargingStore, ChargingTxHost {
   readonly #buckets = new Map<string, Bucket>();
   readonly #bucketRefs = new Map<string, string>();
   readonly #schedules = new Map<string, AllowanceSchedule>();
@@ -84,6 +86,29 @@ export class MemoryChargingStore implements ChargingStore {
       reservation,
       usageRecord,
     });
+  }
+
+  /** Billing's in-transaction entry (charging/billing-ops.ts): everything here is synchronous already. */
+  flushPending(): void {}
+  forget(_accountId: string): void {}
+  tx(): ChargingTx {
+    return {
+      runAccountOp: <T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): T => {
+        const view = this.#view(scope);
+        const d = decide(view);
+        if (d.mutation !== null) this.#apply(view.accountId, d.mutation);
+        return d.result;
+      },
+      createSchedule: (s: AllowanceSchedule): void => {
+        if (this.#scheduleRefs.has(k(s.accountId, s.sourceRef))) return;
+        this.#schedules.set(s.id, clone(s));
+        this.#scheduleRefs.set(k(s.accountId, s.sourceRef), s.id);
+      },
+      endSchedule: (scheduleId: string, endsAtMs: number): void => {
+        const s = this.#schedules.get(scheduleId);
+        if (s !== undefined) this.#schedules.set(s.id, { ...s, endsAtMs: s.endsAtMs === null ? endsAtMs : Math.min(s.endsAtMs, endsAtMs) });
+      },
+    };
   }
 
   async runAccountOp<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> {

@@ -14,6 +14,7 @@
  */
 import type pg from 'pg';
 import { assert } from '../../core/index.ts';
+import { decideBillingOps } from '../../charging/index.ts';
 import type {
   AccountMutation,
   AccountPolicy,
@@ -22,6 +23,7 @@ import type {
   AllowanceSchedule,
   Bucket,
   BucketDelta,
+  ChargingOp,
   ChargingStore,
   Decision,
   LedgerEntry,
@@ -169,14 +171,18 @@ function utcDay(ms: number): string {
 }
 
 /** The view's statements after BEGIN and the lock, each with the name of the part of the view it reads. */
-function viewQuery(scope: AccountScope): { text: string; parts: string[] } {
+function viewQuery(scope: AccountScope, begin = true): { text: string; parts: string[] } {
   const rid = scope.reservationId;
   const res = rid === undefined ? null : str(rid);
   const acct =
     scope.accountId !== null ? str(scope.accountId) : res !== null ? `COALESCE((SELECT account_id FROM charging_reservations WHERE id = ${res}), '')` : `''`;
   const now = int(scope.nowMs);
-  const parts: string[] = ['begin', 'lock'];
-  const stmts: string[] = ['BEGIN', `SELECT pg_advisory_xact_lock(hashtextextended(${acct}, 0)), ${acct} AS account_id`];
+  const parts: string[] = ['lock'];
+  const stmts: string[] = [`SELECT pg_advisory_xact_lock(hashtextextended(${acct}, 0)), ${acct} AS account_id`];
+  if (begin) {
+    parts.unshift('begin');
+    stmts.unshift('BEGIN');
+  }
   if (res !== null) {
     parts.push('reservation');
     stmts.push(`SELECT data, state FROM charging_reservations WHERE id = ${res}`);
@@ -315,6 +321,27 @@ export function mutationStatements(accountId: string, m: AccountMutation): strin
   return out;
 }
 
+/**
+ * True when the mutation only moves holds (a reserve or an extension): no money moves, no record or ledger entry.
+ * Such a transaction commits without waiting for its WAL flush (synchronous_commit off: group commit by the WAL
+ * writer, within 3 x wal_writer_delay); any later durable commit (a settle) flushes it first, since WAL is flushed in
+ * order. What a database crash can lose is the last instant's holds, never a charge: the same bound as SQLite's holds
+ * in memory (ARCHITECTURE.md "Many nodes").
+ */
+export function onlyMovesHolds(m: AccountMutation): boolean {
+  return (
+    m.bucketsCreate.length === 0 &&
+    m.schedulesUpdate.length === 0 &&
+    m.usageRecord === null &&
+    m.ledger.length === 0 &&
+    m.events.length === 0 &&
+    m.policyUpsert === null &&
+    m.memberCapUpsert === null &&
+    m.bucketDeltas.every((d) => !d.amount && !d.consumed && !d.forfeited && !d.floor) &&
+    m.memberUsageDeltas.every((d) => d.used === 0)
+  );
+}
+
 /** A usage record: its id row (one record per request id), the record in its month's partition, the day's rollup. */
 function usageStatements(u: UsageRecord): string[] {
   const settled = int(u.settledAtMs);
@@ -366,7 +393,9 @@ export class PgChargingStore implements ChargingStore {
       const results = (await c.query(q.text)) as unknown as pg.QueryResult[];
       const view = this.#view(scope, q.parts, results);
       const decision = decide(view);
-      const stmts = decision.mutation === null ? [] : mutationStatements(view.accountId, decision.mutation);
+      const m = decision.mutation;
+      const stmts = m === null ? [] : mutationStatements(view.accountId, m);
+      if (m !== null && onlyMovesHolds(m)) stmts.unshift('SET LOCAL synchronous_commit = off');
       stmts.push('COMMIT');
       this.stats.roundTrips++;
       await c.query(stmts.join(';\n'));
@@ -404,6 +433,34 @@ export class PgChargingStore implements ChargingStore {
       reservation,
       usageRecord: rows('usage')[0] === undefined ? null : usageFromRow(rows('usage')[0]!),
     };
+  }
+
+  /**
+   * A billing plan's charging operations inside the billing store's open transaction on `c` (BillingStore.apply):
+   * the account's lock, its view, the pure decideBillingOps, then the mutation and the schedule rows, on the same
+   * client. Returns the refusal (nothing written) or null.
+   */
+  async applyBillingOpsOn(c: pg.PoolClient, accountId: string, nowMs: number, ops: readonly ChargingOp[]): Promise<string | null> {
+    if (ops.length === 0) return null;
+    const scope: AccountScope = { accountId, nowMs };
+    const q = viewQuery(scope, false);
+    const results = (await c.query(q.text)) as unknown as pg.QueryResult[] | pg.QueryResult;
+    const view = this.#view(scope, q.parts, Array.isArray(results) ? results : [results]);
+    const d = decideBillingOps(view, ops);
+    if (d.refused !== null) return d.refused;
+    const stmts = d.mutation === null ? [] : mutationStatements(accountId, d.mutation);
+    for (const sc of d.schedulesCreate) {
+      stmts.push(
+        'INSERT INTO charging_schedules (id, account_id, data, ends_at_ms, next_cycle_index, next_cycle_start_ms, source_ref) VALUES ' +
+          `(${str(sc.id)}, ${str(sc.accountId)}, ${json(sc)}, ${intOrNull(sc.endsAtMs)}, ${int(sc.nextCycleIndex)}, ${int(sc.nextCycleStartMs)}, ${str(sc.sourceRef)}) ` +
+          'ON CONFLICT (account_id, source_ref) DO NOTHING',
+      );
+    }
+    for (const e of d.schedulesEnd) {
+      stmts.push(`UPDATE charging_schedules SET ends_at_ms = LEAST(COALESCE(ends_at_ms, ${int(e.atMs)}), ${int(e.atMs)}) WHERE id = ${str(e.scheduleId)}`);
+    }
+    if (stmts.length > 0) await c.query(stmts.join(';\n'));
+    return null;
   }
 
   /** A management write: one transaction holding the account's lock (so it serializes with the hot path). */

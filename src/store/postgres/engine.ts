@@ -7,9 +7,11 @@
 import { randomBytes } from 'node:crypto';
 import type { AccountStore } from '../../accounts/index.ts';
 import type { AuditStore } from '../../audit/index.ts';
+import type { BillingStore } from '../../billing/index.ts';
 import type { ResponseStore } from '../../wire/openai/index.ts';
 import { openPostgresAccountStore } from './accounts-store.ts';
 import { openPostgresAuditStore } from './audit-store.ts';
+import { openPostgresBillingStore } from './billing-store.ts';
 import { openPostgresResponseStore } from './response-store.ts';
 import { PgChangeFeed } from './change-feed.ts';
 import { type PgChargingStore, openPostgresChargingStore } from './charging-store.ts';
@@ -36,6 +38,8 @@ export interface PostgresEngine {
   accounts: AccountStore;
   audit: AuditStore;
   responses: ResponseStore;
+  /** Applies its plans' charging operations through `charging`, in the same transaction. */
+  billing: BillingStore;
   /** Null when opened with changeFeed: false. */
   changes: PgChangeFeed | null;
   /** Versions applied by this open. */
@@ -78,9 +82,11 @@ export async function openPostgresEngine(fullUrl: string, o: PostgresEngineOptio
             nodeId: o.nodeId ?? `node_${randomBytes(6).toString('hex')}`,
             ...(o.onChangeError ? { onError: o.onChangeError } : {}),
           });
+    const charging = openPostgresChargingStore(db);
     return {
       db,
-      charging: openPostgresChargingStore(db),
+      charging,
+      billing: openPostgresBillingStore(db, { charging }),
       accounts: openPostgresAccountStore(db),
       audit: openPostgresAuditStore(db),
       responses: openPostgresResponseStore(db),

@@ -210,6 +210,42 @@ CREATE TABLE responses (
 CREATE INDEX responses_expiry ON responses (expires_at_ms);
 `;
 
+// Billing (store/postgres/billing-store.ts): the indexed columns its queries need, the record as jsonb; each
+// account's billing version is the optimistic precondition of every plan (BillingStore.apply).
+const V2_BILLING = `
+CREATE TABLE billing_account_versions (account_id text PRIMARY KEY, version bigint NOT NULL);
+CREATE TABLE billing_idempotency (
+  scope text NOT NULL, key text NOT NULL, request_hash text NOT NULL, response jsonb NOT NULL, created_at_ms bigint NOT NULL,
+  PRIMARY KEY (scope, key)
+);
+CREATE TABLE billing_orders (
+  id text PRIMARY KEY, account_id text NOT NULL, subscription_id text, status text NOT NULL, effective_at_ms bigint NOT NULL,
+  bill_id text, data jsonb NOT NULL
+);
+CREATE INDEX billing_orders_account ON billing_orders (account_id, effective_at_ms);
+CREATE INDEX billing_orders_status ON billing_orders (status);
+CREATE INDEX billing_orders_subscription ON billing_orders (subscription_id) WHERE subscription_id IS NOT NULL;
+CREATE TABLE billing_subscriptions (id text PRIMARY KEY, account_id text NOT NULL, status text NOT NULL, data jsonb NOT NULL);
+CREATE INDEX billing_subscriptions_account ON billing_subscriptions (account_id);
+CREATE INDEX billing_subscriptions_status ON billing_subscriptions (status);
+CREATE TABLE billing_payments (
+  id text PRIMARY KEY, account_id text NOT NULL, order_id text, bill_id text, status text NOT NULL, created_at_ms bigint NOT NULL,
+  data jsonb NOT NULL
+);
+CREATE INDEX billing_payments_account ON billing_payments (account_id);
+CREATE INDEX billing_payments_order ON billing_payments (order_id);
+CREATE INDEX billing_payments_status ON billing_payments (status);
+CREATE TABLE billing_code_batches (id text PRIMARY KEY, data jsonb NOT NULL);
+CREATE TABLE billing_codes (hash text PRIMARY KEY, batch_id text NOT NULL, redeemed_by text, data jsonb NOT NULL);
+CREATE INDEX billing_codes_batch ON billing_codes (batch_id);
+CREATE TABLE billing_points (id text PRIMARY KEY, account_id text NOT NULL, data jsonb NOT NULL);
+CREATE INDEX billing_points_account ON billing_points (account_id);
+CREATE TABLE billing_bills (
+  id text PRIMARY KEY, account_id text NOT NULL, period text NOT NULL, data jsonb NOT NULL, UNIQUE (account_id, period)
+);
+CREATE TABLE billing_admin_keys (id text PRIMARY KEY, hash text NOT NULL UNIQUE, data jsonb NOT NULL);
+`;
+
 export interface Migration {
   version: number;
   name: string;
@@ -217,6 +253,9 @@ export interface Migration {
 }
 
 /** Append-only. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'core: charging, accounts, audit, responses', sql: V1_CORE }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'core: charging, accounts, audit, responses', sql: V1_CORE },
+  { version: 2, name: 'billing: orders, subscriptions, payments, codes, points, bills, admin keys, account versions', sql: V2_BILLING },
+];
 
 export const LATEST_VERSION = MIGRATIONS.length;

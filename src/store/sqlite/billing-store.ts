@@ -1,12 +1,16 @@
 /**
  * SQLite BillingStore. Rows keep the indexed columns the queries need and the whole record as JSON.
- * `atomically` opens BEGIN IMMEDIATE on the shared connection, so an order's rows and the charging store's
- * bucket/ledger changes (its transactions nest as savepoints) commit together, or roll back together.
+ * `apply(plan)` is one synchronous better-sqlite3 transaction: the plan's preconditions, its billing rows and its
+ * charging operations (through the charging store on the same connection, charging/billing-ops.ts) commit
+ * together or not at all. Nothing awaits while it is open, so no other request's write can join it.
  */
 import type {
   AdminKeyRecord,
   Bill,
+  ApplyResult,
+  BillingPlan,
   BillingStore,
+  ConflictKind,
   CodeBatch,
   CodeRecord,
   IdempotencyRecord,
@@ -16,7 +20,8 @@ import type {
   Subscription,
 } from '../../billing/index.ts';
 import type { SqliteDb } from './db.ts';
-import { txGate } from './tx-gate.ts';
+import type { ChargingTxHost } from '../../charging/index.ts';
+import { applyBillingOps } from '../../charging/index.ts';
 import { runMigrations } from './migrations.ts';
 
 /**
@@ -59,13 +64,30 @@ CREATE TABLE IF NOT EXISTS billing_bills (
 CREATE TABLE IF NOT EXISTS billing_admin_keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
 `;
 
+/** V2: each account's billing version, the optimistic precondition of every plan (issue 14 item 1). */
+const V2 = `
+CREATE TABLE IF NOT EXISTS billing_account_versions (account_id TEXT PRIMARY KEY, version INTEGER NOT NULL);
+`;
+
+/** Thrown inside the transaction to roll it back and report the conflict. */
+class Conflict {
+  constructor(
+    readonly conflict: ConflictKind,
+    readonly detail: string,
+  ) {}
+}
+
 type Row = { data: string };
 const parse = <T>(r: Row | undefined): T | undefined => (r === undefined ? undefined : (JSON.parse(r.data) as T));
 const parseAll = <T>(rows: unknown[]): T[] => (rows as Row[]).map((r) => JSON.parse(r.data) as T);
 
-export function openSqliteBillingStore(db: SqliteDb): BillingStore {
-  runMigrations(db, { store: 'billing', steps: [V1] });
+export function openSqliteBillingStore(db: SqliteDb, o: { charging?: ChargingTxHost } = {}): BillingStore {
+  runMigrations(db, { store: 'billing', steps: [V1, V2] });
+  let charging: ChargingTxHost | null = o.charging ?? null;
   const s = {
+    getVersion: db.prepare('SELECT version FROM billing_account_versions WHERE account_id = ?'),
+    bumpVersion: db.prepare('UPDATE billing_account_versions SET version = version + 1 WHERE account_id = ? AND version = ?'),
+    firstVersion: db.prepare('INSERT OR IGNORE INTO billing_account_versions (account_id, version) VALUES (?, 1)'),
     getIdem: db.prepare('SELECT * FROM billing_idempotency WHERE scope = ? AND key = ?'),
     putIdem: db.prepare('INSERT INTO billing_idempotency (scope, key, request_hash, response, created_at_ms) VALUES (?,?,?,?,?)'),
     insOrder: db.prepare('INSERT INTO billing_orders (id, account_id, subscription_id, status, effective_at_ms, bill_id, data) VALUES (?,?,?,?,?,?,?)'),
@@ -89,7 +111,8 @@ export function openSqliteBillingStore(db: SqliteDb): BillingStore {
     listBatches: db.prepare('SELECT data FROM billing_code_batches ORDER BY id'),
     insCode: db.prepare('INSERT INTO billing_codes (hash, batch_id, redeemed_by, data) VALUES (?,?,?,?)'),
     getCode: db.prepare('SELECT data FROM billing_codes WHERE hash = ?'),
-    updCode: db.prepare('UPDATE billing_codes SET redeemed_by = ?, data = ? WHERE hash = ?'),
+    redeemCode: db.prepare('UPDATE billing_codes SET redeemed_by = ?, data = ? WHERE hash = ? AND redeemed_by IS NULL'),
+    hasCode: db.prepare('SELECT 1 FROM billing_codes WHERE hash = ?'),
     countRedeemed: db.prepare('SELECT COUNT(*) AS n FROM billing_codes WHERE batch_id = ? AND redeemed_by IS NOT NULL'),
     insPoints: db.prepare('INSERT INTO billing_points (id, account_id, data) VALUES (?,?,?)'),
     listPoints: db.prepare('SELECT data FROM billing_points WHERE account_id = ? ORDER BY id'),
@@ -102,33 +125,65 @@ export function openSqliteBillingStore(db: SqliteDb): BillingStore {
     updKey: db.prepare('UPDATE billing_admin_keys SET data = ? WHERE id = ?'),
     listKeys: db.prepare('SELECT data FROM billing_admin_keys ORDER BY id'),
   };
-  const insertCodes = db.transaction((b: CodeBatch, codes: CodeRecord[]) => {
-    s.insBatch.run(b.id, JSON.stringify(b));
-    for (const c of codes) s.insCode.run(c.hash, c.batchId, c.redeemedBy, JSON.stringify(c));
-  });
-  let depth = 0;
-  const gate = txGate(db);
+  const version = (accountId: string): number => (s.getVersion.get(accountId) as { version: number } | undefined)?.version ?? 0;
+  const write = (plan: BillingPlan): void => {
+    for (const e of plan.expect) {
+      const ok = e.version === 0 ? s.firstVersion.run(e.accountId).changes === 1 : s.bumpVersion.run(e.accountId, e.version).changes === 1;
+      if (!ok) throw new Conflict('version', `account ${e.accountId} changed since version ${e.version} (now ${version(e.accountId)})`);
+    }
+    const r = plan.idempotency;
+    if (r !== null) {
+      if (s.getIdem.get(r.scope, r.key) !== undefined) throw new Conflict('idempotency', `Idempotency-Key ${r.key} was stored meanwhile`);
+      s.putIdem.run(r.scope, r.key, r.requestHash, JSON.stringify(r.response), r.createdAtMs);
+    }
+    for (const x of plan.subscriptionsInsert) s.insSub.run(x.id, x.accountId, x.status, JSON.stringify(x));
+    for (const x of plan.subscriptionsUpdate) s.updSub.run(x.status, JSON.stringify(x), x.id);
+    for (const o of plan.ordersInsert) s.insOrder.run(o.id, o.accountId, o.subscriptionId, o.status, o.effectiveAtMs, o.billId, JSON.stringify(o));
+    for (const o of plan.ordersUpdate) s.updOrder.run(o.status, o.billId, JSON.stringify(o), o.id);
+    for (const p of plan.paymentsInsert) s.insPay.run(p.id, p.accountId, p.orderId, p.billId, p.status, p.createdAtMs, JSON.stringify(p));
+    for (const p of plan.paymentsUpdate) s.updPay.run(p.billId, p.status, JSON.stringify(p), p.id);
+    for (const { batch, codes } of plan.codeBatches) {
+      s.insBatch.run(batch.id, JSON.stringify(batch));
+      for (const c of codes) {
+        if (s.hasCode.get(c.hash) !== undefined) throw new Conflict('code', `code ${c.hint}... exists already`);
+        s.insCode.run(c.hash, c.batchId, c.redeemedBy, JSON.stringify(c));
+      }
+    }
+    for (const c of plan.codesRedeem) {
+      if (s.redeemCode.run(c.redeemedBy, JSON.stringify(c), c.hash).changes !== 1) throw new Conflict('code', `code ${c.hint}... was redeemed meanwhile`);
+    }
+    for (const e of plan.pointsInsert) s.insPoints.run(e.id, e.accountId, JSON.stringify(e));
+    for (const b of plan.billsInsert) {
+      if (s.findBill.get(b.accountId, b.period) !== undefined) throw new Conflict('bill', `account ${b.accountId} has a bill for ${b.period} already`);
+      s.insBill.run(b.id, b.accountId, b.period, JSON.stringify(b));
+    }
+    const c = plan.charging;
+    if (c !== null && c.ops.length > 0) {
+      if (charging === null) throw new Error('this billing store has no charging store connected: plans with charging operations cannot apply');
+      const refused = applyBillingOps(charging.tx(), c.accountId, c.nowMs, c.ops);
+      if (refused !== null) throw new Conflict('charging', refused);
+    }
+  };
+  const tx = db.transaction(write);
   return {
-    async atomically<T>(fn: () => Promise<T>): Promise<T> {
-      // Exclusive use of the connection while the order's transaction is open across awaits (tx-gate.ts):
-      // a concurrent gateway settle waits instead of joining this transaction.
-      return gate.exclusive(async () => {
-        if (depth > 0) return fn();
-        const outer = !db.inTransaction;
-        db.exec(outer ? 'BEGIN IMMEDIATE' : 'SAVEPOINT billing_order');
-        depth++;
-        try {
-          const result = await fn();
-          db.exec(outer ? 'COMMIT' : 'RELEASE billing_order');
-          return result;
-        } catch (e) {
-          if (db.inTransaction) db.exec(outer ? 'ROLLBACK' : 'ROLLBACK TO billing_order; RELEASE billing_order');
-          gate.rolledBack();
-          throw e;
-        } finally {
-          depth--;
-        }
-      });
+    async apply(plan): Promise<ApplyResult> {
+      const touched = plan.charging !== null && plan.charging.ops.length > 0 ? plan.charging.accountId : null;
+      if (touched !== null) charging?.flushPending();
+      try {
+        tx.immediate(plan);
+        return { ok: true };
+      } catch (e) {
+        if (e instanceof Conflict) return { ok: false, conflict: e.conflict, detail: e.detail };
+        throw e;
+      } finally {
+        if (touched !== null) charging?.forget(touched);
+      }
+    },
+    connectCharging(host) {
+      charging = host;
+    },
+    async accountVersion(accountId) {
+      return version(accountId);
     },
     async getIdempotency(scope, key) {
       const r = s.getIdem.get(scope, key) as { scope: string; key: string; request_hash: string; response: string; created_at_ms: number } | undefined;
@@ -141,15 +196,6 @@ export function openSqliteBillingStore(db: SqliteDb): BillingStore {
             response: JSON.parse(r.response) as unknown,
             createdAtMs: r.created_at_ms,
           } satisfies IdempotencyRecord);
-    },
-    async putIdempotency(r) {
-      s.putIdem.run(r.scope, r.key, r.requestHash, JSON.stringify(r.response), r.createdAtMs);
-    },
-    async insertOrder(o) {
-      s.insOrder.run(o.id, o.accountId, o.subscriptionId, o.status, o.effectiveAtMs, o.billId, JSON.stringify(o));
-    },
-    async updateOrder(o) {
-      s.updOrder.run(o.status, o.billId, JSON.stringify(o), o.id);
     },
     async getOrder(id) {
       return parse<Order>(s.getOrder.get(id) as Row | undefined);
@@ -166,23 +212,11 @@ export function openSqliteBillingStore(db: SqliteDb): BillingStore {
         }),
       );
     },
-    async insertSubscription(x) {
-      s.insSub.run(x.id, x.accountId, x.status, JSON.stringify(x));
-    },
-    async updateSubscription(x) {
-      s.updSub.run(x.status, JSON.stringify(x), x.id);
-    },
     async getSubscription(id) {
       return parse<Subscription>(s.getSub.get(id) as Row | undefined);
     },
     async listSubscriptions(q) {
       return parseAll<Subscription>(s.listSubs.all({ account: q.accountId ?? null, live: q.live ? 1 : 0 }));
-    },
-    async insertPayment(p) {
-      s.insPay.run(p.id, p.accountId, p.orderId, p.billId, p.status, p.createdAtMs, JSON.stringify(p));
-    },
-    async updatePayment(p) {
-      s.updPay.run(p.billId, p.status, JSON.stringify(p), p.id);
     },
     async listPayments(q) {
       return parseAll<Payment>(
@@ -196,9 +230,6 @@ export function openSqliteBillingStore(db: SqliteDb): BillingStore {
         }),
       );
     },
-    async insertCodeBatch(b, codes) {
-      insertCodes(b, codes);
-    },
     async getCodeBatch(id) {
       return parse<CodeBatch>(s.getBatch.get(id) as Row | undefined);
     },
@@ -208,20 +239,11 @@ export function openSqliteBillingStore(db: SqliteDb): BillingStore {
     async getCode(hash) {
       return parse<CodeRecord>(s.getCode.get(hash) as Row | undefined);
     },
-    async updateCode(c) {
-      s.updCode.run(c.redeemedBy, JSON.stringify(c), c.hash);
-    },
     async countRedeemed(batchId) {
       return (s.countRedeemed.get(batchId) as { n: number }).n;
     },
-    async insertPoints(e) {
-      s.insPoints.run(e.id, e.accountId, JSON.stringify(e));
-    },
     async listPoints(accountId) {
       return parseAll<PointsEntry>(s.listPoints.all(accountId));
-    },
-    async insertBill(b) {
-      s.insBill.run(b.id, b.accountId, b.period, JSON.stringify(b));
     },
     async getBill(id) {
       return parse<Bill>(s.getBill.get(id) as Row | undefined);

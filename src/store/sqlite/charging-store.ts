@@ -21,6 +21,8 @@ import type {
   AllowanceSchedule,
   Bucket,
   ChargingStore,
+  ChargingTx,
+  ChargingTxHost,
   Decision,
   LedgerEntry,
   MemberCapUsage,
@@ -29,7 +31,6 @@ import type {
   UsageRecord,
 } from '../../charging/index.ts';
 import { migrateChargingSchema } from './charging-schema.ts';
-import { txGate, type TxGate } from './tx-gate.ts';
 import { ChargingCache, type AccountEntry, type CacheLoaders } from './charging-cache.ts';
 import { GroupCommitter, type Outcome } from './charging-batch.ts';
 import { prepareAll, type Stmts } from './charging-statements.ts';
@@ -106,7 +107,7 @@ function isReservationIdOf(reservationId: string | undefined, requestId: string)
   return reservationId !== undefined && reservationId.length === requestId.length + 4 && reservationId.startsWith('rsv_') && reservationId.endsWith(requestId);
 }
 
-export class SqliteChargingStore implements ChargingStore {
+export class SqliteChargingStore implements ChargingStore, ChargingTxHost {
   readonly #db: Database;
   readonly #s: Stmts;
   readonly #cache = new ChargingCache();
@@ -117,8 +118,6 @@ export class SqliteChargingStore implements ChargingStore {
   /** Exclusive locking mode: no other connection can write, so there is nothing for data_version to catch. */
   readonly #soleWriter: boolean;
   readonly #ops: GroupCommitter<Op, unknown>;
-  /** Shared with the billing store: an order's open transaction is exclusive (see tx-gate.ts). */
-  readonly #gate: TxGate;
   readonly #one: (op: Op) => { accountId: string; decision: Decision<unknown> };
   /**
    * A request id at or above every request id a reservation or usage record carries, or undefined until first
@@ -263,11 +262,6 @@ export class SqliteChargingStore implements ChargingStore {
     };
     this.#ops = new GroupCommitter<Op, unknown>(runBatch, () => this.#cache.clear());
     this.#one = one;
-    this.#gate = txGate(db);
-    // Queued operations commit before an order takes the connection; an order that rolls back may have
-    // touched cached accounts, so the cache is dropped and rebuilt from the database.
-    this.#gate.onBeforeAcquire(() => this.#ops.flushNow());
-    this.#gate.onAfterRollback(() => this.#cache.clear());
   }
 
   /** Another connection committed since we last looked: nothing cached can be trusted. */
@@ -392,18 +386,6 @@ export class SqliteChargingStore implements ChargingStore {
   }
 
   runAccountOp<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> {
-    if (this.#gate.blockedForCaller()) {
-      // A billing order holds the connection: wait, so this write cannot join (and be lost with) its transaction.
-      return this.#gate.whenFree().then(() => this.runAccountOp(scope, decide));
-    }
-    if (this.#gate.heldByCaller()) {
-      // Inside the order: run now, as a savepoint of the order's transaction, so it commits with the order.
-      return new Promise<T>((resolve) => {
-        const out = this.#one({ scope, decide });
-        if (out.decision.mutation !== null) this.#cache.invalidate(out.accountId);
-        resolve(out.decision.result as T);
-      });
-    }
     // A reserve or an extension usually moves only memory holds: decide it now, without a transaction, when no
     // earlier operation is waiting for its batch (so operations still take effect in the order they came).
     if (scope.holdsOnly === true && this.#ops.pending === 0) {
@@ -432,9 +414,36 @@ export class SqliteChargingStore implements ChargingStore {
     return Promise.resolve(decision.result);
   }
 
+  /** Billing's entry (charging/billing-ops.ts): queued operations commit before the billing transaction opens. */
+  flushPending(): void {
+    this.#ops.flushNow();
+  }
+
+  /** After the billing transaction: what it wrote (or rolled back) is read again from the database. */
+  forget(accountId: string): void {
+    this.#cache.invalidate(accountId);
+  }
+
+  /** Synchronous operations on this connection, inside the billing store's open transaction (savepoints). */
+  tx(): ChargingTx {
+    const s = this.#s;
+    return {
+      runAccountOp: <T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): T => {
+        this.#checkDataVersion();
+        return this.#one({ scope, decide }).decision.result as T;
+      },
+      createSchedule: (sc: AllowanceSchedule): void => {
+        if (s.scheduleByRef.get(sc.accountId, sc.sourceRef) !== undefined) return;
+        s.insertSchedule.run(SCHEDULE_COLS.map((c) => (scheduleToRow(sc) as unknown as Record<string, unknown>)[c]));
+      },
+      endSchedule: (scheduleId: string, endsAtMs: number): void => {
+        s.endSchedule.run({ id: scheduleId, at: endsAtMs });
+      },
+    };
+  }
+
   /** Management writes are rare: they run their own transaction and drop the account's cache entry. */
   async #manage<T>(accountId: string, fn: () => T): Promise<T> {
-    if (this.#gate.blockedForCaller()) await this.#gate.whenFree();
     this.#ops.flushNow(); // operations submitted before this write commit before it
     try {
       return this.#db

@@ -60,10 +60,13 @@ test('every SQLite store migrates through the one runner, and a second open chan
   );
 });
 
-test('a billing database made before the runner existed (tables, no version table) opens at version 1', () => {
+test('a billing database made before the runner existed (tables, no version table) opens at the latest version', () => {
   const db = openSqlite(':memory:');
   openSqliteBillingStore(db);
+  const latest = schemaVersion(db, 'billing');
   db.exec('DROP TABLE billing_migrations');
   openSqliteBillingStore(db);
-  assert.equal(schemaVersion(db, 'billing'), 1);
+  // V1 and V2 are IF NOT EXISTS: running them again over the existing tables is harmless.
+  assert.equal(schemaVersion(db, 'billing'), latest);
+  assert.equal(latest, 2, 'V1 tables + V2 account versions (billing as decide/apply)');
 });

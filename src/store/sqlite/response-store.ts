@@ -1,6 +1,5 @@
 import type { ResponseStore, StoredResponse } from '../../wire/openai/index.ts';
 import type { SqliteDb } from './db.ts';
-import { txGate } from './tx-gate.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS responses (
@@ -21,24 +20,19 @@ interface Row {
 
 /**
  * Stored Responses-API responses (POST /v1/responses with store: true), one row each, looked up by id and
- * account (another account's id is not found), expired after their time limit. Writes wait while a billing
- * order holds the connection (tx-gate.ts), so they never join its transaction.
+ * account (another account's id is not found), expired after their time limit. No transaction is ever held
+ * open across an await on the shared connection (billing applies its plans synchronously), so writes go straight in.
  */
 export function openSqliteResponseStore(db: SqliteDb): ResponseStore {
   db.exec(SCHEMA);
-  const gate = txGate(db);
   const s = {
     put: db.prepare('INSERT OR REPLACE INTO responses (id,account_id,created_at_ms,expires_at_ms,response,items) VALUES (?,?,?,?,?,?)'),
     get: db.prepare('SELECT * FROM responses WHERE id = ? AND account_id = ? AND expires_at_ms > ?'),
     del: db.prepare('DELETE FROM responses WHERE id = ? AND account_id = ?'),
     sweep: db.prepare('DELETE FROM responses WHERE expires_at_ms <= ?'),
   };
-  const free = async (): Promise<void> => {
-    while (gate.blockedForCaller()) await gate.whenFree();
-  };
   return {
     async put(r: StoredResponse) {
-      await free();
       s.put.run(r.id, r.accountId, r.createdAtMs, r.expiresAtMs, JSON.stringify(r.response), JSON.stringify(r.items));
     },
     async get(accountId, id, nowMs) {
@@ -54,11 +48,9 @@ export function openSqliteResponseStore(db: SqliteDb): ResponseStore {
       };
     },
     async delete(accountId, id) {
-      await free();
       return s.del.run(id, accountId).changes > 0;
     },
     async sweep(nowMs) {
-      await free();
       return s.sweep.run(nowMs).changes;
     },
   };
