@@ -128,6 +128,6 @@ function summary(r: MigrateReport): string {
     ...r.checks.map((c) => `${c.ok ? 'ok' : 'FAILED'}  ${c.check}: ${c.detail}`),
   ];
   if (r.voidedHolds > 0) lines.push(`${r.voidedHolds} open hold(s) were voided: their balance is free again.`);
-  lines.push('', 'Next: start the server with TOKENGRID_DATABASE_URL set to this database; keep the data folder (admin key, billing in this version).');
+  lines.push('', 'Next: start the server with TOKENGRID_DATABASE_URL set to this database; keep the data folder (its admin-key file).');
   return lines.join('\n');
 }

@@ -20,14 +20,11 @@
  *   tables PostgreSQL keeps as documents (schedules, policies, member caps, reservations, usage records) go
  *   through the SQLite decoders to the domain objects the PostgreSQL store writes. The daily usage rollup and the
  *   usage id index are rebuilt from the records. A source column PostgreSQL has no place for, or a non-empty
- *   source table without a PostgreSQL table, stops the migration before anything is committed. Exception, while
- *   this build's PostgreSQL engine keeps billing per node (src/app/engines.ts): billing tables without PostgreSQL
- *   tables are copied into the data folder's `tokengrid-billing.db`, which that engine opens, moved into place
- *   only after the PostgreSQL COMMIT.
+ *   source table without a PostgreSQL table, stops the migration before anything is committed.
  * - Usage records land in their months' partitions: migrate creates the monthly partitions the records need (and
  *   the ones a node creates at start) before copying them.
  */
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AuditEntry, verifyChain } from '../audit/index.ts';
 import type { LedgerEntry, Reservation } from '../charging/index.ts';
@@ -128,7 +125,6 @@ export async function migrateToPostgres(o: MigrateOptions): Promise<MigrateRepor
   }
   let sqlite: SqliteDb | undefined;
   let target: PgDb | undefined;
-  let interim: InterimBilling | undefined;
   try {
     sqlite = openSqlite(dbPath);
     bringSourceToThisBuild(sqlite);
@@ -138,18 +134,7 @@ export async function migrateToPostgres(o: MigrateOptions): Promise<MigrateRepor
     o.onProgress?.({ phase: 'schema', applied });
     const src = sqlite;
     const pgDb = target;
-    const { tables, voidedHolds, checks } = await target.tx(async (c) => {
-      const out = await copyAll(src, c, pgDb.schema, o, (billingTables) => {
-        interim = copyBillingInterim(src, o.dataDir, billingTables, o);
-        return interim.tables;
-      });
-      return out;
-    });
-    // After COMMIT: the interim billing file takes its place (the PostgreSQL engine opens it at start).
-    if (interim !== undefined) {
-      renameSync(interim.tmp, interim.path);
-      interim = undefined;
-    }
+    const { tables, voidedHolds, checks } = await target.tx((c) => copyAll(src, c, pgDb.schema, o));
     return {
       from: o.dataDir,
       to: redactUrl(o.url),
@@ -161,67 +146,10 @@ export async function migrateToPostgres(o: MigrateOptions): Promise<MigrateRepor
       durationMs: Math.round(performance.now() - started),
     };
   } finally {
-    if (interim !== undefined) rmSync(interim.tmp, { force: true });
     sqlite?.close();
     await target?.close();
     release();
   }
-}
-
-/** Where the PostgreSQL engine keeps billing until its PostgreSQL billing store lands (src/app/engines.ts). */
-export const INTERIM_BILLING_FILE = 'tokengrid-billing.db';
-
-interface InterimBilling {
-  path: string;
-  tmp: string;
-  tables: TableReport[];
-}
-
-/**
- * Billing tables this build's PostgreSQL schema has no place for are copied into the data folder's interim billing
- * file, which the PostgreSQL engine opens (billing stays per node until the PostgreSQL billing store lands). Written
- * to a temporary file first and moved into place only after the PostgreSQL transaction committed.
- */
-function copyBillingInterim(src: SqliteDb, dataDir: string, tables: string[], o: MigrateOptions): InterimBilling {
-  const path = join(dataDir, INTERIM_BILLING_FILE);
-  if (existsSync(path)) {
-    const existing = openSqlite(path);
-    try {
-      const full = tables.filter((t) => {
-        const has = existing.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t);
-        return has !== undefined && count(existing, t) > 0;
-      });
-      if (full.length > 0) throw new MigrateRefused(`${path} already holds billing rows (${full.join(', ')}); migrate never merges. Move it away first.`);
-    } finally {
-      existing.close();
-    }
-  }
-  const tmp = `${path}.migrating`;
-  for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(f, { force: true });
-  const db = openSqlite(tmp);
-  const out: TableReport[] = [];
-  try {
-    openSqliteBillingStore(db);
-    for (const table of tables) {
-      const cols = (src.prepare(`PRAGMA table_info("${table}")`).all() as { name: string }[]).map((x) => x.name);
-      const ins = db.prepare(`INSERT INTO "${table}" (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
-      const rows = src.prepare(`SELECT * FROM "${table}"`).raw().all() as unknown[][];
-      db.transaction(() => {
-        for (const r of rows) ins.run(...r);
-      })();
-      o.onProgress?.({ phase: 'table', table, copied: rows.length, total: rows.length });
-      out.push({
-        table,
-        source: rows.length,
-        target: count(db, table),
-        note: `kept in ${path} (billing is per node on PostgreSQL until its PostgreSQL store lands)`,
-      });
-    }
-    db.pragma('wal_checkpoint(TRUNCATE)');
-  } finally {
-    db.close();
-  }
-  return { path, tmp, tables: out };
 }
 
 /** The idempotent schema steps a start would run (nothing to do is one read per store). */
@@ -240,7 +168,6 @@ async function copyAll(
   c: pg.PoolClient,
   schema: string,
   o: MigrateOptions,
-  billingInterim: (tables: string[]) => TableReport[],
 ): Promise<{ tables: TableReport[]; voidedHolds: number; checks: MigrateReport['checks'] }> {
   await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK]);
   const columns = await targetColumns(c, schema);
@@ -253,10 +180,7 @@ async function copyAll(
   ).map((r) => r.name);
   const order = [...FIRST.filter((t) => sourceTables.includes(t)), ...sourceTables.filter((t) => !FIRST.includes(t))];
 
-  // Billing without PostgreSQL tables (this build): the engine's interim file in the data folder.
-  const interimTables = order.filter((t) => t.startsWith('billing_') && !columns.has(t));
-  const interimReports = interimTables.some((t) => count(src, t) > 0) ? billingInterim(interimTables) : [];
-  const missing = order.filter((t) => !columns.has(t) && !interimTables.includes(t) && count(src, t) > 0);
+  const missing = order.filter((t) => !columns.has(t) && count(src, t) > 0);
   if (missing.length > 0) {
     throw new MigrateRefused(
       `This build's PostgreSQL schema has no table for ${missing.map((t) => `${t} (${count(src, t)} rows)`).join(', ')}: ` +
@@ -270,11 +194,7 @@ async function copyAll(
   for (const table of order) {
     const cols = columns.get(table);
     const total = count(src, table);
-    if (cols === undefined) {
-      const kept = interimReports.find((r) => r.table === table);
-      if (kept !== undefined) tables.push(kept);
-      continue;
-    }
+    if (cols === undefined) continue; // empty (checked above) and unknown to PostgreSQL
     if (table === 'charging_usage_records') await createUsagePartitions(src, c, o.nowMs);
     const special = SPECIAL[table];
     let note: string | undefined;

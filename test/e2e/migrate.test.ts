@@ -7,7 +7,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -18,12 +18,14 @@ import { runMigrateCommand } from '../../src/app/migrate-command.ts';
 import { connectPostgres, type PgDb } from '../../src/store/postgres/db.ts';
 import { openPostgresAccountStore } from '../../src/store/postgres/accounts-store.ts';
 import { openPostgresAuditStore } from '../../src/store/postgres/audit-store.ts';
+import { openPostgresBillingStore } from '../../src/store/postgres/billing-store.ts';
 import { openPostgresChargingStore } from '../../src/store/postgres/charging-store.ts';
 import { openPostgresResponseStore } from '../../src/store/postgres/response-store.ts';
 import { PG_TEST_URL, testSchemaName } from '../../src/store/postgres/test-support.ts';
 import { lockDataDir, openSqlite } from '../../src/store/sqlite/db.ts';
 import { openSqliteAccountStore } from '../../src/store/sqlite/accounts-store.ts';
 import { openSqliteAuditStore } from '../../src/store/sqlite/audit-store.ts';
+import { openSqliteBillingStore } from '../../src/store/sqlite/billing-store.ts';
 import { openSqliteChargingStore } from '../../src/store/sqlite/charging-store.ts';
 import { openSqliteResponseStore } from '../../src/store/sqlite/response-store.ts';
 import { startTestServer, TEST_CONFIG } from '../support/server.ts';
@@ -140,11 +142,13 @@ test('migrate copies the install faithfully: every store lists the same rows on 
     const sChg = openSqliteChargingStore(sqlite);
     const sAud = openSqliteAuditStore(sqlite);
     const sRsp = openSqliteResponseStore(sqlite);
+    const sBil = openSqliteBillingStore(sqlite);
     await withPg(s, async (db) => {
       const pAcc = openPostgresAccountStore(db);
       const pChg = openPostgresChargingStore(db);
       const pAud = openPostgresAuditStore(db);
       const pRsp = openPostgresResponseStore(db);
+      const pBil = openPostgresBillingStore(db);
       assert.deepEqual(byId(await pAcc.listAccounts(), 'id'), byId(await sAcc.listAccounts(), 'id'));
       assert.deepEqual(byId(await pAcc.listKeys(), 'id'), byId(await sAcc.listKeys(), 'id'));
       let usage = 0;
@@ -165,6 +169,11 @@ test('migrate copies the install faithfully: every store lists the same rows on 
         assert.deepEqual(pView.policy, sView.policy);
         assert.deepEqual(pView.schedules, sView.schedules);
       }
+      const orders = await sBil.listOrders({ accountId: accountIds[0]! });
+      assert.equal(orders.length, 1);
+      assert.deepEqual(await pBil.listOrders({ accountId: accountIds[0]! }), orders);
+      assert.deepEqual(await pBil.listPayments({ accountId: accountIds[0]! }), await sBil.listPayments({ accountId: accountIds[0]! }));
+      assert.equal(await pBil.accountVersion(accountIds[0]!), await sBil.accountVersion(accountIds[0]!));
       assert.equal(usage, 4, 'three chats and one /v1/responses');
       const sEntries = await sAud.all();
       assert.ok(sEntries.length >= 5, `admin writes were audited (${sEntries.length})`);
@@ -185,9 +194,11 @@ test('migrate copies the install faithfully: every store lists the same rows on 
     sqlite.close();
   }
 
-  // Billing has no PostgreSQL tables yet in this build: its rows went to the engine's interim file in the folder.
-  assert.ok(existsSync(join(dataDir, 'tokengrid-billing.db')));
-  assert.equal(report.tables.find((t: { table: string }) => t.table === 'billing_orders').target, 1);
+  // Billing: the order, its payment and its Idempotency-Key answer are on PostgreSQL.
+  for (const t of ['billing_orders', 'billing_payments', 'billing_idempotency']) {
+    const row = report.tables.find((x: { table: string }) => x.table === t);
+    assert.ok(row.target >= 1 && row.target === row.source, `${t}: ${JSON.stringify(row)}`);
+  }
 
   // The server started on the copy (TOKENGRID_DATABASE_URL, the same data folder for its admin key file).
   const app = await createApp({
