@@ -34,6 +34,8 @@ import { connectPostgres, redactUrl } from '../src/store/postgres/db.ts';
 import { migrate } from '../src/store/postgres/migrations.ts';
 import { openPostgresChargingStore } from '../src/store/postgres/charging-store.ts';
 import { rateTableFromCatalog } from '../src/app.ts';
+import { connectRedis } from '../src/store/redis/connect.ts';
+import { RedisLimiter } from '../src/store/redis/limiter.ts';
 import { summarize } from './lib/stats.ts';
 
 const MODEL = 'deepseek-v3.2';
@@ -309,6 +311,67 @@ function combine(name: string, job: NodeJob, accounts: number, rs: NodeResult[])
   };
 }
 
+interface RedisResult {
+  url: string;
+  admits: number;
+  commandsPerAdmit: number;
+  commandsPerDone: number;
+  admitP50Us: number;
+  admitP99Us: number;
+}
+
+/**
+ * The shared limiter on Redis (when a key or plan has limits; without any, Redis is never asked): sequential
+ * admit + done over 100 accounts, with every limit set (requests, tokens, concurrency), commands counted at
+ * ioredis's sendCommand. Its own random key prefix, deleted at the end.
+ */
+async function redisLimiterCase(url: string, n: number): Promise<RedisResult> {
+  const redis = await connectRedis(url, { name: 'tokengrid:bench' });
+  const prefix = `tgbench${randomBytes(4).toString('hex')}:`;
+  let commands = 0;
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = ((...a: Parameters<typeof send>) => {
+    commands++;
+    return send(...a);
+  }) as typeof redis.sendCommand;
+  const limiter = new RedisLimiter({ redis, clock: systemClock, prefix, renew: false });
+  const limits = { requestsPerMinute: 1_000_000_000, tokensPerMinute: 1_000_000_000_000, concurrentRequests: 1_000_000 };
+  try {
+    const run = async (count: number) => {
+      const admitUs: number[] = [];
+      let admitC = 0;
+      let doneC = 0;
+      for (let i = 0; i < count; i++) {
+        const account = `acct_bench${i % 100}`;
+        const req = `req_bench${i}`;
+        const c0 = commands;
+        const t = process.hrtime.bigint();
+        const r = await limiter.admit(req, `key_${account}`, limits, account, limits, 300, systemClock.nowMs());
+        admitUs.push(Number(process.hrtime.bigint() - t) / 1000);
+        if (!r.ok) throw new Error(`limiter refused: ${r.message}`);
+        const c1 = commands;
+        limiter.done(req, `key_${account}`, account, 300, 62, systemClock.nowMs());
+        admitC += c1 - c0;
+        doneC += commands - c1;
+      }
+      return { admitUs, admitC, doneC };
+    };
+    await run(100); // warm-up: the scripts are loaded (EVAL once, EVALSHA after)
+    const m = await run(n);
+    const s = summarize(m.admitUs);
+    return { url: redactUrl(url), admits: n, commandsPerAdmit: m.admitC / n, commandsPerDone: m.doneC / n, admitP50Us: s.p50, admitP99Us: s.p99 };
+  } finally {
+    limiter.close();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+    redis.disconnect();
+  }
+}
+
 interface Baseline {
   selectP50Ms: number;
   commitP50Ms: number;
@@ -367,6 +430,7 @@ export async function runStoreBench(argv: string[]): Promise<void> {
   const schema = `tg_bench_${randomBytes(5).toString('hex')}`;
   const admin = await connectPostgres(url, { schema, max: 4 });
   const results: CaseResult[] = [];
+  let redisResult: RedisResult | null = null;
   let serverVersion = '';
   let baseline: Baseline = { selectP50Ms: NaN, commitP50Ms: NaN, commitP99Ms: NaN, synchronousCommit: '?' };
   try {
@@ -410,6 +474,15 @@ export async function runStoreBench(argv: string[]): Promise<void> {
             : `; round trips per reserve ${r.roundTripsPerReserve.toFixed(2)}, per settle ${r.roundTripsPerSettle!.toFixed(2)}`),
       );
     }
+    const redisUrl = process.env.TOKENGRID_BENCH_REDIS_URL ?? process.env.TOKENGRID_REDIS_URL ?? 'redis://127.0.0.1:6379';
+    try {
+      redisResult = await redisLimiterCase(redisUrl, quick ? 1000 : 5000);
+      log(
+        `Redis limiter: ${redisResult.commandsPerAdmit.toFixed(2)} command(s) per admit, ${redisResult.commandsPerDone.toFixed(2)} per done; admit p50 ${(redisResult.admitP50Us / 1000).toFixed(2)} ms, p99 ${(redisResult.admitP99Us / 1000).toFixed(2)} ms`,
+      );
+    } catch (e) {
+      log(`Redis limiter case skipped: ${e instanceof Error ? e.message : String(e)} (${redactUrl(redisUrl)})`);
+    }
   } finally {
     await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     await admin.close();
@@ -431,6 +504,7 @@ export async function runStoreBench(argv: string[]): Promise<void> {
     settings: { seconds, concurrencyPerNode: concurrency, accounts: accountsN, latencyPairs, poolPerNode: pool },
     results,
     addedLatency: added,
+    redisLimiter: redisResult,
   };
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
@@ -452,6 +526,11 @@ export async function runStoreBench(argv: string[]): Promise<void> {
   for (const a of added) {
     console.log(
       `${a.case}: added latency per request p50 ${a.addedP50Ms.toFixed(2)} ms, p99 ${a.addedP99Ms.toFixed(2)} ms; throughput ${(100 * a.throughputVsEmbedded).toFixed(0)}% of embedded`,
+    );
+  }
+  if (redisResult !== null) {
+    console.log(
+      `Redis (shared limits, only when a key or plan has limits): ${redisResult.commandsPerAdmit.toFixed(2)} round trip(s) per admit, ${redisResult.commandsPerDone.toFixed(2)} per done; admit p50 ${(redisResult.admitP50Us / 1000).toFixed(2)} ms, p99 ${(redisResult.admitP99Us / 1000).toFixed(2)} ms`,
     );
   }
   console.log(`results: ${out}`);
