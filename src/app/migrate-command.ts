@@ -110,7 +110,7 @@ async function schemaOnly(url: string, schema: string | undefined, json: boolean
 
 function progressLine(p: MigrateProgress): string {
   if (p.phase === 'schema') return p.applied.length === 0 ? 'schema: already current' : `schema: applied migration(s) ${p.applied.join(', ')}`;
-  if (p.phase === 'table') return `copy ${p.table}: ${p.copied}/${p.total}`;
+  if (p.phase === 'table') return `copy ${p.table}: ${p.copied}${p.total === null ? ' rows' : `/${p.total}`}`;
   return `verify ${p.check}: ${p.ok ? 'ok' : 'FAILED'} (${p.detail})`;
 }
 

@@ -69,7 +69,7 @@ export interface MigrateOptions {
 
 export type MigrateProgress =
   | { phase: 'schema'; applied: number[] }
-  | { phase: 'table'; table: string; copied: number; total: number }
+  | { phase: 'table'; table: string; copied: number; total: number | null }
   | { phase: 'verify'; check: string; ok: boolean; detail: string };
 
 export interface TableReport {
@@ -190,7 +190,7 @@ async function copyAll(
 
   const tables: TableReport[] = [];
   let voidedHolds = 0;
-  const progress = (table: string, copied: number, total: number): void => o.onProgress?.({ phase: 'table', table, copied, total });
+  const progress = (table: string, copied: number, total: number | null): void => o.onProgress?.({ phase: 'table', table, copied, total });
   for (const table of order) {
     const cols = columns.get(table);
     const total = count(src, table);
@@ -352,17 +352,36 @@ function selfOrdered(rows: SRow[], refs: string[]): SRow[] {
 
 const BATCH_PARAMS = 30_000;
 
-async function insertRows(c: pg.PoolClient, table: string, cols: string[], rows: unknown[][], onBatch: (n: number, total: number) => void): Promise<void> {
+/** Rows written in multi-row INSERTs of at most BATCH_PARAMS values; `rows` is consumed lazily (a table is never read whole). */
+async function insertRows(
+  c: pg.PoolClient,
+  table: string,
+  cols: string[],
+  rows: Iterable<unknown[]>,
+  onBatch: (n: number, total: number | null) => void,
+  total: number | null,
+): Promise<number> {
   const per = Math.max(1, Math.min(1000, Math.floor(BATCH_PARAMS / Math.max(1, cols.length))));
   let done = 0;
-  for (let i = 0; i < rows.length; i += per) {
-    const batch = rows.slice(i, i + per);
+  let batch: unknown[][] = [];
+  const flush = async (): Promise<void> => {
     const params: unknown[] = [];
     const tuples = batch.map((row) => `(${row.map((v) => `$${params.push(v)}`).join(', ')})`);
     await c.query(`INSERT INTO ${table} (${cols.join(', ')}) VALUES ${tuples.join(', ')}`, params);
     done += batch.length;
-    onBatch(done, rows.length);
+    batch = [];
+    onBatch(done, total);
+  };
+  for (const row of rows) {
+    batch.push(row);
+    if (batch.length >= per) await flush();
   }
+  if (batch.length > 0) await flush();
+  return done;
+}
+
+function* mapRows<T, U>(rows: Iterable<T>, f: (r: T) => U): Generator<U> {
+  for (const r of rows) yield f(r);
 }
 
 function convert(v: unknown, col: TargetColumn, table: string): unknown {
@@ -383,7 +402,7 @@ async function copyGeneric(
   table: string,
   target: TargetColumn[],
   override: Record<string, (r: SRow) => unknown>,
-  onBatch: (n: number, total: number) => void,
+  onBatch: (n: number, total: number | null) => void,
 ): Promise<void> {
   const srcCols = (src.prepare(`PRAGMA table_info("${table}")`).all() as { name: string }[]).map((x) => x.name);
   const byName = new Map(target.map((col) => [col.name, col]));
@@ -397,9 +416,12 @@ async function copyGeneric(
     }
   }
   const cols = srcCols;
-  const rows = selfOrdered(src.prepare(`SELECT * FROM "${table}"`).all() as SRow[], SELF_REFS[table] ?? []);
-  const values = rows.map((r) => cols.map((name) => convert(override[name] !== undefined ? override[name](r) : r[name], byName.get(name)!, table)));
-  await insertRows(c, table, cols, values, onBatch);
+  const refs = SELF_REFS[table] ?? [];
+  const stmt = src.prepare(`SELECT * FROM "${table}"`);
+  // Tables with self references are small (accounts, keys) and read whole to order them; the others stream.
+  const rows: Iterable<SRow> = refs.length > 0 ? selfOrdered(stmt.all() as SRow[], refs) : (stmt.iterate() as IterableIterator<SRow>);
+  const values = mapRows(rows, (r) => cols.map((name) => convert(override[name] !== undefined ? override[name](r) : r[name], byName.get(name)!, table)));
+  await insertRows(c, table, cols, values, onBatch, count(src, table));
 }
 
 interface SpecialOut {
@@ -408,7 +430,7 @@ interface SpecialOut {
   expected?: number;
   note?: string;
 }
-type Special = (src: SqliteDb, c: pg.PoolClient, o: MigrateOptions, onBatch: (n: number, total: number) => void) => Promise<SpecialOut>;
+type Special = (src: SqliteDb, c: pg.PoolClient, o: MigrateOptions, onBatch: (n: number, total: number | null) => void) => Promise<SpecialOut>;
 
 const j = (v: unknown): string => JSON.stringify(v);
 
@@ -416,58 +438,61 @@ const j = (v: unknown): string => JSON.stringify(v);
 const SPECIAL: Record<string, Special> = {
   /** SQLite keeps a settle's consume entries only in its usage record (the store derives them); PostgreSQL stores them. */
   async charging_ledger(src, c, _o, onBatch) {
-    const entries = sourceLedger(src);
     const stored = count(src, 'charging_ledger');
-    await insertRows(
+    const written = await insertRows(
       c,
       'charging_ledger',
       ['account_id', 'id', 'op', 'debit', 'credit', 'unit', 'currency', 'amount', 'request_id', 'at_ms'],
-      entries.map((e) => [e.accountId, e.id, e.op, e.debit, e.credit, e.unit, e.currency, e.amount, e.requestId, e.atMs]),
+      mapRows(sourceLedger(src), (e) => [e.accountId, e.id, e.op, e.debit, e.credit, e.unit, e.currency, e.amount, e.requestId, e.atMs]),
       onBatch,
+      null,
     );
-    const derived = entries.length - stored;
+    const derived = written - stored;
     return {
       voided: 0,
-      expected: entries.length,
+      expected: written,
       ...(derived > 0 ? { note: `+${derived} consume ${derived === 1 ? 'entry' : 'entries'} from usage records` } : {}),
     };
   },
   async charging_schedules(src, c, _o, onBatch) {
-    const rows = (src.prepare('SELECT * FROM charging_schedules').all() as ScheduleRow[]).map(scheduleFromRow);
+    const rows = mapRows(src.prepare('SELECT * FROM charging_schedules').iterate() as IterableIterator<ScheduleRow>, scheduleFromRow);
     await insertRows(
       c,
       'charging_schedules',
       ['id', 'account_id', 'data', 'ends_at_ms', 'next_cycle_index', 'next_cycle_start_ms', 'source_ref'],
-      rows.map((s) => [s.id, s.accountId, j(s), s.endsAtMs, s.nextCycleIndex, s.nextCycleStartMs, s.sourceRef]),
+      mapRows(rows, (s) => [s.id, s.accountId, j(s), s.endsAtMs, s.nextCycleIndex, s.nextCycleStartMs, s.sourceRef]),
       onBatch,
+      count(src, 'charging_schedules'),
     );
     return { voided: 0 };
   },
   async charging_policies(src, c, _o, onBatch) {
-    const rows = (src.prepare('SELECT * FROM charging_policies').all() as PolicyRow[]).map(policyFromRow);
+    const rows = mapRows(src.prepare('SELECT * FROM charging_policies').iterate() as IterableIterator<PolicyRow>, policyFromRow);
     await insertRows(
       c,
       'charging_policies',
       ['account_id', 'data'],
-      rows.map((p) => [p.accountId, j(p)]),
+      mapRows(rows, (p) => [p.accountId, j(p)]),
       onBatch,
+      count(src, 'charging_policies'),
     );
     return { voided: 0 };
   },
   async charging_member_caps(src, c, _o, onBatch) {
-    const rows = (src.prepare('SELECT * FROM charging_member_caps').all() as CapRow[]).map(capFromRow);
+    const rows = mapRows(src.prepare('SELECT * FROM charging_member_caps').iterate() as IterableIterator<CapRow>, capFromRow);
     await insertRows(
       c,
       'charging_member_caps',
       ['account_id', 'member_id', 'data'],
-      rows.map((m) => [m.accountId, m.memberId, j(m)]),
+      mapRows(rows, (m) => [m.accountId, m.memberId, j(m)]),
       onBatch,
+      count(src, 'charging_member_caps'),
     );
     return { voided: 0 };
   },
   async charging_reservations(src, c, o, onBatch) {
     let voided = 0;
-    const rows = (src.prepare('SELECT * FROM charging_reservations').all() as ReservationRow[]).map((row): Reservation => {
+    const rows = mapRows(src.prepare('SELECT * FROM charging_reservations').iterate() as IterableIterator<ReservationRow>, (row): Reservation => {
       const r = reservationFromRow(row);
       if (r.state !== 'open') return r;
       voided++;
@@ -477,13 +502,14 @@ const SPECIAL: Record<string, Special> = {
       c,
       'charging_reservations',
       ['id', 'request_id', 'account_id', 'member_id', 'state', 'valid_until_ms', 'data'],
-      rows.map((r) => [r.id, r.requestId, r.accountId, r.memberId, r.state, r.validUntilMs, j(r)]),
+      mapRows(rows, (r) => [r.id, r.requestId, r.accountId, r.memberId, r.state, r.validUntilMs, j(r)]),
       onBatch,
+      count(src, 'charging_reservations'),
     );
     return { voided };
   },
   async charging_usage_records(src, c, _o, onBatch) {
-    const rows = (src.prepare('SELECT * FROM charging_usage_records').all() as UsageRow[]).map(usageFromRow);
+    const rows = mapRows(src.prepare('SELECT * FROM charging_usage_records').iterate() as IterableIterator<UsageRow>, usageFromRow);
     await insertRows(
       c,
       'charging_usage_records',
@@ -504,7 +530,7 @@ const SPECIAL: Record<string, Special> = {
         'settled_at_ms',
         'data',
       ],
-      rows.map((u) => [
+      mapRows(rows, (u) => [
         u.requestId,
         u.accountId,
         u.memberId,
@@ -522,22 +548,22 @@ const SPECIAL: Record<string, Special> = {
         j(u),
       ]),
       onBatch,
+      count(src, 'charging_usage_records'),
     );
     return { voided: 0 };
   },
 };
 
-/** The ledger as the SQLite store lists it: its rows plus the consume entries its usage records carry. */
-function sourceLedger(src: SqliteDb): LedgerEntry[] {
-  const entries = (src.prepare('SELECT * FROM charging_ledger').all() as LedgerRow[]).map(ledgerFromRow);
-  const ids = new Set(entries.map((e) => e.id));
+/** The ledger as the SQLite store lists it, streamed: its rows, then the consume entries its usage records carry. */
+function* sourceLedger(src: SqliteDb): Generator<LedgerEntry> {
+  const ids = new Set(src.prepare('SELECT id FROM charging_ledger').pluck().all() as string[]);
+  for (const row of src.prepare('SELECT * FROM charging_ledger').iterate() as IterableIterator<LedgerRow>) yield ledgerFromRow(row);
   for (const row of src.prepare('SELECT * FROM charging_usage_records').iterate() as IterableIterator<UsageRow>) {
-    for (const e of consumeEntriesOf(usageFromRow(row))) if (!ids.has(e.id)) entries.push(e);
+    for (const e of consumeEntriesOf(usageFromRow(row))) if (!ids.has(e.id)) yield e;
   }
-  return entries;
 }
 
-function ledgerSums(entries: LedgerEntry[]): Map<string, string> {
+function ledgerSums(entries: Iterable<LedgerEntry>): Map<string, string> {
   const sums = new Map<string, { entries: number; amount: number }>();
   for (const e of entries) {
     const k = `${e.accountId} ${e.op} ${e.unit} ${e.currency ?? '-'}`;

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { pino } from 'pino';
-import { createApp } from '../../src/app.ts';
+import { createApp, rateTableFromCatalog } from '../../src/app.ts';
 import { verifyChain } from '../../src/audit/index.ts';
 import { runMigrateCommand } from '../../src/app/migrate-command.ts';
 import { connectPostgres, type PgDb } from '../../src/store/postgres/db.ts';
@@ -29,6 +29,10 @@ import { openSqliteBillingStore } from '../../src/store/sqlite/billing-store.ts'
 import { openSqliteChargingStore } from '../../src/store/sqlite/charging-store.ts';
 import { openSqliteResponseStore } from '../../src/store/sqlite/response-store.ts';
 import { startTestServer, TEST_CONFIG } from '../support/server.ts';
+import { createIdGenerator, cryptoRandom, systemClock } from '../../src/core/index.ts';
+import { createChargingEngine, defaultChargingConfig } from '../../src/charging/index.ts';
+import { loadConfigFile, resolveConfig } from '../../src/config/index.ts';
+import { zeroUsage } from '../../src/wire/index.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'tg-migrate-'));
 const dataDir = join(root, 'data');
@@ -320,4 +324,82 @@ test('bad command lines exit 2 with the reason', async () => {
   assert.equal(bad.code, 2);
   assert.match(bad.err, /postgres:\/\//);
   assert.equal((await run(['--frm', dataDir])).code, 2);
+});
+
+test('thousands of usage records cross the batch size: every record and its consume entries arrive, in order of the store lists', async () => {
+  const dir = join(root, 'many');
+  const sqlite = openSqlite(join(dir, 'tokengrid.db'));
+  const store = openSqliteChargingStore(sqlite);
+  const config = resolveConfig(loadConfigFile(TEST_CONFIG), {}, { dataDir: dir });
+  const rates = rateTableFromCatalog(config.catalog, 400_000);
+  const ids = createIdGenerator(systemClock, cryptoRandom);
+  const charging = createChargingEngine({ store, clock: systemClock, ids, rates: () => rates, config: defaultChargingConfig });
+  const accounts = ['acct_many_a', 'acct_many_b', 'acct_many_c'];
+  const now = systemClock.nowMs();
+  for (const accountId of accounts) {
+    const g = await charging.grantBucket({
+      accountId,
+      unit: 'tokens',
+      amount: 1e12,
+      kind: 'plan_allowance',
+      effectiveAtMs: now,
+      expiresAtMs: now + 86_400_000,
+      sourceRef: 'plan',
+    });
+    assert.ok(g.ok);
+  }
+  const N = 2_500;
+  for (let i = 0; i < N; i++) {
+    const requestId = ids.next('req');
+    const r = await charging.reserve({
+      requestId,
+      accountId: accounts[i % 3]!,
+      memberId: null,
+      keyId: 'key_x',
+      model: 'deepseek-v3.2',
+      tokensInputEstimate: 40,
+      tokensOutputMax: 64,
+      stream: false,
+    });
+    assert.ok(r.ok);
+    await charging.settle({
+      reservationId: r.value.reservationId,
+      requestId,
+      usage: { ...zeroUsage(), tokensInput: 30 + (i % 7), tokensOutput: 10 + (i % 11) },
+      usageEstimated: false,
+      status: 'ok',
+      provider: 'mock',
+      upstreamModel: 'deepseek-v3.2',
+      region: 'local',
+      deploymentId: 'mock/deepseek-v3.2@local',
+      latencyMs: 1,
+      ttftMs: null,
+    });
+  }
+  sqlite.close();
+
+  const s = schema();
+  const r = await run(['--from', dir, '--to', `${PG_TEST_URL}?schema=${s}`, '--json']);
+  assert.equal(r.code, 0, r.err);
+  const report = JSON.parse(r.out);
+  assert.equal(report.tables.find((t: { table: string }) => t.table === 'charging_usage_records').target, N);
+  assert.match(r.err, /copy charging_usage_records: 1000\/2500\n/, 'progress per batch');
+
+  const again = openSqlite(join(dir, 'tokengrid.db'));
+  try {
+    const sChg = openSqliteChargingStore(again);
+    await withPg(s, async (db) => {
+      const pChg = openPostgresChargingStore(db);
+      for (const id of accounts) {
+        assert.deepEqual(
+          byId(await pChg.listUsage(id, 0, Number.MAX_SAFE_INTEGER), 'requestId'),
+          byId(await sChg.listUsage(id, 0, Number.MAX_SAFE_INTEGER), 'requestId'),
+        );
+        assert.deepEqual(byId(await pChg.listLedger(id), 'id'), byId(await sChg.listLedger(id), 'id'));
+        assert.deepEqual(byId(await pChg.listBuckets(id), 'id'), byId(await sChg.listBuckets(id), 'id'));
+      }
+    });
+  } finally {
+    again.close();
+  }
 });
