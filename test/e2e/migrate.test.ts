@@ -337,10 +337,11 @@ test('thousands of usage records cross the batch size: every record and its cons
   const accounts = ['acct_many_a', 'acct_many_b', 'acct_many_c'];
   const now = systemClock.nowMs();
   for (const accountId of accounts) {
+    // Account c's allowance runs past 50 % and 80 %: threshold events (a serial column on PostgreSQL).
     const g = await charging.grantBucket({
       accountId,
       unit: 'tokens',
-      amount: 1e12,
+      amount: accountId === 'acct_many_c' ? 45_000 : 1e12,
       kind: 'plan_allowance',
       effectiveAtMs: now,
       expiresAtMs: now + 86_400_000,
@@ -397,7 +398,15 @@ test('thousands of usage records cross the batch size: every record and its cons
         );
         assert.deepEqual(byId(await pChg.listLedger(id), 'id'), byId(await sChg.listLedger(id), 'id'));
         assert.deepEqual(byId(await pChg.listBuckets(id), 'id'), byId(await sChg.listBuckets(id), 'id'));
+        assert.deepEqual(await pChg.listEvents(id, null, 100), await sChg.listEvents(id, null, 100));
       }
+      const events = await sChg.listEvents('acct_many_c', null, 100);
+      assert.ok(events.length >= 2, `threshold events were written (${events.length})`);
+      // The serial continues after the copied values: a new event gets the next number.
+      const next = await db.query<{ n: number; max: number }>(
+        "SELECT nextval(pg_get_serial_sequence('charging_events', 'seq'))::int AS n, (SELECT max(seq) FROM charging_events)::int AS max",
+      );
+      assert.equal(next.rows[0]!.n, next.rows[0]!.max + 1);
     });
   } finally {
     again.close();
