@@ -3,7 +3,8 @@
  * `--trace-opt --trace-deopt`, one sequential client sends `windows` x 1,000 requests (as the c1 scenario),
  * and each window reports the TurboFan jobs that finished in it, their compile time, and the functions whose
  * optimized code was discarded ("marking dependent code" and eager bailouts). This is how the c1 warm-up
- * (bench/lib/options.ts) and the transaction gate's priming (store/sqlite/tx-gate.ts) were found.
+ * (bench/lib/options.ts) and the transaction gate's priming (store/sqlite/tx-gate.ts, since removed: billing
+ * applies its plans synchronously, issue 14 item 1) were found.
  *
  *   flock /tmp/bench.lock node --import tsx bench/jit-trace.ts [--windows 18] [--names]
  */

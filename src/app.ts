@@ -68,6 +68,10 @@ import { openRedisServices } from './app/redis.ts';
 import { signingSecret } from './app/signing-secrets.ts';
 import { createGuardrailStage, httpModerationPort } from './app/guardrail-stage.ts';
 import { compileRules, type ModerationPort } from './guardrails/index.ts';
+import { Redis } from 'ioredis';
+import { createCacheStage } from './app/cache-stage.ts';
+import { MemoryResponseCache, type ResponseCachePort } from './cache/index.ts';
+import { RedisResponseCache } from './store/redis/response-cache.ts';
 
 export interface AppOptions {
   configPath?: string;
@@ -96,6 +100,8 @@ export interface AppOptions {
    * TOKENGRID_REDIS_URL the Redis pub/sub feed is used; with neither, an in-process one (one node).
    */
   changeFeed?: ChangeFeed;
+  /** A prefix for every Redis key this app writes (tests sharing one Redis); default none. */
+  redisKeyPrefix?: string;
 }
 
 export { ADMIN_KEY_MIN_LENGTH } from './config/index.ts';
@@ -305,6 +311,38 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     onHit: (kind, n) => guardrailHits.inc({ kind }, n),
     log: (obj, msg) => logger.info(obj, msg),
   });
+  // The exact response cache and prompt-prefix stickiness (issue 17 items 4, 5): config responseCache /
+  // stickyPrefix, env TOKENGRID_RESPONSE_CACHE / TOKENGRID_STICKY_PREFIX; Redis when TOKENGRID_REDIS_URL is set.
+  const cacheConfig = config.file.responseCache;
+  let responseCache: ResponseCachePort | undefined;
+  if (settings.responseCache ?? cacheConfig.enabled) {
+    if (redisUrl === undefined) responseCache = new MemoryResponseCache(clock, cacheConfig.maxBytes);
+    else {
+      const redis = new Redis(redisUrl, {
+        commandTimeout: 500,
+        maxRetriesPerRequest: 1,
+        ...(opts.redisKeyPrefix === undefined ? {} : { keyPrefix: opts.redisKeyPrefix }),
+      });
+      // A lost connection makes lookups misses (the stage logs them); the client reconnects by itself.
+      redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'response cache redis connection error'));
+      responseCache = new RedisResponseCache({ redis, clock });
+    }
+  }
+  const cacheResults = new Counter({
+    name: 'tokengrid_response_cache_total',
+    help: 'Exact response cache lookups and writes, by result (hit, miss, stored, error).',
+    labelNames: ['result'],
+    registers: [telemetry.registry],
+  });
+  const cacheStage = createCacheStage({
+    cache: responseCache,
+    clock,
+    ttlMs: cacheConfig.ttlMs,
+    chargeRatio: { num: Math.round(cacheConfig.chargeRatio * 10_000), den: 10_000 },
+    stickyMinTokens: (settings.stickyPrefix ?? config.file.stickyPrefix.enabled) ? config.file.stickyPrefix.minTokens : undefined,
+    onResult: (result) => cacheResults.inc({ result }),
+    log: (obj, msg) => logger.warn(obj, msg),
+  });
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: config.server.upstreamConnectionsMax, pipelining: 1 });
   const health = new DeploymentHealth(clock);
   const latency = new LatencyTracker(clock);
@@ -329,7 +367,8 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
     log: (level, obj, msg) => logger[level](obj, msg),
     keys,
-    stages: [guardrailStage],
+    // Guardrails first: the cache keys the redacted input and stores the redacted output.
+    stages: [guardrailStage, cacheStage],
   });
 
   // Admin key: data/admin-key (created with mode 0600 on the first start), and TOKENGRID_ADMIN_KEY when set.
@@ -338,7 +377,11 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const demoKeyPath = join(config.dataDir, 'demo-key');
   let firstStart: FirstStart | undefined;
   if (rootKeys.created !== undefined) {
-    const demo = opts.bootstrapDemo !== false ? await bootstrapDemoAccount({ accounts, charging, clock, demoKeyPath }) : { demoKey: '', demoAccountId: '' };
+    // On PostgreSQL a node's new data folder is not a new deployment: the demo account comes with an empty database.
+    const demo =
+      opts.bootstrapDemo !== false && engines.fresh
+        ? await bootstrapDemoAccount({ accounts, charging, clock, demoKeyPath })
+        : { demoKey: '', demoAccountId: '' };
     firstStart = { adminKey: rootKeys.created, ...demo };
   }
   await refreshKeys();
@@ -678,6 +721,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       await closed;
       await dispatcher.close().catch(() => undefined);
       if (emulator) await emulator.close();
+      await responseCache?.close?.();
       await redis?.close();
       await engines.changeFeed?.close();
       await engines.close();

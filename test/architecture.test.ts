@@ -25,7 +25,7 @@ export const ALLOWED: Record<string, string[]> = {
   billing: ['core', 'catalog', 'charging', 'accounts'],
   providers: ['core', 'wire'],
   gateway: ['core', 'wire', 'providers', 'routing', 'catalog', 'accounts'],
-  store: ['core', 'accounts', 'charging', 'billing', 'wire', 'audit', 'gateway'],
+  store: ['core', 'accounts', 'charging', 'billing', 'wire', 'audit', 'gateway', 'cache'],
   notifications: ['core', 'charging'],
   telemetry: ['gateway'],
   config: ['catalog', 'providers'],
@@ -34,13 +34,14 @@ export const ALLOWED: Record<string, string[]> = {
   emulator: ['core'],
   audit: ['core'],
   guardrails: [],
+  cache: ['core', 'wire'],
   /** The browser console (repo root console/, not src/): imports nothing from src/; it talks HTTP only. */
   console: [],
   app: ['*'],
   main: ['*'],
 };
 
-const PURE = ['wire', 'catalog', 'accounts', 'routing', 'charging', 'billing', 'guardrails'];
+const PURE = ['wire', 'catalog', 'accounts', 'routing', 'charging', 'billing', 'guardrails', 'cache'];
 const BANNED_IN_PURE: [RegExp, string][] = [
   [/\bDate\.now\(\)/, 'Date.now()'],
   [/new Date\(\)/, 'new Date() without arguments'],

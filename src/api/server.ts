@@ -156,6 +156,16 @@ export function createHttpShell(deps: ShellDeps, routes: Route<never>[]): HttpSh
       };
       if (clientRequestId !== undefined) ctx.clientRequestId = clientRequestId;
       if (deps.keys.hasFeature(check.key.accountId, 'security_pack')) ctx.guardrails = true;
+      const cacheHeader = req.headers['x-tokengrid-cache'];
+      if (cacheHeader !== undefined) {
+        const v = String(cacheHeader).trim().toLowerCase();
+        if (v !== 'on' && v !== 'off') {
+          req.resume();
+          sendError(res, route.family, new TokenGridError('invalid_request', "The x-tokengrid-cache header must be 'on' or 'off'.", 'x-tokengrid-cache'));
+          return;
+        }
+        ctx.cache = v;
+      }
       authValue = ctx;
     } else if (route.auth === 'admin') {
       const admin: AdminIdentity | undefined = deps.authenticateAdmin(bearerToken(req));

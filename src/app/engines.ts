@@ -12,7 +12,10 @@ import type { BillingStore } from '../billing/store.ts';
 import type { ChargingStore } from '../charging/index.ts';
 import type { ChangeFeed, Clock } from '../core/index.ts';
 import type { ResponseStore } from '../wire/openai/index.ts';
+import { ConfigError } from '../config/index.ts';
+import { DatabaseUnreachableError } from '../store/postgres/db.ts';
 import { openPostgresEngine } from '../store/postgres/engine.ts';
+import { SchemaVersionError } from '../store/postgres/migrations.ts';
 import { ensureUsagePartitions } from '../store/postgres/usage-partitions.ts';
 import { openSqliteAccountStore } from '../store/sqlite/accounts-store.ts';
 import { openSqliteAuditStore } from '../store/sqlite/audit-store.ts';
@@ -33,6 +36,12 @@ export interface Engines {
   audit: AuditStore;
   responses: ResponseStore;
   billing: BillingStore;
+  /**
+   * True when this start found nothing stored yet (SQLite: always, the data folder's first start decides;
+   * PostgreSQL: this start migrated an empty database), so the demo account is created once per deployment, not
+   * once per node.
+   */
+  fresh: boolean;
   /** PostgreSQL: the LISTEN/NOTIFY change feed (used unless Redis carries changes); SQLite: none (one node). */
   changeFeed: ChangeFeed | undefined;
   close(): Promise<void>;
@@ -70,6 +79,7 @@ function openSqliteEngines(o: EngineOptions): Engines {
   return {
     kind: 'sqlite',
     where: dbPath,
+    fresh: true,
     sqlite: db,
     accounts: openSqliteAccountStore(db),
     charging,
@@ -90,14 +100,24 @@ async function openPostgresEngines(o: EngineOptions, url: string): Promise<Engin
     nowMs: o.clock.nowMs(),
     nodeId: o.nodeId,
     onChangeError: (err) => o.log('warn', { err }, 'change feed: a handler failed or a message was malformed'),
+  }).catch((e: unknown) => {
+    // Start-up refusals the operator acts on: one line (main prints a ConfigError's message alone), not a stack.
+    if (e instanceof DatabaseUnreachableError || e instanceof SchemaVersionError) throw new ConfigError(e.message);
+    throw e;
   });
   // Next months' usage partitions, created ahead (each node; creating one twice is harmless).
   const partitions = setInterval(() => {
-    ensureUsagePartitions(pg.db, o.clock.nowMs()).catch((err: unknown) => o.log('warn', { err }, 'could not create the next usage partitions'));
+    ensureUsagePartitions(pg.db, o.clock.nowMs()).then(
+      (r) => {
+        if (r.leftInDefault.length > 0) o.log('warn', { months: r.leftInDefault }, 'usage records of these months sit in the default partition');
+      },
+      (err: unknown) => o.log('warn', { err }, 'could not create the next usage partitions'),
+    );
   }, DAY_MS);
   partitions.unref();
   return {
     kind: 'postgres',
+    fresh: pg.migrated.includes(1),
     where: `${pg.db.where} (schema ${pg.db.schema})`,
     sqlite: undefined,
     accounts: pg.accounts,

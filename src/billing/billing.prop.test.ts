@@ -6,7 +6,7 @@
  * renewal order and one allowance bucket per (subscription, cycle), and each closed month's bill equal to the
  * sum of its orders and the money its usage records charged (the ledger).
  */
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createMemoryAccountStore } from '../store/memory/accounts-store.ts';
@@ -16,8 +16,13 @@ import { openSqlite } from '../store/sqlite/db.ts';
 import { openSqliteAccountStore } from '../store/sqlite/accounts-store.ts';
 import { openSqliteChargingStore } from '../store/sqlite/charging-store.ts';
 import { openSqliteBillingStore } from '../store/sqlite/billing-store.ts';
+import { openPostgresAccountStore } from '../store/postgres/accounts-store.ts';
+import { openPostgresBillingStore } from '../store/postgres/billing-store.ts';
+import { openPostgresChargingStore } from '../store/postgres/charging-store.ts';
+import { afterReady, openTestDb, truncateAll } from '../store/postgres/test-support.ts';
 import { billingHarness, type BillingHarness, type TestStores } from './test-kit.ts';
 import { parsePeriod } from './periods.ts';
+import type { PlannerRules } from './context.ts';
 
 const CATALOG = `
 version: prop
@@ -289,8 +294,8 @@ async function checkBill(h: BillingHarness, a: string, period: string): Promise<
   );
 }
 
-async function runScenario(make: () => TestStores, actions: Action[]): Promise<void> {
-  const h = billingHarness(make(), { startMs: START, catalogText: CATALOG });
+async function runScenario(make: () => TestStores, actions: Action[], rules?: Partial<PlannerRules>): Promise<void> {
+  const h = billingHarness(make(), { startMs: START, catalogText: CATALOG, rules });
   const m = new Model();
   const a = await h.newAccount('Prop');
   const sent: Sent[] = [];
@@ -691,6 +696,21 @@ const stores: Record<string, { make: () => TestStores; runs: number }> = {
     runs: 15,
   },
 };
+// PostgreSQL: one schema for the file, emptied before each run (fewer runs: every step is round trips to a server).
+const pg = await openTestDb();
+after(() => pg.drop());
+stores.postgres = {
+  make: () => {
+    const ready = truncateAll(pg.db);
+    const charging = openPostgresChargingStore(pg.db);
+    return {
+      accounts: afterReady(ready, openPostgresAccountStore(pg.db)),
+      charging: afterReady(ready, charging),
+      billing: afterReady(ready, openPostgresBillingStore(pg.db, { charging })),
+    };
+  },
+  runs: 8,
+};
 
 for (const [name, s] of Object.entries(stores)) {
   describe(`billing agrees with the reference model (${name} stores)`, () => {
@@ -708,3 +728,25 @@ for (const [name, s] of Object.entries(stores)) {
     });
   });
 }
+
+/**
+ * The property test must be able to fail: plant a bug in one planner rule (through the BillingDeps.rules test
+ * seam) and fast-check must find a year of orders on which billing and the reference model disagree.
+ */
+describe('the reference model catches a planted planner bug', () => {
+  const planted: [string, Partial<PlannerRules>][] = [
+    ['an upgrade charges the rest of the cycle rounded down', { upgradeChargeRounding: 'floor' }],
+    ['a full refund of the running cycle leaves the subscription running', { fullRefundEndsSubscription: false }],
+  ];
+  for (const [bug, rules] of planted) {
+    test(`planted: ${bug}`, async (t) => {
+      const out = await fc.check(
+        fc.asyncProperty(fc.array(actionArb, { minLength: 20, maxLength: 60 }), (actions) => runScenario(stores.memory!.make, actions, rules)),
+        { numRuns: 200, seed: 14, endOnFailure: true },
+      );
+      assert.ok(out.failed, `fast-check found no counterexample for the planted bug "${bug}" in ${out.numRuns} runs`);
+      // The model's words for the disagreement, e.g. "step 5 {...}: unaffordable upgrade refused".
+      t.diagnostic(`counterexample after ${out.numRuns} run(s): ${String((out.errorInstance as Error)?.message ?? out.errorInstance).split('\n')[0]}`);
+    });
+  }
+});

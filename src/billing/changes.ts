@@ -142,7 +142,7 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
       return ok({ subscription: sub, order, kind: 'downgrade', effectiveAt });
     }
 
-    const charge = prorate(newPrice.value, w, now, 'ceil');
+    const charge = prorate(newPrice.value, w, now, ctx.rules.upgradeChargeRounding);
     let credit = prorate(curPrice, w, now, 'floor');
     if (!sameUnit && cur.offer.allowance !== null) {
       // Across units the old plan's allowance ends now: credit no more than the share of its price that is unused

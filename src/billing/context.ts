@@ -30,7 +30,22 @@ export interface BillingDeps {
   log?: (level: 'error' | 'warn' | 'info', obj: Record<string, unknown>, msg: string) => void;
   /** Called once per account whose renewal failed in a renewal run (the composition root counts it in /metrics). */
   onRenewalFailure?: (f: { accountId: string; stage: 'allowance' | 'subscription' }) => void;
+  /**
+   * Test seam: flip a planner rule (billing.prop.test.ts plants a bug this way and shows the reference model
+   * catches it). Production never sets it.
+   */
+  rules?: Partial<PlannerRules>;
 }
+
+/** Planner rules a test can flip (see BillingDeps.rules); the defaults are the product's rules. */
+export interface PlannerRules {
+  /** The new plan's price for the rest of the cycle on an upgrade rounds up (the house never undercharges). */
+  upgradeChargeRounding: 'ceil' | 'floor';
+  /** A full refund of what paid for the running cycle ends the subscription and takes its allowance back. */
+  fullRefundEndsSubscription: boolean;
+}
+
+export const PLANNER_RULES: PlannerRules = { upgradeChargeRounding: 'ceil', fullRefundEndsSubscription: true };
 
 export type BillingErrorCode = 'invalid' | 'not_found' | 'conflict' | 'idempotency_key_reused' | 'unprocessable' | 'payment_required' | 'permission_denied';
 export type BR<T> = Result<T, BillingErrorCode>;
@@ -42,6 +57,7 @@ export interface Ctx {
   now(): number;
   id(prefix: string): string;
   catalog(): OfferCatalog;
+  rules: PlannerRules;
 }
 
 export function makeCtx(deps: BillingDeps): Ctx {
@@ -50,6 +66,7 @@ export function makeCtx(deps: BillingDeps): Ctx {
     now: () => deps.clock.nowMs(),
     id: (prefix) => deps.ids.next(prefix),
     catalog: () => deps.offers(),
+    rules: { ...PLANNER_RULES, ...deps.rules },
   };
 }
 

@@ -414,26 +414,35 @@ export const KEY_TAKEN = 'idempotency_key_reused' as const;
 export async function runPlan<T>(ctx: Ctx, accounts: string[], plan: (p: PlanCtx) => Promise<BR<T>>, finish?: (p: PlanCtx, value: T) => void): Promise<BR<T>> {
   let last = '';
   for (let attempt = 0; attempt < PLAN_ATTEMPTS; attempt++) {
-    const p = planCtx(ctx);
-    for (const a of accounts) await p.draft.touch(a);
-    p.recorder.defaultAccount = accounts[0] ?? null;
-    const r = await plan(p);
-    if (!r.ok) return r;
-    finish?.(p, r.value);
-    const billing = await p.draft.toPlan();
-    const rec = p.recorder;
-    if (rec.ops.length > 0) billing.charging = { accountId: rec.accountId!, nowMs: ctx.now(), ops: rec.ops };
-    if (!p.draft.written && billing.charging === null) return r;
-    const applied = await ctx.deps.store.apply(billing);
-    if (applied.ok) {
-      // The engine mints the new schedules' running cycle now, as it did when schedules were made one by one.
-      if (rec.schedulesCreated > 0) await ctx.deps.charging.renewDue();
-      return r;
-    }
-    if (applied.conflict === 'idempotency') return err(KEY_TAKEN, '');
-    last = applied.detail;
+    const r = await planOnce(ctx, accounts, plan, finish);
+    if (r.kind === 'done') return r.result;
+    if (r.kind === 'key_taken') return err(KEY_TAKEN, '');
+    last = r.detail;
   }
   return err('conflict', `The account kept changing while this order was being made (${last}); nothing was changed. Try again.`);
+}
+
+type Attempt<T> = { kind: 'done'; result: BR<T> } | { kind: 'key_taken' } | { kind: 'conflict'; detail: string };
+
+/** One load -> plan -> apply. */
+async function planOnce<T>(ctx: Ctx, accounts: string[], plan: (p: PlanCtx) => Promise<BR<T>>, finish?: (p: PlanCtx, value: T) => void): Promise<Attempt<T>> {
+  const p = planCtx(ctx);
+  for (const a of accounts) await p.draft.touch(a);
+  p.recorder.defaultAccount = accounts[0] ?? null;
+  const r = await plan(p);
+  if (!r.ok) return { kind: 'done', result: r };
+  finish?.(p, r.value);
+  const billing = await p.draft.toPlan();
+  const rec = p.recorder;
+  if (rec.ops.length > 0) billing.charging = { accountId: rec.accountId!, nowMs: ctx.now(), ops: rec.ops };
+  if (!p.draft.written && billing.charging === null) return { kind: 'done', result: r };
+  const applied = await ctx.deps.store.apply(billing);
+  if (applied.ok) {
+    // The engine mints the new schedules' running cycle now, as it did when schedules were made one by one.
+    if (rec.schedulesCreated > 0) await ctx.deps.charging.renewDue();
+    return { kind: 'done', result: r };
+  }
+  return applied.conflict === 'idempotency' ? { kind: 'key_taken' } : { kind: 'conflict', detail: applied.detail };
 }
 
 export interface OrderSpec {
@@ -475,7 +484,11 @@ export async function runOrder<T>(
 ): Promise<BR<Outcome<T>>> {
   const { store } = ctx.deps;
   const requestHash = sha256Hex(canonical(spec.request));
-  for (let round = 0; round < 2; round++) {
+  const accounts = spec.scope.startsWith('account:') ? [spec.scope.slice('account:'.length)] : [];
+  let last = '';
+  // Every attempt looks for the key first: after a conflict, the order that won may have been this very request
+  // sent twice (a concurrent duplicate), which is then replayed rather than planned again.
+  for (let attempt = 0; attempt < PLAN_ATTEMPTS; attempt++) {
     if (spec.idempotencyKey !== null) {
       const prior = await store.getIdempotency(spec.scope, spec.idempotencyKey);
       if (prior !== undefined) {
@@ -488,14 +501,12 @@ export async function runOrder<T>(
         return ok({ value: prior.response as T, replayed: true });
       }
     }
-    const accounts = spec.scope.startsWith('account:') ? [spec.scope.slice('account:'.length)] : [];
-    const r = await runPlan(ctx, accounts, body, (p, value) => {
+    const r = await planOnce(ctx, accounts, body, (p, value) => {
       if (spec.idempotencyKey !== null)
         p.draft.putIdempotency({ scope: spec.scope, key: spec.idempotencyKey, requestHash, response: stored(value), createdAtMs: ctx.now() });
     });
-    if (r.ok) return ok({ value: r.value, replayed: false });
-    if (r.code === KEY_TAKEN && r.message === '') continue; // a concurrent duplicate stored the key first: replay it
-    return r;
+    if (r.kind === 'done') return r.result.ok ? ok({ value: r.result.value, replayed: false }) : r.result;
+    if (r.kind === 'conflict') last = r.detail;
   }
-  return fail('conflict', `Idempotency-Key ${spec.idempotencyKey} is being used by another request right now; try again.`);
+  return fail('conflict', `The account kept changing while this order was being made (${last}); nothing was changed. Try again.`);
 }

@@ -6,6 +6,7 @@ import { OfferCatalogHolder, parseOfferCatalog } from './offers.ts';
 import { createBillingService, type BillingService } from './service.ts';
 import type { BillingStore } from './store.ts';
 import type { CarrierChannel } from './carrier.ts';
+import type { PlannerRules } from './context.ts';
 
 const r = (num: number, den = 1) => ({ num, den });
 
@@ -60,7 +61,10 @@ export interface BillingHarness {
   ): Promise<{ ok: true; record: UsageRecord } | { ok: false; code: string; message: string }>;
 }
 
-export function billingHarness(stores: TestStores, opts: { startMs: number | string; catalogText: string; carrier?: CarrierChannel }): BillingHarness {
+export function billingHarness(
+  stores: TestStores,
+  opts: { startMs: number | string; catalogText: string; carrier?: CarrierChannel; rules?: Partial<PlannerRules> },
+): BillingHarness {
   const clock = new ManualClock(opts.startMs);
   const random = new SeededRandom(42);
   const ids = createIdGenerator(clock, random);
@@ -80,6 +84,7 @@ export function billingHarness(stores: TestStores, opts: { startMs: number | str
     offers: () => offers.current,
     walletCoinsPerUnit: 400_000,
     carrier: opts.carrier,
+    rules: opts.rules,
   });
   const accounts: AccountDeps = { store: stores.accounts, clock, ids, random };
   let n = 0;

@@ -134,7 +134,7 @@ export async function refund(ctx: Ctx, i: RefundInput): Promise<BR<Outcome<Order
     });
     order.paidBy = o.paidBy;
     await collect(ctx, order, o.paidBy);
-    if (amount === left) {
+    if (amount === left && ctx.rules.fullRefundEndsSubscription) {
       const ended = await endRefunded(ctx, o, order.id);
       if (ended !== null) order.details = { ...order.details, ...ended };
     }

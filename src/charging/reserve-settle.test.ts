@@ -31,6 +31,18 @@ describe('reserve and settle', () => {
     await clean(h);
   });
 
+  test('a charge ratio (a response-cache hit) charges that fraction of the rated cost, rounded up, and releases the rest', async () => {
+    const h = await setup();
+    const r = await h.engine.reserve(reserveInput('req_1', { tokensInputEstimate: 100, tokensOutputMax: 400 }));
+    assert.ok(r.ok);
+    const cdr = await h.engine.settle(settleInput(r.value.reservationId, 'req_1', usage(90, 121), { chargeRatio: { num: 1, den: 10 } }));
+    assert.deepEqual([cdr.costCoins, cdr.charges.map((c) => c.amount)], [22, [22]]); // 211 / 10 = 21.1 -> 22
+    const [bal] = await h.engine.listBuckets('acct_1');
+    assert.deepEqual([bal!.used, bal!.reserved], [22, 0]);
+    assert.deepEqual(cdr.usage, usage(90, 121), 'the usage record keeps the tokens delivered');
+    await clean(h);
+  });
+
   test('settle is idempotent by request id: a repeat returns the same record and charges nothing', async () => {
     const h = await setup();
     const r = await h.engine.reserve(reserveInput('req_1'));

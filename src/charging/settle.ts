@@ -74,7 +74,7 @@ function decideSettle(ctx: Ctx, w: Work, i: SettleInput, renew = true): Decision
   if (r === null) throw new AssertionError(`settle: reservation ${i.reservationId} not found`);
   if (r.requestId !== i.requestId) throw new AssertionError(`settle: reservation ${r.id} belongs to request ${r.requestId}, not ${i.requestId}`);
   if (renew) catchUp(ctx, w);
-  const cost: RatedCost = rateUsage(r.rate, i.usage, r.minorUnitsPerMajor);
+  const cost: RatedCost = scaled(rateUsage(r.rate, i.usage, r.minorUnitsPerMajor), i.chargeRatio);
   const paid: Paid[] = [];
   let left = Q1;
   if (r.state === 'open') {
@@ -141,6 +141,15 @@ function decideSettle(ctx: Ctx, w: Work, i: SettleInput, renew = true): Decision
   w.setReservation({ ...r, state: 'settled', closedAtMs: w.nowMs });
   w.setUsageRecord(record);
   return { mutation: w.toMutation(), result: record };
+}
+
+/** The rated cost times a charge ratio (a cache hit's rate); exact, rounded later as every cost is. */
+function scaled(cost: RatedCost, ratio: SettleInput['chargeRatio']): RatedCost {
+  if (ratio === undefined) return cost;
+  assertNonNegInt(ratio.num, 'chargeRatio.num');
+  if (!(Number.isSafeInteger(ratio.den) && ratio.den > 0 && ratio.num <= ratio.den)) throw new AssertionError('chargeRatio must be a fraction in [0, 1]');
+  const r = q(ratio.num, ratio.den);
+  return { coins: qMul(cost.coins, r), moneyMinor: cost.moneyMinor === null ? null : qMul(cost.moneyMinor, r), requests: cost.requests };
 }
 
 /** Member usage is a limit record: the actual coins count even past the cap (bounded by the grant). */

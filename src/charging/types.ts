@@ -392,6 +392,11 @@ export interface SettleInput {
   clientRequestId?: string;
   /** What the gateway's stages did (issue 17), stored on the usage record as is. */
   serving?: ServingNote;
+  /**
+   * Charge this fraction of the rated cost (coins and money; a per-request charge stays whole): an answer served
+   * from the exact response cache is charged at the cache rate (issue 17 item 4). Absent: the whole cost.
+   */
+  chargeRatio?: { num: number; den: number };
 }
 
 export interface ChargingEngine {

@@ -25,6 +25,8 @@ test('an empty environment gives the defaults', () => {
     databaseUrl: undefined,
     redisUrl: undefined,
     redisPrefix: undefined,
+    responseCache: undefined,
+    stickyPrefix: undefined,
   });
 });
 
@@ -32,6 +34,13 @@ test('TOKENGRID_DATABASE_URL takes a postgres:// URL; anything else is refused n
   assert.equal(parseEnv({ TOKENGRID_DATABASE_URL: ' postgres://tg:pw@db:5432/tokengrid ' }).databaseUrl, 'postgres://tg:pw@db:5432/tokengrid');
   assert.equal(parseEnv({ TOKENGRID_DATABASE_URL: 'postgresql://db/tg' }).databaseUrl, 'postgresql://db/tg');
   assert.throws(() => parseEnv({ TOKENGRID_DATABASE_URL: 'mysql://db/tg' }), /TOKENGRID_DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/);
+});
+
+test('the response cache and stickiness switches are on or off; TOKENGRID_REDIS_URL must be a redis URL', () => {
+  assert.deepEqual([parseEnv({ TOKENGRID_RESPONSE_CACHE: 'off' }).responseCache, parseEnv({ TOKENGRID_STICKY_PREFIX: 'On' }).stickyPrefix], [false, true]);
+  assert.throws(() => parseEnv({ TOKENGRID_RESPONSE_CACHE: 'yes' }), /TOKENGRID_RESPONSE_CACHE must be on or off/);
+  assert.equal(parseEnv({ TOKENGRID_REDIS_URL: 'redis://127.0.0.1:6379/0' }).redisUrl, 'redis://127.0.0.1:6379/0');
+  assert.throws(() => parseEnv({ TOKENGRID_REDIS_URL: 'http://x' }), /TOKENGRID_REDIS_URL must be a redis/);
 });
 
 test('TOKENGRID_FAST_PATHS is on or off (any case), anything else is refused naming the variable', () => {

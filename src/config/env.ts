@@ -64,6 +64,9 @@ export const envSchema = z.object({
     (v) => (typeof v === 'string' && v.trim() !== '' ? v.trim().toLowerCase() : undefined),
     z.enum(['on', 'off'], { message: 'TOKENGRID_FAST_PATHS must be on or off' }).optional(),
   ),
+  // on|off: the exact response cache and prompt-prefix stickiness (issue 17 items 4, 5); unset: the config file's.
+  TOKENGRID_RESPONSE_CACHE: onOff('TOKENGRID_RESPONSE_CACHE'),
+  TOKENGRID_STICKY_PREFIX: onOff('TOKENGRID_STICKY_PREFIX'),
   TOKENGRID_RESPONSE_TTL_DAYS: z.preprocess((v) => (Number(v) > 0 ? Number(v) : undefined), z.number().positive().optional()),
   // PostgreSQL (issue 15 item 1): every store on this database instead of the data folder's SQLite file.
   TOKENGRID_DATABASE_URL: text.pipe(
@@ -72,7 +75,8 @@ export const envSchema = z.object({
       .regex(/^postgres(ql)?:\/\/\S+$/, 'TOKENGRID_DATABASE_URL must be a postgres:// or postgresql:// URL')
       .optional(),
   ),
-  // Redis (issue 15 item 2): rate/concurrency limits shared by the nodes and the change feed; unset: per-node limits.
+  // Redis (issue 15 item 2): rate/concurrency limits shared by the nodes, the change feed and the response cache's
+  // answers (issue 17 item 4); unset: per-node limits and caches.
   TOKENGRID_REDIS_URL: text.pipe(
     z
       .string()
@@ -86,6 +90,13 @@ export const envSchema = z.object({
       .optional(),
   ),
 });
+
+function onOff(name: string) {
+  return z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() !== '' ? v.trim().toLowerCase() : undefined),
+    z.enum(['on', 'off'], { message: `${name} must be on or off` }).optional(),
+  );
+}
 
 /** The server's settings from the environment, typed and defaulted. */
 export interface EnvSettings {
@@ -114,6 +125,10 @@ export interface EnvSettings {
   redisUrl: string | undefined;
   /** TOKENGRID_REDIS_PREFIX: the prefix of every Redis key and channel (default `tg:`). */
   redisPrefix: string | undefined;
+  /** TOKENGRID_RESPONSE_CACHE: undefined: config's responseCache.enabled. */
+  responseCache: boolean | undefined;
+  /** TOKENGRID_STICKY_PREFIX: undefined: config's stickyPrefix.enabled. */
+  stickyPrefix: boolean | undefined;
 }
 
 /** Parses the TOKENGRID_* variables of `env`; a bad value is a ConfigError naming the variable. */
@@ -142,6 +157,8 @@ export function parseEnv(env: Readonly<Record<string, string | undefined>> = pro
     carrierExportDir: e.TOKENGRID_CARRIER_EXPORT_DIR,
     authFailuresPerMinute: e.TOKENGRID_AUTH_FAILURES_PER_MINUTE,
     fastPaths: e.TOKENGRID_FAST_PATHS === undefined ? undefined : e.TOKENGRID_FAST_PATHS === 'on',
+    responseCache: e.TOKENGRID_RESPONSE_CACHE === undefined ? undefined : e.TOKENGRID_RESPONSE_CACHE === 'on',
+    stickyPrefix: e.TOKENGRID_STICKY_PREFIX === undefined ? undefined : e.TOKENGRID_STICKY_PREFIX === 'on',
     responseTtlMs: e.TOKENGRID_RESPONSE_TTL_DAYS === undefined ? undefined : Math.round(e.TOKENGRID_RESPONSE_TTL_DAYS * 86_400_000),
     databaseUrl: e.TOKENGRID_DATABASE_URL,
     redisUrl: e.TOKENGRID_REDIS_URL,

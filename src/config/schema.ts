@@ -116,6 +116,34 @@ export const storageSchema = z
   })
   .strict();
 
+/** The exact response cache (issue 17 item 4; docs/configuration.md). */
+export const responseCacheSchema = z
+  .object({
+    /** Off: no lookups, nothing stored (env TOKENGRID_RESPONSE_CACHE=on|off wins). */
+    enabled: z.boolean().default(true),
+    /** How long an answer is served from the cache. */
+    ttlMs: z.number().int().positive().default(600_000),
+    /** The in-process cache's size bound (least recently used first); Redis bounds its own memory. */
+    maxBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(64 * 1024 * 1024),
+    /** A hit is charged this fraction of the normal rated cost of the answer it replays (0..1, 4 decimals). */
+    chargeRatio: z.number().min(0).max(1).default(0.1),
+  })
+  .strict();
+
+/** Prompt-prefix stickiness (issue 17 item 5). */
+export const stickyPrefixSchema = z
+  .object({
+    /** Off: deployments in weighted order (env TOKENGRID_STICKY_PREFIX=on|off wins). */
+    enabled: z.boolean().default(true),
+    /** A request whose prompt prefix reaches this many estimated tokens sticks to one deployment per prefix. */
+    minTokens: z.number().int().positive().default(1024),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     server: serverSchema.default(serverSchema.parse({})),
@@ -130,6 +158,8 @@ export const configSchema = z
     notifications: z.object({ webhookUrl: z.string().url().optional() }).strict().optional(),
     guardrails: guardrailsSchema.optional(),
     storage: storageSchema.optional(),
+    responseCache: responseCacheSchema.default(responseCacheSchema.parse({})),
+    stickyPrefix: stickyPrefixSchema.default(stickyPrefixSchema.parse({})),
   })
   .strict();
 

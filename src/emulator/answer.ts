@@ -34,9 +34,20 @@ export class PromptMeter {
     this.bytes += Buffer.byteLength(s, 'utf8');
   }
 
+  /**
+   * A new message starts: the messages so far are a prefix a vendor's prompt cache could hold (its text hash and
+   * tokens are kept as a checkpoint; see promptCacheHit).
+   */
   message(): void {
+    if (this.messages > 0) {
+      const tokens = Math.ceil((this.bytes + this.extraBytes) / 4) + 4 * this.messages;
+      (this.checkpoints ??= []).push({ hash: this.hash >>> 0, tokens });
+    }
     this.messages++;
   }
+
+  /** Leading runs of messages followed by another message, oldest first (undefined: a single message). */
+  checkpoints: { hash: number; tokens: number }[] | undefined = undefined;
 
   /** Counted but not hashed: tool definitions, images (a fixed size), structured payloads. */
   extra(bytes: number): void {
@@ -52,6 +63,37 @@ export class PromptMeter {
   inputTokens(): number {
     return Math.ceil((this.bytes + this.extraBytes) / 4) + 4 * this.messages;
   }
+}
+
+/** Vendors cache prompt prefixes from this many tokens (OpenAI: 1,024). */
+export const PROMPT_CACHE_MIN_TOKENS = 1024;
+const PROMPT_CACHE_MAX = 65_536;
+
+/**
+ * The vendor prompt cache of one emulator (issue 17 item 5): a request whose leading messages (all but the last,
+ * >= PROMPT_CACHE_MIN_TOKENS) were seen before by the same deployment (`identity`: dialect, model, API key) reads
+ * them from the cache: the longest such prefix's tokens are reported as cached input (OpenAI
+ * prompt_tokens_details.cached_tokens, Anthropic cache_read_input_tokens). Then every prefix of this request is
+ * remembered. Bounded: cleared when full.
+ */
+export function promptCacheHit(cache: Map<string, number>, identity: string, meter: PromptMeter): number {
+  const cps = meter.checkpoints;
+  if (cps === undefined) return 0;
+  let hit = 0;
+  for (let i = cps.length - 1; i >= 0; i--) {
+    const c = cps[i]!;
+    if (c.tokens < PROMPT_CACHE_MIN_TOKENS) break;
+    if (cache.has(`${identity}|${c.hash}|${c.tokens}`)) {
+      hit = c.tokens;
+      break;
+    }
+  }
+  for (const c of cps) {
+    if (c.tokens < PROMPT_CACHE_MIN_TOKENS) continue;
+    if (cache.size >= PROMPT_CACHE_MAX) cache.clear();
+    cache.set(`${identity}|${c.hash}|${c.tokens}`, c.tokens);
+  }
+  return hit;
 }
 
 export interface AnswerUsage {
@@ -130,6 +172,8 @@ export interface AnswerRequest {
   pacing: Pacing;
   /** A fixed answer text (a tool result echoed, JSON for a schema) instead of the generated words; see agent.ts. */
   text?: string | undefined;
+  /** Input tokens read from the emulated vendor prompt cache (promptCacheHit); the `cached` directive wins. */
+  promptCached?: number;
 }
 
 /** Splits tool arguments in at least 2 pieces (when longer than 1 char) of at most 8 chars. */
@@ -144,7 +188,7 @@ export function buildAnswer(r: AnswerRequest): Answer {
   const d = r.directives;
   const seed = seedOf(r.model, r.meter);
   const inputTokens = d.promptTokens ?? (d.inputBytes === true ? r.meter.inputTokensByBytes() : r.meter.inputTokens());
-  const cachedTokens = Math.min(d.cached ?? 0, inputTokens);
+  const cachedTokens = Math.min(d.cached ?? r.promptCached ?? 0, inputTokens);
   const budget = d.ignoreMaxTokens === true || r.maxTokens === undefined ? Number.MAX_SAFE_INTEGER : r.maxTokens;
   const reasoningWanted = d.reasoning ?? 0;
   const reasoningCount = Math.min(reasoningWanted, budget);

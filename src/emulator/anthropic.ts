@@ -1,4 +1,4 @@
-import { PromptMeter, buildAnswer, groupTokens, type Answer } from './answer.ts';
+import { PromptMeter, buildAnswer, groupTokens, type Answer, promptCacheHit } from './answer.ts';
 import { sendAnswerJson, sendStream, type Exchange } from './exchange.ts';
 import { isRecord, prepare, readCap, type Json, type Prepared } from './flow.ts';
 import { jsonAnswer, pickAgentTool, toolResultAnswer } from './agent.ts';
@@ -131,7 +131,8 @@ export function handleMessages(ex: Exchange, body: Json): void {
   if (bad !== undefined) return ex.error('anthropic', 400, bad);
   prepare(ex, 'anthropic', body['model'], (p) => {
     const { tool, text } = plan(body, p.directives);
-    const a = buildAnswer({ model: p.model, meter, maxTokens: cap, tool, text, directives: p.directives, pacing: ex.state.pacing });
+    const promptCached = promptCacheHit(ex.state.promptCache, `anthropic|${p.model}|${ex.caller()}`, meter);
+    const a = buildAnswer({ model: p.model, meter, maxTokens: cap, tool, text, directives: p.directives, pacing: ex.state.pacing, promptCached });
     const id = ex.nextId();
     if (body['stream'] === true) streamMessage(ex, p, a, id);
     else replyMessage(ex, p, a, id);

@@ -12,6 +12,8 @@ export interface ServerState {
   idCounter: number;
   /** The last JSON request per path (a reference, no copy; at most LAST_PATHS_MAX paths). */
   last: Map<string, CapturedRequest>;
+  /** The emulated vendor prompt cache: (deployment identity, prefix) -> tokens (answer.ts promptCacheHit). */
+  promptCache: Map<string, number>;
   log: (msg: string) => void;
 }
 
@@ -37,6 +39,12 @@ export class Exchange {
     this.timer = undefined;
     this.state.active.delete(this);
     if (!this.done) this.state.stats.aborted++;
+  }
+
+  /** Who calls (the API key as sent): with the dialect and model, the identity of an emulated deployment. */
+  caller(): string {
+    const h = this.req.headers;
+    return String(h['authorization'] ?? h['x-api-key'] ?? h['x-goog-api-key'] ?? '');
   }
 
   later(ms: number, fn: () => void): void {

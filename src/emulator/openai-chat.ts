@@ -1,4 +1,4 @@
-import { PromptMeter, buildAnswer, groupTokens, type Answer, type AnswerUsage } from './answer.ts';
+import { PromptMeter, buildAnswer, groupTokens, type Answer, type AnswerUsage, promptCacheHit } from './answer.ts';
 import { sendAnswerJson, sendStream, type Exchange } from './exchange.ts';
 import { isRecord, nowSeconds, prepare, readCap, type Json, type Prepared } from './flow.ts';
 import { jsonAnswer, pickAgentTool, toolResultAnswer } from './agent.ts';
@@ -114,7 +114,8 @@ export function handleChat(ex: Exchange, body: Json): void {
   if (body['tools'] !== undefined && body['tools'] !== null) meter.extra(Buffer.byteLength(JSON.stringify(body['tools'])));
   prepare(ex, 'openai', body['model'], (p) => {
     const { tool, text } = plan(body, body['messages'] as unknown[], p.directives);
-    const answer = buildAnswer({ model: p.model, meter, maxTokens: cap, tool, text, directives: p.directives, pacing: ex.state.pacing });
+    const promptCached = promptCacheHit(ex.state.promptCache, `openai|${p.model}|${ex.caller()}`, meter);
+    const answer = buildAnswer({ model: p.model, meter, maxTokens: cap, tool, text, directives: p.directives, pacing: ex.state.pacing, promptCached });
     const id = `chatcmpl-emu${ex.nextId()}`;
     if (body['stream'] === true) streamChat(ex, p, answer, id, includeUsage(body));
     else replyChat(ex, p, answer, id);

@@ -209,6 +209,7 @@ function control(state: ServerState, req: IncomingMessage, res: ServerResponse, 
     req.resume();
     state.stats = emptyStats();
     state.failRateCounter = 0;
+    state.promptCache.clear();
     return reply(200, { ok: true });
   }
   if (path === '/__emulator/defaults' && (req.method === 'POST' || req.method === 'GET')) {
@@ -240,6 +241,7 @@ export async function startEmulator(opts: EmulatorOptions & { host?: string; por
     failRateCounter: 0,
     idCounter: 0,
     last: new Map(),
+    promptCache: new Map(),
     log,
   };
   const server = createServer({ noDelay: true, keepAliveTimeout: 65_000 }, (req, res) => {
@@ -280,6 +282,7 @@ export async function startEmulator(opts: EmulatorOptions & { host?: string; por
     resetStats: () => {
       state.stats = emptyStats();
       state.failRateCounter = 0;
+      state.promptCache.clear();
     },
     setDefaults: (o) => {
       state.pacing = mergePacing(state.pacing, o);

@@ -35,7 +35,7 @@ import { chargingRefusal, isClientAbort, upstreamFailure } from './errors.ts';
 import type { LimitCheck, Limiter } from './limits.ts';
 import { IdempotencyBook } from './idempotency.ts';
 import { cutChatAtGrant, cutCompletionAtGrant, meterChatAnswer, meterCompletionAnswer, StreamMeter } from './meter.ts';
-import { StageHooks, type FlightView, type Operation, type Stage } from './stages.ts';
+import { StageHooks, type FlightView, type Operation, type Stage, type StageAnswer } from './stages.ts';
 import { defaultStreamOptions, EventPuller, type StreamOptions, type StreamSink } from './stream.ts';
 import type { ChargingPort, GatewayMetrics, RequestContext, RequestStatus } from './ports.ts';
 
@@ -183,8 +183,8 @@ export class Gateway {
     try {
       if (this.#hooks.beforeAdmit.length !== 0) for (const s of this.#hooks.beforeAdmit) await s.beforeAdmit!(f);
       await this.#admit(f);
-      if (this.#hooks.beforeDispatch.length !== 0) for (const s of this.#hooks.beforeDispatch) await s.beforeDispatch!(f);
-      await this.#dispatch(f);
+      if (this.#hooks.beforeDispatch.length !== 0) await this.#beforeDispatch(f);
+      if (f.served === undefined) await this.#dispatch(f);
       if (f.sink === undefined) {
         this.#meterAnswer(f);
         f.settling = true;
@@ -323,10 +323,34 @@ export class Gateway {
     // Plan. An empty plan is refused here; the lifecycle's `finally` releases the hold.
     f.attempts =
       auto === null
-        ? planAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.deps.random)
+        ? planAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.deps.random, f.routeKey)
         : planAutoAttempts(model, this.#fallbacks(model, kind), this.#isAvailable, this.#latencyOf, this.deps.random);
     if (f.attempts.length === 0) {
       throw new TokenGridError('no_healthy_deployment', `Every deployment of '${model.id}' is cooling down after failures; try again shortly.`);
+    }
+    if (f.routeKey !== undefined && auto === null && model.deployments.length > 1) f.serving = { ...f.serving, stickyPrefix: true };
+  }
+
+  /**
+   * The beforeDispatch stages, in order; the first that answers (the response cache) ends the loop, and the
+   * lifecycle meters, settles and delivers its answer instead of dispatching (stages.ts StageAnswer).
+   */
+  async #beforeDispatch(f: Flight): Promise<void> {
+    for (const s of this.#hooks.beforeDispatch) {
+      const served = await s.beforeDispatch!(f);
+      if (served === undefined || served === null) continue;
+      if ((served.kind === 'events') !== (f.sink !== undefined)) {
+        throw new TokenGridError('internal_error', `Stage '${s.name}' answered a ${f.sink !== undefined ? 'stream' : 'whole answer'} with the wrong kind.`);
+      }
+      f.served = served;
+      if (served.kind === 'answer') f.answer = served.answer;
+      else {
+        const events = served.events.slice();
+        const pull = new EventPuller({ events: replay(events), batches: replay([events]) });
+        while ((f.first = pull.shift()) === undefined && (await pull.fill()));
+        f.pull = pull;
+      }
+      return;
     }
   }
 
@@ -558,7 +582,7 @@ export class Gateway {
             {
               requestId: f.ctx.requestId,
               model: f.model.id,
-              provider: f.provider!.name,
+              provider: f.provider?.name ?? f.served?.source,
               granted: f.tokensOutputGranted,
               reported: res.usage.tokensOutput,
               delivered,
@@ -613,7 +637,8 @@ export class Gateway {
   async #pump(f: Flight, sink: StreamSink): Promise<void> {
     const { ctx } = f;
     const pull = f.pull!;
-    const provider = f.provider!;
+    // A stage's replayed answer (the response cache) has no provider: its source names it.
+    const provider = f.provider ?? { name: f.served!.source };
     const ttftMs = this.deps.now() - ctx.startedAt;
     this.deps.metrics.ttft(f.model.id, provider.name, ttftMs / 1000);
     this.deps.metrics.streamOpened();
@@ -694,7 +719,7 @@ export class Gateway {
         this.deps.metrics.upstreamError(provider.name, kind);
         this.deps.log?.(
           'warn',
-          { requestId: ctx.requestId, deployment: f.attempt!.deployment.id, kind, err: (e as Error).message },
+          { requestId: ctx.requestId, deployment: f.attempt?.deployment.id ?? provider.name, kind, err: (e as Error).message },
           'upstream stream failed after the first byte',
         );
         failure = {
@@ -824,7 +849,9 @@ export class Gateway {
     const latencyMs = Math.round(this.deps.now() - ctx.startedAt);
     const deployment = s.attempt?.deployment;
     const model = s.attempt?.model ?? s.model;
-    const provider = s.provider?.name ?? 'none';
+    const provider = s.provider?.name ?? s.served?.source ?? 'none';
+    // A stage's answer (the response cache) cost the vendor nothing; it is charged at its own ratio.
+    const vendorCost = s.served === undefined ? vendorCostMicros(model, usage) : 0;
     this.#limitsDone(ctx, s.tokensInputEstimate + s.tokensOutputMax, usage.tokensInput + usage.tokensOutput);
     const rec = await this.deps.charging.settle({
       reservationId: s.reservationId,
@@ -838,9 +865,10 @@ export class Gateway {
       deploymentId: deployment?.id ?? '',
       latencyMs,
       ttftMs: s.ttftMs,
-      vendorCostMicros: vendorCostMicros(model, usage),
+      vendorCostMicros: vendorCost,
       ...(ctx.clientRequestId === undefined ? {} : { clientRequestId: ctx.clientRequestId }),
-      ...servingOf(s),
+      ...servingOf(s, s.served === undefined && usage.tokensCachedInput > 0 ? promptCacheSaving(model, usage, vendorCost) : 0),
+      ...(s.served?.chargeRatio === undefined ? {} : { chargeRatio: s.served.chargeRatio }),
     });
     if (deployment !== undefined && s.status === 'ok' && model.tier !== undefined) this.deps.latency?.observe(deployment.id, latencyMs, s.ttftMs);
     this.deps.metrics.tokens(s.model.id, provider, usage);
@@ -893,6 +921,8 @@ export interface Settlement {
   readonly ttftMs: number | null;
   /** What stages did (issue 17); the auto route is added here. */
   readonly serving?: ServingNote | undefined;
+  /** A stage answered without dispatch (the response cache): vendor cost 0, charged at its ratio. */
+  readonly served?: StageAnswer | undefined;
 }
 
 /**
@@ -928,6 +958,9 @@ class Flight implements FlightView, Settlement {
   status: RequestStatus = 'ok';
   ttftMs: number | null = null;
   serving: ServingNote | undefined = undefined;
+  routeKey: string | undefined = undefined;
+  /** Set when a beforeDispatch stage answered (no dispatch). */
+  served: StageAnswer | undefined = undefined;
   readonly stream: boolean;
   constructor(
     readonly ctx: RequestContext,
@@ -940,11 +973,31 @@ class Flight implements FlightView, Settlement {
   }
 }
 
-/** The usage record's `serving` note: the stages' note plus `model: "auto"`'s route; nothing for a plain request. */
-function servingOf(s: Settlement): { serving?: ServingNote } {
+/**
+ * The usage record's `serving` note: the stages' note plus `model: "auto"`'s route and the vendor prompt cache's
+ * saving (issue 17 item 5); nothing for a plain request.
+ */
+function servingOf(s: Settlement, promptCacheMicros: number): { serving?: ServingNote } {
   const route = s.ctx.autoRoute?.route;
-  if (s.serving === undefined) return route === undefined ? {} : { serving: { route } };
-  return { serving: route === undefined ? s.serving : { route, ...s.serving } };
+  let note = s.serving;
+  // `stored` stands only for an answer that really filled the cache: a request that ended otherwise did not.
+  if (note?.cache === 'stored' && s.status !== 'ok') {
+    const { cache: _, ...rest } = note;
+    note = rest;
+  }
+  if (promptCacheMicros > 0) note = { ...note, savings: { ...note?.savings, prompt_cache: promptCacheMicros } };
+  if (note === undefined) return route === undefined ? {} : { serving: { route } };
+  return { serving: route === undefined ? note : { route, ...note } };
+}
+
+/** Vendor cost the upstream's prompt cache saved: the same usage with no cached tokens, minus what it cost. */
+function promptCacheSaving(model: ModelSpec, usage: Usage, vendorCost: number): number {
+  return Math.max(0, vendorCostMicros(model, { ...usage, tokensCachedInput: 0 }) - vendorCost);
+}
+
+/** A stage's stored events as an async iterable (a cache replay). */
+async function* replay<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items;
 }
 
 const NO_ATTEMPTS: Attempt[] = [];

@@ -44,6 +44,8 @@ export interface SettleInput {
   clientRequestId?: string;
   /** What the stages did (issue 17): stored on the usage record as is. */
   serving?: ServingNote;
+  /** Charge this fraction of the rated cost (a cache hit, issue 17 item 4); absent: the whole cost. */
+  chargeRatio?: { num: number; den: number };
 }
 
 /** Metrics the gateway reports (implemented by src/telemetry with prom-client). */
@@ -98,4 +100,6 @@ export interface RequestContext {
   autoRoute?: { requested: string; model: ModelSpec; route: string };
   /** The account has the security protection pack (feature `security_pack`): the guardrail stage applies. */
   guardrails?: true;
+  /** The client's `x-tokengrid-cache` header: `on` opts a non-deterministic request into the response cache, `off` bypasses it. */
+  cache?: 'on' | 'off';
 }

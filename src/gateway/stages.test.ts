@@ -298,4 +298,98 @@ describe('pipeline stages plug into the one lifecycle', () => {
     assert.deepEqual(seenByNext, ['start', 'text', 'finish', 'usage']);
     assert.equal(w.calls.settled[0]?.status, 'ok');
   });
+
+  test('a beforeDispatch stage may answer a whole request itself: no upstream call, metered and settled at its charge ratio, vendor cost 0', async () => {
+    const cached: ChatResponse = { ...answer, content: [{ type: 'text', text: 'from the cache' }] };
+    let after: FlightView | undefined;
+    const w = world([
+      {
+        name: 'cache',
+        beforeDispatch(f) {
+          f.serving = { cache: 'hit', savings: { cache: 99 } };
+          return { kind: 'answer', answer: cached, source: 'cache', chargeRatio: { num: 1, den: 10 } };
+        },
+        afterSettle(f) {
+          after = f;
+        },
+      },
+      {
+        name: 'never',
+        beforeDispatch() {
+          throw new Error('a later stage must not run once one answered');
+        },
+      },
+    ]);
+    const { response } = await w.gw.chat(ctx(), req(false));
+    assert.deepEqual(response.content, [{ type: 'text', text: 'from the cache' }]);
+    assert.deepEqual([w.calls.reserve, w.calls.upstream, w.calls.voided, w.calls.settled.length], [1, 0, 0, 1]);
+    const s = w.calls.settled[0]!;
+    assert.deepEqual(
+      [s.provider, s.vendorCostMicros, s.chargeRatio, s.usage, s.serving],
+      ['cache', 0, { num: 1, den: 10 }, usage, { cache: 'hit', savings: { cache: 99 } }],
+    );
+    assert.equal(after?.usage, usage);
+  });
+
+  test('a beforeDispatch stage may answer a stream with events replayed through the meter and the sink', async () => {
+    const events: StreamEvent[] = [
+      { type: 'start', id: 'c', model: 'up', createdS: 1 },
+      { type: 'text', text: 'cached ' },
+      { type: 'text', text: 'words' },
+      { type: 'finish', finishReason: 'stop' },
+      { type: 'usage', usage },
+    ];
+    const w = world([
+      {
+        name: 'cache',
+        beforeDispatch() {
+          return { kind: 'events', events, source: 'cache', chargeRatio: { num: 0, den: 1 } };
+        },
+      },
+    ]);
+    const written: StreamEvent[] = [];
+    let closed = false;
+    const sink: StreamSink = {
+      open() {},
+      write(ev) {
+        written.push(ev);
+        return true;
+      },
+      async drain() {},
+      fail() {},
+      close() {
+        closed = true;
+      },
+    };
+    await w.gw.chatStream(ctx(), req(true), sink);
+    assert.deepEqual(
+      written.map((e) => (e.type === 'text' ? e.text : e.type)),
+      ['start', 'cached ', 'words', 'finish', 'usage'],
+    );
+    assert.ok(closed);
+    assert.deepEqual([w.calls.upstream, w.calls.voided, w.calls.settled.length], [0, 0, 1]);
+    assert.deepEqual([w.calls.settled[0]!.status, w.calls.settled[0]!.vendorCostMicros, w.calls.settled[0]!.usage], ['ok', 0, usage]);
+  });
+
+  test('a stage answer of the wrong kind is refused and its hold released', async () => {
+    const w = world([{ name: 'bad', beforeDispatch: () => ({ kind: 'answer', answer, source: 'cache' }) }]);
+    const sink: StreamSink = { open() {}, write: () => true, async drain() {}, fail() {}, close() {} };
+    await assert.rejects(w.gw.chatStream(ctx(), req(true), sink), /wrong kind/);
+    assert.deepEqual([w.calls.upstream, w.calls.voided, w.calls.settled.length], [0, 1, 0]);
+  });
+
+  test('cached input tokens an upstream reports put the vendor prompt cache saving on the usage record', async () => {
+    const priced: ModelSpec = {
+      ...model,
+      cost: { currency: 'CNY', inputMicrosPerMillion: 2_000_000, outputMicrosPerMillion: 8_000_000, cachedInputMicrosPerMillion: 500_000 },
+    };
+    const w = world([]);
+    (w.gw.deps as { catalog: () => ReturnType<typeof buildCatalog> }).catalog = () => buildCatalog('t', [priced]);
+    const adapter = w.gw.deps.adapters['openai-compatible'];
+    (adapter as { chat: unknown }).chat = async () => ({ ...answer, usage: { ...zeroUsage(), tokensInput: 2000, tokensCachedInput: 1500, tokensOutput: 10 } });
+    await w.gw.chat(ctx(), req(false));
+    const s = w.calls.settled[0]!;
+    // uncached: 2000 x 2 + 10 x 8 = 4,080 micros; with 1,500 cached: 500 x 2 + 1500 x 0.5 + 80 = 1,830
+    assert.deepEqual([s.vendorCostMicros, s.serving], [1830, { savings: { prompt_cache: 2250 } }]);
+  });
 });

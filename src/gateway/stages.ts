@@ -22,6 +22,11 @@ export interface FlightView {
   readonly stream: boolean;
   /** The canonical request. A beforeAdmit stage may replace it (context compression: before it is estimated and held); later hooks must not. */
   req: ChatRequest | CompletionRequest | EmbeddingRequest;
+  /**
+   * Prompt-prefix stickiness (issue 17 item 5): a beforeAdmit stage sets the prompt prefix's hash, and the plan
+   * orders the model's deployments by rendezvous hashing of it instead of by weight (`serving.stickyPrefix`).
+   */
+  routeKey: string | undefined;
   /** Set once admitted. */
   readonly model: ModelSpec | undefined;
   readonly reservationId: string;
@@ -37,6 +42,16 @@ export interface FlightView {
 }
 
 /**
+ * An answer a stage gives without an upstream call (issue 17 item 4, the exact response cache): a whole answer
+ * for a non-streamed request, or the events of a stream, replayed through the normal meter and sink (so every
+ * dialect's encoder writes them). The request is still charged through its reservation: settled with the
+ * answer's usage at `chargeRatio` of the rated cost (absent: the whole cost), vendor cost 0, provider `source`.
+ */
+export type StageAnswer =
+  | { kind: 'answer'; answer: ChatResponse | CompletionResponse | EmbeddingResponse; source: string; chargeRatio?: { num: number; den: number } }
+  | { kind: 'events'; events: readonly StreamEvent[]; source: string; chargeRatio?: { num: number; den: number } };
+
+/**
  * A pipeline stage: optional hooks at fixed points of the gateway lifecycle
  * (admit -> plan -> dispatch -> meter -> settle). The gateway's stage list is empty by default; a hook that
  * throws a TokenGridError refuses the request in the caller's API format (before admission nothing is held;
@@ -50,8 +65,12 @@ export interface Stage {
   readonly name: string;
   /** Before the model is resolved and anything is reserved. */
   beforeAdmit?(f: FlightView): void | Promise<void>;
-  /** After the reservation and attempt plan, before the first upstream call. */
-  beforeDispatch?(f: FlightView): void | Promise<void>;
+  /**
+   * After the reservation and attempt plan, before the first upstream call. May answer the request itself (the
+   * exact response cache): the lifecycle then skips dispatch and meters, settles and delivers the stage's answer
+   * as it would an upstream's (see StageAnswer). The first stage that answers wins; later stages do not run.
+   */
+  beforeDispatch?(f: FlightView): StageAnswer | undefined | void | Promise<StageAnswer | undefined | void>;
   /**
    * Each streamed event before it is metered and delivered: return it, a replacement, null to drop it, or
    * several events in order (a stage that held text back emits it before the next event: guardrails). Events

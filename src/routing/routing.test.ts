@@ -105,3 +105,35 @@ describe('routing', () => {
     );
   });
 });
+
+describe('prompt-prefix stickiness (rendezvous order)', () => {
+  const primary = model('m', [
+    ['p1', 1],
+    ['p2', 1],
+    ['p3', 2],
+  ]);
+
+  test('one prefix key always tries the same deployment first, whatever the random draw', () => {
+    const firsts = new Set<string>();
+    for (let seed = 1; seed <= 20; seed++) firsts.add(planAttempts(primary, [], () => true, new SeededRandom(seed), 'prefix-a')[0]!.deployment.id);
+    assert.equal(firsts.size, 1);
+  });
+
+  test('keys spread over the deployments by weight', () => {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 2000; i++) {
+      const id = planAttempts(primary, [], () => true, new SeededRandom(1), `k${i}`)[0]!.deployment.id;
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    // weights 1:1:2 -> about 500, 500, 1000
+    assert.ok(counts.get('p3/m@r')! > 850 && counts.get('p3/m@r')! < 1150, JSON.stringify([...counts]));
+    assert.ok(counts.get('p1/m@r')! > 400 && counts.get('p2/m@r')! > 400, JSON.stringify([...counts]));
+  });
+
+  test('an unhealthy sticky deployment falls back to the next in the key order; other keys keep theirs', () => {
+    const full = planAttempts(primary, [], () => true, new SeededRandom(1), 'prefix-b').map((a) => a.deployment.id);
+    const down = full[0]!;
+    const without = planAttempts(primary, [], (id) => id !== down, new SeededRandom(1), 'prefix-b').map((a) => a.deployment.id);
+    assert.deepEqual(without, full.slice(1));
+  });
+});

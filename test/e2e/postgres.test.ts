@@ -17,7 +17,7 @@ let a: TestServer;
 let b: TestServer;
 before(async () => {
   a = await startTestServer({ env });
-  b = await startTestServer({ env, bootstrapDemo: false });
+  b = await startTestServer({ env }); // a second node's first start: its data folder is new, the database is not
 });
 after(async () => {
   await b?.close();
@@ -38,6 +38,23 @@ async function chat(srv: TestServer, key: string): Promise<Response> {
 describe('two nodes on one PostgreSQL database', () => {
   test('the app runs on PostgreSQL: no SQLite database is opened for its stores', () => {
     assert.equal(a.app.db, undefined);
+  });
+
+  test('the demo account is created once per database, not once per node', async () => {
+    assert.notEqual(a.demoKey, '');
+    assert.equal(b.demoKey, '', 'node B joined an existing database');
+    const accounts = await b.admin('GET', '/admin/accounts');
+    assert.equal(accounts.body.data.filter((x: { name: string }) => x.name === 'Demo account').length, 1);
+  });
+
+  test('an unreachable database stops the start with one line naming it (a ConfigError, password hidden)', async () => {
+    await assert.rejects(
+      startTestServer({ env: { TOKENGRID_DATABASE_URL: 'postgres://tg:s3cret@127.0.0.1:1/tokengrid' } }),
+      (e: Error) =>
+        e.name === 'ConfigError' &&
+        /Cannot reach the PostgreSQL database postgres:\/\/tg:\*\*\*@127\.0\.0\.1:1\/tokengrid/.test(e.message) &&
+        !e.message.includes('s3cret'),
+    );
   });
 
   test('a key created on node A serves on node B, and B’s charge shows in A’s balance', async () => {

@@ -37,6 +37,11 @@ function int8(value: string): number {
   return n;
 }
 
+/** The database could not be reached at start (the message names it, password hidden). */
+export class DatabaseUnreachableError extends Error {
+  override name = 'DatabaseUnreachableError';
+}
+
 export class PgDb {
   readonly pool: pg.Pool;
   readonly schema: string;
@@ -105,7 +110,7 @@ export async function connectPostgres(url: string, o: PgOptions = {}): Promise<P
   } catch (error) {
     await db.close().catch(() => {});
     const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(
+    throw new DatabaseUnreachableError(
       `Cannot reach the PostgreSQL database ${db.where}: ${reason}. Check TOKENGRID_DATABASE_URL (or storage.databaseUrl in the config file), that the server runs and accepts this user.`,
     );
   }

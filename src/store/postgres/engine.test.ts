@@ -76,6 +76,13 @@ test('two nodes reserving concurrently on one account never hold more than the b
   assert.equal(b.charging.stats.roundTrips - s0.roundTrips, 2 * (b.charging.stats.ops - s0.ops), 'a settle is two round trips');
   const [after1] = await a.charging.listBuckets('acct_race');
   assert.deepEqual([after1!.held, after1!.consumed], [0, 800]);
+  // A stream's extension: also two round trips.
+  await ca.grantBucket({ accountId: 'acct_race', unit: 'tokens', amount: 10_000, effectiveAtMs: T0, expiresAtMs: null, kind: 'addon', sourceRef: 'more' });
+  const s = await ca.reserve(reserveInput('req_stream', { accountId: 'acct_race', tokensInputEstimate: 10, tokensOutputMax: 2000, stream: true }));
+  assert.ok(s.ok);
+  const e0 = { ...a.charging.stats };
+  assert.ok((await ca.extend({ reservationId: s.value.reservationId, tokensOutputMore: 100 })).ok);
+  assert.deepEqual([a.charging.stats.ops - e0.ops, a.charging.stats.roundTrips - e0.roundTrips], [1, 2], 'an extend is one operation, two round trips');
 });
 
 test('usage records land in their month partition and the daily rollup sums them per account, day and model', async () => {

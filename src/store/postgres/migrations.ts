@@ -38,7 +38,9 @@ export async function migrate(db: PgDb, steps: readonly Migration[] = MIGRATIONS
   return applied;
 }
 
-export class SchemaVersionError extends Error {}
+export class SchemaVersionError extends Error {
+  override name = 'SchemaVersionError';
+}
 
 /** Throws a SchemaVersionError unless the database is exactly at this build's version. */
 export async function checkSchemaVersion(db: PgDb, latest: number = LATEST_VERSION): Promise<void> {

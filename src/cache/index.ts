@@ -1,0 +1,3 @@
+export * from './key.ts';
+export * from './answer.ts';
+export * from './store.ts';
