@@ -640,6 +640,10 @@ async function verify(src: SqliteDb, c: pg.PoolClient, tables: TableReport[], o:
     hash: r.hash as string,
   }));
   const chain = verifyChain(entries);
-  push({ check: 'audit hash chain', ok: chain.ok, detail: chain.ok ? `${chain.entries} entries verify` : chain.reason });
+  push({
+    check: 'audit hash chain',
+    ok: chain.ok,
+    detail: chain.ok ? `${chain.entries} ${chain.entries === 1 ? 'entry verifies' : 'entries verify'}` : chain.reason,
+  });
   return checks;
 }
