@@ -5,6 +5,7 @@
  * list APIs of both engines (not only counts), the audit chain verifies on PostgreSQL, and the refusals hold: a
  * second run, a served data folder, rows PostgreSQL has no table for, an open hold (voided, its balance freed).
  */
+import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -411,4 +412,17 @@ test('thousands of usage records cross the batch size: every record and its cons
   } finally {
     again.close();
   }
+});
+
+test('the tokengrid binary sends migrate to the offline command (no server needed)', () => {
+  const bin = new URL('../../bin/tokengrid.js', import.meta.url).pathname;
+  const r = spawnSync(process.execPath, [bin, 'migrate', '--help'], { env: { ...process.env, TOKENGRID_CLI_FROM_SOURCE: '1' }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^Usage: tokengrid migrate --from <data-dir> --to <postgres-url>/);
+  const bad = spawnSync(process.execPath, [bin, 'migrate', '--from', root], {
+    env: { ...process.env, TOKENGRID_CLI_FROM_SOURCE: '1', TOKENGRID_DATABASE_URL: '' },
+    encoding: 'utf8',
+  });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--to <postgres-url> is required/);
 });
