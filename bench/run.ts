@@ -147,6 +147,12 @@ async function profile(o: BenchOptions, pin: Pinning, emulator: Child): Promise<
 }
 
 async function main(): Promise<void> {
+  // `--store postgres`: the scale-out engines' charging bench (bench/store-bench.ts), its own run and options.
+  if (process.argv.includes('--store')) {
+    const { runStoreBench } = await import('./store-bench.ts');
+    await runStoreBench(process.argv.slice(2));
+    return;
+  }
   const o = parseOptions(process.argv.slice(2));
   const pin = detectPinning(os.cpus().length);
   if (!pin.available || pin.serverCore === pin.loadCore) console.error(`WARNING: ${pin.note}`);

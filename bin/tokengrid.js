@@ -6,13 +6,24 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const compiled = new URL('../dist/cli/main.js', import.meta.url);
-let runCli;
+// `tokengrid migrate` is the one offline command: it opens the data folder and PostgreSQL directly, so it lives in
+// src/app/ (which may import the stores), not in src/cli/ (which only talks to a running server).
+const argv = process.argv.slice(2);
+const offline = argv[0] === 'migrate';
+const compiled = new URL(offline ? '../dist/app/migrate-command.js' : '../dist/cli/main.js', import.meta.url);
+let mod;
 if (process.env.TOKENGRID_CLI_FROM_SOURCE !== '1' && existsSync(fileURLToPath(compiled))) {
-  ({ runCli } = await import(compiled.href));
+  mod = await import(compiled.href);
 } else {
   const { register } = await import('tsx/esm/api');
   register({ tsconfig: fileURLToPath(new URL('../tsconfig.json', import.meta.url)) });
-  ({ runCli } = await import('../src/cli/main.ts'));
+  mod = await import(offline ? '../src/app/migrate-command.ts' : '../src/cli/main.ts');
 }
-process.exitCode = await runCli(process.argv.slice(2));
+process.exitCode = offline
+  ? await mod.runMigrateCommand(argv.slice(1), {
+      stdout: (t) => process.stdout.write(t),
+      stderr: (t) => process.stderr.write(t),
+      env: process.env,
+      nowMs: () => Date.now(),
+    })
+  : await mod.runCli(argv);

@@ -30,7 +30,10 @@ export const USAGE = `npm run bench -- [--quick] [--only c1,throughput,charging,
               throughput load (non-streaming, streaming) and of the min proxy; writes
               bench/results/profiles/*.cpuprofile and prints where the time goes (bench/profile-summary.ts)
   --out       results file (default bench/results/latest.json; profile mode writes none)
-  --log-level TokenGrid's pino level (default warn: no per-request log lines)`;
+  --log-level TokenGrid's pino level (default warn: no per-request log lines)
+npm run bench -- --store postgres [--quick] [--seconds N] [--concurrency N] [--accounts N] [--pool N] [--out FILE]
+              reserve + settle pairs on the embedded store and on PostgreSQL with 1 and 2 nodes, added latency and
+              round trips per reserve and settle (bench/store-bench.ts; TOKENGRID_BENCH_DATABASE_URL)`;
 
 export function parseOptions(argv: string[]): BenchOptions {
   const has = (f: string): boolean => argv.includes(f);

@@ -36,6 +36,9 @@ export function topHelp(commands: CommandSpec[]): string {
     'Exit codes: 0 done; 1 the server or the network refused (message on stderr); 2 bad command line.',
     'With --json, stdout holds exactly one JSON object when the exit code is 0; progress and errors go to stderr.',
     'Run `tokengrid <command> --help` for the options of a command.',
+    '',
+    'Offline (no server): tokengrid migrate --from <data-dir> --to <postgres-url> copies a stopped single-node',
+    'install into PostgreSQL (`tokengrid migrate --help`).',
   ].join('\n');
 }
 
