@@ -126,7 +126,7 @@ interface Result {
     compressedTokens: number;
     stickyPrefix: number;
     routed: number;
-    /** Routed records that carry savings.routing (the gateway's auto route records none yet: shown, not hidden). */
+    /** Routed records that carry savings.routing (against what auto:best would have taken; none when it took that model). */
     routedWithSaving: number;
     savings: Record<string, number>;
     /** Records where a feature acted (cache hit, compression, stickiness) but no saving is on the record. */

@@ -392,16 +392,17 @@ export class Gateway {
       if (m.kind === kind && m.tier !== undefined && m.contextWindow >= tokensInput && isModelAllowed(catalog, ctx.key.allowedModels, m)) candidates.push(m);
     }
     const paid = ctx.packageModels;
-    const choice = chooseAutoModel({
+    const input = {
       policy,
       candidates,
-      covered: (m) => paid === undefined || paid.includes(m.id) || m.groups.some((g) => paid.includes(g) || paid.includes(`group:${g}`)),
+      covered: (m: ModelSpec) => paid === undefined || paid.includes(m.id) || m.groups.some((g) => paid.includes(g) || paid.includes(`group:${g}`)),
       isAvailable: this.#isAvailable,
       latencyMs: this.#latencyOf,
       tokensInput,
       tokensOutput: tokensOutput ?? 512,
       ...(ctx.regions === undefined ? {} : { regions: ctx.regions }),
-    });
+    };
+    const choice = chooseAutoModel(input);
     if (choice === null) {
       if (ctx.regions !== undefined && !servedInRegions(candidates, ctx.regions)) throw notInRegions(requested, ctx.regions);
       throw new TokenGridError(
@@ -411,7 +412,10 @@ export class Gateway {
       );
     }
     const route = routeHeader(choice);
-    ctx.autoRoute = { requested, model: choice.model, route };
+    // The routing saving's reference (usage record serving.savings.routing): the model `auto:best` would have
+    // taken for the same request, i.e. what the caller pays for the top tier it may use without routing.
+    const baseline = policy === 'best' ? choice.model : (chooseAutoModel({ ...input, policy: 'best' })?.model ?? choice.model);
+    ctx.autoRoute = { requested, model: choice.model, route, baseline };
     if (ctx.res !== undefined && !ctx.res.headersSent) ctx.res.setHeader('x-tokengrid-route', route);
     this.deps.log?.('info', { requestId: ctx.requestId, requested, model: choice.model.id, reason: choice.reason, tier: choice.model.tier }, 'auto route');
     return choice.model;
@@ -1015,8 +1019,15 @@ class Flight implements FlightView, Settlement {
  * saving (issue 17 item 5); nothing for a plain request.
  */
 function servingOf(s: Settlement, promptCacheMicros: number): { serving?: ServingNote } {
-  const route = s.ctx.autoRoute?.route;
+  const auto = s.ctx.autoRoute;
+  const route = auto?.route;
   let note = s.serving;
+  // model: "auto" (issue 17 item 1): the vendor cost the choice saved against the top-tier model it could have
+  // taken (`auto:best`), on the same usage; nothing when it took that model or the request did not end ok.
+  if (auto !== undefined && auto.baseline !== auto.model && s.status === 'ok' && s.attempt?.model === auto.model && note?.cache !== 'hit') {
+    const saved = vendorCostMicros(auto.baseline, s.usage) - vendorCostMicros(auto.model, s.usage);
+    if (saved > 0) note = { ...note, savings: { ...note?.savings, routing: saved } };
+  }
   // `stored` stands only for an answer that really filled the cache: a request that ended otherwise did not.
   if (note?.cache === 'stored' && s.status !== 'ok') {
     const { cache: _, ...rest } = note;

@@ -97,7 +97,8 @@ export interface RequestContext {
   /** The response, for headers a stage adds before the head is written (`x-tokengrid-route`). */
   res?: { setHeader(name: string, value: string): unknown; readonly headersSent: boolean };
   /** The model `auto` chose for this request, kept so the shell's early resolve and the admission agree. */
-  autoRoute?: { requested: string; model: ModelSpec; route: string };
+  /** `model: "auto"`'s choice; `baseline` is what `auto:best` would have taken (the routing saving's reference). */
+  autoRoute?: { requested: string; model: ModelSpec; route: string; baseline: ModelSpec };
   /** The account has the security protection pack (feature `security_pack`): the guardrail stage applies. */
   guardrails?: true;
   /** The account's QoS class (its package's `qos` entitlement); absent: standard. Read by the QoS stage. */

@@ -142,6 +142,19 @@ describe('model: "auto"', () => {
     assert.equal(routedModel(r.route), 'gemini-3-pro', 'gemini (6/30 coins) is cheaper than claude (10/40)');
   });
 
+  test('an auto route records on the usage record the vendor cost it saved against what auto:best would take', async () => {
+    const cheap = await post('/v1/chat/completions', srv.demoKey, { model: 'auto:cheap', messages: hi });
+    const best = await post('/v1/chat/completions', srv.demoKey, { model: 'auto:best', messages: hi });
+    assert.equal(cheap.status, 200, cheap.text);
+    assert.equal(best.status, 200, best.text);
+    const rc = (await srv.admin('GET', `/admin/usage/${cheap.requestId}`)).body;
+    const rb = (await srv.admin('GET', `/admin/usage/${best.requestId}`)).body;
+    assert.deepEqual(rc.usage, rb.usage, 'the same prompt and answer: the same usage on both models');
+    assert.ok(rc.serving.savings.routing > 0, JSON.stringify(rc.serving));
+    assert.equal(rc.serving.savings.routing, rb.vendorCostMicros - rc.vendorCostMicros);
+    assert.equal(rb.serving.savings?.routing, undefined, 'auto:best saved nothing against itself');
+  });
+
   test('auto:best picks the highest tier the key may use', async () => {
     const r = await post('/v1/chat/completions', srv.demoKey, { model: 'auto:best', messages: hi });
     assert.equal(r.status, 200, r.text);
