@@ -5,13 +5,15 @@
  * order (refund, credit) that lands on a later bill.
  */
 import { ok } from '../core/index.ts';
-import { fail, type BR, type Ctx } from './context.ts';
+import { fail, type Basics, type BR, type Ctx } from './context.ts';
+import type { UsageRecord } from '../charging/index.ts';
+import type { OrderQuery, PaymentQuery } from './store.ts';
 import { deliverCarrierCharges } from './carrier-delivery.ts';
 import { newPayment, restoreCreditLine } from './payments.ts';
 import { iso, parsePeriod, periodOf, type Period } from './periods.ts';
 import { renewDue } from './renew.ts';
-import { runPlan } from './plan.ts';
-import type { Bill, BillLine, BillUsageRow, Order, PaidBy } from './types.ts';
+import { planner, runPlan } from './plan.ts';
+import type { Bill, BillLine, BillUsageRow, Order, PaidBy, Payment } from './types.ts';
 
 const PREPAID = new Set<BillLine['paidBy']>(['wallet', 'external', 'code', 'points', 'none']);
 
@@ -20,21 +22,44 @@ export interface Draft {
   orders: Order[];
 }
 
+/** What a bill is folded from: the account's bills, its orders (any order), their payments, the period's usage. */
+export interface BillReads {
+  listBills(q: { accountId: string }): Bill[];
+  listOrders(q: OrderQuery): Order[];
+  listPayments(q: PaymentQuery): Payment[];
+  usage: UsageRecord[];
+}
+
 /** The bill an account would get for a period now (not stored). Null when the period holds nothing for it. */
 export async function draftBill(ctx: Ctx, accountId: string, p: Period): Promise<Draft | null> {
   const { store, charging } = ctx.deps;
-  const billed = new Set((await store.listBills({ accountId })).map((b) => b.period));
+  const bills = await store.listBills({ accountId });
+  const orders = await store.listOrders({ accountId, unbilled: true, toMs: p.endMs });
+  const payments = await store.listPayments({ accountId });
+  const usage = await charging.listUsage(accountId, { fromMs: p.startMs, toMs: p.endMs });
+  const match = <T>(xs: T[], f: (x: T) => boolean): T[] => xs.filter(f);
+  return billFrom(ctx, accountId, p, {
+    listBills: () => bills,
+    listOrders: (q) => match(orders, (o) => (q.toMs === undefined || o.effectiveAtMs < q.toMs) && (!q.unbilled || o.billId === null)),
+    listPayments: (q) => match(payments, (x) => x.orderId === q.orderId),
+    usage,
+  });
+}
+
+/** The bill, folded (pure) from what `reads` answers. */
+export function billFrom(ctx: Basics, accountId: string, p: Period, store: BillReads): Draft | null {
+  const billed = new Set(store.listBills({ accountId }).map((b) => b.period));
   // Orders of this period, plus any straggler dated in a period whose bill was already final.
-  const orders = (await store.listOrders({ accountId, unbilled: true, toMs: p.endMs })).filter(
-    (o) => o.effectiveAtMs >= p.startMs || billed.has(periodOf(o.effectiveAtMs)),
-  );
+  const orders = store
+    .listOrders({ accountId, unbilled: true, toMs: p.endMs })
+    .filter((o) => o.effectiveAtMs >= p.startMs || billed.has(periodOf(o.effectiveAtMs)));
   const lines: BillLine[] = [];
   const payments: Bill['payments'] = [];
   let phoneTopUps = 0;
   for (const o of orders) {
     if (o.lines.length === 0 && o.amountMinor !== 0) {
       // A top-up or a money card: money in, not a charge.
-      const pay = (await store.listPayments({ orderId: o.id }))[0];
+      const pay = store.listPayments({ orderId: o.id })[0];
       payments.push({
         paymentId: pay?.id ?? o.id,
         channel: o.paidBy,
@@ -60,7 +85,7 @@ export async function draftBill(ctx: Ctx, accountId: string, p: Period): Promise
       });
   }
   const usage = new Map<string, BillUsageRow & { walletRequests: number; postpaidRequests: number }>();
-  for (const u of await charging.listUsage(accountId, { fromMs: p.startMs, toMs: p.endMs })) {
+  for (const u of store.usage) {
     let row = usage.get(u.model);
     if (row === undefined) {
       row = {
@@ -176,31 +201,41 @@ export async function runBills(ctx: Ctx, periodText: string): Promise<BR<BillRun
   for (const account of accounts) {
     // One plan per account: the bill, its orders marked, the phone-bill payment and the credit line's restore
     // apply together (a conflict, e.g. an order placed meanwhile, plans the account's bill again).
-    const r = await runPlan<{ kind: 'existing' | 'skipped' | 'created'; bill: Bill | null }>(ctx, [account.id], async (p) => {
-      const { store } = p.deps;
-      if ((await store.findBill(account.id, period.period)) !== undefined) return ok({ kind: 'existing' as const, bill: null });
-      const draft = await draftBill(p, account.id, period);
-      if (draft === null) return ok({ kind: 'skipped' as const, bill: null });
-      const { bill } = draft;
-      await store.insertBill(bill);
-      for (const o of draft.orders) await store.updateOrder({ ...o, billId: bill.id });
-      if (bill.phoneBillMinor !== 0) {
-        await store.insertPayment(
-          newPayment(p, {
-            accountId: account.id,
-            orderId: null,
-            billId: bill.id,
-            channel: 'phone_bill',
-            amountMinor: bill.phoneBillMinor,
-            currency: bill.currency,
-            status: 'pending',
-          }),
-        );
-      }
-      const postpaidUsage = bill.usage.reduce((sum, u) => sum + u.postpaidMinor, 0);
-      await restoreCreditLine(p, account.id, bill.currency, postpaidUsage, `bill:${bill.id}`);
-      return ok({ kind: 'created' as const, bill });
-    });
+    const r = await runPlan<{ kind: 'existing' | 'skipped' | 'created'; bill: Bill | null }>(
+      ctx,
+      account.id,
+      { usage: { fromMs: period.startMs, toMs: period.endMs } },
+      planner<{ kind: 'existing' | 'skipped' | 'created'; bill: Bill | null }>((p) => {
+        const { store } = p.deps;
+        if (store.findBill(account.id, period.period) !== undefined) return ok({ kind: 'existing' as const, bill: null });
+        const draft = billFrom(p, account.id, period, {
+          listBills: (q) => store.listBills(q),
+          listOrders: (q) => store.listOrders(q),
+          listPayments: (q) => store.listPayments(q),
+          usage: p.view.usage,
+        });
+        if (draft === null) return ok({ kind: 'skipped' as const, bill: null });
+        const { bill } = draft;
+        store.insertBill(bill);
+        for (const o of draft.orders) store.updateOrder({ ...o, billId: bill.id });
+        if (bill.phoneBillMinor !== 0) {
+          store.insertPayment(
+            newPayment(p, {
+              accountId: account.id,
+              orderId: null,
+              billId: bill.id,
+              channel: 'phone_bill',
+              amountMinor: bill.phoneBillMinor,
+              currency: bill.currency,
+              status: 'pending',
+            }),
+          );
+        }
+        const postpaidUsage = bill.usage.reduce((sum, u) => sum + u.postpaidMinor, 0);
+        restoreCreditLine(p, account.id, bill.currency, postpaidUsage, `bill:${bill.id}`);
+        return ok({ kind: 'created' as const, bill });
+      }),
+    );
     if (!r.ok) throw new Error(`bill run ${period.period} for ${account.id}: ${r.message}`);
     out[r.value.kind]++;
     if (r.value.bill !== null) {

@@ -2,7 +2,7 @@
 import type { CarrierCharge } from './carrier.ts';
 import { ok } from '../core/index.ts';
 import type { Ctx } from './context.ts';
-import { runPlan } from './plan.ts';
+import { planner, runPlan } from './plan.ts';
 
 const MAX_ATTEMPTS = 5;
 
@@ -34,10 +34,15 @@ export async function deliverCarrierCharges(ctx: Ctx): Promise<{ submitted: numb
     const status = r.ok ? 'submitted' : attempts >= MAX_ATTEMPTS ? 'failed' : 'pending';
     if (r.ok) submitted++;
     else failed++;
-    const saved = await runPlan(ctx, [p.accountId], async (plan) => {
-      await plan.deps.store.updatePayment({ ...p, attempts, status, reference: r.ok ? r.reference : r.error, updatedAtMs: ctx.now() });
-      return ok(true);
-    });
+    const saved = await runPlan(
+      ctx,
+      p.accountId,
+      {},
+      planner((plan) => {
+        plan.deps.store.updatePayment({ ...p, attempts, status, reference: r.ok ? r.reference : r.error, updatedAtMs: plan.now() });
+        return ok(true);
+      }),
+    );
     if (!saved.ok) throw new Error(`carrier answer for payment ${p.id}: ${saved.message}`);
   }
   return { submitted, failed, pending: pending.length - submitted };

@@ -32,8 +32,7 @@ export interface ChangeResult extends SubscriptionResult {
 
 const allowanceOf = (o: Offer, q: number): number => (o.allowance === null ? 0 : o.allowance.amount * q);
 
-async function cycleUse(ctx: Ctx, sub: Subscription, startMs: number): Promise<number> {
-  await ctx.deps.charging.renewDue();
+async function cycleUse(ctx: PlanCtx, sub: Subscription, startMs: number): Promise<number> {
   const buckets = await ctx.deps.charging.listBuckets(sub.accountId);
   return buckets
     .filter((b) => b.sourceRef.startsWith(`sub:${sub.id}:`) && b.effectiveAtMs >= startMs && !b.expired)
@@ -41,8 +40,7 @@ async function cycleUse(ctx: Ctx, sub: Subscription, startMs: number): Promise<n
 }
 
 /** What is left in the subscription's own running buckets of one unit (not its add-ons'). */
-async function runningLeft(ctx: Ctx, sub: Subscription, now: number, unit: string): Promise<number> {
-  await ctx.deps.charging.renewDue();
+async function runningLeft(ctx: PlanCtx, sub: Subscription, now: number, unit: string): Promise<number> {
   return (await ctx.deps.charging.listBuckets(sub.accountId))
     .filter((b) => b.sourceRef.startsWith(`sub:${sub.id}:`) && !b.expired && b.effectiveAtMs <= now && b.unit === unit)
     .reduce((s, b) => s + Math.max(0, b.remaining), 0);
@@ -50,7 +48,6 @@ async function runningLeft(ctx: Ctx, sub: Subscription, now: number, unit: strin
 
 /** Forfeit what is left of the subscription's own running buckets (not its add-ons'); returns the amount. */
 async function forfeitCycleAllowance(ctx: PlanCtx, sub: Subscription, now: number, ref: string): Promise<number> {
-  await ctx.deps.charging.renewDue();
   let forfeited = 0;
   for (const b of await ctx.deps.charging.listBuckets(sub.accountId)) {
     if (!b.sourceRef.startsWith(`sub:${sub.id}:`) || b.expired || b.effectiveAtMs > now) continue;
@@ -65,146 +62,150 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
   const found = await ctx.deps.store.getSubscription(i.subscriptionId);
   if (found === undefined) return fail('not_found', `Subscription ${i.subscriptionId} does not exist.`);
   const request = { op: 'change', subscriptionId: i.subscriptionId, offerId: i.offerId, quantity: i.quantity };
-  return runOrder<ChangeResult>(ctx, { scope: `account:${found.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
-    await catchUpAccount(ctx, found.accountId);
-    const sub = (await ctx.deps.store.getSubscription(i.subscriptionId))!;
-    if (!isLive(sub)) return fail('conflict', `Subscription ${sub.id} is ${sub.status}; subscribe again instead.`);
-    if (sub.type !== 'plan') return fail('unprocessable', `Only plans change; ${sub.offerId} is a ${sub.type}.`);
-    if (sub.status === 'past_due') return fail('payment_required', `Subscription ${sub.id} has an unpaid renewal; top up the wallet first.`);
-    if (sub.endIndex !== null) return fail('conflict', `Subscription ${sub.id} is canceled at the end of this cycle; subscribe again after it ends.`);
-    const o = offerOnSale(ctx, i.offerId);
-    if (!o.ok) return o;
-    const offer = o.value;
-    if (offer.type !== 'plan')
-      return fail(
-        'unprocessable',
-        `${offer.id} is a ${offer.type}, not a plan: ${offer.type === 'addon' ? 'buy add-ons with POST /admin/accounts/:id/addons' : 'subscribe to it separately'}.`,
-      );
-    if (offer.cycle !== sub.cycle)
-      return fail('unprocessable', `${offer.id} renews every ${offer.cycle}, the current plan every ${sub.cycle}: cancel and subscribe instead.`);
-    const now = ctx.now();
-    const k = currentIndex(sub, now);
-    const w = cycleWindow(sub.anchorMs, sub.cycle!, k);
-    const cur = termAt(sub, k)!;
-    const keepQ = offer.seats !== null && cur.quantity >= offer.seats.min && cur.quantity <= offer.seats.max ? cur.quantity : undefined;
-    const q = validateQuantity(offer, i.quantity ?? keepQ);
-    if (!q.ok) return q;
-    const newPrice = times(offer.priceMinor, q.value, 'price');
-    if (!newPrice.ok) return newPrice;
-    const curPrice = cur.offer.priceMinor * cur.quantity;
-    const pending = sub.terms.some((t) => t.fromIndex > k);
-    if (offer.id === cur.offer.id && q.value === cur.quantity && !pending) return fail('conflict', `Subscription ${sub.id} is already on ${offer.id}.`);
-    const sameUnit = offer.allowance?.unit === cur.offer.allowance?.unit;
-    const upgrade =
-      newPrice.value > curPrice || (newPrice.value === curPrice && sameUnit && allowanceOf(offer, q.value) > allowanceOf(cur.offer, cur.quantity));
-    const orderId = ctx.id('ord');
-    const ref = `sub:${sub.id}:${offer.id}:${orderId}`;
-
-    if (!upgrade) {
-      const newAllowance = allowanceOf(offer, q.value);
-      if (sameUnit && offer.allowance !== null) {
-        const used = await cycleUse(ctx, sub, w.startMs);
-        if (used > newAllowance) {
-          return fail(
-            'unprocessable',
-            `Cannot downgrade to ${offer.id}: this cycle already used ${used} ${offer.allowance.unit}, more than the ${newAllowance} it allows per cycle. ` +
-              `Downgrade after the cycle renews on ${isoDay(w.endMs)}. Nothing was changed.`,
-          );
-        }
-      }
-      const limit = offer.members ?? (offer.seats !== null ? q.value : null);
-      const members = (await ctx.deps.accounts.listMembers(sub.accountId)).length;
-      if (limit !== null && members > limit) {
+  return runOrder<ChangeResult>(
+    ctx,
+    { scope: `account:${found.accountId}`, idempotencyKey: i.idempotencyKey, request, needs: { mintCycles: true, members: true } },
+    async (ctx) => {
+      await catchUpAccount(ctx, found.accountId);
+      const sub = (await ctx.deps.store.getSubscription(i.subscriptionId))!;
+      if (!isLive(sub)) return fail('conflict', `Subscription ${sub.id} is ${sub.status}; subscribe again instead.`);
+      if (sub.type !== 'plan') return fail('unprocessable', `Only plans change; ${sub.offerId} is a ${sub.type}.`);
+      if (sub.status === 'past_due') return fail('payment_required', `Subscription ${sub.id} has an unpaid renewal; top up the wallet first.`);
+      if (sub.endIndex !== null) return fail('conflict', `Subscription ${sub.id} is canceled at the end of this cycle; subscribe again after it ends.`);
+      const o = offerOnSale(ctx, i.offerId);
+      if (!o.ok) return o;
+      const offer = o.value;
+      if (offer.type !== 'plan')
         return fail(
           'unprocessable',
-          `Cannot downgrade to ${offer.id}: the account has ${members} members and ${offer.id} allows ${limit}. Nothing was changed.`,
+          `${offer.id} is a ${offer.type}, not a plan: ${offer.type === 'addon' ? 'buy add-ons with POST /admin/accounts/:id/addons' : 'subscribe to it separately'}.`,
         );
+      if (offer.cycle !== sub.cycle)
+        return fail('unprocessable', `${offer.id} renews every ${offer.cycle}, the current plan every ${sub.cycle}: cancel and subscribe instead.`);
+      const now = ctx.now();
+      const k = currentIndex(sub, now);
+      const w = cycleWindow(sub.anchorMs, sub.cycle!, k);
+      const cur = termAt(sub, k)!;
+      const keepQ = offer.seats !== null && cur.quantity >= offer.seats.min && cur.quantity <= offer.seats.max ? cur.quantity : undefined;
+      const q = validateQuantity(offer, i.quantity ?? keepQ);
+      if (!q.ok) return q;
+      const newPrice = times(offer.priceMinor, q.value, 'price');
+      if (!newPrice.ok) return newPrice;
+      const curPrice = cur.offer.priceMinor * cur.quantity;
+      const pending = sub.terms.some((t) => t.fromIndex > k);
+      if (offer.id === cur.offer.id && q.value === cur.quantity && !pending) return fail('conflict', `Subscription ${sub.id} is already on ${offer.id}.`);
+      const sameUnit = offer.allowance?.unit === cur.offer.allowance?.unit;
+      const upgrade =
+        newPrice.value > curPrice || (newPrice.value === curPrice && sameUnit && allowanceOf(offer, q.value) > allowanceOf(cur.offer, cur.quantity));
+      const orderId = ctx.id('ord');
+      const ref = `sub:${sub.id}:${offer.id}:${orderId}`;
+
+      if (!upgrade) {
+        const newAllowance = allowanceOf(offer, q.value);
+        if (sameUnit && offer.allowance !== null) {
+          const used = await cycleUse(ctx, sub, w.startMs);
+          if (used > newAllowance) {
+            return fail(
+              'unprocessable',
+              `Cannot downgrade to ${offer.id}: this cycle already used ${used} ${offer.allowance.unit}, more than the ${newAllowance} it allows per cycle. ` +
+                `Downgrade after the cycle renews on ${isoDay(w.endMs)}. Nothing was changed.`,
+            );
+          }
+        }
+        const limit = offer.members ?? (offer.seats !== null ? q.value : null);
+        const members = ctx.view.memberCount;
+        if (limit !== null && members > limit) {
+          return fail(
+            'unprocessable',
+            `Cannot downgrade to ${offer.id}: the account has ${members} members and ${offer.id} allows ${limit}. Nothing was changed.`,
+          );
+        }
+        await endSchedulesAt(ctx, sub, k + 1);
+        const term: Term = { fromIndex: k + 1, offer, quantity: q.value, ref, scheduleId: null, scheduled: false };
+        sub.terms.push(term);
+        await scheduleTerm(ctx, sub, term);
+        sub.updatedAtMs = now;
+        await ctx.deps.store.updateSubscription(sub);
+        const effectiveAt = new Date(w.endMs).toISOString();
+        const order = newOrder(ctx, {
+          id: orderId,
+          accountId: sub.accountId,
+          type: 'downgrade',
+          offerId: offer.id,
+          subscriptionId: sub.id,
+          lines: [],
+          actor: i.actor,
+          idempotencyKey: i.idempotencyKey,
+          details: { effectiveAt, from: cur.offer.id },
+        });
+        await ctx.deps.store.insertOrder(order);
+        return ok({ subscription: sub, order, kind: 'downgrade', effectiveAt });
       }
+
+      const charge = prorate(newPrice.value, w, now, ctx.rules.upgradeChargeRounding);
+      let credit = prorate(curPrice, w, now, 'floor');
+      if (!sameUnit && cur.offer.allowance !== null) {
+        // Across units the old plan's allowance ends now: credit no more than the share of its price that is unused
+        // (an allowance used up in days is not credited for the rest of the cycle).
+        const full = allowanceOf(cur.offer, cur.quantity);
+        const left = Math.min(full, await runningLeft(ctx, sub, now, cur.offer.allowance.unit));
+        if (full > 0) credit = Math.min(credit, Number((BigInt(curPrice) * BigInt(left)) / BigInt(full)));
+      }
+      const funds = await requireFunds(ctx, sub.accountId, offer.currency, charge - credit, sub.channel);
+      if (!funds.ok) return funds;
+      if (sub.channel === 'phone_bill') {
+        const line = await requirePhoneBill(ctx, sub.accountId, offer.currency, charge - credit, i.actor);
+        if (!line.ok) return line;
+      }
+      const extra = sameUnit ? allowanceOf(offer, q.value) - allowanceOf(cur.offer, cur.quantity) : allowanceOf(offer, q.value);
+      // Across units the new plan replaces the old one now: the old plan's running-cycle allowance ends (forfeited,
+      // with a ledger entry) so one price never buys both allowances (issue 12, attacker finding F3).
+      if (!sameUnit) await forfeitCycleAllowance(ctx, sub, now, `change:${orderId}`);
+      await grantOnce(ctx, sub, offer, prorate(Math.max(0, extra), w, now, 'floor'), w.endMs, `${ref}:prorated`);
       await endSchedulesAt(ctx, sub, k + 1);
-      const term: Term = { fromIndex: k + 1, offer, quantity: q.value, ref, scheduleId: null, scheduled: false };
+      const term: Term = { fromIndex: k, scheduleFromIndex: k + 1, offer, quantity: q.value, ref, scheduleId: null, scheduled: false };
       sub.terms.push(term);
       await scheduleTerm(ctx, sub, term);
+      sub.offerId = offer.id;
+      sub.quantity = q.value;
       sub.updatedAtMs = now;
       await ctx.deps.store.updateSubscription(sub);
-      const effectiveAt = new Date(w.endMs).toISOString();
+      const lines: OrderLine[] = [
+        {
+          kind: 'proration',
+          description: `${offer.name}: rest of the cycle, ${isoDay(now)} to ${isoDay(w.endMs)}`,
+          quantity: q.value,
+          amountMinor: charge,
+          offerId: offer.id,
+        },
+        {
+          kind: 'proration',
+          description: `Unused ${cur.offer.name}, ${isoDay(now)} to ${isoDay(w.endMs)}`,
+          quantity: cur.quantity,
+          amountMinor: -credit,
+          offerId: cur.offer.id,
+        },
+      ];
       const order = newOrder(ctx, {
         id: orderId,
         accountId: sub.accountId,
-        type: 'downgrade',
+        type: 'upgrade',
         offerId: offer.id,
         subscriptionId: sub.id,
-        lines: [],
+        lines,
         actor: i.actor,
         idempotencyKey: i.idempotencyKey,
-        details: { effectiveAt, from: cur.offer.id },
+        details: { from: cur.offer.id },
       });
+      if ((await collect(ctx, order, sub.channel)) === 'unpaid')
+        return fail('payment_required', `The wallet could not pay ${fmtMoney(order.amountMinor)}; nothing was changed.`);
+      order.paidBy = order.amountMinor === 0 ? 'none' : sub.channel;
       await ctx.deps.store.insertOrder(order);
-      return ok({ subscription: sub, order, kind: 'downgrade', effectiveAt });
-    }
-
-    const charge = prorate(newPrice.value, w, now, ctx.rules.upgradeChargeRounding);
-    let credit = prorate(curPrice, w, now, 'floor');
-    if (!sameUnit && cur.offer.allowance !== null) {
-      // Across units the old plan's allowance ends now: credit no more than the share of its price that is unused
-      // (an allowance used up in days is not credited for the rest of the cycle).
-      const full = allowanceOf(cur.offer, cur.quantity);
-      const left = Math.min(full, await runningLeft(ctx, sub, now, cur.offer.allowance.unit));
-      if (full > 0) credit = Math.min(credit, Number((BigInt(curPrice) * BigInt(left)) / BigInt(full)));
-    }
-    const funds = await requireFunds(ctx, sub.accountId, offer.currency, charge - credit, sub.channel);
-    if (!funds.ok) return funds;
-    if (sub.channel === 'phone_bill') {
-      const line = await requirePhoneBill(ctx, sub.accountId, offer.currency, charge - credit, i.actor);
-      if (!line.ok) return line;
-    }
-    const extra = sameUnit ? allowanceOf(offer, q.value) - allowanceOf(cur.offer, cur.quantity) : allowanceOf(offer, q.value);
-    // Across units the new plan replaces the old one now: the old plan's running-cycle allowance ends (forfeited,
-    // with a ledger entry) so one price never buys both allowances (issue 12, attacker finding F3).
-    if (!sameUnit) await forfeitCycleAllowance(ctx, sub, now, `change:${orderId}`);
-    await grantOnce(ctx, sub, offer, prorate(Math.max(0, extra), w, now, 'floor'), w.endMs, `${ref}:prorated`);
-    await endSchedulesAt(ctx, sub, k + 1);
-    const term: Term = { fromIndex: k, scheduleFromIndex: k + 1, offer, quantity: q.value, ref, scheduleId: null, scheduled: false };
-    sub.terms.push(term);
-    await scheduleTerm(ctx, sub, term);
-    sub.offerId = offer.id;
-    sub.quantity = q.value;
-    sub.updatedAtMs = now;
-    await ctx.deps.store.updateSubscription(sub);
-    const lines: OrderLine[] = [
-      {
-        kind: 'proration',
-        description: `${offer.name}: rest of the cycle, ${isoDay(now)} to ${isoDay(w.endMs)}`,
-        quantity: q.value,
-        amountMinor: charge,
-        offerId: offer.id,
-      },
-      {
-        kind: 'proration',
-        description: `Unused ${cur.offer.name}, ${isoDay(now)} to ${isoDay(w.endMs)}`,
-        quantity: cur.quantity,
-        amountMinor: -credit,
-        offerId: cur.offer.id,
-      },
-    ];
-    const order = newOrder(ctx, {
-      id: orderId,
-      accountId: sub.accountId,
-      type: 'upgrade',
-      offerId: offer.id,
-      subscriptionId: sub.id,
-      lines,
-      actor: i.actor,
-      idempotencyKey: i.idempotencyKey,
-      details: { from: cur.offer.id },
-    });
-    if ((await collect(ctx, order, sub.channel)) === 'unpaid')
-      return fail('payment_required', `The wallet could not pay ${fmtMoney(order.amountMinor)}; nothing was changed.`);
-    order.paidBy = order.amountMinor === 0 ? 'none' : sub.channel;
-    await ctx.deps.store.insertOrder(order);
-    await earnPoints(ctx, order);
-    await syncPolicy(ctx, sub.accountId);
-    return ok({ subscription: sub, order, kind: 'upgrade', effectiveAt: new Date(now).toISOString() });
-  });
+      await earnPoints(ctx, order);
+      await syncPolicy(ctx, sub.accountId);
+      return ok({ subscription: sub, order, kind: 'upgrade', effectiveAt: new Date(now).toISOString() });
+    },
+  );
 }
 
 /** Buying an add-on takes what subscribing takes. */
@@ -212,7 +213,7 @@ export type AddonInput = SubscribeInput;
 
 export function buyAddon(ctx: Ctx, i: AddonInput): Promise<BR<Outcome<SubscriptionResult>>> {
   const request = { op: 'addon', accountId: i.accountId, offerId: i.offerId, quantity: i.quantity, channel: i.channel };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request, needs: { mintCycles: true } }, async (ctx) => {
     const o = await orderableOffer(ctx, i.accountId, i.offerId);
     if (!o.ok) return o;
     const offer = o.value;

@@ -3,7 +3,7 @@
  * only its sha256 is stored. Codes are 16 Crockford base32 characters (75 random bits + 1 check character), so
  * a mistyped code is told apart from an unknown (forged) one without a lookup.
  */
-import { ok, sha256Hex } from '../core/index.ts';
+import { ok, sha256Hex, type Random } from '../core/index.ts';
 import { activeAccount, fail, fmtMoney, offerOnSale, type BR, type Ctx } from './context.ts';
 import { runOrder, type Outcome } from './plan.ts';
 import { creditWallet, newPayment } from './payments.ts';
@@ -35,8 +35,8 @@ export function isWellFormed(normalized: string): boolean {
   return checkChar(normalized.slice(0, BODY)) === normalized[BODY];
 }
 
-function newCode(ctx: Ctx): string {
-  const bytes = ctx.deps.random.bytes(BODY);
+function newCode(random: Random): string {
+  const bytes = random.bytes(BODY);
   let body = '';
   for (const b of bytes) body += ALPHABET[b % 32];
   return body + checkChar(body);
@@ -59,6 +59,7 @@ export interface GeneratedBatch {
 
 export function generateCodes(ctx: Ctx, i: GenerateInput): Promise<BR<Outcome<GeneratedBatch>>> {
   const request = { op: 'codes', offerId: i.offerId, count: i.count, expiresAtMs: i.expiresAtMs ?? null, note: i.note ?? null };
+  const random = ctx.deps.random;
   return runOrder(
     ctx,
     { scope: 'codes', idempotencyKey: i.idempotencyKey, request },
@@ -87,8 +88,9 @@ export function generateCodes(ctx: Ctx, i: GenerateInput): Promise<BR<Outcome<Ge
       const records: CodeRecord[] = [];
       const seen = new Set<string>();
       while (codes.length < i.count) {
-        const code = newCode(ctx);
+        const code = newCode(random);
         const hash = hashCode(code);
+        // A code already in the store (astronomically unlikely) makes apply refuse the batch: it is planned again.
         if (seen.has(hash) || (await ctx.deps.store.getCode(hash)) !== undefined) continue;
         seen.add(hash);
         codes.push(formatCode(code));
@@ -122,7 +124,7 @@ export async function redeemCode(ctx: Ctx, i: RedeemInput): Promise<BR<Outcome<R
     return fail('unprocessable', 'This is not a valid redemption code (its check character does not match: mistyped?). Nothing was changed.');
   const hash = hashCode(normalized);
   const request = { op: 'redeem_code', accountId: i.accountId, code: hash };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request, needs: { codeHash: hash } }, async (ctx) => {
     const account = await activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
     const rec = await ctx.deps.store.getCode(hash);

@@ -70,14 +70,18 @@ export function makeCtx(deps: BillingDeps): Ctx {
   };
 }
 
-export async function activeAccount(ctx: Ctx, accountId: string): Promise<BR<Account>> {
-  const a = await ctx.deps.accounts.getAccount(accountId);
+/** What planners and the rows they make need of a context: the clock's now, ids, the catalog, the rules. */
+export type Basics = Pick<Ctx, 'now' | 'id' | 'catalog' | 'rules'>;
+
+/** The view's account must exist and be active to order. */
+export function activeAccount(ctx: { view: { account: Account | undefined } }, accountId: string): BR<Account> {
+  const a = ctx.view.account?.id === accountId ? ctx.view.account : undefined;
   if (a === undefined) return fail('not_found', `Account ${accountId} does not exist.`);
   if (a.status !== 'active') return fail('unprocessable', `Account ${accountId} is ${a.status}; reactivate it before ordering.`);
   return ok(a);
 }
 
-export function offerOnSale(ctx: Ctx, offerId: string): BR<Offer> {
+export function offerOnSale(ctx: Pick<Ctx, 'catalog'>, offerId: string): BR<Offer> {
   const o = ctx.catalog().offers.get(offerId);
   if (o === undefined) {
     const ids = [...ctx.catalog().offers.values()].filter((x) => x.status === 'active').map((x) => x.id);

@@ -5,16 +5,16 @@
  */
 import type { PlanCtx } from './plan.ts';
 import { ok } from '../core/index.ts';
-import { fail, fmtMoney, type BR, type Ctx } from './context.ts';
+import { fail, fmtMoney, type Basics, type BR, type Ctx } from './context.ts';
 import type { Order, Payment, PaymentChannel, PaymentStatus } from './types.ts';
 
-export async function walletAvailable(ctx: Ctx, accountId: string, currency: string): Promise<number> {
+export async function walletAvailable(ctx: PlanCtx, accountId: string, currency: string): Promise<number> {
   const buckets = await ctx.deps.charging.listBuckets(accountId);
   return buckets.filter((b) => b.kind === 'wallet' && b.currency === currency && b.memberId === null).reduce((s, b) => s + b.remaining, 0);
 }
 
 /** Refuse a wallet order the wallet cannot pay, before anything is written. */
-export async function requireFunds(ctx: Ctx, accountId: string, currency: string, amountMinor: number, channel: PaymentChannel): Promise<BR<true>> {
+export async function requireFunds(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, channel: PaymentChannel): Promise<BR<true>> {
   if (channel !== 'wallet' || amountMinor <= 0) return ok(true);
   const have = await walletAvailable(ctx, accountId, currency);
   if (have >= amountMinor) return ok(true);
@@ -38,7 +38,7 @@ export async function creditWallet(ctx: PlanCtx, accountId: string, currency: st
 }
 
 export function newPayment(
-  ctx: Ctx,
+  ctx: Basics,
   p: Pick<Payment, 'accountId' | 'orderId' | 'channel' | 'amountMinor' | 'currency' | 'status'> & { reference?: string | null; billId?: string | null },
 ): Payment {
   const now = ctx.now();
@@ -99,6 +99,11 @@ export async function earnPoints(ctx: PlanCtx, order: Order): Promise<void> {
 
 export async function pointsBalance(ctx: Ctx, accountId: string): Promise<number> {
   return (await ctx.deps.store.listPoints(accountId)).reduce((s, e) => s + e.points, 0);
+}
+
+/** The account's points balance as the plan sees it. */
+export function planPointsBalance(ctx: PlanCtx, accountId: string): number {
+  return ctx.deps.store.listPoints(accountId).reduce((s, e) => s + e.points, 0);
 }
 
 /**

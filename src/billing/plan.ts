@@ -1,425 +1,35 @@
 /**
  * Planning: how a billing use case decides without writing (issue 14 item 1, "billing as decide/apply").
  *
- * A use case runs against a PlanCtx: its `deps.store` is a Draft and its `deps.charging` a recorder. Reads go to
- * the real stores (no transaction is open) and see the plan's own earlier writes; writes go into the plan; the
- * charging operations go into the plan as data (charging/billing-ops.ts), with what they would return worked out
- * on the buckets the plan read (a wallet debit pays when the wallet it saw can pay; a forfeit records the leftover
- * it saw, and takes the leftover as it is when the plan applies). The plan records the billing version of every account it read or wrote. `runPlan` then hands the plan
- * to `store.apply`, which writes all of it in one transaction or reports a conflict (a version moved, the
- * Idempotency-Key was taken, the wallet can no longer pay, ...): the use case is then planned again on fresh
- * reads, a few times at most. Nothing is ever written while a use case runs, so nothing needs rolling back, and
- * no transaction stays open across an await.
+ * load   `loadView` (view.ts) reads what the order needs: the account, its subscriptions, orders, payments,
+ *        points, bills, the charging buckets, the account's billing version (read first), the catalog, now;
+ * plan   a pure planner (planners/*.ts) decides on that view alone: every row it would write and every charging
+ *        operation (charging/billing-ops.ts) go into one BillingPlan, with the versions the view was loaded at;
+ * apply  `store.apply(plan)` writes all of it in one transaction, or reports a conflict (a version moved, the
+ *        Idempotency-Key was taken, the wallet can no longer pay, ...): the order is then loaded and planned
+ *        again, a few times at most.
+ * Nothing is ever written while a planner runs, so nothing needs rolling back, and no transaction stays open
+ * across an await.
  */
 import { err, ok, sha256Hex } from '../core/index.ts';
-import { newBucket, scheduleOf, type BucketBalance, type ChargingOp, type ChargingService } from '../charging/index.ts';
-import { fail, type BillingDeps, type BR, type Ctx } from './context.ts';
-import { emptyPlan, type ApplyResult, type BillingPlan, type BillingStore, type OrderQuery, type PaymentQuery } from './store.ts';
-import type { Bill, CodeBatch, CodeRecord, IdempotencyRecord, Order, Payment, PointsEntry, Subscription } from './types.ts';
+import { fail, type BR, type Ctx } from './context.ts';
+import { finishPlan, planCtx, type IdSource, type PlanCtx, type Planned } from './planners/sheet.ts';
+import type { IdempotencyRecord } from './types.ts';
+import { loadView, type BillingView, type LoadNeeds } from './view.ts';
 
-const copy = <T>(v: T): T => structuredClone(v);
-const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+export type { PlanCtx } from './planners/sheet.ts';
 
-/** A BillingStore view that keeps the plan's writes and serves them back to later reads of the same plan. */
-export class Draft implements BillingStore {
-  readonly #store: BillingStore;
-  readonly #versions = new Map<string, Promise<number>>();
-  readonly #orders = new Map<string, { o: Order; isNew: boolean }>();
-  readonly #subs = new Map<string, { s: Subscription; isNew: boolean }>();
-  readonly #payments = new Map<string, { p: Payment; isNew: boolean }>();
-  readonly #points: PointsEntry[] = [];
-  readonly #bills: Bill[] = [];
-  readonly #batches: { batch: CodeBatch; codes: CodeRecord[] }[] = [];
-  readonly #redeemed = new Map<string, CodeRecord>();
-  #idempotency: IdempotencyRecord | null = null;
+/** A planner: pure, over a loaded view; ids from the injected source. */
+export type Planner<T> = (view: BillingView, ids: IdSource) => BR<Planned<T>> | Promise<BR<Planned<T>>>;
 
-  constructor(store: BillingStore) {
-    this.#store = store;
-  }
-
-  /** Record the account's billing version before anything of it is read: the plan's precondition. */
-  async touch(accountId: string): Promise<void> {
-    if (!this.#versions.has(accountId)) this.#versions.set(accountId, this.#store.accountVersion(accountId));
-    await this.#versions.get(accountId);
-  }
-
-  get written(): boolean {
-    return (
-      this.#orders.size + this.#subs.size + this.#payments.size + this.#points.length + this.#bills.length + this.#batches.length + this.#redeemed.size > 0 ||
-      this.#idempotency !== null
-    );
-  }
-
-  /** The plan's billing part; `charging` is added by the caller. Every account read or written is a precondition. */
-  async toPlan(): Promise<BillingPlan> {
-    const plan = emptyPlan();
-    for (const [accountId, v] of this.#versions) plan.expect.push({ accountId, version: await v });
-    plan.idempotency = this.#idempotency;
-    for (const { o, isNew } of this.#orders.values()) (isNew ? plan.ordersInsert : plan.ordersUpdate).push(o);
-    for (const { s, isNew } of this.#subs.values()) (isNew ? plan.subscriptionsInsert : plan.subscriptionsUpdate).push(s);
-    for (const { p, isNew } of this.#payments.values()) (isNew ? plan.paymentsInsert : plan.paymentsUpdate).push(p);
-    plan.codeBatches = this.#batches;
-    plan.codesRedeem = [...this.#redeemed.values()];
-    plan.pointsInsert = this.#points;
-    plan.billsInsert = this.#bills;
-    return plan;
-  }
-
-  // ---- writes (into the plan) ----
-  putIdempotency(r: IdempotencyRecord): void {
-    this.#idempotency = copy(r);
-  }
-  async insertOrder(o: Order): Promise<void> {
-    await this.touch(o.accountId);
-    this.#orders.set(o.id, { o: copy(o), isNew: true });
-  }
-  async updateOrder(o: Order): Promise<void> {
-    await this.touch(o.accountId);
-    this.#orders.set(o.id, { o: copy(o), isNew: this.#orders.get(o.id)?.isNew ?? false });
-  }
-  async insertSubscription(s: Subscription): Promise<void> {
-    await this.touch(s.accountId);
-    this.#subs.set(s.id, { s: copy(s), isNew: true });
-  }
-  async updateSubscription(s: Subscription): Promise<void> {
-    await this.touch(s.accountId);
-    this.#subs.set(s.id, { s: copy(s), isNew: this.#subs.get(s.id)?.isNew ?? false });
-  }
-  async insertPayment(p: Payment): Promise<void> {
-    await this.touch(p.accountId);
-    this.#payments.set(p.id, { p: copy(p), isNew: true });
-  }
-  async updatePayment(p: Payment): Promise<void> {
-    await this.touch(p.accountId);
-    this.#payments.set(p.id, { p: copy(p), isNew: this.#payments.get(p.id)?.isNew ?? false });
-  }
-  async insertCodeBatch(batch: CodeBatch, codes: CodeRecord[]): Promise<void> {
-    this.#batches.push({ batch: copy(batch), codes: copy(codes) });
-  }
-  async updateCode(c: CodeRecord): Promise<void> {
-    this.#redeemed.set(c.hash, copy(c));
-  }
-  async insertPoints(e: PointsEntry): Promise<void> {
-    await this.touch(e.accountId);
-    this.#points.push(copy(e));
-  }
-  async insertBill(b: Bill): Promise<void> {
-    await this.touch(b.accountId);
-    this.#bills.push(copy(b));
-  }
-
-  // ---- reads (the store's, with the plan's writes on top) ----
-  async apply(): Promise<ApplyResult> {
-    throw new Error('a plan is applied by runPlan, not from inside the use case');
-  }
-  connectCharging(): void {
-    throw new Error('not on a draft');
-  }
-  accountVersion(accountId: string): Promise<number> {
-    return this.#store.accountVersion(accountId);
-  }
-  getIdempotency(scope: string, key: string): Promise<IdempotencyRecord | undefined> {
-    return this.#store.getIdempotency(scope, key);
-  }
-  async getOrder(id: string): Promise<Order | undefined> {
-    const mine = this.#orders.get(id);
-    if (mine !== undefined) return copy(mine.o);
-    const o = await this.#store.getOrder(id);
-    if (o !== undefined) await this.touch(o.accountId);
-    return o;
-  }
-  async listOrders(q: OrderQuery): Promise<Order[]> {
-    if (q.accountId !== undefined) await this.touch(q.accountId);
-    const mine = [...this.#orders.values()].map((x) => x.o);
-    const match = (o: Order): boolean =>
-      (q.accountId === undefined || o.accountId === q.accountId) &&
-      (q.subscriptionId === undefined || o.subscriptionId === q.subscriptionId) &&
-      (q.fromMs === undefined || o.effectiveAtMs >= q.fromMs) &&
-      (q.toMs === undefined || o.effectiveAtMs < q.toMs) &&
-      (q.status === undefined || o.status === q.status) &&
-      (!q.unbilled || o.billId === null);
-    const out = (await this.#store.listOrders(q)).filter((o) => !this.#orders.has(o.id));
-    for (const o of mine) if (match(o)) out.push(copy(o));
-    return out.sort((a, b) => a.effectiveAtMs - b.effectiveAtMs || byId(a, b));
-  }
-  async getSubscription(id: string): Promise<Subscription | undefined> {
-    const mine = this.#subs.get(id);
-    if (mine !== undefined) return copy(mine.s);
-    const s = await this.#store.getSubscription(id);
-    if (s !== undefined) await this.touch(s.accountId);
-    return s;
-  }
-  async listSubscriptions(q: { accountId?: string; live?: boolean }): Promise<Subscription[]> {
-    if (q.accountId !== undefined) await this.touch(q.accountId);
-    const match = (s: Subscription): boolean =>
-      (q.accountId === undefined || s.accountId === q.accountId) && (!q.live || s.status === 'active' || s.status === 'past_due');
-    const out = (await this.#store.listSubscriptions(q)).filter((s) => !this.#subs.has(s.id));
-    for (const { s } of this.#subs.values()) if (match(s)) out.push(copy(s));
-    return out.sort(byId);
-  }
-  async listPayments(q: PaymentQuery): Promise<Payment[]> {
-    if (q.accountId !== undefined) await this.touch(q.accountId);
-    const match = (p: Payment): boolean =>
-      (q.accountId === undefined || p.accountId === q.accountId) &&
-      (q.orderId === undefined || p.orderId === q.orderId) &&
-      (q.billId === undefined || p.billId === q.billId) &&
-      (q.status === undefined || p.status === q.status) &&
-      (q.fromMs === undefined || p.createdAtMs >= q.fromMs) &&
-      (q.toMs === undefined || p.createdAtMs < q.toMs);
-    const out = (await this.#store.listPayments(q)).filter((p) => !this.#payments.has(p.id));
-    for (const { p } of this.#payments.values()) if (match(p)) out.push(copy(p));
-    return out.sort(byId);
-  }
-  getCodeBatch(id: string): Promise<CodeBatch | undefined> {
-    return this.#store.getCodeBatch(id);
-  }
-  listCodeBatches(): Promise<CodeBatch[]> {
-    return this.#store.listCodeBatches();
-  }
-  async getCode(hash: string): Promise<CodeRecord | undefined> {
-    const mine = this.#redeemed.get(hash) ?? this.#batches.flatMap((b) => b.codes).find((c) => c.hash === hash);
-    return mine !== undefined ? copy(mine) : this.#store.getCode(hash);
-  }
-  countRedeemed(batchId: string): Promise<number> {
-    return this.#store.countRedeemed(batchId);
-  }
-  async listPoints(accountId: string): Promise<PointsEntry[]> {
-    await this.touch(accountId);
-    return [...(await this.#store.listPoints(accountId)), ...this.#points.filter((e) => e.accountId === accountId).map(copy)].sort(byId);
-  }
-  getBill(id: string): Promise<Bill | undefined> {
-    return this.#store.getBill(id);
-  }
-  async findBill(accountId: string, period: string): Promise<Bill | undefined> {
-    await this.touch(accountId);
-    const mine = this.#bills.find((b) => b.accountId === accountId && b.period === period);
-    return mine !== undefined ? copy(mine) : this.#store.findBill(accountId, period);
-  }
-  async listBills(q: { accountId?: string; period?: string }): Promise<Bill[]> {
-    if (q.accountId !== undefined) await this.touch(q.accountId);
-    const mine = this.#bills.filter((b) => (q.accountId === undefined || b.accountId === q.accountId) && (q.period === undefined || b.period === q.period));
-    return [...(await this.#store.listBills(q)), ...mine.map(copy)].sort((a, b) => (a.period < b.period ? -1 : a.period > b.period ? 1 : byId(a, b)));
-  }
-  insertAdminKey(): Promise<void> {
-    throw new Error('not on a draft');
-  }
-  updateAdminKey(): Promise<void> {
-    throw new Error('not on a draft');
-  }
-  listAdminKeys() {
-    return this.#store.listAdminKeys();
-  }
-}
-
-/**
- * The charging side of a plan: ChargingService as the use cases call it, but the writes billing makes are recorded
- * as ChargingOps, and their answers worked out on the buckets read for the plan. Reads and the engine's own lazy
- * cycle minting (renewDue) go to the real service.
- */
-export class ChargingRecorder {
-  readonly ops: ChargingOp[] = [];
-  accountId: string | null = null;
-  /** The account an operation without one (endSchedule) belongs to: the plan's first account. */
-  defaultAccount: string | null = null;
-  readonly #real: ChargingService;
-  readonly #newId: (prefix: string) => string;
-  readonly #now: () => number;
-  readonly #buckets = new Map<string, BucketBalance[]>();
-  /** Schedules created by the plan (their cycles are minted once it applied). */
-  schedulesCreated = 0;
-
-  constructor(real: ChargingService, newId: (prefix: string) => string, now: () => number) {
-    this.#real = real;
-    this.#newId = newId;
-    this.#now = now;
-  }
-
-  #record(accountId: string, op: ChargingOp): void {
-    if (this.accountId !== null && this.accountId !== accountId)
-      throw new Error(`a billing plan charges one account (${this.accountId}), not also ${accountId}`);
-    this.accountId = accountId;
-    this.ops.push(op);
-  }
-
-  async #sim(accountId: string): Promise<BucketBalance[]> {
-    let b = this.#buckets.get(accountId);
-    if (b === undefined) {
-      b = await this.#real.listBuckets(accountId);
-      this.#buckets.set(accountId, b);
-    }
-    return b;
-  }
-
-  service(): ChargingService {
-    const real = this.#real;
-    const self = this;
-    return {
-      ...real,
-      async listBuckets(accountId) {
-        return copy(await self.#sim(accountId));
-      },
-      async debitWallet(i) {
-        const buckets = await self.#sim(i.accountId);
-        const wallet = buckets.find((b) => b.kind === 'wallet' && b.currency === i.currency && b.memberId === null);
-        if (wallet === undefined || wallet.remaining < i.amountMinor) return ok({ paid: false });
-        self.#record(i.accountId, { op: 'debitWallet', currency: i.currency, amountMinor: i.amountMinor, ref: i.ref });
-        wallet.used += i.amountMinor;
-        wallet.remaining -= i.amountMinor;
-        return ok({ paid: true });
-      },
-      async topUpWallet(i) {
-        const buckets = await self.#sim(i.accountId);
-        const walletId = self.#newId('bkt');
-        self.#record(i.accountId, { op: 'topUpWallet', currency: i.currency, amountMinor: i.amountMinor, sourceRef: i.sourceRef, walletId });
-        let wallet = buckets.find((b) => b.kind === 'wallet' && b.currency === i.currency && b.memberId === null);
-        if (wallet === undefined) {
-          wallet = {
-            id: walletId,
-            unit: 'money',
-            currency: i.currency,
-            kind: 'wallet',
-            memberId: null,
-            amount: 0,
-            used: 0,
-            reserved: 0,
-            forfeited: 0,
-            remaining: 0,
-            effectiveAtMs: 0,
-            expiresAtMs: null,
-            expired: false,
-            models: null,
-            priority: 0,
-            sourceRef: `wallet:${i.currency}`,
-          };
-          buckets.push(wallet);
-        }
-        wallet.amount += i.amountMinor;
-        wallet.remaining += i.amountMinor;
-        const now = self.#now();
-        return ok(
-          newBucket(i.accountId, now, {
-            id: wallet.id,
-            unit: 'money',
-            currency: i.currency,
-            kind: 'wallet',
-            amount: wallet.amount,
-            effectiveAtMs: now,
-            expiresAtMs: null,
-            models: null,
-            sourceRef: `wallet:${i.currency}`,
-          }),
-        );
-      },
-      async grantBucket(i) {
-        const buckets = await self.#sim(i.accountId);
-        const id = self.#newId('bkt');
-        const currency = i.unit === 'money' ? (i.currency ?? null) : null;
-        const op = {
-          op: 'grant' as const,
-          id,
-          unit: i.unit,
-          currency,
-          amount: i.amount,
-          effectiveAtMs: i.effectiveAtMs,
-          expiresAtMs: i.expiresAtMs,
-          kind: i.kind,
-          models: i.models ?? null,
-          sourceRef: i.sourceRef,
-        };
-        self.#record(i.accountId, op);
-        buckets.push({
-          id,
-          unit: i.unit,
-          currency,
-          kind: i.kind,
-          memberId: null,
-          amount: i.amount,
-          used: 0,
-          reserved: 0,
-          forfeited: 0,
-          remaining: i.amount,
-          effectiveAtMs: i.effectiveAtMs,
-          expiresAtMs: i.expiresAtMs,
-          expired: false,
-          models: i.models ?? null,
-          priority: 0,
-          sourceRef: i.sourceRef,
-        });
-        return ok(newBucket(i.accountId, self.#now(), op));
-      },
-      async createAllowanceSchedule(i) {
-        const id = self.#newId('sch');
-        const op = {
-          op: 'createSchedule' as const,
-          id,
-          unit: i.unit,
-          currency: i.unit === 'money' ? (i.currency ?? null) : null,
-          kind: i.kind ?? 'plan_allowance',
-          amountPerCycle: i.amountPerCycle,
-          anchorMs: i.anchorMs,
-          cycle: i.cycle,
-          models: i.models ?? null,
-          rollover: i.rollover ?? false,
-          sourceRef: i.sourceRef,
-          endsAtMs: i.endsAtMs ?? null,
-        };
-        self.#record(i.accountId, op);
-        self.schedulesCreated++;
-        return ok(scheduleOf(i.accountId, self.#now(), op));
-      },
-      async endSchedule(scheduleId, atMs) {
-        const accountId = self.accountId ?? self.defaultAccount;
-        if (accountId === null) throw new Error('endSchedule in a plan that names no account');
-        self.#record(accountId, { op: 'endSchedule', scheduleId, atMs });
-        // The ended schedule itself is not read for a plan (billing ignores the answer): not_found stands for
-        // "ends when the plan applies".
-        return err('not_found', `schedule ${scheduleId} ends at ${atMs} when the plan applies`);
-      },
-      async forfeitBucket(accountId, bucketId, ref) {
-        const b = (await self.#sim(accountId)).find((x) => x.id === bucketId && !x.expired);
-        const amount = b === undefined ? 0 : Math.max(0, b.amount - b.used - b.reserved - b.forfeited);
-        self.#record(accountId, { op: 'forfeit', bucketId, ref, expect: amount });
-        if (b !== undefined) {
-          b.forfeited += amount;
-          b.remaining = Math.max(0, b.remaining - amount);
-        }
-        return ok({ forfeited: amount });
-      },
-      async setAccountPolicy(accountId, p) {
-        self.#record(accountId, {
-          op: 'setPolicy',
-          overage: p.overage,
-          creditLimitMinor: p.creditLimitMinor ?? 0,
-          currency: p.currency ?? null,
-          coinsPerMajor: p.coinsPerMajor ?? null,
-          lineId: self.#newId('bkt'),
-        });
-        return ok({ accountId, overage: p.overage, creditLimitMinor: p.creditLimitMinor ?? 0, currency: p.currency ?? null });
-      },
-      async restoreCreditLine(i) {
-        self.#record(i.accountId, { op: 'restoreCreditLine', currency: i.currency, amountMinor: i.amountMinor, ref: i.ref });
-        return ok({ restored: true });
-      },
-    };
-  }
-}
-
-/** A use case's context while it plans: its store is a Draft, its charging a recorder (see the file header). */
-export interface PlanCtx extends Ctx {
-  deps: Omit<BillingDeps, 'store'> & { store: Draft };
-  /** The plan's Idempotency-Key record, stored by apply in the same transaction. */
-  draft: Draft;
-  recorder: ChargingRecorder;
-}
-
-function planCtx(ctx: Ctx): PlanCtx {
-  const draft = new Draft(ctx.deps.store);
-  const recorder = new ChargingRecorder(
-    ctx.deps.charging,
-    (prefix) => ctx.deps.ids.next(prefix),
-    () => ctx.now(),
-  );
-  return { ...ctx, deps: { ...ctx.deps, store: draft, charging: recorder.service() }, draft, recorder };
+/** A use case body over a planning context, as a planner (the Idempotency-Key record is added once the answer is known). */
+export function planner<T>(body: (p: PlanCtx) => BR<T> | Promise<BR<T>>, idempotency?: (value: T, view: BillingView) => IdempotencyRecord | null): Planner<T> {
+  return async (view, ids) => {
+    const p = planCtx(view, ids);
+    const r = await body(p);
+    if (!r.ok) return r;
+    return ok(finishPlan(p, r.value, idempotency?.(r.value, view) ?? null));
+  };
 }
 
 /** How often a plan is made again after a conflict before the use case gives up (busy account). */
@@ -429,15 +39,14 @@ export const PLAN_ATTEMPTS = 8;
 export const KEY_TAKEN = 'idempotency_key_reused' as const;
 
 /**
- * Load, plan, apply, with retries on conflicts. `plan` decides (reads and records, writes nothing) and returns its
- * answer, or an error Result to refuse (nothing is applied). `accounts` are touched first: their versions are read
- * before anything else, so whatever the plan reads of them is covered by the precondition. `finish` adds the
- * Idempotency-Key record once the answer is known. A conflict on the key itself returns err(KEY_TAKEN, '').
+ * Load, plan, apply, with retries on conflicts: `loadView(accountId, needs)`, then `plan` decides on the view
+ * (writes nothing) and returns its answer, or an error Result to refuse (nothing is applied). A conflict on the
+ * Idempotency-Key itself returns err(KEY_TAKEN, '').
  */
-export async function runPlan<T>(ctx: Ctx, accounts: string[], plan: (p: PlanCtx) => Promise<BR<T>>, finish?: (p: PlanCtx, value: T) => void): Promise<BR<T>> {
+export async function runPlan<T>(ctx: Ctx, accountId: string | null, needs: LoadNeeds, plan: Planner<T>): Promise<BR<T>> {
   let last = '';
   for (let attempt = 0; attempt < PLAN_ATTEMPTS; attempt++) {
-    const r = await planOnce(ctx, accounts, plan, finish);
+    const r = await planOnce(ctx, accountId, needs, plan);
     if (r.kind === 'done') return r.result;
     if (r.kind === 'key_taken') return err(KEY_TAKEN, '');
     last = r.detail;
@@ -448,22 +57,23 @@ export async function runPlan<T>(ctx: Ctx, accounts: string[], plan: (p: PlanCtx
 type Attempt<T> = { kind: 'done'; result: BR<T> } | { kind: 'key_taken' } | { kind: 'conflict'; detail: string };
 
 /** One load -> plan -> apply. */
-async function planOnce<T>(ctx: Ctx, accounts: string[], plan: (p: PlanCtx) => Promise<BR<T>>, finish?: (p: PlanCtx, value: T) => void): Promise<Attempt<T>> {
-  const p = planCtx(ctx);
-  for (const a of accounts) await p.draft.touch(a);
-  p.recorder.defaultAccount = accounts[0] ?? null;
-  const r = await plan(p);
+async function planOnce<T>(ctx: Ctx, accountId: string | null, needs: LoadNeeds, plan: Planner<T>): Promise<Attempt<T>> {
+  const view = await loadView(ctx, accountId, needs);
+  const r = await plan(view, (prefix) => ctx.deps.ids.next(prefix));
   if (!r.ok) return { kind: 'done', result: r };
-  finish?.(p, r.value);
-  const billing = await p.draft.toPlan();
-  const rec = p.recorder;
-  if (rec.ops.length > 0) billing.charging = { accountId: rec.accountId!, nowMs: ctx.now(), ops: rec.ops };
-  if (!p.draft.written && billing.charging === null) return { kind: 'done', result: r };
+  const { plan: billing, value, schedulesCreated } = r.value;
+  const written =
+    billing.idempotency !== null ||
+    billing.charging !== null ||
+    billing.ordersInsert.length + billing.ordersUpdate.length + billing.subscriptionsInsert.length + billing.subscriptionsUpdate.length > 0 ||
+    billing.paymentsInsert.length + billing.paymentsUpdate.length + billing.codeBatches.length + billing.codesRedeem.length > 0 ||
+    billing.pointsInsert.length + billing.billsInsert.length > 0;
+  if (!written) return { kind: 'done', result: ok(value) };
   const applied = await ctx.deps.store.apply(billing);
   if (applied.ok) {
     // The engine mints the new schedules' running cycle now, as it did when schedules were made one by one.
-    if (rec.schedulesCreated > 0) await ctx.deps.charging.renewDue();
-    return { kind: 'done', result: r };
+    if (schedulesCreated > 0) await ctx.deps.charging.renewDue();
+    return { kind: 'done', result: ok(value) };
   }
   return applied.conflict === 'idempotency' ? { kind: 'key_taken' } : { kind: 'conflict', detail: applied.detail };
 }
@@ -474,6 +84,8 @@ export interface OrderSpec {
   idempotencyKey: string | null;
   /** Everything that defines the request: a replay with a different one is refused. */
   request: unknown;
+  /** What the order's view loads beyond the account's own rows (view.ts). */
+  needs?: LoadNeeds;
 }
 
 export interface Outcome<T> {
@@ -502,32 +114,33 @@ function canonical(v: unknown): string {
 export async function runOrder<T>(
   ctx: Ctx,
   spec: OrderSpec,
-  body: (p: PlanCtx) => Promise<BR<T>>,
+  body: (p: PlanCtx) => BR<T> | Promise<BR<T>>,
   stored: (v: T) => unknown = (v) => v,
 ): Promise<BR<Outcome<T>>> {
   const { store } = ctx.deps;
   const requestHash = sha256Hex(canonical(spec.request));
-  const accounts = spec.scope.startsWith('account:') ? [spec.scope.slice('account:'.length)] : [];
+  const accountId = spec.scope.startsWith('account:') ? spec.scope.slice('account:'.length) : null;
+  const key = spec.idempotencyKey;
+  const plan = planner(body, (value, view) =>
+    key === null ? null : { scope: spec.scope, key, requestHash, response: stored(value), createdAtMs: view.nowMs },
+  );
   let last = '';
   // Every attempt looks for the key first: after a conflict, the order that won may have been this very request
   // sent twice (a concurrent duplicate), which is then replayed rather than planned again.
   for (let attempt = 0; attempt < PLAN_ATTEMPTS; attempt++) {
-    if (spec.idempotencyKey !== null) {
-      const prior = await store.getIdempotency(spec.scope, spec.idempotencyKey);
+    if (key !== null) {
+      const prior = await store.getIdempotency(spec.scope, key);
       if (prior !== undefined) {
         if (prior.requestHash !== requestHash) {
           return err(
             'idempotency_key_reused',
-            `Idempotency-Key ${spec.idempotencyKey} was already used with a different request; nothing was changed. Use a new key for a new order.`,
+            `Idempotency-Key ${key} was already used with a different request; nothing was changed. Use a new key for a new order.`,
           );
         }
         return ok({ value: prior.response as T, replayed: true });
       }
     }
-    const r = await planOnce(ctx, accounts, body, (p, value) => {
-      if (spec.idempotencyKey !== null)
-        p.draft.putIdempotency({ scope: spec.scope, key: spec.idempotencyKey, requestHash, response: stored(value), createdAtMs: ctx.now() });
-    });
+    const r = await planOnce(ctx, accountId, { phoneBill: true, ...spec.needs }, plan);
     if (r.kind === 'done') return r.result.ok ? ok({ value: r.result.value, replayed: false }) : r.result;
     if (r.kind === 'conflict') last = r.detail;
   }

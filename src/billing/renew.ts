@@ -5,7 +5,7 @@
  * a renewal whatever the timer did. A renewal the wallet cannot pay is recorded unpaid (due on the bill) and the
  * subscription lapses at the next cycle unless a top-up pays it first.
  */
-import { runPlan, type PlanCtx } from './plan.ts';
+import { planner, runPlan, type PlanCtx } from './plan.ts';
 import { ok } from '../core/index.ts';
 import { cycleStartMs } from '../charging/index.ts';
 import { activeAccount, offerOnSale, type BR, type Ctx } from './context.ts';
@@ -111,7 +111,12 @@ export async function catchUpAccount(ctx: PlanCtx, accountId: string): Promise<n
 
 /** catchUpAccount as its own plan (load, plan, apply): reads, the renewal run and bill runs use it. */
 export function catchUpPlanned(ctx: Ctx, accountId: string): Promise<BR<number>> {
-  return runPlan(ctx, [accountId], async (p) => ok(await catchUpAccount(p, accountId)));
+  return runPlan(
+    ctx,
+    accountId,
+    {},
+    planner(async (p) => ok(await catchUpAccount(p, accountId))),
+  );
 }
 
 /** Renew every account that has live subscriptions (the timer and the bill run). Returns renewal orders made. */

@@ -7,31 +7,12 @@
 import { ok } from '../core/index.ts';
 import { cycleStartMs } from '../charging/index.ts';
 import { fail, fmtMoney, type BR, type Ctx } from './context.ts';
-import { runOrder, type Outcome } from './plan.ts';
+import { runOrder, type Outcome, type PlanCtx } from './plan.ts';
 import { collect, earnPoints, requireFunds } from './payments.ts';
 import { cycleWindow, DAY_MS, isoDay } from './periods.ts';
 import type { Offer, Order, OrderLine, PaymentChannel, Subscription, Term } from './types.ts';
 import { catchUpAccount, orderableOffer } from './renew.ts';
 import { currentIndex, endFamily, grantOnce, isLive, lineKindFor, newOrder, scheduleTerm, syncPolicy, termAt, times, validateQuantity } from './terms.ts';
-
-/** The account's whole enterprise tree: its top account (following parentId up) and every sub-account below it. */
-export async function accountTree(ctx: Ctx, accountId: string): Promise<string[]> {
-  let top = accountId;
-  const seen = new Set<string>([top]);
-  for (let a = await ctx.deps.accounts.getAccount(top); a?.parentId != null && !seen.has(a.parentId); a = await ctx.deps.accounts.getAccount(top)) {
-    top = a.parentId;
-    seen.add(top);
-  }
-  const tree: string[] = [];
-  const queue = [top];
-  while (queue.length > 0) {
-    const id = queue.shift()!;
-    if (tree.includes(id)) continue;
-    tree.push(id);
-    for (const child of await ctx.deps.accounts.listAccounts({ parentId: id })) queue.push(child.id);
-  }
-  return tree;
-}
 
 /** Orders placed with an API key (self-service, the console) rather than through the admin API. */
 export const isSelfService = (actor: string): boolean => actor.startsWith('key:');
@@ -46,10 +27,10 @@ export const DEFAULT_PHONE_BILL_MONTHLY_MINOR = 20_000;
  * plan or pay-as-you-go offers, else the catalog's limits.phoneBillMonthly, 200.00 by default). Orders an
  * operator records on /admin are its own authority (order.pay.phone_bill is operator-only) and are not limited here.
  */
-export async function requirePhoneBill(ctx: Ctx, accountId: string, currency: string, amountMinor: number, actor: string): Promise<BR<true>> {
+export async function requirePhoneBill(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, actor: string): Promise<BR<true>> {
   if (!isSelfService(actor) || amountMinor <= 0) return ok(true);
   const arranged =
-    ctx.deps.phoneBillChannel?.(accountId) === true ||
+    ctx.view.phoneBillChannel ||
     (await ctx.deps.store.listOrders({ accountId })).some((o) => o.paidBy === 'phone_bill' && o.amountMinor > 0 && !isSelfService(o.actor));
   if (!arranged) {
     return fail(
@@ -97,110 +78,114 @@ function describe(offer: Offer, quantity: number, fromMs: number, toMs: number |
 
 export function subscribe(ctx: Ctx, i: SubscribeInput): Promise<BR<Outcome<SubscriptionResult>>> {
   const request = { op: 'subscribe', accountId: i.accountId, offerId: i.offerId, quantity: i.quantity, channel: i.channel };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
-    const o = await orderableOffer(ctx, i.accountId, i.offerId);
-    if (!o.ok) return o;
-    const offer = o.value;
-    if (offer.type === 'addon') return fail('unprocessable', `${offer.id} is an add-on: buy it with POST /admin/accounts/${i.accountId}/addons.`);
-    const subs = await ctx.deps.store.listSubscriptions({ accountId: i.accountId });
-    if (offer.trialOnce) {
-      // Once per enterprise tree (the top account and all its sub-accounts), not per account: new sub-accounts do
-      // not mint new trials (issue 12, attacker finding F4).
-      for (const accountId of await accountTree(ctx, i.accountId)) {
-        const held = accountId === i.accountId ? subs : await ctx.deps.store.listSubscriptions({ accountId });
-        const prior = held.find((s) => s.offerId === offer.id || s.terms.some((t) => t.offer.id === offer.id));
-        if (prior === undefined) continue;
-        const where = accountId === i.accountId ? `Account ${i.accountId}` : `Account ${accountId} (in the same enterprise as ${i.accountId})`;
+  return runOrder(
+    ctx,
+    { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request, needs: { tree: ctx.catalog().offers.get(i.offerId)?.trialOnce === true } },
+    async (ctx) => {
+      const o = await orderableOffer(ctx, i.accountId, i.offerId);
+      if (!o.ok) return o;
+      const offer = o.value;
+      if (offer.type === 'addon') return fail('unprocessable', `${offer.id} is an add-on: buy it with POST /admin/accounts/${i.accountId}/addons.`);
+      const subs = await ctx.deps.store.listSubscriptions({ accountId: i.accountId });
+      if (offer.trialOnce) {
+        // Once per enterprise tree (the top account and all its sub-accounts), not per account: new sub-accounts do
+        // not mint new trials (issue 12, attacker finding F4).
+        for (const accountId of ctx.view.tree) {
+          const held = accountId === i.accountId ? subs : await ctx.deps.store.listSubscriptions({ accountId });
+          const prior = held.find((s) => s.offerId === offer.id || s.terms.some((t) => t.offer.id === offer.id));
+          if (prior === undefined) continue;
+          const where = accountId === i.accountId ? `Account ${i.accountId}` : `Account ${accountId} (in the same enterprise as ${i.accountId})`;
+          return fail(
+            'unprocessable',
+            `${where} already took the trial ${offer.id} on ${isoDay(prior.createdAtMs)}; a trial is offered once per account and its sub-accounts. Nothing was changed.`,
+          );
+        }
+      }
+      const same = subs.find((s) => isLive(s) && s.type === offer.type && (offer.type === 'plan' || offer.type === 'payg'));
+      if (same !== undefined) {
         return fail(
-          'unprocessable',
-          `${where} already took the trial ${offer.id} on ${isoDay(prior.createdAtMs)}; a trial is offered once per account and its sub-accounts. Nothing was changed.`,
+          'conflict',
+          `Account ${i.accountId} already has ${same.type === 'plan' ? 'plan' : 'pay-as-you-go'} ${same.offerId} (${same.id}): ` +
+            `change it with POST /admin/subscriptions/${same.id}/change, or cancel it first.`,
         );
       }
-    }
-    const same = subs.find((s) => isLive(s) && s.type === offer.type && (offer.type === 'plan' || offer.type === 'payg'));
-    if (same !== undefined) {
-      return fail(
-        'conflict',
-        `Account ${i.accountId} already has ${same.type === 'plan' ? 'plan' : 'pay-as-you-go'} ${same.offerId} (${same.id}): ` +
-          `change it with POST /admin/subscriptions/${same.id}/change, or cancel it first.`,
-      );
-    }
-    const q = validateQuantity(offer, i.quantity);
-    if (!q.ok) return q;
-    const channel = i.channel ?? offer.channel;
-    if (offer.type === 'plan' && channel === 'external')
-      return fail('invalid', 'recurring plans are paid from the wallet or the phone bill (channel wallet or phone_bill)');
-    const price = times(offer.priceMinor, q.value, 'price');
-    if (!price.ok) return price;
-    if (offer.allowance !== null) {
-      const amount = times(offer.allowance.amount, q.value, 'allowance');
-      if (!amount.ok) return amount;
-    }
-    const funds = await requireFunds(ctx, i.accountId, offer.currency, price.value, channel);
-    if (!funds.ok) return funds;
-    if (channel === 'phone_bill') {
-      const credit = await requirePhoneBill(ctx, i.accountId, offer.currency, price.value, i.actor);
-      if (!credit.ok) return credit;
-    }
+      const q = validateQuantity(offer, i.quantity);
+      if (!q.ok) return q;
+      const channel = i.channel ?? offer.channel;
+      if (offer.type === 'plan' && channel === 'external')
+        return fail('invalid', 'recurring plans are paid from the wallet or the phone bill (channel wallet or phone_bill)');
+      const price = times(offer.priceMinor, q.value, 'price');
+      if (!price.ok) return price;
+      if (offer.allowance !== null) {
+        const amount = times(offer.allowance.amount, q.value, 'allowance');
+        if (!amount.ok) return amount;
+      }
+      const funds = await requireFunds(ctx, i.accountId, offer.currency, price.value, channel);
+      if (!funds.ok) return funds;
+      if (channel === 'phone_bill') {
+        const credit = await requirePhoneBill(ctx, i.accountId, offer.currency, price.value, i.actor);
+        if (!credit.ok) return credit;
+      }
 
-    // Validated: from here on, writes.
-    const now = ctx.now();
-    const subId = ctx.id('sub');
-    const orderId = ctx.id('ord');
-    const oneTime = offer.type === 'pack' || offer.type === 'trial';
-    const sub: Subscription = {
-      id: subId,
-      accountId: i.accountId,
-      offerId: offer.id,
-      type: offer.type,
-      parentId: null,
-      status: 'active',
-      anchorMs: now,
-      cycle: offer.type === 'plan' ? offer.cycle : null,
-      quantity: q.value,
-      terms: [],
-      renewedThroughIndex: 0,
-      endIndex: null,
-      endReason: null,
-      expiresAtMs: oneTime ? now + (offer.validityDays ?? 30) * DAY_MS : null,
-      endedAtMs: null,
-      channel,
-      createdAtMs: now,
-      updatedAtMs: now,
-    };
-    const ref = `sub:${subId}:${offer.id}:${orderId}`;
-    let toMs: number | null = sub.expiresAtMs;
-    if (offer.type === 'plan') {
-      const term: Term = { fromIndex: 0, offer, quantity: q.value, ref, scheduleId: null, scheduled: false };
-      sub.terms = [term];
-      await scheduleTerm(ctx, sub, term);
-      toMs = cycleWindow(sub.anchorMs, sub.cycle!, 0).endMs;
-    } else {
-      sub.terms = [{ fromIndex: 0, offer, quantity: q.value, ref, scheduleId: null, scheduled: true }];
-      if (oneTime && offer.allowance !== null) await grantOnce(ctx, sub, offer, offer.allowance.amount * q.value, sub.expiresAtMs!, ref);
-    }
-    await ctx.deps.store.insertSubscription(sub);
-    const lines: OrderLine[] = [
-      { kind: lineKindFor(offer), description: describe(offer, q.value, now, toMs), quantity: q.value, amountMinor: price.value, offerId: offer.id },
-    ];
-    const order = newOrder(ctx, {
-      id: orderId,
-      accountId: i.accountId,
-      type: 'subscribe',
-      offerId: offer.id,
-      subscriptionId: subId,
-      lines,
-      actor: i.actor,
-      idempotencyKey: i.idempotencyKey,
-    });
-    const paid = await collect(ctx, order, channel);
-    if (paid === 'unpaid') return fail('payment_required', `The wallet could not pay ${fmtMoney(price.value, offer.currency)}; nothing was changed.`);
-    order.paidBy = price.value === 0 ? 'none' : channel;
-    await ctx.deps.store.insertOrder(order);
-    await earnPoints(ctx, order);
-    if (offer.type === 'plan' || offer.type === 'payg') await syncPolicy(ctx, i.accountId);
-    return ok({ subscription: sub, order });
-  });
+      // Validated: from here on, writes.
+      const now = ctx.now();
+      const subId = ctx.id('sub');
+      const orderId = ctx.id('ord');
+      const oneTime = offer.type === 'pack' || offer.type === 'trial';
+      const sub: Subscription = {
+        id: subId,
+        accountId: i.accountId,
+        offerId: offer.id,
+        type: offer.type,
+        parentId: null,
+        status: 'active',
+        anchorMs: now,
+        cycle: offer.type === 'plan' ? offer.cycle : null,
+        quantity: q.value,
+        terms: [],
+        renewedThroughIndex: 0,
+        endIndex: null,
+        endReason: null,
+        expiresAtMs: oneTime ? now + (offer.validityDays ?? 30) * DAY_MS : null,
+        endedAtMs: null,
+        channel,
+        createdAtMs: now,
+        updatedAtMs: now,
+      };
+      const ref = `sub:${subId}:${offer.id}:${orderId}`;
+      let toMs: number | null = sub.expiresAtMs;
+      if (offer.type === 'plan') {
+        const term: Term = { fromIndex: 0, offer, quantity: q.value, ref, scheduleId: null, scheduled: false };
+        sub.terms = [term];
+        await scheduleTerm(ctx, sub, term);
+        toMs = cycleWindow(sub.anchorMs, sub.cycle!, 0).endMs;
+      } else {
+        sub.terms = [{ fromIndex: 0, offer, quantity: q.value, ref, scheduleId: null, scheduled: true }];
+        if (oneTime && offer.allowance !== null) await grantOnce(ctx, sub, offer, offer.allowance.amount * q.value, sub.expiresAtMs!, ref);
+      }
+      await ctx.deps.store.insertSubscription(sub);
+      const lines: OrderLine[] = [
+        { kind: lineKindFor(offer), description: describe(offer, q.value, now, toMs), quantity: q.value, amountMinor: price.value, offerId: offer.id },
+      ];
+      const order = newOrder(ctx, {
+        id: orderId,
+        accountId: i.accountId,
+        type: 'subscribe',
+        offerId: offer.id,
+        subscriptionId: subId,
+        lines,
+        actor: i.actor,
+        idempotencyKey: i.idempotencyKey,
+      });
+      const paid = await collect(ctx, order, channel);
+      if (paid === 'unpaid') return fail('payment_required', `The wallet could not pay ${fmtMoney(price.value, offer.currency)}; nothing was changed.`);
+      order.paidBy = price.value === 0 ? 'none' : channel;
+      await ctx.deps.store.insertOrder(order);
+      await earnPoints(ctx, order);
+      if (offer.type === 'plan' || offer.type === 'payg') await syncPolicy(ctx, i.accountId);
+      return ok({ subscription: sub, order });
+    },
+  );
 }
 
 export interface CancelInput {

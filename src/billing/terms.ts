@@ -6,7 +6,7 @@
 import type { PlanCtx } from './plan.ts';
 import { ok } from '../core/index.ts';
 import { cycleStartMs } from '../charging/index.ts';
-import { fail, type BR, type Ctx } from './context.ts';
+import { fail, type Basics, type BR } from './context.ts';
 import { cycleAt, reAnchorable } from './periods.ts';
 import { BUCKET_KIND, type LineKind, type Offer, type Order, type Subscription, type Term } from './types.ts';
 
@@ -48,7 +48,7 @@ export function times(a: number, q: number, what: string): BR<number> {
 }
 
 export function newOrder(
-  ctx: Ctx,
+  ctx: Basics,
   o: Pick<Order, 'accountId' | 'type' | 'offerId' | 'subscriptionId' | 'lines' | 'actor' | 'idempotencyKey'> & Partial<Order>,
 ): Order {
   const now = ctx.now();

@@ -3,7 +3,7 @@ import type { PlanCtx } from './plan.ts';
 import { ok } from '../core/index.ts';
 import { activeAccount, fail, fmtMoney, type BR, type Ctx } from './context.ts';
 import { runOrder, type Outcome } from './plan.ts';
-import { collect, creditWallet, newPayment, pointsBalance } from './payments.ts';
+import { collect, creditWallet, newPayment, planPointsBalance } from './payments.ts';
 import { DAY_MS, cycleAt, isoDay } from './periods.ts';
 import { catchUpAccount, settleUnpaid } from './renew.ts';
 import { currentIndex, endFamily, isLive, newOrder, syncPolicy, termAt } from './terms.ts';
@@ -281,7 +281,7 @@ export function redeemPoints(ctx: Ctx, i: PointsRedeemInput): Promise<BR<Outcome
     if (i.points < rules.minRedeem) return fail('unprocessable', `At least ${rules.minRedeem} points are redeemed at a time.`);
     const account = await activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
-    const have = await pointsBalance(ctx, i.accountId);
+    const have = planPointsBalance(ctx, i.accountId);
     if (have < i.points) return fail('unprocessable', `Account ${i.accountId} has ${have} points, fewer than ${i.points}; nothing was changed.`);
     const tokens = i.points * rules.tokensPerPoint;
     if (!Number.isSafeInteger(tokens)) return fail('unprocessable', 'too many points at once');
@@ -340,7 +340,7 @@ export function grantPoints(
       return fail('invalid', 'points must be a non-zero whole number up to 100000000');
     const account = await activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
-    const have = await pointsBalance(ctx, i.accountId);
+    const have = planPointsBalance(ctx, i.accountId);
     if (have + i.points < 0) return fail('unprocessable', `Account ${i.accountId} has ${have} points; cannot take ${-i.points}.`);
     const entry: PointsEntry = {
       id: ctx.id('pts'),
