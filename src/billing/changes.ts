@@ -32,26 +32,27 @@ export interface ChangeResult extends SubscriptionResult {
 
 const allowanceOf = (o: Offer, q: number): number => (o.allowance === null ? 0 : o.allowance.amount * q);
 
-async function cycleUse(ctx: PlanCtx, sub: Subscription, startMs: number): Promise<number> {
-  const buckets = await ctx.deps.charging.listBuckets(sub.accountId);
+function cycleUse(ctx: PlanCtx, sub: Subscription, startMs: number): number {
+  const buckets = ctx.deps.charging.listBuckets(sub.accountId);
   return buckets
     .filter((b) => b.sourceRef.startsWith(`sub:${sub.id}:`) && b.effectiveAtMs >= startMs && !b.expired)
     .reduce((s, b) => s + b.used + b.reserved, 0);
 }
 
 /** What is left in the subscription's own running buckets of one unit (not its add-ons'). */
-async function runningLeft(ctx: PlanCtx, sub: Subscription, now: number, unit: string): Promise<number> {
-  return (await ctx.deps.charging.listBuckets(sub.accountId))
+function runningLeft(ctx: PlanCtx, sub: Subscription, now: number, unit: string): number {
+  return ctx.deps.charging
+    .listBuckets(sub.accountId)
     .filter((b) => b.sourceRef.startsWith(`sub:${sub.id}:`) && !b.expired && b.effectiveAtMs <= now && b.unit === unit)
     .reduce((s, b) => s + Math.max(0, b.remaining), 0);
 }
 
 /** Forfeit what is left of the subscription's own running buckets (not its add-ons'); returns the amount. */
-async function forfeitCycleAllowance(ctx: PlanCtx, sub: Subscription, now: number, ref: string): Promise<number> {
+function forfeitCycleAllowance(ctx: PlanCtx, sub: Subscription, now: number, ref: string): number {
   let forfeited = 0;
-  for (const b of await ctx.deps.charging.listBuckets(sub.accountId)) {
+  for (const b of ctx.deps.charging.listBuckets(sub.accountId)) {
     if (!b.sourceRef.startsWith(`sub:${sub.id}:`) || b.expired || b.effectiveAtMs > now) continue;
-    const r = await ctx.deps.charging.forfeitBucket(sub.accountId, b.id, ref);
+    const r = ctx.deps.charging.forfeitBucket(sub.accountId, b.id, ref);
     if (!r.ok) throw new Error(`${ref}: ${r.message}`);
     forfeited += r.value.forfeited;
   }
@@ -65,9 +66,9 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
   return runOrder<ChangeResult>(
     ctx,
     { scope: `account:${found.accountId}`, idempotencyKey: i.idempotencyKey, request, needs: { mintCycles: true, members: true } },
-    async (ctx) => {
-      await catchUpAccount(ctx, found.accountId);
-      const sub = (await ctx.deps.store.getSubscription(i.subscriptionId))!;
+    (ctx) => {
+      catchUpAccount(ctx, found.accountId);
+      const sub = ctx.deps.store.getSubscription(i.subscriptionId)!;
       if (!isLive(sub)) return fail('conflict', `Subscription ${sub.id} is ${sub.status}; subscribe again instead.`);
       if (sub.type !== 'plan') return fail('unprocessable', `Only plans change; ${sub.offerId} is a ${sub.type}.`);
       if (sub.status === 'past_due') return fail('payment_required', `Subscription ${sub.id} has an unpaid renewal; top up the wallet first.`);
@@ -103,7 +104,7 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
       if (!upgrade) {
         const newAllowance = allowanceOf(offer, q.value);
         if (sameUnit && offer.allowance !== null) {
-          const used = await cycleUse(ctx, sub, w.startMs);
+          const used = cycleUse(ctx, sub, w.startMs);
           if (used > newAllowance) {
             return fail(
               'unprocessable',
@@ -120,12 +121,12 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
             `Cannot downgrade to ${offer.id}: the account has ${members} members and ${offer.id} allows ${limit}. Nothing was changed.`,
           );
         }
-        await endSchedulesAt(ctx, sub, k + 1);
+        endSchedulesAt(ctx, sub, k + 1);
         const term: Term = { fromIndex: k + 1, offer, quantity: q.value, ref, scheduleId: null, scheduled: false };
         sub.terms.push(term);
-        await scheduleTerm(ctx, sub, term);
+        scheduleTerm(ctx, sub, term);
         sub.updatedAtMs = now;
-        await ctx.deps.store.updateSubscription(sub);
+        ctx.deps.store.updateSubscription(sub);
         const effectiveAt = new Date(w.endMs).toISOString();
         const order = newOrder(ctx, {
           id: orderId,
@@ -138,7 +139,7 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
           idempotencyKey: i.idempotencyKey,
           details: { effectiveAt, from: cur.offer.id },
         });
-        await ctx.deps.store.insertOrder(order);
+        ctx.deps.store.insertOrder(order);
         return ok({ subscription: sub, order, kind: 'downgrade', effectiveAt });
       }
 
@@ -148,28 +149,28 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
         // Across units the old plan's allowance ends now: credit no more than the share of its price that is unused
         // (an allowance used up in days is not credited for the rest of the cycle).
         const full = allowanceOf(cur.offer, cur.quantity);
-        const left = Math.min(full, await runningLeft(ctx, sub, now, cur.offer.allowance.unit));
+        const left = Math.min(full, runningLeft(ctx, sub, now, cur.offer.allowance.unit));
         if (full > 0) credit = Math.min(credit, Number((BigInt(curPrice) * BigInt(left)) / BigInt(full)));
       }
-      const funds = await requireFunds(ctx, sub.accountId, offer.currency, charge - credit, sub.channel);
+      const funds = requireFunds(ctx, sub.accountId, offer.currency, charge - credit, sub.channel);
       if (!funds.ok) return funds;
       if (sub.channel === 'phone_bill') {
-        const line = await requirePhoneBill(ctx, sub.accountId, offer.currency, charge - credit, i.actor);
+        const line = requirePhoneBill(ctx, sub.accountId, offer.currency, charge - credit, i.actor);
         if (!line.ok) return line;
       }
       const extra = sameUnit ? allowanceOf(offer, q.value) - allowanceOf(cur.offer, cur.quantity) : allowanceOf(offer, q.value);
       // Across units the new plan replaces the old one now: the old plan's running-cycle allowance ends (forfeited,
       // with a ledger entry) so one price never buys both allowances (issue 12, attacker finding F3).
-      if (!sameUnit) await forfeitCycleAllowance(ctx, sub, now, `change:${orderId}`);
-      await grantOnce(ctx, sub, offer, prorate(Math.max(0, extra), w, now, 'floor'), w.endMs, `${ref}:prorated`);
-      await endSchedulesAt(ctx, sub, k + 1);
+      if (!sameUnit) forfeitCycleAllowance(ctx, sub, now, `change:${orderId}`);
+      grantOnce(ctx, sub, offer, prorate(Math.max(0, extra), w, now, 'floor'), w.endMs, `${ref}:prorated`);
+      endSchedulesAt(ctx, sub, k + 1);
       const term: Term = { fromIndex: k, scheduleFromIndex: k + 1, offer, quantity: q.value, ref, scheduleId: null, scheduled: false };
       sub.terms.push(term);
-      await scheduleTerm(ctx, sub, term);
+      scheduleTerm(ctx, sub, term);
       sub.offerId = offer.id;
       sub.quantity = q.value;
       sub.updatedAtMs = now;
-      await ctx.deps.store.updateSubscription(sub);
+      ctx.deps.store.updateSubscription(sub);
       const lines: OrderLine[] = [
         {
           kind: 'proration',
@@ -197,12 +198,12 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
         idempotencyKey: i.idempotencyKey,
         details: { from: cur.offer.id },
       });
-      if ((await collect(ctx, order, sub.channel)) === 'unpaid')
+      if (collect(ctx, order, sub.channel) === 'unpaid')
         return fail('payment_required', `The wallet could not pay ${fmtMoney(order.amountMinor)}; nothing was changed.`);
       order.paidBy = order.amountMinor === 0 ? 'none' : sub.channel;
-      await ctx.deps.store.insertOrder(order);
-      await earnPoints(ctx, order);
-      await syncPolicy(ctx, sub.accountId);
+      ctx.deps.store.insertOrder(order);
+      earnPoints(ctx, order);
+      syncPolicy(ctx, sub.accountId);
       return ok({ subscription: sub, order, kind: 'upgrade', effectiveAt: new Date(now).toISOString() });
     },
   );
@@ -213,14 +214,14 @@ export type AddonInput = SubscribeInput;
 
 export function buyAddon(ctx: Ctx, i: AddonInput): Promise<BR<Outcome<SubscriptionResult>>> {
   const request = { op: 'addon', accountId: i.accountId, offerId: i.offerId, quantity: i.quantity, channel: i.channel };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request, needs: { mintCycles: true } }, async (ctx) => {
-    const o = await orderableOffer(ctx, i.accountId, i.offerId);
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request, needs: { mintCycles: true } }, (ctx) => {
+    const o = orderableOffer(ctx, i.accountId, i.offerId);
     if (!o.ok) return o;
     const offer = o.value;
     if (offer.type !== 'addon') return fail('unprocessable', `${offer.id} is a ${offer.type}, not an add-on: subscribe with POST /admin/subscriptions.`);
     const q = validateQuantity(offer, i.quantity);
     if (!q.ok) return q;
-    const plan = (await ctx.deps.store.listSubscriptions({ accountId: i.accountId, live: true })).find((s) => s.type === 'plan');
+    const plan = ctx.deps.store.listSubscriptions({ accountId: i.accountId, live: true }).find((s) => s.type === 'plan');
     if (offer.appliesTo !== null && (plan === undefined || !offer.appliesTo.includes(plan.offerId))) {
       return fail(
         'unprocessable',
@@ -240,10 +241,10 @@ export function buyAddon(ctx: Ctx, i: AddonInput): Promise<BR<Outcome<Subscripti
     const price = offer.renews && w !== null ? prorate(full.value, w, now, 'ceil') : full.value;
     const allowanceNow = offer.renews && w !== null ? prorate(fullAllowance.value, w, now, 'floor') : fullAllowance.value;
     const expiresAtMs = w !== null ? w.endMs : now + (offer.validityDays ?? 30) * DAY_MS;
-    const funds = await requireFunds(ctx, i.accountId, offer.currency, price, channel);
+    const funds = requireFunds(ctx, i.accountId, offer.currency, price, channel);
     if (!funds.ok) return funds;
     if (channel === 'phone_bill') {
-      const credit = await requirePhoneBill(ctx, i.accountId, offer.currency, price, i.actor);
+      const credit = requirePhoneBill(ctx, i.accountId, offer.currency, price, i.actor);
       if (!credit.ok) return credit;
     }
 
@@ -281,9 +282,9 @@ export function buyAddon(ctx: Ctx, i: AddonInput): Promise<BR<Outcome<Subscripti
       scheduled: !renewing,
     };
     sub.terms = [term];
-    if (renewing) await scheduleTerm(ctx, sub, term);
-    await grantOnce(ctx, sub, offer, allowanceNow, expiresAtMs, `${ref}:now`);
-    await ctx.deps.store.insertSubscription(sub);
+    if (renewing) scheduleTerm(ctx, sub, term);
+    grantOnce(ctx, sub, offer, allowanceNow, expiresAtMs, `${ref}:now`);
+    ctx.deps.store.insertSubscription(sub);
     const qty = q.value > 1 ? ` x ${q.value}` : '';
     const description = renewing
       ? `${offer.name}${qty}, ${isoDay(now)} to ${isoDay(expiresAtMs)}${price === full.value ? '' : ' (prorated)'}`
@@ -298,10 +299,10 @@ export function buyAddon(ctx: Ctx, i: AddonInput): Promise<BR<Outcome<Subscripti
       idempotencyKey: i.idempotencyKey,
       lines: [{ kind: 'addon', description, quantity: q.value, amountMinor: price, offerId: offer.id }],
     });
-    if ((await collect(ctx, order, channel)) === 'unpaid') return fail('payment_required', `The wallet could not pay ${fmtMoney(price)}; nothing was changed.`);
+    if (collect(ctx, order, channel) === 'unpaid') return fail('payment_required', `The wallet could not pay ${fmtMoney(price)}; nothing was changed.`);
     order.paidBy = price === 0 ? 'none' : channel;
-    await ctx.deps.store.insertOrder(order);
-    await earnPoints(ctx, order);
+    ctx.deps.store.insertOrder(order);
+    earnPoints(ctx, order);
     return ok({ subscription: sub, order });
   });
 }

@@ -63,7 +63,7 @@ export function generateCodes(ctx: Ctx, i: GenerateInput): Promise<BR<Outcome<Ge
   return runOrder(
     ctx,
     { scope: 'codes', idempotencyKey: i.idempotencyKey, request },
-    async (ctx) => {
+    (ctx) => {
       const o = offerOnSale(ctx, i.offerId);
       if (!o.ok) return o;
       const offer = o.value;
@@ -91,12 +91,12 @@ export function generateCodes(ctx: Ctx, i: GenerateInput): Promise<BR<Outcome<Ge
         const code = newCode(random);
         const hash = hashCode(code);
         // A code already in the store (astronomically unlikely) makes apply refuse the batch: it is planned again.
-        if (seen.has(hash) || (await ctx.deps.store.getCode(hash)) !== undefined) continue;
+        if (seen.has(hash) || ctx.deps.store.getCode(hash) !== undefined) continue;
         seen.add(hash);
         codes.push(formatCode(code));
         records.push({ hash, batchId: batch.id, hint: code.slice(0, 4), redeemedBy: null, redeemedAtMs: null, orderId: null });
       }
-      await ctx.deps.store.insertCodeBatch(batch, records);
+      ctx.deps.store.insertCodeBatch(batch, records);
       return ok({ batch, codes });
     },
     (v) => ({ batch: v.batch, codes: null }),
@@ -124,10 +124,10 @@ export async function redeemCode(ctx: Ctx, i: RedeemInput): Promise<BR<Outcome<R
     return fail('unprocessable', 'This is not a valid redemption code (its check character does not match: mistyped?). Nothing was changed.');
   const hash = hashCode(normalized);
   const request = { op: 'redeem_code', accountId: i.accountId, code: hash };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request, needs: { codeHash: hash } }, async (ctx) => {
-    const account = await activeAccount(ctx, i.accountId);
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request, needs: { codeHash: hash } }, (ctx) => {
+    const account = activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
-    const rec = await ctx.deps.store.getCode(hash);
+    const rec = ctx.deps.store.getCode(hash);
     if (rec === undefined) return fail('unprocessable', 'This is not a valid redemption code. Nothing was changed.');
     if (rec.redeemedBy !== null) {
       return fail(
@@ -135,12 +135,12 @@ export async function redeemCode(ctx: Ctx, i: RedeemInput): Promise<BR<Outcome<R
         `This code was already redeemed on ${isoDay(rec.redeemedAtMs ?? 0)}${rec.redeemedBy === i.accountId ? ` by this account (order ${rec.orderId})` : ''}; a code works once.`,
       );
     }
-    const batch = (await ctx.deps.store.getCodeBatch(rec.batchId))!;
+    const batch = ctx.deps.store.getCodeBatch(rec.batchId)!;
     const now = ctx.now();
     if (batch.expiresAtMs !== null && batch.expiresAtMs <= now) return fail('unprocessable', `This code expired on ${isoDay(batch.expiresAtMs)}.`);
-    await catchUpAccount(ctx, i.accountId);
+    catchUpAccount(ctx, i.accountId);
     const offer = batch.offer;
-    const subs = await ctx.deps.store.listSubscriptions({ accountId: i.accountId });
+    const subs = ctx.deps.store.listSubscriptions({ accountId: i.accountId });
     if (offer.trialOnce && subs.some((s) => s.offerId === offer.id))
       return fail('unprocessable', `Account ${i.accountId} already took the trial ${offer.id}; a trial is offered once.`);
 
@@ -167,7 +167,7 @@ export async function redeemCode(ctx: Ctx, i: RedeemInput): Promise<BR<Outcome<R
     let walletMinor: number | null = null;
     if (offer.allowance?.unit === 'money' && offer.type === 'pack') {
       // A money card is a payment into the wallet (like a top-up), not a service: no bill line, a payment.
-      await creditWallet(ctx, i.accountId, offer.currency, offer.allowance.amount, `code:${order.id}:${offer.id}`);
+      creditWallet(ctx, i.accountId, offer.currency, offer.allowance.amount, `code:${order.id}:${offer.id}`);
       walletMinor = offer.allowance.amount;
       order.lines = [];
       order.amountMinor = offer.allowance.amount;
@@ -197,7 +197,7 @@ export async function redeemCode(ctx: Ctx, i: RedeemInput): Promise<BR<Outcome<R
       order.subscriptionId = subscription.id;
       if (offer.allowance !== null) {
         const unit = offer.allowance.unit;
-        const g = await ctx.deps.charging.grantBucket({
+        const g = ctx.deps.charging.grantBucket({
           accountId: i.accountId,
           unit,
           currency: unit === 'money' ? offer.currency : null,
@@ -210,11 +210,11 @@ export async function redeemCode(ctx: Ctx, i: RedeemInput): Promise<BR<Outcome<R
         });
         if (!g.ok) throw new Error(`code grant: ${g.message}`);
       }
-      await ctx.deps.store.insertSubscription(subscription);
+      ctx.deps.store.insertSubscription(subscription);
     }
-    await ctx.deps.store.updateCode({ ...rec, redeemedBy: i.accountId, redeemedAtMs: now, orderId: order.id });
+    ctx.deps.store.updateCode({ ...rec, redeemedBy: i.accountId, redeemedAtMs: now, orderId: order.id });
     if (order.amountMinor > 0) {
-      await ctx.deps.store.insertPayment(
+      ctx.deps.store.insertPayment(
         newPayment(ctx, {
           accountId: i.accountId,
           orderId: order.id,
@@ -226,7 +226,7 @@ export async function redeemCode(ctx: Ctx, i: RedeemInput): Promise<BR<Outcome<R
         }),
       );
     }
-    await ctx.deps.store.insertOrder(order);
+    ctx.deps.store.insertOrder(order);
     return ok({ order, subscription, offerId: offer.id, walletMinor });
   });
 }

@@ -8,15 +8,15 @@ import { ok } from '../core/index.ts';
 import { fail, fmtMoney, type Basics, type BR, type Ctx } from './context.ts';
 import type { Order, Payment, PaymentChannel, PaymentStatus } from './types.ts';
 
-export async function walletAvailable(ctx: PlanCtx, accountId: string, currency: string): Promise<number> {
-  const buckets = await ctx.deps.charging.listBuckets(accountId);
+export function walletAvailable(ctx: PlanCtx, accountId: string, currency: string): number {
+  const buckets = ctx.deps.charging.listBuckets(accountId);
   return buckets.filter((b) => b.kind === 'wallet' && b.currency === currency && b.memberId === null).reduce((s, b) => s + b.remaining, 0);
 }
 
 /** Refuse a wallet order the wallet cannot pay, before anything is written. */
-export async function requireFunds(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, channel: PaymentChannel): Promise<BR<true>> {
+export function requireFunds(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, channel: PaymentChannel): BR<true> {
   if (channel !== 'wallet' || amountMinor <= 0) return ok(true);
-  const have = await walletAvailable(ctx, accountId, currency);
+  const have = walletAvailable(ctx, accountId, currency);
   if (have >= amountMinor) return ok(true);
   return fail(
     'payment_required',
@@ -26,14 +26,14 @@ export async function requireFunds(ctx: PlanCtx, accountId: string, currency: st
 }
 
 /** Debit the wallet through charging (one atomic charging operation with its ledger entry); false when it cannot pay. */
-export async function debitWallet(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<boolean> {
-  const r = await ctx.deps.charging.debitWallet({ accountId, currency, amountMinor, ref });
+export function debitWallet(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, ref: string): boolean {
+  const r = ctx.deps.charging.debitWallet({ accountId, currency, amountMinor, ref });
   if (!r.ok) throw new Error(`wallet debit ${ref} failed: ${r.message}`);
   return r.value.paid;
 }
 
-export async function creditWallet(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<void> {
-  const r = await ctx.deps.charging.topUpWallet({ accountId, currency, amountMinor, sourceRef: ref });
+export function creditWallet(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, ref: string): void {
+  const r = ctx.deps.charging.topUpWallet({ accountId, currency, amountMinor, sourceRef: ref });
   if (!r.ok) throw new Error(`wallet credit ${ref} failed: ${r.message}`);
 }
 
@@ -62,32 +62,32 @@ export function newPayment(
  * Collect an order's amount through its channel and record the payment. Returns the payment status:
  * wallet -> succeeded or unpaid; phone_bill -> deferred (collected with the bill); external -> succeeded.
  */
-export async function collect(ctx: PlanCtx, order: Order, channel: PaymentChannel, reference: string | null = null): Promise<PaymentStatus> {
+export function collect(ctx: PlanCtx, order: Order, channel: PaymentChannel, reference: string | null = null): PaymentStatus {
   if (order.amountMinor === 0) return 'succeeded';
   let status: PaymentStatus;
   if (order.amountMinor < 0) {
     // Money back: to the wallet, as a phone-bill credit, or refunded outside.
-    if (channel === 'wallet') await creditWallet(ctx, order.accountId, order.currency, -order.amountMinor, `order:${order.id}`);
+    if (channel === 'wallet') creditWallet(ctx, order.accountId, order.currency, -order.amountMinor, `order:${order.id}`);
     status = channel === 'phone_bill' ? 'deferred' : 'refunded';
   } else if (channel === 'wallet') {
-    status = (await debitWallet(ctx, order.accountId, order.currency, order.amountMinor, `order:${order.id}`)) ? 'succeeded' : 'unpaid';
+    status = debitWallet(ctx, order.accountId, order.currency, order.amountMinor, `order:${order.id}`) ? 'succeeded' : 'unpaid';
   } else {
     status = channel === 'phone_bill' ? 'deferred' : 'succeeded';
   }
-  await ctx.deps.store.insertPayment(
+  ctx.deps.store.insertPayment(
     newPayment(ctx, { accountId: order.accountId, orderId: order.id, channel, amountMinor: order.amountMinor, currency: order.currency, status, reference }),
   );
   return status;
 }
 
 /** Loyalty points for money actually charged (not for top-ups, codes or points). */
-export async function earnPoints(ctx: PlanCtx, order: Order): Promise<void> {
+export function earnPoints(ctx: PlanCtx, order: Order): void {
   const rate = ctx.catalog().points.earnPerUnit;
   if (order.amountMinor <= 0 || rate === 0 || order.status !== 'completed') return;
   if (order.paidBy !== 'wallet' && order.paidBy !== 'phone_bill' && order.paidBy !== 'external') return;
   const points = Math.floor(order.amountMinor / 100) * rate;
   if (points === 0) return;
-  await ctx.deps.store.insertPoints({
+  ctx.deps.store.insertPoints({
     id: ctx.id('pts'),
     accountId: order.accountId,
     points,
@@ -110,8 +110,8 @@ export function planPointsBalance(ctx: PlanCtx, accountId: string): number {
  * A bill moved the postpaid line's usage to the phone bill: give the credit back to the line (its amount grows
  * by what was billed), so the credit limit applies to each month's unbilled usage, not to all time.
  */
-export async function restoreCreditLine(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, ref: string): Promise<void> {
+export function restoreCreditLine(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, ref: string): void {
   if (amountMinor <= 0) return;
-  const r = await ctx.deps.charging.restoreCreditLine({ accountId, currency, amountMinor, ref });
+  const r = ctx.deps.charging.restoreCreditLine({ accountId, currency, amountMinor, ref });
   if (!r.ok) throw new Error(`credit line restore ${ref} failed: ${r.message}`);
 }

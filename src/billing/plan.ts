@@ -13,23 +13,18 @@
  */
 import { err, ok, sha256Hex } from '../core/index.ts';
 import { fail, type BR, type Ctx } from './context.ts';
-import { finishPlan, planCtx, type IdSource, type PlanCtx, type Planned } from './planners/sheet.ts';
+import { planWith, type IdSource, type PlanCtx, type Planned } from './planners/sheet.ts';
 import type { IdempotencyRecord } from './types.ts';
 import { loadView, type BillingView, type LoadNeeds } from './view.ts';
 
 export type { PlanCtx } from './planners/sheet.ts';
 
 /** A planner: pure, over a loaded view; ids from the injected source. */
-export type Planner<T> = (view: BillingView, ids: IdSource) => BR<Planned<T>> | Promise<BR<Planned<T>>>;
+export type Planner<T> = (view: BillingView, ids: IdSource) => BR<Planned<T>>;
 
 /** A use case body over a planning context, as a planner (the Idempotency-Key record is added once the answer is known). */
-export function planner<T>(body: (p: PlanCtx) => BR<T> | Promise<BR<T>>, idempotency?: (value: T, view: BillingView) => IdempotencyRecord | null): Planner<T> {
-  return async (view, ids) => {
-    const p = planCtx(view, ids);
-    const r = await body(p);
-    if (!r.ok) return r;
-    return ok(finishPlan(p, r.value, idempotency?.(r.value, view) ?? null));
-  };
+export function planner<T>(body: (p: PlanCtx) => BR<T>, idempotency?: (value: T, view: BillingView) => IdempotencyRecord | null): Planner<T> {
+  return (view, ids) => planWith(view, ids, body, idempotency);
 }
 
 /** How often a plan is made again after a conflict before the use case gives up (busy account). */
@@ -59,7 +54,7 @@ type Attempt<T> = { kind: 'done'; result: BR<T> } | { kind: 'key_taken' } | { ki
 /** One load -> plan -> apply. */
 async function planOnce<T>(ctx: Ctx, accountId: string | null, needs: LoadNeeds, plan: Planner<T>): Promise<Attempt<T>> {
   const view = await loadView(ctx, accountId, needs);
-  const r = await plan(view, (prefix) => ctx.deps.ids.next(prefix));
+  const r = plan(view, (prefix) => ctx.deps.ids.next(prefix));
   if (!r.ok) return { kind: 'done', result: r };
   const { plan: billing, value, schedulesCreated } = r.value;
   const written =
@@ -111,12 +106,7 @@ function canonical(v: unknown): string {
  * again on fresh reads; if another request stored the same key first, this one replays it. `stored` shapes what a
  * replay returns.
  */
-export async function runOrder<T>(
-  ctx: Ctx,
-  spec: OrderSpec,
-  body: (p: PlanCtx) => BR<T> | Promise<BR<T>>,
-  stored: (v: T) => unknown = (v) => v,
-): Promise<BR<Outcome<T>>> {
+export async function runOrder<T>(ctx: Ctx, spec: OrderSpec, body: (p: PlanCtx) => BR<T>, stored: (v: T) => unknown = (v) => v): Promise<BR<Outcome<T>>> {
   const { store } = ctx.deps;
   const requestHash = sha256Hex(canonical(spec.request));
   const accountId = spec.scope.startsWith('account:') ? spec.scope.slice('account:'.length) : null;

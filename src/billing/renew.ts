@@ -15,14 +15,13 @@ import { currentIndex, endFamily, isLive, lineKindFor, newOrder, scheduleTerm, s
 import type { Offer, Order, Subscription, Term } from './types.ts';
 
 /** Create the schedules of terms that were waiting for their first cycle (clamped start dates). */
-async function scheduleDeferred(ctx: PlanCtx, sub: Subscription, upToIndex: number): Promise<void> {
+function scheduleDeferred(ctx: PlanCtx, sub: Subscription, upToIndex: number): void {
   for (const t of sub.terms) {
-    if (!t.scheduled && (t.scheduleFromIndex ?? t.fromIndex) <= upToIndex && (sub.endIndex === null || t.fromIndex < sub.endIndex))
-      await scheduleTerm(ctx, sub, t);
+    if (!t.scheduled && (t.scheduleFromIndex ?? t.fromIndex) <= upToIndex && (sub.endIndex === null || t.fromIndex < sub.endIndex)) scheduleTerm(ctx, sub, t);
   }
 }
 
-async function renewCycles(ctx: PlanCtx, sub: Subscription, nowMs: number): Promise<number> {
+function renewCycles(ctx: PlanCtx, sub: Subscription, nowMs: number): number {
   let renewed = 0;
   for (;;) {
     const k = sub.renewedThroughIndex + 1;
@@ -33,7 +32,7 @@ async function renewCycles(ctx: PlanCtx, sub: Subscription, nowMs: number): Prom
       sub.endedAtMs = cycleStartMs(sub.anchorMs, sub.cycle!, sub.endIndex);
       break;
     }
-    await scheduleDeferred(ctx, sub, k);
+    scheduleDeferred(ctx, sub, k);
     const term = termAt(sub, k)!;
     sub.offerId = term.offer.id;
     sub.quantity = term.quantity;
@@ -56,21 +55,21 @@ async function renewCycles(ctx: PlanCtx, sub: Subscription, nowMs: number): Prom
         },
       ],
     });
-    const paid = await collect(ctx, order, sub.channel);
+    const paid = collect(ctx, order, sub.channel);
     order.paidBy = order.amountMinor === 0 ? 'none' : sub.channel;
     if (paid === 'unpaid') {
       order.status = 'unpaid';
       sub.status = 'past_due';
-      await endFamily(ctx, sub, k + 1, 'unpaid');
+      endFamily(ctx, sub, k + 1, 'unpaid');
     }
-    await ctx.deps.store.insertOrder(order);
-    await earnPoints(ctx, order);
+    ctx.deps.store.insertOrder(order);
+    earnPoints(ctx, order);
     sub.renewedThroughIndex = k;
     renewed++;
   }
   if (isLive(sub)) {
     const k = currentIndex(sub, nowMs);
-    await scheduleDeferred(ctx, sub, k);
+    scheduleDeferred(ctx, sub, k);
     const term = termAt(sub, k);
     if (term !== undefined) {
       sub.offerId = term.offer.id;
@@ -81,15 +80,15 @@ async function renewCycles(ctx: PlanCtx, sub: Subscription, nowMs: number): Prom
 }
 
 /** Bring one account's subscriptions to now, as part of a plan (plan.ts). Returns renewal orders created. */
-export async function catchUpAccount(ctx: PlanCtx, accountId: string): Promise<number> {
+export function catchUpAccount(ctx: PlanCtx, accountId: string): number {
   const { store } = ctx.deps;
   const nowMs = ctx.now();
-  const live = await store.listSubscriptions({ accountId, live: true });
+  const live = store.listSubscriptions({ accountId, live: true });
   live.sort((a, b) => (a.parentId === null ? 0 : 1) - (b.parentId === null ? 0 : 1));
   let renewed = 0;
   let policyChanged = false;
   for (const { id } of live) {
-    const sub = (await store.getSubscription(id))!;
+    const sub = store.getSubscription(id)!;
     if (!isLive(sub)) continue;
     const before = JSON.stringify(sub);
     if (sub.cycle === null) {
@@ -98,14 +97,14 @@ export async function catchUpAccount(ctx: PlanCtx, accountId: string): Promise<n
         sub.endedAtMs = sub.expiresAtMs;
       }
     } else {
-      renewed += await renewCycles(ctx, sub, nowMs);
+      renewed += renewCycles(ctx, sub, nowMs);
     }
     if (JSON.stringify(sub) === before) continue;
     if (!isLive(sub) && (sub.type === 'plan' || sub.type === 'payg')) policyChanged = true;
     sub.updatedAtMs = nowMs;
-    await store.updateSubscription(sub);
+    store.updateSubscription(sub);
   }
-  if (policyChanged) await syncPolicy(ctx, accountId);
+  if (policyChanged) syncPolicy(ctx, accountId);
   return renewed;
 }
 
@@ -115,7 +114,7 @@ export function catchUpPlanned(ctx: Ctx, accountId: string): Promise<BR<number>>
     ctx,
     accountId,
     {},
-    planner(async (p) => ok(await catchUpAccount(p, accountId))),
+    planner((p) => ok(catchUpAccount(p, accountId))),
   );
 }
 
@@ -168,34 +167,34 @@ export async function renewDueReport(ctx: Ctx): Promise<RenewalRun> {
 }
 
 /** After money arrives in the wallet: pay unpaid orders, oldest first, and reinstate a lapsing subscription. */
-export async function settleUnpaid(ctx: PlanCtx, accountId: string): Promise<number> {
+export function settleUnpaid(ctx: PlanCtx, accountId: string): number {
   const { store } = ctx.deps;
   let settled = 0;
-  for (const order of await store.listOrders({ accountId, status: 'unpaid' })) {
-    if (!(await debitWallet(ctx, accountId, order.currency, order.amountMinor, `order:${order.id}`))) break;
+  for (const order of store.listOrders({ accountId, status: 'unpaid' })) {
+    if (!debitWallet(ctx, accountId, order.currency, order.amountMinor, `order:${order.id}`)) break;
     order.status = 'completed';
-    await store.updateOrder(order);
-    for (const p of await store.listPayments({ orderId: order.id, status: 'unpaid' })) {
-      await store.updatePayment({ ...p, status: 'succeeded', updatedAtMs: ctx.now() });
+    store.updateOrder(order);
+    for (const p of store.listPayments({ orderId: order.id, status: 'unpaid' })) {
+      store.updatePayment({ ...p, status: 'succeeded', updatedAtMs: ctx.now() });
     }
-    await earnPoints(ctx, order);
-    await reinstate(ctx, order);
+    earnPoints(ctx, order);
+    reinstate(ctx, order);
     settled++;
   }
   return settled;
 }
 
-async function reinstate(ctx: PlanCtx, order: Order): Promise<void> {
+function reinstate(ctx: PlanCtx, order: Order): void {
   if (order.type !== 'renew' || order.subscriptionId === null) return;
-  const sub = await ctx.deps.store.getSubscription(order.subscriptionId);
+  const sub = ctx.deps.store.getSubscription(order.subscriptionId);
   const k = Number(order.details.cycleIndex);
   if (sub === undefined || sub.status !== 'past_due' || sub.endReason !== 'unpaid' || sub.renewedThroughIndex !== k || currentIndex(sub, ctx.now()) !== k)
     return;
   const family = [
     sub,
-    ...(await ctx.deps.store.listSubscriptions({ accountId: sub.accountId, live: true })).filter(
-      (c) => c.parentId === sub.id && c.endReason === 'parent_ended' && c.endIndex === k + 1,
-    ),
+    ...ctx.deps.store
+      .listSubscriptions({ accountId: sub.accountId, live: true })
+      .filter((c) => c.parentId === sub.id && c.endReason === 'parent_ended' && c.endIndex === k + 1),
   ];
   for (const s of family) {
     const current = termAt(s, k);
@@ -212,10 +211,10 @@ async function reinstate(ctx: PlanCtx, order: Order): Promise<void> {
         scheduled: false,
       };
       s.terms.push(term);
-      await scheduleTerm(ctx, s, term);
+      scheduleTerm(ctx, s, term);
     }
     s.updatedAtMs = ctx.now();
-    await ctx.deps.store.updateSubscription(s);
+    ctx.deps.store.updateSubscription(s);
   }
 }
 
@@ -223,9 +222,9 @@ async function reinstate(ctx: PlanCtx, order: Order): Promise<void> {
  * The start of every subscription order: the account must be active, its due cycles are caught up first (so
  * the order sees this cycle's buckets), and the offer must be on sale.
  */
-export async function orderableOffer(ctx: PlanCtx, accountId: string, offerId: string): Promise<BR<Offer>> {
-  const account = await activeAccount(ctx, accountId);
+export function orderableOffer(ctx: PlanCtx, accountId: string, offerId: string): BR<Offer> {
+  const account = activeAccount(ctx, accountId);
   if (!account.ok) return account;
-  await catchUpAccount(ctx, accountId);
+  catchUpAccount(ctx, accountId);
   return offerOnSale(ctx, offerId);
 }

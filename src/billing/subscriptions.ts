@@ -27,11 +27,11 @@ export const DEFAULT_PHONE_BILL_MONTHLY_MINOR = 20_000;
  * plan or pay-as-you-go offers, else the catalog's limits.phoneBillMonthly, 200.00 by default). Orders an
  * operator records on /admin are its own authority (order.pay.phone_bill is operator-only) and are not limited here.
  */
-export async function requirePhoneBill(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, actor: string): Promise<BR<true>> {
+export function requirePhoneBill(ctx: PlanCtx, accountId: string, currency: string, amountMinor: number, actor: string): BR<true> {
   if (!isSelfService(actor) || amountMinor <= 0) return ok(true);
   const arranged =
     ctx.view.phoneBillChannel ||
-    (await ctx.deps.store.listOrders({ accountId })).some((o) => o.paidBy === 'phone_bill' && o.amountMinor > 0 && !isSelfService(o.actor));
+    ctx.deps.store.listOrders({ accountId }).some((o) => o.paidBy === 'phone_bill' && o.amountMinor > 0 && !isSelfService(o.actor));
   if (!arranged) {
     return fail(
       'payment_required',
@@ -39,12 +39,13 @@ export async function requirePhoneBill(ctx: PlanCtx, accountId: string, currency
         'or pay from the wallet (channel "wallet"); nothing was changed.',
     );
   }
-  const subs = (await ctx.deps.store.listSubscriptions({ accountId, live: true })).filter((s) => s.type === 'plan' || s.type === 'payg');
+  const subs = ctx.deps.store.listSubscriptions({ accountId, live: true }).filter((s) => s.type === 'plan' || s.type === 'payg');
   const lines = subs.map((s) => (termAt(s, currentIndex(s, ctx.now()))?.offer ?? ctx.catalog().offers.get(s.offerId))?.creditLimitMinor ?? 0);
   const limit = Math.max(ctx.catalog().limits.phoneBillMonthlyMinor ?? DEFAULT_PHONE_BILL_MONTHLY_MINOR, ...lines);
   const d = new Date(ctx.now());
   const monthStartMs = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-  const deferred = (await ctx.deps.store.listPayments({ accountId, fromMs: monthStartMs }))
+  const deferred = ctx.deps.store
+    .listPayments({ accountId, fromMs: monthStartMs })
     .filter((p) => p.channel === 'phone_bill' && p.status === 'deferred' && p.currency === currency)
     .reduce((s, p) => s + p.amountMinor, 0);
   if (deferred + amountMinor > limit) {
@@ -81,17 +82,17 @@ export function subscribe(ctx: Ctx, i: SubscribeInput): Promise<BR<Outcome<Subsc
   return runOrder(
     ctx,
     { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request, needs: { tree: ctx.catalog().offers.get(i.offerId)?.trialOnce === true } },
-    async (ctx) => {
-      const o = await orderableOffer(ctx, i.accountId, i.offerId);
+    (ctx) => {
+      const o = orderableOffer(ctx, i.accountId, i.offerId);
       if (!o.ok) return o;
       const offer = o.value;
       if (offer.type === 'addon') return fail('unprocessable', `${offer.id} is an add-on: buy it with POST /admin/accounts/${i.accountId}/addons.`);
-      const subs = await ctx.deps.store.listSubscriptions({ accountId: i.accountId });
+      const subs = ctx.deps.store.listSubscriptions({ accountId: i.accountId });
       if (offer.trialOnce) {
         // Once per enterprise tree (the top account and all its sub-accounts), not per account: new sub-accounts do
         // not mint new trials (issue 12, attacker finding F4).
         for (const accountId of ctx.view.tree) {
-          const held = accountId === i.accountId ? subs : await ctx.deps.store.listSubscriptions({ accountId });
+          const held = accountId === i.accountId ? subs : ctx.deps.store.listSubscriptions({ accountId });
           const prior = held.find((s) => s.offerId === offer.id || s.terms.some((t) => t.offer.id === offer.id));
           if (prior === undefined) continue;
           const where = accountId === i.accountId ? `Account ${i.accountId}` : `Account ${accountId} (in the same enterprise as ${i.accountId})`;
@@ -120,10 +121,10 @@ export function subscribe(ctx: Ctx, i: SubscribeInput): Promise<BR<Outcome<Subsc
         const amount = times(offer.allowance.amount, q.value, 'allowance');
         if (!amount.ok) return amount;
       }
-      const funds = await requireFunds(ctx, i.accountId, offer.currency, price.value, channel);
+      const funds = requireFunds(ctx, i.accountId, offer.currency, price.value, channel);
       if (!funds.ok) return funds;
       if (channel === 'phone_bill') {
-        const credit = await requirePhoneBill(ctx, i.accountId, offer.currency, price.value, i.actor);
+        const credit = requirePhoneBill(ctx, i.accountId, offer.currency, price.value, i.actor);
         if (!credit.ok) return credit;
       }
 
@@ -157,13 +158,13 @@ export function subscribe(ctx: Ctx, i: SubscribeInput): Promise<BR<Outcome<Subsc
       if (offer.type === 'plan') {
         const term: Term = { fromIndex: 0, offer, quantity: q.value, ref, scheduleId: null, scheduled: false };
         sub.terms = [term];
-        await scheduleTerm(ctx, sub, term);
+        scheduleTerm(ctx, sub, term);
         toMs = cycleWindow(sub.anchorMs, sub.cycle!, 0).endMs;
       } else {
         sub.terms = [{ fromIndex: 0, offer, quantity: q.value, ref, scheduleId: null, scheduled: true }];
-        if (oneTime && offer.allowance !== null) await grantOnce(ctx, sub, offer, offer.allowance.amount * q.value, sub.expiresAtMs!, ref);
+        if (oneTime && offer.allowance !== null) grantOnce(ctx, sub, offer, offer.allowance.amount * q.value, sub.expiresAtMs!, ref);
       }
-      await ctx.deps.store.insertSubscription(sub);
+      ctx.deps.store.insertSubscription(sub);
       const lines: OrderLine[] = [
         { kind: lineKindFor(offer), description: describe(offer, q.value, now, toMs), quantity: q.value, amountMinor: price.value, offerId: offer.id },
       ];
@@ -177,12 +178,12 @@ export function subscribe(ctx: Ctx, i: SubscribeInput): Promise<BR<Outcome<Subsc
         actor: i.actor,
         idempotencyKey: i.idempotencyKey,
       });
-      const paid = await collect(ctx, order, channel);
+      const paid = collect(ctx, order, channel);
       if (paid === 'unpaid') return fail('payment_required', `The wallet could not pay ${fmtMoney(price.value, offer.currency)}; nothing was changed.`);
       order.paidBy = price.value === 0 ? 'none' : channel;
-      await ctx.deps.store.insertOrder(order);
-      await earnPoints(ctx, order);
-      if (offer.type === 'plan' || offer.type === 'payg') await syncPolicy(ctx, i.accountId);
+      ctx.deps.store.insertOrder(order);
+      earnPoints(ctx, order);
+      if (offer.type === 'plan' || offer.type === 'payg') syncPolicy(ctx, i.accountId);
       return ok({ subscription: sub, order });
     },
   );
@@ -198,9 +199,9 @@ export async function cancel(ctx: Ctx, i: CancelInput): Promise<BR<Outcome<Subsc
   const found = await ctx.deps.store.getSubscription(i.subscriptionId);
   if (found === undefined) return fail('not_found', `Subscription ${i.subscriptionId} does not exist.`);
   const request = { op: 'cancel', subscriptionId: i.subscriptionId };
-  return runOrder(ctx, { scope: `account:${found.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
-    await catchUpAccount(ctx, found.accountId);
-    const sub = (await ctx.deps.store.getSubscription(i.subscriptionId))!;
+  return runOrder(ctx, { scope: `account:${found.accountId}`, idempotencyKey: i.idempotencyKey, request }, (ctx) => {
+    catchUpAccount(ctx, found.accountId);
+    const sub = ctx.deps.store.getSubscription(i.subscriptionId)!;
     if (!isLive(sub)) return fail('conflict', `Subscription ${sub.id} is already ${sub.status}.`);
     if (sub.type === 'pack' || sub.type === 'trial' || (sub.type === 'addon' && sub.cycle === null)) {
       return fail('unprocessable', `${sub.offerId} is a one-time purchase; it ends by itself on ${isoDay(sub.expiresAtMs ?? ctx.now())}.`);
@@ -216,11 +217,11 @@ export async function cancel(ctx: Ctx, i: CancelInput): Promise<BR<Outcome<Subsc
       if (sub.endIndex !== null)
         return fail('conflict', `Subscription ${sub.id} already ends on ${isoDay(cycleStartMs(sub.anchorMs, sub.cycle, sub.endIndex))}.`);
       const end = currentIndex(sub, now) + 1;
-      await endFamily(ctx, sub, end, 'canceled');
+      endFamily(ctx, sub, end, 'canceled');
       details.endsAt = new Date(cycleStartMs(sub.anchorMs, sub.cycle, end)).toISOString();
     }
     sub.updatedAtMs = now;
-    await ctx.deps.store.updateSubscription(sub);
+    ctx.deps.store.updateSubscription(sub);
     const order = newOrder(ctx, {
       accountId: sub.accountId,
       type: 'cancel',
@@ -231,8 +232,8 @@ export async function cancel(ctx: Ctx, i: CancelInput): Promise<BR<Outcome<Subsc
       idempotencyKey: i.idempotencyKey,
       details,
     });
-    await ctx.deps.store.insertOrder(order);
-    if (sub.type === 'payg') await syncPolicy(ctx, sub.accountId);
+    ctx.deps.store.insertOrder(order);
+    if (sub.type === 'payg') syncPolicy(ctx, sub.accountId);
     return ok({ subscription: sub, order });
   });
 }

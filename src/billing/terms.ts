@@ -67,7 +67,7 @@ export function newOrder(
 }
 
 /** Create the term's allowance schedule now, or leave it for the catch-up when its start is a clamped date. */
-export async function scheduleTerm(ctx: PlanCtx, sub: Subscription, term: Term): Promise<void> {
+export function scheduleTerm(ctx: PlanCtx, sub: Subscription, term: Term): void {
   const a = term.offer.allowance;
   if (a === null || sub.cycle === null) {
     term.scheduled = true;
@@ -82,7 +82,7 @@ export async function scheduleTerm(ctx: PlanCtx, sub: Subscription, term: Term):
   // Anchored at the subscription's anchor when the term has started (the engine mints the running cycle),
   // else at the term's first cycle start (in the future: nothing is minted before it).
   const anchorMs = from <= k ? sub.anchorMs : cycleStartMs(sub.anchorMs, sub.cycle, from);
-  const r = await ctx.deps.charging.createAllowanceSchedule({
+  const r = ctx.deps.charging.createAllowanceSchedule({
     accountId: sub.accountId,
     unit: a.unit,
     currency: a.unit === 'money' ? term.offer.currency : null,
@@ -101,10 +101,10 @@ export async function scheduleTerm(ctx: PlanCtx, sub: Subscription, term: Term):
 }
 
 /** No cycle from `index` on: end every schedule there and drop the terms that would have started later. */
-export async function endSchedulesAt(ctx: PlanCtx, sub: Subscription, index: number): Promise<void> {
+export function endSchedulesAt(ctx: PlanCtx, sub: Subscription, index: number): void {
   if (sub.cycle === null) return;
   const atMs = cycleStartMs(sub.anchorMs, sub.cycle, index);
-  for (const t of sub.terms) if (t.scheduleId !== null) await ctx.deps.charging.endSchedule(t.scheduleId, atMs);
+  for (const t of sub.terms) if (t.scheduleId !== null) ctx.deps.charging.endSchedule(t.scheduleId, atMs);
   sub.terms = sub.terms.filter((t) => t.fromIndex < index);
   // A kept term whose schedule was deferred to a cycle at or after `index` (an upgrade's term starts now, its
   // schedule at the next, clamped, cycle start) has no cycle left to grant: never create it. Without this, an
@@ -113,10 +113,10 @@ export async function endSchedulesAt(ctx: PlanCtx, sub: Subscription, index: num
 }
 
 /** One-off allowance (packs, trials, prorated upgrades and add-ons). */
-export async function grantOnce(ctx: PlanCtx, sub: Subscription, offer: Offer, amount: number, expiresAtMs: number, ref: string): Promise<void> {
+export function grantOnce(ctx: PlanCtx, sub: Subscription, offer: Offer, amount: number, expiresAtMs: number, ref: string): void {
   if (offer.allowance === null || amount <= 0) return;
   const unit = offer.allowance.unit;
-  const r = await ctx.deps.charging.grantBucket({
+  const r = ctx.deps.charging.grantBucket({
     accountId: sub.accountId,
     unit,
     currency: unit === 'money' ? offer.currency : null,
@@ -131,8 +131,8 @@ export async function grantOnce(ctx: PlanCtx, sub: Subscription, offer: Offer, a
 }
 
 /** The account's overage policy follows its live plan and pay-as-you-go subscriptions (the most permissive wins). */
-export async function syncPolicy(ctx: PlanCtx, accountId: string): Promise<void> {
-  const subs = (await ctx.deps.store.listSubscriptions({ accountId, live: true })).filter((s) => s.type === 'plan' || s.type === 'payg');
+export function syncPolicy(ctx: PlanCtx, accountId: string): void {
+  const subs = ctx.deps.store.listSubscriptions({ accountId, live: true }).filter((s) => s.type === 'plan' || s.type === 'payg');
   const offers = subs
     .map((s) => termAt(s, currentIndex(s, ctx.now()))?.offer ?? ctx.catalog().offers.get(s.offerId))
     .filter((o): o is Offer => o !== undefined);
@@ -146,25 +146,25 @@ export async function syncPolicy(ctx: PlanCtx, accountId: string): Promise<void>
   // dearer one (fewer tokens per yuan). Without one, the engine's wallet price (charging.walletCoinsPerYuan).
   const paygPrices = offers.map((o) => o.paygTokensPerUnit).filter((p): p is number => p !== null);
   const coinsPerMajor = paygPrices.length > 0 ? Math.min(...paygPrices) : null;
-  const r = await ctx.deps.charging.setAccountPolicy(accountId, { ...policy, coinsPerMajor });
+  const r = ctx.deps.charging.setAccountPolicy(accountId, { ...policy, coinsPerMajor });
   if (!r.ok) throw new Error(`policy for ${accountId}: ${r.message}`);
 }
 
 /** The subscription has no cycle from `index` on (its fees stop, its schedules end there). */
-export async function endAt(ctx: PlanCtx, sub: Subscription, index: number, reason: NonNullable<Subscription['endReason']>): Promise<void> {
-  await endSchedulesAt(ctx, sub, index);
+export function endAt(ctx: PlanCtx, sub: Subscription, index: number, reason: NonNullable<Subscription['endReason']>): void {
+  endSchedulesAt(ctx, sub, index);
   sub.endIndex = index;
   sub.endReason = reason;
 }
 
 /** End a subscription at cycle `index` together with its renewing add-ons (which are saved here). */
-export async function endFamily(ctx: PlanCtx, sub: Subscription, index: number, reason: NonNullable<Subscription['endReason']>): Promise<void> {
-  await endAt(ctx, sub, index, reason);
-  for (const child of await ctx.deps.store.listSubscriptions({ accountId: sub.accountId, live: true })) {
+export function endFamily(ctx: PlanCtx, sub: Subscription, index: number, reason: NonNullable<Subscription['endReason']>): void {
+  endAt(ctx, sub, index, reason);
+  for (const child of ctx.deps.store.listSubscriptions({ accountId: sub.accountId, live: true })) {
     if (child.parentId === sub.id && child.cycle !== null && (child.endIndex === null || child.endIndex > index)) {
-      await endAt(ctx, child, index, 'parent_ended');
+      endAt(ctx, child, index, 'parent_ended');
       child.updatedAtMs = ctx.now();
-      await ctx.deps.store.updateSubscription(child);
+      ctx.deps.store.updateSubscription(child);
     }
   }
 }

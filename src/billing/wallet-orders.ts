@@ -33,7 +33,7 @@ export function topUp(ctx: Ctx, i: TopUpInput): Promise<BR<Outcome<TopUpResult>>
   const currency = i.currency ?? ctx.catalog().currency;
   const channel = i.channel ?? 'external';
   const request = { op: 'topup', accountId: i.accountId, amountMinor: i.amountMinor, currency, channel, reference: i.reference ?? null };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, (ctx) => {
     if (!Number.isSafeInteger(i.amountMinor) || i.amountMinor <= 0)
       return fail('invalid', `amount must be a positive amount of ${currency}, got ${i.amountMinor} minor units`);
     const max = ctx.catalog().limits.topupMaxMinor;
@@ -43,11 +43,11 @@ export function topUp(ctx: Ctx, i: TopUpInput): Promise<BR<Outcome<TopUpResult>>
         `A top-up of ${fmtMoney(i.amountMinor, currency)} is over the ${fmtMoney(max, currency)} limit per order (limits.topupMax in the catalog); nothing was changed.`,
       );
     if (currency !== ctx.catalog().currency) return fail('unprocessable', `Wallets are kept in ${ctx.catalog().currency}, not ${currency}.`);
-    const account = await activeAccount(ctx, i.accountId);
+    const account = activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
-    await catchUpAccount(ctx, i.accountId);
+    catchUpAccount(ctx, i.accountId);
     if (channel === 'phone_bill') {
-      const credit = await requirePhoneBill(ctx, i.accountId, currency, i.amountMinor, i.actor);
+      const credit = requirePhoneBill(ctx, i.accountId, currency, i.amountMinor, i.actor);
       if (!credit.ok) return credit;
     }
     const order = newOrder(ctx, {
@@ -63,8 +63,8 @@ export function topUp(ctx: Ctx, i: TopUpInput): Promise<BR<Outcome<TopUpResult>>
     order.amountMinor = i.amountMinor;
     order.currency = currency;
     order.paidBy = channel;
-    await creditWallet(ctx, i.accountId, currency, i.amountMinor, `order:${order.id}`);
-    await ctx.deps.store.insertPayment(
+    creditWallet(ctx, i.accountId, currency, i.amountMinor, `order:${order.id}`);
+    ctx.deps.store.insertPayment(
       newPayment(ctx, {
         accountId: i.accountId,
         orderId: order.id,
@@ -75,9 +75,10 @@ export function topUp(ctx: Ctx, i: TopUpInput): Promise<BR<Outcome<TopUpResult>>
         reference: i.reference ?? null,
       }),
     );
-    await ctx.deps.store.insertOrder(order);
-    const settledOrders = await settleUnpaid(ctx, i.accountId);
-    const wallet = (await ctx.deps.charging.listBuckets(i.accountId))
+    ctx.deps.store.insertOrder(order);
+    const settledOrders = settleUnpaid(ctx, i.accountId);
+    const wallet = ctx.deps.charging
+      .listBuckets(i.accountId)
       .filter((b) => b.kind === 'wallet' && b.currency === currency)
       .reduce((s, b) => s + b.remaining, 0);
     return ok({ order, walletMinor: wallet, settledOrders });
@@ -99,14 +100,15 @@ export async function refund(ctx: Ctx, i: RefundInput): Promise<BR<Outcome<Order
   const original = await ctx.deps.store.getOrder(i.orderId);
   if (original === undefined) return fail('not_found', `Order ${i.orderId} does not exist.`);
   const request = { op: 'refund', orderId: i.orderId, amountMinor: i.amountMinor, reason: i.reason };
-  return runOrder(ctx, { scope: `account:${original.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
-    const o = (await ctx.deps.store.getOrder(i.orderId))!;
+  return runOrder(ctx, { scope: `account:${original.accountId}`, idempotencyKey: i.idempotencyKey, request }, (ctx) => {
+    const o = ctx.deps.store.getOrder(i.orderId)!;
     if (!REFUNDABLE.has(o.type) || o.status !== 'completed' || o.amountMinor <= 0) {
       return fail('unprocessable', `Order ${o.id} (${o.type}, ${o.status}, ${fmtMoney(o.amountMinor, o.currency)}) cannot be refunded.`);
     }
     if (o.paidBy !== 'wallet' && o.paidBy !== 'phone_bill' && o.paidBy !== 'external')
       return fail('unprocessable', `Order ${o.id} was paid by ${o.paidBy}; nothing to refund.`);
-    const done = (await ctx.deps.store.listOrders({ accountId: o.accountId }))
+    const done = ctx.deps.store
+      .listOrders({ accountId: o.accountId })
       .filter((x) => x.type === 'refund' && x.details.refundOf === o.id)
       .reduce((s, x) => s - x.amountMinor, 0);
     const left = o.amountMinor - done;
@@ -133,12 +135,12 @@ export async function refund(ctx: Ctx, i: RefundInput): Promise<BR<Outcome<Order
       ],
     });
     order.paidBy = o.paidBy;
-    await collect(ctx, order, o.paidBy);
+    collect(ctx, order, o.paidBy);
     if (amount === left && ctx.rules.fullRefundEndsSubscription) {
-      const ended = await endRefunded(ctx, o, order.id);
+      const ended = endRefunded(ctx, o, order.id);
       if (ended !== null) order.details = { ...order.details, ...ended };
     }
-    await ctx.deps.store.insertOrder(order);
+    ctx.deps.store.insertOrder(order);
     return ok(order);
   });
 }
@@ -149,11 +151,11 @@ export async function refund(ctx: Ctx, i: RefundInput): Promise<BR<Outcome<Order
  * (forfeited, with a ledger entry). A refund of a past cycle's fee returns money only: that allowance has already
  * expired. Partial refunds (goodwill) return money only. Returns what the refund order records, or null.
  */
-async function endRefunded(ctx: PlanCtx, paid: Order, refundId: string): Promise<Order['details'] | null> {
+function endRefunded(ctx: PlanCtx, paid: Order, refundId: string): Order['details'] | null {
   if (paid.type === 'upgrade') return revertUpgrade(ctx, paid, refundId);
   if (paid.subscriptionId === null || (paid.type !== 'subscribe' && paid.type !== 'renew' && paid.type !== 'addon')) return null;
-  await catchUpAccount(ctx, paid.accountId);
-  const sub = await ctx.deps.store.getSubscription(paid.subscriptionId);
+  catchUpAccount(ctx, paid.accountId);
+  const sub = ctx.deps.store.getSubscription(paid.subscriptionId);
   if (sub === undefined || !isLive(sub)) return null;
   const now = ctx.now();
   if (sub.cycle !== null) {
@@ -163,22 +165,22 @@ async function endRefunded(ctx: PlanCtx, paid: Order, refundId: string): Promise
         ? Number(paid.details.cycleIndex)
         : cycleAt(sub.anchorMs, sub.cycle, paid.effectiveAtMs).index;
     if (paidFor < k) return null;
-    await endFamily(ctx, sub, k + 1, 'refunded');
+    endFamily(ctx, sub, k + 1, 'refunded');
   }
   sub.status = 'canceled';
   sub.endReason = 'refunded';
   sub.endedAtMs = now;
   if (sub.cycle === null) sub.expiresAtMs = now;
   sub.updatedAtMs = now;
-  await ctx.deps.store.updateSubscription(sub);
+  ctx.deps.store.updateSubscription(sub);
   let forfeited = 0;
-  for (const b of await ctx.deps.charging.listBuckets(sub.accountId)) {
+  for (const b of ctx.deps.charging.listBuckets(sub.accountId)) {
     if (!b.sourceRef.startsWith(`sub:${sub.id}:`) || b.expired || b.effectiveAtMs > now) continue;
-    const r = await ctx.deps.charging.forfeitBucket(sub.accountId, b.id, `refund:${refundId}`);
+    const r = ctx.deps.charging.forfeitBucket(sub.accountId, b.id, `refund:${refundId}`);
     if (!r.ok) throw new Error(`refund ${refundId}: ${r.message}`);
     forfeited += r.value.forfeited;
   }
-  if (sub.type === 'plan' || sub.type === 'payg') await syncPolicy(ctx, sub.accountId);
+  if (sub.type === 'plan' || sub.type === 'payg') syncPolicy(ctx, sub.accountId);
   return { endedSubscription: sub.id, allowanceForfeited: forfeited };
 }
 
@@ -188,16 +190,16 @@ async function endRefunded(ctx: PlanCtx, paid: Order, refundId: string): Promise
  * cycle, and the subscription ends at the end of that cycle (it renews on neither plan; subscribe again). An
  * upgrade from an earlier cycle returns money only (that allowance has expired).
  */
-async function revertUpgrade(ctx: PlanCtx, paid: Order, refundId: string): Promise<Order['details'] | null> {
+function revertUpgrade(ctx: PlanCtx, paid: Order, refundId: string): Order['details'] | null {
   if (paid.subscriptionId === null) return null;
-  await catchUpAccount(ctx, paid.accountId);
-  const sub = await ctx.deps.store.getSubscription(paid.subscriptionId);
+  catchUpAccount(ctx, paid.accountId);
+  const sub = ctx.deps.store.getSubscription(paid.subscriptionId);
   if (sub === undefined || !isLive(sub) || sub.cycle === null) return null;
   const now = ctx.now();
   const k = currentIndex(sub, now);
   if (cycleAt(sub.anchorMs, sub.cycle, paid.effectiveAtMs).index < k) return null;
   const prefix = `sub:${sub.id}:${paid.offerId}:${paid.id}`;
-  if (sub.endIndex === null || sub.endIndex > k + 1) await endFamily(ctx, sub, k + 1, 'refunded');
+  if (sub.endIndex === null || sub.endIndex > k + 1) endFamily(ctx, sub, k + 1, 'refunded');
   sub.terms = sub.terms.filter((t) => !t.ref.startsWith(prefix));
   const before = termAt(sub, k);
   if (before !== undefined) {
@@ -205,15 +207,15 @@ async function revertUpgrade(ctx: PlanCtx, paid: Order, refundId: string): Promi
     sub.quantity = before.quantity;
   }
   sub.updatedAtMs = now;
-  await ctx.deps.store.updateSubscription(sub);
+  ctx.deps.store.updateSubscription(sub);
   let forfeited = 0;
-  for (const b of await ctx.deps.charging.listBuckets(sub.accountId)) {
+  for (const b of ctx.deps.charging.listBuckets(sub.accountId)) {
     if (!b.sourceRef.startsWith(prefix) || b.expired) continue;
-    const r = await ctx.deps.charging.forfeitBucket(sub.accountId, b.id, `refund:${refundId}`);
+    const r = ctx.deps.charging.forfeitBucket(sub.accountId, b.id, `refund:${refundId}`);
     if (!r.ok) throw new Error(`refund ${refundId}: ${r.message}`);
     forfeited += r.value.forfeited;
   }
-  await syncPolicy(ctx, sub.accountId);
+  syncPolicy(ctx, sub.accountId);
   return {
     revertedUpgrade: paid.id,
     planNow: sub.offerId,
@@ -235,11 +237,11 @@ export interface CreditInput {
 export function credit(ctx: Ctx, i: CreditInput): Promise<BR<Outcome<Order>>> {
   const channel = i.channel ?? 'wallet';
   const request = { op: 'credit', accountId: i.accountId, amountMinor: i.amountMinor, reason: i.reason, channel };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, (ctx) => {
     if (!Number.isSafeInteger(i.amountMinor) || i.amountMinor <= 0) return fail('invalid', 'amount must be positive');
     if (i.amountMinor > ctx.catalog().limits.topupMaxMinor)
       return fail('unprocessable', `A credit over ${fmtMoney(ctx.catalog().limits.topupMaxMinor)} is refused.`);
-    const account = await activeAccount(ctx, i.accountId);
+    const account = activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
     const order = newOrder(ctx, {
       accountId: i.accountId,
@@ -252,9 +254,9 @@ export function credit(ctx: Ctx, i: CreditInput): Promise<BR<Outcome<Order>>> {
       lines: [{ kind: 'credit', description: `Credit: ${i.reason}`, quantity: 1, amountMinor: -i.amountMinor, offerId: null }],
     });
     order.paidBy = channel;
-    await collect(ctx, order, channel);
-    await ctx.deps.store.insertOrder(order);
-    if (channel === 'wallet') await settleUnpaid(ctx, i.accountId);
+    collect(ctx, order, channel);
+    ctx.deps.store.insertOrder(order);
+    if (channel === 'wallet') settleUnpaid(ctx, i.accountId);
     return ok(order);
   });
 }
@@ -275,11 +277,11 @@ export interface PointsRedeemResult {
 
 export function redeemPoints(ctx: Ctx, i: PointsRedeemInput): Promise<BR<Outcome<PointsRedeemResult>>> {
   const request = { op: 'redeem_points', accountId: i.accountId, points: i.points };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, (ctx) => {
     const rules = ctx.catalog().points;
     if (!Number.isSafeInteger(i.points) || i.points <= 0) return fail('invalid', 'points must be a positive whole number');
     if (i.points < rules.minRedeem) return fail('unprocessable', `At least ${rules.minRedeem} points are redeemed at a time.`);
-    const account = await activeAccount(ctx, i.accountId);
+    const account = activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
     const have = planPointsBalance(ctx, i.accountId);
     if (have < i.points) return fail('unprocessable', `Account ${i.accountId} has ${have} points, fewer than ${i.points}; nothing was changed.`);
@@ -306,7 +308,7 @@ export function redeemPoints(ctx: Ctx, i: PointsRedeemInput): Promise<BR<Outcome
       ],
     });
     order.paidBy = 'points';
-    const g = await ctx.deps.charging.grantBucket({
+    const g = ctx.deps.charging.grantBucket({
       accountId: i.accountId,
       unit: 'tokens',
       amount: tokens,
@@ -324,8 +326,8 @@ export function redeemPoints(ctx: Ctx, i: PointsRedeemInput): Promise<BR<Outcome
       orderId: order.id,
       atMs: now,
     };
-    await ctx.deps.store.insertPoints(entry);
-    await ctx.deps.store.insertOrder(order);
+    ctx.deps.store.insertPoints(entry);
+    ctx.deps.store.insertOrder(order);
     return ok({ order, tokens, pointsLeft: have - i.points, expiresAt: new Date(expiresAtMs).toISOString() });
   });
 }
@@ -335,10 +337,10 @@ export function grantPoints(
   i: { accountId: string; points: number; reason: string; actor: string; idempotencyKey: string | null },
 ): Promise<BR<Outcome<{ entry: PointsEntry; balance: number }>>> {
   const request = { op: 'grant_points', accountId: i.accountId, points: i.points, reason: i.reason };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, (ctx) => {
     if (!Number.isSafeInteger(i.points) || i.points === 0 || Math.abs(i.points) > 100_000_000)
       return fail('invalid', 'points must be a non-zero whole number up to 100000000');
-    const account = await activeAccount(ctx, i.accountId);
+    const account = activeAccount(ctx, i.accountId);
     if (!account.ok) return account;
     const have = planPointsBalance(ctx, i.accountId);
     if (have + i.points < 0) return fail('unprocessable', `Account ${i.accountId} has ${have} points; cannot take ${-i.points}.`);
@@ -350,7 +352,7 @@ export function grantPoints(
       orderId: null,
       atMs: ctx.now(),
     };
-    await ctx.deps.store.insertPoints(entry);
+    ctx.deps.store.insertPoints(entry);
     return ok({ entry, balance: have + i.points });
   });
 }

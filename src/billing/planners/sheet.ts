@@ -405,3 +405,16 @@ export function finishPlan<T>(p: PlanCtx, value: T, idempotency?: IdempotencyRec
   if (rec.ops.length > 0) plan.charging = { accountId: rec.accountId!, nowMs: p.view.nowMs, ops: rec.ops };
   return { plan, value, schedulesCreated: rec.schedulesCreated };
 }
+
+/** Run a use case body on a fresh sheet over `view` and close it into a plan: the shape of every planner. */
+export function planWith<T, E extends string>(
+  view: BillingView,
+  ids: IdSource,
+  body: (p: PlanCtx) => Result<T, E>,
+  idempotency?: (value: T, view: BillingView) => IdempotencyRecord | null,
+): Result<Planned<T>, E> {
+  const p = planCtx(view, ids);
+  const r = body(p);
+  if (!r.ok) return r;
+  return ok(finishPlan(p, r.value, idempotency?.(r.value, view) ?? null));
+}
