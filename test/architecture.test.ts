@@ -120,6 +120,27 @@ test('pure modules use no I/O, wall-clock time, timers or global randomness', ()
   assert.deepEqual(found, []);
 });
 
+test('billing planners are synchronous and read no store: no await, no async, no Promise, no loadView (issue 14 item 1)', () => {
+  const found: string[] = [];
+  for (const file of sources.filter((f) => f.includes(`${sep}billing${sep}planners${sep}`) && !f.endsWith('.test.ts'))) {
+    const code = readFileSync(file, 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/\/\/.*$/gm, '');
+    for (const [re, what] of [
+      [/\bawait\b/, 'await'],
+      [/\basync\b/, 'async'],
+      [/\bPromise\b/, 'Promise'],
+      [/\bloadView\b/, 'loadView'],
+    ] as const)
+      if (re.test(code)) found.push(`${relative(SRC, file)}: ${what}`);
+  }
+  assert.ok(
+    sources.some((f) => f.includes(`${sep}billing${sep}planners${sep}`)),
+    'src/billing/planners exists',
+  );
+  assert.deepEqual(found, []);
+});
+
 test('ARCHITECTURE.md lists every module of the dependency table', () => {
   const doc = readFileSync(new URL('../ARCHITECTURE.md', import.meta.url), 'utf8');
   for (const mod of Object.keys(ALLOWED)) assert.ok(doc.includes(`\`${mod}\``), `ARCHITECTURE.md does not mention \`${mod}\``);

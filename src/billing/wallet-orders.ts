@@ -33,56 +33,59 @@ export function topUp(ctx: Ctx, i: TopUpInput): Promise<BR<Outcome<TopUpResult>>
   const currency = i.currency ?? ctx.catalog().currency;
   const channel = i.channel ?? 'external';
   const request = { op: 'topup', accountId: i.accountId, amountMinor: i.amountMinor, currency, channel, reference: i.reference ?? null };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, (ctx) => {
-    if (!Number.isSafeInteger(i.amountMinor) || i.amountMinor <= 0)
-      return fail('invalid', `amount must be a positive amount of ${currency}, got ${i.amountMinor} minor units`);
-    const max = ctx.catalog().limits.topupMaxMinor;
-    if (i.amountMinor > max)
-      return fail(
-        'unprocessable',
-        `A top-up of ${fmtMoney(i.amountMinor, currency)} is over the ${fmtMoney(max, currency)} limit per order (limits.topupMax in the catalog); nothing was changed.`,
-      );
-    if (currency !== ctx.catalog().currency) return fail('unprocessable', `Wallets are kept in ${ctx.catalog().currency}, not ${currency}.`);
-    const account = activeAccount(ctx, i.accountId);
-    if (!account.ok) return account;
-    catchUpAccount(ctx, i.accountId);
-    if (channel === 'phone_bill') {
-      const credit = requirePhoneBill(ctx, i.accountId, currency, i.amountMinor, i.actor);
-      if (!credit.ok) return credit;
-    }
-    const order = newOrder(ctx, {
-      accountId: i.accountId,
-      type: 'topup',
-      offerId: null,
-      subscriptionId: null,
-      lines: [],
-      actor: i.actor,
-      idempotencyKey: i.idempotencyKey,
-      details: { reference: i.reference ?? null },
-    });
-    order.amountMinor = i.amountMinor;
-    order.currency = currency;
-    order.paidBy = channel;
-    creditWallet(ctx, i.accountId, currency, i.amountMinor, `order:${order.id}`);
-    ctx.deps.store.insertPayment(
-      newPayment(ctx, {
-        accountId: i.accountId,
-        orderId: order.id,
-        channel,
-        amountMinor: i.amountMinor,
-        currency,
-        status: channel === 'phone_bill' ? 'deferred' : 'succeeded',
-        reference: i.reference ?? null,
-      }),
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, (p) => decideTopUp(p, i, currency, channel));
+}
+
+/** The topUp planner: pure, on the loaded view (ctx.view) alone; returns the answer, the plan is in ctx. */
+export function decideTopUp(ctx: PlanCtx, i: TopUpInput, currency: string, channel: 'external' | 'phone_bill'): BR<TopUpResult> {
+  if (!Number.isSafeInteger(i.amountMinor) || i.amountMinor <= 0)
+    return fail('invalid', `amount must be a positive amount of ${currency}, got ${i.amountMinor} minor units`);
+  const max = ctx.catalog().limits.topupMaxMinor;
+  if (i.amountMinor > max)
+    return fail(
+      'unprocessable',
+      `A top-up of ${fmtMoney(i.amountMinor, currency)} is over the ${fmtMoney(max, currency)} limit per order (limits.topupMax in the catalog); nothing was changed.`,
     );
-    ctx.deps.store.insertOrder(order);
-    const settledOrders = settleUnpaid(ctx, i.accountId);
-    const wallet = ctx.deps.charging
-      .listBuckets(i.accountId)
-      .filter((b) => b.kind === 'wallet' && b.currency === currency)
-      .reduce((s, b) => s + b.remaining, 0);
-    return ok({ order, walletMinor: wallet, settledOrders });
+  if (currency !== ctx.catalog().currency) return fail('unprocessable', `Wallets are kept in ${ctx.catalog().currency}, not ${currency}.`);
+  const account = activeAccount(ctx, i.accountId);
+  if (!account.ok) return account;
+  catchUpAccount(ctx, i.accountId);
+  if (channel === 'phone_bill') {
+    const credit = requirePhoneBill(ctx, i.accountId, currency, i.amountMinor, i.actor);
+    if (!credit.ok) return credit;
+  }
+  const order = newOrder(ctx, {
+    accountId: i.accountId,
+    type: 'topup',
+    offerId: null,
+    subscriptionId: null,
+    lines: [],
+    actor: i.actor,
+    idempotencyKey: i.idempotencyKey,
+    details: { reference: i.reference ?? null },
   });
+  order.amountMinor = i.amountMinor;
+  order.currency = currency;
+  order.paidBy = channel;
+  creditWallet(ctx, i.accountId, currency, i.amountMinor, `order:${order.id}`);
+  ctx.deps.store.insertPayment(
+    newPayment(ctx, {
+      accountId: i.accountId,
+      orderId: order.id,
+      channel,
+      amountMinor: i.amountMinor,
+      currency,
+      status: channel === 'phone_bill' ? 'deferred' : 'succeeded',
+      reference: i.reference ?? null,
+    }),
+  );
+  ctx.deps.store.insertOrder(order);
+  const settledOrders = settleUnpaid(ctx, i.accountId);
+  const wallet = ctx.deps.charging
+    .listBuckets(i.accountId)
+    .filter((b) => b.kind === 'wallet' && b.currency === currency)
+    .reduce((s, b) => s + b.remaining, 0);
+  return ok({ order, walletMinor: wallet, settledOrders });
 }
 
 export interface RefundInput {
@@ -100,49 +103,51 @@ export async function refund(ctx: Ctx, i: RefundInput): Promise<BR<Outcome<Order
   const original = await ctx.deps.store.getOrder(i.orderId);
   if (original === undefined) return fail('not_found', `Order ${i.orderId} does not exist.`);
   const request = { op: 'refund', orderId: i.orderId, amountMinor: i.amountMinor, reason: i.reason };
-  return runOrder(ctx, { scope: `account:${original.accountId}`, idempotencyKey: i.idempotencyKey, request }, (ctx) => {
-    const o = ctx.deps.store.getOrder(i.orderId)!;
-    if (!REFUNDABLE.has(o.type) || o.status !== 'completed' || o.amountMinor <= 0) {
-      return fail('unprocessable', `Order ${o.id} (${o.type}, ${o.status}, ${fmtMoney(o.amountMinor, o.currency)}) cannot be refunded.`);
-    }
-    if (o.paidBy !== 'wallet' && o.paidBy !== 'phone_bill' && o.paidBy !== 'external')
-      return fail('unprocessable', `Order ${o.id} was paid by ${o.paidBy}; nothing to refund.`);
-    const done = ctx.deps.store
-      .listOrders({ accountId: o.accountId })
-      .filter((x) => x.type === 'refund' && x.details.refundOf === o.id)
-      .reduce((s, x) => s - x.amountMinor, 0);
-    const left = o.amountMinor - done;
-    const amount = i.amountMinor ?? left;
-    if (!Number.isSafeInteger(amount) || amount <= 0) return fail('invalid', 'amount must be positive');
-    if (amount > left)
-      return fail('unprocessable', `Order ${o.id} has ${fmtMoney(left, o.currency)} left to refund, less than ${fmtMoney(amount, o.currency)}.`);
-    const order = newOrder(ctx, {
-      accountId: o.accountId,
-      type: 'refund',
-      offerId: o.offerId,
-      subscriptionId: o.subscriptionId,
-      actor: i.actor,
-      idempotencyKey: i.idempotencyKey,
-      details: { refundOf: o.id, reason: i.reason },
-      lines: [
-        {
-          kind: 'refund',
-          description: `Refund of order ${o.id} (${o.lines[0]?.description ?? o.type}): ${i.reason}`,
-          quantity: 1,
-          amountMinor: -amount,
-          offerId: o.offerId,
-        },
-      ],
-    });
-    order.paidBy = o.paidBy;
-    collect(ctx, order, o.paidBy);
-    if (amount === left && ctx.rules.fullRefundEndsSubscription) {
-      const ended = endRefunded(ctx, o, order.id);
-      if (ended !== null) order.details = { ...order.details, ...ended };
-    }
-    ctx.deps.store.insertOrder(order);
-    return ok(order);
+  return runOrder(ctx, { scope: `account:${original.accountId}`, idempotencyKey: i.idempotencyKey, request }, (p) => decideRefund(p, i));
+}
+
+/** The refund planner: pure, on the loaded view (ctx.view) alone; returns the answer, the plan is in ctx. */
+export function decideRefund(ctx: PlanCtx, i: RefundInput): BR<Order> {
+  const o = ctx.deps.store.getOrder(i.orderId)!;
+  if (!REFUNDABLE.has(o.type) || o.status !== 'completed' || o.amountMinor <= 0) {
+    return fail('unprocessable', `Order ${o.id} (${o.type}, ${o.status}, ${fmtMoney(o.amountMinor, o.currency)}) cannot be refunded.`);
+  }
+  if (o.paidBy !== 'wallet' && o.paidBy !== 'phone_bill' && o.paidBy !== 'external')
+    return fail('unprocessable', `Order ${o.id} was paid by ${o.paidBy}; nothing to refund.`);
+  const done = ctx.deps.store
+    .listOrders({ accountId: o.accountId })
+    .filter((x) => x.type === 'refund' && x.details.refundOf === o.id)
+    .reduce((s, x) => s - x.amountMinor, 0);
+  const left = o.amountMinor - done;
+  const amount = i.amountMinor ?? left;
+  if (!Number.isSafeInteger(amount) || amount <= 0) return fail('invalid', 'amount must be positive');
+  if (amount > left) return fail('unprocessable', `Order ${o.id} has ${fmtMoney(left, o.currency)} left to refund, less than ${fmtMoney(amount, o.currency)}.`);
+  const order = newOrder(ctx, {
+    accountId: o.accountId,
+    type: 'refund',
+    offerId: o.offerId,
+    subscriptionId: o.subscriptionId,
+    actor: i.actor,
+    idempotencyKey: i.idempotencyKey,
+    details: { refundOf: o.id, reason: i.reason },
+    lines: [
+      {
+        kind: 'refund',
+        description: `Refund of order ${o.id} (${o.lines[0]?.description ?? o.type}): ${i.reason}`,
+        quantity: 1,
+        amountMinor: -amount,
+        offerId: o.offerId,
+      },
+    ],
   });
+  order.paidBy = o.paidBy;
+  collect(ctx, order, o.paidBy);
+  if (amount === left && ctx.rules.fullRefundEndsSubscription) {
+    const ended = endRefunded(ctx, o, order.id);
+    if (ended !== null) order.details = { ...order.details, ...ended };
+  }
+  ctx.deps.store.insertOrder(order);
+  return ok(order);
 }
 
 /**
@@ -237,28 +242,31 @@ export interface CreditInput {
 export function credit(ctx: Ctx, i: CreditInput): Promise<BR<Outcome<Order>>> {
   const channel = i.channel ?? 'wallet';
   const request = { op: 'credit', accountId: i.accountId, amountMinor: i.amountMinor, reason: i.reason, channel };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, (ctx) => {
-    if (!Number.isSafeInteger(i.amountMinor) || i.amountMinor <= 0) return fail('invalid', 'amount must be positive');
-    if (i.amountMinor > ctx.catalog().limits.topupMaxMinor)
-      return fail('unprocessable', `A credit over ${fmtMoney(ctx.catalog().limits.topupMaxMinor)} is refused.`);
-    const account = activeAccount(ctx, i.accountId);
-    if (!account.ok) return account;
-    const order = newOrder(ctx, {
-      accountId: i.accountId,
-      type: 'credit',
-      offerId: null,
-      subscriptionId: null,
-      actor: i.actor,
-      idempotencyKey: i.idempotencyKey,
-      details: { reason: i.reason },
-      lines: [{ kind: 'credit', description: `Credit: ${i.reason}`, quantity: 1, amountMinor: -i.amountMinor, offerId: null }],
-    });
-    order.paidBy = channel;
-    collect(ctx, order, channel);
-    ctx.deps.store.insertOrder(order);
-    if (channel === 'wallet') settleUnpaid(ctx, i.accountId);
-    return ok(order);
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, (p) => decideCredit(p, i, channel));
+}
+
+/** The credit planner: pure, on the loaded view (ctx.view) alone; returns the answer, the plan is in ctx. */
+export function decideCredit(ctx: PlanCtx, i: CreditInput, channel: PaymentChannel): BR<Order> {
+  if (!Number.isSafeInteger(i.amountMinor) || i.amountMinor <= 0) return fail('invalid', 'amount must be positive');
+  if (i.amountMinor > ctx.catalog().limits.topupMaxMinor)
+    return fail('unprocessable', `A credit over ${fmtMoney(ctx.catalog().limits.topupMaxMinor)} is refused.`);
+  const account = activeAccount(ctx, i.accountId);
+  if (!account.ok) return account;
+  const order = newOrder(ctx, {
+    accountId: i.accountId,
+    type: 'credit',
+    offerId: null,
+    subscriptionId: null,
+    actor: i.actor,
+    idempotencyKey: i.idempotencyKey,
+    details: { reason: i.reason },
+    lines: [{ kind: 'credit', description: `Credit: ${i.reason}`, quantity: 1, amountMinor: -i.amountMinor, offerId: null }],
   });
+  order.paidBy = channel;
+  collect(ctx, order, channel);
+  ctx.deps.store.insertOrder(order);
+  if (channel === 'wallet') settleUnpaid(ctx, i.accountId);
+  return ok(order);
 }
 
 export interface PointsRedeemInput {
@@ -277,82 +285,93 @@ export interface PointsRedeemResult {
 
 export function redeemPoints(ctx: Ctx, i: PointsRedeemInput): Promise<BR<Outcome<PointsRedeemResult>>> {
   const request = { op: 'redeem_points', accountId: i.accountId, points: i.points };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, (ctx) => {
-    const rules = ctx.catalog().points;
-    if (!Number.isSafeInteger(i.points) || i.points <= 0) return fail('invalid', 'points must be a positive whole number');
-    if (i.points < rules.minRedeem) return fail('unprocessable', `At least ${rules.minRedeem} points are redeemed at a time.`);
-    const account = activeAccount(ctx, i.accountId);
-    if (!account.ok) return account;
-    const have = planPointsBalance(ctx, i.accountId);
-    if (have < i.points) return fail('unprocessable', `Account ${i.accountId} has ${have} points, fewer than ${i.points}; nothing was changed.`);
-    const tokens = i.points * rules.tokensPerPoint;
-    if (!Number.isSafeInteger(tokens)) return fail('unprocessable', 'too many points at once');
-    const now = ctx.now();
-    const expiresAtMs = now + rules.validityDays * DAY_MS;
-    const order = newOrder(ctx, {
-      accountId: i.accountId,
-      type: 'redeem_points',
-      offerId: null,
-      subscriptionId: null,
-      actor: i.actor,
-      idempotencyKey: i.idempotencyKey,
-      details: { points: i.points, tokens },
-      lines: [
-        {
-          kind: 'points',
-          description: `Redeemed ${i.points} points for ${tokens} tokens, valid until ${isoDay(expiresAtMs)}`,
-          quantity: i.points,
-          amountMinor: 0,
-          offerId: null,
-        },
-      ],
-    });
-    order.paidBy = 'points';
-    const g = ctx.deps.charging.grantBucket({
-      accountId: i.accountId,
-      unit: 'tokens',
-      amount: tokens,
-      effectiveAtMs: now,
-      expiresAtMs,
-      kind: 'points',
-      sourceRef: `points:${order.id}`,
-    });
-    if (!g.ok) throw new Error(`points grant: ${g.message}`);
-    const entry: PointsEntry = {
-      id: ctx.id('pts'),
-      accountId: i.accountId,
-      points: -i.points,
-      reason: `redeemed on order ${order.id}`,
-      orderId: order.id,
-      atMs: now,
-    };
-    ctx.deps.store.insertPoints(entry);
-    ctx.deps.store.insertOrder(order);
-    return ok({ order, tokens, pointsLeft: have - i.points, expiresAt: new Date(expiresAtMs).toISOString() });
-  });
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, (p) => decideRedeemPoints(p, i));
 }
 
-export function grantPoints(
-  ctx: Ctx,
-  i: { accountId: string; points: number; reason: string; actor: string; idempotencyKey: string | null },
-): Promise<BR<Outcome<{ entry: PointsEntry; balance: number }>>> {
-  const request = { op: 'grant_points', accountId: i.accountId, points: i.points, reason: i.reason };
-  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, (ctx) => {
-    if (!Number.isSafeInteger(i.points) || i.points === 0 || Math.abs(i.points) > 100_000_000)
-      return fail('invalid', 'points must be a non-zero whole number up to 100000000');
-    const account = activeAccount(ctx, i.accountId);
-    if (!account.ok) return account;
-    const have = planPointsBalance(ctx, i.accountId);
-    if (have + i.points < 0) return fail('unprocessable', `Account ${i.accountId} has ${have} points; cannot take ${-i.points}.`);
-    const entry: PointsEntry = {
-      id: ctx.id('pts'),
-      accountId: i.accountId,
-      points: i.points,
-      reason: `${i.reason} (by ${i.actor})`,
-      orderId: null,
-      atMs: ctx.now(),
-    };
-    ctx.deps.store.insertPoints(entry);
-    return ok({ entry, balance: have + i.points });
+/** The redeemPoints planner: pure, on the loaded view (ctx.view) alone; returns the answer, the plan is in ctx. */
+export function decideRedeemPoints(ctx: PlanCtx, i: PointsRedeemInput): BR<PointsRedeemResult> {
+  const rules = ctx.catalog().points;
+  if (!Number.isSafeInteger(i.points) || i.points <= 0) return fail('invalid', 'points must be a positive whole number');
+  if (i.points < rules.minRedeem) return fail('unprocessable', `At least ${rules.minRedeem} points are redeemed at a time.`);
+  const account = activeAccount(ctx, i.accountId);
+  if (!account.ok) return account;
+  const have = planPointsBalance(ctx, i.accountId);
+  if (have < i.points) return fail('unprocessable', `Account ${i.accountId} has ${have} points, fewer than ${i.points}; nothing was changed.`);
+  const tokens = i.points * rules.tokensPerPoint;
+  if (!Number.isSafeInteger(tokens)) return fail('unprocessable', 'too many points at once');
+  const now = ctx.now();
+  const expiresAtMs = now + rules.validityDays * DAY_MS;
+  const order = newOrder(ctx, {
+    accountId: i.accountId,
+    type: 'redeem_points',
+    offerId: null,
+    subscriptionId: null,
+    actor: i.actor,
+    idempotencyKey: i.idempotencyKey,
+    details: { points: i.points, tokens },
+    lines: [
+      {
+        kind: 'points',
+        description: `Redeemed ${i.points} points for ${tokens} tokens, valid until ${isoDay(expiresAtMs)}`,
+        quantity: i.points,
+        amountMinor: 0,
+        offerId: null,
+      },
+    ],
   });
+  order.paidBy = 'points';
+  const g = ctx.deps.charging.grantBucket({
+    accountId: i.accountId,
+    unit: 'tokens',
+    amount: tokens,
+    effectiveAtMs: now,
+    expiresAtMs,
+    kind: 'points',
+    sourceRef: `points:${order.id}`,
+  });
+  if (!g.ok) throw new Error(`points grant: ${g.message}`);
+  const entry: PointsEntry = {
+    id: ctx.id('pts'),
+    accountId: i.accountId,
+    points: -i.points,
+    reason: `redeemed on order ${order.id}`,
+    orderId: order.id,
+    atMs: now,
+  };
+  ctx.deps.store.insertPoints(entry);
+  ctx.deps.store.insertOrder(order);
+  return ok({ order, tokens, pointsLeft: have - i.points, expiresAt: new Date(expiresAtMs).toISOString() });
+}
+
+export interface GrantPointsInput {
+  accountId: string;
+  points: number;
+  reason: string;
+  actor: string;
+  idempotencyKey: string | null;
+}
+
+export function grantPoints(ctx: Ctx, i: GrantPointsInput): Promise<BR<Outcome<{ entry: PointsEntry; balance: number }>>> {
+  const request = { op: 'grant_points', accountId: i.accountId, points: i.points, reason: i.reason };
+  return runOrder(ctx, { scope: `account:${i.accountId}`, idempotencyKey: i.idempotencyKey, request }, (p) => decideGrantPoints(p, i));
+}
+
+/** The grantPoints planner: pure, on the loaded view (ctx.view) alone; returns the answer, the plan is in ctx. */
+export function decideGrantPoints(ctx: PlanCtx, i: GrantPointsInput): BR<{ entry: PointsEntry; balance: number }> {
+  if (!Number.isSafeInteger(i.points) || i.points === 0 || Math.abs(i.points) > 100_000_000)
+    return fail('invalid', 'points must be a non-zero whole number up to 100000000');
+  const account = activeAccount(ctx, i.accountId);
+  if (!account.ok) return account;
+  const have = planPointsBalance(ctx, i.accountId);
+  if (have + i.points < 0) return fail('unprocessable', `Account ${i.accountId} has ${have} points; cannot take ${-i.points}.`);
+  const entry: PointsEntry = {
+    id: ctx.id('pts'),
+    accountId: i.accountId,
+    points: i.points,
+    reason: `${i.reason} (by ${i.actor})`,
+    orderId: null,
+    atMs: ctx.now(),
+  };
+  ctx.deps.store.insertPoints(entry);
+  return ok({ entry, balance: have + i.points });
 }
