@@ -2,9 +2,9 @@
  * The BillingStore port. Implementations: store/memory/billing-store.ts (tests), store/sqlite/billing-store.ts,
  * and PostgreSQL (branch pg). Billing is decide/apply, like charging (issue 14 item 1):
  *
- *   load   the use case reads what it needs (these async reads, charging's reads): no transaction is open;
- *   plan   the use case decides, writing nothing: every row it would write and every charging operation goes
- *          into one BillingPlan, with the account versions it was planned from;
+ *   load   view.ts loadView reads what the order needs (these async reads, charging's reads): no transaction is open;
+ *   plan   a pure planner (planners/) decides on that view, writing nothing: every row it would write and every
+ *          charging operation goes into one BillingPlan, with the account versions the view was loaded at;
  *   apply  `apply(plan)` writes the whole plan in ONE transaction, or nothing: it checks the preconditions
  *          (each account's billing version unchanged, the Idempotency-Key unused, a redeemed code still unredeemed,
  *          no bill for the same account and period), writes the billing rows, bumps the account versions, and
