@@ -37,7 +37,7 @@ export async function deliverCarrierCharges(ctx: Ctx): Promise<{ submitted: numb
     const saved = await runPlan(
       ctx,
       p.accountId,
-      {},
+      { history: false },
       planner((plan) => {
         plan.deps.store.updatePayment({ ...p, attempts, status, reference: r.ok ? r.reference : r.error, updatedAtMs: plan.now() });
         return ok(true);

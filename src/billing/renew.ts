@@ -113,7 +113,7 @@ export function catchUpPlanned(ctx: Ctx, accountId: string): Promise<BR<number>>
   return runPlan(
     ctx,
     accountId,
-    {},
+    { history: false },
     planner((p) => ok(catchUpAccount(p, accountId))),
   );
 }

@@ -21,6 +21,11 @@ export interface LoadNeeds {
   phoneBill?: boolean;
   /** A redemption code (by hash) and its batch. */
   codeHash?: string;
+  /**
+   * false: the account's orders, payments, points and bills are not loaded (a catch-up before a read, a carrier
+   * answer: they need the subscriptions and buckets only); the sheet refuses to read them. Default true.
+   */
+  history?: boolean;
   /** The account's usage records settled in [fromMs, toMs) (a bill). */
   usage?: { fromMs: number; toMs: number };
 }
@@ -43,6 +48,8 @@ export interface BillingView {
   tree: string[];
   /** Every subscription of the accounts loaded (the account, and the tree with needs.tree). */
   subscriptions: Subscription[];
+  /** Whether orders, payments, points and bills were loaded (needs.history). */
+  history: boolean;
   /** The account's orders, payments, points entries and bills. */
   orders: Order[];
   payments: Payment[];
@@ -85,6 +92,7 @@ export function emptyView(nowMs: number, catalog: OfferCatalog, rules: PlannerRu
     phoneBillChannel: false,
     memberCount: 0,
     tree: accountId === null ? [] : [accountId],
+    history: true,
     subscriptions: [],
     orders: [],
     payments: [],
@@ -113,10 +121,13 @@ export async function loadView(ctx: Ctx, accountId: string | null, needs: LoadNe
   if (needs.phoneBill) view.phoneBillChannel = ctx.deps.phoneBillChannel?.(accountId) === true;
   if (needs.members) view.memberCount = (await accounts.listMembers(accountId)).length;
   for (const a of tree) view.subscriptions.push(...(await store.listSubscriptions({ accountId: a })));
-  view.orders = await store.listOrders({ accountId });
-  view.payments = await store.listPayments({ accountId });
-  view.points = await store.listPoints(accountId);
-  view.bills = await store.listBills({ accountId });
+  view.history = needs.history !== false;
+  if (view.history) {
+    view.orders = await store.listOrders({ accountId });
+    view.payments = await store.listPayments({ accountId });
+    view.points = await store.listPoints(accountId);
+    view.bills = await store.listBills({ accountId });
+  }
   if (needs.mintCycles) await charging.renewDue();
   view.buckets = await charging.listBuckets(accountId);
   if (needs.usage !== undefined) view.usage = await charging.listUsage(accountId, needs.usage);

@@ -214,3 +214,19 @@ describe('planChange, planCancel, planRefund on a subscribed view', () => {
     assert.equal(r.ok ? 'ok' : r.code, 'unprocessable');
   });
 });
+
+describe('a view loaded without the account history', () => {
+  test('renews (catch-ups need subscriptions and buckets only) but refuses to plan an order that reads orders', () => {
+    const r = planSubscribe(view({ walletMinor: 1_000 }), { accountId: 'acct_1', offerId: 'monthly', actor: 'admin', idempotencyKey: null }, ids());
+    assert.ok(r.ok);
+    const light = { ...after(view(), r.value.plan, Date.parse('2026-02-15T00:00:01Z'), 5_000), history: false, orders: [], payments: [] };
+    const renewed = planRenew(light, ids());
+    assert.ok(renewed.ok);
+    assert.equal(renewed.value.value, 1);
+    assert.equal(renewed.value.plan.ordersInsert[0]!.status, 'completed');
+    assert.throws(
+      () => planTopUp(light, { accountId: 'acct_1', amountMinor: 100, actor: 'admin', idempotencyKey: null }, ids()),
+      /without the account history/,
+    );
+  });
+});

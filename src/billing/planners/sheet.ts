@@ -119,11 +119,16 @@ export class Sheet {
   }
 
   // ---- reads (the view's, with the plan's writes on top; sorted as the store sorts) ----
+  #history(): void {
+    if (!this.#view.history) throw new Error('this plan was loaded without the account history (needs.history: false)');
+  }
   getOrder(id: string): Order | undefined {
+    this.#history();
     const o = this.#orders.get(id)?.o ?? this.#view.orders.find((x) => x.id === id);
     return o === undefined ? undefined : copy(o);
   }
   listOrders(q: OrderQuery): Order[] {
+    this.#history();
     const match = (o: Order): boolean =>
       (q.accountId === undefined || o.accountId === q.accountId) &&
       (q.subscriptionId === undefined || o.subscriptionId === q.subscriptionId) &&
@@ -148,6 +153,7 @@ export class Sheet {
     return all.filter(match).map(copy).sort(byId);
   }
   listPayments(q: PaymentQuery): Payment[] {
+    this.#history();
     const match = (p: Payment): boolean =>
       (q.accountId === undefined || p.accountId === q.accountId) &&
       (q.orderId === undefined || p.orderId === q.orderId) &&
@@ -168,16 +174,19 @@ export class Sheet {
     return this.#view.code?.hash === hash ? copy(this.#view.code) : undefined;
   }
   listPoints(accountId: string): PointsEntry[] {
+    this.#history();
     return [...this.#view.points, ...this.#points]
       .filter((e) => e.accountId === accountId)
       .map(copy)
       .sort(byId);
   }
   findBill(accountId: string, period: string): Bill | undefined {
+    this.#history();
     const b = [...this.#bills, ...this.#view.bills].find((x) => x.accountId === accountId && x.period === period);
     return b === undefined ? undefined : copy(b);
   }
   listBills(q: { accountId?: string; period?: string }): Bill[] {
+    this.#history();
     return [...this.#view.bills, ...this.#bills]
       .filter((b) => (q.accountId === undefined || b.accountId === q.accountId) && (q.period === undefined || b.period === q.period))
       .map(copy)
