@@ -12,7 +12,7 @@ import { deliverCarrierCharges } from './carrier-delivery.ts';
 import { newPayment, restoreCreditLine } from './payments.ts';
 import { iso, parsePeriod, periodOf, type Period } from './periods.ts';
 import { renewDue } from './renew.ts';
-import { planner, runPlan } from './plan.ts';
+import { planner, runPlan, type PlanCtx } from './plan.ts';
 import type { Bill, BillLine, BillUsageRow, Order, PaidBy, Payment } from './types.ts';
 
 const PREPAID = new Set<BillLine['paidBy']>(['wallet', 'external', 'code', 'points', 'none']);
@@ -162,6 +162,40 @@ export function billFrom(ctx: Basics, accountId: string, p: Period, store: BillR
   return { bill, orders };
 }
 
+export type BillOutcome = { kind: 'existing' | 'skipped' | 'created'; bill: Bill | null };
+
+/** The bill run's planner for one account: pure, on a view loaded with the period's usage (needs.usage). */
+export function decideBill(p: PlanCtx, accountId: string, period: Period): BR<BillOutcome> {
+  const { store } = p.deps;
+  if (store.findBill(accountId, period.period) !== undefined) return ok({ kind: 'existing' as const, bill: null });
+  const draft = billFrom(p, accountId, period, {
+    listBills: (q) => store.listBills(q),
+    listOrders: (q) => store.listOrders(q),
+    listPayments: (q) => store.listPayments(q),
+    usage: p.view.usage,
+  });
+  if (draft === null) return ok({ kind: 'skipped' as const, bill: null });
+  const { bill } = draft;
+  store.insertBill(bill);
+  for (const o of draft.orders) store.updateOrder({ ...o, billId: bill.id });
+  if (bill.phoneBillMinor !== 0) {
+    store.insertPayment(
+      newPayment(p, {
+        accountId: accountId,
+        orderId: null,
+        billId: bill.id,
+        channel: 'phone_bill',
+        amountMinor: bill.phoneBillMinor,
+        currency: bill.currency,
+        status: 'pending',
+      }),
+    );
+  }
+  const postpaidUsage = bill.usage.reduce((sum, u) => sum + u.postpaidMinor, 0);
+  restoreCreditLine(p, accountId, bill.currency, postpaidUsage, `bill:${bill.id}`);
+  return ok({ kind: 'created' as const, bill });
+}
+
 export interface BillRunResult {
   period: string;
   accounts: number;
@@ -201,40 +235,11 @@ export async function runBills(ctx: Ctx, periodText: string): Promise<BR<BillRun
   for (const account of accounts) {
     // One plan per account: the bill, its orders marked, the phone-bill payment and the credit line's restore
     // apply together (a conflict, e.g. an order placed meanwhile, plans the account's bill again).
-    const r = await runPlan<{ kind: 'existing' | 'skipped' | 'created'; bill: Bill | null }>(
+    const r = await runPlan<BillOutcome>(
       ctx,
       account.id,
       { usage: { fromMs: period.startMs, toMs: period.endMs } },
-      planner<{ kind: 'existing' | 'skipped' | 'created'; bill: Bill | null }>((p) => {
-        const { store } = p.deps;
-        if (store.findBill(account.id, period.period) !== undefined) return ok({ kind: 'existing' as const, bill: null });
-        const draft = billFrom(p, account.id, period, {
-          listBills: (q) => store.listBills(q),
-          listOrders: (q) => store.listOrders(q),
-          listPayments: (q) => store.listPayments(q),
-          usage: p.view.usage,
-        });
-        if (draft === null) return ok({ kind: 'skipped' as const, bill: null });
-        const { bill } = draft;
-        store.insertBill(bill);
-        for (const o of draft.orders) store.updateOrder({ ...o, billId: bill.id });
-        if (bill.phoneBillMinor !== 0) {
-          store.insertPayment(
-            newPayment(p, {
-              accountId: account.id,
-              orderId: null,
-              billId: bill.id,
-              channel: 'phone_bill',
-              amountMinor: bill.phoneBillMinor,
-              currency: bill.currency,
-              status: 'pending',
-            }),
-          );
-        }
-        const postpaidUsage = bill.usage.reduce((sum, u) => sum + u.postpaidMinor, 0);
-        restoreCreditLine(p, account.id, bill.currency, postpaidUsage, `bill:${bill.id}`);
-        return ok({ kind: 'created' as const, bill });
-      }),
+      planner((p) => decideBill(p, account.id, period)),
     );
     if (!r.ok) throw new Error(`bill run ${period.period} for ${account.id}: ${r.message}`);
     out[r.value.kind]++;

@@ -11,6 +11,8 @@ import type { BR } from '../context.ts';
 import type { BillingView } from '../view.ts';
 import { decideAddon, decideChange, type AddonInput, type ChangeInput, type ChangeResult } from '../changes.ts';
 import { decideCodeBatch, decideRedeem, type GenerateInput, type GeneratedBatch, type RedeemInput, type RedeemResult } from '../codes.ts';
+import { decideBill, type BillOutcome } from '../bills.ts';
+import type { Period } from '../periods.ts';
 import { catchUpAccount } from '../renew.ts';
 import { decideCancel, decideSubscribe, type CancelInput, type SubscribeInput, type SubscriptionResult } from '../subscriptions.ts';
 import type { Order } from '../types.ts';
@@ -51,3 +53,6 @@ export const planCodeBatch = (view: BillingView, i: GenerateInput, random: Rando
   planWith(view, ids, (p) => decideCodeBatch(p, i, random));
 /** The account's subscriptions caught up to view.nowMs: renewal orders, lapses, deferred schedules. */
 export const planRenew = (view: BillingView, ids: IdSource): P<number> => planWith(view, ids, (p) => ok(catchUpAccount(p, view.accountId!)));
+/** The account's bill for a period (the view loaded with needs.usage of the period): existing, skipped or created. */
+export const planBill = (view: BillingView, period: Period, ids: IdSource): P<BillOutcome> =>
+  planWith(view, ids, (p) => decideBill(p, view.accountId!, period));

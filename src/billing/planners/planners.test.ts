@@ -10,7 +10,8 @@ import { parseOfferCatalog } from '../offers.ts';
 import type { BillingPlan } from '../store.ts';
 import type { OfferCatalog } from '../types.ts';
 import { emptyView, type BillingView } from '../view.ts';
-import { planCancel, planChange, planRefund, planRenew, planSubscribe, planTopUp } from './orders.ts';
+import { parsePeriod } from '../periods.ts';
+import { planBill, planCancel, planChange, planRefund, planRenew, planSubscribe, planTopUp } from './orders.ts';
 import type { IdSource } from './sheet.ts';
 
 const CATALOG = `
@@ -228,5 +229,26 @@ describe('a view loaded without the account history', () => {
       () => planTopUp(light, { accountId: 'acct_1', amountMinor: 100, actor: 'admin', idempotencyKey: null }, ids()),
       /without the account history/,
     );
+  });
+});
+
+describe('planBill', () => {
+  test('bills the month’s orders once: created, then existing on a view that holds the bill', () => {
+    const r = planSubscribe(view({ walletMinor: 1_000 }), { accountId: 'acct_1', offerId: 'monthly', actor: 'admin', idempotencyKey: null }, ids());
+    assert.ok(r.ok);
+    const feb = after(view(), r.value.plan, Date.parse('2026-02-01T00:00:00Z'), 0);
+    const period = parsePeriod('2026-01')!;
+    const b = planBill(feb, period, ids());
+    assert.ok(b.ok);
+    assert.equal(b.value.value.kind, 'created');
+    assert.equal(b.value.value.bill!.totalMinor, 1_000);
+    assert.deepEqual(
+      b.value.plan.ordersUpdate.map((o) => o.billId),
+      [b.value.value.bill!.id],
+    );
+    const again = planBill({ ...feb, bills: b.value.plan.billsInsert }, period, ids());
+    assert.ok(again.ok);
+    assert.equal(again.value.value.kind, 'existing');
+    assert.equal(again.value.plan.billsInsert.length, 0);
   });
 });
