@@ -66,4 +66,17 @@ describe('two nodes on one PostgreSQL schema, attacked', { skip }, () => {
     const walletAfter = (await b.app.chargingStore.listBuckets(a.demoAccountId)).find((x) => x.kind === 'wallet')?.amount ?? 0;
     assert.equal(walletAfter - walletBefore, 100, 'credited once');
   });
+
+  for (const [schema, why] of [
+    ['Bad-Name', /bad PostgreSQL schema name "Bad-Name"/],
+    ['information_schema', /PostgreSQL's own/],
+    ['pg_catalog', /PostgreSQL's own/],
+  ] as const) {
+    test(`a database URL with ?schema=${schema} stops the start with one clear line (a ConfigError), creating nothing`, async () => {
+      await assert.rejects(
+        startTestServer({ env: { TOKENGRID_DATABASE_URL: `${PG_TEST_URL}?schema=${schema}` } }),
+        (e: Error) => e.name === 'ConfigError' && /TOKENGRID_DATABASE_URL/.test(e.message) && why.test(e.message),
+      );
+    });
+  }
 });

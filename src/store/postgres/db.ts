@@ -18,6 +18,8 @@ export interface PgOptions {
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** PostgreSQL's own schemas: TokenGrid's tables must never be created in them (`information_schema` would accept them). */
+const SYSTEM_SCHEMA = /^(pg_|information_schema$)/;
 const INT8_OID = 20;
 
 /** The URL with its password replaced by `***`, for messages and logs. */
@@ -42,6 +44,11 @@ export class DatabaseUnreachableError extends Error {
   override name = 'DatabaseUnreachableError';
 }
 
+/** A setting of the database URL is unusable (a bad or reserved `?schema=`): the operator fixes the URL. */
+export class BadDatabaseSettingError extends Error {
+  override name = 'BadDatabaseSettingError';
+}
+
 export class PgDb {
   readonly pool: pg.Pool;
   readonly schema: string;
@@ -51,7 +58,12 @@ export class PgDb {
 
   constructor(url: string, o: PgOptions = {}) {
     const schema = o.schema ?? 'public';
-    if (!SCHEMA_NAME.test(schema)) throw new Error(`bad PostgreSQL schema name ${JSON.stringify(schema)} (lower-case letters, digits, _)`);
+    if (!SCHEMA_NAME.test(schema)) {
+      throw new BadDatabaseSettingError(`bad PostgreSQL schema name ${JSON.stringify(schema)} (lower-case letters, digits, _; at most 63)`);
+    }
+    if (SYSTEM_SCHEMA.test(schema)) {
+      throw new BadDatabaseSettingError(`the PostgreSQL schema ${schema} is PostgreSQL's own; name a schema for TokenGrid's tables (e.g. ?schema=tokengrid)`);
+    }
     this.schema = schema;
     this.where = redactUrl(url);
     this.pool = new pg.Pool({
