@@ -75,6 +75,7 @@ import { compileRules, type ModerationPort } from './guardrails/index.ts';
 import { Redis } from 'ioredis';
 import { createCacheStage } from './app/cache-stage.ts';
 import { MemoryResponseCache, type ResponseCachePort } from './cache/index.ts';
+import { normalizePrefix } from './store/redis/connect.ts';
 import { RedisResponseCache } from './store/redis/response-cache.ts';
 
 export interface AppOptions {
@@ -350,7 +351,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       });
       // A lost connection makes lookups misses (the stage logs them); the client reconnects by itself.
       redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'response cache redis connection error'));
-      responseCache = new RedisResponseCache({ redis, clock });
+      responseCache = new RedisResponseCache({ redis, clock, prefix: normalizePrefix(settings.redisPrefix) });
     }
   }
   const cacheResults = new Counter({
