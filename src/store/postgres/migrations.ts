@@ -4,10 +4,10 @@
  * once. `checkSchemaVersion` is what a node runs at start: a database behind this build (or ahead of it: an
  * older build started after an upgrade) refuses to start with a message saying what to do.
  */
-import type { PgDb } from './db.ts';
+import { type PgDb, SCHEMA_LOCK_KEY } from './db.ts';
 import { LATEST_VERSION, MIGRATIONS, type Migration } from './schema.ts';
 
-const LOCK_KEY = 7_148_002_015; // pg_advisory_xact_lock key of the runner ("tg", issue 15)
+const LOCK_KEY = SCHEMA_LOCK_KEY; // pg_advisory_xact_lock key of the runner ("tg", issue 15)
 
 const VERSIONS_TABLE = `CREATE TABLE IF NOT EXISTS tokengrid_migrations (
   version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()
@@ -22,7 +22,11 @@ export async function schemaVersion(db: PgDb): Promise<number> {
 
 /** Applies every missing step in order; returns the versions applied now. */
 export async function migrate(db: PgDb, steps: readonly Migration[] = MIGRATIONS): Promise<number[]> {
-  await db.query(VERSIONS_TABLE);
+  // Under the lock too: nodes starting together on a fresh database would race on CREATE TABLE IF NOT EXISTS.
+  await db.tx(async (c) => {
+    await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+    await c.query(VERSIONS_TABLE);
+  });
   const applied: number[] = [];
   for (const step of steps) {
     const done = await db.tx(async (c) => {
