@@ -7,9 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PG_TEST_URL, skipWithoutPostgres, testSchemaName } from '../../src/store/postgres/test-support.ts';
 import { connectPostgres } from '../../src/store/postgres/db.ts';
+import { testRedis } from '../../src/store/redis/test-kit.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 const skip = await skipWithoutPostgres();
+const redis = await testRedis();
 
 async function usageCount(srv: TestServer, accountId: string): Promise<number> {
   return (await srv.app.chargingStore.listUsage(accountId, 0, Date.now() + 86_400_000)).length;
@@ -79,4 +81,44 @@ describe('two nodes on one PostgreSQL schema, attacked', { skip }, () => {
       );
     });
   }
+});
+
+describe('a node that could not reach Redis at start, next to one that did (same PostgreSQL)', {
+  skip: skip || (typeof redis === 'string' ? redis : false),
+}, () => {
+  const schema = testSchemaName();
+  let a: TestServer;
+  let b: TestServer;
+  before(async () => {
+    if (typeof redis === 'string') return;
+    const db = `${PG_TEST_URL}?schema=${schema}`;
+    a = await startTestServer({ env: { TOKENGRID_DATABASE_URL: db, TOKENGRID_REDIS_URL: redis.url, TOKENGRID_REDIS_PREFIX: redis.prefix } });
+    // Redis was down when B started (port 1: refused): B runs with the PostgreSQL feed.
+    b = await startTestServer({ env: { TOKENGRID_DATABASE_URL: db, TOKENGRID_REDIS_URL: 'redis://127.0.0.1:1', TOKENGRID_REDIS_PREFIX: redis.prefix } });
+  });
+  after(async () => {
+    await b?.close();
+    await a?.close();
+    if (typeof redis !== 'string') await redis.cleanup();
+    const db = await connectPostgres(PG_TEST_URL, { schema });
+    await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await db.close();
+  });
+
+  test('a key revoked on the Redis node is refused by the other within a second', async () => {
+    const chat = (srv: TestServer, key: string) =>
+      fetch(`${srv.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'deepseek-v3.2', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+    assert.equal((await chat(b, a.demoKey)).status, 200);
+    const keyId = (await a.admin('GET', `/admin/keys?account=${a.demoAccountId}`)).body.data[0].id as string;
+    assert.equal((await a.admin('POST', `/admin/keys/${keyId}/revoke`)).status, 200);
+    const t0 = performance.now();
+    while ((await chat(b, a.demoKey)).status !== 401) {
+      assert.ok(performance.now() - t0 < 1500, 'B still accepts the key revoked on A after 1.5 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
 });
