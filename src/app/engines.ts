@@ -13,7 +13,7 @@ import type { ChargingStore } from '../charging/index.ts';
 import type { ChangeFeed, Clock } from '../core/index.ts';
 import type { ResponseStore } from '../wire/openai/index.ts';
 import { ConfigError } from '../config/index.ts';
-import { DatabaseUnreachableError } from '../store/postgres/db.ts';
+import { BadDatabaseSettingError, DatabaseUnreachableError } from '../store/postgres/db.ts';
 import { openPostgresEngine } from '../store/postgres/engine.ts';
 import { SchemaVersionError } from '../store/postgres/migrations.ts';
 import { ensureUsagePartitions } from '../store/postgres/usage-partitions.ts';
@@ -103,6 +103,7 @@ async function openPostgresEngines(o: EngineOptions, url: string): Promise<Engin
   }).catch((e: unknown) => {
     // Start-up refusals the operator acts on: one line (main prints a ConfigError's message alone), not a stack.
     if (e instanceof DatabaseUnreachableError || e instanceof SchemaVersionError) throw new ConfigError(e.message);
+    if (e instanceof BadDatabaseSettingError) throw new ConfigError(`TOKENGRID_DATABASE_URL (or storage.databaseUrl): ${e.message}`);
     throw e;
   });
   // Next months' usage partitions, created ahead (each node; creating one twice is harmless).

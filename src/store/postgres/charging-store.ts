@@ -383,7 +383,45 @@ export class PgChargingStore implements ChargingStore {
     this.#db = db;
   }
 
-  async runAccountOp<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> {
+  /**
+   * This process's operations on one account run one after another: the next one takes a pooled connection only
+   * when the previous one is done. Without this queue every operation waits for the account's advisory lock while
+   * holding a connection, so one tenant whose lock is held elsewhere (a slow settle on another node, a flood of its
+   * own requests) would park all of the node's connections and every other tenant would get 503. With it a tenant
+   * holds at most one connection per node (pool-fairness.test.ts). Keyed by the account, or, for an operation named
+   * by its reservation (extend, settle, void), by the account this node saw the reservation in (most requests
+   * reserve and settle on the same node), else by the reservation itself.
+   */
+  readonly #tails = new Map<string, Promise<void>>();
+  /** reservation id -> account id, as seen by this node's operations (bounded: the oldest forgotten first). */
+  readonly #accountOfReservation = new Map<string, string>();
+
+  runAccountOp<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> {
+    const rid = scope.reservationId;
+    const key = scope.accountId ?? (rid === undefined ? undefined : (this.#accountOfReservation.get(rid) ?? `\u0000rsv:${rid}`));
+    if (key === undefined) return this.#runAccountOp(scope, decide);
+    const run = (this.#tails.get(key) ?? Promise.resolve()).then(() => this.#runAccountOp(scope, decide));
+    const tail = run.then(
+      () => {},
+      () => {},
+    );
+    this.#tails.set(key, tail);
+    void tail.then(() => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    });
+    return run;
+  }
+
+  #learnReservation(reservationId: string | undefined, accountId: string): void {
+    if (reservationId === undefined || accountId === '' || this.#accountOfReservation.has(reservationId)) return;
+    if (this.#accountOfReservation.size >= 100_000) {
+      const oldest = this.#accountOfReservation.keys().next().value;
+      if (oldest !== undefined) this.#accountOfReservation.delete(oldest);
+    }
+    this.#accountOfReservation.set(reservationId, accountId);
+  }
+
+  async #runAccountOp<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> {
     const c = await this.#db.pool.connect();
     let broken: Error | undefined;
     this.stats.ops++;
@@ -392,6 +430,7 @@ export class PgChargingStore implements ChargingStore {
       this.stats.roundTrips++;
       const results = (await c.query(q.text)) as unknown as pg.QueryResult[];
       const view = this.#view(scope, q.parts, results);
+      this.#learnReservation(scope.reservationId, view.accountId);
       const decision = decide(view);
       const m = decision.mutation;
       const stmts = m === null ? [] : mutationStatements(view.accountId, m);

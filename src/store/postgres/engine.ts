@@ -16,7 +16,7 @@ import { openPostgresResponseStore } from './response-store.ts';
 import { PgChangeFeed } from './change-feed.ts';
 import { type PgChargingStore, openPostgresChargingStore } from './charging-store.ts';
 import { connectPostgres, type PgDb, type PgOptions } from './db.ts';
-import { checkSchemaVersion, migrate, schemaVersion } from './migrations.ts';
+import { checkSchemaVersion, migrate, SchemaVersionError, schemaVersion, waitForMigrationRun } from './migrations.ts';
 import { ensureUsagePartitions } from './usage-partitions.ts';
 
 export interface PostgresEngineOptions extends PgOptions {
@@ -71,7 +71,11 @@ export async function openPostgresEngine(fullUrl: string, o: PostgresEngineOptio
   const db = await connectPostgres(url, schema === undefined ? o : { ...o, schema });
   try {
     const migrated = o.migrate === true || (await schemaVersion(db)) === 0 ? await migrate(db) : [];
-    await checkSchemaVersion(db);
+    await checkSchemaVersion(db).catch(async (e: unknown) => {
+      // Behind: maybe another node is migrating this fresh database right now (between two steps); wait for its run.
+      if (!(e instanceof SchemaVersionError) || !(await waitForMigrationRun(db))) throw e;
+      await checkSchemaVersion(db);
+    });
     await ensureUsagePartitions(db, o.nowMs ?? Date.now());
     const changes =
       o.changeFeed === false
