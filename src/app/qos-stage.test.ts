@@ -115,6 +115,24 @@ describe('the QoS stage', () => {
     assert.equal(scheduler.stats(limit.key).active, 0, 'the freed slot went to nobody');
   });
 
+  test('a client already gone when its turn to queue comes takes no queue place (attack: disconnected requests filling the queue until the deadline)', async () => {
+    const { stage, scheduler } = setup();
+    const running = flight();
+    stage.beforeDispatch!(running);
+    const abort = new AbortController();
+    abort.abort(); // the client left while the request was being admitted (before the QoS stage ran)
+    const gone = flight({ abort });
+    await assert.rejects(async () => stage.beforeDispatch!(gone), /went away/);
+    stage.onEnd!(gone);
+    assert.equal(scheduler.stats(limit.key).queued.standard, 0, 'no queue place held for a client that is gone');
+    // A live client can still queue (queueMax 1): it is not refused 429 because of the departed one.
+    const live = stage.beforeDispatch!(flight());
+    assert.ok(live instanceof Promise);
+    assert.equal(scheduler.stats(limit.key).queued.standard, 1);
+    stage.onEnd!(running);
+    await live;
+  });
+
   test('a queued priority request gets the next slot; its lease is released by its own onEnd', async () => {
     const { stage, scheduler } = setup();
     const running = flight();
