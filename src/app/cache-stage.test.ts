@@ -26,6 +26,8 @@ function flight(stream: boolean, over: Partial<ChatRequest> = {}): Mutable {
     req,
     model,
     reservationId: 'r',
+    tokensOutputMax: 1000,
+    tokensOutputGranted: 1000,
     usage: undefined,
     status: 'ok',
     serving: undefined,
@@ -107,6 +109,24 @@ describe('the cache stage', () => {
     }
     const { s } = setup();
     assert.ok((await missThenLookup(s, answer('length'), 'ok', { maxTokensOutput: 4 })).second !== undefined, 'the client asked for the limit');
+  });
+
+  test('not stored: a length stop at a grant the balance cut below what the client asked (attack: a low balance poisons the cache with a truncated answer)', async () => {
+    const { s } = setup();
+    const f = flight(false, { maxTokensOutput: 1000 });
+    // The balance afforded 4 output tokens of the 1000 asked: the upstream was capped at 4 and stopped on `length`.
+    (f as unknown as { tokensOutputGranted: number }).tokensOutputGranted = 4;
+    await s.beforeDispatch!(f);
+    s.onAnswer!(f, answer('length'));
+    f.usage = usage;
+    s.afterSettle!(f);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(f.serving?.cache, undefined);
+    assert.equal(
+      await s.beforeDispatch!(flight(false, { maxTokensOutput: 1000 })),
+      undefined,
+      'a later request with a full balance must not get the cut answer',
+    );
   });
 
   test('an answer to a request with guardrail hits is not stored', async () => {

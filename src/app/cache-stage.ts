@@ -12,7 +12,7 @@
  *   hit|miss` goes on the response.
  * - onAnswer / onEvent / afterSettle: a miss's answer is kept and, once its request settled `ok`, stored with the
  *   usage it was charged (`serving.cache = 'stored'`). Not stored: errors, answers cut by the gateway, `length`
- *   unless the client set max_tokens, content_filter, and Anthropic thinking signatures or verbatim blocks (a
+ *   unless the client set max_tokens (and, non-streamed, the balance did not cut the grant below it), content_filter, and Anthropic thinking signatures or verbatim blocks (a
  *   replay could not carry them), and answers to requests the security pack redacted or flagged
  *   (`serving.guardrailHits`: personal data is never kept beyond the request).
  * A cache backend that fails is a miss (logged), never an error to the client.
@@ -44,10 +44,15 @@ interface Pending {
   replayable: boolean;
 }
 
-/** An answer worth storing: a natural stop (or the client's own max_tokens), and no guardrail hit on the request. */
+/**
+ * An answer worth storing: a natural stop (or the client's own max_tokens), and no guardrail hit on the request.
+ * A non-streamed upstream is capped at the hold's grant: a `length` stop under a grant the balance cut short is
+ * the balance's, not the client's, and is not stored (a later request with funds would get the cut answer).
+ */
 function storable(f: FlightView, finish: ChatResponse['finishReason']): boolean {
   if (f.serving?.guardrailHits !== undefined) return false;
-  return finish === 'stop' || finish === 'tool_calls' || (finish === 'length' && (f.req as ChatRequest).maxTokensOutput !== undefined);
+  if (finish === 'length') return (f.req as ChatRequest).maxTokensOutput !== undefined && (f.stream || f.tokensOutputGranted >= f.tokensOutputMax);
+  return finish === 'stop' || finish === 'tool_calls';
 }
 
 function note(f: FlightView, add: ServingNote): void {
