@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { TokenGridError } from '../core/index.ts';
 import type { FlightView } from '../gateway/index.ts';
 import { compileRules, type HitKind } from '../guardrails/index.ts';
-import type { ChatRequest, StreamEvent } from '../wire/index.ts';
+import { zeroUsage, type ChatRequest, type ChatResponse, type StreamEvent } from '../wire/index.ts';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createGuardrailStage, httpModerationPort } from './guardrail-stage.ts';
@@ -127,4 +127,59 @@ test('the HTTP moderation port reads both answer shapes and throws on a failed a
   } finally {
     server.close();
   }
+});
+
+test("an Anthropic upstream's verbatim answer blocks (what an Anthropic client receives) are redacted, counted once", () => {
+  const hits: [HitKind, number][] = [];
+  const s = createGuardrailStage({ rules: () => compileRules({}), onHit: (kind, n) => hits.push([kind, n]) });
+  const f = flight('q', true);
+  const res: ChatResponse = {
+    id: 'msg_1',
+    model: 'claude',
+    createdS: 1,
+    content: [{ type: 'text', text: 'call 13800138000' }],
+    finishReason: 'stop',
+    usage: zeroUsage(),
+    anthropicContent: [
+      { type: 'thinking', thinking: 'x', signature: 'sig' },
+      { type: 'text', text: 'call 13800138000' },
+    ],
+  };
+  const out = s.onAnswer!(f, res) as ChatResponse;
+  assert.deepEqual(out.content, [{ type: 'text', text: 'call [PHONE]' }]);
+  assert.deepEqual(out.anthropicContent, [
+    { type: 'thinking', thinking: 'x', signature: 'sig' },
+    { type: 'text', text: 'call [PHONE]' },
+  ]);
+  assert.deepEqual(hits, [['phone', 1]]);
+});
+
+test("an Anthropic client's native body (forwarded to an Anthropic upstream) is redacted: system, text, tool results, text documents", async () => {
+  const { s } = stage(false);
+  const f = flight('call 13800138000', true) as FlightView & { req: ChatRequest };
+  f.req = {
+    ...f.req,
+    anthropicNative: {
+      headers: {},
+      requires: [],
+      body: {
+        system: [{ type: 'text', text: 'agent 13900139000' }],
+        messages: [
+          { role: 'user', content: 'call 13800138000' },
+          { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'lookup', input: {} }] },
+          {
+            role: 'user',
+            content: [
+              { type: 'tool_result', tool_use_id: 't1', content: [{ type: 'text', text: 'mail li@example.cn' }] },
+              { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'phone 13700137000' } },
+            ],
+          },
+        ],
+      },
+    },
+  };
+  await s.beforeAdmit!(f);
+  const sent = JSON.stringify((f.req as ChatRequest).anthropicNative!.body);
+  for (const pii of ['13900139000', '13800138000', 'li@example.cn', '13700137000']) assert.ok(!sent.includes(pii), sent);
+  assert.ok(sent.includes('"tool_use_id":"t1"'));
 });

@@ -5,8 +5,9 @@
  *
  * - beforeAdmit (nothing held yet): the input is checked against the operator's block keywords and patterns
  *   and the moderation port (a refusal is `content_blocked`, nothing reserved, nothing sent upstream), then
- *   its personal data is redacted, so the upstream never receives it.
- * - onAnswer / onEvent: the output's personal data is redacted; streams through a StreamRedactor that holds
+ *   its personal data is redacted, so the upstream never receives it: in the canonical messages and, for an
+ *   Anthropic client, in its native body (what an Anthropic upstream receives instead: build-request.ts).
+ * - onAnswer / onEvent: the output's personal data is redacted (an Anthropic upstream's verbatim blocks too); streams through a StreamRedactor that holds
  *   back the last run of text that a match could still extend and emits it before the next non-text event.
  * - Every hit is counted (`tokengrid_guardrail_hits_total{kind}`) and logged with the request id.
  */
@@ -45,6 +46,93 @@ function redactParts(parts: ContentPart[], rules: GuardrailRules, hits: Hits): C
   return parts.map((p) =>
     p.type === 'text' ? { ...p, text: redact(p.text, rules, hits) } : p.type === 'tool_result' ? { ...p, content: redact(p.content, rules, hits) } : p,
   );
+}
+
+type Block = Record<string, unknown>;
+
+/**
+ * Redacts an Anthropic block list (a native request's `system` / message content, or an Anthropic upstream's
+ * verbatim answer blocks): text blocks, tool_result content (a string or text blocks), plain-text documents.
+ * Thinking blocks are left as they are (their signature covers the text: an edit would be refused upstream).
+ * Returns the same array when nothing matched.
+ */
+function redactBlocks(blocks: unknown[], rules: GuardrailRules, hits: Hits): unknown[] {
+  let changed = false;
+  const out = blocks.map((raw) => {
+    if (raw === null || typeof raw !== 'object') return raw;
+    const b = raw as Block;
+    let next: Block = b;
+    if (b['type'] === 'text' && typeof b['text'] === 'string') {
+      const text = redact(b['text'], rules, hits);
+      if (text !== b['text']) next = { ...b, text };
+    } else if (b['type'] === 'tool_result') {
+      const c = b['content'];
+      if (typeof c === 'string') {
+        const content = redact(c, rules, hits);
+        if (content !== c) next = { ...b, content };
+      } else if (Array.isArray(c)) {
+        const content = redactBlocks(c, rules, hits);
+        if (content !== c) next = { ...b, content };
+      }
+    } else if (b['type'] === 'document') {
+      const src = b['source'] as Block | undefined;
+      if (src !== undefined && src !== null && src['type'] === 'text' && typeof src['data'] === 'string') {
+        const data = redact(src['data'], rules, hits);
+        if (data !== src['data']) next = { ...b, source: { ...src, data } };
+      } else if (src !== undefined && src !== null && src['type'] === 'content' && Array.isArray(src['content'])) {
+        const content = redactBlocks(src['content'], rules, hits);
+        if (content !== src['content']) next = { ...b, source: { ...src, content } };
+      }
+    }
+    if (next !== b) changed = true;
+    return next;
+  });
+  return changed ? out : blocks;
+}
+
+/**
+ * An Anthropic client's native body (forwarded as sent to an Anthropic upstream, build-request.ts nativeBody):
+ * its `system` and messages redacted as the canonical messages are. Same object when nothing matched.
+ */
+function redactNativeBody(body: Record<string, unknown>, rules: GuardrailRules, hits: Hits): Record<string, unknown> {
+  let out = body;
+  const system = body['system'];
+  if (typeof system === 'string') {
+    const text = redact(system, rules, hits);
+    if (text !== system) out = { ...out, system: text };
+  } else if (Array.isArray(system)) {
+    const blocks = redactBlocks(system, rules, hits);
+    if (blocks !== system) out = { ...out, system: blocks };
+  }
+  const messages = body['messages'];
+  if (Array.isArray(messages)) {
+    let changed = false;
+    const next = messages.map((raw) => {
+      if (raw === null || typeof raw !== 'object') return raw;
+      const m = raw as Block;
+      const c = m['content'];
+      if (typeof c === 'string') {
+        const text = redact(c, rules, hits);
+        if (text === c) return m;
+        changed = true;
+        return { ...m, content: text };
+      }
+      if (!Array.isArray(c)) return m;
+      const blocks = redactBlocks(c, rules, hits);
+      if (blocks === c) return m;
+      changed = true;
+      return { ...m, content: blocks };
+    });
+    if (changed) out = { ...out, messages: next };
+  }
+  return out;
+}
+
+/** The per-kind maximum of two hit counts over the same text seen twice (canonical and native forms). */
+function mergeHits(a: Hits, b: Hits): Hits {
+  const out: Hits = { ...a };
+  for (const [k, n] of Object.entries(b) as [HitKind, number][]) out[k] = Math.max(out[k] ?? 0, n);
+  return out;
 }
 
 export function createGuardrailStage(deps: GuardrailStageDeps): Stage {
@@ -93,11 +181,20 @@ export function createGuardrailStage(deps: GuardrailStageDeps): Stage {
           throw new TokenGridError('content_blocked', `The input was refused by the content moderation service${cats}. Nothing was charged.`);
         }
       }
-      const hits: Hits = {};
+      let hits: Hits = {};
       if (f.op === 'chat') {
         const req = f.req as ChatRequest;
         const messages = req.messages.map((m) => ({ ...m, content: redactParts(m.content, rules, hits) }));
-        if (Object.keys(hits).length !== 0) f.req = { ...req, messages };
+        let next: ChatRequest = Object.keys(hits).length !== 0 ? { ...req, messages } : req;
+        // An Anthropic upstream receives the client's native body, not the canonical messages: redact it too.
+        const native = req.anthropicNative;
+        if (native !== undefined) {
+          const nativeHits: Hits = {};
+          const body = redactNativeBody(native.body, rules, nativeHits);
+          if (body !== native.body) next = { ...next, anthropicNative: { ...native, body } };
+          hits = mergeHits(hits, nativeHits);
+        }
+        if (next !== req) f.req = next;
       } else {
         const req = f.req as CompletionRequest;
         const prompt = typeof req.prompt === 'string' ? redact(req.prompt, rules, hits) : req.prompt.map((p) => redact(p, rules, hits));
@@ -112,7 +209,15 @@ export function createGuardrailStage(deps: GuardrailStageDeps): Stage {
       let out: ChatResponse | CompletionResponse | EmbeddingResponse = res;
       if (f.op === 'chat') {
         const r = res as ChatResponse;
-        out = { ...r, content: redactParts(r.content, rules, hits) };
+        const redacted: ChatResponse = { ...r, content: redactParts(r.content, rules, hits) };
+        // An Anthropic upstream's verbatim blocks are what an Anthropic client receives (encode-response.ts).
+        if (r.anthropicContent !== undefined) {
+          const blockHits: Hits = {};
+          const blocks = redactBlocks(r.anthropicContent, rules, blockHits) as Record<string, unknown>[];
+          if (blocks !== r.anthropicContent) redacted.anthropicContent = blocks;
+          for (const [k, n] of Object.entries(mergeHits(hits, blockHits)) as [HitKind, number][]) hits[k] = n;
+        }
+        out = redacted;
       } else {
         const r = res as CompletionResponse;
         out = { ...r, choices: r.choices.map((c) => ({ ...c, text: redact(c.text, rules, hits) })) };
