@@ -161,6 +161,31 @@ describe('the cache stage', () => {
     assert.deepEqual((hit.answer as ChatResponse).content, [{ type: 'text', text: 'a b' }]);
   });
 
+  test('a stream larger than maxAnswerChars is neither kept nor stored (attack: many long cacheable streams exhausting memory)', async () => {
+    const s = createCacheStage({
+      cache: new MemoryResponseCache(new ManualClock(0), 1 << 20),
+      clock: new ManualClock(0),
+      ttlMs: 1000,
+      chargeRatio: { num: 1, den: 10 },
+      stickyMinTokens: undefined,
+      maxAnswerChars: 10,
+    });
+    const f = flight(true);
+    await s.beforeDispatch!(f);
+    for (const ev of [
+      { type: 'start', id: 'x', model: 'up', createdS: 1 },
+      { type: 'text', text: '0123456789' },
+      { type: 'text', text: 'a' },
+      { type: 'finish', finishReason: 'stop' },
+    ] as StreamEvent[])
+      assert.equal(s.onEvent!(f, ev), ev, 'every event is delivered as is');
+    f.usage = usage;
+    s.afterSettle!(f);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(f.serving?.cache, undefined);
+    assert.equal(await s.beforeDispatch!(flight(false)), undefined);
+  });
+
   test('a failing backend is a miss, never an error', async () => {
     const broken: ResponseCachePort = {
       get: () => Promise.reject(new Error('down')),

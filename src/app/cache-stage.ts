@@ -20,7 +20,7 @@
 import { vendorCostMicros } from '../catalog/index.ts';
 import type { Clock } from '../core/index.ts';
 import type { FlightView, Stage } from '../gateway/index.ts';
-import { answerOfEvents, eventsOfAnswer, isCacheable, promptPrefixKey, responseCacheKey, type ResponseCachePort } from '../cache/index.ts';
+import { answerOfEvents, eventsOfAnswer, isCacheable, keepEvent, promptPrefixKey, responseCacheKey, type ResponseCachePort } from '../cache/index.ts';
 import type { ChatRequest, ChatResponse, ServingNote, StreamEvent } from '../wire/index.ts';
 
 export interface CacheStageDeps {
@@ -32,6 +32,8 @@ export interface CacheStageDeps {
   chargeRatio: { num: number; den: number };
   /** Prompt-prefix stickiness from this many estimated prefix tokens; undefined: off. */
   stickyMinTokens: number | undefined;
+  /** A streamed answer with more text than this (characters) is neither kept nor stored (default 1 Mi). */
+  maxAnswerChars?: number;
   /** Counts lookups by result (hit, miss, stored, error). */
   onResult?: (result: 'hit' | 'miss' | 'stored' | 'error') => void;
   log?: (obj: Record<string, unknown>, msg: string) => void;
@@ -42,6 +44,8 @@ interface Pending {
   events: StreamEvent[] | undefined;
   answer: ChatResponse | undefined;
   replayable: boolean;
+  /** Characters of text kept so far (a stream). */
+  chars: number;
 }
 
 /**
@@ -63,6 +67,7 @@ function note(f: FlightView, add: ServingNote): void {
 export function createCacheStage(deps: CacheStageDeps): Stage {
   const pending = new WeakMap<FlightView, Pending>();
   const cache = deps.cache;
+  const maxAnswerChars = deps.maxAnswerChars ?? 1024 * 1024;
   const stage: Stage = {
     name: 'cache',
     async beforeDispatch(f) {
@@ -83,7 +88,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       if (res !== undefined && !res.headersSent) res.setHeader('x-tokengrid-cache', entry === undefined ? 'miss' : 'hit');
       if (entry === undefined) {
         deps.onResult?.('miss');
-        pending.set(f, { hash, events: f.stream ? [] : undefined, answer: undefined, replayable: true });
+        pending.set(f, { hash, events: f.stream ? [] : undefined, answer: undefined, replayable: true, chars: 0 });
         return undefined;
       }
       deps.onResult?.('hit');
@@ -98,7 +103,13 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       const p = pending.get(f);
       if (p === undefined || p.events === undefined) return ev;
       if (ev.type === 'reasoning' && (ev.signature !== undefined || ev.block !== undefined)) p.replayable = false;
-      p.events.push(ev);
+      p.chars += keepEvent(p.events, ev);
+      if (p.chars > maxAnswerChars) {
+        // Too large to store: stop keeping it (the answer is delivered as usual, not cached).
+        p.replayable = false;
+        p.events = undefined;
+        return ev;
+      }
       if (ev.type === 'finish' && p.replayable && storable(f, ev.finishReason)) note(f, { cache: 'stored' });
       return ev;
     },

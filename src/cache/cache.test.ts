@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../core/index.ts';
 import { zeroUsage, type ChatRequest, type ChatResponse, type StreamEvent } from '../wire/index.ts';
-import { answerOfEvents, eventsOfAnswer, isCacheable, MemoryResponseCache, promptPrefixKey, responseCacheKey, type CachedAnswer } from './index.ts';
+import { answerOfEvents, eventsOfAnswer, isCacheable, keepEvent, MemoryResponseCache, promptPrefixKey, responseCacheKey, type CachedAnswer } from './index.ts';
 
 const req = (over: Partial<ChatRequest> = {}): ChatRequest => ({
   model: 'alias',
@@ -66,6 +66,22 @@ describe('cached answers replay as streams and fold back', () => {
     const events = eventsOfAnswer(res);
     assert.ok(events.filter((e) => e.type === 'text').length >= 3, 'long text replays in pieces');
     assert.deepEqual(answerOfEvents(events, usage), res);
+  });
+
+  test('a kept stream holds merged events (not one object per chunk) and folds to the same answer', () => {
+    const chunks: StreamEvent[] = [{ type: 'start', id: 'a', model: 'm', createdS: 1 }];
+    for (let i = 0; i < 1000; i++) chunks.push({ type: 'reasoning', text: 'r' });
+    for (let i = 0; i < 1000; i++) chunks.push({ type: 'text', text: 'ab' });
+    chunks.push({ type: 'tool_call_start', index: 0, id: 't', name: 'f' });
+    for (const d of ['{"a"', ':', '1}']) chunks.push({ type: 'tool_call_delta', index: 0, argumentsDelta: d });
+    chunks.push({ type: 'finish', finishReason: 'tool_calls' });
+    const kept: StreamEvent[] = [];
+    let chars = 0;
+    for (const ev of chunks) chars += keepEvent(kept, ev);
+    assert.equal(kept.length, 6, JSON.stringify(kept.map((e) => e.type)));
+    assert.equal(chars, 1000 + 2000 + 7);
+    assert.deepEqual(answerOfEvents(kept, usage), answerOfEvents(chunks, usage));
+    assert.deepEqual(chunks[1], { type: 'reasoning', text: 'r' }, 'the delivered events are not mutated');
   });
 
   test('a stream with Anthropic signatures or without a finish is not replayable', () => {
