@@ -186,6 +186,21 @@ describe('the cache stage', () => {
     assert.equal(await s.beforeDispatch!(flight(false)), undefined);
   });
 
+  test("the prompt-prefix route key is per account (attack: probing another tenant's prompts through the shared vendor prompt cache)", () => {
+    const s = createCacheStage({ cache: undefined, clock: new ManualClock(0), ttlMs: 1, chargeRatio: { num: 1, den: 10 }, stickyMinTokens: 16 });
+    const system = { role: 'system' as const, content: [{ type: 'text' as const, text: 'a shared long system prompt, '.repeat(20) }] };
+    const keyOf = (accountId: string, question: string): string | undefined => {
+      const f = flight(false, { messages: [system, { role: 'user', content: [{ type: 'text', text: question }] }] });
+      (f.ctx.key as { accountId: string }).accountId = accountId;
+      s.beforeAdmit!(f);
+      return f.routeKey;
+    };
+    const a1 = keyOf('acct_a', 'q1');
+    assert.ok(a1 !== undefined);
+    assert.equal(keyOf('acct_a', 'q2'), a1, "one account's requests sharing the prefix stay on one deployment");
+    assert.notEqual(keyOf('acct_b', 'q1'), a1, "another account's same prefix is placed independently");
+  });
+
   test('a failing backend is a miss, never an error', async () => {
     const broken: ResponseCachePort = {
       get: () => Promise.reject(new Error('down')),

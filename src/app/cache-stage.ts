@@ -18,7 +18,7 @@
  * A cache backend that fails is a miss (logged), never an error to the client.
  */
 import { vendorCostMicros } from '../catalog/index.ts';
-import type { Clock } from '../core/index.ts';
+import { sha256Hex, type Clock } from '../core/index.ts';
 import type { FlightView, Stage } from '../gateway/index.ts';
 import { answerOfEvents, eventsOfAnswer, isCacheable, keepEvent, promptPrefixKey, responseCacheKey, type ResponseCachePort } from '../cache/index.ts';
 import type { ChatRequest, ChatResponse, ServingNote, StreamEvent } from '../wire/index.ts';
@@ -146,7 +146,10 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     stage.beforeAdmit = (f) => {
       if (f.op === 'chat') {
         const key = promptPrefixKey(f.req as ChatRequest, min);
-        if (key !== undefined) f.routeKey = key;
+        // Per account: every tenant reaches the vendor under the gateway's one organization, whose prompt cache
+        // they share. A prefix routed the same way for every tenant would let one tenant tell, from the cached
+        // tokens its own usage reports, that another sent that prefix (a system prompt, a document) just before.
+        if (key !== undefined) f.routeKey = sha256Hex(`${f.ctx.key.accountId}\n${key}`);
       }
     };
   }
