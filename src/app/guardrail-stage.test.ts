@@ -201,3 +201,19 @@ test('personal data the model writes in its reasoning or in tool-call arguments 
   const out = s.onAnswer!(f, res) as ChatResponse;
   assert.ok(!JSON.stringify(out).includes('13800138000'), JSON.stringify(out));
 });
+
+test('a blocked keyword inside an Anthropic document or search result (content only an Anthropic upstream receives) is refused', async () => {
+  const { s } = stage(false);
+  for (const block of [
+    { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'this is FORBIDDEN text' } },
+    { type: 'search_result', source: 'https://x', title: 't', content: [{ type: 'text', text: 'forbidden' }] },
+  ]) {
+    const f = flight('summarize the attachment', true) as FlightView & { req: ChatRequest };
+    f.req = { ...f.req, anthropicNative: { headers: {}, requires: ['a block'], body: { messages: [{ role: 'user', content: [block] }] } } };
+    await assert.rejects(
+      async () => s.beforeAdmit!(f),
+      (e: unknown) => e instanceof TokenGridError && e.code === 'content_blocked',
+      String(block.type),
+    );
+  }
+});

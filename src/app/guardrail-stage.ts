@@ -16,6 +16,8 @@ import type { FlightView, Stage } from '../gateway/index.ts';
 import { blockReason, redact, StreamRedactor, type GuardrailRules, type HitKind, type Hits, type ModerationPort } from '../guardrails/index.ts';
 import type { ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, ContentPart, EmbeddingResponse, StreamEvent } from '../wire/index.ts';
 
+type Block = Record<string, unknown>;
+
 export interface GuardrailStageDeps {
   rules: () => GuardrailRules;
   moderation?: ModerationPort;
@@ -26,12 +28,18 @@ export interface GuardrailStageDeps {
 
 function inputText(f: FlightView): string {
   if (f.op === 'chat') {
+    const req = f.req as ChatRequest;
     const parts: string[] = [];
-    for (const m of (f.req as ChatRequest).messages) {
+    for (const m of req.messages) {
       for (const p of m.content) {
         if (p.type === 'text') parts.push(p.text);
         else if (p.type === 'tool_result') parts.push(p.content);
       }
+    }
+    // What only an Anthropic upstream receives (documents, search results) is checked too.
+    const messages = req.anthropicNative?.body['messages'];
+    if (Array.isArray(messages)) {
+      for (const m of messages) if (m !== null && typeof m === 'object') nativeOnlyText((m as Block)['content'], parts);
     }
     return parts.join('\n');
   }
@@ -47,8 +55,6 @@ function redactParts(parts: ContentPart[], rules: GuardrailRules, hits: Hits): C
     p.type === 'text' ? { ...p, text: redact(p.text, rules, hits) } : p.type === 'tool_result' ? { ...p, content: redact(p.content, rules, hits) } : p,
   );
 }
-
-type Block = Record<string, unknown>;
 
 /**
  * Redacts an Anthropic block list (a native request's `system` / message content, or an Anthropic upstream's
@@ -74,6 +80,9 @@ function redactBlocks(blocks: unknown[], rules: GuardrailRules, hits: Hits): unk
         const content = redactBlocks(c, rules, hits);
         if (content !== c) next = { ...b, content };
       }
+    } else if (b['type'] === 'search_result' && Array.isArray(b['content'])) {
+      const content = redactBlocks(b['content'], rules, hits);
+      if (content !== b['content']) next = { ...b, content };
     } else if (b['type'] === 'document') {
       const src = b['source'] as Block | undefined;
       if (src !== undefined && src !== null && src['type'] === 'text' && typeof src['data'] === 'string') {
@@ -88,6 +97,29 @@ function redactBlocks(blocks: unknown[], rules: GuardrailRules, hits: Hits): unk
     return next;
   });
   return changed ? out : blocks;
+}
+
+/** Text of the blocks only an Anthropic upstream receives (the canonical messages drop them): documents, search results. */
+function nativeOnlyText(blocks: unknown, out: string[]): void {
+  if (!Array.isArray(blocks)) return;
+  for (const raw of blocks) {
+    if (raw === null || typeof raw !== 'object') continue;
+    const b = raw as Block;
+    if (b['type'] === 'document') {
+      const src = b['source'] as Block | undefined;
+      if (src !== undefined && src !== null && src['type'] === 'text' && typeof src['data'] === 'string') out.push(src['data']);
+      else if (src !== undefined && src !== null && src['type'] === 'content') collectText(src['content'], out);
+    } else if (b['type'] === 'search_result') collectText(b['content'], out);
+    else if (b['type'] === 'tool_result') nativeOnlyText(b['content'], out);
+  }
+}
+
+function collectText(blocks: unknown, out: string[]): void {
+  if (!Array.isArray(blocks)) return;
+  for (const raw of blocks) {
+    if (raw !== null && typeof raw === 'object' && (raw as Block)['type'] === 'text' && typeof (raw as Block)['text'] === 'string')
+      out.push((raw as Block)['text'] as string);
+  }
 }
 
 /**
