@@ -217,3 +217,17 @@ test('a blocked keyword inside an Anthropic document or search result (content o
     );
   }
 });
+
+test('the end-user id sent upstream (OpenAI user, Anthropic metadata.user_id) has its personal data redacted', async () => {
+  const { s } = stage(false);
+  const f = flight('hello', true) as FlightView & { req: ChatRequest };
+  f.req = {
+    ...f.req,
+    user: 'li.si@example.cn',
+    anthropicNative: { headers: {}, requires: [], body: { metadata: { user_id: 'li.si@example.cn' }, messages: [{ role: 'user', content: 'hello' }] } },
+  };
+  await s.beforeAdmit!(f);
+  const req = f.req as ChatRequest;
+  assert.equal(req.user, '[EMAIL]');
+  assert.deepEqual(req.anthropicNative!.body['metadata'], { user_id: '[EMAIL]' });
+});

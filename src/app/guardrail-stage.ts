@@ -136,6 +136,11 @@ function redactNativeBody(body: Record<string, unknown>, rules: GuardrailRules, 
     const blocks = redactBlocks(system, rules, hits);
     if (blocks !== system) out = { ...out, system: blocks };
   }
+  const meta = body['metadata'];
+  if (meta !== null && typeof meta === 'object' && typeof (meta as Block)['user_id'] === 'string') {
+    const userId = redact((meta as Block)['user_id'] as string, rules, hits);
+    if (userId !== (meta as Block)['user_id']) out = { ...out, metadata: { ...(meta as Block), user_id: userId } };
+  }
   const messages = body['messages'];
   if (Array.isArray(messages)) {
     let changed = false;
@@ -218,6 +223,11 @@ export function createGuardrailStage(deps: GuardrailStageDeps): Stage {
         const req = f.req as ChatRequest;
         const messages = req.messages.map((m) => ({ ...m, content: redactParts(m.content, rules, hits) }));
         let next: ChatRequest = Object.keys(hits).length !== 0 ? { ...req, messages } : req;
+        // The end-user id goes upstream too (OpenAI `user`, Anthropic metadata.user_id), often an e-mail address.
+        if (req.user !== undefined) {
+          const user = redact(req.user, rules, hits);
+          if (user !== req.user) next = { ...next, user };
+        }
         // An Anthropic upstream receives the client's native body, not the canonical messages: redact it too.
         const native = req.anthropicNative;
         if (native !== undefined) {
