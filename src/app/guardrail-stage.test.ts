@@ -231,3 +231,28 @@ test('the end-user id sent upstream (OpenAI user, Anthropic metadata.user_id) ha
   assert.equal(req.user, '[EMAIL]');
   assert.deepEqual(req.anthropicNative!.body['metadata'], { user_id: '[EMAIL]' });
 });
+
+test("earlier tool calls' arguments (input history the upstream receives) are redacted, canonical and native, and stay valid JSON", async () => {
+  const { s } = stage(false);
+  const f = flight('what next?', true) as FlightView & { req: ChatRequest };
+  f.req = {
+    ...f.req,
+    messages: [
+      { role: 'user', content: [{ type: 'text', text: 'text my friend' }] },
+      { role: 'assistant', content: [{ type: 'tool_call', id: 't1', name: 'sms', argumentsJson: '{"to":"13800138000","n":2}' }] },
+      { role: 'tool', content: [{ type: 'tool_result', toolCallId: 't1', content: 'sent' }] },
+      { role: 'user', content: [{ type: 'text', text: 'what next?' }] },
+    ],
+    anthropicNative: {
+      headers: {},
+      requires: [],
+      body: { messages: [{ role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'sms', input: { to: '13800138000', n: 2 } }] }] },
+    },
+  };
+  await s.beforeAdmit!(f);
+  const req = f.req as ChatRequest;
+  const call = req.messages[1]!.content[0]!;
+  assert.ok(call.type === 'tool_call');
+  assert.deepEqual(JSON.parse(call.argumentsJson), { to: '[PHONE]', n: 2 });
+  assert.deepEqual((req.anthropicNative!.body['messages'] as any)[0].content[0].input, { to: '[PHONE]', n: 2 });
+});

@@ -50,6 +50,35 @@ function inputText(f: FlightView): string {
   return '';
 }
 
+/** Every string inside a JSON value redacted (keys and other values kept): the JSON stays valid. */
+function redactJsonStrings(value: unknown, rules: GuardrailRules, hits: Hits): unknown {
+  if (typeof value === 'string') return redact(value, rules, hits);
+  if (Array.isArray(value)) return value.map((v) => redactJsonStrings(v, rules, hits));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = redactJsonStrings(v, rules, hits);
+    return out;
+  }
+  return value;
+}
+
+/** A tool call's arguments (JSON text) with the strings inside redacted; unparseable text is redacted as text. */
+function redactArguments(json: string, rules: GuardrailRules, hits: Hits): string {
+  const before = Object.values(hits).reduce((a, n) => a + (n ?? 0), 0);
+  let out: string;
+  try {
+    out = JSON.stringify(redactJsonStrings(JSON.parse(json), rules, hits));
+  } catch {
+    return redact(json, rules, hits);
+  }
+  return Object.values(hits).reduce((a, n) => a + (n ?? 0), 0) === before ? json : out;
+}
+
+/** The input side: the earlier turns' tool-call arguments go upstream too. */
+function redactInputParts(parts: ContentPart[], rules: GuardrailRules, hits: Hits): ContentPart[] {
+  return redactParts(parts, rules, hits).map((p) => (p.type === 'tool_call' ? { ...p, argumentsJson: redactArguments(p.argumentsJson, rules, hits) } : p));
+}
+
 function redactParts(parts: ContentPart[], rules: GuardrailRules, hits: Hits): ContentPart[] {
   return parts.map((p) =>
     p.type === 'text' ? { ...p, text: redact(p.text, rules, hits) } : p.type === 'tool_result' ? { ...p, content: redact(p.content, rules, hits) } : p,
@@ -80,6 +109,10 @@ function redactBlocks(blocks: unknown[], rules: GuardrailRules, hits: Hits): unk
         const content = redactBlocks(c, rules, hits);
         if (content !== c) next = { ...b, content };
       }
+    } else if (b['type'] === 'tool_use' && b['input'] !== undefined) {
+      const before = Object.values(hits).reduce((a, n) => a + (n ?? 0), 0);
+      const input = redactJsonStrings(b['input'], rules, hits);
+      if (Object.values(hits).reduce((a, n) => a + (n ?? 0), 0) !== before) next = { ...b, input };
     } else if (b['type'] === 'search_result' && Array.isArray(b['content'])) {
       const content = redactBlocks(b['content'], rules, hits);
       if (content !== b['content']) next = { ...b, content };
@@ -221,7 +254,7 @@ export function createGuardrailStage(deps: GuardrailStageDeps): Stage {
       let hits: Hits = {};
       if (f.op === 'chat') {
         const req = f.req as ChatRequest;
-        const messages = req.messages.map((m) => ({ ...m, content: redactParts(m.content, rules, hits) }));
+        const messages = req.messages.map((m) => ({ ...m, content: redactInputParts(m.content, rules, hits) }));
         let next: ChatRequest = Object.keys(hits).length !== 0 ? { ...req, messages } : req;
         // The end-user id goes upstream too (OpenAI `user`, Anthropic metadata.user_id), often an e-mail address.
         if (req.user !== undefined) {
