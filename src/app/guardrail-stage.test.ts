@@ -184,9 +184,7 @@ test("an Anthropic client's native body (forwarded to an Anthropic upstream) is 
   assert.ok(sent.includes('"tool_use_id":"t1"'));
 });
 
-test('personal data the model writes in its reasoning or in tool-call arguments is redacted as its text is', {
-  todo: 'not done: onAnswer/onEvent redact text only. Reasoning needs its own stream redactor, and an Anthropic thinking block is signed (an edit makes the next turn fail upstream); tool-call arguments are JSON (a bare number cannot become a placeholder). Needs a decision on what the pack promises.',
-}, () => {
+test('personal data the model writes in its reasoning or in tool-call arguments is redacted as its text is', () => {
   const s = createGuardrailStage({ rules: () => compileRules({}), onHit: () => {} });
   const f = flight('q', true);
   const res: ChatResponse = {
@@ -200,6 +198,44 @@ test('personal data the model writes in its reasoning or in tool-call arguments 
   };
   const out = s.onAnswer!(f, res) as ChatResponse;
   assert.ok(!JSON.stringify(out).includes('13800138000'), JSON.stringify(out));
+  assert.deepEqual(out.content, [{ type: 'tool_call', id: 't', name: 'send', argumentsJson: '{"to":"[PHONE]"}' }]);
+});
+
+test('streamed: reasoning and tool-call arguments split across chunks are redacted; arguments arrive whole before the next event', () => {
+  const hits: [HitKind, number][] = [];
+  const s = createGuardrailStage({ rules: () => compileRules({}), onHit: (k, n) => hits.push([k, n]) });
+  const f = flight('q', true);
+  const out: StreamEvent[] = [];
+  const push = (ev: StreamEvent): void => {
+    const r = s.onEvent!(f, ev);
+    if (r === null) return;
+    if (Array.isArray(r)) out.push(...r);
+    else out.push(r);
+  };
+  for (const ev of [
+    { type: 'start', id: 'x', model: 'm', createdS: 1 },
+    { type: 'reasoning', text: 'call 1380013' },
+    { type: 'reasoning', text: '8000 now' },
+    { type: 'text', text: 'ok' },
+    { type: 'tool_call_start', index: 0, id: 't', name: 'sms' },
+    { type: 'tool_call_delta', index: 0, argumentsDelta: '{"to":"138001' },
+    { type: 'tool_call_delta', index: 0, argumentsDelta: '38000"}' },
+    { type: 'finish', finishReason: 'tool_calls' },
+  ] as StreamEvent[])
+    push(ev);
+  const reasoning = out
+    .filter((e) => e.type === 'reasoning')
+    .map((e) => (e as { text: string }).text)
+    .join('');
+  assert.equal(reasoning, 'call [PHONE] now');
+  const args = out.filter((e) => e.type === 'tool_call_delta').map((e) => (e as { argumentsDelta: string }).argumentsDelta);
+  assert.deepEqual(args, ['{"to":"[PHONE]"}']);
+  assert.equal(out[0]!.type, 'start');
+  assert.deepEqual(
+    out.slice(-3).map((e) => e.type),
+    ['tool_call_start', 'tool_call_delta', 'finish'],
+  );
+  assert.deepEqual(hits, [['phone', 2]]);
 });
 
 test('a blocked keyword inside an Anthropic document or search result (content only an Anthropic upstream receives) is refused', async () => {

@@ -205,8 +205,34 @@ function mergeHits(a: Hits, b: Hits): Hits {
   return out;
 }
 
+/** A stream's redaction state: text and reasoning runs held back, tool-call arguments held until the call ends. */
+interface StreamState {
+  text: StreamRedactor;
+  reasoning: StreamRedactor;
+  args: Map<number, string>;
+  argHits: Hits;
+}
+
+/** The held runs other than `keep`, as events, in order: text, reasoning, then each tool call's redacted arguments. */
+function flushHeld(st: StreamState, keep: 'text' | 'reasoning' | 'args' | 'none', rules: GuardrailRules): StreamEvent[] {
+  const out: StreamEvent[] = [];
+  if (keep !== 'text') {
+    const t = st.text.flush();
+    if (t.length !== 0) out.push({ type: 'text', text: t });
+  }
+  if (keep !== 'reasoning') {
+    const t = st.reasoning.flush();
+    if (t.length !== 0) out.push({ type: 'reasoning', text: t });
+  }
+  if (keep !== 'args' && st.args.size !== 0) {
+    for (const [index, json] of st.args) out.push({ type: 'tool_call_delta', index, argumentsDelta: redactArguments(json, rules, st.argHits) });
+    st.args.clear();
+  }
+  return out;
+}
+
 export function createGuardrailStage(deps: GuardrailStageDeps): Stage {
-  const streams = new WeakMap<FlightView, StreamRedactor>();
+  const streams = new WeakMap<FlightView, StreamState>();
   const record = (f: FlightView, where: string, hits: Hits): void => {
     let any = false;
     for (const [kind, n] of Object.entries(hits) as [HitKind, number][]) {
@@ -284,7 +310,12 @@ export function createGuardrailStage(deps: GuardrailStageDeps): Stage {
       let out: ChatResponse | CompletionResponse | EmbeddingResponse = res;
       if (f.op === 'chat') {
         const r = res as ChatResponse;
-        const redacted: ChatResponse = { ...r, content: redactParts(r.content, rules, hits) };
+        const content = redactParts(r.content, rules, hits).map((p) =>
+          p.type === 'tool_call' ? { ...p, argumentsJson: redactArguments(p.argumentsJson, rules, hits) } : p,
+        );
+        const redacted: ChatResponse = { ...r, content };
+        // Reasoning too, except for an Anthropic client (its thinking is signed: see onEvent).
+        if (r.reasoning !== undefined && f.ctx.family !== 'anthropic') redacted.reasoning = redact(r.reasoning, rules, hits);
         // An Anthropic upstream's verbatim blocks are what an Anthropic client receives (encode-response.ts).
         if (r.anthropicContent !== undefined) {
           const blockHits: Hits = {};
@@ -303,23 +334,36 @@ export function createGuardrailStage(deps: GuardrailStageDeps): Stage {
     },
     onEvent(f, ev): StreamEvent | StreamEvent[] | null {
       if (f.ctx.guardrails !== true) return ev;
-      let r = streams.get(f);
-      if (ev.type === 'text') {
-        if (r === undefined) {
-          r = new StreamRedactor(deps.rules());
-          streams.set(f, r);
+      let st = streams.get(f);
+      // Reasoning is redacted too, except for an Anthropic client: its thinking is signed (an edit would make the
+      // next turn fail upstream). Tool-call arguments are held until the call ends and sent redacted, in one piece.
+      const plainReasoning = ev.type === 'reasoning' && ev.signature === undefined && ev.block === undefined && f.ctx.family !== 'anthropic';
+      if (ev.type === 'text' || plainReasoning || ev.type === 'tool_call_delta') {
+        if (st === undefined) {
+          st = { text: new StreamRedactor(deps.rules()), reasoning: new StreamRedactor(deps.rules()), args: new Map(), argHits: {} };
+          streams.set(f, st);
         }
-        const text = r.push(ev.text);
-        return text.length === 0 ? null : { type: 'text', text };
+        const kind = ev.type === 'text' ? 'text' : ev.type === 'reasoning' ? 'reasoning' : 'args';
+        const out = flushHeld(st, kind, deps.rules());
+        if (ev.type === 'tool_call_delta') {
+          st.args.set(ev.index, (st.args.get(ev.index) ?? '') + ev.argumentsDelta);
+        } else {
+          const text = (kind === 'text' ? st.text : st.reasoning).push((ev as { text: string }).text);
+          if (text.length !== 0) out.push(kind === 'text' ? { type: 'text', text } : { type: 'reasoning', text });
+        }
+        return out.length === 0 ? null : out.length === 1 ? out[0]! : out;
       }
-      if (r === undefined || ev.type === 'start') return ev;
-      // Any other event ends the text run: emit what was held back first.
-      const rest = r.flush();
+      if (st === undefined || ev.type === 'start') return ev;
+      // Any other event ends the runs: emit what was held back first.
+      const out = flushHeld(st, 'none', deps.rules());
       if (ev.type === 'finish' || ev.type === 'usage') {
-        record(f, 'output', r.hits);
+        const hits: Hits = { ...st.argHits };
+        for (const h of [st.text.hits, st.reasoning.hits]) for (const [k, n] of Object.entries(h) as [HitKind, number][]) hits[k] = (hits[k] ?? 0) + n;
+        record(f, 'output', hits);
         streams.delete(f);
       }
-      return rest.length === 0 ? ev : [{ type: 'text', text: rest }, ev];
+      out.push(ev);
+      return out.length === 1 ? ev : out;
     },
   };
 }
