@@ -136,11 +136,17 @@ export class Gateway {
     return allMock ? `${m.vendor} (tokengrid-mock: offline emulator)` : m.vendor;
   }
 
-  /** The catalog model a request for `requested` would use (package mapping, aliases), if the key may use it. */
-  resolve(ctx: Pick<RequestContext, 'key' | 'modelMap'> & Partial<RequestContext>, requested: string): ModelSpec {
+  /**
+   * The catalog model a request for `requested` would use (package mapping, aliases), if the key may use it.
+   * For `model: "auto"` the choice is made here and kept for the request's admission: `req` (the chat request
+   * about to be sent) gives it the input size and output ask admission would use, so a long input is not routed
+   * to a model too small for it.
+   */
+  resolve(ctx: Pick<RequestContext, 'key' | 'modelMap'> & Partial<RequestContext>, requested: string, req?: ChatRequest): ModelSpec {
     const auto = parseAutoModel(requested);
     if (auto === null || ctx.requestId === undefined) return this.#resolveAllowed(ctx, requested);
-    return this.#chooseAuto(ctx as RequestContext, auto, requested, 'chat', 0, undefined);
+    const tokensInput = req === undefined ? 0 : chatInputTokens(req).estimate;
+    return this.#chooseAuto(ctx as RequestContext, auto, requested, 'chat', tokensInput, req?.maxTokensOutput);
   }
 
   #resolveAllowed(ctx: Pick<RequestContext, 'key' | 'modelMap'>, requested: string): ModelSpec {
@@ -385,7 +391,9 @@ export class Gateway {
       throw new TokenGridError('model_not_found', `Unknown routing policy '${requested}': use 'auto' (balanced), 'auto:cheap' or 'auto:best'.`, 'model');
     }
     const earlier = ctx.autoRoute;
-    if (earlier !== undefined && earlier.requested === requested && earlier.model.kind === kind) return earlier.model;
+    // The choice made when the API shell resolved the model is kept, unless the input turned out too large for it.
+    if (earlier !== undefined && earlier.requested === requested && earlier.model.kind === kind && earlier.model.contextWindow >= tokensInput)
+      return earlier.model;
     const catalog = this.deps.catalog();
     const candidates: ModelSpec[] = [];
     for (const m of catalog.models.values()) {

@@ -39,7 +39,7 @@ function vendorHeaders(req: IncomingMessage): Record<string, string> {
  * vendor: a clear 400 instead of a request that silently loses part of its input.
  */
 function prepare(gw: Gateway, ctx: RequestContext, req: ChatRequest, rcReq: IncomingMessage): string {
-  const model = gw.resolve(ctx, req.model);
+  const model = gw.resolve(ctx, req.model, req);
   const native = req.anthropicNative;
   if (native !== undefined) {
     native.headers = vendorHeaders(rcReq);

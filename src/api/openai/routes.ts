@@ -57,7 +57,7 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
           }
           const encoder = new OpenAIChatStreamEncoder({
             id: `chatcmpl-${ctx.requestId}`,
-            model: gw.resolve(ctx, req.model).id,
+            model: gw.resolve(ctx, req.model, req).id,
             createdS: createdS(),
             includeUsage: req.includeUsage,
           });
