@@ -146,20 +146,25 @@ describe('the QoS stage', () => {
     assert.equal(scheduler.stats(limit.key).active, 0);
   });
 
-  test("one tenant's queued requests do not take every queue place of its class (another tenant can still wait its turn)", {
-    todo: 'not done: queues are per pool and class, not per account; one tenant with queueMax waiters makes every other tenant of its class 429 upstream_busy. Needs a per-account share of the queue (design decision: fairness vs FIFO).',
-  }, async () => {
-    const { stage } = setup();
+  test("one tenant's queued requests do not take every queue place of its class (another tenant can still wait its turn)", async () => {
+    const { stage, scheduler } = setup();
+    const two = { ...limit, queueMax: 2 };
     const of = (accountId: string): FlightView => {
       const f = flight();
       (f.ctx.key as { accountId: string }).accountId = accountId;
+      (f.attempts[0]!.deployment as { qos: unknown }).qos = two;
       return f;
     };
-    stage.beforeDispatch!(of('acct_hog'));
+    const running = of('acct_hog');
+    stage.beforeDispatch!(running);
     const hogQueued = stage.beforeDispatch!(of('acct_hog'));
-    assert.ok(hogQueued instanceof Promise);
-    hogQueued.catch(() => {});
+    assert.ok(hogQueued instanceof Promise, "the hog's first waiter queues");
+    // Its second would fill the queue: refused (429 upstream_busy), its share is half the places.
+    assert.equal((await codeOf(() => stage.beforeDispatch!(of('acct_hog')))).code, 'upstream_busy');
     const other = stage.beforeDispatch!(of('acct_other'));
     assert.ok(other instanceof Promise, 'the other tenant waits instead of being refused');
+    assert.equal(scheduler.stats(limit.key).queued.standard, 2);
+    stage.onEnd!(running);
+    await hogQueued;
   });
 });

@@ -100,7 +100,7 @@ export function createQosStage(deps: QosStageDeps): Stage {
       // The client left during admission: take no slot and no queue place (the lifecycle releases the hold).
       if (f.ctx.signal.aborted) throw clientGone();
       const cls: QosClass = f.ctx.qos ?? 'standard';
-      const a = deps.scheduler.acquire(limit.key, limit, cls);
+      const a = deps.scheduler.acquire(limit.key, limit, cls, f.ctx.key.accountId);
       if (a.ok === true) leases.set(f, a.lease);
       else if (a.ok === 'queued') return wait(f, limit, cls, a);
       else refuse(f, limit, cls, a.refusal);
