@@ -123,14 +123,15 @@ describe('the in-process cache', () => {
     assert.ok(c.bytes <= one * 2 + 10);
   });
 
-  test("one account filling the cache does not evict every other account's answers", {
-    todo: 'not done: one LRU over every account; a tenant sending many unique cacheable requests (each paid in full) flushes the others, whose next identical requests cost full price again. Needs a per-account share of maxBytes (a product choice for single-tenant installs).',
-  }, async () => {
+  test("one account filling the cache evicts its own answers, not every other account's", async () => {
     const one = JSON.stringify(entry('x'.repeat(100), 10_000)).length;
     const c = new MemoryResponseCache(new ManualClock(0), one * 8);
     await c.set('victim', 'h', entry('v'.repeat(100), 10_000));
     for (let i = 0; i < 20; i++) await c.set('hog', String(i), entry('x'.repeat(100), 10_000));
     assert.ok((await c.get('victim', 'h')) !== undefined, "the victim's answer is still there");
+    assert.ok(c.bytes <= one * 8);
+    assert.ok((await c.get('hog', '19')) !== undefined, "the hog's newest answer is kept");
+    assert.equal(await c.get('hog', '0'), undefined, "the hog's oldest answer went first");
   });
 
   test('a caller cannot change a cached answer', async () => {
