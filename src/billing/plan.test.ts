@@ -70,6 +70,23 @@ for (const [name, make] of Object.entries(kinds)) {
       assert.equal((await h.billing.listOrders({ accountId: a })).length, 5);
     });
 
+    test('thirty orders of one account at once all apply: re-planning never runs out under a burst (no 409 storm)', async () => {
+      // Attack finding (atk-billing F1): with every order planning at once, each round let one apply and sent the
+      // rest to plan again, so past PLAN_ATTEMPTS (8) concurrent orders the rest were refused 409 conflict, and a
+      // bill run or carrier answer on that account threw. Orders of one account in one process now take turns.
+      const h = billingHarness(make(), { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG });
+      const a = await h.newAccount();
+      const rs = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => h.billing.topUp({ accountId: a, amountMinor: 100, actor, idempotencyKey: `burst${i}` })),
+      );
+      assert.deepEqual(
+        rs.map((r) => (r.ok ? 'ok' : r.code)),
+        rs.map(() => 'ok'),
+      );
+      assert.equal(await wallet(h, a), 3000);
+      assert.equal((await h.billing.listOrders({ accountId: a })).length, 30);
+    });
+
     test('two orders the wallet can pay only one of: one is paid, the other refused with nothing written', async () => {
       const h = billingHarness(make(), { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG });
       const a = await h.newAccount();

@@ -425,6 +425,46 @@ function planCtx(ctx: Ctx): PlanCtx {
 /** How often a plan is made again after a conflict before the use case gives up (busy account). */
 export const PLAN_ATTEMPTS = 8;
 
+/**
+ * Plans of one account in one process take turns (attack finding atk-billing F1): when every order of a burst
+ * planned at once, each round applied one and sent the rest to plan again, so past PLAN_ATTEMPTS concurrent orders
+ * the rest were refused 409 (and a bill run or a carrier answer on the account threw). The turn covers one
+ * load -> plan -> apply attempt; no transaction is open across its awaits, requests still settle meanwhile, and
+ * the version precondition still decides between processes (many nodes on PostgreSQL). Per billing store, so two
+ * services over two stores never wait for each other.
+ */
+const turns = new WeakMap<BillingStore, Map<string, Promise<void>>>();
+
+async function inTurn<T>(store: BillingStore, accounts: readonly string[], fn: () => Promise<T>): Promise<T> {
+  let m = turns.get(store);
+  if (m === undefined) {
+    m = new Map();
+    turns.set(store, m);
+  }
+  const queues = m;
+  const releases: (() => void)[] = [];
+  // One account at a time, in a fixed order, so two multi-account plans cannot wait for each other.
+  for (const a of [...new Set(accounts)].sort()) {
+    const prev = queues.get(a) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
+    const tail = prev.then(() => mine);
+    queues.set(a, tail);
+    releases.push(() => {
+      release();
+      if (queues.get(a) === tail) queues.delete(a);
+    });
+    await prev;
+  }
+  try {
+    return await fn();
+  } finally {
+    for (const r of releases.reverse()) r();
+  }
+}
+
 /** What runPlan returns when another request stored the same Idempotency-Key first: the caller replays it. */
 export const KEY_TAKEN = 'idempotency_key_reused' as const;
 
@@ -437,7 +477,7 @@ export const KEY_TAKEN = 'idempotency_key_reused' as const;
 export async function runPlan<T>(ctx: Ctx, accounts: string[], plan: (p: PlanCtx) => Promise<BR<T>>, finish?: (p: PlanCtx, value: T) => void): Promise<BR<T>> {
   let last = '';
   for (let attempt = 0; attempt < PLAN_ATTEMPTS; attempt++) {
-    const r = await planOnce(ctx, accounts, plan, finish);
+    const r = await inTurn(ctx.deps.store, accounts, () => planOnce(ctx, accounts, plan, finish));
     if (r.kind === 'done') return r.result;
     if (r.kind === 'key_taken') return err(KEY_TAKEN, '');
     last = r.detail;
@@ -505,31 +545,48 @@ export async function runOrder<T>(
   body: (p: PlanCtx) => Promise<BR<T>>,
   stored: (v: T) => unknown = (v) => v,
 ): Promise<BR<Outcome<T>>> {
-  const { store } = ctx.deps;
   const requestHash = sha256Hex(canonical(spec.request));
   const accounts = spec.scope.startsWith('account:') ? [spec.scope.slice('account:'.length)] : [];
   let last = '';
   // Every attempt looks for the key first: after a conflict, the order that won may have been this very request
   // sent twice (a concurrent duplicate), which is then replayed rather than planned again.
   for (let attempt = 0; attempt < PLAN_ATTEMPTS; attempt++) {
-    if (spec.idempotencyKey !== null) {
-      const prior = await store.getIdempotency(spec.scope, spec.idempotencyKey);
-      if (prior !== undefined) {
-        if (prior.requestHash !== requestHash) {
-          return err(
-            'idempotency_key_reused',
-            `Idempotency-Key ${spec.idempotencyKey} was already used with a different request; nothing was changed. Use a new key for a new order.`,
-          );
-        }
-        return ok({ value: prior.response as T, replayed: true });
-      }
-    }
-    const r = await planOnce(ctx, accounts, body, (p, value) => {
-      if (spec.idempotencyKey !== null)
-        p.draft.putIdempotency({ scope: spec.scope, key: spec.idempotencyKey, requestHash, response: stored(value), createdAtMs: ctx.now() });
-    });
-    if (r.kind === 'done') return r.result.ok ? ok({ value: r.result.value, replayed: false }) : r.result;
-    if (r.kind === 'conflict') last = r.detail;
+    const r = await inTurn(ctx.deps.store, accounts, () => orderAttempt(ctx, spec, requestHash, accounts, body, stored));
+    if (r.kind === 'answer') return r.answer;
+    last = r.detail;
   }
   return fail('conflict', `The account kept changing while this order was being made (${last}); nothing was changed. Try again.`);
+}
+
+/** One attempt of runOrder (in the account's turn): the key's replay, or one load -> plan -> apply. */
+async function orderAttempt<T>(
+  ctx: Ctx,
+  spec: OrderSpec,
+  requestHash: string,
+  accounts: string[],
+  body: (p: PlanCtx) => Promise<BR<T>>,
+  stored: (v: T) => unknown,
+): Promise<{ kind: 'answer'; answer: BR<Outcome<T>> } | { kind: 'again'; detail: string }> {
+  const { store } = ctx.deps;
+  if (spec.idempotencyKey !== null) {
+    const prior = await store.getIdempotency(spec.scope, spec.idempotencyKey);
+    if (prior !== undefined) {
+      if (prior.requestHash !== requestHash) {
+        return {
+          kind: 'answer',
+          answer: err(
+            'idempotency_key_reused',
+            `Idempotency-Key ${spec.idempotencyKey} was already used with a different request; nothing was changed. Use a new key for a new order.`,
+          ),
+        };
+      }
+      return { kind: 'answer', answer: ok({ value: prior.response as T, replayed: true }) };
+    }
+  }
+  const r = await planOnce(ctx, accounts, body, (p, value) => {
+    if (spec.idempotencyKey !== null)
+      p.draft.putIdempotency({ scope: spec.scope, key: spec.idempotencyKey, requestHash, response: stored(value), createdAtMs: ctx.now() });
+  });
+  if (r.kind === 'done') return { kind: 'answer', answer: r.result.ok ? ok({ value: r.result.value, replayed: false }) : r.result };
+  return { kind: 'again', detail: r.kind === 'conflict' ? r.detail : 'the Idempotency-Key was stored meanwhile' };
 }
