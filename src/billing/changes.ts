@@ -160,7 +160,13 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
     const extra = sameUnit ? allowanceOf(offer, q.value) - allowanceOf(cur.offer, cur.quantity) : allowanceOf(offer, q.value);
     // Across units the new plan replaces the old one now: the old plan's running-cycle allowance ends (forfeited,
     // with a ledger entry) so one price never buys both allowances (issue 12, attacker finding F3).
-    if (!sameUnit) await forfeitCycleAllowance(ctx, sub, now, `change:${orderId}`);
+    // The credit above was worked out on what was left while planning: the forfeit refuses the plan (it is planned
+    // again) if requests used some of it before the plan applied (attack finding atk-billing F2).
+    if (!sameUnit) {
+      ctx.recorder.strictForfeits = true;
+      await forfeitCycleAllowance(ctx, sub, now, `change:${orderId}`);
+      ctx.recorder.strictForfeits = false;
+    }
     await grantOnce(ctx, sub, offer, prorate(Math.max(0, extra), w, now, 'floor'), w.endMs, `${ref}:prorated`);
     await endSchedulesAt(ctx, sub, k + 1);
     const term: Term = { fromIndex: k, scheduleFromIndex: k + 1, offer, quantity: q.value, ref, scheduleId: null, scheduled: false };

@@ -227,6 +227,8 @@ export class ChargingRecorder {
   readonly #buckets = new Map<string, BucketBalance[]>();
   /** Schedules created by the plan (their cycles are minted once it applied). */
   schedulesCreated = 0;
+  /** Forfeits recorded while set are `strict`: the plan's answer depends on the leftover they saw (billing-ops.ts). */
+  strictForfeits = false;
 
   constructor(real: ChargingService, newId: (prefix: string) => string, now: () => number) {
     this.#real = real;
@@ -378,7 +380,7 @@ export class ChargingRecorder {
       async forfeitBucket(accountId, bucketId, ref) {
         const b = (await self.#sim(accountId)).find((x) => x.id === bucketId && !x.expired);
         const amount = b === undefined ? 0 : Math.max(0, b.amount - b.used - b.reserved - b.forfeited);
-        self.#record(accountId, { op: 'forfeit', bucketId, ref, expect: amount });
+        self.#record(accountId, { op: 'forfeit', bucketId, ref, expect: amount, ...(self.strictForfeits ? { strict: true } : {}) });
         if (b !== undefined) {
           b.forfeited += amount;
           b.remaining = Math.max(0, b.remaining - amount);

@@ -35,9 +35,11 @@ export type ChargingOp =
   /**
    * Forfeit a bucket's leftover as it is when the plan applies (what open reservations hold stays theirs).
    * `expect` is the leftover the plan saw and recorded on its order; requests in flight may have moved it a
-   * little since, and that never refuses the plan (a refund on a busy account must not fail for it).
+   * little since, and that never refuses the plan (a refund on a busy account must not fail for it), unless
+   * `strict`: the plan's answer was worked out on that leftover (an upgrade across units credits the old plan for
+   * it), so less left when it applies refuses the plan, which is planned again (attack finding atk-billing F2).
    */
-  | { op: 'forfeit'; bucketId: string; ref: string; expect: number }
+  | { op: 'forfeit'; bucketId: string; ref: string; expect: number; strict?: boolean }
   /** A bill moved the postpaid line's usage to the phone bill: the line's amount grows by it. */
   | { op: 'restoreCreditLine'; currency: string; amountMinor: number; ref: string }
   /** The account's overage policy; `lineId` names the postpaid line bucket if one must be created. */
@@ -195,6 +197,7 @@ export function decideBillingOps(view: AccountView, ops: readonly ChargingOp[]):
       case 'forfeit': {
         const b = w.buckets.get(o.bucketId);
         const amount = b === undefined ? 0 : Math.max(0, b.amount - b.consumed - b.held - b.forfeited);
+        if (o.strict === true && amount < o.expect) return refuse(`${o.ref}: bucket ${o.bucketId} has ${amount} left, less than the ${o.expect} planned on`);
         if (b === undefined || amount === 0) break;
         w.move(b.id, { forfeited: amount });
         w.ledger('forfeit', o.ref, { debit: `bucket:${b.id}`, credit: 'house:breakage', bucket: b, amount });

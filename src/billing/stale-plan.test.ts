@@ -1,0 +1,84 @@
+/**
+ * Plans decided on a view that moved before they applied (attack review atk-billing). The billing version covers
+ * billing rows only: usage settles in the charging store without touching it. Every decision a plan takes from
+ * the buckets must therefore be checked again when it applies, or the client gets what it no longer had.
+ * The race is made deterministic by running a request's reserve + settle inside the store's apply, just before
+ * the plan is applied.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createMemoryAccountStore } from '../store/memory/accounts-store.ts';
+import { openMemoryChargingStore } from '../store/memory/charging-store.ts';
+import { createMemoryBillingStore } from '../store/memory/billing-store.ts';
+import { openSqlite } from '../store/sqlite/db.ts';
+import { openSqliteAccountStore } from '../store/sqlite/accounts-store.ts';
+import { openSqliteChargingStore } from '../store/sqlite/charging-store.ts';
+import { openSqliteBillingStore } from '../store/sqlite/billing-store.ts';
+import type { BillingStore } from './store.ts';
+import { billingHarness, type TestStores } from './test-kit.ts';
+
+const CATALOG = `
+version: stale-plan
+defaults: { channel: wallet }
+limits: { topupMax: "1000.00", codesPerBatchMax: 50 }
+points: { earnPerYuan: 0, tokensPerPoint: 100, minRedeem: 10, validityDays: 7 }
+offers:
+  tokens: { name: Tokens, type: plan, price: "100.00", cycle: month, allowance: { tokens: 100000 } }
+  requests: { name: Requests, type: plan, price: "200.00", cycle: month, allowance: { requests: 1000 } }
+`;
+const actor = 'admin:t';
+
+/** A billing store whose next apply first runs `before` (a request settling between planning and applying). */
+function raced(store: BillingStore): { store: BillingStore; arm(before: () => Promise<unknown>): void } {
+  let pending: (() => Promise<unknown>) | null = null;
+  const wrapped: BillingStore = Object.create(store);
+  wrapped.apply = async (plan) => {
+    const run = pending;
+    pending = null;
+    if (run !== null) await run();
+    return store.apply(plan);
+  };
+  return {
+    store: wrapped,
+    arm(before) {
+      pending = before;
+    },
+  };
+}
+
+const kinds: Record<string, () => TestStores> = {
+  memory: () => ({ accounts: createMemoryAccountStore(), charging: openMemoryChargingStore(), billing: createMemoryBillingStore() }),
+  sqlite: () => {
+    const db = openSqlite(':memory:');
+    return { accounts: openSqliteAccountStore(db), charging: openSqliteChargingStore(db), billing: openSqliteBillingStore(db) };
+  },
+};
+
+for (const [name, make] of Object.entries(kinds)) {
+  describe(`plans on a moved view (${name} stores)`, () => {
+    test('an upgrade across units credits no allowance that was used between planning and applying', async () => {
+      // F2: the credit for the old plan is price x left / allowance with `left` read while planning; the forfeit
+      // then takes what is left when the plan applies. 90% of the allowance used in that gap was still credited
+      // (90.00 of a 100.00 plan) and used as well.
+      const stores = make();
+      const r = raced(stores.billing);
+      const h = billingHarness({ ...stores, billing: r.store }, { startMs: '2027-03-01T00:00:00Z', catalogText: CATALOG });
+      const a = await h.newAccount();
+      assert.ok((await h.billing.topUp({ accountId: a, amountMinor: 50_000, actor, idempotencyKey: 'w' })).ok);
+      const sub = await h.billing.subscribe({ accountId: a, offerId: 'tokens', actor, idempotencyKey: 's' });
+      assert.ok(sub.ok, JSON.stringify(sub));
+      let used = false;
+      r.arm(async () => {
+        const u = await h.use(a, 45_000, 45_000);
+        used = u.ok;
+      });
+      const ch = await h.billing.changePlan({ subscriptionId: sub.value.value.subscription.id, offerId: 'requests', actor, idempotencyKey: 'up' });
+      assert.ok(used, 'the request settled between planning and applying');
+      assert.ok(ch.ok, JSON.stringify(ch));
+      const creditLine = ch.value.value.order.lines.find((l) => l.amountMinor < 0);
+      const credited = -(creditLine?.amountMinor ?? 0);
+      // At most 10,000 of the 100,000 tokens were left when the upgrade applied: 10.00 of the 100.00 price.
+      assert.ok(credited <= 1_000, `credited ${credited} minor units for an allowance 90% used`);
+    });
+  });
+}
