@@ -82,3 +82,43 @@ for (const [name, make] of Object.entries(kinds)) {
     });
   });
 }
+
+for (const [name, make] of Object.entries(kinds)) {
+  describe(`carrier hand-over run twice at once (${name} stores)`, () => {
+    test('two bill runs (or deliveries) at the same time hand each phone-bill payment to the carrier once', async () => {
+      // F3: deliverCarrierCharges lists the pending payments, submits them, then records the answers; a second run
+      // started before the first recorded its answers submitted the same payments again (two carrier files with
+      // the same charge: charged twice on the phone bill).
+      const submitted: string[] = [];
+      let open!: () => void;
+      const gate = new Promise<void>((r) => {
+        open = r;
+      });
+      const stores = make();
+      const h = billingHarness(stores, {
+        startMs: '2027-03-01T00:00:00Z',
+        catalogText: CATALOG,
+        carrier: {
+          name: 'slow',
+          submit: async (cs) => {
+            submitted.push(...cs.map((c) => c.paymentId));
+            await gate;
+            return cs.map((c) => ({ paymentId: c.paymentId, ok: true, reference: 'file', error: null }));
+          },
+        },
+      });
+      const a = await h.newAccount();
+      assert.ok((await h.billing.subscribe({ accountId: a, offerId: 'tokens', channel: 'phone_bill', actor, idempotencyKey: 's' })).ok);
+      h.clock.set('2027-04-01T00:00:01Z');
+      const first = h.billing.runBills('2027-03');
+      const second = h.billing.runBills('2027-03');
+      // Let both runs reach the carrier before it answers.
+      for (let i = 0; i < 200 && submitted.length < 2; i++) await new Promise((r) => setImmediate(r));
+      open();
+      const [x, y] = await Promise.all([first, second]);
+      assert.ok(x.ok && y.ok, JSON.stringify([x, y]));
+      assert.ok(submitted.length >= 1);
+      assert.deepEqual(submitted, [...new Set(submitted)], `payments submitted more than once: ${submitted.join(', ')}`);
+    });
+  });
+}
