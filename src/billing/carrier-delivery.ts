@@ -59,7 +59,12 @@ async function deliver(ctx: Ctx): Promise<Delivery> {
       await plan.deps.store.updatePayment({ ...p, attempts, status, reference: r.ok ? r.reference : r.error, updatedAtMs: ctx.now() });
       return ok(true);
     });
-    if (!saved.ok) throw new Error(`carrier answer for payment ${p.id}: ${saved.message}`);
+    // An answer that cannot be saved (the account kept changing) leaves the payment pending: the next run hands it
+    // over again under the same payment id (the carrier's idempotency key); the other answers are still saved.
+    if (!saved.ok) {
+      if (saved.code !== 'conflict') throw new Error(`carrier answer for payment ${p.id}: ${saved.message}`);
+      ctx.deps.log?.('error', { paymentId: p.id, accountId: p.accountId, err: saved.message, alert: 'carrier_answer_unsaved' }, 'carrier answer not saved');
+    }
   }
   return { submitted, failed, pending: pending.length - submitted };
 }

@@ -122,3 +122,43 @@ for (const [name, make] of Object.entries(kinds)) {
     });
   });
 }
+
+/** A billing store on which every plan of `busy` conflicts: another node keeps winning that account. */
+function contended(store: BillingStore, busy: () => string): BillingStore {
+  const wrapped: BillingStore = Object.create(store);
+  wrapped.apply = async (plan) =>
+    plan.expect.some((e) => e.accountId === busy()) ? { ok: false, conflict: 'version', detail: `account ${busy()} changed (test)` } : store.apply(plan);
+  return wrapped;
+}
+
+for (const [name, make] of Object.entries(kinds)) {
+  describe(`re-plans running out (${name} stores)`, () => {
+    test('an account that keeps changing answers 409 conflict on orders and reads, and never stops the bill run of the others', async () => {
+      // F4: runPlan's conflict after PLAN_ATTEMPTS was thrown as a plain Error by reads that catch up first (a
+      // balance read answered 500) and by the bill run, which then stopped for every account after the busy one.
+      let busy = '';
+      const stores = make();
+      const h = billingHarness({ ...stores, billing: contended(stores.billing, () => busy) }, { startMs: '2027-03-01T00:00:00Z', catalogText: CATALOG });
+      const a = await h.newAccount('busy');
+      const b = await h.newAccount('calm');
+      for (const x of [a, b]) {
+        assert.ok((await h.billing.topUp({ accountId: x, amountMinor: 50_000, actor, idempotencyKey: `w${x}` })).ok);
+        assert.ok((await h.billing.subscribe({ accountId: x, offerId: 'tokens', actor, idempotencyKey: `s${x}` })).ok);
+      }
+      busy = a;
+      h.clock.set('2027-04-01T00:00:01Z'); // a renewal is due: reads catch up first
+      const order = await h.billing.topUp({ accountId: a, amountMinor: 100, actor, idempotencyKey: 'late' });
+      assert.ok(!order.ok && order.code === 'conflict', JSON.stringify(order));
+      await assert.rejects(h.billing.balance(a, null), (e: unknown) => (e as { code?: string }).code === 'conflict');
+      // Accounts are listed in creation order: the busy one comes first.
+      const run = await h.billing.runBills('2027-03');
+      assert.ok(run.ok, JSON.stringify(run));
+      assert.equal(run.value.created, 1, 'the calm account is billed');
+      assert.deepEqual(
+        run.value.failures.map((f) => f.accountId),
+        [a],
+      );
+      assert.equal((await h.billing.listBills({ accountId: b, period: '2027-03' })).length, 1);
+    });
+  });
+}
