@@ -7,7 +7,7 @@
  */
 import type { PlanCtx } from './plan.ts';
 import { ok } from '../core/index.ts';
-import { fail, fmtMoney, offerOnSale, type BR, type Ctx } from './context.ts';
+import { activeAccount, fail, fmtMoney, offerOnSale, type BR, type Ctx } from './context.ts';
 import { runOrder, type Outcome } from './plan.ts';
 import { collect, earnPoints, requireFunds } from './payments.ts';
 import { cycleWindow, DAY_MS, isoDay, prorate } from './periods.ts';
@@ -66,6 +66,9 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
   if (found === undefined) return fail('not_found', `Subscription ${i.subscriptionId} does not exist.`);
   const request = { op: 'change', subscriptionId: i.subscriptionId, offerId: i.offerId, quantity: i.quantity };
   return runOrder<ChangeResult>(ctx, { scope: `account:${found.accountId}`, idempotencyKey: i.idempotencyKey, request }, async (ctx) => {
+    // Like every other order: a suspended or closed account changes nothing (atk-billing F6).
+    const account = await activeAccount(ctx, found.accountId);
+    if (!account.ok) return account;
     await catchUpAccount(ctx, found.accountId);
     const sub = (await ctx.deps.store.getSubscription(i.subscriptionId))!;
     if (!isLive(sub)) return fail('conflict', `Subscription ${sub.id} is ${sub.status}; subscribe again instead.`);

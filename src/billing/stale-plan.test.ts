@@ -162,3 +162,23 @@ for (const [name, make] of Object.entries(kinds)) {
     });
   });
 }
+
+for (const [name, make] of Object.entries(kinds)) {
+  describe(`orders on a suspended account (${name} stores)`, () => {
+    test('a plan change on a suspended account is refused like every other order, with nothing written', async () => {
+      // F6: subscribe, add-ons, top-ups, codes and points refuse an account that is not active; changePlan did not
+      // check, so a suspended (or closed) account could still be upgraded, paid from its wallet.
+      const h = billingHarness(make(), { startMs: '2027-03-01T00:00:00Z', catalogText: CATALOG });
+      const a = await h.newAccount();
+      assert.ok((await h.billing.topUp({ accountId: a, amountMinor: 50_000, actor, idempotencyKey: 'w' })).ok);
+      const sub = await h.billing.subscribe({ accountId: a, offerId: 'tokens', actor, idempotencyKey: 's' });
+      assert.ok(sub.ok);
+      const acc = (await h.accounts.store.getAccount(a))!;
+      await h.accounts.store.updateAccount({ ...acc, status: 'suspended' });
+      const before = (await h.billing.listOrders({ accountId: a })).length;
+      const ch = await h.billing.changePlan({ subscriptionId: sub.value.value.subscription.id, offerId: 'requests', actor, idempotencyKey: 'up' });
+      assert.ok(!ch.ok && ch.code === 'unprocessable', JSON.stringify(ch));
+      assert.equal((await h.billing.listOrders({ accountId: a })).length, before);
+    });
+  });
+}
