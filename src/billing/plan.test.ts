@@ -87,6 +87,35 @@ for (const [name, make] of Object.entries(kinds)) {
       assert.equal((await h.billing.listOrders({ accountId: a })).length, 30);
     });
 
+    test("a read that has nothing to catch up never waits for the account's orders", { timeout: 20_000 }, async () => {
+      // The turns of F1 must not put reads behind a burst of orders: GET /self/balance, entitlements and the key
+      // snapshot's refresh (every account, one after the other) catch up first, and usually write nothing.
+      const stores = make();
+      let open!: () => void;
+      const gate = new Promise<void>((r) => {
+        open = r;
+      });
+      const slow: TestStores['billing'] = Object.create(stores.billing);
+      slow.getIdempotency = async (scope, key) => {
+        if (key === 'slow') await gate;
+        return stores.billing.getIdempotency(scope, key);
+      };
+      const h = billingHarness({ ...stores, billing: slow }, { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG });
+      const a = await h.newAccount();
+      assert.ok((await h.billing.topUp({ accountId: a, amountMinor: 400, actor, idempotencyKey: 'w' })).ok);
+      const order = h.billing.topUp({ accountId: a, amountMinor: 100, actor, idempotencyKey: 'slow' }); // holds the turn
+      let ordered = false;
+      void order.then(() => {
+        ordered = true;
+      });
+      // Were the read queued behind the order, it would wait for the gate, which opens only after it: the test's
+      // timeout fails it.
+      await h.billing.balance(a, null);
+      assert.equal(ordered, false, 'the read answered while the order was still planning');
+      open();
+      assert.ok((await order).ok);
+    });
+
     test('two orders the wallet can pay only one of: one is paid, the other refused with nothing written', async () => {
       const h = billingHarness(make(), { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG });
       const a = await h.newAccount();

@@ -479,7 +479,11 @@ export const KEY_TAKEN = 'idempotency_key_reused' as const;
 export async function runPlan<T>(ctx: Ctx, accounts: string[], plan: (p: PlanCtx) => Promise<BR<T>>, finish?: (p: PlanCtx, value: T) => void): Promise<BR<T>> {
   let last = '';
   for (let attempt = 0; attempt < PLAN_ATTEMPTS; attempt++) {
-    const r = await inTurn(ctx.deps.store, accounts, () => planOnce(ctx, accounts, plan, finish));
+    // The first attempt does not wait for the account's turn: a catch-up before a read usually writes nothing and
+    // must not queue behind the account's orders (the key snapshot's refresh reads every account in turn). Only
+    // a plan that conflicted waits for the turn to plan again.
+    const once = () => planOnce(ctx, accounts, plan, finish);
+    const r = attempt === 0 ? await once() : await inTurn(ctx.deps.store, accounts, once);
     if (r.kind === 'done') return r.result;
     if (r.kind === 'key_taken') return err(KEY_TAKEN, '');
     last = r.detail;
