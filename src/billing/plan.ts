@@ -415,13 +415,19 @@ export interface PlanCtx extends Ctx {
 }
 
 function planCtx(ctx: Ctx): PlanCtx {
+  // One clock reading and one catalog per plan (attack finding atk-billing F8): a plan that read the clock again
+  // and again could catch up at 23:59:59 and then price an upgrade at 00:00:00.5 of a cycle never renewed (the old
+  // plan credited for a cycle not paid, the new one charged for it, and its renewal charged it again); a catalog
+  // reloaded mid-plan would mix two offers files the same way. A plan made again reads both afresh.
+  const nowMs = ctx.now();
+  const catalog = ctx.catalog();
   const draft = new Draft(ctx.deps.store);
   const recorder = new ChargingRecorder(
     ctx.deps.charging,
     (prefix) => ctx.deps.ids.next(prefix),
-    () => ctx.now(),
+    () => nowMs,
   );
-  return { ...ctx, deps: { ...ctx.deps, store: draft, charging: recorder.service() }, draft, recorder };
+  return { ...ctx, now: () => nowMs, catalog: () => catalog, deps: { ...ctx.deps, store: draft, charging: recorder.service() }, draft, recorder };
 }
 
 /** How often a plan is made again after a conflict before the use case gives up (busy account). */
@@ -503,7 +509,7 @@ async function planOnce<T>(ctx: Ctx, accounts: string[], plan: (p: PlanCtx) => P
   finish?.(p, r.value);
   const billing = await p.draft.toPlan();
   const rec = p.recorder;
-  if (rec.ops.length > 0) billing.charging = { accountId: rec.accountId!, nowMs: ctx.now(), ops: rec.ops };
+  if (rec.ops.length > 0) billing.charging = { accountId: rec.accountId!, nowMs: p.now(), ops: rec.ops };
   if (!p.draft.written && billing.charging === null) return { kind: 'done', result: r };
   const applied = await ctx.deps.store.apply(billing);
   if (applied.ok) {
@@ -591,7 +597,7 @@ async function orderAttempt<T>(
   }
   const r = await planOnce(ctx, accounts, body, (p, value) => {
     if (spec.idempotencyKey !== null)
-      p.draft.putIdempotency({ scope: spec.scope, key: spec.idempotencyKey, requestHash, response: stored(value), createdAtMs: ctx.now() });
+      p.draft.putIdempotency({ scope: spec.scope, key: spec.idempotencyKey, requestHash, response: stored(value), createdAtMs: p.now() });
   });
   if (r.kind === 'done') return { kind: 'answer', answer: r.result.ok ? ok({ value: r.result.value, replayed: false }) : r.result };
   return { kind: 'again', detail: r.kind === 'conflict' ? r.detail : 'the Idempotency-Key was stored meanwhile' };

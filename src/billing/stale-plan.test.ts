@@ -26,6 +26,7 @@ offers:
   tokens: { name: Tokens, type: plan, price: "100.00", cycle: month, allowance: { tokens: 100000 } }
   requests: { name: Requests, type: plan, price: "200.00", cycle: month, allowance: { requests: 1000 } }
   small: { name: Small, type: plan, price: "50.00", cycle: month, allowance: { tokens: 50000 } }
+  big: { name: Big, type: plan, price: "200.00", cycle: month, allowance: { tokens: 200000 } }
 `;
 const actor = 'admin:t';
 
@@ -199,6 +200,46 @@ for (const [name, make] of Object.entries(kinds)) {
       const ch = await h.billing.changePlan({ subscriptionId: sub.value.value.subscription.id, offerId: 'requests', actor, idempotencyKey: 'up' });
       assert.ok(!ch.ok && ch.code === 'unprocessable', JSON.stringify(ch));
       assert.equal((await h.billing.listOrders({ accountId: a })).length, before);
+    });
+  });
+}
+
+for (const [name, make] of Object.entries(kinds)) {
+  describe(`a plan that crosses a cycle boundary while it plans (${name} stores)`, () => {
+    test('an upgrade planned as the cycle ends pays the next cycle once: one clock reading per plan', async () => {
+      // F8: a plan read the clock many times. The catch-up ran at 23:59:59 (no renewal due), the upgrade then read
+      // 00:00:00.5 of the next cycle: it credited the old plan for a cycle never paid and charged the new plan for
+      // it, and the renewal made afterwards charged the new plan for that cycle again.
+      const stores = make();
+      const h0 = { clock: null as null | { set(v: string): void } };
+      let calls = -1;
+      const ticking: BillingStore = Object.create(stores.billing);
+      ticking.getSubscription = async (id) => {
+        if (calls >= 0 && ++calls === 2) h0.clock?.set('2027-04-01T00:00:00.500Z'); // time passes while it plans
+        return stores.billing.getSubscription(id);
+      };
+      const h = billingHarness({ ...stores, billing: ticking }, { startMs: '2027-03-01T00:00:00Z', catalogText: CATALOG });
+      h0.clock = h.clock;
+      const a = await h.newAccount();
+      assert.ok((await h.billing.topUp({ accountId: a, amountMinor: 100_000, actor, idempotencyKey: 'w' })).ok);
+      const sub = await h.billing.subscribe({ accountId: a, offerId: 'tokens', actor, idempotencyKey: 's' });
+      assert.ok(sub.ok);
+      h.clock.set('2027-03-31T23:59:59.000Z');
+      calls = 0;
+      const ch = await h.billing.changePlan({ subscriptionId: sub.value.value.subscription.id, offerId: 'big', actor, idempotencyKey: 'up' });
+      assert.ok(ch.ok, JSON.stringify(ch));
+      calls = -1;
+      h.clock.set('2027-04-02T00:00:00Z');
+      await h.billing.balance(a, null); // catches up
+      const april = Date.UTC(2027, 3, 1);
+      const orders = (await h.billing.listOrders({ accountId: a })).filter((o) => o.type !== 'topup');
+      const paidForApril = orders
+        .flatMap((o) => o.lines.map((l) => ({ o, l })))
+        .filter(({ o, l }) => (o.type === 'renew' ? o.effectiveAtMs >= april : o.type === 'upgrade' && l.description.includes('2027-04-')))
+        .reduce((sum, { l }) => sum + l.amountMinor, 0);
+      // The upgrade is either in March's last second (renewal of Big for April: 200.00) or April's first (renewal of
+      // Tokens 100.00, then the upgrade's difference for almost all of April: 100.00 and a cent): never 300.00.
+      assert.ok(paidForApril <= 20_001, `April paid ${paidForApril} minor units: ${JSON.stringify(orders.map((o) => [o.type, o.amountMinor]))}`);
     });
   });
 }
