@@ -243,3 +243,25 @@ for (const [name, make] of Object.entries(kinds)) {
     });
   });
 }
+
+for (const [name, make] of Object.entries(kinds)) {
+  describe(`a full refund racing a request (${name} stores)`, () => {
+    test("the refund order's allowanceForfeited is what the ledger forfeited", {
+      todo: 'F7 (low): the refund order records the leftover the plan saw; the forfeit takes the leftover when it applies (lenient on purpose, so a refund never fails for requests in flight), so usage settled in between makes the record overstate the ledger by that usage. Money is right; the record is not.',
+    }, async () => {
+      const stores = make();
+      const r = raced(stores.billing);
+      const h = billingHarness({ ...stores, billing: r.store }, { startMs: '2027-03-01T00:00:00Z', catalogText: CATALOG });
+      const a = await h.newAccount();
+      assert.ok((await h.billing.topUp({ accountId: a, amountMinor: 50_000, actor, idempotencyKey: 'w' })).ok);
+      const sub = await h.billing.subscribe({ accountId: a, offerId: 'tokens', actor, idempotencyKey: 's' });
+      assert.ok(sub.ok);
+      r.arm(() => h.use(a, 15_000, 15_000));
+      const rf = await h.billing.refund({ orderId: sub.value.value.order.id, reason: 'test', actor, idempotencyKey: 'rf' });
+      assert.ok(rf.ok, JSON.stringify(rf));
+      const left = (await h.charging.listBuckets(a)).filter((b) => b.sourceRef.startsWith(`sub:${sub.value.value.subscription.id}:`));
+      const forfeited = left.reduce((s, b) => s + b.forfeited, 0);
+      assert.equal(rf.value.value.details.allowanceForfeited, forfeited);
+    });
+  });
+}
