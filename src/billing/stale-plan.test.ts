@@ -265,3 +265,28 @@ for (const [name, make] of Object.entries(kinds)) {
     });
   });
 }
+
+for (const [name, make] of Object.entries(kinds)) {
+  describe(`renewals of a closed account (${name} stores)`, () => {
+    test('a closed account is not charged for new cycles: its subscriptions end with the running cycle', async () => {
+      // F9: closing an account (PATCH /admin/accounts/:id, status closed; enterprise admins may) ended none of its
+      // subscriptions: catch-ups renewed them every cycle, from the wallet or on the phone bill (to the carrier).
+      const h = billingHarness(make(), { startMs: '2027-03-01T00:00:00Z', catalogText: CATALOG });
+      const a = await h.newAccount();
+      assert.ok((await h.billing.subscribe({ accountId: a, offerId: 'tokens', channel: 'phone_bill', actor, idempotencyKey: 's' })).ok);
+      const acc = (await h.accounts.store.getAccount(a))!;
+      await h.accounts.store.updateAccount({ ...acc, status: 'closed' });
+      h.clock.set('2027-06-02T00:00:00Z');
+      await h.billing.renewDue();
+      const renewals = (await h.billing.listOrders({ accountId: a })).filter((o) => o.type === 'renew');
+      assert.deepEqual(
+        renewals.map((o) => [o.paidBy, o.amountMinor]),
+        [],
+      );
+      const sub = (await h.billing.listSubscriptions({ accountId: a }))[0]!;
+      assert.equal(sub.status, 'canceled');
+      assert.equal(sub.endedAtMs, Date.UTC(2027, 3, 1), 'ends when the cycle running at the closing ended');
+      // (The charging engine mints the schedule's cycles before billing catches up; a closed account's keys use none.)
+    });
+  });
+}
