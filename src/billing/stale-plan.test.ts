@@ -5,7 +5,7 @@
  * The race is made deterministic by running a request's reserve + settle inside the store's apply, just before
  * the plan is applied.
  */
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMemoryAccountStore } from '../store/memory/accounts-store.ts';
 import { openMemoryChargingStore } from '../store/memory/charging-store.ts';
@@ -14,6 +14,10 @@ import { openSqlite } from '../store/sqlite/db.ts';
 import { openSqliteAccountStore } from '../store/sqlite/accounts-store.ts';
 import { openSqliteChargingStore } from '../store/sqlite/charging-store.ts';
 import { openSqliteBillingStore } from '../store/sqlite/billing-store.ts';
+import { openPostgresAccountStore } from '../store/postgres/accounts-store.ts';
+import { openPostgresBillingStore } from '../store/postgres/billing-store.ts';
+import { openPostgresChargingStore } from '../store/postgres/charging-store.ts';
+import { afterReady, testDbOrSkip, truncateAll } from '../store/postgres/test-support.ts';
 import type { BillingStore } from './store.ts';
 import { billingHarness, type TestStores } from './test-kit.ts';
 
@@ -55,6 +59,21 @@ const kinds: Record<string, () => TestStores> = {
     return { accounts: openSqliteAccountStore(db), charging: openSqliteChargingStore(db), billing: openSqliteBillingStore(db) };
   },
 };
+// PostgreSQL: the same races through its apply (one schema for the file, emptied for each test).
+const pg = await testDbOrSkip({ max: 4 });
+if (typeof pg === 'string') test('plans on a moved view (postgres stores)', { skip: pg }, () => {});
+else {
+  after(() => pg.drop());
+  kinds.postgres = () => {
+    const ready = truncateAll(pg.db);
+    const charging = openPostgresChargingStore(pg.db);
+    return {
+      accounts: afterReady(ready, openPostgresAccountStore(pg.db)),
+      charging: afterReady(ready, charging),
+      billing: afterReady(ready, openPostgresBillingStore(pg.db, { charging })),
+    };
+  };
+}
 
 for (const [name, make] of Object.entries(kinds)) {
   describe(`plans on a moved view (${name} stores)`, () => {
