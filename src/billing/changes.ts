@@ -107,6 +107,8 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
       const newAllowance = allowanceOf(offer, q.value);
       if (sameUnit && offer.allowance !== null) {
         const used = await cycleUse(ctx, sub, w.startMs);
+        // Checked again when the plan applies: requests settled meanwhile count (atk-billing F5).
+        ctx.recorder.requireUse(sub.accountId, { sourcePrefix: `sub:${sub.id}:`, fromMs: w.startMs, atMost: newAllowance, ref: `downgrade:${orderId}` });
         if (used > newAllowance) {
           return fail(
             'unprocessable',

@@ -252,6 +252,11 @@ export class ChargingRecorder {
     return b;
   }
 
+  /** Record a check the plan made on usage, made again when it applies (the `requireUse` operation). */
+  requireUse(accountId: string, check: { sourcePrefix: string; fromMs: number; atMost: number; ref: string }): void {
+    this.#record(accountId, { op: 'requireUse', ...check });
+  }
+
   service(): ChargingService {
     const real = this.#real;
     const self = this;

@@ -106,9 +106,9 @@ for (const [name, make] of Object.entries(kinds)) {
 
 for (const [name, make] of Object.entries(kinds)) {
   describe(`downgrade on a moved view (${name} stores)`, () => {
-    test("a downgrade is refused when the cycle's use passed the smaller plan's allowance before the downgrade applied", {
-      todo: "F5 (low): the check reads the cycle's use while planning; usage settled before the plan applies is not checked again (no charging operation expresses 'used at most'). Only the policy guard is bypassed: the downgrade takes effect next cycle, nothing is credited.",
-    }, async () => {
+    test("a downgrade is refused when the cycle's use passed the smaller plan's allowance before the downgrade applied", async () => {
+      // F5: the check read the cycle's use while planning; usage settled before the plan applied was not checked
+      // again (the downgrade was scheduled past the guard).
       const stores = make();
       const r = raced(stores.billing);
       const h = billingHarness({ ...stores, billing: r.store }, { startMs: '2027-03-01T00:00:00Z', catalogText: CATALOG });

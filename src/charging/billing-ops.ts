@@ -10,7 +10,7 @@
 import { AssertionError } from '../core/index.ts';
 import type { AccountScope, AccountView, Decision } from './store.ts';
 import type { AccountPolicy, AllowanceSchedule, Bucket, BucketKind, BucketUnit, CycleUnit, OveragePolicy } from './types.ts';
-import { DEFAULT_PRIORITY, available } from './burn-down.ts';
+import { DEFAULT_PRIORITY, available, isExpired } from './burn-down.ts';
 import { cycleIndexAt, cycleStartMs } from './cycle.ts';
 import { Work } from './work.ts';
 
@@ -60,7 +60,13 @@ export type ChargingOp =
       endsAtMs: number | null;
     }
   /** No cycles of the schedule start at or after atMs. */
-  | { op: 'endSchedule'; scheduleId: string; atMs: number };
+  | { op: 'endSchedule'; scheduleId: string; atMs: number }
+  /**
+   * A check the plan made on usage, made again when it applies (attack finding atk-billing F5): what the live
+   * buckets whose reference starts with `sourcePrefix`, effective from `fromMs`, used and hold must still be at most
+   * `atMost`, else the plan is refused (and planned again). Writes nothing.
+   */
+  | { op: 'requireUse'; sourcePrefix: string; fromMs: number; atMost: number; ref: string };
 
 export interface BillingOpsDecision {
   mutation: Decision<null>['mutation'];
@@ -242,6 +248,13 @@ export function decideBillingOps(view: AccountView, ops: readonly ChargingOp[]):
       case 'endSchedule':
         schedulesEnd.push({ scheduleId: o.scheduleId, atMs: o.atMs });
         break;
+      case 'requireUse': {
+        let used = 0;
+        for (const b of w.buckets.values())
+          if (b.sourceRef.startsWith(o.sourcePrefix) && b.effectiveAtMs >= o.fromMs && !isExpired(b, w.nowMs)) used += b.consumed + b.held;
+        if (used > o.atMost) return refuse(`${o.ref}: ${used} used, more than the ${o.atMost} the plan checked`);
+        break;
+      }
     }
   }
   return { mutation: w.toMutation(), schedulesCreate, schedulesEnd, refused: null };
