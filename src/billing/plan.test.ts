@@ -116,6 +116,24 @@ for (const [name, make] of Object.entries(kinds)) {
       assert.ok((await order).ok);
     });
 
+    test('one Idempotency-Key sent at once with ten different bodies: one order applies, the nine others are refused as a reused key', async () => {
+      const h = billingHarness(make(), { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG });
+      const a = await h.newAccount();
+      const rs = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => h.billing.topUp({ accountId: a, amountMinor: 100 + i, actor, idempotencyKey: 'one-key' })),
+      );
+      const applied = rs.filter((r) => r.ok && !r.value.replayed);
+      assert.equal(applied.length, 1);
+      assert.deepEqual(
+        rs.filter((r) => !r.ok).map((r) => (r.ok ? '' : r.code)),
+        Array(9).fill('idempotency_key_reused'),
+      );
+      const only = applied[0]!;
+      assert.ok(only.ok);
+      assert.equal(await wallet(h, a), only.value.value.order.amountMinor);
+      assert.equal((await h.billing.listOrders({ accountId: a })).length, 1);
+    });
+
     test('two orders the wallet can pay only one of: one is paid, the other refused with nothing written', async () => {
       const h = billingHarness(make(), { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG });
       const a = await h.newAccount();
