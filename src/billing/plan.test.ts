@@ -134,6 +134,19 @@ for (const [name, make] of Object.entries(kinds)) {
       assert.equal((await h.billing.listOrders({ accountId: a })).length, 1);
     });
 
+    test('one redemption code redeemed by four accounts at once works once', async () => {
+      const h = billingHarness(make(), { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG });
+      const batch = await h.billing.generateCodes({ offerId: 'pack', count: 1, actor, idempotencyKey: 'codes' });
+      assert.ok(batch.ok && batch.value.value.codes !== null);
+      const code = batch.value.value.codes[0]!;
+      const accounts = await Promise.all([1, 2, 3, 4].map((i) => h.newAccount(`a${i}`)));
+      const rs = await Promise.all(accounts.map((a) => h.billing.redeemCode({ accountId: a, code, actor, idempotencyKey: `r-${a}` })));
+      assert.deepEqual(rs.map((r) => (r.ok ? 'ok' : r.code)).sort(), ['ok', 'unprocessable', 'unprocessable', 'unprocessable']);
+      let subs = 0;
+      for (const a of accounts) subs += (await h.billing.listSubscriptions({ accountId: a })).length;
+      assert.equal(subs, 1, 'one pack granted');
+    });
+
     test('two orders the wallet can pay only one of: one is paid, the other refused with nothing written', async () => {
       const h = billingHarness(make(), { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG });
       const a = await h.newAccount();
