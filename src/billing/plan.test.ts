@@ -187,3 +187,37 @@ for (const [name, make] of Object.entries(kinds)) {
     });
   });
 }
+
+// Two gateway processes on one PostgreSQL: the turns are per process, the version precondition decides between them.
+if (typeof pg !== 'string') {
+  describe('billing orders of one account on two nodes at once (postgres stores)', () => {
+    test('fifteen orders on each of two nodes all apply: between nodes the versions decide, and no order runs out of re-plans', async () => {
+      const ready = truncateAll(pg.db);
+      const node = (seed: number) => {
+        const charging = openPostgresChargingStore(pg.db);
+        return billingHarness(
+          {
+            accounts: afterReady(ready, openPostgresAccountStore(pg.db)),
+            charging: afterReady(ready, charging),
+            billing: afterReady(ready, openPostgresBillingStore(pg.db, { charging })),
+          },
+          { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG, seed },
+        );
+      };
+      const n1 = node(1);
+      const n2 = node(2);
+      const a = await n1.newAccount();
+      const rs = await Promise.all(
+        [n1, n2].flatMap((h, k) =>
+          Array.from({ length: 15 }, (_, i) => h.billing.topUp({ accountId: a, amountMinor: 100, actor, idempotencyKey: `n${k}-${i}` })),
+        ),
+      );
+      const codes = rs.map((r) => (r.ok ? 'ok' : r.code));
+      assert.deepEqual(
+        codes,
+        rs.map(() => 'ok'),
+      );
+      assert.equal(await wallet(n1, a), 3000);
+    });
+  });
+}
