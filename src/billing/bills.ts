@@ -151,6 +151,11 @@ export interface BillRunResult {
   phoneBillMinor: number;
   unpaidMinor: number;
   carrier: { submitted: number; failed: number; pending: number };
+  /**
+   * Accounts whose bill could not be made this run (it kept changing while it was planned: re-plans ran out);
+   * the run went on with the others, and running it again makes the missing bills (atk-billing F4).
+   */
+  failures: { accountId: string; error: string }[];
 }
 
 export async function runBills(ctx: Ctx, periodText: string): Promise<BR<BillRunResult>> {
@@ -172,6 +177,7 @@ export async function runBills(ctx: Ctx, periodText: string): Promise<BR<BillRun
     phoneBillMinor: 0,
     unpaidMinor: 0,
     carrier: { submitted: 0, failed: 0, pending: 0 },
+    failures: [],
   };
   for (const account of accounts) {
     // One plan per account: the bill, its orders marked, the phone-bill payment and the credit line's restore
@@ -201,7 +207,16 @@ export async function runBills(ctx: Ctx, periodText: string): Promise<BR<BillRun
       await restoreCreditLine(p, account.id, bill.currency, postpaidUsage, `bill:${bill.id}`);
       return ok({ kind: 'created' as const, bill });
     });
-    if (!r.ok) throw new Error(`bill run ${period.period} for ${account.id}: ${r.message}`);
+    if (!r.ok) {
+      if (r.code !== 'conflict') throw new Error(`bill run ${period.period} for ${account.id}: ${r.message}`);
+      out.failures.push({ accountId: account.id, error: r.message });
+      ctx.deps.log?.(
+        'error',
+        { accountId: account.id, period: period.period, err: r.message, alert: 'bill_failed' },
+        'bill run: an account could not be billed; the run went on',
+      );
+      continue;
+    }
     out[r.value.kind]++;
     if (r.value.bill !== null) {
       out.totalMinor += r.value.bill.totalMinor;

@@ -227,6 +227,8 @@ export class ChargingRecorder {
   readonly #buckets = new Map<string, BucketBalance[]>();
   /** Schedules created by the plan (their cycles are minted once it applied). */
   schedulesCreated = 0;
+  /** Forfeits recorded while set are `strict`: the plan's answer depends on the leftover they saw (billing-ops.ts). */
+  strictForfeits = false;
 
   constructor(real: ChargingService, newId: (prefix: string) => string, now: () => number) {
     this.#real = real;
@@ -248,6 +250,11 @@ export class ChargingRecorder {
       this.#buckets.set(accountId, b);
     }
     return b;
+  }
+
+  /** Record a check the plan made on usage, made again when it applies (the `requireUse` operation). */
+  requireUse(accountId: string, check: { sourcePrefix: string; fromMs: number; atMost: number; ref: string }): void {
+    this.#record(accountId, { op: 'requireUse', ...check });
   }
 
   service(): ChargingService {
@@ -378,7 +385,7 @@ export class ChargingRecorder {
       async forfeitBucket(accountId, bucketId, ref) {
         const b = (await self.#sim(accountId)).find((x) => x.id === bucketId && !x.expired);
         const amount = b === undefined ? 0 : Math.max(0, b.amount - b.used - b.reserved - b.forfeited);
-        self.#record(accountId, { op: 'forfeit', bucketId, ref, expect: amount });
+        self.#record(accountId, { op: 'forfeit', bucketId, ref, expect: amount, ...(self.strictForfeits ? { strict: true } : {}) });
         if (b !== undefined) {
           b.forfeited += amount;
           b.remaining = Math.max(0, b.remaining - amount);
@@ -413,17 +420,63 @@ export interface PlanCtx extends Ctx {
 }
 
 function planCtx(ctx: Ctx): PlanCtx {
+  // One clock reading and one catalog per plan (attack finding atk-billing F8): a plan that read the clock again
+  // and again could catch up at 23:59:59 and then price an upgrade at 00:00:00.5 of a cycle never renewed (the old
+  // plan credited for a cycle not paid, the new one charged for it, and its renewal charged it again); a catalog
+  // reloaded mid-plan would mix two offers files the same way. A plan made again reads both afresh.
+  const nowMs = ctx.now();
+  const catalog = ctx.catalog();
   const draft = new Draft(ctx.deps.store);
   const recorder = new ChargingRecorder(
     ctx.deps.charging,
     (prefix) => ctx.deps.ids.next(prefix),
-    () => ctx.now(),
+    () => nowMs,
   );
-  return { ...ctx, deps: { ...ctx.deps, store: draft, charging: recorder.service() }, draft, recorder };
+  return { ...ctx, now: () => nowMs, catalog: () => catalog, deps: { ...ctx.deps, store: draft, charging: recorder.service() }, draft, recorder };
 }
 
 /** How often a plan is made again after a conflict before the use case gives up (busy account). */
 export const PLAN_ATTEMPTS = 8;
+
+/**
+ * Plans of one account in one process take turns (attack finding atk-billing F1): when every order of a burst
+ * planned at once, each round applied one and sent the rest to plan again, so past PLAN_ATTEMPTS concurrent orders
+ * the rest were refused 409 (and a bill run or a carrier answer on the account threw). The turn covers one
+ * load -> plan -> apply attempt; no transaction is open across its awaits, requests still settle meanwhile, and
+ * the version precondition still decides between processes (many nodes on PostgreSQL). Per billing store, so two
+ * services over two stores never wait for each other.
+ */
+const turns = new WeakMap<BillingStore, Map<string, Promise<void>>>();
+
+async function inTurn<T>(store: BillingStore, accounts: readonly string[], fn: () => Promise<T>): Promise<T> {
+  let m = turns.get(store);
+  if (m === undefined) {
+    m = new Map();
+    turns.set(store, m);
+  }
+  const queues = m;
+  const releases: (() => void)[] = [];
+  // One account at a time, in a fixed order, so two multi-account plans cannot wait for each other.
+  for (const a of [...new Set(accounts)].sort()) {
+    const prev = queues.get(a) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
+    const tail = prev.then(() => mine);
+    queues.set(a, tail);
+    releases.push(() => {
+      release();
+      if (queues.get(a) === tail) queues.delete(a);
+    });
+    await prev;
+  }
+  try {
+    return await fn();
+  } finally {
+    for (const r of releases.reverse()) r();
+  }
+}
 
 /** What runPlan returns when another request stored the same Idempotency-Key first: the caller replays it. */
 export const KEY_TAKEN = 'idempotency_key_reused' as const;
@@ -437,7 +490,11 @@ export const KEY_TAKEN = 'idempotency_key_reused' as const;
 export async function runPlan<T>(ctx: Ctx, accounts: string[], plan: (p: PlanCtx) => Promise<BR<T>>, finish?: (p: PlanCtx, value: T) => void): Promise<BR<T>> {
   let last = '';
   for (let attempt = 0; attempt < PLAN_ATTEMPTS; attempt++) {
-    const r = await planOnce(ctx, accounts, plan, finish);
+    // The first attempt does not wait for the account's turn: a catch-up before a read usually writes nothing and
+    // must not queue behind the account's orders (the key snapshot's refresh reads every account in turn). Only
+    // a plan that conflicted waits for the turn to plan again.
+    const once = () => planOnce(ctx, accounts, plan, finish);
+    const r = attempt === 0 ? await once() : await inTurn(ctx.deps.store, accounts, once);
     if (r.kind === 'done') return r.result;
     if (r.kind === 'key_taken') return err(KEY_TAKEN, '');
     last = r.detail;
@@ -457,7 +514,7 @@ async function planOnce<T>(ctx: Ctx, accounts: string[], plan: (p: PlanCtx) => P
   finish?.(p, r.value);
   const billing = await p.draft.toPlan();
   const rec = p.recorder;
-  if (rec.ops.length > 0) billing.charging = { accountId: rec.accountId!, nowMs: ctx.now(), ops: rec.ops };
+  if (rec.ops.length > 0) billing.charging = { accountId: rec.accountId!, nowMs: p.now(), ops: rec.ops };
   if (!p.draft.written && billing.charging === null) return { kind: 'done', result: r };
   const applied = await ctx.deps.store.apply(billing);
   if (applied.ok) {
@@ -505,31 +562,48 @@ export async function runOrder<T>(
   body: (p: PlanCtx) => Promise<BR<T>>,
   stored: (v: T) => unknown = (v) => v,
 ): Promise<BR<Outcome<T>>> {
-  const { store } = ctx.deps;
   const requestHash = sha256Hex(canonical(spec.request));
   const accounts = spec.scope.startsWith('account:') ? [spec.scope.slice('account:'.length)] : [];
   let last = '';
   // Every attempt looks for the key first: after a conflict, the order that won may have been this very request
   // sent twice (a concurrent duplicate), which is then replayed rather than planned again.
   for (let attempt = 0; attempt < PLAN_ATTEMPTS; attempt++) {
-    if (spec.idempotencyKey !== null) {
-      const prior = await store.getIdempotency(spec.scope, spec.idempotencyKey);
-      if (prior !== undefined) {
-        if (prior.requestHash !== requestHash) {
-          return err(
-            'idempotency_key_reused',
-            `Idempotency-Key ${spec.idempotencyKey} was already used with a different request; nothing was changed. Use a new key for a new order.`,
-          );
-        }
-        return ok({ value: prior.response as T, replayed: true });
-      }
-    }
-    const r = await planOnce(ctx, accounts, body, (p, value) => {
-      if (spec.idempotencyKey !== null)
-        p.draft.putIdempotency({ scope: spec.scope, key: spec.idempotencyKey, requestHash, response: stored(value), createdAtMs: ctx.now() });
-    });
-    if (r.kind === 'done') return r.result.ok ? ok({ value: r.result.value, replayed: false }) : r.result;
-    if (r.kind === 'conflict') last = r.detail;
+    const r = await inTurn(ctx.deps.store, accounts, () => orderAttempt(ctx, spec, requestHash, accounts, body, stored));
+    if (r.kind === 'answer') return r.answer;
+    last = r.detail;
   }
   return fail('conflict', `The account kept changing while this order was being made (${last}); nothing was changed. Try again.`);
+}
+
+/** One attempt of runOrder (in the account's turn): the key's replay, or one load -> plan -> apply. */
+async function orderAttempt<T>(
+  ctx: Ctx,
+  spec: OrderSpec,
+  requestHash: string,
+  accounts: string[],
+  body: (p: PlanCtx) => Promise<BR<T>>,
+  stored: (v: T) => unknown,
+): Promise<{ kind: 'answer'; answer: BR<Outcome<T>> } | { kind: 'again'; detail: string }> {
+  const { store } = ctx.deps;
+  if (spec.idempotencyKey !== null) {
+    const prior = await store.getIdempotency(spec.scope, spec.idempotencyKey);
+    if (prior !== undefined) {
+      if (prior.requestHash !== requestHash) {
+        return {
+          kind: 'answer',
+          answer: err(
+            'idempotency_key_reused',
+            `Idempotency-Key ${spec.idempotencyKey} was already used with a different request; nothing was changed. Use a new key for a new order.`,
+          ),
+        };
+      }
+      return { kind: 'answer', answer: ok({ value: prior.response as T, replayed: true }) };
+    }
+  }
+  const r = await planOnce(ctx, accounts, body, (p, value) => {
+    if (spec.idempotencyKey !== null)
+      p.draft.putIdempotency({ scope: spec.scope, key: spec.idempotencyKey, requestHash, response: stored(value), createdAtMs: p.now() });
+  });
+  if (r.kind === 'done') return { kind: 'answer', answer: r.result.ok ? ok({ value: r.result.value, replayed: false }) : r.result };
+  return { kind: 'again', detail: r.kind === 'conflict' ? r.detail : 'the Idempotency-Key was stored meanwhile' };
 }
