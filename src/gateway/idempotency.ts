@@ -247,15 +247,25 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     }
   }
 
-  /** Drops the oldest finished entry of the scope holding the most entries; false when none can go. */
+  /**
+   * Drops the oldest finished entry of the scope holding the most entries; false when none can go. One pass over
+   * the scopes (only at the bound); a largest scope whose entries all still run (rare) falls back to a sorted pass.
+   */
   #evictFromLargest(): boolean {
-    const bySize = [...this.#scopes].sort((x, y) => y[1].size - x[1].size);
-    for (const [scope, entries] of bySize) {
-      for (const [k, e] of entries) {
-        if (e.running) continue;
-        this.#delete(scope, entries, k);
-        return true;
-      }
+    let largest: [string, Map<string, Entry>] | undefined;
+    for (const s of this.#scopes) if (largest === undefined || s[1].size > largest[1].size) largest = s;
+    if (largest !== undefined && this.#evictOldestFinished(largest[0], largest[1])) return true;
+    for (const [scope, entries] of [...this.#scopes].sort((x, y) => y[1].size - x[1].size)) {
+      if (this.#evictOldestFinished(scope, entries)) return true;
+    }
+    return false;
+  }
+
+  #evictOldestFinished(scope: string, entries: Map<string, Entry>): boolean {
+    for (const [k, e] of entries) {
+      if (e.running) continue;
+      this.#delete(scope, entries, k);
+      return true;
     }
     return false;
   }
