@@ -17,7 +17,7 @@ export interface PgIdempotencyStore extends IdempotencyStore {
 }
 
 export interface PgIdempotencyOptions {
-  /** A running claim this old is taken over (its node died mid-request); default 15 minutes, above any request's life. */
+  /** A running claim this old is taken over (its node died mid-request); default 1 hour, far above a request's life (a stream runs as long as its upstream keeps sending, so not 5 minutes). */
   staleRunningMs?: number;
   /** The poll's timer (tests); default setTimeout, unref'd. */
   sleep?: (ms: number) => Promise<void>;
@@ -27,7 +27,7 @@ const POLL_FIRST_MS = 25;
 const POLL_MAX_MS = 1_000;
 
 export function openPostgresIdempotencyStore(db: PgDb, o: PgIdempotencyOptions = {}): PgIdempotencyStore {
-  const staleRunningMs = o.staleRunningMs ?? 15 * 60_000;
+  const staleRunningMs = o.staleRunningMs ?? 3_600_000;
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()));
   return {
     async claim(scope, key, fingerprint, streamed, ttlMs, nowMs): Promise<IdempotencyClaim> {
