@@ -100,7 +100,12 @@ export class Gateway {
       undefined,
       (ms) => new Promise<void>((r) => setTimeout(r, ms).unref()),
       deps.idempotency,
-      (err) => deps.log?.('error', { err }, 'Idempotency-Key: could not record the outcome; the key stays claimed until it expires'),
+      (err) =>
+        deps.log?.(
+          'error',
+          { err },
+          'Idempotency-Key: could not record the outcome; duplicates get 409 in progress until the claim goes stale (PostgreSQL: 1 h)',
+        ),
     );
     this.#hooks = new StageHooks(deps.stages ?? NO_STAGES);
   }
