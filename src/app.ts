@@ -399,6 +399,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     metrics: telemetry.gateway,
     timeoutMsUpstreamHeaders: config.server.timeoutMsUpstreamHeaders,
     timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
+    ...(engines.idempotency ? { idempotency: engines.idempotency } : {}),
     log: (level, obj, msg) => logger[level](obj, msg),
     keys,
     // Guardrails first (a blocked input is refused whole; the cache keys the redacted input and stores the redacted

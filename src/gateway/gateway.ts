@@ -34,7 +34,7 @@ import {
 } from '../wire/index.ts';
 import { chargingRefusal, isClientAbort, upstreamFailure } from './errors.ts';
 import type { LimitCheck, Limiter } from './limits.ts';
-import { IdempotencyBook } from './idempotency.ts';
+import { IdempotencyBook, type IdempotencyStore } from './idempotency.ts';
 import { cutChatAtGrant, cutCompletionAtGrant, meterChatAnswer, meterCompletionAnswer, StreamMeter } from './meter.ts';
 import { StageHooks, type FlightView, type Operation, type Stage, type StageAnswer } from './stages.ts';
 import { defaultStreamOptions, EventPuller, type StreamOptions, type StreamSink } from './stream.ts';
@@ -78,6 +78,8 @@ export interface GatewayDeps {
   };
   /** Pipeline stages (stages.ts), run in order at fixed points of the lifecycle; none by default. */
   stages?: readonly Stage[];
+  /** Where Idempotency-Keys live: default this process's memory; PostgreSQL's for many nodes (issue 15). */
+  idempotency?: IdempotencyStore;
 }
 
 const NO_MODELS: readonly ModelSpec[] = Object.freeze([]);
@@ -97,6 +99,13 @@ export class Gateway {
       undefined,
       undefined,
       (ms) => new Promise<void>((r) => setTimeout(r, ms).unref()),
+      deps.idempotency,
+      (err) =>
+        deps.log?.(
+          'error',
+          { err },
+          'Idempotency-Key: could not record the outcome; duplicates get 409 in progress until the claim goes stale (PostgreSQL: 1 h)',
+        ),
     );
     this.#hooks = new StageHooks(deps.stages ?? NO_STAGES);
   }

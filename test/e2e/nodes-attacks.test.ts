@@ -34,23 +34,57 @@ describe('two nodes on one PostgreSQL schema, attacked', { skip }, () => {
     await db.close();
   });
 
-  test('a request retried with the same Idempotency-Key on another node is replayed, not run and charged again', {
-    todo: 'inference Idempotency-Keys live in each process (gateway/idempotency.ts): node B runs and charges the retry',
-  }, async () => {
-    const send = (srv: TestServer) =>
-      fetch(`${srv.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${a.demoKey}`, 'content-type': 'application/json', 'idempotency-key': 'atk-retry-1' },
-        body: JSON.stringify({ model: 'deepseek-v3.2', max_tokens: 20, messages: [{ role: 'user', content: 'hello there' }] }),
-      });
+  const infer = (srv: TestServer, idem: string, body: Record<string, unknown>) =>
+    fetch(`${srv.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${a.demoKey}`, 'content-type': 'application/json', 'idempotency-key': idem },
+      body: JSON.stringify(body),
+    });
+
+  test('a request retried with the same Idempotency-Key on another node is replayed, not run and charged again', async () => {
+    const body = { model: 'deepseek-v3.2', max_tokens: 20, messages: [{ role: 'user', content: 'hello there' }] };
     const before = await usageCount(a, a.demoAccountId);
-    const first = await send(a);
+    const first = await infer(a, 'atk-retry-1', body);
     assert.equal(first.status, 200, await first.clone().text());
     const firstBody = await first.text();
-    const retry = await send(b); // the load balancer sent the client's retry to the other node
+    const retry = await infer(b, 'atk-retry-1', body); // the load balancer sent the client's retry to the other node
     assert.equal(retry.status, 200);
+    assert.equal(retry.headers.get('idempotent-replayed'), 'true');
     assert.equal(await retry.text(), firstBody, 'the retry replays the first answer byte for byte');
     assert.equal(await usageCount(a, a.demoAccountId), before + 1, 'one usage record for one logical request');
+    const other = await infer(b, 'atk-retry-1', { ...body, messages: [{ role: 'user', content: 'something else' }] });
+    assert.equal(other.status, 409);
+    assert.equal(((await other.json()) as { error: { code: string } }).error.code, 'idempotency_key_reused', 'another body: 409 on any node');
+  });
+
+  test('a duplicate sent to node B while node A still runs the request waits for it and replays its answer', async () => {
+    // slow-stream answers a non-streamed request after its last chunk would have streamed (~20 ms a token).
+    const body = { model: 'slow-stream', max_tokens: 40, messages: [{ role: 'user', content: 'once only, across nodes' }] };
+    const before = await usageCount(a, a.demoAccountId);
+    const [one, two] = await Promise.all([
+      infer(a, 'atk-concurrent-1', body),
+      new Promise((r) => setTimeout(r, 150)).then(() => infer(b, 'atk-concurrent-1', body)),
+    ]);
+    assert.equal(one.status, 200, await one.clone().text());
+    assert.equal(two.status, 200, await two.clone().text());
+    assert.equal(two.headers.get('idempotent-replayed'), 'true', 'node B waited for node A and replayed');
+    assert.equal(await two.text(), await one.text());
+    assert.equal(await usageCount(a, a.demoAccountId), before + 1, 'charged once');
+  });
+
+  test('a streamed duplicate on node B while node A streams gets 409 idempotency_in_progress', async () => {
+    const body = { model: 'slow-stream', stream: true, max_tokens: 30, messages: [{ role: 'user', content: 'stream once' }] };
+    const first = await infer(a, 'atk-stream-1', body);
+    assert.equal(first.status, 200);
+    const reader = first.body!.getReader();
+    await reader.read(); // node A's stream is running
+    const dup = await infer(b, 'atk-stream-1', body);
+    assert.equal(dup.status, 409);
+    assert.equal(((await dup.json()) as { error: { code: string } }).error.code, 'idempotency_in_progress');
+    while (!(await reader.read()).done) {}
+    const after = await infer(b, 'atk-stream-1', body);
+    assert.equal(after.status, 409, 'a completed stream is not replayed');
+    assert.equal(((await after.json()) as { error: { code: string } }).error.code, 'idempotency_key_reused');
   });
 
   test('the same top-up order sent to both nodes at once is made once; both answers name the same order', async () => {

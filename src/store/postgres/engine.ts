@@ -13,6 +13,7 @@ import { openPostgresAccountStore } from './accounts-store.ts';
 import { openPostgresAuditStore } from './audit-store.ts';
 import { openPostgresBillingStore } from './billing-store.ts';
 import { openPostgresResponseStore } from './response-store.ts';
+import { openPostgresIdempotencyStore, type PgIdempotencyStore } from './idempotency-store.ts';
 import { PgChangeFeed } from './change-feed.ts';
 import { type PgChargingStore, openPostgresChargingStore } from './charging-store.ts';
 import { connectPostgres, type PgDb, type PgOptions } from './db.ts';
@@ -38,6 +39,8 @@ export interface PostgresEngine {
   accounts: AccountStore;
   audit: AuditStore;
   responses: ResponseStore;
+  /** Inference Idempotency-Keys shared by every node (the gateway's port). */
+  idempotency: PgIdempotencyStore;
   /** Applies its plans' charging operations through `charging`, in the same transaction. */
   billing: BillingStore;
   /** Null when opened with changeFeed: false. */
@@ -94,6 +97,7 @@ export async function openPostgresEngine(fullUrl: string, o: PostgresEngineOptio
       accounts: openPostgresAccountStore(db),
       audit: openPostgresAuditStore(db),
       responses: openPostgresResponseStore(db),
+      idempotency: openPostgresIdempotencyStore(db),
       changes,
       migrated,
       async close() {
