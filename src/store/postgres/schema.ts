@@ -249,6 +249,9 @@ CREATE TABLE billing_admin_keys (id text PRIMARY KEY, hash text NOT NULL UNIQUE,
 // An operator's residency pin on an account (Account.regions, a JSON array; NULL: none, the package decides).
 const V3_ACCOUNT_REGIONS = 'ALTER TABLE accounts ADD COLUMN regions jsonb;';
 
+// Per account, a counter every committed write of its charging rows bumps (the optimistic hot path checks it).
+const V4_ACCOUNT_VERSIONS = 'CREATE TABLE charging_account_versions (account_id text PRIMARY KEY, version bigint NOT NULL);';
+
 export interface Migration {
   version: number;
   name: string;
@@ -260,6 +263,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'core: charging, accounts, audit, responses', sql: V1_CORE },
   { version: 2, name: 'billing: orders, subscriptions, payments, codes, points, bills, admin keys, account versions', sql: V2_BILLING },
   { version: 3, name: 'accounts: residency pin (regions)', sql: V3_ACCOUNT_REGIONS },
+  { version: 4, name: 'charging: account versions (optimistic hot path)', sql: V4_ACCOUNT_VERSIONS },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.length;
