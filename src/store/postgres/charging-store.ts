@@ -418,6 +418,8 @@ const VERSION_BUMP_FROM = (rows: string): string =>
 
 const MAX_CACHED_ACCOUNTS = 10_000;
 const MAX_RESERVATION_HINTS = 100_000;
+/** After a stale optimistic attempt, this many operations on the account go straight to the locked path. */
+const STALE_BACKOFF_OPS = 8;
 
 /** One row of the daily rollup. */
 export interface UsageDay {
@@ -441,6 +443,10 @@ export class PgChargingStore implements ChargingStore {
   readonly #cache = new Map<string, CachedAccount>();
   /** Which account a reservation this node knows belongs to (settle and extend name only the reservation). */
   readonly #reservationAccount = new Map<string, string>();
+  /** Per account, the tail of this node's operations on it (see runAccountOp). */
+  readonly #queues = new Map<string, Promise<void>>();
+  /** Per account, how many operations still skip the optimistic attempt after a stale one. */
+  readonly #backoff = new Map<string, number>();
 
   constructor(db: PgDb) {
     this.#db = db;
@@ -448,11 +454,38 @@ export class PgChargingStore implements ChargingStore {
 
   async runAccountOp<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> {
     this.stats.ops++;
+    // One operation per account at a time on this node: they would only race each other for the same version (the
+    // database's lock serializes them anyway), so each one here finds the cache the previous one left.
+    const key = scope.accountId ?? (scope.reservationId === undefined ? undefined : this.#reservationAccount.get(scope.reservationId));
+    if (key === undefined || key === '') return this.#run(scope, decide);
+    const run = () => this.#run(scope, decide);
+    const mine = (this.#queues.get(key) ?? Promise.resolve()).then(run, run);
+    const tail = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#queues.set(key, tail);
+    try {
+      return await mine;
+    } finally {
+      if (this.#queues.get(key) === tail) this.#queues.delete(key);
+    }
+  }
+
+  async #run<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> {
     const fast = this.#cachedView(scope);
     if (fast !== null) {
-      const done = await this.#optimistic(fast, decide);
-      if (done !== null) return done.result;
-      this.stats.stale++;
+      const id = fast.entry.accountId;
+      const skip = this.#backoff.get(id) ?? 0;
+      if (skip > 0) this.#backoff.set(id, skip - 1);
+      else {
+        const done = await this.#optimistic(fast, decide);
+        if (done !== null) return done.result;
+        this.stats.stale++;
+        // Another node writes this account too: the next few operations take the locked path directly.
+        if (this.#backoff.size >= MAX_CACHED_ACCOUNTS) this.#backoff.clear();
+        this.#backoff.set(id, STALE_BACKOFF_OPS);
+      }
     }
     return this.#lockedOp(scope, decide);
   }
