@@ -419,7 +419,7 @@ const VERSION_BUMP_FROM = (rows: string): string =>
 const MAX_CACHED_ACCOUNTS = 10_000;
 const MAX_RESERVATION_HINTS = 100_000;
 /** After a stale optimistic attempt, this many operations on the account go straight to the locked path. */
-const STALE_BACKOFF_OPS = 8;
+const STALE_BACKOFF_OPS = 64;
 
 /** One row of the daily rollup. */
 export interface UsageDay {
@@ -482,7 +482,8 @@ export class PgChargingStore implements ChargingStore {
         const done = await this.#optimistic(fast, decide);
         if (done !== null) return done.result;
         this.stats.stale++;
-        // Another node writes this account too: the next few operations take the locked path directly.
+        // Another node writes this account too: the next operations on it take the locked path directly (a stale
+        // attempt costs more than its round trip when two nodes work one account: it waits for the lock twice).
         if (this.#backoff.size >= MAX_CACHED_ACCOUNTS) this.#backoff.clear();
         this.#backoff.set(id, STALE_BACKOFF_OPS);
       }
