@@ -2,13 +2,23 @@
  * PostgreSQL ChargingStore: the hot path shared by any number of gateway processes. Holds live in the database
  * (charging_buckets.held and open charging_reservations rows), never in one process's memory.
  *
- * `runAccountOp` is two round trips on one pooled connection:
- *   1. `BEGIN; SELECT pg_advisory_xact_lock(<hash of the account id>); <the view's SELECTs>` (one simple-protocol
- *      query with several statements): the lock serializes every operation on the account across processes, and
- *      the view is read after it, so it is current;
- *   2. the pure `decide` runs here, then `<the mutation's INSERT/UPDATEs>; COMMIT` as one query (only `COMMIT`
- *      when nothing changes). A failing statement (a CHECK backstop, a duplicate key, a bucket outside the account)
- *      stops the query; the transaction is rolled back (a third round trip, on errors only).
+ * `runAccountOp` is ONE round trip in the steady state (the optimistic path): this node keeps, per account, the
+ * account part of the last view it read or wrote with the account's version (`charging_account_versions`, bumped by
+ * every committed write of the account's charging rows, on every node). When the cache covers the scope, the pure
+ * `decide` runs on it and one multi-statement simple query (PostgreSQL runs it as one implicit transaction) takes the
+ * account's advisory lock, checks the version and what the cache assumed (no such reservation yet, no usage record
+ * for the request), writes the mutation and bumps the version. Any server error there (a stale version, or a CHECK
+ * backstop) rolls it all back and the operation takes the locked path, which decides again on a fresh view.
+ *
+ * The locked path (cache miss, stale, members, sweeps, due schedules) is two round trips on one pooled connection:
+ *   1. `BEGIN; SELECT pg_advisory_xact_lock(<hash of the account id>); <version>; <the view's SELECTs>` (one
+ *      simple-protocol query with several statements): the lock serializes every operation on the account across
+ *      processes, and the view is read after it, so it is current;
+ *   2. the pure `decide` runs here, then `<the mutation's INSERT/UPDATEs>; <version bump>; COMMIT` as one query (only
+ *      `COMMIT` when nothing changes). A failing statement (a CHECK backstop, a duplicate key, a bucket outside the
+ *      account) stops the query; the transaction is rolled back (a third round trip, on errors only).
+ * A node runs one operation per account at a time (they would only race for the same version), and after a stale
+ * attempt (another node works the account too) it skips the optimistic attempt for the next 64 operations on it.
  * The lock is per account, so accounts never wait for each other; 64-bit hash collisions only serialize two
  * accounts. Management writes take the same lock. Values go into the texts as literals (sql.ts).
  */
