@@ -270,6 +270,9 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at_ms);
 `;
 
+// Per account, a counter every committed write of its charging rows bumps (the optimistic hot path checks it).
+const V5_ACCOUNT_VERSIONS = 'CREATE TABLE charging_account_versions (account_id text PRIMARY KEY, version bigint NOT NULL);';
+
 export interface Migration {
   version: number;
   name: string;
@@ -282,6 +285,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: 'billing: orders, subscriptions, payments, codes, points, bills, admin keys, account versions', sql: V2_BILLING },
   { version: 3, name: 'accounts: residency pin (regions)', sql: V3_ACCOUNT_REGIONS },
   { version: 4, name: 'gateway: inference Idempotency-Keys shared by every node', sql: V4_IDEMPOTENCY_KEYS },
+  { version: 5, name: 'charging: account versions (optimistic hot path)', sql: V5_ACCOUNT_VERSIONS },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.length;
