@@ -1,6 +1,6 @@
 /**
  * The charging engine on PostgreSQL: reserve + settle pairs through the PostgreSQL ChargingStore (holds in the
- * database, one advisory lock per account, two round trips per operation), on the server TOKENGRID_TEST_DATABASE_URL
+ * database, one advisory lock per account, one round trip per operation in the steady state), on the server TOKENGRID_TEST_DATABASE_URL
  * names (default the local `test` database), in a schema of its own that is dropped at the end. Cases: 1 or 100
  * accounts, 1 or 16 pairs in flight (a pool of 16 connections). Reports pairs/s, pair latency percentiles and the
  * round trips per operation counted by the store.

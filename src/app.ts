@@ -12,6 +12,7 @@ import {
   mulDiv,
   cryptoRandom,
   systemClock,
+  FanoutChangeFeed,
   MemoryChangeFeed,
   type ChangeFeed,
   type ChangeTopic,
@@ -75,6 +76,7 @@ import { compileRules, type ModerationPort } from './guardrails/index.ts';
 import { Redis } from 'ioredis';
 import { createCacheStage } from './app/cache-stage.ts';
 import { MemoryResponseCache, type ResponseCachePort } from './cache/index.ts';
+import { normalizePrefix } from './store/redis/connect.ts';
 import { RedisResponseCache } from './store/redis/response-cache.ts';
 
 export interface AppOptions {
@@ -291,7 +293,14 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
           },
           log: (level, obj, msg) => logger[level](obj, msg),
         });
-  const changeFeed: ChangeFeed = redis?.shared === true ? redis.changeFeed : (opts.changeFeed ?? engines.changeFeed ?? new MemoryChangeFeed(nodeId));
+  // With Redis and PostgreSQL both, changes travel on both: a node that started while Redis was unreachable (it
+  // listens on PostgreSQL only) still hears the others, and a change still travels while one of them is down.
+  const changeFeed: ChangeFeed =
+    redis?.shared === true
+      ? engines.changeFeed === undefined
+        ? redis.changeFeed
+        : new FanoutChangeFeed([redis.changeFeed, engines.changeFeed])
+      : (opts.changeFeed ?? engines.changeFeed ?? new MemoryChangeFeed(nodeId));
   const announce = (topic: ChangeTopic, id?: string): void => {
     changeFeed.publish(topic, id).catch((e: unknown) => logger.warn({ err: e, topic }, 'change feed: publish failed (other nodes catch up on their timers)'));
   };
@@ -350,7 +359,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
       });
       // A lost connection makes lookups misses (the stage logs them); the client reconnects by itself.
       redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'response cache redis connection error'));
-      responseCache = new RedisResponseCache({ redis, clock });
+      responseCache = new RedisResponseCache({ redis, clock, prefix: normalizePrefix(settings.redisPrefix) });
     }
   }
   const cacheResults = new Counter({
@@ -390,6 +399,7 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
     metrics: telemetry.gateway,
     timeoutMsUpstreamHeaders: config.server.timeoutMsUpstreamHeaders,
     timeoutMsUpstreamBody: config.server.timeoutMsUpstreamBody,
+    ...(engines.idempotency ? { idempotency: engines.idempotency } : {}),
     log: (level, obj, msg) => logger[level](obj, msg),
     keys,
     // Guardrails first (a blocked input is refused whole; the cache keys the redacted input and stores the redacted

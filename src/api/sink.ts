@@ -26,6 +26,9 @@ export function sseSink(
   return new SseSink(res, encoder, errorFrame, extraHeaders);
 }
 
+/** How long a stream waits for a client that reads nothing before it drops the connection (see SseSink.drain). */
+export const DRAIN_TIMEOUT_MS = 60_000;
+
 function flushSink(sink: SseSink): void {
   sink.flush();
 }
@@ -65,11 +68,20 @@ class SseSink implements StreamSink {
     return !this.res.writableNeedDrain;
   }
 
+  /**
+   * Waits until the client has read what is buffered. A client that keeps its connection open and reads nothing
+   * for DRAIN_TIMEOUT_MS is gone: the response is destroyed ('close' aborts the request: the stream ends
+   * client_aborted, its hold, upstream connection and QoS slot are freed). Without it such a client held them for
+   * ever (the server has no socket idle timeout, and the upstream is not read while the stream waits here).
+   */
   drain(): Promise<void> {
     const res = this.res;
     if (!res.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve) => {
+      const timer = setTimeout(() => res.destroy(), DRAIN_TIMEOUT_MS);
+      timer.unref();
       const done = (): void => {
+        clearTimeout(timer);
         res.off('drain', done);
         res.off('close', done);
         resolve();

@@ -26,6 +26,8 @@ function flight(stream: boolean, over: Partial<ChatRequest> = {}): Mutable {
     req,
     model,
     reservationId: 'r',
+    tokensOutputMax: 1000,
+    tokensOutputGranted: 1000,
     usage: undefined,
     status: 'ok',
     serving: undefined,
@@ -109,6 +111,24 @@ describe('the cache stage', () => {
     assert.ok((await missThenLookup(s, answer('length'), 'ok', { maxTokensOutput: 4 })).second !== undefined, 'the client asked for the limit');
   });
 
+  test('not stored: a length stop at a grant the balance cut below what the client asked (attack: a low balance poisons the cache with a truncated answer)', async () => {
+    const { s } = setup();
+    const f = flight(false, { maxTokensOutput: 1000 });
+    // The balance afforded 4 output tokens of the 1000 asked: the upstream was capped at 4 and stopped on `length`.
+    (f as unknown as { tokensOutputGranted: number }).tokensOutputGranted = 4;
+    await s.beforeDispatch!(f);
+    s.onAnswer!(f, answer('length'));
+    f.usage = usage;
+    s.afterSettle!(f);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(f.serving?.cache, undefined);
+    assert.equal(
+      await s.beforeDispatch!(flight(false, { maxTokensOutput: 1000 })),
+      undefined,
+      'a later request with a full balance must not get the cut answer',
+    );
+  });
+
   test('an answer to a request with guardrail hits is not stored', async () => {
     const { s } = setup();
     const f = flight(false);
@@ -139,6 +159,46 @@ describe('the cache stage', () => {
     const hit = await s.beforeDispatch!(flight(false));
     assert.ok(hit !== undefined && hit.kind === 'answer');
     assert.deepEqual((hit.answer as ChatResponse).content, [{ type: 'text', text: 'a b' }]);
+  });
+
+  test('a stream larger than maxAnswerChars is neither kept nor stored (attack: many long cacheable streams exhausting memory)', async () => {
+    const s = createCacheStage({
+      cache: new MemoryResponseCache(new ManualClock(0), 1 << 20),
+      clock: new ManualClock(0),
+      ttlMs: 1000,
+      chargeRatio: { num: 1, den: 10 },
+      stickyMinTokens: undefined,
+      maxAnswerChars: 10,
+    });
+    const f = flight(true);
+    await s.beforeDispatch!(f);
+    for (const ev of [
+      { type: 'start', id: 'x', model: 'up', createdS: 1 },
+      { type: 'text', text: '0123456789' },
+      { type: 'text', text: 'a' },
+      { type: 'finish', finishReason: 'stop' },
+    ] as StreamEvent[])
+      assert.equal(s.onEvent!(f, ev), ev, 'every event is delivered as is');
+    f.usage = usage;
+    s.afterSettle!(f);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(f.serving?.cache, undefined);
+    assert.equal(await s.beforeDispatch!(flight(false)), undefined);
+  });
+
+  test("the prompt-prefix route key is per account (attack: probing another tenant's prompts through the shared vendor prompt cache)", () => {
+    const s = createCacheStage({ cache: undefined, clock: new ManualClock(0), ttlMs: 1, chargeRatio: { num: 1, den: 10 }, stickyMinTokens: 16 });
+    const system = { role: 'system' as const, content: [{ type: 'text' as const, text: 'a shared long system prompt, '.repeat(20) }] };
+    const keyOf = (accountId: string, question: string): string | undefined => {
+      const f = flight(false, { messages: [system, { role: 'user', content: [{ type: 'text', text: question }] }] });
+      (f.ctx.key as { accountId: string }).accountId = accountId;
+      s.beforeAdmit!(f);
+      return f.routeKey;
+    };
+    const a1 = keyOf('acct_a', 'q1');
+    assert.ok(a1 !== undefined);
+    assert.equal(keyOf('acct_a', 'q2'), a1, "one account's requests sharing the prefix stay on one deployment");
+    assert.notEqual(keyOf('acct_b', 'q1'), a1, "another account's same prefix is placed independently");
   });
 
   test('a failing backend is a miss, never an error', async () => {

@@ -12,15 +12,15 @@
  *   hit|miss` goes on the response.
  * - onAnswer / onEvent / afterSettle: a miss's answer is kept and, once its request settled `ok`, stored with the
  *   usage it was charged (`serving.cache = 'stored'`). Not stored: errors, answers cut by the gateway, `length`
- *   unless the client set max_tokens, content_filter, and Anthropic thinking signatures or verbatim blocks (a
+ *   unless the client set max_tokens (and, non-streamed, the balance did not cut the grant below it), content_filter, and Anthropic thinking signatures or verbatim blocks (a
  *   replay could not carry them), and answers to requests the security pack redacted or flagged
  *   (`serving.guardrailHits`: personal data is never kept beyond the request).
  * A cache backend that fails is a miss (logged), never an error to the client.
  */
 import { vendorCostMicros } from '../catalog/index.ts';
-import type { Clock } from '../core/index.ts';
+import { sha256Hex, type Clock } from '../core/index.ts';
 import type { FlightView, Stage } from '../gateway/index.ts';
-import { answerOfEvents, eventsOfAnswer, isCacheable, promptPrefixKey, responseCacheKey, type ResponseCachePort } from '../cache/index.ts';
+import { answerOfEvents, eventsOfAnswer, isCacheable, keepEvent, promptPrefixKey, responseCacheKey, type ResponseCachePort } from '../cache/index.ts';
 import type { ChatRequest, ChatResponse, ServingNote, StreamEvent } from '../wire/index.ts';
 
 export interface CacheStageDeps {
@@ -32,6 +32,8 @@ export interface CacheStageDeps {
   chargeRatio: { num: number; den: number };
   /** Prompt-prefix stickiness from this many estimated prefix tokens; undefined: off. */
   stickyMinTokens: number | undefined;
+  /** A streamed answer with more text than this (characters) is neither kept nor stored (default 1 Mi). */
+  maxAnswerChars?: number;
   /** Counts lookups by result (hit, miss, stored, error). */
   onResult?: (result: 'hit' | 'miss' | 'stored' | 'error') => void;
   log?: (obj: Record<string, unknown>, msg: string) => void;
@@ -42,12 +44,19 @@ interface Pending {
   events: StreamEvent[] | undefined;
   answer: ChatResponse | undefined;
   replayable: boolean;
+  /** Characters of text kept so far (a stream). */
+  chars: number;
 }
 
-/** An answer worth storing: a natural stop (or the client's own max_tokens), and no guardrail hit on the request. */
+/**
+ * An answer worth storing: a natural stop (or the client's own max_tokens), and no guardrail hit on the request.
+ * A non-streamed upstream is capped at the hold's grant: a `length` stop under a grant the balance cut short is
+ * the balance's, not the client's, and is not stored (a later request with funds would get the cut answer).
+ */
 function storable(f: FlightView, finish: ChatResponse['finishReason']): boolean {
   if (f.serving?.guardrailHits !== undefined) return false;
-  return finish === 'stop' || finish === 'tool_calls' || (finish === 'length' && (f.req as ChatRequest).maxTokensOutput !== undefined);
+  if (finish === 'length') return (f.req as ChatRequest).maxTokensOutput !== undefined && (f.stream || f.tokensOutputGranted >= f.tokensOutputMax);
+  return finish === 'stop' || finish === 'tool_calls';
 }
 
 function note(f: FlightView, add: ServingNote): void {
@@ -58,6 +67,7 @@ function note(f: FlightView, add: ServingNote): void {
 export function createCacheStage(deps: CacheStageDeps): Stage {
   const pending = new WeakMap<FlightView, Pending>();
   const cache = deps.cache;
+  const maxAnswerChars = deps.maxAnswerChars ?? 1024 * 1024;
   const stage: Stage = {
     name: 'cache',
     async beforeDispatch(f) {
@@ -78,7 +88,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       if (res !== undefined && !res.headersSent) res.setHeader('x-tokengrid-cache', entry === undefined ? 'miss' : 'hit');
       if (entry === undefined) {
         deps.onResult?.('miss');
-        pending.set(f, { hash, events: f.stream ? [] : undefined, answer: undefined, replayable: true });
+        pending.set(f, { hash, events: f.stream ? [] : undefined, answer: undefined, replayable: true, chars: 0 });
         return undefined;
       }
       deps.onResult?.('hit');
@@ -93,7 +103,13 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       const p = pending.get(f);
       if (p === undefined || p.events === undefined) return ev;
       if (ev.type === 'reasoning' && (ev.signature !== undefined || ev.block !== undefined)) p.replayable = false;
-      p.events.push(ev);
+      p.chars += keepEvent(p.events, ev);
+      if (p.chars > maxAnswerChars) {
+        // Too large to store: stop keeping it (the answer is delivered as usual, not cached).
+        p.replayable = false;
+        p.events = undefined;
+        return ev;
+      }
       if (ev.type === 'finish' && p.replayable && storable(f, ev.finishReason)) note(f, { cache: 'stored' });
       return ev;
     },
@@ -130,7 +146,10 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     stage.beforeAdmit = (f) => {
       if (f.op === 'chat') {
         const key = promptPrefixKey(f.req as ChatRequest, min);
-        if (key !== undefined) f.routeKey = key;
+        // Per account: every tenant reaches the vendor under the gateway's one organization, whose prompt cache
+        // they share. A prefix routed the same way for every tenant would let one tenant tell, from the cached
+        // tokens its own usage reports, that another sent that prefix (a system prompt, a document) just before.
+        if (key !== undefined) f.routeKey = sha256Hex(`${f.ctx.key.accountId}\n${key}`);
       }
     };
   }

@@ -12,8 +12,9 @@ import type { BillingStore } from '../billing/store.ts';
 import type { ChargingStore } from '../charging/index.ts';
 import type { ChangeFeed, Clock } from '../core/index.ts';
 import type { ResponseStore } from '../wire/openai/index.ts';
+import type { IdempotencyStore } from '../gateway/index.ts';
 import { ConfigError } from '../config/index.ts';
-import { DatabaseUnreachableError } from '../store/postgres/db.ts';
+import { BadDatabaseSettingError, DatabaseUnreachableError } from '../store/postgres/db.ts';
 import { openPostgresEngine } from '../store/postgres/engine.ts';
 import { SchemaVersionError } from '../store/postgres/migrations.ts';
 import { ensureUsagePartitions } from '../store/postgres/usage-partitions.ts';
@@ -37,6 +38,11 @@ export interface Engines {
   responses: ResponseStore;
   billing: BillingStore;
   /**
+   * Inference Idempotency-Keys: PostgreSQL's table, shared by every node (issue 15); SQLite: undefined, the
+   * gateway keeps them in its own memory (one process owns the data folder).
+   */
+  idempotency: IdempotencyStore | undefined;
+  /**
    * True when this start found nothing stored yet (SQLite: always, the data folder's first start decides;
    * PostgreSQL: this start migrated an empty database), so the demo account is created once per deployment, not
    * once per node.
@@ -57,6 +63,7 @@ export interface EngineOptions {
 }
 
 const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
 
 export async function openEngines(o: EngineOptions): Promise<Engines> {
   return o.databaseUrl === undefined ? openSqliteEngines(o) : openPostgresEngines(o, o.databaseUrl);
@@ -86,6 +93,7 @@ function openSqliteEngines(o: EngineOptions): Engines {
     audit: openSqliteAuditStore(db),
     responses: openSqliteResponseStore(db),
     billing: openSqliteBillingStore(db, { charging }),
+    idempotency: undefined,
     changeFeed: undefined,
     async close() {
       db.close();
@@ -103,6 +111,7 @@ async function openPostgresEngines(o: EngineOptions, url: string): Promise<Engin
   }).catch((e: unknown) => {
     // Start-up refusals the operator acts on: one line (main prints a ConfigError's message alone), not a stack.
     if (e instanceof DatabaseUnreachableError || e instanceof SchemaVersionError) throw new ConfigError(e.message);
+    if (e instanceof BadDatabaseSettingError) throw new ConfigError(`TOKENGRID_DATABASE_URL (or storage.databaseUrl): ${e.message}`);
     throw e;
   });
   // Next months' usage partitions, created ahead (each node; creating one twice is harmless).
@@ -115,6 +124,11 @@ async function openPostgresEngines(o: EngineOptions, url: string): Promise<Engin
     );
   }, DAY_MS);
   partitions.unref();
+  // Expired Idempotency-Keys, deleted hourly (each node; a claim never reads an expired row as live anyway).
+  const idempotencySweep = setInterval(() => {
+    pg.idempotency.sweep(o.clock.nowMs()).catch((err: unknown) => o.log('warn', { err }, 'could not delete expired Idempotency-Keys'));
+  }, HOUR_MS);
+  idempotencySweep.unref();
   return {
     kind: 'postgres',
     fresh: pg.migrated.includes(1),
@@ -125,9 +139,11 @@ async function openPostgresEngines(o: EngineOptions, url: string): Promise<Engin
     audit: pg.audit,
     responses: pg.responses,
     billing: pg.billing,
+    idempotency: pg.idempotency,
     changeFeed: pg.changes ?? undefined,
     async close() {
       clearInterval(partitions);
+      clearInterval(idempotencySweep);
       await pg.close();
     },
   };

@@ -115,6 +115,24 @@ describe('the QoS stage', () => {
     assert.equal(scheduler.stats(limit.key).active, 0, 'the freed slot went to nobody');
   });
 
+  test('a client already gone when its turn to queue comes takes no queue place (attack: disconnected requests filling the queue until the deadline)', async () => {
+    const { stage, scheduler } = setup();
+    const running = flight();
+    stage.beforeDispatch!(running);
+    const abort = new AbortController();
+    abort.abort(); // the client left while the request was being admitted (before the QoS stage ran)
+    const gone = flight({ abort });
+    await assert.rejects(async () => stage.beforeDispatch!(gone), /went away/);
+    stage.onEnd!(gone);
+    assert.equal(scheduler.stats(limit.key).queued.standard, 0, 'no queue place held for a client that is gone');
+    // A live client can still queue (queueMax 1): it is not refused 429 because of the departed one.
+    const live = stage.beforeDispatch!(flight());
+    assert.ok(live instanceof Promise);
+    assert.equal(scheduler.stats(limit.key).queued.standard, 1);
+    stage.onEnd!(running);
+    await live;
+  });
+
   test('a queued priority request gets the next slot; its lease is released by its own onEnd', async () => {
     const { stage, scheduler } = setup();
     const running = flight();
@@ -126,5 +144,27 @@ describe('the QoS stage', () => {
     assert.equal(scheduler.stats(limit.key).active, 1);
     stage.onEnd!(pri);
     assert.equal(scheduler.stats(limit.key).active, 0);
+  });
+
+  test("one tenant's queued requests do not take every queue place of its class (another tenant can still wait its turn)", async () => {
+    const { stage, scheduler } = setup();
+    const two = { ...limit, queueMax: 2 };
+    const of = (accountId: string): FlightView => {
+      const f = flight();
+      (f.ctx.key as { accountId: string }).accountId = accountId;
+      (f.attempts[0]!.deployment as { qos: unknown }).qos = two;
+      return f;
+    };
+    const running = of('acct_hog');
+    stage.beforeDispatch!(running);
+    const hogQueued = stage.beforeDispatch!(of('acct_hog'));
+    assert.ok(hogQueued instanceof Promise, "the hog's first waiter queues");
+    // Its second would fill the queue: refused (429 upstream_busy), its share is half the places.
+    assert.equal((await codeOf(() => stage.beforeDispatch!(of('acct_hog')))).code, 'upstream_busy');
+    const other = stage.beforeDispatch!(of('acct_other'));
+    assert.ok(other instanceof Promise, 'the other tenant waits instead of being refused');
+    assert.equal(scheduler.stats(limit.key).queued.standard, 2);
+    stage.onEnd!(running);
+    await hogQueued;
   });
 });

@@ -56,6 +56,8 @@ function refusalError(r: Refusal, cls: QosClass, limit: DeploymentQos): TokenGri
   return new TokenGridError('upstream_queue_timeout', `${atLimit} and ${why}. Nothing was charged; retry in ${retryAfterS} s.`, null, headers);
 }
 
+const clientGone = (): TokenGridError => new TokenGridError('invalid_request', 'The client went away while the request waited for an upstream slot.');
+
 export function createQosStage(deps: QosStageDeps): Stage {
   const leases = new WeakMap<FlightView, Lease>();
   const refuse = (f: FlightView, limit: DeploymentQos, cls: QosClass, refusal: Refusal): never => {
@@ -77,6 +79,8 @@ export function createQosStage(deps: QosStageDeps): Stage {
     const signal = f.ctx.signal;
     const onAbort = (): void => waiting.cancel();
     signal.addEventListener('abort', onAbort, { once: true });
+    // A client gone before the listener was added (it left during admission) fires no event: give up the place now.
+    if (signal.aborted) waiting.cancel();
     let result: Admission;
     try {
       result = await waiting.admission;
@@ -84,7 +88,7 @@ export function createQosStage(deps: QosStageDeps): Stage {
       signal.removeEventListener('abort', onAbort);
     }
     if (result.ok) leases.set(f, result.lease); // released by onEnd, whatever happens next
-    if (signal.aborted) throw new TokenGridError('invalid_request', 'The client went away while the request waited for an upstream slot.');
+    if (signal.aborted) throw clientGone();
     if (!result.ok) refuse(f, limit, cls, result.refusal);
   };
   return {
@@ -93,8 +97,10 @@ export function createQosStage(deps: QosStageDeps): Stage {
     beforeDispatch(f) {
       const limit: DeploymentQos | undefined = f.attempts[0]?.deployment.qos;
       if (limit === undefined) return;
+      // The client left during admission: take no slot and no queue place (the lifecycle releases the hold).
+      if (f.ctx.signal.aborted) throw clientGone();
       const cls: QosClass = f.ctx.qos ?? 'standard';
-      const a = deps.scheduler.acquire(limit.key, limit, cls);
+      const a = deps.scheduler.acquire(limit.key, limit, cls, f.ctx.key.accountId);
       if (a.ok === true) leases.set(f, a.lease);
       else if (a.ok === 'queued') return wait(f, limit, cls, a);
       else refuse(f, limit, cls, a.refusal);

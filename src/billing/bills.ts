@@ -210,6 +210,11 @@ export interface BillRunResult {
   phoneBillMinor: number;
   unpaidMinor: number;
   carrier: { submitted: number; failed: number; pending: number };
+  /**
+   * Accounts whose bill could not be made this run (it kept changing while it was planned: re-plans ran out);
+   * the run went on with the others, and running it again makes the missing bills (atk-billing F4).
+   */
+  failures: { accountId: string; error: string }[];
 }
 
 export async function runBills(ctx: Ctx, periodText: string): Promise<BR<BillRunResult>> {
@@ -231,6 +236,7 @@ export async function runBills(ctx: Ctx, periodText: string): Promise<BR<BillRun
     phoneBillMinor: 0,
     unpaidMinor: 0,
     carrier: { submitted: 0, failed: 0, pending: 0 },
+    failures: [],
   };
   for (const account of accounts) {
     // One plan per account: the bill, its orders marked, the phone-bill payment and the credit line's restore
@@ -241,7 +247,16 @@ export async function runBills(ctx: Ctx, periodText: string): Promise<BR<BillRun
       { usage: { fromMs: period.startMs, toMs: period.endMs } },
       planner((p) => decideBill(p, account.id, period)),
     );
-    if (!r.ok) throw new Error(`bill run ${period.period} for ${account.id}: ${r.message}`);
+    if (!r.ok) {
+      if (r.code !== 'conflict') throw new Error(`bill run ${period.period} for ${account.id}: ${r.message}`);
+      out.failures.push({ accountId: account.id, error: r.message });
+      ctx.deps.log?.(
+        'error',
+        { accountId: account.id, period: period.period, err: r.message, alert: 'bill_failed' },
+        'bill run: an account could not be billed; the run went on',
+      );
+      continue;
+    }
     out[r.value.kind]++;
     if (r.value.bill !== null) {
       out.totalMinor += r.value.bill.totalMinor;

@@ -6,8 +6,29 @@ import { planner, runPlan } from './plan.ts';
 
 const MAX_ATTEMPTS = 5;
 
+type Delivery = { submitted: number; failed: number; pending: number };
+
+/**
+ * One hand-over at a time per billing store (attack finding atk-billing F3): a second bill run or delivery started
+ * while one is handing payments over listed the same pending payments and submitted them again (two carrier
+ * files with the same charge). It now waits for the running hand-over and answers with its result. Between
+ * processes (PostgreSQL, many nodes) the carrier's idempotency key, the payment id, is what dedupes.
+ */
+const running = new WeakMap<object, Promise<Delivery>>();
+
 /** Hand pending phone-bill payments to the carrier (outside any transaction: this is network or disk I/O). */
-export async function deliverCarrierCharges(ctx: Ctx): Promise<{ submitted: number; failed: number; pending: number }> {
+export function deliverCarrierCharges(ctx: Ctx): Promise<Delivery> {
+  const key = ctx.deps.store;
+  const busy = running.get(key);
+  if (busy !== undefined) return busy;
+  const run = deliver(ctx).finally(() => {
+    if (running.get(key) === run) running.delete(key);
+  });
+  running.set(key, run);
+  return run;
+}
+
+async function deliver(ctx: Ctx): Promise<Delivery> {
   const { store, carrier } = ctx.deps;
   const pending = (await store.listPayments({ status: 'pending' })).filter((p) => p.channel === 'phone_bill' && p.billId !== null);
   if (carrier === undefined || pending.length === 0) return { submitted: 0, failed: 0, pending: pending.length };
@@ -43,7 +64,12 @@ export async function deliverCarrierCharges(ctx: Ctx): Promise<{ submitted: numb
         return ok(true);
       }),
     );
-    if (!saved.ok) throw new Error(`carrier answer for payment ${p.id}: ${saved.message}`);
+    // An answer that cannot be saved (the account kept changing) leaves the payment pending: the next run hands it
+    // over again under the same payment id (the carrier's idempotency key); the other answers are still saved.
+    if (!saved.ok) {
+      if (saved.code !== 'conflict') throw new Error(`carrier answer for payment ${p.id}: ${saved.message}`);
+      ctx.deps.log?.('error', { paymentId: p.id, accountId: p.accountId, err: saved.message, alert: 'carrier_answer_unsaved' }, 'carrier answer not saved');
+    }
   }
   return { submitted, failed, pending: pending.length - submitted };
 }

@@ -7,7 +7,7 @@
  */
 import type { PlanCtx } from './plan.ts';
 import { ok } from '../core/index.ts';
-import { fail, fmtMoney, offerOnSale, type BR, type Ctx } from './context.ts';
+import { activeAccount, fail, fmtMoney, offerOnSale, type BR, type Ctx } from './context.ts';
 import { runOrder, type Outcome } from './plan.ts';
 import { collect, earnPoints, requireFunds } from './payments.ts';
 import { cycleWindow, DAY_MS, isoDay, prorate } from './periods.ts';
@@ -72,6 +72,9 @@ export async function changePlan(ctx: Ctx, i: ChangeInput): Promise<BR<Outcome<C
 
 /** The changePlan planner: pure, on the loaded view (ctx.view) alone; returns the answer, the plan is in ctx. */
 export function decideChange(ctx: PlanCtx, i: ChangeInput, accountId: string): BR<ChangeResult> {
+  // Like every other order: a suspended or closed account changes nothing (atk-billing F6).
+  const account = activeAccount(ctx, accountId);
+  if (!account.ok) return account;
   catchUpAccount(ctx, accountId);
   const sub = ctx.deps.store.getSubscription(i.subscriptionId)!;
   if (!isLive(sub)) return fail('conflict', `Subscription ${sub.id} is ${sub.status}; subscribe again instead.`);
@@ -109,6 +112,8 @@ export function decideChange(ctx: PlanCtx, i: ChangeInput, accountId: string): B
     const newAllowance = allowanceOf(offer, q.value);
     if (sameUnit && offer.allowance !== null) {
       const used = cycleUse(ctx, sub, w.startMs);
+      // Checked again when the plan applies: requests settled meanwhile count (atk-billing F5).
+      ctx.deps.charging.requireUse(sub.accountId, { sourcePrefix: `sub:${sub.id}:`, fromMs: w.startMs, atMost: newAllowance, ref: `downgrade:${orderId}` });
       if (used > newAllowance) {
         return fail(
           'unprocessable',
@@ -162,7 +167,13 @@ export function decideChange(ctx: PlanCtx, i: ChangeInput, accountId: string): B
   const extra = sameUnit ? allowanceOf(offer, q.value) - allowanceOf(cur.offer, cur.quantity) : allowanceOf(offer, q.value);
   // Across units the new plan replaces the old one now: the old plan's running-cycle allowance ends (forfeited,
   // with a ledger entry) so one price never buys both allowances (issue 12, attacker finding F3).
-  if (!sameUnit) forfeitCycleAllowance(ctx, sub, now, `change:${orderId}`);
+  // The credit above was worked out on what was left while planning: the forfeit refuses the plan (it is planned
+  // again) if requests used some of it before the plan applied (attack finding atk-billing F2).
+  if (!sameUnit) {
+    ctx.deps.charging.strictForfeits = true;
+    forfeitCycleAllowance(ctx, sub, now, `change:${orderId}`);
+    ctx.deps.charging.strictForfeits = false;
+  }
   grantOnce(ctx, sub, offer, prorate(Math.max(0, extra), w, now, 'floor'), w.endMs, `${ref}:prorated`);
   endSchedulesAt(ctx, sub, k + 1);
   const term: Term = { fromIndex: k, scheduleFromIndex: k + 1, offer, quantity: q.value, ref, scheduleId: null, scheduled: false };

@@ -70,6 +70,83 @@ for (const [name, make] of Object.entries(kinds)) {
       assert.equal((await h.billing.listOrders({ accountId: a })).length, 5);
     });
 
+    test('thirty orders of one account at once all apply: re-planning never runs out under a burst (no 409 storm)', async () => {
+      // Attack finding (atk-billing F1): with every order planning at once, each round let one apply and sent the
+      // rest to plan again, so past PLAN_ATTEMPTS (8) concurrent orders the rest were refused 409 conflict, and a
+      // bill run or carrier answer on that account threw. Orders of one account in one process now take turns.
+      const h = billingHarness(make(), { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG });
+      const a = await h.newAccount();
+      const rs = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => h.billing.topUp({ accountId: a, amountMinor: 100, actor, idempotencyKey: `burst${i}` })),
+      );
+      assert.deepEqual(
+        rs.map((r) => (r.ok ? 'ok' : r.code)),
+        rs.map(() => 'ok'),
+      );
+      assert.equal(await wallet(h, a), 3000);
+      assert.equal((await h.billing.listOrders({ accountId: a })).length, 30);
+    });
+
+    test("a read that has nothing to catch up never waits for the account's orders", { timeout: 20_000 }, async () => {
+      // The turns of F1 must not put reads behind a burst of orders: GET /self/balance, entitlements and the key
+      // snapshot's refresh (every account, one after the other) catch up first, and usually write nothing.
+      const stores = make();
+      let open!: () => void;
+      const gate = new Promise<void>((r) => {
+        open = r;
+      });
+      const slow: TestStores['billing'] = Object.create(stores.billing);
+      slow.getIdempotency = async (scope, key) => {
+        if (key === 'slow') await gate;
+        return stores.billing.getIdempotency(scope, key);
+      };
+      const h = billingHarness({ ...stores, billing: slow }, { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG });
+      const a = await h.newAccount();
+      assert.ok((await h.billing.topUp({ accountId: a, amountMinor: 400, actor, idempotencyKey: 'w' })).ok);
+      const order = h.billing.topUp({ accountId: a, amountMinor: 100, actor, idempotencyKey: 'slow' }); // holds the turn
+      let ordered = false;
+      void order.then(() => {
+        ordered = true;
+      });
+      // Were the read queued behind the order, it would wait for the gate, which opens only after it: the test's
+      // timeout fails it.
+      await h.billing.balance(a, null);
+      assert.equal(ordered, false, 'the read answered while the order was still planning');
+      open();
+      assert.ok((await order).ok);
+    });
+
+    test('one Idempotency-Key sent at once with ten different bodies: one order applies, the nine others are refused as a reused key', async () => {
+      const h = billingHarness(make(), { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG });
+      const a = await h.newAccount();
+      const rs = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => h.billing.topUp({ accountId: a, amountMinor: 100 + i, actor, idempotencyKey: 'one-key' })),
+      );
+      const applied = rs.filter((r) => r.ok && !r.value.replayed);
+      assert.equal(applied.length, 1);
+      assert.deepEqual(
+        rs.filter((r) => !r.ok).map((r) => (r.ok ? '' : r.code)),
+        Array(9).fill('idempotency_key_reused'),
+      );
+      const only = applied[0]!;
+      assert.ok(only.ok);
+      assert.equal(await wallet(h, a), only.value.value.order.amountMinor);
+      assert.equal((await h.billing.listOrders({ accountId: a })).length, 1);
+    });
+
+    test('one redemption code redeemed by four accounts at once works once', async () => {
+      const h = billingHarness(make(), { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG });
+      const batch = await h.billing.generateCodes({ offerId: 'pack', count: 1, actor, idempotencyKey: 'codes' });
+      assert.ok(batch.ok && batch.value.value.codes !== null);
+      const code = batch.value.value.codes[0]!;
+      const accounts = await Promise.all([1, 2, 3, 4].map((i) => h.newAccount(`a${i}`)));
+      const rs = await Promise.all(accounts.map((a) => h.billing.redeemCode({ accountId: a, code, actor, idempotencyKey: `r-${a}` })));
+      assert.deepEqual(rs.map((r) => (r.ok ? 'ok' : r.code)).sort(), ['ok', 'unprocessable', 'unprocessable', 'unprocessable']);
+      let subs = 0;
+      for (const a of accounts) subs += (await h.billing.listSubscriptions({ accountId: a })).length;
+      assert.equal(subs, 1, 'one pack granted');
+    });
+
     test('two orders the wallet can pay only one of: one is paid, the other refused with nothing written', async () => {
       const h = billingHarness(make(), { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG });
       const a = await h.newAccount();
@@ -107,6 +184,40 @@ for (const [name, make] of Object.entries(kinds)) {
       assert.equal(settled.length, 4, JSON.stringify(uses));
       const records = await h.charging.listUsage(a, { fromMs: 0, toMs: Date.UTC(2100, 0) });
       assert.equal(records.length, 4, 'every settled request has its usage record');
+    });
+  });
+}
+
+// Two gateway processes on one PostgreSQL: the turns are per process, the version precondition decides between them.
+if (typeof pg !== 'string') {
+  describe('billing orders of one account on two nodes at once (postgres stores)', () => {
+    test('fifteen orders on each of two nodes all apply: between nodes the versions decide, and no order runs out of re-plans', async () => {
+      const ready = truncateAll(pg.db);
+      const node = (seed: number) => {
+        const charging = openPostgresChargingStore(pg.db);
+        return billingHarness(
+          {
+            accounts: afterReady(ready, openPostgresAccountStore(pg.db)),
+            charging: afterReady(ready, charging),
+            billing: afterReady(ready, openPostgresBillingStore(pg.db, { charging })),
+          },
+          { startMs: '2027-03-10T00:00:00Z', catalogText: CATALOG, seed },
+        );
+      };
+      const n1 = node(1);
+      const n2 = node(2);
+      const a = await n1.newAccount();
+      const rs = await Promise.all(
+        [n1, n2].flatMap((h, k) =>
+          Array.from({ length: 15 }, (_, i) => h.billing.topUp({ accountId: a, amountMinor: 100, actor, idempotencyKey: `n${k}-${i}` })),
+        ),
+      );
+      const codes = rs.map((r) => (r.ok ? 'ok' : r.code));
+      assert.deepEqual(
+        codes,
+        rs.map(() => 'ok'),
+      );
+      assert.equal(await wallet(n1, a), 3000);
     });
   });
 }

@@ -14,6 +14,7 @@
 import { err, ok, sha256Hex } from '../core/index.ts';
 import { fail, type BR, type Ctx } from './context.ts';
 import { planWith, type IdSource, type PlanCtx, type Planned } from './planners/sheet.ts';
+import type { BillingStore } from './store.ts';
 import type { IdempotencyRecord } from './types.ts';
 import { loadView, type BillingView, type LoadNeeds } from './view.ts';
 
@@ -30,6 +31,40 @@ export function planner<T>(body: (p: PlanCtx) => BR<T>, idempotency?: (value: T,
 /** How often a plan is made again after a conflict before the use case gives up (busy account). */
 export const PLAN_ATTEMPTS = 8;
 
+/**
+ * Plans of one account in one process take turns (attack finding atk-billing F1): when every order of a burst
+ * planned at once, each round applied one and sent the rest to plan again, so past PLAN_ATTEMPTS concurrent orders
+ * the rest were refused 409 (and a bill run or a carrier answer on the account threw). The turn covers one
+ * load -> plan -> apply attempt; no transaction is open across its awaits, requests still settle meanwhile, and
+ * the version precondition still decides between processes (many nodes on PostgreSQL). Per billing store, so two
+ * services over two stores never wait for each other.
+ */
+const turns = new WeakMap<BillingStore, Map<string, Promise<void>>>();
+
+async function inTurn<T>(store: BillingStore, accountId: string | null, fn: () => Promise<T>): Promise<T> {
+  if (accountId === null) return fn();
+  let queues = turns.get(store);
+  if (queues === undefined) {
+    queues = new Map();
+    turns.set(store, queues);
+  }
+  const m = queues;
+  const prev = m.get(accountId) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((r) => {
+    release = r;
+  });
+  const tail = prev.then(() => mine);
+  m.set(accountId, tail);
+  await prev;
+  try {
+    return await fn();
+  } finally {
+    release();
+    if (m.get(accountId) === tail) m.delete(accountId);
+  }
+}
+
 /** What runPlan returns when another request stored the same Idempotency-Key first: the caller replays it. */
 export const KEY_TAKEN = 'idempotency_key_reused' as const;
 
@@ -41,7 +76,11 @@ export const KEY_TAKEN = 'idempotency_key_reused' as const;
 export async function runPlan<T>(ctx: Ctx, accountId: string | null, needs: LoadNeeds, plan: Planner<T>): Promise<BR<T>> {
   let last = '';
   for (let attempt = 0; attempt < PLAN_ATTEMPTS; attempt++) {
-    const r = await planOnce(ctx, accountId, needs, plan);
+    // The first attempt does not wait for the account's turn: a catch-up before a read usually writes nothing and
+    // must not queue behind the account's orders (the key snapshot's refresh reads every account in turn). Only
+    // a plan that conflicted waits for the turn to plan again.
+    const once = () => planOnce(ctx, accountId, needs, plan);
+    const r = attempt === 0 ? await once() : await inTurn(ctx.deps.store, accountId, once);
     if (r.kind === 'done') return r.result;
     if (r.kind === 'key_taken') return err(KEY_TAKEN, '');
     last = r.detail;
@@ -118,21 +157,28 @@ export async function runOrder<T>(ctx: Ctx, spec: OrderSpec, body: (p: PlanCtx) 
   // Every attempt looks for the key first: after a conflict, the order that won may have been this very request
   // sent twice (a concurrent duplicate), which is then replayed rather than planned again.
   for (let attempt = 0; attempt < PLAN_ATTEMPTS; attempt++) {
-    if (key !== null) {
-      const prior = await store.getIdempotency(spec.scope, key);
-      if (prior !== undefined) {
-        if (prior.requestHash !== requestHash) {
-          return err(
-            'idempotency_key_reused',
-            `Idempotency-Key ${key} was already used with a different request; nothing was changed. Use a new key for a new order.`,
-          );
+    const r = await inTurn(store, accountId, async (): Promise<{ kind: 'answer'; answer: BR<Outcome<T>> } | { kind: 'again'; detail: string }> => {
+      if (key !== null) {
+        const prior = await store.getIdempotency(spec.scope, key);
+        if (prior !== undefined) {
+          if (prior.requestHash !== requestHash) {
+            return {
+              kind: 'answer',
+              answer: err(
+                'idempotency_key_reused',
+                `Idempotency-Key ${key} was already used with a different request; nothing was changed. Use a new key for a new order.`,
+              ),
+            };
+          }
+          return { kind: 'answer', answer: ok({ value: prior.response as T, replayed: true }) };
         }
-        return ok({ value: prior.response as T, replayed: true });
       }
-    }
-    const r = await planOnce(ctx, accountId, { phoneBill: true, ...spec.needs }, plan);
-    if (r.kind === 'done') return r.result.ok ? ok({ value: r.result.value, replayed: false }) : r.result;
-    if (r.kind === 'conflict') last = r.detail;
+      const once = await planOnce(ctx, accountId, { phoneBill: true, ...spec.needs }, plan);
+      if (once.kind === 'done') return { kind: 'answer', answer: once.result.ok ? ok({ value: once.result.value, replayed: false }) : once.result };
+      return { kind: 'again', detail: once.kind === 'conflict' ? once.detail : 'the Idempotency-Key was stored meanwhile' };
+    });
+    if (r.kind === 'answer') return r.answer;
+    last = r.detail;
   }
   return fail('conflict', `The account kept changing while this order was being made (${last}); nothing was changed. Try again.`);
 }

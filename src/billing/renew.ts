@@ -84,6 +84,10 @@ export function catchUpAccount(ctx: PlanCtx, accountId: string): number {
   const { store } = ctx.deps;
   const nowMs = ctx.now();
   const live = store.listSubscriptions({ accountId, live: true });
+  if (live.length === 0) return 0;
+  // A closed account renews nothing: its subscriptions end when the cycle running at the closing ends (atk-billing
+  // F9: they renewed every cycle, from the wallet or on the phone bill, after the customer had left).
+  const closed = ctx.view.account?.id === accountId && ctx.view.account.status === 'closed';
   live.sort((a, b) => (a.parentId === null ? 0 : 1) - (b.parentId === null ? 0 : 1));
   let renewed = 0;
   let policyChanged = false;
@@ -97,6 +101,9 @@ export function catchUpAccount(ctx: PlanCtx, accountId: string): number {
         sub.endedAtMs = sub.expiresAtMs;
       }
     } else {
+      const next = sub.renewedThroughIndex + 1;
+      if (closed && cycleWindow(sub.anchorMs, sub.cycle, next).startMs <= nowMs && (sub.endIndex === null || sub.endIndex > next))
+        endFamily(ctx, sub, next, 'canceled');
       renewed += renewCycles(ctx, sub, nowMs);
     }
     if (JSON.stringify(sub) === before) continue;

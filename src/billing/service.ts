@@ -1,5 +1,5 @@
 /** createBillingService: the billing use cases over one set of deps (what the API and the CLI call). */
-import { ok } from '../core/index.ts';
+import { ok, TokenGridError } from '../core/index.ts';
 import { AdminKeyRegistry } from './admin-keys.ts';
 import { billCsv, draftBill, runBills } from './bills.ts';
 import { deliverCarrierCharges } from './carrier-delivery.ts';
@@ -23,7 +23,11 @@ export function createBillingService(deps: BillingDeps) {
     // The engine mints cycle buckets lazily (on the account's next request); renew now so balances show the new cycle.
     await deps.charging.renewDue();
     const r = await catchUpPlanned(ctx, accountId);
-    if (!r.ok) throw new Error(`renewals of ${accountId}: ${r.message}`);
+    // A busy account (re-plans ran out: another node kept winning it) answers 409, not 500 (atk-billing F4).
+    if (!r.ok) {
+      if (r.code === 'conflict') throw new TokenGridError('conflict', `Renewals of account ${accountId} could not be brought up to date: ${r.message}`);
+      throw new Error(`renewals of ${accountId}: ${r.message}`);
+    }
     return r.value;
   };
   return {

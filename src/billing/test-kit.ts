@@ -63,10 +63,10 @@ export interface BillingHarness {
 
 export function billingHarness(
   stores: TestStores,
-  opts: { startMs: number | string; catalogText: string; carrier?: CarrierChannel; rules?: Partial<PlannerRules> },
+  opts: { startMs: number | string; catalogText: string; carrier?: CarrierChannel; rules?: Partial<PlannerRules>; seed?: number },
 ): BillingHarness {
   const clock = new ManualClock(opts.startMs);
-  const random = new SeededRandom(42);
+  const random = new SeededRandom(opts.seed ?? 42);
   const ids = createIdGenerator(clock, random);
   const charging = createChargingEngine({ store: stores.charging, clock, ids, rates: () => TEST_RATES });
   // Billing plans apply their charging operations in the billing store's transaction (plan.ts).

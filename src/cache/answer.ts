@@ -62,6 +62,39 @@ export function answerOfEvents(events: readonly StreamEvent[], usage: Usage): Ch
   return res;
 }
 
+/**
+ * Keeps a stream's event for folding later (answerOfEvents), merged into the previous one when both are text,
+ * plain reasoning, or argument deltas of one tool call: a long stream kept for the cache then holds about its
+ * text, not one object per upstream chunk (thousands of concurrent cacheable streams must not exhaust memory).
+ * The delivered event is never mutated (copies are kept). Returns the characters added.
+ */
+export function keepEvent(events: StreamEvent[], ev: StreamEvent): number {
+  const last = events[events.length - 1];
+  switch (ev.type) {
+    case 'text':
+      if (last?.type === 'text') events[events.length - 1] = { type: 'text', text: last.text + ev.text };
+      else events.push({ type: 'text', text: ev.text });
+      return ev.text.length;
+    case 'reasoning':
+      if (ev.signature === undefined && ev.block === undefined) {
+        if (last?.type === 'reasoning' && last.signature === undefined && last.block === undefined)
+          events[events.length - 1] = { type: 'reasoning', text: last.text + ev.text };
+        else events.push({ type: 'reasoning', text: ev.text });
+        return ev.text.length;
+      }
+      events.push(ev);
+      return ev.text.length;
+    case 'tool_call_delta':
+      if (last?.type === 'tool_call_delta' && last.index === ev.index)
+        events[events.length - 1] = { type: 'tool_call_delta', index: ev.index, argumentsDelta: last.argumentsDelta + ev.argumentsDelta };
+      else events.push({ ...ev });
+      return ev.argumentsDelta.length;
+    default:
+      events.push(ev);
+      return 0;
+  }
+}
+
 /** The events that replay an answer: start, reasoning, text in pieces, tool calls, finish, usage. */
 export function eventsOfAnswer(res: ChatResponse): StreamEvent[] {
   const out: StreamEvent[] = [{ type: 'start', id: res.id, model: res.model, createdS: res.createdS }];

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../core/index.ts';
 import { zeroUsage, type ChatRequest, type ChatResponse, type StreamEvent } from '../wire/index.ts';
-import { answerOfEvents, eventsOfAnswer, isCacheable, MemoryResponseCache, promptPrefixKey, responseCacheKey, type CachedAnswer } from './index.ts';
+import { answerOfEvents, eventsOfAnswer, isCacheable, keepEvent, MemoryResponseCache, promptPrefixKey, responseCacheKey, type CachedAnswer } from './index.ts';
 
 const req = (over: Partial<ChatRequest> = {}): ChatRequest => ({
   model: 'alias',
@@ -68,6 +68,22 @@ describe('cached answers replay as streams and fold back', () => {
     assert.deepEqual(answerOfEvents(events, usage), res);
   });
 
+  test('a kept stream holds merged events (not one object per chunk) and folds to the same answer', () => {
+    const chunks: StreamEvent[] = [{ type: 'start', id: 'a', model: 'm', createdS: 1 }];
+    for (let i = 0; i < 1000; i++) chunks.push({ type: 'reasoning', text: 'r' });
+    for (let i = 0; i < 1000; i++) chunks.push({ type: 'text', text: 'ab' });
+    chunks.push({ type: 'tool_call_start', index: 0, id: 't', name: 'f' });
+    for (const d of ['{"a"', ':', '1}']) chunks.push({ type: 'tool_call_delta', index: 0, argumentsDelta: d });
+    chunks.push({ type: 'finish', finishReason: 'tool_calls' });
+    const kept: StreamEvent[] = [];
+    let chars = 0;
+    for (const ev of chunks) chars += keepEvent(kept, ev);
+    assert.equal(kept.length, 6, JSON.stringify(kept.map((e) => e.type)));
+    assert.equal(chars, 1000 + 2000 + 7);
+    assert.deepEqual(answerOfEvents(kept, usage), answerOfEvents(chunks, usage));
+    assert.deepEqual(chunks[1], { type: 'reasoning', text: 'r' }, 'the delivered events are not mutated');
+  });
+
   test('a stream with Anthropic signatures or without a finish is not replayable', () => {
     const base: StreamEvent[] = [{ type: 'start', id: 'a', model: 'm', createdS: 1 }];
     assert.equal(answerOfEvents([...base, { type: 'reasoning', text: '', signature: 's' }, { type: 'finish', finishReason: 'stop' }], usage), undefined);
@@ -105,6 +121,17 @@ describe('the in-process cache', () => {
     assert.equal(await c.get('a', '2'), undefined);
     assert.ok((await c.get('a', '3')) !== undefined);
     assert.ok(c.bytes <= one * 2 + 10);
+  });
+
+  test("one account filling the cache evicts its own answers, not every other account's", async () => {
+    const one = JSON.stringify(entry('x'.repeat(100), 10_000)).length;
+    const c = new MemoryResponseCache(new ManualClock(0), one * 8);
+    await c.set('victim', 'h', entry('v'.repeat(100), 10_000));
+    for (let i = 0; i < 20; i++) await c.set('hog', String(i), entry('x'.repeat(100), 10_000));
+    assert.ok((await c.get('victim', 'h')) !== undefined, "the victim's answer is still there");
+    assert.ok(c.bytes <= one * 8);
+    assert.ok((await c.get('hog', '19')) !== undefined, "the hog's newest answer is kept");
+    assert.equal(await c.get('hog', '0'), undefined, "the hog's oldest answer went first");
   });
 
   test('a caller cannot change a cached answer', async () => {

@@ -35,12 +35,16 @@ export function decodeEntry(text: string): CachedAnswer | undefined {
 }
 
 /**
- * The in-process cache: least recently used entries go first once `maxBytes` is reached; an entry expires at its
- * `expiresAtMs` on the injected clock. Entries are stored serialized, so a caller can never mutate a cached answer.
+ * The in-process cache: once `maxBytes` is reached, the least recently used entry of the account holding the most
+ * bytes goes first (with one account, plain LRU; with many, a tenant filling the cache evicts its own answers, not
+ * everyone's); an entry expires at its `expiresAtMs` on the injected clock. Entries are stored serialized, so a
+ * caller can never mutate a cached answer.
  */
 export class MemoryResponseCache implements ResponseCachePort {
-  readonly #map = new Map<string, string>();
+  /** Per account: hash -> serialized entry, least recently used first. */
+  readonly #accounts = new Map<string, { entries: Map<string, string>; bytes: number }>();
   #bytes = 0;
+  #size = 0;
   constructor(
     readonly clock: Clock,
     readonly maxBytes: number,
@@ -51,40 +55,56 @@ export class MemoryResponseCache implements ResponseCachePort {
   }
 
   get size(): number {
-    return this.#map.size;
+    return this.#size;
   }
 
   async get(accountId: string, hash: string): Promise<CachedAnswer | undefined> {
-    const key = `${accountId}:${hash}`;
-    const text = this.#map.get(key);
-    if (text === undefined) return undefined;
+    const a = this.#accounts.get(accountId);
+    const text = a?.entries.get(hash);
+    if (a === undefined || text === undefined) return undefined;
     const e = decodeEntry(text);
     if (e === undefined || e.expiresAtMs <= this.clock.nowMs()) {
-      this.#delete(key, text);
+      this.#delete(accountId, a, hash, text);
       return undefined;
     }
     // Most recently used last.
-    this.#map.delete(key);
-    this.#map.set(key, text);
+    a.entries.delete(hash);
+    a.entries.set(hash, text);
     return e;
   }
 
   async set(accountId: string, hash: string, entry: CachedAnswer): Promise<void> {
-    const key = `${accountId}:${hash}`;
     const text = encodeEntry(entry);
     if (text.length > this.maxBytes) return;
-    const old = this.#map.get(key);
-    if (old !== undefined) this.#delete(key, old);
-    this.#map.set(key, text);
+    let a = this.#accounts.get(accountId);
+    if (a === undefined) this.#accounts.set(accountId, (a = { entries: new Map(), bytes: 0 }));
+    const old = a.entries.get(hash);
+    if (old !== undefined) this.#delete(accountId, a, hash, old);
+    if (!this.#accounts.has(accountId)) this.#accounts.set(accountId, a);
+    a.entries.set(hash, text);
+    a.bytes += text.length;
     this.#bytes += text.length;
-    for (const [k, v] of this.#map) {
-      if (this.#bytes <= this.maxBytes) break;
-      this.#delete(k, v);
+    this.#size++;
+    while (this.#bytes > this.maxBytes) {
+      let heaviest: string | undefined;
+      let most = -1;
+      for (const [id, x] of this.#accounts) {
+        if (x.bytes > most) {
+          most = x.bytes;
+          heaviest = id;
+        }
+      }
+      const h = this.#accounts.get(heaviest!)!;
+      const [k, v] = h.entries.entries().next().value as [string, string];
+      this.#delete(heaviest!, h, k, v);
     }
   }
 
-  #delete(key: string, text: string): void {
-    this.#map.delete(key);
+  #delete(accountId: string, a: { entries: Map<string, string>; bytes: number }, hash: string, text: string): void {
+    a.entries.delete(hash);
+    a.bytes -= text.length;
     this.#bytes -= text.length;
+    this.#size--;
+    if (a.entries.size === 0) this.#accounts.delete(accountId);
   }
 }

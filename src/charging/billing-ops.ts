@@ -10,7 +10,7 @@
 import { AssertionError } from '../core/index.ts';
 import type { AccountScope, AccountView, Decision } from './store.ts';
 import type { AccountPolicy, AllowanceSchedule, Bucket, BucketKind, BucketUnit, CycleUnit, OveragePolicy } from './types.ts';
-import { DEFAULT_PRIORITY, available } from './burn-down.ts';
+import { DEFAULT_PRIORITY, available, isExpired } from './burn-down.ts';
 import { cycleIndexAt, cycleStartMs } from './cycle.ts';
 import { Work } from './work.ts';
 
@@ -35,9 +35,11 @@ export type ChargingOp =
   /**
    * Forfeit a bucket's leftover as it is when the plan applies (what open reservations hold stays theirs).
    * `expect` is the leftover the plan saw and recorded on its order; requests in flight may have moved it a
-   * little since, and that never refuses the plan (a refund on a busy account must not fail for it).
+   * little since, and that never refuses the plan (a refund on a busy account must not fail for it), unless
+   * `strict`: the plan's answer was worked out on that leftover (an upgrade across units credits the old plan for
+   * it), so less left when it applies refuses the plan, which is planned again (attack finding atk-billing F2).
    */
-  | { op: 'forfeit'; bucketId: string; ref: string; expect: number }
+  | { op: 'forfeit'; bucketId: string; ref: string; expect: number; strict?: boolean }
   /** A bill moved the postpaid line's usage to the phone bill: the line's amount grows by it. */
   | { op: 'restoreCreditLine'; currency: string; amountMinor: number; ref: string }
   /** The account's overage policy; `lineId` names the postpaid line bucket if one must be created. */
@@ -58,7 +60,13 @@ export type ChargingOp =
       endsAtMs: number | null;
     }
   /** No cycles of the schedule start at or after atMs. */
-  | { op: 'endSchedule'; scheduleId: string; atMs: number };
+  | { op: 'endSchedule'; scheduleId: string; atMs: number }
+  /**
+   * A check the plan made on usage, made again when it applies (attack finding atk-billing F5): what the live
+   * buckets whose reference starts with `sourcePrefix`, effective from `fromMs`, used and hold must still be at most
+   * `atMost`, else the plan is refused (and planned again). Writes nothing.
+   */
+  | { op: 'requireUse'; sourcePrefix: string; fromMs: number; atMost: number; ref: string };
 
 export interface BillingOpsDecision {
   mutation: Decision<null>['mutation'];
@@ -195,6 +203,7 @@ export function decideBillingOps(view: AccountView, ops: readonly ChargingOp[]):
       case 'forfeit': {
         const b = w.buckets.get(o.bucketId);
         const amount = b === undefined ? 0 : Math.max(0, b.amount - b.consumed - b.held - b.forfeited);
+        if (o.strict === true && amount < o.expect) return refuse(`${o.ref}: bucket ${o.bucketId} has ${amount} left, less than the ${o.expect} planned on`);
         if (b === undefined || amount === 0) break;
         w.move(b.id, { forfeited: amount });
         w.ledger('forfeit', o.ref, { debit: `bucket:${b.id}`, credit: 'house:breakage', bucket: b, amount });
@@ -239,6 +248,13 @@ export function decideBillingOps(view: AccountView, ops: readonly ChargingOp[]):
       case 'endSchedule':
         schedulesEnd.push({ scheduleId: o.scheduleId, atMs: o.atMs });
         break;
+      case 'requireUse': {
+        let used = 0;
+        for (const b of w.buckets.values())
+          if (b.sourceRef.startsWith(o.sourcePrefix) && b.effectiveAtMs >= o.fromMs && !isExpired(b, w.nowMs)) used += b.consumed + b.held;
+        if (used > o.atMost) return refuse(`${o.ref}: ${used} used, more than the ${o.atMost} the plan checked`);
+        break;
+      }
     }
   }
   return { mutation: w.toMutation(), schedulesCreate, schedulesEnd, refused: null };

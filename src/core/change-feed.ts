@@ -91,3 +91,32 @@ export class MemoryChangeFeed implements ChangeFeed {
     this.hub.delete(this);
   }
 }
+
+/**
+ * Several feeds as one: publish on every one (resolves when at least one broker accepted it), hear every one. The
+ * app uses it with Redis pub/sub and PostgreSQL LISTEN/NOTIFY together, so a node that runs without Redis (Redis
+ * was unreachable when it started) still hears the nodes that have it, and a change still travels while one of
+ * the two is down. A change heard twice is refreshed twice (refreshes are idempotent and folded).
+ */
+export class FanoutChangeFeed implements ChangeFeed {
+  readonly nodeId: string;
+  constructor(private readonly feeds: readonly ChangeFeed[]) {
+    if (feeds.length === 0) throw new Error('FanoutChangeFeed needs at least one feed');
+    this.nodeId = feeds[0]!.nodeId;
+  }
+
+  async publish(topic: ChangeTopic, id?: string): Promise<void> {
+    const results = await Promise.allSettled(this.feeds.map((f) => f.publish(topic, id)));
+    if (results.every((r) => r.status === 'rejected')) throw (results[0] as PromiseRejectedResult).reason;
+  }
+
+  subscribe(handler: (change: Change) => void): () => void {
+    const offs = this.feeds.map((f) => f.subscribe(handler));
+    return () => {
+      for (const off of offs) off();
+    };
+  }
+
+  /** The feeds are their owners' to close (the app closes each). */
+  async close(): Promise<void> {}
+}

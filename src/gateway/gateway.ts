@@ -34,7 +34,7 @@ import {
 } from '../wire/index.ts';
 import { chargingRefusal, isClientAbort, upstreamFailure } from './errors.ts';
 import type { LimitCheck, Limiter } from './limits.ts';
-import { IdempotencyBook } from './idempotency.ts';
+import { IdempotencyBook, type IdempotencyStore } from './idempotency.ts';
 import { cutChatAtGrant, cutCompletionAtGrant, meterChatAnswer, meterCompletionAnswer, StreamMeter } from './meter.ts';
 import { StageHooks, type FlightView, type Operation, type Stage, type StageAnswer } from './stages.ts';
 import { defaultStreamOptions, EventPuller, type StreamOptions, type StreamSink } from './stream.ts';
@@ -78,6 +78,8 @@ export interface GatewayDeps {
   };
   /** Pipeline stages (stages.ts), run in order at fixed points of the lifecycle; none by default. */
   stages?: readonly Stage[];
+  /** Where Idempotency-Keys live: default this process's memory; PostgreSQL's for many nodes (issue 15). */
+  idempotency?: IdempotencyStore;
 }
 
 const NO_MODELS: readonly ModelSpec[] = Object.freeze([]);
@@ -97,6 +99,13 @@ export class Gateway {
       undefined,
       undefined,
       (ms) => new Promise<void>((r) => setTimeout(r, ms).unref()),
+      deps.idempotency,
+      (err) =>
+        deps.log?.(
+          'error',
+          { err },
+          'Idempotency-Key: could not record the outcome; duplicates get 409 in progress until the claim goes stale (PostgreSQL: 1 h)',
+        ),
     );
     this.#hooks = new StageHooks(deps.stages ?? NO_STAGES);
   }
@@ -136,11 +145,17 @@ export class Gateway {
     return allMock ? `${m.vendor} (tokengrid-mock: offline emulator)` : m.vendor;
   }
 
-  /** The catalog model a request for `requested` would use (package mapping, aliases), if the key may use it. */
-  resolve(ctx: Pick<RequestContext, 'key' | 'modelMap'> & Partial<RequestContext>, requested: string): ModelSpec {
+  /**
+   * The catalog model a request for `requested` would use (package mapping, aliases), if the key may use it.
+   * For `model: "auto"` the choice is made here and kept for the request's admission: `req` (the chat request
+   * about to be sent) gives it the input size and output ask admission would use, so a long input is not routed
+   * to a model too small for it.
+   */
+  resolve(ctx: Pick<RequestContext, 'key' | 'modelMap'> & Partial<RequestContext>, requested: string, req?: ChatRequest): ModelSpec {
     const auto = parseAutoModel(requested);
     if (auto === null || ctx.requestId === undefined) return this.#resolveAllowed(ctx, requested);
-    return this.#chooseAuto(ctx as RequestContext, auto, requested, 'chat', 0, undefined);
+    const tokensInput = req === undefined ? 0 : chatInputTokens(req).estimate;
+    return this.#chooseAuto(ctx as RequestContext, auto, requested, 'chat', tokensInput, req?.maxTokensOutput);
   }
 
   #resolveAllowed(ctx: Pick<RequestContext, 'key' | 'modelMap'>, requested: string): ModelSpec {
@@ -385,7 +400,9 @@ export class Gateway {
       throw new TokenGridError('model_not_found', `Unknown routing policy '${requested}': use 'auto' (balanced), 'auto:cheap' or 'auto:best'.`, 'model');
     }
     const earlier = ctx.autoRoute;
-    if (earlier !== undefined && earlier.requested === requested && earlier.model.kind === kind) return earlier.model;
+    // The choice made when the API shell resolved the model is kept, unless the input turned out too large for it.
+    if (earlier !== undefined && earlier.requested === requested && earlier.model.kind === kind && earlier.model.contextWindow >= tokensInput)
+      return earlier.model;
     const catalog = this.deps.catalog();
     const candidates: ModelSpec[] = [];
     for (const m of catalog.models.values()) {

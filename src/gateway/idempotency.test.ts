@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TokenGridError } from '../core/index.ts';
-import { IdempotencyBook } from './idempotency.ts';
+import { idempotencyContract } from '../store/contract/idempotency-store.contract.ts';
+import { IdempotencyBook, MemoryIdempotencyStore } from './idempotency.ts';
 
 const code = async (f: () => unknown): Promise<string | undefined> => {
   try {
@@ -12,90 +13,37 @@ const code = async (f: () => unknown): Promise<string | undefined> => {
   }
 };
 
-describe('IdempotencyBook', () => {
-  const body = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
-  const answer = { status: 200, body: '{"id":"x"}', contentType: 'application/json' };
+const body = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
+const answer = { status: 200, body: '{"id":"x"}', contentType: 'application/json' };
+const C = '/v1/chat/completions';
 
-  test('no header: nothing is tracked', async () => {
+idempotencyContract('memory', () => new MemoryIdempotencyStore());
+
+describe('MemoryIdempotencyStore', () => {
+  test('no header: the store is not touched', async () => {
     const book = new IdempotencyBook(() => 0);
-    assert.equal(await book.begin('key_1', '/v1/chat/completions', undefined, body), undefined);
+    assert.equal(await book.begin('key_1', C, undefined, body), undefined);
     assert.equal(book.size, 0);
   });
 
-  test('a running duplicate waits and replays the answer; another body -> 409 reused; another API key -> runs', async () => {
-    const book = new IdempotencyBook(() => 0);
-    const first = (await book.begin('key_1', '/v1/chat/completions', 'k', body))!;
-    assert.equal(first.replay, undefined);
-    const waiting = book.begin('key_1', '/v1/chat/completions', 'k', body);
-    let settled = false;
-    void waiting.then(() => {
-      settled = true;
-    });
-    await new Promise((r) => setImmediate(r));
-    assert.equal(settled, false, 'the duplicate waits while the first runs');
-    first.complete(answer);
-    assert.deepEqual((await waiting)!.replay, answer, 'then replays its answer');
-    assert.deepEqual((await book.begin('key_1', '/v1/chat/completions', 'k', body))!.replay, answer);
-    assert.equal(await code(() => book.begin('key_1', '/v1/chat/completions', 'k', { ...body, model: 'other' })), 'idempotency_key_reused');
-    assert.equal((await book.begin('key_2', '/v1/chat/completions', 'k', body))!.replay, undefined, 'scoped per API key');
-  });
-
-  test('a waiting duplicate runs itself when the first fails, and gets 409 when the wait bound passes', async () => {
-    const book = new IdempotencyBook(() => 0);
-    const first = (await book.begin('key_1', '/v1/chat/completions', 'f', body))!;
-    const waiting = book.begin('key_1', '/v1/chat/completions', 'f', body);
-    first.abandon();
-    const second = (await waiting)!;
-    assert.equal(second.replay, undefined, 'the first failed: the duplicate runs');
-    let wake = (): void => {};
-    const bounded = new IdempotencyBook(
-      () => 0,
-      undefined,
-      undefined,
-      10,
-      () =>
-        new Promise<void>((r) => {
-          wake = r;
-        }),
-    );
-    await bounded.begin('key_1', '/v1/chat/completions', 'b', body);
-    const late = code(() => bounded.begin('key_1', '/v1/chat/completions', 'b', body));
-    await new Promise((r) => setImmediate(r));
-    wake();
-    assert.equal(await late, 'idempotency_in_progress');
-  });
-
-  test('a streamed duplicate is not held back (a stream is never replayed): 409 in progress, then 409 reused', async () => {
-    const book = new IdempotencyBook(() => 0);
-    const streamed = { ...body, stream: true };
-    const first = (await book.begin('key_1', '/v1/chat/completions', 's', streamed))!;
-    assert.equal(await code(() => book.begin('key_1', '/v1/chat/completions', 's', streamed)), 'idempotency_in_progress');
-    first.complete(undefined);
-    assert.equal(await code(() => book.begin('key_1', '/v1/chat/completions', 's', streamed)), 'idempotency_key_reused');
-    (await book.begin('key_1', '/v1/chat/completions', 'g', body))!.abandon();
-    assert.equal((await book.begin('key_1', '/v1/chat/completions', 'g', body))!.replay, undefined, 'a failed request frees its key');
-  });
-
-  test('entries expire after the time limit and the book stays bounded', async () => {
-    let now = 0;
-    const book = new IdempotencyBook(() => now, 1_000, 3);
-    (await book.begin('key_1', '/v1/chat/completions', 'a', body))!.complete(answer);
-    now = 1_001;
-    assert.equal((await book.begin('key_1', '/v1/chat/completions', 'a', body))!.replay, undefined, 'expired: runs again');
-    for (const k of ['b', 'c', 'd', 'e']) (await book.begin('key_1', '/v1/chat/completions', k, body))!.complete(answer);
+  test('the book stays bounded, and a running request keeps its entry', async () => {
+    const book = new IdempotencyBook(() => 0, 1_000, 3);
+    const running = (await book.begin('key_1', C, 'run', body))!;
+    for (const k of ['b', 'c', 'd', 'e']) await (await book.begin('key_1', C, k, body))!.complete(answer);
     assert.ok(book.size <= 3, `bounded: ${book.size}`);
+    assert.equal(await code(() => book.begin('key_1', C, 'run', { ...body, stream: true })), 'idempotency_key_reused', 'still there');
+    await running.abandon();
   });
 
-  test('an answer is replayed only on the endpoint that produced it (never an OpenAI body on /v1/messages)', async () => {
-    const book = new IdempotencyBook(() => 0);
-    (await book.begin('key_1', '/v1/chat/completions', 'e', body))!.complete(answer);
-    assert.equal((await book.begin('key_1', '/v1/messages', 'e', body))!.replay, undefined, 'runs on its own endpoint');
-    assert.deepEqual((await book.begin('key_1', '/v1/chat/completions', 'e', body))!.replay, answer);
-  });
-
-  test('a malformed key is a 400', async () => {
-    const book = new IdempotencyBook(() => 0);
-    assert.equal(await code(() => book.begin('key_1', '/v1/chat/completions', 'has space', body)), 'invalid_request');
-    assert.equal(await code(() => book.begin('key_1', '/v1/chat/completions', ['a', 'b'], body)), 'invalid_request');
+  test('one tenant flooding keys evicts its own entries, never those of a tenant holding fewer', async () => {
+    const store = new MemoryIdempotencyStore(100);
+    const book = new IdempotencyBook(() => 0, undefined, undefined, undefined, undefined, store);
+    for (const k of ['q1', 'q2', 'q3']) await (await book.begin('key_quiet', C, k, body))!.complete(answer);
+    for (let i = 0; i < 1_000; i++) await (await book.begin('key_flood', C, `f${i}`, body))!.complete(answer);
+    assert.equal(store.size, 100);
+    assert.equal(store.sizeOf('key_quiet'), 3, 'the quiet tenant keeps every entry');
+    for (const k of ['q1', 'q2', 'q3']) assert.deepEqual((await book.begin('key_quiet', C, k, body))!.replay, answer, `${k} replays`);
+    assert.deepEqual((await book.begin('key_flood', C, 'f999', body))!.replay, answer, 'the flooder keeps its newest');
+    assert.equal((await book.begin('key_flood', C, 'f0', body))!.replay, undefined, 'and lost its oldest');
   });
 });

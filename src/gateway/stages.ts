@@ -31,6 +31,12 @@ export interface FlightView {
   /** Set once admitted. */
   readonly model: ModelSpec | undefined;
   readonly reservationId: string;
+  /**
+   * Output tokens: the most this request may produce (the client's max_tokens within the model's limits), and what
+   * the hold granted (a non-streamed upstream is capped at it; less than the most when the balance was short). Set once admitted.
+   */
+  readonly tokensOutputMax: number;
+  readonly tokensOutputGranted: number;
   /** The attempt plan (deployments in the order dispatch will try them), set once admitted. */
   readonly attempts: readonly Attempt[];
   /** Set once settled. */

@@ -6,7 +6,9 @@
  *   `maxConcurrent` requests; `reservedForPriority` of those slots only the priority class may take.
  * - A request that cannot start waits in its class's queue (FIFO within a class). When a slot frees, the
  *   highest class with a waiter that may use it goes first: priority, then standard, then best effort.
- * - Refusals: the class's queue already holds `queueMax` waiters (`queue_full`); the estimated wait (waiters
+ * - Refusals: the class's queue already holds `queueMax` waiters, or the asking account already holds its share
+ *   of them (`queue_full`: with `queueMax` >= 2 one account holds at most half the places of a class, so one tenant
+ *   cannot fill a queue and have every other tenant of its class refused); the estimated wait (waiters
  *   ahead x recent service time / slots) is longer than `queueTimeoutMs` (`deadline`, refused at once rather
  *   than after waiting in vain); or the waiter's deadline passes while it waits (`deadline`). Each refusal
  *   carries a retry-after estimate.
@@ -85,7 +87,14 @@ class Waiter {
     readonly cls: QosClass,
     readonly enqueuedAt: number,
     readonly resolve: (a: Admission) => void,
+    /** Whose request it is (the account): places in a queue are shared fairly between accounts. */
+    readonly owner: string,
   ) {}
+}
+
+/** The most places of one class's queue one account may hold: half of them (all of a queue of one place). */
+export function placesPerAccount(queueMax: number): number {
+  return queueMax >= 2 ? Math.ceil(queueMax / 2) : queueMax;
 }
 
 class Pool {
@@ -128,7 +137,7 @@ export class Scheduler {
    * Ask for a slot of pool `key`. A free slot is granted at once (no promise); otherwise the request waits
    * (`ok: 'queued'`) or is refused. `limit` is the pool's current limit (a config change applies to the next request).
    */
-  acquire(key: string, limit: PoolLimit, cls: QosClass): Admission | Waiting {
+  acquire(key: string, limit: PoolLimit, cls: QosClass, owner = ''): Admission | Waiting {
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       pool = new Pool(limit);
@@ -142,12 +151,17 @@ export class Scheduler {
     const queue = pool.queues[cls];
     const estimate = pool.estimateMs(cls, ahead);
     if (queue.length >= limit.queueMax) return this.#refuse(key, pool, cls, 'queue_full', ahead, estimate);
+    if (owner !== '' && limit.queueMax >= 2) {
+      let mine = 0;
+      for (const w of queue) if (w.owner === owner) mine++;
+      if (mine >= placesPerAccount(limit.queueMax)) return this.#refuse(key, pool, cls, 'queue_full', ahead, estimate);
+    }
     if (estimate !== undefined && estimate > limit.queueTimeoutMs) return this.#refuse(key, pool, cls, 'deadline', ahead, estimate);
     let resolve!: (a: Admission) => void;
     const admission = new Promise<Admission>((r) => {
       resolve = r;
     });
-    const w = new Waiter(cls, this.timers.now(), resolve);
+    const w = new Waiter(cls, this.timers.now(), resolve, owner);
     queue.push(w);
     this.observer.depth?.(key, cls, queue.length);
     w.cancelTimer = this.timers.setTimer(limit.queueTimeoutMs, () => {

@@ -27,6 +27,15 @@ function configFile(): string {
     '    deployments: [{ provider: mock, upstreamModel: "echo@echo@chunk=1", region: local }]',
     '    cost: { input: 2000000, output: 3000000 }',
     '    coins: { input: 1, output: 1 }',
+    '  claude-native:',
+    '    vendor: anthropic',
+    '    groups: [basic]',
+    '    contextWindow: 131072',
+    '    maxOutputTokens: 8192',
+    '    capabilities: []',
+    '    deployments: [{ provider: mock-anthropic, upstreamModel: claude-opus-4-7, region: local }]',
+    '    cost: { input: 2000000, output: 3000000 }',
+    '    coins: { input: 1, output: 1 }',
     '  reverse-model:',
     '    vendor: deepseek',
     '    groups: [basic]',
@@ -213,6 +222,28 @@ describe('the security protection pack', () => {
     const metrics = await (await fetch(`${srv.url}/metrics`)).text();
     assert.match(metrics, /tokengrid_guardrail_hits_total\{kind="keyword"\} 1/);
     assert.match(metrics, /tokengrid_guardrail_hits_total\{kind="block_pattern"\} 1/);
+  });
+
+  test('with the pack, an Anthropic client reaching an Anthropic upstream (its native body forwarded) has its personal data redacted too', async () => {
+    // Attack: /v1/messages keeps the client's own body for an Anthropic upstream (anthropicNative); redacting only
+    // the canonical messages left the forwarded body, and so the upstream, with the personal data.
+    const a = await account(true);
+    const r = await fetch(`${srv.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': a.key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({
+        model: 'claude-native',
+        max_tokens: 500,
+        system: `客服备注：${PII}`,
+        messages: [{ role: 'user', content: [{ type: 'text', text: PII }] }],
+      }),
+    });
+    const body = (await r.json()) as any;
+    assert.equal(r.status, 200, JSON.stringify(body));
+    const sent = JSON.stringify(srv.app.emulator!.lastRequest('/v1/messages')!.body);
+    assert.ok(!sent.includes('13812345678') && !sent.includes(ID) && !sent.includes('li.si@example.cn'), sent);
+    assert.ok(sent.includes('[PHONE]') && sent.includes('[EMAIL]'), sent);
+    assert.ok(!JSON.stringify(body).includes('13812345678'), JSON.stringify(body));
   });
 
   test('without the pack, the operator keyword list does not apply', async () => {

@@ -39,7 +39,7 @@ function vendorHeaders(req: IncomingMessage): Record<string, string> {
  * vendor: a clear 400 instead of a request that silently loses part of its input.
  */
 function prepare(gw: Gateway, ctx: RequestContext, req: ChatRequest, rcReq: IncomingMessage): string {
-  const model = gw.resolve(ctx, req.model);
+  const model = gw.resolve(ctx, req.model, req);
   const native = req.anthropicNative;
   if (native !== undefined) {
     native.headers = vendorHeaders(rcReq);
@@ -84,15 +84,15 @@ export function anthropicRoutes(deps: ShellDeps): Route<RequestContext>[] {
           if (!req.stream) {
             const { response, model } = await gw.chat(ctx, req);
             const text = JSON.stringify(encodeMessagesResponse(response, model.id, id));
-            ticket?.complete({ status: 200, body: text, contentType: 'application/json' });
+            if (ticket) await ticket.complete({ status: 200, body: text, contentType: 'application/json' });
             sendText(rc.res, 200, text, 'application/json');
             return;
           }
           const encoder = new AnthropicStreamEncoder({ id, model: modelId, inputTokensEstimate: estimateChatInputTokens(req) });
           await gw.chatStream(ctx, req, sseSink(rc.res, encoder, anthropicStreamErrorFrame), deps.streamOptions);
-          ticket?.complete(undefined);
+          if (ticket) await ticket.complete(undefined);
         } catch (e) {
-          ticket?.abandon();
+          if (ticket) await ticket.abandon();
           throw e;
         }
       },

@@ -116,7 +116,12 @@ export function responsesRoutes(deps: ShellDeps, rdeps: ResponsesDeps | undefine
         const { chat, history } = await withHistory(ctx, req);
         // `model` names the catalog model actually used (after aliases and the package's model mapping), as
         // /v1/chat/completions and /v1/messages do; resolving first also rejects an unknown model before any stream.
-        const env: ResponseEnvelope = { id: `resp_${ctx.requestId.replace(/^req_/, '')}`, createdAtS: nowS(), model: gw.resolve(ctx, req.chat.model).id, req };
+        const env: ResponseEnvelope = {
+          id: `resp_${ctx.requestId.replace(/^req_/, '')}`,
+          createdAtS: nowS(),
+          model: gw.resolve(ctx, chat.model, chat).id,
+          req,
+        };
         const headers =
           req.ignoredTools.length === 0
             ? undefined

@@ -51,20 +51,20 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
             // The body's JSON text is written directly (the same text JSON.stringify(encodeChatResponse(...)) gives).
             // `model` names the catalog model actually used (after aliases and the package's model mapping).
             const text = encodeChatResponseJson(response, model.id, `chatcmpl-${ctx.requestId}`);
-            ticket?.complete({ status: 200, body: text, contentType: 'application/json' });
+            if (ticket) await ticket.complete({ status: 200, body: text, contentType: 'application/json' });
             sendText(rc.res, 200, text, 'application/json');
             return;
           }
           const encoder = new OpenAIChatStreamEncoder({
             id: `chatcmpl-${ctx.requestId}`,
-            model: gw.resolve(ctx, req.model).id,
+            model: gw.resolve(ctx, req.model, req).id,
             createdS: createdS(),
             includeUsage: req.includeUsage,
           });
           await gw.chatStream(ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
-          ticket?.complete(undefined);
+          if (ticket) await ticket.complete(undefined);
         } catch (e) {
-          ticket?.abandon();
+          if (ticket) await ticket.abandon();
           throw e;
         }
       },
@@ -83,7 +83,7 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
           if (!req.stream) {
             const { response } = await gw.completion(ctx, req);
             const text = JSON.stringify(encodeCompletionResponse(response, req.model, `cmpl-${ctx.requestId}`));
-            ticket?.complete({ status: 200, body: text, contentType: 'application/json' });
+            if (ticket) await ticket.complete({ status: 200, body: text, contentType: 'application/json' });
             sendText(rc.res, 200, text, 'application/json');
             return;
           }
@@ -94,9 +94,9 @@ export function openaiRoutes(deps: ShellDeps): Route<RequestContext>[] {
             includeUsage: req.includeUsage,
           });
           await gw.completionStream(ctx, req, sseSink(rc.res, encoder, errorFrame), deps.streamOptions);
-          ticket?.complete(undefined);
+          if (ticket) await ticket.complete(undefined);
         } catch (e) {
-          ticket?.abandon();
+          if (ticket) await ticket.abandon();
           throw e;
         }
       },

@@ -203,6 +203,8 @@ export class SheetCharging {
   accountId: string | null = null;
   /** Schedules created by the plan (the engine mints their running cycle once it applied). */
   schedulesCreated = 0;
+  /** Forfeits recorded while set are `strict`: the plan's answer depends on the leftover they saw (billing-ops.ts). */
+  strictForfeits = false;
   readonly #view: BillingView;
   readonly #newId: IdSource;
   readonly #buckets: BucketBalance[];
@@ -223,6 +225,11 @@ export class SheetCharging {
   #sim(accountId: string): BucketBalance[] {
     if (accountId !== this.#view.accountId) throw new Error(`a plan loaded for ${this.#view.accountId ?? 'no account'} has no buckets of ${accountId}`);
     return this.#buckets;
+  }
+
+  /** Record a check the plan made on usage, made again when it applies (the `requireUse` operation). */
+  requireUse(accountId: string, check: { sourcePrefix: string; fromMs: number; atMost: number; ref: string }): void {
+    this.#record(accountId, { op: 'requireUse', ...check });
   }
 
   listBuckets(accountId: string): BucketBalance[] {
@@ -351,7 +358,7 @@ export class SheetCharging {
   forfeitBucket(accountId: string, bucketId: string, ref: string): Result<{ forfeited: number }, string> {
     const b = this.#sim(accountId).find((x) => x.id === bucketId && !x.expired);
     const amount = b === undefined ? 0 : Math.max(0, b.amount - b.used - b.reserved - b.forfeited);
-    this.#record(accountId, { op: 'forfeit', bucketId, ref, expect: amount });
+    this.#record(accountId, { op: 'forfeit', bucketId, ref, expect: amount, ...(this.strictForfeits ? { strict: true } : {}) });
     if (b !== undefined) {
       b.forfeited += amount;
       b.remaining = Math.max(0, b.remaining - amount);

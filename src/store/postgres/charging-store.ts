@@ -2,17 +2,27 @@
  * PostgreSQL ChargingStore: the hot path shared by any number of gateway processes. Holds live in the database
  * (charging_buckets.held and open charging_reservations rows), never in one process's memory.
  *
- * `runAccountOp` is two round trips on one pooled connection:
- *   1. `BEGIN; SELECT pg_advisory_xact_lock(<hash of the account id>); <the view's SELECTs>` (one simple-protocol
- *      query with several statements): the lock serializes every operation on the account across processes, and
- *      the view is read after it, so it is current;
- *   2. the pure `decide` runs here, then `<the mutation's INSERT/UPDATEs>; COMMIT` as one query (only `COMMIT`
- *      when nothing changes). A failing statement (a CHECK backstop, a duplicate key, a bucket outside the account)
- *      stops the query; the transaction is rolled back (a third round trip, on errors only).
+ * `runAccountOp` is ONE round trip in the steady state (the optimistic path): this node keeps, per account, the
+ * account part of the last view it read or wrote with the account's version (`charging_account_versions`, bumped by
+ * every committed write of the account's charging rows, on every node). When the cache covers the scope, the pure
+ * `decide` runs on it and one multi-statement simple query (PostgreSQL runs it as one implicit transaction) takes the
+ * account's advisory lock, checks the version and what the cache assumed (no such reservation yet, no usage record
+ * for the request), writes the mutation and bumps the version. Any server error there (a stale version, or a CHECK
+ * backstop) rolls it all back and the operation takes the locked path, which decides again on a fresh view.
+ *
+ * The locked path (cache miss, stale, members, sweeps, due schedules) is two round trips on one pooled connection:
+ *   1. `BEGIN; SELECT pg_advisory_xact_lock(<hash of the account id>); <version>; <the view's SELECTs>` (one
+ *      simple-protocol query with several statements): the lock serializes every operation on the account across
+ *      processes, and the view is read after it, so it is current;
+ *   2. the pure `decide` runs here, then `<the mutation's INSERT/UPDATEs>; <version bump>; COMMIT` as one query (only
+ *      `COMMIT` when nothing changes). A failing statement (a CHECK backstop, a duplicate key, a bucket outside the
+ *      account) stops the query; the transaction is rolled back (a third round trip, on errors only).
+ * A node runs one operation per account at a time (they would only race for the same version), and after a stale
+ * attempt (another node works the account too) it skips the optimistic attempt for the next 64 operations on it.
  * The lock is per account, so accounts never wait for each other; 64-bit hash collisions only serialize two
  * accounts. Management writes take the same lock. Values go into the texts as literals (sql.ts).
  */
-import type pg from 'pg';
+import pg from 'pg';
 import { assert } from '../../core/index.ts';
 import { decideBillingOps } from '../../charging/index.ts';
 import type {
@@ -183,6 +193,8 @@ function viewQuery(scope: AccountScope, begin = true): { text: string; parts: st
     parts.unshift('begin');
     stmts.unshift('BEGIN');
   }
+  parts.push('version');
+  stmts.push(`SELECT COALESCE((SELECT version FROM charging_account_versions WHERE account_id = ${acct}), 0)::text AS v`);
   if (res !== null) {
     parts.push('reservation');
     stmts.push(`SELECT data, state FROM charging_reservations WHERE id = ${res}`);
@@ -360,6 +372,65 @@ function usageStatements(u: UsageRecord): string[] {
   ];
 }
 
+/** The statement bumping an account's version; its one row is the new version. */
+function bumpVersion(accountSql: string): string {
+  return (
+    `INSERT INTO charging_account_versions AS t (account_id, version) VALUES (${accountSql}, 1) ` +
+    'ON CONFLICT (account_id) DO UPDATE SET version = t.version + 1 RETURNING version::text AS v'
+  );
+}
+
+/**
+ * What this node last saw of an account's charging state at `version` (the account part of an AccountView: policy,
+ * buckets, schedules; plus the open reservations it knows). Valid while the database's version is the same: every
+ * committed write of the account's charging rows bumps it, on every node.
+ */
+interface CachedAccount {
+  accountId: string;
+  version: number;
+  /** The view's nowMs when loaded: every bucket not expired at that time is here (so at any later time too). */
+  loadedAtMs: number;
+  policy: AccountPolicy | null;
+  buckets: Bucket[];
+  schedules: AllowanceSchedule[];
+  reservations: Map<string, Reservation>;
+}
+
+/** Applies a committed mutation to the cached state; false when the cache cannot follow it (then it is dropped). */
+function applyToCache(e: CachedAccount, m: AccountMutation): boolean {
+  if (m.bucketsCreate.length > 0 || m.schedulesUpdate.length > 0) return false;
+  for (const [id, d] of sumDeltas(m.bucketDeltas)) {
+    const b = e.buckets.find((x) => x.id === id);
+    if (b === undefined) return false;
+    b.amount += d.amount;
+    b.consumed += d.consumed;
+    b.held += d.held;
+    b.forfeited += d.forfeited;
+    b.floor += d.floor;
+  }
+  const r = m.reservationUpsert;
+  if (r !== null) {
+    if (r.state === 'open') e.reservations.set(r.id, structuredClone(r));
+    else e.reservations.delete(r.id);
+  }
+  if (m.policyUpsert !== null) e.policy = structuredClone(m.policyUpsert);
+  return true;
+}
+
+/** An error the server reported (a SQLSTATE), as opposed to a lost connection. */
+function isServerError(e: unknown): boolean {
+  return e instanceof pg.DatabaseError;
+}
+
+/** A data-modifying CTE bumping the version of each account in `rows` (a CTE with an account_id column). */
+const VERSION_BUMP_FROM = (rows: string): string =>
+  `INSERT INTO charging_account_versions AS t (account_id, version) SELECT DISTINCT account_id, 1 FROM ${rows} ON CONFLICT (account_id) DO UPDATE SET version = t.version + 1`;
+
+const MAX_CACHED_ACCOUNTS = 10_000;
+const MAX_RESERVATION_HINTS = 100_000;
+/** After a stale optimistic attempt, this many operations on the account go straight to the locked path. */
+const STALE_BACKOFF_OPS = 64;
+
 /** One row of the daily rollup. */
 export interface UsageDay {
   accountId: string;
@@ -377,30 +448,191 @@ export interface UsageDay {
 export class PgChargingStore implements ChargingStore {
   readonly #db: PgDb;
   /** Round trips to the server made by runAccountOp (the hot path), and the operations they served. */
-  readonly stats = { ops: 0, roundTrips: 0 };
+  readonly stats = { ops: 0, roundTrips: 0, optimistic: 0, stale: 0 };
+  /** Per account, what this node last read or wrote (see CachedAccount); bounded, oldest dropped first. */
+  readonly #cache = new Map<string, CachedAccount>();
+  /** Which account a reservation this node knows belongs to (settle and extend name only the reservation). */
+  readonly #reservationAccount = new Map<string, string>();
+  /** Per account, the tail of this node's operations on it (see runAccountOp). */
+  readonly #queues = new Map<string, Promise<void>>();
+  /** Per account, how many operations still skip the optimistic attempt after a stale one. */
+  readonly #backoff = new Map<string, number>();
 
   constructor(db: PgDb) {
     this.#db = db;
   }
 
   async runAccountOp<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> {
+    this.stats.ops++;
+    // One operation per account at a time on this node: they would only race each other for the same version (the
+    // database's lock serializes them anyway), so each one here finds the cache the previous one left. The queue is
+    // also taken BEFORE a pooled connection: without it every operation would wait for the account's advisory lock
+    // while holding a connection, so one tenant whose lock is held elsewhere (a slow settle on another node, a flood
+    // of its own requests) would park all of the node's connections and every other tenant would get 503; with it a
+    // tenant holds at most one connection per node (pool-fairness.test.ts). An operation named by a reservation this
+    // node has not seen queues by the reservation itself.
+    const rid = scope.reservationId;
+    const key = scope.accountId ?? (rid === undefined ? undefined : (this.#reservationAccount.get(rid) ?? `\u0000rsv:${rid}`));
+    if (key === undefined || key === '') return this.#run(scope, decide);
+    const run = () => this.#run(scope, decide);
+    const mine = (this.#queues.get(key) ?? Promise.resolve()).then(run, run);
+    const tail = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#queues.set(key, tail);
+    try {
+      return await mine;
+    } finally {
+      if (this.#queues.get(key) === tail) this.#queues.delete(key);
+    }
+  }
+
+  async #run<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> {
+    const fast = this.#cachedView(scope);
+    if (fast !== null) {
+      const id = fast.entry.accountId;
+      const skip = this.#backoff.get(id) ?? 0;
+      if (skip > 0) this.#backoff.set(id, skip - 1);
+      else {
+        const done = await this.#optimistic(fast, decide);
+        if (done !== null) return done.result;
+        this.stats.stale++;
+        // Another node writes this account too: the next operations on it take the locked path directly (a stale
+        // attempt costs more than its round trip when two nodes work one account: it waits for the lock twice).
+        if (this.#backoff.size >= MAX_CACHED_ACCOUNTS) this.#backoff.clear();
+        this.#backoff.set(id, STALE_BACKOFF_OPS);
+      }
+    }
+    return this.#lockedOp(scope, decide);
+  }
+
+  /**
+   * The view from this node's cache when it covers the scope: null sends the operation to the locked path. What the
+   * cache cannot know is assumed and checked in the same statement as the writes (`checks`): the account's version
+   * (nothing changed since), that the reservation does not exist when it is not a known one of this account, and that
+   * no usage record exists for the request.
+   */
+  #cachedView(scope: AccountScope): { entry: CachedAccount; view: AccountView; checks: string[] } | null {
+    if (scope.includeExpiredLeftovers === true || (scope.memberId !== undefined && scope.memberId !== null)) return null;
+    const rid = scope.reservationId;
+    const accountId = scope.accountId ?? (rid === undefined ? undefined : this.#reservationAccount.get(rid));
+    if (accountId === undefined || accountId === '') return null;
+    const entry = this.#cache.get(accountId);
+    if (entry === undefined || scope.nowMs < entry.loadedAtMs) return null;
+    const now = scope.nowMs;
+    // A due schedule widens the view (its current cycle's expired buckets): the locked path renews it.
+    if (entry.schedules.some((x) => x.nextCycleStartMs <= now && (x.endsAtMs === null || x.nextCycleStartMs < x.endsAtMs))) return null;
+    const a = str(accountId);
+    const checks = [`COALESCE((SELECT version FROM charging_account_versions WHERE account_id = ${a}), 0) = ${int(entry.version)}`];
+    let reservation: Reservation | null = null;
+    if (rid !== undefined) {
+      reservation = entry.reservations.get(rid) ?? null;
+      if (reservation === null) {
+        if (scope.accountId === null) return null;
+        checks.push(`NOT EXISTS (SELECT 1 FROM charging_reservations WHERE id = ${str(rid)})`);
+      } else if (reservation.memberId !== null) return null;
+    }
+    const allocated = new Set((reservation?.allocations ?? []).map((x) => x.bucketId));
+    for (const id of allocated) if (!entry.buckets.some((b) => b.id === id)) return null;
+    if (scope.requestId !== undefined) checks.push(`NOT EXISTS (SELECT 1 FROM charging_usage_ids WHERE request_id = ${str(scope.requestId)})`);
+    const view: AccountView = {
+      accountId,
+      nowMs: now,
+      policy: structuredClone(entry.policy),
+      buckets: structuredClone(entry.buckets.filter((b) => b.expiresAtMs === null || b.expiresAtMs > now || allocated.has(b.id))),
+      schedules: structuredClone(entry.schedules),
+      memberCap: null,
+      memberUsage: [],
+      reservation: structuredClone(reservation),
+      usageRecord: null,
+    };
+    return { entry, view, checks };
+  }
+
+  /**
+   * One round trip: the account's lock, the checks of what the cached view assumed, the mutation and the version
+   * bump, as one multi-statement simple query (PostgreSQL runs it as one implicit transaction: any failure rolls all
+   * of it back). Null when it did not apply (a stale cache, or any error the server reported: the locked path then
+   * decides again on a fresh view and reports a genuine violation itself).
+   */
+  async #optimistic<T>(
+    fast: { entry: CachedAccount; view: AccountView; checks: string[] },
+    decide: (view: AccountView) => Decision<T>,
+  ): Promise<{ result: T } | null> {
+    const { entry } = fast;
+    const a = str(entry.accountId);
+    let stmts: string[];
+    let decision: Decision<T>;
+    try {
+      decision = decide(fast.view);
+      const m = decision.mutation;
+      stmts = [`SELECT pg_advisory_xact_lock(hashtextextended(${a}, 0))`, `SELECT tg_check(${fast.checks.join(' AND ')}, 'tg_stale')`];
+      if (m !== null) {
+        if (onlyMovesHolds(m)) stmts.push("SELECT set_config('synchronous_commit', 'off', true)");
+        stmts.push(...mutationStatements(entry.accountId, m), bumpVersion(a));
+      }
+    } catch {
+      this.#cache.delete(entry.accountId);
+      return null;
+    }
+    this.stats.roundTrips++;
+    let results: pg.QueryResult[];
+    try {
+      results = (await this.#db.pool.query(stmts.join(';\n'))) as unknown as pg.QueryResult[];
+    } catch (error) {
+      if (!isServerError(error)) throw error;
+      if (this.#cache.get(entry.accountId) === entry) this.#cache.delete(entry.accountId);
+      return null;
+    }
+    this.stats.optimistic++;
+    const m = decision.mutation;
+    if (m !== null) {
+      const version = Number(results[results.length - 1]?.rows[0]?.v);
+      if (this.#cache.get(entry.accountId) === entry && entry.version === version - 1 && applyToCache(entry, m)) {
+        entry.version = version;
+        this.#noteReservation(m);
+      } else if (this.#cache.get(entry.accountId) === entry) this.#cache.delete(entry.accountId);
+    }
+    return { result: decision.result };
+  }
+
+  /**
+   * Two round trips on one pooled connection: `BEGIN; <lock>; <version>; <the view>`, decide, then
+   * `<mutation>; <version bump>; COMMIT`. Refreshes the cache with what it read and wrote.
+   */
+  async #lockedOp<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> {
     const c = await this.#db.pool.connect();
     let broken: Error | undefined;
-    this.stats.ops++;
     try {
       const q = viewQuery(scope);
       this.stats.roundTrips++;
       const results = (await c.query(q.text)) as unknown as pg.QueryResult[];
       const view = this.#view(scope, q.parts, results);
+      const read = Number(results[q.parts.indexOf('version')]?.rows[0]?.v ?? 0);
+      const seen = view.accountId === '' ? null : this.#entryFrom(scope, view, read);
       const decision = decide(view);
       const m = decision.mutation;
       const stmts = m === null ? [] : mutationStatements(view.accountId, m);
       if (m !== null && onlyMovesHolds(m)) stmts.unshift('SET LOCAL synchronous_commit = off');
+      const bumps = m !== null && view.accountId !== '';
+      if (bumps) stmts.push(bumpVersion(str(view.accountId)));
       stmts.push('COMMIT');
       this.stats.roundTrips++;
-      await c.query(stmts.join(';\n'));
+      const done = (await c.query(stmts.join(';\n'))) as unknown as pg.QueryResult[] | pg.QueryResult;
+      if (seen !== null) {
+        const out = Array.isArray(done) ? done : [done];
+        const version = bumps ? Number(out[out.length - 2]?.rows[0]?.v) : read;
+        if (version === read + (bumps ? 1 : 0) && (m === null || applyToCache(seen, m))) {
+          seen.version = version;
+          this.#remember(seen);
+          if (m !== null) this.#noteReservation(m);
+        } else this.#cache.delete(view.accountId);
+      }
       return decision.result;
     } catch (error) {
+      const acct = scope.accountId ?? (scope.reservationId === undefined ? undefined : this.#reservationAccount.get(scope.reservationId));
+      if (acct !== undefined) this.#forget(acct);
       this.stats.roundTrips++;
       await c.query('ROLLBACK').catch((e: unknown) => {
         broken = e instanceof Error ? e : new Error(String(e));
@@ -409,6 +641,54 @@ export class PgChargingStore implements ChargingStore {
     } finally {
       c.release(broken);
     }
+  }
+
+  /** A cache entry from a locked view read at `version` (a copy: decide may change its view). */
+  #entryFrom(scope: AccountScope, view: AccountView, version: number): CachedAccount {
+    const old = this.#cache.get(view.accountId);
+    // Reservations known at the same version are still current; otherwise only the one just read is known.
+    const reservations = old !== undefined && old.version === version ? old.reservations : new Map<string, Reservation>();
+    const r = view.reservation;
+    if (r !== null && r.accountId === view.accountId) {
+      if (r.state === 'open') {
+        reservations.set(r.id, structuredClone(r));
+        this.#hint(r.id, r.accountId);
+      } else reservations.delete(r.id);
+    } else if (scope.reservationId !== undefined) reservations.delete(scope.reservationId);
+    return {
+      accountId: view.accountId,
+      version,
+      loadedAtMs: scope.nowMs,
+      policy: structuredClone(view.policy),
+      buckets: structuredClone(view.buckets),
+      schedules: structuredClone(view.schedules),
+      reservations,
+    };
+  }
+
+  #remember(e: CachedAccount): void {
+    const cur = this.#cache.get(e.accountId);
+    if (cur !== undefined && cur.version > e.version) return;
+    this.#cache.delete(e.accountId);
+    if (this.#cache.size >= MAX_CACHED_ACCOUNTS) this.#cache.delete(this.#cache.keys().next().value as string);
+    this.#cache.set(e.accountId, e);
+  }
+
+  #hint(reservationId: string, accountId: string): void {
+    if (this.#reservationAccount.size >= MAX_RESERVATION_HINTS) this.#reservationAccount.clear();
+    this.#reservationAccount.set(reservationId, accountId);
+  }
+
+  #noteReservation(m: AccountMutation): void {
+    const r = m.reservationUpsert;
+    if (r === null) return;
+    if (r.state === 'open') this.#hint(r.id, r.accountId);
+    else this.#reservationAccount.delete(r.id);
+  }
+
+  /** Another write of the account's charging rows on this node: forget what the cache holds. */
+  #forget(accountId: string): void {
+    this.#cache.delete(accountId);
   }
 
   #view(scope: AccountScope, parts: string[], results: pg.QueryResult[]): AccountView {
@@ -459,12 +739,14 @@ export class PgChargingStore implements ChargingStore {
     for (const e of d.schedulesEnd) {
       stmts.push(`UPDATE charging_schedules SET ends_at_ms = LEAST(COALESCE(ends_at_ms, ${int(e.atMs)}), ${int(e.atMs)}) WHERE id = ${str(e.scheduleId)}`);
     }
-    if (stmts.length > 0) await c.query(stmts.join(';\n'));
+    this.#forget(accountId);
+    if (stmts.length > 0) await c.query([...stmts, bumpVersion(str(accountId))].join(';\n'));
     return null;
   }
 
   /** A management write: one transaction holding the account's lock (so it serializes with the hot path). */
   #locked<T>(accountId: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    this.#forget(accountId);
     return this.#db.tx(async (c) => {
       await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [accountId]);
       return fn(c);
@@ -475,7 +757,7 @@ export class PgChargingStore implements ChargingStore {
     return this.#locked(bucket.accountId, async (c) => {
       const existing = await c.query('SELECT * FROM charging_buckets WHERE account_id = $1 AND source_ref = $2', [bucket.accountId, bucket.sourceRef]);
       if (existing.rows[0] !== undefined) return { bucket: bucketFromRow(existing.rows[0]), created: false };
-      const stmts = [`INSERT INTO charging_buckets (${BUCKET_COLS}) VALUES ${bucketValues(bucket)}`];
+      const stmts = [`INSERT INTO charging_buckets (${BUCKET_COLS}) VALUES ${bucketValues(bucket)}`, bumpVersion(str(bucket.accountId))];
       if (ledger.length > 0) stmts.push(LEDGER_INSERT + ledger.map(ledgerValues).join(', '));
       await c.query(stmts.join(';\n'));
       return { bucket: structuredClone(bucket), created: true };
@@ -498,7 +780,7 @@ export class PgChargingStore implements ChargingStore {
       if (seen.rows[0] !== undefined) return { bucket: bucketFromRow(seen.rows[0]), applied: false };
       const found = await c.query('SELECT id FROM charging_buckets WHERE account_id = $1 AND source_ref = $2', [i.accountId, i.walletIfNew.sourceRef]);
       const walletId = (found.rows[0]?.id as string | undefined) ?? i.walletIfNew.id;
-      const stmts: string[] = [];
+      const stmts: string[] = [bumpVersion(str(i.accountId))];
       if (found.rows[0] === undefined) stmts.push(`INSERT INTO charging_buckets (${BUCKET_COLS}) VALUES ${bucketValues(i.walletIfNew)}`);
       stmts.push(`UPDATE charging_buckets SET amount = amount + ${int(i.amountMinor)} WHERE id = ${str(walletId)} AND account_id = ${str(i.accountId)}`);
       stmts.push(
@@ -526,9 +808,12 @@ export class PgChargingStore implements ChargingStore {
   }
 
   async createSchedule(s: AllowanceSchedule): Promise<{ schedule: AllowanceSchedule; created: boolean }> {
+    this.#forget(s.accountId);
     const ins = await this.#db.query(
-      `INSERT INTO charging_schedules (id, account_id, data, ends_at_ms, next_cycle_index, next_cycle_start_ms, source_ref) VALUES ($1, $2, $3, $4, $5, $6, $7)
-       ON CONFLICT (account_id, source_ref) DO NOTHING RETURNING id`,
+      `WITH ins AS (INSERT INTO charging_schedules (id, account_id, data, ends_at_ms, next_cycle_index, next_cycle_start_ms, source_ref) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (account_id, source_ref) DO NOTHING RETURNING id, account_id),
+       v AS (${VERSION_BUMP_FROM('ins')})
+       SELECT id FROM ins`,
       [s.id, s.accountId, JSON.stringify(s), s.endsAtMs, s.nextCycleIndex, s.nextCycleStartMs, s.sourceRef],
     );
     if (ins.rowCount === 1) return { schedule: structuredClone(s), created: true };
@@ -537,10 +822,11 @@ export class PgChargingStore implements ChargingStore {
   }
 
   async endSchedule(scheduleId: string, endsAtMs: number): Promise<AllowanceSchedule | null> {
-    const r = await this.#db.query('UPDATE charging_schedules SET ends_at_ms = LEAST(COALESCE(ends_at_ms, $2), $2) WHERE id = $1 RETURNING *', [
-      scheduleId,
-      endsAtMs,
-    ]);
+    const r = await this.#db.query(
+      `WITH s AS (UPDATE charging_schedules SET ends_at_ms = LEAST(COALESCE(ends_at_ms, $2), $2) WHERE id = $1 RETURNING *), v AS (${VERSION_BUMP_FROM('s')}) SELECT * FROM s`,
+      [scheduleId, endsAtMs],
+    );
+    if (r.rows[0] !== undefined) this.#forget(r.rows[0].account_id as string);
     return r.rows[0] === undefined ? null : scheduleFromRow(r.rows[0]);
   }
 

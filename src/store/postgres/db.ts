@@ -17,7 +17,11 @@ export interface PgOptions {
   connectTimeoutMs?: number;
 }
 
+/** pg_advisory_xact_lock key of the migrations runner (migrations.ts), also taken to create the schema. */
+export const SCHEMA_LOCK_KEY = 7_148_002_015;
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** PostgreSQL's own schemas: TokenGrid's tables must never be created in them (`information_schema` would accept them). */
+const SYSTEM_SCHEMA = /^(pg_|information_schema$)/;
 const INT8_OID = 20;
 
 /** The URL with its password replaced by `***`, for messages and logs. */
@@ -42,6 +46,11 @@ export class DatabaseUnreachableError extends Error {
   override name = 'DatabaseUnreachableError';
 }
 
+/** A setting of the database URL is unusable (a bad or reserved `?schema=`): the operator fixes the URL. */
+export class BadDatabaseSettingError extends Error {
+  override name = 'BadDatabaseSettingError';
+}
+
 export class PgDb {
   readonly pool: pg.Pool;
   readonly schema: string;
@@ -51,7 +60,12 @@ export class PgDb {
 
   constructor(url: string, o: PgOptions = {}) {
     const schema = o.schema ?? 'public';
-    if (!SCHEMA_NAME.test(schema)) throw new Error(`bad PostgreSQL schema name ${JSON.stringify(schema)} (lower-case letters, digits, _)`);
+    if (!SCHEMA_NAME.test(schema)) {
+      throw new BadDatabaseSettingError(`bad PostgreSQL schema name ${JSON.stringify(schema)} (lower-case letters, digits, _; at most 63)`);
+    }
+    if (SYSTEM_SCHEMA.test(schema)) {
+      throw new BadDatabaseSettingError(`the PostgreSQL schema ${schema} is PostgreSQL's own; name a schema for TokenGrid's tables (e.g. ?schema=tokengrid)`);
+    }
     this.schema = schema;
     this.where = redactUrl(url);
     this.pool = new pg.Pool({
@@ -110,7 +124,14 @@ export async function connectPostgres(url: string, o: PgOptions = {}): Promise<P
   try {
     // Created only when missing: a deployment's user may lack CREATE on the database once its schema exists.
     const found = await db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [db.schema]);
-    if (found.rowCount === 0) await db.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
+    if (found.rowCount === 0) {
+      // Under the migrations' lock: two nodes starting together would otherwise race in PostgreSQL's catalog
+      // (CREATE SCHEMA IF NOT EXISTS run twice at once fails one of them with a unique violation).
+      await db.tx(async (c) => {
+        await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
+        await c.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
+      });
+    }
   } catch (error) {
     await db.close().catch(() => {});
     const reason = error instanceof Error ? error.message : String(error);

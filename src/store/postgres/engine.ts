@@ -13,10 +13,11 @@ import { openPostgresAccountStore } from './accounts-store.ts';
 import { openPostgresAuditStore } from './audit-store.ts';
 import { openPostgresBillingStore } from './billing-store.ts';
 import { openPostgresResponseStore } from './response-store.ts';
+import { openPostgresIdempotencyStore, type PgIdempotencyStore } from './idempotency-store.ts';
 import { PgChangeFeed } from './change-feed.ts';
 import { type PgChargingStore, openPostgresChargingStore } from './charging-store.ts';
 import { connectPostgres, type PgDb, type PgOptions } from './db.ts';
-import { checkSchemaVersion, migrate, schemaVersion } from './migrations.ts';
+import { checkSchemaVersion, migrate, SchemaVersionError, schemaVersion, waitForMigrationRun } from './migrations.ts';
 import { ensureUsagePartitions } from './usage-partitions.ts';
 
 export interface PostgresEngineOptions extends PgOptions {
@@ -38,6 +39,8 @@ export interface PostgresEngine {
   accounts: AccountStore;
   audit: AuditStore;
   responses: ResponseStore;
+  /** Inference Idempotency-Keys shared by every node (the gateway's port). */
+  idempotency: PgIdempotencyStore;
   /** Applies its plans' charging operations through `charging`, in the same transaction. */
   billing: BillingStore;
   /** Null when opened with changeFeed: false. */
@@ -71,7 +74,11 @@ export async function openPostgresEngine(fullUrl: string, o: PostgresEngineOptio
   const db = await connectPostgres(url, schema === undefined ? o : { ...o, schema });
   try {
     const migrated = o.migrate === true || (await schemaVersion(db)) === 0 ? await migrate(db) : [];
-    await checkSchemaVersion(db);
+    await checkSchemaVersion(db).catch(async (e: unknown) => {
+      // Behind: maybe another node is migrating this fresh database right now (between two steps); wait for its run.
+      if (!(e instanceof SchemaVersionError) || !(await waitForMigrationRun(db))) throw e;
+      await checkSchemaVersion(db);
+    });
     await ensureUsagePartitions(db, o.nowMs ?? Date.now());
     const changes =
       o.changeFeed === false
@@ -90,6 +97,7 @@ export async function openPostgresEngine(fullUrl: string, o: PostgresEngineOptio
       accounts: openPostgresAccountStore(db),
       audit: openPostgresAuditStore(db),
       responses: openPostgresResponseStore(db),
+      idempotency: openPostgresIdempotencyStore(db),
       changes,
       migrated,
       async close() {

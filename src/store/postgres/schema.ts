@@ -249,6 +249,30 @@ CREATE TABLE billing_admin_keys (id text PRIMARY KEY, hash text NOT NULL UNIQUE,
 // An operator's residency pin on an account (Account.regions, a JSON array; NULL: none, the package decides).
 const V3_ACCOUNT_REGIONS = 'ALTER TABLE accounts ADD COLUMN regions jsonb;';
 
+// Inference Idempotency-Keys shared by every node (issue 15; gateway/idempotency.ts): one row per API key (scope) and
+// endpoint + header (key); `token` names the claim that runs; a done row keeps the answer to replay (at most 1 MiB,
+// NULL: not replayable). Expired rows are deleted periodically (expires_at_ms index).
+const V4_IDEMPOTENCY_KEYS = `
+CREATE TABLE idempotency_keys (
+  scope text NOT NULL,
+  key text NOT NULL,
+  fingerprint text NOT NULL,
+  streamed boolean NOT NULL,
+  state text NOT NULL CHECK (state IN ('running', 'done')),
+  token text NOT NULL,
+  claimed_at_ms bigint NOT NULL,
+  expires_at_ms bigint NOT NULL,
+  status integer,
+  body text CHECK (octet_length(body) <= 1048576),
+  content_type text,
+  PRIMARY KEY (scope, key)
+);
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at_ms);
+`;
+
+// Per account, a counter every committed write of its charging rows bumps (the optimistic hot path checks it).
+const V5_ACCOUNT_VERSIONS = 'CREATE TABLE charging_account_versions (account_id text PRIMARY KEY, version bigint NOT NULL);';
+
 export interface Migration {
   version: number;
   name: string;
@@ -260,6 +284,8 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'core: charging, accounts, audit, responses', sql: V1_CORE },
   { version: 2, name: 'billing: orders, subscriptions, payments, codes, points, bills, admin keys, account versions', sql: V2_BILLING },
   { version: 3, name: 'accounts: residency pin (regions)', sql: V3_ACCOUNT_REGIONS },
+  { version: 4, name: 'gateway: inference Idempotency-Keys shared by every node', sql: V4_IDEMPOTENCY_KEYS },
+  { version: 5, name: 'charging: account versions (optimistic hot path)', sql: V5_ACCOUNT_VERSIONS },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.length;

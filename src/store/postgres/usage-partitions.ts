@@ -8,6 +8,9 @@
  */
 import type { PgDb } from './db.ts';
 
+/** pg_advisory_xact_lock key taken to create a partition (the runner's is 7_148_002_015, the audit chain's _016). */
+const PARTITIONS_LOCK_KEY = 7_148_002_018;
+
 function monthStart(year: number, month: number): number {
   return Date.UTC(year, month, 1);
 }
@@ -28,7 +31,11 @@ export async function ensureUsagePartitions(db: PgDb, nowMs: number, ahead = 2):
     const exists = await db.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [name]);
     if (exists.rows[0]?.t !== null && exists.rows[0]?.t !== undefined) continue;
     try {
-      await db.query(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF charging_usage_records FOR VALUES FROM (${from}) TO (${to})`);
+      // Under a lock: two nodes creating the same partition at once would race in PostgreSQL's catalog.
+      await db.tx(async (c) => {
+        await c.query('SELECT pg_advisory_xact_lock($1)', [PARTITIONS_LOCK_KEY]);
+        await c.query(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF charging_usage_records FOR VALUES FROM (${from}) TO (${to})`);
+      });
       created.push(name);
     } catch (error) {
       // 23514: the default partition already holds rows of this month; 42P07: another node created it meanwhile.

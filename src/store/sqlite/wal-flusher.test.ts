@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { WalFlusher } from './wal-flusher.ts';
 import { openSqlite } from './db.ts';
 
-const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
+const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
+let current: WalFlusher | undefined;
+/** Wait until the flusher under test has no flush running (however slow the disk or the machine is). */
+const settle = async (): Promise<void> => {
+  await tick();
+  while (current?.busy === true) await tick();
+};
 
 /** Run `fn` with a fresh temp folder, removed afterwards whatever happens. */
 async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -23,7 +29,7 @@ test('a kick flushes the WAL in the background, one flush at a time, at most one
     const wal = join(dir, 'x.db-wal');
     writeFileSync(wal, Buffer.alloc(8192, 1));
     let now = 0;
-    const f = new WalFlusher(wal, { minIntervalMs: 20, minCommits: 1, now: () => now });
+    const f = (current = new WalFlusher(wal, { minIntervalMs: 20, minCommits: 1, now: () => now }));
     f.kick();
     f.kick(); // one is running: ignored
     await settle();
@@ -47,7 +53,7 @@ test('a flush waits for minCommits commits since the last one started, however l
     const wal = join(dir, 'x.db-wal');
     writeFileSync(wal, Buffer.alloc(8192, 1));
     let now = 0;
-    const f = new WalFlusher(wal, { minIntervalMs: 20, minCommits: 3, now: () => now });
+    const f = (current = new WalFlusher(wal, { minIntervalMs: 20, minCommits: 3, now: () => now }));
     f.kick();
     f.kick();
     now = 1000;
@@ -71,7 +77,7 @@ test('no WAL file yet: a kick does nothing and a later kick finds the file', () 
   inTempDir(async (dir) => {
     const wal = join(dir, 'x.db-wal');
     let now = 0;
-    const f = new WalFlusher(wal, { minIntervalMs: 0, minCommits: 1, now: () => now++ });
+    const f = (current = new WalFlusher(wal, { minIntervalMs: 0, minCommits: 1, now: () => now++ }));
     f.kick();
     await settle();
     assert.equal(f.flushes, 0);
@@ -87,7 +93,7 @@ test('flushing the WAL of an open exclusive-mode database leaves it readable and
     const path = join(dir, 'tokengrid.db');
     const db = openSqlite(path, { exclusive: true });
     db.exec('CREATE TABLE t (v INTEGER)');
-    const f = new WalFlusher(`${path}-wal`, { minIntervalMs: 0, minCommits: 1 });
+    const f = (current = new WalFlusher(`${path}-wal`, { minIntervalMs: 0, minCommits: 1 }));
     for (let i = 0; i < 50; i++) {
       db.prepare('INSERT INTO t VALUES (?)').run(i);
       f.kick();
@@ -109,7 +115,7 @@ test('a WAL that cannot be opened is tried again once per interval, not after ev
   inTempDir(async (dir) => {
     const wal = join(dir, 'x.db-wal');
     let now = 0;
-    const f = new WalFlusher(wal, { minIntervalMs: 20, minCommits: 1, now: () => now });
+    const f = (current = new WalFlusher(wal, { minIntervalMs: 20, minCommits: 1, now: () => now }));
     f.kick(); // fails to open
     writeFileSync(wal, 'frames');
     f.kick(); // same instant: not tried again yet

@@ -60,6 +60,11 @@ export class WalFlusher {
     return this.#flushes;
   }
 
+  /** A flush is running (tests wait for it to end rather than for a fixed time). */
+  get busy(): boolean {
+    return this.#inFlight;
+  }
+
   /**
    * After a commit: start a background fdatasync of the WAL unless one is running, one started too recently,
    * or too few commits were made since.
