@@ -24,7 +24,9 @@ const TTL_MS = 60_000;
 const GRACE_MS = 5_000;
 
 type Op =
-  | { t: 'reserve'; acct: number; inEst: number; outMax: number }
+  | { t: 'reserve'; acct: number; member: boolean; inEst: number; outMax: number }
+  | { t: 'renew' }
+  | { t: 'cap'; acct: number; tokens: number }
   | { t: 'extend'; pick: number; more: number }
   | { t: 'settle'; pick: number; outPct: number }
   | { t: 'void'; pick: number }
@@ -35,11 +37,22 @@ type Op =
   | { t: 'advance'; ms: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ t: fc.constant('reserve' as const), acct: fc.nat(1), inEst: fc.nat(300), outMax: fc.integer({ min: 1, max: 600 }) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      t: fc.constant('reserve' as const),
+      acct: fc.nat(1),
+      member: fc.boolean(),
+      inEst: fc.nat(300),
+      outMax: fc.integer({ min: 1, max: 600 }),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('extend' as const), pick: fc.nat(), more: fc.integer({ min: 1, max: 400 }) }) },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('settle' as const), pick: fc.nat(), outPct: fc.nat(100) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('void' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('sweep' as const) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('renew' as const) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('cap' as const), acct: fc.nat(1), tokens: fc.integer({ min: 0, max: 1500 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('topup' as const), acct: fc.nat(1), amount: fc.integer({ min: 1, max: 300 }) }) },
   {
     weight: 2,
@@ -117,6 +130,16 @@ else {
           });
           assert.ok(g.ok);
           assert.ok((await engines[1]!.topUpWallet({ accountId: acct, currency: 'CNY', amountMinor: 100, sourceRef: 'pay0' })).ok);
+          await engines[2]!.createAllowanceSchedule({
+            accountId: acct,
+            unit: 'tokens',
+            amountPerCycle: 400,
+            anchorMs: T0,
+            cycle: 'day',
+            sourceRef: 'plan',
+            rollover: true,
+          });
+          assert.ok((await engines[0]!.setMemberCap(acct, 'mem_1', { tokensPerCycle: 600 })).ok);
           assert.ok((await engines[2]!.setAccountPolicy(acct, { overage: 'wallet', creditLimitMinor: 20, currency: 'CNY' })).ok);
         }
         const reqs: Req[] = [];
@@ -130,9 +153,17 @@ else {
             case 'reserve': {
               const acct = ACCOUNTS[op.acct]!;
               const id = `req_${++seq}`;
-              const r = await e.reserve(reserveInput(id, { accountId: acct, tokensInputEstimate: op.inEst, tokensOutputMax: op.outMax, stream: true }));
+              const r = await e.reserve(
+                reserveInput(id, {
+                  accountId: acct,
+                  memberId: op.member ? 'mem_1' : null,
+                  tokensInputEstimate: op.inEst,
+                  tokensOutputMax: op.outMax,
+                  stream: true,
+                }),
+              );
               if (!r.ok) {
-                assert.equal(r.code, 'insufficient_quota');
+                assert.ok(['insufficient_quota', 'member_cap_reached'].includes(r.code), r.code);
                 return;
               }
               totals.reserved++;
@@ -163,6 +194,12 @@ else {
             }
             case 'sweep':
               await e.sweepExpired();
+              return;
+            case 'renew':
+              await e.renewDue();
+              return;
+            case 'cap':
+              assert.ok((await e.setMemberCap(ACCOUNTS[op.acct]!, 'mem_1', { tokensPerCycle: op.tokens })).ok);
               return;
             case 'topup':
               assert.ok((await e.topUpWallet({ accountId: ACCOUNTS[op.acct]!, currency: 'CNY', amountMinor: op.amount, sourceRef: `pay_${++seq}` })).ok);
@@ -207,7 +244,7 @@ else {
           totals.stale += s.stats.stale;
         }
       }),
-      { numRuns: 12, seed: 20261207, endOnFailure: true },
+      { numRuns: Number(process.env.RUNS ?? 12), seed: Number(process.env.SEED ?? 20261207), endOnFailure: true },
     );
     // Not vacuous: the optimistic path ran, some of it on a stale cache, and requests were reserved and settled.
     assert.ok(totals.optimistic > 0 && totals.stale > 0 && totals.reserved > 0 && totals.settled > 0, JSON.stringify(totals));
