@@ -73,7 +73,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   {
     weight: 2,
-    arbitrary: fc.record({ t: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 1, max: 2_000 }), fc.integer({ min: 10_000, max: 80_000 })) }),
+    arbitrary: fc.record({
+      t: fc.constant('advance' as const),
+      ms: fc.oneof(fc.integer({ min: 1, max: 2_000 }), fc.integer({ min: 10_000, max: 80_000 }), fc.integer({ min: DAY_MS / 4, max: DAY_MS })),
+    }),
   },
 );
 /** A step: one or two operations, each on a node, the two run concurrently. */
