@@ -538,7 +538,10 @@ export class PgChargingStore implements ChargingStore {
     if (rid !== undefined) {
       reservation = entry.reservations.get(rid) ?? null;
       if (reservation === null) {
-        if (scope.accountId === null) return null;
+        // Only a reserve (named by its request id) creates a reservation: any other operation naming one this node does
+        // not know (the sweeper expiring another node's reservation) would find it exists, fail the check below, count
+        // as stale and back the account off; the locked path reads it instead.
+        if (scope.accountId === null || scope.requestId === undefined) return null;
         checks.push(`NOT EXISTS (SELECT 1 FROM charging_reservations WHERE id = ${str(rid)})`);
       } else if (reservation.memberId !== null) return null;
     }
