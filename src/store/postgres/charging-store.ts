@@ -469,6 +469,21 @@ export class PgChargingStore implements ChargingStore {
   constructor(db: PgDb, o: { staleBackoffOps?: number } = {}) {
     this.#db = db;
     this.#staleBackoffOps = o.staleBackoffOps ?? STALE_BACKOFF_OPS;
+    this.#errorsSeen = db.connectionErrors;
+  }
+
+  /**
+   * A lost connection may be a crash of the server: the holds-only commits of its last instant (synchronous_commit
+   * off) are then lost with their version bumps, and those versions are reached again by other writes (another hold
+   * on another node): a cache entry at such a version would pass the check with rows the database no longer has. So a
+   * connection error (counted by PgDb, or seen by a query here) drops the whole cache.
+   */
+  #errorsSeen: number;
+
+  /** Forgets every cached account (see #errorsSeen). */
+  #dropAll(): void {
+    this.#cache.clear();
+    this.#reservationAccount.clear();
   }
 
   async runAccountOp<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> {
@@ -498,6 +513,10 @@ export class PgChargingStore implements ChargingStore {
   }
 
   async #run<T>(scope: AccountScope, decide: (view: AccountView) => Decision<T>): Promise<T> {
+    if (this.#db.connectionErrors !== this.#errorsSeen) {
+      this.#errorsSeen = this.#db.connectionErrors;
+      this.#dropAll();
+    }
     const fast = this.#cachedView(scope);
     if (fast !== null) {
       const id = fast.entry.accountId;
@@ -593,7 +612,10 @@ export class PgChargingStore implements ChargingStore {
     try {
       results = (await this.#db.pool.query(stmts.join(';\n'))) as unknown as pg.QueryResult[];
     } catch (error) {
-      if (!isServerError(error)) throw error;
+      if (!isServerError(error)) {
+        this.#dropAll();
+        throw error;
+      }
       if ((error as pg.DatabaseError).message !== 'tg_stale') this.stats.backstop++;
       if (this.#cache.get(entry.accountId) === entry) this.#cache.delete(entry.accountId);
       return null;
@@ -645,7 +667,8 @@ export class PgChargingStore implements ChargingStore {
       return decision.result;
     } catch (error) {
       const acct = scope.accountId ?? (scope.reservationId === undefined ? undefined : this.#reservationAccount.get(scope.reservationId));
-      if (acct !== undefined) this.#forget(acct);
+      if (!isServerError(error)) this.#dropAll();
+      else if (acct !== undefined) this.#forget(acct);
       this.stats.roundTrips++;
       await c.query('ROLLBACK').catch((e: unknown) => {
         broken = e instanceof Error ? e : new Error(String(e));

@@ -236,3 +236,26 @@ test('a sweep of a reservation another node opened takes the locked path directl
   assert.ok((await cb.reserve(reserveInput('req_swp_b', { accountId: 'acct_swp', tokensInputEstimate: 30, tokensOutputMax: 20 }))).ok);
   assert.equal(b.charging.stats.optimistic - s1.optimistic, 1, 'one optimistic round trip after the sweep');
 });
+
+test('a dropped connection (a server crash loses the last holds-only commits and their versions) empties the cache: the next operation reads under the lock', {
+  skip,
+}, async () => {
+  const a = await node();
+  const clock = new ManualClock(T0);
+  const ca = chargingOn(a, clock, 31);
+  await ca.grantBucket({ accountId: 'acct_crash_x9', unit: 'tokens', amount: 500, effectiveAtMs: T0, expiresAtMs: null, kind: 'addon', sourceRef: 'c' });
+  const reserve = (id: string) => ca.reserve(reserveInput(id, { accountId: 'acct_crash_x9', tokensInputEstimate: 30, tokensOutputMax: 20 }));
+  assert.ok((await reserve('req_crash_0')).ok);
+  assert.ok((await reserve('req_crash_1')).ok);
+  const s0 = { ...a.charging.stats };
+  assert.ok((await reserve('req_crash_2')).ok);
+  assert.equal(a.charging.stats.optimistic - s0.optimistic, 1, 'warm: answered from the cache');
+  // The server ends the node's idle connections (as a crash and restart would).
+  const dropped = new Promise((resolve) => a.db.pool.once('error', resolve));
+  const killer = await node();
+  await killer.db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE '%acct_crash_x9%'");
+  await dropped;
+  const s1 = { ...a.charging.stats };
+  assert.ok((await reserve('req_crash_3')).ok);
+  assert.deepEqual([a.charging.stats.optimistic - s1.optimistic, a.charging.stats.roundTrips - s1.roundTrips], [0, 2], 'the locked path, not the cache');
+});
