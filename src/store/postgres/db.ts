@@ -58,6 +58,9 @@ export class PgDb {
   readonly where: string;
   #closed = false;
 
+  /** Connections that died (server restart or crash, network): see the charging store's cache. */
+  connectionErrors = 0;
+
   constructor(url: string, o: PgOptions = {}) {
     const schema = o.schema ?? 'public';
     if (!SCHEMA_NAME.test(schema)) {
@@ -82,10 +85,17 @@ export class PgDb {
       },
     });
     // An idle connection that dies (server restart) must not crash the process; the next query reconnects.
-    this.pool.on('error', () => {});
+    // Every such error is counted (connectionErrors): the charging store drops its cache when the count moves.
+    this.pool.on('error', () => {
+      this.connectionErrors++;
+    });
     // A checked-out connection (a transaction between its queries) that dies has no pool listener: without its own
     // 'error' listener the process would crash on a server restart (multi-node test). Its query rejects instead.
-    this.pool.on('connect', (client) => client.on('error', () => {}));
+    this.pool.on('connect', (client) =>
+      client.on('error', () => {
+        this.connectionErrors++;
+      }),
+    );
   }
 
   query<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>> {

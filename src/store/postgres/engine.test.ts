@@ -199,3 +199,63 @@ test('a change published on one node reaches the other node (within a second); a
   assert.deepEqual(await again, { topic: 'plans', origin: a.changes!.nodeId }, 'the reconnected listener hears new changes');
   assert.equal(heard.filter((c) => c.origin === '*').length, 5, 'one refresh per topic');
 });
+
+test('a sweep of a reservation another node opened takes the locked path directly: no wasted optimistic round trip, no back-off', { skip }, async () => {
+  const [a, b] = [await node(), await node()];
+  const clock = new ManualClock(T0);
+  const [ca, cb] = [
+    createChargingEngine({
+      store: a.charging,
+      clock,
+      ids: createIdGenerator(clock, new SeededRandom(21)),
+      rates: () => sampleRates(),
+      config: { reservationTtlMs: 1000, reservationGraceMs: 0 },
+    }),
+    createChargingEngine({
+      store: b.charging,
+      clock,
+      ids: createIdGenerator(clock, new SeededRandom(22)),
+      rates: () => sampleRates(),
+      config: { reservationTtlMs: 1000, reservationGraceMs: 0 },
+    }),
+  ];
+  await ca.grantBucket({ accountId: 'acct_swp', unit: 'tokens', amount: 500, effectiveAtMs: T0, expiresAtMs: null, kind: 'addon', sourceRef: 'swp' });
+  const r = await ca.reserve(reserveInput('req_swp_a', { accountId: 'acct_swp', tokensInputEstimate: 30, tokensOutputMax: 20 }));
+  assert.ok(r.ok);
+  // Node b's cache of the account is current (it read after a's write) but has never seen a's reservation.
+  await b.charging.runAccountOp({ accountId: 'acct_swp', nowMs: clock.nowMs() }, () => ({ mutation: null, result: null }));
+  clock.advance(5000);
+  const s0 = { ...b.charging.stats };
+  assert.equal(await cb.sweepExpired(), 1);
+  assert.equal(b.charging.stats.stale - s0.stale, 0, 'an unknown reservation is not a stale cache');
+  // The hold is released.
+  const after = await b.charging.listBuckets('acct_swp');
+  assert.equal(after[0]!.held, 0);
+  // The account is not backed off: b's next operation on it answers from the cache in one round trip.
+  const s1 = { ...b.charging.stats };
+  assert.ok((await cb.reserve(reserveInput('req_swp_b', { accountId: 'acct_swp', tokensInputEstimate: 30, tokensOutputMax: 20 }))).ok);
+  assert.equal(b.charging.stats.optimistic - s1.optimistic, 1, 'one optimistic round trip after the sweep');
+});
+
+test('a dropped connection (a server crash loses the last holds-only commits and their versions) empties the cache: the next operation reads under the lock', {
+  skip,
+}, async () => {
+  const a = await node();
+  const clock = new ManualClock(T0);
+  const ca = chargingOn(a, clock, 31);
+  await ca.grantBucket({ accountId: 'acct_crash_x9', unit: 'tokens', amount: 500, effectiveAtMs: T0, expiresAtMs: null, kind: 'addon', sourceRef: 'c' });
+  const reserve = (id: string) => ca.reserve(reserveInput(id, { accountId: 'acct_crash_x9', tokensInputEstimate: 30, tokensOutputMax: 20 }));
+  assert.ok((await reserve('req_crash_0')).ok);
+  assert.ok((await reserve('req_crash_1')).ok);
+  const s0 = { ...a.charging.stats };
+  assert.ok((await reserve('req_crash_2')).ok);
+  assert.equal(a.charging.stats.optimistic - s0.optimistic, 1, 'warm: answered from the cache');
+  // The server ends the node's idle connections (as a crash and restart would).
+  const dropped = new Promise((resolve) => a.db.pool.once('error', resolve));
+  const killer = await node();
+  await killer.db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE '%acct_crash_x9%'");
+  await dropped;
+  const s1 = { ...a.charging.stats };
+  assert.ok((await reserve('req_crash_3')).ok);
+  assert.deepEqual([a.charging.stats.optimistic - s1.optimistic, a.charging.stats.roundTrips - s1.roundTrips], [0, 2], 'the locked path, not the cache');
+});
