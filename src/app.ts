@@ -6,7 +6,7 @@ import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import {
   createIdGenerator,
   mulDiv,
@@ -311,6 +311,22 @@ export async function createApp(opts: AppOptions = {}): Promise<App> {
   const accounts: AccountDeps = { store: accountStore, clock, ids, random, onKeysChanged: announceKeys };
 
   const telemetry = createTelemetry();
+  const chargingStats = engines.chargingStats;
+  if (chargingStats !== undefined) {
+    // PostgreSQL's hot path (issue 15): how many operations took one round trip, went stale, or hit a backstop (an
+    // optimistic decision the database refused for another reason than a stale version: a bug to look at, should be 0).
+    const kinds = { ops: 'ops', roundTrips: 'round_trips', optimistic: 'optimistic', stale: 'stale', backstop: 'backstop' } as const;
+    new Gauge({
+      name: 'tokengrid_pg_charging_total',
+      help: 'PostgreSQL charging store counters since start, by kind (ops, round_trips, optimistic, stale, backstop).',
+      labelNames: ['kind'],
+      registers: [telemetry.registry],
+      collect() {
+        const st = chargingStats();
+        for (const [k, label] of Object.entries(kinds)) this.set({ kind: label }, st[k as keyof typeof kinds]);
+      },
+    });
+  }
   const redisFallbacks = new Counter({
     name: 'tokengrid_redis_fallbacks_total',
     help: 'Redis failures that sent rate limiting to the per-node limiter (alert on any increase)',

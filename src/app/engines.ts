@@ -50,6 +50,11 @@ export interface Engines {
   fresh: boolean;
   /** PostgreSQL: the LISTEN/NOTIFY change feed (used unless Redis carries changes); SQLite: none (one node). */
   changeFeed: ChangeFeed | undefined;
+  /**
+   * PostgreSQL: the charging store's counters (operations, round trips, one-round-trip attempts, stale attempts, and
+   * backstops: an optimistic attempt the server refused for another reason than a stale version, which should stay 0).
+   */
+  chargingStats: (() => Readonly<Record<'ops' | 'roundTrips' | 'optimistic' | 'stale' | 'backstop', number>>) | undefined;
   close(): Promise<void>;
 }
 
@@ -95,6 +100,7 @@ function openSqliteEngines(o: EngineOptions): Engines {
     billing: openSqliteBillingStore(db, { charging }),
     idempotency: undefined,
     changeFeed: undefined,
+    chargingStats: undefined,
     async close() {
       db.close();
       walFlusher.close();
@@ -141,6 +147,7 @@ async function openPostgresEngines(o: EngineOptions, url: string): Promise<Engin
     billing: pg.billing,
     idempotency: pg.idempotency,
     changeFeed: pg.changes ?? undefined,
+    chargingStats: () => pg.charging.stats,
     async close() {
       clearInterval(partitions);
       clearInterval(idempotencySweep);

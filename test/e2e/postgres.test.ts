@@ -72,6 +72,18 @@ function twoNodes(label: string, skipReason: string | false, extraEnv: () => Rec
       const used = bal.body.buckets.reduce((s: number, x: { used: number }) => s + x.used, 0);
       assert.equal(used, body.usage.prompt_tokens + body.usage.completion_tokens);
       assert.deepEqual((await auditAccount(a.app.chargingStore, a.demoAccountId)).problems, []);
+      // The hot path's counters are in /metrics: node B charged through PostgreSQL, and no optimistic decision was
+      // refused for another reason than a stale version (a backstop is a bug to look at).
+      const metrics = await (await fetch(`${b.url}/metrics`)).text();
+      const count = (kind: string): number => Number(new RegExp(`^tokengrid_pg_charging_total\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? -1);
+      assert.ok(
+        count('ops') > 0 && count('round_trips') >= count('ops'),
+        metrics
+          .split('\n')
+          .filter((l) => l.includes('pg_charging'))
+          .join('\n'),
+      );
+      assert.equal(count('backstop'), 0);
     });
 
     test('a top-up ordered on node A (one billing transaction with its wallet credit) shows on node B with the credited wallet', async () => {
