@@ -201,9 +201,18 @@ export class Gateway {
   async #run(f: Flight): Promise<{ response: unknown; model: ModelSpec } | undefined> {
     let failure: unknown;
     try {
-      if (this.#hooks.beforeAdmit.length !== 0) for (const s of this.#hooks.beforeAdmit) await s.beforeAdmit!(f);
+      // A hook that answers synchronously (the common case: nothing to do for this request) costs no await.
+      if (this.#hooks.beforeAdmit.length !== 0) {
+        for (const s of this.#hooks.beforeAdmit) {
+          const r = s.beforeAdmit!(f);
+          if (r !== undefined) await r;
+        }
+      }
       await this.#admit(f);
-      if (this.#hooks.beforeDispatch.length !== 0) await this.#beforeDispatch(f);
+      if (this.#hooks.beforeDispatch.length !== 0) {
+        const r = this.#beforeDispatch(f);
+        if (r !== undefined) await r;
+      }
       if (f.served === undefined) await this.#dispatch(f);
       if (f.sink === undefined) {
         this.#meterAnswer(f);
@@ -360,22 +369,40 @@ export class Gateway {
    * The beforeDispatch stages, in order; the first that answers (the response cache) ends the loop, and the
    * lifecycle meters, settles and delivers its answer instead of dispatching (stages.ts StageAnswer).
    */
-  async #beforeDispatch(f: Flight): Promise<void> {
-    for (const s of this.#hooks.beforeDispatch) {
-      const served = await s.beforeDispatch!(f);
+  #beforeDispatch(f: Flight): Promise<void> | undefined {
+    const hooks = this.#hooks.beforeDispatch;
+    for (let i = 0; i < hooks.length; i++) {
+      const r = hooks[i]!.beforeDispatch!(f);
+      if (r === undefined || r === null) continue;
+      // A hook that waits (QoS queueing, a cache lookup on Redis): the rest of the list runs after it, awaited.
+      if (typeof (r as PromiseLike<unknown>).then === 'function') return this.#beforeDispatchFrom(f, i, r as Promise<StageAnswer | undefined | void>);
+      return this.#serve(f, hooks[i]!, r as StageAnswer);
+    }
+    return undefined;
+  }
+
+  async #beforeDispatchFrom(f: Flight, i: number, first: Promise<StageAnswer | undefined | void>): Promise<void> {
+    const hooks = this.#hooks.beforeDispatch;
+    for (let j = i; j < hooks.length; j++) {
+      const s = hooks[j]!;
+      const served = j === i ? await first : await s.beforeDispatch!(f);
       if (served === undefined || served === null) continue;
-      if ((served.kind === 'events') !== (f.sink !== undefined)) {
-        throw new TokenGridError('internal_error', `Stage '${s.name}' answered a ${f.sink !== undefined ? 'stream' : 'whole answer'} with the wrong kind.`);
-      }
-      f.served = served;
-      if (served.kind === 'answer') f.answer = served.answer;
-      else {
-        const events = served.events.slice();
-        const pull = new EventPuller({ events: replay(events), batches: replay([events]) });
-        while ((f.first = pull.shift()) === undefined && (await pull.fill()));
-        f.pull = pull;
-      }
-      return;
+      return this.#serve(f, s, served);
+    }
+  }
+
+  /** A stage answered without dispatch (the response cache): the lifecycle meters, settles and delivers it. */
+  async #serve(f: Flight, s: Stage, served: StageAnswer): Promise<void> {
+    if ((served.kind === 'events') !== (f.sink !== undefined)) {
+      throw new TokenGridError('internal_error', `Stage '${s.name}' answered a ${f.sink !== undefined ? 'stream' : 'whole answer'} with the wrong kind.`);
+    }
+    f.served = served;
+    if (served.kind === 'answer') f.answer = served.answer;
+    else {
+      const events = served.events.slice();
+      const pull = new EventPuller({ events: replay(events), batches: replay([events]) });
+      while ((f.first = pull.shift()) === undefined && (await pull.fill()));
+      f.pull = pull;
     }
   }
 
