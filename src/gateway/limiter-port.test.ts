@@ -7,34 +7,18 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent } from 'undici';
 import { ManualClock, SeededRandom, TokenGridError, ok } from '../core/index.ts';
-import { buildCatalog, type ModelSpec } from '../catalog/index.ts';
+import { buildCatalog } from '../catalog/index.ts';
 import { DeploymentHealth } from '../routing/index.ts';
-import type { ProviderAdapter, ProviderConfig } from '../providers/index.ts';
+import type { ProviderAdapter } from '../providers/index.ts';
 import { zeroUsage, type ChatRequest, type ChatResponse, type Usage } from '../wire/index.ts';
 import type { KeyLimits } from '../accounts/index.ts';
 import { Gateway } from './gateway.ts';
 import type { LimitCheck, Limiter } from './limits.ts';
 import { noopMetrics, type ChargingPort, type RequestContext } from './ports.ts';
+import { testModel, testProvider } from './test-kit.ts';
 
-const model: ModelSpec = {
-  id: 'm',
-  kind: 'chat',
-  vendor: 'v',
-  displayName: 'M',
-  aliases: [],
-  groups: [],
-  contextWindow: 100_000,
-  maxOutputTokens: 4096,
-  capabilities: [],
-  deployments: [{ id: 'p/up@r', provider: 'p', upstreamModel: 'up', region: 'r', weight: 1 }],
-  fallback: [],
-  attemptsMax: 1,
-  cost: { currency: 'CNY', inputMicrosPerMillion: 0, outputMicrosPerMillion: 0, cachedInputMicrosPerMillion: 0 },
-  coins: { input: { num: 1, den: 1 }, output: { num: 1, den: 1 }, cachedInput: { num: 1, den: 1 }, reasoning: { num: 1, den: 1 } },
-  requestsPerCall: 1,
-  createdS: 0,
-};
-const provider: ProviderConfig = { name: 'p', adapter: 'openai-compatible', baseUrl: 'http://127.0.0.1:1/v1' };
+const model = testModel;
+const provider = testProvider;
 const usage: Usage = { ...zeroUsage(), tokensInput: 11, tokensOutput: 7 };
 const answer = { id: 'up', model: 'up', createdS: 1, content: [{ type: 'text', text: 'hello' }], finishReason: 'stop', usage } as ChatResponse;
 

@@ -4,33 +4,17 @@ import { Agent } from 'undici';
 import { ManualClock, SeededRandom, TokenGridError, ok } from '../core/index.ts';
 import { buildCatalog, type ModelSpec } from '../catalog/index.ts';
 import { DeploymentHealth } from '../routing/index.ts';
-import { UpstreamError, type ProviderAdapter, type ProviderConfig } from '../providers/index.ts';
+import { UpstreamError, type ProviderAdapter } from '../providers/index.ts';
 import { zeroUsage, type ChatRequest, type ChatResponse, type StreamEvent, type Usage } from '../wire/index.ts';
 import { Gateway } from './gateway.ts';
 import { RateLimiter } from './limits.ts';
 import { noopMetrics, type ChargingPort, type RequestContext, type SettleInput } from './ports.ts';
+import { testModel, testProvider } from './test-kit.ts';
 import type { FlightView, Stage } from './stages.ts';
 import type { StreamSink } from './stream.ts';
 
-const model: ModelSpec = {
-  id: 'm',
-  kind: 'chat',
-  vendor: 'v',
-  displayName: 'M',
-  aliases: [],
-  groups: [],
-  contextWindow: 100_000,
-  maxOutputTokens: 4096,
-  capabilities: [],
-  deployments: [{ id: 'p/up@r', provider: 'p', upstreamModel: 'up', region: 'r', weight: 1 }],
-  fallback: [],
-  attemptsMax: 1,
-  cost: { currency: 'CNY', inputMicrosPerMillion: 0, outputMicrosPerMillion: 0, cachedInputMicrosPerMillion: 0 },
-  coins: { input: { num: 1, den: 1 }, output: { num: 1, den: 1 }, cachedInput: { num: 1, den: 1 }, reasoning: { num: 1, den: 1 } },
-  requestsPerCall: 1,
-  createdS: 0,
-};
-const provider: ProviderConfig = { name: 'p', adapter: 'openai-compatible', baseUrl: 'http://127.0.0.1:1/v1' };
+const model = testModel;
+const provider = testProvider;
 const usage: Usage = { ...zeroUsage(), tokensInput: 11, tokensOutput: 7 };
 const answer: ChatResponse = {
   id: 'up',
